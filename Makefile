@@ -1,0 +1,89 @@
+# ckptd — plain Makefile. Build output goes to build/.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+DESTDIR    ?=
+
+VERSION    := 0.1.0
+CC         ?= gcc
+PKGS       := libsystemd libconfig json-c
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 $(WARN) $(if $(WERROR),-Werror) -D_GNU_SOURCE \
+            -DCKPTD_VERSION='"$(VERSION)"' -Ilib $(PKG_CFLAGS)
+LDLIBS   += $(PKG_LIBS) -lm
+
+ifeq ($(SANITIZE),1)
+B        := build/san
+CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=address,undefined
+else
+B        := build
+endif
+
+LIB_SRC    := $(wildcard lib/*.c)
+LIB_OBJ    := $(LIB_SRC:%.c=$(B)/%.o)
+DAEMON_SRC := $(wildcard daemon/*.c)
+DAEMON_OBJ := $(DAEMON_SRC:%.c=$(B)/%.o)
+UNIT_SRC   := $(wildcard tests/unit/*.c)
+UNIT_OBJ   := $(UNIT_SRC:%.c=$(B)/%.o)
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+
+all: $(B)/ckptd
+
+$(B)/%.o: %.c $(wildcard lib/*.h daemon/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/libckptd.a: $(LIB_OBJ)
+	$(AR) rcs $@ $^
+
+$(B)/ckptd: $(DAEMON_OBJ) $(B)/libckptd.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/check_unit: $(UNIT_OBJ) $(B)/libckptd.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+
+# Unit tests, then integration tests on real directories and filesystems.
+# tests/run.sh prints the final "N passed, N failed" line.
+check: $(B)/ckptd $(B)/check_unit
+	@CKPTD=$(abspath $(B)/ckptd) CHECK_UNIT=$(abspath $(B)/check_unit) \
+		bash tests/run.sh
+
+demo: $(B)/ckptd
+	@CKPTD=$(abspath $(B)/ckptd) bash scripts/demo.sh
+
+bench: $(B)/ckptd
+	@CKPTD=$(abspath $(B)/ckptd) bash bench/run.sh
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+		--inline-suppr -Ilib lib daemon
+	clang-format --dry-run --Werror lib/*.c lib/*.h daemon/*.c daemon/*.h
+	mandoc -Tlint -W warning man/*.[58]
+	shellcheck -S warning scripts/*.sh tests/*.sh tests/*/*.sh .ci/run
+
+deps:
+	bash scripts/deps.sh
+
+install: $(B)/ckptd
+	install -Dm755 $(B)/ckptd $(DESTDIR)$(BINDIR)/ckptd
+	install -Dm644 man/ckptd.8 $(DESTDIR)$(MANDIR)/man8/ckptd.8
+	install -Dm644 man/ckptd.conf.5 $(DESTDIR)$(MANDIR)/man5/ckptd.conf.5
+	@if [ ! -e $(DESTDIR)$(SYSCONFDIR)/ckptd/ckptd.conf ]; then \
+		install -Dm644 config/ckptd.conf $(DESTDIR)$(SYSCONFDIR)/ckptd/ckptd.conf; \
+	else echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/ckptd/ckptd.conf"; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/ckptd $(DESTDIR)$(MANDIR)/man8/ckptd.8 \
+		$(DESTDIR)$(MANDIR)/man5/ckptd.conf.5
+
+clean:
+	rm -rf build
+
+.PHONY: all check demo bench lint deps install uninstall clean

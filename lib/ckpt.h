@@ -1,0 +1,93 @@
+/* The data every module shares: a checkpoint, its fields and its verdict. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define FIELDS_MAX 16
+#define FIELD_NAME_MAX 64
+
+/* Numbers captured from a checkpoint's name, in the order they appear. */
+struct fields {
+        size_t n;
+        char name[FIELDS_MAX][FIELD_NAME_MAX];
+        double value[FIELDS_MAX];
+};
+
+/* Index of field `name` in f, or -1. */
+int fields_find(const struct fields *f, const char *name);
+/* True when a and b hold the same names with the same values (NaN == NaN). */
+bool fields_equal(const struct fields *a, const struct fields *b);
+
+enum keep_reason {
+        KEEP_BEST,       /* among the keep_top_k best by monitor */
+        KEEP_LAST,       /* among the keep_last newest by order */
+        KEEP_EVERY,      /* order is a multiple of keep_every */
+        KEEP_PINNED,     /* see enum pin_kind */
+        KEEP_YOUNG,      /* younger than min_age */
+        KEEP_INCOMPLETE, /* still being written: invisible to the policy */
+        _KEEP_REASON_MAX,
+};
+
+enum pin_kind {
+        PIN_KEEPFILE, /* <name>.keep exists beside it */
+        PIN_SYMLINK,  /* a symlink in the run points to it */
+        PIN_POINTER,  /* a pointer file names it */
+        PIN_HF_BEST,  /* best_model_checkpoint of the newest trainer_state.json */
+        PIN_FLOCK,    /* another process holds a BSD flock on it */
+        _PIN_KIND_MAX,
+};
+
+enum delete_reason {
+        DELETE_NONE,
+        DELETE_POLICY,
+        DELETE_FLOOR,
+        _DELETE_REASON_MAX,
+};
+
+enum order_source {
+        ORDER_STEP,
+        ORDER_EPOCH,
+        ORDER_MTIME,
+        _ORDER_SOURCE_MAX,
+};
+
+struct verdict {
+        bool keep;
+        unsigned reasons;      /* bit (1u << enum keep_reason) */
+        int best_rank;         /* 1-based rank by monitor; 0 = unranked */
+        enum delete_reason delete_reason;
+};
+
+/* One checkpoint of a run: a file, a directory, or a group of files whose
+ * captured fields are all equal (TF's ckpt-7.index + ckpt-7.data-*). */
+struct ckpt {
+        char *name;            /* first member name, for display */
+        char **members;        /* entry names in the run directory, sorted */
+        size_t n_members;
+        bool is_dir;
+
+        struct fields fields;
+        enum order_source order_source;
+        double order;          /* step, else epoch, else mtime in seconds */
+        bool has_metric;       /* monitor value found (it may still be NaN) */
+        double metric;
+
+        uint64_t size_bytes;   /* allocated bytes (st_blocks * 512), all members */
+        int64_t mtime_usec;    /* newest mtime of any member or file inside */
+        bool complete;
+        unsigned pins;         /* bit (1u << enum pin_kind) */
+        dev_t dev;             /* of members[0], re-checked before removal */
+        ino_t ino;
+
+        struct verdict verdict;
+};
+
+void ckpt_finish(struct ckpt *c);
+
+const char *keep_reason_to_string(enum keep_reason r);
+const char *pin_kind_to_string(enum pin_kind k);
+const char *delete_reason_to_string(enum delete_reason r);
+const char *order_source_to_string(enum order_source s);

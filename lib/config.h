@@ -1,0 +1,86 @@
+/* libconfig -> struct config, with validation errors as "FILE:LINE: msg". */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy.h"
+#include "size.h"
+
+#define ERROR_MAX 512
+
+enum ckpt_kind {
+        KIND_ANY,  /* files and directories */
+        KIND_FILE,
+        KIND_DIR,
+        _KIND_MAX,
+};
+
+enum metric_source {
+        METRIC_NAME,          /* a field of the name */
+        METRIC_HF_STATE,      /* trainer_state.json log_history */
+        METRIC_JSON_FILE,     /* metric_file inside the checkpoint */
+        _METRIC_SOURCE_MAX,
+};
+
+struct strv {
+        char **v;
+        size_t n;
+};
+
+struct watch_conf {
+        char *path;              /* absolute */
+        int line;                /* line of the watch in the config, 0 if none */
+        bool recursive;
+        char *preset;            /* "generic" when unset */
+        char *pattern;           /* NULL: key=value mode */
+        char *key_separator;
+        char *join;
+        enum ckpt_kind kind;
+        struct policy policy;
+        double settle_sec;
+        struct size_spec min_free;
+        struct size_spec target_free;
+        double headroom;         /* x largest checkpoint; 0 = off */
+        struct strv pointer_files;
+        char *complete_marker;   /* "" or NULL: none */
+        enum metric_source metric_source;
+        char *metric_file;       /* relative path inside a directory checkpoint */
+        struct strv exclude;     /* globs never taken as checkpoints */
+        int64_t poll_interval_sec; /* 0: only for network filesystems (30 s) */
+};
+
+struct config {
+        char *path;              /* file it came from, NULL for -w */
+        int log_level;           /* syslog LOG_* */
+        bool dry_run;
+        int64_t check_interval_sec;
+        char *metrics_file;      /* NULL: off */
+        int max_delete_per_sweep;
+        struct watch_conf *watches;
+        size_t n_watches;
+};
+
+/* Parse and validate a config file. On error returns -EINVAL (or -errno when
+ * the file cannot be read) with "FILE:LINE: message" in error[]. */
+int config_load(const char *path, struct config **ret, char error[ERROR_MAX]);
+/* The same from a string; `name` stands for FILE in messages. */
+int config_load_string(const char *text, const char *name, struct config **ret, char error[ERROR_MAX]);
+struct config *config_free(struct config *c);
+
+/* A watch with the built-in defaults and the given preset applied; for -w. */
+int watch_conf_init(struct watch_conf *w, const char *path, const char *preset, char error[ERROR_MAX]);
+void watch_conf_finish(struct watch_conf *w);
+/* Check one watch after all keys are set (pattern, monitor, keep-nothing). */
+int watch_conf_validate(const struct watch_conf *w, const char *file, char error[ERROR_MAX]);
+/* An empty config (defaults for the globals) holding no watch; for -w. */
+struct config *config_new(void);
+/* Append a copy-by-move of *w to c (w is zeroed). */
+int config_add_watch(struct config *c, struct watch_conf *w);
+
+int log_level_from_string(const char *s);
+const char *log_level_to_string(int level);
+
+int strv_push(struct strv *s, const char *value);
+void strv_finish(struct strv *s);

@@ -1,0 +1,66 @@
+/* Logging: the systemd journal (native protocol, structured fields) or
+ * stderr (one line per event, names escaped). lib/ itself logs at debug only. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <syslog.h>
+
+#include "macro.h"
+
+enum log_target {
+        LOG_TARGET_AUTO,    /* journal when JOURNAL_STREAM names our stderr */
+        LOG_TARGET_STDERR,
+        LOG_TARGET_JOURNAL,
+        _LOG_TARGET_MAX,
+};
+
+/* MESSAGE_IDs; the catalog is systemd/ckptd.catalog. */
+#define MSGID_DELETED         "5b7c0d1a3e2f4a6b8c9d0e1f2a3b4c01"
+#define MSGID_EVICTED         "5b7c0d1a3e2f4a6b8c9d0e1f2a3b4c02"
+#define MSGID_FLOOR_UNMET     "5b7c0d1a3e2f4a6b8c9d0e1f2a3b4c03"
+#define MSGID_FLOOR_RECOVERED "5b7c0d1a3e2f4a6b8c9d0e1f2a3b4c04"
+#define MSGID_RELOADED        "5b7c0d1a3e2f4a6b8c9d0e1f2a3b4c05"
+#define MSGID_CONFIG_REJECTED "5b7c0d1a3e2f4a6b8c9d0e1f2a3b4c06"
+
+/* Structured fields of one event; unset members are not sent. */
+struct log_fields {
+        const char *message_id;
+        const char *action;     /* delete, would-delete, evict, keep */
+        const char *path;       /* raw bytes; escaped by the backend */
+        const char *run;
+        const char *reason;
+        const char *monitor;
+        bool has_value;
+        double value;
+        bool has_bytes;
+        uint64_t bytes;
+        bool has_free;
+        uint64_t free_bytes;
+        bool has_floor;
+        uint64_t floor_bytes;
+};
+
+void log_open(enum log_target target);
+void log_set_level(int level);
+int log_get_level(void);
+enum log_target log_get_target(void);
+int log_target_from_string(const char *s);
+
+/* Log at `level`; `error` (an errno, sign ignored) is what %m prints.
+ * Returns -abs(error), so "return log_errno(r, ...)" works. */
+int log_internal(int level, int error, const char *fmt, ...) _printf_(3, 4);
+/* The same with structured fields. */
+int log_struct(int level, const struct log_fields *f, const char *fmt, ...) _printf_(3, 4);
+
+/* Escape a name for a log line: control bytes, backslash and invalid UTF-8
+ * become \n, \t, \\ or \xNN. Returns malloc'd text or NULL on ENOMEM. */
+char *log_escape(const char *s);
+
+#define log_debug(...) log_internal(LOG_DEBUG, 0, __VA_ARGS__)
+#define log_info(...) log_internal(LOG_INFO, 0, __VA_ARGS__)
+#define log_notice(...) log_internal(LOG_NOTICE, 0, __VA_ARGS__)
+#define log_warning(...) log_internal(LOG_WARNING, 0, __VA_ARGS__)
+#define log_error(...) log_internal(LOG_ERR, 0, __VA_ARGS__)
+#define log_errno(r, ...) log_internal(LOG_ERR, (r), __VA_ARGS__)
+#define log_warning_errno(r, ...) log_internal(LOG_WARNING, (r), __VA_ARGS__)

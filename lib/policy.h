@@ -1,0 +1,33 @@
+/* Pure retention policy: one run's checkpoints -> a verdict for each. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ckpt.h"
+
+enum mode {
+        MODE_MIN,
+        MODE_MAX,
+        _MODE_MAX,
+};
+
+struct policy {
+        char *monitor;       /* NULL: "best" keeps nothing */
+        enum mode mode;
+        int keep_top_k;      /* -1 = all that have the metric */
+        int keep_last;
+        int64_t keep_every;  /* 0 = off; applies to step/epoch order only */
+        int64_t min_age_sec;
+};
+
+/* Fill c[i].verdict for every checkpoint of one run. Incomplete ones are kept
+ * (KEEP_INCOMPLETE) and take no place among best or last. now_usec is
+ * CLOCK_REALTIME, compared with mtime_usec for min_age. */
+void policy_decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec);
+
+/* True when p keeps nothing by itself (a config error). */
+bool policy_keeps_nothing(const struct policy *p);
+
+const char *mode_to_string(enum mode m);
+int mode_from_string(const char *s);

@@ -1,0 +1,23 @@
+/* Presets: defaults for each trainer's checkpoint layout. */
+#pragma once
+
+#include "config.h"
+
+struct preset {
+        const char *name;
+        const char *pattern;          /* NULL: key=value mode */
+        enum ckpt_kind kind;
+        enum metric_source metric_source;
+        const char *metric_file;      /* for METRIC_JSON_FILE */
+        const char *complete_marker;
+        const char *pointer_files[4]; /* NULL-terminated */
+        const char *exclude[6];       /* NULL-terminated, added to the watch */
+        const char *summary;          /* one line for -t and the man page */
+};
+
+/* The preset called name, or NULL. */
+const struct preset *preset_find(const char *name);
+/* Set w's defaults from preset p (before explicit keys are applied). */
+int preset_apply(const struct preset *p, struct watch_conf *w);
+/* All presets, NULL-terminated by name. */
+extern const struct preset presets[];

@@ -1,0 +1,102 @@
+# Shared helpers for the integration tests. Source it; define test_* functions;
+# end the script with `run_tests`. Each test runs in its own subshell with a
+# fresh $T directory; `fail` ends that test. Waiting is done with deadlines.
+set -u
+
+: "${CKPTD:?CKPTD must name the ckptd binary}"
+TESTS_TMP=${TESTS_TMP:-/tmp}
+PY=/usr/bin/python3
+_passed=0
+_failed=0
+_skipped=0
+
+fail() {
+        echo "    FAIL: $*" >&2
+        exit 1
+}
+
+skip() {
+        echo "    skipped: $*" >&2
+        exit 77
+}
+
+need_root() {
+        [ "$(id -u)" = 0 ] || skip "needs root"
+}
+
+# wait_for DEADLINE_SEC CMD...: run CMD every 50 ms until it succeeds.
+wait_for() {
+        local deadline=$(($(date +%s%N) + $1 * 1000000000))
+        shift
+        while ! "$@"; do
+                [ "$(date +%s%N)" -lt "$deadline" ] || return 1
+                sleep 0.05
+        done
+}
+
+# The names in directory $1, sorted, one per line (dot files too).
+ls_names() {
+        (cd "$1" && find . -mindepth 1 -maxdepth 1 -printf '%P\n' | LC_ALL=C sort)
+}
+
+# assert_names DIR NAME...: DIR holds exactly these names.
+assert_names() {
+        local dir=$1
+        shift
+        local want got
+        want=$(printf '%s\n' "$@" | LC_ALL=C sort)
+        got=$(ls_names "$dir")
+        [ "$want" = "$got" ] || fail "$dir holds:
+$got
+expected:
+$want"
+}
+
+assert_exists() { [ -e "$1" ] || [ -L "$1" ] || fail "$1 is missing"; }
+assert_absent() { [ ! -e "$1" ] && [ ! -L "$1" ] || fail "$1 still exists"; }
+assert_grep() { grep -q -- "$1" "$2" || fail "'$1' not in $2: $(cat "$2")"; }
+assert_no_grep() { ! grep -q -- "$1" "$2" || fail "'$1' unexpectedly in $2"; }
+# assert_exit WANT CMD...
+assert_exit() {
+        local want=$1 rc=0
+        shift
+        "$@" || rc=$?
+        [ "$rc" = "$want" ] || fail "exit $rc, expected $want: $*"
+}
+
+# mkfile NAME SIZE_KIB: a file of SIZE_KIB KiB of non-zero data.
+mkfile() {
+        head -c "$(($2 * 1024))" /dev/urandom >"$1"
+}
+
+run_tests() {
+        local t rc
+        for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
+                if [ -n "${ONLY:-}" ] && [[ $t != *"$ONLY"* ]]; then continue; fi
+                T=$(mktemp -d "$TESTS_TMP/ckptd-test.XXXXXX")
+                rc=0
+                (
+                        cd "$T" || exit 1
+                        set -e
+                        "$t"
+                ) >"$T.log" 2>&1 || rc=$?
+                case $rc in
+                0) echo "  PASS $t"; _passed=$((_passed + 1)) ;;
+                77) echo "  SKIP $t ($(tail -n1 "$T.log" | sed 's/^ *//'))"; _skipped=$((_skipped + 1)) ;;
+                *) echo "  FAIL $t"; sed 's/^/    | /' "$T.log" | tail -n 40; _failed=$((_failed + 1)) ;;
+                esac
+                test_cleanup "$T"
+                rm -rf "$T" "$T.log"
+        done
+        echo "RESULT $_passed $_failed $_skipped"
+}
+
+# Unmount anything a test left mounted below $1 and kill daemons it started.
+test_cleanup() {
+        if [ -f "$1/pids" ]; then
+                while read -r p; do kill "$p" 2>/dev/null || true; done <"$1/pids"
+        fi
+        grep " $1" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do
+                umount -l "$m" 2>/dev/null || true
+        done
+}
