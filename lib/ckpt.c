@@ -1,0 +1,77 @@
+/* Shared checkpoint helpers: field look-up, names of enums, cleanup. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckpt.h"
+#include "macro.h"
+
+int fields_find(const struct fields *f, const char *name)
+{
+        for (size_t i = 0; i < f->n; i++)
+                if (strcmp(f->name[i], name) == 0)
+                        return (int)i;
+        return -1;
+}
+
+bool fields_equal(const struct fields *a, const struct fields *b)
+{
+        if (a->n != b->n)
+                return false;
+        for (size_t i = 0; i < a->n; i++) {
+                if (strcmp(a->name[i], b->name[i]) != 0)
+                        return false;
+                if (isnan(a->value[i]) && isnan(b->value[i]))
+                        continue;
+                if (a->value[i] != b->value[i])
+                        return false;
+        }
+        return true;
+}
+
+void ckpt_finish(struct ckpt *c)
+{
+        for (size_t i = 0; i < c->n_members; i++)
+                free(c->members[i]);
+        free(c->members);
+        /* name points at members[0] or is its own copy */
+        if (c->n_members == 0 || c->name != c->members[0])
+                free(c->name);
+        memset(c, 0, sizeof(*c));
+}
+
+static const char *const keep_reason_table[_KEEP_REASON_MAX] = {
+        [KEEP_BEST] = "best",
+        [KEEP_LAST] = "last",
+        [KEEP_EVERY] = "every",
+        [KEEP_PINNED] = "pinned",
+        [KEEP_YOUNG] = "young",
+        [KEEP_INCOMPLETE] = "incomplete",
+};
+
+static const char *const pin_kind_table[_PIN_KIND_MAX] = {
+        [PIN_KEEPFILE] = "keep-file",
+        [PIN_SYMLINK] = "symlink",
+        [PIN_POINTER] = "pointer",
+        [PIN_HF_BEST] = "hf-best",
+        [PIN_FLOCK] = "flock",
+};
+
+static const char *const delete_reason_table[_DELETE_REASON_MAX] = {
+        [DELETE_NONE] = "none",
+        [DELETE_POLICY] = "policy",
+        [DELETE_FLOOR] = "floor",
+};
+
+static const char *const order_source_table[_ORDER_SOURCE_MAX] = {
+        [ORDER_STEP] = "step",
+        [ORDER_EPOCH] = "epoch",
+        [ORDER_MTIME] = "mtime",
+};
+
+#define TABLE_LOOKUP(table, i) ((unsigned)(i) < ELEMENTSOF(table) ? table[i] : NULL)
+
+const char *keep_reason_to_string(enum keep_reason r) { return TABLE_LOOKUP(keep_reason_table, r); }
+const char *pin_kind_to_string(enum pin_kind k) { return TABLE_LOOKUP(pin_kind_table, k); }
+const char *delete_reason_to_string(enum delete_reason r) { return TABLE_LOOKUP(delete_reason_table, r); }
+const char *order_source_to_string(enum order_source s) { return TABLE_LOOKUP(order_source_table, s); }
