@@ -19,3 +19,8 @@ int remove_tombstones(int run_fd);
 /* Remove the directory tree `name` below dir_fd without recursion and without
  * following symlinks or crossing mounts. */
 int remove_tree_at(int dir_fd, const char *name);
+
+/* Test seam: when set, called with stage "before" (before a checkpoint's
+ * members are re-opened and checked) and "tombstoned" (after a directory was
+ * renamed to its tombstone). The daemon sets it only from CKPTD_TEST_HOOK. */
+extern void (*remove_test_hook)(const char *stage, const char *name);
