@@ -48,6 +48,8 @@ struct watch_conf {
         enum metric_source metric_source;
         char *metric_file;       /* relative path inside a directory checkpoint */
         struct strv exclude;     /* globs never taken as checkpoints */
+        struct strv match;       /* key=value mode only (pattern NULL): when not
+                                  * empty, a name must match one of these globs */
         int64_t poll_interval_sec; /* 0: only for network filesystems (30 s) */
 };
 

@@ -60,3 +60,15 @@ static inline bool streq_ptr(const char *a, const char *b)
                 (fd) = -1;                  \
                 _fd_;                       \
         })
+
+#include <stdint.h>
+#include <time.h>
+
+/* The clock in microseconds (CLOCK_REALTIME compares with mtimes). */
+static inline int64_t now_usec(clockid_t clock)
+{
+        struct timespec ts;
+
+        clock_gettime(clock, &ts);
+        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}

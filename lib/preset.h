@@ -6,6 +6,7 @@
 struct preset {
         const char *name;
         const char *pattern;          /* NULL: key=value mode */
+        const char *match[4];         /* NULL-terminated; key=value mode: a name must match one */
         enum ckpt_kind kind;
         enum metric_source metric_source;
         const char *metric_file;      /* for METRIC_JSON_FILE */

@@ -1,0 +1,405 @@
+/* ckptd: argv, modes, and a short run(). The daemon's wiring is manager.c. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "manager.h"
+#include "preset.h"
+#include "report.h"
+#include "sweep.h"
+
+#define DEFAULT_CONFIG "/etc/ckptd/ckptd.conf"
+
+enum run_mode {
+        MODE_DAEMON,
+        MODE_TEST,
+        MODE_ONCE,
+        MODE_LIST,
+        _RUN_MODE_MAX,
+};
+
+struct options {
+        enum run_mode mode;
+        const char *config_path;
+        bool dry_run;
+        bool json;
+        int log_level;          /* -1: from the config */
+        enum log_target log_target;
+        struct config *adhoc;   /* built from -w and its flags */
+};
+
+static void help(void)
+{
+        printf("Usage: ckptd [OPTIONS]\n"
+               "Keep the best and newest ML checkpoints, delete the rest, keep disk free.\n\n"
+               "Modes:\n"
+               "  (none)               run the daemon in the foreground\n"
+               "  -t, --test           check the config and print the effective policy\n"
+               "  -1, --once           one sweep (retention and floor), then exit\n"
+               "  -l, --list           list every run: checkpoints, fields, verdicts, reasons\n\n"
+               "Options:\n"
+               "  -c, --config FILE    config file (default $CKPTD_CONFIG or " DEFAULT_CONFIG ")\n"
+               "  -n, --dry-run        decide and log, delete nothing\n"
+               "      --json           with -l: JSON output\n"
+               "      --log-level L    debug, info, notice, warning, err\n"
+               "      --log-target T   auto, stderr, journal\n"
+               "  -h, --help           this help\n"
+               "  -V, --version        print the version\n\n"
+               "Ad hoc watch (no config file):\n"
+               "  -w, --watch DIR      watch DIR (repeatable); the flags below apply to it\n"
+               "      --preset P       generic lightning huggingface deepspeed orbax megatron nemo dcp\n"
+               "      --pattern T      name template, e.g. 'epoch_{epoch}-val_loss={val_loss}.ckpt'\n"
+               "      --monitor M      metric to rank by\n"
+               "      --mode min|max   whether lower or higher is better\n"
+               "      --keep-top-k K   keep the K best (-1: all with the metric)\n"
+               "      --keep-last N    keep the N newest\n"
+               "      --keep-every N   keep every step/epoch that is a multiple of N\n"
+               "      --min-age SEC    keep checkpoints younger than SEC\n"
+               "      --settle SEC     quiet time before a checkpoint counts as written\n"
+               "      --min-free SIZE  free-space floor: bytes, K/M/G/T, or N%%\n"
+               "      --target-free SIZE  free space to reach once below the floor\n"
+               "      --headroom X     floor at least X times the largest checkpoint\n"
+               "      --no-recursive   only the directory itself is a run\n"
+               "See ckptd(8) and ckptd.conf(5).\n");
+}
+
+enum {
+        ARG_JSON = 0x100,
+        ARG_LOG_LEVEL,
+        ARG_LOG_TARGET,
+        ARG_PRESET,
+        ARG_PATTERN,
+        ARG_MONITOR,
+        ARG_MODE,
+        ARG_KEEP_TOP_K,
+        ARG_KEEP_LAST,
+        ARG_KEEP_EVERY,
+        ARG_MIN_AGE,
+        ARG_SETTLE,
+        ARG_MIN_FREE,
+        ARG_TARGET_FREE,
+        ARG_HEADROOM,
+        ARG_NO_RECURSIVE,
+};
+
+static const struct option long_options[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { "config", required_argument, NULL, 'c' },
+        { "test", no_argument, NULL, 't' },
+        { "once", no_argument, NULL, '1' },
+        { "list", no_argument, NULL, 'l' },
+        { "dry-run", no_argument, NULL, 'n' },
+        { "watch", required_argument, NULL, 'w' },
+        { "json", no_argument, NULL, ARG_JSON },
+        { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+        { "log-target", required_argument, NULL, ARG_LOG_TARGET },
+        { "preset", required_argument, NULL, ARG_PRESET },
+        { "pattern", required_argument, NULL, ARG_PATTERN },
+        { "monitor", required_argument, NULL, ARG_MONITOR },
+        { "mode", required_argument, NULL, ARG_MODE },
+        { "keep-top-k", required_argument, NULL, ARG_KEEP_TOP_K },
+        { "keep-last", required_argument, NULL, ARG_KEEP_LAST },
+        { "keep-every", required_argument, NULL, ARG_KEEP_EVERY },
+        { "min-age", required_argument, NULL, ARG_MIN_AGE },
+        { "settle", required_argument, NULL, ARG_SETTLE },
+        { "min-free", required_argument, NULL, ARG_MIN_FREE },
+        { "target-free", required_argument, NULL, ARG_TARGET_FREE },
+        { "headroom", required_argument, NULL, ARG_HEADROOM },
+        { "no-recursive", no_argument, NULL, ARG_NO_RECURSIVE },
+        {}
+};
+
+/* The ad-hoc flags, kept as given until every -w is known. */
+struct adhoc {
+        const char *dirs[64];
+        size_t n_dirs;
+        const char *preset;
+        const char *pattern;
+        const char *monitor;
+        const char *mode;
+        const char *keep_top_k, *keep_last, *keep_every, *min_age, *settle;
+        const char *min_free, *target_free, *headroom;
+        bool no_recursive;
+};
+
+static int parse_long(const char *s, const char *what, long min, long *ret)
+{
+        char *end;
+        long v;
+
+        errno = 0;
+        v = strtol(s, &end, 10);
+        if (errno || end == s || *end || v < min) {
+                fprintf(stderr, "ckptd: %s: invalid value '%s'\n", what, s);
+                return -EINVAL;
+        }
+        *ret = v;
+        return 0;
+}
+
+static int parse_double(const char *s, const char *what, double *ret)
+{
+        char *end;
+        double v;
+
+        errno = 0;
+        v = strtod(s, &end);
+        if (errno || end == s || *end || !(v >= 0)) {
+                fprintf(stderr, "ckptd: %s: invalid value '%s'\n", what, s);
+                return -EINVAL;
+        }
+        *ret = v;
+        return 0;
+}
+
+static int adhoc_size(const char *s, const char *what, struct size_spec *ret)
+{
+        if (size_parse(s, ret) < 0) {
+                fprintf(stderr, "ckptd: %s: invalid size '%s'\n", what, s);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* Apply the flags to one watch. Returns 0 or -EINVAL after printing why. */
+static int adhoc_watch(const struct adhoc *a, const char *dir, struct watch_conf *w)
+{
+        char error[ERROR_MAX];
+        long v;
+
+        if (watch_conf_init(w, dir, a->preset ? a->preset : "generic", error) < 0) {
+                fprintf(stderr, "ckptd: %s\n", error);
+                return -EINVAL;
+        }
+        if (a->pattern) {
+                free(w->pattern);
+                w->pattern = strdup(a->pattern);
+        }
+        if (a->monitor) {
+                free(w->policy.monitor);
+                w->policy.monitor = strdup(a->monitor);
+        }
+        if (a->mode) {
+                int m = mode_from_string(a->mode);
+                if (m < 0) {
+                        fprintf(stderr, "ckptd: --mode: expected min or max, got '%s'\n", a->mode);
+                        return -EINVAL;
+                }
+                w->policy.mode = (enum mode)m;
+        }
+        if (a->keep_top_k) {
+                if (parse_long(a->keep_top_k, "--keep-top-k", -1, &v) < 0)
+                        return -EINVAL;
+                w->policy.keep_top_k = (int)v;
+        }
+        if (a->keep_last) {
+                if (parse_long(a->keep_last, "--keep-last", 0, &v) < 0)
+                        return -EINVAL;
+                w->policy.keep_last = (int)v;
+        }
+        if (a->keep_every) {
+                if (parse_long(a->keep_every, "--keep-every", 0, &v) < 0)
+                        return -EINVAL;
+                w->policy.keep_every = v;
+        }
+        if (a->min_age) {
+                if (parse_long(a->min_age, "--min-age", 0, &v) < 0)
+                        return -EINVAL;
+                w->policy.min_age_sec = v;
+        }
+        if (a->settle && parse_double(a->settle, "--settle", &w->settle_sec) < 0)
+                return -EINVAL;
+        if (a->headroom && parse_double(a->headroom, "--headroom", &w->headroom) < 0)
+                return -EINVAL;
+        if (a->min_free && adhoc_size(a->min_free, "--min-free", &w->min_free) < 0)
+                return -EINVAL;
+        if (a->target_free && adhoc_size(a->target_free, "--target-free", &w->target_free) < 0)
+                return -EINVAL;
+        if (a->no_recursive)
+                w->recursive = false;
+        if (watch_conf_validate(w, "command line", error) < 0) {
+                fprintf(stderr, "ckptd: %s\n", error);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int adhoc_config(const struct adhoc *a, struct config **ret)
+{
+        struct config *c = config_new();
+
+        if (!c)
+                return -ENOMEM;
+        for (size_t i = 0; i < a->n_dirs; i++) {
+                struct watch_conf w = {};
+
+                if (adhoc_watch(a, a->dirs[i], &w) < 0 || config_add_watch(c, &w) < 0) {
+                        watch_conf_finish(&w);
+                        config_free(c);
+                        return -EINVAL;
+                }
+        }
+        *ret = c;
+        return 0;
+}
+
+/* Returns 0 to run, 1 to exit 0 (help, version), or -EINVAL (usage). */
+static int parse_argv(int argc, char *argv[], struct options *o)
+{
+        struct adhoc a = {};
+        int c, k;
+
+        *o = (struct options){ .mode = MODE_DAEMON, .log_level = -1, .log_target = LOG_TARGET_AUTO };
+        while ((c = getopt_long(argc, argv, "hVc:t1lnw:", long_options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        help();
+                        return 1;
+                case 'V':
+                        printf("ckptd " CKPTD_VERSION "\n");
+                        return 1;
+                case 'c':
+                        o->config_path = optarg;
+                        break;
+                case 't':
+                        o->mode = MODE_TEST;
+                        break;
+                case '1':
+                        o->mode = MODE_ONCE;
+                        break;
+                case 'l':
+                        o->mode = MODE_LIST;
+                        break;
+                case 'n':
+                        o->dry_run = true;
+                        break;
+                case 'w':
+                        if (a.n_dirs >= ELEMENTSOF(a.dirs)) {
+                                fprintf(stderr, "ckptd: too many --watch directories\n");
+                                return -EINVAL;
+                        }
+                        a.dirs[a.n_dirs++] = optarg;
+                        break;
+                case ARG_JSON:
+                        o->json = true;
+                        break;
+                case ARG_LOG_LEVEL:
+                        o->log_level = log_level_from_string(optarg);
+                        if (o->log_level < 0) {
+                                fprintf(stderr, "ckptd: unknown log level '%s'\n", optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case ARG_LOG_TARGET:
+                        k = log_target_from_string(optarg);
+                        if (k < 0) {
+                                fprintf(stderr, "ckptd: unknown log target '%s'\n", optarg);
+                                return -EINVAL;
+                        }
+                        o->log_target = (enum log_target)k;
+                        break;
+                case ARG_PRESET: a.preset = optarg; break;
+                case ARG_PATTERN: a.pattern = optarg; break;
+                case ARG_MONITOR: a.monitor = optarg; break;
+                case ARG_MODE: a.mode = optarg; break;
+                case ARG_KEEP_TOP_K: a.keep_top_k = optarg; break;
+                case ARG_KEEP_LAST: a.keep_last = optarg; break;
+                case ARG_KEEP_EVERY: a.keep_every = optarg; break;
+                case ARG_MIN_AGE: a.min_age = optarg; break;
+                case ARG_SETTLE: a.settle = optarg; break;
+                case ARG_MIN_FREE: a.min_free = optarg; break;
+                case ARG_TARGET_FREE: a.target_free = optarg; break;
+                case ARG_HEADROOM: a.headroom = optarg; break;
+                case ARG_NO_RECURSIVE: a.no_recursive = true; break;
+                default:
+                        return -EINVAL;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "ckptd: unexpected argument '%s'\n", argv[optind]);
+                return -EINVAL;
+        }
+        if (a.n_dirs > 0 && o->config_path) {
+                fprintf(stderr, "ckptd: --watch and --config exclude each other\n");
+                return -EINVAL;
+        }
+        if (a.n_dirs == 0 && (a.preset || a.pattern || a.monitor || a.mode || a.keep_top_k ||
+                              a.keep_last || a.keep_every || a.min_age || a.settle || a.min_free ||
+                              a.target_free || a.headroom || a.no_recursive)) {
+                fprintf(stderr, "ckptd: watch flags need --watch DIR\n");
+                return -EINVAL;
+        }
+        if (o->json && o->mode != MODE_LIST) {
+                fprintf(stderr, "ckptd: --json goes with --list\n");
+                return -EINVAL;
+        }
+        if (a.n_dirs > 0 && adhoc_config(&a, &o->adhoc) < 0)
+                return -EINVAL;
+        return 0;
+}
+
+static int load_config(const struct options *o, struct config **ret)
+{
+        char error[ERROR_MAX];
+        const char *path;
+
+        if (o->adhoc) {
+                *ret = o->adhoc;
+                return 0;
+        }
+        path = o->config_path ? o->config_path : getenv("CKPTD_CONFIG");
+        if (!path || !*path)
+                path = DEFAULT_CONFIG;
+        if (config_load(path, ret, error) < 0) {
+                fprintf(stderr, "%s\n", error);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int run(const struct options *o)
+{
+        struct config *c = NULL;
+        int r;
+
+        if (load_config(o, &c) < 0)
+                return EXIT_FAILURE;
+        log_set_level(o->log_level >= 0 ? o->log_level : c->log_level);
+        switch (o->mode) {
+        case MODE_TEST:
+                r = report_config(stdout, c);
+                break;
+        case MODE_LIST:
+                r = report_list(stdout, c, o->json);
+                break;
+        case MODE_ONCE:
+                r = manager_once(c, o->dry_run || c->dry_run);
+                break;
+        default:
+                r = manager_run(c, o->config_path, o->dry_run, o->log_level);
+                c = NULL; /* the manager owns it */
+                break;
+        }
+        config_free(c);
+        return r;
+}
+
+int main(int argc, char *argv[])
+{
+        struct options o;
+        int r = parse_argv(argc, argv, &o);
+
+        if (r < 0) {
+                fprintf(stderr, "Try 'ckptd --help'.\n");
+                return 2;
+        }
+        if (r > 0)
+                return EXIT_SUCCESS;
+        log_open(o.log_target);
+        sweep_setup_test_hook();
+        return run(&o);
+}

@@ -1,0 +1,246 @@
+/* What ckptd tells a person: -t, -l (table or JSON). */
+#include <json.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "preset.h"
+#include "report.h"
+#include "sweep.h"
+
+static const char *const kind_names[_KIND_MAX] = { "files and directories", "files", "directories" };
+static const char *const metric_names[_METRIC_SOURCE_MAX] = {
+        "the name",
+        "trainer_state.json",
+        "a JSON file",
+};
+
+static void print_strv(FILE *f, const char *label, const struct strv *s)
+{
+        if (s->n == 0)
+                return;
+        fprintf(f, "  %-16s", label);
+        for (size_t i = 0; i < s->n; i++)
+                fprintf(f, "%s\"%s\"", i ? ", " : "", s->v[i]);
+        fputc('\n', f);
+}
+
+int report_config(FILE *f, const struct config *c)
+{
+        char a[32], b[32];
+
+        fprintf(f, "log_level %s, check_interval %llds, max_delete_per_sweep %d%s%s%s\n",
+                log_level_to_string(c->log_level), (long long)c->check_interval_sec,
+                c->max_delete_per_sweep, c->dry_run ? ", dry run" : "",
+                c->metrics_file ? ", metrics " : "", c->metrics_file ? c->metrics_file : "");
+        for (size_t i = 0; i < c->n_watches; i++) {
+                const struct watch_conf *w = &c->watches[i];
+                const struct policy *p = &w->policy;
+
+                fprintf(f, "\nwatch %s%s\n", w->path, w->recursive ? " (recursive)" : "");
+                fprintf(f, "  %-16s%s\n", "preset", w->preset ? w->preset : "generic");
+                if (w->pattern)
+                        fprintf(f, "  %-16s%s (%s)\n", "checkpoints", w->pattern, kind_names[w->kind]);
+                else
+                        fprintf(f, "  %-16skey%sNUMBER fields joined by \"%s\" (%s)\n", "checkpoints",
+                                w->key_separator ? w->key_separator : "=", w->join ? w->join : "-",
+                                kind_names[w->kind]);
+                if (p->monitor)
+                        fprintf(f, "  %-16s%s (%s), from %s%s%s\n", "monitor", p->monitor,
+                                mode_to_string(p->mode), metric_names[w->metric_source],
+                                w->metric_source == METRIC_JSON_FILE ? " " : "",
+                                w->metric_source == METRIC_JSON_FILE ? w->metric_file : "");
+                else
+                        fprintf(f, "  %-16snone (best keeps nothing)\n", "monitor");
+                fprintf(f, "  %-16s", "keep");
+                if (p->monitor && p->keep_top_k != 0) {
+                        if (p->keep_top_k < 0)
+                                fprintf(f, "all with %s", p->monitor);
+                        else
+                                fprintf(f, "best %d by %s", p->keep_top_k, p->monitor);
+                        fputs(" + ", f);
+                }
+                fprintf(f, "last %d", p->keep_last);
+                if (p->keep_every > 0)
+                        fprintf(f, " + every %lld", (long long)p->keep_every);
+                if (p->min_age_sec > 0)
+                        fprintf(f, " + younger than %llds", (long long)p->min_age_sec);
+                fputs(" + pinned\n", f);
+                fprintf(f, "  %-16s%gs%s%s\n", "settle", w->settle_sec,
+                        w->complete_marker ? ", or when this appears: " : "",
+                        w->complete_marker ? w->complete_marker : "");
+                print_strv(f, "pointer files", &w->pointer_files);
+                print_strv(f, "exclude", &w->exclude);
+                if (w->min_free.set || w->headroom > 0) {
+                        fprintf(f, "  %-16s", "floor");
+                        if (w->min_free.set)
+                                fprintf(f, "min_free %s", size_spec_format(&w->min_free, a, sizeof(a)));
+                        if (w->headroom > 0)
+                                fprintf(f, "%sheadroom %g x largest checkpoint", w->min_free.set ? ", " : "",
+                                        w->headroom);
+                        if (w->target_free.set)
+                                fprintf(f, ", target_free %s",
+                                        size_spec_format(&w->target_free, b, sizeof(b)));
+                        fputc('\n', f);
+                } else
+                        fprintf(f, "  %-16soff\n", "floor");
+                if (w->poll_interval_sec > 0)
+                        fprintf(f, "  %-16s%llds\n", "poll", (long long)w->poll_interval_sec);
+        }
+        return EXIT_SUCCESS;
+}
+
+/* "best#1,last,pinned(symlink)" or "policy" into a malloc'd string. */
+static char *reasons_string(const struct ckpt *c)
+{
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *m = open_memstream(&buf, &len);
+        bool first = true;
+
+        if (!m)
+                return NULL;
+        if (!c->verdict.keep)
+                fputs(delete_reason_to_string(c->verdict.delete_reason), m);
+        for (int r = 0; r < _KEEP_REASON_MAX; r++) {
+                if (!(c->verdict.reasons & (1u << r)))
+                        continue;
+                fprintf(m, "%s%s", first ? "" : ",", keep_reason_to_string(r));
+                first = false;
+                if (r == KEEP_BEST)
+                        fprintf(m, "#%d", c->verdict.best_rank);
+                if (r == KEEP_PINNED) {
+                        bool p1 = true;
+                        fputc('(', m);
+                        for (int k = 0; k < _PIN_KIND_MAX; k++)
+                                if (c->pins & (1u << k)) {
+                                        fprintf(m, "%s%s", p1 ? "" : ",", pin_kind_to_string(k));
+                                        p1 = false;
+                                }
+                        fputc(')', m);
+                }
+        }
+        fclose(m);
+        return buf;
+}
+
+static void print_run_table(FILE *f, const struct root *r, const struct run *run)
+{
+        fprintf(f, "run %s%s%s (%zu checkpoint%s)\n", r->w->path, strcmp(run->path, ".") ? "/" : "",
+                strcmp(run->path, ".") ? run->path : "", run->n_ckpts, run->n_ckpts == 1 ? "" : "s");
+        for (size_t i = 0; i < run->n_ckpts; i++) {
+                const struct ckpt *c = &run->ckpts[i];
+                _cleanup_free_ char *why = reasons_string(c);
+                _cleanup_free_ char *name = log_escape(c->name);
+                char size[16];
+
+                fprintf(f, "  %-6s %-24s %7s ", c->verdict.keep ? "keep" : "delete", why ? why : "?",
+                        size_format(c->size_bytes, size, sizeof(size)));
+                for (size_t k = 0; k < c->fields.n; k++)
+                        fprintf(f, "%s=%g ", c->fields.name[k], c->fields.value[k]);
+                /* a metric from a file is shown like a field */
+                if (c->has_metric && fields_find(&c->fields, r->w->policy.monitor) < 0)
+                        fprintf(f, "%s=%g ", r->w->policy.monitor, c->metric);
+                fprintf(f, "%s%s", name ? name : "?", c->is_dir ? "/" : "");
+                if (c->n_members > 1)
+                        fprintf(f, " (+%zu files)", c->n_members - 1);
+                fputc('\n', f);
+        }
+}
+
+static json_object *json_name(const char *s)
+{
+        _cleanup_free_ char *e = log_escape(s);
+        return json_object_new_string(e ? e : "");
+}
+
+/* NaN and infinities are not JSON: they become null. */
+static json_object *json_number(double v)
+{
+        return isfinite(v) ? json_object_new_double(v) : NULL;
+}
+
+static json_object *ckpt_json(const struct root *r, const struct ckpt *c)
+{
+        json_object *o = json_object_new_object(), *a, *fields = json_object_new_object();
+
+        json_object_object_add(o, "name", json_name(c->name));
+        a = json_object_new_array();
+        for (size_t i = 0; i < c->n_members; i++)
+                json_object_array_add(a, json_name(c->members[i]));
+        json_object_object_add(o, "members", a);
+        json_object_object_add(o, "directory", json_object_new_boolean(c->is_dir));
+        for (size_t i = 0; i < c->fields.n; i++)
+                json_object_object_add(fields, c->fields.name[i], json_number(c->fields.value[i]));
+        json_object_object_add(o, "fields", fields);
+        json_object_object_add(o, "order", json_number(c->order));
+        json_object_object_add(o, "order_source", json_object_new_string(order_source_to_string(c->order_source)));
+        if (r->w->policy.monitor)
+                json_object_object_add(o, "metric", c->has_metric ? json_number(c->metric) : NULL);
+        json_object_object_add(o, "size_bytes", json_object_new_uint64(c->size_bytes));
+        json_object_object_add(o, "mtime_usec", json_object_new_int64(c->mtime_usec));
+        json_object_object_add(o, "complete", json_object_new_boolean(c->complete));
+        json_object_object_add(o, "verdict", json_object_new_string(c->verdict.keep ? "keep" : "delete"));
+        a = json_object_new_array();
+        if (!c->verdict.keep)
+                json_object_array_add(a, json_object_new_string(delete_reason_to_string(c->verdict.delete_reason)));
+        for (int k = 0; k < _KEEP_REASON_MAX; k++)
+                if (c->verdict.reasons & (1u << k))
+                        json_object_array_add(a, json_object_new_string(keep_reason_to_string(k)));
+        json_object_object_add(o, "reasons", a);
+        json_object_object_add(o, "best_rank", json_object_new_int(c->verdict.best_rank));
+        a = json_object_new_array();
+        for (int k = 0; k < _PIN_KIND_MAX; k++)
+                if (c->pins & (1u << k))
+                        json_object_array_add(a, json_object_new_string(pin_kind_to_string(k)));
+        json_object_object_add(o, "pins", a);
+        return o;
+}
+
+int report_list(FILE *f, const struct config *c, bool json)
+{
+        json_object *top = json ? json_object_new_object() : NULL;
+        json_object *watches = json ? json_object_new_array() : NULL;
+        int status = EXIT_SUCCESS;
+        int64_t now = now_usec(CLOCK_REALTIME);
+
+        for (size_t i = 0; i < c->n_watches; i++) {
+                struct root r;
+                struct run *runs = NULL;
+                size_t n = 0;
+
+                if (root_init(&r, &c->watches[i]) < 0 || sweep_decide_root(&r, now, &runs, &n) < 0) {
+                        root_finish(&r);
+                        status = EXIT_FAILURE;
+                        continue;
+                }
+                if (json) {
+                        json_object *w = json_object_new_object(), *jruns = json_object_new_array();
+                        json_object_object_add(w, "path", json_name(r.w->path));
+                        json_object_object_add(w, "preset", json_object_new_string(r.w->preset ? r.w->preset : "generic"));
+                        for (size_t j = 0; j < n; j++) {
+                                json_object *jr = json_object_new_object(), *cks = json_object_new_array();
+                                json_object_object_add(jr, "path", json_name(runs[j].path));
+                                for (size_t k = 0; k < runs[j].n_ckpts; k++)
+                                        json_object_array_add(cks, ckpt_json(&r, &runs[j].ckpts[k]));
+                                json_object_object_add(jr, "checkpoints", cks);
+                                json_object_array_add(jruns, jr);
+                        }
+                        json_object_object_add(w, "runs", jruns);
+                        json_object_array_add(watches, w);
+                } else {
+                        for (size_t j = 0; j < n; j++)
+                                if (runs[j].n_ckpts > 0 || n == 1)
+                                        print_run_table(f, &r, &runs[j]);
+                }
+                runs_free(runs, n);
+                root_finish(&r);
+        }
+        if (json) {
+                json_object_object_add(top, "watches", watches);
+                fprintf(f, "%s\n", json_object_to_json_string_ext(top, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+                json_object_put(top);
+        }
+        return status;
+}

@@ -1,0 +1,216 @@
+/* Retention for one watch root: scan, decide, delete. */
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "policy.h"
+#include "remove.h"
+#include "sweep.h"
+
+int root_init(struct root *r, const struct watch_conf *w)
+{
+        const char *err = NULL;
+        struct stat st;
+        int r2;
+
+        *r = (struct root){ .w = w, .fd = -1 };
+        if (w->pattern)
+                r2 = pattern_compile(w->pattern, &r->pat, &err);
+        else
+                r2 = pattern_new_kv(w->key_separator, w->join, &r->pat);
+        if (r2 < 0)
+                return log_errno(r2, "%s: bad pattern: %s", w->path, err ? err : "%m");
+        r->fd = root_open(w->path);
+        if (r->fd < 0)
+                return log_errno(r->fd, "cannot open watch root %s: %m", w->path);
+        if (fstat(r->fd, &st) < 0)
+                return log_errno(-errno, "cannot stat %s: %m", w->path);
+        r->dev = st.st_dev;
+        return 0;
+}
+
+void root_finish(struct root *r)
+{
+        r->pat = pattern_free(r->pat);
+        r->fd = safe_close(r->fd);
+}
+
+void sweep_init(struct sweep *s, const struct config *c, bool dry_run)
+{
+        *s = (struct sweep){
+                .dry_run = dry_run,
+                .now_usec = now_usec(CLOCK_REALTIME),
+                .budget = c->max_delete_per_sweep,
+        };
+}
+
+static int open_run(struct root *r, const char *run_path)
+{
+        return openat_beneath(r->fd, run_path, O_RDONLY | O_DIRECTORY, 0);
+}
+
+int sweep_tombstones(struct root *r, const struct run *runs, size_t n)
+{
+        int total = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_close_ int fd = open_run(r, runs[i].path);
+                int k;
+
+                if (fd < 0)
+                        continue;
+                k = remove_tombstones(fd);
+                if (k < 0)
+                        log_warning_errno(k, "%s/%s: cannot finish removal of tombstones: %m, ignoring",
+                                          r->w->path, runs[i].path);
+                else
+                        total += k;
+        }
+        if (total > 0)
+                log_notice("%s: finished %d interrupted removal%s", r->w->path, total, total == 1 ? "" : "s");
+        return total;
+}
+
+int sweep_decide_run(struct root *r, const char *run_path, int64_t now_usec, struct run *ret)
+{
+        _cleanup_close_ int fd = open_run(r, run_path);
+        int k;
+
+        if (fd < 0)
+                return fd;
+        k = scan_run(fd, run_path, r->w, r->pat, now_usec, ret);
+        if (k < 0)
+                return k;
+        policy_decide(&r->w->policy, ret->ckpts, ret->n_ckpts, now_usec);
+        return 0;
+}
+
+int sweep_decide_root(struct root *r, int64_t now_usec, struct run **ret_runs, size_t *ret_n)
+{
+        int k = scan_root(r->fd, r->w, r->pat, now_usec, ret_runs, ret_n);
+
+        if (k < 0)
+                return log_errno(k, "cannot scan %s: %m", r->w->path);
+        for (size_t i = 0; i < *ret_n; i++)
+                policy_decide(&r->w->policy, (*ret_runs)[i].ckpts, (*ret_runs)[i].n_ckpts, now_usec);
+        return 0;
+}
+
+/* "run/name" relative to the root, for CKPTD_PATH and messages. */
+static char *ckpt_path(const struct root *r, const struct run *run, const struct ckpt *c)
+{
+        char *p = NULL;
+
+        if (strcmp(run->path, ".") == 0)
+                return asprintf(&p, "%s/%s", r->w->path, c->name) < 0 ? NULL : p;
+        return asprintf(&p, "%s/%s/%s", r->w->path, run->path, c->name) < 0 ? NULL : p;
+}
+
+int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const struct ckpt *c,
+                 enum delete_reason reason)
+{
+        _cleanup_free_ char *path = ckpt_path(r, run, c);
+        const char *monitor = r->w->policy.monitor;
+        const char *why = delete_reason_to_string(reason);
+        struct log_fields f = {
+                .path = path,
+                .run = run->path,
+                .reason = why,
+                .monitor = c->has_metric ? monitor : NULL,
+                .has_value = c->has_metric,
+                .value = c->metric,
+                .has_bytes = true,
+                .bytes = c->size_bytes,
+        };
+        char size[16];
+        uint64_t freed = 0;
+        int k;
+
+        if (!path)
+                return log_errno(-ENOMEM, "out of memory");
+        size_format(c->size_bytes, size, sizeof(size));
+        if (s->budget <= 0) {
+                if (!s->capped)
+                        log_warning("deletion cap (max_delete_per_sweep) reached; the rest waits for the next sweep");
+                s->capped = true;
+                return 0;
+        }
+        s->budget--;
+        if (s->dry_run) {
+                f.action = "would-delete";
+                log_struct(LOG_NOTICE, &f, "would delete %s (%s, %s)", path, why, size);
+                s->deleted++;
+                return 0;
+        }
+
+        _cleanup_close_ int fd = open_run(r, run->path);
+        if (fd < 0)
+                return log_warning_errno(fd, "cannot open run %s/%s: %m, not deleting %s", r->w->path,
+                                         run->path, c->name);
+        k = remove_ckpt(fd, c, &freed);
+        if (k == -ESTALE || k == -ENOENT) {
+                log_warning("%s changed since it was scanned, not deleting it", path);
+                return 0;
+        }
+        if (k < 0) {
+                s->failed++;
+                return log_errno(k, "cannot delete %s: %m", path);
+        }
+        f.action = reason == DELETE_FLOOR ? "evict" : "delete";
+        f.message_id = reason == DELETE_FLOOR ? MSGID_EVICTED : MSGID_DELETED;
+        if (c->has_metric)
+                log_struct(LOG_INFO, &f, "deleted %s (%s, %s=%g, %s)", path, why, monitor, c->metric, size);
+        else
+                log_struct(LOG_INFO, &f, "deleted %s (%s, %s)", path, why, size);
+        s->deleted++;
+        s->freed_bytes += freed;
+        s->deleted_by_reason[reason]++;
+        s->freed_by_reason[reason] += freed;
+        return 0;
+}
+
+int sweep_apply(struct sweep *s, struct root *r, const struct run *run)
+{
+        for (size_t i = 0; i < run->n_ckpts; i++) {
+                const struct ckpt *c = &run->ckpts[i];
+
+                if (c->verdict.keep)
+                        continue;
+                sweep_remove(s, r, run, c, c->verdict.delete_reason);
+        }
+        return 0;
+}
+
+static char *hook_spec;
+
+/* Test seam: block on the FIFO named by CKPTD_TEST_HOOK="stage:fifo" at that
+ * stage of a removal; a 'k' read from it kills the process right there, so a
+ * test can interrupt a removal or swap files between decision and removal. */
+static void test_hook(const char *stage, const char *name)
+{
+        const char *colon = strchr(hook_spec, ':');
+        char c = 0;
+        int fd;
+
+        (void)name;
+        if (!colon || strncmp(hook_spec, stage, (size_t)(colon - hook_spec)) != 0 ||
+            strlen(stage) != (size_t)(colon - hook_spec))
+                return;
+        fd = open(colon + 1, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        if (read(fd, &c, 1) == 1 && c == 'k')
+                raise(SIGKILL);
+        close(fd);
+}
+
+void sweep_setup_test_hook(void)
+{
+        hook_spec = getenv("CKPTD_TEST_HOOK");
+        if (hook_spec && *hook_spec)
+                remove_test_hook = test_hook;
+}

@@ -1,0 +1,52 @@
+/* Retention for one watch root: scan, decide, delete. Shared by the one-shot
+ * command and the daemon. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "pattern.h"
+#include "scan.h"
+
+/* A watch root, opened once (O_PATH|O_DIRECTORY|O_NOFOLLOW). */
+struct root {
+        const struct watch_conf *w;
+        struct pattern *pat;
+        int fd;
+        dev_t dev;
+};
+
+/* Counters and limits of one sweep (one pass over some runs). */
+struct sweep {
+        bool dry_run;
+        int64_t now_usec;       /* CLOCK_REALTIME */
+        int budget;             /* deletions left (max_delete_per_sweep) */
+        bool capped;            /* the budget ran out */
+        unsigned deleted;       /* or would-be deleted in a dry run */
+        unsigned failed;        /* removals that failed for a reason other than a race */
+        uint64_t freed_bytes;
+        uint64_t freed_by_reason[_DELETE_REASON_MAX];
+        unsigned deleted_by_reason[_DELETE_REASON_MAX];
+};
+
+/* Compile the pattern and open the root. Logs and returns -errno. */
+int root_init(struct root *r, const struct watch_conf *w);
+void root_finish(struct root *r);
+
+void sweep_init(struct sweep *s, const struct config *c, bool dry_run);
+
+/* Finish tombstones left in every run of the root (start-up). */
+int sweep_tombstones(struct root *r, const struct run *runs, size_t n);
+/* Scan the whole root and decide every run (no deletion). */
+int sweep_decide_root(struct root *r, int64_t now_usec, struct run **ret_runs, size_t *ret_n);
+/* Scan and decide one run, path relative to the root. */
+int sweep_decide_run(struct root *r, const char *run_path, int64_t now_usec, struct run *ret);
+/* Delete what the verdicts of run say (or log would-delete). */
+int sweep_apply(struct sweep *s, struct root *r, const struct run *run);
+/* Remove (or in a dry run, log) one checkpoint with the given reason. */
+int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const struct ckpt *c,
+                 enum delete_reason reason);
+
+/* Install the remove test seam when CKPTD_TEST_HOOK="stage:fifo" is set. */
+void sweep_setup_test_hook(void);

@@ -1,0 +1,252 @@
+/* Logging backends: the journal's native protocol with structured fields, or
+ * one escaped line per event on stderr. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <systemd/sd-journal.h>
+
+#include "log.h"
+
+static int max_level = LOG_INFO;
+static enum log_target target = LOG_TARGET_STDERR;
+
+static const char *const target_table[_LOG_TARGET_MAX] = {
+        [LOG_TARGET_AUTO] = "auto",
+        [LOG_TARGET_STDERR] = "stderr",
+        [LOG_TARGET_JOURNAL] = "journal",
+};
+
+int log_target_from_string(const char *s)
+{
+        for (size_t i = 0; i < ELEMENTSOF(target_table); i++)
+                if (strcmp(target_table[i], s) == 0)
+                        return (int)i;
+        return -EINVAL;
+}
+
+/* systemd sets JOURNAL_STREAM=<dev>:<ino> when stderr is connected to the
+ * journal (systemd.exec(5)); a stderr redirected elsewhere no longer matches. */
+static bool stderr_is_journal(void)
+{
+        const char *e = getenv("JOURNAL_STREAM");
+        unsigned long long dev, ino;
+        struct stat st;
+
+        if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2)
+                return false;
+        if (fstat(STDERR_FILENO, &st) < 0)
+                return false;
+        return st.st_dev == dev && st.st_ino == ino;
+}
+
+void log_open(enum log_target t)
+{
+        if (t == LOG_TARGET_AUTO)
+                t = stderr_is_journal() ? LOG_TARGET_JOURNAL : LOG_TARGET_STDERR;
+        target = t;
+}
+
+void log_set_level(int level)
+{
+        max_level = level;
+}
+
+int log_get_level(void)
+{
+        return max_level;
+}
+
+enum log_target log_get_target(void)
+{
+        return target;
+}
+
+/* Length of the valid UTF-8 sequence at s, or 0 when it is not one. Overlong
+ * forms, surrogates and code points above U+10FFFF are invalid (RFC 3629). */
+static size_t utf8_len(const unsigned char *s)
+{
+        unsigned c = s[0];
+        size_t n;
+        unsigned cp, min;
+
+        if (c < 0x80)
+                return 1;
+        if ((c & 0xe0) == 0xc0)
+                n = 2, cp = c & 0x1f, min = 0x80;
+        else if ((c & 0xf0) == 0xe0)
+                n = 3, cp = c & 0x0f, min = 0x800;
+        else if ((c & 0xf8) == 0xf0)
+                n = 4, cp = c & 0x07, min = 0x10000;
+        else
+                return 0;
+        for (size_t i = 1; i < n; i++) {
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = (cp << 6) | (s[i] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+                return 0;
+        return n;
+}
+
+char *log_escape(const char *s)
+{
+        const unsigned char *p = (const unsigned char *)s;
+        size_t len = strlen(s);
+        /* worst case: every byte becomes \xNN */
+        char *out = malloc(len * 4 + 1), *o = out;
+
+        if (!out)
+                return NULL;
+        while (*p) {
+                size_t n = utf8_len(p);
+
+                if (*p == '\\') {
+                        *o++ = '\\', *o++ = '\\';
+                        p++;
+                } else if (*p == '\n') {
+                        *o++ = '\\', *o++ = 'n';
+                        p++;
+                } else if (*p == '\t') {
+                        *o++ = '\\', *o++ = 't';
+                        p++;
+                } else if (n == 0 || *p < 0x20 || *p == 0x7f) {
+                        o += sprintf(o, "\\x%02x", *p);
+                        p++;
+                } else {
+                        memcpy(o, p, n);
+                        o += n, p += n;
+                }
+        }
+        *o = '\0';
+        return out;
+}
+
+static const char *level_prefix(int level)
+{
+        switch (level) {
+        case LOG_EMERG:
+        case LOG_ALERT:
+        case LOG_CRIT:
+                return "critical: ";
+        case LOG_ERR:
+                return "error: ";
+        case LOG_WARNING:
+                return "warning: ";
+        default:
+                return "";
+        }
+}
+
+/* Message text is escaped too: a name can reach it through a %s. */
+static void write_stderr(int level, const char *msg)
+{
+        _cleanup_free_ char *esc = log_escape(msg);
+
+        fprintf(stderr, "ckptd: %s%s\n", level_prefix(level), esc ? esc : msg);
+}
+
+#define FIELD_MAX 24
+
+static int journal_send(int level, const struct log_fields *f, const char *msg)
+{
+        char *fields[FIELD_MAX];
+        struct iovec iov[FIELD_MAX];
+        size_t n = 0;
+        int r;
+
+#define ADD(...)                                                          \
+        do {                                                              \
+                if (asprintf(&fields[n], __VA_ARGS__) < 0) {              \
+                        r = -ENOMEM;                                      \
+                        goto out;                                         \
+                }                                                         \
+                n++;                                                      \
+        } while (0)
+#define ADD_NAME(key, value)                                              \
+        do {                                                              \
+                if (value) {                                              \
+                        _cleanup_free_ char *e = log_escape(value);       \
+                        if (!e) {                                         \
+                                r = -ENOMEM;                              \
+                                goto out;                                 \
+                        }                                                 \
+                        ADD(key "=%s", e);                                \
+                }                                                         \
+        } while (0)
+
+        {
+                _cleanup_free_ char *esc = log_escape(msg);
+                ADD("MESSAGE=%s", esc ? esc : "(out of memory)");
+        }
+        ADD("PRIORITY=%d", level);
+        ADD("SYSLOG_IDENTIFIER=ckptd");
+        if (f) {
+                if (f->message_id)
+                        ADD("MESSAGE_ID=%s", f->message_id);
+                ADD_NAME("CKPTD_ACTION", f->action);
+                ADD_NAME("CKPTD_PATH", f->path);
+                ADD_NAME("CKPTD_RUN", f->run);
+                ADD_NAME("CKPTD_REASON", f->reason);
+                ADD_NAME("CKPTD_MONITOR", f->monitor);
+                if (f->has_value)
+                        ADD("CKPTD_VALUE=%.17g", f->value);
+                if (f->has_bytes)
+                        ADD("CKPTD_BYTES=%llu", (unsigned long long)f->bytes);
+                if (f->has_free)
+                        ADD("CKPTD_FREE_BYTES=%llu", (unsigned long long)f->free_bytes);
+                if (f->has_floor)
+                        ADD("CKPTD_FLOOR_BYTES=%llu", (unsigned long long)f->floor_bytes);
+        }
+#undef ADD_NAME
+#undef ADD
+        for (size_t i = 0; i < n; i++)
+                iov[i] = (struct iovec){ .iov_base = fields[i], .iov_len = strlen(fields[i]) };
+        r = sd_journal_sendv(iov, (int)n);
+out:
+        for (size_t i = 0; i < n; i++)
+                free(fields[i]);
+        return r;
+}
+
+static int log_va(int level, int error, const struct log_fields *f, const char *fmt, va_list ap)
+{
+        char *msg = NULL;
+
+        if (error < 0)
+                error = -error;
+        if (level > max_level)
+                return -error;
+        /* %m in fmt prints strerror(errno) */
+        errno = error;
+        if (vasprintf(&msg, fmt, ap) < 0)
+                return -error;
+        if (target != LOG_TARGET_JOURNAL || journal_send(level, f, msg) < 0)
+                write_stderr(level, msg);
+        free(msg);
+        return -error;
+}
+
+int log_internal(int level, int error, const char *fmt, ...)
+{
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = log_va(level, error, NULL, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+int log_struct(int level, const struct log_fields *f, const char *fmt, ...)
+{
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = log_va(level, 0, f, fmt, ap);
+        va_end(ap);
+        return r;
+}

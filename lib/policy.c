@@ -1,0 +1,269 @@
+/* Pure retention policy: one run's checkpoints -> a verdict for each.
+ *
+ * The caller owns the order of the array (scan sorts it oldest first, but we
+ * do not rely on that), so ranking sorts an array of indices instead. Every
+ * comparison ends in a total order (metric, order, mtime, name, index), so the
+ * verdicts never depend on how qsort orders equal keys. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "macro.h"
+#include "policy.h"
+
+#define BIT(r) (1u << (r))
+
+/* A NaN sorts below every number, so a NaN order counts as the oldest. The
+ * ranked set never holds a NaN metric, so for metrics this is plain <=>. */
+static int double_cmp(double a, double b)
+{
+        bool na = isnan(a), nb = isnan(b);
+
+        if (na || nb)
+                return (int)nb - (int)na;
+        return (a > b) - (a < b);
+}
+
+static int name_cmp(const char *a, const char *b)
+{
+        if (!a || !b)
+                return (a != NULL) - (b != NULL);
+        return strcmp(a, b);
+}
+
+/* Older first. Equal orders happen with mtime order or a sloppy pattern: the
+ * later mtime, then the larger name, is taken as the newer one. */
+static int age_cmp(const struct ckpt *c, size_t a, size_t b)
+{
+        int r;
+
+        r = double_cmp(c[a].order, c[b].order);
+        if (r != 0)
+                return r;
+        r = (c[a].mtime_usec > c[b].mtime_usec) - (c[a].mtime_usec < c[b].mtime_usec);
+        if (r != 0)
+                return r;
+        r = name_cmp(c[a].name, c[b].name);
+        if (r != 0)
+                return r;
+        return (a > b) - (a < b);
+}
+
+struct rank_ctx {
+        const struct ckpt *c;
+        enum mode mode;
+};
+
+/* Better first; ties: the older ranks first (DESIGN "Policy"). */
+static int best_cmp_idx(const struct rank_ctx *ctx, size_t a, size_t b)
+{
+        int r = double_cmp(ctx->c[a].metric, ctx->c[b].metric);
+
+        if (ctx->mode == MODE_MAX)
+                r = -r;
+        if (r != 0)
+                return r;
+        return age_cmp(ctx->c, a, b);
+}
+
+static int best_cmp(const void *x, const void *y, void *userdata)
+{
+        return best_cmp_idx(userdata, *(const size_t *)x, *(const size_t *)y);
+}
+
+/* Newest first. */
+static int newest_cmp(const void *x, const void *y, void *userdata)
+{
+        return -age_cmp(userdata, *(const size_t *)x, *(const size_t *)y);
+}
+
+static bool has_monitor(const struct policy *p)
+{
+        return p->monitor && p->monitor[0] != '\0';
+}
+
+static bool is_ranked(const struct policy *p, const struct ckpt *c)
+{
+        return has_monitor(p) && c->complete && c->has_metric && !isnan(c->metric);
+}
+
+static bool is_every(const struct policy *p, const struct ckpt *c)
+{
+        if (p->keep_every <= 0)
+                return false;
+        /* An mtime in seconds is no count of steps or epochs. */
+        if (c->order_source != ORDER_STEP && c->order_source != ORDER_EPOCH)
+                return false;
+        if (!isfinite(c->order))
+                return false;
+        /* fmod is exact; a non-integer order leaves a remainder because
+         * every multiple of an integer is an integer. Order 0 counts. */
+        return fmod(c->order, (double)p->keep_every) == 0.0;
+}
+
+static bool is_young(const struct policy *p, const struct ckpt *c, int64_t now_usec)
+{
+        int64_t min_usec, age_usec;
+
+        if (p->min_age_sec <= 0)
+                return false;
+        /* min_age beyond ~292000 years: everything is young. */
+        if (__builtin_mul_overflow(p->min_age_sec, (int64_t)USEC_PER_SEC, &min_usec))
+                return true;
+        /* Overflow means an mtime absurdly far away: in the future it is
+         * young (a clock step back must not delete it), in the past old. */
+        if (__builtin_sub_overflow(now_usec, c->mtime_usec, &age_usec))
+                return c->mtime_usec > now_usec;
+        return age_usec < min_usec;
+}
+
+static bool keeps_best(const struct policy *p, int rank)
+{
+        if (rank <= 0)
+                return false;
+        /* Anything negative is read as -1, "all that have the metric". */
+        return p->keep_top_k < 0 || rank <= p->keep_top_k;
+}
+
+/* Ranks with an index array, O(n log n). */
+static void rank_sorted(const struct policy *p, struct ckpt *c, size_t n, size_t *idx)
+{
+        struct rank_ctx ctx = { .c = c, .mode = p->mode };
+        size_t m = 0;
+
+        if (has_monitor(p)) {
+                for (size_t i = 0; i < n; i++)
+                        if (is_ranked(p, &c[i]))
+                                idx[m++] = i;
+                qsort_r(idx, m, sizeof(*idx), best_cmp, &ctx);
+                /* Rank all of them, beyond k too: the floor evicts by rank. */
+                for (size_t j = 0; j < m; j++) {
+                        c[idx[j]].verdict.best_rank = (int)(j + 1);
+                        if (keeps_best(p, (int)(j + 1)))
+                                c[idx[j]].verdict.reasons |= BIT(KEEP_BEST);
+                }
+        }
+
+        if (p->keep_last > 0) {
+                m = 0;
+                for (size_t i = 0; i < n; i++)
+                        if (c[i].complete)
+                                idx[m++] = i;
+                qsort_r(idx, m, sizeof(*idx), newest_cmp, c);
+                for (size_t j = 0; j < m && j < (size_t)p->keep_last; j++)
+                        c[idx[j]].verdict.reasons |= BIT(KEEP_LAST);
+        }
+}
+
+/* The same ranks without memory, O(n^2): for when malloc fails, because a
+ * void function cannot report it and keeping everything would leave the
+ * floor without ranks. */
+static void rank_quadratic(const struct policy *p, struct ckpt *c, size_t n)
+{
+        struct rank_ctx ctx = { .c = c, .mode = p->mode };
+
+        for (size_t i = 0; i < n; i++) {
+                if (is_ranked(p, &c[i])) {
+                        size_t better = 0;
+
+                        for (size_t j = 0; j < n; j++)
+                                if (j != i && is_ranked(p, &c[j]) && best_cmp_idx(&ctx, j, i) < 0)
+                                        better++;
+                        c[i].verdict.best_rank = (int)(better + 1);
+                        if (keeps_best(p, (int)(better + 1)))
+                                c[i].verdict.reasons |= BIT(KEEP_BEST);
+                }
+
+                if (p->keep_last > 0 && c[i].complete) {
+                        size_t newer = 0;
+
+                        for (size_t j = 0; j < n; j++)
+                                if (j != i && c[j].complete && age_cmp(c, j, i) > 0)
+                                        newer++;
+                        if (newer < (size_t)p->keep_last)
+                                c[i].verdict.reasons |= BIT(KEEP_LAST);
+                }
+        }
+}
+
+static void decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec, size_t *idx)
+{
+        for (size_t i = 0; i < n; i++) {
+                struct verdict *v = &c[i].verdict;
+
+                *v = (struct verdict){ .delete_reason = DELETE_NONE };
+                /* Still being written: invisible to the policy, so it gets
+                 * no other reason and no place among best or last. */
+                if (!c[i].complete) {
+                        v->reasons = BIT(KEEP_INCOMPLETE);
+                        continue;
+                }
+                if (is_every(p, &c[i]))
+                        v->reasons |= BIT(KEEP_EVERY);
+                if (c[i].pins != 0)
+                        v->reasons |= BIT(KEEP_PINNED);
+                if (is_young(p, &c[i], now_usec))
+                        v->reasons |= BIT(KEEP_YOUNG);
+        }
+
+        if (idx)
+                rank_sorted(p, c, n, idx);
+        else
+                rank_quadratic(p, c, n);
+
+        for (size_t i = 0; i < n; i++) {
+                struct verdict *v = &c[i].verdict;
+
+                v->keep = v->reasons != 0;
+                v->delete_reason = v->keep ? DELETE_NONE : DELETE_POLICY;
+        }
+}
+
+/* Test seam: the allocation-free path, so check_policy can compare it with
+ * the sorted one. Deliberately not in policy.h. */
+void policy_decide_quadratic(const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec);
+
+void policy_decide_quadratic(const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec)
+{
+        decide(p, c, n, now_usec, NULL);
+}
+
+void policy_decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec)
+{
+        size_t *idx = NULL;
+
+        if (n == 0)
+                return;
+        idx = malloc(n * sizeof(*idx));
+        decide(p, c, n, now_usec, idx);
+        free(idx);
+}
+
+bool policy_keeps_nothing(const struct policy *p)
+{
+        /* DESIGN's definition. keep_top_k without a monitor keeps nothing
+         * in practice as well; config validation knows the layout and is
+         * the place to catch that. */
+        return p->keep_top_k == 0 && p->keep_last == 0 && p->keep_every == 0;
+}
+
+static const char *const mode_table[_MODE_MAX] = {
+        [MODE_MIN] = "min",
+        [MODE_MAX] = "max",
+};
+
+const char *mode_to_string(enum mode m)
+{
+        return (unsigned)m < ELEMENTSOF(mode_table) ? mode_table[m] : NULL;
+}
+
+int mode_from_string(const char *s)
+{
+        if (!s)
+                return -EINVAL;
+        for (size_t i = 0; i < ELEMENTSOF(mode_table); i++)
+                if (strcmp(s, mode_table[i]) == 0)
+                        return (int)i;
+        return -EINVAL;
+}

@@ -1,0 +1,157 @@
+/* Presets: the checkpoint layout of each trainer as watch defaults. Adding
+ * one is an entry in the table below plus a line in config/ckptd.conf and
+ * ckptd.conf(5); explicit keys in the config override every member. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "macro.h"
+#include "preset.h"
+
+const struct preset presets[] = {
+        {
+                /* No layout of its own: the operator names the pattern. */
+                .name = "generic",
+                .kind = KIND_ANY,
+                .metric_source = METRIC_NAME,
+                .summary = "any layout; pattern is required",
+        },
+        {
+                /* ModelCheckpoint: "epoch=3-step=1000-val_loss=0.1234.ckpt".
+                 * last.ckpt / last-v1.ckpt are copies or links of the newest
+                 * one and must never be ranked or deleted as checkpoints. */
+                .name = "lightning",
+                .match = { "*.ckpt", NULL },
+                .kind = KIND_FILE,
+                .metric_source = METRIC_NAME,
+                .exclude = { "last*.ckpt", NULL },
+                .summary = "PyTorch Lightning *.ckpt files, key=value names",
+        },
+        {
+                /* Trainer: checkpoint-500/ with trainer_state.json written
+                 * last, which is also where the metrics live. */
+                .name = "huggingface",
+                .pattern = "checkpoint-{step}",
+                .kind = KIND_DIR,
+                .metric_source = METRIC_HF_STATE,
+                .complete_marker = "trainer_state.json",
+                .summary = "Hugging Face Trainer checkpoint-N dirs, metrics from trainer_state.json",
+        },
+        {
+                /* The `latest` file names the tag resume will load. */
+                .name = "deepspeed",
+                .pattern = "global_step{step}",
+                .kind = KIND_DIR,
+                .metric_source = METRIC_NAME,
+                .pointer_files = { "latest", NULL },
+                .summary = "DeepSpeed global_stepN dirs, no metric, `latest` pinned",
+        },
+        {
+                /* CheckpointManager: <step>/ committed by commit_success.txt
+                 * (non-atomic filesystems) or by rename from a tmp dir. */
+                .name = "orbax",
+                .pattern = "{step}",
+                .kind = KIND_DIR,
+                .metric_source = METRIC_JSON_FILE,
+                .metric_file = "metrics/metrics",
+                .complete_marker = "commit_success.txt",
+                .exclude = { "*.orbax-checkpoint-tmp*", NULL },
+                .summary = "Orbax step dirs, metrics from metrics/metrics",
+        },
+        {
+                /* The tracker file holds the iteration number, not a name. */
+                .name = "megatron",
+                .pattern = "iter_{step}",
+                .kind = KIND_DIR,
+                .metric_source = METRIC_NAME,
+                .pointer_files = { "latest_checkpointed_iteration.txt", NULL },
+                .summary = "Megatron-LM iter_N dirs, no metric, tracker file pinned",
+        },
+        {
+                /* exp_manager: Lightning-style names, .nemo for the final
+                 * model; "-last" copies are excluded, "-unfinished" markers
+                 * are handled by the scan for every preset. */
+                .name = "nemo",
+                .match = { "*.ckpt", "*.nemo", NULL },
+                .kind = KIND_FILE,
+                .metric_source = METRIC_NAME,
+                .exclude = { "*-last.ckpt", "*-last.nemo", NULL },
+                .summary = "NeMo *.ckpt/*.nemo files, key=value names",
+        },
+        {
+                /* torch.distributed.checkpoint writes .metadata last. */
+                .name = "dcp",
+                .pattern = "step-{step}",
+                .kind = KIND_DIR,
+                .metric_source = METRIC_NAME,
+                .complete_marker = ".metadata",
+                .summary = "torch.distributed.checkpoint step-N dirs, no metric",
+        },
+        { .name = NULL },
+};
+
+const struct preset *preset_find(const char *name)
+{
+        if (!name)
+                return NULL;
+        for (const struct preset *p = presets; p->name; p++)
+                if (strcmp(p->name, name) == 0)
+                        return p;
+        return NULL;
+}
+
+/* Replace *dst with a copy of src (NULL stays NULL). */
+static int replace_string(char **dst, const char *src)
+{
+        char *copy = NULL;
+
+        if (src) {
+                copy = strdup(src);
+                if (!copy)
+                        return -ENOMEM;
+        }
+        free(*dst);
+        *dst = copy;
+        return 0;
+}
+
+int preset_apply(const struct preset *p, struct watch_conf *w)
+{
+        int r;
+
+        r = replace_string(&w->preset, p->name);
+        if (r < 0)
+                return r;
+        r = replace_string(&w->pattern, p->pattern);
+        if (r < 0)
+                return r;
+        r = replace_string(&w->metric_file, p->metric_file);
+        if (r < 0)
+                return r;
+        r = replace_string(&w->complete_marker, p->complete_marker);
+        if (r < 0)
+                return r;
+        w->kind = p->kind;
+        w->metric_source = p->metric_source;
+
+        /* Pointer files and match globs describe one layout: replace them.
+         * Excludes only ever narrow what is touched: add to them. */
+        strv_finish(&w->pointer_files);
+        for (size_t i = 0; i < ELEMENTSOF(p->pointer_files) && p->pointer_files[i]; i++) {
+                r = strv_push(&w->pointer_files, p->pointer_files[i]);
+                if (r < 0)
+                        return r;
+        }
+        strv_finish(&w->match);
+        for (size_t i = 0; i < ELEMENTSOF(p->match) && p->match[i]; i++) {
+                r = strv_push(&w->match, p->match[i]);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(p->exclude) && p->exclude[i]; i++) {
+                r = strv_push(&w->exclude, p->exclude[i]);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Safety of deletion: races, mounts, interrupted removals.
+. "$(dirname "$0")/../lib.sh"
+
+# A checkpoint directory is swapped for a symlink to the outside after the
+# decision and before the removal: nothing outside the root is touched.
+test_swap_between_decision_and_removal() {
+        mkdir -p runs outside
+        for s in 1 2; do mkdir "runs/step-$s"; mkfile "runs/step-$s/shard" 4; done
+        mkfile outside/precious 4
+        touch -d "-1 hour" runs/*/* runs/*
+        mkfifo hook
+        CKPTD_TEST_HOOK="before:$T/hook" "$CKPTD" -1 -w "$T/runs" --pattern 'step-{step}' \
+                --keep-last 1 2>err &
+        pid=$!
+        # the daemon blocks in the hook; swap the victim, then let it go on
+        wait_for 10 sh -c "ls -l /proc/$pid/fd 2>/dev/null | grep -q hook"
+        mv runs/step-1 runs/moved-away
+        ln -s "$T/outside" runs/step-1
+        echo c >hook
+        wait $pid || true
+        assert_exists outside/precious
+        assert_exists runs/moved-away/shard
+        assert_exists runs/step-1
+        assert_grep "changed since it was scanned" err
+}
+
+# A removal killed after the tombstone rename is finished by the next run,
+# and the checkpoint's name is never seen again.
+test_interrupted_removal_is_finished_next_time() {
+        mkdir runs
+        for s in 1 2; do
+                mkdir "runs/step-$s"
+                for i in $(seq 1 50); do mkfile "runs/step-$s/shard-$i" 1; done
+        done
+        touch -d "-1 hour" runs/*/* runs/*
+        mkfifo hook
+        CKPTD_TEST_HOOK="tombstoned:$T/hook" "$CKPTD" -1 -w "$T/runs" --pattern 'step-{step}' \
+                --keep-last 1 2>err &
+        pid=$!
+        wait_for 10 sh -c "ls -l /proc/$pid/fd 2>/dev/null | grep -q hook"
+        echo k >hook
+        rc=0
+        wait $pid || rc=$?
+        [ "$rc" = 137 ] || fail "expected the hook to kill ckptd, exit $rc"
+        assert_absent runs/step-1
+        ls -a runs | grep -q '^\.ckptd-trash-' || fail "no tombstone left: $(ls -a runs)"
+        "$CKPTD" -1 -w "$T/runs" --pattern 'step-{step}' --keep-last 1 2>err2
+        assert_names runs step-2
+        assert_grep "finished 1 interrupted removal" err2
+}
+
+# A bind mount inside a checkpoint directory is not crossed.
+test_bind_mount_inside_run_is_not_crossed() {
+        need_root
+        mkdir -p runs/step-1/mnt runs/step-2 other
+        mkfile other/precious 4
+        mkfile runs/step-1/shard 4
+        mkfile runs/step-2/shard 4
+        mount --bind "$T/other" runs/step-1/mnt
+        touch -d "-1 hour" runs/*/* runs/*
+        "$CKPTD" -1 -w "$T/runs" --pattern 'step-{step}' --keep-last 1 2>err || true
+        assert_exists other/precious
+        umount runs/step-1/mnt 2>/dev/null || umount runs/.ckptd-trash-step-1/mnt 2>/dev/null || true
+        assert_exists other/precious
+        assert_exists runs/step-2/shard
+}
+
+# A bind-mounted run directory below the root is another filesystem: not a run.
+test_bind_mounted_run_is_not_entered() {
+        need_root
+        mkdir -p root/local root/mounted other
+        for s in 1 2 3; do mkfile "other/step_$s.pt" 1; mkfile "root/local/step_$s.pt" 1; done
+        touch -d "-1 hour" other/* root/local/*
+        mount --bind "$T/other" root/mounted
+        # bind mounts of the same filesystem share st_dev: RESOLVE_NO_XDEV still refuses
+        "$CKPTD" -1 -w "$T/root" --pattern 'step_{step}.pt' --keep-last 1 2>err || true
+        umount root/mounted
+        assert_names other step_1.pt step_2.pt step_3.pt
+        assert_names root/local step_3.pt
+}
+
+# Hard links: deleting a checkpoint removes only its link.
+test_hard_link_keeps_other_name() {
+        mkdir runs
+        for s in 1 2; do mkfile "runs/step_$s.pt" 4; done
+        ln runs/step_1.pt saved.pt
+        touch -d "-1 hour" runs/*
+        sum=$(md5sum <saved.pt)
+        "$CKPTD" -1 -w "$T/runs" --pattern 'step_{step}.pt' --keep-last 1 2>err
+        assert_names runs step_2.pt
+        [ "$(md5sum <saved.pt)" = "$sum" ] || fail "the other link lost its data"
+}
+
+run_tests

@@ -1,0 +1,653 @@
+/* The retention policy: which checkpoints of one run are kept, and why. */
+#include <check.h>
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "macro.h"
+#include "policy.h"
+
+Suite *policy_suite(void);
+/* lib/policy.c's allocation-free path, not in policy.h on purpose. */
+void policy_decide_quadratic(const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec);
+
+#define NOW_USEC ((int64_t)1700000000 * (int64_t)USEC_PER_SEC)
+#define R(r) (1u << (r))
+
+static void mk(struct ckpt *c, const char *name, double order, bool has_metric, double metric)
+{
+        memset(c, 0, sizeof(*c));
+        c->name = (char *)name;
+        c->order_source = ORDER_STEP;
+        c->order = order;
+        c->has_metric = has_metric;
+        c->metric = metric;
+        c->complete = true;
+        c->size_bytes = 1;
+        c->mtime_usec = NOW_USEC - 3600 * (int64_t)USEC_PER_SEC;
+}
+
+static struct policy pol(const char *monitor, enum mode mode, int k, int last)
+{
+        return (struct policy){
+                .monitor = (char *)monitor,
+                .mode = mode,
+                .keep_top_k = k,
+                .keep_last = last,
+        };
+}
+
+static size_t count_kept(const struct ckpt *c, size_t n)
+{
+        size_t k = 0;
+
+        for (size_t i = 0; i < n; i++)
+                k += c[i].verdict.keep;
+        return k;
+}
+
+static void assert_deleted(const struct ckpt *c)
+{
+        ck_assert(!c->verdict.keep);
+        ck_assert_uint_eq(c->verdict.reasons, 0);
+        ck_assert_int_eq(c->verdict.delete_reason, DELETE_POLICY);
+}
+
+static void assert_kept(const struct ckpt *c, unsigned reasons)
+{
+        ck_assert(c->verdict.keep);
+        ck_assert_uint_eq(c->verdict.reasons, reasons);
+        ck_assert_int_eq(c->verdict.delete_reason, DELETE_NONE);
+}
+
+/* The incident: 47 epochs, top 3 by val_loss + last keeps 4 checkpoints. */
+START_TEST(test_design_incident)
+{
+        struct ckpt c[47];
+        struct policy p = pol("val_loss", MODE_MIN, 3, 1);
+
+        for (int e = 0; e < 47; e++)
+                mk(&c[e], NULL, e, true, 1.0 + e);
+        c[10].metric = 0.1;
+        c[20].metric = 0.2;
+        c[30].metric = 0.3;
+        policy_decide(&p, c, 47, NOW_USEC);
+
+        ck_assert_uint_eq(count_kept(c, 47), 4);
+        assert_kept(&c[10], R(KEEP_BEST));
+        assert_kept(&c[20], R(KEEP_BEST));
+        assert_kept(&c[30], R(KEEP_BEST));
+        assert_kept(&c[46], R(KEEP_LAST));
+        ck_assert_int_eq(c[10].verdict.best_rank, 1);
+        ck_assert_int_eq(c[20].verdict.best_rank, 2);
+        ck_assert_int_eq(c[30].verdict.best_rank, 3);
+        /* Ranked beyond k as well: the floor evicts by rank. */
+        ck_assert_int_eq(c[0].verdict.best_rank, 4);
+        ck_assert_int_eq(c[46].verdict.best_rank, 47);
+        assert_deleted(&c[0]);
+        assert_deleted(&c[45]);
+}
+END_TEST
+
+/* Every applicable reason is set: best AND last AND pinned. */
+START_TEST(test_all_reasons)
+{
+        struct ckpt c[3];
+        struct policy p = pol("val_loss", MODE_MIN, 1, 1);
+
+        mk(&c[0], "a", 1, true, 0.5);
+        mk(&c[1], "b", 2, true, 0.4);
+        mk(&c[2], "c", 3, true, 0.1);
+        c[2].pins = R(PIN_SYMLINK) | R(PIN_POINTER);
+        p.keep_every = 3;
+        p.min_age_sec = 7200;
+        policy_decide(&p, c, 3, NOW_USEC);
+
+        assert_kept(&c[2], R(KEEP_BEST) | R(KEEP_LAST) | R(KEEP_PINNED) | R(KEEP_EVERY) | R(KEEP_YOUNG));
+        assert_kept(&c[0], R(KEEP_YOUNG));
+        assert_kept(&c[1], R(KEEP_YOUNG));
+}
+END_TEST
+
+/* Equal metrics: the older (lower order) ranks first, whatever the array order. */
+START_TEST(test_ties)
+{
+        struct ckpt c[4];
+        struct policy p = pol("val_loss", MODE_MIN, 2, 0);
+
+        mk(&c[0], "s3", 3, true, 0.5);
+        mk(&c[1], "s1", 1, true, 0.5);
+        mk(&c[2], "s2", 2, true, 0.5);
+        mk(&c[3], "s4", 4, true, 0.6);
+        policy_decide(&p, c, 4, NOW_USEC);
+
+        ck_assert_int_eq(c[1].verdict.best_rank, 1);
+        ck_assert_int_eq(c[2].verdict.best_rank, 2);
+        ck_assert_int_eq(c[0].verdict.best_rank, 3);
+        ck_assert_int_eq(c[3].verdict.best_rank, 4);
+        assert_kept(&c[1], R(KEEP_BEST));
+        assert_kept(&c[2], R(KEEP_BEST));
+        assert_deleted(&c[0]);
+        assert_deleted(&c[3]);
+        /* The array is the caller's: nothing moved. */
+        ck_assert_str_eq(c[0].name, "s3");
+        ck_assert_str_eq(c[1].name, "s1");
+}
+END_TEST
+
+START_TEST(test_ties_max)
+{
+        struct ckpt c[3];
+        struct policy p = pol("acc", MODE_MAX, 1, 0);
+
+        mk(&c[0], "s9", 9, true, 0.9);
+        mk(&c[1], "s5", 5, true, 0.9);
+        mk(&c[2], "s7", 7, true, 0.9);
+        policy_decide(&p, c, 3, NOW_USEC);
+
+        ck_assert_int_eq(c[1].verdict.best_rank, 1);
+        ck_assert_int_eq(c[2].verdict.best_rank, 2);
+        ck_assert_int_eq(c[0].verdict.best_rank, 3);
+        ck_assert_uint_eq(count_kept(c, 3), 1);
+        ck_assert(c[1].verdict.keep);
+}
+END_TEST
+
+/* NaN and missing rank after every number: unranked, and never best. */
+START_TEST(test_nan_missing)
+{
+        struct ckpt c[5];
+        int ks[] = { 3, 5, -1 };
+
+        for (size_t t = 0; t < ELEMENTSOF(ks); t++) {
+                struct policy p = pol("val_loss", MODE_MIN, ks[t], 0);
+
+                mk(&c[0], "a", 1, true, 0.3);
+                mk(&c[1], "b", 2, true, NAN);
+                mk(&c[2], "c", 3, false, 0.0);
+                mk(&c[3], "d", 4, true, 0.1);
+                mk(&c[4], "e", 5, true, 0.2);
+                policy_decide(&p, c, 5, NOW_USEC);
+
+                ck_assert_int_eq(c[3].verdict.best_rank, 1);
+                ck_assert_int_eq(c[4].verdict.best_rank, 2);
+                ck_assert_int_eq(c[0].verdict.best_rank, 3);
+                ck_assert_int_eq(c[1].verdict.best_rank, 0);
+                ck_assert_int_eq(c[2].verdict.best_rank, 0);
+                assert_kept(&c[0], R(KEEP_BEST));
+                assert_kept(&c[3], R(KEEP_BEST));
+                assert_kept(&c[4], R(KEEP_BEST));
+                assert_deleted(&c[1]);
+                assert_deleted(&c[2]);
+        }
+}
+END_TEST
+
+/* Infinities are numbers: -inf is the best loss, +inf ranks before NaN. */
+START_TEST(test_infinity)
+{
+        struct ckpt c[4];
+        struct policy p = pol("val_loss", MODE_MIN, -1, 0);
+
+        mk(&c[0], "a", 1, true, INFINITY);
+        mk(&c[1], "b", 2, true, NAN);
+        mk(&c[2], "c", 3, true, -INFINITY);
+        mk(&c[3], "d", 4, true, 1.0);
+        policy_decide(&p, c, 4, NOW_USEC);
+
+        ck_assert_int_eq(c[2].verdict.best_rank, 1);
+        ck_assert_int_eq(c[3].verdict.best_rank, 2);
+        ck_assert_int_eq(c[0].verdict.best_rank, 3);
+        ck_assert_int_eq(c[1].verdict.best_rank, 0);
+        ck_assert_uint_eq(count_kept(c, 4), 3);
+}
+END_TEST
+
+START_TEST(test_keep_all_ranked)
+{
+        struct ckpt c[6];
+        struct policy p = pol("val_loss", MODE_MIN, -1, 0);
+
+        for (int i = 0; i < 6; i++)
+                mk(&c[i], NULL, i, true, 6 - i);
+        policy_decide(&p, c, 6, NOW_USEC);
+
+        for (int i = 0; i < 6; i++) {
+                assert_kept(&c[i], R(KEEP_BEST));
+                ck_assert_int_eq(c[i].verdict.best_rank, 6 - i);
+        }
+}
+END_TEST
+
+START_TEST(test_k_larger_than_n)
+{
+        struct ckpt c[4];
+        struct policy p = pol("val_loss", MODE_MIN, 10, 0);
+
+        for (int i = 0; i < 4; i++)
+                mk(&c[i], NULL, i, true, i);
+        policy_decide(&p, c, 4, NOW_USEC);
+
+        for (int i = 0; i < 4; i++) {
+                assert_kept(&c[i], R(KEEP_BEST));
+                ck_assert_int_eq(c[i].verdict.best_rank, i + 1);
+        }
+}
+END_TEST
+
+/* k = 0: best keeps nothing but ranks are still given (the floor uses them). */
+START_TEST(test_k_zero_with_last)
+{
+        struct ckpt c[5];
+        struct policy p = pol("val_loss", MODE_MIN, 0, 2);
+
+        for (int i = 0; i < 5; i++)
+                mk(&c[i], NULL, 10 * i, true, 0.1 * i);
+        policy_decide(&p, c, 5, NOW_USEC);
+
+        for (int i = 0; i < 5; i++)
+                ck_assert_int_eq(c[i].verdict.best_rank, i + 1);
+        assert_deleted(&c[0]);
+        assert_deleted(&c[1]);
+        assert_deleted(&c[2]);
+        assert_kept(&c[3], R(KEEP_LAST));
+        assert_kept(&c[4], R(KEEP_LAST));
+}
+END_TEST
+
+/* Newest by order whatever the array order; ties by mtime, then name. */
+START_TEST(test_last)
+{
+        struct ckpt c[5];
+        struct policy p = pol(NULL, MODE_MIN, 0, 2);
+
+        mk(&c[0], "s50", 50, false, 0);
+        mk(&c[1], "s40", 40, false, 0);
+        mk(&c[2], "s10", 10, false, 0);
+        mk(&c[3], "s30", 30, false, 0);
+        mk(&c[4], "s20", 20, false, 0);
+        policy_decide(&p, c, 5, NOW_USEC);
+
+        assert_kept(&c[0], R(KEEP_LAST));
+        assert_kept(&c[1], R(KEEP_LAST));
+        assert_deleted(&c[2]);
+        assert_deleted(&c[3]);
+        assert_deleted(&c[4]);
+
+        /* keep_last larger than the run keeps all of it. */
+        p.keep_last = 99;
+        policy_decide(&p, c, 5, NOW_USEC);
+        ck_assert_uint_eq(count_kept(c, 5), 5);
+}
+END_TEST
+
+START_TEST(test_last_ties)
+{
+        struct ckpt c[3];
+        struct policy p = pol(NULL, MODE_MIN, 0, 1);
+
+        /* Same order: the later mtime is the newer. */
+        mk(&c[0], "x", 7, false, 0);
+        mk(&c[1], "y", 7, false, 0);
+        mk(&c[2], "z", 7, false, 0);
+        c[0].mtime_usec = NOW_USEC - 10;
+        c[1].mtime_usec = NOW_USEC - 30;
+        c[2].mtime_usec = NOW_USEC - 20;
+        policy_decide(&p, c, 3, NOW_USEC);
+        ck_assert(c[0].verdict.keep);
+        ck_assert_uint_eq(count_kept(c, 3), 1);
+
+        /* Same order and mtime: the larger name, so repeated sweeps agree. */
+        c[0].mtime_usec = c[1].mtime_usec = c[2].mtime_usec = NOW_USEC - 10;
+        policy_decide(&p, c, 3, NOW_USEC);
+        ck_assert(c[2].verdict.keep);
+        ck_assert_uint_eq(count_kept(c, 3), 1);
+}
+END_TEST
+
+START_TEST(test_every)
+{
+        struct ckpt c[13];
+        struct policy p = pol(NULL, MODE_MIN, 0, 0);
+
+        p.keep_every = 5;
+        for (int i = 0; i < 13; i++)
+                mk(&c[i], NULL, i, false, 0);
+        c[12].order = 7.5;
+        policy_decide(&p, c, 13, NOW_USEC);
+
+        for (int i = 0; i < 12; i++) {
+                if (i % 5 == 0)
+                        assert_kept(&c[i], R(KEEP_EVERY));
+                else
+                        assert_deleted(&c[i]);
+        }
+        assert_deleted(&c[12]);
+
+        /* Epoch order counts, mtime order (seconds) does not. */
+        mk(&c[0], NULL, 10, false, 0);
+        c[0].order_source = ORDER_EPOCH;
+        mk(&c[1], NULL, 1700000000, false, 0);
+        c[1].order_source = ORDER_MTIME;
+        mk(&c[2], NULL, NAN, false, 0);
+        policy_decide(&p, c, 3, NOW_USEC);
+        assert_kept(&c[0], R(KEEP_EVERY));
+        assert_deleted(&c[1]);
+        assert_deleted(&c[2]);
+}
+END_TEST
+
+START_TEST(test_pinned)
+{
+        struct ckpt c[3];
+        struct policy p = pol("val_loss", MODE_MIN, 1, 0);
+
+        mk(&c[0], "a", 1, true, 0.9);
+        mk(&c[1], "b", 2, true, 0.1);
+        mk(&c[2], "c", 3, true, 0.5);
+        c[0].pins = R(PIN_KEEPFILE);
+        policy_decide(&p, c, 3, NOW_USEC);
+
+        assert_kept(&c[0], R(KEEP_PINNED));
+        assert_kept(&c[1], R(KEEP_BEST));
+        assert_deleted(&c[2]);
+        ck_assert_int_eq(c[0].verdict.best_rank, 3);
+}
+END_TEST
+
+START_TEST(test_young)
+{
+        struct ckpt c[5];
+        struct policy p = pol(NULL, MODE_MIN, 0, 0);
+
+        p.keep_every = 1000;
+        p.min_age_sec = 60;
+        for (int i = 0; i < 5; i++)
+                mk(&c[i], NULL, i + 1, false, 0);
+        c[0].mtime_usec = NOW_USEC - 59 * (int64_t)USEC_PER_SEC;
+        c[1].mtime_usec = NOW_USEC - 60 * (int64_t)USEC_PER_SEC; /* not younger than 60 s */
+        c[2].mtime_usec = NOW_USEC - 61 * (int64_t)USEC_PER_SEC;
+        c[3].mtime_usec = NOW_USEC + 3600 * (int64_t)USEC_PER_SEC; /* clock stepped back */
+        c[4].mtime_usec = INT64_MIN;
+        policy_decide(&p, c, 5, NOW_USEC);
+
+        assert_kept(&c[0], R(KEEP_YOUNG));
+        assert_deleted(&c[1]);
+        assert_deleted(&c[2]);
+        assert_kept(&c[3], R(KEEP_YOUNG));
+        assert_deleted(&c[4]);
+
+        /* An mtime so far ahead that now - mtime overflows is young. */
+        c[0].mtime_usec = INT64_MAX;
+        policy_decide(&p, c, 1, INT64_MIN + 1);
+        assert_kept(&c[0], R(KEEP_YOUNG));
+
+        /* A min_age too large for microseconds keeps everything young. */
+        p.min_age_sec = INT64_MAX / 2;
+        policy_decide(&p, c, 5, NOW_USEC);
+        ck_assert_uint_eq(count_kept(c, 5), 5);
+
+        p.min_age_sec = 0;
+        policy_decide(&p, c, 5, NOW_USEC);
+        ck_assert_uint_eq(count_kept(c, 5), 0);
+}
+END_TEST
+
+/* Incomplete ones are kept, and take no rank and no "last" slot. */
+START_TEST(test_incomplete)
+{
+        struct ckpt c[4];
+        struct policy p = pol("val_loss", MODE_MIN, 1, 1);
+
+        mk(&c[0], "a", 1, true, 0.5);
+        mk(&c[1], "b", 2, true, 0.4);
+        mk(&c[2], "c", 3, true, 0.9);
+        mk(&c[3], "d", 4, true, 0.01);
+        c[3].complete = false;
+        c[3].pins = R(PIN_FLOCK);
+        policy_decide(&p, c, 4, NOW_USEC);
+
+        assert_kept(&c[3], R(KEEP_INCOMPLETE));
+        ck_assert_int_eq(c[3].verdict.best_rank, 0);
+        assert_kept(&c[1], R(KEEP_BEST));
+        ck_assert_int_eq(c[1].verdict.best_rank, 1);
+        assert_kept(&c[2], R(KEEP_LAST));
+        assert_deleted(&c[0]);
+}
+END_TEST
+
+START_TEST(test_max_mode)
+{
+        struct ckpt c[4];
+        struct policy p = pol("acc", MODE_MAX, 2, 0);
+
+        mk(&c[0], NULL, 1, true, 0.7);
+        mk(&c[1], NULL, 2, true, 0.9);
+        mk(&c[2], NULL, 3, true, 0.8);
+        mk(&c[3], NULL, 4, true, NAN);
+        policy_decide(&p, c, 4, NOW_USEC);
+
+        ck_assert_int_eq(c[0].verdict.best_rank, 3);
+        ck_assert_int_eq(c[1].verdict.best_rank, 1);
+        ck_assert_int_eq(c[2].verdict.best_rank, 2);
+        ck_assert_int_eq(c[3].verdict.best_rank, 0);
+        assert_deleted(&c[0]);
+        assert_kept(&c[1], R(KEEP_BEST));
+        assert_kept(&c[2], R(KEEP_BEST));
+        assert_deleted(&c[3]);
+}
+END_TEST
+
+/* Without a monitor best keeps nothing and ranks nothing; last still works. */
+START_TEST(test_monitor_null)
+{
+        struct ckpt c[3];
+        const char *monitors[] = { NULL, "" };
+
+        for (size_t t = 0; t < ELEMENTSOF(monitors); t++) {
+                struct policy p = pol(monitors[t], MODE_MIN, -1, 1);
+
+                for (int i = 0; i < 3; i++)
+                        mk(&c[i], NULL, i, true, i);
+                policy_decide(&p, c, 3, NOW_USEC);
+                for (int i = 0; i < 3; i++)
+                        ck_assert_int_eq(c[i].verdict.best_rank, 0);
+                assert_deleted(&c[0]);
+                assert_deleted(&c[1]);
+                assert_kept(&c[2], R(KEEP_LAST));
+        }
+}
+END_TEST
+
+/* A stale verdict from an earlier sweep is overwritten, not ORed into. */
+START_TEST(test_verdict_reset)
+{
+        struct ckpt c[2];
+        struct policy p = pol("val_loss", MODE_MIN, 1, 0);
+
+        mk(&c[0], NULL, 1, true, 0.1);
+        mk(&c[1], NULL, 2, false, 0);
+        for (int i = 0; i < 2; i++)
+                c[i].verdict = (struct verdict){ .keep = true, .reasons = ~0u, .best_rank = 99,
+                                                 .delete_reason = DELETE_FLOOR };
+        policy_decide(&p, c, 2, NOW_USEC);
+        assert_kept(&c[0], R(KEEP_BEST));
+        assert_deleted(&c[1]);
+        ck_assert_int_eq(c[1].verdict.best_rank, 0);
+
+        policy_decide(&p, NULL, 0, NOW_USEC);
+}
+END_TEST
+
+static uint64_t lcg(uint64_t *s)
+{
+        *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+        return *s >> 33;
+}
+
+/* Random runs with many ties, NaNs, missing metrics and incomplete ones. */
+static void fill_random(struct ckpt *c, size_t n, uint64_t *seed, unsigned metric_values)
+{
+        for (size_t i = 0; i < n; i++) {
+                uint64_t r = lcg(seed);
+
+                mk(&c[i], NULL, (double)(lcg(seed) % (n / 2 + 1)), r % 11 != 0,
+                   (double)(lcg(seed) % metric_values) / 8.0);
+                if (r % 13 == 0)
+                        c[i].metric = NAN;
+                c[i].complete = r % 17 != 0;
+                c[i].pins = r % 19 == 0 ? R(PIN_POINTER) : 0;
+                c[i].mtime_usec = NOW_USEC - (int64_t)(lcg(seed) % 4) * (int64_t)USEC_PER_SEC;
+        }
+}
+
+START_TEST(test_large)
+{
+        enum { N = 10000 };
+        struct ckpt *c = calloc(N, sizeof(*c));
+        int *by_rank = calloc(N + 1, sizeof(*by_rank));
+        struct policy p = pol("val_loss", MODE_MIN, 50, 10);
+        uint64_t seed = 42;
+        size_t ranked = 0, best = 0, last = 0, incomplete = 0;
+        double newest_dropped = -INFINITY, oldest_last = INFINITY;
+
+        ck_assert_ptr_nonnull(c);
+        ck_assert_ptr_nonnull(by_rank);
+        fill_random(c, N, &seed, 1000);
+        p.keep_every = 1000;
+        policy_decide(&p, c, N, NOW_USEC);
+
+        for (size_t i = 0; i < N; i++) {
+                const struct verdict *v = &c[i].verdict;
+                bool rankable = c[i].complete && c[i].has_metric && !isnan(c[i].metric);
+
+                ck_assert_int_eq(v->best_rank > 0, rankable);
+                if (v->best_rank > 0) {
+                        ck_assert_int_le(v->best_rank, N);
+                        ck_assert_int_eq(by_rank[v->best_rank], 0);
+                        by_rank[v->best_rank] = (int)i + 1;
+                        ranked++;
+                }
+                ck_assert_int_eq(v->keep, v->reasons != 0);
+                best += !!(v->reasons & R(KEEP_BEST));
+                last += !!(v->reasons & R(KEEP_LAST));
+                incomplete += !c[i].complete;
+                if (c[i].complete && (v->reasons & R(KEEP_LAST)) && c[i].order < oldest_last)
+                        oldest_last = c[i].order;
+                if (c[i].complete && !(v->reasons & R(KEEP_LAST)) && c[i].order > newest_dropped)
+                        newest_dropped = c[i].order;
+        }
+        /* Ranks are 1..ranked without gaps, and in metric order. */
+        for (size_t r = 1; r <= ranked; r++)
+                ck_assert_int_ne(by_rank[r], 0);
+        for (size_t r = 1; r < ranked; r++) {
+                const struct ckpt *a = &c[by_rank[r] - 1], *b = &c[by_rank[r + 1] - 1];
+
+                ck_assert(a->metric < b->metric || (a->metric == b->metric && a->order <= b->order));
+        }
+        ck_assert_uint_gt(ranked, 1000);
+        ck_assert_uint_gt(incomplete, 0);
+        ck_assert_uint_eq(best, 50);
+        ck_assert_uint_eq(last, 10);
+        ck_assert(oldest_last >= newest_dropped);
+        free(by_rank);
+        free(c);
+}
+END_TEST
+
+/* The malloc-failure path gives the same verdicts as the sorted one. */
+START_TEST(test_quadratic_same)
+{
+        enum { N = 700 };
+        struct ckpt *a = calloc(N, sizeof(*a)), *b = calloc(N, sizeof(*b));
+        uint64_t seed = 7;
+
+        ck_assert_ptr_nonnull(a);
+        ck_assert_ptr_nonnull(b);
+        for (int round = 0; round < 8; round++) {
+                struct policy p = pol("m", round % 2 ? MODE_MAX : MODE_MIN, round - 2, round % 3);
+                size_t n = round == 0 ? 1 : N - (size_t)round * 50;
+
+                p.keep_every = round % 4;
+                fill_random(a, n, &seed, round == 7 ? 2 : 20);
+                memcpy(b, a, n * sizeof(*a));
+                policy_decide(&p, a, n, NOW_USEC);
+                policy_decide_quadratic(&p, b, n, NOW_USEC);
+                for (size_t i = 0; i < n; i++) {
+                        ck_assert_int_eq(a[i].verdict.keep, b[i].verdict.keep);
+                        ck_assert_uint_eq(a[i].verdict.reasons, b[i].verdict.reasons);
+                        ck_assert_int_eq(a[i].verdict.best_rank, b[i].verdict.best_rank);
+                        ck_assert_int_eq(a[i].verdict.delete_reason, b[i].verdict.delete_reason);
+                }
+        }
+        free(a);
+        free(b);
+}
+END_TEST
+
+START_TEST(test_keeps_nothing)
+{
+        struct policy p = pol("val_loss", MODE_MIN, 0, 0);
+
+        ck_assert(policy_keeps_nothing(&p));
+        p.keep_top_k = 3;
+        ck_assert(!policy_keeps_nothing(&p));
+        p.keep_top_k = -1;
+        ck_assert(!policy_keeps_nothing(&p));
+        p.keep_top_k = 0;
+        p.keep_last = 1;
+        ck_assert(!policy_keeps_nothing(&p));
+        p.keep_last = 0;
+        p.keep_every = 100;
+        ck_assert(!policy_keeps_nothing(&p));
+}
+END_TEST
+
+START_TEST(test_mode_strings)
+{
+        ck_assert_str_eq(mode_to_string(MODE_MIN), "min");
+        ck_assert_str_eq(mode_to_string(MODE_MAX), "max");
+        ck_assert_ptr_null(mode_to_string(_MODE_MAX));
+        ck_assert_ptr_null(mode_to_string((enum mode) - 1));
+        ck_assert_int_eq(mode_from_string("min"), MODE_MIN);
+        ck_assert_int_eq(mode_from_string("max"), MODE_MAX);
+        ck_assert_int_eq(mode_from_string("MIN"), -EINVAL);
+        ck_assert_int_eq(mode_from_string("mi"), -EINVAL);
+        ck_assert_int_eq(mode_from_string(""), -EINVAL);
+        ck_assert_int_eq(mode_from_string(NULL), -EINVAL);
+}
+END_TEST
+
+Suite *policy_suite(void)
+{
+        Suite *s = suite_create("policy");
+        TCase *tc = tcase_create("core");
+
+        tcase_add_test(tc, test_design_incident);
+        tcase_add_test(tc, test_all_reasons);
+        tcase_add_test(tc, test_ties);
+        tcase_add_test(tc, test_ties_max);
+        tcase_add_test(tc, test_nan_missing);
+        tcase_add_test(tc, test_infinity);
+        tcase_add_test(tc, test_keep_all_ranked);
+        tcase_add_test(tc, test_k_larger_than_n);
+        tcase_add_test(tc, test_k_zero_with_last);
+        tcase_add_test(tc, test_last);
+        tcase_add_test(tc, test_last_ties);
+        tcase_add_test(tc, test_every);
+        tcase_add_test(tc, test_pinned);
+        tcase_add_test(tc, test_young);
+        tcase_add_test(tc, test_incomplete);
+        tcase_add_test(tc, test_max_mode);
+        tcase_add_test(tc, test_monitor_null);
+        tcase_add_test(tc, test_verdict_reset);
+        tcase_add_test(tc, test_large);
+        tcase_add_test(tc, test_quadratic_same);
+        tcase_add_test(tc, test_keeps_nothing);
+        tcase_add_test(tc, test_mode_strings);
+        tcase_set_timeout(tc, 30);
+        suite_add_tcase(s, tc);
+        return s;
+}
