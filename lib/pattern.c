@@ -1,0 +1,586 @@
+/* Checkpoint names -> fields: templates ("epoch_{epoch}-val_loss={val_loss}.ckpt"),
+ * key=value names (Lightning, NeMo) and the globs of exclude lists.
+ *
+ * Template matching backtracks over tokens, so "*" and numbers can give back
+ * what the rest of the name needs ("{a}.{b}" on "1.5.2" is a=1.5, b=2). It is
+ * a pure function of (token, position), so failures are remembered: a field
+ * is tried at most once per position, and a "*" that failed from position p
+ * fails from every later one too. Work is O(tokens x length^2) at worst and
+ * the recursion is as deep as the template has tokens. */
+#include <errno.h>
+#include <locale.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "macro.h"
+#include "pattern.h"
+
+/* Longer templates are a config mistake, and this bounds the recursion. */
+#define TEMPLATE_MAX 1024
+
+enum tok_kind {
+        TOK_LITERAL,
+        TOK_STAR,
+        TOK_FIELD,
+        _TOK_KIND_MAX,
+};
+
+struct tok {
+        enum tok_kind kind;
+        size_t off, len; /* TOK_LITERAL: text in pattern->literals */
+        size_t field;    /* TOK_FIELD: index in pattern->names */
+};
+
+struct pattern {
+        bool kv;
+        /* template mode */
+        struct tok *toks;
+        size_t n_toks;
+        char *literals;
+        size_t n_fields;
+        char names[FIELDS_MAX][FIELD_NAME_MAX];
+        /* key=value mode */
+        char *key_separator;
+        char *join;
+};
+
+static bool is_digit(char c)
+{
+        return c >= '0' && c <= '9';
+}
+
+static bool is_name_start(char c)
+{
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+static bool is_alpha(char c)
+{
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* ASCII only: strncasecmp() follows the locale. */
+static bool word_at(const char *s, size_t n, const char *word)
+{
+        size_t wl = strlen(word);
+
+        if (n < wl)
+                return false;
+        for (size_t i = 0; i < wl; i++) {
+                char c = s[i];
+                if (c >= 'A' && c <= 'Z')
+                        c = (char)(c - 'A' + 'a');
+                if (c != word[i])
+                        return false;
+        }
+        return true;
+}
+
+/* Where a number starting at s[0] may end: the lengths n for which s[0..n) is
+ * [+-]?(DIGITS[.DIGITS*]|.DIGITS)([eE][+-]?DIGITS)? or [+-]?(nan|inf|infinity).
+ * They form a few runs of consecutive lengths, ascending. */
+struct num_ends {
+        size_t n;
+        size_t lo[2], hi[2];
+};
+
+static void num_ends_add(struct num_ends *e, size_t lo, size_t hi)
+{
+        e->lo[e->n] = lo;
+        e->hi[e->n] = hi;
+        e->n++;
+}
+
+static void number_ends(const char *s, size_t n, struct num_ends *ret)
+{
+        size_t i = 0, d, m;
+
+        ret->n = 0;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+                i++;
+        if (word_at(s + i, n - i, "inf")) {
+                num_ends_add(ret, i + 3, i + 3);
+                if (word_at(s + i, n - i, "infinity"))
+                        num_ends_add(ret, i + 8, i + 8);
+                return;
+        }
+        if (word_at(s + i, n - i, "nan")) {
+                num_ends_add(ret, i + 3, i + 3);
+                return;
+        }
+
+        for (d = i; d < n && is_digit(s[d]); d++)
+                ;
+        m = d;
+        if (d < n && s[d] == '.') {
+                size_t f;
+                for (f = d + 1; f < n && is_digit(s[f]); f++)
+                        ;
+                if (d > i) /* "1", "1.", "1.5": one run */
+                        num_ends_add(ret, i + 1, f);
+                else if (f > d + 1) /* ".5" */
+                        num_ends_add(ret, d + 2, f);
+                else
+                        return;
+                m = f;
+        } else if (d > i)
+                num_ends_add(ret, i + 1, d);
+        else
+                return;
+
+        if (m < n && (s[m] == 'e' || s[m] == 'E')) {
+                size_t e = m + 1, x;
+                if (e < n && (s[e] == '+' || s[e] == '-'))
+                        e++;
+                for (x = e; x < n && is_digit(s[x]); x++)
+                        ;
+                if (x > e)
+                        num_ends_add(ret, e + 1, x);
+        }
+}
+
+/* strtod() follows LC_NUMERIC, which the daemon may have set from the
+ * environment; names are written with '.' whatever the locale. */
+static locale_t c_numeric_locale(void)
+{
+        static locale_t cached = (locale_t)0;
+        locale_t l = __atomic_load_n(&cached, __ATOMIC_ACQUIRE), expected = (locale_t)0;
+
+        if (l != (locale_t)0)
+                return l;
+        l = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+        if (l == (locale_t)0)
+                return l;
+        if (!__atomic_compare_exchange_n(&cached, &expected, l, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+                freelocale(l);
+                l = expected;
+        }
+        return l;
+}
+
+/* Convert s[0..n), already known to be a number, through a NUL-terminated
+ * copy: strtod() must not run on into the rest of the name ("1.5" taken as
+ * "1"). Names are at most NAME_MAX bytes, so the heap is rarely needed. */
+static int parse_number(const char *s, size_t n, double *ret)
+{
+        char stack[256], *buf = stack;
+        locale_t l;
+
+        if (n >= sizeof(stack)) {
+                buf = malloc(n + 1);
+                if (!buf)
+                        return -ENOMEM;
+        }
+        memcpy(buf, s, n);
+        buf[n] = '\0';
+        l = c_numeric_locale();
+        *ret = l != (locale_t)0 ? strtod_l(buf, NULL, l) : strtod(buf, NULL);
+        if (buf != stack)
+                free(buf);
+        return 0;
+}
+
+static int syntax_error(const char **ret_error, const char *message)
+{
+        *ret_error = message;
+        return -EINVAL;
+}
+
+static void add_tok(struct pattern *p, enum tok_kind kind, size_t off, size_t len, size_t field)
+{
+        /* "**" is "*": fewer states for the matcher */
+        if (kind == TOK_STAR && p->n_toks > 0 && p->toks[p->n_toks - 1].kind == TOK_STAR)
+                return;
+        p->toks[p->n_toks++] = (struct tok){.kind = kind, .off = off, .len = len, .field = field};
+}
+
+/* Parse "{name}" or "{name:fmt}" at t[*i] == '{'; on return *i is past '}'. */
+static int parse_field(struct pattern *p, const char *t, size_t *i, const char **ret_error)
+{
+        size_t start = *i + 1, end = start, len;
+        const char *colon;
+
+        while (t[end] != '\0' && t[end] != '}' && t[end] != '{')
+                end++;
+        if (t[end] == '\0')
+                return syntax_error(ret_error, "unmatched '{' in pattern");
+        if (t[end] == '{')
+                return syntax_error(ret_error, "'{' inside a field of the pattern");
+        /* after ':' comes a Python format spec, accepted and ignored ("{val_loss:.2f}") */
+        colon = memchr(t + start, ':', end - start);
+        len = colon ? (size_t)(colon - (t + start)) : end - start;
+        if (len == 0)
+                return syntax_error(ret_error, "empty field name in pattern");
+        if (!is_name_start(t[start]))
+                return syntax_error(ret_error, "field name must start with a letter or '_'");
+        for (size_t k = start; k < start + len; k++)
+                if (!is_name_start(t[k]) && !is_digit(t[k]))
+                        return syntax_error(ret_error, "field names may hold only letters, digits and '_'");
+        if (len >= FIELD_NAME_MAX)
+                return syntax_error(ret_error, "field name too long (63 characters at most)");
+        if (p->n_fields >= FIELDS_MAX)
+                return syntax_error(ret_error, "too many fields in pattern (16 at most)");
+        for (size_t f = 0; f < p->n_fields; f++)
+                if (strlen(p->names[f]) == len && memcmp(p->names[f], t + start, len) == 0)
+                        return syntax_error(ret_error, "duplicate field name in pattern");
+
+        memcpy(p->names[p->n_fields], t + start, len);
+        p->names[p->n_fields][len] = '\0';
+        *i = end + 1;
+        add_tok(p, TOK_FIELD, 0, 0, p->n_fields++);
+        return 0;
+}
+
+int pattern_compile(const char *template, struct pattern **ret, const char **ret_error)
+{
+        const char *error_dummy;
+        struct pattern *p;
+        size_t tl, n_lit = 0, lit_start = 0;
+        int r;
+
+        if (!ret_error)
+                ret_error = &error_dummy;
+        if (!ret)
+                return syntax_error(ret_error, "no result pointer for the pattern");
+        if (!template || template[0] == '\0')
+                return syntax_error(ret_error, "empty pattern");
+        tl = strlen(template);
+        if (tl > TEMPLATE_MAX)
+                return syntax_error(ret_error, "pattern too long (1024 characters at most)");
+        if (strchr(template, '/'))
+                return syntax_error(ret_error, "pattern must not contain '/': it matches entry names");
+
+        p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        /* at most one token per template character, plus one */
+        p->toks = calloc(tl + 1, sizeof(*p->toks));
+        p->literals = malloc(tl + 1);
+        if (!p->toks || !p->literals) {
+                r = -ENOMEM;
+                goto fail;
+        }
+
+        for (size_t i = 0; template[i] != '\0';) {
+                char c = template[i];
+
+                /* "{{" and "}}" are literal braces, as in Python formats */
+                if ((c == '{' || c == '}') && template[i + 1] == c) {
+                        p->literals[n_lit++] = c;
+                        i += 2;
+                        continue;
+                }
+                if (c != '{' && c != '}' && c != '*') {
+                        p->literals[n_lit++] = c;
+                        i++;
+                        continue;
+                }
+                if (n_lit > lit_start)
+                        add_tok(p, TOK_LITERAL, lit_start, n_lit - lit_start, 0);
+                lit_start = n_lit;
+                if (c == '}') {
+                        r = syntax_error(ret_error, "unmatched '}' in pattern");
+                        goto fail;
+                }
+                if (c == '*') {
+                        add_tok(p, TOK_STAR, 0, 0, 0);
+                        i++;
+                        continue;
+                }
+                r = parse_field(p, template, &i, ret_error);
+                if (r < 0)
+                        goto fail;
+        }
+        if (n_lit > lit_start)
+                add_tok(p, TOK_LITERAL, lit_start, n_lit - lit_start, 0);
+
+        *ret = p;
+        return 0;
+fail:
+        pattern_free(p);
+        return r;
+}
+
+int pattern_new_kv(const char *key_separator, const char *join, struct pattern **ret)
+{
+        struct pattern *p;
+
+        if (!ret)
+                return -EINVAL;
+        if (!key_separator)
+                key_separator = "=";
+        if (!join)
+                join = "-";
+        /* an empty or shared separator cannot split anything sensibly */
+        if (key_separator[0] == '\0' || join[0] == '\0' || strcmp(key_separator, join) == 0)
+                return -EINVAL;
+
+        p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        p->kv = true;
+        p->key_separator = strdup(key_separator);
+        p->join = strdup(join);
+        if (!p->key_separator || !p->join) {
+                pattern_free(p);
+                return -ENOMEM;
+        }
+        *ret = p;
+        return 0;
+}
+
+struct pattern *pattern_free(struct pattern *p)
+{
+        if (!p)
+                return NULL;
+        free(p->toks);
+        free(p->literals);
+        free(p->key_separator);
+        free(p->join);
+        free(p);
+        return NULL;
+}
+
+struct matcher {
+        const struct pattern *p;
+        const char *name;
+        size_t len;
+        size_t *star_fail;   /* per token: from here on, the rest cannot match */
+        uint8_t *field_fail; /* bit field * (len + 1) + pos: the field failed there */
+        size_t cap_start[FIELDS_MAX], cap_end[FIELDS_MAX];
+};
+
+static bool match_from(struct matcher *m, size_t t, size_t pos)
+{
+        const struct tok *tok;
+
+        if (t == m->p->n_toks)
+                return pos == m->len;
+        tok = &m->p->toks[t];
+
+        switch (tok->kind) {
+        case TOK_LITERAL:
+                if (m->len - pos < tok->len || memcmp(m->name + pos, m->p->literals + tok->off, tok->len) != 0)
+                        return false;
+                return match_from(m, t + 1, pos + tok->len);
+
+        case TOK_STAR: {
+                size_t stop = m->star_fail[t];
+                const struct tok *next = t + 1 < m->p->n_toks ? tok + 1 : NULL;
+
+                if (!next)
+                        return true;
+                if (pos >= stop)
+                        return false;
+                /* Everything from stop on is known to fail; once this loop
+                 * fails, everything from pos on is. */
+                for (size_t q = pos; q < stop; q++) {
+                        if (next->kind == TOK_LITERAL && m->name[q] != m->p->literals[next->off])
+                                continue;
+                        if (match_from(m, t + 1, q))
+                                return true;
+                }
+                m->star_fail[t] = pos;
+                return false;
+        }
+
+        case TOK_FIELD: {
+                size_t bit = tok->field * (m->len + 1) + pos;
+                struct num_ends e;
+
+                if (m->field_fail[bit / 8] & (1u << (bit % 8)))
+                        return false;
+                /* longest number first, then give back digits */
+                number_ends(m->name + pos, m->len - pos, &e);
+                for (size_t k = e.n; k > 0; k--)
+                        for (size_t end = e.hi[k - 1]; end >= e.lo[k - 1]; end--)
+                                if (match_from(m, t + 1, pos + end)) {
+                                        m->cap_start[tok->field] = pos;
+                                        m->cap_end[tok->field] = pos + end;
+                                        return true;
+                                }
+                m->field_fail[bit / 8] |= (uint8_t)(1u << (bit % 8));
+                return false;
+        }
+
+        default: return false;
+        }
+}
+
+static bool match_template(const struct pattern *p, const char *name, struct fields *ret)
+{
+        struct matcher m = {.p = p, .name = name, .len = strlen(name)};
+        size_t star_stack[64];
+        uint8_t field_stack[FIELDS_MAX * 256 / 8];
+        size_t field_bytes = (p->n_fields * (m.len + 1) + 7) / 8;
+        void *heap = NULL;
+        struct fields f = {.n = p->n_fields};
+        bool ok = false;
+
+        /* Entry names are at most NAME_MAX (255) bytes: the stack serves. */
+        if (p->n_toks <= ELEMENTSOF(star_stack) && field_bytes <= sizeof(field_stack)) {
+                m.star_fail = star_stack;
+                m.field_fail = field_stack;
+                memset(field_stack, 0, field_bytes);
+        } else {
+                heap = calloc(1, p->n_toks * sizeof(size_t) + field_bytes);
+                if (!heap)
+                        return false; /* an unrecognised name is never deleted */
+                m.star_fail = heap;
+                m.field_fail = (uint8_t *)((size_t *)heap + p->n_toks);
+        }
+        for (size_t t = 0; t < p->n_toks; t++)
+                m.star_fail[t] = m.len + 1;
+
+        if (!match_from(&m, 0, 0))
+                goto out;
+        for (size_t i = 0; i < p->n_fields; i++) {
+                memcpy(f.name[i], p->names[i], FIELD_NAME_MAX);
+                if (parse_number(name + m.cap_start[i], m.cap_end[i] - m.cap_start[i], &f.value[i]) < 0)
+                        goto out;
+        }
+        if (ret)
+                *ret = f;
+        ok = true;
+out:
+        free(heap);
+        return ok;
+}
+
+/* First occurrence of needle in s[from..end), or end. */
+static size_t find(const char *s, size_t from, size_t end, const char *needle, size_t nl)
+{
+        for (size_t i = from; i + nl <= end; i++)
+                if (memcmp(s + i, needle, nl) == 0)
+                        return i;
+        return end;
+}
+
+/* Length of name without its extensions: trailing ".ckpt", ".nemo", ".h5",
+ * ".tar.gz" (a dot, a letter, letters or digits), but never a value's
+ * fraction ("val_loss=0.1234.ckpt" keeps "0.1234") nor a leading dot. */
+static size_t strip_extensions(const char *name, size_t len)
+{
+        for (;;) {
+                size_t dot = len;
+                while (dot > 0 && name[dot - 1] != '.')
+                        dot--;
+                if (dot <= 1 || dot == len || !is_alpha(name[dot]))
+                        return len;
+                for (size_t i = dot; i < len; i++)
+                        if (!is_alpha(name[i]) && !is_digit(name[i]))
+                                return len;
+                len = dot - 1;
+        }
+}
+
+/* Every "key<sep>number" token between join separators. The number is read
+ * with the number grammar, so its sign and exponent may contain the join
+ * ("val_loss=-0.5", "lr=1e-05"); it must end at a join or at the end. */
+static bool match_kv(const struct pattern *p, const char *name, struct fields *ret)
+{
+        size_t end = strip_extensions(name, strlen(name));
+        size_t kl = strlen(p->key_separator), jl = strlen(p->join), pos = 0;
+        struct fields f = {.n = 0};
+
+        while (pos < end) {
+                size_t k = find(name, pos, end, p->key_separator, kl);
+                size_t j = find(name, pos, end, p->join, jl);
+                size_t v = k + kl, vend = 0;
+                bool got = false;
+                struct num_ends e;
+
+                if (k == end || j < k) { /* no key in this token */
+                        if (j == end)
+                                break;
+                        pos = j + jl;
+                        continue;
+                }
+
+                number_ends(name + v, end - v, &e);
+                for (size_t r = e.n; r > 0 && !got; r--)
+                        for (size_t n = e.hi[r - 1]; n >= e.lo[r - 1] && !got; n--)
+                                if (v + n == end || (end - v - n >= jl && memcmp(name + v + n, p->join, jl) == 0)) {
+                                        got = true;
+                                        vend = v + n;
+                                }
+                if (!got) { /* not a number: on to the next token */
+                        j = find(name, v, end, p->join, jl);
+                        if (j == end)
+                                break;
+                        pos = j + jl;
+                        continue;
+                }
+
+                /* The first of a repeated key wins; keys that do not fit are
+                 * not fields. */
+                if (k > pos && k - pos < FIELD_NAME_MAX && f.n < FIELDS_MAX) {
+                        char key[FIELD_NAME_MAX];
+                        memcpy(key, name + pos, k - pos);
+                        key[k - pos] = '\0';
+                        if (fields_find(&f, key) < 0) {
+                                if (parse_number(name + v, vend - v, &f.value[f.n]) < 0)
+                                        return false;
+                                memcpy(f.name[f.n], key, k - pos + 1);
+                                f.n++;
+                        }
+                }
+                pos = vend + jl;
+        }
+
+        if (ret)
+                *ret = f;
+        return true;
+}
+
+bool pattern_match(const struct pattern *p, const char *name, struct fields *ret)
+{
+        if (!p || !name)
+                return false;
+        return p->kv ? match_kv(p, name, ret) : match_template(p, name, ret);
+}
+
+bool pattern_can_capture(const struct pattern *p, const char *field)
+{
+        if (!p || !field)
+                return false;
+        if (p->kv)
+                return true;
+        for (size_t i = 0; i < p->n_fields; i++)
+                if (strcmp(p->names[i], field) == 0)
+                        return true;
+        return false;
+}
+
+bool pattern_groups(const struct pattern *p)
+{
+        return p && !p->kv && p->n_fields > 0;
+}
+
+bool glob_match(const char *glob, const char *name)
+{
+        const char *g = glob, *n = name, *star = NULL, *resume = NULL;
+
+        if (!glob || !name)
+                return false;
+        /* On a mismatch, let the last "*" take one more byte and retry: no
+         * earlier "*" ever needs to change, so this is O(len(glob) x len(name)). */
+        while (*n != '\0') {
+                if (*g == '*') {
+                        star = ++g;
+                        resume = n;
+                } else if (*g != '\0' && (*g == '?' || *g == *n)) {
+                        g++;
+                        n++;
+                } else if (star) {
+                        g = star;
+                        n = ++resume;
+                } else
+                        return false;
+        }
+        while (*g == '*')
+                g++;
+        return *g == '\0';
+}

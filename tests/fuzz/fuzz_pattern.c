@@ -1,0 +1,81 @@
+/* libFuzzer target for pattern.c. Input: the first line is a template, the
+ * rest is an entry name. Compiling and matching must never crash, read out of
+ * bounds or leak, and what they return must hang together.
+ *
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Ilib \
+ *         tests/fuzz/fuzz_pattern.c lib/pattern.c lib/ckpt.c -lm -o build/fuzz_pattern
+ *   build/fuzz_pattern -max_total_time=60 build/fuzz-corpus/pattern */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pattern.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Exactly sized heap copies, so that ASan sees any read past the NUL. */
+static char *copy(const uint8_t *data, size_t size)
+{
+        char *s = malloc(size + 1);
+
+        if (!s)
+                abort();
+        memcpy(s, data, size);
+        s[size] = '\0';
+        return s;
+}
+
+static void check_fields(const struct fields *f)
+{
+        if (f->n > FIELDS_MAX)
+                abort();
+        for (size_t i = 0; i < f->n; i++)
+                if (memchr(f->name[i], '\0', FIELD_NAME_MAX) == NULL || f->name[i][0] == '\0')
+                        abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+        const uint8_t *nl = memchr(data, '\n', size);
+        size_t tl = nl ? (size_t)(nl - data) : size;
+        char *template = copy(data, tl);
+        char *name = nl ? copy(nl + 1, size - tl - 1) : copy(data, 0);
+        struct pattern *p = NULL, *kv = NULL;
+        const char *error = NULL;
+        struct fields f;
+
+        if (pattern_compile(template, &p, &error) == 0) {
+                memset(&f, 0xa5, sizeof(f));
+                if (pattern_match(p, name, &f)) {
+                        check_fields(&f);
+                        /* every captured field is one the template names */
+                        for (size_t i = 0; i < f.n; i++)
+                                if (!pattern_can_capture(p, f.name[i]))
+                                        abort();
+                        if (pattern_groups(p) != (f.n > 0))
+                                abort();
+                }
+                p = pattern_free(p);
+        } else if (!error || error[0] == '\0' || p) {
+                abort();
+        }
+
+        /* key=value mode matches any name */
+        if (pattern_new_kv(NULL, NULL, &kv) < 0)
+                abort();
+        if (!pattern_match(kv, name, &f))
+                abort();
+        check_fields(&f);
+        kv = pattern_free(kv);
+
+        /* the template line as a glob, the name as separators */
+        (void)glob_match(template, name);
+        if (pattern_new_kv(template, name, &kv) == 0) {
+                (void)pattern_match(kv, template, &f);
+                kv = pattern_free(kv);
+        }
+
+        free(template);
+        free(name);
+        return 0;
+}

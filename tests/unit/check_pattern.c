@@ -1,0 +1,677 @@
+/* pattern.c: which names are checkpoints and what numbers they carry. */
+#include <check.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "pattern.h"
+
+Suite *pattern_suite(void);
+
+static struct pattern *compile_ok(const char *template)
+{
+        struct pattern *p = NULL;
+        const char *error = NULL;
+        int r = pattern_compile(template, &p, &error);
+
+        ck_assert_msg(r == 0, "\"%s\": %d %s", template, r, error ? error : "");
+        ck_assert_ptr_nonnull(p);
+        return p;
+}
+
+/* Compile template, match name; fields into *f (zeroed first). */
+static bool tmatch(const char *template, const char *name, struct fields *f)
+{
+        struct pattern *p = compile_ok(template);
+        bool ok;
+
+        if (f)
+                memset(f, 0, sizeof(*f));
+        ok = pattern_match(p, name, f);
+        pattern_free(p);
+        return ok;
+}
+
+static bool kvmatch(const char *name, struct fields *f)
+{
+        struct pattern *p = NULL;
+        bool ok;
+
+        ck_assert_int_eq(pattern_new_kv(NULL, NULL, &p), 0);
+        memset(f, 0, sizeof(*f));
+        ok = pattern_match(p, name, f);
+        pattern_free(p);
+        return ok;
+}
+
+static double field(const struct fields *f, const char *name)
+{
+        int i = fields_find(f, name);
+
+        ck_assert_msg(i >= 0, "no field %s", name);
+        return f->value[i];
+}
+
+/* The value of the single field of template on name; the match must succeed. */
+static double one(const char *template, const char *name)
+{
+        struct fields f;
+
+        ck_assert_msg(tmatch(template, name, &f), "\"%s\" does not match \"%s\"", name, template);
+        ck_assert_uint_eq(f.n, 1);
+        return f.value[0];
+}
+
+static const char *compile_error(const char *template)
+{
+        struct pattern *p = (struct pattern *)0x1;
+        const char *error = NULL;
+
+        ck_assert_int_eq(pattern_compile(template, &p, &error), -EINVAL);
+        ck_assert_ptr_nonnull(error);
+        ck_assert(strlen(error) > 0);
+        ck_assert_ptr_eq(p, (struct pattern *)0x1); /* *ret untouched */
+        /* a NULL ret_error is fine too */
+        ck_assert_int_eq(pattern_compile(template, &p, NULL), -EINVAL);
+        return error;
+}
+
+START_TEST(test_preset_templates)
+{
+        struct fields f;
+
+        ck_assert_double_eq(one("checkpoint-{step}", "checkpoint-500"), 500);
+        ck_assert_double_eq(one("global_step{step}", "global_step1000"), 1000);
+        ck_assert_double_eq(one("iter_{step}", "iter_0000100"), 100);
+        ck_assert_double_eq(one("{step}", "1000"), 1000);
+        ck_assert_double_eq(one("step-{step}", "step-20"), 20);
+        ck_assert_double_eq(one("{step}", "007"), 7);
+
+        ck_assert(!tmatch("checkpoint-{step}", "checkpoint-500.tmp", &f));
+        ck_assert(!tmatch("checkpoint-{step}", "checkpoint-", &f));
+        ck_assert(!tmatch("checkpoint-{step}", "checkpoint-abc", &f));
+        ck_assert(!tmatch("checkpoint-{step}", "xcheckpoint-5", &f));
+        ck_assert(!tmatch("checkpoint-{step}", "tmp-checkpoint-5", &f));
+        ck_assert(!tmatch("{step}", "", &f));
+        ck_assert(!tmatch("{step}", "1000a", &f));
+        ck_assert(!tmatch("{step}", "commit_success.txt", &f));
+        ck_assert(!tmatch("global_step{step}", "latest", &f));
+}
+END_TEST
+
+START_TEST(test_tf_group)
+{
+        struct fields a, b;
+
+        ck_assert(tmatch("ckpt-{step}.*", "ckpt-7.index", &a));
+        ck_assert(tmatch("ckpt-{step}.*", "ckpt-7.data-00000-of-00001", &b));
+        ck_assert_double_eq(field(&a, "step"), 7);
+        ck_assert(fields_equal(&a, &b));
+        ck_assert(tmatch("ckpt-{step}.*", "ckpt-7.", &a)); /* "*" may be empty */
+        ck_assert(!tmatch("ckpt-{step}.*", "ckpt-7", &a));
+        ck_assert(!tmatch("ckpt-{step}.*", "checkpoint", &a));
+}
+END_TEST
+
+START_TEST(test_two_fields)
+{
+        struct fields f;
+
+        ck_assert(tmatch("epoch_{epoch}-val_loss={val_loss}.ckpt", "epoch_3-val_loss=0.1234.ckpt", &f));
+        ck_assert_uint_eq(f.n, 2);
+        ck_assert_str_eq(f.name[0], "epoch");
+        ck_assert_str_eq(f.name[1], "val_loss");
+        ck_assert_double_eq(f.value[0], 3);
+        ck_assert_double_eq(f.value[1], 0.1234);
+        ck_assert(!tmatch("epoch_{epoch}-val_loss={val_loss}.ckpt", "epoch_3-val_loss=.ckpt", &f));
+        ck_assert(!tmatch("epoch_{epoch}-val_loss={val_loss}.ckpt", "epoch_3-val_loss=0.1.ckpt.tmp", &f));
+
+        /* the format spec is accepted and ignored */
+        ck_assert(tmatch("{epoch:02d}-{val_loss:.2f}", "03-0.12", &f));
+        ck_assert_double_eq(field(&f, "epoch"), 3);
+        ck_assert_double_eq(field(&f, "val_loss"), 0.12);
+}
+END_TEST
+
+START_TEST(test_backtracking)
+{
+        struct fields f;
+
+        ck_assert_double_eq(one("{val_loss}.ckpt", "0.1234.ckpt"), 0.1234);
+        ck_assert_double_eq(one("epoch_{epoch}.ckpt", "epoch_3.ckpt"), 3);
+
+        ck_assert(tmatch("{a}.{b}", "1.5.2", &f));
+        ck_assert_double_eq(field(&f, "a"), 1.5);
+        ck_assert_double_eq(field(&f, "b"), 2);
+
+        /* greedy, but the rest must still match */
+        ck_assert(tmatch("{a}{b}", "12", &f));
+        ck_assert_double_eq(field(&f, "a"), 1);
+        ck_assert_double_eq(field(&f, "b"), 2);
+        ck_assert(tmatch("{a}e{b}", "10e5", &f));
+        ck_assert_double_eq(field(&f, "a"), 10);
+        ck_assert_double_eq(field(&f, "b"), 5);
+        ck_assert(tmatch("{a}-{b}", "3--5", &f));
+        ck_assert_double_eq(field(&f, "a"), 3);
+        ck_assert_double_eq(field(&f, "b"), -5);
+        ck_assert(tmatch("{a}{b}", "1e-3-2", &f));
+        ck_assert_double_eq(field(&f, "a"), 1e-3);
+        ck_assert_double_eq(field(&f, "b"), -2);
+
+        /* several stars and fields */
+        ck_assert(tmatch("*-{step}-*-{epoch}*", "run-a-5-b-c-2-x", &f));
+        ck_assert_double_eq(field(&f, "step"), 5);
+        ck_assert_double_eq(field(&f, "epoch"), 2);
+        ck_assert(tmatch("*{step}", "model-final-42", &f));
+        ck_assert_double_eq(field(&f, "step"), -42); /* "*" may leave the sign */
+        ck_assert(tmatch("*_{step}", "model_final_42", &f));
+        ck_assert_double_eq(field(&f, "step"), 42);
+        ck_assert(tmatch("**{step}**", "x7y", &f));
+        ck_assert_double_eq(field(&f, "step"), 7);
+}
+END_TEST
+
+START_TEST(test_number_grammar)
+{
+        struct fields f;
+
+        ck_assert_double_eq(one("{x}", "1e-3"), 1e-3);
+        ck_assert_double_eq(one("{x}", "1E+10"), 1e10);
+        ck_assert_double_eq(one("{x}", "+5"), 5);
+        ck_assert_double_eq(one("{x}", "-0.25"), -0.25);
+        ck_assert_double_eq(one("{x}", ".5"), 0.5);
+        ck_assert_double_eq(one("{x}", "5."), 5);
+        ck_assert_double_eq(one("{x}", "1.e2"), 100);
+        ck_assert_double_eq(one("{x}", "-0"), 0);
+        ck_assert(signbit(one("{x}", "-0")));
+        ck_assert(isnan(one("{x}", "nan")));
+        ck_assert(isnan(one("{x}", "NaN")));
+        ck_assert(isnan(one("{x}", "-NAN")));
+        ck_assert(isinf(one("{x}", "inf")) && one("{x}", "inf") > 0);
+        ck_assert(isinf(one("{x}", "-inf")) && one("{x}", "-inf") < 0);
+        ck_assert(isinf(one("{x}", "Infinity")));
+        ck_assert(isinf(one("{x}", "+INFINITY")));
+        ck_assert(isnan(one("val_loss={x}.ckpt", "val_loss=nan.ckpt")));
+        ck_assert(isinf(one("{x}inity", "infinity")));
+
+        static const char *const not_numbers[] = {
+                "", "+", "-", ".", "e5", "1e", "1e+", "1.5e-", "--1", "+-1", "nanx", "infin",
+                "infinit", "na", "0x10", " 5", "5 ", "1,5", "1_000", "nan(1)", "١", "5\n",
+        };
+        for (size_t i = 0; i < sizeof(not_numbers) / sizeof(not_numbers[0]); i++)
+                ck_assert_msg(!tmatch("{x}", not_numbers[i], &f), "\"%s\" taken as a number", not_numbers[i]);
+}
+END_TEST
+
+START_TEST(test_overlong_numbers)
+{
+        char name[256];
+        struct fields f;
+        double v;
+
+        /* 255 nines: finite, about 1e255 */
+        memset(name, '9', 255);
+        name[255] = '\0';
+        v = one("{x}", name);
+        ck_assert(isfinite(v));
+        ck_assert(v > 9.9e254 && v < 1.1e255);
+
+        /* beyond the double range */
+        ck_assert(isinf(one("{x}", "1e400")));
+        ck_assert_double_eq(one("{x}", "1e-400"), 0);
+
+        /* a long fraction, and a long exponent of zeros */
+        memset(name, '0', 255);
+        name[0] = '0';
+        name[1] = '.';
+        name[254] = '1';
+        v = one("{x}", name);
+        ck_assert(v >= 0 && v < 1e-200);
+        ck_assert_double_eq(one("{x}", "2e0000000000000000000000000001"), 20);
+
+        /* longer than any entry name: the heap copy */
+        char big[2048];
+        memset(big, '1', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        ck_assert(tmatch("{x}", big, &f));
+        ck_assert(isinf(f.value[0]));
+        /* and the matcher's scratch space on the heap */
+        big[1000] = 'x';
+        big[1500] = 'y';
+        ck_assert(tmatch("{a}x{b}*{c}", big, &f));
+        ck_assert_uint_eq(f.n, 3);
+        ck_assert(isinf(field(&f, "a")) && isinf(field(&f, "b")) && isinf(field(&f, "c")));
+        ck_assert(!tmatch("{a}x{b}*{c}z", big, &f));
+}
+END_TEST
+
+START_TEST(test_name_max)
+{
+        char name[256], template[64];
+        struct fields f;
+
+        /* 250 'a' then "12345": 255 bytes */
+        memset(name, 'a', 250);
+        strcpy(name + 250, "12345");
+        ck_assert_uint_eq(strlen(name), 255);
+        ck_assert_double_eq(one("*{step}", name), 12345);
+        ck_assert_double_eq(one("a*{step}", name), 12345);
+        ck_assert(!tmatch("*{step}x", name, &f));
+        ck_assert(!tmatch("b*{step}", name, &f));
+
+        /* the number at the very start and the very end of 255 bytes */
+        memset(name, 'z', 255);
+        name[0] = '7';
+        name[254] = '9';
+        name[255] = '\0';
+        snprintf(template, sizeof(template), "{a}*{b}");
+        ck_assert(tmatch(template, name, &f));
+        ck_assert_double_eq(field(&f, "a"), 7);
+        ck_assert_double_eq(field(&f, "b"), 9);
+}
+END_TEST
+
+START_TEST(test_odd_bytes)
+{
+        struct fields f;
+
+        /* invalid UTF-8 is just bytes */
+        ck_assert_double_eq(one("run\xff\xfe-{step}", "run\xff\xfe-5"), 5);
+        ck_assert_double_eq(one("*-{step}", "\xc3\x28-7"), 7);
+        ck_assert(!tmatch("run\xff-{step}", "run\xfe-5", &f));
+        ck_assert_double_eq(one("*{step}", "\x80\x80\x80" "3"), 3);
+
+        /* newlines are just bytes too; "*" crosses them */
+        ck_assert_double_eq(one("*{step}", "a\nb\n42"), 42);
+        ck_assert_double_eq(one("x\n{step}", "x\n42"), 42);
+        ck_assert(!tmatch("{step}", "42\n", &f));
+        ck_assert(!tmatch("{step}", "\n42", &f));
+
+        /* "?" and other glob characters are literal in a template */
+        ck_assert(tmatch("a?{step}", "a?1", &f));
+        ck_assert(!tmatch("a?{step}", "ab1", &f));
+        ck_assert(tmatch("[x]{step}", "[x]1", &f));
+
+        /* "{{" and "}}" are literal braces */
+        ck_assert_double_eq(one("{{run}}-{step}", "{run}-5"), 5);
+        ck_assert(!tmatch("{{run}}-{step}", "{{run}}-5", &f));
+}
+END_TEST
+
+START_TEST(test_no_fields)
+{
+        struct pattern *p = compile_ok("*.ckpt");
+        struct fields f = { .n = 99 };
+
+        ck_assert(pattern_match(p, "a.ckpt", &f));
+        ck_assert_uint_eq(f.n, 0);
+        ck_assert(pattern_match(p, ".ckpt", NULL));
+        ck_assert(!pattern_match(p, "a.ckpt.tmp", NULL));
+        ck_assert(!pattern_groups(p));
+        ck_assert(!pattern_can_capture(p, "step"));
+        pattern_free(p);
+
+        ck_assert(tmatch("model", "model", NULL));
+        ck_assert(!tmatch("model", "model2", NULL));
+        ck_assert(!tmatch("model", "mode", NULL));
+}
+END_TEST
+
+START_TEST(test_failure_leaves_fields)
+{
+        struct pattern *p = compile_ok("step-{step}");
+        struct fields f = { .n = 1, .name = { "keep" }, .value = { 42 } };
+
+        ck_assert(!pattern_match(p, "step-x", &f));
+        ck_assert_uint_eq(f.n, 1);
+        ck_assert_double_eq(f.value[0], 42);
+        ck_assert(pattern_match(p, "step-1", NULL));
+        ck_assert(!pattern_match(p, NULL, &f));
+        ck_assert(!pattern_match(NULL, "step-1", &f));
+        pattern_free(p);
+        ck_assert_ptr_null(pattern_free(NULL));
+}
+END_TEST
+
+START_TEST(test_template_errors)
+{
+        char name[80], template[256];
+
+        compile_error("");
+        compile_error(NULL);
+        compile_error("{");
+        compile_error("}");
+        compile_error("a}b");
+        compile_error("{}");
+        compile_error("{:02d}");
+        compile_error("{step");
+        compile_error("{step:02d");
+        compile_error("step}");
+        compile_error("{1a}");
+        compile_error("{a-b}");
+        compile_error("{a b}");
+        compile_error("{ a}");
+        compile_error("{a!r}");
+        compile_error("{a{b}}");
+        compile_error("{a:{w}}");
+        compile_error("{a}{a}");
+        compile_error("{step}-{epoch}-{step:03d}");
+        compile_error("runs/{step}");
+        ck_assert_str_eq(compile_error("{a}-{a}"), "duplicate field name in pattern");
+        ck_assert_ptr_nonnull(strstr(compile_error("{epoch"), "'{'"));
+
+        /* names: 63 characters are fine, 64 are not */
+        memset(name, 'n', 63);
+        name[63] = '\0';
+        snprintf(template, sizeof(template), "{%s}", name);
+        struct pattern *p = compile_ok(template);
+        ck_assert(pattern_can_capture(p, name));
+        pattern_free(p);
+        memset(name, 'n', 64);
+        name[64] = '\0';
+        snprintf(template, sizeof(template), "{%s}", name);
+        compile_error(template);
+
+        /* 16 fields are fine, 17 are not */
+        template[0] = '\0';
+        for (int i = 0; i < 16; i++)
+                snprintf(template + strlen(template), sizeof(template) - strlen(template), "{f%d}_", i);
+        p = compile_ok(template);
+        struct fields f;
+        ck_assert(pattern_match(p, "0_1_2_3_4_5_6_7_8_9_10_11_12_13_14_15_", &f));
+        ck_assert_uint_eq(f.n, 16);
+        ck_assert_double_eq(field(&f, "f15"), 15);
+        pattern_free(p);
+        strcat(template, "{f16}");
+        compile_error(template);
+
+        /* the length limit */
+        char long_template[1100];
+        memset(long_template, 'x', 1025);
+        long_template[1025] = '\0';
+        compile_error(long_template);
+        long_template[1024] = '\0';
+        pattern_free(compile_ok(long_template));
+
+        ck_assert_int_eq(pattern_compile("{a}", NULL, NULL), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_capture_and_groups)
+{
+        struct pattern *p = compile_ok("epoch_{epoch}-val_loss={val_loss:.4f}.ckpt");
+
+        ck_assert(pattern_can_capture(p, "val_loss"));
+        ck_assert(pattern_can_capture(p, "epoch"));
+        ck_assert(!pattern_can_capture(p, "step"));
+        ck_assert(!pattern_can_capture(p, "val_loss:.4f"));
+        ck_assert(!pattern_can_capture(p, NULL));
+        ck_assert(pattern_groups(p));
+        pattern_free(p);
+
+        ck_assert_int_eq(pattern_new_kv(NULL, NULL, &p), 0);
+        ck_assert(pattern_can_capture(p, "val_loss"));
+        ck_assert(pattern_can_capture(p, "anything"));
+        ck_assert(!pattern_groups(p));
+        pattern_free(p);
+        ck_assert(!pattern_groups(NULL));
+}
+END_TEST
+
+/* Backtracking that does not remember failures takes exponential time on these;
+ * the test timeout catches that. */
+START_TEST(test_no_blowup)
+{
+        char name[256];
+        struct fields f;
+
+        memset(name, 'a', 255);
+        name[255] = '\0';
+        ck_assert(!tmatch("*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b", name, &f));
+        ck_assert(tmatch("*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a", name, &f));
+
+        memset(name, '1', 255);
+        ck_assert(!tmatch("{a}*{b}*{c}*{d}*{e}*{f}*{g}*{h}*x", name, &f));
+        ck_assert(!tmatch("{a}{b}{c}{d}{e}{f}{g}{h}{i}{j}{k}{l}{m}{n}{o}{p}x", name, &f));
+        ck_assert(tmatch("{a}{b}{c}{d}{e}{f}{g}{h}{i}{j}{k}{l}{m}{n}{o}{p}", name, &f));
+        ck_assert_uint_eq(f.n, 16);
+        ck_assert_double_eq(field(&f, "p"), 1); /* the last gets what is left */
+
+        /* more tokens than the matcher keeps on its stack */
+        char template[200] = "";
+        for (int i = 0; i < 40; i++)
+                strcat(template, "*a");
+        ck_assert(tmatch(template, name, &f) == false); /* name is all '1' now */
+        memset(name, 'a', 255);
+        ck_assert(tmatch(template, name, &f));
+        strcat(template, "*{n}");
+        name[254] = '5';
+        ck_assert_double_eq(one(template, name), 5);
+}
+END_TEST
+
+START_TEST(test_kv_lightning)
+{
+        struct fields f;
+
+        ck_assert(kvmatch("epoch=3-step=1000-val_loss=0.1234.ckpt", &f));
+        ck_assert_uint_eq(f.n, 3);
+        ck_assert_str_eq(f.name[0], "epoch");
+        ck_assert_str_eq(f.name[1], "step");
+        ck_assert_str_eq(f.name[2], "val_loss");
+        ck_assert_double_eq(f.value[0], 3);
+        ck_assert_double_eq(f.value[1], 1000);
+        ck_assert_double_eq(f.value[2], 0.1234);
+
+        /* Lightning's copy suffix is not a field */
+        ck_assert(kvmatch("epoch=3-step=1000-v1.ckpt", &f));
+        ck_assert_uint_eq(f.n, 2);
+        ck_assert_double_eq(field(&f, "epoch"), 3);
+        ck_assert_double_eq(field(&f, "step"), 1000);
+
+        ck_assert(kvmatch("val_loss=nan.ckpt", &f));
+        ck_assert(isnan(field(&f, "val_loss")));
+        ck_assert(kvmatch("val_loss=nan", &f));
+        ck_assert(isnan(field(&f, "val_loss")));
+        ck_assert(kvmatch("epoch=1-val_acc=-inf.ckpt", &f));
+        ck_assert(isinf(field(&f, "val_acc")) && field(&f, "val_acc") < 0);
+
+        /* no fields still matches: the caller decides */
+        ck_assert(kvmatch("last.ckpt", &f));
+        ck_assert_uint_eq(f.n, 0);
+        ck_assert(kvmatch("", &f));
+        ck_assert_uint_eq(f.n, 0);
+}
+END_TEST
+
+START_TEST(test_kv_signs_and_exponents)
+{
+        struct fields f;
+
+        ck_assert(kvmatch("epoch=2-val_loss=-0.5.ckpt", &f));
+        ck_assert_double_eq(field(&f, "val_loss"), -0.5);
+        ck_assert(kvmatch("val_loss=-0.5-step=7.ckpt", &f));
+        ck_assert_double_eq(field(&f, "val_loss"), -0.5);
+        ck_assert_double_eq(field(&f, "step"), 7);
+        ck_assert(kvmatch("lr=1e-05-step=3.ckpt", &f));
+        ck_assert_double_eq(field(&f, "lr"), 1e-05);
+        ck_assert_double_eq(field(&f, "step"), 3);
+        ck_assert(kvmatch("loss=1.5e-05.ckpt", &f));
+        ck_assert_double_eq(field(&f, "loss"), 1.5e-05);
+        ck_assert(kvmatch("x=+5", &f));
+        ck_assert_double_eq(field(&f, "x"), 5);
+}
+END_TEST
+
+START_TEST(test_kv_nemo)
+{
+        struct fields f;
+
+        ck_assert(kvmatch("megatron_gpt--val_loss=2.35-step=1000-consumed_samples=8000.0.ckpt", &f));
+        ck_assert_uint_eq(f.n, 3);
+        ck_assert_double_eq(field(&f, "val_loss"), 2.35);
+        ck_assert_double_eq(field(&f, "step"), 1000);
+        ck_assert_double_eq(field(&f, "consumed_samples"), 8000);
+        ck_assert(kvmatch("megatron_gpt--val_loss=2.35-step=1000-consumed_samples=8000.0-last.ckpt", &f));
+        ck_assert_uint_eq(f.n, 3);
+        ck_assert(kvmatch("megatron_gpt--val_loss=2.35-step=1000-consumed_samples=8000.0.nemo", &f));
+        ck_assert_double_eq(field(&f, "consumed_samples"), 8000);
+}
+END_TEST
+
+START_TEST(test_kv_edges)
+{
+        struct pattern *p = NULL;
+        struct fields f;
+        char name[300];
+
+        /* extensions: only trailing alphanumeric ones, never a fraction */
+        ck_assert(kvmatch("step=5.tar.gz", &f));
+        ck_assert_double_eq(field(&f, "step"), 5);
+        ck_assert(kvmatch("epoch=3-val_loss=0.5.h5", &f));
+        ck_assert_double_eq(field(&f, "val_loss"), 0.5);
+        ck_assert(kvmatch("val_loss=0.5", &f));
+        ck_assert_double_eq(field(&f, "val_loss"), 0.5);
+        ck_assert(kvmatch("step=5.", &f));
+        ck_assert_double_eq(field(&f, "step"), 5);
+
+        /* not numbers, empty keys, repeated keys */
+        ck_assert(kvmatch("x=5abc-y=abc-=3-z=-w=2", &f));
+        ck_assert_uint_eq(f.n, 1);
+        ck_assert_double_eq(field(&f, "w"), 2);
+        ck_assert(kvmatch("step=1-step=2", &f));
+        ck_assert_uint_eq(f.n, 1);
+        ck_assert_double_eq(field(&f, "step"), 1);
+        ck_assert(kvmatch("a=b=5-c=1", &f));
+        ck_assert_uint_eq(f.n, 1);
+        ck_assert_double_eq(field(&f, "c"), 1);
+        ck_assert(kvmatch("step=007", &f));
+        ck_assert_double_eq(field(&f, "step"), 7);
+
+        /* odd bytes: keys are taken as written */
+        ck_assert(kvmatch("a\nb=1-\xff=2", &f));
+        ck_assert_uint_eq(f.n, 2);
+        ck_assert_double_eq(field(&f, "a\nb"), 1);
+        ck_assert_double_eq(field(&f, "\xff"), 2);
+
+        /* a key too long to be a field name is not a field */
+        memset(name, 'k', 64);
+        strcpy(name + 64, "=1-step=2");
+        ck_assert(kvmatch(name, &f));
+        ck_assert_uint_eq(f.n, 1);
+        ck_assert_double_eq(field(&f, "step"), 2);
+
+        /* at most FIELDS_MAX fields; the rest are dropped */
+        name[0] = '\0';
+        for (int i = 0; i < 20; i++)
+                snprintf(name + strlen(name), sizeof(name) - strlen(name), "f%d=%d-", i, i);
+        ck_assert(kvmatch(name, &f));
+        ck_assert_uint_eq(f.n, FIELDS_MAX);
+        ck_assert_double_eq(field(&f, "f15"), 15);
+        ck_assert_int_lt(fields_find(&f, "f16"), 0);
+
+        /* 255 bytes with the number at the very end */
+        memset(name, 'x', 255);
+        memcpy(name + 250, "s=123", 5);
+        name[255] = '\0';
+        name[100] = '-';
+        ck_assert(kvmatch(name, &f));
+        ck_assert_uint_eq(f.n, 0); /* the key is 150 bytes */
+        name[240] = '-';
+        ck_assert(kvmatch(name, &f));
+        ck_assert_uint_eq(f.n, 1);
+        ck_assert_double_eq(f.value[0], 123);
+
+        /* other separators */
+        ck_assert_int_eq(pattern_new_kv(":", "_", &p), 0);
+        ck_assert(pattern_match(p, "epoch:3_step:-7_lr:1e-3.pt", &f));
+        ck_assert_uint_eq(f.n, 3);
+        ck_assert_double_eq(field(&f, "epoch"), 3);
+        ck_assert_double_eq(field(&f, "step"), -7);
+        ck_assert_double_eq(field(&f, "lr"), 1e-3);
+        pattern_free(p);
+        ck_assert_int_eq(pattern_new_kv("==", "--", &p), 0);
+        ck_assert(pattern_match(p, "a==1--b==-2--c=3", &f));
+        ck_assert_uint_eq(f.n, 2);
+        ck_assert_double_eq(field(&f, "b"), -2);
+        pattern_free(p);
+
+        ck_assert_int_eq(pattern_new_kv("", NULL, &p), -EINVAL);
+        ck_assert_int_eq(pattern_new_kv(NULL, "", &p), -EINVAL);
+        ck_assert_int_eq(pattern_new_kv("-", "-", &p), -EINVAL);
+        ck_assert_int_eq(pattern_new_kv(NULL, NULL, NULL), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_glob)
+{
+        char name[256];
+
+        ck_assert(glob_match("*.tmp", "a.tmp"));
+        ck_assert(glob_match("*.tmp", ".tmp"));
+        ck_assert(!glob_match("*.tmp", "a.tmpx"));
+        ck_assert(!glob_match("*.tmp", "a.tm"));
+        ck_assert(glob_match("last*.ckpt", "last.ckpt"));
+        ck_assert(glob_match("last*.ckpt", "last-v1.ckpt"));
+        ck_assert(!glob_match("last*.ckpt", "epoch=1-last.ckpt"));
+        ck_assert(glob_match("*-unfinished", "megatron--step=1-unfinished"));
+        ck_assert(glob_match("tmp-checkpoint-*", "tmp-checkpoint-10"));
+        ck_assert(glob_match("*.orbax-checkpoint-tmp*", "10.orbax-checkpoint-tmp-1712"));
+        ck_assert(glob_match("?", "x"));
+        ck_assert(!glob_match("?", ""));
+        ck_assert(!glob_match("?", "xy"));
+        ck_assert(glob_match("a?c", "abc"));
+        ck_assert(glob_match("", ""));
+        ck_assert(!glob_match("", "a"));
+        ck_assert(glob_match("*", ""));
+        ck_assert(glob_match("**", "abc"));
+        ck_assert(glob_match("*", "a/b")); /* no path semantics */
+        ck_assert(glob_match("a*b*c", "a--b--b--c"));
+        ck_assert(!glob_match("a*b*c", "a--b--b--c-"));
+        ck_assert(glob_match("*\n", "x\n"));
+        ck_assert(glob_match("?\xff", "\xfe\xff"));
+        ck_assert(!glob_match("[ab]", "a")); /* brackets are literal */
+        ck_assert(glob_match("[ab]", "[ab]"));
+        ck_assert(!glob_match(NULL, "a"));
+        ck_assert(!glob_match("a", NULL));
+
+        memset(name, 'a', 255);
+        name[255] = '\0';
+        ck_assert(!glob_match("*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b", name));
+        ck_assert(glob_match("*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a", name));
+}
+END_TEST
+
+Suite *pattern_suite(void)
+{
+        Suite *s = suite_create("pattern");
+        TCase *tc = tcase_create("template");
+        TCase *kv = tcase_create("kv");
+        TCase *glob = tcase_create("glob");
+
+        tcase_add_test(tc, test_preset_templates);
+        tcase_add_test(tc, test_tf_group);
+        tcase_add_test(tc, test_two_fields);
+        tcase_add_test(tc, test_backtracking);
+        tcase_add_test(tc, test_number_grammar);
+        tcase_add_test(tc, test_overlong_numbers);
+        tcase_add_test(tc, test_name_max);
+        tcase_add_test(tc, test_odd_bytes);
+        tcase_add_test(tc, test_no_fields);
+        tcase_add_test(tc, test_failure_leaves_fields);
+        tcase_add_test(tc, test_template_errors);
+        tcase_add_test(tc, test_capture_and_groups);
+        tcase_add_test(tc, test_no_blowup);
+        suite_add_tcase(s, tc);
+
+        tcase_add_test(kv, test_kv_lightning);
+        tcase_add_test(kv, test_kv_signs_and_exponents);
+        tcase_add_test(kv, test_kv_nemo);
+        tcase_add_test(kv, test_kv_edges);
+        suite_add_tcase(s, kv);
+
+        tcase_add_test(glob, test_glob);
+        suite_add_tcase(s, glob);
+        return s;
+}
