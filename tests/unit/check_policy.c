@@ -276,7 +276,19 @@ START_TEST(test_last)
         assert_deleted(&c[3]);
         assert_deleted(&c[4]);
 
+        /* A NaN order (a "nan" step in a name) counts as the oldest. */
+        mk(&c[0], "snan", NAN, false, 0);
+        mk(&c[1], "s1", 1, false, 0);
+        mk(&c[2], "s0", 0, false, 0);
+        p.keep_last = 1;
+        policy_decide(&p, c, 3, NOW_USEC);
+        assert_deleted(&c[0]);
+        assert_kept(&c[1], R(KEEP_LAST));
+        assert_deleted(&c[2]);
+
         /* keep_last larger than the run keeps all of it. */
+        for (int i = 0; i < 3; i++)
+                mk(&c[i], NULL, i, false, 0);
         p.keep_last = 99;
         policy_decide(&p, c, 5, NOW_USEC);
         ck_assert_uint_eq(count_kept(c, 5), 5);

@@ -1,0 +1,286 @@
+/* Pure free-space floor: floor and target in bytes, and which kept
+ * checkpoints to evict, worst first (DESIGN "Free-space floor").
+ *
+ * Worst first means: unranked ones (kept only for last, every or young, with
+ * no metric or no monitor: nothing says they are good) before any ranked one;
+ * then the highest best_rank, so that the k-th best of every run goes before
+ * any run loses its (k-1)-th; then the older; then by run id and index, so
+ * the choice never depends on qsort. Never evicted: best_rank 1 and the
+ * newest complete kept checkpoint of each run (what a trainer resumes from),
+ * pinned ones and incomplete ones. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "floor.h"
+#include "macro.h"
+
+#define BIT(p) (1u << (p))
+
+/* 2^64 as a double: the first value a uint64_t cannot hold. */
+#define UINT64_LIMIT 18446744073709551616.0
+
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+        uint64_t r;
+
+        return __builtin_add_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+
+static uint64_t max_u64(uint64_t a, uint64_t b)
+{
+        return a > b ? a : b;
+}
+
+/* A NaN order sorts below every number: it counts as the oldest. */
+static int double_cmp(double a, double b)
+{
+        bool na = isnan(a), nb = isnan(b);
+
+        if (na || nb)
+                return (int)nb - (int)na;
+        return (a > b) - (a < b);
+}
+
+static int size_cmp(size_t a, size_t b)
+{
+        return (a > b) - (a < b);
+}
+
+uint64_t floor_bytes(uint64_t min_free_bytes, double headroom, uint64_t largest_bytes)
+{
+        double want;
+
+        /* !(x > 0) also catches NaN. */
+        if (!(headroom > 0))
+                return min_free_bytes;
+        /* Rounded up: the next save needs the whole checkpoint. */
+        want = ceil(headroom * (double)largest_bytes);
+        if (want >= UINT64_LIMIT)
+                return UINT64_MAX;
+        return max_u64(min_free_bytes, (uint64_t)want);
+}
+
+uint64_t floor_target(uint64_t level_bytes, uint64_t target_free_bytes)
+{
+        /* A target below the floor would stop evicting while still below
+         * the floor; clamp it. */
+        return max_u64(level_bytes, target_free_bytes);
+}
+
+void floor_state_init(struct floor_state *ret, uint64_t free_bytes, uint64_t min_free_bytes,
+                      uint64_t target_free_bytes, double headroom, uint64_t largest_bytes)
+{
+        uint64_t level = floor_bytes(min_free_bytes, headroom, largest_bytes);
+
+        *ret = (struct floor_state){
+                .free_bytes = free_bytes,
+                .floor_bytes = level,
+                .target_bytes = floor_target(level, target_free_bytes),
+        };
+}
+
+bool floor_needed(const struct floor_state *st)
+{
+        return st->free_bytes < st->floor_bytes;
+}
+
+uint64_t floor_largest(const struct floor_cand *c, size_t n, uint64_t seen_bytes)
+{
+        for (size_t i = 0; i < n; i++)
+                if (c[i].complete)
+                        seen_bytes = max_u64(seen_bytes, c[i].bytes);
+        return seen_bytes;
+}
+
+void floor_cand_from_ckpt(struct floor_cand *ret, size_t run, const struct ckpt *c)
+{
+        *ret = (struct floor_cand){
+                .run = run,
+                .best_rank = c->verdict.best_rank,
+                .order = c->order,
+                .bytes = c->size_bytes,
+                .kept = c->verdict.keep,
+                .pinned = c->pins != 0,
+                .complete = c->complete,
+        };
+}
+
+/* By run, newest first within a run. */
+static int run_newest_cmp(const void *x, const void *y, void *userdata)
+{
+        const struct floor_cand *c = userdata;
+        size_t a = *(const size_t *)x, b = *(const size_t *)y;
+        int r;
+
+        r = size_cmp(c[a].run, c[b].run);
+        if (r != 0)
+                return r;
+        r = -double_cmp(c[a].order, c[b].order);
+        if (r != 0)
+                return r;
+        return size_cmp(a, b);
+}
+
+/* Worst first; see the top of the file. */
+static int evict_cmp(const void *x, const void *y, void *userdata)
+{
+        const struct floor_cand *c = userdata;
+        size_t a = *(const size_t *)x, b = *(const size_t *)y;
+        bool ua = c[a].best_rank <= 0, ub = c[b].best_rank <= 0;
+        int r;
+
+        if (ua != ub)
+                return ua ? -1 : 1;
+        if (!ua) {
+                r = -(c[a].best_rank > c[b].best_rank) + (c[a].best_rank < c[b].best_rank);
+                if (r != 0)
+                        return r;
+        }
+        r = double_cmp(c[a].order, c[b].order);
+        if (r != 0)
+                return r;
+        r = size_cmp(c[a].run, c[b].run);
+        if (r != 0)
+                return r;
+        return size_cmp(a, b);
+}
+
+static bool kept_complete(const struct floor_cand *c)
+{
+        return c->kept && c->complete;
+}
+
+/* Protection bits of c[i] other than NEWEST, which needs the whole run. */
+static unsigned protect_own(const struct floor_cand *c)
+{
+        unsigned why = 0;
+
+        if (!c->kept)
+                return 0;
+        if (!c->complete)
+                why |= BIT(FLOOR_PROTECT_INCOMPLETE);
+        if (c->pinned)
+                why |= BIT(FLOOR_PROTECT_PINNED);
+        if (c->complete && c->best_rank == 1)
+                why |= BIT(FLOOR_PROTECT_BEST);
+        return why;
+}
+
+/* Walks idx[0..m) sorted by run_newest_cmp and tells, for each position,
+ * whether it is the newest of its run. Equal top orders are all newest: the
+ * floor has no name to break the tie with, and keeping one too many is the
+ * safe side. */
+struct newest_walk {
+        bool started;
+        size_t run;
+        double top;
+};
+
+static bool newest_next(struct newest_walk *w, const struct floor_cand *c)
+{
+        if (!w->started || c->run != w->run) {
+                *w = (struct newest_walk){ .started = true, .run = c->run, .top = c->order };
+                return true;
+        }
+        return double_cmp(c->order, w->top) == 0;
+}
+
+int floor_protect(const struct floor_cand *c, size_t n, unsigned *ret_why)
+{
+        struct newest_walk walk = { .started = false };
+        size_t *idx, m = 0;
+
+        if (n == 0)
+                return 0;
+        if (!c || !ret_why)
+                return -EINVAL;
+        idx = malloc(n * sizeof(*idx));
+        if (!idx)
+                return -ENOMEM;
+
+        for (size_t i = 0; i < n; i++) {
+                ret_why[i] = protect_own(&c[i]);
+                if (kept_complete(&c[i]))
+                        idx[m++] = i;
+        }
+        qsort_r(idx, m, sizeof(*idx), run_newest_cmp, (void *)c);
+        for (size_t j = 0; j < m; j++)
+                if (newest_next(&walk, &c[idx[j]]))
+                        ret_why[idx[j]] |= BIT(FLOOR_PROTECT_NEWEST);
+
+        free(idx);
+        return 0;
+}
+
+int floor_victims(const struct floor_state *st, const struct floor_cand *c, size_t n,
+                  size_t *ret_victims, size_t *ret_n_victims, uint64_t *ret_short_bytes)
+{
+        struct newest_walk walk = { .started = false };
+        uint64_t target, reach, all;
+        size_t m = 0, w = 0, k = 0;
+
+        if (!st || !ret_n_victims || (n > 0 && (!c || !ret_victims)))
+                return -EINVAL;
+        *ret_n_victims = 0;
+        if (ret_short_bytes)
+                *ret_short_bytes = 0;
+        if (!floor_needed(st))
+                return 0;
+
+        /* The newest of a run is found among all its kept complete ones,
+         * pinned and best included, so collect those first... */
+        for (size_t i = 0; i < n; i++)
+                if (kept_complete(&c[i]))
+                        ret_victims[m++] = i;
+        /* Skipping a sort of fewer than two also keeps a NULL ret_victims
+         * (n == 0) away from qsort_r, whose base is declared nonnull. */
+        if (m > 1)
+                qsort_r(ret_victims, m, sizeof(*ret_victims), run_newest_cmp, (void *)c);
+
+        /* ...then drop the protected ones in place (w <= j always). */
+        for (size_t j = 0; j < m; j++) {
+                size_t i = ret_victims[j];
+                bool newest = newest_next(&walk, &c[i]);
+
+                if (newest || protect_own(&c[i]) != 0)
+                        continue;
+                ret_victims[w++] = i;
+        }
+        m = w;
+        if (m > 1)
+                qsort_r(ret_victims, m, sizeof(*ret_victims), evict_cmp, (void *)c);
+
+        all = st->free_bytes;
+        for (size_t j = 0; j < m; j++)
+                all = add_sat(all, c[ret_victims[j]].bytes);
+
+        /* Evicting everything still leaves us below the floor: free what we
+         * can and say how much is missing. The floor, not the target,
+         * decides "unmet". */
+        if (all < st->floor_bytes) {
+                *ret_n_victims = m;
+                if (ret_short_bytes)
+                        *ret_short_bytes = st->floor_bytes - all;
+                return 1;
+        }
+
+        target = floor_target(st->floor_bytes, st->target_bytes);
+        reach = st->free_bytes;
+        while (k < m && reach < target)
+                reach = add_sat(reach, c[ret_victims[k++]].bytes);
+        *ret_n_victims = k;
+        return 0;
+}
+
+static const char *const floor_protect_table[_FLOOR_PROTECT_MAX] = {
+        [FLOOR_PROTECT_BEST] = "best",
+        [FLOOR_PROTECT_NEWEST] = "newest",
+        [FLOOR_PROTECT_PINNED] = "pinned",
+        [FLOOR_PROTECT_INCOMPLETE] = "incomplete",
+};
+
+const char *floor_protect_to_string(enum floor_protect p)
+{
+        return (unsigned)p < ELEMENTSOF(floor_protect_table) ? floor_protect_table[p] : NULL;
+}
