@@ -21,10 +21,10 @@ const struct preset presets[] = {
                  * last.ckpt / last-v1.ckpt are copies or links of the newest
                  * one and must never be ranked or deleted as checkpoints. */
                 .name = "lightning",
-                .match = { "*.ckpt", NULL },
+                .match = {"*.ckpt", NULL},
                 .kind = KIND_FILE,
                 .metric_source = METRIC_NAME,
-                .exclude = { "last*.ckpt", NULL },
+                .exclude = {"last*.ckpt", NULL},
                 .summary = "PyTorch Lightning *.ckpt files, key=value names",
         },
         {
@@ -43,7 +43,7 @@ const struct preset presets[] = {
                 .pattern = "global_step{step}",
                 .kind = KIND_DIR,
                 .metric_source = METRIC_NAME,
-                .pointer_files = { "latest", NULL },
+                .pointer_files = {"latest", NULL},
                 .summary = "DeepSpeed global_stepN dirs, no metric, `latest` pinned",
         },
         {
@@ -55,7 +55,7 @@ const struct preset presets[] = {
                 .metric_source = METRIC_JSON_FILE,
                 .metric_file = "metrics/metrics",
                 .complete_marker = "commit_success.txt",
-                .exclude = { "*.orbax-checkpoint-tmp*", NULL },
+                .exclude = {"*.orbax-checkpoint-tmp*", NULL},
                 .summary = "Orbax step dirs, metrics from metrics/metrics",
         },
         {
@@ -64,7 +64,7 @@ const struct preset presets[] = {
                 .pattern = "iter_{step}",
                 .kind = KIND_DIR,
                 .metric_source = METRIC_NAME,
-                .pointer_files = { "latest_checkpointed_iteration.txt", NULL },
+                .pointer_files = {"latest_checkpointed_iteration.txt", NULL},
                 .summary = "Megatron-LM iter_N dirs, no metric, tracker file pinned",
         },
         {
@@ -72,10 +72,10 @@ const struct preset presets[] = {
                  * model; "-last" copies are excluded, "-unfinished" markers
                  * are handled by the scan for every preset. */
                 .name = "nemo",
-                .match = { "*.ckpt", "*.nemo", NULL },
+                .match = {"*.ckpt", "*.nemo", NULL},
                 .kind = KIND_FILE,
                 .metric_source = METRIC_NAME,
-                .exclude = { "*-last.ckpt", "*-last.nemo", NULL },
+                .exclude = {"*-last.ckpt", "*-last.nemo", NULL},
                 .summary = "NeMo *.ckpt/*.nemo files, key=value names",
         },
         {
@@ -87,7 +87,7 @@ const struct preset presets[] = {
                 .complete_marker = ".metadata",
                 .summary = "torch.distributed.checkpoint step-N dirs, no metric",
         },
-        { .name = NULL },
+        {.name = NULL},
 };
 
 const struct preset *preset_find(const char *name)

@@ -1,0 +1,579 @@
+/* libconfig -> struct config. Every error names the file and the line of the
+ * setting at fault ("FILE:LINE: key: message"), or of the watch when a key is
+ * missing, so `ckptd -t` output can be pasted into an editor's jump list.
+ *
+ * Precedence per watch: built-in defaults < preset (the watch's, else the
+ * defaults group's) < keys of the defaults group < the watch's own keys.
+ * Exclude lists are the exception: every level adds to them. */
+#include <errno.h>
+#include <libconfig.h>
+#include <libgen.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "macro.h"
+#include "pattern.h"
+#include "preset.h"
+#include "watchconf.h"
+
+struct parser {
+        const char *name; /* FILE in messages when libconfig knows none */
+        char *error;
+};
+
+static struct loc loc_of(const struct parser *p, const config_setting_t *s)
+{
+        const char *file = config_setting_source_file(s);
+        int line = config_setting_source_line(s);
+        const config_setting_t *parent = config_setting_parent(s);
+
+        /* elements of arrays may carry no line of their own */
+        if (line == 0 && parent)
+                line = config_setting_source_line(parent);
+        return (struct loc){file ? file : p->name, line};
+}
+
+static const char *type_name(const config_setting_t *s)
+{
+        switch (config_setting_type(s)) {
+        case CONFIG_TYPE_GROUP: return "a group";
+        case CONFIG_TYPE_INT:
+        case CONFIG_TYPE_INT64: return "an integer";
+        case CONFIG_TYPE_FLOAT: return "a number with a fraction";
+        case CONFIG_TYPE_STRING: return "a string";
+        case CONFIG_TYPE_BOOL: return "a boolean";
+        case CONFIG_TYPE_ARRAY: return "an array";
+        case CONFIG_TYPE_LIST: return "a list";
+        default: return "nothing";
+        }
+}
+
+#define FAIL_AT(p, s, fmt, ...)                                                                                        \
+        conf_fail((p)->error, loc_of((p), (s)), "%s: " fmt, config_setting_name(s), ##__VA_ARGS__)
+
+static int get_bool(const struct parser *p, const config_setting_t *s, bool *ret)
+{
+        if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+                return FAIL_AT(p, s, "expected true or false, got %s", type_name(s));
+        *ret = config_setting_get_bool(s);
+        return 0;
+}
+
+static int get_int(const struct parser *p, const config_setting_t *s, int64_t min, int64_t max, int64_t *ret)
+{
+        long long v;
+
+        if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64)
+                return FAIL_AT(p, s, "expected an integer, got %s", type_name(s));
+        v = config_setting_get_int64(s);
+        if (v < min)
+                return FAIL_AT(p, s, "must be at least %lld, got %lld", (long long)min, v);
+        if (v > max)
+                return FAIL_AT(p, s, "must be at most %lld, got %lld", (long long)max, v);
+        *ret = v;
+        return 0;
+}
+
+static int get_double(const struct parser *p, const config_setting_t *s, double *ret)
+{
+        double v;
+
+        switch (config_setting_type(s)) {
+        case CONFIG_TYPE_INT:
+        case CONFIG_TYPE_INT64: v = (double)config_setting_get_int64(s); break;
+        case CONFIG_TYPE_FLOAT: v = config_setting_get_float(s); break;
+        default: return FAIL_AT(p, s, "expected a number, got %s", type_name(s));
+        }
+        if (!isfinite(v) || v < 0)
+                return FAIL_AT(p, s, "must be a number >= 0, got %g", v);
+        *ret = v;
+        return 0;
+}
+
+static int get_string(const struct parser *p, const config_setting_t *s, const char **ret)
+{
+        if (config_setting_type(s) != CONFIG_TYPE_STRING)
+                return FAIL_AT(p, s, "expected a string, got %s", type_name(s));
+        *ret = config_setting_get_string(s);
+        return 0;
+}
+
+/* Replace *dst with the setting's string; "" gives NULL when empty_is_null. */
+static int set_string(const struct parser *p, const config_setting_t *s, bool empty_is_null, char **dst)
+{
+        const char *v;
+        char *copy = NULL;
+        int r;
+
+        r = get_string(p, s, &v);
+        if (r < 0)
+                return r;
+        if (!empty_is_null && !v[0])
+                return FAIL_AT(p, s, "must not be empty");
+        if (v[0]) {
+                copy = strdup(v);
+                if (!copy)
+                        return -ENOMEM;
+        }
+        free(*dst);
+        *dst = copy;
+        return 0;
+}
+
+/* An array or list of strings; replaces *dst unless append. */
+static int set_strv(const struct parser *p, const config_setting_t *s, bool append, struct strv *dst)
+{
+        int n = config_setting_length(s);
+        int r;
+
+        if (config_setting_type(s) != CONFIG_TYPE_ARRAY && config_setting_type(s) != CONFIG_TYPE_LIST)
+                return FAIL_AT(p, s, "expected a list of strings [ \"...\", ... ], got %s", type_name(s));
+        for (int i = 0; i < n; i++) {
+                const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+                if (config_setting_type(e) != CONFIG_TYPE_STRING || !config_setting_get_string(e)[0])
+                        return conf_fail(p->error, loc_of(p, e), "%s: element %d: expected a non-empty string, got %s",
+                                         config_setting_name(s), i + 1, type_name(e));
+        }
+        if (!append)
+                strv_finish(dst);
+        for (int i = 0; i < n; i++) {
+                r = strv_push(dst, config_setting_get_string(config_setting_get_elem(s, (unsigned)i)));
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* A size string for size_parse, or a plain byte count; "" unsets it. */
+static int set_size(const struct parser *p, const config_setting_t *s, struct size_spec *dst)
+{
+        const char *v;
+        int64_t bytes;
+        int r;
+
+        if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+                if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64)
+                        return FAIL_AT(p, s, "expected a size (\"50G\", \"10%%\" or bytes), got %s", type_name(s));
+                r = get_int(p, s, 0, INT64_MAX, &bytes);
+                if (r < 0)
+                        return r;
+                *dst = (struct size_spec){.set = true, .bytes = (uint64_t)bytes};
+                return 0;
+        }
+        v = config_setting_get_string(s);
+        if (!v[0]) {
+                *dst = (struct size_spec){.set = false};
+                return 0;
+        }
+        r = size_parse(v, dst);
+        if (r == -ERANGE)
+                return FAIL_AT(p, s, "size \"%s\" is out of range", v);
+        if (r < 0)
+                return FAIL_AT(p, s, "invalid size \"%s\" (bytes, K/M/G/T or N%%)", v);
+        return 0;
+}
+
+static const char *const kind_names[_KIND_MAX] = {
+        [KIND_ANY] = "any",
+        [KIND_FILE] = "file",
+        [KIND_DIR] = "dir",
+};
+
+/* Apply one key of a watch or of the defaults group to w. */
+static int apply_key(const struct parser *p, const config_setting_t *s, bool in_defaults, struct watch_conf *w,
+                     struct watch_locs *locs)
+{
+        const char *key = config_setting_name(s), *v, *why;
+        int64_t i;
+        int r;
+
+        if (strcmp(key, "preset") == 0)
+                return 0; /* applied first, see watch_parse() */
+        if (strcmp(key, "path") == 0) {
+                if (in_defaults)
+                        return FAIL_AT(p, s, "not allowed in defaults; each watch names its own");
+                r = get_string(p, s, &v);
+                if (r < 0)
+                        return r;
+                if (v[0] != '/')
+                        return FAIL_AT(p, s, "\"%s\" is not absolute", v);
+                return watch_conf_set_path(w, v);
+        }
+        if (strcmp(key, "recursive") == 0)
+                return get_bool(p, s, &w->recursive);
+        if (strcmp(key, "monitor") == 0) {
+                locs->monitor = loc_of(p, s);
+                return set_string(p, s, true, &w->policy.monitor);
+        }
+        if (strcmp(key, "mode") == 0) {
+                r = get_string(p, s, &v);
+                if (r < 0)
+                        return r;
+                r = mode_from_string(v);
+                if (r < 0)
+                        return FAIL_AT(p, s, "must be \"min\" or \"max\", got \"%s\"", v);
+                w->policy.mode = (enum mode)r;
+                return 0;
+        }
+        if (strcmp(key, "keep_top_k") == 0 || strcmp(key, "keep_last") == 0) {
+                bool top = key[5] == 't';
+                r = get_int(p, s, top ? -1 : 0, INT_MAX, &i);
+                if (r < 0)
+                        return r;
+                *(top ? &w->policy.keep_top_k : &w->policy.keep_last) = (int)i;
+                return 0;
+        }
+        if (strcmp(key, "keep_every") == 0)
+                return get_int(p, s, 0, INT64_MAX, &w->policy.keep_every);
+        if (strcmp(key, "min_age") == 0)
+                return get_int(p, s, 0, INT64_MAX, &w->policy.min_age_sec);
+        if (strcmp(key, "poll_interval") == 0)
+                return get_int(p, s, 0, INT64_MAX, &w->poll_interval_sec);
+        if (strcmp(key, "settle") == 0)
+                return get_double(p, s, &w->settle_sec);
+        if (strcmp(key, "headroom") == 0)
+                return get_double(p, s, &w->headroom);
+        if (strcmp(key, "min_free") == 0)
+                return set_size(p, s, &w->min_free);
+        if (strcmp(key, "target_free") == 0) {
+                locs->target_free = loc_of(p, s);
+                return set_size(p, s, &w->target_free);
+        }
+        if (strcmp(key, "pattern") == 0) {
+                struct pattern *pat = NULL;
+                const char *msg = NULL;
+
+                r = get_string(p, s, &v);
+                if (r < 0)
+                        return r;
+                if (v[0]) {
+                        r = pattern_compile(v, &pat, &msg);
+                        pattern_free(pat);
+                        if (r < 0)
+                                return FAIL_AT(p, s, "\"%s\": %s", v, msg ? msg : strerror(-r));
+                }
+                locs->pattern = loc_of(p, s);
+                return set_string(p, s, true, &w->pattern);
+        }
+        if (strcmp(key, "key_separator") == 0)
+                return set_string(p, s, false, &w->key_separator);
+        if (strcmp(key, "join") == 0)
+                return set_string(p, s, false, &w->join);
+        if (strcmp(key, "pointer_files") == 0) {
+                r = set_strv(p, s, false, &w->pointer_files);
+                if (r < 0)
+                        return r;
+                for (size_t k = 0; k < w->pointer_files.n; k++)
+                        if ((why = conf_name_problem(w->pointer_files.v[k])))
+                                return FAIL_AT(p, s, "\"%s\" %s", w->pointer_files.v[k], why);
+                return 0;
+        }
+        if (strcmp(key, "exclude") == 0)
+                return set_strv(p, s, true, &w->exclude);
+        if (strcmp(key, "match") == 0) {
+                locs->match = loc_of(p, s);
+                return set_strv(p, s, false, &w->match);
+        }
+        if (strcmp(key, "complete_marker") == 0 || strcmp(key, "metric_file") == 0) {
+                bool marker = key[0] == 'c';
+                r = get_string(p, s, &v);
+                if (r < 0)
+                        return r;
+                if (v[0] && (why = conf_relative_path_problem(v)))
+                        return FAIL_AT(p, s, "\"%s\" %s", v, why);
+                r = set_string(p, s, true, marker ? &w->complete_marker : &w->metric_file);
+                if (r < 0 || marker)
+                        return r;
+                /* A metric file switches the source to it; "" goes back to
+                 * what the preset reads (its names, or trainer_state.json). */
+                if (w->metric_file)
+                        w->metric_source = METRIC_JSON_FILE;
+                else if (w->metric_source == METRIC_JSON_FILE) {
+                        const struct preset *pr = preset_find(w->preset);
+                        w->metric_source =
+                                pr && pr->metric_source != METRIC_JSON_FILE ? pr->metric_source : METRIC_NAME;
+                }
+                return 0;
+        }
+        if (strcmp(key, "kind") == 0) {
+                r = get_string(p, s, &v);
+                if (r < 0)
+                        return r;
+                for (size_t k = 0; k < ELEMENTSOF(kind_names); k++)
+                        if (strcmp(kind_names[k], v) == 0) {
+                                w->kind = (enum ckpt_kind)k;
+                                return 0;
+                        }
+                return FAIL_AT(p, s, "must be \"file\", \"dir\" or \"any\", got \"%s\"", v);
+        }
+        return conf_fail(p->error, loc_of(p, s), "unknown key \"%s\" in %s", key, in_defaults ? "defaults" : "watch");
+}
+
+/* The preset named by setting s (NULL: generic); errors point at s. */
+static int preset_of(const struct parser *p, const config_setting_t *s, const char **ret)
+{
+        char names[256];
+        const char *v;
+        int r;
+
+        *ret = "generic";
+        if (!s)
+                return 0;
+        r = get_string(p, s, &v);
+        if (r < 0)
+                return r;
+        if (!preset_find(v)) {
+                conf_preset_names(names, sizeof(names));
+                return FAIL_AT(p, s, "unknown preset \"%s\" (known: %s)", v, names);
+        }
+        *ret = v;
+        return 0;
+}
+
+static int apply_group(const struct parser *p, const config_setting_t *g, bool in_defaults, struct watch_conf *w,
+                       struct watch_locs *locs)
+{
+        int n = config_setting_length(g);
+
+        for (int i = 0; i < n; i++) {
+                int r = apply_key(p, config_setting_get_elem(g, (unsigned)i), in_defaults, w, locs);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* One element of the watch list -> *w (initialized here). */
+static int watch_parse(const struct parser *p, const config_setting_t *defaults, const config_setting_t *ws,
+                       struct watch_conf *w)
+{
+        const config_setting_t *ps;
+        struct watch_locs locs = {0};
+        struct loc at = loc_of(p, ws);
+        const char *preset;
+        int r;
+
+        memset(w, 0, sizeof(*w));
+        if (config_setting_type(ws) != CONFIG_TYPE_GROUP)
+                return conf_fail(p->error, at, "watch: each entry must be a group { path = \"/dir\"; ... }, got %s",
+                                 type_name(ws));
+        ps = config_setting_get_member(ws, "preset");
+        if (!ps && defaults)
+                ps = config_setting_get_member(defaults, "preset");
+        r = preset_of(p, ps, &preset);
+        if (r < 0)
+                return r;
+        r = watch_conf_init(w, NULL, preset, p->error);
+        if (r < 0)
+                return r;
+        w->line = at.line;
+        if (defaults) {
+                r = apply_group(p, defaults, true, w, &locs);
+                if (r < 0)
+                        return r;
+        }
+        r = apply_group(p, ws, false, w, &locs);
+        if (r < 0)
+                return r;
+        if (!w->path)
+                return conf_fail(p->error, at, "watch: path is required");
+        /* With a template the pattern alone decides which names count, so
+         * a preset's match list goes with its key=value layout. */
+        if (w->pattern && locs.match.line > 0)
+                return conf_fail(p->error, locs.match, "match: applies only without pattern (key=value names)");
+        if (w->pattern)
+                strv_finish(&w->match);
+        return watch_conf_validate_at(w, at.file, &locs, p->error);
+}
+
+static int parse_watches(const struct parser *p, const config_setting_t *defaults, const config_setting_t *list,
+                         struct config *c)
+{
+        int n = config_setting_length(list);
+        int r;
+
+        if (n == 0)
+                return conf_fail(p->error, loc_of(p, list), "watch: no watch defined");
+        for (int i = 0; i < n; i++) {
+                const config_setting_t *ws = config_setting_get_elem(list, (unsigned)i);
+                struct watch_conf w;
+
+                r = watch_parse(p, defaults, ws, &w);
+                if (r >= 0)
+                        r = config_add_watch(c, &w);
+                if (r == -EEXIST) {
+                        const struct watch_conf *first = NULL;
+                        for (size_t k = 0; k < c->n_watches; k++)
+                                if (strcmp(c->watches[k].path, w.path) == 0)
+                                        first = &c->watches[k];
+                        r = conf_fail(p->error, loc_of(p, config_setting_get_member(ws, "path")),
+                                      "path: \"%s\" is already watched (line %d)", w.path, first ? first->line : 0);
+                }
+                watch_conf_finish(&w);
+                if (r < 0)
+                        return r;
+        }
+        /* Two watches over one tree would apply two policies to the same
+         * runs; a non-recursive outer watch does not reach the inner one. */
+        for (size_t a = 0; a < c->n_watches; a++)
+                for (size_t b = 0; b < c->n_watches; b++) {
+                        const struct watch_conf *outer = &c->watches[a], *inner = &c->watches[b];
+                        if (!outer->recursive || !conf_path_is_below(outer->path, inner->path))
+                                continue;
+                        const config_setting_t *later = config_setting_get_elem(list, (unsigned)(a > b ? a : b));
+                        return conf_fail(p->error, loc_of(p, later),
+                                         "watch \"%s\" is inside recursive watch \"%s\"; "
+                                         "set recursive = false on the outer one or drop one",
+                                         inner->path, outer->path);
+                }
+        return 0;
+}
+
+static int parse_config(const struct parser *p, const config_t *cfg, struct config **ret)
+{
+        const config_setting_t *root = config_root_setting(cfg), *defaults = NULL, *watches = NULL;
+        struct config *c = config_new();
+        int n = config_setting_length(root);
+        const char *v, *unused;
+        int64_t i;
+        int r = 0;
+
+        if (!c)
+                return -ENOMEM;
+        for (int k = 0; k < n && r >= 0; k++) {
+                const config_setting_t *s = config_setting_get_elem(root, (unsigned)k);
+                const char *key = config_setting_name(s);
+
+                if (strcmp(key, "log_level") == 0) {
+                        r = get_string(p, s, &v);
+                        if (r >= 0 && (c->log_level = log_level_from_string(v)) < 0)
+                                r = FAIL_AT(p, s, "unknown level \"%s\" (debug, info, notice, warning, err)", v);
+                } else if (strcmp(key, "dry_run") == 0) {
+                        r = get_bool(p, s, &c->dry_run);
+                } else if (strcmp(key, "check_interval") == 0) {
+                        r = get_int(p, s, 1, INT64_MAX / (int64_t)USEC_PER_SEC, &c->check_interval_sec);
+                } else if (strcmp(key, "max_delete_per_sweep") == 0) {
+                        r = get_int(p, s, 1, INT_MAX, &i);
+                        if (r >= 0)
+                                c->max_delete_per_sweep = (int)i;
+                } else if (strcmp(key, "metrics_file") == 0) {
+                        r = get_string(p, s, &v);
+                        if (r >= 0 && v[0] && v[0] != '/')
+                                r = FAIL_AT(p, s, "\"%s\" is not absolute", v);
+                        if (r >= 0)
+                                r = set_string(p, s, true, &c->metrics_file);
+                } else if (strcmp(key, "defaults") == 0) {
+                        defaults = s;
+                        if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+                                r = FAIL_AT(p, s, "expected a group { ... }, got %s", type_name(s));
+                        else /* watches with their own preset would not look at it */
+                                r = preset_of(p, config_setting_get_member(s, "preset"), &unused);
+                } else if (strcmp(key, "watch") == 0) {
+                        watches = s;
+                        if (config_setting_type(s) != CONFIG_TYPE_LIST)
+                                r = FAIL_AT(p, s, "expected a list of groups ( { path = \"/dir\"; ... }, ... ), got %s",
+                                            type_name(s));
+                } else
+                        r = conf_fail(p->error, loc_of(p, s), "unknown key \"%s\"", key);
+        }
+        if (r >= 0 && !watches)
+                r = conf_fail(p->error, (struct loc){p->name, 1},
+                              "no watch defined; add watch = ( { path = \"/dir\"; ... } );");
+        if (r >= 0)
+                r = parse_watches(p, defaults, watches, c);
+        if (r < 0) {
+                config_free(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
+/* Failures without a message of their own (ENOMEM) still get one. */
+static int finish_error(int r, const char *name, char *error)
+{
+        if (r < 0 && error && !error[0])
+                snprintf(error, ERROR_MAX, "%s: %s", name, strerror(-r));
+        return r;
+}
+
+static int syntax_error(const config_t *cfg, const char *name, char *error)
+{
+        const char *file = config_error_file(cfg);
+
+        if (config_error_type(cfg) == CONFIG_ERR_FILE_IO)
+                return conf_fail(error, (struct loc){file ? file : name, config_error_line(cfg)}, "%s (an @include?)",
+                                 config_error_text(cfg));
+        return conf_fail(error, (struct loc){file ? file : name, config_error_line(cfg)}, "%s", config_error_text(cfg));
+}
+
+int config_load_string(const char *text, const char *name, struct config **ret, char error[ERROR_MAX])
+{
+        struct parser p = {.name = name ? name : "<string>", .error = error};
+        config_t cfg;
+        int r;
+
+        if (error)
+                error[0] = '\0';
+        config_init(&cfg);
+        if (!config_read_string(&cfg, text))
+                r = syntax_error(&cfg, p.name, error);
+        else
+                r = parse_config(&p, &cfg, ret);
+        config_destroy(&cfg);
+        return finish_error(r, p.name, error);
+}
+
+int config_load(const char *path, struct config **ret, char error[ERROR_MAX])
+{
+        struct parser p = {.name = path, .error = error};
+        struct config *c = NULL;
+        _cleanup_free_ char *dir = NULL;
+        struct stat st;
+        config_t cfg;
+        FILE *f;
+        int r;
+
+        if (error)
+                error[0] = '\0';
+        /* Open it ourselves: libconfig reports "file I/O error", not why. */
+        f = fopen(path, "re");
+        if (!f) {
+                r = -errno;
+                conf_fail(error, (struct loc){path, 0}, "cannot open: %s", strerror(-r));
+                return r;
+        }
+        r = fstat(fileno(f), &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? -EISDIR : 0;
+        if (r < 0) {
+                fclose(f);
+                conf_fail(error, (struct loc){path, 0}, "cannot open: %s", strerror(-r));
+                return r;
+        }
+        dir = strdup(path);
+        if (!dir) {
+                fclose(f);
+                return finish_error(-ENOMEM, path, error);
+        }
+        config_init(&cfg);
+        /* @include "x.conf" is relative to this file, not to our cwd */
+        config_set_include_dir(&cfg, dirname(dir));
+        if (!config_read(&cfg, f))
+                r = syntax_error(&cfg, path, error);
+        else
+                r = parse_config(&p, &cfg, &c);
+        config_destroy(&cfg);
+        fclose(f);
+        if (r < 0)
+                return finish_error(r, path, error);
+        c->path = strdup(path);
+        if (!c->path) {
+                config_free(c);
+                return finish_error(-ENOMEM, path, error);
+        }
+        *ret = c;
+        return 0;
+}

@@ -1,0 +1,417 @@
+/* One watch: built-in defaults, presets applied, validation; the config
+ * object that holds the watches; small shared helpers (strv, log levels).
+ * The libconfig reader is config.c; what the two share is watchconf.h. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "config.h"
+#include "macro.h"
+#include "pattern.h"
+#include "preset.h"
+#include "watchconf.h"
+
+#define DEFAULT_CHECK_INTERVAL_SEC   30
+#define DEFAULT_MAX_DELETE_PER_SWEEP 1000
+#define DEFAULT_SETTLE_SEC           2.0
+#define DEFAULT_KEEP_TOP_K           3
+#define DEFAULT_KEEP_LAST            1
+
+int strv_push(struct strv *s, const char *value)
+{
+        char *copy = strdup(value);
+        char **v;
+
+        if (!copy)
+                return -ENOMEM;
+        /* one more slot keeps v NULL-terminated for callers that want that */
+        v = realloc(s->v, (s->n + 2) * sizeof(*v));
+        if (!v) {
+                free(copy);
+                return -ENOMEM;
+        }
+        v[s->n++] = copy;
+        v[s->n] = NULL;
+        s->v = v;
+        return 0;
+}
+
+void strv_finish(struct strv *s)
+{
+        for (size_t i = 0; i < s->n; i++)
+                free(s->v[i]);
+        free(s->v);
+        s->v = NULL;
+        s->n = 0;
+}
+
+static const struct {
+        const char *name;
+        int level;
+} log_levels[] = {
+        {"emerg", LOG_EMERG},     {"alert", LOG_ALERT},   {"crit", LOG_CRIT}, {"err", LOG_ERR},
+        {"warning", LOG_WARNING}, {"notice", LOG_NOTICE}, {"info", LOG_INFO}, {"debug", LOG_DEBUG},
+};
+
+int log_level_from_string(const char *s)
+{
+        if (!s)
+                return -EINVAL;
+        /* "error" is what people type; syslog spells it "err" */
+        if (strcmp(s, "error") == 0)
+                return LOG_ERR;
+        for (size_t i = 0; i < ELEMENTSOF(log_levels); i++)
+                if (strcmp(log_levels[i].name, s) == 0)
+                        return log_levels[i].level;
+        return -EINVAL;
+}
+
+const char *log_level_to_string(int level)
+{
+        for (size_t i = 0; i < ELEMENTSOF(log_levels); i++)
+                if (log_levels[i].level == level)
+                        return log_levels[i].name;
+        return NULL;
+}
+
+/* Format "FILE:LINE: msg" into error and return -EINVAL. A message longer
+ * than ERROR_MAX is cut, but always keeps its FILE:LINE prefix. */
+int conf_fail(char *error, struct loc at, const char *fmt, ...)
+{
+        va_list ap;
+        int n = 0;
+
+        if (!error)
+                return -EINVAL;
+        error[0] = '\0';
+        if (at.file && at.line > 0)
+                n = snprintf(error, ERROR_MAX, "%s:%d: ", at.file, at.line);
+        else if (at.file)
+                n = snprintf(error, ERROR_MAX, "%s: ", at.file);
+        if (n < 0)
+                n = 0;
+        if (n < ERROR_MAX) {
+                va_start(ap, fmt);
+                vsnprintf(error + n, ERROR_MAX - n, fmt, ap);
+                va_end(ap);
+        }
+        return -EINVAL;
+}
+
+void conf_preset_names(char *buf, size_t len)
+{
+        size_t n = 0;
+
+        buf[0] = '\0';
+        for (const struct preset *p = presets; p->name && n < len; p++) {
+                int k = snprintf(buf + n, len - n, "%s%s", n ? ", " : "", p->name);
+                if (k < 0)
+                        break;
+                n += (size_t)k;
+        }
+}
+
+/* "/data//runs/" -> "/data/runs": one spelling per directory, so that
+ * duplicate and nested watches are found by comparing strings. */
+static char *path_normalize(const char *s)
+{
+        char *out = malloc(strlen(s) + 1), *o = out;
+
+        if (!out)
+                return NULL;
+        for (const char *c = s; *c; c++) {
+                if (*c == '/' && o > out && o[-1] == '/')
+                        continue;
+                *o++ = *c;
+        }
+        while (o > out + 1 && o[-1] == '/')
+                o--;
+        *o = '\0';
+        return out;
+}
+
+bool conf_path_is_below(const char *parent, const char *child)
+{
+        size_t n = strlen(parent);
+
+        if (strcmp(parent, "/") == 0)
+                return strcmp(child, "/") != 0;
+        return strncmp(parent, child, n) == 0 && child[n] == '/';
+}
+
+/* Why s is not a relative path that stays inside a checkpoint, or NULL. */
+const char *conf_relative_path_problem(const char *s)
+{
+        if (s[0] == '/')
+                return "must be relative to the checkpoint";
+        for (const char *c = s; *c;) {
+                size_t n = strcspn(c, "/");
+                if (n == 2 && c[0] == '.' && c[1] == '.')
+                        return "must not contain \"..\"";
+                c += n;
+                c += strspn(c, "/");
+        }
+        return NULL;
+}
+
+/* Why s is not a plain entry name of the run directory, or NULL. */
+const char *conf_name_problem(const char *s)
+{
+        if (!s[0] || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+                return "must be a file name";
+        if (strchr(s, '/'))
+                return "must be a name in the run directory, without \"/\"";
+        return NULL;
+}
+
+int watch_conf_set_path(struct watch_conf *w, const char *path)
+{
+        char *p = path_normalize(path);
+
+        if (!p)
+                return -ENOMEM;
+        free(w->path);
+        w->path = p;
+        return 0;
+}
+
+int watch_conf_init(struct watch_conf *w, const char *path, const char *preset, char error[ERROR_MAX])
+{
+        const struct preset *p = preset_find(preset ? preset : "generic");
+        int r;
+
+        memset(w, 0, sizeof(*w));
+        if (!p) {
+                char names[256];
+                conf_preset_names(names, sizeof(names));
+                return conf_fail(error, (struct loc){0}, "unknown preset \"%s\" (known: %s)", preset, names);
+        }
+        w->recursive = true;
+        w->policy.mode = MODE_MIN;
+        w->policy.keep_top_k = DEFAULT_KEEP_TOP_K;
+        w->policy.keep_last = DEFAULT_KEEP_LAST;
+        w->settle_sec = DEFAULT_SETTLE_SEC;
+        w->key_separator = strdup("=");
+        w->join = strdup("-");
+        if (!w->key_separator || !w->join) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        r = preset_apply(p, w);
+        if (r < 0)
+                goto fail;
+        if (path) {
+                r = watch_conf_set_path(w, path);
+                if (r < 0)
+                        goto fail;
+        }
+        return 0;
+fail:
+        watch_conf_finish(w);
+        if (error)
+                snprintf(error, ERROR_MAX, "%s", strerror(-r));
+        return r;
+}
+
+void watch_conf_finish(struct watch_conf *w)
+{
+        free(w->path);
+        free(w->preset);
+        free(w->pattern);
+        free(w->key_separator);
+        free(w->join);
+        free(w->policy.monitor);
+        free(w->complete_marker);
+        free(w->metric_file);
+        strv_finish(&w->pointer_files);
+        strv_finish(&w->exclude);
+        strv_finish(&w->match);
+        memset(w, 0, sizeof(*w));
+}
+
+static int check_strv(const struct strv *s, const char *key, bool names_only, char *error, struct loc at)
+{
+        for (size_t i = 0; i < s->n; i++) {
+                const char *why = names_only ? conf_name_problem(s->v[i]) : (s->v[i][0] ? NULL : "must not be empty");
+                if (why)
+                        return conf_fail(error, at, "%s: \"%s\" %s", key, s->v[i], why);
+        }
+        return 0;
+}
+
+/* Check the monitor against where its value comes from. */
+static int check_monitor(const struct watch_conf *w, const struct preset *p, char *error, struct loc at)
+{
+        const char *monitor = w->policy.monitor;
+        struct pattern *pat = NULL;
+        const char *msg = NULL;
+        bool ok;
+        int r;
+
+        if (!monitor)
+                return 0;
+        if (w->metric_source == METRIC_JSON_FILE && !w->metric_file)
+                return conf_fail(error, at, "monitor \"%s\" needs metric_file for JSON metrics", monitor);
+        /* HF and JSON metrics come from files inside the checkpoint, and a
+         * key=value name can carry any field: nothing to check up front. */
+        if (w->metric_source != METRIC_NAME || !w->pattern)
+                return 0;
+        if (strlen(monitor) >= FIELD_NAME_MAX)
+                return conf_fail(error, at, "monitor: \"%s\" is longer than %d characters", monitor,
+                                 FIELD_NAME_MAX - 1);
+        r = pattern_compile(w->pattern, &pat, &msg);
+        if (r < 0)
+                return conf_fail(error, at, "pattern \"%s\": %s", w->pattern, msg ? msg : strerror(-r));
+        ok = pattern_can_capture(pat, monitor);
+        pattern_free(pat);
+        if (ok)
+                return 0;
+        if (p && p->pattern && strcmp(p->name, "generic") != 0 && streq_ptr(p->pattern, w->pattern))
+                return conf_fail(error, at,
+                                 "monitor \"%s\": preset %s carries no metric in its names; "
+                                 "set metric_file (a JSON file in each checkpoint) or drop monitor",
+                                 monitor, p->name);
+        return conf_fail(error, at, "monitor \"%s\" is not captured by pattern \"%s\"; add {%s} to the pattern",
+                         monitor, w->pattern, monitor);
+}
+
+int watch_conf_validate_at(const struct watch_conf *w, const char *file, const struct watch_locs *locs, char *error)
+{
+        const struct loc at = {file, w->line};
+#define LOC(member) (locs && locs->member.line > 0 ? locs->member : at)
+        const struct policy *pol = &w->policy;
+        const struct preset *p;
+        const char *why;
+        int r;
+
+        if (!w->path)
+                return conf_fail(error, at, "path is required");
+        if (w->path[0] != '/')
+                return conf_fail(error, at, "path \"%s\" is not absolute", w->path);
+        p = preset_find(w->preset ? w->preset : "generic");
+        if (!p)
+                return conf_fail(error, at, "unknown preset \"%s\"", w->preset);
+        if (!w->pattern && strcmp(p->name, "generic") == 0)
+                return conf_fail(error, at, "pattern is required with preset generic");
+        if (w->pattern) {
+                struct pattern *pat = NULL;
+                const char *msg = NULL;
+
+                r = pattern_compile(w->pattern, &pat, &msg);
+                pattern_free(pat);
+                if (r < 0)
+                        return conf_fail(error, LOC(pattern), "pattern \"%s\": %s", w->pattern,
+                                         msg ? msg : strerror(-r));
+        }
+        if ((w->key_separator && !w->key_separator[0]) || (w->join && !w->join[0]))
+                return conf_fail(error, at, "key_separator and join must not be empty");
+        if ((unsigned)w->kind >= _KIND_MAX || (unsigned)pol->mode >= _MODE_MAX ||
+            (unsigned)w->metric_source >= _METRIC_SOURCE_MAX)
+                return conf_fail(error, at, "kind, mode or metric source out of range");
+        if (pol->keep_top_k < -1)
+                return conf_fail(error, at, "keep_top_k must be at least -1, got %d", pol->keep_top_k);
+        if (pol->keep_last < 0 || pol->keep_every < 0 || pol->min_age_sec < 0 || w->poll_interval_sec < 0)
+                return conf_fail(error, at, "keep_last, keep_every, min_age and poll_interval must not be negative");
+        if (!isfinite(w->settle_sec) || w->settle_sec < 0)
+                return conf_fail(error, at, "settle must be a number of seconds >= 0");
+        if (!isfinite(w->headroom) || w->headroom < 0)
+                return conf_fail(error, at, "headroom must be a number >= 0");
+
+        r = check_strv(&w->pointer_files, "pointer_files", true, error, at);
+        if (r < 0)
+                return r;
+        r = check_strv(&w->exclude, "exclude", false, error, at);
+        if (r < 0)
+                return r;
+        r = check_strv(&w->match, "match", false, error, LOC(match));
+        if (r < 0)
+                return r;
+        if (w->complete_marker && w->complete_marker[0] && (why = conf_relative_path_problem(w->complete_marker)))
+                return conf_fail(error, at, "complete_marker \"%s\" %s", w->complete_marker, why);
+        if (w->metric_file && (why = conf_relative_path_problem(w->metric_file)))
+                return conf_fail(error, at, "metric_file \"%s\" %s", w->metric_file, why);
+        /* Markers and metric files live inside a directory checkpoint. */
+        if (w->kind == KIND_FILE && w->metric_source != METRIC_NAME)
+                return conf_fail(error, LOC(monitor),
+                                 "metrics from files inside checkpoints need kind \"dir\" or \"any\"");
+        if (w->kind == KIND_FILE && w->complete_marker && w->complete_marker[0])
+                return conf_fail(error, at, "complete_marker needs kind \"dir\" or \"any\"");
+
+        r = check_monitor(w, p, error, LOC(monitor));
+        if (r < 0)
+                return r;
+
+        /* Without a monitor, "best" keeps nothing (policy.h), so such a
+         * policy would delete every unpinned checkpoint once it is old. */
+        if (!pol->monitor && pol->keep_last == 0 && pol->keep_every == 0)
+                return conf_fail(error, at,
+                                 "policy keeps nothing: without monitor keep_top_k keeps nothing; "
+                                 "set keep_last or keep_every");
+        if (policy_keeps_nothing(pol))
+                return conf_fail(error, at, "policy keeps nothing (keep_top_k = %d, keep_last = %d, keep_every = %lld)",
+                                 pol->keep_top_k, pol->keep_last, (long long)pol->keep_every);
+
+        /* Same unit: compare here. Mixed units ("10%" and "50G") depend on
+         * the filesystem and are only known at run time. */
+        if (w->min_free.set && w->target_free.set && w->min_free.is_percent == w->target_free.is_percent &&
+            (w->min_free.is_percent ? w->target_free.percent < w->min_free.percent
+                                    : w->target_free.bytes < w->min_free.bytes)) {
+                char a[32], b[32];
+                return conf_fail(error, LOC(target_free), "target_free (%s) is smaller than min_free (%s)",
+                                 size_spec_format(&w->target_free, a, sizeof(a)),
+                                 size_spec_format(&w->min_free, b, sizeof(b)));
+        }
+        return 0;
+#undef LOC
+}
+
+int watch_conf_validate(const struct watch_conf *w, const char *file, char error[ERROR_MAX])
+{
+        return watch_conf_validate_at(w, file, NULL, error);
+}
+
+struct config *config_new(void)
+{
+        struct config *c = calloc(1, sizeof(*c));
+
+        if (!c)
+                return NULL;
+        c->log_level = LOG_INFO;
+        c->check_interval_sec = DEFAULT_CHECK_INTERVAL_SEC;
+        c->max_delete_per_sweep = DEFAULT_MAX_DELETE_PER_SWEEP;
+        return c;
+}
+
+struct config *config_free(struct config *c)
+{
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < c->n_watches; i++)
+                watch_conf_finish(&c->watches[i]);
+        free(c->watches);
+        free(c->path);
+        free(c->metrics_file);
+        free(c);
+        return NULL;
+}
+
+int config_add_watch(struct config *c, struct watch_conf *w)
+{
+        struct watch_conf *v;
+
+        if (!w->path)
+                return -EINVAL;
+        for (size_t i = 0; i < c->n_watches; i++)
+                if (strcmp(c->watches[i].path, w->path) == 0)
+                        return -EEXIST;
+        v = realloc(c->watches, (c->n_watches + 1) * sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        c->watches = v;
+        c->watches[c->n_watches++] = *w;
+        memset(w, 0, sizeof(*w));
+        return 0;
+}

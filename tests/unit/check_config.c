@@ -1,0 +1,633 @@
+/* The config file: every key lands where it should, precedence holds, every
+ * mistake an operator can make is an error that names file and line. */
+#include <check.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "macro.h"
+#include "preset.h"
+
+Suite *config_suite(void);
+
+/* A watch that is valid on its own, for cases about something else. */
+#define WATCH_OK "watch = ( { path = \"/d\"; pattern = \"s{step}\"; } );\n"
+
+static struct config *load_ok(const char *text)
+{
+        char error[ERROR_MAX] = "";
+        struct config *c = NULL;
+        int r = config_load_string(text, "t.conf", &c, error);
+
+        ck_assert_msg(r == 0, "r = %d, error: %s\nfor:\n%s", r, error, text);
+        ck_assert_ptr_nonnull(c);
+        return c;
+}
+
+static bool has(const struct strv *s, const char *v)
+{
+        for (size_t i = 0; i < s->n; i++)
+                if (strcmp(s->v[i], v) == 0)
+                        return true;
+        return false;
+}
+
+START_TEST(test_full)
+{
+        struct config *c = load_ok(
+                "log_level = \"debug\";\n"
+                "dry_run = true;\n"
+                "check_interval = 45;\n"
+                "metrics_file = \"/run/ckptd.prom\";\n"
+                "max_delete_per_sweep = 50;\n"
+                "defaults = { keep_top_k = 5; };\n"
+                "watch = (\n"
+                "  { path = \"/data/runs\"; recursive = false; preset = \"lightning\";\n"
+                "    monitor = \"val_loss\"; mode = \"max\"; keep_top_k = -1; keep_last = 4;\n"
+                "    keep_every = 1000; min_age = 600; settle = 2.5; min_free = \"10%\";\n"
+                "    target_free = \"12.5%\"; headroom = 2.0; pattern = \"ep{epoch}-{val_loss}.ckpt\";\n"
+                "    key_separator = \":\"; join = \"_\"; pointer_files = [ \"latest\", \"best\" ];\n"
+                "    complete_marker = \"done\"; metric_file = \"m/metrics.json\";\n"
+                "    exclude = [ \"*.bak\" ]; poll_interval = 60; kind = \"any\"; },\n"
+                "  { path = \"/data/two\"; pattern = \"s{step}\"; min_free = 1048576;\n"
+                "    target_free = \"2G\"; }\n"
+                ");\n");
+        const struct watch_conf *w;
+
+        ck_assert_int_eq(c->log_level, LOG_DEBUG);
+        ck_assert(c->dry_run);
+        ck_assert_int_eq(c->check_interval_sec, 45);
+        ck_assert_str_eq(c->metrics_file, "/run/ckptd.prom");
+        ck_assert_int_eq(c->max_delete_per_sweep, 50);
+        ck_assert_ptr_null(c->path);
+        ck_assert_uint_eq(c->n_watches, 2);
+
+        w = &c->watches[0];
+        ck_assert_str_eq(w->path, "/data/runs");
+        ck_assert_int_eq(w->line, 8);
+        ck_assert(!w->recursive);
+        ck_assert_str_eq(w->preset, "lightning");
+        ck_assert_str_eq(w->policy.monitor, "val_loss");
+        ck_assert_int_eq(w->policy.mode, MODE_MAX);
+        ck_assert_int_eq(w->policy.keep_top_k, -1);
+        ck_assert_int_eq(w->policy.keep_last, 4);
+        ck_assert_int_eq(w->policy.keep_every, 1000);
+        ck_assert_int_eq(w->policy.min_age_sec, 600);
+        ck_assert_double_eq(w->settle_sec, 2.5);
+        ck_assert(w->min_free.set && w->min_free.is_percent);
+        ck_assert_double_eq(w->min_free.percent, 10);
+        ck_assert(w->target_free.set && w->target_free.is_percent);
+        ck_assert_double_eq(w->target_free.percent, 12.5);
+        ck_assert_double_eq(w->headroom, 2.0);
+        ck_assert_str_eq(w->pattern, "ep{epoch}-{val_loss}.ckpt");
+        ck_assert_str_eq(w->key_separator, ":");
+        ck_assert_str_eq(w->join, "_");
+        ck_assert_uint_eq(w->pointer_files.n, 2);
+        ck_assert_str_eq(w->pointer_files.v[0], "latest");
+        ck_assert_str_eq(w->pointer_files.v[1], "best");
+        ck_assert_ptr_null(w->pointer_files.v[2]);
+        ck_assert_str_eq(w->complete_marker, "done");
+        ck_assert_int_eq(w->metric_source, METRIC_JSON_FILE);
+        ck_assert_str_eq(w->metric_file, "m/metrics.json");
+        /* the preset's exclude stays, the watch's is added */
+        ck_assert_uint_eq(w->exclude.n, 2);
+        ck_assert(has(&w->exclude, "last*.ckpt") && has(&w->exclude, "*.bak"));
+        /* an explicit pattern drops the preset's key=value match list */
+        ck_assert_uint_eq(w->match.n, 0);
+        ck_assert_int_eq(w->poll_interval_sec, 60);
+        ck_assert_int_eq(w->kind, KIND_ANY);
+
+        w = &c->watches[1];
+        ck_assert_int_eq(w->line, 15);
+        ck_assert_int_eq(w->policy.keep_top_k, 5); /* from defaults */
+        ck_assert(w->min_free.set && !w->min_free.is_percent);
+        ck_assert_uint_eq(w->min_free.bytes, 1048576);
+        ck_assert_uint_eq(w->target_free.bytes, 2ULL << 30);
+        config_free(c);
+}
+END_TEST
+
+START_TEST(test_builtin_defaults)
+{
+        struct config *c = load_ok(WATCH_OK);
+        const struct watch_conf *w = &c->watches[0];
+
+        ck_assert_int_eq(c->log_level, LOG_INFO);
+        ck_assert(!c->dry_run);
+        ck_assert_int_eq(c->check_interval_sec, 30);
+        ck_assert_ptr_null(c->metrics_file);
+        ck_assert_int_eq(c->max_delete_per_sweep, 1000);
+        ck_assert_str_eq(w->preset, "generic");
+        ck_assert(w->recursive);
+        ck_assert_ptr_null(w->policy.monitor);
+        ck_assert_int_eq(w->policy.mode, MODE_MIN);
+        ck_assert_int_eq(w->policy.keep_top_k, 3);
+        ck_assert_int_eq(w->policy.keep_last, 1);
+        ck_assert_int_eq(w->policy.keep_every, 0);
+        ck_assert_int_eq(w->policy.min_age_sec, 0);
+        ck_assert_double_eq(w->settle_sec, 2);
+        ck_assert(!w->min_free.set && !w->target_free.set);
+        ck_assert_double_eq(w->headroom, 0);
+        ck_assert_str_eq(w->key_separator, "=");
+        ck_assert_str_eq(w->join, "-");
+        ck_assert_int_eq(w->kind, KIND_ANY);
+        ck_assert_int_eq(w->metric_source, METRIC_NAME);
+        ck_assert_ptr_null(w->complete_marker);
+        ck_assert_ptr_null(w->metric_file);
+        ck_assert_uint_eq(w->pointer_files.n + w->exclude.n + w->match.n, 0);
+        ck_assert_int_eq(w->poll_interval_sec, 0);
+        config_free(c);
+}
+END_TEST
+
+START_TEST(test_precedence)
+{
+        struct config *c = load_ok(
+                "defaults = { preset = \"huggingface\"; keep_last = 2; complete_marker = \"DONE\";\n"
+                "             exclude = [ \"*.old\" ]; settle = 7; };\n"
+                "watch = (\n"
+                "  { path = \"/a\"; },\n"                                  /* preset from defaults */
+                "  { path = \"/b\"; keep_last = 3; complete_marker = \"\"; },\n" /* watch beats defaults */
+                "  { path = \"/c\"; preset = \"orbax\"; exclude = [ \"*.x\" ]; }\n" /* defaults beat preset */
+                ");\n");
+        const struct watch_conf *a = &c->watches[0], *b = &c->watches[1], *o = &c->watches[2];
+
+        ck_assert_str_eq(a->preset, "huggingface");
+        ck_assert_str_eq(a->pattern, "checkpoint-{step}");
+        ck_assert_int_eq(a->kind, KIND_DIR);
+        ck_assert_int_eq(a->metric_source, METRIC_HF_STATE);
+        ck_assert_str_eq(a->complete_marker, "DONE");
+        ck_assert_int_eq(a->policy.keep_last, 2);
+        ck_assert_double_eq(a->settle_sec, 7);
+
+        ck_assert_int_eq(b->policy.keep_last, 3);
+        ck_assert_ptr_null(b->complete_marker);
+
+        ck_assert_str_eq(o->preset, "orbax");
+        ck_assert_str_eq(o->pattern, "{step}");
+        ck_assert_int_eq(o->metric_source, METRIC_JSON_FILE);
+        ck_assert_str_eq(o->metric_file, "metrics/metrics");
+        ck_assert_str_eq(o->complete_marker, "DONE");
+        ck_assert_int_eq(o->policy.keep_last, 2);
+        /* excludes add up: preset, defaults, watch */
+        ck_assert_uint_eq(o->exclude.n, 3);
+        ck_assert(has(&o->exclude, "*.orbax-checkpoint-tmp*"));
+        ck_assert(has(&o->exclude, "*.old") && has(&o->exclude, "*.x"));
+        config_free(c);
+}
+END_TEST
+
+START_TEST(test_metric_sources)
+{
+        struct config *c = load_ok(
+                "watch = (\n"
+                "  { path = \"/hf\"; preset = \"huggingface\"; monitor = \"eval_loss\"; },\n"
+                "  { path = \"/ds\"; preset = \"deepspeed\"; monitor = \"loss\"; metric_file = \"m.json\"; },\n"
+                "  { path = \"/ob\"; preset = \"orbax\"; monitor = \"acc\"; mode = \"max\"; },\n"
+                "  { path = \"/lt\"; preset = \"lightning\"; monitor = \"val_loss\"; },\n"
+                "  { path = \"/nm\"; preset = \"nemo\"; monitor = \"val_loss\"; },\n"
+                "  { path = \"/mg\"; preset = \"megatron\"; keep_last = 2; },\n"
+                "  { path = \"/hf2\"; preset = \"huggingface\"; metric_file = \"\"; }\n"
+                ");\n");
+
+        ck_assert_int_eq(c->watches[0].metric_source, METRIC_HF_STATE);
+        ck_assert_int_eq(c->watches[1].metric_source, METRIC_JSON_FILE);
+        ck_assert_str_eq(c->watches[1].metric_file, "m.json");
+        ck_assert_int_eq(c->watches[2].metric_source, METRIC_JSON_FILE);
+        ck_assert_int_eq(c->watches[3].metric_source, METRIC_NAME);
+        ck_assert_ptr_null(c->watches[3].pattern);
+        ck_assert_uint_eq(c->watches[3].match.n, 1);
+        ck_assert_str_eq(c->watches[3].match.v[0], "*.ckpt");
+        ck_assert(has(&c->watches[4].match, "*.nemo"));
+        ck_assert_ptr_null(c->watches[5].policy.monitor);
+        /* "" keeps the preset's own source */
+        ck_assert_int_eq(c->watches[6].metric_source, METRIC_HF_STATE);
+        ck_assert_ptr_null(c->watches[6].metric_file);
+        config_free(c);
+}
+END_TEST
+
+START_TEST(test_paths)
+{
+        struct config *c = load_ok(
+                "watch = (\n"
+                "  { path = \"/data//runs/\"; pattern = \"s{step}\"; recursive = false; },\n"
+                "  { path = \"/data/runs/sub\"; pattern = \"s{step}\"; },\n"
+                "  { path = \"/data/runs2\"; pattern = \"s{step}\"; },\n"
+                "  { path = \"/x\"; pattern = \"s{step}\"; min_free = \"\"; target_free = \"5G\"; }\n"
+                ");\n");
+
+        ck_assert_str_eq(c->watches[0].path, "/data/runs");
+        ck_assert_str_eq(c->watches[1].path, "/data/runs/sub");
+        ck_assert(!c->watches[3].min_free.set);
+        config_free(c);
+}
+END_TEST
+
+struct error_case {
+        const char *what;
+        const char *text;
+        const char *prefix;
+        const char *message;
+};
+
+static const struct error_case error_cases[] = {
+        { "syntax", "a = 1;\nb = ;\n", "t.conf:2: ", "syntax error" },
+        { "duplicate setting", "dry_run = true;\ndry_run = false;\n" WATCH_OK, "t.conf:2: ", "duplicate" },
+        { "unknown top key", "dry_run = true;\nfoo = 1;\n" WATCH_OK, "t.conf:2: ", "unknown key \"foo\"" },
+        { "unknown defaults key", "defaults = {\n  keep_tpo_k = 3;\n};\n" WATCH_OK, "t.conf:2: ",
+          "unknown key \"keep_tpo_k\" in defaults" },
+        { "unknown watch key", "watch = (\n  { path = \"/d\"; pattern = \"s{step}\";\n    colour = 1; }\n);\n",
+          "t.conf:3: ", "unknown key \"colour\" in watch" },
+        { "int as string", "watch = ( {\n path = \"/d\"; pattern = \"s{step}\";\n keep_top_k = \"3\"; } );\n",
+          "t.conf:3: ", "keep_top_k: expected an integer, got a string" },
+        { "int as float", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_last = 1.5; } );\n",
+          "t.conf:2: ", "keep_last: expected an integer" },
+        { "bool as int", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n recursive = 1; } );\n",
+          "t.conf:2: ", "recursive: expected true or false" },
+        { "number as string", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n settle = \"2\"; } );\n",
+          "t.conf:2: ", "settle: expected a number" },
+        { "negative settle", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n settle = -1; } );\n",
+          "t.conf:2: ", "settle: must be a number >= 0" },
+        { "negative headroom", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n headroom = -0.5; } );\n",
+          "t.conf:2: ", "headroom: must be a number >= 0" },
+        { "keep_top_k < -1", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_top_k = -2; } );\n",
+          "t.conf:2: ", "keep_top_k: must be at least -1" },
+        { "negative min_age", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_age = -1; } );\n",
+          "t.conf:2: ", "min_age: must be at least 0" },
+        { "relative path", "watch = (\n  { pattern = \"s{step}\";\n    path = \"data/runs\"; }\n);\n",
+          "t.conf:3: ", "path: \"data/runs\" is not absolute" },
+        { "missing path", "watch = (\n  { pattern = \"s{step}\"; }\n);\n", "t.conf:2: ", "path is required" },
+        { "path in defaults", "defaults = { path = \"/d\"; };\n" WATCH_OK, "t.conf:1: ",
+          "path: not allowed in defaults" },
+        { "bad size", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_free = \"10 gigs\"; } );\n",
+          "t.conf:2: ", "min_free: invalid size \"10 gigs\"" },
+        { "percent > 100", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n target_free = \"150%\"; } );\n",
+          "t.conf:2: ", "target_free: size \"150%\" is out of range" },
+        { "negative bytes", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_free = -5; } );\n",
+          "t.conf:2: ", "min_free: must be at least 0" },
+        { "size as float", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_free = 1.5; } );\n",
+          "t.conf:2: ", "min_free: expected a size" },
+        { "target below min", "watch = ( { path = \"/d\"; pattern = \"s{step}\"; min_free = \"20G\";\n"
+                              " target_free = \"10G\"; } );\n",
+          "t.conf:2: ", "is smaller than min_free" },
+        { "target below min %", "watch = ( { path = \"/d\"; pattern = \"s{step}\"; min_free = \"20%\";\n"
+                                " target_free = \"10%\"; } );\n",
+          "t.conf:2: ", "is smaller than min_free" },
+        { "bad pattern", "watch = ( { path = \"/d\";\n pattern = \"ckpt-{step\"; } );\n", "t.conf:2: ",
+          "pattern: \"ckpt-{step\": unmatched '{'" },
+        { "unknown preset", "watch = ( { path = \"/d\";\n preset = \"keras\"; } );\n", "t.conf:2: ",
+          "unknown preset \"keras\" (known: generic, lightning" },
+        { "preset not a string", "watch = ( { path = \"/d\";\n preset = 1; } );\n", "t.conf:2: ",
+          "preset: expected a string" },
+        { "unknown defaults preset", "defaults = {\n preset = \"tf\"; };\n"
+                                     "watch = ( { path = \"/d\"; preset = \"dcp\"; } );\n",
+          "t.conf:2: ", "unknown preset \"tf\"" },
+        { "bad mode", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n mode = \"avg\"; } );\n", "t.conf:2: ",
+          "mode: must be \"min\" or \"max\", got \"avg\"" },
+        { "bad kind", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n kind = \"socket\"; } );\n",
+          "t.conf:2: ", "kind: must be \"file\", \"dir\" or \"any\"" },
+        { "monitor not captured", "watch = (\n  { path = \"/d\"; pattern = \"s{step}.pt\";\n"
+                                  "    monitor = \"val_loss\"; }\n);\n",
+          "t.conf:3: ", "monitor \"val_loss\" is not captured by pattern \"s{step}.pt\"" },
+        { "monitor from defaults", "defaults = {\n monitor = \"loss\"; };\n"
+                                   "watch = ( { path = \"/d\"; preset = \"deepspeed\"; } );\n",
+          "t.conf:2: ", "preset deepspeed carries no metric" },
+        { "monitor on megatron", "watch = (\n { path = \"/d\"; preset = \"megatron\";\n monitor = \"loss\"; }\n);\n",
+          "t.conf:3: ", "preset megatron carries no metric in its names; set metric_file" },
+        { "orbax without metric_file", "watch = ( { path = \"/d\"; preset = \"orbax\"; metric_file = \"\";\n"
+                                       " monitor = \"acc\"; } );\n",
+          "t.conf:2: ", "preset orbax carries no metric" },
+        { "keeps nothing", "watch = (\n  { path = \"/d\"; pattern = \"s{step}-{loss}\"; monitor = \"loss\";\n"
+                           "    keep_top_k = 0; keep_last = 0; }\n);\n",
+          "t.conf:2: ", "policy keeps nothing (keep_top_k = 0, keep_last = 0, keep_every = 0)" },
+        { "keeps nothing without monitor", "watch = (\n  { path = \"/d\"; preset = \"dcp\";\n"
+                                           "    keep_last = 0; }\n);\n",
+          "t.conf:2: ", "policy keeps nothing: without monitor" },
+        { "generic without pattern", "watch = (\n  { path = \"/d\"; }\n);\n", "t.conf:2: ",
+          "pattern is required with preset generic" },
+        { "no watch", "log_level = \"info\";\n", "t.conf:1: ", "no watch defined" },
+        { "empty watch list", "dry_run = true;\nwatch = ( );\n", "t.conf:2: ", "no watch defined" },
+        { "watch not a list", "watch = { path = \"/d\"; pattern = \"s{step}\"; };\n", "t.conf:1: ",
+          "watch: expected a list of groups" },
+        { "watch entry not a group", "watch = (\n \"/d\" );\n", "t.conf:2: ", "each entry must be a group" },
+        { "duplicate path", "watch = (\n  { path = \"/d\"; pattern = \"s{step}\"; },\n"
+                            "  { pattern = \"s{step}\";\n    path = \"/d/\"; }\n);\n",
+          "t.conf:4: ", "path: \"/d\" is already watched (line 2)" },
+        { "nested recursive", "watch = (\n  { path = \"/d/sub\"; pattern = \"s{step}\"; },\n"
+                              "  { path = \"/d\"; pattern = \"s{step}\"; }\n);\n",
+          "t.conf:3: ", "watch \"/d/sub\" is inside recursive watch \"/d\"" },
+        { "bad log level", "log_level = \"loud\";\n" WATCH_OK, "t.conf:1: ", "unknown level \"loud\"" },
+        { "check_interval 0", "dry_run = false;\ncheck_interval = 0;\n" WATCH_OK, "t.conf:2: ",
+          "check_interval: must be at least 1" },
+        { "max_delete 0", "max_delete_per_sweep = 0;\n" WATCH_OK, "t.conf:1: ",
+          "max_delete_per_sweep: must be at least 1" },
+        { "relative metrics_file", "metrics_file = \"ckptd.prom\";\n" WATCH_OK, "t.conf:1: ",
+          "metrics_file: \"ckptd.prom\" is not absolute" },
+        { "defaults not a group", "defaults = 3;\n" WATCH_OK, "t.conf:1: ", "defaults: expected a group" },
+        { "absolute metric_file", "watch = ( { path = \"/d\"; preset = \"orbax\";\n metric_file = \"/m\"; } );\n",
+          "t.conf:2: ", "metric_file: \"/m\" must be relative" },
+        { "metric_file ..", "watch = ( { path = \"/d\"; preset = \"orbax\";\n metric_file = \"a/../../m\"; } );\n",
+          "t.conf:2: ", "must not contain \"..\"" },
+        { "marker ..", "watch = ( { path = \"/d\"; preset = \"dcp\";\n complete_marker = \"../x\"; } );\n",
+          "t.conf:2: ", "complete_marker: \"../x\" must not contain \"..\"" },
+        { "pointer with slash", "watch = ( { path = \"/d\"; preset = \"dcp\";\n pointer_files = [ \"a/b\" ]; } );\n",
+          "t.conf:2: ", "pointer_files: \"a/b\" must be a name" },
+        { "exclude not a list", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n exclude = \"*.tmp\"; } );\n",
+          "t.conf:2: ", "exclude: expected a list of strings" },
+        { "exclude element", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n exclude = ( \"a\",\n 1 ); } );\n",
+          "t.conf:3: ", "exclude: element 2: expected a non-empty string, got an integer" },
+        { "match with pattern", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n match = [ \"*.pt\" ]; } );\n",
+          "t.conf:2: ", "match: applies only without pattern" },
+        { "metric file on file kind", "watch = ( { path = \"/d\"; preset = \"lightning\"; metric_file = \"m\"; } );\n",
+          "t.conf:1: ", "need kind \"dir\" or \"any\"" },
+        { "empty join", "watch = ( { path = \"/d\"; preset = \"lightning\";\n join = \"\"; } );\n", "t.conf:2: ",
+          "join: must not be empty" },
+};
+
+START_TEST(test_errors)
+{
+        const struct error_case *e = &error_cases[_i];
+        char error[ERROR_MAX] = "";
+        struct config *c = NULL;
+        int r = config_load_string(e->text, "t.conf", &c, error);
+
+        ck_assert_msg(r == -EINVAL, "%s: r = %d", e->what, r);
+        ck_assert_ptr_null(c);
+        ck_assert_msg(strncmp(error, e->prefix, strlen(e->prefix)) == 0, "%s: \"%s\" does not start with \"%s\"",
+                      e->what, error, e->prefix);
+        ck_assert_msg(strstr(error, e->message), "%s: \"%s\" lacks \"%s\"", e->what, error, e->message);
+}
+END_TEST
+
+static char tmpdir[] = "/tmp/check_config.XXXXXX";
+
+static void write_file(const char *path, const char *text)
+{
+        FILE *f = fopen(path, "we");
+
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_ge(fputs(text, f), 0);
+        ck_assert_int_eq(fclose(f), 0);
+}
+
+START_TEST(test_load_file)
+{
+        char path[PATH_MAX], inc[PATH_MAX], error[ERROR_MAX] = "", expect[PATH_MAX + 16];
+        struct config *c = NULL;
+        int r;
+
+        ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+        snprintf(path, sizeof(path), "%s/ckptd.conf", tmpdir);
+        snprintf(inc, sizeof(inc), "%s/watches.conf", tmpdir);
+
+        r = config_load(path, &c, error);
+        ck_assert_int_eq(r, -ENOENT);
+        snprintf(expect, sizeof(expect), "%s: cannot open: ", path);
+        ck_assert_msg(strncmp(error, expect, strlen(expect)) == 0, "%s", error);
+        ck_assert_msg(strstr(error, strerror(ENOENT)), "%s", error);
+
+        r = config_load(tmpdir, &c, error);
+        ck_assert_int_eq(r, -EISDIR);
+
+        write_file(path, "dry_run = true;\n" WATCH_OK);
+        r = config_load(path, &c, error);
+        ck_assert_msg(r == 0, "%s", error);
+        ck_assert_str_eq(c->path, path);
+        ck_assert(c->dry_run);
+        c = config_free(c);
+        ck_assert_ptr_null(c);
+
+        /* the file name in messages is the path as given */
+        write_file(path, "dry_run = true;\nwatch = ( { path = \"/d\";\n keep_top_k = \"x\"; } );\n");
+        r = config_load(path, &c, error);
+        ck_assert_int_eq(r, -EINVAL);
+        snprintf(expect, sizeof(expect), "%s:3: keep_top_k:", path);
+        ck_assert_msg(strncmp(error, expect, strlen(expect)) == 0, "%s", error);
+
+        write_file(path, "dry_run = true\nwatch = ( );\n");
+        r = config_load(path, &c, error);
+        ck_assert_int_eq(r, -EINVAL);
+        snprintf(expect, sizeof(expect), "%s:2: ", path);
+        ck_assert_msg(strncmp(error, expect, strlen(expect)) == 0, "%s", error);
+
+        /* @include is relative to the config's directory, and an error in
+         * the included file names that file */
+        write_file(inc, "watch = (\n { path = \"/d\"; pattern = \"s{step}\";\n mode = \"up\"; } );\n");
+        write_file(path, "dry_run = true;\n@include \"watches.conf\"\n");
+        r = config_load(path, &c, error);
+        ck_assert_int_eq(r, -EINVAL);
+        ck_assert_msg(strstr(error, "watches.conf:3: mode:"), "%s", error);
+
+        unlink(inc);
+        unlink(path);
+        rmdir(tmpdir);
+}
+END_TEST
+
+START_TEST(test_example_config)
+{
+        const char *srcdir = getenv("srcdir");
+        char path[PATH_MAX], error[ERROR_MAX] = "";
+        struct config *c = NULL;
+        int r;
+
+        snprintf(path, sizeof(path), "%s/config/ckptd.conf", srcdir ? srcdir : ".");
+        r = config_load(path, &c, error);
+        ck_assert_msg(r == 0, "%s (r = %d)", error, r);
+        ck_assert_uint_eq(c->n_watches, 5);
+        ck_assert_str_eq(c->watches[0].path, "/data/runs");
+        ck_assert_str_eq(c->watches[1].preset, "huggingface");
+        ck_assert_int_eq(c->watches[1].policy.keep_top_k, 2);
+        ck_assert_str_eq(c->watches[4].pattern, "ckpt-{epoch:02d}-{val_loss:.4f}.keras");
+        config_free(c);
+}
+END_TEST
+
+/* What each preset sets, as DESIGN.md's table says. */
+static const struct {
+        const char *name;
+        const char *pattern;
+        enum ckpt_kind kind;
+        enum metric_source source;
+        const char *marker;
+        const char *pointer;
+        const char *exclude;
+        const char *match;
+} preset_expect[] = {
+        { "lightning", NULL, KIND_FILE, METRIC_NAME, NULL, NULL, "last*.ckpt", "*.ckpt" },
+        { "huggingface", "checkpoint-{step}", KIND_DIR, METRIC_HF_STATE, "trainer_state.json", NULL, NULL, NULL },
+        { "deepspeed", "global_step{step}", KIND_DIR, METRIC_NAME, NULL, "latest", NULL, NULL },
+        { "orbax", "{step}", KIND_DIR, METRIC_JSON_FILE, "commit_success.txt", NULL, "*.orbax-checkpoint-tmp*", NULL },
+        { "megatron", "iter_{step}", KIND_DIR, METRIC_NAME, NULL, "latest_checkpointed_iteration.txt", NULL, NULL },
+        { "nemo", NULL, KIND_FILE, METRIC_NAME, NULL, NULL, "*-last.nemo", "*.nemo" },
+        { "dcp", "step-{step}", KIND_DIR, METRIC_NAME, ".metadata", NULL, NULL, NULL },
+};
+
+START_TEST(test_presets)
+{
+        typeof(preset_expect[0]) *e = &preset_expect[_i];
+        char error[ERROR_MAX] = "";
+        struct watch_conf w;
+        int r;
+
+        ck_assert_ptr_nonnull(preset_find(e->name));
+        r = watch_conf_init(&w, "/ckpt/", e->name, error);
+        ck_assert_msg(r == 0, "%s", error);
+        ck_assert_str_eq(w.path, "/ckpt");
+        ck_assert_str_eq(w.preset, e->name);
+        ck_assert_pstr_eq(w.pattern, e->pattern);
+        ck_assert_int_eq(w.kind, e->kind);
+        ck_assert_int_eq(w.metric_source, e->source);
+        ck_assert_pstr_eq(w.complete_marker, e->marker);
+        ck_assert(!e->pointer || has(&w.pointer_files, e->pointer));
+        ck_assert(!e->exclude || has(&w.exclude, e->exclude));
+        ck_assert(!e->match || has(&w.match, e->match));
+        ck_assert(e->match || w.match.n == 0);
+        ck_assert_int_eq(w.policy.keep_top_k, 3);
+        ck_assert_int_eq(w.policy.keep_last, 1);
+
+        r = watch_conf_validate(&w, NULL, error);
+        ck_assert_msg(r == 0, "%s: %s", e->name, error);
+        watch_conf_finish(&w);
+        ck_assert_ptr_null(w.path);
+}
+END_TEST
+
+START_TEST(test_preset_table)
+{
+        char error[ERROR_MAX] = "";
+        struct watch_conf w;
+        size_t n = 0;
+        int r;
+
+        for (const struct preset *p = presets; p->name; p++, n++)
+                ck_assert_ptr_nonnull(p->summary);
+        ck_assert_uint_eq(n, 8);
+        ck_assert_ptr_null(preset_find("keras"));
+        ck_assert_ptr_null(preset_find(NULL));
+
+        /* generic: a pattern is the one thing it cannot default */
+        r = watch_conf_init(&w, "/d", NULL, error);
+        ck_assert_int_eq(r, 0);
+        ck_assert_str_eq(w.preset, "generic");
+        r = watch_conf_validate(&w, "cmdline", error);
+        ck_assert_int_eq(r, -EINVAL);
+        ck_assert_str_eq(error, "cmdline: pattern is required with preset generic");
+        w.pattern = strdup("model-{step}.pt");
+        w.policy.monitor = strdup("loss");
+        r = watch_conf_validate(&w, NULL, error);
+        ck_assert_int_eq(r, -EINVAL);
+        ck_assert_msg(strncmp(error, "monitor \"loss\" is not captured", 30) == 0, "%s", error);
+        free(w.policy.monitor);
+        w.policy.monitor = NULL;
+        ck_assert_int_eq(watch_conf_validate(&w, NULL, error), 0);
+        w.policy.keep_last = 0;
+        ck_assert_int_eq(watch_conf_validate(&w, NULL, error), -EINVAL);
+        ck_assert_msg(strstr(error, "keeps nothing"), "%s", error);
+        watch_conf_finish(&w);
+
+        r = watch_conf_init(&w, "/d", "tensorflow", error);
+        ck_assert_int_eq(r, -EINVAL);
+        ck_assert_msg(strncmp(error, "unknown preset \"tensorflow\" (known: generic, lightning, huggingface", 60) == 0,
+                      "%s", error);
+        ck_assert_ptr_null(w.path);
+
+        /* relative -w paths are for the caller to resolve */
+        r = watch_conf_init(&w, "runs", "dcp", error);
+        ck_assert_int_eq(r, 0);
+        ck_assert_int_eq(watch_conf_validate(&w, NULL, error), -EINVAL);
+        ck_assert_msg(strstr(error, "not absolute"), "%s", error);
+        watch_conf_finish(&w);
+}
+END_TEST
+
+START_TEST(test_config_new)
+{
+        char error[ERROR_MAX] = "";
+        struct config *c = config_new();
+        struct watch_conf w;
+
+        ck_assert_ptr_nonnull(c);
+        ck_assert_int_eq(c->log_level, LOG_INFO);
+        ck_assert_int_eq(c->check_interval_sec, 30);
+        ck_assert_int_eq(c->max_delete_per_sweep, 1000);
+        ck_assert_uint_eq(c->n_watches, 0);
+
+        ck_assert_int_eq(watch_conf_init(&w, "/a", "deepspeed", error), 0);
+        ck_assert_int_eq(config_add_watch(c, &w), 0);
+        ck_assert_ptr_null(w.path); /* moved */
+        ck_assert_int_eq(watch_conf_init(&w, "/a/", "dcp", error), 0);
+        ck_assert_int_eq(config_add_watch(c, &w), -EEXIST);
+        watch_conf_finish(&w);
+        ck_assert_int_eq(watch_conf_init(&w, NULL, "dcp", error), 0);
+        ck_assert_int_eq(config_add_watch(c, &w), -EINVAL);
+        watch_conf_finish(&w);
+        ck_assert_uint_eq(c->n_watches, 1);
+        ck_assert_str_eq(c->watches[0].pattern, "global_step{step}");
+        ck_assert_ptr_null(config_free(c));
+        ck_assert_ptr_null(config_free(NULL));
+}
+END_TEST
+
+START_TEST(test_log_level)
+{
+        ck_assert_int_eq(log_level_from_string("debug"), LOG_DEBUG);
+        ck_assert_int_eq(log_level_from_string("info"), LOG_INFO);
+        ck_assert_int_eq(log_level_from_string("notice"), LOG_NOTICE);
+        ck_assert_int_eq(log_level_from_string("warning"), LOG_WARNING);
+        ck_assert_int_eq(log_level_from_string("err"), LOG_ERR);
+        ck_assert_int_eq(log_level_from_string("error"), LOG_ERR);
+        ck_assert_int_eq(log_level_from_string("Info"), -EINVAL);
+        ck_assert_int_eq(log_level_from_string(""), -EINVAL);
+        ck_assert_int_eq(log_level_from_string(NULL), -EINVAL);
+        ck_assert_str_eq(log_level_to_string(LOG_ERR), "err");
+        ck_assert_str_eq(log_level_to_string(LOG_DEBUG), "debug");
+        ck_assert_str_eq(log_level_to_string(LOG_WARNING), "warning");
+        ck_assert_ptr_null(log_level_to_string(42));
+}
+END_TEST
+
+START_TEST(test_strv)
+{
+        struct strv s = { 0 };
+
+        ck_assert_int_eq(strv_push(&s, "a"), 0);
+        ck_assert_int_eq(strv_push(&s, "b"), 0);
+        ck_assert_uint_eq(s.n, 2);
+        ck_assert_str_eq(s.v[1], "b");
+        ck_assert_ptr_null(s.v[2]);
+        strv_finish(&s);
+        ck_assert_ptr_null(s.v);
+        ck_assert_uint_eq(s.n, 0);
+        strv_finish(&s);
+}
+END_TEST
+
+Suite *config_suite(void)
+{
+        Suite *s = suite_create("config");
+        TCase *tc = tcase_create("config");
+
+        tcase_add_test(tc, test_full);
+        tcase_add_test(tc, test_builtin_defaults);
+        tcase_add_test(tc, test_precedence);
+        tcase_add_test(tc, test_metric_sources);
+        tcase_add_test(tc, test_paths);
+        tcase_add_loop_test(tc, test_errors, 0, (int)ELEMENTSOF(error_cases));
+        tcase_add_test(tc, test_load_file);
+        tcase_add_test(tc, test_example_config);
+        tcase_add_loop_test(tc, test_presets, 0, (int)ELEMENTSOF(preset_expect));
+        tcase_add_test(tc, test_preset_table);
+        tcase_add_test(tc, test_config_new);
+        tcase_add_test(tc, test_log_level);
+        tcase_add_test(tc, test_strv);
+        suite_add_tcase(s, tc);
+        return s;
+}
