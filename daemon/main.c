@@ -168,10 +168,19 @@ static int adhoc_size(const char *s, const char *what, struct size_spec *ret)
 /* Apply the flags to one watch. Returns 0 or -EINVAL after printing why. */
 static int adhoc_watch(const struct adhoc *a, const char *dir, struct watch_conf *w)
 {
+        _cleanup_free_ char *abs = realpath(dir, NULL);
         char error[ERROR_MAX];
         long v;
 
-        if (watch_conf_init(w, dir, a->preset ? a->preset : "generic", error) < 0) {
+        /* a directory that does not exist yet is watched for its arrival */
+        if (!abs && dir[0] != '/') {
+                _cleanup_free_ char *cwd = getcwd(NULL, 0);
+                if (!cwd || asprintf(&abs, "%s/%s", cwd, dir) < 0) {
+                        fprintf(stderr, "ckptd: %s: %m\n", dir);
+                        return -EINVAL;
+                }
+        }
+        if (watch_conf_init(w, abs ? abs : dir, a->preset ? a->preset : "generic", error) < 0) {
                 fprintf(stderr, "ckptd: %s\n", error);
                 return -EINVAL;
         }

@@ -31,12 +31,12 @@ bool fields_equal(const struct fields *a, const struct fields *b)
 
 void ckpt_finish(struct ckpt *c)
 {
-        for (size_t i = 0; i < c->n_members; i++)
-                free(c->members[i]);
-        free(c->members);
         /* name points at members[0] or is its own copy */
         if (c->n_members == 0 || c->name != c->members[0])
                 free(c->name);
+        for (size_t i = 0; i < c->n_members; i++)
+                free(c->members[i]);
+        free(c->members);
         memset(c, 0, sizeof(*c));
 }
 

@@ -78,7 +78,7 @@ test_bad_configs_name_file_and_line() {
         bad_config nothing 2 "keep" "watch = (
   { path = \"$T/runs\"; pattern = \"step_{step}.pt\"; keep_top_k = 0; keep_last = 0; keep_every = 0; } );"
         bad_config syntax 2 "" "watch = (
-  { path = \"$T/runs\" pattern = \"x\"; } );"
+  { path = \"$T/runs\"; pattern = ; } );"
         bad_config monitor 2 "val_loss" "watch = (
   { path = \"$T/runs\"; pattern = \"step_{step}.pt\"; monitor = \"val_loss\"; } );"
 }
