@@ -96,9 +96,11 @@ static int parse_json(const char *buf, size_t len, struct json_object **ret)
         tok = json_tokener_new();
         if (!tok)
                 return -ENOMEM;
-        /* Pass the terminating NUL too: without it a top-level number is
-         * "continue" (json-c waits for more digits). Non-strict mode is
-         * what accepts NaN/Infinity in every json-c version we support. */
+        /* Strict mode still takes Python's NaN/Infinity/-Infinity (exact
+         * case; json_tokener.c), but not trailing commas. Pass the
+         * terminating NUL too: without it a top-level number stays
+         * json_tokener_continue (json-c waits for more digits). */
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
         obj = json_tokener_parse_ex(tok, buf, (int)(len + 1));
         if (json_tokener_get_error(tok) != json_tokener_success || !obj) {
                 json_object_put(obj);
@@ -107,8 +109,8 @@ static int parse_json(const char *buf, size_t len, struct json_object **ret)
         }
         end = json_tokener_get_parse_end(tok);
         json_tokener_free(tok);
-        /* Non-strict json-c stops after the first value and reports success
-         * even with garbage behind it: reject that ourselves. */
+        /* json-c stops after the first value; whatever follows must be
+         * whitespace (non-strict json-c would report success otherwise). */
         for (; end < len; end++)
                 if (!is_json_space(buf[end])) {
                         json_object_put(obj);
@@ -121,7 +123,7 @@ static int parse_json(const char *buf, size_t len, struct json_object **ret)
 static int load_json_at(int dir_fd, const char *relpath, struct json_object **ret)
 {
         _cleanup_free_ char *buf = NULL;
-        size_t len;
+        size_t len = 0;
         int r;
 
         r = read_file_at(dir_fd, relpath, JSON_FILE_MAX, &buf, &len);
@@ -135,13 +137,9 @@ static int json_number(struct json_object *v, double *ret)
 {
         switch (json_object_get_type(v)) {
         case json_type_double:
-        case json_type_int:
-                *ret = json_object_get_double(v);
-                return 0;
-        case json_type_null:
-                return -ENOENT;
-        default:
-                return -EINVAL;
+        case json_type_int: *ret = json_object_get_double(v); return 0;
+        case json_type_null: return -ENOENT;
+        default: return -EINVAL;
         }
 }
 
@@ -155,8 +153,7 @@ int metric_hf_state(int ckpt_fd, const char *monitor, double step, double *ret)
         r = load_json_at(ckpt_fd, HF_STATE_FILE, &root);
         if (r < 0)
                 return r;
-        if (!json_object_is_type(root, json_type_object) ||
-            !json_object_object_get_ex(root, "log_history", &history) ||
+        if (!json_object_is_type(root, json_type_object) || !json_object_object_get_ex(root, "log_history", &history) ||
             !json_object_is_type(history, json_type_array)) {
                 r = -ENOENT;
                 goto out;
@@ -170,8 +167,7 @@ int metric_hf_state(int ckpt_fd, const char *monitor, double step, double *ret)
                 struct json_object *e = json_object_array_get_idx(history, i - 1), *mv, *sv;
                 double s, value;
 
-                if (!json_object_is_type(e, json_type_object) ||
-                    !json_object_object_get_ex(e, monitor, &mv))
+                if (!json_object_is_type(e, json_type_object) || !json_object_object_get_ex(e, monitor, &mv))
                         continue;
                 if (!json_object_object_get_ex(e, "step", &sv) || json_number(sv, &s) < 0)
                         continue;
@@ -217,8 +213,7 @@ int metric_hf_best(int ckpt_fd, char **ret)
                 return r;
         r = 0;
         if (json_object_is_type(root, json_type_object) &&
-            json_object_object_get_ex(root, "best_model_checkpoint", &v) &&
-            json_object_is_type(v, json_type_string)) {
+            json_object_object_get_ex(root, "best_model_checkpoint", &v) && json_object_is_type(v, json_type_string)) {
                 name = path_basename(json_object_get_string(v));
                 if (!name)
                         r = -ENOMEM;

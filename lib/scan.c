@@ -1,0 +1,778 @@
+/* A run directory -> checkpoints (sizes, pins, pointers, metrics); a root ->
+ * its runs. Every open goes through openat2(RESOLVE_BENEATH|
+ * RESOLVE_NO_SYMLINKS|RESOLVE_NO_XDEV) below the root fd, entries are
+ * lstat'ed (symlinks are never checkpoints), and names are opaque bytes. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "metricfile.h"
+#include "scan.h"
+#include "scan_pins.h"
+
+#define UNFINISHED_SUFFIX     "-unfinished"
+#define TMP_CHECKPOINT_PREFIX "tmp-checkpoint-" /* HF's staging dir (Trainer._save_checkpoint) */
+
+int openat_beneath(int dirfd, const char *path, int flags, mode_t mode)
+{
+        struct open_how how = {
+                .flags = (uint64_t)(unsigned)(flags | O_CLOEXEC),
+                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV,
+        };
+        long fd;
+
+        /* openat2(2): a non-zero mode without O_CREAT or O_TMPFILE is EINVAL
+         * (open(2) silently ignores it). */
+        if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE)
+                how.mode = mode;
+        fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+        if (fd < 0)
+                return -errno;
+        return (int)fd;
+}
+
+int root_open(const char *path)
+{
+        int fd = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+        return fd < 0 ? -errno : fd;
+}
+
+bool scan_has_suffix(const char *s, size_t len, const char *suffix)
+{
+        size_t n = strlen(suffix);
+
+        return len >= n && memcmp(s + len - n, suffix, n) == 0;
+}
+
+bool scan_name_ignored(const struct watch_conf *w, const char *name)
+{
+        size_t len = strlen(name);
+
+        /* Dot files include "." and "..", our own ".ckptd-trash-" tombstones
+         * and DCP's ".metadata"-style files. */
+        if (len == 0 || name[0] == '.')
+                return true;
+        if (scan_has_suffix(name, len, ".tmp") || scan_has_suffix(name, len, UNFINISHED_SUFFIX))
+                return true;
+        if (strstr(name, ".orbax-checkpoint-tmp") ||
+            strncmp(name, TMP_CHECKPOINT_PREFIX, strlen(TMP_CHECKPOINT_PREFIX)) == 0)
+                return true;
+        if (w)
+                for (size_t i = 0; i < w->exclude.n; i++)
+                        if (glob_match(w->exclude.v[i], name))
+                                return true;
+        return false;
+}
+
+static void listing_finish(struct scan_listing *l)
+{
+        for (size_t i = 0; i < l->n; i++)
+                free(l->v[i].name);
+        free(l->v);
+        *l = (struct scan_listing){};
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+        return strcmp(((const struct scan_entry *)a)->name, ((const struct scan_entry *)b)->name);
+}
+
+/* Every entry of dir_fd but "." and "..", sorted by name. Entries that
+ * vanish between readdir and lstat are left out; one that cannot be
+ * lstat'ed otherwise stays with a zeroed stat: it is no checkpoint, but a
+ * keep or -unfinished marker of that name still counts. A readdir error
+ * fails the whole listing: a partial one could miss a keep file. */
+static int listing_read(int dir_fd, struct scan_listing *ret)
+{
+        struct scan_listing l = {};
+        size_t cap = 0;
+        DIR *d;
+        int fd, r = 0;
+
+        /* getdents(2) needs a readable fd (O_PATH gives EBADF), and
+         * fdopendir(3) takes ownership, so open a fresh one. */
+        fd = openat_beneath(dir_fd, ".", O_RDONLY | O_DIRECTORY, 0);
+        if (fd < 0)
+                return fd;
+        d = fdopendir(fd);
+        if (!d) {
+                r = -errno;
+                close(fd);
+                return r;
+        }
+        for (;;) {
+                struct dirent *de;
+                struct stat st;
+
+                errno = 0;
+                de = readdir(d);
+                if (!de) {
+                        r = errno ? -errno : 0;
+                        break;
+                }
+                if (streq_ptr(de->d_name, ".") || streq_ptr(de->d_name, ".."))
+                        continue;
+                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        if (errno == ENOENT)
+                                continue;
+                        if (errno == ENOMEM) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        st = (struct stat){};
+                }
+                if (l.n == cap) {
+                        size_t ncap = cap ? cap * 2 : 64;
+                        struct scan_entry *n = reallocarray(l.v, ncap, sizeof(*n));
+                        if (!n) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        l.v = n;
+                        cap = ncap;
+                }
+                l.v[l.n].name = strdup(de->d_name);
+                if (!l.v[l.n].name) {
+                        r = -ENOMEM;
+                        break;
+                }
+                l.v[l.n++].st = st;
+        }
+        closedir(d);
+        if (r < 0) {
+                listing_finish(&l);
+                return r;
+        }
+        if (l.n > 0)
+                qsort(l.v, l.n, sizeof(*l.v), entry_cmp);
+        *ret = l;
+        return 0;
+}
+
+static const struct scan_entry *listing_find(const struct scan_listing *l, const char *name)
+{
+        struct scan_entry key = {.name = (char *)name};
+
+        if (l->n == 0)
+                return NULL;
+        return bsearch(&key, l->v, l->n, sizeof(*l->v), entry_cmp);
+}
+
+/* Whether "<stem><suffix>" is an entry. A name longer than NAME_MAX cannot
+ * exist in a directory, so a bounded buffer is exact here. */
+static bool listing_has_with_suffix(const struct scan_listing *l, const char *stem, size_t stem_len, const char *suffix)
+{
+        char buf[NAME_MAX + 1];
+        size_t n = strlen(suffix);
+
+        if (stem_len + n > NAME_MAX)
+                return false;
+        memcpy(buf, stem, stem_len);
+        memcpy(buf + stem_len, suffix, n + 1);
+        return listing_find(l, buf) != NULL;
+}
+
+/* NeMo marks "<path minus .ckpt/.nemo/.distcp>-unfinished" while it writes
+ * <path>; we accept "<name>-unfinished" too, and any extension. */
+static bool unfinished_marked(const struct scan_listing *l, const char *name)
+{
+        size_t len = strlen(name);
+        const char *dot = strrchr(name, '.');
+
+        if (listing_has_with_suffix(l, name, len, UNFINISHED_SUFFIX))
+                return true;
+        return dot && dot != name && listing_has_with_suffix(l, name, (size_t)(dot - name), UNFINISHED_SUFFIX);
+}
+
+/* "<X>.keep" is a pin marker, never a checkpoint itself, even when it
+ * matches the pattern (TF's ckpt-{step}.* would take ckpt-7.keep). */
+static bool is_keep_name(const char *name)
+{
+        return scan_has_suffix(name, strlen(name), KEEP_SUFFIX);
+}
+
+static bool kind_fits(enum ckpt_kind kind, mode_t mode)
+{
+        switch (kind) {
+        case KIND_FILE: return S_ISREG(mode);
+        case KIND_DIR: return S_ISDIR(mode);
+        default: return S_ISREG(mode) || S_ISDIR(mode);
+        }
+}
+
+/* Key=value watches (Lightning, NeMo) narrow names with `match` globs. */
+static bool name_matched(const struct watch_conf *w, const char *name)
+{
+        if (w->match.n == 0)
+                return true;
+        for (size_t i = 0; i < w->match.n; i++)
+                if (glob_match(w->match.v[i], name))
+                        return true;
+        return false;
+}
+
+static int64_t stat_mtime_usec(const struct stat *st)
+{
+        return (int64_t)st->st_mtim.tv_sec * (int64_t)USEC_PER_SEC +
+               (int64_t)st->st_mtim.tv_nsec / (int64_t)NSEC_PER_USEC;
+}
+
+/* Allocated bytes and newest mtime of everything below the directory dir_fd,
+ * depth-first with a heap stack of open directories (no recursion, one fd
+ * per level). Symlinks are counted but never followed; mount points inside
+ * (another st_dev, or EXDEV from RESOLVE_NO_XDEV for bind mounts) are not
+ * entered. Unreadable subtrees are skipped: sizes only steer the floor.
+ * Fails only with -ENOMEM. */
+static int walk_tree(int dir_fd, dev_t dev, uint64_t *size_bytes, int64_t *mtime_usec)
+{
+        DIR **stack = NULL;
+        size_t n = 0, cap = 0;
+        int fd, r = 0;
+
+        fd = openat_beneath(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_NOCTTY, 0);
+        if (fd < 0)
+                return fd == -ENOMEM ? fd : 0;
+        for (;;) {
+                DIR *d = NULL;
+
+                if (fd >= 0) {
+                        if (n == cap) {
+                                size_t ncap = cap ? cap * 2 : 16;
+                                DIR **s = reallocarray(stack, ncap, sizeof(*s));
+                                if (!s) {
+                                        close(fd);
+                                        r = -ENOMEM;
+                                        break;
+                                }
+                                stack = s;
+                                cap = ncap;
+                        }
+                        d = fdopendir(fd);
+                        if (!d) {
+                                bool oom = errno == ENOMEM;
+                                close(fd);
+                                if (oom) {
+                                        r = -ENOMEM;
+                                        break;
+                                }
+                        } else
+                                stack[n++] = d;
+                        fd = -1;
+                }
+                if (n == 0)
+                        break;
+
+                d = stack[n - 1];
+                struct dirent *de = readdir(d);
+                if (!de) {
+                        closedir(d);
+                        n--;
+                        continue;
+                }
+                if (streq_ptr(de->d_name, ".") || streq_ptr(de->d_name, ".."))
+                        continue;
+
+                struct stat st;
+                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        continue; /* vanished, or not ours to see */
+                if (st.st_dev != dev)
+                        continue;
+                *size_bytes += (uint64_t)st.st_blocks * 512;
+                if (stat_mtime_usec(&st) > *mtime_usec)
+                        *mtime_usec = stat_mtime_usec(&st);
+                if (S_ISDIR(st.st_mode)) {
+                        fd = openat_beneath(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOCTTY, 0);
+                        if (fd == -ENOMEM) {
+                                r = fd;
+                                break;
+                        }
+                }
+        }
+        while (n > 0)
+                closedir(stack[--n]);
+        free(stack);
+        return r;
+}
+
+/* Whether another open file description holds a BSD lock on fd's file. We
+ * try LOCK_EX because it conflicts with both LOCK_SH and LOCK_EX holders,
+ * which is how systemd-tmpfiles(8) detects a locked directory; flock(2)
+ * locks belong to the open file description, so our own fresh open never
+ * conflicts with itself. The lock is dropped at once. */
+static bool flock_held(int fd)
+{
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+                (void)flock(fd, LOCK_UN);
+                return false;
+        }
+        if (errno == EWOULDBLOCK)
+                return true;
+        /* NFS emulates flock(2) with fcntl(2) locks, and LOCK_EX then needs
+         * a writable fd (EBADF). LOCK_SH still sees exclusive holders. */
+        if (errno == EBADF && flock(fd, LOCK_SH | LOCK_NB) < 0)
+                return errno == EWOULDBLOCK;
+        (void)flock(fd, LOCK_UN);
+        return false;
+}
+
+struct scan_ctx {
+        int dir_fd;
+        dev_t dev;
+        const struct watch_conf *w;
+        int64_t now_usec;
+        const struct scan_listing *l;
+};
+
+struct cand {
+        size_t idx; /* into the listing */
+        bool is_dir;
+        struct fields fields;
+};
+
+static int double_cmp(double a, double b)
+{
+        /* NaN after every number, equal to itself: like fields_equal(). */
+        if (isnan(a) || isnan(b))
+                return !!isnan(a) - !!isnan(b);
+        return (a > b) - (a < b);
+}
+
+static int cand_cmp(const void *x, const void *y)
+{
+        const struct cand *a = x, *b = y;
+        int r;
+
+        if (a->is_dir != b->is_dir)
+                return a->is_dir ? 1 : -1;
+        if (a->fields.n != b->fields.n)
+                return a->fields.n < b->fields.n ? -1 : 1;
+        for (size_t i = 0; i < a->fields.n; i++) {
+                r = strcmp(a->fields.name[i], b->fields.name[i]);
+                if (r == 0)
+                        r = double_cmp(a->fields.value[i], b->fields.value[i]);
+                if (r != 0)
+                        return r;
+        }
+        /* the listing is sorted, so members come out sorted by name */
+        return (a->idx > b->idx) - (a->idx < b->idx);
+}
+
+static bool cand_same_group(const struct cand *a, const struct cand *b)
+{
+        return a->is_dir == b->is_dir && fields_equal(&a->fields, &b->fields);
+}
+
+static int ckpt_metric(const struct scan_ctx *ctx, struct ckpt *c, int member_fd)
+{
+        const char *monitor = ctx->w->policy.monitor;
+        double v, step = INFINITY;
+        int i, r = -ENOENT;
+
+        if (!monitor)
+                return 0;
+        switch (ctx->w->metric_source) {
+        case METRIC_NAME:
+                i = fields_find(&c->fields, monitor);
+                if (i >= 0) {
+                        v = c->fields.value[i];
+                        r = 0;
+                }
+                break;
+        case METRIC_HF_STATE:
+                if (member_fd < 0)
+                        break;
+                i = fields_find(&c->fields, "step");
+                if (i >= 0)
+                        step = c->fields.value[i];
+                r = metric_hf_state(member_fd, monitor, step, &v);
+                break;
+        case METRIC_JSON_FILE:
+                if (member_fd < 0 || !ctx->w->metric_file || !*ctx->w->metric_file)
+                        break;
+                r = metric_json_file(member_fd, ctx->w->metric_file, monitor, &v);
+                break;
+        default: break;
+        }
+        /* A missing, unreadable or malformed metric file only means "no
+         * metric": the policy ranks such a checkpoint last. */
+        if (r == -ENOMEM)
+                return r;
+        if (r == 0) {
+                c->has_metric = true;
+                c->metric = v;
+        }
+        return 0;
+}
+
+static bool marker_present(int member_fd, const char *marker)
+{
+        /* O_PATH|O_NOFOLLOW: a marker that is a symlink still counts as
+         * present (openat2(2) returns the link itself in that case). */
+        int fd = openat_beneath(member_fd, marker, O_PATH | O_NOFOLLOW, 0);
+
+        if (fd < 0)
+                return false;
+        close(fd);
+        return true;
+}
+
+/* Fill checkpoint c from its members cands[0..n). Returns 0, 1 when a member
+ * vanished or was replaced mid-scan (the checkpoint is dropped; the next
+ * scan sees it), or -ENOMEM. */
+static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size_t n, struct ckpt *c)
+{
+        const char *marker = ctx->w->complete_marker;
+        bool need_marker = marker && *marker;
+        bool marked = false;
+        int metric_fd = -1, r = 0;
+        int i;
+
+        *c = (struct ckpt){};
+        c->members = calloc(n, sizeof(char *));
+        if (!c->members)
+                return -ENOMEM;
+        for (size_t k = 0; k < n; k++) {
+                c->members[k] = strdup(ctx->l->v[cands[k].idx].name);
+                if (!c->members[k]) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                c->n_members++;
+        }
+        c->name = c->members[0];
+        c->is_dir = cands[0].is_dir;
+        c->fields = cands[0].fields;
+        c->dev = ctx->l->v[cands[0].idx].st.st_dev;
+        c->ino = ctx->l->v[cands[0].idx].st.st_ino;
+        c->complete = true;
+
+        for (size_t k = 0; k < n; k++) {
+                const struct stat *st = &ctx->l->v[cands[k].idx].st;
+                const char *name = c->members[k];
+                struct stat fst;
+                int fd, flags;
+
+                c->size_bytes += (uint64_t)st->st_blocks * 512;
+                if (stat_mtime_usec(st) > c->mtime_usec)
+                        c->mtime_usec = stat_mtime_usec(st);
+
+                /* O_NONBLOCK: opening must never wait, for a FIFO or for the
+                 * break of a lease (fcntl(2) F_SETLEASE) */
+                flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | (c->is_dir ? O_DIRECTORY : 0);
+                fd = openat_beneath(ctx->dir_fd, name, flags, 0);
+                if (fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP || fd == -EXDEV) {
+                        r = 1; /* gone, or replaced by something else */
+                        goto out;
+                }
+                if (fd == -ENOMEM) {
+                        r = fd;
+                        goto out;
+                }
+                if (fd < 0)
+                        continue; /* EACCES and friends: settle alone decides */
+                if (fstat(fd, &fst) < 0 || fst.st_dev != st->st_dev || fst.st_ino != st->st_ino) {
+                        close(fd);
+                        r = 1;
+                        goto out;
+                }
+                if (flock_held(fd))
+                        c->pins |= 1u << PIN_FLOCK;
+                if (c->is_dir) {
+                        r = walk_tree(fd, ctx->dev, &c->size_bytes, &c->mtime_usec);
+                        if (r < 0) {
+                                close(fd);
+                                goto out;
+                        }
+                        if (need_marker && marker_present(fd, marker))
+                                marked = true;
+                }
+                if (c->is_dir && metric_fd < 0)
+                        metric_fd = fd;
+                else
+                        close(fd);
+        }
+
+        i = fields_find(&c->fields, "step");
+        if (i >= 0) {
+                c->order_source = ORDER_STEP;
+        } else if ((i = fields_find(&c->fields, "epoch")) >= 0) {
+                c->order_source = ORDER_EPOCH;
+        } else {
+                c->order_source = ORDER_MTIME;
+                c->order = (double)c->mtime_usec / (double)USEC_PER_SEC;
+        }
+        if (i >= 0)
+                c->order = c->fields.value[i];
+
+        /* Complete when the marker is there (HF trainer_state.json, DCP
+         * .metadata), or when nothing changed within settle: Orbax writes
+         * commit_success.txt only where rename is not atomic (GCS), so a
+         * marker cannot be required. A clock step backwards makes mtime look
+         * like the future: that reads as "changed within settle", the safe
+         * side. */
+        if (!marked && ctx->now_usec - c->mtime_usec < (int64_t)(ctx->w->settle_sec * (double)USEC_PER_SEC))
+                c->complete = false;
+
+        r = ckpt_metric(ctx, c, metric_fd);
+out:
+        metric_fd = safe_close(metric_fd);
+        if (r != 0)
+                ckpt_finish(c);
+        return r;
+}
+
+static int ckpt_cmp(const void *x, const void *y)
+{
+        const struct ckpt *a = x, *b = y;
+        int r = double_cmp(a->order, b->order);
+
+        return r != 0 ? r : strcmp(a->name, b->name);
+}
+
+/* Names of the entries that may be runs of their own: directories on the
+ * run's filesystem that are neither checkpoints nor temporary. */
+struct pathv {
+        char **v;
+        size_t n, cap;
+};
+
+static void pathv_finish(struct pathv *p)
+{
+        for (size_t i = 0; i < p->n; i++)
+                free(p->v[i]);
+        free(p->v);
+        *p = (struct pathv){};
+}
+
+/* Append s, taking ownership (freed on failure). */
+static int pathv_push(struct pathv *p, char *s)
+{
+        if (!s)
+                return -ENOMEM;
+        if (p->n == p->cap) {
+                size_t ncap = p->cap ? p->cap * 2 : 16;
+                char **n = reallocarray(p->v, ncap, sizeof(*n));
+                if (!n) {
+                        free(s);
+                        return -ENOMEM;
+                }
+                p->v = n;
+                p->cap = ncap;
+        }
+        p->v[p->n++] = s;
+        return 0;
+}
+
+void run_finish(struct run *r)
+{
+        for (size_t i = 0; i < r->n_ckpts; i++)
+                ckpt_finish(&r->ckpts[i]);
+        free(r->ckpts);
+        free(r->path);
+        *r = (struct run){};
+}
+
+void runs_free(struct run *runs, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                run_finish(&runs[i]);
+        free(runs);
+}
+
+static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w, const struct pattern *pat,
+                    int64_t now_usec, struct run *ret, struct pathv *ret_subdirs)
+{
+        struct scan_listing l = {};
+        struct run run = {};
+        struct cand *cands = NULL;
+        size_t n_cands = 0, cap = 0;
+        struct scan_ctx ctx;
+        struct stat st;
+        bool groups;
+        int r;
+
+        if (!w || !pat || !ret)
+                return -EINVAL;
+        if (fstat(run_fd, &st) < 0)
+                return -errno;
+        if (!S_ISDIR(st.st_mode))
+                return -ENOTDIR;
+        run.dev = st.st_dev;
+        run.path = strdup(run_path ? run_path : ".");
+        if (!run.path)
+                return -ENOMEM;
+        r = listing_read(run_fd, &l);
+        if (r < 0)
+                goto out;
+        ctx = (struct scan_ctx){.dir_fd = run_fd, .dev = run.dev, .w = w, .now_usec = now_usec, .l = &l};
+
+        for (size_t i = 0; i < l.n; i++) {
+                const struct scan_entry *e = &l.v[i];
+                struct fields f;
+
+                /* lstat: symlinks are never checkpoints nor runs */
+                if (S_ISLNK(e->st.st_mode))
+                        continue;
+                if (scan_name_ignored(w, e->name) || unfinished_marked(&l, e->name) || is_keep_name(e->name))
+                        continue;
+                /* a mount point in the run: another filesystem's root */
+                if (e->st.st_dev != run.dev)
+                        continue;
+                if (kind_fits(w->kind, e->st.st_mode) && name_matched(w, e->name) && pattern_match(pat, e->name, &f)) {
+                        /* grown on demand: a run may hold 100k other files */
+                        if (n_cands == cap) {
+                                size_t ncap = cap ? cap * 2 : 16;
+                                struct cand *nc = reallocarray(cands, ncap, sizeof(*nc));
+                                if (!nc) {
+                                        r = -ENOMEM;
+                                        goto out;
+                                }
+                                cands = nc;
+                                cap = ncap;
+                        }
+                        cands[n_cands++] = (struct cand){.idx = i, .is_dir = S_ISDIR(e->st.st_mode), .fields = f};
+                } else if (ret_subdirs && S_ISDIR(e->st.st_mode)) {
+                        r = pathv_push(ret_subdirs, strdup(e->name));
+                        if (r < 0)
+                                goto out;
+                }
+        }
+
+        groups = pattern_groups(pat);
+        if (groups && n_cands > 1)
+                qsort(cands, n_cands, sizeof(*cands), cand_cmp);
+        run.ckpts = calloc(n_cands ? n_cands : 1, sizeof(*run.ckpts));
+        if (!run.ckpts) {
+                r = -ENOMEM;
+                goto out;
+        }
+        for (size_t i = 0; i < n_cands;) {
+                size_t j = i + 1;
+
+                while (groups && j < n_cands && cand_same_group(&cands[i], &cands[j]))
+                        j++;
+                r = ckpt_build(&ctx, cands + i, j - i, &run.ckpts[run.n_ckpts]);
+                if (r < 0)
+                        goto out;
+                if (r == 0)
+                        run.n_ckpts++;
+                i = j;
+        }
+        if (run.n_ckpts > 1)
+                qsort(run.ckpts, run.n_ckpts, sizeof(*run.ckpts), ckpt_cmp);
+
+        pins_keep_files(&l, &run);
+        pins_symlinks(run_fd, &l, &run);
+        pins_pointer_files(run_fd, &w->pointer_files, &run);
+        if (w->metric_source == METRIC_HF_STATE || streq_ptr(w->preset, "huggingface")) {
+                r = pins_hf_best(run_fd, &run);
+                if (r < 0)
+                        goto out;
+        }
+
+        *ret = run;
+        run = (struct run){};
+        r = 0;
+out:
+        free(cands);
+        listing_finish(&l);
+        run_finish(&run);
+        return r;
+}
+
+int scan_run(int run_fd, const char *run_path, const struct watch_conf *w, const struct pattern *pat, int64_t now_usec,
+             struct run *ret)
+{
+        return scan_dir(run_fd, run_path, w, pat, now_usec, ret, NULL);
+}
+
+static char *path_join(const char *dir, const char *name)
+{
+        char *s;
+
+        if (streq_ptr(dir, "."))
+                return strdup(name);
+        if (asprintf(&s, "%s/%s", dir, name) < 0)
+                return NULL;
+        return s;
+}
+
+int scan_root(int root_fd, const struct watch_conf *w, const struct pattern *pat, int64_t now_usec,
+              struct run **ret_runs, size_t *ret_n)
+{
+        struct pathv stack = {}, subdirs = {};
+        struct run *runs = NULL;
+        size_t n = 0, cap = 0;
+        int r;
+
+        if (!w || !pat || !ret_runs || !ret_n)
+                return -EINVAL;
+        r = pathv_push(&stack, strdup("."));
+        if (r < 0)
+                return r;
+        /* Pre-order, children in name order: a parent precedes its runs. */
+        while (stack.n > 0) {
+                _cleanup_free_ char *path = stack.v[--stack.n];
+                bool is_root = streq_ptr(path, ".");
+                int fd;
+
+                if (n == cap) {
+                        size_t ncap = cap ? cap * 2 : 8;
+                        struct run *nr = reallocarray(runs, ncap, sizeof(*nr));
+                        if (!nr) {
+                                r = -ENOMEM;
+                                goto fail;
+                        }
+                        runs = nr;
+                        cap = ncap;
+                }
+                /* A directory below the root that vanished, became a symlink
+                 * (ELOOP), turned into a mount point (EXDEV), is unreadable
+                 * (EACCES) or too deep (ENAMETOOLONG) is skipped; the root
+                 * itself must scan. */
+                fd = openat_beneath(root_fd, path, O_RDONLY | O_DIRECTORY | O_NOCTTY, 0);
+                if (fd < 0) {
+                        r = fd;
+                        if (is_root || r == -ENOMEM)
+                                goto fail;
+                        continue;
+                }
+                r = scan_dir(fd, path, w, pat, now_usec, &runs[n], w->recursive ? &subdirs : NULL);
+                close(fd);
+                if (r < 0) {
+                        pathv_finish(&subdirs);
+                        if (is_root || r == -ENOMEM)
+                                goto fail;
+                        continue;
+                }
+                n++;
+                for (size_t k = subdirs.n; k > 0; k--) {
+                        r = pathv_push(&stack, path_join(path, subdirs.v[k - 1]));
+                        if (r < 0) {
+                                pathv_finish(&subdirs);
+                                goto fail;
+                        }
+                }
+                pathv_finish(&subdirs);
+        }
+        pathv_finish(&stack);
+        *ret_runs = runs;
+        *ret_n = n;
+        return 0;
+fail:
+        pathv_finish(&stack);
+        runs_free(runs, n);
+        return r;
+}

@@ -1,0 +1,222 @@
+/* Pins that come from other entries of a run: "<name>.keep" files, symlinks
+ * (Lightning's save_last="link"), pointer files (DeepSpeed `latest`,
+ * Megatron's tracker) and HF's best_model_checkpoint. Reads go through
+ * openat_beneath(); nothing here follows a symlink. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "metricfile.h"
+#include "scan_pins.h"
+
+/* The checkpoint with a member named by the len bytes at name, or NULL. */
+static struct ckpt *find_by_member(struct run *run, const char *name, size_t len)
+{
+        for (size_t i = 0; i < run->n_ckpts; i++)
+                for (size_t k = 0; k < run->ckpts[i].n_members; k++) {
+                        const char *m = run->ckpts[i].members[k];
+
+                        if (strlen(m) == len && memcmp(m, name, len) == 0)
+                                return &run->ckpts[i];
+                }
+        return NULL;
+}
+
+/* Whether keep file "<stem>.keep" names c: a member ("epoch=3.ckpt.keep",
+ * "checkpoint-500.keep"), or the common stem of its files ("ckpt-7.keep"
+ * for ckpt-7.index + ckpt-7.data-00000-of-00001). */
+static bool keep_names(const struct ckpt *c, const char *stem, size_t len)
+{
+        bool all_prefixed = true;
+
+        for (size_t k = 0; k < c->n_members; k++) {
+                const char *m = c->members[k];
+
+                if (strlen(m) == len && memcmp(m, stem, len) == 0)
+                        return true;
+                if (strncmp(m, stem, len) != 0 || m[len] != '.')
+                        all_prefixed = false;
+        }
+        return all_prefixed && !c->is_dir;
+}
+
+void pins_keep_files(const struct scan_listing *l, struct run *run)
+{
+        for (size_t i = 0; i < l->n; i++) {
+                const char *name = l->v[i].name;
+                size_t len = strlen(name);
+
+                if (!scan_has_suffix(name, len, KEEP_SUFFIX) || len == strlen(KEEP_SUFFIX))
+                        continue;
+                len -= strlen(KEEP_SUFFIX);
+                for (size_t j = 0; j < run->n_ckpts; j++)
+                        if (keep_names(&run->ckpts[j], name, len))
+                                run->ckpts[j].pins |= 1u << PIN_KEEPFILE;
+        }
+}
+
+/* A symlink in the run whose relative target stays in the run ("x", "./x",
+ * "x/", or a path into x) pins checkpoint x: Lightning's save_last="link"
+ * writes last.ckpt -> epoch=3-step=100.ckpt. Symlinks count whatever their
+ * own name (last*.ckpt is excluded by the preset). Absolute targets are not
+ * resolved: the run's absolute path is not ours to trust. */
+void pins_symlinks(int run_fd, const struct scan_listing *l, struct run *run)
+{
+        char target[PATH_MAX];
+
+        for (size_t i = 0; i < l->n; i++) {
+                const struct scan_entry *e = &l->v[i];
+                const char *p = target;
+                struct ckpt *c;
+                ssize_t k;
+                size_t len;
+
+                if (!S_ISLNK(e->st.st_mode))
+                        continue;
+                k = readlinkat(run_fd, e->name, target, sizeof(target));
+                if (k < 0 || (size_t)k >= sizeof(target))
+                        continue; /* vanished, or truncated: readlink(2) does not say */
+                target[k] = '\0';
+                while (p[0] == '.' && p[1] == '/') {
+                        p += 2;
+                        while (*p == '/')
+                                p++;
+                }
+                if (*p == '/')
+                        continue;
+                len = strcspn(p, "/");
+                if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+                        continue;
+                c = find_by_member(run, p, len);
+                if (c)
+                        c->pins |= 1u << PIN_SYMLINK;
+        }
+}
+
+static bool is_space(char c)
+{
+        return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* A small regular file below dir_fd into buf, NUL-terminated; its length,
+ * or -EFBIG when it holds more than POINTER_FILE_MAX bytes. */
+static ssize_t read_small_file(int dir_fd, const char *path, char buf[static POINTER_FILE_MAX + 1])
+{
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        size_t len = 0;
+
+        fd = openat_beneath(dir_fd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
+        if (fd < 0)
+                return fd;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EINVAL;
+        for (;;) {
+                ssize_t k = read(fd, buf + len, POINTER_FILE_MAX + 1 - len);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                len += (size_t)k;
+                if (len > POINTER_FILE_MAX)
+                        return -EFBIG;
+        }
+        buf[len] = '\0';
+        return (ssize_t)len;
+}
+
+/* Pointer files name a checkpoint (DeepSpeed "latest": global_step1000, or a
+ * path whose basename is one) or hold its order value (Megatron
+ * latest_checkpointed_iteration.txt: 1000 for iter_0001000). */
+void pins_pointer_files(int run_fd, const struct strv *files, struct run *run)
+{
+        char buf[POINTER_FILE_MAX + 1];
+
+        for (size_t i = 0; i < files->n; i++) {
+                ssize_t k = read_small_file(run_fd, files->v[i], buf);
+                char *s = buf, *end;
+                struct ckpt *c;
+                size_t len;
+
+                if (k <= 0 || memchr(buf, '\0', (size_t)k))
+                        continue;
+                len = (size_t)k;
+                while (len > 0 && is_space(s[len - 1]))
+                        len--;
+                while (len > 0 && is_space(*s)) {
+                        s++;
+                        len--;
+                }
+                if (len == 0)
+                        continue;
+                s[len] = '\0';
+
+                c = find_by_member(run, s, len);
+                if (!c) {
+                        size_t blen = len;
+                        while (blen > 0 && s[blen - 1] == '/')
+                                blen--;
+                        const char *base = memrchr(s, '/', blen);
+                        base = base ? base + 1 : s;
+                        if (s + blen > base)
+                                c = find_by_member(run, base, (size_t)(s + blen - base));
+                }
+                if (c) {
+                        c->pins |= 1u << PIN_POINTER;
+                        continue;
+                }
+
+                errno = 0;
+                double v = strtod(s, &end);
+                if (errno != 0 || end != s + len || !isfinite(v))
+                        continue;
+                for (size_t j = 0; j < run->n_ckpts; j++)
+                        if (run->ckpts[j].order_source != ORDER_MTIME && run->ckpts[j].order == v)
+                                run->ckpts[j].pins |= 1u << PIN_POINTER;
+        }
+}
+
+/* HF writes best_model_checkpoint into every trainer_state.json; only the
+ * newest checkpoint's copy is current. Falls back to older checkpoints when
+ * the newest has no readable file. The run is sorted, newest last. */
+int pins_hf_best(int run_fd, struct run *run)
+{
+        for (size_t i = run->n_ckpts; i > 0; i--) {
+                const struct ckpt *c = &run->ckpts[i - 1];
+                _cleanup_free_ char *best = NULL;
+                struct ckpt *t;
+                int fd, r;
+
+                if (!c->complete || !c->is_dir)
+                        continue;
+                fd = openat_beneath(run_fd, c->members[0], O_RDONLY | O_DIRECTORY | O_NOCTTY, 0);
+                if (fd == -ENOMEM)
+                        return fd;
+                if (fd < 0)
+                        continue;
+                r = metric_hf_best(fd, &best);
+                close(fd);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        continue;
+                if (best) {
+                        t = find_by_member(run, best, strlen(best));
+                        if (t)
+                                t->pins |= 1u << PIN_HF_BEST;
+                }
+                return 0;
+        }
+        return 0;
+}

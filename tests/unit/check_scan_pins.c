@@ -1,0 +1,324 @@
+/* Pins on real directories: keep files, symlinks, pointer files, HF's
+ * best_model_checkpoint and BSD flocks held by another open file. A second
+ * TCase of the scan suite. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tree.h"
+
+TCase *scan_pins_tcase(void);
+
+START_TEST(test_symlink_pins)
+{
+        struct watch_conf w = tree_watch(KIND_FILE);
+        char *match[] = {(char *)"*.ckpt"};
+        char *ex[] = {(char *)"last*.ckpt"};
+        struct run run;
+
+        w.match.v = match;
+        w.match.n = 1;
+        w.exclude.v = ex;
+        w.exclude.n = 1;
+        tree_use_pattern(NULL);
+        tree_mkfile("epoch=1-step=10.ckpt", 1);
+        tree_mkfile("epoch=2-step=20.ckpt", 1);
+        tree_mkfile("epoch=3-step=30.ckpt", 1);
+        tree_mkfile("epoch=4-step=40.ckpt", 1);
+        tree_mkfile("epoch=5-step=50.ckpt", 1);
+        tree_mkdirs("sub");
+        /* Lightning save_last="link" */
+        tree_symlink("epoch=2-step=20.ckpt", "last.ckpt");
+        tree_symlink("./epoch=3-step=30.ckpt", "best");
+        /* a symlink that itself matches is still never a checkpoint */
+        tree_symlink("epoch=1-step=10.ckpt", "epoch=9-step=90.ckpt");
+        /* these do not stay in the run: no pin */
+        tree_symlink("../epoch=4-step=40.ckpt", "up");
+        char abs[4200];
+        tree_path("epoch=5-step=50.ckpt", abs, sizeof(abs));
+        tree_symlink(abs, "absolute");
+        tree_symlink("sub/../epoch=5-step=50.ckpt", "through-sub");
+        tree_symlink("missing.ckpt", "dangling");
+        run = tree_scan(&w);
+
+        ck_assert_uint_eq(run.n_ckpts, 5);
+        ck_assert_uint_eq(tree_find(&run, "epoch=1-step=10.ckpt")->pins, PIN(PIN_SYMLINK));
+        ck_assert_uint_eq(tree_find(&run, "epoch=2-step=20.ckpt")->pins, PIN(PIN_SYMLINK));
+        ck_assert_uint_eq(tree_find(&run, "epoch=3-step=30.ckpt")->pins, PIN(PIN_SYMLINK));
+        ck_assert_uint_eq(tree_find(&run, "epoch=4-step=40.ckpt")->pins, 0);
+        ck_assert_uint_eq(tree_find(&run, "epoch=5-step=50.ckpt")->pins, 0);
+        run_finish(&run);
+}
+END_TEST
+
+/* A symlink into a directory checkpoint pins the whole checkpoint. */
+START_TEST(test_symlink_into_dir)
+{
+        struct watch_conf w = tree_watch(KIND_DIR);
+        struct run run;
+
+        tree_use_pattern("checkpoint-{step}");
+        tree_mkfile("checkpoint-1/model.bin", 10);
+        tree_mkfile("checkpoint-2/model.bin", 10);
+        tree_symlink("checkpoint-1/model.bin", "model.bin");
+        tree_symlink("checkpoint-2/", "best");
+        run = tree_scan(&w);
+        ck_assert_uint_eq(run.n_ckpts, 2);
+        ck_assert_uint_eq(run.ckpts[0].pins, PIN(PIN_SYMLINK));
+        ck_assert_uint_eq(run.ckpts[1].pins, PIN(PIN_SYMLINK));
+        run_finish(&run);
+}
+END_TEST
+
+START_TEST(test_pointer_by_name)
+{
+        struct watch_conf w = tree_watch(KIND_DIR);
+        char *pf[] = {(char *)"latest", (char *)"other", (char *)"missing"};
+        struct run run;
+
+        w.pointer_files.v = pf;
+        w.pointer_files.n = ELEMENTSOF(pf);
+        tree_use_pattern("global_step{step}");
+        tree_mkdirs("global_step10");
+        tree_mkdirs("global_step20");
+        tree_mkdirs("global_step30");
+        tree_mkdirs("global_step40");
+        tree_puts("latest", "global_step10\n"); /* DeepSpeed */
+        tree_puts("other", "  /ckpts/run/global_step30/  \n");
+        run = tree_scan(&w);
+        ck_assert_uint_eq(run.n_ckpts, 4);
+        ck_assert_uint_eq(run.ckpts[0].pins, PIN(PIN_POINTER));
+        ck_assert_uint_eq(run.ckpts[1].pins, 0);
+        ck_assert_uint_eq(run.ckpts[2].pins, PIN(PIN_POINTER));
+        ck_assert_uint_eq(run.ckpts[3].pins, 0);
+        run_finish(&run);
+
+        /* a pointer that is a symlink is not followed; a huge one is no pointer */
+        ck_assert_int_eq(unlinkat(tree_fd, "latest", 0), 0);
+        tree_symlink("global_step20", "latest");
+        tree_mkfile("other", 5000);
+        run = tree_scan(&w);
+        for (size_t i = 0; i < run.n_ckpts; i++)
+                ck_assert_uint_eq(run.ckpts[i].pins & PIN(PIN_POINTER), 0);
+        /* ... but the symlink pins as a symlink */
+        ck_assert_uint_eq(run.ckpts[1].pins, PIN(PIN_SYMLINK));
+        run_finish(&run);
+}
+END_TEST
+
+/* Megatron's tracker holds the iteration, not the name. */
+START_TEST(test_pointer_by_number)
+{
+        struct watch_conf w = tree_watch(KIND_DIR);
+        char *pf[] = {(char *)"latest_checkpointed_iteration.txt"};
+        struct run run;
+
+        w.pointer_files.v = pf;
+        w.pointer_files.n = 1;
+        tree_use_pattern("iter_{step}");
+        tree_mkdirs("iter_0000100");
+        tree_mkdirs("iter_0000200");
+        tree_mkdirs("iter_0000300");
+        tree_puts("latest_checkpointed_iteration.txt", "200\n");
+        run = tree_scan(&w);
+        ck_assert_uint_eq(run.n_ckpts, 3);
+        ck_assert_double_eq(run.ckpts[1].order, 200);
+        ck_assert_uint_eq(run.ckpts[0].pins, 0);
+        ck_assert_uint_eq(run.ckpts[1].pins, PIN(PIN_POINTER));
+        ck_assert_uint_eq(run.ckpts[2].pins, 0);
+        run_finish(&run);
+
+        tree_puts("latest_checkpointed_iteration.txt", "release");
+        run = tree_scan(&w);
+        for (size_t i = 0; i < run.n_ckpts; i++)
+                ck_assert_uint_eq(run.ckpts[i].pins, 0);
+        run_finish(&run);
+
+        /* order by mtime is never matched by number */
+        tree_use_pattern("iter_*");
+        tree_puts("latest_checkpointed_iteration.txt", "0");
+        run = tree_scan(&w);
+        ck_assert_uint_eq(run.n_ckpts, 3);
+        for (size_t i = 0; i < run.n_ckpts; i++)
+                ck_assert_uint_eq(run.ckpts[i].pins, 0);
+        run_finish(&run);
+}
+END_TEST
+
+START_TEST(test_keep_pins)
+{
+        struct watch_conf w = tree_watch(KIND_ANY);
+        struct run run;
+
+        tree_use_pattern("ckpt-{step}.*");
+        tree_mkfile("ckpt-1.index", 1);
+        tree_mkfile("ckpt-1.data", 1);
+        tree_mkfile("ckpt-1.data.keep", 0); /* a member's name */
+        tree_mkfile("ckpt-2.index", 1);
+        tree_mkfile("ckpt-2.data", 1);
+        tree_mkfile("ckpt-2.keep", 0); /* the group's stem */
+        tree_mkfile("ckpt-3.index", 1);
+        tree_mkfile("ckpt-3.idx.keep", 0); /* names nothing */
+        tree_mkfile("ckpt-10.index", 1);   /* ckpt-1 is not its stem */
+        tree_mkdirs("ckpt-4.d");
+        tree_mkfile("ckpt-4.d.keep", 0);
+        tree_mkdirs("ckpt-5.d");
+        tree_mkfile("ckpt-5.keep", 0); /* a stem only groups files */
+        tree_mkfile(".keep", 0);
+        run = tree_scan(&w);
+        ck_assert_uint_eq(run.n_ckpts, 6);
+        ck_assert_uint_eq(run.ckpts[0].n_members, 2);
+        ck_assert_uint_eq(run.ckpts[0].pins, PIN(PIN_KEEPFILE));
+        ck_assert_uint_eq(run.ckpts[1].n_members, 2);
+        ck_assert_uint_eq(run.ckpts[1].pins, PIN(PIN_KEEPFILE));
+        ck_assert_uint_eq(run.ckpts[2].pins, 0);
+        ck_assert_str_eq(run.ckpts[3].name, "ckpt-4.d");
+        ck_assert_uint_eq(run.ckpts[3].pins, PIN(PIN_KEEPFILE));
+        ck_assert_uint_eq(run.ckpts[4].pins, 0);
+        ck_assert_str_eq(run.ckpts[5].name, "ckpt-10.index");
+        ck_assert_uint_eq(run.ckpts[5].pins, 0);
+        run_finish(&run);
+}
+END_TEST
+
+START_TEST(test_flock_pins)
+{
+        struct watch_conf w = tree_watch(KIND_ANY);
+        char full[4096];
+        int pipefd[2], fd;
+        struct run run;
+        pid_t pid;
+        char c;
+
+        tree_use_pattern("c{step}");
+        tree_mkfile("c1", 10);
+        tree_mkfile("c2", 10);
+        tree_mkdirs("c3");
+        tree_mkdirs("c4");
+
+        /* a second open file description in this process is another holder */
+        tree_path("c1", full, sizeof(full));
+        fd = open(full, O_RDONLY | O_CLOEXEC);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(flock(fd, LOCK_SH), 0);
+
+        /* a child holds an exclusive lock on a directory */
+        ck_assert_int_eq(pipe(pipefd), 0);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                tree_path("c3", full, sizeof(full));
+                int dfd = open(full, O_RDONLY | O_DIRECTORY);
+                if (dfd < 0 || flock(dfd, LOCK_EX) < 0)
+                        _exit(1);
+                if (write(pipefd[1], "x", 1) != 1)
+                        _exit(1);
+                pause();
+                _exit(0);
+        }
+        close(pipefd[1]);
+        ck_assert_int_eq(read(pipefd[0], &c, 1), 1);
+
+        run = tree_scan(&w);
+        ck_assert_uint_eq(run.n_ckpts, 4);
+        ck_assert_uint_eq(run.ckpts[0].pins, PIN(PIN_FLOCK));
+        ck_assert_uint_eq(run.ckpts[1].pins, 0);
+        ck_assert_uint_eq(run.ckpts[2].pins, PIN(PIN_FLOCK));
+        ck_assert_uint_eq(run.ckpts[3].pins, 0);
+        run_finish(&run);
+
+        /* our probe released its own lock: the holder can still upgrade */
+        ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+        close(fd);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        close(pipefd[0]);
+
+        run = tree_scan(&w);
+        for (size_t i = 0; i < run.n_ckpts; i++)
+                ck_assert_uint_eq(run.ckpts[i].pins, 0);
+        run_finish(&run);
+}
+END_TEST
+
+static const char hf_state_fmt[] = "{\"best_model_checkpoint\": \"%s\", \"log_history\": ["
+                                   "{\"eval_loss\": 0.9, \"step\": 100}, {\"eval_loss\": NaN, \"step\": 200},"
+                                   "{\"eval_loss\": 0.5, \"step\": 300}, {\"loss\": 0.1, \"step\": 400}]}";
+
+static void hf_checkpoint(int step, const char *best)
+{
+        char path[256], text[1024];
+
+        snprintf(path, sizeof(path), "checkpoint-%d/model.safetensors", step);
+        tree_mkfile(path, 10);
+        snprintf(path, sizeof(path), "checkpoint-%d/trainer_state.json", step);
+        snprintf(text, sizeof(text), hf_state_fmt, best);
+        tree_puts(path, text);
+}
+
+START_TEST(test_hf_metrics_and_best)
+{
+        struct watch_conf w = tree_watch(KIND_DIR);
+        struct run run;
+
+        w.preset = (char *)"huggingface";
+        w.metric_source = METRIC_HF_STATE;
+        w.complete_marker = (char *)"trainer_state.json";
+        w.settle_sec = 60;
+        w.policy.monitor = (char *)"eval_loss";
+        tree_use_pattern("checkpoint-{step}");
+        hf_checkpoint(100, "out/checkpoint-100");
+        hf_checkpoint(200, "out/checkpoint-100");
+        hf_checkpoint(300, "out/checkpoint-200");
+        hf_checkpoint(400, "out/checkpoint-300");
+        /* being written: no trainer_state.json yet, so not the newest */
+        tree_mkfile("checkpoint-500/model.safetensors", 10);
+        tree_set_mtime("checkpoint-500/model.safetensors", 0);
+        run = tree_scan(&w);
+
+        ck_assert_uint_eq(run.n_ckpts, 5);
+        ck_assert(run.ckpts[0].has_metric);
+        ck_assert_double_eq(run.ckpts[0].metric, 0.9);
+        ck_assert(run.ckpts[1].has_metric);
+        ck_assert(isnan(run.ckpts[1].metric));
+        ck_assert_double_eq(run.ckpts[2].metric, 0.5);
+        ck_assert_double_eq(run.ckpts[3].metric, 0.5);
+        ck_assert(!run.ckpts[4].has_metric);
+        ck_assert(!run.ckpts[4].complete);
+        /* best_model_checkpoint of checkpoint-400, the newest complete one */
+        for (size_t i = 0; i < run.n_ckpts; i++)
+                ck_assert_uint_eq(run.ckpts[i].pins, i == 2 ? PIN(PIN_HF_BEST) : 0);
+        run_finish(&run);
+
+        /* a broken newest file: the next older one speaks */
+        tree_puts("checkpoint-400/trainer_state.json", "{");
+        run = tree_scan(&w);
+        ck_assert(!run.ckpts[3].has_metric);
+        ck_assert_uint_eq(run.ckpts[1].pins, PIN(PIN_HF_BEST));
+        ck_assert_uint_eq(run.ckpts[2].pins, 0);
+        run_finish(&run);
+}
+END_TEST
+
+TCase *scan_pins_tcase(void)
+{
+        TCase *tc = tcase_create("pins");
+
+        tcase_add_checked_fixture(tc, tree_setup, tree_teardown);
+        tcase_add_test(tc, test_symlink_pins);
+        tcase_add_test(tc, test_symlink_into_dir);
+        tcase_add_test(tc, test_pointer_by_name);
+        tcase_add_test(tc, test_pointer_by_number);
+        tcase_add_test(tc, test_keep_pins);
+        tcase_add_test(tc, test_flock_pins);
+        tcase_add_test(tc, test_hf_metrics_and_best);
+        return tc;
+}
