@@ -46,7 +46,7 @@ $(B)/libckptd.a: $(LIB_OBJ)
 $(B)/ckptd: $(DAEMON_OBJ) $(B)/libckptd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/check_unit: $(UNIT_OBJ) $(B)/libckptd.a
+$(B)/check_unit: $(UNIT_OBJ) $(B)/daemon/watch.o $(B)/libckptd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
 # Unit tests, then integration tests on real directories and filesystems.
@@ -71,17 +71,45 @@ lint:
 deps:
 	bash scripts/deps.sh
 
+# install/uninstall. Unit, catalog and completion directories are where
+# systemd and bash-completion look, whatever PREFIX is: from pkg-config, else
+# the Debian paths. The shipped units say ExecStart=/usr/sbin/ckptd (what the
+# Debian package installs); install rewrites that to $(BINDIR)/ckptd, so a
+# default PREFIX=/usr/local install starts /usr/local/sbin/ckptd. The example
+# config never replaces an existing /etc/ckptd/ckptd.conf, and uninstall
+# leaves the config alone.
+SYSTEMDUNITDIR     ?= $(or $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null),/lib/systemd/system)
+SYSTEMDUSERUNITDIR ?= $(or $(shell pkg-config --variable=systemduserunitdir systemd 2>/dev/null),/usr/lib/systemd/user)
+CATALOGDIR         ?= $(or $(shell pkg-config --variable=catalogdir systemd 2>/dev/null),/usr/lib/systemd/catalog)
+BASHCOMPDIR        ?= $(or $(shell pkg-config --variable=completionsdir bash-completion 2>/dev/null),/usr/share/bash-completion/completions)
+UNIT_SED           := sed 's|^ExecStart=/usr/sbin/ckptd|ExecStart=$(BINDIR)/ckptd|'
+
 install: $(B)/ckptd
 	install -Dm755 $(B)/ckptd $(DESTDIR)$(BINDIR)/ckptd
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSTEMDUSERUNITDIR)
+	$(UNIT_SED) systemd/ckptd.service >$(DESTDIR)$(SYSTEMDUNITDIR)/ckptd.service
+	$(UNIT_SED) systemd/ckptd@.service >$(DESTDIR)$(SYSTEMDUNITDIR)/ckptd@.service
+	$(UNIT_SED) systemd/user/ckptd.service >$(DESTDIR)$(SYSTEMDUSERUNITDIR)/ckptd.service
+	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/ckptd.service $(DESTDIR)$(SYSTEMDUNITDIR)/ckptd@.service \
+		$(DESTDIR)$(SYSTEMDUSERUNITDIR)/ckptd.service
+	install -Dm644 systemd/ckptd.catalog $(DESTDIR)$(CATALOGDIR)/ckptd.catalog
+	install -Dm644 contrib/bash-completion/ckptd $(DESTDIR)$(BASHCOMPDIR)/ckptd
 	install -Dm644 man/ckptd.8 $(DESTDIR)$(MANDIR)/man8/ckptd.8
 	install -Dm644 man/ckptd.conf.5 $(DESTDIR)$(MANDIR)/man5/ckptd.conf.5
 	@if [ ! -e $(DESTDIR)$(SYSCONFDIR)/ckptd/ckptd.conf ]; then \
+		echo "install -Dm644 config/ckptd.conf $(DESTDIR)$(SYSCONFDIR)/ckptd/ckptd.conf"; \
 		install -Dm644 config/ckptd.conf $(DESTDIR)$(SYSCONFDIR)/ckptd/ckptd.conf; \
 	else echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/ckptd/ckptd.conf"; fi
+	@echo "note: run 'systemctl daemon-reload' and 'journalctl --update-catalog';"
+	@echo "      add the watch paths with 'systemctl edit ckptd' (ReadWritePaths=), see ckptd(8)"
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/ckptd $(DESTDIR)$(MANDIR)/man8/ckptd.8 \
-		$(DESTDIR)$(MANDIR)/man5/ckptd.conf.5
+	rm -f $(DESTDIR)$(BINDIR)/ckptd \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/ckptd.service $(DESTDIR)$(SYSTEMDUNITDIR)/ckptd@.service \
+		$(DESTDIR)$(SYSTEMDUSERUNITDIR)/ckptd.service $(DESTDIR)$(CATALOGDIR)/ckptd.catalog \
+		$(DESTDIR)$(BASHCOMPDIR)/ckptd \
+		$(DESTDIR)$(MANDIR)/man8/ckptd.8 $(DESTDIR)$(MANDIR)/man5/ckptd.conf.5
+	@echo "kept $(DESTDIR)$(SYSCONFDIR)/ckptd/ckptd.conf; run 'journalctl --update-catalog'"
 
 clean:
 	rm -rf build

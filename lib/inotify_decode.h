@@ -9,11 +9,11 @@
 
 /* One event record; name points into the caller's buffer. */
 struct inotify_rec {
-        int wd;                /* -1 for IN_Q_OVERFLOW */
+        int wd; /* -1 for IN_Q_OVERFLOW */
         uint32_t mask;
-        uint32_t cookie;       /* pairs IN_MOVED_FROM with IN_MOVED_TO */
-        const char *name;      /* NUL-terminated; "" when the event has no name */
-        size_t name_len;       /* strlen(name), without the padding */
+        uint32_t cookie;  /* pairs IN_MOVED_FROM with IN_MOVED_TO */
+        const char *name; /* NUL-terminated; "" when the event has no name */
+        size_t name_len;  /* strlen(name), without the padding */
 };
 
 /* Decode the record at *offset of buf[0..len). Returns 1 and advances
