@@ -1,50 +1,1023 @@
-/* The daemon's wiring: sd-event loop, reload, floor timers, notify. */
+/* The daemon's wiring: sd-event loop, inotify events, settle timers, reload,
+ * notify. Retention itself is sweep.c; what is shown to people is report.c. */
+#include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
 
 #include "log.h"
 #include "manager.h"
+#include "manager_internal.h"
+#include "policy.h"
+#include "remove.h"
+#include "report.h"
 #include "sweep.h"
+#include "watch.h"
+
+#define DEFAULT_POLL_SEC 30
+/* A checkpoint that reads as unsettled on disk (a write inside a directory
+ * checkpoint that no watch saw) is looked at again this often at the most. */
+#define RECHECK_MIN_USEC (1 * USEC_PER_SEC)
+
+static int run_sweep(struct manager *m, struct root_state *rs, struct run_state *run);
+static void floor_roots_changed(struct manager *m);
+static int root_rescan(struct manager *m, struct root_state *rs);
+
+/* --- runs and pending checkpoints --- */
+
+static struct run_state *run_find(struct root_state *rs, const char *path)
+{
+        for (size_t i = 0; i < rs->n_runs; i++)
+                if (strcmp(rs->runs[i]->path, path) == 0)
+                        return rs->runs[i];
+        return NULL;
+}
+
+static struct run_state *run_state_free(struct run_state *run)
+{
+        if (!run)
+                return NULL;
+        sd_event_source_disable_unref(run->timer);
+        for (size_t i = 0; i < run->n_pending; i++)
+                free(run->pending[i].name);
+        free(run->pending);
+        free(run->path);
+        free(run);
+        return NULL;
+}
+
+static struct run_state *run_get(struct root_state *rs, const char *path)
+{
+        struct run_state *run = run_find(rs, path), **v;
+
+        if (run)
+                return run;
+        v = realloc(rs->runs, (rs->n_runs + 1) * sizeof(*v));
+        if (!v)
+                return NULL;
+        rs->runs = v;
+        run = calloc(1, sizeof(*run));
+        if (!run || !(run->path = strdup(path))) {
+                free(run);
+                return NULL;
+        }
+        run->rs = rs;
+        rs->runs[rs->n_runs++] = run;
+        return run;
+}
+
+/* Forget run at index i and every run below it (a directory went away). */
+static void runs_drop_below(struct manager *m, struct root_state *rs, const char *path)
+{
+        size_t len = strlen(path);
+        size_t j = 0;
+
+        for (size_t i = 0; i < rs->n_runs; i++) {
+                struct run_state *run = rs->runs[i];
+                bool below = strcmp(path, ".") == 0 || strcmp(run->path, path) == 0 ||
+                             (strncmp(run->path, path, len) == 0 && run->path[len] == '/');
+                if (below)
+                        run_state_free(run);
+                else
+                        rs->runs[j++] = run;
+        }
+        rs->n_runs = j;
+        if (m->watcher && rs->index_valid)
+                watcher_remove_below(m->watcher, rs->index, path);
+}
+
+static struct pending *pending_find(struct run_state *run, const char *name)
+{
+        for (size_t i = 0; i < run->n_pending; i++)
+                if (strcmp(run->pending[i].name, name) == 0)
+                        return &run->pending[i];
+        return NULL;
+}
+
+static struct pending *pending_get(struct run_state *run, const char *name)
+{
+        struct pending *p = pending_find(run, name);
+
+        if (p)
+                return p;
+        p = realloc(run->pending, (run->n_pending + 1) * sizeof(*p));
+        if (!p)
+                return NULL;
+        run->pending = p;
+        p = &run->pending[run->n_pending];
+        *p = (struct pending){ .name = strdup(name) };
+        if (!p->name)
+                return NULL;
+        run->n_pending++;
+        return p;
+}
+
+static void pending_drop(struct run_state *run, size_t i)
+{
+        free(run->pending[i].name);
+        run->pending[i] = run->pending[--run->n_pending];
+}
+
+/* --- timers --- */
+
+static int on_run_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        struct run_state *run = userdata;
+
+        (void)s, (void)usec;
+        run_sweep(run->rs->m, run->rs, run);
+        return 0;
+}
+
+/* Sweep run `delay_usec` from now; an earlier deadline already set stands
+ * unless `reset` (a new write postpones the settle deadline). */
+static void run_arm(struct run_state *run, uint64_t delay_usec, bool reset)
+{
+        struct manager *m = run->rs->m;
+        uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC), when = now + delay_usec, cur = 0;
+        int enabled = SD_EVENT_OFF;
+
+        if (run->timer) {
+                sd_event_source_get_enabled(run->timer, &enabled);
+                sd_event_source_get_time(run->timer, &cur);
+                if (enabled != SD_EVENT_OFF && !reset && cur <= when)
+                        return;
+                sd_event_source_set_time(run->timer, when);
+                sd_event_source_set_enabled(run->timer, SD_EVENT_ONESHOT);
+                return;
+        }
+        /* accuracy 10 ms: settle is in seconds, and timers coalesce */
+        if (sd_event_add_time(m->event, &run->timer, CLOCK_MONOTONIC, when, 10 * 1000, on_run_timer, run) < 0)
+                log_warning("cannot arm the settle timer of %s, ignoring", run->path);
+}
+
+static uint64_t settle_usec(const struct root_state *rs)
+{
+        return (uint64_t)(rs->root.w->settle_sec * (double)USEC_PER_SEC);
+}
+
+/* --- sweeping one run --- */
+
+/* What the events say overrides what the disk says: a file still open for
+ * writing is incomplete however old its mtime; a directory renamed in or
+ * whose marker appeared is complete however fresh. */
+static bool adjust_completeness(struct root_state *rs, struct run_state *run, struct run *scanned, uint64_t now)
+{
+        bool unsettled = false;
+
+        for (size_t i = 0; i < scanned->n_ckpts; i++) {
+                struct ckpt *c = &scanned->ckpts[i];
+
+                for (size_t k = 0; k < c->n_members; k++) {
+                        struct pending *p = pending_find(run, c->members[k]);
+                        if (!p)
+                                continue;
+                        if (p->done)
+                                c->complete = true;
+                        else if (p->writing || now - p->last_usec < settle_usec(rs))
+                                c->complete = false;
+                }
+                if (!c->complete)
+                        unsettled = true;
+        }
+        return unsettled;
+}
+
+/* Drop pending entries that are settled, done, or gone from the run. */
+static void pending_prune(struct root_state *rs, struct run_state *run, const struct run *scanned, uint64_t now)
+{
+        for (size_t i = 0; i < run->n_pending;) {
+                struct pending *p = &run->pending[i];
+                bool present = false, complete = false;
+
+                for (size_t j = 0; j < scanned->n_ckpts && !present; j++)
+                        for (size_t k = 0; k < scanned->ckpts[j].n_members; k++)
+                                if (strcmp(scanned->ckpts[j].members[k], p->name) == 0) {
+                                        present = true;
+                                        complete = scanned->ckpts[j].complete;
+                                        break;
+                                }
+                if (!p->writing && (!present || (complete && (p->done || now - p->last_usec >= settle_usec(rs))))) {
+                        if (p->watched) {
+                                _cleanup_free_ char *path = NULL;
+                                if (asprintf(&path, "%s/%s", run->path, p->name) >= 0 && m_has_watcher(rs))
+                                        watcher_remove_below(rs->m->watcher, rs->index, path);
+                        }
+                        pending_drop(run, i);
+                } else
+                        i++;
+        }
+}
+
+static int run_sweep(struct manager *m, struct root_state *rs, struct run_state *run)
+{
+        uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC);
+        struct sweep s;
+        struct run scanned = {};
+        bool unsettled;
+        int r;
+
+        if (!rs->present)
+                return 0;
+        sweep_init(&s, m->config, m->dry_run);
+        r = sweep_scan_run(&rs->root, run->path, s.now_usec, &scanned);
+        if (r == -ENOENT || r == -ENOTDIR || r == -ELOOP || r == -EXDEV) {
+                runs_drop_below(m, rs, run->path); /* frees run */
+                return 0;
+        }
+        if (r < 0)
+                return log_warning_errno(r, "cannot scan %s/%s: %m, ignoring", rs->root.w->path, run->path);
+        unsettled = adjust_completeness(rs, run, &scanned, now);
+        policy_decide(&rs->root.w->policy, scanned.ckpts, scanned.n_ckpts, s.now_usec);
+        sweep_apply(&s, &rs->root, &scanned);
+        manager_account(m, &s);
+        space_seen(&m->space, rs->root.dev, &scanned);
+        pending_prune(rs, run, &scanned, now);
+        run->n_ckpts = scanned.n_ckpts;
+        run->bytes = 0;
+        for (size_t i = 0; i < scanned.n_ckpts; i++)
+                run->bytes += scanned.ckpts[i].size_bytes;
+        run_finish(&scanned);
+
+        /* Look again once the unsettled ones may have settled. Writers still
+         * open need no timer: their IN_CLOSE_WRITE arms one. */
+        if (unsettled) {
+                uint64_t delay = settle_usec(rs);
+                if (delay < RECHECK_MIN_USEC)
+                        delay = RECHECK_MIN_USEC;
+                for (size_t i = 0; i < run->n_pending; i++)
+                        if (!run->pending[i].writing && !run->pending[i].done &&
+                            run->pending[i].last_usec + settle_usec(rs) > now &&
+                            run->pending[i].last_usec + settle_usec(rs) - now < delay)
+                                delay = run->pending[i].last_usec + settle_usec(rs) - now;
+                run_arm(run, delay, false);
+        }
+        if (s.stopped)
+                sd_event_exit(m->event, 0);
+        /* after every new checkpoint: is there room for the next one? */
+        manager_floor_soon(m);
+        manager_status(m);
+        return 0;
+}
+
+/* --- roots: watches, scans, the parent watch while a root is gone --- */
+
+static bool is_network_fs(int fd)
+{
+        struct statfs sf;
+
+        if (fstatfs(fd, &sf) < 0)
+                return false;
+        switch ((unsigned long)sf.f_type) {
+        case 0x6969:     /* NFS */
+        case 0x517b:     /* SMB */
+        case 0xff534d42: /* CIFS */
+        case 0xfe534d42: /* SMB2 */
+        case 0x65735546: /* FUSE */
+        case 0x00c36400: /* Ceph */
+        case 0x0bd00bd0: /* Lustre */
+        case 0x47504653: /* GPFS */
+                return true;
+        default:
+                return false;
+        }
+}
+
+static int on_poll_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        struct root_state *rs = userdata;
+
+        (void)s, (void)usec;
+        root_rescan(rs->m, rs);
+        return 0;
+}
+
+/* Polled roots (a network filesystem, or the watch limit reached) are
+ * rescanned every poll_interval, in addition to any inotify events. */
+static void root_arm_poll(struct root_state *rs)
+{
+        uint64_t sec = rs->root.w->poll_interval_sec > 0 ? (uint64_t)rs->root.w->poll_interval_sec : DEFAULT_POLL_SEC;
+
+        if (!rs->polled && rs->root.w->poll_interval_sec <= 0)
+                return;
+        if (rs->poll_timer) {
+                sd_event_source_set_time_relative(rs->poll_timer, sec * USEC_PER_SEC);
+                sd_event_source_set_enabled(rs->poll_timer, SD_EVENT_ONESHOT);
+                return;
+        }
+        sd_event_add_time_relative(rs->m->event, &rs->poll_timer, CLOCK_MONOTONIC, sec * USEC_PER_SEC,
+                                   USEC_PER_SEC, on_poll_timer, rs);
+}
+
+/* Watch a directory of the root; the watch limit turns the root to polling. */
+static int root_watch(struct manager *m, struct root_state *rs, const char *path, enum watch_kind kind)
+{
+        int r = watcher_add_beneath(m->watcher, rs->root.fd, path, rs->index, kind, NULL);
+
+        if (r == -ENOSPC) {
+                if (!rs->polled)
+                        log_warning("%s: inotify watch limit reached (fs.inotify.max_user_watches); "
+                                    "polling this watch every %llds instead",
+                                    rs->root.w->path,
+                                    (long long)(rs->root.w->poll_interval_sec > 0 ? rs->root.w->poll_interval_sec
+                                                                                   : DEFAULT_POLL_SEC));
+                rs->polled = true;
+                root_arm_poll(rs);
+                return 0;
+        }
+        if (r < 0 && r != -ENOENT && r != -ENOTDIR && r != -ELOOP && r != -EXDEV)
+                return log_warning_errno(r, "cannot watch %s/%s: %m, ignoring", rs->root.w->path, path);
+        return r < 0 ? r : 0;
+}
+
+/* The root is gone (or not there yet): watch its parent for its return. */
+static void root_lost(struct manager *m, struct root_state *rs)
+{
+        _cleanup_free_ char *parent = strdup(rs->root.w->path);
+        _cleanup_close_ int fd = -1;
+        char *slash;
+
+        if (rs->present)
+                log_warning("%s is gone; watching for it to come back", rs->root.w->path);
+        runs_drop_below(m, rs, ".");
+        watcher_remove_root(m->watcher, rs->index);
+        rs->root.fd = safe_close(rs->root.fd);
+        rs->present = false;
+        if (!parent)
+                return;
+        slash = strrchr(parent, '/');
+        if (!slash)
+                return;
+        slash[slash == parent ? 1 : 0] = '\0';
+        fd = open(parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || watcher_add(m->watcher, fd, parent, rs->index, WATCH_PARENT, NULL) < 0)
+                log_warning("cannot watch %s for %s to come back; checking every %llds",
+                            parent, rs->root.w->path, (long long)m->config->check_interval_sec);
+}
+
+/* Open the root when needed, watch every run (the watch is added before the
+ * run is scanned, so nothing slips between), then sweep every run. New
+ * directories found on the way are watched and the tree is scanned again
+ * until it stands still. */
+static int root_rescan(struct manager *m, struct root_state *rs)
+{
+        int64_t now = now_usec(CLOCK_REALTIME);
+        struct run *runs = NULL;
+        size_t n = 0;
+        int r, rounds = 0;
+        bool added;
+
+        if (!rs->present) {
+                _cleanup_close_ int fd = root_open(rs->root.w->path);
+                struct stat st;
+
+                if (fd < 0) {
+                        root_lost(m, rs);
+                        return 0;
+                }
+                if (fstat(fd, &st) < 0)
+                        return -errno;
+                watcher_remove_root(m->watcher, rs->index); /* the parent watch */
+                rs->root.fd = TAKE_FD(fd);
+                rs->root.dev = st.st_dev;
+                rs->present = true;
+                if (is_network_fs(rs->root.fd) && !rs->polled) {
+                        log_notice("%s is on a network filesystem: polling it as well", rs->root.w->path);
+                        rs->polled = true;
+                }
+                if (rs->seen_before)
+                        log_notice("%s is back", rs->root.w->path);
+                rs->seen_before = true;
+                floor_roots_changed(m);
+        }
+        if (root_watch(m, rs, ".", WATCH_ROOT) < 0 && !rs->polled) {
+                root_lost(m, rs);
+                return 0;
+        }
+        do {
+                added = false;
+                runs_free(runs, n);
+                runs = NULL, n = 0;
+                r = sweep_scan_root(&rs->root, now, &runs, &n);
+                if (r < 0) {
+                        root_lost(m, rs);
+                        return r;
+                }
+                for (size_t i = 0; i < n; i++) {
+                        if (run_find(rs, runs[i].path))
+                                continue;
+                        if (!run_get(rs, runs[i].path))
+                                return log_errno(-ENOMEM, "out of memory");
+                        if (strcmp(runs[i].path, ".") != 0)
+                                root_watch(m, rs, runs[i].path, WATCH_RUN);
+                        added = true;
+                }
+        } while (added && ++rounds < 8);
+        runs_free(runs, n);
+
+        /* forget runs that are gone, then sweep the rest */
+        for (size_t i = 0; i < rs->n_runs;) {
+                struct run_state *run = rs->runs[i];
+                size_t before = rs->n_runs;
+
+                run_sweep(m, rs, run);
+                if (rs->n_runs == before)
+                        i++;
+        }
+        root_arm_poll(rs);
+        return 0;
+}
+
+/* --- inotify events --- */
+
+static bool name_is_candidate(const struct root_state *rs, const char *name, bool is_dir)
+{
+        const struct watch_conf *w = rs->root.w;
+
+        if (scan_name_ignored(w, name))
+                return false;
+        if ((w->kind == KIND_FILE && is_dir) || (w->kind == KIND_DIR && !is_dir))
+                return false;
+        return pattern_match(rs->root.pat, name, NULL);
+}
+
+static void on_run_event(struct manager *m, struct root_state *rs, const struct watch_event *ev)
+{
+        uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC);
+        const char *dir = ev->dir->path;
+        struct run_state *run;
+        struct pending *p;
+        bool candidate;
+
+        if (ev->kind == WATCH_EVENT_SELF_GONE) {
+                if (ev->dir->kind == WATCH_ROOT)
+                        root_lost(m, rs);
+                else
+                        runs_drop_below(m, rs, dir);
+                return;
+        }
+        run = run_find(rs, dir);
+        if (!run)
+                return;
+        candidate = name_is_candidate(rs, ev->name, ev->is_dir);
+        m->last_event_usec = now_usec(CLOCK_REALTIME);
+
+        switch (ev->kind) {
+        case WATCH_EVENT_DIR_CREATED:
+                if (candidate) {
+                        p = pending_get(run, ev->name);
+                        if (!p)
+                                return;
+                        p->last_usec = now;
+                        if (ev->mask & IN_MOVED_TO) {
+                                /* renamed in whole (Orbax, DCP): complete now */
+                                p->done = true;
+                                run_arm(run, 0, true);
+                        } else {
+                                /* a directory checkpoint starts: watch inside
+                                 * it for its marker and its writes */
+                                _cleanup_free_ char *path = NULL;
+                                if (asprintf(&path, "%s/%s", run->path, ev->name) >= 0 &&
+                                    root_watch(m, rs, strcmp(run->path, ".") ? path : ev->name, WATCH_CKPT) == 0)
+                                        p->watched = true;
+                                run_arm(run, settle_usec(rs), true);
+                                manager_floor_soon(m);
+                        }
+                } else if (rs->root.w->recursive && !scan_name_ignored(rs->root.w, ev->name)) {
+                        /* a new run (or a tree of them): watch, then scan */
+                        root_rescan(m, rs);
+                }
+                return;
+        case WATCH_EVENT_CREATED:
+        case WATCH_EVENT_MODIFIED:
+                if (!candidate)
+                        return;
+                p = pending_get(run, ev->name);
+                if (!p)
+                        return;
+                if (ev->kind == WATCH_EVENT_CREATED && !p->writing)
+                        manager_floor_soon(m);
+                p->writing = true;
+                p->done = false;
+                p->last_usec = now;
+                manager_floor_writing(m, true);
+                return;
+        case WATCH_EVENT_WRITE_DONE:
+        case WATCH_EVENT_MOVED_IN:
+                if (candidate) {
+                        p = pending_get(run, ev->name);
+                        if (!p)
+                                return;
+                        p->writing = false;
+                        p->last_usec = now;
+                        run_arm(run, settle_usec(rs), true);
+                } else if (!scan_name_ignored(rs->root.w, ev->name)) {
+                        /* a pointer file, a .keep, a symlink: pins changed */
+                        run_arm(run, 0, false);
+                }
+                return;
+        case WATCH_EVENT_GONE:
+                p = pending_find(run, ev->name);
+                if (p)
+                        pending_drop(run, (size_t)(p - run->pending));
+                if (ev->is_dir && !candidate && rs->root.w->recursive) {
+                        _cleanup_free_ char *path = NULL;
+                        if (strcmp(run->path, ".") == 0)
+                                runs_drop_below(m, rs, ev->name);
+                        else if (asprintf(&path, "%s/%s", run->path, ev->name) >= 0)
+                                runs_drop_below(m, rs, path);
+                }
+                return;
+        default:
+                return;
+        }
+}
+
+/* An event inside a directory checkpoint being written. */
+static void on_ckpt_event(struct manager *m, struct root_state *rs, const struct watch_event *ev)
+{
+        uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC);
+        _cleanup_free_ char *run_path = strdup(ev->dir->path);
+        const char *marker = rs->root.w->complete_marker;
+        struct run_state *run;
+        struct pending *p;
+        char *slash;
+
+        if (!run_path || ev->kind == WATCH_EVENT_SELF_GONE)
+                return;
+        slash = strrchr(run_path, '/');
+        if (slash)
+                *slash = '\0';
+        run = run_find(rs, slash ? run_path : ".");
+        if (!run)
+                return;
+        p = pending_find(run, slash ? slash + 1 : run_path);
+        if (!p)
+                return;
+        p->last_usec = now;
+        m->last_event_usec = now_usec(CLOCK_REALTIME);
+        if (marker && *marker && strcmp(ev->name, marker) == 0 &&
+            (ev->kind == WATCH_EVENT_WRITE_DONE || ev->kind == WATCH_EVENT_MOVED_IN ||
+             ev->kind == WATCH_EVENT_DIR_CREATED)) {
+                p->done = true;
+                run_arm(run, 0, true);
+                return;
+        }
+        if (ev->kind == WATCH_EVENT_CREATED || ev->kind == WATCH_EVENT_MODIFIED)
+                manager_floor_writing(m, true);
+        run_arm(run, settle_usec(rs), true);
+}
+
+static void on_parent_event(struct manager *m, struct root_state *rs, const struct watch_event *ev)
+{
+        const char *base = strrchr(rs->root.w->path, '/');
+
+        if (ev->kind != WATCH_EVENT_DIR_CREATED || !base || strcmp(ev->name, base + 1) != 0)
+                return;
+        root_rescan(m, rs);
+}
+
+static void on_watch_event(void *userdata, const struct watch_event *ev)
+{
+        struct manager *m = userdata;
+        struct root_state *rs;
+
+        if (ev->kind == WATCH_EVENT_OVERFLOW) {
+                /* inotify(7): events were lost; only a full rescan is safe */
+                log_notice("inotify queue overflow; rescanning everything");
+                m->rescan_all = true;
+                return;
+        }
+        if (!ev->dir || ev->dir->root >= m->n_roots)
+                return;
+        rs = &m->roots[ev->dir->root];
+        if (ev->kind == WATCH_EVENT_IGNORED) {
+                /* the kernel dropped the watch: the directory is gone */
+                if (ev->dir->kind == WATCH_ROOT && rs->present)
+                        root_lost(m, rs);
+                return;
+        }
+        switch (ev->dir->kind) {
+        case WATCH_ROOT:
+        case WATCH_RUN:
+                on_run_event(m, rs, ev);
+                break;
+        case WATCH_CKPT:
+                on_ckpt_event(m, rs, ev);
+                break;
+        case WATCH_PARENT:
+                on_parent_event(m, rs, ev);
+                break;
+        default:
+                break;
+        }
+}
+
+static int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        struct manager *m = userdata;
+        int r;
+
+        (void)s, (void)fd, (void)revents;
+        r = watcher_read(m->watcher, on_watch_event, m);
+        if (r < 0 && r != -EAGAIN)
+                log_warning_errno(r, "cannot read inotify events: %m, rescanning");
+        if (r < 0 || m->rescan_all) {
+                m->rescan_all = false;
+                for (size_t i = 0; i < m->n_roots; i++)
+                        root_rescan(m, &m->roots[i]);
+        }
+        return 0;
+}
+
+
+/* --- the free-space floor: timers around space.c --- */
+
+static void adjust_run(void *userdata, struct root *r, struct run *run)
+{
+        struct root_state *rs = (struct root_state *)((char *)r - offsetof(struct root_state, root));
+        struct run_state *state = run_find(rs, run->path);
+
+        (void)userdata;
+        if (state)
+                adjust_completeness(rs, state, run, (uint64_t)now_usec(CLOCK_MONOTONIC));
+}
+
+static size_t present_roots(struct manager *m, struct root **ret)
+{
+        size_t n = 0;
+
+        for (size_t i = 0; i < m->n_roots; i++)
+                if (m->roots[i].present)
+                        ret[n++] = &m->roots[i].root;
+        return n;
+}
+
+static void floor_check(struct manager *m)
+{
+        _cleanup_free_ struct root **roots = calloc(m->n_roots + 1, sizeof(*roots));
+        struct sweep s;
+        size_t n;
+
+        if (!roots)
+                return;
+        n = present_roots(m, roots);
+        sweep_init(&s, m->config, m->dry_run);
+        space_check(&m->space, roots, n, &s, adjust_run, m);
+        manager_account(m, &s);
+        if (s.stopped)
+                sd_event_exit(m->event, 0);
+        if (s.deleted > 0 || m->floor_unmet != space_any_unmet(&m->space)) {
+                m->floor_unmet = space_any_unmet(&m->space);
+                manager_status(m);
+        }
+}
+
+static bool anything_writing(struct manager *m)
+{
+        for (size_t i = 0; i < m->n_roots; i++)
+                for (size_t j = 0; j < m->roots[i].n_runs; j++) {
+                        const struct run_state *run = m->roots[i].runs[j];
+                        for (size_t k = 0; k < run->n_pending; k++)
+                                if (run->pending[k].writing || !run->pending[k].done)
+                                        return true;
+                }
+        return false;
+}
+
+static int on_floor_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        struct manager *m = userdata;
+
+        (void)usec;
+        floor_check(m);
+        if (s == m->writing_timer) {
+                if (anything_writing(m))
+                        sd_event_source_set_time_relative(s, USEC_PER_SEC);
+                else
+                        sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        } else if (s == m->check_timer) {
+                sd_event_source_set_time_relative(s, (uint64_t)m->config->check_interval_sec * USEC_PER_SEC);
+        }
+        return 0;
+}
+
+/* Roots may have come or gone: the filesystems to look after change. */
+static void floor_roots_changed(struct manager *m)
+{
+        _cleanup_free_ struct root **roots = calloc(m->n_roots + 1, sizeof(*roots));
+
+        if (roots)
+                space_set_roots(&m->space, roots, present_roots(m, roots));
+}
+
+int manager_floor_start(struct manager *m)
+{
+        int r;
+
+        floor_roots_changed(m);
+        /* accuracy 1 s: the idle check need not wake us at an exact time */
+        r = sd_event_add_time_relative(m->event, &m->check_timer, CLOCK_MONOTONIC,
+                                       (uint64_t)m->config->check_interval_sec * USEC_PER_SEC, USEC_PER_SEC,
+                                       on_floor_timer, m);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(m->check_timer, SD_EVENT_ON);
+        if (r >= 0)
+                r = sd_event_add_time_relative(m->event, &m->writing_timer, CLOCK_MONOTONIC, USEC_PER_SEC,
+                                               100 * 1000, on_floor_timer, m);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(m->writing_timer, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_event_add_time_relative(m->event, &m->soon_timer, CLOCK_MONOTONIC, 0, 0, on_floor_timer, m);
+        if (r < 0)
+                return log_errno(r, "cannot set up the floor timers: %m");
+        return 0;
+}
+
+void manager_floor_stop(struct manager *m)
+{
+        m->check_timer = sd_event_source_disable_unref(m->check_timer);
+        m->writing_timer = sd_event_source_disable_unref(m->writing_timer);
+        m->soon_timer = sd_event_source_disable_unref(m->soon_timer);
+        space_finish(&m->space);
+}
+
+void manager_floor_config(struct manager *m)
+{
+        floor_roots_changed(m);
+        if (m->check_timer)
+                sd_event_source_set_time_relative(m->check_timer,
+                                                  (uint64_t)m->config->check_interval_sec * USEC_PER_SEC);
+        manager_floor_soon(m);
+}
+
+void manager_floor_soon(struct manager *m)
+{
+        if (!m->soon_timer)
+                return;
+        sd_event_source_set_time_relative(m->soon_timer, 0);
+        sd_event_source_set_enabled(m->soon_timer, SD_EVENT_ONESHOT);
+}
+
+void manager_floor_writing(struct manager *m, bool writing)
+{
+        int enabled = SD_EVENT_OFF;
+
+        if (!m->writing_timer || !writing)
+                return;
+        sd_event_source_get_enabled(m->writing_timer, &enabled);
+        if (enabled != SD_EVENT_OFF)
+                return;
+        sd_event_source_set_time_relative(m->writing_timer, USEC_PER_SEC);
+        sd_event_source_set_enabled(m->writing_timer, SD_EVENT_ON);
+}
+
+/* --- lifecycle: start, reload, stop --- */
+
+static void roots_free(struct manager *m)
+{
+        for (size_t i = 0; i < m->n_roots; i++) {
+                struct root_state *rs = &m->roots[i];
+
+                runs_drop_below(m, rs, ".");
+                free(rs->runs);
+                sd_event_source_disable_unref(rs->poll_timer);
+                if (m->watcher)
+                        watcher_remove_root(m->watcher, rs->index);
+                root_finish(&rs->root);
+        }
+        free(m->roots);
+        m->roots = NULL;
+        m->n_roots = 0;
+}
+
+static int roots_start(struct manager *m)
+{
+        m->roots = calloc(m->config->n_watches, sizeof(*m->roots));
+        if (!m->roots)
+                return -ENOMEM;
+        m->n_roots = m->config->n_watches;
+        for (size_t i = 0; i < m->n_roots; i++) {
+                struct root_state *rs = &m->roots[i];
+                const char *err = NULL;
+                const struct watch_conf *w = &m->config->watches[i];
+                int r;
+
+                rs->m = m;
+                rs->index = m->next_index++;
+                rs->index_valid = true;
+                rs->root = (struct root){ .w = w, .fd = -1 };
+                r = w->pattern ? pattern_compile(w->pattern, &rs->root.pat, &err)
+                               : pattern_new_kv(w->key_separator, w->join, &rs->root.pat);
+                if (r < 0)
+                        return log_errno(r, "%s: bad pattern: %s", w->path, err ? err : "out of memory");
+        }
+        /* interrupted removals first, then watches, scans and sweeps */
+        for (size_t i = 0; i < m->n_roots; i++) {
+                struct root_state *rs = &m->roots[i];
+                struct run *runs = NULL;
+                size_t n = 0;
+                _cleanup_close_ int fd = root_open(rs->root.w->path);
+
+                if (fd >= 0 && !m->dry_run) {
+                        rs->root.fd = TAKE_FD(fd);
+                        if (sweep_scan_root(&rs->root, now_usec(CLOCK_REALTIME), &runs, &n) == 0)
+                                sweep_tombstones(&rs->root, runs, n);
+                        runs_free(runs, n);
+                        rs->root.fd = safe_close(rs->root.fd);
+                }
+                root_rescan(m, rs);
+        }
+        return 0;
+}
+
+static int manager_reload(struct manager *m)
+{
+        char error[ERROR_MAX];
+        struct config *c = NULL;
+        int r;
+
+        sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading %s",
+                   (unsigned long long)now_usec(CLOCK_MONOTONIC), m->config_path);
+        r = config_load(m->config_path, &c, error);
+        if (r < 0) {
+                struct log_fields f = { .message_id = MSGID_CONFIG_REJECTED, .path = m->config_path };
+                log_struct(LOG_ERR, &f, "%s; keeping the running configuration", error);
+                sd_notify(false, "READY=1");
+                manager_status(m);
+                return 0;
+        }
+        roots_free(m);
+        config_free(m->config);
+        m->config = c;
+        log_set_level(m->log_level >= 0 ? m->log_level : c->log_level);
+        {
+                struct log_fields f = { .message_id = MSGID_RELOADED, .path = m->config_path };
+                log_struct(LOG_NOTICE, &f, "reloaded %s: %zu watch%s", m->config_path, c->n_watches,
+                           c->n_watches == 1 ? "" : "es");
+        }
+        r = roots_start(m);
+        manager_floor_config(m);
+        sd_notify(false, "READY=1");
+        manager_status(m);
+        return r;
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+        struct manager *m = userdata;
+
+        (void)s;
+        if (si->ssi_signo == SIGHUP) {
+                if (!m->config_path) {
+                        log_notice("SIGHUP: no config file to reload (--watch)");
+                        return 0;
+                }
+                manager_reload(m);
+                return 0;
+        }
+        log_info("%s: stopping", strsignal((int)si->ssi_signo));
+        sd_notify(false, "STOPPING=1");
+        sd_event_exit(m->event, 0);
+        return 0;
+}
+
+void manager_status(struct manager *m)
+{
+        _cleanup_free_ char *status = report_status(m);
+
+        if (status)
+                sd_notifyf(false, "STATUS=%s", status);
+        report_metrics(m);
+}
+
+void manager_account(struct manager *m, const struct sweep *s)
+{
+        for (int r = 0; r < _DELETE_REASON_MAX; r++) {
+                m->deleted_by_reason[r] += s->deleted_by_reason[r];
+                m->freed_by_reason[r] += s->freed_by_reason[r];
+        }
+}
+
+int manager_run(struct config *c, const char *config_path, bool dry_run, int log_level)
+{
+        struct manager m = {
+                .config = c,
+                .config_path = config_path,
+                .dry_run = dry_run || c->dry_run,
+                .log_level = log_level,
+        };
+        sigset_t mask;
+        int r;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+
+        r = sd_event_default(&m.event);
+        if (r < 0) {
+                log_errno(r, "cannot create the event loop: %m");
+                goto out;
+        }
+        r = watcher_new(&m.watcher);
+        if (r < 0) {
+                log_errno(r, "cannot create an inotify instance: %m");
+                goto out;
+        }
+        if ((r = sd_event_add_signal(m.event, NULL, SIGHUP, on_signal, &m)) < 0 ||
+            (r = sd_event_add_signal(m.event, NULL, SIGTERM, on_signal, &m)) < 0 ||
+            (r = sd_event_add_signal(m.event, NULL, SIGINT, on_signal, &m)) < 0 ||
+            (r = sd_event_add_io(m.event, &m.inotify_src, watcher_fd(m.watcher), EPOLLIN, on_inotify, &m)) < 0) {
+                log_errno(r, "cannot set up the event loop: %m");
+                goto out;
+        }
+        /* WATCHDOG=1 every half WATCHDOG_USEC, from the loop itself: a stuck
+         * loop stops the pings and systemd restarts us (sd_event_set_watchdog(3)) */
+        sd_event_set_watchdog(m.event, true);
+
+        r = roots_start(&m);
+        if (r < 0)
+                goto out;
+        r = manager_floor_start(&m);
+        if (r < 0)
+                goto out;
+        log_info("watching %zu director%s%s", m.n_roots, m.n_roots == 1 ? "y" : "ies",
+                 m.dry_run ? " (dry run: nothing is deleted)" : "");
+        sd_notify(false, "READY=1");
+        manager_status(&m);
+        r = sd_event_loop(m.event);
+        if (r < 0)
+                log_errno(r, "event loop failed: %m");
+out:
+        manager_floor_stop(&m);
+        roots_free(&m);
+        m.inotify_src = sd_event_source_disable_unref(m.inotify_src);
+        m.watcher = watcher_free(m.watcher);
+        m.event = sd_event_unref(m.event);
+        config_free(m.config);
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
 
 int manager_once(const struct config *c, bool dry_run)
 {
+        struct root *roots = calloc(c->n_watches + 1, sizeof(*roots));
+        struct root **ptrs = calloc(c->n_watches + 1, sizeof(*ptrs));
+        struct space space = {};
         struct sweep s;
         int status = EXIT_SUCCESS;
+        size_t n = 0;
 
+        if (!roots || !ptrs) {
+                log_errno(-ENOMEM, "out of memory");
+                status = EXIT_FAILURE;
+                goto out;
+        }
         sweep_init(&s, c, dry_run);
         for (size_t i = 0; i < c->n_watches; i++) {
-                struct root r;
+                struct root *r = &roots[n];
                 struct run *runs = NULL;
-                size_t n = 0;
+                size_t k = 0;
 
-                if (root_init(&r, &c->watches[i]) < 0) {
-                        root_finish(&r);
+                if (root_init(r, &c->watches[i]) < 0) {
+                        root_finish(r);
                         status = EXIT_FAILURE;
                         continue;
                 }
-                if (sweep_decide_root(&r, s.now_usec, &runs, &n) < 0) {
+                ptrs[n++] = r;
+                if (sweep_decide_root(r, s.now_usec, &runs, &k) < 0) {
                         status = EXIT_FAILURE;
                 } else {
                         /* Interrupted removals first. Tombstones are dot files,
                          * never checkpoints, so the verdicts stand. */
                         if (!dry_run)
-                                sweep_tombstones(&r, runs, n);
-                        for (size_t j = 0; j < n; j++)
-                                sweep_apply(&s, &r, &runs[j]);
+                                sweep_tombstones(r, runs, k);
+                        for (size_t j = 0; j < k; j++)
+                                sweep_apply(&s, r, &runs[j]);
                 }
-                runs_free(runs, n);
-                root_finish(&r);
+                runs_free(runs, k);
         }
+        /* then the floor, over what the policy kept */
+        if (space_set_roots(&space, ptrs, n) < 0)
+                status = EXIT_FAILURE;
+        else if (space_check(&space, ptrs, n, &s, NULL, NULL) > 0 && status == EXIT_SUCCESS)
+                status = 3;
         if (s.failed > 0)
                 status = EXIT_FAILURE;
-        log_info("%s %u checkpoint%s%s", dry_run ? "would delete" : "deleted", s.deleted,
-                 s.deleted == 1 ? "" : "s", s.capped ? " (deletion cap reached)" : "");
+        log_info("%s %u checkpoint%s%s", dry_run ? "would delete" : "deleted", s.deleted, s.deleted == 1 ? "" : "s",
+                 s.capped ? " (deletion cap reached)" : "");
+out:
+        for (size_t i = 0; i < n; i++)
+                root_finish(&roots[i]);
+        space_finish(&space);
+        free(roots);
+        free(ptrs);
         return status;
-}
-
-int manager_run(struct config *c, const char *config_path, bool dry_run, int log_level)
-{
-        (void)config_path, (void)dry_run, (void)log_level;
-        config_free(c);
-        return log_errno(-ENOSYS, "the daemon mode is not built yet; use -1"), EXIT_FAILURE;
 }

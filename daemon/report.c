@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "manager_internal.h"
 #include "preset.h"
 #include "report.h"
 #include "sweep.h"
@@ -243,4 +244,119 @@ int report_list(FILE *f, const struct config *c, bool json)
                 json_object_put(top);
         }
         return status;
+}
+
+char *report_status(const struct manager *m)
+{
+        char *buf = NULL;
+        size_t len = 0, runs = 0, ckpts = 0;
+        FILE *f = open_memstream(&buf, &len);
+
+        if (!f)
+                return NULL;
+        for (size_t i = 0; i < m->n_roots; i++) {
+                runs += m->roots[i].n_runs;
+                for (size_t j = 0; j < m->roots[i].n_runs; j++)
+                        ckpts += m->roots[i].runs[j]->n_ckpts;
+        }
+        fprintf(f, "watching %zu run%s, %zu checkpoint%s", runs, runs == 1 ? "" : "s", ckpts, ckpts == 1 ? "" : "s");
+        for (size_t i = 0; i < m->space.n_fs; i++) {
+                const struct fs_state *fs = &m->space.fs[i];
+                char a[16], b[16];
+
+                if (!fs->configured)
+                        continue;
+                fprintf(f, "; %s %s free, floor %s", fs->path, size_format(fs->free_bytes, a, sizeof(a)),
+                        size_format(fs->floor_bytes, b, sizeof(b)));
+                if (fs->unmet)
+                        fprintf(f, " (FLOOR UNMET, %s short)", size_format(fs->short_bytes, a, sizeof(a)));
+        }
+        for (size_t i = 0; i < m->n_roots; i++)
+                if (!m->roots[i].present)
+                        fprintf(f, "; %s missing", m->roots[i].root.w->path);
+        if (m->dry_run)
+                fputs("; dry run", f);
+        fclose(f);
+        return buf;
+}
+
+/* A Prometheus label value: backslash, double quote and newline escaped. */
+static void put_label(FILE *f, const char *s)
+{
+        _cleanup_free_ char *e = log_escape(s);
+
+        for (const char *p = e ? e : ""; *p; p++) {
+                if (*p == '"' || *p == '\\')
+                        fputc('\\', f);
+                fputc(*p, f);
+        }
+}
+
+int report_metrics(const struct manager *m)
+{
+        const char *path = m->config->metrics_file;
+        _cleanup_free_ char *tmp = NULL;
+        FILE *f;
+
+        if (!path || !*path)
+                return 0;
+        if (asprintf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0)
+                return -ENOMEM;
+        f = fopen(tmp, "we");
+        if (!f)
+                return log_warning_errno(-errno, "cannot write %s: %m, ignoring", tmp);
+
+        fputs("# HELP ckptd_checkpoints Checkpoints in a run after its last sweep.\n"
+              "# TYPE ckptd_checkpoints gauge\n", f);
+        for (size_t i = 0; i < m->n_roots; i++)
+                for (size_t j = 0; j < m->roots[i].n_runs; j++) {
+                        fputs("ckptd_checkpoints{watch=\"", f);
+                        put_label(f, m->roots[i].root.w->path);
+                        fputs("\",run=\"", f);
+                        put_label(f, m->roots[i].runs[j]->path);
+                        fprintf(f, "\"} %zu\n", m->roots[i].runs[j]->n_ckpts);
+                }
+        fputs("# HELP ckptd_deleted_total Checkpoints deleted, by reason.\n"
+              "# TYPE ckptd_deleted_total counter\n", f);
+        for (int r = DELETE_POLICY; r < _DELETE_REASON_MAX; r++)
+                fprintf(f, "ckptd_deleted_total{reason=\"%s\"} %llu\n", delete_reason_to_string(r),
+                        (unsigned long long)m->deleted_by_reason[r]);
+        fputs("# HELP ckptd_freed_bytes_total Bytes freed by deletions, by reason.\n"
+              "# TYPE ckptd_freed_bytes_total counter\n", f);
+        for (int r = DELETE_POLICY; r < _DELETE_REASON_MAX; r++)
+                fprintf(f, "ckptd_freed_bytes_total{reason=\"%s\"} %llu\n", delete_reason_to_string(r),
+                        (unsigned long long)m->freed_by_reason[r]);
+        fputs("# HELP ckptd_last_event_timestamp_seconds When the last checkpoint event was seen.\n"
+              "# TYPE ckptd_last_event_timestamp_seconds gauge\n", f);
+        fprintf(f, "ckptd_last_event_timestamp_seconds %.3f\n", (double)m->last_event_usec / 1e6);
+        fputs("# HELP ckptd_free_bytes Free space on a filesystem with a floor.\n"
+              "# TYPE ckptd_free_bytes gauge\n", f);
+        for (size_t i = 0; i < m->space.n_fs; i++)
+                if (m->space.fs[i].configured) {
+                        fputs("ckptd_free_bytes{path=\"", f);
+                        put_label(f, m->space.fs[i].path);
+                        fprintf(f, "\"} %llu\n", (unsigned long long)m->space.fs[i].free_bytes);
+                }
+        fputs("# HELP ckptd_floor_bytes The free-space floor of a filesystem.\n"
+              "# TYPE ckptd_floor_bytes gauge\n", f);
+        for (size_t i = 0; i < m->space.n_fs; i++)
+                if (m->space.fs[i].configured) {
+                        fputs("ckptd_floor_bytes{path=\"", f);
+                        put_label(f, m->space.fs[i].path);
+                        fprintf(f, "\"} %llu\n", (unsigned long long)m->space.fs[i].floor_bytes);
+                }
+        fputs("# HELP ckptd_floor_unmet 1 while some filesystem stays below its floor.\n"
+              "# TYPE ckptd_floor_unmet gauge\n", f);
+        fprintf(f, "ckptd_floor_unmet %d\n", space_any_unmet(&m->space) ? 1 : 0);
+
+        if (fflush(f) != 0 || ferror(f) || fclose(f) != 0) {
+                unlink(tmp);
+                return log_warning_errno(-EIO, "cannot write %s, ignoring", tmp);
+        }
+        if (rename(tmp, path) < 0) {
+                int r = -errno;
+                unlink(tmp);
+                return log_warning_errno(r, "cannot rename %s to %s: %m, ignoring", tmp, path);
+        }
+        return 0;
 }

@@ -48,6 +48,17 @@ void sweep_init(struct sweep *s, const struct config *c, bool dry_run)
         };
 }
 
+/* A SIGTERM or SIGINT waiting in the (blocked) signal mask: the daemon stops
+ * after the deletion in hand instead of finishing a long sweep first. */
+static bool stop_requested(void)
+{
+        sigset_t pending;
+
+        if (sigpending(&pending) < 0)
+                return false;
+        return sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1;
+}
+
 static int open_run(struct root *r, const char *run_path)
 {
         return openat_beneath(r->fd, run_path, O_RDONLY | O_DIRECTORY, 0);
@@ -75,26 +86,30 @@ int sweep_tombstones(struct root *r, const struct run *runs, size_t n)
         return total;
 }
 
-int sweep_decide_run(struct root *r, const char *run_path, int64_t now_usec, struct run *ret)
+int sweep_scan_run(struct root *r, const char *run_path, int64_t now_usec, struct run *ret)
 {
         _cleanup_close_ int fd = open_run(r, run_path);
-        int k;
 
         if (fd < 0)
                 return fd;
-        k = scan_run(fd, run_path, r->w, r->pat, now_usec, ret);
-        if (k < 0)
-                return k;
-        policy_decide(&r->w->policy, ret->ckpts, ret->n_ckpts, now_usec);
-        return 0;
+        return scan_run(fd, run_path, r->w, r->pat, now_usec, ret);
 }
 
-int sweep_decide_root(struct root *r, int64_t now_usec, struct run **ret_runs, size_t *ret_n)
+int sweep_scan_root(struct root *r, int64_t now_usec, struct run **ret_runs, size_t *ret_n)
 {
         int k = scan_root(r->fd, r->w, r->pat, now_usec, ret_runs, ret_n);
 
         if (k < 0)
                 return log_errno(k, "cannot scan %s: %m", r->w->path);
+        return 0;
+}
+
+int sweep_decide_root(struct root *r, int64_t now_usec, struct run **ret_runs, size_t *ret_n)
+{
+        int k = sweep_scan_root(r, now_usec, ret_runs, ret_n);
+
+        if (k < 0)
+                return k;
         for (size_t i = 0; i < *ret_n; i++)
                 policy_decide(&r->w->policy, (*ret_runs)[i].ckpts, (*ret_runs)[i].n_ckpts, now_usec);
         return 0;
@@ -133,6 +148,10 @@ int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const s
         if (!path)
                 return log_errno(-ENOMEM, "out of memory");
         size_format(c->size_bytes, size, sizeof(size));
+        if (s->stopped || stop_requested()) {
+                s->stopped = true;
+                return 0;
+        }
         if (s->budget <= 0) {
                 if (!s->capped)
                         log_warning("deletion cap (max_delete_per_sweep) reached; the rest waits for the next sweep");

@@ -23,6 +23,7 @@ struct sweep {
         int64_t now_usec;       /* CLOCK_REALTIME */
         int budget;             /* deletions left (max_delete_per_sweep) */
         bool capped;            /* the budget ran out */
+        bool stopped;           /* SIGTERM/SIGINT arrived: no further deletion */
         unsigned deleted;       /* or would-be deleted in a dry run */
         unsigned failed;        /* removals that failed for a reason other than a race */
         uint64_t freed_bytes;
@@ -38,10 +39,12 @@ void sweep_init(struct sweep *s, const struct config *c, bool dry_run);
 
 /* Finish tombstones left in every run of the root (start-up). */
 int sweep_tombstones(struct root *r, const struct run *runs, size_t n);
+/* Scan the whole root (logs errors). */
+int sweep_scan_root(struct root *r, int64_t now_usec, struct run **ret_runs, size_t *ret_n);
+/* Scan one run, path relative to the root. */
+int sweep_scan_run(struct root *r, const char *run_path, int64_t now_usec, struct run *ret);
 /* Scan the whole root and decide every run (no deletion). */
 int sweep_decide_root(struct root *r, int64_t now_usec, struct run **ret_runs, size_t *ret_n);
-/* Scan and decide one run, path relative to the root. */
-int sweep_decide_run(struct root *r, const char *run_path, int64_t now_usec, struct run *ret);
 /* Delete what the verdicts of run say (or log would-delete). */
 int sweep_apply(struct sweep *s, struct root *r, const struct run *run);
 /* Remove (or in a dry run, log) one checkpoint with the given reason. */

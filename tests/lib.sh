@@ -85,14 +85,14 @@ run_tests() {
                 77) echo "  SKIP $t ($(tail -n1 "$T.log" | sed 's/^ *//'))"; _skipped=$((_skipped + 1)) ;;
                 *) echo "  FAIL $t"; sed 's/^/    | /' "$T.log" | tail -n 40; _failed=$((_failed + 1)) ;;
                 esac
-                test_cleanup "$T"
+                cleanup_after_test "$T"
                 rm -rf "$T" "$T.log"
         done
         echo "RESULT $_passed $_failed $_skipped"
 }
 
 # Unmount anything a test left mounted below $1 and kill daemons it started.
-test_cleanup() {
+cleanup_after_test() {
         if [ -f "$1/pids" ]; then
                 while read -r p; do kill "$p" 2>/dev/null || true; done <"$1/pids"
         fi

@@ -26,7 +26,7 @@ test_lightning_once_keeps_best_three_and_newest() {
         lightning_run "$T/runs"
         "$CKPTD" -1 -w "$T/runs" "${LFLAGS[@]}" 2>err
         assert_names "$T/runs" "${LIGHTNING_KEPT[@]}"
-        [ "$(grep -c '^ckptd: deleted ' err)" = 6 ] || fail "expected 6 deletions: $(cat err)"
+        [ "$(grep -c '^ckptd: deleted /' err)" = 6 ] || fail "expected 6 deletions: $(cat err)"
         assert_grep "deleted $T/runs/epoch=0-step=100-val_loss=0.9.ckpt (policy, val_loss=0.9" err
 }
 

@@ -1,0 +1,315 @@
+/* The free-space floor, per filesystem: statvfs, then evictions in the order
+ * of lib/floor.c until free space reaches the target. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include "floor.h"
+#include "log.h"
+#include "policy.h"
+#include "space.h"
+
+static struct fs_state *fs_find(struct space *sp, dev_t dev)
+{
+        for (size_t i = 0; i < sp->n_fs; i++)
+                if (sp->fs[i].dev == dev)
+                        return &sp->fs[i];
+        return NULL;
+}
+
+int space_set_roots(struct space *sp, struct root *const *roots, size_t n)
+{
+        struct fs_state *fs = calloc(n ? n : 1, sizeof(*fs));
+        size_t k = 0;
+
+        if (!fs)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                const struct watch_conf *w = roots[i]->w;
+                struct fs_state *f = NULL, *old;
+
+                if (roots[i]->fd < 0)
+                        continue;
+                for (size_t j = 0; j < k; j++)
+                        if (fs[j].dev == roots[i]->dev)
+                                f = &fs[j];
+                if (!f) {
+                        f = &fs[k++];
+                        old = fs_find(sp, roots[i]->dev);
+                        *f = old ? *old : (struct fs_state){ .dev = roots[i]->dev };
+                        f->path = w->path;
+                        f->configured = false;
+                }
+                if (w->min_free.set || w->headroom > 0)
+                        f->configured = true;
+        }
+        free(sp->fs);
+        sp->fs = fs;
+        sp->n_fs = k;
+        return 0;
+}
+
+void space_finish(struct space *sp)
+{
+        free(sp->fs);
+        *sp = (struct space){};
+}
+
+void space_seen(struct space *sp, dev_t dev, const struct run *run)
+{
+        struct fs_state *f = fs_find(sp, dev);
+
+        if (!f)
+                return;
+        for (size_t i = 0; i < run->n_ckpts; i++)
+                if (run->ckpts[i].complete && run->ckpts[i].size_bytes > f->largest_bytes)
+                        f->largest_bytes = run->ckpts[i].size_bytes;
+}
+
+bool space_any_unmet(const struct space *sp)
+{
+        for (size_t i = 0; i < sp->n_fs; i++)
+                if (sp->fs[i].unmet)
+                        return true;
+        return false;
+}
+
+/* Free and total bytes of the filesystem of fd. The floor counts what an
+ * unprivileged trainer can use: f_bavail, not f_bfree (statvfs(3)). */
+static int fs_stat(int fd, uint64_t *ret_free, uint64_t *ret_total)
+{
+        struct statvfs sv;
+
+        if (fstatvfs(fd, &sv) < 0)
+                return -errno;
+        *ret_free = (uint64_t)sv.f_bavail * sv.f_frsize;
+        *ret_total = (uint64_t)sv.f_blocks * sv.f_frsize;
+        return 0;
+}
+
+/* floor and target: the largest any watch on the filesystem asks for */
+static void fs_levels(struct fs_state *f, struct root *const *roots, size_t n)
+{
+        f->floor_bytes = f->target_bytes = 0;
+        for (size_t i = 0; i < n; i++) {
+                const struct watch_conf *w = roots[i]->w;
+                uint64_t level, target;
+
+                if (roots[i]->fd < 0 || roots[i]->dev != f->dev)
+                        continue;
+                level = floor_bytes(size_resolve(&w->min_free, f->total_bytes), w->headroom, f->largest_bytes);
+                target = floor_target(level, size_resolve(&w->target_free, f->total_bytes));
+                if (level > f->floor_bytes)
+                        f->floor_bytes = level;
+                if (target > f->target_bytes)
+                        f->target_bytes = target;
+        }
+        if (f->target_bytes < f->floor_bytes)
+                f->target_bytes = f->floor_bytes;
+}
+
+/* Every run of every root on f, scanned and decided. */
+struct fs_runs {
+        struct root **root; /* per run */
+        struct run *runs;
+        size_t n;
+};
+
+static void fs_runs_free(struct fs_runs *fr)
+{
+        runs_free(fr->runs, fr->n);
+        free(fr->root);
+        *fr = (struct fs_runs){};
+}
+
+static int fs_collect(struct space *sp, struct fs_state *f, struct root *const *roots, size_t n, int64_t now,
+                      space_adjust_fn *adjust, void *userdata, struct fs_runs *ret)
+{
+        *ret = (struct fs_runs){};
+        for (size_t i = 0; i < n; i++) {
+                struct run *runs = NULL, *all;
+                struct root **owner;
+                size_t k = 0;
+
+                if (roots[i]->fd < 0 || roots[i]->dev != f->dev)
+                        continue;
+                if (sweep_scan_root(roots[i], now, &runs, &k) < 0)
+                        continue;
+                all = realloc(ret->runs, (ret->n + k) * sizeof(*all));
+                owner = all ? realloc(ret->root, (ret->n + k) * sizeof(*owner)) : NULL;
+                if (all)
+                        ret->runs = all;
+                if (!all || !owner) {
+                        runs_free(runs, k);
+                        return -ENOMEM;
+                }
+                ret->root = owner;
+                for (size_t j = 0; j < k; j++) {
+                        if (adjust)
+                                adjust(userdata, roots[i], &runs[j]);
+                        policy_decide(&roots[i]->w->policy, runs[j].ckpts, runs[j].n_ckpts, now);
+                        space_seen(sp, f->dev, &runs[j]);
+                        ret->runs[ret->n] = runs[j];
+                        ret->root[ret->n++] = roots[i];
+                }
+                free(runs);
+        }
+        return 0;
+}
+
+static void log_unmet(struct fs_state *f, const struct floor_cand *c, const unsigned *why, size_t n)
+{
+        unsigned count[_FLOOR_PROTECT_MAX] = {};
+        struct log_fields lf = {
+                .message_id = MSGID_FLOOR_UNMET,
+                .path = f->path,
+                .has_free = true,
+                .free_bytes = f->free_bytes,
+                .has_floor = true,
+                .floor_bytes = f->floor_bytes,
+                .has_bytes = true,
+                .bytes = f->short_bytes,
+        };
+        char shortb[16], freeb[16], floorb[16];
+
+        for (size_t i = 0; i < n; i++)
+                for (int k = 0; k < _FLOOR_PROTECT_MAX; k++)
+                        if (c[i].kept && (why[i] & (1u << k)))
+                                count[k]++;
+        log_struct(LOG_CRIT, &lf,
+                   "free space on the filesystem of %s is %s short of the floor (%s free, floor %s); "
+                   "protected: %u best, %u newest, %u pinned, %u being written",
+                   f->path, size_format(f->short_bytes, shortb, sizeof(shortb)),
+                   size_format(f->free_bytes, freeb, sizeof(freeb)), size_format(f->floor_bytes, floorb, sizeof(floorb)),
+                   count[FLOOR_PROTECT_BEST], count[FLOOR_PROTECT_NEWEST], count[FLOOR_PROTECT_PINNED],
+                   count[FLOOR_PROTECT_INCOMPLETE]);
+}
+
+static void set_unmet(struct fs_state *f, bool unmet, const struct floor_cand *c, const unsigned *why, size_t n)
+{
+        if (unmet && !f->unmet) {
+                log_unmet(f, c, why, n);
+        } else if (!unmet && f->unmet) {
+                struct log_fields lf = {
+                        .message_id = MSGID_FLOOR_RECOVERED,
+                        .path = f->path,
+                        .has_free = true,
+                        .free_bytes = f->free_bytes,
+                        .has_floor = true,
+                        .floor_bytes = f->floor_bytes,
+                };
+                char freeb[16];
+                log_struct(LOG_NOTICE, &lf, "free space on the filesystem of %s is back above the floor (%s free)",
+                           f->path, size_format(f->free_bytes, freeb, sizeof(freeb)));
+        }
+        f->unmet = unmet;
+}
+
+/* Evict from f until free space reaches the target, worst first. */
+static int fs_enforce(struct space *sp, struct fs_state *f, struct root *const *roots, size_t n, struct sweep *s,
+                      space_adjust_fn *adjust, void *userdata)
+{
+        struct fs_runs fr;
+        struct floor_cand *c = NULL;
+        struct ckpt **ck = NULL;
+        size_t *run_of = NULL, *victims = NULL, nc = 0, nv = 0;
+        unsigned *why = NULL;
+        struct floor_state st;
+        uint64_t short_bytes = 0, pending_bytes = 0;
+        int r;
+
+        r = fs_collect(sp, f, roots, n, s->now_usec, adjust, userdata, &fr);
+        if (r < 0)
+                goto out;
+        fs_levels(f, roots, n); /* largest may have grown */
+        for (size_t i = 0; i < fr.n; i++)
+                nc += fr.runs[i].n_ckpts;
+        c = calloc(nc + 1, sizeof(*c));
+        ck = calloc(nc + 1, sizeof(*ck));
+        run_of = calloc(nc + 1, sizeof(*run_of));
+        victims = calloc(nc + 1, sizeof(*victims));
+        why = calloc(nc + 1, sizeof(*why));
+        if (!c || !ck || !run_of || !victims || !why) {
+                r = -ENOMEM;
+                goto out;
+        }
+        nc = 0;
+        for (size_t i = 0; i < fr.n; i++)
+                for (size_t j = 0; j < fr.runs[i].n_ckpts; j++) {
+                        struct ckpt *k = &fr.runs[i].ckpts[j];
+                        /* in a dry run the policy's victims still take space */
+                        if (!k->verdict.keep)
+                                pending_bytes += k->size_bytes;
+                        floor_cand_from_ckpt(&c[nc], i, k);
+                        ck[nc] = k;
+                        run_of[nc++] = i;
+                }
+        if (s->dry_run)
+                f->free_bytes += pending_bytes;
+        floor_state_init(&st, f->free_bytes, 0, 0, 0, 0);
+        st.floor_bytes = f->floor_bytes;
+        st.target_bytes = f->target_bytes;
+        r = floor_victims(&st, c, nc, victims, &nv, &short_bytes);
+        if (r < 0)
+                goto out;
+        for (size_t v = 0; v < nv; v++) {
+                struct ckpt *k = ck[victims[v]];
+                size_t ri = run_of[victims[v]];
+                unsigned before = s->deleted;
+
+                if (f->free_bytes >= f->target_bytes || s->stopped)
+                        break;
+                k->verdict.keep = false;
+                k->verdict.delete_reason = DELETE_FLOOR;
+                sweep_remove(s, fr.root[ri], &fr.runs[ri], k, DELETE_FLOOR);
+                if (s->dry_run)
+                        f->free_bytes += s->deleted > before ? k->size_bytes : 0;
+                else
+                        fs_stat(fr.root[ri]->fd, &f->free_bytes, &f->total_bytes);
+        }
+        if (f->free_bytes < f->floor_bytes) {
+                f->short_bytes = f->floor_bytes - f->free_bytes;
+                floor_protect(c, nc, why);
+        }
+        set_unmet(f, f->free_bytes < f->floor_bytes, c, why, nc);
+        r = 0;
+out:
+        free(c);
+        free(ck);
+        free(run_of);
+        free(victims);
+        free(why);
+        fs_runs_free(&fr);
+        return r;
+}
+
+int space_check(struct space *sp, struct root *const *roots, size_t n, struct sweep *s, space_adjust_fn *adjust,
+                void *userdata)
+{
+        int unmet = 0;
+
+        for (size_t i = 0; i < sp->n_fs; i++) {
+                struct fs_state *f = &sp->fs[i];
+                int fd = -1;
+
+                if (!f->configured)
+                        continue;
+                for (size_t j = 0; j < n && fd < 0; j++)
+                        if (roots[j]->fd >= 0 && roots[j]->dev == f->dev)
+                                fd = roots[j]->fd;
+                if (fd < 0 || fs_stat(fd, &f->free_bytes, &f->total_bytes) < 0)
+                        continue;
+                fs_levels(f, roots, n);
+                if (f->free_bytes < f->floor_bytes) {
+                        int r = fs_enforce(sp, f, roots, n, s, adjust, userdata);
+                        if (r < 0)
+                                log_errno(r, "cannot enforce the floor on %s: %m", f->path);
+                } else {
+                        set_unmet(f, false, NULL, NULL, 0);
+                }
+                if (f->unmet)
+                        unmet++;
+        }
+        return unmet;
+}

@@ -1,0 +1,44 @@
+/* The free-space floor, per filesystem: statvfs, then evictions in the order
+ * of lib/floor.c. Shared by the one-shot sweep and the daemon. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sweep.h"
+
+struct fs_state {
+        dev_t dev;
+        const char *path;       /* the first watch on it, for messages */
+        bool configured;        /* some watch on it sets min_free or headroom */
+        uint64_t total_bytes;   /* at the last check */
+        uint64_t free_bytes;    /* f_bavail * f_frsize */
+        uint64_t floor_bytes;
+        uint64_t target_bytes;
+        uint64_t largest_bytes; /* largest complete checkpoint seen on it */
+        bool unmet;             /* the floor could not be met (LOG_CRIT sent) */
+        uint64_t short_bytes;
+};
+
+struct space {
+        struct fs_state *fs;
+        size_t n_fs;
+};
+
+/* Called for every scanned run before the policy decides it, so the daemon
+ * can override completeness from what its events say. */
+typedef void space_adjust_fn(void *userdata, struct root *r, struct run *run);
+
+/* Rebuild the filesystem list for these roots (an fd < 0 is skipped); what
+ * was learned about a filesystem already known (largest, unmet) is kept. */
+int space_set_roots(struct space *sp, struct root *const *roots, size_t n);
+void space_finish(struct space *sp);
+/* Remember the sizes of the complete checkpoints of a run (for headroom). */
+void space_seen(struct space *sp, dev_t dev, const struct run *run);
+/* Check every filesystem and evict where free space is below the floor.
+ * Returns how many filesystems are below the floor afterwards. */
+int space_check(struct space *sp, struct root *const *roots, size_t n, struct sweep *s, space_adjust_fn *adjust,
+                void *userdata);
+/* Whether any filesystem is being written to below its floor. */
+bool space_any_unmet(const struct space *sp);
