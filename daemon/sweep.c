@@ -181,10 +181,13 @@ int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const s
         }
         f.action = reason == DELETE_FLOOR ? "evict" : "delete";
         f.message_id = reason == DELETE_FLOOR ? MSGID_EVICTED : MSGID_DELETED;
+        /* "evicted": the policy kept it, the floor needed the room */
         if (c->has_metric)
-                log_struct(LOG_INFO, &f, "deleted %s (%s, %s=%g, %s)", path, why, monitor, c->metric, size);
+                log_struct(LOG_INFO, &f, "%s %s (%s, %s=%g, %s)", reason == DELETE_FLOOR ? "evicted" : "deleted", path,
+                           why, monitor, c->metric, size);
         else
-                log_struct(LOG_INFO, &f, "deleted %s (%s, %s)", path, why, size);
+                log_struct(LOG_INFO, &f, "%s %s (%s, %s)", reason == DELETE_FLOOR ? "evicted" : "deleted", path, why,
+                           size);
         s->deleted++;
         s->freed_bytes += freed;
         s->deleted_by_reason[reason]++;
