@@ -26,9 +26,9 @@ struct options {
         const char *config_path;
         bool dry_run;
         bool json;
-        int log_level;          /* -1: from the config */
+        int log_level; /* -1: from the config */
         enum log_target log_target;
-        struct config *adhoc;   /* built from -w and its flags */
+        struct config *adhoc; /* built from -w and its flags */
 };
 
 static void help(void)
@@ -85,33 +85,31 @@ enum {
         ARG_NO_RECURSIVE,
 };
 
-static const struct option long_options[] = {
-        { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'V' },
-        { "config", required_argument, NULL, 'c' },
-        { "test", no_argument, NULL, 't' },
-        { "once", no_argument, NULL, '1' },
-        { "list", no_argument, NULL, 'l' },
-        { "dry-run", no_argument, NULL, 'n' },
-        { "watch", required_argument, NULL, 'w' },
-        { "json", no_argument, NULL, ARG_JSON },
-        { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
-        { "log-target", required_argument, NULL, ARG_LOG_TARGET },
-        { "preset", required_argument, NULL, ARG_PRESET },
-        { "pattern", required_argument, NULL, ARG_PATTERN },
-        { "monitor", required_argument, NULL, ARG_MONITOR },
-        { "mode", required_argument, NULL, ARG_MODE },
-        { "keep-top-k", required_argument, NULL, ARG_KEEP_TOP_K },
-        { "keep-last", required_argument, NULL, ARG_KEEP_LAST },
-        { "keep-every", required_argument, NULL, ARG_KEEP_EVERY },
-        { "min-age", required_argument, NULL, ARG_MIN_AGE },
-        { "settle", required_argument, NULL, ARG_SETTLE },
-        { "min-free", required_argument, NULL, ARG_MIN_FREE },
-        { "target-free", required_argument, NULL, ARG_TARGET_FREE },
-        { "headroom", required_argument, NULL, ARG_HEADROOM },
-        { "no-recursive", no_argument, NULL, ARG_NO_RECURSIVE },
-        {}
-};
+static const struct option long_options[] = {{"help", no_argument, NULL, 'h'},
+                                             {"version", no_argument, NULL, 'V'},
+                                             {"config", required_argument, NULL, 'c'},
+                                             {"test", no_argument, NULL, 't'},
+                                             {"once", no_argument, NULL, '1'},
+                                             {"list", no_argument, NULL, 'l'},
+                                             {"dry-run", no_argument, NULL, 'n'},
+                                             {"watch", required_argument, NULL, 'w'},
+                                             {"json", no_argument, NULL, ARG_JSON},
+                                             {"log-level", required_argument, NULL, ARG_LOG_LEVEL},
+                                             {"log-target", required_argument, NULL, ARG_LOG_TARGET},
+                                             {"preset", required_argument, NULL, ARG_PRESET},
+                                             {"pattern", required_argument, NULL, ARG_PATTERN},
+                                             {"monitor", required_argument, NULL, ARG_MONITOR},
+                                             {"mode", required_argument, NULL, ARG_MODE},
+                                             {"keep-top-k", required_argument, NULL, ARG_KEEP_TOP_K},
+                                             {"keep-last", required_argument, NULL, ARG_KEEP_LAST},
+                                             {"keep-every", required_argument, NULL, ARG_KEEP_EVERY},
+                                             {"min-age", required_argument, NULL, ARG_MIN_AGE},
+                                             {"settle", required_argument, NULL, ARG_SETTLE},
+                                             {"min-free", required_argument, NULL, ARG_MIN_FREE},
+                                             {"target-free", required_argument, NULL, ARG_TARGET_FREE},
+                                             {"headroom", required_argument, NULL, ARG_HEADROOM},
+                                             {"no-recursive", no_argument, NULL, ARG_NO_RECURSIVE},
+                                             {}};
 
 /* The ad-hoc flags, kept as given until every -w is known. */
 struct adhoc {
@@ -262,30 +260,16 @@ static int parse_argv(int argc, char *argv[], struct options *o)
         struct adhoc a = {};
         int c, k;
 
-        *o = (struct options){ .mode = MODE_DAEMON, .log_level = -1, .log_target = LOG_TARGET_AUTO };
+        *o = (struct options){.mode = MODE_DAEMON, .log_level = -1, .log_target = LOG_TARGET_AUTO};
         while ((c = getopt_long(argc, argv, "hVc:t1lnw:", long_options, NULL)) >= 0) {
                 switch (c) {
-                case 'h':
-                        help();
-                        return 1;
-                case 'V':
-                        printf("ckptd " CKPTD_VERSION "\n");
-                        return 1;
-                case 'c':
-                        o->config_path = optarg;
-                        break;
-                case 't':
-                        o->mode = MODE_TEST;
-                        break;
-                case '1':
-                        o->mode = MODE_ONCE;
-                        break;
-                case 'l':
-                        o->mode = MODE_LIST;
-                        break;
-                case 'n':
-                        o->dry_run = true;
-                        break;
+                case 'h': help(); return 1;
+                case 'V': printf("ckptd " CKPTD_VERSION "\n"); return 1;
+                case 'c': o->config_path = optarg; break;
+                case 't': o->mode = MODE_TEST; break;
+                case '1': o->mode = MODE_ONCE; break;
+                case 'l': o->mode = MODE_LIST; break;
+                case 'n': o->dry_run = true; break;
                 case 'w':
                         if (a.n_dirs >= ELEMENTSOF(a.dirs)) {
                                 fprintf(stderr, "ckptd: too many --watch directories\n");
@@ -293,9 +277,7 @@ static int parse_argv(int argc, char *argv[], struct options *o)
                         }
                         a.dirs[a.n_dirs++] = optarg;
                         break;
-                case ARG_JSON:
-                        o->json = true;
-                        break;
+                case ARG_JSON: o->json = true; break;
                 case ARG_LOG_LEVEL:
                         o->log_level = log_level_from_string(optarg);
                         if (o->log_level < 0) {
@@ -324,8 +306,7 @@ static int parse_argv(int argc, char *argv[], struct options *o)
                 case ARG_TARGET_FREE: a.target_free = optarg; break;
                 case ARG_HEADROOM: a.headroom = optarg; break;
                 case ARG_NO_RECURSIVE: a.no_recursive = true; break;
-                default:
-                        return -EINVAL;
+                default: return -EINVAL;
                 }
         }
         if (optind < argc) {
@@ -336,9 +317,9 @@ static int parse_argv(int argc, char *argv[], struct options *o)
                 fprintf(stderr, "ckptd: --watch and --config exclude each other\n");
                 return -EINVAL;
         }
-        if (a.n_dirs == 0 && (a.preset || a.pattern || a.monitor || a.mode || a.keep_top_k ||
-                              a.keep_last || a.keep_every || a.min_age || a.settle || a.min_free ||
-                              a.target_free || a.headroom || a.no_recursive)) {
+        if (a.n_dirs == 0 &&
+            (a.preset || a.pattern || a.monitor || a.mode || a.keep_top_k || a.keep_last || a.keep_every || a.min_age ||
+             a.settle || a.min_free || a.target_free || a.headroom || a.no_recursive)) {
                 fprintf(stderr, "ckptd: watch flags need --watch DIR\n");
                 return -EINVAL;
         }
@@ -379,15 +360,9 @@ static int run(const struct options *o)
                 return EXIT_FAILURE;
         log_set_level(o->log_level >= 0 ? o->log_level : c->log_level);
         switch (o->mode) {
-        case MODE_TEST:
-                r = report_config(stdout, c);
-                break;
-        case MODE_LIST:
-                r = report_list(stdout, c, o->json);
-                break;
-        case MODE_ONCE:
-                r = manager_once(c, o->dry_run || c->dry_run);
-                break;
+        case MODE_TEST: r = report_config(stdout, c); break;
+        case MODE_LIST: r = report_list(stdout, c, o->json); break;
+        case MODE_ONCE: r = manager_once(c, o->dry_run || c->dry_run); break;
         default:
                 r = manager_run(c, o->config_path, o->dry_run, o->log_level);
                 c = NULL; /* the manager owns it */

@@ -15,32 +15,32 @@ struct root_state;
 /* A checkpoint candidate seen being written, by entry name in its run. */
 struct pending {
         char *name;
-        bool writing;        /* created or written to, not closed since */
-        bool done;           /* renamed in whole, or its marker appeared */
-        bool watched;        /* a directory checkpoint watched inside */
-        uint64_t last_usec;  /* CLOCK_MONOTONIC of its last event */
+        bool writing;       /* created or written to, not closed since */
+        bool done;          /* renamed in whole, or its marker appeared */
+        bool watched;       /* a directory checkpoint watched inside */
+        uint64_t last_usec; /* CLOCK_MONOTONIC of its last event */
 };
 
 /* A run directory being watched. */
 struct run_state {
         struct root_state *rs;
-        char *path;                 /* relative to the root; "." for the root */
+        char *path; /* relative to the root; "." for the root */
         struct pending *pending;
         size_t n_pending;
-        sd_event_source *timer;     /* settle: sweep this run when it fires */
-        size_t n_ckpts;             /* after the last sweep */
+        sd_event_source *timer; /* settle: sweep this run when it fires */
+        size_t n_ckpts;         /* after the last sweep */
         uint64_t bytes;
 };
 
 /* One watch of the config. */
 struct root_state {
         struct manager *m;
-        struct root root;           /* fd -1 while the root is missing */
-        unsigned index;             /* watcher tag, new on every reload */
+        struct root root; /* fd -1 while the root is missing */
+        unsigned index;   /* watcher tag, new on every reload */
         bool index_valid;
         bool present;
         bool seen_before;
-        bool polled;                /* network filesystem or watch limit */
+        bool polled; /* network filesystem or watch limit */
         sd_event_source *poll_timer;
         struct run_state **runs;
         size_t n_runs;
@@ -49,18 +49,18 @@ struct root_state {
 struct manager {
         sd_event *event;
         struct config *config;
-        const char *config_path;    /* NULL with --watch: SIGHUP has nothing to read */
+        const char *config_path; /* NULL with --watch: SIGHUP has nothing to read */
         bool dry_run;
-        int log_level;              /* from the command line; -1: from the config */
+        int log_level; /* from the command line; -1: from the config */
         struct watcher *watcher;
         sd_event_source *inotify_src;
         struct root_state *roots;
         size_t n_roots;
         unsigned next_index;
-        bool rescan_all;            /* inotify overflowed */
-        int64_t last_event_usec;    /* CLOCK_REALTIME */
+        bool rescan_all;         /* inotify overflowed */
+        int64_t last_event_usec; /* CLOCK_REALTIME */
 
-        struct space space;         /* the free-space floor, per filesystem */
+        struct space space; /* the free-space floor, per filesystem */
         bool floor_unmet;
         sd_event_source *check_timer;   /* every check_interval */
         sd_event_source *writing_timer; /* every second while something is written */

@@ -10,7 +10,7 @@
 #include "report.h"
 #include "sweep.h"
 
-static const char *const kind_names[_KIND_MAX] = { "files and directories", "files", "directories" };
+static const char *const kind_names[_KIND_MAX] = {"files and directories", "files", "directories"};
 static const char *const metric_names[_METRIC_SOURCE_MAX] = {
         "the name",
         "trainer_state.json",
@@ -32,9 +32,9 @@ int report_config(FILE *f, const struct config *c)
         char a[32], b[32];
 
         fprintf(f, "log_level %s, check_interval %llds, max_delete_per_sweep %d%s%s%s\n",
-                log_level_to_string(c->log_level), (long long)c->check_interval_sec,
-                c->max_delete_per_sweep, c->dry_run ? ", dry run" : "",
-                c->metrics_file ? ", metrics " : "", c->metrics_file ? c->metrics_file : "");
+                log_level_to_string(c->log_level), (long long)c->check_interval_sec, c->max_delete_per_sweep,
+                c->dry_run ? ", dry run" : "", c->metrics_file ? ", metrics " : "",
+                c->metrics_file ? c->metrics_file : "");
         for (size_t i = 0; i < c->n_watches; i++) {
                 const struct watch_conf *w = &c->watches[i];
                 const struct policy *p = &w->policy;
@@ -48,9 +48,8 @@ int report_config(FILE *f, const struct config *c)
                                 w->key_separator ? w->key_separator : "=", w->join ? w->join : "-",
                                 kind_names[w->kind]);
                 if (p->monitor)
-                        fprintf(f, "  %-16s%s (%s), from %s%s%s\n", "monitor", p->monitor,
-                                mode_to_string(p->mode), metric_names[w->metric_source],
-                                w->metric_source == METRIC_JSON_FILE ? " " : "",
+                        fprintf(f, "  %-16s%s (%s), from %s%s%s\n", "monitor", p->monitor, mode_to_string(p->mode),
+                                metric_names[w->metric_source], w->metric_source == METRIC_JSON_FILE ? " " : "",
                                 w->metric_source == METRIC_JSON_FILE ? w->metric_file : "");
                 else
                         fprintf(f, "  %-16snone (best keeps nothing)\n", "monitor");
@@ -81,8 +80,7 @@ int report_config(FILE *f, const struct config *c)
                                 fprintf(f, "%sheadroom %g x largest checkpoint", w->min_free.set ? ", " : "",
                                         w->headroom);
                         if (w->target_free.set)
-                                fprintf(f, ", target_free %s",
-                                        size_spec_format(&w->target_free, b, sizeof(b)));
+                                fprintf(f, ", target_free %s", size_spec_format(&w->target_free, b, sizeof(b)));
                         fputc('\n', f);
                 } else
                         fprintf(f, "  %-16soff\n", "floor");
@@ -219,7 +217,8 @@ int report_list(FILE *f, const struct config *c, bool json)
                 if (json) {
                         json_object *w = json_object_new_object(), *jruns = json_object_new_array();
                         json_object_object_add(w, "path", json_name(r.w->path));
-                        json_object_object_add(w, "preset", json_object_new_string(r.w->preset ? r.w->preset : "generic"));
+                        json_object_object_add(w, "preset",
+                                               json_object_new_string(r.w->preset ? r.w->preset : "generic"));
                         for (size_t j = 0; j < n; j++) {
                                 json_object *jr = json_object_new_object(), *cks = json_object_new_array();
                                 json_object_object_add(jr, "path", json_name(runs[j].path));
@@ -240,7 +239,8 @@ int report_list(FILE *f, const struct config *c, bool json)
         }
         if (json) {
                 json_object_object_add(top, "watches", watches);
-                fprintf(f, "%s\n", json_object_to_json_string_ext(top, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+                fprintf(f, "%s\n",
+                        json_object_to_json_string_ext(top, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
                 json_object_put(top);
         }
         return status;
@@ -307,7 +307,8 @@ int report_metrics(const struct manager *m)
                 return log_warning_errno(-errno, "cannot write %s: %m, ignoring", tmp);
 
         fputs("# HELP ckptd_checkpoints Checkpoints in a run after its last sweep.\n"
-              "# TYPE ckptd_checkpoints gauge\n", f);
+              "# TYPE ckptd_checkpoints gauge\n",
+              f);
         for (size_t i = 0; i < m->n_roots; i++)
                 for (size_t j = 0; j < m->roots[i].n_runs; j++) {
                         fputs("ckptd_checkpoints{watch=\"", f);
@@ -317,20 +318,24 @@ int report_metrics(const struct manager *m)
                         fprintf(f, "\"} %zu\n", m->roots[i].runs[j]->n_ckpts);
                 }
         fputs("# HELP ckptd_deleted_total Checkpoints deleted, by reason.\n"
-              "# TYPE ckptd_deleted_total counter\n", f);
+              "# TYPE ckptd_deleted_total counter\n",
+              f);
         for (int r = DELETE_POLICY; r < _DELETE_REASON_MAX; r++)
                 fprintf(f, "ckptd_deleted_total{reason=\"%s\"} %llu\n", delete_reason_to_string(r),
                         (unsigned long long)m->deleted_by_reason[r]);
         fputs("# HELP ckptd_freed_bytes_total Bytes freed by deletions, by reason.\n"
-              "# TYPE ckptd_freed_bytes_total counter\n", f);
+              "# TYPE ckptd_freed_bytes_total counter\n",
+              f);
         for (int r = DELETE_POLICY; r < _DELETE_REASON_MAX; r++)
                 fprintf(f, "ckptd_freed_bytes_total{reason=\"%s\"} %llu\n", delete_reason_to_string(r),
                         (unsigned long long)m->freed_by_reason[r]);
         fputs("# HELP ckptd_last_event_timestamp_seconds When the last checkpoint event was seen.\n"
-              "# TYPE ckptd_last_event_timestamp_seconds gauge\n", f);
+              "# TYPE ckptd_last_event_timestamp_seconds gauge\n",
+              f);
         fprintf(f, "ckptd_last_event_timestamp_seconds %.3f\n", (double)m->last_event_usec / 1e6);
         fputs("# HELP ckptd_free_bytes Free space on a filesystem with a floor.\n"
-              "# TYPE ckptd_free_bytes gauge\n", f);
+              "# TYPE ckptd_free_bytes gauge\n",
+              f);
         for (size_t i = 0; i < m->space.n_fs; i++)
                 if (m->space.fs[i].configured) {
                         fputs("ckptd_free_bytes{path=\"", f);
@@ -338,7 +343,8 @@ int report_metrics(const struct manager *m)
                         fprintf(f, "\"} %llu\n", (unsigned long long)m->space.fs[i].free_bytes);
                 }
         fputs("# HELP ckptd_floor_bytes The free-space floor of a filesystem.\n"
-              "# TYPE ckptd_floor_bytes gauge\n", f);
+              "# TYPE ckptd_floor_bytes gauge\n",
+              f);
         for (size_t i = 0; i < m->space.n_fs; i++)
                 if (m->space.fs[i].configured) {
                         fputs("ckptd_floor_bytes{path=\"", f);
@@ -346,7 +352,8 @@ int report_metrics(const struct manager *m)
                         fprintf(f, "\"} %llu\n", (unsigned long long)m->space.fs[i].floor_bytes);
                 }
         fputs("# HELP ckptd_floor_unmet 1 while some filesystem stays below its floor.\n"
-              "# TYPE ckptd_floor_unmet gauge\n", f);
+              "# TYPE ckptd_floor_unmet gauge\n",
+              f);
         fprintf(f, "ckptd_floor_unmet %d\n", space_any_unmet(&m->space) ? 1 : 0);
 
         if (fflush(f) != 0 || ferror(f) || fclose(f) != 0) {

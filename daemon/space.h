@@ -10,10 +10,10 @@
 
 struct fs_state {
         dev_t dev;
-        const char *path;       /* the first watch on it, for messages */
-        bool configured;        /* some watch on it sets min_free or headroom */
-        uint64_t total_bytes;   /* at the last check */
-        uint64_t free_bytes;    /* f_bavail * f_frsize */
+        const char *path;     /* the first watch on it, for messages */
+        bool configured;      /* some watch on it sets min_free or headroom */
+        uint64_t total_bytes; /* at the last check */
+        uint64_t free_bytes;  /* f_bavail * f_frsize */
         uint64_t floor_bytes;
         uint64_t target_bytes;
         uint64_t largest_bytes; /* largest complete checkpoint seen on it */

@@ -17,7 +17,7 @@ int root_init(struct root *r, const struct watch_conf *w)
         struct stat st;
         int r2;
 
-        *r = (struct root){ .w = w, .fd = -1 };
+        *r = (struct root){.w = w, .fd = -1};
         if (w->pattern)
                 r2 = pattern_compile(w->pattern, &r->pat, &err);
         else
@@ -76,8 +76,8 @@ int sweep_tombstones(struct root *r, const struct run *runs, size_t n)
                         continue;
                 k = remove_tombstones(fd);
                 if (k < 0)
-                        log_warning_errno(k, "%s/%s: cannot finish removal of tombstones: %m, ignoring",
-                                          r->w->path, runs[i].path);
+                        log_warning_errno(k, "%s/%s: cannot finish removal of tombstones: %m, ignoring", r->w->path,
+                                          runs[i].path);
                 else
                         total += k;
         }
@@ -168,8 +168,8 @@ int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const s
 
         _cleanup_close_ int fd = open_run(r, run->path);
         if (fd < 0)
-                return log_warning_errno(fd, "cannot open run %s/%s: %m, not deleting %s", r->w->path,
-                                         run->path, c->name);
+                return log_warning_errno(fd, "cannot open run %s/%s: %m, not deleting %s", r->w->path, run->path,
+                                         c->name);
         k = remove_ckpt(fd, c, &freed);
         if (k == -ESTALE || k == -ENOENT) {
                 log_warning("%s changed since it was scanned, not deleting it", path);

@@ -20,12 +20,12 @@ struct root {
 /* Counters and limits of one sweep (one pass over some runs). */
 struct sweep {
         bool dry_run;
-        int64_t now_usec;       /* CLOCK_REALTIME */
-        int budget;             /* deletions left (max_delete_per_sweep) */
-        bool capped;            /* the budget ran out */
-        bool stopped;           /* SIGTERM/SIGINT arrived: no further deletion */
-        unsigned deleted;       /* or would-be deleted in a dry run */
-        unsigned failed;        /* removals that failed for a reason other than a race */
+        int64_t now_usec; /* CLOCK_REALTIME */
+        int budget;       /* deletions left (max_delete_per_sweep) */
+        bool capped;      /* the budget ran out */
+        bool stopped;     /* SIGTERM/SIGINT arrived: no further deletion */
+        unsigned deleted; /* or would-be deleted in a dry run */
+        unsigned failed;  /* removals that failed for a reason other than a race */
         uint64_t freed_bytes;
         uint64_t freed_by_reason[_DELETE_REASON_MAX];
         unsigned deleted_by_reason[_DELETE_REASON_MAX];

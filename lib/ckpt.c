@@ -41,20 +41,13 @@ void ckpt_finish(struct ckpt *c)
 }
 
 static const char *const keep_reason_table[_KEEP_REASON_MAX] = {
-        [KEEP_BEST] = "best",
-        [KEEP_LAST] = "last",
-        [KEEP_EVERY] = "every",
-        [KEEP_PINNED] = "pinned",
-        [KEEP_YOUNG] = "young",
-        [KEEP_INCOMPLETE] = "incomplete",
+        [KEEP_BEST] = "best",     [KEEP_LAST] = "last",   [KEEP_EVERY] = "every",
+        [KEEP_PINNED] = "pinned", [KEEP_YOUNG] = "young", [KEEP_INCOMPLETE] = "incomplete",
 };
 
 static const char *const pin_kind_table[_PIN_KIND_MAX] = {
-        [PIN_KEEPFILE] = "keep-file",
-        [PIN_SYMLINK] = "symlink",
-        [PIN_POINTER] = "pointer",
-        [PIN_HF_BEST] = "hf-best",
-        [PIN_FLOCK] = "flock",
+        [PIN_KEEPFILE] = "keep-file", [PIN_SYMLINK] = "symlink", [PIN_POINTER] = "pointer",
+        [PIN_HF_BEST] = "hf-best",    [PIN_FLOCK] = "flock",
 };
 
 static const char *const delete_reason_table[_DELETE_REASON_MAX] = {
@@ -71,7 +64,19 @@ static const char *const order_source_table[_ORDER_SOURCE_MAX] = {
 
 #define TABLE_LOOKUP(table, i) ((unsigned)(i) < ELEMENTSOF(table) ? table[i] : NULL)
 
-const char *keep_reason_to_string(enum keep_reason r) { return TABLE_LOOKUP(keep_reason_table, r); }
-const char *pin_kind_to_string(enum pin_kind k) { return TABLE_LOOKUP(pin_kind_table, k); }
-const char *delete_reason_to_string(enum delete_reason r) { return TABLE_LOOKUP(delete_reason_table, r); }
-const char *order_source_to_string(enum order_source s) { return TABLE_LOOKUP(order_source_table, s); }
+const char *keep_reason_to_string(enum keep_reason r)
+{
+        return TABLE_LOOKUP(keep_reason_table, r);
+}
+const char *pin_kind_to_string(enum pin_kind k)
+{
+        return TABLE_LOOKUP(pin_kind_table, k);
+}
+const char *delete_reason_to_string(enum delete_reason r)
+{
+        return TABLE_LOOKUP(delete_reason_table, r);
+}
+const char *order_source_to_string(enum order_source s)
+{
+        return TABLE_LOOKUP(order_source_table, s);
+}

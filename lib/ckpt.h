@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define FIELDS_MAX 16
+#define FIELDS_MAX     16
 #define FIELD_NAME_MAX 64
 
 /* Numbers captured from a checkpoint's name, in the order they appear. */
@@ -56,30 +56,30 @@ enum order_source {
 
 struct verdict {
         bool keep;
-        unsigned reasons;      /* bit (1u << enum keep_reason) */
-        int best_rank;         /* 1-based rank by monitor; 0 = unranked */
+        unsigned reasons; /* bit (1u << enum keep_reason) */
+        int best_rank;    /* 1-based rank by monitor; 0 = unranked */
         enum delete_reason delete_reason;
 };
 
 /* One checkpoint of a run: a file, a directory, or a group of files whose
  * captured fields are all equal (TF's ckpt-7.index + ckpt-7.data-*). */
 struct ckpt {
-        char *name;            /* first member name, for display */
-        char **members;        /* entry names in the run directory, sorted */
+        char *name;     /* first member name, for display */
+        char **members; /* entry names in the run directory, sorted */
         size_t n_members;
         bool is_dir;
 
         struct fields fields;
         enum order_source order_source;
-        double order;          /* step, else epoch, else mtime in seconds */
-        bool has_metric;       /* monitor value found (it may still be NaN) */
+        double order;    /* step, else epoch, else mtime in seconds */
+        bool has_metric; /* monitor value found (it may still be NaN) */
         double metric;
 
-        uint64_t size_bytes;   /* allocated bytes (st_blocks * 512), all members */
-        int64_t mtime_usec;    /* newest mtime of any member or file inside */
+        uint64_t size_bytes; /* allocated bytes (st_blocks * 512), all members */
+        int64_t mtime_usec;  /* newest mtime of any member or file inside */
         bool complete;
-        unsigned pins;         /* bit (1u << enum pin_kind) */
-        dev_t dev;             /* of members[0], re-checked before removal */
+        unsigned pins; /* bit (1u << enum pin_kind) */
+        dev_t dev;     /* of members[0], re-checked before removal */
         ino_t ino;
 
         struct verdict verdict;

@@ -11,16 +11,16 @@
 #define ERROR_MAX 512
 
 enum ckpt_kind {
-        KIND_ANY,  /* files and directories */
+        KIND_ANY, /* files and directories */
         KIND_FILE,
         KIND_DIR,
         _KIND_MAX,
 };
 
 enum metric_source {
-        METRIC_NAME,          /* a field of the name */
-        METRIC_HF_STATE,      /* trainer_state.json log_history */
-        METRIC_JSON_FILE,     /* metric_file inside the checkpoint */
+        METRIC_NAME,      /* a field of the name */
+        METRIC_HF_STATE,  /* trainer_state.json log_history */
+        METRIC_JSON_FILE, /* metric_file inside the checkpoint */
         _METRIC_SOURCE_MAX,
 };
 
@@ -30,11 +30,11 @@ struct strv {
 };
 
 struct watch_conf {
-        char *path;              /* absolute */
-        int line;                /* line of the watch in the config, 0 if none */
+        char *path; /* absolute */
+        int line;   /* line of the watch in the config, 0 if none */
         bool recursive;
-        char *preset;            /* "generic" when unset */
-        char *pattern;           /* NULL: key=value mode */
+        char *preset;  /* "generic" when unset */
+        char *pattern; /* NULL: key=value mode */
         char *key_separator;
         char *join;
         enum ckpt_kind kind;
@@ -42,23 +42,23 @@ struct watch_conf {
         double settle_sec;
         struct size_spec min_free;
         struct size_spec target_free;
-        double headroom;         /* x largest checkpoint; 0 = off */
+        double headroom; /* x largest checkpoint; 0 = off */
         struct strv pointer_files;
-        char *complete_marker;   /* "" or NULL: none */
+        char *complete_marker; /* "" or NULL: none */
         enum metric_source metric_source;
-        char *metric_file;       /* relative path inside a directory checkpoint */
-        struct strv exclude;     /* globs never taken as checkpoints */
-        struct strv match;       /* key=value mode only (pattern NULL): when not
-                                  * empty, a name must match one of these globs */
+        char *metric_file;         /* relative path inside a directory checkpoint */
+        struct strv exclude;       /* globs never taken as checkpoints */
+        struct strv match;         /* key=value mode only (pattern NULL): when not
+                                    * empty, a name must match one of these globs */
         int64_t poll_interval_sec; /* 0: only for network filesystems (30 s) */
 };
 
 struct config {
-        char *path;              /* file it came from, NULL for -w */
-        int log_level;           /* syslog LOG_* */
+        char *path;    /* file it came from, NULL for -w */
+        int log_level; /* syslog LOG_* */
         bool dry_run;
         int64_t check_interval_sec;
-        char *metrics_file;      /* NULL: off */
+        char *metrics_file; /* NULL: off */
         int max_delete_per_sweep;
         struct watch_conf *watches;
         size_t n_watches;

@@ -68,8 +68,8 @@ uint64_t floor_target(uint64_t level_bytes, uint64_t target_free_bytes)
         return max_u64(level_bytes, target_free_bytes);
 }
 
-void floor_state_init(struct floor_state *ret, uint64_t free_bytes, uint64_t min_free_bytes,
-                      uint64_t target_free_bytes, double headroom, uint64_t largest_bytes)
+void floor_state_init(struct floor_state *ret, uint64_t free_bytes, uint64_t min_free_bytes, uint64_t target_free_bytes,
+                      double headroom, uint64_t largest_bytes)
 {
         uint64_t level = floor_bytes(min_free_bytes, headroom, largest_bytes);
 
@@ -180,7 +180,7 @@ struct newest_walk {
 static bool newest_next(struct newest_walk *w, const struct floor_cand *c)
 {
         if (!w->started || c->run != w->run) {
-                *w = (struct newest_walk){ .started = true, .run = c->run, .top = c->order };
+                *w = (struct newest_walk){.started = true, .run = c->run, .top = c->order};
                 return true;
         }
         return double_cmp(c->order, w->top) == 0;
@@ -188,7 +188,7 @@ static bool newest_next(struct newest_walk *w, const struct floor_cand *c)
 
 int floor_protect(const struct floor_cand *c, size_t n, unsigned *ret_why)
 {
-        struct newest_walk walk = { .started = false };
+        struct newest_walk walk = {.started = false};
         size_t *idx, m = 0;
 
         if (n == 0)
@@ -213,10 +213,10 @@ int floor_protect(const struct floor_cand *c, size_t n, unsigned *ret_why)
         return 0;
 }
 
-int floor_victims(const struct floor_state *st, const struct floor_cand *c, size_t n,
-                  size_t *ret_victims, size_t *ret_n_victims, uint64_t *ret_short_bytes)
+int floor_victims(const struct floor_state *st, const struct floor_cand *c, size_t n, size_t *ret_victims,
+                  size_t *ret_n_victims, uint64_t *ret_short_bytes)
 {
-        struct newest_walk walk = { .started = false };
+        struct newest_walk walk = {.started = false};
         uint64_t target, reach, all;
         size_t m = 0, w = 0, k = 0;
 

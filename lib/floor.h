@@ -21,19 +21,19 @@ struct floor_state {
 
 /* One checkpoint on the filesystem, as the floor sees it. */
 struct floor_cand {
-        size_t run;       /* caller's id of its run: best and newest are per run */
-        int best_rank;    /* verdict.best_rank; 0 = unranked */
-        double order;     /* newer is larger */
+        size_t run;    /* caller's id of its run: best and newest are per run */
+        int best_rank; /* verdict.best_rank; 0 = unranked */
+        double order;  /* newer is larger */
         uint64_t bytes;
-        bool kept;        /* verdict.keep; the policy deletes the others anyway */
+        bool kept; /* verdict.keep; the policy deletes the others anyway */
         bool pinned;
         bool complete;
 };
 
 /* Why a kept checkpoint is never evicted: bits (1u << enum floor_protect). */
 enum floor_protect {
-        FLOOR_PROTECT_BEST,       /* best_rank 1 of its run */
-        FLOOR_PROTECT_NEWEST,     /* newest complete kept one of its run */
+        FLOOR_PROTECT_BEST,   /* best_rank 1 of its run */
+        FLOOR_PROTECT_NEWEST, /* newest complete kept one of its run */
         FLOOR_PROTECT_PINNED,
         FLOOR_PROTECT_INCOMPLETE, /* still being written */
         _FLOOR_PROTECT_MAX,
@@ -46,8 +46,8 @@ uint64_t floor_bytes(uint64_t min_free_bytes, double headroom, uint64_t largest_
  * target_free resolves to 0 and so means the floor itself. */
 uint64_t floor_target(uint64_t level_bytes, uint64_t target_free_bytes);
 /* Fill *ret from free space and the resolved settings of one filesystem. */
-void floor_state_init(struct floor_state *ret, uint64_t free_bytes, uint64_t min_free_bytes,
-                      uint64_t target_free_bytes, double headroom, uint64_t largest_bytes);
+void floor_state_init(struct floor_state *ret, uint64_t free_bytes, uint64_t min_free_bytes, uint64_t target_free_bytes,
+                      double headroom, uint64_t largest_bytes);
 /* True when free space is below the floor. Between floor and target there is
  * nothing to do: that gap is the hysteresis. */
 bool floor_needed(const struct floor_state *st);
@@ -70,7 +70,7 @@ int floor_protect(const struct floor_cand *c, size_t n, unsigned *ret_why);
  * the floor (then all candidates are victims and *ret_short_bytes says how
  * much is missing), 0 otherwise (nothing to do when free >= floor), -EINVAL on
  * bad arguments. ret_short_bytes may be NULL. */
-int floor_victims(const struct floor_state *st, const struct floor_cand *c, size_t n,
-                  size_t *ret_victims, size_t *ret_n_victims, uint64_t *ret_short_bytes);
+int floor_victims(const struct floor_state *st, const struct floor_cand *c, size_t n, size_t *ret_victims,
+                  size_t *ret_n_victims, uint64_t *ret_short_bytes);
 
 const char *floor_protect_to_string(enum floor_protect p);

@@ -129,14 +129,10 @@ static const char *level_prefix(int level)
         switch (level) {
         case LOG_EMERG:
         case LOG_ALERT:
-        case LOG_CRIT:
-                return "critical: ";
-        case LOG_ERR:
-                return "error: ";
-        case LOG_WARNING:
-                return "warning: ";
-        default:
-                return "";
+        case LOG_CRIT: return "critical: ";
+        case LOG_ERR: return "error: ";
+        case LOG_WARNING: return "warning: ";
+        default: return "";
         }
 }
 
@@ -157,24 +153,24 @@ static int journal_send(int level, const struct log_fields *f, const char *msg)
         size_t n = 0;
         int r;
 
-#define ADD(...)                                                          \
-        do {                                                              \
-                if (asprintf(&fields[n], __VA_ARGS__) < 0) {              \
-                        r = -ENOMEM;                                      \
-                        goto out;                                         \
-                }                                                         \
-                n++;                                                      \
+#define ADD(...)                                                                                                       \
+        do {                                                                                                           \
+                if (asprintf(&fields[n], __VA_ARGS__) < 0) {                                                           \
+                        r = -ENOMEM;                                                                                   \
+                        goto out;                                                                                      \
+                }                                                                                                      \
+                n++;                                                                                                   \
         } while (0)
-#define ADD_NAME(key, value)                                              \
-        do {                                                              \
-                if (value) {                                              \
-                        _cleanup_free_ char *e = log_escape(value);       \
-                        if (!e) {                                         \
-                                r = -ENOMEM;                              \
-                                goto out;                                 \
-                        }                                                 \
-                        ADD(key "=%s", e);                                \
-                }                                                         \
+#define ADD_NAME(key, value)                                                                                           \
+        do {                                                                                                           \
+                if (value) {                                                                                           \
+                        _cleanup_free_ char *e = log_escape(value);                                                    \
+                        if (!e) {                                                                                      \
+                                r = -ENOMEM;                                                                           \
+                                goto out;                                                                              \
+                        }                                                                                              \
+                        ADD(key "=%s", e);                                                                             \
+                }                                                                                                      \
         } while (0)
 
         {
@@ -203,7 +199,7 @@ static int journal_send(int level, const struct log_fields *f, const char *msg)
 #undef ADD_NAME
 #undef ADD
         for (size_t i = 0; i < n; i++)
-                iov[i] = (struct iovec){ .iov_base = fields[i], .iov_len = strlen(fields[i]) };
+                iov[i] = (struct iovec){.iov_base = fields[i], .iov_len = strlen(fields[i])};
         r = sd_journal_sendv(iov, (int)n);
 out:
         for (size_t i = 0; i < n; i++)

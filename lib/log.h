@@ -9,7 +9,7 @@
 #include "macro.h"
 
 enum log_target {
-        LOG_TARGET_AUTO,    /* journal when JOURNAL_STREAM names our stderr */
+        LOG_TARGET_AUTO, /* journal when JOURNAL_STREAM names our stderr */
         LOG_TARGET_STDERR,
         LOG_TARGET_JOURNAL,
         _LOG_TARGET_MAX,
@@ -26,8 +26,8 @@ enum log_target {
 /* Structured fields of one event; unset members are not sent. */
 struct log_fields {
         const char *message_id;
-        const char *action;     /* delete, would-delete, evict, keep */
-        const char *path;       /* raw bytes; escaped by the backend */
+        const char *action; /* delete, would-delete, evict, keep */
+        const char *path;   /* raw bytes; escaped by the backend */
         const char *run;
         const char *reason;
         const char *monitor;
@@ -57,10 +57,10 @@ int log_struct(int level, const struct log_fields *f, const char *fmt, ...) _pri
  * become \n, \t, \\ or \xNN. Returns malloc'd text or NULL on ENOMEM. */
 char *log_escape(const char *s);
 
-#define log_debug(...) log_internal(LOG_DEBUG, 0, __VA_ARGS__)
-#define log_info(...) log_internal(LOG_INFO, 0, __VA_ARGS__)
-#define log_notice(...) log_internal(LOG_NOTICE, 0, __VA_ARGS__)
-#define log_warning(...) log_internal(LOG_WARNING, 0, __VA_ARGS__)
-#define log_error(...) log_internal(LOG_ERR, 0, __VA_ARGS__)
-#define log_errno(r, ...) log_internal(LOG_ERR, (r), __VA_ARGS__)
+#define log_debug(...)            log_internal(LOG_DEBUG, 0, __VA_ARGS__)
+#define log_info(...)             log_internal(LOG_INFO, 0, __VA_ARGS__)
+#define log_notice(...)           log_internal(LOG_NOTICE, 0, __VA_ARGS__)
+#define log_warning(...)          log_internal(LOG_WARNING, 0, __VA_ARGS__)
+#define log_error(...)            log_internal(LOG_ERR, 0, __VA_ARGS__)
+#define log_errno(r, ...)         log_internal(LOG_ERR, (r), __VA_ARGS__)
 #define log_warning_errno(r, ...) log_internal(LOG_WARNING, (r), __VA_ARGS__)

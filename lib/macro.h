@@ -9,10 +9,10 @@
 #include <unistd.h>
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
-#define USEC_PER_SEC 1000000ULL
+#define USEC_PER_SEC  1000000ULL
 #define NSEC_PER_USEC 1000ULL
 
-#define _unused_ __attribute__((unused))
+#define _unused_       __attribute__((unused))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
 
 static inline void freep(void *p)
@@ -26,7 +26,7 @@ static inline void closep(int *fd)
                 close(*fd);
 }
 
-#define _cleanup_free_ __attribute__((cleanup(freep)))
+#define _cleanup_free_  __attribute__((cleanup(freep)))
 #define _cleanup_close_ __attribute__((cleanup(closep)))
 
 /* Close fd if open and return -1, so "fd = safe_close(fd);" resets it. */
@@ -48,17 +48,17 @@ static inline bool streq_ptr(const char *a, const char *b)
 }
 
 /* Take the pointer out of *p, leaving NULL behind (ownership transfer). */
-#define TAKE_PTR(p)                         \
-        ({                                  \
-                __typeof__(p) _p_ = (p);    \
-                (p) = NULL;                 \
-                _p_;                        \
+#define TAKE_PTR(p)                                                                                                    \
+        ({                                                                                                             \
+                __typeof__(p) _p_ = (p);                                                                               \
+                (p) = NULL;                                                                                            \
+                _p_;                                                                                                   \
         })
-#define TAKE_FD(fd)                         \
-        ({                                  \
-                int _fd_ = (fd);            \
-                (fd) = -1;                  \
-                _fd_;                       \
+#define TAKE_FD(fd)                                                                                                    \
+        ({                                                                                                             \
+                int _fd_ = (fd);                                                                                       \
+                (fd) = -1;                                                                                             \
+                _fd_;                                                                                                  \
         })
 
 #include <stdint.h>

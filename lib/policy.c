@@ -129,7 +129,7 @@ static bool keeps_best(const struct policy *p, int rank)
 /* Ranks with an index array, O(n log n). */
 static void rank_sorted(const struct policy *p, struct ckpt *c, size_t n, size_t *idx)
 {
-        struct rank_ctx ctx = { .c = c, .mode = p->mode };
+        struct rank_ctx ctx = {.c = c, .mode = p->mode};
         size_t m = 0;
 
         if (has_monitor(p)) {
@@ -161,7 +161,7 @@ static void rank_sorted(const struct policy *p, struct ckpt *c, size_t n, size_t
  * floor without ranks. */
 static void rank_quadratic(const struct policy *p, struct ckpt *c, size_t n)
 {
-        struct rank_ctx ctx = { .c = c, .mode = p->mode };
+        struct rank_ctx ctx = {.c = c, .mode = p->mode};
 
         for (size_t i = 0; i < n; i++) {
                 if (is_ranked(p, &c[i])) {
@@ -192,7 +192,7 @@ static void decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now
         for (size_t i = 0; i < n; i++) {
                 struct verdict *v = &c[i].verdict;
 
-                *v = (struct verdict){ .delete_reason = DELETE_NONE };
+                *v = (struct verdict){.delete_reason = DELETE_NONE};
                 /* Still being written: invisible to the policy, so it gets
                  * no other reason and no place among best or last. */
                 if (!c[i].complete) {

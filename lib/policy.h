@@ -13,11 +13,11 @@ enum mode {
 };
 
 struct policy {
-        char *monitor;       /* NULL: "best" keeps nothing */
+        char *monitor; /* NULL: "best" keeps nothing */
         enum mode mode;
-        int keep_top_k;      /* -1 = all that have the metric */
+        int keep_top_k; /* -1 = all that have the metric */
         int keep_last;
-        int64_t keep_every;  /* 0 = off; applies to step/epoch order only */
+        int64_t keep_every; /* 0 = off; applies to step/epoch order only */
         int64_t min_age_sec;
 };
 

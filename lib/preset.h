@@ -5,11 +5,11 @@
 
 struct preset {
         const char *name;
-        const char *pattern;          /* NULL: key=value mode */
-        const char *match[4];         /* NULL-terminated; key=value mode: a name must match one */
+        const char *pattern;  /* NULL: key=value mode */
+        const char *match[4]; /* NULL-terminated; key=value mode: a name must match one */
         enum ckpt_kind kind;
         enum metric_source metric_source;
-        const char *metric_file;      /* for METRIC_JSON_FILE */
+        const char *metric_file; /* for METRIC_JSON_FILE */
         const char *complete_marker;
         const char *pointer_files[4]; /* NULL-terminated */
         const char *exclude[6];       /* NULL-terminated, added to the watch */

@@ -12,7 +12,7 @@
 #include "pattern.h"
 
 struct run {
-        char *path;         /* relative to the root; "." for the root itself */
+        char *path; /* relative to the root; "." for the root itself */
         dev_t dev;
         struct ckpt *ckpts; /* sorted by order, oldest first */
         size_t n_ckpts;
@@ -28,14 +28,14 @@ int root_open(const char *path);
 
 /* Scan one run directory (an fd opened beneath the root) into *ret.
  * now_usec (CLOCK_REALTIME) decides "changed within settle". */
-int scan_run(int run_fd, const char *run_path, const struct watch_conf *w,
-             const struct pattern *pat, int64_t now_usec, struct run *ret);
+int scan_run(int run_fd, const char *run_path, const struct watch_conf *w, const struct pattern *pat, int64_t now_usec,
+             struct run *ret);
 
 /* Scan the root, and with w->recursive every directory below it that is not
  * a checkpoint, a symlink or on another filesystem. Runs with no checkpoint
  * are still returned (the daemon watches them). */
-int scan_root(int root_fd, const struct watch_conf *w, const struct pattern *pat,
-              int64_t now_usec, struct run **ret_runs, size_t *ret_n);
+int scan_root(int root_fd, const struct watch_conf *w, const struct pattern *pat, int64_t now_usec,
+              struct run **ret_runs, size_t *ret_n);
 void runs_free(struct run *runs, size_t n);
 
 /* Whether an entry name is temporary or excluded and so never a checkpoint. */

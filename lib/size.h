@@ -7,8 +7,8 @@
 struct size_spec {
         bool set;
         bool is_percent;
-        double percent;  /* 0..100 when is_percent */
-        uint64_t bytes;  /* otherwise */
+        double percent; /* 0..100 when is_percent */
+        uint64_t bytes; /* otherwise */
 };
 
 /* Parse s into *ret; -EINVAL on syntax, -ERANGE on overflow or percent > 100. */
