@@ -554,6 +554,11 @@ bool pattern_can_capture(const struct pattern *p, const char *field)
         return false;
 }
 
+bool pattern_is_kv(const struct pattern *p)
+{
+        return p && p->kv;
+}
+
 bool pattern_groups(const struct pattern *p)
 {
         return p && !p->kv && p->n_fields > 0;

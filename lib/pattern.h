@@ -24,6 +24,8 @@ struct pattern *pattern_free(struct pattern *p);
 bool pattern_match(const struct pattern *p, const char *name, struct fields *ret);
 /* Whether the pattern can capture `field` (always true in key=value mode). */
 bool pattern_can_capture(const struct pattern *p, const char *field);
+/* Whether p is in key=value mode. */
+bool pattern_is_kv(const struct pattern *p);
 /* Whether files with equal fields form one checkpoint (template mode with
  * at least one field; key=value names never group: Lightning's -v1 copies). */
 bool pattern_groups(const struct pattern *p);

@@ -184,16 +184,20 @@ static bool listing_has_with_suffix(const struct scan_listing *l, const char *st
         return listing_find(l, buf) != NULL;
 }
 
-/* NeMo marks "<path minus .ckpt/.nemo/.distcp>-unfinished" while it writes
- * <path>; we accept "<name>-unfinished" too, and any extension. */
+/* NeMo marks "<path minus .ckpt/.nemo/-EMA>-unfinished" while it writes
+ * <path> (the EMA copy shares the marker of its checkpoint); we accept
+ * "<name>-unfinished" too, and any extension. */
 static bool unfinished_marked(const struct scan_listing *l, const char *name)
 {
         size_t len = strlen(name);
         const char *dot = strrchr(name, '.');
+        size_t stem = dot && dot != name ? (size_t)(dot - name) : len;
 
-        if (listing_has_with_suffix(l, name, len, UNFINISHED_SUFFIX))
+        if (listing_has_with_suffix(l, name, len, UNFINISHED_SUFFIX) ||
+            listing_has_with_suffix(l, name, stem, UNFINISHED_SUFFIX))
                 return true;
-        return dot && dot != name && listing_has_with_suffix(l, name, (size_t)(dot - name), UNFINISHED_SUFFIX);
+        return stem > 4 && memcmp(name + stem - 4, "-EMA", 4) == 0 &&
+               listing_has_with_suffix(l, name, stem - 4, UNFINISHED_SUFFIX);
 }
 
 /* "<X>.keep" is a pin marker, never a checkpoint itself, even when it
@@ -221,6 +225,21 @@ static bool name_matched(const struct watch_conf *w, const char *name)
                 if (glob_match(w->match.v[i], name))
                         return true;
         return false;
+}
+
+bool scan_name_matches(const struct watch_conf *w, const struct pattern *pat, const char *name, struct fields *ret)
+{
+        struct fields f;
+
+        if (!name_matched(w, name) || !pattern_match(pat, name, &f))
+                return false;
+        /* In key=value mode a name without any field ("best.ckpt", NeMo's
+         * final "model.nemo") has no place in the order: not a checkpoint. */
+        if (pattern_is_kv(pat) && f.n == 0)
+                return false;
+        if (ret)
+                *ret = f;
+        return true;
 }
 
 static int64_t stat_mtime_usec(const struct stat *st)
@@ -630,7 +649,7 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
                 /* a mount point in the run: another filesystem's root */
                 if (e->st.st_dev != run.dev)
                         continue;
-                if (kind_fits(w->kind, e->st.st_mode) && name_matched(w, e->name) && pattern_match(pat, e->name, &f)) {
+                if (kind_fits(w->kind, e->st.st_mode) && scan_name_matches(w, pat, e->name, &f)) {
                         /* grown on demand: a run may hold 100k other files */
                         if (n_cands == cap) {
                                 size_t ncap = cap ? cap * 2 : 16;

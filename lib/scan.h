@@ -38,5 +38,8 @@ int scan_root(int root_fd, const struct watch_conf *w, const struct pattern *pat
               struct run **ret_runs, size_t *ret_n);
 void runs_free(struct run *runs, size_t n);
 
+/* Whether name matches the watch's pattern (and `match` globs) as a
+ * checkpoint name; its fields in *ret (may be NULL). */
+bool scan_name_matches(const struct watch_conf *w, const struct pattern *pat, const char *name, struct fields *ret);
 /* Whether an entry name is temporary or excluded and so never a checkpoint. */
 bool scan_name_ignored(const struct watch_conf *w, const char *name);

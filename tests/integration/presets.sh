@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# The presets on the layouts the trainers really write, with ckptd -1.
+. "$(dirname "$0")/../lib.sh"
+
+old() { touch -h -d "-1 hour" "$@"; }
+
+# HuggingFace Trainer: checkpoint-N/ directories, eval metrics in the
+# trainer_state.json of each, best_model_checkpoint pinned.
+hf_ckpt() { # step eval_loss best
+        local d=out/checkpoint-$1
+        mkdir -p "$d"
+        mkfile "$d/model.safetensors" 8
+        mkfile "$d/optimizer.pt" 4
+        cat >"$d/trainer_state.json" <<EOJ
+{ "best_metric": null, "best_model_checkpoint": "$3", "global_step": $1,
+  "log_history": [ {"loss": 1.0, "step": $1}, {"eval_loss": $2, "step": $1} ] }
+EOJ
+        old "$d" "$d"/*
+}
+
+test_huggingface() {
+        hf_ckpt 500 0.9 out/checkpoint-500
+        hf_ckpt 1000 0.4 out/checkpoint-1000
+        hf_ckpt 1500 0.6 out/checkpoint-1000
+        hf_ckpt 2000 0.5 out/checkpoint-1000
+        hf_ckpt 2500 0.7 out/checkpoint-1000
+        hf_ckpt 3000 NaN out/checkpoint-1000
+        "$CKPTD" -1 -w "$T/out" --preset huggingface --monitor eval_loss --keep-top-k 2 --keep-last 1 2>err
+        # best two: 1000 (0.4, also best_model_checkpoint), 2000 (0.5); newest 3000
+        assert_names out checkpoint-1000 checkpoint-2000 checkpoint-3000
+        "$CKPTD" -l -w "$T/out" --preset huggingface --monitor eval_loss --keep-top-k 1 --keep-last 1 >list
+        grep checkpoint-1000 list | grep -q 'hf-best' || fail "best_model_checkpoint not pinned: $(cat list)"
+}
+
+# A HF checkpoint still being written has no trainer_state.json yet and fresh
+# files: it is not deleted even with keep_last 0.
+test_huggingface_incomplete_is_kept() {
+        hf_ckpt 500 0.9 out/checkpoint-500
+        hf_ckpt 1000 0.4 out/checkpoint-1000
+        mkdir out/checkpoint-1500
+        mkfile out/checkpoint-1500/model.safetensors 8
+        cat >c.conf <<EOC
+watch = ( { path = "$T/out"; preset = "huggingface"; monitor = "eval_loss";
+            keep_top_k = 1; keep_last = 0; settle = 60; } );
+EOC
+        "$CKPTD" -1 -c c.conf 2>err
+        assert_names out checkpoint-1000 checkpoint-1500
+}
+
+# DeepSpeed: global_stepN/ directories and a `latest` file naming one.
+test_deepspeed() {
+        mkdir ds
+        for s in 100 200 300 400; do
+                mkdir "ds/global_step$s"
+                mkfile "ds/global_step$s/mp_rank_00_model_states.pt" 4
+                mkfile "ds/global_step$s/zero_pp_rank_0_mp_rank_00_optim_states.pt" 4
+        done
+        echo -n global_step200 >ds/latest
+        mkfile ds/zero_to_fp32.py 1
+        old ds/* ds/*/*
+        "$CKPTD" -1 -w "$T/ds" --preset deepspeed --keep-last 1 2>err
+        assert_names ds global_step200 global_step400 latest zero_to_fp32.py
+}
+
+# Megatron-LM: iter_0000100/ and latest_checkpointed_iteration.txt.
+test_megatron() {
+        mkdir mg
+        for s in 0000100 0000200 0000300; do
+                mkdir -p "mg/iter_$s/mp_rank_00"
+                mkfile "mg/iter_$s/mp_rank_00/model_optim_rng.pt" 4
+        done
+        echo 100 >mg/latest_checkpointed_iteration.txt
+        old mg/* mg/*/* mg/*/*/*
+        "$CKPTD" -1 -w "$T/mg" --preset megatron --keep-last 1 2>err
+        assert_names mg iter_0000100 iter_0000300 latest_checkpointed_iteration.txt
+}
+
+# Orbax: numbered step directories with metrics/metrics, temporary
+# directories that are never checkpoints, renamed in when done.
+test_orbax() {
+        mkdir ox
+        for s in 1000 2000 3000 4000; do
+                mkdir -p "ox/$s/default" "ox/$s/metrics"
+                mkfile "ox/$s/default/checkpoint" 4
+                echo "{\"val_loss\": $((5000 - s))e-4}" >"ox/$s/metrics/metrics"
+        done
+        mkdir ox/5000.orbax-checkpoint-tmp-1700000000
+        mkfile ox/5000.orbax-checkpoint-tmp-1700000000/x 4
+        old ox/* ox/*/* ox/*/*/*
+        "$CKPTD" -1 -w "$T/ox" --preset orbax --monitor val_loss --keep-top-k 1 --keep-last 1 2>err
+        # lowest val_loss is step 4000 (also the newest): step 3000 goes too
+        assert_names ox 4000 5000.orbax-checkpoint-tmp-1700000000
+}
+
+# NeMo: key=value names with a double dash, -last copies and -unfinished
+# markers for checkpoints being written.
+test_nemo() {
+        mkdir nm
+        n=megatron_gpt
+        for v in "2.50 100" "2.10 200" "2.30 300" "2.20 400"; do
+                set -- $v
+                mkfile "nm/$n--val_loss=$1-step=$2-consumed_samples=$(($2 * 8)).0.ckpt" 4
+        done
+        mkfile "nm/$n--val_loss=2.20-step=400-consumed_samples=3200.0-last.ckpt" 4
+        mkfile "nm/$n--val_loss=9.99-step=500-consumed_samples=4000.0.ckpt" 1
+        touch "nm/$n--val_loss=9.99-step=500-consumed_samples=4000.0-unfinished"
+        mkfile "nm/$n.nemo" 4
+        old nm/*
+        "$CKPTD" -1 -w "$T/nm" --preset nemo --monitor val_loss --keep-top-k 1 --keep-last 1 2>err
+        assert_names nm "$n--val_loss=2.10-step=200-consumed_samples=1600.0.ckpt" \
+                "$n--val_loss=2.20-step=400-consumed_samples=3200.0.ckpt" \
+                "$n--val_loss=2.20-step=400-consumed_samples=3200.0-last.ckpt" \
+                "$n--val_loss=9.99-step=500-consumed_samples=4000.0.ckpt" \
+                "$n--val_loss=9.99-step=500-consumed_samples=4000.0-unfinished" "$n.nemo"
+}
+
+# torch.distributed.checkpoint: step-N/ with a .metadata file.
+test_dcp() {
+        mkdir dcp
+        for s in 10 20 30; do
+                mkdir "dcp/step-$s"
+                mkfile "dcp/step-$s/__0_0.distcp" 4
+                touch "dcp/step-$s/.metadata"
+        done
+        old dcp/* dcp/*/* dcp/*/.metadata
+        "$CKPTD" -1 -w "$T/dcp" --preset dcp --keep-last 2 2>err
+        assert_names dcp step-20 step-30
+}
+
+# PyTorch Lightning with a real torch.save, the names ModelCheckpoint gives,
+# and last.ckpt as a symlink (save_last="link").
+test_lightning_real_torch_save() {
+        $PY -c 'import torch' 2>/dev/null || skip "python3-torch is not installed"
+        mkdir lt
+        $PY - "$T/lt" <<'EOP'
+import os, sys, torch
+d = sys.argv[1]
+model = torch.nn.Linear(16, 4)
+losses = [0.9, 0.5, 0.7, 0.3, 0.8, 0.6]
+for epoch, loss in enumerate(losses):
+    name = f"epoch={epoch}-step={(epoch + 1) * 50}-val_loss={loss:.4f}.ckpt"
+    torch.save({"epoch": epoch, "state_dict": model.state_dict()}, os.path.join(d, name))
+os.symlink("epoch=1-step=100-val_loss=0.5000.ckpt", os.path.join(d, "last.ckpt"))
+EOP
+        old lt/*
+        "$CKPTD" -1 -w "$T/lt" --preset lightning --monitor val_loss --keep-top-k 1 --keep-last 1 2>err
+        assert_names lt epoch=1-step=100-val_loss=0.5000.ckpt epoch=3-step=200-val_loss=0.3000.ckpt \
+                epoch=5-step=300-val_loss=0.6000.ckpt last.ckpt
+        $PY -c "import torch, sys; torch.load(sys.argv[1])" lt/last.ckpt || fail "last.ckpt no longer loads"
+}
+
+run_tests
