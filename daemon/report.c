@@ -29,6 +29,7 @@ static void print_strv(FILE *f, const char *label, const struct strv *s)
 
 int report_config(FILE *f, const struct config *c)
 {
+        int status = EXIT_SUCCESS;
         char a[32], b[32];
 
         fprintf(f, "log_level %s, check_interval %llds, max_delete_per_sweep %d%s%s%s\n",
@@ -86,8 +87,15 @@ int report_config(FILE *f, const struct config *c)
                         fprintf(f, "  %-16soff\n", "floor");
                 if (w->poll_interval_sec > 0)
                         fprintf(f, "  %-16s%llds\n", "poll", (long long)w->poll_interval_sec);
+                {
+                        _cleanup_free_ char *ro = watch_readonly_problem(w->path);
+                        if (ro) {
+                                fprintf(stderr, "ckptd: error: %s\n", ro);
+                                status = EXIT_FAILURE;
+                        }
+                }
         }
-        return EXIT_SUCCESS;
+        return status;
 }
 
 /* "best#1,last,pinned(symlink)" or "policy" into a malloc'd string. */

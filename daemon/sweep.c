@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "log.h"
 #include "policy.h"
@@ -205,6 +206,22 @@ int sweep_apply(struct sweep *s, struct root *r, const struct run *run)
                 sweep_remove(s, r, run, c, c->verdict.delete_reason);
         }
         return 0;
+}
+
+char *watch_readonly_problem(const char *path)
+{
+        struct statvfs sv;
+        char *msg = NULL;
+
+        if (statvfs(path, &sv) < 0 || !(sv.f_flag & ST_RDONLY))
+                return NULL;
+        if (asprintf(&msg,
+                     "%s is on a read-only filesystem here, so nothing can be deleted in it. "
+                     "If ckptd runs as a systemd service (ProtectSystem=strict), make it writable: "
+                     "'systemctl edit ckptd', add \"[Service]\" and \"ReadWritePaths=%s\", then restart ckptd",
+                     path, path) < 0)
+                return NULL;
+        return msg;
 }
 
 static char *hook_spec;

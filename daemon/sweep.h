@@ -51,5 +51,10 @@ int sweep_apply(struct sweep *s, struct root *r, const struct run *run);
 int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const struct ckpt *c,
                  enum delete_reason reason);
 
+/* When path is on a read-only filesystem (EROFS; under systemd, outside the
+ * unit's ReadWritePaths=), a malloc'd message saying so and how to fix it;
+ * otherwise NULL. */
+char *watch_readonly_problem(const char *path);
+
 /* Install the remove test seam when CKPTD_TEST_HOOK="stage:fifo" is set. */
 void sweep_setup_test_hook(void);

@@ -221,4 +221,18 @@ EOC
         assert_grep "cap" err
 }
 
+test_readonly_watch_path_is_explained() {
+        need_root
+        mkdir ro
+        mount -t tmpfs -o ro,size=1m tmpfs ro
+        cat >c.conf <<EOC
+watch = ( { path = "$T/ro"; pattern = "step_{step}.pt"; keep_last = 1; } );
+EOC
+        rc=0
+        "$CKPTD" -t -c c.conf >out 2>err || rc=$?
+        [ "$rc" = 1 ] || fail "-t exited $rc on a read-only watch path"
+        assert_grep "read-only filesystem" err
+        assert_grep "ReadWritePaths=$T/ro" err
+}
+
 run_tests
