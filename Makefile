@@ -61,6 +61,17 @@ demo: $(B)/ckptd
 bench: $(B)/ckptd
 	@CKPTD=$(abspath $(B)/ckptd) bash bench/run.sh
 
+# libFuzzer targets (clang): the pattern matcher and the inotify decoder.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@mkdir -p build/fuzz
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Ilib \
+		tests/fuzz/fuzz_pattern.c lib/pattern.c lib/ckpt.c -lm -o build/fuzz/fuzz_pattern
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Ilib \
+		tests/fuzz/fuzz_inotify.c lib/inotify_decode.c -o build/fuzz/fuzz_inotify
+	build/fuzz/fuzz_pattern -max_total_time=$(FUZZ_SECONDS) -timeout=5
+	build/fuzz/fuzz_inotify -max_total_time=$(FUZZ_SECONDS) -timeout=5
+
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr -Ilib lib daemon
@@ -114,4 +125,4 @@ uninstall:
 clean:
 	rm -rf build
 
-.PHONY: all check demo bench lint deps install uninstall clean
+.PHONY: all check demo bench fuzz lint deps install uninstall clean
