@@ -332,11 +332,14 @@ static int parse_argv(int argc, char *argv[], struct options *o)
         return 0;
 }
 
-static int load_config(const struct options *o, struct config **ret)
+/* Load the config; *ret_path is the file it came from (NULL for --watch),
+ * which SIGHUP reads again. */
+static int load_config(const struct options *o, struct config **ret, const char **ret_path)
 {
         char error[ERROR_MAX];
         const char *path;
 
+        *ret_path = NULL;
         if (o->adhoc) {
                 *ret = o->adhoc;
                 return 0;
@@ -348,15 +351,17 @@ static int load_config(const struct options *o, struct config **ret)
                 fprintf(stderr, "%s\n", error);
                 return -EINVAL;
         }
+        *ret_path = path;
         return 0;
 }
 
 static int run(const struct options *o)
 {
         struct config *c = NULL;
+        const char *path;
         int r;
 
-        if (load_config(o, &c) < 0)
+        if (load_config(o, &c, &path) < 0)
                 return EXIT_FAILURE;
         log_set_level(o->log_level >= 0 ? o->log_level : c->log_level);
         switch (o->mode) {
@@ -364,7 +369,7 @@ static int run(const struct options *o)
         case MODE_LIST: r = report_list(stdout, c, o->json); break;
         case MODE_ONCE: r = manager_once(c, o->dry_run || c->dry_run); break;
         default:
-                r = manager_run(c, o->config_path, o->dry_run, o->log_level);
+                r = manager_run(c, path, o->dry_run, o->log_level);
                 c = NULL; /* the manager owns it */
                 break;
         }

@@ -14,6 +14,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "macro.h"
@@ -24,19 +25,123 @@
 #define UNFINISHED_SUFFIX     "-unfinished"
 #define TMP_CHECKPOINT_PREFIX "tmp-checkpoint-" /* HF's staging dir (Trainer._save_checkpoint) */
 
+int stat_mnt(int dirfd, const char *name, struct stat *ret, uint64_t *ret_mnt_id)
+{
+        struct statx sx;
+        int flags = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | (*name ? 0 : AT_EMPTY_PATH);
+
+        if (statx(dirfd, name, flags, STATX_BASIC_STATS | STATX_MNT_ID, &sx) < 0)
+                return -errno;
+        *ret = (struct stat){
+                .st_dev = makedev(sx.stx_dev_major, sx.stx_dev_minor),
+                .st_ino = sx.stx_ino,
+                .st_mode = sx.stx_mode,
+                .st_nlink = sx.stx_nlink,
+                .st_uid = sx.stx_uid,
+                .st_gid = sx.stx_gid,
+                .st_size = (off_t)sx.stx_size,
+                .st_blocks = (blkcnt_t)sx.stx_blocks,
+                .st_mtim = {.tv_sec = sx.stx_mtime.tv_sec, .tv_nsec = sx.stx_mtime.tv_nsec},
+                .st_ctim = {.tv_sec = sx.stx_ctime.tv_sec, .tv_nsec = sx.stx_ctime.tv_nsec},
+        };
+        *ret_mnt_id = (sx.stx_mask & STATX_MNT_ID) ? sx.stx_mnt_id : 0;
+        return 0;
+}
+
+/* Whether fd is on mount mnt_id (unknown ids compare equal: the kernel
+ * checks of openat2 still hold where it is available). */
+static bool same_mount(int fd, uint64_t mnt_id)
+{
+        struct stat st;
+        uint64_t id;
+
+        if (stat_mnt(fd, "", &st, &id) < 0)
+                return false;
+        return id == 0 || mnt_id == 0 || id == mnt_id;
+}
+
+/* openat2() refused by a seccomp filter: systemd's RestrictSUIDSGID= and
+ * SystemCallFilter= cannot inspect openat2's struct open_how, so they make it
+ * fail with ENOSYS. The same rules one component at a time: no absolute path,
+ * no "..", no symlink (O_NOFOLLOW, and an O_PATH open of a symlink is
+ * refused), no mount crossing (statx STATX_MNT_ID of each step). */
+int openat_beneath_walk(int dirfd, const char *path, int flags, mode_t mode)
+{
+        _cleanup_free_ char *copy = strdup(path);
+        struct stat st;
+        uint64_t mnt;
+        char *comp, *save = NULL, *next;
+        int cur = dirfd, fd = -1, r;
+
+        if (!copy)
+                return -ENOMEM;
+        if (path[0] == '/')
+                return -EXDEV;
+        r = stat_mnt(dirfd, "", &st, &mnt);
+        if (r < 0)
+                return r;
+        comp = strtok_r(copy, "/", &save);
+        if (!comp)
+                comp = (char *)".";
+        for (; comp; comp = next) {
+                bool last;
+                int k;
+
+                next = strtok_r(NULL, "/", &save);
+                last = next == NULL;
+                if (strcmp(comp, "..") == 0) {
+                        r = -EXDEV;
+                        goto fail;
+                }
+                if (strcmp(comp, ".") == 0 && !last)
+                        continue;
+                k = last ? openat(cur, comp, flags | O_NOFOLLOW | O_CLOEXEC, mode)
+                         : openat(cur, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (k < 0) {
+                        r = errno == ENOTDIR && !last ? -ELOOP : -errno;
+                        goto fail;
+                }
+                if (cur != dirfd)
+                        close(cur);
+                cur = k;
+                if (fstat(k, &st) < 0 || S_ISLNK(st.st_mode)) {
+                        r = -ELOOP;
+                        goto fail;
+                }
+                if (!same_mount(k, mnt)) {
+                        r = -EXDEV;
+                        goto fail;
+                }
+                if (last)
+                        fd = k;
+        }
+        return fd;
+fail:
+        if (cur != dirfd)
+                close(cur);
+        return r;
+}
+
 int openat_beneath(int dirfd, const char *path, int flags, mode_t mode)
 {
+        static bool no_openat2;
         struct open_how how = {
                 .flags = (uint64_t)(unsigned)(flags | O_CLOEXEC),
                 .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV,
         };
         long fd;
 
+        if (no_openat2)
+                return openat_beneath_walk(dirfd, path, flags, mode);
         /* openat2(2): a non-zero mode without O_CREAT or O_TMPFILE is EINVAL
          * (open(2) silently ignores it). */
         if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE)
                 how.mode = mode;
         fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+        if (fd < 0 && errno == ENOSYS) {
+                no_openat2 = true;
+                return openat_beneath_walk(dirfd, path, flags, mode);
+        }
         if (fd < 0)
                 return -errno;
         return (int)fd;
@@ -115,6 +220,7 @@ static int listing_read(int dir_fd, struct scan_listing *ret)
         for (;;) {
                 struct dirent *de;
                 struct stat st;
+                uint64_t mnt_id = 0;
 
                 errno = 0;
                 de = readdir(d);
@@ -124,15 +230,15 @@ static int listing_read(int dir_fd, struct scan_listing *ret)
                 }
                 if (streq_ptr(de->d_name, ".") || streq_ptr(de->d_name, ".."))
                         continue;
-                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-                        if (errno == ENOENT)
-                                continue;
-                        if (errno == ENOMEM) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        st = (struct stat){};
+                r = stat_mnt(dirfd(d), de->d_name, &st, &mnt_id);
+                if (r == -ENOENT) {
+                        r = 0;
+                        continue;
                 }
+                if (r == -ENOMEM)
+                        break;
+                if (r < 0)
+                        st = (struct stat){}, r = 0;
                 if (l.n == cap) {
                         size_t ncap = cap ? cap * 2 : 64;
                         struct scan_entry *n = reallocarray(l.v, ncap, sizeof(*n));
@@ -148,6 +254,7 @@ static int listing_read(int dir_fd, struct scan_listing *ret)
                         r = -ENOMEM;
                         break;
                 }
+                l.v[l.n].mnt_id = mnt_id;
                 l.v[l.n++].st = st;
         }
         closedir(d);
@@ -251,10 +358,10 @@ static int64_t stat_mtime_usec(const struct stat *st)
 /* Allocated bytes and newest mtime of everything below the directory dir_fd,
  * depth-first with a heap stack of open directories (no recursion, one fd
  * per level). Symlinks are counted but never followed; mount points inside
- * (another st_dev, or EXDEV from RESOLVE_NO_XDEV for bind mounts) are not
- * entered. Unreadable subtrees are skipped: sizes only steer the floor.
+ * (another mount id; st_dev would not do: overlayfs gives files the device
+ * of their layer) are not entered. Unreadable subtrees are skipped: sizes only steer the floor.
  * Fails only with -ENOMEM. */
-static int walk_tree(int dir_fd, dev_t dev, uint64_t *size_bytes, int64_t *mtime_usec)
+static int walk_tree(int dir_fd, uint64_t mnt_id, uint64_t *size_bytes, int64_t *mtime_usec)
 {
         DIR **stack = NULL;
         size_t n = 0, cap = 0;
@@ -304,9 +411,10 @@ static int walk_tree(int dir_fd, dev_t dev, uint64_t *size_bytes, int64_t *mtime
                         continue;
 
                 struct stat st;
-                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                uint64_t id;
+                if (stat_mnt(dirfd(d), de->d_name, &st, &id) < 0)
                         continue; /* vanished, or not ours to see */
-                if (st.st_dev != dev)
+                if (id != mnt_id && id && mnt_id)
                         continue;
                 *size_bytes += (uint64_t)st.st_blocks * 512;
                 if (stat_mtime_usec(&st) > *mtime_usec)
@@ -348,7 +456,7 @@ static bool flock_held(int fd)
 
 struct scan_ctx {
         int dir_fd;
-        dev_t dev;
+        uint64_t mnt_id;
         const struct watch_conf *w;
         int64_t now_usec;
         const struct scan_listing *l;
@@ -509,7 +617,7 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
                 if (flock_held(fd))
                         c->pins |= 1u << PIN_FLOCK;
                 if (c->is_dir) {
-                        r = walk_tree(fd, ctx->dev, &c->size_bytes, &c->mtime_usec);
+                        r = walk_tree(fd, ctx->mnt_id, &c->size_bytes, &c->mtime_usec);
                         if (r < 0) {
                                 close(fd);
                                 goto out;
@@ -619,13 +727,15 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
         size_t n_cands = 0, cap = 0;
         struct scan_ctx ctx;
         struct stat st;
+        uint64_t mnt_id;
         bool groups;
         int r;
 
         if (!w || !pat || !ret)
                 return -EINVAL;
-        if (fstat(run_fd, &st) < 0)
-                return -errno;
+        r = stat_mnt(run_fd, "", &st, &mnt_id);
+        if (r < 0)
+                return r;
         if (!S_ISDIR(st.st_mode))
                 return -ENOTDIR;
         run.dev = st.st_dev;
@@ -635,7 +745,7 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
         r = listing_read(run_fd, &l);
         if (r < 0)
                 goto out;
-        ctx = (struct scan_ctx){.dir_fd = run_fd, .dev = run.dev, .w = w, .now_usec = now_usec, .l = &l};
+        ctx = (struct scan_ctx){.dir_fd = run_fd, .mnt_id = mnt_id, .w = w, .now_usec = now_usec, .l = &l};
 
         for (size_t i = 0; i < l.n; i++) {
                 const struct scan_entry *e = &l.v[i];
@@ -647,7 +757,7 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
                 if (scan_name_ignored(w, e->name) || unfinished_marked(&l, e->name) || is_keep_name(e->name))
                         continue;
                 /* a mount point in the run: another filesystem's root */
-                if (e->st.st_dev != run.dev)
+                if (e->mnt_id != mnt_id && e->mnt_id && mnt_id)
                         continue;
                 if (kind_fits(w->kind, e->st.st_mode) && scan_name_matches(w, pat, e->name, &f)) {
                         /* grown on demand: a run may hold 100k other files */

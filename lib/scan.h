@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "ckpt.h"
@@ -22,6 +23,14 @@ void run_finish(struct run *r);
 
 /* openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_XDEV) from dirfd. */
 int openat_beneath(int dirfd, const char *path, int flags, mode_t mode);
+
+/* fstatat(AT_SYMLINK_NOFOLLOW) through statx(2), with the mount id in
+ * *ret_mnt_id (0 when the kernel gives none). name "" stats dirfd itself. */
+int stat_mnt(int dirfd, const char *name, struct stat *ret, uint64_t *ret_mnt_id);
+
+/* The openat_beneath() fallback where a seccomp filter refuses openat2()
+ * with ENOSYS: one component at a time, the same rules. */
+int openat_beneath_walk(int dirfd, const char *path, int flags, mode_t mode);
 
 /* Open a watch root: O_PATH|O_DIRECTORY|O_NOFOLLOW. Returns fd or -errno. */
 int root_open(const char *path);

@@ -18,6 +18,7 @@
 struct scan_entry {
         char *name;
         struct stat st;
+        uint64_t mnt_id; /* statx(2) STATX_MNT_ID: 0 when unknown */
 };
 
 /* A run's entries, sorted by name (strcmp). */

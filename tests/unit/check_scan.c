@@ -509,6 +509,55 @@ START_TEST(test_mount_points)
 }
 END_TEST
 
+/* The component-by-component fallback of openat_beneath() (openat2 refused by
+ * a seccomp filter) keeps every rule: beneath, no symlinks, no mounts. */
+START_TEST(test_openat_beneath_walk)
+{
+        char full[4096];
+        int fd;
+
+        tree_mkfile("a/b/file", 10);
+        tree_symlink("a", "link");
+        tree_symlink("file", "a/b/flink");
+        fd = openat_beneath_walk(tree_fd, "a/b/file", O_RDONLY, 0);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+        fd = openat_beneath_walk(tree_fd, ".", O_RDONLY | O_DIRECTORY, 0);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+        fd = openat_beneath_walk(tree_fd, "a//./b/", O_PATH | O_DIRECTORY, 0);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+        ck_assert_int_eq(openat_beneath_walk(tree_fd, "link/b/file", O_RDONLY, 0), -ELOOP);
+        ck_assert_int_eq(openat_beneath_walk(tree_fd, "link", O_PATH, 0), -ELOOP);
+        ck_assert_int_eq(openat_beneath_walk(tree_fd, "a/b/flink", O_RDONLY, 0), -ELOOP);
+        ck_assert_int_eq(openat_beneath_walk(tree_fd, "a/../a/b/file", O_RDONLY, 0), -EXDEV);
+        ck_assert_int_eq(openat_beneath_walk(tree_fd, "/etc/passwd", O_RDONLY, 0), -EXDEV);
+        ck_assert_int_eq(openat_beneath_walk(tree_fd, "a/missing", O_RDONLY, 0), -ENOENT);
+
+        if (geteuid() != 0 || unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                return; /* mounts not allowed here */
+        tree_reopen();
+        tree_mkdirs("a/m");
+        mount_tmpfs("a/m");
+        tree_mkfile("a/m/x", 10);
+        ck_assert_int_eq(openat_beneath_walk(tree_fd, "a/m/x", O_RDONLY, 0), -EXDEV);
+        ck_assert_int_eq(openat_beneath_walk(tree_fd, "a/m", O_RDONLY | O_DIRECTORY, 0), -EXDEV);
+        /* a bind mount of the same filesystem is a mount crossing too */
+        tree_mkdirs("a/bind");
+        tree_path("a/bind", full, sizeof(full));
+        {
+                char src[4096];
+                tree_path("a/b", src, sizeof(src));
+                ck_assert_int_eq(mount(src, full, NULL, MS_BIND, NULL), 0);
+        }
+        ck_assert_int_eq(openat_beneath_walk(tree_fd, "a/bind/file", O_RDONLY, 0), -EXDEV);
+        ck_assert_int_eq(umount2(full, MNT_DETACH), 0);
+        tree_path("a/m", full, sizeof(full));
+        ck_assert_int_eq(umount2(full, MNT_DETACH), 0);
+}
+END_TEST
+
 /* An unreadable run is skipped, the rest is returned. */
 START_TEST(test_unreadable_run)
 {
@@ -551,6 +600,7 @@ Suite *scan_suite(void)
         tcase_add_test(tc, test_json_file_metric);
         tcase_add_test(tc, test_recursive_runs);
         tcase_add_test(tc, test_mount_points);
+        tcase_add_test(tc, test_openat_beneath_walk);
         tcase_add_test(tc, test_unreadable_run);
         suite_add_tcase(s, tc);
         suite_add_tcase(s, scan_pins_tcase());
