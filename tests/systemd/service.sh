@@ -85,6 +85,14 @@ names_are() {
         [ "$(printf '%s\n' "$@" | LC_ALL=C sort)" = "$(ls_names "$dir")" ]
 }
 
+# forked: the child of unshare exists; it becomes the namespace's PID 1.
+forked() {
+        local c
+        c=$(cat "/proc/$UPID/task/$UPID/children" 2>/dev/null) || return 1
+        SPID=${c%% *}
+        [ -n "$SPID" ]
+}
+
 booted() {
         local s
         s=$(sctl is-system-running 2>/dev/null) || true
@@ -115,16 +123,22 @@ R="$T/root"
 mount -t tmpfs -o mode=755 tmpfs "\$R/run"
 mount -t tmpfs -o mode=1777 tmpfs "\$R/tmp"
 mount --rbind /dev "\$R/dev"
-# systemd's console output goes to a file, and nothing to the host's kmsg.
+# systemd logs to its journal; its console is a file, and nothing reaches the
+# host's kernel log.
 mount --bind "$T/console" "\$R/dev/console"
 mount --bind /dev/null "\$R/dev/kmsg"
 mount -t proc proc "\$R/proc"
 mount -t sysfs sysfs "\$R/sys"
 mount -t cgroup2 cgroup2 "\$R/sys/fs/cgroup"
+# The watched trees live on file systems of their own, as on a real host:
+# overlayfs reports the st_dev of the layer for files, not the overlay's.
+mkdir -p "\$R/srv/ckptd-test"
+mount -t tmpfs -o size=64m ckptd-data "\$R/srv/ckptd-test"
+mount -t tmpfs -o size=64m ckptd-home "\$R/home"
 make -C "$REPO" $MAKE_SAN install DESTDIR="\$R" PREFIX=/usr >"$T/install.log" 2>&1
 cp -a "$T/seed/." "\$R/"
 exec chroot "\$R" /usr/bin/env -i container=ckptd-test \
-        /lib/systemd/systemd --unit=basic.target --show-status=no --log-target=console
+        /lib/systemd/systemd --unit=basic.target --show-status=no --log-target=journal-or-kmsg
 EOF
         # A cgroup of its own, so that systemd's tree is a subtree of ours and
         # everything in it can be accounted for at the end.
@@ -135,12 +149,12 @@ EOF
         trap sd_shutdown EXIT
         (
                 echo "$BASHPID" >"$cg/cgroup.procs"
-                exec unshare --pid --fork --mount --cgroup --propagation private bash "$T/boot.sh"
+                # --kill-child: if unshare is killed, so is everything inside.
+                exec unshare --pid --fork --kill-child --mount --cgroup --propagation private \
+                        bash "$T/boot.sh"
         ) >"$T/boot.log" 2>&1 &
         UPID=$!
-        wait_for 10 test -s "/proc/$UPID/task/$UPID/children" || fail "unshare did not fork: $(cat "$T/boot.log")"
-        SPID=$(cat "/proc/$UPID/task/$UPID/children")
-        SPID=${SPID%% *}
+        wait_for 10 forked || fail "unshare did not fork: $(cat "$T/boot.log")"
         RR=/proc/$SPID/root
         wait_for 60 booted || fail "systemd did not boot: $(cat "$T/boot.log" "$T/install.log" "$T/console" 2>/dev/null | tail -n 30)"
 }
@@ -149,10 +163,13 @@ EOF
 # kill it if that hangs, and remove its cgroups.
 sd_shutdown() {
         if [ -n "${UPID:-}" ] && kill -0 "$UPID" 2>/dev/null; then
-                [ -z "${SPID:-}" ] || timeout 10 nsenter -t "$SPID" -m -p -r -w -- systemctl poweroff >/dev/null 2>&1 || true
-                if ! wait_for 15 eval "! kill -0 $UPID 2>/dev/null"; then
-                        [ -z "${SPID:-}" ] || kill -KILL "$SPID" 2>/dev/null || true
+                if [ -n "${SPID:-}" ] && booted; then
+                        timeout 10 nsenter -t "$SPID" -m -p -r -w -- systemctl poweroff >/dev/null 2>&1 || true
                 fi
+                # unshare ignores SIGTERM while it waits; on SIGKILL its
+                # --kill-child (a parent-death signal) SIGKILLs the
+                # namespace's PID 1, and with it every process inside.
+                wait_for 15 eval "! kill -0 $UPID 2>/dev/null" || kill -KILL "$UPID" 2>/dev/null || true
                 wait "$UPID" 2>/dev/null || true
         fi
         if [ -n "${CG:-}" ] && [ -d "$CG" ]; then
@@ -185,6 +202,12 @@ for line in sys.stdin:
 sys.exit(1)' "$id" "$@"
 }
 
+# oneshot: start the unit (a oneshot drop-in is in place), as often as needed.
+oneshot() {
+        sctl reset-failed ckptd.service 2>/dev/null || true
+        sctl start ckptd.service
+}
+
 journal_dump() {
         in_ns journalctl -u ckptd.service --no-pager -o cat 2>&1 | tail -n 30
 }
@@ -206,7 +229,7 @@ test_security_exposure_offline() {
         awk '/^\[Service\]/ { s = 1 } /^\[Install\]/ { s = 0 }
              s && /^(Protect|Private|Restrict|SystemCall|Capability|NoNew|Lock|Memory|Device|IPAddress|Keyring|RemoveIPC|UMask|ProcSubset|AmbientCap)/ {
                      if (prev !~ /^#/) { print FILENAME ": " $0; bad = 1 } }
-             { if ($0 !~ /^#/ || !/^#/) prev = $0 } END { exit bad }' \
+             { prev = $0 } END { exit bad }' \
                 "$REPO/systemd/ckptd.service" "$REPO/systemd/ckptd@.service" || fail "uncommented hardening line"
 }
 
@@ -267,35 +290,47 @@ test_boot_sandbox_once() {
         chmod 1755 "$RR$RUNS"
         seed_config 2 >"$RR/etc/ckptd/ckptd.conf"
         all=$(ls_names "$RR$RUNS")
-        dropin once "Type=oneshot
+        dropin 10-once "Type=oneshot
+Restart=no
 WatchdogSec=0
 ExecStart=
 ExecStart=/usr/sbin/ckptd -1
 Environment=ASAN_OPTIONS=disable_coredump=0"
 
         # Without ReadWritePaths= the tree is read-only for the service.
-        sctl start ckptd.service || true
+        oneshot || true
         [ "$(ls_names "$RR$RUNS")" = "$all" ] || fail "deleted without ReadWritePaths="
 
-        dropin rw "ReadWritePaths=/srv/ckptd-test"
-        sctl start ckptd.service || fail "ckptd -1 failed: $(journal_dump)"
+        dropin 20-rw "ReadWritePaths=/srv/ckptd-test"
+        oneshot || fail "ckptd -1 failed: $(journal_dump)"
         assert_names "$RR$RUNS" "$(name 2 0.5)" "$(name 4 0.45)" "$(name 5 0.6)"
         journal_has "$MSGID_DELETED" CKPTD_ACTION=delete CKPTD_REASON=policy \
                 "CKPTD_PATH=$RUNS/$(name 0 0.9)" || fail "no journal entry: $(journal_dump)"
 
-        # Below /home: ProtectHome=tmpfs + BindPaths= (ckptd(8), SERVICE).
-        mkdir -p "$RR/home/alice"
-        old_run "$RR/home/alice/runs"
-        chown -R 1234:1234 "$RR/home/alice"
-        sed "s|$RUNS|/home/alice/runs|" "$RR/etc/ckptd/ckptd.conf" >"$RR/etc/ckptd/home.conf"
-        dropin home "ExecStart=
+        # Below /home (ckptd(8), SERVICE): ProtectHome=yes hides it and masks
+        # a ReadWritePaths= below it; ProtectHome=read-only + ReadWritePaths=
+        # and ProtectHome=tmpfs + BindPaths= both work.
+        home=/home/alice/runs
+        sed "s|$RUNS|$home|" "$RR/etc/ckptd/ckptd.conf" >"$RR/etc/ckptd/home.conf"
+        dropin 30-home "ExecStart=
 ExecStart=/usr/sbin/ckptd -1 -c /etc/ckptd/home.conf"
-        sctl start ckptd.service || true
-        [ "$(ls_names "$RR/home/alice/runs" | wc -l)" = 6 ] || fail "/home reached with ProtectHome=yes"
-        dropin homerw "ProtectHome=tmpfs
-BindPaths=/home/alice/runs"
-        sctl start ckptd.service || fail "ckptd -1 under /home failed: $(journal_dump)"
-        assert_names "$RR/home/alice/runs" "$(name 2 0.5)" "$(name 4 0.45)" "$(name 5 0.6)"
+        for recipe in "" "ReadWritePaths=$home" "ProtectHome=read-only
+ReadWritePaths=$home" "ProtectHome=tmpfs
+BindPaths=$home"; do
+                rm -rf "$RR/home/alice"
+                old_run "$RR$home"
+                chown -R 1234:1234 "$RR/home/alice"
+                rm -f "$RR/etc/systemd/system/ckptd.service.d/40-home.conf"
+                dropin 40-home "$recipe"
+                oneshot || true
+                case $recipe in
+                "" | ReadWritePaths=*)
+                        [ "$(ls_names "$RR$home" | wc -l)" = 6 ] || fail "/home reached with: $recipe" ;;
+                *)
+                        names_are "$RR$home" "$(name 2 0.5)" "$(name 4 0.45)" "$(name 5 0.6)" ||
+                                fail "$recipe: $(ls_names "$RR$home") $(journal_dump)" ;;
+                esac
+        done
 }
 
 # daemon_boot KEEP_TOP_K: boot with the test config, the old run and the
@@ -306,7 +341,7 @@ daemon_boot() {
         mkdir -p "$RR/srv/ckptd-test"
         old_run "$RR$RUNS"
         seed_config "$1" >"$RR/etc/ckptd/ckptd.conf"
-        dropin rw "ReadWritePaths=/srv/ckptd-test
+        dropin 20-rw "ReadWritePaths=/srv/ckptd-test
 Environment=ASAN_OPTIONS=disable_coredump=0"
 }
 
@@ -318,7 +353,7 @@ test_start_ready_retain_stop() {
         # Hold the main process before it execs ckptd: the unit must stay
         # "activating" and `systemctl start` must wait.
         mkfifo "$RR/run/ckptd-gate"
-        dropin gate "ExecStart=
+        dropin 30-gate "ExecStart=
 ExecStart=/bin/sh -c 'read -r _ </run/ckptd-gate; exec /usr/sbin/ckptd'"
         sctl start ckptd.service >start.out 2>&1 &
         spid=$!
@@ -339,8 +374,14 @@ ExecStart=/bin/sh -c 'read -r _ </run/ckptd-gate; exec /usr/sbin/ckptd'"
         wait_for 10 journal_has "$MSGID_DELETED" CKPTD_ACTION=delete CKPTD_REASON=policy \
                 "CKPTD_PATH=$RUNS/$(name 5 0.6)" CKPTD_RUN=. CKPTD_MONITOR=val_loss CKPTD_BYTES=4096 ||
                 fail "deletion not in the journal: $(journal_dump)"
-        in_ns journalctl -u ckptd.service -o json --no-pager | grep "$(name 5 0.6)" | grep -q '"CKPTD_VALUE":"0.6' ||
-                fail "no CKPTD_VALUE"
+        # CKPTD_VALUE is the metric printed with %.17g: 0.59999999999999998
+        in_ns journalctl -u ckptd.service -o json --no-pager | python3 -c '
+import json, sys
+for line in sys.stdin:
+    e = json.loads(line)
+    if e.get("CKPTD_PATH", "").endswith(sys.argv[1]) and abs(float(e.get("CKPTD_VALUE", "nan")) - 0.6) < 1e-9:
+        sys.exit(0)
+sys.exit(1)' "$(name 5 0.6)" || fail "no CKPTD_VALUE=0.6 for $(name 5 0.6)"
 
         sctl stop ckptd.service || fail "stop failed"
         [ "$(prop ckptd.service ActiveState)" = inactive ] || fail "not inactive: $(prop ckptd.service ActiveState)"
@@ -379,7 +420,7 @@ test_reload_applies_and_rejects() {
 # restarts ckptd with a new pid.
 test_watchdog_restarts_a_stalled_daemon() {
         daemon_boot 2
-        dropin wd "WatchdogSec=3s
+        dropin 30-watchdog "WatchdogSec=3s
 TimeoutAbortSec=5s
 RestartSec=100ms"
         sctl start ckptd.service || fail "start failed: $(journal_dump)"
@@ -390,6 +431,27 @@ RestartSec=100ms"
                 fail "not restarted: $(prop ckptd.service ActiveState) $(journal_dump)"
         [ "$(prop ckptd.service NRestarts)" -ge 1 ] || fail "NRestarts $(prop ckptd.service NRestarts)"
         in_ns journalctl -u ckptd.service --no-pager | grep -qi 'watchdog timeout' || fail "no watchdog timeout logged"
+}
+
+# The user unit: a researcher's own ckptd under `systemd --user`, with the
+# config in ~/.config/ckptd (%E), running as that user.
+test_user_unit_for_a_researcher() {
+        need_daemon
+        command -v useradd >/dev/null && command -v runuser >/dev/null || skip "no useradd/runuser"
+        sd_boot
+        in_ns useradd -m -u 1234 alice
+        mkdir -p "$RR/home/alice/.config/ckptd"
+        old_run "$RR/home/alice/runs"
+        seed_config 2 | sed "s|$RUNS|/home/alice/runs|" >"$RR/home/alice/.config/ckptd/ckptd.conf"
+        in_ns chown -R alice:alice /home/alice
+        sctl start user@1234.service || fail "no user manager"
+        usctl() { in_ns runuser -u alice -- env XDG_RUNTIME_DIR=/run/user/1234 systemctl --user --no-pager "$@"; }
+        usctl start ckptd.service || fail "start failed: $(usctl status ckptd.service 2>&1)"
+        [ "$(usctl show -P ActiveState ckptd.service)" = active ] || fail "not active"
+        pid=$(usctl show -P MainPID ckptd.service)
+        [ "$(in_ns stat -c %u "/proc/$pid")" = 1234 ] || fail "not running as alice"
+        assert_names "$RR/home/alice/runs" "$(name 2 0.5)" "$(name 4 0.45)" "$(name 5 0.6)"
+        usctl stop ckptd.service || fail "stop failed"
 }
 
 run_tests
