@@ -44,6 +44,12 @@ int space_set_roots(struct space *sp, struct root *const *roots, size_t n)
                 if (w->min_free.set || w->headroom > 0)
                         f->configured = true;
         }
+        /* A floor turned off by a reload cannot be unmet: space_check skips
+         * the filesystem, so nothing else would ever clear the state (and
+         * ckptd_floor_unmet would stay 1). */
+        for (size_t j = 0; j < k; j++)
+                if (!fs[j].configured)
+                        fs[j].unmet = false;
         free(sp->fs);
         sp->fs = fs;
         sp->n_fs = k;
@@ -107,6 +113,16 @@ static void fs_levels(struct fs_state *f, struct root *const *roots, size_t n)
         }
         if (f->target_bytes < f->floor_bytes)
                 f->target_bytes = f->floor_bytes;
+}
+
+/* Whether some watch on f sets headroom: then the floor depends on the
+ * largest checkpoint on f. */
+static bool fs_headroom(const struct fs_state *f, struct root *const *roots, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (roots[i]->fd >= 0 && roots[i]->dev == f->dev && roots[i]->w->headroom > 0)
+                        return true;
+        return false;
 }
 
 /* Every run of every root on f, scanned and decided. */
@@ -216,7 +232,7 @@ static int fs_enforce(struct space *sp, struct fs_state *f, struct root *const *
         size_t *run_of = NULL, *victims = NULL, nc = 0, nv = 0;
         unsigned *why = NULL;
         struct floor_state st;
-        uint64_t short_bytes = 0, pending_bytes = 0;
+        uint64_t short_bytes = 0, pending_bytes = 0, writing_bytes = 0, room;
         int r;
 
         r = fs_collect(sp, f, roots, n, s->now_usec, adjust, userdata, &fr);
@@ -241,6 +257,8 @@ static int fs_enforce(struct space *sp, struct fs_state *f, struct root *const *
                         /* in a dry run the policy's victims still take space */
                         if (!k->verdict.keep)
                                 pending_bytes += k->size_bytes;
+                        else if (!k->complete)
+                                writing_bytes += k->size_bytes;
                         floor_cand_from_ckpt(&c[nc], i, k);
                         ck[nc] = k;
                         run_of[nc++] = i;
@@ -268,11 +286,17 @@ static int fs_enforce(struct space *sp, struct fs_state *f, struct root *const *
                 else
                         fs_stat(fr.root[ri]->fd, &f->free_bytes, &f->total_bytes);
         }
-        if (f->free_bytes < f->floor_bytes) {
-                f->short_bytes = f->floor_bytes - f->free_bytes;
+        /* A save being written uses the room the floor kept for it: count
+         * those bytes as room. Otherwise a disk with room for best + newest +
+         * the next save (the incident's) logs LOG_CRIT and flips the metric
+         * on every save, while each save fits. Evictions above still aim at
+         * the real free space. */
+        room = f->free_bytes + writing_bytes;
+        if (room < f->floor_bytes) {
+                f->short_bytes = f->floor_bytes - room;
                 floor_protect(c, nc, why);
         }
-        set_unmet(f, f->free_bytes < f->floor_bytes, c, why, nc);
+        set_unmet(f, room < f->floor_bytes, c, why, nc);
         r = 0;
 out:
         free(c);
@@ -301,7 +325,10 @@ int space_check(struct space *sp, struct root *const *roots, size_t n, struct sw
                 if (fd < 0 || fs_stat(fd, &f->free_bytes, &f->total_bytes) < 0)
                         continue;
                 fs_levels(f, roots, n);
-                if (f->free_bytes < f->floor_bytes) {
+                /* Headroom needs the largest checkpoint, which the daemon
+                 * learns from its sweeps (space_seen); a one-shot run has not
+                 * told us yet, and its floor would be 0: scan to learn it. */
+                if (f->free_bytes < f->floor_bytes || (f->largest_bytes == 0 && fs_headroom(f, roots, n))) {
                         int r = fs_enforce(sp, f, roots, n, s, adjust, userdata);
                         if (r < 0)
                                 log_errno(r, "cannot enforce the floor on %s: %m", f->path);

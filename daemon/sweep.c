@@ -239,7 +239,9 @@ static void test_hook(const char *stage, const char *name)
         if (!colon || strncmp(hook_spec, stage, (size_t)(colon - hook_spec)) != 0 ||
             strlen(stage) != (size_t)(colon - hook_spec))
                 return;
-        fd = open(colon + 1, O_RDONLY | O_CLOEXEC);
+        /* O_RDWR: a FIFO opens at once on Linux (fifo(7)), so the test sees
+         * the fd in /proc/PID/fd while we block in read() */
+        fd = open(colon + 1, O_RDWR | O_CLOEXEC);
         if (fd < 0)
                 return;
         if (read(fd, &c, 1) == 1 && c == 'k')

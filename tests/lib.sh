@@ -74,12 +74,13 @@ run_tests() {
         for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
                 if [ -n "${ONLY:-}" ] && [[ $t != *"$ONLY"* ]]; then continue; fi
                 T=$(mktemp -d "$TESTS_TMP/ckptd-test.XXXXXX")
-                rc=0
+                # not in an || list: bash ignores set -e there
                 (
                         cd "$T" || exit 1
-                        set -e
+                        set -e${TRACE:+x}
                         "$t"
-                ) >"$T.log" 2>&1 || rc=$?
+                ) >"$T.log" 2>&1
+                rc=$?
                 case $rc in
                 0) echo "  PASS $t"; _passed=$((_passed + 1)) ;;
                 77) echo "  SKIP $t ($(tail -n1 "$T.log" | sed 's/^ *//'))"; _skipped=$((_skipped + 1)) ;;

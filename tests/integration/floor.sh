@@ -1,0 +1,539 @@
+#!/usr/bin/env bash
+# The free-space floor (DESIGN "Free-space floor", issue 4) on real tmpfs and
+# loop ext4 filesystems: the incident replayed at 1/1000 scale, a slow save
+# that needs room while it is written, eviction order, hysteresis and the
+# protected set, a 100% full disk, -1 and -n, the metrics file and STATUS=.
+#
+# Needs root (mount). Sizes are bytes unless named *_MIB. lib.sh runs each
+# test with `set -e` inside a `||` list, where bash ignores it: every check
+# here fails explicitly.
+. "$(dirname "$0")/../lib.sh"
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+WRITER=("$PY" "$HERE/floor_writer.py")
+FILL=("$PY" "$HERE/floor_fill.py")
+MIB=1048576
+
+# --- helpers ---
+
+mount_tmpfs() { # DIR SIZE
+        mkdir -p "$1"
+        mount -t tmpfs -o "size=$2" tmpfs "$1" || fail "cannot mount a tmpfs on $1"
+}
+
+# A loop ext4 with no root reserve (-m 0): f_bavail is then what our root
+# writers can get too, so "full" means full for them.
+mount_ext4() { # DIR SIZE_MIB
+        truncate -s "${2}M" "$T/ext4.img" || fail "truncate"
+        mkfs.ext4 -q -F -m 0 "$T/ext4.img" || fail "mkfs.ext4"
+        mkdir -p "$1"
+        mount -o loop "$T/ext4.img" "$1" || fail "cannot mount a loop ext4 on $1"
+}
+
+mount_fs() { # FSTYPE DIR SIZE_MIB
+        case $1 in
+        tmpfs) mount_tmpfs "$2" "${3}m" ;;
+        ext4) mount_ext4 "$2" "$3" ;;
+        *) fail "unknown filesystem $1" ;;
+        esac
+}
+
+# Free bytes as ckptd counts them: f_bavail * f_frsize.
+free_bytes() {
+        local a s
+        read -r a s < <(stat -f -c '%a %S' "$1")
+        echo $((a * s))
+}
+
+# fill FILE FREE: other data on FILE's filesystem, leaving FREE bytes (0: full).
+fill() {
+        "${FILL[@]}" "$1" "$2" >/dev/null || fail "cannot leave $2 bytes free beside $1"
+}
+
+# ck EPOCH LOSS: a Lightning ModelCheckpoint name.
+ck() {
+        echo "epoch=$1-step=$((($1 + 1) * 100))-val_loss=$2.ckpt"
+}
+
+# old_ckpt DIR EPOCH LOSS SIZE_KIB: a checkpoint written an hour ago (settled).
+old_ckpt() {
+        mkfile "$1/$(ck "$2" "$3")" "$4"
+        touch -d "-1 hour" "$1/$(ck "$2" "$3")"
+}
+
+# start_ckptd LOG ARGS...: the daemon in the background; returns once it watches.
+start_ckptd() {
+        local log=$1
+        shift
+        "$CKPTD" --log-target stderr "$@" 2>"$log" &
+        CKPTD_PID=$!
+        echo "$CKPTD_PID" >>"$T/pids"
+        wait_for 20 grep -q '^ckptd: watching [0-9]* director' "$log" || fail "ckptd did not start: $(cat "$log")"
+}
+
+# holds_only DIR NAME...: DIR holds exactly these names (a condition to wait for).
+holds_only() {
+        local dir=$1
+        shift
+        [ "$(ls_names "$dir")" = "$(printf '%s\n' "$@" | LC_ALL=C sort)" ]
+}
+
+exited() { # PID: gone, or a zombie waiting for us
+        [ ! -e "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null
+}
+
+# no_sanitizer_reports FILE...: an ASan/UBSan build reports here (UBSan
+# goes on after a report, so the exit status alone would not tell).
+no_sanitizer_reports() {
+        local f
+        for f in "$@"; do
+                ! grep -q -e 'runtime error' -e 'Sanitizer' "$f" || fail "sanitizer report in $f: $(cat "$f")"
+        done
+}
+
+# stop_ckptd: SIGTERM, and it must exit 0.
+stop_ckptd() {
+        local rc=0
+        kill -TERM "$CKPTD_PID" || fail "ckptd is not running"
+        wait_for 20 exited "$CKPTD_PID" || fail "ckptd did not stop on SIGTERM"
+        wait "$CKPTD_PID" || rc=$?
+        sed -i "/^$CKPTD_PID\$/d" "$T/pids" # reaped: its pid may be reused
+        [ "$rc" = 0 ] || fail "ckptd exited $rc on SIGTERM: $(tail -n 20 "$LOG")"
+        no_sanitizer_reports "$LOG"
+}
+
+alive() {
+        kill -0 "$CKPTD_PID" 2>/dev/null && ! exited "$CKPTD_PID" || fail "ckptd died: $(tail -n 20 "$1")"
+}
+
+# A probe watch on the same filesystem (pattern p_{step}, keep_last 1) syncs
+# with the daemon: a new p_N asks for a floor check at once (IN_CREATE of a
+# candidate); p_N-1 is deleted only later, after p_N settled. So once p_N-1
+# is gone, a floor check that saw everything done before p_N has finished.
+# PROBE_DIR holds p_0 before the daemon starts.
+PROBE_N=0
+probe() {
+        PROBE_N=$((PROBE_N + 1))
+        : >"$PROBE_DIR/p_$PROBE_N" || fail "cannot create a probe on a full disk"
+        wait_for 20 test ! -e "$PROBE_DIR/p_$((PROBE_N - 1))" || fail "probe $PROBE_N not handled: $(tail -n 20 "$LOG")"
+}
+
+# line_of PATTERN FILE: number of the first line matching, or fail.
+line_of() {
+        local n
+        n=$(grep -n -- "$1" "$2" | head -n1 | cut -d: -f1)
+        [ -n "$n" ] || fail "'$1' not in $2: $(cat "$2")"
+        echo "$n"
+}
+
+evicted() { # FILE LOG: ckptd evicted FILE for the floor
+        assert_grep "evicted $1 (floor, " "$2"
+}
+
+count() { # PATTERN FILE
+        grep -c -- "$1" "$2" || true
+}
+
+figure() { # what the report quotes; kept in the log, and in $FLOOR_FIGURES if set
+        echo "figure: $*" >&2
+        if [ -n "${FLOOR_FIGURES:-}" ]; then echo "$*" >>"$FLOOR_FIGURES"; fi
+}
+
+# --- 1. the incident at 1/1000 scale ---
+#
+# The incident: a 1.8 TB disk nearly full of other data, a run saving 6.9 GB
+# every epoch with keep-all, the epoch-16 save failing with ENOSPC. Here: a
+# 1.8 GB tmpfs, 6.9 MB checkpoints, 20 epochs; in units of one checkpoint
+# (C = 6.9 MB) the disk starts with 8.7 C free, and before the saves of
+# epochs 10..14 other data grows by 0.84 C each (4.2 C in all) to leave 4.5 C.
+#  - keep-all needs 20 C: fails at epoch 8, before other data even grows;
+#  - the policy alone (top 3 + last) keeps 4 C and writes a fifth: 5 C > 4.5 C,
+#    so it fails once other data has grown (at epoch 14);
+#  - with the floor (headroom 2: 2 C free after every check) the policy's
+#    ranks 2 and 3 (epochs 7, 9, 11 when they are) must be evicted, and every
+#    save fits: best + newest + the save being written = 3 C <= 4.5 C, with
+#    room for one save that is still settling. Each growth step (0.84 C) is
+#    less than the C the floor keeps spare beyond the next save.
+# The writer "trains" 2 s per epoch; ckptd's settle is 0.5 s.
+C=6900000
+INCIDENT_DISK=1800000000
+INCIDENT_FREE=$((C * 87 / 10))
+INCIDENT_GROW=$((C * 84 / 100))
+INCIDENT_LOSSES=1.00,0.80,0.65,0.55,0.50,0.46,0.47,0.44,0.45,0.43,0.48,0.42,0.49,0.51,0.41,0.50,0.52,0.47,0.53,0.54
+INCIDENT_FLAGS=(--preset lightning --monitor val_loss --keep-top-k 3 --keep-last 1 --settle 0.5)
+
+incident_disk() {
+        mount_tmpfs "$T/disk" "$INCIDENT_DISK"
+        mkdir "$T/disk/runs" "$T/disk/other"
+        fill "$T/disk/other/data" "$INCIDENT_FREE"
+}
+
+incident_writer() { # INTERVAL: the 20 epochs; output in writer.out, exit status returned
+        "${WRITER[@]}" "$T/disk/runs" --size "$C" --losses "$INCIDENT_LOSSES" --interval "$1" \
+                --grow "$T/disk/other/data" --grow-at 10,11,12,13,14 --grow-bytes "$INCIDENT_GROW" >writer.out 2>&1
+}
+
+test_incident_keep_all_without_ckptd_fails_with_ENOSPC() {
+        need_root
+        local rc=0
+        incident_disk
+        incident_writer 0 || rc=$?
+        [ "$rc" = 1 ] || fail "keep-all did not fail with ENOSPC (exit $rc): $(cat writer.out)"
+        assert_grep '^ENOSPC epoch=' writer.out
+        figure "keep-all without ckptd: $(grep -c '^saved' writer.out) saves, then $(grep ENOSPC writer.out)"
+}
+
+test_incident_policy_without_floor_fails_with_ENOSPC() {
+        need_root
+        local rc=0 e
+        incident_disk
+        LOG=$T/ckptd.log
+        start_ckptd "$LOG" -w "$T/disk/runs" "${INCIDENT_FLAGS[@]}"
+        incident_writer 2 || rc=$?
+        [ "$rc" = 1 ] || fail "top 3 + last without a floor did not fail with ENOSPC (exit $rc): $(cat writer.out)"
+        e=$(sed -n 's/^ENOSPC epoch=\([0-9]*\) .*/\1/p' writer.out)
+        # it is the other data growing that breaks it, not the policy itself
+        [ -n "$e" ] && [ "$e" -ge 10 ] || fail "failed before other data grew: $(cat writer.out)"
+        assert_no_grep "(floor, " "$LOG"
+        figure "top 3 + last without the floor: $(grep -c '^saved' writer.out) saves, then $(grep ENOSPC writer.out)"
+        stop_ckptd
+}
+
+test_incident_with_ckptd_every_save_succeeds() {
+        need_root
+        local rc=0 best newest
+        incident_disk
+        LOG=$T/ckptd.log
+        start_ckptd "$LOG" -w "$T/disk/runs" "${INCIDENT_FLAGS[@]}" --headroom 2
+        incident_writer 2 || rc=$?
+        [ "$rc" = 0 ] || fail "a save failed (exit $rc): $(cat writer.out)
+$(tail -n 30 "$LOG")"
+        [ "$(grep -c '^saved' writer.out)" = 20 ] || fail "not 20 saves: $(cat writer.out)"
+        # the floor leaves room for best + newest only: epoch 14 (0.41) and 19
+        best=$(ck 14 0.4100)
+        newest=$(ck 19 0.5400)
+        wait_for 20 holds_only "$T/disk/runs" "$best" "$newest" ||
+                fail "expected only $best and $newest, found: $(ls "$T/disk/runs")
+$(tail -n 30 "$LOG")"
+        # kept by the policy (top 3 at the time), evicted by the floor
+        evicted "$T/disk/runs/$(ck 7 0.4400)" "$LOG"
+        evicted "$T/disk/runs/$(ck 9 0.4300)" "$LOG"
+        evicted "$T/disk/runs/$(ck 11 0.4200)" "$LOG"
+        # best + newest + the save being written always fit with 1.5 C to
+        # spare: the floor is never short, though each save takes 1 C of it
+        assert_no_grep "short of the floor" "$LOG"
+        [ "$(free_bytes "$T/disk")" -ge $((2 * C)) ] || fail "floor not met at the end: $(free_bytes "$T/disk")"
+        alive "$LOG"
+        figure "with ckptd: 20/20 saves; $(count '(policy, ' "$LOG") deleted by policy, $(count '(floor, ' "$LOG") evicted by the floor" \
+                "($(grep '(floor, ' "$LOG" | sed 's/.*runs\/\(epoch=[0-9]*\)-.*/\1/' | paste -sd' ')); $(count 'short of the floor' "$LOG") transient floor-unmet," \
+                "$(free_bytes "$T/disk") bytes free at the end of $(($(stat -f -c '%b * %S' "$T/disk")))" \
+                "($(stat -c %s "$T/disk/other/data") of other data), kept: $(ls "$T/disk/runs" | paste -sd' ')"
+        stop_ckptd
+}
+
+# --- 2. a large save written slowly gets room while it is written ---
+#
+# 64 MiB tmpfs; six 4 MiB checkpoints, all kept (top 5 + last); floor
+# 2 x 4 MiB; 9 MiB free. A 16 MiB save written in 32 chunks over 6 s can only
+# finish if ckptd evicts ranks 5, 4, ... while it is being written.
+test_slow_large_save_gets_room_while_written() {
+        need_root
+        local rc=0 i losses=(0.1000 0.2000 0.3000 0.4000 0.5000 0.9000) first last big
+        mount_tmpfs "$T/disk" 64m
+        mkdir "$T/disk/runs" "$T/disk/other"
+        for i in "${!losses[@]}"; do old_ckpt "$T/disk/runs" "$i" "${losses[$i]}" 4096; done
+        fill "$T/disk/other/data" $((9 * MIB))
+        big=$(ck 6 0.6000)
+        # without ckptd the save cannot fit: the scenario is real
+        "${WRITER[@]}" "$T/disk/runs" --size $((16 * MIB)) --losses 0.6 --first-epoch 6 >control.out 2>&1 || rc=$?
+        [ "$rc" = 1 ] || fail "the 16 MiB save fitted without ckptd: $(cat control.out)"
+        rm -f "$T/disk/runs/$big"
+        [ "$(free_bytes "$T/disk")" -ge $((8 * MIB)) ] || fail "floor not met before the save"
+
+        LOG=$T/ckptd.log
+        start_ckptd "$LOG" -w "$T/disk/runs" --preset lightning --monitor val_loss --keep-top-k 5 \
+                --keep-last 1 --headroom 2 --settle 0.5
+        rc=0
+        "${WRITER[@]}" "$T/disk/runs" --size $((16 * MIB)) --losses 0.6 --first-epoch 6 \
+                --chunk $((MIB / 2)) --chunk-delay 0.2 >writer.out 2>&1 || rc=$?
+        [ "$rc" = 0 ] || fail "the slow save failed (exit $rc): $(cat writer.out)
+$(cat "$LOG")"
+        first=$(sed -n 's|^chunk 1/32 present \([0-9]*\) .*|\1|p' writer.out)
+        last=$(grep '^chunk 32/32 present ' writer.out) || fail "no last chunk: $(cat writer.out)"
+        [ "$first" = 6 ] || fail "expected 6 checkpoints at the first chunk: $(cat writer.out)"
+        # before the last chunk: fewer checkpoints, the best and the newest among them
+        [ "$(echo "$last" | cut -d' ' -f4)" -lt "$first" ] ||
+                fail "no eviction before the last chunk: $(cat writer.out)
+$(cat "$LOG")"
+        case " $last " in *" $(ck 0 0.1000) "*) ;; *) fail "the best was evicted while written: $last" ;; esac
+        case " $last " in *" $(ck 5 0.9000) "*) ;; *) fail "the newest was evicted while written: $last" ;; esac
+        assert_grep "(floor, " "$LOG"
+        # once written it is the largest (floor 32 MiB, unmet): the best and it stay
+        wait_for 20 holds_only "$T/disk/runs" "$(ck 0 0.1000)" "$big" ||
+                fail "the new save's floor was not applied: $(ls "$T/disk/runs")"
+        [ "$(stat -c %s "$T/disk/runs/$big")" = $((16 * MIB)) ] || fail "the save is truncated"
+        figure "slow save: checkpoints present at chunk 1/32: $first, at chunk 32/32: $(echo "$last" | cut -d' ' -f4);" \
+                "floor evictions in all: $(count '(floor, ' "$LOG")"
+        alive "$LOG"
+        stop_ckptd
+}
+
+# --- 3. eviction order, hysteresis, the protected set, a 100% full disk ---
+#
+# Three runs of four 2 MiB checkpoints (epoch: val_loss; step = 100 (epoch+1)):
+#   a: 0: 0.2000 (rank 2), 1: 0.1000 (best), 2: 0.3000 (rank 3), 3: 0.9000 (newest)
+#   b: 0: 0.1500 (best), 1: 0.2500 (rank 2), 2: 0.3500 (rank 3), 3: 0.8000 (newest)
+#   c: 0: 0.0500 (best), 1: 0.4500 (rank 3, pinned by a .keep), 2: 0.4000 (rank 2),
+#      3: 0.7000 (newest)
+# The policy (top 3 + last) keeps all twelve. min_free 8 MiB, target 11 MiB.
+# Evictable, worst first: rank 3s (a2, b2) before any rank 2, though every
+# rank 2 but c's is older than them; then rank 2s, older first (a0, b1, c2).
+floor_order_on() { # FSTYPE
+        need_root
+        local m=$T/mnt f base
+        mount_fs "$1" "$m" 96
+        mkdir -p "$m/runs/a" "$m/runs/b" "$m/runs/c" "$m/probe" "$m/other"
+        old_ckpt "$m/runs/a" 0 0.2000 2048
+        old_ckpt "$m/runs/a" 1 0.1000 2048
+        old_ckpt "$m/runs/a" 2 0.3000 2048
+        old_ckpt "$m/runs/a" 3 0.9000 2048
+        old_ckpt "$m/runs/b" 0 0.1500 2048
+        old_ckpt "$m/runs/b" 1 0.2500 2048
+        old_ckpt "$m/runs/b" 2 0.3500 2048
+        old_ckpt "$m/runs/b" 3 0.8000 2048
+        old_ckpt "$m/runs/c" 0 0.0500 2048
+        old_ckpt "$m/runs/c" 1 0.4500 2048
+        old_ckpt "$m/runs/c" 2 0.4000 2048
+        old_ckpt "$m/runs/c" 3 0.7000 2048
+        touch "$m/runs/c/$(ck 1 0.4500).keep"
+        PROBE_DIR=$m/probe
+        touch -d "-1 hour" "$PROBE_DIR/p_0"
+        cat >ckptd.conf <<EOC
+check_interval = 1;
+metrics_file = "$T/metrics.prom";
+watch = (
+  { path = "$m/runs"; preset = "lightning"; monitor = "val_loss"; mode = "min";
+    keep_top_k = 3; keep_last = 1; settle = 0.2; min_free = "8M"; target_free = "11M"; },
+  { path = "$m/probe"; pattern = "p_{step}"; keep_top_k = 0; keep_last = 1; settle = 0.2; }
+);
+EOC
+        f=$m/other/data
+        base=$m/runs
+        # above the target: nothing to do
+        fill "$f" $((12 * MIB))
+        LOG=$T/ckptd.log
+        start_ckptd "$LOG" -c ckptd.conf
+        probe
+        assert_no_grep "\(deleted\|evicted\) $base/" "$LOG"
+        [ "$(ls "$base"/*/*.ckpt | wc -l)" = 12 ] || fail "something was deleted above the target"
+
+        # below the floor: evict to the target, worst first
+        fill "$f" $((6 * MIB))
+        probe
+        assert_names "$base/a" "$(ck 1 0.1000)" "$(ck 3 0.9000)"
+        assert_names "$base/b" "$(ck 0 0.1500)" "$(ck 1 0.2500)" "$(ck 3 0.8000)"
+        assert_names "$base/c" "$(ck 0 0.0500)" "$(ck 1 0.4500)" "$(ck 1 0.4500).keep" "$(ck 2 0.4000)" "$(ck 3 0.7000)"
+        evicted "$base/a/$(ck 2 0.3000)" "$LOG"
+        evicted "$base/b/$(ck 2 0.3500)" "$LOG"
+        evicted "$base/a/$(ck 0 0.2000)" "$LOG"
+        [ "$(line_of "/a/$(ck 0 0.2000) (floor" "$LOG")" -gt "$(line_of "/a/$(ck 2 0.3000) (floor" "$LOG")" ] &&
+                [ "$(line_of "/a/$(ck 0 0.2000) (floor" "$LOG")" -gt "$(line_of "/b/$(ck 2 0.3500) (floor" "$LOG")" ] ||
+                fail "a rank 2 went before a rank 3: $(grep floor "$LOG")"
+        [ "$(free_bytes "$m")" -ge $((11 * MIB)) ] || fail "free $(free_bytes "$m") below the target after evicting"
+
+        # between floor and target: hysteresis, nothing more goes
+        fill "$f" $((9 * MIB))
+        probe
+        probe
+        [ "$(count '(floor, ' "$LOG")" = 3 ] || fail "evicted between floor and target: $(grep floor "$LOG")"
+        [ "$(ls "$base"/*/*.ckpt | wc -l)" = 9 ] || fail "something was deleted between floor and target"
+
+        # below the floor again: the two rank 2 left, the older (b, step 200) first
+        fill "$f" $((7 * MIB + MIB / 2))
+        probe
+        evicted "$base/b/$(ck 1 0.2500)" "$LOG"
+        evicted "$base/c/$(ck 2 0.4000)" "$LOG"
+        [ "$(line_of "/b/$(ck 1 0.2500) (floor" "$LOG")" -lt "$(line_of "/c/$(ck 2 0.4000) (floor" "$LOG")" ] ||
+                fail "the newer rank 2 went first: $(grep floor "$LOG")"
+        assert_no_grep "short of the floor" "$LOG"
+
+        # 100% full: nothing evictable is left; best, newest and pinned stay,
+        # one LOG_CRIT however many checks, and ckptd goes on handling saves
+        fill "$f" 0
+        wait_for 20 grep -q "short of the floor" "$LOG" || fail "no LOG_CRIT with the disk full: $(tail "$LOG")"
+        probe
+        probe
+        probe
+        alive "$LOG"
+        assert_names "$base/a" "$(ck 1 0.1000)" "$(ck 3 0.9000)"
+        assert_names "$base/b" "$(ck 0 0.1500)" "$(ck 3 0.8000)"
+        assert_names "$base/c" "$(ck 0 0.0500)" "$(ck 1 0.4500)" "$(ck 1 0.4500).keep" "$(ck 3 0.7000)"
+        [ "$(count 'short of the floor' "$LOG")" = 1 ] || fail "LOG_CRIT not once: $(grep 'short of' "$LOG")"
+        assert_grep "^ckptd: critical: free space on the filesystem of $base is .* short of the floor" "$LOG"
+        assert_grep "protected: 3 best, 4 newest, 1 pinned" "$LOG" # the 4th: the probe
+        assert_grep "^ckptd_floor_unmet 1$" "$T/metrics.prom"
+        [ "$(count '(floor, ' "$LOG")" = 5 ] || fail "evicted something protected: $(grep floor "$LOG")"
+
+        # other data goes away: a notice (found by the check_interval timer)
+        rm "$f"
+        wait_for 20 grep -q "back above the floor" "$LOG" || fail "no recovery notice: $(tail "$LOG")"
+        wait_for 20 grep -q "^ckptd_floor_unmet 0$" "$T/metrics.prom" || fail "metric still unmet: $(cat "$T/metrics.prom")"
+        [ "$(count 'short of the floor' "$LOG")" = 1 ] || fail "LOG_CRIT repeated: $(grep 'short of' "$LOG")"
+        stop_ckptd
+}
+
+test_order_hysteresis_protection_tmpfs() { floor_order_on tmpfs; }
+test_order_hysteresis_protection_ext4() { floor_order_on ext4; }
+
+# Many runs: the k-th best of every run goes before any run's (k-1)-th, with
+# one-shot sweeps so that each step is exact. Eight runs of four 1 MiB
+# checkpoints: rank 2 (step 100), best, rank 3 (step 300), newest. Every rank
+# 2 is older than every rank 3, so "older first" alone would pick rank 2s.
+test_many_runs_kth_best_of_every_run_first() {
+        need_root
+        local r
+        local flags=(--preset lightning --monitor val_loss --keep-top-k 3 --keep-last 1)
+        mount_tmpfs "$T/disk" 64m
+        mkdir "$T/disk/other"
+        for r in 0 1 2 3 4 5 6 7; do
+                mkdir -p "$T/disk/runs/r$r"
+                old_ckpt "$T/disk/runs/r$r" 0 0.2000 1024
+                old_ckpt "$T/disk/runs/r$r" 1 0.1000 1024
+                old_ckpt "$T/disk/runs/r$r" 2 0.3000 1024
+                old_ckpt "$T/disk/runs/r$r" 3 0.9000 1024
+        done
+        # 8 MiB free, floor 10 MiB: two victims, both rank 3s
+        fill "$T/disk/other/data" $((8 * MIB))
+        "$CKPTD" -1 -w "$T/disk/runs" "${flags[@]}" --min-free 10M 2>err || fail "-1 failed: $(cat err)"
+        [ "$(count '(floor, ' err)" = 2 ] || fail "expected 2 evictions: $(cat err)"
+        [ "$(grep '(floor, ' err | grep -c "/$(ck 2 0.3000) ")" = 2 ] || fail "not rank 3s: $(cat err)"
+        # 12 MiB free, floor 19 MiB: the six rank 3s left, then one rank 2
+        fill "$T/disk/other/data" $((12 * MIB))
+        "$CKPTD" -1 -w "$T/disk/runs" "${flags[@]}" --min-free 19M 2>err2 || fail "-1 failed: $(cat err2)"
+        [ "$(count '(floor, ' err2)" = 7 ] || fail "expected 7 evictions: $(cat err2)"
+        [ "$(grep '(floor, ' err2 | head -n6 | grep -c "/$(ck 2 0.3000) ")" = 6 ] || fail "rank 3s not first: $(cat err2)"
+        [ "$(grep '(floor, ' err2 | tail -n1 | grep -c "/$(ck 0 0.2000) ")" = 1 ] || fail "rank 2 not last: $(cat err2)"
+        [ "$(find "$T/disk/runs" -name "$(ck 2 0.3000)" | wc -l)" = 0 ] || fail "a rank 3 is left"
+        [ "$(find "$T/disk/runs" -name "$(ck 0 0.2000)" | wc -l)" = 7 ] || fail "not exactly one rank 2 gone"
+        [ "$(find "$T/disk/runs" -name "$(ck 1 0.1000)" | wc -l)" = 8 ] || fail "a best was evicted"
+        [ "$(find "$T/disk/runs" -name "$(ck 3 0.9000)" | wc -l)" = 8 ] || fail "a newest was evicted"
+        no_sanitizer_reports err err2
+}
+
+# --- 4. one-shot: exit 3 when unmet, 0 when met; -n deletes nothing ---
+test_once_exit_status_and_dry_run() {
+        need_root
+        local r=$T/disk/runs rc names
+        local flags=(--preset lightning --monitor val_loss --keep-top-k 3 --keep-last 1)
+        mount_tmpfs "$T/disk" 32m
+        mkdir -p "$r" "$T/disk/other"
+        # e0 goes by policy; e1 best, e2 rank 2, e3 rank 3, e4 newest
+        old_ckpt "$r" 0 0.5000 2048
+        old_ckpt "$r" 1 0.2000 2048
+        old_ckpt "$r" 2 0.3000 2048
+        old_ckpt "$r" 3 0.4000 2048
+        old_ckpt "$r" 4 0.9000 2048
+        fill "$T/disk/other/data" $((5 * MIB))
+        names=$(ls_names "$r")
+
+        # dry run below the floor: counts e0 as freed, would evict e3 only
+        rc=0
+        "$CKPTD" -1 -n -w "$r" "${flags[@]}" --min-free 8M 2>dry || rc=$?
+        [ "$rc" = 0 ] || fail "-1 -n exited $rc: $(cat dry)"
+        [ "$(ls_names "$r")" = "$names" ] || fail "the dry run deleted something"
+        assert_grep "would delete $r/$(ck 0 0.5000) (policy, " dry
+        assert_grep "would delete $r/$(ck 3 0.4000) (floor, " dry
+        [ "$(count '(floor, ' dry)" = 1 ] || fail "dry run would evict more than needed: $(cat dry)"
+
+        # dry run with an unmet floor: exit 3, still nothing deleted
+        rc=0
+        "$CKPTD" -1 -n -w "$r" "${flags[@]}" --min-free 30M 2>dry2 || rc=$?
+        [ "$rc" = 3 ] || fail "-1 -n with an unmet floor exited $rc: $(cat dry2)"
+        [ "$(ls_names "$r")" = "$names" ] || fail "the dry run deleted something"
+        assert_grep "would delete $r/$(ck 2 0.3000) (floor, " dry2
+
+        # met after evicting: exit 0. The floor is headroom 4 x the largest
+        # (2 MiB) = 8 MiB, which -1 must learn by scanning.
+        rc=0
+        "$CKPTD" -1 -w "$r" "${flags[@]}" --headroom 4 2>met || rc=$?
+        [ "$rc" = 0 ] || fail "-1 with a floor it could meet exited $rc: $(cat met)"
+        assert_names "$r" "$(ck 1 0.2000)" "$(ck 2 0.3000)" "$(ck 4 0.9000)"
+        assert_grep "evicted $r/$(ck 3 0.4000) (floor, " met
+        [ "$(free_bytes "$T/disk")" -ge $((8 * MIB)) ] || fail "floor not met"
+
+        # unmet: exit 3, the best and the newest stay, LOG_CRIT
+        rc=0
+        "$CKPTD" -1 -w "$r" "${flags[@]}" --min-free 30M 2>unmet || rc=$?
+        [ "$rc" = 3 ] || fail "-1 with an unmet floor exited $rc: $(cat unmet)"
+        assert_names "$r" "$(ck 1 0.2000)" "$(ck 4 0.9000)"
+        assert_grep "^ckptd: critical: .*short of the floor" unmet
+
+        # met with nothing to do: exit 0, nothing deleted
+        rc=0
+        "$CKPTD" -1 -w "$r" "${flags[@]}" --min-free 1M 2>idle || rc=$?
+        [ "$rc" = 0 ] || fail "-1 with a met floor exited $rc: $(cat idle)"
+        assert_names "$r" "$(ck 1 0.2000)" "$(ck 4 0.9000)"
+        assert_no_grep "deleted /" idle
+        no_sanitizer_reports dry dry2 met unmet idle
+}
+
+# --- 5. the metrics file and STATUS= follow the floor (check_interval only) ---
+test_metrics_and_status_follow_the_floor() {
+        need_root
+        local r=$T/disk/runs
+        mount_tmpfs "$T/disk" 16m
+        mkdir -p "$r" "$T/disk/other"
+        old_ckpt "$r" 0 0.1000 1024
+        old_ckpt "$r" 1 0.5000 1024
+        fill "$T/disk/other/data" $((10 * MIB))
+        "$PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a") as f:
+    while True:
+        f.write(s.recv(65536).decode(errors="replace").replace("\n", " | ") + "\n")
+        f.flush()
+' "$T/notify.sock" "$T/notify.log" &
+        echo $! >>"$T/pids"
+        wait_for 10 test -S "$T/notify.sock" || fail "no notify socket"
+        cat >ckptd.conf <<EOC
+check_interval = 1;
+metrics_file = "$T/metrics.prom";
+watch = ( { path = "$r"; preset = "lightning"; monitor = "val_loss"; min_free = "4M"; settle = 0.2; } );
+EOC
+        LOG=$T/ckptd.log
+        NOTIFY_SOCKET=$T/notify.sock start_ckptd "$LOG" -c ckptd.conf
+        wait_for 20 grep -q "^ckptd_floor_unmet 0$" "$T/metrics.prom" || fail "no metrics: $(cat "$T/metrics.prom")"
+        wait_for 20 grep -q "STATUS=.*floor" "$T/notify.log" || fail "no STATUS: $(cat "$T/notify.log")"
+
+        # only the best and the newest: nothing can be evicted
+        fill "$T/disk/other/data" $((2 * MIB))
+        wait_for 20 grep -q "^ckptd_floor_unmet 1$" "$T/metrics.prom" || fail "metric not 1: $(cat "$T/metrics.prom")"
+        wait_for 20 sh -c "tail -n1 '$T/notify.log' | grep -q 'FLOOR UNMET'" || fail "STATUS: $(cat "$T/notify.log")"
+        assert_grep "short of the floor" "$LOG"
+        assert_names "$r" "$(ck 0 0.1000)" "$(ck 1 0.5000)"
+
+        fill "$T/disk/other/data" $((10 * MIB))
+        wait_for 20 grep -q "^ckptd_floor_unmet 0$" "$T/metrics.prom" || fail "metric not 0: $(cat "$T/metrics.prom")"
+        wait_for 20 sh -c "tail -n1 '$T/notify.log' | grep -q 'STATUS=' && ! tail -n1 '$T/notify.log' | grep -q 'UNMET'" ||
+                fail "STATUS still unmet: $(tail -n3 "$T/notify.log")"
+        assert_grep "back above the floor" "$LOG"
+
+        # unmet again, then a reload turns the floor off: nothing is unmet
+        fill "$T/disk/other/data" $((2 * MIB))
+        wait_for 20 grep -q "^ckptd_floor_unmet 1$" "$T/metrics.prom" || fail "metric not 1 again"
+        cat >ckptd.conf <<EOC
+check_interval = 1;
+metrics_file = "$T/metrics.prom";
+watch = ( { path = "$r"; preset = "lightning"; monitor = "val_loss"; settle = 0.2; } );
+EOC
+        kill -HUP "$CKPTD_PID"
+        wait_for 20 grep -q "reloaded" "$LOG" || fail "no reload: $(cat "$LOG")"
+        wait_for 20 grep -q "^ckptd_floor_unmet 0$" "$T/metrics.prom" ||
+                fail "floor turned off, still unmet: $(cat "$T/metrics.prom")"
+        alive "$LOG"
+        stop_ckptd
+}
+
+run_tests
