@@ -205,52 +205,124 @@ static json_object *ckpt_json(const struct root *r, const struct ckpt *c)
         return o;
 }
 
+static void print_filesystems(FILE *f, const struct space *sp)
+{
+        for (size_t i = 0; i < sp->n_fs; i++) {
+                const struct fs_state *fs = &sp->fs[i];
+                char a[16], b[16], c[16], d[16];
+
+                fprintf(f, "filesystem of %s: size %s, free %s", fs->path, size_format(fs->total_bytes, a, sizeof(a)),
+                        size_format(fs->free_bytes, b, sizeof(b)));
+                if (!fs->configured) {
+                        fputs(", no floor\n", f);
+                        continue;
+                }
+                fprintf(f, ", floor %s, target %s: %s\n", size_format(fs->floor_bytes, c, sizeof(c)),
+                        size_format(fs->target_bytes, d, sizeof(d)),
+                        fs->free_bytes >= fs->floor_bytes ? "ok" : "below the floor");
+        }
+}
+
+static json_object *filesystems_json(const struct space *sp)
+{
+        json_object *a = json_object_new_array();
+
+        for (size_t i = 0; i < sp->n_fs; i++) {
+                const struct fs_state *fs = &sp->fs[i];
+                json_object *o = json_object_new_object();
+
+                json_object_object_add(o, "path", json_name(fs->path));
+                json_object_object_add(o, "size_bytes", json_object_new_uint64(fs->total_bytes));
+                json_object_object_add(o, "free_bytes", json_object_new_uint64(fs->free_bytes));
+                json_object_object_add(o, "floor", json_object_new_boolean(fs->configured));
+                if (fs->configured) {
+                        json_object_object_add(o, "floor_bytes", json_object_new_uint64(fs->floor_bytes));
+                        json_object_object_add(o, "target_bytes", json_object_new_uint64(fs->target_bytes));
+                        json_object_object_add(
+                                o, "state",
+                                json_object_new_string(fs->free_bytes >= fs->floor_bytes ? "ok" : "below-floor"));
+                }
+                json_object_array_add(a, o);
+        }
+        return a;
+}
+
+static json_object *runs_json(const struct root *r, const struct run *runs, size_t n)
+{
+        json_object *w = json_object_new_object(), *jruns = json_object_new_array();
+
+        json_object_object_add(w, "path", json_name(r->w->path));
+        json_object_object_add(w, "preset", json_object_new_string(r->w->preset ? r->w->preset : "generic"));
+        for (size_t j = 0; j < n; j++) {
+                json_object *jr = json_object_new_object(), *cks = json_object_new_array();
+                json_object_object_add(jr, "path", json_name(runs[j].path));
+                for (size_t k = 0; k < runs[j].n_ckpts; k++)
+                        json_object_array_add(cks, ckpt_json(r, &runs[j].ckpts[k]));
+                json_object_object_add(jr, "checkpoints", cks);
+                json_object_array_add(jruns, jr);
+        }
+        json_object_object_add(w, "runs", jruns);
+        return w;
+}
+
 int report_list(FILE *f, const struct config *c, bool json)
 {
         json_object *top = json ? json_object_new_object() : NULL;
         json_object *watches = json ? json_object_new_array() : NULL;
+        struct root *roots = calloc(c->n_watches + 1, sizeof(*roots));
+        struct root **open_roots = calloc(c->n_watches + 1, sizeof(*open_roots));
+        struct space space = {};
         int status = EXIT_SUCCESS;
         int64_t now = now_usec(CLOCK_REALTIME);
+        size_t n_open = 0;
 
+        if (!roots || !open_roots) {
+                free(roots);
+                free(open_roots);
+                return log_errno(-ENOMEM, "out of memory"), EXIT_FAILURE;
+        }
         for (size_t i = 0; i < c->n_watches; i++) {
-                struct root r;
-                struct run *runs = NULL;
-                size_t n = 0;
-
-                if (root_init(&r, &c->watches[i]) < 0 || sweep_decide_root(&r, now, &runs, &n) < 0) {
-                        root_finish(&r);
+                if (root_init(&roots[i], &c->watches[i]) < 0) {
                         status = EXIT_FAILURE;
                         continue;
                 }
-                if (json) {
-                        json_object *w = json_object_new_object(), *jruns = json_object_new_array();
-                        json_object_object_add(w, "path", json_name(r.w->path));
-                        json_object_object_add(w, "preset",
-                                               json_object_new_string(r.w->preset ? r.w->preset : "generic"));
-                        for (size_t j = 0; j < n; j++) {
-                                json_object *jr = json_object_new_object(), *cks = json_object_new_array();
-                                json_object_object_add(jr, "path", json_name(runs[j].path));
-                                for (size_t k = 0; k < runs[j].n_ckpts; k++)
-                                        json_object_array_add(cks, ckpt_json(&r, &runs[j].ckpts[k]));
-                                json_object_object_add(jr, "checkpoints", cks);
-                                json_object_array_add(jruns, jr);
-                        }
-                        json_object_object_add(w, "runs", jruns);
-                        json_object_array_add(watches, w);
-                } else {
+                open_roots[n_open++] = &roots[i];
+        }
+        space_set_roots(&space, open_roots, n_open);
+        for (size_t i = 0; i < n_open; i++) {
+                struct root *r = open_roots[i];
+                struct run *runs = NULL;
+                size_t n = 0;
+
+                if (sweep_decide_root(r, now, &runs, &n) < 0) {
+                        status = EXIT_FAILURE;
+                        continue;
+                }
+                for (size_t j = 0; j < n; j++)
+                        space_seen(&space, r->dev, &runs[j]);
+                if (json)
+                        json_object_array_add(watches, runs_json(r, runs, n));
+                else
                         for (size_t j = 0; j < n; j++)
                                 if (runs[j].n_ckpts > 0 || n == 1)
-                                        print_run_table(f, &r, &runs[j]);
-                }
+                                        print_run_table(f, r, &runs[j]);
                 runs_free(runs, n);
-                root_finish(&r);
         }
+        space_measure(&space, open_roots, n_open);
         if (json) {
                 json_object_object_add(top, "watches", watches);
+                json_object_object_add(top, "filesystems", filesystems_json(&space));
                 fprintf(f, "%s\n",
                         json_object_to_json_string_ext(top, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
                 json_object_put(top);
+        } else {
+                print_filesystems(f, &space);
         }
+        for (size_t i = 0; i < c->n_watches; i++)
+                root_finish(&roots[i]);
+        space_finish(&space);
+        free(roots);
+        free(open_roots);
         return status;
 }
 

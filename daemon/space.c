@@ -37,7 +37,7 @@ int space_set_roots(struct space *sp, struct root *const *roots, size_t n)
                 if (!f) {
                         f = &fs[k++];
                         old = fs_find(sp, roots[i]->dev);
-                        *f = old ? *old : (struct fs_state){ .dev = roots[i]->dev };
+                        *f = old ? *old : (struct fs_state){.dev = roots[i]->dev};
                         f->path = w->path;
                         f->configured = false;
                 }
@@ -197,9 +197,9 @@ static void log_unmet(struct fs_state *f, const struct floor_cand *c, const unsi
                    "free space on the filesystem of %s is %s short of the floor (%s free, floor %s); "
                    "protected: %u best, %u newest, %u pinned, %u being written",
                    f->path, size_format(f->short_bytes, shortb, sizeof(shortb)),
-                   size_format(f->free_bytes, freeb, sizeof(freeb)), size_format(f->floor_bytes, floorb, sizeof(floorb)),
-                   count[FLOOR_PROTECT_BEST], count[FLOOR_PROTECT_NEWEST], count[FLOOR_PROTECT_PINNED],
-                   count[FLOOR_PROTECT_INCOMPLETE]);
+                   size_format(f->free_bytes, freeb, sizeof(freeb)),
+                   size_format(f->floor_bytes, floorb, sizeof(floorb)), count[FLOOR_PROTECT_BEST],
+                   count[FLOOR_PROTECT_NEWEST], count[FLOOR_PROTECT_PINNED], count[FLOOR_PROTECT_INCOMPLETE]);
 }
 
 static void set_unmet(struct fs_state *f, bool unmet, const struct floor_cand *c, const unsigned *why, size_t n)
@@ -306,6 +306,20 @@ out:
         free(why);
         fs_runs_free(&fr);
         return r;
+}
+
+void space_measure(struct space *sp, struct root *const *roots, size_t n)
+{
+        for (size_t i = 0; i < sp->n_fs; i++) {
+                struct fs_state *f = &sp->fs[i];
+
+                for (size_t j = 0; j < n; j++)
+                        if (roots[j]->fd >= 0 && roots[j]->dev == f->dev) {
+                                if (fs_stat(roots[j]->fd, &f->free_bytes, &f->total_bytes) == 0)
+                                        fs_levels(f, roots, n);
+                                break;
+                        }
+        }
 }
 
 int space_check(struct space *sp, struct root *const *roots, size_t n, struct sweep *s, space_adjust_fn *adjust,

@@ -40,5 +40,7 @@ void space_seen(struct space *sp, dev_t dev, const struct run *run);
  * Returns how many filesystems are below the floor afterwards. */
 int space_check(struct space *sp, struct root *const *roots, size_t n, struct sweep *s, space_adjust_fn *adjust,
                 void *userdata);
+/* Fill free, total, floor and target of every filesystem; evict nothing. */
+void space_measure(struct space *sp, struct root *const *roots, size_t n);
 /* Whether any filesystem is being written to below its floor. */
 bool space_any_unmet(const struct space *sp);

@@ -172,6 +172,9 @@ test_list_table_and_json() {
         grep 'epoch=4-step=500' out | grep -q 'keep.*best#1' || fail "no best#1: $(cat out)"
         grep 'epoch=9-step=1000' out | grep -q 'keep.*last' || fail "no last: $(cat out)"
         grep 'epoch=0-step=100' out | grep -q 'delete.*policy' || fail "no policy: $(cat out)"
+        assert_grep "^filesystem of $T/runs: size .*, no floor" out
+        "$CKPTD" -l -w "$T/runs" "${LFLAGS[@]}" --min-free 100% >out2
+        assert_grep "^filesystem of $T/runs: .*floor .*: below the floor" out2
         "$CKPTD" -l --json -w "$T/runs" "${LFLAGS[@]}" >out.json
         $PY - out.json <<'EOP'
 import json, sys
@@ -183,6 +186,8 @@ assert keep == ["epoch=2-step=300-val_loss=0.5.ckpt", "epoch=4-step=500-val_loss
                 "epoch=6-step=700-val_loss=0.48.ckpt", "epoch=9-step=1000-val_loss=0.58.ckpt"], keep
 best = [c for c in cks if c["best_rank"] == 1][0]
 assert best["fields"]["val_loss"] == 0.45 and "best" in best["reasons"], best
+fs = d["filesystems"][0]
+assert fs["size_bytes"] > 0 and fs["free_bytes"] <= fs["size_bytes"] and fs["floor"] is False, fs
 EOP
         assert_names "$T/runs" $(ls_names "$T/runs") # nothing was deleted by -l
         [ "$(ls "$T/runs" | wc -l)" = 11 ] || fail "-l deleted something"
