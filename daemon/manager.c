@@ -28,6 +28,7 @@
 static int run_sweep(struct manager *m, struct root_state *rs, struct run_state *run);
 static void floor_roots_changed(struct manager *m);
 static int root_rescan(struct manager *m, struct root_state *rs);
+static void manager_stop(struct manager *m, const char *why);
 
 /* --- runs and pending checkpoints --- */
 
@@ -259,7 +260,7 @@ static int run_sweep(struct manager *m, struct root_state *rs, struct run_state 
                 run_arm(run, delay, false);
         }
         if (s.stopped)
-                sd_event_exit(m->event, 0);
+                manager_stop(m, "SIGTERM or SIGINT during a sweep");
         /* after every new checkpoint: is there room for the next one? */
         manager_floor_soon(m);
         manager_status(m);
@@ -336,29 +337,41 @@ static int root_watch(struct manager *m, struct root_state *rs, const char *path
         return r < 0 ? r : 0;
 }
 
-/* The root is gone (or not there yet): watch its parent for its return. */
-static void root_lost(struct manager *m, struct root_state *rs)
+/* Watch the parent of the root, for the root's return and, while it is
+ * there, for its removal: we hold the root open (O_PATH), which keeps its
+ * dentry in use, and the kernel sends IN_DELETE_SELF only when the last
+ * reference to it goes (d_delete() in fs/dcache.c), so the parent's IN_DELETE
+ * is the only news that the root was removed. Re-adding updates the entry. */
+static int root_watch_parent(struct manager *m, struct root_state *rs)
 {
         _cleanup_free_ char *parent = strdup(rs->root.w->path);
         _cleanup_close_ int fd = -1;
         char *slash;
 
-        if (rs->present)
-                log_warning("%s is gone; watching for it to come back", rs->root.w->path);
-        runs_drop_below(m, rs, ".");
-        watcher_remove_root(m->watcher, rs->index);
-        rs->root.fd = safe_close(rs->root.fd);
-        rs->present = false;
         if (!parent)
-                return;
+                return -ENOMEM;
         slash = strrchr(parent, '/');
         if (!slash)
-                return;
+                return -EINVAL;
         slash[slash == parent ? 1 : 0] = '\0';
         fd = open(parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0 || watcher_add(m->watcher, fd, parent, rs->index, WATCH_PARENT, NULL) < 0)
-                log_warning("cannot watch %s for %s to come back; checking every %llds",
-                            parent, rs->root.w->path, (long long)m->config->check_interval_sec);
+        if (fd < 0)
+                return -errno;
+        return watcher_add(m->watcher, fd, parent, rs->index, WATCH_PARENT, NULL);
+}
+
+/* The root is gone (or not there yet): drop its runs and watches but the
+ * parent watch, which tells us when it comes back. */
+static void root_lost(struct manager *m, struct root_state *rs)
+{
+        if (rs->present)
+                log_warning("%s is gone; watching for it to come back", rs->root.w->path);
+        runs_drop_below(m, rs, "."); /* every watch of the root but PARENT */
+        rs->root.fd = safe_close(rs->root.fd);
+        rs->present = false;
+        if (root_watch_parent(m, rs) < 0)
+                log_warning("cannot watch the parent of %s for it to come back; checking every %llds", rs->root.w->path,
+                            (long long)m->config->check_interval_sec);
 }
 
 /* Open the root when needed, watch every run (the watch is added before the
@@ -383,7 +396,6 @@ static int root_rescan(struct manager *m, struct root_state *rs)
                 }
                 if (fstat(fd, &st) < 0)
                         return -errno;
-                watcher_remove_root(m->watcher, rs->index); /* the parent watch */
                 rs->root.fd = TAKE_FD(fd);
                 rs->root.dev = st.st_dev;
                 rs->present = true;
@@ -391,6 +403,8 @@ static int root_rescan(struct manager *m, struct root_state *rs)
                         log_notice("%s is on a network filesystem: polling it as well", rs->root.w->path);
                         rs->polled = true;
                 }
+                if (root_watch_parent(m, rs) < 0)
+                        log_warning("cannot watch the parent of %s: its removal may go unnoticed", rs->root.w->path);
                 if (rs->seen_before)
                         log_notice("%s is back", rs->root.w->path);
                 rs->seen_before = true;
@@ -574,13 +588,37 @@ static void on_ckpt_event(struct manager *m, struct root_state *rs, const struct
         run_arm(run, settle_usec(rs), true);
 }
 
+/* An event in the parent of a root: the root removed, moved away, created,
+ * moved in, or replaced by a rename over it. */
 static void on_parent_event(struct manager *m, struct root_state *rs, const struct watch_event *ev)
 {
         const char *base = strrchr(rs->root.w->path, '/');
+        struct stat now_st, held_st;
 
-        if (ev->kind != WATCH_EVENT_DIR_CREATED || !base || strcmp(ev->name, base + 1) != 0)
+        if (!base || strcmp(ev->name, base + 1) != 0)
                 return;
+        if (ev->kind == WATCH_EVENT_GONE && rs->present) {
+                root_lost(m, rs);
+                return;
+        }
+        if (ev->kind != WATCH_EVENT_DIR_CREATED)
+                return;
+        if (rs->present) {
+                /* still the directory we hold: an event from before we opened it */
+                if (stat(rs->root.w->path, &now_st) == 0 && fstat(rs->root.fd, &held_st) == 0 &&
+                    now_st.st_dev == held_st.st_dev && now_st.st_ino == held_st.st_ino)
+                        return;
+                root_lost(m, rs);
+        }
         root_rescan(m, rs);
+}
+
+static struct root_state *root_by_index(struct manager *m, unsigned index)
+{
+        for (size_t i = 0; i < m->n_roots; i++)
+                if (m->roots[i].index_valid && m->roots[i].index == index)
+                        return &m->roots[i];
+        return NULL;
 }
 
 static void on_watch_event(void *userdata, const struct watch_event *ev)
@@ -594,9 +632,13 @@ static void on_watch_event(void *userdata, const struct watch_event *ev)
                 m->rescan_all = true;
                 return;
         }
-        if (!ev->dir || ev->dir->root >= m->n_roots)
+        if (!ev->dir)
                 return;
-        rs = &m->roots[ev->dir->root];
+        /* the watcher tag is the root's index, new on every reload: not a
+         * position in m->roots */
+        rs = root_by_index(m, ev->dir->root);
+        if (!rs)
+                return;
         if (ev->kind == WATCH_EVENT_IGNORED) {
                 /* the kernel dropped the watch: the directory is gone */
                 if (ev->dir->kind == WATCH_ROOT && rs->present)
@@ -672,7 +714,7 @@ static void floor_check(struct manager *m)
         space_check(&m->space, roots, n, &s, adjust_run, m);
         manager_account(m, &s);
         if (s.stopped)
-                sd_event_exit(m->event, 0);
+                manager_stop(m, "SIGTERM or SIGINT during a sweep");
         if (s.deleted > 0 || m->floor_unmet != space_any_unmet(&m->space)) {
                 m->floor_unmet = space_any_unmet(&m->space);
                 manager_status(m);
@@ -837,6 +879,25 @@ static int roots_start(struct manager *m)
         return 0;
 }
 
+static bool manager_stopping(struct manager *m)
+{
+        int code;
+
+        return sd_event_get_exit_code(m->event, &code) >= 0;
+}
+
+/* Leave the loop once, with STOPPING=1. A sweep that finds SIGTERM pending
+ * (sweep.c) stops after the deletion in hand and calls this itself: the
+ * loop exits before the signal's handler would run. */
+static void manager_stop(struct manager *m, const char *why)
+{
+        if (manager_stopping(m))
+                return;
+        log_info("%s: stopping", why);
+        sd_notify(false, "STOPPING=1");
+        sd_event_exit(m->event, 0);
+}
+
 static int manager_reload(struct manager *m)
 {
         char error[ERROR_MAX];
@@ -864,7 +925,8 @@ static int manager_reload(struct manager *m)
         }
         r = roots_start(m);
         manager_floor_config(m);
-        sd_notify(false, "READY=1");
+        if (!manager_stopping(m)) /* no READY=1 after STOPPING=1 */
+                sd_notify(false, "READY=1");
         manager_status(m);
         return r;
 }
@@ -882,9 +944,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
                 manager_reload(m);
                 return 0;
         }
-        log_info("%s: stopping", strsignal((int)si->ssi_signo));
-        sd_notify(false, "STOPPING=1");
-        sd_event_exit(m->event, 0);
+        manager_stop(m, strsignal((int)si->ssi_signo));
         return 0;
 }
 
@@ -951,7 +1011,8 @@ int manager_run(struct config *c, const char *config_path, bool dry_run, int log
                 goto out;
         log_info("watching %zu director%s%s", m.n_roots, m.n_roots == 1 ? "y" : "ies",
                  m.dry_run ? " (dry run: nothing is deleted)" : "");
-        sd_notify(false, "READY=1");
+        if (!manager_stopping(&m)) /* no READY=1 after STOPPING=1 */
+                sd_notify(false, "READY=1");
         manager_status(&m);
         r = sd_event_loop(m.event);
         if (r < 0)

@@ -13,6 +13,7 @@ test_swap_between_decision_and_removal() {
         CKPTD_TEST_HOOK="before:$T/hook" "$CKPTD" -1 -w "$T/runs" --pattern 'step-{step}' \
                 --keep-last 1 2>err &
         pid=$!
+        echo $pid >>"$T/pids"
         # the daemon blocks in the hook; swap the victim, then let it go on
         wait_for 10 sh -c "ls -l /proc/$pid/fd 2>/dev/null | grep -q hook"
         mv runs/step-1 runs/moved-away
@@ -38,6 +39,7 @@ test_interrupted_removal_is_finished_next_time() {
         CKPTD_TEST_HOOK="tombstoned:$T/hook" "$CKPTD" -1 -w "$T/runs" --pattern 'step-{step}' \
                 --keep-last 1 2>err &
         pid=$!
+        echo $pid >>"$T/pids"
         wait_for 10 sh -c "ls -l /proc/$pid/fd 2>/dev/null | grep -q hook"
         echo k >hook
         rc=0
