@@ -458,7 +458,26 @@ static bool name_is_candidate(const struct root_state *rs, const char *name, boo
                 return false;
         if ((w->kind == KIND_FILE && is_dir) || (w->kind == KIND_DIR && !is_dir))
                 return false;
-        return pattern_match(rs->root.pat, name, NULL);
+        return scan_name_matches(w, rs->root.pat, name, NULL);
+}
+
+/* Something is being written below a watched run: a checkpoint under its
+ * own name or under a temporary one (Lightning's and HF's tmp + rename,
+ * Orbax's tmp directories) that is not a checkpoint yet but fills the disk
+ * all the same. The floor is checked now and every second after it. */
+static void note_write(struct manager *m, const struct watch_event *ev)
+{
+        bool started = ev->kind == WATCH_EVENT_CREATED ||
+                       (ev->kind == WATCH_EVENT_DIR_CREATED && (ev->mask & IN_CREATE));
+
+        if (strncmp(ev->name, TOMBSTONE_PREFIX, strlen(TOMBSTONE_PREFIX)) == 0)
+                return; /* our own removals */
+        if (!started && ev->kind != WATCH_EVENT_MODIFIED)
+                return;
+        m->last_write_usec = (uint64_t)now_usec(CLOCK_MONOTONIC);
+        if (started)
+                manager_floor_soon(m);
+        manager_floor_writing(m, true);
 }
 
 static void on_run_event(struct manager *m, struct root_state *rs, const struct watch_event *ev)
@@ -481,6 +500,7 @@ static void on_run_event(struct manager *m, struct root_state *rs, const struct 
                 return;
         candidate = name_is_candidate(rs, ev->name, ev->is_dir);
         m->last_event_usec = now_usec(CLOCK_REALTIME);
+        note_write(m, ev);
 
         switch (ev->kind) {
         case WATCH_EVENT_DIR_CREATED:
@@ -501,7 +521,6 @@ static void on_run_event(struct manager *m, struct root_state *rs, const struct 
                                     root_watch(m, rs, strcmp(run->path, ".") ? path : ev->name, WATCH_CKPT) == 0)
                                         p->watched = true;
                                 run_arm(run, settle_usec(rs), true);
-                                manager_floor_soon(m);
                         }
                 } else if (rs->root.w->recursive && !scan_name_ignored(rs->root.w, ev->name)) {
                         /* a new run (or a tree of them): watch, then scan */
@@ -515,12 +534,9 @@ static void on_run_event(struct manager *m, struct root_state *rs, const struct 
                 p = pending_get(run, ev->name);
                 if (!p)
                         return;
-                if (ev->kind == WATCH_EVENT_CREATED && !p->writing)
-                        manager_floor_soon(m);
                 p->writing = true;
                 p->done = false;
                 p->last_usec = now;
-                manager_floor_writing(m, true);
                 return;
         case WATCH_EVENT_WRITE_DONE:
         case WATCH_EVENT_MOVED_IN:
@@ -583,8 +599,7 @@ static void on_ckpt_event(struct manager *m, struct root_state *rs, const struct
                 run_arm(run, 0, true);
                 return;
         }
-        if (ev->kind == WATCH_EVENT_CREATED || ev->kind == WATCH_EVENT_MODIFIED)
-                manager_floor_writing(m, true);
+        note_write(m, ev);
         run_arm(run, settle_usec(rs), true);
 }
 
@@ -721,14 +736,25 @@ static void floor_check(struct manager *m)
         }
 }
 
+/* Writes seen within this long count as "being written" for the floor; a
+ * writer that went quiet (or died) does not keep the per-second check on,
+ * and its next write turns it on again. */
+#define WRITING_QUIET_USEC (3 * USEC_PER_SEC)
+
 static bool anything_writing(struct manager *m)
 {
+        uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC);
+
+        if (now - m->last_write_usec < WRITING_QUIET_USEC)
+                return true;
         for (size_t i = 0; i < m->n_roots; i++)
                 for (size_t j = 0; j < m->roots[i].n_runs; j++) {
                         const struct run_state *run = m->roots[i].runs[j];
-                        for (size_t k = 0; k < run->n_pending; k++)
-                                if (run->pending[k].writing || !run->pending[k].done)
+                        for (size_t k = 0; k < run->n_pending; k++) {
+                                const struct pending *p = &run->pending[k];
+                                if ((p->writing || !p->done) && now - p->last_usec < WRITING_QUIET_USEC)
                                         return true;
+                        }
                 }
         return false;
 }

@@ -59,6 +59,7 @@ struct manager {
         unsigned next_index;
         bool rescan_all;         /* inotify overflowed */
         int64_t last_event_usec; /* CLOCK_REALTIME */
+        uint64_t last_write_usec; /* CLOCK_MONOTONIC of the last write seen in a run */
 
         struct space space; /* the free-space floor, per filesystem */
         bool floor_unmet;

@@ -236,7 +236,7 @@ $(tail -n 30 "$LOG")"
 # 64 MiB tmpfs; six 4 MiB checkpoints, all kept (top 5 + last); floor
 # 2 x 4 MiB; 9 MiB free. A 16 MiB save written in 32 chunks over 6 s can only
 # finish if ckptd evicts ranks 5, 4, ... while it is being written.
-test_slow_large_save_gets_room_while_written() {
+slow_save() { # [--tmp]: written in place, or under a temporary name then renamed
         need_root
         local rc=0 i losses=(0.1000 0.2000 0.3000 0.4000 0.5000 0.9000) first last big
         mount_tmpfs "$T/disk" 64m
@@ -255,7 +255,7 @@ test_slow_large_save_gets_room_while_written() {
                 --keep-last 1 --headroom 2 --settle 0.5
         rc=0
         "${WRITER[@]}" "$T/disk/runs" --size $((16 * MIB)) --losses 0.6 --first-epoch 6 \
-                --chunk $((MIB / 2)) --chunk-delay 0.2 >writer.out 2>&1 || rc=$?
+                --chunk $((MIB / 2)) --chunk-delay 0.2 "$@" >writer.out 2>&1 || rc=$?
         [ "$rc" = 0 ] || fail "the slow save failed (exit $rc): $(cat writer.out)
 $(cat "$LOG")"
         first=$(sed -n 's|^chunk 1/32 present \([0-9]*\) .*|\1|p' writer.out)
@@ -276,6 +276,16 @@ $(cat "$LOG")"
                 "floor evictions in all: $(count '(floor, ' "$LOG")"
         alive "$LOG"
         stop_ckptd
+}
+
+test_slow_large_save_gets_room_while_written() {
+        slow_save
+}
+
+# The same save under a temporary name (Lightning's and HF's tmp + rename):
+# not a checkpoint until renamed, but it fills the disk all the same.
+test_slow_save_under_tmp_name_gets_room_while_written() {
+        slow_save --tmp
 }
 
 # --- 3. eviction order, hysteresis, the protected set, a 100% full disk ---

@@ -36,8 +36,12 @@ class NoSpace(Exception):
         self.written = written
 
 
-def save(path, size, data, chunk, delay):
-    """Write size bytes to path, fully, and fsync; NoSpace on ENOSPC."""
+def save(path, size, data, chunk, delay, tmp=False):
+    """Write size bytes to path, fully, and fsync; NoSpace on ENOSPC. With
+    tmp, write ".NAME.tmp" beside it and rename it to NAME once written."""
+    final = path
+    if tmp:
+        path = os.path.join(os.path.dirname(final), "." + os.path.basename(final) + ".tmp")
     done = 0
     n_chunks = (size + chunk - 1) // chunk
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
@@ -62,6 +66,8 @@ def save(path, size, data, chunk, delay):
         os.close(fd)
     if os.stat(path).st_size != size:
         raise OSError(errno.EIO, f"{path}: {os.stat(path).st_size} bytes, expected {size}")
+    if tmp:
+        os.rename(path, final)
 
 
 def grow(path, nbytes):
@@ -81,6 +87,7 @@ def main():
     ap.add_argument("--interval", type=float, default=0.0, help="seconds of training between saves")
     ap.add_argument("--chunk", type=int, default=0, help="write in chunks of this many bytes")
     ap.add_argument("--chunk-delay", type=float, default=0.0, help="seconds between chunks")
+    ap.add_argument("--tmp", action="store_true", help="write under a temporary name, then rename")
     ap.add_argument("--grow", help="a file of other data on the same disk")
     ap.add_argument("--grow-at", default="", help="epochs before whose save it grows")
     ap.add_argument("--grow-bytes", type=int, default=0)
@@ -102,7 +109,7 @@ def main():
                 return 3
         path = os.path.join(a.dir, ckpt_name(epoch, loss))
         try:
-            save(path, a.size, data, chunk, a.chunk_delay)
+            save(path, a.size, data, chunk, a.chunk_delay, a.tmp)
         except NoSpace as e:
             print(f"ENOSPC epoch={epoch} after {e.written} bytes", flush=True)
             return 1
