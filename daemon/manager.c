@@ -112,7 +112,7 @@ static struct pending *pending_get(struct run_state *run, const char *name)
                 return NULL;
         run->pending = p;
         p = &run->pending[run->n_pending];
-        *p = (struct pending){ .name = strdup(name) };
+        *p = (struct pending){.name = strdup(name)};
         if (!p->name)
                 return NULL;
         run->n_pending++;
@@ -283,10 +283,8 @@ static bool is_network_fs(int fd)
         case 0x65735546: /* FUSE */
         case 0x00c36400: /* Ceph */
         case 0x0bd00bd0: /* Lustre */
-        case 0x47504653: /* GPFS */
-                return true;
-        default:
-                return false;
+        case 0x47504653: /* GPFS */ return true;
+        default: return false;
         }
 }
 
@@ -312,8 +310,8 @@ static void root_arm_poll(struct root_state *rs)
                 sd_event_source_set_enabled(rs->poll_timer, SD_EVENT_ONESHOT);
                 return;
         }
-        sd_event_add_time_relative(rs->m->event, &rs->poll_timer, CLOCK_MONOTONIC, sec * USEC_PER_SEC,
-                                   USEC_PER_SEC, on_poll_timer, rs);
+        sd_event_add_time_relative(rs->m->event, &rs->poll_timer, CLOCK_MONOTONIC, sec * USEC_PER_SEC, USEC_PER_SEC,
+                                   on_poll_timer, rs);
 }
 
 /* Watch a directory of the root; the watch limit turns the root to polling. */
@@ -327,7 +325,7 @@ static int root_watch(struct manager *m, struct root_state *rs, const char *path
                                     "polling this watch every %llds instead",
                                     rs->root.w->path,
                                     (long long)(rs->root.w->poll_interval_sec > 0 ? rs->root.w->poll_interval_sec
-                                                                                   : DEFAULT_POLL_SEC));
+                                                                                  : DEFAULT_POLL_SEC));
                 rs->polled = true;
                 root_arm_poll(rs);
                 return 0;
@@ -467,8 +465,8 @@ static bool name_is_candidate(const struct root_state *rs, const char *name, boo
  * all the same. The floor is checked now and every second after it. */
 static void note_write(struct manager *m, const struct watch_event *ev)
 {
-        bool started = ev->kind == WATCH_EVENT_CREATED ||
-                       (ev->kind == WATCH_EVENT_DIR_CREATED && (ev->mask & IN_CREATE));
+        bool started =
+                ev->kind == WATCH_EVENT_CREATED || (ev->kind == WATCH_EVENT_DIR_CREATED && (ev->mask & IN_CREATE));
 
         if (strncmp(ev->name, TOMBSTONE_PREFIX, strlen(TOMBSTONE_PREFIX)) == 0)
                 return; /* our own removals */
@@ -564,8 +562,7 @@ static void on_run_event(struct manager *m, struct root_state *rs, const struct 
                                 runs_drop_below(m, rs, path);
                 }
                 return;
-        default:
-                return;
+        default: return;
         }
 }
 
@@ -662,17 +659,10 @@ static void on_watch_event(void *userdata, const struct watch_event *ev)
         }
         switch (ev->dir->kind) {
         case WATCH_ROOT:
-        case WATCH_RUN:
-                on_run_event(m, rs, ev);
-                break;
-        case WATCH_CKPT:
-                on_ckpt_event(m, rs, ev);
-                break;
-        case WATCH_PARENT:
-                on_parent_event(m, rs, ev);
-                break;
-        default:
-                break;
+        case WATCH_RUN: on_run_event(m, rs, ev); break;
+        case WATCH_CKPT: on_ckpt_event(m, rs, ev); break;
+        case WATCH_PARENT: on_parent_event(m, rs, ev); break;
+        default: break;
         }
 }
 
@@ -692,7 +682,6 @@ static int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userda
         }
         return 0;
 }
-
 
 /* --- the free-space floor: timers around space.c --- */
 
@@ -797,8 +786,8 @@ int manager_floor_start(struct manager *m)
         if (r >= 0)
                 r = sd_event_source_set_enabled(m->check_timer, SD_EVENT_ON);
         if (r >= 0)
-                r = sd_event_add_time_relative(m->event, &m->writing_timer, CLOCK_MONOTONIC, USEC_PER_SEC,
-                                               100 * 1000, on_floor_timer, m);
+                r = sd_event_add_time_relative(m->event, &m->writing_timer, CLOCK_MONOTONIC, USEC_PER_SEC, 100 * 1000,
+                                               on_floor_timer, m);
         if (r >= 0)
                 r = sd_event_source_set_enabled(m->writing_timer, SD_EVENT_OFF);
         if (r >= 0)
@@ -873,18 +862,14 @@ static int roots_start(struct manager *m)
         m->n_roots = m->config->n_watches;
         for (size_t i = 0; i < m->n_roots; i++) {
                 struct root_state *rs = &m->roots[i];
-                const char *err = NULL;
-                const struct watch_conf *w = &m->config->watches[i];
                 int r;
 
                 rs->m = m;
                 rs->index = m->next_index++;
                 rs->index_valid = true;
-                rs->root = (struct root){ .w = w, .fd = -1 };
-                r = w->pattern ? pattern_compile(w->pattern, &rs->root.pat, &err)
-                               : pattern_new_kv(w->key_separator, w->join, &rs->root.pat);
+                r = root_prepare(&rs->root, &m->config->watches[i]);
                 if (r < 0)
-                        return log_errno(r, "%s: bad pattern: %s", w->path, err ? err : "out of memory");
+                        return r;
         }
         /* interrupted removals first, then watches, scans and sweeps */
         for (size_t i = 0; i < m->n_roots; i++) {
@@ -934,7 +919,7 @@ static int manager_reload(struct manager *m)
                    (unsigned long long)now_usec(CLOCK_MONOTONIC), m->config_path);
         r = config_load(m->config_path, &c, error);
         if (r < 0) {
-                struct log_fields f = { .message_id = MSGID_CONFIG_REJECTED, .path = m->config_path };
+                struct log_fields f = {.message_id = MSGID_CONFIG_REJECTED, .path = m->config_path};
                 log_struct(LOG_ERR, &f, "%s; keeping the running configuration", error);
                 sd_notify(false, "READY=1");
                 manager_status(m);
@@ -945,7 +930,7 @@ static int manager_reload(struct manager *m)
         m->config = c;
         log_set_level(m->log_level >= 0 ? m->log_level : c->log_level);
         {
-                struct log_fields f = { .message_id = MSGID_RELOADED, .path = m->config_path };
+                struct log_fields f = {.message_id = MSGID_RELOADED, .path = m->config_path};
                 log_struct(LOG_NOTICE, &f, "reloaded %s: %zu watch%s", m->config_path, c->n_watches,
                            c->n_watches == 1 ? "" : "es");
         }

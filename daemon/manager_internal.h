@@ -57,8 +57,8 @@ struct manager {
         struct root_state *roots;
         size_t n_roots;
         unsigned next_index;
-        bool rescan_all;         /* inotify overflowed */
-        int64_t last_event_usec; /* CLOCK_REALTIME */
+        bool rescan_all;          /* inotify overflowed */
+        int64_t last_event_usec;  /* CLOCK_REALTIME */
         uint64_t last_write_usec; /* CLOCK_MONOTONIC of the last write seen in a run */
 
         struct space space; /* the free-space floor, per filesystem */

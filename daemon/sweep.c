@@ -12,19 +12,33 @@
 #include "remove.h"
 #include "sweep.h"
 
-int root_init(struct root *r, const struct watch_conf *w)
+int root_prepare(struct root *r, const struct watch_conf *w)
 {
         const char *err = NULL;
-        struct stat st;
-        int r2;
+        int k;
 
         *r = (struct root){.w = w, .fd = -1};
         if (w->pattern)
-                r2 = pattern_compile(w->pattern, &r->pat, &err);
+                k = pattern_compile(w->pattern, &r->pat, &err);
         else
-                r2 = pattern_new_kv(w->key_separator, w->join, &r->pat);
-        if (r2 < 0)
-                return log_errno(r2, "%s: bad pattern: %s", w->path, err ? err : "%m");
+                k = pattern_new_kv(w->key_separator, w->join, &r->pat);
+        if (k < 0)
+                return log_errno(k, "%s: bad pattern: %s", w->path, err ? err : "%m");
+        {
+                _cleanup_free_ char *ro = watch_readonly_problem(w->path);
+                if (ro)
+                        log_error("%s", ro);
+        }
+        return 0;
+}
+
+int root_init(struct root *r, const struct watch_conf *w)
+{
+        struct stat st;
+        int k = root_prepare(r, w);
+
+        if (k < 0)
+                return k;
         r->fd = root_open(w->path);
         if (r->fd < 0)
                 return log_errno(r->fd, "cannot open watch root %s: %m", w->path);

@@ -31,7 +31,10 @@ struct sweep {
         unsigned deleted_by_reason[_DELETE_REASON_MAX];
 };
 
-/* Compile the pattern and open the root. Logs and returns -errno. */
+/* Compile the pattern (the root stays closed); say so when the path is on a
+ * read-only filesystem. Logs and returns -errno. */
+int root_prepare(struct root *r, const struct watch_conf *w);
+/* root_prepare(), then open the root. Logs and returns -errno. */
 int root_init(struct root *r, const struct watch_conf *w);
 void root_finish(struct root *r);
 

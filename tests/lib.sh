@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Shared helpers for the integration tests. Source it; define test_* functions;
 # end the script with `run_tests`. Each test runs in its own subshell with a
 # fresh $T directory; `fail` ends that test. Waiting is done with deadlines.

@@ -2,7 +2,7 @@
 # make check: the Check unit runner, then every integration script. Ends with
 # one summary line, "N passed, N failed, N skipped".
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 passed=0 failed=0 skipped=0
 
 echo "== unit tests"
