@@ -43,6 +43,10 @@ $(B)/%.o: %.c $(wildcard lib/*.h daemon/*.h)
 $(B)/libckptd.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
+ifeq ($(SANITIZE),1)
+DAEMON_OBJ += $(B)/tests/sanitize.o
+endif
+
 $(B)/ckptd: $(DAEMON_OBJ) $(B)/libckptd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
