@@ -125,6 +125,44 @@ static void pending_drop(struct run_state *run, size_t i)
         run->pending[i] = run->pending[--run->n_pending];
 }
 
+/* The path of entry `name` of a run, relative to the root (malloc'd). */
+static char *child_path(const char *run_path, const char *name)
+{
+        char *p = NULL;
+
+        if (strcmp(run_path, ".") == 0)
+                return strdup(name);
+        return asprintf(&p, "%s/%s", run_path, name) < 0 ? NULL : p;
+}
+
+/* Stop watching inside a directory checkpoint that is complete or gone. */
+static void pending_unwatch(struct root_state *rs, struct run_state *run, struct pending *p)
+{
+        _cleanup_free_ char *path = NULL;
+
+        if (!p->watched || !m_has_watcher(rs))
+                return;
+        path = child_path(run->path, p->name);
+        if (path)
+                watcher_remove_below(rs->m->watcher, rs->index, path);
+        p->watched = false;
+}
+
+/* Events were lost (IN_Q_OVERFLOW): what they said about files being
+ * written can no longer be trusted (an IN_CLOSE_WRITE may be among the lost
+ * ones). Forget it; the rescan judges by the disk, as at start-up. */
+static void pending_forget(struct root_state *rs)
+{
+        for (size_t i = 0; i < rs->n_runs; i++) {
+                struct run_state *run = rs->runs[i];
+
+                while (run->n_pending > 0) {
+                        pending_unwatch(rs, run, &run->pending[run->n_pending - 1]);
+                        pending_drop(run, run->n_pending - 1);
+                }
+        }
+}
+
 /* --- timers --- */
 
 static int on_run_timer(sd_event_source *s, uint64_t usec, void *userdata)
@@ -205,11 +243,7 @@ static void pending_prune(struct root_state *rs, struct run_state *run, const st
                                         break;
                                 }
                 if (!p->writing && (!present || (complete && (p->done || now - p->last_usec >= settle_usec(rs))))) {
-                        if (p->watched) {
-                                _cleanup_free_ char *path = NULL;
-                                if (asprintf(&path, "%s/%s", run->path, p->name) >= 0 && m_has_watcher(rs))
-                                        watcher_remove_below(rs->m->watcher, rs->index, path);
-                        }
+                        pending_unwatch(rs, run, p);
                         pending_drop(run, i);
                 } else
                         i++;
@@ -514,9 +548,8 @@ static void on_run_event(struct manager *m, struct root_state *rs, const struct 
                         } else {
                                 /* a directory checkpoint starts: watch inside
                                  * it for its marker and its writes */
-                                _cleanup_free_ char *path = NULL;
-                                if (asprintf(&path, "%s/%s", run->path, ev->name) >= 0 &&
-                                    root_watch(m, rs, strcmp(run->path, ".") ? path : ev->name, WATCH_CKPT) == 0)
+                                _cleanup_free_ char *path = child_path(run->path, ev->name);
+                                if (path && root_watch(m, rs, path, WATCH_CKPT) == 0)
                                         p->watched = true;
                                 run_arm(run, settle_usec(rs), true);
                         }
@@ -552,13 +585,13 @@ static void on_run_event(struct manager *m, struct root_state *rs, const struct 
                 return;
         case WATCH_EVENT_GONE:
                 p = pending_find(run, ev->name);
-                if (p)
+                if (p) {
+                        pending_unwatch(rs, run, p);
                         pending_drop(run, (size_t)(p - run->pending));
+                }
                 if (ev->is_dir && !candidate && rs->root.w->recursive) {
-                        _cleanup_free_ char *path = NULL;
-                        if (strcmp(run->path, ".") == 0)
-                                runs_drop_below(m, rs, ev->name);
-                        else if (asprintf(&path, "%s/%s", run->path, ev->name) >= 0)
+                        _cleanup_free_ char *path = child_path(run->path, ev->name);
+                        if (path)
                                 runs_drop_below(m, rs, path);
                 }
                 return;
@@ -677,8 +710,10 @@ static int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userda
                 log_warning_errno(r, "cannot read inotify events: %m, rescanning");
         if (r < 0 || m->rescan_all) {
                 m->rescan_all = false;
-                for (size_t i = 0; i < m->n_roots; i++)
+                for (size_t i = 0; i < m->n_roots; i++) {
+                        pending_forget(&m->roots[i]);
                         root_rescan(m, &m->roots[i]);
+                }
         }
         return 0;
 }
