@@ -7,6 +7,8 @@ set -eu
 pkgs=(gcc make pkg-config libsystemd-dev libconfig-dev libjson-c-dev check)
 # tests: loop ext4 filesystems, namespaces, a real systemd, Debian's torch
 pkgs+=(e2fsprogs util-linux procps systemd python3 python3-torch)
+# bench: the peer baseline is a python3-watchdog script
+pkgs+=(python3-watchdog)
 # lint: man pages
 pkgs+=(mandoc)
 
