@@ -63,6 +63,7 @@ static void help(void)
                "      --target-free SIZE  free space to reach once below the floor\n"
                "      --headroom X     floor at least X times the largest checkpoint\n"
                "      --no-recursive   only the directory itself is a run\n"
+               "      --max-delete N   deletions per sweep at most (default 1000)\n"
                "See ckptd(8) and ckptd.conf(5).\n");
 }
 
@@ -83,6 +84,7 @@ enum {
         ARG_TARGET_FREE,
         ARG_HEADROOM,
         ARG_NO_RECURSIVE,
+        ARG_MAX_DELETE,
 };
 
 static const struct option long_options[] = {{"help", no_argument, NULL, 'h'},
@@ -109,6 +111,7 @@ static const struct option long_options[] = {{"help", no_argument, NULL, 'h'},
                                              {"target-free", required_argument, NULL, ARG_TARGET_FREE},
                                              {"headroom", required_argument, NULL, ARG_HEADROOM},
                                              {"no-recursive", no_argument, NULL, ARG_NO_RECURSIVE},
+                                             {"max-delete", required_argument, NULL, ARG_MAX_DELETE},
                                              {}};
 
 /* The ad-hoc flags, kept as given until every -w is known. */
@@ -121,6 +124,7 @@ struct adhoc {
         const char *mode;
         const char *keep_top_k, *keep_last, *keep_every, *min_age, *settle;
         const char *min_free, *target_free, *headroom;
+        const char *max_delete;
         bool no_recursive;
 };
 
@@ -241,6 +245,14 @@ static int adhoc_config(const struct adhoc *a, struct config **ret)
 
         if (!c)
                 return -ENOMEM;
+        if (a->max_delete) {
+                long v;
+                if (parse_long(a->max_delete, "--max-delete", 1, &v) < 0 || v > INT32_MAX) {
+                        config_free(c);
+                        return -EINVAL;
+                }
+                c->max_delete_per_sweep = (int)v;
+        }
         for (size_t i = 0; i < a->n_dirs; i++) {
                 struct watch_conf w = {};
 
@@ -306,6 +318,7 @@ static int parse_argv(int argc, char *argv[], struct options *o)
                 case ARG_TARGET_FREE: a.target_free = optarg; break;
                 case ARG_HEADROOM: a.headroom = optarg; break;
                 case ARG_NO_RECURSIVE: a.no_recursive = true; break;
+                case ARG_MAX_DELETE: a.max_delete = optarg; break;
                 default: return -EINVAL;
                 }
         }
@@ -319,7 +332,7 @@ static int parse_argv(int argc, char *argv[], struct options *o)
         }
         if (a.n_dirs == 0 &&
             (a.preset || a.pattern || a.monitor || a.mode || a.keep_top_k || a.keep_last || a.keep_every || a.min_age ||
-             a.settle || a.min_free || a.target_free || a.headroom || a.no_recursive)) {
+             a.settle || a.min_free || a.target_free || a.headroom || a.no_recursive || a.max_delete)) {
                 fprintf(stderr, "ckptd: watch flags need --watch DIR\n");
                 return -EINVAL;
         }

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stddef.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +175,18 @@ static int on_run_timer(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
+static uint64_t settle_usec(const struct root_state *rs)
+{
+        return (uint64_t)(rs->root.w->settle_sec * (double)USEC_PER_SEC);
+}
+
+static uint64_t accuracy_usec(const struct root_state *rs)
+{
+        uint64_t a = settle_usec(rs) / 20;
+
+        return a > 10000 ? 10000 : a > 0 ? a : 1;
+}
+
 /* Sweep run `delay_usec` from now; an earlier deadline already set stands
  * unless `reset` (a new write postpones the settle deadline). */
 static void run_arm(struct run_state *run, uint64_t delay_usec, bool reset)
@@ -191,14 +204,11 @@ static void run_arm(struct run_state *run, uint64_t delay_usec, bool reset)
                 sd_event_source_set_enabled(run->timer, SD_EVENT_ONESHOT);
                 return;
         }
-        /* accuracy 10 ms: settle is in seconds, and timers coalesce */
-        if (sd_event_add_time(m->event, &run->timer, CLOCK_MONOTONIC, when, 10 * 1000, on_run_timer, run) < 0)
+        /* accuracy: a twentieth of settle, at most 10 ms, so that timers may
+         * coalesce without making a short settle late */
+        if (sd_event_add_time(m->event, &run->timer, CLOCK_MONOTONIC, when, accuracy_usec(run->rs), on_run_timer, run) <
+            0)
                 log_warning("cannot arm the settle timer of %s, ignoring", run->path);
-}
-
-static uint64_t settle_usec(const struct root_state *rs)
-{
-        return (uint64_t)(rs->root.w->settle_sec * (double)USEC_PER_SEC);
 }
 
 /* --- sweeping one run --- */
@@ -250,35 +260,24 @@ static void pending_prune(struct root_state *rs, struct run_state *run, const st
         }
 }
 
-static int run_sweep(struct manager *m, struct root_state *rs, struct run_state *run)
+/* Decide and act on a scanned run: completeness from the events, the
+ * policy, deletions, then a timer for what has not settled yet. Takes
+ * `scanned` (it is finished here). */
+static void run_process(struct manager *m, struct root_state *rs, struct run_state *run, struct run *scanned,
+                        struct sweep *s)
 {
         uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC);
-        struct sweep s;
-        struct run scanned = {};
-        bool unsettled;
-        int r;
+        bool unsettled = adjust_completeness(rs, run, scanned, now);
 
-        if (!rs->present)
-                return 0;
-        sweep_init(&s, m->config, m->dry_run);
-        r = sweep_scan_run(&rs->root, run->path, s.now_usec, &scanned);
-        if (r == -ENOENT || r == -ENOTDIR || r == -ELOOP || r == -EXDEV) {
-                runs_drop_below(m, rs, run->path); /* frees run */
-                return 0;
-        }
-        if (r < 0)
-                return log_warning_errno(r, "cannot scan %s/%s: %m, ignoring", rs->root.w->path, run->path);
-        unsettled = adjust_completeness(rs, run, &scanned, now);
-        policy_decide(&rs->root.w->policy, scanned.ckpts, scanned.n_ckpts, s.now_usec);
-        sweep_apply(&s, &rs->root, &scanned);
-        manager_account(m, &s);
-        space_seen(&m->space, rs->root.dev, &scanned);
-        pending_prune(rs, run, &scanned, now);
-        run->n_ckpts = scanned.n_ckpts;
+        policy_decide(&rs->root.w->policy, scanned->ckpts, scanned->n_ckpts, s->now_usec);
+        sweep_apply(s, &rs->root, scanned);
+        space_seen(&m->space, rs->root.dev, scanned);
+        pending_prune(rs, run, scanned, now);
+        run->n_ckpts = scanned->n_ckpts;
         run->bytes = 0;
-        for (size_t i = 0; i < scanned.n_ckpts; i++)
-                run->bytes += scanned.ckpts[i].size_bytes;
-        run_finish(&scanned);
+        for (size_t i = 0; i < scanned->n_ckpts; i++)
+                run->bytes += scanned->ckpts[i].size_bytes;
+        run_finish(scanned);
 
         /* Look again once the unsettled ones may have settled. Writers still
          * open need no timer: their IN_CLOSE_WRITE arms one. */
@@ -293,11 +292,37 @@ static int run_sweep(struct manager *m, struct root_state *rs, struct run_state 
                                 delay = run->pending[i].last_usec + settle_usec(rs) - now;
                 run_arm(run, delay, false);
         }
-        if (s.stopped)
+}
+
+/* The end of a sweep: totals, a stop that arrived during it, the floor (is
+ * there room for the next checkpoint?), STATUS=. */
+static void sweep_done(struct manager *m, const struct sweep *s)
+{
+        manager_account(m, s);
+        if (s->stopped)
                 manager_stop(m, "SIGTERM or SIGINT during a sweep");
-        /* after every new checkpoint: is there room for the next one? */
         manager_floor_soon(m);
         manager_status(m);
+}
+
+static int run_sweep(struct manager *m, struct root_state *rs, struct run_state *run)
+{
+        struct sweep s;
+        struct run scanned = {};
+        int r;
+
+        if (!rs->present)
+                return 0;
+        sweep_init(&s, m->config, m->dry_run);
+        r = sweep_scan_run(&rs->root, run->path, s.now_usec, &scanned);
+        if (r == -ENOENT || r == -ENOTDIR || r == -ELOOP || r == -EXDEV) {
+                runs_drop_below(m, rs, run->path); /* frees run */
+                return 0;
+        }
+        if (r < 0)
+                return log_warning_errno(r, "cannot scan %s/%s: %m, ignoring", rs->root.w->path, run->path);
+        run_process(m, rs, run, &scanned, &s);
+        sweep_done(m, &s);
         return 0;
 }
 
@@ -406,17 +431,58 @@ static void root_lost(struct manager *m, struct root_state *rs)
                             (long long)m->config->check_interval_sec);
 }
 
-/* Open the root when needed, watch every run (the watch is added before the
- * run is scanned, so nothing slips between), then sweep every run. New
- * directories found on the way are watched and the tree is scanned again
- * until it stands still. */
-static int root_rescan(struct manager *m, struct root_state *rs)
+/* Scan the runs at and below `sub` (a path relative to the root, "." for
+ * all of it): *ret_runs get paths relative to the root. */
+static int scan_subtree(struct root_state *rs, const char *sub, int64_t now, struct run **ret_runs, size_t *ret_n)
+{
+        struct root r = rs->root;
+        _cleanup_close_ int fd = -1;
+        int k;
+
+        if (strcmp(sub, ".") == 0)
+                return sweep_scan_root(&rs->root, now, ret_runs, ret_n);
+        fd = openat_beneath(rs->root.fd, sub, O_PATH | O_DIRECTORY, 0);
+        if (fd < 0)
+                return fd;
+        r.fd = fd;
+        k = sweep_scan_root(&r, now, ret_runs, ret_n);
+        if (k < 0)
+                return k;
+        for (size_t i = 0; i < *ret_n; i++) {
+                char *p = NULL;
+                struct run *run = &(*ret_runs)[i];
+
+                if (strcmp(run->path, ".") == 0)
+                        p = strdup(sub);
+                else if (asprintf(&p, "%s/%s", sub, run->path) < 0)
+                        p = NULL;
+                if (!p)
+                        return -ENOMEM;
+                free(run->path);
+                run->path = p;
+        }
+        return 0;
+}
+
+static bool path_below(const char *path, const char *sub)
+{
+        size_t len = strlen(sub);
+
+        return strcmp(sub, ".") == 0 || strcmp(path, sub) == 0 || (strncmp(path, sub, len) == 0 && path[len] == '/');
+}
+
+/* Open the root when needed, watch every run at and below `sub` (the watch
+ * is added before the run is scanned, so nothing slips between: a round that
+ * added watches is scanned again, and the last round, which added none, is
+ * what gets swept), then sweep those runs. */
+static int root_rescan_at(struct manager *m, struct root_state *rs, const char *sub)
 {
         int64_t now = now_usec(CLOCK_REALTIME);
         struct run *runs = NULL;
         size_t n = 0;
         int r, rounds = 0;
         bool added;
+        struct sweep s;
 
         if (!rs->present) {
                 _cleanup_close_ int fd = root_open(rs->root.w->path);
@@ -431,6 +497,7 @@ static int root_rescan(struct manager *m, struct root_state *rs)
                 rs->root.fd = TAKE_FD(fd);
                 rs->root.dev = st.st_dev;
                 rs->present = true;
+                sub = ".";
                 if (is_network_fs(rs->root.fd) && !rs->polled) {
                         log_notice("%s is on a network filesystem: polling it as well", rs->root.w->path);
                         rs->polled = true;
@@ -442,7 +509,7 @@ static int root_rescan(struct manager *m, struct root_state *rs)
                 rs->seen_before = true;
                 floor_roots_changed(m);
         }
-        if (root_watch(m, rs, ".", WATCH_ROOT) < 0 && !rs->polled) {
+        if (strcmp(sub, ".") == 0 && root_watch(m, rs, ".", WATCH_ROOT) < 0 && !rs->polled) {
                 root_lost(m, rs);
                 return 0;
         }
@@ -450,34 +517,62 @@ static int root_rescan(struct manager *m, struct root_state *rs)
                 added = false;
                 runs_free(runs, n);
                 runs = NULL, n = 0;
-                r = sweep_scan_root(&rs->root, now, &runs, &n);
-                if (r < 0) {
+                r = scan_subtree(rs, sub, now, &runs, &n);
+                if (r < 0 && strcmp(sub, ".") == 0) {
+                        log_errno(r, "cannot scan %s: %m", rs->root.w->path);
                         root_lost(m, rs);
                         return r;
                 }
+                if (r < 0)
+                        return 0; /* the new directory went away again */
                 for (size_t i = 0; i < n; i++) {
                         if (run_find(rs, runs[i].path))
                                 continue;
-                        if (!run_get(rs, runs[i].path))
+                        if (!run_get(rs, runs[i].path)) {
+                                runs_free(runs, n);
                                 return log_errno(-ENOMEM, "out of memory");
+                        }
                         if (strcmp(runs[i].path, ".") != 0)
                                 root_watch(m, rs, runs[i].path, WATCH_RUN);
                         added = true;
                 }
+                /* Interrupted removals, before anything is decided; their
+                 * tombstones are dot files, never checkpoints. */
+                if (!rs->tombstones_done && !m->dry_run) {
+                        sweep_tombstones(&rs->root, runs, n);
+                        rs->tombstones_done = true;
+                }
         } while (added && ++rounds < 8);
-        runs_free(runs, n);
 
-        /* forget runs that are gone, then sweep the rest */
+        /* forget the runs below sub that are gone, then sweep the others */
         for (size_t i = 0; i < rs->n_runs;) {
-                struct run_state *run = rs->runs[i];
-                size_t before = rs->n_runs;
+                bool found = false;
 
-                run_sweep(m, rs, run);
-                if (rs->n_runs == before)
+                for (size_t j = 0; j < n && !found; j++)
+                        found = strcmp(runs[j].path, rs->runs[i]->path) == 0;
+                if (!found && path_below(rs->runs[i]->path, sub))
+                        runs_drop_below(m, rs, rs->runs[i]->path);
+                else
                         i++;
         }
+        sweep_init(&s, m->config, m->dry_run);
+        s.now_usec = now;
+        for (size_t j = 0; j < n; j++) {
+                struct run_state *run = run_find(rs, runs[j].path);
+                if (run)
+                        run_process(m, rs, run, &runs[j], &s);
+        }
+        runs_free(runs, n);
+        sweep_done(m, &s);
         root_arm_poll(rs);
+        /* the scan of a large tree leaves freed memory behind: give it back */
+        malloc_trim(0);
         return 0;
+}
+
+static int root_rescan(struct manager *m, struct root_state *rs)
+{
+        return root_rescan_at(m, rs, ".");
 }
 
 /* --- inotify events --- */
@@ -555,7 +650,9 @@ static void on_run_event(struct manager *m, struct root_state *rs, const struct 
                         }
                 } else if (rs->root.w->recursive && !scan_name_ignored(rs->root.w, ev->name)) {
                         /* a new run (or a tree of them): watch, then scan */
-                        root_rescan(m, rs);
+                        _cleanup_free_ char *path = child_path(run->path, ev->name);
+                        if (path)
+                                root_rescan_at(m, rs, path);
                 }
                 return;
         case WATCH_EVENT_CREATED:
@@ -906,22 +1003,9 @@ static int roots_start(struct manager *m)
                 if (r < 0)
                         return r;
         }
-        /* interrupted removals first, then watches, scans and sweeps */
-        for (size_t i = 0; i < m->n_roots; i++) {
-                struct root_state *rs = &m->roots[i];
-                struct run *runs = NULL;
-                size_t n = 0;
-                _cleanup_close_ int fd = root_open(rs->root.w->path);
-
-                if (fd >= 0 && !m->dry_run) {
-                        rs->root.fd = TAKE_FD(fd);
-                        if (sweep_scan_root(&rs->root, now_usec(CLOCK_REALTIME), &runs, &n) == 0)
-                                sweep_tombstones(&rs->root, runs, n);
-                        runs_free(runs, n);
-                        rs->root.fd = safe_close(rs->root.fd);
-                }
-                root_rescan(m, rs);
-        }
+        /* watches, interrupted removals, scans and sweeps */
+        for (size_t i = 0; i < m->n_roots; i++)
+                root_rescan(m, &m->roots[i]);
         return 0;
 }
 
@@ -994,13 +1078,27 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         return 0;
 }
 
-void manager_status(struct manager *m)
+static int on_status(sd_event_source *s, void *userdata)
 {
+        struct manager *m = userdata;
         _cleanup_free_ char *status = report_status(m);
 
+        (void)s;
         if (status)
                 sd_notifyf(false, "STATUS=%s", status);
         report_metrics(m);
+        return 0;
+}
+
+/* STATUS= and the metrics file once per turn of the loop, however many runs
+ * a turn swept (a start-up sweeps thousands). */
+void manager_status(struct manager *m)
+{
+        if (!m->status_src && sd_event_add_defer(m->event, &m->status_src, on_status, m) < 0) {
+                on_status(NULL, m);
+                return;
+        }
+        sd_event_source_set_enabled(m->status_src, SD_EVENT_ONESHOT);
 }
 
 void manager_account(struct manager *m, const struct sweep *s)
@@ -1067,6 +1165,7 @@ out:
         manager_floor_stop(&m);
         roots_free(&m);
         m.inotify_src = sd_event_source_disable_unref(m.inotify_src);
+        m.status_src = sd_event_source_disable_unref(m.status_src);
         m.watcher = watcher_free(m.watcher);
         m.event = sd_event_unref(m.event);
         config_free(m.config);

@@ -40,7 +40,8 @@ struct root_state {
         bool index_valid;
         bool present;
         bool seen_before;
-        bool polled; /* network filesystem or watch limit */
+        bool tombstones_done; /* interrupted removals finished */
+        bool polled;          /* network filesystem or watch limit */
         sd_event_source *poll_timer;
         struct run_state **runs;
         size_t n_runs;
@@ -54,6 +55,7 @@ struct manager {
         int log_level; /* from the command line; -1: from the config */
         struct watcher *watcher;
         sd_event_source *inotify_src;
+        sd_event_source *status_src; /* deferred STATUS= and metrics file */
         struct root_state *roots;
         size_t n_roots;
         unsigned next_index;

@@ -140,8 +140,9 @@ static char *ckpt_path(const struct root *r, const struct run *run, const struct
         return asprintf(&p, "%s/%s/%s", r->w->path, run->path, c->name) < 0 ? NULL : p;
 }
 
-int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const struct ckpt *c,
-                 enum delete_reason reason)
+/* sweep_remove() with the run already open at run_fd (-1: open it here). */
+static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *run, const struct ckpt *c,
+                           enum delete_reason reason, int run_fd)
 {
         _cleanup_free_ char *path = ckpt_path(r, run, c);
         const char *monitor = r->w->policy.monitor;
@@ -181,7 +182,8 @@ int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const s
                 return 0;
         }
 
-        _cleanup_close_ int fd = open_run(r, run->path);
+        _cleanup_close_ int own_fd = run_fd < 0 ? open_run(r, run->path) : -1;
+        int fd = run_fd < 0 ? own_fd : run_fd;
         if (fd < 0)
                 return log_warning_errno(fd, "cannot open run %s/%s: %m, not deleting %s", r->w->path, run->path,
                                          c->name);
@@ -210,14 +212,25 @@ int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const s
         return 0;
 }
 
+int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const struct ckpt *c,
+                 enum delete_reason reason)
+{
+        return sweep_remove_at(s, r, run, c, reason, -1);
+}
+
 int sweep_apply(struct sweep *s, struct root *r, const struct run *run)
 {
+        _cleanup_close_ int fd = -1;
+
         for (size_t i = 0; i < run->n_ckpts; i++) {
                 const struct ckpt *c = &run->ckpts[i];
 
                 if (c->verdict.keep)
                         continue;
-                sweep_remove(s, r, run, c, c->verdict.delete_reason);
+                /* the run is opened once, at its first deletion */
+                if (fd < 0 && !s->dry_run)
+                        fd = open_run(r, run->path);
+                sweep_remove_at(s, r, run, c, c->verdict.delete_reason, fd);
         }
         return 0;
 }

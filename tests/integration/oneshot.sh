@@ -223,6 +223,8 @@ EOC
         "$CKPTD" -1 -c c.conf 2>err
         [ "$(ls runs | wc -l)" = 20 ] || fail "cap not applied: $(ls runs | wc -l) left"
         assert_grep "cap" err
+        "$CKPTD" -1 -w "$T/runs" --pattern 'step_{step}.pt' --keep-last 1 --max-delete 5 2>err
+        [ "$(ls runs | wc -l)" = 15 ] || fail "--max-delete not applied: $(ls runs | wc -l) left"
 }
 
 test_readonly_watch_path_is_explained() {
