@@ -372,6 +372,21 @@ static void put_label(FILE *f, const char *s)
         }
 }
 
+/* One gauge per filesystem with a floor: its free bytes or its floor. */
+static void put_fs_gauge(FILE *f, const struct manager *m, const char *name, const char *help, bool floor)
+{
+        fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+        for (size_t i = 0; i < m->space.n_fs; i++) {
+                const struct fs_state *fs = &m->space.fs[i];
+
+                if (!fs->configured)
+                        continue;
+                fprintf(f, "%s{path=\"", name);
+                put_label(f, fs->path);
+                fprintf(f, "\"} %llu\n", (unsigned long long)(floor ? fs->floor_bytes : fs->free_bytes));
+        }
+}
+
 int report_metrics(const struct manager *m)
 {
         const char *path = m->config->metrics_file;
@@ -413,24 +428,8 @@ int report_metrics(const struct manager *m)
               "# TYPE ckptd_last_event_timestamp_seconds gauge\n",
               f);
         fprintf(f, "ckptd_last_event_timestamp_seconds %.3f\n", (double)m->last_event_usec / 1e6);
-        fputs("# HELP ckptd_free_bytes Free space on a filesystem with a floor.\n"
-              "# TYPE ckptd_free_bytes gauge\n",
-              f);
-        for (size_t i = 0; i < m->space.n_fs; i++)
-                if (m->space.fs[i].configured) {
-                        fputs("ckptd_free_bytes{path=\"", f);
-                        put_label(f, m->space.fs[i].path);
-                        fprintf(f, "\"} %llu\n", (unsigned long long)m->space.fs[i].free_bytes);
-                }
-        fputs("# HELP ckptd_floor_bytes The free-space floor of a filesystem.\n"
-              "# TYPE ckptd_floor_bytes gauge\n",
-              f);
-        for (size_t i = 0; i < m->space.n_fs; i++)
-                if (m->space.fs[i].configured) {
-                        fputs("ckptd_floor_bytes{path=\"", f);
-                        put_label(f, m->space.fs[i].path);
-                        fprintf(f, "\"} %llu\n", (unsigned long long)m->space.fs[i].floor_bytes);
-                }
+        put_fs_gauge(f, m, "ckptd_free_bytes", "Free space on a filesystem with a floor.", false);
+        put_fs_gauge(f, m, "ckptd_floor_bytes", "The free-space floor of a filesystem.", true);
         fputs("# HELP ckptd_floor_unmet 1 while some filesystem stays below its floor.\n"
               "# TYPE ckptd_floor_unmet gauge\n",
               f);

@@ -22,7 +22,7 @@
 #define HF_STATE_FILE "trainer_state.json"
 
 /* Read a whole regular file below dir_fd, NUL-terminated. */
-static int read_file_at(int dir_fd, const char *relpath, size_t max_bytes, char **ret, size_t *ret_len)
+int read_file_at(int dir_fd, const char *relpath, size_t max_bytes, char **ret, size_t *ret_len)
 {
         _cleanup_close_ int fd = -1;
         _cleanup_free_ char *buf = NULL;

@@ -104,54 +104,21 @@ static bool is_space(char c)
         return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
-/* A small regular file below dir_fd into buf, NUL-terminated; its length,
- * or -EFBIG when it holds more than POINTER_FILE_MAX bytes. */
-static ssize_t read_small_file(int dir_fd, const char *path, char buf[static POINTER_FILE_MAX + 1])
-{
-        _cleanup_close_ int fd = -1;
-        struct stat st;
-        size_t len = 0;
-
-        fd = openat_beneath(dir_fd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
-        if (fd < 0)
-                return fd;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -EINVAL;
-        for (;;) {
-                ssize_t k = read(fd, buf + len, POINTER_FILE_MAX + 1 - len);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                len += (size_t)k;
-                if (len > POINTER_FILE_MAX)
-                        return -EFBIG;
-        }
-        buf[len] = '\0';
-        return (ssize_t)len;
-}
-
 /* Pointer files name a checkpoint (DeepSpeed "latest": global_step1000, or a
  * path whose basename is one) or hold its order value (Megatron
  * latest_checkpointed_iteration.txt: 1000 for iter_0001000). */
 void pins_pointer_files(int run_fd, const struct strv *files, struct run *run)
 {
-        char buf[POINTER_FILE_MAX + 1];
-
         for (size_t i = 0; i < files->n; i++) {
-                ssize_t k = read_small_file(run_fd, files->v[i], buf);
-                char *s = buf, *end;
+                _cleanup_free_ char *buf = NULL;
+                char *s, *end;
                 struct ckpt *c;
-                size_t len;
+                size_t len = 0;
 
-                if (k <= 0 || memchr(buf, '\0', (size_t)k))
+                if (read_file_at(run_fd, files->v[i], POINTER_FILE_MAX, &buf, &len) < 0 || len == 0 ||
+                    memchr(buf, '\0', len))
                         continue;
-                len = (size_t)k;
+                s = buf;
                 while (len > 0 && is_space(s[len - 1]))
                         len--;
                 while (len > 0 && is_space(*s)) {
