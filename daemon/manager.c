@@ -28,6 +28,7 @@
 
 static int run_sweep(struct manager *m, struct root_state *rs, struct run_state *run);
 static void floor_roots_changed(struct manager *m);
+static void root_arm_poll(struct root_state *rs);
 static int root_rescan(struct manager *m, struct root_state *rs);
 static void manager_stop(struct manager *m, const char *why);
 
@@ -75,10 +76,15 @@ static struct run_state *run_get(struct root_state *rs, const char *path)
 }
 
 /* Forget run at index i and every run below it (a directory went away). */
-static void runs_drop_below(struct manager *m, struct root_state *rs, const char *path)
+static void runs_drop_below(struct manager *m, struct root_state *rs, const char *path_in)
 {
-        size_t len = strlen(path);
-        size_t j = 0;
+        /* a copy: path_in may be the path of a run freed below */
+        _cleanup_free_ char *path = strdup(path_in);
+        size_t len, j = 0;
+
+        if (!path)
+                return;
+        len = strlen(path);
 
         for (size_t i = 0; i < rs->n_runs; i++) {
                 struct run_state *run = rs->runs[i];
@@ -216,26 +222,69 @@ static void run_arm(struct run_state *run, uint64_t delay_usec, bool reset)
 /* What the events say overrides what the disk says: a file still open for
  * writing is incomplete however old its mtime; a directory renamed in or
  * whose marker appeared is complete however fresh. */
-static bool adjust_completeness(struct root_state *rs, struct run_state *run, struct run *scanned, uint64_t now)
+/* A marker (trainer_state.json, .metadata) completes a directory once
+ * nothing more was written inside it for this long: with several ranks,
+ * another may still be writing when rank 0 writes the marker. */
+#define MARKER_QUIET_USEC (1 * USEC_PER_SEC)
+/* A file created and never closed, with no event for this long (a hard link,
+ * a writer that hangs): the disk decides, as for any file. */
+#define WRITING_STALE_USEC (3600 * USEC_PER_SEC)
+
+static bool pending_writing(const struct pending *p, uint64_t now)
 {
-        bool unsettled = false;
+        return p->writing && now - p->last_usec < WRITING_STALE_USEC;
+}
+
+static uint64_t pending_quiet_usec(const struct root_state *rs, const struct pending *p)
+{
+        if (p->marked && settle_usec(rs) > MARKER_QUIET_USEC)
+                return MARKER_QUIET_USEC;
+        return settle_usec(rs);
+}
+
+/* What the events say overrides what the disk says: a file still open for
+ * writing is incomplete however old its mtime; a directory renamed in, or
+ * quiet since its marker appeared, is complete however fresh. Returns the
+ * delay after which a sweep should look again (0: no need). */
+static uint64_t adjust_completeness(struct root_state *rs, struct run_state *run, struct run *scanned, uint64_t now)
+{
+        uint64_t again = 0;
 
         for (size_t i = 0; i < scanned->n_ckpts; i++) {
                 struct ckpt *c = &scanned->ckpts[i];
+                bool writing = false;
+                uint64_t wait = settle_usec(rs);
 
                 for (size_t k = 0; k < c->n_members; k++) {
                         struct pending *p = pending_find(run, c->members[k]);
+                        uint64_t quiet;
+
                         if (!p)
                                 continue;
-                        if (p->done)
+                        quiet = pending_quiet_usec(rs, p);
+                        if (p->done || (p->marked && now - p->last_usec >= quiet)) {
                                 c->complete = true;
-                        else if (p->writing || now - p->last_usec < settle_usec(rs))
+                        } else if (pending_writing(p, now)) {
                                 c->complete = false;
+                                writing = true;
+                                /* its IN_CLOSE_WRITE arms the timer; look again
+                                 * only when it would count as stale */
+                                wait = p->last_usec + WRITING_STALE_USEC - now;
+                        } else if (now - p->last_usec < quiet) {
+                                c->complete = false;
+                                if (!writing)
+                                        wait = p->last_usec + quiet - now;
+                        }
                 }
-                if (!c->complete)
-                        unsettled = true;
+                if (c->complete)
+                        continue;
+                /* unsettled on disk (a write no watch saw): at least 1 s */
+                if (!writing && wait < RECHECK_MIN_USEC)
+                        wait = RECHECK_MIN_USEC;
+                if (again == 0 || wait < again)
+                        again = wait;
         }
-        return unsettled;
+        return again;
 }
 
 /* Drop pending entries that are settled, done, or gone from the run. */
@@ -252,7 +301,7 @@ static void pending_prune(struct root_state *rs, struct run_state *run, const st
                                         complete = scanned->ckpts[j].complete;
                                         break;
                                 }
-                if (!p->writing && (!present || (complete && (p->done || now - p->last_usec >= settle_usec(rs))))) {
+                if (!pending_writing(p, now) && (!present || complete)) {
                         pending_unwatch(rs, run, p);
                         pending_drop(run, i);
                 } else
@@ -267,7 +316,7 @@ static void run_process(struct manager *m, struct root_state *rs, struct run_sta
                         struct sweep *s)
 {
         uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC);
-        bool unsettled = adjust_completeness(rs, run, scanned, now);
+        uint64_t again = adjust_completeness(rs, run, scanned, now);
 
         policy_decide(&rs->root.w->policy, scanned->ckpts, scanned->n_ckpts, s->now_usec);
         sweep_apply(s, &rs->root, scanned);
@@ -278,20 +327,9 @@ static void run_process(struct manager *m, struct root_state *rs, struct run_sta
         for (size_t i = 0; i < scanned->n_ckpts; i++)
                 run->bytes += scanned->ckpts[i].size_bytes;
         run_finish(scanned);
-
-        /* Look again once the unsettled ones may have settled. Writers still
-         * open need no timer: their IN_CLOSE_WRITE arms one. */
-        if (unsettled) {
-                uint64_t delay = settle_usec(rs);
-                if (delay < RECHECK_MIN_USEC)
-                        delay = RECHECK_MIN_USEC;
-                for (size_t i = 0; i < run->n_pending; i++)
-                        if (!run->pending[i].writing && !run->pending[i].done &&
-                            run->pending[i].last_usec + settle_usec(rs) > now &&
-                            run->pending[i].last_usec + settle_usec(rs) - now < delay)
-                                delay = run->pending[i].last_usec + settle_usec(rs) - now;
-                run_arm(run, delay, false);
-        }
+        /* look again once the unsettled ones may have settled */
+        if (again > 0)
+                run_arm(run, again, false);
 }
 
 /* The end of a sweep: totals, a stop that arrived during it, the floor (is
@@ -353,6 +391,7 @@ static int on_poll_timer(sd_event_source *s, uint64_t usec, void *userdata)
 
         (void)s, (void)usec;
         root_rescan(rs->m, rs);
+        root_arm_poll(rs); /* even when the rescan failed: try again */
         return 0;
 }
 
@@ -426,9 +465,23 @@ static void root_lost(struct manager *m, struct root_state *rs)
         runs_drop_below(m, rs, "."); /* every watch of the root but PARENT */
         rs->root.fd = safe_close(rs->root.fd);
         rs->present = false;
+        floor_roots_changed(m);
         if (root_watch_parent(m, rs) < 0)
                 log_warning("cannot watch the parent of %s for it to come back; checking every %llds", rs->root.w->path,
                             (long long)m->config->check_interval_sec);
+}
+
+/* The root could not be watched or scanned. Gone (or replaced by something
+ * else): watch for its return. Anything else (EIO from a network
+ * filesystem, EMFILE, ENOMEM) may pass: keep what we have and try again at
+ * the next check_interval. */
+static int root_failed(struct manager *m, struct root_state *rs, int r)
+{
+        if (r == -ENOENT || r == -ENOTDIR || r == -ESTALE || r == -ELOOP)
+                root_lost(m, rs);
+        else
+                rs->retry = true;
+        return 0;
 }
 
 /* Scan the runs at and below `sub` (a path relative to the root, "." for
@@ -509,9 +562,10 @@ static int root_rescan_at(struct manager *m, struct root_state *rs, const char *
                 rs->seen_before = true;
                 floor_roots_changed(m);
         }
-        if (strcmp(sub, ".") == 0 && root_watch(m, rs, ".", WATCH_ROOT) < 0 && !rs->polled) {
-                root_lost(m, rs);
-                return 0;
+        if (strcmp(sub, ".") == 0) {
+                r = root_watch(m, rs, ".", WATCH_ROOT);
+                if (r < 0 && !rs->polled)
+                        return root_failed(m, rs, r);
         }
         do {
                 added = false;
@@ -519,12 +573,14 @@ static int root_rescan_at(struct manager *m, struct root_state *rs, const char *
                 runs = NULL, n = 0;
                 r = scan_subtree(rs, sub, now, &runs, &n);
                 if (r < 0 && strcmp(sub, ".") == 0) {
+                        runs_free(runs, n);
                         log_errno(r, "cannot scan %s: %m", rs->root.w->path);
-                        root_lost(m, rs);
-                        return r;
+                        return root_failed(m, rs, r);
                 }
-                if (r < 0)
+                if (r < 0) {
+                        runs_free(runs, n);
                         return 0; /* the new directory went away again */
+                }
                 for (size_t i = 0; i < n; i++) {
                         if (run_find(rs, runs[i].path))
                                 continue;
@@ -564,7 +620,10 @@ static int root_rescan_at(struct manager *m, struct root_state *rs, const char *
         }
         runs_free(runs, n);
         sweep_done(m, &s);
-        root_arm_poll(rs);
+        rs->retry = false;
+        /* a new run's subtree does not postpone the poll of the whole */
+        if (strcmp(sub, ".") == 0)
+                root_arm_poll(rs);
         /* the scan of a large tree leaves freed memory behind: give it back */
         malloc_trim(0);
         return 0;
@@ -605,6 +664,18 @@ static void note_write(struct manager *m, const struct watch_event *ev)
         if (started)
                 manager_floor_soon(m);
         manager_floor_writing(m, true);
+}
+
+/* Whether a file just created is one being written: a regular file with a
+ * single link (not a hard link made to an existing checkpoint). */
+static bool created_for_writing(struct root_state *rs, struct run_state *run, const char *name)
+{
+        _cleanup_free_ char *path = child_path(run->path, name);
+        struct stat st;
+
+        if (!path || fstatat(rs->root.fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return true; /* gone already, or unknown: the safe side */
+        return S_ISREG(st.st_mode) && st.st_nlink == 1;
 }
 
 static void on_run_event(struct manager *m, struct root_state *rs, const struct watch_event *ev)
@@ -662,9 +733,13 @@ static void on_run_event(struct manager *m, struct root_state *rs, const struct 
                 p = pending_get(run, ev->name);
                 if (!p)
                         return;
-                p->writing = true;
-                p->done = false;
+                p->done = p->marked = false;
                 p->last_usec = now;
+                /* A hard link or a special file is created whole: no
+                 * IN_CLOSE_WRITE will follow; settle decides. */
+                p->writing = ev->kind == WATCH_EVENT_MODIFIED || created_for_writing(rs, run, ev->name);
+                if (!p->writing)
+                        run_arm(run, settle_usec(rs), true);
                 return;
         case WATCH_EVENT_WRITE_DONE:
         case WATCH_EVENT_MOVED_IN:
@@ -722,12 +797,12 @@ static void on_ckpt_event(struct manager *m, struct root_state *rs, const struct
         if (marker && *marker && strcmp(ev->name, marker) == 0 &&
             (ev->kind == WATCH_EVENT_WRITE_DONE || ev->kind == WATCH_EVENT_MOVED_IN ||
              ev->kind == WATCH_EVENT_DIR_CREATED)) {
-                p->done = true;
-                run_arm(run, 0, true);
+                p->marked = true;
+                run_arm(run, pending_quiet_usec(rs, p), true);
                 return;
         }
         note_write(m, ev);
-        run_arm(run, settle_usec(rs), true);
+        run_arm(run, pending_quiet_usec(rs, p), true);
 }
 
 /* An event in the parent of a root: the root removed, moved away, created,
@@ -892,6 +967,11 @@ static int on_floor_timer(sd_event_source *s, uint64_t usec, void *userdata)
                 else
                         sd_event_source_set_enabled(s, SD_EVENT_OFF);
         } else if (s == m->check_timer) {
+                /* a root that is missing (its parent may be gone too, or not
+                 * watchable) or failed to scan: look again */
+                for (size_t i = 0; i < m->n_roots; i++)
+                        if (!m->roots[i].present || m->roots[i].retry)
+                                root_rescan(m, &m->roots[i]);
                 sd_event_source_set_time_relative(s, (uint64_t)m->config->check_interval_sec * USEC_PER_SEC);
         }
         return 0;
@@ -1000,6 +1080,11 @@ static int roots_start(struct manager *m)
                 rs->index = m->next_index++;
                 rs->index_valid = true;
                 r = root_prepare(&rs->root, &m->config->watches[i]);
+                /* a failure leaves no half-built root behind */
+                for (size_t j = i + 1; r < 0 && j < m->n_roots; j++) {
+                        m->roots[j].m = m;
+                        m->roots[j].root = (struct root){.w = &m->config->watches[j], .fd = -1};
+                }
                 if (r < 0)
                         return r;
         }
@@ -1047,6 +1132,7 @@ static int manager_reload(struct manager *m)
         roots_free(m);
         config_free(m->config);
         m->config = c;
+        m->dry_run = m->dry_run_cli || c->dry_run;
         log_set_level(m->log_level >= 0 ? m->log_level : c->log_level);
         {
                 struct log_fields f = {.message_id = MSGID_RELOADED, .path = m->config_path};
@@ -1114,6 +1200,7 @@ int manager_run(struct config *c, const char *config_path, bool dry_run, int log
         struct manager m = {
                 .config = c,
                 .config_path = config_path,
+                .dry_run_cli = dry_run,
                 .dry_run = dry_run || c->dry_run,
                 .log_level = log_level,
         };

@@ -16,7 +16,8 @@ struct root_state;
 struct pending {
         char *name;
         bool writing;       /* created or written to, not closed since */
-        bool done;          /* renamed in whole, or its marker appeared */
+        bool done;          /* renamed in whole: complete now */
+        bool marked;        /* its complete_marker appeared: complete once quiet */
         bool watched;       /* a directory checkpoint watched inside */
         uint64_t last_usec; /* CLOCK_MONOTONIC of its last event */
 };
@@ -41,6 +42,7 @@ struct root_state {
         bool present;
         bool seen_before;
         bool tombstones_done; /* interrupted removals finished */
+        bool retry;           /* the last scan failed: again at check_interval */
         bool polled;          /* network filesystem or watch limit */
         sd_event_source *poll_timer;
         struct run_state **runs;
@@ -51,8 +53,9 @@ struct manager {
         sd_event *event;
         struct config *config;
         const char *config_path; /* NULL with --watch: SIGHUP has nothing to read */
-        bool dry_run;
-        int log_level; /* from the command line; -1: from the config */
+        bool dry_run;            /* -n, or dry_run in the config in force */
+        bool dry_run_cli;        /* -n: a reload cannot turn it off */
+        int log_level;           /* from the command line; -1: from the config */
         struct watcher *watcher;
         sd_event_source *inotify_src;
         sd_event_source *status_src; /* deferred STATUS= and metrics file */

@@ -275,16 +275,25 @@ static int fs_enforce(struct space *sp, struct fs_state *f, struct root *const *
                 struct ckpt *k = ck[victims[v]];
                 size_t ri = run_of[victims[v]];
                 unsigned before = s->deleted;
+                uint64_t freed_before = s->freed_bytes, expect;
 
                 if (f->free_bytes >= f->target_bytes || s->stopped)
                         break;
                 k->verdict.keep = false;
                 k->verdict.delete_reason = DELETE_FLOOR;
                 sweep_remove(s, fr.root[ri], &fr.runs[ri], k, DELETE_FLOOR);
-                if (s->dry_run)
+                if (s->dry_run) {
                         f->free_bytes += s->deleted > before ? k->size_bytes : 0;
-                else
-                        fs_stat(fr.root[ri]->fd, &f->free_bytes, &f->total_bytes);
+                        continue;
+                }
+                /* Some filesystems give the blocks back later (btrfs, ZFS,
+                 * a file another process still holds open): count what the
+                 * removal freed, or one pass would evict everything while
+                 * statvfs catches up. */
+                expect = f->free_bytes + (s->freed_bytes - freed_before);
+                fs_stat(fr.root[ri]->fd, &f->free_bytes, &f->total_bytes);
+                if (f->free_bytes < expect)
+                        f->free_bytes = expect;
         }
         /* A save being written uses the room the floor kept for it: count
          * those bytes as room. Otherwise a disk with room for best + newest +

@@ -315,8 +315,9 @@ int watch_conf_validate_at(const struct watch_conf *w, const char *file, const s
                 return conf_fail(error, at, "keep_top_k must be at least -1, got %d", pol->keep_top_k);
         if (pol->keep_last < 0 || pol->keep_every < 0 || pol->min_age_sec < 0 || w->poll_interval_sec < 0)
                 return conf_fail(error, at, "keep_last, keep_every, min_age and poll_interval must not be negative");
-        if (!isfinite(w->settle_sec) || w->settle_sec < 0)
-                return conf_fail(error, at, "settle must be a number of seconds >= 0");
+        /* a day at most: far beyond any save, and far from int64 usec overflow */
+        if (!isfinite(w->settle_sec) || w->settle_sec < 0 || w->settle_sec > 86400)
+                return conf_fail(error, at, "settle must be a number of seconds from 0 to 86400");
         if (!isfinite(w->headroom) || w->headroom < 0)
                 return conf_fail(error, at, "headroom must be a number >= 0");
 

@@ -608,4 +608,78 @@ EOC
         assert_intact
 }
 
+# --- review findings, each a user-visible failure once ---
+
+# dry_run = true by reload stops deletions at once.
+test_reload_to_dry_run_stops_deleting() {
+        mkdir runs
+        conf() {
+                cat >c.conf <<EOC
+dry_run = $1;
+watch = ( { path = "$T/runs"; pattern = "step_{step}.pt"; keep_last = 1; settle = 0.2; } );
+EOC
+        }
+        conf false
+        start_daemon d.log -c c.conf
+        conf true
+        kill -HUP "$DPID"
+        wait_for 20 at_least 1 '^ckptd: reloaded ' d.log || fail "no reload: $(cat d.log)"
+        for s in 1 2 3; do printf x >"runs/step_$s.pt"; done
+        wait_for 20 at_least 2 'would delete' d.log || fail "no would-delete: $(cat d.log)"
+        assert_names runs step_1.pt step_2.pt step_3.pt
+        stop_daemon d.log
+}
+
+# A hard link made to a checkpoint (IN_CREATE, never IN_CLOSE_WRITE) is a
+# checkpoint like any other, not one "being written" forever.
+test_hard_link_in_is_not_written_forever() {
+        mkdir runs
+        printf x >saved.pt
+        start_daemon d.log -w "$T/runs" --pattern 'step_{step}.pt' --keep-last 1 --settle 0.2
+        ln saved.pt runs/step_1.pt
+        printf y >runs/step_2.pt
+        wait_names runs step_2.pt
+        stop_daemon d.log
+}
+
+# The root and its parent removed and made again (rm -rf exp; mkdir -p
+# exp/ckpts): found again at the next check_interval.
+test_root_and_parent_recreated() {
+        mkdir -p exp/ckpts
+        cat >c.conf <<EOC
+check_interval = 1;
+watch = ( { path = "$T/exp/ckpts"; pattern = "step_{step}.pt"; keep_last = 1; settle = 0.2; } );
+EOC
+        start_daemon d.log -c c.conf
+        rm -rf exp
+        mkdir -p exp/ckpts
+        wait_for 20 at_least 1 'is back' d.log || fail "the root was not found again: $(cat d.log)"
+        for s in 1 2; do printf x >"exp/ckpts/step_$s.pt"; done
+        wait_names exp/ckpts step_2.pt
+        stop_daemon d.log
+}
+
+# A directory checkpoint is not complete the moment its marker appears when
+# another rank still writes into it: with keep_last 0 and no metric yet it
+# would be deleted by the policy at once.
+test_marker_then_more_writes_waits_for_quiet() {
+        mkdir out
+        cat >c.conf <<EOC
+watch = ( { path = "$T/out"; pattern = "checkpoint-{step}"; kind = "dir"; keep_last = 0; keep_every = 1000000;
+            complete_marker = "trainer_state.json"; settle = 30; } );
+EOC
+        start_daemon d.log -c c.conf
+        mkdir out/checkpoint-7
+        printf '{}' >out/checkpoint-7/trainer_state.json
+        # ranks still writing after the marker, for 2 s
+        for i in 1 2 3 4 5 6 7 8; do
+                printf x >"out/checkpoint-7/rng_state_$i.pth"
+                sleep 0.25 # the writer's pace, not a synchronisation
+                [ -e out/checkpoint-7/trainer_state.json ] || fail "deleted while rank $i still wrote"
+        done
+        # once quiet, the policy (nothing keeps step 7) deletes it
+        wait_for 20 eval '[ ! -e out/checkpoint-7 ]' || fail "never completed: $(cat d.log)"
+        stop_daemon d.log
+}
+
 run_tests
