@@ -1028,7 +1028,7 @@ void manager_floor_config(struct manager *m)
 
 void manager_floor_soon(struct manager *m)
 {
-        if (!m->soon_timer)
+        if (!m->soon_timer || !space_any_configured(&m->space))
                 return;
         sd_event_source_set_time_relative(m->soon_timer, 0);
         sd_event_source_set_enabled(m->soon_timer, SD_EVENT_ONESHOT);
@@ -1038,7 +1038,8 @@ void manager_floor_writing(struct manager *m, bool writing)
 {
         int enabled = SD_EVENT_OFF;
 
-        if (!m->writing_timer || !writing)
+        /* no floor anywhere: nothing to check every second */
+        if (!m->writing_timer || !writing || !space_any_configured(&m->space))
                 return;
         sd_event_source_get_enabled(m->writing_timer, &enabled);
         if (enabled != SD_EVENT_OFF)

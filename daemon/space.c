@@ -73,6 +73,14 @@ void space_seen(struct space *sp, dev_t dev, const struct run *run)
                         f->largest_bytes = run->ckpts[i].size_bytes;
 }
 
+bool space_any_configured(const struct space *sp)
+{
+        for (size_t i = 0; i < sp->n_fs; i++)
+                if (sp->fs[i].configured)
+                        return true;
+        return false;
+}
+
 bool space_any_unmet(const struct space *sp)
 {
         for (size_t i = 0; i < sp->n_fs; i++)

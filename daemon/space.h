@@ -42,5 +42,7 @@ int space_check(struct space *sp, struct root *const *roots, size_t n, struct sw
                 void *userdata);
 /* Fill free, total, floor and target of every filesystem; evict nothing. */
 void space_measure(struct space *sp, struct root *const *roots, size_t n);
+/* Whether any filesystem has a floor at all. */
+bool space_any_configured(const struct space *sp);
 /* Whether any filesystem is being written to below its floor. */
 bool space_any_unmet(const struct space *sp);

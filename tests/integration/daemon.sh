@@ -482,14 +482,15 @@ EOC
         printf e >root/run/other
         rm root/run/other
         wait_names root/run step_3
-        quiet_for_1s() {
+        # quiet for longer than the floor's one-second checks while writing
+        quiet_for_2s() {
                 local a b
                 a=$(wakeups "$DPID")
-                sleep 1
+                sleep 2
                 b=$(wakeups "$DPID")
                 [ "$a" = "$b" ]
         }
-        wait_for 20 quiet_for_1s || fail "ckptd never idles: it keeps waking up"
+        wait_for 30 quiet_for_2s || fail "ckptd never idles: it keeps waking up"
         local w0 w1
         w0=$(wakeups "$DPID")
         sleep 5 # the measurement window, not a synchronisation
@@ -679,6 +680,41 @@ EOC
         done
         # once quiet, the policy (nothing keeps step 7) deletes it
         wait_for 20 eval '[ ! -e out/checkpoint-7 ]' || fail "never completed: $(cat d.log)"
+        stop_daemon d.log
+}
+
+# inotify watches held by every process of this user (/proc/PID/fdinfo).
+user_watches() {
+        cat /proc/[0-9]*/fdinfo/* 2>/dev/null | grep -c '^inotify wd:' || true
+}
+
+# The watch limit reached: one warning, and the runs beyond it are polled
+# every poll_interval instead of going unmanaged.
+test_watch_limit_falls_back_to_polling() {
+        need_root
+        local knob=/proc/sys/fs/inotify/max_user_watches old used
+        for r in $(seq 1 30); do mkdir -p "root/run$r"; done
+        cat >c.conf <<EOC
+watch = ( { path = "$T/root"; pattern = "step_{step}.pt"; keep_last = 1; settle = 0.2; poll_interval = 1; } );
+EOC
+        exec 9>"$TESTS_TMP/ckptd-test-max_user_watches.lock"
+        flock -w 60 9 || fail "cannot lock $TESTS_TMP/ckptd-test-max_user_watches.lock"
+        old=$(cat $knob)
+        # shellcheck disable=SC2064 # the value to restore is known now
+        trap "echo $old >$knob" EXIT
+        used=$(user_watches)
+        # room for the root, its parent and a few runs, not for 30
+        echo $((used + 8)) >$knob
+        start_daemon d.log -c c.conf 9>&-
+        echo "$old" >$knob
+        trap - EXIT
+        exec 9>&-
+        assert_grep 'inotify watch limit reached' d.log
+        [ "$(count 'watch limit reached' d.log)" = 1 ] || fail "warned more than once: $(cat d.log)"
+        for r in 1 15 30; do
+                for st in 1 2 3; do printf x >"root/run$r/step_$st.pt"; done
+        done
+        for r in 1 15 30; do wait_names "root/run$r" step_3.pt; done
         stop_daemon d.log
 }
 
