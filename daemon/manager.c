@@ -34,11 +34,50 @@ static void manager_stop(struct manager *m, const char *why);
 
 /* --- runs and pending checkpoints --- */
 
+/* FNV-1a: run paths, for the index below. */
+static size_t path_hash(const char *s)
+{
+        uint64_t h = 1469598103934665603ULL;
+
+        for (; *s; s++)
+                h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+        return (size_t)h;
+}
+
+/* Rebuild the path index of rs->runs, twice their number at least: a tree of
+ * 20000 runs must not cost 20000² string compares per rescan. */
+static int run_index_rebuild(struct root_state *rs)
+{
+        size_t cap = 64;
+
+        while (cap < rs->n_runs * 2)
+                cap *= 2;
+        if (cap != rs->cap_slots) {
+                struct run_state **v = calloc(cap, sizeof(*v));
+                if (!v)
+                        return -ENOMEM;
+                free(rs->slots);
+                rs->slots = v;
+                rs->cap_slots = cap;
+        } else {
+                memset(rs->slots, 0, cap * sizeof(*rs->slots));
+        }
+        for (size_t i = 0; i < rs->n_runs; i++) {
+                size_t h = path_hash(rs->runs[i]->path) & (cap - 1);
+                while (rs->slots[h])
+                        h = (h + 1) & (cap - 1);
+                rs->slots[h] = rs->runs[i];
+        }
+        return 0;
+}
+
 static struct run_state *run_find(struct root_state *rs, const char *path)
 {
-        for (size_t i = 0; i < rs->n_runs; i++)
-                if (strcmp(rs->runs[i]->path, path) == 0)
-                        return rs->runs[i];
+        if (rs->cap_slots == 0)
+                return NULL;
+        for (size_t h = path_hash(path) & (rs->cap_slots - 1); rs->slots[h]; h = (h + 1) & (rs->cap_slots - 1))
+                if (strcmp(rs->slots[h]->path, path) == 0)
+                        return rs->slots[h];
         return NULL;
 }
 
@@ -57,14 +96,18 @@ static struct run_state *run_state_free(struct run_state *run)
 
 static struct run_state *run_get(struct root_state *rs, const char *path)
 {
-        struct run_state *run = run_find(rs, path), **v;
+        struct run_state *run = run_find(rs, path);
 
         if (run)
                 return run;
-        v = realloc(rs->runs, (rs->n_runs + 1) * sizeof(*v));
-        if (!v)
-                return NULL;
-        rs->runs = v;
+        if (rs->n_runs == rs->cap_runs) {
+                size_t cap = rs->cap_runs ? rs->cap_runs * 2 : 16;
+                struct run_state **v = reallocarray(rs->runs, cap, sizeof(*v));
+                if (!v)
+                        return NULL;
+                rs->runs = v;
+                rs->cap_runs = cap;
+        }
         run = calloc(1, sizeof(*run));
         if (!run || !(run->path = strdup(path))) {
                 free(run);
@@ -72,10 +115,21 @@ static struct run_state *run_get(struct root_state *rs, const char *path)
         }
         run->rs = rs;
         rs->runs[rs->n_runs++] = run;
+        if (rs->n_runs * 2 > rs->cap_slots) {
+                if (run_index_rebuild(rs) < 0) {
+                        run_state_free(rs->runs[--rs->n_runs]);
+                        return NULL;
+                }
+        } else {
+                size_t h = path_hash(path) & (rs->cap_slots - 1);
+                while (rs->slots[h])
+                        h = (h + 1) & (rs->cap_slots - 1);
+                rs->slots[h] = run;
+        }
         return run;
 }
 
-/* Forget run at index i and every run below it (a directory went away). */
+/* Forget the run at `path` and every run below it (a directory went away). */
 static void runs_drop_below(struct manager *m, struct root_state *rs, const char *path_in)
 {
         /* a copy: path_in may be the path of a run freed below */
@@ -85,7 +139,6 @@ static void runs_drop_below(struct manager *m, struct root_state *rs, const char
         if (!path)
                 return;
         len = strlen(path);
-
         for (size_t i = 0; i < rs->n_runs; i++) {
                 struct run_state *run = rs->runs[i];
                 bool below = strcmp(path, ".") == 0 || strcmp(run->path, path) == 0 ||
@@ -95,7 +148,16 @@ static void runs_drop_below(struct manager *m, struct root_state *rs, const char
                 else
                         rs->runs[j++] = run;
         }
-        rs->n_runs = j;
+        if (j != rs->n_runs) {
+                rs->n_runs = j;
+                /* the old index points at freed runs: rebuild it (cannot
+                 * fail: the size is unchanged, or it was empty) */
+                if (run_index_rebuild(rs) < 0) {
+                        free(rs->slots);
+                        rs->slots = NULL;
+                        rs->cap_slots = 0;
+                }
+        }
         if (m->watcher && rs->index_valid)
                 watcher_remove_below(m->watcher, rs->index, path);
 }
@@ -601,12 +663,14 @@ static int root_rescan_at(struct manager *m, struct root_state *rs, const char *
         } while (added && ++rounds < 8);
 
         /* forget the runs below sub that are gone, then sweep the others */
+        rs->generation++;
+        for (size_t j = 0; j < n; j++) {
+                struct run_state *run = run_find(rs, runs[j].path);
+                if (run)
+                        run->seen = rs->generation;
+        }
         for (size_t i = 0; i < rs->n_runs;) {
-                bool found = false;
-
-                for (size_t j = 0; j < n && !found; j++)
-                        found = strcmp(runs[j].path, rs->runs[i]->path) == 0;
-                if (!found && path_below(rs->runs[i]->path, sub))
+                if (rs->runs[i]->seen != rs->generation && path_below(rs->runs[i]->path, sub))
                         runs_drop_below(m, rs, rs->runs[i]->path);
                 else
                         i++;
@@ -1057,6 +1121,7 @@ static void roots_free(struct manager *m)
 
                 runs_drop_below(m, rs, ".");
                 free(rs->runs);
+                free(rs->slots);
                 sd_event_source_disable_unref(rs->poll_timer);
                 if (m->watcher)
                         watcher_remove_root(m->watcher, rs->index);

@@ -30,6 +30,7 @@ struct run_state {
         size_t n_pending;
         sd_event_source *timer; /* settle: sweep this run when it fires */
         size_t n_ckpts;         /* after the last sweep */
+        unsigned seen;          /* generation of the last rescan that saw it */
         uint64_t bytes;
 };
 
@@ -47,6 +48,10 @@ struct root_state {
         sd_event_source *poll_timer;
         struct run_state **runs;
         size_t n_runs;
+        size_t cap_runs;
+        struct run_state **slots; /* rs->runs by path: open addressing */
+        size_t cap_slots;         /* a power of two, or 0 */
+        unsigned generation;      /* root_rescan_at's mark of what it saw */
 };
 
 struct manager {
