@@ -379,15 +379,15 @@ static void run_process(struct manager *m, struct root_state *rs, struct run_sta
 {
         uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC);
         uint64_t again = adjust_completeness(rs, run, scanned, now);
+        unsigned deleted = s->deleted;
 
         policy_decide(&rs->root.w->policy, scanned->ckpts, scanned->n_ckpts, s->now_usec);
         sweep_apply(s, &rs->root, scanned);
         space_seen(&m->space, rs->root.dev, scanned);
         pending_prune(rs, run, scanned, now);
-        run->n_ckpts = scanned->n_ckpts;
-        run->bytes = 0;
-        for (size_t i = 0; i < scanned->n_ckpts; i++)
-                run->bytes += scanned->ckpts[i].size_bytes;
+        /* what is left in the run (a dry run deletes nothing) */
+        deleted = s->dry_run ? 0 : s->deleted - deleted;
+        run->n_ckpts = scanned->n_ckpts - deleted;
         run_finish(scanned);
         /* look again once the unsettled ones may have settled */
         if (again > 0)
@@ -600,17 +600,10 @@ static int root_rescan_at(struct manager *m, struct root_state *rs, const char *
         struct sweep s;
 
         if (!rs->present) {
-                _cleanup_close_ int fd = root_open(rs->root.w->path);
-                struct stat st;
-
-                if (fd < 0) {
+                if (root_open_fd(&rs->root) < 0) {
                         root_lost(m, rs);
                         return 0;
                 }
-                if (fstat(fd, &st) < 0)
-                        return -errno;
-                rs->root.fd = TAKE_FD(fd);
-                rs->root.dev = st.st_dev;
                 rs->present = true;
                 sub = ".";
                 if (is_network_fs(rs->root.fd) && !rs->polled) {
@@ -1327,56 +1320,49 @@ out:
 
 int manager_once(const struct config *c, bool dry_run)
 {
-        struct root *roots = calloc(c->n_watches + 1, sizeof(*roots));
-        struct root **ptrs = calloc(c->n_watches + 1, sizeof(*ptrs));
+        struct roots roots;
         struct space space = {};
         struct sweep s;
-        int status = EXIT_SUCCESS;
-        size_t n = 0;
+        int status = EXIT_SUCCESS, k;
 
-        if (!roots || !ptrs) {
-                log_errno(-ENOMEM, "out of memory");
+        k = roots_open(&roots, c);
+        if (k != 0)
+                status = EXIT_FAILURE;
+        if (k < 0)
+                goto out;
+        sweep_init(&s, c, dry_run);
+        if (space_set_roots(&space, roots.open, roots.n_open) < 0) {
                 status = EXIT_FAILURE;
                 goto out;
         }
-        sweep_init(&s, c, dry_run);
-        for (size_t i = 0; i < c->n_watches; i++) {
-                struct root *r = &roots[n];
+        for (size_t i = 0; i < roots.n_open; i++) {
+                struct root *r = roots.open[i];
                 struct run *runs = NULL;
-                size_t k = 0;
+                size_t n = 0;
 
-                if (root_init(r, &c->watches[i]) < 0) {
-                        root_finish(r);
+                if (sweep_decide_root(r, s.now_usec, &runs, &n) < 0) {
                         status = EXIT_FAILURE;
                         continue;
                 }
-                ptrs[n++] = r;
-                if (sweep_decide_root(r, s.now_usec, &runs, &k) < 0) {
-                        status = EXIT_FAILURE;
-                } else {
-                        /* Interrupted removals first. Tombstones are dot files,
-                         * never checkpoints, so the verdicts stand. */
-                        if (!dry_run)
-                                sweep_tombstones(r, runs, k);
-                        for (size_t j = 0; j < k; j++)
-                                sweep_apply(&s, r, &runs[j]);
+                /* Interrupted removals first. Tombstones are dot files, never
+                 * checkpoints, so the verdicts stand. */
+                if (!dry_run)
+                        sweep_tombstones(r, runs, n);
+                for (size_t j = 0; j < n; j++) {
+                        space_seen(&space, r->dev, &runs[j]); /* headroom's largest */
+                        sweep_apply(&s, r, &runs[j]);
                 }
-                runs_free(runs, k);
+                runs_free(runs, n);
         }
         /* then the floor, over what the policy kept */
-        if (space_set_roots(&space, ptrs, n) < 0)
-                status = EXIT_FAILURE;
-        else if (space_check(&space, ptrs, n, &s, NULL, NULL) > 0 && status == EXIT_SUCCESS)
+        if (space_check(&space, roots.open, roots.n_open, &s, NULL, NULL) > 0 && status == EXIT_SUCCESS)
                 status = 3;
         if (s.failed > 0)
                 status = EXIT_FAILURE;
         log_info("%s %u checkpoint%s%s", dry_run ? "would delete" : "deleted", s.deleted, s.deleted == 1 ? "" : "s",
                  s.capped ? " (deletion cap reached)" : "");
 out:
-        for (size_t i = 0; i < n; i++)
-                root_finish(&roots[i]);
+        roots_close(&roots);
         space_finish(&space);
-        free(roots);
-        free(ptrs);
         return status;
 }

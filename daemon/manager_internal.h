@@ -31,7 +31,6 @@ struct run_state {
         sd_event_source *timer; /* settle: sweep this run when it fires */
         size_t n_ckpts;         /* after the last sweep */
         unsigned seen;          /* generation of the last rescan that saw it */
-        uint64_t bytes;
 };
 
 /* One watch of the config. */

@@ -269,28 +269,22 @@ int report_list(FILE *f, const struct config *c, bool json)
 {
         json_object *top = json ? json_object_new_object() : NULL;
         json_object *watches = json ? json_object_new_array() : NULL;
-        struct root *roots = calloc(c->n_watches + 1, sizeof(*roots));
-        struct root **open_roots = calloc(c->n_watches + 1, sizeof(*open_roots));
+        struct roots roots;
         struct space space = {};
         int status = EXIT_SUCCESS;
         int64_t now = now_usec(CLOCK_REALTIME);
-        size_t n_open = 0;
+        int k = roots_open(&roots, c);
 
-        if (!roots || !open_roots) {
-                free(roots);
-                free(open_roots);
-                return log_errno(-ENOMEM, "out of memory"), EXIT_FAILURE;
+        if (k != 0)
+                status = EXIT_FAILURE;
+        if (k < 0) {
+                json_object_put(top);
+                json_object_put(watches);
+                return status;
         }
-        for (size_t i = 0; i < c->n_watches; i++) {
-                if (root_init(&roots[i], &c->watches[i]) < 0) {
-                        status = EXIT_FAILURE;
-                        continue;
-                }
-                open_roots[n_open++] = &roots[i];
-        }
-        space_set_roots(&space, open_roots, n_open);
-        for (size_t i = 0; i < n_open; i++) {
-                struct root *r = open_roots[i];
+        space_set_roots(&space, roots.open, roots.n_open);
+        for (size_t i = 0; i < roots.n_open; i++) {
+                struct root *r = roots.open[i];
                 struct run *runs = NULL;
                 size_t n = 0;
 
@@ -308,7 +302,7 @@ int report_list(FILE *f, const struct config *c, bool json)
                                         print_run_table(f, r, &runs[j]);
                 runs_free(runs, n);
         }
-        space_measure(&space, open_roots, n_open);
+        space_measure(&space, roots.open, roots.n_open);
         if (json) {
                 json_object_object_add(top, "watches", watches);
                 json_object_object_add(top, "filesystems", filesystems_json(&space));
@@ -318,11 +312,8 @@ int report_list(FILE *f, const struct config *c, bool json)
         } else {
                 print_filesystems(f, &space);
         }
-        for (size_t i = 0; i < c->n_watches; i++)
-                root_finish(&roots[i]);
+        roots_close(&roots);
         space_finish(&space);
-        free(roots);
-        free(open_roots);
         return status;
 }
 
@@ -372,6 +363,15 @@ static void put_label(FILE *f, const char *s)
         }
 }
 
+/* A counter per deletion reason. */
+static void put_reason_counter(FILE *f, const char *name, const char *help, const uint64_t *by_reason)
+{
+        fprintf(f, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+        for (int r = DELETE_POLICY; r < _DELETE_REASON_MAX; r++)
+                fprintf(f, "%s{reason=\"%s\"} %llu\n", name, delete_reason_to_string(r),
+                        (unsigned long long)by_reason[r]);
+}
+
 /* One gauge per filesystem with a floor: its free bytes or its floor. */
 static void put_fs_gauge(FILE *f, const struct manager *m, const char *name, const char *help, bool floor)
 {
@@ -412,18 +412,8 @@ int report_metrics(const struct manager *m)
                         put_label(f, m->roots[i].runs[j]->path);
                         fprintf(f, "\"} %zu\n", m->roots[i].runs[j]->n_ckpts);
                 }
-        fputs("# HELP ckptd_deleted_total Checkpoints deleted, by reason.\n"
-              "# TYPE ckptd_deleted_total counter\n",
-              f);
-        for (int r = DELETE_POLICY; r < _DELETE_REASON_MAX; r++)
-                fprintf(f, "ckptd_deleted_total{reason=\"%s\"} %llu\n", delete_reason_to_string(r),
-                        (unsigned long long)m->deleted_by_reason[r]);
-        fputs("# HELP ckptd_freed_bytes_total Bytes freed by deletions, by reason.\n"
-              "# TYPE ckptd_freed_bytes_total counter\n",
-              f);
-        for (int r = DELETE_POLICY; r < _DELETE_REASON_MAX; r++)
-                fprintf(f, "ckptd_freed_bytes_total{reason=\"%s\"} %llu\n", delete_reason_to_string(r),
-                        (unsigned long long)m->freed_by_reason[r]);
+        put_reason_counter(f, "ckptd_deleted_total", "Checkpoints deleted, by reason.", m->deleted_by_reason);
+        put_reason_counter(f, "ckptd_freed_bytes_total", "Bytes freed by deletions, by reason.", m->freed_by_reason);
         fputs("# HELP ckptd_last_event_timestamp_seconds When the last checkpoint event was seen.\n"
               "# TYPE ckptd_last_event_timestamp_seconds gauge\n",
               f);

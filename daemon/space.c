@@ -123,16 +123,6 @@ static void fs_levels(struct fs_state *f, struct root *const *roots, size_t n)
                 f->target_bytes = f->floor_bytes;
 }
 
-/* Whether some watch on f sets headroom: then the floor depends on the
- * largest checkpoint on f. */
-static bool fs_headroom(const struct fs_state *f, struct root *const *roots, size_t n)
-{
-        for (size_t i = 0; i < n; i++)
-                if (roots[i]->fd >= 0 && roots[i]->dev == f->dev && roots[i]->w->headroom > 0)
-                        return true;
-        return false;
-}
-
 /* Every run of every root on f, scanned and decided. */
 struct fs_runs {
         struct root **root; /* per run */
@@ -356,10 +346,9 @@ int space_check(struct space *sp, struct root *const *roots, size_t n, struct sw
                 if (fd < 0 || fs_stat(fd, &f->free_bytes, &f->total_bytes) < 0)
                         continue;
                 fs_levels(f, roots, n);
-                /* Headroom needs the largest checkpoint, which the daemon
-                 * learns from its sweeps (space_seen); a one-shot run has not
-                 * told us yet, and its floor would be 0: scan to learn it. */
-                if (f->free_bytes < f->floor_bytes || (f->largest_bytes == 0 && fs_headroom(f, roots, n))) {
+                /* headroom's largest checkpoint comes from the sweeps
+                 * (space_seen), in the daemon and in -1 alike */
+                if (f->free_bytes < f->floor_bytes) {
                         int r = fs_enforce(sp, f, roots, n, s, adjust, userdata);
                         if (r < 0)
                                 log_errno(r, "cannot enforce the floor on %s: %m", f->path);

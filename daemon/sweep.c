@@ -32,20 +32,61 @@ int root_prepare(struct root *r, const struct watch_conf *w)
         return 0;
 }
 
+int root_open_fd(struct root *r)
+{
+        _cleanup_close_ int fd = root_open(r->w->path);
+        struct stat st;
+
+        if (fd < 0)
+                return fd;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        r->dev = st.st_dev;
+        r->fd = TAKE_FD(fd);
+        return 0;
+}
+
 int root_init(struct root *r, const struct watch_conf *w)
 {
-        struct stat st;
         int k = root_prepare(r, w);
 
         if (k < 0)
                 return k;
-        r->fd = root_open(w->path);
-        if (r->fd < 0)
-                return log_errno(r->fd, "cannot open watch root %s: %m", w->path);
-        if (fstat(r->fd, &st) < 0)
-                return log_errno(-errno, "cannot stat %s: %m", w->path);
-        r->dev = st.st_dev;
+        k = root_open_fd(r);
+        if (k < 0)
+                return log_errno(k, "cannot open watch root %s: %m", w->path);
         return 0;
+}
+
+int roots_open(struct roots *rs, const struct config *c)
+{
+        int failed = 0;
+
+        *rs = (struct roots){
+                .v = calloc(c->n_watches + 1, sizeof(*rs->v)),
+                .open = calloc(c->n_watches + 1, sizeof(*rs->open)),
+        };
+        if (!rs->v || !rs->open) {
+                roots_close(rs);
+                return log_errno(-ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < c->n_watches; i++) {
+                rs->n++;
+                if (root_init(&rs->v[i], &c->watches[i]) < 0)
+                        failed++;
+                else
+                        rs->open[rs->n_open++] = &rs->v[i];
+        }
+        return failed;
+}
+
+void roots_close(struct roots *rs)
+{
+        for (size_t i = 0; i < rs->n; i++)
+                root_finish(&rs->v[i]);
+        free(rs->v);
+        free(rs->open);
+        *rs = (struct roots){};
 }
 
 void root_finish(struct root *r)

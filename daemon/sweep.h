@@ -34,9 +34,24 @@ struct sweep {
 /* Compile the pattern (the root stays closed); say so when the path is on a
  * read-only filesystem. Logs and returns -errno. */
 int root_prepare(struct root *r, const struct watch_conf *w);
+/* Open r->w->path as the root (fd, dev); -errno, nothing logged. */
+int root_open_fd(struct root *r);
 /* root_prepare(), then open the root. Logs and returns -errno. */
 int root_init(struct root *r, const struct watch_conf *w);
 void root_finish(struct root *r);
+
+/* Every watch of a config, opened for one pass (-1, -l). */
+struct roots {
+        struct root *v; /* one per watch */
+        size_t n;
+        struct root **open; /* the ones that opened */
+        size_t n_open;
+};
+
+/* Open every watch of c (logging the ones that fail); returns how many
+ * failed, or -ENOMEM. roots_close() in any case. */
+int roots_open(struct roots *rs, const struct config *c);
+void roots_close(struct roots *rs);
 
 void sweep_init(struct sweep *s, const struct config *c, bool dry_run);
 
