@@ -718,4 +718,25 @@ EOC
         stop_daemon d.log
 }
 
+# The metrics file: checkpoints per run, deletions and bytes by reason.
+test_metrics_file_counts_deletions() {
+        mkdir runs
+        cat >c.conf <<EOC
+metrics_file = "$T/m.prom";
+watch = ( { path = "$T/runs"; pattern = "step_{step}.pt"; keep_last = 2; settle = 0.2; } );
+EOC
+        start_daemon d.log -c c.conf
+        for st in 1 2 3 4 5; do head -c 8192 /dev/urandom >"runs/step_$st.pt"; done
+        wait_names runs step_4.pt step_5.pt
+        has_metrics() {
+                grep -q '^ckptd_deleted_total{reason="policy"} 3$' m.prom &&
+                        grep -q "^ckptd_checkpoints{watch=\"$T/runs\",run=\".\"} 2$" m.prom
+        }
+        wait_for 20 has_metrics || fail "metrics: $(cat m.prom)"
+        freed=$(sed -n 's/^ckptd_freed_bytes_total{reason="policy"} //p' m.prom)
+        [ "$freed" -ge $((3 * 8192)) ] || fail "freed bytes $freed"
+        assert_grep '^ckptd_deleted_total{reason="floor"} 0$' m.prom
+        stop_daemon d.log
+}
+
 run_tests

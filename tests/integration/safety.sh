@@ -63,7 +63,12 @@ test_bind_mount_inside_run_is_not_crossed() {
         touch -d "-1 hour" runs/*/* runs/*
         "$CKPTD" -1 -w "$T/runs" --pattern 'step-{step}' --keep-last 1 2>err || true
         assert_exists other/precious
-        umount runs/step-1/mnt 2>/dev/null || umount runs/.ckptd-trash-step-1/mnt 2>/dev/null || true
+        # the victim was removed up to the mount point, and it says so
+        assert_absent runs/step-1
+        assert_absent runs/.ckptd-trash-step-1/shard
+        assert_exists runs/.ckptd-trash-step-1/mnt/precious
+        assert_grep "step-1" err
+        umount runs/.ckptd-trash-step-1/mnt
         assert_exists other/precious
         assert_exists runs/step-2/shard
 }
