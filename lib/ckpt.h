@@ -28,6 +28,7 @@ enum keep_reason {
         KEEP_PINNED,     /* see enum pin_kind */
         KEEP_YOUNG,      /* younger than min_age */
         KEEP_INCOMPLETE, /* still being written: invisible to the policy */
+        KEEP_UNREADABLE, /* a read it depends on failed: see ckpt.read_error */
         _KEEP_REASON_MAX,
 };
 
@@ -81,6 +82,12 @@ struct ckpt {
         unsigned pins; /* bit (1u << enum pin_kind) */
         dev_t dev;     /* of members[0], re-checked before removal */
         ino_t ino;
+        /* -errno of the first read its verdict depends on that failed (an
+         * open, its flock pin, its tree, its marker, its metric; or its run,
+         * see struct run), 0 when none: it is then kept and takes no place
+         * among best or last. read_what says what, a static string. */
+        int read_error;
+        const char *read_what;
 
         struct verdict verdict;
 };

@@ -101,7 +101,9 @@ void floor_cand_from_ckpt(struct floor_cand *ret, size_t run, const struct ckpt 
                 .order = c->order,
                 .bytes = c->size_bytes,
                 .kept = c->verdict.keep,
-                .pinned = c->pins != 0,
+                /* one that could not be read is protected like a pinned one:
+                 * its pins are unknown */
+                .pinned = c->pins != 0 || (c->verdict.reasons & (1u << KEEP_UNREADABLE)),
                 .complete = c->complete,
         };
 }

@@ -83,9 +83,18 @@ static bool has_monitor(const struct policy *p)
         return p->monitor && p->monitor[0] != '\0';
 }
 
+/* Whether c takes a place among best and last: complete, and nothing it
+ * depends on failed to read. One that could not be read is kept and left
+ * out of the ranks: adding it could only push the others down, so what is
+ * outside the keep_top_k or keep_last of the rest is outside them anyway. */
+static bool is_settled(const struct ckpt *c)
+{
+        return c->complete && c->read_error == 0;
+}
+
 static bool is_ranked(const struct policy *p, const struct ckpt *c)
 {
-        return has_monitor(p) && c->complete && c->has_metric && !isnan(c->metric);
+        return has_monitor(p) && is_settled(c) && c->has_metric && !isnan(c->metric);
 }
 
 static bool is_every(const struct policy *p, const struct ckpt *c)
@@ -148,7 +157,7 @@ static void rank_sorted(const struct policy *p, struct ckpt *c, size_t n, size_t
         if (p->keep_last > 0) {
                 m = 0;
                 for (size_t i = 0; i < n; i++)
-                        if (c[i].complete)
+                        if (is_settled(&c[i]))
                                 idx[m++] = i;
                 qsort_r(idx, m, sizeof(*idx), newest_cmp, c);
                 for (size_t j = 0; j < m && j < (size_t)p->keep_last; j++)
@@ -175,11 +184,11 @@ static void rank_quadratic(const struct policy *p, struct ckpt *c, size_t n)
                                 c[i].verdict.reasons |= BIT(KEEP_BEST);
                 }
 
-                if (p->keep_last > 0 && c[i].complete) {
+                if (p->keep_last > 0 && is_settled(&c[i])) {
                         size_t newer = 0;
 
                         for (size_t j = 0; j < n; j++)
-                                if (j != i && c[j].complete && age_cmp(c, j, i) > 0)
+                                if (j != i && is_settled(&c[j]) && age_cmp(c, j, i) > 0)
                                         newer++;
                         if (newer < (size_t)p->keep_last)
                                 c[i].verdict.reasons |= BIT(KEEP_LAST);
@@ -193,10 +202,15 @@ static void decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now
                 struct verdict *v = &c[i].verdict;
 
                 *v = (struct verdict){.delete_reason = DELETE_NONE};
+                /* Fail closed: a read it depends on failed (its pins, its
+                 * metric, its tree, its run), so nobody knows whether a rule
+                 * would keep it. */
+                if (c[i].read_error != 0)
+                        v->reasons |= BIT(KEEP_UNREADABLE);
                 /* Still being written: invisible to the policy, so it gets
                  * no other reason and no place among best or last. */
                 if (!c[i].complete) {
-                        v->reasons = BIT(KEEP_INCOMPLETE);
+                        v->reasons |= BIT(KEEP_INCOMPLETE);
                         continue;
                 }
                 if (is_every(p, &c[i]))

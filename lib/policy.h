@@ -22,7 +22,8 @@ struct policy {
 };
 
 /* Fill c[i].verdict for every checkpoint of one run. Incomplete ones are kept
- * (KEEP_INCOMPLETE) and take no place among best or last. now_usec is
+ * (KEEP_INCOMPLETE), and so are those with a read_error (KEEP_UNREADABLE):
+ * neither takes a place among best or last. now_usec is
  * CLOCK_REALTIME, compared with mtime_usec for min_age. */
 void policy_decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec);
 

@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <linux/openat2.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,39 @@ int root_open(const char *path)
         return fd < 0 ? -errno : fd;
 }
 
+bool scan_error_is_gone(int error)
+{
+        return error == -ENOENT || error == -ENOTDIR || error == -ELOOP || error == -EXDEV;
+}
+
+int scan_run_error(struct run *run, int error, const char *fmt, ...)
+{
+        va_list ap;
+        int k;
+
+        if (run->read_error != 0)
+                return 0; /* the first one says enough: the run is kept */
+        run->read_error = error < 0 ? error : -EIO;
+        va_start(ap, fmt);
+        k = vasprintf(&run->read_what, fmt, ap);
+        va_end(ap);
+        if (k < 0) {
+                run->read_what = NULL;
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+int run_init_unreadable(struct run *ret, const char *path, int error, const char *what)
+{
+        *ret = (struct run){.path = strdup(path ? path : ".")};
+        if (!ret->path || scan_run_error(ret, error, "%s", what) < 0) {
+                run_finish(ret);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
 bool scan_has_suffix(const char *s, size_t len, const char *suffix)
 {
         size_t n = strlen(suffix);
@@ -196,10 +230,11 @@ static int entry_cmp(const void *a, const void *b)
 
 /* Every entry of dir_fd but "." and "..", sorted by name. Entries that
  * vanish between readdir and lstat are left out; one that cannot be
- * lstat'ed otherwise stays with a zeroed stat: it is no checkpoint, but a
- * keep or -unfinished marker of that name still counts. A readdir error
- * fails the whole listing: a partial one could miss a keep file. */
-static int listing_read(int dir_fd, struct scan_listing *ret)
+ * lstat'ed otherwise stays with a zeroed stat and marks the run: it is no
+ * checkpoint, but it may be one, a symlink pin or a keep file, and a keep or
+ * -unfinished marker of that name still counts. A readdir error fails the
+ * whole listing: a partial one could miss a keep file. */
+static int listing_read(int dir_fd, struct run *run, struct scan_listing *ret)
 {
         struct scan_listing l = {};
         size_t cap = 0;
@@ -237,8 +272,12 @@ static int listing_read(int dir_fd, struct scan_listing *ret)
                 }
                 if (r == -ENOMEM)
                         break;
-                if (r < 0)
-                        st = (struct stat){}, r = 0;
+                if (r < 0) {
+                        r = scan_run_error(run, r, "entry %s", de->d_name);
+                        if (r < 0)
+                                break;
+                        st = (struct stat){};
+                }
                 if (l.n == cap) {
                         size_t ncap = cap ? cap * 2 : 64;
                         struct scan_entry *n = reallocarray(l.v, ncap, sizeof(*n));
@@ -359,17 +398,31 @@ static int64_t stat_mtime_usec(const struct stat *st)
  * depth-first with a heap stack of open directories (no recursion, one fd
  * per level). Symlinks are counted but never followed; mount points inside
  * (another mount id; st_dev would not do: overlayfs gives files the device
- * of their layer) are not entered. Unreadable subtrees are skipped: sizes only steer the floor.
+ * of their layer) are not entered. An entry that vanished is skipped; any
+ * other failure (an unreadable subtree, EMFILE, EIO) is put in *ret_error
+ * (the first one) and the walk goes on: what it could not see may hold a
+ * write from a second ago, so the checkpoint's completeness is unknown.
  * Fails only with -ENOMEM. */
-static int walk_tree(int dir_fd, uint64_t mnt_id, uint64_t *size_bytes, int64_t *mtime_usec)
+static int walk_tree(int dir_fd, uint64_t mnt_id, uint64_t *size_bytes, int64_t *mtime_usec, int *ret_error)
 {
         DIR **stack = NULL;
         size_t n = 0, cap = 0;
         int fd, r = 0;
 
+#define WALK_ERROR(e)                                              \
+        do {                                                       \
+                int e_ = (e);                                      \
+                if (e_ != -ENOENT && *ret_error == 0)              \
+                        *ret_error = e_ < 0 ? e_ : -EIO;           \
+        } while (0)
+
         fd = openat_beneath(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_NOCTTY, 0);
-        if (fd < 0)
-                return fd == -ENOMEM ? fd : 0;
+        if (fd == -ENOMEM)
+                return fd;
+        if (fd < 0) {
+                WALK_ERROR(fd);
+                return 0;
+        }
         for (;;) {
                 DIR *d = NULL;
 
@@ -387,12 +440,13 @@ static int walk_tree(int dir_fd, uint64_t mnt_id, uint64_t *size_bytes, int64_t 
                         }
                         d = fdopendir(fd);
                         if (!d) {
-                                bool oom = errno == ENOMEM;
+                                int e = -errno;
                                 close(fd);
-                                if (oom) {
-                                        r = -ENOMEM;
+                                if (e == -ENOMEM) {
+                                        r = e;
                                         break;
                                 }
+                                WALK_ERROR(e);
                         } else
                                 stack[n++] = d;
                         fd = -1;
@@ -401,8 +455,11 @@ static int walk_tree(int dir_fd, uint64_t mnt_id, uint64_t *size_bytes, int64_t 
                         break;
 
                 d = stack[n - 1];
+                errno = 0;
                 struct dirent *de = readdir(d);
                 if (!de) {
+                        if (errno != 0)
+                                WALK_ERROR(-errno);
                         closedir(d);
                         n--;
                         continue;
@@ -412,8 +469,15 @@ static int walk_tree(int dir_fd, uint64_t mnt_id, uint64_t *size_bytes, int64_t 
 
                 struct stat st;
                 uint64_t id;
-                if (stat_mnt(dirfd(d), de->d_name, &st, &id) < 0)
-                        continue; /* vanished, or not ours to see */
+                int k = stat_mnt(dirfd(d), de->d_name, &st, &id);
+                if (k == -ENOMEM) {
+                        r = k;
+                        break;
+                }
+                if (k < 0) {
+                        WALK_ERROR(k); /* ENOENT: vanished */
+                        continue;
+                }
                 if (id != mnt_id && id && mnt_id)
                         continue;
                 *size_bytes += (uint64_t)st.st_blocks * 512;
@@ -425,33 +489,47 @@ static int walk_tree(int dir_fd, uint64_t mnt_id, uint64_t *size_bytes, int64_t 
                                 r = fd;
                                 break;
                         }
+                        if (fd < 0) {
+                                WALK_ERROR(fd);
+                                fd = -1;
+                        }
                 }
         }
+#undef WALK_ERROR
         while (n > 0)
                 closedir(stack[--n]);
         free(stack);
         return r;
 }
 
-/* Whether another open file description holds a BSD lock on fd's file. We
+/* Whether another open file description holds a BSD lock on fd's file: 1,
+ * 0, or -errno when the probe itself failed (then nobody can tell). We
  * try LOCK_EX because it conflicts with both LOCK_SH and LOCK_EX holders,
  * which is how systemd-tmpfiles(8) detects a locked directory; flock(2)
  * locks belong to the open file description, so our own fresh open never
  * conflicts with itself. The lock is dropped at once. */
-static bool flock_held(int fd)
+static int flock_probe(int fd)
 {
         if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
                 (void)flock(fd, LOCK_UN);
-                return false;
+                return 0;
         }
         if (errno == EWOULDBLOCK)
-                return true;
+                return 1;
         /* NFS emulates flock(2) with fcntl(2) locks, and LOCK_EX then needs
          * a writable fd (EBADF). LOCK_SH still sees exclusive holders. */
-        if (errno == EBADF && flock(fd, LOCK_SH | LOCK_NB) < 0)
-                return errno == EWOULDBLOCK;
-        (void)flock(fd, LOCK_UN);
-        return false;
+        if (errno == EBADF) {
+                if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+                        (void)flock(fd, LOCK_UN);
+                        return 0;
+                }
+                if (errno == EWOULDBLOCK)
+                        return 1;
+        }
+        /* A filesystem without BSD locks: nobody can hold one there either. */
+        if (errno == EOPNOTSUPP || errno == ENOSYS)
+                return 0;
+        return -errno; /* ENOLCK, EINTR, ...: unknown */
 }
 
 struct scan_ctx {
@@ -501,6 +579,15 @@ static bool cand_same_group(const struct cand *a, const struct cand *b)
         return a->is_dir == b->is_dir && fields_equal(&a->fields, &b->fields);
 }
 
+/* Record the first failed read a checkpoint's verdict depends on. */
+static void ckpt_error(struct ckpt *c, int error, const char *what)
+{
+        if (c->read_error != 0)
+                return;
+        c->read_error = error < 0 ? error : -EIO;
+        c->read_what = what;
+}
+
 static int ckpt_metric(const struct scan_ctx *ctx, struct ckpt *c, int member_fd)
 {
         const char *monitor = ctx->w->policy.monitor;
@@ -532,27 +619,33 @@ static int ckpt_metric(const struct scan_ctx *ctx, struct ckpt *c, int member_fd
                 break;
         default: break;
         }
-        /* A missing, unreadable or malformed metric file only means "no
-         * metric": the policy ranks such a checkpoint last. */
+        /* A missing file or entry (ENOENT) means "no metric": the policy
+         * ranks such a checkpoint last. An unreadable or malformed one
+         * (EINVAL) may hide the best: the checkpoint is kept, unranked. */
         if (r == -ENOMEM)
                 return r;
         if (r == 0) {
                 c->has_metric = true;
                 c->metric = v;
-        }
+        } else if (r != -ENOENT)
+                ckpt_error(c, r, "reading its metric");
         return 0;
 }
 
-static bool marker_present(int member_fd, const char *marker)
+/* 1 when the marker is there, 0 when not (ENOENT, or a path through a
+ * symlink or a mount), -errno when nobody can tell. */
+static int marker_present(int member_fd, const char *marker)
 {
         /* O_PATH|O_NOFOLLOW: a marker that is a symlink still counts as
          * present (openat2(2) returns the link itself in that case). */
         int fd = openat_beneath(member_fd, marker, O_PATH | O_NOFOLLOW, 0);
 
+        if (scan_error_is_gone(fd))
+                return 0;
         if (fd < 0)
-                return false;
+                return fd;
         close(fd);
-        return true;
+        return 1;
 }
 
 /* Fill checkpoint c from its members cands[0..n). Returns 0, 1 when a member
@@ -589,7 +682,7 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
                 const struct stat *st = &ctx->l->v[cands[k].idx].st;
                 const char *name = c->members[k];
                 struct stat fst;
-                int fd, flags;
+                int fd, flags, q;
 
                 c->size_bytes += (uint64_t)st->st_blocks * 512;
                 if (stat_mtime_usec(st) > c->mtime_usec)
@@ -599,7 +692,7 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
                  * break of a lease (fcntl(2) F_SETLEASE) */
                 flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | (c->is_dir ? O_DIRECTORY : 0);
                 fd = openat_beneath(ctx->dir_fd, name, flags, 0);
-                if (fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP || fd == -EXDEV) {
+                if (scan_error_is_gone(fd)) {
                         r = 1; /* gone, or replaced by something else */
                         goto out;
                 }
@@ -607,23 +700,44 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
                         r = fd;
                         goto out;
                 }
-                if (fd < 0)
-                        continue; /* EACCES and friends: settle alone decides */
-                if (fstat(fd, &fst) < 0 || fst.st_dev != st->st_dev || fst.st_ino != st->st_ino) {
+                /* EACCES, EIO, EMFILE...: its flock pin, its tree and its
+                 * metric are unknown, so it is kept */
+                if (fd < 0) {
+                        ckpt_error(c, fd, "opening it");
+                        continue;
+                }
+                if (fstat(fd, &fst) < 0) {
+                        ckpt_error(c, -errno, "fstat");
+                        close(fd);
+                        continue;
+                }
+                if (fst.st_dev != st->st_dev || fst.st_ino != st->st_ino) {
                         close(fd);
                         r = 1;
                         goto out;
                 }
-                if (flock_held(fd))
+                q = flock_probe(fd);
+                if (q > 0)
                         c->pins |= 1u << PIN_FLOCK;
+                else if (q < 0)
+                        ckpt_error(c, q, "probing its flock pin");
                 if (c->is_dir) {
-                        r = walk_tree(fd, ctx->mnt_id, &c->size_bytes, &c->mtime_usec);
+                        int walk_error = 0;
+
+                        r = walk_tree(fd, ctx->mnt_id, &c->size_bytes, &c->mtime_usec, &walk_error);
                         if (r < 0) {
                                 close(fd);
                                 goto out;
                         }
-                        if (need_marker && marker_present(fd, marker))
-                                marked = true;
+                        if (walk_error < 0)
+                                ckpt_error(c, walk_error, "reading its tree");
+                        if (need_marker) {
+                                q = marker_present(fd, marker);
+                                if (q > 0)
+                                        marked = true;
+                                else if (q < 0)
+                                        ckpt_error(c, q, "looking for its complete_marker");
+                        }
                 }
                 if (c->is_dir && metric_fd < 0)
                         metric_fd = fd;
@@ -708,6 +822,7 @@ void run_finish(struct run *r)
                 ckpt_finish(&r->ckpts[i]);
         free(r->ckpts);
         free(r->path);
+        free(r->read_what);
         *r = (struct run){};
 }
 
@@ -733,18 +848,30 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
 
         if (!w || !pat || !ret)
                 return -EINVAL;
-        r = stat_mnt(run_fd, "", &st, &mnt_id);
-        if (r < 0)
-                return r;
-        if (!S_ISDIR(st.st_mode))
-                return -ENOTDIR;
-        run.dev = st.st_dev;
         run.path = strdup(run_path ? run_path : ".");
         if (!run.path)
                 return -ENOMEM;
-        r = listing_read(run_fd, &l);
-        if (r < 0)
+        /* A run that cannot be read is returned all the same, empty and
+         * marked: nothing in it is decided until it reads again. */
+        r = stat_mnt(run_fd, "", &st, &mnt_id);
+        if (r == -ENOMEM)
                 goto out;
+        if (r < 0) {
+                r = scan_run_error(&run, r, "the run itself");
+                goto done;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+                r = -ENOTDIR;
+                goto out;
+        }
+        run.dev = st.st_dev;
+        r = listing_read(run_fd, &run, &l);
+        if (r == -ENOMEM)
+                goto out;
+        if (r < 0) {
+                r = scan_run_error(&run, r, "its listing");
+                goto done;
+        }
         ctx = (struct scan_ctx){.dir_fd = run_fd, .mnt_id = mnt_id, .w = w, .now_usec = now_usec, .l = &l};
 
         for (size_t i = 0; i < l.n; i++) {
@@ -803,14 +930,18 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
                 qsort(run.ckpts, run.n_ckpts, sizeof(*run.ckpts), ckpt_cmp);
 
         pins_keep_files(&l, &run);
-        pins_symlinks(run_fd, &l, &run);
-        pins_pointer_files(run_fd, &w->pointer_files, &run);
-        if (w->metric_source == METRIC_HF_STATE || streq_ptr(w->preset, "huggingface")) {
+        r = pins_symlinks(run_fd, &l, &run);
+        if (r >= 0)
+                r = pins_pointer_files(run_fd, &w->pointer_files, &run);
+        if (r >= 0 && (w->metric_source == METRIC_HF_STATE || streq_ptr(w->preset, "huggingface")))
                 r = pins_hf_best(run_fd, &run);
-                if (r < 0)
-                        goto out;
-        }
-
+done:
+        if (r < 0)
+                goto out;
+        /* Whatever could not be read may pin any checkpoint of the run. */
+        if (run.read_error != 0)
+                for (size_t i = 0; i < run.n_ckpts; i++)
+                        ckpt_error(&run.ckpts[i], run.read_error, "its run");
         *ret = run;
         run = (struct run){};
         r = 0;
@@ -868,14 +999,21 @@ int scan_root(int root_fd, const struct watch_conf *w, const struct pattern *pat
                         cap = ncap;
                 }
                 /* A directory below the root that vanished, became a symlink
-                 * (ELOOP), turned into a mount point (EXDEV), is unreadable
-                 * (EACCES) or too deep (ENAMETOOLONG) is skipped; the root
-                 * itself must scan. */
+                 * (ELOOP) or turned into a mount point (EXDEV) is skipped.
+                 * One that cannot be opened otherwise (EACCES, EIO, EMFILE,
+                 * ENAMETOOLONG) is returned as an unreadable run, so that it
+                 * is reported and kept. The root itself must scan. */
                 fd = openat_beneath(root_fd, path, O_RDONLY | O_DIRECTORY | O_NOCTTY, 0);
                 if (fd < 0) {
                         r = fd;
                         if (is_root || r == -ENOMEM)
                                 goto fail;
+                        if (scan_error_is_gone(r))
+                                continue;
+                        r = run_init_unreadable(&runs[n], path, r, "opening the run");
+                        if (r < 0)
+                                goto fail;
+                        n++;
                         continue;
                 }
                 r = scan_dir(fd, path, w, pat, now_usec, &runs[n], w->recursive ? &subdirs : NULL);

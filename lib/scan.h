@@ -17,9 +17,23 @@ struct run {
         dev_t dev;
         struct ckpt *ckpts; /* sorted by order, oldest first */
         size_t n_ckpts;
+        /* -errno of the first failed read that concerns the whole run (its
+         * listing, an entry's lstat, a symlink, a pointer file, HF's
+         * best_model_checkpoint, opening the run), 0 when none. Then every
+         * checkpoint found carries it too (KEEP_UNREADABLE): what could
+         * not be read may have pinned any of them. */
+        int read_error;
+        char *read_what; /* what could not be read, e.g. "pointer file latest" */
 };
 
 void run_finish(struct run *r);
+/* *ret := an empty run at path that could not be read (error -errno, what
+ * e.g. "opening the run"), kept whole. 0 or -ENOMEM. */
+int run_init_unreadable(struct run *ret, const char *path, int error, const char *what);
+/* Whether error (-errno) from opening an entry means it is not there as what
+ * it was: gone (ENOENT), or replaced by a symlink, a mount point or a
+ * non-directory. Any other error is a failed read, never "absent". */
+bool scan_error_is_gone(int error);
 
 /* openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_XDEV) from dirfd. */
 int openat_beneath(int dirfd, const char *path, int flags, mode_t mode);
@@ -42,7 +56,8 @@ int scan_run(int run_fd, const char *run_path, const struct watch_conf *w, const
 
 /* Scan the root, and with w->recursive every directory below it that is not
  * a checkpoint, a symlink or on another filesystem. Runs with no checkpoint
- * are still returned (the daemon watches them). */
+ * are still returned (the daemon watches them), and so are runs that could
+ * not be read (run.read_error). Fails when the root itself cannot be read. */
 int scan_root(int root_fd, const struct watch_conf *w, const struct pattern *pat, int64_t now_usec,
               struct run **ret_runs, size_t *ret_n);
 void runs_free(struct run *runs, size_t n);

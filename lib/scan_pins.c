@@ -66,7 +66,7 @@ void pins_keep_files(const struct scan_listing *l, struct run *run)
  * writes last.ckpt -> epoch=3-step=100.ckpt. Symlinks count whatever their
  * own name (last*.ckpt is excluded by the preset). Absolute targets are not
  * resolved: the run's absolute path is not ours to trust. */
-void pins_symlinks(int run_fd, const struct scan_listing *l, struct run *run)
+int pins_symlinks(int run_fd, const struct scan_listing *l, struct run *run)
 {
         char target[PATH_MAX];
 
@@ -80,8 +80,19 @@ void pins_symlinks(int run_fd, const struct scan_listing *l, struct run *run)
                 if (!S_ISLNK(e->st.st_mode))
                         continue;
                 k = readlinkat(run_fd, e->name, target, sizeof(target));
-                if (k < 0 || (size_t)k >= sizeof(target))
-                        continue; /* vanished, or truncated: readlink(2) does not say */
+                if (k < 0 && errno == ENOENT)
+                        continue; /* vanished since the listing */
+                if (k < 0) {
+                        /* it may point at any checkpoint of the run */
+                        if (scan_run_error(run, -errno, "symlink %s", e->name) < 0)
+                                return -ENOMEM;
+                        continue;
+                }
+                /* a symlink's target is shorter than PATH_MAX (symlink(2):
+                 * ENAMETOOLONG), so a full buffer is a foreign filesystem's
+                 * oddity: no name of ours */
+                if ((size_t)k >= sizeof(target))
+                        continue;
                 target[k] = '\0';
                 while (p[0] == '.' && p[1] == '/') {
                         p += 2;
@@ -97,6 +108,7 @@ void pins_symlinks(int run_fd, const struct scan_listing *l, struct run *run)
                 if (c)
                         c->pins |= 1u << PIN_SYMLINK;
         }
+        return 0;
 }
 
 static bool is_space(char c)
@@ -106,17 +118,29 @@ static bool is_space(char c)
 
 /* Pointer files name a checkpoint (DeepSpeed "latest": global_step1000, or a
  * path whose basename is one) or hold its order value (Megatron
- * latest_checkpointed_iteration.txt: 1000 for iter_0001000). */
-void pins_pointer_files(int run_fd, const struct strv *files, struct run *run)
+ * latest_checkpointed_iteration.txt: 1000 for iter_0001000). Only ENOENT
+ * means "no pointer"; a symlink (ELOOP: it pins as a symlink instead) or a
+ * path through one is not read. Any other error (EIO, EACCES, EMFILE, a
+ * directory, a FIFO, a file too large to be a name) marks the run: the
+ * pointer may name any of its checkpoints. */
+int pins_pointer_files(int run_fd, const struct strv *files, struct run *run)
 {
         for (size_t i = 0; i < files->n; i++) {
                 _cleanup_free_ char *buf = NULL;
                 char *s, *end;
                 struct ckpt *c;
                 size_t len = 0;
+                int r;
 
-                if (read_file_at(run_fd, files->v[i], POINTER_FILE_MAX, &buf, &len) < 0 || len == 0 ||
-                    memchr(buf, '\0', len))
+                r = read_file_at(run_fd, files->v[i], POINTER_FILE_MAX, &buf, &len);
+                if (r == -ENOENT || r == -ELOOP || r == -ENOTDIR || r == -EXDEV)
+                        continue;
+                if (r < 0) {
+                        if (scan_run_error(run, r, "pointer file %s", files->v[i]) < 0)
+                                return -ENOMEM;
+                        continue;
+                }
+                if (len == 0 || memchr(buf, '\0', len))
                         continue;
                 s = buf;
                 while (len > 0 && is_space(s[len - 1]))
@@ -152,11 +176,13 @@ void pins_pointer_files(int run_fd, const struct strv *files, struct run *run)
                         if (run->ckpts[j].order_source != ORDER_MTIME && run->ckpts[j].order == v)
                                 run->ckpts[j].pins |= 1u << PIN_POINTER;
         }
+        return 0;
 }
 
 /* HF writes best_model_checkpoint into every trainer_state.json; only the
  * newest checkpoint's copy is current. Falls back to older checkpoints when
- * the newest has no readable file. The run is sorted, newest last. */
+ * the newest has none (ENOENT). One that cannot be read or parsed marks the
+ * run: an older copy may name another best. The run is sorted, newest last. */
 int pins_hf_best(int run_fd, struct run *run)
 {
         for (size_t i = run->n_ckpts; i > 0; i--) {
@@ -170,14 +196,18 @@ int pins_hf_best(int run_fd, struct run *run)
                 fd = openat_beneath(run_fd, c->members[0], O_RDONLY | O_DIRECTORY | O_NOCTTY, 0);
                 if (fd == -ENOMEM)
                         return fd;
-                if (fd < 0)
+                if (scan_error_is_gone(fd))
                         continue;
+                if (fd < 0)
+                        return scan_run_error(run, fd, "%s/trainer_state.json", c->members[0]);
                 r = metric_hf_best(fd, &best);
                 close(fd);
                 if (r == -ENOMEM)
                         return r;
-                if (r < 0)
+                if (r == -ENOENT)
                         continue;
+                if (r < 0)
+                        return scan_run_error(run, r, "%s/trainer_state.json", c->members[0]);
                 if (best) {
                         t = find_by_member(run, best, strlen(best));
                         if (t)

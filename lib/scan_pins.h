@@ -8,13 +8,15 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "macro.h"
 #include "scan.h"
 
 #define KEEP_SUFFIX      ".keep"
 #define POINTER_FILE_MAX 4096
 
 /* One entry of a run directory; st is zeroed when lstat failed for a reason
- * other than ENOENT (the name still counts as present for markers). */
+ * other than ENOENT (the name still counts as present for markers, and the
+ * run carries the error). */
 struct scan_entry {
         char *name;
         struct stat st;
@@ -30,12 +32,19 @@ struct scan_listing {
 /* Whether the len bytes at s end with suffix. */
 bool scan_has_suffix(const char *s, size_t len, const char *suffix);
 
+/* Record a failed read (-errno) on the run unless one is there already:
+ * "<what>" from the printf-style format. 0 or -ENOMEM. */
+int scan_run_error(struct run *run, int error, const char *fmt, ...) _printf_(3, 4);
+
 /* PIN_KEEPFILE from "<member>.keep" or "<stem of all members>.keep". */
 void pins_keep_files(const struct scan_listing *l, struct run *run);
-/* PIN_SYMLINK from symlinks in the run whose relative target names a checkpoint. */
-void pins_symlinks(int run_fd, const struct scan_listing *l, struct run *run);
-/* PIN_POINTER from pointer files naming a checkpoint or holding its order. */
-void pins_pointer_files(int run_fd, const struct strv *files, struct run *run);
-/* PIN_HF_BEST from the newest readable trainer_state.json; run sorted by
+/* PIN_SYMLINK from symlinks in the run whose relative target names a
+ * checkpoint; a symlink that cannot be read marks the run. 0 or -ENOMEM. */
+int pins_symlinks(int run_fd, const struct scan_listing *l, struct run *run);
+/* PIN_POINTER from pointer files naming a checkpoint or holding its order;
+ * one that exists but cannot be read marks the run. 0 or -ENOMEM. */
+int pins_pointer_files(int run_fd, const struct strv *files, struct run *run);
+/* PIN_HF_BEST from the newest trainer_state.json (older ones only where the
+ * newer have none); one that cannot be read marks the run. Run sorted by
  * order. 0 or -ENOMEM. */
 int pins_hf_best(int run_fd, struct run *run);

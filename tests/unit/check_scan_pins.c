@@ -298,10 +298,28 @@ START_TEST(test_hf_metrics_and_best)
                 ck_assert_uint_eq(run.ckpts[i].pins, i == 2 ? PIN(PIN_HF_BEST) : 0);
         run_finish(&run);
 
-        /* a broken newest file: the next older one speaks */
+        /* a broken newest file (EINVAL) is no absent one: an older copy
+         * would name another best, so the whole run is kept, and the
+         * checkpoint itself for its metric */
         tree_puts("checkpoint-400/trainer_state.json", "{");
         run = tree_scan(&w);
         ck_assert(!run.ckpts[3].has_metric);
+        ck_assert_int_eq(run.ckpts[3].read_error, -EINVAL);
+        ck_assert_str_eq(run.ckpts[3].read_what, "reading its metric");
+        ck_assert_int_eq(run.read_error, -EINVAL);
+        ck_assert_str_eq(run.read_what, "checkpoint-400/trainer_state.json");
+        for (size_t i = 0; i < run.n_ckpts; i++) {
+                ck_assert_uint_eq(run.ckpts[i].pins, 0);
+                ck_assert_int_eq(run.ckpts[i].read_error, -EINVAL);
+        }
+        run_finish(&run);
+
+        /* gone (ENOENT) is absent: the next older one speaks */
+        ck_assert_int_eq(unlinkat(tree_fd, "checkpoint-400/trainer_state.json", 0), 0);
+        tree_set_mtime("checkpoint-400/model.safetensors", -HOUR_USEC);
+        tree_set_mtime("checkpoint-400", -HOUR_USEC);
+        run = tree_scan(&w);
+        ck_assert_int_eq(run.read_error, 0);
         ck_assert_uint_eq(run.ckpts[1].pins, PIN(PIN_HF_BEST));
         ck_assert_uint_eq(run.ckpts[2].pins, 0);
         run_finish(&run);
