@@ -89,6 +89,7 @@ static struct run_state *run_state_free(struct run_state *run)
         for (size_t i = 0; i < run->n_pending; i++)
                 free(run->pending[i].name);
         free(run->pending);
+        free(run->read_errors);
         free(run->path);
         free(run);
         return NULL;
@@ -371,6 +372,34 @@ static void pending_prune(struct root_state *rs, struct run_state *run, const st
         }
 }
 
+/* What a scan of the run could not read: logged once per change (a
+ * persistent error must not fill the journal at every retry), counted, and
+ * looked at again at the next check_interval with the whole root (the run's
+ * subdirectories may be runs nobody could list). */
+static void run_note_read_errors(struct manager *m, struct root_state *rs, struct run_state *run,
+                                 const struct run *scanned)
+{
+        _cleanup_free_ char *key = sweep_read_errors_key(scanned);
+        struct sweep one = {};
+
+        sweep_count_read_errors(&one, scanned);
+        run->unreadable_whole = one.runs_unreadable > 0;
+        run->n_unreadable = one.ckpts_unreadable;
+        if (!key || *key)
+                rs->retry = true;
+        if (!key || strcmp(key, run->read_errors ? run->read_errors : "") == 0)
+                return;
+        if (*key) {
+                m->read_errors_total += sweep_log_read_errors(&rs->root, scanned);
+        } else {
+                _cleanup_free_ char *p = log_escape(run->path);
+                log_notice("%s%s%s: read without errors again", rs->root.w->path, strcmp(run->path, ".") ? "/" : "",
+                           strcmp(run->path, ".") ? (p ? p : "?") : "");
+        }
+        free(run->read_errors);
+        run->read_errors = *key ? TAKE_PTR(key) : NULL;
+}
+
 /* Decide and act on a scanned run: completeness from the events, the
  * policy, deletions, then a timer for what has not settled yet. Takes
  * `scanned` (it is finished here). */
@@ -382,6 +411,7 @@ static void run_process(struct manager *m, struct root_state *rs, struct run_sta
         unsigned deleted = s->deleted;
 
         policy_decide(&rs->root.w->policy, scanned->ckpts, scanned->n_ckpts, s->now_usec);
+        run_note_read_errors(m, rs, run, scanned);
         sweep_apply(s, &rs->root, scanned);
         space_seen(&m->space, rs->root.dev, scanned);
         pending_prune(rs, run, scanned, now);
@@ -419,8 +449,10 @@ static int run_sweep(struct manager *m, struct root_state *rs, struct run_state 
                 runs_drop_below(m, rs, run->path); /* frees run */
                 return 0;
         }
-        if (r < 0)
-                return log_warning_errno(r, "cannot scan %s/%s: %m, ignoring", rs->root.w->path, run->path);
+        if (r < 0) {
+                rs->retry = true; /* ENOMEM: look again at check_interval */
+                return log_warning_errno(r, "cannot scan %s/%s: %m, trying again later", rs->root.w->path, run->path);
+        }
         run_process(m, rs, run, &scanned, &s);
         sweep_done(m, &s);
         return 0;
@@ -670,6 +702,9 @@ static int root_rescan_at(struct manager *m, struct root_state *rs, const char *
         }
         sweep_init(&s, m->config, m->dry_run);
         s.now_usec = now;
+        /* a run that cannot be read sets it again */
+        if (strcmp(sub, ".") == 0)
+                rs->retry = false;
         for (size_t j = 0; j < n; j++) {
                 struct run_state *run = run_find(rs, runs[j].path);
                 if (run)
@@ -677,7 +712,6 @@ static int root_rescan_at(struct manager *m, struct root_state *rs, const char *
         }
         runs_free(runs, n);
         sweep_done(m, &s);
-        rs->retry = false;
         /* a new run's subtree does not postpone the poll of the whole */
         if (strcmp(sub, ".") == 0)
                 root_arm_poll(rs);
@@ -1350,6 +1384,8 @@ int manager_once(const struct config *c, bool dry_run)
                         sweep_tombstones(r, runs, n);
                 for (size_t j = 0; j < n; j++) {
                         space_seen(&space, r->dev, &runs[j]); /* headroom's largest */
+                        sweep_count_read_errors(&s, &runs[j]);
+                        sweep_log_read_errors(r, &runs[j]);
                         sweep_apply(&s, r, &runs[j]);
                 }
                 runs_free(runs, n);
@@ -1359,8 +1395,16 @@ int manager_once(const struct config *c, bool dry_run)
                 status = 3;
         if (s.failed > 0)
                 status = EXIT_FAILURE;
-        log_info("%s %u checkpoint%s%s", dry_run ? "would delete" : "deleted", s.deleted, s.deleted == 1 ? "" : "s",
-                 s.capped ? " (deletion cap reached)" : "");
+        /* Read errors leave the exit status alone: what could not be read
+         * was kept, which is a safe outcome, and a timer unit running -1
+         * should not fail on every transient EIO. They are warnings above
+         * and in this summary. */
+        {
+                _cleanup_free_ char *kept = sweep_read_errors_summary(&s);
+                log_struct(s.runs_unreadable || s.ckpts_unreadable ? LOG_WARNING : LOG_INFO, NULL,
+                           "%s %u checkpoint%s%s%s", dry_run ? "would delete" : "deleted", s.deleted,
+                           s.deleted == 1 ? "" : "s", s.capped ? " (deletion cap reached)" : "", kept ? kept : "");
+        }
 out:
         roots_close(&roots);
         space_finish(&space);

@@ -31,6 +31,9 @@ struct run_state {
         sd_event_source *timer; /* settle: sweep this run when it fires */
         size_t n_ckpts;         /* after the last sweep */
         unsigned seen;          /* generation of the last rescan that saw it */
+        char *read_errors;      /* sweep_read_errors_key() last logged; NULL: none */
+        bool unreadable_whole;  /* the last sweep kept it whole after a read error */
+        size_t n_unreadable;    /* checkpoints the last sweep kept after read errors */
 };
 
 /* One watch of the config. */
@@ -78,6 +81,7 @@ struct manager {
 
         uint64_t deleted_by_reason[_DELETE_REASON_MAX];
         uint64_t freed_by_reason[_DELETE_REASON_MAX];
+        uint64_t read_errors_total; /* read errors logged (each new one once) */
 };
 
 static inline bool m_has_watcher(const struct root_state *rs)

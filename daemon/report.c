@@ -132,10 +132,26 @@ static char *reasons_string(const struct ckpt *c)
         return buf;
 }
 
+/* "Input/output error (EIO)" */
+static const char *error_text(int error, char *buf, size_t size)
+{
+        const char *name = strerrorname_np(error < 0 ? -error : error);
+
+        snprintf(buf, size, "%s (%s)", strerror(error < 0 ? -error : error), name ? name : "?");
+        return buf;
+}
+
 static void print_run_table(FILE *f, const struct root *r, const struct run *run)
 {
+        char err[128];
+
         fprintf(f, "run %s%s%s (%zu checkpoint%s)\n", r->w->path, strcmp(run->path, ".") ? "/" : "",
                 strcmp(run->path, ".") ? run->path : "", run->n_ckpts, run->n_ckpts == 1 ? "" : "s");
+        if (run->read_error != 0) {
+                _cleanup_free_ char *what = log_escape(run->read_what ? run->read_what : "?");
+                fprintf(f, "  kept whole: cannot read %s: %s\n", what ? what : "?",
+                        error_text(run->read_error, err, sizeof(err)));
+        }
         for (size_t i = 0; i < run->n_ckpts; i++) {
                 const struct ckpt *c = &run->ckpts[i];
                 _cleanup_free_ char *why = reasons_string(c);
@@ -152,6 +168,9 @@ static void print_run_table(FILE *f, const struct root *r, const struct run *run
                 fprintf(f, "%s%s", name ? name : "?", c->is_dir ? "/" : "");
                 if (c->n_members > 1)
                         fprintf(f, " (+%zu files)", c->n_members - 1);
+                if (c->read_error != 0 && run->read_error == 0)
+                        fprintf(f, " (cannot read %s: %s)", c->read_what ? c->read_what : "it",
+                                error_text(c->read_error, err, sizeof(err)));
                 fputc('\n', f);
         }
 }
@@ -166,6 +185,22 @@ static json_object *json_name(const char *s)
 static json_object *json_number(double v)
 {
         return isfinite(v) ? json_object_new_double(v) : NULL;
+}
+
+/* {"what": ..., "errno": "EIO", "message": ...}, or NULL (JSON null) for none. */
+static json_object *read_error_json(int error, const char *what)
+{
+        json_object *o;
+        const char *name;
+
+        if (error == 0)
+                return NULL;
+        o = json_object_new_object();
+        name = strerrorname_np(-error);
+        json_object_object_add(o, "what", json_name(what ? what : ""));
+        json_object_object_add(o, "errno", json_object_new_string(name ? name : "?"));
+        json_object_object_add(o, "message", json_object_new_string(strerror(-error)));
+        return o;
 }
 
 static json_object *ckpt_json(const struct root *r, const struct ckpt *c)
@@ -202,6 +237,7 @@ static json_object *ckpt_json(const struct root *r, const struct ckpt *c)
                 if (c->pins & (1u << k))
                         json_object_array_add(a, json_object_new_string(pin_kind_to_string(k)));
         json_object_object_add(o, "pins", a);
+        json_object_object_add(o, "read_error", read_error_json(c->read_error, c->read_what));
         return o;
 }
 
@@ -256,6 +292,7 @@ static json_object *runs_json(const struct root *r, const struct run *runs, size
         for (size_t j = 0; j < n; j++) {
                 json_object *jr = json_object_new_object(), *cks = json_object_new_array();
                 json_object_object_add(jr, "path", json_name(runs[j].path));
+                json_object_object_add(jr, "read_error", read_error_json(runs[j].read_error, runs[j].read_what));
                 for (size_t k = 0; k < runs[j].n_ckpts; k++)
                         json_object_array_add(cks, ckpt_json(r, &runs[j].ckpts[k]));
                 json_object_object_add(jr, "checkpoints", cks);
@@ -298,7 +335,7 @@ int report_list(FILE *f, const struct config *c, bool json)
                         json_object_array_add(watches, runs_json(r, runs, n));
                 else
                         for (size_t j = 0; j < n; j++)
-                                if (runs[j].n_ckpts > 0 || n == 1)
+                                if (runs[j].n_ckpts > 0 || n == 1 || runs[j].read_error != 0)
                                         print_run_table(f, r, &runs[j]);
                 runs_free(runs, n);
         }
@@ -315,6 +352,22 @@ int report_list(FILE *f, const struct config *c, bool json)
         roots_close(&roots);
         space_finish(&space);
         return status;
+}
+
+/* Runs kept whole, and checkpoints of the other runs kept, after read
+ * errors in their last sweep. */
+static void report_unreadable(const struct manager *m, size_t *ret_runs, size_t *ret_ckpts)
+{
+        *ret_runs = *ret_ckpts = 0;
+        for (size_t i = 0; i < m->n_roots; i++)
+                for (size_t j = 0; j < m->roots[i].n_runs; j++) {
+                        const struct run_state *run = m->roots[i].runs[j];
+
+                        if (run->unreadable_whole)
+                                (*ret_runs)++;
+                        else
+                                *ret_ckpts += run->n_unreadable;
+                }
 }
 
 char *report_status(const struct manager *m)
@@ -345,6 +398,11 @@ char *report_status(const struct manager *m)
         for (size_t i = 0; i < m->n_roots; i++)
                 if (!m->roots[i].present)
                         fprintf(f, "; %s missing", m->roots[i].root.w->path);
+        report_unreadable(m, &runs, &ckpts);
+        if (runs > 0)
+                fprintf(f, "; %zu run%s kept whole after read errors", runs, runs == 1 ? "" : "s");
+        if (ckpts > 0)
+                fprintf(f, "; %zu checkpoint%s kept after read errors", ckpts, ckpts == 1 ? "" : "s");
         if (m->dry_run)
                 fputs("; dry run", f);
         fclose(f);
@@ -424,6 +482,22 @@ int report_metrics(const struct manager *m)
               "# TYPE ckptd_floor_unmet gauge\n",
               f);
         fprintf(f, "ckptd_floor_unmet %d\n", space_any_unmet(&m->space) ? 1 : 0);
+        {
+                size_t runs, ckpts;
+
+                report_unreadable(m, &runs, &ckpts);
+                fprintf(f,
+                        "# HELP ckptd_read_errors_total Failed reads that kept a run or checkpoint, each logged once.\n"
+                        "# TYPE ckptd_read_errors_total counter\n"
+                        "ckptd_read_errors_total %llu\n"
+                        "# HELP ckptd_unreadable_runs Runs kept whole after a read error in their last sweep.\n"
+                        "# TYPE ckptd_unreadable_runs gauge\n"
+                        "ckptd_unreadable_runs %zu\n"
+                        "# HELP ckptd_unreadable_checkpoints Checkpoints of other runs kept after a read error.\n"
+                        "# TYPE ckptd_unreadable_checkpoints gauge\n"
+                        "ckptd_unreadable_checkpoints %zu\n",
+                        (unsigned long long)m->read_errors_total, runs, ckpts);
+        }
 
         if (fflush(f) != 0 || ferror(f) || fclose(f) != 0) {
                 unlink(tmp);

@@ -1,8 +1,10 @@
 /* Retention for one watch root: scan, decide, delete. */
+#include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -115,6 +117,8 @@ static bool stop_requested(void)
         return sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1;
 }
 
+static char *ckpt_path(const struct root *r, const struct run *run, const struct ckpt *c);
+
 static int open_run(struct root *r, const char *run_path)
 {
         return openat_beneath(r->fd, run_path, O_RDONLY | O_DIRECTORY, 0);
@@ -146,9 +150,101 @@ int sweep_scan_run(struct root *r, const char *run_path, int64_t now_usec, struc
 {
         _cleanup_close_ int fd = open_run(r, run_path);
 
-        if (fd < 0)
+        if (fd == -ENOMEM || scan_error_is_gone(fd))
                 return fd;
+        if (fd < 0)
+                return run_init_unreadable(ret, run_path, fd, "the run directory");
         return scan_run(fd, run_path, r->w, r->pat, now_usec, ret);
+}
+
+/* "Input/output error (EIO)" */
+static const char *error_text(int error, char *buf, size_t size)
+{
+        const char *name = strerrorname_np(error < 0 ? -error : error);
+
+        snprintf(buf, size, "%s (%s)", strerror(error < 0 ? -error : error), name ? name : "?");
+        return buf;
+}
+
+void sweep_count_read_errors(struct sweep *s, const struct run *run)
+{
+        if (run->read_error != 0) {
+                s->runs_unreadable++;
+                s->ckpts_unreadable += (unsigned)run->n_ckpts;
+                return;
+        }
+        for (size_t i = 0; i < run->n_ckpts; i++)
+                if (run->ckpts[i].read_error != 0)
+                        s->ckpts_unreadable++;
+}
+
+unsigned sweep_log_read_errors(const struct root *r, const struct run *run)
+{
+        bool top = strcmp(run->path, ".") == 0;
+        _cleanup_free_ char *run_path = NULL;
+        unsigned n = 0;
+        char err[128];
+
+        if (asprintf(&run_path, "%s%s%s", r->w->path, top ? "" : "/", top ? "" : run->path) < 0)
+                return 0;
+        if (run->read_error != 0) {
+                _cleanup_free_ char *what = log_escape(run->read_what ? run->read_what : "?");
+                struct log_fields f = {.action = "keep", .path = run_path, .run = run->path, .reason = "unreadable"};
+
+                /* only a definite ENOENT means absent: what could not be
+                 * read may pin any checkpoint of the run */
+                log_struct(LOG_WARNING, &f, "%s: cannot read %s: %s; keeping the whole run (%zu checkpoint%s)",
+                           run_path, what ? what : "?", error_text(run->read_error, err, sizeof(err)), run->n_ckpts,
+                           run->n_ckpts == 1 ? "" : "s");
+                return 1;
+        }
+        for (size_t i = 0; i < run->n_ckpts; i++) {
+                const struct ckpt *c = &run->ckpts[i];
+                _cleanup_free_ char *path = NULL;
+
+                if (c->read_error == 0)
+                        continue;
+                path = ckpt_path(r, run, c);
+                struct log_fields f = {.action = "keep", .path = path, .run = run->path, .reason = "unreadable"};
+                log_struct(LOG_WARNING, &f, "%s: cannot read %s: %s; keeping it", path ? path : c->name,
+                           c->read_what ? c->read_what : "it", error_text(c->read_error, err, sizeof(err)));
+                n++;
+        }
+        return n;
+}
+
+char *sweep_read_errors_key(const struct run *run)
+{
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+
+        if (!f)
+                return NULL;
+        if (run->read_error != 0)
+                fprintf(f, "%d:%s;", run->read_error, run->read_what ? run->read_what : "");
+        else
+                for (size_t i = 0; i < run->n_ckpts; i++)
+                        if (run->ckpts[i].read_error != 0)
+                                fprintf(f, "%s:%d:%s;", run->ckpts[i].name, run->ckpts[i].read_error,
+                                        run->ckpts[i].read_what ? run->ckpts[i].read_what : "");
+        if (fclose(f) != 0) {
+                free(buf);
+                return NULL;
+        }
+        return buf;
+}
+
+char *sweep_read_errors_summary(const struct sweep *s)
+{
+        char *p = NULL;
+
+        if (s->runs_unreadable == 0 && s->ckpts_unreadable == 0)
+                return strdup("");
+        if (asprintf(&p, "; kept %u checkpoint%s after read errors (%u run%s kept whole)", s->ckpts_unreadable,
+                     s->ckpts_unreadable == 1 ? "" : "s", s->runs_unreadable, s->runs_unreadable == 1 ? "" : "s") < 0)
+                return NULL;
+        return p;
 }
 
 int sweep_scan_root(struct root *r, int64_t now_usec, struct run **ret_runs, size_t *ret_n)

@@ -29,6 +29,8 @@ struct sweep {
         uint64_t freed_bytes;
         uint64_t freed_by_reason[_DELETE_REASON_MAX];
         unsigned deleted_by_reason[_DELETE_REASON_MAX];
+        unsigned runs_unreadable;  /* runs kept whole after a failed read */
+        unsigned ckpts_unreadable; /* checkpoints kept after a failed read of their own */
 };
 
 /* Compile the pattern (the root stays closed); say so when the path is on a
@@ -59,10 +61,23 @@ void sweep_init(struct sweep *s, const struct config *c, bool dry_run);
 int sweep_tombstones(struct root *r, const struct run *runs, size_t n);
 /* Scan the whole root (logs errors). */
 int sweep_scan_root(struct root *r, int64_t now_usec, struct run **ret_runs, size_t *ret_n);
-/* Scan one run, path relative to the root. */
+/* Scan one run, path relative to the root; a run that cannot be opened (but
+ * is there) comes back empty with its read_error. -ENOENT and co. when gone. */
 int sweep_scan_run(struct root *r, const char *run_path, int64_t now_usec, struct run *ret);
 /* Scan the whole root and decide every run (no deletion). */
 int sweep_decide_root(struct root *r, int64_t now_usec, struct run **ret_runs, size_t *ret_n);
+/* Add run's read errors to the sweep's counts. */
+void sweep_count_read_errors(struct sweep *s, const struct run *run);
+/* Log every read error of run and what it keeps (a warning each); returns
+ * how many were logged. */
+unsigned sweep_log_read_errors(const struct root *r, const struct run *run);
+/* What run's read errors are, as a malloc'd string ("" for none): the
+ * daemon logs again only when it changes. NULL on ENOMEM. */
+char *sweep_read_errors_key(const struct run *run);
+/* "; kept N checkpoints of M runs whole after read errors" or "", for the
+ * summary of a sweep; malloc'd, NULL on ENOMEM. */
+char *sweep_read_errors_summary(const struct sweep *s);
+
 /* Delete what the verdicts of run say (or log would-delete). */
 int sweep_apply(struct sweep *s, struct root *r, const struct run *run);
 /* Remove (or in a dry run, log) one checkpoint with the given reason. */

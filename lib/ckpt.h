@@ -85,7 +85,7 @@ struct ckpt {
         /* -errno of the first read its verdict depends on that failed (an
          * open, its flock pin, its tree, its marker, its metric; or its run,
          * see struct run), 0 when none: it is then kept and takes no place
-         * among best or last. read_what says what, a static string. */
+         * among best or last. read_what says what ("its metric"), static. */
         int read_error;
         const char *read_what;
 

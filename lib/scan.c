@@ -403,24 +403,23 @@ static int64_t stat_mtime_usec(const struct stat *st)
  * (the first one) and the walk goes on: what it could not see may hold a
  * write from a second ago, so the checkpoint's completeness is unknown.
  * Fails only with -ENOMEM. */
+static void walk_error(int *ret_error, int error)
+{
+        if (error != -ENOENT && *ret_error == 0)
+                *ret_error = error < 0 ? error : -EIO;
+}
+
 static int walk_tree(int dir_fd, uint64_t mnt_id, uint64_t *size_bytes, int64_t *mtime_usec, int *ret_error)
 {
         DIR **stack = NULL;
         size_t n = 0, cap = 0;
         int fd, r = 0;
 
-#define WALK_ERROR(e)                                              \
-        do {                                                       \
-                int e_ = (e);                                      \
-                if (e_ != -ENOENT && *ret_error == 0)              \
-                        *ret_error = e_ < 0 ? e_ : -EIO;           \
-        } while (0)
-
         fd = openat_beneath(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_NOCTTY, 0);
         if (fd == -ENOMEM)
                 return fd;
         if (fd < 0) {
-                WALK_ERROR(fd);
+                walk_error(ret_error, fd);
                 return 0;
         }
         for (;;) {
@@ -446,7 +445,7 @@ static int walk_tree(int dir_fd, uint64_t mnt_id, uint64_t *size_bytes, int64_t 
                                         r = e;
                                         break;
                                 }
-                                WALK_ERROR(e);
+                                walk_error(ret_error, e);
                         } else
                                 stack[n++] = d;
                         fd = -1;
@@ -459,7 +458,7 @@ static int walk_tree(int dir_fd, uint64_t mnt_id, uint64_t *size_bytes, int64_t 
                 struct dirent *de = readdir(d);
                 if (!de) {
                         if (errno != 0)
-                                WALK_ERROR(-errno);
+                                walk_error(ret_error, -errno);
                         closedir(d);
                         n--;
                         continue;
@@ -475,7 +474,7 @@ static int walk_tree(int dir_fd, uint64_t mnt_id, uint64_t *size_bytes, int64_t 
                         break;
                 }
                 if (k < 0) {
-                        WALK_ERROR(k); /* ENOENT: vanished */
+                        walk_error(ret_error, k); /* ENOENT: vanished */
                         continue;
                 }
                 if (id != mnt_id && id && mnt_id)
@@ -490,12 +489,11 @@ static int walk_tree(int dir_fd, uint64_t mnt_id, uint64_t *size_bytes, int64_t 
                                 break;
                         }
                         if (fd < 0) {
-                                WALK_ERROR(fd);
+                                walk_error(ret_error, fd);
                                 fd = -1;
                         }
                 }
         }
-#undef WALK_ERROR
         while (n > 0)
                 closedir(stack[--n]);
         free(stack);
@@ -628,7 +626,7 @@ static int ckpt_metric(const struct scan_ctx *ctx, struct ckpt *c, int member_fd
                 c->has_metric = true;
                 c->metric = v;
         } else if (r != -ENOENT)
-                ckpt_error(c, r, "reading its metric");
+                ckpt_error(c, r, "its metric");
         return 0;
 }
 
@@ -703,11 +701,11 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
                 /* EACCES, EIO, EMFILE...: its flock pin, its tree and its
                  * metric are unknown, so it is kept */
                 if (fd < 0) {
-                        ckpt_error(c, fd, "opening it");
+                        ckpt_error(c, fd, "it");
                         continue;
                 }
                 if (fstat(fd, &fst) < 0) {
-                        ckpt_error(c, -errno, "fstat");
+                        ckpt_error(c, -errno, "its inode");
                         close(fd);
                         continue;
                 }
@@ -720,23 +718,23 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
                 if (q > 0)
                         c->pins |= 1u << PIN_FLOCK;
                 else if (q < 0)
-                        ckpt_error(c, q, "probing its flock pin");
+                        ckpt_error(c, q, "its flock pin");
                 if (c->is_dir) {
-                        int walk_error = 0;
+                        int tree_error = 0;
 
-                        r = walk_tree(fd, ctx->mnt_id, &c->size_bytes, &c->mtime_usec, &walk_error);
+                        r = walk_tree(fd, ctx->mnt_id, &c->size_bytes, &c->mtime_usec, &tree_error);
                         if (r < 0) {
                                 close(fd);
                                 goto out;
                         }
-                        if (walk_error < 0)
-                                ckpt_error(c, walk_error, "reading its tree");
+                        if (tree_error < 0)
+                                ckpt_error(c, tree_error, "its tree");
                         if (need_marker) {
                                 q = marker_present(fd, marker);
                                 if (q > 0)
                                         marked = true;
                                 else if (q < 0)
-                                        ckpt_error(c, q, "looking for its complete_marker");
+                                        ckpt_error(c, q, "its complete_marker");
                         }
                 }
                 if (c->is_dir && metric_fd < 0)
@@ -857,7 +855,7 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
         if (r == -ENOMEM)
                 goto out;
         if (r < 0) {
-                r = scan_run_error(&run, r, "the run itself");
+                r = scan_run_error(&run, r, "the run directory");
                 goto done;
         }
         if (!S_ISDIR(st.st_mode)) {
@@ -869,7 +867,7 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
         if (r == -ENOMEM)
                 goto out;
         if (r < 0) {
-                r = scan_run_error(&run, r, "its listing");
+                r = scan_run_error(&run, r, "the run's listing");
                 goto done;
         }
         ctx = (struct scan_ctx){.dir_fd = run_fd, .mnt_id = mnt_id, .w = w, .now_usec = now_usec, .l = &l};
@@ -1010,7 +1008,7 @@ int scan_root(int root_fd, const struct watch_conf *w, const struct pattern *pat
                                 goto fail;
                         if (scan_error_is_gone(r))
                                 continue;
-                        r = run_init_unreadable(&runs[n], path, r, "opening the run");
+                        r = run_init_unreadable(&runs[n], path, r, "the run directory");
                         if (r < 0)
                                 goto fail;
                         n++;

@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# Fail closed: a read that fails with anything but ENOENT (a pointer file, a
+# run, a checkpoint's tree or metric, EMFILE) keeps what it could protect,
+# is logged with its errno, counted, and retried; it never turns into a
+# deletion. Errors are made real without root's CAP_DAC_OVERRIDE: ckptd runs
+# as nobody on trees it owns, with modes 000 here and there, or under a small
+# RLIMIT_NOFILE.
+. "$(dirname "$0")/../lib.sh"
+
+old() { touch -h -d "-1 hour" "$@"; }
+
+# as_nobody CMD...: run CMD without privileges (nobody cannot read a mode
+# 000 file even when it owns it).
+as_nobody() {
+        setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all -- "$@"
+}
+
+# give_to_nobody: $T and all in it belong to nobody, reachable by it.
+give_to_nobody() {
+        chmod 755 "$T"
+        chown -R nobody:nogroup "$T"
+}
+
+# deepspeed_run DIR: global_step1..3, an hour old, `latest` naming global_step1.
+deepspeed_run() {
+        mkdir -p "$1"
+        for s in 1 2 3; do
+                mkdir -p "$1/global_step$s"
+                mkfile "$1/global_step$s/mp_rank_00_model_states.pt" 4
+        done
+        echo global_step1 >"$1/latest"
+        old "$1"/global_step*/* "$1"/global_step* "$1/latest"
+}
+
+# hf_ckpt STEP EVAL_LOSS BEST: a HF Trainer checkpoint in out/.
+hf_ckpt() {
+        local d=out/checkpoint-$1
+        mkdir -p "$d"
+        mkfile "$d/model.safetensors" 8
+        mkfile "$d/optimizer.pt" 4
+        cat >"$d/trainer_state.json" <<EOJ
+{ "best_metric": null, "best_model_checkpoint": "$3", "global_step": $1,
+  "log_history": [ {"loss": 1.0, "step": $1}, {"eval_loss": $2, "step": $1} ] }
+EOJ
+        old "$d" "$d"/*
+}
+
+HFLAGS=(--preset huggingface --monitor eval_loss --keep-top-k 1 --keep-last 1)
+
+# The issue's repro: one failed read of `latest` (EACCES here, EIO on a
+# network filesystem) and --keep-last 1 deleted global_step1, exit 0, no
+# message.
+test_deepspeed_unreadable_latest_keeps_what_it_names() {
+        need_root
+        deepspeed_run "$T/run"
+        chmod 000 "$T/run/latest"
+        give_to_nobody
+        assert_exit 0 as_nobody "$CKPTD" -1 --preset deepspeed --keep-last 1 -w "$T/run" 2>err
+        assert_names "$T/run" global_step1 global_step2 global_step3 latest
+        assert_grep "$T/run: cannot read pointer file latest: Permission denied (EACCES); keeping the whole run (3 checkpoints)" err
+        assert_grep "deleted 0 checkpoints; kept 3 checkpoints after read errors (1 run kept whole)" err
+        # -l says why, in the table and in JSON
+        as_nobody "$CKPTD" -l --preset deepspeed --keep-last 1 -w "$T/run" >list
+        assert_grep "kept whole: cannot read pointer file latest: Permission denied (EACCES)" list
+        [ "$(grep -c '^  keep .*unreadable' list)" = 3 ] || fail "not every checkpoint listed as unreadable: $(cat list)"
+        as_nobody "$CKPTD" -l --json --preset deepspeed --keep-last 1 -w "$T/run" >list.json
+        $PY - list.json <<'EOP' || fail "JSON: $(cat list.json)"
+import json, sys
+run = json.load(open(sys.argv[1]))["watches"][0]["runs"][0]
+assert run["read_error"]["errno"] == "EACCES", run["read_error"]
+assert run["read_error"]["what"] == "pointer file latest", run["read_error"]
+for c in run["checkpoints"]:
+    assert c["verdict"] == "keep" and "unreadable" in c["reasons"], c
+EOP
+        # readable again: the pointer pins global_step1, the policy the newest
+        chmod 644 "$T/run/latest"
+        as_nobody "$CKPTD" -1 --preset deepspeed --keep-last 1 -w "$T/run" 2>err2
+        assert_names "$T/run" global_step1 global_step3 latest
+}
+
+# Without any injection: HF under a small fd limit. The walk of each
+# checkpoint and the read of its trainer_state.json fail with EMFILE, which
+# used to read as "no metric" and deleted best#1.
+test_hf_small_fd_limit_deletes_nothing_silently() {
+        hf_ckpt 500 0.9 out/checkpoint-500
+        hf_ckpt 1000 0.2 out/checkpoint-500
+        hf_ckpt 1500 0.6 out/checkpoint-500
+        hf_ckpt 2000 0.7 out/checkpoint-500
+        local rc=0
+        (ulimit -n 6 && exec "$CKPTD" -1 -w "$T/out" "${HFLAGS[@]}") 2>err || rc=$?
+        # best#1 (1000), best_model_checkpoint (500) and the newest stay
+        assert_exists out/checkpoint-1000
+        assert_exists out/checkpoint-500
+        assert_exists out/checkpoint-2000
+        if [ -e out/checkpoint-1500 ]; then
+                # kept: then it says why
+                assert_grep "EMFILE" err
+                assert_grep "after read errors" err
+        fi
+        [ "$rc" = 0 ] || [ "$rc" = 1 ] || fail "exit $rc: $(cat err)"
+        # with the fds it needs, the policy runs as before
+        "$CKPTD" -1 -w "$T/out" "${HFLAGS[@]}" 2>err2
+        assert_names out checkpoint-1000 checkpoint-2000 checkpoint-500
+}
+
+# A malformed metric file (EINVAL) is no absent one: that checkpoint is kept
+# and logged; the others are ranked without it.
+test_malformed_metric_keeps_that_checkpoint() {
+        hf_ckpt 500 0.9 out/checkpoint-2000
+        hf_ckpt 1000 0.2 out/checkpoint-2000
+        hf_ckpt 1500 0.6 out/checkpoint-2000
+        hf_ckpt 2000 0.7 out/checkpoint-2000
+        echo '{"log_history": [' >out/checkpoint-1000/trainer_state.json
+        old out/checkpoint-1000/trainer_state.json
+        assert_exit 0 "$CKPTD" -1 -w "$T/out" "${HFLAGS[@]}" 2>err
+        # 1000 kept (unreadable), best of the rest is 1500, newest 2000
+        assert_names out checkpoint-1000 checkpoint-1500 checkpoint-2000
+        assert_grep "$T/out/checkpoint-1000: cannot read its metric: Invalid argument (EINVAL); keeping it" err
+        "$CKPTD" -l -w "$T/out" "${HFLAGS[@]}" >list
+        grep 'checkpoint-1000' list | grep -q 'unreadable' || fail "reason not listed: $(cat list)"
+}
+
+# A run directory that cannot be opened was skipped with rc 0 and no
+# message; now it is logged (and nothing in it is touched).
+test_unreadable_run_directory_is_logged() {
+        need_root
+        deepspeed_run "$T/root/a"
+        deepspeed_run "$T/root/b"
+        give_to_nobody
+        chmod 000 "$T/root/a"
+        assert_exit 0 as_nobody "$CKPTD" -1 --preset deepspeed --keep-last 1 -w "$T/root" 2>err
+        chmod 755 "$T/root/a"
+        assert_names "$T/root/a" global_step1 global_step2 global_step3 latest
+        assert_names "$T/root/b" global_step1 global_step3 latest
+        assert_grep "$T/root/a: cannot read the run directory: Permission denied (EACCES)" err
+        assert_grep "(1 run kept whole)" err
+}
+
+# A directory checkpoint with a subtree nobody can read: it may hold a write
+# from a second ago, so it is kept; the others are decided without it.
+test_unreadable_tree_keeps_that_checkpoint() {
+        need_root
+        deepspeed_run "$T/run"
+        rm "$T/run/latest"
+        mkdir "$T/run/global_step1/shards"
+        give_to_nobody
+        chmod 000 "$T/run/global_step1/shards"
+        assert_exit 0 as_nobody "$CKPTD" -1 --preset deepspeed --keep-last 1 -w "$T/run" 2>err
+        chmod 755 "$T/run/global_step1/shards"
+        assert_names "$T/run" global_step1 global_step3
+        assert_grep "$T/run/global_step1: cannot read its tree: Permission denied (EACCES); keeping it" err
+}
+
+# The floor never evicts what a failed read kept: min_free beyond the disk
+# wants everything gone, the run kept whole stays whole (exit 3: unmet).
+test_floor_never_evicts_a_run_kept_whole() {
+        need_root
+        deepspeed_run "$T/run"
+        chmod 000 "$T/run/latest"
+        give_to_nobody
+        assert_exit 3 as_nobody "$CKPTD" -1 --preset deepspeed --keep-last 1 --min-free 100% -w "$T/run" 2>err
+        assert_names "$T/run" global_step1 global_step2 global_step3 latest
+}
+
+# The daemon: the error is logged once however often the run is retried
+# (every check_interval), counted in the metrics file, and once the pointer
+# reads again the run is decided.
+test_daemon_logs_once_counts_and_retries() {
+        need_root
+        deepspeed_run "$T/run"
+        chmod 000 "$T/run/latest"
+        cat >"$T/c.conf" <<EOC
+check_interval = 1;
+metrics_file = "$T/metrics.prom";
+watch = ( { path = "$T/run"; preset = "deepspeed"; keep_last = 1; } );
+EOC
+        give_to_nobody
+        as_nobody "$CKPTD" -c "$T/c.conf" 2>d.log &
+        DPID=$!
+        echo "$DPID" >>"$T/pids"
+        wait_for 20 grep -q '^ckptd: watching ' d.log || fail "ckptd did not start: $(cat d.log)"
+        wait_for 20 grep -q '^ckptd_unreadable_runs 1$' "$T/metrics.prom" ||
+                fail "no unreadable run in metrics: $(cat "$T/metrics.prom" d.log)"
+        # three retries at least (check_interval 1), still one message
+        wait_for 20 eval "[ \$(grep -c 'cannot read pointer file latest' d.log) -ge 1 ]" || fail "not logged"
+        local deadline=$(($(date +%s) + 4))
+        while [ "$(date +%s)" -lt "$deadline" ]; do
+                [ -e "$T/run/global_step1" ] && [ -e "$T/run/global_step2" ] || fail "deleted while unreadable"
+                sleep 0.2
+        done
+        [ "$(grep -c 'cannot read pointer file latest' d.log)" = 1 ] || fail "logged more than once: $(cat d.log)"
+        assert_grep '^ckptd_read_errors_total 1$' "$T/metrics.prom"
+        assert_names "$T/run" global_step1 global_step2 global_step3 latest
+        chmod 644 "$T/run/latest"
+        wait_for 20 eval "[ ! -e '$T/run/global_step2' ]" || fail "not retried: $(cat d.log)"
+        assert_names "$T/run" global_step1 global_step3 latest
+        assert_grep "$T/run: read without errors again" d.log
+        wait_for 20 grep -q '^ckptd_unreadable_runs 0$' "$T/metrics.prom" || fail "gauge not cleared"
+        kill -TERM "$DPID"
+        wait_for 20 eval "! kill -0 $DPID 2>/dev/null" || fail "ckptd did not stop"
+}
+
+run_tests
