@@ -25,6 +25,9 @@
 
 #define UNFINISHED_SUFFIX     "-unfinished"
 #define TMP_CHECKPOINT_PREFIX "tmp-checkpoint-" /* HF's staging dir (Trainer._save_checkpoint) */
+/* read_what of a run that could not be read at all */
+#define WHAT_RUN_DIR     "the run directory"
+#define WHAT_RUN_LISTING "the run's listing"
 
 int stat_mnt(int dirfd, const char *name, struct stat *ret, uint64_t *ret_mnt_id)
 {
@@ -855,7 +858,7 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
         if (r == -ENOMEM)
                 goto out;
         if (r < 0) {
-                r = scan_run_error(&run, r, "the run directory");
+                r = scan_run_error(&run, r, WHAT_RUN_DIR);
                 goto done;
         }
         if (!S_ISDIR(st.st_mode)) {
@@ -867,7 +870,7 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
         if (r == -ENOMEM)
                 goto out;
         if (r < 0) {
-                r = scan_run_error(&run, r, "the run's listing");
+                r = scan_run_error(&run, r, WHAT_RUN_LISTING);
                 goto done;
         }
         ctx = (struct scan_ctx){.dir_fd = run_fd, .mnt_id = mnt_id, .w = w, .now_usec = now_usec, .l = &l};
@@ -1008,7 +1011,7 @@ int scan_root(int root_fd, const struct watch_conf *w, const struct pattern *pat
                                 goto fail;
                         if (scan_error_is_gone(r))
                                 continue;
-                        r = run_init_unreadable(&runs[n], path, r, "the run directory");
+                        r = run_init_unreadable(&runs[n], path, r, WHAT_RUN_DIR);
                         if (r < 0)
                                 goto fail;
                         n++;
@@ -1016,6 +1019,13 @@ int scan_root(int root_fd, const struct watch_conf *w, const struct pattern *pat
                 }
                 r = scan_dir(fd, path, w, pat, now_usec, &runs[n], w->recursive ? &subdirs : NULL);
                 close(fd);
+                /* a root that cannot be listed fails the scan: nothing at
+                 * all could be decided, and the caller says so */
+                if (r == 0 && is_root && runs[n].read_error != 0 &&
+                    (streq_ptr(runs[n].read_what, WHAT_RUN_DIR) || streq_ptr(runs[n].read_what, WHAT_RUN_LISTING))) {
+                        r = runs[n].read_error;
+                        run_finish(&runs[n]);
+                }
                 if (r < 0) {
                         pathv_finish(&subdirs);
                         if (is_root || r == -ENOMEM)

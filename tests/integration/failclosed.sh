@@ -136,6 +136,18 @@ test_unreadable_run_directory_is_logged() {
         assert_grep "(1 run kept whole)" err
 }
 
+# A watch root that cannot be listed: nothing could be decided, -1 fails.
+test_unreadable_root_fails_once() {
+        need_root
+        deepspeed_run "$T/run"
+        give_to_nobody
+        chmod 000 "$T/run"
+        assert_exit 1 as_nobody "$CKPTD" -1 --preset deepspeed --keep-last 1 -w "$T/run" 2>err
+        chmod 755 "$T/run"
+        assert_names "$T/run" global_step1 global_step2 global_step3 latest
+        assert_grep "cannot scan $T/run: Permission denied" err
+}
+
 # A directory checkpoint with a subtree nobody can read: it may hold a write
 # from a second ago, so it is kept; the others are decided without it.
 test_unreadable_tree_keeps_that_checkpoint() {

@@ -558,7 +558,7 @@ START_TEST(test_openat_beneath_walk)
 }
 END_TEST
 
-/* An unreadable run is skipped, the rest is returned. */
+/* An unreadable run is returned marked (read_error), the rest as usual. */
 START_TEST(test_unreadable_run)
 {
         struct watch_conf w = tree_watch(KIND_DIR);
@@ -575,8 +575,10 @@ START_TEST(test_unreadable_run)
         ck_assert_int_eq(chmod(full, 0), 0);
         ck_assert_int_eq(scan_root(tree_fd, &w, tree_pat, tree_scan_now(), &runs, &n), 0);
         chmod(full, 0755);
-        ck_assert_uint_eq(n, 2);
-        ck_assert_str_eq(runs[1].path, "b");
+        ck_assert_uint_eq(n, 3);
+        ck_assert_str_eq(runs[1].path, "a");
+        ck_assert_int_eq(runs[1].read_error, -EACCES);
+        ck_assert_str_eq(runs[2].path, "b");
         runs_free(runs, n);
 }
 END_TEST
