@@ -186,8 +186,21 @@ check_interval = 1;
 metrics_file = "$T/metrics.prom";
 watch = ( { path = "$T/run"; preset = "deepspeed"; keep_last = 1; } );
 EOC
+        # STATUS= through a notify socket that nobody may write to
+        cat >listen.py <<'EOP'
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+os.chmod(sys.argv[1], 0o777)
+with open(sys.argv[2], "a", buffering=1) as f:
+    while True:
+        f.write(s.recv(65536).decode(errors="replace").replace("\n", "|") + "\n")
+EOP
+        $PY listen.py "$T/notify.sock" "$T/notify" &
+        echo $! >>"$T/pids"
+        wait_for 20 test -S "$T/notify.sock" || fail "listener did not start"
         give_to_nobody
-        as_nobody "$CKPTD" -c "$T/c.conf" 2>d.log &
+        NOTIFY_SOCKET=$T/notify.sock as_nobody "$CKPTD" -c "$T/c.conf" 2>d.log &
         DPID=$!
         echo "$DPID" >>"$T/pids"
         wait_for 20 grep -q '^ckptd: watching ' d.log || fail "ckptd did not start: $(cat d.log)"
@@ -201,6 +214,7 @@ EOC
                 sleep 0.2
         done
         [ "$(grep -c 'cannot read pointer file latest' d.log)" = 1 ] || fail "logged more than once: $(cat d.log)"
+        wait_for 20 grep -q 'STATUS=.*; 1 run kept whole after read errors' "$T/notify" || fail "STATUS=: $(cat "$T/notify")"
         assert_grep '^ckptd_read_errors_total 1$' "$T/metrics.prom"
         assert_names "$T/run" global_step1 global_step2 global_step3 latest
         chmod 644 "$T/run/latest"
@@ -208,6 +222,8 @@ EOC
         assert_names "$T/run" global_step1 global_step3 latest
         assert_grep "$T/run: read without errors again" d.log
         wait_for 20 grep -q '^ckptd_unreadable_runs 0$' "$T/metrics.prom" || fail "gauge not cleared"
+        status_clear() { tail -n 1 "$T/notify" | grep 'STATUS=watching' | grep -vq 'after read errors'; }
+        wait_for 20 status_clear || fail "STATUS= not cleared: $(cat "$T/notify")"
         kill -TERM "$DPID"
         wait_for 20 eval "! kill -0 $DPID 2>/dev/null" || fail "ckptd did not stop"
 }
