@@ -666,7 +666,12 @@ static int root_rescan_at(struct manager *m, struct root_state *rs, const char *
                 }
                 if (r < 0) {
                         runs_free(runs, n);
-                        return 0; /* the new directory went away again */
+                        /* the new directory went away again; any other
+                         * error: the whole root at the next check_interval,
+                         * which reports it as an unreadable run */
+                        if (!scan_error_is_gone(r) && r != -ESTALE)
+                                rs->retry = true;
+                        return 0;
                 }
                 for (size_t i = 0; i < n; i++) {
                         if (run_find(rs, runs[i].path))

@@ -193,9 +193,13 @@ unsigned sweep_log_read_errors(const struct root *r, const struct run *run)
 
                 /* only a definite ENOENT means absent: what could not be
                  * read may pin any checkpoint of the run */
-                log_struct(LOG_WARNING, &f, "%s: cannot read %s: %s; keeping the whole run (%zu checkpoint%s)",
-                           run_path, what ? what : "?", error_text(run->read_error, err, sizeof(err)), run->n_ckpts,
-                           run->n_ckpts == 1 ? "" : "s");
+                if (run->n_ckpts == 0)
+                        log_struct(LOG_WARNING, &f, "%s: cannot read %s: %s; nothing in it is touched", run_path,
+                                   what ? what : "?", error_text(run->read_error, err, sizeof(err)));
+                else
+                        log_struct(LOG_WARNING, &f, "%s: cannot read %s: %s; keeping the whole run (%zu checkpoint%s)",
+                                   run_path, what ? what : "?", error_text(run->read_error, err, sizeof(err)),
+                                   run->n_ckpts, run->n_ckpts == 1 ? "" : "s");
                 return 1;
         }
         for (size_t i = 0; i < run->n_ckpts; i++) {

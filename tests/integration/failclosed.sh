@@ -228,4 +228,32 @@ EOP
         wait_for 20 eval "! kill -0 $DPID 2>/dev/null" || fail "ckptd did not stop"
 }
 
+# A run moved in after start-up that cannot be read is reported (at the
+# next check_interval, by the rescan of the whole watch), and decided once
+# it reads.
+test_daemon_reports_a_new_unreadable_run() {
+        need_root
+        mkdir -p "$T/root"
+        cat >"$T/c.conf" <<EOC
+check_interval = 1;
+watch = ( { path = "$T/root"; preset = "deepspeed"; keep_last = 1; } );
+EOC
+        deepspeed_run "$T/staging/new"
+        rm "$T/staging/new/latest"
+        give_to_nobody
+        chmod 000 "$T/staging/new"
+        as_nobody "$CKPTD" -c "$T/c.conf" 2>d.log &
+        DPID=$!
+        echo "$DPID" >>"$T/pids"
+        wait_for 20 grep -q '^ckptd: watching ' d.log || fail "ckptd did not start: $(cat d.log)"
+        mv "$T/staging/new" "$T/root/new"
+        wait_for 20 grep -q "$T/root/new: cannot read the run directory: Permission denied (EACCES)" d.log ||
+                fail "not reported: $(cat d.log)"
+        chmod 755 "$T/root/new"
+        wait_for 20 eval "[ ! -e '$T/root/new/global_step2' ]" || fail "not decided once readable: $(cat d.log)"
+        assert_names "$T/root/new" global_step3
+        kill -TERM "$DPID"
+        wait_for 20 eval "! kill -0 $DPID 2>/dev/null" || fail "ckptd did not stop"
+}
+
 run_tests
