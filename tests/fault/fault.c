@@ -73,9 +73,10 @@ static const char *match;
 static uintptr_t exe_lo, exe_hi;
 static __thread int busy;
 
-/* fds opened on a FAULT_MATCH path, so read()/fstat() on them can match */
+/* The path each fd was opened with, so that read()/fstat() on it can match
+ * FAULT_MATCH and the fault log can say what the fd was. */
 #define MAX_TRACKED 65536
-static unsigned char tracked[MAX_TRACKED];
+static char *fd_path[MAX_TRACKED];
 
 static const struct {
         const char *name;
@@ -145,9 +146,14 @@ static bool path_matches(const char *path)
         return match && path && strstr(path, match);
 }
 
+static const char *fd_name(int fd)
+{
+        return fd >= 0 && fd < MAX_TRACKED ? fd_path[fd] : NULL;
+}
+
 static bool fd_matches(int fd)
 {
-        return fd >= 0 && fd < MAX_TRACKED && tracked[fd];
+        return path_matches(fd_name(fd));
 }
 
 /* An *at() call: its path, or its fd when the path is "" (AT_EMPTY_PATH).
@@ -158,10 +164,13 @@ __attribute__((noinline)) static bool at_matches(int dirfd, const char *path)
         return path_matches(path) || (path && !*path && fd_matches(dirfd));
 }
 
-static void track(int fd, bool on)
+/* Remember (path) or forget (NULL) what fd is. */
+static void track(int fd, const char *path)
 {
-        if (match && fd >= 0 && fd < MAX_TRACKED)
-                tracked[fd] = on;
+        if (fd < 0 || fd >= MAX_TRACKED)
+                return;
+        free(fd_path[fd]);
+        fd_path[fd] = path ? strdup(path) : NULL;
 }
 
 static void log_fire(int f, unsigned long n, const char *path)
@@ -201,13 +210,13 @@ static bool hit(int f, bool m, const char *path, void *caller)
 
 #define CALLER __builtin_return_address(0)
 #define HIT_PATH(f, path) hit(F_##f, match && path_matches(path), path, CALLER)
-#define HIT_FD(f, fd) hit(F_##f, match && fd_matches(fd), NULL, CALLER)
+#define HIT_FD(f, fd) hit(F_##f, match && fd_matches(fd), fd_name(fd), CALLER)
 
 /* Opens: fail, or open and track the fd when the path matches. */
 #define OPEN_RESULT(fd, path)                                                                      \
         do {                                                                                       \
                 if ((fd) >= 0)                                                                     \
-                        track(fd, path_matches(path));                                             \
+                        track(fd, path);                                             \
         } while (0)
 
 static mode_t va_mode(int flags, va_list ap)
@@ -300,7 +309,7 @@ FILE *fopen(const char *path, const char *mode)
                 return NULL;
         FILE *f = real_fopen(path, mode);
         if (f)
-                track(fileno(f), path_matches(path));
+                track(fileno(f), path);
         return f;
 }
 
@@ -311,7 +320,7 @@ DIR *opendir(const char *path)
                 return NULL;
         DIR *d = real_opendir(path);
         if (d)
-                track(dirfd(d), path_matches(path));
+                track(dirfd(d), path);
         return d;
 }
 
@@ -327,6 +336,14 @@ DIR *fdopendir(int fd)
 /* glibc's readdir(3) calls getdents64(2) internally, out of reach of
  * LD_PRELOAD; failing readdir itself (NULL, errno set) is what a failed
  * getdents64 looks like to the caller. */
+/* Not counted: only forgets the fd's path (glibc closes it internally). */
+int closedir(DIR *d)
+{
+        REAL(closedir);
+        track(dirfd(d), NULL);
+        return real_closedir(d);
+}
+
 struct dirent *readdir(DIR *d)
 {
         REAL(readdir);
@@ -372,7 +389,7 @@ int statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *s
         REAL(statx);
         /* statx(fd, "", AT_EMPTY_PATH) is an fstat */
         bool m = match && at_matches(dirfd, path);
-        if (hit(F_statx, m, path, CALLER))
+        if (hit(F_statx, m, *path ? path : fd_name(dirfd), CALLER))
                 return -1;
         return real_statx(dirfd, path, flags, mask, sx);
 }
@@ -413,7 +430,7 @@ int fstatat(int dirfd, const char *path, struct stat *st, int flags)
 {
         REAL(fstatat);
         bool m = match && at_matches(dirfd, path);
-        if (hit(F_fstatat, m, path, CALLER))
+        if (hit(F_fstatat, m, *path ? path : fd_name(dirfd), CALLER))
                 return -1;
         return real_fstatat(dirfd, path, st, flags);
 }
@@ -422,7 +439,7 @@ int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
 {
         REAL(fstatat64);
         bool m = match && at_matches(dirfd, path);
-        if (hit(F_fstatat64, m, path, CALLER))
+        if (hit(F_fstatat64, m, *path ? path : fd_name(dirfd), CALLER))
                 return -1;
         return real_fstatat64(dirfd, path, st, flags);
 }
@@ -463,7 +480,7 @@ int fcntl(int fd, int cmd, ...)
                 return -1;
         int r = real_fcntl(fd, cmd, arg);
         if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
-                track(r, fd_matches(fd));
+                track(r, fd_name(fd));
         return r;
 }
 
@@ -478,7 +495,7 @@ int fcntl64(int fd, int cmd, ...)
                 return -1;
         int r = real_fcntl64(fd, cmd, arg);
         if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
-                track(r, fd_matches(fd));
+                track(r, fd_name(fd));
         return r;
 }
 
@@ -613,7 +630,7 @@ int close(int fd)
 {
         REAL(close);
         bool fail = HIT_FD(close, fd);
-        track(fd, false);
+        track(fd, NULL);
         int r = real_close(fd);
         if (fail) {
                 errno = fault_errno;
