@@ -50,13 +50,20 @@ endif
 $(B)/ckptd: $(DAEMON_OBJ) $(B)/libckptd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The fault-injection shim (tests/fault/): plain flags, never sanitized, since
+# it is preloaded into whichever ckptd is under test.
+build/fault.so: tests/fault/fault.c
+	@mkdir -p build
+	$(CC) -O2 -g -std=gnu11 -Wall -Wextra $(if $(WERROR),-Werror) -shared -fPIC -o $@ $< -ldl
+
 $(B)/check_unit: $(UNIT_OBJ) $(B)/daemon/watch.o $(B)/libckptd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
 # Unit tests, then integration tests on real directories and filesystems.
 # tests/run.sh prints the final "N passed, N failed" line.
-check: $(B)/ckptd $(B)/check_unit
+check: $(B)/ckptd $(B)/check_unit build/fault.so
 	@CKPTD=$(abspath $(B)/ckptd) CHECK_UNIT=$(abspath $(B)/check_unit) \
+		FAULT_SO=$(abspath build/fault.so) \
 		bash tests/run.sh
 
 demo: $(B)/ckptd

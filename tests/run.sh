@@ -19,7 +19,7 @@ fi
 # A crash or a missing suite fails the run even when no check failed.
 if [ "$rc" != 0 ] && [ "${bad:-0}" = 0 ]; then failed=$((failed + 1)); fi
 
-for t in tests/integration/*.sh tests/systemd/*.sh; do
+for t in tests/integration/*.sh tests/systemd/*.sh tests/fault/*.sh; do
         [ -f "$t" ] || continue
         echo "== $t"
         log=$(mktemp)
