@@ -39,6 +39,7 @@ static int grow(struct conftext *t, size_t n)
         if (!p)
                 return -ENOMEM;
         t->text = p;
+        t->text[t->len] = '\0';
         t->cap = cap;
         return 0;
 }
@@ -487,6 +488,7 @@ int conftext_load_file(struct conftext *t, const char *path, const char *include
         name = intern(t, path);
         if (!name)
                 return -ENOMEM;
+        /* also gives an empty file a buffer: libconfig wants a string */
         r = grow(t, len + len / 8);
         if (r < 0)
                 return r;
@@ -496,6 +498,7 @@ int conftext_load_file(struct conftext *t, const char *path, const char *include
 int conftext_load_string(struct conftext *t, const char *text, const char *name, char *error)
 {
         const char *n;
+        int r;
 
         *t = (struct conftext){.line = 1};
         if (strlen(text) > CONFIG_SIZE_MAX)
@@ -504,6 +507,10 @@ int conftext_load_string(struct conftext *t, const char *text, const char *name,
         n = intern(t, name);
         if (!n)
                 return -ENOMEM;
+        /* also gives an empty text a buffer: libconfig wants a string */
+        r = grow(t, strlen(text) + strlen(text) / 8);
+        if (r < 0)
+                return r;
         return expand(t, text, strlen(text), n, NULL, 0, error);
 }
 
