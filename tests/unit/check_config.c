@@ -668,6 +668,7 @@ static const struct error_case bound_cases[] = {
           "keep_last: must be from 0 to 1000000, got 4294967296" },
         { "in an array", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n exclude = [ 4294967296 ]; } );\n",
           "t.conf:2: ", "exclude: element 1: expected a non-empty string, got an integer" },
+        { "empty text", "", "t.conf:1: ", "no watch defined" },
         { "@include from a string", "@include \"/etc/passwd\"\n" WATCH_OK, "t.conf:1: ",
           "@include \"/etc/passwd\": not allowed here" },
 };
