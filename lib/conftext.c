@@ -243,7 +243,9 @@ static enum token next_token(const char *s, size_t i, size_t len, size_t *ret_le
 
         *ret_suffix = 0;
         if (is_alpha(s[i]) || s[i] == '*') {
-                for (n = 1; i + n < len && (is_alpha(s[i + n]) || is_digit(s[i + n]) || strchr("-_*", s[i + n])); n++)
+                for (n = 1;
+                     i + n < len && (is_alpha(s[i + n]) || is_digit(s[i + n]) || (s[i + n] && strchr("-_*", s[i + n])));
+                     n++)
                         ;
                 *ret_len = n;
                 return TOK_NAME;
@@ -337,7 +339,7 @@ static size_t include_len(const char *src, size_t i, size_t len, size_t *ret_nam
         p++;
         *ret_name = p;
         while (p < len && src[p] != '"' && src[p] != '\n')
-                p += src[p] == '\\' && p + 1 < len ? 2 : 1;
+                p += src[p] == '\\' && p + 1 < len && (src[p + 1] == '"' || src[p + 1] == '\\') ? 2 : 1;
         *ret_name_len = p - *ret_name;
         return p < len && src[p] == '"' ? p + 1 - i : SIZE_MAX;
 }

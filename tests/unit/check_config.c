@@ -720,6 +720,25 @@ START_TEST(test_int64_values)
 }
 END_TEST
 
+/* Strings keep their digits: "5" inside a string, after an escaped quote
+ * or a backslash, or next to comment markers, is text, not an integer. */
+START_TEST(test_strings_untouched)
+{
+        struct config *c = load_ok(
+                "watch = ( { path = \"/d/#5\"; complete_marker = \"#5//6/*7*/\"; pattern = \"s{step}\\\"8\\\\9 0x1F -3\";\n"
+                "  exclude = [ \"a\\\\\", \"1\" \"2\" ];  /* \" 4294967296 */ keep_last = 2; } );\n");
+        const struct watch_conf *w = &c->watches[0];
+
+        ck_assert_str_eq(w->path, "/d/#5");
+        ck_assert_str_eq(w->complete_marker, "#5//6/*7*/");
+        ck_assert_str_eq(w->pattern, "s{step}\"8\\9 0x1F -3");
+        ck_assert_str_eq(w->exclude.v[0], "a\\");
+        ck_assert_str_eq(w->exclude.v[1], "12");
+        ck_assert_int_eq(w->policy.keep_last, 2);
+        config_free(c);
+}
+END_TEST
+
 /* The -w flags and the config share one table. */
 START_TEST(test_range_check)
 {
@@ -832,6 +851,7 @@ Suite *config_suite(void)
         tcase_add_loop_test(tc, test_bounds, 0, (int)ELEMENTSOF(bound_cases));
         tcase_add_test(tc, test_int64_values);
         tcase_add_test(tc, test_range_check);
+        tcase_add_test(tc, test_strings_untouched);
         tcase_add_test(tc, test_not_regular);
         suite_add_tcase(s, tc);
         return s;
