@@ -72,16 +72,48 @@ demo: $(B)/ckptd
 bench: $(B)/ckptd
 	@CKPTD=$(abspath $(B)/ckptd) bash bench/run.sh
 
-# libFuzzer targets (clang): the pattern matcher and the inotify decoder.
+# libFuzzer targets (clang): every tests/fuzz/fuzz_<name>.c, linked with
+# the whole library built again by clang with ASan+UBSan and coverage
+# (-fsanitize=fuzzer-no-link), so a new harness needs no rule of its own.
+# `make fuzz` runs each for FUZZ_SECONDS on its committed seeds in
+# tests/fuzz/corpus/<name>/ (read only: what it finds goes to
+# build/fuzz/corpus/<name>/, a crash to build/fuzz/crash-*, its output to
+# build/fuzz/<name>.log), with tests/fuzz/<name>.dict as dictionary and
+# tests/fuzz/<name>.options as more flags where they exist, and the leak
+# suppressions of tests/fuzz/lsan.supp (leaks inside libconfig).
 FUZZ_SECONDS ?= 60
-fuzz:
-	@mkdir -p build/fuzz
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Ilib \
-		tests/fuzz/fuzz_pattern.c lib/pattern.c lib/ckpt.c -lm -o build/fuzz/fuzz_pattern
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Ilib \
-		tests/fuzz/fuzz_inotify.c lib/inotify_decode.c -o build/fuzz/fuzz_inotify
-	build/fuzz/fuzz_pattern -max_total_time=$(FUZZ_SECONDS) -timeout=5
-	build/fuzz/fuzz_inotify -max_total_time=$(FUZZ_SECONDS) -timeout=5
+FUZZ_CC      ?= clang
+FZ           := build/fuzz
+FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
+                -std=gnu11 $(WARN) -Wno-format-nonliteral -D_GNU_SOURCE -DCKPTD_VERSION='"$(VERSION)"' -Ilib $(PKG_CFLAGS)
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FZ)/%.o)
+FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(FZ)/%)
+
+$(FZ)/lib/%.o: lib/%.c $(wildcard lib/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FZ)/libckptd.a: $(FUZZ_LIB_OBJ)
+	$(AR) rcs $@ $^
+
+$(FZ)/fuzz_%: tests/fuzz/fuzz_%.c $(FZ)/libckptd.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FZ)/libckptd.a $(PKG_LIBS) -lm
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: $(FUZZ_BIN)
+	@set -e; for bin in $(FUZZ_BIN); do \
+		name=$${bin#$(FZ)/fuzz_}; seeds=tests/fuzz/corpus/$$name; \
+		mkdir -p $(FZ)/corpus/$$name; \
+		dict=; [ ! -f tests/fuzz/$$name.dict ] || dict=-dict=tests/fuzz/$$name.dict; \
+		opts=$$(cat tests/fuzz/$$name.options 2>/dev/null || true); \
+		echo "== fuzz_$$name, $(FUZZ_SECONDS) s"; \
+		LSAN_OPTIONS=suppressions=$(abspath tests/fuzz/lsan.supp) \
+		$$bin -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+			-artifact_prefix=$(FZ)/ $$dict $$opts $(FZ)/corpus/$$name $$([ -d $$seeds ] && echo $$seeds) \
+			>$(FZ)/$$name.log 2>&1 || { tail -n 60 $(FZ)/$$name.log; exit 1; }; \
+		grep -E '^stat::number_of_executed_units|^Done ' $(FZ)/$$name.log | tr '\n' ' '; echo; \
+	done
 
 # cppcheck cannot see __attribute__((cleanup)): leaks are LeakSanitizer's job
 # (make check SANITIZE=1).
@@ -142,4 +174,4 @@ uninstall:
 clean:
 	rm -rf build
 
-.PHONY: all check demo bench fuzz lint deps install uninstall clean
+.PHONY: all check demo bench fuzz fuzz-build lint deps install uninstall clean

@@ -1,5 +1,7 @@
 /* ckptd: argv, modes, and a short run(). The daemon's wiring is manager.c. */
+#include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,30 +130,42 @@ struct adhoc {
         bool no_recursive;
 };
 
-static int parse_long(const char *s, const char *what, long min, long *ret)
+/* A flag's value within the range its config key accepts (conf_range_of),
+ * so that -w and the config file agree and nothing is narrowed silently. */
+static int parse_long(const char *s, const char *what, const char *key, long *ret)
 {
+        char error[ERROR_MAX];
         char *end;
         long v;
 
         errno = 0;
         v = strtol(s, &end, 10);
-        if (errno || end == s || *end || v < min) {
+        if (errno || end == s || *end) {
                 fprintf(stderr, "ckptd: %s: invalid value '%s'\n", what, s);
+                return -EINVAL;
+        }
+        if (conf_range_check(key, (double)v, error) < 0) {
+                fprintf(stderr, "ckptd: %s: %s\n", what, error);
                 return -EINVAL;
         }
         *ret = v;
         return 0;
 }
 
-static int parse_double(const char *s, const char *what, double *ret)
+static int parse_double(const char *s, const char *what, const char *key, double *ret)
 {
+        char error[ERROR_MAX];
         char *end;
         double v;
 
         errno = 0;
         v = strtod(s, &end);
-        if (errno || end == s || *end || !(v >= 0)) {
+        if (errno || end == s || *end || !isfinite(v)) {
                 fprintf(stderr, "ckptd: %s: invalid value '%s'\n", what, s);
+                return -EINVAL;
+        }
+        if (conf_range_check(key, v, error) < 0) {
+                fprintf(stderr, "ckptd: %s: %s\n", what, error);
                 return -EINVAL;
         }
         *ret = v;
@@ -203,28 +217,28 @@ static int adhoc_watch(const struct adhoc *a, const char *dir, struct watch_conf
                 w->policy.mode = (enum mode)m;
         }
         if (a->keep_top_k) {
-                if (parse_long(a->keep_top_k, "--keep-top-k", -1, &v) < 0)
+                if (parse_long(a->keep_top_k, "--keep-top-k", "keep_top_k", &v) < 0)
                         return -EINVAL;
                 w->policy.keep_top_k = (int)v;
         }
         if (a->keep_last) {
-                if (parse_long(a->keep_last, "--keep-last", 0, &v) < 0)
+                if (parse_long(a->keep_last, "--keep-last", "keep_last", &v) < 0)
                         return -EINVAL;
                 w->policy.keep_last = (int)v;
         }
         if (a->keep_every) {
-                if (parse_long(a->keep_every, "--keep-every", 0, &v) < 0)
+                if (parse_long(a->keep_every, "--keep-every", "keep_every", &v) < 0)
                         return -EINVAL;
                 w->policy.keep_every = v;
         }
         if (a->min_age) {
-                if (parse_long(a->min_age, "--min-age", 0, &v) < 0)
+                if (parse_long(a->min_age, "--min-age", "min_age", &v) < 0)
                         return -EINVAL;
                 w->policy.min_age_sec = v;
         }
-        if (a->settle && parse_double(a->settle, "--settle", &w->settle_sec) < 0)
+        if (a->settle && parse_double(a->settle, "--settle", "settle", &w->settle_sec) < 0)
                 return -EINVAL;
-        if (a->headroom && parse_double(a->headroom, "--headroom", &w->headroom) < 0)
+        if (a->headroom && parse_double(a->headroom, "--headroom", "headroom", &w->headroom) < 0)
                 return -EINVAL;
         if (a->min_free && adhoc_size(a->min_free, "--min-free", &w->min_free) < 0)
                 return -EINVAL;
@@ -247,7 +261,7 @@ static int adhoc_config(const struct adhoc *a, struct config **ret)
                 return -ENOMEM;
         if (a->max_delete) {
                 long v;
-                if (parse_long(a->max_delete, "--max-delete", 1, &v) < 0 || v > INT32_MAX) {
+                if (parse_long(a->max_delete, "--max-delete", "max_delete_per_sweep", &v) < 0) {
                         config_free(c);
                         return -EINVAL;
                 }

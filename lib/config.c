@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "conftext.h"
 #include "macro.h"
 #include "pattern.h"
 #include "preset.h"
@@ -23,18 +24,18 @@
 struct parser {
         const char *name; /* FILE in messages when libconfig knows none */
         char *error;
+        const struct conftext *text; /* maps lines of what libconfig read */
 };
 
 static struct loc loc_of(const struct parser *p, const config_setting_t *s)
 {
-        const char *file = config_setting_source_file(s);
         int line = config_setting_source_line(s);
         const config_setting_t *parent = config_setting_parent(s);
 
         /* elements of arrays may carry no line of their own */
         if (line == 0 && parent)
                 line = config_setting_source_line(parent);
-        return (struct loc){file ? file : p->name, line};
+        return conftext_loc(p->text, line);
 }
 
 static const char *type_name(const config_setting_t *s)
@@ -63,33 +64,47 @@ static int get_bool(const struct parser *p, const config_setting_t *s, bool *ret
         return 0;
 }
 
+/* conftext.c gave every integer literal an L suffix: one that libconfig
+ * stored as a 32-bit int slipped past it and may be truncated. */
+static int check_int64(const struct parser *p, const config_setting_t *s)
+{
+        if (config_setting_type(s) == CONFIG_TYPE_INT)
+                return FAIL_AT(p, s, "integer not read as 64 bits; write it with an L suffix (5L)");
+        return 0;
+}
+
 static int get_int(const struct parser *p, const config_setting_t *s, int64_t min, int64_t max, int64_t *ret)
 {
         long long v;
+        int r;
 
-        if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64)
+        r = check_int64(p, s);
+        if (r < 0)
+                return r;
+        if (config_setting_type(s) != CONFIG_TYPE_INT64)
                 return FAIL_AT(p, s, "expected an integer, got %s", type_name(s));
         v = config_setting_get_int64(s);
-        if (v < min)
-                return FAIL_AT(p, s, "must be at least %lld, got %lld", (long long)min, v);
-        if (v > max)
-                return FAIL_AT(p, s, "must be at most %lld, got %lld", (long long)max, v);
+        if (v < min || v > max)
+                return FAIL_AT(p, s, "must be from %lld to %lld, got %lld", (long long)min, (long long)max, v);
         *ret = v;
         return 0;
 }
 
-static int get_double(const struct parser *p, const config_setting_t *s, double *ret)
+static int get_double(const struct parser *p, const config_setting_t *s, double min, double max, double *ret)
 {
         double v;
+        int r;
 
+        r = check_int64(p, s);
+        if (r < 0)
+                return r;
         switch (config_setting_type(s)) {
-        case CONFIG_TYPE_INT:
         case CONFIG_TYPE_INT64: v = (double)config_setting_get_int64(s); break;
         case CONFIG_TYPE_FLOAT: v = config_setting_get_float(s); break;
         default: return FAIL_AT(p, s, "expected a number, got %s", type_name(s));
         }
-        if (!isfinite(v) || v < 0)
-                return FAIL_AT(p, s, "must be a number >= 0, got %g", v);
+        if (!(v >= min && v <= max))
+                return FAIL_AT(p, s, "must be a number from %g to %g, got %g", min, max, v);
         *ret = v;
         return 0;
 }
@@ -148,6 +163,21 @@ static int set_strv(const struct parser *p, const config_setting_t *s, bool appe
         return 0;
 }
 
+/* An integer key within conf_range_of(its name). */
+static int get_ranged_int(const struct parser *p, const config_setting_t *s, int64_t *ret)
+{
+        const struct conf_range *rg = conf_range_of(config_setting_name(s));
+
+        return get_int(p, s, (int64_t)rg->min, (int64_t)rg->max, ret);
+}
+
+static int get_ranged_double(const struct parser *p, const config_setting_t *s, double *ret)
+{
+        const struct conf_range *rg = conf_range_of(config_setting_name(s));
+
+        return get_double(p, s, rg->min, rg->max, ret);
+}
+
 /* A size string for size_parse, or a plain byte count; "" unsets it. */
 static int set_size(const struct parser *p, const config_setting_t *s, struct size_spec *dst)
 {
@@ -158,7 +188,7 @@ static int set_size(const struct parser *p, const config_setting_t *s, struct si
         if (config_setting_type(s) != CONFIG_TYPE_STRING) {
                 if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64)
                         return FAIL_AT(p, s, "expected a size (\"50G\", \"10%%\" or bytes), got %s", type_name(s));
-                r = get_int(p, s, 0, INT64_MAX, &bytes);
+                r = get_int(p, s, 0, (int64_t)SIZE_BYTES_MAX, &bytes);
                 if (r < 0)
                         return r;
                 *dst = (struct size_spec){.set = true, .bytes = (uint64_t)bytes};
@@ -171,7 +201,7 @@ static int set_size(const struct parser *p, const config_setting_t *s, struct si
         }
         r = size_parse(v, dst);
         if (r == -ERANGE)
-                return FAIL_AT(p, s, "size \"%s\" is out of range", v);
+                return FAIL_AT(p, s, "size \"%s\" is out of range (at most %s, or 100%%)", v, SIZE_BYTES_MAX_TEXT);
         if (r < 0)
                 return FAIL_AT(p, s, "invalid size \"%s\" (bytes, K/M/G/T or N%%)", v);
         return 0;
@@ -221,22 +251,22 @@ static int apply_key(const struct parser *p, const config_setting_t *s, bool in_
         }
         if (strcmp(key, "keep_top_k") == 0 || strcmp(key, "keep_last") == 0) {
                 bool top = key[5] == 't';
-                r = get_int(p, s, top ? -1 : 0, INT_MAX, &i);
+                r = get_ranged_int(p, s, &i);
                 if (r < 0)
                         return r;
                 *(top ? &w->policy.keep_top_k : &w->policy.keep_last) = (int)i;
                 return 0;
         }
         if (strcmp(key, "keep_every") == 0)
-                return get_int(p, s, 0, INT64_MAX, &w->policy.keep_every);
+                return get_ranged_int(p, s, &w->policy.keep_every);
         if (strcmp(key, "min_age") == 0)
-                return get_int(p, s, 0, INT64_MAX, &w->policy.min_age_sec);
+                return get_ranged_int(p, s, &w->policy.min_age_sec);
         if (strcmp(key, "poll_interval") == 0)
-                return get_int(p, s, 0, INT64_MAX, &w->poll_interval_sec);
+                return get_ranged_int(p, s, &w->poll_interval_sec);
         if (strcmp(key, "settle") == 0)
-                return get_double(p, s, &w->settle_sec);
+                return get_ranged_double(p, s, &w->settle_sec);
         if (strcmp(key, "headroom") == 0)
-                return get_double(p, s, &w->headroom);
+                return get_ranged_double(p, s, &w->headroom);
         if (strcmp(key, "min_free") == 0)
                 return set_size(p, s, &w->min_free);
         if (strcmp(key, "target_free") == 0) {
@@ -455,9 +485,9 @@ static int parse_config(const struct parser *p, const config_t *cfg, struct conf
                 } else if (strcmp(key, "dry_run") == 0) {
                         r = get_bool(p, s, &c->dry_run);
                 } else if (strcmp(key, "check_interval") == 0) {
-                        r = get_int(p, s, 1, INT64_MAX / (int64_t)USEC_PER_SEC, &c->check_interval_sec);
+                        r = get_ranged_int(p, s, &c->check_interval_sec);
                 } else if (strcmp(key, "max_delete_per_sweep") == 0) {
-                        r = get_int(p, s, 1, INT_MAX, &i);
+                        r = get_ranged_int(p, s, &i);
                         if (r >= 0)
                                 c->max_delete_per_sweep = (int)i;
                 } else if (strcmp(key, "metrics_file") == 0) {
@@ -501,30 +531,48 @@ static int finish_error(int r, const char *name, char *error)
         return r;
 }
 
-static int syntax_error(const config_t *cfg, const char *name, char *error)
+static int syntax_error(const struct parser *p, const config_t *cfg)
 {
-        const char *file = config_error_file(cfg);
+        struct loc at = conftext_loc(p->text, config_error_line(cfg));
 
+        /* conftext.c expanded every @include it saw: one left means the two
+         * tokenizers disagree, and libconfig could not open it (below) */
         if (config_error_type(cfg) == CONFIG_ERR_FILE_IO)
-                return conf_fail(error, (struct loc){file ? file : name, config_error_line(cfg)}, "%s (an @include?)",
-                                 config_error_text(cfg));
-        return conf_fail(error, (struct loc){file ? file : name, config_error_line(cfg)}, "%s", config_error_text(cfg));
+                return conf_fail(p->error, at, "%s (an @include?)", config_error_text(cfg));
+        return conf_fail(p->error, at, "%s", config_error_text(cfg));
+}
+
+/* Parse the expanded text; libconfig reads no file of its own. */
+static int parse_text(struct parser *p, const struct conftext *t, struct config **ret)
+{
+        config_t cfg;
+        int r;
+
+        p->text = t;
+        config_init(&cfg);
+        /* libconfig 1.5 prefixes every @include with this directory, so an
+         * @include that reached it cannot open anything. */
+        config_set_include_dir(&cfg, "/dev/null");
+        if (!config_read_string(&cfg, t->text))
+                r = syntax_error(p, &cfg);
+        else
+                r = parse_config(p, &cfg, ret);
+        config_destroy(&cfg);
+        return r;
 }
 
 int config_load_string(const char *text, const char *name, struct config **ret, char error[ERROR_MAX])
 {
         struct parser p = {.name = name ? name : "<string>", .error = error};
-        config_t cfg;
+        struct conftext t;
         int r;
 
         if (error)
                 error[0] = '\0';
-        config_init(&cfg);
-        if (!config_read_string(&cfg, text))
-                r = syntax_error(&cfg, p.name, error);
-        else
-                r = parse_config(&p, &cfg, ret);
-        config_destroy(&cfg);
+        r = conftext_load_string(&t, text, p.name, error);
+        if (r >= 0)
+                r = parse_text(&p, &t, ret);
+        conftext_finish(&t);
         return finish_error(r, p.name, error);
 }
 
@@ -533,40 +581,19 @@ int config_load(const char *path, struct config **ret, char error[ERROR_MAX])
         struct parser p = {.name = path, .error = error};
         struct config *c = NULL;
         _cleanup_free_ char *dir = NULL;
-        struct stat st;
-        config_t cfg;
-        FILE *f;
+        struct conftext t;
         int r;
 
         if (error)
                 error[0] = '\0';
-        /* Open it ourselves: libconfig reports "file I/O error", not why. */
-        f = fopen(path, "re");
-        if (!f) {
-                r = -errno;
-                conf_fail(error, (struct loc){path, 0}, "cannot open: %s", strerror(-r));
-                return r;
-        }
-        r = fstat(fileno(f), &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? -EISDIR : 0;
-        if (r < 0) {
-                fclose(f);
-                conf_fail(error, (struct loc){path, 0}, "cannot open: %s", strerror(-r));
-                return r;
-        }
         dir = strdup(path);
-        if (!dir) {
-                fclose(f);
+        if (!dir)
                 return finish_error(-ENOMEM, path, error);
-        }
-        config_init(&cfg);
         /* @include "x.conf" is relative to this file, not to our cwd */
-        config_set_include_dir(&cfg, dirname(dir));
-        if (!config_read(&cfg, f))
-                r = syntax_error(&cfg, path, error);
-        else
-                r = parse_config(&p, &cfg, &c);
-        config_destroy(&cfg);
-        fclose(f);
+        r = conftext_load_file(&t, path, dirname(dir), error);
+        if (r >= 0)
+                r = parse_text(&p, &t, &c);
+        conftext_finish(&t);
         if (r < 0)
                 return finish_error(r, path, error);
         c->path = strdup(path);

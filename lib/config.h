@@ -81,6 +81,20 @@ struct config *config_new(void);
 /* Append a copy-by-move of *w to c (w is zeroed). */
 int config_add_watch(struct config *c, struct watch_conf *w);
 
+/* The range a numeric key accepts, one table for the config file, the -w
+ * flags and watch_conf_validate(). */
+struct conf_range {
+        const char *key; /* as in the config: "keep_last" */
+        double min, max; /* integers among them are exact in a double */
+        bool integer;
+};
+
+/* The range of key ("keep_last", "headroom", ...), or NULL if it has none. */
+const struct conf_range *conf_range_of(const char *key);
+/* Whether v is within key's range; -ERANGE with "key: must be from MIN to
+ * MAX, got V" in error (no FILE:LINE) when not. */
+int conf_range_check(const char *key, double v, char error[ERROR_MAX]);
+
 int log_level_from_string(const char *s);
 const char *log_level_to_string(int level);
 

@@ -143,6 +143,9 @@ int size_parse(const char *s, struct size_spec *ret)
                 bytes += f;
         }
 
+        if (bytes > SIZE_BYTES_MAX)
+                return -ERANGE;
+
         *ret = (struct size_spec){.set = true, .bytes = bytes};
         return 0;
 }

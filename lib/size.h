@@ -4,6 +4,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* 1 EiB: more than any filesystem ckptd will see, and far enough from 2^64
+ * that sums of sizes (floor + checkpoint) cannot wrap. */
+#define SIZE_BYTES_MAX      (UINT64_C(1) << 60)
+#define SIZE_BYTES_MAX_TEXT "1048576T (2^60 bytes)"
+
 struct size_spec {
         bool set;
         bool is_percent;
@@ -11,7 +16,7 @@ struct size_spec {
         uint64_t bytes; /* otherwise */
 };
 
-/* Parse s into *ret; -EINVAL on syntax, -ERANGE on overflow or percent > 100. */
+/* Parse s into *ret; -EINVAL on syntax, -ERANGE above SIZE_BYTES_MAX or 100%. */
 int size_parse(const char *s, struct size_spec *ret);
 /* Resolve spec against a filesystem of total_bytes; 0 when unset. */
 uint64_t size_resolve(const struct size_spec *spec, uint64_t total_bytes);

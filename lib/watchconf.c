@@ -20,6 +20,47 @@
 #define DEFAULT_KEEP_TOP_K           3
 #define DEFAULT_KEEP_LAST            1
 
+/* Each bound says what a larger value would mean: none is a limit anyone
+ * meets in practice, each keeps a typo (or a truncated 64-bit literal) from
+ * becoming a policy. */
+static const struct conf_range ranges[] = {
+        /* a million checkpoints in one run is beyond any disk */
+        {"keep_top_k", -1, 1000000, true},
+        {"keep_last", 0, 1000000, true},
+        /* order values are doubles, exact up to 2^53 */
+        {"keep_every", 0, 9007199254740992.0, true},
+        /* ten years */
+        {"min_age", 0, 10 * 366 * 86400.0, true},
+        /* a day: far beyond any save or useful poll, far from usec overflow */
+        {"settle", 0, 86400, false},
+        {"check_interval", 1, 86400, true},
+        {"poll_interval", 0, 86400, true},
+        /* the floor is headroom x the largest checkpoint: 100 copies of it
+         * is more than any disk that holds a few */
+        {"headroom", 0, 100, false},
+        {"max_delete_per_sweep", 1, 1000000, true},
+};
+
+const struct conf_range *conf_range_of(const char *key)
+{
+        for (size_t i = 0; i < ELEMENTSOF(ranges); i++)
+                if (strcmp(ranges[i].key, key) == 0)
+                        return &ranges[i];
+        return NULL;
+}
+
+int conf_range_check(const char *key, double v, char error[ERROR_MAX])
+{
+        const struct conf_range *r = conf_range_of(key);
+
+        if (!r || (v >= r->min && v <= r->max && (!r->integer || v == floor(v))))
+                return 0;
+        if (error)
+                snprintf(error, ERROR_MAX, "%s: must be %s from %.17g to %.17g, got %.17g", key,
+                         r->integer ? "an integer" : "a number", r->min, r->max, v);
+        return -ERANGE;
+}
+
 int strv_push(struct strv *s, const char *value)
 {
         char *copy = strdup(value);
@@ -242,6 +283,15 @@ static int check_strv(const struct strv *s, const char *key, bool names_only, ch
         return 0;
 }
 
+static int check_size(const struct size_spec *z, const char *key, char *error, struct loc at)
+{
+        if (!z->set)
+                return 0;
+        if (z->is_percent ? !(z->percent >= 0 && z->percent <= 100) : z->bytes > SIZE_BYTES_MAX)
+                return conf_fail(error, at, "%s: must be at most %s or 100%%", key, SIZE_BYTES_MAX_TEXT);
+        return 0;
+}
+
 /* Check the monitor against where its value comes from. */
 static int check_monitor(const struct watch_conf *w, const struct preset *p, char *error, struct loc at)
 {
@@ -311,15 +361,30 @@ int watch_conf_validate_at(const struct watch_conf *w, const char *file, const s
         if ((unsigned)w->kind >= _KIND_MAX || (unsigned)pol->mode >= _MODE_MAX ||
             (unsigned)w->metric_source >= _METRIC_SOURCE_MAX)
                 return conf_fail(error, at, "kind, mode or metric source out of range");
-        if (pol->keep_top_k < -1)
-                return conf_fail(error, at, "keep_top_k must be at least -1, got %d", pol->keep_top_k);
-        if (pol->keep_last < 0 || pol->keep_every < 0 || pol->min_age_sec < 0 || w->poll_interval_sec < 0)
-                return conf_fail(error, at, "keep_last, keep_every, min_age and poll_interval must not be negative");
-        /* a day at most: far beyond any save, and far from int64 usec overflow */
-        if (!isfinite(w->settle_sec) || w->settle_sec < 0 || w->settle_sec > 86400)
-                return conf_fail(error, at, "settle must be a number of seconds from 0 to 86400");
-        if (!isfinite(w->headroom) || w->headroom < 0)
-                return conf_fail(error, at, "headroom must be a number >= 0");
+        {
+                const struct {
+                        const char *key;
+                        double v;
+                } nums[] = {
+                        {"keep_top_k", pol->keep_top_k},
+                        {"keep_last", pol->keep_last},
+                        {"keep_every", (double)pol->keep_every},
+                        {"min_age", (double)pol->min_age_sec},
+                        {"poll_interval", (double)w->poll_interval_sec},
+                        {"settle", w->settle_sec},
+                        {"headroom", w->headroom},
+                };
+                char msg[ERROR_MAX];
+                for (size_t i = 0; i < ELEMENTSOF(nums); i++)
+                        if (conf_range_check(nums[i].key, nums[i].v, msg) < 0)
+                                return conf_fail(error, at, "%s", msg);
+        }
+        r = check_size(&w->min_free, "min_free", error, at);
+        if (r < 0)
+                return r;
+        r = check_size(&w->target_free, "target_free", error, LOC(target_free));
+        if (r < 0)
+                return r;
 
         r = check_strv(&w->pointer_files, "pointer_files", true, error, at);
         if (r < 0)

@@ -11,6 +11,9 @@ pkgs+=(e2fsprogs util-linux procps systemd python3 python3-torch)
 pkgs+=(python3-watchdog)
 # lint: man pages
 pkgs+=(mandoc)
+# fuzz: clang, and the libFuzzer runtime behind -fsanitize=fuzzer, which
+# clang-14 only recommends (through libclang-common-14-dev)
+pkgs+=(clang libclang-rt-14-dev)
 
 missing=()
 for p in "${pkgs[@]}"; do

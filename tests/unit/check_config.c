@@ -3,11 +3,13 @@
 #include <check.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -254,13 +256,13 @@ static const struct error_case error_cases[] = {
         { "number as string", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n settle = \"2\"; } );\n",
           "t.conf:2: ", "settle: expected a number" },
         { "negative settle", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n settle = -1; } );\n",
-          "t.conf:2: ", "settle: must be a number >= 0" },
+          "t.conf:2: ", "settle: must be a number from 0 to 86400" },
         { "negative headroom", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n headroom = -0.5; } );\n",
-          "t.conf:2: ", "headroom: must be a number >= 0" },
+          "t.conf:2: ", "headroom: must be a number from 0 to 100," },
         { "keep_top_k < -1", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_top_k = -2; } );\n",
-          "t.conf:2: ", "keep_top_k: must be at least -1" },
+          "t.conf:2: ", "keep_top_k: must be from -1 to 1000000," },
         { "negative min_age", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_age = -1; } );\n",
-          "t.conf:2: ", "min_age: must be at least 0" },
+          "t.conf:2: ", "min_age: must be from 0 to" },
         { "relative path", "watch = (\n  { pattern = \"s{step}\";\n    path = \"data/runs\"; }\n);\n",
           "t.conf:3: ", "path: \"data/runs\" is not absolute" },
         { "missing path", "watch = (\n  { pattern = \"s{step}\"; }\n);\n", "t.conf:2: ", "path is required" },
@@ -271,7 +273,7 @@ static const struct error_case error_cases[] = {
         { "percent > 100", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n target_free = \"150%\"; } );\n",
           "t.conf:2: ", "target_free: size \"150%\" is out of range" },
         { "negative bytes", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_free = -5; } );\n",
-          "t.conf:2: ", "min_free: must be at least 0" },
+          "t.conf:2: ", "min_free: must be from 0 to 1152921504606846976," },
         { "size as float", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_free = 1.5; } );\n",
           "t.conf:2: ", "min_free: expected a size" },
         { "target below min", "watch = ( { path = \"/d\"; pattern = \"s{step}\"; min_free = \"20G\";\n"
@@ -325,9 +327,9 @@ static const struct error_case error_cases[] = {
           "t.conf:3: ", "watch \"/d/sub\" is inside recursive watch \"/d\"" },
         { "bad log level", "log_level = \"loud\";\n" WATCH_OK, "t.conf:1: ", "unknown level \"loud\"" },
         { "check_interval 0", "dry_run = false;\ncheck_interval = 0;\n" WATCH_OK, "t.conf:2: ",
-          "check_interval: must be at least 1" },
+          "check_interval: must be from 1 to 86400," },
         { "max_delete 0", "max_delete_per_sweep = 0;\n" WATCH_OK, "t.conf:1: ",
-          "max_delete_per_sweep: must be at least 1" },
+          "max_delete_per_sweep: must be from 1 to 1000000," },
         { "relative metrics_file", "metrics_file = \"ckptd.prom\";\n" WATCH_OK, "t.conf:1: ",
           "metrics_file: \"ckptd.prom\" is not absolute" },
         { "defaults not a group", "defaults = 3;\n" WATCH_OK, "t.conf:1: ", "defaults: expected a group" },
@@ -610,6 +612,224 @@ START_TEST(test_strv)
 }
 END_TEST
 
+/* Integers beyond 32 bits: libconfig 1.5 truncates them unless read as
+ * 64-bit, and each key has a range; messages point at the key's line. */
+static const struct error_case bound_cases[] = {
+        { "keep_last 2^32", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_last = 4294967296; } );\n",
+          "t.conf:2: ", "keep_last: must be from 0 to 1000000, got 4294967296" },
+        { "keep_top_k 2^32+1", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_top_k = 4294967297; } );\n",
+          "t.conf:2: ", "keep_top_k: must be from -1 to 1000000, got 4294967297" },
+        { "keep_last 2^31", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_last = 2147483648; } );\n",
+          "t.conf:2: ", "keep_last: must be from 0 to 1000000, got 2147483648" },
+        { "keep_last -2^31-1", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_last = -2147483649; } );\n",
+          "t.conf:2: ", "keep_last: must be from 0 to 1000000, got -2147483649" },
+        { "keep_last with L", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_last = 4294967296L; } );\n",
+          "t.conf:2: ", "keep_last: must be from 0 to 1000000, got 4294967296" },
+        { "hex 2^32", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_last = 0x100000000; } );\n",
+          "t.conf:2: ", "keep_last: must be from 0 to 1000000, got 4294967296" },
+        { "hex 2^32-1", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_top_k = 0xFFFFFFFF; } );\n",
+          "t.conf:2: ", "keep_top_k: must be from -1 to 1000000, got 4294967295" },
+        { "beyond int64", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_last = 99999999999999999999; } );\n",
+          "t.conf:2: ", "keep_last: 99999999999999999999 does not fit in a 64-bit integer" },
+        { "beyond int64 with L", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_age = 9223372036854775808L; } );\n",
+          "t.conf:2: ", "min_age: 9223372036854775808 does not fit in a 64-bit integer" },
+        { "hex beyond int64", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_every = 0xFFFFFFFFFFFFFFFFL; } );\n",
+          "t.conf:2: ", "keep_every: 0xFFFFFFFFFFFFFFFF does not fit in a 64-bit integer" },
+        { "min_age ten years+", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_age = 316224001; } );\n",
+          "t.conf:2: ", "min_age: must be from 0 to 316224000" },
+        { "keep_every 2^53+1", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_every = 9007199254740993; } );\n",
+          "t.conf:2: ", "keep_every: must be from 0 to 9007199254740992" },
+        { "headroom 1e308", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n headroom = 1e308; } );\n",
+          "t.conf:2: ", "headroom: must be a number from 0 to 100, got 1e+308" },
+        { "headroom inf", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n headroom = 1e400; } );\n",
+          "t.conf:2: ", "headroom: must be a number from 0 to 100, got inf" },
+        { "headroom 101", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n headroom = 101; } );\n",
+          "t.conf:2: ", "headroom: must be a number from 0 to 100, got 101" },
+        { "settle 2^32", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n settle = 4294967296; } );\n",
+          "t.conf:2: ", "settle: must be a number from 0 to 86400, got 4.29497e+09" },
+        { "poll_interval", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n poll_interval = 86401; } );\n",
+          "t.conf:2: ", "poll_interval: must be from 0 to 86400, got 86401" },
+        { "check_interval 2^32+30", "check_interval = 4294967326;\n" WATCH_OK, "t.conf:1: ",
+          "check_interval: must be from 1 to 86400, got 4294967326" },
+        { "max_delete 2^32+1", "max_delete_per_sweep = 4294967297;\n" WATCH_OK, "t.conf:1: ",
+          "max_delete_per_sweep: must be from 1 to 1000000, got 4294967297" },
+        { "size string 2^64-1", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_free = \"18446744073709551615\"; } );\n",
+          "t.conf:2: ", "min_free: size \"18446744073709551615\" is out of range (at most 1048576T (2^60 bytes)" },
+        { "size integer 2^64-1", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_free = 18446744073709551615; } );\n",
+          "t.conf:2: ", "min_free: 18446744073709551615 does not fit in a 64-bit integer" },
+        { "size integer 2^60+1", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n target_free = 1152921504606846977; } );\n",
+          "t.conf:2: ", "target_free: must be from 0 to 1152921504606846976, got 1152921504606846977" },
+        { "size 2^32 as int truncated before", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n"
+                                               " min_free = \"20G\";\n target_free = 4294967296; } );\n",
+          "t.conf:3: ", "target_free (4G) is smaller than min_free (20G)" },
+        { "size 1048577T", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_free = \"1048577T\"; } );\n",
+          "t.conf:2: ", "is out of range" },
+        { "in defaults", "defaults = {\n keep_last = 4294967296; };\n" WATCH_OK, "t.conf:2: ",
+          "keep_last: must be from 0 to 1000000, got 4294967296" },
+        { "in an array", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n exclude = [ 4294967296 ]; } );\n",
+          "t.conf:2: ", "exclude: element 1: expected a non-empty string, got an integer" },
+        { "empty text", "", "t.conf:1: ", "no watch defined" },
+        { "@include from a string", "@include \"/etc/passwd\"\n" WATCH_OK, "t.conf:1: ",
+          "@include \"/etc/passwd\": not allowed here" },
+};
+
+START_TEST(test_bounds)
+{
+        const struct error_case *e = &bound_cases[_i];
+        char error[ERROR_MAX] = "";
+        struct config *c = NULL;
+        int r = config_load_string(e->text, "t.conf", &c, error);
+
+        ck_assert_msg(r == -EINVAL, "%s: r = %d", e->what, r);
+        ck_assert_ptr_null(c);
+        ck_assert_msg(strncmp(error, e->prefix, strlen(e->prefix)) == 0, "%s: \"%s\" does not start with \"%s\"",
+                      e->what, error, e->prefix);
+        ck_assert_msg(strstr(error, e->message), "%s: \"%s\" lacks \"%s\"", e->what, error, e->message);
+}
+END_TEST
+
+/* 64-bit values within range are read exactly; numbers inside strings,
+ * comments and names are left alone. */
+START_TEST(test_int64_values)
+{
+        struct config *c = load_ok(
+                "# keep_last = 4294967296\n"
+                "/* keep_last = 99999999999999999999 */\n"
+                "check_interval = 86400;\n"
+                "watch = (\n"
+                "  { path = \"/d/x-4294967296\"; pattern = \"s{step}-99999999999999999999\";\n"
+                "    keep_last = 1000000; keep_top_k = -1; keep_every = 9007199254740992;\n"
+                "    min_age = 316224000L; min_free = 107374182400; target_free = 0x1000000000000000;\n"
+                "    settle = 1.5e3; headroom = 100; // 4294967296\n"
+                "  }\n"
+                ");\n");
+        const struct watch_conf *w = &c->watches[0];
+
+        ck_assert_int_eq(c->check_interval_sec, 86400);
+        ck_assert_str_eq(w->path, "/d/x-4294967296");
+        ck_assert_str_eq(w->pattern, "s{step}-99999999999999999999");
+        ck_assert_int_eq(w->policy.keep_last, 1000000);
+        ck_assert_int_eq(w->policy.keep_top_k, -1);
+        ck_assert_int_eq(w->policy.keep_every, 9007199254740992LL);
+        ck_assert_int_eq(w->policy.min_age_sec, 316224000);
+        ck_assert_uint_eq(w->min_free.bytes, 107374182400ULL);
+        ck_assert_uint_eq(w->target_free.bytes, SIZE_BYTES_MAX);
+        ck_assert_double_eq(w->settle_sec, 1500);
+        ck_assert_double_eq(w->headroom, 100);
+        config_free(c);
+}
+END_TEST
+
+/* Strings keep their digits: "5" inside a string, after an escaped quote
+ * or a backslash, or next to comment markers, is text, not an integer. */
+START_TEST(test_strings_untouched)
+{
+        struct config *c = load_ok(
+                "watch = ( { path = \"/d/#5\"; complete_marker = \"#5//6/*7*/\"; pattern = \"s{step}\\\"8\\\\9 0x1F -3\";\n"
+                "  exclude = [ \"a\\\\\", \"1\" \"2\" ];  /* \" 4294967296 */ keep_last = 2; } );\n");
+        const struct watch_conf *w = &c->watches[0];
+
+        ck_assert_str_eq(w->path, "/d/#5");
+        ck_assert_str_eq(w->complete_marker, "#5//6/*7*/");
+        ck_assert_str_eq(w->pattern, "s{step}\"8\\9 0x1F -3");
+        ck_assert_str_eq(w->exclude.v[0], "a\\");
+        ck_assert_str_eq(w->exclude.v[1], "12");
+        ck_assert_int_eq(w->policy.keep_last, 2);
+        config_free(c);
+}
+END_TEST
+
+/* The -w flags and the config share one table. */
+START_TEST(test_range_check)
+{
+        char error[ERROR_MAX] = "";
+
+        ck_assert_int_eq(conf_range_check("keep_top_k", -1, error), 0);
+        ck_assert_int_eq(conf_range_check("keep_top_k", 1000000, error), 0);
+        ck_assert_int_eq(conf_range_check("keep_top_k", 4294967297.0, error), -ERANGE);
+        ck_assert_str_eq(error, "keep_top_k: must be an integer from -1 to 1000000, got 4294967297");
+        ck_assert_int_eq(conf_range_check("keep_last", 1.5, error), -ERANGE);
+        ck_assert_int_eq(conf_range_check("headroom", 1e308, error), -ERANGE);
+        ck_assert_int_eq(conf_range_check("headroom", NAN, error), -ERANGE);
+        ck_assert_int_eq(conf_range_check("settle", 0.5, error), 0);
+        ck_assert_int_eq(conf_range_check("path", 1e308, error), 0); /* no range */
+        ck_assert_ptr_nonnull(conf_range_of("max_delete_per_sweep"));
+        ck_assert_ptr_null(conf_range_of("pattern"));
+}
+END_TEST
+
+static char tmpdir2[] = "/tmp/check_config_fifo.XXXXXX";
+
+/* A FIFO, a device or an oversized file in place of the config (or of
+ * what it includes) is refused at once, never read from. */
+START_TEST(test_not_regular)
+{
+        char path[PATH_MAX], fifo[PATH_MAX], big[PATH_MAX], error[ERROR_MAX] = "";
+        struct config *c = NULL;
+        FILE *f;
+        int r;
+
+        ck_assert_ptr_nonnull(mkdtemp(tmpdir2));
+        snprintf(path, sizeof(path), "%s/ckptd.conf", tmpdir2);
+        snprintf(fifo, sizeof(fifo), "%s/fifo", tmpdir2);
+        snprintf(big, sizeof(big), "%s/big.conf", tmpdir2);
+        ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+
+        /* nobody writes to the FIFO: opening it for reading would block */
+        r = config_load(fifo, &c, error);
+        ck_assert_int_eq(r, -EINVAL);
+        ck_assert_ptr_null(c);
+        ck_assert_msg(strstr(error, fifo) && strstr(error, "is a FIFO, not a regular file"), "%s", error);
+
+        r = config_load("/dev/zero", &c, error);
+        ck_assert_int_eq(r, -EINVAL);
+        ck_assert_msg(strstr(error, "/dev/zero: is a character device"), "%s", error);
+
+        write_file(path, "dry_run = true;\n@include \"fifo\"\n" WATCH_OK);
+        r = config_load(path, &c, error);
+        ck_assert_int_eq(r, -EINVAL);
+        ck_assert_msg(strstr(error, "ckptd.conf:2: @include \"fifo\": is a FIFO"), "%s", error);
+
+        /* one byte over the cap */
+        f = fopen(big, "we");
+        ck_assert_ptr_nonnull(f);
+        for (int i = 0; i < 1024 * 1024 + 1; i++)
+                fputc(i % 64 == 63 ? '\n' : ' ', f);
+        ck_assert_int_eq(fclose(f), 0);
+        r = config_load(big, &c, error);
+        ck_assert_int_eq(r, -EINVAL);
+        ck_assert_msg(strstr(error, "is larger than 1024 KiB"), "%s", error);
+        write_file(path, "@include \"big.conf\"\n" WATCH_OK);
+        r = config_load(path, &c, error);
+        ck_assert_int_eq(r, -EINVAL);
+        ck_assert_msg(strstr(error, "ckptd.conf:1: @include \"big.conf\": is larger"), "%s", error);
+
+        /* included lines map back to their file, and the lines after the
+         * @include to the main file */
+        write_file(big, "dry_run = true;\n\n check_interval = 30;\n");
+        write_file(path, "log_level = \"info\";\n@include \"big.conf\"\nwatch = (\n"
+                         " { path = \"/d\"; pattern = \"s{step}\";\n keep_last = 4294967296; } );\n");
+        r = config_load(path, &c, error);
+        ck_assert_int_eq(r, -EINVAL);
+        ck_assert_msg(strstr(error, "ckptd.conf:5: keep_last: must be from 0"), "%s", error);
+        write_file(big, "dry_run = true;\n\n check_interval = 4294967326;\n");
+        r = config_load(path, &c, error);
+        ck_assert_int_eq(r, -EINVAL);
+        ck_assert_msg(strstr(error, "big.conf:3: check_interval: must be from 1 to 86400"), "%s", error);
+
+        /* an include that includes itself stops at the depth limit */
+        write_file(big, "@include \"big.conf\"\n");
+        r = config_load(path, &c, error);
+        ck_assert_int_eq(r, -EINVAL);
+        ck_assert_msg(strstr(error, "nested more than 10 deep"), "%s", error);
+
+        unlink(big);
+        unlink(fifo);
+        unlink(path);
+        rmdir(tmpdir2);
+}
+END_TEST
+
 Suite *config_suite(void)
 {
         Suite *s = suite_create("config");
@@ -628,6 +848,11 @@ Suite *config_suite(void)
         tcase_add_test(tc, test_config_new);
         tcase_add_test(tc, test_log_level);
         tcase_add_test(tc, test_strv);
+        tcase_add_loop_test(tc, test_bounds, 0, (int)ELEMENTSOF(bound_cases));
+        tcase_add_test(tc, test_int64_values);
+        tcase_add_test(tc, test_range_check);
+        tcase_add_test(tc, test_strings_untouched);
+        tcase_add_test(tc, test_not_regular);
         suite_add_tcase(s, tc);
         return s;
 }

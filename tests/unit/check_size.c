@@ -54,7 +54,8 @@ START_TEST(test_plain_bytes)
         ck_assert_uint_eq(bytes_of("123b"), 123);
         ck_assert_uint_eq(bytes_of("1.0"), 1);
         ck_assert_uint_eq(bytes_of("1.000B"), 1);
-        ck_assert_uint_eq(bytes_of("18446744073709551615"), UINT64_MAX);
+        /* the largest size accepted: 2^60 bytes (1 EiB) */
+        ck_assert_uint_eq(bytes_of("1152921504606846976"), SIZE_BYTES_MAX);
 }
 END_TEST
 
@@ -81,9 +82,9 @@ START_TEST(test_fractions)
         /* rounds down to whole bytes: 0.1K is 102.4 bytes */
         ck_assert_uint_eq(bytes_of("0.1K"), 102);
         ck_assert_uint_eq(bytes_of("0.0001K"), 0);
-        /* the largest size there is, reached through a long fraction */
-        ck_assert_uint_eq(bytes_of("16777215.99999999999999999999T"), UINT64_MAX);
-        ck_assert_uint_eq(bytes_of("16777215T"), UINT64_MAX - (TIB - 1));
+        /* just below the largest size accepted, through a long fraction */
+        ck_assert_uint_eq(bytes_of("1048575.99999999999999999999T"), SIZE_BYTES_MAX - 1);
+        ck_assert_uint_eq(bytes_of("1048576T"), SIZE_BYTES_MAX);
 }
 END_TEST
 
@@ -128,6 +129,11 @@ START_TEST(test_overflow)
         ck_assert_int_eq(parse_error("18014398509481984K"), -ERANGE);
         /* fits as bytes, not as K */
         ck_assert_int_eq(parse_error("18446744073709551615.5K"), -ERANGE);
+        /* above 2^60 bytes: fits in 64 bits, but no filesystem is that large */
+        ck_assert_int_eq(parse_error("1152921504606846977"), -ERANGE);
+        ck_assert_int_eq(parse_error("18446744073709551615"), -ERANGE);
+        ck_assert_int_eq(parse_error("1048576.001T"), -ERANGE);
+        ck_assert_int_eq(parse_error("1073741825G"), -ERANGE);
         /* syntax is judged before size */
         ck_assert_int_eq(parse_error("99999999999999999999999X"), -EINVAL);
 }
@@ -228,7 +234,8 @@ START_TEST(test_spec_format)
         ROUND("123", "123");
         ROUND("1025", "1025");
         ROUND("0", "0");
-        ROUND("18446744073709551615", "18446744073709551615");
+        ROUND("1152921504606846976", "1048576T");
+        ROUND("1152921504606846975", "1152921504606846975");
 #undef ROUND
 }
 END_TEST
@@ -237,7 +244,7 @@ START_TEST(test_spec_format_round_trip)
 {
         static const uint64_t values[] = {
                 0, 1, 1023, 1024, 1025, 1536, 1000000, 6900000000, 512 * MIB, 3 * GIB + 1,
-                TIB - 1, TIB, 7 * TIB + 3 * GIB, UINT64_MAX - 1, UINT64_MAX,
+                TIB - 1, TIB, 7 * TIB + 3 * GIB, SIZE_BYTES_MAX - 1, SIZE_BYTES_MAX,
         };
         char buf[32];
 
