@@ -12,6 +12,7 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "decide.h"
 #include "log.h"
 #include "manager.h"
 #include "manager_internal.h"
@@ -381,7 +382,9 @@ static void run_process(struct manager *m, struct root_state *rs, struct run_sta
         uint64_t again = adjust_completeness(rs, run, scanned, now);
         unsigned deleted = s->deleted;
 
-        policy_decide(&rs->root.w->policy, scanned->ckpts, scanned->n_ckpts, s->now_usec);
+        if (run_decide(&rs->root.w->policy, scanned->ckpts, scanned->n_ckpts, s->now_usec) < 0)
+                log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint", rs->root.w->path,
+                            run->path);
         sweep_apply(s, &rs->root, scanned);
         space_seen(&m->space, rs->root.dev, scanned);
         pending_prune(rs, run, scanned, now);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
+#include "decide.h"
 #include "floor.h"
 #include "log.h"
 #include "policy.h"
@@ -162,7 +163,9 @@ static int fs_collect(struct space *sp, struct fs_state *f, struct root *const *
                 for (size_t j = 0; j < k; j++) {
                         if (adjust)
                                 adjust(userdata, roots[i], &runs[j]);
-                        policy_decide(&roots[i]->w->policy, runs[j].ckpts, runs[j].n_ckpts, now);
+                        if (run_decide(&roots[i]->w->policy, runs[j].ckpts, runs[j].n_ckpts, now) < 0)
+                                log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint",
+                                            roots[i]->w->path, runs[j].path);
                         space_seen(sp, f->dev, &runs[j]);
                         ret->runs[ret->n] = runs[j];
                         ret->root[ret->n++] = roots[i];
@@ -250,14 +253,16 @@ static int fs_enforce(struct space *sp, struct fs_state *f, struct root *const *
         }
         nc = 0;
         for (size_t i = 0; i < fr.n; i++)
-                for (size_t j = 0; j < fr.runs[i].n_ckpts; j++) {
+                for (size_t j = 0, base = nc; j < fr.runs[i].n_ckpts; j++) {
                         struct ckpt *k = &fr.runs[i].ckpts[j];
                         /* in a dry run the policy's victims still take space */
                         if (!k->verdict.keep)
                                 pending_bytes += k->size_bytes;
                         else if (!k->complete)
                                 writing_bytes += k->size_bytes;
-                        floor_cand_from_ckpt(&c[nc], i, k);
+                        /* "the best and the newest of each run" are per
+                         * owner, as the policy ranks them (run_decide) */
+                        floor_cand_from_ckpt(&c[nc], base + run_owner_first(fr.runs[i].ckpts, j), k);
                         ck[nc] = k;
                         run_of[nc++] = i;
                 }

@@ -43,6 +43,7 @@ void ckpt_finish(struct ckpt *c)
 static const char *const keep_reason_table[_KEEP_REASON_MAX] = {
         [KEEP_BEST] = "best",     [KEEP_LAST] = "last",   [KEEP_EVERY] = "every",
         [KEEP_PINNED] = "pinned", [KEEP_YOUNG] = "young", [KEEP_INCOMPLETE] = "incomplete",
+        [KEEP_OWNERS] = "mixed-owners",
 };
 
 static const char *const pin_kind_table[_PIN_KIND_MAX] = {

@@ -7,6 +7,8 @@
 #include <sys/types.h>
 
 #define FIELDS_MAX     16
+/* struct ckpt.uid of a checkpoint whose members have different owners. */
+#define UID_MIXED ((uid_t)-1)
 #define FIELD_NAME_MAX 64
 
 /* Numbers captured from a checkpoint's name, in the order they appear. */
@@ -28,6 +30,7 @@ enum keep_reason {
         KEEP_PINNED,     /* see enum pin_kind */
         KEEP_YOUNG,      /* younger than min_age */
         KEEP_INCOMPLETE, /* still being written: invisible to the policy */
+        KEEP_OWNERS,     /* its files have several owners: no one's run decides it */
         _KEEP_REASON_MAX,
 };
 
@@ -81,6 +84,7 @@ struct ckpt {
         unsigned pins; /* bit (1u << enum pin_kind) */
         dev_t dev;     /* of members[0], re-checked before removal */
         ino_t ino;
+        uid_t uid; /* owner of every member; UID_MIXED when they differ */
 
         struct verdict verdict;
 };
