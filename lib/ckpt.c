@@ -41,8 +41,8 @@ void ckpt_finish(struct ckpt *c)
 }
 
 static const char *const keep_reason_table[_KEEP_REASON_MAX] = {
-        [KEEP_BEST] = "best",     [KEEP_LAST] = "last",   [KEEP_EVERY] = "every",
-        [KEEP_PINNED] = "pinned", [KEEP_YOUNG] = "young", [KEEP_INCOMPLETE] = "incomplete",
+        [KEEP_BEST] = "best",           [KEEP_LAST] = "last",   [KEEP_EVERY] = "every",
+        [KEEP_PINNED] = "pinned",       [KEEP_YOUNG] = "young", [KEEP_INCOMPLETE] = "incomplete",
         [KEEP_OWNERS] = "mixed-owners",
 };
 

@@ -7,9 +7,10 @@
 #include <sys/types.h>
 
 #define FIELDS_MAX     16
+#define FIELD_NAME_MAX 64
+
 /* struct ckpt.uid of a checkpoint whose members have different owners. */
 #define UID_MIXED ((uid_t)-1)
-#define FIELD_NAME_MAX 64
 
 /* Numbers captured from a checkpoint's name, in the order they appear. */
 struct fields {

@@ -9,7 +9,7 @@
 Suite *decide_suite(void);
 
 #define NOW_USEC ((int64_t)1700000000 * (int64_t)USEC_PER_SEC)
-#define R(r) (1u << (r))
+#define R(r)     (1u << (r))
 
 static void mk(struct ckpt *c, const char *name, double order, uid_t uid)
 {
