@@ -528,6 +528,7 @@ static void root_lost(struct manager *m, struct root_state *rs)
         if (rs->present)
                 log_warning("%s is gone; watching for it to come back", rs->root.w->path);
         runs_drop_below(m, rs, "."); /* every watch of the root but PARENT */
+        root_lock_release(&rs->lock);
         rs->root.fd = safe_close(rs->root.fd);
         rs->present = false;
         floor_roots_changed(m);
@@ -603,9 +604,27 @@ static int root_rescan_at(struct manager *m, struct root_state *rs, const char *
         struct sweep s;
 
         if (!rs->present) {
-                if (root_open_fd(&rs->root) < 0) {
+                if (rs->root.fd < 0 && root_open_fd(&rs->root) < 0) {
                         root_lost(m, rs);
                         return 0;
+                }
+                /* before the first decision; at start-up roots_start() took
+                 * it already. Held by another ckptd: not ours to watch,
+                 * tried again every check_interval. */
+                if (!rs->lock.held) {
+                        r = root_lock_take(&rs->lock, rs->root.fd, rs->root.w->path, 0,
+                                           rs->lock_refused ? LOG_DEBUG : LOG_ERR);
+                        if (r < 0) {
+                                if (!rs->lock_refused)
+                                        log_error("not watching %s while it is locked; trying again every %llds",
+                                                  rs->root.w->path, (long long)m->config->check_interval_sec);
+                                rs->lock_refused = true;
+                                rs->root.fd = safe_close(rs->root.fd);
+                                return 0;
+                        }
+                        if (rs->lock_refused)
+                                log_notice("%s is no longer locked by another process: watching it", rs->root.w->path);
+                        rs->lock_refused = false;
                 }
                 rs->present = true;
                 sub = ".";
@@ -1121,6 +1140,7 @@ static void roots_free(struct manager *m)
                 sd_event_source_disable_unref(rs->poll_timer);
                 if (m->watcher)
                         watcher_remove_root(m->watcher, rs->index);
+                root_lock_release(&rs->lock);
                 root_finish(&rs->root);
         }
         free(m->roots);
@@ -1147,6 +1167,22 @@ static int roots_start(struct manager *m)
                         m->roots[j].m = m;
                         m->roots[j].root = (struct root){.w = &m->config->watches[j], .fd = -1};
                 }
+                if (r < 0)
+                        return r;
+        }
+        /* One ckptd per tree: every root that is there is locked before
+         * anything is decided in any of them (a missing one is locked when
+         * it appears). */
+        for (size_t i = 0; m->starting && i < m->n_roots; i++) {
+                struct root_state *rs = &m->roots[i];
+                int r;
+
+                if (root_open_fd(&rs->root) < 0)
+                        continue;
+                r = root_lock_take(&rs->lock, rs->root.fd, rs->root.w->path, m->config->lock_wait_sec, LOG_ERR);
+                if (r == -EWOULDBLOCK)
+                        return log_errno(r, "not starting: %s is in use (lock_wait = %lld)", rs->root.w->path,
+                                         (long long)m->config->lock_wait_sec);
                 if (r < 0)
                         return r;
         }
@@ -1296,7 +1332,9 @@ int manager_run(struct config *c, const char *config_path, bool dry_run, int log
          * loop stops the pings and systemd restarts us (sd_event_set_watchdog(3)) */
         sd_event_set_watchdog(m.event, true);
 
+        m.starting = true;
         r = roots_start(&m);
+        m.starting = false;
         if (r < 0)
                 goto out;
         r = manager_floor_start(&m);
@@ -1325,6 +1363,7 @@ int manager_once(const struct config *c, bool dry_run)
 {
         struct roots roots;
         struct space space = {};
+        struct root_lock *locks = NULL;
         struct sweep s;
         int status = EXIT_SUCCESS, k;
 
@@ -1333,6 +1372,24 @@ int manager_once(const struct config *c, bool dry_run)
                 status = EXIT_FAILURE;
         if (k < 0)
                 goto out;
+        /* One ckptd per tree: a daemon (or another -1) on one of these
+         * roots, or on a directory above or below one, decides there; this
+         * sweep does nothing at all rather than race it. */
+        locks = calloc(roots.n_open + 1, sizeof(*locks));
+        if (!locks) {
+                status = EXIT_FAILURE;
+                goto out;
+        }
+        for (size_t i = 0; i < roots.n_open; i++) {
+                k = root_lock_take(&locks[i], roots.open[i]->fd, roots.open[i]->w->path, c->lock_wait_sec, LOG_ERR);
+                if (k < 0) {
+                        if (k == -EWOULDBLOCK)
+                                log_error("not sweeping: %s is in use (lock_wait = %lld)", roots.open[i]->w->path,
+                                          (long long)c->lock_wait_sec);
+                        status = EXIT_FAILURE;
+                        goto out;
+                }
+        }
         sweep_init(&s, c, dry_run);
         if (space_set_roots(&space, roots.open, roots.n_open) < 0) {
                 status = EXIT_FAILURE;
@@ -1365,6 +1422,9 @@ int manager_once(const struct config *c, bool dry_run)
         log_info("%s %u checkpoint%s%s", dry_run ? "would delete" : "deleted", s.deleted, s.deleted == 1 ? "" : "s",
                  s.capped ? " (deletion cap reached)" : "");
 out:
+        for (size_t i = 0; locks && i < roots.n_open; i++)
+                root_lock_release(&locks[i]);
+        free(locks);
         roots_close(&roots);
         space_finish(&space);
         return status;

@@ -456,6 +456,8 @@ static int parse_config(const struct parser *p, const config_t *cfg, struct conf
                         r = get_bool(p, s, &c->dry_run);
                 } else if (strcmp(key, "check_interval") == 0) {
                         r = get_int(p, s, 1, INT64_MAX / (int64_t)USEC_PER_SEC, &c->check_interval_sec);
+                } else if (strcmp(key, "lock_wait") == 0) {
+                        r = get_int(p, s, -1, INT64_MAX / (int64_t)USEC_PER_SEC, &c->lock_wait_sec);
                 } else if (strcmp(key, "max_delete_per_sweep") == 0) {
                         r = get_int(p, s, 1, INT_MAX, &i);
                         if (r >= 0)

@@ -31,6 +31,119 @@ sticky_run() {
         chmod 1777 "$1"
 }
 
+# alive PID: running, not a zombie waiting to be reaped.
+alive() {
+        [ -r "/proc/$1/stat" ] && ! awk '{ exit !($3 == "Z") }' "/proc/$1/stat" 2>/dev/null
+}
+
+# start_daemon LOG ARGS...: ckptd in the background, stderr to LOG; sets DPID
+# and waits for "watching" (after the start-up sweep).
+start_daemon() {
+        local log=$1
+        shift
+        "$CKPTD" "$@" 2>"$log" &
+        DPID=$!
+        echo "$DPID" >>"$T/pids"
+        wait_for 20 grep -q '^ckptd: watching ' "$log" || fail "ckptd did not start: $(cat "$log")"
+}
+
+# wait_exit PID WANT_RC: PID (a child) exits within 20 s with WANT_RC.
+wait_exit() {
+        local rc=0
+        wait_for 20 eval "! alive $1" || fail "ckptd $1 did not exit within 20 s"
+        wait "$1" || rc=$?
+        [ "$rc" = "$2" ] || fail "ckptd exited $rc, expected $2"
+}
+
+# steps DIR N...: step_N.pt files, an hour old.
+steps() {
+        local dir=$1 n
+        shift
+        mkdir -p "$dir"
+        for n in "$@"; do echo "$n" >"$dir/step_$n.pt"; done
+        touch -d "-1 hour" "$dir"/*.pt
+}
+
+# conf FILE DIR KEEP_LAST: a config with one watch.
+conf() {
+        cat >"$1" <<EOC
+watch = ( { path = "$2"; pattern = "step_{step}.pt"; keep_last = $3; settle = 0.2; } );
+EOC
+}
+
+# --- one ckptd per tree ---
+
+test_lock_second_daemon_on_root_refused() {
+        steps "$T/runs" 1 2 3
+        conf a.conf "$T/runs" 3
+        conf b.conf "$T/runs" 1
+        start_daemon a.log -c a.conf
+        local rc=0
+        timeout 20 "$CKPTD" -c b.conf 2>b.log || rc=$?
+        [ "$rc" = 1 ] || fail "second daemon: exit $rc, expected 1: $(cat b.log)"
+        assert_grep "locked by pid $DPID (ckptd)" b.log
+        assert_names runs step_1.pt step_2.pt step_3.pt
+        alive "$DPID" || fail "the first daemon died"
+}
+
+test_lock_overlapping_roots_refused_both_orders() {
+        steps "$T/runs/x" 1 2 3
+        conf outer.conf "$T/runs" 1
+        conf inner.conf "$T/runs/x" 1
+        conf inner3.conf "$T/runs/x" 3
+        conf outer3.conf "$T/runs" 3
+        # a daemon on the inner directory, then one on the outer
+        start_daemon i.log -c inner3.conf
+        assert_exit 1 timeout 20 "$CKPTD" -c outer.conf
+        "$CKPTD" -c outer.conf 2>o.log || true
+        assert_grep "locked by pid $DPID" o.log
+        kill "$DPID"
+        wait_exit "$DPID" 0
+        # the other way round
+        start_daemon o2.log -c outer3.conf
+        "$CKPTD" -c inner.conf 2>i2.log && fail "inner daemon started under the outer one"
+        assert_grep "above watch root $T/runs/x, is locked by pid $DPID" i2.log
+        assert_names runs/x step_1.pt step_2.pt step_3.pt
+}
+
+test_lock_siblings_do_not_conflict() {
+        steps "$T/runs/x" 1 2 3
+        steps "$T/runs/y" 1 2 3
+        conf x.conf "$T/runs/x" 3
+        start_daemon x.log -c x.conf
+        "$CKPTD" -1 -w "$T/runs/y" --pattern 'step_{step}.pt' --keep-last 1 2>y.log || fail "sibling -1: $(cat y.log)"
+        assert_names runs/y step_3.pt
+        assert_names runs/x step_1.pt step_2.pt step_3.pt
+}
+
+test_lock_oneshot_refused_while_daemon_runs() {
+        steps "$T/runs" 1 2 3
+        conf a.conf "$T/runs" 3
+        start_daemon a.log -c a.conf
+        assert_exit 1 "$CKPTD" -1 -w "$T/runs" --pattern 'step_{step}.pt' --keep-last 1
+        "$CKPTD" -1 -w "$T/runs" --pattern 'step_{step}.pt' --keep-last 1 2>o.log || true
+        assert_grep "locked by pid $DPID (ckptd)" o.log
+        assert_grep "not sweeping" o.log
+        assert_names runs step_1.pt step_2.pt step_3.pt
+        # told to wait: it sweeps once the daemon is gone
+        "$CKPTD" -1 --lock-wait 30 -w "$T/runs" --pattern 'step_{step}.pt' --keep-last 1 2>w.log &
+        local opid=$!
+        wait_for 20 grep -q "waiting up to 30 s" w.log || fail "no wait: $(cat w.log)"
+        kill "$DPID"
+        wait_exit "$DPID" 0
+        wait_exit "$opid" 0
+        assert_names runs step_3.pt
+}
+
+test_lock_wait_config_option() {
+        conf a.conf "$T/runs" 1
+        mkdir runs
+        echo 'lock_wait = -2;' >>a.conf
+        assert_exit 1 "$CKPTD" -t -c a.conf
+        sed -i 's/lock_wait = -2/lock_wait = -1/' a.conf
+        "$CKPTD" -t -c a.conf >/dev/null || fail "lock_wait = -1 refused"
+}
+
 # --- sticky and shared runs: each owner's checkpoints are a run of their own ---
 
 test_sticky_run_keeps_each_owners_newest() {
