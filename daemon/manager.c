@@ -87,6 +87,7 @@ static struct run_state *run_state_free(struct run_state *run)
         if (!run)
                 return NULL;
         sd_event_source_disable_unref(run->timer);
+        ages_finish(&run->ages);
         for (size_t i = 0; i < run->n_pending; i++)
                 free(run->pending[i].name);
         free(run->pending);
@@ -372,19 +373,45 @@ static void pending_prune(struct root_state *rs, struct run_state *run, const st
         }
 }
 
+/* Lower *again to when the first checkpoint kept only for being young
+ * stops being young: min_age ends on time, not at the run's next event. */
+static void young_again(const struct policy *p, const struct run *run, uint64_t *again)
+{
+        uint64_t min_usec;
+
+        if (p->min_age_sec <= 0 || __builtin_mul_overflow((uint64_t)p->min_age_sec, USEC_PER_SEC, &min_usec))
+                return;
+        for (size_t i = 0; i < run->n_ckpts; i++) {
+                const struct ckpt *c = &run->ckpts[i];
+                uint64_t left;
+
+                if (c->verdict.reasons != (1u << KEEP_YOUNG) || !c->age_known || c->age_usec < 0 ||
+                    (uint64_t)c->age_usec >= min_usec)
+                        continue;
+                left = min_usec - (uint64_t)c->age_usec + 1;
+                if (*again == 0 || left < *again)
+                        *again = left;
+        }
+}
+
 /* Decide and act on a scanned run: completeness from the events, the
  * policy, deletions, then a timer for what has not settled yet. Takes
  * `scanned` (it is finished here). */
 static void run_process(struct manager *m, struct root_state *rs, struct run_state *run, struct run *scanned,
                         struct sweep *s)
 {
-        uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC);
-        uint64_t again = adjust_completeness(rs, run, scanned, now);
+        uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC), again;
         unsigned deleted = s->deleted;
+
+        /* ages and settling on our own clock first; events override */
+        if (ages_observe(&run->ages, scanned, s->now_usec, settle_usec(rs)) < 0)
+                log_warning("%s/%s: out of memory timing checkpoints: ages from mtimes", rs->root.w->path, run->path);
+        again = adjust_completeness(rs, run, scanned, now);
 
         if (run_decide(&rs->root.w->policy, scanned->ckpts, scanned->n_ckpts, s->now_usec) < 0)
                 log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint", rs->root.w->path,
                             run->path);
+        young_again(&rs->root.w->policy, scanned, &again);
         sweep_apply(s, &rs->root, scanned);
         space_seen(&m->space, rs->root.dev, scanned);
         pending_prune(rs, run, scanned, now);
@@ -977,8 +1004,11 @@ static void adjust_run(void *userdata, struct root *r, struct run *run)
         struct run_state *state = run_find(rs, run->path);
 
         (void)userdata;
-        if (state)
-                adjust_completeness(rs, state, run, (uint64_t)now_usec(CLOCK_MONOTONIC));
+        if (!state)
+                return;
+        if (ages_observe(&state->ages, run, now_usec(CLOCK_REALTIME), settle_usec(rs)) < 0)
+                log_warning("%s/%s: out of memory timing checkpoints: ages from mtimes", rs->root.w->path, run->path);
+        adjust_completeness(rs, state, run, (uint64_t)now_usec(CLOCK_MONOTONIC));
 }
 
 static size_t present_roots(struct manager *m, struct root **ret)

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include "ages.h"
 #include "config.h"
 #include "rootlock.h"
 #include "space.h"
@@ -32,6 +33,7 @@ struct run_state {
         sd_event_source *timer; /* settle: sweep this run when it fires */
         size_t n_ckpts;         /* after the last sweep */
         unsigned seen;          /* generation of the last rescan that saw it */
+        struct ages ages;       /* each checkpoint timed since first seen */
 };
 
 /* One watch of the config. */

@@ -85,7 +85,9 @@ struct ckpt {
         unsigned pins; /* bit (1u << enum pin_kind) */
         dev_t dev;     /* of members[0], re-checked before removal */
         ino_t ino;
-        uid_t uid; /* owner of every member; UID_MIXED when they differ */
+        uid_t uid;        /* owner of every member; UID_MIXED when they differ */
+        bool age_known;   /* age_usec holds the age, not now - mtime_usec */
+        int64_t age_usec; /* for min_age: what ckptd timed itself (daemon) */
 
         struct verdict verdict;
 };

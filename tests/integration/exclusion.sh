@@ -144,6 +144,83 @@ test_lock_wait_config_option() {
         "$CKPTD" -t -c a.conf >/dev/null || fail "lock_wait = -1 refused"
 }
 
+# --- wall-clock steps ---
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+YEAR=$((365 * 86400))
+
+# need_shim: build the CLOCK_REALTIME shim into $T/clockshift.so; the offset
+# in seconds is read from $T/offset on every call.
+need_shim() {
+        command -v cc >/dev/null || skip "no C compiler for the clock shim"
+        cc -shared -fPIC -O2 -o "$T/clockshift.so" "$HERE/clockshift.c" -ldl || fail "cannot build the clock shim"
+        echo 0 >"$T/offset"
+}
+
+# shifted CMD...: CMD with the wall clock moved by $T/offset seconds.
+shifted() {
+        CLOCKSHIFT_FILE=$T/offset LD_PRELOAD=$T/clockshift.so "$@"
+}
+
+# A year forward under a running daemon: the young checkpoints it has seen
+# stay young (they were 9 of 10 deleted within 2.5 s).
+test_clock_step_forward_ages_nothing() {
+        need_shim
+        mkdir runs
+        for n in 1 2 3 4 5 6 7 8 9 10; do echo "$n" >"runs/step_$n.pt"; done
+        shifted "$CKPTD" -w "$T/runs" --pattern 'step_{step}.pt' --keep-last 1 --min-age 3600 --settle 0.2 \
+                2>d.log &
+        DPID=$!
+        echo "$DPID" >>"$T/pids"
+        wait_for 20 grep -q '^ckptd: watching ' d.log || fail "ckptd did not start: $(cat d.log)"
+        echo "$YEAR" >offset
+        # a save after the step (mtime from the new clock) and one from two
+        # hours before it: the sweep they cause deletes only the latter
+        echo 11 >t11 && touch -d "-2 hours" t11
+        echo 12 >t12 && touch -d "@$(($(date +%s) + YEAR))" t12
+        mv t11 runs/step_11.pt
+        mv t12 runs/step_12.pt
+        wait_for 20 test ! -e runs/step_11.pt || fail "the old checkpoint was not deleted: $(cat d.log)"
+        assert_names runs step_1.pt step_2.pt step_3.pt step_4.pt step_5.pt step_6.pt step_7.pt step_8.pt \
+                step_9.pt step_10.pt step_12.pt
+}
+
+# A day back, one sweep: every checkpoint is "from the future", unsettled and
+# kept, so the floor can evict nothing; that is a floor unmet (exit 3), and
+# the log names the clock, not "0 deleted" with exit 0.
+test_clock_step_back_oneshot_reports_floor_unmet() {
+        need_root
+        mkdir fs
+        mount -t tmpfs -o size=8m tmpfs fs || fail "cannot mount a tmpfs"
+        mkdir fs/run
+        for n in 1 2 3 4; do mkfile "fs/run/step_$n.pt" 1024; done
+        touch -d "+1 day" fs/run/*.pt
+        local rc=0
+        "$CKPTD" -1 -w "$T/fs/run" --pattern 'step_{step}.pt' --keep-last 1 --min-free 100% 2>o.log || rc=$?
+        [ "$rc" = 3 ] || fail "exit $rc, expected 3: $(cat o.log)"
+        assert_grep "in the future" o.log
+        assert_names fs/run step_1.pt step_2.pt step_3.pt step_4.pt
+}
+
+# A day back under the daemon: checkpoints from the future settle on the
+# daemon's own clock, are young for min_age after it first saw them, then
+# the policy decides them (they were kept forever).
+test_clock_step_back_daemon_settles_and_ages() {
+        mkdir runs
+        for n in 1 2 3 4; do echo "$n" >"runs/step_$n.pt"; done
+        touch -d "+1 day" runs/*.pt
+        start_daemon d.log -w "$T/runs" --pattern 'step_{step}.pt' --keep-last 1 --min-age 2 --settle 0.3
+        assert_names runs step_1.pt step_2.pt step_3.pt step_4.pt
+        wait_for 20 names_are runs step_4.pt || fail "not decided: $(ls runs) $(cat d.log)"
+}
+
+# names_are DIR NAME...: like assert_names, but a predicate for wait_for.
+names_are() {
+        local dir=$1
+        shift
+        [ "$(printf '%s\n' "$@" | LC_ALL=C sort)" = "$(ls_names "$dir" 2>/dev/null)" ]
+}
+
 # --- sticky and shared runs: each owner's checkpoints are a run of their own ---
 
 test_sticky_run_keeps_each_owners_newest() {

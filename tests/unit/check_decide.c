@@ -102,6 +102,34 @@ START_TEST(test_one_owner_is_policy)
 }
 END_TEST
 
+/* min_age from the daemon's own age, not from the wall clock: a year-old
+ * mtime the daemon has timed as 10 s old is young, a future one it has timed
+ * as an hour old is not. */
+START_TEST(test_age_known_beats_mtime)
+{
+        struct ckpt c[3];
+        struct policy p = {.mode = MODE_MIN, .keep_last = 1, .min_age_sec = 3600};
+
+        mk(&c[0], "a", 1, 1000);
+        mk(&c[1], "b", 2, 1000);
+        mk(&c[2], "c", 3, 1000);
+        c[0].mtime_usec = NOW_USEC - (int64_t)365 * 86400 * (int64_t)USEC_PER_SEC;
+        c[0].age_known = true;
+        c[0].age_usec = 10 * (int64_t)USEC_PER_SEC;
+        c[1].mtime_usec = NOW_USEC + 86400 * (int64_t)USEC_PER_SEC;
+        c[1].age_known = true;
+        c[1].age_usec = 3600 * (int64_t)USEC_PER_SEC;
+        run_decide(&p, c, 3, NOW_USEC);
+        ck_assert_uint_eq(c[0].verdict.reasons, R(KEEP_YOUNG));
+        ck_assert(!c[1].verdict.keep);
+        ck_assert_uint_eq(c[2].verdict.reasons, R(KEEP_LAST));
+        /* without a known age the future mtime is young, as before */
+        c[1].age_known = false;
+        run_decide(&p, c, 3, NOW_USEC);
+        ck_assert_uint_eq(c[1].verdict.reasons, R(KEEP_YOUNG));
+}
+END_TEST
+
 Suite *decide_suite(void)
 {
         Suite *s = suite_create("decide");
@@ -111,6 +139,7 @@ Suite *decide_suite(void)
         tcase_add_test(tc, test_best_rank_per_owner);
         tcase_add_test(tc, test_mixed_owners_kept);
         tcase_add_test(tc, test_one_owner_is_policy);
+        tcase_add_test(tc, test_age_known_beats_mtime);
         suite_add_tcase(s, tc);
         return s;
 }
