@@ -184,14 +184,22 @@ static int dir_take(int fd, const char *dir, const char *root, bool ex, int64_t 
                         d->mode = want;
                         break;
                 }
+                if (errno == EINTR)
+                        continue;
                 if (errno != EWOULDBLOCK) {
                         int r = -errno;
-                        /* ENOLCK: NFS without a lock manager (nolock). The
-                         * tree is watched all the same, unguarded. */
-                        log_warning_errno(r, "cannot lock %s: %m; another ckptd on %s would go unnoticed", dir, root);
-                        if (d->mode == 0 && d->n_sh + d->n_ex == 1)
-                                d->mode = want; /* nothing held; counts only */
-                        break;
+
+                        /* No locks on this file system (NFS mounted nolock:
+                         * ENOLCK; some FUSE: ENOSYS): watched all the same,
+                         * unguarded, and said so. Any other error (EIO) may
+                         * hide a holder: fail closed, as for a conflict. */
+                        if (r == -ENOLCK || r == -ENOSYS || r == -EOPNOTSUPP || r == -EINVAL) {
+                                log_warning_errno(r, "cannot lock %s: %m; another ckptd on %s would go unnoticed", dir,
+                                                  root);
+                                break;
+                        }
+                        dir_put(d, ex);
+                        return log_errno(r, "cannot lock %s for watch root %s: %m", dir, root);
                 }
                 /* a failed conversion (our SH to EX) dropped our SH lock */
                 if (d->mode == LOCK_SH && flock(d->fd, LOCK_SH | LOCK_NB) < 0)
