@@ -135,6 +135,24 @@ test_lock_oneshot_refused_while_daemon_runs() {
         assert_names runs step_3.pt
 }
 
+# One config may watch /runs (not recursively) and /runs/x: its own locks
+# do not conflict, in either order; another process still finds both taken.
+test_lock_nested_watches_of_one_config() {
+        steps "$T/runs" 1 2 3
+        steps "$T/runs/x" 1 2 3
+        cat >c.conf <<EOC
+watch = ( { path = "$T/runs/x"; pattern = "step_{step}.pt"; keep_last = 1; },
+          { path = "$T/runs"; recursive = false; pattern = "step_{step}.pt"; keep_last = 2; } );
+EOC
+        "$CKPTD" -1 -c c.conf 2>o.log || fail "-1: $(cat o.log)"
+        assert_names runs/x step_3.pt
+        start_daemon d.log -c c.conf
+        assert_names runs step_2.pt step_3.pt x
+        "$CKPTD" -1 -w "$T/runs" --no-recursive --pattern 'step_{step}.pt' --keep-last 1 2>p.log &&
+                fail "a second process on /runs was not refused"
+        assert_grep "locked by pid $DPID" p.log
+}
+
 test_lock_wait_config_option() {
         conf a.conf "$T/runs" 1
         mkdir runs
@@ -154,6 +172,9 @@ YEAR=$((365 * 86400))
 need_shim() {
         command -v cc >/dev/null || skip "no C compiler for the clock shim"
         cc -shared -fPIC -O2 -o "$T/clockshift.so" "$HERE/clockshift.c" -ldl || fail "cannot build the clock shim"
+        echo 0 >"$T/offset"
+        echo "$YEAR" >"$T/offset"
+        [ "$(shifted date +%Y)" -gt "$(date +%Y)" ] || fail "the clock shim does not shift the wall clock"
         echo 0 >"$T/offset"
 }
 
@@ -235,6 +256,20 @@ test_sticky_run_keeps_each_owners_newest() {
         # the victim's run keeps its newest; the attacker's file decided
         # nothing about the victim's
         assert_names run checkpoint-200 checkpoint-999999
+}
+
+test_sticky_run_daemon() {
+        need_users
+        sticky_run run
+        as $VICTIM sh -c 'echo a >run/step_100.pt; echo b >run/step_200.pt'
+        touch -d "-1 hour" run/*.pt
+        start_daemon d.log -w "$T/run" --pattern 'step_{step}.pt' --keep-last 1 --settle 0.2
+        wait_for 20 names_are run step_200.pt || fail "victim's run not decided: $(ls run)"
+        # the attacker's saves: a backdated one, then a newer one of theirs
+        as $ATTACKER sh -c 'echo x >run/.t && touch -d "-2 hours" run/.t && mv run/.t run/step_999999.pt'
+        as $ATTACKER sh -c 'echo y >run/.t && mv run/.t run/step_1000000.pt'
+        wait_for 20 names_are run step_200.pt step_1000000.pt ||
+                fail "run holds $(ls run): $(cat d.log)"
 }
 
 test_sticky_run_plain_files_and_list() {
