@@ -123,3 +123,75 @@ void ages_finish(struct ages *a)
         free(a->v);
         *a = (struct ages){};
 }
+
+struct ages_carried {
+        char *root, *run;
+        struct ages ages;
+};
+
+static int carried_cmp(const void *x, const void *y)
+{
+        const struct ages_carried *a = x, *b = y;
+        int r = strcmp(a->root, b->root);
+
+        return r != 0 ? r : strcmp(a->run, b->run);
+}
+
+int ages_carry_add(struct ages_carry *c, const char *root, const char *run, struct ages *a)
+{
+        struct ages_carried *e;
+
+        if (a->n == 0)
+                return 0;
+        if (c->n == c->cap) {
+                size_t cap = c->cap ? c->cap * 2 : 64;
+                struct ages_carried *v = reallocarray(c->v, cap, sizeof(*v));
+                if (!v) {
+                        ages_finish(a);
+                        return -ENOMEM;
+                }
+                c->v = v;
+                c->cap = cap;
+        }
+        e = &c->v[c->n];
+        *e = (struct ages_carried){.root = strdup(root), .run = strdup(run), .ages = *a};
+        *a = (struct ages){};
+        if (!e->root || !e->run) {
+                free(e->root);
+                free(e->run);
+                ages_finish(&e->ages);
+                return -ENOMEM;
+        }
+        c->n++;
+        c->sorted = false;
+        return 0;
+}
+
+void ages_carry_take(struct ages_carry *c, const char *root, const char *run, struct ages *ret)
+{
+        struct ages_carried key = {.root = (char *)root, .run = (char *)run}, *e;
+
+        if (c->n == 0)
+                return;
+        if (!c->sorted) {
+                qsort(c->v, c->n, sizeof(*c->v), carried_cmp);
+                c->sorted = true;
+        }
+        e = bsearch(&key, c->v, c->n, sizeof(*c->v), carried_cmp);
+        if (!e || e->ages.n == 0)
+                return;
+        ages_finish(ret);
+        *ret = e->ages;
+        e->ages = (struct ages){};
+}
+
+void ages_carry_finish(struct ages_carry *c)
+{
+        for (size_t i = 0; i < c->n; i++) {
+                free(c->v[i].root);
+                free(c->v[i].run);
+                ages_finish(&c->v[i].ages);
+        }
+        free(c->v);
+        *c = (struct ages_carry){};
+}

@@ -116,6 +116,8 @@ static struct run_state *run_get(struct root_state *rs, const char *path)
                 return NULL;
         }
         run->rs = rs;
+        if (rs->m)
+                ages_carry_take(&rs->m->carry, rs->root.w->path, path, &run->ages);
         rs->runs[rs->n_runs++] = run;
         if (rs->n_runs * 2 > rs->cap_slots) {
                 if (run_index_rebuild(rs) < 0) {
@@ -1257,6 +1259,11 @@ static int manager_reload(struct manager *m)
                 manager_status(m);
                 return 0;
         }
+        /* what was timed survives the reload (the runs are built anew) */
+        for (size_t i = 0; i < m->n_roots; i++)
+                for (size_t j = 0; j < m->roots[i].n_runs; j++)
+                        ages_carry_add(&m->carry, m->roots[i].root.w->path, m->roots[i].runs[j]->path,
+                                       &m->roots[i].runs[j]->ages);
         roots_free(m);
         config_free(m->config);
         m->config = c;
@@ -1268,6 +1275,7 @@ static int manager_reload(struct manager *m)
                            c->n_watches == 1 ? "" : "es");
         }
         r = roots_start(m);
+        ages_carry_finish(&m->carry);
         manager_floor_config(m);
         if (!manager_stopping(m)) /* no READY=1 after STOPPING=1 */
                 sd_notify(false, "READY=1");

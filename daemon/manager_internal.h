@@ -65,6 +65,7 @@ struct manager {
         bool dry_run;            /* -n, or dry_run in the config in force */
         bool dry_run_cli;        /* -n: a reload cannot turn it off */
         bool starting;           /* before READY=1: a locked root waits lock_wait, then exits */
+        struct ages_carry carry; /* during a reload: what the old runs had timed */
         int log_level;           /* from the command line; -1: from the config */
         struct watcher *watcher;
         sd_event_source *inotify_src;

@@ -178,9 +178,10 @@ need_shim() {
         echo 0 >"$T/offset"
 }
 
-# shifted CMD...: CMD with the wall clock moved by $T/offset seconds.
+# shifted CMD...: CMD with the wall clock moved by $T/offset seconds (env
+# execs CMD, so `shifted ... &` leaves CMD's pid in $!).
 shifted() {
-        CLOCKSHIFT_FILE=$T/offset LD_PRELOAD=$T/clockshift.so "$@"
+        env CLOCKSHIFT_FILE="$T/offset" LD_PRELOAD="$T/clockshift.so" "$@"
 }
 
 # A year forward under a running daemon: the young checkpoints it has seen
@@ -189,7 +190,7 @@ test_clock_step_forward_ages_nothing() {
         need_shim
         mkdir runs
         for n in 1 2 3 4 5 6 7 8 9 10; do echo "$n" >"runs/step_$n.pt"; done
-        shifted "$CKPTD" -w "$T/runs" --pattern 'step_{step}.pt' --keep-last 1 --min-age 3600 --settle 0.2 \
+        env CLOCKSHIFT_FILE="$T/offset" LD_PRELOAD="$T/clockshift.so" "$CKPTD" -w "$T/runs" --pattern 'step_{step}.pt' --keep-last 1 --min-age 3600 --settle 0.2 \
                 2>d.log &
         DPID=$!
         echo "$DPID" >>"$T/pids"
@@ -204,6 +205,27 @@ test_clock_step_forward_ages_nothing() {
         wait_for 20 test ! -e runs/step_11.pt || fail "the old checkpoint was not deleted: $(cat d.log)"
         assert_names runs step_1.pt step_2.pt step_3.pt step_4.pt step_5.pt step_6.pt step_7.pt step_8.pt \
                 step_9.pt step_10.pt step_12.pt
+}
+
+# The same across a reload: what the daemon timed survives SIGHUP.
+test_clock_step_forward_then_reload() {
+        need_shim
+        mkdir runs
+        for n in 1 2 3 4 5; do echo "$n" >"runs/step_$n.pt"; done
+        cat >c.conf <<EOC
+watch = ( { path = "$T/runs"; pattern = "step_{step}.pt"; keep_last = 1; min_age = 3600; settle = 0.2; } );
+EOC
+        env CLOCKSHIFT_FILE="$T/offset" LD_PRELOAD="$T/clockshift.so" "$CKPTD" -c c.conf 2>d.log &
+        DPID=$!
+        echo "$DPID" >>"$T/pids"
+        wait_for 20 grep -q '^ckptd: watching ' d.log || fail "ckptd did not start: $(cat d.log)"
+        echo "$YEAR" >offset
+        kill -HUP "$DPID"
+        wait_for 20 grep -q 'reloaded' d.log || fail "no reload: $(cat d.log)"
+        # a checkpoint from before the step, renamed in: deleted once swept
+        echo 0 >t0 && touch -d "-2 hours" t0 && mv t0 runs/step_0.pt
+        wait_for 20 test ! -e runs/step_0.pt || fail "the old checkpoint was not deleted: $(cat d.log)"
+        assert_names runs step_1.pt step_2.pt step_3.pt step_4.pt step_5.pt
 }
 
 # A day back, one sweep: every checkpoint is "from the future", unsettled and
