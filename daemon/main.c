@@ -30,7 +30,8 @@ struct options {
         bool json;
         int log_level; /* -1: from the config */
         enum log_target log_target;
-        struct config *adhoc; /* built from -w and its flags */
+        struct config *adhoc;  /* built from -w and its flags */
+        const char *lock_wait; /* --lock-wait: overrides lock_wait */
 };
 
 static void help(void)
@@ -48,6 +49,7 @@ static void help(void)
                "      --json           with -l: JSON output\n"
                "      --log-level L    debug, info, notice, warning, err\n"
                "      --log-target T   auto, stderr, journal\n"
+               "      --lock-wait SEC  wait for a root another ckptd holds (-1: no limit)\n"
                "  -h, --help           this help\n"
                "  -V, --version        print the version\n\n"
                "Ad hoc watch (no config file):\n"
@@ -87,6 +89,7 @@ enum {
         ARG_HEADROOM,
         ARG_NO_RECURSIVE,
         ARG_MAX_DELETE,
+        ARG_LOCK_WAIT,
 };
 
 static const struct option long_options[] = {{"help", no_argument, NULL, 'h'},
@@ -114,6 +117,7 @@ static const struct option long_options[] = {{"help", no_argument, NULL, 'h'},
                                              {"headroom", required_argument, NULL, ARG_HEADROOM},
                                              {"no-recursive", no_argument, NULL, ARG_NO_RECURSIVE},
                                              {"max-delete", required_argument, NULL, ARG_MAX_DELETE},
+                                             {"lock-wait", required_argument, NULL, ARG_LOCK_WAIT},
                                              {}};
 
 /* The ad-hoc flags, kept as given until every -w is known. */
@@ -333,6 +337,13 @@ static int parse_argv(int argc, char *argv[], struct options *o)
                 case ARG_HEADROOM: a.headroom = optarg; break;
                 case ARG_NO_RECURSIVE: a.no_recursive = true; break;
                 case ARG_MAX_DELETE: a.max_delete = optarg; break;
+                case ARG_LOCK_WAIT: {
+                        long v;
+                        if (parse_long(optarg, "--lock-wait", "lock_wait", &v) < 0)
+                                return -EINVAL;
+                        o->lock_wait = optarg;
+                        break;
+                }
                 default: return -EINVAL;
                 }
         }
@@ -391,6 +402,8 @@ static int run(const struct options *o)
         if (load_config(o, &c, &path) < 0)
                 return EXIT_FAILURE;
         log_set_level(o->log_level >= 0 ? o->log_level : c->log_level);
+        if (o->lock_wait)
+                c->lock_wait_sec = strtol(o->lock_wait, NULL, 10); /* checked by parse_argv */
         switch (o->mode) {
         case MODE_TEST: r = report_config(stdout, c); break;
         case MODE_LIST: r = report_list(stdout, c, o->json); break;

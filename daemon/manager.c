@@ -12,6 +12,7 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "decide.h"
 #include "log.h"
 #include "manager.h"
 #include "manager_internal.h"
@@ -86,6 +87,7 @@ static struct run_state *run_state_free(struct run_state *run)
         if (!run)
                 return NULL;
         sd_event_source_disable_unref(run->timer);
+        ages_finish(&run->ages);
         for (size_t i = 0; i < run->n_pending; i++)
                 free(run->pending[i].name);
         free(run->pending);
@@ -115,6 +117,8 @@ static struct run_state *run_get(struct root_state *rs, const char *path)
                 return NULL;
         }
         run->rs = rs;
+        if (rs->m)
+                ages_carry_take(&rs->m->carry, rs->root.w->path, path, &run->ages);
         rs->runs[rs->n_runs++] = run;
         if (rs->n_runs * 2 > rs->cap_slots) {
                 if (run_index_rebuild(rs) < 0) {
@@ -400,18 +404,46 @@ static void run_note_read_errors(struct manager *m, struct root_state *rs, struc
         run->read_errors = *key ? TAKE_PTR(key) : NULL;
 }
 
+/* Lower *again to when the first checkpoint kept only for being young
+ * stops being young: min_age ends on time, not at the run's next event. */
+static void young_again(const struct policy *p, const struct run *run, uint64_t *again)
+{
+        uint64_t min_usec;
+
+        if (p->min_age_sec <= 0 || __builtin_mul_overflow((uint64_t)p->min_age_sec, USEC_PER_SEC, &min_usec))
+                return;
+        for (size_t i = 0; i < run->n_ckpts; i++) {
+                const struct ckpt *c = &run->ckpts[i];
+                uint64_t left;
+
+                if (c->verdict.reasons != (1u << KEEP_YOUNG) || !c->age_known || c->age_usec < 0 ||
+                    (uint64_t)c->age_usec >= min_usec)
+                        continue;
+                left = min_usec - (uint64_t)c->age_usec + 1;
+                if (*again == 0 || left < *again)
+                        *again = left;
+        }
+}
+
 /* Decide and act on a scanned run: completeness from the events, the
  * policy, deletions, then a timer for what has not settled yet. Takes
  * `scanned` (it is finished here). */
 static void run_process(struct manager *m, struct root_state *rs, struct run_state *run, struct run *scanned,
                         struct sweep *s)
 {
-        uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC);
-        uint64_t again = adjust_completeness(rs, run, scanned, now);
+        uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC), again;
         unsigned deleted = s->deleted;
 
-        policy_decide(&rs->root.w->policy, scanned->ckpts, scanned->n_ckpts, s->now_usec);
+        /* ages and settling on our own clock first; events override */
+        if (ages_observe(&run->ages, scanned, s->now_usec, settle_usec(rs)) < 0)
+                log_warning("%s/%s: out of memory timing checkpoints: ages from mtimes", rs->root.w->path, run->path);
+        again = adjust_completeness(rs, run, scanned, now);
+
+        if (run_decide(&rs->root.w->policy, scanned->ckpts, scanned->n_ckpts, s->now_usec) < 0)
+                log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint", rs->root.w->path,
+                            run->path);
         run_note_read_errors(m, rs, run, scanned);
+        young_again(&rs->root.w->policy, scanned, &again);
         sweep_apply(s, &rs->root, scanned);
         space_seen(&m->space, rs->root.dev, scanned);
         pending_prune(rs, run, scanned, now);
@@ -557,6 +589,7 @@ static void root_lost(struct manager *m, struct root_state *rs)
         if (rs->present)
                 log_warning("%s is gone; watching for it to come back", rs->root.w->path);
         runs_drop_below(m, rs, "."); /* every watch of the root but PARENT */
+        root_lock_release(&rs->lock);
         rs->root.fd = safe_close(rs->root.fd);
         rs->present = false;
         floor_roots_changed(m);
@@ -632,9 +665,27 @@ static int root_rescan_at(struct manager *m, struct root_state *rs, const char *
         struct sweep s;
 
         if (!rs->present) {
-                if (root_open_fd(&rs->root) < 0) {
+                if (rs->root.fd < 0 && root_open_fd(&rs->root) < 0) {
                         root_lost(m, rs);
                         return 0;
+                }
+                /* before the first decision; at start-up roots_start() took
+                 * it already. Held by another ckptd: not ours to watch,
+                 * tried again every check_interval. */
+                if (!rs->lock.held) {
+                        r = root_lock_take(&rs->lock, rs->root.fd, rs->root.w->path, 0,
+                                           rs->lock_refused ? LOG_DEBUG : LOG_ERR);
+                        if (r < 0) {
+                                if (!rs->lock_refused)
+                                        log_error("not watching %s while it is locked; trying again every %llds",
+                                                  rs->root.w->path, (long long)m->config->check_interval_sec);
+                                rs->lock_refused = true;
+                                rs->root.fd = safe_close(rs->root.fd);
+                                return 0;
+                        }
+                        if (rs->lock_refused)
+                                log_notice("%s is no longer locked by another process: watching it", rs->root.w->path);
+                        rs->lock_refused = false;
                 }
                 rs->present = true;
                 sub = ".";
@@ -994,8 +1045,11 @@ static void adjust_run(void *userdata, struct root *r, struct run *run)
         struct run_state *state = run_find(rs, run->path);
 
         (void)userdata;
-        if (state)
-                adjust_completeness(rs, state, run, (uint64_t)now_usec(CLOCK_MONOTONIC));
+        if (!state)
+                return;
+        if (ages_observe(&state->ages, run, now_usec(CLOCK_REALTIME), settle_usec(rs)) < 0)
+                log_warning("%s/%s: out of memory timing checkpoints: ages from mtimes", rs->root.w->path, run->path);
+        adjust_completeness(rs, state, run, (uint64_t)now_usec(CLOCK_MONOTONIC));
 }
 
 static size_t present_roots(struct manager *m, struct root **ret)
@@ -1157,6 +1211,7 @@ static void roots_free(struct manager *m)
                 sd_event_source_disable_unref(rs->poll_timer);
                 if (m->watcher)
                         watcher_remove_root(m->watcher, rs->index);
+                root_lock_release(&rs->lock);
                 root_finish(&rs->root);
         }
         free(m->roots);
@@ -1183,6 +1238,22 @@ static int roots_start(struct manager *m)
                         m->roots[j].m = m;
                         m->roots[j].root = (struct root){.w = &m->config->watches[j], .fd = -1};
                 }
+                if (r < 0)
+                        return r;
+        }
+        /* One ckptd per tree: every root that is there is locked before
+         * anything is decided in any of them (a missing one is locked when
+         * it appears). */
+        for (size_t i = 0; m->starting && i < m->n_roots; i++) {
+                struct root_state *rs = &m->roots[i];
+                int r;
+
+                if (root_open_fd(&rs->root) < 0)
+                        continue;
+                r = root_lock_take(&rs->lock, rs->root.fd, rs->root.w->path, m->config->lock_wait_sec, LOG_ERR);
+                if (r == -EWOULDBLOCK)
+                        return log_errno(r, "not starting: %s is in use (lock_wait = %lld)", rs->root.w->path,
+                                         (long long)m->config->lock_wait_sec);
                 if (r < 0)
                         return r;
         }
@@ -1227,6 +1298,11 @@ static int manager_reload(struct manager *m)
                 manager_status(m);
                 return 0;
         }
+        /* what was timed survives the reload (the runs are built anew) */
+        for (size_t i = 0; i < m->n_roots; i++)
+                for (size_t j = 0; j < m->roots[i].n_runs; j++)
+                        ages_carry_add(&m->carry, m->roots[i].root.w->path, m->roots[i].runs[j]->path,
+                                       &m->roots[i].runs[j]->ages);
         roots_free(m);
         config_free(m->config);
         m->config = c;
@@ -1238,6 +1314,7 @@ static int manager_reload(struct manager *m)
                            c->n_watches == 1 ? "" : "es");
         }
         r = roots_start(m);
+        ages_carry_finish(&m->carry);
         manager_floor_config(m);
         if (!manager_stopping(m)) /* no READY=1 after STOPPING=1 */
                 sd_notify(false, "READY=1");
@@ -1332,7 +1409,9 @@ int manager_run(struct config *c, const char *config_path, bool dry_run, int log
          * loop stops the pings and systemd restarts us (sd_event_set_watchdog(3)) */
         sd_event_set_watchdog(m.event, true);
 
+        m.starting = true;
         r = roots_start(&m);
+        m.starting = false;
         if (r < 0)
                 goto out;
         r = manager_floor_start(&m);
@@ -1361,6 +1440,7 @@ int manager_once(const struct config *c, bool dry_run)
 {
         struct roots roots;
         struct space space = {};
+        struct root_lock *locks = NULL;
         struct sweep s;
         int status = EXIT_SUCCESS, k;
 
@@ -1369,6 +1449,24 @@ int manager_once(const struct config *c, bool dry_run)
                 status = EXIT_FAILURE;
         if (k < 0)
                 goto out;
+        /* One ckptd per tree: a daemon (or another -1) on one of these
+         * roots, or on a directory above or below one, decides there; this
+         * sweep does nothing at all rather than race it. */
+        locks = calloc(roots.n_open + 1, sizeof(*locks));
+        if (!locks) {
+                status = EXIT_FAILURE;
+                goto out;
+        }
+        for (size_t i = 0; i < roots.n_open; i++) {
+                k = root_lock_take(&locks[i], roots.open[i]->fd, roots.open[i]->w->path, c->lock_wait_sec, LOG_ERR);
+                if (k < 0) {
+                        if (k == -EWOULDBLOCK)
+                                log_error("not sweeping: %s is in use (lock_wait = %lld)", roots.open[i]->w->path,
+                                          (long long)c->lock_wait_sec);
+                        status = EXIT_FAILURE;
+                        goto out;
+                }
+        }
         sweep_init(&s, c, dry_run);
         if (space_set_roots(&space, roots.open, roots.n_open) < 0) {
                 status = EXIT_FAILURE;
@@ -1411,6 +1509,9 @@ int manager_once(const struct config *c, bool dry_run)
                            s.deleted == 1 ? "" : "s", s.capped ? " (deletion cap reached)" : "", kept ? kept : "");
         }
 out:
+        for (size_t i = 0; locks && i < roots.n_open; i++)
+                root_lock_release(&locks[i]);
+        free(locks);
         roots_close(&roots);
         space_finish(&space);
         return status;

@@ -5,7 +5,9 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include "ages.h"
 #include "config.h"
+#include "rootlock.h"
 #include "space.h"
 #include "sweep.h"
 
@@ -34,13 +36,16 @@ struct run_state {
         char *read_errors;      /* sweep_read_errors_key() last logged; NULL: none */
         bool unreadable_whole;  /* the last sweep kept it whole after a read error */
         size_t n_unreadable;    /* checkpoints the last sweep kept after read errors */
+        struct ages ages;       /* each checkpoint timed since first seen */
 };
 
 /* One watch of the config. */
 struct root_state {
         struct manager *m;
-        struct root root; /* fd -1 while the root is missing */
-        unsigned index;   /* watcher tag, new on every reload */
+        struct root root;      /* fd -1 while the root is missing */
+        struct root_lock lock; /* held while present */
+        bool lock_refused;     /* another ckptd holds it: logged once */
+        unsigned index;        /* watcher tag, new on every reload */
         bool index_valid;
         bool present;
         bool seen_before;
@@ -62,6 +67,8 @@ struct manager {
         const char *config_path; /* NULL with --watch: SIGHUP has nothing to read */
         bool dry_run;            /* -n, or dry_run in the config in force */
         bool dry_run_cli;        /* -n: a reload cannot turn it off */
+        bool starting;           /* before READY=1: a locked root waits lock_wait, then exits */
+        struct ages_carry carry; /* during a reload: what the old runs had timed */
         int log_level;           /* from the command line; -1: from the config */
         struct watcher *watcher;
         sd_event_source *inotify_src;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
+#include "decide.h"
 #include "floor.h"
 #include "log.h"
 #include "policy.h"
@@ -162,7 +163,9 @@ static int fs_collect(struct space *sp, struct fs_state *f, struct root *const *
                 for (size_t j = 0; j < k; j++) {
                         if (adjust)
                                 adjust(userdata, roots[i], &runs[j]);
-                        policy_decide(&roots[i]->w->policy, runs[j].ckpts, runs[j].n_ckpts, now);
+                        if (run_decide(&roots[i]->w->policy, runs[j].ckpts, runs[j].n_ckpts, now) < 0)
+                                log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint",
+                                            roots[i]->w->path, runs[j].path);
                         space_seen(sp, f->dev, &runs[j]);
                         ret->runs[ret->n] = runs[j];
                         ret->root[ret->n++] = roots[i];
@@ -220,6 +223,22 @@ static void set_unmet(struct fs_state *f, bool unmet, const struct floor_cand *c
         f->unmet = unmet;
 }
 
+/* An mtime this far in the future is no save in progress but a clock that
+ * was stepped back (or a host whose clock is wrong): NFS clients and servers
+ * in sync differ by seconds. Such checkpoints read as unsettled (scan.c) and
+ * are kept, but their bytes are not room a save is using. */
+#define SKEW_TOLERANCE_USEC ((int64_t)(60 * USEC_PER_SEC))
+
+/* How far in the future c's mtime is (0: not). */
+static int64_t future_usec(const struct ckpt *c, int64_t now_usec)
+{
+        int64_t d;
+
+        if (__builtin_sub_overflow(c->mtime_usec, now_usec, &d))
+                return c->mtime_usec > now_usec ? INT64_MAX : 0;
+        return d > 0 ? d : 0;
+}
+
 /* Evict from f until free space reaches the target, worst first. */
 static int fs_enforce(struct space *sp, struct fs_state *f, struct root *const *roots, size_t n, struct sweep *s,
                       space_adjust_fn *adjust, void *userdata)
@@ -231,6 +250,8 @@ static int fs_enforce(struct space *sp, struct fs_state *f, struct root *const *
         unsigned *why = NULL;
         struct floor_state st;
         uint64_t short_bytes = 0, pending_bytes = 0, writing_bytes = 0, room;
+        size_t skewed = 0;
+        int64_t skew_usec = 0;
         int r;
 
         r = fs_collect(sp, f, roots, n, s->now_usec, adjust, userdata, &fr);
@@ -250,14 +271,20 @@ static int fs_enforce(struct space *sp, struct fs_state *f, struct root *const *
         }
         nc = 0;
         for (size_t i = 0; i < fr.n; i++)
-                for (size_t j = 0; j < fr.runs[i].n_ckpts; j++) {
+                for (size_t j = 0, base = nc; j < fr.runs[i].n_ckpts; j++) {
                         struct ckpt *k = &fr.runs[i].ckpts[j];
                         /* in a dry run the policy's victims still take space */
                         if (!k->verdict.keep)
                                 pending_bytes += k->size_bytes;
-                        else if (!k->complete)
+                        else if (!k->complete && future_usec(k, s->now_usec) > SKEW_TOLERANCE_USEC) {
+                                skewed++;
+                                if (future_usec(k, s->now_usec) > skew_usec)
+                                        skew_usec = future_usec(k, s->now_usec);
+                        } else if (!k->complete)
                                 writing_bytes += k->size_bytes;
-                        floor_cand_from_ckpt(&c[nc], i, k);
+                        /* "the best and the newest of each run" are per
+                         * owner, as the policy ranks them (run_decide) */
+                        floor_cand_from_ckpt(&c[nc], base + run_owner_first(fr.runs[i].ckpts, j), k);
                         ck[nc] = k;
                         run_of[nc++] = i;
                 }
@@ -299,6 +326,12 @@ static int fs_enforce(struct space *sp, struct fs_state *f, struct root *const *
          * on every save, while each save fits. Evictions above still aim at
          * the real free space. */
         room = f->free_bytes + writing_bytes;
+        if (skewed > 0 && room < f->floor_bytes)
+                log_warning("%zu checkpoint%s on the filesystem of %s %s modified up to %llds in the future: "
+                            "the clock was stepped back, or a host's clock is wrong; they count as still being "
+                            "written, so they are kept and the floor cannot evict them",
+                            skewed, skewed == 1 ? "" : "s", f->path, skewed == 1 ? "was" : "were",
+                            (long long)(skew_usec / (int64_t)USEC_PER_SEC));
         if (room < f->floor_bytes) {
                 f->short_bytes = f->floor_bytes - room;
                 floor_protect(c, nc, why);

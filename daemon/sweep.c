@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include "decide.h"
 #include "log.h"
 #include "policy.h"
 #include "remove.h"
@@ -267,7 +268,9 @@ int sweep_decide_root(struct root *r, int64_t now_usec, struct run **ret_runs, s
         if (k < 0)
                 return k;
         for (size_t i = 0; i < *ret_n; i++)
-                policy_decide(&r->w->policy, (*ret_runs)[i].ckpts, (*ret_runs)[i].n_ckpts, now_usec);
+                if (run_decide(&r->w->policy, (*ret_runs)[i].ckpts, (*ret_runs)[i].n_ckpts, now_usec) < 0)
+                        log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint", r->w->path,
+                                    (*ret_runs)[i].path);
         return 0;
 }
 

@@ -9,6 +9,9 @@
 #define FIELDS_MAX     16
 #define FIELD_NAME_MAX 64
 
+/* struct ckpt.uid of a checkpoint whose members have different owners. */
+#define UID_MIXED ((uid_t)-1)
+
 /* Numbers captured from a checkpoint's name, in the order they appear. */
 struct fields {
         size_t n;
@@ -29,6 +32,7 @@ enum keep_reason {
         KEEP_YOUNG,      /* younger than min_age */
         KEEP_INCOMPLETE, /* still being written: invisible to the policy */
         KEEP_UNREADABLE, /* a read it depends on failed: see ckpt.read_error */
+        KEEP_OWNERS,     /* its files have several owners: no one's run decides it */
         _KEEP_REASON_MAX,
 };
 
@@ -88,6 +92,9 @@ struct ckpt {
          * among best or last. read_what says what ("its metric"), static. */
         int read_error;
         const char *read_what;
+        uid_t uid;        /* owner of every member; UID_MIXED when they differ */
+        bool age_known;   /* age_usec holds the age, not now - mtime_usec */
+        int64_t age_usec; /* for min_age: what ckptd timed itself (daemon) */
 
         struct verdict verdict;
 };

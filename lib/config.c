@@ -486,6 +486,8 @@ static int parse_config(const struct parser *p, const config_t *cfg, struct conf
                         r = get_bool(p, s, &c->dry_run);
                 } else if (strcmp(key, "check_interval") == 0) {
                         r = get_ranged_int(p, s, &c->check_interval_sec);
+                } else if (strcmp(key, "lock_wait") == 0) {
+                        r = get_ranged_int(p, s, &c->lock_wait_sec);
                 } else if (strcmp(key, "max_delete_per_sweep") == 0) {
                         r = get_ranged_int(p, s, &i);
                         if (r >= 0)

@@ -60,6 +60,7 @@ struct config {
         int64_t check_interval_sec;
         char *metrics_file; /* NULL: off */
         int max_delete_per_sweep;
+        int64_t lock_wait_sec; /* a root locked by another ckptd: wait this long, -1 without limit */
         struct watch_conf *watches;
         size_t n_watches;
 };

@@ -120,6 +120,10 @@ static bool is_young(const struct policy *p, const struct ckpt *c, int64_t now_u
         /* min_age beyond ~292000 years: everything is young. */
         if (__builtin_mul_overflow(p->min_age_sec, (int64_t)USEC_PER_SEC, &min_usec))
                 return true;
+        /* The daemon's own measure: aged on CLOCK_BOOTTIME since it first
+         * saw the checkpoint, so a step of the wall clock ages nothing. */
+        if (c->age_known)
+                return c->age_usec < min_usec;
         /* Overflow means an mtime absurdly far away: in the future it is
          * young (a clock step back must not delete it), in the past old. */
         if (__builtin_sub_overflow(now_usec, c->mtime_usec, &age_usec))

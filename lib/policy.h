@@ -23,8 +23,8 @@ struct policy {
 
 /* Fill c[i].verdict for every checkpoint of one run. Incomplete ones are kept
  * (KEEP_INCOMPLETE), and so are those with a read_error (KEEP_UNREADABLE):
- * neither takes a place among best or last. now_usec is
- * CLOCK_REALTIME, compared with mtime_usec for min_age. */
+ * neither takes a place among best or last. min_age compares age_usec where
+ * age_known, else now_usec (CLOCK_REALTIME) - mtime_usec. */
 void policy_decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec);
 
 /* True when p keeps nothing by itself (a config error). */

@@ -685,6 +685,7 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
                 struct stat fst;
                 int fd, flags, q;
 
+                c->uid = k == 0 || st->st_uid == c->uid ? st->st_uid : UID_MIXED; /* run_decide() */
                 c->size_bytes += (uint64_t)st->st_blocks * 512;
                 if (stat_mtime_usec(st) > c->mtime_usec)
                         c->mtime_usec = stat_mtime_usec(st);

@@ -39,6 +39,8 @@ static const struct conf_range ranges[] = {
          * is more than any disk that holds a few */
         {"headroom", 0, 100, false},
         {"max_delete_per_sweep", 1, 1000000, true},
+        /* a day of waiting for another ckptd; -1: without limit */
+        {"lock_wait", -1, 86400, true},
 };
 
 const struct conf_range *conf_range_of(const char *key)

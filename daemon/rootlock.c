@@ -1,0 +1,308 @@
+/* One ckptd per directory tree.
+ *
+ * Two daemons on one root would each apply their policy (one keeps the best,
+ * the other the newest: together they keep nothing) and each evict for the
+ * same floor. A daemon on /a and another on /a/sub overlap just as much. So
+ * each watch root takes LOCK_EX on its directory and LOCK_SH on every
+ * directory above it: /a and /a/sub conflict whichever starts first (EX on
+ * /a against SH on /a), siblings /a/x and /a/y share their SH locks.
+ *
+ * flock(2) locks belong to an open file description, so two fds of one
+ * process conflict too: the directories are kept in one table per process
+ * with a count of EX and SH users, and a directory that is a root of ours
+ * and above another root of ours (a non-recursive outer watch) holds one
+ * LOCK_EX for both. On NFS the kernel sends flock(2) to the server's lock
+ * manager as a whole-file fcntl lock (nfs(5), "local_lock"), so daemons on
+ * different hosts exclude each other as well; Lustre does so when mounted
+ * with -o flock. systemd-tmpfiles also takes LOCK_SH on what it cleans and
+ * skips directories someone holds LOCK_EX on (tmpfiles.d(5)). */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+#include <systemd/sd-daemon.h>
+
+#include "log.h"
+#include "macro.h"
+#include "rootlock.h"
+
+/* How often a blocked lock is tried again while waiting. */
+#define RETRY_USEC (100 * 1000)
+
+struct dir_lock {
+        int fd;
+        dev_t dev;
+        ino_t ino;
+        unsigned n_ex, n_sh; /* users in this process */
+        int mode;            /* LOCK_EX, LOCK_SH or 0: what fd holds */
+        struct dir_lock *next;
+};
+
+static struct dir_lock *held;
+
+static struct dir_lock *dir_find(dev_t dev, ino_t ino)
+{
+        for (struct dir_lock *d = held; d; d = d->next)
+                if (d->dev == dev && d->ino == ino)
+                        return d;
+        return NULL;
+}
+
+static void dir_put(struct dir_lock *d, bool ex)
+{
+        if (ex)
+                d->n_ex--;
+        else
+                d->n_sh--;
+        if (d->n_ex == 0 && d->n_sh > 0 && d->mode == LOCK_EX) {
+                /* a converted lock may be lost on failure (flock(2)): the
+                 * other root of ours under it keeps what it can */
+                if (flock(d->fd, LOCK_SH | LOCK_NB) == 0)
+                        d->mode = LOCK_SH;
+        }
+        if (d->n_ex > 0 || d->n_sh > 0)
+                return;
+        for (struct dir_lock **p = &held; *p; p = &(*p)->next)
+                if (*p == d) {
+                        *p = d->next;
+                        break;
+                }
+        safe_close(d->fd);
+        free(d);
+}
+
+/* The pid of a process other than us holding a flock on dev:ino, from
+ * /proc/locks ("1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"), or 0. */
+static pid_t lock_holder(dev_t dev, ino_t ino, bool want_ex)
+{
+        _cleanup_free_ char *line = NULL;
+        size_t len = 0;
+        FILE *f = fopen("/proc/locks", "re");
+        pid_t found = 0;
+
+        if (!f)
+                return 0;
+        while (found == 0 && getline(&line, &len, f) > 0) {
+                char type[16], adv[16], rw[16];
+                unsigned maj, min;
+                unsigned long i;
+                int pid;
+
+                /* "->" lines are waiters, not holders */
+                if (sscanf(line, "%*d: %15s %15s %15s %d %x:%x:%lu", type, adv, rw, &pid, &maj, &min, &i) != 7 ||
+                    strcmp(type, "FLOCK") != 0)
+                        continue;
+                if (maj != major(dev) || min != minor(dev) || i != (unsigned long)ino || pid == getpid())
+                        continue;
+                /* a shared lock wanted conflicts only with an exclusive one */
+                if (!want_ex && strcmp(rw, "WRITE") != 0)
+                        continue;
+                found = pid;
+        }
+        fclose(f);
+        return found;
+}
+
+/* "1234 (ckptd)", or "an unknown process" (another pid namespace). */
+static void describe_pid(pid_t pid, char *buf, size_t size)
+{
+        char path[64], comm[64] = "";
+        FILE *f;
+
+        if (pid <= 0) {
+                snprintf(buf, size, "an unknown process");
+                return;
+        }
+        snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+        f = fopen(path, "re");
+        if (f) {
+                if (fgets(comm, sizeof(comm), f))
+                        comm[strcspn(comm, "\n")] = '\0';
+                fclose(f);
+        }
+        snprintf(buf, size, "pid %d%s%s%s", (int)pid, comm[0] ? " (" : "", comm, comm[0] ? ")" : "");
+}
+
+static bool stop_pending(void)
+{
+        sigset_t pending;
+
+        if (sigpending(&pending) < 0)
+                return false;
+        return sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1;
+}
+
+/* Take exclusive (ex) or shared on the directory `dir`, open as fd (which is
+ * taken), for watch root `root`; who is in the way is logged at `level`. */
+static int dir_take(int fd, const char *dir, const char *root, bool ex, int64_t wait_sec, int level,
+                    struct dir_lock **ret)
+{
+        int want = ex ? LOCK_EX : LOCK_SH;
+        uint64_t start = (uint64_t)now_usec(CLOCK_MONOTONIC), next_note = 0;
+        struct dir_lock *d;
+        struct stat st;
+        bool told = false;
+
+        if (fstat(fd, &st) < 0) {
+                int r = -errno;
+                safe_close(fd);
+                return r;
+        }
+        d = dir_find(st.st_dev, st.st_ino);
+        if (d) {
+                safe_close(fd);
+                /* two watches of one config on one directory, under two
+                 * names (a symlink): two policies on the same runs */
+                if (ex && d->n_ex > 0)
+                        return log_errno(-EEXIST, "watch %s is a directory another watch already names", root);
+        } else {
+                d = calloc(1, sizeof(*d));
+                if (!d) {
+                        safe_close(fd);
+                        return -ENOMEM;
+                }
+                *d = (struct dir_lock){.fd = fd, .dev = st.st_dev, .ino = st.st_ino, .next = held};
+                held = d;
+        }
+        if (ex)
+                d->n_ex++;
+        else
+                d->n_sh++;
+
+        while (d->mode != LOCK_EX && d->mode != want) {
+                uint64_t now;
+                char who[96];
+
+                if (flock(d->fd, want | LOCK_NB) == 0) {
+                        d->mode = want;
+                        break;
+                }
+                if (errno == EINTR)
+                        continue;
+                if (errno != EWOULDBLOCK) {
+                        int r = -errno;
+
+                        /* No locks on this file system (NFS mounted nolock:
+                         * ENOLCK; some FUSE: ENOSYS): watched all the same,
+                         * unguarded, and said so. Any other error (EIO) may
+                         * hide a holder: fail closed, as for a conflict. */
+                        if (r == -ENOLCK || r == -ENOSYS || r == -EOPNOTSUPP || r == -EINVAL) {
+                                log_warning_errno(r, "cannot lock %s: %m; another ckptd on %s would go unnoticed", dir,
+                                                  root);
+                                break;
+                        }
+                        dir_put(d, ex);
+                        return log_errno(r, "cannot lock %s for watch root %s: %m", dir, root);
+                }
+                /* a failed conversion (our SH to EX) dropped our SH lock */
+                if (d->mode == LOCK_SH && flock(d->fd, LOCK_SH | LOCK_NB) < 0)
+                        d->mode = 0;
+                now = (uint64_t)now_usec(CLOCK_MONOTONIC);
+                if (!told) {
+                        describe_pid(lock_holder(d->dev, d->ino, ex), who, sizeof(who));
+                        if (ex)
+                                log_internal(level, 0,
+                                             "watch root %s is locked by %s: another ckptd watches it, "
+                                             "a directory above it or one below it",
+                                             root, who);
+                        else
+                                log_internal(level, 0,
+                                             "%s, above watch root %s, is locked by %s: another ckptd watches it", dir,
+                                             root, who);
+                        if (wait_sec < 0)
+                                log_notice("waiting for the lock (lock_wait = -1)");
+                        else if (wait_sec > 0)
+                                log_notice("waiting up to %lld s for the lock (lock_wait)", (long long)wait_sec);
+                        told = true;
+                }
+                if (wait_sec >= 0 && now - start >= (uint64_t)wait_sec * USEC_PER_SEC) {
+                        dir_put(d, ex);
+                        if (wait_sec > 0)
+                                log_internal(level, 0, "%s is still locked after %lld s; giving up", dir,
+                                             (long long)wait_sec);
+                        return -EWOULDBLOCK;
+                }
+                if (stop_pending()) {
+                        dir_put(d, ex);
+                        return -EINTR;
+                }
+                if (now >= next_note) {
+                        /* under systemd: starting takes as long as the wait */
+                        sd_notifyf(false, "STATUS=waiting for the lock on %s\nEXTEND_TIMEOUT_USEC=%llu", dir,
+                                   (unsigned long long)(10 * USEC_PER_SEC));
+                        next_note = now + 5 * USEC_PER_SEC;
+                }
+                (void)nanosleep(&(struct timespec){.tv_nsec = RETRY_USEC * NSEC_PER_USEC}, NULL);
+        }
+        *ret = d;
+        return 0;
+}
+
+int root_lock_take(struct root_lock *l, int root_fd, const char *path, int64_t wait_sec, int level)
+{
+        size_t len = strlen(path), depth = 1;
+        _cleanup_free_ char *dir = malloc(len + 1);
+        int fd, r = 0;
+
+        root_lock_release(l);
+        if (!dir)
+                return -ENOMEM;
+        if (wait_sec > (int64_t)(INT64_MAX / USEC_PER_SEC))
+                wait_sec = -1; /* longer than anyone waits */
+        for (size_t i = 0; i < len; i++)
+                depth += path[i] == '/';
+        l->dirs = calloc(depth + 1, sizeof(*l->dirs));
+        if (!l->dirs)
+                return -ENOMEM;
+        /* The directories above, top down ("/", "/a", "/a/b" for /a/b/c):
+         * every process takes them in the same order. */
+        for (size_t i = 0; i < len && r == 0; i++) {
+                size_t n = i == 0 ? 1 : i;
+
+                if (path[i] != '/' || n >= len)
+                        continue;
+                memcpy(dir, path, n);
+                dir[n] = '\0';
+                fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (fd < 0) {
+                        /* EACCES (a mode 711 home): no shared lock there */
+                        log_debug("cannot open %s to lock it: %m, skipping", dir);
+                        continue;
+                }
+                r = dir_take(fd, dir, path, false, wait_sec, level, &l->dirs[l->n]);
+                if (r == 0)
+                        l->n++;
+        }
+        if (r == 0) {
+                /* flock(2) fails on an O_PATH fd (EBADF): reopen the root we
+                 * hold, not its name, so the lock is on what we watch */
+                fd = openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (fd < 0)
+                        r = log_errno(-errno, "cannot open watch root %s to lock it: %m", path);
+                else
+                        r = dir_take(fd, path, path, true, wait_sec, level, &l->dirs[l->n]);
+                if (r == 0) {
+                        l->n++;
+                        l->held = true;
+                }
+        }
+        if (r < 0)
+                root_lock_release(l);
+        return r;
+}
+
+void root_lock_release(struct root_lock *l)
+{
+        /* the last one is the root's own (exclusive) once l->held */
+        for (size_t i = 0; i < l->n; i++)
+                dir_put(l->dirs[i], l->held && i + 1 == l->n);
+        free(l->dirs);
+        *l = (struct root_lock){};
+}

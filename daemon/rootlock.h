@@ -1,0 +1,26 @@
+/* One ckptd per directory tree: BSD locks on each watch root (exclusive) and
+ * on every directory above it (shared), held while the root is watched. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct dir_lock;
+
+/* The locks one watch root holds. Zero-initialised means none. */
+struct root_lock {
+        struct dir_lock **dirs; /* "/" first, the root last */
+        size_t n;
+        bool held; /* all taken: dirs[n - 1] is the root, exclusive */
+};
+
+/* Lock the watch root open at root_fd (O_PATH is fine) whose configured path
+ * is `path`: LOCK_EX on it, LOCK_SH on each directory above it. When another
+ * process is in the way, logs who (from /proc/locks) at `level` and waits up
+ * to wait_sec seconds (-1: without limit, 0: not at all). Returns 0,
+ * -EWOULDBLOCK when still locked, -EINTR when SIGTERM or SIGINT is pending,
+ * or -errno (logged). */
+int root_lock_take(struct root_lock *l, int root_fd, const char *path, int64_t wait_sec, int level);
+/* Release what root_lock_take() took; fine on a lock never taken. */
+void root_lock_release(struct root_lock *l);

@@ -1,0 +1,20 @@
+/* One run decided: its checkpoints ranked per owner, the one place where the
+ * daemon, -1 and -l turn a scanned run into verdicts. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ckpt.h"
+#include "policy.h"
+
+/* Fill c[i].verdict for every checkpoint of one run. Each owner's (struct
+ * ckpt.uid) checkpoints form a run of their own for policy_decide(), so in a
+ * sticky or shared directory one user's files never push out another's;
+ * a checkpoint whose members have several owners is kept (KEEP_OWNERS).
+ * Returns -ENOMEM after keeping everything, else 0. */
+int run_decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec);
+
+/* The index of the first checkpoint in c[0..i] with the owner of c[i]: ids of
+ * owner partitions, for the floor's "best and newest of each run". */
+size_t run_owner_first(const struct ckpt *c, size_t i);
