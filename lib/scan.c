@@ -530,7 +530,7 @@ static int flock_probe(int fd)
         /* A filesystem without BSD locks: nobody can hold one there either. */
         if (errno == EOPNOTSUPP || errno == ENOSYS)
                 return 0;
-        return -errno; /* ENOLCK, EINTR, ...: unknown */
+        return errno > 0 ? -errno : -EIO; /* ENOLCK, EINTR, ...: unknown */
 }
 
 struct scan_ctx {

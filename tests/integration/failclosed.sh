@@ -78,6 +78,44 @@ EOP
         assert_names "$T/run" global_step1 global_step3 latest
 }
 
+# with_fault FUNC MATCH ERRNO CMD...: CMD with the Nth=1 call of FUNC on a
+# path containing MATCH failing with ERRNO (tests/fault/fault.c).
+with_fault() {
+        [ -n "${FAULT_SO:-}" ] && [ -f "$FAULT_SO" ] || skip "no fault shim (FAULT_SO, make build/fault.so)"
+        local fn=$1 match=$2 e=$3
+        shift 3
+        env LD_PRELOAD="$FAULT_SO" FAULT_CALL="$fn" FAULT_NTH=1 FAULT_MATCH="$match" FAULT_ERRNO="$e" \
+                FAULT_LOG="$T/fired" "$@"
+}
+
+# The issue's repro exactly: one EIO on the read of `latest`.
+test_deepspeed_eio_reading_latest() {
+        deepspeed_run "$T/run"
+        assert_exit 0 with_fault read latest EIO "$CKPTD" -1 --preset deepspeed --keep-last 1 -w "$T/run" 2>err
+        [ -s "$T/fired" ] || fail "the fault did not fire"
+        assert_names "$T/run" global_step1 global_step2 global_step3 latest
+        assert_grep "cannot read pointer file latest: Input/output error (EIO)" err
+}
+
+# EINTR is no ENOENT either: an lstat of an entry interrupted keeps the run
+# (the entry may be a keep file or a symlink pin); a flock probe that fails
+# keeps its checkpoint (37: ENOLCK, which the shim takes as a number).
+test_eintr_and_flock_errors_keep() {
+        deepspeed_run "$T/run"
+        rm "$T/run/latest"
+        assert_exit 0 with_fault statx global_step1 EINTR "$CKPTD" -1 --preset deepspeed --keep-last 1 \
+                -w "$T/run" 2>err
+        [ -s "$T/fired" ] || fail "the fault did not fire"
+        assert_names "$T/run" global_step1 global_step2 global_step3
+        assert_grep "cannot read entry global_step1: Interrupted system call (EINTR)" err
+        rm -f "$T/fired"
+        assert_exit 0 with_fault flock global_step1 37 "$CKPTD" -1 --preset deepspeed --keep-last 1 \
+                -w "$T/run" 2>err
+        [ -s "$T/fired" ] || fail "the fault did not fire"
+        assert_names "$T/run" global_step1 global_step3
+        assert_grep "global_step1: cannot read its flock pin: No locks available (ENOLCK); keeping it" err
+}
+
 # Without any injection: HF under a small fd limit. The walk of each
 # checkpoint and the read of its trainer_state.json fail with EMFILE, which
 # used to read as "no metric" and deleted best#1.
