@@ -40,7 +40,9 @@ int report_config(FILE *f, const struct config *c)
                 const struct watch_conf *w = &c->watches[i];
                 const struct policy *p = &w->policy;
 
-                fprintf(f, "\nwatch %s%s\n", w->path, w->recursive ? " (recursive)" : "");
+                _cleanup_free_ char *path = log_escape(w->path);
+
+                fprintf(f, "\nwatch %s%s\n", path ? path : "?", w->recursive ? " (recursive)" : "");
                 fprintf(f, "  %-16s%s\n", "preset", w->preset ? w->preset : "generic");
                 if (w->pattern)
                         fprintf(f, "  %-16s%s (%s)\n", "checkpoints", w->pattern, kind_names[w->kind]);
@@ -132,10 +134,16 @@ static char *reasons_string(const struct ckpt *c)
         return buf;
 }
 
+/* Names and paths are escaped wherever they are printed (log_escape()):
+ * a run or checkpoint name must not move the cursor, retitle the terminal,
+ * reorder the line or forge another. */
 static void print_run_table(FILE *f, const struct root *r, const struct run *run)
 {
-        fprintf(f, "run %s%s%s (%zu checkpoint%s)\n", r->w->path, strcmp(run->path, ".") ? "/" : "",
-                strcmp(run->path, ".") ? run->path : "", run->n_ckpts, run->n_ckpts == 1 ? "" : "s");
+        _cleanup_free_ char *wpath = log_escape(r->w->path), *rpath = log_escape(run->path);
+        _cleanup_free_ char *monitor = r->w->policy.monitor ? log_escape(r->w->policy.monitor) : NULL;
+
+        fprintf(f, "run %s%s%s (%zu checkpoint%s)\n", wpath ? wpath : "?", strcmp(run->path, ".") ? "/" : "",
+                strcmp(run->path, ".") ? (rpath ? rpath : "?") : "", run->n_ckpts, run->n_ckpts == 1 ? "" : "s");
         for (size_t i = 0; i < run->n_ckpts; i++) {
                 const struct ckpt *c = &run->ckpts[i];
                 _cleanup_free_ char *why = reasons_string(c);
@@ -144,11 +152,13 @@ static void print_run_table(FILE *f, const struct root *r, const struct run *run
 
                 fprintf(f, "  %-6s %-24s %7s ", c->verdict.keep ? "keep" : "delete", why ? why : "?",
                         size_format(c->size_bytes, size, sizeof(size)));
-                for (size_t k = 0; k < c->fields.n; k++)
-                        fprintf(f, "%s=%g ", c->fields.name[k], c->fields.value[k]);
+                for (size_t k = 0; k < c->fields.n; k++) {
+                        _cleanup_free_ char *field = log_escape(c->fields.name[k]);
+                        fprintf(f, "%s=%g ", field ? field : "?", c->fields.value[k]);
+                }
                 /* a metric from a file is shown like a field */
                 if (c->has_metric && fields_find(&c->fields, r->w->policy.monitor) < 0)
-                        fprintf(f, "%s=%g ", r->w->policy.monitor, c->metric);
+                        fprintf(f, "%s=%g ", monitor ? monitor : "?", c->metric);
                 fprintf(f, "%s%s", name ? name : "?", c->is_dir ? "/" : "");
                 if (c->n_members > 1)
                         fprintf(f, " (+%zu files)", c->n_members - 1);
@@ -156,10 +166,12 @@ static void print_run_table(FILE *f, const struct root *r, const struct run *run
         }
 }
 
+/* Names go into JSON as they are: the whole text is made safe to print by
+ * json_escape_text() once serialized, so a consumer decodes the exact name
+ * (but for bytes that are not UTF-8, which become U+FFFD). */
 static json_object *json_name(const char *s)
 {
-        _cleanup_free_ char *e = log_escape(s);
-        return json_object_new_string(e ? e : "");
+        return json_object_new_string(s);
 }
 
 /* NaN and infinities are not JSON: they become null. */
@@ -211,8 +223,10 @@ static void print_filesystems(FILE *f, const struct space *sp)
                 const struct fs_state *fs = &sp->fs[i];
                 char a[16], b[16], c[16], d[16];
 
-                fprintf(f, "filesystem of %s: size %s, free %s", fs->path, size_format(fs->total_bytes, a, sizeof(a)),
-                        size_format(fs->free_bytes, b, sizeof(b)));
+                _cleanup_free_ char *path = log_escape(fs->path);
+
+                fprintf(f, "filesystem of %s: size %s, free %s", path ? path : "?",
+                        size_format(fs->total_bytes, a, sizeof(a)), size_format(fs->free_bytes, b, sizeof(b)));
                 if (!fs->configured) {
                         fputs(", no floor\n", f);
                         continue;
@@ -306,8 +320,12 @@ int report_list(FILE *f, const struct config *c, bool json)
         if (json) {
                 json_object_object_add(top, "watches", watches);
                 json_object_object_add(top, "filesystems", filesystems_json(&space));
-                fprintf(f, "%s\n",
+                _cleanup_free_ char *text = json_escape_text(
                         json_object_to_json_string_ext(top, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+                if (text)
+                        fprintf(f, "%s\n", text);
+                else
+                        status = EXIT_FAILURE;
                 json_object_put(top);
         } else {
                 print_filesystems(f, &space);
@@ -337,14 +355,18 @@ char *report_status(const struct manager *m)
 
                 if (!fs->configured)
                         continue;
-                fprintf(f, "; %s %s free, floor %s", fs->path, size_format(fs->free_bytes, a, sizeof(a)),
+                _cleanup_free_ char *path = log_escape(fs->path);
+
+                fprintf(f, "; %s %s free, floor %s", path ? path : "?", size_format(fs->free_bytes, a, sizeof(a)),
                         size_format(fs->floor_bytes, b, sizeof(b)));
                 if (fs->unmet)
                         fprintf(f, " (FLOOR UNMET, %s short)", size_format(fs->short_bytes, a, sizeof(a)));
         }
         for (size_t i = 0; i < m->n_roots; i++)
-                if (!m->roots[i].present)
-                        fprintf(f, "; %s missing", m->roots[i].root.w->path);
+                if (!m->roots[i].present) {
+                        _cleanup_free_ char *path = log_escape(m->roots[i].root.w->path);
+                        fprintf(f, "; %s missing", path ? path : "?");
+                }
         if (m->dry_run)
                 fputs("; dry run", f);
         fclose(f);

@@ -384,7 +384,6 @@ static char *path_basename(const char *s)
 
 struct hf_scan {
         const char *monitor; /* NULL: best only */
-        size_t monitor_len;
         double step;
         int r; /* of the monitor lookup */
         double value;
@@ -507,7 +506,6 @@ int metric_hf_parse(const char *buf, size_t len, const char *monitor, double ste
 {
         struct hf_scan h = {
                 .monitor = monitor,
-                .monitor_len = monitor ? strlen(monitor) : 0,
                 .step = step,
                 .r = -ENOENT,
         };
@@ -625,7 +623,7 @@ int metric_json_parse(const char *buf, size_t len, const char *monitor, double *
  * set back. Errors that come from the content (-EINVAL, -E2BIG) are cached
  * too, so a hostile file costs one parse per change. ckptd scans on one
  * thread; the cache has no lock. */
-#define CACHE_SLOTS 1024
+#define CACHE_SLOTS 4096
 
 enum cache_kind {
         CACHE_HF,
