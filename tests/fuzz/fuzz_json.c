@@ -208,8 +208,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(best);
         best = (char *)1;
         r = metric_hf_parse(buf, size, NULL, step, NULL, &best);
-        if (!OVER_BUDGET_OK(r) &&
-            (r != (ref_r < 0 ? ref_r : 0) || (r == 0 && !same_best(ref_hf_best(root), best))))
+        if (!OVER_BUDGET_OK(r) && (r != (ref_r < 0 ? ref_r : 0) || (r == 0 && !same_best(ref_hf_best(root), best))))
                 abort();
         if (r == 0)
                 free(best);

@@ -53,9 +53,13 @@ START_TEST(test_plain_names)
         check_escape("epoch=3-val_loss=0.1234.ckpt", "epoch=3-val_loss=0.1234.ckpt");
         check_escape("", "");
         /* UTF-8 letters, CJK, emoji: shown as they are */
-        check_escape("r\xc3\xa9sum\xc3\xa9-\xe5\xad\xa6\xe7\xbf\x92-\xf0\x9f\x98\x80", "r\xc3\xa9sum\xc3\xa9-\xe5\xad\xa6\xe7\xbf\x92-\xf0\x9f\x98\x80");
+        check_escape("r\xc3\xa9sum\xc3\xa9-\xe5\xad\xa6\xe7\xbf\x92-\xf0\x9f\x98\x80",
+                     "r\xc3\xa9sum\xc3\xa9-\xe5\xad\xa6\xe7\xbf\x92-\xf0\x9f\x98\x80");
         /* U+00A0 is just past C1 */
-        check_escape("a\xc2\xa0" "b", "a\xc2\xa0" "b");
+        check_escape("a\xc2\xa0"
+                     "b",
+                     "a\xc2\xa0"
+                     "b");
 }
 END_TEST
 
@@ -75,10 +79,14 @@ END_TEST
 START_TEST(test_c1_and_invalid_utf8)
 {
         /* C1 as UTF-8: U+009B (CSI), U+0085 (NEL), U+0080, U+009F */
-        check_escape("a\xc2\x9b" "31mb", "a\\u009b31mb");
+        check_escape("a\xc2\x9b"
+                     "31mb",
+                     "a\\u009b31mb");
         check_escape("\xc2\x85\xc2\x80\xc2\x9f", "\\u0085\\u0080\\u009f");
         /* raw 8-bit C1 bytes are not UTF-8: each byte shown */
-        check_escape("a\x9b" "31m", "a\\x9b31m");
+        check_escape("a\x9b"
+                     "31m",
+                     "a\\x9b31m");
         check_escape("\xff\xfe", "\\xff\\xfe");
         /* overlong, surrogate, past U+10FFFF, truncated */
         check_escape("\xc0\xaf", "\\xc0\\xaf");
@@ -91,7 +99,9 @@ END_TEST
 
 START_TEST(test_bidi)
 {
-        check_escape("evil\xe2\x80\xae" "gpj.exe", "evil\\u202egpj.exe");
+        check_escape("evil\xe2\x80\xae"
+                     "gpj.exe",
+                     "evil\\u202egpj.exe");
         check_escape("\xe2\x80\x8e\xe2\x80\x8f", "\\u200e\\u200f");
         check_escape("\xe2\x80\xaa\xe2\x80\xab\xe2\x80\xac\xe2\x80\xad", "\\u202a\\u202b\\u202c\\u202d");
         check_escape("\xe2\x81\xa6\xe2\x81\xa7\xe2\x81\xa8\xe2\x81\xa9", "\\u2066\\u2067\\u2068\\u2069");

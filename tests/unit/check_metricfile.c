@@ -412,8 +412,8 @@ START_TEST(test_memory_bounded)
         /* the same as a top-level array, or inside one history entry */
         put_repeated("trainer_state.json", "[", "{},", 1500000, "{}]");
         ck_assert_int_eq(metric_hf_state(tree_fd, "eval_loss", 10, &v), -E2BIG);
-        put_repeated("trainer_state.json", "{\"log_history\": [{\"eval_loss\": 1, \"step\": 1, \"x\": [", "{},", 1500000,
-                     "{}]}]}");
+        put_repeated("trainer_state.json", "{\"log_history\": [{\"eval_loss\": 1, \"step\": 1, \"x\": [", "{},",
+                     1500000, "{}]}]}");
         ck_assert_int_eq(metric_hf_state(tree_fd, "eval_loss", 10, &v), -E2BIG);
         ck_assert_int_eq(metric_hf_best(tree_fd, &best), -E2BIG);
         put_repeated("metrics/metrics", "{\"val_loss\": 0.5, \"x\": [", "{},", 1500000, "{}]}");
