@@ -92,7 +92,8 @@ int report_config(FILE *f, const struct config *c)
                 {
                         _cleanup_free_ char *ro = watch_readonly_problem(w->path);
                         if (ro) {
-                                fprintf(stderr, "ckptd: error: %s\n", ro);
+                                _cleanup_free_ char *esc = log_escape(ro);
+                                fprintf(stderr, "ckptd: error: %s\n", esc ? esc : ro);
                                 status = EXIT_FAILURE;
                         }
                 }
