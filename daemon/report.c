@@ -22,46 +22,89 @@ static void print_strv(FILE *f, const char *label, const struct strv *s)
         if (s->n == 0)
                 return;
         fprintf(f, "  %-16s", label);
-        for (size_t i = 0; i < s->n; i++)
-                fprintf(f, "%s\"%s\"", i ? ", " : "", s->v[i]);
+        for (size_t i = 0; i < s->n; i++) {
+                _cleanup_free_ char *e = log_escape(s->v[i]);
+                fprintf(f, "%s\"%s\"", i ? ", " : "", e ? e : "?");
+        }
         fputc('\n', f);
+}
+
+/* A watch's strings as -t prints them: escaped like every printed name. */
+struct conf_names {
+        char *path, *pattern, *key_separator, *join, *monitor, *metric_file, *marker;
+};
+
+static char *escape_or(const char *s, const char *dflt)
+{
+        return s || dflt ? log_escape(s ? s : dflt) : NULL;
+}
+
+static void conf_names_init(struct conf_names *n, const struct watch_conf *w)
+{
+        *n = (struct conf_names){
+                .path = escape_or(w->path, "?"),
+                .pattern = escape_or(w->pattern, NULL),
+                .key_separator = escape_or(w->key_separator, "="),
+                .join = escape_or(w->join, "-"),
+                .monitor = escape_or(w->policy.monitor, NULL),
+                .metric_file = escape_or(w->metric_file, ""),
+                .marker = escape_or(w->complete_marker, NULL),
+        };
+}
+
+static void conf_names_finish(struct conf_names *n)
+{
+        free(n->path);
+        free(n->pattern);
+        free(n->key_separator);
+        free(n->join);
+        free(n->monitor);
+        free(n->metric_file);
+        free(n->marker);
+}
+
+/* "?" where escaping ran out of memory. */
+static const char *shown(const char *e)
+{
+        return e ? e : "?";
 }
 
 int report_config(FILE *f, const struct config *c)
 {
+        _cleanup_free_ char *metrics = escape_or(c->metrics_file, "");
         int status = EXIT_SUCCESS;
         char a[32], b[32];
 
         fprintf(f, "log_level %s, check_interval %llds, max_delete_per_sweep %d%s%s%s\n",
                 log_level_to_string(c->log_level), (long long)c->check_interval_sec, c->max_delete_per_sweep,
-                c->dry_run ? ", dry run" : "", c->metrics_file ? ", metrics " : "",
-                c->metrics_file ? c->metrics_file : "");
+                c->dry_run ? ", dry run" : "", c->metrics_file ? ", metrics " : "", shown(metrics));
         for (size_t i = 0; i < c->n_watches; i++) {
                 const struct watch_conf *w = &c->watches[i];
                 const struct policy *p = &w->policy;
 
-                _cleanup_free_ char *path = log_escape(w->path);
+                struct conf_names n;
 
-                fprintf(f, "\nwatch %s%s\n", path ? path : "?", w->recursive ? " (recursive)" : "");
+                conf_names_init(&n, w);
+                fprintf(f, "\nwatch %s%s\n", shown(n.path), w->recursive ? " (recursive)" : "");
                 fprintf(f, "  %-16s%s\n", "preset", w->preset ? w->preset : "generic");
                 if (w->pattern)
-                        fprintf(f, "  %-16s%s (%s)\n", "checkpoints", w->pattern, kind_names[w->kind]);
+                        fprintf(f, "  %-16s%s (%s)\n", "checkpoints", shown(n.pattern), kind_names[w->kind]);
                 else
                         fprintf(f, "  %-16skey%sNUMBER fields joined by \"%s\" (%s)\n", "checkpoints",
-                                w->key_separator ? w->key_separator : "=", w->join ? w->join : "-",
-                                kind_names[w->kind]);
+                                shown(n.key_separator), shown(n.join), kind_names[w->kind]);
                 if (p->monitor)
-                        fprintf(f, "  %-16s%s (%s), from %s%s%s\n", "monitor", p->monitor, mode_to_string(p->mode),
-                                metric_names[w->metric_source], w->metric_source == METRIC_JSON_FILE ? " " : "",
-                                w->metric_source == METRIC_JSON_FILE ? w->metric_file : "");
+                        fprintf(f, "  %-16s%s (%s), from %s%s%s\n", "monitor", shown(n.monitor),
+                                mode_to_string(p->mode), metric_names[w->metric_source],
+                                w->metric_source == METRIC_JSON_FILE ? " " : "",
+                                w->metric_source == METRIC_JSON_FILE ? shown(n.metric_file) : "");
                 else
                         fprintf(f, "  %-16snone (best keeps nothing)\n", "monitor");
                 fprintf(f, "  %-16s", "keep");
                 if (p->monitor && p->keep_top_k != 0) {
                         if (p->keep_top_k < 0)
-                                fprintf(f, "all with %s", p->monitor);
+                                fprintf(f, "all with %s", shown(n.monitor));
                         else
-                                fprintf(f, "best %d by %s", p->keep_top_k, p->monitor);
+                                fprintf(f, "best %d by %s", p->keep_top_k, shown(n.monitor));
                         fputs(" + ", f);
                 }
                 fprintf(f, "last %d", p->keep_last);
@@ -72,7 +115,7 @@ int report_config(FILE *f, const struct config *c)
                 fputs(" + pinned\n", f);
                 fprintf(f, "  %-16s%gs%s%s\n", "settle", w->settle_sec,
                         w->complete_marker ? ", or when this appears: " : "",
-                        w->complete_marker ? w->complete_marker : "");
+                        w->complete_marker ? shown(n.marker) : "");
                 print_strv(f, "pointer files", &w->pointer_files);
                 print_strv(f, "exclude", &w->exclude);
                 if (w->min_free.set || w->headroom > 0) {
@@ -97,6 +140,7 @@ int report_config(FILE *f, const struct config *c)
                                 status = EXIT_FAILURE;
                         }
                 }
+                conf_names_finish(&n);
         }
         return status;
 }

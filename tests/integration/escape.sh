@@ -103,6 +103,17 @@ test_oneshot_stderr_escapes_names() {
         for r in "${RUNS[@]}"; do assert_names "$T/root/$r" "${CKPTS[2]}"; done
 }
 
+test_config_check_escapes_paths() {
+        local root=$T/$'root\e]0;x\a\xc2\x9b\xe2\x80\xae\xff\nwatch forged'
+        mkdir -p "$root"
+        write_checker
+        "$CKPTD" -t -w "$root" --preset lightning --keep-last 1 >out 2>err || fail "-t failed: $(cat err)"
+        assert_clean out
+        assert_clean err
+        assert_grep 'root\\x1b\]0;x\\x07\\u009b\\u202e\\xff\\nwatch forged' out
+        [ "$(grep -c '^watch ' out)" = 1 ] || fail "watch lines: $(cat out)"
+}
+
 # STATUS= and the metrics file, from the daemon, with the root itself named
 # badly so that it reaches STATUS= (floor line) and the metrics labels.
 test_status_and_metrics_escape_names() {
