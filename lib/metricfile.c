@@ -303,7 +303,9 @@ static int json_walk_scan(struct jscan *sp, member_fn member, void *u)
                                 return -EINVAL;
                         }
                         key = json_object_get_string(v);
-                        key_len = (size_t)json_object_get_string_len(v);
+                        /* json-c's object keys are C strings: a key
+                         * "a\u0000b" is the key "a". */
+                        key_len = strlen(key);
                         s.pos = end;
                         skip_space(&s);
                         if (s.pos >= len || buf[s.pos] != ':') {
