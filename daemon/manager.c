@@ -1286,10 +1286,12 @@ static int manager_reload(struct manager *m)
 {
         char error[ERROR_MAX];
         struct config *c = NULL;
+        /* escaped: a newline would start another sd_notify field */
+        _cleanup_free_ char *path = log_escape(m->config_path);
         int r;
 
         sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading %s",
-                   (unsigned long long)now_usec(CLOCK_MONOTONIC), m->config_path);
+                   (unsigned long long)now_usec(CLOCK_MONOTONIC), path ? path : "?");
         r = config_load(m->config_path, &c, error);
         if (r < 0) {
                 struct log_fields f = {.message_id = MSGID_CONFIG_REJECTED, .path = m->config_path};

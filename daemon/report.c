@@ -22,44 +22,89 @@ static void print_strv(FILE *f, const char *label, const struct strv *s)
         if (s->n == 0)
                 return;
         fprintf(f, "  %-16s", label);
-        for (size_t i = 0; i < s->n; i++)
-                fprintf(f, "%s\"%s\"", i ? ", " : "", s->v[i]);
+        for (size_t i = 0; i < s->n; i++) {
+                _cleanup_free_ char *e = log_escape(s->v[i]);
+                fprintf(f, "%s\"%s\"", i ? ", " : "", e ? e : "?");
+        }
         fputc('\n', f);
+}
+
+/* A watch's strings as -t prints them: escaped like every printed name. */
+struct conf_names {
+        char *path, *pattern, *key_separator, *join, *monitor, *metric_file, *marker;
+};
+
+static char *escape_or(const char *s, const char *dflt)
+{
+        return s || dflt ? log_escape(s ? s : dflt) : NULL;
+}
+
+static void conf_names_init(struct conf_names *n, const struct watch_conf *w)
+{
+        *n = (struct conf_names){
+                .path = escape_or(w->path, "?"),
+                .pattern = escape_or(w->pattern, NULL),
+                .key_separator = escape_or(w->key_separator, "="),
+                .join = escape_or(w->join, "-"),
+                .monitor = escape_or(w->policy.monitor, NULL),
+                .metric_file = escape_or(w->metric_file, ""),
+                .marker = escape_or(w->complete_marker, NULL),
+        };
+}
+
+static void conf_names_finish(struct conf_names *n)
+{
+        free(n->path);
+        free(n->pattern);
+        free(n->key_separator);
+        free(n->join);
+        free(n->monitor);
+        free(n->metric_file);
+        free(n->marker);
+}
+
+/* "?" where escaping ran out of memory. */
+static const char *shown(const char *e)
+{
+        return e ? e : "?";
 }
 
 int report_config(FILE *f, const struct config *c)
 {
+        _cleanup_free_ char *metrics = escape_or(c->metrics_file, "");
         int status = EXIT_SUCCESS;
         char a[32], b[32];
 
         fprintf(f, "log_level %s, check_interval %llds, max_delete_per_sweep %d%s%s%s\n",
                 log_level_to_string(c->log_level), (long long)c->check_interval_sec, c->max_delete_per_sweep,
-                c->dry_run ? ", dry run" : "", c->metrics_file ? ", metrics " : "",
-                c->metrics_file ? c->metrics_file : "");
+                c->dry_run ? ", dry run" : "", c->metrics_file ? ", metrics " : "", shown(metrics));
         for (size_t i = 0; i < c->n_watches; i++) {
                 const struct watch_conf *w = &c->watches[i];
                 const struct policy *p = &w->policy;
 
-                fprintf(f, "\nwatch %s%s\n", w->path, w->recursive ? " (recursive)" : "");
+                struct conf_names n;
+
+                conf_names_init(&n, w);
+                fprintf(f, "\nwatch %s%s\n", shown(n.path), w->recursive ? " (recursive)" : "");
                 fprintf(f, "  %-16s%s\n", "preset", w->preset ? w->preset : "generic");
                 if (w->pattern)
-                        fprintf(f, "  %-16s%s (%s)\n", "checkpoints", w->pattern, kind_names[w->kind]);
+                        fprintf(f, "  %-16s%s (%s)\n", "checkpoints", shown(n.pattern), kind_names[w->kind]);
                 else
                         fprintf(f, "  %-16skey%sNUMBER fields joined by \"%s\" (%s)\n", "checkpoints",
-                                w->key_separator ? w->key_separator : "=", w->join ? w->join : "-",
-                                kind_names[w->kind]);
+                                shown(n.key_separator), shown(n.join), kind_names[w->kind]);
                 if (p->monitor)
-                        fprintf(f, "  %-16s%s (%s), from %s%s%s\n", "monitor", p->monitor, mode_to_string(p->mode),
-                                metric_names[w->metric_source], w->metric_source == METRIC_JSON_FILE ? " " : "",
-                                w->metric_source == METRIC_JSON_FILE ? w->metric_file : "");
+                        fprintf(f, "  %-16s%s (%s), from %s%s%s\n", "monitor", shown(n.monitor),
+                                mode_to_string(p->mode), metric_names[w->metric_source],
+                                w->metric_source == METRIC_JSON_FILE ? " " : "",
+                                w->metric_source == METRIC_JSON_FILE ? shown(n.metric_file) : "");
                 else
                         fprintf(f, "  %-16snone (best keeps nothing)\n", "monitor");
                 fprintf(f, "  %-16s", "keep");
                 if (p->monitor && p->keep_top_k != 0) {
                         if (p->keep_top_k < 0)
-                                fprintf(f, "all with %s", p->monitor);
+                                fprintf(f, "all with %s", shown(n.monitor));
                         else
-                                fprintf(f, "best %d by %s", p->keep_top_k, p->monitor);
+                                fprintf(f, "best %d by %s", p->keep_top_k, shown(n.monitor));
                         fputs(" + ", f);
                 }
                 fprintf(f, "last %d", p->keep_last);
@@ -70,7 +115,7 @@ int report_config(FILE *f, const struct config *c)
                 fputs(" + pinned\n", f);
                 fprintf(f, "  %-16s%gs%s%s\n", "settle", w->settle_sec,
                         w->complete_marker ? ", or when this appears: " : "",
-                        w->complete_marker ? w->complete_marker : "");
+                        w->complete_marker ? shown(n.marker) : "");
                 print_strv(f, "pointer files", &w->pointer_files);
                 print_strv(f, "exclude", &w->exclude);
                 if (w->min_free.set || w->headroom > 0) {
@@ -90,10 +135,12 @@ int report_config(FILE *f, const struct config *c)
                 {
                         _cleanup_free_ char *ro = watch_readonly_problem(w->path);
                         if (ro) {
-                                fprintf(stderr, "ckptd: error: %s\n", ro);
+                                _cleanup_free_ char *esc = log_escape(ro);
+                                fprintf(stderr, "ckptd: error: %s\n", esc ? esc : ro);
                                 status = EXIT_FAILURE;
                         }
                 }
+                conf_names_finish(&n);
         }
         return status;
 }
@@ -141,12 +188,17 @@ static const char *error_text(int error, char *buf, size_t size)
         return buf;
 }
 
+/* Names and paths are escaped wherever they are printed (log_escape()):
+ * a run or checkpoint name must not move the cursor, retitle the terminal,
+ * reorder the line or forge another. */
 static void print_run_table(FILE *f, const struct root *r, const struct run *run)
 {
+        _cleanup_free_ char *wpath = log_escape(r->w->path), *rpath = log_escape(run->path);
+        _cleanup_free_ char *monitor = r->w->policy.monitor ? log_escape(r->w->policy.monitor) : NULL;
         char err[128];
 
-        fprintf(f, "run %s%s%s (%zu checkpoint%s)\n", r->w->path, strcmp(run->path, ".") ? "/" : "",
-                strcmp(run->path, ".") ? run->path : "", run->n_ckpts, run->n_ckpts == 1 ? "" : "s");
+        fprintf(f, "run %s%s%s (%zu checkpoint%s)\n", wpath ? wpath : "?", strcmp(run->path, ".") ? "/" : "",
+                strcmp(run->path, ".") ? (rpath ? rpath : "?") : "", run->n_ckpts, run->n_ckpts == 1 ? "" : "s");
         if (run->read_error != 0) {
                 _cleanup_free_ char *what = log_escape(run->read_what ? run->read_what : "?");
                 fprintf(f, "  kept whole: cannot read %s: %s\n", what ? what : "?",
@@ -160,11 +212,13 @@ static void print_run_table(FILE *f, const struct root *r, const struct run *run
 
                 fprintf(f, "  %-6s %-24s %7s ", c->verdict.keep ? "keep" : "delete", why ? why : "?",
                         size_format(c->size_bytes, size, sizeof(size)));
-                for (size_t k = 0; k < c->fields.n; k++)
-                        fprintf(f, "%s=%g ", c->fields.name[k], c->fields.value[k]);
+                for (size_t k = 0; k < c->fields.n; k++) {
+                        _cleanup_free_ char *field = log_escape(c->fields.name[k]);
+                        fprintf(f, "%s=%g ", field ? field : "?", c->fields.value[k]);
+                }
                 /* a metric from a file is shown like a field */
                 if (c->has_metric && fields_find(&c->fields, r->w->policy.monitor) < 0)
-                        fprintf(f, "%s=%g ", r->w->policy.monitor, c->metric);
+                        fprintf(f, "%s=%g ", monitor ? monitor : "?", c->metric);
                 fprintf(f, "%s%s", name ? name : "?", c->is_dir ? "/" : "");
                 if (c->n_members > 1)
                         fprintf(f, " (+%zu files)", c->n_members - 1);
@@ -175,10 +229,12 @@ static void print_run_table(FILE *f, const struct root *r, const struct run *run
         }
 }
 
+/* Names go into JSON as they are: the whole text is made safe to print by
+ * json_escape_text() once serialized, so a consumer decodes the exact name
+ * (but for bytes that are not UTF-8, which become U+FFFD). */
 static json_object *json_name(const char *s)
 {
-        _cleanup_free_ char *e = log_escape(s);
-        return json_object_new_string(e ? e : "");
+        return json_object_new_string(s);
 }
 
 /* NaN and infinities are not JSON: they become null. */
@@ -247,8 +303,10 @@ static void print_filesystems(FILE *f, const struct space *sp)
                 const struct fs_state *fs = &sp->fs[i];
                 char a[16], b[16], c[16], d[16];
 
-                fprintf(f, "filesystem of %s: size %s, free %s", fs->path, size_format(fs->total_bytes, a, sizeof(a)),
-                        size_format(fs->free_bytes, b, sizeof(b)));
+                _cleanup_free_ char *path = log_escape(fs->path);
+
+                fprintf(f, "filesystem of %s: size %s, free %s", path ? path : "?",
+                        size_format(fs->total_bytes, a, sizeof(a)), size_format(fs->free_bytes, b, sizeof(b)));
                 if (!fs->configured) {
                         fputs(", no floor\n", f);
                         continue;
@@ -343,8 +401,12 @@ int report_list(FILE *f, const struct config *c, bool json)
         if (json) {
                 json_object_object_add(top, "watches", watches);
                 json_object_object_add(top, "filesystems", filesystems_json(&space));
-                fprintf(f, "%s\n",
+                _cleanup_free_ char *text = json_escape_text(
                         json_object_to_json_string_ext(top, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+                if (text)
+                        fprintf(f, "%s\n", text);
+                else
+                        status = EXIT_FAILURE;
                 json_object_put(top);
         } else {
                 print_filesystems(f, &space);
@@ -390,14 +452,18 @@ char *report_status(const struct manager *m)
 
                 if (!fs->configured)
                         continue;
-                fprintf(f, "; %s %s free, floor %s", fs->path, size_format(fs->free_bytes, a, sizeof(a)),
+                _cleanup_free_ char *path = log_escape(fs->path);
+
+                fprintf(f, "; %s %s free, floor %s", path ? path : "?", size_format(fs->free_bytes, a, sizeof(a)),
                         size_format(fs->floor_bytes, b, sizeof(b)));
                 if (fs->unmet)
                         fprintf(f, " (FLOOR UNMET, %s short)", size_format(fs->short_bytes, a, sizeof(a)));
         }
         for (size_t i = 0; i < m->n_roots; i++)
-                if (!m->roots[i].present)
-                        fprintf(f, "; %s missing", m->roots[i].root.w->path);
+                if (!m->roots[i].present) {
+                        _cleanup_free_ char *path = log_escape(m->roots[i].root.w->path);
+                        fprintf(f, "; %s missing", path ? path : "?");
+                }
         report_unreadable(m, &runs, &ckpts);
         if (runs > 0)
                 fprintf(f, "; %zu run%s kept whole after read errors", runs, runs == 1 ? "" : "s");

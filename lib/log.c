@@ -91,11 +91,33 @@ static size_t utf8_len(const unsigned char *s)
         return n;
 }
 
+/* Decode the valid UTF-8 sequence of n bytes at s. */
+static unsigned utf8_decode(const unsigned char *s, size_t n)
+{
+        static const unsigned char lead_mask[5] = {0, 0x7f, 0x1f, 0x0f, 0x07};
+        unsigned cp = s[0] & lead_mask[n];
+
+        for (size_t i = 1; i < n; i++)
+                cp = (cp << 6) | (s[i] & 0x3f);
+        return cp;
+}
+
+/* Code points a terminal or a text viewer acts on instead of showing: C1
+ * controls (U+0080-U+009F; U+009B is CSI on terminals that take 8-bit
+ * controls), the bidi controls that reorder what follows (Unicode UAX #9:
+ * ALM, LRM, RLM, LRE..RLO, LRI..PDI) and the line/paragraph separators. */
+static bool codepoint_is_control(unsigned cp)
+{
+        return (cp >= 0x80 && cp <= 0x9f) || cp == 0x061c || cp == 0x200e || cp == 0x200f ||
+               (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
 char *log_escape(const char *s)
 {
         const unsigned char *p = (const unsigned char *)s;
         size_t len = strlen(s);
-        /* worst case: every byte becomes \xNN */
+        /* worst case: every byte becomes \xNN; a 2-byte C1 becomes the
+         * 6-byte \u00NN, a 3-byte bidi control the 6-byte \uNNNN */
         char *out = malloc(len * 4 + 1), *o = out;
 
         if (!out)
@@ -115,6 +137,36 @@ char *log_escape(const char *s)
                 } else if (n == 0 || *p < 0x20 || *p == 0x7f) {
                         o += sprintf(o, "\\x%02x", *p);
                         p++;
+                } else if (n > 1 && codepoint_is_control(utf8_decode(p, n))) {
+                        o += sprintf(o, "\\u%04x", utf8_decode(p, n));
+                        p += n;
+                } else {
+                        memcpy(o, p, n);
+                        o += n, p += n;
+                }
+        }
+        *o = '\0';
+        return out;
+}
+
+char *json_escape_text(const char *s)
+{
+        const unsigned char *p = (const unsigned char *)s;
+        size_t len = strlen(s);
+        /* worst case: every byte becomes \ufffd */
+        char *out = malloc(len * 6 + 1), *o = out;
+
+        if (!out)
+                return NULL;
+        while (*p) {
+                size_t n = utf8_len(p);
+
+                if (n == 0) {
+                        o += sprintf(o, "\\ufffd");
+                        p++;
+                } else if (*p == 0x7f || (n > 1 && codepoint_is_control(utf8_decode(p, n)))) {
+                        o += sprintf(o, "\\u%04x", utf8_decode(p, n));
+                        p += n;
                 } else {
                         memcpy(o, p, n);
                         o += n, p += n;

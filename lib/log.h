@@ -53,9 +53,17 @@ int log_internal(int level, int error, const char *fmt, ...) _printf_(3, 4);
 /* The same with structured fields. */
 int log_struct(int level, const struct log_fields *f, const char *fmt, ...) _printf_(3, 4);
 
-/* Escape a name for a log line: control bytes, backslash and invalid UTF-8
- * become \n, \t, \\ or \xNN. Returns malloc'd text or NULL on ENOMEM. */
+/* Escape a name for a log line, a table, STATUS= or a metrics label: the one
+ * escaper for text that reaches a terminal. C0 controls, DEL, backslash and
+ * each byte of invalid UTF-8 (so also raw 0x80-0x9f) become \n, \t, \\ or
+ * \xNN; C1 controls (U+0080-U+009F), bidi controls (U+061C, U+200E/F,
+ * U+202A-U+202E, U+2066-U+2069) and U+2028/U+2029 become \uNNNN. Returns
+ * malloc'd text or NULL on ENOMEM. */
 char *log_escape(const char *s);
+/* Make serialized JSON safe to print: json-c escapes C0 controls but writes
+ * other bytes raw. DEL, C1, bidi and line-separator code points become \uNNNN
+ * escapes (same string once decoded), invalid UTF-8 bytes become \ufffd. */
+char *json_escape_text(const char *s);
 
 #define log_debug(...)            log_internal(LOG_DEBUG, 0, __VA_ARGS__)
 #define log_info(...)             log_internal(LOG_INFO, 0, __VA_ARGS__)

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "macro.h"
@@ -285,6 +287,168 @@ START_TEST(test_beneath_only)
 }
 END_TEST
 
+/* Wait until the coarse clock has moved past the file's ctime: the cache
+ * only keeps what a later write could not hide (same stamps). */
+static void wait_ctime_settled(const char *path)
+{
+        struct timespec now, deadline;
+        struct stat st;
+        char full[4096];
+
+        tree_path(path, full, sizeof(full));
+        ck_assert_int_eq(stat(full, &st), 0);
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += 5;
+        for (;;) {
+                struct timespec mono, pause = {.tv_nsec = 1000000};
+
+                clock_gettime(CLOCK_REALTIME_COARSE, &now);
+                if (now.tv_sec > st.st_ctim.tv_sec ||
+                    (now.tv_sec == st.st_ctim.tv_sec && now.tv_nsec > st.st_ctim.tv_nsec))
+                        return;
+                clock_gettime(CLOCK_MONOTONIC, &mono);
+                ck_assert_msg(mono.tv_sec < deadline.tv_sec, "coarse clock did not pass the ctime");
+                nanosleep(&pause, NULL);
+        }
+}
+
+/* Parsed once per change: a second sweep over an unchanged file does not
+ * read it again; any write (same size, even with the mtime put back) does. */
+START_TEST(test_cache_once_per_change)
+{
+        unsigned long n0 = metric_parse_count();
+        char *best = NULL;
+        double v;
+
+        tree_puts("trainer_state.json", hf_state);
+        wait_ctime_settled("trainer_state.json");
+        ck_assert_int_eq(metric_hf_state(tree_fd, "eval_loss", 300, &v), 0);
+        ck_assert_double_eq(v, 0.45);
+        ck_assert_uint_eq(metric_parse_count(), n0 + 1);
+        for (int i = 0; i < 3; i++) {
+                v = 0;
+                ck_assert_int_eq(metric_hf_state(tree_fd, "eval_loss", 300, &v), 0);
+                ck_assert_double_eq(v, 0.45);
+                ck_assert_int_eq(metric_hf_best(tree_fd, &best), 0);
+                ck_assert_str_eq(best, "checkpoint-200");
+                free(best);
+        }
+        ck_assert_uint_eq(metric_parse_count(), n0 + 1);
+        /* another question about the same file is parsed anew */
+        ck_assert_int_eq(metric_hf_state(tree_fd, "eval_loss", 250, &v), 0);
+        ck_assert_double_eq(v, 0.4);
+        ck_assert_uint_eq(metric_parse_count(), n0 + 2);
+
+        /* same size, new content */
+        char *changed = strdup(hf_state);
+        ck_assert_ptr_nonnull(changed);
+        char *at = strstr(changed, "0.45");
+        ck_assert_ptr_nonnull(at);
+        memcpy(at, "0.15", 4);
+        tree_puts("trainer_state.json", changed);
+        free(changed);
+        tree_set_mtime("trainer_state.json", 0);
+        wait_ctime_settled("trainer_state.json");
+        ck_assert_int_eq(metric_hf_state(tree_fd, "eval_loss", 300, &v), 0);
+        ck_assert_double_eq(v, 0.15);
+        ck_assert_int_eq(metric_hf_state(tree_fd, "eval_loss", 300, &v), 0);
+        ck_assert_uint_eq(metric_parse_count(), n0 + 3);
+
+        /* a hostile file costs one parse too, and stays unreadable */
+        tree_puts("trainer_state.json", "{\"log_history\": [");
+        wait_ctime_settled("trainer_state.json");
+        ck_assert_int_eq(metric_hf_state(tree_fd, "eval_loss", 300, &v), -EINVAL);
+        ck_assert_int_eq(metric_hf_state(tree_fd, "eval_loss", 300, &v), -EINVAL);
+        ck_assert_int_eq(metric_hf_best(tree_fd, &best), -EINVAL);
+        ck_assert_uint_eq(metric_parse_count(), n0 + 4);
+
+        /* the Orbax reader shares the cache */
+        tree_puts("metrics/metrics", "{\"val_loss\": 0.5}");
+        wait_ctime_settled("metrics/metrics");
+        ck_assert_int_eq(metric_json_file(tree_fd, "metrics/metrics", "val_loss", &v), 0);
+        ck_assert_int_eq(metric_json_file(tree_fd, "metrics/metrics", "val_loss", &v), 0);
+        ck_assert_double_eq(v, 0.5);
+        ck_assert_uint_eq(metric_parse_count(), n0 + 5);
+}
+END_TEST
+
+/* ASan keeps freed memory in quarantine (256 MB by default) and pads every
+ * allocation: a bound that still fails the whole-tree reader (1.1 GB
+ * without ASan) under it. */
+#ifdef __SANITIZE_ADDRESS__
+#define RSS_GROWTH_MAX_KIB (768L * 1024)
+#else
+#define RSS_GROWTH_MAX_KIB (128L * 1024)
+#endif
+
+static long max_rss_kib(void)
+{
+        struct rusage ru;
+
+        ck_assert_int_eq(getrusage(RUSAGE_SELF, &ru), 0);
+        return ru.ru_maxrss;
+}
+
+/* head + n copies of item + tail, into the tree. */
+static void put_repeated(const char *path, const char *head, const char *item, size_t n, const char *tail)
+{
+        size_t hl = strlen(head), il = strlen(item), tl = strlen(tail), len = hl + n * il + tl;
+        char *s = malloc(len);
+
+        ck_assert_ptr_nonnull(s);
+        memcpy(s, head, hl);
+        for (size_t i = 0; i < n; i++)
+                memcpy(s + hl + i * il, item, il);
+        memcpy(s + hl + n * il, tail, tl);
+        tree_put(path, s, len);
+        free(s);
+}
+
+/* A 9.9 MB history of "{}," once took 2.5 GB (4.5 MB here: 1.1 GB): memory
+ * is bounded whatever the content, and what is over budget is unreadable
+ * (not absent). */
+START_TEST(test_memory_bounded)
+{
+        long before = max_rss_kib();
+        char *best = NULL;
+        double v;
+
+        put_repeated("trainer_state.json", "{\"log_history\": [", "{},", 1500000, "{}]}");
+        ck_assert_int_eq(metric_hf_state(tree_fd, "eval_loss", 10, &v), -ENOENT);
+        ck_assert_int_eq(metric_hf_best(tree_fd, &best), 0);
+        ck_assert_ptr_null(best);
+        ck_assert_msg(max_rss_kib() - before < RSS_GROWTH_MAX_KIB, "peak RSS grew by %ld KiB", max_rss_kib() - before);
+        /* the same as a top-level array, or inside one history entry */
+        put_repeated("trainer_state.json", "[", "{},", 1500000, "{}]");
+        ck_assert_int_eq(metric_hf_state(tree_fd, "eval_loss", 10, &v), -E2BIG);
+        put_repeated("trainer_state.json", "{\"log_history\": [{\"eval_loss\": 1, \"step\": 1, \"x\": [", "{},",
+                     1500000, "{}]}]}");
+        ck_assert_int_eq(metric_hf_state(tree_fd, "eval_loss", 10, &v), -E2BIG);
+        ck_assert_int_eq(metric_hf_best(tree_fd, &best), -E2BIG);
+        put_repeated("metrics/metrics", "{\"val_loss\": 0.5, \"x\": [", "{},", 1500000, "{}]}");
+        ck_assert_int_eq(metric_json_file(tree_fd, "metrics/metrics", "val_loss", &v), -E2BIG);
+        /* the file buffer (~10 MB) and one bounded value tree */
+        ck_assert_msg(max_rss_kib() - before < RSS_GROWTH_MAX_KIB, "peak RSS grew by %ld KiB", max_rss_kib() - before);
+}
+END_TEST
+
+/* Over 64 MiB is refused before reading; a sparse file costs nothing. */
+START_TEST(test_size_cap)
+{
+        char full[4096];
+        double v;
+        int fd;
+
+        tree_puts("trainer_state.json", "{\"log_history\": []}");
+        tree_path("trainer_state.json", full, sizeof(full));
+        fd = open(full, O_WRONLY | O_CLOEXEC);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(ftruncate(fd, (64 << 20) + 1), 0);
+        close(fd);
+        ck_assert_int_eq(metric_hf_state(tree_fd, "eval_loss", 10, &v), -EFBIG);
+}
+END_TEST
+
 Suite *metricfile_suite(void)
 {
         Suite *s = suite_create("metricfile");
@@ -298,7 +462,15 @@ Suite *metricfile_suite(void)
         tcase_add_test(tc, test_large_history);
         tcase_add_test(tc, test_hf_best);
         tcase_add_test(tc, test_json_file);
+        tcase_add_test(tc, test_cache_once_per_change);
+        tcase_add_test(tc, test_size_cap);
         tcase_add_test(tc, test_beneath_only);
+        suite_add_tcase(s, tc);
+        /* millions of JSON values: seconds, more under ASan */
+        tc = tcase_create("bounds");
+        tcase_add_checked_fixture(tc, tree_setup, tree_teardown);
+        tcase_set_timeout(tc, 120);
+        tcase_add_test(tc, test_memory_bounded);
         suite_add_tcase(s, tc);
         return s;
 }

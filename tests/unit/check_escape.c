@@ -1,0 +1,163 @@
+/* The one escaper for names printed to a terminal (log lines, -l, STATUS=,
+ * metrics labels) and the JSON text guard: nothing that moves the cursor,
+ * retitles the terminal, reorders the line or forges another gets through,
+ * and ordinary names (UTF-8 included) are shown as they are. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+Suite *escape_suite(void);
+
+static void check_escape(const char *in, const char *want)
+{
+        char *got = log_escape(in);
+
+        ck_assert_ptr_nonnull(got);
+        ck_assert_msg(strcmp(got, want) == 0, "log_escape: got \"%s\", want \"%s\"", got, want);
+        free(got);
+}
+
+static void check_json(const char *in, const char *want)
+{
+        char *got = json_escape_text(in);
+
+        ck_assert_ptr_nonnull(got);
+        ck_assert_msg(strcmp(got, want) == 0, "json_escape_text: got \"%s\", want \"%s\"", got, want);
+        free(got);
+}
+
+/* No byte a terminal acts on: C0, DEL, 0x80-0x9f alone, and no UTF-8 C1 or
+ * bidi control. */
+static bool printable_only(const char *s)
+{
+        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+                if (*p < 0x20 || *p == 0x7f)
+                        return false;
+                if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+                        return false;
+                if (p[0] == 0xe2 && p[1] == 0x80 && ((p[2] >= 0x8e && p[2] <= 0x8f) || (p[2] >= 0xa8 && p[2] <= 0xae)))
+                        return false;
+                if (p[0] == 0xe2 && p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)
+                        return false;
+                if (p[0] == 0xd8 && p[1] == 0x9c)
+                        return false;
+        }
+        return true;
+}
+
+START_TEST(test_plain_names)
+{
+        check_escape("checkpoint-500", "checkpoint-500");
+        check_escape("epoch=3-val_loss=0.1234.ckpt", "epoch=3-val_loss=0.1234.ckpt");
+        check_escape("", "");
+        /* UTF-8 letters, CJK, emoji: shown as they are */
+        check_escape("r\xc3\xa9sum\xc3\xa9-\xe5\xad\xa6\xe7\xbf\x92-\xf0\x9f\x98\x80",
+                     "r\xc3\xa9sum\xc3\xa9-\xe5\xad\xa6\xe7\xbf\x92-\xf0\x9f\x98\x80");
+        /* U+00A0 is just past C1 */
+        check_escape("a\xc2\xa0"
+                     "b",
+                     "a\xc2\xa0"
+                     "b");
+}
+END_TEST
+
+START_TEST(test_c0_del_backslash)
+{
+        check_escape("a\nb", "a\\nb");
+        check_escape("a\tb", "a\\tb");
+        check_escape("a\\b", "a\\\\b");
+        check_escape("\x1b[2J", "\\x1b[2J");
+        check_escape("\x1b]0;pwned\x07", "\\x1b]0;pwned\\x07");
+        check_escape("a\rb", "a\\x0db");
+        check_escape("\x7f", "\\x7f");
+        check_escape("\x01\x1f", "\\x01\\x1f");
+}
+END_TEST
+
+START_TEST(test_c1_and_invalid_utf8)
+{
+        /* C1 as UTF-8: U+009B (CSI), U+0085 (NEL), U+0080, U+009F */
+        check_escape("a\xc2\x9b"
+                     "31mb",
+                     "a\\u009b31mb");
+        check_escape("\xc2\x85\xc2\x80\xc2\x9f", "\\u0085\\u0080\\u009f");
+        /* raw 8-bit C1 bytes are not UTF-8: each byte shown */
+        check_escape("a\x9b"
+                     "31m",
+                     "a\\x9b31m");
+        check_escape("\xff\xfe", "\\xff\\xfe");
+        /* overlong, surrogate, past U+10FFFF, truncated */
+        check_escape("\xc0\xaf", "\\xc0\\xaf");
+        check_escape("\xed\xa0\x80", "\\xed\\xa0\\x80");
+        check_escape("\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80");
+        check_escape("\xe2\x80", "\\xe2\\x80");
+        check_escape("x\xe2", "x\\xe2");
+}
+END_TEST
+
+START_TEST(test_bidi)
+{
+        check_escape("evil\xe2\x80\xae"
+                     "gpj.exe",
+                     "evil\\u202egpj.exe");
+        check_escape("\xe2\x80\x8e\xe2\x80\x8f", "\\u200e\\u200f");
+        check_escape("\xe2\x80\xaa\xe2\x80\xab\xe2\x80\xac\xe2\x80\xad", "\\u202a\\u202b\\u202c\\u202d");
+        check_escape("\xe2\x81\xa6\xe2\x81\xa7\xe2\x81\xa8\xe2\x81\xa9", "\\u2066\\u2067\\u2068\\u2069");
+        check_escape("\xd8\x9c", "\\u061c");
+        check_escape("\xe2\x80\xa8\xe2\x80\xa9", "\\u2028\\u2029");
+        /* neighbours stay: U+2027, U+202F, U+2065, U+206A */
+        check_escape("\xe2\x80\xa7\xe2\x80\xaf", "\xe2\x80\xa7\xe2\x80\xaf");
+}
+END_TEST
+
+/* Every byte pair and triple: the result never holds a control. */
+START_TEST(test_exhaustive_short)
+{
+        char in[4] = {0}, *e;
+
+        for (unsigned a = 1; a < 256; a++)
+                for (unsigned b = 0; b < 256; b++) {
+                        in[0] = (char)a, in[1] = (char)b, in[2] = 0;
+                        e = log_escape(in);
+                        ck_assert_ptr_nonnull(e);
+                        ck_assert_msg(printable_only(e), "%02x %02x -> %s", a, b, e);
+                        free(e);
+                        for (unsigned c = 0x80; c < 0xc0 && (a == 0xe2 || a == 0xd8 || a == 0xc2); c++) {
+                                in[2] = (char)c, in[3] = 0;
+                                e = log_escape(in);
+                                ck_assert_ptr_nonnull(e);
+                                ck_assert_msg(printable_only(e), "%02x %02x %02x -> %s", a, b, c, e);
+                                free(e);
+                        }
+                }
+}
+END_TEST
+
+START_TEST(test_json_text)
+{
+        /* json-c's own escapes and structure stay as they are */
+        check_json("{\"a\\u001b\\n\": [1, \"x\\\\y\"]}\n", "{\"a\\u001b\\n\": [1, \"x\\\\y\"]}\n");
+        check_json("\"r\xc3\xa9sum\xc3\xa9\"", "\"r\xc3\xa9sum\xc3\xa9\"");
+        check_json("\"\x7f\"", "\"\\u007f\"");
+        check_json("\"\xc2\x9b\"", "\"\\u009b\"");
+        check_json("\"\xe2\x80\xae\"", "\"\\u202e\"");
+        check_json("\"\xff\x9b\"", "\"\\ufffd\\ufffd\"");
+}
+END_TEST
+
+Suite *escape_suite(void)
+{
+        Suite *s = suite_create("escape");
+        TCase *tc = tcase_create("escape");
+
+        tcase_add_test(tc, test_plain_names);
+        tcase_add_test(tc, test_c0_del_backslash);
+        tcase_add_test(tc, test_c1_and_invalid_utf8);
+        tcase_add_test(tc, test_bidi);
+        tcase_add_test(tc, test_exhaustive_short);
+        tcase_add_test(tc, test_json_text);
+        suite_add_tcase(s, tc);
+        return s;
+}
