@@ -728,8 +728,10 @@ static int recorder_init(struct recorder *w, struct remove_ctx *ctx, int run_fd,
         w->rec.run_dev = st.st_dev;
         w->rec.run_ino = st.st_ino;
         /* in rename order, which start-up follows too */
-        for (size_t k = 0; k < c->n_members; k++, w->rec.n++) {
+        for (size_t k = 0; k < c->n_members; k++) {
                 size_t i = order[k];
+
+                w->rec.n = k + 1; /* tombrec_finish() frees what is set */
 
                 w->rec.m[k] = (struct tombrec_member){
                         .name = strdup(c->members[i]),
