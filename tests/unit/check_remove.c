@@ -1048,6 +1048,8 @@ START_TEST(test_interrupted)
         interrupted(run, "checkpoint-1000");
         name_of_len(name, NAME_MAX, 'L');
         interrupted(run, name);
+        /* the record's percent-encoding of names round-trips */
+        interrupted(run, "ckpt\n%41 %%\xff\x01-1");
         close(run);
 }
 END_TEST
