@@ -314,4 +314,40 @@ EOF
         [ "$(records)" = 0 ] || fail "record left"
 }
 
+# A removal of many entries pets the systemd watchdog as it goes: the event
+# loop that normally does is busy with it.
+test_long_removal_pets_the_watchdog() {
+        state_env
+        on_tmpfs
+        mkdir runs/step-1 runs/step-2
+        for d in 1 2 3 4 5 6 7 8 9 10 11 12; do
+                mkdir "runs/step-1/d$d"
+                (cd "runs/step-1/d$d" && touch f{0000..4999})
+        done
+        touch -d "-1 hour" runs/step-1 runs/step-2
+        wait_for 20 eval '[ $(( $(date +%s) - $(stat -c %Y runs/step-1/d12) )) -ge 3 ]'
+        $PY - "$CKPTD" "$T" <<'EOF' >pings || fail "listener failed: $(cat pings)"
+import os, socket, subprocess, sys
+ckptd, t = sys.argv[1], sys.argv[2]
+path = t + "/notify"
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(path)
+s.settimeout(0.1)
+env = dict(os.environ, NOTIFY_SOCKET=path, WATCHDOG_USEC="20000")
+p = subprocess.Popen([ckptd, "-1", "-w", t + "/runs", "--pattern", "step-{step}", "--keep-last", "1"], env=env)
+pings = 0
+while True:
+    try:
+        pings += s.recv(4096).count(b"WATCHDOG=1")
+    except socket.timeout:
+        if p.poll() is not None:
+            break
+print(pings, p.returncode)
+EOF
+        assert_names runs step-2
+        read -r n rc <pings
+        [ "$rc" = 0 ] || fail "ckptd exited $rc"
+        [ "$n" -ge 2 ] || fail "$n WATCHDOG=1 during the removal of 60000 entries"
+}
+
 run_tests
