@@ -738,7 +738,7 @@ static int root_rescan_at(struct manager *m, struct root_state *rs, const char *
                 /* Interrupted removals, before anything is decided; their
                  * tombstones are dot files, never checkpoints. */
                 if (!rs->tombstones_done && !m->dry_run) {
-                        sweep_tombstones(&rs->root, runs, n);
+                        sweep_tombstones(&rs->root);
                         rs->tombstones_done = true;
                 }
         } while (added && ++rounds < 8);
@@ -1486,7 +1486,7 @@ int manager_once(const struct config *c, bool dry_run)
                 /* Interrupted removals first. Tombstones are dot files, never
                  * checkpoints, so the verdicts stand. */
                 if (!dry_run)
-                        sweep_tombstones(r, runs, n);
+                        sweep_tombstones(r);
                 for (size_t j = 0; j < n; j++) {
                         space_seen(&space, r->dev, &runs[j]); /* headroom's largest */
                         sweep_count_read_errors(&s, &runs[j]);

@@ -8,11 +8,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <systemd/sd-daemon.h>
 
 #include "decide.h"
 #include "log.h"
 #include "policy.h"
 #include "remove.h"
+#include "tombrec.h"
 #include "sweep.h"
 
 int root_prepare(struct root *r, const struct watch_conf *w)
@@ -125,26 +127,73 @@ static int open_run(struct root *r, const char *run_path)
         return openat_beneath(r->fd, run_path, O_RDONLY | O_DIRECTORY, 0);
 }
 
-int sweep_tombstones(struct root *r, const struct run *runs, size_t n)
+/* The records directory (tombrec.h), opened at first use; -1 when it
+ * cannot be: removals then go unrecorded (see remove.c) and start-up has
+ * nothing to finish. */
+static int records_fd = -2;
+static bool records_warned;
+
+static int records_open(void)
 {
-        int total = 0;
+        _cleanup_free_ char *path = NULL;
 
-        for (size_t i = 0; i < n; i++) {
-                _cleanup_close_ int fd = open_run(r, runs[i].path);
-                int k;
-
-                if (fd < 0)
-                        continue;
-                k = remove_tombstones(fd);
-                if (k < 0)
-                        log_warning_errno(k, "%s/%s: cannot finish removal of tombstones: %m, ignoring", r->w->path,
-                                          runs[i].path);
-                else
-                        total += k;
+        if (records_fd != -2)
+                return records_fd;
+        path = tombrec_state_path();
+        records_fd = path ? tombrec_open(path) : -ENOENT;
+        if (records_fd < 0) {
+                log_errno(records_fd,
+                          "cannot use the state directory %s: %m; removals are not recorded, so an "
+                          "interrupted one leaves its .ckptd-trash- tombstone for you to delete",
+                          path ? path : "(no $STATE_DIRECTORY, $XDG_STATE_HOME or $HOME)");
+                records_fd = -1;
         }
-        if (total > 0)
-                log_notice("%s: finished %d interrupted removal%s", r->w->path, total, total == 1 ? "" : "s");
-        return total;
+        return records_fd;
+}
+
+/* Long removals pet the systemd watchdog themselves: the event loop that
+ * normally does is busy with them (sd_event_set_watchdog(3)). Outside
+ * systemd sd_notify(3) does nothing. */
+static void removal_progress(void *userdata)
+{
+        static uint64_t last_usec;
+        uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC), interval;
+
+        (void)userdata;
+        if (sd_watchdog_enabled(false, &interval) <= 0)
+                return;
+        if (now - last_usec >= interval / 4) {
+                sd_notify(false, "WATCHDOG=1");
+                last_usec = now;
+        }
+}
+
+static void remove_ctx_init(struct remove_ctx *ctx, const struct root *r, const char *run_path)
+{
+        *ctx = (struct remove_ctx){
+                .records_fd = records_open(),
+                .root = r->w->path,
+                .run = run_path,
+                .progress = removal_progress,
+        };
+}
+
+int sweep_tombstones(struct root *r)
+{
+        struct remove_ctx ctx;
+        int k;
+
+        remove_ctx_init(&ctx, r, ".");
+        if (ctx.records_fd < 0)
+                return 0;
+        /* Only what our records name: a ".ckptd-trash-" entry anyone else
+         * made is an ordinary (dot) entry, never deleted. */
+        k = remove_tombstones(&ctx, r->fd);
+        if (k < 0)
+                return log_warning_errno(k, "%s: cannot finish every interrupted removal: %m, ignoring", r->w->path);
+        if (k > 0)
+                log_notice("%s: finished %d interrupted removal%s", r->w->path, k, k == 1 ? "" : "s");
+        return k;
 }
 
 int sweep_scan_run(struct root *r, const char *run_path, int64_t now_usec, struct run *ret)
@@ -331,7 +380,17 @@ static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *ru
         if (fd < 0)
                 return log_warning_errno(fd, "cannot open run %s/%s: %m, not deleting %s", r->w->path, run->path,
                                          c->name);
-        k = remove_ckpt(fd, c, &freed);
+        struct remove_ctx ctx;
+        remove_ctx_init(&ctx, r, run->path);
+        k = remove_ckpt(&ctx, fd, c, &freed);
+        if (ctx.record_error < 0 && !records_warned) {
+                log_warning_errno(ctx.record_error,
+                                  "cannot record the removal of %s in the state directory: %m; removing it "
+                                  "unrecorded (if interrupted, its .ckptd-trash- tombstone is left for you to delete)",
+                                  path);
+                records_warned = true;
+        } else if (ctx.record_error == 0)
+                records_warned = false;
         if (k == -ESTALE || k == -ENOENT) {
                 log_warning("%s changed since it was scanned, not deleting it", path);
                 return 0;

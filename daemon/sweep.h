@@ -57,8 +57,9 @@ void roots_close(struct roots *rs);
 
 void sweep_init(struct sweep *s, const struct config *c, bool dry_run);
 
-/* Finish tombstones left in every run of the root (start-up). */
-int sweep_tombstones(struct root *r, const struct run *runs, size_t n);
+/* Finish the removals of the root that were recorded and interrupted
+ * (start-up, -1, reload). Returns how many, logged. */
+int sweep_tombstones(struct root *r);
 /* Scan the whole root (logs errors). */
 int sweep_scan_root(struct root *r, int64_t now_usec, struct run **ret_runs, size_t *ret_n);
 /* Scan one run, path relative to the root; a run that cannot be opened (but

@@ -1,18 +1,29 @@
 /* Safe deletion (DESIGN "Safety of deletion").
  *
- * remove_ckpt works in three phases so that a checkpoint is either fully
- * condemned or left exactly as it was:
+ * remove_ckpt works in phases so that a checkpoint is either fully condemned
+ * or left exactly as it was:
  *   1. check: every member is re-opened beneath the run fd and must still be
  *      what the scan saw (no symlink, members[0]'s (dev, ino), all on c->dev,
  *      the right type). Any mismatch: -ESTALE, nothing touched.
- *   2. tombstone: every member is renamed with RENAME_NOREPLACE to a
+ *   2. record: the removal's intent (root, run, every member with its
+ *      tombstone name, dev, ino) is written to the records directory
+ *      (tombrec.h), durably, before any rename. Only recorded tombstones are
+ *      ever finished at start-up: a ".ckptd-trash-" entry made by anyone
+ *      else is an ordinary entry.
+ *   3. tombstone: every member is renamed with RENAME_NOREPLACE to a
  *      ".ckptd-trash-" name and the renamed entry is checked again. A swap
  *      between 1 and the rename puts a foreign object under the tombstone
  *      name; it is renamed back and every member already renamed is restored.
- *   3. remove: files are unlinked, directories emptied iteratively.
- * After phase 2 the checkpoint's names are gone, so a trainer's resume logic
+ *      Members are renamed in rename_rank() order: the one a trainer opens
+ *      to find the others (TF's ".index") first, so an interruption never
+ *      leaves a group that looks whole.
+ *   4. remove: files are unlinked (the first-renamed last), directories
+ *      emptied iteratively; then the record is deleted.
+ * After phase 3 the checkpoint's names are gone, so a trainer's resume logic
  * never picks a half-deleted checkpoint, and an interruption leaves only
- * tombstones, which remove_tombstones finishes at start-up.
+ * recorded tombstones (and, for a group, members of a recorded removal
+ * already committed by its first rename), which remove_tombstones finishes
+ * at start-up.
  *
  * Nothing here follows a symlink: opens go through openat_beneath
  * (RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_XDEV, openat2(2)), and
@@ -20,10 +31,10 @@
  * component itself. Names passed to them are single components, so no
  * intermediate component is ever resolved either.
  *
- * Tombstone names are reserved for ckptd. What remains unguarded is a process
- * that writes to those names while we work on them: between the check of a
- * tombstone and its unlinkat(2) (Linux cannot unlink by fd), and inside a
- * tombstoned tree, whose whole content is condemned. */
+ * What remains unguarded is a process that writes to tombstone names while
+ * we work on them: between the check of a tombstone and its unlinkat(2)
+ * (Linux cannot unlink by fd), and inside a tombstoned tree, whose whole
+ * content is condemned. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -33,20 +44,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "macro.h"
 #include "remove.h"
 #include "scan.h"
+#include "tombrec.h"
 
 void (*remove_test_hook)(const char *stage, const char *name);
 
 /* The tree walk keeps at most TREE_OPEN_MAX directories open (each a DIR with
- * its fd). Deeper frames close the lowest open one; on the way back up a
- * closed frame is re-opened together with up to TREE_REOPEN of its
- * ancestors, so a long chain costs one re-open per TREE_REOPEN levels. */
+ * its fd): the deepest ones. Deeper frames close the lowest open one; on the
+ * way back up a closed frame is re-opened as ".." of its child, so every
+ * level costs O(1) system calls however deep the tree. */
 #define TREE_OPEN_MAX 64
-#define TREE_REOPEN   32
+/* Entries removed between two calls of remove_ctx.progress. */
+#define TREE_PROGRESS 4096
 /* Re-reads of one directory: one to catch entries readdir(3) skipped while
  * we deleted (POSIX leaves that unspecified; NFS cookies do skip), a few
  * more for entries created meanwhile. After that the directory is left. */
@@ -168,7 +182,8 @@ struct frame {
         char *name; /* entry name in the parent frame (or base_fd) */
         dev_t dev;  /* identity, checked whenever the frame is re-opened */
         ino_t ino;
-        uint64_t bytes; /* the directory's own blocks, freed by its rmdir */
+        uint64_t mnt_id; /* statx(2) STATX_MNT_ID; 0: unknown */
+        uint64_t bytes;  /* the directory's own blocks, freed by its rmdir */
         unsigned passes;
         size_t progress; /* entries removed in this pass */
         bool incomplete; /* something below is left in place (error recorded) */
@@ -182,7 +197,9 @@ struct tree {
         size_t n, cap;
         size_t lo; /* f[lo .. n-1] are open, f[0 .. lo-1] closed */
         uint64_t freed;
-        int error; /* first error; the walk goes on after most */
+        uint64_t removed;             /* entries removed, for progress */
+        const struct remove_ctx *ctx; /* progress callback; may be NULL */
+        int error;                    /* first error; the walk goes on after most */
 };
 
 static void record(struct tree *t, int r)
@@ -235,38 +252,38 @@ static bool frame_is_kept(const struct frame *f, const char *name)
         return false;
 }
 
-/* Open `path` below parent_fd as frame f. With verify, it must be the
- * directory f already describes (a re-open); otherwise f takes its identity,
- * or that of `expect` when given. */
-static int frame_open(struct frame *f, int parent_fd, const char *path, bool verify, const struct stat *expect)
+/* Identity of an open directory: (dev, ino), its mount (statx(2)
+ * STATX_MNT_ID, Linux 5.8; 0 where unknown) and its blocks. */
+static int dir_ident(int fd, struct frame *f)
 {
-        struct stat st;
-        int fd;
+        struct statx stx;
+
+        if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_MNT_ID, &stx) < 0)
+                return -errno;
+        f->dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+        f->ino = (ino_t)stx.stx_ino;
+        f->mnt_id = (stx.stx_mask & STATX_MNT_ID) ? stx.stx_mnt_id : 0;
+        f->bytes = stx.stx_blocks * 512;
+        return 0;
+}
+
+/* Open `path` below parent_fd as frame f; it takes the directory's identity,
+ * which must be that of `expect` when given. */
+static int frame_open(struct frame *f, int parent_fd, const char *path, const struct stat *expect)
+{
+        int fd, r;
 
         fd = open_beneath(parent_fd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
         if (fd < 0)
                 return fd;
-        if (fstat(fd, &st) < 0) {
-                int r = -errno;
-
+        r = dir_ident(fd, f);
+        if (r == 0 && expect && (f->dev != expect->st_dev || f->ino != expect->st_ino))
+                r = -ESTALE;
+        if (r == 0 && !(f->dir = fdopendir(fd)))
+                r = -errno;
+        if (r < 0)
                 close(fd);
-                return r;
-        }
-        if ((verify && (st.st_dev != f->dev || st.st_ino != f->ino)) || (expect && !same_inode(&st, expect))) {
-                close(fd);
-                return -ESTALE;
-        }
-        f->dir = fdopendir(fd);
-        if (!f->dir) {
-                int r = -errno;
-
-                close(fd);
-                return r;
-        }
-        f->dev = st.st_dev;
-        f->ino = st.st_ino;
-        f->bytes = freed_bytes(&st);
-        return 0;
+        return r;
 }
 
 static int frame_fd(const struct tree *t, size_t i)
@@ -274,63 +291,33 @@ static int frame_fd(const struct tree *t, size_t i)
         return i == 0 ? t->base_fd : dirfd(t->f[i - 1].dir);
 }
 
-/* Re-open the closed top frame and up to TREE_REOPEN - 1 of its ancestors.
- * Everything below them is closed too, so the lowest is reached from base_fd
- * by a relative path of the frames' names; a tree deeper than PATH_MAX bytes
- * is walked in PATH_MAX chunks. Each chunk is one openat2(2) under the same
- * RESOLVE_* rules, and the directory at the end of each chunk and every
- * re-opened frame must have the (dev, ino) recorded when it was first opened,
- * so a directory moved or swapped meanwhile is never entered. */
-static int tree_reopen(struct tree *t)
+/* The top frame is done and its parent was closed to save fds: re-open the
+ * parent as ".." of the top frame, one openat(2) whatever the depth, so the
+ * whole walk stays linear. ".." is whatever directory holds the top frame
+ * now; it must be the very directory the parent frame recorded, on the same
+ * mount, or the walk stops (-ESTALE): a subtree moved elsewhere meanwhile is
+ * never climbed out of. */
+static int tree_reopen_parent(struct tree *t)
 {
-        size_t top = t->n - 1, from = t->n > TREE_REOPEN ? t->n - TREE_REOPEN : 0;
-        char path[PATH_MAX];
-        int cur = t->base_fd, r = 0;
-        size_t i = 0;
+        struct frame *child = &t->f[t->n - 1], *parent = &t->f[t->n - 2];
+        struct frame seen = {};
+        int fd, r;
 
-        while (i < from) {
-                size_t len = 0;
-                struct stat st;
-                int fd;
-
-                for (; i < from; i++) {
-                        size_t l = strlen(t->f[i].name);
-
-                        if (len + (len > 0) + l >= sizeof(path))
-                                break;
-                        if (len > 0)
-                                path[len++] = '/';
-                        memcpy(path + len, t->f[i].name, l);
-                        len += l;
-                }
-                path[len] = '\0';
-                fd = open_beneath(cur, path, O_PATH | O_DIRECTORY | O_NOFOLLOW);
-                if (cur != t->base_fd)
-                        close(cur);
-                if (fd < 0)
-                        return fd;
-                cur = fd;
-                if (fstat(cur, &st) < 0)
-                        r = -errno;
-                else if (st.st_dev != t->f[i - 1].dev || st.st_ino != t->f[i - 1].ino)
-                        r = -ESTALE;
-                if (r < 0)
-                        goto out;
+        fd = openat(dirfd(child->dir), "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        r = dir_ident(fd, &seen);
+        if (r == 0 && (seen.dev != parent->dev || seen.ino != parent->ino ||
+                       (parent->mnt_id && seen.mnt_id && seen.mnt_id != parent->mnt_id)))
+                r = -ESTALE;
+        if (r == 0 && !(parent->dir = fdopendir(fd)))
+                r = -errno;
+        if (r < 0) {
+                close(fd);
+                return r;
         }
-        for (i = from; i <= top; i++) {
-                r = frame_open(&t->f[i], i == from ? cur : dirfd(t->f[i - 1].dir), t->f[i].name, true, NULL);
-                if (r < 0)
-                        break;
-        }
-        if (r < 0)
-                while (i-- > from)
-                        frame_close(&t->f[i]);
-        else
-                t->lo = from;
-out:
-        if (cur != t->base_fd)
-                close(cur);
-        return r;
+        t->lo = t->n - 2;
+        return 0;
 }
 
 /* Enter directory `name` of the top frame. */
@@ -358,7 +345,7 @@ static int tree_push(struct tree *t, const char *name, const struct stat *expect
         f->name = strdup(name);
         if (!f->name)
                 return -ENOMEM;
-        r = frame_open(f, frame_fd(t, t->n), name, false, expect);
+        r = frame_open(f, frame_fd(t, t->n), name, expect);
         if (r < 0) {
                 frame_free(f);
                 return r;
@@ -367,15 +354,28 @@ static int tree_push(struct tree *t, const char *name, const struct stat *expect
         return 0;
 }
 
+/* Count one removed entry; every TREE_PROGRESS of them tell the caller. */
+static void tree_removed(struct tree *t)
+{
+        if (++t->removed % TREE_PROGRESS == 0 && t->ctx && t->ctx->progress)
+                t->ctx->progress(t->ctx->userdata);
+}
+
 /* The top frame is empty (or done): close it and rmdir it from its parent. */
 static int tree_pop(struct tree *t)
 {
         struct frame *f = &t->f[t->n - 1], *parent;
         bool incomplete = f->incomplete;
         uint64_t bytes = f->bytes;
-        _cleanup_free_ char *name = TAKE_PTR(f->name);
+        _cleanup_free_ char *name = NULL;
         int r;
 
+        if (t->n >= 2 && !t->f[t->n - 2].dir) {
+                r = tree_reopen_parent(t);
+                if (r < 0)
+                        return r;
+        }
+        name = TAKE_PTR(f->name);
         frame_free(f);
         t->n--;
         if (t->lo > t->n)
@@ -388,16 +388,12 @@ static int tree_pop(struct tree *t)
                 return 0;
         }
         parent = &t->f[t->n - 1];
-        if (!parent->dir) {
-                r = tree_reopen(t);
-                if (r < 0)
-                        return r;
-        }
         /* unlinkat(2) AT_REMOVEDIR only removes an empty directory, so even if
          * the name was swapped since we emptied it, nothing else is lost. */
         if (unlinkat(dirfd(parent->dir), name, AT_REMOVEDIR) >= 0) {
                 t->freed += bytes;
                 parent->progress++;
+                tree_removed(t);
                 return 0;
         }
         if (errno == ENOENT)
@@ -419,6 +415,7 @@ static int entry_unlink(struct tree *t, const char *name, const struct stat *st)
         f->progress++;
         if (!S_ISDIR(st->st_mode) && st->st_nlink == 1)
                 t->freed += freed_bytes(st);
+        tree_removed(t);
         return 0;
 }
 
@@ -457,13 +454,14 @@ static int tree_entry(struct tree *t, const char *name)
 
 /* Empty and remove directory `name` below dir_fd. Rather than recursion, an
  * explicit stack of frames on the heap; open fds are bounded by
- * TREE_OPEN_MAX whatever the depth (see tree_reopen). Errors other than
+ * TREE_OPEN_MAX whatever the depth (see tree_reopen_parent). Errors other than
  * ENOMEM leave that entry and its ancestors in place and the walk goes on;
  * the first one is returned. *freed (may be NULL) grows by the bytes of
  * removed directories and of removed files that had no other link. */
-static int tree_remove(int dir_fd, const char *name, const struct stat *expect, uint64_t *freed)
+static int tree_remove(const struct remove_ctx *ctx, int dir_fd, const char *name, const struct stat *expect,
+                       uint64_t *freed)
 {
-        struct tree t = {.base_fd = dir_fd};
+        struct tree t = {.base_fd = dir_fd, .ctx = ctx};
         int r;
 
         r = tree_push(&t, name, expect);
@@ -507,16 +505,85 @@ int remove_tree_at(int dir_fd, const char *name)
 {
         if (!name_is_entry(name))
                 return -EINVAL;
-        return tree_remove(dir_fd, name, NULL, NULL);
+        return tree_remove(NULL, dir_fd, name, NULL, NULL);
 }
 
 /* ---- Checkpoints ------------------------------------------------------------ */
 
 struct member {
-        struct stat st;      /* as checked in phase 1 */
-        struct stat tomb_st; /* the tombstone, checked in phase 2 */
+        struct stat st;               /* as checked in phase 1 */
+        struct statx_timestamp btime; /* of st's inode; 0: unknown */
+        struct stat tomb_st;          /* the tombstone, checked in phase 3 */
         char tomb[NAME_MAX + 1];
+        unsigned attempt; /* of make_name() for tomb */
 };
+
+/* The removal's record (phase 2). Without a records directory, or when it
+ * cannot be written, the removal goes on unrecorded (ctx->record_error says
+ * why): its tombstones are then never finished by anyone if it is
+ * interrupted, which leaks their space but never deletes anything. Refusing
+ * to delete instead would stop the free-space floor exactly when the disk
+ * (often the one holding the state directory too) is full. */
+struct recorder {
+        struct remove_ctx *ctx;
+        struct tombrec rec;
+        bool on_disk;
+};
+
+static int recorder_write(struct recorder *w)
+{
+        int r;
+
+        if (!w->ctx || w->ctx->records_fd < 0)
+                return 0;
+        r = tombrec_write(w->ctx->records_fd, &w->rec);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                w->ctx->record_error = r;
+                /* an earlier version on disk names tombstones we no longer use */
+                if (w->on_disk)
+                        (void)tombrec_delete(w->ctx->records_fd, &w->rec);
+                w->on_disk = false;
+                return 0;
+        }
+        w->on_disk = true;
+        return 0;
+}
+
+static void recorder_drop(struct recorder *w)
+{
+        if (w->on_disk)
+                (void)tombrec_delete(w->ctx->records_fd, &w->rec);
+        w->on_disk = false;
+}
+
+/* Member i of the record gets tombstone name `tomb`; rewrite the record
+ * when it is already on disk. */
+static int recorder_rename(struct recorder *w, size_t i, const char *tomb)
+{
+        char *t;
+
+        if (i >= w->rec.n)
+                return 0;
+        t = strdup(tomb);
+        if (!t)
+                return -ENOMEM;
+        free(w->rec.m[i].tomb);
+        w->rec.m[i].tomb = t;
+        return w->on_disk ? recorder_write(w) : 0;
+}
+
+/* The birth time of dir_fd/name (statx(2) STATX_BTIME), zero where the
+ * filesystem has none. */
+static struct statx_timestamp birth_time(int dir_fd, const char *name, int flags)
+{
+        struct statx stx;
+
+        if (statx(dir_fd, name, flags | AT_SYMLINK_NOFOLLOW, STATX_BTIME, &stx) < 0 || !(stx.stx_mask & STATX_BTIME))
+                return (struct statx_timestamp){};
+        return stx.stx_btime;
+}
 
 /* Phase 1: the member must still be what the scan saw. */
 static int member_check(int run_fd, const struct ckpt *c, size_t i, struct member *m)
@@ -539,6 +606,7 @@ static int member_check(int run_fd, const struct ckpt *c, size_t i, struct membe
                 return fd == -ELOOP ? -ESTALE : fd;
         if (fstat(fd, &m->st) < 0)
                 return -errno;
+        m->btime = birth_time(fd, "", AT_EMPTY_PATH);
         if (S_ISLNK(m->st.st_mode) || !same_inode(&lst, &m->st) || m->st.st_dev != c->dev)
                 return -ESTALE;
         if (i == 0 && m->st.st_ino != c->ino)
@@ -548,15 +616,43 @@ static int member_check(int run_fd, const struct ckpt *c, size_t i, struct membe
         return 0;
 }
 
-/* Phase 2: rename the member to a tombstone and check that what we renamed
- * is what phase 1 checked. A check followed by unlinkat(name) could remove a
- * file that a trainer atomically put under that name in between; after the
- * rename, that file keeps the name and the tombstone holds the old inode. */
-static int member_tombstone(int run_fd, const char *name, struct member *m)
+/* A tombstone name for `name` that is free right now (".N" suffixes). */
+static int member_pick_tomb(int run_fd, const char *name, struct member *m)
+{
+        for (; m->attempt < TOMB_ATTEMPTS; m->attempt++) {
+                struct stat st;
+                int r = make_name(m->tomb, sizeof(m->tomb), TOMBSTONE_PREFIX, name, m->st.st_ino, m->attempt);
+
+                if (r < 0)
+                        return r;
+                if (fstatat(run_fd, m->tomb, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        return errno == ENOENT ? 0 : -errno;
+        }
+        return -EEXIST;
+}
+
+/* Phase 3: rename the member to its recorded tombstone name and check that
+ * what we renamed is what phase 1 checked. A check followed by
+ * unlinkat(name) could remove a file that a trainer atomically put under
+ * that name in between; after the rename, that file keeps the name and the
+ * tombstone holds the old inode. A name taken since it was picked gets the
+ * next free one, recorded before the rename. */
+static int member_tombstone(int run_fd, const char *name, struct member *m, struct recorder *w, size_t rec_i)
 {
         int r;
 
-        r = rename_to_free_name(run_fd, name, TOMBSTONE_PREFIX, name, m->st.st_ino, m->tomb, sizeof(m->tomb));
+        for (;;) {
+                r = rename_noreplace(run_fd, name, m->tomb);
+                if (r != -EEXIST)
+                        break;
+                m->attempt++;
+                r = member_pick_tomb(run_fd, name, m);
+                if (r < 0)
+                        return r;
+                r = recorder_rename(w, rec_i, m->tomb);
+                if (r < 0)
+                        return r;
+        }
         if (r < 0)
                 return r;
         if (fstatat(run_fd, m->tomb, &m->tomb_st, AT_SYMLINK_NOFOLLOW) < 0) {
@@ -574,11 +670,96 @@ static int member_tombstone(int run_fd, const char *name, struct member *m)
         return 0;
 }
 
-int remove_ckpt(int run_fd, const struct ckpt *c, uint64_t *ret_freed)
+/* Phase 4 for one tombstone: unlink a file, empty and remove a directory. */
+static int member_remove(const struct remove_ctx *ctx, int run_fd, struct member *m, uint64_t *freed)
+{
+        if (S_ISDIR(m->tomb_st.st_mode))
+                return tree_remove(ctx, run_fd, m->tomb, &m->tomb_st, freed);
+        if (unlinkat(run_fd, m->tomb, 0) < 0)
+                return -errno;
+        /* Only the last link releases the blocks (unlink(2)). */
+        if (m->tomb_st.st_nlink == 1)
+                *freed += freed_bytes(&m->tomb_st);
+        return 0;
+}
+
+/* Rename order of a group's members: the one a trainer opens to find the
+ * others first (TF's "ckpt-N.index" lists the "ckpt-N.data-K-of-N" shards;
+ * TF1's ".meta"), the shards last. After the first rename the group no
+ * longer looks like a checkpoint to anyone. */
+static int rename_rank(const char *name)
+{
+        if (strstr(name, ".index") || strstr(name, ".meta"))
+                return 0;
+        if (strstr(name, ".data-") || strstr(name, "-of-"))
+                return 2;
+        return 1;
+}
+
+static size_t *rename_order(const struct ckpt *c)
+{
+        size_t *order = calloc(c->n_members, sizeof(*order)), k = 0;
+
+        if (!order)
+                return NULL;
+        for (int rank = 0; rank <= 2; rank++)
+                for (size_t i = 0; i < c->n_members; i++)
+                        if (rename_rank(c->members[i]) == rank)
+                                order[k++] = i;
+        return order;
+}
+
+static int recorder_init(struct recorder *w, struct remove_ctx *ctx, int run_fd, const struct ckpt *c,
+                         const struct member *m, const size_t *order)
+{
+        struct stat st;
+        int r;
+
+        *w = (struct recorder){.ctx = ctx};
+        if (!ctx || ctx->records_fd < 0)
+                return 0;
+        if (fstat(run_fd, &st) < 0)
+                return -errno;
+        w->rec.root = strdup(ctx->root ? ctx->root : "");
+        w->rec.run = strdup(ctx->run ? ctx->run : ".");
+        w->rec.m = calloc(c->n_members, sizeof(*w->rec.m));
+        if (!w->rec.root || !w->rec.run || !w->rec.m)
+                return -ENOMEM;
+        w->rec.run_dev = st.st_dev;
+        w->rec.run_ino = st.st_ino;
+        /* in rename order, which start-up follows too */
+        for (size_t k = 0; k < c->n_members; k++) {
+                size_t i = order[k];
+
+                w->rec.n = k + 1; /* tombrec_finish() frees what is set */
+
+                w->rec.m[k] = (struct tombrec_member){
+                        .name = strdup(c->members[i]),
+                        .tomb = strdup(m[i].tomb),
+                        .dev = m[i].st.st_dev,
+                        .ino = m[i].st.st_ino,
+                        .type = m[i].st.st_mode & S_IFMT,
+                        .btime_sec = m[i].btime.tv_sec,
+                        .btime_nsec = m[i].btime.tv_nsec,
+                };
+                if (!w->rec.m[k].name || !w->rec.m[k].tomb)
+                        return -ENOMEM;
+        }
+        r = tombrec_new_id(&w->rec);
+        if (r < 0) {
+                ctx->record_error = r;
+                return 0;
+        }
+        return recorder_write(w);
+}
+
+int remove_ckpt(struct remove_ctx *ctx, int run_fd, const struct ckpt *c, uint64_t *ret_freed)
 {
         _cleanup_free_ struct member *m = NULL;
+        _cleanup_free_ size_t *order = NULL;
+        struct recorder w = {};
         uint64_t freed = 0;
-        size_t i;
+        size_t i, k;
         int r = 0;
 
         if (ret_freed)
@@ -588,102 +769,195 @@ int remove_ckpt(int run_fd, const struct ckpt *c, uint64_t *ret_freed)
         hook("before", c->name);
 
         m = calloc(c->n_members, sizeof(*m));
-        if (!m)
+        order = rename_order(c);
+        if (!m || !order)
                 return -ENOMEM;
         for (i = 0; i < c->n_members; i++) {
                 r = member_check(run_fd, c, i, &m[i]);
                 if (r < 0)
                         return r;
+                r = member_pick_tomb(run_fd, c->members[i], &m[i]);
+                if (r < 0)
+                        return r;
         }
-        for (i = 0; i < c->n_members; i++) {
-                r = member_tombstone(run_fd, c->members[i], &m[i]);
+        r = recorder_init(&w, ctx, run_fd, c, m, order);
+        if (r < 0)
+                goto out;
+        for (k = 0; k < c->n_members; k++) {
+                i = order[k];
+                r = member_tombstone(run_fd, c->members[i], &m[i], &w, k);
                 if (r < 0)
                         goto rollback;
+                hook("renamed", c->members[i]);
         }
         if (c->is_dir)
                 hook("tombstoned", c->name);
 
-        for (i = 0; i < c->n_members; i++) {
-                int k;
+        /* The first-renamed member goes last: while any tombstone of the
+         * record is left, start-up knows the removal was under way. */
+        for (k = c->n_members; k-- > 0;) {
+                int e = member_remove(ctx, run_fd, &m[order[k]], &freed);
 
-                if (c->is_dir)
-                        k = tree_remove(run_fd, m[i].tomb, &m[i].tomb_st, &freed);
-                else if (unlinkat(run_fd, m[i].tomb, 0) >= 0) {
-                        /* Only the last link releases the blocks (unlink(2)). */
-                        if (m[i].tomb_st.st_nlink == 1)
-                                freed += freed_bytes(&m[i].tomb_st);
-                        k = 0;
-                } else
-                        k = -errno;
-                if (k < 0 && r == 0)
-                        r = k;
+                if (e < 0 && r == 0)
+                        r = e;
         }
         if (ret_freed)
                 *ret_freed = freed;
-        return r;
+        /* A tombstone left (a mount inside, an error) stays recorded, so
+         * start-up tries again. */
+        if (r == 0)
+                recorder_drop(&w);
+        goto out;
 
 rollback:
         /* All or nothing: give the members renamed so far their names back. */
-        while (i-- > 0)
-                (void)restore(run_fd, m[i].tomb, c->members[i], m[i].st.st_ino, false);
+        while (k-- > 0)
+                (void)restore(run_fd, m[order[k]].tomb, c->members[order[k]], m[order[k]].st.st_ino, false);
+        recorder_drop(&w);
+out:
+        tombrec_finish(&w.rec);
         return r;
 }
 
-int remove_tombstones(int run_fd)
+/* ---- Start-up: finishing recorded removals -------------------------------- */
+
+/* dir_fd/name, seen as st, is the recorded inode: same (dev, ino, type)
+ * and, where both are known, the same birth time. */
+static bool matches(const struct tombrec_member *rm, const struct stat *st, int dir_fd, const char *name)
 {
-        _cleanup_close_ int fd = -1;
-        char **names = NULL;
-        size_t n = 0;
-        int r = 0, count = 0;
-        struct dirent *de;
-        DIR *d;
+        struct statx_timestamp bt;
 
-        /* run_fd may be O_PATH, which fdopendir(3) refuses: open "." again. */
-        fd = open_beneath(run_fd, ".", O_RDONLY | O_DIRECTORY);
-        if (fd < 0)
-                return fd;
-        d = fdopendir(fd);
-        if (!d)
-                return -errno;
-        TAKE_FD(fd);
-        /* Collect first: removing while reading the same stream may skip. */
-        while ((errno = 0, de = readdir(d))) {
-                char **nn;
+        if (st->st_dev != rm->dev || st->st_ino != rm->ino || (st->st_mode & S_IFMT) != rm->type)
+                return false;
+        if (rm->btime_sec == 0 && rm->btime_nsec == 0)
+                return true;
+        bt = birth_time(dir_fd, name, 0);
+        return (bt.tv_sec == 0 && bt.tv_nsec == 0) || (bt.tv_sec == rm->btime_sec && bt.tv_nsec == rm->btime_nsec);
+}
 
-                if (strncmp(de->d_name, TOMBSTONE_PREFIX, strlen(TOMBSTONE_PREFIX)) != 0)
-                        continue;
-                nn = realloc(names, (n + 1) * sizeof(*nn));
-                if (!nn || !(nn[n] = strdup(de->d_name))) {
-                        names = nn ? nn : names;
-                        r = -ENOMEM;
-                        break;
+enum { GONE, NAMED, TOMBSTONED };
+
+/* Where member i of the record is now: under its tombstone, under its own
+ * name (the removal did not reach it), or neither. Only the recorded
+ * identity counts: anything else under either name is not ours. */
+static int member_locate(int run_fd, const struct tombrec_member *rm, struct member *m)
+{
+        struct stat st;
+
+        if (!name_is_entry(rm->name) || !name_is_entry(rm->tomb) ||
+            strncmp(rm->tomb, TOMBSTONE_PREFIX, strlen(TOMBSTONE_PREFIX)) != 0 || strlen(rm->tomb) >= sizeof(m->tomb))
+                return GONE;
+        strcpy(m->tomb, rm->tomb);
+        if (fstatat(run_fd, rm->tomb, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+                if (matches(rm, &st, run_fd, rm->tomb)) {
+                        m->st = m->tomb_st = st;
+                        return TOMBSTONED;
                 }
-                names = nn;
-                n++;
-        }
-        if (r == 0 && errno != 0)
-                r = -errno;
-        closedir(d);
+        } else if (errno != ENOENT)
+                return -errno;
+        if (fstatat(run_fd, rm->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+                if (matches(rm, &st, run_fd, rm->name)) {
+                        m->st = st;
+                        return NAMED;
+                }
+        } else if (errno != ENOENT)
+                return -errno;
+        return GONE;
+}
 
-        /* Try every tombstone even after a failure: one that crosses a mount
-         * must not keep the others alive. */
-        for (size_t i = 0; i < n; i++) {
-                struct stat st;
+/* Finish one recorded removal. Returns 1 when something was finished, 0 when
+ * there was nothing (left) to do, -errno when the record stays for later. */
+static int finish_record(struct remove_ctx *ctx, int root_fd, struct tombrec *rec)
+{
+        struct recorder w = {.ctx = ctx, .rec = *rec, .on_disk = true};
+        _cleanup_free_ struct member *m = NULL;
+        _cleanup_free_ int *where = NULL;
+        _cleanup_close_ int run_fd = -1;
+        bool committed = false;
+        uint64_t freed = 0;
+        struct stat st;
+        int r = 0;
+
+        run_fd = open_beneath(root_fd, rec->run, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+        if (run_fd == -ENOENT || run_fd == -ENOTDIR)
+                goto drop; /* the run is gone, and its tombstones with it */
+        if (run_fd < 0)
+                return run_fd;
+        if (fstat(run_fd, &st) < 0)
+                return -errno;
+        if (st.st_dev != rec->run_dev || st.st_ino != rec->run_ino)
+                goto drop; /* another directory now: nothing in it is ours */
+        m = calloc(rec->n, sizeof(*m));
+        where = calloc(rec->n, sizeof(*where));
+        if (!m || !where)
+                return -ENOMEM;
+        for (size_t i = 0; i < rec->n; i++) {
+                where[i] = member_locate(run_fd, &rec->m[i], &m[i]);
+                if (where[i] < 0)
+                        return where[i];
+                committed = committed || where[i] == TOMBSTONED;
+        }
+        /* No tombstone: the removal never renamed anything (or finished):
+         * whatever still has its name is a checkpoint like any other. */
+        if (!committed)
+                goto drop;
+        /* Members of a group not renamed yet follow the first ones: the
+         * group was condemned and is no longer whole. */
+        for (size_t i = 0; i < rec->n; i++) {
                 int k;
 
-                if (fstatat(run_fd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
-                        k = -errno;
-                else if (S_ISDIR(st.st_mode))
-                        k = tree_remove(run_fd, names[i], &st, NULL);
-                else
-                        k = unlinkat(run_fd, names[i], 0) < 0 ? -errno : 0;
+                if (where[i] != NAMED)
+                        continue;
+                k = member_pick_tomb(run_fd, rec->m[i].name, &m[i]);
+                if (k == 0 && strcmp(m[i].tomb, rec->m[i].tomb) != 0)
+                        k = recorder_rename(&w, i, m[i].tomb);
                 if (k == 0)
-                        count++;
-                else if (k != -ENOENT && r == 0)
-                        r = k; /* ENOENT: finished by someone else meanwhile */
+                        k = member_tombstone(run_fd, rec->m[i].name, &m[i], &w, i);
+                if (k == 0)
+                        where[i] = TOMBSTONED;
+                else if (k != -ESTALE && r == 0)
+                        r = k;
         }
-        for (size_t i = 0; i < n; i++)
-                free(names[i]);
-        free(names);
+        for (size_t i = rec->n; i-- > 0;) {
+                int k;
+
+                if (where[i] != TOMBSTONED)
+                        continue;
+                k = member_remove(ctx, run_fd, &m[i], &freed);
+                if (k < 0 && k != -ENOENT && r == 0)
+                        r = k;
+        }
+        *rec = w.rec;
+        if (r < 0)
+                return r;
+        (void)tombrec_delete(ctx->records_fd, rec);
+        return 1;
+drop:
+        (void)tombrec_delete(ctx->records_fd, rec);
+        return 0;
+}
+
+int remove_tombstones(struct remove_ctx *ctx, int root_fd)
+{
+        struct tombrec *v = NULL;
+        size_t n = 0;
+        int r, count = 0;
+
+        if (!ctx || ctx->records_fd < 0 || !ctx->root)
+                return -EBADF;
+        r = tombrec_load(ctx->records_fd, ctx->root, &v, &n, NULL);
+        if (r < 0)
+                return r;
+        /* Try every record even after a failure: a tombstone that holds a
+         * mount must not keep the others alive. */
+        for (size_t i = 0; i < n; i++) {
+                int k = finish_record(ctx, root_fd, &v[i]);
+
+                if (k > 0)
+                        count++;
+                else if (k < 0 && r == 0)
+                        r = k;
+        }
+        tombrecs_free(v, n);
         return r < 0 ? r : count;
 }

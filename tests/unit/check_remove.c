@@ -20,12 +20,15 @@
 #include "ckpt.h"
 #include "macro.h"
 #include "remove.h"
+#include "tombrec.h"
 
 Suite *remove_suite(void);
 
 static char tmpdir[] = "/tmp/ckptd-remove-XXXXXX";
 static int base_fd = -1; /* tmpdir */
 static int out_fd = -1;  /* tmpdir/outside: must survive every test */
+/* Removals record their tombstones in tmpdir/state; tmpdir plays the root. */
+static struct remove_ctx rctx;
 
 /* ---- renameat2 seam --------------------------------------------------------
  * The races that matter happen between remove_ckpt's check of a member and its
@@ -56,6 +59,35 @@ int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpa
 
 /* ---- helpers -------------------------------------------------------------- */
 
+static const char *tmpdir_state(void)
+{
+        static char path[PATH_MAX];
+
+        snprintf(path, sizeof(path), "%s/state", tmpdir);
+        return path;
+}
+
+/* Records left in the records directory. */
+static int count_records(void)
+{
+        int fd = openat(rctx.records_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), n = 0;
+        DIR *d = fdopendir(fd);
+        struct dirent *de;
+
+        ck_assert_ptr_nonnull(d);
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.')
+                        n++;
+        closedir(d);
+        return n;
+}
+
+/* Finish the recorded tombstones below the root (tmpdir). */
+static int finish_tombstones(void)
+{
+        return remove_tombstones(&rctx, base_fd);
+}
+
 static void setup(void)
 {
         strcpy(tmpdir, "/tmp/ckptd-remove-XXXXXX");
@@ -70,12 +102,16 @@ static void setup(void)
         swap_fn = swap2_fn = NULL;
         no_noreplace = false;
         remove_test_hook = NULL;
+        rctx = (struct remove_ctx){.root = "/the/root", .run = "run"};
+        rctx.records_fd = tombrec_open(tmpdir_state());
+        ck_assert_int_ge(rctx.records_fd, 0);
 }
 
 static void teardown(void)
 {
         char cmd[PATH_MAX + 64];
 
+        rctx.records_fd = safe_close(rctx.records_fd);
         out_fd = safe_close(out_fd);
         base_fd = safe_close(base_fd);
         /* rm copes with trees deeper than PATH_MAX; never cross a mount. */
@@ -254,7 +290,7 @@ START_TEST(test_file)
         want = blocks_of(run, "epoch=1-val_loss=0.5.ckpt");
         ckpt_make1(&c, run, false, "epoch=1-val_loss=0.5.ckpt");
 
-        ck_assert_int_eq(remove_ckpt(run, &c, &freed), 0);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, &freed), 0);
         ck_assert(!exists(run, "epoch=1-val_loss=0.5.ckpt"));
         ck_assert(has_text(run, "epoch=2-val_loss=0.4.ckpt", "ckpt 2"));
         ck_assert_uint_eq(freed, want);
@@ -295,7 +331,7 @@ START_TEST(test_dir_with_symlinks_out)
         write_file(run, "checkpoint-600-keep", "neighbour", 10);
         ckpt_make1(&c, run, true, "checkpoint-500");
 
-        ck_assert_int_eq(remove_ckpt(run, &c, &freed), 0);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, &freed), 0);
         ck_assert(!exists(run, "checkpoint-500"));
         ck_assert_int_eq(count_prefixed(run, TOMBSTONE_PREFIX), 0);
         ck_assert(has_text(run, "checkpoint-600-keep", "neighbour"));
@@ -325,7 +361,7 @@ START_TEST(test_symlink_named_like_ckpt)
         ck_assert_int_eq(fstatat(out_fd, "target.ckpt", &st, 0), 0);
         c.dev = st.st_dev;
         c.ino = st.st_ino;
-        ck_assert_int_eq(remove_ckpt(run, &c, &freed), -ESTALE);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, &freed), -ESTALE);
         ck_assert_uint_eq(freed, 0);
         ckpt_finish(&c);
 
@@ -333,7 +369,7 @@ START_TEST(test_symlink_named_like_ckpt)
         ck_assert_int_eq(fstatat(out_fd, "target-dir", &st, 0), 0);
         c.dev = st.st_dev;
         c.ino = st.st_ino;
-        ck_assert_int_eq(remove_ckpt(run, &c, &freed), -ESTALE);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, &freed), -ESTALE);
         ckpt_finish(&c);
 
         ck_assert(exists(run, "epoch=3.ckpt"));
@@ -366,7 +402,7 @@ START_TEST(test_swapped_file)
         hook_run_fd = run;
         remove_test_hook = swap_file_hook;
 
-        ck_assert_int_eq(remove_ckpt(run, &c, NULL), -ESTALE);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, NULL), -ESTALE);
         ck_assert(has_text(run, "ckpt-7.pt", "new content"));
         ck_assert_int_eq(count_prefixed(run, TOMBSTONE_PREFIX), 0);
         ckpt_finish(&c);
@@ -389,7 +425,7 @@ START_TEST(test_swapped_dir)
         write_file(d, "new", "new", 10);
         close(d);
 
-        ck_assert_int_eq(remove_ckpt(run, &c, NULL), -ESTALE);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, NULL), -ESTALE);
         ck_assert(has_text(run, "global_step100/new", "new"));
         ck_assert(has_text(out_fd, "moved-away/old", "old"));
         ck_assert_int_eq(count_prefixed(run, TOMBSTONE_PREFIX), 0);
@@ -397,7 +433,7 @@ START_TEST(test_swapped_dir)
         /* A file in place of the directory is just as stale. */
         ck_assert_int_eq(renameat(run, "global_step100", out_fd, "moved-2"), 0);
         write_file(run, "global_step100", "file now", 10);
-        ck_assert_int_eq(remove_ckpt(run, &c, NULL), -ESTALE);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, NULL), -ESTALE);
         ck_assert(has_text(run, "global_step100", "file now"));
         ckpt_finish(&c);
         close(run);
@@ -419,7 +455,7 @@ START_TEST(test_dir_replaced_by_symlink)
         ck_assert_int_eq(renameat(run, "checkpoint-9", out_fd, "orig"), 0);
         ck_assert_int_eq(symlinkat("../outside/victim", run, "checkpoint-9"), 0);
 
-        ck_assert_int_eq(remove_ckpt(run, &c, NULL), -ESTALE);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, NULL), -ESTALE);
         ck_assert(has_text(out_fd, "victim/data", "victim data"));
         ck_assert(exists(run, "checkpoint-9"));
         ck_assert_int_eq(count_prefixed(run, TOMBSTONE_PREFIX), 0);
@@ -461,7 +497,7 @@ START_TEST(test_swap_at_rename)
         ckpt_make1(&c, run, false, "ckpt-1.pt");
         swap_fn = swap_in_file;
         swap_at_call = 1;
-        ck_assert_int_eq(remove_ckpt(run, &c, NULL), -ESTALE);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, NULL), -ESTALE);
         ck_assert(has_text(run, "ckpt-1.pt", "trainer's new"));
         ck_assert(has_text(out_fd, "swapped-out", "old"));
         ck_assert_int_eq(count_prefixed(run, TOMBSTONE_PREFIX), 0);
@@ -475,7 +511,7 @@ START_TEST(test_swap_at_rename)
         ck_assert_int_eq(unlinkat(out_fd, "swapped-out", 0), 0);
         swap_fn = swap_in_dir;
         swap_at_call = rename_calls + 1;
-        ck_assert_int_eq(remove_ckpt(run, &c, NULL), -ESTALE);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, NULL), -ESTALE);
         ck_assert(has_text(run, "checkpoint-2/fresh", "trainer's new"));
         ck_assert(has_text(out_fd, "swapped-out/old", "old"));
         ck_assert_int_eq(count_prefixed(run, ".ckptd-"), 0);
@@ -505,12 +541,12 @@ START_TEST(test_swap_restore_name_taken)
         swap_at_call = 1;
         swap2_fn = occupy_name;
         swap2_at_call = 2;
-        ck_assert_int_eq(remove_ckpt(run, &c, NULL), -ESTALE);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, NULL), -ESTALE);
         ck_assert(has_text(run, "ckpt-1.pt", "third"));
         ck_assert(has_text(run, ".ckptd-stale-ckpt-1.pt", "trainer's new"));
         ck_assert(has_text(out_fd, "swapped-out", "old"));
         ck_assert_int_eq(count_prefixed(run, TOMBSTONE_PREFIX), 0);
-        ck_assert_int_eq(remove_tombstones(run), 0);
+        ck_assert_int_eq(finish_tombstones(), 0);
         ck_assert(has_text(run, ".ckptd-stale-ckpt-1.pt", "trainer's new"));
         ckpt_finish(&c);
         close(run);
@@ -532,7 +568,7 @@ START_TEST(test_group)
         write_file(run, "checkpoint", "model_checkpoint_path: \"ckpt-8\"", 0);
         ckpt_make(&c, run, false, ELEMENTSOF(names), names);
 
-        ck_assert_int_eq(remove_ckpt(run, &c, &freed), 0);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, &freed), 0);
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
                 ck_assert(!exists(run, names[i]));
         ck_assert(has_text(run, "ckpt-8.index", "ckpt-8.index"));
@@ -556,7 +592,7 @@ START_TEST(test_group_bad_member)
         ck_assert_int_eq(symlinkat("../outside/elsewhere", run, names[1]), 0);
         write_file(run, names[2], "meta", 100);
         ckpt_make(&c, run, false, ELEMENTSOF(names), names);
-        ck_assert_int_eq(remove_ckpt(run, &c, NULL), -ESTALE);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, NULL), -ESTALE);
         ck_assert(has_text(run, names[0], "data"));
         ck_assert(exists(run, names[1]));
         ck_assert(has_text(run, names[2], "meta"));
@@ -566,12 +602,12 @@ START_TEST(test_group_bad_member)
         ck_assert_int_eq(unlinkat(run, names[1], 0), 0);
         d = mkdir_in(run, names[1]);
         close(d);
-        ck_assert_int_eq(remove_ckpt(run, &c, NULL), -ESTALE);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, NULL), -ESTALE);
         ck_assert(has_text(run, names[0], "data"));
 
         /* A member that vanished. */
         ck_assert_int_eq(unlinkat(run, names[1], AT_REMOVEDIR), 0);
-        ck_assert_int_eq(remove_ckpt(run, &c, NULL), -ENOENT);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, NULL), -ENOENT);
         ck_assert(has_text(run, names[0], "data"));
         ck_assert(has_text(run, names[2], "meta"));
         ck_assert_int_eq(count_prefixed(run, TOMBSTONE_PREFIX), 0);
@@ -580,8 +616,8 @@ START_TEST(test_group_bad_member)
 }
 END_TEST
 
-/* The third rename meets a swapped member: the first two get their names
- * back, so the group is never half gone. */
+/* The third rename (a.data-1: the index goes first) meets a swapped member:
+ * the first two get their names back, so the group is never half gone. */
 START_TEST(test_group_rollback)
 {
         static const char *const names[] = {"a.data-0", "a.data-1", "a.index"};
@@ -593,12 +629,13 @@ START_TEST(test_group_rollback)
         ckpt_make(&c, run, false, ELEMENTSOF(names), names);
         swap_fn = swap_in_file;
         swap_at_call = 3;
-        ck_assert_int_eq(remove_ckpt(run, &c, NULL), -ESTALE);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, NULL), -ESTALE);
         ck_assert(has_text(run, names[0], names[0]));
-        ck_assert(has_text(run, names[1], names[1]));
-        ck_assert(has_text(run, names[2], "trainer's new"));
-        ck_assert(has_text(out_fd, "swapped-out", names[2]));
+        ck_assert(has_text(run, names[2], names[2]));
+        ck_assert(has_text(run, names[1], "trainer's new"));
+        ck_assert(has_text(out_fd, "swapped-out", names[1]));
         ck_assert_int_eq(count_prefixed(run, ".ckptd-"), 0);
+        ck_assert_int_eq(count_records(), 0);
         ckpt_finish(&c);
         close(run);
 }
@@ -613,7 +650,7 @@ START_TEST(test_hard_links)
         write_file(run, "model-1.pt", "shared data", 1 << 20);
         ck_assert_int_eq(linkat(run, "model-1.pt", out_fd, "other-link", 0), 0);
         ckpt_make1(&c, run, false, "model-1.pt");
-        ck_assert_int_eq(remove_ckpt(run, &c, &freed), 0);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, &freed), 0);
         ck_assert(!exists(run, "model-1.pt"));
         ck_assert_uint_eq(freed, 0);
         struct stat st;
@@ -630,7 +667,7 @@ START_TEST(test_hard_links)
         ck_assert_int_eq(linkat(out_fd, "other-link", d, "linked", 0), 0);
         close(d);
         ckpt_make1(&c, run, true, "checkpoint-2");
-        ck_assert_int_eq(remove_ckpt(run, &c, &freed), 0);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, &freed), 0);
         ck_assert_uint_eq(freed, want);
         ck_assert(has_text(out_fd, "other-link", "shared data"));
         ck_assert_int_eq(fstatat(out_fd, "other-link", &st, 0), 0);
@@ -663,12 +700,12 @@ START_TEST(test_long_names)
         close(d);
 
         ckpt_make1(&c, run, false, file);
-        ck_assert_int_eq(remove_ckpt(run, &c, NULL), 0);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, NULL), 0);
         ck_assert(!exists(run, file));
         ckpt_finish(&c);
 
         ckpt_make1(&c, run, true, dir);
-        ck_assert_int_eq(remove_ckpt(run, &c, NULL), 0);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, NULL), 0);
         ck_assert(!exists(run, dir));
         ck_assert_int_eq(count_prefixed(run, TOMBSTONE_PREFIX), 0);
         ckpt_finish(&c);
@@ -685,7 +722,7 @@ START_TEST(test_odd_names)
         for (size_t i = 0; i < ELEMENTSOF(names); i++) {
                 write_file(run, names[i], "x", 100);
                 ckpt_make1(&c, run, false, names[i]);
-                ck_assert_int_eq(remove_ckpt(run, &c, NULL), 0);
+                ck_assert_int_eq(remove_ckpt(&rctx, run, &c, NULL), 0);
                 ck_assert(!exists(run, names[i]));
                 ckpt_finish(&c);
         }
@@ -695,7 +732,7 @@ START_TEST(test_odd_names)
         write_file(d, "\x80\x81\n", "x", 10);
         close(d);
         ckpt_make1(&c, run, true, "dir\n\xc3\x28");
-        ck_assert_int_eq(remove_ckpt(run, &c, NULL), 0);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, NULL), 0);
         ck_assert(!exists(run, "dir\n\xc3\x28"));
         ck_assert_int_eq(count_prefixed(run, TOMBSTONE_PREFIX), 0);
         ckpt_finish(&c);
@@ -713,13 +750,13 @@ START_TEST(test_bad_member_names)
         close(d);
         write_file(out_fd, "f", "outside", 10);
         ckpt_make1(&c, run, false, "sub/f");
-        ck_assert_int_eq(remove_ckpt(run, &c, NULL), -EINVAL);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, NULL), -EINVAL);
         ckpt_finish(&c);
         ckpt_make1(&c, run, false, "../outside/f");
-        ck_assert_int_eq(remove_ckpt(run, &c, NULL), -EINVAL);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, NULL), -EINVAL);
         ckpt_finish(&c);
         ckpt_make1(&c, run, true, ".");
-        ck_assert_int_eq(remove_ckpt(run, &c, NULL), -EINVAL);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, NULL), -EINVAL);
         ck_assert_int_eq(remove_tree_at(run, ".."), -EINVAL);
         ck_assert_int_eq(remove_tree_at(run, "sub/.."), -EINVAL);
         ckpt_finish(&c);
@@ -768,7 +805,7 @@ START_TEST(test_deep)
         ckpt_make1(&c, run, true, "checkpoint-deep");
         fds = count_fds();
         limit_fds(100);
-        ck_assert_int_eq(remove_ckpt(run, &c, &freed), 0);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, &freed), 0);
         ck_assert(!exists(run, "checkpoint-deep"));
         ck_assert_int_eq(count_prefixed(run, TOMBSTONE_PREFIX), 0);
         ck_assert_int_eq(count_fds(), fds);
@@ -839,7 +876,7 @@ START_TEST(test_bind_mount_inside)
         close(ck);
         ckpt_make1(&c, run, true, "checkpoint-1");
 
-        r = remove_ckpt(run, &c, &freed);
+        r = remove_ckpt(&rctx, run, &c, &freed);
         ck_assert_int_eq(r, -EXDEV);
         ck_assert(has_text(out_fd, "mounted-file", "must survive"));
         ck_assert(!exists(run, "checkpoint-1"));
@@ -850,20 +887,23 @@ START_TEST(test_bind_mount_inside)
         ck_assert(!exists(run, TOMBSTONE_PREFIX "checkpoint-1/deep"));
         ck_assert_uint_ge(freed, 8192);
 
-        /* Start-up reports it again, still finishing the other tombstones;
-         * once unmounted it is finished too. */
+        /* Start-up reports it again; once unmounted it is finished too. A
+         * tombstone-like name nobody recorded is not ours and stays. */
+        ck_assert_int_eq(count_records(), 1);
         write_file(run, TOMBSTONE_PREFIX "other", "other", 10);
-        ck_assert_int_eq(remove_tombstones(run), -EXDEV);
+        ck_assert_int_eq(finish_tombstones(), -EXDEV);
         ck_assert(has_text(out_fd, "mounted-file", "must survive"));
-        ck_assert(!exists(run, TOMBSTONE_PREFIX "other"));
+        ck_assert(has_text(run, TOMBSTONE_PREFIX "other", "other"));
         sub = openat(run, TOMBSTONE_PREFIX "checkpoint-1/sub", O_PATH | O_CLOEXEC);
         ck_assert_int_ge(sub, 0);
         char p[64];
         snprintf(p, sizeof(p), "/proc/self/fd/%d", sub);
         ck_assert_int_eq(umount2(p, MNT_DETACH), 0);
         close(sub);
-        ck_assert_int_eq(remove_tombstones(run), 1);
-        ck_assert_int_eq(count_prefixed(run, TOMBSTONE_PREFIX), 0);
+        ck_assert_int_eq(finish_tombstones(), 1);
+        ck_assert_int_eq(count_prefixed(run, TOMBSTONE_PREFIX), 1);
+        ck_assert(has_text(run, TOMBSTONE_PREFIX "other", "other"));
+        ck_assert_int_eq(count_records(), 0);
         ck_assert(has_text(out_fd, "mounted-file", "must survive"));
         ckpt_finish(&c);
         close(run);
@@ -884,7 +924,7 @@ START_TEST(test_ckpt_is_mount_point)
         bind_mount(out_fd, ck);
         close(ck);
         ckpt_make1(&c, run, true, "checkpoint-1");
-        ck_assert_int_eq(remove_ckpt(run, &c, NULL), -EXDEV);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, NULL), -EXDEV);
         ck_assert(has_text(out_fd, "mounted-file", "must survive"));
         ck_assert(exists(run, "checkpoint-1/mounted-file"));
         ck_assert_int_eq(remove_tree_at(run, "checkpoint-1"), -EXDEV);
@@ -895,13 +935,24 @@ START_TEST(test_ckpt_is_mount_point)
 }
 END_TEST
 
+static void die_at_renamed(const char *stage, const char *name)
+{
+        (void)name;
+        if (strcmp(stage, "renamed") == 0)
+                _exit(42);
+}
+
+/* Tombstones are ckptd's own: entries named like tombstones that no record
+ * names (a group member renaming another's directory, say) are ordinary
+ * entries, and a record whose entry was swapped finishes nothing. */
 START_TEST(test_tombstones)
 {
         int run = open_run(_i), d;
         char longtomb[NAME_MAX + 1];
+        struct ckpt c;
 
         write_file(out_fd, "precious", "precious", 100);
-        d = mkdir_in(run, TOMBSTONE_PREFIX "checkpoint-3");
+        d = mkdir_in(run, TOMBSTONE_PREFIX "results");
         write_file(d, "shard", "shard", 4096);
         ck_assert_int_eq(symlinkat("../../outside", d, "escape"), 0);
         close(mkdir_in(d, "nested"));
@@ -911,14 +962,44 @@ START_TEST(test_tombstones)
         snprintf(longtomb, sizeof(longtomb), "%s%jx", TOMBSTONE_PREFIX, (uintmax_t)123456);
         close(mkdir_in(run, longtomb));
         write_file(run, "ckpt-2.pt", "live", 100);
-        write_file(run, ".ckptd-trash", "not a tombstone: no dash", 10);
 
-        ck_assert_int_eq(remove_tombstones(run), 4);
-        ck_assert_int_eq(count_prefixed(run, TOMBSTONE_PREFIX), 0);
+        ck_assert_int_eq(finish_tombstones(), 0);
+        ck_assert_int_eq(count_prefixed(run, TOMBSTONE_PREFIX), 4);
+        ck_assert(has_text(run, TOMBSTONE_PREFIX "results/shard", "shard"));
+        ck_assert(has_text(run, TOMBSTONE_PREFIX "ckpt-1.pt", "half"));
         ck_assert(has_text(run, "ckpt-2.pt", "live"));
-        ck_assert(exists(run, ".ckptd-trash"));
         ck_assert(has_text(out_fd, "precious", "precious"));
-        ck_assert_int_eq(remove_tombstones(run), 0);
+
+        /* A recorded removal whose tombstone was replaced by another entry
+         * of the same name: that entry is not what was recorded. */
+        remove_test_hook = NULL;
+        d = mkdir_in(run, "checkpoint-9");
+        write_file(d, "w", "w", 10);
+        close(d);
+        ckpt_make1(&c, run, true, "checkpoint-9");
+        {
+                pid_t pid = fork();
+                int status;
+
+                ck_assert_int_ge(pid, 0);
+                if (pid == 0) {
+                        remove_test_hook = die_at_renamed;
+                        remove_ckpt(&rctx, run, &c, NULL);
+                        _exit(0);
+                }
+                ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+                ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 42);
+        }
+        ck_assert_int_eq(count_records(), 1);
+        ck_assert_int_eq(renameat(run, TOMBSTONE_PREFIX "checkpoint-9", out_fd, "moved-tomb"), 0);
+        d = mkdir_in(run, TOMBSTONE_PREFIX "checkpoint-9");
+        write_file(d, "victim", "victim", 10);
+        close(d);
+        ck_assert_int_eq(finish_tombstones(), 0);
+        ck_assert(has_text(run, TOMBSTONE_PREFIX "checkpoint-9/victim", "victim"));
+        ck_assert(has_text(out_fd, "moved-tomb/w", "w"));
+        ck_assert_int_eq(count_records(), 0);
+        ckpt_finish(&c);
         close(run);
 }
 END_TEST
@@ -947,14 +1028,14 @@ static void interrupted(int run, const char *name)
         ck_assert_int_ge(pid, 0);
         if (pid == 0) {
                 remove_test_hook = die_when_tombstoned;
-                remove_ckpt(run, &c, NULL);
+                remove_ckpt(&rctx, run, &c, NULL);
                 _exit(0);
         }
         ck_assert_int_eq(waitpid(pid, &status, 0), pid);
         ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 42);
         ck_assert(!exists(run, name));
         ck_assert_int_eq(count_prefixed(run, TOMBSTONE_PREFIX), 1);
-        ck_assert_int_eq(remove_tombstones(run), 1);
+        ck_assert_int_eq(finish_tombstones(), 1);
         ck_assert_int_eq(count_prefixed(run, TOMBSTONE_PREFIX), 0);
         ckpt_finish(&c);
 }
@@ -967,7 +1048,124 @@ START_TEST(test_interrupted)
         interrupted(run, "checkpoint-1000");
         name_of_len(name, NAME_MAX, 'L');
         interrupted(run, name);
+        /* the record's percent-encoding of names round-trips */
+        interrupted(run, "ckpt\n%41 %%\xff\x01-1");
         close(run);
+}
+END_TEST
+
+static unsigned renames_left;
+
+static void die_after_renames(const char *stage, const char *name)
+{
+        (void)name;
+        if (strcmp(stage, "renamed") == 0 && --renames_left == 0)
+                _exit(42);
+}
+
+/* A group removal killed after its first k renames: the index went first,
+ * so the group never looks whole, and start-up finishes every member that
+ * is still the recorded one (a shard rewritten meanwhile is not). */
+START_TEST(test_group_interrupted)
+{
+        static const char *const names[] = {"ckpt-3.data-00000-of-00003", "ckpt-3.data-00001-of-00003",
+                                            "ckpt-3.data-00002-of-00003", "ckpt-3.index"};
+        int run = open_run(0);
+        struct ckpt c;
+
+        for (unsigned k = 1; k <= ELEMENTSOF(names); k++) {
+                pid_t pid;
+                int status;
+
+                for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                        write_file(run, names[i], names[i], 100);
+                write_file(run, "ckpt-4.index", "next", 10);
+                ckpt_make(&c, run, false, ELEMENTSOF(names), names);
+                pid = fork();
+                ck_assert_int_ge(pid, 0);
+                if (pid == 0) {
+                        renames_left = k;
+                        remove_test_hook = die_after_renames;
+                        remove_ckpt(&rctx, run, &c, NULL);
+                        _exit(0);
+                }
+                ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+                ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 42);
+                ck_assert(!exists(run, "ckpt-3.index"));
+                ck_assert_int_eq(count_prefixed(run, TOMBSTONE_PREFIX), (int)k);
+                if (k == 1) {
+                        /* a shard replaced after the kill is someone's new file */
+                        ck_assert_int_eq(unlinkat(run, names[2], 0), 0);
+                        write_file(run, names[2], "rewritten", 10);
+                }
+                ck_assert_int_eq(finish_tombstones(), 1);
+                ck_assert_int_eq(count_prefixed(run, TOMBSTONE_PREFIX), 0);
+                ck_assert_int_eq(count_records(), 0);
+                for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                        ck_assert(k == 1 && i == 2 ? has_text(run, names[i], "rewritten") : !exists(run, names[i]));
+                ck_assert(has_text(run, "ckpt-4.index", "next"));
+                if (k == 1)
+                        ck_assert_int_eq(unlinkat(run, names[2], 0), 0);
+                ck_assert_int_eq(unlinkat(run, "ckpt-4.index", 0), 0);
+                ckpt_finish(&c);
+        }
+        close(run);
+}
+END_TEST
+
+static void die_now(int dir_fd, const char *name)
+{
+        (void)dir_fd;
+        (void)name;
+        _exit(42);
+}
+
+/* Killed after the record and before any rename: nothing is finished, the
+ * checkpoint keeps its name (the next sweep decides again). */
+START_TEST(test_record_without_rename)
+{
+        int run = open_run(0);
+        struct ckpt c;
+        pid_t pid;
+        int status;
+
+        write_file(run, "a.pt", "a", 10);
+        ckpt_make1(&c, run, false, "a.pt");
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                swap_fn = die_now;
+                swap_at_call = rename_calls + 1;
+                remove_ckpt(&rctx, run, &c, NULL);
+                _exit(0);
+        }
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 42);
+        ck_assert(has_text(run, "a.pt", "a"));
+        ck_assert_int_eq(count_records(), 1);
+        ck_assert_int_eq(finish_tombstones(), 0);
+        ck_assert(has_text(run, "a.pt", "a"));
+        ck_assert_int_eq(count_records(), 0);
+        ckpt_finish(&c);
+        close(run);
+}
+END_TEST
+
+/* Records are orders to delete: a state directory others can write, or owned
+ * by someone else, is refused. */
+START_TEST(test_records_private)
+{
+        char path[PATH_MAX];
+
+        snprintf(path, sizeof(path), "%s/open-state", tmpdir);
+        ck_assert_int_eq(mkdir(path, 0777), 0);
+        ck_assert_int_eq(chmod(path, 0777), 0);
+        ck_assert_int_eq(tombrec_open(path), -EPERM);
+        ck_assert_int_eq(chmod(path, 0700), 0);
+        int fd = tombrec_open(path);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+        ck_assert_int_eq(tombrec_open("relative/path"), -EINVAL);
 }
 END_TEST
 
@@ -989,15 +1187,15 @@ START_TEST(test_hook_stages)
         write_file(run, "f.ckpt", "f", 10);
         ckpt_make1(&c, run, false, "f.ckpt");
         stages[0] = '\0';
-        ck_assert_int_eq(remove_ckpt(run, &c, NULL), 0);
-        ck_assert_str_eq(stages, "before:f.ckpt;");
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, NULL), 0);
+        ck_assert_str_eq(stages, "before:f.ckpt;renamed:f.ckpt;");
         ckpt_finish(&c);
 
         close(mkdir_in(run, "step-5"));
         ckpt_make1(&c, run, true, "step-5");
         stages[0] = '\0';
-        ck_assert_int_eq(remove_ckpt(run, &c, NULL), 0);
-        ck_assert_str_eq(stages, "before:step-5;tombstoned:step-5;");
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, NULL), 0);
+        ck_assert_str_eq(stages, "before:step-5;renamed:step-5;tombstoned:step-5;");
         ckpt_finish(&c);
         close(run);
 }
@@ -1019,10 +1217,10 @@ START_TEST(test_tomb_name_taken)
         write_file(run, "ckpt-4.pt", "new file", 10);
 
         ckpt_make1(&c, run, true, "checkpoint-4");
-        ck_assert_int_eq(remove_ckpt(run, &c, NULL), 0);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, NULL), 0);
         ckpt_finish(&c);
         ckpt_make1(&c, run, false, "ckpt-4.pt");
-        ck_assert_int_eq(remove_ckpt(run, &c, NULL), 0);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, NULL), 0);
         ckpt_finish(&c);
         ck_assert(!exists(run, "checkpoint-4"));
         ck_assert(!exists(run, "ckpt-4.pt"));
@@ -1043,7 +1241,7 @@ START_TEST(test_no_rename_noreplace)
         write_file(run, TOMBSTONE_PREFIX "ckpt-4.pt", "old tomb file", 10);
         write_file(run, "ckpt-4.pt", "new file", 10);
         ckpt_make1(&c, run, false, "ckpt-4.pt");
-        ck_assert_int_eq(remove_ckpt(run, &c, NULL), 0);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, NULL), 0);
         ck_assert(!exists(run, "ckpt-4.pt"));
         ck_assert(has_text(run, TOMBSTONE_PREFIX "ckpt-4.pt", "old tomb file"));
         ckpt_finish(&c);
@@ -1052,7 +1250,7 @@ START_TEST(test_no_rename_noreplace)
         write_file(d, "x", "x", 10);
         close(d);
         ckpt_make1(&c, run, true, "checkpoint-5");
-        ck_assert_int_eq(remove_ckpt(run, &c, NULL), 0);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, NULL), 0);
         ck_assert(!exists(run, "checkpoint-5"));
         ckpt_finish(&c);
 
@@ -1060,7 +1258,7 @@ START_TEST(test_no_rename_noreplace)
         ckpt_make1(&c, run, false, "ckpt-6.pt");
         swap_fn = swap_in_file;
         swap_at_call = rename_calls + 1;
-        ck_assert_int_eq(remove_ckpt(run, &c, NULL), -ESTALE);
+        ck_assert_int_eq(remove_ckpt(&rctx, run, &c, NULL), -ESTALE);
         ck_assert(has_text(run, "ckpt-6.pt", "trainer's new"));
         ck_assert_int_eq(count_prefixed(run, TOMBSTONE_PREFIX), 1);
         ckpt_finish(&c);
@@ -1126,6 +1324,9 @@ Suite *remove_suite(void)
         tcase_add_loop_test(tc, test_tombstones, 0, 2);
         tcase_add_loop_test(tc, test_interrupted, 0, 2);
         tcase_add_test(tc, test_hook_stages);
+        tcase_add_test(tc, test_group_interrupted);
+        tcase_add_test(tc, test_record_without_rename);
+        tcase_add_test(tc, test_records_private);
         tcase_add_loop_test(tc, test_tomb_name_taken, 0, 2);
         tcase_add_test(tc, test_no_rename_noreplace);
         tcase_add_test(tc, test_remove_tree_at);
