@@ -397,25 +397,141 @@ static int64_t stat_mtime_usec(const struct stat *st)
                (int64_t)st->st_mtim.tv_nsec / (int64_t)NSEC_PER_USEC;
 }
 
-/* Allocated bytes and newest mtime of everything below the directory dir_fd,
- * depth-first with a heap stack of open directories (no recursion, one fd
- * per level). Symlinks are counted but never followed; mount points inside
- * (another mount id; st_dev would not do: overlayfs gives files the device
- * of their layer) are not entered. An entry that vanished is skipped; any
- * other failure (an unreadable subtree, EMFILE, EIO) is put in *ret_error
- * (the first one) and the walk goes on: what it could not see may hold a
- * write from a second ago, so the checkpoint's completeness is unknown.
- * Fails only with -ENOMEM. */
+/* At most this many directories of one walk are open at a time: a
+ * checkpoint 100k levels deep must not run the process out of fds (EMFILE
+ * would keep it as unreadable forever). */
+#define WALK_OPEN_MAX 64
+
+/* One directory of a walk: its identity, and its subdirectories still to
+ * visit (read in full when it was opened, so that closing it to save an fd
+ * loses no place in a readdir stream). */
+struct walk_frame {
+        DIR *d; /* NULL while closed to save fds */
+        dev_t dev;
+        ino_t ino;
+        char **subdirs;
+        size_t n_subdirs, next;
+};
+
+static void walk_frame_finish(struct walk_frame *f)
+{
+        if (f->d)
+                closedir(f->d);
+        for (size_t i = 0; i < f->n_subdirs; i++)
+                free(f->subdirs[i]);
+        free(f->subdirs);
+        *f = (struct walk_frame){};
+}
+
 static void walk_error(int *ret_error, int error)
 {
         if (error != -ENOENT && *ret_error == 0)
                 *ret_error = error < 0 ? error : -EIO;
 }
 
+/* Make fd (taken) frame f: its identity, every entry's size and mtime, and
+ * the names of its subdirectories on mount mnt_id. -ENOMEM, else 0 with
+ * other failures in *ret_error. */
+static int walk_open(struct walk_frame *f, int fd, uint64_t mnt_id, uint64_t *size_bytes, int64_t *mtime_usec,
+                     int *ret_error)
+{
+        struct stat st;
+        size_t cap = 0;
+
+        *f = (struct walk_frame){};
+        if (fstat(fd, &st) < 0) {
+                walk_error(ret_error, -errno);
+                close(fd);
+                return 0;
+        }
+        f->dev = st.st_dev;
+        f->ino = st.st_ino;
+        f->d = fdopendir(fd);
+        if (!f->d) {
+                int e = -errno;
+                close(fd);
+                if (e == -ENOMEM)
+                        return e;
+                walk_error(ret_error, e);
+                return 0;
+        }
+        for (;;) {
+                struct dirent *de;
+                uint64_t id;
+                int k;
+
+                errno = 0;
+                de = readdir(f->d);
+                if (!de) {
+                        if (errno != 0)
+                                walk_error(ret_error, -errno);
+                        return 0;
+                }
+                if (streq_ptr(de->d_name, ".") || streq_ptr(de->d_name, ".."))
+                        continue;
+                k = stat_mnt(dirfd(f->d), de->d_name, &st, &id);
+                if (k == -ENOMEM)
+                        return k;
+                if (k < 0) {
+                        walk_error(ret_error, k); /* ENOENT: vanished */
+                        continue;
+                }
+                if (id != mnt_id && id && mnt_id)
+                        continue;
+                *size_bytes += (uint64_t)st.st_blocks * 512;
+                if (stat_mtime_usec(&st) > *mtime_usec)
+                        *mtime_usec = stat_mtime_usec(&st);
+                if (!S_ISDIR(st.st_mode))
+                        continue;
+                if (f->n_subdirs == cap) {
+                        size_t ncap = cap ? cap * 2 : 8;
+                        char **v = reallocarray(f->subdirs, ncap, sizeof(*v));
+                        if (!v)
+                                return -ENOMEM;
+                        f->subdirs = v;
+                        cap = ncap;
+                }
+                f->subdirs[f->n_subdirs] = strdup(de->d_name);
+                if (!f->subdirs[f->n_subdirs])
+                        return -ENOMEM;
+                f->n_subdirs++;
+        }
+}
+
+/* Re-open parent, closed to save fds, as ".." of its child top: it must
+ * still be the directory (dev, ino) that was walked. 0, -ESTALE or -errno. */
+static int walk_reopen_parent(const struct walk_frame *top, struct walk_frame *parent)
+{
+        _cleanup_close_ int fd = openat(dirfd(top->d), "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return -errno;
+        if (st.st_dev != parent->dev || st.st_ino != parent->ino)
+                return -ESTALE;
+        parent->d = fdopendir(fd);
+        if (!parent->d)
+                return -errno;
+        TAKE_FD(fd);
+        return 0;
+}
+
+/* Allocated bytes and newest mtime of everything below the directory dir_fd,
+ * depth-first with a heap stack (no recursion). At most WALK_OPEN_MAX
+ * directories stay open: the shallowest are closed, and on the way back up
+ * one is re-opened as ".." of its child and must still be the directory
+ * (dev, ino) that was walked. Linear in the size of the tree, however deep.
+ * Symlinks are counted but never followed; mount points inside (another
+ * mount id; st_dev would not do: overlayfs gives files the device of their
+ * layer) are not entered. An entry that vanished is skipped; any other
+ * failure (an unreadable subtree, EIO, a directory moved away mid-walk) is
+ * put in *ret_error (the first one): what the walk could not see may hold a
+ * write from a second ago, so the checkpoint's completeness is unknown.
+ * Fails only with -ENOMEM. */
 static int walk_tree(int dir_fd, uint64_t mnt_id, uint64_t *size_bytes, int64_t *mtime_usec, int *ret_error)
 {
-        DIR **stack = NULL;
-        size_t n = 0, cap = 0;
+        struct walk_frame *stack = NULL;
+        size_t n = 0, cap = 0, first_open = 0;
         int fd, r = 0;
 
         fd = openat_beneath(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_NOCTTY, 0);
@@ -426,67 +542,40 @@ static int walk_tree(int dir_fd, uint64_t mnt_id, uint64_t *size_bytes, int64_t 
                 return 0;
         }
         for (;;) {
-                DIR *d = NULL;
+                struct walk_frame *top;
 
                 if (fd >= 0) {
                         if (n == cap) {
                                 size_t ncap = cap ? cap * 2 : 16;
-                                DIR **s = reallocarray(stack, ncap, sizeof(*s));
-                                if (!s) {
+                                struct walk_frame *v = reallocarray(stack, ncap, sizeof(*v));
+                                if (!v) {
                                         close(fd);
                                         r = -ENOMEM;
                                         break;
                                 }
-                                stack = s;
+                                stack = v;
                                 cap = ncap;
                         }
-                        d = fdopendir(fd);
-                        if (!d) {
-                                int e = -errno;
-                                close(fd);
-                                if (e == -ENOMEM) {
-                                        r = e;
-                                        break;
-                                }
-                                walk_error(ret_error, e);
-                        } else
-                                stack[n++] = d;
+                        r = walk_open(&stack[n], fd, mnt_id, size_bytes, mtime_usec, ret_error);
                         fd = -1;
+                        if (r < 0) {
+                                n++;
+                                break;
+                        }
+                        if (!stack[n].d) {
+                                walk_frame_finish(&stack[n]);
+                        } else if (++n - first_open > WALK_OPEN_MAX) {
+                                closedir(stack[first_open].d);
+                                stack[first_open++].d = NULL;
+                        }
                 }
                 if (n == 0)
                         break;
 
-                d = stack[n - 1];
-                errno = 0;
-                struct dirent *de = readdir(d);
-                if (!de) {
-                        if (errno != 0)
-                                walk_error(ret_error, -errno);
-                        closedir(d);
-                        n--;
-                        continue;
-                }
-                if (streq_ptr(de->d_name, ".") || streq_ptr(de->d_name, ".."))
-                        continue;
-
-                struct stat st;
-                uint64_t id;
-                int k = stat_mnt(dirfd(d), de->d_name, &st, &id);
-                if (k == -ENOMEM) {
-                        r = k;
-                        break;
-                }
-                if (k < 0) {
-                        walk_error(ret_error, k); /* ENOENT: vanished */
-                        continue;
-                }
-                if (id != mnt_id && id && mnt_id)
-                        continue;
-                *size_bytes += (uint64_t)st.st_blocks * 512;
-                if (stat_mtime_usec(&st) > *mtime_usec)
-                        *mtime_usec = stat_mtime_usec(&st);
-                if (S_ISDIR(st.st_mode)) {
-                        fd = openat_beneath(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOCTTY, 0);
+                top = &stack[n - 1];
+                if (top->next < top->n_subdirs) {
+                        fd = openat_beneath(dirfd(top->d), top->subdirs[top->next++], O_RDONLY | O_DIRECTORY | O_NOCTTY,
+                                            0);
                         if (fd == -ENOMEM) {
                                 r = fd;
                                 break;
@@ -495,10 +584,30 @@ static int walk_tree(int dir_fd, uint64_t mnt_id, uint64_t *size_bytes, int64_t 
                                 walk_error(ret_error, fd);
                                 fd = -1;
                         }
+                        continue;
                 }
+                /* done with top: back to its parent, re-opened if it was
+                 * closed to save fds */
+                if (n >= 2 && !stack[n - 2].d) {
+                        struct walk_frame *parent = &stack[n - 2];
+                        int e = walk_reopen_parent(top, parent);
+
+                        if (e == -ENOMEM) {
+                                r = e;
+                                break;
+                        }
+                        if (e < 0) {
+                                /* moved away mid-walk: the rest is unseen */
+                                walk_error(ret_error, e == -ENOENT ? -ESTALE : e);
+                                break;
+                        }
+                        first_open = n - 2;
+                }
+                walk_frame_finish(top);
+                n--;
         }
         while (n > 0)
-                closedir(stack[--n]);
+                walk_frame_finish(&stack[--n]);
         free(stack);
         return r;
 }
