@@ -1,0 +1,721 @@
+#!/usr/bin/python3
+"""Model-based randomized test of ckptd's retention policy and floor.
+
+Random sequences of what trainers and users do to a tree of runs (checkpoint
+writes with metrics that tie, are NaN or missing; pins added and removed;
+deletions and renames; other policies; floor pressure) are applied to a real
+directory and to a model of it. After each step ckptd decides, and the
+directory must equal the model: nothing the model keeps may be gone, nothing
+it deletes may remain.
+
+The reference policy below is written from the documentation (ckptd.conf(5)
+POLICY, COMPLETENESS, FREE-SPACE FLOOR; ckptd(8)), not from lib/policy.c or
+lib/floor.c. Where the pages leave a choice open, the reading taken is said
+where it is made (look for "Reading:").
+
+Two drivers:
+  oneshot  each step mutates the tree, then runs `ckptd -1 -c CONF` and
+           compares exactly, floor included (on a tmpfs given with --fs).
+  daemon   a live ckptd (settle small, SIGHUP for every policy change);
+           after each step it waits, with a deadline, for the directory to
+           equal the model, and checks at every look that nothing the model
+           keeps is gone.
+
+Each sequence has its own seed; a failure prints it and the command that
+replays it (with --trace, which prints every step).
+
+Standard library only (Debian's /usr/bin/python3).
+"""
+import argparse
+import math
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+KIB = 1024
+PAGE = 4096
+
+# The runs of the tree and what gives each its order (DESIGN "order": step,
+# else epoch, else mtime). "." is the watch root itself, also a run.
+RUNS = {".": "step", "a": "step", "b": "epoch", "c": "mtime"}
+
+# Metric texts: equal values written differently tie ("0.2", "0.20"), NaN and
+# inf are in the names as Lightning writes them, None is "no metric".
+METRICS = ["0.1", "0.2", "0.20", "0.25", "0.3", "0.5", "1", "1.0", "inf", "nan", None]
+
+# Age classes, seconds before now: "fresh" is within settle when settle is
+# 30 (one-shot), "recent" is within min_age when min_age is 600, "old" is
+# neither. The margins are far wider than a sequence lasts.
+AGES = {"fresh": 1, "recent": 120, "old": 7200}
+SETTLE_ONESHOT = (0, 30)
+MIN_AGES = (0, 600)
+
+# Never checkpoints, never touched (ckptd.conf(5) PATTERNS, the lightning
+# preset): temporary names, dot files, names without a field, last*.ckpt.
+MISC_NAMES = ["notes.txt", "step=77-loss=0.1.ckpt.tmp", ".hidden.ckpt", "best.ckpt",
+              "last.ckpt", "last-v2.ckpt", "tmp-checkpoint-12", "events.out"]
+LINK_NAMES = ["last.ckpt", "best", "link-1", "epoch=99-step=99999-loss=0.0.ckpt"]
+POINTER = "latest"
+# Symlinks with an absolute target that points at a checkpoint of the run:
+# ckptd(8) says any "symlink in the run [that] points to it" pins it, but
+# ckptd resolves only relative targets (see the report of seed 3). Off until
+# the page or the code changes; CKPTD_MODEL_ABS_LINKS=1 turns them on.
+ABS_LINKS = os.environ.get("CKPTD_MODEL_ABS_LINKS") == "1"
+
+
+class Failure(Exception):
+    pass
+
+
+# What the sequences exercised, printed at the end: a model test that never
+# evicts proves nothing about the floor.
+STATS = {}
+
+
+def count(what, n=1):
+    STATS[what] = STATS.get(what, 0) + n
+
+
+def fnum(text):
+    """The value of a metric text; None for no metric."""
+    return None if text is None else float(text)
+
+
+class Ckpt:
+    __slots__ = ("run", "name", "order", "metric", "mtime", "size")
+
+    def __init__(self, run, name, order, metric, mtime, size):
+        self.run, self.name, self.order, self.metric = run, name, order, metric
+        self.mtime, self.size = mtime, size
+
+    def __repr__(self):
+        return "%s/%s" % (self.run, self.name)
+
+
+def ckpt_name(source, order, metric_text, ident):
+    m = "" if metric_text is None else "-loss=%s" % metric_text
+    if source == "step":
+        # The root run also carries an epoch: step decides the order.
+        return ("epoch=%d-" % (order % 7) if ident % 2 else "") + "step=%d%s.ckpt" % (order, m)
+    if source == "epoch":
+        return "epoch=%d%s.ckpt" % (order, m)
+    # mtime order: a field that is neither step nor epoch keeps it a checkpoint
+    return ("loss=%s-" % metric_text if metric_text is not None else "") + "id=%d.ckpt" % ident
+
+
+class Policy:
+    def __init__(self, monitor, mode, top_k, last, every, min_age, settle, min_free, target_free):
+        self.monitor, self.mode, self.top_k, self.last = monitor, mode, top_k, last
+        self.every, self.min_age, self.settle = every, min_age, settle
+        self.min_free, self.target_free = min_free, target_free
+
+    def keeps_nothing(self):
+        """ckptd.conf(5): a policy that can keep nothing is an error."""
+        if self.top_k == 0 and self.last == 0 and self.every == 0:
+            return True
+        return not self.monitor and self.last == 0 and self.every == 0
+
+    def __repr__(self):
+        return ("monitor=%s mode=%s top_k=%d last=%d every=%d min_age=%d settle=%g min_free=%d target_free=%s" %
+                (self.monitor, self.mode, self.top_k, self.last, self.every, self.min_age, self.settle,
+                 self.min_free, self.target_free))
+
+    def config(self, root, settle=None, check_interval=30):
+        w = ['path = "%s"' % root, 'preset = "lightning"', 'mode = "%s"' % self.mode,
+             "keep_top_k = %d" % self.top_k, "keep_last = %d" % self.last, "keep_every = %d" % self.every,
+             "min_age = %d" % self.min_age, "settle = %s" % (self.settle if settle is None else settle),
+             'pointer_files = [ "%s" ]' % POINTER]
+        if self.monitor:
+            w.append('monitor = "%s"' % self.monitor)
+        if self.min_free:
+            w.append('min_free = "%d"' % self.min_free)
+        if self.target_free is not None:
+            w.append('target_free = "%d"' % self.target_free)
+        return ("log_level = \"info\";\ncheck_interval = %d;\nmax_delete_per_sweep = 100000;\n"
+                "watch = ( { %s; } );\n" % (check_interval, "; ".join(w)))
+
+
+def random_policy(rng, settles):
+    while True:
+        p = Policy(monitor=rng.choice(["loss", "loss", None]), mode=rng.choice(["min", "max"]),
+                   top_k=rng.choice([-1, 0, 1, 1, 2, 3]), last=rng.choice([0, 1, 1, 2, 3]),
+                   every=rng.choice([0, 0, 0, 2, 3, 5]), min_age=rng.choice(MIN_AGES),
+                   settle=rng.choice(settles), min_free=0, target_free=None)
+        if not p.keeps_nothing():
+            return p
+
+
+# ---------------------------------------------------------------- the model
+
+
+class Model:
+    """The tree as the model knows it, and the reference policy."""
+
+    def __init__(self, root):
+        self.root = root
+        self.ckpts = {}  # (run, name) -> Ckpt
+        self.other = {}  # relative path -> "f" (file) or "l" (symlink): never touched
+        self.links = {}  # (run, link name) -> target text
+        self.pointers = {}  # run -> content
+
+    def path(self, run, name):
+        return os.path.normpath(os.path.join(self.root, run, name))
+
+    def expected(self):
+        """Every relative path the tree should hold, with its type."""
+        want = {}
+        for run in RUNS:
+            if run != ".":
+                want[run] = "d"
+        for (run, name) in self.ckpts:
+            want[os.path.normpath(os.path.join(run, name))] = "f"
+        for rel, kind in self.other.items():
+            want[rel] = kind
+        for (run, name) in self.links:
+            want[os.path.normpath(os.path.join(run, name))] = "l"
+        for run in self.pointers:
+            want[os.path.normpath(os.path.join(run, POINTER))] = "f"
+        return want
+
+    # --- pins (ckptd.conf(5) POLICY "pinned")
+
+    def pinned(self, c):
+        run_dir = os.path.join(self.root, c.run)
+        if os.path.normpath(os.path.join(c.run, c.name + ".keep")) in self.other:
+            return "keep"
+        for (run, _link), target in self.links.items():
+            if run != c.run:
+                continue
+            # "a symlink in the run points to it": relative targets from the run
+            dest = target if os.path.isabs(target) else os.path.join(run_dir, target)
+            if os.path.normpath(dest) == os.path.normpath(os.path.join(run_dir, c.name)):
+                return "symlink"
+        content = self.pointers.get(c.run)
+        if content is not None:
+            # Reading: the content without surrounding white space is the
+            # name, or the order value written as a number.
+            text = content.strip()
+            if text == c.name:
+                return "pointer"
+            if RUNS[c.run] != "mtime":
+                try:
+                    if float(text) == c.order:
+                        return "pointer"
+                except ValueError:
+                    pass
+        return None
+
+    # --- the reference policy, one run at a time
+
+    def decide_run(self, run, pol, now):
+        """{ckpt: set of keep reasons} for the run's checkpoints; empty set = delete."""
+        cks = [c for c in self.ckpts.values() if c.run == run]
+        why = {c: set() for c in cks}
+        complete = []
+        for c in cks:
+            # COMPLETENESS: at start (one-shot) what exists is complete
+            # unless it changed within the last settle seconds.
+            if now - c.mtime < pol.settle:
+                why[c].add("incomplete")
+            else:
+                complete.append(c)
+        rank = self.ranks(complete, pol)
+        for c, r in rank.items():
+            if pol.top_k < 0 or r <= pol.top_k:
+                why[c].add("best#%d" % r)
+        newest = sorted(complete, key=lambda c: c.order, reverse=True)
+        for c in newest[:pol.last]:
+            why[c].add("last")
+        for c in complete:
+            if pol.every and RUNS[run] != "mtime" and c.order % pol.every == 0:
+                why[c].add("every")
+            p = self.pinned(c)
+            if p:
+                why[c].add("pinned(%s)" % p)
+            if now - c.mtime < pol.min_age:
+                why[c].add("young")
+        return why, rank
+
+    @staticmethod
+    def ranks(complete, pol):
+        """Best rank (1 = best) of the complete checkpoints with a numeric metric.
+
+        Reading: "a checkpoint whose metric is missing or NaN ranks after
+        every number" is taken to mean it has no place among the best at all
+        (keep_top_k, -1 included, keeps only numbers; the floor treats it as
+        worse than any ranked one). Ties: the older (lower order) first."""
+        if not pol.monitor:
+            return {}
+        ranked = [c for c in complete if c.metric is not None and not math.isnan(c.metric)]
+        sign = 1 if pol.mode == "min" else -1
+        ranked.sort(key=lambda c: (sign * c.metric, c.order))
+        return {c: i + 1 for i, c in enumerate(ranked)}
+
+    def decide(self, pol, now):
+        verdict = {}
+        ranks = {}
+        for run in RUNS:
+            why, rank = self.decide_run(run, pol, now)
+            verdict.update(why)
+            ranks.update(rank)
+        return verdict, ranks
+
+    def floor_victims(self, pol, now, free):
+        """The floor's evictions over what the policy kept, in order, and
+        whether the floor is met afterwards (FREE-SPACE FLOOR)."""
+        floor = pol.min_free
+        target = max(floor, pol.target_free or 0)
+        if free >= floor:
+            return [], True  # nothing to do, and not unmet
+        cands = []
+        writing = 0
+        for run in RUNS:
+            # The floor ranks what is there now: the policy's deletions are gone.
+            why, rank = self.decide_run(run, pol, now)
+            complete = [c for c in why if "incomplete" not in why[c]]
+            writing += sum(c.size for c in why if "incomplete" in why[c])
+            newest = max(complete, key=lambda c: c.order, default=None)
+            for c in complete:
+                if c is newest or rank.get(c) == 1 or self.pinned(c):
+                    continue
+                cands.append((c, rank.get(c)))
+
+        # Worst first: the highest best-rank first, a checkpoint with no rank
+        # (no metric, NaN, no monitor) counting as worse than any; then the
+        # older. Reading: "older" across runs compares order values.
+        def worst(item):
+            c, r = item
+            return (0 if r is None else 1, -(r or 0), c.order)
+
+        cands.sort(key=worst)
+        victims = []
+        for c, _r in cands:
+            if free >= target:
+                break
+            victims.append(c)
+            free += c.size
+        # Reading (not in the pages; space.c says why): the bytes of a save
+        # still being written count as room when judging "unmet", since the
+        # floor was kept for that save. Evictions aim at the real free space.
+        return victims, free + writing >= floor
+
+
+def blocks(path):
+    return os.lstat(path).st_blocks * 512
+
+
+def free_bytes(path):
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def scan_tree(root):
+    got = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for n in dirnames + filenames:
+            p = os.path.join(dirpath, n)
+            rel = os.path.relpath(p, root)
+            if os.path.islink(p):
+                got[rel] = "l"
+            elif os.path.isdir(p):
+                got[rel] = "d"
+            else:
+                got[rel] = "f"
+    return got
+
+
+# ---------------------------------------------------------------- sequences
+
+
+class Sequence:
+    def __init__(self, args, seed, driver):
+        self.args, self.seed, self.driver = args, seed, driver
+        self.rng = random.Random(seed)
+        self.base = args.dir
+        self.root = os.path.join(self.base, "w")
+        self.ballast = os.path.join(self.base, "ballast")
+        self.model = Model(self.root)
+        self.next_order = self.rng.randrange(1, 20)
+        self.next_id = 1
+        self.step_no = 0
+        self.log = []
+        settles = SETTLE_ONESHOT if driver == "oneshot" else (0,)
+        self.settles = settles
+        self.policy = random_policy(self.rng, settles)
+
+    def trace(self, msg):
+        self.log.append("step %d: %s" % (self.step_no, msg))
+        if self.args.trace:
+            print("  step %d: %s" % (self.step_no, msg), flush=True)
+
+    # --- setting up
+
+    def setup(self):
+        for p in (self.root, self.ballast):
+            if os.path.lexists(p):
+                if os.path.isdir(p) and not os.path.islink(p):
+                    shutil.rmtree(p)
+                else:
+                    os.unlink(p)
+        os.mkdir(self.root)
+        for run in RUNS:
+            if run != ".":
+                os.mkdir(os.path.join(self.root, run))
+
+    # --- writing files the way trainers do
+
+    def put_file(self, rel, data, mtime=None, atomic=False):
+        path = os.path.join(self.root, rel)
+        if atomic:
+            # daemon: written under a temporary name, dated, then renamed
+            # into place (IN_MOVED_TO), as trainers that save atomically do
+            tmp = os.path.join(os.path.dirname(path), ".tmp-model-" + os.path.basename(path))
+            with open(tmp, "wb") as f:
+                f.write(data)
+            if mtime is not None:
+                os.utime(tmp, (mtime, mtime))
+            os.rename(tmp, path)
+        else:
+            with open(path, "wb") as f:
+                f.write(data)
+            if mtime is not None:
+                os.utime(path, (mtime, mtime))
+
+    def new_order(self):
+        self.next_order += self.rng.randrange(1, 4)
+        return self.next_order
+
+    def new_ckpt(self, run, metric_text=None, mtime=None, size=None):
+        source = RUNS[run]
+        ident = self.next_id
+        self.next_id += 1
+        if source == "mtime":
+            # Unique mtimes: the order is the mtime.
+            order = mtime
+        else:
+            order = self.new_order()
+        name = ckpt_name(source, order, metric_text, ident)
+        return Ckpt(run, name, order, fnum(metric_text), mtime, size)
+
+    def mtime_for(self, cls):
+        # distinct sub-second parts so that mtime order never ties
+        self.next_id += 1
+        return time.time() - AGES[cls] - self.next_id * 0.001 - self.rng.random() * 0.0005
+
+    def do_write(self):
+        run = self.rng.choice(list(RUNS))
+        for _ in range(self.rng.choice([1, 1, 2, 3])):
+            metric = self.rng.choice(METRICS)
+            cls = self.rng.choice(["old", "old", "recent", "fresh"])
+            size = self.rng.choice([1, 1, 2, 4]) * PAGE
+            mtime = self.mtime_for(cls)
+            c = self.new_ckpt(run, metric, mtime, size)
+            if RUNS[run] == "mtime":
+                c.order = mtime
+            self.put_file(os.path.join(run, c.name), os.urandom(size), mtime, atomic=self.driver == "daemon")
+            self.model.ckpts[(run, c.name)] = c
+            self.trace("write %s (%s, %d KiB)" % (c, cls, size // KIB))
+
+    def pick_ckpt(self):
+        if not self.model.ckpts:
+            return None
+        return self.model.ckpts[self.rng.choice(sorted(self.model.ckpts))]
+
+    def do_pin(self):
+        c = self.pick_ckpt()
+        run = c.run if c else self.rng.choice(list(RUNS))
+        name = c.name if c else "step=1-loss=0.1.ckpt"
+        if self.rng.random() < 0.15:
+            name = "step=%d-loss=0.1.ckpt" % self.new_order()  # a pin of nothing
+        kind = self.rng.choice(["keep", "link", "pointer"])
+        if kind == "keep":
+            rel = os.path.normpath(os.path.join(run, name + ".keep"))
+            self.put_file(rel, b"", atomic=self.driver == "daemon")
+            self.model.other[rel] = "f"
+            self.trace("pin %s/%s with .keep" % (run, name))
+        elif kind == "link":
+            link = self.rng.choice(LINK_NAMES)
+            form = self.rng.choice(["rel", "rel", "dot"] + (["abs"] if ABS_LINKS else []))
+            target = {"rel": name, "dot": "./" + name,
+                      "abs": os.path.join(self.root, run, name)}[form]
+            path = os.path.join(self.root, run, link)
+            if self.driver == "daemon":
+                tmp = os.path.join(self.root, run, ".tmp-model-link")
+                os.symlink(target, tmp)
+                os.rename(tmp, path)
+            else:
+                if os.path.lexists(path):
+                    os.unlink(path)
+                os.symlink(target, path)
+            self.model.links[(run, link)] = target
+            self.trace("pin %s/%s with symlink %s -> %s" % (run, name, link, target))
+        else:
+            if c and RUNS[run] != "mtime" and name == c.name and self.rng.random() < 0.5:
+                content = "%d" % c.order
+            else:
+                content = name
+            content += self.rng.choice(["", "\n"])
+            self.put_file(os.path.join(run, POINTER), content.encode(), atomic=True)
+            self.model.pointers[run] = content
+            self.trace("pointer %s/%s := %r" % (run, POINTER, content))
+
+    def do_unpin(self):
+        pins = [("keep", r) for r, k in self.model.other.items() if r.endswith(".keep")]
+        pins += [("link", k) for k in self.model.links]
+        pins += [("pointer", r) for r in self.model.pointers]
+        if not pins:
+            return
+        kind, key = self.rng.choice(sorted(pins, key=str))
+        if kind == "keep":
+            os.unlink(os.path.join(self.root, key))
+            del self.model.other[key]
+        elif kind == "link":
+            os.unlink(os.path.join(self.root, key[0], key[1]))
+            del self.model.links[key]
+        else:
+            os.unlink(os.path.join(self.root, key, POINTER))
+            del self.model.pointers[key]
+        self.trace("unpin %s %s" % (kind, key))
+
+    def do_user_delete(self):
+        c = self.pick_ckpt()
+        if not c:
+            return
+        os.unlink(self.model.path(c.run, c.name))
+        del self.model.ckpts[(c.run, c.name)]
+        self.trace("user deletes %s" % c)
+
+    def do_user_rename(self):
+        c = self.pick_ckpt()
+        if not c:
+            return
+        old = self.model.path(c.run, c.name)
+        del self.model.ckpts[(c.run, c.name)]
+        if self.rng.random() < 0.2:
+            # out of the pattern: an ordinary file from now on
+            rel = os.path.normpath(os.path.join(c.run, c.name + ".bak"))
+            os.rename(old, os.path.join(self.root, rel))
+            self.model.other[rel] = "f"
+            self.trace("user renames %s out of the pattern" % c)
+            return
+        text = None if c.metric is None else self.metric_text_of(c)
+        n = self.new_ckpt(c.run, text, c.mtime, c.size)
+        if RUNS[c.run] == "mtime":
+            n.order = c.order
+        os.rename(old, self.model.path(n.run, n.name))
+        self.model.ckpts[(n.run, n.name)] = n
+        self.trace("user renames %s to %s" % (c, n.name))
+
+    @staticmethod
+    def metric_text_of(c):
+        for part in c.name[:-len(".ckpt")].split("-"):
+            if part.startswith("loss="):
+                return part[len("loss="):]
+        return None
+
+    def do_misc(self):
+        run = self.rng.choice(list(RUNS))
+        name = self.rng.choice(MISC_NAMES)
+        rel = os.path.normpath(os.path.join(run, name))
+        if rel in self.model.other or any(os.path.normpath(os.path.join(r, n)) == rel for r, n in self.model.links):
+            return
+        self.put_file(rel, os.urandom(self.rng.choice([0, 100, PAGE])), time.time() - 7200,
+                      atomic=self.driver == "daemon")
+        self.model.other[rel] = "f"
+        self.trace("misc file %s" % rel)
+
+    def do_policy(self):
+        old = self.policy
+        self.policy = random_policy(self.rng, self.settles)
+        self.policy.min_free, self.policy.target_free = old.min_free, old.target_free
+        self.trace("policy %s" % self.policy)
+
+    def do_floor(self):
+        if not self.args.fs:
+            return
+        p = self.policy
+        if self.rng.random() < 0.3:
+            p.min_free, p.target_free = 0, None
+            self.trace("floor off")
+            return
+        free = free_bytes(self.root)
+        p.min_free = max(PAGE, free + self.rng.randrange(-4, 24) * PAGE)
+        p.target_free = p.min_free + self.rng.randrange(0, 8) * PAGE if self.rng.random() < 0.3 else None
+        self.trace("floor min_free=%d target_free=%s (free now %d)" % (p.min_free, p.target_free, free))
+
+    def mutate(self):
+        actions = [(self.do_write, 6), (self.do_pin, 2), (self.do_unpin, 1.5), (self.do_user_delete, 1),
+                   (self.do_user_rename, 1), (self.do_misc, 1), (self.do_policy, 1.5),
+                   (self.do_floor, 1.5 if self.args.fs else 0)]
+        fn = self.rng.choices([a for a, _ in actions], weights=[w for _, w in actions])[0]
+        fn()
+
+    # --- checking
+
+    def diff(self, want, got):
+        missing = sorted(k for k in want if k not in got or got[k] != want[k])
+        extra = sorted(k for k in got if k not in want)
+        return missing, extra
+
+    def explain(self, verdict, ranks):
+        lines = ["  policy: %s" % self.policy]
+        for c in sorted(verdict, key=lambda c: (c.run, c.order)):
+            lines.append("    %-45s order=%-14s metric=%-5s age=%6.0fs size=%d: %s" % (
+                str(c), c.order, c.metric, time.time() - c.mtime, c.size,
+                ",".join(sorted(verdict[c])) or "delete"))
+        return "\n".join(lines)
+
+    def fail(self, what, detail):
+        raise Failure("%s\n%s" % (what, detail))
+
+
+# ---------------------------------------------------------------- one-shot
+
+
+def run_ckptd(args, argv, timeout=60):
+    return subprocess.run([args.ckptd] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=timeout, text=True, errors="replace")
+
+
+def oneshot_step(seq):
+    args, model, pol = seq.args, seq.model, seq.policy
+    conf = os.path.join(seq.base, "ckptd.conf")
+    bad = seq.rng.random() < 0.03
+    with open(conf, "w") as f:
+        if bad:
+            # a policy that keeps nothing: an error, and nothing is touched
+            f.write(Policy(pol.monitor, pol.mode, 0, 0, 0, 0, 0, 0, None).config(seq.root))
+        else:
+            f.write(pol.config(seq.root))
+    dry = not bad and seq.rng.random() < 0.05
+    before = scan_tree(seq.root)
+    if args.trace:
+        r = run_ckptd(args, ["-l", "-c", conf])
+        print(r.stdout, r.stderr, flush=True)
+    now = time.time()
+    verdict, ranks = model.decide(pol, now)
+    # the policy's deletions free their blocks before the floor looks
+    free = free_bytes(seq.root) if args.fs else 0
+    deleted = [c for c, why in verdict.items() if not why]
+    if not bad:  # a dry run counts them as freed too
+        for c in deleted:
+            free += blocks(model.path(c.run, c.name))
+    r = run_ckptd(args, ["-1"] + (["-n"] if dry else []) + ["-c", conf, "--log-target", "stderr"])
+    after = time.time()
+    # the margins make this impossible unless the machine stalled for long
+    for c in model.ckpts.values():
+        for thr in (pol.settle, pol.min_age):
+            if thr and now - c.mtime < thr <= after - c.mtime + 1:
+                seq.trace("%s crossed an age threshold during ckptd: step not judged" % c)
+                return
+    got = scan_tree(seq.root)
+    for c in deleted:
+        del model.ckpts[(c.run, c.name)]
+    victims, met = model.floor_victims(pol, now, free) if args.fs else ([], True)
+    if bad or dry:
+        for c in deleted:
+            model.ckpts[(c.run, c.name)] = c
+        # a dry run decides as a real one would, so it exits 3 as that would
+        if r.returncode != (1 if bad else 0 if met else 3):
+            seq.fail("ckptd -1 %s exited %d" % ("with a bad config" if bad else "-n", r.returncode), r.stderr)
+        missing, extra = seq.diff(before, got)
+        if missing or extra:
+            seq.fail("ckptd -1 %s changed the tree: gone %s, new %s" % ("bad config" if bad else "-n",
+                                                                        missing, extra), r.stderr)
+        seq.trace("%s: nothing changed" % ("bad config" if bad else "dry run"))
+        return
+    for c in victims:
+        del model.ckpts[(c.run, c.name)]
+    want = model.expected()
+    missing, extra = seq.diff(want, got)
+    want_rc = 0 if met else 3
+    seq.trace("ckptd -1: deleted %s; evicted %s; rc %d" % (deleted, victims, r.returncode))
+    count("ckptd -1 runs")
+    count("policy deletions", len(deleted))
+    count("floor evictions", len(victims))
+    count("floor unmet", 0 if met else 1)
+    count("kept for a pin", sum(1 for why in verdict.values() if any(w.startswith("pinned") for w in why)))
+    count("kept only as incomplete", sum(1 for why in verdict.values() if why == {"incomplete"}))
+    count("kept only as young", sum(1 for why in verdict.values() if why == {"young"}))
+    count("kept only by every", sum(1 for why in verdict.values() if why == {"every"}))
+    if missing or extra or r.returncode != want_rc:
+        for c in deleted + victims:
+            verdict.setdefault(c, set()).add("EVICT" if c in victims else "")
+        seq.fail("after ckptd -1 (rc %d, model %d): gone but kept by the model: %s; "
+                 "present but deleted by the model: %s" % (r.returncode, want_rc, missing, extra),
+                 "%s\n  floor: free before %d\n  ckptd stderr:\n%s" % (
+                     seq.explain(verdict, ranks), free, r.stderr))
+
+
+def run_oneshot(seq):
+    seq.setup()
+    if seq.args.fs:
+        # Some ballast beside the root so that floors cost something.
+        with open(seq.ballast, "wb") as f:
+            f.write(b"\1" * (seq.rng.randrange(0, 32) * PAGE))
+    for _ in range(seq.args.steps):
+        seq.step_no += 1
+        for _ in range(seq.rng.choice([1, 1, 2])):
+            seq.mutate()
+        oneshot_step(seq)
+
+
+def run_daemon(seq):
+    raise Failure("not yet")
+
+
+# ---------------------------------------------------------------- main
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--driver", choices=["oneshot", "daemon"], default="oneshot")
+    ap.add_argument("--dir", required=True, help="scratch directory (a tmpfs for floor tests)")
+    ap.add_argument("--fs", action="store_true", help="--dir is a tmpfs of its own: test the floor")
+    ap.add_argument("--seed", type=int, help="the first sequence's seed (default: random)")
+    ap.add_argument("--count", type=int, default=100, help="sequences")
+    ap.add_argument("--steps", type=int, default=12, help="steps per sequence")
+    ap.add_argument("--trace", action="store_true", help="print every step")
+    ap.add_argument("--repro", default="", help="the command that replays a seed, printed on failure")
+    args = ap.parse_args()
+    if not args.repro:
+        args.repro = "CKPTD=%s %s %s --driver %s --dir %s%s --seed {seed} --count 1 --steps %d --trace" % (
+            os.environ.get("CKPTD", "build/ckptd"), sys.executable, sys.argv[0], args.driver, args.dir,
+            " --fs" if args.fs else "", args.steps)
+    args.ckptd = os.environ.get("CKPTD")
+    if not args.ckptd:
+        sys.exit("CKPTD must name the ckptd binary")
+    base = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 2**31)
+    print("model: %s driver, %d sequences of %d steps from seed %d%s" % (
+        args.driver, args.count, args.steps, base, ", floor on tmpfs" if args.fs else ""), flush=True)
+    t0 = time.monotonic()
+    steps = 0
+    for i in range(args.count):
+        seed = base + i
+        seq = Sequence(args, seed, args.driver)
+        try:
+            if args.driver == "oneshot":
+                run_oneshot(seq)
+            else:
+                run_daemon(seq)
+        except Failure as e:
+            # the seed and the command last: a runner may show only the tail
+            what, _, detail = str(e).partition("\n")
+            print("model: steps of seed %d:\n  %s" % (seed, "\n  ".join(seq.log)))
+            print(detail)
+            print("model: FAILED at seed %d, step %d: %s" % (seed, seq.step_no, what))
+            print("model: reproduce with: %s" % args.repro.replace("{seed}", str(seed)), flush=True)
+            sys.exit(1)
+        steps += seq.step_no
+    dt = time.monotonic() - t0
+    print("model: %d sequences, %d steps passed in %.1f s (%.1f ms a step)" % (
+        args.count, steps, dt, 1000 * dt / max(steps, 1)), flush=True)
+    print("model: " + ", ".join("%s %d" % kv for kv in sorted(STATS.items())), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Model-based randomized test (issue 8): random sequences of checkpoint
+# writes, pins, user deletions and renames, policy changes and floor pressure
+# against a reference policy written from the man pages (model.py). Each
+# sequence is seeded; a failure prints its seed and the command replaying it.
+#
+# MODEL_SEED=N runs the sequences from seed N (default: a random base, printed).
+# CKPTD_LONG=1 runs the large counts. The floor needs a tmpfs (root); without
+# root the one-shot sequences run without a floor.
+. "$(dirname "$0")/../lib.sh"
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+MODEL=("$PY" "$HERE/model.py")
+if [ "${CKPTD_LONG:-0}" = 1 ]; then
+        ONESHOT_COUNT=${MODEL_COUNT:-20000}
+        DAEMON_COUNT=${MODEL_COUNT:-200}
+else
+        ONESHOT_COUNT=${MODEL_COUNT:-2000}
+        DAEMON_COUNT=${MODEL_COUNT:-12}
+fi
+# The summaries (counts, timings) go to the runner's output too, through fd 3.
+exec 3>&1
+SEED_ARGS=()
+[ -z "${MODEL_SEED:-}" ] || SEED_ARGS=(--seed "$MODEL_SEED")
+
+# scratch DIR: a small tmpfs of its own on DIR when we may mount, so that the
+# floor's free space is ours alone; prints the --fs flag to use.
+scratch() {
+        mkdir -p "$1"
+        if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=4m tmpfs "$1"; then
+                echo --fs
+        fi
+}
+
+# model DRIVER COUNT STEPS: run the sequences; the replay command names this
+# wrapper, so that the same tmpfs is set up.
+model() {
+        local fs
+        fs=$(scratch "$T/fs")
+        "${MODEL[@]}" --driver "$1" --count "$2" --steps "$3" --dir "$T/fs" $fs "${SEED_ARGS[@]}" \
+                --repro "CKPTD=$CKPTD ${CKPTD_MODEL_ABS_LINKS:+CKPTD_MODEL_ABS_LINKS=1 }MODEL_SEED={seed} MODEL_COUNT=1 MODEL_TRACE=1 ONLY=$1 bash $HERE/model.sh" \
+                ${MODEL_TRACE:+--trace} >"$T/model.out" 2>&1 || {
+                cat "$T/model.out"
+                fail "the model and ckptd disagree (above)"
+        }
+        grep '^model: ' "$T/model.out" | sed 's/^/    /' >&3
+}
+
+test_oneshot() {
+        model oneshot "$ONESHOT_COUNT" 6
+}
+
+run_tests
