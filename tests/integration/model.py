@@ -264,6 +264,19 @@ class Model:
             ranks.update(rank)
         return verdict, ranks
 
+    def floor_protected(self, pol, now):
+        """The checkpoints the floor may never evict, now: incomplete,
+        pinned, the best and the newest complete one of each run."""
+        prot = set()
+        for run in RUNS:
+            why, rank = self.decide_run(run, pol, now)
+            complete = [c for c in why if "incomplete" not in why[c]]
+            newest = max(complete, key=lambda c: c.order, default=None)
+            for c in why:
+                if c is newest or rank.get(c) == 1 or "incomplete" in why[c] or self.pinned(c):
+                    prot.add((c.run, c.name))
+        return prot
+
     def floor_victims(self, pol, now, free):
         """The floor's evictions over what the policy kept, in order, and
         whether the floor is met afterwards (FREE-SPACE FLOOR)."""
@@ -485,7 +498,13 @@ class Sequence:
         c = self.pick_ckpt()
         if not c:
             return
-        os.unlink(self.model.path(c.run, c.name))
+        try:
+            os.unlink(self.model.path(c.run, c.name))
+        except FileNotFoundError:
+            # the daemon's floor took it since the last look: not checked
+            if self.driver != "daemon" or not self.args.fs:
+                raise
+            self.trace("%s was evicted meanwhile" % c)
         del self.model.ckpts[(c.run, c.name)]
         self.trace("user deletes %s" % c)
 
@@ -498,7 +517,13 @@ class Sequence:
         if self.rng.random() < 0.2:
             # out of the pattern: an ordinary file from now on
             rel = os.path.normpath(os.path.join(c.run, c.name + ".bak"))
-            os.rename(old, os.path.join(self.root, rel))
+            try:
+                os.rename(old, os.path.join(self.root, rel))
+            except FileNotFoundError:
+                if self.driver != "daemon" or not self.args.fs:
+                    raise
+                self.trace("%s was evicted meanwhile" % c)
+                return
             self.model.other[rel] = "f"
             self.trace("user renames %s out of the pattern" % c)
             return
@@ -506,7 +531,13 @@ class Sequence:
         n = self.new_ckpt(c.run, text, c.mtime, c.size)
         if RUNS[c.run] == "mtime":
             n.order = c.order
-        os.rename(old, self.model.path(n.run, n.name))
+        try:
+            os.rename(old, self.model.path(n.run, n.name))
+        except FileNotFoundError:
+            if self.driver != "daemon" or not self.args.fs:
+                raise
+            self.trace("%s was evicted meanwhile" % c)
+            return
         self.model.ckpts[(n.run, n.name)] = n
         self.trace("user renames %s to %s" % (c, n.name))
 
@@ -664,8 +695,154 @@ def run_oneshot(seq):
         oneshot_step(seq)
 
 
+# ---------------------------------------------------------------- daemon
+
+DAEMON_SETTLE = 0.2  # seconds; the model judges the state after it
+DEADLINE = 20  # seconds for ckptd to reach the model's state on a loaded machine
+
+
+class Daemon:
+    def __init__(self, seq):
+        self.seq = seq
+        self.conf = os.path.join(seq.base, "ckptd.conf")
+        self.logpath = os.path.join(seq.base, "ckptd.log")
+        self.proc = None
+        self.reloads = 0
+
+    def write_conf(self):
+        with open(self.conf + ".new", "w") as f:
+            f.write(self.seq.policy.config(self.seq.root, settle=DAEMON_SETTLE, check_interval=1))
+        os.rename(self.conf + ".new", self.conf)
+
+    def log(self):
+        with open(self.logpath, errors="replace") as f:
+            return f.read()
+
+    def start(self):
+        self.write_conf()
+        self.logf = open(self.logpath, "w")
+        self.proc = subprocess.Popen([self.seq.args.ckptd, "-c", self.conf, "--log-target", "stderr"],
+                                     stdin=subprocess.DEVNULL, stdout=self.logf, stderr=self.logf)
+        self.wait(lambda: "ckptd: watching " in self.log(), "ckptd did not start")
+
+    def wait(self, cond, what, deadline=DEADLINE):
+        end = time.monotonic() + deadline
+        while not cond():
+            self.alive()
+            if time.monotonic() > end:
+                self.seq.fail(what, "  ckptd log:\n" + self.log()[-6000:])
+            time.sleep(0.05)
+
+    def alive(self):
+        if self.proc.poll() is not None:
+            self.seq.fail("ckptd exited %d" % self.proc.returncode, "  ckptd log:\n" + self.log()[-6000:])
+
+    def reload(self):
+        self.write_conf()
+        self.reloads += 1
+        self.proc.send_signal(signal.SIGHUP)
+        self.wait(lambda: self.log().count("ckptd: reloaded") >= self.reloads, "no reload after SIGHUP")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = self.proc.wait(DEADLINE)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                rc = "a timeout"
+            if rc != 0:
+                raise Failure("ckptd exited %s on SIGTERM\n%s" % (rc, self.log()[-4000:]))
+        if self.proc:
+            self.logf.close()
+
+
+def daemon_settle(seq, d, pre_protected, pre_min_free=0, tally=True):
+    """Waits until the tree equals the model; at every look, nothing the
+    model keeps may be gone.
+
+    With a floor, the daemon's evictions depend on when its checks ran
+    (while a save was being written, after it, every check_interval), so
+    the floor is held to invariants instead of one exact choice: what was
+    protected both before and after the step (pinned, best, newest,
+    incomplete) is never evicted; an eviction is logged as one; and once
+    quiet, free space is back at the target unless nothing evictable is
+    left."""
+    model, pol = seq.model, seq.policy
+    # without a floor before or after the step, nothing may be evicted
+    fs = seq.args.fs and (pre_min_free or pol.min_free)
+    now = time.time()
+    verdict, ranks = model.decide(pol, now)
+    deleted = [c for c, why in verdict.items() if not why]
+    for c in deleted:
+        del model.ckpts[(c.run, c.name)]
+    post_protected = model.floor_protected(pol, now)
+    both = pre_protected & post_protected
+    want = model.expected()
+    by_rel = {os.path.normpath(os.path.join(c.run, c.name)): c for c in model.ckpts.values()}
+    end = time.monotonic() + DEADLINE
+    looks = 0
+    while True:
+        got = scan_tree(seq.root)
+        looks += 1
+        missing, extra = seq.diff(want, got)
+        evicted = [by_rel[m] for m in missing if fs and m in by_rel and (by_rel[m].run, by_rel[m].name) not in both]
+        missing = [m for m in missing if not (fs and m in by_rel and (by_rel[m].run, by_rel[m].name) not in both)]
+        if missing:
+            seq.fail("gone but kept by the model%s: %s (look %d)" % (
+                " and protected from the floor before and after the step" if fs else "", missing, looks),
+                     "%s\n  ckptd log:\n%s" % (seq.explain(verdict, ranks), d.log()[-6000:]))
+        if not extra and fs and pol.min_free:
+            # the floor is quiet once free space is at the floor (evictions
+            # go on to the target in the same pass) or nothing evictable is
+            # left
+            left = [c for c in model.ckpts.values() if (c.run, c.name) not in post_protected and c not in evicted]
+            if free_bytes(seq.root) < pol.min_free and left:
+                extra = ["(floor: %d free, floor %d, %d evictable)" % (free_bytes(seq.root), pol.min_free, len(left))]
+        if not extra:
+            break
+        d.alive()
+        if time.monotonic() > end:
+            seq.fail("not deleted within %d s though the model deletes them: %s" % (DEADLINE, extra),
+                     "%s\n  ckptd log:\n%s" % (seq.explain(verdict, ranks), d.log()[-6000:]))
+        time.sleep(0.05)
+    for c in evicted:
+        line = "ckptd: evicted %s (floor" % model.path(c.run, c.name)
+        d.wait(lambda: line in d.log(), "%s is gone, but not logged as evicted" % c)
+        del model.ckpts[(c.run, c.name)]
+    seq.trace("ckptd deleted %s, evicted %s (%d looks)" % (deleted, evicted, looks))
+    count("floor evictions", len(evicted))
+    if tally:
+        count("daemon steps")
+    count("policy deletions", len(deleted))
+    count("kept for a pin", sum(1 for why in verdict.values() if any(w.startswith("pinned") for w in why)))
+
+
 def run_daemon(seq):
-    raise Failure("not yet")
+    seq.setup()
+    d = Daemon(seq)
+    try:
+        d.start()
+        daemon_settle(seq, d, set())
+        for _ in range(seq.args.steps):
+            seq.step_no += 1
+            old = repr(seq.policy)
+            pre_min_free = seq.policy.min_free
+            # a look first: what went since the last step must have been allowed to
+            pre = seq.model.floor_protected(seq.policy, time.time())
+            daemon_settle(seq, d, pre, pre_min_free, tally=False)
+            pre = seq.model.floor_protected(seq.policy, time.time())
+            seq.mutate()
+            if repr(seq.policy) != old:
+                d.reload()
+            daemon_settle(seq, d, pre, pre_min_free)
+        # quiescence: nothing more happens once it is reached
+        time.sleep(2 * DAEMON_SETTLE + 1.5)
+        seq.step_no += 1
+        daemon_settle(seq, d, seq.model.floor_protected(seq.policy, time.time()), seq.policy.min_free)
+    finally:
+        d.stop()
 
 
 # ---------------------------------------------------------------- main

@@ -50,4 +50,8 @@ test_oneshot() {
         model oneshot "$ONESHOT_COUNT" 6
 }
 
+test_daemon() {
+        model daemon "$DAEMON_COUNT" 12
+}
+
 run_tests
