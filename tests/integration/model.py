@@ -766,38 +766,48 @@ def daemon_settle(seq, d, pre_protected, pre_min_free=0, tally=True):
     (while a save was being written, after it, every check_interval), so
     the floor is held to invariants instead of one exact choice: what was
     protected both before and after the step (pinned, best, newest,
-    incomplete) is never evicted; an eviction is logged as one; and once
-    quiet, free space is back at the target unless nothing evictable is
-    left."""
+    incomplete) is never evicted; whatever goes is logged as evicted (or
+    deleted by the policy of a state in between); the policy is judged
+    again over what is left; and once quiet, free space is at the floor
+    unless nothing evictable is left."""
     model, pol = seq.model, seq.policy
     # without a floor before or after the step, nothing may be evicted
     fs = seq.args.fs and (pre_min_free or pol.min_free)
-    now = time.time()
-    verdict, ranks = model.decide(pol, now)
-    deleted = [c for c, why in verdict.items() if not why]
-    for c in deleted:
-        del model.ckpts[(c.run, c.name)]
-    post_protected = model.floor_protected(pol, now)
-    both = pre_protected & post_protected
-    want = model.expected()
-    by_rel = {os.path.normpath(os.path.join(c.run, c.name)): c for c in model.ckpts.values()}
     end = time.monotonic() + DEADLINE
     looks = 0
+    gone = []
     while True:
+        now = time.time()
+        verdict, ranks = model.decide(pol, now)
+        before = dict(model.ckpts)
+        deleted = [c for c, why in verdict.items() if not why]
+        for c in deleted:
+            del model.ckpts[(c.run, c.name)]
+        both = pre_protected & model.floor_protected(pol, now)
+        want = model.expected()
+        by_rel = {os.path.normpath(os.path.join(c.run, c.name)): c for c in model.ckpts.values()}
         got = scan_tree(seq.root)
         looks += 1
         missing, extra = seq.diff(want, got)
-        evicted = [by_rel[m] for m in missing if fs and m in by_rel and (by_rel[m].run, by_rel[m].name) not in both]
+        vanished = [by_rel[m] for m in missing if fs and m in by_rel and (by_rel[m].run, by_rel[m].name) not in both]
         missing = [m for m in missing if not (fs and m in by_rel and (by_rel[m].run, by_rel[m].name) not in both)]
         if missing:
             seq.fail("gone but kept by the model%s: %s (look %d)" % (
                 " and protected from the floor before and after the step" if fs else "", missing, looks),
                      "%s\n  ckptd log:\n%s" % (seq.explain(verdict, ranks), d.log()[-6000:]))
+        if vanished:
+            # the floor took them: judge the policy again without them
+            model.ckpts = before
+            for c in vanished:
+                del model.ckpts[(c.run, c.name)]
+            gone += vanished
+            continue
         if not extra and fs and pol.min_free:
             # the floor is quiet once free space is at the floor (evictions
             # go on to the target in the same pass) or nothing evictable is
             # left
-            left = [c for c in model.ckpts.values() if (c.run, c.name) not in post_protected and c not in evicted]
+            prot = model.floor_protected(pol, now)
+            left = [c for c in model.ckpts.values() if (c.run, c.name) not in prot]
             if free_bytes(seq.root) < pol.min_free and left:
                 extra = ["(floor: %d free, floor %d, %d evictable)" % (free_bytes(seq.root), pol.min_free, len(left))]
         if not extra:
@@ -806,16 +816,19 @@ def daemon_settle(seq, d, pre_protected, pre_min_free=0, tally=True):
         if time.monotonic() > end:
             seq.fail("not deleted within %d s though the model deletes them: %s" % (DEADLINE, extra),
                      "%s\n  ckptd log:\n%s" % (seq.explain(verdict, ranks), d.log()[-6000:]))
+        model.ckpts = before
         time.sleep(0.05)
-    for c in evicted:
-        line = "ckptd: evicted %s (floor" % model.path(c.run, c.name)
-        d.wait(lambda: line in d.log(), "%s is gone, but not logged as evicted" % c)
-        del model.ckpts[(c.run, c.name)]
-    seq.trace("ckptd deleted %s, evicted %s (%d looks)" % (deleted, evicted, looks))
-    count("floor evictions", len(evicted))
+    evicted = 0
+    for c in gone:
+        path = model.path(c.run, c.name)
+        lines = ("ckptd: evicted %s (floor" % path, "ckptd: deleted %s (policy" % path)
+        d.wait(lambda: any(line in d.log() for line in lines), "%s is gone, but ckptd did not say it removed it" % c)
+        evicted += lines[0] in d.log()
+    seq.trace("ckptd deleted %s, and %s went (%d looks)" % (deleted, gone, looks))
     if tally:
         count("daemon steps")
-    count("policy deletions", len(deleted))
+    count("policy deletions", len(deleted) + len(gone) - evicted)
+    count("floor evictions", evicted)
     count("kept for a pin", sum(1 for why in verdict.values() if any(w.startswith("pinned") for w in why)))
 
 
