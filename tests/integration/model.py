@@ -65,6 +65,12 @@ POINTER = "latest"
 # ckptd resolves only relative targets (see the report of seed 3). Off until
 # the page or the code changes; CKPTD_MODEL_ABS_LINKS=1 turns them on.
 ABS_LINKS = os.environ.get("CKPTD_MODEL_ABS_LINKS") == "1"
+# Two rules of the design contract that neither the man pages nor ckptd have
+# (see the report): the most recently completed checkpoint of a run is kept
+# ("newest-written"), and a run where a monitor is set but no complete
+# checkpoint carries it is not pruned by policy. CKPTD_MODEL_DESIGN=1 adds
+# them to the model, to show where ckptd differs.
+DESIGN_RULES = os.environ.get("CKPTD_MODEL_DESIGN") == "1"
 
 
 class Failure(Exception):
@@ -238,6 +244,11 @@ class Model:
                 why[c].add("pinned(%s)" % p)
             if now - c.mtime < pol.min_age:
                 why[c].add("young")
+        if DESIGN_RULES and complete:
+            why[max(complete, key=lambda c: c.mtime)].add("newest-written")
+            if pol.monitor and all(c.metric is None for c in complete):
+                for c in complete:
+                    why[c].add("no-monitor-in-run")
         return why, rank
 
     @staticmethod
