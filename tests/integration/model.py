@@ -92,11 +92,12 @@ def fnum(text):
 
 
 class Ckpt:
-    __slots__ = ("run", "name", "order", "metric", "mtime", "size")
+    __slots__ = ("run", "name", "order", "metric", "mtime", "size", "writing")
 
     def __init__(self, run, name, order, metric, mtime, size):
         self.run, self.name, self.order, self.metric = run, name, order, metric
         self.mtime, self.size = mtime, size
+        self.writing = None  # the open file while a trainer still writes it (daemon)
 
     def __repr__(self):
         return "%s/%s" % (self.run, self.name)
@@ -225,7 +226,7 @@ class Model:
         for c in cks:
             # COMPLETENESS: at start (one-shot) what exists is complete
             # unless it changed within the last settle seconds.
-            if now - c.mtime < pol.settle:
+            if c.writing or now - c.mtime < pol.settle:
                 why[c].add("incomplete")
             else:
                 complete.append(c)
@@ -445,9 +446,10 @@ class Sequence:
             self.trace("write %s (%s, %d KiB)" % (c, cls, size // KIB))
 
     def pick_ckpt(self):
-        if not self.model.ckpts:
+        keys = sorted(k for k, c in self.model.ckpts.items() if not c.writing)
+        if not keys:
             return None
-        return self.model.ckpts[self.rng.choice(sorted(self.model.ckpts))]
+        return self.model.ckpts[self.rng.choice(keys)]
 
     def do_pin(self):
         c = self.pick_ckpt()
@@ -589,10 +591,41 @@ class Sequence:
         p.target_free = p.min_free + self.rng.randrange(0, 8) * PAGE if self.rng.random() < 0.3 else None
         self.trace("floor min_free=%d target_free=%s (free now %d)" % (p.min_free, p.target_free, free))
 
+    def do_slow_write(self):
+        """daemon: a save written in place under its final name and still
+        open at the end of the step (incomplete: never deleted, no place
+        among best or last); the next step finishes it."""
+        if self.driver != "daemon":
+            return
+        run = self.rng.choice(list(RUNS))
+        metric = self.rng.choice(METRICS)
+        c = self.new_ckpt(run, metric, time.time(), PAGE)
+        f = open(self.model.path(run, c.name), "wb")
+        f.write(os.urandom(PAGE // 2))
+        f.flush()
+        c.writing = f
+        c.mtime = os.fstat(f.fileno()).st_mtime
+        if RUNS[run] == "mtime":
+            c.order = c.mtime
+        self.model.ckpts[(run, c.name)] = c
+        self.trace("start writing %s" % c)
+
+    def finish_writes(self):
+        for c in self.model.ckpts.values():
+            if c.writing:
+                c.writing.write(os.urandom(PAGE // 2))
+                c.writing.close()
+                c.writing = None
+                c.mtime = os.stat(self.model.path(c.run, c.name)).st_mtime
+                if RUNS[c.run] == "mtime":
+                    c.order = c.mtime
+                self.trace("finish writing %s" % c)
+
     def mutate(self):
         actions = [(self.do_write, 6), (self.do_pin, 2), (self.do_unpin, 1.5), (self.do_user_delete, 1),
                    (self.do_user_rename, 1), (self.do_misc, 1), (self.do_policy, 1.5),
-                   (self.do_floor, 1.5 if self.args.fs else 0)]
+                   (self.do_floor, 1.5 if self.args.fs else 0),
+                   (self.do_slow_write, 1 if self.driver == "daemon" else 0)]
         fn = self.rng.choices([a for a, _ in actions], weights=[w for _, w in actions])[0]
         fn()
 
@@ -838,6 +871,7 @@ def daemon_settle(seq, d, pre_protected, pre_min_free=0, tally=True):
     seq.trace("ckptd deleted %s, and %s went (%d looks)" % (deleted, gone, looks))
     if tally:
         count("daemon steps")
+        count("kept while being written", sum(1 for c in model.ckpts.values() if c.writing))
     count("policy deletions", len(deleted) + len(gone) - evicted)
     count("floor evictions", evicted)
     count("kept for a pin", sum(1 for why in verdict.values() if any(w.startswith("pinned") for w in why)))
@@ -857,15 +891,23 @@ def run_daemon(seq):
             pre = seq.model.floor_protected(seq.policy, time.time())
             daemon_settle(seq, d, pre, pre_min_free, tally=False)
             pre = seq.model.floor_protected(seq.policy, time.time())
+            seq.finish_writes()
             seq.mutate()
             if repr(seq.policy) != old:
                 d.reload()
             daemon_settle(seq, d, pre, pre_min_free)
+        seq.step_no += 1
+        pre = seq.model.floor_protected(seq.policy, time.time())
+        seq.finish_writes()
+        daemon_settle(seq, d, pre, seq.policy.min_free)
         # quiescence: nothing more happens once it is reached
         time.sleep(2 * DAEMON_SETTLE + 1.5)
         seq.step_no += 1
         daemon_settle(seq, d, seq.model.floor_protected(seq.policy, time.time()), seq.policy.min_free)
     finally:
+        for c in seq.model.ckpts.values():
+            if c.writing:
+                c.writing.close()
         d.stop()
 
 
