@@ -51,6 +51,35 @@ model() {
         grep '^model: ' "$T/model.out" | sed 's/^/    /' >&3
 }
 
+# Found by the model (seed 5025 of the daemon driver): removing a pin (a
+# .keep, a symlink, a pointer file) must let the daemon delete what only the
+# pin kept, without waiting for the run's next checkpoint.
+test_daemon_acts_on_pin_removal() {
+        mkdir -p root/a root/b root/c
+        for r in a b c; do
+                mkfile "root/$r/step=1-loss=0.5.ckpt" 4
+                mkfile "root/$r/step=2-loss=0.5.ckpt" 4
+                touch -d "-1 hour" root/$r/*
+        done
+        touch "root/a/step=1-loss=0.5.ckpt.keep"
+        ln -s "step=1-loss=0.5.ckpt" root/b/last.ckpt
+        echo "step=1-loss=0.5.ckpt" >root/c/latest
+        cat >c.conf <<EOC
+watch = ( { path = "$T/root"; preset = "lightning"; keep_top_k = 0; keep_last = 1; settle = 0.2;
+            pointer_files = [ "latest" ]; } );
+EOC
+        "$CKPTD" -c c.conf --log-target stderr 2>d.log &
+        echo $! >>"$T/pids"
+        wait_for 20 grep -q '^ckptd: watching ' d.log || fail "ckptd did not start: $(cat d.log)"
+        for r in a b c; do assert_exists "root/$r/step=1-loss=0.5.ckpt"; done
+        rm "root/a/step=1-loss=0.5.ckpt.keep" root/b/last.ckpt root/c/latest
+        for r in a b c; do
+                wait_for 20 test ! -e "root/$r/step=1-loss=0.5.ckpt" ||
+                        fail "run $r: the pin is gone, its checkpoint stays: $(cat d.log)"
+                assert_exists "root/$r/step=2-loss=0.5.ckpt"
+        done
+}
+
 test_oneshot() {
         model oneshot "$ONESHOT_COUNT" 6
 }
