@@ -819,7 +819,8 @@ def daemon_settle(seq, d, pre_protected, pre_min_free=0, tally=True):
     fs = seq.args.fs and (pre_min_free or pol.min_free)
     end = time.monotonic() + DEADLINE
     looks = 0
-    gone = []
+    gone = []  # (checkpoint, whether the floor had to leave it alone)
+    policy_ok = set()  # what the policy deleted in some state of this step
     while True:
         now = time.time()
         verdict, ranks = model.decide(pol, now)
@@ -827,14 +828,24 @@ def daemon_settle(seq, d, pre_protected, pre_min_free=0, tally=True):
         deleted = [c for c, why in verdict.items() if not why]
         for c in deleted:
             del model.ckpts[(c.run, c.name)]
+            policy_ok.add((c.run, c.name))
         both = pre_protected & model.floor_protected(pol, now)
         want = model.expected()
         by_rel = {os.path.normpath(os.path.join(c.run, c.name)): c for c in model.ckpts.values()}
         got = scan_tree(seq.root)
         looks += 1
         missing, extra = seq.diff(want, got)
-        vanished = [by_rel[m] for m in missing if fs and m in by_rel and (by_rel[m].run, by_rel[m].name) not in both]
-        missing = [m for m in missing if not (fs and m in by_rel and (by_rel[m].run, by_rel[m].name) not in both)]
+        # With a floor, what goes may have been evicted (if the floor could
+        # take it) or deleted by the policy of a state the floor made (the
+        # log tells which, checked below).
+        def may_go(m):
+            if not fs or m not in by_rel:
+                return False
+            key = (by_rel[m].run, by_rel[m].name)
+            return key not in both or key in policy_ok
+
+        vanished = [by_rel[m] for m in missing if may_go(m)]
+        missing = [m for m in missing if not may_go(m)]
         if missing:
             seq.fail("gone but kept by the model%s: %s (look %d)" % (
                 " and protected from the floor before and after the step" if fs else "", missing, looks),
@@ -844,7 +855,7 @@ def daemon_settle(seq, d, pre_protected, pre_min_free=0, tally=True):
             model.ckpts = before
             for c in vanished:
                 del model.ckpts[(c.run, c.name)]
-            gone += vanished
+            gone += [(c, (c.run, c.name) in both) for c in vanished]
             continue
         if not extra and fs and pol.min_free:
             # the floor is quiet once free space is at the floor (evictions
@@ -863,11 +874,18 @@ def daemon_settle(seq, d, pre_protected, pre_min_free=0, tally=True):
         model.ckpts = before
         time.sleep(0.05)
     evicted = 0
-    for c in gone:
+    for c, protected in gone:
         path = model.path(c.run, c.name)
         lines = ("ckptd: evicted %s (floor" % path, "ckptd: deleted %s (policy" % path)
         d.wait(lambda: any(line in d.log() for line in lines), "%s is gone, but ckptd did not say it removed it" % c)
-        evicted += lines[0] in d.log()
+        if lines[0] in d.log():
+            evicted += 1
+            if protected:
+                seq.fail("%s evicted, though protected from the floor before and after the step" % c,
+                         "  ckptd log:\n" + d.log()[-6000:])
+        elif (c.run, c.name) not in policy_ok:
+            seq.fail("%s deleted by the policy, which kept it in every state of the step" % c,
+                     "  ckptd log:\n" + d.log()[-6000:])
     seq.trace("ckptd deleted %s, and %s went (%d looks)" % (deleted, gone, looks))
     if tally:
         count("daemon steps")
