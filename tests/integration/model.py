@@ -651,9 +651,18 @@ class Sequence:
 # ---------------------------------------------------------------- one-shot
 
 
+def sanitizer_report(text):
+    """An ASan/UBSan build reports here (UBSan goes on after a report, so
+    the exit status alone would not tell)."""
+    return "runtime error" in text or "Sanitizer" in text
+
+
 def run_ckptd(args, argv, timeout=60):
-    return subprocess.run([args.ckptd] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          timeout=timeout, text=True, errors="replace")
+    r = subprocess.run([args.ckptd] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=timeout, text=True, errors="replace")
+    if sanitizer_report(r.stderr):
+        raise Failure("sanitizer report from ckptd %s\n%s" % (" ".join(argv), r.stderr))
+    return r
 
 
 def oneshot_step(seq):
@@ -787,7 +796,16 @@ class Daemon:
         self.proc.send_signal(signal.SIGHUP)
         self.wait(lambda: self.log().count("ckptd: reloaded") >= self.reloads, "no reload after SIGHUP")
 
-    def stop(self):
+    def stop(self, quiet=False):
+        """SIGTERM: ckptd must exit 0 and have no sanitizer report (unless
+        quiet: a failure is already on its way)."""
+        if quiet:
+            try:
+                self.proc.kill()
+                self.proc.wait()
+            except (AttributeError, ProcessLookupError):
+                pass
+            return
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -798,6 +816,8 @@ class Daemon:
                 rc = "a timeout"
             if rc != 0:
                 raise Failure("ckptd exited %s on SIGTERM\n%s" % (rc, self.log()[-4000:]))
+            if sanitizer_report(self.log()):
+                raise Failure("sanitizer report from the daemon\n%s" % self.log()[-8000:])
         if self.proc:
             self.logf.close()
 
@@ -922,11 +942,14 @@ def run_daemon(seq):
         time.sleep(2 * DAEMON_SETTLE + 1.5)
         seq.step_no += 1
         daemon_settle(seq, d, seq.model.floor_protected(seq.policy, time.time()), seq.policy.min_free)
+    except BaseException:
+        d.stop(quiet=True)
+        raise
     finally:
         for c in seq.model.ckpts.values():
             if c.writing:
                 c.writing.close()
-        d.stop()
+    d.stop()
 
 
 # ---------------------------------------------------------------- main
