@@ -479,6 +479,7 @@ class Sequence:
                 if os.path.lexists(path):
                     os.unlink(path)
                 os.symlink(target, path)
+            self.model.other.pop(os.path.normpath(os.path.join(run, link)), None)  # replaced
             self.model.links[(run, link)] = target
             self.trace("pin %s/%s with symlink %s -> %s" % (run, name, link, target))
         else:
