@@ -370,6 +370,7 @@ class Sequence:
         self.next_id = 1
         self.step_no = 0
         self.log = []
+        self.restart = False
         settles = SETTLE_ONESHOT if driver == "oneshot" else (0,)
         self.settles = settles
         self.policy = random_policy(self.rng, settles)
@@ -624,11 +625,31 @@ class Sequence:
                     c.order = c.mtime
                 self.trace("finish writing %s" % c)
 
+    def do_restart(self):
+        """daemon: stopped and started again (start-up scan), maybe while a
+        save is still being written: it is in use and must stay."""
+        if self.driver != "daemon":
+            return
+        if self.rng.random() < 0.6:
+            # a save in progress whose mtime says "old" (Lightning 2.0-2.3
+            # write in one long write(), mtime stays at its start): the
+            # start-up scan takes it for complete, and only the in-use check
+            # keeps it
+            self.do_slow_write()
+            c = [c for c in self.model.ckpts.values() if c.writing][-1]
+            c.mtime = time.time() - AGES["old"]
+            os.utime(c.writing.fileno(), (c.mtime, c.mtime))
+            if RUNS[c.run] == "mtime":
+                c.order = c.mtime
+        self.restart = True
+        self.trace("restart ckptd")
+
     def mutate(self):
         actions = [(self.do_write, 6), (self.do_pin, 2), (self.do_unpin, 1.5), (self.do_user_delete, 1),
                    (self.do_user_rename, 1), (self.do_misc, 1), (self.do_policy, 1.5),
                    (self.do_floor, 1.5 if self.args.fs else 0),
-                   (self.do_slow_write, 1 if self.driver == "daemon" else 0)]
+                   (self.do_slow_write, 1 if self.driver == "daemon" else 0),
+                   (self.do_restart, 0.5 if self.driver == "daemon" else 0)]
         fn = self.rng.choices([a for a, _ in actions], weights=[w for _, w in actions])[0]
         fn()
 
@@ -778,6 +799,7 @@ class Daemon:
             return f.read()
 
     def start(self):
+        self.reloads = 0
         self.write_conf()
         self.logf = open(self.logpath, "w")
         self.proc = subprocess.Popen([self.seq.args.ckptd, "-c", self.conf, "--log-target", "stderr"],
@@ -937,7 +959,13 @@ def run_daemon(seq):
             pre = seq.model.floor_protected(seq.policy, time.time())
             seq.finish_writes()
             seq.mutate()
-            if repr(seq.policy) != old:
+            if seq.restart:
+                seq.restart = False
+                d.stop()
+                d.start()
+                count("daemon restarts")
+                count("restarts with a save open", any(c.writing for c in seq.model.ckpts.values()))
+            elif repr(seq.policy) != old:
                 d.reload()
             daemon_settle(seq, d, pre, pre_min_free)
         seq.step_no += 1
