@@ -11,11 +11,13 @@
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 MODEL=("$PY" "$HERE/model.py")
-# Sized for about 4 minutes on a loaded 2-core machine (about 20 ms a
+# Sized for 3-4 minutes on a loaded 2-core machine (about 20 ms a
 # one-shot step, 200 ms a daemon step); under ASan each ckptd start costs
 # five times more, so a sanitizer build runs a tenth of the sequences.
+# CKPTD_LONG=1: longer sequences too (about 40 minutes).
+ONESHOT_STEPS=5
 if [ "${CKPTD_LONG:-0}" = 1 ]; then
-        ONESHOT_COUNT=20000 DAEMON_COUNT=200
+        ONESHOT_COUNT=10000 ONESHOT_STEPS=12 DAEMON_COUNT=200
 elif ldd "$CKPTD" 2>/dev/null | grep -q libasan; then
         ONESHOT_COUNT=200 DAEMON_COUNT=3
 else
@@ -81,7 +83,7 @@ EOC
 }
 
 test_oneshot() {
-        model oneshot "$ONESHOT_COUNT" 6
+        model oneshot "$ONESHOT_COUNT" "$ONESHOT_STEPS"
 }
 
 test_daemon() {
