@@ -912,6 +912,12 @@ static void on_run_event(struct manager *m, struct root_state *rs, const struct 
                         _cleanup_free_ char *path = child_path(run->path, ev->name);
                         if (path)
                                 runs_drop_below(m, rs, path);
+                } else if (!candidate && ev->name[0] != '.') {
+                        /* A pointer file, a .keep or a symlink went: what it
+                         * pinned may go now, not at the run's next save.
+                         * Excluded names too: Lightning's last.ckpt link is
+                         * one. Not dot files: our own tombstones. */
+                        run_arm(run, 0, false);
                 }
                 return;
         default: return;
