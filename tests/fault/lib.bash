@@ -57,6 +57,21 @@ fault_pick() {
         echo "${FAULT_ERRNOS[($2 + 5 * ${#1}) % 6]}"
 }
 
+# fault_spread COUNT CAP: the call indexes to fail, 1..COUNT, or CAP of
+# them spread from the first to the last (CAP 0: all).
+fault_spread() {
+        local count=$1 cap=$2 k n last=0
+        if [ "$cap" = 0 ] || [ "$count" -le "$cap" ]; then
+                seq 1 "$count"
+                return
+        fi
+        for ((k = 0; k < cap; k++)); do
+                n=$((1 + k * (count - 1) / (cap - 1)))
+                [ "$n" = "$last" ] || echo "$n"
+                last=$n
+        done
+}
+
 # Totals of one test, and its offenders (the first few are printed).
 F_RUNS=0 F_WRONG=0 F_CRASH=0 F_LEAK=0 F_UNLOGGED=0 F_ENOENT=0 F_SITES=0
 
@@ -82,9 +97,11 @@ fault_judge() {
                 ;;
         esac
         tree_names "$T/work" >"$T/r"
-        if ! cmp -s "$T/r0" "$T/r"; then
+        # $T/gone: what a daemon session lost before its end (daemon.sh)
+        if ! cmp -s "$T/r0" "$T/r" || [ -s "$T/gone" ]; then
                 local gone extra
-                gone=$(LC_ALL=C comm -23 "$T/r0" "$T/r" | tops | head -n 3 | tr '\n' ' ')
+                gone=$({ cat "$T/gone" 2>/dev/null; LC_ALL=C comm -23 "$T/r0" "$T/r" | tops; } |
+                        tr ' ' '\n' | grep . | LC_ALL=C sort -u | head -n 3 | tr '\n' ' ')
                 extra=$(LC_ALL=C comm -13 "$T/r0" "$T/r" | tops | head -n 2 | tr '\n' ' ')
                 if [ -n "$gone" ] && [ "$base" = ENOENT ]; then
                         F_ENOENT=$((F_ENOENT + 1))
