@@ -9,8 +9,11 @@
 #
 # Sampled: the daemon's call sequence depends on timing, so N picks a few
 # points through each function's count (3 by default, 8 with FAULT_ALL=1 or
-# CKPTD_LONG=1, which also runs every errno at each). One case, verbose:
+# CKPTD_LONG=1, which also runs every errno at each), and a few more through
+# the calls on `latest` and on the .keep pins. One case, verbose:
 #   FAULT_ONLY=read:3:EIO CKPTD=build/ckptd bash tests/fault/daemon.sh
+# (FAULT_ONLY=read:2:EIO:latest fails the 2nd read of a path containing
+# "latest".)
 . "$(dirname "$0")/lib.bash"
 
 f() { mkdir -p "$(dirname "$1")" && printf '%s\n' "${2:-x}" >"$1"; }
@@ -66,6 +69,7 @@ session() {
         rm -rf "$T/work" "$T/fired" "$T/fds" "$T/count" "$T/gone"
         cp -a "$T/pristine" "$T/work"
         env LD_PRELOAD="$FAULT_SO" FAULT_FDS="$T/fds" FAULT_LOG="$T/fired" FAULT_COUNT="$T/count" \
+                FAULT_MATCH="${MATCH:-}" \
                 FAULT_CALL="$1" FAULT_NTH="$2" FAULT_ERRNO="$e" "${rep[@]}" \
                 "$CKPTD" -c "$T/c.conf" --log-target stderr 2>"$T/err" &
         pid=$!
@@ -96,41 +100,58 @@ session() {
         wait "$pid" || rc=$?
 }
 
-test_daemon_faults() {
-        need_shim
-        build_tree
-        session "" 0 ""
+# reference MATCH: the session without a fault, counting the calls on paths
+# that contain MATCH (all calls if empty), into $T/count.MATCH.
+reference() {
+        MATCH=$1 session "" 0 ""
         [ "$rc" = 0 ] || fail "the session without a fault exits $rc: $(cat "$T/err")"
         [ ! -s "$T/gone" ] || fail "the session without a fault did not follow the script: $(cat "$T/gone")"
         ckpts_are "$STAGE2" || fail "the session without a fault ends with $(ckpts)"
+        cp "$T/count" "$T/count.$1"
+        echo "calls in the session${1:+ on $1}: $(tr '\n' ' ' <"$T/count.$1")"
+}
+
+# add_cases MATCH POINTS: for each function, POINTS calls spread through its
+# count in the reference, each with one errno in turn (all with FAULT_ALL).
+add_cases() {
+        local fn count n e k
+        reference "$1"
+        while read -r fn count; do
+                [ -n "$1" ] || F_SITES=$((F_SITES + count))
+                for ((k = 0; k < $2 && k < count; k++)); do
+                        n=$((1 + k * count / $2))
+                        for e in $(fault_pick "$fn" "$n"); do cases+=("$fn:$n:$e:$1"); done
+                done
+        done <"$T/count.$1"
+}
+
+# Calls anywhere, and every call on the pointer file and the pins (matched
+# by path: FAULT_MATCH), where a fault is most likely to unpin something.
+test_daemon_faults() {
+        need_shim
+        build_tree
+        local cases=() c spec
+        add_cases "" "$(fault_long && echo 8 || echo 3)"
         tree_names "$T/work" >"$T/r0"
         cp "$T/fds" "$T/fds0"
-        cp "$T/count" "$T/count0"
-        echo "calls in the session: $(tr '\n' ' ' <"$T/count0")"
-        local cases=() fn count n e k points
         if [ -n "${FAULT_ONLY:-}" ]; then
-                cases=("${FAULT_ONLY//:/ }")
+                cases=("$FAULT_ONLY")
         else
-                points=3
-                fault_long && points=8
-                while read -r fn count; do
-                        F_SITES=$((F_SITES + count))
-                        for ((k = 0; k < points && k < count; k++)); do
-                                # the first call, then spread through the count
-                                n=$((1 + k * count / points))
-                                for e in $(fault_pick "$fn" "$n"); do cases+=("$fn $n $e"); done
-                        done
-                done <"$T/count0"
+                add_cases latest "$(fault_long && echo 16 || echo 6)"
+                add_cases .keep "$(fault_long && echo 16 || echo 4)"
         fi
-        local c
         for c in "${cases[@]}"; do
-                set -- $c
+                IFS=: read -r -a spec <<<"$c"
                 # a faulted session waits less for what the fault may prevent
-                WAIT=2 session "$1" "$2" "$3"
-                fault_judge "$1" "$2" "$3" "$rc" "FAULT_ONLY=$1:$2:$3 CKPTD=$CKPTD bash $0" || true
+                WAIT=2 MATCH=${spec[3]:-} session "${spec[@]:0:3}"
+                fault_judge "${spec[@]:0:3}" "$rc" "FAULT_ONLY=$c CKPTD=$CKPTD bash $0" || true
                 if [ -n "${FAULT_ONLY:-}" ]; then
-                        echo "exit $rc; fault: $(cat "$T/fired" 2>/dev/null)"
-                        sed 's/^/  | /' "$T/err"
+                        {
+                                echo "exit $rc; fault: $(cat "$T/fired" 2>/dev/null)"
+                                echo "gone before the end: $(cat "$T/gone" 2>/dev/null)"
+                                echo "at the end: $(ckpts | tr '\n' ' ')"
+                                sed 's/^/  | /' "$T/err"
+                        } | tee -a "$FAULT_TOTALS"
                 fi
         done
         fault_report daemon

@@ -40,11 +40,13 @@ fault_oneshot() {
                 local spec
                 IFS=: read -r -a spec <<<"$FAULT_ONLY"
                 fault_case "${spec[@]}" || true
-                echo "exit $rc; fault: $(cat "$T/fired" 2>/dev/null)"
-                echo "stderr:"
-                sed 's/^/  | /' "$T/err"
-                echo "gone: $(LC_ALL=C comm -23 "$T/r0" <(tree_names "$T/work") | tr '\n' ' ')"
-                echo "kept beyond the reference: $(LC_ALL=C comm -13 "$T/r0" <(tree_names "$T/work") | tr '\n' ' ')"
+                {
+                        echo "exit $rc; fault: $(cat "$T/fired" 2>/dev/null)"
+                        echo "stderr:"
+                        sed 's/^/  | /' "$T/err"
+                        echo "gone: $(LC_ALL=C comm -23 "$T/r0" <(tree_names "$T/work") | tops | tr '\n' ' ')"
+                        echo "kept beyond the reference: $(LC_ALL=C comm -13 "$T/r0" <(tree_names "$T/work") | tops | tr '\n' ' ')"
+                } | tee -a "$FAULT_TOTALS"
                 fault_judge "${spec[@]}" "$rc" "" || true
                 fault_report "$name"
                 return
