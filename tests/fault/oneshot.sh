@@ -7,7 +7,7 @@
 #
 # Trees cover every preset and pin kind. By default each call site fails with
 # one of EIO EACCES EROFS ENOMEM EINTR EMFILE in turn, and a function called
-# more than FAULT_CAP (24) times in a tree is failed at 24 of its calls spread
+# more than FAULT_CAP (16) times in a tree is failed at 16 of its calls spread
 # from the first to the last; FAULT_ALL=1 (or CKPTD_LONG=1) fails every call
 # with every errno, ENOENT too, plus lasting EIO/EACCES. One case, verbose:
 #   FAULT_ONLY=read:1:EIO ONLY=test_deepspeed CKPTD=build/ckptd bash tests/fault/oneshot.sh
@@ -51,7 +51,7 @@ fault_oneshot() {
                 fault_report "$name"
                 return
         fi
-        local fn count n e cap=${FAULT_CAP:-24}
+        local fn count n e cap=${FAULT_CAP:-16}
         fault_long && cap=${FAULT_CAP:-0}
         while read -r fn count; do
                 F_SITES=$((F_SITES + count))
