@@ -6,8 +6,10 @@
 # fd, and whatever it keeps because of the fault is logged with the error.
 #
 # Trees cover every preset and pin kind. By default each call site fails with
-# EIO and one other errno in turn; FAULT_ALL=1 (or CKPTD_LONG=1) runs every
-# errno at every site, plus lasting EIO/EACCES. One case alone, verbose:
+# one of EIO EACCES EROFS ENOMEM EINTR EMFILE in turn, and a function called
+# more than FAULT_CAP (16) times in a tree is failed at 16 of its calls spread
+# from the first to the last; FAULT_ALL=1 (or CKPTD_LONG=1) fails every call
+# with every errno, ENOENT too, plus lasting EIO/EACCES. One case, verbose:
 #   FAULT_ONLY=read:1:EIO ONLY=test_deepspeed CKPTD=build/ckptd bash tests/fault/oneshot.sh
 . "$(dirname "$0")/lib.bash"
 
@@ -38,19 +40,22 @@ fault_oneshot() {
                 local spec
                 IFS=: read -r -a spec <<<"$FAULT_ONLY"
                 fault_case "${spec[@]}" || true
-                echo "exit $rc; fault: $(cat "$T/fired" 2>/dev/null)"
-                echo "stderr:"
-                sed 's/^/  | /' "$T/err"
-                echo "gone: $(LC_ALL=C comm -23 "$T/r0" <(tree_names "$T/work") | tr '\n' ' ')"
-                echo "kept beyond the reference: $(LC_ALL=C comm -13 "$T/r0" <(tree_names "$T/work") | tr '\n' ' ')"
+                {
+                        echo "exit $rc; fault: $(cat "$T/fired" 2>/dev/null)"
+                        echo "stderr:"
+                        sed 's/^/  | /' "$T/err"
+                        echo "gone: $(LC_ALL=C comm -23 "$T/r0" <(tree_names "$T/work") | tops | tr '\n' ' ')"
+                        echo "kept beyond the reference: $(LC_ALL=C comm -13 "$T/r0" <(tree_names "$T/work") | tops | tr '\n' ' ')"
+                } | tee -a "$FAULT_TOTALS"
                 fault_judge "${spec[@]}" "$rc" "" || true
                 fault_report "$name"
                 return
         fi
-        local fn count n e
+        local fn count n e cap=${FAULT_CAP:-16}
+        fault_long && cap=${FAULT_CAP:-0}
         while read -r fn count; do
                 F_SITES=$((F_SITES + count))
-                for ((n = 1; n <= count; n++)); do
+                for n in $(fault_spread "$count" "$cap"); do
                         (((n + ${#fn}) % FAULT_STRIDE == 0)) || continue
                         for e in $(fault_pick "$fn" "$n"); do
                                 fault_case "$fn" "$n" "$e" || true
@@ -74,7 +79,7 @@ fault_case() {
         cmd+=("$CKPTD" -1 "${args[@]}")
         [ -z "${LOCK:-}" ] || cmd=(flock -o "$T/work/$LOCK" "${cmd[@]}")
         rc=0
-        "${cmd[@]}" >/dev/null 2>"$T/err" || rc=$?
+        "${cmd[@]}" </dev/null >/dev/null 2>"$T/err" || rc=$?
 }
 
 # Lightning: key=value names in two version directories (recursive), the
@@ -205,4 +210,7 @@ EOC
         fault_oneshot -c "$T/c.conf"
 }
 
+FAULT_TOTALS=$(mktemp)
 run_tests
+cat "$FAULT_TOTALS"
+rm -f "$FAULT_TOTALS"
