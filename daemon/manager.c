@@ -1441,6 +1441,7 @@ out:
         m.watcher = watcher_free(m.watcher);
         m.event = sd_event_unref(m.event);
         config_free(m.config);
+        sweep_records_close();
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
@@ -1522,5 +1523,6 @@ out:
         free(locks);
         roots_close(&roots);
         space_finish(&space);
+        sweep_records_close();
         return status;
 }

@@ -151,7 +151,7 @@ static int dir_take(int fd, const char *dir, const char *root, bool ex, int64_t 
         bool told = false;
 
         if (fstat(fd, &st) < 0) {
-                int r = -errno;
+                int r = log_errno(-errno, "cannot lock %s for watch root %s: %m", dir, root);
                 safe_close(fd);
                 return r;
         }
@@ -271,10 +271,16 @@ int root_lock_take(struct root_lock *l, int root_fd, const char *path, int64_t w
                 memcpy(dir, path, n);
                 dir[n] = '\0';
                 fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (fd < 0) {
-                        /* EACCES (a mode 711 home): no shared lock there */
+                if (fd < 0 && (errno == EACCES || errno == EPERM)) {
+                        /* a mode 711 home: no shared lock there */
                         log_debug("cannot open %s to lock it: %m, skipping", dir);
                         continue;
+                }
+                if (fd < 0) {
+                        /* EIO, EMFILE, ENOMEM...: which ckptd else holds a
+                         * tree above is unknown, so nothing is decided */
+                        r = log_errno(-errno, "cannot open %s to lock it for watch root %s: %m", dir, path);
+                        break;
                 }
                 r = dir_take(fd, dir, path, false, wait_sec, level, &l->dirs[l->n]);
                 if (r == 0)

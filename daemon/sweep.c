@@ -151,6 +151,13 @@ static int records_open(void)
         return records_fd;
 }
 
+void sweep_records_close(void)
+{
+        if (records_fd >= 0)
+                safe_close(records_fd);
+        records_fd = -2;
+}
+
 /* Long removals pet the systemd watchdog themselves: the event loop that
  * normally does is busy with them (sd_event_set_watchdog(3)). Outside
  * systemd sd_notify(3) does nothing. */

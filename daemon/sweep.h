@@ -90,5 +90,8 @@ int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const s
  * otherwise NULL. */
 char *watch_readonly_problem(const char *path);
 
+/* Close the removal records directory (opened at the first removal). */
+void sweep_records_close(void);
+
 /* Install the remove test seam when CKPTD_TEST_HOOK="stage:fifo" is set. */
 void sweep_setup_test_hook(void);
