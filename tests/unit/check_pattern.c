@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "pattern.h"
+#include "preset.h"
 
 Suite *pattern_suite(void);
 
@@ -783,6 +784,41 @@ START_TEST(test_kv_auto_insert)
 }
 END_TEST
 
+/* last.ckpt and its clash copies are never checkpoints under the presets
+ * that read Lightning names, though a NeMo "-last-v1" name carries fields. */
+static bool preset_excludes(const char *preset, const char *name)
+{
+        const struct preset *p = preset_find(preset);
+
+        ck_assert_ptr_nonnull(p);
+        for (size_t i = 0; i < sizeof(p->exclude) / sizeof(p->exclude[0]) && p->exclude[i]; i++)
+                if (glob_match(p->exclude[i], name))
+                        return true;
+        return false;
+}
+
+START_TEST(test_preset_last_copies)
+{
+        const char *nemo = "megatron_gpt--val_loss=2.35-step=1000-consumed_samples=8000.0";
+        char name[256];
+        struct fields f;
+
+        ck_assert(preset_excludes("lightning", "last.ckpt"));
+        ck_assert(preset_excludes("lightning", "last-v1.ckpt"));
+        ck_assert(preset_excludes("lightning", "last-v12.ckpt"));
+        ck_assert(!preset_excludes("lightning", "epoch_epoch=00-val_loss=val_loss=1.222-v1.ckpt"));
+
+        snprintf(name, sizeof(name), "%s-last-v1.ckpt", nemo);
+        ck_assert(kvmatch(name, &f));
+        ck_assert_uint_gt(f.n, 0);
+        ck_assert(preset_excludes("nemo", name));
+        snprintf(name, sizeof(name), "%s-last.ckpt", nemo);
+        ck_assert(preset_excludes("nemo", name));
+        snprintf(name, sizeof(name), "%s-v1.ckpt", nemo);
+        ck_assert(!preset_excludes("nemo", name));
+}
+END_TEST
+
 START_TEST(test_glob)
 {
         char name[256];
@@ -853,6 +889,7 @@ Suite *pattern_suite(void)
         tcase_add_test(kv, test_kv_nemo);
         tcase_add_test(kv, test_kv_edges);
         tcase_add_test(kv, test_kv_auto_insert);
+        tcase_add_test(kv, test_preset_last_copies);
         suite_add_tcase(s, kv);
 
         tcase_add_test(glob, test_glob);
