@@ -445,10 +445,8 @@ static bool match_from(struct matcher *m, size_t t, size_t pos)
         }
 
         case TOK_FIELD: {
-                size_t bit = tok->field * (m->len + 1) + pos;
+                size_t bit = tok->field * (m->len + 1) + pos, at = pos;
                 struct num_ends e;
-
-                size_t at = pos;
 
                 if (m->field_fail[bit / 8] & (1u << (bit % 8)))
                         return false;

@@ -130,4 +130,27 @@ test_version_suffix_copy() {
                 epoch_epoch=11-val_loss=val_loss=0.335.ckpt last.ckpt last-v1.ckpt
 }
 
+# A metric name with '/' (self.log("val/acc", ...)): Lightning keeps the '/',
+# so only auto_insert_metric_name=False gives entry names; the field is
+# val/acc and the monitor names it so.
+test_slash_metric_name() {
+        mkdir ckpts
+        local t='epoch={epoch}-step={step}-val_acc={val/acc:.2f}'
+        for n in epoch=0-step=3-val_acc=0.45 epoch=1-step=6-val_acc=0.58 epoch=2-step=9-val_acc=0.64 \
+                epoch=3-step=12-val_acc=nan epoch=4-step=15-val_acc=0.62 epoch=4-step=15-val_acc=0.62-v1; do
+                mkfile "ckpts/$n.ckpt" 1
+        done
+        mkfile ckpts/last.ckpt 1
+        old ckpts/*
+        # the clash copy is written after the original
+        touch -d "-30 min" ckpts/epoch=4-step=15-val_acc=0.62-v1.ckpt
+        "$CKPTD" -l -w "$T/ckpts" --preset lightning --pattern "$t" --monitor val/acc --mode max \
+                --keep-top-k 1 >list 2>err
+        assert_grep "(6 checkpoints)" list
+        grep -F "epoch=2-step=9-val_acc=0.64.ckpt" list | grep -q "keep   best#1 .* val/acc=0.64" ||
+                fail "val/acc: $(cat list)"
+        "$CKPTD" -1 -w "$T/ckpts" --preset lightning --pattern "$t" --monitor val/acc --mode max --keep-top-k 1 2>err
+        assert_names ckpts epoch=2-step=9-val_acc=0.64.ckpt epoch=4-step=15-val_acc=0.62-v1.ckpt last.ckpt
+}
+
 run_tests
