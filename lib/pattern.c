@@ -41,6 +41,12 @@ struct pattern {
         char *literals;
         size_t n_fields;
         char names[FIELDS_MAX][FIELD_NAME_MAX];
+        bool has_star;
+        /* Read as Lightning's filename= (no "*" in the template): a name may
+         * also carry "name=" before every field, and "-vN" before ".ckpt";
+         * ckpt_ext when the template ended in ".ckpt" (cut off the tokens),
+         * no_ext when it had no extension at all (".ckpt" is optional). */
+        bool lightning, ckpt_ext, no_ext;
         /* key=value mode */
         char *key_separator;
         char *join;
@@ -215,9 +221,11 @@ static int parse_field(struct pattern *p, const char *t, size_t *i, const char *
                 return syntax_error(ret_error, "empty field name in pattern");
         if (!is_name_start(t[start]))
                 return syntax_error(ret_error, "field name must start with a letter or '_'");
+        /* Lightning's metric names may hold '/', '.' and '-' ("val/acc") */
         for (size_t k = start; k < start + len; k++)
-                if (!is_name_start(t[k]) && !is_digit(t[k]))
-                        return syntax_error(ret_error, "field names may hold only letters, digits and '_'");
+                if (!is_name_start(t[k]) && !is_digit(t[k]) && !strchr("/.-", t[k]))
+                        return syntax_error(ret_error,
+                                            "field names may hold only letters, digits, '_', '/', '.' and '-'");
         if (len >= FIELD_NAME_MAX)
                 return syntax_error(ret_error, "field name too long (63 characters at most)");
         if (p->n_fields >= FIELDS_MAX)
@@ -231,6 +239,50 @@ static int parse_field(struct pattern *p, const char *t, size_t *i, const char *
         *i = end + 1;
         add_tok(p, TOK_FIELD, 0, 0, p->n_fields++);
         return 0;
+}
+
+/* A template without "*" is read as Lightning's ModelCheckpoint filename=,
+ * which Lightning turns into names two ways (auto_insert_metric_name) and
+ * completes with "-vN" on a clash and ".ckpt". Lightning writes
+ * "<template>[-v<N>].ckpt": a template that ends in ".ckpt" has it cut off
+ * here and checked by the matcher; one with no extension at all (as pasted
+ * from filename=) matches with or without ".ckpt". */
+static void lightning_setup(struct pattern *p)
+{
+        struct tok *last;
+        const char *lit, *dot;
+
+        if (p->has_star || p->n_toks == 0)
+                return;
+        p->lightning = true;
+        last = &p->toks[p->n_toks - 1];
+        if (last->kind != TOK_LITERAL) {
+                p->no_ext = true;
+                return;
+        }
+        lit = p->literals + last->off;
+        if (last->len >= 5 && memcmp(lit + last->len - 5, ".ckpt", 5) == 0) {
+                p->ckpt_ext = true;
+                last->len -= 5;
+                if (last->len == 0)
+                        p->n_toks--;
+                return;
+        }
+        /* an extension is a dot, a letter, then letters or digits */
+        dot = NULL;
+        for (size_t i = last->len; i > 0; i--)
+                if (lit[i - 1] == '.') {
+                        dot = lit + i - 1;
+                        break;
+                }
+        if (dot && dot + 1 < lit + last->len && is_alpha(dot[1])) {
+                for (const char *c = dot + 1; c < lit + last->len; c++)
+                        if (!is_alpha(*c) && !is_digit(*c))
+                                goto no_ext;
+                return;
+        }
+no_ext:
+        p->no_ext = true;
 }
 
 int pattern_compile(const char *template, struct pattern **ret, const char **ret_error)
@@ -249,8 +301,6 @@ int pattern_compile(const char *template, struct pattern **ret, const char **ret
         tl = strlen(template);
         if (tl > TEMPLATE_MAX)
                 return syntax_error(ret_error, "pattern too long (1024 characters at most)");
-        if (strchr(template, '/'))
-                return syntax_error(ret_error, "pattern must not contain '/': it matches entry names");
 
         p = calloc(1, sizeof(*p));
         if (!p)
@@ -272,6 +322,11 @@ int pattern_compile(const char *template, struct pattern **ret, const char **ret
                         i += 2;
                         continue;
                 }
+                if (c == '/') {
+                        r = syntax_error(ret_error,
+                                         "pattern must not contain '/' outside a field: it matches entry names");
+                        goto fail;
+                }
                 if (c != '{' && c != '}' && c != '*') {
                         p->literals[n_lit++] = c;
                         i++;
@@ -285,6 +340,7 @@ int pattern_compile(const char *template, struct pattern **ret, const char **ret
                         goto fail;
                 }
                 if (c == '*') {
+                        p->has_star = true;
                         add_tok(p, TOK_STAR, 0, 0, 0);
                         i++;
                         continue;
@@ -295,6 +351,7 @@ int pattern_compile(const char *template, struct pattern **ret, const char **ret
         }
         if (n_lit > lit_start)
                 add_tok(p, TOK_LITERAL, lit_start, n_lit - lit_start, 0);
+        lightning_setup(p);
 
         *ret = p;
         return 0;
@@ -347,6 +404,7 @@ struct matcher {
         const struct pattern *p;
         const char *name;
         size_t len;
+        bool insert;         /* every field is preceded by "name=" */
         size_t *star_fail;   /* per token: from here on, the rest cannot match */
         uint8_t *field_fail; /* bit field * (len + 1) + pos: the field failed there */
         size_t cap_start[FIELDS_MAX], cap_end[FIELDS_MAX];
@@ -387,20 +445,29 @@ static bool match_from(struct matcher *m, size_t t, size_t pos)
         }
 
         case TOK_FIELD: {
-                size_t bit = tok->field * (m->len + 1) + pos;
+                size_t bit = tok->field * (m->len + 1) + pos, at = pos;
                 struct num_ends e;
 
                 if (m->field_fail[bit / 8] & (1u << (bit % 8)))
                         return false;
+                if (m->insert) {
+                        const char *fname = m->p->names[tok->field];
+                        size_t nl = strlen(fname);
+
+                        if (m->len - pos < nl + 1 || memcmp(m->name + pos, fname, nl) != 0 || m->name[pos + nl] != '=')
+                                goto field_failed;
+                        at = pos + nl + 1;
+                }
                 /* longest number first, then give back digits */
-                number_ends(m->name + pos, m->len - pos, &e);
+                number_ends(m->name + at, m->len - at, &e);
                 for (size_t k = e.n; k > 0; k--)
                         for (size_t end = e.hi[k - 1]; end >= e.lo[k - 1]; end--)
-                                if (match_from(m, t + 1, pos + end)) {
-                                        m->cap_start[tok->field] = pos;
-                                        m->cap_end[tok->field] = pos + end;
+                                if (match_from(m, t + 1, at + end)) {
+                                        m->cap_start[tok->field] = at;
+                                        m->cap_end[tok->field] = at + end;
                                         return true;
                                 }
+        field_failed:
                 m->field_fail[bit / 8] |= (uint8_t)(1u << (bit % 8));
                 return false;
         }
@@ -409,9 +476,10 @@ static bool match_from(struct matcher *m, size_t t, size_t pos)
         }
 }
 
-static bool match_template(const struct pattern *p, const char *name, struct fields *ret)
+/* Match the template against name[0..len): one way of reading the name. */
+static bool match_body(const struct pattern *p, const char *name, size_t len, bool insert, struct fields *ret)
 {
-        struct matcher m = {.p = p, .name = name, .len = strlen(name)};
+        struct matcher m = {.p = p, .name = name, .len = len, .insert = insert};
         size_t star_stack[64];
         uint8_t field_stack[FIELDS_MAX * 256 / 8];
         size_t field_bytes = (p->n_fields * (m.len + 1) + 7) / 8;
@@ -449,6 +517,61 @@ out:
         return ok;
 }
 
+static bool ends_with(const char *name, size_t len, const char *suffix)
+{
+        size_t sl = strlen(suffix);
+
+        return len >= sl && memcmp(name + len - sl, suffix, sl) == 0;
+}
+
+/* Where "-v<digits>" (Lightning's clash suffix) starts if name[0..len) ends
+ * with one, else len. */
+static size_t version_suffix(const char *name, size_t len)
+{
+        size_t d = len;
+
+        while (d > 0 && is_digit(name[d - 1]))
+                d--;
+        if (d == len || d < 2 || name[d - 1] != 'v' || name[d - 2] != '-')
+                return len;
+        return d - 2;
+}
+
+static bool match_template(const struct pattern *p, const char *name, struct fields *ret)
+{
+        size_t len = strlen(name), body[3];
+        size_t n_body = 0;
+
+        if (!p->lightning)
+                return match_body(p, name, len, false, ret);
+
+        /* The name as the template says first, then with Lightning's
+         * additions taken off: ".ckpt", then "-vN" before it. */
+        if (p->ckpt_ext) {
+                if (!ends_with(name, len, ".ckpt"))
+                        return false;
+                body[n_body++] = len - 5;
+        } else {
+                body[n_body++] = len;
+                if (p->no_ext && ends_with(name, len, ".ckpt"))
+                        body[n_body++] = len - 5;
+        }
+        if (p->ckpt_ext || n_body == 2) {
+                size_t v = version_suffix(name, body[n_body - 1]);
+                if (v != body[n_body - 1])
+                        body[n_body++] = v;
+        }
+
+        /* auto_insert_metric_name=False, then True: all fields or none */
+        for (size_t i = 0; i < n_body; i++) {
+                if (match_body(p, name, body[i], false, ret))
+                        return true;
+                if (p->n_fields > 0 && match_body(p, name, body[i], true, ret))
+                        return true;
+        }
+        return false;
+}
+
 /* First occurrence of needle in s[from..end), or end. */
 static size_t find(const char *s, size_t from, size_t end, const char *needle, size_t nl)
 {
@@ -474,6 +597,20 @@ static size_t strip_extensions(const char *name, size_t len)
                                 return len;
                 len = dot - 1;
         }
+}
+
+/* The length of the key inside key[0..n): "epoch_epoch" (and "epoch.epoch",
+ * "epochepoch") is "epoch", what Lightning writes for "epoch_{epoch}" when
+ * it inserts the metric name; any other key is itself. */
+static size_t doubled_key(const char *key, size_t n)
+{
+        size_t h = n / 2;
+
+        if (n % 2 == 1 && (key[h] == '_' || key[h] == '.') && h >= 2 && memcmp(key, key + h + 1, h) == 0)
+                return h;
+        if (n % 2 == 0 && h >= 2 && memcmp(key, key + h, h) == 0)
+                return h;
+        return n;
 }
 
 /* Every "key<sep>number" token between join separators. The number is read
@@ -507,7 +644,16 @@ static bool match_kv(const struct pattern *p, const char *name, struct fields *r
                                         vend = v + n;
                                 }
                 if (!got) { /* not a number: on to the next token */
+                        size_t k2 = find(name, v, end, p->key_separator, kl);
+
                         j = find(name, v, end, p->join, jl);
+                        /* "val_loss=val_loss=0.291": Lightning inserted
+                         * "name=" after the template's own "val_loss=", so
+                         * the key is the last one before the number. */
+                        if (k2 < j) {
+                                pos = v;
+                                continue;
+                        }
                         if (j == end)
                                 break;
                         pos = j + jl;
@@ -518,12 +664,14 @@ static bool match_kv(const struct pattern *p, const char *name, struct fields *r
                  * not fields. */
                 if (k > pos && k - pos < FIELD_NAME_MAX && f.n < FIELDS_MAX) {
                         char key[FIELD_NAME_MAX];
-                        memcpy(key, name + pos, k - pos);
-                        key[k - pos] = '\0';
+                        size_t klen = doubled_key(name + pos, k - pos);
+
+                        memcpy(key, name + pos + (k - pos - klen), klen);
+                        key[klen] = '\0';
                         if (fields_find(&f, key) < 0) {
                                 if (parse_number(name + v, vend - v, &f.value[f.n]) < 0)
                                         return false;
-                                memcpy(f.name[f.n], key, k - pos + 1);
+                                memcpy(f.name[f.n], key, klen + 1);
                                 f.n++;
                         }
                 }
@@ -561,7 +709,9 @@ bool pattern_is_kv(const struct pattern *p)
 
 bool pattern_groups(const struct pattern *p)
 {
-        return p && !p->kv && p->n_fields > 0;
+        /* Without "*", equal fields come from distinct Lightning names (a
+         * "-v1" copy, the other auto-insert spelling): separate files. */
+        return p && !p->kv && p->has_star && p->n_fields > 0;
 }
 
 bool glob_match(const char *glob, const char *name)

@@ -2,9 +2,14 @@
  *
  * Template mode: "{name}" or "{name:fmt}" captures a number (sign, digits,
  * fraction, exponent, nan, inf; the format is ignored), "*" matches any text,
- * everything else is literal, and the whole name must match.
+ * everything else is literal, and the whole name must match. A template
+ * without "*" is Lightning's filename=: it also matches "name=" before every
+ * field (auto_insert_metric_name), "-vN" before ".ckpt", and ".ckpt" itself
+ * when the template has no extension.
  * Key=value mode (no template): every "name<sep>number" token between `join`
- * separators is a field ("epoch=3-step=1000-val_loss=0.1234.ckpt"). */
+ * separators is a field ("epoch=3-step=1000-val_loss=0.1234.ckpt"); the key
+ * is the last one before the number ("val_loss=val_loss=0.3") and a doubled
+ * key is read once ("epoch_epoch=3"). */
 #pragma once
 
 #include <stdbool.h>
@@ -26,8 +31,9 @@ bool pattern_match(const struct pattern *p, const char *name, struct fields *ret
 bool pattern_can_capture(const struct pattern *p, const char *field);
 /* Whether p is in key=value mode. */
 bool pattern_is_kv(const struct pattern *p);
-/* Whether files with equal fields form one checkpoint (template mode with
- * at least one field; key=value names never group: Lightning's -v1 copies). */
+/* Whether files with equal fields form one checkpoint (a template with "*"
+ * and at least one field; Lightning templates and key=value names never
+ * group: their -v1 copies are checkpoints of their own). */
 bool pattern_groups(const struct pattern *p);
 
 /* Shell-style glob used by exclude lists: "*" and "?" only, whole name. */

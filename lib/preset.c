@@ -17,7 +17,9 @@ const struct preset presets[] = {
                 .summary = "any layout; pattern is required",
         },
         {
-                /* ModelCheckpoint: "epoch=3-step=1000-val_loss=0.1234.ckpt".
+                /* ModelCheckpoint: "epoch=3-step=1000-val_loss=0.1234.ckpt",
+                 * "-v1" on a clash; a pasted filename= template matches its
+                 * names with and without auto_insert_metric_name (pattern.c).
                  * last.ckpt / last-v1.ckpt are copies or links of the newest
                  * one and must never be ranked or deleted as checkpoints. */
                 .name = "lightning",
@@ -69,13 +71,15 @@ const struct preset presets[] = {
         },
         {
                 /* exp_manager: Lightning-style names, .nemo for the final
-                 * model; "-last" copies are excluded, "-unfinished" markers
-                 * are handled by the scan for every preset. */
+                 * model; "-last" copies are excluded, with the "-last-v1"
+                 * Lightning writes on a clash (they carry fields, so key=value
+                 * mode would rank them), "-unfinished" markers are handled by
+                 * the scan for every preset. */
                 .name = "nemo",
                 .match = {"*.ckpt", "*.nemo", NULL},
                 .kind = KIND_FILE,
                 .metric_source = METRIC_NAME,
-                .exclude = {"*-last.ckpt", "*-last.nemo", NULL},
+                .exclude = {"*-last.ckpt", "*-last.nemo", "*-last-v*.ckpt", NULL},
                 .summary = "NeMo *.ckpt/*.nemo files, key=value names",
         },
         {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "pattern.h"
+#include "preset.h"
 
 Suite *pattern_suite(void);
 
@@ -349,7 +350,9 @@ START_TEST(test_template_errors)
         compile_error("{step:02d");
         compile_error("step}");
         compile_error("{1a}");
-        compile_error("{a-b}");
+        compile_error("{a,b}");
+        compile_error("{/a}");
+        compile_error("val/{a}");
         compile_error("{a b}");
         compile_error("{ a}");
         compile_error("{a!r}");
@@ -407,6 +410,10 @@ START_TEST(test_capture_and_groups)
         ck_assert(!pattern_can_capture(p, "step"));
         ck_assert(!pattern_can_capture(p, "val_loss:.4f"));
         ck_assert(!pattern_can_capture(p, NULL));
+        /* no "*": equal fields are Lightning's -v1 copies, not one group */
+        ck_assert(!pattern_groups(p));
+        pattern_free(p);
+        p = compile_ok("ckpt-{step}.*");
         ck_assert(pattern_groups(p));
         pattern_free(p);
 
@@ -543,7 +550,12 @@ START_TEST(test_kv_edges)
         ck_assert(kvmatch("step=1-step=2", &f));
         ck_assert_uint_eq(f.n, 1);
         ck_assert_double_eq(field(&f, "step"), 1);
+        /* the key is the last one before the number (Lightning's inserted name) */
         ck_assert(kvmatch("a=b=5-c=1", &f));
+        ck_assert_uint_eq(f.n, 2);
+        ck_assert_double_eq(field(&f, "b"), 5);
+        ck_assert_double_eq(field(&f, "c"), 1);
+        ck_assert(kvmatch("a=b=x-c=1", &f));
         ck_assert_uint_eq(f.n, 1);
         ck_assert_double_eq(field(&f, "c"), 1);
         ck_assert(kvmatch("step=007", &f));
@@ -601,6 +613,209 @@ START_TEST(test_kv_edges)
         ck_assert_int_eq(pattern_new_kv(NULL, "", &p), -EINVAL);
         ck_assert_int_eq(pattern_new_kv("-", "-", &p), -EINVAL);
         ck_assert_int_eq(pattern_new_kv(NULL, NULL, NULL), -EINVAL);
+}
+END_TEST
+
+/* Lightning's filename= pasted as a pattern: the names it writes with
+ * auto_insert_metric_name True and False (ModelCheckpoint.format_checkpoint_name:
+ * "name=" inserted before each "{name", "-v<N>" on a clash, then ".ckpt"). */
+START_TEST(test_lightning_auto_insert)
+{
+        static const char *const templates[] = {
+                "epoch_{epoch:02d}-val_loss={val_loss:.3f}",
+                "epoch_{epoch:02d}-val_loss={val_loss:.3f}.ckpt",
+        };
+        struct fields f;
+
+        for (size_t i = 0; i < sizeof(templates) / sizeof(templates[0]); i++) {
+                const char *t = templates[i];
+
+                /* True (the default) */
+                ck_assert(tmatch(t, "epoch_epoch=00-val_loss=val_loss=1.223.ckpt", &f));
+                ck_assert_uint_eq(f.n, 2);
+                ck_assert_double_eq(field(&f, "epoch"), 0);
+                ck_assert_double_eq_tol(field(&f, "val_loss"), 1.223, 1e-12);
+                /* False */
+                ck_assert(tmatch(t, "epoch_11-val_loss=0.335.ckpt", &f));
+                ck_assert_double_eq(field(&f, "epoch"), 11);
+                ck_assert_double_eq_tol(field(&f, "val_loss"), 0.335, 1e-12);
+                /* one way for all fields, never mixed */
+                ck_assert(!tmatch(t, "epoch_epoch=00-val_loss=1.223.ckpt", &f));
+                ck_assert(!tmatch(t, "epoch_00-val_loss=val_loss=1.223.ckpt", &f));
+                /* other extensions, partial names, temporaries */
+                ck_assert(!tmatch(t, "epoch_00-val_loss=1.223.pt", &f));
+                ck_assert(!tmatch(t, "epoch_00-val_loss=1.223.ckpt.tmp", &f));
+                ck_assert(!tmatch(t, "epoch_00-val_loss=.ckpt", &f));
+                ck_assert(!tmatch(t, "last.ckpt", &f));
+                ck_assert(!tmatch(t, "last-v1.ckpt", &f));
+        }
+        /* pasted without ".ckpt", the bare name matches too; with ".ckpt" it must be there */
+        ck_assert(tmatch(templates[0], "epoch_00-val_loss=1.223", &f));
+        ck_assert(!tmatch(templates[1], "epoch_00-val_loss=1.223", &f));
+
+        /* Lightning's default filename and its docstring examples */
+        ck_assert(tmatch("{epoch}-{step}", "epoch=3-step=400.ckpt", &f));
+        ck_assert_double_eq(field(&f, "epoch"), 3);
+        ck_assert_double_eq(field(&f, "step"), 400);
+        ck_assert(tmatch("{epoch}-{step}", "3-400.ckpt", &f));
+        ck_assert_double_eq(field(&f, "step"), 400);
+        ck_assert(tmatch("checkpoint_{epoch:02d}-{acc:02.0f}", "checkpoint_epoch=01-acc=01.ckpt", &f));
+        ck_assert_double_eq(field(&f, "acc"), 1);
+        ck_assert(tmatch("{missing:d}", "missing=0.ckpt", &f));
+        ck_assert_double_eq(field(&f, "missing"), 0);
+        /* a field name that is a prefix of another's */
+        ck_assert(tmatch("{epoch}-{epoch_test}", "epoch=1-epoch_test=2.ckpt", &f));
+        ck_assert_double_eq(field(&f, "epoch"), 1);
+        ck_assert_double_eq(field(&f, "epoch_test"), 2);
+}
+END_TEST
+
+START_TEST(test_lightning_version_suffix)
+{
+        const char *t = "epoch_{epoch:02d}-val_loss={val_loss:.3f}";
+        struct fields a, b;
+
+        ck_assert(tmatch(t, "epoch_epoch=03-val_loss=val_loss=0.578.ckpt", &a));
+        ck_assert(tmatch(t, "epoch_epoch=03-val_loss=val_loss=0.578-v1.ckpt", &b));
+        ck_assert(fields_equal(&a, &b));
+        ck_assert(tmatch(t, "epoch_03-val_loss=0.578-v12.ckpt", &b));
+        ck_assert(fields_equal(&a, &b));
+        ck_assert(tmatch("epoch_{epoch:02d}-val_loss={val_loss:.3f}.ckpt", "epoch_03-val_loss=0.578-v2.ckpt", &b));
+        ck_assert(fields_equal(&a, &b));
+        /* only right before ".ckpt", and only "-v<digits>" */
+        ck_assert(!tmatch(t, "epoch_03-val_loss=0.578-v1", &b));
+        ck_assert(!tmatch(t, "epoch_03-val_loss=0.578-v.ckpt", &b));
+        ck_assert(!tmatch(t, "epoch_03-val_loss=0.578-w1.ckpt", &b));
+        ck_assert(!tmatch(t, "epoch_03-val_loss=0.578v1.ckpt", &b));
+        ck_assert(!tmatch(t, "epoch_03-val_loss=0.578-v1-v1.ckpt", &b));
+        /* a template of its own extension gets no Lightning additions */
+        ck_assert(!tmatch("model_{step}.pt", "model_5-v1.pt", &b));
+        ck_assert(!tmatch("model_{step}.pt", "model_5.pt.ckpt", &b));
+        ck_assert(tmatch("model_{step}.pt", "model_step=5.pt", &b));
+        /* nor does one with "*" (TensorFlow's groups) */
+        ck_assert(!tmatch("ckpt-{step}.*", "ckpt-step=7.index", &b));
+        /* the copies are separate checkpoints */
+        struct pattern *p = compile_ok(t);
+        ck_assert(!pattern_groups(p));
+        pattern_free(p);
+}
+END_TEST
+
+START_TEST(test_lightning_nan_inf)
+{
+        const char *t = "epoch_{epoch:02d}-val_loss={val_loss:.3f}";
+        struct fields f;
+
+        ck_assert(tmatch(t, "epoch_epoch=07-val_loss=val_loss=nan.ckpt", &f));
+        ck_assert_double_eq(field(&f, "epoch"), 7);
+        ck_assert(isnan(field(&f, "val_loss")));
+        ck_assert(tmatch(t, "epoch_07-val_loss=nan.ckpt", &f));
+        ck_assert(isnan(field(&f, "val_loss")));
+        ck_assert(tmatch(t, "epoch_epoch=07-val_loss=val_loss=inf.ckpt", &f));
+        ck_assert(isinf(field(&f, "val_loss")) && field(&f, "val_loss") > 0);
+        ck_assert(tmatch(t, "epoch_epoch=07-val_loss=val_loss=-inf-v1.ckpt", &f));
+        ck_assert(isinf(field(&f, "val_loss")) && field(&f, "val_loss") < 0);
+        ck_assert(tmatch(t, "epoch_07-val_loss=-inf.ckpt", &f));
+        ck_assert(isinf(field(&f, "val_loss")) && field(&f, "val_loss") < 0);
+        ck_assert(tmatch(t, "epoch_07-val_loss=nan-v3.ckpt", &f));
+        ck_assert(isnan(field(&f, "val_loss")));
+}
+END_TEST
+
+/* Lightning does not replace '/' in metric names: with auto_insert_metric_name
+ * it would write "val/acc=..." into a subdirectory, so only the False names
+ * can be entry names; the field keeps its name for monitor = "val/acc". */
+START_TEST(test_lightning_slash_names)
+{
+        const char *t = "epoch={epoch}-step={step}-val_acc={val/acc:.2f}";
+        struct pattern *p = compile_ok(t);
+        struct fields f;
+
+        ck_assert(pattern_can_capture(p, "val/acc"));
+        pattern_free(p);
+        ck_assert(tmatch(t, "epoch=2-step=9-val_acc=0.87.ckpt", &f));
+        ck_assert_uint_eq(f.n, 3);
+        ck_assert_double_eq_tol(field(&f, "val/acc"), 0.87, 1e-12);
+        ck_assert(tmatch(t, "epoch=2-step=9-val_acc=nan-v1.ckpt", &f));
+        ck_assert(isnan(field(&f, "val/acc")));
+        ck_assert(tmatch("{val/loss}-{train.loss}-{x-y}", "0.5-0.25-3.ckpt", &f));
+        ck_assert_double_eq(field(&f, "val/loss"), 0.5);
+        ck_assert_double_eq(field(&f, "train.loss"), 0.25);
+        ck_assert_double_eq(field(&f, "x-y"), 3);
+        /* the auto-inserted spelling cannot be one entry name */
+        ck_assert(!tmatch(t, "acc=val/acc=0.87.ckpt", &f));
+}
+END_TEST
+
+/* Key=value mode on auto-inserted names: the inserted "name=" is the key. */
+START_TEST(test_kv_auto_insert)
+{
+        struct fields f;
+
+        ck_assert(kvmatch("epoch_epoch=00-val_loss=val_loss=1.222.ckpt", &f));
+        ck_assert_uint_eq(f.n, 2);
+        ck_assert_double_eq(field(&f, "epoch"), 0);
+        ck_assert_double_eq_tol(field(&f, "val_loss"), 1.222, 1e-12);
+        ck_assert_int_lt(fields_find(&f, "epoch_epoch"), 0);
+
+        ck_assert(kvmatch("val_loss=val_loss=0.291", &f));
+        ck_assert_uint_eq(f.n, 1);
+        ck_assert_double_eq_tol(field(&f, "val_loss"), 0.291, 1e-12);
+
+        ck_assert(kvmatch("epoch_epoch=07-val_loss=val_loss=nan.ckpt", &f));
+        ck_assert_double_eq(field(&f, "epoch"), 7);
+        ck_assert(isnan(field(&f, "val_loss")));
+        ck_assert(kvmatch("epoch_epoch=07-val_loss=val_loss=-inf-v1.ckpt", &f));
+        ck_assert_uint_eq(f.n, 2);
+        ck_assert(isinf(field(&f, "val_loss")) && field(&f, "val_loss") < 0);
+
+        /* "loss={val_loss}": the inserted name wins */
+        ck_assert(kvmatch("loss=val_loss=0.5-step=3.ckpt", &f));
+        ck_assert_double_eq(field(&f, "val_loss"), 0.5);
+        ck_assert_int_lt(fields_find(&f, "loss"), 0);
+        /* "step.step", "stepstep" too; other keys stay as written */
+        ck_assert(kvmatch("step.step=4-stepstep=5", &f));
+        ck_assert_uint_eq(f.n, 1);
+        ck_assert_double_eq(field(&f, "step"), 4);
+        ck_assert(kvmatch("epoch_step=4-a_a=1-val_loss=2", &f));
+        ck_assert_double_eq(field(&f, "epoch_step"), 4);
+        ck_assert_double_eq(field(&f, "a_a"), 1);
+        ck_assert_double_eq(field(&f, "val_loss"), 2);
+}
+END_TEST
+
+/* last.ckpt and its clash copies are never checkpoints under the presets
+ * that read Lightning names, though a NeMo "-last-v1" name carries fields. */
+static bool preset_excludes(const char *preset, const char *name)
+{
+        const struct preset *p = preset_find(preset);
+
+        ck_assert_ptr_nonnull(p);
+        for (size_t i = 0; i < sizeof(p->exclude) / sizeof(p->exclude[0]) && p->exclude[i]; i++)
+                if (glob_match(p->exclude[i], name))
+                        return true;
+        return false;
+}
+
+START_TEST(test_preset_last_copies)
+{
+        const char *nemo = "megatron_gpt--val_loss=2.35-step=1000-consumed_samples=8000.0";
+        char name[256];
+        struct fields f;
+
+        ck_assert(preset_excludes("lightning", "last.ckpt"));
+        ck_assert(preset_excludes("lightning", "last-v1.ckpt"));
+        ck_assert(preset_excludes("lightning", "last-v12.ckpt"));
+        ck_assert(!preset_excludes("lightning", "epoch_epoch=00-val_loss=val_loss=1.222-v1.ckpt"));
+
+        snprintf(name, sizeof(name), "%s-last-v1.ckpt", nemo);
+        ck_assert(kvmatch(name, &f));
+        ck_assert_uint_gt(f.n, 0);
+        ck_assert(preset_excludes("nemo", name));
+        snprintf(name, sizeof(name), "%s-last.ckpt", nemo);
+        ck_assert(preset_excludes("nemo", name));
+        snprintf(name, sizeof(name), "%s-v1.ckpt", nemo);
+        ck_assert(!preset_excludes("nemo", name));
 }
 END_TEST
 
@@ -663,12 +878,18 @@ Suite *pattern_suite(void)
         tcase_add_test(tc, test_template_errors);
         tcase_add_test(tc, test_capture_and_groups);
         tcase_add_test(tc, test_no_blowup);
+        tcase_add_test(tc, test_lightning_auto_insert);
+        tcase_add_test(tc, test_lightning_version_suffix);
+        tcase_add_test(tc, test_lightning_nan_inf);
+        tcase_add_test(tc, test_lightning_slash_names);
         suite_add_tcase(s, tc);
 
         tcase_add_test(kv, test_kv_lightning);
         tcase_add_test(kv, test_kv_signs_and_exponents);
         tcase_add_test(kv, test_kv_nemo);
         tcase_add_test(kv, test_kv_edges);
+        tcase_add_test(kv, test_kv_auto_insert);
+        tcase_add_test(kv, test_preset_last_copies);
         suite_add_tcase(s, kv);
 
         tcase_add_test(glob, test_glob);
