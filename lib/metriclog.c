@@ -49,6 +49,18 @@ void metriclog_finish(struct metriclog *m)
         *m = (struct metriclog){};
 }
 
+/* The extent of what was logged, for metriclog_ahead(). */
+static void points_extent(struct metriclog *m)
+{
+        m->max_epoch = m->max_step = -INFINITY;
+        for (size_t i = 0; i < m->n; i++) {
+                if (m->v[i].epoch > m->max_epoch)
+                        m->max_epoch = m->v[i].epoch;
+                if (m->v[i].step > m->max_step)
+                        m->max_step = m->v[i].step;
+        }
+}
+
 /* ---- CSV ---- */
 
 /* The next cell of line [*pos, end) into cell (unquoted, NUL-terminated,
@@ -150,7 +162,7 @@ static void cells_free(char **cells, size_t n)
         free(cells);
 }
 
-int metriclog_parse_csv(const char *buf, size_t len, const char *monitor, struct metriclog *m)
+static int parse_csv(const char *buf, size_t len, const char *monitor, struct metriclog *m)
 {
         ssize_t col_epoch = -1, col_step = -1, col_mon = -1;
         size_t n_cols = 0, pos = 0;
@@ -224,6 +236,14 @@ int metriclog_parse_csv(const char *buf, size_t len, const char *monitor, struct
                 pos = next;
         }
         return 0;
+}
+
+int metriclog_parse_csv(const char *buf, size_t len, const char *monitor, struct metriclog *m)
+{
+        int r = parse_csv(buf, len, monitor, m);
+
+        points_extent(m);
+        return r;
 }
 
 /* ---- TFRecord + protobuf ---- */
@@ -563,6 +583,7 @@ int metriclog_parse_tfevents(const void *buf, size_t len, const char *monitor, s
         }
 out:
         free(st.epochs);
+        points_extent(m);
         return r;
 }
 
@@ -594,6 +615,15 @@ int metriclog_lookup(const struct metriclog *m, double epoch, double step, doubl
                 return -ENOENT;
         *ret = best->value;
         return 0;
+}
+
+bool metriclog_ahead(const struct metriclog *m, double epoch, double step)
+{
+        if (m->n == 0)
+                return true;
+        if (m->has_epoch && !isnan(epoch))
+                return epoch > m->max_epoch;
+        return !isnan(step) && step - 1 > m->max_step;
 }
 
 /* ---- files, cache ---- */
@@ -884,13 +914,15 @@ static bool same_value(double a, double b)
 
 int metriclog_set_lookup(const struct metriclog_set *s, double epoch, double step, double *ret)
 {
-        bool found = false;
+        bool found = false, ahead = s->n > 0;
         double v = NAN;
 
         if (s->error)
                 return s->error;
         for (size_t i = 0; i < s->n; i++) {
                 double x;
+                if (!metriclog_ahead(s->logs[i], epoch, step))
+                        ahead = false;
                 if (metriclog_lookup(s->logs[i], epoch, step, &x) < 0)
                         continue;
                 /* two logs of the same run that disagree: neither is
@@ -901,7 +933,7 @@ int metriclog_set_lookup(const struct metriclog_set *s, double epoch, double ste
                 found = true;
         }
         if (!found)
-                return -ENOENT;
+                return ahead ? -EAGAIN : -ENOENT;
         *ret = v;
         return 0;
 }

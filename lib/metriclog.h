@@ -25,9 +25,10 @@ struct metriclog_point {
 struct metriclog {
         struct metriclog_point *v;
         size_t n, cap;
-        bool has_epoch; /* the log has an epoch column or tag */
-        bool damaged;   /* reading stopped at a truncated or corrupt record */
-        unsigned n_ref; /* metriclog_ref/unref; the cache holds one */
+        bool has_epoch;             /* the log has an epoch column or tag */
+        double max_epoch, max_step; /* of the points; -inf when none */
+        bool damaged;               /* reading stopped at a truncated or corrupt record */
+        unsigned n_ref;             /* metriclog_ref/unref; the cache holds one */
 };
 
 /* Parse metrics.csv text (header line first) for monitor's column into *m
@@ -46,6 +47,10 @@ uint32_t metriclog_masked_crc32c(const void *buf, size_t len);
  * step <= step), else by step (logged at step or step - 1). 0, -ENOENT. */
 int metriclog_lookup(const struct metriclog *m, double epoch, double step, double *ret);
 
+/* Whether a checkpoint of this epoch and step lies past the end of what m
+ * logged (or m logged nothing yet): its value may still come. */
+bool metriclog_ahead(const struct metriclog *m, double epoch, double step);
+
 /* The logs of one run: every file the metric_log globs match. */
 struct metriclog_set {
         bool loaded;
@@ -58,8 +63,10 @@ struct metriclog_set {
  * through a cache keyed by (dev, ino, size, mtime). A glob that matches
  * nothing is no error. 0, or -errno (also kept in s->error). */
 int metriclog_set_load(struct metriclog_set *s, int run_fd, const struct strv *globs, const char *monitor);
-/* metriclog_lookup() over every log: 0, -ENOENT, s->error, or -EINVAL when
- * two logs give different values. */
+/* metriclog_lookup() over every log: 0, -ENOENT, s->error, -EINVAL when
+ * two logs give different values, -EAGAIN when none has a value and the
+ * checkpoint is past the end of every log (not logged yet: CSVLogger
+ * writes every 100 steps, a trainer may still be writing). */
 int metriclog_set_lookup(const struct metriclog_set *s, double epoch, double step, double *ret);
 void metriclog_set_finish(struct metriclog_set *s);
 /* Drop every cached log (tests, reload). */

@@ -607,15 +607,16 @@ static int ckpt_metric(const struct scan_ctx *ctx, struct ckpt *c, int member_fd
                         r = 0;
                 } else if (ctx->w->metric_log.n > 0 && ctx->logs) {
                         /* the training log, by epoch and step of the name;
-                         * a log that exists but cannot be read fails this
-                         * checkpoint closed (below), an absent one is ENOENT */
+                         * a log that exists but cannot be read, or that has
+                         * not logged this checkpoint's epoch yet (EAGAIN),
+                         * keeps it; an absent log or value is ENOENT */
                         int e = fields_find(&c->fields, "epoch"), s = fields_find(&c->fields, "step");
                         if (!ctx->logs->loaded)
                                 (void)metriclog_set_load(ctx->logs, ctx->dir_fd, &ctx->w->metric_log, monitor);
                         r = metriclog_set_lookup(ctx->logs, e >= 0 ? c->fields.value[e] : NAN,
                                                  s >= 0 ? c->fields.value[s] : NAN, &v);
                         if (r < 0 && r != -ENOENT && r != -ENOMEM) {
-                                ckpt_error(c, r, "its metric log");
+                                ckpt_error(c, r, r == -EAGAIN ? "its metric log (not logged yet)" : "its metric log");
                                 r = -ENOENT;
                         }
                 }

@@ -184,8 +184,11 @@ START_TEST(test_tfevents_damaged)
         ck_assert_int_eq(metriclog_parse_tfevents(buf, len, "val_loss", &m), 0);
         ck_assert(m.damaged);
         assert_series(&m, get(get(exp, "truncated"), "val_loss_readable"));
-        /* epoch 23 (step 72) is in the cut record: no value, not a wrong one */
+        /* epoch 23 (step 72) is in the cut record: no value, not a wrong
+         * one, and past the end of what was read */
         ck_assert_int_eq(metriclog_lookup(&m, 23, 72, &(double){0}), -ENOENT);
+        ck_assert(metriclog_ahead(&m, 23, 72));
+        ck_assert(!metriclog_ahead(&m, 22, 69));
         metriclog_finish(&m);
         free(buf);
 
@@ -477,11 +480,22 @@ START_TEST(test_scan_metric_log)
         ck_assert_double_eq(c->metric, 0.1);
         run_finish(&run);
 
-        /* rewritten: the cache sees the new size and mtime */
+        /* rewritten: the cache sees the new size and mtime. Epoch 1 is
+         * past the end of the log (CSVLogger writes every 100 steps): its
+         * value may still come, so it is kept (EAGAIN) */
         tree_puts("lightning_logs/version_0/metrics.csv", "epoch,step,val_loss\n0,2,0.25\n");
         tree_age_all();
         run = tree_scan_path(&w, CK);
         ck_assert_double_eq(tree_find(&run, "epoch=0-step=3.ckpt")->metric, 0.25);
+        c = tree_find(&run, "epoch=1-step=6.ckpt");
+        ck_assert(!c->has_metric);
+        ck_assert_int_eq(c->read_error, -EAGAIN);
+        run_finish(&run);
+
+        /* a gap inside the log: no metric, and nothing kept for it */
+        tree_puts("lightning_logs/version_0/metrics.csv", "epoch,step,val_loss\n0,2,0.25\n2,8,0.5\n");
+        tree_age_all();
+        run = tree_scan_path(&w, CK);
         c = tree_find(&run, "epoch=1-step=6.ckpt");
         ck_assert(!c->has_metric);
         ck_assert_int_eq(c->read_error, 0);
