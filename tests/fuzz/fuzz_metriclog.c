@@ -3,7 +3,8 @@
  * leak, and what they return must hang together: every prefix of the input
  * gives a prefix of the values the whole input gives (a log cut while being
  * written never yields a value the whole file does not have there), and a
- * lookup returns one of the parsed values.
+ * lookup returns one of the parsed values. The input is also framed as the
+ * data of one record with good CRCs, so the protobuf reader gets to see it.
  *
  *   make fuzz-build && build/fuzz/fuzz_metriclog -max_total_time=60 */
 #include <math.h>
@@ -61,6 +62,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_prefix(&part, &whole);
         metriclog_finish(&part);
         metriclog_finish(&whole);
+
+        /* the input as the data of one well-framed record, so that the
+         * protobuf reader sees it past the CRC checks */
+        uint8_t *rec = malloc(size + 16);
+        uint64_t len = size;
+        uint32_t crc = metriclog_masked_crc32c(&len, 8);
+        if (!rec)
+                abort();
+        memcpy(rec, &len, 8);
+        memcpy(rec + 8, &crc, 4);
+        memcpy(rec + 12, data, size);
+        crc = metriclog_masked_crc32c(data, size);
+        memcpy(rec + 12 + size, &crc, 4);
+        if (metriclog_parse_tfevents(rec, size + 16, "val_loss", &whole) < 0 || whole.damaged)
+                abort();
+        check_lookup(&whole);
+        metriclog_finish(&whole);
+        free(rec);
 
         if (metriclog_parse_csv((const char *)buf, size, "val_loss", &whole) < 0)
                 abort();
