@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "macro.h"
 #include "metricfile.h"
 #include "metriclog.h"
@@ -600,6 +601,44 @@ START_TEST(test_scan_metric_log_sibling_glob)
 }
 END_TEST
 
+START_TEST(test_config_metric_log)
+{
+        char error[ERROR_MAX] = "";
+        struct config *c = NULL;
+
+        /* the lightning preset's default, a string, a list, off */
+        ck_assert_int_eq(
+                config_load_string("watch = ( { path = \"/d\"; preset = \"lightning\"; } );", "t.conf", &c, error), 0);
+        ck_assert_uint_eq(c->watches[0].metric_log.n, 2);
+        ck_assert_str_eq(c->watches[0].metric_log.v[0], "../metrics.csv");
+        ck_assert_str_eq(c->watches[0].metric_log.v[1], "../events.out.tfevents.*");
+        c = config_free(c);
+        ck_assert_int_eq(config_load_string("watch = ( { path = \"/d\"; preset = \"lightning\"; "
+                                            "metric_log = \"../../version_*/events.out.tfevents.*\"; } );",
+                                            "t.conf", &c, error),
+                         0);
+        ck_assert_uint_eq(c->watches[0].metric_log.n, 1);
+        c = config_free(c);
+        ck_assert_int_eq(
+                config_load_string("watch = ( { path = \"/d\"; preset = \"lightning\"; metric_log = \"\"; } );",
+                                   "t.conf", &c, error),
+                0);
+        ck_assert_uint_eq(c->watches[0].metric_log.n, 0);
+        c = config_free(c);
+        /* a template without {val_loss} is fine when a log supplies it */
+        ck_assert_int_eq(config_load_string("watch = ( { path = \"/d\"; pattern = \"epoch={epoch}-step={step}.ckpt\"; "
+                                            "monitor = \"val_loss\"; metric_log = [ \"../metrics.csv\" ]; } );",
+                                            "t.conf", &c, error),
+                         0);
+        c = config_free(c);
+        ck_assert_int_eq(config_load_string("watch = ( { path = \"/d\"; preset = \"lightning\"; "
+                                            "metric_log = \"/var/log/metrics.csv\"; } );",
+                                            "t.conf", &c, error),
+                         -EINVAL);
+        ck_assert_msg(strstr(error, "metric_log") && strstr(error, "t.conf:1"), "%s", error);
+}
+END_TEST
+
 Suite *metriclog_suite(void)
 {
         Suite *s = suite_create("metriclog");
@@ -612,6 +651,7 @@ Suite *metriclog_suite(void)
         tcase_add_test(tc, test_crc32c);
         tcase_add_test(tc, test_tfevents_tensors);
         tcase_add_test(tc, test_csv_edges);
+        tcase_add_test(tc, test_config_metric_log);
         suite_add_tcase(s, tc);
         tcase_add_checked_fixture(ts, tree_setup, tree_teardown);
         tcase_add_test(ts, test_scan_metric_log);
