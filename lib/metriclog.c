@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -747,6 +748,37 @@ static int log_file(int fd, const char *name, const char *monitor, struct metric
         return 0;
 }
 
+/* Open name below dir_fd for reading only if it is a regular file: an
+ * O_PATH open has no side effects (a device's open may, and ckptd runs as
+ * root), then the same inode is reopened through /proc/self/fd, so a
+ * symlink swapped in between cannot redirect it. O_NONBLOCK: never wait for
+ * a lease break. -EINVAL when it is not a regular file. */
+static int open_regular(int dir_fd, const char *name)
+{
+        char proc[64];
+        struct stat st;
+        int pfd, fd;
+
+        pfd = openat(dir_fd, name, O_PATH | O_CLOEXEC);
+        if (pfd < 0)
+                return -errno;
+        if (fstat(pfd, &st) < 0) {
+                fd = -errno;
+                goto out;
+        }
+        if (!S_ISREG(st.st_mode)) {
+                fd = -EINVAL;
+                goto out;
+        }
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+        fd = open(proc, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0)
+                fd = -errno;
+out:
+        close(pfd);
+        return fd;
+}
+
 static bool has_glob(const char *s)
 {
         return strpbrk(s, "*?[") != NULL;
@@ -802,11 +834,11 @@ static int resolve(struct metriclog_set *s, int dir_fd, const char *path, const 
                 return rest ? resolve(s, dir_fd, rest, monitor, depth + 1) : -EINVAL;
 
         if (!has_glob(comp)) {
-                /* O_NONBLOCK: a FIFO must not hang the scan */
-                int fd = openat(dir_fd, comp,
-                                rest ? O_PATH | O_DIRECTORY | O_CLOEXEC : O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+                int fd = rest ? openat(dir_fd, comp, O_PATH | O_DIRECTORY | O_CLOEXEC) : open_regular(dir_fd, comp);
+                if (rest && fd < 0)
+                        fd = -errno;
                 if (fd < 0)
-                        return errno == ENOENT ? 0 : -errno;
+                        return fd == -ENOENT ? 0 : fd;
                 if (rest)
                         r = resolve(s, fd, rest, monitor, depth + 1);
                 else {
@@ -867,11 +899,14 @@ static int resolve(struct metriclog_set *s, int dir_fd, const char *path, const 
                 }
                 if (rest ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
                         continue;
-                fd = openat(dirfd(d), names[i],
-                            rest ? O_PATH | O_DIRECTORY | O_CLOEXEC : O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+                fd = rest ? openat(dirfd(d), names[i], O_PATH | O_DIRECTORY | O_CLOEXEC)
+                          : open_regular(dirfd(d), names[i]);
+                if (rest && fd < 0)
+                        fd = -errno;
                 if (fd < 0) {
-                        if (errno != ENOENT)
-                                r = -errno;
+                        /* gone, or replaced by what it may not be */
+                        if (fd != -ENOENT && fd != -EINVAL && fd != -ENOTDIR)
+                                r = fd;
                         continue;
                 }
                 if (rest)

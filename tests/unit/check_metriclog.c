@@ -509,6 +509,7 @@ START_TEST(test_scan_metric_log_absent_or_unreadable)
 {
         struct strv logs;
         struct watch_conf w = log_watch(&logs, "../metrics.csv");
+        char path[PATH_MAX];
         struct run run;
         const struct ckpt *c;
 
@@ -534,11 +535,18 @@ START_TEST(test_scan_metric_log_absent_or_unreadable)
         c = tree_find(&run, "epoch=2-step=9-val_loss=0.1.ckpt");
         ck_assert_int_eq(c->read_error, 0);
         run_finish(&run);
+
+        /* a FIFO: never opened for reading (no hang), kept */
+        tree_path("lightning_logs/version_0/metrics.csv", path, sizeof(path));
+        ck_assert_int_eq(rmdir(path), 0);
+        ck_assert_int_eq(mkfifo(path, 0644), 0);
+        run = tree_scan_path(&w, CK);
+        ck_assert_int_eq(tree_find(&run, "epoch=0-step=3.ckpt")->read_error, -EINVAL);
+        run_finish(&run);
         strv_finish(&logs);
 
         /* larger than the cap: EFBIG, kept */
         w = log_watch(&logs, "../big.csv");
-        char path[PATH_MAX];
         tree_path("lightning_logs/version_0/big.csv", path, sizeof(path));
         int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
         ck_assert_int_ge(fd, 0);
