@@ -772,7 +772,17 @@ static int open_regular(int dir_fd, const char *name)
         }
         snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
         fd = open(proc, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-        if (fd < 0)
+        if (fd < 0 && errno == ENOENT) {
+                /* no /proc: open by name, and it must be the same inode
+                 * (never ENOENT from here: the file was there) */
+                struct stat st2;
+                fd = openat(dir_fd, name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+                if (fd >= 0 && (fstat(fd, &st2) < 0 || st2.st_dev != st.st_dev || st2.st_ino != st.st_ino)) {
+                        close(fd);
+                        fd = -EAGAIN;
+                } else if (fd < 0)
+                        fd = errno == ENOENT ? -EAGAIN : -errno;
+        } else if (fd < 0)
                 fd = -errno;
 out:
         close(pfd);
