@@ -629,7 +629,9 @@ bool metriclog_ahead(const struct metriclog *m, double epoch, double step)
 
 /* ---- files, cache ---- */
 
-#define CACHE_MAX 32
+/* logs of this many (file, monitor) pairs stay parsed: each holds only the
+ * monitor's points, so a few hundred runs cost little */
+#define CACHE_MAX 256
 
 struct cache_entry {
         dev_t dev;

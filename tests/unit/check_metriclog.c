@@ -481,6 +481,20 @@ START_TEST(test_scan_metric_log)
         ck_assert_double_eq(c->metric, 0.1);
         run_finish(&run);
 
+        /* unchanged: taken from the cache, not parsed again */
+        {
+                struct metriclog_set a = {}, b = {};
+                int fd = openat_beneath(tree_fd, CK, O_RDONLY | O_DIRECTORY, 0);
+                ck_assert_int_ge(fd, 0);
+                ck_assert_int_eq(metriclog_set_load(&a, fd, &logs, "val_loss"), 0);
+                ck_assert_int_eq(metriclog_set_load(&b, fd, &logs, "val_loss"), 0);
+                ck_assert_uint_eq(a.n, 1);
+                ck_assert_ptr_eq(a.logs[0], b.logs[0]);
+                metriclog_set_finish(&a);
+                metriclog_set_finish(&b);
+                close(fd);
+        }
+
         /* rewritten: the cache sees the new size and mtime. Epoch 1 is
          * past the end of the log (CSVLogger writes every 100 steps): its
          * value may still come, so it is kept (EAGAIN) */
