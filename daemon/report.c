@@ -118,6 +118,8 @@ int report_config(FILE *f, const struct config *c)
                         w->complete_marker ? shown(n.marker) : "");
                 print_strv(f, "pointer files", &w->pointer_files);
                 print_strv(f, "exclude", &w->exclude);
+                if (p->monitor && w->metric_source == METRIC_NAME)
+                        print_strv(f, "metric log", &w->metric_log);
                 if (w->min_free.set || w->headroom > 0) {
                         fprintf(f, "  %-16s", "floor");
                         if (w->min_free.set)

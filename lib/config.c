@@ -304,6 +304,16 @@ static int apply_key(const struct parser *p, const config_setting_t *s, bool in_
         }
         if (strcmp(key, "exclude") == 0)
                 return set_strv(p, s, true, &w->exclude);
+        if (strcmp(key, "metric_log") == 0) {
+                /* a path or glob, or a list of them; "" or [] turns it off */
+                if (config_setting_type(s) != CONFIG_TYPE_STRING)
+                        return set_strv(p, s, false, &w->metric_log);
+                r = get_string(p, s, &v);
+                if (r < 0)
+                        return r;
+                strv_finish(&w->metric_log);
+                return v[0] ? strv_push(&w->metric_log, v) : 0;
+        }
         if (strcmp(key, "match") == 0) {
                 locs->match = loc_of(p, s);
                 return set_strv(p, s, false, &w->match);

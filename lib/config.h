@@ -47,6 +47,8 @@ struct watch_conf {
         char *complete_marker; /* "" or NULL: none */
         enum metric_source metric_source;
         char *metric_file;         /* relative path inside a directory checkpoint */
+        struct strv metric_log;    /* training logs (paths or globs relative to the
+                                    * run) for names that carry no monitor value */
         struct strv exclude;       /* globs never taken as checkpoints */
         struct strv match;         /* key=value mode only (pattern NULL): when not
                                     * empty, a name must match one of these globs */

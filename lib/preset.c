@@ -27,6 +27,9 @@ const struct preset presets[] = {
                 .kind = KIND_FILE,
                 .metric_source = METRIC_NAME,
                 .exclude = {"last*.ckpt", NULL},
+                /* default_root_dir/lightning_logs/version_N/checkpoints:
+                 * CSVLogger and TensorBoardLogger write into version_N */
+                .metric_log = {"../metrics.csv", "../events.out.tfevents.*", NULL},
                 .summary = "PyTorch Lightning *.ckpt files, key=value names",
         },
         {
@@ -143,6 +146,12 @@ int preset_apply(const struct preset *p, struct watch_conf *w)
         strv_finish(&w->pointer_files);
         for (size_t i = 0; i < ELEMENTSOF(p->pointer_files) && p->pointer_files[i]; i++) {
                 r = strv_push(&w->pointer_files, p->pointer_files[i]);
+                if (r < 0)
+                        return r;
+        }
+        strv_finish(&w->metric_log);
+        for (size_t i = 0; i < ELEMENTSOF(p->metric_log) && p->metric_log[i]; i++) {
+                r = strv_push(&w->metric_log, p->metric_log[i]);
                 if (r < 0)
                         return r;
         }

@@ -13,6 +13,7 @@ struct preset {
         const char *complete_marker;
         const char *pointer_files[4]; /* NULL-terminated */
         const char *exclude[6];       /* NULL-terminated, added to the watch */
+        const char *metric_log[4];    /* NULL-terminated, relative to the run */
         const char *summary;          /* one line for -t and the man page */
 };
 

@@ -20,6 +20,7 @@
 
 #include "macro.h"
 #include "metricfile.h"
+#include "metriclog.h"
 #include "scan.h"
 #include "scan_pins.h"
 
@@ -648,6 +649,7 @@ struct scan_ctx {
         const struct watch_conf *w;
         int64_t now_usec;
         const struct scan_listing *l;
+        struct metriclog_set *logs; /* the run's metric_log, read on first need */
 };
 
 struct cand {
@@ -712,6 +714,20 @@ static int ckpt_metric(const struct scan_ctx *ctx, struct ckpt *c, int member_fd
                 if (i >= 0) {
                         v = c->fields.value[i];
                         r = 0;
+                } else if (ctx->w->metric_log.n > 0 && ctx->logs) {
+                        /* the training log, by epoch and step of the name;
+                         * a log that exists but cannot be read, or that has
+                         * not logged this checkpoint's epoch yet (EAGAIN),
+                         * keeps it; an absent log or value is ENOENT */
+                        int e = fields_find(&c->fields, "epoch"), s = fields_find(&c->fields, "step");
+                        if (!ctx->logs->loaded)
+                                (void)metriclog_set_load(ctx->logs, ctx->dir_fd, &ctx->w->metric_log, monitor);
+                        r = metriclog_set_lookup(ctx->logs, e >= 0 ? c->fields.value[e] : NAN,
+                                                 s >= 0 ? c->fields.value[s] : NAN, &v);
+                        if (r < 0 && r != -ENOENT && r != -ENOMEM) {
+                                ckpt_error(c, r, r == -EAGAIN ? "its metric log (not logged yet)" : "its metric log");
+                                r = -ENOENT;
+                        }
                 }
                 break;
         case METRIC_HF_STATE:
@@ -948,6 +964,7 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
                     int64_t now_usec, struct run *ret, struct pathv *ret_subdirs)
 {
         struct scan_listing l = {};
+        struct metriclog_set logs = {};
         struct run run = {};
         struct cand *cands = NULL;
         size_t n_cands = 0, cap = 0;
@@ -983,7 +1000,8 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
                 r = scan_run_error(&run, r, WHAT_RUN_LISTING);
                 goto done;
         }
-        ctx = (struct scan_ctx){.dir_fd = run_fd, .mnt_id = mnt_id, .w = w, .now_usec = now_usec, .l = &l};
+        ctx = (struct scan_ctx){
+                .dir_fd = run_fd, .mnt_id = mnt_id, .w = w, .now_usec = now_usec, .l = &l, .logs = &logs};
 
         for (size_t i = 0; i < l.n; i++) {
                 const struct scan_entry *e = &l.v[i];
@@ -1058,6 +1076,7 @@ done:
         r = 0;
 out:
         free(cands);
+        metriclog_set_finish(&logs);
         listing_finish(&l);
         run_finish(&run);
         return r;

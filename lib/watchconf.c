@@ -272,6 +272,7 @@ void watch_conf_finish(struct watch_conf *w)
         strv_finish(&w->pointer_files);
         strv_finish(&w->exclude);
         strv_finish(&w->match);
+        strv_finish(&w->metric_log);
         memset(w, 0, sizeof(*w));
 }
 
@@ -309,7 +310,7 @@ static int check_monitor(const struct watch_conf *w, const struct preset *p, cha
                 return conf_fail(error, at, "monitor \"%s\" needs metric_file for JSON metrics", monitor);
         /* HF and JSON metrics come from files inside the checkpoint, and a
          * key=value name can carry any field: nothing to check up front. */
-        if (w->metric_source != METRIC_NAME || !w->pattern)
+        if (w->metric_source != METRIC_NAME || !w->pattern || w->metric_log.n > 0)
                 return 0;
         if (strlen(monitor) >= FIELD_NAME_MAX)
                 return conf_fail(error, at, "monitor: \"%s\" is longer than %d characters", monitor,
@@ -397,6 +398,12 @@ int watch_conf_validate_at(const struct watch_conf *w, const char *file, const s
         r = check_strv(&w->match, "match", false, error, LOC(match));
         if (r < 0)
                 return r;
+        /* relative to the run, and ".." is what it is for (logs sit above
+         * Lightning's checkpoints directory) */
+        for (size_t i = 0; i < w->metric_log.n; i++)
+                if (!w->metric_log.v[i][0] || w->metric_log.v[i][0] == '/')
+                        return conf_fail(error, at, "metric_log: \"%s\" must be a relative path or glob",
+                                         w->metric_log.v[i]);
         if (w->complete_marker && w->complete_marker[0] && (why = conf_relative_path_problem(w->complete_marker)))
                 return conf_fail(error, at, "complete_marker \"%s\" %s", w->complete_marker, why);
         if (w->metric_file && (why = conf_relative_path_problem(w->metric_file)))

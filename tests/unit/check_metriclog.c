@@ -1,0 +1,684 @@
+/* Metrics from training logs: the real files Lightning 2.2.5 wrote
+ * (../shared/fixtures, values from each EXPECTED.json), event files built
+ * here for the tensor encodings, and metric_log through scan_run(). */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "macro.h"
+#include "metricfile.h"
+#include "metriclog.h"
+#include "tree.h"
+
+Suite *metriclog_suite(void);
+
+/* The shared fixtures: $CKPTD_FIXTURES, else ../shared/fixtures of the
+ * source tree (tests run from its top). */
+static void fixture_path(const char *rel, char *buf, size_t size)
+{
+        const char *dirs[] = {getenv("CKPTD_FIXTURES"), "../shared/fixtures", "/work/shared/fixtures"};
+
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                if (!dirs[i])
+                        continue;
+                ck_assert_int_lt(snprintf(buf, size, "%s/%s", dirs[i], rel), (int)size);
+                if (access(buf, R_OK) == 0)
+                        return;
+        }
+        ck_abort_msg("fixture %s not found (set CKPTD_FIXTURES)", rel);
+}
+
+static void load(const char *rel, char **ret, size_t *ret_len)
+{
+        char path[PATH_MAX], *slash;
+        int fd;
+
+        fixture_path(rel, path, sizeof(path));
+        slash = strrchr(path, '/');
+        *slash = '\0';
+        fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(read_file_at(fd, slash + 1, METRICLOG_FILE_MAX, ret, ret_len), 0);
+        close(fd);
+}
+
+static struct json_object *expected(const char *fixture)
+{
+        char rel[256], path[PATH_MAX];
+        struct json_object *o;
+
+        snprintf(rel, sizeof(rel), "%s/EXPECTED.json", fixture);
+        fixture_path(rel, path, sizeof(path));
+        o = json_object_from_file(path);
+        ck_assert_ptr_nonnull(o);
+        return o;
+}
+
+static struct json_object *get(struct json_object *o, const char *key)
+{
+        struct json_object *v;
+
+        ck_assert_msg(json_object_object_get_ex(o, key, &v), "no %s in EXPECTED.json", key);
+        return v;
+}
+
+static double num(struct json_object *o, const char *key)
+{
+        return json_object_get_double(get(o, key));
+}
+
+/* m's points are exactly the (step, val_loss) list, in order. */
+static void assert_series(const struct metriclog *m, struct json_object *list)
+{
+        size_t n = json_object_array_length(list);
+
+        ck_assert_uint_eq(m->n, n);
+        for (size_t i = 0; i < n; i++) {
+                struct json_object *e = json_object_array_get_idx(list, i);
+                ck_assert_double_eq(m->v[i].step, num(e, "step"));
+                ck_assert_double_eq(m->v[i].value, num(e, "val_loss"));
+        }
+}
+
+#define CSV_47    "lightning-default-47/lightning_logs/version_0/metrics.csv"
+#define EVENTS_47 "lightning-default-47/lightning_logs/version_1/events.out.tfevents.1796171316.vm"
+
+/* Every checkpoint of the 47 maps to its val_loss, from either log, by
+ * (epoch, step) of its name; the log's step is the name's step - 1. */
+static void assert_checkpoints(const struct metriclog *m, const char *key)
+{
+        struct json_object *exp = expected("lightning-default-47"), *ck = get(exp, "checkpoints");
+        size_t n = json_object_array_length(ck);
+
+        ck_assert_uint_eq(n, 47);
+        for (size_t i = 0; i < n; i++) {
+                struct json_object *c = json_object_array_get_idx(ck, i);
+                double epoch = num(c, "epoch_from_name"), step = num(c, "step_from_name"), v = NAN;
+
+                ck_assert_int_eq(metriclog_lookup(m, epoch, step, &v), 0);
+                ck_assert_msg(v == num(c, key), "%s: %.17g != %.17g", json_object_get_string(get(c, "name")), v,
+                              num(c, key));
+                /* by step alone (a name without epoch) */
+                v = NAN;
+                ck_assert_int_eq(metriclog_lookup(m, NAN, step, &v), 0);
+                ck_assert(v == num(c, key));
+                /* a step before the epoch's validation: not this value */
+                ck_assert_int_eq(metriclog_lookup(m, epoch, step - 2, &v), -ENOENT);
+        }
+        ck_assert_int_eq(metriclog_lookup(m, 47, 144, &(double){0}), -ENOENT);
+        json_object_put(exp);
+}
+
+START_TEST(test_csv_47)
+{
+        struct json_object *exp = expected("lightning-default-47");
+        struct metriclog m = {};
+        _cleanup_free_ char *buf = NULL;
+        size_t len;
+
+        load(CSV_47, &buf, &len);
+        ck_assert_int_eq(metriclog_parse_csv(buf, len, "val_loss", &m), 0);
+        ck_assert(m.has_epoch);
+        ck_assert(!m.damaged);
+        assert_series(&m, get(exp, "val_loss_series_csv"));
+        assert_checkpoints(&m, "val_loss_csv");
+        metriclog_finish(&m);
+
+        /* a column with a slash in its name, and a missing column */
+        ck_assert_int_eq(metriclog_parse_csv(buf, len, "val/acc", &m), 0);
+        ck_assert_uint_eq(m.n, 47);
+        ck_assert_double_eq(m.v[0].value, 0.4730595350265503);
+        metriclog_finish(&m);
+        ck_assert_int_eq(metriclog_parse_csv(buf, len, "val_los", &m), 0);
+        ck_assert_uint_eq(m.n, 0);
+        metriclog_finish(&m);
+        json_object_put(exp);
+}
+END_TEST
+
+START_TEST(test_tfevents_47)
+{
+        struct json_object *exp = expected("lightning-default-47");
+        struct metriclog m = {};
+        _cleanup_free_ char *buf = NULL;
+        size_t len;
+
+        load(EVENTS_47, &buf, &len);
+        ck_assert_int_eq(metriclog_parse_tfevents(buf, len, "val_loss", &m), 0);
+        ck_assert(m.has_epoch);
+        ck_assert(!m.damaged);
+        assert_series(&m, get(exp, "val_loss_series_tfevents"));
+        assert_checkpoints(&m, "val_loss_tfevents");
+        metriclog_finish(&m);
+        ck_assert_int_eq(metriclog_parse_tfevents(buf, len, "train_loss", &m), 0);
+        ck_assert_uint_eq(m.n, 141);
+        metriclog_finish(&m);
+        json_object_put(exp);
+}
+END_TEST
+
+START_TEST(test_tfevents_damaged)
+{
+        struct json_object *exp = expected("tfevents-truncated");
+        struct metriclog m = {};
+        char *buf = NULL;
+        size_t len;
+
+        load("tfevents-truncated/intact/events.out.tfevents.1796171316.vm", &buf, &len);
+        ck_assert_int_eq(metriclog_parse_tfevents(buf, len, "val_loss", &m), 0);
+        ck_assert(!m.damaged);
+        assert_series(&m, get(get(exp, "intact"), "val_loss"));
+        metriclog_finish(&m);
+        free(buf);
+
+        load("tfevents-truncated/truncated/events.out.tfevents.1796171316.vm", &buf, &len);
+        ck_assert_uint_eq(len, 10002);
+        ck_assert_int_eq(metriclog_parse_tfevents(buf, len, "val_loss", &m), 0);
+        ck_assert(m.damaged);
+        assert_series(&m, get(get(exp, "truncated"), "val_loss_readable"));
+        /* epoch 23 (step 72) is in the cut record: no value, not a wrong
+         * one, and past the end of what was read */
+        ck_assert_int_eq(metriclog_lookup(&m, 23, 72, &(double){0}), -ENOENT);
+        ck_assert(metriclog_ahead(&m, 23, 72));
+        ck_assert(!metriclog_ahead(&m, 22, 69));
+        metriclog_finish(&m);
+        free(buf);
+
+        load("tfevents-truncated/crc-mismatch/events.out.tfevents.1796171316.vm", &buf, &len);
+        ck_assert_int_eq(metriclog_parse_tfevents(buf, len, "val_loss", &m), 0);
+        ck_assert(m.damaged);
+        assert_series(&m, get(get(exp, "crc-mismatch"), "val_loss_readable_before_bad_record"));
+        for (size_t i = 0; i < m.n; i++)
+                ck_assert(m.v[i].value != num(get(exp, "crc-mismatch"), "value_if_crc_ignored"));
+        ck_assert_int_eq(metriclog_lookup(&m, 23, 72, &(double){0}), -ENOENT);
+        metriclog_finish(&m);
+        free(buf);
+
+        /* every cut of the intact file gives a prefix of its values */
+        load("tfevents-truncated/intact/events.out.tfevents.1796171316.vm", &buf, &len);
+        struct metriclog full = {};
+        ck_assert_int_eq(metriclog_parse_tfevents(buf, len, "val_loss", &full), 0);
+        for (size_t cut = 0; cut < len; cut += 7) {
+                ck_assert_int_eq(metriclog_parse_tfevents(buf, cut, "val_loss", &m), 0);
+                ck_assert_uint_le(m.n, full.n);
+                for (size_t i = 0; i < m.n; i++) {
+                        ck_assert_double_eq(m.v[i].step, full.v[i].step);
+                        ck_assert_double_eq(m.v[i].value, full.v[i].value);
+                }
+                metriclog_finish(&m);
+        }
+        metriclog_finish(&full);
+        free(buf);
+        json_object_put(exp);
+}
+END_TEST
+
+START_TEST(test_crc32c)
+{
+        /* CRC-32C check value (RFC 3720 B.4): "123456789" -> 0xE3069283 */
+        uint32_t crc = 0xE3069283u, masked = ((crc >> 15) | (crc << 17)) + 0xa282ead8u;
+
+        ck_assert_uint_eq(metriclog_masked_crc32c("123456789", 9), masked);
+}
+END_TEST
+
+/* ---- a small encoder for the tensor forms ---- */
+
+struct buf {
+        uint8_t b[4096];
+        size_t n;
+};
+
+static void put(struct buf *b, const void *p, size_t n)
+{
+        ck_assert_uint_le(b->n + n, sizeof(b->b));
+        memcpy(b->b + b->n, p, n);
+        b->n += n;
+}
+
+static void put_varint(struct buf *b, uint64_t v)
+{
+        do {
+                uint8_t c = (v & 0x7F) | (v > 0x7F ? 0x80 : 0);
+                put(b, &c, 1);
+                v >>= 7;
+        } while (v);
+}
+
+static void put_key(struct buf *b, unsigned field, unsigned wire)
+{
+        put_varint(b, (uint64_t)field << 3 | wire);
+}
+
+static void put_msg(struct buf *b, unsigned field, const struct buf *m)
+{
+        put_key(b, field, 2);
+        put_varint(b, m->n);
+        put(b, m->b, m->n);
+}
+
+static void put_float(struct buf *b, unsigned field, float f)
+{
+        put_key(b, field, 5);
+        put(b, &f, 4);
+}
+
+/* An Event at step with one Summary.Value (tag, then the value bytes). */
+static void put_event(struct buf *file, int64_t step, const char *tag, const struct buf *value_rest)
+{
+        struct buf value = {}, summary = {}, event = {};
+        uint64_t len;
+        uint32_t crc;
+
+        put_key(&value, 1, 2);
+        put_varint(&value, strlen(tag));
+        put(&value, tag, strlen(tag));
+        put(&value, value_rest->b, value_rest->n);
+        put_msg(&summary, 1, &value);
+        put_key(&event, 1, 1);
+        put(&event, &(double){1.5e9}, 8);
+        put_key(&event, 2, 0);
+        put_varint(&event, (uint64_t)step);
+        put_msg(&event, 5, &summary);
+
+        len = event.n;
+        put(file, &len, 8);
+        crc = metriclog_masked_crc32c(&len, 8);
+        put(file, &crc, 4);
+        put(file, event.b, event.n);
+        crc = metriclog_masked_crc32c(event.b, event.n);
+        put(file, &crc, 4);
+}
+
+START_TEST(test_tfevents_tensors)
+{
+        static struct buf file;
+        struct buf v = {}, t = {}, shape = {}, dim = {}, packed = {};
+        struct metriclog m = {};
+        double d = 0.25;
+        double got;
+
+        file.n = 0;
+        /* simple_value */
+        put_float(&v, 2, 0.5f);
+        put_event(&file, 10, "loss", &v);
+        /* tensor DT_FLOAT, tensor_content */
+        v.n = 0;
+        put_key(&t, 1, 0);
+        put_varint(&t, 1);
+        put_msg(&t, 2, &shape); /* empty shape: a scalar */
+        put_key(&t, 4, 2);
+        put_varint(&t, 4);
+        put(&t, &(float){0.75f}, 4);
+        put_msg(&v, 8, &t);
+        put_event(&file, 20, "loss", &v);
+        /* tensor DT_DOUBLE, double_val packed */
+        v.n = t.n = 0;
+        put_key(&t, 1, 0);
+        put_varint(&t, 2);
+        put(&packed, &d, 8);
+        put_msg(&t, 6, &packed);
+        put_msg(&v, 8, &t);
+        put_event(&file, 30, "loss", &v);
+        /* tensor DT_FLOAT, float_val unpacked, shape [1] */
+        v.n = t.n = 0;
+        put_key(&t, 1, 0);
+        put_varint(&t, 1);
+        put_key(&dim, 1, 0);
+        put_varint(&dim, 1);
+        put_msg(&shape, 2, &dim);
+        put_msg(&t, 2, &shape);
+        put_float(&t, 5, 0.125f);
+        put_msg(&v, 8, &t);
+        put_event(&file, 40, "loss", &v);
+        /* not scalars: two values, shape [2]; and a string tensor */
+        v.n = t.n = shape.n = dim.n = 0;
+        put_key(&t, 1, 0);
+        put_varint(&t, 1);
+        put_float(&t, 5, 9.0f);
+        put_float(&t, 5, 9.0f);
+        put_msg(&v, 8, &t);
+        put_event(&file, 50, "loss", &v);
+        v.n = t.n = 0;
+        put_key(&t, 1, 0);
+        put_varint(&t, 1);
+        put_key(&dim, 1, 0);
+        put_varint(&dim, 2);
+        put_msg(&shape, 2, &dim);
+        put_msg(&t, 2, &shape);
+        put_float(&t, 5, 9.0f);
+        put_msg(&v, 8, &t);
+        put_event(&file, 60, "loss", &v);
+        v.n = t.n = 0;
+        put_key(&t, 1, 0);
+        put_varint(&t, 7); /* DT_STRING */
+        put_msg(&v, 8, &t);
+        put_event(&file, 70, "loss", &v);
+        /* another tag, and NaN */
+        v.n = 0;
+        put_float(&v, 2, 3.0f);
+        put_event(&file, 80, "other", &v);
+        v.n = 0;
+        put_float(&v, 2, NAN);
+        put_event(&file, 90, "loss", &v);
+
+        ck_assert_int_eq(metriclog_parse_tfevents(file.b, file.n, "loss", &m), 0);
+        ck_assert(!m.damaged);
+        ck_assert(!m.has_epoch);
+        ck_assert_uint_eq(m.n, 5);
+        ck_assert_double_eq(m.v[0].value, 0.5);
+        ck_assert_double_eq(m.v[1].value, 0.75);
+        ck_assert_double_eq(m.v[2].value, 0.25);
+        ck_assert_double_eq(m.v[3].value, 0.125);
+        ck_assert(isnan(m.v[4].value));
+        /* no epoch in the log: by step, or the step before */
+        ck_assert_int_eq(metriclog_lookup(&m, 3, 21, &got), 0);
+        ck_assert_double_eq(got, 0.75);
+        ck_assert_int_eq(metriclog_lookup(&m, NAN, 20, &got), 0);
+        ck_assert_double_eq(got, 0.75);
+        ck_assert_int_eq(metriclog_lookup(&m, NAN, 22, &got), -ENOENT);
+        ck_assert_int_eq(metriclog_lookup(&m, NAN, 50, &got), -ENOENT);
+        metriclog_finish(&m);
+}
+END_TEST
+
+START_TEST(test_csv_edges)
+{
+        struct metriclog m = {};
+        const char *t;
+
+        /* CRLF, nan, a quoted header cell, an empty step, and a last line
+         * still being written ("0.4" could become "0.45") */
+        t = "epoch,step,\"a,b\",val_loss\r\n0,2,,1.5\r\n1,5,,nan\r\n2,,,0.7\r\n3,11,,0.4";
+        ck_assert_int_eq(metriclog_parse_csv(t, strlen(t), "val_loss", &m), 0);
+        ck_assert(m.damaged);
+        ck_assert_uint_eq(m.n, 3);
+        ck_assert(isnan(m.v[1].value));
+        ck_assert(isnan(m.v[2].step));
+        ck_assert_int_eq(metriclog_lookup(&m, 3, 12, &(double){0}), -ENOENT);
+        metriclog_finish(&m);
+        ck_assert_int_eq(metriclog_parse_csv(t, strlen(t), "a,b", &m), 0);
+        ck_assert_uint_eq(m.n, 0);
+        metriclog_finish(&m);
+
+        /* a row with too many cells: it and what follows are not trusted */
+        t = "epoch,step,val_loss\n0,2,1.5\n1,5,0.5,9\n2,8,0.25\n";
+        ck_assert_int_eq(metriclog_parse_csv(t, strlen(t), "val_loss", &m), 0);
+        ck_assert(m.damaged);
+        ck_assert_uint_eq(m.n, 1);
+        metriclog_finish(&m);
+        /* a value that is not a number */
+        t = "epoch,step,val_loss\n0,2,1.5x\n";
+        ck_assert_int_eq(metriclog_parse_csv(t, strlen(t), "val_loss", &m), 0);
+        ck_assert_uint_eq(m.n, 0);
+        ck_assert(m.damaged);
+        metriclog_finish(&m);
+        /* no epoch column: by step */
+        t = "step,val_loss\n99,0.5\n";
+        ck_assert_int_eq(metriclog_parse_csv(t, strlen(t), "val_loss", &m), 0);
+        ck_assert(!m.has_epoch);
+        ck_assert_int_eq(metriclog_lookup(&m, 7, 100, &(double){0}), 0);
+        metriclog_finish(&m);
+        ck_assert_int_eq(metriclog_parse_csv("", 0, "val_loss", &m), 0);
+        ck_assert_uint_eq(m.n, 0);
+        metriclog_finish(&m);
+}
+END_TEST
+
+/* ---- metric_log through scan_run() ---- */
+
+static struct watch_conf log_watch(struct strv *logs, const char *glob)
+{
+        struct watch_conf w = tree_watch(KIND_FILE);
+
+        *logs = (struct strv){};
+        ck_assert_int_eq(strv_push(logs, glob), 0);
+        w.metric_log = *logs;
+        w.policy.monitor = (char *)"val_loss";
+        w.match = (struct strv){};
+        return w;
+}
+
+static void put_ckpts(void)
+{
+        tree_mkfile("lightning_logs/version_0/checkpoints/epoch=0-step=3.ckpt", 4096);
+        tree_mkfile("lightning_logs/version_0/checkpoints/epoch=1-step=6.ckpt", 4096);
+        tree_mkfile("lightning_logs/version_0/checkpoints/epoch=2-step=9-val_loss=0.1.ckpt", 4096);
+}
+
+#define CK "lightning_logs/version_0/checkpoints"
+
+START_TEST(test_scan_metric_log)
+{
+        struct strv logs;
+        struct watch_conf w = log_watch(&logs, "../metrics.csv");
+        struct run run;
+        const struct ckpt *c;
+
+        metriclog_cache_clear();
+        tree_use_pattern(NULL);
+        put_ckpts();
+        tree_puts("lightning_logs/version_0/metrics.csv", "epoch,step,val_loss\n0,2,0.9\n1,5,0.8\n2,8,0.7\n");
+        tree_age_all();
+        run = tree_scan_path(&w, CK);
+        c = tree_find(&run, "epoch=0-step=3.ckpt");
+        ck_assert(c->has_metric);
+        ck_assert_double_eq(c->metric, 0.9);
+        ck_assert_int_eq(c->read_error, 0);
+        c = tree_find(&run, "epoch=1-step=6.ckpt");
+        ck_assert_double_eq(c->metric, 0.8);
+        /* the name's own value wins */
+        c = tree_find(&run, "epoch=2-step=9-val_loss=0.1.ckpt");
+        ck_assert_double_eq(c->metric, 0.1);
+        run_finish(&run);
+
+        /* unchanged: taken from the cache, not parsed again */
+        {
+                struct metriclog_set a = {}, b = {};
+                int fd = openat_beneath(tree_fd, CK, O_RDONLY | O_DIRECTORY, 0);
+                ck_assert_int_ge(fd, 0);
+                ck_assert_int_eq(metriclog_set_load(&a, fd, &logs, "val_loss"), 0);
+                ck_assert_int_eq(metriclog_set_load(&b, fd, &logs, "val_loss"), 0);
+                ck_assert_uint_eq(a.n, 1);
+                ck_assert_ptr_eq(a.logs[0], b.logs[0]);
+                metriclog_set_finish(&a);
+                metriclog_set_finish(&b);
+                close(fd);
+        }
+
+        /* rewritten: the cache sees the new size and mtime. Epoch 1 is
+         * past the end of the log (CSVLogger writes every 100 steps): its
+         * value may still come, so it is kept (EAGAIN) */
+        tree_puts("lightning_logs/version_0/metrics.csv", "epoch,step,val_loss\n0,2,0.25\n");
+        tree_age_all();
+        run = tree_scan_path(&w, CK);
+        ck_assert_double_eq(tree_find(&run, "epoch=0-step=3.ckpt")->metric, 0.25);
+        c = tree_find(&run, "epoch=1-step=6.ckpt");
+        ck_assert(!c->has_metric);
+        ck_assert_int_eq(c->read_error, -EAGAIN);
+        run_finish(&run);
+
+        /* a gap inside the log: no metric, and nothing kept for it */
+        tree_puts("lightning_logs/version_0/metrics.csv", "epoch,step,val_loss\n0,2,0.25\n2,8,0.5\n");
+        tree_age_all();
+        run = tree_scan_path(&w, CK);
+        c = tree_find(&run, "epoch=1-step=6.ckpt");
+        ck_assert(!c->has_metric);
+        ck_assert_int_eq(c->read_error, 0);
+        run_finish(&run);
+        strv_finish(&logs);
+}
+END_TEST
+
+START_TEST(test_scan_metric_log_absent_or_unreadable)
+{
+        struct strv logs;
+        struct watch_conf w = log_watch(&logs, "../metrics.csv");
+        char path[PATH_MAX];
+        struct run run;
+        const struct ckpt *c;
+
+        metriclog_cache_clear();
+        tree_use_pattern(NULL);
+        put_ckpts();
+        tree_age_all();
+        /* absent: no metric, nothing kept for it */
+        run = tree_scan_path(&w, CK);
+        c = tree_find(&run, "epoch=0-step=3.ckpt");
+        ck_assert(!c->has_metric);
+        ck_assert_int_eq(c->read_error, 0);
+        run_finish(&run);
+
+        /* there but not a readable file: fail closed for the checkpoints
+         * that depend on it, not for one whose name has the value */
+        tree_mkdirs("lightning_logs/version_0/metrics.csv");
+        run = tree_scan_path(&w, CK);
+        c = tree_find(&run, "epoch=0-step=3.ckpt");
+        ck_assert(!c->has_metric);
+        ck_assert_int_eq(c->read_error, -EINVAL);
+        ck_assert_str_eq(c->read_what, "its metric log");
+        c = tree_find(&run, "epoch=2-step=9-val_loss=0.1.ckpt");
+        ck_assert_int_eq(c->read_error, 0);
+        run_finish(&run);
+
+        /* a FIFO: never opened for reading (no hang), kept */
+        tree_path("lightning_logs/version_0/metrics.csv", path, sizeof(path));
+        ck_assert_int_eq(rmdir(path), 0);
+        ck_assert_int_eq(mkfifo(path, 0644), 0);
+        run = tree_scan_path(&w, CK);
+        ck_assert_int_eq(tree_find(&run, "epoch=0-step=3.ckpt")->read_error, -EINVAL);
+        run_finish(&run);
+        strv_finish(&logs);
+
+        /* larger than the cap: EFBIG, kept */
+        w = log_watch(&logs, "../big.csv");
+        tree_path("lightning_logs/version_0/big.csv", path, sizeof(path));
+        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(ftruncate(fd, (off_t)METRICLOG_FILE_MAX + 1), 0);
+        close(fd);
+        run = tree_scan_path(&w, CK);
+        ck_assert_int_eq(tree_find(&run, "epoch=1-step=6.ckpt")->read_error, -EFBIG);
+        run_finish(&run);
+        strv_finish(&logs);
+}
+END_TEST
+
+START_TEST(test_scan_metric_log_sibling_glob)
+{
+        struct strv logs;
+        struct watch_conf w = log_watch(&logs, "../../version_*/events.out.tfevents.*");
+        struct run run;
+
+        metriclog_cache_clear();
+        tree_use_pattern(NULL);
+        /* the 47 checkpoints' names, the event file in version_1 */
+        for (int e = 0; e < 47; e++) {
+                char name[128];
+                snprintf(name, sizeof(name), CK "/epoch=%d-step=%d.ckpt", e, 3 * (e + 1));
+                tree_mkfile(name, 4096);
+        }
+        _cleanup_free_ char *buf = NULL;
+        size_t len;
+        load(EVENTS_47, &buf, &len);
+        tree_put("lightning_logs/version_1/events.out.tfevents.1796171316.vm", buf, len);
+        tree_mkdirs("lightning_logs/version_2"); /* no log in it */
+        tree_age_all();
+        run = tree_scan_path(&w, CK);
+        ck_assert_uint_eq(run.n_ckpts, 47);
+        struct json_object *exp = expected("lightning-default-47"), *ck = get(exp, "checkpoints");
+        for (size_t i = 0; i < 47; i++) {
+                struct json_object *c = json_object_array_get_idx(ck, i);
+                const struct ckpt *k = tree_find(&run, json_object_get_string(get(c, "name")));
+                ck_assert(k->has_metric);
+                ck_assert(k->metric == num(c, "val_loss_tfevents"));
+        }
+        run_finish(&run);
+
+        /* a second log that disagrees for an epoch: that checkpoint is kept
+         * unranked (EINVAL), the others still read */
+        tree_puts("lightning_logs/version_2/events.out.tfevents.2.vm", "");
+        strv_finish(&logs);
+        w = log_watch(&logs, "../../version_*/events.out.tfevents.*");
+        ck_assert_int_eq(strv_push(&logs, "../metrics.csv"), 0);
+        w.metric_log = logs;
+        tree_puts("lightning_logs/version_0/metrics.csv", "epoch,step,val_loss\n0,2,5.0\n1,5,1.1355794668197632\n");
+        tree_age_all();
+        run = tree_scan_path(&w, CK);
+        ck_assert_int_eq(tree_find(&run, "epoch=0-step=3.ckpt")->read_error, -EINVAL);
+        ck_assert(tree_find(&run, "epoch=1-step=6.ckpt")->has_metric);
+        ck_assert_int_eq(tree_find(&run, "epoch=1-step=6.ckpt")->read_error, 0);
+        run_finish(&run);
+        strv_finish(&logs);
+        json_object_put(exp);
+}
+END_TEST
+
+START_TEST(test_config_metric_log)
+{
+        char error[ERROR_MAX] = "";
+        struct config *c = NULL;
+
+        /* the lightning preset's default, a string, a list, off */
+        ck_assert_int_eq(
+                config_load_string("watch = ( { path = \"/d\"; preset = \"lightning\"; } );", "t.conf", &c, error), 0);
+        ck_assert_uint_eq(c->watches[0].metric_log.n, 2);
+        ck_assert_str_eq(c->watches[0].metric_log.v[0], "../metrics.csv");
+        ck_assert_str_eq(c->watches[0].metric_log.v[1], "../events.out.tfevents.*");
+        c = config_free(c);
+        ck_assert_int_eq(config_load_string("watch = ( { path = \"/d\"; preset = \"lightning\"; "
+                                            "metric_log = \"../../version_*/events.out.tfevents.*\"; } );",
+                                            "t.conf", &c, error),
+                         0);
+        ck_assert_uint_eq(c->watches[0].metric_log.n, 1);
+        c = config_free(c);
+        ck_assert_int_eq(
+                config_load_string("watch = ( { path = \"/d\"; preset = \"lightning\"; metric_log = \"\"; } );",
+                                   "t.conf", &c, error),
+                0);
+        ck_assert_uint_eq(c->watches[0].metric_log.n, 0);
+        c = config_free(c);
+        /* a template without {val_loss} is fine when a log supplies it */
+        ck_assert_int_eq(config_load_string("watch = ( { path = \"/d\"; pattern = \"epoch={epoch}-step={step}.ckpt\"; "
+                                            "monitor = \"val_loss\"; metric_log = [ \"../metrics.csv\" ]; } );",
+                                            "t.conf", &c, error),
+                         0);
+        c = config_free(c);
+        ck_assert_int_eq(config_load_string("watch = ( { path = \"/d\"; preset = \"lightning\"; "
+                                            "metric_log = \"/var/log/metrics.csv\"; } );",
+                                            "t.conf", &c, error),
+                         -EINVAL);
+        ck_assert_msg(strstr(error, "metric_log") && strstr(error, "t.conf:1"), "%s", error);
+}
+END_TEST
+
+Suite *metriclog_suite(void)
+{
+        Suite *s = suite_create("metriclog");
+        TCase *tc = tcase_create("parse");
+        TCase *ts = tcase_create("scan");
+
+        tcase_add_test(tc, test_csv_47);
+        tcase_add_test(tc, test_tfevents_47);
+        tcase_add_test(tc, test_tfevents_damaged);
+        tcase_add_test(tc, test_crc32c);
+        tcase_add_test(tc, test_tfevents_tensors);
+        tcase_add_test(tc, test_csv_edges);
+        tcase_add_test(tc, test_config_metric_log);
+        suite_add_tcase(s, tc);
+        tcase_add_checked_fixture(ts, tree_setup, tree_teardown);
+        tcase_add_test(ts, test_scan_metric_log);
+        tcase_add_test(ts, test_scan_metric_log_absent_or_unreadable);
+        tcase_add_test(ts, test_scan_metric_log_sibling_glob);
+        suite_add_tcase(s, ts);
+        return s;
+}
