@@ -24,7 +24,7 @@ int root_prepare(struct root *r, const struct watch_conf *w)
 
         *r = (struct root){.w = w, .fd = -1};
         if (w->pattern)
-                k = pattern_compile(w->pattern, &r->pat, &err);
+                k = watch_pattern_compile(w, &r->pat, &err);
         else
                 k = pattern_new_kv(w->key_separator, w->join, &r->pat);
         if (k < 0)

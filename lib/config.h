@@ -79,6 +79,10 @@ int watch_conf_init(struct watch_conf *w, const char *path, const char *preset, 
 void watch_conf_finish(struct watch_conf *w);
 /* Check one watch after all keys are set (pattern, monitor, keep-nothing). */
 int watch_conf_validate(const struct watch_conf *w, const char *file, char error[ERROR_MAX]);
+/* Compile w's template (pattern_compile()), with Lightning's readings for the
+ * presets whose names Lightning's ModelCheckpoint writes (lightning, nemo). */
+struct pattern;
+int watch_pattern_compile(const struct watch_conf *w, struct pattern **ret, const char **ret_error);
 /* An empty config (defaults for the globals) holding no watch; for -w. */
 struct config *config_new(void);
 /* Append a copy-by-move of *w to c (w is zeroed). */

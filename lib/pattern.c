@@ -285,7 +285,7 @@ no_ext:
         p->no_ext = true;
 }
 
-int pattern_compile(const char *template, struct pattern **ret, const char **ret_error)
+static int compile(const char *template, bool lightning, struct pattern **ret, const char **ret_error)
 {
         const char *error_dummy;
         struct pattern *p;
@@ -351,13 +351,24 @@ int pattern_compile(const char *template, struct pattern **ret, const char **ret
         }
         if (n_lit > lit_start)
                 add_tok(p, TOK_LITERAL, lit_start, n_lit - lit_start, 0);
-        lightning_setup(p);
+        if (lightning)
+                lightning_setup(p);
 
         *ret = p;
         return 0;
 fail:
         pattern_free(p);
         return r;
+}
+
+int pattern_compile(const char *template, struct pattern **ret, const char **ret_error)
+{
+        return compile(template, false, ret, ret_error);
+}
+
+int pattern_compile_lightning(const char *template, struct pattern **ret, const char **ret_error)
+{
+        return compile(template, true, ret, ret_error);
 }
 
 int pattern_new_kv(const char *key_separator, const char *join, struct pattern **ret)

@@ -2,10 +2,11 @@
  *
  * Template mode: "{name}" or "{name:fmt}" captures a number (sign, digits,
  * fraction, exponent, nan, inf; the format is ignored), "*" matches any text,
- * everything else is literal, and the whole name must match. A template
- * without "*" is Lightning's filename=: it also matches "name=" before every
- * field (auto_insert_metric_name), "-vN" before ".ckpt", and ".ckpt" itself
- * when the template has no extension.
+ * everything else is literal, and the whole name must match. Compiled for
+ * Lightning (the lightning and nemo presets), a template without "*" is
+ * Lightning's filename=: it also matches "name=" before every field
+ * (auto_insert_metric_name), "-vN" before ".ckpt", and ".ckpt" itself when
+ * the template has no extension.
  * Key=value mode (no template): every "name<sep>number" token between `join`
  * separators is a field ("epoch=3-step=1000-val_loss=0.1234.ckpt"); the key
  * is the last one before the number ("val_loss=val_loss=0.3") and a doubled
@@ -21,6 +22,9 @@ struct pattern;
 /* Compile a template; -EINVAL on a syntax error, with a message in *ret_error
  * (static string) when ret_error is not NULL. */
 int pattern_compile(const char *template, struct pattern **ret, const char **ret_error);
+/* pattern_compile() with Lightning's readings of a template without "*"
+ * (see above): for the presets whose names Lightning's ModelCheckpoint writes. */
+int pattern_compile_lightning(const char *template, struct pattern **ret, const char **ret_error);
 /* Key=value mode with the given separators (defaults "=" and "-" when NULL). */
 int pattern_new_kv(const char *key_separator, const char *join, struct pattern **ret);
 struct pattern *pattern_free(struct pattern *p);

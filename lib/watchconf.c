@@ -43,6 +43,13 @@ static const struct conf_range ranges[] = {
         {"lock_wait", -1, 86400, true},
 };
 
+int watch_pattern_compile(const struct watch_conf *w, struct pattern **ret, const char **ret_error)
+{
+        if (streq_ptr(w->preset, "lightning") || streq_ptr(w->preset, "nemo"))
+                return pattern_compile_lightning(w->pattern, ret, ret_error);
+        return pattern_compile(w->pattern, ret, ret_error);
+}
+
 const struct conf_range *conf_range_of(const char *key)
 {
         for (size_t i = 0; i < ELEMENTSOF(ranges); i++)
@@ -315,7 +322,7 @@ static int check_monitor(const struct watch_conf *w, const struct preset *p, cha
         if (strlen(monitor) >= FIELD_NAME_MAX)
                 return conf_fail(error, at, "monitor: \"%s\" is longer than %d characters", monitor,
                                  FIELD_NAME_MAX - 1);
-        r = pattern_compile(w->pattern, &pat, &msg);
+        r = watch_pattern_compile(w, &pat, &msg);
         if (r < 0)
                 return conf_fail(error, at, "pattern \"%s\": %s", w->pattern, msg ? msg : strerror(-r));
         ok = pattern_can_capture(pat, monitor);
@@ -353,7 +360,7 @@ int watch_conf_validate_at(const struct watch_conf *w, const char *file, const s
                 struct pattern *pat = NULL;
                 const char *msg = NULL;
 
-                r = pattern_compile(w->pattern, &pat, &msg);
+                r = watch_pattern_compile(w, &pat, &msg);
                 pattern_free(pat);
                 if (r < 0)
                         return conf_fail(error, LOC(pattern), "pattern \"%s\": %s", w->pattern,

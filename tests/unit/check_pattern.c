@@ -10,11 +10,15 @@
 
 Suite *pattern_suite(void);
 
+/* Set by the tests of Lightning's readings (the lightning and nemo presets);
+ * each test runs in a process of its own (CK_FORK). */
+static bool lightning;
+
 static struct pattern *compile_ok(const char *template)
 {
         struct pattern *p = NULL;
         const char *error = NULL;
-        int r = pattern_compile(template, &p, &error);
+        int r = lightning ? pattern_compile_lightning(template, &p, &error) : pattern_compile(template, &p, &error);
 
         ck_assert_msg(r == 0, "\"%s\": %d %s", template, r, error ? error : "");
         ck_assert_ptr_nonnull(p);
@@ -619,6 +623,18 @@ END_TEST
 /* Lightning's filename= pasted as a pattern: the names it writes with
  * auto_insert_metric_name True and False (ModelCheckpoint.format_checkpoint_name:
  * "name=" inserted before each "{name", "-v<N>" on a clash, then ".ckpt"). */
+START_TEST(test_template_literal_outside_lightning)
+{
+        /* without the lightning or nemo preset a template names exactly
+         * what it says: "checkpoint-{step}" takes no "checkpoint-step=5" */
+        ck_assert(!tmatch("checkpoint-{step}", "checkpoint-step=500", NULL));
+        ck_assert(!tmatch("checkpoint-{step}", "checkpoint-500-v1.ckpt", NULL));
+        ck_assert(!tmatch("epoch_{epoch:02d}-val_loss={val_loss:.3f}", "epoch_epoch=00-val_loss=val_loss=1.223.ckpt",
+                          NULL));
+        ck_assert(tmatch("checkpoint-{step}", "checkpoint-500", NULL));
+}
+END_TEST
+
 START_TEST(test_lightning_auto_insert)
 {
         static const char *const templates[] = {
@@ -626,6 +642,7 @@ START_TEST(test_lightning_auto_insert)
                 "epoch_{epoch:02d}-val_loss={val_loss:.3f}.ckpt",
         };
         struct fields f;
+        lightning = true;
 
         for (size_t i = 0; i < sizeof(templates) / sizeof(templates[0]); i++) {
                 const char *t = templates[i];
@@ -674,6 +691,7 @@ START_TEST(test_lightning_version_suffix)
 {
         const char *t = "epoch_{epoch:02d}-val_loss={val_loss:.3f}";
         struct fields a, b;
+        lightning = true;
 
         ck_assert(tmatch(t, "epoch_epoch=03-val_loss=val_loss=0.578.ckpt", &a));
         ck_assert(tmatch(t, "epoch_epoch=03-val_loss=val_loss=0.578-v1.ckpt", &b));
@@ -705,6 +723,7 @@ START_TEST(test_lightning_nan_inf)
 {
         const char *t = "epoch_{epoch:02d}-val_loss={val_loss:.3f}";
         struct fields f;
+        lightning = true;
 
         ck_assert(tmatch(t, "epoch_epoch=07-val_loss=val_loss=nan.ckpt", &f));
         ck_assert_double_eq(field(&f, "epoch"), 7);
@@ -730,6 +749,7 @@ START_TEST(test_lightning_slash_names)
         const char *t = "epoch={epoch}-step={step}-val_acc={val/acc:.2f}";
         struct pattern *p = compile_ok(t);
         struct fields f;
+        lightning = true;
 
         ck_assert(pattern_can_capture(p, "val/acc"));
         pattern_free(p);
@@ -878,6 +898,7 @@ Suite *pattern_suite(void)
         tcase_add_test(tc, test_template_errors);
         tcase_add_test(tc, test_capture_and_groups);
         tcase_add_test(tc, test_no_blowup);
+        tcase_add_test(tc, test_template_literal_outside_lightning);
         tcase_add_test(tc, test_lightning_auto_insert);
         tcase_add_test(tc, test_lightning_version_suffix);
         tcase_add_test(tc, test_lightning_nan_inf);
