@@ -181,7 +181,7 @@ need_shim() {
 # shifted CMD...: CMD with the wall clock moved by $T/offset seconds (env
 # execs CMD, so `shifted ... &` leaves CMD's pid in $!).
 shifted() {
-        env CLOCKSHIFT_FILE="$T/offset" LD_PRELOAD="$T/clockshift.so" "$@"
+        env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" CLOCKSHIFT_FILE="$T/offset" LD_PRELOAD="$T/clockshift.so" "$@"
 }
 
 # A year forward under a running daemon: the young checkpoints it has seen
@@ -190,7 +190,7 @@ test_clock_step_forward_ages_nothing() {
         need_shim
         mkdir runs
         for n in 1 2 3 4 5 6 7 8 9 10; do echo "$n" >"runs/step_$n.pt"; done
-        env CLOCKSHIFT_FILE="$T/offset" LD_PRELOAD="$T/clockshift.so" "$CKPTD" -w "$T/runs" --pattern 'step_{step}.pt' --keep-last 1 --min-age 3600 --settle 0.2 \
+        env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" CLOCKSHIFT_FILE="$T/offset" LD_PRELOAD="$T/clockshift.so" "$CKPTD" -w "$T/runs" --pattern 'step_{step}.pt' --keep-last 1 --min-age 3600 --settle 0.2 \
                 2>d.log &
         DPID=$!
         echo "$DPID" >>"$T/pids"
@@ -215,7 +215,7 @@ test_clock_step_forward_then_reload() {
         cat >c.conf <<EOC
 watch = ( { path = "$T/runs"; pattern = "step_{step}.pt"; keep_last = 1; min_age = 3600; settle = 0.2; } );
 EOC
-        env CLOCKSHIFT_FILE="$T/offset" LD_PRELOAD="$T/clockshift.so" "$CKPTD" -c c.conf 2>d.log &
+        env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" CLOCKSHIFT_FILE="$T/offset" LD_PRELOAD="$T/clockshift.so" "$CKPTD" -c c.conf 2>d.log &
         DPID=$!
         echo "$DPID" >>"$T/pids"
         wait_for 20 grep -q '^ckptd: watching ' d.log || fail "ckptd did not start: $(cat d.log)"
