@@ -70,6 +70,51 @@ mkfile() {
         head -c "$(($2 * 1024))" /dev/urandom >"$1"
 }
 
+# Waiting for a directory's names, and a ckptd in the background.
+
+# names_are DIR NAME...: like assert_names, but a predicate for wait_for.
+names_are() {
+        local dir=$1
+        shift
+        [ "$(printf '%s\n' "$@" | LC_ALL=C sort)" = "$(ls_names "$dir" 2>/dev/null)" ]
+}
+
+# wait_names DIR NAME...: DIR comes to hold exactly these names within 20 s.
+wait_names() {
+        wait_for 20 names_are "$@" || assert_names "$@"
+}
+
+# alive PID: running, not a zombie waiting to be reaped.
+alive() {
+        [ -r "/proc/$1/stat" ] && ! awk '{ exit !($3 == "Z") }' "/proc/$1/stat" 2>/dev/null
+}
+
+# start_daemon LOG ARGS...: ckptd in the background, stderr to LOG; sets DPID
+# and waits for "watching" (logged at info, after the start-up sweep).
+start_daemon() {
+        local log=$1
+        shift
+        "$CKPTD" "$@" 2>"$log" &
+        DPID=$!
+        echo "$DPID" >>"$T/pids"
+        wait_for 20 grep -q '^ckptd: watching ' "$log" || fail "ckptd did not start: $(cat "$log")"
+}
+
+# wait_exit PID WANT_RC: PID (a child) exits within 20 s with WANT_RC.
+wait_exit() {
+        local rc=0
+        wait_for 20 eval "! alive $1" || fail "ckptd $1 did not exit within 20 s"
+        wait "$1" || rc=$?
+        [ "$rc" = "$2" ] || fail "ckptd exited $rc, expected $2"
+}
+
+# stop_daemon LOG: SIGTERM; exit 0 within 20 s.
+stop_daemon() {
+        alive "$DPID" || fail "ckptd died before it was stopped: $(tail -n 20 "$1")"
+        kill -TERM "$DPID"
+        wait_exit "$DPID" 0
+}
+
 run_tests() {
         local t rc
         for t in $(declare -F | awk '{print $3}' | grep '^test_'); do

@@ -51,8 +51,6 @@ ckpts() {
                 -printf '%p\n' | LC_ALL=C sort)
 }
 ckpts_are() { [ "$(ckpts)" = "$(printf '%s\n' $1 | LC_ALL=C sort)" ]; }
-alive() { [ -r "/proc/$1/stat" ] && ! awk '{ exit !($3 == "Z") }' "/proc/$1/stat" 2>/dev/null; }
-
 # stage WANT WAIT: wait (up to WAIT s) for the checkpoints to be WANT, then
 # record any of WANT that is gone. A fault may keep more; it may not delete.
 stage() {

@@ -119,16 +119,6 @@ test_fifo_config_is_refused_at_once() {
         assert_grep "^/dev/zero: is a character device" err
 }
 
-alive() {
-        [ -r "/proc/$1/stat" ] && ! awk '{ exit !($3 == "Z") }' "/proc/$1/stat" 2>/dev/null
-}
-
-names_are() {
-        local dir=$1
-        shift
-        [ "$(printf '%s\n' "$@" | LC_ALL=C sort)" = "$(ls_names "$dir" 2>/dev/null)" ]
-}
-
 # The config replaced by a FIFO, then SIGHUP: the rejection is logged, the
 # old config stays in force and the loop goes on (a new checkpoint is
 # decided under the old policy).

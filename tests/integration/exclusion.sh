@@ -31,30 +31,6 @@ sticky_run() {
         chmod 1777 "$1"
 }
 
-# alive PID: running, not a zombie waiting to be reaped.
-alive() {
-        [ -r "/proc/$1/stat" ] && ! awk '{ exit !($3 == "Z") }' "/proc/$1/stat" 2>/dev/null
-}
-
-# start_daemon LOG ARGS...: ckptd in the background, stderr to LOG; sets DPID
-# and waits for "watching" (after the start-up sweep).
-start_daemon() {
-        local log=$1
-        shift
-        "$CKPTD" "$@" 2>"$log" &
-        DPID=$!
-        echo "$DPID" >>"$T/pids"
-        wait_for 20 grep -q '^ckptd: watching ' "$log" || fail "ckptd did not start: $(cat "$log")"
-}
-
-# wait_exit PID WANT_RC: PID (a child) exits within 20 s with WANT_RC.
-wait_exit() {
-        local rc=0
-        wait_for 20 eval "! alive $1" || fail "ckptd $1 did not exit within 20 s"
-        wait "$1" || rc=$?
-        [ "$rc" = "$2" ] || fail "ckptd exited $rc, expected $2"
-}
-
 # steps DIR N...: step_N.pt files, an hour old.
 steps() {
         local dir=$1 n
@@ -255,13 +231,6 @@ test_clock_step_back_daemon_settles_and_ages() {
         start_daemon d.log -w "$T/runs" --pattern 'step_{step}.pt' --keep-last 1 --min-age 2 --settle 0.3
         assert_names runs step_1.pt step_2.pt step_3.pt step_4.pt
         wait_for 20 names_are runs step_4.pt || fail "not decided: $(ls runs) $(cat d.log)"
-}
-
-# names_are DIR NAME...: like assert_names, but a predicate for wait_for.
-names_are() {
-        local dir=$1
-        shift
-        [ "$(printf '%s\n' "$@" | LC_ALL=C sort)" = "$(ls_names "$dir" 2>/dev/null)" ]
 }
 
 # --- sticky and shared runs: each owner's checkpoints are a run of their own ---
