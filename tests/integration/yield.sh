@@ -8,14 +8,9 @@
 
 NFILES=${YIELD_FILES:-200000}
 
-test_huge_removal_does_not_hold_other_runs() {
-        need_root
-        export STATE_DIRECTORY=$T/state
-        mkdir fs
-        mount -t tmpfs -o size=2g,nr_inodes=2m tmpfs fs
-        mkdir -p fs/root/A fs/root/B fs/stage
-        # A's step-1: NFILES empty files in directories of 1000
-        $PY - fs/root/A/step-1 "$NFILES" <<'EOF'
+# huge DIR: NFILES empty files in directories of 1000 below DIR.
+huge() {
+        $PY - "$1" "$NFILES" <<'EOF'
 import os, sys
 base, n = sys.argv[1], int(sys.argv[2])
 os.mkdir(base)
@@ -25,6 +20,15 @@ for d in range((n + 999) // 1000):
     for i in range(min(1000, n - d * 1000)):
         os.close(os.open(f"{p}/f{i}", os.O_WRONLY | os.O_CREAT, 0o644))
 EOF
+}
+
+test_huge_removal_does_not_hold_other_runs() {
+        need_root
+        export STATE_DIRECTORY=$T/state
+        mkdir fs
+        mount -t tmpfs -o size=2g,nr_inodes=2m tmpfs fs
+        mkdir -p fs/root/A fs/root/B fs/stage
+        huge fs/root/A/step-1
         mkdir fs/root/B/step-1
         echo 1 >fs/root/B/step-1/w
         # the next checkpoints, written aside and renamed in whole, as trainers do
@@ -96,6 +100,43 @@ EOF
         assert_grep "deleted $T/fs/root/A/step-1" d.log
         assert_grep "deleted $T/fs/root/B/step-1" d.log
         [ "$(find "$T/state" -name '*.rec' | wc -l)" = 0 ] || fail "a removal record is left"
+}
+
+# SIGTERM while a removal goes on: exit 0 at once, its record kept; the next
+# start finishes it.
+test_sigterm_leaves_the_removal_to_the_next_start() {
+        need_root
+        export STATE_DIRECTORY=$T/state
+        mkdir fs
+        mount -t tmpfs -o size=2g,nr_inodes=2m tmpfs fs
+        mkdir -p fs/root fs/stage/step-2
+        huge fs/root/step-1
+        echo 2 >fs/stage/step-2/w
+        wait_for 20 eval '[ $(( $(date +%s) - $(stat -c %Y fs/root/step-1/d0) )) -ge 2 ]'
+        "$CKPTD" -w "$T/fs/root" --pattern 'step-{step}' --keep-last 1 --settle 0.5 2>d.log &
+        pid=$!
+        echo "$pid" >>pids
+        wait_for 60 grep -q '^ckptd: watching ' d.log || fail "ckptd did not start: $(cat d.log)"
+        mv fs/stage/step-2 fs/root/step-2
+        wait_for 60 eval '[ ! -e fs/root/step-1 ]' || fail "step-1 was not renamed"
+        kill -TERM "$pid"
+        start=$(date +%s%N)
+        rc=0
+        wait "$pid" || rc=$?
+        [ "$rc" = 0 ] || fail "ckptd exited $rc: $(tail -n 20 d.log)"
+        echo "SIGTERM to exit: $((($(date +%s%N) - start) / 1000000)) ms; tombstones left: $(find fs/root -maxdepth 1 -name '.ckptd-trash-*' | wc -l)" >>"${YIELD_REPORT:-/dev/null}"
+        if [ -n "$(find fs/root -maxdepth 1 -name '.ckptd-trash-*')" ]; then
+                assert_grep "removal under way; the next start finishes it" d.log
+                [ "$(find state -name '*.rec' | wc -l)" = 1 ] || fail "no record of the removal left"
+        fi
+        "$CKPTD" -w "$T/fs/root" --pattern 'step-{step}' --keep-last 1 --settle 0.5 2>d2.log &
+        pid=$!
+        echo "$pid" >>pids
+        wait_for 60 grep -q '^ckptd: watching ' d2.log || fail "ckptd did not restart: $(cat d2.log)"
+        assert_names fs/root step-2
+        [ "$(find state -name '*.rec' | wc -l)" = 0 ] || fail "a removal record is left"
+        kill -TERM "$pid"
+        wait "$pid" || fail "ckptd exited $?"
 }
 
 run_tests
