@@ -178,6 +178,24 @@ static void remove_ctx_init(struct remove_ctx *ctx, const struct root *r, const 
         };
 }
 
+/* Removals under way, stepped from the event loop (sweep_defer_removals):
+ * a tree of a million files would otherwise hold every other run's events
+ * (and the loop's own watchdog pings) until it is gone. Once a checkpoint is
+ * renamed to its tombstone its name is gone and its removal recorded, so the
+ * rest can wait; one job at a time, in order. */
+#define REMOVAL_STEP 1024
+
+struct pending {
+        struct remove_job *job;
+        char *path; /* for messages */
+        char *root; /* the watch root as configured */
+        dev_t dev;
+};
+
+static sd_event_source *removal_src;
+static struct pending *pending;
+static size_t n_pending;
+
 int sweep_tombstones(struct root *r)
 {
         struct remove_ctx ctx;
@@ -186,6 +204,11 @@ int sweep_tombstones(struct root *r)
         remove_ctx_init(&ctx, r, ".");
         if (ctx.records_fd < 0)
                 return 0;
+        /* A reload while removals of this root go on: their records are
+         * theirs to finish (or the next start's), not ours to do again. */
+        for (size_t i = 0; i < n_pending; i++)
+                if (strcmp(pending[i].root, r->w->path) == 0)
+                        return 0;
         /* Only what our records name: a ".ckptd-trash-" entry anyone else
          * made is an ordinary (dot) entry, never deleted. */
         k = remove_tombstones(&ctx, r->fd);
@@ -333,27 +356,11 @@ static char *ckpt_path(const struct root *r, const struct run *run, const struct
         return asprintf(&p, "%s/%s/%s", r->w->path, run->path, c->name) < 0 ? NULL : p;
 }
 
-/* Removals under way, stepped from the event loop (sweep_defer_removals):
- * a tree of a million files would otherwise hold every other run's events
- * (and the loop's own watchdog pings) until it is gone. Once a checkpoint is
- * renamed to its tombstone its name is gone and its removal recorded, so the
- * rest can wait; one job at a time, in order. */
-#define REMOVAL_STEP 1024
-
-struct pending {
-        struct remove_job *job;
-        char *path; /* for messages */
-        dev_t dev;
-};
-
-static sd_event_source *removal_src;
-static struct pending *pending;
-static size_t n_pending;
-
 static void pending_pop(void)
 {
         remove_job_free(pending[0].job);
         free(pending[0].path);
+        free(pending[0].root);
         memmove(pending, pending + 1, (n_pending - 1) * sizeof(*pending));
         n_pending--;
 }
@@ -435,7 +442,7 @@ void sweep_removals_end(void)
 /* Go on with job: to its end, or (in the daemon) for a first step and then
  * from the loop. Returns 0 when done, 1 when under way, or -errno; *freed
  * gets what it freed, or will have freed as scanned. */
-static int removal_go(struct remove_job *job, const char *path, dev_t dev, uint64_t *freed)
+static int removal_go(struct remove_job *job, const char *root, const char *path, dev_t dev, uint64_t *freed)
 {
         struct pending *v;
         int k;
@@ -443,13 +450,15 @@ static int removal_go(struct remove_job *job, const char *path, dev_t dev, uint6
         k = remove_job_step(job, removal_src ? REMOVAL_STEP : SIZE_MAX);
         if (k > 0 && remove_job_detach(job) == 0 && (v = realloc(pending, (n_pending + 1) * sizeof(*v)))) {
                 pending = v;
-                v[n_pending] = (struct pending){.job = job, .path = strdup(path), .dev = dev};
-                if (v[n_pending].path && sd_event_source_set_enabled(removal_src, SD_EVENT_ON) >= 0) {
+                v[n_pending] = (struct pending){.job = job, .path = strdup(path), .root = strdup(root), .dev = dev};
+                if (v[n_pending].path && v[n_pending].root &&
+                    sd_event_source_set_enabled(removal_src, SD_EVENT_ON) >= 0) {
                         n_pending++;
                         *freed = remove_job_freed(job) + remove_job_remaining(job);
                         return 1;
                 }
                 free(v[n_pending].path);
+                free(v[n_pending].root);
         }
         /* out of memory or fds: the old way, here and now */
         while (k > 0)
@@ -520,7 +529,7 @@ static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *ru
                 records_warned = false;
         /* the name is gone from here on: the rest may go on from the loop */
         if (k == 0)
-                k = removal_go(job, path, c->dev, &freed);
+                k = removal_go(job, r->w->path, path, c->dev, &freed);
         if (k > 0)
                 k = 0;
         if (k == -ESTALE || k == -ENOENT) {
