@@ -139,4 +139,46 @@ test_sigterm_leaves_the_removal_to_the_next_start() {
         wait "$pid" || fail "ckptd exited $?"
 }
 
+# The floor counts what a removal under way has yet to free: it evicts
+# nothing more for room that is about to come back.
+test_floor_counts_a_removal_under_way() {
+        need_root
+        export STATE_DIRECTORY=$T/state
+        mkdir fs stage
+        mount -t tmpfs -o size=600m,nr_inodes=1m tmpfs fs
+        mkdir -p fs/root/A/step-1 fs/root/B/step-1 fs/root/B/step-2 stage/step-2
+        # A's step-1: 40000 files of 8 KiB (320 MiB); B: two of 60 MiB
+        $PY - fs/root/A/step-1 <<'EOF2'
+import os, sys
+data = b"x" * 8192
+for d in range(40):
+    p = f"{sys.argv[1]}/d{d}"
+    os.mkdir(p)
+    for i in range(1000):
+        with open(f"{p}/f{i}", "wb") as f:
+            f.write(data)
+EOF2
+        mkfile fs/root/B/step-1/w 61440
+        mkfile fs/root/B/step-2/w 61440
+        mkfile stage/step-2/w 102400
+        touch -d "-1 hour" fs/root/B/step-1/w fs/root/B/step-2/w stage/step-2/w
+        wait_for 20 eval '[ $(( $(date +%s) - $(stat -c %Y fs/root/A/step-1/d39) )) -ge 2 ]'
+        "$CKPTD" -w "$T/fs/root" --pattern 'step-{step}' --keep-last 2 --min-free 100M --settle 0.5 2>d.log &
+        pid=$!
+        echo "$pid" >>pids
+        wait_for 60 grep -q '^ckptd: watching ' d.log || fail "ckptd did not start: $(cat d.log)"
+        assert_no_grep evicted d.log
+        # A's step-3 (100 MiB) leaves less than the floor free until A's
+        # step-1 is gone, which the policy deletes (keep_last 2)
+        mkdir fs/root/A/step-2
+        cp -a stage/step-2 fs/root/A/step-3
+        wait_for 60 eval '[ ! -e fs/root/A/step-1 ]' || fail "A/step-1 was not deleted: $(cat d.log)"
+        wait_for 120 eval '[ -z "$(find fs/root/A -maxdepth 1 -name ".ckptd-trash-*")" ]' ||
+                fail "A's tombstone was not removed"
+        kill -TERM "$pid"
+        wait "$pid" || fail "ckptd exited $?"
+        assert_names fs/root/B step-1 step-2
+        assert_no_grep evicted d.log
+}
+
 run_tests
