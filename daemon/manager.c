@@ -1416,6 +1416,11 @@ int manager_run(struct config *c, const char *config_path, bool dry_run, int log
         /* WATCHDOG=1 every half WATCHDOG_USEC, from the loop itself: a stuck
          * loop stops the pings and systemd restarts us (sd_event_set_watchdog(3)) */
         sd_event_set_watchdog(m.event, true);
+        /* a huge tree is removed a step per turn, between other events */
+        if ((r = sweep_defer_removals(m.event)) < 0) {
+                log_errno(r, "cannot set up the event loop: %m");
+                goto out;
+        }
 
         m.starting = true;
         r = roots_start(&m);
@@ -1434,6 +1439,7 @@ int manager_run(struct config *c, const char *config_path, bool dry_run, int log
         if (r < 0)
                 log_errno(r, "event loop failed: %m");
 out:
+        sweep_removals_end();
         manager_floor_stop(&m);
         roots_free(&m);
         m.inotify_src = sd_event_source_disable_unref(m.inotify_src);

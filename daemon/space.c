@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 
 #include "decide.h"
@@ -95,10 +96,15 @@ bool space_any_unmet(const struct space *sp)
 static int fs_stat(int fd, uint64_t *ret_free, uint64_t *ret_total)
 {
         struct statvfs sv;
+        struct stat st;
 
         if (fstatvfs(fd, &sv) < 0)
                 return -errno;
         *ret_free = (uint64_t)sv.f_bavail * sv.f_frsize;
+        /* removals under way (sweep.c) free the rest of their bytes soon:
+         * counted as free, so the floor does not evict more meanwhile */
+        if (fstat(fd, &st) == 0)
+                *ret_free += sweep_pending_bytes(st.st_dev);
         *ret_total = (uint64_t)sv.f_blocks * sv.f_frsize;
         return 0;
 }

@@ -185,6 +185,24 @@ static void remove_ctx_init(struct remove_ctx *ctx, const struct root *r, const 
         };
 }
 
+/* Removals under way, stepped from the event loop (sweep_defer_removals):
+ * a tree of a million files would otherwise hold every other run's events
+ * (and the loop's own watchdog pings) until it is gone. Once a checkpoint is
+ * renamed to its tombstone its name is gone and its removal recorded, so the
+ * rest can wait; one job at a time, in order. */
+#define REMOVAL_STEP 1024
+
+struct pending {
+        struct remove_job *job;
+        char *path; /* for messages */
+        char *root; /* the watch root as configured */
+        dev_t dev;
+};
+
+static sd_event_source *removal_src;
+static struct pending *pending;
+static size_t n_pending;
+
 int sweep_tombstones(struct root *r)
 {
         struct remove_ctx ctx;
@@ -193,6 +211,11 @@ int sweep_tombstones(struct root *r)
         remove_ctx_init(&ctx, r, ".");
         if (ctx.records_fd < 0)
                 return 0;
+        /* A reload while removals of this root go on: their records are
+         * theirs to finish (or the next start's), not ours to do again. */
+        for (size_t i = 0; i < n_pending; i++)
+                if (strcmp(pending[i].root, r->w->path) == 0)
+                        return 0;
         /* Only what our records name: a ".ckptd-trash-" entry anyone else
          * made is an ordinary (dot) entry, never deleted. */
         k = remove_tombstones(&ctx, r->fd);
@@ -340,6 +363,118 @@ static char *ckpt_path(const struct root *r, const struct run *run, const struct
         return asprintf(&p, "%s/%s/%s", r->w->path, run->path, c->name) < 0 ? NULL : p;
 }
 
+static void pending_pop(void)
+{
+        remove_job_free(pending[0].job);
+        free(pending[0].path);
+        free(pending[0].root);
+        memmove(pending, pending + 1, (n_pending - 1) * sizeof(*pending));
+        n_pending--;
+}
+
+static int on_removal(sd_event_source *src, void *userdata)
+{
+        char freed[16];
+        int k;
+
+        (void)userdata;
+        if (n_pending == 0) {
+                sd_event_source_set_enabled(src, SD_EVENT_OFF);
+                return 0;
+        }
+        k = remove_job_step(pending[0].job, REMOVAL_STEP);
+        if (k > 0)
+                return 0;
+        size_format(remove_job_freed(pending[0].job), freed, sizeof(freed));
+        if (k < 0)
+                log_errno(k, "cannot finish deleting %s (%s freed): %m%s", pending[0].path, freed,
+                          remove_job_recorded(pending[0].job) ? "; the next start tries again" : "");
+        else
+                log_debug("finished deleting %s (%s freed)", pending[0].path, freed);
+        pending_pop();
+        if (n_pending == 0)
+                sd_event_source_set_enabled(src, SD_EVENT_OFF);
+        /* not an error of the source: returning it would disable it */
+        return 0;
+}
+
+int sweep_defer_removals(sd_event *e)
+{
+        int r;
+
+        if (removal_src)
+                return 0;
+        r = sd_event_add_defer(e, &removal_src, on_removal, NULL);
+        if (r < 0)
+                return r;
+        /* below everything else: each turn first serves what is pending */
+        (void)sd_event_source_set_priority(removal_src, SD_EVENT_PRIORITY_IDLE);
+        return sd_event_source_set_enabled(removal_src, SD_EVENT_OFF);
+}
+
+uint64_t sweep_pending_bytes(dev_t dev)
+{
+        uint64_t sum = 0;
+
+        for (size_t i = 0; i < n_pending; i++)
+                if (pending[i].dev == dev)
+                        sum += remove_job_remaining(pending[i].job);
+        return sum;
+}
+
+void sweep_removals_end(void)
+{
+        while (n_pending > 0) {
+                struct pending *p = &pending[0];
+
+                if (remove_job_recorded(p->job))
+                        log_notice("%s: stopping with its removal under way; the next start finishes it", p->path);
+                else {
+                        int k;
+
+                        /* unrecorded: nobody would ever finish it */
+                        do
+                                k = remove_job_step(p->job, SIZE_MAX);
+                        while (k > 0);
+                        if (k < 0)
+                                log_errno(k, "cannot finish deleting %s: %m", p->path);
+                }
+                pending_pop();
+        }
+        free(pending);
+        pending = NULL;
+        removal_src = sd_event_source_disable_unref(removal_src);
+}
+
+/* Go on with job: to its end, or (in the daemon) for a first step and then
+ * from the loop. Returns 0 when done, 1 when under way, or -errno; *freed
+ * gets what it freed, or will have freed as scanned. */
+static int removal_go(struct remove_job *job, const char *root, const char *path, dev_t dev, uint64_t *freed)
+{
+        struct pending *v;
+        int k;
+
+        k = remove_job_step(job, removal_src ? REMOVAL_STEP : SIZE_MAX);
+        if (k > 0 && remove_job_detach(job) == 0 && (v = realloc(pending, (n_pending + 1) * sizeof(*v)))) {
+                pending = v;
+                v[n_pending] = (struct pending){.job = job, .path = strdup(path), .root = strdup(root), .dev = dev};
+                if (v[n_pending].path && v[n_pending].root &&
+                    sd_event_source_set_enabled(removal_src, SD_EVENT_ON) >= 0) {
+                        n_pending++;
+                        *freed = remove_job_freed(job) + remove_job_remaining(job);
+                        return 1;
+                }
+                free(v[n_pending].path);
+                free(v[n_pending].root);
+        }
+        /* out of memory or fds: the old way, here and now */
+        while (k > 0)
+                k = remove_job_step(job, SIZE_MAX);
+        *freed = remove_job_freed(job);
+        remove_job_free(job);
+        return k;
+}
+
 /* sweep_remove() with the run already open at run_fd (-1: open it here). */
 static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *run, const struct ckpt *c,
                            enum delete_reason reason, int run_fd)
@@ -389,7 +524,8 @@ static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *ru
                                          c->name);
         struct remove_ctx ctx;
         remove_ctx_init(&ctx, r, run->path);
-        k = remove_ckpt(&ctx, fd, c, &freed);
+        struct remove_job *job = NULL;
+        k = remove_ckpt_begin(&ctx, fd, c, &job);
         if (ctx.record_error < 0 && !records_warned) {
                 log_warning_errno(ctx.record_error,
                                   "cannot record the removal of %s in the state directory: %m; removing it "
@@ -398,6 +534,11 @@ static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *ru
                 records_warned = true;
         } else if (ctx.record_error == 0)
                 records_warned = false;
+        /* the name is gone from here on: the rest may go on from the loop */
+        if (k == 0)
+                k = removal_go(job, r->w->path, path, c->dev, &freed);
+        if (k > 0)
+                k = 0;
         if (k == -ESTALE || k == -ENOENT) {
                 log_warning("%s changed since it was scanned, not deleting it", path);
                 return 0;

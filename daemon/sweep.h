@@ -4,6 +4,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
 
 #include "config.h"
 #include "pattern.h"
@@ -84,6 +86,16 @@ int sweep_apply(struct sweep *s, struct root *r, const struct run *run);
 /* Remove (or in a dry run, log) one checkpoint with the given reason. */
 int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const struct ckpt *c,
                  enum delete_reason reason);
+
+/* From now on, a removal that does not end within its first steps goes on
+ * from event loop e, a few entries per turn (the daemon; ckptd -1 removes
+ * synchronously). */
+int sweep_defer_removals(sd_event *e);
+/* Bytes that removals under way on filesystem dev have yet to free. */
+uint64_t sweep_pending_bytes(dev_t dev);
+/* At exit: recorded removals under way are left to the next start, others
+ * are finished now. */
+void sweep_removals_end(void);
 
 /* When path is on a read-only filesystem (EROFS; under systemd, outside the
  * unit's ReadWritePaths=), a malloc'd message saying so and how to fix it;

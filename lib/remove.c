@@ -452,6 +452,71 @@ static int tree_entry(struct tree *t, const char *name)
         return frame_keep(t, &t->f[t->n - 1], name, r);
 }
 
+/* Start emptying directory `name` below dir_fd (see tree_remove). On
+ * failure nothing is held. */
+static int tree_begin(struct tree *t, const struct remove_ctx *ctx, int dir_fd, const char *name,
+                      const struct stat *expect)
+{
+        int r;
+
+        *t = (struct tree){.base_fd = dir_fd, .ctx = ctx};
+        r = tree_push(t, name, expect);
+        if (r < 0) {
+                free(t->f);
+                t->f = NULL;
+        }
+        return r;
+}
+
+/* Go on with the walk for at most *budget directory entries (each counts
+ * one from *budget). Returns 1 when the tree is not done yet, 0 when it is,
+ * -errno on a fatal error; then call tree_end(). */
+static int tree_step(struct tree *t, size_t *budget)
+{
+        int r = 0;
+
+        while (t->n > 0) {
+                struct frame *f = &t->f[t->n - 1];
+                struct dirent *de;
+
+                if (*budget == 0)
+                        return 1;
+                (*budget)--;
+                errno = 0;
+                de = readdir(f->dir);
+                if (!de && errno != 0) {
+                        f->incomplete = true;
+                        record(t, -errno);
+                } else if (!de && f->progress > 0 && f->passes < TREE_PASSES_MAX) {
+                        rewinddir(f->dir);
+                        f->passes++;
+                        f->progress = 0;
+                        continue;
+                }
+                if (!de)
+                        r = tree_pop(t);
+                else if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 || frame_is_kept(f, de->d_name))
+                        continue;
+                else
+                        r = tree_entry(t, de->d_name);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Close what the walk holds; r is tree_step()'s result. */
+static int tree_end(struct tree *t, int r, uint64_t *freed)
+{
+        while (t->n > 0)
+                frame_free(&t->f[--t->n]);
+        free(t->f);
+        t->f = NULL;
+        if (freed)
+                *freed += t->freed;
+        return r < 0 ? r : t->error;
+}
+
 /* Empty and remove directory `name` below dir_fd. Rather than recursion, an
  * explicit stack of frames on the heap; open fds are bounded by
  * TREE_OPEN_MAX whatever the depth (see tree_reopen_parent). Errors other than
@@ -461,44 +526,14 @@ static int tree_entry(struct tree *t, const char *name)
 static int tree_remove(const struct remove_ctx *ctx, int dir_fd, const char *name, const struct stat *expect,
                        uint64_t *freed)
 {
-        struct tree t = {.base_fd = dir_fd, .ctx = ctx};
+        struct tree t;
+        size_t budget = SIZE_MAX;
         int r;
 
-        r = tree_push(&t, name, expect);
-        if (r < 0) {
-                free(t.f);
+        r = tree_begin(&t, ctx, dir_fd, name, expect);
+        if (r < 0)
                 return r;
-        }
-        while (t.n > 0) {
-                struct frame *f = &t.f[t.n - 1];
-                struct dirent *de;
-
-                errno = 0;
-                de = readdir(f->dir);
-                if (!de && errno != 0) {
-                        f->incomplete = true;
-                        record(&t, -errno);
-                } else if (!de && f->progress > 0 && f->passes < TREE_PASSES_MAX) {
-                        rewinddir(f->dir);
-                        f->passes++;
-                        f->progress = 0;
-                        continue;
-                }
-                if (!de)
-                        r = tree_pop(&t);
-                else if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 || frame_is_kept(f, de->d_name))
-                        continue;
-                else
-                        r = tree_entry(&t, de->d_name);
-                if (r < 0)
-                        break;
-        }
-        while (t.n > 0)
-                frame_free(&t.f[--t.n]);
-        free(t.f);
-        if (freed)
-                *freed += t.freed;
-        return r < 0 ? r : t.error;
+        return tree_end(&t, tree_step(&t, &budget), freed);
 }
 
 int remove_tree_at(int dir_fd, const char *name)
@@ -753,69 +788,193 @@ static int recorder_init(struct recorder *w, struct remove_ctx *ctx, int run_fd,
         return recorder_write(w);
 }
 
-int remove_ckpt(struct remove_ctx *ctx, int run_fd, const struct ckpt *c, uint64_t *ret_freed)
+/* A removal past its renames (phase 4 to go), stepped by remove_job_step. */
+struct remove_job {
+        struct remove_ctx ctx; /* a copy: w.ctx and t.ctx point here */
+        int run_fd;            /* the caller's, or own_fd */
+        int own_fd;            /* remove_job_detach()'s dup, or -1 */
+        struct member *m;
+        size_t *order;
+        size_t k; /* members order[0 .. k-1] are still to be removed */
+        struct recorder w;
+        struct tree t; /* the tree being removed while in_tree */
+        bool in_tree;
+        bool done;
+        uint64_t size_bytes; /* as scanned */
+        uint64_t freed;
+        int r; /* first error */
+};
+
+struct remove_job *remove_job_free(struct remove_job *j)
 {
-        _cleanup_free_ struct member *m = NULL;
-        _cleanup_free_ size_t *order = NULL;
-        struct recorder w = {};
-        uint64_t freed = 0;
+        if (!j)
+                return NULL;
+        if (j->in_tree)
+                (void)tree_end(&j->t, 0, &j->freed);
+        tombrec_finish(&j->w.rec);
+        free(j->m);
+        free(j->order);
+        safe_close(j->own_fd);
+        free(j);
+        return NULL;
+}
+
+int remove_job_detach(struct remove_job *j)
+{
+        int fd;
+
+        if (j->own_fd >= 0)
+                return 0;
+        fd = fcntl(j->run_fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return -errno;
+        j->own_fd = j->run_fd = fd;
+        /* the tree in hand uses run_fd only to remove its top */
+        if (j->in_tree)
+                j->t.base_fd = fd;
+        return 0;
+}
+
+uint64_t remove_job_remaining(const struct remove_job *j)
+{
+        uint64_t freed = j->freed + (j->in_tree ? j->t.freed : 0);
+
+        if (j->done)
+                return 0;
+        return freed < j->size_bytes ? j->size_bytes - freed : 0;
+}
+
+uint64_t remove_job_freed(const struct remove_job *j)
+{
+        return j->freed + (j->in_tree ? j->t.freed : 0);
+}
+
+bool remove_job_recorded(const struct remove_job *j)
+{
+        return j->w.on_disk;
+}
+
+int remove_job_step(struct remove_job *j, size_t budget)
+{
+        /* The first-renamed member goes last: while any tombstone of the
+         * record is left, start-up knows the removal was under way. */
+        while (budget > 0 && !j->done) {
+                struct member *m;
+                int e;
+
+                if (j->in_tree) {
+                        e = tree_step(&j->t, &budget);
+                        if (e > 0)
+                                return 1;
+                        e = tree_end(&j->t, e, &j->freed);
+                        j->in_tree = false;
+                        if (e < 0 && j->r == 0)
+                                j->r = e;
+                        continue;
+                }
+                if (j->k == 0) {
+                        j->done = true;
+                        /* A tombstone left (a mount inside, an error) stays
+                         * recorded, so start-up tries again. */
+                        if (j->r == 0)
+                                recorder_drop(&j->w);
+                        break;
+                }
+                m = &j->m[j->order[--j->k]];
+                budget--;
+                if (S_ISDIR(m->tomb_st.st_mode)) {
+                        e = tree_begin(&j->t, &j->ctx, j->run_fd, m->tomb, &m->tomb_st);
+                        j->in_tree = e == 0;
+                } else
+                        e = member_remove(&j->ctx, j->run_fd, m, &j->freed);
+                if (e < 0 && j->r == 0)
+                        j->r = e;
+        }
+        if (!j->done)
+                return 1;
+        return j->r;
+}
+
+int remove_ckpt_begin(struct remove_ctx *ctx, int run_fd, const struct ckpt *c, struct remove_job **ret)
+{
+        struct remove_job *j;
         size_t i, k;
         int r = 0;
 
-        if (ret_freed)
-                *ret_freed = 0;
+        *ret = NULL;
         if (!c || !c->members || c->n_members == 0)
                 return -EINVAL;
         hook("before", c->name);
 
-        m = calloc(c->n_members, sizeof(*m));
-        order = rename_order(c);
-        if (!m || !order)
+        j = calloc(1, sizeof(*j));
+        if (!j)
                 return -ENOMEM;
-        for (i = 0; i < c->n_members; i++) {
-                r = member_check(run_fd, c, i, &m[i]);
-                if (r < 0)
-                        return r;
-                r = member_pick_tomb(run_fd, c->members[i], &m[i]);
-                if (r < 0)
-                        return r;
+        *j = (struct remove_job){.run_fd = run_fd, .own_fd = -1, .size_bytes = c->size_bytes};
+        if (ctx)
+                j->ctx = *ctx;
+        j->m = calloc(c->n_members, sizeof(*j->m));
+        j->order = rename_order(c);
+        if (!j->m || !j->order) {
+                r = -ENOMEM;
+                goto fail;
         }
-        r = recorder_init(&w, ctx, run_fd, c, m, order);
+        for (i = 0; i < c->n_members; i++) {
+                r = member_check(run_fd, c, i, &j->m[i]);
+                if (r < 0)
+                        goto fail;
+                r = member_pick_tomb(run_fd, c->members[i], &j->m[i]);
+                if (r < 0)
+                        goto fail;
+        }
+        r = recorder_init(&j->w, ctx ? &j->ctx : NULL, run_fd, c, j->m, j->order);
+        if (ctx)
+                ctx->record_error = j->ctx.record_error;
         if (r < 0)
-                goto out;
+                goto fail;
         for (k = 0; k < c->n_members; k++) {
-                i = order[k];
-                r = member_tombstone(run_fd, c->members[i], &m[i], &w, k);
+                i = j->order[k];
+                r = member_tombstone(run_fd, c->members[i], &j->m[i], &j->w, k);
+                if (ctx)
+                        ctx->record_error = j->ctx.record_error;
                 if (r < 0)
                         goto rollback;
                 hook("renamed", c->members[i]);
         }
         if (c->is_dir)
                 hook("tombstoned", c->name);
-
-        /* The first-renamed member goes last: while any tombstone of the
-         * record is left, start-up knows the removal was under way. */
-        for (k = c->n_members; k-- > 0;) {
-                int e = member_remove(ctx, run_fd, &m[order[k]], &freed);
-
-                if (e < 0 && r == 0)
-                        r = e;
-        }
-        if (ret_freed)
-                *ret_freed = freed;
-        /* A tombstone left (a mount inside, an error) stays recorded, so
-         * start-up tries again. */
-        if (r == 0)
-                recorder_drop(&w);
-        goto out;
+        /* the caller's strings may not outlive this call */
+        j->ctx.root = j->ctx.run = NULL;
+        j->k = c->n_members;
+        *ret = j;
+        return 0;
 
 rollback:
         /* All or nothing: give the members renamed so far their names back. */
         while (k-- > 0)
-                (void)restore(run_fd, m[order[k]].tomb, c->members[order[k]], m[order[k]].st.st_ino, false);
-        recorder_drop(&w);
-out:
-        tombrec_finish(&w.rec);
+                (void)restore(run_fd, j->m[j->order[k]].tomb, c->members[j->order[k]], j->m[j->order[k]].st.st_ino,
+                              false);
+        recorder_drop(&j->w);
+fail:
+        remove_job_free(j);
+        return r;
+}
+
+int remove_ckpt(struct remove_ctx *ctx, int run_fd, const struct ckpt *c, uint64_t *ret_freed)
+{
+        struct remove_job *j = NULL;
+        int r;
+
+        if (ret_freed)
+                *ret_freed = 0;
+        r = remove_ckpt_begin(ctx, run_fd, c, &j);
+        if (r < 0)
+                return r;
+        do
+                r = remove_job_step(j, SIZE_MAX);
+        while (r > 0);
+        if (ret_freed)
+                *ret_freed = remove_job_freed(j);
+        remove_job_free(j);
         return r;
 }
 

@@ -28,6 +28,25 @@ struct remove_ctx {
  * iteratively. Returns 0, -ESTALE when a member changed identity, or -errno.
  * *ret_freed gets the bytes released. */
 int remove_ckpt(struct remove_ctx *ctx, int run_fd, const struct ckpt *c, uint64_t *ret_freed);
+/* remove_ckpt() in steps, so that a daemon removing a huge tree keeps
+ * serving its other events. remove_ckpt_begin() does everything up to the
+ * renames (the checkpoint's names are gone when it returns 0, its removal
+ * recorded); each remove_job_step() then removes about `budget` entries and
+ * returns 1 while some are left, 0 when the removal is done and its record
+ * deleted, or -errno when it ended with something left in place (recorded:
+ * start-up tries again). The job uses run_fd until freed, unless
+ * remove_job_detach() gave it a copy of its own. remove_job_free() may be
+ * called at any point: what is left stays recorded for start-up. */
+struct remove_job;
+int remove_ckpt_begin(struct remove_ctx *ctx, int run_fd, const struct ckpt *c, struct remove_job **ret);
+int remove_job_step(struct remove_job *j, size_t budget);
+int remove_job_detach(struct remove_job *j);
+/* Bytes freed so far, and the scanned size not freed yet (0 once done). */
+uint64_t remove_job_freed(const struct remove_job *j);
+uint64_t remove_job_remaining(const struct remove_job *j);
+/* The job has a record on disk (an interrupted one is finished at start). */
+bool remove_job_recorded(const struct remove_job *j);
+struct remove_job *remove_job_free(struct remove_job *j);
 /* Finish the removals recorded for root ctx->root, reached below root_fd:
  * only tombstones whose (dev, ino) still match their record, and the
  * not-yet-renamed members of a group whose removal had begun. Returns how
