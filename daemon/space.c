@@ -381,20 +381,24 @@ static int space_lock(struct space *sp, struct fs_state *f, int fd, bool dry_run
                 return FLOOR_LOCK_NONE;
         lock = floor_lock_take(f->dev, f->path, sp->lock_wait_usec, &holder);
         if (lock == -EWOULDBLOCK) {
+                char who[32] = "pid unknown"; /* /proc/locks hidden (ProcSubset=pid) */
+
+                if (holder > 0)
+                        snprintf(who, sizeof(who), "pid %d", (int)holder);
                 sp->busy = true;
                 if (f->busy_since_usec == 0)
                         f->busy_since_usec = now;
                 /* -1 has waited lock_wait_usec already */
                 if (sp->lock_wait_usec > 0 || now - f->busy_since_usec >= FLOOR_BUSY_WARN_USEC) {
-                        log_warning("the floor of the filesystem of %s has been left to another ckptd (pid %d) "
+                        log_warning("the floor of the filesystem of %s has been left to another ckptd (%s) "
                                     "for %llu s: it holds the filesystem's floor lock",
-                                    f->path, (int)holder,
+                                    f->path, who,
                                     (unsigned long long)((now - f->busy_since_usec + (uint64_t)sp->lock_wait_usec) /
                                                          USEC_PER_SEC));
                         f->busy_since_usec = now; /* again after as long */
                 } else
-                        log_debug("the floor of the filesystem of %s is being enforced by another ckptd (pid %d)",
-                                  f->path, (int)holder);
+                        log_debug("the floor of the filesystem of %s is being enforced by another ckptd (%s)", f->path,
+                                  who);
                 return lock;
         }
         f->busy_since_usec = 0;

@@ -198,4 +198,28 @@ test_held_lock_defers_then_enforces() {
         kill -TERM "$(cat "$T/a.pid")"
 }
 
+# -1 waits for a floor pass of another process (up to 60 s), then reads the
+# free space anew and evicts what is still missing.
+test_oneshot_waits_for_a_held_lock() {
+        need_root
+        local holder pid rc=0
+        setup
+        dev=$(stat -c '%Hd-%Ld' "$T/fs")
+        flock -o "$T/run/floor-$dev.lock" sleep 600 &
+        holder=$!
+        echo "$holder" >>"$T/pids"
+        wait_for 10 test -e "$T/run/floor-$dev.lock" || fail "no lock file"
+        fill_below_floor
+        "$CKPTD" --log-target stderr -1 -c "$T/a.conf" 2>"$T/a.log" &
+        pid=$!
+        sleep 1 # -1 is at the lock by now, or gets there later: either way
+        [ "$(evictions "$T/a.log")" = 0 ] || fail "evicted under another's lock: $(cat "$T/a.log")"
+        kill "$holder"
+        wait "$pid" || rc=$?
+        [ "$rc" = 0 ] || fail "ckptd -1 exited $rc: $(cat "$T/a.log")"
+        [ "$(evictions "$T/a.log")" = 1 ] || fail "not evicted once: $(cat "$T/a.log")"
+        assert_no_grep 'left to another' "$T/a.log"
+        no_sanitizer_reports "$T/a.log"
+}
+
 run_tests
