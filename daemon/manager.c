@@ -26,6 +26,8 @@
 /* A checkpoint that reads as unsettled on disk (a write inside a directory
  * checkpoint that no watch saw) is looked at again this often at the most. */
 #define RECHECK_MIN_USEC (1 * USEC_PER_SEC)
+/* How long -1 waits for a daemon's floor pass on the same filesystem. */
+#define ONESHOT_FLOOR_WAIT_USEC ((int64_t)(60 * USEC_PER_SEC))
 
 static int run_sweep(struct manager *m, struct root_state *rs, struct run_state *run);
 static void floor_roots_changed(struct manager *m);
@@ -1079,6 +1081,12 @@ static void floor_check(struct manager *m)
         n = present_roots(m, roots);
         sweep_init(&s, m->config, m->dry_run);
         space_check(&m->space, roots, n, &s, adjust_run, m);
+        /* another ckptd is evicting on one of our filesystems: look again
+         * once it may be done, whatever else is (not) being written */
+        if (m->space.busy && m->soon_timer) {
+                sd_event_source_set_time_relative(m->soon_timer, USEC_PER_SEC);
+                sd_event_source_set_enabled(m->soon_timer, SD_EVENT_ONESHOT);
+        }
         manager_account(m, &s);
         if (s.stopped)
                 manager_stop(m, "SIGTERM or SIGINT during a sweep");
@@ -1508,7 +1516,9 @@ int manager_once(const struct config *c, bool dry_run)
                 }
                 runs_free(runs, n);
         }
-        /* then the floor, over what the policy kept */
+        /* then the floor, over what the policy kept; a daemon evicting on
+         * the same filesystem is waited for (a pass takes seconds at most) */
+        space.lock_wait_usec = ONESHOT_FLOOR_WAIT_USEC;
         if (space_check(&space, roots.open, roots.n_open, &s, NULL, NULL) > 0 && status == EXIT_SUCCESS)
                 status = 3;
         if (s.failed > 0)

@@ -78,9 +78,8 @@ static void dir_put(struct dir_lock *d, bool ex)
         free(d);
 }
 
-/* The pid of a process other than us holding a flock on dev:ino, from
- * /proc/locks ("1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"), or 0. */
-static pid_t lock_holder(dev_t dev, ino_t ino, bool want_ex)
+/* from /proc/locks: "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF" */
+pid_t root_lock_holder(dev_t dev, ino_t ino, bool want_ex)
 {
         _cleanup_free_ char *line = NULL;
         size_t len = 0;
@@ -206,7 +205,7 @@ static int dir_take(int fd, const char *dir, const char *root, bool ex, int64_t 
                         d->mode = 0;
                 now = (uint64_t)now_usec(CLOCK_MONOTONIC);
                 if (!told) {
-                        describe_pid(lock_holder(d->dev, d->ino, ex), who, sizeof(who));
+                        describe_pid(root_lock_holder(d->dev, d->ino, ex), who, sizeof(who));
                         if (ex)
                                 log_internal(level, 0,
                                              "watch root %s is locked by %s: another ckptd watches it, "

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct dir_lock;
 
@@ -24,3 +25,6 @@ struct root_lock {
 int root_lock_take(struct root_lock *l, int root_fd, const char *path, int64_t wait_sec, int level);
 /* Release what root_lock_take() took; fine on a lock never taken. */
 void root_lock_release(struct root_lock *l);
+/* The pid of a process other than us holding a flock on dev:ino (an
+ * exclusive one unless want_ex), from /proc/locks, or 0. */
+pid_t root_lock_holder(dev_t dev, ino_t ino, bool want_ex);

@@ -1,5 +1,6 @@
 /* The free-space floor, per filesystem: statvfs, then evictions in the order
  * of lib/floor.c until free space reaches the target. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include "decide.h"
 #include "floor.h"
+#include "floorlock.h"
 #include "log.h"
 #include "policy.h"
 #include "space.h"
@@ -368,11 +370,55 @@ void space_measure(struct space *sp, struct root *const *roots, size_t n)
         }
 }
 
+/* How long another process may hold a floor before we say so. */
+#define FLOOR_BUSY_WARN_USEC ((uint64_t)30 * USEC_PER_SEC)
+
+/* Another ckptd on a sibling tree of f's filesystem may be evicting for the
+ * same bytes: take f's floor lock and read statvfs again under it, so what
+ * that one freed counts. A dry run evicts nothing and takes no lock. Returns
+ * what floor_lock_release() takes, or -EWOULDBLOCK: leave f for next time. */
+static int space_lock(struct space *sp, struct fs_state *f, int fd, bool dry_run)
+{
+        uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC);
+        pid_t holder;
+        int lock;
+
+        if (dry_run)
+                return FLOOR_LOCK_NONE;
+        lock = floor_lock_take(f->dev, f->path, sp->lock_wait_usec, &holder);
+        if (lock == -EWOULDBLOCK) {
+                char who[32] = "pid unknown"; /* /proc/locks hidden (ProcSubset=pid) */
+
+                if (holder > 0)
+                        snprintf(who, sizeof(who), "pid %d", (int)holder);
+                sp->busy = true;
+                if (f->busy_since_usec == 0)
+                        f->busy_since_usec = now;
+                /* -1 has waited lock_wait_usec already */
+                if (sp->lock_wait_usec > 0 || now - f->busy_since_usec >= FLOOR_BUSY_WARN_USEC) {
+                        log_warning("the floor of the filesystem of %s has been left to another ckptd (%s) "
+                                    "for %llu s: it holds the filesystem's floor lock",
+                                    f->path, who,
+                                    (unsigned long long)((now - f->busy_since_usec + (uint64_t)sp->lock_wait_usec) /
+                                                         USEC_PER_SEC));
+                        f->busy_since_usec = now; /* again after as long */
+                } else
+                        log_debug("the floor of the filesystem of %s is being enforced by another ckptd (%s)", f->path,
+                                  who);
+                return lock;
+        }
+        f->busy_since_usec = 0;
+        /* on failure the reading before the lock stands */
+        (void)fs_stat(fd, &f->free_bytes, &f->total_bytes);
+        return lock;
+}
+
 int space_check(struct space *sp, struct root *const *roots, size_t n, struct sweep *s, space_adjust_fn *adjust,
                 void *userdata)
 {
         int unmet = 0;
 
+        sp->busy = false;
         for (size_t i = 0; i < sp->n_fs; i++) {
                 struct fs_state *f = &sp->fs[i];
                 int fd = -1;
@@ -388,9 +434,22 @@ int space_check(struct space *sp, struct root *const *roots, size_t n, struct sw
                 /* headroom's largest checkpoint comes from the sweeps
                  * (space_seen), in the daemon and in -1 alike */
                 if (f->free_bytes < f->floor_bytes) {
-                        int r = fs_enforce(sp, f, roots, n, s, adjust, userdata);
-                        if (r < 0)
-                                log_errno(r, "cannot enforce the floor on %s: %m", f->path);
+                        int lock = space_lock(sp, f, fd, s->dry_run);
+                        int r;
+
+                        if (lock == -EWOULDBLOCK) {
+                                /* -1 has no next time: below the floor */
+                                unmet += f->unmet || sp->lock_wait_usec > 0;
+                                continue;
+                        }
+                        if (f->free_bytes < f->floor_bytes) {
+                                r = fs_enforce(sp, f, roots, n, s, adjust, userdata);
+                                if (r < 0)
+                                        log_errno(r, "cannot enforce the floor on %s: %m", f->path);
+                        } else {
+                                set_unmet(f, false, NULL, NULL, 0);
+                        }
+                        floor_lock_release(lock);
                 } else {
                         set_unmet(f, false, NULL, NULL, 0);
                 }

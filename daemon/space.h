@@ -19,11 +19,16 @@ struct fs_state {
         uint64_t largest_bytes; /* largest complete checkpoint seen on it */
         bool unmet;             /* the floor could not be met (LOG_CRIT sent) */
         uint64_t short_bytes;
+        uint64_t busy_since_usec; /* CLOCK_MONOTONIC; another process's pass, 0: none */
 };
 
 struct space {
         struct fs_state *fs;
         size_t n_fs;
+        /* How long space_check() waits for another ckptd's floor pass on a
+         * filesystem (floorlock.c) before leaving it for next time. */
+        int64_t lock_wait_usec;
+        bool busy; /* the last space_check() left a filesystem for next time */
 };
 
 /* Called for every scanned run before the policy decides it, so the daemon
