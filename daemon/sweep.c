@@ -542,13 +542,13 @@ static void victim_locks_load(struct victim_locks *l)
                 locks_warned = false;
 }
 
-/* A victim kept by its check: logged with the keep reason. */
+/* A victim kept by its check: logged with the keep reason. Returns 1. */
 static int victim_kept(const char *path, const struct run *run, const char *reason, const char *why)
 {
         struct log_fields f = {.action = "keep", .path = path, .run = run->path, .reason = reason};
 
         log_struct(LOG_INFO, &f, "keeping %s (%s): %s", path, reason, why);
-        return 0;
+        return 1;
 }
 
 /* Check a victim right before its removal (verify.h): its flock pin, and
@@ -677,9 +677,10 @@ static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *ru
         if (!c->is_dir && c->n_members == 1) {
                 /* one unlinkat(2): nothing left half-done to record */
                 k = remove_file_checked(fd, c, &freed);
-                if (k == VERIFY_IN_USE)
-                        return victim_kept(path, run, keep_reason_to_string(KEEP_IN_USE),
-                                           "another process has it open");
+                if (k == VERIFY_IN_USE) {
+                        victim_kept(path, run, keep_reason_to_string(KEEP_IN_USE), "another process has it open");
+                        return 0;
+                }
                 if (k == VERIFY_CHANGED)
                         k = -ESTALE;
                 goto removed;
