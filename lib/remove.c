@@ -1033,8 +1033,8 @@ int remove_file_checked(int run_fd, const struct ckpt *c, uint64_t *ret_freed)
                 if (st.st_nlink == 1)
                         *ret_freed = freed_bytes(&st);
         }
-        if (leased)
-                verify_lease_drop(fd);
+        /* the lease goes with the last close of our file description
+         * (fs/locks.c locks_remove_file()), right below */
         return r;
 }
 
