@@ -693,6 +693,11 @@ static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *ru
                         victim_kept(path, run, keep_reason_to_string(KEEP_IN_USE), "another process has it open");
                         return 0;
                 }
+                if (k >= VERIFY_UNCHECKED_BASE) {
+                        log_warning_errno(k - VERIFY_UNCHECKED_BASE,
+                                          "%s: cannot check whether it is in use: %m; keeping it", path);
+                        return 0;
+                }
                 if (k == VERIFY_CHANGED)
                         k = -ESTALE;
                 goto removed;

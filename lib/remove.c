@@ -1005,12 +1005,12 @@ int remove_file_checked(int run_fd, const struct ckpt *c, uint64_t *ret_freed)
         fd = open_beneath(run_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
         if (fd == -EWOULDBLOCK)
                 return VERIFY_IN_USE;
-        if (fd == -ELOOP || fd == -EXDEV || fd == -ENOTDIR || fd == -ENXIO)
+        if (fd == -ELOOP || fd == -EXDEV || fd == -ENOTDIR || fd == -ENXIO || fd == -ENOENT)
                 return -ESTALE;
         if (fd < 0)
-                return fd;
+                return VERIFY_UNCHECKED_BASE - fd;
         if (fstat(fd, &st) < 0)
-                return -errno;
+                return VERIFY_UNCHECKED_BASE + errno;
         if (!S_ISREG(st.st_mode) || st.st_dev != c->dev || st.st_ino != c->ino)
                 return -ESTALE;
         r = verify_lease_take(fd);
@@ -1018,7 +1018,7 @@ int remove_file_checked(int run_fd, const struct ckpt *c, uint64_t *ret_freed)
         if (r == -EAGAIN)
                 return VERIFY_IN_USE;
         if (r < 0 && !verify_lease_unsupported(r))
-                return r;
+                return VERIFY_UNCHECKED_BASE - r;
         /* Without a lease: size and mtime the same at the scan and now; a
          * writer that has not written since is not told apart. */
         if (!leased && (freed_bytes(&st) != c->size_bytes || verify_mtime_usec(&st) != c->mtime_usec))

@@ -24,6 +24,9 @@ enum verify_verdict {
         _VERIFY_VERDICT_MAX,
 };
 
+/* remove_file_checked() returns this plus an errno when its check failed. */
+#define VERIFY_UNCHECKED_BASE 1000
+
 /* The (dev, ino) of every FLOCK entry of /proc/locks, sorted. */
 struct flock_table {
         struct flock_entry {
