@@ -567,8 +567,8 @@ static int victim_kept(const char *path, const struct run *run, const char *reas
  * for a directory or a group whether anyone has its files open (a plain
  * file's is checked by remove_file_checked(), holding the lease through the
  * unlink). 0 to go on, 1 when kept (logged). */
-static int victim_check(struct sweep *s, const struct run *run, const struct ckpt *c, const char *path,
-                        int run_fd, struct victim_locks *l)
+static int victim_check(struct sweep *s, const struct run *run, const struct ckpt *c, const char *path, int run_fd,
+                        struct victim_locks *l)
 {
         int v = VERIFY_FREE;
 
@@ -617,24 +617,17 @@ static int victim_check(struct sweep *s, const struct run *run, const struct ckp
                                 v = verify_file(run_fd, c->members[i], &st, c->mtime_usec);
                 }
         }
-        switch (v) {
-        case VERIFY_FREE:
+        if (v == VERIFY_FREE)
                 return 0;
-        case VERIFY_FLOCK:
-                return victim_kept(path, run, pin_kind_to_string(PIN_FLOCK),
-                                   "another process holds a flock on it");
-        case VERIFY_IN_USE:
-                return victim_kept(path, run, keep_reason_to_string(KEEP_IN_USE),
-                                   "another process has it open");
-        case VERIFY_CHANGED:
-        case -ESTALE:
-        case -ENOENT:
+        if (v == VERIFY_FLOCK)
+                return victim_kept(path, run, pin_kind_to_string(PIN_FLOCK), "another process holds a flock on it");
+        if (v == VERIFY_IN_USE)
+                return victim_kept(path, run, keep_reason_to_string(KEEP_IN_USE), "another process has it open");
+        if (v == VERIFY_CHANGED || v == -ESTALE || v == -ENOENT)
                 log_warning("%s changed since it was scanned, not deleting it", path);
-                return 1;
-        default:
+        else
                 log_warning_errno(v, "%s: cannot check whether it is in use: %m; keeping it", path);
-                return 1;
-        }
+        return 1;
 }
 
 /* sweep_remove() with the run already open at run_fd (-1: open it here). */

@@ -203,17 +203,8 @@ bool verify_lease_unsupported(int error)
          * generic_setlease()); EINVAL: no lease support (NFS, fs.leases-enable
          * = 0, a filesystem's own ->setlease refusing); ENOLCK, ENOSYS,
          * EOPNOTSUPP: likewise. */
-        switch (-error) {
-        case EACCES:
-        case EPERM:
-        case EINVAL:
-        case ENOLCK:
-        case ENOSYS:
-        case EOPNOTSUPP:
-                return true;
-        default:
-                return false;
-        }
+        return error == -EACCES || error == -EPERM || error == -EINVAL || error == -ENOLCK || error == -ENOSYS ||
+               error == -EOPNOTSUPP;
 }
 
 int verify_file(int dir_fd, const char *name, const struct stat *expect, int64_t newest_usec)

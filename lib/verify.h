@@ -27,12 +27,14 @@ enum verify_verdict {
 /* remove_file_checked() returns this plus an errno when its check failed. */
 #define VERIFY_UNCHECKED_BASE 1000
 
+struct flock_entry {
+        dev_t dev;
+        ino_t ino;
+};
+
 /* The (dev, ino) of every FLOCK entry of /proc/locks, sorted. */
 struct flock_table {
-        struct flock_entry {
-                dev_t dev;
-                ino_t ino;
-        } *v;
+        struct flock_entry *v;
         size_t n;
 };
 
