@@ -16,6 +16,7 @@
 #include "remove.h"
 #include "tombrec.h"
 #include "sweep.h"
+#include "verify.h"
 
 int root_prepare(struct root *r, const struct watch_conf *w)
 {
@@ -100,8 +101,18 @@ void root_finish(struct root *r)
         r->fd = safe_close(r->fd);
 }
 
+/* Whether SIGTERM or SIGINT is blocked (the daemon's sd-event signal
+ * sources): only then can one wait in the pending set for stop_requested().
+ * With neither blocked (-1) a signal ends the process or runs its handler,
+ * and asking for the pending set before every deletion would be wasted. */
+static bool stop_signals_blocked = true;
+
 void sweep_init(struct sweep *s, const struct config *c, bool dry_run)
 {
+        sigset_t mask;
+
+        if (sigprocmask(SIG_BLOCK, NULL, &mask) == 0)
+                stop_signals_blocked = sigismember(&mask, SIGTERM) == 1 || sigismember(&mask, SIGINT) == 1;
         *s = (struct sweep){
                 .dry_run = dry_run,
                 .now_usec = now_usec(CLOCK_REALTIME),
@@ -115,6 +126,8 @@ static bool stop_requested(void)
 {
         sigset_t pending;
 
+        if (!stop_signals_blocked)
+                return false;
         if (sigpending(&pending) < 0)
                 return false;
         return sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1;
@@ -340,12 +353,32 @@ int sweep_scan_root(struct root *r, int64_t now_usec, struct run **ret_runs, siz
         return 0;
 }
 
+/* Show the flock pins /proc/locks lists (no lock taken) on every scanned
+ * checkpoint of a one-pass listing or sweep, so that -l names them; when
+ * /proc/locks cannot be read, the check of each victim keeps it. */
+static void mark_flock_pins(struct run *runs, size_t n)
+{
+        struct flock_table t;
+
+        if (flock_table_load(&t, PROC_LOCKS) < 0)
+                return;
+        for (size_t i = 0; i < n && t.n > 0; i++)
+                for (size_t j = 0; j < runs[i].n_ckpts; j++) {
+                        struct ckpt *c = &runs[i].ckpts[j];
+
+                        if (flock_table_has(&t, c->dev, c->ino))
+                                c->pins |= 1u << PIN_FLOCK;
+                }
+        flock_table_finish(&t);
+}
+
 int sweep_decide_root(struct root *r, int64_t now_usec, struct run **ret_runs, size_t *ret_n)
 {
         int k = sweep_scan_root(r, now_usec, ret_runs, ret_n);
 
         if (k < 0)
                 return k;
+        mark_flock_pins(*ret_runs, *ret_n);
         for (size_t i = 0; i < *ret_n; i++)
                 if (run_decide(&r->w->policy, (*ret_runs)[i].ckpts, (*ret_runs)[i].n_ckpts, now_usec) < 0)
                         log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint", r->w->path,
@@ -475,9 +508,131 @@ static int removal_go(struct remove_job *job, const char *root, const char *path
         return k;
 }
 
+/* The flock holders for one batch of victims: /proc/locks read once, at the
+ * first victim. */
+struct victim_locks {
+        bool loaded;
+        bool probe; /* no /proc: probe each victim with flock(2) instead */
+        int error;  /* /proc/locks could not be read: keep every victim */
+        struct flock_table t;
+};
+
+static void victim_locks_finish(struct victim_locks *l)
+{
+        flock_table_finish(&l->t);
+        *l = (struct victim_locks){};
+}
+
+static bool locks_warned, probe_noted;
+
+static void victim_locks_load(struct victim_locks *l)
+{
+        int k;
+
+        if (l->loaded)
+                return;
+        l->loaded = true;
+        k = flock_table_load(&l->t, PROC_LOCKS);
+        if (k == -ENOENT) {
+                /* /proc not mounted: the old probe, which holds each
+                 * victim's lock for an instant */
+                l->probe = true;
+                if (!probe_noted)
+                        log_notice("%s not found (is /proc mounted?): probing each checkpoint to be deleted with "
+                                   "flock(2) instead",
+                                   PROC_LOCKS);
+                probe_noted = true;
+        } else if (k < 0) {
+                l->error = k;
+                if (!locks_warned)
+                        log_warning_errno(k,
+                                          "cannot read %s: %m; keeping every checkpoint to be deleted (whether "
+                                          "another process holds a flock on it is unknown)",
+                                          PROC_LOCKS);
+                locks_warned = true;
+        } else
+                locks_warned = false;
+}
+
+/* A victim kept by its check: logged with the keep reason. Returns 1. */
+static int victim_kept(const char *path, const struct run *run, const char *reason, const char *why)
+{
+        struct log_fields f = {.action = "keep", .path = path, .run = run->path, .reason = reason};
+
+        log_struct(LOG_INFO, &f, "keeping %s (%s): %s", path, reason, why);
+        return 1;
+}
+
+/* Check a victim right before its removal (verify.h): its flock pin, and
+ * for a directory or a group whether anyone has its files open (a plain
+ * file's is checked by remove_file_checked(), holding the lease through the
+ * unlink). 0 to go on, 1 when kept (logged). */
+static int victim_check(struct sweep *s, const struct run *run, const struct ckpt *c, const char *path, int run_fd,
+                        struct victim_locks *l)
+{
+        int v = VERIFY_FREE;
+
+        victim_locks_load(l);
+        if (l->error < 0)
+                return 1;
+        if (l->probe) {
+                _cleanup_close_ int fd = openat_beneath(
+                        run_fd, c->members[0], O_RDONLY | O_NONBLOCK | O_NOCTTY | (c->is_dir ? O_DIRECTORY : 0), 0);
+                int q = fd < 0 ? fd : verify_flock_probe(fd);
+
+                if (q < 0) {
+                        log_warning_errno(q, "%s: cannot read its flock pin: %m; keeping it", path);
+                        return 1;
+                }
+                if (q > 0)
+                        v = VERIFY_FLOCK;
+        } else if (flock_table_has(&l->t, c->dev, c->ino))
+                v = VERIFY_FLOCK;
+
+        if (v == VERIFY_FREE && c->is_dir) {
+                _cleanup_close_ int fd =
+                        openat_beneath(run_fd, c->members[0], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK, 0);
+                struct stat st;
+                int64_t since = s->now_usec - (int64_t)VERIFY_RECENT_SEC * (int64_t)USEC_PER_SEC;
+
+                if (fd < 0 && (scan_error_is_gone(fd) || fd == -ELOOP))
+                        v = -ESTALE;
+                else if (fd < 0)
+                        v = fd;
+                else if (fstat(fd, &st) < 0)
+                        v = -errno;
+                else if (st.st_dev != c->dev || st.st_ino != c->ino)
+                        v = -ESTALE;
+                else if (c->mtime_usec >= since) /* else nothing inside changed within the hour */
+                        v = verify_tree(fd, l->probe ? NULL : &l->t, since, c->mtime_usec);
+        } else if (v == VERIFY_FREE && c->n_members > 1) {
+                for (size_t i = 0; i < c->n_members && v == VERIFY_FREE; i++) {
+                        struct stat st;
+
+                        if (fstatat(run_fd, c->members[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
+                                v = errno == ENOENT ? -ESTALE : -errno;
+                        else if (!l->probe && flock_table_has(&l->t, st.st_dev, st.st_ino))
+                                v = VERIFY_FLOCK;
+                        else
+                                v = verify_file(run_fd, c->members[i], &st, c->mtime_usec);
+                }
+        }
+        if (v == VERIFY_FREE)
+                return 0;
+        if (v == VERIFY_FLOCK)
+                return victim_kept(path, run, pin_kind_to_string(PIN_FLOCK), "another process holds a flock on it");
+        if (v == VERIFY_IN_USE)
+                return victim_kept(path, run, keep_reason_to_string(KEEP_IN_USE), "another process has it open");
+        if (v == VERIFY_CHANGED || v == -ESTALE || v == -ENOENT)
+                log_warning("%s changed since it was scanned, not deleting it", path);
+        else
+                log_warning_errno(v, "%s: cannot check whether it is in use: %m; keeping it", path);
+        return 1;
+}
+
 /* sweep_remove() with the run already open at run_fd (-1: open it here). */
 static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *run, const struct ckpt *c,
-                           enum delete_reason reason, int run_fd)
+                           enum delete_reason reason, int run_fd, struct victim_locks *locks)
 {
         _cleanup_free_ char *path = ckpt_path(r, run, c);
         const char *monitor = r->w->policy.monitor;
@@ -522,6 +677,24 @@ static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *ru
         if (fd < 0)
                 return log_warning_errno(fd, "cannot open run %s/%s: %m, not deleting %s", r->w->path, run->path,
                                          c->name);
+        if (victim_check(s, run, c, path, fd, locks) > 0)
+                return 0;
+        if (!c->is_dir && c->n_members == 1) {
+                /* one unlinkat(2): nothing left half-done to record */
+                k = remove_file_checked(fd, c, &freed);
+                if (k == VERIFY_IN_USE) {
+                        victim_kept(path, run, keep_reason_to_string(KEEP_IN_USE), "another process has it open");
+                        return 0;
+                }
+                if (k >= VERIFY_UNCHECKED_BASE) {
+                        log_warning_errno(k - VERIFY_UNCHECKED_BASE,
+                                          "%s: cannot check whether it is in use: %m; keeping it", path);
+                        return 0;
+                }
+                if (k == VERIFY_CHANGED)
+                        k = -ESTALE;
+                goto removed;
+        }
         struct remove_ctx ctx;
         remove_ctx_init(&ctx, r, run->path);
         struct remove_job *job = NULL;
@@ -537,6 +710,7 @@ static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *ru
         /* the name is gone from here on: the rest may go on from the loop */
         if (k == 0)
                 k = removal_go(job, r->w->path, path, c->dev, &freed);
+removed:
         if (k > 0)
                 k = 0;
         if (k == -ESTALE || k == -ENOENT) {
@@ -566,12 +740,18 @@ static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *ru
 int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const struct ckpt *c,
                  enum delete_reason reason)
 {
-        return sweep_remove_at(s, r, run, c, reason, -1);
+        struct victim_locks locks = {};
+        int k = sweep_remove_at(s, r, run, c, reason, -1, &locks);
+
+        victim_locks_finish(&locks);
+        return k;
 }
 
 int sweep_apply(struct sweep *s, struct root *r, const struct run *run)
 {
         _cleanup_close_ int fd = -1;
+        /* one read of /proc/locks for the run's victims, at the first */
+        struct victim_locks locks = {};
 
         for (size_t i = 0; i < run->n_ckpts; i++) {
                 const struct ckpt *c = &run->ckpts[i];
@@ -581,8 +761,9 @@ int sweep_apply(struct sweep *s, struct root *r, const struct run *run)
                 /* the run is opened once, at its first deletion */
                 if (fd < 0 && !s->dry_run)
                         fd = open_run(r, run->path);
-                sweep_remove_at(s, r, run, c, c->verdict.delete_reason, fd);
+                sweep_remove_at(s, r, run, c, c->verdict.delete_reason, fd, &locks);
         }
+        victim_locks_finish(&locks);
         return 0;
 }
 

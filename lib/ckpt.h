@@ -33,6 +33,7 @@ enum keep_reason {
         KEEP_INCOMPLETE, /* still being written: invisible to the policy */
         KEEP_UNREADABLE, /* a read it depends on failed: see ckpt.read_error */
         KEEP_OWNERS,     /* its files have several owners: no one's run decides it */
+        KEEP_IN_USE,     /* another process has it open (seen right before deletion) */
         _KEEP_REASON_MAX,
 };
 

@@ -51,6 +51,7 @@
 #include "remove.h"
 #include "scan.h"
 #include "tombrec.h"
+#include "verify.h"
 
 void (*remove_test_hook)(const char *stage, const char *name);
 
@@ -975,6 +976,65 @@ int remove_ckpt(struct remove_ctx *ctx, int run_fd, const struct ckpt *c, uint64
         if (ret_freed)
                 *ret_freed = remove_job_freed(j);
         remove_job_free(j);
+        return r;
+}
+
+/* A plain file needs neither a tombstone nor a record: one unlinkat(2) on
+ * the pinned run fd removes it whole, so an interruption leaves it either
+ * in place or gone, never half-deleted for start-up to finish. The rename
+ * of remove_ckpt() exists to take a group's or a tree's names away before
+ * a removal that takes many steps. What the rename also guarded, a trainer
+ * atomically renaming a new file onto this name between the check and the
+ * unlink, is left to the instant between our fstat(2) and unlinkat(2). */
+int remove_file_checked(int run_fd, const struct ckpt *c, uint64_t *ret_freed)
+{
+        _cleanup_close_ int fd = -1;
+        const char *name;
+        struct stat st;
+        bool leased;
+        int r;
+
+        *ret_freed = 0;
+        if (!c || c->is_dir || c->n_members != 1 || !name_is_entry(c->members[0]))
+                return -EINVAL;
+        name = c->members[0];
+        hook("before", name);
+        /* O_NONBLOCK: a FIFO swapped in, or someone else's lease, never
+         * makes us wait; O_NOFOLLOW with openat2(2)'s RESOLVE_NO_SYMLINKS
+         * refuses a symlink put in its place, RESOLVE_NO_XDEV a mount. */
+        fd = open_beneath(run_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+        if (fd == -EWOULDBLOCK)
+                return VERIFY_IN_USE;
+        if (fd == -ELOOP || fd == -EXDEV || fd == -ENOTDIR || fd == -ENXIO || fd == -ENOENT)
+                return -ESTALE;
+        if (fd < 0)
+                return VERIFY_UNCHECKED_BASE - fd;
+        if (fstat(fd, &st) < 0)
+                return VERIFY_UNCHECKED_BASE + errno;
+        if (!S_ISREG(st.st_mode) || st.st_dev != c->dev || st.st_ino != c->ino)
+                return -ESTALE;
+        r = verify_lease_take(fd);
+        leased = r == 0;
+        if (r == -EAGAIN)
+                return VERIFY_IN_USE;
+        if (r < 0 && !verify_lease_unsupported(r))
+                return VERIFY_UNCHECKED_BASE - r;
+        /* Without a lease: size and mtime the same at the scan and now; a
+         * writer that has not written since is not told apart. */
+        if (!leased && (freed_bytes(&st) != c->size_bytes || verify_mtime_usec(&st) != c->mtime_usec))
+                return VERIFY_CHANGED;
+        /* the lease is held through the unlink: an open(2) by anyone else
+         * now waits for its break (we give it up right after) */
+        if (unlinkat(run_fd, name, 0) < 0)
+                r = -errno;
+        else {
+                r = 0;
+                /* Only the last link releases the blocks (unlink(2)). */
+                if (st.st_nlink == 1)
+                        *ret_freed = freed_bytes(&st);
+        }
+        /* the lease goes with the last close of our file description
+         * (fs/locks.c locks_remove_file()), right below */
         return r;
 }
 

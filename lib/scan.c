@@ -613,36 +613,6 @@ static int walk_tree(int dir_fd, uint64_t mnt_id, uint64_t *size_bytes, int64_t 
         return r;
 }
 
-/* Whether another open file description holds a BSD lock on fd's file: 1,
- * 0, or -errno when the probe itself failed (then nobody can tell). We
- * try LOCK_EX because it conflicts with both LOCK_SH and LOCK_EX holders,
- * which is how systemd-tmpfiles(8) detects a locked directory; flock(2)
- * locks belong to the open file description, so our own fresh open never
- * conflicts with itself. The lock is dropped at once. */
-static int flock_probe(int fd)
-{
-        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-                (void)flock(fd, LOCK_UN);
-                return 0;
-        }
-        if (errno == EWOULDBLOCK)
-                return 1;
-        /* NFS emulates flock(2) with fcntl(2) locks, and LOCK_EX then needs
-         * a writable fd (EBADF). LOCK_SH still sees exclusive holders. */
-        if (errno == EBADF) {
-                if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
-                        (void)flock(fd, LOCK_UN);
-                        return 0;
-                }
-                if (errno == EWOULDBLOCK)
-                        return 1;
-        }
-        /* A filesystem without BSD locks: nobody can hold one there either. */
-        if (errno == EOPNOTSUPP || errno == ENOSYS)
-                return 0;
-        return errno > 0 ? -errno : -EIO; /* ENOLCK, EINTR, ...: unknown */
-}
-
 struct scan_ctx {
         int dir_fd;
         uint64_t mnt_id;
@@ -815,9 +785,15 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
                 if (stat_mtime_usec(st) > c->mtime_usec)
                         c->mtime_usec = stat_mtime_usec(st);
 
+                /* A file is not opened here: its flock pin and whether it
+                 * is in use are asked only if it is to be deleted, right
+                 * before (verify.h); a scan never takes a lock a trainer
+                 * could want. A directory is, for its tree and marker. */
+                if (!c->is_dir)
+                        continue;
                 /* O_NONBLOCK: opening must never wait, for a FIFO or for the
                  * break of a lease (fcntl(2) F_SETLEASE) */
-                flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | (c->is_dir ? O_DIRECTORY : 0);
+                flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_DIRECTORY;
                 fd = openat_beneath(ctx->dir_fd, name, flags, 0);
                 if (scan_error_is_gone(fd)) {
                         r = 1; /* gone, or replaced by something else */
@@ -827,7 +803,7 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
                         r = fd;
                         goto out;
                 }
-                /* EACCES, EIO, EMFILE...: its flock pin, its tree and its
+                /* EACCES, EIO, EMFILE...: its tree, its marker and its
                  * metric are unknown, so it is kept */
                 if (fd < 0) {
                         ckpt_error(c, fd, "it");
@@ -843,11 +819,6 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
                         r = 1;
                         goto out;
                 }
-                q = flock_probe(fd);
-                if (q > 0)
-                        c->pins |= 1u << PIN_FLOCK;
-                else if (q < 0)
-                        ckpt_error(c, q, "its flock pin");
                 if (c->is_dir) {
                         int tree_error = 0;
 

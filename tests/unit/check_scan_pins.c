@@ -1,5 +1,5 @@
 /* Pins on real directories: keep files, symlinks, pointer files, HF's
- * best_model_checkpoint and BSD flocks held by another open file. A second
+ * best_model_checkpoint; BSD flocks are read from /proc/locks. A second
  * TCase of the scan suite. */
 #include <check.h>
 #include <errno.h>
@@ -13,7 +13,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sys/sysmacros.h>
+
 #include "tree.h"
+#include "verify.h"
 
 TCase *scan_pins_tcase(void);
 
@@ -189,9 +192,17 @@ START_TEST(test_keep_pins)
 }
 END_TEST
 
+static bool listed(const struct flock_table *t, const struct ckpt *c)
+{
+        return flock_table_has(t, c->dev, c->ino);
+}
+
+/* The scan takes no lock and sets no flock pin; /proc/locks names the
+ * holders, read without taking a lock (verify.h). */
 START_TEST(test_flock_pins)
 {
         struct watch_conf w = tree_watch(KIND_ANY);
+        struct flock_table t;
         char full[4096];
         int pipefd[2], fd;
         struct run run;
@@ -229,23 +240,61 @@ START_TEST(test_flock_pins)
 
         run = tree_scan(&w);
         ck_assert_uint_eq(run.n_ckpts, 4);
-        ck_assert_uint_eq(run.ckpts[0].pins, PIN(PIN_FLOCK));
-        ck_assert_uint_eq(run.ckpts[1].pins, 0);
-        ck_assert_uint_eq(run.ckpts[2].pins, PIN(PIN_FLOCK));
-        ck_assert_uint_eq(run.ckpts[3].pins, 0);
-        run_finish(&run);
+        for (size_t i = 0; i < run.n_ckpts; i++)
+                ck_assert_uint_eq(run.ckpts[i].pins, 0);
+        ck_assert_int_eq(flock_table_load(&t, PROC_LOCKS), 0);
+        ck_assert(listed(&t, &run.ckpts[0]));
+        ck_assert(!listed(&t, &run.ckpts[1]));
+        ck_assert(listed(&t, &run.ckpts[2]));
+        ck_assert(!listed(&t, &run.ckpts[3]));
+        flock_table_finish(&t);
 
-        /* our probe released its own lock: the holder can still upgrade */
+        /* nothing of ours was ever locked: the holder can upgrade */
         ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
         close(fd);
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
         close(pipefd[0]);
 
-        run = tree_scan(&w);
+        ck_assert_int_eq(flock_table_load(&t, PROC_LOCKS), 0);
         for (size_t i = 0; i < run.n_ckpts; i++)
-                ck_assert_uint_eq(run.ckpts[i].pins, 0);
+                ck_assert(!listed(&t, &run.ckpts[i]));
+        flock_table_finish(&t);
         run_finish(&run);
+}
+END_TEST
+
+/* The format of fs/locks.c lock_get_status(): device "%02x:%02x" in hex,
+ * inode in decimal; waiters ("->"), POSIX, OFD and lease lines hold no
+ * flock. A file that is not there is -ENOENT (the probe fallback). */
+START_TEST(test_flock_table_format)
+{
+        char path[4096];
+        struct flock_table t;
+        FILE *f;
+
+        tree_path("locks", path, sizeof(path));
+        f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fputs("1: POSIX  ADVISORY  WRITE 812 00:19:77 0 EOF\n"
+              "2: FLOCK  ADVISORY  WRITE 901 fd:01:1234567 0 EOF\n"
+              "2: -> FLOCK  ADVISORY  WRITE 902 08:10:42 0 EOF\n"
+              "3: OFDLCK ADVISORY  READ -1 00:19:78 0 EOF\n"
+              "4: LEASE  ACTIVE    READ 1000 00:19:79 0 EOF\n"
+              "5: FLOCK  ADVISORY  READ 903 103:02:99 0 EOF\n",
+              f);
+        ck_assert_int_eq(fclose(f), 0);
+        ck_assert_int_eq(flock_table_load(&t, path), 0);
+        ck_assert_uint_eq(t.n, 2);
+        ck_assert(flock_table_has(&t, makedev(0xfd, 0x01), 1234567));
+        ck_assert(flock_table_has(&t, makedev(0x103, 0x02), 99));
+        ck_assert(!flock_table_has(&t, makedev(0x08, 0x10), 42));
+        ck_assert(!flock_table_has(&t, makedev(0x00, 0x19), 77));
+        ck_assert(!flock_table_has(&t, makedev(0x00, 0x19), 78));
+        ck_assert(!flock_table_has(&t, makedev(0xfd, 0x01), 1234568));
+        flock_table_finish(&t);
+        tree_path("no-such-file", path, sizeof(path));
+        ck_assert_int_eq(flock_table_load(&t, path), -ENOENT);
 }
 END_TEST
 
@@ -337,6 +386,7 @@ TCase *scan_pins_tcase(void)
         tcase_add_test(tc, test_pointer_by_number);
         tcase_add_test(tc, test_keep_pins);
         tcase_add_test(tc, test_flock_pins);
+        tcase_add_test(tc, test_flock_table_format);
         tcase_add_test(tc, test_hf_metrics_and_best);
         return tc;
 }

@@ -1,0 +1,385 @@
+/* Verification of a victim right before its deletion (DESIGN "Safety of
+ * deletion": verification is done for victims only, and never takes a lock
+ * a trainer could want).
+ *
+ * Flock pins come from /proc/locks, which lists every lock the kernel holds
+ * without anyone taking one. A probe with flock(LOCK_EX|LOCK_NB) would see
+ * the same holders, but for the instant it holds the lock a trainer's own
+ * flock(LOCK_NB) fails. It stays as the fallback where /proc is not mounted.
+ *
+ * "In use" is a write lease (fcntl(2) F_SETLEASE, F_WRLCK): the kernel
+ * grants it only when no other open file description of the file exists,
+ * for reading or writing (fs/locks.c check_conflicting_open()), so EAGAIN
+ * means another process has it open. Leases need CAP_LEASE or the file's
+ * owner, and a local filesystem: NFS and others refuse them. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "scan.h"
+#include "verify.h"
+
+int64_t verify_mtime_usec(const struct stat *st)
+{
+        return (int64_t)st->st_mtim.tv_sec * (int64_t)USEC_PER_SEC + st->st_mtim.tv_nsec / (int64_t)NSEC_PER_USEC;
+}
+
+/* ---- /proc/locks ---------------------------------------------------------- */
+
+static int entry_cmp(const void *a, const void *b)
+{
+        const struct flock_entry *x = a, *y = b;
+
+        if (x->dev != y->dev)
+                return x->dev < y->dev ? -1 : 1;
+        if (x->ino != y->ino)
+                return x->ino < y->ino ? -1 : 1;
+        return 0;
+}
+
+/* One line of /proc/locks (fs/locks.c lock_get_status()):
+ *   "1: FLOCK  ADVISORY  WRITE 1234 08:01:131090 0 EOF"
+ * the device as "%02x:%02x" of MAJOR/MINOR of the superblock's dev, the
+ * inode in decimal. A waiter's line reads "1: -> FLOCK ..." and holds
+ * nothing. Returns 1 with *ret set for a FLOCK holder, else 0. */
+static int parse_line(const char *line, struct flock_entry *ret)
+{
+        char type[16];
+        unsigned maj, min;
+        unsigned long long ino;
+        int pid;
+
+        if (sscanf(line, "%*d: %15s %*s %*s %d %x:%x:%llu", type, &pid, &maj, &min, &ino) != 5)
+                return 0;
+        if (strcmp(type, "FLOCK") != 0)
+                return 0;
+        *ret = (struct flock_entry){.dev = makedev(maj, min), .ino = (ino_t)ino};
+        return 1;
+}
+
+int flock_table_load(struct flock_table *ret, const char *path)
+{
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0, size = 0;
+        char *line, *end;
+
+        *ret = (struct flock_table){};
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        for (;;) {
+                ssize_t k;
+
+                if (size - len < 4096) {
+                        char *b = realloc(buf, size ? size * 2 : 16384);
+                        if (!b)
+                                return -ENOMEM;
+                        buf = b;
+                        size = size ? size * 2 : 16384;
+                }
+                k = read(fd, buf + len, size - len - 1);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                len += (size_t)k;
+        }
+        buf[len] = '\0';
+        for (line = buf; *line; line = end) {
+                struct flock_entry e;
+
+                end = strchrnul(line, '\n');
+                if (*end)
+                        *end++ = '\0';
+                if (!parse_line(line, &e))
+                        continue;
+                if (ret->n % 64 == 0) {
+                        struct flock_entry *v = realloc(ret->v, (ret->n + 64) * sizeof(*v));
+                        if (!v) {
+                                flock_table_finish(ret);
+                                return -ENOMEM;
+                        }
+                        ret->v = v;
+                }
+                ret->v[ret->n++] = e;
+        }
+        if (ret->n > 1)
+                qsort(ret->v, ret->n, sizeof(*ret->v), entry_cmp);
+        return 0;
+}
+
+bool flock_table_has(const struct flock_table *t, dev_t dev, ino_t ino)
+{
+        struct flock_entry key = {.dev = dev, .ino = ino};
+
+        if (!t || t->n == 0)
+                return false;
+        return bsearch(&key, t->v, t->n, sizeof(*t->v), entry_cmp) != NULL;
+}
+
+void flock_table_finish(struct flock_table *t)
+{
+        free(t->v);
+        *t = (struct flock_table){};
+}
+
+/* We try LOCK_EX because it conflicts with both LOCK_SH and LOCK_EX holders,
+ * which is how systemd-tmpfiles(8) detects a locked directory; flock(2)
+ * locks belong to the open file description, so our own fresh open never
+ * conflicts with itself. The lock is dropped at once. */
+int verify_flock_probe(int fd)
+{
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+                (void)flock(fd, LOCK_UN);
+                return 0;
+        }
+        if (errno == EWOULDBLOCK)
+                return 1;
+        /* NFS emulates flock(2) with fcntl(2) locks, and LOCK_EX then needs
+         * a writable fd (EBADF). LOCK_SH still sees exclusive holders. */
+        if (errno == EBADF) {
+                if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+                        (void)flock(fd, LOCK_UN);
+                        return 0;
+                }
+                if (errno == EWOULDBLOCK)
+                        return 1;
+        }
+        /* A filesystem without BSD locks: nobody can hold one there either. */
+        if (errno == EOPNOTSUPP || errno == ENOSYS)
+                return 0;
+        return errno > 0 ? -errno : -EIO; /* ENOLCK, EINTR, ...: unknown */
+}
+
+/* ---- leases --------------------------------------------------------------- */
+
+/* F_SETLEASE makes us the owner of the file for SIGIO (fs/locks.c
+ * do_fcntl_add_lease()), and SIGIO's default action ends the process: an
+ * open by someone else while we hold the lease must not kill us. */
+static void sigio_ignore(void)
+{
+        static bool done;
+        struct sigaction sa;
+
+        if (done)
+                return;
+        done = true;
+        if (sigaction(SIGIO, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+                sa.sa_handler = SIG_IGN;
+                (void)sigaction(SIGIO, &sa, NULL);
+        }
+}
+
+int verify_lease_take(int fd)
+{
+        sigio_ignore();
+        if (fcntl(fd, F_SETLEASE, F_WRLCK) == 0)
+                return 0;
+        /* EAGAIN: another open file description exists (or the file is
+         * mapped or executed for writing); EWOULDBLOCK is the same value. */
+        return -errno;
+}
+
+void verify_lease_drop(int fd)
+{
+        (void)fcntl(fd, F_SETLEASE, F_UNLCK);
+}
+
+bool verify_lease_unsupported(int error)
+{
+        /* EACCES: neither the owner nor CAP_LEASE (fs/locks.c
+         * generic_setlease()); EINVAL: no lease support (NFS, fs.leases-enable
+         * = 0, a filesystem's own ->setlease refusing); ENOLCK, ENOSYS,
+         * EOPNOTSUPP: likewise. */
+        return error == -EACCES || error == -EPERM || error == -EINVAL || error == -ENOLCK || error == -ENOSYS ||
+               error == -EOPNOTSUPP;
+}
+
+int verify_file(int dir_fd, const char *name, const struct stat *expect, int64_t newest_usec)
+{
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        int r;
+
+        /* O_NONBLOCK: a FIFO swapped in, or someone else's lease, never
+         * makes us wait */
+        fd = openat_beneath(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0);
+        if (fd == -EWOULDBLOCK)
+                return VERIFY_IN_USE;
+        if (fd < 0)
+                return scan_error_is_gone(fd) || fd == -ELOOP ? -ESTALE : fd;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode) || st.st_dev != expect->st_dev || st.st_ino != expect->st_ino)
+                return -ESTALE;
+        r = verify_lease_take(fd);
+        if (r == 0) {
+                verify_lease_drop(fd);
+                return VERIFY_FREE;
+        }
+        if (r == -EAGAIN)
+                return VERIFY_IN_USE;
+        if (!verify_lease_unsupported(r))
+                return r;
+        return verify_mtime_usec(&st) > newest_usec ? VERIFY_CHANGED : VERIFY_FREE;
+}
+
+/* ---- directory checkpoints ------------------------------------------------ */
+
+struct vframe {
+        char **subdirs; /* names still to visit */
+        size_t n, i;
+        dev_t dev;
+        ino_t ino;
+};
+
+static void vframe_finish(struct vframe *f)
+{
+        for (size_t k = 0; k < f->n; k++)
+                free(f->subdirs[k]);
+        free(f->subdirs);
+        *f = (struct vframe){};
+}
+
+/* Read the directory at fd once: check every entry, remember its
+ * subdirectories in f. Returns an enum verify_verdict or -errno. */
+static int vframe_read(int fd, struct vframe *f, const struct flock_table *locks, int64_t since_usec,
+                       int64_t newest_usec)
+{
+        char buf[16384];
+        struct stat self;
+
+        if (fstat(fd, &self) < 0)
+                return -errno;
+        f->dev = self.st_dev;
+        f->ino = self.st_ino;
+        for (;;) {
+                ssize_t k = getdents64(fd, buf, sizeof(buf));
+
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        return VERIFY_FREE;
+                for (ssize_t off = 0; off < k;) {
+                        struct dirent64 *de = (struct dirent64 *)(buf + off);
+                        const char *name = de->d_name;
+                        struct stat st;
+                        int r;
+
+                        off += de->d_reclen;
+                        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+                                continue;
+                        if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                                if (errno == ENOENT)
+                                        continue;
+                                return -errno;
+                        }
+                        if (flock_table_has(locks, st.st_dev, st.st_ino))
+                                return VERIFY_FLOCK;
+                        if (st.st_dev != self.st_dev)
+                                continue; /* a mount point: not ours to remove either */
+                        if (S_ISDIR(st.st_mode)) {
+                                char **v = realloc(f->subdirs, (f->n + 1) * sizeof(*v));
+                                if (!v)
+                                        return -ENOMEM;
+                                f->subdirs = v;
+                                if (!(v[f->n] = strdup(name)))
+                                        return -ENOMEM;
+                                f->n++;
+                        } else if (S_ISREG(st.st_mode) && verify_mtime_usec(&st) >= since_usec) {
+                                r = verify_file(fd, name, &st, newest_usec);
+                                if (r == -ESTALE)
+                                        continue; /* replaced meanwhile: condemned with the tree */
+                                if (r != VERIFY_FREE)
+                                        return r;
+                        }
+                }
+        }
+}
+
+int verify_tree(int dir_fd, const struct flock_table *locks, int64_t since_usec, int64_t newest_usec)
+{
+        struct vframe *stack = NULL;
+        size_t n = 0, cap = 0;
+        int fd, r;
+
+        fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        for (;;) {
+                struct vframe *top;
+
+                if (n == cap) {
+                        struct vframe *s = realloc(stack, (cap ? cap * 2 : 16) * sizeof(*s));
+                        if (!s) {
+                                r = -ENOMEM;
+                                goto out;
+                        }
+                        stack = s;
+                        cap = cap ? cap * 2 : 16;
+                }
+                top = &stack[n++];
+                *top = (struct vframe){};
+                r = vframe_read(fd, top, locks, since_usec, newest_usec);
+                if (r != VERIFY_FREE)
+                        goto out;
+                /* one directory open at a time: down by name, back up by
+                 * "..", checked to be the directory we left */
+                for (;;) {
+                        top = &stack[n - 1];
+                        if (top->i < top->n) {
+                                int child = openat_beneath(fd, top->subdirs[top->i++],
+                                                           O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+                                if (child < 0) {
+                                        if (scan_error_is_gone(child) || child == -ELOOP)
+                                                continue;
+                                        r = child;
+                                        goto out;
+                                }
+                                close(fd);
+                                fd = child;
+                                break;
+                        }
+                        if (n == 1) {
+                                r = VERIFY_FREE;
+                                goto out;
+                        }
+                        struct stat st;
+                        int parent = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                        if (parent < 0) {
+                                r = -errno;
+                                goto out;
+                        }
+                        close(fd);
+                        fd = parent;
+                        vframe_finish(top);
+                        n--;
+                        if (fstat(fd, &st) < 0) {
+                                r = -errno;
+                                goto out;
+                        }
+                        if (st.st_dev != stack[n - 1].dev || st.st_ino != stack[n - 1].ino) {
+                                r = -ESTALE;
+                                goto out;
+                        }
+                }
+        }
+out:
+        while (n > 0)
+                vframe_finish(&stack[--n]);
+        free(stack);
+        safe_close(fd);
+        return r;
+}

@@ -1,0 +1,76 @@
+/* Verification of a victim right before its deletion: BSD flock pins read
+ * from /proc/locks (no lock taken), and whether another process has a file
+ * open (a write lease, fcntl(2) F_SETLEASE). Nothing here deletes. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#define PROC_LOCKS "/proc/locks"
+
+/* Files of a directory checkpoint changed within this many seconds before
+ * the check are checked for openers; older ones are not opened. */
+#define VERIFY_RECENT_SEC 3600
+
+/* What a check found: nothing against the deletion, or why to keep. */
+enum verify_verdict {
+        VERIFY_FREE,    /* no holder seen */
+        VERIFY_FLOCK,   /* another process holds a BSD flock on it */
+        VERIFY_IN_USE,  /* another process has it open */
+        VERIFY_CHANGED, /* without leases: its size or mtime moved since the scan */
+        _VERIFY_VERDICT_MAX,
+};
+
+/* remove_file_checked() returns this plus an errno when its check failed. */
+#define VERIFY_UNCHECKED_BASE 1000
+
+struct flock_entry {
+        dev_t dev;
+        ino_t ino;
+};
+
+/* The (dev, ino) of every FLOCK entry of /proc/locks, sorted. */
+struct flock_table {
+        struct flock_entry *v;
+        size_t n;
+};
+
+/* Read the FLOCK holders listed in `path` (PROC_LOCKS) into *ret. Returns
+ * 0, or -errno (-ENOENT: no /proc, see verify_flock_probe()). */
+int flock_table_load(struct flock_table *ret, const char *path);
+/* Whether a flock held on (dev, ino) is listed. */
+bool flock_table_has(const struct flock_table *t, dev_t dev, ino_t ino);
+void flock_table_finish(struct flock_table *t);
+
+/* The fallback where /proc is not mounted: take and drop LOCK_EX|LOCK_NB on
+ * fd. 1 when another open file description holds a lock, 0 when none, or
+ * -errno when the probe itself failed. */
+int verify_flock_probe(int fd);
+
+/* Take a write lease on fd (opened O_RDONLY): 0 when held (drop it with
+ * verify_lease_drop()), -EAGAIN when another process has the file open, or
+ * -errno; verify_lease_unsupported() tells a filesystem or privilege without
+ * leases from a failure. SIGIO (a lease break) is ignored from the first
+ * call on, unless the process handles it. */
+int verify_lease_take(int fd);
+void verify_lease_drop(int fd);
+bool verify_lease_unsupported(int error);
+
+/* Whether the regular file name below dir_fd (its (dev, ino) in *expect) is
+ * open elsewhere: VERIFY_FREE or VERIFY_IN_USE; without leases,
+ * VERIFY_CHANGED when its mtime is newer than newest_usec. -ESTALE when it
+ * is no longer that file, or -errno. */
+int verify_file(int dir_fd, const char *name, const struct stat *expect, int64_t newest_usec);
+
+/* Check a directory checkpoint opened at dir_fd (O_RDONLY|O_DIRECTORY):
+ * every entry below it against locks (may be NULL), and every regular file
+ * whose mtime is at or after since_usec with verify_file(). The walk keeps
+ * one directory open at a time, never follows symlinks nor crosses mounts.
+ * Returns an enum verify_verdict, or -errno (-ESTALE when the tree moved). */
+int verify_tree(int dir_fd, const struct flock_table *locks, int64_t since_usec, int64_t newest_usec);
+
+/* mtime of st in microseconds since the epoch. */
+int64_t verify_mtime_usec(const struct stat *st);

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# In use means untouchable: a checkpoint another process has open (a trainer
+# writing it in place, an eval job reading it) is not deleted while open, and
+# is deleted by the next sweep after it is closed. Flock pins are read from
+# /proc/locks: ckptd never takes a lock on a checkpoint.
+. "$(dirname "$0")/../lib.sh"
+
+# hold MODE PATH: a python process holding PATH open, in the background.
+# MODE "read": an eval job that opened it and reads; "write": a trainer that
+# writes the final name in place in one big write() (Lightning 2.0-2.3) and
+# has not closed it yet, mtime an hour old as at the start of a long write.
+# Waits until the file is open; the pid goes to $T/pids and $HELD.
+hold() {
+        rm -f "$T/ready"
+        $PY - "$1" "$2" "$T/ready" <<'EOF' &
+import os, sys, time
+mode, path, ready = sys.argv[1:4]
+if mode == "read":
+    fd = os.open(path, os.O_RDONLY)
+    os.read(fd, 4096)
+else:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.write(fd, b"\1" * (8 << 20))
+    old = time.time() - 3600
+    os.utime(fd, (old, old))
+open(ready, "w").close()
+time.sleep(600)
+EOF
+        HELD=$!
+        echo $HELD >>"$T/pids"
+        wait_for 10 test -e "$T/ready" || fail "the holder of $2 did not start"
+}
+
+# release PID: the holder exits and its files are closed.
+release() {
+        kill "$1"
+        wait "$1" 2>/dev/null || true
+}
+
+# five plain checkpoints an hour old
+five() {
+        mkdir -p runs
+        for s in 1 2 3 4 5; do mkfile "runs/ckpt_$s.pt" 4; done
+        touch -d "-1 hour" runs/*
+}
+
+test_oneshot_keeps_open_files_until_closed() {
+        five
+        hold read "$T/runs/ckpt_1.pt"
+        reader=$HELD
+        hold write "$T/runs/ckpt_2.pt"
+        writer=$HELD
+        "$CKPTD" -1 -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 1 2>err
+        assert_names runs ckpt_1.pt ckpt_2.pt ckpt_5.pt
+        assert_grep "keeping $T/runs/ckpt_1.pt (in-use): another process has it open" err
+        assert_grep "keeping $T/runs/ckpt_2.pt (in-use): another process has it open" err
+        release $reader
+        release $writer
+        "$CKPTD" -1 -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 1 2>err
+        assert_names runs ckpt_5.pt
+        assert_no_grep "in-use" err
+}
+
+test_daemon_start_keeps_open_files_and_deletes_after_close() {
+        five
+        hold read "$T/runs/ckpt_1.pt"
+        reader=$HELD
+        hold write "$T/runs/ckpt_3.pt"
+        writer=$HELD
+        start_daemon log -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 1 --settle 0.2
+        assert_names runs ckpt_1.pt ckpt_3.pt ckpt_5.pt
+        assert_grep "ckpt_1.pt (in-use)" log
+        assert_grep "ckpt_3.pt (in-use)" log
+        release $reader
+        release $writer
+        # the next sweep of the run: a new checkpoint renamed into place
+        mkfile new.tmp 4
+        mv new.tmp runs/ckpt_6.pt
+        wait_names runs ckpt_6.pt
+        stop_daemon log
+}
+
+# A directory checkpoint with a file inside written recently and still open.
+test_directory_with_an_open_file_is_kept() {
+        mkdir -p runs/step-1 runs/step-2 runs/step-3
+        for s in 1 2 3; do mkfile "runs/step-$s/shard" 4; done
+        touch -d "-1 hour" runs/step-1/shard runs/step-1 runs/step-3/shard runs/step-3
+        # step-2's shard changed 10 minutes ago and a writer has it open
+        hold write "$T/runs/step-2/shard"
+        touch -d "-10 minutes" runs/step-2/shard runs/step-2
+        "$CKPTD" -1 -w "$T/runs" --pattern 'step-{step}' --keep-last 1 2>err
+        assert_names runs step-2 step-3
+        assert_grep "keeping $T/runs/step-2 (in-use)" err
+        release $HELD
+        "$CKPTD" -1 -w "$T/runs" --pattern 'step-{step}' --keep-last 1 2>err
+        assert_names runs step-3
+}
+
+# A flock on a victim keeps it; ckptd itself calls flock(2) on no checkpoint
+# (a probe that takes the lock would make the holder's own flock -n fail).
+test_flock_pin_read_without_locking() {
+        command -v strace >/dev/null || skip "no strace"
+        five
+        flock -s runs/ckpt_2.pt sleep 600 &
+        echo $! >>"$T/pids"
+        wait_for 10 sh -c "! flock -n -x runs/ckpt_2.pt true"
+        strace -f -y -e trace=flock -o trace "$CKPTD" -1 -w "$T/runs" --pattern 'ckpt_{step}.pt' \
+                --keep-last 1 2>err
+        assert_names runs ckpt_2.pt ckpt_5.pt
+        "$CKPTD" -l -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 1 >list
+        grep 'ckpt_2.pt' list | grep -q 'flock' || fail "flock pin not listed: $(cat list)"
+        ! grep -q "runs/ckpt" trace || fail "ckptd called flock(2) on a checkpoint: $(grep runs/ckpt trace)"
+}
+
+# The daemon checks a victim's flock right before deleting it.
+test_daemon_keeps_a_flocked_victim() {
+        five
+        flock -o -s runs/ckpt_3.pt sleep 600 &
+        holder=$!
+        echo $holder >>"$T/pids"
+        wait_for 10 sh -c "! flock -n -x runs/ckpt_3.pt true"
+        start_daemon log -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 1 --settle 0.2
+        assert_names runs ckpt_3.pt ckpt_5.pt
+        assert_grep "keeping $T/runs/ckpt_3.pt (flock): another process holds a flock on it" log
+        release $holder
+        mkfile new.tmp 4
+        mv new.tmp runs/ckpt_6.pt
+        wait_names runs ckpt_6.pt
+        stop_daemon log
+}
+
+# oneshot_without_leases GROW: ckptd -1 where every lease on a checkpoint
+# fails with EINVAL (as on NFS, or with fs.leases-enable = 0), stopped after
+# the scan at the victim's removal; GROW=1 appends to the victim meanwhile.
+oneshot_without_leases() {
+        mkdir -p runs
+        mkfile runs/ckpt_1.pt 4
+        mkfile runs/ckpt_2.pt 4
+        touch -d "-1 hour" runs/*
+        rm -f hook
+        mkfifo hook
+        LD_PRELOAD=$FAULT_SO FAULT_CALL=fcntl FAULT_NTH=1 FAULT_REPEAT=1 FAULT_ERRNO=EINVAL FAULT_MATCH=ckpt_ \
+                CKPTD_TEST_HOOK="before:$T/hook" "$CKPTD" -1 -w "$T/runs" --pattern 'ckpt_{step}.pt' \
+                --keep-last 1 2>err &
+        pid=$!
+        echo $pid >>"$T/pids"
+        wait_for 10 sh -c "ls -l /proc/$pid/fd 2>/dev/null | grep -q hook" || fail "no hook: $(cat err)"
+        if [ "$1" = 1 ]; then
+                mkfile more 64
+                cat more >>runs/ckpt_1.pt
+        fi
+        echo c >hook
+        wait $pid || fail "ckptd -1 failed: $(cat err)"
+}
+
+# Without leases: size and mtime must be the scan's; a file written between
+# the scan and the removal is kept, an unchanged one deleted.
+test_without_leases_size_and_mtime_decide() {
+        [ -n "${FAULT_SO:-}" ] && [ -e "$FAULT_SO" ] || skip "no FAULT_SO"
+        oneshot_without_leases 1
+        assert_names runs ckpt_1.pt ckpt_2.pt
+        assert_grep "ckpt_1.pt changed since it was scanned" err
+        rm -rf runs
+        oneshot_without_leases 0
+        assert_names runs ckpt_2.pt
+        assert_grep "deleted $T/runs/ckpt_1.pt" err
+}
+
+run_tests

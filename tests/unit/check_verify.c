@@ -1,0 +1,239 @@
+/* Victim checks (verify.h) and the plain-file removal (remove_file_checked)
+ * on real files, with real other opens: a second open file description in
+ * this process counts as another holder for a lease. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ckpt.h"
+#include "macro.h"
+#include "remove.h"
+#include "verify.h"
+
+Suite *verify_suite(void);
+
+static char tmpdir[PATH_MAX];
+static int run_fd = -1;
+
+static void setup(void)
+{
+        strcpy(tmpdir, "/tmp/ckptd-verify-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+        run_fd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ck_assert_int_ge(run_fd, 0);
+        remove_test_hook = NULL;
+}
+
+static void teardown(void)
+{
+        char cmd[PATH_MAX + 64];
+
+        run_fd = safe_close(run_fd);
+        snprintf(cmd, sizeof(cmd), "rm -rf --one-file-system -- '%s'", tmpdir);
+        if (system(cmd) != 0)
+                fprintf(stderr, "cannot clean up %s\n", tmpdir);
+}
+
+static void write_at(int dir_fd, const char *name, const char *text)
+{
+        int fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+        close(fd);
+}
+
+static bool exists_at(int dir_fd, const char *name)
+{
+        struct stat st;
+
+        return fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* A plain-file checkpoint as the scan would see name. */
+static void file_ckpt(struct ckpt *c, const char *name)
+{
+        struct stat st;
+
+        ck_assert_int_eq(fstatat(run_fd, name, &st, AT_SYMLINK_NOFOLLOW), 0);
+        *c = (struct ckpt){};
+        c->members = calloc(1, sizeof(char *));
+        ck_assert_ptr_nonnull(c->members);
+        c->members[0] = strdup(name);
+        c->n_members = 1;
+        c->name = c->members[0];
+        c->dev = st.st_dev;
+        c->ino = st.st_ino;
+        c->size_bytes = (uint64_t)st.st_blocks * 512;
+        c->mtime_usec = verify_mtime_usec(&st);
+}
+
+static unsigned hooks;
+static void count_hook(const char *stage, const char *name)
+{
+        (void)name;
+        if (strcmp(stage, "before") == 0)
+                hooks++;
+}
+
+START_TEST(test_file_removed_without_tombstone)
+{
+        struct ckpt c;
+        uint64_t freed = 1;
+
+        write_at(run_fd, "ckpt-1.pt", "some bytes");
+        file_ckpt(&c, "ckpt-1.pt");
+        hooks = 0;
+        remove_test_hook = count_hook;
+        ck_assert_int_eq(remove_file_checked(run_fd, &c, &freed), 0);
+        ck_assert_uint_eq(hooks, 1);
+        ck_assert_uint_eq(freed, c.size_bytes);
+        ck_assert(!exists_at(run_fd, "ckpt-1.pt"));
+        ck_assert(!exists_at(run_fd, TOMBSTONE_PREFIX "ckpt-1.pt"));
+        ckpt_finish(&c);
+}
+END_TEST
+
+/* Another open, for reading or for writing, keeps it; after close it goes. */
+START_TEST(test_open_file_is_kept)
+{
+        static const int modes[] = {O_RDONLY, O_WRONLY, O_RDWR};
+        char path[PATH_MAX + 16];
+        struct ckpt c;
+        uint64_t freed;
+
+        snprintf(path, sizeof(path), "%s/ckpt-2.pt", tmpdir);
+        for (size_t i = 0; i < ELEMENTSOF(modes); i++) {
+                write_at(run_fd, "ckpt-2.pt", "data");
+                file_ckpt(&c, "ckpt-2.pt");
+                int fd = open(path, modes[i] | O_CLOEXEC);
+                ck_assert_int_ge(fd, 0);
+                ck_assert_int_eq(remove_file_checked(run_fd, &c, &freed), VERIFY_IN_USE);
+                ck_assert(exists_at(run_fd, "ckpt-2.pt"));
+                close(fd);
+                ck_assert_int_eq(remove_file_checked(run_fd, &c, &freed), 0);
+                ck_assert(!exists_at(run_fd, "ckpt-2.pt"));
+                ckpt_finish(&c);
+        }
+}
+END_TEST
+
+/* Replaced since the scan by another file, a symlink or a FIFO (which an
+ * open without O_NONBLOCK would wait on): left alone. */
+START_TEST(test_replaced_file_is_left)
+{
+        struct ckpt c;
+        uint64_t freed;
+
+        write_at(run_fd, "ckpt-3.pt", "old");
+        file_ckpt(&c, "ckpt-3.pt");
+        write_at(run_fd, "new.tmp", "trainer's new");
+        ck_assert_int_eq(renameat(run_fd, "new.tmp", run_fd, "ckpt-3.pt"), 0);
+        ck_assert_int_eq(remove_file_checked(run_fd, &c, &freed), -ESTALE);
+        ck_assert(exists_at(run_fd, "ckpt-3.pt"));
+
+        write_at(run_fd, "target", "precious");
+        ck_assert_int_eq(unlinkat(run_fd, "ckpt-3.pt", 0), 0);
+        ck_assert_int_eq(symlinkat("target", run_fd, "ckpt-3.pt"), 0);
+        ck_assert_int_eq(remove_file_checked(run_fd, &c, &freed), -ESTALE);
+        ck_assert(exists_at(run_fd, "ckpt-3.pt"));
+        ck_assert(exists_at(run_fd, "target"));
+
+        ck_assert_int_eq(unlinkat(run_fd, "ckpt-3.pt", 0), 0);
+        ck_assert_int_eq(mkfifoat(run_fd, "ckpt-3.pt", 0644), 0);
+        ck_assert_int_eq(remove_file_checked(run_fd, &c, &freed), -ESTALE);
+        ck_assert(exists_at(run_fd, "ckpt-3.pt"));
+        ckpt_finish(&c);
+
+        ck_assert_int_eq(remove_file_checked(run_fd, &c, &freed), -EINVAL);
+}
+END_TEST
+
+static int mkdir_at(int dir_fd, const char *name)
+{
+        int fd;
+
+        ck_assert_int_eq(mkdirat(dir_fd, name, 0755), 0);
+        fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ck_assert_int_ge(fd, 0);
+        return fd;
+}
+
+static void age(int dir_fd, const char *name, int64_t sec)
+{
+        struct timespec ts[2] = {{.tv_sec = time(NULL) - sec}, {.tv_sec = time(NULL) - sec}};
+
+        ck_assert_int_eq(utimensat(dir_fd, name, ts, AT_SYMLINK_NOFOLLOW), 0);
+}
+
+/* A directory checkpoint: a recently changed file open anywhere below it,
+ * however deep, keeps it; an old file open does not (not looked at). */
+START_TEST(test_tree_in_use)
+{
+        int64_t now = now_usec(CLOCK_REALTIME), since = now - 3600 * (int64_t)USEC_PER_SEC;
+        int top = mkdir_at(run_fd, "step-1"), d = dup(top), fd;
+        char path[PATH_MAX * 2];
+        size_t len;
+
+        write_at(top, "old-shard", "o");
+        age(top, "old-shard", 7200);
+        ck_assert_int_eq(verify_tree(top, NULL, since, now), VERIFY_FREE);
+
+        snprintf(path, sizeof(path), "%s/step-1/old-shard", tmpdir);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(verify_tree(top, NULL, since, now), VERIFY_FREE);
+        close(fd);
+
+        /* 300 levels down, a shard written ten minutes ago, held open */
+        len = (size_t)snprintf(path, sizeof(path), "%s/step-1", tmpdir);
+        for (int i = 0; i < 300; i++) {
+                int nd = mkdir_at(d, "d");
+                close(d);
+                d = nd;
+                if (len + 2 < sizeof(path))
+                        len += (size_t)snprintf(path + len, sizeof(path) - len, "/d");
+        }
+        write_at(d, "sibling", "s");
+        write_at(d, "shard", "s");
+        age(d, "shard", 600);
+        close(d);
+        ck_assert_int_eq(verify_tree(top, NULL, since, now), VERIFY_FREE);
+        ck_assert(len + 7 < PATH_MAX);
+        snprintf(path + len, sizeof(path) - len, "/shard");
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(verify_tree(top, NULL, since, now), VERIFY_IN_USE);
+
+        /* held by a flock listed in /proc/locks: pinned, before in use */
+        struct flock_table t;
+        ck_assert_int_eq(flock(fd, LOCK_SH), 0);
+        ck_assert_int_eq(flock_table_load(&t, PROC_LOCKS), 0);
+        ck_assert_int_eq(verify_tree(top, &t, since, now), VERIFY_FLOCK);
+        flock_table_finish(&t);
+        close(fd);
+        ck_assert_int_eq(verify_tree(top, NULL, since, now), VERIFY_FREE);
+        close(top);
+}
+END_TEST
+
+Suite *verify_suite(void)
+{
+        Suite *s = suite_create("verify");
+        TCase *tc = tcase_create("verify");
+
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_file_removed_without_tombstone);
+        tcase_add_test(tc, test_open_file_is_kept);
+        tcase_add_test(tc, test_replaced_file_is_left);
+        tcase_add_test(tc, test_tree_in_use);
+        suite_add_tcase(s, tc);
+        return s;
+}
