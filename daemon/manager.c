@@ -1,6 +1,7 @@
 /* The daemon's wiring: sd-event loop, inotify events, settle timers, reload,
  * notify. Retention itself is sweep.c; what is shown to people is report.c. */
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stddef.h>
 #include <malloc.h>
@@ -94,6 +95,8 @@ static struct run_state *run_state_free(struct run_state *run)
                 free(run->pending[i].name);
         free(run->pending);
         free(run->read_errors);
+        run_finish(&run->idx);
+        strv_finish(&run->dirty);
         free(run->path);
         free(run);
         return NULL;
@@ -427,14 +430,192 @@ static void young_again(const struct policy *p, const struct run *run, uint64_t 
         }
 }
 
-/* Decide and act on a scanned run: completeness from the events, the
- * policy, deletions, then a timer for what has not settled yet. Takes
- * `scanned` (it is finished here). */
-static void run_process(struct manager *m, struct root_state *rs, struct run_state *run, struct run *scanned,
+/* --- the index --- */
+
+/* The position of the checkpoint with member `name` in the index, or -1. */
+static ssize_t index_find(const struct run *idx, const char *name)
+{
+        for (size_t i = 0; i < idx->n_ckpts; i++)
+                for (size_t k = 0; k < idx->ckpts[i].n_members; k++)
+                        if (strcmp(idx->ckpts[i].members[k], name) == 0)
+                                return (ssize_t)i;
+        return -1;
+}
+
+static void index_drop(struct run *idx, size_t i)
+{
+        ckpt_finish(&idx->ckpts[i]);
+        memmove(&idx->ckpts[i], &idx->ckpts[i + 1], (idx->n_ckpts - i - 1) * sizeof(*idx->ckpts));
+        idx->n_ckpts--;
+}
+
+/* The order of scan.c: by order, then by name. */
+static int index_cmp(const struct ckpt *a, const struct ckpt *b)
+{
+        if (a->order != b->order && !isnan(a->order) && !isnan(b->order))
+                return a->order < b->order ? -1 : 1;
+        if (isnan(a->order) != isnan(b->order))
+                return isnan(a->order) ? 1 : -1;
+        return strcmp(a->name, b->name);
+}
+
+/* Insert c (taken) at its place in the order. */
+static int index_insert(struct run *idx, struct ckpt *c)
+{
+        struct ckpt *v = reallocarray(idx->ckpts, idx->n_ckpts + 1, sizeof(*v));
+        size_t i = idx->n_ckpts;
+
+        if (!v)
+                return -ENOMEM;
+        idx->ckpts = v;
+        while (i > 0 && index_cmp(&v[i - 1], c) > 0)
+                i--;
+        memmove(&v[i + 1], &v[i], (idx->n_ckpts - i) * sizeof(*v));
+        v[i] = *c;
+        c->name = NULL, c->members = NULL, c->n_members = 0;
+        idx->n_ckpts++;
+        return 0;
+}
+
+/* Name `name` of the run changed: look at it again at the next settle. */
+static void index_dirty(struct run_state *run, const char *name)
+{
+        for (size_t i = 0; i < run->dirty.n; i++)
+                if (strcmp(run->dirty.v[i], name) == 0)
+                        return;
+        if (strv_push(&run->dirty, name) < 0)
+                run->full = true;
+}
+
+/* Whether the index of run can be brought up to date name by name. */
+static bool index_incremental(const struct root_state *rs, const struct run_state *run)
+{
+        return run->indexed && !run->full && !run->idx.pin_sources && run->idx.read_error == 0 &&
+               scan_incremental(rs->root.w, rs->root.pat);
+}
+
+/* Whether entry `name` of the run is a symlink (or cannot be told). */
+static bool entry_maybe_symlink(struct root_state *rs, struct run_state *run, const char *name)
+{
+        _cleanup_free_ char *path = child_path(run->path, name);
+        struct stat st;
+
+        if (!path)
+                return true;
+        if (fstatat(rs->root.fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno != ENOENT;
+        return S_ISLNK(st.st_mode);
+}
+
+/* What an event in a run means for its index: a checkpoint name to look at
+ * again, or a change only a scan of the whole run can judge (a keep file,
+ * an -unfinished marker, a symlink: pins of other names). Returns whether
+ * the run should be decided again now rather than after settle. */
+static bool index_note(struct root_state *rs, struct run_state *run, const struct watch_event *ev, bool candidate)
+{
+        const char *name = ev->name;
+
+        if (!name || !*name || strncmp(name, TOMBSTONE_PREFIX, strlen(TOMBSTONE_PREFIX)) == 0)
+                return false; /* our own removals */
+        if (scan_name_pins(name)) {
+                run->full = true;
+                return ev->kind != WATCH_EVENT_MODIFIED;
+        }
+        if (candidate) {
+                /* gone: what was decided with it changes now */
+                if (ev->kind == WATCH_EVENT_GONE) {
+                        if (index_find(&run->idx, name) < 0)
+                                return false; /* removed by us, or never one */
+                        index_dirty(run, name);
+                        return true;
+                }
+                index_dirty(run, name);
+                return false;
+        }
+        if ((ev->kind == WATCH_EVENT_CREATED || ev->kind == WATCH_EVENT_MOVED_IN) &&
+            entry_maybe_symlink(rs, run, name)) {
+                run->full = true;
+                return true;
+        }
+        return false;
+}
+
+/* Bring the index up to date: every name that changed and every checkpoint
+ * that had not settled, one scan_one() each. 0, or -errno (-EAGAIN and any
+ * failed read: a scan of the whole run decides instead). */
+static int index_update(struct root_state *rs, struct run_state *run, int64_t now)
+{
+        _cleanup_close_ int fd = -1;
+        int r = 0;
+
+        for (size_t i = 0; i < run->idx.n_ckpts; i++)
+                if (!run->idx.ckpts[i].complete)
+                        index_dirty(run, run->idx.ckpts[i].name);
+        if (run->full)
+                return -EAGAIN;
+        fd = openat_beneath(rs->root.fd, run->path, O_PATH | O_DIRECTORY, 0);
+        if (fd < 0)
+                return fd;
+        for (size_t i = 0; i < run->dirty.n && r >= 0; i++) {
+                struct ckpt c = {};
+                ssize_t at;
+
+                r = scan_one(fd, run->dirty.v[i], rs->root.w, rs->root.pat, now, &c);
+                if (r < 0)
+                        break;
+                at = index_find(&run->idx, run->dirty.v[i]);
+                if (at >= 0)
+                        index_drop(&run->idx, (size_t)at);
+                if (r > 0) {
+                        r = index_insert(&run->idx, &c);
+                        ckpt_finish(&c);
+                }
+        }
+        strv_finish(&run->dirty);
+        return r < 0 ? r : 0;
+}
+
+/* After deletions: drop from the index what is gone from the disk. What is
+ * still there (a failure, the deletion cap, a dry run) stays. */
+static void index_prune_deleted(struct root_state *rs, struct run_state *run)
+{
+        for (size_t i = 0; i < run->idx.n_ckpts;) {
+                const struct ckpt *c = &run->idx.ckpts[i];
+                size_t gone = 0;
+
+                for (size_t k = 0; !c->verdict.keep && k < c->n_members; k++) {
+                        _cleanup_free_ char *path = child_path(run->path, c->members[k]);
+                        struct stat st;
+
+                        if (path && fstatat(rs->root.fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+                                gone++;
+                }
+                if (gone > 0 && gone < c->n_members)
+                        run->full = true; /* part of a group: rescan */
+                if (gone > 0 && gone == c->n_members)
+                        index_drop(&run->idx, i);
+                else
+                        i++;
+        }
+}
+
+/* Decide and act on the run's index: completeness from the events, the
+ * policy, deletions, then a timer for what has not settled yet. scanned,
+ * when not NULL, is a scan of the whole run that replaces the index (taken). */
+static void run_process(struct manager *m, struct root_state *rs, struct run_state *run, struct run *scanned_in,
                         struct sweep *s)
 {
         uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC), again;
-        unsigned deleted = s->deleted;
+        struct run *scanned = &run->idx;
+
+        if (scanned_in) {
+                run_finish(&run->idx);
+                run->idx = *scanned_in;
+                *scanned_in = (struct run){};
+                run->indexed = true;
+                run->full = false;
+                strv_finish(&run->dirty);
+        }
 
         /* ages and settling on our own clock first; events override */
         if (ages_observe(&run->ages, scanned, s->now_usec, settle_usec(rs)) < 0)
@@ -448,11 +629,11 @@ static void run_process(struct manager *m, struct root_state *rs, struct run_sta
         young_again(&rs->root.w->policy, scanned, &again);
         sweep_apply(s, &rs->root, scanned);
         space_seen(&m->space, rs->root.dev, scanned);
+        if (!s->dry_run)
+                index_prune_deleted(rs, run);
         pending_prune(rs, run, scanned, now);
         /* what is left in the run (a dry run deletes nothing) */
-        deleted = s->dry_run ? 0 : s->deleted - deleted;
-        run->n_ckpts = scanned->n_ckpts - deleted;
-        run_finish(scanned);
+        run->n_ckpts = scanned->n_ckpts;
         /* look again once the unsettled ones may have settled */
         if (again > 0)
                 run_arm(run, again, false);
@@ -478,6 +659,19 @@ static int run_sweep(struct manager *m, struct root_state *rs, struct run_state 
         if (!rs->present)
                 return 0;
         sweep_init(&s, m->config, m->dry_run);
+        /* a new checkpoint: one scan_one() and a decision in memory */
+        if (index_incremental(rs, run)) {
+                r = index_update(rs, run, s.now_usec);
+                if (r == 0) {
+                        run_process(m, rs, run, NULL, &s);
+                        sweep_done(m, &s);
+                        return 0;
+                }
+                if (r == -ENOMEM)
+                        return log_warning_errno(r, "cannot scan %s/%s: %m, trying again later", rs->root.w->path,
+                                                 run->path);
+        }
+        strv_finish(&run->dirty);
         r = sweep_scan_run(&rs->root, run->path, s.now_usec, &scanned);
         if (r == -ENOENT || r == -ENOTDIR || r == -ELOOP || r == -EXDEV) {
                 runs_drop_below(m, rs, run->path); /* frees run */
@@ -848,6 +1042,8 @@ static void on_run_event(struct manager *m, struct root_state *rs, const struct 
         candidate = name_is_candidate(rs, ev->name, ev->is_dir);
         m->last_event_usec = now_usec(CLOCK_REALTIME);
         note_write(m, ev);
+        if (index_note(rs, run, ev, candidate))
+                run_arm(run, 0, false);
 
         switch (ev->kind) {
         case WATCH_EVENT_DIR_CREATED:
@@ -947,6 +1143,7 @@ static void on_ckpt_event(struct manager *m, struct root_state *rs, const struct
         p = pending_find(run, slash ? slash + 1 : run_path);
         if (!p)
                 return;
+        index_dirty(run, p->name);
         p->last_usec = now;
         m->last_event_usec = now_usec(CLOCK_REALTIME);
         if (marker && *marker && strcmp(ev->name, marker) == 0 &&

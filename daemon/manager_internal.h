@@ -37,6 +37,13 @@ struct run_state {
         bool unreadable_whole;  /* the last sweep kept it whole after a read error */
         size_t n_unreadable;    /* checkpoints the last sweep kept after read errors */
         struct ages ages;       /* each checkpoint timed since first seen */
+        /* The index: the run's checkpoints as last scanned and decided, kept
+         * current name by name from events (scan_one()) between scans of
+         * the whole run. */
+        struct run idx;
+        bool indexed;      /* idx holds a scan of the whole run */
+        bool full;         /* a change only a scan of the whole run can judge */
+        struct strv dirty; /* names changed since idx was decided */
 };
 
 /* One watch of the config. */
