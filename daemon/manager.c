@@ -737,7 +737,11 @@ static void root_arm_poll(struct root_state *rs)
 /* Watch a directory of the root; the watch limit turns the root to polling. */
 static int root_watch(struct manager *m, struct root_state *rs, const char *path, enum watch_kind kind)
 {
-        int r = watcher_add_beneath(m->watcher, rs->root.fd, path, rs->index, kind, NULL);
+        int r;
+
+        if (!m->watcher)
+                return 0; /* events come from elsewhere (manager_watch_event) */
+        r = watcher_add_beneath(m->watcher, rs->root.fd, path, rs->index, kind, NULL);
 
         if (r == -ENOSPC) {
                 if (!rs->polled)
@@ -768,6 +772,8 @@ static int root_watch_parent(struct manager *m, struct root_state *rs)
 
         if (!parent)
                 return -ENOMEM;
+        if (!m->watcher)
+                return 0;
         slash = strrchr(parent, '/');
         if (!slash)
                 return -EINVAL;
@@ -1190,9 +1196,8 @@ static struct root_state *root_by_index(struct manager *m, unsigned index)
         return NULL;
 }
 
-static void on_watch_event(void *userdata, const struct watch_event *ev)
+void manager_watch_event(struct manager *m, const struct watch_event *ev)
 {
-        struct manager *m = userdata;
         struct root_state *rs;
 
         if (ev->kind == WATCH_EVENT_OVERFLOW) {
@@ -1223,6 +1228,11 @@ static void on_watch_event(void *userdata, const struct watch_event *ev)
         }
 }
 
+static void on_watch_event(void *userdata, const struct watch_event *ev)
+{
+        manager_watch_event(userdata, ev);
+}
+
 static int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
         struct manager *m = userdata;
@@ -1244,17 +1254,55 @@ static int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userda
 
 /* --- the free-space floor: timers around space.c --- */
 
-static void adjust_run(void *userdata, struct root *r, struct run *run)
+/* The floor's view: the decided runs of filesystem dev from the index. A
+ * run with something still being written is decided again first, as its
+ * completeness moves with time; the others stand as last decided. */
+static int floor_runs(void *userdata, dev_t dev, struct space_run **ret, size_t *ret_n)
 {
-        struct root_state *rs = (struct root_state *)((char *)r - offsetof(struct root_state, root));
-        struct run_state *state = run_find(rs, run->path);
+        struct manager *m = userdata;
+        uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC);
+        int64_t wall = now_usec(CLOCK_REALTIME);
+        struct space_run *v = NULL;
+        size_t n = 0, cap = 0;
 
-        (void)userdata;
-        if (!state)
-                return;
-        if (ages_observe(&state->ages, run, now_usec(CLOCK_REALTIME), settle_usec(rs)) < 0)
-                log_warning("%s/%s: out of memory timing checkpoints: ages from mtimes", rs->root.w->path, run->path);
-        adjust_completeness(rs, state, run, (uint64_t)now_usec(CLOCK_MONOTONIC));
+        for (size_t i = 0; i < m->n_roots; i++) {
+                struct root_state *rs = &m->roots[i];
+
+                if (!rs->present || rs->root.fd < 0 || rs->root.dev != dev)
+                        continue;
+                for (size_t j = 0; j < rs->n_runs; j++) {
+                        struct run_state *run = rs->runs[j];
+                        bool unsettled = run->n_pending > 0;
+
+                        if (!run->indexed)
+                                continue;
+                        for (size_t k = 0; k < run->idx.n_ckpts && !unsettled; k++)
+                                unsettled = !run->idx.ckpts[k].complete;
+                        if (unsettled) {
+                                if (ages_observe(&run->ages, &run->idx, wall, settle_usec(rs)) < 0)
+                                        log_warning("%s/%s: out of memory timing checkpoints: ages from mtimes",
+                                                    rs->root.w->path, run->path);
+                                adjust_completeness(rs, run, &run->idx, now);
+                                if (run_decide(&rs->root.w->policy, run->idx.ckpts, run->idx.n_ckpts, wall) < 0)
+                                        log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint",
+                                                    rs->root.w->path, run->path);
+                        }
+                        if (n == cap) {
+                                size_t ncap = cap ? cap * 2 : 64;
+                                struct space_run *nv = reallocarray(v, ncap, sizeof(*nv));
+                                if (!nv) {
+                                        free(v);
+                                        return -ENOMEM;
+                                }
+                                v = nv;
+                                cap = ncap;
+                        }
+                        v[n++] = (struct space_run){.root = &rs->root, .run = &run->idx};
+                }
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
 }
 
 static size_t present_roots(struct manager *m, struct root **ret)
@@ -1277,7 +1325,7 @@ static void floor_check(struct manager *m)
                 return;
         n = present_roots(m, roots);
         sweep_init(&s, m->config, m->dry_run);
-        space_check(&m->space, roots, n, &s, adjust_run, m);
+        space_check(&m->space, roots, n, &s, floor_runs, m);
         /* another ckptd is evicting on one of our filesystems: look again
          * once it may be done, whatever else is (not) being written */
         if (m->space.busy && m->soon_timer) {
@@ -1583,75 +1631,105 @@ void manager_account(struct manager *m, const struct sweep *s)
         }
 }
 
-int manager_run(struct config *c, const char *config_path, bool dry_run, int log_level)
+struct manager *manager_new(struct config *c, const char *config_path, bool dry_run, int log_level)
 {
-        struct manager m = {
+        struct manager *m = calloc(1, sizeof(*m));
+
+        if (!m)
+                return NULL;
+        *m = (struct manager){
                 .config = c,
                 .config_path = config_path,
                 .dry_run_cli = dry_run,
                 .dry_run = dry_run || c->dry_run,
                 .log_level = log_level,
         };
+        if (sd_event_default(&m->event) < 0) {
+                free(m);
+                return NULL;
+        }
+        return m;
+}
+
+int manager_start(struct manager *m)
+{
+        int r;
+
+        m->starting = true;
+        r = roots_start(m);
+        m->starting = false;
+        if (r < 0)
+                return r;
+        return manager_floor_start(m);
+}
+
+struct manager *manager_free(struct manager *m)
+{
+        if (!m)
+                return NULL;
+        manager_floor_stop(m);
+        roots_free(m);
+        m->inotify_src = sd_event_source_disable_unref(m->inotify_src);
+        m->status_src = sd_event_source_disable_unref(m->status_src);
+        m->watcher = watcher_free(m->watcher);
+        m->event = sd_event_unref(m->event);
+        config_free(m->config);
+        free(m);
+        return NULL;
+}
+
+int manager_run(struct config *c, const char *config_path, bool dry_run, int log_level)
+{
+        struct manager *m = manager_new(c, config_path, dry_run, log_level);
         sigset_t mask;
         int r;
 
+        if (!m) {
+                config_free(c);
+                log_error("cannot create the event loop: out of memory");
+                return EXIT_FAILURE;
+        }
         sigemptyset(&mask);
         sigaddset(&mask, SIGHUP);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
         sigprocmask(SIG_BLOCK, &mask, NULL);
 
-        r = sd_event_default(&m.event);
-        if (r < 0) {
-                log_errno(r, "cannot create the event loop: %m");
-                goto out;
-        }
-        r = watcher_new(&m.watcher);
+        r = watcher_new(&m->watcher);
         if (r < 0) {
                 log_errno(r, "cannot create an inotify instance: %m");
                 goto out;
         }
-        if ((r = sd_event_add_signal(m.event, NULL, SIGHUP, on_signal, &m)) < 0 ||
-            (r = sd_event_add_signal(m.event, NULL, SIGTERM, on_signal, &m)) < 0 ||
-            (r = sd_event_add_signal(m.event, NULL, SIGINT, on_signal, &m)) < 0 ||
-            (r = sd_event_add_io(m.event, &m.inotify_src, watcher_fd(m.watcher), EPOLLIN, on_inotify, &m)) < 0) {
+        if ((r = sd_event_add_signal(m->event, NULL, SIGHUP, on_signal, m)) < 0 ||
+            (r = sd_event_add_signal(m->event, NULL, SIGTERM, on_signal, m)) < 0 ||
+            (r = sd_event_add_signal(m->event, NULL, SIGINT, on_signal, m)) < 0 ||
+            (r = sd_event_add_io(m->event, &m->inotify_src, watcher_fd(m->watcher), EPOLLIN, on_inotify, m)) < 0) {
                 log_errno(r, "cannot set up the event loop: %m");
                 goto out;
         }
         /* WATCHDOG=1 every half WATCHDOG_USEC, from the loop itself: a stuck
          * loop stops the pings and systemd restarts us (sd_event_set_watchdog(3)) */
-        sd_event_set_watchdog(m.event, true);
+        sd_event_set_watchdog(m->event, true);
         /* a huge tree is removed a step per turn, between other events */
-        if ((r = sweep_defer_removals(m.event)) < 0) {
+        if ((r = sweep_defer_removals(m->event)) < 0) {
                 log_errno(r, "cannot set up the event loop: %m");
                 goto out;
         }
 
-        m.starting = true;
-        r = roots_start(&m);
-        m.starting = false;
+        r = manager_start(m);
         if (r < 0)
                 goto out;
-        r = manager_floor_start(&m);
-        if (r < 0)
-                goto out;
-        log_info("watching %zu director%s%s", m.n_roots, m.n_roots == 1 ? "y" : "ies",
-                 m.dry_run ? " (dry run: nothing is deleted)" : "");
-        if (!manager_stopping(&m)) /* no READY=1 after STOPPING=1 */
+        log_info("watching %zu director%s%s", m->n_roots, m->n_roots == 1 ? "y" : "ies",
+                 m->dry_run ? " (dry run: nothing is deleted)" : "");
+        if (!manager_stopping(m)) /* no READY=1 after STOPPING=1 */
                 sd_notify(false, "READY=1");
-        manager_status(&m);
-        r = sd_event_loop(m.event);
+        manager_status(m);
+        r = sd_event_loop(m->event);
         if (r < 0)
                 log_errno(r, "event loop failed: %m");
 out:
         sweep_removals_end();
-        manager_floor_stop(&m);
-        roots_free(&m);
-        m.inotify_src = sd_event_source_disable_unref(m.inotify_src);
-        m.status_src = sd_event_source_disable_unref(m.status_src);
-        m.watcher = watcher_free(m.watcher);
-        m.event = sd_event_unref(m.event);
-        config_free(m.config);
+        manager_free(m);
         sweep_records_close();
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
