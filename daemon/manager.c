@@ -459,15 +459,22 @@ static int index_cmp(const struct ckpt *a, const struct ckpt *b)
         return strcmp(a->name, b->name);
 }
 
-/* Insert c (taken) at its place in the order. */
-static int index_insert(struct run *idx, struct ckpt *c)
+/* Insert c (taken) at its place in the order; *cap is the room of
+ * idx->ckpts, grown by half so that a run of saves does not copy the whole
+ * array at each. */
+static int index_insert(struct run *idx, size_t *cap, struct ckpt *c)
 {
-        struct ckpt *v = reallocarray(idx->ckpts, idx->n_ckpts + 1, sizeof(*v));
+        struct ckpt *v = idx->ckpts;
         size_t i = idx->n_ckpts;
 
-        if (!v)
-                return -ENOMEM;
-        idx->ckpts = v;
+        if (idx->n_ckpts >= *cap) {
+                size_t ncap = idx->n_ckpts + idx->n_ckpts / 2 + 4;
+                v = reallocarray(idx->ckpts, ncap, sizeof(*v));
+                if (!v)
+                        return -ENOMEM;
+                idx->ckpts = v;
+                *cap = ncap;
+        }
         while (i > 0 && index_cmp(&v[i - 1], c) > 0)
                 i--;
         memmove(&v[i + 1], &v[i], (idx->n_ckpts - i) * sizeof(*v));
@@ -475,6 +482,25 @@ static int index_insert(struct run *idx, struct ckpt *c)
         c->name = NULL, c->members = NULL, c->n_members = 0;
         idx->n_ckpts++;
         return 0;
+}
+
+/* Adopt a scan of the whole run as its index, with room for the saves to
+ * come: growing the array at a save would copy all of it. */
+static void index_adopt(struct run_state *run, struct run *scanned)
+{
+        size_t cap = scanned->n_ckpts + scanned->n_ckpts / 4 + 4;
+        struct ckpt *v = reallocarray(scanned->ckpts, cap, sizeof(*v));
+
+        run_finish(&run->idx);
+        run->idx = *scanned;
+        *scanned = (struct run){};
+        run->cap_ckpts = run->idx.n_ckpts;
+        if (v) {
+                run->idx.ckpts = v;
+                run->cap_ckpts = cap;
+        }
+        run->indexed = true;
+        run->full = false;
 }
 
 /* Name `name` of the run changed: look at it again at the next settle. */
@@ -567,12 +593,31 @@ static int index_update(struct root_state *rs, struct run_state *run, int64_t no
                 if (at >= 0)
                         index_drop(&run->idx, (size_t)at);
                 if (r > 0) {
-                        r = index_insert(&run->idx, &c);
+                        r = index_insert(&run->idx, &run->cap_ckpts, &c);
                         ckpt_finish(&c);
                 }
         }
         strv_finish(&run->dirty);
         return r < 0 ? r : 0;
+}
+
+/* For the floor: the index of a run with something unsettled brought up
+ * to date (names, sizes) without deciding or deleting anything yet; the
+ * run's own settle timer does that. */
+static void index_refresh(struct root_state *rs, struct run_state *run, int64_t now)
+{
+        struct run scanned = {};
+        int r;
+
+        if (index_incremental(rs, run) && index_update(rs, run, now) == 0)
+                return;
+        strv_finish(&run->dirty);
+        r = sweep_scan_run(&rs->root, run->path, now, &scanned);
+        if (r < 0) {
+                run->full = true; /* the run's timer scans it again */
+                return;
+        }
+        index_adopt(run, &scanned);
 }
 
 /* After deletions: drop from the index what is gone from the disk. What is
@@ -609,11 +654,7 @@ static void run_process(struct manager *m, struct root_state *rs, struct run_sta
         struct run *scanned = &run->idx;
 
         if (scanned_in) {
-                run_finish(&run->idx);
-                run->idx = *scanned_in;
-                *scanned_in = (struct run){};
-                run->indexed = true;
-                run->full = false;
+                index_adopt(run, scanned_in);
                 strv_finish(&run->dirty);
         }
 
@@ -1278,7 +1319,12 @@ static int floor_runs(void *userdata, dev_t dev, struct space_run **ret, size_t 
                                 continue;
                         for (size_t k = 0; k < run->idx.n_ckpts && !unsettled; k++)
                                 unsettled = !run->idx.ckpts[k].complete;
+                        unsettled = unsettled || run->dirty.n > 0 || run->full;
                         if (unsettled) {
+                                /* what is being written counts as room
+                                 * taken: its size now, not at its last
+                                 * decision */
+                                index_refresh(rs, run, wall);
                                 if (ages_observe(&run->ages, &run->idx, wall, settle_usec(rs)) < 0)
                                         log_warning("%s/%s: out of memory timing checkpoints: ages from mtimes",
                                                     rs->root.w->path, run->path);

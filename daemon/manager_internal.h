@@ -42,6 +42,7 @@ struct run_state {
          * current name by name from events (scan_one()) between scans of
          * the whole run. */
         struct run idx;
+        size_t cap_ckpts;  /* room in idx.ckpts */
         bool indexed;      /* idx holds a scan of the whole run */
         bool full;         /* a change only a scan of the whole run can judge */
         struct strv dirty; /* names changed since idx was decided */
