@@ -388,12 +388,17 @@ static void pending_prune(struct root_state *rs, struct run_state *run, const st
 static void run_note_read_errors(struct manager *m, struct root_state *rs, struct run_state *run,
                                  const struct run *scanned)
 {
-        _cleanup_free_ char *key = sweep_read_errors_key(scanned);
+        _cleanup_free_ char *key = NULL;
         struct sweep one = {};
 
         sweep_count_read_errors(&one, scanned);
         run->unreadable_whole = one.runs_unreadable > 0;
         run->n_unreadable = one.ckpts_unreadable;
+        /* nothing unreadable now nor before: nothing to say (the common
+         * case, at every save) */
+        if (one.runs_unreadable == 0 && one.ckpts_unreadable == 0 && !run->read_errors)
+                return;
+        key = sweep_read_errors_key(scanned);
         if (!key || *key)
                 rs->retry = true;
         if (!key || strcmp(key, run->read_errors ? run->read_errors : "") == 0)
