@@ -56,7 +56,7 @@ build/fault.so: tests/fault/fault.c
 	@mkdir -p build
 	$(CC) -O2 -g -std=gnu11 -Wall -Wextra $(if $(WERROR),-Werror) -shared -fPIC -o $@ $< -ldl
 
-$(B)/check_unit: $(UNIT_OBJ) $(B)/daemon/watch.o $(B)/libckptd.a
+$(B)/check_unit: $(UNIT_OBJ) $(filter-out $(B)/daemon/main.o,$(DAEMON_OBJ)) $(B)/libckptd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
 # Unit tests, then integration tests on real directories and filesystems.

@@ -1,6 +1,7 @@
 /* The daemon's wiring: sd-event loop, inotify events, settle timers, reload,
  * notify. Retention itself is sweep.c; what is shown to people is report.c. */
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stddef.h>
 #include <malloc.h>
@@ -94,6 +95,8 @@ static struct run_state *run_state_free(struct run_state *run)
                 free(run->pending[i].name);
         free(run->pending);
         free(run->read_errors);
+        run_finish(&run->idx);
+        strv_finish(&run->dirty);
         free(run->path);
         free(run);
         return NULL;
@@ -385,12 +388,17 @@ static void pending_prune(struct root_state *rs, struct run_state *run, const st
 static void run_note_read_errors(struct manager *m, struct root_state *rs, struct run_state *run,
                                  const struct run *scanned)
 {
-        _cleanup_free_ char *key = sweep_read_errors_key(scanned);
+        _cleanup_free_ char *key = NULL;
         struct sweep one = {};
 
         sweep_count_read_errors(&one, scanned);
         run->unreadable_whole = one.runs_unreadable > 0;
         run->n_unreadable = one.ckpts_unreadable;
+        /* nothing unreadable now nor before: nothing to say (the common
+         * case, at every save) */
+        if (one.runs_unreadable == 0 && one.ckpts_unreadable == 0 && !run->read_errors)
+                return;
+        key = sweep_read_errors_key(scanned);
         if (!key || *key)
                 rs->retry = true;
         if (!key || strcmp(key, run->read_errors ? run->read_errors : "") == 0)
@@ -427,14 +435,233 @@ static void young_again(const struct policy *p, const struct run *run, uint64_t 
         }
 }
 
-/* Decide and act on a scanned run: completeness from the events, the
- * policy, deletions, then a timer for what has not settled yet. Takes
- * `scanned` (it is finished here). */
-static void run_process(struct manager *m, struct root_state *rs, struct run_state *run, struct run *scanned,
+/* --- the index --- */
+
+/* The position of the checkpoint with member `name` in the index, or -1. */
+static ssize_t index_find(const struct run *idx, const char *name)
+{
+        for (size_t i = 0; i < idx->n_ckpts; i++)
+                for (size_t k = 0; k < idx->ckpts[i].n_members; k++)
+                        if (strcmp(idx->ckpts[i].members[k], name) == 0)
+                                return (ssize_t)i;
+        return -1;
+}
+
+static void index_drop(struct run *idx, size_t i)
+{
+        ckpt_finish(&idx->ckpts[i]);
+        memmove(&idx->ckpts[i], &idx->ckpts[i + 1], (idx->n_ckpts - i - 1) * sizeof(*idx->ckpts));
+        idx->n_ckpts--;
+}
+
+/* The order of scan.c: by order, then by name. */
+static int index_cmp(const struct ckpt *a, const struct ckpt *b)
+{
+        if (a->order != b->order && !isnan(a->order) && !isnan(b->order))
+                return a->order < b->order ? -1 : 1;
+        if (isnan(a->order) != isnan(b->order))
+                return isnan(a->order) ? 1 : -1;
+        return strcmp(a->name, b->name);
+}
+
+/* Insert c (taken) at its place in the order; *cap is the room of
+ * idx->ckpts, grown by half so that a run of saves does not copy the whole
+ * array at each. */
+static int index_insert(struct run *idx, size_t *cap, struct ckpt *c)
+{
+        struct ckpt *v = idx->ckpts;
+        size_t i = idx->n_ckpts;
+
+        if (idx->n_ckpts >= *cap) {
+                size_t ncap = idx->n_ckpts + idx->n_ckpts / 2 + 4;
+                v = reallocarray(idx->ckpts, ncap, sizeof(*v));
+                if (!v)
+                        return -ENOMEM;
+                idx->ckpts = v;
+                *cap = ncap;
+        }
+        while (i > 0 && index_cmp(&v[i - 1], c) > 0)
+                i--;
+        memmove(&v[i + 1], &v[i], (idx->n_ckpts - i) * sizeof(*v));
+        v[i] = *c;
+        c->name = NULL, c->members = NULL, c->n_members = 0;
+        idx->n_ckpts++;
+        return 0;
+}
+
+/* Adopt a scan of the whole run as its index, with room for the saves to
+ * come: growing the array at a save would copy all of it. */
+static void index_adopt(struct run_state *run, struct run *scanned)
+{
+        size_t cap = scanned->n_ckpts + scanned->n_ckpts / 4 + 4;
+        struct ckpt *v = reallocarray(scanned->ckpts, cap, sizeof(*v));
+
+        run_finish(&run->idx);
+        run->idx = *scanned;
+        *scanned = (struct run){};
+        run->cap_ckpts = run->idx.n_ckpts;
+        if (v) {
+                run->idx.ckpts = v;
+                run->cap_ckpts = cap;
+        }
+        run->indexed = true;
+        run->full = false;
+}
+
+/* Name `name` of the run changed: look at it again at the next settle. */
+static void index_dirty(struct run_state *run, const char *name)
+{
+        for (size_t i = 0; i < run->dirty.n; i++)
+                if (strcmp(run->dirty.v[i], name) == 0)
+                        return;
+        if (strv_push(&run->dirty, name) < 0)
+                run->full = true;
+}
+
+/* Whether the index of run can be brought up to date name by name. */
+static bool index_incremental(const struct root_state *rs, const struct run_state *run)
+{
+        return run->indexed && !run->full && !run->idx.pin_sources && run->idx.read_error == 0 &&
+               scan_incremental(rs->root.w, rs->root.pat);
+}
+
+/* Whether entry `name` of the run is a symlink (or cannot be told). */
+static bool entry_maybe_symlink(struct root_state *rs, struct run_state *run, const char *name)
+{
+        _cleanup_free_ char *path = child_path(run->path, name);
+        struct stat st;
+
+        if (!path)
+                return true;
+        if (fstatat(rs->root.fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno != ENOENT;
+        return S_ISLNK(st.st_mode);
+}
+
+/* What an event in a run means for its index: a checkpoint name to look at
+ * again, or a change only a scan of the whole run can judge (a keep file,
+ * an -unfinished marker, a symlink: pins of other names). Returns whether
+ * the run should be decided again now rather than after settle. */
+static bool index_note(struct root_state *rs, struct run_state *run, const struct watch_event *ev, bool candidate)
+{
+        const char *name = ev->name;
+
+        if (!name || !*name || strncmp(name, TOMBSTONE_PREFIX, strlen(TOMBSTONE_PREFIX)) == 0)
+                return false; /* our own removals */
+        if (scan_name_pins(name)) {
+                run->full = true;
+                return ev->kind != WATCH_EVENT_MODIFIED;
+        }
+        if (candidate) {
+                /* gone: what was decided with it changes now */
+                if (ev->kind == WATCH_EVENT_GONE) {
+                        if (index_find(&run->idx, name) < 0)
+                                return false; /* removed by us, or never one */
+                        index_dirty(run, name);
+                        return true;
+                }
+                index_dirty(run, name);
+                return false;
+        }
+        if ((ev->kind == WATCH_EVENT_CREATED || ev->kind == WATCH_EVENT_MOVED_IN) &&
+            entry_maybe_symlink(rs, run, name)) {
+                run->full = true;
+                return true;
+        }
+        return false;
+}
+
+/* Bring the index up to date: every name that changed and every checkpoint
+ * that had not settled, one scan_one() each. 0, or -errno (-EAGAIN and any
+ * failed read: a scan of the whole run decides instead). */
+static int index_update(struct root_state *rs, struct run_state *run, int64_t now)
+{
+        _cleanup_close_ int fd = -1;
+        int r = 0;
+
+        for (size_t i = 0; i < run->idx.n_ckpts; i++)
+                if (!run->idx.ckpts[i].complete)
+                        index_dirty(run, run->idx.ckpts[i].name);
+        if (run->full)
+                return -EAGAIN;
+        fd = openat_beneath(rs->root.fd, run->path, O_PATH | O_DIRECTORY, 0);
+        if (fd < 0)
+                return fd;
+        for (size_t i = 0; i < run->dirty.n && r >= 0; i++) {
+                struct ckpt c = {};
+                ssize_t at;
+
+                r = scan_one(fd, run->dirty.v[i], rs->root.w, rs->root.pat, now, &c);
+                if (r < 0)
+                        break;
+                at = index_find(&run->idx, run->dirty.v[i]);
+                if (at >= 0)
+                        index_drop(&run->idx, (size_t)at);
+                if (r > 0) {
+                        r = index_insert(&run->idx, &run->cap_ckpts, &c);
+                        ckpt_finish(&c);
+                }
+        }
+        strv_finish(&run->dirty);
+        return r < 0 ? r : 0;
+}
+
+/* For the floor: the index of a run with something unsettled brought up
+ * to date (names, sizes) without deciding or deleting anything yet; the
+ * run's own settle timer does that. */
+static void index_refresh(struct root_state *rs, struct run_state *run, int64_t now)
+{
+        struct run scanned = {};
+        int r;
+
+        if (index_incremental(rs, run) && index_update(rs, run, now) == 0)
+                return;
+        strv_finish(&run->dirty);
+        r = sweep_scan_run(&rs->root, run->path, now, &scanned);
+        if (r < 0) {
+                run->full = true; /* the run's timer scans it again */
+                return;
+        }
+        index_adopt(run, &scanned);
+}
+
+/* After deletions: drop from the index what is gone from the disk. What is
+ * still there (a failure, the deletion cap, a dry run) stays. */
+static void index_prune_deleted(struct root_state *rs, struct run_state *run)
+{
+        for (size_t i = 0; i < run->idx.n_ckpts;) {
+                const struct ckpt *c = &run->idx.ckpts[i];
+                size_t gone = 0;
+
+                for (size_t k = 0; !c->verdict.keep && k < c->n_members; k++) {
+                        _cleanup_free_ char *path = child_path(run->path, c->members[k]);
+                        struct stat st;
+
+                        if (path && fstatat(rs->root.fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+                                gone++;
+                }
+                if (gone > 0 && gone < c->n_members)
+                        run->full = true; /* part of a group: rescan */
+                if (gone > 0 && gone == c->n_members)
+                        index_drop(&run->idx, i);
+                else
+                        i++;
+        }
+}
+
+/* Decide and act on the run's index: completeness from the events, the
+ * policy, deletions, then a timer for what has not settled yet. scanned,
+ * when not NULL, is a scan of the whole run that replaces the index (taken). */
+static void run_process(struct manager *m, struct root_state *rs, struct run_state *run, struct run *scanned_in,
                         struct sweep *s)
 {
         uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC), again;
-        unsigned deleted = s->deleted;
+        struct run *scanned = &run->idx;
+
+        if (scanned_in) {
+                index_adopt(run, scanned_in);
+                strv_finish(&run->dirty);
+        }
 
         /* ages and settling on our own clock first; events override */
         if (ages_observe(&run->ages, scanned, s->now_usec, settle_usec(rs)) < 0)
@@ -448,11 +675,11 @@ static void run_process(struct manager *m, struct root_state *rs, struct run_sta
         young_again(&rs->root.w->policy, scanned, &again);
         sweep_apply(s, &rs->root, scanned);
         space_seen(&m->space, rs->root.dev, scanned);
+        if (!s->dry_run)
+                index_prune_deleted(rs, run);
         pending_prune(rs, run, scanned, now);
         /* what is left in the run (a dry run deletes nothing) */
-        deleted = s->dry_run ? 0 : s->deleted - deleted;
-        run->n_ckpts = scanned->n_ckpts - deleted;
-        run_finish(scanned);
+        run->n_ckpts = scanned->n_ckpts;
         /* look again once the unsettled ones may have settled */
         if (again > 0)
                 run_arm(run, again, false);
@@ -478,6 +705,19 @@ static int run_sweep(struct manager *m, struct root_state *rs, struct run_state 
         if (!rs->present)
                 return 0;
         sweep_init(&s, m->config, m->dry_run);
+        /* a new checkpoint: one scan_one() and a decision in memory */
+        if (index_incremental(rs, run)) {
+                r = index_update(rs, run, s.now_usec);
+                if (r == 0) {
+                        run_process(m, rs, run, NULL, &s);
+                        sweep_done(m, &s);
+                        return 0;
+                }
+                if (r == -ENOMEM)
+                        return log_warning_errno(r, "cannot scan %s/%s: %m, trying again later", rs->root.w->path,
+                                                 run->path);
+        }
+        strv_finish(&run->dirty);
         r = sweep_scan_run(&rs->root, run->path, s.now_usec, &scanned);
         if (r == -ENOENT || r == -ENOTDIR || r == -ELOOP || r == -EXDEV) {
                 runs_drop_below(m, rs, run->path); /* frees run */
@@ -543,7 +783,11 @@ static void root_arm_poll(struct root_state *rs)
 /* Watch a directory of the root; the watch limit turns the root to polling. */
 static int root_watch(struct manager *m, struct root_state *rs, const char *path, enum watch_kind kind)
 {
-        int r = watcher_add_beneath(m->watcher, rs->root.fd, path, rs->index, kind, NULL);
+        int r;
+
+        if (!m->watcher)
+                return 0; /* events come from elsewhere (manager_watch_event) */
+        r = watcher_add_beneath(m->watcher, rs->root.fd, path, rs->index, kind, NULL);
 
         if (r == -ENOSPC) {
                 if (!rs->polled)
@@ -574,6 +818,8 @@ static int root_watch_parent(struct manager *m, struct root_state *rs)
 
         if (!parent)
                 return -ENOMEM;
+        if (!m->watcher)
+                return 0;
         slash = strrchr(parent, '/');
         if (!slash)
                 return -EINVAL;
@@ -848,6 +1094,8 @@ static void on_run_event(struct manager *m, struct root_state *rs, const struct 
         candidate = name_is_candidate(rs, ev->name, ev->is_dir);
         m->last_event_usec = now_usec(CLOCK_REALTIME);
         note_write(m, ev);
+        if (index_note(rs, run, ev, candidate))
+                run_arm(run, 0, false);
 
         switch (ev->kind) {
         case WATCH_EVENT_DIR_CREATED:
@@ -947,6 +1195,7 @@ static void on_ckpt_event(struct manager *m, struct root_state *rs, const struct
         p = pending_find(run, slash ? slash + 1 : run_path);
         if (!p)
                 return;
+        index_dirty(run, p->name);
         p->last_usec = now;
         m->last_event_usec = now_usec(CLOCK_REALTIME);
         if (marker && *marker && strcmp(ev->name, marker) == 0 &&
@@ -993,9 +1242,8 @@ static struct root_state *root_by_index(struct manager *m, unsigned index)
         return NULL;
 }
 
-static void on_watch_event(void *userdata, const struct watch_event *ev)
+void manager_watch_event(struct manager *m, const struct watch_event *ev)
 {
-        struct manager *m = userdata;
         struct root_state *rs;
 
         if (ev->kind == WATCH_EVENT_OVERFLOW) {
@@ -1026,6 +1274,11 @@ static void on_watch_event(void *userdata, const struct watch_event *ev)
         }
 }
 
+static void on_watch_event(void *userdata, const struct watch_event *ev)
+{
+        manager_watch_event(userdata, ev);
+}
+
 static int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
         struct manager *m = userdata;
@@ -1047,17 +1300,60 @@ static int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userda
 
 /* --- the free-space floor: timers around space.c --- */
 
-static void adjust_run(void *userdata, struct root *r, struct run *run)
+/* The floor's view: the decided runs of filesystem dev from the index. A
+ * run with something still being written is decided again first, as its
+ * completeness moves with time; the others stand as last decided. */
+static int floor_runs(void *userdata, dev_t dev, struct space_run **ret, size_t *ret_n)
 {
-        struct root_state *rs = (struct root_state *)((char *)r - offsetof(struct root_state, root));
-        struct run_state *state = run_find(rs, run->path);
+        struct manager *m = userdata;
+        uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC);
+        int64_t wall = now_usec(CLOCK_REALTIME);
+        struct space_run *v = NULL;
+        size_t n = 0, cap = 0;
 
-        (void)userdata;
-        if (!state)
-                return;
-        if (ages_observe(&state->ages, run, now_usec(CLOCK_REALTIME), settle_usec(rs)) < 0)
-                log_warning("%s/%s: out of memory timing checkpoints: ages from mtimes", rs->root.w->path, run->path);
-        adjust_completeness(rs, state, run, (uint64_t)now_usec(CLOCK_MONOTONIC));
+        for (size_t i = 0; i < m->n_roots; i++) {
+                struct root_state *rs = &m->roots[i];
+
+                if (!rs->present || rs->root.fd < 0 || rs->root.dev != dev)
+                        continue;
+                for (size_t j = 0; j < rs->n_runs; j++) {
+                        struct run_state *run = rs->runs[j];
+                        bool unsettled = run->n_pending > 0;
+
+                        if (!run->indexed)
+                                continue;
+                        for (size_t k = 0; k < run->idx.n_ckpts && !unsettled; k++)
+                                unsettled = !run->idx.ckpts[k].complete;
+                        unsettled = unsettled || run->dirty.n > 0 || run->full;
+                        if (unsettled) {
+                                /* what is being written counts as room
+                                 * taken: its size now, not at its last
+                                 * decision */
+                                index_refresh(rs, run, wall);
+                                if (ages_observe(&run->ages, &run->idx, wall, settle_usec(rs)) < 0)
+                                        log_warning("%s/%s: out of memory timing checkpoints: ages from mtimes",
+                                                    rs->root.w->path, run->path);
+                                adjust_completeness(rs, run, &run->idx, now);
+                                if (run_decide(&rs->root.w->policy, run->idx.ckpts, run->idx.n_ckpts, wall) < 0)
+                                        log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint",
+                                                    rs->root.w->path, run->path);
+                        }
+                        if (n == cap) {
+                                size_t ncap = cap ? cap * 2 : 64;
+                                struct space_run *nv = reallocarray(v, ncap, sizeof(*nv));
+                                if (!nv) {
+                                        free(v);
+                                        return -ENOMEM;
+                                }
+                                v = nv;
+                                cap = ncap;
+                        }
+                        v[n++] = (struct space_run){.root = &rs->root, .run = &run->idx};
+                }
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
 }
 
 static size_t present_roots(struct manager *m, struct root **ret)
@@ -1080,7 +1376,7 @@ static void floor_check(struct manager *m)
                 return;
         n = present_roots(m, roots);
         sweep_init(&s, m->config, m->dry_run);
-        space_check(&m->space, roots, n, &s, adjust_run, m);
+        space_check(&m->space, roots, n, &s, floor_runs, m);
         /* another ckptd is evicting on one of our filesystems: look again
          * once it may be done, whatever else is (not) being written */
         if (m->space.busy && m->soon_timer) {
@@ -1386,75 +1682,105 @@ void manager_account(struct manager *m, const struct sweep *s)
         }
 }
 
-int manager_run(struct config *c, const char *config_path, bool dry_run, int log_level)
+struct manager *manager_new(struct config *c, const char *config_path, bool dry_run, int log_level)
 {
-        struct manager m = {
+        struct manager *m = calloc(1, sizeof(*m));
+
+        if (!m)
+                return NULL;
+        *m = (struct manager){
                 .config = c,
                 .config_path = config_path,
                 .dry_run_cli = dry_run,
                 .dry_run = dry_run || c->dry_run,
                 .log_level = log_level,
         };
+        if (sd_event_default(&m->event) < 0) {
+                free(m);
+                return NULL;
+        }
+        return m;
+}
+
+int manager_start(struct manager *m)
+{
+        int r;
+
+        m->starting = true;
+        r = roots_start(m);
+        m->starting = false;
+        if (r < 0)
+                return r;
+        return manager_floor_start(m);
+}
+
+struct manager *manager_free(struct manager *m)
+{
+        if (!m)
+                return NULL;
+        manager_floor_stop(m);
+        roots_free(m);
+        m->inotify_src = sd_event_source_disable_unref(m->inotify_src);
+        m->status_src = sd_event_source_disable_unref(m->status_src);
+        m->watcher = watcher_free(m->watcher);
+        m->event = sd_event_unref(m->event);
+        config_free(m->config);
+        free(m);
+        return NULL;
+}
+
+int manager_run(struct config *c, const char *config_path, bool dry_run, int log_level)
+{
+        struct manager *m = manager_new(c, config_path, dry_run, log_level);
         sigset_t mask;
         int r;
 
+        if (!m) {
+                config_free(c);
+                log_error("cannot create the event loop: out of memory");
+                return EXIT_FAILURE;
+        }
         sigemptyset(&mask);
         sigaddset(&mask, SIGHUP);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
         sigprocmask(SIG_BLOCK, &mask, NULL);
 
-        r = sd_event_default(&m.event);
-        if (r < 0) {
-                log_errno(r, "cannot create the event loop: %m");
-                goto out;
-        }
-        r = watcher_new(&m.watcher);
+        r = watcher_new(&m->watcher);
         if (r < 0) {
                 log_errno(r, "cannot create an inotify instance: %m");
                 goto out;
         }
-        if ((r = sd_event_add_signal(m.event, NULL, SIGHUP, on_signal, &m)) < 0 ||
-            (r = sd_event_add_signal(m.event, NULL, SIGTERM, on_signal, &m)) < 0 ||
-            (r = sd_event_add_signal(m.event, NULL, SIGINT, on_signal, &m)) < 0 ||
-            (r = sd_event_add_io(m.event, &m.inotify_src, watcher_fd(m.watcher), EPOLLIN, on_inotify, &m)) < 0) {
+        if ((r = sd_event_add_signal(m->event, NULL, SIGHUP, on_signal, m)) < 0 ||
+            (r = sd_event_add_signal(m->event, NULL, SIGTERM, on_signal, m)) < 0 ||
+            (r = sd_event_add_signal(m->event, NULL, SIGINT, on_signal, m)) < 0 ||
+            (r = sd_event_add_io(m->event, &m->inotify_src, watcher_fd(m->watcher), EPOLLIN, on_inotify, m)) < 0) {
                 log_errno(r, "cannot set up the event loop: %m");
                 goto out;
         }
         /* WATCHDOG=1 every half WATCHDOG_USEC, from the loop itself: a stuck
          * loop stops the pings and systemd restarts us (sd_event_set_watchdog(3)) */
-        sd_event_set_watchdog(m.event, true);
+        sd_event_set_watchdog(m->event, true);
         /* a huge tree is removed a step per turn, between other events */
-        if ((r = sweep_defer_removals(m.event)) < 0) {
+        if ((r = sweep_defer_removals(m->event)) < 0) {
                 log_errno(r, "cannot set up the event loop: %m");
                 goto out;
         }
 
-        m.starting = true;
-        r = roots_start(&m);
-        m.starting = false;
+        r = manager_start(m);
         if (r < 0)
                 goto out;
-        r = manager_floor_start(&m);
-        if (r < 0)
-                goto out;
-        log_info("watching %zu director%s%s", m.n_roots, m.n_roots == 1 ? "y" : "ies",
-                 m.dry_run ? " (dry run: nothing is deleted)" : "");
-        if (!manager_stopping(&m)) /* no READY=1 after STOPPING=1 */
+        log_info("watching %zu director%s%s", m->n_roots, m->n_roots == 1 ? "y" : "ies",
+                 m->dry_run ? " (dry run: nothing is deleted)" : "");
+        if (!manager_stopping(m)) /* no READY=1 after STOPPING=1 */
                 sd_notify(false, "READY=1");
-        manager_status(&m);
-        r = sd_event_loop(m.event);
+        manager_status(m);
+        r = sd_event_loop(m->event);
         if (r < 0)
                 log_errno(r, "event loop failed: %m");
 out:
         sweep_removals_end();
-        manager_floor_stop(&m);
-        roots_free(&m);
-        m.inotify_src = sd_event_source_disable_unref(m.inotify_src);
-        m.status_src = sd_event_source_disable_unref(m.status_src);
-        m.watcher = watcher_free(m.watcher);
-        m.event = sd_event_unref(m.event);
-        config_free(m.config);
+        manager_free(m);
         sweep_records_close();
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

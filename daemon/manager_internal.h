@@ -10,6 +10,7 @@
 #include "rootlock.h"
 #include "space.h"
 #include "sweep.h"
+#include "watchtab.h"
 
 struct manager;
 struct root_state;
@@ -37,6 +38,14 @@ struct run_state {
         bool unreadable_whole;  /* the last sweep kept it whole after a read error */
         size_t n_unreadable;    /* checkpoints the last sweep kept after read errors */
         struct ages ages;       /* each checkpoint timed since first seen */
+        /* The index: the run's checkpoints as last scanned and decided, kept
+         * current name by name from events (scan_one()) between scans of
+         * the whole run. */
+        struct run idx;
+        size_t cap_ckpts;  /* room in idx.ckpts */
+        bool indexed;      /* idx holds a scan of the whole run */
+        bool full;         /* a change only a scan of the whole run can judge */
+        struct strv dirty; /* names changed since idx was decided */
 };
 
 /* One watch of the config. */
@@ -109,3 +118,14 @@ void manager_floor_config(struct manager *m);
 void manager_floor_soon(struct manager *m);
 /* Something is being written: check every second until nothing is. */
 void manager_floor_writing(struct manager *m, bool writing);
+
+/* A manager for config c (taken), its event loop sd_event_default(), no
+ * inotify yet: manager_run() adds it, a test feeds manager_watch_event().
+ * NULL on ENOMEM. */
+struct manager *manager_new(struct config *c, const char *config_path, bool dry_run, int log_level);
+/* Lock, watch, scan and sweep every root; start the floor's timers. */
+int manager_start(struct manager *m);
+/* Everything manager_new() and manager_start() set up; takes NULL. */
+struct manager *manager_free(struct manager *m);
+/* What one inotify event means for the runs and their index. */
+void manager_watch_event(struct manager *m, const struct watch_event *ev);

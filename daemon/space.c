@@ -132,54 +132,69 @@ static void fs_levels(struct fs_state *f, struct root *const *roots, size_t n)
                 f->target_bytes = f->floor_bytes;
 }
 
-/* Every run of every root on f, scanned and decided. */
+/* Every run of every root on f, decided: lent by the daemon's index, or
+ * scanned here (owned). */
 struct fs_runs {
-        struct root **root; /* per run */
-        struct run *runs;
+        struct space_run *v;
         size_t n;
+        struct run **owned; /* scans, one array per root */
+        size_t *n_owned;
+        size_t n_roots;
 };
 
 static void fs_runs_free(struct fs_runs *fr)
 {
-        runs_free(fr->runs, fr->n);
-        free(fr->root);
+        for (size_t i = 0; i < fr->n_roots; i++)
+                runs_free(fr->owned[i], fr->n_owned[i]);
+        free(fr->owned);
+        free(fr->n_owned);
+        free(fr->v);
         *fr = (struct fs_runs){};
 }
 
-static int fs_collect(struct space *sp, struct fs_state *f, struct root *const *roots, size_t n, int64_t now,
-                      space_adjust_fn *adjust, void *userdata, struct fs_runs *ret)
+static int fs_scan(struct fs_state *f, struct root *const *roots, size_t n, int64_t now, struct fs_runs *ret)
 {
-        *ret = (struct fs_runs){};
+        ret->owned = calloc(n + 1, sizeof(*ret->owned));
+        ret->n_owned = calloc(n + 1, sizeof(*ret->n_owned));
+        if (!ret->owned || !ret->n_owned)
+                return -ENOMEM;
+        ret->n_roots = n;
         for (size_t i = 0; i < n; i++) {
-                struct run *runs = NULL, *all;
-                struct root **owner;
+                struct run *runs = NULL;
+                struct space_run *all;
                 size_t k = 0;
 
                 if (roots[i]->fd < 0 || roots[i]->dev != f->dev)
                         continue;
                 if (sweep_scan_root(roots[i], now, &runs, &k) < 0)
                         continue;
-                all = realloc(ret->runs, (ret->n + k) * sizeof(*all));
-                owner = all ? realloc(ret->root, (ret->n + k) * sizeof(*owner)) : NULL;
-                if (all)
-                        ret->runs = all;
-                if (!all || !owner) {
-                        runs_free(runs, k);
+                ret->owned[i] = runs;
+                ret->n_owned[i] = k;
+                all = reallocarray(ret->v, ret->n + k + 1, sizeof(*all));
+                if (!all)
                         return -ENOMEM;
-                }
-                ret->root = owner;
+                ret->v = all;
                 for (size_t j = 0; j < k; j++) {
-                        if (adjust)
-                                adjust(userdata, roots[i], &runs[j]);
                         if (run_decide(&roots[i]->w->policy, runs[j].ckpts, runs[j].n_ckpts, now) < 0)
                                 log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint",
                                             roots[i]->w->path, runs[j].path);
-                        space_seen(sp, f->dev, &runs[j]);
-                        ret->runs[ret->n] = runs[j];
-                        ret->root[ret->n++] = roots[i];
+                        ret->v[ret->n++] = (struct space_run){.root = roots[i], .run = &runs[j]};
                 }
-                free(runs);
         }
+        return 0;
+}
+
+static int fs_collect(struct space *sp, struct fs_state *f, struct root *const *roots, size_t n, int64_t now,
+                      space_runs_fn *runs_fn, void *userdata, struct fs_runs *ret)
+{
+        int r;
+
+        *ret = (struct fs_runs){};
+        r = runs_fn ? runs_fn(userdata, f->dev, &ret->v, &ret->n) : fs_scan(f, roots, n, now, ret);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < ret->n; i++)
+                space_seen(sp, f->dev, ret->v[i].run);
         return 0;
 }
 
@@ -249,7 +264,7 @@ static int64_t future_usec(const struct ckpt *c, int64_t now_usec)
 
 /* Evict from f until free space reaches the target, worst first. */
 static int fs_enforce(struct space *sp, struct fs_state *f, struct root *const *roots, size_t n, struct sweep *s,
-                      space_adjust_fn *adjust, void *userdata)
+                      space_runs_fn *runs_fn, void *userdata)
 {
         struct fs_runs fr;
         struct floor_cand *c = NULL;
@@ -262,12 +277,12 @@ static int fs_enforce(struct space *sp, struct fs_state *f, struct root *const *
         int64_t skew_usec = 0;
         int r;
 
-        r = fs_collect(sp, f, roots, n, s->now_usec, adjust, userdata, &fr);
+        r = fs_collect(sp, f, roots, n, s->now_usec, runs_fn, userdata, &fr);
         if (r < 0)
                 goto out;
         fs_levels(f, roots, n); /* largest may have grown */
         for (size_t i = 0; i < fr.n; i++)
-                nc += fr.runs[i].n_ckpts;
+                nc += fr.v[i].run->n_ckpts;
         c = calloc(nc + 1, sizeof(*c));
         ck = calloc(nc + 1, sizeof(*ck));
         run_of = calloc(nc + 1, sizeof(*run_of));
@@ -279,8 +294,8 @@ static int fs_enforce(struct space *sp, struct fs_state *f, struct root *const *
         }
         nc = 0;
         for (size_t i = 0; i < fr.n; i++)
-                for (size_t j = 0, base = nc; j < fr.runs[i].n_ckpts; j++) {
-                        struct ckpt *k = &fr.runs[i].ckpts[j];
+                for (size_t j = 0, base = nc; j < fr.v[i].run->n_ckpts; j++) {
+                        struct ckpt *k = &fr.v[i].run->ckpts[j];
                         /* in a dry run the policy's victims still take space */
                         if (!k->verdict.keep)
                                 pending_bytes += k->size_bytes;
@@ -292,7 +307,7 @@ static int fs_enforce(struct space *sp, struct fs_state *f, struct root *const *
                                 writing_bytes += k->size_bytes;
                         /* "the best and the newest of each run" are per
                          * owner, as the policy ranks them (run_decide) */
-                        floor_cand_from_ckpt(&c[nc], base + run_owner_first(fr.runs[i].ckpts, j), k);
+                        floor_cand_from_ckpt(&c[nc], base + run_owner_first(fr.v[i].run->ckpts, j), k);
                         ck[nc] = k;
                         run_of[nc++] = i;
                 }
@@ -314,7 +329,7 @@ static int fs_enforce(struct space *sp, struct fs_state *f, struct root *const *
                         break;
                 k->verdict.keep = false;
                 k->verdict.delete_reason = DELETE_FLOOR;
-                sweep_remove(s, fr.root[ri], &fr.runs[ri], k, DELETE_FLOOR);
+                sweep_remove(s, fr.v[ri].root, fr.v[ri].run, k, DELETE_FLOOR);
                 if (s->dry_run) {
                         f->free_bytes += s->deleted > before ? k->size_bytes : 0;
                         continue;
@@ -324,7 +339,7 @@ static int fs_enforce(struct space *sp, struct fs_state *f, struct root *const *
                  * removal freed, or one pass would evict everything while
                  * statvfs catches up. */
                 expect = f->free_bytes + (s->freed_bytes - freed_before);
-                fs_stat(fr.root[ri]->fd, &f->free_bytes, &f->total_bytes);
+                fs_stat(fr.v[ri].root->fd, &f->free_bytes, &f->total_bytes);
                 if (f->free_bytes < expect)
                         f->free_bytes = expect;
         }
@@ -413,7 +428,7 @@ static int space_lock(struct space *sp, struct fs_state *f, int fd, bool dry_run
         return lock;
 }
 
-int space_check(struct space *sp, struct root *const *roots, size_t n, struct sweep *s, space_adjust_fn *adjust,
+int space_check(struct space *sp, struct root *const *roots, size_t n, struct sweep *s, space_runs_fn *runs_fn,
                 void *userdata)
 {
         int unmet = 0;
@@ -443,7 +458,7 @@ int space_check(struct space *sp, struct root *const *roots, size_t n, struct sw
                                 continue;
                         }
                         if (f->free_bytes < f->floor_bytes) {
-                                r = fs_enforce(sp, f, roots, n, s, adjust, userdata);
+                                r = fs_enforce(sp, f, roots, n, s, runs_fn, userdata);
                                 if (r < 0)
                                         log_errno(r, "cannot enforce the floor on %s: %m", f->path);
                         } else {

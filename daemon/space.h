@@ -31,9 +31,16 @@ struct space {
         bool busy; /* the last space_check() left a filesystem for next time */
 };
 
-/* Called for every scanned run before the policy decides it, so the daemon
- * can override completeness from what its events say. */
-typedef void space_adjust_fn(void *userdata, struct root *r, struct run *run);
+/* A decided run and its root, lent to the floor. */
+struct space_run {
+        struct root *root;
+        struct run *run;
+};
+
+/* The daemon's decided runs on filesystem dev, from its index, in *ret (an
+ * array of *ret_n, malloc'd; the runs stay the daemon's: the floor only sets
+ * the verdicts of what it evicts). 0 or -ENOMEM. */
+typedef int space_runs_fn(void *userdata, dev_t dev, struct space_run **ret, size_t *ret_n);
 
 /* Rebuild the filesystem list for these roots (an fd < 0 is skipped); what
  * was learned about a filesystem already known (largest, unmet) is kept. */
@@ -41,9 +48,10 @@ int space_set_roots(struct space *sp, struct root *const *roots, size_t n);
 void space_finish(struct space *sp);
 /* Remember the sizes of the complete checkpoints of a run (for headroom). */
 void space_seen(struct space *sp, dev_t dev, const struct run *run);
-/* Check every filesystem and evict where free space is below the floor.
+/* Check every filesystem and evict where free space is below the floor,
+ * among the runs that runs_fn gives (NULL: scan and decide the roots).
  * Returns how many filesystems are below the floor afterwards. */
-int space_check(struct space *sp, struct root *const *roots, size_t n, struct sweep *s, space_adjust_fn *adjust,
+int space_check(struct space *sp, struct root *const *roots, size_t n, struct sweep *s, space_runs_fn *runs_fn,
                 void *userdata);
 /* Fill free, total, floor and target of every filesystem; evict nothing. */
 void space_measure(struct space *sp, struct root *const *roots, size_t n);

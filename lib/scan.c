@@ -978,6 +978,10 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
                 const struct scan_entry *e = &l.v[i];
                 struct fields f;
 
+                /* entries that pin other entries: scan_one() cannot see them */
+                if (S_ISLNK(e->st.st_mode) || is_keep_name(e->name) ||
+                    scan_has_suffix(e->name, strlen(e->name), UNFINISHED_SUFFIX))
+                        run.pin_sources = true;
                 /* lstat: symlinks are never checkpoints nor runs */
                 if (S_ISLNK(e->st.st_mode))
                         continue;
@@ -1057,6 +1061,55 @@ int scan_run(int run_fd, const char *run_path, const struct watch_conf *w, const
              struct run *ret)
 {
         return scan_dir(run_fd, run_path, w, pat, now_usec, ret, NULL);
+}
+
+bool scan_incremental(const struct watch_conf *w, const struct pattern *pat)
+{
+        /* groups span names; pointer files, metric logs and HF's
+         * trainer_state.json pin or rank by what other entries say */
+        return !pattern_groups(pat) && w->pointer_files.n == 0 && w->metric_log.n == 0 &&
+               w->metric_source != METRIC_HF_STATE && !streq_ptr(w->preset, "huggingface");
+}
+
+bool scan_name_pins(const char *name)
+{
+        return is_keep_name(name) || scan_has_suffix(name, strlen(name), UNFINISHED_SUFFIX);
+}
+
+int scan_one(int run_fd, const char *name, const struct watch_conf *w, const struct pattern *pat, int64_t now_usec,
+             struct ckpt *ret)
+{
+        struct scan_entry e = {.name = (char *)name};
+        struct scan_listing l = {.v = &e, .n = 1};
+        struct cand cand = {};
+        struct scan_ctx ctx;
+        struct stat st;
+        uint64_t mnt_id;
+        int r;
+
+        if (!w || !pat || !name || !ret)
+                return -EINVAL;
+        if (!scan_incremental(w, pat) || scan_name_pins(name))
+                return -EAGAIN;
+        r = stat_mnt(run_fd, "", &st, &mnt_id);
+        if (r < 0)
+                return r;
+        r = stat_mnt(run_fd, name, &e.st, &e.mnt_id);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        if (S_ISLNK(e.st.st_mode))
+                return -EAGAIN; /* a symlink pin */
+        if (scan_name_ignored(w, name) || (e.mnt_id != mnt_id && e.mnt_id && mnt_id) ||
+            !kind_fits(w->kind, e.st.st_mode) || !scan_name_matches(w, pat, name, &cand.fields))
+                return 0;
+        cand.is_dir = S_ISDIR(e.st.st_mode);
+        ctx = (struct scan_ctx){.dir_fd = run_fd, .mnt_id = mnt_id, .w = w, .now_usec = now_usec, .l = &l};
+        r = ckpt_build(&ctx, &cand, 1, ret);
+        if (r < 0)
+                return r;
+        return r == 0 ? 1 : 0; /* 1 from ckpt_build: gone mid-scan */
 }
 
 static char *path_join(const char *dir, const char *name)

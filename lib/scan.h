@@ -24,6 +24,9 @@ struct run {
          * not be read may have pinned any of them. */
         int read_error;
         char *read_what; /* what could not be read, e.g. "pointer file latest" */
+        /* a symlink, keep file or -unfinished marker is among its entries:
+         * a change of one name may change the pins of others */
+        bool pin_sources;
 };
 
 void run_finish(struct run *r);
@@ -53,6 +56,21 @@ int root_open(const char *path);
  * now_usec (CLOCK_REALTIME) decides "changed within settle". */
 int scan_run(int run_fd, const char *run_path, const struct watch_conf *w, const struct pattern *pat, int64_t now_usec,
              struct run *ret);
+
+/* Whether a run of this watch can be kept current one name at a time
+ * (scan_one()): no groups, pointer files, metric logs or HF best pins. */
+bool scan_incremental(const struct watch_conf *w, const struct pattern *pat);
+/* Whether an entry name pins others by its existence (keep file,
+ * -unfinished marker): a change of it needs a scan of the whole run. */
+bool scan_name_pins(const char *name);
+/* Scan entry `name` of the run at run_fd as a checkpoint on its own, for a
+ * run whose last scan_run() found no pin_sources: 1 with *ret filled (its
+ * flock pin included, no pins from other entries), 0 when it is no
+ * checkpoint (absent, ignored, another kind or mount, no match), -EAGAIN
+ * when only a scan of the whole run can tell (a symlink, a keep file, a
+ * watch that is not scan_incremental()), else -errno. */
+int scan_one(int run_fd, const char *name, const struct watch_conf *w, const struct pattern *pat, int64_t now_usec,
+             struct ckpt *ret);
 
 /* Scan the root, and with w->recursive every directory below it that is not
  * a checkpoint, a symlink or on another filesystem. Runs with no checkpoint

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define SUITES(X) X(size) X(pattern) X(policy) X(floor) X(config) X(metricfile) X(scan) X(remove) X(watch) X(failclosed) X(decide) X(escape) X(metriclog) X(verify)
+#define SUITES(X) X(size) X(pattern) X(policy) X(floor) X(config) X(metricfile) X(scan) X(remove) X(watch) X(failclosed) X(decide) X(escape) X(metriclog) X(verify) X(manager)
 
 #define DECLARE(name) Suite *name##_suite(void) __attribute__((weak));
 SUITES(DECLARE)

@@ -1,0 +1,319 @@
+/* The daemon's manager on a real directory, driven by synthetic watch
+ * events (no inotify): its index of each run, the decision and the floor.
+ * The index must always equal what a fresh scan of the disk decides. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/inotify.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "decide.h"
+#include "../../daemon/manager_internal.h"
+#include "tree.h"
+
+#define PATTERN "step_{step}-loss={loss}.pt"
+
+static char state_dir[PATH_MAX];
+
+static void manager_setup(void)
+{
+        tree_setup();
+        /* removal records go to a directory of this test */
+        ck_assert_int_lt(snprintf(state_dir, sizeof(state_dir), "%s/.state", tree_dir), (int)sizeof(state_dir));
+        ck_assert_int_eq(mkdir(state_dir, 0700), 0);
+        ck_assert_int_eq(setenv("STATE_DIRECTORY", state_dir, 1), 0);
+}
+
+/* Run the loop until nothing is left to dispatch now. */
+static void settle(struct manager *m)
+{
+        int idle = 0;
+
+        for (int i = 0; i < 10000 && idle < 3; i++) {
+                int r = sd_event_run(m->event, 2000);
+                ck_assert_int_ge(r, 0);
+                idle = r == 0 ? idle + 1 : 0;
+        }
+}
+
+static struct manager *start(int keep_last, const char *extra)
+{
+        char text[4096], error[ERROR_MAX];
+        struct config *c = NULL;
+        struct manager *m;
+
+        ck_assert_int_lt(snprintf(text, sizeof(text),
+                                  "watch = ( { path = \"%s\"; pattern = \"" PATTERN "\"; monitor = \"loss\"; "
+                                  "keep_top_k = 2; keep_last = %d; settle = 0; %s } );",
+                                  tree_dir, keep_last, extra),
+                         (int)sizeof(text));
+        ck_assert_msg(config_load_string(text, "test", &c, error) == 0, "%s", error);
+        m = manager_new(c, NULL, false, -1);
+        ck_assert_ptr_nonnull(m);
+        ck_assert_int_eq(manager_start(m), 0);
+        settle(m);
+        return m;
+}
+
+static void event(struct manager *m, enum watch_event_kind kind, const char *name, bool is_dir)
+{
+        struct root_state *rs = &m->roots[0];
+        struct watch_dir d = {.wd = 1, .root = rs->index, .kind = WATCH_ROOT, .path = (char *)"."};
+        struct watch_event ev = {
+                .kind = kind,
+                .dir = &d,
+                .name = name,
+                .name_len = strlen(name),
+                .is_dir = is_dir,
+                .mask = kind == WATCH_EVENT_MOVED_IN || kind == WATCH_EVENT_DIR_CREATED ? IN_MOVED_TO : 0,
+        };
+
+        manager_watch_event(m, &ev);
+}
+
+static const char *ckpt_name(unsigned step, unsigned loss)
+{
+        static char buf[64];
+
+        snprintf(buf, sizeof(buf), "step_%u-loss=%u.pt", step, loss);
+        return buf;
+}
+
+/* A checkpoint renamed into place, three hours old. */
+static void save(struct manager *m, unsigned step, unsigned loss)
+{
+        const char *name = ckpt_name(step, loss);
+
+        tree_mkfile(name, 10);
+        tree_set_mtime(name, -3 * HOUR_USEC);
+        event(m, WATCH_EVENT_MOVED_IN, name, false);
+}
+
+static bool exists(const char *name)
+{
+        struct stat st;
+
+        return fstatat(tree_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+static struct run *index_of(struct manager *m)
+{
+        struct root_state *rs = &m->roots[0];
+
+        for (size_t i = 0; i < rs->n_runs; i++)
+                if (strcmp(rs->runs[i]->path, ".") == 0) {
+                        ck_assert(rs->runs[i]->indexed);
+                        return &rs->runs[i]->idx;
+                }
+        ck_abort_msg("the root's run is not indexed");
+        return NULL;
+}
+
+/* The index equals a fresh scan of the disk, decided: names, pins, verdicts. */
+static void assert_index_is_disk(struct manager *m, const char *when)
+{
+        struct root_state *rs = &m->roots[0];
+        struct run *idx = index_of(m), fresh = {};
+        int fd = openat(tree_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int64_t now = now_usec(CLOCK_REALTIME);
+
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(scan_run(fd, ".", rs->root.w, rs->root.pat, now, &fresh), 0);
+        close(fd);
+        ck_assert_int_eq(run_decide(&rs->root.w->policy, fresh.ckpts, fresh.n_ckpts, now), 0);
+        ck_assert_msg(idx->n_ckpts == fresh.n_ckpts, "%s: index holds %zu checkpoints, the disk %zu", when,
+                      idx->n_ckpts, fresh.n_ckpts);
+        for (size_t i = 0; i < fresh.n_ckpts; i++) {
+                const struct ckpt *a = &idx->ckpts[i], *b = &fresh.ckpts[i];
+
+                ck_assert_msg(strcmp(a->name, b->name) == 0, "%s: #%zu is %s in the index, %s on disk", when, i,
+                              a->name, b->name);
+                ck_assert_msg(a->pins == b->pins, "%s: %s pins %#x in the index, %#x on disk", when, a->name, a->pins,
+                              b->pins);
+                ck_assert_msg(a->verdict.keep == b->verdict.keep && a->verdict.reasons == b->verdict.reasons,
+                              "%s: %s verdict %d/%#x in the index, %d/%#x on disk", when, a->name, a->verdict.keep,
+                              a->verdict.reasons, b->verdict.keep, b->verdict.reasons);
+        }
+        run_finish(&fresh);
+}
+
+START_TEST(test_new_checkpoint_displaces_one)
+{
+        struct manager *m;
+
+        /* best two: loss 1 and 2 (steps 1, 2); newest three: 3, 4, 5 */
+        for (unsigned s = 1; s <= 5; s++) {
+                tree_mkfile(ckpt_name(s, s), 10);
+                tree_set_mtime(ckpt_name(s, s), -3 * HOUR_USEC);
+        }
+        m = start(3, "");
+        ck_assert_uint_eq(index_of(m)->n_ckpts, 5);
+        save(m, 6, 50);
+        settle(m);
+        ck_assert(!exists(ckpt_name(3, 3)));
+        ck_assert(exists(ckpt_name(1, 1)) && exists(ckpt_name(2, 2)) && exists(ckpt_name(6, 50)));
+        ck_assert_uint_eq(index_of(m)->n_ckpts, 5);
+        assert_index_is_disk(m, "after one save");
+        /* a checkpoint deleted by someone else leaves the index */
+        ck_assert_int_eq(unlinkat(tree_fd, ckpt_name(1, 1), 0), 0);
+        event(m, WATCH_EVENT_GONE, ckpt_name(1, 1), false);
+        settle(m);
+        assert_index_is_disk(m, "after a removal by hand");
+        manager_free(m);
+}
+END_TEST
+
+START_TEST(test_keep_file_and_symlink_pin)
+{
+        struct manager *m = start(3, "");
+
+        for (unsigned s = 1; s <= 5; s++)
+                save(m, s, 10 + s);
+        settle(m);
+        /* steps 1, 2 best; 3, 4, 5 newest */
+        ck_assert_uint_eq(index_of(m)->n_ckpts, 5);
+        tree_mkfile("step_3-loss=13.pt.keep", 0);
+        event(m, WATCH_EVENT_CREATED, "step_3-loss=13.pt.keep", false);
+        event(m, WATCH_EVENT_WRITE_DONE, "step_3-loss=13.pt.keep", false);
+        tree_symlink("step_4-loss=14.pt", "last.pt");
+        event(m, WATCH_EVENT_CREATED, "last.pt", false);
+        settle(m);
+        save(m, 6, 50);
+        save(m, 7, 50);
+        save(m, 8, 50);
+        settle(m);
+        ck_assert(exists("step_3-loss=13.pt") && exists("step_4-loss=14.pt"));
+        ck_assert(!exists("step_5-loss=15.pt"));
+        assert_index_is_disk(m, "with pins");
+        /* the symlink goes: what it pinned goes too */
+        ck_assert_int_eq(unlinkat(tree_fd, "last.pt", 0), 0);
+        event(m, WATCH_EVENT_GONE, "last.pt", false);
+        settle(m);
+        ck_assert(!exists("step_4-loss=14.pt"));
+        assert_index_is_disk(m, "after the symlink went");
+        manager_free(m);
+}
+END_TEST
+
+/* The floor evicts from the index: a file no event announced is not seen. */
+START_TEST(test_floor_uses_the_index)
+{
+        struct manager *m = start(10, "min_free = \"100%\";");
+
+        for (unsigned s = 1; s <= 4; s++)
+                save(m, s, 10 - s);
+        settle(m);
+        /* below any floor: everything but the best and newest goes */
+        manager_floor_soon(m);
+        settle(m);
+        ck_assert(exists(ckpt_name(4, 6)));
+        ck_assert(!exists(ckpt_name(1, 9)) && !exists(ckpt_name(2, 8)));
+        event(m, WATCH_EVENT_GONE, ckpt_name(1, 9), false);
+        event(m, WATCH_EVENT_GONE, ckpt_name(2, 8), false);
+        event(m, WATCH_EVENT_GONE, ckpt_name(3, 7), false);
+        settle(m);
+        ck_assert_uint_eq(index_of(m)->n_ckpts, 1);
+        /* unannounced: the floor works from the index, not the disk */
+        tree_mkfile(ckpt_name(9, 1), 10);
+        tree_set_mtime(ckpt_name(9, 1), -3 * HOUR_USEC);
+        manager_floor_soon(m);
+        settle(m);
+        ck_assert(exists(ckpt_name(9, 1)) && exists(ckpt_name(4, 6)));
+        manager_free(m);
+}
+END_TEST
+
+/* Random saves, removals, keep files, symlinks and rewrites, each with the
+ * events the kernel sends: after each, the index equals the disk. */
+START_TEST(test_index_equals_disk_after_random_events)
+{
+        struct manager *m = start(3, "keep_every = 10;");
+        unsigned seed = 12345u + (unsigned)_i;
+
+        for (int op = 0; op < 150; op++) {
+                unsigned step = (unsigned)rand_r(&seed) % 40, loss = (unsigned)rand_r(&seed) % 100;
+                struct run *idx = index_of(m);
+                char what[128], name[96];
+
+                switch (rand_r(&seed) % 7) {
+                case 0:
+                case 1:
+                        save(m, step, loss);
+                        snprintf(what, sizeof(what), "save %s", ckpt_name(step, loss));
+                        break;
+                case 2: /* someone removes one */
+                        if (idx->n_ckpts == 0)
+                                continue;
+                        snprintf(name, sizeof(name), "%s", idx->ckpts[step % idx->n_ckpts].name);
+                        ck_assert_int_eq(unlinkat(tree_fd, name, 0), 0);
+                        event(m, WATCH_EVENT_GONE, name, false);
+                        snprintf(what, sizeof(what), "rm %s", name);
+                        break;
+                case 3: /* a keep file beside one */
+                        if (idx->n_ckpts == 0)
+                                continue;
+                        snprintf(name, sizeof(name), "%s.keep", idx->ckpts[step % idx->n_ckpts].name);
+                        tree_mkfile(name, 0);
+                        event(m, WATCH_EVENT_CREATED, name, false);
+                        event(m, WATCH_EVENT_WRITE_DONE, name, false);
+                        snprintf(what, sizeof(what), "keep %s", name);
+                        break;
+                case 4: /* keep files and the symlink go */
+                        if (unlinkat(tree_fd, "last.pt", 0) == 0)
+                                event(m, WATCH_EVENT_GONE, "last.pt", false);
+                        for (size_t i = 0; i < idx->n_ckpts; i++) {
+                                snprintf(name, sizeof(name), "%s.keep", idx->ckpts[i].name);
+                                if (unlinkat(tree_fd, name, 0) == 0)
+                                        event(m, WATCH_EVENT_GONE, name, false);
+                        }
+                        snprintf(what, sizeof(what), "unpin");
+                        break;
+                case 5: /* Lightning's last.pt link */
+                        if (idx->n_ckpts == 0)
+                                continue;
+                        if (unlinkat(tree_fd, "last.pt", 0) == 0)
+                                event(m, WATCH_EVENT_GONE, "last.pt", false);
+                        snprintf(name, sizeof(name), "%s", idx->ckpts[step % idx->n_ckpts].name);
+                        tree_symlink(name, "last.pt");
+                        event(m, WATCH_EVENT_CREATED, "last.pt", false);
+                        snprintf(what, sizeof(what), "link last.pt -> %s", name);
+                        break;
+                default: /* one is written again in place */
+                        if (idx->n_ckpts == 0)
+                                continue;
+                        snprintf(name, sizeof(name), "%s", idx->ckpts[step % idx->n_ckpts].name);
+                        tree_mkfile(name, 20);
+                        tree_set_mtime(name, -3 * HOUR_USEC);
+                        event(m, WATCH_EVENT_MODIFIED, name, false);
+                        event(m, WATCH_EVENT_WRITE_DONE, name, false);
+                        snprintf(what, sizeof(what), "rewrite %s", name);
+                        break;
+                }
+                settle(m);
+                assert_index_is_disk(m, what);
+        }
+        manager_free(m);
+}
+END_TEST
+
+Suite *manager_suite(void);
+
+Suite *manager_suite(void)
+{
+        Suite *s = suite_create("manager");
+        TCase *tc = tcase_create("index");
+
+        tcase_add_checked_fixture(tc, manager_setup, tree_teardown);
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, test_new_checkpoint_displaces_one);
+        tcase_add_test(tc, test_keep_file_and_symlink_pin);
+        tcase_add_test(tc, test_floor_uses_the_index);
+        tcase_add_loop_test(tc, test_index_equals_disk_after_random_events, 0, 4);
+        suite_add_tcase(s, tc);
+        return s;
+}
