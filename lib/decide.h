@@ -18,3 +18,8 @@ int run_decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now_use
 /* The index of the first checkpoint in c[0..i] with the owner of c[i]: ids of
  * owner partitions, for the floor's "best and newest of each run". */
 size_t run_owner_first(const struct ckpt *c, size_t i);
+
+/* *ret := "names carry epoch, step; did you mean ...?": the field names the
+ * checkpoints c[0..n) carry, and the one closest to monitor by edit distance
+ * when it looks like a typo of it (a caller's warning; free() it). */
+int run_monitor_hint(const struct ckpt *c, size_t n, const char *monitor, char **ret);

@@ -200,6 +200,80 @@ static void rank_quadratic(const struct policy *p, struct ckpt *c, size_t n)
         }
 }
 
+/* How long ago c was completed: what the daemon timed itself where it did,
+ * else the age of its newest mtime. */
+static int64_t written_age(const struct ckpt *c, int64_t now_usec)
+{
+        int64_t age;
+
+        if (c->age_known)
+                return c->age_usec;
+        if (__builtin_sub_overflow(now_usec, c->mtime_usec, &age))
+                return c->mtime_usec > now_usec ? INT64_MIN : INT64_MAX;
+        return age;
+}
+
+/* The most recently completed checkpoint is kept whatever its order says:
+ * a script restarted into the directory of an old run writes epoch=0 next
+ * to the old epoch=21, and resumes from nothing if that epoch=0 goes. It
+ * costs at most one more kept checkpoint per run, none when it is also the
+ * newest by order. Only a strictly latest completion counts: checkpoints
+ * completed at the same instant (restored from a backup, copied with cp -p)
+ * say nothing about which is newer, and the order decides alone. O(n). */
+static void keep_newest_written(struct ckpt *c, size_t n, int64_t now_usec)
+{
+        size_t best = SIZE_MAX;
+        int64_t best_age = 0;
+        bool tie = false;
+
+        for (size_t i = 0; i < n; i++) {
+                int64_t age;
+
+                if (!is_settled(&c[i]))
+                        continue;
+                age = written_age(&c[i], now_usec);
+                if (best == SIZE_MAX || age < best_age) {
+                        best = i;
+                        best_age = age;
+                        tie = false;
+                } else if (age == best_age) {
+                        tie = true;
+                }
+        }
+        /* named only where no other rule keeps it: -l then says why */
+        if (best != SIZE_MAX && !tie && c[best].verdict.reasons == 0)
+                c[best].verdict.reasons |= BIT(KEEP_NEWEST_WRITTEN);
+}
+
+/* A monitor that no complete checkpoint of the run carries (a typo, or
+ * names that hold only epoch and step) would rank nothing and let
+ * keep_last delete the best ones: the run is kept whole instead, and the
+ * caller warns (policy_monitor_missing()). The floor may still evict. */
+static void keep_if_monitor_missing(const struct policy *p, struct ckpt *c, size_t n)
+{
+        if (!policy_monitor_missing(p, c, n))
+                return;
+        for (size_t i = 0; i < n; i++)
+                if (is_settled(&c[i]))
+                        c[i].verdict.reasons |= BIT(KEEP_NO_MONITOR);
+}
+
+bool policy_monitor_missing(const struct policy *p, const struct ckpt *c, size_t n)
+{
+        bool any = false;
+
+        if (!has_monitor(p))
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                if (!is_settled(&c[i]))
+                        continue;
+                if (c[i].has_metric)
+                        return false;
+                any = true;
+        }
+        return any;
+}
+
 static void decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec, size_t *idx)
 {
         for (size_t i = 0; i < n; i++) {
@@ -229,6 +303,8 @@ static void decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now
                 rank_sorted(p, c, n, idx);
         else
                 rank_quadratic(p, c, n);
+        keep_newest_written(c, n, now_usec);
+        keep_if_monitor_missing(p, c, n);
 
         for (size_t i = 0; i < n; i++) {
                 struct verdict *v = &c[i].verdict;
