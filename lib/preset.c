@@ -8,6 +8,19 @@
 #include "macro.h"
 #include "preset.h"
 
+/* tf.train.CheckpointManager, and tf.keras through it: the prefix ckpt-7
+ * is ckpt-7.index + ckpt-7.data-00000-of-00001 (one checkpoint: the pattern
+ * groups files with equal fields), and the text-format CheckpointState in
+ * `checkpoint` names the latest (model_checkpoint_path) and the ones it
+ * still manages (all_model_checkpoint_paths), all pinned. The bundle writer
+ * writes each file as "<name>.tempstate<random>" and renames it in. */
+#define TF_PRESET(n)                                                                                         \
+        {                                                                                                    \
+                .name = (n), .pattern = "ckpt-{step}.*", .kind = KIND_FILE, .metric_source = METRIC_NAME,   \
+                .pointer_files = {"checkpoint", NULL}, .exclude = {"*.tempstate*", NULL},                    \
+                .summary = "TensorFlow/Keras ckpt-N.index + .data-* prefixes, `checkpoint` state pinned",    \
+        }
+
 const struct preset presets[] = {
         {
                 /* No layout of its own: the operator names the pattern. */
@@ -94,6 +107,8 @@ const struct preset presets[] = {
                 .complete_marker = ".metadata",
                 .summary = "torch.distributed.checkpoint step-N dirs, no metric",
         },
+        TF_PRESET("tensorflow"),
+        TF_PRESET("keras"),
         {.name = NULL},
 };
 
