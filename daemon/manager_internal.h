@@ -37,6 +37,7 @@ struct run_state {
         bool unreadable_whole;  /* the last sweep kept it whole after a read error */
         size_t n_unreadable;    /* checkpoints the last sweep kept after read errors */
         struct ages ages;       /* each checkpoint timed since first seen */
+        char *monitor_missing;  /* sweep_note_monitor() last said; NULL: carried */
 };
 
 /* One watch of the config. */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decide.h"
 #include "log.h"
 #include "manager_internal.h"
 #include "preset.h"
@@ -206,6 +207,14 @@ static void print_run_table(FILE *f, const struct root *r, const struct run *run
                 fprintf(f, "  kept whole: cannot read %s: %s\n", what ? what : "?",
                         error_text(run->read_error, err, sizeof(err)));
         }
+        if (run_monitor_missing(run->ckpts, run->n_ckpts)) {
+                _cleanup_free_ char *hint = NULL, *ehint = NULL;
+
+                if (run_monitor_hint(run->ckpts, run->n_ckpts, r->w->policy.monitor, &hint) == 0)
+                        ehint = log_escape(hint);
+                fprintf(f, "  kept whole: no checkpoint carries the monitor %s (%s)\n", monitor ? monitor : "?",
+                        ehint ? ehint : "?");
+        }
         for (size_t i = 0; i < run->n_ckpts; i++) {
                 const struct ckpt *c = &run->ckpts[i];
                 _cleanup_free_ char *why = reasons_string(c);
@@ -353,6 +362,12 @@ static json_object *runs_json(const struct root *r, const struct run *runs, size
                 json_object *jr = json_object_new_object(), *cks = json_object_new_array();
                 json_object_object_add(jr, "path", json_name(runs[j].path));
                 json_object_object_add(jr, "read_error", read_error_json(runs[j].read_error, runs[j].read_what));
+                if (run_monitor_missing(runs[j].ckpts, runs[j].n_ckpts)) {
+                        _cleanup_free_ char *hint = NULL;
+
+                        if (run_monitor_hint(runs[j].ckpts, runs[j].n_ckpts, r->w->policy.monitor, &hint) == 0)
+                                json_object_object_add(jr, "monitor_missing", json_name(hint));
+                }
                 for (size_t k = 0; k < runs[j].n_ckpts; k++)
                         json_object_array_add(cks, ckpt_json(r, &runs[j].ckpts[k]));
                 json_object_object_add(jr, "checkpoints", cks);
@@ -466,6 +481,12 @@ char *report_status(const struct manager *m)
                         _cleanup_free_ char *path = log_escape(m->roots[i].root.w->path);
                         fprintf(f, "; %s missing", path ? path : "?");
                 }
+        runs = 0;
+        for (size_t i = 0; i < m->n_roots; i++)
+                for (size_t j = 0; j < m->roots[i].n_runs; j++)
+                        runs += m->roots[i].runs[j]->monitor_missing != NULL;
+        if (runs > 0)
+                fprintf(f, "; %zu run%s kept whole: no checkpoint carries the monitor", runs, runs == 1 ? "" : "s");
         report_unreadable(m, &runs, &ckpts);
         if (runs > 0)
                 fprintf(f, "; %zu run%s kept whole after read errors", runs, runs == 1 ? "" : "s");

@@ -151,3 +151,11 @@ int run_monitor_hint(const struct ckpt *c, size_t n, const char *monitor, char *
         *ret = buf;
         return 0;
 }
+
+bool run_monitor_missing(const struct ckpt *c, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (c[i].verdict.reasons & (1u << KEEP_NO_MONITOR))
+                        return true;
+        return false;
+}

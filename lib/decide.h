@@ -2,6 +2,7 @@
  * daemon, -1 and -l turn a scanned run into verdicts. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,3 +24,6 @@ size_t run_owner_first(const struct ckpt *c, size_t i);
  * checkpoints c[0..n) carry, and the one closest to monitor by edit distance
  * when it looks like a typo of it (a caller's warning; free() it). */
 int run_monitor_hint(const struct ckpt *c, size_t n, const char *monitor, char **ret);
+/* Whether run_decide() kept c[0..n) (or one owner's part) whole because no
+ * checkpoint carries the monitor (KEEP_NO_MONITOR). */
+bool run_monitor_missing(const struct ckpt *c, size_t n);
