@@ -207,6 +207,12 @@ static void print_run_table(FILE *f, const struct root *r, const struct run *run
                 fprintf(f, "  kept whole: cannot read %s: %s\n", what ? what : "?",
                         error_text(run->read_error, err, sizeof(err)));
         }
+        if (run->preset_why) {
+                if (run->detected)
+                        fprintf(f, "  layout: %s (%s)\n", run->preset, run->preset_why);
+                else
+                        fprintf(f, "  layout: not recognised, %s: nothing in it is touched\n", run->preset_why);
+        }
         if (run_monitor_missing(run->ckpts, run->n_ckpts)) {
                 _cleanup_free_ char *hint = NULL, *ehint = NULL;
 
@@ -362,6 +368,12 @@ static json_object *runs_json(const struct root *r, const struct run *runs, size
                 json_object *jr = json_object_new_object(), *cks = json_object_new_array();
                 json_object_object_add(jr, "path", json_name(runs[j].path));
                 json_object_object_add(jr, "read_error", read_error_json(runs[j].read_error, runs[j].read_what));
+                if (runs[j].preset_why) {
+                        json_object_object_add(jr, "layout", runs[j].detected
+                                                                     ? json_object_new_string(runs[j].preset)
+                                                                     : NULL);
+                        json_object_object_add(jr, "layout_why", json_object_new_string(runs[j].preset_why));
+                }
                 if (run_monitor_missing(runs[j].ckpts, runs[j].n_ckpts)) {
                         _cleanup_free_ char *hint = NULL;
 

@@ -24,6 +24,11 @@ struct run {
          * not be read may have pinned any of them. */
         int read_error;
         char *read_what; /* what could not be read, e.g. "pointer file latest" */
+        /* preset "auto": the layout found in this run (NULL: none, so
+         * nothing in it is a checkpoint) and why, both static text */
+        bool detected;
+        const char *preset;
+        const char *preset_why;
 };
 
 void run_finish(struct run *r);
