@@ -511,7 +511,7 @@ START_TEST(test_preset_table)
 
         for (const struct preset *p = presets; p->name; p++, n++)
                 ck_assert_ptr_nonnull(p->summary);
-        ck_assert_uint_eq(n, 10);
+        ck_assert_uint_eq(n, 11);
         ck_assert_ptr_nonnull(preset_find("keras"));
         ck_assert_ptr_null(preset_find("paxml"));
         ck_assert_ptr_null(preset_find(NULL));
