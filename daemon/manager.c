@@ -875,6 +875,10 @@ static void on_run_event(struct manager *m, struct root_state *rs, const struct 
                         _cleanup_free_ char *path = child_path(run->path, ev->name);
                         if (path)
                                 root_rescan_at(m, rs, path);
+                        /* preset auto: it may be a checkpoint of this run's
+                         * layout (checkpoint-N/), which only a scan can tell */
+                        if (streq_ptr(rs->root.w->preset, "auto"))
+                                run_arm(run, settle_usec(rs), false);
                 }
                 return;
         case WATCH_EVENT_CREATED:

@@ -220,6 +220,28 @@ test_auto_every_preset() {
         assert_names root/unknown model_1.bin model_2.bin model_3.bin
 }
 
+# The daemon with preset auto: directory checkpoints renamed into a run
+# that was empty at start-up, and Lightning files in another run.
+test_auto_daemon() {
+        local s e
+        mkdir -p root/hf root/lt
+        start_daemon log -w "$T/root" --preset auto --keep-last 1 --settle 0.2
+        for s in 100 200 300; do
+                mkdir "root/hf/tmp-checkpoint-$s"
+                mkfile "root/hf/tmp-checkpoint-$s/model.safetensors" 2
+                echo '{"log_history": []}' >"root/hf/tmp-checkpoint-$s/trainer_state.json"
+                mv "root/hf/tmp-checkpoint-$s" "root/hf/checkpoint-$s"
+                wait_for 20 test ! -e "root/hf/checkpoint-$((s - 100))" || fail "not pruned: $(ls root/hf)"
+        done
+        wait_names root/hf checkpoint-300
+        for e in 0 1 2; do
+                mkfile root/lt/tmp.part 1
+                mv root/lt/tmp.part "root/lt/epoch=$e-step=$((e * 3 + 3)).ckpt"
+        done
+        wait_names root/lt "epoch=2-step=9.ckpt"
+        stop_daemon log
+}
+
 # An unknown layout is left alone and -l says so.
 test_auto_unknown_left_alone() {
         mkdir run
