@@ -58,8 +58,21 @@ test_monitor_missing_daemon_warns_once() {
 watch = ( { path = "$T/run"; preset = "lightning"; monitor = "val_loss";
             keep_top_k = 1; keep_last = 1; settle = 0.2; } );
 EOC
-        start_daemon log -c c.conf
+        cat >listen.py <<'EOP'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "ab", buffering=0) as f:
+    while True:
+        f.write(s.recv(65536).replace(b"\n", b"|") + b"\n")
+EOP
+        $PY listen.py "$T/notify.sock" "$T/notify" &
+        echo $! >>"$T/pids"
+        wait_for 20 test -S "$T/notify.sock" || fail "listener did not start"
+        NOTIFY_SOCKET=$T/notify.sock start_daemon log -c c.conf
         grep -q "no checkpoint carries the monitor val_loss" log || fail "no warning at start: $(cat log)"
+        wait_for 20 grep -aq 'STATUS=.*1 run kept whole: no checkpoint carries the monitor' notify ||
+                fail "not in STATUS=: $(cat notify)"
         mkfile "run/epoch=3-step=12.ckpt" 1
         mkfile "run/epoch=4-step=15.ckpt" 1
         # then one that carries it: the run is pruned again, and the
@@ -240,6 +253,34 @@ test_auto_daemon() {
         done
         wait_names root/lt "epoch=2-step=9.ckpt"
         stop_daemon log
+}
+
+# -t looks at the disk: names matched, monitor found or not (with the
+# hint), layouts found by auto; the exit status stays that of the config.
+test_t_checks_disk() {
+        lightning_47 run
+        cat >c.conf <<EOC
+watch = ( { path = "$T/run"; preset = "lightning"; monitor = "val_loss"; } );
+EOC
+        "$CKPTD" -t -c c.conf >out 2>err || fail "-t failed: $(cat out err)"
+        assert_grep "on disk *47 checkpoints matched in 1 of 1 directory" out
+        assert_grep "val_loss found for 0 of 47 checkpoints; 1 run kept whole, none carries it" out
+        assert_grep "names carry epoch, step" out
+        # a pattern that matches nothing says so
+        cat >c.conf <<EOC
+watch = ( { path = "$T/run"; pattern = "epoch_{epoch}-val_loss={val_loss}.pt"; monitor = "val_loss"; } );
+EOC
+        "$CKPTD" -t -c c.conf >out 2>err || fail "-t failed: $(cat out err)"
+        assert_grep "0 checkpoints matched in 0 of 1 directory (no name matches: nothing will be touched)" out
+        mkdir root
+        (cd root && auto_trees)
+        "$CKPTD" -t -w "$T/root" --preset auto --keep-last 1 >out 2>err || fail "-t failed: $(cat out err)"
+        assert_grep "layout *hf: huggingface (checkpoint-N directories holding trainer_state.json)" out
+        assert_grep "layout *tf: tensorflow" out
+        assert_grep "of no known layout: left alone" out
+        # a missing watch path is not checked, and not an error of -t
+        "$CKPTD" -t -w "$T/nowhere" --preset auto --keep-last 1 >out 2>err || fail "-t failed: $(cat out err)"
+        assert_grep "not checked: No such file or directory" out
 }
 
 # An unknown layout is left alone and -l says so.
