@@ -447,9 +447,8 @@ static json_object *runs_json(const struct root *r, const struct run *runs, size
                 json_object_object_add(jr, "path", json_name(runs[j].path));
                 json_object_object_add(jr, "read_error", read_error_json(runs[j].read_error, runs[j].read_what));
                 if (runs[j].preset_why) {
-                        json_object_object_add(jr, "layout", runs[j].detected
-                                                                     ? json_object_new_string(runs[j].preset)
-                                                                     : NULL);
+                        json_object_object_add(jr, "layout",
+                                               runs[j].detected ? json_object_new_string(runs[j].preset) : NULL);
                         json_object_object_add(jr, "layout_why", json_object_new_string(runs[j].preset_why));
                 }
                 if (run_monitor_missing(runs[j].ckpts, runs[j].n_ckpts)) {

@@ -49,7 +49,7 @@ static const char *const keep_reason_table[_KEEP_REASON_MAX] = {
         [KEEP_INCOMPLETE] = "incomplete",
         [KEEP_UNREADABLE] = "unreadable",
         [KEEP_OWNERS] = "mixed-owners",
-        [KEEP_NEWEST_WRITTEN] = "newest-written",
+        [KEEP_WRITTEN] = "newest-written",
         [KEEP_NO_MONITOR] = "monitor-missing",
 };
 

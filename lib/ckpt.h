@@ -33,8 +33,8 @@ enum keep_reason {
         KEEP_INCOMPLETE, /* still being written: invisible to the policy */
         KEEP_UNREADABLE, /* a read it depends on failed: see ckpt.read_error */
         KEEP_OWNERS,     /* its files have several owners: no one's run decides it */
-        KEEP_NEWEST_WRITTEN, /* the run's most recently completed checkpoint */
-        KEEP_NO_MONITOR,     /* a monitor is set and no checkpoint of the run carries it */
+        KEEP_WRITTEN,    /* the run's most recently completed ("newest-written") */
+        KEEP_NO_MONITOR, /* a monitor is set and no checkpoint of the run carries it */
         _KEEP_REASON_MAX,
 };
 

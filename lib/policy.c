@@ -242,7 +242,7 @@ static void keep_newest_written(struct ckpt *c, size_t n, int64_t now_usec)
         }
         /* named only where no other rule keeps it: -l then says why */
         if (best != SIZE_MAX && !tie && c[best].verdict.reasons == 0)
-                c[best].verdict.reasons |= BIT(KEEP_NEWEST_WRITTEN);
+                c[best].verdict.reasons |= BIT(KEEP_WRITTEN);
 }
 
 /* A monitor that no complete checkpoint of the run carries (a typo, or

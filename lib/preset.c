@@ -20,11 +20,11 @@
  * `checkpoint` names the latest (model_checkpoint_path) and the ones it
  * still manages (all_model_checkpoint_paths), all pinned. The bundle writer
  * writes each file as "<name>.tempstate<random>" and renames it in. */
-#define TF_PRESET(n)                                                                                         \
-        {                                                                                                    \
-                .name = (n), .pattern = "ckpt-{step}.*", .kind = KIND_FILE, .metric_source = METRIC_NAME,   \
-                .pointer_files = {"checkpoint", NULL}, .exclude = {"*.tempstate*", NULL},                    \
-                .summary = "TensorFlow/Keras ckpt-N.index + .data-* prefixes, `checkpoint` state pinned",    \
+#define TF_PRESET(n)                                                                                                   \
+        {                                                                                                              \
+                .name = (n), .pattern = "ckpt-{step}.*", .kind = KIND_FILE, .metric_source = METRIC_NAME,              \
+                .pointer_files = {"checkpoint", NULL}, .exclude = {"*.tempstate*", NULL},                              \
+                .summary = "TensorFlow/Keras ckpt-N.index + .data-* prefixes, `checkpoint` state pinned",              \
         }
 
 const struct preset presets[] = {
@@ -229,8 +229,7 @@ static bool has_entry(int run_fd, const char *dir, const char *name)
         return true;
 }
 
-const struct preset *preset_detect(int run_fd, char *const *names, const bool *is_dir, size_t n,
-                                   const char **ret_why)
+const struct preset *preset_detect(int run_fd, char *const *names, const bool *is_dir, size_t n, const char **ret_why)
 {
         enum { TF, DS, MG, HF, DCP, ORBAX, NEMO, LIGHTNING, _N };
         static const char *const preset_of[_N] = {"tensorflow", "deepspeed", "megatron", "huggingface",
@@ -270,7 +269,8 @@ const struct preset *preset_detect(int run_fd, char *const *names, const bool *i
                         seen[DS] = true;
                 else if (numbered(name, "iter_", ""))
                         seen[MG] = true;
-                else if (!seen[HF] && numbered(name, "checkpoint-", "") && has_entry(run_fd, name, "trainer_state.json"))
+                else if (!seen[HF] && numbered(name, "checkpoint-", "") &&
+                         has_entry(run_fd, name, "trainer_state.json"))
                         seen[HF] = true;
                 else if (!seen[DCP] && numbered(name, "step-", "") && has_entry(run_fd, name, ".metadata"))
                         seen[DCP] = true;

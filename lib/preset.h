@@ -28,7 +28,6 @@ int preset_apply(const struct preset *p, struct watch_conf *w);
  * directory when is_dir[i]) and a look inside numbered directories for
  * their markers through run_fd: the preset, with a static reason in
  * *ret_why, or NULL (and why not) when no layout is recognised. */
-const struct preset *preset_detect(int run_fd, char *const *names, const bool *is_dir, size_t n,
-                                   const char **ret_why);
+const struct preset *preset_detect(int run_fd, char *const *names, const bool *is_dir, size_t n, const char **ret_why);
 /* All presets, NULL-terminated by name. */
 extern const struct preset presets[];

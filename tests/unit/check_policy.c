@@ -406,7 +406,7 @@ START_TEST(test_young)
         p.min_age_sec = 0;
         policy_decide(&p, c, 5, NOW_USEC);
         ck_assert_uint_eq(count_kept(c, 5), 1);
-        assert_kept(&c[0], R(KEEP_NEWEST_WRITTEN));
+        assert_kept(&c[0], R(KEEP_WRITTEN));
 }
 END_TEST
 
@@ -650,7 +650,7 @@ START_TEST(test_newest_written)
         c[4].mtime_usec = NOW_USEC - 10 * (int64_t)USEC_PER_SEC;
         policy_decide(&p, c, 5, NOW_USEC);
         assert_kept(&c[2], R(KEEP_LAST));
-        assert_kept(&c[4], R(KEEP_NEWEST_WRITTEN));
+        assert_kept(&c[4], R(KEEP_WRITTEN));
         assert_deleted(&c[3]);
         assert_deleted(&c[0]);
         ck_assert_uint_eq(count_kept(c, 5), 2);
@@ -659,7 +659,7 @@ START_TEST(test_newest_written)
         c[3].age_known = true;
         c[3].age_usec = 1;
         policy_decide(&p, c, 5, NOW_USEC);
-        assert_kept(&c[3], R(KEEP_NEWEST_WRITTEN));
+        assert_kept(&c[3], R(KEEP_WRITTEN));
         assert_deleted(&c[4]);
 
         /* equal completion times single nothing out */
@@ -672,15 +672,15 @@ START_TEST(test_newest_written)
         c[4].mtime_usec += 1;
         c[4].complete = false;
         policy_decide(&p, c, 5, NOW_USEC);
-        assert_kept(&c[3], R(KEEP_NEWEST_WRITTEN));
+        assert_kept(&c[3], R(KEEP_WRITTEN));
         c[4].complete = true;
         c[4].read_error = -EIO;
         policy_decide(&p, c, 5, NOW_USEC);
-        assert_kept(&c[3], R(KEEP_NEWEST_WRITTEN));
+        assert_kept(&c[3], R(KEEP_WRITTEN));
 
         /* the quadratic path agrees */
         policy_decide_quadratic(&p, c, 5, NOW_USEC);
-        assert_kept(&c[3], R(KEEP_NEWEST_WRITTEN));
+        assert_kept(&c[3], R(KEEP_WRITTEN));
         assert_kept(&c[2], R(KEEP_LAST));
 }
 END_TEST
