@@ -160,7 +160,8 @@ test_keras_layout() {
         tf_tree tf ckpt-7 ckpt-7
         printf 'model_checkpoint_path: "ckpt-\\0017"\n' >tf/checkpoint
         "$CKPTD" -1 -w "$T/tf" --preset tensorflow --keep-last 1 2>err
-        [ "$(ls tf | grep -c index)" = 7 ] || fail "deleted with an unreadable state: $(ls tf)"
+        local idx=(tf/*.index)
+        [ "${#idx[@]}" = 7 ] || fail "deleted with an unreadable state: $(ls tf)"
 }
 
 # One tree per preset, as each trainer writes it, all below one root.
