@@ -200,43 +200,35 @@ static void rank_quadratic(const struct policy *p, struct ckpt *c, size_t n)
         }
 }
 
-/* How long ago c was completed: what the daemon timed itself where it did,
- * else the age of its newest mtime. */
-static int64_t written_age(const struct ckpt *c, int64_t now_usec)
-{
-        int64_t age;
-
-        if (c->age_known)
-                return c->age_usec;
-        if (__builtin_sub_overflow(now_usec, c->mtime_usec, &age))
-                return c->mtime_usec > now_usec ? INT64_MIN : INT64_MAX;
-        return age;
-}
-
 /* The most recently completed checkpoint is kept whatever its order says:
  * a script restarted into the directory of an old run writes epoch=0 next
  * to the old epoch=21, and resumes from nothing if that epoch=0 goes. It
  * costs at most one more kept checkpoint per run, none when it is also the
  * newest by order. Only a strictly latest completion counts: checkpoints
  * completed at the same instant (restored from a backup, copied with cp -p)
- * say nothing about which is newer, and the order decides alone. O(n). */
-static void keep_newest_written(struct ckpt *c, size_t n, int64_t now_usec)
+ * say nothing about which is newer, and the order decides alone.
+ * Completion is told by the newest mtime of the checkpoint's files, all
+ * stamped by one clock: the daemon's own ages count from when it first saw
+ * each one, and a scan taking longer than the gap between two saves would
+ * reorder them. A clock stepped back between saves can make an older one
+ * the latest written: one more kept checkpoint, never one less. O(n). */
+static void keep_newest_written(struct ckpt *c, size_t n)
 {
         size_t best = SIZE_MAX;
-        int64_t best_age = 0;
+        int64_t best_mtime = 0;
         bool tie = false;
 
         for (size_t i = 0; i < n; i++) {
-                int64_t age;
+                int64_t mtime;
 
                 if (!is_settled(&c[i]))
                         continue;
-                age = written_age(&c[i], now_usec);
-                if (best == SIZE_MAX || age < best_age) {
+                mtime = c[i].mtime_usec;
+                if (best == SIZE_MAX || mtime > best_mtime) {
                         best = i;
-                        best_age = age;
+                        best_mtime = mtime;
                         tie = false;
-                } else if (age == best_age) {
+                } else if (mtime == best_mtime) {
                         tie = true;
                 }
         }
@@ -303,7 +295,7 @@ static void decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now
                 rank_sorted(p, c, n, idx);
         else
                 rank_quadratic(p, c, n);
-        keep_newest_written(c, n, now_usec);
+        keep_newest_written(c, n);
         keep_if_monitor_missing(p, c, n);
 
         for (size_t i = 0; i < n; i++) {

@@ -655,12 +655,12 @@ START_TEST(test_newest_written)
         assert_deleted(&c[0]);
         ck_assert_uint_eq(count_kept(c, 5), 2);
 
-        /* what the daemon timed itself wins over the mtime */
+        /* the mtime tells, not when the daemon first saw it */
         c[3].age_known = true;
         c[3].age_usec = 1;
         policy_decide(&p, c, 5, NOW_USEC);
-        assert_kept(&c[3], R(KEEP_WRITTEN));
-        assert_deleted(&c[4]);
+        assert_kept(&c[4], R(KEEP_WRITTEN));
+        assert_deleted(&c[3]);
 
         /* equal completion times single nothing out */
         c[3].age_known = false;
