@@ -55,6 +55,7 @@ static void help(void)
                "Ad hoc watch (no config file):\n"
                "  -w, --watch DIR      watch DIR (repeatable); the flags below apply to it\n"
                "      --preset P       generic lightning huggingface deepspeed orbax megatron nemo dcp\n"
+               "                       tensorflow keras auto\n"
                "      --pattern T      name template, e.g. 'epoch_{epoch}-val_loss={val_loss}.ckpt'\n"
                "      --monitor M      metric to rank by\n"
                "      --mode min|max   whether lower or higher is better\n"

@@ -97,6 +97,7 @@ static struct run_state *run_state_free(struct run_state *run)
         free(run->read_errors);
         run_finish(&run->idx);
         strv_finish(&run->dirty);
+        free(run->monitor_missing);
         free(run->path);
         free(run);
         return NULL;
@@ -672,6 +673,7 @@ static void run_process(struct manager *m, struct root_state *rs, struct run_sta
                 log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint", rs->root.w->path,
                             run->path);
         run_note_read_errors(m, rs, run, scanned);
+        sweep_note_monitor(&rs->root, scanned, &run->monitor_missing);
         young_again(&rs->root.w->policy, scanned, &again);
         sweep_apply(s, &rs->root, scanned);
         space_seen(&m->space, rs->root.dev, scanned);
@@ -1121,6 +1123,10 @@ static void on_run_event(struct manager *m, struct root_state *rs, const struct 
                         _cleanup_free_ char *path = child_path(run->path, ev->name);
                         if (path)
                                 root_rescan_at(m, rs, path);
+                        /* preset auto: it may be a checkpoint of this run's
+                         * layout (checkpoint-N/), which only a scan can tell */
+                        if (streq_ptr(rs->root.w->preset, "auto"))
+                                run_arm(run, settle_usec(rs), false);
                 }
                 return;
         case WATCH_EVENT_CREATED:
@@ -1838,6 +1844,7 @@ int manager_once(const struct config *c, bool dry_run)
                         space_seen(&space, r->dev, &runs[j]); /* headroom's largest */
                         sweep_count_read_errors(&s, &runs[j]);
                         sweep_log_read_errors(r, &runs[j]);
+                        sweep_note_monitor(r, &runs[j], NULL);
                         sweep_apply(&s, r, &runs[j]);
                 }
                 runs_free(runs, n);

@@ -46,6 +46,7 @@ struct run_state {
         bool indexed;      /* idx holds a scan of the whole run */
         bool full;         /* a change only a scan of the whole run can judge */
         struct strv dirty; /* names changed since idx was decided */
+        char *monitor_missing;  /* sweep_note_monitor() last said; NULL: carried */
 };
 
 /* One watch of the config. */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decide.h"
 #include "log.h"
 #include "manager_internal.h"
 #include "preset.h"
@@ -69,6 +70,88 @@ static const char *shown(const char *e)
         return e ? e : "?";
 }
 
+static const char *error_text(int error, char *buf, size_t size)
+{
+        const char *name = strerrorname_np(error < 0 ? -error : error);
+
+        snprintf(buf, size, "%s (%s)", strerror(error < 0 ? -error : error), name ? name : "?");
+        return buf;
+}
+
+/* -t: the watch's pattern and monitor against what is on disk now: how
+ * many names matched in how many runs, whether the monitor was found, and
+ * with preset auto which layouts were recognised. Read only, no lock. */
+static void report_disk(FILE *f, const struct watch_conf *w)
+{
+        struct root r = {.w = w, .fd = -1};
+        struct run *runs = NULL;
+        size_t n = 0, n_ckpts = 0, with_ckpts = 0, with_metric = 0, missing = 0, unknown = 0;
+        const char *err = NULL;
+        char buf[128];
+        int k;
+
+        k = w->pattern ? watch_pattern_compile(w, &r.pat, &err) : pattern_new_kv(w->key_separator, w->join, &r.pat);
+        if (k >= 0)
+                k = root_open_fd(&r);
+        if (k >= 0)
+                k = scan_root(r.fd, w, r.pat, now_usec(CLOCK_REALTIME), &runs, &n);
+        if (k < 0) {
+                fprintf(f, "  %-16snot checked: %s\n", "on disk", error_text(k, buf, sizeof(buf)));
+                goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+                struct run *run = &runs[i];
+
+                run_decide(&w->policy, run->ckpts, run->n_ckpts, now_usec(CLOCK_REALTIME));
+                n_ckpts += run->n_ckpts;
+                with_ckpts += run->n_ckpts > 0;
+                for (size_t j = 0; j < run->n_ckpts; j++)
+                        with_metric += run->ckpts[j].has_metric;
+                if (run_monitor_missing(run->ckpts, run->n_ckpts))
+                        missing++;
+                if (run->preset_why && !run->detected)
+                        unknown++;
+        }
+        fprintf(f, "  %-16s%zu checkpoint%s matched in %zu of %zu director%s", "on disk", n_ckpts,
+                n_ckpts == 1 ? "" : "s", with_ckpts, n, n == 1 ? "y" : "ies");
+        if (n_ckpts == 0)
+                fputs(" (no name matches: nothing will be touched)", f);
+        fputc('\n', f);
+        if (w->policy.monitor && n_ckpts > 0) {
+                _cleanup_free_ char *mon = log_escape(w->policy.monitor);
+
+                fprintf(f, "  %-16s%s found for %zu of %zu checkpoints", "monitor on disk", mon ? mon : "?",
+                        with_metric, n_ckpts);
+                if (missing > 0)
+                        fprintf(f, "; %zu run%s kept whole, none carries it", missing, missing == 1 ? "" : "s");
+                fputc('\n', f);
+                for (size_t i = 0; i < n; i++) {
+                        _cleanup_free_ char *hint = NULL, *ehint = NULL, *path = NULL;
+
+                        if (!run_monitor_missing(runs[i].ckpts, runs[i].n_ckpts) ||
+                            run_monitor_hint(runs[i].ckpts, runs[i].n_ckpts, w->policy.monitor, &hint) < 0)
+                                continue;
+                        ehint = log_escape(hint);
+                        path = log_escape(runs[i].path);
+                        fprintf(f, "    %s: %s\n", path ? path : "?", ehint ? ehint : "?");
+                }
+        }
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *path = NULL;
+
+                if (!runs[i].detected)
+                        continue;
+                path = log_escape(runs[i].path);
+                fprintf(f, "  %-16s%s: %s (%s)\n", "layout", path ? path : "?", runs[i].preset, runs[i].preset_why);
+        }
+        if (unknown > 0)
+                fprintf(f, "  %-16s%zu director%s of no known layout: left alone\n", "layout", unknown,
+                        unknown == 1 ? "y" : "ies");
+out:
+        runs_free(runs, n);
+        root_finish(&r);
+}
+
 int report_config(FILE *f, const struct config *c)
 {
         _cleanup_free_ char *metrics = escape_or(c->metrics_file, "");
@@ -87,7 +170,9 @@ int report_config(FILE *f, const struct config *c)
                 conf_names_init(&n, w);
                 fprintf(f, "\nwatch %s%s\n", shown(n.path), w->recursive ? " (recursive)" : "");
                 fprintf(f, "  %-16s%s\n", "preset", w->preset ? w->preset : "generic");
-                if (w->pattern)
+                if (streq_ptr(w->preset, "auto"))
+                        fprintf(f, "  %-16sby the layout found in each directory\n", "checkpoints");
+                else if (w->pattern)
                         fprintf(f, "  %-16s%s (%s)\n", "checkpoints", shown(n.pattern), kind_names[w->kind]);
                 else
                         fprintf(f, "  %-16skey%sNUMBER fields joined by \"%s\" (%s)\n", "checkpoints",
@@ -142,6 +227,7 @@ int report_config(FILE *f, const struct config *c)
                                 status = EXIT_FAILURE;
                         }
                 }
+                report_disk(f, w);
                 conf_names_finish(&n);
         }
         return status;
@@ -182,13 +268,6 @@ static char *reasons_string(const struct ckpt *c)
 }
 
 /* "Input/output error (EIO)" */
-static const char *error_text(int error, char *buf, size_t size)
-{
-        const char *name = strerrorname_np(error < 0 ? -error : error);
-
-        snprintf(buf, size, "%s (%s)", strerror(error < 0 ? -error : error), name ? name : "?");
-        return buf;
-}
 
 /* Names and paths are escaped wherever they are printed (log_escape()):
  * a run or checkpoint name must not move the cursor, retitle the terminal,
@@ -205,6 +284,20 @@ static void print_run_table(FILE *f, const struct root *r, const struct run *run
                 _cleanup_free_ char *what = log_escape(run->read_what ? run->read_what : "?");
                 fprintf(f, "  kept whole: cannot read %s: %s\n", what ? what : "?",
                         error_text(run->read_error, err, sizeof(err)));
+        }
+        if (run->preset_why) {
+                if (run->detected)
+                        fprintf(f, "  layout: %s (%s)\n", run->preset, run->preset_why);
+                else
+                        fprintf(f, "  layout: not recognised, %s: nothing in it is touched\n", run->preset_why);
+        }
+        if (run_monitor_missing(run->ckpts, run->n_ckpts)) {
+                _cleanup_free_ char *hint = NULL, *ehint = NULL;
+
+                if (run_monitor_hint(run->ckpts, run->n_ckpts, r->w->policy.monitor, &hint) == 0)
+                        ehint = log_escape(hint);
+                fprintf(f, "  kept whole: no checkpoint carries the monitor %s (%s)\n", monitor ? monitor : "?",
+                        ehint ? ehint : "?");
         }
         for (size_t i = 0; i < run->n_ckpts; i++) {
                 const struct ckpt *c = &run->ckpts[i];
@@ -353,6 +446,17 @@ static json_object *runs_json(const struct root *r, const struct run *runs, size
                 json_object *jr = json_object_new_object(), *cks = json_object_new_array();
                 json_object_object_add(jr, "path", json_name(runs[j].path));
                 json_object_object_add(jr, "read_error", read_error_json(runs[j].read_error, runs[j].read_what));
+                if (runs[j].preset_why) {
+                        json_object_object_add(jr, "layout",
+                                               runs[j].detected ? json_object_new_string(runs[j].preset) : NULL);
+                        json_object_object_add(jr, "layout_why", json_object_new_string(runs[j].preset_why));
+                }
+                if (run_monitor_missing(runs[j].ckpts, runs[j].n_ckpts)) {
+                        _cleanup_free_ char *hint = NULL;
+
+                        if (run_monitor_hint(runs[j].ckpts, runs[j].n_ckpts, r->w->policy.monitor, &hint) == 0)
+                                json_object_object_add(jr, "monitor_missing", json_name(hint));
+                }
                 for (size_t k = 0; k < runs[j].n_ckpts; k++)
                         json_object_array_add(cks, ckpt_json(r, &runs[j].ckpts[k]));
                 json_object_object_add(jr, "checkpoints", cks);
@@ -466,6 +570,12 @@ char *report_status(const struct manager *m)
                         _cleanup_free_ char *path = log_escape(m->roots[i].root.w->path);
                         fprintf(f, "; %s missing", path ? path : "?");
                 }
+        runs = 0;
+        for (size_t i = 0; i < m->n_roots; i++)
+                for (size_t j = 0; j < m->roots[i].n_runs; j++)
+                        runs += m->roots[i].runs[j]->monitor_missing != NULL;
+        if (runs > 0)
+                fprintf(f, "; %zu run%s kept whole: no checkpoint carries the monitor", runs, runs == 1 ? "" : "s");
         report_unreadable(m, &runs, &ckpts);
         if (runs > 0)
                 fprintf(f, "; %zu run%s kept whole after read errors", runs, runs == 1 ? "" : "s");

@@ -344,6 +344,44 @@ char *sweep_read_errors_summary(const struct sweep *s)
         return p;
 }
 
+bool sweep_note_monitor(const struct root *r, const struct run *run, char **last)
+{
+        const char *monitor = r->w->policy.monitor;
+        bool top = strcmp(run->path, ".") == 0;
+        _cleanup_free_ char *hint = NULL, *run_path = NULL, *ehint = NULL, *emon = NULL, *epath = NULL;
+
+        if (!run_monitor_missing(run->ckpts, run->n_ckpts)) {
+                if (last && *last) {
+                        epath = log_escape(run->path);
+                        log_notice("%s%s%s: checkpoints carry the monitor again", r->w->path, top ? "" : "/",
+                                   top ? "" : (epath ? epath : "?"));
+                        free(*last);
+                        *last = NULL;
+                }
+                return false;
+        }
+        if (run_monitor_hint(run->ckpts, run->n_ckpts, monitor, &hint) < 0)
+                return true;
+        if (last && *last && strcmp(*last, hint) == 0)
+                return true;
+        if (asprintf(&run_path, "%s%s%s", r->w->path, top ? "" : "/", top ? "" : run->path) < 0)
+                return true;
+        ehint = log_escape(hint);
+        emon = log_escape(monitor);
+        epath = log_escape(run_path);
+        struct log_fields f = {
+                .action = "keep", .path = run_path, .run = run->path, .reason = "monitor-missing", .monitor = monitor};
+        log_struct(LOG_WARNING, &f,
+                   "%s: no checkpoint carries the monitor %s (%s); keeping all %zu, best and keep_last do not "
+                   "prune this run",
+                   epath ? epath : "?", emon ? emon : "?", ehint ? ehint : "?", run->n_ckpts);
+        if (last) {
+                free(*last);
+                *last = TAKE_PTR(hint);
+        }
+        return true;
+}
+
 int sweep_scan_root(struct root *r, int64_t now_usec, struct run **ret_runs, size_t *ret_n)
 {
         int k = scan_root(r->fd, r->w, r->pat, now_usec, ret_runs, ret_n);

@@ -80,6 +80,12 @@ char *sweep_read_errors_key(const struct run *run);
 /* "; kept N checkpoints of M runs whole after read errors" or "", for the
  * summary of a sweep; malloc'd, NULL on ENOMEM. */
 char *sweep_read_errors_summary(const struct sweep *s);
+/* A run kept whole because no checkpoint carries the monitor: a warning
+ * naming the fields seen and the likely typo. With last (the daemon), only
+ * when it differs from *last, which keeps what was said (NULL once the
+ * monitor is carried again); without, every time (-1). Returns whether the
+ * run is kept so. */
+bool sweep_note_monitor(const struct root *r, const struct run *run, char **last);
 
 /* Delete what the verdicts of run say (or log would-delete). */
 int sweep_apply(struct sweep *s, struct root *r, const struct run *run);

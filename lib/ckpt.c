@@ -50,6 +50,8 @@ static const char *const keep_reason_table[_KEEP_REASON_MAX] = {
         [KEEP_UNREADABLE] = "unreadable",
         [KEEP_OWNERS] = "mixed-owners",
         [KEEP_IN_USE] = "in-use",
+        [KEEP_WRITTEN] = "newest-written",
+        [KEEP_NO_MONITOR] = "monitor-missing",
 };
 
 static const char *const pin_kind_table[_PIN_KIND_MAX] = {

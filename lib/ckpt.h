@@ -34,6 +34,8 @@ enum keep_reason {
         KEEP_UNREADABLE, /* a read it depends on failed: see ckpt.read_error */
         KEEP_OWNERS,     /* its files have several owners: no one's run decides it */
         KEEP_IN_USE,     /* another process has it open (seen right before deletion) */
+        KEEP_WRITTEN,    /* the run's most recently completed ("newest-written") */
+        KEEP_NO_MONITOR, /* a monitor is set and no checkpoint of the run carries it */
         _KEEP_REASON_MAX,
 };
 

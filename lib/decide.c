@@ -5,7 +5,10 @@
  * run, B's backdated checkpoint-999999 would make A's checkpoints the
  * "older" ones. So ranking never mixes owners. */
 #include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "decide.h"
 
@@ -65,4 +68,94 @@ int run_decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now_use
         }
         free(part);
         return 0;
+}
+
+/* Levenshtein distance, two rows; names are at most FIELD_NAME_MAX. */
+static size_t edit_distance(const char *a, const char *b)
+{
+        size_t la = strnlen(a, FIELD_NAME_MAX), lb = strnlen(b, FIELD_NAME_MAX);
+        size_t row[FIELD_NAME_MAX + 1], prev;
+
+        for (size_t j = 0; j <= lb; j++)
+                row[j] = j;
+        for (size_t i = 1; i <= la; i++) {
+                prev = row[0];
+                row[0] = i;
+                for (size_t j = 1; j <= lb; j++) {
+                        size_t cur = row[j], best = prev + (a[i - 1] != b[j - 1]);
+
+                        if (row[j] + 1 < best)
+                                best = row[j] + 1;
+                        if (row[j - 1] + 1 < best)
+                                best = row[j - 1] + 1;
+                        row[j] = best;
+                        prev = cur;
+                }
+        }
+        return row[lb];
+}
+
+static bool seen_before(const struct ckpt *c, size_t i, size_t k)
+{
+        for (size_t j = 0; j <= i; j++)
+                for (size_t l = 0; l < c[j].fields.n; l++) {
+                        if (j == i && l == k)
+                                return false;
+                        if (strcmp(c[j].fields.name[l], c[i].fields.name[k]) == 0)
+                                return true;
+                }
+        return false;
+}
+
+int run_monitor_hint(const struct ckpt *c, size_t n, const char *monitor, char **ret)
+{
+        FILE *f;
+        char *buf = NULL;
+        size_t len = 0, best_dist = SIZE_MAX, limit;
+        const char *best = NULL;
+        bool any = false;
+
+        if (!monitor || !ret)
+                return -EINVAL;
+        f = open_memstream(&buf, &len);
+        if (!f)
+                return -ENOMEM;
+        /* a typo is a letter or two; "epoch" is no typo of "val_loss" */
+        limit = strlen(monitor) / 3;
+        if (limit < 1)
+                limit = 1;
+        fputs("names carry ", f);
+        for (size_t i = 0; i < n; i++)
+                for (size_t k = 0; k < c[i].fields.n; k++) {
+                        const char *name = c[i].fields.name[k];
+                        size_t d;
+
+                        if (seen_before(c, i, k))
+                                continue;
+                        fprintf(f, "%s%s", any ? ", " : "", name);
+                        any = true;
+                        d = edit_distance(monitor, name);
+                        if (d <= limit && d < best_dist) {
+                                best_dist = d;
+                                best = name;
+                        }
+                }
+        if (!any)
+                fputs("no field", f);
+        if (best)
+                fprintf(f, "; did you mean %s?", best);
+        if (fclose(f) != 0 || !buf) {
+                free(buf);
+                return -ENOMEM;
+        }
+        *ret = buf;
+        return 0;
+}
+
+bool run_monitor_missing(const struct ckpt *c, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (c[i].verdict.reasons & (1u << KEEP_NO_MONITOR))
+                        return true;
+        return false;
 }

@@ -200,6 +200,72 @@ static void rank_quadratic(const struct policy *p, struct ckpt *c, size_t n)
         }
 }
 
+/* The most recently completed checkpoint is kept whatever its order says:
+ * a script restarted into the directory of an old run writes epoch=0 next
+ * to the old epoch=21, and resumes from nothing if that epoch=0 goes. It
+ * costs at most one more kept checkpoint per run, none when it is also the
+ * newest by order. Only a strictly latest completion counts: checkpoints
+ * completed at the same instant (restored from a backup, copied with cp -p)
+ * say nothing about which is newer, and the order decides alone.
+ * Completion is told by the newest mtime of the checkpoint's files, all
+ * stamped by one clock: the daemon's own ages count from when it first saw
+ * each one, and a scan taking longer than the gap between two saves would
+ * reorder them. A clock stepped back between saves can make an older one
+ * the latest written: one more kept checkpoint, never one less. O(n). */
+static void keep_newest_written(struct ckpt *c, size_t n)
+{
+        size_t best = SIZE_MAX;
+        int64_t best_mtime = 0;
+        bool tie = false;
+
+        for (size_t i = 0; i < n; i++) {
+                int64_t mtime;
+
+                if (!is_settled(&c[i]))
+                        continue;
+                mtime = c[i].mtime_usec;
+                if (best == SIZE_MAX || mtime > best_mtime) {
+                        best = i;
+                        best_mtime = mtime;
+                        tie = false;
+                } else if (mtime == best_mtime) {
+                        tie = true;
+                }
+        }
+        /* named only where no other rule keeps it: -l then says why */
+        if (best != SIZE_MAX && !tie && c[best].verdict.reasons == 0)
+                c[best].verdict.reasons |= BIT(KEEP_WRITTEN);
+}
+
+/* A monitor that no complete checkpoint of the run carries (a typo, or
+ * names that hold only epoch and step) would rank nothing and let
+ * keep_last delete the best ones: the run is kept whole instead, and the
+ * caller warns (policy_monitor_missing()). The floor may still evict. */
+static void keep_if_monitor_missing(const struct policy *p, struct ckpt *c, size_t n)
+{
+        if (!policy_monitor_missing(p, c, n))
+                return;
+        for (size_t i = 0; i < n; i++)
+                if (is_settled(&c[i]))
+                        c[i].verdict.reasons |= BIT(KEEP_NO_MONITOR);
+}
+
+bool policy_monitor_missing(const struct policy *p, const struct ckpt *c, size_t n)
+{
+        bool any = false;
+
+        if (!has_monitor(p))
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                if (!is_settled(&c[i]))
+                        continue;
+                if (c[i].has_metric)
+                        return false;
+                any = true;
+        }
+        return any;
+}
+
 static void decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec, size_t *idx)
 {
         for (size_t i = 0; i < n; i++) {
@@ -229,6 +295,8 @@ static void decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now
                 rank_sorted(p, c, n, idx);
         else
                 rank_quadratic(p, c, n);
+        keep_newest_written(c, n);
+        keep_if_monitor_missing(p, c, n);
 
         for (size_t i = 0; i < n; i++) {
                 struct verdict *v = &c[i].verdict;

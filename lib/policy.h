@@ -1,6 +1,7 @@
 /* Pure retention policy: one run's checkpoints -> a verdict for each. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,10 @@ struct policy {
  * neither takes a place among best or last. min_age compares age_usec where
  * age_known, else now_usec (CLOCK_REALTIME) - mtime_usec. */
 void policy_decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec);
+
+/* True when p has a monitor, the run has complete readable checkpoints and
+ * none of them carries the monitor (from its name, metric file or log). */
+bool policy_monitor_missing(const struct policy *p, const struct ckpt *c, size_t n);
 
 /* True when p keeps nothing by itself (a config error). */
 bool policy_keeps_nothing(const struct policy *p);

@@ -1,12 +1,31 @@
 /* Presets: the checkpoint layout of each trainer as watch defaults. Adding
  * one is an entry in the table below plus a line in config/ckptd.conf and
  * ckptd.conf(5); explicit keys in the config override every member. */
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "macro.h"
+#include "pattern.h"
 #include "preset.h"
+#include "scan.h"
+
+/* tf.train.CheckpointManager, and tf.keras through it: the prefix ckpt-7
+ * is ckpt-7.index + ckpt-7.data-00000-of-00001 (one checkpoint: the pattern
+ * groups files with equal fields), and the text-format CheckpointState in
+ * `checkpoint` names the latest (model_checkpoint_path) and the ones it
+ * still manages (all_model_checkpoint_paths), all pinned. The bundle writer
+ * writes each file as "<name>.tempstate<random>" and renames it in. */
+#define TF_PRESET(n)                                                                                                   \
+        {                                                                                                              \
+                .name = (n), .pattern = "ckpt-{step}.*", .kind = KIND_FILE, .metric_source = METRIC_NAME,              \
+                .pointer_files = {"checkpoint", NULL}, .exclude = {"*.tempstate*", NULL},                              \
+                .summary = "TensorFlow/Keras ckpt-N.index + .data-* prefixes, `checkpoint` state pinned",              \
+        }
 
 const struct preset presets[] = {
         {
@@ -94,6 +113,17 @@ const struct preset presets[] = {
                 .complete_marker = ".metadata",
                 .summary = "torch.distributed.checkpoint step-N dirs, no metric",
         },
+        TF_PRESET("tensorflow"),
+        TF_PRESET("keras"),
+        {
+                /* Each run is looked at on its own (preset_detect()); one
+                 * that matches no layout has no checkpoints: nothing in it
+                 * is touched. */
+                .name = "auto",
+                .kind = KIND_ANY,
+                .metric_source = METRIC_NAME,
+                .summary = "detected in each run from what is in it; unknown layouts are left alone",
+        },
         {.name = NULL},
 };
 
@@ -167,4 +197,98 @@ int preset_apply(const struct preset *p, struct watch_conf *w)
                         return r;
         }
         return 0;
+}
+
+/* "<prefix><digits><suffix>" with at least one digit. */
+static bool numbered(const char *name, const char *prefix, const char *suffix)
+{
+        size_t lp = strlen(prefix), ls = strlen(suffix), ln = strlen(name), i;
+
+        if (ln < lp + ls + 1 || strncmp(name, prefix, lp) != 0 || strcmp(name + ln - ls, suffix) != 0)
+                return false;
+        for (i = lp; i < ln - ls; i++)
+                if (!isdigit((unsigned char)name[i]))
+                        return false;
+        return true;
+}
+
+/* Whether dir/name exists beneath run_fd. A failure to look (EACCES, EIO)
+ * is "no" as well: the layout that needed the marker is then not
+ * recognised, and an unrecognised run is left alone (fail closed). */
+static bool has_entry(int run_fd, const char *dir, const char *name)
+{
+        _cleanup_free_ char *path = NULL;
+        int fd;
+
+        if (asprintf(&path, "%s/%s", dir, name) < 0)
+                return false;
+        fd = openat_beneath(run_fd, path, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
+        if (fd < 0)
+                return false;
+        close(fd);
+        return true;
+}
+
+const struct preset *preset_detect(int run_fd, char *const *names, const bool *is_dir, size_t n, const char **ret_why)
+{
+        enum { TF, DS, MG, HF, DCP, ORBAX, NEMO, LIGHTNING, _N };
+        static const char *const preset_of[_N] = {"tensorflow", "deepspeed", "megatron", "huggingface",
+                                                  "dcp",        "orbax",     "nemo",     "lightning"};
+        static const char *const why_of[_N] = {
+                "a `checkpoint` state file and ckpt-N.index files",
+                "global_stepN directories",
+                "iter_N directories or latest_checkpointed_iteration.txt",
+                "checkpoint-N directories holding trainer_state.json",
+                "step-N directories holding .metadata",
+                "numbered step directories holding _CHECKPOINT_METADATA or commit_success.txt",
+                "*.nemo files or NeMo's *-last.ckpt copies",
+                "*.ckpt files",
+        };
+        bool seen[_N] = {false}, tf_state = false, tf_index = false;
+
+        for (size_t i = 0; i < n; i++) {
+                const char *name = names[i];
+                size_t len = strlen(name);
+
+                if (!is_dir[i]) {
+                        if (strcmp(name, "checkpoint") == 0)
+                                tf_state = true;
+                        else if (strncmp(name, "ckpt-", 5) == 0 && len > 6 && strcmp(name + len - 6, ".index") == 0)
+                                tf_index = true;
+                        else if (strcmp(name, "latest_checkpointed_iteration.txt") == 0)
+                                seen[MG] = true;
+                        else if (len > 5 && strcmp(name + len - 5, ".nemo") == 0)
+                                seen[NEMO] = true;
+                        else if (len > 10 && strcmp(name + len - 10, "-last.ckpt") == 0)
+                                seen[NEMO] = true;
+                        else if (len > 5 && strcmp(name + len - 5, ".ckpt") == 0)
+                                seen[LIGHTNING] = true;
+                        continue;
+                }
+                if (numbered(name, "global_step", ""))
+                        seen[DS] = true;
+                else if (numbered(name, "iter_", ""))
+                        seen[MG] = true;
+                else if (!seen[HF] && numbered(name, "checkpoint-", "") &&
+                         has_entry(run_fd, name, "trainer_state.json"))
+                        seen[HF] = true;
+                else if (!seen[DCP] && numbered(name, "step-", "") && has_entry(run_fd, name, ".metadata"))
+                        seen[DCP] = true;
+                else if (!seen[ORBAX] && numbered(name, "", "") &&
+                         (has_entry(run_fd, name, "_CHECKPOINT_METADATA") ||
+                          has_entry(run_fd, name, "commit_success.txt")))
+                        seen[ORBAX] = true;
+        }
+        seen[TF] = tf_state && tf_index;
+        /* The most specific evidence first: a NeMo run holds *.ckpt too. */
+        for (int k = 0; k < _N; k++)
+                if (seen[k]) {
+                        if (ret_why)
+                                *ret_why = why_of[k];
+                        return preset_find(preset_of[k]);
+                }
+        if (ret_why)
+                *ret_why = "no known layout (checkpoint-N, global_stepN, iter_N, step dirs, ckpt-N.index, *.ckpt, "
+                           "*.nemo)";
+        return NULL;
 }

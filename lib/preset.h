@@ -1,6 +1,9 @@
 /* Presets: defaults for each trainer's checkpoint layout. */
 #pragma once
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "config.h"
 
 struct preset {
@@ -21,5 +24,10 @@ struct preset {
 const struct preset *preset_find(const char *name);
 /* Set w's defaults from preset p (before explicit keys are applied). */
 int preset_apply(const struct preset *p, struct watch_conf *w);
+/* The layout of a run for preset "auto", from its entries (names[i], a
+ * directory when is_dir[i]) and a look inside numbered directories for
+ * their markers through run_fd: the preset, with a static reason in
+ * *ret_why, or NULL (and why not) when no layout is recognised. */
+const struct preset *preset_detect(int run_fd, char *const *names, const bool *is_dir, size_t n, const char **ret_why);
 /* All presets, NULL-terminated by name. */
 extern const struct preset presets[];

@@ -21,6 +21,7 @@
 #include "macro.h"
 #include "metricfile.h"
 #include "metriclog.h"
+#include "preset.h"
 #include "scan.h"
 #include "scan_pins.h"
 
@@ -931,6 +932,9 @@ void runs_free(struct run *runs, size_t n)
         free(runs);
 }
 
+static int scan_dir_auto(int run_fd, const char *run_path, const struct watch_conf *w, int64_t now_usec,
+                         struct run *ret, struct pathv *ret_subdirs);
+
 static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w, const struct pattern *pat,
                     int64_t now_usec, struct run *ret, struct pathv *ret_subdirs)
 {
@@ -947,6 +951,8 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
 
         if (!w || !pat || !ret)
                 return -EINVAL;
+        if (streq_ptr(w->preset, "auto"))
+                return scan_dir_auto(run_fd, run_path, w, now_usec, ret, ret_subdirs);
         run.path = strdup(run_path ? run_path : ".");
         if (!run.path)
                 return -ENOMEM;
@@ -1057,6 +1063,105 @@ out:
         return r;
 }
 
+/* A strv over static or borrowed strings, for a watch_conf that is never
+ * finished: the first n of a, then the NULL-terminated b. */
+static int strv_borrow(struct strv *ret, const struct strv *a, const char *const *b, size_t nb)
+{
+        size_t n = a ? a->n : 0, m = 0;
+
+        ret->v = calloc(n + nb + 1, sizeof(*ret->v));
+        if (!ret->v)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                ret->v[m++] = a->v[i];
+        for (size_t i = 0; i < nb && b[i]; i++)
+                ret->v[m++] = (char *)b[i];
+        ret->n = m;
+        return 0;
+}
+
+/* preset "auto": the run's layout is detected from its entries, and the run
+ * scanned as that preset would with the watch's own policy, excludes and
+ * metric_log. A run of no known layout is scanned for subdirectories only:
+ * none of its entries is a checkpoint, so nothing in it is touched. */
+static int scan_dir_auto(int run_fd, const char *run_path, const struct watch_conf *w, int64_t now_usec,
+                         struct run *ret, struct pathv *ret_subdirs)
+{
+        static const char *const match_none[] = {"/", NULL}; /* no entry name holds a '/' */
+        struct scan_listing l = {};
+        struct run probe = {};
+        struct watch_conf dw = *w;
+        struct strv excl = {}, ptrs = {}, match = {}, logs = {};
+        struct pattern *pat = NULL;
+        const struct preset *p = NULL;
+        const char *why = "the run could not be listed", *err = NULL;
+        char **names = NULL;
+        bool *dirs = NULL;
+        size_t n = 0;
+        int r;
+
+        r = listing_read(run_fd, &probe, &l);
+        if (r == -ENOMEM)
+                goto out;
+        if (r == 0) {
+                names = calloc(l.n ? l.n : 1, sizeof(*names));
+                dirs = calloc(l.n ? l.n : 1, sizeof(*dirs));
+                if (!names || !dirs) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                for (size_t i = 0; i < l.n; i++) {
+                        if (S_ISLNK(l.v[i].st.st_mode) || scan_name_ignored(w, l.v[i].name))
+                                continue;
+                        names[n] = l.v[i].name;
+                        dirs[n++] = S_ISDIR(l.v[i].st.st_mode);
+                }
+                p = preset_detect(run_fd, names, dirs, n, &why);
+        }
+        /* else the scan below meets the same failure and marks the run */
+
+        dw.preset = p ? (char *)p->name : NULL;
+        dw.pattern = p ? (char *)p->pattern : NULL;
+        dw.kind = p ? p->kind : KIND_ANY;
+        dw.metric_source = p ? p->metric_source : METRIC_NAME;
+        dw.metric_file = p ? (char *)p->metric_file : NULL;
+        dw.complete_marker = p ? (char *)p->complete_marker : NULL;
+        if ((r = strv_borrow(&excl, &w->exclude, p ? p->exclude : NULL, p ? ELEMENTSOF(p->exclude) : 0)) < 0 ||
+            (r = strv_borrow(&ptrs, NULL, p ? p->pointer_files : NULL, p ? ELEMENTSOF(p->pointer_files) : 0)) < 0 ||
+            (r = strv_borrow(&match, NULL, p ? p->match : match_none, p ? ELEMENTSOF(p->match) : 1)) < 0 ||
+            (r = strv_borrow(&logs, w->metric_log.n > 0 ? &w->metric_log : NULL,
+                             w->metric_log.n > 0 || !p ? NULL : p->metric_log,
+                             w->metric_log.n > 0 || !p ? 0 : ELEMENTSOF(p->metric_log))) < 0)
+                goto out;
+        dw.exclude = excl;
+        dw.pointer_files = ptrs;
+        dw.match = match;
+        dw.metric_log = logs;
+        if (dw.pattern)
+                r = watch_pattern_compile(&dw, &pat, &err);
+        else
+                r = pattern_new_kv(w->key_separator, w->join, &pat);
+        if (r < 0)
+                goto out;
+        r = scan_dir(run_fd, run_path, &dw, pat, now_usec, ret, ret_subdirs);
+        if (r == 0) {
+                ret->detected = p != NULL;
+                ret->preset = p ? p->name : NULL;
+                ret->preset_why = why;
+        }
+out:
+        pattern_free(pat);
+        free(excl.v);
+        free(ptrs.v);
+        free(match.v);
+        free(logs.v);
+        free(names);
+        free(dirs);
+        listing_finish(&l);
+        run_finish(&probe);
+        return r;
+}
+
 int scan_run(int run_fd, const char *run_path, const struct watch_conf *w, const struct pattern *pat, int64_t now_usec,
              struct run *ret)
 {
@@ -1066,9 +1171,11 @@ int scan_run(int run_fd, const char *run_path, const struct watch_conf *w, const
 bool scan_incremental(const struct watch_conf *w, const struct pattern *pat)
 {
         /* groups span names; pointer files, metric logs and HF's
-         * trainer_state.json pin or rank by what other entries say */
+         * trainer_state.json pin or rank by what other entries say; "auto"
+         * decides the layout from all the entries at once */
         return !pattern_groups(pat) && w->pointer_files.n == 0 && w->metric_log.n == 0 &&
-               w->metric_source != METRIC_HF_STATE && !streq_ptr(w->preset, "huggingface");
+               w->metric_source != METRIC_HF_STATE && !streq_ptr(w->preset, "huggingface") &&
+               !streq_ptr(w->preset, "auto");
 }
 
 bool scan_name_pins(const char *name)

@@ -27,6 +27,11 @@ struct run {
         /* a symlink, keep file or -unfinished marker is among its entries:
          * a change of one name may change the pins of others */
         bool pin_sources;
+        /* preset "auto": the layout found in this run (NULL: none, so
+         * nothing in it is a checkpoint) and why, both static text */
+        bool detected;
+        const char *preset;
+        const char *preset_why;
 };
 
 void run_finish(struct run *r);

@@ -116,6 +116,82 @@ static bool is_space(char c)
         return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
+/* The checkpoint a TF path names: "ckpt-7" (or ".../ckpt-7", written
+ * absolute by older savers) is the prefix of ckpt-7.index and
+ * ckpt-7.data-00000-of-00001. */
+static struct ckpt *find_by_prefix(struct run *run, const char *path, size_t len)
+{
+        const char *base = memrchr(path, '/', len);
+        size_t blen;
+
+        base = base ? base + 1 : path;
+        blen = (size_t)(path + len - base);
+        if (blen == 0)
+                return NULL;
+        for (size_t i = 0; i < run->n_ckpts; i++)
+                if (keep_names(&run->ckpts[i], base, blen))
+                        return &run->ckpts[i];
+        return NULL;
+}
+
+/* Whether buf holds a text-format CheckpointState (TF's `checkpoint`). */
+static bool is_tf_state(const char *buf, size_t len)
+{
+        static const char key[] = "model_checkpoint_path";
+
+        return len >= sizeof(key) - 1 && memmem(buf, len, key, sizeof(key) - 1) != NULL;
+}
+
+/* Pin what a CheckpointState names, one `key: "value"` per line:
+ * model_checkpoint_path (the latest) and all_model_checkpoint_paths (the
+ * ones TF still manages); timestamps and other keys are skipped. A value
+ * with an escape other than \\ \" \' cannot be told apart from another
+ * name: -EBADMSG, and the run keeps everything. */
+static int pin_tf_state(struct run *run, char *buf, size_t len)
+{
+        char *line = buf, *end = buf + len;
+
+        while (line < end) {
+                char *nl = memchr(line, '\n', (size_t)(end - line));
+                char *eol = nl ? nl : end, *p = line, *key, *v, *w;
+                size_t klen;
+                struct ckpt *c;
+                char quote;
+
+                while (p < eol && is_space(*p))
+                        p++;
+                key = p;
+                while (p < eol && *p != ':' && !is_space(*p))
+                        p++;
+                klen = (size_t)(p - key);
+                while (p < eol && (is_space(*p) || *p == ':'))
+                        p++;
+                line = nl ? nl + 1 : end;
+                if (!((klen == 21 && memcmp(key, "model_checkpoint_path", 21) == 0) ||
+                      (klen == 26 && memcmp(key, "all_model_checkpoint_paths", 26) == 0)))
+                        continue;
+                if (p >= eol || (*p != '"' && *p != '\''))
+                        return -EBADMSG;
+                /* unescape in place; the closing quote must match */
+                quote = *p;
+                v = w = p + 1;
+                for (p = v; p < eol && *p != quote; p++) {
+                        if (*p == '\\') {
+                                if (p + 1 >= eol || (p[1] != '\\' && p[1] != '"' && p[1] != '\''))
+                                        return -EBADMSG;
+                                p++;
+                        }
+                        *w++ = *p;
+                }
+                if (p >= eol)
+                        return -EBADMSG;
+                c = find_by_prefix(run, v, (size_t)(w - v));
+                if (c)
+                        c->pins |= 1u << PIN_POINTER;
+        }
+        return 0;
+}
+
 /* Pointer files name a checkpoint (DeepSpeed "latest": global_step1000, or a
  * path whose basename is one) or hold its order value (Megatron
  * latest_checkpointed_iteration.txt: 1000 for iter_0001000). Only ENOENT
@@ -142,6 +218,12 @@ int pins_pointer_files(int run_fd, const struct strv *files, struct run *run)
                 }
                 if (len == 0 || memchr(buf, '\0', len))
                         continue;
+                if (is_tf_state(buf, len)) {
+                        r = pin_tf_state(run, buf, len);
+                        if (r < 0 && scan_run_error(run, r, "pointer file %s", files->v[i]) < 0)
+                                return -ENOMEM;
+                        continue;
+                }
                 s = buf;
                 while (len > 0 && is_space(s[len - 1]))
                         len--;

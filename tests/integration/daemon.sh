@@ -635,8 +635,14 @@ EOC
                 sleep 0.25 # the writer's pace, not a synchronisation
                 [ -e out/checkpoint-7/trainer_state.json ] || fail "deleted while rank $i still wrote"
         done
+        # the next save, renamed in whole: the run's latest written from
+        # now on (newest-written keeps the latest; step 7 was it so far)
+        mkdir out/tmp-8
+        printf '{}' >out/tmp-8/trainer_state.json
+        mv out/tmp-8 out/checkpoint-8
         # once quiet, the policy (nothing keeps step 7) deletes it
         wait_for 20 eval '[ ! -e out/checkpoint-7 ]' || fail "never completed: $(cat d.log)"
+        assert_names out checkpoint-8
         stop_daemon d.log
 }
 

@@ -324,8 +324,10 @@ test_long_removal_pets_the_watchdog() {
                 mkdir "runs/step-1/d$d"
                 (cd "runs/step-1/d$d" && touch f{0000..4999})
         done
-        touch -d "-1 hour" runs/step-1 runs/step-2
-        wait_for 20 eval '[ $(( $(date +%s) - $(stat -c %Y runs/step-1/d12) )) -ge 3 ]'
+        touch -d "-1 hour" runs/step-1
+        # step-2 is saved after step-1, as a trainer does (newest-written)
+        touch runs/step-2/model
+        wait_for 20 eval '[ $(( $(date +%s) - $(stat -c %Y runs/step-2/model) )) -ge 3 ]'
         $PY - "$CKPTD" "$T" <<'EOF' >pings || fail "listener failed: $(cat pings)"
 import os, socket, subprocess, sys
 ckptd, t = sys.argv[1], sys.argv[2]

@@ -25,7 +25,8 @@ Checks, any failure exits 1 with a message on stderr:
   - within --deadline seconds of that completion (default settle + 1) the run
     holds exactly what the policy says about the completed checkpoints:
     the --top-k lowest val_loss (ties: the older first) plus the
-    --keep-last newest. Nothing else: no tombstone, no leftover.
+    --keep-last newest, plus the latest completed one (newest-written).
+    Nothing else: no tombstone, no leftover.
 The next epoch starts only once that state is reached; after the last one
 the state must hold for settle + 0.5 s more.
 """
@@ -61,7 +62,9 @@ class Trainer:
     def expected(self):
         best = sorted(self.completed, key=lambda c: (c[1], c[0]))[: self.a.top_k]
         last = sorted(self.completed, key=lambda c: -c[0])[: self.a.keep_last]
-        return {c[2] for c in best + last}
+        # newest-written: the run's latest completed checkpoint is kept too
+        written = self.completed[-1:]
+        return {c[2] for c in best + last + written}
 
     def entries(self):
         try:
@@ -103,7 +106,7 @@ class Trainer:
             if elapsed > self.deadline:
                 die(
                     f"after {name}: {elapsed:.2f}s after completion the run holds\n  {sorted(got)}\n"
-                    f"expected (top {self.a.top_k} + last {self.a.keep_last}):\n  {sorted(want)}"
+                    f"expected (top {self.a.top_k} + last {self.a.keep_last} + latest written):\n  {sorted(want)}"
                 )
             time.sleep(0.02)
 

@@ -284,8 +284,8 @@ static const struct error_case error_cases[] = {
           "t.conf:2: ", "is smaller than min_free" },
         { "bad pattern", "watch = ( { path = \"/d\";\n pattern = \"ckpt-{step\"; } );\n", "t.conf:2: ",
           "pattern: \"ckpt-{step\": unmatched '{'" },
-        { "unknown preset", "watch = ( { path = \"/d\";\n preset = \"keras\"; } );\n", "t.conf:2: ",
-          "unknown preset \"keras\" (known: generic, lightning" },
+        { "unknown preset", "watch = ( { path = \"/d\";\n preset = \"paxml\"; } );\n", "t.conf:2: ",
+          "unknown preset \"paxml\" (known: generic, lightning" },
         { "preset not a string", "watch = ( { path = \"/d\";\n preset = 1; } );\n", "t.conf:2: ",
           "preset: expected a string" },
         { "unknown defaults preset", "defaults = {\n preset = \"tf\"; };\n"
@@ -511,8 +511,9 @@ START_TEST(test_preset_table)
 
         for (const struct preset *p = presets; p->name; p++, n++)
                 ck_assert_ptr_nonnull(p->summary);
-        ck_assert_uint_eq(n, 8);
-        ck_assert_ptr_null(preset_find("keras"));
+        ck_assert_uint_eq(n, 11);
+        ck_assert_ptr_nonnull(preset_find("keras"));
+        ck_assert_ptr_null(preset_find("paxml"));
         ck_assert_ptr_null(preset_find(NULL));
 
         /* generic: a pattern is the one thing it cannot default */
@@ -535,9 +536,9 @@ START_TEST(test_preset_table)
         ck_assert_msg(strstr(error, "keeps nothing"), "%s", error);
         watch_conf_finish(&w);
 
-        r = watch_conf_init(&w, "/d", "tensorflow", error);
+        r = watch_conf_init(&w, "/d", "paxml", error);
         ck_assert_int_eq(r, -EINVAL);
-        ck_assert_msg(strncmp(error, "unknown preset \"tensorflow\" (known: generic, lightning, huggingface", 60) == 0,
+        ck_assert_msg(strncmp(error, "unknown preset \"paxml\" (known: generic, lightning, huggingface", 55) == 0,
                       "%s", error);
         ck_assert_ptr_null(w.path);
 

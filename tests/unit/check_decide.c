@@ -1,6 +1,7 @@
 /* run_decide(): a run's checkpoints ranked per owner. */
 #include <check.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "decide.h"
@@ -130,6 +131,37 @@ START_TEST(test_age_known_beats_mtime)
 }
 END_TEST
 
+/* The warning for a monitor nobody carries names the fields seen and the
+ * likely typo, never a far-fetched one. */
+START_TEST(test_monitor_hint)
+{
+        struct ckpt c[2];
+        char *h = NULL;
+
+        mk(&c[0], "epoch=0-step=100.ckpt", 100, 0);
+        mk(&c[1], "epoch=1-step=200-val_loss=0.5.ckpt", 200, 0);
+        strcpy(c[0].fields.name[0], "epoch");
+        strcpy(c[0].fields.name[1], "step");
+        c[0].fields.n = 2;
+        c[1].fields = c[0].fields;
+        ck_assert_int_eq(run_monitor_hint(c, 1, "val_loss", &h), 0);
+        ck_assert_str_eq(h, "names carry epoch, step");
+        free(h);
+        strcpy(c[1].fields.name[2], "val_loss");
+        c[1].fields.n = 3;
+        ck_assert_int_eq(run_monitor_hint(c, 2, "val_los", &h), 0);
+        ck_assert_str_eq(h, "names carry epoch, step, val_loss; did you mean val_loss?");
+        free(h);
+        ck_assert_int_eq(run_monitor_hint(c, 2, "steps", &h), 0);
+        ck_assert_str_eq(h, "names carry epoch, step, val_loss; did you mean step?");
+        free(h);
+        c[0].fields.n = 0;
+        ck_assert_int_eq(run_monitor_hint(c, 1, "val_loss", &h), 0);
+        ck_assert_str_eq(h, "names carry no field");
+        free(h);
+}
+END_TEST
+
 Suite *decide_suite(void)
 {
         Suite *s = suite_create("decide");
@@ -140,6 +172,7 @@ Suite *decide_suite(void)
         tcase_add_test(tc, test_mixed_owners_kept);
         tcase_add_test(tc, test_one_owner_is_policy);
         tcase_add_test(tc, test_age_known_beats_mtime);
+        tcase_add_test(tc, test_monitor_hint);
         suite_add_tcase(s, tc);
         return s;
 }

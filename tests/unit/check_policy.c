@@ -401,9 +401,12 @@ START_TEST(test_young)
         policy_decide(&p, c, 5, NOW_USEC);
         ck_assert_uint_eq(count_kept(c, 5), 5);
 
+        /* min_age 0: none is young; the latest written (c[0], mtime far
+         * ahead) is kept for that alone. */
         p.min_age_sec = 0;
         policy_decide(&p, c, 5, NOW_USEC);
-        ck_assert_uint_eq(count_kept(c, 5), 0);
+        ck_assert_uint_eq(count_kept(c, 5), 1);
+        assert_kept(&c[0], R(KEEP_WRITTEN));
 }
 END_TEST
 
@@ -632,6 +635,88 @@ START_TEST(test_mode_strings)
 }
 END_TEST
 
+/* A script restarted into an old run's directory: the old run's epoch 21
+ * is the newest by order, the new run's epoch 1 the latest written. */
+START_TEST(test_newest_written)
+{
+        struct ckpt c[5];
+        struct policy p = pol(NULL, MODE_MIN, 0, 1);
+
+        for (int i = 0; i < 3; i++)
+                mk(&c[i], NULL, 19 + i, false, 0); /* old run: 19 20 21, an hour ago */
+        mk(&c[3], NULL, 0, false, 0);
+        mk(&c[4], NULL, 1, false, 0);
+        c[3].mtime_usec = NOW_USEC - 20 * (int64_t)USEC_PER_SEC;
+        c[4].mtime_usec = NOW_USEC - 10 * (int64_t)USEC_PER_SEC;
+        policy_decide(&p, c, 5, NOW_USEC);
+        assert_kept(&c[2], R(KEEP_LAST));
+        assert_kept(&c[4], R(KEEP_WRITTEN));
+        assert_deleted(&c[3]);
+        assert_deleted(&c[0]);
+        ck_assert_uint_eq(count_kept(c, 5), 2);
+
+        /* the mtime tells, not when the daemon first saw it */
+        c[3].age_known = true;
+        c[3].age_usec = 1;
+        policy_decide(&p, c, 5, NOW_USEC);
+        assert_kept(&c[4], R(KEEP_WRITTEN));
+        assert_deleted(&c[3]);
+
+        /* equal completion times single nothing out */
+        c[3].age_known = false;
+        c[3].mtime_usec = c[4].mtime_usec;
+        policy_decide(&p, c, 5, NOW_USEC);
+        ck_assert_uint_eq(count_kept(c, 5), 1);
+
+        /* incomplete or unreadable ones are not "written" */
+        c[4].mtime_usec += 1;
+        c[4].complete = false;
+        policy_decide(&p, c, 5, NOW_USEC);
+        assert_kept(&c[3], R(KEEP_WRITTEN));
+        c[4].complete = true;
+        c[4].read_error = -EIO;
+        policy_decide(&p, c, 5, NOW_USEC);
+        assert_kept(&c[3], R(KEEP_WRITTEN));
+
+        /* the quadratic path agrees */
+        policy_decide_quadratic(&p, c, 5, NOW_USEC);
+        assert_kept(&c[3], R(KEEP_WRITTEN));
+        assert_kept(&c[2], R(KEEP_LAST));
+}
+END_TEST
+
+/* A monitor no checkpoint carries keeps the run whole, and says so. */
+START_TEST(test_monitor_missing)
+{
+        struct ckpt c[4];
+        struct policy p = pol("val_loss", MODE_MIN, 3, 1);
+
+        for (int i = 0; i < 4; i++)
+                mk(&c[i], NULL, i, false, 0);
+        c[3].complete = false;
+        ck_assert(policy_monitor_missing(&p, c, 4));
+        policy_decide(&p, c, 4, NOW_USEC);
+        for (int i = 0; i < 2; i++)
+                assert_kept(&c[i], R(KEEP_NO_MONITOR));
+        assert_kept(&c[2], R(KEEP_LAST) | R(KEEP_NO_MONITOR));
+        assert_kept(&c[3], R(KEEP_INCOMPLETE));
+
+        /* one that carries it, even as NaN: ranked as usual */
+        c[1].has_metric = true;
+        c[1].metric = NAN;
+        ck_assert(!policy_monitor_missing(&p, c, 4));
+        policy_decide(&p, c, 4, NOW_USEC);
+        assert_deleted(&c[0]);
+
+        /* no monitor, or nothing complete: nothing is missing */
+        c[1].has_metric = false;
+        p.monitor = NULL;
+        ck_assert(!policy_monitor_missing(&p, c, 4));
+        p.monitor = (char *)"val_loss";
+        ck_assert(!policy_monitor_missing(&p, c + 3, 1));
+}
+END_TEST
+
 Suite *policy_suite(void)
 {
         Suite *s = suite_create("policy");
@@ -659,6 +744,8 @@ Suite *policy_suite(void)
         tcase_add_test(tc, test_quadratic_same);
         tcase_add_test(tc, test_keeps_nothing);
         tcase_add_test(tc, test_mode_strings);
+        tcase_add_test(tc, test_newest_written);
+        tcase_add_test(tc, test_monitor_missing);
         tcase_set_timeout(tc, 30);
         suite_add_tcase(s, tc);
         return s;

@@ -375,6 +375,60 @@ START_TEST(test_hf_metrics_and_best)
 }
 END_TEST
 
+/* TensorFlow's CheckpointState: the prefixes it names are pinned, index
+ * and data together; a value that cannot be read marks the run. */
+START_TEST(test_tf_state_pins)
+{
+        struct watch_conf w = tree_watch(KIND_FILE);
+        char *pf[] = {(char *)"checkpoint"};
+        struct run run;
+
+        w.pointer_files.v = pf;
+        w.pointer_files.n = 1;
+        tree_use_pattern("ckpt-{step}.*");
+        for (int s = 1; s <= 4; s++) {
+                char a[64], b[64];
+
+                snprintf(a, sizeof(a), "ckpt-%d.index", s);
+                snprintf(b, sizeof(b), "ckpt-%d.data-00000-of-00001", s);
+                tree_mkfile(a, 10);
+                tree_mkfile(b, 100);
+        }
+        tree_puts("checkpoint", "model_checkpoint_path: \"ckpt-4\"\n"
+                                "all_model_checkpoint_paths: \"/old/host/ckpt-2\"\n"
+                                "all_model_checkpoint_paths: \"ckpt-4\"\n"
+                                "all_model_checkpoint_timestamps: 1764700000.5\n"
+                                "last_preserved_timestamp: 1764690000.25\n");
+        tree_age_all();
+        run = tree_scan(&w);
+        ck_assert_uint_eq(run.n_ckpts, 4);
+        ck_assert_uint_eq(run.read_error, 0);
+        ck_assert_uint_eq(tree_find(&run, "ckpt-1.data-00000-of-00001")->pins, 0);
+        ck_assert_uint_eq(tree_find(&run, "ckpt-2.data-00000-of-00001")->pins, PIN(PIN_POINTER));
+        ck_assert_uint_eq(tree_find(&run, "ckpt-3.data-00000-of-00001")->pins, 0);
+        ck_assert_uint_eq(tree_find(&run, "ckpt-4.data-00000-of-00001")->pins, PIN(PIN_POINTER));
+        ck_assert_uint_eq(tree_find(&run, "ckpt-4.data-00000-of-00001")->n_members, 2);
+        run_finish(&run);
+
+        /* single quotes, as text format allows; only what it names */
+        tree_puts("checkpoint", "model_checkpoint_path: 'ckpt-3'\n");
+        run = tree_scan(&w);
+        ck_assert_uint_eq(tree_find(&run, "ckpt-3.data-00000-of-00001")->pins, PIN(PIN_POINTER));
+        ck_assert_uint_eq(tree_find(&run, "ckpt-1.data-00000-of-00001")->pins, 0);
+        run_finish(&run);
+
+        /* an octal escape or an unterminated value: unreadable, all kept */
+        tree_puts("checkpoint", "model_checkpoint_path: \"ckpt-\\0014\"\n");
+        run = tree_scan(&w);
+        ck_assert_int_eq(run.read_error, -EBADMSG);
+        run_finish(&run);
+        tree_puts("checkpoint", "model_checkpoint_path: \"ckpt-4\n");
+        run = tree_scan(&w);
+        ck_assert_int_eq(run.read_error, -EBADMSG);
+        run_finish(&run);
+}
+END_TEST
+
 TCase *scan_pins_tcase(void)
 {
         TCase *tc = tcase_create("pins");
@@ -388,5 +442,6 @@ TCase *scan_pins_tcase(void)
         tcase_add_test(tc, test_flock_pins);
         tcase_add_test(tc, test_flock_table_format);
         tcase_add_test(tc, test_hf_metrics_and_best);
+        tcase_add_test(tc, test_tf_state_pins);
         return tc;
 }

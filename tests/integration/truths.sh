@@ -1,0 +1,299 @@
+#!/usr/bin/env bash
+# What real trainers leave behind: a monitor no checkpoint carries, a run
+# restarted into an old run's directory, TensorFlow/Keras prefixes and the
+# `checkpoint` state file, and --preset auto on every preset's tree.
+. "$(dirname "$0")/../lib.sh"
+
+FIX=$(cd "$(dirname "$0")/../.." && pwd)/../shared/fixtures
+
+old() { touch -h -d "-1 hour" "$@"; }
+
+# The incident's 47 checkpoints as Lightning 2.2.5 wrote them (default
+# filename: epoch=N-step=M.ckpt), without their training log.
+lightning_47() {
+        local src=$FIX/lightning-default-47/lightning_logs/version_0/checkpoints
+        [ -d "$src" ] || skip "no fixture $src"
+        mkdir -p "$1"
+        cp "$src"/*.ckpt "$1"/
+        old "$1"/*
+}
+
+# A monitor that no name carries (Lightning's default filename): nothing is
+# deleted, exit 0, and the warning names the fields that were seen.
+test_monitor_missing_keeps_all() {
+        lightning_47 run
+        "$CKPTD" -1 -w "$T/run" --preset lightning --monitor val_loss --keep-top-k 3 --keep-last 1 2>err
+        [ "$(ls run | wc -l)" = 47 ] || fail "deleted some: $(ls run | wc -l) left; $(cat err)"
+        assert_grep "no checkpoint carries the monitor val_loss (names carry epoch, step)" err
+        assert_grep "deleted 0 checkpoints" err
+        "$CKPTD" -l -w "$T/run" --preset lightning --monitor val_loss >list
+        assert_grep "kept whole: no checkpoint carries the monitor val_loss" list
+        [ "$(grep -c 'keep .*monitor-missing' list)" = 47 ] || fail "not all kept as monitor-missing: $(cat list)"
+        "$CKPTD" -l --json -w "$T/run" --preset lightning --monitor val_loss >list.json
+        assert_grep '"monitor_missing":"names carry epoch, step"' list.json
+}
+
+# A typo of a field the names do carry: the warning suggests it.
+test_monitor_typo_suggests() {
+        mkdir run
+        for e in 0 1 2 3 4; do
+                mkfile "run/epoch=$e-val_loss=0.$((9 - e))00.ckpt" 1
+        done
+        old run/*
+        "$CKPTD" -1 -w "$T/run" --preset lightning --monitor val_los --keep-top-k 1 --keep-last 1 2>err
+        [ "$(ls run | wc -l)" = 5 ] || fail "deleted some: $(ls run)"
+        assert_grep "names carry epoch, val_loss; did you mean val_loss?" err
+        # spelled right, the same run is pruned to the best + the newest
+        "$CKPTD" -1 -w "$T/run" --preset lightning --monitor val_loss --keep-top-k 1 --keep-last 1 2>err
+        assert_names run "epoch=4-val_loss=0.500.ckpt"
+}
+
+# The daemon warns once per change, not at every checkpoint, and the floor
+# still works on such a run.
+test_monitor_missing_daemon_warns_once() {
+        mkdir run
+        for e in 0 1 2; do mkfile "run/epoch=$e-step=$((e * 3 + 3)).ckpt" 1; done
+        old run/*
+        cat >c.conf <<EOC
+watch = ( { path = "$T/run"; preset = "lightning"; monitor = "val_loss";
+            keep_top_k = 1; keep_last = 1; settle = 0.2; } );
+EOC
+        cat >listen.py <<'EOP'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "ab", buffering=0) as f:
+    while True:
+        f.write(s.recv(65536).replace(b"\n", b"|") + b"\n")
+EOP
+        $PY listen.py "$T/notify.sock" "$T/notify" &
+        echo $! >>"$T/pids"
+        wait_for 20 test -S "$T/notify.sock" || fail "listener did not start"
+        NOTIFY_SOCKET=$T/notify.sock start_daemon log -c c.conf
+        grep -q "no checkpoint carries the monitor val_loss" log || fail "no warning at start: $(cat log)"
+        wait_for 20 grep -aq 'STATUS=.*1 run kept whole: no checkpoint carries the monitor' notify ||
+                fail "not in STATUS=: $(cat notify)"
+        mkfile "run/epoch=3-step=12.ckpt" 1
+        mkfile "run/epoch=4-step=15.ckpt" 1
+        # then one that carries it: the run is pruned again, and the
+        # daemon says the monitor is back
+        mkfile "run/epoch=5-step=18-val_loss=0.5.ckpt" 1
+        wait_names run "epoch=5-step=18-val_loss=0.5.ckpt"
+        [ "$(grep -c 'no checkpoint carries the monitor' log)" = 1 ] || fail "warned more than once: $(cat log)"
+        wait_for 20 grep -q "carry the monitor again" log || fail "no notice: $(cat log)"
+        stop_daemon log
+}
+
+# A script restarted into the directory of an old run: the old run's epoch
+# 21 stays newest by order, yet the new run's latest checkpoint is kept.
+test_restarted_run_keeps_newest_written() {
+        mkdir run
+        for e in 19 20 21; do mkfile "run/epoch=$e-step=$((e * 10 + 10)).ckpt" 1; done
+        old run/*
+        mkfile "run/epoch=0-step=10.ckpt" 1
+        touch -d "-30 seconds" "run/epoch=0-step=10.ckpt"
+        "$CKPTD" -l -w "$T/run" --preset lightning --keep-last 1 >list
+        grep 'epoch=0-step=10.ckpt' list | grep -q 'keep *newest-written' || fail "not newest-written: $(cat list)"
+        "$CKPTD" -1 -w "$T/run" --preset lightning --keep-last 1 2>err
+        assert_names run "epoch=0-step=10.ckpt" "epoch=21-step=220.ckpt"
+        # the next epoch of the new run takes its place
+        mkfile "run/epoch=1-step=20.ckpt" 1
+        touch -d "-20 seconds" "run/epoch=1-step=20.ckpt"
+        "$CKPTD" -1 -w "$T/run" --preset lightning --keep-last 1 2>err
+        assert_names run "epoch=1-step=20.ckpt" "epoch=21-step=220.ckpt"
+}
+
+# The daemon, with each checkpoint of the new run written while it runs:
+# the new run always has its latest one.
+test_restarted_run_daemon() {
+        mkdir run
+        for e in 19 20 21; do mkfile "run/epoch=$e-step=$((e * 10 + 10)).ckpt" 1; done
+        old run/*
+        start_daemon log -w "$T/run" --preset lightning --keep-last 1 --settle 0.2
+        wait_names run "epoch=21-step=220.ckpt"
+        for e in 0 1 2; do
+                mkfile "run/tmp.part" 1
+                mv run/tmp.part "run/epoch=$e-step=$((e * 10 + 10)).ckpt"
+                wait_names run "epoch=$e-step=$((e * 10 + 10)).ckpt" "epoch=21-step=220.ckpt"
+        done
+        stop_daemon log
+}
+
+# TensorFlow's CheckpointManager: ckpt-N.index + ckpt-N.data-00000-of-00001,
+# the text-format CheckpointState in `checkpoint`, a bundle being written
+# under a .tempstate name.
+tf_tree() { # dir latest all...
+        local d=$1 latest=$2 s
+        shift 2
+        mkdir -p "$d"
+        for s in 1 2 3 4 5 6 7; do
+                mkfile "$d/ckpt-$s.data-00000-of-00001" 4
+                mkfile "$d/ckpt-$s.index" 1
+        done
+        {
+                echo "model_checkpoint_path: \"$latest\""
+                for s in "$@"; do echo "all_model_checkpoint_paths: \"$s\""; done
+                for s in "$@"; do echo "all_model_checkpoint_timestamps: 1764700000.5"; done
+                echo "last_preserved_timestamp: 1764690000.25"
+        } >"$d/checkpoint"
+        old "$d"/*
+        mkfile "$d/ckpt-8.data-00000-of-00001.tempstate8021934712345" 2
+}
+
+test_keras_layout() {
+        tf_tree tf ckpt-7 ckpt-6 ckpt-7
+        "$CKPTD" -1 -w "$T/tf" --preset keras --keep-last 1 2>err
+        assert_names tf checkpoint ckpt-6.data-00000-of-00001 ckpt-6.index ckpt-7.data-00000-of-00001 \
+                ckpt-7.index ckpt-8.data-00000-of-00001.tempstate8021934712345
+        # the state names an older one (a restore point): it is pinned,
+        # index and data together
+        rm -rf tf
+        tf_tree tf ckpt-3 ckpt-3
+        "$CKPTD" -l -w "$T/tf" --preset tensorflow --keep-last 1 >list
+        grep 'ckpt-3.data' list | grep -q 'pinned(pointer)' || fail "ckpt-3 not pinned: $(cat list)"
+        grep 'ckpt-3.data' list | grep -q '(+1 files)' || fail "ckpt-3 not grouped: $(cat list)"
+        "$CKPTD" -1 -w "$T/tf" --preset tensorflow --keep-last 1 2>err
+        assert_names tf checkpoint ckpt-3.data-00000-of-00001 ckpt-3.index ckpt-7.data-00000-of-00001 \
+                ckpt-7.index ckpt-8.data-00000-of-00001.tempstate8021934712345
+        # a state file that cannot be parsed keeps the run whole
+        rm -rf tf
+        tf_tree tf ckpt-7 ckpt-7
+        printf 'model_checkpoint_path: "ckpt-\\0017"\n' >tf/checkpoint
+        "$CKPTD" -1 -w "$T/tf" --preset tensorflow --keep-last 1 2>err
+        local idx=(tf/*.index)
+        [ "${#idx[@]}" = 7 ] || fail "deleted with an unreadable state: $(ls tf)"
+}
+
+# One tree per preset, as each trainer writes it, all below one root.
+auto_trees() {
+        local s
+        # Lightning: the real fixture, logs and all
+        cp -r "$FIX/lightning-default-47/lightning_logs" lt
+        find lt -exec touch -h -d "-1 hour" {} +
+        # Hugging Face
+        for s in 100 200 300; do
+                mkdir -p "hf/checkpoint-$s"
+                mkfile "hf/checkpoint-$s/model.safetensors" 2
+                echo "{\"best_model_checkpoint\": null, \"log_history\": []}" >"hf/checkpoint-$s/trainer_state.json"
+        done
+        # DeepSpeed
+        for s in 100 200 300; do
+                mkdir -p "ds/global_step$s"
+                mkfile "ds/global_step$s/mp_rank_00_model_states.pt" 2
+        done
+        echo -n global_step100 >ds/latest
+        # Megatron
+        for s in 0000100 0000200 0000300; do
+                mkdir -p "mg/iter_$s/mp_rank_00"
+                mkfile "mg/iter_$s/mp_rank_00/model_optim_rng.pt" 2
+        done
+        echo 100 >mg/latest_checkpointed_iteration.txt
+        # Orbax
+        for s in 1000 2000 3000; do
+                mkdir -p "ox/$s/default"
+                mkfile "ox/$s/default/d" 2
+                echo '{}' >"ox/$s/_CHECKPOINT_METADATA"
+        done
+        # torch.distributed.checkpoint
+        for s in 10 20 30; do
+                mkdir -p "dcp/step-$s"
+                mkfile "dcp/step-$s/__0_0.distcp" 2
+                touch "dcp/step-$s/.metadata"
+        done
+        # NeMo
+        mkdir nm
+        for s in 100 200 300; do mkfile "nm/gpt--val_loss=2.$s-step=$s.ckpt" 2; done
+        mkfile "nm/gpt--val_loss=2.300-step=300-last.ckpt" 2
+        # TensorFlow / Keras
+        tf_tree tf ckpt-7 ckpt-7
+        # and something no trainer here writes
+        mkdir unknown
+        for s in 1 2 3; do mkfile "unknown/model_$s.bin" 1; done
+        find hf ds mg ox dcp nm tf unknown -exec touch -h -d "-1 hour" {} +
+}
+
+test_auto_every_preset() {
+        mkdir root
+        (cd root && auto_trees)
+        "$CKPTD" -l -w "$T/root" --preset auto --keep-last 1 >list
+        for want in "lt/version_0/checkpoints:lightning" "hf:huggingface" "ds:deepspeed" "mg:megatron" \
+                "ox:orbax" "dcp:dcp" "nm:nemo" "tf:tensorflow"; do
+                grep -A1 "^run $T/root/${want%%:*} " list | grep -q "layout: ${want#*:} (" ||
+                        fail "${want%%:*} not detected as ${want#*:}: $(cat list)"
+        done
+        "$CKPTD" -1 -w "$T/root" --preset auto --keep-last 1 2>err
+        assert_names root/hf checkpoint-300
+        assert_names root/ds global_step100 global_step300 latest
+        assert_names root/mg iter_0000100 iter_0000300 latest_checkpointed_iteration.txt
+        assert_names root/ox 3000
+        assert_names root/dcp step-30
+        assert_names root/nm "gpt--val_loss=2.300-step=300-last.ckpt" "gpt--val_loss=2.300-step=300.ckpt"
+        assert_names root/tf checkpoint ckpt-7.data-00000-of-00001 ckpt-7.index \
+                ckpt-8.data-00000-of-00001.tempstate8021934712345
+        assert_names root/lt/version_0/checkpoints "epoch=46-step=141.ckpt"
+        assert_names root/unknown model_1.bin model_2.bin model_3.bin
+}
+
+# The daemon with preset auto: directory checkpoints renamed into a run
+# that was empty at start-up, and Lightning files in another run.
+test_auto_daemon() {
+        local s e
+        mkdir -p root/hf root/lt
+        start_daemon log -w "$T/root" --preset auto --keep-last 1 --settle 0.2
+        for s in 100 200 300; do
+                mkdir "root/hf/tmp-checkpoint-$s"
+                mkfile "root/hf/tmp-checkpoint-$s/model.safetensors" 2
+                echo '{"log_history": []}' >"root/hf/tmp-checkpoint-$s/trainer_state.json"
+                mv "root/hf/tmp-checkpoint-$s" "root/hf/checkpoint-$s"
+                wait_for 20 test ! -e "root/hf/checkpoint-$((s - 100))" || fail "not pruned: $(ls root/hf)"
+        done
+        wait_names root/hf checkpoint-300
+        for e in 0 1 2; do
+                mkfile root/lt/tmp.part 1
+                mv root/lt/tmp.part "root/lt/epoch=$e-step=$((e * 3 + 3)).ckpt"
+        done
+        wait_names root/lt "epoch=2-step=9.ckpt"
+        stop_daemon log
+}
+
+# -t looks at the disk: names matched, monitor found or not (with the
+# hint), layouts found by auto; the exit status stays that of the config.
+test_t_checks_disk() {
+        lightning_47 run
+        cat >c.conf <<EOC
+watch = ( { path = "$T/run"; preset = "lightning"; monitor = "val_loss"; } );
+EOC
+        "$CKPTD" -t -c c.conf >out 2>err || fail "-t failed: $(cat out err)"
+        assert_grep "on disk *47 checkpoints matched in 1 of 1 directory" out
+        assert_grep "val_loss found for 0 of 47 checkpoints; 1 run kept whole, none carries it" out
+        assert_grep "names carry epoch, step" out
+        # a pattern that matches nothing says so
+        cat >c.conf <<EOC
+watch = ( { path = "$T/run"; pattern = "epoch_{epoch}-val_loss={val_loss}.pt"; monitor = "val_loss"; } );
+EOC
+        "$CKPTD" -t -c c.conf >out 2>err || fail "-t failed: $(cat out err)"
+        assert_grep "0 checkpoints matched in 0 of 1 directory (no name matches: nothing will be touched)" out
+        mkdir root
+        (cd root && auto_trees)
+        "$CKPTD" -t -w "$T/root" --preset auto --keep-last 1 >out 2>err || fail "-t failed: $(cat out err)"
+        assert_grep "layout *hf: huggingface (checkpoint-N directories holding trainer_state.json)" out
+        assert_grep "layout *tf: tensorflow" out
+        assert_grep "of no known layout: left alone" out
+        # a missing watch path is not checked, and not an error of -t
+        "$CKPTD" -t -w "$T/nowhere" --preset auto --keep-last 1 >out 2>err || fail "-t failed: $(cat out err)"
+        assert_grep "not checked: No such file or directory" out
+}
+
+# An unknown layout is left alone and -l says so.
+test_auto_unknown_left_alone() {
+        mkdir run
+        for s in 1 2 3; do mkfile "run/epoch=$s.pt" 1; done
+        old run/*
+        "$CKPTD" -l -w "$T/run" --preset auto --keep-last 1 >list
+        assert_grep "layout: not recognised" list
+        assert_grep "nothing in it is touched" list
+        "$CKPTD" -1 -w "$T/run" --preset auto --keep-last 1 2>err
+        assert_names run epoch=1.pt epoch=2.pt epoch=3.pt
+}
+
+run_tests
