@@ -368,7 +368,9 @@ static int preset_of(const struct parser *p, const config_setting_t *s, const ch
                 return r;
         if (!preset_find(v)) {
                 conf_preset_names(names, sizeof(names));
-                return FAIL_AT(p, s, "unknown preset \"%s\" (known: %s)", v, names);
+                const char *near = preset_suggest(v);
+                return FAIL_AT(p, s, "unknown preset \"%s\"%s%s%s (known: %s)", v, near ? "; did you mean \"" : "",
+                               near ? near : "", near ? "\"?" : "", names);
         }
         *ret = v;
         return 0;
@@ -491,7 +493,10 @@ static int parse_config(const struct parser *p, const config_t *cfg, struct conf
                 if (strcmp(key, "log_level") == 0) {
                         r = get_string(p, s, &v);
                         if (r >= 0 && (c->log_level = log_level_from_string(v)) < 0)
-                                r = FAIL_AT(p, s, "unknown level \"%s\" (debug, info, notice, warning, err)", v);
+                                r = FAIL_AT(p, s, "unknown level \"%s\"%s%s%s (debug, info, notice, warning or warn, err or error)",
+                                            v, log_level_suggest(v) ? "; did you mean \"" : "",
+                                            log_level_suggest(v) ? log_level_suggest(v) : "",
+                                            log_level_suggest(v) ? "\"?" : "");
                 } else if (strcmp(key, "dry_run") == 0) {
                         r = get_bool(p, s, &c->dry_run);
                 } else if (strcmp(key, "check_interval") == 0) {
