@@ -214,10 +214,22 @@ static const char *const kind_names[_KIND_MAX] = {
 };
 
 /* Apply one key of a watch or of the defaults group to w. */
+/* The keys of a watch and of the file, for "did you mean". */
+static const char *const watch_keys[] = {
+        "complete_marker", "exclude",  "headroom",   "join",     "keep_every", "keep_last",     "keep_top_k",
+        "key_separator",   "kind",     "match",      "metric_file", "metric_log", "min_age",    "min_free",
+        "mode",            "monitor",  "path",       "pattern",  "pointer_files", "poll_interval", "preset",
+        "recursive",       "settle",   "target_free", NULL,
+};
+static const char *const global_keys[] = {
+        "check_interval", "defaults", "dry_run", "lock_wait", "log_level", "max_delete_per_sweep", "metrics_file",
+        "watch",          NULL,
+};
+
 static int apply_key(const struct parser *p, const config_setting_t *s, bool in_defaults, struct watch_conf *w,
                      struct watch_locs *locs)
 {
-        const char *key = config_setting_name(s), *v, *why;
+        const char *key = config_setting_name(s), *v, *why, *near;
         int64_t i;
         int r;
 
@@ -350,7 +362,10 @@ static int apply_key(const struct parser *p, const config_setting_t *s, bool in_
                         }
                 return FAIL_AT(p, s, "must be \"file\", \"dir\" or \"any\", got \"%s\"", v);
         }
-        return conf_fail(p->error, loc_of(p, s), "unknown key \"%s\" in %s", key, in_defaults ? "defaults" : "watch");
+        near = name_suggest(key, watch_keys);
+        return conf_fail(p->error, loc_of(p, s), "unknown key \"%s\" in %s%s%s%s", key,
+                         in_defaults ? "defaults" : "watch", near ? "; did you mean \"" : "", near ? near : "",
+                         near ? "\"?" : "");
 }
 
 /* The preset named by setting s (NULL: generic); errors point at s. */
@@ -524,8 +539,11 @@ static int parse_config(const struct parser *p, const config_t *cfg, struct conf
                         if (config_setting_type(s) != CONFIG_TYPE_LIST)
                                 r = FAIL_AT(p, s, "expected a list of groups ( { path = \"/dir\"; ... }, ... ), got %s",
                                             type_name(s));
-                } else
-                        r = conf_fail(p->error, loc_of(p, s), "unknown key \"%s\"", key);
+                } else {
+                        const char *near = name_suggest(key, global_keys);
+                        r = conf_fail(p->error, loc_of(p, s), "unknown key \"%s\"%s%s%s", key,
+                                      near ? "; did you mean \"" : "", near ? near : "", near ? "\"?" : "");
+                }
         }
         if (r >= 0 && !watches)
                 r = conf_fail(p->error, (struct loc){p->name, 1},

@@ -94,6 +94,12 @@ test_did_you_mean() {
         printf 'log_level = "notic";\nwatch = ( { path = "%s"; preset = "lightnig"; } );\n' "$T/runs" >bad.conf
         assert_exit 1 "$CKPTD" -t -c bad.conf 2>err
         assert_grep 'unknown level "notic"; did you mean "notice"?' err
+        printf 'loglevel = "info";\nwatch = ( { path = "%s"; preset = "lightning"; } );\n' "$T/runs" >bad3.conf
+        assert_exit 1 "$CKPTD" -t -c bad3.conf 2>err
+        assert_grep 'bad3.conf:1: unknown key "loglevel"; did you mean "log_level"?' err
+        printf 'watch = ( { path = "%s"; preset = "lightning"; keep_topk = 3; } );\n' "$T/runs" >bad4.conf
+        assert_exit 1 "$CKPTD" -t -c bad4.conf 2>err
+        assert_grep 'unknown key "keep_topk" in watch; did you mean "keep_top_k"?' err
         printf 'watch = ( { path = "%s"; preset = "lightnig"; } );\n' "$T/runs" >bad2.conf
         assert_exit 1 "$CKPTD" -t -c bad2.conf 2>err
         assert_grep 'unknown preset "lightnig"; did you mean "lightning"?' err
