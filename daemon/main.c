@@ -218,7 +218,7 @@ static int adhoc_size(const char *s, const char *what, struct size_spec *ret)
         }
         /* a plain number is bytes, as in the config file; a floor of a few
          * bytes is almost certainly a unit left out */
-        if (!ret->is_percent && ret->bytes < 1024 * 1024)
+        if (!ret->is_percent && ret->bytes > 0 && ret->bytes < 1024 * 1024)
                 fprintf(stderr, "ckptd: warning: %s %s is %s, less than 1M: did you mean %sG? (sizes take K, M, G, T or %%)\n",
                         what, s, size_spec_format(ret, buf, sizeof(buf)), s);
         return 0;
@@ -317,10 +317,11 @@ static int adhoc_config(const struct adhoc *a, struct config **ret)
 
                 if (r >= 0) {
                         r = config_add_watch(c, &w);
+                        _cleanup_free_ char *esc = r < 0 ? log_escape(a->dirs[i]) : NULL;
                         if (r == -EEXIST)
-                                fprintf(stderr, "ckptd: --watch %s given twice\n", a->dirs[i]);
+                                fprintf(stderr, "ckptd: --watch %s given twice\n", esc ? esc : "?");
                         else if (r < 0)
-                                fprintf(stderr, "ckptd: --watch %s: %s\n", a->dirs[i], strerror(-r));
+                                fprintf(stderr, "ckptd: --watch %s: %s\n", esc ? esc : "?", strerror(-r));
                 }
                 if (r < 0) {
                         watch_conf_finish(&w);
@@ -331,8 +332,9 @@ static int adhoc_config(const struct adhoc *a, struct config **ret)
         /* as in the config file: one policy per tree */
         size_t outer, inner;
         if (config_find_nested(c, &outer, &inner)) {
+                _cleanup_free_ char *in = log_escape(c->watches[inner].path), *out = log_escape(c->watches[outer].path);
                 fprintf(stderr, "ckptd: --watch %s is inside --watch %s; drop one, or add --no-recursive\n",
-                        c->watches[inner].path, c->watches[outer].path);
+                        in ? in : "?", out ? out : "?");
                 config_free(c);
                 return -EINVAL;
         }
