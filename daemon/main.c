@@ -202,8 +202,9 @@ static int parse_duration(const char *s, const char *what, const char *key, doub
                                 *ret = v;
                                 return 0;
                         }
-        fprintf(stderr, "ckptd: %s: invalid duration '%s' (seconds, or a number with ms, s, min, h or d: 2, 2s, 500ms)\n",
-                what, s);
+        fprintf(stderr,
+                "ckptd: %s: invalid duration '%s' (seconds, or a number with ms, s, min, h or d: 2, 2s, 500ms)\n", what,
+                s);
         return -EINVAL;
 }
 
@@ -219,7 +220,8 @@ static int adhoc_size(const char *s, const char *what, struct size_spec *ret)
         /* a plain number is bytes, as in the config file; a floor of a few
          * bytes is almost certainly a unit left out */
         if (!ret->is_percent && ret->bytes > 0 && ret->bytes < 1024 * 1024)
-                fprintf(stderr, "ckptd: warning: %s %s is %s, less than 1M: did you mean %sG? (sizes take K, M, G, T or %%)\n",
+                fprintf(stderr,
+                        "ckptd: warning: %s %s is %s, less than 1M: did you mean %sG? (sizes take K, M, G, T or %%)\n",
                         what, s, size_spec_format(ret, buf, sizeof(buf)), s);
         return 0;
 }
@@ -435,7 +437,8 @@ static int parse_argv(int argc, char *argv[], struct options *o)
                 case ARG_LOG_TARGET:
                         k = log_target_from_string(optarg);
                         if (k < 0) {
-                                fprintf(stderr, "ckptd: --log-target: unknown target '%s' (accepted: auto, stderr, journal)\n",
+                                fprintf(stderr,
+                                        "ckptd: --log-target: unknown target '%s' (accepted: auto, stderr, journal)\n",
                                         optarg);
                                 return -EINVAL;
                         }
@@ -507,9 +510,13 @@ static int load_config(const struct options *o, struct config **ret, const char 
                 fprintf(stderr, "%s\n", error);
                 /* the first command most people try: say what else works */
                 if (access(path, F_OK) < 0 && errno == ENOENT)
-                        fprintf(stderr, "ckptd: no config file; give one with -c FILE, or name a directory with "
-                                        "-w DIR (e.g. ckptd %s -w ./checkpoints --preset lightning)\n",
-                                o->mode == MODE_LIST ? "-l" : o->mode == MODE_ONCE ? "-1 -n" : o->mode == MODE_TEST ? "-t" : "");
+                        fprintf(stderr,
+                                "ckptd: no config file; give one with -c FILE, or name a directory with "
+                                "-w DIR (e.g. ckptd %s -w ./checkpoints --preset lightning)\n",
+                                o->mode == MODE_LIST   ? "-l"
+                                : o->mode == MODE_ONCE ? "-1 -n"
+                                : o->mode == MODE_TEST ? "-t"
+                                                       : "");
                 return -EINVAL;
         }
         *ret_path = path;

@@ -1570,8 +1570,8 @@ int manager_once(const struct config *c, bool dry_run)
                         status = 3;
                 if (s.deleted > before) {
                         char freed[16];
-                        size_format(dry_run ? s.deleted_size_bytes - size_before : s.freed_bytes - freed_before,
-                                    freed, sizeof(freed));
+                        size_format(dry_run ? s.deleted_size_bytes - size_before : s.freed_bytes - freed_before, freed,
+                                    sizeof(freed));
                         log_info("free-space floor: %s %u checkpoint%s, %s %s", dry_run ? "would evict" : "evicted",
                                  s.deleted - before, s.deleted - before == 1 ? "" : "s",
                                  dry_run ? "would free" : "freed", freed);
@@ -1587,8 +1587,7 @@ int manager_once(const struct config *c, bool dry_run)
                 _cleanup_free_ char *kept = sweep_read_errors_summary(&s);
                 _cleanup_free_ char *totals = report_once_totals(
                         dry_run, s.deleted, dry_run ? s.deleted_size_bytes : s.freed_bytes,
-                        (size_t)minus0(total.n_ckpts, s.deleted),
-                        minus0(total.bytes, s.deleted_size_bytes));
+                        (size_t)minus0(total.n_ckpts, s.deleted), minus0(total.bytes, s.deleted_size_bytes));
                 log_struct(s.runs_unreadable || s.ckpts_unreadable ? LOG_WARNING : LOG_INFO, NULL, "%s%s%s",
                            totals ? totals : "out of memory", s.capped ? " (deletion cap reached)" : "",
                            kept ? kept : "");

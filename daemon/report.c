@@ -229,8 +229,7 @@ static char *name_string(const struct ckpt *c)
         char *p = NULL;
 
         if (c->n_members > 1)
-                return asprintf(&p, "%s%s (+%zu files)", name ? name : "?", c->is_dir ? "/" : "", c->n_members - 1) <
-                                       0
+                return asprintf(&p, "%s%s (+%zu files)", name ? name : "?", c->is_dir ? "/" : "", c->n_members - 1) < 0
                                ? NULL
                                : p;
         return asprintf(&p, "%s%s", name ? name : "?", c->is_dir ? "/" : "") < 0 ? NULL : p;
@@ -276,9 +275,8 @@ static void print_run_table(FILE *f, const struct root *r, const struct run *run
 
                 bytes += c->size_bytes;
                 fprintf(f, "  %-7s %7s  %-*s  %-*s  %s", c->verdict.keep ? "keep" : "delete",
-                        size_format(c->size_bytes, size, sizeof(size)), fields_w,
-                        fields && fields[i] ? fields[i] : "?", names_w, names && names[i] ? names[i] : "?",
-                        why ? why : "?");
+                        size_format(c->size_bytes, size, sizeof(size)), fields_w, fields && fields[i] ? fields[i] : "?",
+                        names_w, names && names[i] ? names[i] : "?", why ? why : "?");
                 if (c->read_error != 0 && run->read_error == 0)
                         fprintf(f, " (cannot read %s: %s)", c->read_what ? c->read_what : "it",
                                 error_text(c->read_error, err, sizeof(err)));
@@ -319,8 +317,8 @@ static json_object *json_field(const struct ckpt *c, size_t i)
                 return NULL;
         fields_text(&c->fields, i, c->name, num, sizeof(num));
         /* JSON has no "+1", ".5" or "1." */
-        if (num[0] == '+' || num[0] == '.' || num[strlen(num) - 1] == '.' || strstr(num, "-.") ||
-            strstr(num, ".e") || strstr(num, ".E"))
+        if (num[0] == '+' || num[0] == '.' || num[strlen(num) - 1] == '.' || strstr(num, "-.") || strstr(num, ".e") ||
+            strstr(num, ".E"))
                 number_format(v, num, sizeof(num));
         return json_object_new_double_s(v, num);
 }
@@ -359,9 +357,9 @@ static json_object *ckpt_json(const struct root *r, const struct ckpt *c)
         if (r->w->policy.monitor) {
                 int k = fields_find(&c->fields, r->w->policy.monitor);
                 json_object_object_add(o, "metric",
-                                       !c->has_metric ? NULL
+                                       !c->has_metric                              ? NULL
                                        : k >= 0 && c->fields.value[k] == c->metric ? json_field(c, (size_t)k)
-                                                                                 : json_number(c->metric));
+                                                                                   : json_number(c->metric));
         }
         json_object_object_add(o, "size_bytes", json_object_new_uint64(c->size_bytes));
         json_object_object_add(o, "mtime_usec", json_object_new_int64(c->mtime_usec));

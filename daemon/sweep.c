@@ -515,8 +515,7 @@ static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *ru
         if (s->dry_run) {
                 f.action = "would-delete";
                 if (metric)
-                        log_struct(LOG_NOTICE, &f, "would delete %s (%s, %s=%s, %s)", path, why, monitor, metric,
-                                   size);
+                        log_struct(LOG_NOTICE, &f, "would delete %s (%s, %s=%s, %s)", path, why, monitor, metric, size);
                 else
                         log_struct(LOG_NOTICE, &f, "would delete %s (%s, %s)", path, why, size);
                 s->deleted++;

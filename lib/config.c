@@ -213,19 +213,20 @@ static const char *const kind_names[_KIND_MAX] = {
         [KIND_DIR] = "dir",
 };
 
-/* Apply one key of a watch or of the defaults group to w. */
 /* The keys of a watch and of the file, for "did you mean". */
 static const char *const watch_keys[] = {
-        "complete_marker", "exclude",  "headroom",   "join",     "keep_every", "keep_last",     "keep_top_k",
-        "key_separator",   "kind",     "match",      "metric_file", "metric_log", "min_age",    "min_free",
-        "mode",            "monitor",  "path",       "pattern",  "pointer_files", "poll_interval", "preset",
-        "recursive",       "settle",   "target_free", NULL,
+        "complete_marker", "exclude",    "headroom",      "join",          "keep_every",
+        "keep_last",       "keep_top_k", "key_separator", "kind",          "match",
+        "metric_file",     "metric_log", "min_age",       "min_free",      "mode",
+        "monitor",         "path",       "pattern",       "pointer_files", "poll_interval",
+        "preset",          "recursive",  "settle",        "target_free",   NULL,
 };
 static const char *const global_keys[] = {
-        "check_interval", "defaults", "dry_run", "lock_wait", "log_level", "max_delete_per_sweep", "metrics_file",
-        "watch",          NULL,
+        "check_interval",       "defaults",     "dry_run", "lock_wait", "log_level",
+        "max_delete_per_sweep", "metrics_file", "watch",   NULL,
 };
 
+/* Apply one key of a watch or of the defaults group to w. */
 static int apply_key(const struct parser *p, const config_setting_t *s, bool in_defaults, struct watch_conf *w,
                      struct watch_locs *locs)
 {
@@ -508,7 +509,9 @@ static int parse_config(const struct parser *p, const config_t *cfg, struct conf
                 if (strcmp(key, "log_level") == 0) {
                         r = get_string(p, s, &v);
                         if (r >= 0 && (c->log_level = log_level_from_string(v)) < 0)
-                                r = FAIL_AT(p, s, "unknown level \"%s\"%s%s%s (debug, info, notice, warning or warn, err or error)",
+                                r = FAIL_AT(p, s,
+                                            "unknown level \"%s\"%s%s%s (debug, info, notice, warning or warn, err or "
+                                            "error)",
                                             v, log_level_suggest(v) ? "; did you mean \"" : "",
                                             log_level_suggest(v) ? log_level_suggest(v) : "",
                                             log_level_suggest(v) ? "\"?" : "");

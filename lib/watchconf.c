@@ -169,7 +169,7 @@ const char *preset_suggest(const char *typed)
 
 const char *log_level_suggest(const char *typed)
 {
-        static const char *const names[] = {"emerg", "alert", "crit",  "err",   "error", "warning",
+        static const char *const names[] = {"emerg", "alert",  "crit", "err",   "error", "warning",
                                             "warn",  "notice", "info", "debug", NULL};
 
         return typed ? name_suggest(typed, names) : NULL;
