@@ -1471,8 +1471,8 @@ struct once_total {
         uint64_t bytes;
 };
 
-/* Apply run's verdicts and say what that did to the run (when it has any
- * checkpoint), as the totals do for the whole pass. */
+/* Apply run's verdicts and say what that did to the run (when it deleted
+ * any), as the totals do for the whole pass. */
 static void once_apply(struct sweep *s, struct root *r, const struct run *run, struct once_total *total)
 {
         unsigned before = s->deleted;
@@ -1483,7 +1483,9 @@ static void once_apply(struct sweep *s, struct root *r, const struct run *run, s
         total->n_ckpts += run->n_ckpts;
         total->bytes += bytes;
         sweep_apply(s, r, run);
-        if (run->n_ckpts == 0)
+        /* a run with nothing to delete stays quiet: a tree of a thousand
+         * runs does not print a thousand lines of zeros */
+        if (s->deleted == before)
                 return;
 
         unsigned deleted = s->deleted - before;

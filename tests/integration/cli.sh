@@ -40,6 +40,7 @@ test_once_says_what_it_freed_per_run_and_in_all() {
         # nothing left to do: zero has a unit too
         "$CKPTD" -1 -w "$T/runs" "${LFLAGS[@]}" 2>err2
         assert_grep "^ckptd: deleted 0 checkpoints, freed 0B; kept 4 (160K)$" err2
+        assert_no_grep "^ckptd: run " err2
 }
 
 test_list_has_a_header_and_aligned_columns() {
