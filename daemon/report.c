@@ -307,6 +307,37 @@ static json_object *json_number(double v)
         return isfinite(v) ? json_object_new_double_s(v, number_format(v, num, sizeof(num))) : NULL;
 }
 
+/* Whether s is a number as JSON spells it: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+ * ("03", "+1", ".5" and "1." are not). */
+static bool json_number_text(const char *s)
+{
+        if (*s == '-')
+                s++;
+        if (*s == '0')
+                s++;
+        else if (*s >= '1' && *s <= '9')
+                while (*s >= '0' && *s <= '9')
+                        s++;
+        else
+                return false;
+        if (*s == '.') {
+                if (!(*++s >= '0' && *s <= '9'))
+                        return false;
+                while (*s >= '0' && *s <= '9')
+                        s++;
+        }
+        if (*s == 'e' || *s == 'E') {
+                s++;
+                if (*s == '+' || *s == '-')
+                        s++;
+                if (!(*s >= '0' && *s <= '9'))
+                        return false;
+                while (*s >= '0' && *s <= '9')
+                        s++;
+        }
+        return *s == '\0';
+}
+
 /* Field i as the name wrote it ("0.900"), when that is a JSON number. */
 static json_object *json_field(const struct ckpt *c, size_t i)
 {
@@ -316,9 +347,7 @@ static json_object *json_field(const struct ckpt *c, size_t i)
         if (!isfinite(v))
                 return NULL;
         fields_text(&c->fields, i, c->name, num, sizeof(num));
-        /* JSON has no "+1", ".5" or "1." */
-        if (num[0] == '+' || num[0] == '.' || num[strlen(num) - 1] == '.' || strstr(num, "-.") || strstr(num, ".e") ||
-            strstr(num, ".E"))
+        if (!json_number_text(num))
                 number_format(v, num, sizeof(num));
         return json_object_new_double_s(v, num);
 }

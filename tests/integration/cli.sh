@@ -57,10 +57,13 @@ test_list_has_a_header_and_aligned_columns() {
 
 test_list_json_numbers_are_short() {
         two_runs
+        # zero-padded as Lightning's {epoch:02d} writes it: not a JSON number as is
+        mkfile "runs/b/epoch=07-step=800-val_loss=0.95.ckpt" 16
         "$CKPTD" -l --json -w "$T/runs" "${LFLAGS[@]}" >out.json 2>err || fail "-l --json: $(cat err)"
         assert_grep '"val_loss":0.100' out.json
         assert_grep '"val_loss":0.91' out.json
         assert_grep '"order":200' out.json
+        assert_grep '"epoch":7,' out.json
         assert_no_grep '000000000' out.json
         $PY -c 'import json,sys; json.load(open(sys.argv[1]))' out.json || fail "not JSON"
 }
