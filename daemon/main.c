@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
@@ -47,7 +48,7 @@ static void help(void)
                "  -c, --config FILE    config file (default $CKPTD_CONFIG or " DEFAULT_CONFIG ")\n"
                "  -n, --dry-run        decide and log, delete nothing\n"
                "      --json           with -l: JSON output\n"
-               "      --log-level L    debug, info, notice, warning, err\n"
+               "      --log-level L    debug, info, notice, warning (warn), err (error)\n"
                "      --log-target T   auto, stderr, journal\n"
                "      --lock-wait SEC  wait for a root another ckptd holds (-1: no limit)\n"
                "  -h, --help           this help\n"
@@ -62,9 +63,9 @@ static void help(void)
                "      --keep-top-k K   keep the K best (-1: all with the metric)\n"
                "      --keep-last N    keep the N newest\n"
                "      --keep-every N   keep every step/epoch that is a multiple of N\n"
-               "      --min-age SEC    keep checkpoints younger than SEC\n"
-               "      --settle SEC     quiet time before a checkpoint counts as written\n"
-               "      --min-free SIZE  free-space floor: bytes, K/M/G/T, or N%%\n"
+               "      --min-age T      keep checkpoints younger than T (seconds, or 30min, 2h, 1d)\n"
+               "      --settle T       quiet time before a checkpoint counts as written (2, 2s, 500ms)\n"
+               "      --min-free SIZE  free-space floor: 50G (K/M/G/T, base 1024), N%%, or bytes\n"
                "      --target-free SIZE  free space to reach once below the floor\n"
                "      --headroom X     floor at least X times the largest checkpoint\n"
                "      --no-recursive   only the directory itself is a run\n"
@@ -177,12 +178,52 @@ static int parse_double(const char *s, const char *what, const char *key, double
         return 0;
 }
 
+/* A time span: a number of seconds, or a number with a unit (ms, s, min or
+ * m, h, d), e.g. "2", "2s", "500ms", "1.5h", within key's range. */
+static int parse_duration(const char *s, const char *what, const char *key, double *ret)
+{
+        static const struct {
+                const char *unit;
+                double sec;
+        } units[] = {{"", 1}, {"ms", 0.001}, {"s", 1}, {"sec", 1}, {"m", 60}, {"min", 60}, {"h", 3600}, {"d", 86400}};
+        char error[ERROR_MAX];
+        char *end;
+        double v;
+
+        errno = 0;
+        v = strtod(s, &end);
+        if (errno == 0 && end != s && isfinite(v) && *s != ' ')
+                for (size_t i = 0; i < ELEMENTSOF(units); i++)
+                        if (strcmp(end, units[i].unit) == 0) {
+                                v *= units[i].sec;
+                                if (conf_range_check(key, v, error) < 0) {
+                                        fprintf(stderr, "ckptd: %s: %s\n", what, error);
+                                        return -EINVAL;
+                                }
+                                *ret = v;
+                                return 0;
+                        }
+        fprintf(stderr,
+                "ckptd: %s: invalid duration '%s' (seconds, or a number with ms, s, min, h or d: 2, 2s, 500ms)\n", what,
+                s);
+        return -EINVAL;
+}
+
 static int adhoc_size(const char *s, const char *what, struct size_spec *ret)
 {
+        char buf[32];
+
         if (size_parse(s, ret) < 0) {
-                fprintf(stderr, "ckptd: %s: invalid size '%s'\n", what, s);
+                fprintf(stderr, "ckptd: %s: invalid size '%s' (bytes, or with K, M, G, T: 50G; or N%%: 10%%)\n", what,
+                        s);
                 return -EINVAL;
         }
+        /* a plain number is bytes, as in the config file; a floor of a few
+         * bytes is almost certainly a unit left out */
+        if (!ret->is_percent && ret->bytes > 0 && ret->bytes < 1024 * 1024)
+                fprintf(stderr,
+                        "ckptd: warning: %s %s is %s, less than 1M: did you mean %sG? (sizes take K, M, G, T or %%)\n",
+                        what, s, size_spec_format(ret, buf, sizeof(buf)), s);
         return 0;
 }
 
@@ -237,11 +278,12 @@ static int adhoc_watch(const struct adhoc *a, const char *dir, struct watch_conf
                 w->policy.keep_every = v;
         }
         if (a->min_age) {
-                if (parse_long(a->min_age, "--min-age", "min_age", &v) < 0)
+                double sec;
+                if (parse_duration(a->min_age, "--min-age", "min_age", &sec) < 0)
                         return -EINVAL;
-                w->policy.min_age_sec = v;
+                w->policy.min_age_sec = (int64_t)sec;
         }
-        if (a->settle && parse_double(a->settle, "--settle", "settle", &w->settle_sec) < 0)
+        if (a->settle && parse_duration(a->settle, "--settle", "settle", &w->settle_sec) < 0)
                 return -EINVAL;
         if (a->headroom && parse_double(a->headroom, "--headroom", "headroom", &w->headroom) < 0)
                 return -EINVAL;
@@ -274,14 +316,78 @@ static int adhoc_config(const struct adhoc *a, struct config **ret)
         }
         for (size_t i = 0; i < a->n_dirs; i++) {
                 struct watch_conf w = {};
+                int r = adhoc_watch(a, a->dirs[i], &w);
 
-                if (adhoc_watch(a, a->dirs[i], &w) < 0 || config_add_watch(c, &w) < 0) {
+                if (r >= 0) {
+                        r = config_add_watch(c, &w);
+                        _cleanup_free_ char *esc = r < 0 ? log_escape(a->dirs[i]) : NULL;
+                        if (r == -EEXIST)
+                                fprintf(stderr, "ckptd: --watch %s given twice\n", esc ? esc : "?");
+                        else if (r < 0)
+                                fprintf(stderr, "ckptd: --watch %s: %s\n", esc ? esc : "?", strerror(-r));
+                }
+                if (r < 0) {
                         watch_conf_finish(&w);
                         config_free(c);
                         return -EINVAL;
                 }
         }
+        /* as in the config file: one policy per tree */
+        size_t outer, inner;
+        if (config_find_nested(c, &outer, &inner)) {
+                _cleanup_free_ char *in = log_escape(c->watches[inner].path), *out = log_escape(c->watches[outer].path);
+                fprintf(stderr, "ckptd: --watch %s is inside --watch %s; drop one, or add --no-recursive\n",
+                        in ? in : "?", out ? out : "?");
+                config_free(c);
+                return -EINVAL;
+        }
         *ret = c;
+        return 0;
+}
+
+/* After getopt's own "unrecognized option '--keep-topk'": the option it
+ * probably meant. */
+static void suggest_option(const char *arg)
+{
+        const char *names[ELEMENTSOF(long_options)];
+        char typed[64];
+        size_t n = 0, len;
+        const char *near;
+
+        if (!arg || strncmp(arg, "--", 2) != 0)
+                return;
+        arg += 2;
+        len = strcspn(arg, "=");
+        if (len == 0 || len >= sizeof(typed))
+                return;
+        memcpy(typed, arg, len);
+        typed[len] = '\0';
+        for (size_t i = 0; long_options[i].name; i++)
+                if (strcmp(long_options[i].name, typed) == 0)
+                        return; /* known: the error was its argument */
+                else
+                        names[n++] = long_options[i].name;
+        names[n] = NULL;
+        near = name_suggest(typed, names);
+        if (near)
+                fprintf(stderr, "ckptd: did you mean '--%s'?\n", near);
+}
+
+static const char *const mode_flags[_RUN_MODE_MAX] = {
+        [MODE_TEST] = "-t/--test",
+        [MODE_ONCE] = "-1/--once",
+        [MODE_LIST] = "-l/--list",
+};
+
+/* -t, -1 and -l are modes: one at a time. */
+static int set_mode(struct options *o, enum run_mode m)
+{
+        if (o->mode != MODE_DAEMON && o->mode != m) {
+                fprintf(stderr, "ckptd: %s and %s exclude each other: give one mode\n", mode_flags[o->mode],
+                        mode_flags[m]);
+                return -EINVAL;
+        }
+        o->mode = m;
         return 0;
 }
 
@@ -297,9 +403,18 @@ static int parse_argv(int argc, char *argv[], struct options *o)
                 case 'h': help(); return 1;
                 case 'V': printf("ckptd " CKPTD_VERSION "\n"); return 1;
                 case 'c': o->config_path = optarg; break;
-                case 't': o->mode = MODE_TEST; break;
-                case '1': o->mode = MODE_ONCE; break;
-                case 'l': o->mode = MODE_LIST; break;
+                case 't':
+                        if (set_mode(o, MODE_TEST) < 0)
+                                return -EINVAL;
+                        break;
+                case '1':
+                        if (set_mode(o, MODE_ONCE) < 0)
+                                return -EINVAL;
+                        break;
+                case 'l':
+                        if (set_mode(o, MODE_LIST) < 0)
+                                return -EINVAL;
+                        break;
                 case 'n': o->dry_run = true; break;
                 case 'w':
                         if (a.n_dirs >= ELEMENTSOF(a.dirs)) {
@@ -312,14 +427,20 @@ static int parse_argv(int argc, char *argv[], struct options *o)
                 case ARG_LOG_LEVEL:
                         o->log_level = log_level_from_string(optarg);
                         if (o->log_level < 0) {
-                                fprintf(stderr, "ckptd: unknown log level '%s'\n", optarg);
+                                const char *near = log_level_suggest(optarg);
+                                fprintf(stderr,
+                                        "ckptd: --log-level: unknown level '%s'%s%s%s (accepted: debug, info, notice, "
+                                        "warning or warn, err or error, crit, alert, emerg)\n",
+                                        optarg, near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
                                 return -EINVAL;
                         }
                         break;
                 case ARG_LOG_TARGET:
                         k = log_target_from_string(optarg);
                         if (k < 0) {
-                                fprintf(stderr, "ckptd: unknown log target '%s'\n", optarg);
+                                fprintf(stderr,
+                                        "ckptd: --log-target: unknown target '%s' (accepted: auto, stderr, journal)\n",
+                                        optarg);
                                 return -EINVAL;
                         }
                         o->log_target = (enum log_target)k;
@@ -345,7 +466,7 @@ static int parse_argv(int argc, char *argv[], struct options *o)
                         o->lock_wait = optarg;
                         break;
                 }
-                default: return -EINVAL;
+                default: suggest_option(argv[optind - 1]); return -EINVAL;
                 }
         }
         if (optind < argc) {
@@ -388,6 +509,15 @@ static int load_config(const struct options *o, struct config **ret, const char 
                 path = DEFAULT_CONFIG;
         if (config_load(path, ret, error) < 0) {
                 fprintf(stderr, "%s\n", error);
+                /* the first command most people try: say what else works */
+                if (access(path, F_OK) < 0 && errno == ENOENT)
+                        fprintf(stderr,
+                                "ckptd: no config file; give one with -c FILE, or name a directory with "
+                                "-w DIR (e.g. ckptd %s -w ./checkpoints --preset lightning)\n",
+                                o->mode == MODE_LIST   ? "-l"
+                                : o->mode == MODE_ONCE ? "-1 -n"
+                                : o->mode == MODE_TEST ? "-t"
+                                                       : "");
                 return -EINVAL;
         }
         *ret_path = path;
@@ -402,7 +532,16 @@ static int run(const struct options *o)
 
         if (load_config(o, &c, &path) < 0)
                 return EXIT_FAILURE;
-        log_set_level(o->log_level >= 0 ? o->log_level : c->log_level);
+        if (o->log_level >= 0)
+                c->log_level = o->log_level; /* -t shows the level in effect */
+        log_set_level(c->log_level);
+        /* a -w directory that is not there: the daemon waits for it (a
+         * single pass says it cannot open it) */
+        for (size_t i = 0; o->adhoc && i < c->n_watches; i++)
+                if (o->mode == MODE_DAEMON && access(c->watches[i].path, F_OK) < 0 && errno == ENOENT) {
+                        _cleanup_free_ char *esc = log_escape(c->watches[i].path);
+                        log_notice("%s does not exist (yet); watching for it to be created", esc ? esc : "?");
+                }
         if (o->lock_wait)
                 c->lock_wait_sec = strtol(o->lock_wait, NULL, 10); /* checked by parse_argv */
         switch (o->mode) {

@@ -208,7 +208,10 @@ int report_config(FILE *f, const struct config *c)
                 if (w->min_free.set || w->headroom > 0) {
                         fprintf(f, "  %-16s", "floor");
                         if (w->min_free.set)
-                                fprintf(f, "min_free %s", size_spec_format(&w->min_free, a, sizeof(a)));
+                                fprintf(f, "min_free %s%s", size_spec_format(&w->min_free, a, sizeof(a)),
+                                        !w->min_free.is_percent && w->min_free.bytes < 1024 * 1024
+                                                ? " (less than 1M: probably a unit left out, e.g. 10G)"
+                                                : "");
                         if (w->headroom > 0)
                                 fprintf(f, "%sheadroom %g x largest checkpoint", w->min_free.set ? ", " : "",
                                         w->headroom);
@@ -269,14 +272,61 @@ static char *reasons_string(const struct ckpt *c)
 
 /* "Input/output error (EIO)" */
 
+/* "epoch=3 step=400 val_loss=0.900": each field as the name wrote it, and a
+ * monitor value from a file or log in the shortest form. malloc'd. */
+static char *fields_string(const struct root *r, const struct ckpt *c)
+{
+        const char *monitor = r->w->policy.monitor;
+        char *buf = NULL, num[64];
+        size_t len = 0;
+        FILE *m = open_memstream(&buf, &len);
+
+        if (!m)
+                return NULL;
+        for (size_t k = 0; k < c->fields.n; k++) {
+                _cleanup_free_ char *field = log_escape(c->fields.name[k]);
+                fprintf(m, "%s%s=%s", k ? " " : "", field ? field : "?",
+                        fields_text(&c->fields, k, c->name, num, sizeof(num)));
+        }
+        /* a metric from a file is shown like a field */
+        if (c->has_metric && monitor && fields_find(&c->fields, monitor) < 0) {
+                _cleanup_free_ char *field = log_escape(monitor);
+                fprintf(m, "%s%s=%s", c->fields.n ? " " : "", field ? field : "?",
+                        number_format(c->metric, num, sizeof(num)));
+        }
+        if (fclose(m) != 0) {
+                free(buf);
+                return NULL;
+        }
+        return buf;
+}
+
+/* The name column: escaped name, "/" for a directory, "(+N files)". */
+static char *name_string(const struct ckpt *c)
+{
+        _cleanup_free_ char *name = log_escape(c->name);
+        char *p = NULL;
+
+        if (c->n_members > 1)
+                return asprintf(&p, "%s%s (+%zu files)", name ? name : "?", c->is_dir ? "/" : "", c->n_members - 1) < 0
+                               ? NULL
+                               : p;
+        return asprintf(&p, "%s%s", name ? name : "?", c->is_dir ? "/" : "") < 0 ? NULL : p;
+}
+
 /* Names and paths are escaped wherever they are printed (log_escape()):
  * a run or checkpoint name must not move the cursor, retitle the terminal,
- * reorder the line or forge another. */
+ * reorder the line or forge another. Columns: verdict, size, fields,
+ * checkpoint, reasons; the widths are those of the run's longest, and the
+ * reasons come last so that a long list does not push the others. */
 static void print_run_table(FILE *f, const struct root *r, const struct run *run)
 {
         _cleanup_free_ char *wpath = log_escape(r->w->path), *rpath = log_escape(run->path);
         _cleanup_free_ char *monitor = r->w->policy.monitor ? log_escape(r->w->policy.monitor) : NULL;
-        char err[128];
+        char **fields = NULL, **names = NULL;
+        int fields_w = (int)strlen("FIELDS"), names_w = (int)strlen("CHECKPOINT");
+        uint64_t bytes = 0;
+        char err[128], size[16];
 
         fprintf(f, "run %s%s%s (%zu checkpoint%s)\n", wpath ? wpath : "?", strcmp(run->path, ".") ? "/" : "",
                 strcmp(run->path, ".") ? (rpath ? rpath : "?") : "", run->n_ckpts, run->n_ckpts == 1 ? "" : "s");
@@ -299,29 +349,39 @@ static void print_run_table(FILE *f, const struct root *r, const struct run *run
                 fprintf(f, "  kept whole: no checkpoint carries the monitor %s (%s)\n", monitor ? monitor : "?",
                         ehint ? ehint : "?");
         }
+        if (run->n_ckpts == 0)
+                return;
+        fields = calloc(run->n_ckpts, sizeof(*fields));
+        names = calloc(run->n_ckpts, sizeof(*names));
+        for (size_t i = 0; fields && names && i < run->n_ckpts; i++) {
+                fields[i] = fields_string(r, &run->ckpts[i]);
+                names[i] = name_string(&run->ckpts[i]);
+                if (fields[i] && (int)strlen(fields[i]) > fields_w)
+                        fields_w = (int)strlen(fields[i]);
+                if (names[i] && (int)strlen(names[i]) > names_w)
+                        names_w = (int)strlen(names[i]);
+        }
+        fprintf(f, "  %-7s %7s  %-*s  %-*s  %s\n", "VERDICT", "SIZE", fields_w, "FIELDS", names_w, "CHECKPOINT",
+                "REASONS");
         for (size_t i = 0; i < run->n_ckpts; i++) {
                 const struct ckpt *c = &run->ckpts[i];
                 _cleanup_free_ char *why = reasons_string(c);
-                _cleanup_free_ char *name = log_escape(c->name);
-                char size[16];
 
-                fprintf(f, "  %-6s %-24s %7s ", c->verdict.keep ? "keep" : "delete", why ? why : "?",
-                        size_format(c->size_bytes, size, sizeof(size)));
-                for (size_t k = 0; k < c->fields.n; k++) {
-                        _cleanup_free_ char *field = log_escape(c->fields.name[k]);
-                        fprintf(f, "%s=%g ", field ? field : "?", c->fields.value[k]);
-                }
-                /* a metric from a file is shown like a field */
-                if (c->has_metric && fields_find(&c->fields, r->w->policy.monitor) < 0)
-                        fprintf(f, "%s=%g ", monitor ? monitor : "?", c->metric);
-                fprintf(f, "%s%s", name ? name : "?", c->is_dir ? "/" : "");
-                if (c->n_members > 1)
-                        fprintf(f, " (+%zu files)", c->n_members - 1);
+                bytes += c->size_bytes;
+                fprintf(f, "  %-7s %7s  %-*s  %-*s  %s", c->verdict.keep ? "keep" : "delete",
+                        size_format(c->size_bytes, size, sizeof(size)), fields_w, fields && fields[i] ? fields[i] : "?",
+                        names_w, names && names[i] ? names[i] : "?", why ? why : "?");
                 if (c->read_error != 0 && run->read_error == 0)
                         fprintf(f, " (cannot read %s: %s)", c->read_what ? c->read_what : "it",
                                 error_text(c->read_error, err, sizeof(err)));
                 fputc('\n', f);
         }
+        for (size_t i = 0; i < run->n_ckpts; i++) {
+                free(fields ? fields[i] : NULL);
+                free(names ? names[i] : NULL);
+        }
+        free(fields);
+        free(names);
 }
 
 /* Names go into JSON as they are: the whole text is made safe to print by
@@ -335,7 +395,55 @@ static json_object *json_name(const char *s)
 /* NaN and infinities are not JSON: they become null. */
 static json_object *json_number(double v)
 {
-        return isfinite(v) ? json_object_new_double(v) : NULL;
+        char num[64];
+
+        /* the shortest text that reads back as v: 0.9, not 0.90000000000000002 */
+        return isfinite(v) ? json_object_new_double_s(v, number_format(v, num, sizeof(num))) : NULL;
+}
+
+/* Whether s is a number as JSON spells it: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+ * ("03", "+1", ".5" and "1." are not). */
+static bool json_number_text(const char *s)
+{
+        if (*s == '-')
+                s++;
+        if (*s == '0')
+                s++;
+        else if (*s >= '1' && *s <= '9')
+                while (*s >= '0' && *s <= '9')
+                        s++;
+        else
+                return false;
+        if (*s == '.') {
+                if (!(*++s >= '0' && *s <= '9'))
+                        return false;
+                while (*s >= '0' && *s <= '9')
+                        s++;
+        }
+        if (*s == 'e' || *s == 'E') {
+                s++;
+                if (*s == '+' || *s == '-')
+                        s++;
+                if (!(*s >= '0' && *s <= '9'))
+                        return false;
+                while (*s >= '0' && *s <= '9')
+                        s++;
+        }
+        return *s == '\0';
+}
+
+/* Field i as the name wrote it ("0.900"), when that is a JSON number. */
+static json_object *json_field(const struct ckpt *c, size_t i)
+{
+        double v = c->fields.value[i];
+        char num[64];
+
+        if (!isfinite(v))
+                return NULL;
+        fields_text(&c->fields, i, c->name, num, sizeof(num));
+        if (!json_number_text(num))
+                number_format(v, num, sizeof(num));
+        return json_object_new_double_s(v, num);
 }
 
 /* {"what": ..., "errno": "EIO", "message": ...}, or NULL (JSON null) for none. */
@@ -365,12 +473,17 @@ static json_object *ckpt_json(const struct root *r, const struct ckpt *c)
         json_object_object_add(o, "members", a);
         json_object_object_add(o, "directory", json_object_new_boolean(c->is_dir));
         for (size_t i = 0; i < c->fields.n; i++)
-                json_object_object_add(fields, c->fields.name[i], json_number(c->fields.value[i]));
+                json_object_object_add(fields, c->fields.name[i], json_field(c, i));
         json_object_object_add(o, "fields", fields);
         json_object_object_add(o, "order", json_number(c->order));
         json_object_object_add(o, "order_source", json_object_new_string(order_source_to_string(c->order_source)));
-        if (r->w->policy.monitor)
-                json_object_object_add(o, "metric", c->has_metric ? json_number(c->metric) : NULL);
+        if (r->w->policy.monitor) {
+                int k = fields_find(&c->fields, r->w->policy.monitor);
+                json_object_object_add(o, "metric",
+                                       !c->has_metric                              ? NULL
+                                       : k >= 0 && c->fields.value[k] == c->metric ? json_field(c, (size_t)k)
+                                                                                   : json_number(c->metric));
+        }
         json_object_object_add(o, "size_bytes", json_object_new_uint64(c->size_bytes));
         json_object_object_add(o, "mtime_usec", json_object_new_int64(c->mtime_usec));
         json_object_object_add(o, "complete", json_object_new_boolean(c->complete));
@@ -520,6 +633,19 @@ int report_list(FILE *f, const struct config *c, bool json)
         roots_close(&roots);
         space_finish(&space);
         return status;
+}
+
+char *report_once_totals(bool dry_run, unsigned deleted, uint64_t freed_bytes, size_t kept, uint64_t kept_bytes)
+{
+        char freed[16], kept_size[16], *p = NULL;
+
+        size_format(freed_bytes, freed, sizeof(freed));
+        size_format(kept_bytes, kept_size, sizeof(kept_size));
+        if (asprintf(&p, "%s %u checkpoint%s, %s %s; %s %zu (%s)", dry_run ? "would delete" : "deleted", deleted,
+                     deleted == 1 ? "" : "s", dry_run ? "would free" : "freed", freed, dry_run ? "would keep" : "kept",
+                     kept, kept_size) < 0)
+                return NULL;
+        return p;
 }
 
 /* Runs kept whole, and checkpoints of the other runs kept, after read

@@ -685,7 +685,8 @@ static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *ru
                 .has_bytes = true,
                 .bytes = c->size_bytes,
         };
-        char size[16];
+        char size[16], value[64];
+        const char *metric;
         uint64_t freed = 0;
         int k;
 
@@ -703,10 +704,15 @@ static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *ru
                 return 0;
         }
         s->budget--;
+        metric = sweep_metric_text(r, c, value, sizeof(value));
         if (s->dry_run) {
                 f.action = "would-delete";
-                log_struct(LOG_NOTICE, &f, "would delete %s (%s, %s)", path, why, size);
+                if (metric)
+                        log_struct(LOG_NOTICE, &f, "would delete %s (%s, %s=%s, %s)", path, why, monitor, metric, size);
+                else
+                        log_struct(LOG_NOTICE, &f, "would delete %s (%s, %s)", path, why, size);
                 s->deleted++;
+                s->deleted_size_bytes += c->size_bytes;
                 return 0;
         }
 
@@ -762,13 +768,14 @@ removed:
         f.action = reason == DELETE_FLOOR ? "evict" : "delete";
         f.message_id = reason == DELETE_FLOOR ? MSGID_EVICTED : MSGID_DELETED;
         /* "evicted": the policy kept it, the floor needed the room */
-        if (c->has_metric)
-                log_struct(LOG_INFO, &f, "%s %s (%s, %s=%g, %s)", reason == DELETE_FLOOR ? "evicted" : "deleted", path,
-                           why, monitor, c->metric, size);
+        if (metric)
+                log_struct(LOG_INFO, &f, "%s %s (%s, %s=%s, %s)", reason == DELETE_FLOOR ? "evicted" : "deleted", path,
+                           why, monitor, metric, size);
         else
                 log_struct(LOG_INFO, &f, "%s %s (%s, %s)", reason == DELETE_FLOOR ? "evicted" : "deleted", path, why,
                            size);
         s->deleted++;
+        s->deleted_size_bytes += c->size_bytes;
         s->freed_bytes += freed;
         s->deleted_by_reason[reason]++;
         s->freed_by_reason[reason] += freed;
@@ -783,6 +790,21 @@ int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const s
 
         victim_locks_finish(&locks);
         return k;
+}
+
+const char *sweep_metric_text(const struct root *r, const struct ckpt *c, char *buf, size_t len)
+{
+        const char *monitor = r->w->policy.monitor;
+        int i;
+
+        if (!monitor || !c->has_metric)
+                return NULL;
+        i = fields_find(&c->fields, monitor);
+        /* a value from the name is shown as written; one from a file or a
+         * log has no text of its own */
+        if (i >= 0 && c->fields.value[i] == c->metric)
+                return fields_text(&c->fields, (size_t)i, c->name, buf, len);
+        return number_format(c->metric, buf, len);
 }
 
 int sweep_apply(struct sweep *s, struct root *r, const struct run *run)

@@ -29,6 +29,7 @@ struct sweep {
         unsigned deleted; /* or would-be deleted in a dry run */
         unsigned failed;  /* removals that failed for a reason other than a race */
         uint64_t freed_bytes;
+        uint64_t deleted_size_bytes; /* sizes of the deleted as scanned: what a dry run would free */
         uint64_t freed_by_reason[_DELETE_REASON_MAX];
         unsigned deleted_by_reason[_DELETE_REASON_MAX];
         unsigned runs_unreadable;  /* runs kept whole after a failed read */
@@ -86,6 +87,10 @@ char *sweep_read_errors_summary(const struct sweep *s);
  * monitor is carried again); without, every time (-1). Returns whether the
  * run is kept so. */
 bool sweep_note_monitor(const struct root *r, const struct run *run, char **last);
+
+/* The monitor's value of c as its name wrote it ("0.900"), else in the
+ * shortest form; NULL when c has none. */
+const char *sweep_metric_text(const struct root *r, const struct ckpt *c, char *buf, size_t len);
 
 /* Delete what the verdicts of run say (or log would-delete). */
 int sweep_apply(struct sweep *s, struct root *r, const struct run *run);

@@ -1,5 +1,6 @@
 /* Shared checkpoint helpers: field look-up, names of enums, cleanup. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,53 @@ int fields_find(const struct fields *f, const char *name)
                 if (strcmp(f->name[i], name) == 0)
                         return (int)i;
         return -1;
+}
+
+char *number_format(double v, char *buf, size_t len)
+{
+        if (!buf || len == 0)
+                return buf;
+        if (isnan(v)) {
+                snprintf(buf, len, "nan");
+                return buf;
+        }
+        if (isinf(v)) {
+                snprintf(buf, len, v < 0 ? "-inf" : "inf");
+                return buf;
+        }
+        /* whole numbers in full ("100", not "1e+02") */
+        if (v == floor(v) && fabs(v) < 1e15) {
+                snprintf(buf, len, "%.0f", v);
+                return buf;
+        }
+        /* the fewest digits that read back as the same double */
+        for (int digits = 1; digits <= 17; digits++) {
+                snprintf(buf, len, "%.*g", digits, v);
+                if (strtod(buf, NULL) == v)
+                        break;
+        }
+        return buf;
+}
+
+char *fields_text(const struct fields *f, size_t i, const char *name, char *buf, size_t len)
+{
+        size_t start = f->text_start[i], n = f->text_len[i];
+        char text[256];
+        char *end;
+        double v;
+
+        /* the name's own text, when it is still there and reads as the
+         * value (a group's members may differ in how they spell it) */
+        if (name && n > 0 && n < len && start + n <= strlen(name)) {
+                memcpy(text, name + start, n);
+                text[n] = '\0';
+                v = strtod(text, &end);
+                if (*end == '\0' && (v == f->value[i] || (isnan(v) && isnan(f->value[i])))) {
+                        memcpy(buf, text, n + 1);
+                        return buf;
+                }
+        }
+        return number_format(f->value[i], buf, len);
 }
 
 bool fields_equal(const struct fields *a, const struct fields *b)

@@ -17,10 +17,19 @@ struct fields {
         size_t n;
         char name[FIELDS_MAX][FIELD_NAME_MAX];
         double value[FIELDS_MAX];
+        /* where value i is written in the name (0 length: not known), so
+         * that "0.900" is shown as the name wrote it */
+        uint8_t text_start[FIELDS_MAX];
+        uint8_t text_len[FIELDS_MAX];
 };
 
 /* Index of field `name` in f, or -1. */
 int fields_find(const struct fields *f, const char *name);
+/* Value i of f as name wrote it, else number_format(); returns buf. */
+char *fields_text(const struct fields *f, size_t i, const char *name, char *buf, size_t len);
+/* v in the shortest form that reads back as v (0.9, not 0.90000000000000002),
+ * "nan", "inf" or "-inf"; buf of at least 32 bytes; returns buf. */
+char *number_format(double v, char *buf, size_t len);
 /* True when a and b hold the same names with the same values (NaN == NaN). */
 bool fields_equal(const struct fields *a, const struct fields *b);
 

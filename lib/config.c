@@ -213,11 +213,24 @@ static const char *const kind_names[_KIND_MAX] = {
         [KIND_DIR] = "dir",
 };
 
+/* The keys of a watch and of the file, for "did you mean". */
+static const char *const watch_keys[] = {
+        "complete_marker", "exclude",    "headroom",      "join",          "keep_every",
+        "keep_last",       "keep_top_k", "key_separator", "kind",          "match",
+        "metric_file",     "metric_log", "min_age",       "min_free",      "mode",
+        "monitor",         "path",       "pattern",       "pointer_files", "poll_interval",
+        "preset",          "recursive",  "settle",        "target_free",   NULL,
+};
+static const char *const global_keys[] = {
+        "check_interval",       "defaults",     "dry_run", "lock_wait", "log_level",
+        "max_delete_per_sweep", "metrics_file", "watch",   NULL,
+};
+
 /* Apply one key of a watch or of the defaults group to w. */
 static int apply_key(const struct parser *p, const config_setting_t *s, bool in_defaults, struct watch_conf *w,
                      struct watch_locs *locs)
 {
-        const char *key = config_setting_name(s), *v, *why;
+        const char *key = config_setting_name(s), *v, *why, *near;
         int64_t i;
         int r;
 
@@ -350,7 +363,10 @@ static int apply_key(const struct parser *p, const config_setting_t *s, bool in_
                         }
                 return FAIL_AT(p, s, "must be \"file\", \"dir\" or \"any\", got \"%s\"", v);
         }
-        return conf_fail(p->error, loc_of(p, s), "unknown key \"%s\" in %s", key, in_defaults ? "defaults" : "watch");
+        near = name_suggest(key, watch_keys);
+        return conf_fail(p->error, loc_of(p, s), "unknown key \"%s\" in %s%s%s%s", key,
+                         in_defaults ? "defaults" : "watch", near ? "; did you mean \"" : "", near ? near : "",
+                         near ? "\"?" : "");
 }
 
 /* The preset named by setting s (NULL: generic); errors point at s. */
@@ -368,7 +384,9 @@ static int preset_of(const struct parser *p, const config_setting_t *s, const ch
                 return r;
         if (!preset_find(v)) {
                 conf_preset_names(names, sizeof(names));
-                return FAIL_AT(p, s, "unknown preset \"%s\" (known: %s)", v, names);
+                const char *near = preset_suggest(v);
+                return FAIL_AT(p, s, "unknown preset \"%s\"%s%s%s (known: %s)", v, near ? "; did you mean \"" : "",
+                               near ? near : "", near ? "\"?" : "", names);
         }
         *ret = v;
         return 0;
@@ -491,7 +509,12 @@ static int parse_config(const struct parser *p, const config_t *cfg, struct conf
                 if (strcmp(key, "log_level") == 0) {
                         r = get_string(p, s, &v);
                         if (r >= 0 && (c->log_level = log_level_from_string(v)) < 0)
-                                r = FAIL_AT(p, s, "unknown level \"%s\" (debug, info, notice, warning, err)", v);
+                                r = FAIL_AT(p, s,
+                                            "unknown level \"%s\"%s%s%s (debug, info, notice, warning or warn, err or "
+                                            "error)",
+                                            v, log_level_suggest(v) ? "; did you mean \"" : "",
+                                            log_level_suggest(v) ? log_level_suggest(v) : "",
+                                            log_level_suggest(v) ? "\"?" : "");
                 } else if (strcmp(key, "dry_run") == 0) {
                         r = get_bool(p, s, &c->dry_run);
                 } else if (strcmp(key, "check_interval") == 0) {
@@ -519,8 +542,11 @@ static int parse_config(const struct parser *p, const config_t *cfg, struct conf
                         if (config_setting_type(s) != CONFIG_TYPE_LIST)
                                 r = FAIL_AT(p, s, "expected a list of groups ( { path = \"/dir\"; ... }, ... ), got %s",
                                             type_name(s));
-                } else
-                        r = conf_fail(p->error, loc_of(p, s), "unknown key \"%s\"", key);
+                } else {
+                        const char *near = name_suggest(key, global_keys);
+                        r = conf_fail(p->error, loc_of(p, s), "unknown key \"%s\"%s%s%s", key,
+                                      near ? "; did you mean \"" : "", near ? near : "", near ? "\"?" : "");
+                }
         }
         if (r >= 0 && !watches)
                 r = conf_fail(p->error, (struct loc){p->name, 1},

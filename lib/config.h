@@ -102,7 +102,18 @@ const struct conf_range *conf_range_of(const char *key);
  * MAX, got V" in error (no FILE:LINE) when not. */
 int conf_range_check(const char *key, double v, char error[ERROR_MAX]);
 
+/* A log level by name: syslog's ("warning", "err") and "warn", "error". */
 int log_level_from_string(const char *s);
+/* Edits (insert, delete, substitute, swap) between a and b. */
+unsigned name_distance(const char *a, const char *b);
+/* The name of NULL-terminated known closest to typed if it is close enough
+ * to be a typo of it, else NULL: for "did you mean". */
+const char *name_suggest(const char *typed, const char *const *known);
+/* The preset (or log level) typed probably meant, or NULL. */
+const char *preset_suggest(const char *typed);
+const char *log_level_suggest(const char *typed);
+/* Whether a watch of c lies inside another, recursive one (the indexes). */
+bool config_find_nested(const struct config *c, size_t *ret_outer, size_t *ret_inner);
 const char *log_level_to_string(int level);
 
 int strv_push(struct strv *s, const char *value);

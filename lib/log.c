@@ -7,6 +7,7 @@
 #include <sys/uio.h>
 #include <systemd/sd-journal.h>
 
+#include "ckpt.h"
 #include "log.h"
 
 static int max_level = LOG_INFO;
@@ -239,8 +240,10 @@ static int journal_send(int level, const struct log_fields *f, const char *msg)
                 ADD_NAME("CKPTD_RUN", f->run);
                 ADD_NAME("CKPTD_REASON", f->reason);
                 ADD_NAME("CKPTD_MONITOR", f->monitor);
-                if (f->has_value)
-                        ADD("CKPTD_VALUE=%.17g", f->value);
+                if (f->has_value) {
+                        char num[32];
+                        ADD("CKPTD_VALUE=%s", number_format(f->value, num, sizeof(num)));
+                }
                 if (f->has_bytes)
                         ADD("CKPTD_BYTES=%llu", (unsigned long long)f->bytes);
                 if (f->has_free)

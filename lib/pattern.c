@@ -188,6 +188,16 @@ static int parse_number(const char *s, size_t n, double *ret)
         return 0;
 }
 
+/* Remember where field i's text is in the name (names are at most
+ * NAME_MAX bytes; a longer one keeps no text and is shown formatted). */
+static void field_text_at(struct fields *f, size_t i, size_t start, size_t n)
+{
+        bool fits = start <= UINT8_MAX && n <= UINT8_MAX;
+
+        f->text_start[i] = fits ? (uint8_t)start : 0;
+        f->text_len[i] = fits ? (uint8_t)n : 0;
+}
+
 static int syntax_error(const char **ret_error, const char *message)
 {
         *ret_error = message;
@@ -519,6 +529,7 @@ static bool match_body(const struct pattern *p, const char *name, size_t len, bo
                 memcpy(f.name[i], p->names[i], FIELD_NAME_MAX);
                 if (parse_number(name + m.cap_start[i], m.cap_end[i] - m.cap_start[i], &f.value[i]) < 0)
                         goto out;
+                field_text_at(&f, i, m.cap_start[i], m.cap_end[i] - m.cap_start[i]);
         }
         if (ret)
                 *ret = f;
@@ -682,6 +693,7 @@ static bool match_kv(const struct pattern *p, const char *name, struct fields *r
                         if (fields_find(&f, key) < 0) {
                                 if (parse_number(name + v, vend - v, &f.value[f.n]) < 0)
                                         return false;
+                                field_text_at(&f, f.n, v, vend - v);
                                 memcpy(f.name[f.n], key, klen + 1);
                                 f.n++;
                         }

@@ -179,7 +179,7 @@ char *size_format(uint64_t bytes, char *buf, size_t len)
         if (!buf || len == 0)
                 return buf;
         if (bytes < 1024) {
-                snprintf(buf, len, "%" PRIu64, bytes);
+                snprintf(buf, len, "%" PRIu64 "B", bytes);
                 return buf;
         }
 
@@ -211,7 +211,7 @@ char *size_spec_format(const struct size_spec *spec, char *buf, size_t len)
                 return buf;
         if (!spec || !spec->set) {
                 /* what an unset size resolves to */
-                snprintf(buf, len, "0");
+                snprintf(buf, len, "0B");
                 return buf;
         }
         if (spec->is_percent) {
@@ -221,7 +221,7 @@ char *size_spec_format(const struct size_spec *spec, char *buf, size_t len)
 
         /* The largest unit in which the value is exact with at most three
          * decimals, so that size_parse() gives back the same bytes: "1.5T",
-         * "512M", "1025". */
+         * "512M", "1025B". */
         for (int i = 3; i >= 0; i--) {
                 unsigned shift = 10 * (unsigned)(i + 1);
                 uint64_t unit = UINT64_C(1) << shift, q, r, milli;
@@ -243,6 +243,6 @@ char *size_spec_format(const struct size_spec *spec, char *buf, size_t len)
                         snprintf(buf, len, "%" PRIu64 ".%03" PRIu64 "%c", q, milli, units[i]);
                 return buf;
         }
-        snprintf(buf, len, "%" PRIu64, spec->bytes);
+        snprintf(buf, len, "%" PRIu64 "B", spec->bytes);
         return buf;
 }

@@ -20,7 +20,7 @@ struct size_spec {
 int size_parse(const char *s, struct size_spec *ret);
 /* Resolve spec against a filesystem of total_bytes; 0 when unset. */
 uint64_t size_resolve(const struct size_spec *spec, uint64_t total_bytes);
-/* Format bytes as "1.5G" into buf (at least 16 bytes); returns buf. */
+/* Format bytes as "1.5G", "512K" or "0B" into buf (at least 16 bytes); returns buf. */
 char *size_format(uint64_t bytes, char *buf, size_t len);
 /* Format spec as given ("10%", "50G") into buf; returns buf. */
 char *size_spec_format(const struct size_spec *spec, char *buf, size_t len);

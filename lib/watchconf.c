@@ -2,6 +2,7 @@
  * object that holds the watches; small shared helpers (strv, log levels).
  * The libconfig reader is config.c; what the two share is watchconf.h. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -106,13 +107,98 @@ static const struct {
         {"warning", LOG_WARNING}, {"notice", LOG_NOTICE}, {"info", LOG_INFO}, {"debug", LOG_DEBUG},
 };
 
+unsigned name_distance(const char *a, const char *b)
+{
+        size_t la = strlen(a), lb = strlen(b);
+        unsigned d[65][65];
+
+        /* optimal string alignment: insertions, deletions, substitutions and
+         * swaps of neighbours each count 1 ("topk" -> "top-k" is 1) */
+        if (la > 64 || lb > 64)
+                return UINT_MAX;
+        for (size_t i = 0; i <= la; i++)
+                d[i][0] = (unsigned)i;
+        for (size_t j = 0; j <= lb; j++)
+                d[0][j] = (unsigned)j;
+        for (size_t i = 1; i <= la; i++)
+                for (size_t j = 1; j <= lb; j++) {
+                        unsigned cost = a[i - 1] != b[j - 1], v = d[i - 1][j - 1] + cost;
+
+                        if (d[i - 1][j] + 1 < v)
+                                v = d[i - 1][j] + 1;
+                        if (d[i][j - 1] + 1 < v)
+                                v = d[i][j - 1] + 1;
+                        if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
+                                v = d[i - 2][j - 2] + 1;
+                        d[i][j] = v;
+                }
+        return d[la][lb];
+}
+
+const char *name_suggest(const char *typed, const char *const *known)
+{
+        /* a third of the name, at least one and at most three edits: close
+         * enough to be a typo, far enough not to suggest nonsense */
+        unsigned limit = (unsigned)strlen(typed) / 3, best = UINT_MAX;
+        const char *found = NULL;
+
+        if (limit < 1)
+                limit = 1;
+        if (limit > 3)
+                limit = 3;
+        for (size_t i = 0; known[i]; i++) {
+                unsigned d = name_distance(typed, known[i]);
+                if (d <= limit && d < best) {
+                        best = d;
+                        found = known[i];
+                }
+        }
+        return found;
+}
+
+const char *preset_suggest(const char *typed)
+{
+        const char *names[64];
+        size_t n = 0;
+
+        for (const struct preset *p = presets; p->name && n + 1 < ELEMENTSOF(names); p++)
+                names[n++] = p->name;
+        names[n] = NULL;
+        return typed ? name_suggest(typed, names) : NULL;
+}
+
+const char *log_level_suggest(const char *typed)
+{
+        static const char *const names[] = {"emerg", "alert",  "crit", "err",   "error", "warning",
+                                            "warn",  "notice", "info", "debug", NULL};
+
+        return typed ? name_suggest(typed, names) : NULL;
+}
+
+bool config_find_nested(const struct config *c, size_t *ret_outer, size_t *ret_inner)
+{
+        /* Two watches over one tree would apply two policies to the same
+         * runs; a non-recursive outer watch does not reach the inner one. */
+        for (size_t a = 0; a < c->n_watches; a++)
+                for (size_t b = 0; b < c->n_watches; b++)
+                        if (c->watches[a].recursive && conf_path_is_below(c->watches[a].path, c->watches[b].path)) {
+                                *ret_outer = a;
+                                *ret_inner = b;
+                                return true;
+                        }
+        return false;
+}
+
 int log_level_from_string(const char *s)
 {
         if (!s)
                 return -EINVAL;
-        /* "error" is what people type; syslog spells it "err" */
+        /* "error" and "warn" are what people type; syslog spells them
+         * "err" and "warning" */
         if (strcmp(s, "error") == 0)
                 return LOG_ERR;
+        if (strcmp(s, "warn") == 0)
+                return LOG_WARNING;
         for (size_t i = 0; i < ELEMENTSOF(log_levels); i++)
                 if (strcmp(log_levels[i].name, s) == 0)
                         return log_levels[i].level;
@@ -237,7 +323,9 @@ int watch_conf_init(struct watch_conf *w, const char *path, const char *preset, 
         if (!p) {
                 char names[256];
                 conf_preset_names(names, sizeof(names));
-                return conf_fail(error, (struct loc){0}, "unknown preset \"%s\" (known: %s)", preset, names);
+                const char *near = preset_suggest(preset);
+                return conf_fail(error, (struct loc){0}, "unknown preset \"%s\"%s%s%s (known: %s)", preset,
+                                 near ? "; did you mean \"" : "", near ? near : "", near ? "\"?" : "", names);
         }
         w->recursive = true;
         w->policy.mode = MODE_MIN;

@@ -44,6 +44,10 @@ test_incident_dry_run_then_apply() {
         incident
         lightning -n 2>err || fail "ckptd -1 -n failed: $(cat err)"
         assert_grep "would delete 43 checkpoints" err
+        # told in bytes, as the incident is
+        local would
+        would=$(sed -n 's/^ckptd: would delete 43 checkpoints, would free \([0-9.]*[BKMGT]\); would keep 4 (.*)$/\1/p' err)
+        [ -n "$would" ] || fail "no bytes it would free: $(tail -n 3 err)"
         local n
         for n in $(all_but "${BEST[@]}" "$NEWEST"); do
                 grep -qF "would delete $T/$CK/$n " err || fail "$n not among the would-deletes: $(cat err)"
@@ -59,6 +63,7 @@ test_incident_dry_run_then_apply() {
 
         lightning 2>err || fail "ckptd -1 failed: $(cat err)"
         assert_names "$CK" "${BEST[@]}" "$NEWEST"
+        assert_grep "^ckptd: deleted 43 checkpoints, freed $would; kept 4 (" err
         # the logs themselves are never touched
         assert_exists lightning-default-47/lightning_logs/version_0/metrics.csv
         assert_exists lightning-default-47/lightning_logs/version_1/events.out.tfevents.1796171316.vm

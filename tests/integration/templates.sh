@@ -121,9 +121,9 @@ test_version_suffix_copy() {
                 assert_grep "(13 checkpoints)" list
                 assert_no_grep "last.ckpt" list
                 assert_no_grep "last-v1.ckpt" list
-                grep -F -- "$orig-v1.ckpt" list | grep -q "keep   best#2 .* epoch=10 val_loss=0.294" ||
+                grep -F -- "$orig-v1.ckpt" list | grep -q "keep .* epoch=10 val_loss=0.294 .* best#2$" ||
                         fail "-v1 copy: $(cat list)"
-                grep -F -- "$orig.ckpt" list | grep -q "keep   best#1 " || fail "original: $(cat list)"
+                grep -F -- "$orig.ckpt" list | grep -q "keep .* best#1$" || fail "original: $(cat list)"
         done
         "$CKPTD" -1 -w "$T/ckpts" --preset lightning --pattern "$TEMPLATE" --monitor val_loss --keep-top-k 3 2>err
         assert_names ckpts "$orig.ckpt" "$orig-v1.ckpt" epoch_epoch=06-val_loss=val_loss=0.325.ckpt \
@@ -147,7 +147,7 @@ test_slash_metric_name() {
         "$CKPTD" -l -w "$T/ckpts" --preset lightning --pattern "$t" --monitor val/acc --mode max \
                 --keep-top-k 1 >list 2>err
         assert_grep "(6 checkpoints)" list
-        grep -F "epoch=2-step=9-val_acc=0.64.ckpt" list | grep -q "keep   best#1 .* val/acc=0.64" ||
+        grep -F "epoch=2-step=9-val_acc=0.64.ckpt" list | grep -q "keep .* val/acc=0.64 .* best#1$" ||
                 fail "val/acc: $(cat list)"
         "$CKPTD" -1 -w "$T/ckpts" --preset lightning --pattern "$t" --monitor val/acc --mode max --keep-top-k 1 2>err
         assert_names ckpts epoch=2-step=9-val_acc=0.64.ckpt epoch=4-step=15-val_acc=0.62-v1.ckpt last.ckpt

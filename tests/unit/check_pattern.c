@@ -878,6 +878,41 @@ START_TEST(test_glob)
 }
 END_TEST
 
+/* A value is shown as the name wrote it; numbers without text in the
+ * shortest form that reads back the same. */
+START_TEST(test_field_text)
+{
+        struct pattern *p = NULL;
+        const char *name = "epoch=3-val_loss=0.900.ckpt", *kvname = "epoch=03-val_loss=val_loss=1.50e-01.ckpt";
+        struct fields f;
+        char buf[64];
+
+        ck_assert(tmatch("epoch={epoch}-val_loss={val_loss}.ckpt", name, &f));
+        ck_assert_str_eq(fields_text(&f, 1, name, buf, sizeof(buf)), "0.900");
+        ck_assert_str_eq(fields_text(&f, 0, name, buf, sizeof(buf)), "3");
+        /* a name that no longer holds the text: formatted */
+        ck_assert_str_eq(fields_text(&f, 1, "x", buf, sizeof(buf)), "0.9");
+        ck_assert_str_eq(fields_text(&f, 1, NULL, buf, sizeof(buf)), "0.9");
+
+        ck_assert_int_eq(pattern_new_kv(NULL, NULL, &p), 0);
+        memset(&f, 0, sizeof(f));
+        ck_assert(pattern_match(p, kvname, &f));
+        ck_assert_int_eq(fields_find(&f, "val_loss"), 1);
+        ck_assert_str_eq(fields_text(&f, 0, kvname, buf, sizeof(buf)), "03");
+        ck_assert_str_eq(fields_text(&f, 1, kvname, buf, sizeof(buf)), "1.50e-01");
+        pattern_free(p);
+
+        ck_assert_str_eq(number_format(0.9, buf, sizeof(buf)), "0.9");
+        ck_assert_str_eq(number_format(0.45, buf, sizeof(buf)), "0.45");
+        ck_assert_str_eq(number_format(0.1 + 0.2, buf, sizeof(buf)), "0.30000000000000004");
+        ck_assert_str_eq(number_format(100, buf, sizeof(buf)), "100");
+        ck_assert_str_eq(number_format(1e-05, buf, sizeof(buf)), "1e-05");
+        ck_assert_str_eq(number_format(1e300, buf, sizeof(buf)), "1e+300");
+        ck_assert_str_eq(number_format(NAN, buf, sizeof(buf)), "nan");
+        ck_assert_str_eq(number_format(-INFINITY, buf, sizeof(buf)), "-inf");
+}
+END_TEST
+
 Suite *pattern_suite(void)
 {
         Suite *s = suite_create("pattern");
@@ -887,6 +922,7 @@ Suite *pattern_suite(void)
 
         tcase_add_test(tc, test_preset_templates);
         tcase_add_test(tc, test_tf_group);
+        tcase_add_test(tc, test_field_text);
         tcase_add_test(tc, test_two_fields);
         tcase_add_test(tc, test_backtracking);
         tcase_add_test(tc, test_number_grammar);

@@ -176,9 +176,9 @@ START_TEST(test_format)
 {
         char buf[16];
 
-        ck_assert_str_eq(size_format(0, buf, sizeof(buf)), "0");
-        ck_assert_str_eq(size_format(1, buf, sizeof(buf)), "1");
-        ck_assert_str_eq(size_format(1023, buf, sizeof(buf)), "1023");
+        ck_assert_str_eq(size_format(0, buf, sizeof(buf)), "0B");
+        ck_assert_str_eq(size_format(1, buf, sizeof(buf)), "1B");
+        ck_assert_str_eq(size_format(1023, buf, sizeof(buf)), "1023B");
         ck_assert_str_eq(size_format(1024, buf, sizeof(buf)), "1K");
         ck_assert_str_eq(size_format(1536, buf, sizeof(buf)), "1.5K");
         ck_assert_str_eq(size_format(512 * KIB, buf, sizeof(buf)), "512K");
@@ -212,8 +212,8 @@ START_TEST(test_spec_format)
         struct size_spec spec = { 0 };
         char buf[32];
 
-        ck_assert_str_eq(size_spec_format(&spec, buf, sizeof(buf)), "0");
-        ck_assert_str_eq(size_spec_format(NULL, buf, sizeof(buf)), "0");
+        ck_assert_str_eq(size_spec_format(&spec, buf, sizeof(buf)), "0B");
+        ck_assert_str_eq(size_spec_format(NULL, buf, sizeof(buf)), "0B");
 
 #define ROUND(in, out)                                                                  \
         do {                                                                            \
@@ -231,11 +231,11 @@ START_TEST(test_spec_format)
         ROUND("1.125K", "1.125K");
         ROUND("512M", "512M");
         ROUND("1536M", "1.5G");
-        ROUND("123", "123");
-        ROUND("1025", "1025");
-        ROUND("0", "0");
+        ROUND("123", "123B");
+        ROUND("1025", "1025B");
+        ROUND("0", "0B");
         ROUND("1152921504606846976", "1048576T");
-        ROUND("1152921504606846975", "1152921504606846975");
+        ROUND("1152921504606846975", "1152921504606846975B");
 #undef ROUND
 }
 END_TEST

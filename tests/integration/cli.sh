@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# What ckptd prints for a person: -1's totals in bytes, -l's table and JSON,
+# and the command-line mistakes it names (exit 2 with the real reason).
+. "$(dirname "$0")/../lib.sh"
+
+LFLAGS=(--preset lightning --monitor val_loss --keep-top-k 1 --keep-last 1)
+
+# two_runs: runs/a with four 64K checkpoints (losses written with three
+# decimals), runs/b with three 16K ones; all an hour old.
+two_runs() {
+        mkdir -p runs/a runs/b
+        for e in 0 1 2 3; do mkfile "runs/a/epoch=$e-step=$((e + 1))00-val_loss=0.${e}00.ckpt" 64; done
+        # epoch 0 is the best and also pinned: two reasons
+        touch runs/a/epoch=0-step=100-val_loss=0.000.ckpt.keep
+        for e in 0 1 2; do mkfile "runs/b/epoch=$e-step=$((e + 1))00-val_loss=0.9$e.ckpt" 16; done
+        touch -d "-1 hour" runs/*/*
+}
+
+test_dry_run_says_what_it_would_free_per_run_and_in_all() {
+        two_runs
+        "$CKPTD" -1 -n -w "$T/runs" "${LFLAGS[@]}" 2>err
+        assert_names runs/a epoch=0-step=100-val_loss=0.000.ckpt epoch=0-step=100-val_loss=0.000.ckpt.keep \
+                epoch=1-step=200-val_loss=0.100.ckpt epoch=2-step=300-val_loss=0.200.ckpt \
+                epoch=3-step=400-val_loss=0.300.ckpt
+        # each would-delete keeps the metric as the name wrote it, and a size with a unit
+        assert_grep "would delete $T/runs/a/epoch=1-step=200-val_loss=0.100.ckpt (policy, val_loss=0.100, 64K)" err
+        assert_grep "would delete $T/runs/b/epoch=1-step=200-val_loss=0.91.ckpt (policy, val_loss=0.91, 16K)" err
+        assert_grep "^ckptd: run $T/runs/a: would delete 2 checkpoints, would free 128K; would keep 2 (128K)$" err
+        assert_grep "^ckptd: run $T/runs/b: would delete 1 checkpoint, would free 16K; would keep 2 (32K)$" err
+        assert_grep "^ckptd: would delete 3 checkpoints, would free 144K; would keep 4 (160K)$" err
+}
+
+test_once_says_what_it_freed_per_run_and_in_all() {
+        two_runs
+        assert_exit 0 "$CKPTD" -1 -w "$T/runs" "${LFLAGS[@]}" 2>err
+        assert_grep "deleted $T/runs/a/epoch=2-step=300-val_loss=0.200.ckpt (policy, val_loss=0.200, 64K)" err
+        assert_grep "^ckptd: run $T/runs/a: deleted 2 checkpoints, freed 128K; kept 2 (128K)$" err
+        assert_grep "^ckptd: run $T/runs/b: deleted 1 checkpoint, freed 16K; kept 2 (32K)$" err
+        assert_grep "^ckptd: deleted 3 checkpoints, freed 144K; kept 4 (160K)$" err
+        # nothing left to do: zero has a unit too
+        "$CKPTD" -1 -w "$T/runs" "${LFLAGS[@]}" 2>err2
+        assert_grep "^ckptd: deleted 0 checkpoints, freed 0B; kept 4 (160K)$" err2
+        assert_no_grep "^ckptd: run " err2
+}
+
+test_list_has_a_header_and_aligned_columns() {
+        two_runs
+        "$CKPTD" -l -w "$T/runs" "${LFLAGS[@]}" >out 2>err || fail "-l: $(cat err)"
+        [ "$(grep -c '^  VERDICT  *SIZE  FIELDS  *CHECKPOINT  *REASONS$' out)" = 2 ] || fail "no header: $(cat out)"
+        # the value as the name wrote it
+        grep -F "epoch=1-step=200-val_loss=0.100.ckpt" out | grep -q "val_loss=0.100 " || fail "digits lost: $(cat out)"
+        # reasons last: a long reason list moves no other column
+        grep -F "epoch=0-step=100" out | grep -q "  best#1,pinned(keep-file)$" || fail "reasons: $(cat out)"
+        awk '/^run /{n++} n==1 && /^  (keep|delete) /{print index($0, "epoch=") " " index($0, ".ckpt ")}' out | sort -u >cols
+        [ "$(wc -l <cols)" = 1 ] || fail "columns of runs/a do not line up: $(cat out)"
+}
+
+test_list_json_numbers_are_short() {
+        two_runs
+        # zero-padded as Lightning's {epoch:02d} writes it: not a JSON number as is
+        mkfile "runs/b/epoch=07-step=800-val_loss=0.95.ckpt" 16
+        "$CKPTD" -l --json -w "$T/runs" "${LFLAGS[@]}" >out.json 2>err || fail "-l --json: $(cat err)"
+        assert_grep '"val_loss":0.100' out.json
+        assert_grep '"val_loss":0.91' out.json
+        assert_grep '"order":200' out.json
+        assert_grep '"epoch":7,' out.json
+        assert_no_grep '000000000' out.json
+        $PY -c 'import json,sys; json.load(open(sys.argv[1]))' out.json || fail "not JSON"
+}
+
+test_watch_given_twice_or_nested_is_refused() {
+        mkdir -p runs/sub
+        assert_exit 2 "$CKPTD" -l -w "$T/runs" -w "$T/runs" --preset lightning 2>err
+        assert_grep "^ckptd: --watch $T/runs given twice$" err
+        assert_exit 2 "$CKPTD" -l -w "$T/runs" -w "$T/runs/sub" --preset lightning 2>err
+        assert_grep "^ckptd: --watch $T/runs/sub is inside --watch $T/runs" err
+        assert_exit 0 "$CKPTD" -l -w "$T/runs" -w "$T/runs/sub" --preset lightning --no-recursive >/dev/null 2>err
+}
+
+test_modes_exclude_each_other() {
+        mkdir runs
+        assert_exit 2 "$CKPTD" -1 -l -w "$T/runs" --preset lightning 2>err
+        assert_grep "^ckptd: -1/--once and -l/--list exclude each other" err
+        assert_exit 2 "$CKPTD" -t -1 -w "$T/runs" --preset lightning 2>err
+        assert_grep "exclude each other" err
+}
+
+test_did_you_mean() {
+        mkdir runs
+        assert_exit 2 "$CKPTD" -l -w "$T/runs" --preset lightning --keep-topk 3 2>err
+        assert_grep "^ckptd: did you mean '--keep-top-k'?$" err
+        assert_exit 2 "$CKPTD" -t --loglevel debug 2>err
+        assert_grep "did you mean '--log-level'?" err
+        assert_exit 2 "$CKPTD" -l -w "$T/runs" --preset lightnin 2>err
+        assert_grep 'unknown preset "lightnin"; did you mean "lightning"?' err
+        assert_exit 2 "$CKPTD" -t -w "$T/runs" --preset lightning --log-level warnin 2>err
+        assert_grep "unknown level 'warnin'; did you mean 'warning'? (accepted: debug, info, notice, warning or warn" err
+        printf 'log_level = "notic";\nwatch = ( { path = "%s"; preset = "lightnig"; } );\n' "$T/runs" >bad.conf
+        assert_exit 1 "$CKPTD" -t -c bad.conf 2>err
+        assert_grep 'unknown level "notic"; did you mean "notice"?' err
+        printf 'loglevel = "info";\nwatch = ( { path = "%s"; preset = "lightning"; } );\n' "$T/runs" >bad3.conf
+        assert_exit 1 "$CKPTD" -t -c bad3.conf 2>err
+        assert_grep 'bad3.conf:1: unknown key "loglevel"; did you mean "log_level"?' err
+        printf 'watch = ( { path = "%s"; preset = "lightning"; keep_topk = 3; } );\n' "$T/runs" >bad4.conf
+        assert_exit 1 "$CKPTD" -t -c bad4.conf 2>err
+        assert_grep 'unknown key "keep_topk" in watch; did you mean "keep_top_k"?' err
+        printf 'watch = ( { path = "%s"; preset = "lightnig"; } );\n' "$T/runs" >bad2.conf
+        assert_exit 1 "$CKPTD" -t -c bad2.conf 2>err
+        assert_grep 'unknown preset "lightnig"; did you mean "lightning"?' err
+}
+
+test_units_and_aliases_are_accepted() {
+        mkdir runs
+        "$CKPTD" -t -w "$T/runs" --preset lightning --settle 2s --min-age 1h --log-level warn >out 2>err ||
+                fail "rejected: $(cat err)"
+        assert_grep "^log_level warning," out
+        assert_grep "settle  *2s" out
+        assert_grep "younger than 3600s" out
+        "$CKPTD" -t -w "$T/runs" --preset lightning --settle 500ms >out || fail "500ms rejected"
+        assert_grep "settle  *0.5s" out
+        assert_exit 2 "$CKPTD" -t -w "$T/runs" --preset lightning --settle 2x 2>err
+        assert_grep "^ckptd: --settle: invalid duration '2x' (seconds, or a number with ms, s, min, h or d" err
+        # the -w flags share the config file's ranges
+        assert_exit 2 "$CKPTD" -t -w "$T/runs" --preset lightning --keep-top-k 2000000 2>err
+        assert_grep "keep_top_k: must be an integer from -1 to 1000000" err
+}
+
+test_min_free_without_unit_warns() {
+        mkdir runs
+        "$CKPTD" -t -w "$T/runs" --preset lightning --min-free 10 >out 2>err || fail "rejected: $(cat err)"
+        assert_grep "^ckptd: warning: --min-free 10 is 10B, less than 1M: did you mean 10G?" err
+        assert_grep "min_free 10B (less than 1M: probably a unit left out" out
+        "$CKPTD" -t -w "$T/runs" --preset lightning --min-free 10G >out 2>err
+        assert_no_grep warning err
+        assert_grep "min_free 10G$" out
+}
+
+test_missing_config_hints_at_watch() {
+        assert_exit 1 "$CKPTD" -l -c "$T/none.conf" 2>err
+        assert_grep "cannot open" err
+        assert_grep "^ckptd: no config file; give one with -c FILE, or name a directory with -w DIR" err
+}
+
+test_missing_watch_directory_is_named() {
+        start_daemon d.log -w "$T/later" --preset lightning --log-target stderr
+        assert_grep "^ckptd: $T/later does not exist (yet); watching for it to be created$" d.log
+        stop_daemon d.log
+}
+
+run_tests
