@@ -56,9 +56,7 @@ struct control {
         unsigned reloads; /* reloads that ended, applied or rejected */
         int64_t reload_usec;
         char *reload_error; /* the last reload's rejection; NULL: applied */
-        char **ro_told;     /* read-only paths warned about since the last start or reload */
-        size_t n_ro_told;
-        bool metrics_ro;
+        bool metrics_ro;    /* its directory is read-only (told once) */
         struct decision decisions[DECISIONS_MAX];
         size_t n_decisions, next_decision;
 };
@@ -129,16 +127,6 @@ int control_new(struct manager *m)
         return 0;
 }
 
-static void ro_told_clear(struct control *c)
-{
-        for (size_t i = 0; i < c->n_ro_told; i++)
-                free(c->ro_told[i]);
-        free(c->ro_told);
-        c->ro_told = NULL;
-        c->n_ro_told = 0;
-        c->metrics_ro = false;
-}
-
 void control_free(struct manager *m)
 {
         struct control *c = m->control;
@@ -151,7 +139,6 @@ void control_free(struct manager *m)
                 unlink(c->state_path);
         for (size_t i = 0; i < DECISIONS_MAX; i++)
                 json_object_put(c->decisions[i].o);
-        ro_told_clear(c);
         free(c->dir);
         free(c->state_path);
         free(c->unit);
@@ -193,56 +180,32 @@ static bool metrics_read_only(const struct manager *m)
         return dir && read_only_at(-1, dir) > 0;
 }
 
-static bool ro_was_told(struct control *c, const char *path)
+/* The fix for a read-only metrics directory, as a unit's drop-in or a
+ * remount. (A read-only watch is told at start and reload by root_prepare.) */
+static void warn_metrics_read_only(struct control *c, const char *dir)
 {
-        for (size_t i = 0; i < c->n_ro_told; i++)
-                if (strcmp(c->ro_told[i], path) == 0)
-                        return true;
-        return false;
-}
-
-/* The fix, as a unit's drop-in or as a remount. */
-static void warn_read_only(struct control *c, const char *path, const char *what)
-{
-        _cleanup_free_ char *e = log_escape(path);
+        _cleanup_free_ char *e = log_escape(dir);
 
         if (c->unit)
-                log_warning("%s %s is on a read-only mount for ckptd: %s; the unit's sandbox "
-                            "(ProtectSystem=strict) makes every path read-only but those in ReadWritePaths=: "
-                            "add ReadWritePaths=%s with 'systemctl edit %s', then restart it",
-                            what, e ? e : "?", strcmp(what, "watch") == 0 ? "nothing can be deleted there"
-                                                                          : "the metrics file cannot be written",
-                            e ? e : "?", c->unit);
+                log_warning("metrics directory %s is on a read-only mount for ckptd: the metrics file cannot be "
+                            "written; the unit's sandbox (ProtectSystem=strict) makes every path read-only but "
+                            "those in ReadWritePaths=: add ReadWritePaths=%s with 'systemctl edit %s', then restart it",
+                            e ? e : "?", e ? e : "?", c->unit);
         else
-                log_warning("%s %s is on a read-only mount: %s; remount it read-write", what, e ? e : "?",
-                            strcmp(what, "watch") == 0 ? "nothing can be deleted there"
-                                                       : "the metrics file cannot be written");
+                log_warning("metrics directory %s is on a read-only mount: the metrics file cannot be written; "
+                            "remount it read-write",
+                            e ? e : "?");
 }
 
-/* Warn once per start or reload about each read-only watch and metrics
- * directory. */
+/* Warn once per start or reload about a read-only metrics directory. */
 static void check_read_only(struct manager *m)
 {
         struct control *c = m->control;
 
-        for (size_t i = 0; i < m->n_roots; i++) {
-                const char *path = m->roots[i].root.w->path;
-                char **v;
-
-                if (!root_read_only(&m->roots[i]) || ro_was_told(c, path))
-                        continue;
-                warn_read_only(c, path, "watch");
-                v = reallocarray(c->ro_told, c->n_ro_told + 1, sizeof(*v));
-                if (!v)
-                        continue;
-                c->ro_told = v;
-                if ((v[c->n_ro_told] = strdup(path)))
-                        c->n_ro_told++;
-        }
         if (metrics_read_only(m)) {
                 _cleanup_free_ char *dir = metrics_dir(m->config->metrics_file);
                 if (!c->metrics_ro && dir)
-                        warn_read_only(c, dir, "metrics directory");
+                        warn_metrics_read_only(c, dir);
                 c->metrics_ro = true;
         } else {
                 c->metrics_ro = false;
@@ -251,8 +214,9 @@ static void check_read_only(struct manager *m)
 
 void control_roots_changed(struct manager *m)
 {
+        /* told again after a reload */
         if (m->control)
-                ro_told_clear(m->control);
+                m->control->metrics_ro = false;
 }
 
 /* STATUS= text: report_status(), then what needs a person. */

@@ -22,7 +22,7 @@ bool control_status_changed(struct manager *m);
 /* A reload ended: error is "FILE:LINE: message" when it was rejected, NULL
  * when it was applied. */
 void control_reload_done(struct manager *m, const char *error);
-/* Roots were opened anew (start, reload): warn again about read-only ones. */
+/* A reload: warn again about a read-only metrics directory. */
 void control_roots_changed(struct manager *m);
 /* The metrics file's extra lines: each watch's writability. */
 void control_put_metrics(const struct manager *m, FILE *f);
