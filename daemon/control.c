@@ -95,8 +95,12 @@ static void on_log_event(int level, const struct log_fields *f, const char *msg)
         json_object_object_add(o, "reason", json_str(f->reason));
         if (f->monitor) {
                 json_object_object_add(o, "monitor", json_str(f->monitor));
-                if (f->has_value)
-                        json_object_object_add(o, "value", json_object_new_double(f->value));
+                if (f->has_value) {
+                        /* 15 digits: 0.6, not 0.59999999999999998 */
+                        char v[32];
+                        snprintf(v, sizeof(v), "%.15g", f->value);
+                        json_object_object_add(o, "value", json_object_new_double_s(f->value, v));
+                }
         }
         if (f->has_bytes)
                 json_object_object_add(o, "bytes", json_object_new_uint64(f->bytes));
@@ -333,8 +337,9 @@ static json_object *state_json(struct manager *m, const char *status)
                         json_object_object_add(r, "checkpoints", json_object_new_uint64(run->n_ckpts));
                         if (run->unreadable_whole || run->n_unreadable)
                                 json_object_object_add(r, "kept_after_read_errors",
-                                                       json_object_new_uint64(run->unreadable_whole ? run->n_ckpts
-                                                                                                    : run->n_unreadable));
+                                                       json_object_new_uint64(run->unreadable_whole
+                                                                                      ? run->n_ckpts
+                                                                                      : run->n_unreadable));
                         json_object_array_add(runs, r);
                         ckpts += run->n_ckpts;
                 }
@@ -372,8 +377,10 @@ static json_object *state_json(struct manager *m, const char *status)
         del = json_object_new_object();
         freed = json_object_new_object();
         for (int r = DELETE_POLICY; r < _DELETE_REASON_MAX; r++) {
-                json_object_object_add(del, delete_reason_to_string(r), json_object_new_uint64(m->deleted_by_reason[r]));
-                json_object_object_add(freed, delete_reason_to_string(r), json_object_new_uint64(m->freed_by_reason[r]));
+                json_object_object_add(del, delete_reason_to_string(r),
+                                       json_object_new_uint64(m->deleted_by_reason[r]));
+                json_object_object_add(freed, delete_reason_to_string(r),
+                                       json_object_new_uint64(m->freed_by_reason[r]));
         }
         json_object_object_add(o, "deleted", del);
         json_object_object_add(o, "freed_bytes", freed);
@@ -402,7 +409,8 @@ static int write_state(struct manager *m, const char *status)
         o = state_json(m, status);
         if (!o)
                 return -ENOMEM;
-        text = json_escape_text(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        text = json_escape_text(
+                json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(o);
         if (!text || asprintf(&tmp, "%s.tmp", c->state_path) < 0)
                 return -ENOMEM;
@@ -587,7 +595,8 @@ void control_print_access(FILE *f, const struct config *c, const char *config_pa
                                 e ? e : "?");
                 else
                         fprintf(f,
-                                "  %-8s %s: READ-ONLY for the service: add ReadWritePaths=%s with 'systemctl edit %s'\n",
+                                "  %-8s %s: READ-ONLY for the service: add ReadWritePaths=%s with 'systemctl edit "
+                                "%s'\n",
                                 i < c->n_watches ? "watch" : "metrics", e ? e : "?", e ? e : "?", unit);
         }
 }
@@ -732,7 +741,8 @@ static void render_state(FILE *f, json_object *o)
                         for (size_t j = 0; j < n && j < STATUS_RUNS_MAX; j++) {
                                 json_object *r = json_object_array_get_idx(runs, j);
                                 fprintf(f, "            %-40s %lld checkpoint%s", (s = get_str(r, "path")) ? s : "?",
-                                        (long long)get_int(r, "checkpoints"), get_int(r, "checkpoints") == 1 ? "" : "s");
+                                        (long long)get_int(r, "checkpoints"),
+                                        get_int(r, "checkpoints") == 1 ? "" : "s");
                                 if (get_int(r, "kept_after_read_errors") > 0)
                                         fprintf(f, " (%lld kept after read errors)",
                                                 (long long)get_int(r, "kept_after_read_errors"));

@@ -138,8 +138,8 @@ test_read_only_watch_is_reported() {
         "$CKPTD" status >st
         assert_grep "watch: *$T/ro: present, READ-ONLY: cannot delete" st
         # three idle checks later, still told once
-        until=$(($(date +%s) + 3))
-        wait_for 10 eval '[ "$(date +%s)" -ge $until ]'
+        end=$(($(date +%s) + 3))
+        wait_for 10 eval "[ \$(date +%s) -ge $end ]"
         [ "$(grep -c 'is on a read-only filesystem' d.log)" = 1 ] ||
                 fail "told $(grep -c 'is on a read-only filesystem' d.log) times: $(cat d.log)"
         stop_daemon d.log
