@@ -112,6 +112,24 @@ static void on_log_event(int level, const struct log_fields *f, const char *msg)
                 c->n_decisions++;
 }
 
+/* Our unit as `systemctl edit` takes it: "ckptd.service", "ckptd@x.service",
+ * or "--user ckptd.service"; NULL outside a ckptd unit (a login session's
+ * scope is not one to edit). */
+static char *own_unit(void)
+{
+        char *unit = NULL, *with = NULL;
+
+        if (sd_pid_get_unit(0, &unit) >= 0 && strncmp(unit, "ckptd", 5) == 0)
+                return unit;
+        free(unit);
+        unit = NULL;
+        if (sd_pid_get_user_unit(0, &unit) >= 0 && strncmp(unit, "ckptd", 5) == 0 &&
+            asprintf(&with, "--user %s", unit) < 0)
+                with = NULL;
+        free(unit);
+        return with;
+}
+
 int control_new(struct manager *m)
 {
         struct control *c = calloc(1, sizeof(*c));
@@ -119,7 +137,7 @@ int control_new(struct manager *m)
         if (!c)
                 return -ENOMEM;
         c->started_usec = now_usec(CLOCK_REALTIME);
-        (void)sd_pid_get_unit(0, &c->unit);
+        c->unit = own_unit();
         c->dir = runtime_dir();
         if (!c->dir)
                 log_debug("no runtime directory: no state file for ckptd status: %m");
@@ -519,8 +537,9 @@ static char *systemctl_show(const char *unit, const char *property)
         return strdup(buf);
 }
 
-/* Whether path is one of the space-separated ReadWritePaths= or below one
- * ("-" marks one that may be missing). */
+/* Whether path is one of the space-separated ReadWritePaths= or BindPaths=
+ * or below one ("-" marks one that may be missing; a bind mount is
+ * "source:destination:options" and its destination counts). */
 static bool rw_covers(const char *rw, const char *path)
 {
         _cleanup_free_ char *copy = strdup(rw ? rw : "");
@@ -529,11 +548,30 @@ static bool rw_covers(const char *rw, const char *path)
         for (char *p = strtok_r(copy, " ", &save); p; p = strtok_r(NULL, " ", &save)) {
                 size_t n;
 
+                char *colon;
+
                 p += strspn(p, "-+");
+                if ((colon = strchr(p, ':'))) {
+                        p = colon + 1;
+                        p[strcspn(p, ":")] = '\0';
+                }
                 n = strlen(p);
                 while (n > 1 && p[n - 1] == '/')
                         p[--n] = '\0';
                 if (strcmp(p, "/") == 0 || (strncmp(path, p, n) == 0 && (path[n] == '\0' || path[n] == '/')))
+                        return true;
+        }
+        return false;
+}
+
+/* What ProtectHome= covers. */
+static bool below_home(const char *path)
+{
+        static const char *const dirs[] = {"/home", "/root", "/run/user"};
+
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                size_t n = strlen(dirs[i]);
+                if (strncmp(path, dirs[i], n) == 0 && (path[n] == '\0' || path[n] == '/'))
                         return true;
         }
         return false;
@@ -560,7 +598,7 @@ static void print_access_line(FILE *f, const char *what, const char *path)
 void control_print_access(FILE *f, const struct config *c, const char *config_path)
 {
         _cleanup_free_ char *mdir = metrics_dir(c->metrics_file), *unit = NULL, *loaded = NULL, *protect = NULL,
-                            *rw = NULL;
+                            *rw = NULL, *home = NULL, *bind = NULL;
 
         fputs("access (as this process sees it; a service's sandbox, e.g. ProtectSystem=strict, is not visible "
               "from here):\n",
@@ -577,27 +615,34 @@ void control_print_access(FILE *f, const struct config *c, const char *config_pa
                 return;
         protect = systemctl_show(unit, "ProtectSystem");
         rw = systemctl_show(unit, "ReadWritePaths");
+        home = systemctl_show(unit, "ProtectHome");
+        bind = systemctl_show(unit, "BindPaths");
         if (!protect || strcmp(protect, "strict") != 0) {
                 fprintf(f, "under %s (ProtectSystem=%s): the watches are writable as above\n", unit,
                         protect ? protect : "?");
                 return;
         }
-        fprintf(f, "under %s (ProtectSystem=strict, ReadWritePaths=%s):\n", unit, rw && *rw ? rw : "");
+        fprintf(f, "under %s (ProtectSystem=strict, ProtectHome=%s, ReadWritePaths=%s):\n", unit, home ? home : "?",
+                rw && *rw ? rw : "");
         for (size_t i = 0; i <= c->n_watches; i++) {
                 const char *path = i < c->n_watches ? c->watches[i].path : mdir;
+                const char *what = i < c->n_watches ? "watch" : "metrics";
                 _cleanup_free_ char *e = NULL;
 
                 if (!path)
                         continue;
                 e = log_escape(path);
-                if (rw_covers(rw, path))
-                        fprintf(f, "  %-8s %s: writable (ReadWritePaths=)\n", i < c->n_watches ? "watch" : "metrics",
-                                e ? e : "?");
+                fprintf(f, "  %-8s %s: ", what, e ? e : "?");
+                if (below_home(path) && home && strcmp(home, "yes") == 0)
+                        fputs("HIDDEN from the service (ProtectHome=yes): see ckptd(8), SERVICE\n", f);
+                else if (rw_covers(bind, path) ||
+                         (rw_covers(rw, path) && !(below_home(path) && home && strcmp(home, "tmpfs") == 0)))
+                        fputs("writable for the service\n", f);
+                else if (below_home(path) && home && strcmp(home, "no") != 0)
+                        fprintf(f, "READ-ONLY for the service (ProtectHome=%s): see ckptd(8), SERVICE\n", home);
                 else
-                        fprintf(f,
-                                "  %-8s %s: READ-ONLY for the service: add ReadWritePaths=%s with 'systemctl edit "
-                                "%s'\n",
-                                i < c->n_watches ? "watch" : "metrics", e ? e : "?", e ? e : "?", unit);
+                        fprintf(f, "READ-ONLY for the service: add ReadWritePaths=%s with 'systemctl edit %s'\n",
+                                e ? e : "?", unit);
         }
 }
 

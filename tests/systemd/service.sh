@@ -448,7 +448,7 @@ test_read_only_watch_and_idle_status() {
 
         dropin 20-rw "ReadWritePaths=/srv/ckptd-test"
         in_ns /usr/sbin/ckptd -t >t.out 2>&1 || fail "-t: $(cat t.out)"
-        grep -q "watch *$RUNS: writable (ReadWritePaths=)" t.out || fail "-t: $(cat t.out)"
+        grep -q "watch *$RUNS: writable for the service" t.out || fail "-t: $(cat t.out)"
         sctl restart ckptd.service || fail "restart failed: $(journal_dump)"
         names_are "$RR$RUNS" "$(name 2 0.5)" "$(name 4 0.45)" "$(name 5 0.6)" || fail "not swept: $(ls_names "$RR$RUNS")"
         wait_for 10 eval 'prop ckptd.service StatusText | grep -q " free, floor 1M"' ||
