@@ -145,6 +145,27 @@ test_read_only_watch_is_reported() {
         stop_daemon d.log
 }
 
+# The metrics file's directory read-only: told once with the fix, in STATUS=
+# and -t; the daemon runs on.
+test_read_only_metrics_directory() {
+        setup_fs
+        lightning_run fs/runs/a
+        mkdir prom ro
+        mount --bind prom ro && mount -o remount,bind,ro ro || fail "cannot make a read-only bind mount"
+        conf "$T/fs/runs" 1 | sed "s|$T/metrics.prom|$T/ro/ckptd.prom|" >c.conf
+        "$CKPTD" -t -c c.conf >t.out 2>&1 || fail "-t: $(cat t.out)"
+        assert_grep "metrics *$T/ro: READ-ONLY mount here" t.out
+        start_daemon d.log -c "$T/c.conf"
+        wait_for 10 eval 'state "d[\"status\"]" | grep -q "metrics file READ-ONLY"' ||
+                fail "STATUS= says: $(state 'd["status"]')"
+        end=$(($(date +%s) + 3))
+        wait_for 10 eval "[ \$(date +%s) -ge $end ]"
+        [ "$(grep -c "metrics directory $T/ro is on a read-only mount" d.log)" = 1 ] ||
+                fail "told $(grep -c 'metrics directory' d.log) times: $(cat d.log)"
+        assert_no_grep "cannot write" d.log
+        stop_daemon d.log
+}
+
 # --log-format json: one JSON object per line, the journal's fields, names
 # escaped as in the journal.
 test_json_log_lines() {
