@@ -133,16 +133,17 @@ deps:
 
 # install/uninstall. Unit, catalog and completion directories are where
 # systemd and bash-completion look, whatever PREFIX is: from pkg-config, else
-# the Debian paths. The shipped units say ExecStart=/usr/sbin/ckptd (what the
-# Debian package installs); install rewrites that to $(BINDIR)/ckptd, so a
-# default PREFIX=/usr/local install starts /usr/local/sbin/ckptd. The example
+# the Debian paths. The shipped units start /usr/sbin/ckptd in ExecStart= and
+# ExecReload= (what the Debian package installs); install rewrites that to
+# $(BINDIR)/ckptd, so a default PREFIX=/usr/local install starts
+# /usr/local/sbin/ckptd. The example
 # config never replaces an existing /etc/ckptd/ckptd.conf, and uninstall
 # leaves the config alone.
 SYSTEMDUNITDIR     ?= $(or $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null),/lib/systemd/system)
 SYSTEMDUSERUNITDIR ?= $(or $(shell pkg-config --variable=systemduserunitdir systemd 2>/dev/null),/usr/lib/systemd/user)
 CATALOGDIR         ?= $(or $(shell pkg-config --variable=catalogdir systemd 2>/dev/null),/usr/lib/systemd/catalog)
 BASHCOMPDIR        ?= $(or $(shell pkg-config --variable=completionsdir bash-completion 2>/dev/null),/usr/share/bash-completion/completions)
-UNIT_SED           := sed 's|^ExecStart=/usr/sbin/ckptd|ExecStart=$(BINDIR)/ckptd|'
+UNIT_SED           := sed 's|^\(Exec[A-Za-z]*=\)/usr/sbin/ckptd|\1$(BINDIR)/ckptd|'
 
 install: $(B)/ckptd
 	install -Dm755 $(B)/ckptd $(DESTDIR)$(BINDIR)/ckptd

@@ -36,9 +36,7 @@
 
 static bool unavailable_told;
 
-/* The directory for the lock files, created if missing; NULL if there is none
- * (errno set). */
-static char *runtime_dir(void)
+char *runtime_dir(void)
 {
         const char *env = getenv("RUNTIME_DIRECTORY");
         char *dir = NULL;

@@ -15,3 +15,8 @@
  * holds it (*ret_holder: its pid when /proc/locks tells, else 0). */
 int floor_lock_take(dev_t dev, const char *fs_path, int64_t wait_usec, pid_t *ret_holder);
 void floor_lock_release(int fd);
+
+/* The runtime directory (lock files, the daemon's state file), created if
+ * missing: $RUNTIME_DIRECTORY, else /run/ckptd for root, else
+ * $XDG_RUNTIME_DIR/ckptd. malloc'd; NULL if there is none (errno set). */
+char *runtime_dir(void);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "control.h"
 #include "log.h"
 #include "manager.h"
 #include "preset.h"
@@ -31,6 +32,7 @@ struct options {
         bool json;
         int log_level; /* -1: from the config */
         enum log_target log_target;
+        enum log_format log_format;
         struct config *adhoc;  /* built from -w and its flags */
         const char *lock_wait; /* --lock-wait: overrides lock_wait */
 };
@@ -43,13 +45,16 @@ static void help(void)
                "  (none)               run the daemon in the foreground\n"
                "  -t, --test           check the config and print the effective policy\n"
                "  -1, --once           one sweep (retention and floor), then exit\n"
-               "  -l, --list           list every run: checkpoints, fields, verdicts, reasons\n\n"
+               "  -l, --list           list every run: checkpoints, fields, verdicts, reasons\n"
+               "  status [--json]      ask the running daemon: runs, decisions, free space, reloads\n"
+               "  reload [PID]         reload the running daemon and wait: exit 1 if it rejects the config\n\n"
                "Options:\n"
                "  -c, --config FILE    config file (default $CKPTD_CONFIG or " DEFAULT_CONFIG ")\n"
                "  -n, --dry-run        decide and log, delete nothing\n"
                "      --json           with -l: JSON output\n"
                "      --log-level L    debug, info, notice, warning (warn), err (error)\n"
                "      --log-target T   auto, stderr, journal\n"
+               "      --log-format F   text, json (stderr lines)\n"
                "      --lock-wait SEC  wait for a root another ckptd holds (-1: no limit)\n"
                "  -h, --help           this help\n"
                "  -V, --version        print the version\n\n"
@@ -77,6 +82,7 @@ enum {
         ARG_JSON = 0x100,
         ARG_LOG_LEVEL,
         ARG_LOG_TARGET,
+        ARG_LOG_FORMAT,
         ARG_PRESET,
         ARG_PATTERN,
         ARG_MONITOR,
@@ -105,6 +111,7 @@ static const struct option long_options[] = {{"help", no_argument, NULL, 'h'},
                                              {"json", no_argument, NULL, ARG_JSON},
                                              {"log-level", required_argument, NULL, ARG_LOG_LEVEL},
                                              {"log-target", required_argument, NULL, ARG_LOG_TARGET},
+                                             {"log-format", required_argument, NULL, ARG_LOG_FORMAT},
                                              {"preset", required_argument, NULL, ARG_PRESET},
                                              {"pattern", required_argument, NULL, ARG_PATTERN},
                                              {"monitor", required_argument, NULL, ARG_MONITOR},
@@ -445,6 +452,14 @@ static int parse_argv(int argc, char *argv[], struct options *o)
                         }
                         o->log_target = (enum log_target)k;
                         break;
+                case ARG_LOG_FORMAT:
+                        k = log_format_from_string(optarg);
+                        if (k < 0) {
+                                fprintf(stderr, "ckptd: unknown log format '%s' (text, json)\n", optarg);
+                                return -EINVAL;
+                        }
+                        o->log_format = (enum log_format)k;
+                        break;
                 case ARG_PRESET: a.preset = optarg; break;
                 case ARG_PATTERN: a.pattern = optarg; break;
                 case ARG_MONITOR: a.monitor = optarg; break;
@@ -545,7 +560,10 @@ static int run(const struct options *o)
         if (o->lock_wait)
                 c->lock_wait_sec = strtol(o->lock_wait, NULL, 10); /* checked by parse_argv */
         switch (o->mode) {
-        case MODE_TEST: r = report_config(stdout, c); break;
+        case MODE_TEST:
+                r = report_config(stdout, c);
+                control_print_access(stdout, c, path);
+                break;
         case MODE_LIST: r = report_list(stdout, c, o->json); break;
         case MODE_ONCE: r = manager_once(c, o->dry_run || c->dry_run); break;
         default:
@@ -560,7 +578,12 @@ static int run(const struct options *o)
 int main(int argc, char *argv[])
 {
         struct options o;
-        int r = parse_argv(argc, argv, &o);
+        int r;
+
+        /* `ckptd status`, `ckptd reload`: ask the running daemon */
+        if (argc > 1 && control_is_command(argv[1]))
+                return control_main(argc - 1, argv + 1);
+        r = parse_argv(argc, argv, &o);
 
         if (r < 0) {
                 fprintf(stderr, "Try 'ckptd --help'.\n");
@@ -569,6 +592,7 @@ int main(int argc, char *argv[])
         if (r > 0)
                 return EXIT_SUCCESS;
         log_open(o.log_target);
+        log_set_format(o.log_format);
         sweep_setup_test_hook();
         return run(&o);
 }

@@ -13,6 +13,7 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "control.h"
 #include "decide.h"
 #include "log.h"
 #include "manager.h"
@@ -1392,7 +1393,9 @@ static void floor_check(struct manager *m)
         manager_account(m, &s);
         if (s.stopped)
                 manager_stop(m, "SIGTERM or SIGINT during a sweep");
-        if (s.deleted > 0 || m->floor_unmet != space_any_unmet(&m->space)) {
+        /* free space that STATUS= shows changed too (a trainer wrote, or
+         * something else freed): republish, or it goes stale */
+        if (s.deleted > 0 || m->floor_unmet != space_any_unmet(&m->space) || control_status_changed(m)) {
                 m->floor_unmet = space_any_unmet(&m->space);
                 manager_status(m);
         }
@@ -1438,6 +1441,8 @@ static int on_floor_timer(sd_event_source *s, uint64_t usec, void *userdata)
                 for (size_t i = 0; i < m->n_roots; i++)
                         if (!m->roots[i].present || m->roots[i].retry)
                                 root_rescan(m, &m->roots[i]);
+                /* the metrics file's exact free bytes, at least this often */
+                manager_status(m);
                 sd_event_source_set_time_relative(s, (uint64_t)m->config->check_interval_sec * USEC_PER_SEC);
         }
         return 0;
@@ -1612,6 +1617,7 @@ static int manager_reload(struct manager *m)
         if (r < 0) {
                 struct log_fields f = {.message_id = MSGID_CONFIG_REJECTED, .path = m->config_path};
                 log_struct(LOG_ERR, &f, "%s; keeping the running configuration", error);
+                control_reload_done(m, error);
                 sd_notify(false, "READY=1");
                 manager_status(m);
                 return 0;
@@ -1631,9 +1637,11 @@ static int manager_reload(struct manager *m)
                 log_struct(LOG_NOTICE, &f, "reloaded %s: %zu watch%s", m->config_path, c->n_watches,
                            c->n_watches == 1 ? "" : "es");
         }
+        control_roots_changed(m);
         r = roots_start(m);
         ages_carry_finish(&m->carry);
         manager_floor_config(m);
+        control_reload_done(m, NULL);
         if (!manager_stopping(m)) /* no READY=1 after STOPPING=1 */
                 sd_notify(false, "READY=1");
         manager_status(m);
@@ -1648,6 +1656,8 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         if (si->ssi_signo == SIGHUP) {
                 if (!m->config_path) {
                         log_notice("SIGHUP: no config file to reload (--watch)");
+                        control_reload_done(m, "no config file to reload (--watch)");
+                        manager_status(m);
                         return 0;
                 }
                 manager_reload(m);
@@ -1659,13 +1669,8 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 
 static int on_status(sd_event_source *s, void *userdata)
 {
-        struct manager *m = userdata;
-        _cleanup_free_ char *status = report_status(m);
-
         (void)s;
-        if (status)
-                sd_notifyf(false, "STATUS=%s", status);
-        report_metrics(m);
+        control_publish(userdata);
         return 0;
 }
 
@@ -1728,6 +1733,7 @@ struct manager *manager_free(struct manager *m)
         roots_free(m);
         m->inotify_src = sd_event_source_disable_unref(m->inotify_src);
         m->status_src = sd_event_source_disable_unref(m->status_src);
+        control_free(m);
         m->watcher = watcher_free(m->watcher);
         m->event = sd_event_unref(m->event);
         config_free(m->config);
@@ -1752,6 +1758,11 @@ int manager_run(struct config *c, const char *config_path, bool dry_run, int log
         sigaddset(&mask, SIGINT);
         sigprocmask(SIG_BLOCK, &mask, NULL);
 
+        r = control_new(m);
+        if (r < 0) {
+                log_errno(r, "cannot set up the status channel: %m");
+                goto out;
+        }
         r = watcher_new(&m->watcher);
         if (r < 0) {
                 log_errno(r, "cannot create an inotify instance: %m");

@@ -14,6 +14,7 @@
 
 struct manager;
 struct root_state;
+struct control;
 
 /* A checkpoint candidate seen being written, by entry name in its run. */
 struct pending {
@@ -99,6 +100,8 @@ struct manager {
         uint64_t deleted_by_reason[_DELETE_REASON_MAX];
         uint64_t freed_by_reason[_DELETE_REASON_MAX];
         uint64_t read_errors_total; /* read errors logged (each new one once) */
+
+        struct control *control; /* status channel, reload outcomes (control.c) */
 };
 
 static inline bool m_has_watcher(const struct root_state *rs)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "decide.h"
+#include "control.h"
 #include "log.h"
 #include "manager_internal.h"
 #include "preset.h"
@@ -802,6 +803,7 @@ int report_metrics(const struct manager *m)
                         "ckptd_unreadable_checkpoints %zu\n",
                         (unsigned long long)m->read_errors_total, runs, ckpts);
         }
+        control_put_metrics(m, f);
 
         if (fflush(f) != 0 || ferror(f) || fclose(f) != 0) {
                 unlink(tmp);

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <json.h>
+#include <time.h>
 #include <systemd/sd-journal.h>
 
 #include "ckpt.h"
@@ -12,12 +14,31 @@
 
 static int max_level = LOG_INFO;
 static enum log_target target = LOG_TARGET_STDERR;
+static enum log_format format = LOG_FORMAT_TEXT;
 
 static const char *const target_table[_LOG_TARGET_MAX] = {
         [LOG_TARGET_AUTO] = "auto",
         [LOG_TARGET_STDERR] = "stderr",
         [LOG_TARGET_JOURNAL] = "journal",
 };
+
+static const char *const format_table[_LOG_FORMAT_MAX] = {
+        [LOG_FORMAT_TEXT] = "text",
+        [LOG_FORMAT_JSON] = "json",
+};
+
+int log_format_from_string(const char *s)
+{
+        for (size_t i = 0; i < ELEMENTSOF(format_table); i++)
+                if (strcmp(format_table[i], s) == 0)
+                        return (int)i;
+        return -EINVAL;
+}
+
+void log_set_format(enum log_format f)
+{
+        format = f;
+}
 
 int log_target_from_string(const char *s)
 {
@@ -199,29 +220,24 @@ static void write_stderr(int level, const char *msg)
 
 #define FIELD_MAX 24
 
-static int journal_send(int level, const struct log_fields *f, const char *msg)
+/* The journal entry of one event as "KEY=value" strings (names escaped), in
+ * *fields (at most FIELD_MAX); the count, or -ENOMEM (nothing left to free). */
+static int fields_build(int level, const struct log_fields *f, const char *msg, char **fields)
 {
-        char *fields[FIELD_MAX];
-        struct iovec iov[FIELD_MAX];
         size_t n = 0;
-        int r;
 
 #define ADD(...)                                                                                                       \
         do {                                                                                                           \
-                if (asprintf(&fields[n], __VA_ARGS__) < 0) {                                                           \
-                        r = -ENOMEM;                                                                                   \
-                        goto out;                                                                                      \
-                }                                                                                                      \
+                if (asprintf(&fields[n], __VA_ARGS__) < 0)                                                             \
+                        goto fail;                                                                                     \
                 n++;                                                                                                   \
         } while (0)
 #define ADD_NAME(key, value)                                                                                           \
         do {                                                                                                           \
                 if (value) {                                                                                           \
                         _cleanup_free_ char *e = log_escape(value);                                                    \
-                        if (!e) {                                                                                      \
-                                r = -ENOMEM;                                                                           \
-                                goto out;                                                                              \
-                        }                                                                                              \
+                        if (!e)                                                                                        \
+                                goto fail;                                                                             \
                         ADD(key "=%s", e);                                                                             \
                 }                                                                                                      \
         } while (0)
@@ -253,13 +269,72 @@ static int journal_send(int level, const struct log_fields *f, const char *msg)
         }
 #undef ADD_NAME
 #undef ADD
-        for (size_t i = 0; i < n; i++)
-                iov[i] = (struct iovec){.iov_base = fields[i], .iov_len = strlen(fields[i])};
-        r = sd_journal_sendv(iov, (int)n);
-out:
+        return (int)n;
+fail:
         for (size_t i = 0; i < n; i++)
                 free(fields[i]);
+        return -ENOMEM;
+}
+
+static int journal_send(int level, const struct log_fields *f, const char *msg)
+{
+        char *fields[FIELD_MAX];
+        struct iovec iov[FIELD_MAX];
+        int n = fields_build(level, f, msg, fields), r;
+
+        if (n < 0)
+                return n;
+        for (int i = 0; i < n; i++)
+                iov[i] = (struct iovec){.iov_base = fields[i], .iov_len = strlen(fields[i])};
+        r = sd_journal_sendv(iov, n);
+        for (int i = 0; i < n; i++)
+                free(fields[i]);
         return r;
+}
+
+/* --log-format json: one object per line on stderr, with the fields the
+ * journal gets, as strings (what `journalctl -o json` prints), and
+ * __REALTIME_TIMESTAMP in microseconds. Values are escaped as for the journal
+ * (log_escape), so the line is valid UTF-8 whatever bytes a name holds. */
+static int json_write(int level, const struct log_fields *f, const char *msg)
+{
+        char *fields[FIELD_MAX];
+        int n = fields_build(level, f, msg, fields), r = 0;
+        json_object *o;
+
+        if (n < 0)
+                return n;
+        o = json_object_new_object();
+        if (!o)
+                r = -ENOMEM;
+        for (int i = 0; o && i < n; i++) {
+                char *eq = strchr(fields[i], '=');
+                *eq = '\0';
+                if (json_object_object_add(o, fields[i], json_object_new_string(eq + 1)) < 0)
+                        r = -ENOMEM;
+        }
+        if (o && r == 0) {
+                char ts[32];
+                snprintf(ts, sizeof(ts), "%lld", (long long)now_usec(CLOCK_REALTIME));
+                json_object_object_add(o, "__REALTIME_TIMESTAMP", json_object_new_string(ts));
+                _cleanup_free_ char *text = json_escape_text(
+                        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+                if (text)
+                        fprintf(stderr, "%s\n", text);
+                else
+                        r = -ENOMEM;
+        }
+        json_object_put(o);
+        for (int i = 0; i < n; i++)
+                free(fields[i]);
+        return r;
+}
+
+static log_observer_fn *observer;
+
+void log_set_observer(log_observer_fn *fn)
+{
+        observer = fn;
 }
 
 static int log_va(int level, int error, const struct log_fields *f, const char *fmt, va_list ap)
@@ -268,14 +343,25 @@ static int log_va(int level, int error, const struct log_fields *f, const char *
 
         if (error < 0)
                 error = -error;
-        if (level > max_level)
+        if (level > max_level && !(observer && f))
                 return -error;
         /* %m in fmt prints strerror(errno) */
         errno = error;
         if (vasprintf(&msg, fmt, ap) < 0)
                 return -error;
-        if (target != LOG_TARGET_JOURNAL || journal_send(level, f, msg) < 0)
-                write_stderr(level, msg);
+        /* events reach the observer whatever the level */
+        if (observer && f)
+                observer(level, f, msg);
+        if (level <= max_level) {
+                int r = -1;
+
+                if (target == LOG_TARGET_JOURNAL)
+                        r = journal_send(level, f, msg);
+                else if (format == LOG_FORMAT_JSON)
+                        r = json_write(level, f, msg);
+                if (r < 0)
+                        write_stderr(level, msg);
+        }
         free(msg);
         return -error;
 }

@@ -15,6 +15,13 @@ enum log_target {
         _LOG_TARGET_MAX,
 };
 
+/* How stderr lines look (the journal is structured anyway). */
+enum log_format {
+        LOG_FORMAT_TEXT, /* "ckptd: warning: ..." */
+        LOG_FORMAT_JSON, /* one JSON object per line, the journal's fields */
+        _LOG_FORMAT_MAX,
+};
+
 /* MESSAGE_IDs; the catalog is systemd/ckptd.catalog. */
 #define MSGID_DELETED         "5b7c0d1a3e2f4a6b8c9d0e1f2a3b4c01"
 #define MSGID_EVICTED         "5b7c0d1a3e2f4a6b8c9d0e1f2a3b4c02"
@@ -46,6 +53,14 @@ void log_set_level(int level);
 int log_get_level(void);
 enum log_target log_get_target(void);
 int log_target_from_string(const char *s);
+int log_format_from_string(const char *s);
+void log_set_format(enum log_format f);
+
+struct log_fields;
+/* Called for every log_struct() event whatever the level (the daemon keeps
+ * its last decisions); msg is unescaped. NULL: none. */
+typedef void log_observer_fn(int level, const struct log_fields *f, const char *msg);
+void log_set_observer(log_observer_fn *fn);
 
 /* Log at `level`; `error` (an errno, sign ignored) is what %m prints.
  * Returns -abs(error), so "return log_errno(r, ...)" works. */

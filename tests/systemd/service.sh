@@ -406,14 +406,60 @@ test_reload_applies_and_rejects() {
                 fail "new config not applied: $(ls_names "$RR$RUNS") $(journal_dump)"
 
         sed -i 's/keep_top_k = 1;/keep_top_k = "one";/' "$RR/etc/ckptd/ckptd.conf"
-        sctl reload ckptd.service || fail "reload failed"
+        # ExecReload= (ckptd reload) waits for the outcome: a rejected config
+        # fails the reload, with its FILE:LINE in the journal and in STATUS=
+        sctl reload ckptd.service 2>reload.err && fail "reload of a rejected config succeeded"
         wait_for 10 journal_has "$MSGID_CONFIG_REJECTED" || fail "no rejected message: $(journal_dump)"
+        in_ns journalctl -u ckptd.service --no-pager -o cat | grep -q 'ckptd reload: rejected: /etc/ckptd/ckptd.conf:4: keep_top_k' ||
+                fail "the reload's error is not in the journal: $(journal_dump)"
+        prop ckptd.service StatusText | grep -q 'reload rejected: /etc/ckptd/ckptd.conf:4: keep_top_k' ||
+                fail "STATUS= does not name the rejection: $(prop ckptd.service StatusText)"
         wait_for 10 eval '[ "$(prop ckptd.service ActiveState)" = active ]' || fail "not active after a bad reload"
         [ "$(prop ckptd.service MainPID)" = "$pid" ] || fail "restarted on a bad config"
         # still keep_top_k 1: epoch 8 is best and newest, alone.
         ckpt "$RR$RUNS" 8 0.39
         wait_for 10 names_are "$RR$RUNS" "$(name 8 0.39)" ||
                 fail "old config not in force: $(ls_names "$RR$RUNS") $(journal_dump)"
+}
+
+# Without ReadWritePaths= the watch is read-only in the unit's sandbox:
+# STATUS= and the journal say so with the fix, and `ckptd -t` run outside the
+# sandbox reads the unit's ReadWritePaths=. With it, the idle check
+# (check_interval) keeps STATUS= current while another program fills the
+# file system; `ckptd status` reads the daemon's state.
+test_read_only_watch_and_idle_status() {
+        need_daemon
+        sd_boot
+        mkdir -p "$RR/srv/ckptd-test/other"
+        old_run "$RR$RUNS"
+        printf '%s\n' 'check_interval = 1;' 'watch = (' \
+                "  { path = \"$RUNS\"; preset = \"lightning\"; monitor = \"val_loss\";" \
+                '    keep_top_k = 2; keep_last = 1; settle = 0.2; min_free = "1M"; }' ');' \
+                >"$RR/etc/ckptd/ckptd.conf"
+        dropin 10-asan "Environment=ASAN_OPTIONS=disable_coredump=0"
+        sctl start ckptd.service || fail "start failed: $(journal_dump)"
+        wait_for 10 eval 'prop ckptd.service StatusText | grep -q "$RUNS READ-ONLY: cannot delete"' ||
+                fail "STATUS=: $(prop ckptd.service StatusText)"
+        in_ns journalctl -u ckptd.service --no-pager -o cat | grep -q "read-only.*ReadWritePaths=$RUNS" ||
+                fail "no fix in the journal: $(journal_dump)"
+        in_ns /usr/sbin/ckptd -t >t.out 2>&1 || true
+        grep -q "watch *$RUNS: READ-ONLY for the service: add ReadWritePaths=$RUNS with 'systemctl edit ckptd.service'" t.out ||
+                fail "-t: $(cat t.out)"
+
+        dropin 20-rw "ReadWritePaths=/srv/ckptd-test"
+        in_ns /usr/sbin/ckptd -t >t.out 2>&1 || fail "-t: $(cat t.out)"
+        grep -q "watch *$RUNS: writable for the service" t.out || fail "-t: $(cat t.out)"
+        sctl restart ckptd.service || fail "restart failed: $(journal_dump)"
+        names_are "$RR$RUNS" "$(name 2 0.5)" "$(name 4 0.45)" "$(name 5 0.6)" || fail "not swept: $(ls_names "$RR$RUNS")"
+        wait_for 10 eval 'prop ckptd.service StatusText | grep -q " free, floor 1M"' ||
+                fail "STATUS=: $(prop ckptd.service StatusText)"
+        before=$(prop ckptd.service StatusText)
+        dd if=/dev/zero of="$RR/srv/ckptd-test/other/filler" bs=1M count=20 status=none
+        wait_for 10 eval '[ "$(prop ckptd.service StatusText)" != "$before" ]' ||
+                fail "STATUS= stale after the idle check: $before"
+        echo "STATUS= before: $before; after: $(prop ckptd.service StatusText)"
+        in_ns /usr/sbin/ckptd status >st 2>&1 || fail "status: $(cat st)"
+        grep -q "(ckptd.service)" st && grep -q "delete .*$RUNS/$(name 0 0.9)" st || fail "status: $(cat st)"
 }
 
 # A stalled event loop (SIGSTOP) misses the watchdog; systemd kills and

@@ -1,0 +1,984 @@
+/* The status channel. On every publish the daemon sends STATUS=, rewrites
+ * the metrics file and writes a JSON state file, state-PID.json, into the
+ * runtime directory (floorlock.c's: /run/ckptd under the units), atomically
+ * (a temporary file renamed over it). `ckptd status` reads and renders it;
+ * `ckptd reload` (the units' ExecReload=) sends SIGHUP and waits for the
+ * reload counter in it to move, then exits with the reload's outcome.
+ *
+ * A file rather than a socket: reading it needs no daemon to answer (a
+ * daemon deep in a removal or a start-up scan still has its last state
+ * read), no protocol, no extra listener in the event loop, and it works as
+ * it is under the unit's sandbox (PrivateNetwork=, RestrictAddressFamilies=)
+ * and from ExecReload=, which runs in that sandbox too. The daemon removes
+ * it at exit; one left by a crash names a pid that is gone and is skipped. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <json.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-login.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "floorlock.h"
+#include "log.h"
+#include "manager_internal.h"
+#include "report.h"
+#include "size.h"
+
+/* The state file's layout; a reader refuses other versions. */
+#define STATE_VERSION 1
+/* Decisions kept for `ckptd status`, newest last. */
+#define DECISIONS_MAX 32
+/* How long `ckptd reload` waits for the daemon: below systemd's default
+ * TimeoutStartSec= (90 s), which also bounds ExecReload=. A reload rescans
+ * every watch before it reports. */
+#define RELOAD_WAIT_USEC (85 * USEC_PER_SEC)
+
+struct decision {
+        int64_t usec; /* CLOCK_REALTIME */
+        json_object *o;
+};
+
+struct control {
+        char *dir;        /* runtime directory; NULL: no state file */
+        char *state_path; /* dir/state-PID.json */
+        char *unit;       /* our systemd unit, or NULL */
+        char *last_status;
+        int64_t started_usec;
+        unsigned reloads; /* reloads that ended, applied or rejected */
+        int64_t reload_usec;
+        char *reload_error; /* the last reload's rejection; NULL: applied */
+        bool metrics_ro;    /* its directory is read-only (told once) */
+        struct decision decisions[DECISIONS_MAX];
+        size_t n_decisions, next_decision;
+};
+
+static char *mfree_str(char *s)
+{
+        free(s);
+        return NULL;
+}
+
+/* The log observer has no user data: one daemon per process. */
+static struct control *observed;
+
+static json_object *json_str(const char *s)
+{
+        _cleanup_free_ char *e = s ? log_escape(s) : NULL;
+
+        return e ? json_object_new_string(e) : NULL;
+}
+
+static void on_log_event(int level, const struct log_fields *f, const char *msg)
+{
+        struct control *c = observed;
+        struct decision *d;
+        json_object *o;
+
+        (void)level, (void)msg;
+        if (!c || !f->action || strcmp(f->action, "keep") == 0)
+                return;
+        o = json_object_new_object();
+        if (!o)
+                return;
+        json_object_object_add(o, "action", json_str(f->action));
+        json_object_object_add(o, "path", json_str(f->path));
+        json_object_object_add(o, "run", json_str(f->run));
+        json_object_object_add(o, "reason", json_str(f->reason));
+        if (f->monitor) {
+                json_object_object_add(o, "monitor", json_str(f->monitor));
+                if (f->has_value) {
+                        /* 15 digits: 0.6, not 0.59999999999999998 */
+                        char v[32];
+                        snprintf(v, sizeof(v), "%.15g", f->value);
+                        json_object_object_add(o, "value", json_object_new_double_s(f->value, v));
+                }
+        }
+        if (f->has_bytes)
+                json_object_object_add(o, "bytes", json_object_new_uint64(f->bytes));
+        d = &c->decisions[c->next_decision];
+        json_object_put(d->o);
+        *d = (struct decision){.usec = now_usec(CLOCK_REALTIME), .o = o};
+        c->next_decision = (c->next_decision + 1) % DECISIONS_MAX;
+        if (c->n_decisions < DECISIONS_MAX)
+                c->n_decisions++;
+}
+
+/* Our unit as `systemctl edit` takes it: "ckptd.service", "ckptd@x.service",
+ * or "--user ckptd.service"; NULL outside a ckptd unit (a login session's
+ * scope is not one to edit). */
+static char *own_unit(void)
+{
+        char *unit = NULL, *with = NULL;
+
+        if (sd_pid_get_unit(0, &unit) >= 0 && strncmp(unit, "ckptd", 5) == 0)
+                return unit;
+        free(unit);
+        unit = NULL;
+        if (sd_pid_get_user_unit(0, &unit) >= 0 && strncmp(unit, "ckptd", 5) == 0 &&
+            asprintf(&with, "--user %s", unit) < 0)
+                with = NULL;
+        free(unit);
+        return with;
+}
+
+int control_new(struct manager *m)
+{
+        struct control *c = calloc(1, sizeof(*c));
+
+        if (!c)
+                return -ENOMEM;
+        c->started_usec = now_usec(CLOCK_REALTIME);
+        c->unit = own_unit();
+        c->dir = runtime_dir();
+        if (!c->dir)
+                log_debug("no runtime directory: no state file for ckptd status: %m");
+        else if (asprintf(&c->state_path, "%s/state-%d.json", c->dir, (int)getpid()) < 0)
+                c->state_path = NULL;
+        m->control = c;
+        observed = c;
+        log_set_observer(on_log_event);
+        return 0;
+}
+
+void control_free(struct manager *m)
+{
+        struct control *c = m->control;
+
+        if (!c)
+                return;
+        log_set_observer(NULL);
+        observed = NULL;
+        if (c->state_path)
+                unlink(c->state_path);
+        for (size_t i = 0; i < DECISIONS_MAX; i++)
+                json_object_put(c->decisions[i].o);
+        free(c->dir);
+        free(c->state_path);
+        free(c->unit);
+        free(c->last_status);
+        free(c->reload_error);
+        free(c);
+        m->control = NULL;
+}
+
+/* 1 when fd (or path, fd < 0) is on a mount that is read-only for this
+ * process (statvfs(3) ST_RDONLY: a ro mount, or ProtectSystem=strict's
+ * read-only bind mounts), 0 if not, -errno. */
+static int read_only_at(int fd, const char *path)
+{
+        struct statvfs sv;
+
+        if ((fd >= 0 ? fstatvfs(fd, &sv) : statvfs(path, &sv)) < 0)
+                return -errno;
+        return (sv.f_flag & ST_RDONLY) ? 1 : 0;
+}
+
+static bool root_read_only(const struct root_state *rs)
+{
+        return rs->present && rs->root.fd >= 0 && read_only_at(rs->root.fd, NULL) > 0;
+}
+
+/* The directory of the metrics file, or NULL (malloc'd). */
+static char *metrics_dir(const char *metrics_file)
+{
+        _cleanup_free_ char *copy = metrics_file && *metrics_file ? strdup(metrics_file) : NULL;
+
+        return copy ? strdup(dirname(copy)) : NULL;
+}
+
+static bool metrics_read_only(const struct manager *m)
+{
+        _cleanup_free_ char *dir = metrics_dir(m->config->metrics_file);
+
+        return dir && read_only_at(-1, dir) > 0;
+}
+
+/* The fix for a read-only metrics directory, as a unit's drop-in or a
+ * remount. (A read-only watch is told at start and reload by root_prepare.) */
+static void warn_metrics_read_only(struct control *c, const char *dir)
+{
+        _cleanup_free_ char *e = log_escape(dir);
+
+        if (c->unit)
+                log_warning("metrics directory %s is on a read-only mount for ckptd: the metrics file cannot be "
+                            "written; the unit's sandbox (ProtectSystem=strict) makes every path read-only but "
+                            "those in ReadWritePaths=: add ReadWritePaths=%s with 'systemctl edit %s', then restart it",
+                            e ? e : "?", e ? e : "?", c->unit);
+        else
+                log_warning("metrics directory %s is on a read-only mount: the metrics file cannot be written; "
+                            "remount it read-write",
+                            e ? e : "?");
+}
+
+/* Warn once per start or reload about a read-only metrics directory. */
+static void check_read_only(struct manager *m)
+{
+        struct control *c = m->control;
+
+        if (metrics_read_only(m)) {
+                _cleanup_free_ char *dir = metrics_dir(m->config->metrics_file);
+                if (!c->metrics_ro && dir)
+                        warn_metrics_read_only(c, dir);
+                c->metrics_ro = true;
+        } else {
+                c->metrics_ro = false;
+        }
+}
+
+void control_roots_changed(struct manager *m)
+{
+        /* told again after a reload */
+        if (m->control)
+                m->control->metrics_ro = false;
+}
+
+/* STATUS= text: report_status(), then what needs a person. */
+static char *status_text(struct manager *m)
+{
+        _cleanup_free_ char *base = report_status(m);
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f;
+
+        if (!base || !(f = open_memstream(&buf, &len)))
+                return NULL;
+        fputs(base, f);
+        for (size_t i = 0; i < m->n_roots; i++)
+                if (root_read_only(&m->roots[i])) {
+                        _cleanup_free_ char *e = log_escape(m->roots[i].root.w->path);
+                        fprintf(f, "; %s READ-ONLY: cannot delete", e ? e : "?");
+                }
+        if (m->control && m->control->metrics_ro)
+                fputs("; metrics file READ-ONLY", f);
+        if (m->control && m->control->reload_error) {
+                _cleanup_free_ char *e = log_escape(m->control->reload_error);
+                fprintf(f, "; reload rejected: %s", e ? e : "?");
+        }
+        fclose(f);
+        return buf;
+}
+
+bool control_status_changed(struct manager *m)
+{
+        _cleanup_free_ char *s = status_text(m);
+
+        return !m->control || !s || !streq_ptr(s, m->control->last_status);
+}
+
+void control_reload_done(struct manager *m, const char *error)
+{
+        struct control *c = m->control;
+
+        if (!c)
+                return;
+        c->reloads++;
+        c->reload_usec = now_usec(CLOCK_REALTIME);
+        free(c->reload_error);
+        c->reload_error = error ? strdup(error) : NULL;
+        /* STATUS= said "reloading": send it again even if unchanged */
+        c->last_status = mfree_str(c->last_status);
+        if (error && !c->reload_error)
+                c->reload_error = strdup("(out of memory)");
+}
+
+void control_put_metrics(const struct manager *m, FILE *f)
+{
+        fputs("# HELP ckptd_watch_read_only 1 while a watch is on a read-only mount for ckptd (nothing deleted).\n"
+              "# TYPE ckptd_watch_read_only gauge\n",
+              f);
+        for (size_t i = 0; i < m->n_roots; i++) {
+                _cleanup_free_ char *e = log_escape(m->roots[i].root.w->path);
+
+                fputs("ckptd_watch_read_only{watch=\"", f);
+                for (const char *p = e ? e : ""; *p; p++) {
+                        if (*p == '"' || *p == '\\')
+                                fputc('\\', f);
+                        fputc(*p, f);
+                }
+                fprintf(f, "\"} %d\n", root_read_only(&m->roots[i]) ? 1 : 0);
+        }
+        fprintf(f,
+                "# HELP ckptd_reload_rejected 1 while the last reload's config was rejected.\n"
+                "# TYPE ckptd_reload_rejected gauge\n"
+                "ckptd_reload_rejected %d\n",
+                m->control && m->control->reload_error ? 1 : 0);
+}
+
+static json_object *state_json(struct manager *m, const char *status)
+{
+        struct control *c = m->control;
+        json_object *o = json_object_new_object(), *watches, *fss, *decisions, *reload, *del, *freed;
+
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "version", json_object_new_int(STATE_VERSION));
+        json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
+        json_object_object_add(o, "config", json_str(m->config_path));
+        json_object_object_add(o, "unit", json_str(c->unit));
+        json_object_object_add(o, "started_usec", json_object_new_int64(c->started_usec));
+        json_object_object_add(o, "updated_usec", json_object_new_int64(now_usec(CLOCK_REALTIME)));
+        json_object_object_add(o, "dry_run", json_object_new_boolean(m->dry_run));
+        json_object_object_add(o, "status", json_str(status));
+
+        reload = json_object_new_object();
+        json_object_object_add(reload, "count", json_object_new_int64(c->reloads));
+        if (c->reloads > 0) {
+                json_object_object_add(reload, "usec", json_object_new_int64(c->reload_usec));
+                json_object_object_add(reload, "ok", json_object_new_boolean(!c->reload_error));
+                json_object_object_add(reload, "error", json_str(c->reload_error));
+        }
+        json_object_object_add(o, "reload", reload);
+
+        watches = json_object_new_array();
+        for (size_t i = 0; i < m->n_roots; i++) {
+                const struct root_state *rs = &m->roots[i];
+                json_object *w = json_object_new_object(), *runs = json_object_new_array();
+                size_t ckpts = 0;
+
+                json_object_object_add(w, "path", json_str(rs->root.w->path));
+                json_object_object_add(w, "present", json_object_new_boolean(rs->present));
+                json_object_object_add(w, "read_only", json_object_new_boolean(root_read_only(rs)));
+                for (size_t j = 0; j < rs->n_runs; j++) {
+                        const struct run_state *run = rs->runs[j];
+                        json_object *r = json_object_new_object();
+
+                        json_object_object_add(r, "path", json_str(run->path));
+                        json_object_object_add(r, "checkpoints", json_object_new_uint64(run->n_ckpts));
+                        if (run->unreadable_whole || run->n_unreadable)
+                                json_object_object_add(r, "kept_after_read_errors",
+                                                       json_object_new_uint64(run->unreadable_whole
+                                                                                      ? run->n_ckpts
+                                                                                      : run->n_unreadable));
+                        json_object_array_add(runs, r);
+                        ckpts += run->n_ckpts;
+                }
+                json_object_object_add(w, "checkpoints", json_object_new_uint64(ckpts));
+                json_object_object_add(w, "runs", runs);
+                json_object_array_add(watches, w);
+        }
+        json_object_object_add(o, "watches", watches);
+
+        fss = json_object_new_array();
+        for (size_t i = 0; i < m->space.n_fs; i++) {
+                const struct fs_state *fs = &m->space.fs[i];
+                json_object *j = json_object_new_object();
+
+                json_object_object_add(j, "path", json_str(fs->path));
+                json_object_object_add(j, "floor_configured", json_object_new_boolean(fs->configured));
+                json_object_object_add(j, "free_bytes", json_object_new_uint64(fs->free_bytes));
+                json_object_object_add(j, "total_bytes", json_object_new_uint64(fs->total_bytes));
+                json_object_object_add(j, "floor_bytes", json_object_new_uint64(fs->floor_bytes));
+                json_object_object_add(j, "target_bytes", json_object_new_uint64(fs->target_bytes));
+                json_object_object_add(j, "floor_unmet", json_object_new_boolean(fs->unmet));
+                if (fs->unmet)
+                        json_object_object_add(j, "short_bytes", json_object_new_uint64(fs->short_bytes));
+                json_object_array_add(fss, j);
+        }
+        json_object_object_add(o, "filesystems", fss);
+
+        if (m->config->metrics_file && *m->config->metrics_file) {
+                json_object *mf = json_object_new_object();
+                json_object_object_add(mf, "path", json_str(m->config->metrics_file));
+                json_object_object_add(mf, "read_only", json_object_new_boolean(c->metrics_ro));
+                json_object_object_add(o, "metrics_file", mf);
+        }
+
+        del = json_object_new_object();
+        freed = json_object_new_object();
+        for (int r = DELETE_POLICY; r < _DELETE_REASON_MAX; r++) {
+                json_object_object_add(del, delete_reason_to_string(r),
+                                       json_object_new_uint64(m->deleted_by_reason[r]));
+                json_object_object_add(freed, delete_reason_to_string(r),
+                                       json_object_new_uint64(m->freed_by_reason[r]));
+        }
+        json_object_object_add(o, "deleted", del);
+        json_object_object_add(o, "freed_bytes", freed);
+
+        decisions = json_object_new_array();
+        for (size_t i = 0; i < c->n_decisions; i++) {
+                size_t k = (c->next_decision + DECISIONS_MAX - c->n_decisions + i) % DECISIONS_MAX;
+                json_object *d = json_object_get(c->decisions[k].o);
+                json_object_object_add(d, "usec", json_object_new_int64(c->decisions[k].usec));
+                json_object_array_add(decisions, d);
+        }
+        json_object_object_add(o, "decisions", decisions);
+        return o;
+}
+
+static int write_state(struct manager *m, const char *status)
+{
+        struct control *c = m->control;
+        _cleanup_free_ char *tmp = NULL, *text = NULL;
+        json_object *o;
+        FILE *f;
+        int r = 0;
+
+        if (!c->state_path)
+                return 0;
+        o = state_json(m, status);
+        if (!o)
+                return -ENOMEM;
+        text = json_escape_text(
+                json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(o);
+        if (!text || asprintf(&tmp, "%s.tmp", c->state_path) < 0)
+                return -ENOMEM;
+        f = fopen(tmp, "we");
+        if (!f) {
+                r = -errno;
+                log_debug("cannot write %s: %s", tmp, strerror(-r));
+                return r;
+        }
+        fprintf(f, "%s\n", text);
+        if (fflush(f) != 0 || ferror(f))
+                r = -EIO;
+        if (fclose(f) != 0 && r == 0)
+                r = -errno;
+        if (r == 0 && rename(tmp, c->state_path) < 0)
+                r = -errno;
+        if (r < 0) {
+                unlink(tmp);
+                log_debug("cannot write %s: %s", c->state_path, strerror(-r));
+        }
+        return r;
+}
+
+void control_publish(struct manager *m)
+{
+        _cleanup_free_ char *status = NULL;
+
+        if (!m->control) {
+                status = report_status(m);
+                if (status)
+                        sd_notifyf(false, "STATUS=%s", status);
+                report_metrics(m);
+                return;
+        }
+        check_read_only(m);
+        status = status_text(m);
+        if (status && !streq_ptr(status, m->control->last_status)) {
+                sd_notifyf(false, "STATUS=%s", status);
+                free(m->control->last_status);
+                m->control->last_status = strdup(status);
+        }
+        /* a read-only metrics directory was warned about once: not again
+         * on every publish */
+        if (!m->control->metrics_ro)
+                report_metrics(m);
+        write_state(m, status);
+}
+
+/* --- -t: can the watches be written? --- */
+
+/* The unit a config file belongs to: the default config is ckptd.service,
+ * /etc/ckptd/NAME.conf is ckptd@NAME.service; NULL otherwise. */
+static char *unit_of_config(const char *config_path)
+{
+        const char *base;
+        char *unit = NULL;
+        size_t n;
+
+        if (!config_path) /* --watch */
+                return NULL;
+        if (strcmp(config_path, "/etc/ckptd/ckptd.conf") == 0)
+                return strdup("ckptd.service");
+        if (strncmp(config_path, "/etc/ckptd/", 11) != 0)
+                return NULL;
+        base = config_path + 11;
+        n = strlen(base);
+        if (n <= 5 || strcmp(base + n - 5, ".conf") != 0 || strchr(base, '/'))
+                return NULL;
+        return asprintf(&unit, "ckptd@%.*s.service", (int)(n - 5), base) < 0 ? NULL : unit;
+}
+
+/* `systemctl show -P PROPERTY UNIT`, first line, or NULL. */
+static char *systemctl_show(const char *unit, const char *property)
+{
+        int fds[2];
+        pid_t pid;
+        char buf[4096];
+        size_t len = 0;
+        ssize_t k;
+        int status;
+
+        if (pipe2(fds, O_CLOEXEC) < 0)
+                return NULL;
+        pid = fork();
+        if (pid < 0) {
+                close(fds[0]);
+                close(fds[1]);
+                return NULL;
+        }
+        if (pid == 0) {
+                int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+                dup2(fds[1], STDOUT_FILENO);
+                if (null >= 0)
+                        dup2(null, STDERR_FILENO);
+                execlp("systemctl", "systemctl", "show", "-P", property, "--", unit, (char *)NULL);
+                _exit(127);
+        }
+        close(fds[1]);
+        while (len < sizeof(buf) - 1 && (k = read(fds[0], buf + len, sizeof(buf) - 1 - len)) > 0)
+                len += (size_t)k;
+        close(fds[0]);
+        if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                return NULL;
+        buf[len] = '\0';
+        buf[strcspn(buf, "\n")] = '\0';
+        return strdup(buf);
+}
+
+/* Whether path is one of the space-separated ReadWritePaths= or BindPaths=
+ * or below one ("-" marks one that may be missing; a bind mount is
+ * "source:destination:options" and its destination counts). */
+static bool rw_covers(const char *rw, const char *path)
+{
+        _cleanup_free_ char *copy = strdup(rw ? rw : "");
+        char *save = NULL;
+
+        for (char *p = strtok_r(copy, " ", &save); p; p = strtok_r(NULL, " ", &save)) {
+                size_t n;
+
+                char *colon;
+
+                p += strspn(p, "-+");
+                if ((colon = strchr(p, ':'))) {
+                        p = colon + 1;
+                        p[strcspn(p, ":")] = '\0';
+                }
+                n = strlen(p);
+                while (n > 1 && p[n - 1] == '/')
+                        p[--n] = '\0';
+                if (strcmp(p, "/") == 0 || (strncmp(path, p, n) == 0 && (path[n] == '\0' || path[n] == '/')))
+                        return true;
+        }
+        return false;
+}
+
+/* What ProtectHome= covers. */
+static bool below_home(const char *path)
+{
+        static const char *const dirs[] = {"/home", "/root", "/run/user"};
+
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                size_t n = strlen(dirs[i]);
+                if (strncmp(path, dirs[i], n) == 0 && (path[n] == '\0' || path[n] == '/'))
+                        return true;
+        }
+        return false;
+}
+
+static void print_access_line(FILE *f, const char *what, const char *path)
+{
+        _cleanup_free_ char *e = log_escape(path);
+        int r = read_only_at(-1, path);
+
+        fprintf(f, "  %-8s %s: ", what, e ? e : "?");
+        if (r == -ENOENT)
+                fputs("missing here\n", f);
+        else if (r < 0)
+                fprintf(f, "cannot tell: %s\n", strerror(-r));
+        else if (r > 0)
+                fputs("READ-ONLY mount here: nothing can be deleted\n", f);
+        else if (access(path, W_OK) < 0)
+                fprintf(f, "not writable by this user here: %s\n", strerror(errno));
+        else
+                fputs("writable here\n", f);
+}
+
+void control_print_access(FILE *f, const struct config *c, const char *config_path)
+{
+        _cleanup_free_ char *mdir = metrics_dir(c->metrics_file), *unit = NULL, *loaded = NULL, *protect = NULL,
+                            *rw = NULL, *home = NULL, *bind = NULL;
+
+        fputs("access (as this process sees it; a service's sandbox, e.g. ProtectSystem=strict, is not visible "
+              "from here):\n",
+              f);
+        for (size_t i = 0; i < c->n_watches; i++)
+                print_access_line(f, "watch", c->watches[i].path);
+        if (mdir)
+                print_access_line(f, "metrics", mdir);
+        /* The unit's view: only root can tell, and only where systemd runs. */
+        if (geteuid() != 0 || sd_booted() <= 0 || !(unit = unit_of_config(config_path)))
+                return;
+        loaded = systemctl_show(unit, "LoadState");
+        if (!loaded || strcmp(loaded, "loaded") != 0)
+                return;
+        protect = systemctl_show(unit, "ProtectSystem");
+        rw = systemctl_show(unit, "ReadWritePaths");
+        home = systemctl_show(unit, "ProtectHome");
+        bind = systemctl_show(unit, "BindPaths");
+        if (!protect || strcmp(protect, "strict") != 0) {
+                fprintf(f, "under %s (ProtectSystem=%s): the watches are writable as above\n", unit,
+                        protect ? protect : "?");
+                return;
+        }
+        fprintf(f, "under %s (ProtectSystem=strict, ProtectHome=%s, ReadWritePaths=%s):\n", unit, home ? home : "?",
+                rw && *rw ? rw : "");
+        for (size_t i = 0; i <= c->n_watches; i++) {
+                const char *path = i < c->n_watches ? c->watches[i].path : mdir;
+                const char *what = i < c->n_watches ? "watch" : "metrics";
+                _cleanup_free_ char *e = NULL;
+
+                if (!path)
+                        continue;
+                e = log_escape(path);
+                fprintf(f, "  %-8s %s: ", what, e ? e : "?");
+                if (below_home(path) && home && strcmp(home, "yes") == 0)
+                        fputs("HIDDEN from the service (ProtectHome=yes): see ckptd(8), SERVICE\n", f);
+                else if (rw_covers(bind, path) ||
+                         (rw_covers(rw, path) && !(below_home(path) && home && strcmp(home, "tmpfs") == 0)))
+                        fputs("writable for the service\n", f);
+                else if (below_home(path) && home && strcmp(home, "no") != 0)
+                        fprintf(f, "READ-ONLY for the service (ProtectHome=%s): see ckptd(8), SERVICE\n", home);
+                else
+                        fprintf(f, "READ-ONLY for the service: add ReadWritePaths=%s with 'systemctl edit %s'\n",
+                                e ? e : "?", unit);
+        }
+}
+
+/* --- ckptd status, ckptd reload --- */
+
+bool control_is_command(const char *arg)
+{
+        return strcmp(arg, "status") == 0 || strcmp(arg, "reload") == 0;
+}
+
+static bool pid_alive(pid_t pid)
+{
+        return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+/* Parse dir/state-PID.json; NULL if it cannot be read or is another version. */
+static json_object *state_read(const char *dir, pid_t pid)
+{
+        _cleanup_free_ char *path = NULL;
+        json_object *o, *v;
+
+        if (asprintf(&path, "%s/state-%d.json", dir, (int)pid) < 0)
+                return NULL;
+        o = json_object_from_file(path);
+        if (!o)
+                return NULL;
+        if (!json_object_object_get_ex(o, "version", &v) || json_object_get_int(v) != STATE_VERSION) {
+                json_object_put(o);
+                return NULL;
+        }
+        return o;
+}
+
+/* The pids of the daemons with a state file in dir, alive, sorted. */
+static size_t state_pids(const char *dir, pid_t *pids, size_t max)
+{
+        DIR *d = opendir(dir);
+        struct dirent *de;
+        size_t n = 0;
+
+        if (!d)
+                return 0;
+        while ((de = readdir(d)) && n < max) {
+                int pid, end = 0;
+
+                if (sscanf(de->d_name, "state-%d.json%n", &pid, &end) == 1 && de->d_name[end] == '\0' && pid > 0 &&
+                    pid_alive(pid))
+                        pids[n++] = pid;
+        }
+        closedir(d);
+        for (size_t i = 1; i < n; i++)
+                for (size_t j = i; j > 0 && pids[j - 1] > pids[j]; j--) {
+                        pid_t t = pids[j];
+                        pids[j] = pids[j - 1];
+                        pids[j - 1] = t;
+                }
+        return n;
+}
+
+static const char *get_str(json_object *o, const char *key)
+{
+        json_object *v;
+
+        return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
+                       ? json_object_get_string(v)
+                       : NULL;
+}
+
+static int64_t get_int(json_object *o, const char *key)
+{
+        json_object *v;
+
+        return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
+}
+
+static bool get_bool(json_object *o, const char *key)
+{
+        json_object *v;
+
+        return json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
+}
+
+static json_object *get_array(json_object *o, const char *key)
+{
+        json_object *v;
+
+        return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_array) ? v : NULL;
+}
+
+static const char *time_text(int64_t usec, char *buf, size_t size)
+{
+        time_t t = (time_t)(usec / (int64_t)USEC_PER_SEC);
+        struct tm tm;
+
+        if (usec <= 0 || !localtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+                snprintf(buf, size, "?");
+        return buf;
+}
+
+static const char *bytes_text(json_object *o, const char *key, char *buf, size_t size)
+{
+        return size_format((uint64_t)get_int(o, key), buf, size);
+}
+
+/* Runs listed per watch at most; --json has them all. */
+#define STATUS_RUNS_MAX 20
+
+/* One daemon's state for a person. The strings in it were escaped by the
+ * daemon (log_escape) before they were written. */
+static void render_state(FILE *f, json_object *o)
+{
+        json_object *reload = NULL, *a, *del = NULL, *freed = NULL;
+        char t[64], b1[16], b2[16], b3[16];
+        const char *s;
+
+        fprintf(f, "ckptd[%lld] %s", (long long)get_int(o, "pid"), (s = get_str(o, "config")) ? s : "(--watch)");
+        if ((s = get_str(o, "unit")))
+                fprintf(f, " (%s)", s);
+        fprintf(f, ", since %s%s\n", time_text(get_int(o, "started_usec"), t, sizeof(t)),
+                get_bool(o, "dry_run") ? ", DRY RUN" : "");
+        fprintf(f, "  status:   %s\n", (s = get_str(o, "status")) ? s : "?");
+        fprintf(f, "  updated:  %s\n", time_text(get_int(o, "updated_usec"), t, sizeof(t)));
+        json_object_object_get_ex(o, "reload", &reload);
+        if (!reload || get_int(reload, "count") == 0)
+                fputs("  reload:   none since start\n", f);
+        else if (get_bool(reload, "ok"))
+                fprintf(f, "  reload:   applied %s\n", time_text(get_int(reload, "usec"), t, sizeof(t)));
+        else
+                fprintf(f, "  reload:   REJECTED %s: %s (the previous config stays in force)\n",
+                        time_text(get_int(reload, "usec"), t, sizeof(t)), (s = get_str(reload, "error")) ? s : "?");
+
+        if ((a = get_array(o, "watches")))
+                for (size_t i = 0; i < json_object_array_length(a); i++) {
+                        json_object *w = json_object_array_get_idx(a, i), *runs = get_array(w, "runs");
+                        size_t n = runs ? json_object_array_length(runs) : 0;
+
+                        fprintf(f, "  watch:    %s: %s%s, %zu run%s, %lld checkpoint%s\n",
+                                (s = get_str(w, "path")) ? s : "?", get_bool(w, "present") ? "present" : "MISSING",
+                                get_bool(w, "read_only") ? ", READ-ONLY: cannot delete" : "", n, n == 1 ? "" : "s",
+                                (long long)get_int(w, "checkpoints"), get_int(w, "checkpoints") == 1 ? "" : "s");
+                        for (size_t j = 0; j < n && j < STATUS_RUNS_MAX; j++) {
+                                json_object *r = json_object_array_get_idx(runs, j);
+                                fprintf(f, "            %-40s %lld checkpoint%s", (s = get_str(r, "path")) ? s : "?",
+                                        (long long)get_int(r, "checkpoints"),
+                                        get_int(r, "checkpoints") == 1 ? "" : "s");
+                                if (get_int(r, "kept_after_read_errors") > 0)
+                                        fprintf(f, " (%lld kept after read errors)",
+                                                (long long)get_int(r, "kept_after_read_errors"));
+                                fputc('\n', f);
+                        }
+                        if (n > STATUS_RUNS_MAX)
+                                fprintf(f, "            ... %zu more (ckptd status --json lists them all)\n",
+                                        n - STATUS_RUNS_MAX);
+                }
+        if ((a = get_array(o, "filesystems")))
+                for (size_t i = 0; i < json_object_array_length(a); i++) {
+                        json_object *fs = json_object_array_get_idx(a, i);
+
+                        fprintf(f, "  space:    %s: %s free of %s", (s = get_str(fs, "path")) ? s : "?",
+                                bytes_text(fs, "free_bytes", b1, sizeof(b1)),
+                                bytes_text(fs, "total_bytes", b2, sizeof(b2)));
+                        if (get_bool(fs, "floor_configured"))
+                                fprintf(f, ", floor %s, target %s, %s", bytes_text(fs, "floor_bytes", b1, sizeof(b1)),
+                                        bytes_text(fs, "target_bytes", b2, sizeof(b2)),
+                                        get_bool(fs, "floor_unmet") ? "FLOOR UNMET" : "floor met");
+                        if (get_bool(fs, "floor_unmet"))
+                                fprintf(f, " (%s short)", bytes_text(fs, "short_bytes", b3, sizeof(b3)));
+                        if (!get_bool(fs, "floor_configured"))
+                                fputs(", no floor", f);
+                        fputc('\n', f);
+                }
+        if (json_object_object_get_ex(o, "metrics_file", &a))
+                fprintf(f, "  metrics:  %s%s\n", (s = get_str(a, "path")) ? s : "?",
+                        get_bool(a, "read_only") ? " (READ-ONLY: not written)" : "");
+        json_object_object_get_ex(o, "deleted", &del);
+        json_object_object_get_ex(o, "freed_bytes", &freed);
+        if (del && freed) {
+                int64_t n = get_int(del, "policy") + get_int(del, "floor");
+                fprintf(f, "  deleted:  %lld checkpoint%s, %s (policy %lld, %s; floor %lld, %s)\n", (long long)n,
+                        n == 1 ? "" : "s",
+                        size_format((uint64_t)(get_int(freed, "policy") + get_int(freed, "floor")), b1, sizeof(b1)),
+                        (long long)get_int(del, "policy"), bytes_text(freed, "policy", b2, sizeof(b2)),
+                        (long long)get_int(del, "floor"), bytes_text(freed, "floor", b3, sizeof(b3)));
+        }
+        if ((a = get_array(o, "decisions")) && json_object_array_length(a) > 0) {
+                fputs("  last decisions:\n", f);
+                for (size_t i = 0; i < json_object_array_length(a); i++) {
+                        json_object *d = json_object_array_get_idx(a, i);
+                        const char *action = get_str(d, "action"), *reason = get_str(d, "reason");
+
+                        fprintf(f, "    %s %-12s %s", time_text(get_int(d, "usec"), t, sizeof(t)),
+                                action ? action : "?", (s = get_str(d, "path")) ? s : "?");
+                        fprintf(f, " (%s", reason ? reason : "?");
+                        if (json_object_object_get_ex(d, "bytes", NULL))
+                                fprintf(f, ", %s", bytes_text(d, "bytes", b1, sizeof(b1)));
+                        fputs(")\n", f);
+                }
+        }
+}
+
+#define PIDS_MAX           256
+#define SYSTEM_RUNTIME_DIR "/run/ckptd"
+
+static int cmd_status(int argc, char *argv[])
+{
+        _cleanup_free_ char *dir = runtime_dir();
+        pid_t pids[PIDS_MAX];
+        json_object *all;
+        size_t n;
+        bool json = false;
+
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "--json") == 0)
+                        json = true;
+                else {
+                        fprintf(stderr, "ckptd status: unexpected argument '%s'\nUsage: ckptd status [--json]\n",
+                                argv[i]);
+                        return 2;
+                }
+        }
+        /* a user's own daemons, else the system's (its files are 0644) */
+        if (!dir || (state_pids(dir, pids, PIDS_MAX) == 0 && strcmp(dir, SYSTEM_RUNTIME_DIR) != 0)) {
+                free(dir);
+                dir = strdup(SYSTEM_RUNTIME_DIR);
+                if (!dir)
+                        return EXIT_FAILURE;
+        }
+        n = state_pids(dir, pids, PIDS_MAX);
+        all = json_object_new_array();
+        for (size_t i = 0; i < n; i++) {
+                json_object *o = state_read(dir, pids[i]);
+                if (o)
+                        json_object_array_add(all, o);
+        }
+        if (json_object_array_length(all) == 0) {
+                json_object_put(all);
+                fprintf(stderr, "ckptd status: no ckptd is running (no state file in %s)\n", dir);
+                return EXIT_FAILURE;
+        }
+        if (json) {
+                json_object *top = json_object_new_object();
+                json_object_object_add(top, "daemons", all);
+                _cleanup_free_ char *text = json_escape_text(
+                        json_object_to_json_string_ext(top, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+                printf("%s\n", text ? text : "{}");
+                json_object_put(top);
+                return text ? EXIT_SUCCESS : EXIT_FAILURE;
+        }
+        for (size_t i = 0; i < json_object_array_length(all); i++) {
+                if (i > 0)
+                        putchar('\n');
+                render_state(stdout, json_object_array_get_idx(all, i));
+        }
+        json_object_put(all);
+        return EXIT_SUCCESS;
+}
+
+/* The reload counter of pid's state: -1 if there is no state to read. */
+static int64_t reload_count(const char *dir, pid_t pid, json_object **ret)
+{
+        json_object *o = state_read(dir, pid), *reload;
+        int64_t n;
+
+        if (!o)
+                return -1;
+        n = json_object_object_get_ex(o, "reload", &reload) ? get_int(reload, "count") : -1;
+        if (ret)
+                *ret = o;
+        else
+                json_object_put(o);
+        return n;
+}
+
+static int cmd_reload(int argc, char *argv[])
+{
+        _cleanup_free_ char *dir = runtime_dir();
+        pid_t pid = 0, pids[PIDS_MAX];
+        int64_t before, deadline;
+
+        if (argc > 2 || (argc == 2 && (sscanf(argv[1], "%d", &pid) != 1 || pid <= 0))) {
+                fprintf(stderr, "Usage: ckptd reload [PID]\n");
+                return 2;
+        }
+        if (!dir) {
+                fprintf(stderr, "ckptd reload: no runtime directory: %m\n");
+                return EXIT_FAILURE;
+        }
+        if (pid == 0) {
+                size_t n = state_pids(dir, pids, PIDS_MAX);
+                if (n != 1) {
+                        fprintf(stderr, "ckptd reload: %s running ckptd in %s: name its pid\n",
+                                n == 0 ? "no" : "more than one", dir);
+                        return EXIT_FAILURE;
+                }
+                pid = pids[0];
+        }
+        before = reload_count(dir, pid, NULL);
+        if (before < 0) {
+                fprintf(stderr, "ckptd reload: no state of pid %d in %s: is it a running ckptd?\n", (int)pid, dir);
+                return EXIT_FAILURE;
+        }
+        if (kill(pid, SIGHUP) < 0) {
+                fprintf(stderr, "ckptd reload: cannot signal pid %d: %m\n", (int)pid);
+                return EXIT_FAILURE;
+        }
+        deadline = now_usec(CLOCK_MONOTONIC) + (int64_t)RELOAD_WAIT_USEC;
+        while (now_usec(CLOCK_MONOTONIC) < deadline) {
+                json_object *o = NULL, *reload;
+                int64_t now = reload_count(dir, pid, &o);
+
+                if (now > before) {
+                        bool ok = json_object_object_get_ex(o, "reload", &reload) && get_bool(reload, "ok");
+                        const char *err = ok ? NULL : get_str(reload, "error");
+                        int r = ok ? EXIT_SUCCESS : EXIT_FAILURE;
+
+                        if (!ok)
+                                fprintf(stderr, "ckptd reload: rejected: %s; the previous config stays in force\n",
+                                        err ? err : "?");
+                        json_object_put(o);
+                        return r;
+                }
+                json_object_put(o);
+                if (!pid_alive(pid)) {
+                        fprintf(stderr, "ckptd reload: pid %d exited\n", (int)pid);
+                        return EXIT_FAILURE;
+                }
+                usleep(20 * 1000);
+        }
+        fprintf(stderr, "ckptd reload: pid %d did not report within %llu s\n", (int)pid,
+                (unsigned long long)(RELOAD_WAIT_USEC / USEC_PER_SEC));
+        return EXIT_FAILURE;
+}
+
+int control_main(int argc, char *argv[])
+{
+        if (strcmp(argv[0], "status") == 0)
+                return cmd_status(argc, argv);
+        return cmd_reload(argc, argv);
+}

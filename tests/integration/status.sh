@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# What the running daemon tells: STATUS= and the metrics file kept current by
+# the idle check, `ckptd status` from its state file, `ckptd reload` with the
+# reload's outcome, read-only watches, and --log-format json.
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+
+# The state file goes to a runtime directory of the test's own.
+export RUNTIME_DIRECTORY
+
+# lightning_run DIR: four old checkpoints; best 1 + last 1 keeps epochs 1 and 4.
+lightning_run() {
+        mkdir -p "$1"
+        for e in 1 2 3 4; do mkfile "$1/epoch=$e-val_loss=0.$((5 - e % 4)).ckpt" 4; done
+        touch -d "-1 hour" "$1"/*
+}
+
+# conf PATH KEEP_TOP_K [EXTRA]: a config watching PATH.
+conf() {
+        cat <<EOC
+check_interval = 1;
+metrics_file = "$T/metrics.prom";
+${3:-}
+watch = ( { path = "$1"; preset = "lightning"; monitor = "val_loss"; keep_top_k = $2; keep_last = 1;
+            settle = 0.2; min_free = "1M"; } );
+EOC
+}
+
+# metric NAME: its value in the metrics file (first sample).
+metric() {
+        awk -v n="$1" '$1 ~ "^"n"({|$)" { print $2; exit }' "$T/metrics.prom" 2>/dev/null
+}
+
+# state EXPR: a python expression over the JSON state `d` of the one daemon.
+state() {
+        "$CKPTD" status --json 2>/dev/null | $PY -c 'import json, sys; d = json.load(sys.stdin)["daemons"][0]; print(eval(sys.argv[1]))' "$1"
+}
+
+setup_fs() {
+        need_root
+        RUNTIME_DIRECTORY=$T/rt
+        mkdir -p fs rt
+        mount -t tmpfs -o size=64m tmpfs "$T/fs" || fail "cannot mount a tmpfs"
+        mkdir -p fs/runs fs/other
+}
+
+# Nothing happens in the watched tree while another program fills the file
+# system: the idle check (check_interval) brings STATUS= and the metrics
+# file to the new free space.
+test_idle_check_republishes_free_space() {
+        setup_fs
+        lightning_run fs/runs/a
+        conf "$T/fs/runs" 1 >c.conf
+        start_daemon d.log -c "$T/c.conf"
+        wait_for 10 eval '[ -n "$(metric ckptd_free_bytes)" ]' || fail "no metrics: $(cat d.log)"
+        before=$(metric ckptd_free_bytes)
+        status_before=$(state 'd["status"]')
+        echo "before: $before; $status_before"
+        dd if=/dev/urandom of=fs/other/filler bs=1M count=20 status=none
+        # df's figure now, and what ckptd shows within a few idle checks
+        want=$(($(stat -f -c '%a * %S' fs)))
+        wait_for 10 eval '[ "$(metric ckptd_free_bytes)" = "$want" ]' ||
+                fail "metrics say $(metric ckptd_free_bytes) free, df $want (was $before)"
+        wait_for 10 eval '[ "$(state "d[\"status\"]")" != "$status_before" ]' ||
+                fail "STATUS= still says: $(state 'd["status"]')"
+        state 'd["filesystems"][0]["free_bytes"]' >free
+        [ "$(cat free)" = "$want" ] || fail "status --json says $(cat free) free, df $want"
+        stop_daemon d.log
+}
+
+# `ckptd status` tells runs, decisions, free space and reloads without
+# rescanning; `ckptd reload` exits 0 on a good config, 1 with FILE:LINE on a
+# rejected one, which STATUS= names until a good reload.
+test_status_and_reload() {
+        setup_fs
+        lightning_run fs/runs/a
+        conf "$T/fs/runs" 1 >c.conf
+        start_daemon d.log -c "$T/c.conf"
+        wait_names fs/runs/a "epoch=4-val_loss=0.5.ckpt" "epoch=3-val_loss=0.2.ckpt"
+        wait_for 10 eval '"$CKPTD" status >st 2>&1 && grep -q "epoch=2-val_loss=0.3.ckpt" st' ||
+                fail "status: $(cat st)"
+        cat st
+        assert_grep "^ckptd\[$DPID\] $T/c.conf" st
+        assert_grep "watch: *$T/fs/runs: present, 2 runs, 2 checkpoints" st
+        assert_grep "delete  *$T/fs/runs/a/epoch=1-val_loss=0.4.ckpt (policy, 4K)" st
+        assert_grep "space: *$T/fs/runs: .* free of 64M, floor 1M" st
+        assert_grep "deleted: *2 checkpoints, 8K" st
+        assert_grep "reload: *none since start" st
+        "$CKPTD" status --json >st.json || fail "status --json failed"
+        $PY -c 'import json, sys; d = json.load(open(sys.argv[1]))["daemons"][0]
+assert d["pid"] == int(sys.argv[2]), d["pid"]
+assert [r["path"] for r in d["watches"][0]["runs"]] == [".", "a"], d["watches"]
+assert sorted(x["path"].rsplit("/", 1)[1] for x in d["decisions"]) == ["epoch=1-val_loss=0.4.ckpt", "epoch=2-val_loss=0.3.ckpt"]
+assert d["deleted"]["policy"] == 2 and d["freed_bytes"]["policy"] == 8192' st.json "$DPID" ||
+                fail "status --json: $(cat st.json)"
+
+        conf "$T/fs/runs" 2 >c.conf
+        assert_exit 0 "$CKPTD" reload "$DPID"
+        [ "$(state 'd["reload"]["ok"]')" = True ] || fail "reload not applied"
+        sed -i 's/keep_top_k = 2;/keep_top_k = "two";/' c.conf
+        "$CKPTD" reload "$DPID" 2>err && fail "reload of a rejected config exited 0"
+        assert_grep "rejected: $T/c.conf:4: keep_top_k" err
+        state 'd["status"]' >status
+        assert_grep "reload rejected: $T/c.conf:4: keep_top_k" status
+        "$CKPTD" status >st
+        assert_grep "reload: *REJECTED .*c.conf:4: keep_top_k" st
+        [ "$(metric ckptd_reload_rejected)" = 1 ] || fail "ckptd_reload_rejected $(metric ckptd_reload_rejected)"
+        # the daemon runs on, with keep_top_k 2
+        alive "$DPID" || fail "ckptd died on a rejected reload"
+        conf "$T/fs/runs" 2 >c.conf
+        assert_exit 0 "$CKPTD" reload
+        state 'd["status"]' >status
+        assert_no_grep "reload rejected" status
+        stop_daemon d.log
+        # its state file goes with it
+        [ -z "$(ls rt)" ] || fail "left behind: $(ls rt)"
+        assert_exit 1 "$CKPTD" status
+}
+
+# A watch on a read-only mount: said once, loudly, with the fix; STATUS=,
+# status, the metrics and -t show it.
+test_read_only_watch_is_reported() {
+        setup_fs
+        lightning_run fs/runs/a
+        mkdir ro
+        mount --bind fs/runs ro && mount -o remount,bind,ro ro || fail "cannot make a read-only bind mount"
+        conf "$T/ro" 1 >c.conf
+        # -t fails on it
+        assert_exit 1 "$CKPTD" -t -c c.conf >t.out 2>&1
+        assert_grep "watch *$T/ro: READ-ONLY mount here" t.out
+        assert_grep "ReadWritePaths=$T/ro" t.out
+        assert_grep "metrics *$T: writable here" t.out
+        start_daemon d.log -c "$T/c.conf"
+        wait_for 10 eval 'state "d[\"status\"]" | grep -q "$T/ro READ-ONLY: cannot delete"' ||
+                fail "STATUS= says: $(state 'd["status"]')"
+        assert_grep "$T/ro is on a read-only filesystem here.*ReadWritePaths=$T/ro" d.log
+        wait_for 10 eval '[ "$(metric ckptd_watch_read_only)" = 1 ]' || fail "metrics: $(cat metrics.prom)"
+        "$CKPTD" status >st
+        assert_grep "watch: *$T/ro: present, READ-ONLY: cannot delete" st
+        # three idle checks later, still told once
+        end=$(($(date +%s) + 3))
+        wait_for 10 eval "[ \$(date +%s) -ge $end ]"
+        [ "$(grep -c 'is on a read-only filesystem' d.log)" = 1 ] ||
+                fail "told $(grep -c 'is on a read-only filesystem' d.log) times: $(cat d.log)"
+        stop_daemon d.log
+}
+
+# The metrics file's directory read-only: told once with the fix, in STATUS=
+# and -t; the daemon runs on.
+test_read_only_metrics_directory() {
+        setup_fs
+        lightning_run fs/runs/a
+        mkdir prom ro
+        mount --bind prom ro && mount -o remount,bind,ro ro || fail "cannot make a read-only bind mount"
+        conf "$T/fs/runs" 1 | sed "s|$T/metrics.prom|$T/ro/ckptd.prom|" >c.conf
+        "$CKPTD" -t -c c.conf >t.out 2>&1 || fail "-t: $(cat t.out)"
+        assert_grep "metrics *$T/ro: READ-ONLY mount here" t.out
+        start_daemon d.log -c "$T/c.conf"
+        wait_for 10 eval 'state "d[\"status\"]" | grep -q "metrics file READ-ONLY"' ||
+                fail "STATUS= says: $(state 'd["status"]')"
+        end=$(($(date +%s) + 3))
+        wait_for 10 eval "[ \$(date +%s) -ge $end ]"
+        [ "$(grep -c "metrics directory $T/ro is on a read-only mount" d.log)" = 1 ] ||
+                fail "told $(grep -c 'metrics directory' d.log) times: $(cat d.log)"
+        assert_no_grep "cannot write" d.log
+        stop_daemon d.log
+}
+
+# --log-format json: one JSON object per line, the journal's fields, names
+# escaped as in the journal.
+test_json_log_lines() {
+        mkdir -p "runs/a"
+        for e in 1 2 3; do mkfile "runs/a/epoch=$e-val_loss=0.$e.ckpt" 4; done
+        mkfile "runs/a/epoch=4-val_loss=0.9"$'\n\x1b[31m"q"\xff'".ckpt" 4
+        touch -d "-1 hour" runs/a/*
+        "$CKPTD" -1 --log-format json -w "$T/runs" --preset lightning --monitor val_loss --keep-top-k 1 \
+                --keep-last 0 2>err || fail "-1 failed: $(cat err)"
+        cat err
+        $PY - "$T/runs/a" err <<'PY' || fail "not JSON lines: $(cat err)"
+import json, sys
+root, path = sys.argv[1], sys.argv[2]
+lines = open(path, "rb").read().decode("utf-8").splitlines()
+events = [json.loads(l) for l in lines]
+assert all(e["SYSLOG_IDENTIFIER"] == "ckptd" and "MESSAGE" in e and "PRIORITY" in e for e in events)
+deleted = {e["CKPTD_PATH"] for e in events if e.get("CKPTD_ACTION") == "delete"}
+odd = root + "/epoch=4-val_loss=0.9\\n\\x1b[31m\"q\"\\xff.ckpt"
+want = {root + "/epoch=2-val_loss=0.2.ckpt", root + "/epoch=3-val_loss=0.3.ckpt", odd}
+assert deleted == want, deleted
+e = [e for e in events if e.get("CKPTD_PATH") == odd][0]
+assert e["MESSAGE_ID"] == "5b7c0d1a3e2f4a6b8c9d0e1f2a3b4c01" and e["CKPTD_REASON"] == "policy", e
+assert e["CKPTD_BYTES"] == "4096", e
+e = [e for e in events if e.get("CKPTD_PATH") == root + "/epoch=2-val_loss=0.2.ckpt"][0]
+assert e["CKPTD_MONITOR"] == "val_loss" and abs(float(e["CKPTD_VALUE"]) - 0.2) < 1e-9, e
+assert int(e["__REALTIME_TIMESTAMP"]) > 0
+PY
+        assert_names runs/a "epoch=1-val_loss=0.1.ckpt"
+        assert_exit 2 "$CKPTD" --log-format yaml -t
+}
+
+run_tests
