@@ -242,15 +242,15 @@ test_install_uninstall() {
         units=${units:-/lib/systemd/system}
         userunits=$(pkg-config --variable=systemduserunitdir systemd 2>/dev/null || true)
         userunits=${userunits:-/usr/lib/systemd/user}
-        for f in /usr/local/sbin/ckptd "$units/ckptd.service" "$units/ckptd@.service" \
+        for f in /usr/local/bin/ckptd "$units/ckptd.service" "$units/ckptd@.service" \
                 "$userunits/ckptd.service" /usr/lib/systemd/catalog/ckptd.catalog \
                 /usr/share/bash-completion/completions/ckptd /usr/local/share/man/man8/ckptd.8 \
                 /usr/local/share/man/man5/ckptd.conf.5 /etc/ckptd/ckptd.conf; do
                 assert_exists "$d$f"
         done
-        assert_grep '^ExecStart=/usr/local/sbin/ckptd$' "$d$units/ckptd.service"
-        assert_grep '^ExecStart=/usr/local/sbin/ckptd -c /etc/ckptd/%i.conf$' "$d$units/ckptd@.service"
-        assert_grep '^ExecStart=/usr/local/sbin/ckptd -c %E/ckptd/ckptd.conf$' "$d$userunits/ckptd.service"
+        assert_grep '^ExecStart=/usr/local/bin/ckptd$' "$d$units/ckptd.service"
+        assert_grep '^ExecStart=/usr/local/bin/ckptd -c /etc/ckptd/%i.conf$' "$d$units/ckptd@.service"
+        assert_grep '^ExecStart=/usr/local/bin/ckptd -c %E/ckptd/ckptd.conf$' "$d$userunits/ckptd.service"
         assert_grep 'journalctl --update-catalog' out
         cmp -s "$REPO/config/ckptd.conf" "$d/etc/ckptd/ckptd.conf" || fail "example config not installed as is"
 
@@ -294,7 +294,7 @@ test_boot_sandbox_once() {
 Restart=no
 WatchdogSec=0
 ExecStart=
-ExecStart=/usr/sbin/ckptd -1
+ExecStart=/usr/bin/ckptd -1
 Environment=ASAN_OPTIONS=disable_coredump=0"
 
         # Without ReadWritePaths= the tree is read-only for the service.
@@ -313,7 +313,7 @@ Environment=ASAN_OPTIONS=disable_coredump=0"
         home=/home/alice/runs
         sed "s|$RUNS|$home|" "$RR/etc/ckptd/ckptd.conf" >"$RR/etc/ckptd/home.conf"
         dropin 30-home "ExecStart=
-ExecStart=/usr/sbin/ckptd -1 -c /etc/ckptd/home.conf"
+ExecStart=/usr/bin/ckptd -1 -c /etc/ckptd/home.conf"
         for recipe in "" "ReadWritePaths=$home" "ProtectHome=read-only
 ReadWritePaths=$home" "ProtectHome=tmpfs
 BindPaths=$home"; do
@@ -354,7 +354,7 @@ test_start_ready_retain_stop() {
         # "activating" and `systemctl start` must wait.
         mkfifo "$RR/run/ckptd-gate"
         dropin 30-gate "ExecStart=
-ExecStart=/bin/sh -c 'read -r _ </run/ckptd-gate; exec /usr/sbin/ckptd'"
+ExecStart=/bin/sh -c 'read -r _ </run/ckptd-gate; exec /usr/bin/ckptd'"
         sctl start ckptd.service >start.out 2>&1 &
         spid=$!
         wait_for 10 eval '[ "$(prop ckptd.service SubState)" = start ]' || fail "not starting: $(prop ckptd.service SubState)"
