@@ -44,7 +44,7 @@ all: $(B)/ckptd
 # names the packages in one line and the build stops. DEPS=no skips it
 # (package builds, other distributions).
 DEPS     ?= auto
-DEPS_SET := $(if $(filter check,$(MAKECMDGOALS)),test,$(if $(filter %check_unit,$(MAKECMDGOALS)),unit,$(if $(filter demo,$(MAKECMDGOALS)),demo,build)))
+DEPS_SET := $(if $(filter fresh-test deb,$(MAKECMDGOALS)),pkg,$(if $(filter check,$(MAKECMDGOALS)),test,$(if $(filter %check_unit,$(MAKECMDGOALS)),unit,$(if $(filter demo,$(MAKECMDGOALS)),demo,build))))
 
 deps-auto:
 ifneq ($(DEPS),no)
@@ -83,6 +83,11 @@ check: $(B)/ckptd $(B)/check_unit build/fault.so
 
 demo: $(B)/ckptd
 	@CKPTD=$(abspath $(B)/ckptd) bash scripts/demo.sh
+
+# make demo then make check as root on a bare Debian 12 made with
+# debootstrap (cached in /var/tmp/ckptd-fresh); minutes, needs the mirror.
+fresh-test: | deps-auto
+	bash tests/packaging/fresh.sh
 
 bench: $(B)/ckptd
 	@CKPTD=$(abspath $(B)/ckptd) bash bench/run.sh
@@ -191,4 +196,4 @@ uninstall:
 clean:
 	rm -rf build
 
-.PHONY: all check demo bench fuzz fuzz-build lint deps deps-auto install uninstall clean
+.PHONY: all check demo fresh-test bench fuzz fuzz-build lint deps deps-auto install uninstall clean
