@@ -4,7 +4,7 @@
 #   scripts/deps.sh [--auto] [SET...]
 #
 # Sets (each includes "build"):
-#   build  compiler, make, pkg-config and the three libraries
+#   build  compiler and C library headers, make, pkg-config and the three libraries
 #   demo   build, plus what make demo uses (mount, a tmpfs)
 #   unit   build, plus Check (build/check_unit)
 #   test   unit, plus what make check uses: loop ext4, namespaces, a real
@@ -35,7 +35,7 @@ for a in "$@"; do
 done
 [ ${#sets[@]} -gt 0 ] || sets=(all)
 
-pkgs=(gcc make pkg-config libsystemd-dev libconfig-dev libjson-c-dev)
+pkgs=(gcc libc6-dev make pkg-config libsystemd-dev libconfig-dev libjson-c-dev)
 add() {
         case $1 in
         demo) pkgs+=(util-linux mount coreutils mawk) ;;
