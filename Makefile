@@ -155,8 +155,8 @@ deps:
 
 # install/uninstall. Unit, catalog and completion directories are where
 # systemd and bash-completion look, whatever PREFIX is: from pkg-config, else
-# the Debian paths. The shipped units say ExecStart=/usr/bin/ckptd (what the
-# Debian package installs); install rewrites that to $(BINDIR)/ckptd, so a
+# the Debian paths. The shipped units start /usr/bin/ckptd (what the Debian
+# package installs); install rewrites that to $(BINDIR)/ckptd, so a
 # default PREFIX=/usr/local install starts /usr/local/bin/ckptd. The example
 # config never replaces an existing /etc/ckptd/ckptd.conf, and uninstall
 # leaves the config alone.
@@ -164,7 +164,7 @@ SYSTEMDUNITDIR     ?= $(or $(shell pkg-config --variable=systemdsystemunitdir sy
 SYSTEMDUSERUNITDIR ?= $(or $(shell pkg-config --variable=systemduserunitdir systemd 2>/dev/null),/usr/lib/systemd/user)
 CATALOGDIR         ?= $(or $(shell pkg-config --variable=catalogdir systemd 2>/dev/null),/usr/lib/systemd/catalog)
 BASHCOMPDIR        ?= $(or $(shell pkg-config --variable=completionsdir bash-completion 2>/dev/null),/usr/share/bash-completion/completions)
-UNIT_SED           := sed 's|^ExecStart=/usr/bin/ckptd|ExecStart=$(BINDIR)/ckptd|'
+UNIT_SED           := sed 's|/usr/bin/ckptd|$(BINDIR)/ckptd|g'
 
 install: $(B)/ckptd
 	install -Dm755 $(B)/ckptd $(DESTDIR)$(BINDIR)/ckptd

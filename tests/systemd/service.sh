@@ -454,4 +454,16 @@ test_user_unit_for_a_researcher() {
         usctl stop ckptd.service || fail "stop failed"
 }
 
+# The metrics file goes when the service stops (ExecStopPost=): node_exporter
+# must not export the figures of a daemon that is not running.
+test_metrics_file_removed_on_stop() {
+        daemon_boot 2
+        echo 'metrics_file = "/srv/ckptd-test/ckptd.prom";' >>"$RR/etc/ckptd/ckptd.conf"
+        sctl start ckptd.service || fail "start failed: $(journal_dump)"
+        wait_for 10 test -s "$RR/srv/ckptd-test/ckptd.prom" || fail "no metrics file: $(journal_dump)"
+        sctl stop ckptd.service || fail "stop failed"
+        [ "$(prop ckptd.service Result)" = success ] || fail "stop result $(prop ckptd.service Result)"
+        assert_absent "$RR/srv/ckptd-test/ckptd.prom"
+}
+
 run_tests
