@@ -94,4 +94,32 @@ test_man_footer() {
         done
 }
 
+# The Slurm Prolog drains the node (non-zero) only when ckptd -1 exits 3, a
+# floor it cannot meet; the Epilog never does.
+test_slurm_prolog_epilog_exit_status() {
+        need_root
+        mkdir fs
+        mount -t tmpfs -o size=4m ckptd-slurm fs || skip "cannot mount tmpfs"
+        mkfile fs/epoch=1-val_loss=0.5.ckpt 256
+        touch -d "-1 hour" fs/epoch=1-val_loss=0.5.ckpt
+        head -c $((3 * 1024 * 1024)) /dev/zero >fs/other-data.bin
+        cat >slurm.conf <<EOC
+watch = ( { path = "$T/fs"; preset = "lightning"; monitor = "val_loss";
+            keep_top_k = 1; keep_last = 1; min_free = "50%"; } );
+EOC
+        local rc=0
+        CKPTD_CONF=$T/slurm.conf bash "$REPO/contrib/slurm/prolog.sh" >out 2>&1 || rc=$?
+        [ "$rc" = 3 ] || fail "prolog exited $rc with the floor unmet"
+        assert_exit 0 env CKPTD_CONF="$T/slurm.conf" CKPTD_DRAIN=no bash "$REPO/contrib/slurm/prolog.sh"
+        assert_exit 0 env CKPTD_CONF="$T/slurm.conf" bash "$REPO/contrib/slurm/epilog.sh"
+        # room again: 0
+        rm fs/other-data.bin
+        assert_exit 0 env CKPTD_CONF="$T/slurm.conf" bash "$REPO/contrib/slurm/prolog.sh"
+        assert_exists fs/epoch=1-val_loss=0.5.ckpt
+        # a broken config is logged, the node not drained
+        echo 'watch = ( { path = "relative"; } );' >bad.conf
+        assert_exit 0 env CKPTD_CONF="$T/bad.conf" bash "$REPO/contrib/slurm/prolog.sh"
+        umount fs
+}
+
 run_tests
