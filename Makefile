@@ -89,6 +89,11 @@ demo: $(B)/ckptd
 fresh-test: | deps-auto
 	bash tests/packaging/fresh.sh
 
+# Build the .deb from a copy of the tree and check it with lintian and
+# hardening-check (tests/packaging/deb.sh); the .deb stays in build/deb/.
+deb: | deps-auto
+	bash tests/packaging/deb.sh
+
 bench: $(B)/ckptd
 	@CKPTD=$(abspath $(B)/ckptd) bash bench/run.sh
 
@@ -196,4 +201,4 @@ uninstall:
 clean:
 	rm -rf build
 
-.PHONY: all check demo fresh-test bench fuzz fuzz-build lint deps deps-auto install uninstall clean
+.PHONY: all check demo fresh-test deb bench fuzz fuzz-build lint deps deps-auto install uninstall clean

@@ -12,7 +12,8 @@
 #   bench  build, plus python3-watchdog (the peer baseline)
 #   lint   mandoc, cppcheck, shellcheck, clang-format
 #   fuzz   clang and its libFuzzer runtime
-#   pkg    what make deb / make fresh-test use: debhelper, dpkg-dev,
+#   pkg    what make deb / make fresh-test use: the Build-Depends,
+#          debhelper, dpkg-dev,
 #          lintian, devscripts (hardening-check), debootstrap
 #   all    every set (the default; CI runs this)
 #
@@ -48,7 +49,7 @@ add() {
         bench) pkgs+=(python3-watchdog) ;;
         lint) pkgs+=(mandoc cppcheck shellcheck clang-format) ;;
         fuzz) pkgs+=(clang libclang-rt-14-dev) ;;
-        pkg) pkgs+=(debhelper dpkg-dev lintian devscripts debootstrap) ;;
+        pkg) pkgs+=(debhelper dpkg-dev lintian devscripts debootstrap bash-completion check systemd) ;;
         all) for s in demo test bench lint fuzz pkg; do add $s; done ;;
         esac
 }
