@@ -10,7 +10,8 @@
 # ckptd -1 exits 3 when a floor is still unmet after every checkpoint the
 # policy allows was evicted: the job would fail with ENOSPC at its next save.
 # A non-zero Prolog drains the node (reason "Prolog error") and requeues the
-# job, which is what this does then, after saying why. Set CKPTD_DRAIN=no to
+# job (held, unless SchedulerParameters=nohold_on_prolog_fail), which is what
+# this does then, after saying why. Set CKPTD_DRAIN=no to
 # only log it. Other failures (1: a configuration or deletion error, 2: a
 # usage error) are logged and do not drain the node.
 CONF=${CKPTD_CONF:-/etc/ckptd/slurm.conf}
