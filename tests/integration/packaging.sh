@@ -8,10 +8,15 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 
 # ckptd goes where a normal user's PATH finds it, and the units start it there.
 test_install_goes_to_usr_bin() {
-        make -s -n -C "$REPO" install PREFIX=/usr DESTDIR=/nonexistent >plan || fail "make -n install failed"
+        make -s -n -C "$REPO" SANITIZE= install PREFIX=/usr DESTDIR=/nonexistent >plan || fail "make -n install failed"
         assert_grep ' /nonexistent/usr/bin/ckptd$' plan
         assert_no_grep 'sbin' plan
-        grep -q 'ExecStart=/usr/bin/ckptd' plan || fail "units not rewritten to /usr/bin: $(cat plan)"
+        grep -qF "sed 's|/usr/bin/ckptd|/usr/bin/ckptd|g' systemd/ckptd.service" plan ||
+                fail "units not installed for /usr/bin: $(cat plan)"
+        make -s -n -C "$REPO" SANITIZE= install DESTDIR=/nonexistent >plan || fail "make -n install failed"
+        assert_grep ' /nonexistent/usr/local/bin/ckptd$' plan
+        grep -qF "sed 's|/usr/bin/ckptd|/usr/local/bin/ckptd|g' systemd/ckptd.service" plan ||
+                fail "units not rewritten to /usr/local/bin: $(cat plan)"
         local u
         for u in systemd/ckptd.service systemd/ckptd@.service systemd/user/ckptd.service; do
                 grep -q '^ExecStart=/usr/bin/ckptd' "$REPO/$u" || fail "$u does not start /usr/bin/ckptd"
@@ -21,7 +26,7 @@ test_install_goes_to_usr_bin() {
 # CPPFLAGS (dpkg-buildflags' -D_FORTIFY_SOURCE=2) reaches every compile,
 # LDFLAGS every link.
 test_cppflags_and_ldflags_are_honoured() {
-        make -s -n -B -C "$REPO" DEPS=no B=build/flagtest all build/flagtest/check_unit \
+        make -s -n -B -C "$REPO" SANITIZE= DEPS=no B=build/flagtest all build/flagtest/check_unit \
                 CPPFLAGS=-DCKPTD_FLAGTEST LDFLAGS=-Wl,--flagtest >plan || fail "make -n failed"
         local cc ld
         cc=$(grep -c ' -c -o ' plan)
@@ -36,12 +41,12 @@ test_make_checks_packages_first() {
         local goal set
         for goal in all:build demo:demo build/check_unit:unit check:test; do
                 set=${goal#*:} goal=${goal%%:*}
-                make -s -n -B -C "$REPO" "$goal" >plan || fail "make -n $goal failed"
+                make -s -n -B -C "$REPO" SANITIZE= "$goal" >plan || fail "make -n $goal failed"
                 [ "$(grep -m1 -n 'scripts/deps.sh --auto' plan | cut -d: -f1)" = 1 ] ||
                         fail "make $goal does not start with the deps step: $(head -n 3 plan)"
                 grep -q "scripts/deps.sh --auto $set\$" plan || fail "make $goal: not the $set set: $(head -n 1 plan)"
         done
-        make -s -n -B -C "$REPO" DEPS=no all >plan || fail "make -n DEPS=no failed"
+        make -s -n -B -C "$REPO" SANITIZE= DEPS=no all >plan || fail "make -n DEPS=no failed"
         assert_no_grep 'deps.sh' plan
 }
 
