@@ -45,10 +45,12 @@ all: $(B)/ckptd
 # (package builds, other distributions).
 DEPS     ?= auto
 DEPS_SET := $(if $(filter fresh-test deb,$(MAKECMDGOALS)),pkg,$(if $(filter check,$(MAKECMDGOALS)),test,$(if $(filter %check_unit,$(MAKECMDGOALS)),unit,$(if $(filter demo,$(MAKECMDGOALS)),demo,build))))
+DEPS_SET += $(if $(filter bench,$(MAKECMDGOALS)),bench) $(if $(filter lint,$(MAKECMDGOALS)),lint) \
+            $(if $(filter fuzz fuzz-build,$(MAKECMDGOALS)),fuzz)
 
 deps-auto:
 ifneq ($(DEPS),no)
-	@bash scripts/deps.sh --auto $(DEPS_SET)
+	@bash scripts/deps.sh --auto $(strip $(DEPS_SET))
 endif
 
 $(B)/%.o: %.c $(wildcard lib/*.h daemon/*.h) | deps-auto
@@ -114,7 +116,7 @@ FUZZ_CFLAGS   = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FZ)/%.o)
 FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(FZ)/%)
 
-$(FZ)/lib/%.o: lib/%.c $(wildcard lib/*.h)
+$(FZ)/lib/%.o: lib/%.c $(wildcard lib/*.h) | deps-auto
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
@@ -142,7 +144,7 @@ fuzz: $(FUZZ_BIN)
 
 # cppcheck cannot see __attribute__((cleanup)): leaks are LeakSanitizer's job
 # (make check SANITIZE=1).
-lint:
+lint: | deps-auto
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr --suppress=memleak -Ilib lib daemon
 	clang-format --dry-run --Werror lib/*.c lib/*.h daemon/*.c daemon/*.h
