@@ -60,7 +60,7 @@ train() {
                         written=$((written + chunk))
                         if [ -n "$samples" ]; then
                                 echo "$(now) $(free_bytes) $written" >>"$samples"
-                                sleep 0.04
+                                sleep 0.03
                         fi
                 done
                 [ "$target" = "$runs/$name" ] || mv "$target" "$runs/$name"
@@ -72,7 +72,7 @@ train() {
                                 return 1
                         fi
                 fi
-                [ -z "$samples" ] || sleep 0.3
+                [ -z "$samples" ] || sleep 0.25
         done
 }
 
