@@ -1,6 +1,6 @@
 # ckptd — plain Makefile. Build output goes to build/.
 PREFIX     ?= /usr/local
-BINDIR     ?= $(PREFIX)/sbin
+BINDIR     ?= $(PREFIX)/bin
 MANDIR     ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 DESTDIR    ?=
@@ -8,9 +8,11 @@ DESTDIR    ?=
 VERSION    := 0.1.0
 CC         ?= gcc
 PKGS       := libsystemd libconfig json-c
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+# Asked of pkg-config when first used, that is after the deps step below has
+# installed what was missing.
+PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $(PKGS) 2>/dev/null))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs $(PKGS) 2>/dev/null))$(PKG_LIBS)
+CHECK_LIBS = $(eval CHECK_LIBS := $$(shell pkg-config --libs check 2>/dev/null))$(CHECK_LIBS)
 
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
 CFLAGS   ?= -O2 -g
@@ -36,9 +38,24 @@ FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 
 all: $(B)/ckptd
 
-$(B)/%.o: %.c $(wildcard lib/*.h daemon/*.h)
+# Missing packages first: before anything is compiled, scripts/deps.sh
+# --auto checks the set the goals need (build; demo; unit for check_unit;
+# test for check) and, as root, installs what is missing; otherwise it
+# names the packages in one line and the build stops. DEPS=no skips it
+# (package builds, other distributions).
+DEPS     ?= auto
+DEPS_SET := $(if $(filter fresh-test deb,$(MAKECMDGOALS)),pkg,$(if $(filter check,$(MAKECMDGOALS)),test,$(if $(filter %check_unit,$(MAKECMDGOALS)),unit,$(if $(filter demo,$(MAKECMDGOALS)),demo,build))))
+DEPS_SET += $(if $(filter bench,$(MAKECMDGOALS)),bench) $(if $(filter lint,$(MAKECMDGOALS)),lint) \
+            $(if $(filter fuzz fuzz-build,$(MAKECMDGOALS)),fuzz)
+
+deps-auto:
+ifneq ($(DEPS),no)
+	@bash scripts/deps.sh --auto $(strip $(DEPS_SET))
+endif
+
+$(B)/%.o: %.c $(wildcard lib/*.h daemon/*.h) | deps-auto
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(B)/libckptd.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
@@ -52,7 +69,7 @@ $(B)/ckptd: $(DAEMON_OBJ) $(B)/libckptd.a
 
 # The fault-injection shim (tests/fault/): plain flags, never sanitized, since
 # it is preloaded into whichever ckptd is under test.
-build/fault.so: tests/fault/fault.c
+build/fault.so: tests/fault/fault.c | deps-auto
 	@mkdir -p build
 	$(CC) -O2 -g -std=gnu11 -Wall -Wextra $(if $(WERROR),-Werror) -shared -fPIC -o $@ $< -ldl
 
@@ -69,6 +86,16 @@ check: $(B)/ckptd $(B)/check_unit build/fault.so
 demo: $(B)/ckptd
 	@CKPTD=$(abspath $(B)/ckptd) bash scripts/demo.sh
 
+# make demo then make check as root on a bare Debian 12 made with
+# debootstrap (cached in /var/tmp/ckptd-fresh); minutes, needs the mirror.
+fresh-test: | deps-auto
+	bash tests/packaging/fresh.sh
+
+# Build the .deb from a copy of the tree and check it with lintian and
+# hardening-check (tests/packaging/deb.sh); the .deb stays in build/deb/.
+deb: | deps-auto
+	bash tests/packaging/deb.sh
+
 bench: $(B)/ckptd
 	@CKPTD=$(abspath $(B)/ckptd) bash bench/run.sh
 
@@ -84,12 +111,12 @@ bench: $(B)/ckptd
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FZ           := build/fuzz
-FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
+FUZZ_CFLAGS   = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
                 -std=gnu11 $(WARN) -Wno-format-nonliteral -D_GNU_SOURCE -DCKPTD_VERSION='"$(VERSION)"' -Ilib $(PKG_CFLAGS)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FZ)/%.o)
 FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(FZ)/%)
 
-$(FZ)/lib/%.o: lib/%.c $(wildcard lib/*.h)
+$(FZ)/lib/%.o: lib/%.c $(wildcard lib/*.h) | deps-auto
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
@@ -117,7 +144,7 @@ fuzz: $(FUZZ_BIN)
 
 # cppcheck cannot see __attribute__((cleanup)): leaks are LeakSanitizer's job
 # (make check SANITIZE=1).
-lint:
+lint: | deps-auto
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr --suppress=memleak -Ilib lib daemon
 	clang-format --dry-run --Werror lib/*.c lib/*.h daemon/*.c daemon/*.h
@@ -125,25 +152,26 @@ lint:
 	shellcheck -S warning scripts/*.sh tests/*.sh tests/*/*.sh .ci/run
 	@# the binary is not installed here; anything else it says is a finding
 	@out=$$(systemd-analyze verify --man=no systemd/ckptd.service systemd/ckptd@.service 2>&1 | \
-		grep -v 'Command /usr/sbin/ckptd is not executable'); \
+		grep -v 'Command /usr/bin/ckptd is not executable'); \
 		if [ -n "$$out" ]; then echo "$$out"; exit 1; fi
 
+# Everything: build, demo, unit and integration tests, bench, lint, fuzz,
+# packaging. `bash scripts/deps.sh SET` installs one set (see its head).
 deps:
 	bash scripts/deps.sh
 
 # install/uninstall. Unit, catalog and completion directories are where
 # systemd and bash-completion look, whatever PREFIX is: from pkg-config, else
-# the Debian paths. The shipped units start /usr/sbin/ckptd in ExecStart= and
-# ExecReload= (what the Debian package installs); install rewrites that to
-# $(BINDIR)/ckptd, so a default PREFIX=/usr/local install starts
-# /usr/local/sbin/ckptd. The example
+# the Debian paths. The shipped units start /usr/bin/ckptd (what the Debian
+# package installs); install rewrites that to $(BINDIR)/ckptd, so a
+# default PREFIX=/usr/local install starts /usr/local/bin/ckptd. The example
 # config never replaces an existing /etc/ckptd/ckptd.conf, and uninstall
 # leaves the config alone.
 SYSTEMDUNITDIR     ?= $(or $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null),/lib/systemd/system)
 SYSTEMDUSERUNITDIR ?= $(or $(shell pkg-config --variable=systemduserunitdir systemd 2>/dev/null),/usr/lib/systemd/user)
 CATALOGDIR         ?= $(or $(shell pkg-config --variable=catalogdir systemd 2>/dev/null),/usr/lib/systemd/catalog)
 BASHCOMPDIR        ?= $(or $(shell pkg-config --variable=completionsdir bash-completion 2>/dev/null),/usr/share/bash-completion/completions)
-UNIT_SED           := sed 's|^\(Exec[A-Za-z]*=\)/usr/sbin/ckptd|\1$(BINDIR)/ckptd|'
+UNIT_SED           := sed 's|/usr/bin/ckptd|$(BINDIR)/ckptd|g'
 
 install: $(B)/ckptd
 	install -Dm755 $(B)/ckptd $(DESTDIR)$(BINDIR)/ckptd
@@ -175,4 +203,4 @@ uninstall:
 clean:
 	rm -rf build
 
-.PHONY: all check demo bench fuzz fuzz-build lint deps install uninstall clean
+.PHONY: all check demo fresh-test deb bench fuzz fuzz-build lint deps deps-auto install uninstall clean

@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# make demo: a simulated training run with ckptd watching it live.
+# make demo: a training run that fills its disk, first alone, then with ckptd.
 #
-# A trainer saves 20 epochs of seed-style checkpoints (epoch_NN-val_loss=X.ckpt),
-# writing each in chunks and closing it, some through a temporary name and a
-# rename, as real trainers do. ckptd keeps the 3 best by val_loss plus the
-# newest and deletes the rest as each save completes. As root the run lives on
-# a small tmpfs, and halfway through other data fills the disk: the free-space
-# floor evicts kept checkpoints so that the next save still fits.
+# A trainer saves 16 epochs of 2 MiB checkpoints (epoch_NN-val_loss=X.ckpt),
+# writing each in chunks, some through a temporary name and a rename, as real
+# trainers do; after epoch 3 other data takes 12 MiB of the same disk. As
+# root the run lives on a 24 MiB tmpfs: alone, the trainer dies with ENOSPC;
+# with ckptd (keep the 3 best by val_loss and the newest, keep room for two
+# more saves) it finishes. The demo ends with what ckptd freed and kept, in
+# bytes, and a chart of free space over time. Not root: a plain directory,
+# no disk to fill, the same policy.
 set -eu
 : "${CKPTD:?}"
 dir=$(mktemp -d /tmp/ckptd-demo.XXXXXX)
 runs=$dir/runs
 mkdir -p "$runs"
-pid=
+pid='' tailpid=''
 cleanup() {
+        [ -z "$tailpid" ] || kill "$tailpid" 2>/dev/null || true
         if [ -n "$pid" ]; then
                 kill "$pid" 2>/dev/null || true
                 wait "$pid" 2>/dev/null || true
@@ -23,46 +26,140 @@ cleanup() {
 }
 trap cleanup EXIT
 
-chunk_kib=512 chunks=4 # 2 MiB a checkpoint
-floor=()
-if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=24m ckptd-demo "$runs" 2>/dev/null; then
-        echo "== $runs is a 24 MiB tmpfs; floor: room for two more checkpoints (headroom 2)"
-        floor=(--headroom 2)
-else
-        echo "== $runs is a plain directory (run as root to see the free-space floor on a tmpfs)"
+MiB=1048576
+epochs=16 chunks=4 chunk=$((MiB / 2)) # 2 MiB a checkpoint
+other_after=3 other=$((12 * MiB))
+disk=$((24 * MiB))
+onfs=
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=$disk ckptd-demo "$runs" 2>/dev/null; then
+        onfs=1
 fi
 
-flags=(-w "$runs" --pattern 'epoch_{epoch}-val_loss={val_loss}.ckpt' --monitor val_loss --mode min
-        --keep-top-k 3 --keep-last 1 --settle 0.5 "${floor[@]}")
-echo "== ckptd ${flags[*]}"
-"$CKPTD" "${flags[@]}" 2> >(sed -u 's/^/   ckptd | /') &
-pid=$!
-sleep 0.5 # give the daemon a moment to print its start line; this is a demo, not a test
+free_bytes() {
+        local a
+        read -ra a < <(stat -f -c '%a %S' "$runs")
+        echo $((a[0] * a[1]))
+}
+now() { echo $(((${EPOCHREALTIME/./} - ${t0/./}) / 1000)); } # ms
 
-loss=2.0
-for epoch in $(seq -w 1 20); do
-        loss=$(awk -v l="$loss" -v e="$epoch" 'BEGIN { srand(e); printf "%.3f", l * (0.80 + rand() * 0.3) }')
-        name="epoch_$epoch-val_loss=$loss.ckpt"
-        if [ $((10#$epoch % 3)) = 0 ]; then
-                target="$runs/.$name.tmp" # written under a temporary name, then renamed
-        else
+# train [SAMPLES]: run the trainer; 0 when every epoch was saved. With a
+# file name, it records "seconds free_bytes written_bytes" after each chunk.
+train() {
+        local samples=${1:-} loss=2.0 epoch name target written=0
+        for epoch in $(seq -w 1 $epochs); do
+                loss=$(awk -v l="$loss" -v e="$epoch" 'BEGIN { srand(e); printf "%.3f", l * (0.80 + rand() * 0.3) }')
+                name="epoch_$epoch-val_loss=$loss.ckpt"
                 target="$runs/$name"
-        fi
-        for _ in $(seq 1 $chunks); do
-                head -c $((chunk_kib * 1024)) /dev/urandom >>"$target"
-                sleep 0.1
+                [ $((10#$epoch % 3)) != 0 ] || target="$runs/.$name.tmp" # renamed once written
+                for _ in $(seq 1 $chunks); do
+                        if ! head -c $chunk /dev/urandom 2>/dev/null >>"$target"; then
+                                echo "trainer: epoch $epoch: cannot save $name: No space left on device"
+                                echo "trainer: training crashed after $((10#$epoch - 1)) of $epochs epochs"
+                                return 1
+                        fi
+                        written=$((written + chunk))
+                        if [ -n "$samples" ]; then
+                                echo "$(now) $(free_bytes) $written" >>"$samples"
+                                sleep 0.03
+                        fi
+                done
+                [ "$target" = "$runs/$name" ] || mv "$target" "$runs/$name"
+                [ -z "$samples" ] || echo "trainer: saved $name"
+                if [ "$epoch" = "$(printf %02d $other_after)" ] && [ -n "$onfs" ]; then
+                        [ -z "$samples" ] || echo "trainer: other data takes $((other / MiB)) MiB of the same disk"
+                        if ! head -c $other /dev/zero 2>/dev/null >"$runs/other-data.bin"; then
+                                echo "trainer: epoch $epoch: No space left on device (other data)"
+                                return 1
+                        fi
+                fi
+                [ -z "$samples" ] || sleep 0.25
         done
-        [ "$target" = "$runs/$name" ] || mv "$target" "$runs/$name"
-        echo "trainer: saved $name"
-        if [ "$epoch" = 10 ] && [ ${#floor[@]} -gt 0 ]; then
-                echo "trainer: other data grows by 12 MiB on the same disk"
-                head -c $((12 * 1024 * 1024)) /dev/zero >"$runs/other-data.bin"
-        fi
-        sleep 0.6
-done
+}
 
-sleep 1
+t0=$EPOCHREALTIME
+policy=(--pattern 'epoch_{epoch}-val_loss={val_loss}.ckpt' --monitor val_loss --mode min
+        --keep-top-k 3 --keep-last 1)
+if [ -n "$onfs" ]; then
+        echo "== the run directory is a $((disk / MiB)) MiB tmpfs; $epochs checkpoints of 2 MiB, and $((other / MiB)) MiB of other data, will not fit"
+        echo "== 1. without ckptd"
+        if train; then
+                echo "trainer: all $epochs epochs saved (the disk was larger than planned)"
+        fi
+        find "$runs" -mindepth 1 -delete
+        policy+=(--headroom 2)
+        echo
+        echo "== 2. with ckptd: keep the 3 best by val_loss and the newest; keep room for two more saves (--headroom 2)"
+else
+        echo "== $runs is a plain directory (as root, the demo fills a small tmpfs)"
+        echo "== with ckptd: keep the 3 best by val_loss and the newest"
+fi
+
+flags=(-w "$runs" "${policy[@]}" --settle 0.3)
+echo "== ckptd ${flags[*]}"
+"$CKPTD" "${flags[@]}" 2>"$dir/ckptd.log" &
+pid=$!
+tail -s 0.1 -n +1 -f "$dir/ckptd.log" | sed -u "s|$runs/||; s/^/   ckptd | /" &
+tailpid=$!
+# the daemon is ready once it says it is watching
+for _ in $(seq 1 50); do grep -q watching "$dir/ckptd.log" && break; sleep 0.1; done
+
+t0=$EPOCHREALTIME
+start_free=$(free_bytes)
+ok=1
+train "$dir/samples" || ok=
+sleep 0.8 # the last save settles and ckptd decides on it
+kill "$tailpid" 2>/dev/null || true
+wait "$tailpid" 2>/dev/null || true
+tailpid=
+kill "$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+pid=
+
 echo
 echo "== ckptd -l: what is left, and why"
-"$CKPTD" -l "${flags[@]}"
-df -h "$runs" | tail -n 1 | awk '{print "== disk: " $2 " size, " $4 " free"}'
+"$CKPTD" -l "${flags[@]}" 2>&1 | sed "s|$runs/||"
+
+# Free space over time: one column per sample, highest at the top.
+if [ -n "$onfs" ]; then
+        echo
+        echo "== free space on the $((disk / MiB)) MiB disk over the run (# free with ckptd; ! where the disk would be full without it)"
+        awk -v rows=8 -v disk="$disk" -v start="$start_free" -v other="$other" -v MiB=$MiB '
+        { t[n] = $1; free[n] = $2; wr[n] = $3; n++ }
+        END {
+                cols = n < 64 ? n : 64
+                for (c = 0; c < cols; c++) {
+                        i = int(c * n / cols); f[c] = free[i]
+                        # without ckptd nothing is ever freed
+                        lost = wr[i] + (wr[i] > 3 * 2 * MiB ? other : 0)
+                        full[c] = start - lost <= 0
+                }
+                for (r = rows; r >= 1; r--) {
+                        level = disk * (r - 0.5) / rows
+                        line = sprintf("%5.1f MiB |", disk * r / rows / MiB)
+                        for (c = 0; c < cols; c++) line = line (f[c] >= level ? "#" : " ")
+                        print line
+                }
+                line = "          +"
+                for (c = 0; c < cols; c++) line = line (full[c] ? "!" : "-")
+                print line
+                printf "           0 s%" (cols - 3) "s\n", sprintf("%.0f s", t[n - 1] / 1000)
+        }' "$dir/samples"
+fi
+
+# What ckptd freed and kept, in bytes.
+saved=$(awk -v c=$((chunks * chunk)) 'END { printf "%d", $3 / c }' "$dir/samples")
+kept_n=0 kept=0
+for f in "$runs"/epoch_*.ckpt; do
+        [ -e "$f" ] || continue
+        kept_n=$((kept_n + 1)) kept=$((kept + $(stat -c %s "$f")))
+done
+written=$((saved * chunks * chunk))
+echo
+if [ -n "$ok" ]; then
+        echo "== trainer: all $epochs epochs saved: $written bytes of checkpoints${onfs:+ on a $disk-byte disk}"
+else
+        echo "== trainer: failed after $saved checkpoints even with ckptd"
+fi
+echo "== ckptd freed $((written - kept)) bytes ($((saved - kept_n)) checkpoints) and kept $kept bytes ($kept_n checkpoints)"
+[ -z "$onfs" ] || echo "== free at the end: $(free_bytes) bytes"
+[ -n "$ok" ]

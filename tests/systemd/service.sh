@@ -242,15 +242,15 @@ test_install_uninstall() {
         units=${units:-/lib/systemd/system}
         userunits=$(pkg-config --variable=systemduserunitdir systemd 2>/dev/null || true)
         userunits=${userunits:-/usr/lib/systemd/user}
-        for f in /usr/local/sbin/ckptd "$units/ckptd.service" "$units/ckptd@.service" \
+        for f in /usr/local/bin/ckptd "$units/ckptd.service" "$units/ckptd@.service" \
                 "$userunits/ckptd.service" /usr/lib/systemd/catalog/ckptd.catalog \
                 /usr/share/bash-completion/completions/ckptd /usr/local/share/man/man8/ckptd.8 \
                 /usr/local/share/man/man5/ckptd.conf.5 /etc/ckptd/ckptd.conf; do
                 assert_exists "$d$f"
         done
-        assert_grep '^ExecStart=/usr/local/sbin/ckptd$' "$d$units/ckptd.service"
-        assert_grep '^ExecStart=/usr/local/sbin/ckptd -c /etc/ckptd/%i.conf$' "$d$units/ckptd@.service"
-        assert_grep '^ExecStart=/usr/local/sbin/ckptd -c %E/ckptd/ckptd.conf$' "$d$userunits/ckptd.service"
+        assert_grep '^ExecStart=/usr/local/bin/ckptd$' "$d$units/ckptd.service"
+        assert_grep '^ExecStart=/usr/local/bin/ckptd -c /etc/ckptd/%i.conf$' "$d$units/ckptd@.service"
+        assert_grep '^ExecStart=/usr/local/bin/ckptd -c %E/ckptd/ckptd.conf$' "$d$userunits/ckptd.service"
         assert_grep 'journalctl --update-catalog' out
         cmp -s "$REPO/config/ckptd.conf" "$d/etc/ckptd/ckptd.conf" || fail "example config not installed as is"
 
@@ -294,7 +294,7 @@ test_boot_sandbox_once() {
 Restart=no
 WatchdogSec=0
 ExecStart=
-ExecStart=/usr/sbin/ckptd -1
+ExecStart=/usr/bin/ckptd -1
 Environment=ASAN_OPTIONS=disable_coredump=0"
 
         # Without ReadWritePaths= the tree is read-only for the service.
@@ -313,7 +313,7 @@ Environment=ASAN_OPTIONS=disable_coredump=0"
         home=/home/alice/runs
         sed "s|$RUNS|$home|" "$RR/etc/ckptd/ckptd.conf" >"$RR/etc/ckptd/home.conf"
         dropin 30-home "ExecStart=
-ExecStart=/usr/sbin/ckptd -1 -c /etc/ckptd/home.conf"
+ExecStart=/usr/bin/ckptd -1 -c /etc/ckptd/home.conf"
         for recipe in "" "ReadWritePaths=$home" "ProtectHome=read-only
 ReadWritePaths=$home" "ProtectHome=tmpfs
 BindPaths=$home"; do
@@ -354,7 +354,7 @@ test_start_ready_retain_stop() {
         # "activating" and `systemctl start` must wait.
         mkfifo "$RR/run/ckptd-gate"
         dropin 30-gate "ExecStart=
-ExecStart=/bin/sh -c 'read -r _ </run/ckptd-gate; exec /usr/sbin/ckptd'"
+ExecStart=/bin/sh -c 'read -r _ </run/ckptd-gate; exec /usr/bin/ckptd'"
         sctl start ckptd.service >start.out 2>&1 &
         spid=$!
         wait_for 10 eval '[ "$(prop ckptd.service SubState)" = start ]' || fail "not starting: $(prop ckptd.service SubState)"
@@ -442,12 +442,12 @@ test_read_only_watch_and_idle_status() {
                 fail "STATUS=: $(prop ckptd.service StatusText)"
         in_ns journalctl -u ckptd.service --no-pager -o cat | grep -q "read-only.*ReadWritePaths=$RUNS" ||
                 fail "no fix in the journal: $(journal_dump)"
-        in_ns /usr/sbin/ckptd -t >t.out 2>&1 || true
+        in_ns /usr/bin/ckptd -t >t.out 2>&1 || true
         grep -q "watch *$RUNS: READ-ONLY for the service: add ReadWritePaths=$RUNS with 'systemctl edit ckptd.service'" t.out ||
                 fail "-t: $(cat t.out)"
 
         dropin 20-rw "ReadWritePaths=/srv/ckptd-test"
-        in_ns /usr/sbin/ckptd -t >t.out 2>&1 || fail "-t: $(cat t.out)"
+        in_ns /usr/bin/ckptd -t >t.out 2>&1 || fail "-t: $(cat t.out)"
         grep -q "watch *$RUNS: writable for the service" t.out || fail "-t: $(cat t.out)"
         sctl restart ckptd.service || fail "restart failed: $(journal_dump)"
         names_are "$RR$RUNS" "$(name 2 0.5)" "$(name 4 0.45)" "$(name 5 0.6)" || fail "not swept: $(ls_names "$RR$RUNS")"
@@ -458,7 +458,7 @@ test_read_only_watch_and_idle_status() {
         wait_for 10 eval '[ "$(prop ckptd.service StatusText)" != "$before" ]' ||
                 fail "STATUS= stale after the idle check: $before"
         echo "STATUS= before: $before; after: $(prop ckptd.service StatusText)"
-        in_ns /usr/sbin/ckptd status >st 2>&1 || fail "status: $(cat st)"
+        in_ns /usr/bin/ckptd status >st 2>&1 || fail "status: $(cat st)"
         grep -q "(ckptd.service)" st && grep -q "delete .*$RUNS/$(name 0 0.9)" st || fail "status: $(cat st)"
 }
 
@@ -498,6 +498,18 @@ test_user_unit_for_a_researcher() {
         [ "$(in_ns stat -c %u "/proc/$pid")" = 1234 ] || fail "not running as alice"
         assert_names "$RR/home/alice/runs" "$(name 2 0.5)" "$(name 4 0.45)" "$(name 5 0.6)"
         usctl stop ckptd.service || fail "stop failed"
+}
+
+# The metrics file goes when the service stops (ExecStopPost=): node_exporter
+# must not export the figures of a daemon that is not running.
+test_metrics_file_removed_on_stop() {
+        daemon_boot 2
+        echo 'metrics_file = "/srv/ckptd-test/ckptd.prom";' >>"$RR/etc/ckptd/ckptd.conf"
+        sctl start ckptd.service || fail "start failed: $(journal_dump)"
+        wait_for 10 test -s "$RR/srv/ckptd-test/ckptd.prom" || fail "no metrics file: $(journal_dump)"
+        sctl stop ckptd.service || fail "stop failed"
+        [ "$(prop ckptd.service Result)" = success ] || fail "stop result $(prop ckptd.service Result)"
+        assert_absent "$RR/srv/ckptd-test/ckptd.prom"
 }
 
 run_tests

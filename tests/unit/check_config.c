@@ -440,7 +440,7 @@ START_TEST(test_example_config)
         struct config *c = NULL;
         int r;
 
-        snprintf(path, sizeof(path), "%s/config/ckptd.conf", srcdir ? srcdir : ".");
+        snprintf(path, sizeof(path), "%s/contrib/examples/ckptd.conf", srcdir ? srcdir : ".");
         r = config_load(path, &c, error);
         ck_assert_msg(r == 0, "%s (r = %d)", error, r);
         ck_assert_uint_eq(c->n_watches, 5);
