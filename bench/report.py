@@ -76,7 +76,11 @@ def oneshot(o):
     out = ["## B5. One-shot sweep\n",
            f"{o['runs']} runs × {o['ckpts_per_run']} checkpoints ({n} empty files, an hour old), "
            f"keep the 3 best by val_loss + the newest; a fresh tree for every repetition, "
-           f"{len(c)} repetitions each, interleaved; only the sweep is timed (process start to exit, "
+           f"{len(c)} repetitions each, interleaved"
+           + (f" (fewer than 5: ckptd's first sweep took {o['reps_cut']['first_s']:.0f} s, and the "
+              f"repetitions are kept within {o['reps_cut']['budget_s']:.0f} s of ckptd sweeps; the strace "
+              f"and perf runs of one more sweep are left out)" if o.get("reps_cut") else "")
+           + f"; only the sweep is timed (process start to exit, "
            f"interpreter start-up included for the peer). Both leave the same {o['kept']} files.\n",
            "| one-shot, median (min–max) | ckptd `-1` | peer `--once` | ckptd/peer |",
            "|---|---|---|---|",
