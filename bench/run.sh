@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make bench: ckptd against the peer baseline (bench/peer_retention.py), both
 # measured in this run, interleaved, on fresh copies of the same trees; the
-# figures go to BENCHMARKS.md. About 8-10 minutes on 2 cores.
+# figures go to BENCHMARKS.md. About 6-10 minutes on 2 cores for a daemon near
+# its targets, 3 of them the idle windows (B8); a slow daemon takes longer,
+# though the one-shot repetitions (B5) and the one-run saves (B7) are capped.
 #
 #   CKPTD=build/ckptd bash bench/run.sh
 #
