@@ -5,11 +5,15 @@ Every figure is measured in this run, ckptd and the peer interleaved, on
 fresh copies of the same tree. Writes the raw results as JSON; report.py
 turns them into BENCHMARKS.md. Called by bench/run.sh (`make bench`).
 
-  1 oneshot  sweep of 500 runs x 40 checkpoints, keep top 3 + last 1
-  2 latency  close() of checkpoint N -> its victim gone (inotify IN_DELETE)
-  3 memory   VmHWM and start-up time watching 2000 runs x 10 checkpoints
-  4 idle     CPU time and wake-ups over 10 s idle on that tree
-  5 newrun   a new run directory on that tree: close() -> victim gone
+  big      B1 `ckptd -1 -n` and start-up -> READY=1 on 1000 runs x 100
+           checkpoints against find; B2/B3 CPU per save and rename ->
+           victim gone over 500 saves; B4 VmHWM/VmRSS; B8 idle wake-ups
+  onerun   B7 CPU per save in one run of 20000 checkpoints
+  dirckpt  B6 removing a 10000-file directory checkpoint against rm -rf
+  oneshot  B5 sweep of 500 runs x 40 checkpoints, keep top 3 + last 1
+  latency  close() of checkpoint N -> its victim gone (inotify IN_DELETE)
+
+--only picks phases; the sizes and repetitions are options (see --help).
 """
 import argparse
 import ctypes
@@ -19,6 +23,7 @@ import random
 import select
 import shutil
 import signal
+import socket
 import statistics
 import struct
 import subprocess
@@ -129,18 +134,23 @@ def proc_cpu(pid):
     return ticks / os.sysconf("SC_CLK_TCK"), run_ns
 
 
-def proc_ctxt(pid):
-    """voluntary context switches summed over every thread."""
+def proc_ctxt(pid, key="voluntary_ctxt_switches"):
+    """context switches summed over every thread: voluntary ones are the
+    wake-ups (the thread slept and was woken)."""
     vol = 0
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
             with open(f"/proc/{pid}/task/{tid}/status") as f:
                 for line in f:
-                    if line.startswith("voluntary_ctxt_switches:"):
+                    if line.startswith(key + ":"):
                         vol += int(line.split()[1])
         except FileNotFoundError:
             pass
     return vol
+
+
+def proc_nvctxt(pid):
+    return proc_ctxt(pid, "nonvoluntary_ctxt_switches")
 
 
 # --- the two daemons ---
@@ -228,7 +238,9 @@ def bench_oneshot(a, work):
     }
     res = {"runs": runs, "ckpts_per_run": per, "sweep": {"ckptd": [], "peer": []}}
     kept = {}
-    for rep in range(a.reps):
+    reps = a.reps
+    rep = 0
+    while rep < reps:
         for who in order(rep):
             make_tree(tree, runs, per, seed=rep)
             err = os.path.join(work, f"oneshot.{who}.err")
@@ -247,6 +259,15 @@ def bench_oneshot(a, work):
             shutil.rmtree(tree)
         if kept["ckptd"] != kept["peer"]:
             raise RuntimeError("ckptd and the peer kept different checkpoints")
+        if rep == 0:
+            # a long repetition: fewer of them, within --oneshot-budget
+            # seconds of ckptd sweeps, and said so in the report
+            first = res["sweep"]["ckptd"][0]["wall"]
+            reps = max(1, min(a.reps, int(a.oneshot_budget / first)))
+            if reps < a.reps:
+                res["reps_cut"] = {"first_s": first, "budget_s": a.oneshot_budget}
+                log(f"oneshot: a sweep took {first:.0f}s, {reps} repetitions")
+        rep += 1
     res["kept"] = len(kept["ckptd"])
 
     # the same command as the README's ad-hoc example: the default cap
@@ -283,8 +304,10 @@ def bench_oneshot(a, work):
         raise RuntimeError("a read-only mode changed the tree")
     shutil.rmtree(tree)
 
-    # where the time goes: syscalls (strace -c) and a CPU profile (perf)
-    res["profile"] = profile_oneshot(a, work, tree, conf, cmds)
+    # where the time goes: syscalls (strace -c) and a CPU profile (perf),
+    # each one more sweep: not when a sweep is long
+    if "reps_cut" not in res:
+        res["profile"] = profile_oneshot(a, work, tree, conf, cmds)
     return res
 
 
@@ -419,96 +442,440 @@ def bench_latency(a, work):
     return res
 
 
-# --- 3, 4, 5: a big tree watched: memory, start-up, idle, a new run ---
+# --- the targets on big trees: B1 start-up, B2/B3 new checkpoints, B4 memory,
+# B6 a directory checkpoint, B7 one huge run, B8 idle ---
 
-def newrun(d, root, who, keep_last):
-    """A new run directory on the big tree, its first checkpoints a second
-    later: the CPU the daemon spends on it, and close() -> victim gone."""
-    run = os.path.join(root, f"new-{who}-{time.monotonic_ns()}")
-    loss = lambda e: 1.0 + e / 1000
-    cpu0 = proc_cpu(d.p.pid)
-    os.mkdir(run)
-    watch = DeleteWatch(run)
-    time.sleep(1.0)
-    # rising losses: epochs 0-2 are the best three, and once epoch
-    # keep_last + 3 is closed epoch 3 is the one victim
-    for e in range(keep_last + 4):
-        fd = os.open(os.path.join(run, ckpt_name(e, loss(e))), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        os.close(fd)
-        t_close = time.perf_counter()
-    t_gone = watch.wait_gone(ckpt_name(3, loss(3)), 30.0)
-    time.sleep(0.5)
-    cpu1 = proc_cpu(d.p.pid)
-    watch.close()
-    shutil.rmtree(run)
-    return {"latency": None if t_gone is None else t_gone - t_close, "cpu_ns": cpu1[1] - cpu0[1]}
+class Notify:
+    """An sd_notify(3) socket the harness listens on (NOTIFY_SOCKET): the
+    time READY=1 arrives, as systemd would see it."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        self.sock.bind(path)
+        self.sock.settimeout(0.2)
+        self.ready = threading.Event()
+        self.msgs = []
+        self.running = True
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        while self.running:
+            try:
+                msg = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            now = time.perf_counter()
+            self.msgs.append((now, msg.decode(errors="replace")))
+            if not self.ready.is_set() and "READY=1" in msg.decode(errors="replace").split("\n"):
+                self.t_ready = now
+                self.ready.set()
+
+    def close(self):
+        self.running = False
+        self.thread.join(2)
+        self.sock.close()
+        os.unlink(self.path)
 
 
-def bench_daemon(a, work):
+def daemon_env(notify=None):
+    """The environment of a daemon under a Type=notify unit with no
+    WatchdogSec=: NOTIFY_SOCKET only."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
+    if notify:
+        env["NOTIFY_SOCKET"] = notify
+    return env
+
+
+class NotifyDaemon(Daemon):
+    """ckptd as a Type=notify service: ready = READY=1 on NOTIFY_SOCKET."""
+
+    def __init__(self, cmd, sock_path):
+        self.notify = Notify(sock_path)
+        self.who = "ckptd"
+        self.lines = []
+        self.ready = self.notify.ready
+        self.ready_word = "\0"
+        self.t0 = time.perf_counter()
+        self.p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                  env=daemon_env(sock_path))
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def wait_ready(self, timeout=180):
+        if not self.ready.wait(timeout):
+            self.stop()
+            raise RuntimeError(f"ckptd sent no READY=1: {self.lines[-5:]}")
+        return self.notify.t_ready - self.t0
+
+    def stop(self):
+        rc = super().stop()
+        self.notify.close()
+        return rc
+
+
+class GoneWatch:
+    """Names leaving any of some directories (IN_DELETE or IN_MOVED_FROM),
+    read by the harness through one inotify instance of its own."""
+
+    def __init__(self, dirs):
+        self.fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if self.fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        self.wd = {}
+        for d in dirs:
+            wd = libc.inotify_add_watch(self.fd, d.encode(), IN_DELETE | IN_MOVED_FROM)
+            if wd < 0:
+                raise OSError(ctypes.get_errno(), "inotify_add_watch", d)
+            self.wd[wd] = d
+        self.poll = select.poll()
+        self.poll.register(self.fd, select.POLLIN)
+        self.gone = {}
+
+    def _read(self):
+        now = time.perf_counter()
+        try:
+            buf = os.read(self.fd, 262144)
+        except BlockingIOError:
+            return
+        i = 0
+        while i < len(buf):
+            wd, _, _, n = struct.unpack_from("iIII", buf, i)
+            name = buf[i + 16:i + 16 + n].rstrip(b"\0").decode()
+            self.gone.setdefault((self.wd.get(wd), name), now)
+            i += 16 + n
+
+    def wait_gone(self, d, name, timeout):
+        key = (d, name)
+        deadline = time.perf_counter() + timeout
+        while key not in self.gone:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return None
+            if self.poll.poll(left * 1000):
+                self._read()
+        return self.gone[key]
+
+    def close(self):
+        os.close(self.fd)
+
+
+BEST = 3  # the 3 oldest checkpoints of a run are its best: keep_top_k = 3
+
+
+def big_loss(rnd, e):
+    """The three oldest of a run are its best; every later one is worse than
+    them, so with keep_top_k 3 + keep_last (n - 3) all n are kept and a new,
+    worse checkpoint displaces exactly the oldest of the newest n - 3."""
+    return rnd.uniform(0.05, 0.09) if e < BEST else rnd.uniform(0.5, 2.0)
+
+
+def make_runs(root, runs, per_run, seed):
+    """runs x per_run empty checkpoints, an hour old; returns {run dir: names
+    by epoch}."""
+    rnd = random.Random(seed)
+    os.makedirs(root)
+    tree = {}
+    for r in range(runs):
+        d = os.path.join(root, f"run{r:04d}")
+        os.mkdir(d)
+        names = []
+        for e in range(per_run):
+            name = ckpt_name(e, big_loss(rnd, e))
+            p = os.path.join(d, name)
+            os.close(os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            os.utime(p, (OLD, OLD))
+            names.append(name)
+        tree[d] = names
+    os.sync()
+    return tree
+
+
+def count_files(root):
+    return sum(len(fs) for _, _, fs in os.walk(root))
+
+
+def daemon_config(path, root, per_run, extra=""):
+    with open(path, "w") as f:
+        f.write(f'max_delete_per_sweep = 1000000;\n{extra}'
+                f'watch = ( {{ path = "{root}"; pattern = "{PATTERN}"; monitor = "val_loss";\n'
+                f'            keep_top_k = {BEST}; keep_last = {per_run - BEST}; settle = 0; }} );\n')
+
+
+def start_big(who, a, root, conf, per_run, sock):
+    if who == "ckptd":
+        return NotifyDaemon([a.ckptd, "-c", conf, "--log-target", "stderr"], sock)
+    return Daemon("peer", [PY, PEER, "--watch", root] + policy_args(BEST, per_run - BEST), "peer: ready")
+
+
+def save_plan(tree, per_run, n, seed, runs=None):
+    """n new checkpoints, each a worse one in a run (spread over the runs, or
+    all in `runs`): (run, new name, the victim it displaces)."""
+    rnd = random.Random(seed)
+    dirs = sorted(tree) if runs is None else runs
+    step = max(1, len(dirs) // n)
+    plan, count = [], {}
+    for i in range(n):
+        d = dirs[(i * step) % len(dirs)]
+        j = count.get(d, 0)
+        count[d] = j + 1
+        plan.append((d, ckpt_name(per_run + j, rnd.uniform(0.5, 2.0)), tree[d][BEST + j]))
+    return plan
+
+
+def save_loop(d, plan, gap, deadline=None):
+    """Each save as a trainer makes it: write NAME.tmp (4 KiB), close, and
+    a few ms later rename it to NAME; latency = rename() returning -> the
+    displaced checkpoint's name leaving the run. Returns (latencies, saves
+    done, missed)."""
+    watch = GoneWatch(sorted({p[0] for p in plan}))
+    data = b"\0" * 4096
+    lat, missed, done = [], 0, 0
+    try:
+        for run, new, victim in plan:
+            if deadline and time.perf_counter() > deadline:
+                break
+            tmp = os.path.join(run, new + ".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            os.write(fd, data)
+            os.close(fd)
+            time.sleep(gap + random.uniform(0, gap))
+            # the clock starts before rename(): were the harness preempted
+            # between rename() returning and reading the clock, a daemon
+            # quicker than that would show a latency of almost nothing
+            t = time.perf_counter()
+            os.rename(tmp, os.path.join(run, new))
+            g = watch.wait_gone(run, victim, 5.0)
+            done += 1
+            if g is None:
+                missed += 1
+            else:
+                lat.append(g - t)
+            time.sleep(gap + random.uniform(0, gap))
+    finally:
+        watch.close()
+    return lat, done, missed
+
+
+def check_and_restore(who, tree, plan, done):
+    """The run directories hold exactly the original names less the victims
+    plus the new ones; then put the tree back as it was."""
+    for run, new, victim in plan[:done]:
+        if os.path.exists(os.path.join(run, victim)):
+            raise RuntimeError(f"{who}: {victim} in {run} was not deleted")
+        os.unlink(os.path.join(run, new))
+        p = os.path.join(run, victim)
+        os.close(os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        os.utime(p, (OLD, OLD))
+    for run in {p[0] for p in plan}:
+        left = sorted(n for n in os.listdir(run))
+        if left != sorted(tree[run]):
+            extra = set(left) ^ set(tree[run])
+            raise RuntimeError(f"{who}: {run} differs from the original after the saves: {sorted(extra)[:5]}")
+
+
+def perf_report(data):
+    rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children",
+                          "--sort", "dso,sym", "--percent-limit", "1"], capture_output=True, text=True)
+    sym = [line.strip() for line in rep.stdout.splitlines() if line.strip() and not line.startswith("#")][:14]
+    rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "dso"],
+                         capture_output=True, text=True)
+    dso = [line.strip() for line in rep.stdout.splitlines() if line.strip() and not line.startswith("#")][:6]
+    return {"dso": dso, "sym": sym}
+
+
+def bench_big(a, work):
     root = os.path.join(work, "big")
-    make_tree(root, a.big_runs, a.big_ckpts, seed=42)
-    n_files = a.big_runs * a.big_ckpts
-    keys = ("startup", "hwm_kib", "rss_kib", "idle_cpu_s", "idle_cpu_ns", "idle_vcsw", "threads",
-            "new_latency", "new_cpu_ns")
-    res = {who: {k: [] for k in keys} for who in ("ckptd", "peer")}
-    for rep in range(a.daemon_reps):
+    runs, per = a.big_runs, a.big_ckpts
+    t = time.monotonic()
+    tree = make_runs(root, runs, per, seed=42)
+    n_files = runs * per
+    log(f"big tree: {n_files} checkpoints in {runs} runs made in {time.monotonic() - t:.1f}s")
+    conf = os.path.join(work, "big.conf")
+    daemon_config(conf, root, per)
+    res = {"runs": runs, "ckpts_per_run": per, "saves": a.saves}
+
+    # B1, one-shot: find as the floor, ckptd -1 -n, the peer --once -n
+    cmds = {
+        "find": ["find", root, "-printf", "%s %p\\n"],
+        "ckptd": [a.ckptd, "-1", "-n", "-c", conf, "--log-target", "stderr"],
+        "peer": [PY, PEER, "--once", "-n", root] + policy_args(BEST, per - BEST),
+    }
+    timed(cmds["find"])  # warm the cache
+    res["scan"] = {k: [] for k in cmds}
+    for rep in range(a.reps):
+        keys = list(cmds) if rep % 2 == 0 else list(reversed(cmds))
+        for k in keys:
+            tm = timed(cmds[k])
+            if tm["rc"] != 0:
+                raise RuntimeError(f"{k} exited {tm['rc']}")
+            res["scan"][k].append(tm)
+        log(f"B1 scan rep {rep}: " + ", ".join(f"{k} {res['scan'][k][-1]['wall'] * 1e3:.0f} ms" for k in cmds))
+
+    # B1 start-up, B4 memory, B2/B3 saves: daemon sessions, alternating
+    keys = ("startup", "rss_start_kib", "hwm_start_kib", "hwm_kib", "rss_kib", "threads", "save_cpu_ns",
+            "save_cpu_s", "saves", "missed", "latency", "find_wall")
+    sess = {who: {k: [] for k in keys} for who in ("ckptd", "peer")}
+    for rep in range(a.big_reps):
         for who in order(rep):
-            # keep 3 best + 10 newest: every checkpoint stays, the tree is
-            # reused; settle 0 as in the latency test, for the new run
-            d = start(who, a.ckptd, root, 3, a.big_ckpts, settle=0)
-            r = res[who]
+            r = sess[who]
+            r["find_wall"].append(timed(cmds["find"])["wall"])  # the floor, next to each start-up
+            d = start_big(who, a, root, conf, per, os.path.join(work, f"notify.{rep}.sock"))
             r["startup"].append(d.wait_ready())
-            time.sleep(a.settle_wait)
+            time.sleep(1.0)
             pid = d.p.pid
+            r["rss_start_kib"].append(proc_status(pid, "VmRSS"))
+            r["hwm_start_kib"].append(proc_status(pid, "VmHWM"))
+            r["threads"].append(proc_status(pid, "Threads"))
+            plan = save_plan(tree, per, a.saves, seed=rep)
+            c0 = proc_cpu(pid)
+            lat, done, missed = save_loop(root, plan, a.save_gap_big)
+            time.sleep(0.3)
+            c1 = proc_cpu(pid)
             r["hwm_kib"].append(proc_status(pid, "VmHWM"))
             r["rss_kib"].append(proc_status(pid, "VmRSS"))
-            r["threads"].append(proc_status(pid, "Threads"))
-            c0, v0 = proc_cpu(pid), proc_ctxt(pid)
-            time.sleep(a.idle)
-            c1, v1 = proc_cpu(pid), proc_ctxt(pid)
-            r["idle_cpu_s"].append(c1[0] - c0[0])
-            r["idle_cpu_ns"].append(c1[1] - c0[1])
-            r["idle_vcsw"].append(v1 - v0)
-            n = newrun(d, root, who, a.big_ckpts)
-            r["new_latency"].append(n["latency"])
-            r["new_cpu_ns"].append(n["cpu_ns"])
             d.stop()
-            deleted = sum(1 for line in d.lines if ": deleted /" in line and "/new-" not in line)
-            if deleted:
-                raise RuntimeError(f"{who} deleted {deleted} checkpoints of the big tree")
-            log(f"daemon rep {rep} {who}: ready {r['startup'][-1]:.3f}s, HWM {r['hwm_kib'][-1]} KiB, "
-                f"idle {r['idle_cpu_ns'][-1] / 1e6:.1f} ms CPU, {r['idle_vcsw'][-1]} wake-ups, "
-                f"new run {n['latency']}")
-    # with a Prometheus metrics file: ckptd's start-up only
-    conf = os.path.join(work, "metrics.conf")
-    with open(conf, "w") as f:
-        f.write(f'metrics_file = "{os.path.join(work, "ckptd.prom")}";\n'
-                f'watch = ( {{ path = "{root}"; pattern = "{PATTERN}"; monitor = "val_loss";\n'
-                f'            keep_top_k = 3; keep_last = {a.big_ckpts}; }} );\n')
-    res["ckptd"]["startup_metrics"] = []
-    for rep in range(a.daemon_reps):
-        d = Daemon("ckptd", [a.ckptd, "-c", conf, "--log-target", "stderr"], "ckptd: watching")
-        res["ckptd"]["startup_metrics"].append(d.wait_ready())
-        d.stop()
-        log(f"daemon rep {rep} ckptd with metrics_file: ready {res['ckptd']['startup_metrics'][-1]:.3f}s")
-    # the system calls of one start-up each (strace -f -c, not timed)
-    res["startup_syscalls"] = {}
-    if shutil.which("strace"):
-        for who in ("ckptd", "peer"):
-            out = os.path.join(work, f"strace.start.{who}.txt")
-            cmd, ready = start_cmd(who, a.ckptd, root, 3, a.big_ckpts)
-            d = Daemon(who, ["strace", "-f", "-c", "-o", out] + cmd, ready)
-            d.wait_ready()
-            # stop the traced daemon, not strace (which would detach from it)
-            with open(f"/proc/{d.p.pid}/task/{d.p.pid}/children") as f:
-                os.kill(int(f.read().split()[0]), signal.SIGTERM)
-            d.p.wait(30)
-            d.reader.join(5)
-            res["startup_syscalls"][who] = strace_counts(out)
-    if sum(len(fs) for _, _, fs in os.walk(root)) != n_files:
+            r["save_cpu_ns"].append((c1[1] - c0[1]) / done)
+            r["save_cpu_s"].append((c1[0] - c0[0]) / done)
+            r["saves"].append(done)
+            r["missed"].append(missed)
+            r["latency"] += lat
+            check_and_restore(who, tree, plan, done)
+            extra = [line for line in d.lines if (": deleted /" in line or "would delete" in line)]
+            if len(extra) != done - missed and who == "ckptd":
+                log(f"note: ckptd logged {len(extra)} deletions for {done} saves")
+            log(f"B2 rep {rep} {who}: ready {r['startup'][-1]:.3f}s, {r['save_cpu_ns'][-1] / 1e3:.1f} us CPU "
+                f"per save, latency median {statistics.median(lat) * 1e3:.2f} ms, HWM {r['hwm_kib'][-1]} KiB, "
+                f"missed {missed}")
+    res["sessions"] = sess
+    if count_files(root) != n_files:
         raise RuntimeError("the big tree changed")
+
+    # what dominates: perf on ckptd -1 -n and on the daemon during saves
+    res["perf"] = {}
+    if shutil.which("perf"):
+        data = os.path.join(work, "perf.b1.data")
+        r = subprocess.run(["perf", "record", "-q", "-F", "4999", "-e", "cpu-clock", "-o", data, "--"]
+                           + cmds["ckptd"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if r.returncode == 0:
+            res["perf"]["scan"] = perf_report(data)
+        d = start_big("ckptd", a, root, conf, per, os.path.join(work, "notify.perf.sock"))
+        d.wait_ready()
+        data = os.path.join(work, "perf.b2.data")
+        pr = subprocess.Popen(["perf", "record", "-q", "-F", "4999", "-e", "cpu-clock", "-o", data,
+                               "-p", str(d.p.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        plan = save_plan(tree, per, a.saves, seed=99)
+        _, done, _ = save_loop(root, plan, a.save_gap_big)
+        pr.send_signal(signal.SIGINT)
+        pr.wait(30)
+        d.stop()
+        check_and_restore("ckptd", tree, plan, done)
+        if os.path.exists(data) and os.path.getsize(data) > 0:
+            res["perf"]["saves"] = perf_report(data)
+
+    # B8: idle, watchdog off (no WATCHDOG_USEC), NOTIFY_SOCKET set
+    if a.idle_windows:
+        d = start_big("ckptd", a, root, conf, per, os.path.join(work, "notify.idle.sock"))
+        d.wait_ready()
+        time.sleep(2.0)
+        pid = d.p.pid
+        res["idle"] = {"window_s": a.idle, "vcsw": [], "nvcsw": [], "cpu_ns": [], "notify": []}
+        for w in range(a.idle_windows):
+            v0, c0, n0, m0 = proc_ctxt(pid), proc_cpu(pid), proc_nvctxt(pid), len(d.notify.msgs)
+            time.sleep(a.idle)
+            v1, c1, n1, m1 = proc_ctxt(pid), proc_cpu(pid), proc_nvctxt(pid), len(d.notify.msgs)
+            res["idle"]["vcsw"].append(v1 - v0)
+            res["idle"]["nvcsw"].append(n1 - n0)
+            res["idle"]["cpu_ns"].append(c1[1] - c0[1])
+            res["idle"]["notify"].append(m1 - m0)
+            log(f"B8 window {w}: {v1 - v0} wake-ups in {a.idle:.0f}s, {(c1[1] - c0[1]) / 1e3:.0f} us CPU")
+        d.stop()
     shutil.rmtree(root)
-    return {"runs": a.big_runs, "ckpts_per_run": a.big_ckpts, "idle_s": a.idle, **res}
+    return res
+
+
+def bench_onerun(a, work):
+    """B7: one run of 20k checkpoints; the same saves as B2, CPU per save."""
+    root = os.path.join(work, "onerun")
+    per = a.onerun_ckpts
+    tree = make_runs(root, 1, per, seed=7)
+    conf = os.path.join(work, "onerun.conf")
+    daemon_config(conf, root, per)
+    run = next(iter(tree))
+    res = {"ckpts": per, "blocks": [], "saves": [], "latency": [], "cap_s": a.onerun_cap,
+           "block": a.onerun_saves, "nblocks": a.onerun_blocks}
+    d = start_big("ckptd", a, root, conf, per, os.path.join(work, "notify.onerun.sock"))
+    res["startup"] = d.wait_ready()
+    time.sleep(1.0)
+    pid = d.p.pid
+    plan = save_plan(tree, per, a.onerun_saves * a.onerun_blocks, seed=7, runs=[run])
+    done_all = 0
+    for b in range(a.onerun_blocks):
+        # each block stops after its share of the time cap: a daemon that
+        # rescans the run per save still gets its blocks measured
+        part = plan[done_all:done_all + a.onerun_saves]
+        c0 = proc_cpu(pid)
+        lat, done, missed = save_loop(root, part, a.save_gap_big,
+                                      time.perf_counter() + a.onerun_cap / a.onerun_blocks)
+        time.sleep(0.2)
+        c1 = proc_cpu(pid)
+        done_all += done
+        if done:
+            res["blocks"].append((c1[1] - c0[1]) / done)
+            res["saves"].append(done)
+            res["latency"] += lat
+            log(f"B7 block {b}: {done} saves, {(c1[1] - c0[1]) / done / 1e3:.1f} us CPU per save, missed {missed}")
+    res["hwm_kib"] = proc_status(pid, "VmHWM")
+    d.stop()
+    check_and_restore("ckptd", tree, plan, done_all)
+    shutil.rmtree(root)
+    return res
+
+
+def bench_dirckpt(a, work):
+    """B6: ckptd -1 removing a directory checkpoint of 10k files, against
+    rm -rf of an identical tree."""
+    res = {"files": a.dir_files, "ckptd": [], "rm": []}
+    conf = os.path.join(work, "dir.conf")
+    root = os.path.join(work, "dirckpt")
+    with open(conf, "w") as f:
+        f.write(f'watch = ( {{ path = "{root}"; pattern = "checkpoint-{{step}}"; kind = "dir";\n'
+                f'            keep_last = 1; settle = 0; }} );\n')
+
+    def make():
+        run = os.path.join(root, "run0")
+        big = os.path.join(run, "checkpoint-100")
+        os.makedirs(big)
+        for i in range(a.dir_files):
+            os.close(os.open(os.path.join(big, f"shard-{i:05d}.bin"), os.O_WRONLY | os.O_CREAT, 0o644))
+        os.utime(big, (OLD, OLD))
+        new = os.path.join(run, "checkpoint-200")
+        os.mkdir(new)
+        os.close(os.open(os.path.join(new, "model.bin"), os.O_WRONLY | os.O_CREAT, 0o644))
+        os.utime(new, (OLD, OLD))
+        os.sync()
+        return big
+
+    for rep in range(a.reps):
+        for who in (("ckptd", "rm") if rep % 2 == 0 else ("rm", "ckptd")):
+            big = make()
+            cmd = ([a.ckptd, "-1", "-c", conf, "--log-target", "stderr"] if who == "ckptd"
+                   else ["rm", "-rf", big])
+            tm = timed(cmd)
+            if tm["rc"] != 0 or os.path.lexists(big):
+                raise RuntimeError(f"{who} did not remove {big} (exit {tm['rc']})")
+            left = os.listdir(os.path.join(root, "run0"))
+            if left != ["checkpoint-200"]:
+                raise RuntimeError(f"{who} left {left}")
+            res[who].append(tm)
+            shutil.rmtree(root)
+        log(f"B6 rep {rep}: ckptd {res['ckptd'][-1]['wall'] * 1e3:.1f} ms, rm -rf {res['rm'][-1]['wall'] * 1e3:.1f} ms")
+    return res
 
 
 def main():
@@ -519,24 +886,38 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--oneshot-runs", type=int, default=500)
     ap.add_argument("--oneshot-ckpts", type=int, default=40)
+    ap.add_argument("--oneshot-budget", type=float, default=90.0)
     ap.add_argument("--latency-sessions", type=int, default=2)
     ap.add_argument("--latency-saves", type=int, default=40)
     ap.add_argument("--save-gap", type=float, default=0.05)
-    ap.add_argument("--big-runs", type=int, default=2000)
-    ap.add_argument("--big-ckpts", type=int, default=10)
-    ap.add_argument("--daemon-reps", type=int, default=3)
-    ap.add_argument("--settle-wait", type=float, default=3.0)
-    ap.add_argument("--idle", type=float, default=10.0)
-    ap.add_argument("--only", default="oneshot,latency,daemon")
+    ap.add_argument("--big-runs", type=int, default=1000)
+    ap.add_argument("--big-ckpts", type=int, default=100)
+    ap.add_argument("--big-reps", type=int, default=5)
+    ap.add_argument("--saves", type=int, default=500)
+    ap.add_argument("--save-gap-big", type=float, default=0.003)
+    ap.add_argument("--idle", type=float, default=60.0)
+    ap.add_argument("--idle-windows", type=int, default=3)
+    ap.add_argument("--dir-files", type=int, default=10000)
+    ap.add_argument("--onerun-ckpts", type=int, default=20000)
+    ap.add_argument("--onerun-saves", type=int, default=100)
+    ap.add_argument("--onerun-blocks", type=int, default=5)
+    ap.add_argument("--onerun-cap", type=float, default=40.0)
+    ap.add_argument("--only", default="big,onerun,dirckpt,oneshot,latency")
     a = ap.parse_args()
     t0 = time.monotonic()
     out = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     only = a.only.split(",")
-    for name, fn in (("oneshot", bench_oneshot), ("latency", bench_latency), ("daemon", bench_daemon)):
+    phases = (("big", bench_big), ("onerun", bench_onerun), ("dirckpt", bench_dirckpt),
+              ("oneshot", bench_oneshot), ("latency", bench_latency))
+    for name, fn in phases:
         if name in only:
             t = time.monotonic()
             out[name] = fn(a, a.work)
+            out[name]["phase_s"] = time.monotonic() - t
             log(f"{name}: {time.monotonic() - t:.0f}s")
+            out["duration_s"] = time.monotonic() - t0
+            with open(a.out, "w") as f:  # what is done so far, should a later phase fail
+                json.dump(out, f, indent=1)
     out["duration_s"] = time.monotonic() - t0
     with open(a.out, "w") as f:
         json.dump(out, f, indent=1)
