@@ -120,6 +120,11 @@ START_TEST(test_age_known_beats_mtime)
         c[1].mtime_usec = NOW_USEC + 86400 * (int64_t)USEC_PER_SEC;
         c[1].age_known = true;
         c[1].age_usec = 3600 * (int64_t)USEC_PER_SEC;
+        /* the newest written (by mtime) is the newest by order too, so
+         * that rule does not keep c[1] */
+        c[2].mtime_usec = NOW_USEC + 2 * 86400 * (int64_t)USEC_PER_SEC;
+        c[2].age_known = true;
+        c[2].age_usec = 7200 * (int64_t)USEC_PER_SEC;
         run_decide(&p, c, 3, NOW_USEC);
         ck_assert_uint_eq(c[0].verdict.reasons, R(KEEP_YOUNG));
         ck_assert(!c[1].verdict.keep);
