@@ -50,6 +50,9 @@ test_oneshot_keeps_open_files_until_closed() {
         reader=$HELD
         hold write "$T/runs/ckpt_2.pt"
         writer=$HELD
+        # the newest by order is the newest written too, so that rule keeps
+        # nothing else
+        touch -d "-30 minutes" runs/ckpt_5.pt
         "$CKPTD" -1 -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 1 2>err
         assert_names runs ckpt_1.pt ckpt_2.pt ckpt_5.pt
         assert_grep "keeping $T/runs/ckpt_1.pt (in-use): another process has it open" err
@@ -67,6 +70,7 @@ test_daemon_start_keeps_open_files_and_deletes_after_close() {
         reader=$HELD
         hold write "$T/runs/ckpt_3.pt"
         writer=$HELD
+        touch -d "-30 minutes" runs/ckpt_5.pt
         start_daemon log -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 1 --settle 0.2
         assert_names runs ckpt_1.pt ckpt_3.pt ckpt_5.pt
         assert_grep "ckpt_1.pt (in-use)" log
@@ -88,6 +92,7 @@ test_directory_with_an_open_file_is_kept() {
         # step-2's shard changed 10 minutes ago and a writer has it open
         hold write "$T/runs/step-2/shard"
         touch -d "-10 minutes" runs/step-2/shard runs/step-2
+        touch -d "-5 minutes" runs/step-3/shard runs/step-3
         "$CKPTD" -1 -w "$T/runs" --pattern 'step-{step}' --keep-last 1 2>err
         assert_names runs step-2 step-3
         assert_grep "keeping $T/runs/step-2 (in-use)" err

@@ -51,6 +51,8 @@ EOC
         assert_grep "last 1" out
         "$CKPTD" -1 -c ckptd.conf 2>err
         assert_names "$T/runs" "${LIGHTNING_KEPT[@]}"
+        # -t also reads the disk, which -1 changed: compare after it
+        "$CKPTD" -t -c ckptd.conf >out
         CKPTD_CONFIG=ckptd.conf "$CKPTD" -t >out2
         cmp -s out out2 || fail "CKPTD_CONFIG not honoured"
 }

@@ -93,7 +93,7 @@ test_restarted_run_keeps_newest_written() {
         mkfile "run/epoch=0-step=10.ckpt" 1
         touch -d "-30 seconds" "run/epoch=0-step=10.ckpt"
         "$CKPTD" -l -w "$T/run" --preset lightning --keep-last 1 >list
-        grep 'epoch=0-step=10.ckpt' list | grep -q 'keep *newest-written' || fail "not newest-written: $(cat list)"
+        grep 'epoch=0-step=10.ckpt' list | grep -q 'keep .*newest-written' || fail "not newest-written: $(cat list)"
         "$CKPTD" -1 -w "$T/run" --preset lightning --keep-last 1 2>err
         assert_names run "epoch=0-step=10.ckpt" "epoch=21-step=220.ckpt"
         # the next epoch of the new run takes its place
