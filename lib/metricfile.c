@@ -51,8 +51,7 @@ unsigned long metric_parse_count(void)
         return parse_count;
 }
 
-/* Read the rest of an open regular file, NUL-terminated. */
-static int read_fd(int fd, const struct stat *st, size_t max_bytes, char **ret, size_t *ret_len)
+int read_fd_all(int fd, const struct stat *st, size_t max_bytes, char **ret, size_t *ret_len)
 {
         _cleanup_free_ char *buf = NULL;
         size_t len = 0, cap;
@@ -123,7 +122,7 @@ int read_file_at(int dir_fd, const char *relpath, size_t max_bytes, char **ret, 
         fd = open_file_at(dir_fd, relpath, &st);
         if (fd < 0)
                 return fd;
-        return read_fd(fd, &st, max_bytes, ret, ret_len);
+        return read_fd_all(fd, &st, max_bytes, ret, ret_len);
 }
 
 static bool is_json_space(char c)
@@ -784,7 +783,7 @@ static int metric_query(enum cache_kind kind, int dir_fd, const char *relpath, c
                 return e->r;
         }
 
-        r = read_fd(fd, &st, JSON_FILE_MAX, &buf, &len);
+        r = read_fd_all(fd, &st, JSON_FILE_MAX, &buf, &len);
         if (r < 0)
                 return r;
         parse_count++;

@@ -20,12 +20,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "macro.h"
+#include "metricfile.h"
 #include "scan.h"
 #include "verify.h"
+
+/* /proc/locks has a line per lock on the host: 64 MiB is a million. */
+#define LOCKS_MAX (64u << 20)
 
 int64_t verify_mtime_usec(const struct stat *st)
 {
@@ -69,34 +74,18 @@ int flock_table_load(struct flock_table *ret, const char *path)
 {
         _cleanup_close_ int fd = -1;
         _cleanup_free_ char *buf = NULL;
-        size_t len = 0, size = 0;
+        struct stat st;
+        size_t len = 0;
         char *line, *end;
+        int r;
 
         *ret = (struct flock_table){};
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
+        if (fd < 0 || fstat(fd, &st) < 0)
                 return -errno;
-        for (;;) {
-                ssize_t k;
-
-                if (size - len < 4096) {
-                        char *b = realloc(buf, size ? size * 2 : 16384);
-                        if (!b)
-                                return -ENOMEM;
-                        buf = b;
-                        size = size ? size * 2 : 16384;
-                }
-                k = read(fd, buf + len, size - len - 1);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                len += (size_t)k;
-        }
-        buf[len] = '\0';
+        r = read_fd_all(fd, &st, LOCKS_MAX, &buf, &len);
+        if (r < 0)
+                return r;
         for (line = buf; *line; line = end) {
                 struct flock_entry e;
 
