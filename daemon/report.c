@@ -679,6 +679,19 @@ char *report_status(const struct manager *m)
                         ckpts += m->roots[i].runs[j]->n_ckpts;
         }
         fprintf(f, "watching %zu run%s, %zu checkpoint%s", runs, runs == 1 ? "" : "s", ckpts, ckpts == 1 ? "" : "s");
+        {
+                uint64_t deleted = 0, freed = 0;
+                char a[16];
+
+                for (size_t i = 0; i < _DELETE_REASON_MAX; i++) {
+                        deleted += m->deleted_by_reason[i];
+                        freed += m->freed_by_reason[i];
+                }
+                /* what it has done since start: it changes with every
+                 * deletion, so STATUS= follows them */
+                if (deleted > 0)
+                        fprintf(f, "; deleted %" PRIu64 ", freed %s", deleted, size_format(freed, a, sizeof(a)));
+        }
         for (size_t i = 0; i < m->space.n_fs; i++) {
                 const struct fs_state *fs = &m->space.fs[i];
                 char a[16], b[16];

@@ -67,19 +67,16 @@ POINTER = "latest"
 # do not), so such a checkpoint is deleted. Off until the pages or the code
 # change; CKPTD_MODEL_ABS_LINKS=1 turns them on.
 ABS_LINKS = os.environ.get("CKPTD_MODEL_ABS_LINKS") == "1"
-# Two rules of the design contract that neither the man pages nor ckptd have:
-# the most recently completed checkpoint of a run is kept
-# ("newest-written"), and a run where a monitor is set but no complete
-# checkpoint carries it is not pruned by policy. CKPTD_MODEL_DESIGN=1 adds
-# them to the model, to show where ckptd differs.
-DESIGN_RULES = os.environ.get("CKPTD_MODEL_DESIGN") == "1"
+# Two rules of the design contract: the most recently completed checkpoint
+# of a run is kept ("newest-written"; a tie of mtimes singles out none), and
+# a run where a monitor is set but no complete checkpoint carries it is not
+# pruned by policy. On; CKPTD_MODEL_DESIGN=0 leaves them out.
+DESIGN_RULES = os.environ.get("CKPTD_MODEL_DESIGN") != "0"
 # A daemon restarted while a save is still open for writing, its mtime old
-# (Lightning 2.0-2.3 write the final name in one long write()): ckptd(8)
-# says a checkpoint still being written is never touched, the design asks
-# the kernel whether it is open for writing before deleting, but ckptd has
-# no such check and deletes it (-1 does too). Off until it has;
-# CKPTD_MODEL_OPEN_AT_START=1 turns it on.
-OPEN_AT_START = os.environ.get("CKPTD_MODEL_OPEN_AT_START") == "1"
+# (Lightning 2.0-2.3 write the final name in one long write()): ckptd asks
+# the kernel whether another process has it open before deleting (a lease)
+# and keeps it. On; CKPTD_MODEL_OPEN_AT_START=0 leaves it out.
+OPEN_AT_START = os.environ.get("CKPTD_MODEL_OPEN_AT_START") != "0"
 
 
 class Failure(Exception):
@@ -255,7 +252,14 @@ class Model:
             if now - c.mtime < pol.min_age:
                 why[c].add("young")
         if DESIGN_RULES and complete:
-            why[max(complete, key=lambda c: c.mtime)].add("newest-written")
+            # by mtime, among what the disk shows as complete: a save still
+            # open for writing with an old mtime (a restart mid-write) looks
+            # complete until its check right before deletion, which keeps it
+            seen = complete + [c for c in cks if c.writing and now - c.mtime >= max(pol.settle, 60)]
+            top = max(c.mtime for c in seen)
+            newest_written = [c for c in seen if c.mtime == top]
+            if len(newest_written) == 1:
+                why[newest_written[0]].add("newest-written")
             if pol.monitor and all(c.metric is None for c in complete):
                 for c in complete:
                     why[c].add("no-monitor-in-run")
