@@ -84,6 +84,31 @@ test_daemon_start_keeps_open_files_and_deletes_after_close() {
         stop_daemon log
 }
 
+# A reload rescans every watch and forgets what it saw being written: a save
+# held open for writing (mtime an hour old) is kept by the check before
+# deletion, and goes at the next sweep after it is closed.
+test_reload_during_a_long_write_keeps_it() {
+        five
+        cat >c.conf <<EOC
+watch = ( { path = "$T/runs"; pattern = "ckpt_{step}.pt"; keep_top_k = 0; keep_last = 1; settle = 0.2; } );
+EOC
+        start_daemon log -c "$T/c.conf"
+        wait_names runs ckpt_5.pt
+        # a restarted trainer writes an older step in place, slowly
+        hold write "$T/runs/ckpt_2.pt"
+        writer=$HELD
+        touch -d "-30 minutes" runs/ckpt_5.pt
+        kill -HUP "$DPID"
+        wait_for 30 grep -q "reloaded $T/c.conf" log || fail "no reload: $(cat log)"
+        wait_for 30 grep -q "ckpt_2.pt (in-use)" log || fail "not kept as in use: $(cat log)"
+        assert_names runs ckpt_2.pt ckpt_5.pt
+        release $writer
+        mkfile new.tmp 4
+        mv new.tmp runs/ckpt_6.pt
+        wait_names runs ckpt_6.pt
+        stop_daemon log
+}
+
 # A directory checkpoint with a file inside written recently and still open.
 test_directory_with_an_open_file_is_kept() {
         mkdir -p runs/step-1 runs/step-2 runs/step-3
