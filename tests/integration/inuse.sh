@@ -109,6 +109,34 @@ EOC
         stop_daemon log
 }
 
+# The same after an inotify queue overflow, which rescans everything: the
+# daemon's queue is made small (max_queued_events applies to instances made
+# after it is set) and a burst of events overflows it.
+test_overflow_rescan_during_a_long_write_keeps_it() {
+        local q=/proc/sys/fs/inotify/max_queued_events old
+        [ -w "$q" ] || skip "cannot set $q"
+        old=$(cat "$q")
+        five
+        echo 16 >"$q"
+        start_daemon log -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 1 --settle 0.2
+        wait_for 10 grep -q "watching 1 directory" log || true # then put it back, whatever happened
+        echo "$old" >"$q"
+        wait_names runs ckpt_5.pt
+        hold write "$T/runs/ckpt_2.pt"
+        writer=$HELD
+        touch -d "-30 minutes" runs/ckpt_5.pt
+        for i in $(seq 1 200); do : >"runs/x$i.tmp"; done
+        wait_for 30 grep -q "inotify queue overflow" log || fail "no overflow: $(cat log)"
+        wait_for 30 grep -q "ckpt_2.pt (in-use)" log || fail "not kept as in use: $(cat log)"
+        assert_exists runs/ckpt_2.pt
+        release $writer
+        rm -f runs/x*.tmp
+        mkfile new.tmp 4
+        mv new.tmp runs/ckpt_6.pt
+        wait_names runs ckpt_6.pt
+        stop_daemon log
+}
+
 # A directory checkpoint with a file inside written recently and still open.
 test_directory_with_an_open_file_is_kept() {
         mkdir -p runs/step-1 runs/step-2 runs/step-3
