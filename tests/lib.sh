@@ -147,3 +147,19 @@ cleanup_after_test() {
                 umount -l "$m" 2>/dev/null || true
         done
 }
+
+# notify_listen: a NOTIFY_SOCKET listener at $T/notify.sock, in the
+# background; each datagram becomes one line of $T/notify ("|" for newline).
+notify_listen() {
+        cat >"$T/listen.py" <<'EOP'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "ab", buffering=0) as f:
+    while True:
+        f.write(s.recv(65536).replace(b"\n", b"|") + b"\n")
+EOP
+        $PY "$T/listen.py" "$T/notify.sock" "$T/notify" &
+        echo $! >>"$T/pids"
+        wait_for 20 test -S "$T/notify.sock" || fail "listener did not start"
+}

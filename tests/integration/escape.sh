@@ -125,17 +125,7 @@ log_level = "debug";
 metrics_file = "$T/m.prom";
 watch = ( { path = "$root"; preset = "lightning"; keep_last = 1; settle = 0.5; min_free = "1K"; } );
 EOC
-        cat >listen.py <<'EOP'
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-with open(sys.argv[2], "ab", buffering=0) as f:
-    while True:
-        f.write(s.recv(65536).replace(b"\n", b"|") + b"\n")
-EOP
-        $PY listen.py "$T/notify.sock" "$T/notify" &
-        echo $! >>"$T/pids"
-        wait_for 20 test -S "$T/notify.sock" || fail "listener did not start"
+        notify_listen
         NOTIFY_SOCKET=$T/notify.sock "$CKPTD" -c "$T/c.conf" 2>d.log &
         DPID=$!
         echo "$DPID" >>"$T/pids"

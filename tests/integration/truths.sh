@@ -58,17 +58,7 @@ test_monitor_missing_daemon_warns_once() {
 watch = ( { path = "$T/run"; preset = "lightning"; monitor = "val_loss";
             keep_top_k = 1; keep_last = 1; settle = 0.2; } );
 EOC
-        cat >listen.py <<'EOP'
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-with open(sys.argv[2], "ab", buffering=0) as f:
-    while True:
-        f.write(s.recv(65536).replace(b"\n", b"|") + b"\n")
-EOP
-        $PY listen.py "$T/notify.sock" "$T/notify" &
-        echo $! >>"$T/pids"
-        wait_for 20 test -S "$T/notify.sock" || fail "listener did not start"
+        notify_listen
         NOTIFY_SOCKET=$T/notify.sock start_daemon log -c c.conf
         grep -q "no checkpoint carries the monitor val_loss" log || fail "no warning at start: $(cat log)"
         wait_for 20 grep -aq 'STATUS=.*1 run kept whole: no checkpoint carries the monitor' notify ||
