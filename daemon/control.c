@@ -41,9 +41,6 @@
  * TimeoutStartSec= (90 s), which also bounds ExecReload=. A reload rescans
  * every watch before it reports. */
 #define RELOAD_WAIT_USEC (85 * USEC_PER_SEC)
-/* At most one rewrite of the metrics and state files per second: a tree of
- * a thousand runs saving every few milliseconds does not pay it per save. */
-#define FILES_EVERY_USEC USEC_PER_SEC
 
 struct decision {
         int64_t usec; /* CLOCK_REALTIME */
@@ -60,11 +57,6 @@ struct control {
         int64_t reload_usec;
         char *reload_error; /* the last reload's rejection; NULL: applied */
         bool metrics_ro;    /* its directory is read-only (told once) */
-        /* the metrics and state files are rewritten at most once per
-         * FILES_EVERY_USEC (both cost O(runs)); a timer writes the last */
-        uint64_t files_usec; /* CLOCK_MONOTONIC of the last write */
-        bool files_now;      /* a reload ended: `ckptd reload` is waiting */
-        sd_event_source *files_timer;
         struct decision decisions[DECISIONS_MAX];
         size_t n_decisions, next_decision;
 };
@@ -165,7 +157,6 @@ void control_free(struct manager *m)
                 return;
         log_set_observer(NULL);
         observed = NULL;
-        c->files_timer = sd_event_source_disable_unref(c->files_timer);
         if (c->state_path)
                 unlink(c->state_path);
         for (size_t i = 0; i < DECISIONS_MAX; i++)
@@ -295,7 +286,6 @@ void control_reload_done(struct manager *m, const char *error)
         c->reload_error = error ? strdup(error) : NULL;
         /* STATUS= said "reloading": send it again even if unchanged */
         c->last_status = mfree_str(c->last_status);
-        c->files_now = true;
         if (error && !c->reload_error)
                 c->reload_error = strdup("(out of memory)");
 }
@@ -462,52 +452,6 @@ static int write_state(struct manager *m, const char *status)
         return r;
 }
 
-static void files_write(struct manager *m)
-{
-        struct control *c = m->control;
-
-        c->files_usec = (uint64_t)now_usec(CLOCK_MONOTONIC);
-        c->files_now = false;
-        /* a read-only metrics directory was warned about once: not again
-         * on every publish */
-        if (!c->metrics_ro)
-                report_metrics(m);
-        write_state(m, c->last_status);
-}
-
-static int on_files_timer(sd_event_source *s, uint64_t usec, void *userdata)
-{
-        struct manager *m = userdata;
-
-        (void)s;
-        (void)usec;
-        files_write(m);
-        return 0;
-}
-
-/* Now, or when a second has passed since the last write. */
-static void files_write_soon(struct manager *m)
-{
-        struct control *c = m->control;
-        uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC), due = c->files_usec + FILES_EVERY_USEC;
-
-        if (c->files_now || c->files_usec == 0 || now >= due || !m->event) {
-                files_write(m);
-                return;
-        }
-        if (c->files_timer) {
-                int enabled = SD_EVENT_OFF;
-
-                if (sd_event_source_get_enabled(c->files_timer, &enabled) >= 0 && enabled != SD_EVENT_OFF)
-                        return; /* already due */
-                if (sd_event_source_set_time(c->files_timer, due) >= 0 &&
-                    sd_event_source_set_enabled(c->files_timer, SD_EVENT_ONESHOT) >= 0)
-                        return;
-        } else if (sd_event_add_time(m->event, &c->files_timer, CLOCK_MONOTONIC, due, 0, on_files_timer, m) >= 0)
-                return;
-        files_write(m); /* no timer: write now rather than never */
-}
-
 void control_publish(struct manager *m)
 {
         _cleanup_free_ char *status = NULL;
@@ -526,7 +470,11 @@ void control_publish(struct manager *m)
                 free(m->control->last_status);
                 m->control->last_status = strdup(status);
         }
-        files_write_soon(m);
+        /* a read-only metrics directory was warned about once: not again
+         * on every publish */
+        if (!m->control->metrics_ro)
+                report_metrics(m);
+        write_state(m, status);
 }
 
 /* --- -t: can the watches be written? --- */
