@@ -67,6 +67,11 @@ endif
 $(B)/ckptd: $(DAEMON_OBJ) $(B)/libckptd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# ckptd with the removal seam the tests block and kill it at
+# (tests/hook/hook.c, CKPTD_TEST_HOOK); never installed.
+$(B)/ckptd-hooked: $(DAEMON_OBJ) $(B)/tests/hook/hook.o $(B)/libckptd.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # The fault-injection shim (tests/fault/): plain flags, never sanitized, since
 # it is preloaded into whichever ckptd is under test.
 build/fault.so: tests/fault/fault.c | deps-auto
@@ -78,8 +83,9 @@ $(B)/check_unit: $(UNIT_OBJ) $(filter-out $(B)/daemon/main.o,$(DAEMON_OBJ)) $(B)
 
 # Unit tests, then integration tests on real directories and filesystems.
 # tests/run.sh prints the final "N passed, N failed" line.
-check: $(B)/ckptd $(B)/check_unit build/fault.so
-	@CKPTD=$(abspath $(B)/ckptd) CHECK_UNIT=$(abspath $(B)/check_unit) \
+check: $(B)/ckptd $(B)/ckptd-hooked $(B)/check_unit build/fault.so
+	@CKPTD=$(abspath $(B)/ckptd) CKPTD_HOOKED=$(abspath $(B)/ckptd-hooked) \
+		CHECK_UNIT=$(abspath $(B)/check_unit) \
 		FAULT_SO=$(abspath build/fault.so) \
 		bash tests/run.sh
 

@@ -593,6 +593,5 @@ int main(int argc, char *argv[])
                 return EXIT_SUCCESS;
         log_open(o.log_target);
         log_set_format(o.log_format);
-        sweep_setup_test_hook();
         return run(&o);
 }

@@ -842,35 +842,3 @@ char *watch_readonly_problem(const char *path)
                 return NULL;
         return msg;
 }
-
-static char *hook_spec;
-
-/* Test seam: block on the FIFO named by CKPTD_TEST_HOOK="stage:fifo" at that
- * stage of a removal; a 'k' read from it kills the process right there, so a
- * test can interrupt a removal or swap files between decision and removal. */
-static void test_hook(const char *stage, const char *name)
-{
-        const char *colon = strchr(hook_spec, ':');
-        char c = 0;
-        int fd;
-
-        (void)name;
-        if (!colon || strncmp(hook_spec, stage, (size_t)(colon - hook_spec)) != 0 ||
-            strlen(stage) != (size_t)(colon - hook_spec))
-                return;
-        /* O_RDWR: a FIFO opens at once on Linux (fifo(7)), so the test sees
-         * the fd in /proc/PID/fd while we block in read() */
-        fd = open(colon + 1, O_RDWR | O_CLOEXEC);
-        if (fd < 0)
-                return;
-        if (read(fd, &c, 1) == 1 && c == 'k')
-                raise(SIGKILL);
-        close(fd);
-}
-
-void sweep_setup_test_hook(void)
-{
-        hook_spec = getenv("CKPTD_TEST_HOOK");
-        if (hook_spec && *hook_spec)
-                remove_test_hook = test_hook;
-}

@@ -116,5 +116,3 @@ char *watch_readonly_problem(const char *path);
 /* Close the removal records directory (opened at the first removal). */
 void sweep_records_close(void);
 
-/* Install the remove test seam when CKPTD_TEST_HOOK="stage:fifo" is set. */
-void sweep_setup_test_hook(void);

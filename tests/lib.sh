@@ -5,6 +5,9 @@
 set -u
 
 : "${CKPTD:?CKPTD must name the ckptd binary}"
+# The same ckptd with the removal seam (tests/hook/hook.c): make builds it
+# beside $CKPTD.
+CKPTD_HOOKED=${CKPTD_HOOKED:-$(dirname "$CKPTD")/ckptd-hooked}
 TESTS_TMP=${TESTS_TMP:-/tmp}
 PY=/usr/bin/python3
 _passed=0

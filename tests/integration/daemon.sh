@@ -509,7 +509,7 @@ assert_intact() {
 }
 
 # Deterministic: the test seam holds each removal after its tombstone rename
-# (CKPTD_TEST_HOOK, daemon/sweep.c) until the test writes a byte. Three go
+# (CKPTD_TEST_HOOK, ckptd-hooked, tests/hook/hook.c) until the test writes a byte. Three go
 # through, the fourth is held, SIGTERM arrives, the fourth is let go: it is
 # finished (no tombstone), no fifth is started, exit 0, STOPPING=1 sent.
 test_sigterm_finishes_the_removal_in_hand() {
@@ -522,7 +522,7 @@ EOC
         start_listener "$T/runs"
         mkfifo hook
         exec 3<>hook # read-write: never blocks, and keeps the FIFO open between removals
-        NOTIFY_SOCKET=$T/notify.sock CKPTD_TEST_HOOK="tombstoned:$T/hook" "$CKPTD" -c c.conf 2>d.log 3>&- &
+        NOTIFY_SOCKET=$T/notify.sock CKPTD_TEST_HOOK="tombstoned:$T/hook" "$CKPTD_HOOKED" -c c.conf 2>d.log 3>&- &
         DPID=$!
         echo "$DPID" >>"$T/pids"
         printf ccc >&3

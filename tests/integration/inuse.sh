@@ -200,7 +200,7 @@ oneshot_without_leases() {
         rm -f hook
         mkfifo hook
         ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" LD_PRELOAD=$FAULT_SO FAULT_CALL=fcntl FAULT_NTH=1 FAULT_REPEAT=1 FAULT_ERRNO=EINVAL FAULT_MATCH=ckpt_ \
-                CKPTD_TEST_HOOK="before:$T/hook" "$CKPTD" -1 -w "$T/runs" --pattern 'ckpt_{step}.pt' \
+                CKPTD_TEST_HOOK="before:$T/hook" "$CKPTD_HOOKED" -1 -w "$T/runs" --pattern 'ckpt_{step}.pt' \
                 --keep-last 1 2>err &
         pid=$!
         echo $pid >>"$T/pids"

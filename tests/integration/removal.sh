@@ -90,7 +90,7 @@ test_swapped_recorded_tombstone_survives() {
         for s in 1 2; do mkdir "runs/step-$s"; mkfile "runs/step-$s/shard" 4; done
         touch -d "-1 hour" runs/*/* runs/*
         mkfifo hook
-        CKPTD_TEST_HOOK="tombstoned:$T/hook" "$CKPTD" -1 -w "$T/runs" --pattern 'step-{step}' \
+        CKPTD_TEST_HOOK="tombstoned:$T/hook" "$CKPTD_HOOKED" -1 -w "$T/runs" --pattern 'step-{step}' \
                 --keep-last 1 2>err &
         pid=$!
         echo $pid >>"$T/pids"
@@ -114,7 +114,7 @@ test_daemon_start_finishes_recorded_tombstone() {
         for s in 1 2; do mkdir "runs/step-$s"; mkfile "runs/step-$s/shard" 4; done
         touch -d "-1 hour" runs/*/* runs/*
         mkfifo hook
-        CKPTD_TEST_HOOK="tombstoned:$T/hook" "$CKPTD" -1 -w "$T/runs" --pattern 'step-{step}' \
+        CKPTD_TEST_HOOK="tombstoned:$T/hook" "$CKPTD_HOOKED" -1 -w "$T/runs" --pattern 'step-{step}' \
                 --keep-last 1 2>err &
         pid=$!
         echo $pid >>"$T/pids"
@@ -177,7 +177,7 @@ test_group_killed_after_first_rename() {
         tf_group 1 200
         tf_group 2 200
         mkfifo hook
-        CKPTD_TEST_HOOK="renamed:$T/hook" "$CKPTD" -1 -w "$T/runs" --pattern 'ckpt-{step}.*' \
+        CKPTD_TEST_HOOK="renamed:$T/hook" "$CKPTD_HOOKED" -1 -w "$T/runs" --pattern 'ckpt-{step}.*' \
                 --keep-last 1 2>err &
         pid=$!
         echo $pid >>"$T/pids"

@@ -10,7 +10,7 @@ test_swap_between_decision_and_removal() {
         mkfile outside/precious 4
         touch -d "-1 hour" runs/*/* runs/*
         mkfifo hook
-        CKPTD_TEST_HOOK="before:$T/hook" "$CKPTD" -1 -w "$T/runs" --pattern 'step-{step}' \
+        CKPTD_TEST_HOOK="before:$T/hook" "$CKPTD_HOOKED" -1 -w "$T/runs" --pattern 'step-{step}' \
                 --keep-last 1 2>err &
         pid=$!
         echo $pid >>"$T/pids"
@@ -26,6 +26,19 @@ test_swap_between_decision_and_removal() {
         assert_grep "changed since it was scanned" err
 }
 
+# The seam above is only in the test build: the ckptd that is installed
+# ignores CKPTD_TEST_HOOK, so a stray variable cannot stall its removals.
+test_installed_ckptd_has_no_removal_seam() {
+        mkdir runs
+        for s in 1 2; do mkfile "runs/step-$s" 4; done
+        touch -d "-1 hour" runs/*
+        mkfifo hook
+        CKPTD_TEST_HOOK="before:$T/hook" timeout 20 "$CKPTD" -1 -w "$T/runs" \
+                --pattern 'step-{step}' --keep-last 1 2>err || fail "exit $?: $(cat err)"
+        assert_names runs step-2
+        ! grep -q CKPTD_TEST_HOOK "$CKPTD" || fail "CKPTD_TEST_HOOK is in $CKPTD"
+}
+
 # A removal killed after the tombstone rename is finished by the next run,
 # and the checkpoint's name is never seen again.
 test_interrupted_removal_is_finished_next_time() {
@@ -36,7 +49,7 @@ test_interrupted_removal_is_finished_next_time() {
         done
         touch -d "-1 hour" runs/*/* runs/*
         mkfifo hook
-        CKPTD_TEST_HOOK="tombstoned:$T/hook" "$CKPTD" -1 -w "$T/runs" --pattern 'step-{step}' \
+        CKPTD_TEST_HOOK="tombstoned:$T/hook" "$CKPTD_HOOKED" -1 -w "$T/runs" --pattern 'step-{step}' \
                 --keep-last 1 2>err &
         pid=$!
         echo $pid >>"$T/pids"
