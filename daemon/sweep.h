@@ -115,4 +115,3 @@ char *watch_readonly_problem(const char *path);
 
 /* Close the removal records directory (opened at the first removal). */
 void sweep_records_close(void);
-

@@ -7,6 +7,7 @@
 
 #include "policy.h"
 #include "size.h"
+#include "strv.h"
 
 #define ERROR_MAX 512
 
@@ -22,11 +23,6 @@ enum metric_source {
         METRIC_HF_STATE,  /* trainer_state.json log_history */
         METRIC_JSON_FILE, /* metric_file inside the checkpoint */
         _METRIC_SOURCE_MAX,
-};
-
-struct strv {
-        char **v;
-        size_t n;
 };
 
 struct watch_conf {
@@ -115,6 +111,3 @@ const char *log_level_suggest(const char *typed);
 /* Whether a watch of c lies inside another, recursive one (the indexes). */
 bool config_find_nested(const struct config *c, size_t *ret_outer, size_t *ret_inner);
 const char *log_level_to_string(int level);
-
-int strv_push(struct strv *s, const char *value);
-void strv_finish(struct strv *s);

@@ -25,7 +25,7 @@
 
 #include "macro.h"
 #include "metricfile.h"
-#include "scan.h"
+#include "fsutil.h"
 
 /* HF's TrainerState.save_to_json writes json.dumps(indent=2): one log_history
  * entry is 150-400 bytes (loss, grad_norm, learning_rate, epoch, step; eval
@@ -49,80 +49,6 @@ static unsigned long parse_count;
 unsigned long metric_parse_count(void)
 {
         return parse_count;
-}
-
-int read_fd_all(int fd, const struct stat *st, size_t max_bytes, char **ret, size_t *ret_len)
-{
-        _cleanup_free_ char *buf = NULL;
-        size_t len = 0, cap;
-
-        if (S_ISDIR(st->st_mode))
-                return -EISDIR;
-        if (!S_ISREG(st->st_mode))
-                return -EINVAL;
-        if ((uint64_t)st->st_size > max_bytes)
-                return -EFBIG;
-
-        /* The file may still grow while we read: size the buffer from fstat
-         * and keep reading until EOF or the cap. */
-        cap = (size_t)st->st_size + 1;
-        if (cap < 4096)
-                cap = 4096;
-        buf = malloc(cap);
-        if (!buf)
-                return -ENOMEM;
-        for (;;) {
-                if (len + 1 >= cap) {
-                        if (cap > max_bytes)
-                                return -EFBIG;
-                        size_t ncap = cap * 2;
-                        char *n = realloc(buf, ncap);
-                        if (!n)
-                                return -ENOMEM;
-                        buf = n;
-                        cap = ncap;
-                }
-                ssize_t k = read(fd, buf + len, cap - len - 1);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                len += (size_t)k;
-        }
-        buf[len] = '\0';
-        *ret = TAKE_PTR(buf);
-        *ret_len = len;
-        return 0;
-}
-
-/* O_NONBLOCK: a FIFO planted under the checkpoint must not hang the scan
- * (open(2) blocks on a FIFO until a writer appears). */
-static int open_file_at(int dir_fd, const char *relpath, struct stat *ret_st)
-{
-        int fd = openat_beneath(dir_fd, relpath, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0);
-
-        if (fd < 0)
-                return fd;
-        if (fstat(fd, ret_st) < 0) {
-                int r = -errno;
-                close(fd);
-                return r;
-        }
-        return fd;
-}
-
-int read_file_at(int dir_fd, const char *relpath, size_t max_bytes, char **ret, size_t *ret_len)
-{
-        _cleanup_close_ int fd = -1;
-        struct stat st;
-
-        fd = open_file_at(dir_fd, relpath, &st);
-        if (fd < 0)
-                return fd;
-        return read_fd_all(fd, &st, max_bytes, ret, ret_len);
 }
 
 static bool is_json_space(char c)

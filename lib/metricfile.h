@@ -16,13 +16,6 @@ int metric_hf_best(int ckpt_fd, char **ret);
 /* `monitor` from JSON file `relpath` (e.g. Orbax "metrics/metrics") below
  * ckpt_fd; a top-level key, or a dotted path "a.b". */
 int metric_json_file(int ckpt_fd, const char *relpath, const char *monitor, double *ret);
-/* The rest of open regular file fd (st: its fstat) into *ret, NUL-terminated,
- * malloc'd, read to EOF even if it grows (or says size 0, as /proc files do);
- * -EFBIG past max_bytes. */
-int read_fd_all(int fd, const struct stat *st, size_t max_bytes, char **ret, size_t *ret_len);
-/* A regular file below dir_fd (opened beneath it, never a FIFO or a device)
- * into *ret, NUL-terminated, malloc'd; -EFBIG past max_bytes. */
-int read_file_at(int dir_fd, const char *relpath, size_t max_bytes, char **ret, size_t *ret_len);
 /* The parsers behind metric_hf_state()/metric_hf_best() and
  * metric_json_file(), on a buffer (for tests and the fuzzer). monitor may be
  * NULL for the HF one (then it returns 0 or a parse error); *ret_best is

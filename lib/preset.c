@@ -12,7 +12,7 @@
 #include "macro.h"
 #include "pattern.h"
 #include "preset.h"
-#include "scan.h"
+#include "fsutil.h"
 
 /* tf.train.CheckpointManager, and tf.keras through it: the prefix ckpt-7
  * is ckpt-7.index + ckpt-7.data-00000-of-00001 (one checkpoint: the pattern

@@ -49,7 +49,7 @@
 
 #include "macro.h"
 #include "remove.h"
-#include "scan.h"
+#include "fsutil.h"
 #include "tombrec.h"
 #include "verify.h"
 

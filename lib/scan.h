@@ -10,6 +10,7 @@
 
 #include "ckpt.h"
 #include "config.h"
+#include "fsutil.h"
 #include "pattern.h"
 
 struct run {
@@ -38,24 +39,6 @@ void run_finish(struct run *r);
 /* *ret := an empty run at path that could not be read (error -errno, what
  * e.g. "opening the run"), kept whole. 0 or -ENOMEM. */
 int run_init_unreadable(struct run *ret, const char *path, int error, const char *what);
-/* Whether error (-errno) from opening an entry means it is not there as what
- * it was: gone (ENOENT), or replaced by a symlink, a mount point or a
- * non-directory. Any other error is a failed read, never "absent". */
-bool scan_error_is_gone(int error);
-
-/* openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_XDEV) from dirfd. */
-int openat_beneath(int dirfd, const char *path, int flags, mode_t mode);
-
-/* fstatat(AT_SYMLINK_NOFOLLOW) through statx(2), with the mount id in
- * *ret_mnt_id (0 when the kernel gives none). name "" stats dirfd itself. */
-int stat_mnt(int dirfd, const char *name, struct stat *ret, uint64_t *ret_mnt_id);
-
-/* The openat_beneath() fallback where a seccomp filter refuses openat2()
- * with ENOSYS: one component at a time, the same rules. */
-int openat_beneath_walk(int dirfd, const char *path, int flags, mode_t mode);
-
-/* Open a watch root: O_PATH|O_DIRECTORY|O_NOFOLLOW. Returns fd or -errno. */
-int root_open(const char *path);
 
 /* Scan one run directory (an fd opened beneath the root) into *ret.
  * now_usec (CLOCK_REALTIME) decides "changed within settle". */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "fsutil.h"
 #include "metricfile.h"
 #include "scan_pins.h"
 

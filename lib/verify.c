@@ -25,8 +25,7 @@
 #include <unistd.h>
 
 #include "macro.h"
-#include "metricfile.h"
-#include "scan.h"
+#include "fsutil.h"
 #include "verify.h"
 
 /* /proc/locks has a line per lock on the host: 64 MiB is a million. */

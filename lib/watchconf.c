@@ -71,34 +71,6 @@ int conf_range_check(const char *key, double v, char error[ERROR_MAX])
         return -ERANGE;
 }
 
-int strv_push(struct strv *s, const char *value)
-{
-        char *copy = strdup(value);
-        char **v;
-
-        if (!copy)
-                return -ENOMEM;
-        /* one more slot keeps v NULL-terminated for callers that want that */
-        v = realloc(s->v, (s->n + 2) * sizeof(*v));
-        if (!v) {
-                free(copy);
-                return -ENOMEM;
-        }
-        v[s->n++] = copy;
-        v[s->n] = NULL;
-        s->v = v;
-        return 0;
-}
-
-void strv_finish(struct strv *s)
-{
-        for (size_t i = 0; i < s->n; i++)
-                free(s->v[i]);
-        free(s->v);
-        s->v = NULL;
-        s->n = 0;
-}
-
 static const struct {
         const char *name;
         int level;

@@ -1,0 +1,42 @@
+/* Opening and reading beneath a directory fd: the rules every path ckptd
+ * opens inside a watch follows (no symlink, no other mount, never above the
+ * fd), and reading a whole file that may still grow. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+/* Whether error (-errno) from opening an entry means it is not there as what
+ * it was: gone (ENOENT), or replaced by a symlink, a mount point or a
+ * non-directory. Any other error is a failed read, never "absent". */
+bool scan_error_is_gone(int error);
+
+/* openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_XDEV) from dirfd. */
+int openat_beneath(int dirfd, const char *path, int flags, mode_t mode);
+
+/* fstatat(AT_SYMLINK_NOFOLLOW) through statx(2), with the mount id in
+ * *ret_mnt_id (0 when the kernel gives none). name "" stats dirfd itself. */
+int stat_mnt(int dirfd, const char *name, struct stat *ret, uint64_t *ret_mnt_id);
+
+/* The openat_beneath() fallback where a seccomp filter refuses openat2()
+ * with ENOSYS: one component at a time, the same rules. */
+int openat_beneath_walk(int dirfd, const char *path, int flags, mode_t mode);
+
+/* Open a watch root: O_PATH|O_DIRECTORY|O_NOFOLLOW. Returns fd or -errno. */
+int root_open(const char *path);
+
+/* A regular file beneath dir_fd opened for reading with O_NONBLOCK, so that a
+ * FIFO planted there cannot hang the caller (open(2) blocks on a FIFO until a
+ * writer appears); *ret_st is its fstat. Returns fd or -errno. */
+int open_file_at(int dir_fd, const char *relpath, struct stat *ret_st);
+
+/* The rest of open regular file fd (st: its fstat) into *ret, NUL-terminated,
+ * malloc'd, read to EOF even if it grows (or says size 0, as /proc files do);
+ * -EFBIG past max_bytes. */
+int read_fd_all(int fd, const struct stat *st, size_t max_bytes, char **ret, size_t *ret_len);
+/* A regular file below dir_fd (opened beneath it, never a FIFO or a device)
+ * into *ret, NUL-terminated, malloc'd; -EFBIG past max_bytes. */
+int read_file_at(int dir_fd, const char *relpath, size_t max_bytes, char **ret, size_t *ret_len);

@@ -1,0 +1,14 @@
+/* A growable list of owned strings, kept NULL-terminated. */
+#pragma once
+
+#include <stddef.h>
+
+struct strv {
+        char **v;
+        size_t n;
+};
+
+/* Append a copy of value. 0 or -ENOMEM. */
+int strv_push(struct strv *s, const char *value);
+/* Free every string and the list; s is empty again. */
+void strv_finish(struct strv *s);
