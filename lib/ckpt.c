@@ -1,4 +1,5 @@
 /* Shared checkpoint helpers: field look-up, names of enums, cleanup. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,6 +7,74 @@
 
 #include "ckpt.h"
 #include "macro.h"
+
+/* field_name_intern()'s table: open addressing over a power of two. Names
+ * come from entry names in key=value mode, so the count is bounded: past
+ * FIELD_NAMES_MAX a name is not interned and its checkpoint is not
+ * recognised, which keeps it. */
+static struct {
+        char **slots;
+        size_t cap, n;
+} field_names;
+
+static uint64_t name_hash(const char *s, size_t len)
+{
+        uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+        for (size_t i = 0; i < len; i++)
+                h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+        return h;
+}
+
+static int field_names_grow(void)
+{
+        size_t ncap = field_names.cap ? field_names.cap * 2 : 64;
+        char **v = calloc(ncap, sizeof(*v));
+
+        if (!v)
+                return -ENOMEM;
+        for (size_t i = 0; i < field_names.cap; i++) {
+                char *s = field_names.slots[i];
+                size_t j;
+
+                if (!s)
+                        continue;
+                for (j = name_hash(s, strlen(s)) & (ncap - 1); v[j]; j = (j + 1) & (ncap - 1))
+                        ;
+                v[j] = s;
+        }
+        free(field_names.slots);
+        field_names.slots = v;
+        field_names.cap = ncap;
+        return 0;
+}
+
+const char *field_name_intern(const char *s, size_t len)
+{
+        size_t j;
+        char *copy;
+
+        if (!s || len >= FIELD_NAME_MAX || memchr(s, '\0', len))
+                return NULL;
+        /* at most half full */
+        if ((field_names.n + 1) * 2 > field_names.cap && field_names_grow() < 0)
+                return NULL;
+        for (j = name_hash(s, len) & (field_names.cap - 1); field_names.slots[j];
+             j = (j + 1) & (field_names.cap - 1)) {
+                const char *t = field_names.slots[j];
+
+                if (strncmp(t, s, len) == 0 && t[len] == '\0')
+                        return t;
+        }
+        if (field_names.n >= FIELD_NAMES_MAX)
+                return NULL;
+        copy = strndup(s, len);
+        if (!copy)
+                return NULL;
+        field_names.slots[j] = copy;
+        field_names.n++;
+        return copy;
+}
 
 int fields_find(const struct fields *f, const char *name)
 {

@@ -8,14 +8,18 @@
 
 #define FIELDS_MAX     16
 #define FIELD_NAME_MAX 64
+/* distinct field names held at most (field_name_intern()) */
+#define FIELD_NAMES_MAX 65536
 
 /* struct ckpt.uid of a checkpoint whose members have different owners. */
 #define UID_MIXED ((uid_t)-1)
 
-/* Numbers captured from a checkpoint's name, in the order they appear. */
+/* Numbers captured from a checkpoint's name, in the order they appear. The
+ * names are interned (field_name_intern()): shared by every checkpoint and
+ * pattern, never copied or freed per checkpoint. */
 struct fields {
         size_t n;
-        char name[FIELDS_MAX][FIELD_NAME_MAX];
+        const char *name[FIELDS_MAX];
         double value[FIELDS_MAX];
         /* where value i is written in the name (0 length: not known), so
          * that "0.900" is shown as the name wrote it */
@@ -23,6 +27,10 @@ struct fields {
         uint8_t text_len[FIELDS_MAX];
 };
 
+/* The one copy of field name s[0..len) (len < FIELD_NAME_MAX), kept for the
+ * life of the process; NULL on ENOMEM or when FIELD_NAMES_MAX distinct
+ * names are held already. */
+const char *field_name_intern(const char *s, size_t len);
 /* Index of field `name` in f, or -1. */
 int fields_find(const struct fields *f, const char *name);
 /* Value i of f as name wrote it, else number_format(); returns buf. */

@@ -145,14 +145,14 @@ START_TEST(test_monitor_hint)
 
         mk(&c[0], "epoch=0-step=100.ckpt", 100, 0);
         mk(&c[1], "epoch=1-step=200-val_loss=0.5.ckpt", 200, 0);
-        strcpy(c[0].fields.name[0], "epoch");
-        strcpy(c[0].fields.name[1], "step");
+        c[0].fields.name[0] = "epoch";
+        c[0].fields.name[1] = "step";
         c[0].fields.n = 2;
         c[1].fields = c[0].fields;
         ck_assert_int_eq(run_monitor_hint(c, 1, "val_loss", &h), 0);
         ck_assert_str_eq(h, "names carry epoch, step");
         free(h);
-        strcpy(c[1].fields.name[2], "val_loss");
+        c[1].fields.name[2] = "val_loss";
         c[1].fields.n = 3;
         ck_assert_int_eq(run_monitor_hint(c, 2, "val_los", &h), 0);
         ck_assert_str_eq(h, "names carry epoch, step, val_loss; did you mean val_loss?");
