@@ -486,7 +486,7 @@ static int index_insert(struct run *idx, size_t *cap, struct ckpt *c)
                 i--;
         memmove(&v[i + 1], &v[i], (idx->n_ckpts - i) * sizeof(*v));
         v[i] = *c;
-        c->name = NULL, c->members = NULL, c->n_members = 0;
+        c->name = NULL, c->members = NULL, c->n_members = 0, c->fields = NULL, c->n_fields = 0;
         idx->n_ckpts++;
         return 0;
 }

@@ -110,25 +110,65 @@ char *number_format(double v, char *buf, size_t len)
         return buf;
 }
 
-char *fields_text(const struct fields *f, size_t i, const char *name, char *buf, size_t len)
+/* value as name[start..start + n) wrote it, when that is still there and
+ * reads as value (a group's members may differ in how they spell it), else
+ * number_format(). */
+static char *value_text(double value, size_t start, size_t n, const char *name, char *buf, size_t len)
 {
-        size_t start = f->text_start[i], n = f->text_len[i];
         char text[256];
         char *end;
         double v;
 
-        /* the name's own text, when it is still there and reads as the
-         * value (a group's members may differ in how they spell it) */
-        if (name && n > 0 && n < len && start + n <= strlen(name)) {
+        if (name && n > 0 && n < len && n < sizeof(text) && start + n <= strlen(name)) {
                 memcpy(text, name + start, n);
                 text[n] = '\0';
                 v = strtod(text, &end);
-                if (*end == '\0' && (v == f->value[i] || (isnan(v) && isnan(f->value[i])))) {
+                if (*end == '\0' && (v == value || (isnan(v) && isnan(value)))) {
                         memcpy(buf, text, n + 1);
                         return buf;
                 }
         }
-        return number_format(f->value[i], buf, len);
+        return number_format(value, buf, len);
+}
+
+char *fields_text(const struct fields *f, size_t i, const char *name, char *buf, size_t len)
+{
+        return value_text(f->value[i], f->text_start[i], f->text_len[i], name, buf, len);
+}
+
+char *ckpt_field_text(const struct ckpt *c, size_t i, char *buf, size_t len)
+{
+        const struct field *fl = &c->fields[i];
+
+        return value_text(fl->value, fl->text_start, fl->text_len, c->name, buf, len);
+}
+
+int ckpt_field_find(const struct ckpt *c, const char *name)
+{
+        for (size_t i = 0; i < c->n_fields; i++)
+                if (strcmp(c->fields[i].name, name) == 0)
+                        return (int)i;
+        return -1;
+}
+
+int ckpt_set_fields(struct ckpt *c, const struct fields *f)
+{
+        struct field *v = NULL;
+
+        if (f->n > 0) {
+                v = calloc(f->n, sizeof(*v));
+                if (!v)
+                        return -ENOMEM;
+        }
+        for (size_t i = 0; i < f->n; i++)
+                v[i] = (struct field){.name = f->name[i],
+                                      .value = f->value[i],
+                                      .text_start = f->text_start[i],
+                                      .text_len = f->text_len[i]};
+        free(c->fields);
+        c->fields = v;
+        c->n_fields = f->n;
+        return 0;
 }
 
 bool fields_equal(const struct fields *a, const struct fields *b)
@@ -154,6 +194,7 @@ void ckpt_finish(struct ckpt *c)
         for (size_t i = 0; i < c->n_members; i++)
                 free(c->members[i]);
         free(c->members);
+        free(c->fields);
         memset(c, 0, sizeof(*c));
 }
 

@@ -31,6 +31,13 @@ struct fields {
  * life of the process; NULL on ENOMEM or when FIELD_NAMES_MAX distinct
  * names are held already. */
 const char *field_name_intern(const char *s, size_t len);
+/* One field of a checkpoint as its record keeps it (struct ckpt.fields). */
+struct field {
+        const char *name; /* interned */
+        double value;
+        uint8_t text_start, text_len; /* as in struct fields */
+};
+
 /* Index of field `name` in f, or -1. */
 int fields_find(const struct fields *f, const char *name);
 /* Value i of f as name wrote it, else number_format(); returns buf. */
@@ -94,7 +101,10 @@ struct ckpt {
         size_t n_members;
         bool is_dir;
 
-        struct fields fields;
+        /* its fields (n_fields of them, heap; NULL when none): of
+         * members[0], equal in every member; names interned */
+        struct field *fields;
+        size_t n_fields;
         enum order_source order_source;
         double order;    /* step, else epoch, else mtime in seconds */
         bool has_metric; /* monitor value found (it may still be NaN) */
@@ -120,6 +130,12 @@ struct ckpt {
 };
 
 void ckpt_finish(struct ckpt *c);
+/* c->fields := a copy of f, exactly f->n long. 0 or -ENOMEM. */
+int ckpt_set_fields(struct ckpt *c, const struct fields *f);
+/* Index of c's field `name`, or -1. */
+int ckpt_field_find(const struct ckpt *c, const char *name);
+/* c's field i as c->name wrote it, else number_format(); returns buf. */
+char *ckpt_field_text(const struct ckpt *c, size_t i, char *buf, size_t len);
 
 const char *keep_reason_to_string(enum keep_reason r);
 const char *pin_kind_to_string(enum pin_kind k);

@@ -671,7 +671,7 @@ static void ckpt_error(struct ckpt *c, int error, const char *what)
         c->read_what = what;
 }
 
-static int ckpt_metric(const struct scan_ctx *ctx, struct ckpt *c, int member_fd)
+static int ckpt_metric(const struct scan_ctx *ctx, const struct fields *f, struct ckpt *c, int member_fd)
 {
         const char *monitor = ctx->w->policy.monitor;
         double v, step = INFINITY;
@@ -681,20 +681,20 @@ static int ckpt_metric(const struct scan_ctx *ctx, struct ckpt *c, int member_fd
                 return 0;
         switch (ctx->w->metric_source) {
         case METRIC_NAME:
-                i = fields_find(&c->fields, monitor);
+                i = fields_find(f, monitor);
                 if (i >= 0) {
-                        v = c->fields.value[i];
+                        v = f->value[i];
                         r = 0;
                 } else if (ctx->w->metric_log.n > 0 && ctx->logs) {
                         /* the training log, by epoch and step of the name;
                          * a log that exists but cannot be read, or that has
                          * not logged this checkpoint's epoch yet (EAGAIN),
                          * keeps it; an absent log or value is ENOENT */
-                        int e = fields_find(&c->fields, "epoch"), s = fields_find(&c->fields, "step");
+                        int e = fields_find(f, "epoch"), s = fields_find(f, "step");
                         if (!ctx->logs->loaded)
                                 (void)metriclog_set_load(ctx->logs, ctx->dir_fd, &ctx->w->metric_log, monitor);
-                        r = metriclog_set_lookup(ctx->logs, e >= 0 ? c->fields.value[e] : NAN,
-                                                 s >= 0 ? c->fields.value[s] : NAN, &v);
+                        r = metriclog_set_lookup(ctx->logs, e >= 0 ? f->value[e] : NAN, s >= 0 ? f->value[s] : NAN,
+                                                 &v);
                         if (r < 0 && r != -ENOENT && r != -ENOMEM) {
                                 ckpt_error(c, r, r == -EAGAIN ? "its metric log (not logged yet)" : "its metric log");
                                 r = -ENOENT;
@@ -704,9 +704,9 @@ static int ckpt_metric(const struct scan_ctx *ctx, struct ckpt *c, int member_fd
         case METRIC_HF_STATE:
                 if (member_fd < 0)
                         break;
-                i = fields_find(&c->fields, "step");
+                i = fields_find(f, "step");
                 if (i >= 0)
-                        step = c->fields.value[i];
+                        step = f->value[i];
                 r = metric_hf_state(member_fd, monitor, step, &v);
                 break;
         case METRIC_JSON_FILE:
@@ -751,6 +751,8 @@ static int marker_present(int member_fd, const char *marker)
 static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size_t n, struct ckpt *c)
 {
         const char *marker = ctx->w->complete_marker;
+        /* equal in every member (cand_same_group()) */
+        const struct fields *f = &cands[0].fields;
         bool need_marker = marker && *marker;
         bool marked = false;
         int metric_fd = -1, r = 0;
@@ -770,7 +772,6 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
         }
         c->name = c->members[0];
         c->is_dir = cands[0].is_dir;
-        c->fields = cands[0].fields;
         c->dev = ctx->l->v[cands[0].idx].st.st_dev;
         c->ino = ctx->l->v[cands[0].idx].st.st_ino;
         c->complete = true;
@@ -844,17 +845,17 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
                         close(fd);
         }
 
-        i = fields_find(&c->fields, "step");
+        i = fields_find(f, "step");
         if (i >= 0) {
                 c->order_source = ORDER_STEP;
-        } else if ((i = fields_find(&c->fields, "epoch")) >= 0) {
+        } else if ((i = fields_find(f, "epoch")) >= 0) {
                 c->order_source = ORDER_EPOCH;
         } else {
                 c->order_source = ORDER_MTIME;
                 c->order = (double)c->mtime_usec / (double)USEC_PER_SEC;
         }
         if (i >= 0)
-                c->order = c->fields.value[i];
+                c->order = f->value[i];
 
         /* Complete when the marker is there (HF trainer_state.json, DCP
          * .metadata), or when nothing changed within settle: Orbax writes
@@ -865,7 +866,10 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
         if (!marked && ctx->now_usec - c->mtime_usec < (int64_t)(ctx->w->settle_sec * (double)USEC_PER_SEC))
                 c->complete = false;
 
-        r = ckpt_metric(ctx, c, metric_fd);
+        r = ckpt_set_fields(c, f);
+        if (r < 0)
+                goto out;
+        r = ckpt_metric(ctx, f, c, metric_fd);
 out:
         metric_fd = safe_close(metric_fd);
         if (r != 0)
