@@ -155,6 +155,8 @@ int ckpt_set_fields(struct ckpt *c, const struct fields *f)
 {
         struct field *v = NULL;
 
+        if (f->n > FIELDS_MAX)
+                return -EINVAL;
         if (f->n > 0) {
                 v = calloc(f->n, sizeof(*v));
                 if (!v)
@@ -167,7 +169,7 @@ int ckpt_set_fields(struct ckpt *c, const struct fields *f)
                                       .text_len = f->text_len[i]};
         free(c->fields);
         c->fields = v;
-        c->n_fields = f->n;
+        c->n_fields = (uint8_t)f->n;
         return 0;
 }
 

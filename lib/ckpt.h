@@ -96,41 +96,43 @@ struct verdict {
 /* One checkpoint of a run: a file, a directory, or a group of files whose
  * captured fields are all equal (TF's ckpt-7.index + ckpt-7.data-*). */
 struct ckpt {
+        /* 8-byte members first, then 4, then 1: the daemon keeps one per
+         * checkpoint it tracks, so no padding between them */
         char *name;     /* first member name, for display */
         char **members; /* entry names in the run directory, sorted */
         size_t n_members;
-        bool is_dir;
-
         /* its fields (n_fields of them, heap; NULL when none): of
          * members[0], equal in every member; names interned */
         struct field *fields;
-        size_t n_fields;
-        enum order_source order_source;
-        double order;    /* step, else epoch, else mtime in seconds */
-        bool has_metric; /* monitor value found (it may still be NaN) */
-        double metric;
+        double order;  /* step, else epoch, else mtime in seconds */
+        double metric; /* when has_metric */
 
         uint64_t size_bytes; /* allocated bytes (st_blocks * 512), all members */
         int64_t mtime_usec;  /* newest mtime of any member or file inside */
-        bool complete;
-        unsigned pins; /* bit (1u << enum pin_kind) */
-        dev_t dev;     /* of members[0], re-checked before removal */
+        dev_t dev;           /* of members[0], re-checked before removal */
         ino_t ino;
         /* -errno of the first read its verdict depends on that failed (an
          * open, its flock pin, its tree, its marker, its metric; or its run,
          * see struct run), 0 when none: it is then kept and takes no place
          * among best or last. read_what says what ("its metric"), static. */
-        int read_error;
         const char *read_what;
+        int read_error;
         uid_t uid;        /* owner of every member; UID_MIXED when they differ */
-        bool age_known;   /* age_usec holds the age, not now - mtime_usec */
         int64_t age_usec; /* for min_age: what ckptd timed itself (daemon) */
+        enum order_source order_source;
+        unsigned pins; /* bit (1u << enum pin_kind) */
 
         struct verdict verdict;
+
+        uint8_t n_fields; /* at most FIELDS_MAX */
+        bool is_dir;
+        bool has_metric; /* monitor value found (it may still be NaN) */
+        bool complete;
+        bool age_known; /* age_usec holds the age, not now - mtime_usec */
 };
 
 void ckpt_finish(struct ckpt *c);
-/* c->fields := a copy of f, exactly f->n long. 0 or -ENOMEM. */
+/* c->fields := a copy of f, exactly f->n long. 0, -EINVAL or -ENOMEM. */
 int ckpt_set_fields(struct ckpt *c, const struct fields *f);
 /* Index of c's field `name`, or -1. */
 int ckpt_field_find(const struct ckpt *c, const char *name);
