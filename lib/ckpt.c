@@ -151,25 +151,40 @@ int ckpt_field_find(const struct ckpt *c, const char *name)
         return -1;
 }
 
-int ckpt_set_fields(struct ckpt *c, const struct fields *f)
+int ckpt_init_names(struct ckpt *c, const char *const *names, size_t n, const struct fields *f)
 {
-        struct field *v = NULL;
+        size_t bytes, nf = f ? f->n : 0;
+        struct field *v;
+        char *p;
 
-        if (f->n > FIELDS_MAX)
+        if (n == 0 || nf > FIELDS_MAX)
                 return -EINVAL;
-        if (f->n > 0) {
-                v = calloc(f->n, sizeof(*v));
-                if (!v)
-                        return -ENOMEM;
+        /* one allocation: members[n], fields[nf], then the names' bytes */
+        bytes = n * sizeof(char *) + nf * sizeof(struct field);
+        for (size_t k = 0; k < n; k++)
+                bytes += strlen(names[k]) + 1;
+        c->members = malloc(bytes);
+        if (!c->members)
+                return -ENOMEM;
+        v = (struct field *)(c->members + n);
+        p = (char *)(v + nf);
+        for (size_t k = 0; k < n; k++) {
+                size_t len = strlen(names[k]) + 1;
+
+                memcpy(p, names[k], len);
+                c->members[k] = p;
+                p += len;
         }
-        for (size_t i = 0; i < f->n; i++)
+        for (size_t i = 0; i < nf; i++)
                 v[i] = (struct field){.name = f->name[i],
                                       .value = f->value[i],
                                       .text_start = f->text_start[i],
                                       .text_len = f->text_len[i]};
-        free(c->fields);
-        c->fields = v;
-        c->n_fields = (uint8_t)f->n;
+        c->n_members = n;
+        c->name = c->members[0];
+        c->fields = nf > 0 ? v : NULL;
+        c->n_fields = (uint8_t)nf;
+        c->packed = true;
         return 0;
 }
 
@@ -190,6 +205,11 @@ bool fields_equal(const struct fields *a, const struct fields *b)
 
 void ckpt_finish(struct ckpt *c)
 {
+        if (c->packed) {
+                free(c->members); /* the names and fields too */
+                memset(c, 0, sizeof(*c));
+                return;
+        }
         /* name points at members[0] or is its own copy */
         if (c->n_members == 0 || c->name != c->members[0])
                 free(c->name);

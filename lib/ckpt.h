@@ -100,6 +100,8 @@ struct ckpt {
          * checkpoint it tracks, so no padding between them */
         char *name;     /* first member name, for display */
         char **members; /* entry names in the run directory, sorted */
+        /* (packed: members, their names and fields are one allocation, at
+         * members, see ckpt_init_names(); else each its own) */
         size_t n_members;
         /* its fields (n_fields of them, heap; NULL when none): of
          * members[0], equal in every member; names interned */
@@ -129,11 +131,13 @@ struct ckpt {
         bool has_metric; /* monitor value found (it may still be NaN) */
         bool complete;
         bool age_known; /* age_usec holds the age, not now - mtime_usec */
+        bool packed;    /* see members */
 };
 
 void ckpt_finish(struct ckpt *c);
-/* c->fields := a copy of f, exactly f->n long. 0, -EINVAL or -ENOMEM. */
-int ckpt_set_fields(struct ckpt *c, const struct fields *f);
+/* Fill a zeroed c's members (names[0..n), sorted), name and fields (a copy
+ * of f, may be NULL) in one allocation (packed). 0, -EINVAL or -ENOMEM. */
+int ckpt_init_names(struct ckpt *c, const char *const *names, size_t n, const struct fields *f);
 /* Index of c's field `name`, or -1. */
 int ckpt_field_find(const struct ckpt *c, const char *name);
 /* c's field i as c->name wrote it, else number_format(); returns buf. */

@@ -754,23 +754,22 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
         /* equal in every member (cand_same_group()) */
         const struct fields *f = &cands[0].fields;
         bool need_marker = marker && *marker;
+        const char *one, **names;
         bool marked = false;
         int metric_fd = -1, r = 0;
         int i;
 
         *c = (struct ckpt){};
-        c->members = calloc(n, sizeof(char *));
-        if (!c->members)
+        names = n == 1 ? &one : calloc(n, sizeof(*names));
+        if (!names)
                 return -ENOMEM;
-        for (size_t k = 0; k < n; k++) {
-                c->members[k] = strdup(ctx->l->v[cands[k].idx].name);
-                if (!c->members[k]) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-                c->n_members++;
-        }
-        c->name = c->members[0];
+        for (size_t k = 0; k < n; k++)
+                names[k] = ctx->l->v[cands[k].idx].name;
+        r = ckpt_init_names(c, names, n, f);
+        if (names != &one)
+                free(names);
+        if (r < 0)
+                return r;
         c->is_dir = cands[0].is_dir;
         c->dev = ctx->l->v[cands[0].idx].st.st_dev;
         c->ino = ctx->l->v[cands[0].idx].st.st_ino;
@@ -866,9 +865,6 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
         if (!marked && ctx->now_usec - c->mtime_usec < (int64_t)(ctx->w->settle_sec * (double)USEC_PER_SEC))
                 c->complete = false;
 
-        r = ckpt_set_fields(c, f);
-        if (r < 0)
-                goto out;
         r = ckpt_metric(ctx, f, c, metric_fd);
 out:
         metric_fd = safe_close(metric_fd);
