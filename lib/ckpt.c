@@ -59,8 +59,7 @@ const char *field_name_intern(const char *s, size_t len)
         /* at most half full */
         if ((field_names.n + 1) * 2 > field_names.cap && field_names_grow() < 0)
                 return NULL;
-        for (j = name_hash(s, len) & (field_names.cap - 1); field_names.slots[j];
-             j = (j + 1) & (field_names.cap - 1)) {
+        for (j = name_hash(s, len) & (field_names.cap - 1); field_names.slots[j]; j = (j + 1) & (field_names.cap - 1)) {
                 const char *t = field_names.slots[j];
 
                 if (strncmp(t, s, len) == 0 && t[len] == '\0')

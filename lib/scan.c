@@ -693,8 +693,7 @@ static int ckpt_metric(const struct scan_ctx *ctx, const struct fields *f, struc
                         int e = fields_find(f, "epoch"), s = fields_find(f, "step");
                         if (!ctx->logs->loaded)
                                 (void)metriclog_set_load(ctx->logs, ctx->dir_fd, &ctx->w->metric_log, monitor);
-                        r = metriclog_set_lookup(ctx->logs, e >= 0 ? f->value[e] : NAN, s >= 0 ? f->value[s] : NAN,
-                                                 &v);
+                        r = metriclog_set_lookup(ctx->logs, e >= 0 ? f->value[e] : NAN, s >= 0 ? f->value[s] : NAN, &v);
                         if (r < 0 && r != -ENOENT && r != -ENOMEM) {
                                 ckpt_error(c, r, r == -EAGAIN ? "its metric log (not logged yet)" : "its metric log");
                                 r = -ENOENT;
