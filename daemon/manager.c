@@ -486,16 +486,17 @@ static int index_insert(struct run *idx, size_t *cap, struct ckpt *c)
                 i--;
         memmove(&v[i + 1], &v[i], (idx->n_ckpts - i) * sizeof(*v));
         v[i] = *c;
-        c->name = NULL, c->members = NULL, c->n_members = 0;
+        c->name = NULL, c->members = NULL, c->n_members = 0, c->fields = NULL, c->n_fields = 0;
         idx->n_ckpts++;
         return 0;
 }
 
-/* Adopt a scan of the whole run as its index, with room for the saves to
- * come: growing the array at a save would copy all of it. */
+/* Adopt a scan of the whole run as its index, with room for a few saves
+ * (index_insert() grows it by half after): room kept in every run's index
+ * is memory held for the whole tree. */
 static void index_adopt(struct run_state *run, struct run *scanned)
 {
-        size_t cap = scanned->n_ckpts + scanned->n_ckpts / 4 + 4;
+        size_t cap = scanned->n_ckpts + 4;
         struct ckpt *v = reallocarray(scanned->ckpts, cap, sizeof(*v));
 
         run_finish(&run->idx);

@@ -284,15 +284,14 @@ static char *fields_string(const struct root *r, const struct ckpt *c)
 
         if (!m)
                 return NULL;
-        for (size_t k = 0; k < c->fields.n; k++) {
-                _cleanup_free_ char *field = log_escape(c->fields.name[k]);
-                fprintf(m, "%s%s=%s", k ? " " : "", field ? field : "?",
-                        fields_text(&c->fields, k, c->name, num, sizeof(num)));
+        for (size_t k = 0; k < c->n_fields; k++) {
+                _cleanup_free_ char *field = log_escape(c->fields[k].name);
+                fprintf(m, "%s%s=%s", k ? " " : "", field ? field : "?", ckpt_field_text(c, k, num, sizeof(num)));
         }
         /* a metric from a file is shown like a field */
-        if (c->has_metric && monitor && fields_find(&c->fields, monitor) < 0) {
+        if (c->has_metric && monitor && ckpt_field_find(c, monitor) < 0) {
                 _cleanup_free_ char *field = log_escape(monitor);
-                fprintf(m, "%s%s=%s", c->fields.n ? " " : "", field ? field : "?",
+                fprintf(m, "%s%s=%s", c->n_fields ? " " : "", field ? field : "?",
                         number_format(c->metric, num, sizeof(num)));
         }
         if (fclose(m) != 0) {
@@ -436,12 +435,12 @@ static bool json_number_text(const char *s)
 /* Field i as the name wrote it ("0.900"), when that is a JSON number. */
 static json_object *json_field(const struct ckpt *c, size_t i)
 {
-        double v = c->fields.value[i];
+        double v = c->fields[i].value;
         char num[64];
 
         if (!isfinite(v))
                 return NULL;
-        fields_text(&c->fields, i, c->name, num, sizeof(num));
+        ckpt_field_text(c, i, num, sizeof(num));
         if (!json_number_text(num))
                 number_format(v, num, sizeof(num));
         return json_object_new_double_s(v, num);
@@ -473,16 +472,16 @@ static json_object *ckpt_json(const struct root *r, const struct ckpt *c)
                 json_object_array_add(a, json_name(c->members[i]));
         json_object_object_add(o, "members", a);
         json_object_object_add(o, "directory", json_object_new_boolean(c->is_dir));
-        for (size_t i = 0; i < c->fields.n; i++)
-                json_object_object_add(fields, c->fields.name[i], json_field(c, i));
+        for (size_t i = 0; i < c->n_fields; i++)
+                json_object_object_add(fields, c->fields[i].name, json_field(c, i));
         json_object_object_add(o, "fields", fields);
         json_object_object_add(o, "order", json_number(c->order));
         json_object_object_add(o, "order_source", json_object_new_string(order_source_to_string(c->order_source)));
         if (r->w->policy.monitor) {
-                int k = fields_find(&c->fields, r->w->policy.monitor);
+                int k = ckpt_field_find(c, r->w->policy.monitor);
                 json_object_object_add(o, "metric",
                                        !c->has_metric                              ? NULL
-                                       : k >= 0 && c->fields.value[k] == c->metric ? json_field(c, (size_t)k)
+                                       : k >= 0 && c->fields[k].value == c->metric ? json_field(c, (size_t)k)
                                                                                    : json_number(c->metric));
         }
         json_object_object_add(o, "size_bytes", json_object_new_uint64(c->size_bytes));

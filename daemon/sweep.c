@@ -799,11 +799,11 @@ const char *sweep_metric_text(const struct root *r, const struct ckpt *c, char *
 
         if (!monitor || !c->has_metric)
                 return NULL;
-        i = fields_find(&c->fields, monitor);
+        i = ckpt_field_find(c, monitor);
         /* a value from the name is shown as written; one from a file or a
          * log has no text of its own */
-        if (i >= 0 && c->fields.value[i] == c->metric)
-                return fields_text(&c->fields, (size_t)i, c->name, buf, len);
+        if (i >= 0 && c->fields[i].value == c->metric)
+                return ckpt_field_text(c, (size_t)i, buf, len);
         return number_format(c->metric, buf, len);
 }
 

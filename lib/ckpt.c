@@ -1,4 +1,5 @@
 /* Shared checkpoint helpers: field look-up, names of enums, cleanup. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,6 +7,73 @@
 
 #include "ckpt.h"
 #include "macro.h"
+
+/* field_name_intern()'s table: open addressing over a power of two. Names
+ * come from entry names in key=value mode, so the count is bounded: past
+ * FIELD_NAMES_MAX a name is not interned and its checkpoint is not
+ * recognised, which keeps it. */
+static struct {
+        char **slots;
+        size_t cap, n;
+} field_names;
+
+static uint64_t name_hash(const char *s, size_t len)
+{
+        uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+        for (size_t i = 0; i < len; i++)
+                h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+        return h;
+}
+
+static int field_names_grow(void)
+{
+        size_t ncap = field_names.cap ? field_names.cap * 2 : 64;
+        char **v = calloc(ncap, sizeof(*v));
+
+        if (!v)
+                return -ENOMEM;
+        for (size_t i = 0; i < field_names.cap; i++) {
+                char *s = field_names.slots[i];
+                size_t j;
+
+                if (!s)
+                        continue;
+                for (j = name_hash(s, strlen(s)) & (ncap - 1); v[j]; j = (j + 1) & (ncap - 1))
+                        ;
+                v[j] = s;
+        }
+        free(field_names.slots);
+        field_names.slots = v;
+        field_names.cap = ncap;
+        return 0;
+}
+
+const char *field_name_intern(const char *s, size_t len)
+{
+        size_t j;
+        char *copy;
+
+        if (!s || len >= FIELD_NAME_MAX || memchr(s, '\0', len))
+                return NULL;
+        /* at most half full */
+        if ((field_names.n + 1) * 2 > field_names.cap && field_names_grow() < 0)
+                return NULL;
+        for (j = name_hash(s, len) & (field_names.cap - 1); field_names.slots[j]; j = (j + 1) & (field_names.cap - 1)) {
+                const char *t = field_names.slots[j];
+
+                if (strncmp(t, s, len) == 0 && t[len] == '\0')
+                        return t;
+        }
+        if (field_names.n >= FIELD_NAMES_MAX)
+                return NULL;
+        copy = strndup(s, len);
+        if (!copy)
+                return NULL;
+        field_names.slots[j] = copy;
+        field_names.n++;
+        return copy;
+}
 
 int fields_find(const struct fields *f, const char *name)
 {
@@ -41,25 +109,82 @@ char *number_format(double v, char *buf, size_t len)
         return buf;
 }
 
-char *fields_text(const struct fields *f, size_t i, const char *name, char *buf, size_t len)
+/* value as name[start..start + n) wrote it, when that is still there and
+ * reads as value (a group's members may differ in how they spell it), else
+ * number_format(). */
+static char *value_text(double value, size_t start, size_t n, const char *name, char *buf, size_t len)
 {
-        size_t start = f->text_start[i], n = f->text_len[i];
         char text[256];
         char *end;
         double v;
 
-        /* the name's own text, when it is still there and reads as the
-         * value (a group's members may differ in how they spell it) */
-        if (name && n > 0 && n < len && start + n <= strlen(name)) {
+        if (name && n > 0 && n < len && n < sizeof(text) && start + n <= strlen(name)) {
                 memcpy(text, name + start, n);
                 text[n] = '\0';
                 v = strtod(text, &end);
-                if (*end == '\0' && (v == f->value[i] || (isnan(v) && isnan(f->value[i])))) {
+                if (*end == '\0' && (v == value || (isnan(v) && isnan(value)))) {
                         memcpy(buf, text, n + 1);
                         return buf;
                 }
         }
-        return number_format(f->value[i], buf, len);
+        return number_format(value, buf, len);
+}
+
+char *fields_text(const struct fields *f, size_t i, const char *name, char *buf, size_t len)
+{
+        return value_text(f->value[i], f->text_start[i], f->text_len[i], name, buf, len);
+}
+
+char *ckpt_field_text(const struct ckpt *c, size_t i, char *buf, size_t len)
+{
+        const struct field *fl = &c->fields[i];
+
+        return value_text(fl->value, fl->text_start, fl->text_len, c->name, buf, len);
+}
+
+int ckpt_field_find(const struct ckpt *c, const char *name)
+{
+        for (size_t i = 0; i < c->n_fields; i++)
+                if (strcmp(c->fields[i].name, name) == 0)
+                        return (int)i;
+        return -1;
+}
+
+int ckpt_init_names(struct ckpt *c, const char *const *names, size_t n, const struct fields *f)
+{
+        size_t bytes, nf = f ? f->n : 0;
+        struct field *v;
+        char *p;
+
+        if (n == 0 || nf > FIELDS_MAX)
+                return -EINVAL;
+        /* one allocation: members[n], fields[nf], then the names' bytes */
+        bytes = n * sizeof(char *) + nf * sizeof(struct field);
+        for (size_t k = 0; k < n; k++)
+                bytes += strlen(names[k]) + 1;
+        c->members = malloc(bytes);
+        if (!c->members)
+                return -ENOMEM;
+        v = (struct field *)(c->members + n);
+        p = (char *)(v + nf);
+        for (size_t k = 0; k < n; k++) {
+                size_t len = strlen(names[k]) + 1;
+
+                memcpy(p, names[k], len);
+                c->members[k] = p;
+                p += len;
+        }
+        for (size_t i = 0; i < nf; i++)
+                v[i] = (struct field){.name = f->name[i],
+                                      .value = f->value[i],
+                                      .text_start = f->text_start[i],
+                                      .text_len = f->text_len[i]};
+        c->n_members = n;
+        c->name = c->members[0];
+        c->fields = nf > 0 ? v : NULL;
+        c->n_fields = (uint8_t)nf;
+        c->packed = true;
+        return 0;
 }
 
 bool fields_equal(const struct fields *a, const struct fields *b)
@@ -79,12 +204,18 @@ bool fields_equal(const struct fields *a, const struct fields *b)
 
 void ckpt_finish(struct ckpt *c)
 {
+        if (c->packed) {
+                free(c->members); /* the names and fields too */
+                memset(c, 0, sizeof(*c));
+                return;
+        }
         /* name points at members[0] or is its own copy */
         if (c->n_members == 0 || c->name != c->members[0])
                 free(c->name);
         for (size_t i = 0; i < c->n_members; i++)
                 free(c->members[i]);
         free(c->members);
+        free(c->fields);
         memset(c, 0, sizeof(*c));
 }
 

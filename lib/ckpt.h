@@ -8,19 +8,34 @@
 
 #define FIELDS_MAX     16
 #define FIELD_NAME_MAX 64
+/* distinct field names held at most (field_name_intern()) */
+#define FIELD_NAMES_MAX 65536
 
 /* struct ckpt.uid of a checkpoint whose members have different owners. */
 #define UID_MIXED ((uid_t)-1)
 
-/* Numbers captured from a checkpoint's name, in the order they appear. */
+/* Numbers captured from a checkpoint's name, in the order they appear. The
+ * names are interned (field_name_intern()): shared by every checkpoint and
+ * pattern, never copied or freed per checkpoint. */
 struct fields {
         size_t n;
-        char name[FIELDS_MAX][FIELD_NAME_MAX];
+        const char *name[FIELDS_MAX];
         double value[FIELDS_MAX];
         /* where value i is written in the name (0 length: not known), so
          * that "0.900" is shown as the name wrote it */
         uint8_t text_start[FIELDS_MAX];
         uint8_t text_len[FIELDS_MAX];
+};
+
+/* The one copy of field name s[0..len) (len < FIELD_NAME_MAX), kept for the
+ * life of the process; NULL on ENOMEM or when FIELD_NAMES_MAX distinct
+ * names are held already. */
+const char *field_name_intern(const char *s, size_t len);
+/* One field of a checkpoint as its record keeps it (struct ckpt.fields). */
+struct field {
+        const char *name; /* interned */
+        double value;
+        uint8_t text_start, text_len; /* as in struct fields */
 };
 
 /* Index of field `name` in f, or -1. */
@@ -81,37 +96,52 @@ struct verdict {
 /* One checkpoint of a run: a file, a directory, or a group of files whose
  * captured fields are all equal (TF's ckpt-7.index + ckpt-7.data-*). */
 struct ckpt {
+        /* 8-byte members first, then 4, then 1: the daemon keeps one per
+         * checkpoint it tracks, so no padding between them */
         char *name;     /* first member name, for display */
         char **members; /* entry names in the run directory, sorted */
+        /* (packed: members, their names and fields are one allocation, at
+         * members, see ckpt_init_names(); else each its own) */
         size_t n_members;
-        bool is_dir;
-
-        struct fields fields;
-        enum order_source order_source;
-        double order;    /* step, else epoch, else mtime in seconds */
-        bool has_metric; /* monitor value found (it may still be NaN) */
-        double metric;
+        /* its fields (n_fields of them, heap; NULL when none): of
+         * members[0], equal in every member; names interned */
+        struct field *fields;
+        double order;  /* step, else epoch, else mtime in seconds */
+        double metric; /* when has_metric */
 
         uint64_t size_bytes; /* allocated bytes (st_blocks * 512), all members */
         int64_t mtime_usec;  /* newest mtime of any member or file inside */
-        bool complete;
-        unsigned pins; /* bit (1u << enum pin_kind) */
-        dev_t dev;     /* of members[0], re-checked before removal */
+        dev_t dev;           /* of members[0], re-checked before removal */
         ino_t ino;
         /* -errno of the first read its verdict depends on that failed (an
          * open, its flock pin, its tree, its marker, its metric; or its run,
          * see struct run), 0 when none: it is then kept and takes no place
          * among best or last. read_what says what ("its metric"), static. */
-        int read_error;
         const char *read_what;
+        int read_error;
         uid_t uid;        /* owner of every member; UID_MIXED when they differ */
-        bool age_known;   /* age_usec holds the age, not now - mtime_usec */
         int64_t age_usec; /* for min_age: what ckptd timed itself (daemon) */
+        enum order_source order_source;
+        unsigned pins; /* bit (1u << enum pin_kind) */
 
         struct verdict verdict;
+
+        uint8_t n_fields; /* at most FIELDS_MAX */
+        bool is_dir;
+        bool has_metric; /* monitor value found (it may still be NaN) */
+        bool complete;
+        bool age_known; /* age_usec holds the age, not now - mtime_usec */
+        bool packed;    /* see members */
 };
 
 void ckpt_finish(struct ckpt *c);
+/* Fill a zeroed c's members (names[0..n), sorted), name and fields (a copy
+ * of f, may be NULL) in one allocation (packed). 0, -EINVAL or -ENOMEM. */
+int ckpt_init_names(struct ckpt *c, const char *const *names, size_t n, const struct fields *f);
+/* Index of c's field `name`, or -1. */
+int ckpt_field_find(const struct ckpt *c, const char *name);
+/* c's field i as c->name wrote it, else number_format(); returns buf. */
+char *ckpt_field_text(const struct ckpt *c, size_t i, char *buf, size_t len);
 
 const char *keep_reason_to_string(enum keep_reason r);
 const char *pin_kind_to_string(enum pin_kind k);

@@ -98,10 +98,10 @@ static size_t edit_distance(const char *a, const char *b)
 static bool seen_before(const struct ckpt *c, size_t i, size_t k)
 {
         for (size_t j = 0; j <= i; j++)
-                for (size_t l = 0; l < c[j].fields.n; l++) {
+                for (size_t l = 0; l < c[j].n_fields; l++) {
                         if (j == i && l == k)
                                 return false;
-                        if (strcmp(c[j].fields.name[l], c[i].fields.name[k]) == 0)
+                        if (strcmp(c[j].fields[l].name, c[i].fields[k].name) == 0)
                                 return true;
                 }
         return false;
@@ -126,8 +126,8 @@ int run_monitor_hint(const struct ckpt *c, size_t n, const char *monitor, char *
                 limit = 1;
         fputs("names carry ", f);
         for (size_t i = 0; i < n; i++)
-                for (size_t k = 0; k < c[i].fields.n; k++) {
-                        const char *name = c[i].fields.name[k];
+                for (size_t k = 0; k < c[i].n_fields; k++) {
+                        const char *name = c[i].fields[k].name;
                         size_t d;
 
                         if (seen_before(c, i, k))

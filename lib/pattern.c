@@ -40,7 +40,7 @@ struct pattern {
         size_t n_toks;
         char *literals;
         size_t n_fields;
-        char names[FIELDS_MAX][FIELD_NAME_MAX];
+        const char *names[FIELDS_MAX]; /* interned: shared with every match */
         bool has_star;
         /* Read as Lightning's filename= (no "*" in the template): a name may
          * also carry "name=" before every field, and "-vN" before ".ckpt";
@@ -244,8 +244,9 @@ static int parse_field(struct pattern *p, const char *t, size_t *i, const char *
                 if (strlen(p->names[f]) == len && memcmp(p->names[f], t + start, len) == 0)
                         return syntax_error(ret_error, "duplicate field name in pattern");
 
-        memcpy(p->names[p->n_fields], t + start, len);
-        p->names[p->n_fields][len] = '\0';
+        p->names[p->n_fields] = field_name_intern(t + start, len);
+        if (!p->names[p->n_fields])
+                return -ENOMEM;
         *i = end + 1;
         add_tok(p, TOK_FIELD, 0, 0, p->n_fields++);
         return 0;
@@ -526,7 +527,7 @@ static bool match_body(const struct pattern *p, const char *name, size_t len, bo
         if (!match_from(&m, 0, 0))
                 goto out;
         for (size_t i = 0; i < p->n_fields; i++) {
-                memcpy(f.name[i], p->names[i], FIELD_NAME_MAX);
+                f.name[i] = p->names[i];
                 if (parse_number(name + m.cap_start[i], m.cap_end[i] - m.cap_start[i], &f.value[i]) < 0)
                         goto out;
                 field_text_at(&f, i, m.cap_start[i], m.cap_end[i] - m.cap_start[i]);
@@ -685,16 +686,18 @@ static bool match_kv(const struct pattern *p, const char *name, struct fields *r
                 /* The first of a repeated key wins; keys that do not fit are
                  * not fields. */
                 if (k > pos && k - pos < FIELD_NAME_MAX && f.n < FIELDS_MAX) {
-                        char key[FIELD_NAME_MAX];
                         size_t klen = doubled_key(name + pos, k - pos);
+                        /* interned: a name the table cannot hold (ENOMEM,
+                         * too many) leaves the name unrecognised, so kept */
+                        const char *key = field_name_intern(name + pos + (k - pos - klen), klen);
 
-                        memcpy(key, name + pos + (k - pos - klen), klen);
-                        key[klen] = '\0';
+                        if (!key)
+                                return false;
                         if (fields_find(&f, key) < 0) {
                                 if (parse_number(name + v, vend - v, &f.value[f.n]) < 0)
                                         return false;
                                 field_text_at(&f, f.n, v, vend - v);
-                                memcpy(f.name[f.n], key, klen + 1);
+                                f.name[f.n] = key;
                                 f.n++;
                         }
                 }

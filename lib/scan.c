@@ -502,7 +502,7 @@ static void ckpt_error(struct ckpt *c, int error, const char *what)
         c->read_what = what;
 }
 
-static int ckpt_metric(const struct scan_ctx *ctx, struct ckpt *c, int member_fd)
+static int ckpt_metric(const struct scan_ctx *ctx, const struct fields *f, struct ckpt *c, int member_fd)
 {
         const char *monitor = ctx->w->policy.monitor;
         double v, step = INFINITY;
@@ -512,20 +512,19 @@ static int ckpt_metric(const struct scan_ctx *ctx, struct ckpt *c, int member_fd
                 return 0;
         switch (ctx->w->metric_source) {
         case METRIC_NAME:
-                i = fields_find(&c->fields, monitor);
+                i = fields_find(f, monitor);
                 if (i >= 0) {
-                        v = c->fields.value[i];
+                        v = f->value[i];
                         r = 0;
                 } else if (ctx->w->metric_log.n > 0 && ctx->logs) {
                         /* the training log, by epoch and step of the name;
                          * a log that exists but cannot be read, or that has
                          * not logged this checkpoint's epoch yet (EAGAIN),
                          * keeps it; an absent log or value is ENOENT */
-                        int e = fields_find(&c->fields, "epoch"), s = fields_find(&c->fields, "step");
+                        int e = fields_find(f, "epoch"), s = fields_find(f, "step");
                         if (!ctx->logs->loaded)
                                 (void)metriclog_set_load(ctx->logs, ctx->dir_fd, &ctx->w->metric_log, monitor);
-                        r = metriclog_set_lookup(ctx->logs, e >= 0 ? c->fields.value[e] : NAN,
-                                                 s >= 0 ? c->fields.value[s] : NAN, &v);
+                        r = metriclog_set_lookup(ctx->logs, e >= 0 ? f->value[e] : NAN, s >= 0 ? f->value[s] : NAN, &v);
                         if (r < 0 && r != -ENOENT && r != -ENOMEM) {
                                 ckpt_error(c, r, r == -EAGAIN ? "its metric log (not logged yet)" : "its metric log");
                                 r = -ENOENT;
@@ -535,9 +534,9 @@ static int ckpt_metric(const struct scan_ctx *ctx, struct ckpt *c, int member_fd
         case METRIC_HF_STATE:
                 if (member_fd < 0)
                         break;
-                i = fields_find(&c->fields, "step");
+                i = fields_find(f, "step");
                 if (i >= 0)
-                        step = c->fields.value[i];
+                        step = f->value[i];
                 r = metric_hf_state(member_fd, monitor, step, &v);
                 break;
         case METRIC_JSON_FILE:
@@ -582,26 +581,26 @@ static int marker_present(int member_fd, const char *marker)
 static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size_t n, struct ckpt *c)
 {
         const char *marker = ctx->w->complete_marker;
+        /* equal in every member (cand_same_group()) */
+        const struct fields *f = &cands[0].fields;
         bool need_marker = marker && *marker;
+        const char *one, **names;
         bool marked = false;
         int metric_fd = -1, r = 0;
         int i;
 
         *c = (struct ckpt){};
-        c->members = calloc(n, sizeof(char *));
-        if (!c->members)
+        names = n == 1 ? &one : calloc(n, sizeof(*names));
+        if (!names)
                 return -ENOMEM;
-        for (size_t k = 0; k < n; k++) {
-                c->members[k] = strdup(ctx->l->v[cands[k].idx].name);
-                if (!c->members[k]) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-                c->n_members++;
-        }
-        c->name = c->members[0];
+        for (size_t k = 0; k < n; k++)
+                names[k] = ctx->l->v[cands[k].idx].name;
+        r = ckpt_init_names(c, names, n, f);
+        if (names != &one)
+                free(names);
+        if (r < 0)
+                return r;
         c->is_dir = cands[0].is_dir;
-        c->fields = cands[0].fields;
         c->dev = ctx->l->v[cands[0].idx].st.st_dev;
         c->ino = ctx->l->v[cands[0].idx].st.st_ino;
         c->complete = true;
@@ -675,17 +674,17 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
                         close(fd);
         }
 
-        i = fields_find(&c->fields, "step");
+        i = fields_find(f, "step");
         if (i >= 0) {
                 c->order_source = ORDER_STEP;
-        } else if ((i = fields_find(&c->fields, "epoch")) >= 0) {
+        } else if ((i = fields_find(f, "epoch")) >= 0) {
                 c->order_source = ORDER_EPOCH;
         } else {
                 c->order_source = ORDER_MTIME;
                 c->order = (double)c->mtime_usec / (double)USEC_PER_SEC;
         }
         if (i >= 0)
-                c->order = c->fields.value[i];
+                c->order = f->value[i];
 
         /* Complete when the marker is there (HF trainer_state.json, DCP
          * .metadata), or when nothing changed within settle: Orbax writes
@@ -696,7 +695,7 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
         if (!marked && ctx->now_usec - c->mtime_usec < (int64_t)(ctx->w->settle_sec * (double)USEC_PER_SEC))
                 c->complete = false;
 
-        r = ckpt_metric(ctx, c, metric_fd);
+        r = ckpt_metric(ctx, f, c, metric_fd);
 out:
         metric_fd = safe_close(metric_fd);
         if (r != 0)

@@ -30,7 +30,7 @@ static void check_fields(const struct fields *f)
         if (f->n > FIELDS_MAX)
                 abort();
         for (size_t i = 0; i < f->n; i++)
-                if (memchr(f->name[i], '\0', FIELD_NAME_MAX) == NULL || f->name[i][0] == '\0')
+                if (!f->name[i] || strnlen(f->name[i], FIELD_NAME_MAX) == FIELD_NAME_MAX || f->name[i][0] == '\0')
                         abort();
 }
 

@@ -913,6 +913,49 @@ START_TEST(test_field_text)
 }
 END_TEST
 
+/* A checkpoint's record keeps its fields as the name wrote them, with
+ * names shared by every pattern and checkpoint rather than copied. */
+START_TEST(test_ckpt_record)
+{
+        struct pattern *t = NULL, *kv = NULL;
+        const char *names[] = {"epoch=3-val_loss=0.900.ckpt", "epoch=3-val_loss=0.900.ckpt.bak"};
+        struct fields ft, fk;
+        struct ckpt c = {};
+        char buf[64];
+        const char *err = NULL;
+        int i;
+
+        ck_assert_int_eq(pattern_compile("epoch={epoch}-val_loss={val_loss}.ckpt", &t, &err), 0);
+        ck_assert_int_eq(pattern_new_kv(NULL, NULL, &kv), 0);
+        ck_assert(pattern_match(t, names[0], &ft));
+        ck_assert(pattern_match(kv, names[0], &fk));
+        ck_assert_uint_eq(fk.n, 2);
+        ck_assert_ptr_eq(ft.name[0], fk.name[0]);
+        ck_assert_ptr_eq(ft.name[1], fk.name[1]);
+
+        ck_assert_int_eq(ckpt_init_names(&c, names, 2, &fk), 0);
+        ck_assert_str_eq(c.name, names[0]);
+        ck_assert_uint_eq(c.n_members, 2);
+        ck_assert_str_eq(c.members[1], names[1]);
+        ck_assert_uint_eq(c.n_fields, 2);
+        i = ckpt_field_find(&c, "val_loss");
+        ck_assert_int_eq(i, 1);
+        ck_assert_str_eq(ckpt_field_text(&c, (size_t)i, buf, sizeof(buf)), "0.900");
+        ck_assert_double_eq(c.fields[i].value, 0.9);
+        ck_assert_int_lt(ckpt_field_find(&c, "step"), 0);
+        ckpt_finish(&c);
+        ck_assert_ptr_null(c.members);
+
+        /* no fields: none kept */
+        ck_assert_int_eq(ckpt_init_names(&c, names, 1, NULL), 0);
+        ck_assert_uint_eq(c.n_fields, 0);
+        ck_assert_ptr_null(c.fields);
+        ckpt_finish(&c);
+        pattern_free(t);
+        pattern_free(kv);
+}
+END_TEST
+
 Suite *pattern_suite(void)
 {
         Suite *s = suite_create("pattern");
@@ -947,6 +990,7 @@ Suite *pattern_suite(void)
         tcase_add_test(kv, test_kv_edges);
         tcase_add_test(kv, test_kv_auto_insert);
         tcase_add_test(kv, test_preset_last_copies);
+        tcase_add_test(kv, test_ckpt_record);
         suite_add_tcase(s, kv);
 
         tcase_add_test(glob, test_glob);
