@@ -301,6 +301,93 @@ START_TEST(test_index_equals_disk_after_random_events)
 }
 END_TEST
 
+/* A run of n checkpoints named c<i>, complete, with order i (or its mtime
+ * with by_mtime) and an mtime mtime_sec[i] seconds ago. */
+static void ages_run(struct run *r, size_t n, const int64_t *mtime_sec, bool by_mtime, int64_t wall)
+{
+        r->n_ckpts = n;
+        for (size_t i = 0; i < n; i++) {
+                struct ckpt *c = &r->ckpts[i];
+
+                free(c->name);
+                *c = (struct ckpt){.complete = true, .size_bytes = 4096};
+                ck_assert_int_gt(asprintf(&c->name, "c%zu", i), 0);
+                c->mtime_usec = wall - mtime_sec[i] * (int64_t)USEC_PER_SEC;
+                c->order = by_mtime ? (double)c->mtime_usec / 1e6 : (double)i;
+        }
+}
+
+static int ckpt_order_cmp(const void *x, const void *y)
+{
+        const struct ckpt *a = x, *b = y;
+        int r = (a->order > b->order) - (a->order < b->order);
+
+        return r != 0 ? r : strcmp(a->name, b->name);
+}
+
+/* What ckptd timed of each checkpoint follows it by name whatever the order
+ * of the run, its order changing (mtime order) and names coming and going:
+ * a checkpoint written again is unsettled for settle, the others are not. */
+START_TEST(test_ages_follow_names)
+{
+        enum { N = 400 };
+        struct run r = {.ckpts = calloc(N, sizeof(struct ckpt))};
+        struct ages a = {};
+        int64_t mtime_sec[N], wall = now_usec(CLOCK_REALTIME);
+        unsigned seed = 777u + (unsigned)_i;
+        bool by_mtime = _i % 2, present[N] = {}, changed[N] = {};
+
+        ck_assert_ptr_nonnull(r.ckpts);
+        for (size_t i = 0; i < N; i++)
+                mtime_sec[i] = 7200 + (int64_t)(rand_r(&seed) % 3600);
+        for (int round = 0; round < 30; round++) {
+                size_t n = N - (size_t)(rand_r(&seed) % 40), rewritten[8];
+                bool shuffle = rand_r(&seed) % 3 == 0;
+
+                /* a few written again (an hour-old mtime still) */
+                for (size_t k = 0; k < 8; k++) {
+                        int64_t t = 3600 + (int64_t)(rand_r(&seed) % 3600);
+
+                        rewritten[k] = (size_t)rand_r(&seed) % n;
+                        mtime_sec[rewritten[k]] = t != mtime_sec[rewritten[k]] ? t : t + 1;
+                }
+                /* the model: unsettled for settle (an hour) once seen
+                 * written again; forgotten when gone from a scan */
+                for (size_t i = 0; i < N; i++) {
+                        bool again = false;
+
+                        for (size_t k = 0; k < 8; k++)
+                                again = again || rewritten[k] == i;
+                        changed[i] = i < n && present[i] && (changed[i] || again);
+                        present[i] = i < n;
+                }
+                ages_run(&r, n, mtime_sec, by_mtime, wall);
+                qsort(r.ckpts, n, sizeof(*r.ckpts), ckpt_order_cmp);
+                for (size_t i = 0; shuffle && i + 1 < n; i++) {
+                        size_t j = i + (size_t)rand_r(&seed) % (n - i);
+                        struct ckpt t = r.ckpts[i];
+
+                        r.ckpts[i] = r.ckpts[j];
+                        r.ckpts[j] = t;
+                }
+                ck_assert_int_eq(ages_observe(&a, &r, wall, HOUR_USEC), 0);
+                for (size_t i = 0; i < n; i++) {
+                        const struct ckpt *c = &r.ckpts[i];
+                        size_t at = strtoul(c->name + 1, NULL, 10);
+
+                        ck_assert(c->age_known);
+                        ck_assert_msg(c->complete == !changed[at], "round %d: %s %s", round, c->name,
+                                      changed[at] ? "written again, yet settled" : "unsettled");
+                        ck_assert_int_ge(c->age_usec, mtime_sec[at] * (int64_t)USEC_PER_SEC);
+                }
+        }
+        ages_finish(&a);
+        for (size_t i = 0; i < N; i++)
+                free(r.ckpts[i].name);
+        free(r.ckpts);
+}
+END_TEST
+
 Suite *manager_suite(void);
 
 Suite *manager_suite(void)
@@ -314,6 +401,9 @@ Suite *manager_suite(void)
         tcase_add_test(tc, test_keep_file_and_symlink_pin);
         tcase_add_test(tc, test_floor_uses_the_index);
         tcase_add_loop_test(tc, test_index_equals_disk_after_random_events, 0, 4);
+        suite_add_tcase(s, tc);
+        tc = tcase_create("ages");
+        tcase_add_loop_test(tc, test_ages_follow_names, 0, 4);
         suite_add_tcase(s, tc);
         return s;
 }
