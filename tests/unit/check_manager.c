@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <sys/inotify.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +115,41 @@ static struct run *index_of(struct manager *m)
         return NULL;
 }
 
+/* The index's table of member names holds each member of the index once,
+ * with its checkpoint's name and order, and nothing else. */
+static void assert_members_are_index(struct manager *m, const char *when)
+{
+        struct run_state *run = NULL;
+        struct root_state *rs = &m->roots[0];
+        size_t n = 0, found = 0;
+
+        for (size_t i = 0; i < rs->n_runs; i++)
+                if (strcmp(rs->runs[i]->path, ".") == 0)
+                        run = rs->runs[i];
+        ck_assert_ptr_nonnull(run);
+        ck_assert_msg(run->members_valid, "%s: the member table is not kept", when);
+        for (size_t i = 0; i < run->idx.n_ckpts; i++)
+                n += run->idx.ckpts[i].n_members;
+        ck_assert_msg(run->n_members == n, "%s: %zu members in the table, %zu in the index", when, run->n_members, n);
+        for (size_t h = 0; h < run->cap_members; h++) {
+                const struct member_slot *e = &run->members[h];
+                bool ok = false;
+
+                if (!e->member)
+                        continue;
+                found++;
+                for (size_t i = 0; i < run->idx.n_ckpts && !ok; i++) {
+                        const struct ckpt *c = &run->idx.ckpts[i];
+
+                        for (size_t k = 0; k < c->n_members; k++)
+                                ok = ok || (c->members[k] == e->member && c->name == e->ckpt_name &&
+                                            (c->order == e->order || (isnan(c->order) && isnan(e->order))));
+                }
+                ck_assert_msg(ok, "%s: %s in the member table is no member of the index", when, e->member);
+        }
+        ck_assert_msg(found == n, "%s: %zu slots taken, %zu members", when, found, n);
+}
+
 /* The index equals a fresh scan of the disk, decided: names, pins, verdicts. */
 static void assert_index_is_disk(struct manager *m, const char *when)
 {
@@ -140,6 +176,7 @@ static void assert_index_is_disk(struct manager *m, const char *when)
                               a->verdict.reasons, b->verdict.keep, b->verdict.reasons);
         }
         run_finish(&fresh);
+        assert_members_are_index(m, when);
 }
 
 START_TEST(test_new_checkpoint_displaces_one)
@@ -232,10 +269,11 @@ END_TEST
  * events the kernel sends: after each, the index equals the disk. */
 START_TEST(test_index_equals_disk_after_random_events)
 {
-        struct manager *m = start(3, "keep_every = 10;");
+        /* small runs, then long ones (most saves kept) */
+        struct manager *m = start(_i < 4 ? 3 : 200, "keep_every = 10;");
         unsigned seed = 12345u + (unsigned)_i;
 
-        for (int op = 0; op < 150; op++) {
+        for (int op = 0; op < (_i < 4 ? 150 : 300); op++) {
                 unsigned step = (unsigned)rand_r(&seed) % 40, loss = (unsigned)rand_r(&seed) % 100;
                 struct run *idx = index_of(m);
                 char what[128], name[96];
@@ -400,7 +438,7 @@ Suite *manager_suite(void)
         tcase_add_test(tc, test_new_checkpoint_displaces_one);
         tcase_add_test(tc, test_keep_file_and_symlink_pin);
         tcase_add_test(tc, test_floor_uses_the_index);
-        tcase_add_loop_test(tc, test_index_equals_disk_after_random_events, 0, 4);
+        tcase_add_loop_test(tc, test_index_equals_disk_after_random_events, 0, 8);
         suite_add_tcase(s, tc);
         tc = tcase_create("ages");
         tcase_add_loop_test(tc, test_ages_follow_names, 0, 4);
