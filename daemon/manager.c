@@ -35,6 +35,7 @@ static int run_sweep(struct manager *m, struct root_state *rs, struct run_state 
 static void floor_roots_changed(struct manager *m);
 static void root_arm_poll(struct root_state *rs);
 static ssize_t index_find(const struct run_state *run, const char *name);
+static void index_unshift(struct run_state *run);
 static int root_rescan(struct manager *m, struct root_state *rs);
 static void manager_stop(struct manager *m, const char *why);
 
@@ -97,6 +98,7 @@ static struct run_state *run_state_free(struct run_state *run)
                 free(run->pending[i].name);
         free(run->pending);
         free(run->read_errors);
+        index_unshift(run);
         run_finish(&run->idx);
         free(run->members);
         strv_finish(&run->dirty);
@@ -611,13 +613,37 @@ static ssize_t index_find(const struct run_state *run, const char *name)
         return -1;
 }
 
+/* Move idx.ckpts back to the start of its allocation, as run_finish() and
+ * realloc() want it. */
+static void index_unshift(struct run_state *run)
+{
+        struct ckpt *base;
+
+        if (run->off_ckpts == 0)
+                return;
+        base = run->idx.ckpts - run->off_ckpts;
+        memmove(base, run->idx.ckpts, run->idx.n_ckpts * sizeof(*base));
+        run->idx.ckpts = base;
+        run->cap_ckpts += run->off_ckpts;
+        run->off_ckpts = 0;
+}
+
+/* Drop checkpoint i, moving the shorter side of the array: the oldest go
+ * first, and moving all the others would cost O(n) copies at each save. */
 static void index_drop(struct run_state *run, size_t i)
 {
         struct run *idx = &run->idx;
 
         members_remove(run, &idx->ckpts[i]);
         ckpt_finish(&idx->ckpts[i]);
-        memmove(&idx->ckpts[i], &idx->ckpts[i + 1], (idx->n_ckpts - i - 1) * sizeof(*idx->ckpts));
+        if (i < idx->n_ckpts / 2) {
+                memmove(&idx->ckpts[1], &idx->ckpts[0], i * sizeof(*idx->ckpts));
+                idx->ckpts++;
+                run->off_ckpts++;
+                run->cap_ckpts--;
+        } else {
+                memmove(&idx->ckpts[i], &idx->ckpts[i + 1], (idx->n_ckpts - i - 1) * sizeof(*idx->ckpts));
+        }
         idx->n_ckpts--;
 }
 
@@ -627,9 +653,12 @@ static void index_drop(struct run_state *run, size_t i)
 static int index_insert(struct run_state *run, struct ckpt *c)
 {
         struct run *idx = &run->idx;
-        struct ckpt *v = idx->ckpts;
+        struct ckpt *v;
         size_t lo = 0, hi = idx->n_ckpts;
 
+        if (idx->n_ckpts >= run->cap_ckpts)
+                index_unshift(run);
+        v = idx->ckpts;
         if (idx->n_ckpts >= run->cap_ckpts) {
                 size_t ncap = idx->n_ckpts + idx->n_ckpts / 2 + 4;
                 v = reallocarray(idx->ckpts, ncap, sizeof(*v));
@@ -662,6 +691,7 @@ static void index_adopt(struct run_state *run, struct run *scanned)
         size_t cap = scanned->n_ckpts + scanned->n_ckpts / 4 + 4;
         struct ckpt *v = reallocarray(scanned->ckpts, cap, sizeof(*v));
 
+        index_unshift(run);
         run_finish(&run->idx);
         run->idx = *scanned;
         *scanned = (struct run){};

@@ -52,6 +52,7 @@ struct run_state {
          * the whole run. */
         struct run idx;
         size_t cap_ckpts;  /* room in idx.ckpts */
+        size_t off_ckpts;  /* idx.ckpts is this far into its allocation (index_drop()) */
         bool indexed;      /* idx holds a scan of the whole run */
         bool full;         /* a change only a scan of the whole run can judge */
         struct strv dirty; /* names changed since idx was decided */
