@@ -149,6 +149,22 @@ static bool is_sorted_idx(const size_t *idx, size_t m, int (*cmp)(const void *, 
         return true;
 }
 
+/* Like is_sorted_idx(idx, m, best_cmp, ctx), reading the metrics from
+ * metric[] (a copy, by index of c: the checkpoints themselves lie far apart
+ * in memory) and c only for a tie. */
+static bool best_sorted(const struct rank_ctx *ctx, const size_t *idx, size_t m, const double *metric)
+{
+        for (size_t j = 1; j < m; j++) {
+                int r = double_cmp(metric[idx[j - 1]], metric[idx[j]]);
+
+                if (ctx->mode == MODE_MAX)
+                        r = -r;
+                if (r > 0 || (r == 0 && best_cmp_idx(ctx, idx[j - 1], idx[j]) >= 0))
+                        return false;
+        }
+        return true;
+}
+
 /* At most this many ranked checkpoints without a usable last rank are put
  * in place one by one; more (a first decision) are sorted with the rest. */
 #define RANK_HINT_INSERT_MAX 16
@@ -161,7 +177,7 @@ static bool is_sorted_idx(const size_t *idx, size_t m, int (*cmp)(const void *, 
  * hint never changes the outcome, only how fast it is found. by_rank has
  * room for n entries. */
 static size_t rank_best(const struct policy *p, const struct rank_ctx *ctx, size_t n, const int *hint,
-                        size_t *by_rank, size_t *idx)
+                        size_t *by_rank, double *metric, size_t *idx)
 {
         size_t m = 0, k = 0, extra = 0;
 
@@ -172,6 +188,8 @@ static size_t rank_best(const struct policy *p, const struct rank_ctx *ctx, size
                 if (!is_ranked(p, &ctx->c[i]))
                         continue;
                 m++;
+                if (metric)
+                        metric[i] = ctx->c[i].metric;
                 if (hint && hint[i] >= 1 && (size_t)hint[i] <= n && by_rank[hint[i] - 1] == SIZE_MAX)
                         by_rank[hint[i] - 1] = i;
                 else
@@ -187,7 +205,7 @@ static size_t rank_best(const struct policy *p, const struct rank_ctx *ctx, size
         for (size_t r = 0; r < n; r++)
                 if (by_rank[r] != SIZE_MAX)
                         idx[k++] = by_rank[r];
-        if (!is_sorted_idx(idx, k, best_cmp, (void *)ctx))
+        if (!best_sorted(ctx, idx, k, metric))
                 qsort_r(idx, k, sizeof(*idx), best_cmp, (void *)ctx);
         /* idx[k] is written first at the k-th insertion, where the lowest
          * unread one of the tail may sit: each is read before that */
@@ -212,13 +230,13 @@ static size_t rank_best(const struct policy *p, const struct rank_ctx *ctx, size
 /* Ranks with index arrays, O(n log n); O(n) when hint (see rank_best())
  * and the order of c (scan's, oldest first) already give the orders. */
 static void rank_sorted(const struct policy *p, struct ckpt *c, size_t n, const int *hint, size_t *idx,
-                        size_t *tmp)
+                        size_t *tmp, double *metric)
 {
         struct rank_ctx ctx = {.c = c, .mode = p->mode};
         size_t m = 0;
 
         if (has_monitor(p)) {
-                m = rank_best(p, &ctx, n, hint, tmp, idx);
+                m = rank_best(p, &ctx, n, hint, tmp, metric, idx);
                 /* Rank all of them, beyond k too: the floor evicts by rank. */
                 for (size_t j = 0; j < m; j++) {
                         c[idx[j]].verdict.best_rank = (int)(j + 1);
@@ -338,7 +356,7 @@ bool policy_monitor_missing(const struct policy *p, const struct ckpt *c, size_t
 }
 
 static void decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec, const int *hint, size_t *idx,
-                   size_t *tmp)
+                   size_t *tmp, double *metric)
 {
         for (size_t i = 0; i < n; i++) {
                 struct verdict *v = &c[i].verdict;
@@ -364,7 +382,7 @@ static void decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now
         }
 
         if (idx)
-                rank_sorted(p, c, n, hint, idx, tmp);
+                rank_sorted(p, c, n, hint, idx, tmp, metric);
         else
                 rank_quadratic(p, c, n);
         keep_newest_written(c, n);
@@ -384,26 +402,28 @@ void policy_decide_quadratic(const struct policy *p, struct ckpt *c, size_t n, i
 
 void policy_decide_quadratic(const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec)
 {
-        decide(p, c, n, now_usec, NULL, NULL, NULL);
+        decide(p, c, n, now_usec, NULL, NULL, NULL, NULL);
 }
 
 void policy_decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec)
 {
         size_t *idx = NULL;
+        double *metric;
         int *hint;
 
         if (n == 0)
                 return;
-        /* idx, by_rank for rank_best(), then the last ranks (hint) */
-        idx = calloc(n, 2 * sizeof(*idx) + sizeof(*hint));
+        /* idx, by_rank and metrics for rank_best(), then the last ranks */
+        idx = calloc(n, 2 * sizeof(*idx) + sizeof(double) + sizeof(*hint));
         if (!idx) {
-                decide(p, c, n, now_usec, NULL, NULL, NULL);
+                decide(p, c, n, now_usec, NULL, NULL, NULL, NULL);
                 return;
         }
-        hint = (int *)(idx + 2 * n);
+        metric = (double *)(idx + 2 * n);
+        hint = (int *)(metric + n);
         for (size_t i = 0; i < n; i++)
                 hint[i] = c[i].verdict.best_rank;
-        decide(p, c, n, now_usec, hint, idx, idx + n);
+        decide(p, c, n, now_usec, hint, idx, idx + n, metric);
         free(idx);
 }
 
