@@ -155,8 +155,7 @@ int ages_observe(struct ages *a, struct run *run, int64_t wall_usec, uint64_t se
                 size_t i = unmatched[u];
                 const struct ckpt *c = &run->ckpts[i];
 
-                if (!seen_update(&v[i], left_find(left, n_left, n_unmatched, &sorted, c->name), c, boot,
-                                 wall_usec))
+                if (!seen_update(&v[i], left_find(left, n_left, n_unmatched, &sorted, c->name), c, boot, wall_usec))
                         v[i].name = NULL; /* its age stays unknown: mtime decides */
         }
         free(left);

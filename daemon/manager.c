@@ -495,7 +495,8 @@ static void members_put(struct run_state *run, const struct ckpt *c)
 
                 if (!run->members[h].member)
                         run->n_members++;
-                run->members[h] = (struct member_slot){.member = c->members[k], .ckpt_name = c->name, .order = c->order};
+                run->members[h] =
+                        (struct member_slot){.member = c->members[k], .ckpt_name = c->name, .order = c->order};
         }
 }
 

@@ -176,8 +176,8 @@ static bool best_sorted(const struct rank_ctx *ctx, const size_t *idx, size_t m,
  * checked in O(m) comparisons; only a check that fails sorts it all. The
  * hint never changes the outcome, only how fast it is found. by_rank has
  * room for n entries. */
-static size_t rank_best(const struct policy *p, const struct rank_ctx *ctx, size_t n, const int *hint,
-                        size_t *by_rank, double *metric, size_t *idx)
+static size_t rank_best(const struct policy *p, const struct rank_ctx *ctx, size_t n, const int *hint, size_t *by_rank,
+                        double *metric, size_t *idx)
 {
         size_t m = 0, k = 0, extra = 0;
 
@@ -229,8 +229,8 @@ static size_t rank_best(const struct policy *p, const struct rank_ctx *ctx, size
 
 /* Ranks with index arrays, O(n log n); O(n) when hint (see rank_best())
  * and the order of c (scan's, oldest first) already give the orders. */
-static void rank_sorted(const struct policy *p, struct ckpt *c, size_t n, const int *hint, size_t *idx,
-                        size_t *tmp, double *metric)
+static void rank_sorted(const struct policy *p, struct ckpt *c, size_t n, const int *hint, size_t *idx, size_t *tmp,
+                        double *metric)
 {
         struct rank_ctx ctx = {.c = c, .mode = p->mode};
         size_t m = 0;

@@ -669,7 +669,8 @@ START_TEST(test_stale_ranks_same)
                                 for (size_t i = 0; i < n; i++)
                                         a[i].verdict.best_rank += r % 2 ? 1 : -1;
                                 break;
-                        default: /* as it was: the last decision's ranks */
+                        default:
+                                /* as it was: the last decision's ranks */
                                 break;
                         }
                         memcpy(b, a, n * sizeof(*a));
