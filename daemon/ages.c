@@ -129,14 +129,13 @@ int ages_observe(struct ages *a, struct run *run, int64_t wall_usec, uint64_t se
          * over in the table (gone, or whose order changed) is left[], what
          * it finds nowhere in the table unmatched[], looked up by name
          * after it. A run in another order only makes that list longer. */
-        left = malloc((a->n + 1) * sizeof(*left));
-        unmatched = malloc((run->n_ckpts + 1) * sizeof(*unmatched));
-        if (!left || !unmatched) {
-                free(left);
-                free(unmatched);
+        /* left[] and unmatched[] in one allocation */
+        left = malloc((a->n + 1) * sizeof(*left) + (run->n_ckpts + 1) * sizeof(*unmatched));
+        if (!left) {
                 free(v);
                 return -ENOMEM;
         }
+        unmatched = (size_t *)(left + a->n + 1);
         for (size_t i = 0; i < run->n_ckpts; i++) {
                 const struct ckpt *c = &run->ckpts[i];
                 int r = 1;
@@ -159,7 +158,6 @@ int ages_observe(struct ages *a, struct run *run, int64_t wall_usec, uint64_t se
                         v[i].name = NULL; /* its age stays unknown: mtime decides */
         }
         free(left);
-        free(unmatched);
 
         for (size_t i = 0; i < run->n_ckpts; i++) {
                 struct ckpt *c = &run->ckpts[i];
