@@ -657,17 +657,24 @@ static int index_insert(struct run_state *run, struct ckpt *c)
         struct ckpt *v;
         size_t lo = 0, hi = idx->n_ckpts;
 
-        if (idx->n_ckpts >= run->cap_ckpts)
-                index_unshift(run);
-        v = idx->ckpts;
+        /* full: take back the room index_drop() left at the front, and
+         * grow unless that is a quarter of the run at least, so that this
+         * O(n) move comes at most once in n/4 saves */
         if (idx->n_ckpts >= run->cap_ckpts) {
-                size_t ncap = idx->n_ckpts + idx->n_ckpts / 2 + 4;
-                v = reallocarray(idx->ckpts, ncap, sizeof(*v));
-                if (!v)
-                        return -ENOMEM;
-                idx->ckpts = v;
-                run->cap_ckpts = ncap;
+                index_unshift(run);
+                if (run->cap_ckpts - idx->n_ckpts < idx->n_ckpts / 4 + 1) {
+                        size_t ncap = idx->n_ckpts + idx->n_ckpts / 2 + 4;
+
+                        v = reallocarray(idx->ckpts, ncap, sizeof(*v));
+                        if (v) {
+                                idx->ckpts = v;
+                                run->cap_ckpts = ncap;
+                        } else if (idx->n_ckpts >= run->cap_ckpts) {
+                                return -ENOMEM;
+                        }
+                }
         }
+        v = idx->ckpts;
         /* after every one that does not sort after it */
         while (lo < hi) {
                 size_t mid = lo + (hi - lo) / 2;
