@@ -500,17 +500,27 @@ static void members_put(struct run_state *run, const struct ckpt *c)
         }
 }
 
+/* A run of fewer checkpoints is searched name by name: a table for each of
+ * a tree's many small runs would cost more memory than it saves time. */
+#define MEMBERS_MIN_CKPTS 32
+
 /* Rebuild run->members from the index, at most half full. */
 static void members_rebuild(struct run_state *run)
 {
         size_t n = 0, cap = 64;
 
+        run->members_valid = false;
+        run->n_members = 0;
+        if (run->idx.n_ckpts < MEMBERS_MIN_CKPTS) {
+                free(run->members);
+                run->members = NULL;
+                run->cap_members = 0;
+                return;
+        }
         for (size_t i = 0; i < run->idx.n_ckpts; i++)
                 n += run->idx.ckpts[i].n_members;
         while (cap < 2 * n + 2)
                 cap *= 2;
-        run->members_valid = false;
-        run->n_members = 0;
         if (cap != run->cap_members) {
                 struct member_slot *v = calloc(cap, sizeof(*v));
 
@@ -530,8 +540,11 @@ static void members_rebuild(struct run_state *run)
 /* c is going into the index: its members into run->members. */
 static void members_add(struct run_state *run, const struct ckpt *c)
 {
-        if (!run->members_valid)
+        if (!run->members_valid) {
+                if (run->idx.n_ckpts >= MEMBERS_MIN_CKPTS)
+                        members_rebuild(run); /* c is in the index already */
                 return;
+        }
         if (2 * (run->n_members + c->n_members) + 2 > run->cap_members) {
                 members_rebuild(run); /* c is in the index already */
                 return;

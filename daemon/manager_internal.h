@@ -61,7 +61,7 @@ struct run_state {
         struct member_slot *members;
         size_t cap_members; /* a power of two, or 0 */
         size_t n_members;
-        bool members_valid;    /* false: not kept (ENOMEM), idx is searched */
+        bool members_valid;    /* false: not kept (a small run, ENOMEM): idx is searched */
         char *monitor_missing; /* sweep_note_monitor() last said; NULL: carried */
 };
 

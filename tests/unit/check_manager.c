@@ -127,7 +127,11 @@ static void assert_members_are_index(struct manager *m, const char *when)
                 if (strcmp(rs->runs[i]->path, ".") == 0)
                         run = rs->runs[i];
         ck_assert_ptr_nonnull(run);
-        ck_assert_msg(run->members_valid, "%s: the member table is not kept", when);
+        /* small runs are searched name by name (MEMBERS_MIN_CKPTS) */
+        if (run->idx.n_ckpts >= 32)
+                ck_assert_msg(run->members_valid, "%s: the member table is not kept", when);
+        if (!run->members_valid)
+                return;
         for (size_t i = 0; i < run->idx.n_ckpts; i++)
                 n += run->idx.ckpts[i].n_members;
         ck_assert_msg(run->n_members == n, "%s: %zu members in the table, %zu in the index", when, run->n_members, n);
