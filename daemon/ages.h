@@ -10,7 +10,8 @@
 
 struct ckpt_seen;
 
-/* One run's table, sorted by checkpoint name. Zero-initialised is empty. */
+/* One run's table, in the order of the run last observed (scan.c's: by order,
+ * then name). Zero-initialised is empty. */
 struct ages {
         struct ckpt_seen *v;
         size_t n;

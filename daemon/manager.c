@@ -34,6 +34,8 @@
 static int run_sweep(struct manager *m, struct root_state *rs, struct run_state *run);
 static void floor_roots_changed(struct manager *m);
 static void root_arm_poll(struct root_state *rs);
+static ssize_t index_find(const struct run_state *run, const char *name);
+static void index_unshift(struct run_state *run);
 static int root_rescan(struct manager *m, struct root_state *rs);
 static void manager_stop(struct manager *m, const char *why);
 
@@ -96,7 +98,9 @@ static struct run_state *run_state_free(struct run_state *run)
                 free(run->pending[i].name);
         free(run->pending);
         free(run->read_errors);
+        index_unshift(run);
         run_finish(&run->idx);
+        free(run->members);
         strv_finish(&run->dirty);
         free(run->monitor_missing);
         free(run->path);
@@ -316,20 +320,46 @@ static uint64_t pending_quiet_usec(const struct root_state *rs, const struct pen
         return settle_usec(rs);
 }
 
+static int size_cmp(const void *x, const void *y)
+{
+        size_t a = *(const size_t *)x, b = *(const size_t *)y;
+
+        return (a > b) - (a < b);
+}
+
 /* What the events say overrides what the disk says: a file still open for
  * writing is incomplete however old its mtime; a directory renamed in, or
  * quiet since its marker appeared, is complete however fresh. Returns the
  * delay after which a sweep should look again (0: no need). */
-static uint64_t adjust_completeness(struct root_state *rs, struct run_state *run, struct run *scanned, uint64_t now)
+static uint64_t adjust_completeness(struct root_state *rs, struct run_state *run, uint64_t now)
 {
+        struct run *scanned = &run->idx;
+        _cleanup_free_ size_t *with = NULL;
+        size_t n_with = 0, w = 0;
         uint64_t again = 0;
 
+        /* the few checkpoints with a member seen being written, by the
+         * index's lookup rather than a compare of every member with every
+         * pending name (ENOMEM: every checkpoint is looked at) */
+        if (run->n_pending > 0) {
+                with = malloc(run->n_pending * sizeof(*with));
+                for (size_t j = 0; with && j < run->n_pending; j++) {
+                        ssize_t at = index_find(run, run->pending[j].name);
+
+                        if (at >= 0)
+                                with[n_with++] = (size_t)at;
+                }
+                if (with)
+                        qsort(with, n_with, sizeof(*with), size_cmp);
+        }
         for (size_t i = 0; i < scanned->n_ckpts; i++) {
                 struct ckpt *c = &scanned->ckpts[i];
-                bool writing = false;
+                bool writing = false, seen = with ? w < n_with && with[w] == i : run->n_pending > 0;
                 uint64_t wait = settle_usec(rs);
 
-                for (size_t k = 0; k < c->n_members; k++) {
+                while (w < n_with && with[w] == i)
+                        w++;
+                for (size_t k = 0; seen && k < c->n_members; k++) {
                         struct pending *p = pending_find(run, c->members[k]);
                         uint64_t quiet;
 
@@ -362,19 +392,12 @@ static uint64_t adjust_completeness(struct root_state *rs, struct run_state *run
 }
 
 /* Drop pending entries that are settled, done, or gone from the run. */
-static void pending_prune(struct root_state *rs, struct run_state *run, const struct run *scanned, uint64_t now)
+static void pending_prune(struct root_state *rs, struct run_state *run, uint64_t now)
 {
         for (size_t i = 0; i < run->n_pending;) {
                 struct pending *p = &run->pending[i];
-                bool present = false, complete = false;
-
-                for (size_t j = 0; j < scanned->n_ckpts && !present; j++)
-                        for (size_t k = 0; k < scanned->ckpts[j].n_members; k++)
-                                if (strcmp(scanned->ckpts[j].members[k], p->name) == 0) {
-                                        present = true;
-                                        complete = scanned->ckpts[j].complete;
-                                        break;
-                                }
+                ssize_t at = index_find(run, p->name);
+                bool present = at >= 0, complete = present && run->idx.ckpts[at].complete;
                 if (!pending_writing(p, now) && (!present || complete)) {
                         pending_unwatch(rs, run, p);
                         pending_drop(run, i);
@@ -439,55 +462,246 @@ static void young_again(const struct policy *p, const struct run *run, uint64_t 
 
 /* --- the index --- */
 
-/* The position of the checkpoint with member `name` in the index, or -1. */
-static ssize_t index_find(const struct run *idx, const char *name)
+/* The order of scan.c: by order (NaN last), then by name. */
+static int index_key_cmp(double order_a, const char *name_a, double order_b, const char *name_b)
 {
+        if (order_a != order_b && !isnan(order_a) && !isnan(order_b))
+                return order_a < order_b ? -1 : 1;
+        if (isnan(order_a) != isnan(order_b))
+                return isnan(order_a) ? 1 : -1;
+        return strcmp(name_a, name_b);
+}
+
+static int index_cmp(const struct ckpt *a, const struct ckpt *b)
+{
+        return index_key_cmp(a->order, a->name, b->order, b->name);
+}
+
+/* The slot of member `name` in run->members, or of the free slot where it
+ * would go. */
+static size_t members_slot(const struct run_state *run, const char *name)
+{
+        size_t mask = run->cap_members - 1, h = path_hash(name) & mask;
+
+        while (run->members[h].member && strcmp(run->members[h].member, name) != 0)
+                h = (h + 1) & mask;
+        return h;
+}
+
+static void members_put(struct run_state *run, const struct ckpt *c)
+{
+        for (size_t k = 0; k < c->n_members; k++) {
+                size_t h = members_slot(run, c->members[k]);
+
+                if (!run->members[h].member)
+                        run->n_members++;
+                run->members[h] =
+                        (struct member_slot){.member = c->members[k], .ckpt_name = c->name, .order = c->order};
+        }
+}
+
+/* A run of fewer checkpoints is searched name by name: a table for each of
+ * a tree's many small runs would cost more memory than it saves time. */
+#define MEMBERS_MIN_CKPTS 32
+
+/* Rebuild run->members from the index, at most half full. */
+static void members_rebuild(struct run_state *run)
+{
+        size_t n = 0, cap = 64;
+
+        run->members_valid = false;
+        run->n_members = 0;
+        if (run->idx.n_ckpts < MEMBERS_MIN_CKPTS) {
+                free(run->members);
+                run->members = NULL;
+                run->cap_members = 0;
+                return;
+        }
+        for (size_t i = 0; i < run->idx.n_ckpts; i++)
+                n += run->idx.ckpts[i].n_members;
+        while (cap < 2 * n + 2)
+                cap *= 2;
+        if (cap != run->cap_members) {
+                struct member_slot *v = calloc(cap, sizeof(*v));
+
+                free(run->members);
+                run->members = v;
+                run->cap_members = v ? cap : 0;
+                if (!v)
+                        return; /* index_find() searches the index */
+        } else {
+                memset(run->members, 0, cap * sizeof(*run->members));
+        }
+        for (size_t i = 0; i < run->idx.n_ckpts; i++)
+                members_put(run, &run->idx.ckpts[i]);
+        run->members_valid = true;
+}
+
+/* c is going into the index: its members into run->members. */
+static void members_add(struct run_state *run, const struct ckpt *c)
+{
+        if (!run->members_valid) {
+                if (run->idx.n_ckpts >= MEMBERS_MIN_CKPTS)
+                        members_rebuild(run); /* c is in the index already */
+                return;
+        }
+        if (2 * (run->n_members + c->n_members) + 2 > run->cap_members) {
+                members_rebuild(run); /* c is in the index already */
+                return;
+        }
+        members_put(run, c);
+}
+
+/* c is leaving the index: its members out of run->members, each hole
+ * closed by moving back what probed past it (linear probing, Knuth 6.4 R). */
+static void members_remove(struct run_state *run, const struct ckpt *c)
+{
+        size_t mask = run->cap_members - 1;
+
+        if (!run->members_valid)
+                return;
+        for (size_t k = 0; k < c->n_members; k++) {
+                size_t hole = members_slot(run, c->members[k]), j = hole;
+
+                if (!run->members[hole].member)
+                        continue;
+                run->members[hole].member = NULL;
+                run->n_members--;
+                for (;;) {
+                        size_t home;
+
+                        j = (j + 1) & mask;
+                        if (!run->members[j].member)
+                                break;
+                        home = path_hash(run->members[j].member) & mask;
+                        /* j stays when its home lies cyclically in (hole, j] */
+                        if (hole < j ? (home > hole && home <= j) : (home > hole || home <= j))
+                                continue;
+                        run->members[hole] = run->members[j];
+                        run->members[j].member = NULL;
+                        hole = j;
+                }
+        }
+}
+
+static bool ckpt_has_member(const struct ckpt *c, const char *name)
+{
+        for (size_t k = 0; k < c->n_members; k++)
+                if (strcmp(c->members[k], name) == 0)
+                        return true;
+        return false;
+}
+
+/* The position of the checkpoint with member `name` in the index, or -1:
+ * its key from run->members, then a binary search of the index (sorted by
+ * index_cmp()). */
+static ssize_t index_find(const struct run_state *run, const char *name)
+{
+        const struct run *idx = &run->idx;
+
+        if (run->members_valid) {
+                const struct member_slot *e = &run->members[members_slot(run, name)];
+                size_t lo = 0, hi = idx->n_ckpts;
+
+                if (!e->member)
+                        return -1;
+                while (lo < hi) {
+                        size_t mid = lo + (hi - lo) / 2;
+                        int r = index_key_cmp(idx->ckpts[mid].order, idx->ckpts[mid].name, e->order, e->ckpt_name);
+
+                        if (r == 0 && ckpt_has_member(&idx->ckpts[mid], name))
+                                return (ssize_t)mid;
+                        if (r == 0)
+                                break;
+                        if (r < 0)
+                                lo = mid + 1;
+                        else
+                                hi = mid;
+                }
+                /* not where its key says: never seen, but idx is only
+                 * as sorted as the scan that made it; search it all */
+        }
         for (size_t i = 0; i < idx->n_ckpts; i++)
-                for (size_t k = 0; k < idx->ckpts[i].n_members; k++)
-                        if (strcmp(idx->ckpts[i].members[k], name) == 0)
-                                return (ssize_t)i;
+                if (ckpt_has_member(&idx->ckpts[i], name))
+                        return (ssize_t)i;
         return -1;
 }
 
-static void index_drop(struct run *idx, size_t i)
+/* Move idx.ckpts back to the start of its allocation, as run_finish() and
+ * realloc() want it. */
+static void index_unshift(struct run_state *run)
 {
+        struct ckpt *base;
+
+        if (run->off_ckpts == 0)
+                return;
+        base = run->idx.ckpts - run->off_ckpts;
+        memmove(base, run->idx.ckpts, run->idx.n_ckpts * sizeof(*base));
+        run->idx.ckpts = base;
+        run->cap_ckpts += run->off_ckpts;
+        run->off_ckpts = 0;
+}
+
+/* Drop checkpoint i, moving the shorter side of the array: the oldest go
+ * first, and moving all the others would cost O(n) copies at each save. */
+static void index_drop(struct run_state *run, size_t i)
+{
+        struct run *idx = &run->idx;
+
+        members_remove(run, &idx->ckpts[i]);
         ckpt_finish(&idx->ckpts[i]);
-        memmove(&idx->ckpts[i], &idx->ckpts[i + 1], (idx->n_ckpts - i - 1) * sizeof(*idx->ckpts));
+        if (i < idx->n_ckpts / 2) {
+                memmove(&idx->ckpts[1], &idx->ckpts[0], i * sizeof(*idx->ckpts));
+                idx->ckpts++;
+                run->off_ckpts++;
+                run->cap_ckpts--;
+        } else {
+                memmove(&idx->ckpts[i], &idx->ckpts[i + 1], (idx->n_ckpts - i - 1) * sizeof(*idx->ckpts));
+        }
         idx->n_ckpts--;
 }
 
-/* The order of scan.c: by order, then by name. */
-static int index_cmp(const struct ckpt *a, const struct ckpt *b)
+/* Insert c (taken) at its place in the order; run->cap_ckpts is the room
+ * of idx.ckpts, grown by half so that a run of saves does not copy the
+ * whole array at each. */
+static int index_insert(struct run_state *run, struct ckpt *c)
 {
-        if (a->order != b->order && !isnan(a->order) && !isnan(b->order))
-                return a->order < b->order ? -1 : 1;
-        if (isnan(a->order) != isnan(b->order))
-                return isnan(a->order) ? 1 : -1;
-        return strcmp(a->name, b->name);
-}
+        struct run *idx = &run->idx;
+        struct ckpt *v;
+        size_t lo = 0, hi = idx->n_ckpts;
 
-/* Insert c (taken) at its place in the order; *cap is the room of
- * idx->ckpts, grown by half so that a run of saves does not copy the whole
- * array at each. */
-static int index_insert(struct run *idx, size_t *cap, struct ckpt *c)
-{
-        struct ckpt *v = idx->ckpts;
-        size_t i = idx->n_ckpts;
+        /* full: take back the room index_drop() left at the front, and
+         * grow unless that is a quarter of the run at least, so that this
+         * O(n) move comes at most once in n/4 saves */
+        if (idx->n_ckpts >= run->cap_ckpts) {
+                index_unshift(run);
+                if (run->cap_ckpts - idx->n_ckpts < idx->n_ckpts / 4 + 1) {
+                        size_t ncap = idx->n_ckpts + idx->n_ckpts / 2 + 4;
 
-        if (idx->n_ckpts >= *cap) {
-                size_t ncap = idx->n_ckpts + idx->n_ckpts / 2 + 4;
-                v = reallocarray(idx->ckpts, ncap, sizeof(*v));
-                if (!v)
-                        return -ENOMEM;
-                idx->ckpts = v;
-                *cap = ncap;
+                        v = reallocarray(idx->ckpts, ncap, sizeof(*v));
+                        if (v) {
+                                idx->ckpts = v;
+                                run->cap_ckpts = ncap;
+                        } else if (idx->n_ckpts >= run->cap_ckpts) {
+                                return -ENOMEM;
+                        }
+                }
         }
-        while (i > 0 && index_cmp(&v[i - 1], c) > 0)
-                i--;
-        memmove(&v[i + 1], &v[i], (idx->n_ckpts - i) * sizeof(*v));
-        v[i] = *c;
+        v = idx->ckpts;
+        /* after every one that does not sort after it */
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+
+                if (index_cmp(&v[mid], c) > 0)
+                        hi = mid;
+                else
+                        lo = mid + 1;
+        }
+        memmove(&v[lo + 1], &v[lo], (idx->n_ckpts - lo) * sizeof(*v));
+        v[lo] = *c;
         c->name = NULL, c->members = NULL, c->n_members = 0, c->fields = NULL, c->n_fields = 0;
         idx->n_ckpts++;
+        members_add(run, &v[lo]);
         return 0;
 }
 
@@ -499,6 +713,7 @@ static void index_adopt(struct run_state *run, struct run *scanned)
         size_t cap = scanned->n_ckpts + 4;
         struct ckpt *v = reallocarray(scanned->ckpts, cap, sizeof(*v));
 
+        index_unshift(run);
         run_finish(&run->idx);
         run->idx = *scanned;
         *scanned = (struct run){};
@@ -509,6 +724,7 @@ static void index_adopt(struct run_state *run, struct run *scanned)
         }
         run->indexed = true;
         run->full = false;
+        members_rebuild(run);
 }
 
 /* Name `name` of the run changed: look at it again at the next settle. */
@@ -558,7 +774,7 @@ static bool index_note(struct root_state *rs, struct run_state *run, const struc
         if (candidate) {
                 /* gone: what was decided with it changes now */
                 if (ev->kind == WATCH_EVENT_GONE) {
-                        if (index_find(&run->idx, name) < 0)
+                        if (index_find(run, name) < 0)
                                 return false; /* removed by us, or never one */
                         index_dirty(run, name);
                         return true;
@@ -597,11 +813,11 @@ static int index_update(struct root_state *rs, struct run_state *run, int64_t no
                 r = scan_one(fd, run->dirty.v[i], rs->root.w, rs->root.pat, now, &c);
                 if (r < 0)
                         break;
-                at = index_find(&run->idx, run->dirty.v[i]);
+                at = index_find(run, run->dirty.v[i]);
                 if (at >= 0)
-                        index_drop(&run->idx, (size_t)at);
+                        index_drop(run, (size_t)at);
                 if (r > 0) {
-                        r = index_insert(&run->idx, &run->cap_ckpts, &c);
+                        r = index_insert(run, &c);
                         ckpt_finish(&c);
                 }
         }
@@ -646,7 +862,7 @@ static void index_prune_deleted(struct root_state *rs, struct run_state *run)
                 if (gone > 0 && gone < c->n_members)
                         run->full = true; /* part of a group: rescan */
                 if (gone > 0 && gone == c->n_members)
-                        index_drop(&run->idx, i);
+                        index_drop(run, i);
                 else
                         i++;
         }
@@ -669,7 +885,7 @@ static void run_process(struct manager *m, struct root_state *rs, struct run_sta
         /* ages and settling on our own clock first; events override */
         if (ages_observe(&run->ages, scanned, s->now_usec, settle_usec(rs)) < 0)
                 log_warning("%s/%s: out of memory timing checkpoints: ages from mtimes", rs->root.w->path, run->path);
-        again = adjust_completeness(rs, run, scanned, now);
+        again = adjust_completeness(rs, run, now);
 
         if (run_decide(&rs->root.w->policy, scanned->ckpts, scanned->n_ckpts, s->now_usec) < 0)
                 log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint", rs->root.w->path,
@@ -681,7 +897,7 @@ static void run_process(struct manager *m, struct root_state *rs, struct run_sta
         space_seen(&m->space, rs->root.dev, scanned);
         if (!s->dry_run)
                 index_prune_deleted(rs, run);
-        pending_prune(rs, run, scanned, now);
+        pending_prune(rs, run, now);
         /* what is left in the run (a dry run deletes nothing) */
         run->n_ckpts = scanned->n_ckpts;
         /* look again once the unsettled ones may have settled */
@@ -1341,7 +1557,7 @@ static int floor_runs(void *userdata, dev_t dev, struct space_run **ret, size_t 
                                 if (ages_observe(&run->ages, &run->idx, wall, settle_usec(rs)) < 0)
                                         log_warning("%s/%s: out of memory timing checkpoints: ages from mtimes",
                                                     rs->root.w->path, run->path);
-                                adjust_completeness(rs, run, &run->idx, now);
+                                adjust_completeness(rs, run, now);
                                 if (run_decide(&rs->root.w->policy, run->idx.ckpts, run->idx.n_ckpts, wall) < 0)
                                         log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint",
                                                     rs->root.w->path, run->path);

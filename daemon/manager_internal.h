@@ -26,6 +26,14 @@ struct pending {
         uint64_t last_usec; /* CLOCK_MONOTONIC of its last event */
 };
 
+/* A member name of a checkpoint in a run's index, and where to find the
+ * checkpoint: its key in the index's order. The strings are the index's. */
+struct member_slot {
+        const char *member; /* NULL: free */
+        const char *ckpt_name;
+        double order;
+};
+
 /* A run directory being watched. */
 struct run_state {
         struct root_state *rs;
@@ -44,10 +52,17 @@ struct run_state {
          * the whole run. */
         struct run idx;
         size_t cap_ckpts;  /* room in idx.ckpts */
+        size_t off_ckpts;  /* idx.ckpts is this far into its allocation (index_drop()) */
         bool indexed;      /* idx holds a scan of the whole run */
         bool full;         /* a change only a scan of the whole run can judge */
         struct strv dirty; /* names changed since idx was decided */
-        char *monitor_missing;  /* sweep_note_monitor() last said; NULL: carried */
+        /* idx's member names, open addressing: a save finds its name in
+         * O(1), then its checkpoint by a binary search of idx */
+        struct member_slot *members;
+        size_t cap_members; /* a power of two, or 0 */
+        size_t n_members;
+        bool members_valid;    /* false: not kept (a small run, ENOMEM): idx is searched */
+        char *monitor_missing; /* sweep_note_monitor() last said; NULL: carried */
 };
 
 /* One watch of the config. */

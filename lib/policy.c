@@ -139,17 +139,104 @@ static bool keeps_best(const struct policy *p, int rank)
         return p->keep_top_k < 0 || rank <= p->keep_top_k;
 }
 
-/* Ranks with an index array, O(n log n). */
-static void rank_sorted(const struct policy *p, struct ckpt *c, size_t n, size_t *idx)
+/* Whether idx[0..m) is in strictly increasing order under cmp: then it is
+ * the one order qsort_r() would give, every comparison being a total order. */
+static bool is_sorted_idx(const size_t *idx, size_t m, int (*cmp)(const void *, const void *, void *), void *ctx)
+{
+        for (size_t j = 1; j < m; j++)
+                if (cmp(&idx[j - 1], &idx[j], ctx) >= 0)
+                        return false;
+        return true;
+}
+
+/* Like is_sorted_idx(idx, m, best_cmp, ctx), reading the metrics from
+ * metric[] (a copy, by index of c: the checkpoints themselves lie far apart
+ * in memory) and c only for a tie. */
+static bool best_sorted(const struct rank_ctx *ctx, const size_t *idx, size_t m, const double *metric)
+{
+        for (size_t j = 1; j < m; j++) {
+                int r = double_cmp(metric[idx[j - 1]], metric[idx[j]]);
+
+                if (ctx->mode == MODE_MAX)
+                        r = -r;
+                if (r > 0 || (r == 0 && best_cmp_idx(ctx, idx[j - 1], idx[j]) >= 0))
+                        return false;
+        }
+        return true;
+}
+
+/* At most this many ranked checkpoints without a usable last rank are put
+ * in place one by one; more (a first decision) are sorted with the rest. */
+#define RANK_HINT_INSERT_MAX 16
+
+/* idx[0..m) := the ranked checkpoints by best_cmp. A daemon decides the same
+ * run again at every save, so hint[i], c[i]'s best_rank of the last decision
+ * (0 when none), nearly gives the order: the ranked ones are placed by it in
+ * O(n), the few without one inserted by binary search, and the result is
+ * checked in O(m) comparisons; only a check that fails sorts it all. The
+ * hint never changes the outcome, only how fast it is found. by_rank has
+ * room for n entries. */
+static size_t rank_best(const struct policy *p, const struct rank_ctx *ctx, size_t n, const int *hint, size_t *by_rank,
+                        double *metric, size_t *idx)
+{
+        size_t m = 0, k = 0, extra = 0;
+
+        if (hint)
+                for (size_t i = 0; i < n; i++)
+                        by_rank[i] = SIZE_MAX;
+        for (size_t i = 0; i < n; i++) {
+                if (!is_ranked(p, &ctx->c[i]))
+                        continue;
+                m++;
+                if (metric)
+                        metric[i] = ctx->c[i].metric;
+                if (hint && hint[i] >= 1 && (size_t)hint[i] <= n && by_rank[hint[i] - 1] == SIZE_MAX)
+                        by_rank[hint[i] - 1] = i;
+                else
+                        idx[n - ++extra] = i; /* at the end, taken lowest first below */
+        }
+        if (!hint || extra > RANK_HINT_INSERT_MAX) {
+                for (size_t i = 0; i < n; i++)
+                        if (is_ranked(p, &ctx->c[i]))
+                                idx[k++] = i;
+                qsort_r(idx, m, sizeof(*idx), best_cmp, (void *)ctx);
+                return m;
+        }
+        for (size_t r = 0; r < n; r++)
+                if (by_rank[r] != SIZE_MAX)
+                        idx[k++] = by_rank[r];
+        if (!best_sorted(ctx, idx, k, metric))
+                qsort_r(idx, k, sizeof(*idx), best_cmp, (void *)ctx);
+        /* idx[k] is written first at the k-th insertion, where the lowest
+         * unread one of the tail may sit: each is read before that */
+        for (size_t e = 0; e < extra; e++) {
+                size_t i = idx[n - extra + e], lo = 0, hi = k;
+
+                while (lo < hi) {
+                        size_t mid = lo + (hi - lo) / 2;
+
+                        if (best_cmp_idx(ctx, idx[mid], i) < 0)
+                                lo = mid + 1;
+                        else
+                                hi = mid;
+                }
+                memmove(&idx[lo + 1], &idx[lo], (k - lo) * sizeof(*idx));
+                idx[lo] = i;
+                k++;
+        }
+        return m;
+}
+
+/* Ranks with index arrays, O(n log n); O(n) when hint (see rank_best())
+ * and the order of c (scan's, oldest first) already give the orders. */
+static void rank_sorted(const struct policy *p, struct ckpt *c, size_t n, const int *hint, size_t *idx, size_t *tmp,
+                        double *metric)
 {
         struct rank_ctx ctx = {.c = c, .mode = p->mode};
         size_t m = 0;
 
         if (has_monitor(p)) {
-                for (size_t i = 0; i < n; i++)
-                        if (is_ranked(p, &c[i]))
-                                idx[m++] = i;
-                qsort_r(idx, m, sizeof(*idx), best_cmp, &ctx);
+                m = rank_best(p, &ctx, n, hint, tmp, metric, idx);
                 /* Rank all of them, beyond k too: the floor evicts by rank. */
                 for (size_t j = 0; j < m; j++) {
                         c[idx[j]].verdict.best_rank = (int)(j + 1);
@@ -160,10 +247,12 @@ static void rank_sorted(const struct policy *p, struct ckpt *c, size_t n, size_t
 
         if (p->keep_last > 0) {
                 m = 0;
-                for (size_t i = 0; i < n; i++)
+                /* newest first: the reverse of scan's order, checked */
+                for (size_t i = n; i-- > 0;)
                         if (is_settled(&c[i]))
                                 idx[m++] = i;
-                qsort_r(idx, m, sizeof(*idx), newest_cmp, c);
+                if (!is_sorted_idx(idx, m, newest_cmp, c))
+                        qsort_r(idx, m, sizeof(*idx), newest_cmp, c);
                 for (size_t j = 0; j < m && j < (size_t)p->keep_last; j++)
                         c[idx[j]].verdict.reasons |= BIT(KEEP_LAST);
         }
@@ -266,7 +355,8 @@ bool policy_monitor_missing(const struct policy *p, const struct ckpt *c, size_t
         return any;
 }
 
-static void decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec, size_t *idx)
+static void decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec, const int *hint, size_t *idx,
+                   size_t *tmp, double *metric)
 {
         for (size_t i = 0; i < n; i++) {
                 struct verdict *v = &c[i].verdict;
@@ -292,7 +382,7 @@ static void decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now
         }
 
         if (idx)
-                rank_sorted(p, c, n, idx);
+                rank_sorted(p, c, n, hint, idx, tmp, metric);
         else
                 rank_quadratic(p, c, n);
         keep_newest_written(c, n);
@@ -312,17 +402,28 @@ void policy_decide_quadratic(const struct policy *p, struct ckpt *c, size_t n, i
 
 void policy_decide_quadratic(const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec)
 {
-        decide(p, c, n, now_usec, NULL);
+        decide(p, c, n, now_usec, NULL, NULL, NULL, NULL);
 }
 
 void policy_decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec)
 {
         size_t *idx = NULL;
+        double *metric;
+        int *hint;
 
         if (n == 0)
                 return;
-        idx = malloc(n * sizeof(*idx));
-        decide(p, c, n, now_usec, idx);
+        /* idx, by_rank and metrics for rank_best(), then the last ranks */
+        idx = calloc(n, 2 * sizeof(*idx) + sizeof(double) + sizeof(*hint));
+        if (!idx) {
+                decide(p, c, n, now_usec, NULL, NULL, NULL, NULL);
+                return;
+        }
+        metric = (double *)(idx + 2 * n);
+        hint = (int *)(metric + n);
+        for (size_t i = 0; i < n; i++)
+                hint[i] = c[i].verdict.best_rank;
+        decide(p, c, n, now_usec, hint, idx, idx + n, metric);
         free(idx);
 }
 

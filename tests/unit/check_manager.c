@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <sys/inotify.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +115,45 @@ static struct run *index_of(struct manager *m)
         return NULL;
 }
 
+/* The index's table of member names holds each member of the index once,
+ * with its checkpoint's name and order, and nothing else. */
+static void assert_members_are_index(struct manager *m, const char *when)
+{
+        struct run_state *run = NULL;
+        struct root_state *rs = &m->roots[0];
+        size_t n = 0, found = 0;
+
+        for (size_t i = 0; i < rs->n_runs; i++)
+                if (strcmp(rs->runs[i]->path, ".") == 0)
+                        run = rs->runs[i];
+        ck_assert_ptr_nonnull(run);
+        /* small runs are searched name by name (MEMBERS_MIN_CKPTS) */
+        if (run->idx.n_ckpts >= 32)
+                ck_assert_msg(run->members_valid, "%s: the member table is not kept", when);
+        if (!run->members_valid)
+                return;
+        for (size_t i = 0; i < run->idx.n_ckpts; i++)
+                n += run->idx.ckpts[i].n_members;
+        ck_assert_msg(run->n_members == n, "%s: %zu members in the table, %zu in the index", when, run->n_members, n);
+        for (size_t h = 0; h < run->cap_members; h++) {
+                const struct member_slot *e = &run->members[h];
+                bool ok = false;
+
+                if (!e->member)
+                        continue;
+                found++;
+                for (size_t i = 0; i < run->idx.n_ckpts && !ok; i++) {
+                        const struct ckpt *c = &run->idx.ckpts[i];
+
+                        for (size_t k = 0; k < c->n_members; k++)
+                                ok = ok || (c->members[k] == e->member && c->name == e->ckpt_name &&
+                                            (c->order == e->order || (isnan(c->order) && isnan(e->order))));
+                }
+                ck_assert_msg(ok, "%s: %s in the member table is no member of the index", when, e->member);
+        }
+        ck_assert_msg(found == n, "%s: %zu slots taken, %zu members", when, found, n);
+}
+
 /* The index equals a fresh scan of the disk, decided: names, pins, verdicts. */
 static void assert_index_is_disk(struct manager *m, const char *when)
 {
@@ -140,6 +180,7 @@ static void assert_index_is_disk(struct manager *m, const char *when)
                               a->verdict.reasons, b->verdict.keep, b->verdict.reasons);
         }
         run_finish(&fresh);
+        assert_members_are_index(m, when);
 }
 
 START_TEST(test_new_checkpoint_displaces_one)
@@ -232,10 +273,11 @@ END_TEST
  * events the kernel sends: after each, the index equals the disk. */
 START_TEST(test_index_equals_disk_after_random_events)
 {
-        struct manager *m = start(3, "keep_every = 10;");
+        /* small runs, then long ones (most saves kept) */
+        struct manager *m = start(_i < 4 ? 3 : 200, "keep_every = 10;");
         unsigned seed = 12345u + (unsigned)_i;
 
-        for (int op = 0; op < 150; op++) {
+        for (int op = 0; op < (_i < 4 ? 150 : 300); op++) {
                 unsigned step = (unsigned)rand_r(&seed) % 40, loss = (unsigned)rand_r(&seed) % 100;
                 struct run *idx = index_of(m);
                 char what[128], name[96];
@@ -301,6 +343,93 @@ START_TEST(test_index_equals_disk_after_random_events)
 }
 END_TEST
 
+/* A run of n checkpoints named c<i>, complete, with order i (or its mtime
+ * with by_mtime) and an mtime mtime_sec[i] seconds ago. */
+static void ages_run(struct run *r, size_t n, const int64_t *mtime_sec, bool by_mtime, int64_t wall)
+{
+        r->n_ckpts = n;
+        for (size_t i = 0; i < n; i++) {
+                struct ckpt *c = &r->ckpts[i];
+
+                free(c->name);
+                *c = (struct ckpt){.complete = true, .size_bytes = 4096};
+                ck_assert_int_gt(asprintf(&c->name, "c%zu", i), 0);
+                c->mtime_usec = wall - mtime_sec[i] * (int64_t)USEC_PER_SEC;
+                c->order = by_mtime ? (double)c->mtime_usec / 1e6 : (double)i;
+        }
+}
+
+static int ckpt_order_cmp(const void *x, const void *y)
+{
+        const struct ckpt *a = x, *b = y;
+        int r = (a->order > b->order) - (a->order < b->order);
+
+        return r != 0 ? r : strcmp(a->name, b->name);
+}
+
+/* What ckptd timed of each checkpoint follows it by name whatever the order
+ * of the run, its order changing (mtime order) and names coming and going:
+ * a checkpoint written again is unsettled for settle, the others are not. */
+START_TEST(test_ages_follow_names)
+{
+        enum { N = 400 };
+        struct run r = {.ckpts = calloc(N, sizeof(struct ckpt))};
+        struct ages a = {};
+        int64_t mtime_sec[N], wall = now_usec(CLOCK_REALTIME);
+        unsigned seed = 777u + (unsigned)_i;
+        bool by_mtime = _i % 2, present[N] = {}, changed[N] = {};
+
+        ck_assert_ptr_nonnull(r.ckpts);
+        for (size_t i = 0; i < N; i++)
+                mtime_sec[i] = 7200 + (int64_t)(rand_r(&seed) % 3600);
+        for (int round = 0; round < 30; round++) {
+                size_t n = N - (size_t)(rand_r(&seed) % 40), rewritten[8];
+                bool shuffle = rand_r(&seed) % 3 == 0;
+
+                /* a few written again (an hour-old mtime still) */
+                for (size_t k = 0; k < 8; k++) {
+                        int64_t t = 3600 + (int64_t)(rand_r(&seed) % 3600);
+
+                        rewritten[k] = (size_t)rand_r(&seed) % n;
+                        mtime_sec[rewritten[k]] = t != mtime_sec[rewritten[k]] ? t : t + 1;
+                }
+                /* the model: unsettled for settle (an hour) once seen
+                 * written again; forgotten when gone from a scan */
+                for (size_t i = 0; i < N; i++) {
+                        bool again = false;
+
+                        for (size_t k = 0; k < 8; k++)
+                                again = again || rewritten[k] == i;
+                        changed[i] = i < n && present[i] && (changed[i] || again);
+                        present[i] = i < n;
+                }
+                ages_run(&r, n, mtime_sec, by_mtime, wall);
+                qsort(r.ckpts, n, sizeof(*r.ckpts), ckpt_order_cmp);
+                for (size_t i = 0; shuffle && i + 1 < n; i++) {
+                        size_t j = i + (size_t)rand_r(&seed) % (n - i);
+                        struct ckpt t = r.ckpts[i];
+
+                        r.ckpts[i] = r.ckpts[j];
+                        r.ckpts[j] = t;
+                }
+                ck_assert_int_eq(ages_observe(&a, &r, wall, HOUR_USEC), 0);
+                for (size_t i = 0; i < n; i++) {
+                        const struct ckpt *c = &r.ckpts[i];
+                        size_t at = strtoul(c->name + 1, NULL, 10);
+
+                        ck_assert(c->age_known);
+                        ck_assert_msg(c->complete == !changed[at], "round %d: %s %s", round, c->name,
+                                      changed[at] ? "written again, yet settled" : "unsettled");
+                        ck_assert_int_ge(c->age_usec, mtime_sec[at] * (int64_t)USEC_PER_SEC);
+                }
+        }
+        ages_finish(&a);
+        for (size_t i = 0; i < N; i++)
+                free(r.ckpts[i].name);
+        free(r.ckpts);
+}
+END_TEST
+
 Suite *manager_suite(void);
 
 Suite *manager_suite(void)
@@ -313,7 +442,10 @@ Suite *manager_suite(void)
         tcase_add_test(tc, test_new_checkpoint_displaces_one);
         tcase_add_test(tc, test_keep_file_and_symlink_pin);
         tcase_add_test(tc, test_floor_uses_the_index);
-        tcase_add_loop_test(tc, test_index_equals_disk_after_random_events, 0, 4);
+        tcase_add_loop_test(tc, test_index_equals_disk_after_random_events, 0, 8);
+        suite_add_tcase(s, tc);
+        tc = tcase_create("ages");
+        tcase_add_loop_test(tc, test_ages_follow_names, 0, 4);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -602,6 +602,90 @@ START_TEST(test_quadratic_same)
 }
 END_TEST
 
+static int order_cmp(const void *x, const void *y)
+{
+        const struct ckpt *a = x, *b = y;
+
+        return (a->order > b->order) - (a->order < b->order);
+}
+
+static void assert_same_verdicts(const struct ckpt *a, const struct ckpt *b, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                ck_assert_int_eq(a[i].verdict.keep, b[i].verdict.keep);
+                ck_assert_uint_eq(a[i].verdict.reasons, b[i].verdict.reasons);
+                ck_assert_int_eq(a[i].verdict.best_rank, b[i].verdict.best_rank);
+                ck_assert_int_eq(a[i].verdict.delete_reason, b[i].verdict.delete_reason);
+        }
+}
+
+/* A run decided again after a few saves, drops and changes, with the ranks
+ * of its last decision still in its verdicts (as the daemon's index keeps
+ * them), or with nonsense there: the verdicts are those of a run decided
+ * from nothing. */
+START_TEST(test_stale_ranks_same)
+{
+        enum { N = 3000 };
+        struct ckpt *a = calloc(N, sizeof(*a)), *b = calloc(N, sizeof(*b));
+        uint64_t seed = 99;
+
+        ck_assert_ptr_nonnull(a);
+        ck_assert_ptr_nonnull(b);
+        for (int round = 0; round < 24; round++) {
+                struct policy p = pol("m", round % 2 ? MODE_MAX : MODE_MIN, round % 5 - 1, round % 4 * 300);
+                size_t n = N - (size_t)round * 100;
+
+                fill_random(a, n, &seed, round % 3 ? 500 : 3);
+                /* scan's order, oldest first, as the index holds it */
+                if (round % 4 != 3)
+                        qsort(a, n, sizeof(*a), order_cmp);
+                policy_decide(&p, a, n, NOW_USEC);
+                for (int step = 0; step < 6; step++) {
+                        uint64_t r = lcg(&seed);
+                        size_t at = (size_t)(lcg(&seed) % n);
+
+                        switch ((r + (uint64_t)step) % 6) {
+                        case 0: /* a save: a new one at the end, or more */
+                                for (unsigned k = 0; k < 1 + r % (round % 8 == 0 ? 40 : 3); k++) {
+                                        memmove(&a[at + 1], &a[at], (n - at - 1) * sizeof(*a));
+                                        fill_random(&a[at], 1, &seed, 500);
+                                        a[at].order = a[at > 0 ? at - 1 : at].order;
+                                }
+                                break;
+                        case 1: /* one dropped: the last one takes its place */
+                                a[at] = a[n - 1];
+                                memset(&a[n - 1].verdict, 0, sizeof(a[n - 1].verdict));
+                                break;
+                        case 2: /* completeness and metrics change */
+                                a[at].complete = !a[at].complete;
+                                a[(at * 7) % n].metric = (double)(r % 500) / 8.0;
+                                a[(at * 3) % n].read_error = r % 2 ? -EIO : 0;
+                                break;
+                        case 3: /* nonsense ranks */
+                                for (size_t i = 0; i < n; i += 1 + r % 5)
+                                        a[i].verdict.best_rank = (int)(lcg(&seed) % (2 * n + 3)) - 2;
+                                break;
+                        case 4: /* every rank off by one way or the other */
+                                for (size_t i = 0; i < n; i++)
+                                        a[i].verdict.best_rank += r % 2 ? 1 : -1;
+                                break;
+                        default:
+                                /* as it was: the last decision's ranks */
+                                break;
+                        }
+                        memcpy(b, a, n * sizeof(*a));
+                        for (size_t i = 0; i < n; i++)
+                                b[i].verdict = (struct verdict){};
+                        policy_decide(&p, a, n, NOW_USEC);
+                        policy_decide_quadratic(&p, b, n, NOW_USEC);
+                        assert_same_verdicts(a, b, n);
+                }
+        }
+        free(a);
+        free(b);
+}
+END_TEST
+
 START_TEST(test_keeps_nothing)
 {
         struct policy p = pol("val_loss", MODE_MIN, 0, 0);
@@ -742,6 +826,7 @@ Suite *policy_suite(void)
         tcase_add_test(tc, test_verdict_reset);
         tcase_add_test(tc, test_large);
         tcase_add_test(tc, test_quadratic_same);
+        tcase_add_test(tc, test_stale_ranks_same);
         tcase_add_test(tc, test_keeps_nothing);
         tcase_add_test(tc, test_mode_strings);
         tcase_add_test(tc, test_newest_written);
