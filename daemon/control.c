@@ -1,7 +1,9 @@
 /* The status channel. On every publish the daemon sends STATUS=, rewrites
  * the metrics file and writes a JSON state file, state-PID.json, into the
  * runtime directory (floorlock.c's: /run/ckptd under the units), atomically
- * (a temporary file renamed over it). `ckptd status` reads and renders it;
+ * (a temporary file renamed over it). Each costs O(runs), so publishing is
+ * coalesced: at most once per PUBLISH_EVERY_USEC, and never later than
+ * PUBLISH_BOUND_USEC after the change that asked for it. `ckptd status` reads and renders it;
  * `ckptd reload` (the units' ExecReload=) sends SIGHUP and waits for the
  * reload counter in it to move, then exits with the reload's outcome.
  *
@@ -41,6 +43,14 @@
  * TimeoutStartSec= (90 s), which also bounds ExecReload=. A reload rescans
  * every watch before it reports. */
 #define RELOAD_WAIT_USEC (85 * USEC_PER_SEC)
+/* A change is published at once when the last publish is at least
+ * PUBLISH_EVERY_USEC old, else by a timer when it is: a tree of a thousand
+ * runs saving every few milliseconds pays one publish a second, not one per
+ * save, and whoever waits for a change sees it within PUBLISH_BOUND_USEC
+ * (the timer's slack included; ckptd(8) documents it). */
+#define PUBLISH_BOUND_USEC USEC_PER_SEC
+#define PUBLISH_SLACK_USEC (50 * 1000)
+#define PUBLISH_EVERY_USEC (PUBLISH_BOUND_USEC - PUBLISH_SLACK_USEC)
 
 struct decision {
         int64_t usec; /* CLOCK_REALTIME */
@@ -57,6 +67,13 @@ struct control {
         int64_t reload_usec;
         char *reload_error; /* the last reload's rejection; NULL: applied */
         bool metrics_ro;    /* its directory is read-only (told once) */
+        /* Publishing (STATUS=, the metrics and state files) is coalesced. */
+        bool due;                    /* something changed since the last publish */
+        bool publish_now;            /* a reload ended: `ckptd reload` is waiting */
+        uint64_t published_usec;     /* CLOCK_MONOTONIC of the last publish; 0: none */
+        struct status_counts counts; /* over the runs, as of the last publish */
+        sd_event_source *publish_timer;
+        sd_event_source *exit_src; /* publishes what is due as the loop exits */
         struct decision decisions[DECISIONS_MAX];
         size_t n_decisions, next_decision;
 };
@@ -130,9 +147,25 @@ static char *own_unit(void)
         return with;
 }
 
+static void publish(struct manager *m);
+
+/* The loop is exiting (SIGTERM, SIGINT): a publish still due is made now,
+ * while the runs are still there, so that the metrics file left behind
+ * tells the last state. */
+static int on_exit_publish(sd_event_source *s, void *userdata)
+{
+        struct manager *m = userdata;
+
+        (void)s;
+        if (m->control->due)
+                publish(m);
+        return 0;
+}
+
 int control_new(struct manager *m)
 {
         struct control *c = calloc(1, sizeof(*c));
+        int r;
 
         if (!c)
                 return -ENOMEM;
@@ -143,6 +176,13 @@ int control_new(struct manager *m)
                 log_debug("no runtime directory: no state file for ckptd status: %m");
         else if (asprintf(&c->state_path, "%s/state-%d.json", c->dir, (int)getpid()) < 0)
                 c->state_path = NULL;
+        if (m->event && (r = sd_event_add_exit(m->event, &c->exit_src, on_exit_publish, m)) < 0) {
+                free(c->dir);
+                free(c->state_path);
+                free(c->unit);
+                free(c);
+                return r;
+        }
         m->control = c;
         observed = c;
         log_set_observer(on_log_event);
@@ -157,6 +197,8 @@ void control_free(struct manager *m)
                 return;
         log_set_observer(NULL);
         observed = NULL;
+        c->publish_timer = sd_event_source_disable_unref(c->publish_timer);
+        c->exit_src = sd_event_source_disable_unref(c->exit_src);
         if (c->state_path)
                 unlink(c->state_path);
         for (size_t i = 0; i < DECISIONS_MAX; i++)
@@ -241,10 +283,11 @@ void control_roots_changed(struct manager *m)
                 m->control->metrics_ro = false;
 }
 
-/* STATUS= text: report_status(), then what needs a person. */
-static char *status_text(struct manager *m)
+/* STATUS= text: report_status() with the counts n, then what needs a
+ * person. */
+static char *status_text(struct manager *m, const struct status_counts *n)
 {
-        _cleanup_free_ char *base = report_status(m);
+        _cleanup_free_ char *base = report_status(m, n);
         char *buf = NULL;
         size_t len = 0;
         FILE *f;
@@ -269,9 +312,14 @@ static char *status_text(struct manager *m)
 
 bool control_status_changed(struct manager *m)
 {
-        _cleanup_free_ char *s = status_text(m);
+        _cleanup_free_ char *s = NULL;
 
-        return !m->control || !s || !streq_ptr(s, m->control->last_status);
+        if (!m->control)
+                return true;
+        /* the counts over the runs as last published, not counted again
+         * (O(runs)): only a sweep changes them, and a sweep publishes */
+        s = status_text(m, &m->control->counts);
+        return !s || !streq_ptr(s, m->control->last_status);
 }
 
 void control_reload_done(struct manager *m, const char *error)
@@ -286,6 +334,8 @@ void control_reload_done(struct manager *m, const char *error)
         c->reload_error = error ? strdup(error) : NULL;
         /* STATUS= said "reloading": send it again even if unchanged */
         c->last_status = mfree_str(c->last_status);
+        /* and publish at once: `ckptd reload` waits for the counter */
+        c->publish_now = true;
         if (error && !c->reload_error)
                 c->reload_error = strdup("(out of memory)");
 }
@@ -452,29 +502,87 @@ static int write_state(struct manager *m, const char *status)
         return r;
 }
 
-void control_publish(struct manager *m)
+/* STATUS= if it changed, the metrics file and the state file, now. */
+static void publish(struct manager *m)
 {
+        struct control *c = m->control;
         _cleanup_free_ char *status = NULL;
 
-        if (!m->control) {
-                status = report_status(m);
+        c->due = c->publish_now = false;
+        c->published_usec = (uint64_t)now_usec(CLOCK_MONOTONIC);
+        if (c->publish_timer)
+                sd_event_source_set_enabled(c->publish_timer, SD_EVENT_OFF);
+        check_read_only(m);
+        report_status_counts(m, &c->counts);
+        status = status_text(m, &c->counts);
+        if (status && !streq_ptr(status, c->last_status)) {
+                sd_notifyf(false, "STATUS=%s", status);
+                free(c->last_status);
+                c->last_status = strdup(status);
+        }
+        /* a read-only metrics directory was warned about once: not again
+         * on every publish */
+        if (!c->metrics_ro)
+                report_metrics(m);
+        write_state(m, status);
+}
+
+static int on_publish_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        struct manager *m = userdata;
+
+        (void)s;
+        (void)usec;
+        if (m->control->due)
+                publish(m);
+        return 0;
+}
+
+/* Publish at `when` (CLOCK_MONOTONIC), unless the timer is already set:
+ * then for a time no later, since only publish() moves published_usec and
+ * it turns the timer off. */
+static int publish_at(struct manager *m, uint64_t when)
+{
+        struct control *c = m->control;
+        int enabled = SD_EVENT_OFF, r;
+
+        if (!c->publish_timer)
+                return sd_event_add_time(m->event, &c->publish_timer, CLOCK_MONOTONIC, when, PUBLISH_SLACK_USEC,
+                                         on_publish_timer, m);
+        if ((r = sd_event_source_get_enabled(c->publish_timer, &enabled)) < 0)
+                return r;
+        if (enabled != SD_EVENT_OFF)
+                return 0;
+        if ((r = sd_event_source_set_time(c->publish_timer, when)) < 0)
+                return r;
+        return sd_event_source_set_enabled(c->publish_timer, SD_EVENT_ONESHOT);
+}
+
+void control_publish(struct manager *m)
+{
+        struct control *c = m->control;
+        uint64_t now, next;
+
+        if (!c) {
+                struct status_counts n;
+                _cleanup_free_ char *status = NULL;
+
+                report_status_counts(m, &n);
+                status = report_status(m, &n);
                 if (status)
                         sd_notifyf(false, "STATUS=%s", status);
                 report_metrics(m);
                 return;
         }
-        check_read_only(m);
-        status = status_text(m);
-        if (status && !streq_ptr(status, m->control->last_status)) {
-                sd_notifyf(false, "STATUS=%s", status);
-                free(m->control->last_status);
-                m->control->last_status = strdup(status);
+        c->due = true;
+        now = (uint64_t)now_usec(CLOCK_MONOTONIC);
+        next = c->published_usec + PUBLISH_EVERY_USEC;
+        if (c->publish_now || c->published_usec == 0 || now >= next || !m->event) {
+                publish(m);
+                return;
         }
-        /* a read-only metrics directory was warned about once: not again
-         * on every publish */
-        if (!m->control->metrics_ro)
-                report_metrics(m);
-        write_state(m, status);
+        if (publish_at(m, next) < 0)
+                publish(m); /* no timer: now rather than never */
 }
 
 /* --- -t: can the watches be written? --- */

@@ -77,7 +77,9 @@ test_status_and_reload() {
         conf "$T/fs/runs" 1 >c.conf
         start_daemon d.log -c "$T/c.conf"
         wait_names fs/runs/a "epoch=4-val_loss=0.5.ckpt" "epoch=3-val_loss=0.2.ckpt"
-        wait_for 10 eval '"$CKPTD" status >st 2>&1 && grep -q "epoch=2-val_loss=0.3.ckpt" st' ||
+        # the state file follows within a second (ckptd(8)): wait for the
+        # decisions and the floor's first look, which may come a publish later
+        wait_for 10 eval '"$CKPTD" status >st 2>&1 && grep -q "epoch=2-val_loss=0.3.ckpt" st && grep -q "free of 64M" st' ||
                 fail "status: $(cat st)"
         cat st
         assert_grep "^ckptd\[$DPID\] $T/c.conf" st
