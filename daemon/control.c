@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <json.h>
+#include <printbuf.h>
 #include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
@@ -363,6 +364,61 @@ void control_put_metrics(const struct manager *m, FILE *f)
                 m->control && m->control->reload_error ? 1 : 0);
 }
 
+/* s as a JSON string. s was escaped by log_escape(): no control bytes are
+ * left, but quotes and backslashes are. */
+static void put_json_string(struct printbuf *pb, const char *s)
+{
+        printbuf_strappend(pb, "\"");
+        for (const char *p = s; *p; p++) {
+                if (*p == '"' || *p == '\\') {
+                        char e[2] = {'\\', *p};
+                        printbuf_memappend_fast(pb, e, 2);
+                } else if ((unsigned char)*p < 0x20) {
+                        char e[8];
+                        snprintf(e, sizeof(e), "\\u%04x", (unsigned)(unsigned char)*p);
+                        printbuf_memappend_fast(pb, e, 6);
+                } else {
+                        printbuf_memappend_fast(pb, p, 1);
+                }
+        }
+        printbuf_strappend(pb, "\"");
+}
+
+/* The "runs" array of a watch (json_object_set_serializer()'s userdata: its
+ * root_state), written straight into the text: building a json-c object for
+ * each of a thousand runs was most of a publish. */
+static int runs_to_json(json_object *jso, struct printbuf *pb, int level, int flags)
+{
+        const struct root_state *rs = json_object_get_userdata(jso);
+        char num[32];
+
+        (void)level, (void)flags;
+        printbuf_strappend(pb, "[");
+        for (size_t j = 0; j < rs->n_runs; j++) {
+                const struct run_state *run = rs->runs[j];
+                _cleanup_free_ char *e = log_escape(run->path);
+
+                if (j > 0)
+                        printbuf_strappend(pb, ",");
+                printbuf_strappend(pb, "{\"path\":");
+                if (e)
+                        put_json_string(pb, e);
+                else
+                        printbuf_strappend(pb, "null");
+                snprintf(num, sizeof(num), "%zu", run->n_ckpts);
+                printbuf_strappend(pb, ",\"checkpoints\":");
+                printbuf_memappend_fast(pb, num, (int)strlen(num));
+                if (run->unreadable_whole || run->n_unreadable) {
+                        snprintf(num, sizeof(num), "%zu", run->unreadable_whole ? run->n_ckpts : run->n_unreadable);
+                        printbuf_strappend(pb, ",\"kept_after_read_errors\":");
+                        printbuf_memappend_fast(pb, num, (int)strlen(num));
+                }
+                printbuf_strappend(pb, "}");
+        }
+        printbuf_strappend(pb, "]");
+        return 0;
+}
+
 static json_object *state_json(struct manager *m, const char *status)
 {
         struct control *c = m->control;
@@ -397,20 +453,11 @@ static json_object *state_json(struct manager *m, const char *status)
                 json_object_object_add(w, "path", json_str(rs->root.w->path));
                 json_object_object_add(w, "present", json_object_new_boolean(rs->present));
                 json_object_object_add(w, "read_only", json_object_new_boolean(root_read_only(rs)));
-                for (size_t j = 0; j < rs->n_runs; j++) {
-                        const struct run_state *run = rs->runs[j];
-                        json_object *r = json_object_new_object();
-
-                        json_object_object_add(r, "path", json_str(run->path));
-                        json_object_object_add(r, "checkpoints", json_object_new_uint64(run->n_ckpts));
-                        if (run->unreadable_whole || run->n_unreadable)
-                                json_object_object_add(r, "kept_after_read_errors",
-                                                       json_object_new_uint64(run->unreadable_whole
-                                                                                      ? run->n_ckpts
-                                                                                      : run->n_unreadable));
-                        json_object_array_add(runs, r);
-                        ckpts += run->n_ckpts;
-                }
+                for (size_t j = 0; j < rs->n_runs; j++)
+                        ckpts += rs->runs[j]->n_ckpts;
+                /* serialized at once by write_state(), while rs holds */
+                if (runs)
+                        json_object_set_serializer(runs, runs_to_json, (void *)rs, NULL);
                 json_object_object_add(w, "checkpoints", json_object_new_uint64(ckpts));
                 json_object_object_add(w, "runs", runs);
                 json_object_array_add(watches, w);
