@@ -3,9 +3,10 @@
  * runtime directory (floorlock.c's: /run/ckptd under the units), atomically
  * (a temporary file renamed over it). Each costs O(runs), so publishing is
  * coalesced: at most once per PUBLISH_EVERY_USEC, and never later than
- * PUBLISH_BOUND_USEC after the change that asked for it. `ckptd status` reads and renders it;
- * `ckptd reload` (the units' ExecReload=) sends SIGHUP and waits for the
- * reload counter in it to move, then exits with the reload's outcome.
+ * PUBLISH_BOUND_USEC after the change that asked for it. `ckptd status`
+ * reads and renders the state file; `ckptd reload` (the units'
+ * ExecReload=) sends SIGHUP and waits for the reload counter in it to move,
+ * then exits with the reload's outcome.
  *
  * A file rather than a socket: reading it needs no daemon to answer (a
  * daemon deep in a removal or a start-up scan still has its last state
@@ -16,8 +17,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <json.h>
-#include <printbuf.h>
 #include <libgen.h>
+#include <printbuf.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
