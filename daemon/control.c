@@ -54,9 +54,17 @@
 #define PUBLISH_SLACK_USEC (50 * 1000)
 #define PUBLISH_EVERY_USEC (PUBLISH_BOUND_USEC - PUBLISH_SLACK_USEC)
 
+/* A decision as it was logged, unescaped: it is escaped and made JSON only
+ * when published (at most once a second), not at each deletion. */
 struct decision {
         int64_t usec; /* CLOCK_REALTIME */
-        json_object *o;
+        /* action, path, run, reason, monitor: into text (one allocation),
+         * or NULL; text NULL: an empty slot */
+        char *text;
+        const char *action, *path, *run, *reason, *monitor;
+        bool has_value, has_bytes;
+        double value;
+        uint64_t bytes;
 };
 
 struct control {
@@ -99,36 +107,69 @@ static json_object *json_str(const char *s)
 static void on_log_event(int level, const struct log_fields *f, const char *msg)
 {
         struct control *c = observed;
+        const char *from[] = {f->action, f->path, f->run, f->reason, f->monitor};
         struct decision *d;
-        json_object *o;
+        const char **to[ELEMENTSOF(from)];
+        size_t size = 1;
+        char *text, *p;
 
         (void)level, (void)msg;
         if (!c || !f->action || strcmp(f->action, "keep") == 0)
                 return;
-        o = json_object_new_object();
-        if (!o)
+        for (size_t i = 0; i < ELEMENTSOF(from); i++)
+                if (from[i])
+                        size += strlen(from[i]) + 1;
+        text = malloc(size);
+        if (!text)
                 return;
-        json_object_object_add(o, "action", json_str(f->action));
-        json_object_object_add(o, "path", json_str(f->path));
-        json_object_object_add(o, "run", json_str(f->run));
-        json_object_object_add(o, "reason", json_str(f->reason));
-        if (f->monitor) {
-                json_object_object_add(o, "monitor", json_str(f->monitor));
-                if (f->has_value) {
-                        /* 15 digits: 0.6, not 0.59999999999999998 */
-                        char v[32];
-                        snprintf(v, sizeof(v), "%.15g", f->value);
-                        json_object_object_add(o, "value", json_object_new_double_s(f->value, v));
-                }
-        }
-        if (f->has_bytes)
-                json_object_object_add(o, "bytes", json_object_new_uint64(f->bytes));
         d = &c->decisions[c->next_decision];
-        json_object_put(d->o);
-        *d = (struct decision){.usec = now_usec(CLOCK_REALTIME), .o = o};
+        free(d->text);
+        *d = (struct decision){
+                .usec = now_usec(CLOCK_REALTIME),
+                .text = text,
+                .has_value = f->monitor && f->has_value,
+                .value = f->value,
+                .has_bytes = f->has_bytes,
+                .bytes = f->bytes,
+        };
+        to[0] = &d->action, to[1] = &d->path, to[2] = &d->run, to[3] = &d->reason, to[4] = &d->monitor;
+        p = text;
+        for (size_t i = 0; i < ELEMENTSOF(from); i++)
+                if (from[i]) {
+                        size_t n = strlen(from[i]) + 1;
+
+                        memcpy(p, from[i], n);
+                        *to[i] = p;
+                        p += n;
+                }
         c->next_decision = (c->next_decision + 1) % DECISIONS_MAX;
         if (c->n_decisions < DECISIONS_MAX)
                 c->n_decisions++;
+}
+
+static json_object *decision_json(const struct decision *d)
+{
+        json_object *o = json_object_new_object();
+
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "action", json_str(d->action));
+        json_object_object_add(o, "path", json_str(d->path));
+        json_object_object_add(o, "run", json_str(d->run));
+        json_object_object_add(o, "reason", json_str(d->reason));
+        if (d->monitor) {
+                json_object_object_add(o, "monitor", json_str(d->monitor));
+                if (d->has_value) {
+                        /* 15 digits: 0.6, not 0.59999999999999998 */
+                        char v[32];
+                        snprintf(v, sizeof(v), "%.15g", d->value);
+                        json_object_object_add(o, "value", json_object_new_double_s(d->value, v));
+                }
+        }
+        if (d->has_bytes)
+                json_object_object_add(o, "bytes", json_object_new_uint64(d->bytes));
+        json_object_object_add(o, "usec", json_object_new_int64(d->usec));
+        return o;
 }
 
 /* Our unit as `systemctl edit` takes it: "ckptd.service", "ckptd@x.service",
@@ -204,7 +245,7 @@ void control_free(struct manager *m)
         if (c->state_path)
                 unlink(c->state_path);
         for (size_t i = 0; i < DECISIONS_MAX; i++)
-                json_object_put(c->decisions[i].o);
+                free(c->decisions[i].text);
         free(c->dir);
         free(c->state_path);
         free(c->unit);
@@ -504,9 +545,10 @@ static json_object *state_json(struct manager *m, const char *status)
         decisions = json_object_new_array();
         for (size_t i = 0; i < c->n_decisions; i++) {
                 size_t k = (c->next_decision + DECISIONS_MAX - c->n_decisions + i) % DECISIONS_MAX;
-                json_object *d = json_object_get(c->decisions[k].o);
-                json_object_object_add(d, "usec", json_object_new_int64(c->decisions[k].usec));
-                json_object_array_add(decisions, d);
+                json_object *d = decision_json(&c->decisions[k]);
+
+                if (d)
+                        json_object_array_add(decisions, d);
         }
         json_object_object_add(o, "decisions", decisions);
         return o;
