@@ -1,9 +1,12 @@
 /* The status channel. On every publish the daemon sends STATUS=, rewrites
  * the metrics file and writes a JSON state file, state-PID.json, into the
  * runtime directory (floorlock.c's: /run/ckptd under the units), atomically
- * (a temporary file renamed over it). `ckptd status` reads and renders it;
- * `ckptd reload` (the units' ExecReload=) sends SIGHUP and waits for the
- * reload counter in it to move, then exits with the reload's outcome.
+ * (a temporary file renamed over it). Each costs O(runs), so publishing is
+ * coalesced: at most once per PUBLISH_EVERY_USEC, and never later than
+ * PUBLISH_BOUND_USEC after the change that asked for it. `ckptd status`
+ * reads and renders the state file; `ckptd reload` (the units'
+ * ExecReload=) sends SIGHUP and waits for the reload counter in it to move,
+ * then exits with the reload's outcome.
  *
  * A file rather than a socket: reading it needs no daemon to answer (a
  * daemon deep in a removal or a start-up scan still has its last state
@@ -15,6 +18,7 @@
 #include <fcntl.h>
 #include <json.h>
 #include <libgen.h>
+#include <printbuf.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,10 +45,26 @@
  * TimeoutStartSec= (90 s), which also bounds ExecReload=. A reload rescans
  * every watch before it reports. */
 #define RELOAD_WAIT_USEC (85 * USEC_PER_SEC)
+/* A change is published at once when the last publish is at least
+ * PUBLISH_EVERY_USEC old, else by a timer when it is: a tree of a thousand
+ * runs saving every few milliseconds pays one publish a second, not one per
+ * save, and whoever waits for a change sees it within PUBLISH_BOUND_USEC
+ * (the timer's slack included; ckptd(8) documents it). */
+#define PUBLISH_BOUND_USEC USEC_PER_SEC
+#define PUBLISH_SLACK_USEC (50 * 1000)
+#define PUBLISH_EVERY_USEC (PUBLISH_BOUND_USEC - PUBLISH_SLACK_USEC)
 
+/* A decision as it was logged, unescaped: it is escaped and made JSON only
+ * when published (at most once a second), not at each deletion. */
 struct decision {
         int64_t usec; /* CLOCK_REALTIME */
-        json_object *o;
+        /* action, path, run, reason, monitor: into text (one allocation),
+         * or NULL; text NULL: an empty slot */
+        char *text;
+        const char *action, *path, *run, *reason, *monitor;
+        bool has_value, has_bytes;
+        double value;
+        uint64_t bytes;
 };
 
 struct control {
@@ -57,6 +77,13 @@ struct control {
         int64_t reload_usec;
         char *reload_error; /* the last reload's rejection; NULL: applied */
         bool metrics_ro;    /* its directory is read-only (told once) */
+        /* Publishing (STATUS=, the metrics and state files) is coalesced. */
+        bool due;                    /* something changed since the last publish */
+        bool publish_now;            /* a reload ended: `ckptd reload` is waiting */
+        uint64_t published_usec;     /* CLOCK_MONOTONIC of the last publish; 0: none */
+        struct status_counts counts; /* over the runs, as of the last publish */
+        sd_event_source *publish_timer;
+        sd_event_source *exit_src; /* publishes what is due as the loop exits */
         struct decision decisions[DECISIONS_MAX];
         size_t n_decisions, next_decision;
 };
@@ -80,36 +107,69 @@ static json_object *json_str(const char *s)
 static void on_log_event(int level, const struct log_fields *f, const char *msg)
 {
         struct control *c = observed;
+        const char *from[] = {f->action, f->path, f->run, f->reason, f->monitor};
         struct decision *d;
-        json_object *o;
+        const char **to[ELEMENTSOF(from)];
+        size_t size = 1;
+        char *text, *p;
 
         (void)level, (void)msg;
         if (!c || !f->action || strcmp(f->action, "keep") == 0)
                 return;
-        o = json_object_new_object();
-        if (!o)
+        for (size_t i = 0; i < ELEMENTSOF(from); i++)
+                if (from[i])
+                        size += strlen(from[i]) + 1;
+        text = malloc(size);
+        if (!text)
                 return;
-        json_object_object_add(o, "action", json_str(f->action));
-        json_object_object_add(o, "path", json_str(f->path));
-        json_object_object_add(o, "run", json_str(f->run));
-        json_object_object_add(o, "reason", json_str(f->reason));
-        if (f->monitor) {
-                json_object_object_add(o, "monitor", json_str(f->monitor));
-                if (f->has_value) {
-                        /* 15 digits: 0.6, not 0.59999999999999998 */
-                        char v[32];
-                        snprintf(v, sizeof(v), "%.15g", f->value);
-                        json_object_object_add(o, "value", json_object_new_double_s(f->value, v));
-                }
-        }
-        if (f->has_bytes)
-                json_object_object_add(o, "bytes", json_object_new_uint64(f->bytes));
         d = &c->decisions[c->next_decision];
-        json_object_put(d->o);
-        *d = (struct decision){.usec = now_usec(CLOCK_REALTIME), .o = o};
+        free(d->text);
+        *d = (struct decision){
+                .usec = now_usec(CLOCK_REALTIME),
+                .text = text,
+                .has_value = f->monitor && f->has_value,
+                .value = f->value,
+                .has_bytes = f->has_bytes,
+                .bytes = f->bytes,
+        };
+        to[0] = &d->action, to[1] = &d->path, to[2] = &d->run, to[3] = &d->reason, to[4] = &d->monitor;
+        p = text;
+        for (size_t i = 0; i < ELEMENTSOF(from); i++)
+                if (from[i]) {
+                        size_t n = strlen(from[i]) + 1;
+
+                        memcpy(p, from[i], n);
+                        *to[i] = p;
+                        p += n;
+                }
         c->next_decision = (c->next_decision + 1) % DECISIONS_MAX;
         if (c->n_decisions < DECISIONS_MAX)
                 c->n_decisions++;
+}
+
+static json_object *decision_json(const struct decision *d)
+{
+        json_object *o = json_object_new_object();
+
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "action", json_str(d->action));
+        json_object_object_add(o, "path", json_str(d->path));
+        json_object_object_add(o, "run", json_str(d->run));
+        json_object_object_add(o, "reason", json_str(d->reason));
+        if (d->monitor) {
+                json_object_object_add(o, "monitor", json_str(d->monitor));
+                if (d->has_value) {
+                        /* 15 digits: 0.6, not 0.59999999999999998 */
+                        char v[32];
+                        snprintf(v, sizeof(v), "%.15g", d->value);
+                        json_object_object_add(o, "value", json_object_new_double_s(d->value, v));
+                }
+        }
+        if (d->has_bytes)
+                json_object_object_add(o, "bytes", json_object_new_uint64(d->bytes));
+        json_object_object_add(o, "usec", json_object_new_int64(d->usec));
+        return o;
 }
 
 /* Our unit as `systemctl edit` takes it: "ckptd.service", "ckptd@x.service",
@@ -130,9 +190,25 @@ static char *own_unit(void)
         return with;
 }
 
+static void publish(struct manager *m);
+
+/* The loop is exiting (SIGTERM, SIGINT): a publish still due is made now,
+ * while the runs are still there, so that the metrics file left behind
+ * tells the last state. */
+static int on_exit_publish(sd_event_source *s, void *userdata)
+{
+        struct manager *m = userdata;
+
+        (void)s;
+        if (m->control->due)
+                publish(m);
+        return 0;
+}
+
 int control_new(struct manager *m)
 {
         struct control *c = calloc(1, sizeof(*c));
+        int r;
 
         if (!c)
                 return -ENOMEM;
@@ -143,6 +219,13 @@ int control_new(struct manager *m)
                 log_debug("no runtime directory: no state file for ckptd status: %m");
         else if (asprintf(&c->state_path, "%s/state-%d.json", c->dir, (int)getpid()) < 0)
                 c->state_path = NULL;
+        if (m->event && (r = sd_event_add_exit(m->event, &c->exit_src, on_exit_publish, m)) < 0) {
+                free(c->dir);
+                free(c->state_path);
+                free(c->unit);
+                free(c);
+                return r;
+        }
         m->control = c;
         observed = c;
         log_set_observer(on_log_event);
@@ -157,10 +240,12 @@ void control_free(struct manager *m)
                 return;
         log_set_observer(NULL);
         observed = NULL;
+        c->publish_timer = sd_event_source_disable_unref(c->publish_timer);
+        c->exit_src = sd_event_source_disable_unref(c->exit_src);
         if (c->state_path)
                 unlink(c->state_path);
         for (size_t i = 0; i < DECISIONS_MAX; i++)
-                json_object_put(c->decisions[i].o);
+                free(c->decisions[i].text);
         free(c->dir);
         free(c->state_path);
         free(c->unit);
@@ -241,10 +326,11 @@ void control_roots_changed(struct manager *m)
                 m->control->metrics_ro = false;
 }
 
-/* STATUS= text: report_status(), then what needs a person. */
-static char *status_text(struct manager *m)
+/* STATUS= text: report_status() with the counts n, then what needs a
+ * person. */
+static char *status_text(struct manager *m, const struct status_counts *n)
 {
-        _cleanup_free_ char *base = report_status(m);
+        _cleanup_free_ char *base = report_status(m, n);
         char *buf = NULL;
         size_t len = 0;
         FILE *f;
@@ -269,9 +355,14 @@ static char *status_text(struct manager *m)
 
 bool control_status_changed(struct manager *m)
 {
-        _cleanup_free_ char *s = status_text(m);
+        _cleanup_free_ char *s = NULL;
 
-        return !m->control || !s || !streq_ptr(s, m->control->last_status);
+        if (!m->control)
+                return true;
+        /* the counts over the runs as last published, not counted again
+         * (O(runs)): only a sweep changes them, and a sweep publishes */
+        s = status_text(m, &m->control->counts);
+        return !s || !streq_ptr(s, m->control->last_status);
 }
 
 void control_reload_done(struct manager *m, const char *error)
@@ -286,6 +377,8 @@ void control_reload_done(struct manager *m, const char *error)
         c->reload_error = error ? strdup(error) : NULL;
         /* STATUS= said "reloading": send it again even if unchanged */
         c->last_status = mfree_str(c->last_status);
+        /* and publish at once: `ckptd reload` waits for the counter */
+        c->publish_now = true;
         if (error && !c->reload_error)
                 c->reload_error = strdup("(out of memory)");
 }
@@ -311,6 +404,61 @@ void control_put_metrics(const struct manager *m, FILE *f)
                 "# TYPE ckptd_reload_rejected gauge\n"
                 "ckptd_reload_rejected %d\n",
                 m->control && m->control->reload_error ? 1 : 0);
+}
+
+/* s as a JSON string. s was escaped by log_escape(): no control bytes are
+ * left, but quotes and backslashes are. */
+static void put_json_string(struct printbuf *pb, const char *s)
+{
+        printbuf_strappend(pb, "\"");
+        for (const char *p = s; *p; p++) {
+                if (*p == '"' || *p == '\\') {
+                        char e[2] = {'\\', *p};
+                        printbuf_memappend_fast(pb, e, 2);
+                } else if ((unsigned char)*p < 0x20) {
+                        char e[8];
+                        snprintf(e, sizeof(e), "\\u%04x", (unsigned)(unsigned char)*p);
+                        printbuf_memappend_fast(pb, e, 6);
+                } else {
+                        printbuf_memappend_fast(pb, p, 1);
+                }
+        }
+        printbuf_strappend(pb, "\"");
+}
+
+/* The "runs" array of a watch (json_object_set_serializer()'s userdata: its
+ * root_state), written straight into the text: building a json-c object for
+ * each of a thousand runs was most of a publish. */
+static int runs_to_json(json_object *jso, struct printbuf *pb, int level, int flags)
+{
+        const struct root_state *rs = json_object_get_userdata(jso);
+        char num[32];
+
+        (void)level, (void)flags;
+        printbuf_strappend(pb, "[");
+        for (size_t j = 0; j < rs->n_runs; j++) {
+                const struct run_state *run = rs->runs[j];
+                _cleanup_free_ char *e = log_escape(run->path);
+
+                if (j > 0)
+                        printbuf_strappend(pb, ",");
+                printbuf_strappend(pb, "{\"path\":");
+                if (e)
+                        put_json_string(pb, e);
+                else
+                        printbuf_strappend(pb, "null");
+                snprintf(num, sizeof(num), "%zu", run->n_ckpts);
+                printbuf_strappend(pb, ",\"checkpoints\":");
+                printbuf_memappend_fast(pb, num, (int)strlen(num));
+                if (run->unreadable_whole || run->n_unreadable) {
+                        snprintf(num, sizeof(num), "%zu", run->unreadable_whole ? run->n_ckpts : run->n_unreadable);
+                        printbuf_strappend(pb, ",\"kept_after_read_errors\":");
+                        printbuf_memappend_fast(pb, num, (int)strlen(num));
+                }
+                printbuf_strappend(pb, "}");
+        }
+        printbuf_strappend(pb, "]");
+        return 0;
 }
 
 static json_object *state_json(struct manager *m, const char *status)
@@ -347,20 +495,11 @@ static json_object *state_json(struct manager *m, const char *status)
                 json_object_object_add(w, "path", json_str(rs->root.w->path));
                 json_object_object_add(w, "present", json_object_new_boolean(rs->present));
                 json_object_object_add(w, "read_only", json_object_new_boolean(root_read_only(rs)));
-                for (size_t j = 0; j < rs->n_runs; j++) {
-                        const struct run_state *run = rs->runs[j];
-                        json_object *r = json_object_new_object();
-
-                        json_object_object_add(r, "path", json_str(run->path));
-                        json_object_object_add(r, "checkpoints", json_object_new_uint64(run->n_ckpts));
-                        if (run->unreadable_whole || run->n_unreadable)
-                                json_object_object_add(r, "kept_after_read_errors",
-                                                       json_object_new_uint64(run->unreadable_whole
-                                                                                      ? run->n_ckpts
-                                                                                      : run->n_unreadable));
-                        json_object_array_add(runs, r);
-                        ckpts += run->n_ckpts;
-                }
+                for (size_t j = 0; j < rs->n_runs; j++)
+                        ckpts += rs->runs[j]->n_ckpts;
+                /* serialized at once by write_state(), while rs holds */
+                if (runs)
+                        json_object_set_serializer(runs, runs_to_json, (void *)rs, NULL);
                 json_object_object_add(w, "checkpoints", json_object_new_uint64(ckpts));
                 json_object_object_add(w, "runs", runs);
                 json_object_array_add(watches, w);
@@ -406,9 +545,10 @@ static json_object *state_json(struct manager *m, const char *status)
         decisions = json_object_new_array();
         for (size_t i = 0; i < c->n_decisions; i++) {
                 size_t k = (c->next_decision + DECISIONS_MAX - c->n_decisions + i) % DECISIONS_MAX;
-                json_object *d = json_object_get(c->decisions[k].o);
-                json_object_object_add(d, "usec", json_object_new_int64(c->decisions[k].usec));
-                json_object_array_add(decisions, d);
+                json_object *d = decision_json(&c->decisions[k]);
+
+                if (d)
+                        json_object_array_add(decisions, d);
         }
         json_object_object_add(o, "decisions", decisions);
         return o;
@@ -452,29 +592,87 @@ static int write_state(struct manager *m, const char *status)
         return r;
 }
 
-void control_publish(struct manager *m)
+/* STATUS= if it changed, the metrics file and the state file, now. */
+static void publish(struct manager *m)
 {
+        struct control *c = m->control;
         _cleanup_free_ char *status = NULL;
 
-        if (!m->control) {
-                status = report_status(m);
+        c->due = c->publish_now = false;
+        c->published_usec = (uint64_t)now_usec(CLOCK_MONOTONIC);
+        if (c->publish_timer)
+                sd_event_source_set_enabled(c->publish_timer, SD_EVENT_OFF);
+        check_read_only(m);
+        report_status_counts(m, &c->counts);
+        status = status_text(m, &c->counts);
+        if (status && !streq_ptr(status, c->last_status)) {
+                sd_notifyf(false, "STATUS=%s", status);
+                free(c->last_status);
+                c->last_status = strdup(status);
+        }
+        /* a read-only metrics directory was warned about once: not again
+         * on every publish */
+        if (!c->metrics_ro)
+                report_metrics(m);
+        write_state(m, status);
+}
+
+static int on_publish_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        struct manager *m = userdata;
+
+        (void)s;
+        (void)usec;
+        if (m->control->due)
+                publish(m);
+        return 0;
+}
+
+/* Publish at `when` (CLOCK_MONOTONIC), unless the timer is already set:
+ * then for a time no later, since only publish() moves published_usec and
+ * it turns the timer off. */
+static int publish_at(struct manager *m, uint64_t when)
+{
+        struct control *c = m->control;
+        int enabled = SD_EVENT_OFF, r;
+
+        if (!c->publish_timer)
+                return sd_event_add_time(m->event, &c->publish_timer, CLOCK_MONOTONIC, when, PUBLISH_SLACK_USEC,
+                                         on_publish_timer, m);
+        if ((r = sd_event_source_get_enabled(c->publish_timer, &enabled)) < 0)
+                return r;
+        if (enabled != SD_EVENT_OFF)
+                return 0;
+        if ((r = sd_event_source_set_time(c->publish_timer, when)) < 0)
+                return r;
+        return sd_event_source_set_enabled(c->publish_timer, SD_EVENT_ONESHOT);
+}
+
+void control_publish(struct manager *m)
+{
+        struct control *c = m->control;
+        uint64_t now, next;
+
+        if (!c) {
+                struct status_counts n;
+                _cleanup_free_ char *status = NULL;
+
+                report_status_counts(m, &n);
+                status = report_status(m, &n);
                 if (status)
                         sd_notifyf(false, "STATUS=%s", status);
                 report_metrics(m);
                 return;
         }
-        check_read_only(m);
-        status = status_text(m);
-        if (status && !streq_ptr(status, m->control->last_status)) {
-                sd_notifyf(false, "STATUS=%s", status);
-                free(m->control->last_status);
-                m->control->last_status = strdup(status);
+        c->due = true;
+        now = (uint64_t)now_usec(CLOCK_MONOTONIC);
+        next = c->published_usec + PUBLISH_EVERY_USEC;
+        if (c->publish_now || c->published_usec == 0 || now >= next || !m->event) {
+                publish(m);
+                return;
         }
-        /* a read-only metrics directory was warned about once: not again
-         * on every publish */
-        if (!m->control->metrics_ro)
-                report_metrics(m);
-        write_state(m, status);
+        if (publish_at(m, next) < 0)
+                publish(m); /* no timer: now rather than never */
 }
 
 /* --- -t: can the watches be written? --- */

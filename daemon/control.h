@@ -15,7 +15,8 @@ struct manager;
 int control_new(struct manager *m);
 /* Remove the state file and free m->control. */
 void control_free(struct manager *m);
-/* Send STATUS=, rewrite the metrics file and the state file. */
+/* Send STATUS=, rewrite the metrics file and the state file: now, or at
+ * most a second later when the last publish is under a second old. */
 void control_publish(struct manager *m);
 /* Whether STATUS= would now say something else than it last said. */
 bool control_status_changed(struct manager *m);

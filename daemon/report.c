@@ -664,20 +664,31 @@ static void report_unreadable(const struct manager *m, size_t *ret_runs, size_t 
                 }
 }
 
-char *report_status(const struct manager *m)
+void report_status_counts(const struct manager *m, struct status_counts *ret)
+{
+        *ret = (struct status_counts){0};
+        for (size_t i = 0; i < m->n_roots; i++) {
+                ret->runs += m->roots[i].n_runs;
+                for (size_t j = 0; j < m->roots[i].n_runs; j++) {
+                        const struct run_state *run = m->roots[i].runs[j];
+
+                        ret->ckpts += run->n_ckpts;
+                        ret->monitor_missing += run->monitor_missing != NULL;
+                }
+        }
+        report_unreadable(m, &ret->unreadable_runs, &ret->unreadable_ckpts);
+}
+
+char *report_status(const struct manager *m, const struct status_counts *n)
 {
         char *buf = NULL;
-        size_t len = 0, runs = 0, ckpts = 0;
+        size_t len = 0;
         FILE *f = open_memstream(&buf, &len);
 
         if (!f)
                 return NULL;
-        for (size_t i = 0; i < m->n_roots; i++) {
-                runs += m->roots[i].n_runs;
-                for (size_t j = 0; j < m->roots[i].n_runs; j++)
-                        ckpts += m->roots[i].runs[j]->n_ckpts;
-        }
-        fprintf(f, "watching %zu run%s, %zu checkpoint%s", runs, runs == 1 ? "" : "s", ckpts, ckpts == 1 ? "" : "s");
+        fprintf(f, "watching %zu run%s, %zu checkpoint%s", n->runs, n->runs == 1 ? "" : "s", n->ckpts,
+                n->ckpts == 1 ? "" : "s");
         {
                 uint64_t deleted = 0, freed = 0;
                 char a[16];
@@ -709,17 +720,15 @@ char *report_status(const struct manager *m)
                         _cleanup_free_ char *path = log_escape(m->roots[i].root.w->path);
                         fprintf(f, "; %s missing", path ? path : "?");
                 }
-        runs = 0;
-        for (size_t i = 0; i < m->n_roots; i++)
-                for (size_t j = 0; j < m->roots[i].n_runs; j++)
-                        runs += m->roots[i].runs[j]->monitor_missing != NULL;
-        if (runs > 0)
-                fprintf(f, "; %zu run%s kept whole: no checkpoint carries the monitor", runs, runs == 1 ? "" : "s");
-        report_unreadable(m, &runs, &ckpts);
-        if (runs > 0)
-                fprintf(f, "; %zu run%s kept whole after read errors", runs, runs == 1 ? "" : "s");
-        if (ckpts > 0)
-                fprintf(f, "; %zu checkpoint%s kept after read errors", ckpts, ckpts == 1 ? "" : "s");
+        if (n->monitor_missing > 0)
+                fprintf(f, "; %zu run%s kept whole: no checkpoint carries the monitor", n->monitor_missing,
+                        n->monitor_missing == 1 ? "" : "s");
+        if (n->unreadable_runs > 0)
+                fprintf(f, "; %zu run%s kept whole after read errors", n->unreadable_runs,
+                        n->unreadable_runs == 1 ? "" : "s");
+        if (n->unreadable_ckpts > 0)
+                fprintf(f, "; %zu checkpoint%s kept after read errors", n->unreadable_ckpts,
+                        n->unreadable_ckpts == 1 ? "" : "s");
         if (m->dry_run)
                 fputs("; dry run", f);
         fclose(f);

@@ -381,7 +381,9 @@ EOC
         [ "$(count 'short of the floor' "$LOG")" = 1 ] || fail "LOG_CRIT not once: $(grep 'short of' "$LOG")"
         assert_grep "^ckptd: critical: free space on the filesystem of $base is .* short of the floor" "$LOG"
         assert_grep "protected: 3 best, 4 newest, 1 pinned" "$LOG" # the 4th: the probe
-        assert_grep "^ckptd_floor_unmet 1$" "$T/metrics.prom"
+        # the metrics file follows within a second (ckptd(8)): wait for it
+        wait_for 20 grep -q "^ckptd_floor_unmet 1$" "$T/metrics.prom" ||
+                fail "metric not 1 with the disk full: $(cat "$T/metrics.prom")"
         [ "$(count '(floor, ' "$LOG")" = 5 ] || fail "evicted something protected: $(grep floor "$LOG")"
 
         # other data goes away: a notice (found by the check_interval timer)

@@ -77,7 +77,9 @@ test_status_and_reload() {
         conf "$T/fs/runs" 1 >c.conf
         start_daemon d.log -c "$T/c.conf"
         wait_names fs/runs/a "epoch=4-val_loss=0.5.ckpt" "epoch=3-val_loss=0.2.ckpt"
-        wait_for 10 eval '"$CKPTD" status >st 2>&1 && grep -q "epoch=2-val_loss=0.3.ckpt" st' ||
+        # the state file follows within a second (ckptd(8)): wait for the
+        # decisions and the floor's first look, which may come a publish later
+        wait_for 10 eval '"$CKPTD" status >st 2>&1 && grep -q "epoch=2-val_loss=0.3.ckpt" st && grep -q "free of 64M" st' ||
                 fail "status: $(cat st)"
         cat st
         assert_grep "^ckptd\[$DPID\] $T/c.conf" st
@@ -195,6 +197,42 @@ assert int(e["__REALTIME_TIMESTAMP"]) > 0
 PY
         assert_names runs/a "epoch=1-val_loss=0.1.ckpt"
         assert_exit 2 "$CKPTD" --log-format yaml -t
+}
+
+# Saves in quick succession: the metrics and state files are rewritten at
+# most once a second, yet they come to tell the last deletion of a burst
+# (within a second, ckptd(8)) without anything else happening, and the
+# metrics file left behind at SIGTERM tells the deletions made just before.
+test_burst_converges_and_stop_publishes() {
+        RUNTIME_DIRECTORY=$T/rt
+        mkdir -p rt runs
+        cat >c.conf <<EOC
+check_interval = 3600;
+metrics_file = "$T/metrics.prom";
+watch = ( { path = "$T/runs"; pattern = "step_{step}.pt"; keep_last = 1; settle = 0; } );
+EOC
+        start_daemon d.log -c "$T/c.conf"
+        local i
+        for i in $(seq 1 20); do
+                : >"runs/step_$i.pt"
+                wait_for 10 test ! -e "runs/step_$((i - 1)).pt" || fail "step_$((i - 1)).pt not deleted: $(cat d.log)"
+        done
+        # no idle check comes (check_interval 1 h): only the pending publish
+        wait_for 10 eval '[ "$(metric ckptd_deleted_total)" = 19 ]' ||
+                fail "metrics say $(metric ckptd_deleted_total) deleted, not 19: $(cat metrics.prom)"
+        wait_for 10 eval '[ "$(state "d[\"deleted\"][\"policy\"]")" = 19 ]' ||
+                fail "ckptd status says $(state 'd["deleted"]["policy"]') deleted, not 19"
+        [ "$(state 'd["watches"][0]["checkpoints"]')" = 1 ] || fail "status: $(state 'd["watches"]')"
+
+        # two more deletions well within a second, then SIGTERM at once
+        for i in 21 22; do
+                : >"runs/step_$i.pt"
+                wait_for 10 grep -q "deleted $T/runs/step_$((i - 1)).pt" d.log || fail "step_$((i - 1)).pt: $(cat d.log)"
+        done
+        stop_daemon d.log
+        [ "$(metric ckptd_deleted_total)" = 21 ] ||
+                fail "the metrics file left at exit says $(metric ckptd_deleted_total) deleted, not 21: $(cat metrics.prom)"
+        [ -z "$(ls rt)" ] || fail "left behind: $(ls rt)"
 }
 
 run_tests
