@@ -31,7 +31,7 @@ epochs=16 chunks=4 chunk=$((MiB / 2)) # 2 MiB a checkpoint
 other_after=3 other=$((12 * MiB))
 # The trainer's pace with ckptd: a pause after each chunk written and after
 # each epoch, the time a real trainer spends computing.
-chunk_pause=0.03 epoch_pause=0.3
+chunk_pause=0.03 epoch_pause=0.2
 # pause SECONDS: sleep without starting a process (a read that times out on
 # a FIFO nobody writes to).
 mkfifo "$dir/pause"
@@ -110,7 +110,7 @@ else
         echo "== with ckptd: keep the 3 best by val_loss and the newest"
 fi
 
-flags=(-w "$runs" "${policy[@]}" --settle 0.3)
+flags=(-w "$runs" "${policy[@]}" --settle 0.2)
 echo "== ckptd ${flags[*]}"
 : >"$dir/ckptd.log" # there before tail opens it
 "$CKPTD" "${flags[@]}" 2>>"$dir/ckptd.log" &
