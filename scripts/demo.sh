@@ -113,7 +113,7 @@ fi
 flags=(-w "$runs" "${policy[@]}" --settle 0.2)
 echo "== ckptd ${flags[*]}"
 : >"$dir/ckptd.log" # there before tail opens it
-"$CKPTD" "${flags[@]}" 2>>"$dir/ckptd.log" &
+"$CKPTD" "${flags[@]}" 2>>"$dir/ckptd.log" {pause_fd}>&- &
 pid=$!
 tail -s 0.1 -n +1 -f "$dir/ckptd.log" | sed -u "s|$runs/||; s/^/   ckptd | /" &
 tailpid=$!
