@@ -29,6 +29,14 @@ trap cleanup EXIT
 MiB=1048576
 epochs=16 chunks=4 chunk=$((MiB / 2)) # 2 MiB a checkpoint
 other_after=3 other=$((12 * MiB))
+# The trainer's pace with ckptd: a pause after each chunk written and after
+# each epoch, the time a real trainer spends computing.
+chunk_pause=0.03 epoch_pause=0.2
+# pause SECONDS: sleep without starting a process (a read that times out on
+# a FIFO nobody writes to).
+mkfifo "$dir/pause"
+exec {pause_fd}<>"$dir/pause"
+pause() { read -rt "$1" -u "$pause_fd" _ || true; }
 disk=$((24 * MiB))
 onfs=
 if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=$disk ckptd-demo "$runs" 2>/dev/null; then
@@ -40,39 +48,47 @@ free_bytes() {
         read -ra a < <(stat -f -c '%a %S' "$runs")
         echo $((a[0] * a[1]))
 }
-now() { echo $(((${EPOCHREALTIME/./} - ${t0/./}) / 1000)); } # ms
+
+# The validation loss of each epoch, made up once (deterministic).
+mapfile -t losses < <(awk -v n=$epochs 'BEGIN {
+        l = 2.0
+        for (e = 1; e <= n; e++) { srand(e); l = l * (0.80 + rand() * 0.3); printf "%.3f\n", l; l = sprintf("%.3f", l) + 0 }
+}')
 
 # train [SAMPLES]: run the trainer; 0 when every epoch was saved. With a
-# file name, it records "seconds free_bytes written_bytes" after each chunk.
+# file name, it records "milliseconds free_bytes written_bytes" after each
+# chunk. Only stat and head are run per chunk, so that the pace is the
+# trainer's and not that of starting processes on a loaded machine.
 train() {
-        local samples=${1:-} loss=2.0 epoch name target written=0
-        for epoch in $(seq -w 1 $epochs); do
-                loss=$(awk -v l="$loss" -v e="$epoch" 'BEGIN { srand(e); printf "%.3f", l * (0.80 + rand() * 0.3) }')
-                name="epoch_$epoch-val_loss=$loss.ckpt"
+        local samples=${1:-} e epoch name target written=0 c a
+        for ((e = 1; e <= epochs; e++)); do
+                printf -v epoch %02d "$e"
+                name="epoch_$epoch-val_loss=${losses[e - 1]}.ckpt"
                 target="$runs/$name"
-                [ $((10#$epoch % 3)) != 0 ] || target="$runs/.$name.tmp" # renamed once written
-                for _ in $(seq 1 $chunks); do
+                [ $((e % 3)) != 0 ] || target="$runs/.$name.tmp" # renamed once written
+                for ((c = 0; c < chunks; c++)); do
                         if ! head -c $chunk /dev/urandom 2>/dev/null >>"$target"; then
                                 echo "trainer: epoch $epoch: cannot save $name: No space left on device"
-                                echo "trainer: training crashed after $((10#$epoch - 1)) of $epochs epochs"
+                                echo "trainer: training crashed after $((e - 1)) of $epochs epochs"
                                 return 1
                         fi
                         written=$((written + chunk))
                         if [ -n "$samples" ]; then
-                                echo "$(now) $(free_bytes) $written" >>"$samples"
-                                sleep 0.03
+                                read -ra a < <(stat -f -c '%a %S' "$runs")
+                                echo "$(((${EPOCHREALTIME/./} - ${t0/./}) / 1000)) $((a[0] * a[1])) $written" >>"$samples"
+                                pause "$chunk_pause"
                         fi
                 done
                 [ "$target" = "$runs/$name" ] || mv "$target" "$runs/$name"
                 [ -z "$samples" ] || echo "trainer: saved $name"
-                if [ "$epoch" = "$(printf %02d $other_after)" ] && [ -n "$onfs" ]; then
+                if [ "$e" = "$other_after" ] && [ -n "$onfs" ]; then
                         [ -z "$samples" ] || echo "trainer: other data takes $((other / MiB)) MiB of the same disk"
                         if ! head -c $other /dev/zero 2>/dev/null >"$runs/other-data.bin"; then
                                 echo "trainer: epoch $epoch: No space left on device (other data)"
                                 return 1
                         fi
                 fi
-                [ -z "$samples" ] || sleep 0.25
+                [ -z "$samples" ] || pause "$epoch_pause"
         done
 }
 
@@ -94,20 +110,26 @@ else
         echo "== with ckptd: keep the 3 best by val_loss and the newest"
 fi
 
-flags=(-w "$runs" "${policy[@]}" --settle 0.3)
+flags=(-w "$runs" "${policy[@]}" --settle 0.2)
 echo "== ckptd ${flags[*]}"
-"$CKPTD" "${flags[@]}" 2>"$dir/ckptd.log" &
+: >"$dir/ckptd.log" # there before tail opens it
+"$CKPTD" "${flags[@]}" 2>>"$dir/ckptd.log" {pause_fd}>&- &
 pid=$!
 tail -s 0.1 -n +1 -f "$dir/ckptd.log" | sed -u "s|$runs/||; s/^/   ckptd | /" &
 tailpid=$!
 # the daemon is ready once it says it is watching
-for _ in $(seq 1 50); do grep -q watching "$dir/ckptd.log" && break; sleep 0.1; done
+for _ in $(seq 1 50); do grep -q watching "$dir/ckptd.log" && break; pause 0.1; done
 
 t0=$EPOCHREALTIME
 start_free=$(free_bytes)
 ok=1
 train "$dir/samples" || ok=
-sleep 0.8 # the last save settles and ckptd decides on it
+# the last save settles and ckptd decides on it: wait (at most 3 s) until
+# nothing is unsettled and the policy has nothing left to delete
+for _ in $(seq 1 30); do
+        "$CKPTD" -l "${flags[@]}" 2>&1 | grep -qE '^  delete |incomplete' || break
+        pause 0.1
+done
 kill "$tailpid" 2>/dev/null || true
 wait "$tailpid" 2>/dev/null || true
 tailpid=

@@ -8,7 +8,9 @@
 #   demo   build, plus what make demo uses (mount, a tmpfs)
 #   unit   build, plus Check (build/check_unit)
 #   test   unit, plus what make check uses: loop ext4, namespaces, a real
-#          systemd, strace, Debian's python3 with torch, mandoc (man page checks)
+#          systemd (with D-Bus and pam_systemd for the user unit, man for
+#          systemd-analyze verify), strace, GNU time (peak memory), Debian's
+#          python3 with torch, mandoc (man page checks)
 #   bench  build, plus python3-watchdog (the peer baseline)
 #   lint   mandoc, cppcheck, shellcheck, clang-format
 #   fuzz   clang and its libFuzzer runtime
@@ -44,7 +46,11 @@ add() {
         # clang-14 only recommends the libFuzzer runtime (libclang-rt-14-dev)
         test)
                 add unit
-                pkgs+=(e2fsprogs util-linux mount procps systemd python3 python3-torch strace passwd mandoc)
+                pkgs+=(e2fsprogs util-linux mount procps systemd python3 python3-torch strace passwd mandoc time)
+                # tests/systemd: `systemctl start user@UID` needs the system bus
+                # and pam_systemd; systemd-analyze verify runs man for each
+                # Documentation= page
+                pkgs+=(dbus libpam-systemd man-db)
                 ;;
         bench) pkgs+=(python3-watchdog) ;;
         lint) pkgs+=(mandoc cppcheck shellcheck clang-format) ;;
