@@ -1,6 +1,7 @@
 /* The free-space floor, per filesystem: statvfs, then evictions in the order
  * of lib/floor.c until free space reaches the target. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,9 +11,12 @@
 #include "decide.h"
 #include "floor.h"
 #include "floorlock.h"
+#include "fsutil.h"
 #include "log.h"
+#include "macro.h"
 #include "policy.h"
 #include "space.h"
+#include "verify.h"
 
 static struct fs_state *fs_find(struct space *sp, dev_t dev)
 {
@@ -262,6 +266,57 @@ static int64_t future_usec(const struct ckpt *c, int64_t now_usec)
         return d > 0 ? d : 0;
 }
 
+/* Whether plain-file checkpoint k of run is open in another process, or
+ * cannot be told: a lease refused, or without leases a size or mtime that
+ * moved since the scan. A save written in place in one long write() keeps
+ * the mtime of its start, so the scan takes it for complete; were it the
+ * run's newest, the floor would protect it and evict the one before it,
+ * the run's only complete newest. */
+static bool newest_in_use(struct root *r, const struct run *run, const struct ckpt *k)
+{
+        _cleanup_close_ int dfd = -1;
+        struct stat expect = {.st_dev = k->dev, .st_ino = k->ino};
+        int v;
+
+        if (k->is_dir || k->n_members != 1)
+                return false; /* a directory's files are checked at its removal */
+        dfd = openat_beneath(r->fd, run->path, O_RDONLY | O_DIRECTORY, 0);
+        if (dfd < 0)
+                return !scan_error_is_gone(dfd);
+        v = verify_file(dfd, k->members[0], &expect, k->mtime_usec);
+        return v == -ESTALE ? false : v != VERIFY_FREE;
+}
+
+/* Before the floor evicts: the newest complete kept checkpoint of each owner
+ * is protected, so make sure it is not a save still being written (see
+ * newest_in_use()); one that is counts as incomplete, and the next newest
+ * takes its place. Returns the bytes so moved to "being written". */
+static uint64_t floor_newest_checked(struct floor_cand *c, struct ckpt **ck, const size_t *run_of, size_t nc,
+                                     const struct fs_runs *fr)
+{
+        uint64_t moved = 0;
+
+        for (size_t g = 0; g < nc; g++) {
+                if (c[g].run != g)
+                        continue; /* g is not the first of its owner's */
+                for (;;) {
+                        size_t top = SIZE_MAX;
+
+                        for (size_t i = g; i < nc && run_of[i] == run_of[g]; i++)
+                                if (c[i].run == g && c[i].kept && c[i].complete &&
+                                    (top == SIZE_MAX || c[i].order > c[top].order))
+                                        top = i;
+                        if (top == SIZE_MAX || !newest_in_use(fr->v[run_of[g]].root, fr->v[run_of[g]].run, ck[top]))
+                                break;
+                        log_info("%s/%s: in use: taken for a save still being written, not as the run's newest",
+                                 fr->v[run_of[g]].root->w->path, ck[top]->name);
+                        c[top].complete = false;
+                        moved += c[top].bytes;
+                }
+        }
+        return moved;
+}
+
 /* Evict from f until free space reaches the target, worst first. */
 static int fs_enforce(struct space *sp, struct fs_state *f, struct root *const *roots, size_t n, struct sweep *s,
                       space_runs_fn *runs_fn, void *userdata)
@@ -316,6 +371,8 @@ static int fs_enforce(struct space *sp, struct fs_state *f, struct root *const *
         floor_state_init(&st, f->free_bytes, 0, 0, 0, 0);
         st.floor_bytes = f->floor_bytes;
         st.target_bytes = f->target_bytes;
+        if (floor_needed(&st))
+                writing_bytes += floor_newest_checked(c, ck, run_of, nc, &fr);
         r = floor_victims(&st, c, nc, victims, &nv, &short_bytes);
         if (r < 0)
                 goto out;

@@ -84,6 +84,27 @@ test_daemon_start_keeps_open_files_and_deletes_after_close() {
         stop_daemon log
 }
 
+# The floor protects the newest complete checkpoint of a run. A save written
+# in place whose mtime is an hour old looks complete and newest; it is open
+# for writing, so the floor protects the one before it instead: while the
+# save is written, the run keeps a complete checkpoint to resume from.
+test_floor_keeps_the_newest_before_a_save_being_written() {
+        need_root
+        mkdir -p disk
+        mount -t tmpfs -o size=24m tmpfs "$T/disk" || fail "cannot mount a tmpfs"
+        mkdir disk/runs
+        for s in 1 2 3; do mkfile "disk/runs/ckpt_$s.pt" 1024; done
+        touch -d "-2 hours" disk/runs/*
+        hold write "$T/disk/runs/ckpt_9.pt"
+        rc=0
+        "$CKPTD" -1 -w "$T/disk/runs" --pattern 'ckpt_{step}.pt' --keep-last 10 \
+                --min-free 23M 2>err || rc=$?
+        assert_names disk/runs ckpt_3.pt ckpt_9.pt
+        assert_grep "ckpt_9.pt: in use: taken for a save still being written" err
+        # the save's bytes count as room the floor kept for it: met
+        [ "$rc" = 0 ] || fail "exit $rc: $(cat err)"
+}
+
 # A reload rescans every watch and forgets what it saw being written: a save
 # held open for writing (mtime an hour old) is kept by the check before
 # deletion, and goes at the next sweep after it is closed.
