@@ -199,11 +199,18 @@ test_overflow_rescan_ends_in_the_right_state() {
         echo "$old" >$knob
         trap - EXIT
         exec 9>&-
-        $PY - "$T/root" <<'EOP'
-import os, sys
-root = sys.argv[1]
+        # The daemon is stopped for the middle of the burst, so the queue
+        # overflows however fast it drains: it sees events before, the
+        # overflow, and events after.
+        $PY - "$T/root" "$DPID" <<'EOP'
+import os, signal, sys
+root, pid = sys.argv[1], int(sys.argv[2])
 step = 0
 for i in range(20000):
+    if i == 5000:
+        os.kill(pid, signal.SIGSTOP)
+    if i == 15000:
+        os.kill(pid, signal.SIGCONT)
     if i == 10000:
         os.mkdir(f"{root}/newrun")
     if i % 500 == 0:

@@ -146,7 +146,10 @@ test_overflow_rescan_during_a_long_write_keeps_it() {
         hold write "$T/runs/ckpt_2.pt"
         writer=$HELD
         touch -d "-30 minutes" runs/ckpt_5.pt
+        # stopped for the burst, so the queue overflows however fast it drains
+        kill -STOP "$DPID"
         for i in $(seq 1 200); do : >"runs/x$i.tmp"; done
+        kill -CONT "$DPID"
         wait_for 30 grep -q "inotify queue overflow" log || fail "no overflow: $(cat log)"
         wait_for 30 grep -q "ckpt_2.pt (in-use)" log || fail "not kept as in use: $(cat log)"
         assert_exists runs/ckpt_2.pt
