@@ -30,12 +30,9 @@
 #define RECHECK_MIN_USEC (1 * USEC_PER_SEC)
 
 static int run_sweep(struct manager *m, struct root_state *rs, struct run_state *run);
-static void floor_roots_changed(struct manager *m);
 static void root_arm_poll(struct root_state *rs);
 static ssize_t index_find(const struct run_state *run, const char *name);
 static void index_unshift(struct run_state *run);
-static int root_rescan(struct manager *m, struct root_state *rs);
-static void manager_stop(struct manager *m, const char *why);
 
 /* --- runs and pending checkpoints --- */
 
@@ -257,7 +254,7 @@ static int on_run_timer(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
-static uint64_t settle_usec(const struct root_state *rs)
+uint64_t settle_usec(const struct root_state *rs)
 {
         return (uint64_t)(rs->root.w->settle_sec * (double)USEC_PER_SEC);
 }
@@ -329,7 +326,7 @@ static int size_cmp(const void *x, const void *y)
  * writing is incomplete however old its mtime; a directory renamed in, or
  * quiet since its marker appeared, is complete however fresh. Returns the
  * delay after which a sweep should look again (0: no need). */
-static uint64_t adjust_completeness(struct root_state *rs, struct run_state *run, uint64_t now)
+uint64_t adjust_completeness(struct root_state *rs, struct run_state *run, uint64_t now)
 {
         struct run *scanned = &run->idx;
         _cleanup_free_ size_t *with = NULL;
@@ -826,7 +823,7 @@ static int index_update(struct root_state *rs, struct run_state *run, int64_t no
 /* For the floor: the index of a run with something unsettled brought up
  * to date (names, sizes) without deciding or deleting anything yet; the
  * run's own settle timer does that. */
-static void index_refresh(struct root_state *rs, struct run_state *run, int64_t now)
+void index_refresh(struct root_state *rs, struct run_state *run, int64_t now)
 {
         struct run scanned = {};
         int r;
@@ -1242,7 +1239,7 @@ static int root_rescan_at(struct manager *m, struct root_state *rs, const char *
         return 0;
 }
 
-static int root_rescan(struct manager *m, struct root_state *rs)
+int root_rescan(struct manager *m, struct root_state *rs)
 {
         return root_rescan_at(m, rs, ".");
 }
@@ -1520,220 +1517,6 @@ static int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userda
         return 0;
 }
 
-/* --- the free-space floor: timers around space.c --- */
-
-/* The floor's view: the decided runs of filesystem dev from the index. A
- * run with something still being written is decided again first, as its
- * completeness moves with time; the others stand as last decided. */
-static int floor_runs(void *userdata, dev_t dev, struct space_run **ret, size_t *ret_n)
-{
-        struct manager *m = userdata;
-        uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC);
-        int64_t wall = now_usec(CLOCK_REALTIME);
-        struct space_run *v = NULL;
-        size_t n = 0, cap = 0;
-
-        for (size_t i = 0; i < m->n_roots; i++) {
-                struct root_state *rs = &m->roots[i];
-
-                if (!rs->present || rs->root.fd < 0 || rs->root.dev != dev)
-                        continue;
-                for (size_t j = 0; j < rs->n_runs; j++) {
-                        struct run_state *run = rs->runs[j];
-                        bool unsettled = run->n_pending > 0;
-
-                        if (!run->indexed)
-                                continue;
-                        for (size_t k = 0; k < run->idx.n_ckpts && !unsettled; k++)
-                                unsettled = !run->idx.ckpts[k].complete;
-                        unsettled = unsettled || run->dirty.n > 0 || run->full;
-                        if (unsettled) {
-                                /* what is being written counts as room
-                                 * taken: its size now, not at its last
-                                 * decision */
-                                index_refresh(rs, run, wall);
-                                if (ages_observe(&run->ages, &run->idx, wall, settle_usec(rs)) < 0)
-                                        log_warning("%s/%s: out of memory timing checkpoints: ages from mtimes",
-                                                    rs->root.w->path, run->path);
-                                adjust_completeness(rs, run, now);
-                                if (run_decide(&rs->root.w->policy, run->idx.ckpts, run->idx.n_ckpts, wall) < 0)
-                                        log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint",
-                                                    rs->root.w->path, run->path);
-                        }
-                        if (n == cap) {
-                                size_t ncap = cap ? cap * 2 : 64;
-                                struct space_run *nv = reallocarray(v, ncap, sizeof(*nv));
-                                if (!nv) {
-                                        free(v);
-                                        return -ENOMEM;
-                                }
-                                v = nv;
-                                cap = ncap;
-                        }
-                        v[n++] = (struct space_run){.root = &rs->root, .run = &run->idx};
-                }
-        }
-        *ret = v;
-        *ret_n = n;
-        return 0;
-}
-
-static size_t present_roots(struct manager *m, struct root **ret)
-{
-        size_t n = 0;
-
-        for (size_t i = 0; i < m->n_roots; i++)
-                if (m->roots[i].present)
-                        ret[n++] = &m->roots[i].root;
-        return n;
-}
-
-static void floor_check(struct manager *m)
-{
-        _cleanup_free_ struct root **roots = calloc(m->n_roots + 1, sizeof(*roots));
-        struct sweep s;
-        size_t n;
-
-        if (!roots)
-                return;
-        n = present_roots(m, roots);
-        sweep_init(&s, m->config, m->dry_run);
-        space_check(&m->space, roots, n, &s, floor_runs, m);
-        /* another ckptd is evicting on one of our filesystems: look again
-         * once it may be done, whatever else is (not) being written */
-        if (m->space.busy && m->soon_timer) {
-                sd_event_source_set_time_relative(m->soon_timer, USEC_PER_SEC);
-                sd_event_source_set_enabled(m->soon_timer, SD_EVENT_ONESHOT);
-        }
-        manager_account(m, &s);
-        if (s.stopped)
-                manager_stop(m, "SIGTERM or SIGINT during a sweep");
-        /* free space that STATUS= shows changed too (a trainer wrote, or
-         * something else freed): republish, or it goes stale */
-        if (s.deleted > 0 || m->floor_unmet != space_any_unmet(&m->space) || control_status_changed(m)) {
-                m->floor_unmet = space_any_unmet(&m->space);
-                manager_status(m);
-        }
-}
-
-/* Writes seen within this long count as "being written" for the floor; a
- * writer that went quiet (or died) does not keep the per-second check on,
- * and its next write turns it on again. */
-#define WRITING_QUIET_USEC (3 * USEC_PER_SEC)
-
-static bool anything_writing(struct manager *m)
-{
-        uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC);
-
-        if (now - m->last_write_usec < WRITING_QUIET_USEC)
-                return true;
-        for (size_t i = 0; i < m->n_roots; i++)
-                for (size_t j = 0; j < m->roots[i].n_runs; j++) {
-                        const struct run_state *run = m->roots[i].runs[j];
-                        for (size_t k = 0; k < run->n_pending; k++) {
-                                const struct pending *p = &run->pending[k];
-                                if ((p->writing || !p->done) && now - p->last_usec < WRITING_QUIET_USEC)
-                                        return true;
-                        }
-                }
-        return false;
-}
-
-static int on_floor_timer(sd_event_source *s, uint64_t usec, void *userdata)
-{
-        struct manager *m = userdata;
-
-        (void)usec;
-        floor_check(m);
-        if (s == m->writing_timer) {
-                if (anything_writing(m))
-                        sd_event_source_set_time_relative(s, USEC_PER_SEC);
-                else
-                        sd_event_source_set_enabled(s, SD_EVENT_OFF);
-        } else if (s == m->check_timer) {
-                /* a root that is missing (its parent may be gone too, or not
-                 * watchable) or failed to scan: look again */
-                for (size_t i = 0; i < m->n_roots; i++)
-                        if (!m->roots[i].present || m->roots[i].retry)
-                                root_rescan(m, &m->roots[i]);
-                /* the metrics file's exact free bytes, at least this often */
-                manager_status(m);
-                sd_event_source_set_time_relative(s, (uint64_t)m->config->check_interval_sec * USEC_PER_SEC);
-        }
-        return 0;
-}
-
-/* Roots may have come or gone: the filesystems to look after change. */
-static void floor_roots_changed(struct manager *m)
-{
-        _cleanup_free_ struct root **roots = calloc(m->n_roots + 1, sizeof(*roots));
-
-        if (roots)
-                space_set_roots(&m->space, roots, present_roots(m, roots));
-}
-
-int manager_floor_start(struct manager *m)
-{
-        int r;
-
-        floor_roots_changed(m);
-        /* accuracy 1 s: the idle check need not wake us at an exact time */
-        r = sd_event_add_time_relative(m->event, &m->check_timer, CLOCK_MONOTONIC,
-                                       (uint64_t)m->config->check_interval_sec * USEC_PER_SEC, USEC_PER_SEC,
-                                       on_floor_timer, m);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(m->check_timer, SD_EVENT_ON);
-        if (r >= 0)
-                r = sd_event_add_time_relative(m->event, &m->writing_timer, CLOCK_MONOTONIC, USEC_PER_SEC, 100 * 1000,
-                                               on_floor_timer, m);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(m->writing_timer, SD_EVENT_OFF);
-        if (r >= 0)
-                r = sd_event_add_time_relative(m->event, &m->soon_timer, CLOCK_MONOTONIC, 0, 0, on_floor_timer, m);
-        if (r < 0)
-                return log_errno(r, "cannot set up the floor timers: %m");
-        return 0;
-}
-
-void manager_floor_stop(struct manager *m)
-{
-        m->check_timer = sd_event_source_disable_unref(m->check_timer);
-        m->writing_timer = sd_event_source_disable_unref(m->writing_timer);
-        m->soon_timer = sd_event_source_disable_unref(m->soon_timer);
-        space_finish(&m->space);
-}
-
-void manager_floor_config(struct manager *m)
-{
-        floor_roots_changed(m);
-        if (m->check_timer)
-                sd_event_source_set_time_relative(m->check_timer,
-                                                  (uint64_t)m->config->check_interval_sec * USEC_PER_SEC);
-        manager_floor_soon(m);
-}
-
-void manager_floor_soon(struct manager *m)
-{
-        if (!m->soon_timer || !space_any_configured(&m->space))
-                return;
-        sd_event_source_set_time_relative(m->soon_timer, 0);
-        sd_event_source_set_enabled(m->soon_timer, SD_EVENT_ONESHOT);
-}
-
-void manager_floor_writing(struct manager *m, bool writing)
-{
-        int enabled = SD_EVENT_OFF;
-
-        /* no floor anywhere: nothing to check every second */
-        if (!m->writing_timer || !writing || !space_any_configured(&m->space))
-                return;
-        sd_event_source_get_enabled(m->writing_timer, &enabled);
-        if (enabled != SD_EVENT_OFF)
-                return;
-        sd_event_source_set_time_relative(m->writing_timer, USEC_PER_SEC);
-        sd_event_source_set_enabled(m->writing_timer, SD_EVENT_ON);
-}
-
 /* --- lifecycle: start, reload, stop --- */
 
 static void roots_free(struct manager *m)
@@ -1809,7 +1592,7 @@ static bool manager_stopping(struct manager *m)
 /* Leave the loop once, with STOPPING=1. A sweep that finds SIGTERM pending
  * (sweep.c) stops after the deletion in hand and calls this itself: the
  * loop exits before the signal's handler would run. */
-static void manager_stop(struct manager *m, const char *why)
+void manager_stop(struct manager *m, const char *why)
 {
         if (manager_stopping(m))
                 return;

@@ -148,3 +148,25 @@ int manager_start(struct manager *m);
 struct manager *manager_free(struct manager *m);
 /* What one inotify event means for the runs and their index. */
 void manager_watch_event(struct manager *m, const struct watch_event *ev);
+
+/* manager.c */
+/* Stop the event loop, saying why (once). */
+void manager_stop(struct manager *m, const char *why);
+
+/* index.c: a run and its in-memory index */
+/* Bring the index of run up to date (names, sizes) without deciding. */
+void index_refresh(struct root_state *rs, struct run_state *run, int64_t now);
+
+/* retention.c: decide and apply for a run */
+/* The watch's settle time in microseconds. */
+uint64_t settle_usec(const struct root_state *rs);
+/* Completeness from the events over the disk's; the delay to look again (0: none). */
+uint64_t adjust_completeness(struct root_state *rs, struct run_state *run, uint64_t now);
+
+/* root.c: a watch root */
+/* Scan the whole root again (or watch its parent while it is missing). */
+int root_rescan(struct manager *m, struct root_state *rs);
+
+/* floorrun.c: the floor's timers and view of the index */
+/* Roots came or went: tell space.c which filesystems to look after. */
+void floor_roots_changed(struct manager *m);
