@@ -73,7 +73,7 @@ static int run_index_rebuild(struct root_state *rs)
         return 0;
 }
 
-static struct run_state *run_find(struct root_state *rs, const char *path)
+struct run_state *run_find(struct root_state *rs, const char *path)
 {
         if (rs->cap_slots == 0)
                 return NULL;
@@ -141,7 +141,7 @@ static struct run_state *run_get(struct root_state *rs, const char *path)
 }
 
 /* Forget the run at `path` and every run below it (a directory went away). */
-static void runs_drop_below(struct manager *m, struct root_state *rs, const char *path_in)
+void runs_drop_below(struct manager *m, struct root_state *rs, const char *path_in)
 {
         /* a copy: path_in may be the path of a run freed below */
         _cleanup_free_ char *path = strdup(path_in);
@@ -173,7 +173,7 @@ static void runs_drop_below(struct manager *m, struct root_state *rs, const char
                 watcher_remove_below(m->watcher, rs->index, path);
 }
 
-static struct pending *pending_find(struct run_state *run, const char *name)
+struct pending *pending_find(struct run_state *run, const char *name)
 {
         for (size_t i = 0; i < run->n_pending; i++)
                 if (strcmp(run->pending[i].name, name) == 0)
@@ -181,7 +181,7 @@ static struct pending *pending_find(struct run_state *run, const char *name)
         return NULL;
 }
 
-static struct pending *pending_get(struct run_state *run, const char *name)
+struct pending *pending_get(struct run_state *run, const char *name)
 {
         struct pending *p = pending_find(run, name);
 
@@ -199,14 +199,14 @@ static struct pending *pending_get(struct run_state *run, const char *name)
         return p;
 }
 
-static void pending_drop(struct run_state *run, size_t i)
+void pending_drop(struct run_state *run, size_t i)
 {
         free(run->pending[i].name);
         run->pending[i] = run->pending[--run->n_pending];
 }
 
 /* The path of entry `name` of a run, relative to the root (malloc'd). */
-static char *child_path(const char *run_path, const char *name)
+char *child_path(const char *run_path, const char *name)
 {
         char *p = NULL;
 
@@ -216,7 +216,7 @@ static char *child_path(const char *run_path, const char *name)
 }
 
 /* Stop watching inside a directory checkpoint that is complete or gone. */
-static void pending_unwatch(struct root_state *rs, struct run_state *run, struct pending *p)
+void pending_unwatch(struct root_state *rs, struct run_state *run, struct pending *p)
 {
         _cleanup_free_ char *path = NULL;
 
@@ -231,7 +231,7 @@ static void pending_unwatch(struct root_state *rs, struct run_state *run, struct
 /* Events were lost (IN_Q_OVERFLOW): what they said about files being
  * written can no longer be trusted (an IN_CLOSE_WRITE may be among the lost
  * ones). Forget it; the rescan judges by the disk, as at start-up. */
-static void pending_forget(struct root_state *rs)
+void pending_forget(struct root_state *rs)
 {
         for (size_t i = 0; i < rs->n_runs; i++) {
                 struct run_state *run = rs->runs[i];
@@ -268,7 +268,7 @@ static uint64_t accuracy_usec(const struct root_state *rs)
 
 /* Sweep run `delay_usec` from now; an earlier deadline already set stands
  * unless `reset` (a new write postpones the settle deadline). */
-static void run_arm(struct run_state *run, uint64_t delay_usec, bool reset)
+void run_arm(struct run_state *run, uint64_t delay_usec, bool reset)
 {
         struct manager *m = run->rs->m;
         uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC), when = now + delay_usec, cur = 0;
@@ -308,7 +308,7 @@ static bool pending_writing(const struct pending *p, uint64_t now)
         return p->writing && now - p->last_usec < WRITING_STALE_USEC;
 }
 
-static uint64_t pending_quiet_usec(const struct root_state *rs, const struct pending *p)
+uint64_t pending_quiet_usec(const struct root_state *rs, const struct pending *p)
 {
         if (p->marked && settle_usec(rs) > MARKER_QUIET_USEC)
                 return MARKER_QUIET_USEC;
@@ -723,7 +723,7 @@ static void index_adopt(struct run_state *run, struct run *scanned)
 }
 
 /* Name `name` of the run changed: look at it again at the next settle. */
-static void index_dirty(struct run_state *run, const char *name)
+void index_dirty(struct run_state *run, const char *name)
 {
         for (size_t i = 0; i < run->dirty.n; i++)
                 if (strcmp(run->dirty.v[i], name) == 0)
@@ -756,7 +756,7 @@ static bool entry_maybe_symlink(struct root_state *rs, struct run_state *run, co
  * again, or a change only a scan of the whole run can judge (a keep file,
  * an -unfinished marker, a symlink: pins of other names). Returns whether
  * the run should be decided again now rather than after settle. */
-static bool index_note(struct root_state *rs, struct run_state *run, const struct watch_event *ev, bool candidate)
+bool index_note(struct root_state *rs, struct run_state *run, const struct watch_event *ev, bool candidate)
 {
         const char *name = ev->name;
 
@@ -996,7 +996,7 @@ static void root_arm_poll(struct root_state *rs)
 }
 
 /* Watch a directory of the root; the watch limit turns the root to polling. */
-static int root_watch(struct manager *m, struct root_state *rs, const char *path, enum watch_kind kind)
+int root_watch(struct manager *m, struct root_state *rs, const char *path, enum watch_kind kind)
 {
         int r;
 
@@ -1047,7 +1047,7 @@ static int root_watch_parent(struct manager *m, struct root_state *rs)
 
 /* The root is gone (or not there yet): drop its runs and watches but the
  * parent watch, which tells us when it comes back. */
-static void root_lost(struct manager *m, struct root_state *rs)
+void root_lost(struct manager *m, struct root_state *rs)
 {
         if (rs->present)
                 log_warning("%s is gone; watching for it to come back", rs->root.w->path);
@@ -1118,7 +1118,7 @@ static bool path_below(const char *path, const char *sub)
  * is added before the run is scanned, so nothing slips between: a round that
  * added watches is scanned again, and the last round, which added none, is
  * what gets swept), then sweep those runs. */
-static int root_rescan_at(struct manager *m, struct root_state *rs, const char *sub)
+int root_rescan_at(struct manager *m, struct root_state *rs, const char *sub)
 {
         int64_t now = now_usec(CLOCK_REALTIME);
         struct run *runs = NULL;
@@ -1242,279 +1242,6 @@ static int root_rescan_at(struct manager *m, struct root_state *rs, const char *
 int root_rescan(struct manager *m, struct root_state *rs)
 {
         return root_rescan_at(m, rs, ".");
-}
-
-/* --- inotify events --- */
-
-static bool name_is_candidate(const struct root_state *rs, const char *name, bool is_dir)
-{
-        const struct watch_conf *w = rs->root.w;
-
-        if (scan_name_ignored(w, name))
-                return false;
-        if ((w->kind == KIND_FILE && is_dir) || (w->kind == KIND_DIR && !is_dir))
-                return false;
-        return scan_name_matches(w, rs->root.pat, name, NULL);
-}
-
-/* Something is being written below a watched run: a checkpoint under its
- * own name or under a temporary one (Lightning's and HF's tmp + rename,
- * Orbax's tmp directories) that is not a checkpoint yet but fills the disk
- * all the same. The floor is checked now and every second after it. */
-static void note_write(struct manager *m, const struct watch_event *ev)
-{
-        bool started =
-                ev->kind == WATCH_EVENT_CREATED || (ev->kind == WATCH_EVENT_DIR_CREATED && (ev->mask & IN_CREATE));
-
-        if (strncmp(ev->name, TOMBSTONE_PREFIX, strlen(TOMBSTONE_PREFIX)) == 0)
-                return; /* our own removals */
-        if (!started && ev->kind != WATCH_EVENT_MODIFIED)
-                return;
-        m->last_write_usec = (uint64_t)now_usec(CLOCK_MONOTONIC);
-        if (started)
-                manager_floor_soon(m);
-        manager_floor_writing(m, true);
-}
-
-/* Whether a file just created is one being written: a regular file with a
- * single link (not a hard link made to an existing checkpoint). */
-static bool created_for_writing(struct root_state *rs, struct run_state *run, const char *name)
-{
-        _cleanup_free_ char *path = child_path(run->path, name);
-        struct stat st;
-
-        if (!path || fstatat(rs->root.fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                return true; /* gone already, or unknown: the safe side */
-        return S_ISREG(st.st_mode) && st.st_nlink == 1;
-}
-
-static void on_run_event(struct manager *m, struct root_state *rs, const struct watch_event *ev)
-{
-        uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC);
-        const char *dir = ev->dir->path;
-        struct run_state *run;
-        struct pending *p;
-        bool candidate;
-
-        if (ev->kind == WATCH_EVENT_SELF_GONE) {
-                if (ev->dir->kind == WATCH_ROOT)
-                        root_lost(m, rs);
-                else
-                        runs_drop_below(m, rs, dir);
-                return;
-        }
-        run = run_find(rs, dir);
-        if (!run)
-                return;
-        candidate = name_is_candidate(rs, ev->name, ev->is_dir);
-        m->last_event_usec = now_usec(CLOCK_REALTIME);
-        note_write(m, ev);
-        if (index_note(rs, run, ev, candidate))
-                run_arm(run, 0, false);
-
-        switch (ev->kind) {
-        case WATCH_EVENT_DIR_CREATED:
-                if (candidate) {
-                        p = pending_get(run, ev->name);
-                        if (!p)
-                                return;
-                        p->last_usec = now;
-                        if (ev->mask & IN_MOVED_TO) {
-                                /* renamed in whole (Orbax, DCP): complete now */
-                                p->done = true;
-                                run_arm(run, 0, true);
-                        } else {
-                                /* a directory checkpoint starts: watch inside
-                                 * it for its marker and its writes */
-                                _cleanup_free_ char *path = child_path(run->path, ev->name);
-                                if (path && root_watch(m, rs, path, WATCH_CKPT) == 0)
-                                        p->watched = true;
-                                run_arm(run, settle_usec(rs), true);
-                        }
-                } else if (rs->root.w->recursive && !scan_name_ignored(rs->root.w, ev->name)) {
-                        /* a new run (or a tree of them): watch, then scan */
-                        _cleanup_free_ char *path = child_path(run->path, ev->name);
-                        if (path)
-                                root_rescan_at(m, rs, path);
-                        /* preset auto: it may be a checkpoint of this run's
-                         * layout (checkpoint-N/), which only a scan can tell */
-                        if (streq_ptr(rs->root.w->preset, "auto"))
-                                run_arm(run, settle_usec(rs), false);
-                }
-                return;
-        case WATCH_EVENT_CREATED:
-        case WATCH_EVENT_MODIFIED:
-                if (!candidate)
-                        return;
-                p = pending_get(run, ev->name);
-                if (!p)
-                        return;
-                p->done = p->marked = false;
-                p->last_usec = now;
-                /* A hard link or a special file is created whole: no
-                 * IN_CLOSE_WRITE will follow; settle decides. */
-                p->writing = ev->kind == WATCH_EVENT_MODIFIED || created_for_writing(rs, run, ev->name);
-                if (!p->writing)
-                        run_arm(run, settle_usec(rs), true);
-                return;
-        case WATCH_EVENT_WRITE_DONE:
-        case WATCH_EVENT_MOVED_IN:
-                if (candidate) {
-                        p = pending_get(run, ev->name);
-                        if (!p)
-                                return;
-                        p->writing = false;
-                        p->last_usec = now;
-                        run_arm(run, settle_usec(rs), true);
-                } else if (!scan_name_ignored(rs->root.w, ev->name)) {
-                        /* a pointer file, a .keep, a symlink: pins changed */
-                        run_arm(run, 0, false);
-                }
-                return;
-        case WATCH_EVENT_GONE:
-                p = pending_find(run, ev->name);
-                if (p) {
-                        pending_unwatch(rs, run, p);
-                        pending_drop(run, (size_t)(p - run->pending));
-                }
-                if (ev->is_dir && !candidate && rs->root.w->recursive) {
-                        _cleanup_free_ char *path = child_path(run->path, ev->name);
-                        if (path)
-                                runs_drop_below(m, rs, path);
-                } else if (!candidate && ev->name[0] != '.') {
-                        /* A pointer file, a .keep or a symlink went: what it
-                         * pinned may go now, not at the run's next save.
-                         * Excluded names too: Lightning's last.ckpt link is
-                         * one. Not dot files: our own tombstones. */
-                        run_arm(run, 0, false);
-                }
-                return;
-        default: return;
-        }
-}
-
-/* An event inside a directory checkpoint being written. */
-static void on_ckpt_event(struct manager *m, struct root_state *rs, const struct watch_event *ev)
-{
-        uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC);
-        _cleanup_free_ char *run_path = strdup(ev->dir->path);
-        const char *marker = rs->root.w->complete_marker;
-        struct run_state *run;
-        struct pending *p;
-        char *slash;
-
-        if (!run_path || ev->kind == WATCH_EVENT_SELF_GONE)
-                return;
-        slash = strrchr(run_path, '/');
-        if (slash)
-                *slash = '\0';
-        run = run_find(rs, slash ? run_path : ".");
-        if (!run)
-                return;
-        p = pending_find(run, slash ? slash + 1 : run_path);
-        if (!p)
-                return;
-        index_dirty(run, p->name);
-        p->last_usec = now;
-        m->last_event_usec = now_usec(CLOCK_REALTIME);
-        if (marker && *marker && strcmp(ev->name, marker) == 0 &&
-            (ev->kind == WATCH_EVENT_WRITE_DONE || ev->kind == WATCH_EVENT_MOVED_IN ||
-             ev->kind == WATCH_EVENT_DIR_CREATED)) {
-                p->marked = true;
-                run_arm(run, pending_quiet_usec(rs, p), true);
-                return;
-        }
-        note_write(m, ev);
-        run_arm(run, pending_quiet_usec(rs, p), true);
-}
-
-/* An event in the parent of a root: the root removed, moved away, created,
- * moved in, or replaced by a rename over it. */
-static void on_parent_event(struct manager *m, struct root_state *rs, const struct watch_event *ev)
-{
-        const char *base = strrchr(rs->root.w->path, '/');
-        struct stat now_st, held_st;
-
-        if (!base || strcmp(ev->name, base + 1) != 0)
-                return;
-        if (ev->kind == WATCH_EVENT_GONE && rs->present) {
-                root_lost(m, rs);
-                return;
-        }
-        if (ev->kind != WATCH_EVENT_DIR_CREATED)
-                return;
-        if (rs->present) {
-                /* still the directory we hold: an event from before we opened it */
-                if (stat(rs->root.w->path, &now_st) == 0 && fstat(rs->root.fd, &held_st) == 0 &&
-                    now_st.st_dev == held_st.st_dev && now_st.st_ino == held_st.st_ino)
-                        return;
-                root_lost(m, rs);
-        }
-        root_rescan(m, rs);
-}
-
-static struct root_state *root_by_index(struct manager *m, unsigned index)
-{
-        for (size_t i = 0; i < m->n_roots; i++)
-                if (m->roots[i].index_valid && m->roots[i].index == index)
-                        return &m->roots[i];
-        return NULL;
-}
-
-void manager_watch_event(struct manager *m, const struct watch_event *ev)
-{
-        struct root_state *rs;
-
-        if (ev->kind == WATCH_EVENT_OVERFLOW) {
-                /* inotify(7): events were lost; only a full rescan is safe */
-                log_notice("inotify queue overflow; rescanning everything");
-                m->rescan_all = true;
-                return;
-        }
-        if (!ev->dir)
-                return;
-        /* the watcher tag is the root's index, new on every reload: not a
-         * position in m->roots */
-        rs = root_by_index(m, ev->dir->root);
-        if (!rs)
-                return;
-        if (ev->kind == WATCH_EVENT_IGNORED) {
-                /* the kernel dropped the watch: the directory is gone */
-                if (ev->dir->kind == WATCH_ROOT && rs->present)
-                        root_lost(m, rs);
-                return;
-        }
-        switch (ev->dir->kind) {
-        case WATCH_ROOT:
-        case WATCH_RUN: on_run_event(m, rs, ev); break;
-        case WATCH_CKPT: on_ckpt_event(m, rs, ev); break;
-        case WATCH_PARENT: on_parent_event(m, rs, ev); break;
-        default: break;
-        }
-}
-
-static void on_watch_event(void *userdata, const struct watch_event *ev)
-{
-        manager_watch_event(userdata, ev);
-}
-
-static int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userdata)
-{
-        struct manager *m = userdata;
-        int r;
-
-        (void)s, (void)fd, (void)revents;
-        r = watcher_read(m->watcher, on_watch_event, m);
-        if (r < 0 && r != -EAGAIN)
-                log_warning_errno(r, "cannot read inotify events: %m, rescanning");
-        if (r < 0 || m->rescan_all) {
-                m->rescan_all = false;
-                for (size_t i = 0; i < m->n_roots; i++) {
-                        pending_forget(&m->roots[i]);
-                        root_rescan(m, &m->roots[i]);
-                }
-        }
-        return 0;
 }
 
 /* --- lifecycle: start, reload, stop --- */

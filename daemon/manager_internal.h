@@ -153,19 +153,53 @@ void manager_watch_event(struct manager *m, const struct watch_event *ev);
 /* Stop the event loop, saying why (once). */
 void manager_stop(struct manager *m, const char *why);
 
-/* index.c: a run and its in-memory index */
+/* index.c: a run, its pending checkpoints and its in-memory index */
+/* The run at path (relative to the root), or NULL. */
+struct run_state *run_find(struct root_state *rs, const char *path);
+/* Forget the run at path and every run below it (a directory went away). */
+void runs_drop_below(struct manager *m, struct root_state *rs, const char *path_in);
+/* The pending entry of name in run, or NULL. */
+struct pending *pending_find(struct run_state *run, const char *name);
+/* The pending entry of name in run, added if new; NULL on ENOMEM. */
+struct pending *pending_get(struct run_state *run, const char *name);
+/* Drop run's pending entry i (the last takes its place). */
+void pending_drop(struct run_state *run, size_t i);
+/* The path of entry name of a run, relative to the root (malloc'd). */
+char *child_path(const char *run_path, const char *name);
+/* Stop watching inside a directory checkpoint that is complete or gone. */
+void pending_unwatch(struct root_state *rs, struct run_state *run, struct pending *p);
+/* Events were lost: forget every pending entry of the root. */
+void pending_forget(struct root_state *rs);
+/* Name name of the run changed: look at it again at the next settle. */
+void index_dirty(struct run_state *run, const char *name);
+/* What an event means for run's index; whether to decide again now. */
+bool index_note(struct root_state *rs, struct run_state *run, const struct watch_event *ev, bool candidate);
 /* Bring the index of run up to date (names, sizes) without deciding. */
 void index_refresh(struct root_state *rs, struct run_state *run, int64_t now);
 
 /* retention.c: decide and apply for a run */
 /* The watch's settle time in microseconds. */
 uint64_t settle_usec(const struct root_state *rs);
+/* Sweep run delay_usec from now; an earlier deadline stands unless reset. */
+void run_arm(struct run_state *run, uint64_t delay_usec, bool reset);
+/* How long pending p must stay quiet to count as settled. */
+uint64_t pending_quiet_usec(const struct root_state *rs, const struct pending *p);
 /* Completeness from the events over the disk's; the delay to look again (0: none). */
 uint64_t adjust_completeness(struct root_state *rs, struct run_state *run, uint64_t now);
 
 /* root.c: a watch root */
+/* Watch a directory of the root; the watch limit turns the root to polling. */
+int root_watch(struct manager *m, struct root_state *rs, const char *path, enum watch_kind kind);
+/* The root is gone: drop its runs and watches but the parent watch. */
+void root_lost(struct manager *m, struct root_state *rs);
+/* Watch, scan and sweep every run at and below sub. */
+int root_rescan_at(struct manager *m, struct root_state *rs, const char *sub);
 /* Scan the whole root again (or watch its parent while it is missing). */
 int root_rescan(struct manager *m, struct root_state *rs);
+
+/* events.c: what an inotify event means */
+/* sd-event handler of the inotify fd: read and dispatch its events. */
+int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userdata);
 
 /* floorrun.c: the floor's timers and view of the index */
 /* Roots came or went: tell space.c which filesystems to look after. */

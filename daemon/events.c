@@ -1,0 +1,284 @@
+/* What an inotify event means for the runs, their index and the floor. */
+
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-event.h>
+
+#include "log.h"
+#include "manager_internal.h"
+#include "remove.h"
+#include "watch.h"
+
+/* --- inotify events --- */
+
+static bool name_is_candidate(const struct root_state *rs, const char *name, bool is_dir)
+{
+        const struct watch_conf *w = rs->root.w;
+
+        if (scan_name_ignored(w, name))
+                return false;
+        if ((w->kind == KIND_FILE && is_dir) || (w->kind == KIND_DIR && !is_dir))
+                return false;
+        return scan_name_matches(w, rs->root.pat, name, NULL);
+}
+
+/* Something is being written below a watched run: a checkpoint under its
+ * own name or under a temporary one (Lightning's and HF's tmp + rename,
+ * Orbax's tmp directories) that is not a checkpoint yet but fills the disk
+ * all the same. The floor is checked now and every second after it. */
+static void note_write(struct manager *m, const struct watch_event *ev)
+{
+        bool started =
+                ev->kind == WATCH_EVENT_CREATED || (ev->kind == WATCH_EVENT_DIR_CREATED && (ev->mask & IN_CREATE));
+
+        if (strncmp(ev->name, TOMBSTONE_PREFIX, strlen(TOMBSTONE_PREFIX)) == 0)
+                return; /* our own removals */
+        if (!started && ev->kind != WATCH_EVENT_MODIFIED)
+                return;
+        m->last_write_usec = (uint64_t)now_usec(CLOCK_MONOTONIC);
+        if (started)
+                manager_floor_soon(m);
+        manager_floor_writing(m, true);
+}
+
+/* Whether a file just created is one being written: a regular file with a
+ * single link (not a hard link made to an existing checkpoint). */
+static bool created_for_writing(struct root_state *rs, struct run_state *run, const char *name)
+{
+        _cleanup_free_ char *path = child_path(run->path, name);
+        struct stat st;
+
+        if (!path || fstatat(rs->root.fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return true; /* gone already, or unknown: the safe side */
+        return S_ISREG(st.st_mode) && st.st_nlink == 1;
+}
+
+static void on_run_event(struct manager *m, struct root_state *rs, const struct watch_event *ev)
+{
+        uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC);
+        const char *dir = ev->dir->path;
+        struct run_state *run;
+        struct pending *p;
+        bool candidate;
+
+        if (ev->kind == WATCH_EVENT_SELF_GONE) {
+                if (ev->dir->kind == WATCH_ROOT)
+                        root_lost(m, rs);
+                else
+                        runs_drop_below(m, rs, dir);
+                return;
+        }
+        run = run_find(rs, dir);
+        if (!run)
+                return;
+        candidate = name_is_candidate(rs, ev->name, ev->is_dir);
+        m->last_event_usec = now_usec(CLOCK_REALTIME);
+        note_write(m, ev);
+        if (index_note(rs, run, ev, candidate))
+                run_arm(run, 0, false);
+
+        switch (ev->kind) {
+        case WATCH_EVENT_DIR_CREATED:
+                if (candidate) {
+                        p = pending_get(run, ev->name);
+                        if (!p)
+                                return;
+                        p->last_usec = now;
+                        if (ev->mask & IN_MOVED_TO) {
+                                /* renamed in whole (Orbax, DCP): complete now */
+                                p->done = true;
+                                run_arm(run, 0, true);
+                        } else {
+                                /* a directory checkpoint starts: watch inside
+                                 * it for its marker and its writes */
+                                _cleanup_free_ char *path = child_path(run->path, ev->name);
+                                if (path && root_watch(m, rs, path, WATCH_CKPT) == 0)
+                                        p->watched = true;
+                                run_arm(run, settle_usec(rs), true);
+                        }
+                } else if (rs->root.w->recursive && !scan_name_ignored(rs->root.w, ev->name)) {
+                        /* a new run (or a tree of them): watch, then scan */
+                        _cleanup_free_ char *path = child_path(run->path, ev->name);
+                        if (path)
+                                root_rescan_at(m, rs, path);
+                        /* preset auto: it may be a checkpoint of this run's
+                         * layout (checkpoint-N/), which only a scan can tell */
+                        if (streq_ptr(rs->root.w->preset, "auto"))
+                                run_arm(run, settle_usec(rs), false);
+                }
+                return;
+        case WATCH_EVENT_CREATED:
+        case WATCH_EVENT_MODIFIED:
+                if (!candidate)
+                        return;
+                p = pending_get(run, ev->name);
+                if (!p)
+                        return;
+                p->done = p->marked = false;
+                p->last_usec = now;
+                /* A hard link or a special file is created whole: no
+                 * IN_CLOSE_WRITE will follow; settle decides. */
+                p->writing = ev->kind == WATCH_EVENT_MODIFIED || created_for_writing(rs, run, ev->name);
+                if (!p->writing)
+                        run_arm(run, settle_usec(rs), true);
+                return;
+        case WATCH_EVENT_WRITE_DONE:
+        case WATCH_EVENT_MOVED_IN:
+                if (candidate) {
+                        p = pending_get(run, ev->name);
+                        if (!p)
+                                return;
+                        p->writing = false;
+                        p->last_usec = now;
+                        run_arm(run, settle_usec(rs), true);
+                } else if (!scan_name_ignored(rs->root.w, ev->name)) {
+                        /* a pointer file, a .keep, a symlink: pins changed */
+                        run_arm(run, 0, false);
+                }
+                return;
+        case WATCH_EVENT_GONE:
+                p = pending_find(run, ev->name);
+                if (p) {
+                        pending_unwatch(rs, run, p);
+                        pending_drop(run, (size_t)(p - run->pending));
+                }
+                if (ev->is_dir && !candidate && rs->root.w->recursive) {
+                        _cleanup_free_ char *path = child_path(run->path, ev->name);
+                        if (path)
+                                runs_drop_below(m, rs, path);
+                } else if (!candidate && ev->name[0] != '.') {
+                        /* A pointer file, a .keep or a symlink went: what it
+                         * pinned may go now, not at the run's next save.
+                         * Excluded names too: Lightning's last.ckpt link is
+                         * one. Not dot files: our own tombstones. */
+                        run_arm(run, 0, false);
+                }
+                return;
+        default: return;
+        }
+}
+
+/* An event inside a directory checkpoint being written. */
+static void on_ckpt_event(struct manager *m, struct root_state *rs, const struct watch_event *ev)
+{
+        uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC);
+        _cleanup_free_ char *run_path = strdup(ev->dir->path);
+        const char *marker = rs->root.w->complete_marker;
+        struct run_state *run;
+        struct pending *p;
+        char *slash;
+
+        if (!run_path || ev->kind == WATCH_EVENT_SELF_GONE)
+                return;
+        slash = strrchr(run_path, '/');
+        if (slash)
+                *slash = '\0';
+        run = run_find(rs, slash ? run_path : ".");
+        if (!run)
+                return;
+        p = pending_find(run, slash ? slash + 1 : run_path);
+        if (!p)
+                return;
+        index_dirty(run, p->name);
+        p->last_usec = now;
+        m->last_event_usec = now_usec(CLOCK_REALTIME);
+        if (marker && *marker && strcmp(ev->name, marker) == 0 &&
+            (ev->kind == WATCH_EVENT_WRITE_DONE || ev->kind == WATCH_EVENT_MOVED_IN ||
+             ev->kind == WATCH_EVENT_DIR_CREATED)) {
+                p->marked = true;
+                run_arm(run, pending_quiet_usec(rs, p), true);
+                return;
+        }
+        note_write(m, ev);
+        run_arm(run, pending_quiet_usec(rs, p), true);
+}
+
+/* An event in the parent of a root: the root removed, moved away, created,
+ * moved in, or replaced by a rename over it. */
+static void on_parent_event(struct manager *m, struct root_state *rs, const struct watch_event *ev)
+{
+        const char *base = strrchr(rs->root.w->path, '/');
+        struct stat now_st, held_st;
+
+        if (!base || strcmp(ev->name, base + 1) != 0)
+                return;
+        if (ev->kind == WATCH_EVENT_GONE && rs->present) {
+                root_lost(m, rs);
+                return;
+        }
+        if (ev->kind != WATCH_EVENT_DIR_CREATED)
+                return;
+        if (rs->present) {
+                /* still the directory we hold: an event from before we opened it */
+                if (stat(rs->root.w->path, &now_st) == 0 && fstat(rs->root.fd, &held_st) == 0 &&
+                    now_st.st_dev == held_st.st_dev && now_st.st_ino == held_st.st_ino)
+                        return;
+                root_lost(m, rs);
+        }
+        root_rescan(m, rs);
+}
+
+static struct root_state *root_by_index(struct manager *m, unsigned index)
+{
+        for (size_t i = 0; i < m->n_roots; i++)
+                if (m->roots[i].index_valid && m->roots[i].index == index)
+                        return &m->roots[i];
+        return NULL;
+}
+
+void manager_watch_event(struct manager *m, const struct watch_event *ev)
+{
+        struct root_state *rs;
+
+        if (ev->kind == WATCH_EVENT_OVERFLOW) {
+                /* inotify(7): events were lost; only a full rescan is safe */
+                log_notice("inotify queue overflow; rescanning everything");
+                m->rescan_all = true;
+                return;
+        }
+        if (!ev->dir)
+                return;
+        /* the watcher tag is the root's index, new on every reload: not a
+         * position in m->roots */
+        rs = root_by_index(m, ev->dir->root);
+        if (!rs)
+                return;
+        if (ev->kind == WATCH_EVENT_IGNORED) {
+                /* the kernel dropped the watch: the directory is gone */
+                if (ev->dir->kind == WATCH_ROOT && rs->present)
+                        root_lost(m, rs);
+                return;
+        }
+        switch (ev->dir->kind) {
+        case WATCH_ROOT:
+        case WATCH_RUN: on_run_event(m, rs, ev); break;
+        case WATCH_CKPT: on_ckpt_event(m, rs, ev); break;
+        case WATCH_PARENT: on_parent_event(m, rs, ev); break;
+        default: break;
+        }
+}
+
+static void on_watch_event(void *userdata, const struct watch_event *ev)
+{
+        manager_watch_event(userdata, ev);
+}
+
+int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        struct manager *m = userdata;
+        int r;
+
+        (void)s, (void)fd, (void)revents;
+        r = watcher_read(m->watcher, on_watch_event, m);
+        if (r < 0 && r != -EAGAIN)
+                log_warning_errno(r, "cannot read inotify events: %m, rescanning");
+        if (r < 0 || m->rescan_all) {
+                m->rescan_all = false;
+                for (size_t i = 0; i < m->n_roots; i++) {
+                        pending_forget(&m->roots[i]);
+                        root_rescan(m, &m->roots[i]);
+                }
+        }
+        return 0;
+}
