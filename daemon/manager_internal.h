@@ -154,6 +154,8 @@ void manager_watch_event(struct manager *m, const struct watch_event *ev);
 void manager_stop(struct manager *m, const char *why);
 
 /* index.c: a run, its pending checkpoints and its in-memory index */
+/* The run at path (relative to the root), added if new; NULL on ENOMEM. */
+struct run_state *run_get(struct root_state *rs, const char *path);
 /* The run at path (relative to the root), or NULL. */
 struct run_state *run_find(struct root_state *rs, const char *path);
 /* Forget the run at path and every run below it (a directory went away). */
@@ -184,10 +186,19 @@ uint64_t settle_usec(const struct root_state *rs);
 void run_arm(struct run_state *run, uint64_t delay_usec, bool reset);
 /* How long pending p must stay quiet to count as settled. */
 uint64_t pending_quiet_usec(const struct root_state *rs, const struct pending *p);
+/* Decide and act on run's index (replaced by scanned_in when not NULL). */
+void run_process(struct manager *m, struct root_state *rs, struct run_state *run, struct run *scanned_in,
+                 struct sweep *s);
+/* The end of a sweep: totals, a stop during it, the floor, STATUS=. */
+void sweep_done(struct manager *m, const struct sweep *s);
 /* Completeness from the events over the disk's; the delay to look again (0: none). */
 uint64_t adjust_completeness(struct root_state *rs, struct run_state *run, uint64_t now);
 
 /* root.c: a watch root */
+/* Set up every watch of the config: lock, watch, scan and sweep. */
+int roots_start(struct manager *m);
+/* Drop every root, its runs and watches. */
+void roots_free(struct manager *m);
 /* Watch a directory of the root; the watch limit turns the root to polling. */
 int root_watch(struct manager *m, struct root_state *rs, const char *path, enum watch_kind kind);
 /* The root is gone: drop its runs and watches but the parent watch. */

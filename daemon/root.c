@@ -1,0 +1,381 @@
+/* A watch root: watching it, losing it, rescanning it, polling it. */
+
+#include <fcntl.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/vfs.h>
+#include <systemd/sd-event.h>
+
+#include "log.h"
+#include "manager_internal.h"
+#include "remove.h"
+#include "sweep.h"
+#include "watch.h"
+
+#define DEFAULT_POLL_SEC 30
+
+static void root_arm_poll(struct root_state *rs);
+
+/* --- roots: watches, scans, the parent watch while a root is gone --- */
+
+static bool is_network_fs(int fd)
+{
+        struct statfs sf;
+
+        if (fstatfs(fd, &sf) < 0)
+                return false;
+        switch ((unsigned long)sf.f_type) {
+        case 0x6969:     /* NFS */
+        case 0x517b:     /* SMB */
+        case 0xff534d42: /* CIFS */
+        case 0xfe534d42: /* SMB2 */
+        case 0x65735546: /* FUSE */
+        case 0x00c36400: /* Ceph */
+        case 0x0bd00bd0: /* Lustre */
+        case 0x47504653: /* GPFS */ return true;
+        default: return false;
+        }
+}
+
+static int on_poll_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        struct root_state *rs = userdata;
+
+        (void)s, (void)usec;
+        root_rescan(rs->m, rs);
+        root_arm_poll(rs); /* even when the rescan failed: try again */
+        return 0;
+}
+
+/* Polled roots (a network filesystem, or the watch limit reached) are
+ * rescanned every poll_interval, in addition to any inotify events. */
+static void root_arm_poll(struct root_state *rs)
+{
+        uint64_t sec = rs->root.w->poll_interval_sec > 0 ? (uint64_t)rs->root.w->poll_interval_sec : DEFAULT_POLL_SEC;
+
+        if (!rs->polled && rs->root.w->poll_interval_sec <= 0)
+                return;
+        if (rs->poll_timer) {
+                sd_event_source_set_time_relative(rs->poll_timer, sec * USEC_PER_SEC);
+                sd_event_source_set_enabled(rs->poll_timer, SD_EVENT_ONESHOT);
+                return;
+        }
+        sd_event_add_time_relative(rs->m->event, &rs->poll_timer, CLOCK_MONOTONIC, sec * USEC_PER_SEC, USEC_PER_SEC,
+                                   on_poll_timer, rs);
+}
+
+/* Watch a directory of the root; the watch limit turns the root to polling. */
+int root_watch(struct manager *m, struct root_state *rs, const char *path, enum watch_kind kind)
+{
+        int r;
+
+        if (!m->watcher)
+                return 0; /* events come from elsewhere (manager_watch_event) */
+        r = watcher_add_beneath(m->watcher, rs->root.fd, path, rs->index, kind, NULL);
+
+        if (r == -ENOSPC) {
+                if (!rs->polled)
+                        log_warning("%s: inotify watch limit reached (fs.inotify.max_user_watches); "
+                                    "polling this watch every %llds instead",
+                                    rs->root.w->path,
+                                    (long long)(rs->root.w->poll_interval_sec > 0 ? rs->root.w->poll_interval_sec
+                                                                                  : DEFAULT_POLL_SEC));
+                rs->polled = true;
+                root_arm_poll(rs);
+                return 0;
+        }
+        if (r < 0 && r != -ENOENT && r != -ENOTDIR && r != -ELOOP && r != -EXDEV)
+                return log_warning_errno(r, "cannot watch %s/%s: %m, ignoring", rs->root.w->path, path);
+        return r < 0 ? r : 0;
+}
+
+/* Watch the parent of the root, for the root's return and, while it is
+ * there, for its removal: we hold the root open (O_PATH), which keeps its
+ * dentry in use, and the kernel sends IN_DELETE_SELF only when the last
+ * reference to it goes (d_delete() in fs/dcache.c), so the parent's IN_DELETE
+ * is the only news that the root was removed. Re-adding updates the entry. */
+static int root_watch_parent(struct manager *m, struct root_state *rs)
+{
+        _cleanup_free_ char *parent = strdup(rs->root.w->path);
+        _cleanup_close_ int fd = -1;
+        char *slash;
+
+        if (!parent)
+                return -ENOMEM;
+        if (!m->watcher)
+                return 0;
+        slash = strrchr(parent, '/');
+        if (!slash)
+                return -EINVAL;
+        slash[slash == parent ? 1 : 0] = '\0';
+        fd = open(parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        return watcher_add(m->watcher, fd, parent, rs->index, WATCH_PARENT, NULL);
+}
+
+/* The root is gone (or not there yet): drop its runs and watches but the
+ * parent watch, which tells us when it comes back. */
+void root_lost(struct manager *m, struct root_state *rs)
+{
+        if (rs->present)
+                log_warning("%s is gone; watching for it to come back", rs->root.w->path);
+        runs_drop_below(m, rs, "."); /* every watch of the root but PARENT */
+        root_lock_release(&rs->lock);
+        rs->root.fd = safe_close(rs->root.fd);
+        rs->present = false;
+        floor_roots_changed(m);
+        if (root_watch_parent(m, rs) < 0)
+                log_warning("cannot watch the parent of %s for it to come back; checking every %llds", rs->root.w->path,
+                            (long long)m->config->check_interval_sec);
+}
+
+/* The root could not be watched or scanned. Gone (or replaced by something
+ * else): watch for its return. Anything else (EIO from a network
+ * filesystem, EMFILE, ENOMEM) may pass: keep what we have and try again at
+ * the next check_interval. */
+static int root_failed(struct manager *m, struct root_state *rs, int r)
+{
+        if (r == -ENOENT || r == -ENOTDIR || r == -ESTALE || r == -ELOOP)
+                root_lost(m, rs);
+        else
+                rs->retry = true;
+        return 0;
+}
+
+/* Scan the runs at and below `sub` (a path relative to the root, "." for
+ * all of it): *ret_runs get paths relative to the root. */
+static int scan_subtree(struct root_state *rs, const char *sub, int64_t now, struct run **ret_runs, size_t *ret_n)
+{
+        struct root r = rs->root;
+        _cleanup_close_ int fd = -1;
+        int k;
+
+        if (strcmp(sub, ".") == 0)
+                return sweep_scan_root(&rs->root, now, ret_runs, ret_n);
+        fd = openat_beneath(rs->root.fd, sub, O_PATH | O_DIRECTORY, 0);
+        if (fd < 0)
+                return fd;
+        r.fd = fd;
+        k = sweep_scan_root(&r, now, ret_runs, ret_n);
+        if (k < 0)
+                return k;
+        for (size_t i = 0; i < *ret_n; i++) {
+                char *p = NULL;
+                struct run *run = &(*ret_runs)[i];
+
+                if (strcmp(run->path, ".") == 0)
+                        p = strdup(sub);
+                else if (asprintf(&p, "%s/%s", sub, run->path) < 0)
+                        p = NULL;
+                if (!p)
+                        return -ENOMEM;
+                free(run->path);
+                run->path = p;
+        }
+        return 0;
+}
+
+static bool path_below(const char *path, const char *sub)
+{
+        size_t len = strlen(sub);
+
+        return strcmp(sub, ".") == 0 || strcmp(path, sub) == 0 || (strncmp(path, sub, len) == 0 && path[len] == '/');
+}
+
+/* Open the root when needed, watch every run at and below `sub` (the watch
+ * is added before the run is scanned, so nothing slips between: a round that
+ * added watches is scanned again, and the last round, which added none, is
+ * what gets swept), then sweep those runs. */
+int root_rescan_at(struct manager *m, struct root_state *rs, const char *sub)
+{
+        int64_t now = now_usec(CLOCK_REALTIME);
+        struct run *runs = NULL;
+        size_t n = 0;
+        int r, rounds = 0;
+        bool added;
+        struct sweep s;
+
+        if (!rs->present) {
+                if (rs->root.fd < 0 && root_open_fd(&rs->root) < 0) {
+                        root_lost(m, rs);
+                        return 0;
+                }
+                /* before the first decision; at start-up roots_start() took
+                 * it already. Held by another ckptd: not ours to watch,
+                 * tried again every check_interval. */
+                if (!rs->lock.held) {
+                        r = root_lock_take(&rs->lock, rs->root.fd, rs->root.w->path, 0,
+                                           rs->lock_refused ? LOG_DEBUG : LOG_ERR);
+                        if (r < 0) {
+                                if (!rs->lock_refused)
+                                        log_error("not watching %s while it is locked; trying again every %llds",
+                                                  rs->root.w->path, (long long)m->config->check_interval_sec);
+                                rs->lock_refused = true;
+                                rs->root.fd = safe_close(rs->root.fd);
+                                return 0;
+                        }
+                        if (rs->lock_refused)
+                                log_notice("%s is no longer locked by another process: watching it", rs->root.w->path);
+                        rs->lock_refused = false;
+                }
+                rs->present = true;
+                sub = ".";
+                if (is_network_fs(rs->root.fd) && !rs->polled) {
+                        log_notice("%s is on a network filesystem: polling it as well", rs->root.w->path);
+                        rs->polled = true;
+                }
+                if (root_watch_parent(m, rs) < 0)
+                        log_warning("cannot watch the parent of %s: its removal may go unnoticed", rs->root.w->path);
+                if (rs->seen_before)
+                        log_notice("%s is back", rs->root.w->path);
+                rs->seen_before = true;
+                floor_roots_changed(m);
+        }
+        if (strcmp(sub, ".") == 0) {
+                r = root_watch(m, rs, ".", WATCH_ROOT);
+                if (r < 0 && !rs->polled)
+                        return root_failed(m, rs, r);
+        }
+        do {
+                added = false;
+                runs_free(runs, n);
+                runs = NULL, n = 0;
+                r = scan_subtree(rs, sub, now, &runs, &n);
+                if (r < 0 && strcmp(sub, ".") == 0) {
+                        runs_free(runs, n);
+                        log_errno(r, "cannot scan %s: %m", rs->root.w->path);
+                        return root_failed(m, rs, r);
+                }
+                if (r < 0) {
+                        runs_free(runs, n);
+                        /* the new directory went away again; any other
+                         * error: the whole root at the next check_interval,
+                         * which reports it as an unreadable run */
+                        if (!scan_error_is_gone(r) && r != -ESTALE)
+                                rs->retry = true;
+                        return 0;
+                }
+                for (size_t i = 0; i < n; i++) {
+                        if (run_find(rs, runs[i].path))
+                                continue;
+                        if (!run_get(rs, runs[i].path)) {
+                                runs_free(runs, n);
+                                return log_errno(-ENOMEM, "out of memory");
+                        }
+                        if (strcmp(runs[i].path, ".") != 0)
+                                root_watch(m, rs, runs[i].path, WATCH_RUN);
+                        added = true;
+                }
+                /* Interrupted removals, before anything is decided; their
+                 * tombstones are dot files, never checkpoints. */
+                if (!rs->tombstones_done && !m->dry_run) {
+                        sweep_tombstones(&rs->root);
+                        rs->tombstones_done = true;
+                }
+        } while (added && ++rounds < 8);
+
+        /* forget the runs below sub that are gone, then sweep the others */
+        rs->generation++;
+        for (size_t j = 0; j < n; j++) {
+                struct run_state *run = run_find(rs, runs[j].path);
+                if (run)
+                        run->seen = rs->generation;
+        }
+        for (size_t i = 0; i < rs->n_runs;) {
+                if (rs->runs[i]->seen != rs->generation && path_below(rs->runs[i]->path, sub))
+                        runs_drop_below(m, rs, rs->runs[i]->path);
+                else
+                        i++;
+        }
+        sweep_init(&s, m->config, m->dry_run);
+        s.now_usec = now;
+        /* a run that cannot be read sets it again */
+        if (strcmp(sub, ".") == 0)
+                rs->retry = false;
+        for (size_t j = 0; j < n; j++) {
+                struct run_state *run = run_find(rs, runs[j].path);
+                if (run)
+                        run_process(m, rs, run, &runs[j], &s);
+        }
+        runs_free(runs, n);
+        sweep_done(m, &s);
+        /* a new run's subtree does not postpone the poll of the whole */
+        if (strcmp(sub, ".") == 0)
+                root_arm_poll(rs);
+        /* the scan of a large tree leaves freed memory behind: give it back */
+        malloc_trim(0);
+        return 0;
+}
+
+int root_rescan(struct manager *m, struct root_state *rs)
+{
+        return root_rescan_at(m, rs, ".");
+}
+
+/* --- every watch of the config --- */
+
+void roots_free(struct manager *m)
+{
+        for (size_t i = 0; i < m->n_roots; i++) {
+                struct root_state *rs = &m->roots[i];
+
+                runs_drop_below(m, rs, ".");
+                free(rs->runs);
+                free(rs->slots);
+                sd_event_source_disable_unref(rs->poll_timer);
+                if (m->watcher)
+                        watcher_remove_root(m->watcher, rs->index);
+                root_lock_release(&rs->lock);
+                root_finish(&rs->root);
+        }
+        free(m->roots);
+        m->roots = NULL;
+        m->n_roots = 0;
+}
+
+int roots_start(struct manager *m)
+{
+        m->roots = calloc(m->config->n_watches, sizeof(*m->roots));
+        if (!m->roots)
+                return -ENOMEM;
+        m->n_roots = m->config->n_watches;
+        for (size_t i = 0; i < m->n_roots; i++) {
+                struct root_state *rs = &m->roots[i];
+                int r;
+
+                rs->m = m;
+                rs->index = m->next_index++;
+                rs->index_valid = true;
+                r = root_prepare(&rs->root, &m->config->watches[i]);
+                /* a failure leaves no half-built root behind */
+                for (size_t j = i + 1; r < 0 && j < m->n_roots; j++) {
+                        m->roots[j].m = m;
+                        m->roots[j].root = (struct root){.w = &m->config->watches[j], .fd = -1};
+                }
+                if (r < 0)
+                        return r;
+        }
+        /* One ckptd per tree: every root that is there is locked before
+         * anything is decided in any of them (a missing one is locked when
+         * it appears). */
+        for (size_t i = 0; m->starting && i < m->n_roots; i++) {
+                struct root_state *rs = &m->roots[i];
+                int r;
+
+                if (root_open_fd(&rs->root) < 0)
+                        continue;
+                r = root_lock_take(&rs->lock, rs->root.fd, rs->root.w->path, m->config->lock_wait_sec, LOG_ERR);
+                if (r == -EWOULDBLOCK)
+                        return log_errno(r, "not starting: %s is in use (lock_wait = %lld)", rs->root.w->path,
+                                         (long long)m->config->lock_wait_sec);
+                if (r < 0)
+                        return r;
+        }
+        /* watches, interrupted removals, scans and sweeps */
+        for (size_t i = 0; i < m->n_roots; i++)
+                root_rescan(m, &m->roots[i]);
+        return 0;
+}
