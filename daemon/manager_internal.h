@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <systemd/sd-event.h>
 
 #include "ages.h"
@@ -172,6 +173,16 @@ char *child_path(const char *run_path, const char *name);
 void pending_unwatch(struct root_state *rs, struct run_state *run, struct pending *p);
 /* Events were lost: forget every pending entry of the root. */
 void pending_forget(struct root_state *rs);
+/* The position in run's index of the checkpoint with member name, or -1. */
+ssize_t index_find(const struct run_state *run, const char *name);
+/* Adopt a scan of the whole run as its index (taken). */
+void index_adopt(struct run_state *run, struct run *scanned);
+/* Whether the index of run can be brought up to date name by name. */
+bool index_incremental(const struct root_state *rs, const struct run_state *run);
+/* Bring the index up to date name by name: 0, or -errno (scan the whole run). */
+int index_update(struct root_state *rs, struct run_state *run, int64_t now);
+/* After deletions: drop from the index what is gone from the disk. */
+void index_prune_deleted(struct root_state *rs, struct run_state *run);
 /* Name name of the run changed: look at it again at the next settle. */
 void index_dirty(struct run_state *run, const char *name);
 /* What an event means for run's index; whether to decide again now. */

@@ -1,0 +1,315 @@
+/* Retention for one run: settle timers, completeness from the events, decide, apply. */
+
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-event.h>
+
+#include "decide.h"
+#include "log.h"
+#include "manager_internal.h"
+#include "policy.h"
+#include "sweep.h"
+
+/* A checkpoint that reads as unsettled on disk (a write inside a directory
+ * checkpoint that no watch saw) is looked at again this often at the most. */
+#define RECHECK_MIN_USEC (1 * USEC_PER_SEC)
+
+static int run_sweep(struct manager *m, struct root_state *rs, struct run_state *run);
+
+/* --- timers --- */
+
+static int on_run_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        struct run_state *run = userdata;
+
+        (void)s, (void)usec;
+        run_sweep(run->rs->m, run->rs, run);
+        return 0;
+}
+
+uint64_t settle_usec(const struct root_state *rs)
+{
+        return (uint64_t)(rs->root.w->settle_sec * (double)USEC_PER_SEC);
+}
+
+static uint64_t accuracy_usec(const struct root_state *rs)
+{
+        uint64_t a = settle_usec(rs) / 20;
+
+        return a > 10000 ? 10000 : a > 0 ? a : 1;
+}
+
+/* Sweep run `delay_usec` from now; an earlier deadline already set stands
+ * unless `reset` (a new write postpones the settle deadline). */
+void run_arm(struct run_state *run, uint64_t delay_usec, bool reset)
+{
+        struct manager *m = run->rs->m;
+        uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC), when = now + delay_usec, cur = 0;
+        int enabled = SD_EVENT_OFF;
+
+        if (run->timer) {
+                sd_event_source_get_enabled(run->timer, &enabled);
+                sd_event_source_get_time(run->timer, &cur);
+                if (enabled != SD_EVENT_OFF && !reset && cur <= when)
+                        return;
+                sd_event_source_set_time(run->timer, when);
+                sd_event_source_set_enabled(run->timer, SD_EVENT_ONESHOT);
+                return;
+        }
+        /* accuracy: a twentieth of settle, at most 10 ms, so that timers may
+         * coalesce without making a short settle late */
+        if (sd_event_add_time(m->event, &run->timer, CLOCK_MONOTONIC, when, accuracy_usec(run->rs), on_run_timer, run) <
+            0)
+                log_warning("cannot arm the settle timer of %s, ignoring", run->path);
+}
+
+/* --- sweeping one run --- */
+
+/* What the events say overrides what the disk says: a file still open for
+ * writing is incomplete however old its mtime; a directory renamed in or
+ * whose marker appeared is complete however fresh. */
+/* A marker (trainer_state.json, .metadata) completes a directory once
+ * nothing more was written inside it for this long: with several ranks,
+ * another may still be writing when rank 0 writes the marker. */
+#define MARKER_QUIET_USEC (1 * USEC_PER_SEC)
+/* A file created and never closed, with no event for this long (a hard link,
+ * a writer that hangs): the disk decides, as for any file. */
+#define WRITING_STALE_USEC (3600 * USEC_PER_SEC)
+
+static bool pending_writing(const struct pending *p, uint64_t now)
+{
+        return p->writing && now - p->last_usec < WRITING_STALE_USEC;
+}
+
+uint64_t pending_quiet_usec(const struct root_state *rs, const struct pending *p)
+{
+        if (p->marked && settle_usec(rs) > MARKER_QUIET_USEC)
+                return MARKER_QUIET_USEC;
+        return settle_usec(rs);
+}
+
+static int size_cmp(const void *x, const void *y)
+{
+        size_t a = *(const size_t *)x, b = *(const size_t *)y;
+
+        return (a > b) - (a < b);
+}
+
+/* What the events say overrides what the disk says: a file still open for
+ * writing is incomplete however old its mtime; a directory renamed in, or
+ * quiet since its marker appeared, is complete however fresh. Returns the
+ * delay after which a sweep should look again (0: no need). */
+uint64_t adjust_completeness(struct root_state *rs, struct run_state *run, uint64_t now)
+{
+        struct run *scanned = &run->idx;
+        _cleanup_free_ size_t *with = NULL;
+        size_t n_with = 0, w = 0;
+        uint64_t again = 0;
+
+        /* the few checkpoints with a member seen being written, by the
+         * index's lookup rather than a compare of every member with every
+         * pending name (ENOMEM: every checkpoint is looked at) */
+        if (run->n_pending > 0) {
+                with = malloc(run->n_pending * sizeof(*with));
+                for (size_t j = 0; with && j < run->n_pending; j++) {
+                        ssize_t at = index_find(run, run->pending[j].name);
+
+                        if (at >= 0)
+                                with[n_with++] = (size_t)at;
+                }
+                if (with)
+                        qsort(with, n_with, sizeof(*with), size_cmp);
+        }
+        for (size_t i = 0; i < scanned->n_ckpts; i++) {
+                struct ckpt *c = &scanned->ckpts[i];
+                bool writing = false, seen = with ? w < n_with && with[w] == i : run->n_pending > 0;
+                uint64_t wait = settle_usec(rs);
+
+                while (w < n_with && with[w] == i)
+                        w++;
+                for (size_t k = 0; seen && k < c->n_members; k++) {
+                        struct pending *p = pending_find(run, c->members[k]);
+                        uint64_t quiet;
+
+                        if (!p)
+                                continue;
+                        quiet = pending_quiet_usec(rs, p);
+                        if (p->done || (p->marked && now - p->last_usec >= quiet)) {
+                                c->complete = true;
+                        } else if (pending_writing(p, now)) {
+                                c->complete = false;
+                                writing = true;
+                                /* its IN_CLOSE_WRITE arms the timer; look again
+                                 * only when it would count as stale */
+                                wait = p->last_usec + WRITING_STALE_USEC - now;
+                        } else if (now - p->last_usec < quiet) {
+                                c->complete = false;
+                                if (!writing)
+                                        wait = p->last_usec + quiet - now;
+                        }
+                }
+                if (c->complete)
+                        continue;
+                /* unsettled on disk (a write no watch saw): at least 1 s */
+                if (!writing && wait < RECHECK_MIN_USEC)
+                        wait = RECHECK_MIN_USEC;
+                if (again == 0 || wait < again)
+                        again = wait;
+        }
+        return again;
+}
+
+/* Drop pending entries that are settled, done, or gone from the run. */
+static void pending_prune(struct root_state *rs, struct run_state *run, uint64_t now)
+{
+        for (size_t i = 0; i < run->n_pending;) {
+                struct pending *p = &run->pending[i];
+                ssize_t at = index_find(run, p->name);
+                bool present = at >= 0, complete = present && run->idx.ckpts[at].complete;
+                if (!pending_writing(p, now) && (!present || complete)) {
+                        pending_unwatch(rs, run, p);
+                        pending_drop(run, i);
+                } else
+                        i++;
+        }
+}
+
+/* What a scan of the run could not read: logged once per change (a
+ * persistent error must not fill the journal at every retry), counted, and
+ * looked at again at the next check_interval with the whole root (the run's
+ * subdirectories may be runs nobody could list). */
+static void run_note_read_errors(struct manager *m, struct root_state *rs, struct run_state *run,
+                                 const struct run *scanned)
+{
+        _cleanup_free_ char *key = NULL;
+        struct sweep one = {};
+
+        sweep_count_read_errors(&one, scanned);
+        run->unreadable_whole = one.runs_unreadable > 0;
+        run->n_unreadable = one.ckpts_unreadable;
+        /* nothing unreadable now nor before: nothing to say (the common
+         * case, at every save) */
+        if (one.runs_unreadable == 0 && one.ckpts_unreadable == 0 && !run->read_errors)
+                return;
+        key = sweep_read_errors_key(scanned);
+        if (!key || *key)
+                rs->retry = true;
+        if (!key || strcmp(key, run->read_errors ? run->read_errors : "") == 0)
+                return;
+        if (*key) {
+                m->read_errors_total += sweep_log_read_errors(&rs->root, scanned);
+        } else {
+                _cleanup_free_ char *p = log_escape(run->path);
+                log_notice("%s%s%s: read without errors again", rs->root.w->path, strcmp(run->path, ".") ? "/" : "",
+                           strcmp(run->path, ".") ? (p ? p : "?") : "");
+        }
+        free(run->read_errors);
+        run->read_errors = *key ? TAKE_PTR(key) : NULL;
+}
+
+/* Lower *again to when the first checkpoint kept only for being young
+ * stops being young: min_age ends on time, not at the run's next event. */
+static void young_again(const struct policy *p, const struct run *run, uint64_t *again)
+{
+        uint64_t min_usec;
+
+        if (p->min_age_sec <= 0 || __builtin_mul_overflow((uint64_t)p->min_age_sec, USEC_PER_SEC, &min_usec))
+                return;
+        for (size_t i = 0; i < run->n_ckpts; i++) {
+                const struct ckpt *c = &run->ckpts[i];
+                uint64_t left;
+
+                if (c->verdict.reasons != (1u << KEEP_YOUNG) || !c->age_known || c->age_usec < 0 ||
+                    (uint64_t)c->age_usec >= min_usec)
+                        continue;
+                left = min_usec - (uint64_t)c->age_usec + 1;
+                if (*again == 0 || left < *again)
+                        *again = left;
+        }
+}
+
+/* --- one run, decided and applied --- */
+
+/* Decide and act on the run's index: completeness from the events, the
+ * policy, deletions, then a timer for what has not settled yet. scanned,
+ * when not NULL, is a scan of the whole run that replaces the index (taken). */
+void run_process(struct manager *m, struct root_state *rs, struct run_state *run, struct run *scanned_in,
+                 struct sweep *s)
+{
+        uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC), again;
+        struct run *scanned = &run->idx;
+
+        if (scanned_in) {
+                index_adopt(run, scanned_in);
+                strv_finish(&run->dirty);
+        }
+
+        /* ages and settling on our own clock first; events override */
+        if (ages_observe(&run->ages, scanned, s->now_usec, settle_usec(rs)) < 0)
+                log_warning("%s/%s: out of memory timing checkpoints: ages from mtimes", rs->root.w->path, run->path);
+        again = adjust_completeness(rs, run, now);
+
+        if (run_decide(&rs->root.w->policy, scanned->ckpts, scanned->n_ckpts, s->now_usec) < 0)
+                log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint", rs->root.w->path,
+                            run->path);
+        run_note_read_errors(m, rs, run, scanned);
+        sweep_note_monitor(&rs->root, scanned, &run->monitor_missing);
+        young_again(&rs->root.w->policy, scanned, &again);
+        sweep_apply(s, &rs->root, scanned);
+        space_seen(&m->space, rs->root.dev, scanned);
+        if (!s->dry_run)
+                index_prune_deleted(rs, run);
+        pending_prune(rs, run, now);
+        /* what is left in the run (a dry run deletes nothing) */
+        run->n_ckpts = scanned->n_ckpts;
+        /* look again once the unsettled ones may have settled */
+        if (again > 0)
+                run_arm(run, again, false);
+}
+
+/* The end of a sweep: totals, a stop that arrived during it, the floor (is
+ * there room for the next checkpoint?), STATUS=. */
+void sweep_done(struct manager *m, const struct sweep *s)
+{
+        manager_account(m, s);
+        if (s->stopped)
+                manager_stop(m, "SIGTERM or SIGINT during a sweep");
+        manager_floor_soon(m);
+        manager_status(m);
+}
+
+static int run_sweep(struct manager *m, struct root_state *rs, struct run_state *run)
+{
+        struct sweep s;
+        struct run scanned = {};
+        int r;
+
+        if (!rs->present)
+                return 0;
+        sweep_init(&s, m->config, m->dry_run);
+        /* a new checkpoint: one scan_one() and a decision in memory */
+        if (index_incremental(rs, run)) {
+                r = index_update(rs, run, s.now_usec);
+                if (r == 0) {
+                        run_process(m, rs, run, NULL, &s);
+                        sweep_done(m, &s);
+                        return 0;
+                }
+                if (r == -ENOMEM)
+                        return log_warning_errno(r, "cannot scan %s/%s: %m, trying again later", rs->root.w->path,
+                                                 run->path);
+        }
+        strv_finish(&run->dirty);
+        r = sweep_scan_run(&rs->root, run->path, s.now_usec, &scanned);
+        if (r == -ENOENT || r == -ENOTDIR || r == -ELOOP || r == -EXDEV) {
+                runs_drop_below(m, rs, run->path); /* frees run */
+                return 0;
+        }
+        if (r < 0) {
+                rs->retry = true; /* ENOMEM: look again at check_interval */
+                return log_warning_errno(r, "cannot scan %s/%s: %m, trying again later", rs->root.w->path, run->path);
+        }
+        run_process(m, rs, run, &scanned, &s);
+        sweep_done(m, &s);
+        return 0;
+}
