@@ -326,11 +326,70 @@ void control_roots_changed(struct manager *m)
                 m->control->metrics_ro = false;
 }
 
+int control_snapshot(const struct manager *m, bool runs, struct report_snapshot *ret)
+{
+        struct report_snapshot s = {
+                .n_watches = m->n_roots,
+                .fs = m->space.fs,
+                .n_fs = m->space.n_fs,
+                .floor_unmet = space_any_unmet(&m->space),
+                .read_errors_total = m->read_errors_total,
+                .last_event_usec = m->last_event_usec,
+                .dry_run = m->dry_run,
+                .reload_rejected = m->control && m->control->reload_error,
+                .metrics_file = m->config->metrics_file,
+        };
+
+        memcpy(s.deleted_by_reason, m->deleted_by_reason, sizeof(s.deleted_by_reason));
+        memcpy(s.freed_by_reason, m->freed_by_reason, sizeof(s.freed_by_reason));
+        s.watches = calloc(m->n_roots + 1, sizeof(*s.watches));
+        if (!s.watches)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->n_roots; i++)
+                s.watches[i] = (struct report_watch){
+                        .path = m->roots[i].root.w->path,
+                        .present = m->roots[i].present,
+                        .read_only = root_read_only(&m->roots[i]),
+                };
+        for (size_t i = 0; runs && i < m->n_roots; i++)
+                s.n_runs += m->roots[i].n_runs;
+        if (runs) {
+                s.runs = calloc(s.n_runs + 1, sizeof(*s.runs));
+                if (!s.runs) {
+                        report_snapshot_finish(&s);
+                        return -ENOMEM;
+                }
+                s.n_runs = 0;
+        }
+        for (size_t i = 0; runs && i < m->n_roots; i++) {
+                s.counts.runs += m->roots[i].n_runs;
+                for (size_t j = 0; j < m->roots[i].n_runs; j++) {
+                        const struct run_state *run = m->roots[i].runs[j];
+
+                        s.runs[s.n_runs++] = (struct report_run){
+                                .watch = m->roots[i].root.w->path,
+                                .path = run->path,
+                                .n_ckpts = run->n_ckpts,
+                        };
+                        s.counts.ckpts += run->n_ckpts;
+                        s.counts.monitor_missing += run->monitor_missing != NULL;
+                        /* runs kept whole, and checkpoints of the other
+                         * runs kept, after read errors in their last sweep */
+                        if (run->unreadable_whole)
+                                s.counts.unreadable_runs++;
+                        else
+                                s.counts.unreadable_ckpts += run->n_unreadable;
+                }
+        }
+        *ret = s;
+        return 0;
+}
+
 /* STATUS= text: report_status() with the counts n, then what needs a
  * person. */
-static char *status_text(struct manager *m, const struct status_counts *n)
+static char *status_text(struct manager *m, const struct report_snapshot *snap, const struct status_counts *n)
 {
-        _cleanup_free_ char *base = report_status(m, n);
+        _cleanup_free_ char *base = report_status(snap, n);
         char *buf = NULL;
         size_t len = 0;
         FILE *f;
@@ -338,9 +397,9 @@ static char *status_text(struct manager *m, const struct status_counts *n)
         if (!base || !(f = open_memstream(&buf, &len)))
                 return NULL;
         fputs(base, f);
-        for (size_t i = 0; i < m->n_roots; i++)
-                if (root_read_only(&m->roots[i])) {
-                        _cleanup_free_ char *e = log_escape(m->roots[i].root.w->path);
+        for (size_t i = 0; i < snap->n_watches; i++)
+                if (snap->watches[i].read_only) {
+                        _cleanup_free_ char *e = log_escape(snap->watches[i].path);
                         fprintf(f, "; %s READ-ONLY: cannot delete", e ? e : "?");
                 }
         if (m->control && m->control->metrics_ro)
@@ -356,12 +415,14 @@ static char *status_text(struct manager *m, const struct status_counts *n)
 bool control_status_changed(struct manager *m)
 {
         _cleanup_free_ char *s = NULL;
+        struct report_snapshot snap;
 
-        if (!m->control)
+        if (!m->control || control_snapshot(m, false, &snap) < 0)
                 return true;
         /* the counts over the runs as last published, not counted again
          * (O(runs)): only a sweep changes them, and a sweep publishes */
-        s = status_text(m, &m->control->counts);
+        s = status_text(m, &snap, &m->control->counts);
+        report_snapshot_finish(&snap);
         return !s || !streq_ptr(s, m->control->last_status);
 }
 
@@ -381,29 +442,6 @@ void control_reload_done(struct manager *m, const char *error)
         c->publish_now = true;
         if (error && !c->reload_error)
                 c->reload_error = strdup("(out of memory)");
-}
-
-void control_put_metrics(const struct manager *m, FILE *f)
-{
-        fputs("# HELP ckptd_watch_read_only 1 while a watch is on a read-only mount for ckptd (nothing deleted).\n"
-              "# TYPE ckptd_watch_read_only gauge\n",
-              f);
-        for (size_t i = 0; i < m->n_roots; i++) {
-                _cleanup_free_ char *e = log_escape(m->roots[i].root.w->path);
-
-                fputs("ckptd_watch_read_only{watch=\"", f);
-                for (const char *p = e ? e : ""; *p; p++) {
-                        if (*p == '"' || *p == '\\')
-                                fputc('\\', f);
-                        fputc(*p, f);
-                }
-                fprintf(f, "\"} %d\n", root_read_only(&m->roots[i]) ? 1 : 0);
-        }
-        fprintf(f,
-                "# HELP ckptd_reload_rejected 1 while the last reload's config was rejected.\n"
-                "# TYPE ckptd_reload_rejected gauge\n"
-                "ckptd_reload_rejected %d\n",
-                m->control && m->control->reload_error ? 1 : 0);
 }
 
 /* s as a JSON string. s was escaped by log_escape(): no control bytes are
@@ -597,14 +635,19 @@ static void publish(struct manager *m)
 {
         struct control *c = m->control;
         _cleanup_free_ char *status = NULL;
+        struct report_snapshot snap;
 
         c->due = c->publish_now = false;
         c->published_usec = (uint64_t)now_usec(CLOCK_MONOTONIC);
         if (c->publish_timer)
                 sd_event_source_set_enabled(c->publish_timer, SD_EVENT_OFF);
         check_read_only(m);
-        report_status_counts(m, &c->counts);
-        status = status_text(m, &c->counts);
+        if (control_snapshot(m, true, &snap) < 0) {
+                log_warning("cannot publish the status: out of memory, ignoring");
+                return;
+        }
+        c->counts = snap.counts;
+        status = status_text(m, &snap, &c->counts);
         if (status && !streq_ptr(status, c->last_status)) {
                 sd_notifyf(false, "STATUS=%s", status);
                 free(c->last_status);
@@ -613,7 +656,8 @@ static void publish(struct manager *m)
         /* a read-only metrics directory was warned about once: not again
          * on every publish */
         if (!c->metrics_ro)
-                report_metrics(m);
+                report_metrics(&snap);
+        report_snapshot_finish(&snap);
         write_state(m, status);
 }
 
@@ -654,14 +698,16 @@ void control_publish(struct manager *m)
         uint64_t now, next;
 
         if (!c) {
-                struct status_counts n;
+                struct report_snapshot snap;
                 _cleanup_free_ char *status = NULL;
 
-                report_status_counts(m, &n);
-                status = report_status(m, &n);
+                if (control_snapshot(m, true, &snap) < 0)
+                        return;
+                status = report_status(&snap, &snap.counts);
                 if (status)
                         sd_notifyf(false, "STATUS=%s", status);
-                report_metrics(m);
+                report_metrics(&snap);
+                report_snapshot_finish(&snap);
                 return;
         }
         c->due = true;

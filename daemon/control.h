@@ -10,6 +10,7 @@
 #include "config.h"
 
 struct manager;
+struct report_snapshot;
 
 /* Set up m->control (state file path, unit name, last decisions). */
 int control_new(struct manager *m);
@@ -25,8 +26,9 @@ bool control_status_changed(struct manager *m);
 void control_reload_done(struct manager *m, const char *error);
 /* A reload: warn again about a read-only metrics directory. */
 void control_roots_changed(struct manager *m);
-/* The metrics file's extra lines: each watch's writability. */
-void control_put_metrics(const struct manager *m, FILE *f);
+/* What report.c shows of m, copied out (runs: with its runs and their
+ * counts, O(runs)). 0, or -ENOMEM. Free with report_snapshot_finish(). */
+int control_snapshot(const struct manager *m, bool runs, struct report_snapshot *ret);
 
 /* -t: whether each watch and the metrics file's directory can be written
  * from here, and, as root under systemd, whether the unit's ReadWritePaths=

@@ -5,9 +5,7 @@
 #include <string.h>
 
 #include "decide.h"
-#include "control.h"
 #include "log.h"
-#include "manager_internal.h"
 #include "preset.h"
 #include "report.h"
 #include "sweep.h"
@@ -648,38 +646,14 @@ char *report_once_totals(bool dry_run, unsigned deleted, uint64_t freed_bytes, s
         return p;
 }
 
-/* Runs kept whole, and checkpoints of the other runs kept, after read
- * errors in their last sweep. */
-static void report_unreadable(const struct manager *m, size_t *ret_runs, size_t *ret_ckpts)
+void report_snapshot_finish(struct report_snapshot *s)
 {
-        *ret_runs = *ret_ckpts = 0;
-        for (size_t i = 0; i < m->n_roots; i++)
-                for (size_t j = 0; j < m->roots[i].n_runs; j++) {
-                        const struct run_state *run = m->roots[i].runs[j];
-
-                        if (run->unreadable_whole)
-                                (*ret_runs)++;
-                        else
-                                *ret_ckpts += run->n_unreadable;
-                }
+        free(s->watches);
+        free(s->runs);
+        *s = (struct report_snapshot){};
 }
 
-void report_status_counts(const struct manager *m, struct status_counts *ret)
-{
-        *ret = (struct status_counts){0};
-        for (size_t i = 0; i < m->n_roots; i++) {
-                ret->runs += m->roots[i].n_runs;
-                for (size_t j = 0; j < m->roots[i].n_runs; j++) {
-                        const struct run_state *run = m->roots[i].runs[j];
-
-                        ret->ckpts += run->n_ckpts;
-                        ret->monitor_missing += run->monitor_missing != NULL;
-                }
-        }
-        report_unreadable(m, &ret->unreadable_runs, &ret->unreadable_ckpts);
-}
-
-char *report_status(const struct manager *m, const struct status_counts *n)
+char *report_status(const struct report_snapshot *s, const struct status_counts *n)
 {
         char *buf = NULL;
         size_t len = 0;
@@ -694,16 +668,16 @@ char *report_status(const struct manager *m, const struct status_counts *n)
                 char a[16];
 
                 for (size_t i = 0; i < _DELETE_REASON_MAX; i++) {
-                        deleted += m->deleted_by_reason[i];
-                        freed += m->freed_by_reason[i];
+                        deleted += s->deleted_by_reason[i];
+                        freed += s->freed_by_reason[i];
                 }
                 /* what it has done since start: it changes with every
                  * deletion, so STATUS= follows them */
                 if (deleted > 0)
                         fprintf(f, "; deleted %" PRIu64 ", freed %s", deleted, size_format(freed, a, sizeof(a)));
         }
-        for (size_t i = 0; i < m->space.n_fs; i++) {
-                const struct fs_state *fs = &m->space.fs[i];
+        for (size_t i = 0; i < s->n_fs; i++) {
+                const struct fs_state *fs = &s->fs[i];
                 char a[16], b[16];
 
                 if (!fs->configured)
@@ -715,9 +689,9 @@ char *report_status(const struct manager *m, const struct status_counts *n)
                 if (fs->unmet)
                         fprintf(f, " (FLOOR UNMET, %s short)", size_format(fs->short_bytes, a, sizeof(a)));
         }
-        for (size_t i = 0; i < m->n_roots; i++)
-                if (!m->roots[i].present) {
-                        _cleanup_free_ char *path = log_escape(m->roots[i].root.w->path);
+        for (size_t i = 0; i < s->n_watches; i++)
+                if (!s->watches[i].present) {
+                        _cleanup_free_ char *path = log_escape(s->watches[i].path);
                         fprintf(f, "; %s missing", path ? path : "?");
                 }
         if (n->monitor_missing > 0)
@@ -729,7 +703,7 @@ char *report_status(const struct manager *m, const struct status_counts *n)
         if (n->unreadable_ckpts > 0)
                 fprintf(f, "; %zu checkpoint%s kept after read errors", n->unreadable_ckpts,
                         n->unreadable_ckpts == 1 ? "" : "s");
-        if (m->dry_run)
+        if (s->dry_run)
                 fputs("; dry run", f);
         fclose(f);
         return buf;
@@ -757,11 +731,11 @@ static void put_reason_counter(FILE *f, const char *name, const char *help, cons
 }
 
 /* One gauge per filesystem with a floor: its free bytes or its floor. */
-static void put_fs_gauge(FILE *f, const struct manager *m, const char *name, const char *help, bool floor)
+static void put_fs_gauge(FILE *f, const struct report_snapshot *s, const char *name, const char *help, bool floor)
 {
         fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
-        for (size_t i = 0; i < m->space.n_fs; i++) {
-                const struct fs_state *fs = &m->space.fs[i];
+        for (size_t i = 0; i < s->n_fs; i++) {
+                const struct fs_state *fs = &s->fs[i];
 
                 if (!fs->configured)
                         continue;
@@ -771,9 +745,9 @@ static void put_fs_gauge(FILE *f, const struct manager *m, const char *name, con
         }
 }
 
-int report_metrics(const struct manager *m)
+int report_metrics(const struct report_snapshot *s)
 {
-        const char *path = m->config->metrics_file;
+        const char *path = s->metrics_file;
         _cleanup_free_ char *tmp = NULL;
         FILE *f;
 
@@ -788,43 +762,49 @@ int report_metrics(const struct manager *m)
         fputs("# HELP ckptd_checkpoints Checkpoints in a run after its last sweep.\n"
               "# TYPE ckptd_checkpoints gauge\n",
               f);
-        for (size_t i = 0; i < m->n_roots; i++)
-                for (size_t j = 0; j < m->roots[i].n_runs; j++) {
-                        fputs("ckptd_checkpoints{watch=\"", f);
-                        put_label(f, m->roots[i].root.w->path);
-                        fputs("\",run=\"", f);
-                        put_label(f, m->roots[i].runs[j]->path);
-                        fprintf(f, "\"} %zu\n", m->roots[i].runs[j]->n_ckpts);
-                }
-        put_reason_counter(f, "ckptd_deleted_total", "Checkpoints deleted, by reason.", m->deleted_by_reason);
-        put_reason_counter(f, "ckptd_freed_bytes_total", "Bytes freed by deletions, by reason.", m->freed_by_reason);
+        for (size_t i = 0; i < s->n_runs; i++) {
+                fputs("ckptd_checkpoints{watch=\"", f);
+                put_label(f, s->runs[i].watch);
+                fputs("\",run=\"", f);
+                put_label(f, s->runs[i].path);
+                fprintf(f, "\"} %zu\n", s->runs[i].n_ckpts);
+        }
+        put_reason_counter(f, "ckptd_deleted_total", "Checkpoints deleted, by reason.", s->deleted_by_reason);
+        put_reason_counter(f, "ckptd_freed_bytes_total", "Bytes freed by deletions, by reason.", s->freed_by_reason);
         fputs("# HELP ckptd_last_event_timestamp_seconds When the last checkpoint event was seen.\n"
               "# TYPE ckptd_last_event_timestamp_seconds gauge\n",
               f);
-        fprintf(f, "ckptd_last_event_timestamp_seconds %.3f\n", (double)m->last_event_usec / 1e6);
-        put_fs_gauge(f, m, "ckptd_free_bytes", "Free space on a filesystem with a floor.", false);
-        put_fs_gauge(f, m, "ckptd_floor_bytes", "The free-space floor of a filesystem.", true);
+        fprintf(f, "ckptd_last_event_timestamp_seconds %.3f\n", (double)s->last_event_usec / 1e6);
+        put_fs_gauge(f, s, "ckptd_free_bytes", "Free space on a filesystem with a floor.", false);
+        put_fs_gauge(f, s, "ckptd_floor_bytes", "The free-space floor of a filesystem.", true);
         fputs("# HELP ckptd_floor_unmet 1 while some filesystem stays below its floor.\n"
               "# TYPE ckptd_floor_unmet gauge\n",
               f);
-        fprintf(f, "ckptd_floor_unmet %d\n", space_any_unmet(&m->space) ? 1 : 0);
-        {
-                size_t runs, ckpts;
-
-                report_unreadable(m, &runs, &ckpts);
-                fprintf(f,
-                        "# HELP ckptd_read_errors_total Failed reads that kept a run or checkpoint, each logged once.\n"
-                        "# TYPE ckptd_read_errors_total counter\n"
-                        "ckptd_read_errors_total %llu\n"
-                        "# HELP ckptd_unreadable_runs Runs kept whole after a read error in their last sweep.\n"
-                        "# TYPE ckptd_unreadable_runs gauge\n"
-                        "ckptd_unreadable_runs %zu\n"
-                        "# HELP ckptd_unreadable_checkpoints Checkpoints of other runs kept after a read error.\n"
-                        "# TYPE ckptd_unreadable_checkpoints gauge\n"
-                        "ckptd_unreadable_checkpoints %zu\n",
-                        (unsigned long long)m->read_errors_total, runs, ckpts);
+        fprintf(f, "ckptd_floor_unmet %d\n", s->floor_unmet ? 1 : 0);
+        fprintf(f,
+                "# HELP ckptd_read_errors_total Failed reads that kept a run or checkpoint, each logged once.\n"
+                "# TYPE ckptd_read_errors_total counter\n"
+                "ckptd_read_errors_total %llu\n"
+                "# HELP ckptd_unreadable_runs Runs kept whole after a read error in their last sweep.\n"
+                "# TYPE ckptd_unreadable_runs gauge\n"
+                "ckptd_unreadable_runs %zu\n"
+                "# HELP ckptd_unreadable_checkpoints Checkpoints of other runs kept after a read error.\n"
+                "# TYPE ckptd_unreadable_checkpoints gauge\n"
+                "ckptd_unreadable_checkpoints %zu\n",
+                (unsigned long long)s->read_errors_total, s->counts.unreadable_runs, s->counts.unreadable_ckpts);
+        fputs("# HELP ckptd_watch_read_only 1 while a watch is on a read-only mount for ckptd (nothing deleted).\n"
+              "# TYPE ckptd_watch_read_only gauge\n",
+              f);
+        for (size_t i = 0; i < s->n_watches; i++) {
+                fputs("ckptd_watch_read_only{watch=\"", f);
+                put_label(f, s->watches[i].path);
+                fprintf(f, "\"} %d\n", s->watches[i].read_only ? 1 : 0);
         }
-        control_put_metrics(m, f);
+        fprintf(f,
+                "# HELP ckptd_reload_rejected 1 while the last reload's config was rejected.\n"
+                "# TYPE ckptd_reload_rejected gauge\n"
+                "ckptd_reload_rejected %d\n",
+                s->reload_rejected ? 1 : 0);
 
         if (fflush(f) != 0 || ferror(f) || fclose(f) != 0) {
                 unlink(tmp);
