@@ -1,5 +1,5 @@
 /* The daemon's state and the functions its files share (manager.c, root.c,
- * index.c, events.c, retention.c, floorrun.c, control.c, report.c). */
+ * index.c, events.c, retention.c, floorrun.c, control.c). */
 #pragma once
 
 #include <stdbool.h>
