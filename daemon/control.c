@@ -643,7 +643,8 @@ static void publish(struct manager *m)
                 sd_event_source_set_enabled(c->publish_timer, SD_EVENT_OFF);
         check_read_only(m);
         if (control_snapshot(m, true, &snap) < 0) {
-                log_warning("cannot publish the status: out of memory, ignoring");
+                /* out of memory: the state file at least says so */
+                write_state(m, NULL);
                 return;
         }
         c->counts = snap.counts;
