@@ -207,7 +207,7 @@ int verify_file(int dir_fd, const char *name, const struct stat *expect, int64_t
         if (fd == -EWOULDBLOCK)
                 return VERIFY_IN_USE;
         if (fd < 0)
-                return scan_error_is_gone(fd) || fd == -ELOOP ? -ESTALE : fd;
+                return open_error_gone_or_replaced(fd) || fd == -ELOOP ? -ESTALE : fd;
         if (fstat(fd, &st) < 0)
                 return -errno;
         if (!S_ISREG(st.st_mode) || st.st_dev != expect->st_dev || st.st_ino != expect->st_ino)
@@ -331,7 +331,7 @@ int verify_tree(int dir_fd, const struct flock_table *locks, int64_t since_usec,
                                 int child = openat_beneath(fd, top->subdirs[top->i++],
                                                            O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
                                 if (child < 0) {
-                                        if (scan_error_is_gone(child) || child == -ELOOP)
+                                        if (open_error_gone_or_replaced(child) || child == -ELOOP)
                                                 continue;
                                         r = child;
                                         goto out;
