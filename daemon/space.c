@@ -1,7 +1,6 @@
 /* The free-space floor, per filesystem: statvfs, then evictions in the order
  * of lib/floor.c until free space reaches the target. */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +11,6 @@
 #include "decide.h"
 #include "floor.h"
 #include "floorlock.h"
-#include "fsutil.h"
 #include "log.h"
 #include "macro.h"
 #include "policy.h"
