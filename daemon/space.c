@@ -1,7 +1,7 @@
 /* The free-space floor, per filesystem: statvfs, then evictions in the order
  * of lib/floor.c until free space reaches the target. */
 #include <errno.h>
-#include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +11,6 @@
 #include "decide.h"
 #include "floor.h"
 #include "floorlock.h"
-#include "fsutil.h"
 #include "log.h"
 #include "macro.h"
 #include "policy.h"
@@ -267,52 +266,73 @@ static int64_t future_usec(const struct ckpt *c, int64_t now_usec)
 }
 
 /* Whether plain-file checkpoint k of run is open in another process, or
- * cannot be told: a lease refused, or without leases a size or mtime that
- * moved since the scan. A save written in place in one long write() keeps
- * the mtime of its start, so the scan takes it for complete; were it the
- * run's newest, the floor would protect it and evict the one before it,
- * the run's only complete newest. */
+ * cannot be told: a lease refused, or without leases an mtime that moved
+ * since the scan. A save written in place in one long write() keeps the
+ * mtime of its start, so the scan takes it for complete; were it the run's
+ * newest, the floor would protect it and evict the one before it, the run's
+ * only complete newest. */
 static bool newest_in_use(struct root *r, const struct run *run, const struct ckpt *k)
 {
-        _cleanup_close_ int dfd = -1;
-        struct stat expect = {.st_dev = k->dev, .st_ino = k->ino};
         int v;
 
         if (k->is_dir || k->n_members != 1)
                 return false; /* a directory's files are checked at its removal */
-        dfd = openat_beneath(r->fd, run->path, O_RDONLY | O_DIRECTORY, 0);
-        if (dfd < 0)
-                return !scan_error_is_gone(dfd);
-        v = verify_file(dfd, k->members[0], &expect, k->mtime_usec);
+        v = sweep_verify_files(r, run, k, -1, NULL);
         return v == -ESTALE ? false : v != VERIFY_FREE;
+}
+
+/* Owner ascending, then newest first (a NaN order counts as the oldest, as
+ * in lib/floor.c), then by index: the order in which floor_newest_checked()
+ * takes each owner's candidates for its newest. */
+static int newest_cmp(const void *a, const void *b, void *userdata)
+{
+        const struct floor_cand *c = userdata;
+        size_t i = *(const size_t *)a, j = *(const size_t *)b;
+        double x = c[i].order, y = c[j].order;
+
+        if (c[i].run != c[j].run)
+                return c[i].run < c[j].run ? -1 : 1;
+        if (isnan(x) != isnan(y))
+                return isnan(x) ? 1 : -1;
+        if (!isnan(x) && x != y)
+                return x > y ? -1 : 1;
+        return i < j ? -1 : i > j;
 }
 
 /* Before the floor evicts: the newest complete kept checkpoint of each owner
  * is protected, so make sure it is not a save still being written (see
  * newest_in_use()); one that is counts as incomplete, and the next newest
- * takes its place. Returns the bytes so moved to "being written". */
+ * takes its place. The kept complete candidates are sorted once by owner and
+ * age, so each owner's newest are found in one pass. scratch holds nc
+ * entries. Returns the bytes so moved to "being written". */
 static uint64_t floor_newest_checked(struct floor_cand *c, struct ckpt **ck, const size_t *run_of, size_t nc,
-                                     const struct fs_runs *fr)
+                                     const struct fs_runs *fr, size_t *scratch)
 {
         uint64_t moved = 0;
+        size_t m = 0;
 
-        for (size_t g = 0; g < nc; g++) {
-                if (c[g].run != g)
-                        continue; /* g is not the first of its owner's */
-                for (;;) {
-                        size_t top = SIZE_MAX;
+        for (size_t i = 0; i < nc; i++)
+                if (c[i].kept && c[i].complete)
+                        scratch[m++] = i;
+        qsort_r(scratch, m, sizeof(*scratch), newest_cmp, c);
+        for (size_t a = 0; a < m;) {
+                size_t owner = c[scratch[a]].run;
 
-                        for (size_t i = g; i < nc && run_of[i] == run_of[g]; i++)
-                                if (c[i].run == g && c[i].kept && c[i].complete &&
-                                    (top == SIZE_MAX || c[i].order > c[top].order))
-                                        top = i;
-                        if (top == SIZE_MAX || !newest_in_use(fr->v[run_of[g]].root, fr->v[run_of[g]].run, ck[top]))
+                for (; a < m && c[scratch[a]].run == owner; a++) {
+                        size_t i = scratch[a];
+                        const struct space_run *sr = &fr->v[run_of[i]];
+                        _cleanup_free_ char *path = NULL;
+
+                        if (!newest_in_use(sr->root, sr->run, ck[i]))
                                 break;
-                        log_info("%s/%s: in use: taken for a save still being written, not as the run's newest",
-                                 fr->v[run_of[g]].root->w->path, ck[top]->name);
-                        c[top].complete = false;
-                        moved += c[top].bytes;
+                        path = sweep_ckpt_path(sr->root, sr->run, ck[i]);
+                        log_info("%s: in use: taken for a save still being written, not as the run's newest",
+                                 path ? path : ck[i]->name);
+                        c[i].complete = false;
+                        moved += c[i].bytes;
                 }
+                while (a < m && c[scratch[a]].run == owner)
+                        a++;
         }
         return moved;
 }
@@ -372,7 +392,7 @@ static int fs_enforce(struct space *sp, struct fs_state *f, struct root *const *
         st.floor_bytes = f->floor_bytes;
         st.target_bytes = f->target_bytes;
         if (floor_needed(&st))
-                writing_bytes += floor_newest_checked(c, ck, run_of, nc, &fr);
+                writing_bytes += floor_newest_checked(c, ck, run_of, nc, &fr, victims);
         r = floor_victims(&st, c, nc, victims, &nv, &short_bytes);
         if (r < 0)
                 goto out;

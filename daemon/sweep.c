@@ -133,8 +133,6 @@ static bool stop_requested(void)
         return sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1;
 }
 
-static char *ckpt_path(const struct root *r, const struct run *run, const struct ckpt *c);
-
 static int open_run(struct root *r, const char *run_path)
 {
         return openat_beneath(r->fd, run_path, O_RDONLY | O_DIRECTORY, 0);
@@ -243,7 +241,7 @@ int sweep_scan_run(struct root *r, const char *run_path, int64_t now_usec, struc
 {
         _cleanup_close_ int fd = open_run(r, run_path);
 
-        if (fd == -ENOMEM || scan_error_is_gone(fd))
+        if (fd == -ENOMEM || open_error_gone_or_replaced(fd))
                 return fd;
         if (fd < 0)
                 return run_init_unreadable(ret, run_path, fd, "the run directory");
@@ -301,7 +299,7 @@ unsigned sweep_log_read_errors(const struct root *r, const struct run *run)
 
                 if (c->read_error == 0)
                         continue;
-                path = ckpt_path(r, run, c);
+                path = sweep_ckpt_path(r, run, c);
                 struct log_fields f = {.action = "keep", .path = path, .run = run->path, .reason = "unreadable"};
                 log_struct(LOG_WARNING, &f, "%s: cannot read %s: %s; keeping it", path ? path : c->name,
                            c->read_what ? c->read_what : "it", error_text(c->read_error, err, sizeof(err)));
@@ -424,8 +422,7 @@ int sweep_decide_root(struct root *r, int64_t now_usec, struct run **ret_runs, s
         return 0;
 }
 
-/* "run/name" relative to the root, for CKPTD_PATH and messages. */
-static char *ckpt_path(const struct root *r, const struct run *run, const struct ckpt *c)
+char *sweep_ckpt_path(const struct root *r, const struct run *run, const struct ckpt *c)
 {
         char *p = NULL;
 
@@ -606,7 +603,7 @@ static int victim_kept(const char *path, const struct run *run, const char *reas
  * file's is checked by remove_file_checked(), holding the lease through the
  * unlink). 0 to go on, 1 when kept (logged). */
 static int victim_check(struct sweep *s, const struct run *run, const struct ckpt *c, const char *path, int run_fd,
-                        struct victim_locks *l)
+                        struct victim_locks *l, struct verify_seen *ret_seen)
 {
         int v = VERIFY_FREE;
 
@@ -633,7 +630,7 @@ static int victim_check(struct sweep *s, const struct run *run, const struct ckp
                 struct stat st;
                 int64_t since = s->now_usec - (int64_t)VERIFY_RECENT_SEC * (int64_t)USEC_PER_SEC;
 
-                if (fd < 0 && (scan_error_is_gone(fd) || fd == -ELOOP))
+                if (fd < 0 && (open_error_gone_or_replaced(fd) || fd == -ELOOP))
                         v = -ESTALE;
                 else if (fd < 0)
                         v = fd;
@@ -642,18 +639,9 @@ static int victim_check(struct sweep *s, const struct run *run, const struct ckp
                 else if (st.st_dev != c->dev || st.st_ino != c->ino)
                         v = -ESTALE;
                 else if (c->mtime_usec >= since) /* else nothing inside changed within the hour */
-                        v = verify_tree(fd, l->probe ? NULL : &l->t, since, c->mtime_usec);
+                        v = verify_tree_seen(fd, l->probe ? NULL : &l->t, since, c->mtime_usec, ret_seen);
         } else if (v == VERIFY_FREE && c->n_members > 1) {
-                for (size_t i = 0; i < c->n_members && v == VERIFY_FREE; i++) {
-                        struct stat st;
-
-                        if (fstatat(run_fd, c->members[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
-                                v = errno == ENOENT ? -ESTALE : -errno;
-                        else if (!l->probe && flock_table_has(&l->t, st.st_dev, st.st_ino))
-                                v = VERIFY_FLOCK;
-                        else
-                                v = verify_file(run_fd, c->members[i], &st, c->mtime_usec);
-                }
+                v = sweep_verify_files(NULL, run, c, run_fd, l->probe ? NULL : &l->t);
         }
         if (v == VERIFY_FREE)
                 return 0;
@@ -668,11 +656,46 @@ static int victim_check(struct sweep *s, const struct run *run, const struct ckp
         return 1;
 }
 
+int sweep_verify_files(struct root *r, const struct run *run, const struct ckpt *c, int run_fd,
+                       const struct flock_table *locks)
+{
+        _cleanup_close_ int own_fd = -1;
+        int v = VERIFY_FREE;
+
+        if (c->is_dir)
+                return -EINVAL;
+        if (run_fd < 0) {
+                own_fd = open_run(r, run->path);
+                if (own_fd < 0)
+                        return open_error_gone_or_replaced(own_fd) ? -ESTALE : own_fd;
+                run_fd = own_fd;
+        }
+        if (c->n_members == 1) {
+                /* the file as scanned: a new file at its name is another one */
+                struct stat expect = {.st_dev = c->dev, .st_ino = c->ino};
+
+                if (locks && flock_table_has(locks, c->dev, c->ino))
+                        return VERIFY_FLOCK;
+                return verify_file(run_fd, c->members[0], &expect, c->mtime_usec);
+        }
+        for (size_t i = 0; i < c->n_members && v == VERIFY_FREE; i++) {
+                struct stat st;
+
+                if (fstatat(run_fd, c->members[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        v = errno == ENOENT ? -ESTALE : -errno;
+                else if (locks && flock_table_has(locks, st.st_dev, st.st_ino))
+                        v = VERIFY_FLOCK;
+                else
+                        v = verify_file(run_fd, c->members[i], &st, c->mtime_usec);
+        }
+        return v;
+}
+
 /* sweep_remove() with the run already open at run_fd (-1: open it here). */
 static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *run, const struct ckpt *c,
                            enum delete_reason reason, int run_fd, struct victim_locks *locks)
 {
-        _cleanup_free_ char *path = ckpt_path(r, run, c);
+        _cleanup_free_ char *path = sweep_ckpt_path(r, run, c);
         const char *monitor = r->w->policy.monitor;
         const char *why = delete_reason_to_string(reason);
         struct log_fields f = {
@@ -721,7 +744,8 @@ static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *ru
         if (fd < 0)
                 return log_warning_errno(fd, "cannot open run %s/%s: %m, not deleting %s", r->w->path, run->path,
                                          c->name);
-        if (victim_check(s, run, c, path, fd, locks) > 0)
+        struct verify_seen seen = {};
+        if (victim_check(s, run, c, path, fd, locks, &seen) > 0)
                 return 0;
         if (!c->is_dir && c->n_members == 1) {
                 /* one unlinkat(2): nothing left half-done to record */
@@ -741,6 +765,12 @@ static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *ru
         }
         struct remove_ctx ctx;
         remove_ctx_init(&ctx, r, run->path);
+        /* the tree's files as its check just saw them: the removal need not
+         * stat each again (remove.h) */
+        if (c->is_dir) {
+                ctx.n_files = seen.n_files;
+                ctx.file_bytes = seen.file_bytes;
+        }
         struct remove_job *job = NULL;
         k = remove_ckpt_begin(&ctx, fd, c, &job);
         if (ctx.record_error < 0 && !records_warned) {

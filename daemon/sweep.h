@@ -92,6 +92,20 @@ bool sweep_note_monitor(const struct root *r, const struct run *run, char **last
  * shortest form; NULL when c has none. */
 const char *sweep_metric_text(const struct root *r, const struct ckpt *c, char *buf, size_t len);
 
+/* The full path of c (root/run/name), for CKPTD_PATH and messages; malloc'd,
+ * NULL on ENOMEM. */
+char *sweep_ckpt_path(const struct root *r, const struct run *run, const struct ckpt *c);
+
+struct flock_table;
+/* Whether file checkpoint c of run (its one file, or each file of a group)
+ * is open in another process, checked beneath the run at run_fd (-1: opened
+ * here from r): VERIFY_FREE, VERIFY_IN_USE, VERIFY_FLOCK (a file in locks,
+ * which may be NULL), VERIFY_CHANGED (no leases, modified since the scan),
+ * -ESTALE when the run or a file is no longer what was scanned, or -errno.
+ * -EINVAL for a directory checkpoint (verify_tree()). */
+int sweep_verify_files(struct root *r, const struct run *run, const struct ckpt *c, int run_fd,
+                       const struct flock_table *locks);
+
 /* Delete what the verdicts of run say (or log would-delete). */
 int sweep_apply(struct sweep *s, struct root *r, const struct run *run);
 /* Remove (or in a dry run, log) one checkpoint with the given reason. */

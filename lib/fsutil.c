@@ -141,7 +141,7 @@ int root_open(const char *path)
         return fd < 0 ? -errno : fd;
 }
 
-bool scan_error_is_gone(int error)
+bool open_error_gone_or_replaced(int error)
 {
         return error == -ENOENT || error == -ENOTDIR || error == -ELOOP || error == -EXDEV;
 }

@@ -9,10 +9,17 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-/* Whether error (-errno) from opening an entry means it is not there as what
- * it was: gone (ENOENT), or replaced by a symlink, a mount point or a
- * non-directory. Any other error is a failed read, never "absent". */
-bool scan_error_is_gone(int error);
+/* Whether error (-errno) from opening an entry beneath a directory
+ * (openat_beneath()) means the path no longer leads to the entry as it was:
+ * gone (ENOENT), or replaced by a non-directory (ENOTDIR), a symlink (ELOOP)
+ * or a mount point (EXDEV). Any other error is a failed read, never
+ * "absent". */
+bool open_error_gone_or_replaced(int error);
+/* The former name of open_error_gone_or_replaced(). */
+static inline bool scan_error_is_gone(int error)
+{
+        return open_error_gone_or_replaced(error);
+}
 
 /* openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_XDEV) from dirfd. */
 int openat_beneath(int dirfd, const char *path, int flags, mode_t mode);

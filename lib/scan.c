@@ -567,7 +567,7 @@ static int marker_present(int member_fd, const char *marker)
          * present (openat2(2) returns the link itself in that case). */
         int fd = openat_beneath(member_fd, marker, O_PATH | O_NOFOLLOW, 0);
 
-        if (scan_error_is_gone(fd))
+        if (open_error_gone_or_replaced(fd))
                 return 0;
         if (fd < 0)
                 return fd;
@@ -626,7 +626,7 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
                  * break of a lease (fcntl(2) F_SETLEASE) */
                 flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_DIRECTORY;
                 fd = openat_beneath(ctx->dir_fd, name, flags, 0);
-                if (scan_error_is_gone(fd)) {
+                if (open_error_gone_or_replaced(fd)) {
                         r = 1; /* gone, or replaced by something else */
                         goto out;
                 }
@@ -1082,7 +1082,7 @@ int scan_root(int root_fd, const struct watch_conf *w, const struct pattern *pat
                         r = fd;
                         if (is_root || r == -ENOMEM)
                                 goto fail;
-                        if (scan_error_is_gone(r))
+                        if (open_error_gone_or_replaced(r))
                                 continue;
                         r = run_init_unreadable(&runs[n], path, r, WHAT_RUN_DIR);
                         if (r < 0)

@@ -279,7 +279,7 @@ int pins_hf_best(int run_fd, struct run *run)
                 fd = openat_beneath(run_fd, c->members[0], O_RDONLY | O_DIRECTORY | O_NOCTTY, 0);
                 if (fd == -ENOMEM)
                         return fd;
-                if (scan_error_is_gone(fd))
+                if (open_error_gone_or_replaced(fd))
                         continue;
                 if (fd < 0)
                         return scan_run_error(run, fd, "%s/trainer_state.json", c->members[0]);

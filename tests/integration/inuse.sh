@@ -105,6 +105,27 @@ test_floor_keeps_the_newest_before_a_save_being_written() {
         [ "$rc" = 0 ] || fail "exit $rc: $(cat err)"
 }
 
+# The same in a run nested below the watch root, whose directory name holds
+# a tab: the line names the save by its real path, escaped, and the floor
+# keeps the run's newest complete one beside it.
+test_floor_names_the_nested_save_being_written_by_its_full_path() {
+        need_root
+        mkdir -p disk
+        mount -t tmpfs -o size=24m tmpfs "$T/disk" || fail "cannot mount a tmpfs"
+        run="disk/runs/exp/a"$'\t'"b"
+        mkdir -p "$run"
+        for s in 1 2 3; do mkfile "$run/ckpt_$s.pt" 1024; done
+        touch -d "-2 hours" "$run"/*
+        hold write "$T/$run/ckpt_9.pt"
+        rc=0
+        "$CKPTD" -1 -w "$T/disk/runs" --pattern 'ckpt_{step}.pt' --keep-last 10 \
+                --min-free 23M 2>err || rc=$?
+        assert_names "$run" ckpt_3.pt ckpt_9.pt
+        grep -qF -- "$T/disk/runs/exp/a\tb/ckpt_9.pt: in use: taken for a save still being written" err ||
+                fail "the save is not named by its escaped full path: $(cat err)"
+        [ "$rc" = 0 ] || fail "exit $rc: $(cat err)"
+}
+
 # A reload rescans every watch and forgets what it saw being written: a save
 # held open for writing (mtime an hour old) is kept by the check before
 # deletion, and goes at the next sweep after it is closed.
