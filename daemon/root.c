@@ -254,7 +254,7 @@ int root_rescan_at(struct manager *m, struct root_state *rs, const char *sub)
                         /* the new directory went away again; any other
                          * error: the whole root at the next check_interval,
                          * which reports it as an unreadable run */
-                        if (!scan_error_is_gone(r) && r != -ESTALE)
+                        if (!open_error_gone_or_replaced(r) && r != -ESTALE)
                                 rs->retry = true;
                         return 0;
                 }

@@ -15,11 +15,6 @@
  * or a mount point (EXDEV). Any other error is a failed read, never
  * "absent". */
 bool open_error_gone_or_replaced(int error);
-/* The former name of open_error_gone_or_replaced(). */
-static inline bool scan_error_is_gone(int error)
-{
-        return open_error_gone_or_replaced(error);
-}
 
 /* openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_XDEV) from dirfd. */
 int openat_beneath(int dirfd, const char *path, int flags, mode_t mode);
