@@ -649,7 +649,7 @@ static void index_drop(struct run_state *run, size_t i)
         struct run *idx = &run->idx;
 
         members_remove(run, &idx->ckpts[i]);
-        ckpt_finish(&idx->ckpts[i]);
+        ages_keep(&run->ages, &idx->ckpts[i]); /* what it timed, until the run is observed */
         if (i < idx->n_ckpts / 2) {
                 memmove(&idx->ckpts[1], &idx->ckpts[0], i * sizeof(*idx->ckpts));
                 idx->ckpts++;
@@ -714,6 +714,7 @@ static void index_adopt(struct run_state *run, struct run *scanned)
         struct ckpt *v = reallocarray(scanned->ckpts, cap, sizeof(*v));
 
         index_unshift(run);
+        ages_keep_run(&run->ages, &run->idx); /* what they timed, until the run is observed */
         run_finish(&run->idx);
         run->idx = *scanned;
         *scanned = (struct run){};
@@ -1841,9 +1842,11 @@ static int manager_reload(struct manager *m)
         }
         /* what was timed survives the reload (the runs are built anew) */
         for (size_t i = 0; i < m->n_roots; i++)
-                for (size_t j = 0; j < m->roots[i].n_runs; j++)
+                for (size_t j = 0; j < m->roots[i].n_runs; j++) {
+                        ages_keep_run(&m->roots[i].runs[j]->ages, &m->roots[i].runs[j]->idx);
                         ages_carry_add(&m->carry, m->roots[i].root.w->path, m->roots[i].runs[j]->path,
                                        &m->roots[i].runs[j]->ages);
+                }
         roots_free(m);
         config_free(m->config);
         m->config = c;

@@ -121,6 +121,11 @@ struct ckpt {
         int read_error;
         uid_t uid;        /* owner of every member; UID_MIXED when they differ */
         int64_t age_usec; /* for min_age: what ckptd timed itself (daemon) */
+        /* What the daemon timed of it on CLOCK_BOOTTIME (daemon/ages.c),
+         * when timed; carried to the record that replaces it, compared
+         * with this record's mtime_usec and size_bytes as last seen. */
+        int64_t seen_zero_usec;  /* CLOCK_BOOTTIME at which its age was 0 */
+        uint64_t seen_same_usec; /* CLOCK_BOOTTIME since when mtime and size are as here */
         enum order_source order_source;
         unsigned pins; /* bit (1u << enum pin_kind) */
 
@@ -132,6 +137,8 @@ struct ckpt {
         bool complete;
         bool age_known; /* age_usec holds the age, not now - mtime_usec */
         bool packed;    /* see members */
+        bool timed;     /* seen_* hold what the daemon timed */
+        bool seen_changed; /* seen changing: seen_same_usec is a change it saw */
 };
 
 void ckpt_finish(struct ckpt *c);

@@ -343,15 +343,16 @@ START_TEST(test_index_equals_disk_after_random_events)
 }
 END_TEST
 
-/* A run of n checkpoints named c<i>, complete, with order i (or its mtime
- * with by_mtime) and an mtime mtime_sec[i] seconds ago. */
-static void ages_run(struct run *r, size_t n, const int64_t *mtime_sec, bool by_mtime, int64_t wall)
+/* A scan of the run replacing r (its records kept in a, as the index does):
+ * n checkpoints named c<i>, complete, with order i (or its mtime with
+ * by_mtime) and an mtime mtime_sec[i] seconds ago. */
+static void ages_run(struct ages *a, struct run *r, size_t n, const int64_t *mtime_sec, bool by_mtime, int64_t wall)
 {
+        ages_keep_run(a, r);
         r->n_ckpts = n;
         for (size_t i = 0; i < n; i++) {
                 struct ckpt *c = &r->ckpts[i];
 
-                free(c->name);
                 *c = (struct ckpt){.complete = true, .size_bytes = 4096};
                 ck_assert_int_gt(asprintf(&c->name, "c%zu", i), 0);
                 c->mtime_usec = wall - mtime_sec[i] * (int64_t)USEC_PER_SEC;
@@ -403,7 +404,7 @@ START_TEST(test_ages_follow_names)
                         changed[i] = i < n && present[i] && (changed[i] || again);
                         present[i] = i < n;
                 }
-                ages_run(&r, n, mtime_sec, by_mtime, wall);
+                ages_run(&a, &r, n, mtime_sec, by_mtime, wall);
                 qsort(r.ckpts, n, sizeof(*r.ckpts), ckpt_order_cmp);
                 for (size_t i = 0; shuffle && i + 1 < n; i++) {
                         size_t j = i + (size_t)rand_r(&seed) % (n - i);
