@@ -29,7 +29,7 @@ static int64_t wall_age(int64_t wall_usec, int64_t mtime_usec)
 
 void ages_keep(struct ages *a, struct ckpt *c)
 {
-        if (!c->timed) {
+        if (!c->age_known) {
                 ckpt_finish(c);
                 return;
         }
@@ -54,7 +54,7 @@ void ages_keep_run(struct ages *a, struct run *run)
         size_t n = 0;
 
         for (size_t i = 0; i < run->n_ckpts; i++)
-                n += run->ckpts[i].timed;
+                n += run->ckpts[i].age_known;
         /* room for all at once: one copy, not a doubling per record */
         if (n > a->cap - a->n) {
                 struct ckpt *v = reallocarray(a->v, a->n + n, sizeof(*v));
@@ -88,33 +88,41 @@ static struct ckpt *kept_find(struct ages *a, size_t n_lookups, bool *sorted, co
         }
         if (!*sorted) {
                 for (size_t i = 0; i < a->n; i++)
-                        if (a->v[i].timed && strcmp(a->v[i].name, name) == 0)
+                        if (a->v[i].age_known && strcmp(a->v[i].name, name) == 0)
                                 return &a->v[i];
                 return NULL;
         }
         f = bsearch(&key, a->v, a->n, sizeof(*a->v), kept_name_cmp);
-        return f && f->timed ? f : NULL;
+        return f && f->age_known ? f : NULL;
 }
 
-/* c is seen for the first time, or old (NULL: none) timed it before: c's
- * record as old's brought up to date. */
-static void seen_update(struct ckpt *c, struct ckpt *old, uint64_t boot, int64_t wall_usec)
+/* The CLOCK_BOOTTIME at which the age of c, timed at the run's last
+ * observation (boot time then_usec), was 0. */
+static int64_t zero_usec(const struct ckpt *c, uint64_t then_usec)
 {
-        c->timed = true;
+        return (int64_t)then_usec - c->age_usec; /* age_usec >= 0 */
+}
+
+/* c is seen for the first time, or old (NULL: none) timed it before: c
+ * timed as old brought up to date; the CLOCK_BOOTTIME at which its age was
+ * 0 into *ret_zero. */
+static void seen_update(struct ckpt *c, struct ckpt *old, uint64_t then_usec, uint64_t boot, int64_t wall_usec,
+                        int64_t *ret_zero)
+{
         if (!old) {
-                c->seen_zero_usec = (int64_t)boot - wall_age(wall_usec, c->mtime_usec);
+                *ret_zero = (int64_t)boot - wall_age(wall_usec, c->mtime_usec);
                 c->seen_same_usec = boot;
                 c->seen_changed = false;
                 return;
         }
-        old->timed = false; /* taken */
-        c->seen_zero_usec = old->seen_zero_usec;
+        old->age_known = false; /* taken */
+        *ret_zero = zero_usec(old, then_usec);
         c->seen_same_usec = old->seen_same_usec;
         c->seen_changed = old->seen_changed;
         if (old->mtime_usec != c->mtime_usec || old->size_bytes != c->size_bytes) {
                 /* written again: aged from this write on */
                 if (old->mtime_usec != c->mtime_usec)
-                        c->seen_zero_usec = (int64_t)boot - wall_age(wall_usec, c->mtime_usec);
+                        *ret_zero = (int64_t)boot - wall_age(wall_usec, c->mtime_usec);
                 c->seen_same_usec = boot;
                 c->seen_changed = true;
         }
@@ -122,29 +130,34 @@ static void seen_update(struct ckpt *c, struct ckpt *old, uint64_t boot, int64_t
 
 int ages_observe(struct ages *a, struct run *run, int64_t wall_usec, uint64_t settle_usec)
 {
-        uint64_t boot = (uint64_t)now_usec(CLOCK_BOOTTIME);
+        uint64_t boot = (uint64_t)now_usec(CLOCK_BOOTTIME), then_usec = a->observed_usec;
         size_t n_lookups = 0;
         bool sorted = false, lost = a->lost;
 
         /* A record is immutable once scanned: one that stayed in the index
          * still holds the mtime and size it was timed with, and one that
-         * replaced it is compared with the kept record it replaced. */
+         * replaced it is compared with the kept record it replaced. Every
+         * record timed (age_known) was timed at then_usec, so its age
+         * then says when its age was 0. */
         for (size_t i = 0; i < run->n_ckpts; i++)
-                n_lookups += !run->ckpts[i].timed;
+                n_lookups += !run->ckpts[i].age_known;
         for (size_t i = 0; i < run->n_ckpts; i++) {
                 struct ckpt *c = &run->ckpts[i];
+                int64_t zero;
 
-                if (!c->timed) {
+                if (c->age_known) {
+                        zero = zero_usec(c, then_usec);
+                } else {
                         struct ckpt *old = kept_find(a, n_lookups, &sorted, c->name);
 
                         if (!old && lost)
                                 continue; /* its age stays unknown: mtime decides */
-                        seen_update(c, old, boot, wall_usec);
+                        seen_update(c, old, then_usec, boot, wall_usec, &zero);
+                        c->age_known = true;
                 }
-                c->age_known = true;
-                /* boot - seen_zero_usec: its wall-clock age when first seen
-                 * (or rewritten), plus the boot time since */
-                if (__builtin_sub_overflow((int64_t)boot, c->seen_zero_usec, &c->age_usec))
+                /* boot - zero: its wall-clock age when first seen (or
+                 * rewritten), plus the boot time since */
+                if (__builtin_sub_overflow((int64_t)boot, zero, &c->age_usec))
                         c->age_usec = INT64_MAX;
                 /* scan.c calls an mtime in the future "changed within
                  * settle", the safe side without memory. With memory:
@@ -158,6 +171,7 @@ int ages_observe(struct ages *a, struct run *run, int64_t wall_usec, uint64_t se
                         c->complete = false;
         }
         ages_finish(a);
+        a->observed_usec = boot;
         return lost ? -ENOMEM : 0;
 }
 

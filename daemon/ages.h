@@ -8,14 +8,16 @@
 
 #include "scan.h"
 
-/* What a run's index timed is in its records (struct ckpt.timed). This
+/* What a run's index timed is in its records (struct ckpt.age_known,
+ * age_usec, seen_*), as of the run's last observation. This
  * holds the timed records dropped from the index since it was last observed
  * (replaced by a scan, deleted), whole, until ages_observe() carries what
  * they timed to the records of the same name. Zero-initialised is empty. */
 struct ages {
         struct ckpt *v;
         size_t n, cap;
-        bool lost; /* one could not be kept (ENOMEM) */
+        bool lost;              /* one could not be kept (ENOMEM) */
+        uint64_t observed_usec; /* CLOCK_BOOTTIME of the last ages_observe() */
 };
 
 /* c leaves the index (taken): kept when timed, else finished. */

@@ -308,7 +308,7 @@ static char *name_string(const struct ckpt *c)
         char *p = NULL;
 
         if (c->n_members > 1)
-                return asprintf(&p, "%s%s (+%zu files)", name ? name : "?", c->is_dir ? "/" : "", c->n_members - 1) < 0
+                return asprintf(&p, "%s%s (+%zu files)", name ? name : "?", c->is_dir ? "/" : "", (size_t)c->n_members - 1) < 0
                                ? NULL
                                : p;
         return asprintf(&p, "%s%s", name ? name : "?", c->is_dir ? "/" : "") < 0 ? NULL : p;
@@ -372,7 +372,7 @@ static void print_run_table(FILE *f, const struct root *r, const struct run *run
                         size_format(c->size_bytes, size, sizeof(size)), fields_w, fields && fields[i] ? fields[i] : "?",
                         names_w, names && names[i] ? names[i] : "?", why ? why : "?");
                 if (c->read_error != 0 && run->read_error == 0)
-                        fprintf(f, " (cannot read %s: %s)", c->read_what ? c->read_what : "it",
+                        fprintf(f, " (cannot read %s: %s)", ckpt_read_what(c) ? ckpt_read_what(c) : "it",
                                 error_text(c->read_error, err, sizeof(err)));
                 fputc('\n', f);
         }
@@ -501,7 +501,7 @@ static json_object *ckpt_json(const struct root *r, const struct ckpt *c)
                 if (c->pins & (1u << k))
                         json_object_array_add(a, json_object_new_string(pin_kind_to_string(k)));
         json_object_object_add(o, "pins", a);
-        json_object_object_add(o, "read_error", read_error_json(c->read_error, c->read_what));
+        json_object_object_add(o, "read_error", read_error_json(c->read_error, ckpt_read_what(c)));
         return o;
 }
 

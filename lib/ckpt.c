@@ -250,6 +250,23 @@ static const char *const order_source_table[_ORDER_SOURCE_MAX] = {
         [ORDER_MTIME] = "mtime",
 };
 
+static const char *const read_what_table[_READ_WHAT_MAX] = {
+        [READ_WHAT_NONE] = NULL,
+        [READ_WHAT_IT] = "it",
+        [READ_WHAT_INODE] = "its inode",
+        [READ_WHAT_TREE] = "its tree",
+        [READ_WHAT_MARKER] = "its complete_marker",
+        [READ_WHAT_METRIC] = "its metric",
+        [READ_WHAT_METRIC_LOG] = "its metric log",
+        [READ_WHAT_METRIC_LOG_UNLOGGED] = "its metric log (not logged yet)",
+        [READ_WHAT_RUN] = "its run",
+};
+
+/* the bits and values struct ckpt keeps in a byte or two */
+_Static_assert(_KEEP_REASON_MAX <= 16, "verdict.reasons is 16 bits");
+_Static_assert(_PIN_KIND_MAX <= 8, "pins is 8 bits");
+_Static_assert(_DELETE_REASON_MAX <= 256 && _ORDER_SOURCE_MAX <= 256 && _READ_WHAT_MAX <= 256, "enums kept in a byte");
+
 #define TABLE_LOOKUP(table, i) ((unsigned)(i) < ELEMENTSOF(table) ? table[i] : NULL)
 
 const char *keep_reason_to_string(enum keep_reason r)
@@ -267,4 +284,8 @@ const char *delete_reason_to_string(enum delete_reason r)
 const char *order_source_to_string(enum order_source s)
 {
         return TABLE_LOOKUP(order_source_table, s);
+}
+const char *ckpt_read_what(const struct ckpt *c)
+{
+        return TABLE_LOOKUP(read_what_table, c->read_what);
 }
