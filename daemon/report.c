@@ -285,7 +285,7 @@ static char *fields_string(const struct root *r, const struct ckpt *c)
         if (!m)
                 return NULL;
         for (size_t k = 0; k < c->n_fields; k++) {
-                _cleanup_free_ char *field = log_escape(c->fields[k].name);
+                _cleanup_free_ char *field = log_escape(field_name(c->fields[k].name_id));
                 fprintf(m, "%s%s=%s", k ? " " : "", field ? field : "?", ckpt_field_text(c, k, num, sizeof(num)));
         }
         /* a metric from a file is shown like a field */
@@ -308,7 +308,8 @@ static char *name_string(const struct ckpt *c)
         char *p = NULL;
 
         if (c->n_members > 1)
-                return asprintf(&p, "%s%s (+%zu files)", name ? name : "?", c->is_dir ? "/" : "", (size_t)c->n_members - 1) < 0
+                return asprintf(&p, "%s%s (+%zu files)", name ? name : "?", c->is_dir ? "/" : "",
+                                (size_t)c->n_members - 1) < 0
                                ? NULL
                                : p;
         return asprintf(&p, "%s%s", name ? name : "?", c->is_dir ? "/" : "") < 0 ? NULL : p;
@@ -473,7 +474,7 @@ static json_object *ckpt_json(const struct root *r, const struct ckpt *c)
         json_object_object_add(o, "members", a);
         json_object_object_add(o, "directory", json_object_new_boolean(c->is_dir));
         for (size_t i = 0; i < c->n_fields; i++)
-                json_object_object_add(fields, c->fields[i].name, json_field(c, i));
+                json_object_object_add(fields, field_name(c->fields[i].name_id), json_field(c, i));
         json_object_object_add(o, "fields", fields);
         json_object_object_add(o, "order", json_number(c->order));
         json_object_object_add(o, "order_source", json_object_new_string(order_source_to_string(c->order_source)));

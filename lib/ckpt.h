@@ -31,10 +31,16 @@ struct fields {
  * life of the process; NULL on ENOMEM or when FIELD_NAMES_MAX distinct
  * names are held already. */
 const char *field_name_intern(const char *s, size_t len);
-/* One field of a checkpoint as its record keeps it (struct ckpt.fields). */
+/* The interned name of id (field_name_id()); "" for an id never given. */
+const char *field_name(uint16_t id);
+/* The id of field name s, interned if it was not (FIELD_NAMES_MAX ids fit 16
+ * bits): 0, -EINVAL (too long) or -ENOMEM (or the table full). */
+int field_name_id(const char *s, uint16_t *ret_id);
+/* One field of a checkpoint as its record keeps it (struct ckpt.fields):
+ * the name as its id, so that a field takes 16 bytes. */
 struct field {
-        const char *name; /* interned */
         double value;
+        uint16_t name_id;             /* field_name(name_id) */
         uint8_t text_start, text_len; /* as in struct fields */
 };
 

@@ -136,6 +136,15 @@ START_TEST(test_age_known_beats_mtime)
 }
 END_TEST
 
+/* The id of field name `name`, as a checkpoint's record keeps it. */
+static uint16_t fid(const char *name)
+{
+        uint16_t id = 0;
+
+        ck_assert_int_eq(field_name_id(name, &id), 0);
+        return id;
+}
+
 /* The warning for a monitor nobody carries names the fields seen and the
  * likely typo, never a far-fetched one. */
 START_TEST(test_monitor_hint)
@@ -145,8 +154,8 @@ START_TEST(test_monitor_hint)
 
         mk(&c[0], "epoch=0-step=100.ckpt", 100, 0);
         mk(&c[1], "epoch=1-step=200-val_loss=0.5.ckpt", 200, 0);
-        struct field f0[] = {{.name = "epoch"}, {.name = "step"}};
-        struct field f1[] = {{.name = "epoch"}, {.name = "step"}, {.name = "val_loss"}};
+        struct field f0[] = {{.name_id = fid("epoch")}, {.name_id = fid("step")}};
+        struct field f1[] = {{.name_id = fid("epoch")}, {.name_id = fid("step")}, {.name_id = fid("val_loss")}};
         c[0].fields = f0;
         c[0].n_fields = 2;
         c[1].fields = f1;
