@@ -699,7 +699,7 @@ static int index_insert(struct run_state *run, struct ckpt *c)
         }
         memmove(&v[lo + 1], &v[lo], (idx->n_ckpts - lo) * sizeof(*v));
         v[lo] = *c;
-        c->name = NULL, c->members = NULL, c->n_members = 0, c->fields = NULL, c->n_fields = 0;
+        c->name = NULL, c->members = NULL, c->n_members = 0, c->n_fields = 0;
         idx->n_ckpts++;
         members_add(run, &v[lo]);
         return 0;

@@ -285,7 +285,7 @@ static char *fields_string(const struct root *r, const struct ckpt *c)
         if (!m)
                 return NULL;
         for (size_t k = 0; k < c->n_fields; k++) {
-                _cleanup_free_ char *field = log_escape(field_name(c->fields[k].name_id));
+                _cleanup_free_ char *field = log_escape(field_name(ckpt_field(c, k)->name_id));
                 fprintf(m, "%s%s=%s", k ? " " : "", field ? field : "?", ckpt_field_text(c, k, num, sizeof(num)));
         }
         /* a metric from a file is shown like a field */
@@ -436,7 +436,7 @@ static bool json_number_text(const char *s)
 /* Field i as the name wrote it ("0.900"), when that is a JSON number. */
 static json_object *json_field(const struct ckpt *c, size_t i)
 {
-        double v = c->fields[i].value;
+        double v = ckpt_field(c, i)->value;
         char num[64];
 
         if (!isfinite(v))
@@ -474,16 +474,17 @@ static json_object *ckpt_json(const struct root *r, const struct ckpt *c)
         json_object_object_add(o, "members", a);
         json_object_object_add(o, "directory", json_object_new_boolean(c->is_dir));
         for (size_t i = 0; i < c->n_fields; i++)
-                json_object_object_add(fields, field_name(c->fields[i].name_id), json_field(c, i));
+                json_object_object_add(fields, field_name(ckpt_field(c, i)->name_id), json_field(c, i));
         json_object_object_add(o, "fields", fields);
         json_object_object_add(o, "order", json_number(c->order));
         json_object_object_add(o, "order_source", json_object_new_string(order_source_to_string(c->order_source)));
         if (r->w->policy.monitor) {
                 int k = ckpt_field_find(c, r->w->policy.monitor);
                 json_object_object_add(o, "metric",
-                                       !c->has_metric                              ? NULL
-                                       : k >= 0 && c->fields[k].value == c->metric ? json_field(c, (size_t)k)
-                                                                                   : json_number(c->metric));
+                                       !c->has_metric ? NULL
+                                       : k >= 0 && ckpt_field(c, (size_t)k)->value == c->metric
+                                               ? json_field(c, (size_t)k)
+                                               : json_number(c->metric));
         }
         json_object_object_add(o, "size_bytes", json_object_new_uint64(c->size_bytes));
         json_object_object_add(o, "mtime_usec", json_object_new_int64(c->mtime_usec));

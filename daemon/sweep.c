@@ -802,7 +802,7 @@ const char *sweep_metric_text(const struct root *r, const struct ckpt *c, char *
         i = ckpt_field_find(c, monitor);
         /* a value from the name is shown as written; one from a file or a
          * log has no text of its own */
-        if (i >= 0 && c->fields[i].value == c->metric)
+        if (i >= 0 && ckpt_field(c, (size_t)i)->value == c->metric)
                 return ckpt_field_text(c, (size_t)i, buf, len);
         return number_format(c->metric, buf, len);
 }

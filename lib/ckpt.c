@@ -169,7 +169,7 @@ char *fields_text(const struct fields *f, size_t i, const char *name, char *buf,
 
 char *ckpt_field_text(const struct ckpt *c, size_t i, char *buf, size_t len)
 {
-        const struct field *fl = &c->fields[i];
+        const struct field *fl = ckpt_field(c, i);
 
         return value_text(fl->value, fl->text_start, fl->text_len, c->name, buf, len);
 }
@@ -177,7 +177,7 @@ char *ckpt_field_text(const struct ckpt *c, size_t i, char *buf, size_t len)
 int ckpt_field_find(const struct ckpt *c, const char *name)
 {
         for (size_t i = 0; i < c->n_fields; i++)
-                if (strcmp(field_name(c->fields[i].name_id), name) == 0)
+                if (strcmp(field_name(ckpt_field(c, i)->name_id), name) == 0)
                         return (int)i;
         return -1;
 }
@@ -220,7 +220,6 @@ int ckpt_init_names(struct ckpt *c, const char *const *names, size_t n, const st
                                       .text_len = f->text_len[i]};
         c->n_members = n;
         c->name = c->members[0];
-        c->fields = nf > 0 ? v : NULL;
         c->n_fields = (uint8_t)nf;
         c->packed = true;
         return 0;
@@ -254,7 +253,6 @@ void ckpt_finish(struct ckpt *c)
         for (size_t i = 0; i < c->n_members; i++)
                 free(c->members[i]);
         free(c->members);
-        free(c->fields);
         memset(c, 0, sizeof(*c));
 }
 

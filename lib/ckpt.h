@@ -120,11 +120,10 @@ struct ckpt {
          * checkpoint it tracks, so no padding between them */
         char *name;     /* first member name, for display */
         char **members; /* n_members entry names in the run directory, sorted */
-        /* (packed: members, their names and fields are one allocation, at
-         * members, see ckpt_init_names(); else each its own) */
-        /* its fields (n_fields of them, heap; NULL when none): of
-         * members[0], equal in every member; names interned */
-        struct field *fields;
+        /* (packed: members, their fields (n_fields of them, ckpt_field())
+         * and names are one allocation, at members, see ckpt_init_names();
+         * else each its own and no fields). The fields are members[0]'s,
+         * equal in every member. */
         double order;  /* step, else epoch, else mtime in seconds */
         double metric; /* when has_metric */
 
@@ -161,6 +160,12 @@ struct ckpt {
         bool packed;       /* see members */
         bool seen_changed; /* seen changing: seen_same_usec is a change it saw */
 };
+
+/* Field i (< n_fields) of c: in its packed allocation, after members. */
+static inline const struct field *ckpt_field(const struct ckpt *c, size_t i)
+{
+        return (const struct field *)(c->members + c->n_members) + i;
+}
 
 void ckpt_finish(struct ckpt *c);
 /* Fill a zeroed c's members (names[0..n), sorted), name and fields (a copy
