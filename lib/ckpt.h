@@ -116,8 +116,8 @@ struct verdict {
 /* One checkpoint of a run: a file, a directory, or a group of files whose
  * captured fields are all equal (TF's ckpt-7.index + ckpt-7.data-*). */
 struct ckpt {
-        /* 8-byte members first, then 4, then 1: the daemon keeps one per
-         * checkpoint it tracks, so no padding between them */
+        /* 8-byte members first, then 4, 2, 1 and bits: the daemon keeps
+         * one per checkpoint it tracks, so no padding between them */
         char *name;     /* first member name, for display */
         char **members; /* n_members entry names in the run directory, sorted */
         /* (packed: members, their fields (n_fields of them, ckpt_field())
@@ -140,25 +140,27 @@ struct ckpt {
         uint64_t seen_same_usec;
 
         uint32_t n_members; /* see members */
+        uid_t uid;          /* owner of every member; UID_MIXED when they differ */
+
+        struct verdict verdict;
+
         /* -errno of the first read its verdict depends on that failed (an
          * open, its flock pin, its tree, its marker, its metric; or its run,
          * see struct run), 0 when none: it is then kept and takes no place
-         * among best or last. read_what says what (enum read_what). */
-        int read_error;
-        uid_t uid; /* owner of every member; UID_MIXED when they differ */
-
-        struct verdict verdict;
+         * among best or last. read_what says what (enum read_what). An
+         * errno is below 4096 (MAX_ERRNO). */
+        int16_t read_error;
 
         uint8_t read_what;    /* enum read_what */
         uint8_t order_source; /* enum order_source */
         uint8_t pins;         /* bit (1u << enum pin_kind) */
         uint8_t n_fields;     /* at most FIELDS_MAX */
-        bool is_dir;
-        bool has_metric; /* monitor value found (it may still be NaN) */
-        bool complete;
-        bool age_known;    /* age_usec holds the age, not now - mtime_usec */
-        bool packed;       /* see members */
-        bool seen_changed; /* seen changing: seen_same_usec is a change it saw */
+        bool is_dir : 1;
+        bool has_metric : 1; /* monitor value found (it may still be NaN) */
+        bool complete : 1;
+        bool age_known : 1;    /* age_usec holds the age, not now - mtime_usec */
+        bool packed : 1;       /* see members */
+        bool seen_changed : 1; /* seen changing: seen_same_usec is a change it saw */
 };
 
 /* Field i (< n_fields) of c: in its packed allocation, after members. */

@@ -498,7 +498,8 @@ static void ckpt_error(struct ckpt *c, int error, enum read_what what)
 {
         if (c->read_error != 0)
                 return;
-        c->read_error = error < 0 ? error : -EIO;
+        /* an -errno, which fits read_error; anything else is -EIO, never 0 */
+        c->read_error = (int16_t)(error < 0 && error > -4096 ? error : -EIO);
         c->read_what = what;
 }
 
