@@ -11,40 +11,11 @@
  * in the future counts as age 0 when first seen, so it is young for min_age
  * after that, never forever. */
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ages.h"
 #include "macro.h"
-
-struct ckpt_seen {
-        char *name;
-        double order;           /* the checkpoint's, as last seen: the table's key */
-        uint64_t first_usec;    /* CLOCK_BOOTTIME when first seen (or rewritten) */
-        int64_t first_age_usec; /* its wall-clock age then, >= 0 */
-        int64_t mtime_usec;     /* as last seen */
-        uint64_t size_bytes;
-        uint64_t same_usec; /* CLOCK_BOOTTIME since when mtime and size are as seen */
-        bool changed;       /* seen changing: same_usec is a change we saw */
-        bool moved;         /* to the new table (ages_observe) */
-};
-
-/* The order of scan.c's runs: by order (NaN last), then by name. */
-static int key_cmp(double order_a, const char *name_a, double order_b, const char *name_b)
-{
-        if (isnan(order_a) || isnan(order_b)) {
-                if (isnan(order_a) != isnan(order_b))
-                        return isnan(order_a) ? 1 : -1;
-        } else if (order_a != order_b)
-                return order_a < order_b ? -1 : 1;
-        return strcmp(name_a, name_b);
-}
-
-static int seen_name_cmp(const void *x, const void *y)
-{
-        return strcmp((*(struct ckpt_seen *const *)x)->name, (*(struct ckpt_seen *const *)y)->name);
-}
 
 static int64_t wall_age(int64_t wall_usec, int64_t mtime_usec)
 {
@@ -56,143 +27,158 @@ static int64_t wall_age(int64_t wall_usec, int64_t mtime_usec)
         return age;
 }
 
-/* e := what was seen of c: old (NULL: nothing) brought up to date. false
- * when out of memory: its age stays unknown. */
-static bool seen_update(struct ckpt_seen *e, struct ckpt_seen *old, const struct ckpt *c, uint64_t boot,
-                        int64_t wall_usec)
+void ages_keep(struct ages *a, struct ckpt *c)
 {
-        if (old) {
-                *e = *old;
-                old->moved = true; /* its name belongs to e now */
-                e->order = c->order;
-                if (e->mtime_usec != c->mtime_usec || e->size_bytes != c->size_bytes) {
-                        /* written again: aged from this write on */
-                        if (e->mtime_usec != c->mtime_usec) {
-                                e->first_usec = boot;
-                                e->first_age_usec = wall_age(wall_usec, c->mtime_usec);
-                        }
-                        e->mtime_usec = c->mtime_usec;
-                        e->size_bytes = c->size_bytes;
-                        e->same_usec = boot;
-                        e->changed = true;
-                }
-                return true;
+        if (!c->age_known) {
+                ckpt_finish(c);
+                return;
         }
-        *e = (struct ckpt_seen){
-                .name = strdup(c->name),
-                .order = c->order,
-                .first_usec = boot,
-                .first_age_usec = wall_age(wall_usec, c->mtime_usec),
-                .mtime_usec = c->mtime_usec,
-                .size_bytes = c->size_bytes,
-                .same_usec = boot,
-        };
-        return e->name != NULL;
+        if (a->n == a->cap) {
+                size_t cap = a->cap ? a->cap * 2 : 4;
+                struct ckpt *v = reallocarray(a->v, cap, sizeof(*v));
+
+                if (!v) {
+                        a->lost = true;
+                        ckpt_finish(c);
+                        return;
+                }
+                a->v = v;
+                a->cap = cap;
+        }
+        a->v[a->n++] = *c;
+        memset(c, 0, sizeof(*c));
 }
 
-/* The entry of the old table named name among left[0..n_left) (those the
- * walk in ages_observe() did not match), sorting them by name once when
- * there are many to look up. */
-static struct ckpt_seen *left_find(struct ckpt_seen **left, size_t n_left, size_t n_lookups, bool *sorted,
-                                   const char *name)
+void ages_keep_run(struct ages *a, struct run *run)
 {
-        struct ckpt_seen key = {.name = (char *)name}, *k = &key, **f;
+        size_t n = 0;
 
-        if (n_left == 0)
+        for (size_t i = 0; i < run->n_ckpts; i++)
+                n += run->ckpts[i].age_known;
+        /* room for all at once: one copy, not a doubling per record */
+        if (n > a->cap - a->n) {
+                struct ckpt *v = reallocarray(a->v, a->n + n, sizeof(*v));
+
+                if (v) {
+                        a->v = v;
+                        a->cap = a->n + n;
+                }
+        }
+        for (size_t i = 0; i < run->n_ckpts; i++)
+                ages_keep(a, &run->ckpts[i]);
+        run->n_ckpts = 0;
+}
+
+static int kept_name_cmp(const void *x, const void *y)
+{
+        return strcmp(((const struct ckpt *)x)->name, ((const struct ckpt *)y)->name);
+}
+
+/* The kept record named name, not taken yet, sorting them by name once when
+ * there are many to look up. */
+static struct ckpt *kept_find(struct ages *a, size_t n_lookups, bool *sorted, const char *name)
+{
+        struct ckpt key = {.name = (char *)name}, *f;
+
+        if (a->n == 0)
                 return NULL;
         if (!*sorted && n_lookups > 8) {
-                qsort(left, n_left, sizeof(*left), seen_name_cmp);
+                qsort(a->v, a->n, sizeof(*a->v), kept_name_cmp);
                 *sorted = true;
         }
         if (!*sorted) {
-                for (size_t i = 0; i < n_left; i++)
-                        if (!left[i]->moved && strcmp(left[i]->name, name) == 0)
-                                return left[i];
+                for (size_t i = 0; i < a->n; i++)
+                        if (a->v[i].age_known && strcmp(a->v[i].name, name) == 0)
+                                return &a->v[i];
                 return NULL;
         }
-        f = bsearch(&k, left, n_left, sizeof(*left), seen_name_cmp);
-        return f && !(*f)->moved ? *f : NULL;
+        f = bsearch(&key, a->v, a->n, sizeof(*a->v), kept_name_cmp);
+        return f && f->age_known ? f : NULL;
+}
+
+/* The CLOCK_BOOTTIME at which the age of c, timed at the run's last
+ * observation (boot time then_usec), was 0. */
+static int64_t zero_usec(const struct ckpt *c, uint64_t then_usec)
+{
+        return (int64_t)then_usec - c->age_usec; /* age_usec >= 0 */
+}
+
+/* c is seen for the first time, or old (NULL: none) timed it before: c
+ * timed as old brought up to date; the CLOCK_BOOTTIME at which its age was
+ * 0 into *ret_zero. */
+static void seen_update(struct ckpt *c, struct ckpt *old, uint64_t then_usec, uint64_t boot, int64_t wall_usec,
+                        int64_t *ret_zero)
+{
+        if (!old) {
+                *ret_zero = (int64_t)boot - wall_age(wall_usec, c->mtime_usec);
+                c->seen_same_usec = boot;
+                c->seen_changed = false;
+                return;
+        }
+        old->age_known = false; /* taken */
+        *ret_zero = zero_usec(old, then_usec);
+        c->seen_same_usec = old->seen_same_usec;
+        c->seen_changed = old->seen_changed;
+        if (old->mtime_usec != c->mtime_usec || old->size_bytes != c->size_bytes) {
+                /* written again: aged from this write on */
+                if (old->mtime_usec != c->mtime_usec)
+                        *ret_zero = (int64_t)boot - wall_age(wall_usec, c->mtime_usec);
+                c->seen_same_usec = boot;
+                c->seen_changed = true;
+        }
 }
 
 int ages_observe(struct ages *a, struct run *run, int64_t wall_usec, uint64_t settle_usec)
 {
-        uint64_t boot = (uint64_t)now_usec(CLOCK_BOOTTIME);
-        struct ckpt_seen *v = calloc(run->n_ckpts + 1, sizeof(*v));
-        struct ckpt_seen **left = NULL;
-        size_t *unmatched = NULL, n_left = 0, n_unmatched = 0, j = 0, n = 0;
-        bool sorted = false;
+        uint64_t boot = (uint64_t)now_usec(CLOCK_BOOTTIME), then_usec = a->observed_usec;
+        size_t n_lookups = 0;
+        bool sorted = false, lost = a->lost;
 
-        if (!v)
-                return -ENOMEM;
-        /* Both the table and the run are in scan.c's order, so one walk
-         * through both matches nearly all of them in O(n): what it passes
-         * over in the table (gone, or whose order changed) is left[], what
-         * it finds nowhere in the table unmatched[], looked up by name
-         * after it. A run in another order only makes that list longer. */
-        /* left[] and unmatched[] in one allocation */
-        left = malloc((a->n + 1) * sizeof(*left) + (run->n_ckpts + 1) * sizeof(*unmatched));
-        if (!left) {
-                free(v);
-                return -ENOMEM;
-        }
-        unmatched = (size_t *)(left + a->n + 1);
-        for (size_t i = 0; i < run->n_ckpts; i++) {
-                const struct ckpt *c = &run->ckpts[i];
-                int r = 1;
-
-                while (j < a->n && (r = key_cmp(a->v[j].order, a->v[j].name, c->order, c->name)) < 0)
-                        left[n_left++] = &a->v[j++];
-                if (j < a->n && r == 0) {
-                        seen_update(&v[i], &a->v[j++], c, boot, wall_usec);
-                        continue;
-                }
-                unmatched[n_unmatched++] = i;
-        }
-        while (j < a->n)
-                left[n_left++] = &a->v[j++];
-        for (size_t u = 0; u < n_unmatched; u++) {
-                size_t i = unmatched[u];
-                const struct ckpt *c = &run->ckpts[i];
-
-                if (!seen_update(&v[i], left_find(left, n_left, n_unmatched, &sorted, c->name), c, boot, wall_usec))
-                        v[i].name = NULL; /* its age stays unknown: mtime decides */
-        }
-        free(left);
-
+        /* A record is immutable once scanned: one that stayed in the index
+         * still holds the mtime and size it was timed with, and one that
+         * replaced it is compared with the kept record it replaced. Every
+         * record timed (age_known) was timed at then_usec, so its age
+         * then says when its age was 0. */
+        for (size_t i = 0; i < run->n_ckpts; i++)
+                n_lookups += !run->ckpts[i].age_known;
         for (size_t i = 0; i < run->n_ckpts; i++) {
                 struct ckpt *c = &run->ckpts[i];
-                struct ckpt_seen *e = &v[i];
+                int64_t zero;
 
-                if (!e->name)
-                        continue;
-                c->age_known = true;
-                if (__builtin_add_overflow(e->first_age_usec, (int64_t)(boot - e->first_usec), &c->age_usec))
+                if (c->age_known) {
+                        zero = zero_usec(c, then_usec);
+                } else {
+                        struct ckpt *old = kept_find(a, n_lookups, &sorted, c->name);
+
+                        if (!old && lost)
+                                continue; /* its age stays unknown: mtime decides */
+                        seen_update(c, old, then_usec, boot, wall_usec, &zero);
+                        c->age_known = true;
+                }
+                /* boot - zero: its wall-clock age when first seen (or
+                 * rewritten), plus the boot time since */
+                if (__builtin_sub_overflow((int64_t)boot, zero, &c->age_usec))
                         c->age_usec = INT64_MAX;
                 /* scan.c calls an mtime in the future "changed within
                  * settle", the safe side without memory. With memory:
                  * unchanged for settle seconds of our own clock is settled,
                  * whatever the wall clock says. */
-                if (!c->complete && c->mtime_usec > wall_usec && boot - e->same_usec >= settle_usec)
+                if (!c->complete && c->mtime_usec > wall_usec && boot - c->seen_same_usec >= settle_usec)
                         c->complete = true;
                 /* and the other way: a change seen within settle is not
                  * settled, however old the wall clock makes the mtime */
-                if (c->complete && e->changed && boot - e->same_usec < settle_usec)
+                if (c->complete && c->seen_changed && boot - c->seen_same_usec < settle_usec)
                         c->complete = false;
-                v[n++] = *e; /* n <= i: the entries that have a name, in order */
         }
-        for (size_t i = 0; i < a->n; i++)
-                if (!a->v[i].moved)
-                        free(a->v[i].name);
-        free(a->v);
-        a->v = v;
-        a->n = n;
-        return 0;
+        ages_finish(a);
+        a->observed_usec = boot;
+        return lost ? -ENOMEM : 0;
 }
 
 void ages_finish(struct ages *a)
 {
         for (size_t i = 0; i < a->n; i++)
-                free(a->v[i].name);
+                ckpt_finish(&a->v[i]);
         free(a->v);
         *a = (struct ages){};
 }

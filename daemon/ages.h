@@ -8,23 +8,33 @@
 
 #include "scan.h"
 
-struct ckpt_seen;
-
-/* One run's table, in the order of the run last observed (scan.c's: by order,
- * then name). Zero-initialised is empty. */
+/* What a run's index timed is in its records (struct ckpt.age_known,
+ * age_usec, seen_*), as of the run's last observation. This
+ * holds the timed records dropped from the index since it was last observed
+ * (replaced by a scan, deleted), whole, until ages_observe() carries what
+ * they timed to the records of the same name. Zero-initialised is empty. */
 struct ages {
-        struct ckpt_seen *v;
-        size_t n;
+        struct ckpt *v;
+        size_t n, cap;
+        bool lost;              /* one could not be kept (ENOMEM) */
+        uint64_t observed_usec; /* CLOCK_BOOTTIME of the last ages_observe() */
 };
 
-/* Update the table from a scan of the whole run (what is gone is forgotten)
- * and set each checkpoint's age (age_known) and, for an mtime in the future
- * of wall_usec (CLOCK_REALTIME), its completeness from what was seen: complete
- * once unchanged for settle_usec. -ENOMEM leaves ages unknown, else 0. */
+/* c leaves the index (taken): kept when timed, else finished. */
+void ages_keep(struct ages *a, struct ckpt *c);
+/* Every record of run leaves it (ages_keep() each; run->n_ckpts = 0). */
+void ages_keep_run(struct ages *a, struct run *run);
+/* Time the run's records, the whole run as scanned (what is not in it is
+ * forgotten): a record not timed yet takes what the kept record of its name
+ * timed, else is first seen now. Sets each checkpoint's age (age_known)
+ * and, for an mtime in the future of wall_usec (CLOCK_REALTIME), its
+ * completeness from what was seen: complete once unchanged for settle_usec.
+ * Empties a. -ENOMEM when a lost a record (those not found keep their ages
+ * unknown), else 0. */
 int ages_observe(struct ages *a, struct run *run, int64_t wall_usec, uint64_t settle_usec);
 void ages_finish(struct ages *a);
 
-/* The tables of every run across a reload, by (root path, run path): a
+/* The kept records of every run across a reload, by (root path, run path): a
  * reload must not forget what was timed, or a clock stepped forward since
  * would age everything at once. */
 struct ages_carried;

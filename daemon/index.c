@@ -413,7 +413,7 @@ static void index_drop(struct run_state *run, size_t i)
         struct run *idx = &run->idx;
 
         members_remove(run, &idx->ckpts[i]);
-        ckpt_finish(&idx->ckpts[i]);
+        ages_keep(&run->ages, &idx->ckpts[i]); /* what it timed, until the run is observed */
         if (i < idx->n_ckpts / 2) {
                 memmove(&idx->ckpts[1], &idx->ckpts[0], i * sizeof(*idx->ckpts));
                 idx->ckpts++;
@@ -463,7 +463,7 @@ static int index_insert(struct run_state *run, struct ckpt *c)
         }
         memmove(&v[lo + 1], &v[lo], (idx->n_ckpts - lo) * sizeof(*v));
         v[lo] = *c;
-        c->name = NULL, c->members = NULL, c->n_members = 0, c->fields = NULL, c->n_fields = 0;
+        c->name = NULL, c->members = NULL, c->n_members = 0, c->n_fields = 0;
         idx->n_ckpts++;
         members_add(run, &v[lo]);
         return 0;
@@ -478,6 +478,7 @@ void index_adopt(struct run_state *run, struct run *scanned)
         struct ckpt *v = reallocarray(scanned->ckpts, cap, sizeof(*v));
 
         index_unshift(run);
+        ages_keep_run(&run->ages, &run->idx); /* what they timed, until the run is observed */
         run_finish(&run->idx);
         run->idx = *scanned;
         *scanned = (struct run){};

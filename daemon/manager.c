@@ -60,9 +60,11 @@ static int manager_reload(struct manager *m)
         }
         /* what was timed survives the reload (the runs are built anew) */
         for (size_t i = 0; i < m->n_roots; i++)
-                for (size_t j = 0; j < m->roots[i].n_runs; j++)
+                for (size_t j = 0; j < m->roots[i].n_runs; j++) {
+                        ages_keep_run(&m->roots[i].runs[j]->ages, &m->roots[i].runs[j]->idx);
                         ages_carry_add(&m->carry, m->roots[i].root.w->path, m->roots[i].runs[j]->path,
                                        &m->roots[i].runs[j]->ages);
+                }
         roots_free(m);
         config_free(m->config);
         m->config = c;

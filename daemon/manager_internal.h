@@ -48,7 +48,7 @@ struct run_state {
         char *read_errors;      /* sweep_read_errors_key() last logged; NULL: none */
         bool unreadable_whole;  /* the last sweep kept it whole after a read error */
         size_t n_unreadable;    /* checkpoints the last sweep kept after read errors */
-        struct ages ages;       /* each checkpoint timed since first seen */
+        struct ages ages;       /* timed records gone from idx since it was observed */
         /* The index: the run's checkpoints as last scanned and decided, kept
          * current name by name from events (scan_one()) between scans of
          * the whole run. */

@@ -283,7 +283,7 @@ static char *fields_string(const struct root *r, const struct ckpt *c)
         if (!m)
                 return NULL;
         for (size_t k = 0; k < c->n_fields; k++) {
-                _cleanup_free_ char *field = log_escape(c->fields[k].name);
+                _cleanup_free_ char *field = log_escape(field_name(ckpt_field(c, k)->name_id));
                 fprintf(m, "%s%s=%s", k ? " " : "", field ? field : "?", ckpt_field_text(c, k, num, sizeof(num)));
         }
         /* a metric from a file is shown like a field */
@@ -306,7 +306,8 @@ static char *name_string(const struct ckpt *c)
         char *p = NULL;
 
         if (c->n_members > 1)
-                return asprintf(&p, "%s%s (+%zu files)", name ? name : "?", c->is_dir ? "/" : "", c->n_members - 1) < 0
+                return asprintf(&p, "%s%s (+%zu files)", name ? name : "?", c->is_dir ? "/" : "",
+                                (size_t)c->n_members - 1) < 0
                                ? NULL
                                : p;
         return asprintf(&p, "%s%s", name ? name : "?", c->is_dir ? "/" : "") < 0 ? NULL : p;
@@ -370,7 +371,7 @@ static void print_run_table(FILE *f, const struct root *r, const struct run *run
                         size_format(c->size_bytes, size, sizeof(size)), fields_w, fields && fields[i] ? fields[i] : "?",
                         names_w, names && names[i] ? names[i] : "?", why ? why : "?");
                 if (c->read_error != 0 && run->read_error == 0)
-                        fprintf(f, " (cannot read %s: %s)", c->read_what ? c->read_what : "it",
+                        fprintf(f, " (cannot read %s: %s)", ckpt_read_what(c) ? ckpt_read_what(c) : "it",
                                 error_text(c->read_error, err, sizeof(err)));
                 fputc('\n', f);
         }
@@ -433,7 +434,7 @@ static bool json_number_text(const char *s)
 /* Field i as the name wrote it ("0.900"), when that is a JSON number. */
 static json_object *json_field(const struct ckpt *c, size_t i)
 {
-        double v = c->fields[i].value;
+        double v = ckpt_field(c, i)->value;
         char num[64];
 
         if (!isfinite(v))
@@ -471,16 +472,17 @@ static json_object *ckpt_json(const struct root *r, const struct ckpt *c)
         json_object_object_add(o, "members", a);
         json_object_object_add(o, "directory", json_object_new_boolean(c->is_dir));
         for (size_t i = 0; i < c->n_fields; i++)
-                json_object_object_add(fields, c->fields[i].name, json_field(c, i));
+                json_object_object_add(fields, field_name(ckpt_field(c, i)->name_id), json_field(c, i));
         json_object_object_add(o, "fields", fields);
         json_object_object_add(o, "order", json_number(c->order));
         json_object_object_add(o, "order_source", json_object_new_string(order_source_to_string(c->order_source)));
         if (r->w->policy.monitor) {
                 int k = ckpt_field_find(c, r->w->policy.monitor);
                 json_object_object_add(o, "metric",
-                                       !c->has_metric                              ? NULL
-                                       : k >= 0 && c->fields[k].value == c->metric ? json_field(c, (size_t)k)
-                                                                                   : json_number(c->metric));
+                                       !c->has_metric ? NULL
+                                       : k >= 0 && ckpt_field(c, (size_t)k)->value == c->metric
+                                               ? json_field(c, (size_t)k)
+                                               : json_number(c->metric));
         }
         json_object_object_add(o, "size_bytes", json_object_new_uint64(c->size_bytes));
         json_object_object_add(o, "mtime_usec", json_object_new_int64(c->mtime_usec));
@@ -499,7 +501,7 @@ static json_object *ckpt_json(const struct root *r, const struct ckpt *c)
                 if (c->pins & (1u << k))
                         json_object_array_add(a, json_object_new_string(pin_kind_to_string(k)));
         json_object_object_add(o, "pins", a);
-        json_object_object_add(o, "read_error", read_error_json(c->read_error, c->read_what));
+        json_object_object_add(o, "read_error", read_error_json(c->read_error, ckpt_read_what(c)));
         return o;
 }
 

@@ -302,7 +302,7 @@ unsigned sweep_log_read_errors(const struct root *r, const struct run *run)
                 path = sweep_ckpt_path(r, run, c);
                 struct log_fields f = {.action = "keep", .path = path, .run = run->path, .reason = "unreadable"};
                 log_struct(LOG_WARNING, &f, "%s: cannot read %s: %s; keeping it", path ? path : c->name,
-                           c->read_what ? c->read_what : "it", error_text(c->read_error, err, sizeof(err)));
+                           ckpt_read_what(c) ? ckpt_read_what(c) : "it", error_text(c->read_error, err, sizeof(err)));
                 n++;
         }
         return n;
@@ -322,7 +322,7 @@ char *sweep_read_errors_key(const struct run *run)
                 for (size_t i = 0; i < run->n_ckpts; i++)
                         if (run->ckpts[i].read_error != 0)
                                 fprintf(f, "%s:%d:%s;", run->ckpts[i].name, run->ckpts[i].read_error,
-                                        run->ckpts[i].read_what ? run->ckpts[i].read_what : "");
+                                        ckpt_read_what(&run->ckpts[i]) ? ckpt_read_what(&run->ckpts[i]) : "");
         if (fclose(f) != 0) {
                 free(buf);
                 return NULL;
@@ -832,7 +832,7 @@ const char *sweep_metric_text(const struct root *r, const struct ckpt *c, char *
         i = ckpt_field_find(c, monitor);
         /* a value from the name is shown as written; one from a file or a
          * log has no text of its own */
-        if (i >= 0 && c->fields[i].value == c->metric)
+        if (i >= 0 && ckpt_field(c, (size_t)i)->value == c->metric)
                 return ckpt_field_text(c, (size_t)i, buf, len);
         return number_format(c->metric, buf, len);
 }

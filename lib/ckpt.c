@@ -8,13 +8,14 @@
 #include "ckpt.h"
 #include "macro.h"
 
-/* field_name_intern()'s table: open addressing over a power of two. Names
- * come from entry names in key=value mode, so the count is bounded: past
- * FIELD_NAMES_MAX a name is not interned and its checkpoint is not
- * recognised, which keeps it. */
+/* field_name_intern()'s table: the names by id, and open addressing over a
+ * power of two from name to id. Names come from entry names in key=value
+ * mode, so the count is bounded: past FIELD_NAMES_MAX a name is not
+ * interned and its checkpoint is not recognised, which keeps it. */
 static struct {
-        char **slots;
-        size_t cap, n;
+        uint32_t *slots; /* 1 + id; 0: free */
+        char **by_id;
+        size_t cap, n, cap_id;
 } field_names;
 
 static uint64_t name_hash(const char *s, size_t len)
@@ -29,19 +30,17 @@ static uint64_t name_hash(const char *s, size_t len)
 static int field_names_grow(void)
 {
         size_t ncap = field_names.cap ? field_names.cap * 2 : 64;
-        char **v = calloc(ncap, sizeof(*v));
+        uint32_t *v = calloc(ncap, sizeof(*v));
 
         if (!v)
                 return -ENOMEM;
-        for (size_t i = 0; i < field_names.cap; i++) {
-                char *s = field_names.slots[i];
+        for (size_t id = 0; id < field_names.n; id++) {
+                const char *s = field_names.by_id[id];
                 size_t j;
 
-                if (!s)
-                        continue;
                 for (j = name_hash(s, strlen(s)) & (ncap - 1); v[j]; j = (j + 1) & (ncap - 1))
                         ;
-                v[j] = s;
+                v[j] = (uint32_t)id + 1;
         }
         free(field_names.slots);
         field_names.slots = v;
@@ -49,30 +48,63 @@ static int field_names_grow(void)
         return 0;
 }
 
-const char *field_name_intern(const char *s, size_t len)
+/* The id of s[0..len) into *ret_id, interned if it was not. */
+static int intern(const char *s, size_t len, uint16_t *ret_id)
 {
         size_t j;
         char *copy;
 
         if (!s || len >= FIELD_NAME_MAX || memchr(s, '\0', len))
-                return NULL;
+                return -EINVAL;
         /* at most half full */
         if ((field_names.n + 1) * 2 > field_names.cap && field_names_grow() < 0)
-                return NULL;
+                return -ENOMEM;
         for (j = name_hash(s, len) & (field_names.cap - 1); field_names.slots[j]; j = (j + 1) & (field_names.cap - 1)) {
-                const char *t = field_names.slots[j];
+                const char *t = field_names.by_id[field_names.slots[j] - 1];
 
-                if (strncmp(t, s, len) == 0 && t[len] == '\0')
-                        return t;
+                if (strncmp(t, s, len) == 0 && t[len] == '\0') {
+                        *ret_id = (uint16_t)(field_names.slots[j] - 1);
+                        return 0;
+                }
         }
         if (field_names.n >= FIELD_NAMES_MAX)
-                return NULL;
+                return -ENOMEM;
+        if (field_names.n == field_names.cap_id) {
+                size_t ncap = field_names.cap_id ? field_names.cap_id * 2 : 32;
+                char **v = reallocarray(field_names.by_id, ncap, sizeof(*v));
+
+                if (!v)
+                        return -ENOMEM;
+                field_names.by_id = v;
+                field_names.cap_id = ncap;
+        }
         copy = strndup(s, len);
         if (!copy)
-                return NULL;
-        field_names.slots[j] = copy;
-        field_names.n++;
-        return copy;
+                return -ENOMEM;
+        field_names.by_id[field_names.n] = copy;
+        field_names.slots[j] = (uint32_t)field_names.n + 1;
+        *ret_id = (uint16_t)field_names.n++;
+        return 0;
+}
+
+/* ids fit struct field.name_id */
+_Static_assert(FIELD_NAMES_MAX <= UINT16_MAX + 1, "field name ids are 16 bits");
+
+const char *field_name_intern(const char *s, size_t len)
+{
+        uint16_t id;
+
+        return intern(s, len, &id) < 0 ? NULL : field_names.by_id[id];
+}
+
+int field_name_id(const char *s, uint16_t *ret_id)
+{
+        return s ? intern(s, strlen(s), ret_id) : -EINVAL;
+}
+
+const char *field_name(uint16_t id)
+{
+        return id < field_names.n ? field_names.by_id[id] : "";
 }
 
 int fields_find(const struct fields *f, const char *name)
@@ -137,7 +169,7 @@ char *fields_text(const struct fields *f, size_t i, const char *name, char *buf,
 
 char *ckpt_field_text(const struct ckpt *c, size_t i, char *buf, size_t len)
 {
-        const struct field *fl = &c->fields[i];
+        const struct field *fl = ckpt_field(c, i);
 
         return value_text(fl->value, fl->text_start, fl->text_len, c->name, buf, len);
 }
@@ -145,7 +177,7 @@ char *ckpt_field_text(const struct ckpt *c, size_t i, char *buf, size_t len)
 int ckpt_field_find(const struct ckpt *c, const char *name)
 {
         for (size_t i = 0; i < c->n_fields; i++)
-                if (strcmp(c->fields[i].name, name) == 0)
+                if (strcmp(field_name(ckpt_field(c, i)->name_id), name) == 0)
                         return (int)i;
         return -1;
 }
@@ -153,11 +185,18 @@ int ckpt_field_find(const struct ckpt *c, const char *name)
 int ckpt_init_names(struct ckpt *c, const char *const *names, size_t n, const struct fields *f)
 {
         size_t bytes, nf = f ? f->n : 0;
+        uint16_t ids[FIELDS_MAX];
         struct field *v;
         char *p;
 
         if (n == 0 || nf > FIELDS_MAX)
                 return -EINVAL;
+        for (size_t i = 0; i < nf; i++) {
+                int r = field_name_id(f->name[i], &ids[i]);
+
+                if (r < 0)
+                        return r;
+        }
         /* one allocation: members[n], fields[nf], then the names' bytes */
         bytes = n * sizeof(char *) + nf * sizeof(struct field);
         for (size_t k = 0; k < n; k++)
@@ -175,13 +214,12 @@ int ckpt_init_names(struct ckpt *c, const char *const *names, size_t n, const st
                 p += len;
         }
         for (size_t i = 0; i < nf; i++)
-                v[i] = (struct field){.name = f->name[i],
+                v[i] = (struct field){.name_id = ids[i],
                                       .value = f->value[i],
                                       .text_start = f->text_start[i],
                                       .text_len = f->text_len[i]};
         c->n_members = n;
         c->name = c->members[0];
-        c->fields = nf > 0 ? v : NULL;
         c->n_fields = (uint8_t)nf;
         c->packed = true;
         return 0;
@@ -215,7 +253,6 @@ void ckpt_finish(struct ckpt *c)
         for (size_t i = 0; i < c->n_members; i++)
                 free(c->members[i]);
         free(c->members);
-        free(c->fields);
         memset(c, 0, sizeof(*c));
 }
 
@@ -250,6 +287,23 @@ static const char *const order_source_table[_ORDER_SOURCE_MAX] = {
         [ORDER_MTIME] = "mtime",
 };
 
+static const char *const read_what_table[_READ_WHAT_MAX] = {
+        [READ_WHAT_NONE] = NULL,
+        [READ_WHAT_IT] = "it",
+        [READ_WHAT_INODE] = "its inode",
+        [READ_WHAT_TREE] = "its tree",
+        [READ_WHAT_MARKER] = "its complete_marker",
+        [READ_WHAT_METRIC] = "its metric",
+        [READ_WHAT_METRIC_LOG] = "its metric log",
+        [READ_WHAT_METRIC_LOG_UNLOGGED] = "its metric log (not logged yet)",
+        [READ_WHAT_RUN] = "its run",
+};
+
+/* the bits and values struct ckpt keeps in a byte or two */
+_Static_assert(_KEEP_REASON_MAX <= 16, "verdict.reasons is 16 bits");
+_Static_assert(_PIN_KIND_MAX <= 8, "pins is 8 bits");
+_Static_assert(_DELETE_REASON_MAX <= 256 && _ORDER_SOURCE_MAX <= 256 && _READ_WHAT_MAX <= 256, "enums kept in a byte");
+
 #define TABLE_LOOKUP(table, i) ((unsigned)(i) < ELEMENTSOF(table) ? table[i] : NULL)
 
 const char *keep_reason_to_string(enum keep_reason r)
@@ -267,4 +321,8 @@ const char *delete_reason_to_string(enum delete_reason r)
 const char *order_source_to_string(enum order_source s)
 {
         return TABLE_LOOKUP(order_source_table, s);
+}
+const char *ckpt_read_what(const struct ckpt *c)
+{
+        return TABLE_LOOKUP(read_what_table, c->read_what);
 }

@@ -31,10 +31,16 @@ struct fields {
  * life of the process; NULL on ENOMEM or when FIELD_NAMES_MAX distinct
  * names are held already. */
 const char *field_name_intern(const char *s, size_t len);
-/* One field of a checkpoint as its record keeps it (struct ckpt.fields). */
+/* The interned name of id (field_name_id()); "" for an id never given. */
+const char *field_name(uint16_t id);
+/* The id of field name s, interned if it was not (FIELD_NAMES_MAX ids fit 16
+ * bits): 0, -EINVAL (too long) or -ENOMEM (or the table full). */
+int field_name_id(const char *s, uint16_t *ret_id);
+/* One field of a checkpoint as its record keeps it (struct ckpt.fields):
+ * the name as its id, so that a field takes 16 bytes. */
 struct field {
-        const char *name; /* interned */
         double value;
+        uint16_t name_id;             /* field_name(name_id) */
         uint8_t text_start, text_len; /* as in struct fields */
 };
 
@@ -86,26 +92,38 @@ enum order_source {
         _ORDER_SOURCE_MAX,
 };
 
+/* What could not be read (struct ckpt.read_what): ckpt_read_what() names it. */
+enum read_what {
+        READ_WHAT_NONE,
+        READ_WHAT_IT,
+        READ_WHAT_INODE,
+        READ_WHAT_TREE,
+        READ_WHAT_MARKER,
+        READ_WHAT_METRIC,
+        READ_WHAT_METRIC_LOG,
+        READ_WHAT_METRIC_LOG_UNLOGGED,
+        READ_WHAT_RUN,
+        _READ_WHAT_MAX,
+};
+
 struct verdict {
+        int best_rank;         /* 1-based rank by monitor; 0 = unranked */
+        uint16_t reasons;      /* bit (1u << enum keep_reason) */
+        uint8_t delete_reason; /* enum delete_reason */
         bool keep;
-        unsigned reasons; /* bit (1u << enum keep_reason) */
-        int best_rank;    /* 1-based rank by monitor; 0 = unranked */
-        enum delete_reason delete_reason;
 };
 
 /* One checkpoint of a run: a file, a directory, or a group of files whose
  * captured fields are all equal (TF's ckpt-7.index + ckpt-7.data-*). */
 struct ckpt {
-        /* 8-byte members first, then 4, then 1: the daemon keeps one per
-         * checkpoint it tracks, so no padding between them */
+        /* 8-byte members first, then 4, 2, 1 and bits: the daemon keeps
+         * one per checkpoint it tracks, so no padding between them */
         char *name;     /* first member name, for display */
-        char **members; /* entry names in the run directory, sorted */
-        /* (packed: members, their names and fields are one allocation, at
-         * members, see ckpt_init_names(); else each its own) */
-        size_t n_members;
-        /* its fields (n_fields of them, heap; NULL when none): of
-         * members[0], equal in every member; names interned */
-        struct field *fields;
+        char **members; /* n_members entry names in the run directory, sorted */
+        /* (packed: members, their fields (n_fields of them, ckpt_field())
+         * and names are one allocation, at members, see ckpt_init_names();
+         * else each its own and no fields). The fields are members[0]'s,
+         * equal in every member. */
         double order;  /* step, else epoch, else mtime in seconds */
         double metric; /* when has_metric */
 
@@ -113,26 +131,43 @@ struct ckpt {
         int64_t mtime_usec;  /* newest mtime of any member or file inside */
         dev_t dev;           /* of members[0], re-checked before removal */
         ino_t ino;
-        /* -errno of the first read its verdict depends on that failed (an
-         * open, its flock pin, its tree, its marker, its metric; or its run,
-         * see struct run), 0 when none: it is then kept and takes no place
-         * among best or last. read_what says what ("its metric"), static. */
-        const char *read_what;
-        int read_error;
-        uid_t uid;        /* owner of every member; UID_MIXED when they differ */
-        int64_t age_usec; /* for min_age: what ckptd timed itself (daemon) */
-        enum order_source order_source;
-        unsigned pins; /* bit (1u << enum pin_kind) */
+        /* for min_age: what ckptd timed itself (daemon/ages.c), when
+         * age_known: its age at the run's last observation */
+        int64_t age_usec;
+        /* CLOCK_BOOTTIME since when mtime and size are as in this record,
+         * when age_known (daemon/ages.c, which carries it and age_usec to
+         * the record that replaces this one) */
+        uint64_t seen_same_usec;
+
+        uint32_t n_members; /* see members */
+        uid_t uid;          /* owner of every member; UID_MIXED when they differ */
 
         struct verdict verdict;
 
-        uint8_t n_fields; /* at most FIELDS_MAX */
-        bool is_dir;
-        bool has_metric; /* monitor value found (it may still be NaN) */
-        bool complete;
-        bool age_known; /* age_usec holds the age, not now - mtime_usec */
-        bool packed;    /* see members */
+        /* -errno of the first read its verdict depends on that failed (an
+         * open, its flock pin, its tree, its marker, its metric; or its run,
+         * see struct run), 0 when none: it is then kept and takes no place
+         * among best or last. read_what says what (enum read_what). An
+         * errno is below 4096 (MAX_ERRNO). */
+        int16_t read_error;
+
+        uint8_t read_what;    /* enum read_what */
+        uint8_t order_source; /* enum order_source */
+        uint8_t pins;         /* bit (1u << enum pin_kind) */
+        uint8_t n_fields;     /* at most FIELDS_MAX */
+        bool is_dir : 1;
+        bool has_metric : 1; /* monitor value found (it may still be NaN) */
+        bool complete : 1;
+        bool age_known : 1;    /* age_usec holds the age, not now - mtime_usec */
+        bool packed : 1;       /* see members */
+        bool seen_changed : 1; /* seen changing: seen_same_usec is a change it saw */
 };
+
+/* Field i (< n_fields) of c: in its packed allocation, after members. */
+static inline const struct field *ckpt_field(const struct ckpt *c, size_t i)
+{
+        return (const struct field *)(c->members + c->n_members) + i;
+}
 
 void ckpt_finish(struct ckpt *c);
 /* Fill a zeroed c's members (names[0..n), sorted), name and fields (a copy
@@ -147,3 +182,5 @@ const char *keep_reason_to_string(enum keep_reason r);
 const char *pin_kind_to_string(enum pin_kind k);
 const char *delete_reason_to_string(enum delete_reason r);
 const char *order_source_to_string(enum order_source s);
+/* What c->read_what names ("its metric"), static; NULL for READ_WHAT_NONE. */
+const char *ckpt_read_what(const struct ckpt *c);

@@ -101,7 +101,7 @@ static bool seen_before(const struct ckpt *c, size_t i, size_t k)
                 for (size_t l = 0; l < c[j].n_fields; l++) {
                         if (j == i && l == k)
                                 return false;
-                        if (strcmp(c[j].fields[l].name, c[i].fields[k].name) == 0)
+                        if (ckpt_field(&c[j], l)->name_id == ckpt_field(&c[i], k)->name_id)
                                 return true;
                 }
         return false;
@@ -127,7 +127,7 @@ int run_monitor_hint(const struct ckpt *c, size_t n, const char *monitor, char *
         fputs("names carry ", f);
         for (size_t i = 0; i < n; i++)
                 for (size_t k = 0; k < c[i].n_fields; k++) {
-                        const char *name = c[i].fields[k].name;
+                        const char *name = field_name(ckpt_field(&c[i], k)->name_id);
                         size_t d;
 
                         if (seen_before(c, i, k))

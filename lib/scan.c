@@ -494,11 +494,12 @@ static bool cand_same_group(const struct cand *a, const struct cand *b)
 }
 
 /* Record the first failed read a checkpoint's verdict depends on. */
-static void ckpt_error(struct ckpt *c, int error, const char *what)
+static void ckpt_error(struct ckpt *c, int error, enum read_what what)
 {
         if (c->read_error != 0)
                 return;
-        c->read_error = error < 0 ? error : -EIO;
+        /* an -errno, which fits read_error; anything else is -EIO, never 0 */
+        c->read_error = (int16_t)(error < 0 && error > -4096 ? error : -EIO);
         c->read_what = what;
 }
 
@@ -526,7 +527,7 @@ static int ckpt_metric(const struct scan_ctx *ctx, const struct fields *f, struc
                                 (void)metriclog_set_load(ctx->logs, ctx->dir_fd, &ctx->w->metric_log, monitor);
                         r = metriclog_set_lookup(ctx->logs, e >= 0 ? f->value[e] : NAN, s >= 0 ? f->value[s] : NAN, &v);
                         if (r < 0 && r != -ENOENT && r != -ENOMEM) {
-                                ckpt_error(c, r, r == -EAGAIN ? "its metric log (not logged yet)" : "its metric log");
+                                ckpt_error(c, r, r == -EAGAIN ? READ_WHAT_METRIC_LOG_UNLOGGED : READ_WHAT_METRIC_LOG);
                                 r = -ENOENT;
                         }
                 }
@@ -555,7 +556,7 @@ static int ckpt_metric(const struct scan_ctx *ctx, const struct fields *f, struc
                 c->has_metric = true;
                 c->metric = v;
         } else if (r != -ENOENT)
-                ckpt_error(c, r, "its metric");
+                ckpt_error(c, r, READ_WHAT_METRIC);
         return 0;
 }
 
@@ -637,11 +638,11 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
                 /* EACCES, EIO, EMFILE...: its tree, its marker and its
                  * metric are unknown, so it is kept */
                 if (fd < 0) {
-                        ckpt_error(c, fd, "it");
+                        ckpt_error(c, fd, READ_WHAT_IT);
                         continue;
                 }
                 if (fstat(fd, &fst) < 0) {
-                        ckpt_error(c, -errno, "its inode");
+                        ckpt_error(c, -errno, READ_WHAT_INODE);
                         close(fd);
                         continue;
                 }
@@ -659,13 +660,13 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
                                 goto out;
                         }
                         if (tree_error < 0)
-                                ckpt_error(c, tree_error, "its tree");
+                                ckpt_error(c, tree_error, READ_WHAT_TREE);
                         if (need_marker) {
                                 q = marker_present(fd, marker);
                                 if (q > 0)
                                         marked = true;
                                 else if (q < 0)
-                                        ckpt_error(c, q, "its complete_marker");
+                                        ckpt_error(c, q, READ_WHAT_MARKER);
                         }
                 }
                 if (c->is_dir && metric_fd < 0)
@@ -864,7 +865,7 @@ done:
         /* Whatever could not be read may pin any checkpoint of the run. */
         if (run.read_error != 0)
                 for (size_t i = 0; i < run.n_ckpts; i++)
-                        ckpt_error(&run.ckpts[i], run.read_error, "its run");
+                        ckpt_error(&run.ckpts[i], run.read_error, READ_WHAT_RUN);
         *ret = run;
         run = (struct run){};
         r = 0;

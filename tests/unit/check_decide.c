@@ -143,13 +143,14 @@ START_TEST(test_monitor_hint)
         struct ckpt c[2];
         char *h = NULL;
 
-        mk(&c[0], "epoch=0-step=100.ckpt", 100, 0);
-        mk(&c[1], "epoch=1-step=200-val_loss=0.5.ckpt", 200, 0);
-        struct field f0[] = {{.name = "epoch"}, {.name = "step"}};
-        struct field f1[] = {{.name = "epoch"}, {.name = "step"}, {.name = "val_loss"}};
-        c[0].fields = f0;
-        c[0].n_fields = 2;
-        c[1].fields = f1;
+        const char *n0 = "epoch=0-step=100.ckpt", *n1 = "epoch=1-step=200-val_loss=0.5.ckpt";
+        const struct fields f0 = {.n = 2, .name = {"epoch", "step"}};
+        const struct fields f1 = {.n = 3, .name = {"epoch", "step", "val_loss"}};
+
+        mk(&c[0], NULL, 100, 0);
+        mk(&c[1], NULL, 200, 0);
+        ck_assert_int_eq(ckpt_init_names(&c[0], &n0, 1, &f0), 0);
+        ck_assert_int_eq(ckpt_init_names(&c[1], &n1, 1, &f1), 0);
         c[1].n_fields = 2;
         ck_assert_int_eq(run_monitor_hint(c, 1, "val_loss", &h), 0);
         ck_assert_str_eq(h, "names carry epoch, step");
@@ -165,6 +166,8 @@ START_TEST(test_monitor_hint)
         ck_assert_int_eq(run_monitor_hint(c, 1, "val_loss", &h), 0);
         ck_assert_str_eq(h, "names carry no field");
         free(h);
+        ckpt_finish(&c[0]);
+        ckpt_finish(&c[1]);
 }
 END_TEST
 

@@ -123,7 +123,7 @@ START_TEST(test_pointer_not_readable_keeps_run)
         ck_assert_str_eq(run.read_what, "pointer file latest");
         for (size_t i = 0; i < run.n_ckpts; i++) {
                 ck_assert_int_eq(run.ckpts[i].read_error, -EISDIR);
-                ck_assert_str_eq(run.ckpts[i].read_what, "its run");
+                ck_assert_str_eq(ckpt_read_what(&run.ckpts[i]), "its run");
         }
         run_finish(&run);
 }
@@ -160,7 +160,7 @@ static int unprivileged_checks(void)
         if (strcmp(runs[2].read_what, "the run directory") != 0)
                 return 15;
         if (runs[3].n_ckpts != 2 || runs[3].ckpts[0].read_error != -EACCES || runs[3].ckpts[1].read_error != 0 ||
-            strcmp(runs[3].ckpts[0].read_what, "its tree") != 0 || runs[3].read_error != 0)
+            strcmp(ckpt_read_what(&runs[3].ckpts[0]), "its tree") != 0 || runs[3].read_error != 0)
                 return 16;
         runs_free(runs, n);
         return 0;

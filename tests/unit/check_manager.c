@@ -343,15 +343,16 @@ START_TEST(test_index_equals_disk_after_random_events)
 }
 END_TEST
 
-/* A run of n checkpoints named c<i>, complete, with order i (or its mtime
- * with by_mtime) and an mtime mtime_sec[i] seconds ago. */
-static void ages_run(struct run *r, size_t n, const int64_t *mtime_sec, bool by_mtime, int64_t wall)
+/* A scan of the run replacing r (its records kept in a, as the index does):
+ * n checkpoints named c<i>, complete, with order i (or its mtime with
+ * by_mtime) and an mtime mtime_sec[i] seconds ago. */
+static void ages_run(struct ages *a, struct run *r, size_t n, const int64_t *mtime_sec, bool by_mtime, int64_t wall)
 {
+        ages_keep_run(a, r);
         r->n_ckpts = n;
         for (size_t i = 0; i < n; i++) {
                 struct ckpt *c = &r->ckpts[i];
 
-                free(c->name);
                 *c = (struct ckpt){.complete = true, .size_bytes = 4096};
                 ck_assert_int_gt(asprintf(&c->name, "c%zu", i), 0);
                 c->mtime_usec = wall - mtime_sec[i] * (int64_t)USEC_PER_SEC;
@@ -403,7 +404,7 @@ START_TEST(test_ages_follow_names)
                         changed[i] = i < n && present[i] && (changed[i] || again);
                         present[i] = i < n;
                 }
-                ages_run(&r, n, mtime_sec, by_mtime, wall);
+                ages_run(&a, &r, n, mtime_sec, by_mtime, wall);
                 qsort(r.ckpts, n, sizeof(*r.ckpts), ckpt_order_cmp);
                 for (size_t i = 0; shuffle && i + 1 < n; i++) {
                         size_t j = i + (size_t)rand_r(&seed) % (n - i);
@@ -430,6 +431,56 @@ START_TEST(test_ages_follow_names)
 }
 END_TEST
 
+/* A complete checkpoint `name` of 4 KiB written at mtime_usec. */
+static void ages_ckpt(struct ckpt *c, const char *name, int64_t mtime_usec)
+{
+        *c = (struct ckpt){.complete = true, .size_bytes = 4096, .mtime_usec = mtime_usec, .name = strdup(name)};
+        ck_assert_ptr_nonnull(c->name);
+}
+
+/* What was timed survives the records leaving the index (a scan replacing
+ * them, a reload): with the wall clock stepped a day forward meanwhile, the
+ * unchanged checkpoint ages by the time that passed, not by the day, and
+ * the one written again is not settled. */
+START_TEST(test_ages_survive_reload)
+{
+        int64_t wall = now_usec(CLOCK_REALTIME), old = wall - 7200 * (int64_t)USEC_PER_SEC;
+        int64_t stepped = wall + 24 * 3600 * (int64_t)USEC_PER_SEC;
+        struct run r = {.ckpts = calloc(2, sizeof(struct ckpt)), .n_ckpts = 2};
+        struct ages a = {}, b = {};
+        struct ages_carry carry = {};
+
+        ck_assert_ptr_nonnull(r.ckpts);
+        ages_ckpt(&r.ckpts[0], "a", old);
+        ages_ckpt(&r.ckpts[1], "b", old);
+        ck_assert_int_eq(ages_observe(&a, &r, wall, HOUR_USEC), 0);
+        ck_assert(r.ckpts[1].age_known && r.ckpts[1].complete);
+
+        /* the reload: the run's records go, what they timed is carried */
+        ages_keep_run(&a, &r);
+        ck_assert_int_eq(ages_carry_add(&carry, "/root", "run", &a), 0);
+        ages_carry_take(&carry, "/root", "run", &b);
+        ages_carry_finish(&carry);
+
+        /* the new scan: a written again (a new mtime, still an hour old by
+         * the stepped clock), b as it was */
+        ages_ckpt(&r.ckpts[0], "a", stepped - 3600 * (int64_t)USEC_PER_SEC);
+        ages_ckpt(&r.ckpts[1], "b", old);
+        r.n_ckpts = 2;
+        ck_assert_int_eq(ages_observe(&b, &r, stepped, HOUR_USEC), 0);
+        ck_assert(r.ckpts[1].age_known);
+        ck_assert_int_ge(r.ckpts[1].age_usec, 7200 * (int64_t)USEC_PER_SEC);
+        ck_assert_int_lt(r.ckpts[1].age_usec, 7800 * (int64_t)USEC_PER_SEC);
+        ck_assert(r.ckpts[1].complete);
+        ck_assert(r.ckpts[0].age_known);
+        ck_assert_msg(!r.ckpts[0].complete, "written again, yet settled");
+        ages_finish(&b);
+        for (size_t i = 0; i < r.n_ckpts; i++)
+                ckpt_finish(&r.ckpts[i]);
+        free(r.ckpts);
+}
+END_TEST
+
 Suite *manager_suite(void);
 
 Suite *manager_suite(void)
@@ -446,6 +497,7 @@ Suite *manager_suite(void)
         suite_add_tcase(s, tc);
         tc = tcase_create("ages");
         tcase_add_loop_test(tc, test_ages_follow_names, 0, 4);
+        tcase_add_test(tc, test_ages_survive_reload);
         suite_add_tcase(s, tc);
         return s;
 }

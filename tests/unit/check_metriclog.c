@@ -545,7 +545,7 @@ START_TEST(test_scan_metric_log_absent_or_unreadable)
         c = tree_find(&run, "epoch=0-step=3.ckpt");
         ck_assert(!c->has_metric);
         ck_assert_int_eq(c->read_error, -EINVAL);
-        ck_assert_str_eq(c->read_what, "its metric log");
+        ck_assert_str_eq(ckpt_read_what(c), "its metric log");
         c = tree_find(&run, "epoch=2-step=9-val_loss=0.1.ckpt");
         ck_assert_int_eq(c->read_error, 0);
         run_finish(&run);

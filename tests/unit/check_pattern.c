@@ -941,7 +941,7 @@ START_TEST(test_ckpt_record)
         i = ckpt_field_find(&c, "val_loss");
         ck_assert_int_eq(i, 1);
         ck_assert_str_eq(ckpt_field_text(&c, (size_t)i, buf, sizeof(buf)), "0.900");
-        ck_assert_double_eq(c.fields[i].value, 0.9);
+        ck_assert_double_eq(ckpt_field(&c, (size_t)i)->value, 0.9);
         ck_assert_int_lt(ckpt_field_find(&c, "step"), 0);
         ckpt_finish(&c);
         ck_assert_ptr_null(c.members);
@@ -949,7 +949,6 @@ START_TEST(test_ckpt_record)
         /* no fields: none kept */
         ck_assert_int_eq(ckpt_init_names(&c, names, 1, NULL), 0);
         ck_assert_uint_eq(c.n_fields, 0);
-        ck_assert_ptr_null(c.fields);
         ckpt_finish(&c);
         pattern_free(t);
         pattern_free(kv);

@@ -485,7 +485,7 @@ START_TEST(test_verdict_reset)
         mk(&c[0], NULL, 1, true, 0.1);
         mk(&c[1], NULL, 2, false, 0);
         for (int i = 0; i < 2; i++)
-                c[i].verdict = (struct verdict){ .keep = true, .reasons = ~0u, .best_rank = 99,
+                c[i].verdict = (struct verdict){ .keep = true, .reasons = (uint16_t)~0u, .best_rank = 99,
                                                  .delete_reason = DELETE_FLOOR };
         policy_decide(&p, c, 2, NOW_USEC);
         assert_kept(&c[0], R(KEEP_BEST));

@@ -354,7 +354,7 @@ START_TEST(test_hf_metrics_and_best)
         run = tree_scan(&w);
         ck_assert(!run.ckpts[3].has_metric);
         ck_assert_int_eq(run.ckpts[3].read_error, -EINVAL);
-        ck_assert_str_eq(run.ckpts[3].read_what, "its metric");
+        ck_assert_str_eq(ckpt_read_what(&run.ckpts[3]), "its metric");
         ck_assert_int_eq(run.read_error, -EINVAL);
         ck_assert_str_eq(run.read_what, "checkpoint-400/trainer_state.json");
         for (size_t i = 0; i < run.n_ckpts; i++) {
