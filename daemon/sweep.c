@@ -665,6 +665,8 @@ int sweep_verify_files(struct root *r, const struct run *run, const struct ckpt 
         if (c->is_dir)
                 return -EINVAL;
         if (run_fd < 0) {
+                if (!r)
+                        return -EINVAL;
                 own_fd = open_run(r, run->path);
                 if (own_fd < 0)
                         return open_error_gone_or_replaced(own_fd) ? -ESTALE : own_fd;

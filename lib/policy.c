@@ -407,24 +407,23 @@ void policy_decide_quadratic(const struct policy *p, struct ckpt *c, size_t n, i
 
 void policy_decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec)
 {
-        size_t *idx = NULL;
-        double *metric;
-        int *hint;
+        _cleanup_free_ size_t *idx = NULL;
+        _cleanup_free_ double *metric = NULL;
+        _cleanup_free_ int *hint = NULL;
 
         if (n == 0)
                 return;
-        /* idx, by_rank and metrics for rank_best(), then the last ranks */
-        idx = calloc(n, 2 * sizeof(*idx) + sizeof(double) + sizeof(*hint));
-        if (!idx) {
+        /* idx and by_rank, and the metrics, for rank_best(); the last ranks */
+        idx = calloc(2 * n, sizeof(*idx));
+        metric = calloc(n, sizeof(*metric));
+        hint = calloc(n, sizeof(*hint));
+        if (!idx || !metric || !hint) {
                 decide(p, c, n, now_usec, NULL, NULL, NULL, NULL);
                 return;
         }
-        metric = (double *)(idx + 2 * n);
-        hint = (int *)(metric + n);
         for (size_t i = 0; i < n; i++)
                 hint[i] = c[i].verdict.best_rank;
         decide(p, c, n, now_usec, hint, idx, idx + n, metric);
-        free(idx);
 }
 
 bool policy_keeps_nothing(const struct policy *p)
