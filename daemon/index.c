@@ -264,9 +264,10 @@ static void members_put(struct run_state *run, const struct ckpt *c)
         }
 }
 
-/* A run of fewer checkpoints is searched name by name: a table for each of
- * a tree's many small runs would cost more memory than it saves time. */
-#define MEMBERS_MIN_CKPTS 32
+static size_t members_min(const struct run_state *run)
+{
+        return run->rs->m ? run->rs->m->members_min_ckpts : MEMBERS_MIN_CKPTS;
+}
 
 /* Rebuild run->members from the index, at most half full. */
 static void members_rebuild(struct run_state *run)
@@ -275,7 +276,7 @@ static void members_rebuild(struct run_state *run)
 
         run->members_valid = false;
         run->n_members = 0;
-        if (run->idx.n_ckpts < MEMBERS_MIN_CKPTS) {
+        if (run->idx.n_ckpts < members_min(run)) {
                 free(run->members);
                 run->members = NULL;
                 run->cap_members = 0;
@@ -305,7 +306,7 @@ static void members_rebuild(struct run_state *run)
 static void members_add(struct run_state *run, const struct ckpt *c)
 {
         if (!run->members_valid) {
-                if (run->idx.n_ckpts >= MEMBERS_MIN_CKPTS)
+                if (run->idx.n_ckpts >= members_min(run))
                         members_rebuild(run); /* c is in the index already */
                 return;
         }

@@ -143,6 +143,7 @@ struct manager *manager_new(struct config *c, const char *config_path, bool dry_
                 .dry_run_cli = dry_run,
                 .dry_run = dry_run || c->dry_run,
                 .log_level = log_level,
+                .members_min_ckpts = MEMBERS_MIN_CKPTS,
         };
         if (sd_event_default(&m->event) < 0) {
                 free(m);

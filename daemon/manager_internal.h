@@ -89,8 +89,14 @@ struct root_state {
         unsigned generation;      /* root_rescan_at's mark of what it saw */
 };
 
+/* A run of fewer checkpoints is searched name by name: a table costs 24
+ * bytes a slot at most half full, about 60 bytes per checkpoint, while a
+ * walk of 128 records costs a few microseconds per event. */
+#define MEMBERS_MIN_CKPTS 128
+
 struct manager {
         sd_event *event;
+        size_t members_min_ckpts; /* MEMBERS_MIN_CKPTS; the unit tests lower it */
         struct config *config;
         const char *config_path; /* NULL with --watch: SIGHUP has nothing to read */
         bool dry_run;            /* -n, or dry_run in the config in force */
