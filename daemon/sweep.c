@@ -603,7 +603,7 @@ static int victim_kept(const char *path, const struct run *run, const char *reas
  * file's is checked by remove_file_checked(), holding the lease through the
  * unlink). 0 to go on, 1 when kept (logged). */
 static int victim_check(struct sweep *s, const struct run *run, const struct ckpt *c, const char *path, int run_fd,
-                        struct victim_locks *l, struct verify_seen *ret_seen)
+                        struct victim_locks *l)
 {
         int v = VERIFY_FREE;
 
@@ -639,7 +639,7 @@ static int victim_check(struct sweep *s, const struct run *run, const struct ckp
                 else if (st.st_dev != c->dev || st.st_ino != c->ino)
                         v = -ESTALE;
                 else if (c->mtime_usec >= since) /* else nothing inside changed within the hour */
-                        v = verify_tree_seen(fd, l->probe ? NULL : &l->t, since, c->mtime_usec, ret_seen);
+                        v = verify_tree(fd, l->probe ? NULL : &l->t, since, c->mtime_usec);
         } else if (v == VERIFY_FREE && c->n_members > 1) {
                 v = sweep_verify_files(NULL, run, c, run_fd, l->probe ? NULL : &l->t);
         }
@@ -746,8 +746,7 @@ static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *ru
         if (fd < 0)
                 return log_warning_errno(fd, "cannot open run %s/%s: %m, not deleting %s", r->w->path, run->path,
                                          c->name);
-        struct verify_seen seen = {};
-        if (victim_check(s, run, c, path, fd, locks, &seen) > 0)
+        if (victim_check(s, run, c, path, fd, locks) > 0)
                 return 0;
         if (!c->is_dir && c->n_members == 1) {
                 /* one unlinkat(2): nothing left half-done to record */
@@ -767,12 +766,6 @@ static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *ru
         }
         struct remove_ctx ctx;
         remove_ctx_init(&ctx, r, run->path);
-        /* the tree's files as its check just saw them: the removal need not
-         * stat each again (remove.h) */
-        if (c->is_dir) {
-                ctx.n_files = seen.n_files;
-                ctx.file_bytes = seen.file_bytes;
-        }
         struct remove_job *job = NULL;
         k = remove_ckpt_begin(&ctx, fd, c, &job);
         if (ctx.record_error < 0 && !records_warned) {

@@ -201,8 +201,6 @@ struct tree {
         uint64_t removed;             /* entries removed, for progress */
         const struct remove_ctx *ctx; /* progress callback; may be NULL */
         int error;                    /* first error; the walk goes on after most */
-        uint64_t files_left;          /* ctx's n_files and file_bytes not yet */
-        uint64_t file_bytes_left;     /* counted (see struct remove_ctx) */
 };
 
 static void record(struct tree *t, int r)
@@ -422,51 +420,16 @@ static int entry_unlink(struct tree *t, const char *name, const struct stat *st)
         return 0;
 }
 
-/* Unlink `name` of the top frame, which readdir(3) listed as a regular
- * file, when the check before the removal saw the tree's files: no
- * fstatat(2), one share of the bytes it saw. 1 when it is not for here
- * (nothing seen, or the entry is a directory now): tree_entry() goes the
- * usual way. */
-static int entry_unlink_seen(struct tree *t, const char *name)
-{
-        struct frame *f = &t->f[t->n - 1];
-        uint64_t share;
-
-        if (t->files_left == 0)
-                return 1;
-        if (unlinkat(dirfd(f->dir), name, 0) < 0) {
-                if (errno == ENOENT)
-                        return 0;
-                if (errno == EISDIR)
-                        return 1;
-                return frame_keep(t, f, name, -errno);
-        }
-        share = t->file_bytes_left / t->files_left;
-        t->file_bytes_left -= share;
-        t->files_left--;
-        t->freed += share;
-        f->progress++;
-        tree_removed(t);
-        return 0;
-}
-
-/* One entry of the top frame (d_type from readdir(3)): unlink it, or push
- * it when it is a directory. An entry swapped between a directory and a
- * non-directory under us gets a second try as the other kind. Only ENOMEM
- * and failures to re-open a frame are fatal; anything else leaves the entry
- * in place. */
-static int tree_entry(struct tree *t, const char *name, unsigned char d_type)
+/* One entry of the top frame: unlink it, or push it when it is a directory.
+ * An entry swapped between a directory and a non-directory under us gets a
+ * second try as the other kind. Only ENOMEM and failures to re-open a frame
+ * are fatal; anything else leaves the entry in place. */
+static int tree_entry(struct tree *t, const char *name)
 {
         struct frame *f = &t->f[t->n - 1];
         struct stat st;
         bool is_dir;
         int r = 0;
-
-        if (d_type == DT_REG) {
-                r = entry_unlink_seen(t, name);
-                if (r <= 0)
-                        return r;
-        }
 
         /* fstatat(2) on a mount point reports the mounted root, a directory:
          * the push then fails with EXDEV (RESOLVE_NO_XDEV), as it should. */
@@ -497,12 +460,7 @@ static int tree_begin(struct tree *t, const struct remove_ctx *ctx, int dir_fd, 
 {
         int r;
 
-        *t = (struct tree){
-                .base_fd = dir_fd,
-                .ctx = ctx,
-                .files_left = ctx ? ctx->n_files : 0,
-                .file_bytes_left = ctx ? ctx->file_bytes : 0,
-        };
+        *t = (struct tree){.base_fd = dir_fd, .ctx = ctx};
         r = tree_push(t, name, expect);
         if (r < 0) {
                 free(t->f);
@@ -541,7 +499,7 @@ static int tree_step(struct tree *t, size_t *budget)
                 else if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 || frame_is_kept(f, de->d_name))
                         continue;
                 else
-                        r = tree_entry(t, de->d_name, de->d_type);
+                        r = tree_entry(t, de->d_name);
                 if (r < 0)
                         return r;
         }

@@ -18,13 +18,6 @@ struct remove_ctx {
          * a watchdog); may be NULL. */
         void (*progress)(void *userdata);
         void *userdata;
-        /* What the check right before the removal of a directory checkpoint
-         * saw of its regular files (verify_tree_seen()), or zeros. With
-         * n_files > 0, an entry that readdir(3) lists as a regular file is
-         * unlinked without an fstatat(2) first, and counts as freeing an
-         * equal share of file_bytes, for the first n_files of them. */
-        uint64_t n_files;
-        uint64_t file_bytes;
 };
 
 /* Remove checkpoint c from the run at run_fd. Every member is re-opened with

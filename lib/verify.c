@@ -241,15 +241,6 @@ static void vframe_finish(struct vframe *f)
         *f = (struct vframe){};
 }
 
-/* Count regular file st in seen; returns false (for use in a condition). */
-static bool seen_file(struct verify_seen *seen, const struct stat *st)
-{
-        seen->n_files++;
-        if (st->st_nlink == 1)
-                seen->file_bytes += (uint64_t)st->st_blocks * 512;
-        return false;
-}
-
 /* The fast path of vframe_read() for an entry the directory lists as a
  * regular file (d_type DT_REG): open it first and fstat(2) the open file,
  * one stat instead of fstatat(2) and then verify_file()'s fstat(2). Sets
@@ -259,7 +250,7 @@ static bool seen_file(struct verify_seen *seen, const struct stat *st)
  * then vframe_read() checks it the usual way, which tells each case apart. */
 #define VFILE_SLOW _VERIFY_VERDICT_MAX
 static int vframe_file(int dir_fd, const char *name, dev_t dev, const struct flock_table *locks, int64_t since_usec,
-                       int64_t newest_usec, struct verify_seen *seen, bool *ret_recent)
+                       int64_t newest_usec, bool *ret_recent)
 {
         _cleanup_close_ int fd = -1;
         struct stat st;
@@ -272,7 +263,6 @@ static int vframe_file(int dir_fd, const char *name, dev_t dev, const struct flo
                 return VFILE_SLOW;
         if (flock_table_has(locks, st.st_dev, st.st_ino))
                 return VERIFY_FLOCK;
-        seen_file(seen, &st);
         *ret_recent = verify_mtime_usec(&st) >= since_usec;
         if (!*ret_recent)
                 return VERIFY_FREE;
@@ -287,10 +277,9 @@ static int vframe_file(int dir_fd, const char *name, dev_t dev, const struct flo
 }
 
 /* Read the directory at fd once: check every entry, remember its
- * subdirectories in f, count its regular files in seen. Returns an enum
- * verify_verdict or -errno. */
+ * subdirectories in f. Returns an enum verify_verdict or -errno. */
 static int vframe_read(int fd, struct vframe *f, const struct flock_table *locks, int64_t since_usec,
-                       int64_t newest_usec, struct verify_seen *seen)
+                       int64_t newest_usec)
 {
         char buf[16384];
         struct stat self;
@@ -321,8 +310,7 @@ static int vframe_read(int fd, struct vframe *f, const struct flock_table *locks
                         if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
                                 continue;
                         if (de->d_type == DT_REG && open_first) {
-                                r = vframe_file(fd, name, self.st_dev, locks, since_usec, newest_usec, seen,
-                                                &open_first);
+                                r = vframe_file(fd, name, self.st_dev, locks, since_usec, newest_usec, &open_first);
                                 if (r == -ENOENT)
                                         continue;
                                 if (r != VFILE_SLOW && r != VERIFY_FREE)
@@ -347,12 +335,21 @@ static int vframe_read(int fd, struct vframe *f, const struct flock_table *locks
                                 if (!(v[f->n] = strdup(name)))
                                         return -ENOMEM;
                                 f->n++;
-                        } else if (S_ISREG(st.st_mode) && !seen_file(seen, &st) &&
-                                   verify_mtime_usec(&st) >= since_usec) {
+                        } else if (S_ISREG(st.st_mode) && verify_mtime_usec(&st) >= since_usec) {
                                 open_first = true;
                                 r = verify_file(fd, name, &st, newest_usec);
-                                if (r == -ESTALE)
-                                        continue; /* replaced meanwhile: condemned with the tree */
+                                if (r == -ESTALE) {
+                                        /* replaced meanwhile: the file there now is checked as
+                                         * it opens; anything else is a change under the check */
+                                        bool recent;
+
+                                        r = vframe_file(fd, name, self.st_dev, locks, since_usec, newest_usec,
+                                                        &recent);
+                                        if (r == -ENOENT)
+                                                continue;
+                                        if (r == VFILE_SLOW)
+                                                return VERIFY_CHANGED;
+                                }
                                 if (r != VERIFY_FREE)
                                         return r;
                         }
@@ -362,13 +359,6 @@ static int vframe_read(int fd, struct vframe *f, const struct flock_table *locks
 
 int verify_tree(int dir_fd, const struct flock_table *locks, int64_t since_usec, int64_t newest_usec)
 {
-        return verify_tree_seen(dir_fd, locks, since_usec, newest_usec, NULL);
-}
-
-int verify_tree_seen(int dir_fd, const struct flock_table *locks, int64_t since_usec, int64_t newest_usec,
-                     struct verify_seen *ret_seen)
-{
-        struct verify_seen seen = {};
         struct vframe *stack = NULL;
         size_t n = 0, cap = 0;
         int fd, r;
@@ -390,7 +380,7 @@ int verify_tree_seen(int dir_fd, const struct flock_table *locks, int64_t since_
                 }
                 top = &stack[n++];
                 *top = (struct vframe){};
-                r = vframe_read(fd, top, locks, since_usec, newest_usec, &seen);
+                r = vframe_read(fd, top, locks, since_usec, newest_usec);
                 if (r != VERIFY_FREE)
                         goto out;
                 /* one directory open at a time: down by name, back up by
@@ -439,7 +429,5 @@ out:
                 vframe_finish(&stack[--n]);
         free(stack);
         safe_close(fd);
-        if (ret_seen)
-                *ret_seen = seen;
         return r;
 }

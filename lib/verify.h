@@ -72,15 +72,5 @@ int verify_file(int dir_fd, const char *name, const struct stat *expect, int64_t
  * Returns an enum verify_verdict, or -errno (-ESTALE when the tree moved). */
 int verify_tree(int dir_fd, const struct flock_table *locks, int64_t since_usec, int64_t newest_usec);
 
-/* What verify_tree_seen() saw of a tree's regular files on its filesystem:
- * how many, and the blocks (bytes) of those with a single link. */
-struct verify_seen {
-        uint64_t n_files;
-        uint64_t file_bytes;
-};
-/* verify_tree(), also filling *ret_seen (may be NULL). */
-int verify_tree_seen(int dir_fd, const struct flock_table *locks, int64_t since_usec, int64_t newest_usec,
-                     struct verify_seen *ret_seen);
-
 /* mtime of st in microseconds since the epoch. */
 int64_t verify_mtime_usec(const struct stat *st);

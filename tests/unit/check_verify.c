@@ -226,17 +226,15 @@ END_TEST
 
 /* Files of every age in one directory, in whatever order the directory
  * lists them: each recent one open keeps the tree, whichever file came
- * before it; an old one open does not. The check counts every regular file
- * and the blocks of those with one link; a removal given those counts
- * removes the whole tree and counts those blocks and its directories' as
- * freed (a file with a second link inside the tree counts as freeing
- * nothing: less, never more). */
-START_TEST(test_tree_mixed_ages_seen_and_removed)
+ * before it; an old one open does not. The removal then counts every
+ * file's blocks and its directories' as freed, a file with a second link
+ * inside the tree once (the floor takes this figure for free space that a
+ * filesystem may give back late). */
+START_TEST(test_tree_mixed_ages_checked_and_removed)
 {
         int64_t now = now_usec(CLOCK_REALTIME), since = now - 3600 * (int64_t)USEC_PER_SEC;
         int top = mkdir_at(run_fd, "step-2"), sub = mkdir_at(top, "sub");
         uint64_t want_bytes = 0, freed = 0;
-        struct verify_seen seen;
         char name[32], path[PATH_MAX + 64];
 
         for (int i = 0; i < 40; i++) {
@@ -245,19 +243,16 @@ START_TEST(test_tree_mixed_ages_seen_and_removed)
                 if (i % 2 == 0)
                         age(i < 30 ? top : sub, name, 7200);
         }
-        /* a second link: counted, but frees nothing */
+        /* a second link: the file's blocks are freed once, by the last */
         ck_assert_int_eq(linkat(top, "shard-00", top, "link-00", 0), 0);
         for (int i = 0; i < 40; i++) {
                 struct stat st;
 
                 snprintf(name, sizeof(name), "shard-%02d", i);
                 ck_assert_int_eq(fstatat(i < 30 ? top : sub, name, &st, AT_SYMLINK_NOFOLLOW), 0);
-                if (st.st_nlink == 1)
-                        want_bytes += (uint64_t)st.st_blocks * 512;
+                want_bytes += (uint64_t)st.st_blocks * 512;
         }
-        ck_assert_int_eq(verify_tree_seen(top, NULL, since, now, &seen), VERIFY_FREE);
-        ck_assert_uint_eq(seen.n_files, 41);
-        ck_assert_uint_eq(seen.file_bytes, want_bytes);
+        ck_assert_int_eq(verify_tree(top, NULL, since, now), VERIFY_FREE);
 
         for (int i = 0; i < 40; i++) {
                 int fd;
@@ -276,8 +271,6 @@ START_TEST(test_tree_mixed_ages_seen_and_removed)
                 .records_fd = -1,
                 .root = "/r",
                 .run = ".",
-                .n_files = seen.n_files,
-                .file_bytes = seen.file_bytes,
         };
         uint64_t dirs = 0;
 
@@ -313,7 +306,7 @@ Suite *verify_suite(void)
         tcase_add_test(tc, test_open_file_is_kept);
         tcase_add_test(tc, test_replaced_file_is_left);
         tcase_add_test(tc, test_tree_in_use);
-        tcase_add_test(tc, test_tree_mixed_ages_seen_and_removed);
+        tcase_add_test(tc, test_tree_mixed_ages_checked_and_removed);
         suite_add_tcase(s, tc);
         return s;
 }
