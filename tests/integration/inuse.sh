@@ -105,6 +105,25 @@ test_floor_keeps_the_newest_before_a_save_being_written() {
         [ "$rc" = 0 ] || fail "exit $rc: $(cat err)"
 }
 
+# A daemon started while a save is written in place (one long write, its
+# mtime an hour old) takes it for complete from the scan. Before its first
+# sweep deletes what the save would displace from keep_last, the save is
+# found open, taken as still being written, and the one before it stays;
+# once the save is closed, the sweep goes on.
+test_start_mid_write_keeps_what_the_save_would_displace() {
+        mkdir -p runs
+        for s in 1 2 3; do mkfile "runs/ckpt_$s.pt" 4; done
+        hold write "$T/runs/ckpt_9.pt"
+        writer=$HELD
+        touch -d "-2 hours" runs/*
+        start_daemon log -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 2 --settle 0
+        wait_names runs ckpt_2.pt ckpt_3.pt ckpt_9.pt
+        assert_grep "ckpt_9.pt: in use: taken for a save still being written" log
+        release $writer
+        wait_names runs ckpt_3.pt ckpt_9.pt
+        stop_daemon log
+}
+
 # The same in a run nested below the watch root, whose directory name holds
 # a tab: the line names the save by its real path, escaped, and the floor
 # keeps the run's newest complete one beside it.

@@ -252,10 +252,10 @@ class Model:
             if now - c.mtime < pol.min_age:
                 why[c].add("young")
         if DESIGN_RULES and complete:
-            # by mtime, among what the disk shows as complete: a save still
-            # open for writing with an old mtime (a restart mid-write) looks
-            # complete until its check right before deletion, which keeps it
-            seen = complete + [c for c in cks if c.writing and now - c.mtime >= max(pol.settle, 60)]
+            # by mtime, among the complete: a save still open for writing
+            # with an old mtime (a restart mid-write) is found by its check
+            # before anything it would displace is deleted
+            seen = complete
             top = max(c.mtime for c in seen)
             newest_written = [c for c in seen if c.mtime == top]
             if len(newest_written) == 1:
