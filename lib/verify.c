@@ -343,8 +343,7 @@ static int vframe_read(int fd, struct vframe *f, const struct flock_table *locks
                                          * it opens; anything else is a change under the check */
                                         bool recent;
 
-                                        r = vframe_file(fd, name, self.st_dev, locks, since_usec, newest_usec,
-                                                        &recent);
+                                        r = vframe_file(fd, name, self.st_dev, locks, since_usec, newest_usec, &recent);
                                         if (r == -ENOENT)
                                                 continue;
                                         if (r == VFILE_SLOW)
