@@ -9,7 +9,6 @@
 #include "manager_internal.h"
 #include "policy.h"
 #include "sweep.h"
-#include "verify.h"
 
 /* A checkpoint that reads as unsettled on disk (a write inside a directory
  * checkpoint that no watch saw) is looked at again this often at the most. */
@@ -231,55 +230,6 @@ static void young_again(const struct policy *p, const struct run *run, uint64_t 
 
 /* --- one run, decided and applied --- */
 
-/* After a scan of the whole run (start, overflow, reload) completeness comes
- * from mtimes, not from events: a save written in place since before the
- * scan (one long write, an old mtime) looks complete, takes a place among
- * the best or the newest, and the checkpoint it displaces would be deleted.
- * So when the decision deletes something, each complete file checkpoint
- * kept for such a place is checked as a victim is (sweep_verify_files()):
- * one in use is taken as still being written, and the run is decided again
- * until no new one is. Returns whether one was so taken. */
-static bool placed_being_written(struct root_state *rs, struct run_state *run, int64_t now_usec)
-{
-        const unsigned placed = (1u << KEEP_BEST) | (1u << KEEP_LAST) | (1u << KEEP_WRITTEN);
-        struct run *idx = &run->idx;
-        _cleanup_free_ bool *checked = calloc(idx->n_ckpts, sizeof(*checked));
-        bool taken_any = false, taken = true;
-
-        while (checked && taken) {
-                bool deletes = false;
-
-                for (size_t i = 0; i < idx->n_ckpts && !deletes; i++)
-                        deletes = !idx->ckpts[i].verdict.keep;
-                if (!deletes)
-                        break;
-                taken = false;
-                for (size_t i = 0; i < idx->n_ckpts; i++) {
-                        struct ckpt *c = &idx->ckpts[i];
-                        _cleanup_free_ char *path = NULL;
-                        int v;
-
-                        if (checked[i] || !c->complete || c->is_dir || c->n_members != 1 || c->read_error != 0 ||
-                            !(c->verdict.reasons & placed))
-                                continue;
-                        checked[i] = true;
-                        v = sweep_verify_files(&rs->root, idx, c, -1, NULL);
-                        if (v == VERIFY_FREE || v == -ESTALE)
-                                continue; /* gone or replaced: its removal's check says so */
-                        path = sweep_ckpt_path(&rs->root, idx, c);
-                        log_info("%s: in use: taken for a save still being written, not for its place",
-                                 path ? path : c->name);
-                        c->complete = false;
-                        taken = true;
-                }
-                if (taken && run_decide(&rs->root.w->policy, idx->ckpts, idx->n_ckpts, now_usec) < 0)
-                        log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint", rs->root.w->path,
-                                    run->path);
-                taken_any = taken_any || taken;
-        }
-        return taken_any;
-}
-
 /* Decide and act on the run's index: completeness from the events, the
  * policy, deletions, then a timer for what has not settled yet. scanned,
  * when not NULL, is a scan of the whole run that replaces the index (taken). */
@@ -303,7 +253,7 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
                 log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint", rs->root.w->path,
                             run->path);
         if (scanned_in)
-                placed_being_written(rs, run, s->now_usec);
+                sweep_placed_being_written(&rs->root, scanned, &rs->root.w->policy, s->now_usec);
         run_note_read_errors(m, rs, run, scanned);
         sweep_note_monitor(&rs->root, scanned, &run->monitor_missing);
         young_again(&rs->root.w->policy, scanned, &again);

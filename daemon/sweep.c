@@ -422,6 +422,55 @@ int sweep_decide_root(struct root *r, int64_t now_usec, struct run **ret_runs, s
         return 0;
 }
 
+/* After a scan of the whole run (a one-shot pass; the daemon at start, after
+ * an inotify queue overflow, on reload) completeness comes from mtimes, not
+ * from events: a save written in place since before the scan (one long
+ * write, an old mtime) looks complete, takes a place among the best or the
+ * newest, and the checkpoint it displaces would be deleted. So when the
+ * decision deletes something, each complete file checkpoint kept for such a
+ * place is checked as a victim is (sweep_verify_files()): one in use is taken
+ * as still being written, and the run is decided again until no new one is.
+ * Nothing is allocated to remember what was checked: each round checks the
+ * placed ones again, and a round ends the loop unless it takes one more, so
+ * there is no out-of-memory path that would let the first decision stand. */
+bool sweep_placed_being_written(struct root *r, struct run *run, const struct policy *p, int64_t now_usec)
+{
+        const unsigned placed = (1u << KEEP_BEST) | (1u << KEEP_LAST) | (1u << KEEP_WRITTEN);
+        bool taken_any = false, taken = true;
+
+        while (taken) {
+                bool deletes = false;
+
+                for (size_t i = 0; i < run->n_ckpts && !deletes; i++)
+                        deletes = !run->ckpts[i].verdict.keep;
+                if (!deletes)
+                        break;
+                taken = false;
+                for (size_t i = 0; i < run->n_ckpts; i++) {
+                        struct ckpt *c = &run->ckpts[i];
+                        _cleanup_free_ char *path = NULL;
+                        int v;
+
+                        if (!c->complete || c->is_dir || c->n_members != 1 || c->read_error != 0 ||
+                            !(c->verdict.reasons & placed))
+                                continue;
+                        v = sweep_verify_files(r, run, c, -1, NULL);
+                        if (v == VERIFY_FREE || v == -ESTALE)
+                                continue; /* gone or replaced: its removal's check says so */
+                        path = sweep_ckpt_path(r, run, c);
+                        log_info("%s: in use: taken for a save still being written, not for its place",
+                                 path ? path : c->name);
+                        c->complete = false;
+                        taken = true;
+                }
+                if (taken && run_decide(p, run->ckpts, run->n_ckpts, now_usec) < 0)
+                        log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint", r->w->path,
+                                    run->path);
+                taken_any = taken_any || taken;
+        }
+        return taken_any;
+}
+
 char *sweep_ckpt_path(const struct root *r, const struct run *run, const struct ckpt *c)
 {
         char *p = NULL;

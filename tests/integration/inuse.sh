@@ -124,6 +124,35 @@ test_start_mid_write_keeps_what_the_save_would_displace() {
         stop_daemon log
 }
 
+# The same in one pass: ckptd -1 run while a save is written in place (its
+# mtime two hours old) takes it for complete from its scan; the save is
+# found open before anything it would displace from keep_last is deleted.
+# A dry run says what the real pass does.
+test_oneshot_mid_write_keeps_what_the_save_would_displace() {
+        mkdir -p runs
+        for s in 1 2 3; do mkfile "runs/ckpt_$s.pt" 4; done
+        hold write "$T/runs/ckpt_9.pt"
+        writer=$HELD
+        touch -d "-2 hours" runs/*
+        rc=0
+        "$CKPTD" -1 -n -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 2 2>err || rc=$?
+        [ "$rc" = 0 ] || fail "dry run: exit $rc: $(cat err)"
+        assert_names runs ckpt_1.pt ckpt_2.pt ckpt_3.pt ckpt_9.pt
+        assert_grep "$T/runs/ckpt_9.pt: in use: taken for a save still being written, not for its place" err
+        assert_grep "would delete $T/runs/ckpt_1.pt" err
+        assert_no_grep "would delete $T/runs/ckpt_2.pt" err
+        rc=0
+        "$CKPTD" -1 -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 2 2>err || rc=$?
+        [ "$rc" = 0 ] || fail "exit $rc: $(cat err)"
+        assert_names runs ckpt_2.pt ckpt_3.pt ckpt_9.pt
+        assert_grep "$T/runs/ckpt_9.pt: in use: taken for a save still being written, not for its place" err
+        # closed, the save counts: the next pass goes on
+        release $writer
+        "$CKPTD" -1 -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 2 2>err
+        assert_names runs ckpt_3.pt ckpt_9.pt
+        assert_no_grep "in use" err
+}
+
 # The same in a run nested below the watch root, whose directory name holds
 # a tab: the line names the save by its real path, escaped, and the floor
 # keeps the run's newest complete one beside it.
