@@ -482,6 +482,77 @@ START_TEST(test_ages_survive_reload)
 }
 END_TEST
 
+/* sweep_placed_being_written() on a real directory: saves open in this
+ * process (another open file description, as for a victim's lease check)
+ * with old mtimes look complete to the scan. _i == 0: keep_last 1 and two
+ * saves open, so the save found first displaces the second, which is found
+ * in the next round (the check keeps no memory of what it checked); both
+ * are taken and the newest closed checkpoint is kept. _i == 1: keep_last 9
+ * deletes nothing, so nothing is checked. */
+START_TEST(test_placed_being_written)
+{
+        struct watch_conf w = tree_watch(KIND_FILE);
+        struct root r;
+        struct run *runs = NULL;
+        size_t n = 0;
+        int fd8, fd9;
+        char path[PATH_MAX];
+        int64_t now;
+
+        w.pattern = (char *)"ckpt_{step}.pt";
+        w.policy.keep_top_k = 0;
+        w.policy.keep_last = _i == 0 ? 1 : 9;
+        for (unsigned step = 1; step <= 9; step++) {
+                char name[32];
+
+                if (step > 5 && step < 8)
+                        continue;
+                snprintf(name, sizeof(name), "ckpt_%u.pt", step);
+                tree_mkfile(name, 10);
+        }
+        tree_age_all();
+        tree_path("ckpt_8.pt", path, sizeof(path));
+        fd8 = open(path, O_WRONLY | O_CLOEXEC);
+        ck_assert_int_ge(fd8, 0);
+        tree_path("ckpt_9.pt", path, sizeof(path));
+        fd9 = open(path, O_WRONLY | O_CLOEXEC);
+        ck_assert_int_ge(fd9, 0);
+        ck_assert_int_eq(root_init(&r, &w), 0);
+        now = tree_scan_now();
+        ck_assert_int_eq(sweep_scan_root(&r, now, &runs, &n), 0);
+        ck_assert_uint_eq(n, 1);
+        ck_assert_int_eq(run_decide(&w.policy, runs[0].ckpts, runs[0].n_ckpts, now), 0);
+        ck_assert(tree_find(&runs[0], "ckpt_9.pt")->complete);
+        ck_assert_int_eq(sweep_placed_being_written(&r, &runs[0], &w.policy, now), _i == 0);
+        if (_i == 0) {
+                const struct ckpt *c5 = tree_find(&runs[0], "ckpt_5.pt");
+
+                for (unsigned step = 8; step <= 9; step++) {
+                        char name[32];
+                        const struct ckpt *c;
+
+                        snprintf(name, sizeof(name), "ckpt_%u.pt", step);
+                        c = tree_find(&runs[0], name);
+                        ck_assert(!c->complete);
+                        ck_assert(c->verdict.keep);
+                        ck_assert(c->verdict.reasons & PIN(KEEP_INCOMPLETE));
+                }
+                ck_assert(c5->verdict.keep);
+                ck_assert(c5->verdict.reasons & PIN(KEEP_LAST));
+                ck_assert(!tree_find(&runs[0], "ckpt_4.pt")->verdict.keep);
+        } else {
+                for (size_t i = 0; i < runs[0].n_ckpts; i++) {
+                        ck_assert(runs[0].ckpts[i].complete);
+                        ck_assert(runs[0].ckpts[i].verdict.keep);
+                }
+        }
+        runs_free(runs, n);
+        root_finish(&r);
+        close(fd8);
+        close(fd9);
+}
+END_TEST
+
 Suite *manager_suite(void);
 
 Suite *manager_suite(void)
@@ -499,6 +570,10 @@ Suite *manager_suite(void)
         tc = tcase_create("ages");
         tcase_add_loop_test(tc, test_ages_follow_names, 0, 4);
         tcase_add_test(tc, test_ages_survive_reload);
+        suite_add_tcase(s, tc);
+        tc = tcase_create("placed");
+        tcase_add_checked_fixture(tc, tree_setup, tree_teardown);
+        tcase_add_loop_test(tc, test_placed_being_written, 0, 2);
         suite_add_tcase(s, tc);
         return s;
 }
