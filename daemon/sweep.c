@@ -428,11 +428,12 @@ int sweep_decide_root(struct root *r, int64_t now_usec, struct run **ret_runs, s
  * write, an old mtime) looks complete, takes a place among the best or the
  * newest, and the checkpoint it displaces would be deleted. So when the
  * decision deletes something, each complete file checkpoint kept for such a
- * place is checked as a victim is (sweep_verify_files()): one in use is taken
- * as still being written, and the run is decided again until no new one is.
- * Nothing is allocated to remember what was checked: each round checks the
- * placed ones again, and a round ends the loop unless it takes one more, so
- * there is no out-of-memory path that would let the first decision stand. */
+ * place is checked as a victim is (sweep_verify_files()): one in use, or
+ * whose check fails (logged with the error), is taken as still being
+ * written, and the run is decided again until no new one is. Nothing is
+ * allocated to remember what was checked: each round checks the placed ones
+ * again, and a round ends the loop unless it takes one more, so there is no
+ * out-of-memory path that would let the first decision stand. */
 bool sweep_placed_being_written(struct root *r, struct run *run, const struct policy *p, int64_t now_usec)
 {
         const unsigned placed = (1u << KEEP_BEST) | (1u << KEEP_LAST) | (1u << KEEP_WRITTEN);
@@ -458,8 +459,14 @@ bool sweep_placed_being_written(struct root *r, struct run *run, const struct po
                         if (v == VERIFY_FREE || v == -ESTALE)
                                 continue; /* gone or replaced: its removal's check says so */
                         path = sweep_ckpt_path(r, run, c);
-                        log_info("%s: in use: taken for a save still being written, not for its place",
-                                 path ? path : c->name);
+                        if (v < 0)
+                                log_warning_errno(v,
+                                                  "%s: cannot check whether it is in use: %m; taken for a save "
+                                                  "still being written, not for its place",
+                                                  path ? path : c->name);
+                        else
+                                log_info("%s: in use: taken for a save still being written, not for its place",
+                                         path ? path : c->name);
                         c->complete = false;
                         taken = true;
                 }
