@@ -833,7 +833,10 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
         groups = pattern_groups(pat);
         if (groups && n_cands > 1)
                 qsort(cands, n_cands, sizeof(*cands), cand_cmp);
-        run.ckpts = calloc(n_cands ? n_cands : 1, sizeof(*run.ckpts));
+        /* with SCAN_ROOM_CKPTS more: the daemon adopts the array as its
+         * index of the run, and growing it then would move every record,
+         * holding the old copy beside the new one during start-up */
+        run.ckpts = calloc(n_cands + SCAN_ROOM_CKPTS, sizeof(*run.ckpts));
         if (!run.ckpts) {
                 r = -ENOMEM;
                 goto out;
