@@ -475,7 +475,8 @@ static int index_insert(struct run_state *run, struct ckpt *c)
  * is memory held for the whole tree. */
 void index_adopt(struct run_state *run, struct run *scanned)
 {
-        size_t cap = scanned->n_ckpts + 4;
+        /* the scan left that room (SCAN_ROOM_CKPTS): this never moves it */
+        size_t cap = scanned->n_ckpts + SCAN_ROOM_CKPTS;
         struct ckpt *v = reallocarray(scanned->ckpts, cap, sizeof(*v));
 
         index_unshift(run);

@@ -189,7 +189,7 @@ int ckpt_init_names(struct ckpt *c, const char *const *names, size_t n, const st
         struct field *v;
         char *p;
 
-        if (n == 0 || nf > FIELDS_MAX)
+        if (n == 0 || n > CKPT_MEMBERS_MAX || nf > FIELDS_MAX)
                 return -EINVAL;
         for (size_t i = 0; i < nf; i++) {
                 int r = field_name_id(f->name[i], &ids[i]);
@@ -218,7 +218,7 @@ int ckpt_init_names(struct ckpt *c, const char *const *names, size_t n, const st
                                       .value = f->value[i],
                                       .text_start = f->text_start[i],
                                       .text_len = f->text_len[i]};
-        c->n_members = n;
+        c->n_members = (uint16_t)n;
         c->name = c->members[0];
         c->n_fields = (uint8_t)nf;
         c->packed = true;
@@ -302,7 +302,10 @@ static const char *const read_what_table[_READ_WHAT_MAX] = {
 /* the bits and values struct ckpt keeps in a byte or two */
 _Static_assert(_KEEP_REASON_MAX <= 16, "verdict.reasons is 16 bits");
 _Static_assert(_PIN_KIND_MAX <= 8, "pins is 8 bits");
-_Static_assert(_DELETE_REASON_MAX <= 256 && _ORDER_SOURCE_MAX <= 256 && _READ_WHAT_MAX <= 256, "enums kept in a byte");
+_Static_assert(_DELETE_REASON_MAX <= 256, "delete_reason is kept in a byte");
+_Static_assert(_READ_WHAT_MAX <= 16 && _ORDER_SOURCE_MAX <= 4, "read_what is 4 bits, order_source 2");
+/* one per checkpoint the daemon tracks: 96 bytes, none of them padding */
+_Static_assert(sizeof(struct ckpt) == 96, "struct ckpt grew");
 
 #define TABLE_LOOKUP(table, i) ((unsigned)(i) < ELEMENTSOF(table) ? table[i] : NULL)
 

@@ -11,6 +11,10 @@
 /* distinct field names held at most (field_name_intern()) */
 #define FIELD_NAMES_MAX 65536
 
+/* members of one checkpoint at most (struct ckpt.n_members is 16 bits): the
+ * scan keeps the whole run of a larger group, see scan_dir() */
+#define CKPT_MEMBERS_MAX UINT16_MAX
+
 /* struct ckpt.uid of a checkpoint whose members have different owners. */
 #define UID_MIXED ((uid_t)-1)
 
@@ -129,8 +133,7 @@ struct ckpt {
 
         uint64_t size_bytes; /* allocated bytes (st_blocks * 512), all members */
         int64_t mtime_usec;  /* newest mtime of any member or file inside */
-        dev_t dev;           /* of members[0], re-checked before removal */
-        ino_t ino;
+        ino_t ino;           /* of members[0], re-checked before removal */
         /* for min_age: what ckptd timed itself (daemon/ages.c), when
          * age_known: its age at the run's last observation */
         int64_t age_usec;
@@ -139,10 +142,15 @@ struct ckpt {
          * the record that replaces this one) */
         uint64_t seen_same_usec;
 
-        uint32_t n_members; /* see members */
-        uid_t uid;          /* owner of every member; UID_MIXED when they differ */
+        /* st_dev of members[0], re-checked before removal: stat(2) encodes
+         * it in 32 bits (the kernel's dev_t, new_encode_dev()); a wider one
+         * is a read error of the checkpoint (ckpt_build()), never cut */
+        uint32_t dev;
+        uid_t uid; /* owner of every member; UID_MIXED when they differ */
 
         struct verdict verdict;
+
+        uint16_t n_members; /* see members; at most CKPT_MEMBERS_MAX */
 
         /* -errno of the first read its verdict depends on that failed (an
          * open, its flock pin, its tree, its marker, its metric; or its run,
@@ -151,10 +159,10 @@ struct ckpt {
          * errno is below 4096 (MAX_ERRNO). */
         int16_t read_error;
 
-        uint8_t read_what;    /* enum read_what */
-        uint8_t order_source; /* enum order_source */
-        uint8_t pins;         /* bit (1u << enum pin_kind) */
-        uint8_t n_fields;     /* at most FIELDS_MAX */
+        uint8_t pins;             /* bit (1u << enum pin_kind) */
+        uint8_t n_fields;         /* at most FIELDS_MAX */
+        uint8_t read_what : 4;    /* enum read_what */
+        uint8_t order_source : 2; /* enum order_source */
         bool is_dir : 1;
         bool has_metric : 1; /* monitor value found (it may still be NaN) */
         bool complete : 1;

@@ -602,9 +602,13 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
         if (r < 0)
                 return r;
         c->is_dir = cands[0].is_dir;
-        c->dev = ctx->l->v[cands[0].idx].st.st_dev;
+        c->dev = (uint32_t)ctx->l->v[cands[0].idx].st.st_dev;
         c->ino = ctx->l->v[cands[0].idx].st.st_ino;
         c->complete = true;
+        /* never from stat(2) (see struct ckpt.dev); were it, a cut one
+         * could miss its flock pin: keep it instead */
+        if (ctx->l->v[cands[0].idx].st.st_dev > UINT32_MAX)
+                ckpt_error(c, -EOVERFLOW, READ_WHAT_INODE);
 
         for (size_t k = 0; k < n; k++) {
                 const struct stat *st = &ctx->l->v[cands[k].idx].st;
@@ -833,7 +837,10 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
         groups = pattern_groups(pat);
         if (groups && n_cands > 1)
                 qsort(cands, n_cands, sizeof(*cands), cand_cmp);
-        run.ckpts = calloc(n_cands ? n_cands : 1, sizeof(*run.ckpts));
+        /* with SCAN_ROOM_CKPTS more: the daemon adopts the array as its
+         * index of the run, and growing it then would move every record,
+         * holding the old copy beside the new one during start-up */
+        run.ckpts = calloc(n_cands + SCAN_ROOM_CKPTS, sizeof(*run.ckpts));
         if (!run.ckpts) {
                 r = -ENOMEM;
                 goto out;
@@ -843,6 +850,14 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
 
                 while (groups && j < n_cands && cand_same_group(&cands[i], &cands[j]))
                         j++;
+                /* more files than a record holds: the whole run is kept */
+                if (j - i > CKPT_MEMBERS_MAX) {
+                        r = scan_run_error(&run, -E2BIG, "a checkpoint of %zu files", j - i);
+                        if (r < 0)
+                                goto out;
+                        i = j;
+                        continue;
+                }
                 r = ckpt_build(&ctx, cands + i, j - i, &run.ckpts[run.n_ckpts]);
                 if (r < 0)
                         goto out;

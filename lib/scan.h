@@ -13,6 +13,10 @@
 #include "fsutil.h"
 #include "pattern.h"
 
+/* Room for this many more records at the end of a scanned run's ckpts
+ * (index_adopt() keeps it for the saves that follow). */
+#define SCAN_ROOM_CKPTS 4
+
 struct run {
         char *path; /* relative to the root; "." for the root itself */
         dev_t dev;

@@ -140,6 +140,36 @@ START_TEST(test_grouping)
 }
 END_TEST
 
+/* A group of more files than a checkpoint record counts (CKPT_MEMBERS_MAX)
+ * is not tracked in part or cut short: the whole run is kept after a read
+ * error, the other checkpoints of the run as well. */
+START_TEST(test_group_too_large)
+{
+        struct watch_conf w = tree_watch(KIND_FILE);
+        struct run run;
+        char name[64];
+
+        tree_use_pattern("ckpt-{step}.*");
+        tree_mkfile("ckpt-7.index", 100);
+        for (unsigned i = 0; i <= CKPT_MEMBERS_MAX; i++) {
+                int fd;
+
+                snprintf(name, sizeof(name), "ckpt-5.data-%05u", i);
+                fd = openat(tree_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+                ck_assert_int_ge(fd, 0);
+                close(fd);
+        }
+        run = tree_scan(&w);
+
+        ck_assert_int_eq(run.read_error, -E2BIG);
+        ck_assert_uint_eq(run.n_ckpts, 1);
+        ck_assert_str_eq(run.ckpts[0].name, "ckpt-7.index");
+        ck_assert_int_eq(run.ckpts[0].read_error, -E2BIG);
+        ck_assert_int_eq(run.ckpts[0].read_what, READ_WHAT_RUN);
+        run_finish(&run);
+}
+END_TEST
+
 /* Key=value names never group (Lightning's -v1 copies are separate). */
 START_TEST(test_kv_no_grouping_and_order)
 {
@@ -587,6 +617,13 @@ Suite *scan_suite(void)
 {
         Suite *s = suite_create("scan");
         TCase *tc = tcase_create("run");
+        /* 65536 files, a few seconds where /tmp has no journal */
+        TCase *big = tcase_create("big");
+
+        tcase_add_checked_fixture(big, tree_setup, tree_teardown);
+        tcase_add_test(big, test_group_too_large);
+        tcase_set_timeout(big, 120);
+        suite_add_tcase(s, big);
 
         tcase_add_checked_fixture(tc, tree_setup, tree_teardown);
         tcase_add_test(tc, test_open_beneath);
