@@ -139,45 +139,50 @@ static bool keeps_best(const struct policy *p, int rank)
         return p->keep_top_k < 0 || rank <= p->keep_top_k;
 }
 
-/* Scratch arrays of the sorted path, n entries each, indexed by position in
- * c unless said otherwise. The checkpoints lie 104 bytes apart: what the
- * checks of an order read is copied here in the one pass over them. */
-struct rank_work {
-        size_t *idx;     /* the ranked ones by rank, then the settled ones newest first */
-        size_t *by_rank; /* by_rank[r - 1]: 1 + the one whose last rank was r; 0: none */
-        size_t *settled; /* the settled ones, oldest first (scan's order) */
-        double *metric;
-        double *order;
+/* A ranked checkpoint placed by its last rank, with the keys of best_cmp
+ * that the check of the order reads (so that it reads this array in order,
+ * not records 104 bytes apart in the order of their ranks). */
+struct rank_slot {
+        size_t at; /* 1 + its index in c; 0: an empty slot */
+        double metric;
+        double order;
 };
 
-/* Whether idx[0..m) is in strictly increasing order under best_cmp (then
- * it is the one order qsort_r() would give, every comparison being a total
- * order), reading the metrics and orders from w and c only for a tie of
- * both. */
-static bool best_sorted(const struct rank_ctx *ctx, const size_t *idx, size_t m, const struct rank_work *w)
+/* Scratch arrays of the sorted path, n entries each. */
+struct rank_work {
+        struct rank_slot *slot; /* slot[r - 1]: the one whose last rank was r (zeroed) */
+        size_t *idx;            /* the ranked ones by rank, or the settled ones newest first */
+        size_t *settled;        /* the settled ones, oldest first (scan's order) */
+        double *settled_order;  /* their orders */
+};
+
+/* Whether slot[0..m) (none empty) is in strictly increasing order under
+ * best_cmp: then it is the one order qsort_r() would give, every comparison
+ * being a total order. Reads c only for a tie of metric and order. */
+static bool best_sorted(const struct rank_ctx *ctx, const struct rank_slot *slot, size_t m)
 {
         for (size_t j = 1; j < m; j++) {
-                size_t a = idx[j - 1], b = idx[j];
-                int r = double_cmp(w->metric[a], w->metric[b]);
+                int r = double_cmp(slot[j - 1].metric, slot[j].metric);
 
                 if (ctx->mode == MODE_MAX)
                         r = -r;
                 /* a tie: the older first, by order first (age_cmp()) */
                 if (r == 0)
-                        r = double_cmp(w->order[a], w->order[b]);
-                if (r > 0 || (r == 0 && best_cmp_idx(ctx, a, b) >= 0))
+                        r = double_cmp(slot[j - 1].order, slot[j].order);
+                if (r > 0 || (r == 0 && best_cmp_idx(ctx, slot[j - 1].at - 1, slot[j].at - 1) >= 0))
                         return false;
         }
         return true;
 }
 
-/* The same under newest_cmp, reading the orders from w. */
-static bool newest_sorted(const struct ckpt *c, const size_t *idx, size_t m, const struct rank_work *w)
+/* Whether the settled ones, newest first, are in strictly increasing order
+ * under newest_cmp: whether w->settled is so under age_cmp. */
+static bool newest_sorted(const struct ckpt *c, const struct rank_work *w, size_t n_settled)
 {
-        for (size_t j = 1; j < m; j++) {
-                int r = double_cmp(w->order[idx[j - 1]], w->order[idx[j]]);
+        for (size_t j = 1; j < n_settled; j++) {
+                int r = double_cmp(w->settled_order[j - 1], w->settled_order[j]);
 
-                if (r < 0 || (r == 0 && age_cmp(c, idx[j - 1], idx[j]) <= 0))
+                if (r > 0 || (r == 0 && age_cmp(c, w->settled[j - 1], w->settled[j]) >= 0))
                         return false;
         }
         return true;
@@ -188,12 +193,12 @@ static bool newest_sorted(const struct ckpt *c, const size_t *idx, size_t m, con
 #define RANK_HINT_INSERT_MAX 16
 
 /* w->idx[0..m) := the m ranked checkpoints by best_cmp. A daemon decides the
- * same run again at every save, so the last decision's ranks (w->by_rank,
- * with the extra ones that had none at the tail of w->idx) nearly give the
- * order: the ranked ones are placed by them in O(n), the few without one
- * inserted by binary search, and the result is checked in O(m) comparisons;
- * only a check that fails sorts it all. The last ranks never change the
- * outcome, only how fast it is found. */
+ * same run again at every save, so the last decision's ranks (w->slot, with
+ * the extra ones that had none at the tail of w->idx) nearly give the order:
+ * the ranked ones are placed by them in O(n), the few without one inserted
+ * by binary search, and the result is checked in O(m) comparisons; only a
+ * check that fails sorts it all. The last ranks never change the outcome,
+ * only how fast it is found. */
 static void rank_best(const struct policy *p, const struct rank_ctx *ctx, size_t n, size_t m, size_t extra,
                       const struct rank_work *w)
 {
@@ -206,10 +211,13 @@ static void rank_best(const struct policy *p, const struct rank_ctx *ctx, size_t
                 qsort_r(idx, m, sizeof(*idx), best_cmp, (void *)ctx);
                 return;
         }
+        /* the slots taken, packed at the front (k <= r) */
         for (size_t r = 0; r < n; r++)
-                if (w->by_rank[r] != 0)
-                        idx[k++] = w->by_rank[r] - 1;
-        if (!best_sorted(ctx, idx, k, w))
+                if (w->slot[r].at != 0) {
+                        idx[k] = w->slot[r].at - 1;
+                        w->slot[k++] = w->slot[r];
+                }
+        if (!best_sorted(ctx, w->slot, k))
                 qsort_r(idx, k, sizeof(*idx), best_cmp, (void *)ctx);
         /* idx[k] is written first at the k-th insertion, where the lowest
          * unread one of the tail may sit: each is read before that */
@@ -394,8 +402,8 @@ static void decide_sorted(const struct policy *p, struct ckpt *c, size_t n, int6
                 v->delete_reason = v->keep ? DELETE_NONE : DELETE_POLICY;
                 if (!is_settled(&c[i]))
                         continue;
-                w->settled[n_settled++] = i;
-                w->order[i] = c[i].order;
+                w->settled[n_settled] = i;
+                w->settled_order[n_settled++] = c[i].order;
                 any_metric = any_metric || c[i].has_metric;
                 /* keep_newest_written() */
                 if (newest == SIZE_MAX || c[i].mtime_usec > newest_mtime) {
@@ -408,9 +416,8 @@ static void decide_sorted(const struct policy *p, struct ckpt *c, size_t n, int6
                 if (!is_ranked(p, &c[i]))
                         continue;
                 m++;
-                w->metric[i] = c[i].metric;
-                if (hint >= 1 && (size_t)hint <= n && w->by_rank[hint - 1] == 0)
-                        w->by_rank[hint - 1] = i + 1;
+                if (hint >= 1 && (size_t)hint <= n && w->slot[hint - 1].at == 0)
+                        w->slot[hint - 1] = (struct rank_slot){.at = i + 1, .metric = c[i].metric, .order = c[i].order};
                 else
                         w->idx[n - ++extra] = i; /* at the end, taken lowest first in rank_best() */
         }
@@ -427,15 +434,17 @@ static void decide_sorted(const struct policy *p, struct ckpt *c, size_t n, int6
                 }
         }
         if (p->keep_last > 0) {
-                size_t *idx = w->idx;
-
                 /* newest first: the reverse of scan's order, checked */
-                for (size_t j = 0; j < n_settled; j++)
-                        idx[j] = w->settled[n_settled - 1 - j];
-                if (!newest_sorted(c, idx, n_settled, w))
-                        qsort_r(idx, n_settled, sizeof(*idx), newest_cmp, c);
-                for (size_t j = 0; j < n_settled && j < (size_t)p->keep_last; j++)
-                        keep_for(&c[idx[j]].verdict, KEEP_LAST);
+                if (newest_sorted(c, w, n_settled)) {
+                        for (size_t j = 0; j < n_settled && j < (size_t)p->keep_last; j++)
+                                keep_for(&c[w->settled[n_settled - 1 - j]].verdict, KEEP_LAST);
+                } else {
+                        for (size_t j = 0; j < n_settled; j++)
+                                w->idx[j] = w->settled[n_settled - 1 - j];
+                        qsort_r(w->idx, n_settled, sizeof(*w->idx), newest_cmp, c);
+                        for (size_t j = 0; j < n_settled && j < (size_t)p->keep_last; j++)
+                                keep_for(&c[w->idx[j]].verdict, KEEP_LAST);
+                }
         }
         /* named only where no other rule keeps it: -l then says why */
         if (newest != SIZE_MAX && !tie && c[newest].verdict.reasons == 0)
@@ -455,22 +464,56 @@ void policy_decide_quadratic(const struct policy *p, struct ckpt *c, size_t n, i
         decide_quadratic(p, c, n, now_usec);
 }
 
+/* The arrays of the sorted path, kept from one decision to the next (48
+ * bytes per checkpoint of the largest run decided): a daemon decides a run
+ * of 20000 at every save, and ~1 MB freed and allocated again each time
+ * can be handed back to the kernel by free() (the top of the heap trimmed)
+ * and faulted in anew, page by page, at the next. */
+static _Thread_local struct {
+        struct rank_slot *slot;
+        size_t *sz;
+        double *settled_order;
+        size_t cap;
+} scratch;
+
+static int scratch_reserve(size_t n)
+{
+        struct rank_slot *slot;
+        size_t *sz;
+        double *so;
+
+        if (n <= scratch.cap)
+                return 0;
+        slot = reallocarray(scratch.slot, n, sizeof(*slot));
+        if (slot)
+                scratch.slot = slot;
+        sz = reallocarray(scratch.sz, n, 2 * sizeof(*sz));
+        if (sz)
+                scratch.sz = sz;
+        so = reallocarray(scratch.settled_order, n, sizeof(*so));
+        if (so)
+                scratch.settled_order = so;
+        if (!slot || !sz || !so)
+                return -ENOMEM;
+        scratch.cap = n;
+        return 0;
+}
+
 void policy_decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec)
 {
-        _cleanup_free_ size_t *sz = NULL;
-        _cleanup_free_ double *dbl = NULL;
         struct rank_work w;
 
         if (n == 0)
                 return;
-        /* idx, by_rank (zeroed) and settled; metric and order */
-        sz = calloc(3 * n, sizeof(*sz));
-        dbl = reallocarray(NULL, 2 * n, sizeof(*dbl));
-        if (!sz || !dbl) {
+        if (scratch_reserve(n) < 0) {
                 decide_quadratic(p, c, n, now_usec);
                 return;
         }
-        w = (struct rank_work){.idx = sz, .by_rank = sz + n, .settled = sz + 2 * n, .metric = dbl, .order = dbl + n};
+        memset(scratch.slot, 0, n * sizeof(*scratch.slot));
+        w = (struct rank_work){.slot = scratch.slot,
+                               .idx = scratch.sz,
+                               .settled = scratch.sz + n,
+                               .settled_order = scratch.settled_order};
         decide_sorted(p, c, n, now_usec, &w);
 }
 
