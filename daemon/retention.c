@@ -180,8 +180,8 @@ struct run_tally {
         uint64_t largest_bytes;   /* of a complete one (space_seen()) */
         uint64_t young_left_usec; /* until the first kept only for being young is not (0: none) */
         unsigned ckpts_unreadable;
-        bool monitor_missing; /* one is kept for KEEP_NO_MONITOR */
-        bool deletes;         /* one is not kept */
+        size_t first_delete, end_delete; /* the ones not kept lie in [first, end) (empty: none) */
+        bool monitor_missing;            /* one is kept for KEEP_NO_MONITOR */
 };
 
 /* What a scan of the run could not read: logged once per change (a
@@ -233,7 +233,11 @@ static void run_tally(const struct policy *p, const struct run *run, struct run_
                 if (c->complete && c->size_bytes > t->largest_bytes)
                         t->largest_bytes = c->size_bytes;
                 t->monitor_missing = t->monitor_missing || (c->verdict.reasons & (1u << KEEP_NO_MONITOR));
-                t->deletes = t->deletes || !c->verdict.keep;
+                if (!c->verdict.keep) {
+                        if (t->first_delete == t->end_delete)
+                                t->first_delete = i;
+                        t->end_delete = i + 1;
+                }
                 /* kept only for being young: when it stops being young
                  * (min_age ends on time, not at the run's next event) */
                 if (min_usec > 0 && c->verdict.reasons == (1u << KEEP_YOUNG) && c->age_known && c->age_usec >= 0 &&
@@ -330,11 +334,12 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
                 sweep_note_monitor(&rs->root, scanned, &run->monitor_missing);
         if (t.young_left_usec > 0 && (again == 0 || t.young_left_usec < again))
                 again = t.young_left_usec;
-        if (t.deletes)
-                sweep_apply(s, &rs->root, scanned);
+        /* the ones not kept: at a save, the few oldest beyond keep_last */
+        if (t.first_delete < t.end_delete)
+                sweep_apply_range(s, &rs->root, scanned, t.first_delete, t.end_delete);
         space_seen_largest(&m->space, rs->root.dev, t.largest_bytes);
-        if (t.deletes && !s->dry_run)
-                index_prune_deleted(rs, run);
+        if (t.first_delete < t.end_delete && !s->dry_run)
+                index_prune_deleted(rs, run, t.first_delete, t.end_delete);
         pending_prune(rs, run, now);
         /* what is left in the run (a dry run deletes nothing) */
         run->n_ckpts = scanned->n_ckpts;
