@@ -128,47 +128,60 @@ static void seen_update(struct ckpt *c, struct ckpt *old, uint64_t then_usec, ui
         }
 }
 
+/* c, whose age was 0 at CLOCK_BOOTTIME zero, observed at boot. */
+static void age_set(struct ckpt *c, int64_t zero, uint64_t boot, int64_t wall_usec, uint64_t settle_usec)
+{
+        /* boot - zero: its wall-clock age when first seen (or rewritten),
+         * plus the boot time since */
+        if (__builtin_sub_overflow((int64_t)boot, zero, &c->age_usec))
+                c->age_usec = INT64_MAX;
+        /* scan.c calls an mtime in the future "changed within settle", the
+         * safe side without memory. With memory: unchanged for settle
+         * seconds of our own clock is settled, whatever the wall clock
+         * says. */
+        if (!c->complete && c->mtime_usec > wall_usec && boot - c->seen_same_usec >= settle_usec)
+                c->complete = true;
+        /* and the other way: a change seen within settle is not settled,
+         * however old the wall clock makes the mtime */
+        if (c->complete && c->seen_changed && boot - c->seen_same_usec < settle_usec)
+                c->complete = false;
+}
+
 int ages_observe(struct ages *a, struct run *run, int64_t wall_usec, uint64_t settle_usec)
 {
         uint64_t boot = (uint64_t)now_usec(CLOCK_BOOTTIME), then_usec = a->observed_usec;
-        size_t n_lookups = 0;
+        size_t n_lookups = 0, first = SIZE_MAX;
         bool sorted = false, lost = a->lost;
 
         /* A record is immutable once scanned: one that stayed in the index
          * still holds the mtime and size it was timed with, and one that
          * replaced it is compared with the kept record it replaced. Every
          * record timed (age_known) was timed at then_usec, so its age
-         * then says when its age was 0. */
-        for (size_t i = 0; i < run->n_ckpts; i++)
-                n_lookups += !run->ckpts[i].age_known;
+         * then says when its age was 0. The timed ones first, in one pass
+         * that counts the others; those (new since the last observation:
+         * at a save, one, the newest) after, in the same order. */
         for (size_t i = 0; i < run->n_ckpts; i++) {
                 struct ckpt *c = &run->ckpts[i];
+
+                if (!c->age_known) {
+                        if (n_lookups++ == 0)
+                                first = i;
+                        continue;
+                }
+                age_set(c, zero_usec(c, then_usec), boot, wall_usec, settle_usec);
+        }
+        for (size_t i = first; n_lookups > 0 && i < run->n_ckpts; i++) {
+                struct ckpt *c = &run->ckpts[i], *old;
                 int64_t zero;
 
-                if (c->age_known) {
-                        zero = zero_usec(c, then_usec);
-                } else {
-                        struct ckpt *old = kept_find(a, n_lookups, &sorted, c->name);
-
-                        if (!old && lost)
-                                continue; /* its age stays unknown: mtime decides */
-                        seen_update(c, old, then_usec, boot, wall_usec, &zero);
-                        c->age_known = true;
-                }
-                /* boot - zero: its wall-clock age when first seen (or
-                 * rewritten), plus the boot time since */
-                if (__builtin_sub_overflow((int64_t)boot, zero, &c->age_usec))
-                        c->age_usec = INT64_MAX;
-                /* scan.c calls an mtime in the future "changed within
-                 * settle", the safe side without memory. With memory:
-                 * unchanged for settle seconds of our own clock is settled,
-                 * whatever the wall clock says. */
-                if (!c->complete && c->mtime_usec > wall_usec && boot - c->seen_same_usec >= settle_usec)
-                        c->complete = true;
-                /* and the other way: a change seen within settle is not
-                 * settled, however old the wall clock makes the mtime */
-                if (c->complete && c->seen_changed && boot - c->seen_same_usec < settle_usec)
-                        c->complete = false;
+                if (c->age_known)
+                        continue; /* timed above */
+                old = kept_find(a, n_lookups, &sorted, c->name);
+                if (!old && lost)
+                        continue; /* its age stays unknown: mtime decides */
+                seen_update(c, old, then_usec, boot, wall_usec, &zero);
+                c->age_known = true;
+                age_set(c, zero, boot, wall_usec, settle_usec);
         }
         ages_finish(a);
         a->observed_usec = boot;

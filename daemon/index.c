@@ -613,9 +613,9 @@ void index_refresh(struct root_state *rs, struct run_state *run, int64_t now)
 
 /* After deletions: drop from the index what is gone from the disk. What is
  * still there (a failure, the deletion cap, a dry run) stays. */
-void index_prune_deleted(struct root_state *rs, struct run_state *run)
+void index_prune_deleted(struct root_state *rs, struct run_state *run, size_t from, size_t to)
 {
-        for (size_t i = 0; i < run->idx.n_ckpts;) {
+        for (size_t i = from; i < to && i < run->idx.n_ckpts;) {
                 const struct ckpt *c = &run->idx.ckpts[i];
                 size_t gone = 0;
 
@@ -628,9 +628,11 @@ void index_prune_deleted(struct root_state *rs, struct run_state *run)
                 }
                 if (gone > 0 && gone < c->n_members)
                         run->full = true; /* part of a group: rescan */
-                if (gone > 0 && gone == c->n_members)
-                        index_drop(run, i);
-                else
+                if (gone > 0 && gone == c->n_members) {
+                        index_drop(run, i); /* the ones after it move down one */
+                        to--;
+                } else {
                         i++;
+                }
         }
 }

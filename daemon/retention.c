@@ -174,22 +174,31 @@ static void pending_prune(struct root_state *rs, struct run_state *run, uint64_t
         }
 }
 
+/* What run_process() reads of every checkpoint once decided (run_tally()). */
+struct run_tally {
+        uint64_t largest_bytes;   /* of a complete one (space_seen()) */
+        uint64_t young_left_usec; /* until the first kept only for being young is not (0: none) */
+        unsigned ckpts_unreadable;
+        size_t first_delete, end_delete; /* the ones not kept lie in [first, end) (empty: none) */
+        bool monitor_missing;            /* one is kept for KEEP_NO_MONITOR */
+};
+
 /* What a scan of the run could not read: logged once per change (a
  * persistent error must not fill the journal at every retry), counted, and
  * looked at again at the next check_interval with the whole root (the run's
  * subdirectories may be runs nobody could list). */
 static void run_note_read_errors(struct manager *m, struct root_state *rs, struct run_state *run,
-                                 const struct run *scanned)
+                                 const struct run *scanned, const struct run_tally *t)
 {
         _cleanup_free_ char *key = NULL;
-        struct sweep one = {};
+        bool whole = scanned->read_error != 0;
 
-        sweep_count_read_errors(&one, scanned);
-        run->unreadable_whole = one.runs_unreadable > 0;
-        run->n_unreadable = one.ckpts_unreadable;
+        /* as sweep_count_read_errors() counts them */
+        run->unreadable_whole = whole;
+        run->n_unreadable = whole ? (unsigned)scanned->n_ckpts : t->ckpts_unreadable;
         /* nothing unreadable now nor before: nothing to say (the common
          * case, at every save) */
-        if (one.runs_unreadable == 0 && one.ckpts_unreadable == 0 && !run->read_errors)
+        if (!whole && t->ckpts_unreadable == 0 && !run->read_errors)
                 return;
         key = sweep_read_errors_key(scanned);
         if (!key || *key)
@@ -207,24 +216,36 @@ static void run_note_read_errors(struct manager *m, struct root_state *rs, struc
         run->read_errors = *key ? TAKE_PTR(key) : NULL;
 }
 
-/* Lower *again to when the first checkpoint kept only for being young
- * stops being young: min_age ends on time, not at the run's next event. */
-static void young_again(const struct policy *p, const struct run *run, uint64_t *again)
+/* What the steps after a decision read of every checkpoint of the run,
+ * gathered in one pass over them (20000 records of a long run are 2 MB). */
+static void run_tally(const struct policy *p, const struct run *run, struct run_tally *t)
 {
-        uint64_t min_usec;
+        uint64_t min_usec = 0;
 
-        if (p->min_age_sec <= 0 || __builtin_mul_overflow((uint64_t)p->min_age_sec, USEC_PER_SEC, &min_usec))
-                return;
+        *t = (struct run_tally){};
+        if (p->min_age_sec > 0 && __builtin_mul_overflow((uint64_t)p->min_age_sec, USEC_PER_SEC, &min_usec))
+                min_usec = 0;
         for (size_t i = 0; i < run->n_ckpts; i++) {
                 const struct ckpt *c = &run->ckpts[i];
-                uint64_t left;
 
-                if (c->verdict.reasons != (1u << KEEP_YOUNG) || !c->age_known || c->age_usec < 0 ||
-                    (uint64_t)c->age_usec >= min_usec)
-                        continue;
-                left = min_usec - (uint64_t)c->age_usec + 1;
-                if (*again == 0 || left < *again)
-                        *again = left;
+                t->ckpts_unreadable += c->read_error != 0;
+                if (c->complete && c->size_bytes > t->largest_bytes)
+                        t->largest_bytes = c->size_bytes;
+                t->monitor_missing = t->monitor_missing || (c->verdict.reasons & (1u << KEEP_NO_MONITOR));
+                if (!c->verdict.keep) {
+                        if (t->first_delete == t->end_delete)
+                                t->first_delete = i;
+                        t->end_delete = i + 1;
+                }
+                /* kept only for being young: when it stops being young
+                 * (min_age ends on time, not at the run's next event) */
+                if (min_usec > 0 && c->verdict.reasons == (1u << KEEP_YOUNG) && c->age_known && c->age_usec >= 0 &&
+                    (uint64_t)c->age_usec < min_usec) {
+                        uint64_t left = min_usec - (uint64_t)c->age_usec + 1;
+
+                        if (t->young_left_usec == 0 || left < t->young_left_usec)
+                                t->young_left_usec = left;
+                }
         }
 }
 
@@ -238,6 +259,7 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
 {
         uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC), again;
         struct run *scanned = &run->idx;
+        struct run_tally t;
 
         if (scanned_in) {
                 index_adopt(run, scanned_in);
@@ -254,13 +276,20 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
                             run->path);
         if (scanned_in)
                 sweep_placed_being_written(&rs->root, scanned, &rs->root.w->policy, s->now_usec);
-        run_note_read_errors(m, rs, run, scanned);
-        sweep_note_monitor(&rs->root, scanned, &run->monitor_missing);
-        young_again(&rs->root.w->policy, scanned, &again);
-        sweep_apply(s, &rs->root, scanned);
-        space_seen(&m->space, rs->root.dev, scanned);
-        if (!s->dry_run)
-                index_prune_deleted(rs, run);
+        run_tally(&rs->root.w->policy, scanned, &t);
+        run_note_read_errors(m, rs, run, scanned, &t);
+        /* no checkpoint kept for a missing monitor, none before: nothing
+         * to say */
+        if (t.monitor_missing || run->monitor_missing)
+                sweep_note_monitor(&rs->root, scanned, &run->monitor_missing);
+        if (t.young_left_usec > 0 && (again == 0 || t.young_left_usec < again))
+                again = t.young_left_usec;
+        /* the ones not kept: at a save, the few oldest beyond keep_last */
+        if (t.first_delete < t.end_delete)
+                sweep_apply_range(s, &rs->root, scanned, t.first_delete, t.end_delete);
+        space_seen_largest(&m->space, rs->root.dev, t.largest_bytes);
+        if (t.first_delete < t.end_delete && !s->dry_run)
+                index_prune_deleted(rs, run, t.first_delete, t.end_delete);
         pending_prune(rs, run, now);
         /* what is left in the run (a dry run deletes nothing) */
         run->n_ckpts = scanned->n_ckpts;

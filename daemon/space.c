@@ -80,6 +80,14 @@ void space_seen(struct space *sp, dev_t dev, const struct run *run)
                         f->largest_bytes = run->ckpts[i].size_bytes;
 }
 
+void space_seen_largest(struct space *sp, dev_t dev, uint64_t largest_bytes)
+{
+        struct fs_state *f = fs_find(sp, dev);
+
+        if (f && largest_bytes > f->largest_bytes)
+                f->largest_bytes = largest_bytes;
+}
+
 bool space_any_configured(const struct space *sp)
 {
         for (size_t i = 0; i < sp->n_fs; i++)

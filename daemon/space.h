@@ -48,6 +48,8 @@ int space_set_roots(struct space *sp, struct root *const *roots, size_t n);
 void space_finish(struct space *sp);
 /* Remember the sizes of the complete checkpoints of a run (for headroom). */
 void space_seen(struct space *sp, dev_t dev, const struct run *run);
+/* The same, given the size of the largest complete checkpoint of a run. */
+void space_seen_largest(struct space *sp, dev_t dev, uint64_t largest_bytes);
 /* Check every filesystem and evict where free space is below the floor,
  * among the runs that runs_fn gives (NULL: scan and decide the roots).
  * Returns how many filesystems are below the floor afterwards. */

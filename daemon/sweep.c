@@ -890,11 +890,16 @@ const char *sweep_metric_text(const struct root *r, const struct ckpt *c, char *
 
 int sweep_apply(struct sweep *s, struct root *r, const struct run *run)
 {
+        return sweep_apply_range(s, r, run, 0, run->n_ckpts);
+}
+
+int sweep_apply_range(struct sweep *s, struct root *r, const struct run *run, size_t from, size_t to)
+{
         _cleanup_close_ int fd = -1;
         /* one read of /proc/locks for the run's victims, at the first */
         struct victim_locks locks = {};
 
-        for (size_t i = 0; i < run->n_ckpts; i++) {
+        for (size_t i = from; i < to && i < run->n_ckpts; i++) {
                 const struct ckpt *c = &run->ckpts[i];
 
                 if (c->verdict.keep)

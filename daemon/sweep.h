@@ -115,6 +115,8 @@ bool sweep_placed_being_written(struct root *r, struct run *run, const struct po
 
 /* Delete what the verdicts of run say (or log would-delete). */
 int sweep_apply(struct sweep *s, struct root *r, const struct run *run);
+/* The same for run->ckpts[from..to) only, when every other one is kept. */
+int sweep_apply_range(struct sweep *s, struct root *r, const struct run *run, size_t from, size_t to);
 /* Remove (or in a dry run, log) one checkpoint with the given reason. */
 int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const struct ckpt *c,
                  enum delete_reason reason);

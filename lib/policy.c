@@ -139,27 +139,50 @@ static bool keeps_best(const struct policy *p, int rank)
         return p->keep_top_k < 0 || rank <= p->keep_top_k;
 }
 
-/* Whether idx[0..m) is in strictly increasing order under cmp: then it is
- * the one order qsort_r() would give, every comparison being a total order. */
-static bool is_sorted_idx(const size_t *idx, size_t m, int (*cmp)(const void *, const void *, void *), void *ctx)
-{
-        for (size_t j = 1; j < m; j++)
-                if (cmp(&idx[j - 1], &idx[j], ctx) >= 0)
-                        return false;
-        return true;
-}
+/* A ranked checkpoint placed by its last rank, with the keys of best_cmp
+ * that the check of the order reads (so that it reads this array in order,
+ * not records 104 bytes apart in the order of their ranks). */
+struct rank_slot {
+        size_t at; /* 1 + its index in c; 0: an empty slot */
+        double metric;
+        double order;
+};
 
-/* Like is_sorted_idx(idx, m, best_cmp, ctx), reading the metrics from
- * metric[] (a copy, by index of c: the checkpoints themselves lie far apart
- * in memory) and c only for a tie. */
-static bool best_sorted(const struct rank_ctx *ctx, const size_t *idx, size_t m, const double *metric)
+/* Scratch arrays of the sorted path, n entries each. */
+struct rank_work {
+        struct rank_slot *slot; /* slot[r - 1]: the one whose last rank was r (zeroed) */
+        size_t *idx;            /* the ranked ones by rank, or the settled ones newest first */
+        size_t *settled;        /* the settled ones, oldest first (scan's order) */
+        double *settled_order;  /* their orders */
+};
+
+/* Whether slot[0..m) (none empty) is in strictly increasing order under
+ * best_cmp: then it is the one order qsort_r() would give, every comparison
+ * being a total order. Reads c only for a tie of metric and order. */
+static bool best_sorted(const struct rank_ctx *ctx, const struct rank_slot *slot, size_t m)
 {
         for (size_t j = 1; j < m; j++) {
-                int r = double_cmp(metric[idx[j - 1]], metric[idx[j]]);
+                int r = double_cmp(slot[j - 1].metric, slot[j].metric);
 
                 if (ctx->mode == MODE_MAX)
                         r = -r;
-                if (r > 0 || (r == 0 && best_cmp_idx(ctx, idx[j - 1], idx[j]) >= 0))
+                /* a tie: the older first, by order first (age_cmp()) */
+                if (r == 0)
+                        r = double_cmp(slot[j - 1].order, slot[j].order);
+                if (r > 0 || (r == 0 && best_cmp_idx(ctx, slot[j - 1].at - 1, slot[j].at - 1) >= 0))
+                        return false;
+        }
+        return true;
+}
+
+/* Whether the settled ones, newest first, are in strictly increasing order
+ * under newest_cmp: whether w->settled is so under age_cmp. */
+static bool newest_sorted(const struct ckpt *c, const struct rank_work *w, size_t n_settled)
+{
+        for (size_t j = 1; j < n_settled; j++) {
+                int r = double_cmp(w->settled_order[j - 1], w->settled_order[j]);
+
+                if (r > 0 || (r == 0 && age_cmp(c, w->settled[j - 1], w->settled[j]) >= 0))
                         return false;
         }
         return true;
@@ -169,43 +192,32 @@ static bool best_sorted(const struct rank_ctx *ctx, const size_t *idx, size_t m,
  * in place one by one; more (a first decision) are sorted with the rest. */
 #define RANK_HINT_INSERT_MAX 16
 
-/* idx[0..m) := the ranked checkpoints by best_cmp. A daemon decides the same
- * run again at every save, so hint[i], c[i]'s best_rank of the last decision
- * (0 when none), nearly gives the order: the ranked ones are placed by it in
- * O(n), the few without one inserted by binary search, and the result is
- * checked in O(m) comparisons; only a check that fails sorts it all. The
- * hint never changes the outcome, only how fast it is found. by_rank has
- * room for n entries. */
-static size_t rank_best(const struct policy *p, const struct rank_ctx *ctx, size_t n, const int *hint, size_t *by_rank,
-                        double *metric, size_t *idx)
+/* w->idx[0..m) := the m ranked checkpoints by best_cmp. A daemon decides the
+ * same run again at every save, so the last decision's ranks (w->slot, with
+ * the extra ones that had none at the tail of w->idx) nearly give the order:
+ * the ranked ones are placed by them in O(n), the few without one inserted
+ * by binary search, and the result is checked in O(m) comparisons; only a
+ * check that fails sorts it all. The last ranks never change the outcome,
+ * only how fast it is found. */
+static void rank_best(const struct policy *p, const struct rank_ctx *ctx, size_t n, size_t m, size_t extra,
+                      const struct rank_work *w)
 {
-        size_t m = 0, k = 0, extra = 0;
+        size_t *idx = w->idx, k = 0;
 
-        if (hint)
-                for (size_t i = 0; i < n; i++)
-                        by_rank[i] = SIZE_MAX;
-        for (size_t i = 0; i < n; i++) {
-                if (!is_ranked(p, &ctx->c[i]))
-                        continue;
-                m++;
-                if (metric)
-                        metric[i] = ctx->c[i].metric;
-                if (hint && hint[i] >= 1 && (size_t)hint[i] <= n && by_rank[hint[i] - 1] == SIZE_MAX)
-                        by_rank[hint[i] - 1] = i;
-                else
-                        idx[n - ++extra] = i; /* at the end, taken lowest first below */
-        }
-        if (!hint || extra > RANK_HINT_INSERT_MAX) {
+        if (extra > RANK_HINT_INSERT_MAX) {
                 for (size_t i = 0; i < n; i++)
                         if (is_ranked(p, &ctx->c[i]))
                                 idx[k++] = i;
                 qsort_r(idx, m, sizeof(*idx), best_cmp, (void *)ctx);
-                return m;
+                return;
         }
+        /* the slots taken, packed at the front (k <= r) */
         for (size_t r = 0; r < n; r++)
-                if (by_rank[r] != SIZE_MAX)
-                        idx[k++] = by_rank[r];
-        if (!best_sorted(ctx, idx, k, metric))
+                if (w->slot[r].at != 0) {
+                        idx[k] = w->slot[r].at - 1;
+                        w->slot[k++] = w->slot[r];
+                }
+        if (!best_sorted(ctx, w->slot, k))
                 qsort_r(idx, k, sizeof(*idx), best_cmp, (void *)ctx);
         /* idx[k] is written first at the k-th insertion, where the lowest
          * unread one of the tail may sit: each is read before that */
@@ -224,38 +236,13 @@ static size_t rank_best(const struct policy *p, const struct rank_ctx *ctx, size
                 idx[lo] = i;
                 k++;
         }
-        return m;
 }
 
-/* Ranks with index arrays, O(n log n); O(n) when hint (see rank_best())
- * and the order of c (scan's, oldest first) already give the orders. */
-static void rank_sorted(const struct policy *p, struct ckpt *c, size_t n, const int *hint, size_t *idx, size_t *tmp,
-                        double *metric)
+static void keep_for(struct verdict *v, enum keep_reason why)
 {
-        struct rank_ctx ctx = {.c = c, .mode = p->mode};
-        size_t m = 0;
-
-        if (has_monitor(p)) {
-                m = rank_best(p, &ctx, n, hint, tmp, metric, idx);
-                /* Rank all of them, beyond k too: the floor evicts by rank. */
-                for (size_t j = 0; j < m; j++) {
-                        c[idx[j]].verdict.best_rank = (int)(j + 1);
-                        if (keeps_best(p, (int)(j + 1)))
-                                c[idx[j]].verdict.reasons |= BIT(KEEP_BEST);
-                }
-        }
-
-        if (p->keep_last > 0) {
-                m = 0;
-                /* newest first: the reverse of scan's order, checked */
-                for (size_t i = n; i-- > 0;)
-                        if (is_settled(&c[i]))
-                                idx[m++] = i;
-                if (!is_sorted_idx(idx, m, newest_cmp, c))
-                        qsort_r(idx, m, sizeof(*idx), newest_cmp, c);
-                for (size_t j = 0; j < m && j < (size_t)p->keep_last; j++)
-                        c[idx[j]].verdict.reasons |= BIT(KEEP_LAST);
-        }
+        v->reasons |= BIT(why);
+        v->keep = true;
+        v->delete_reason = DELETE_NONE;
 }
 
 /* The same ranks without memory, O(n^2): for when malloc fails, because a
@@ -355,39 +342,36 @@ bool policy_monitor_missing(const struct policy *p, const struct ckpt *c, size_t
         return any;
 }
 
-static void decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec, const int *hint, size_t *idx,
-                   size_t *tmp, double *metric)
+/* The reasons c has on its own, whatever the rest of the run. */
+static uint16_t own_reasons(const struct policy *p, const struct ckpt *c, int64_t now_usec)
 {
-        for (size_t i = 0; i < n; i++) {
-                struct verdict *v = &c[i].verdict;
+        uint16_t reasons = 0;
 
-                *v = (struct verdict){.delete_reason = DELETE_NONE};
-                /* Fail closed: a read it depends on failed (its pins, its
-                 * metric, its tree, its run), so nobody knows whether a rule
-                 * would keep it. */
-                if (c[i].read_error != 0)
-                        v->reasons |= BIT(KEEP_UNREADABLE);
-                /* Still being written: invisible to the policy, so it gets
-                 * no other reason and no place among best or last. */
-                if (!c[i].complete) {
-                        v->reasons |= BIT(KEEP_INCOMPLETE);
-                        continue;
-                }
-                if (is_every(p, &c[i]))
-                        v->reasons |= BIT(KEEP_EVERY);
-                if (c[i].pins != 0)
-                        v->reasons |= BIT(KEEP_PINNED);
-                if (is_young(p, &c[i], now_usec))
-                        v->reasons |= BIT(KEEP_YOUNG);
-        }
+        /* Fail closed: a read it depends on failed (its pins, its metric,
+         * its tree, its run), so nobody knows whether a rule would keep it. */
+        if (c->read_error != 0)
+                reasons |= BIT(KEEP_UNREADABLE);
+        /* Still being written: invisible to the policy, so it gets no other
+         * reason and no place among best or last. */
+        if (!c->complete)
+                return reasons | BIT(KEEP_INCOMPLETE);
+        if (is_every(p, c))
+                reasons |= BIT(KEEP_EVERY);
+        if (c->pins != 0)
+                reasons |= BIT(KEEP_PINNED);
+        if (is_young(p, c, now_usec))
+                reasons |= BIT(KEEP_YOUNG);
+        return reasons;
+}
 
-        if (idx)
-                rank_sorted(p, c, n, hint, idx, tmp, metric);
-        else
-                rank_quadratic(p, c, n);
+static void decide_quadratic(const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec)
+{
+        for (size_t i = 0; i < n; i++)
+                c[i].verdict =
+                        (struct verdict){.reasons = own_reasons(p, &c[i], now_usec), .delete_reason = DELETE_NONE};
+        rank_quadratic(p, c, n);
         keep_newest_written(c, n);
         keep_if_monitor_missing(p, c, n);
-
         for (size_t i = 0; i < n; i++) {
                 struct verdict *v = &c[i].verdict;
 
@@ -396,34 +380,141 @@ static void decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now
         }
 }
 
+/* The same verdicts as decide_quadratic() in one pass over the checkpoints
+ * and O(n) on the arrays of w (zeroed) when their order (scan's, oldest
+ * first) and the last decision's ranks (in their verdicts) already give the
+ * orders, else O(n log n). The pass gives each its own reasons and verdict
+ * and collects what the ranks need; the ranks then touch only the ones they
+ * keep (and write each best_rank). */
+static void decide_sorted(const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec, const struct rank_work *w)
+{
+        struct rank_ctx ctx = {.c = c, .mode = p->mode};
+        size_t m = 0, extra = 0, n_settled = 0, newest = SIZE_MAX;
+        int64_t newest_mtime = 0;
+        bool tie = false, any_metric = false, monitor = has_monitor(p);
+
+        for (size_t i = 0; i < n; i++) {
+                struct verdict *v = &c[i].verdict;
+                int hint = v->best_rank;
+
+                *v = (struct verdict){.reasons = own_reasons(p, &c[i], now_usec)};
+                v->keep = v->reasons != 0;
+                v->delete_reason = v->keep ? DELETE_NONE : DELETE_POLICY;
+                if (!is_settled(&c[i]))
+                        continue;
+                w->settled[n_settled] = i;
+                w->settled_order[n_settled++] = c[i].order;
+                any_metric = any_metric || c[i].has_metric;
+                /* keep_newest_written() */
+                if (newest == SIZE_MAX || c[i].mtime_usec > newest_mtime) {
+                        newest = i;
+                        newest_mtime = c[i].mtime_usec;
+                        tie = false;
+                } else if (c[i].mtime_usec == newest_mtime) {
+                        tie = true;
+                }
+                if (!is_ranked(p, &c[i]))
+                        continue;
+                m++;
+                if (hint >= 1 && (size_t)hint <= n && w->slot[hint - 1].at == 0)
+                        w->slot[hint - 1] = (struct rank_slot){.at = i + 1, .metric = c[i].metric, .order = c[i].order};
+                else
+                        w->idx[n - ++extra] = i; /* at the end, taken lowest first in rank_best() */
+        }
+
+        if (monitor) {
+                rank_best(p, &ctx, n, m, extra, w);
+                /* Rank all of them, beyond k too: the floor evicts by rank. */
+                for (size_t j = 0; j < m; j++) {
+                        struct verdict *v = &c[w->idx[j]].verdict;
+
+                        v->best_rank = (int)(j + 1);
+                        if (keeps_best(p, (int)(j + 1)))
+                                keep_for(v, KEEP_BEST);
+                }
+        }
+        if (p->keep_last > 0) {
+                /* newest first: the reverse of scan's order, checked */
+                if (newest_sorted(c, w, n_settled)) {
+                        for (size_t j = 0; j < n_settled && j < (size_t)p->keep_last; j++)
+                                keep_for(&c[w->settled[n_settled - 1 - j]].verdict, KEEP_LAST);
+                } else {
+                        for (size_t j = 0; j < n_settled; j++)
+                                w->idx[j] = w->settled[n_settled - 1 - j];
+                        qsort_r(w->idx, n_settled, sizeof(*w->idx), newest_cmp, c);
+                        for (size_t j = 0; j < n_settled && j < (size_t)p->keep_last; j++)
+                                keep_for(&c[w->idx[j]].verdict, KEEP_LAST);
+                }
+        }
+        /* named only where no other rule keeps it: -l then says why */
+        if (newest != SIZE_MAX && !tie && c[newest].verdict.reasons == 0)
+                keep_for(&c[newest].verdict, KEEP_WRITTEN);
+        /* keep_if_monitor_missing(): policy_monitor_missing() */
+        if (monitor && n_settled > 0 && !any_metric)
+                for (size_t j = 0; j < n_settled; j++)
+                        keep_for(&c[w->settled[j]].verdict, KEEP_NO_MONITOR);
+}
+
 /* Test seam: the allocation-free path, so check_policy can compare it with
  * the sorted one. Deliberately not in policy.h. */
 void policy_decide_quadratic(const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec);
 
 void policy_decide_quadratic(const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec)
 {
-        decide(p, c, n, now_usec, NULL, NULL, NULL, NULL);
+        decide_quadratic(p, c, n, now_usec);
+}
+
+/* The arrays of the sorted path, kept from one decision to the next (48
+ * bytes per checkpoint of the largest run decided): a daemon decides a run
+ * of 20000 at every save, and ~1 MB freed and allocated again each time
+ * can be handed back to the kernel by free() (the top of the heap trimmed)
+ * and faulted in anew, page by page, at the next. */
+static _Thread_local struct {
+        struct rank_slot *slot;
+        size_t *sz;
+        double *settled_order;
+        size_t cap;
+} scratch;
+
+static int scratch_reserve(size_t n)
+{
+        struct rank_slot *slot;
+        size_t *sz;
+        double *so;
+
+        if (n <= scratch.cap)
+                return 0;
+        slot = reallocarray(scratch.slot, n, sizeof(*slot));
+        if (slot)
+                scratch.slot = slot;
+        sz = reallocarray(scratch.sz, n, 2 * sizeof(*sz));
+        if (sz)
+                scratch.sz = sz;
+        so = reallocarray(scratch.settled_order, n, sizeof(*so));
+        if (so)
+                scratch.settled_order = so;
+        if (!slot || !sz || !so)
+                return -ENOMEM;
+        scratch.cap = n;
+        return 0;
 }
 
 void policy_decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec)
 {
-        _cleanup_free_ size_t *idx = NULL;
-        _cleanup_free_ double *metric = NULL;
-        _cleanup_free_ int *hint = NULL;
+        struct rank_work w;
 
         if (n == 0)
                 return;
-        /* idx and by_rank, and the metrics, for rank_best(); the last ranks */
-        idx = calloc(2 * n, sizeof(*idx));
-        metric = calloc(n, sizeof(*metric));
-        hint = calloc(n, sizeof(*hint));
-        if (!idx || !metric || !hint) {
-                decide(p, c, n, now_usec, NULL, NULL, NULL, NULL);
+        if (scratch_reserve(n) < 0) {
+                decide_quadratic(p, c, n, now_usec);
                 return;
         }
-        for (size_t i = 0; i < n; i++)
-                hint[i] = c[i].verdict.best_rank;
-        decide(p, c, n, now_usec, hint, idx, idx + n, metric);
+        memset(scratch.slot, 0, n * sizeof(*scratch.slot));
+        w = (struct rank_work){.slot = scratch.slot,
+                               .idx = scratch.sz,
+                               .settled = scratch.sz + n,
+                               .settled_order = scratch.settled_order};
+        decide_sorted(p, c, n, now_usec, &w);
 }
 
 bool policy_keeps_nothing(const struct policy *p)
