@@ -5,7 +5,7 @@
  * no metric or no monitor: nothing says they are good) before any ranked one;
  * then the highest best_rank, so that the k-th best of every run goes before
  * any run loses its (k-1)-th; then the older; then by run id and index, so
- * the choice never depends on qsort. Never evicted: best_rank 1 and the
+ * the choice never depends on qsort. Never evicted: the best ranked and the
  * newest complete kept checkpoint of each run (what a trainer resumes from),
  * pinned ones and incomplete ones. */
 #include <errno.h>
@@ -153,7 +153,8 @@ static bool kept_complete(const struct floor_cand *c)
         return c->kept && c->complete;
 }
 
-/* Protection bits of c[i] other than NEWEST, which needs the whole run. */
+/* Protection bits of c[i] other than BEST and NEWEST, which need the whole
+ * run. */
 static unsigned protect_own(const struct floor_cand *c)
 {
         unsigned why = 0;
@@ -164,9 +165,34 @@ static unsigned protect_own(const struct floor_cand *c)
                 why |= BIT(FLOOR_PROTECT_INCOMPLETE);
         if (c->pinned)
                 why |= BIT(FLOOR_PROTECT_PINNED);
-        if (c->complete && c->best_rank == 1)
-                why |= BIT(FLOOR_PROTECT_BEST);
         return why;
+}
+
+/* The end of the run that starts at idx[s] (idx sorted by run_newest_cmp). */
+static size_t run_end(const struct floor_cand *c, const size_t *idx, size_t s, size_t m)
+{
+        size_t e = s + 1;
+
+        while (e < m && c[idx[e]].run == c[idx[s]].run)
+                e++;
+        return e;
+}
+
+/* The best rank among idx[s..e), one run's kept complete checkpoints; 0
+ * when none is ranked. Not necessarily 1: the ranks were given before the
+ * policy deleted what it does not keep (keep_top_k 0, or fewer than the
+ * ranked), and the best of what is left is the run's best now. */
+static int run_best_rank(const struct floor_cand *c, const size_t *idx, size_t s, size_t e)
+{
+        int best = 0;
+
+        for (size_t j = s; j < e; j++) {
+                int r = c[idx[j]].best_rank;
+
+                if (r > 0 && (best == 0 || r < best))
+                        best = r;
+        }
+        return best;
 }
 
 /* Walks idx[0..m) sorted by run_newest_cmp and tells, for each position,
@@ -207,9 +233,18 @@ int floor_protect(const struct floor_cand *c, size_t n, unsigned *ret_why)
                         idx[m++] = i;
         }
         qsort_r(idx, m, sizeof(*idx), run_newest_cmp, (void *)c);
-        for (size_t j = 0; j < m; j++)
-                if (newest_next(&walk, &c[idx[j]]))
-                        ret_why[idx[j]] |= BIT(FLOOR_PROTECT_NEWEST);
+        for (size_t s = 0, e; s < m; s = e) {
+                int best;
+
+                e = run_end(c, idx, s, m);
+                best = run_best_rank(c, idx, s, e);
+                for (size_t j = s; j < e; j++) {
+                        if (newest_next(&walk, &c[idx[j]]))
+                                ret_why[idx[j]] |= BIT(FLOOR_PROTECT_NEWEST);
+                        if (best > 0 && c[idx[j]].best_rank == best)
+                                ret_why[idx[j]] |= BIT(FLOOR_PROTECT_BEST);
+                }
+        }
 
         free(idx);
         return 0;
@@ -241,13 +276,19 @@ int floor_victims(const struct floor_state *st, const struct floor_cand *c, size
                 qsort_r(ret_victims, m, sizeof(*ret_victims), run_newest_cmp, (void *)c);
 
         /* ...then drop the protected ones in place (w <= j always). */
-        for (size_t j = 0; j < m; j++) {
-                size_t i = ret_victims[j];
-                bool newest = newest_next(&walk, &c[i]);
+        for (size_t s = 0, e; s < m; s = e) {
+                int best;
 
-                if (newest || protect_own(&c[i]) != 0)
-                        continue;
-                ret_victims[w++] = i;
+                e = run_end(c, ret_victims, s, m);
+                best = run_best_rank(c, ret_victims, s, e);
+                for (size_t j = s; j < e; j++) {
+                        size_t i = ret_victims[j];
+                        bool newest = newest_next(&walk, &c[i]);
+
+                        if (newest || (best > 0 && c[i].best_rank == best) || protect_own(&c[i]) != 0)
+                                continue;
+                        ret_victims[w++] = i;
+                }
         }
         m = w;
         if (m > 1)

@@ -32,7 +32,7 @@ struct floor_cand {
 
 /* Why a kept checkpoint is never evicted: bits (1u << enum floor_protect). */
 enum floor_protect {
-        FLOOR_PROTECT_BEST,   /* best_rank 1 of its run */
+        FLOOR_PROTECT_BEST,   /* the best ranked complete kept one of its run */
         FLOOR_PROTECT_NEWEST, /* newest complete kept one of its run */
         FLOOR_PROTECT_PINNED,
         FLOOR_PROTECT_INCOMPLETE, /* still being written */

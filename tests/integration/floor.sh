@@ -432,6 +432,39 @@ test_many_runs_kth_best_of_every_run_first() {
         no_sanitizer_reports err err2
 }
 
+# The best of a run is the best of what the policy left: with keep_top_k 0
+# the policy deletes the run's rank 1 (old, not the newest), and the floor
+# must not then take the best one left, kept only for being young; nor say
+# in a dry run that it would.
+test_best_left_after_the_policy_is_protected() {
+        need_root
+        local r=$T/disk/runs rc f
+        local flags=(--preset lightning --monitor val_loss --keep-top-k 0 --keep-last 1 --min-age 1h)
+        mount_tmpfs "$T/disk" 32m
+        mkdir -p "$r" "$T/disk/other"
+        old_ckpt "$r" 0 0.1000 2048 # rank 1, old: the policy's
+        for f in "1 0.2000" "2 0.3000" "3 0.9000"; do
+                set -- $f
+                mkfile "$r/$(ck "$1" "$2")" 2048
+                touch -d "-2 minutes" "$r/$(ck "$1" "$2")" # young, settled
+        done
+        fill "$T/disk/other/data" $((5 * MIB))
+        # the dry run says what the real pass does
+        rc=0
+        "$CKPTD" -1 -n -w "$r" "${flags[@]}" --min-free 30M 2>dry || rc=$?
+        [ "$rc" = 3 ] || fail "-1 -n with an unmet floor exited $rc: $(cat dry)"
+        assert_grep "would delete $r/$(ck 2 0.3000) (floor, " dry
+        [ "$(count '(floor, ' dry)" = 1 ] || fail "the dry run would evict more than the rank 3: $(cat dry)"
+        rc=0
+        "$CKPTD" -1 -w "$r" "${flags[@]}" --min-free 30M 2>unmet || rc=$?
+        [ "$rc" = 3 ] || fail "-1 with an unmet floor exited $rc: $(cat unmet)"
+        assert_grep "deleted $r/$(ck 0 0.1000) (policy, " unmet
+        assert_grep "evicted $r/$(ck 2 0.3000) (floor, " unmet
+        [ "$(count '(floor, ' unmet)" = 1 ] || fail "evicted more than the rank 3: $(cat unmet)"
+        assert_names "$r" "$(ck 1 0.2000)" "$(ck 3 0.9000)"
+        no_sanitizer_reports dry unmet
+}
+
 # --- 4. one-shot: exit 3 when unmet, 0 when met; -n deletes nothing ---
 test_once_exit_status_and_dry_run() {
         need_root

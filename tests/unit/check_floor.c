@@ -309,6 +309,35 @@ START_TEST(test_newest)
 }
 END_TEST
 
+/* The best of a run is the best ranked of what the policy keeps: its rank
+ * 1 deleted by the policy (keep_top_k 0, old), the rank 2 left is the best
+ * now; another run's rank 1 does not stand in for it. */
+START_TEST(test_best_left)
+{
+        struct floor_cand c[6];
+        struct floor_state st = state(0, 1000, 1000);
+        const size_t want[] = { 2, 4 };
+        unsigned why[6];
+
+        c[0] = cand(0, 1, 1, 10); /* the policy deletes it */
+        c[0].kept = false;
+        c[1] = cand(0, 2, 2, 10); /* the best left */
+        c[4] = cand(1, 2, 1, 10); /* run 1: rank 2, evictable */
+        c[2] = cand(0, 3, 3, 10);
+        c[5] = cand(1, 1, 2, 10); /* run 1: best and newest */
+        c[3] = cand(0, 0, 4, 10); /* the newest, unranked */
+
+        assert_victims(&st, c, 6, want, 2, 1, 1000 - 20);
+        ck_assert_int_eq(floor_protect(c, 6, why), 0);
+        ck_assert_uint_eq(why[0], 0);
+        ck_assert_uint_eq(why[1], P(FLOOR_PROTECT_BEST));
+        ck_assert_uint_eq(why[2], 0);
+        ck_assert_uint_eq(why[3], P(FLOOR_PROTECT_NEWEST));
+        ck_assert_uint_eq(why[4], 0);
+        ck_assert_uint_eq(why[5], P(FLOOR_PROTECT_BEST) | P(FLOOR_PROTECT_NEWEST));
+}
+END_TEST
+
 /* Sums saturate instead of wrapping to a small number. */
 START_TEST(test_saturation)
 {
@@ -490,6 +519,7 @@ Suite *floor_suite(void)
         tcase_add_test(tc, test_unranked_first);
         tcase_add_test(tc, test_protected_when_full);
         tcase_add_test(tc, test_newest);
+        tcase_add_test(tc, test_best_left);
         tcase_add_test(tc, test_saturation);
         tcase_add_test(tc, test_large);
         tcase_add_test(tc, test_design_incident);
