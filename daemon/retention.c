@@ -251,6 +251,29 @@ static void run_tally(const struct policy *p, const struct run *run, struct run_
 
 /* --- one run, decided and applied --- */
 
+struct taken_ctx {
+        struct run_state *run;
+        uint64_t now; /* CLOCK_MONOTONIC */
+};
+
+/* A save that sweep_placed_being_written() found open is noted as one seen
+ * being written (struct pending): a later decision reads the unsettled
+ * checkpoints again from the disk (index_update()), where its old mtime
+ * says complete, and only what the events say keeps it incomplete until it
+ * is closed (IN_CLOSE_WRITE) and quiet for settle, or stale. Out of memory
+ * it counts as complete again at the next decision, as without the note. */
+static void taken_note(const struct ckpt *c, void *userdata)
+{
+        const struct taken_ctx *ctx = userdata;
+        struct pending *p = pending_get(ctx->run, c->members[0]);
+
+        if (!p)
+                return;
+        p->done = p->marked = false;
+        p->writing = true;
+        p->last_usec = ctx->now;
+}
+
 /* Decide and act on the run's index: completeness from the events, the
  * policy, deletions, then a timer for what has not settled yet. scanned,
  * when not NULL, is a scan of the whole run that replaces the index (taken). */
@@ -275,7 +298,8 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
                 log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint", rs->root.w->path,
                             run->path);
         if (scanned_in)
-                sweep_placed_being_written(&rs->root, scanned, &rs->root.w->policy, s->now_usec);
+                sweep_placed_being_written(&rs->root, scanned, &rs->root.w->policy, s->now_usec, taken_note,
+                                           &(struct taken_ctx){.run = run, .now = now});
         run_tally(&rs->root.w->policy, scanned, &t);
         run_note_read_errors(m, rs, run, scanned, &t);
         /* no checkpoint kept for a missing monitor, none before: nothing

@@ -434,7 +434,8 @@ int sweep_decide_root(struct root *r, int64_t now_usec, struct run **ret_runs, s
  * allocated to remember what was checked: each round checks the placed ones
  * again, and a round ends the loop unless it takes one more, so there is no
  * out-of-memory path that would let the first decision stand. */
-bool sweep_placed_being_written(struct root *r, struct run *run, const struct policy *p, int64_t now_usec)
+bool sweep_placed_being_written(struct root *r, struct run *run, const struct policy *p, int64_t now_usec,
+                                void (*taken_cb)(const struct ckpt *c, void *userdata), void *userdata)
 {
         const unsigned placed = (1u << KEEP_BEST) | (1u << KEEP_LAST) | (1u << KEEP_WRITTEN);
         bool taken_any = false, taken = true;
@@ -468,6 +469,8 @@ bool sweep_placed_being_written(struct root *r, struct run *run, const struct po
                                 log_info("%s: in use: taken for a save still being written, not for its place",
                                          path ? path : c->name);
                         c->complete = false;
+                        if (taken_cb)
+                                taken_cb(c, userdata);
                         taken = true;
                 }
                 if (taken && run_decide(p, run->ckpts, run->n_ckpts, now_usec) < 0)

@@ -109,9 +109,11 @@ int sweep_verify_files(struct root *r, const struct run *run, const struct ckpt 
 /* After a scan of the whole run and its decision by p: when the decision
  * deletes something, a complete file checkpoint kept for its place (best,
  * last, newest-written) that is open in another process is taken as a save
- * still being written (complete = false, logged) and run is decided again.
- * Out of memory it keeps rather than deletes. Returns whether one was taken. */
-bool sweep_placed_being_written(struct root *r, struct run *run, const struct policy *p, int64_t now_usec);
+ * still being written (complete = false, logged; taken_cb(c, userdata)
+ * called when not NULL) and run is decided again. Out of memory it keeps
+ * rather than deletes. Returns whether one was taken. */
+bool sweep_placed_being_written(struct root *r, struct run *run, const struct policy *p, int64_t now_usec,
+                                void (*taken_cb)(const struct ckpt *c, void *userdata), void *userdata);
 
 /* Delete what the verdicts of run say (or log would-delete). */
 int sweep_apply(struct sweep *s, struct root *r, const struct run *run);

@@ -153,6 +153,32 @@ test_oneshot_mid_write_keeps_what_the_save_would_displace() {
         assert_no_grep "in use" err
 }
 
+# The save found open at start stays taken for being written while it is
+# open: a later decision of the run (here at the next save, renamed in),
+# which reads the unsettled checkpoints again from the disk, where its old
+# mtime says complete, does not let it displace a complete one from
+# keep_last while it is still written.
+test_start_mid_write_stays_taken_at_the_next_save() {
+        mkdir -p runs
+        for s in 1 2 3; do mkfile "runs/ckpt_$s.pt" 4; done
+        hold write "$T/runs/ckpt_9.pt"
+        writer=$HELD
+        touch -d "-2 hours" runs/*
+        start_daemon log -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 2 --settle 0
+        wait_names runs ckpt_2.pt ckpt_3.pt ckpt_9.pt
+        mkfile new.tmp 4
+        mv new.tmp runs/ckpt_10.pt
+        # the sweep of that save deletes ckpt_2.pt; an answer to status
+        # comes after the sweep's end (one event loop)
+        wait_for 20 grep -q "deleted $T/runs/ckpt_2.pt" log || fail "ckpt_2.pt not deleted: $(cat log)"
+        "$CKPTD" status >/dev/null 2>&1 || fail "status failed"
+        assert_names runs ckpt_3.pt ckpt_9.pt ckpt_10.pt
+        # closed, the save counts at the sweep its close starts
+        release $writer
+        wait_names runs ckpt_9.pt ckpt_10.pt
+        stop_daemon log
+}
+
 # The same in a run nested below the watch root, whose directory name holds
 # a tab: the line names the save by its real path, escaped, and the floor
 # keeps the run's newest complete one beside it.

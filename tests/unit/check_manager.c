@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <math.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -523,7 +524,7 @@ START_TEST(test_placed_being_written)
         ck_assert_uint_eq(n, 1);
         ck_assert_int_eq(run_decide(&w.policy, runs[0].ckpts, runs[0].n_ckpts, now), 0);
         ck_assert(tree_find(&runs[0], "ckpt_9.pt")->complete);
-        ck_assert_int_eq(sweep_placed_being_written(&r, &runs[0], &w.policy, now), _i == 0);
+        ck_assert_int_eq(sweep_placed_being_written(&r, &runs[0], &w.policy, now, NULL, NULL), _i == 0);
         if (_i == 0) {
                 const struct ckpt *c5 = tree_find(&runs[0], "ckpt_5.pt");
 
@@ -553,6 +554,58 @@ START_TEST(test_placed_being_written)
 }
 END_TEST
 
+/* Fail closed: when the check of a placed save fails (here EMFILE, no fd
+ * left for the lease check), it is taken as being written, and so is each
+ * one that takes its place in turn, until the decision deletes nothing:
+ * nothing of the run is deleted, and the loop ends. */
+START_TEST(test_placed_check_fails_keeps_all)
+{
+        struct watch_conf w = tree_watch(KIND_FILE);
+        struct root r;
+        struct run *runs = NULL;
+        struct rlimit old, none;
+        size_t n = 0;
+        int64_t now;
+        int fd;
+        bool taken;
+
+        w.pattern = (char *)"ckpt_{step}.pt";
+        w.policy.keep_top_k = 0;
+        w.policy.keep_last = 1;
+        for (unsigned step = 1; step <= 5; step++) {
+                char name[32];
+
+                snprintf(name, sizeof(name), "ckpt_%u.pt", step);
+                tree_mkfile(name, 10);
+        }
+        tree_age_all();
+        ck_assert_int_eq(root_init(&r, &w), 0);
+        now = tree_scan_now();
+        ck_assert_int_eq(sweep_scan_root(&r, now, &runs, &n), 0);
+        ck_assert_uint_eq(n, 1);
+        ck_assert_int_eq(run_decide(&w.policy, runs[0].ckpts, runs[0].n_ckpts, now), 0);
+        ck_assert(!tree_find(&runs[0], "ckpt_4.pt")->verdict.keep);
+        /* the lowest free fd is the limit: every open fails with EMFILE */
+        fd = dup(0);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+        ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+        none = old;
+        none.rlim_cur = (rlim_t)fd;
+        ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &none), 0);
+        taken = sweep_placed_being_written(&r, &runs[0], &w.policy, now, NULL, NULL);
+        ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+        ck_assert(taken);
+        for (size_t i = 0; i < runs[0].n_ckpts; i++)
+                ck_assert_msg(runs[0].ckpts[i].verdict.keep, "%s not kept", runs[0].ckpts[i].name);
+        ck_assert(tree_find(&runs[0], "ckpt_1.pt")->verdict.reasons & PIN(KEEP_LAST));
+        ck_assert(!tree_find(&runs[0], "ckpt_2.pt")->complete);
+        ck_assert(!tree_find(&runs[0], "ckpt_5.pt")->complete);
+        runs_free(runs, n);
+        root_finish(&r);
+}
+END_TEST
+
 Suite *manager_suite(void);
 
 Suite *manager_suite(void)
@@ -574,6 +627,7 @@ Suite *manager_suite(void)
         tc = tcase_create("placed");
         tcase_add_checked_fixture(tc, tree_setup, tree_teardown);
         tcase_add_loop_test(tc, test_placed_being_written, 0, 2);
+        tcase_add_test(tc, test_placed_check_fails_keeps_all);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -1,6 +1,7 @@
 /* The retention policy: which checkpoints of one run are kept, and why. */
 #include <check.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -686,6 +687,198 @@ START_TEST(test_stale_ranks_same)
 }
 END_TEST
 
+/* Values that tie, sort oddly or are not numbers at all. */
+static const double odd_values[] = {0.0, -0.0, 1.0, 1.0, 2.0, 2.5, -3.0, 1e300, INFINITY, -INFINITY, NAN, 7.0};
+static const char *const odd_names[] = {"a", "b", "b", "c", "ckpt-10", "ckpt-9"};
+
+static double pick_odd(uint64_t *seed)
+{
+        return odd_values[lcg(seed) % ELEMENTSOF(odd_values)];
+}
+
+/* One checkpoint drawn so that equal metrics, orders, mtimes and names are
+ * common, with every kind of flag and a nonsense rank left in its verdict. */
+static void fill_odd(struct ckpt *c, uint64_t *seed, size_t n)
+{
+        uint64_t r = lcg(seed), s = lcg(seed);
+
+        memset(c, 0, sizeof(*c));
+        c->name = r % 7 == 0 ? NULL : (char *)odd_names[lcg(seed) % ELEMENTSOF(odd_names)];
+        c->order_source = (uint8_t)(s % 3);
+        c->order = s % 5 == 0 ? pick_odd(seed) : (double)(lcg(seed) % (n / 2 + 2));
+        c->has_metric = r % 5 != 0;
+        c->metric = r % 3 == 0 ? pick_odd(seed) : (double)(lcg(seed) % 4);
+        c->complete = r % 9 != 0;
+        c->read_error = r % 11 == 0 ? -EIO : 0;
+        c->pins = r % 13 == 0 ? R(PIN_KEEPFILE) : 0;
+        /* the extremes: now - mtime overflows both ways */
+        if (s % 17 == 0)
+                c->mtime_usec = INT64_MIN;
+        else if (s % 17 == 1)
+                c->mtime_usec = INT64_MAX;
+        else
+                c->mtime_usec = NOW_USEC - (int64_t)(lcg(seed) % 4) * 1800 * (int64_t)USEC_PER_SEC;
+        c->age_known = s % 4 == 0;
+        c->age_usec = (int64_t)(lcg(seed) % 3) * 1800 * (int64_t)USEC_PER_SEC;
+        c->verdict.best_rank = (int)(lcg(seed) % (n + 4)) - 2;
+        c->verdict.reasons = (uint16_t)lcg(seed);
+        c->verdict.keep = r % 2;
+}
+
+static struct policy random_policy(uint64_t *seed, size_t n)
+{
+        static const int ks[] = {-1, -7, 0, 1, 2, 3, INT_MAX};
+        static const int64_t everies[] = {0, 0, 0, 1, 2, 3, -1, INT64_MAX};
+        static const int64_t ages[] = {0, 0, 1, 3600, 5400, INT64_MAX, -1};
+        static const char *const monitors[] = {"m", "m", "m", NULL, ""};
+        struct policy p = {
+                .monitor = (char *)monitors[lcg(seed) % ELEMENTSOF(monitors)],
+                .mode = lcg(seed) % 2 ? MODE_MAX : MODE_MIN,
+                .keep_top_k = ks[lcg(seed) % ELEMENTSOF(ks)],
+                .keep_last = ks[lcg(seed) % ELEMENTSOF(ks)],
+                .keep_every = everies[lcg(seed) % ELEMENTSOF(everies)],
+                .min_age_sec = ages[lcg(seed) % ELEMENTSOF(ages)],
+        };
+
+        if (lcg(seed) % 4 == 0)
+                p.keep_top_k = (int)(lcg(seed) % (n + 2));
+        if (lcg(seed) % 4 == 0)
+                p.keep_last = (int)(lcg(seed) % (n + 2));
+        return p;
+}
+
+/* A change between two decisions, as the daemon's index sees them. */
+static size_t mutate(struct ckpt *a, size_t n, size_t cap, uint64_t *seed)
+{
+        uint64_t r = lcg(seed);
+        size_t at = n > 0 ? (size_t)(lcg(seed) % n) : 0;
+
+        switch (r % 8) {
+        case 0: /* a save: a new one at the end, with the last one's order */
+        case 1: /* or anywhere */
+                if (n == cap)
+                        break;
+                if (r % 8 == 0)
+                        at = n;
+                memmove(&a[at + 1], &a[at], (n - at) * sizeof(*a));
+                fill_odd(&a[at], seed, n + 1);
+                if (n > 0 && r % 3 == 0)
+                        a[at].order = a[at > 0 ? at - 1 : at + 1].order;
+                if (r % 5 == 0)
+                        a[at].verdict = (struct verdict){};
+                return n + 1;
+        case 2: /* a few dropped, the rest moved up */
+                for (unsigned k = 0; k < 1 + r % 3 && n > 0; k++, n--) {
+                        at = (size_t)(lcg(seed) % n);
+                        memmove(&a[at], &a[at + 1], (n - at - 1) * sizeof(*a));
+                }
+                return n;
+        case 3: /* one dropped, the last one takes its place */
+                if (n > 0)
+                        a[at] = a[--n];
+                return n;
+        case 4: /* finished, or found to be written again */
+                if (n > 0)
+                        a[at].complete = !a[at].complete;
+                return n;
+        case 5: /* a metric changed, or appeared */
+                if (n > 0) {
+                        a[at].metric = r % 3 ? pick_odd(seed) : (double)(lcg(seed) % 4);
+                        a[at].has_metric = r % 7 != 0;
+                }
+                return n;
+        case 6: /* a read failed or recovered, a pin came or went */
+                if (n > 0) {
+                        a[at].read_error = a[at].read_error ? 0 : -EIO;
+                        a[at].pins ^= R(PIN_SYMLINK);
+                }
+                return n;
+        default: /* two swapped: ranks left by the last decision are stale */
+                if (n > 1) {
+                        struct ckpt t = a[at];
+                        size_t o = (size_t)(lcg(seed) % n);
+
+                        a[at] = a[o];
+                        a[o] = t;
+                }
+                return n;
+        }
+        return n;
+}
+
+static int scan_order_cmp(const void *x, const void *y)
+{
+        const struct ckpt *a = x, *b = y;
+        bool na = isnan(a->order), nb = isnan(b->order);
+
+        if (na || nb)
+                return (int)nb - (int)na;
+        return (a->order > b->order) - (a->order < b->order);
+}
+
+/* Each ck_assert marks its point through the fork's pipe: checked first in
+ * plain C, so that the many comparisons cost no system calls. */
+static void assert_same_verdicts_msg(const struct ckpt *a, const struct ckpt *b, size_t n, unsigned long run, int step)
+{
+        for (size_t i = 0; i < n; i++) {
+                const struct verdict *x = &a[i].verdict, *y = &b[i].verdict;
+
+                if (x->keep == y->keep && x->reasons == y->reasons && x->best_rank == y->best_rank &&
+                    x->delete_reason == y->delete_reason && x->keep == (x->reasons != 0) &&
+                    x->delete_reason == (x->keep ? DELETE_NONE : DELETE_POLICY))
+                        continue;
+                ck_abort_msg("run %lu step %d n %zu at %zu: sorted keep %d reasons %#x rank %d delete %d, "
+                             "quadratic keep %d reasons %#x rank %d delete %d",
+                             run, step, n, i, x->keep, x->reasons, x->best_rank, x->delete_reason, y->keep, y->reasons,
+                             y->best_rank, y->delete_reason);
+        }
+}
+
+/* Many small random runs, each decided again after random changes with the
+ * ranks of its last decision (or nonsense) in its verdicts, runs of very
+ * different sizes one after the other: the sorted path gives every verdict
+ * field exactly as the quadratic one. */
+START_TEST(test_random_same)
+{
+        enum { CAP = 400, RUNS = 100000, STEPS = 8 };
+        struct ckpt *a = calloc(CAP, sizeof(*a)), *b = calloc(CAP, sizeof(*b));
+        uint64_t seed = 20261203;
+
+        ck_assert_ptr_nonnull(a);
+        ck_assert_ptr_nonnull(b);
+        for (unsigned long run = 0; run < RUNS; run++) {
+                uint64_t r = lcg(&seed);
+                /* mostly small (the quadratic path is the reference), some
+                 * empty or single, a few large to grow the scratch */
+                size_t n = r % 200 == 0 ? 150 + (size_t)(lcg(&seed) % 150) : (size_t)(lcg(&seed) % (r % 3 ? 12 : 40));
+                struct policy p = random_policy(&seed, n);
+
+                for (size_t i = 0; i < n; i++)
+                        fill_odd(&a[i], &seed, n);
+                if (r % 3 != 0)
+                        qsort(a, n, sizeof(*a), scan_order_cmp);
+                for (int step = 0; step < STEPS; step++) {
+                        if (step > 0) {
+                                unsigned changes = 1 + (unsigned)(lcg(&seed) % 3);
+
+                                for (unsigned k = 0; k < changes; k++)
+                                        n = mutate(a, n, CAP, &seed);
+                                if (lcg(&seed) % 4 == 0)
+                                        qsort(a, n, sizeof(*a), scan_order_cmp);
+                                if (lcg(&seed) % 10 == 0)
+                                        p = random_policy(&seed, n);
+                        }
+                        memcpy(b, a, n * sizeof(*a));
+                        policy_decide(&p, a, n, NOW_USEC);
+                        policy_decide_quadratic(&p, b, n, NOW_USEC);
+                        assert_same_verdicts_msg(a, b, n, run, step);
+                }
+        }
+        free(a);
+        free(b);
+}
+END_TEST
+
 START_TEST(test_keeps_nothing)
 {
         struct policy p = pol("val_loss", MODE_MIN, 0, 0);
@@ -827,6 +1020,7 @@ Suite *policy_suite(void)
         tcase_add_test(tc, test_large);
         tcase_add_test(tc, test_quadratic_same);
         tcase_add_test(tc, test_stale_ranks_same);
+        tcase_add_test(tc, test_random_same);
         tcase_add_test(tc, test_keeps_nothing);
         tcase_add_test(tc, test_mode_strings);
         tcase_add_test(tc, test_newest_written);
