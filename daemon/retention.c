@@ -261,14 +261,17 @@ struct taken_ctx {
  * checkpoints again from the disk (index_update()), where its old mtime
  * says complete, and only what the events say keeps it incomplete until it
  * is closed (IN_CLOSE_WRITE) and quiet for settle, or stale. Out of memory
- * it counts as complete again at the next decision, as without the note. */
+ * the run's next decision follows a scan of the whole run, which checks the
+ * placed ones again. */
 static void taken_note(const struct ckpt *c, void *userdata)
 {
         const struct taken_ctx *ctx = userdata;
         struct pending *p = pending_get(ctx->run, c->members[0]);
 
-        if (!p)
+        if (!p) {
+                ctx->run->full = true;
                 return;
+        }
         p->done = p->marked = false;
         p->writing = true;
         p->last_usec = ctx->now;
