@@ -105,17 +105,23 @@ test_floor_keeps_the_newest_before_a_save_being_written() {
         [ "$rc" = 0 ] || fail "exit $rc: $(cat err)"
 }
 
+# runs/ckpt_1..3.pt and ckpt_9.pt, a save held open for writing ($writer),
+# all with mtimes two hours old: the save looks complete to a scan.
+mid_write_run() {
+        mkdir -p runs
+        for s in 1 2 3; do mkfile "runs/ckpt_$s.pt" 4; done
+        hold write "$T/runs/ckpt_9.pt"
+        writer=$HELD
+        touch -d "-2 hours" runs/*
+}
+
 # A daemon started while a save is written in place (one long write, its
 # mtime an hour old) takes it for complete from the scan. Before its first
 # sweep deletes what the save would displace from keep_last, the save is
 # found open, taken as still being written, and the one before it stays;
 # once the save is closed, the sweep goes on.
 test_start_mid_write_keeps_what_the_save_would_displace() {
-        mkdir -p runs
-        for s in 1 2 3; do mkfile "runs/ckpt_$s.pt" 4; done
-        hold write "$T/runs/ckpt_9.pt"
-        writer=$HELD
-        touch -d "-2 hours" runs/*
+        mid_write_run
         start_daemon log -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 2 --settle 0
         wait_names runs ckpt_2.pt ckpt_3.pt ckpt_9.pt
         assert_grep "ckpt_9.pt: in use: taken for a save still being written" log
@@ -129,11 +135,7 @@ test_start_mid_write_keeps_what_the_save_would_displace() {
 # found open before anything it would displace from keep_last is deleted.
 # A dry run says what the real pass does.
 test_oneshot_mid_write_keeps_what_the_save_would_displace() {
-        mkdir -p runs
-        for s in 1 2 3; do mkfile "runs/ckpt_$s.pt" 4; done
-        hold write "$T/runs/ckpt_9.pt"
-        writer=$HELD
-        touch -d "-2 hours" runs/*
+        mid_write_run
         rc=0
         "$CKPTD" -1 -n -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 2 2>err || rc=$?
         [ "$rc" = 0 ] || fail "dry run: exit $rc: $(cat err)"
@@ -159,11 +161,7 @@ test_oneshot_mid_write_keeps_what_the_save_would_displace() {
 # mtime says complete, does not let it displace a complete one from
 # keep_last while it is still written.
 test_start_mid_write_stays_taken_at_the_next_save() {
-        mkdir -p runs
-        for s in 1 2 3; do mkfile "runs/ckpt_$s.pt" 4; done
-        hold write "$T/runs/ckpt_9.pt"
-        writer=$HELD
-        touch -d "-2 hours" runs/*
+        mid_write_run
         start_daemon log -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 2 --settle 0
         wait_names runs ckpt_2.pt ckpt_3.pt ckpt_9.pt
         mkfile new.tmp 4
