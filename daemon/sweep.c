@@ -14,6 +14,7 @@
 #include "log.h"
 #include "policy.h"
 #include "remove.h"
+#include "scan_pins.h"
 #include "tombrec.h"
 #include "sweep.h"
 #include "verify.h"
@@ -422,17 +423,37 @@ int sweep_decide_root(struct root *r, int64_t now_usec, struct run **ret_runs, s
         return 0;
 }
 
+/* The in-use check of checkpoint `name` of run failed with error: the run
+ * is unreadable, every checkpoint of it kept (KEEP_UNREADABLE), as when a
+ * read that may pin any of them fails. */
+static void run_unreadable(struct run *run, int error, const char *name)
+{
+        /* out of memory, read_error is set and read_what NULL: still kept */
+        (void)scan_run_error(run, error, "whether %s is in use", name);
+        for (size_t i = 0; i < run->n_ckpts; i++) {
+                struct ckpt *c = &run->ckpts[i];
+
+                if (c->read_error == 0) {
+                        c->read_error = (int16_t)(run->read_error > -4096 ? run->read_error : -EIO);
+                        c->read_what = READ_WHAT_RUN;
+                }
+        }
+}
+
 /* After a scan of the whole run (a one-shot pass; the daemon at start, after
  * an inotify queue overflow, on reload) completeness comes from mtimes, not
  * from events: a save written in place since before the scan (one long
  * write, an old mtime) looks complete, takes a place among the best or the
  * newest, and the checkpoint it displaces would be deleted. So when the
  * decision deletes something, each complete file checkpoint kept for such a
- * place is checked as a victim is (sweep_verify_files()): one in use, or
- * whose check fails (logged with the error), is taken as still being
- * written, and the run is decided again until no new one is. Nothing is
- * allocated to remember what was checked: each round checks the placed ones
- * again, and a round ends the loop unless it takes one more, so there is no
+ * place is checked as a victim is (sweep_verify_files()): one in use is
+ * taken as still being written, and the run is decided again until no new
+ * one is. A check that fails (EIO, EMFILE) says nothing of any of them: the
+ * run is then unreadable, as when its listing fails (every checkpoint kept,
+ * logged with the error, looked at again at check_interval), in one round
+ * rather than one placed checkpoint at a time. Nothing is allocated to
+ * remember what was checked: each round checks the placed ones again, and a
+ * round ends the loop unless it takes one more, so there is no
  * out-of-memory path that would let the first decision stand. */
 bool sweep_placed_being_written(struct root *r, struct run *run, const struct policy *p, int64_t now_usec,
                                 void (*taken_cb)(const struct ckpt *c, void *userdata), void *userdata)
@@ -459,15 +480,14 @@ bool sweep_placed_being_written(struct root *r, struct run *run, const struct po
                         v = sweep_verify_files(r, run, c, -1, NULL);
                         if (v == VERIFY_FREE || v == -ESTALE)
                                 continue; /* gone or replaced: its removal's check says so */
+                        if (v < 0) {
+                                run_unreadable(run, v, c->name);
+                                taken = true;
+                                break;
+                        }
                         path = sweep_ckpt_path(r, run, c);
-                        if (v < 0)
-                                log_warning_errno(v,
-                                                  "%s: cannot check whether it is in use: %m; taken for a save "
-                                                  "still being written, not for its place",
-                                                  path ? path : c->name);
-                        else
-                                log_info("%s: in use: taken for a save still being written, not for its place",
-                                         path ? path : c->name);
+                        log_info("%s: in use: taken for a save still being written, not for its place",
+                                 path ? path : c->name);
                         c->complete = false;
                         if (taken_cb)
                                 taken_cb(c, userdata);

@@ -306,6 +306,24 @@ test_daemon_keeps_a_flocked_victim() {
         stop_daemon log
 }
 
+# When the in-use check of a checkpoint kept for its place fails (EIO), no
+# save of the run is known not to be written: the run is kept whole, as an
+# unreadable one, said once, rather than one placed checkpoint at a time.
+test_placed_check_error_keeps_the_run_whole() {
+        [ -n "${FAULT_SO:-}" ] && [ -e "$FAULT_SO" ] || skip "no FAULT_SO"
+        mkdir -p runs
+        for s in 1 2 3 9; do mkfile "runs/ckpt_$s.pt" 4; done
+        touch -d "-2 hours" runs/*
+        rc=0
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" LD_PRELOAD=$FAULT_SO FAULT_CALL=openat2 FAULT_NTH=1 FAULT_REPEAT=1 FAULT_ERRNO=EIO FAULT_MATCH=ckpt_ \
+                "$CKPTD" -1 -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 2 2>err || rc=$?
+        [ "$rc" = 0 ] || fail "exit $rc: $(cat err)"
+        assert_names runs ckpt_1.pt ckpt_2.pt ckpt_3.pt ckpt_9.pt
+        [ "$(grep -c "cannot read whether ckpt_3.pt is in use: .*keeping the whole run" err)" = 1 ] ||
+                fail "not said once: $(cat err)"
+        assert_no_grep "cannot check whether" err
+}
+
 # oneshot_without_leases GROW: ckptd -1 where every lease on a checkpoint
 # fails with EINVAL (as on NFS, or with fs.leases-enable = 0), stopped after
 # the scan at the victim's removal; GROW=1 appends to the victim meanwhile.
