@@ -69,6 +69,7 @@ static struct run_state *run_state_free(struct run_state *run)
         if (!run)
                 return NULL;
         sd_event_source_disable_unref(run->timer);
+        sd_event_source_disable_unref(run->now);
         ages_finish(&run->ages);
         for (size_t i = 0; i < run->n_pending; i++)
                 free(run->pending[i].name);

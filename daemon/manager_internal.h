@@ -43,6 +43,7 @@ struct run_state {
         struct pending *pending;
         size_t n_pending;
         sd_event_source *timer; /* settle: sweep this run when it fires */
+        sd_event_source *now;   /* sweep it at the next turn of the loop (run_arm() with no delay) */
         size_t n_ckpts;         /* after the last sweep */
         unsigned seen;          /* generation of the last rescan that saw it */
         char *read_errors;      /* sweep_read_errors_key() last logged; NULL: none */
