@@ -391,13 +391,13 @@ static void *trainer_main(void *arg)
                         int fd = openat(t->run_fd, t->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 
                         if (fd < 0 || write(fd, data, sizeof(data)) != (ssize_t)sizeof(data) || close(fd) < 0)
-                                t->error = -errno;
+                                __atomic_store_n(&t->error, -errno, __ATOMIC_RELEASE);
                 } else {
                         double now = wall_now();
 
                         __atomic_store(&t->rename_us, &now, __ATOMIC_RELEASE);
                         if (renameat(t->run_fd, t->tmp, t->run_fd, t->name) < 0)
-                                t->error = -errno;
+                                __atomic_store_n(&t->error, -errno, __ATOMIC_RELEASE);
                 }
         }
         return NULL;
@@ -541,10 +541,10 @@ static int bench_save(struct series *s, unsigned saves)
                         r = await_event(ep_fd, in_fd, victim, IN_DELETE, NULL);
                 mark_now(&b1);
                 calls = ncalls;
-                if (r < 0 || t.error < 0) {
-                        r = r < 0 ? r : t.error;
+                if (r >= 0)
+                        r = __atomic_load_n(&t.error, __ATOMIC_ACQUIRE);
+                if (r < 0)
                         goto out;
-                }
                 first++;
                 s->calls += calls;
                 __atomic_load(&t.rename_us, &renamed, __ATOMIC_ACQUIRE);
