@@ -107,8 +107,14 @@ fresh-test: | deps-auto
 deb: | deps-auto
 	bash tests/packaging/deb.sh
 
-bench: $(B)/ckptd
-	@CKPTD=$(abspath $(B)/ckptd) bash bench/run.sh
+# The system calls of the safety contract alone, timed per operation
+# (bench/kfloor.c): built for make bench only, not by all or check.
+build/kfloor: bench/kfloor.c | deps-auto
+	@mkdir -p build
+	$(CC) -O2 -g -std=gnu11 $(WARN) $(if $(WERROR),-Werror) -D_GNU_SOURCE -pthread -o $@ $<
+
+bench: $(B)/ckptd build/kfloor
+	@CKPTD=$(abspath $(B)/ckptd) KFLOOR=$(abspath build/kfloor) bash bench/run.sh
 
 # libFuzzer targets (clang): every tests/fuzz/fuzz_<name>.c, linked with
 # the whole library built again by clang with ASan+UBSan and coverage

@@ -12,6 +12,9 @@ turns them into BENCHMARKS.md. Called by bench/run.sh (`make bench`).
   dirckpt  B6 removing a 10000-file directory checkpoint against rm -rf
   oneshot  B5 sweep of 500 runs x 40 checkpoints, keep top 3 + last 1
   latency  close() of checkpoint N -> its victim gone (inotify IN_DELETE)
+  kfloor   the same operations as the system calls of the safety contract
+           alone (build/kfloor, bench/kfloor.c), and those of find, the
+           peer and rm -rf, timed in the same work directory
 
 --only picks phases; the sizes and repetitions are options (see --help).
 """
@@ -878,6 +881,30 @@ def bench_dirckpt(a, work):
     return res
 
 
+def bench_kfloor(a, work):
+    """The kernel's own cost of each operation: build/kfloor makes the same
+    kind of files in the work directory and times only the system calls
+    ckptd's safety contract makes (and those of find, the peer, rm -rf)."""
+    if not os.access(a.kfloor, os.X_OK):
+        log(f"kfloor: {a.kfloor} is not built (make build/kfloor), skipped")
+        return {"error": f"{a.kfloor} not built"}
+    cmd = [a.kfloor, "-s", str(a.kfloor_saves), "-r", str(a.kfloor_runs), "-f", str(a.dir_files),
+           "-d", str(a.reps), work]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if p.returncode != 0:
+        # e.g. a filesystem without leases: the report says so, the other
+        # phases' figures stand
+        err = f"kfloor exited {p.returncode}" + (f": {p.stderr.strip()}" if p.stderr.strip() else "")
+        log(err)
+        return {"error": err}
+    res = json.loads(p.stdout)
+    res["command"] = " ".join(os.path.basename(x) if i == 0 else x for i, x in enumerate(cmd[:-1])) + " WORK"
+    for k, v in res["sequences"].items():
+        log(f"kfloor {k}: {v['cpu_us']['median'] / v['units']:.2f} us CPU per {v['unit']}, "
+            f"{v['syscalls'] / v['units']:.2f} system calls")
+    return res
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ckptd", required=True)
@@ -902,13 +929,16 @@ def main():
     ap.add_argument("--onerun-saves", type=int, default=100)
     ap.add_argument("--onerun-blocks", type=int, default=5)
     ap.add_argument("--onerun-cap", type=float, default=40.0)
-    ap.add_argument("--only", default="big,onerun,dirckpt,oneshot,latency")
+    ap.add_argument("--kfloor", default=os.path.join(os.path.dirname(HERE), "build", "kfloor"))
+    ap.add_argument("--kfloor-saves", type=int, default=2000)
+    ap.add_argument("--kfloor-runs", type=int, default=100)
+    ap.add_argument("--only", default="big,onerun,dirckpt,oneshot,latency,kfloor")
     a = ap.parse_args()
     t0 = time.monotonic()
     out = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     only = a.only.split(",")
     phases = (("big", bench_big), ("onerun", bench_onerun), ("dirckpt", bench_dirckpt),
-              ("oneshot", bench_oneshot), ("latency", bench_latency))
+              ("oneshot", bench_oneshot), ("latency", bench_latency), ("kfloor", bench_kfloor))
     for name, fn in phases:
         if name in only:
             t = time.monotonic()

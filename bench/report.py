@@ -242,6 +242,141 @@ def summary_table(r):
            "commands in the sections below.\n",
            "| # | measure | target | ckptd | baseline | ratio | |", "|---|---|---|---|---|---|---|"]
     out += ["| " + " | ".join(x) + " |" for x in rows]
+    below = floor_bounds(r)
+    if below:
+        out += ["", "**Against the kernel's own cost** (the contract's system calls alone, measured in this "
+                "run, see \"The contract's system calls alone\"): " + "; ".join(below) + "."]
+    return out + [""]
+
+
+# --- the contract's system calls alone (bench/kfloor.c) ---
+
+def kseq(r, name):
+    """A kfloor sequence of this run, or None."""
+    k = r.get("kfloor") or {}
+    return (k.get("sequences") or {}).get(name)
+
+
+def kper(seq, key="wall_us", stat="median"):
+    """Seconds per unit (save, victim, entry, file) of a kfloor sequence."""
+    return seq[key][stat] / seq["units"] / 1e6
+
+
+def floor_rows(r):
+    """(operation, ckptd or None, floor, unit formatter, calls per unit, baseline name, baseline measured
+    or None, baseline's floor or None): one per figure that has a floor."""
+    rows = []
+    b, o, d = r.get("big"), r.get("oneshot"), r.get("dirckpt")
+    sv = kseq(r, "save")
+    if sv:
+        c2 = med(b["sessions"]["ckptd"]["save_cpu_ns"]) / 1e9 if b else None
+        rows.append(("B2: CPU per new checkpoint, µs", c2, kper(sv, "cpu_us"), us, sv["syscalls"],
+                     "", None, None))
+        lc = b["sessions"]["ckptd"]["latency"] if b else []
+        if "latency_us" in sv:
+            rows.append(("B3: rename → victim gone, p50, ms", q(lc, 50) if lc else None,
+                         kper(sv, "latency_us"), ms, None, "", None, None))
+    sw, pw = kseq(r, "sweep_run"), kseq(r, "peer_run")
+    if sw and pw:
+        n = o["runs"] * o["ckpts_per_run"] if o else 20000
+        c5 = med([t["wall"] for t in o["sweep"]["ckptd"]]) if o else None
+        p5 = med([t["wall"] for t in o["sweep"]["peer"]]) if o else None
+        rows.append((f"B5: one-shot sweep of {n} checkpoints, wall ms", c5, kper(sw) * n, ms,
+                     sw["syscalls"] / sw["units"], "peer `--once`", p5, kper(pw) * n))
+    v, pv = kseq(r, "victim"), kseq(r, "peer_victim")
+    if v and pv:
+        rows.append(("B5: one victim (without /proc/locks, read once per run), CPU µs", None, kper(v, "cpu_us"), us,
+                     v["syscalls"], "peer: unlink + a line", None, kper(pv, "cpu_us")))
+    dr, rm = kseq(r, "dir_remove"), kseq(r, "rm_dir")
+    if dr and rm:
+        c6 = med([t["wall"] for t in d["ckptd"]]) if d else None
+        p6 = med([t["wall"] for t in d["rm"]]) if d else None
+        rows.append((f"B6: removing a {dr['units']}-file directory, wall ms", c6, kper(dr) * dr["units"], ms,
+                     dr["syscalls"] / dr["units"], "rm -rf", p6, kper(rm) * rm["units"]))
+    sc, fd = kseq(r, "scan_dir"), kseq(r, "find_dir")
+    if sc and fd:
+        n = b["runs"] * b["ckpts_per_run"] if b else 100000
+        c1 = med([t["wall"] for t in b["scan"]["ckptd"]]) if b else None
+        f1 = med([t["wall"] for t in b["scan"]["find"]]) if b else None
+        rows.append((f"B1: `ckptd -1 -n` on {n} checkpoints, wall ms", c1, kper(sc) * n, ms,
+                     sc["syscalls"] / sc["units"], "find", f1, kper(fd) * n))
+    return rows
+
+
+def floor_bounds(r):
+    """Which targets lie below what the kernel takes for the contract here."""
+    out = []
+    b, o, d = r.get("big"), r.get("oneshot"), r.get("dirckpt")
+
+    def say(tid, rule, target_s, floor_s, f, unit):
+        t = f"{tid}'s target, {rule}{f(target_s)} {unit},"
+        if floor_s > target_s:
+            out.append(f"{t} is below the contract's calls alone ({f(floor_s)} {unit}): not reachable on "
+                       "this machine")
+        else:
+            out.append(f"{t} is above them ({f(floor_s)} {unit})")
+
+    sv = kseq(r, "save")
+    if sv:
+        say("B2", "", 40e-6, kper(sv, "cpu_us"), us, "µs")
+        if "latency_us" in sv:
+            say("B3", "p50 ", 0.2e-3, kper(sv, "latency_us"), ms, "ms")
+    sw = kseq(r, "sweep_run")
+    if sw and o:
+        n = o["runs"] * o["ckpts_per_run"]
+        say("B5", "0.8× the peer = ", 0.8 * med([t["wall"] for t in o["sweep"]["peer"]]), kper(sw) * n, ms, "ms")
+    dr = kseq(r, "dir_remove")
+    if dr and d:
+        say("B6", "1.1× rm -rf = ", 1.1 * med([t["wall"] for t in d["rm"]]), kper(dr) * dr["units"], ms, "ms")
+    sc = kseq(r, "scan_dir")
+    if sc and b:
+        n = b["runs"] * b["ckpts_per_run"]
+        say("B1", "1.3× find = ", 1.3 * med([t["wall"] for t in b["scan"]["find"]]), kper(sc) * n, ms, "ms")
+    return out
+
+
+def kfloor(k, r):
+    out = ["## The contract's system calls alone\n"]
+    if "sequences" not in k:
+        return out + [f"Not measured in this run: {k.get('error', 'no figures')}.\n"]
+    out += [f"`build/kfloor` (bench/kfloor.c, `{k.get('command', 'kfloor WORK')}`) makes the same kind of files "
+            "on the same file system and performs, per operation, only the system calls ckptd's safety "
+            "contract makes (victim opened with `openat2` beneath its run, `fstat`, `fcntl(F_SETLEASE)`, "
+            "`/proc/locks` read, `unlinkat` on the run's fd, `close`, a log line to /dev/null; the scan's "
+            "`statx` with `STATX_MNT_ID`), with no index, policy or parsing; beside them, the calls of what "
+            "ckptd is compared with (find's `fstatat`, the peer's `unlink` of the whole path and a line, "
+            "rm -rf's `unlinkat`). Per save, a thread plays the trainer (`NAME.tmp`, 4 KiB, close, "
+            "rename) while the timed thread sleeps in `epoll_wait` on a real inotify watch, as the daemon "
+            "does: its CPU (CLOCK_THREAD_CPUTIME_ID) includes being woken twice; its latency is the "
+            "trainer's `rename()` → the victim's `unlinkat()` returning. Scaled figures (B1, B5, B6) are "
+            "per entry, checkpoint or file times the bench's count, in-process (no exec, no process "
+            "start-up): a lower bound for ckptd's and the baseline's wall time. Medians; the clocks' own "
+            f"cost ({k['clock_overhead_us']['cpu']:.2f} µs) is taken off.\n",
+            "| operation | ckptd, this run | contract's calls alone | ckptd/floor | system calls per unit "
+            "| compared with | measured | its calls alone | contract/its floor |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for op, c, fl, f, calls, base, bm, bf in floor_rows(r):
+        out.append(f"| {op} | {f(c) if c is not None else '—'} | {f(fl)} | "
+                   f"{ratio(c, fl) if c is not None else ''} | {f'{calls:.2f}' if calls is not None else ''} | "
+                   f"{base} | {f(bm) if bm is not None else ''} | {f(bf) if bf is not None else ''} | "
+                   f"{ratio(fl, bf) if bf else ''} |")
+    seqs = k["sequences"]
+    out += ["", "Per operation as timed (median, quartiles; CPU and wall µs per operation, system calls "
+            "per operation as made):\n",
+            "| sequence | what | operations | system calls | CPU µs | wall µs |", "|---|---|---|---|---|---|"]
+    for name, sq in seqs.items():
+        if "cpu_us" not in sq:
+            continue
+        out.append(f"| {name} | {sq['what']} | {sq['ops']} | {sq['syscalls']:.0f} | "
+                   f"{sq['cpu_us']['median']:.1f} ({sq['cpu_us']['q1']:.1f}–{sq['cpu_us']['q3']:.1f}) | "
+                   f"{sq['wall_us']['median']:.1f} ({sq['wall_us']['q1']:.1f}–{sq['wall_us']['q3']:.1f}) |")
+    v, pv, lk = seqs.get("victim"), seqs.get("peer_victim"), seqs.get("proc_locks")
+    if v and pv and "cpu_us" in v and "cpu_us" in pv:
+        out += ["", f"**Reading:** the contract costs {ratio(v['cpu_us']['median'], pv['cpu_us']['median'])} "
+                f"the peer's calls per victim ({v['cpu_us']['median']:.1f} vs {pv['cpu_us']['median']:.1f} µs "
+                f"CPU, {v['syscalls']:.0f} vs {pv['syscalls']:.0f} calls)"
+                + (f", plus one /proc/locks read ({lk['cpu_us']['median']:.1f} µs) per run" if lk and "cpu_us" in lk
+                   else "") + "."]
     return out + [""]
 
 
@@ -435,6 +570,8 @@ def main():
         out += idle(r["big"]["idle"])
     if "latency" in r:
         out += latency(r["latency"])
+    if "kfloor" in r:
+        out += kfloor(r["kfloor"], r)
     if "big" in r:
         out += dominates(r["big"])
     notes = os.path.join(HERE, "notes.md")

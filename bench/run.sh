@@ -11,6 +11,8 @@
 # see below); named in the report, removed afterwards.
 # BENCH_ARGS: extra arguments for bench/bench.py (e.g. --reps 3).
 # BENCH_OUT: the report (default: BENCHMARKS.md beside the Makefile).
+# KFLOOR: the contract's system calls alone (default build/kfloor; make
+# bench builds it).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -60,7 +62,8 @@ export BENCH_FS=${BENCH_FS:-$(stat -f -c %T "$work")}
 
 echo "bench: $CKPTD against bench/peer_retention.py in $work" >&2
 # shellcheck disable=SC2086 # BENCH_ARGS is a list of words
-"$py" "$here/bench.py" --ckptd "$CKPTD" --work "$work" --out "$work/results.json" ${BENCH_ARGS:-}
+"$py" "$here/bench.py" --ckptd "$CKPTD" --kfloor "${KFLOOR:-$top/build/kfloor}" --work "$work" \
+        --out "$work/results.json" ${BENCH_ARGS:-}
 # the raw figures, to re-render the report: bench/report.py --results ...
 mkdir -p "$top/build" && cp "$work/results.json" "$top/build/bench-results.json"
 "$py" "$here/report.py" --results "$work/results.json" --ckptd "$CKPTD" --work "$work" \
