@@ -276,30 +276,33 @@ def floor_rows(r):
         if "latency_us" in sv:
             rows.append(("B3: rename → victim gone, p50, ms", q(lc, 50) if lc else None,
                          kper(sv, "latency_us"), ms, None, "", None, None))
+    def scaled(label, ours, base, n, seq, base_name, base_seq):
+        """A whole operation: ckptd's and the baseline's wall times beside
+        the floors of their calls, per unit times n units."""
+        rows.append((label, ours, kper(seq) * n, ms, seq["syscalls"] / seq["units"], base_name, base,
+                     kper(base_seq) * n))
+
+    def wall(ts):
+        return med([t["wall"] for t in ts])
+
     sw, pw = kseq(r, "sweep_run"), kseq(r, "peer_run")
     if sw and pw:
         n = o["runs"] * o["ckpts_per_run"] if o else 20000
-        c5 = med([t["wall"] for t in o["sweep"]["ckptd"]]) if o else None
-        p5 = med([t["wall"] for t in o["sweep"]["peer"]]) if o else None
-        rows.append((f"B5: one-shot sweep of {n} checkpoints, wall ms", c5, kper(sw) * n, ms,
-                     sw["syscalls"] / sw["units"], "peer `--once`", p5, kper(pw) * n))
+        scaled(f"B5: one-shot sweep of {n} checkpoints, wall ms", wall(o["sweep"]["ckptd"]) if o else None,
+               wall(o["sweep"]["peer"]) if o else None, n, sw, "peer `--once`", pw)
     v, pv = kseq(r, "victim"), kseq(r, "peer_victim")
     if v and pv:
         rows.append(("B5: one victim (without /proc/locks, read once per run), CPU µs", None, kper(v, "cpu_us"), us,
                      v["syscalls"], "peer: unlink + a line", None, kper(pv, "cpu_us")))
     dr, rm = kseq(r, "dir_remove"), kseq(r, "rm_dir")
     if dr and rm:
-        c6 = med([t["wall"] for t in d["ckptd"]]) if d else None
-        p6 = med([t["wall"] for t in d["rm"]]) if d else None
-        rows.append((f"B6: removing a {dr['units']}-file directory, wall ms", c6, kper(dr) * dr["units"], ms,
-                     dr["syscalls"] / dr["units"], "rm -rf", p6, kper(rm) * rm["units"]))
+        scaled(f"B6: removing a {dr['units']}-file directory, wall ms", wall(d["ckptd"]) if d else None,
+               wall(d["rm"]) if d else None, dr["units"], dr, "rm -rf", rm)
     sc, fd = kseq(r, "scan_dir"), kseq(r, "find_dir")
     if sc and fd:
         n = b["runs"] * b["ckpts_per_run"] if b else 100000
-        c1 = med([t["wall"] for t in b["scan"]["ckptd"]]) if b else None
-        f1 = med([t["wall"] for t in b["scan"]["find"]]) if b else None
-        rows.append((f"B1: `ckptd -1 -n` on {n} checkpoints, wall ms", c1, kper(sc) * n, ms,
-                     sc["syscalls"] / sc["units"], "find", f1, kper(fd) * n))
+        scaled(f"B1: `ckptd -1 -n` on {n} checkpoints, wall ms", wall(b["scan"]["ckptd"]) if b else None,
+               wall(b["scan"]["find"]) if b else None, n, sc, "find", fd)
     return rows
 
 
