@@ -66,14 +66,13 @@ void run_arm(struct run_state *run, uint64_t delay_usec, bool reset)
         uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC), when = now + delay_usec, cur = 0;
         int enabled = SD_EVENT_OFF;
 
-        if (run->now && sd_event_source_get_enabled(run->now, &enabled) > 0) {
+        if (run->now && sd_event_source_get_enabled(run->now, NULL) > 0) {
                 if (!reset)
                         return; /* due now already */
                 sd_event_source_set_enabled(run->now, SD_EVENT_OFF);
         }
         if (delay_usec == 0 && run_arm_now(run) >= 0)
                 return;
-        enabled = SD_EVENT_OFF;
         if (run->timer) {
                 sd_event_source_get_enabled(run->timer, &enabled);
                 sd_event_source_get_time(run->timer, &cur);
