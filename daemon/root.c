@@ -66,15 +66,11 @@ static void root_arm_poll(struct root_state *rs)
                                    on_poll_timer, rs);
 }
 
-/* Watch a directory of the root; the watch limit turns the root to polling. */
-int root_watch(struct manager *m, struct root_state *rs, const char *path, enum watch_kind kind)
+/* What adding the watch of path (r from watcher_add()) means for the root:
+ * the watch limit turns it to polling; a directory gone or replaced is
+ * nothing to watch. */
+static int root_watch_result(struct root_state *rs, const char *path, int r)
 {
-        int r;
-
-        if (!m->watcher)
-                return 0; /* events come from elsewhere (manager_watch_event) */
-        r = watcher_add_beneath(m->watcher, rs->root.fd, path, rs->index, kind, NULL);
-
         if (r == -ENOSPC) {
                 if (!rs->polled)
                         log_warning("%s: inotify watch limit reached (fs.inotify.max_user_watches); "
@@ -89,6 +85,17 @@ int root_watch(struct manager *m, struct root_state *rs, const char *path, enum 
         if (r < 0 && r != -ENOENT && r != -ENOTDIR && r != -ELOOP && r != -EXDEV)
                 return log_warning_errno(r, "cannot watch %s/%s: %m, ignoring", rs->root.w->path, path);
         return r < 0 ? r : 0;
+}
+
+/* Watch a directory of the root; the watch limit turns the root to polling. */
+int root_watch(struct manager *m, struct root_state *rs, const char *path, enum watch_kind kind)
+{
+        int r;
+
+        if (!m->watcher)
+                return 0; /* events come from elsewhere (manager_watch_event) */
+        r = watcher_add_beneath(m->watcher, rs->root.fd, path, rs->index, kind, NULL);
+        return root_watch_result(rs, path, r);
 }
 
 /* Watch the parent of the root, for the root's return and, while it is
@@ -145,31 +152,77 @@ static int root_failed(struct manager *m, struct root_state *rs, int r)
         return 0;
 }
 
-/* Scan the runs at and below `sub` (a path relative to the root, "." for
- * all of it): *ret_runs get paths relative to the root. */
-static int scan_subtree(struct root_state *rs, const char *sub, int64_t now, struct run **ret_runs, size_t *ret_n)
+/* Path of `path` (relative to subtree sub) relative to the root, malloc'd;
+ * NULL on ENOMEM. */
+static char *subtree_path(const char *sub, const char *path)
 {
+        char *p;
+
+        if (strcmp(sub, ".") == 0)
+                return strdup(path);
+        if (strcmp(path, ".") == 0)
+                return strdup(sub);
+        if (asprintf(&p, "%s/%s", sub, path) < 0)
+                return NULL;
+        return p;
+}
+
+struct subtree_visit {
+        struct manager *m;
+        struct root_state *rs;
+        const char *sub;
+};
+
+/* Each directory the scan of a subtree lists, before its listing: a run not
+ * known yet gets its state and its watch, on the directory fd the scan holds,
+ * so that whatever changes in it after the listing is an event. */
+static int subtree_visit(int dir_fd, const char *path, void *userdata)
+{
+        struct subtree_visit *v = userdata;
+        _cleanup_free_ char *full = subtree_path(v->sub, path);
+        int r;
+
+        if (!full)
+                return -ENOMEM;
+        path = full;
+        if (run_find(v->rs, path))
+                return 0;
+        if (!run_get(v->rs, path))
+                return -ENOMEM;
+        /* the root's own watch is added before its scan */
+        if (!v->m->watcher || strcmp(path, ".") == 0)
+                return 0;
+        r = watcher_add(v->m->watcher, dir_fd, path, v->rs->index, WATCH_RUN, NULL);
+        (void)root_watch_result(v->rs, path, r); /* logged; the scan goes on */
+        return 0;
+}
+
+/* Scan the runs at and below `sub` (a path relative to the root, "." for
+ * all of it), watching each new one before it is listed: *ret_runs get
+ * paths relative to the root. */
+static int scan_subtree(struct manager *m, struct root_state *rs, const char *sub, int64_t now, struct run **ret_runs,
+                        size_t *ret_n)
+{
+        struct subtree_visit v = {.m = m, .rs = rs, .sub = sub};
         struct root r = rs->root;
         _cleanup_close_ int fd = -1;
         int k;
 
-        if (strcmp(sub, ".") == 0)
-                return sweep_scan_root(&rs->root, now, ret_runs, ret_n);
-        fd = openat_beneath(rs->root.fd, sub, O_PATH | O_DIRECTORY, 0);
-        if (fd < 0)
-                return fd;
-        r.fd = fd;
-        k = sweep_scan_root(&r, now, ret_runs, ret_n);
+        if (strcmp(sub, ".") != 0) {
+                fd = openat_beneath(rs->root.fd, sub, O_PATH | O_DIRECTORY, 0);
+                if (fd < 0)
+                        return fd;
+                r.fd = fd;
+        }
+        k = scan_root_visit(r.fd, r.w, r.pat, now, subtree_visit, &v, ret_runs, ret_n);
         if (k < 0)
-                return k;
+                return log_errno(k, "cannot scan %s: %m", r.w->path);
+        if (strcmp(sub, ".") == 0)
+                return 0;
         for (size_t i = 0; i < *ret_n; i++) {
-                char *p = NULL;
                 struct run *run = &(*ret_runs)[i];
+                char *p = subtree_path(sub, run->path);
 
-                if (strcmp(run->path, ".") == 0)
-                        p = strdup(sub);
-                else if (asprintf(&p, "%s/%s", sub, run->path) < 0)
-                        p = NULL;
                 if (!p)
                         return -ENOMEM;
                 free(run->path);
@@ -186,9 +239,10 @@ static bool path_below(const char *path, const char *sub)
 }
 
 /* Open the root when needed, watch every run at and below `sub` (the watch
- * is added before the run is scanned, so nothing slips between: a round that
- * added watches is scanned again, and the last round, which added none, is
- * what gets swept), then sweep those runs. */
+ * is added before the run is listed, so nothing slips between; a run the
+ * scan could not open is watched after it, and that round is scanned again:
+ * the last round, which added none, is what gets swept), then sweep those
+ * runs. */
 int root_rescan_at(struct manager *m, struct root_state *rs, const char *sub)
 {
         int64_t now = now_usec(CLOCK_REALTIME);
@@ -243,7 +297,7 @@ int root_rescan_at(struct manager *m, struct root_state *rs, const char *sub)
                 added = false;
                 runs_free(runs, n);
                 runs = NULL, n = 0;
-                r = scan_subtree(rs, sub, now, &runs, &n);
+                r = scan_subtree(m, rs, sub, now, &runs, &n);
                 if (r < 0 && strcmp(sub, ".") == 0) {
                         runs_free(runs, n);
                         log_errno(r, "cannot scan %s: %m", rs->root.w->path);

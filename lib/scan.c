@@ -1062,6 +1062,12 @@ static char *path_join(const char *dir, const char *name)
 int scan_root(int root_fd, const struct watch_conf *w, const struct pattern *pat, int64_t now_usec,
               struct run **ret_runs, size_t *ret_n)
 {
+        return scan_root_visit(root_fd, w, pat, now_usec, NULL, NULL, ret_runs, ret_n);
+}
+
+int scan_root_visit(int root_fd, const struct watch_conf *w, const struct pattern *pat, int64_t now_usec,
+                    scan_visit_fn *visit, void *userdata, struct run **ret_runs, size_t *ret_n)
+{
         struct pathv stack = {}, subdirs = {};
         struct run *runs = NULL;
         size_t n = 0, cap = 0;
@@ -1105,6 +1111,12 @@ int scan_root(int root_fd, const struct watch_conf *w, const struct pattern *pat
                                 goto fail;
                         n++;
                         continue;
+                }
+                /* before the listing: what changes after it is news */
+                r = visit ? visit(fd, path, userdata) : 0;
+                if (r < 0) {
+                        close(fd);
+                        goto fail;
                 }
                 r = scan_dir(fd, path, w, pat, now_usec, &runs[n], w->recursive ? &subdirs : NULL);
                 close(fd);

@@ -70,6 +70,13 @@ int scan_one(int run_fd, const char *name, const struct watch_conf *w, const str
  * not be read (run.read_error). Fails when the root itself cannot be read. */
 int scan_root(int root_fd, const struct watch_conf *w, const struct pattern *pat, int64_t now_usec,
               struct run **ret_runs, size_t *ret_n);
+/* Called with each directory scan_root_visit() opened (fd, its path
+ * relative to the root) before it is listed: a watch added there sees every
+ * change the listing may miss. A negative return stops the scan with it. */
+typedef int scan_visit_fn(int dir_fd, const char *path, void *userdata);
+/* scan_root(), calling visit (may be NULL) with each directory it lists. */
+int scan_root_visit(int root_fd, const struct watch_conf *w, const struct pattern *pat, int64_t now_usec,
+                    scan_visit_fn *visit, void *userdata, struct run **ret_runs, size_t *ret_n);
 void runs_free(struct run *runs, size_t n);
 
 /* Whether name matches the watch's pattern (and `match` globs) as a

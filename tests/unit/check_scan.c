@@ -490,6 +490,62 @@ START_TEST(test_recursive_runs)
 }
 END_TEST
 
+/* The visit of scan_root_visit(): records each path; in "a/b" it writes
+ * checkpoint-9 (a save landing right after the watch is added), and it
+ * fails with -EIO where fail_at says. */
+struct visits {
+        char seen[8][64];
+        size_t n;
+        const char *fail_at;
+};
+
+static int visit_record(int dir_fd, const char *path, void *userdata)
+{
+        struct visits *v = userdata;
+
+        if (v->n < 8)
+                snprintf(v->seen[v->n++], sizeof(v->seen[0]), "%s", path);
+        if (v->fail_at && strcmp(path, v->fail_at) == 0)
+                return -EIO;
+        if (strcmp(path, "a/b") == 0)
+                ck_assert_int_eq(mkdirat(dir_fd, "checkpoint-9", 0755), 0);
+        return 0;
+}
+
+START_TEST(test_visit_before_listing)
+{
+        struct watch_conf w = tree_watch(KIND_DIR);
+        struct visits v = {};
+        struct run *runs = NULL;
+        size_t n = 0;
+
+        tree_use_pattern("checkpoint-{step}");
+        tree_mkfile("a/checkpoint-1/x", 1);
+        tree_mkdirs("a/b");
+        tree_mkdirs("a/checkpoint-2/sub"); /* a checkpoint: never visited */
+        ck_assert_int_eq(scan_root_visit(tree_fd, &w, tree_pat, tree_scan_now(), visit_record, &v, &runs, &n), 0);
+
+        /* every run visited once, in the order the runs come back */
+        ck_assert_uint_eq(v.n, n);
+        ck_assert_uint_eq(n, 3);
+        for (size_t i = 0; i < n; i++)
+                ck_assert_str_eq(v.seen[i], runs[i].path);
+        /* what the visit saw written is in the listing that follows it */
+        ck_assert_str_eq(runs[2].path, "a/b");
+        ck_assert_uint_eq(runs[2].n_ckpts, 1);
+        ck_assert_str_eq(runs[2].ckpts[0].name, "checkpoint-9");
+        runs_free(runs, n);
+
+        /* a failed visit fails the scan with its error, nothing returned */
+        v = (struct visits){.fail_at = "a/b"};
+        runs = NULL, n = 0;
+        ck_assert_int_eq(scan_root_visit(tree_fd, &w, tree_pat, tree_scan_now(), visit_record, &v, &runs, &n),
+                         -EIO);
+        ck_assert_ptr_null(runs);
+        ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
 static void mount_tmpfs(const char *path)
 {
         char full[4096];
@@ -638,6 +694,7 @@ Suite *scan_suite(void)
         tcase_add_test(tc, test_incomplete_settle);
         tcase_add_test(tc, test_json_file_metric);
         tcase_add_test(tc, test_recursive_runs);
+        tcase_add_test(tc, test_visit_before_listing);
         tcase_add_test(tc, test_mount_points);
         tcase_add_test(tc, test_openat_beneath_walk);
         tcase_add_test(tc, test_unreadable_run);
