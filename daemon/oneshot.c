@@ -101,14 +101,15 @@ int manager_once(const struct config *c, bool dry_run)
                 struct run *runs = NULL;
                 size_t n = 0;
 
+                /* Interrupted removals first, before the scan: a group whose
+                 * removal was committed may still show members under their
+                 * own names, which the finish removes. */
+                if (!dry_run)
+                        sweep_tombstones(r);
                 if (sweep_decide_root(r, s.now_usec, &runs, &n) < 0) {
                         status = EXIT_FAILURE;
                         continue;
                 }
-                /* Interrupted removals first. Tombstones are dot files, never
-                 * checkpoints, so the verdicts stand. */
-                if (!dry_run)
-                        sweep_tombstones(r);
                 for (size_t j = 0; j < n; j++) {
                         /* a save written in place since before the scan
                          * looks complete: not for what it would displace */

@@ -293,6 +293,13 @@ int root_rescan_at(struct manager *m, struct root_state *rs, const char *sub)
                 if (r < 0 && !rs->polled)
                         return root_failed(m, rs, r);
         }
+        /* Interrupted removals first, before the scan that is decided: a
+         * group whose removal was committed may still show members under
+         * their own names, which the finish removes. */
+        if (!rs->tombstones_done && !m->dry_run) {
+                sweep_tombstones(&rs->root);
+                rs->tombstones_done = true;
+        }
         do {
                 added = false;
                 runs_free(runs, n);
@@ -322,12 +329,6 @@ int root_rescan_at(struct manager *m, struct root_state *rs, const char *sub)
                         if (strcmp(runs[i].path, ".") != 0)
                                 root_watch(m, rs, runs[i].path, WATCH_RUN);
                         added = true;
-                }
-                /* Interrupted removals, before anything is decided; their
-                 * tombstones are dot files, never checkpoints. */
-                if (!rs->tombstones_done && !m->dry_run) {
-                        sweep_tombstones(&rs->root);
-                        rs->tombstones_done = true;
                 }
         } while (added && ++rounds < 8);
 

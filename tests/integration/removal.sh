@@ -195,6 +195,52 @@ test_group_killed_after_first_rename() {
         [ "$(records)" = 0 ] || fail "records left"
 }
 
+# A group whose removal was committed and then killed still shows its data
+# shards under their own names. The next start, of -1 or of the daemon,
+# finishes that removal before it scans and decides: the leftover takes no
+# place among the newest, where it would cost the checkpoint before it.
+test_interrupted_group_takes_no_place() {
+        local mode pid
+        state_env
+        for mode in oneshot daemon; do
+                rm -rf runs hook
+                mkdir runs
+                tf_group 1 2
+                tf_group 2 2
+                tf_group 3 2
+                touch runs/ckpt-1.keep # so that the one victim is ckpt-2
+                mkfifo hook
+                CKPTD_TEST_HOOK="renamed:$T/hook" "$CKPTD_HOOKED" -1 -w "$T/runs" --pattern 'ckpt-{step}.*' \
+                        --keep-last 1 2>err &
+                pid=$!
+                echo $pid >>"$T/pids"
+                hook_wait $pid
+                echo k >hook
+                wait $pid || true
+                assert_absent runs/ckpt-2.index
+                [ "$(find runs -maxdepth 1 -name 'ckpt-2.data-*' | wc -l)" = 2 ] ||
+                        fail "$mode: expected the kill right after the first rename: $(ls -a runs)"
+                rm runs/ckpt-1.keep
+                if [ $mode = oneshot ]; then
+                        "$CKPTD" -1 -w "$T/runs" --pattern 'ckpt-{step}.*' --keep-last 2 2>err2 ||
+                                fail "$mode: exit $?: $(cat err2)"
+                else
+                        "$CKPTD" -w "$T/runs" --pattern 'ckpt-{step}.*' --keep-last 2 2>err2 &
+                        pid=$!
+                        echo $pid >>"$T/pids"
+                        wait_for 20 grep -q '^ckptd: watching ' err2 || fail "ckptd did not start: $(cat err2)"
+                fi
+                assert_grep "finished 1 interrupted removal" err2
+                assert_names runs ckpt-1.data-00000-of-00002 ckpt-1.data-00001-of-00002 ckpt-1.index \
+                        ckpt-3.data-00000-of-00002 ckpt-3.data-00001-of-00002 ckpt-3.index
+                [ "$(records)" = 0 ] || fail "$mode: records left"
+                if [ $mode = daemon ]; then
+                        kill $pid
+                        wait $pid || true
+                fi
+        done
+}
+
 # --- kill -9 at random points ------------------------------------------------
 
 # kill_after PID USEC: SIGKILL PID after USEC microseconds.
