@@ -270,7 +270,9 @@ int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userdata)
         int r;
 
         (void)s, (void)fd, (void)revents;
+        m->reading_events = true;
         r = watcher_read(m->watcher, on_watch_event, m);
+        m->reading_events = false;
         if (r < 0 && r != -EAGAIN)
                 log_warning_errno(r, "cannot read inotify events: %m, rescanning");
         if (r < 0 || m->rescan_all) {
@@ -280,5 +282,8 @@ int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userdata)
                         root_rescan(m, &m->roots[i]);
                 }
         }
+        /* the events read (watcher_read() reads to EAGAIN or its cap) are
+         * noted: what they made due is decided now, not one loop turn each */
+        runs_sweep_due(m);
         return 0;
 }

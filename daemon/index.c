@@ -68,6 +68,7 @@ static struct run_state *run_state_free(struct run_state *run)
 {
         if (!run)
                 return NULL;
+        run_due_forget(run);
         sd_event_source_disable_unref(run->timer);
         sd_event_source_disable_unref(run->now);
         ages_finish(&run->ages);

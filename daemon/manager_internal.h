@@ -44,12 +44,16 @@ struct run_state {
         size_t n_pending;
         sd_event_source *timer; /* settle: sweep this run when it fires */
         sd_event_source *now;   /* sweep it at the next turn of the loop (run_arm() with no delay) */
-        size_t n_ckpts;         /* after the last sweep */
-        unsigned seen;          /* generation of the last rescan that saw it */
-        char *read_errors;      /* sweep_read_errors_key() last logged; NULL: none */
-        bool unreadable_whole;  /* the last sweep kept it whole after a read error */
-        size_t n_unreadable;    /* checkpoints the last sweep kept after read errors */
-        struct ages ages;       /* timed records gone from idx since it was observed */
+        /* on the manager's list of runs due now, swept once the events read
+         * with the one that made it due are noted (runs_sweep_due()) */
+        struct run_state *due_next;
+        bool due_listed;
+        size_t n_ckpts;        /* after the last sweep */
+        unsigned seen;         /* generation of the last rescan that saw it */
+        char *read_errors;     /* sweep_read_errors_key() last logged; NULL: none */
+        bool unreadable_whole; /* the last sweep kept it whole after a read error */
+        size_t n_unreadable;   /* checkpoints the last sweep kept after read errors */
+        struct ages ages;      /* timed records gone from idx since it was observed */
         /* The index: the run's checkpoints as last scanned and decided, kept
          * current name by name from events (scan_one()) between scans of
          * the whole run. */
@@ -111,9 +115,12 @@ struct manager {
         struct root_state *roots;
         size_t n_roots;
         unsigned next_index;
-        bool rescan_all;          /* inotify overflowed */
-        int64_t last_event_usec;  /* CLOCK_REALTIME */
-        uint64_t last_write_usec; /* CLOCK_MONOTONIC of the last write seen in a run */
+        bool rescan_all;            /* inotify overflowed */
+        bool reading_events;        /* in on_inotify(): a run due now goes on `due` */
+        struct run_state *due;      /* runs made due now by the events being read */
+        struct run_state **due_end; /* where the next one goes (&due when empty) */
+        int64_t last_event_usec;    /* CLOCK_REALTIME */
+        uint64_t last_write_usec;   /* CLOCK_MONOTONIC of the last write seen in a run */
 
         struct space space; /* the free-space floor, per filesystem */
         bool floor_unmet;
@@ -204,6 +211,11 @@ void index_refresh(struct root_state *rs, struct run_state *run, int64_t now);
 uint64_t settle_usec(const struct root_state *rs);
 /* Sweep run delay_usec from now; an earlier deadline stands unless reset. */
 void run_arm(struct run_state *run, uint64_t delay_usec, bool reset);
+/* Sweep the runs that the events just read made due now, in the order they
+ * became due, instead of one turn of the event loop each. */
+void runs_sweep_due(struct manager *m);
+/* Take run off the list of runs due now (it is being freed). */
+void run_due_forget(struct run_state *run);
 /* How long pending p must stay quiet to count as settled. */
 uint64_t pending_quiet_usec(const struct root_state *rs, const struct pending *p);
 /* Decide and act on run's index (replaced by scanned_in when not NULL). */

@@ -44,18 +44,80 @@ static int on_run_now(sd_event_source *s, void *userdata)
         return on_run_timer(s, 0, userdata);
 }
 
-/* Sweep the run at the next turn of the loop, once the events read with
- * this one are noted: a deferred source, which unlike a timer due now costs
- * no timerfd_settime(2) to arm nor a read(2) to fire (with settle 0 that
- * was two system calls and a tenth of the daemon's time per save). The
- * settle timer is stopped: the sweep arms again what it still waits for. */
+/* Sweep the run once the events read with this one are noted: right after
+ * the read when an event made it due (runs_sweep_due()), else at the next
+ * turn of the loop from a deferred source, which unlike a timer due now
+ * costs no timerfd_settime(2) to arm nor a read(2) to fire (with settle 0
+ * that was two system calls and a tenth of the daemon's time per save).
+ * The settle timer is stopped: the sweep arms again what it still waits
+ * for. */
 static int run_arm_now(struct run_state *run)
 {
+        struct manager *m = run->rs->m;
+        int r;
+
         if (run->timer)
                 sd_event_source_set_enabled(run->timer, SD_EVENT_OFF);
         if (run->now)
-                return sd_event_source_set_enabled(run->now, SD_EVENT_ONESHOT);
-        return sd_event_add_defer(run->rs->m->event, &run->now, on_run_now, run);
+                r = sd_event_source_set_enabled(run->now, SD_EVENT_ONESHOT);
+        else
+                r = sd_event_add_defer(m->event, &run->now, on_run_now, run);
+        /* made due by an event being read: swept right after the read
+         * (runs_sweep_due()), the deferred source only if that does not */
+        if (r >= 0 && m->reading_events && !run->due_listed) {
+                if (!m->due)
+                        m->due_end = &m->due;
+                *m->due_end = run;
+                m->due_end = &run->due_next;
+                run->due_next = NULL;
+                run->due_listed = true;
+        }
+        return r;
+}
+
+void run_due_forget(struct run_state *run)
+{
+        struct manager *m;
+        struct run_state **at;
+
+        if (!run->due_listed)
+                return;
+        m = run->rs->m;
+        for (at = &m->due; *at && *at != run; at = &(*at)->due_next)
+                ;
+        if (*at) {
+                *at = run->due_next;
+                if (m->due_end == &run->due_next)
+                        m->due_end = at;
+        }
+        run->due_next = NULL;
+        run->due_listed = false;
+}
+
+/* The runs due now are swept in one go for at most this long; the rest
+ * keep their deferred sources and are swept one per turn of the loop, so
+ * that a burst over many runs cannot hold off the watchdog or a signal. */
+#define DUE_SWEEP_MAX_USEC (USEC_PER_SEC / 20)
+
+void runs_sweep_due(struct manager *m)
+{
+        uint64_t start = (uint64_t)now_usec(CLOCK_MONOTONIC);
+        struct run_state *run;
+
+        /* a sweep may free other runs of the list (run_due_forget()) or
+         * make more due: each is taken off before it is swept */
+        while ((run = m->due)) {
+                m->due = run->due_next;
+                run->due_next = NULL;
+                run->due_listed = false;
+                if ((uint64_t)now_usec(CLOCK_MONOTONIC) - start > DUE_SWEEP_MAX_USEC)
+                        continue; /* its deferred source sweeps it */
+                /* still due now: a later write may have postponed it */
+                if (run->now && sd_event_source_get_enabled(run->now, NULL) > 0) {
+                        sd_event_source_set_enabled(run->now, SD_EVENT_OFF);
+                        run_sweep(m, run->rs, run);
+                }
+        }
 }
 
 /* Sweep run `delay_usec` from now; an earlier deadline already set stands
