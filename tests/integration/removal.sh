@@ -27,6 +27,20 @@ tombstones() { find "$1" -maxdepth 1 -name '.ckptd-trash-*' | wc -l; }
 
 oneshot() { "$CKPTD" -1 -w "$T/runs" --pattern "$1" --keep-last 1 2>>"$T/err"; }
 
+# killed_at HOOK PATTERN: ckptd -1 --keep-last 1 over runs, killed where
+# CKPTD_TEST_HOOK=HOOK blocks it.
+killed_at() {
+        local pid
+        rm -f hook
+        mkfifo hook
+        CKPTD_TEST_HOOK="$1:$T/hook" "$CKPTD_HOOKED" -1 -w "$T/runs" --pattern "$2" --keep-last 1 2>err &
+        pid=$!
+        echo $pid >>"$T/pids"
+        hook_wait $pid
+        echo k >hook
+        wait $pid || true
+}
+
 # hook_wait PID: ckptd blocks in CKPTD_TEST_HOOK's FIFO.
 hook_wait() {
         wait_for 10 sh -c "ls -l /proc/$1/fd 2>/dev/null | grep -q hook" || fail "ckptd never reached the hook"
@@ -89,14 +103,7 @@ test_swapped_recorded_tombstone_survives() {
         mkdir runs
         for s in 1 2; do mkdir "runs/step-$s"; mkfile "runs/step-$s/shard" 4; done
         touch -d "-1 hour" runs/*/* runs/*
-        mkfifo hook
-        CKPTD_TEST_HOOK="tombstoned:$T/hook" "$CKPTD_HOOKED" -1 -w "$T/runs" --pattern 'step-{step}' \
-                --keep-last 1 2>err &
-        pid=$!
-        echo $pid >>"$T/pids"
-        hook_wait $pid
-        echo k >hook
-        wait $pid || true
+        killed_at tombstoned 'step-{step}'
         [ "$(records)" = 1 ] || fail "expected one record, have $(records)"
         mv runs/.ckptd-trash-step-1 saved
         mkdir runs/.ckptd-trash-step-1
@@ -113,14 +120,7 @@ test_daemon_start_finishes_recorded_tombstone() {
         mkdir runs
         for s in 1 2; do mkdir "runs/step-$s"; mkfile "runs/step-$s/shard" 4; done
         touch -d "-1 hour" runs/*/* runs/*
-        mkfifo hook
-        CKPTD_TEST_HOOK="tombstoned:$T/hook" "$CKPTD_HOOKED" -1 -w "$T/runs" --pattern 'step-{step}' \
-                --keep-last 1 2>err &
-        pid=$!
-        echo $pid >>"$T/pids"
-        hook_wait $pid
-        echo k >hook
-        wait $pid || true
+        killed_at tombstoned 'step-{step}'
         assert_exists runs/.ckptd-trash-step-1/shard
         "$CKPTD" -w "$T/runs" --pattern 'step-{step}' --keep-last 1 2>d.log &
         pid=$!
@@ -176,14 +176,7 @@ test_group_killed_after_first_rename() {
         mkdir runs
         tf_group 1 200
         tf_group 2 200
-        mkfifo hook
-        CKPTD_TEST_HOOK="renamed:$T/hook" "$CKPTD_HOOKED" -1 -w "$T/runs" --pattern 'ckpt-{step}.*' \
-                --keep-last 1 2>err &
-        pid=$!
-        echo $pid >>"$T/pids"
-        hook_wait $pid
-        echo k >hook
-        wait $pid || true
+        killed_at renamed 'ckpt-{step}.*'
         assert_absent runs/ckpt-1.index
         [ "$(find runs -maxdepth 1 -name 'ckpt-1.data-*' | wc -l)" = 200 ] ||
                 fail "expected the kill right after the first rename"
@@ -203,20 +196,13 @@ test_interrupted_group_takes_no_place() {
         local mode pid
         state_env
         for mode in oneshot daemon; do
-                rm -rf runs hook
+                rm -rf runs
                 mkdir runs
                 tf_group 1 2
                 tf_group 2 2
                 tf_group 3 2
                 touch runs/ckpt-1.keep # so that the one victim is ckpt-2
-                mkfifo hook
-                CKPTD_TEST_HOOK="renamed:$T/hook" "$CKPTD_HOOKED" -1 -w "$T/runs" --pattern 'ckpt-{step}.*' \
-                        --keep-last 1 2>err &
-                pid=$!
-                echo $pid >>"$T/pids"
-                hook_wait $pid
-                echo k >hook
-                wait $pid || true
+                killed_at renamed 'ckpt-{step}.*'
                 assert_absent runs/ckpt-2.index
                 [ "$(find runs -maxdepth 1 -name 'ckpt-2.data-*' | wc -l)" = 2 ] ||
                         fail "$mode: expected the kill right after the first rename: $(ls -a runs)"
