@@ -898,9 +898,22 @@ bool control_is_command(const char *arg)
         return strcmp(arg, "status") == 0 || strcmp(arg, "reload") == 0;
 }
 
+/* Whether pid is a running ckptd. A daemon killed outright leaves its state
+ * file behind, and its pid may go to another program: that one's name
+ * (/proc/PID/comm) does not start with "ckptd". Where /proc cannot tell, a
+ * live pid is taken as the daemon. */
 static bool pid_alive(pid_t pid)
 {
-        return kill(pid, 0) == 0 || errno == EPERM;
+        char path[sizeof("/proc//comm") + 3 * sizeof(int)], comm[16] = "";
+        _cleanup_close_ int fd = -1;
+
+        if (kill(pid, 0) < 0 && errno != EPERM)
+                return false;
+        snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0 || read(fd, comm, sizeof(comm) - 1) <= 0)
+                return true;
+        return strncmp(comm, "ckptd", strlen("ckptd")) == 0;
 }
 
 /* Parse dir/state-PID.json; NULL if it cannot be read or is another version. */
@@ -1185,7 +1198,7 @@ static int cmd_reload(int argc, char *argv[])
                 pid = pids[0];
         }
         before = reload_count(dir, pid, NULL);
-        if (before < 0) {
+        if (before < 0 || !pid_alive(pid)) {
                 fprintf(stderr, "ckptd reload: no state of pid %d in %s: is it a running ckptd?\n", (int)pid, dir);
                 return EXIT_FAILURE;
         }

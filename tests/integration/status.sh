@@ -119,6 +119,28 @@ assert d["deleted"]["policy"] == 2 and d["freed_bytes"]["policy"] == 8192' st.js
         assert_exit 1 "$CKPTD" status
 }
 
+# A daemon killed outright leaves its state file behind, and its pid may go
+# to another program: ckptd status shows no daemon for it, and reload sends
+# that program no signal.
+test_state_file_of_a_pid_reused_is_no_daemon() {
+        local sleeper
+        RUNTIME_DIRECTORY=$T/rt
+        mkdir -p rt w
+        start_daemon d.log -w "$T/w" --preset lightning
+        wait_for 10 test -e "rt/state-$DPID.json" || fail "no state file: $(ls rt)"
+        kill -KILL "$DPID"
+        wait_for 10 eval "! alive $DPID" || fail "ckptd $DPID still runs"
+        [ -e "rt/state-$DPID.json" ] || fail "the state file went with a SIGKILL?"
+        sleep 300 &
+        sleeper=$!
+        echo "$sleeper" >>"$T/pids"
+        mv "rt/state-$DPID.json" "rt/state-$sleeper.json"
+        assert_exit 1 "$CKPTD" status
+        assert_exit 1 "$CKPTD" reload "$sleeper"
+        alive "$sleeper" || fail "reload signalled the program that took the pid"
+        kill "$sleeper"
+}
+
 # A watch on a read-only mount: said once, loudly, with the fix; STATUS=,
 # status, the metrics and -t show it.
 test_read_only_watch_is_reported() {
