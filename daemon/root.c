@@ -306,8 +306,7 @@ int root_rescan_at(struct manager *m, struct root_state *rs, const char *sub)
                 runs = NULL, n = 0;
                 r = scan_subtree(m, rs, sub, now, &runs, &n);
                 if (r < 0 && strcmp(sub, ".") == 0) {
-                        runs_free(runs, n);
-                        log_errno(r, "cannot scan %s: %m", rs->root.w->path);
+                        runs_free(runs, n); /* scan_subtree() logged it */
                         return root_failed(m, rs, r);
                 }
                 if (r < 0) {
