@@ -23,6 +23,7 @@
 
 #include "config.h"
 #include "conftext.h"
+#include "macro.h"
 
 #define NAME "fuzz.conf"
 
@@ -126,7 +127,9 @@ static void differential(const char *text)
         config_set_include_dir(&ours, "/dev/null");
         raw_ok = config_read_string(&raw, text);
         ours_ok = config_read_string(&ours, t.text);
-        if (raw_ok != ours_ok)
+        /* every integer is 64-bit in ours: an array mixing 1L and 2, which
+         * libconfig refuses, is uniform there */
+        if (raw_ok != ours_ok && !(ours_ok && streq_ptr(config_error_text(&raw), "mismatched element type in array")))
                 abort();
         if (raw_ok)
                 same_setting(config_root_setting(&raw), config_root_setting(&ours));
