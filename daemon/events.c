@@ -63,10 +63,18 @@ static void on_run_event(struct manager *m, struct root_state *rs, const struct 
         bool candidate;
 
         if (ev->kind == WATCH_EVENT_SELF_GONE) {
-                if (ev->dir->kind == WATCH_ROOT)
+                if (ev->dir->kind == WATCH_ROOT) {
                         root_lost(m, rs);
-                else
-                        runs_drop_below(m, rs, dir);
+                        return;
+                }
+                /* The run's directory went; another may stand under its
+                 * name already (one renamed over it, which replaces an
+                 * empty directory, is an IN_MOVED_TO read before this):
+                 * scanned and watched as new. Dropping frees ev->dir. */
+                _cleanup_free_ char *path = strdup(dir);
+                runs_drop_below(m, rs, dir);
+                if (path)
+                        root_rescan_at(m, rs, path);
                 return;
         }
         run = run_find(rs, dir);

@@ -424,6 +424,13 @@ void sweep_done(struct manager *m, const struct sweep *s)
         manager_status(m);
 }
 
+static int run_scan_failed(struct root_state *rs, struct run_state *run, int r)
+{
+        _cleanup_free_ char *p = log_escape(run->path);
+
+        return log_warning_errno(r, "cannot scan %s/%s: %m, trying again later", rs->root.w->path, p ? p : "?");
+}
+
 static int run_sweep(struct manager *m, struct root_state *rs, struct run_state *run)
 {
         struct sweep s;
@@ -442,8 +449,7 @@ static int run_sweep(struct manager *m, struct root_state *rs, struct run_state 
                         return 0;
                 }
                 if (r == -ENOMEM)
-                        return log_warning_errno(r, "cannot scan %s/%s: %m, trying again later", rs->root.w->path,
-                                                 run->path);
+                        return run_scan_failed(rs, run, r);
         }
         strv_finish(&run->dirty);
         r = sweep_scan_run(&rs->root, run->path, s.now_usec, &scanned);
@@ -453,7 +459,7 @@ static int run_sweep(struct manager *m, struct root_state *rs, struct run_state 
         }
         if (r < 0) {
                 rs->retry = true; /* ENOMEM: look again at check_interval */
-                return log_warning_errno(r, "cannot scan %s/%s: %m, trying again later", rs->root.w->path, run->path);
+                return run_scan_failed(rs, run, r);
         }
         run_process(m, rs, run, &scanned, &s);
         sweep_done(m, &s);

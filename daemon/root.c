@@ -173,9 +173,11 @@ struct subtree_visit {
         const char *sub;
 };
 
-/* Each directory the scan of a subtree lists, before its listing: a run not
- * known yet gets its state and its watch, on the directory fd the scan holds,
- * so that whatever changes in it after the listing is an event. */
+/* Each directory the scan of a subtree lists, before its listing: a run
+ * gets its state when new, and its watch, on the directory fd the scan holds,
+ * so that whatever changes in it after the listing is an event. A known run
+ * is watched again too: its watch may have failed before (it could not be
+ * read then), and on the same directory the same watch comes back. */
 static int subtree_visit(int dir_fd, const char *path, void *userdata)
 {
         struct subtree_visit *v = userdata;
@@ -185,9 +187,7 @@ static int subtree_visit(int dir_fd, const char *path, void *userdata)
         if (!full)
                 return -ENOMEM;
         path = full;
-        if (run_find(v->rs, path))
-                return 0;
-        if (!run_get(v->rs, path))
+        if (!run_find(v->rs, path) && !run_get(v->rs, path))
                 return -ENOMEM;
         /* the root's own watch is added before its scan */
         if (!v->m->watcher || strcmp(path, ".") == 0)
@@ -215,8 +215,13 @@ static int scan_subtree(struct manager *m, struct root_state *rs, const char *su
                 r.fd = fd;
         }
         k = scan_root_visit(r.fd, r.w, r.pat, now, subtree_visit, &v, ret_runs, ret_n);
-        if (k < 0)
+        if (k < 0 && strcmp(sub, ".") == 0)
                 return log_errno(k, "cannot scan %s: %m", r.w->path);
+        if (k < 0) {
+                _cleanup_free_ char *esc = log_escape(sub);
+
+                return log_warning_errno(k, "cannot scan %s/%s: %m", r.w->path, esc ? esc : "?");
+        }
         if (strcmp(sub, ".") == 0)
                 return 0;
         for (size_t i = 0; i < *ret_n; i++) {

@@ -135,6 +135,30 @@ test_runs_created_or_moved_in_after_startup() {
         stop_daemon d.log
 }
 
+# A run directory replaced while watched: a prepared run renamed over an
+# empty known one (rename(2) replaces an empty directory), and a run removed
+# and made again under its name. Each new directory is decided, and so are
+# its later saves: it is watched, not only scanned once.
+test_run_replaced_is_watched_again() {
+        mkdir -p root/a root/b
+        lrun root/b 0.5 0.6
+        start_daemon d.log -w "$T/root" --preset lightning --monitor val_loss --keep-top-k 1 --keep-last 1 \
+                --settle 0.5
+        wait_names root/b "$(lname 0 0.5)" "$(lname 1 0.6)"
+        lrun prep/a 0.9 0.3 0.8 0.7
+        mv -T prep/a root/a
+        wait_names root/a "$(lname 1 0.3)" "$(lname 3 0.7)"
+        printf x >"root/a/$(lname 4 0.2)"
+        wait_names root/a "$(lname 4 0.2)"
+        rm -r root/b
+        lrun root/b.new 0.4 0.6 0.5
+        mv root/b.new root/b
+        wait_names root/b "$(lname 0 0.4)" "$(lname 2 0.5)"
+        printf x >"root/b/$(lname 3 0.1)"
+        wait_names root/b "$(lname 3 0.1)"
+        stop_daemon d.log
+}
+
 # The watched root itself removed, then created again (twice), and moved
 # away then replaced: each new root gets retention; the old one moved away
 # is no longer the daemon's business.

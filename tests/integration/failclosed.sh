@@ -281,7 +281,7 @@ EOP
 
 # A run moved in after start-up that cannot be read is reported (at the
 # next check_interval, by the rescan of the whole watch), and decided once
-# it reads.
+# it reads; from then on it is watched: its next save is decided too.
 test_daemon_reports_a_new_unreadable_run() {
         need_root
         mkdir -p "$T/root"
@@ -303,6 +303,11 @@ EOC
         chmod 755 "$T/root/new"
         wait_for 20 eval "[ ! -e '$T/root/new/global_step2' ]" || fail "not decided once readable: $(cat d.log)"
         assert_names "$T/root/new" global_step3
+        mkdir "$T/root/new/global_step4"
+        mkfile "$T/root/new/global_step4/mp_rank_00_model_states.pt" 4
+        chown -R nobody:nogroup "$T/root/new/global_step4"
+        wait_for 20 eval "[ ! -e '$T/root/new/global_step3' ]" || fail "the next save was not decided: $(cat d.log)"
+        assert_names "$T/root/new" global_step4
         stop_nobody_daemon
 }
 
