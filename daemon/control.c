@@ -73,7 +73,8 @@ struct control {
         char *unit;       /* our systemd unit, or NULL */
         char *last_status;
         int64_t started_usec;
-        unsigned reloads; /* reloads that ended, applied or rejected */
+        uint64_t start_ticks; /* ours, proc_start_ticks(); 0: unknown */
+        unsigned reloads;     /* reloads that ended, applied or rejected */
         int64_t reload_usec;
         char *reload_error; /* the last reload's rejection; NULL: applied */
         bool metrics_ro;    /* its directory is read-only (told once) */
@@ -87,6 +88,39 @@ struct control {
         struct decision decisions[DECISIONS_MAX];
         size_t n_decisions, next_decision;
 };
+
+/* When pid started, in clock ticks after boot (proc(5): /proc/PID/stat,
+ * field 22): with the pid it names one process while the system runs. 0
+ * when it cannot be read. */
+static uint64_t proc_start_ticks(pid_t pid)
+{
+        char path[sizeof("/proc//stat") + 3 * sizeof(int)], buf[512], *p;
+        _cleanup_close_ int fd = -1;
+        unsigned long long ticks;
+        ssize_t n;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return 0;
+        n = read(fd, buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return 0;
+        buf[n] = '\0';
+        /* the name (field 2) may hold spaces and ')': the last ')' ends it;
+         * the fields after it are numbers, 20 of them to field 22 */
+        p = strrchr(buf, ')');
+        if (!p)
+                return 0;
+        p++;
+        for (int field = 3; field < 22; field++) {
+                p += strspn(p, " ");
+                p += strcspn(p, " ");
+        }
+        if (sscanf(p, " %llu", &ticks) != 1)
+                return 0;
+        return ticks;
+}
 
 static char *mfree_str(char *s)
 {
@@ -213,6 +247,7 @@ int control_new(struct manager *m)
         if (!c)
                 return -ENOMEM;
         c->started_usec = now_usec(CLOCK_REALTIME);
+        c->start_ticks = proc_start_ticks(getpid());
         c->unit = own_unit();
         c->dir = runtime_dir();
         if (!c->dir)
@@ -508,6 +543,8 @@ static json_object *state_json(struct manager *m, const char *status)
                 return NULL;
         json_object_object_add(o, "version", json_object_new_int(STATE_VERSION));
         json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
+        if (c->start_ticks > 0)
+                json_object_object_add(o, "start_ticks", json_object_new_int64((int64_t)c->start_ticks));
         json_object_object_add(o, "config", json_str(m->config_path));
         json_object_object_add(o, "unit", json_str(c->unit));
         json_object_object_add(o, "started_usec", json_object_new_int64(c->started_usec));
@@ -898,17 +935,32 @@ bool control_is_command(const char *arg)
         return strcmp(arg, "status") == 0 || strcmp(arg, "reload") == 0;
 }
 
-/* Whether pid is a running ckptd. A daemon killed outright leaves its state
- * file behind, and its pid may go to another program: that one's name
- * (/proc/PID/comm) does not start with "ckptd". Where /proc cannot tell, a
- * live pid is taken as the daemon. */
-static bool pid_alive(pid_t pid)
+static json_object *state_read(const char *dir, pid_t pid);
+static int64_t get_int(json_object *o, const char *key);
+
+/* Whether the daemon of dir/state-PID.json still runs. A daemon killed
+ * outright leaves its state file behind, and its pid may go to another
+ * program, even to another ckptd: the start time its state file holds
+ * (start_ticks) is not that one's. A state file without it (or no /proc)
+ * goes by the name (/proc/PID/comm), which must start with "ckptd"; where
+ * /proc cannot tell either, a live pid is taken as the daemon. */
+static bool pid_alive(const char *dir, pid_t pid)
 {
         char path[sizeof("/proc//comm") + 3 * sizeof(int)], comm[16] = "";
         _cleanup_close_ int fd = -1;
+        uint64_t want = 0, have;
+        json_object *o;
 
         if (kill(pid, 0) < 0 && errno != EPERM)
                 return false;
+        o = state_read(dir, pid);
+        if (o) {
+                want = (uint64_t)get_int(o, "start_ticks");
+                json_object_put(o);
+        }
+        have = proc_start_ticks(pid);
+        if (want > 0 && have > 0)
+                return want == have;
         snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0 || read(fd, comm, sizeof(comm) - 1) <= 0)
@@ -947,7 +999,7 @@ static size_t state_pids(const char *dir, pid_t *pids, size_t max)
                 int pid, end = 0;
 
                 if (sscanf(de->d_name, "state-%d.json%n", &pid, &end) == 1 && de->d_name[end] == '\0' && pid > 0 &&
-                    pid_alive(pid))
+                    pid_alive(dir, pid))
                         pids[n++] = pid;
         }
         closedir(d);
@@ -1198,7 +1250,7 @@ static int cmd_reload(int argc, char *argv[])
                 pid = pids[0];
         }
         before = reload_count(dir, pid, NULL);
-        if (before < 0 || !pid_alive(pid)) {
+        if (before < 0 || !pid_alive(dir, pid)) {
                 fprintf(stderr, "ckptd reload: no state of pid %d in %s: is it a running ckptd?\n", (int)pid, dir);
                 return EXIT_FAILURE;
         }
@@ -1223,7 +1275,7 @@ static int cmd_reload(int argc, char *argv[])
                         return r;
                 }
                 json_object_put(o);
-                if (!pid_alive(pid)) {
+                if (!pid_alive(dir, pid)) {
                         fprintf(stderr, "ckptd reload: pid %d exited\n", (int)pid);
                         return EXIT_FAILURE;
                 }

@@ -139,6 +139,17 @@ test_state_file_of_a_pid_reused_is_no_daemon() {
         assert_exit 1 "$CKPTD" reload "$sleeper"
         alive "$sleeper" || fail "reload signalled the program that took the pid"
         kill "$sleeper"
+        # a program named like ckptd (another ckptd, a wrapper) took it
+        cp "$(command -v sleep)" ckptd-sleep
+        ./ckptd-sleep 300 &
+        sleeper=$!
+        echo "$sleeper" >>"$T/pids"
+        wait_for 10 grep -q '^ckptd-sleep$' "/proc/$sleeper/comm" || fail "ckptd-sleep did not start"
+        mv rt/state-*.json "rt/state-$sleeper.json"
+        assert_exit 1 "$CKPTD" status
+        assert_exit 1 "$CKPTD" reload "$sleeper"
+        alive "$sleeper" || fail "reload signalled the ckptd-named program that took the pid"
+        kill "$sleeper"
 }
 
 # A watch on a read-only mount: said once, loudly, with the fix; STATUS=,
