@@ -499,9 +499,8 @@ void index_adopt(struct run_state *run, struct run *scanned)
 /* Name `name` of the run changed: look at it again at the next settle. */
 void index_dirty(struct run_state *run, const char *name)
 {
-        for (size_t i = 0; i < run->dirty.n; i++)
-                if (strcmp(run->dirty.v[i], name) == 0)
-                        return;
+        if (strv_contains(&run->dirty, name))
+                return;
         if (strv_push(&run->dirty, name) < 0)
                 run->full = true;
 }
@@ -543,9 +542,15 @@ bool index_note(struct root_state *rs, struct run_state *run, const struct watch
         if (candidate) {
                 /* gone: what was decided with it changes now */
                 if (ev->kind == WATCH_EVENT_GONE) {
-                        if (index_find(run, name) < 0)
-                                return false; /* removed by us, or never one */
-                        index_dirty(run, name);
+                        if (index_find(run, name) >= 0) {
+                                index_dirty(run, name);
+                                return true;
+                        }
+                        /* a symlink with a checkpoint's name pinned its
+                         * target; else removed by us, or never one */
+                        if (!strv_contains(&run->idx.links, name))
+                                return false;
+                        run->full = true;
                         return true;
                 }
                 index_dirty(run, name);

@@ -45,6 +45,7 @@ void run_finish(struct run *r)
         free(r->ckpts);
         free(r->path);
         free(r->read_what);
+        strv_finish(&r->links);
         *r = (struct run){};
 }
 

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "fsutil.h"
 #include "pattern.h"
+#include "strv.h"
 
 /* Room for this many more records at the end of a scanned run's ckpts
  * (index_adopt() keeps it for the saves that follow). */
@@ -32,6 +33,9 @@ struct run {
         /* a symlink, keep file or -unfinished marker is among its entries:
          * a change of one name may change the pins of others */
         bool pin_sources;
+        /* its symlinks named like checkpoints: one going may unpin its
+         * target, and its IN_DELETE does not say it was a symlink */
+        struct strv links;
         /* preset "auto": the layout found in this run (NULL: none, so
          * nothing in it is a checkpoint) and why, both static text */
         bool detected;

@@ -24,6 +24,14 @@ int strv_push(struct strv *s, const char *value)
         return 0;
 }
 
+bool strv_contains(const struct strv *s, const char *value)
+{
+        for (size_t i = 0; i < s->n; i++)
+                if (strcmp(s->v[i], value) == 0)
+                        return true;
+        return false;
+}
+
 void strv_finish(struct strv *s)
 {
         for (size_t i = 0; i < s->n; i++)

@@ -1,6 +1,7 @@
 /* A growable list of owned strings, kept NULL-terminated. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct strv {
@@ -10,5 +11,7 @@ struct strv {
 
 /* Append a copy of value. 0 or -ENOMEM. */
 int strv_push(struct strv *s, const char *value);
+/* Whether value is one of s's strings. */
+bool strv_contains(const struct strv *s, const char *value);
 /* Free every string and the list; s is empty again. */
 void strv_finish(struct strv *s);

@@ -55,10 +55,11 @@ model() {
 
 # Found by the model (seed 5025 of the daemon driver): removing a pin (a
 # .keep, a symlink, a pointer file) must let the daemon delete what only the
-# pin kept, without waiting for the run's next checkpoint.
+# pin kept, without waiting for the run's next checkpoint. Also found by it
+# (seed 1247135219): a symlink whose name is a checkpoint's (d).
 test_daemon_acts_on_pin_removal() {
-        mkdir -p root/a root/b root/c
-        for r in a b c; do
+        mkdir -p root/a root/b root/c root/d
+        for r in a b c d; do
                 mkfile "root/$r/step=1-loss=0.5.ckpt" 4
                 mkfile "root/$r/step=2-loss=0.5.ckpt" 4
                 touch -d "-1 hour" root/$r/*
@@ -66,6 +67,7 @@ test_daemon_acts_on_pin_removal() {
         touch "root/a/step=1-loss=0.5.ckpt.keep"
         ln -s "step=1-loss=0.5.ckpt" root/b/last.ckpt
         echo "step=1-loss=0.5.ckpt" >root/c/latest
+        ln -s "step=1-loss=0.5.ckpt" "root/d/epoch=99-step=99999-loss=0.0.ckpt"
         cat >c.conf <<EOC
 watch = ( { path = "$T/root"; preset = "lightning"; keep_top_k = 0; keep_last = 1; settle = 0.2;
             pointer_files = [ "latest" ]; } );
@@ -73,9 +75,9 @@ EOC
         "$CKPTD" -c c.conf --log-target stderr 2>d.log &
         echo $! >>"$T/pids"
         wait_for 20 grep -q '^ckptd: watching ' d.log || fail "ckptd did not start: $(cat d.log)"
-        for r in a b c; do assert_exists "root/$r/step=1-loss=0.5.ckpt"; done
-        rm "root/a/step=1-loss=0.5.ckpt.keep" root/b/last.ckpt root/c/latest
-        for r in a b c; do
+        for r in a b c d; do assert_exists "root/$r/step=1-loss=0.5.ckpt"; done
+        rm "root/a/step=1-loss=0.5.ckpt.keep" root/b/last.ckpt root/c/latest "root/d/epoch=99-step=99999-loss=0.0.ckpt"
+        for r in a b c d; do
                 wait_for 20 test ! -e "root/$r/step=1-loss=0.5.ckpt" ||
                         fail "run $r: the pin is gone, its checkpoint stays: $(cat d.log)"
                 assert_exists "root/$r/step=2-loss=0.5.ckpt"
