@@ -152,9 +152,14 @@ static void on_run_event(struct manager *m, struct root_state *rs, const struct 
                         pending_drop(run, (size_t)(p - run->pending));
                 }
                 if (ev->is_dir && !candidate && rs->root.w->recursive) {
+                        /* another directory may stand there already: one
+                         * swapped in (renameat2() RENAME_EXCHANGE) is an
+                         * IN_MOVED_TO read before this IN_MOVED_FROM */
                         _cleanup_free_ char *path = child_path(run->path, ev->name);
-                        if (path)
+                        if (path) {
                                 runs_drop_below(m, rs, path);
+                                root_rescan_at(m, rs, path);
+                        }
                 } else if (!candidate && ev->name[0] != '.') {
                         /* A pointer file, a .keep or a symlink went: what it
                          * pinned may go now, not at the run's next save.

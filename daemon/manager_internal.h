@@ -50,6 +50,7 @@ struct run_state {
         bool due_listed;
         size_t n_ckpts;        /* after the last sweep */
         unsigned seen;         /* generation of the last rescan that saw it */
+        int watch_error;       /* -errno of its last failed watch (logged), else 0 */
         char *read_errors;     /* sweep_read_errors_key() last logged; NULL: none */
         bool unreadable_whole; /* the last sweep kept it whole after a read error */
         size_t n_unreadable;   /* checkpoints the last sweep kept after read errors */

@@ -82,8 +82,11 @@ static int root_watch_result(struct root_state *rs, const char *path, int r)
                 root_arm_poll(rs);
                 return 0;
         }
-        if (r < 0 && r != -ENOENT && r != -ENOTDIR && r != -ELOOP && r != -EXDEV)
-                return log_warning_errno(r, "cannot watch %s/%s: %m, ignoring", rs->root.w->path, path);
+        if (r < 0 && r != -ENOENT && r != -ENOTDIR && r != -ELOOP && r != -EXDEV) {
+                _cleanup_free_ char *esc = log_escape(path);
+
+                return log_warning_errno(r, "cannot watch %s/%s: %m, ignoring", rs->root.w->path, esc ? esc : "?");
+        }
         return r < 0 ? r : 0;
 }
 
@@ -177,22 +180,30 @@ struct subtree_visit {
  * gets its state when new, and its watch, on the directory fd the scan holds,
  * so that whatever changes in it after the listing is an event. A known run
  * is watched again too: its watch may have failed before (it could not be
- * read then), and on the same directory the same watch comes back. */
+ * read then), and on the same directory the same watch comes back. A watch
+ * that keeps failing the same way is said once. */
 static int subtree_visit(int dir_fd, const char *path, void *userdata)
 {
         struct subtree_visit *v = userdata;
         _cleanup_free_ char *full = subtree_path(v->sub, path);
+        struct run_state *run;
+        bool known;
         int r;
 
         if (!full)
                 return -ENOMEM;
         path = full;
-        if (!run_find(v->rs, path) && !run_get(v->rs, path))
+        run = run_find(v->rs, path);
+        known = run != NULL;
+        if (!run && !(run = run_get(v->rs, path)))
                 return -ENOMEM;
         /* the root's own watch is added before its scan */
         if (!v->m->watcher || strcmp(path, ".") == 0)
                 return 0;
         r = watcher_add(v->m->watcher, dir_fd, path, v->rs->index, WATCH_RUN, NULL);
+        if (r < 0 && known && r == run->watch_error)
+                return 0; /* said when it began */
+        run->watch_error = r < 0 ? r : 0;
         (void)root_watch_result(v->rs, path, r); /* logged; the scan goes on */
         return 0;
 }

@@ -22,6 +22,14 @@ lrun() {
         touch -d "-1 hour" "$dir"/*.ckpt
 }
 
+# exchange A B: swap two paths at once, renameat2(2) RENAME_EXCHANGE.
+exchange() {
+        "$PY" -c 'import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(), 2) != 0:
+    sys.exit("renameat2: errno %d" % ctypes.get_errno())' "$1" "$2" || fail "cannot exchange $1 and $2"
+}
+
 # count PATTERN FILE: matching lines (0 when none).
 count() { grep -c -- "$1" "$2" || true; }
 
@@ -136,9 +144,10 @@ test_runs_created_or_moved_in_after_startup() {
 }
 
 # A run directory replaced while watched: a prepared run renamed over an
-# empty known one (rename(2) replaces an empty directory), and a run removed
-# and made again under its name. Each new directory is decided, and so are
-# its later saves: it is watched, not only scanned once.
+# empty known one (rename(2) replaces an empty directory), a run removed and
+# made again under its name, one swapped in whole, two runs swapped. Each
+# new directory is decided, and so are its later saves: it is watched, not
+# only scanned once.
 test_run_replaced_is_watched_again() {
         mkdir -p root/a root/b
         lrun root/b 0.5 0.6
@@ -156,6 +165,18 @@ test_run_replaced_is_watched_again() {
         wait_names root/b "$(lname 0 0.4)" "$(lname 2 0.5)"
         printf x >"root/b/$(lname 3 0.1)"
         wait_names root/b "$(lname 3 0.1)"
+        # swapped in whole (renameat2 RENAME_EXCHANGE, mv --exchange)
+        lrun prep/c 0.9 0.4 0.8
+        exchange prep/c root/a
+        wait_names root/a "$(lname 1 0.4)" "$(lname 2 0.8)"
+        printf x >"root/a/$(lname 3 0.2)"
+        wait_names root/a "$(lname 3 0.2)"
+        # two runs of the root swapped
+        exchange root/a root/b
+        printf x >"root/a/$(lname 4 0.05)"
+        printf x >"root/b/$(lname 4 0.05)"
+        wait_names root/a "$(lname 4 0.05)"
+        wait_names root/b "$(lname 4 0.05)"
         stop_daemon d.log
 }
 

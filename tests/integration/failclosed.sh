@@ -279,6 +279,33 @@ EOP
         stop_nobody_daemon
 }
 
+# A run whose watch keeps failing (EACCES from a security module, say) is
+# still decided by each rescan of the tree (poll_interval), and the failure
+# is said once, not at every rescan.
+test_watch_failing_every_rescan_is_said_once() {
+        local i
+        mkdir -p root/a root/b
+        cat >c.conf <<EOC
+watch = ( { path = "$T/root"; preset = "deepspeed"; keep_last = 1; poll_interval = 1; } );
+EOC
+        FAULT_REPEAT=1 with_fault inotify_add_watch root/b EACCES "$CKPTD" -c c.conf --log-target stderr 2>d.log &
+        echo "$!" >>"$T/pids"
+        wait_for 20 grep -q '^ckptd: watching ' d.log || fail "ckptd did not start: $(cat d.log)"
+        # with_fault is a function: the daemon is the background shell's child
+        DPID=$(pgrep -P "$!" -x ckptd) || fail "no ckptd under $!"
+        echo "$DPID" >>"$T/pids"
+        for i in 1 2 3; do
+                mkdir "root/b/global_step$i"
+                mkfile "root/b/global_step$i/mp_rank_00_model_states.pt" 4
+                old "root/b/global_step$i" "root/b/global_step$i"/*
+                wait_for 20 eval "[ \"\$(ls root/b)\" = global_step$i ]" || fail "poll $i did not decide b: $(ls root/b) $(cat d.log)"
+        done
+        [ "$(grep -c 'cannot watch .*root/b: Permission denied' d.log)" = 1 ] ||
+                fail "said other than once: $(cat d.log)"
+        kill -TERM "$DPID"
+        wait_for 20 eval "! kill -0 $DPID 2>/dev/null" || fail "ckptd did not stop"
+}
+
 # A run moved in after start-up that cannot be read is reported (at the
 # next check_interval, by the rescan of the whole watch), and decided once
 # it reads; from then on it is watched: its next save is decided too.
