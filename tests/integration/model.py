@@ -3,7 +3,8 @@
 
 Random sequences of what trainers and users do to a tree of runs (checkpoint
 writes with metrics that tie, are NaN or missing; pins added and removed;
-deletions and renames; other policies; floor pressure) are applied to a real
+deletions and renames; run directories replaced; other policies; floor
+pressure) are applied to a real
 directory and to a model of it. After each step ckptd decides, and the
 directory must equal the model: nothing the model keeps may be gone, nothing
 it deletes may remain.
@@ -369,6 +370,22 @@ def scan_tree(root):
 # ---------------------------------------------------------------- sequences
 
 
+def inotify_watched(pid):
+    """The inodes pid's inotify fds watch (proc(5), /proc/PID/fdinfo:
+    "inotify wd:N ino:HEX ...")."""
+    inos = set()
+    fdinfo = "/proc/%d/fdinfo" % pid
+    for fd in os.listdir(fdinfo):
+        try:
+            with open(os.path.join(fdinfo, fd)) as f:
+                for line in f:
+                    if line.startswith("inotify "):
+                        inos.update(int(w[4:], 16) for w in line.split() if w.startswith("ino:"))
+        except OSError:
+            pass  # closed meanwhile
+    return inos
+
+
 class Sequence:
     def __init__(self, args, seed, driver):
         self.args, self.seed, self.driver = args, seed, driver
@@ -382,6 +399,7 @@ class Sequence:
         self.step_no = 0
         self.log = []
         self.restart = False
+        self.daemon = None  # the daemon driver's Daemon
         settles = SETTLE_ONESHOT if driver == "oneshot" else (0,)
         self.settles = settles
         self.policy = random_policy(self.rng, settles)
@@ -655,12 +673,37 @@ class Sequence:
         self.restart = True
         self.trace("restart ckptd")
 
+    def do_replace_run(self):
+        """daemon: a run's directory replaced under its name: moved away, an
+        empty directory made in its place, and the run renamed back over
+        it (rename(2) replaces an empty directory). The files are the same,
+        the directory another: it must be watched as the first was."""
+        if self.driver != "daemon":
+            return
+        run = self.rng.choice([r for r in RUNS if r != "."])
+        path = os.path.join(self.root, run)
+        away = os.path.join(self.base, "replaced")
+        os.rename(path, away)
+        os.mkdir(path)
+        # once the daemon watches the empty one, which is then replaced
+        ino = os.stat(path).st_ino
+        self.daemon.wait(lambda: ino in inotify_watched(self.daemon.proc.pid),
+                         "the new directory %s was never watched" % run)
+        os.rename(away, path)
+        # and the run, in the directory it is in now
+        ino = os.stat(path).st_ino
+        self.daemon.wait(lambda: ino in inotify_watched(self.daemon.proc.pid),
+                         "run %s is not watched in the directory renamed over the empty one" % run)
+        count("run directories replaced")
+        self.trace("replace run directory %s" % run)
+
     def mutate(self):
         actions = [(self.do_write, 6), (self.do_pin, 2), (self.do_unpin, 1.5), (self.do_user_delete, 1),
                    (self.do_user_rename, 1), (self.do_misc, 1), (self.do_policy, 1.5),
                    (self.do_floor, 1.5 if self.args.fs else 0),
                    (self.do_slow_write, 1 if self.driver == "daemon" else 0),
-                   (self.do_restart, 0.5 if self.driver == "daemon" else 0)]
+                   (self.do_restart, 0.5 if self.driver == "daemon" else 0),
+                   (self.do_replace_run, 0.5 if self.driver == "daemon" else 0)]
         fn = self.rng.choices([a for a, _ in actions], weights=[w for _, w in actions])[0]
         fn()
 
@@ -957,6 +1000,7 @@ def daemon_settle(seq, d, pre_protected, pre_min_free=0, tally=True):
 def run_daemon(seq):
     seq.setup()
     d = Daemon(seq)
+    seq.daemon = d
     try:
         d.start()
         daemon_settle(seq, d, set())
