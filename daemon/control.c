@@ -78,6 +78,7 @@ struct control {
         int64_t reload_usec;
         char *reload_error; /* the last reload's rejection; NULL: applied */
         bool metrics_ro;    /* its directory is read-only (told once) */
+        char *state_text;   /* the state file as last written, but "updated_usec" */
         /* Publishing (STATUS=, the metrics and state files) is coalesced. */
         bool due;                    /* something changed since the last publish */
         bool publish_now;            /* a reload ended: `ckptd reload` is waiting */
@@ -285,6 +286,7 @@ void control_free(struct manager *m)
         free(c->state_path);
         free(c->unit);
         free(c->last_status);
+        free(c->state_text);
         free(c->reload_error);
         free(c);
         m->control = NULL;
@@ -548,7 +550,6 @@ static json_object *state_json(struct manager *m, const char *status)
         json_object_object_add(o, "config", json_str(m->config_path));
         json_object_object_add(o, "unit", json_str(c->unit));
         json_object_object_add(o, "started_usec", json_object_new_int64(c->started_usec));
-        json_object_object_add(o, "updated_usec", json_object_new_int64(now_usec(CLOCK_REALTIME)));
         json_object_object_add(o, "dry_run", json_object_new_boolean(m->dry_run));
         json_object_object_add(o, "status", json_str(status));
 
@@ -629,11 +630,15 @@ static json_object *state_json(struct manager *m, const char *status)
         return o;
 }
 
+/* The state file, when what it says changed (or it is gone): an idle
+ * daemon whose check finds nothing new writes nothing. "updated_usec" is
+ * when it last changed. */
 static int write_state(struct manager *m, const char *status)
 {
         struct control *c = m->control;
         _cleanup_free_ char *tmp = NULL, *text = NULL;
         json_object *o;
+        size_t len;
         FILE *f;
         int r = 0;
 
@@ -645,7 +650,12 @@ static int write_state(struct manager *m, const char *status)
         text = json_escape_text(
                 json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(o);
-        if (!text || asprintf(&tmp, "%s.tmp", c->state_path) < 0)
+        if (!text)
+                return -ENOMEM;
+        if (streq_ptr(text, c->state_text) && access(c->state_path, F_OK) == 0)
+                return 0;
+        len = strlen(text);
+        if (len < 2 || text[len - 1] != '}' || asprintf(&tmp, "%s.tmp", c->state_path) < 0)
                 return -ENOMEM;
         f = fopen(tmp, "we");
         if (!f) {
@@ -653,7 +663,7 @@ static int write_state(struct manager *m, const char *status)
                 log_debug("cannot write %s: %s", tmp, strerror(-r));
                 return r;
         }
-        fprintf(f, "%s\n", text);
+        fprintf(f, "%.*s,\"updated_usec\":%lld}\n", (int)(len - 1), text, (long long)now_usec(CLOCK_REALTIME));
         if (fflush(f) != 0 || ferror(f))
                 r = -EIO;
         if (fclose(f) != 0 && r == 0)
@@ -663,8 +673,11 @@ static int write_state(struct manager *m, const char *status)
         if (r < 0) {
                 unlink(tmp);
                 log_debug("cannot write %s: %s", c->state_path, strerror(-r));
+                return r;
         }
-        return r;
+        free(c->state_text);
+        c->state_text = TAKE_PTR(text);
+        return 0;
 }
 
 /* STATUS= if it changed, the metrics file and the state file, now. */

@@ -68,6 +68,51 @@ test_idle_check_republishes_free_space() {
         stop_daemon d.log
 }
 
+# stamp FILE: its inode and mtime; a rewrite (a new file renamed over it)
+# changes them.
+stamp() { stat -c '%i %.9Y' "$1" 2>/dev/null; }
+
+# quiet_checks N: N idle checks (each rewrites the metrics file) pass while
+# the state file stays as it is; false once it changes.
+quiet_checks() {
+        local s0 m n=0
+        s0=$(stamp rt/state-"$DPID".json)
+        m=$(stamp metrics.prom)
+        while [ "$n" -lt "$1" ]; do
+                wait_for 5 eval '[ "$(stamp metrics.prom)" != "$m" ]' || return 1
+                m=$(stamp metrics.prom)
+                [ "$(stamp rt/state-"$DPID".json)" = "$s0" ] || return 1
+                n=$((n + 1))
+        done
+}
+
+# An idle daemon checks free space every check_interval and rewrites the
+# metrics file, but leaves its state file alone while what it says is the
+# same; a change (a save, a deleted state file) is written at once.
+test_idle_daemon_leaves_its_state_file_alone() {
+        setup_fs
+        lightning_run fs/runs/a
+        conf "$T/fs/runs" 1 >c.conf
+        start_daemon d.log -c "$T/c.conf"
+        wait_names fs/runs/a "epoch=4-val_loss=0.5.ckpt" "epoch=3-val_loss=0.2.ckpt"
+        # the first publishes after start may still bring news: wait until
+        # three checks in a row leave the state file as it is
+        wait_for 30 quiet_checks 3 || fail "the state file is rewritten at every idle check"
+        before=$(stamp rt/state-"$DPID".json)
+        updated=$(state 'd["updated_usec"]')
+        mkfile fs/runs/a/epoch=5-val_loss=0.6.ckpt 4
+        wait_names fs/runs/a "epoch=5-val_loss=0.6.ckpt" "epoch=3-val_loss=0.2.ckpt"
+        wait_for 10 eval '"$CKPTD" status >st 2>&1 && grep -q "epoch=4-val_loss=0.5.ckpt" st' ||
+                fail "the deletion is not in the state file: $(cat st)"
+        [ "$(stamp rt/state-"$DPID".json)" != "$before" ] || fail "state file not rewritten"
+        [ "$(state 'd["updated_usec"]')" -gt "$updated" ] || fail "updated_usec did not move"
+        # a state file removed under an idle daemon is back at its next check
+        rm rt/state-"$DPID".json
+        wait_for 10 test -e rt/state-"$DPID".json || fail "the state file did not come back"
+        assert_exit 0 "$CKPTD" status
+        stop_daemon d.log
+}
+
 # `ckptd status` tells runs, decisions, free space and reloads without
 # rescanning; `ckptd reload` exits 0 on a good config, 1 with FILE:LINE on a
 # rejected one, which STATUS= names until a good reload.
