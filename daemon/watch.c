@@ -105,7 +105,10 @@ int watcher_add(struct watcher *w, int dir_fd, const char *path, unsigned root, 
         if (n < 0 || (size_t)n >= sizeof(proc_path))
                 return -ENAMETOOLONG;
 
-        wd = inotify_add_watch(w->fd, proc_path, WATCH_MASK);
+        /* IN_MASK_ADD: a directory that is a root's parent and also a root
+         * or run of another watch keeps the events of both (one inode has
+         * one watch per inotify fd, and one mask). */
+        wd = inotify_add_watch(w->fd, proc_path, (kind == WATCH_PARENT ? WATCH_PARENT_MASK : WATCH_MASK) | IN_MASK_ADD);
         if (wd < 0)
                 /* ENOSPC: max_user_watches reached (inotify(7)); the
                  * manager polls this subtree instead. ENOENT: no /proc. */

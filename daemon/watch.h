@@ -7,11 +7,17 @@
 
 #include "watchtab.h"
 
-/* Events every watch asks for. inotify(7) adds IN_IGNORED, IN_Q_OVERFLOW and
- * IN_UNMOUNT by itself. No IN_DONT_FOLLOW: see watcher_add() in watch.c. */
+/* Events a root or run watch asks for. inotify(7) adds IN_IGNORED,
+ * IN_Q_OVERFLOW and IN_UNMOUNT by itself. No IN_DONT_FOLLOW: see
+ * watcher_add() in watch.c. */
 #define WATCH_MASK                                                                                                     \
         (IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF |        \
          IN_MODIFY | IN_ONLYDIR | IN_EXCL_UNLINK)
+/* A root's parent is watched for the root's name coming and going only: not
+ * for writes to its other files (a training log, TensorBoard's events file
+ * beside a checkpoints directory), each of which would wake the daemon. */
+#define WATCH_PARENT_MASK                                                                                              \
+        (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 
 struct watcher;
 

@@ -42,6 +42,16 @@ wakeups() {
         cat /proc/"$1"/task/*/status | awk '/^voluntary_ctxt_switches/ { n += $2 } END { print n }'
 }
 
+# quiet_for_2s: the daemon did not wake for 2 s, longer than the floor's
+# one-second checks while writing and the publish a second after a change.
+quiet_for_2s() {
+        local a b
+        a=$(wakeups "$DPID")
+        sleep 2
+        b=$(wakeups "$DPID")
+        [ "$a" = "$b" ]
+}
+
 # --- 1. trainers: never a checkpoint deleted while written; exact state ---
 
 # Six simulated trainers under one daemon, each in a run of its own and each
@@ -491,14 +501,6 @@ EOC
         printf e >root/run/other
         rm root/run/other
         wait_names root/run step_3
-        # quiet for longer than the floor's one-second checks while writing
-        quiet_for_2s() {
-                local a b
-                a=$(wakeups "$DPID")
-                sleep 2
-                b=$(wakeups "$DPID")
-                [ "$a" = "$b" ]
-        }
         wait_for 30 quiet_for_2s || fail "ckptd never idles: it keeps waking up"
         local w0 w1
         w0=$(wakeups "$DPID")
@@ -506,6 +508,45 @@ EOC
         w1=$(wakeups "$DPID")
         echo "idle wake-ups in 5 s: $((w1 - w0))"
         [ $((w1 - w0)) -le 1 ] || fail "idle daemon woke up $((w1 - w0)) times in 5 s"
+        stop_daemon d.log
+}
+
+# Lightning's layout puts the checkpoints directory beside the logs that a
+# trainer appends to all the time (metrics.csv, TensorBoard's events file).
+# The daemon watches that parent only for its root's name coming and going:
+# the appends do not wake it.
+test_writes_beside_the_root_do_not_wake_the_daemon() {
+        mkdir -p job/checkpoints
+        cat >c.conf <<EOC
+check_interval = 3600;
+watch = ( { path = "$T/job/checkpoints"; pattern = "step_{step}*"; keep_last = 1; settle = 0; } );
+EOC
+        start_daemon d.log -c c.conf
+        printf a >job/checkpoints/step_1.pt
+        printf b >job/checkpoints/step_2.pt
+        wait_names job/checkpoints step_2.pt
+        # the logs exist already (their creation is news of the parent)
+        : >job/metrics.csv
+        : >job/events.out.tfevents.1
+        wait_for 30 quiet_for_2s || fail "ckptd never idles: it keeps waking up"
+        local w0 w1 i
+        w0=$(wakeups "$DPID")
+        for i in $(seq 1 100); do
+                printf 'step %d\n' "$i" >>job/metrics.csv
+                printf 'event %d\n' "$i" >>job/events.out.tfevents.1
+                sleep 0.01 # a trainer's pace, so that each append could wake it
+        done
+        w1=$(wakeups "$DPID")
+        echo "wake-ups over 200 appends beside the root: $((w1 - w0))"
+        [ $((w1 - w0)) -le 1 ] || fail "200 appends beside the root woke ckptd $((w1 - w0)) times"
+        # the parent watch still tells the root's removal and return
+        rm -r job/checkpoints
+        wait_for 20 grep -q "is gone" d.log || fail "the root's removal went unnoticed: $(cat d.log)"
+        mkdir job/checkpoints
+        wait_for 20 grep -q "is back" d.log || fail "the root's return went unnoticed: $(cat d.log)"
+        printf a >job/checkpoints/step_3.pt
+        printf b >job/checkpoints/step_4.pt
+        wait_names job/checkpoints step_4.pt
         stop_daemon d.log
 }
 
