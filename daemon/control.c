@@ -951,26 +951,21 @@ bool control_is_command(const char *arg)
 static json_object *state_read(const char *dir, pid_t pid);
 static int64_t get_int(json_object *o, const char *key);
 
-/* Whether the daemon of dir/state-PID.json still runs. A daemon killed
+/* Whether the daemon that wrote state (its state file, parsed; NULL when
+ * there is none to read) still runs as pid. A daemon killed
  * outright leaves its state file behind, and its pid may go to another
  * program, even to another ckptd: the start time its state file holds
  * (start_ticks) is not that one's. A state file without it (or no /proc)
  * goes by the name (/proc/PID/comm), which must start with "ckptd"; where
  * /proc cannot tell either, a live pid is taken as the daemon. */
-static bool pid_alive(const char *dir, pid_t pid)
+static bool pid_alive(pid_t pid, json_object *state)
 {
         char path[sizeof("/proc//comm") + 3 * sizeof(int)], comm[16] = "";
         _cleanup_close_ int fd = -1;
-        uint64_t want = 0, have;
-        json_object *o;
+        uint64_t want = state ? (uint64_t)get_int(state, "start_ticks") : 0, have;
 
         if (kill(pid, 0) < 0 && errno != EPERM)
                 return false;
-        o = state_read(dir, pid);
-        if (o) {
-                want = (uint64_t)get_int(o, "start_ticks");
-                json_object_put(o);
-        }
         have = proc_start_ticks(pid);
         if (want > 0 && have > 0)
                 return want == have;
@@ -1011,9 +1006,13 @@ static size_t state_pids(const char *dir, pid_t *pids, size_t max)
         while ((de = readdir(d)) && n < max) {
                 int pid, end = 0;
 
-                if (sscanf(de->d_name, "state-%d.json%n", &pid, &end) == 1 && de->d_name[end] == '\0' && pid > 0 &&
-                    pid_alive(dir, pid))
-                        pids[n++] = pid;
+                if (sscanf(de->d_name, "state-%d.json%n", &pid, &end) == 1 && de->d_name[end] == '\0' && pid > 0) {
+                        json_object *o = state_read(dir, pid);
+
+                        if (pid_alive(pid, o))
+                                pids[n++] = pid;
+                        json_object_put(o);
+                }
         }
         closedir(d);
         for (size_t i = 1; i < n; i++)
@@ -1223,20 +1222,12 @@ static int cmd_status(int argc, char *argv[])
         return EXIT_SUCCESS;
 }
 
-/* The reload counter of pid's state: -1 if there is no state to read. */
-static int64_t reload_count(const char *dir, pid_t pid, json_object **ret)
+/* The reload counter of a daemon's state: -1 if there is none. */
+static int64_t reload_count(json_object *state)
 {
-        json_object *o = state_read(dir, pid), *reload;
-        int64_t n;
+        json_object *reload;
 
-        if (!o)
-                return -1;
-        n = json_object_object_get_ex(o, "reload", &reload) ? get_int(reload, "count") : -1;
-        if (ret)
-                *ret = o;
-        else
-                json_object_put(o);
-        return n;
+        return state && json_object_object_get_ex(state, "reload", &reload) ? get_int(reload, "count") : -1;
 }
 
 static int cmd_reload(int argc, char *argv[])
@@ -1244,6 +1235,8 @@ static int cmd_reload(int argc, char *argv[])
         _cleanup_free_ char *dir = runtime_dir();
         pid_t pid = 0, pids[PIDS_MAX];
         int64_t before, deadline;
+        json_object *state;
+        bool alive;
 
         if (argc > 2 || (argc == 2 && (sscanf(argv[1], "%d", &pid) != 1 || pid <= 0))) {
                 fprintf(stderr, "Usage: ckptd reload [PID]\n");
@@ -1262,8 +1255,11 @@ static int cmd_reload(int argc, char *argv[])
                 }
                 pid = pids[0];
         }
-        before = reload_count(dir, pid, NULL);
-        if (before < 0 || !pid_alive(dir, pid)) {
+        state = state_read(dir, pid);
+        before = reload_count(state);
+        alive = pid_alive(pid, state);
+        json_object_put(state);
+        if (before < 0 || !alive) {
                 fprintf(stderr, "ckptd reload: no state of pid %d in %s: is it a running ckptd?\n", (int)pid, dir);
                 return EXIT_FAILURE;
         }
@@ -1273,8 +1269,8 @@ static int cmd_reload(int argc, char *argv[])
         }
         deadline = now_usec(CLOCK_MONOTONIC) + (int64_t)RELOAD_WAIT_USEC;
         while (now_usec(CLOCK_MONOTONIC) < deadline) {
-                json_object *o = NULL, *reload;
-                int64_t now = reload_count(dir, pid, &o);
+                json_object *o = state_read(dir, pid), *reload;
+                int64_t now = reload_count(o);
 
                 if (now > before) {
                         bool ok = json_object_object_get_ex(o, "reload", &reload) && get_bool(reload, "ok");
@@ -1287,8 +1283,9 @@ static int cmd_reload(int argc, char *argv[])
                         json_object_put(o);
                         return r;
                 }
+                alive = pid_alive(pid, o);
                 json_object_put(o);
-                if (!pid_alive(dir, pid)) {
+                if (!alive) {
                         fprintf(stderr, "ckptd reload: pid %d exited\n", (int)pid);
                         return EXIT_FAILURE;
                 }
