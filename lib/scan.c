@@ -806,10 +806,11 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
                 if (S_ISLNK(e->st.st_mode) || is_keep_name(e->name) ||
                     scan_has_suffix(e->name, strlen(e->name), UNFINISHED_SUFFIX))
                         run.pin_sources = true;
-                /* lstat: symlinks are never checkpoints nor runs; one
-                 * named like a checkpoint is noted (struct run, links) */
+                /* lstat: symlinks are never checkpoints nor runs; each is
+                 * noted (struct run, links), whatever pattern its name
+                 * matches: the daemon's and auto's detected one may differ */
                 if (S_ISLNK(e->st.st_mode)) {
-                        if (scan_name_matches(w, pat, e->name, &f) && strv_push(&run.links, e->name) < 0) {
+                        if (strv_push(&run.links, e->name) < 0) {
                                 r = -ENOMEM;
                                 goto out;
                         }

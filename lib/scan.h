@@ -33,8 +33,8 @@ struct run {
         /* a symlink, keep file or -unfinished marker is among its entries:
          * a change of one name may change the pins of others */
         bool pin_sources;
-        /* its symlinks named like checkpoints: one going may unpin its
-         * target, and its IN_DELETE does not say it was a symlink */
+        /* its symlinks: one going may unpin its target, and its IN_DELETE
+         * does not say it was a symlink */
         struct strv links;
         /* preset "auto": the layout found in this run (NULL: none, so
          * nothing in it is a checkpoint) and why, both static text */

@@ -58,25 +58,34 @@ model() {
 # pin kept, without waiting for the run's next checkpoint. Also found by it
 # (seed 1247135219): a symlink whose name is a checkpoint's (d).
 test_daemon_acts_on_pin_removal() {
-        mkdir -p root/a root/b root/c root/d
-        for r in a b c d; do
-                mkfile "root/$r/step=1-loss=0.5.ckpt" 4
-                mkfile "root/$r/step=2-loss=0.5.ckpt" 4
-                touch -d "-1 hour" root/$r/*
+        mkdir -p root/a root/b root/c root/d auto/e
+        for r in root/a root/b root/c root/d auto/e; do
+                mkfile "$r/step=1-loss=0.5.ckpt" 4
+                mkfile "$r/step=2-loss=0.5.ckpt" 4
+                touch -d "-1 hour" $r/*
         done
         touch "root/a/step=1-loss=0.5.ckpt.keep"
         ln -s "step=1-loss=0.5.ckpt" root/b/last.ckpt
         echo "step=1-loss=0.5.ckpt" >root/c/latest
         ln -s "step=1-loss=0.5.ckpt" "root/d/epoch=99-step=99999-loss=0.0.ckpt"
+        # preset auto: a name the watch calls a checkpoint and the layout
+        # found in the run (lightning, *.ckpt) does not
+        ln -s "step=1-loss=0.5.ckpt" "auto/e/step=9-loss=0.1.pt"
         cat >c.conf <<EOC
 watch = ( { path = "$T/root"; preset = "lightning"; keep_top_k = 0; keep_last = 1; settle = 0.2;
-            pointer_files = [ "latest" ]; } );
+            pointer_files = [ "latest" ]; },
+          { path = "$T/auto"; preset = "auto"; keep_top_k = 0; keep_last = 1; settle = 0.2; } );
 EOC
         "$CKPTD" -c c.conf --log-target stderr 2>d.log &
         echo $! >>"$T/pids"
         wait_for 20 grep -q '^ckptd: watching ' d.log || fail "ckptd did not start: $(cat d.log)"
         for r in a b c d; do assert_exists "root/$r/step=1-loss=0.5.ckpt"; done
+        assert_exists "auto/e/step=1-loss=0.5.ckpt"
         rm "root/a/step=1-loss=0.5.ckpt.keep" root/b/last.ckpt root/c/latest "root/d/epoch=99-step=99999-loss=0.0.ckpt"
+        rm "auto/e/step=9-loss=0.1.pt"
+        wait_for 20 test ! -e "auto/e/step=1-loss=0.5.ckpt" ||
+                fail "run auto/e: the pin is gone, its checkpoint stays: $(cat d.log)"
+        assert_exists "auto/e/step=2-loss=0.5.ckpt"
         for r in a b c d; do
                 wait_for 20 test ! -e "root/$r/step=1-loss=0.5.ckpt" ||
                         fail "run $r: the pin is gone, its checkpoint stays: $(cat d.log)"
