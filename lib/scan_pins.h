@@ -23,10 +23,12 @@ struct scan_entry {
         uint64_t mnt_id; /* statx(2) STATX_MNT_ID: 0 when unknown */
 };
 
-/* A run's entries, sorted by name (strcmp). */
+/* A run's entries, sorted by name (strcmp). Their names live in blocks of
+ * the listing (one malloc per block, not per name). */
 struct scan_listing {
         struct scan_entry *v;
         size_t n;
+        struct name_block *names; /* NULL: the names belong to the caller */
 };
 
 /* Whether the len bytes at s end with suffix. */
