@@ -164,6 +164,8 @@ static int listing_read(int dir_fd, struct run *run, struct scan_listing *ret)
                         r = -ENOMEM;
                         break;
                 }
+                if (scan_has_suffix(de->d_name, strlen(de->d_name), UNFINISHED_SUFFIX))
+                        l.n_unfinished++;
                 l.v[l.n].mnt_id = mnt_id;
                 l.v[l.n++].st = st;
         }
@@ -206,9 +208,14 @@ static bool listing_has_with_suffix(const struct scan_listing *l, const char *st
  * "<name>-unfinished" too, and any extension. */
 static bool unfinished_marked(const struct scan_listing *l, const char *name)
 {
-        size_t len = strlen(name);
-        const char *dot = strrchr(name, '.');
-        size_t stem = dot && dot != name ? (size_t)(dot - name) : len;
+        size_t len, stem;
+        const char *dot;
+
+        if (l->n_unfinished == 0)
+                return false; /* the common case: no marker to look up */
+        len = strlen(name);
+        dot = strrchr(name, '.');
+        stem = dot && dot != name ? (size_t)(dot - name) : len;
 
         if (listing_has_with_suffix(l, name, len, UNFINISHED_SUFFIX) ||
             listing_has_with_suffix(l, name, stem, UNFINISHED_SUFFIX))

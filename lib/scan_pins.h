@@ -29,6 +29,7 @@ struct scan_listing {
         struct scan_entry *v;
         size_t n;
         struct name_block *names; /* NULL: the names belong to the caller */
+        size_t n_unfinished;      /* names ending in "-unfinished" (NeMo's markers) */
 };
 
 /* Whether the len bytes at s end with suffix. */
