@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
@@ -76,9 +77,10 @@ struct control {
         uint64_t start_ticks; /* ours, proc_start_ticks(); 0: unknown */
         unsigned reloads;     /* reloads that ended, applied or rejected */
         int64_t reload_usec;
-        char *reload_error; /* the last reload's rejection; NULL: applied */
-        bool metrics_ro;    /* its directory is read-only (told once) */
-        char *state_text;   /* the state file as last written, but "updated_usec" */
+        char *reload_error;   /* the last reload's rejection; NULL: applied */
+        bool metrics_ro;      /* its directory is read-only (told once) */
+        char *state_text;     /* the state file as last written, but "updated_usec" */
+        struct stat state_st; /* and the file then: one changed since is written again */
         /* Publishing (STATUS=, the metrics and state files) is coalesced. */
         bool due;                    /* something changed since the last publish */
         bool publish_now;            /* a reload ended: `ckptd reload` is waiting */
@@ -630,14 +632,26 @@ static json_object *state_json(struct manager *m, const char *status)
         return o;
 }
 
-/* The state file, when what it says changed (or it is gone): an idle
- * daemon whose check finds nothing new writes nothing. "updated_usec" is
- * when it last changed. */
+/* Whether path is still the file we wrote (st): not removed, replaced or
+ * written over by anyone else. */
+static bool same_file(const char *path, const struct stat *st)
+{
+        struct stat now;
+
+        return stat(path, &now) == 0 && now.st_dev == st->st_dev && now.st_ino == st->st_ino &&
+               now.st_size == st->st_size && now.st_mtim.tv_sec == st->st_mtim.tv_sec &&
+               now.st_mtim.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+/* The state file, when what it says changed (or the file did: removed or
+ * written over): an idle daemon whose check finds nothing new writes
+ * nothing. "updated_usec" is when it last changed. */
 static int write_state(struct manager *m, const char *status)
 {
         struct control *c = m->control;
         _cleanup_free_ char *tmp = NULL, *text = NULL;
         json_object *o;
+        struct stat st;
         size_t len;
         FILE *f;
         int r = 0;
@@ -652,10 +666,12 @@ static int write_state(struct manager *m, const char *status)
         json_object_put(o);
         if (!text)
                 return -ENOMEM;
-        if (streq_ptr(text, c->state_text) && access(c->state_path, F_OK) == 0)
+        if (streq_ptr(text, c->state_text) && same_file(c->state_path, &c->state_st))
                 return 0;
         len = strlen(text);
-        if (len < 2 || text[len - 1] != '}' || asprintf(&tmp, "%s.tmp", c->state_path) < 0)
+        if (len < 2 || text[len - 1] != '}')
+                return -EINVAL; /* not json-c's object text */
+        if (asprintf(&tmp, "%s.tmp", c->state_path) < 0)
                 return -ENOMEM;
         f = fopen(tmp, "we");
         if (!f) {
@@ -664,7 +680,7 @@ static int write_state(struct manager *m, const char *status)
                 return r;
         }
         fprintf(f, "%.*s,\"updated_usec\":%lld}\n", (int)(len - 1), text, (long long)now_usec(CLOCK_REALTIME));
-        if (fflush(f) != 0 || ferror(f))
+        if (fflush(f) != 0 || ferror(f) || fstat(fileno(f), &st) < 0)
                 r = -EIO;
         if (fclose(f) != 0 && r == 0)
                 r = -errno;
@@ -675,6 +691,7 @@ static int write_state(struct manager *m, const char *status)
                 log_debug("cannot write %s: %s", c->state_path, strerror(-r));
                 return r;
         }
+        c->state_st = st;
         free(c->state_text);
         c->state_text = TAKE_PTR(text);
         return 0;

@@ -88,7 +88,8 @@ quiet_checks() {
 
 # An idle daemon checks free space every check_interval and rewrites the
 # metrics file, but leaves its state file alone while what it says is the
-# same; a change (a save, a deleted state file) is written at once.
+# same; a change (a save; the file removed or written over) is written at
+# once or at the next check.
 test_idle_daemon_leaves_its_state_file_alone() {
         setup_fs
         lightning_run fs/runs/a
@@ -106,10 +107,14 @@ test_idle_daemon_leaves_its_state_file_alone() {
                 fail "the deletion is not in the state file: $(cat st)"
         [ "$(stamp rt/state-"$DPID".json)" != "$before" ] || fail "state file not rewritten"
         [ "$(state 'd["updated_usec"]')" -gt "$updated" ] || fail "updated_usec did not move"
-        # a state file removed under an idle daemon is back at its next check
+        # a state file removed or written over under an idle daemon is put
+        # right at its next check
         rm rt/state-"$DPID".json
         wait_for 10 test -e rt/state-"$DPID".json || fail "the state file did not come back"
         assert_exit 0 "$CKPTD" status
+        echo '{}' >rt/state-"$DPID".json
+        wait_for 10 "$CKPTD" status >/dev/null 2>&1 || fail "the state file stays written over: $(cat rt/state-"$DPID".json)"
+        assert_exit 0 "$CKPTD" reload
         stop_daemon d.log
 }
 
