@@ -15,7 +15,9 @@
          IN_MODIFY | IN_ONLYDIR | IN_EXCL_UNLINK)
 /* A root's parent is watched for the root's name coming and going only: not
  * for writes to its other files (a training log, TensorBoard's events file
- * beside a checkpoints directory), each of which would wake the daemon. */
+ * beside a checkpoints directory), each of which would wake the daemon.
+ * Masks are only ever added to (IN_MASK_ADD): a parent that was also a root
+ * or run of another watch keeps that one's events until its watch goes. */
 #define WATCH_PARENT_MASK                                                                                              \
         (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 

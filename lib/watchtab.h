@@ -18,7 +18,7 @@
 enum watch_kind {
         WATCH_ROOT,   /* the root directory of a watch */
         WATCH_RUN,    /* a run directory below the root */
-        WATCH_PARENT, /* a root's parent, watched while the root is gone */
+        WATCH_PARENT, /* a root's parent: for the root's removal and return */
         WATCH_CKPT,   /* a directory checkpoint, watched until it is complete */
         _WATCH_KIND_MAX,
 };

@@ -64,9 +64,13 @@ stage() {
 session() {
         local e=${3%+} wait=${WAIT:-20} pid rep=()
         [ "$3" = "$e" ] || rep=(FAULT_REPEAT=1)
-        rm -rf "$T/work" "$T/fired" "$T/fds" "$T/count" "$T/gone"
+        rm -rf "$T/work" "$T/fired" "$T/fds" "$T/count" "$T/gone" "$T/rt"
         cp -a "$T/pristine" "$T/work"
+        # its state file and floor locks in a directory of the test's own: a
+        # fault in the unlink at exit leaves the state file behind
+        mkdir "$T/rt"
         env LD_PRELOAD="$FAULT_SO" FAULT_FDS="$T/fds" FAULT_LOG="$T/fired" FAULT_COUNT="$T/count" \
+                RUNTIME_DIRECTORY="$T/rt" \
                 FAULT_MATCH="${MATCH:-}" \
                 FAULT_CALL="$1" FAULT_NTH="$2" FAULT_ERRNO="$e" "${rep[@]}" \
                 "$CKPTD" -c "$T/c.conf" --log-target stderr 2>"$T/err" &
