@@ -950,6 +950,7 @@ static int strv_borrow(struct strv *ret, const struct strv *a, const char *const
         ret->v = calloc(n + nb + 1, sizeof(*ret->v));
         if (!ret->v)
                 return -ENOMEM;
+        ret->cap = n + nb + 1;
         for (size_t i = 0; i < n; i++)
                 ret->v[m++] = a->v[i];
         for (size_t i = 0; i < nb && b[i]; i++)

@@ -12,15 +12,21 @@ int strv_push(struct strv *s, const char *value)
 
         if (!copy)
                 return -ENOMEM;
-        /* one more slot keeps v NULL-terminated for callers that want that */
-        v = realloc(s->v, (s->n + 2) * sizeof(*v));
-        if (!v) {
-                free(copy);
-                return -ENOMEM;
+        /* one more slot keeps v NULL-terminated for callers that want that;
+         * doubled, so that n pushes copy O(n) pointers, not O(n^2) */
+        if (s->n + 2 > s->cap) {
+                size_t cap = s->cap ? s->cap * 2 : 4;
+
+                v = reallocarray(s->v, cap, sizeof(*v));
+                if (!v) {
+                        free(copy);
+                        return -ENOMEM;
+                }
+                s->v = v;
+                s->cap = cap;
         }
-        v[s->n++] = copy;
-        v[s->n] = NULL;
-        s->v = v;
+        s->v[s->n++] = copy;
+        s->v[s->n] = NULL;
         return 0;
 }
 
@@ -37,6 +43,5 @@ void strv_finish(struct strv *s)
         for (size_t i = 0; i < s->n; i++)
                 free(s->v[i]);
         free(s->v);
-        s->v = NULL;
-        s->n = 0;
+        *s = (struct strv){};
 }

@@ -7,6 +7,7 @@
 struct strv {
         char **v;
         size_t n;
+        size_t cap; /* slots allocated in v, its NULL included */
 };
 
 /* Append a copy of value. 0 or -ENOMEM. */

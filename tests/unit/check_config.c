@@ -610,6 +610,20 @@ START_TEST(test_strv)
         ck_assert_ptr_null(s.v);
         ck_assert_uint_eq(s.n, 0);
         strv_finish(&s);
+        /* past several doublings: every string in place, NULL after them */
+        for (int i = 0; i < 1000; i++) {
+                char num[16];
+
+                snprintf(num, sizeof(num), "%d", i);
+                ck_assert_int_eq(strv_push(&s, num), 0);
+                ck_assert_ptr_null(s.v[s.n]);
+        }
+        ck_assert_uint_eq(s.n, 1000);
+        for (int i = 0; i < 1000; i++)
+                ck_assert_int_eq(atoi(s.v[i]), i);
+        ck_assert(strv_contains(&s, "999"));
+        ck_assert(!strv_contains(&s, "1000"));
+        strv_finish(&s);
 }
 END_TEST
 
