@@ -840,13 +840,13 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
         ctx = (struct scan_ctx){
                 .dir_fd = run_fd, .mnt_id = mnt_id, .w = w, .now_usec = now_usec, .l = &l, .logs = &logs};
 
+        /* entries that pin other entries: scan_one() cannot see them */
+        run.pin_sources = l.n_unfinished > 0;
         for (size_t i = 0; i < l.n; i++) {
                 const struct scan_entry *e = &l.v[i];
                 struct fields f;
 
-                /* entries that pin other entries: scan_one() cannot see them */
-                if (S_ISLNK(e->st.st_mode) || is_keep_name(e->name) ||
-                    scan_has_suffix(e->name, strlen(e->name), UNFINISHED_SUFFIX))
+                if (S_ISLNK(e->st.st_mode) || is_keep_name(e->name))
                         run.pin_sources = true;
                 /* lstat: symlinks are never checkpoints nor runs; each is
                  * noted (struct run, links), whatever pattern its name
