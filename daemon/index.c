@@ -496,13 +496,23 @@ void index_adopt(struct run_state *run, struct run *scanned)
         members_rebuild(run);
 }
 
+/* A run with more names changed than this since its last decision is read
+ * by one scan of the whole run instead: a burst (a tree copied or moved in,
+ * hundreds of files of one save) would cost a lookup in the list per name,
+ * quadratic in the burst, and a scan_one() each. */
+#define DIRTY_MAX 512
+
 /* Name `name` of the run changed: look at it again at the next settle. */
 void index_dirty(struct run_state *run, const char *name)
 {
+        if (run->full)
+                return; /* scanned whole: the names are not needed */
         if (strv_contains(&run->dirty, name))
                 return;
-        if (strv_push(&run->dirty, name) < 0)
+        if (run->dirty.n >= DIRTY_MAX || strv_push(&run->dirty, name) < 0) {
                 run->full = true;
+                strv_finish(&run->dirty);
+        }
 }
 
 /* Whether the index of run can be brought up to date name by name. */

@@ -290,6 +290,33 @@ EOP
         stop_daemon d.log
 }
 
+# Hundreds of checkpoints moved into a run at once (a run copied back from
+# an archive) are more than the daemon notes name by name: the run is read
+# by one scan instead, and the burst decided like any save.
+test_burst_of_names_is_decided_whole() {
+        lrun runs 0.9 0.3 0.8 0.5 0.7 0.4
+        mkdir in
+        start_daemon d.log -w "$T/runs" --preset lightning --monitor val_loss --keep-top-k 3 --keep-last 1 --settle 0.5
+        # epochs 6..905, all worse than the run's best but for epoch 400,
+        # the best of all; the newest, epoch 905, is kept as the last
+        $PY - "$T/in" "$T/runs" <<'EOP'
+import os, sys
+src, dst = sys.argv[1], sys.argv[2]
+names = []
+for e in range(6, 906):
+    loss = "0.10" if e == 400 else "0.99"
+    names.append(f"epoch={e}-step={(e + 1) * 100}-val_loss={loss}.ckpt")
+for n in names:
+    with open(os.path.join(src, n), "wb") as f:
+        f.write(b"ckpt")
+for n in names:
+    os.rename(os.path.join(src, n), os.path.join(dst, n))
+EOP
+        wait_for 20 eval '[ "$(ls runs | wc -l)" = 4 ]' || fail "runs: $(ls runs | wc -l) left"
+        assert_names runs "$(lname 400 0.10)" "$(lname 1 0.3)" "$(lname 5 0.4)" "$(lname 905 0.99)"
+        stop_daemon d.log
+}
+
 # --- 4. SIGHUP ---
 
 # reloads LOG: how many reloads LOG reports.
