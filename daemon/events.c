@@ -295,8 +295,9 @@ int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userdata)
                         root_rescan(m, &m->roots[i]);
                 }
         }
-        /* the events read (watcher_read() reads to EAGAIN or its cap) are
-         * noted: what they made due is decided now, not one loop turn each */
+        /* the events read (watcher_read() reads until the queue is empty or
+         * its cap) are noted: what they made due is decided now, not one
+         * loop turn each */
         runs_sweep_due(m);
         return 0;
 }

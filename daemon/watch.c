@@ -314,6 +314,13 @@ int watcher_read(struct watcher *w, watch_event_fn *cb, void *userdata)
                         break;
                 n = n > INT_MAX - r ? INT_MAX : n + r;
                 r = 0;
+                /* read(2) of inotify returns every queued event that fits:
+                 * room for one more of the longest name left means the
+                 * queue was empty, and a read to EAGAIN would be one system
+                 * call more per wake-up. What came since keeps the fd
+                 * readable. */
+                if ((size_t)len <= sizeof(w->buf) - (sizeof(struct inotify_event) + NAME_MAX + 1))
+                        break;
         }
 
         w->reading = false;

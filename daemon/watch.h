@@ -63,8 +63,9 @@ int watcher_list_root(const struct watcher *w, unsigned root, const struct watch
 /* Watched (wd, root) pairs. */
 size_t watcher_count(const struct watcher *w);
 
-/* Read everything queued (until EAGAIN, or a bounded number of reads so that
- * a flood of events cannot starve the loop; the fd then stays readable) and
+/* Read everything queued (until a read leaves the queue empty, or a bounded
+ * number of reads so that a flood of events cannot starve the loop; the fd
+ * then stays readable) and
  * call cb for each event. OVERFLOW comes at most once per call. cb must not
  * call watcher_read (-EBUSY). Returns the number of callbacks, -EBADMSG on
  * an undecodable buffer (treat as overflow: rescan), or -errno. */
