@@ -717,7 +717,8 @@ static int victim_check(struct sweep *s, const struct run *run, const struct ckp
                         v = -errno;
                 else if (st.st_dev != c->dev || st.st_ino != c->ino)
                         v = -ESTALE;
-                else if (c->mtime_usec >= since) /* else nothing inside changed within the hour */
+                else /* the tree itself: the daemon's record of it may be from long ago (a
+                      * complete directory checkpoint is not watched inside) */
                         v = verify_tree(fd, l->probe ? NULL : &l->t, since, c->mtime_usec);
         } else if (v == VERIFY_FREE && c->n_members > 1) {
                 v = sweep_verify_files(NULL, run, c, run_fd, l->probe ? NULL : &l->t);

@@ -9,10 +9,12 @@
 
 /* Events a root or run watch asks for. inotify(7) adds IN_IGNORED,
  * IN_Q_OVERFLOW and IN_UNMOUNT by itself. No IN_DONT_FOLLOW: see
- * watcher_add() in watch.c. */
+ * watcher_add() in watch.c. IN_ATTRIB: a chown(2) or utimensat(2) of a
+ * checkpoint changes its owner or mtime, which the decision reads, and
+ * raises nothing else. */
 #define WATCH_MASK                                                                                                     \
         (IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF |        \
-         IN_MODIFY | IN_ONLYDIR | IN_EXCL_UNLINK)
+         IN_MODIFY | IN_ATTRIB | IN_ONLYDIR | IN_EXCL_UNLINK)
 /* A root's parent is watched for the root's name coming and going only: not
  * for writes to its other files (a training log, TensorBoard's events file
  * beside a checkpoints directory), each of which would wake the daemon.

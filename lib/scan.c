@@ -1050,11 +1050,13 @@ int scan_run(int run_fd, const char *run_path, const struct watch_conf *w, const
 bool scan_incremental(const struct watch_conf *w, const struct pattern *pat)
 {
         /* groups span names; pointer files, metric logs and HF's
-         * trainer_state.json pin or rank by what other entries say; "auto"
-         * decides the layout from all the entries at once */
+         * trainer_state.json pin or rank by what other entries say; a
+         * metric_file lies inside a directory checkpoint that is not
+         * watched once complete, so rewriting it raises no event of the
+         * run; "auto" decides the layout from all the entries at once */
         return !pattern_groups(pat) && w->pointer_files.n == 0 && w->metric_log.n == 0 &&
-               w->metric_source != METRIC_HF_STATE && !streq_ptr(w->preset, "huggingface") &&
-               !streq_ptr(w->preset, "auto");
+               w->metric_source != METRIC_HF_STATE && w->metric_source != METRIC_JSON_FILE &&
+               !streq_ptr(w->preset, "huggingface") && !streq_ptr(w->preset, "auto");
 }
 
 bool scan_name_pins(const char *name)

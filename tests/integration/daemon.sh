@@ -7,8 +7,9 @@
 HERE=$(cd "$(dirname "$0")" && pwd)
 TRAINER=$HERE/trainer.py
 
-# lname EPOCH LOSS: a Lightning ModelCheckpoint name.
+# lname EPOCH LOSS: a Lightning ModelCheckpoint name; LPAT: their pattern.
 lname() { echo "epoch=$1-step=$((($1 + 1) * 100))-val_loss=$2.ckpt"; }
+LPAT='epoch={epoch}-step={step}-val_loss={val_loss}.ckpt'
 
 # lrun DIR LOSS...: one Lightning checkpoint per loss, epochs 0.., an hour old.
 lrun() {
@@ -296,7 +297,9 @@ EOP
 test_burst_of_names_is_decided_whole() {
         lrun runs 0.9 0.3 0.8 0.5 0.7 0.4
         mkdir in
-        start_daemon d.log -w "$T/runs" --preset lightning --monitor val_loss --keep-top-k 3 --keep-last 1 --settle 0.5
+        # a pattern, not the lightning preset: its metric logs make every
+        # decision of a run a scan of the whole run
+        start_daemon d.log -w "$T/runs" --pattern "$LPAT" --monitor val_loss --keep-top-k 3 --keep-last 1 --settle 0.5
         # epochs 6..905, all worse than the run's best but for epoch 400,
         # the best of all; the newest, epoch 905, is kept as the last
         $PY - "$T/in" "$T/runs" <<'EOP'
@@ -314,6 +317,111 @@ for n in names:
 EOP
         wait_for 20 eval '[ "$(ls runs | wc -l)" = 4 ]' || fail "runs: $(ls runs | wc -l) left"
         assert_names runs "$(lname 400 0.10)" "$(lname 1 0.3)" "$(lname 5 0.4)" "$(lname 905 0.99)"
+        stop_daemon d.log
+}
+
+# --- 3b. changes that no name event reports ---
+
+# A checkpoint given to another user (chown raises IN_ATTRIB only) is ranked
+# with that user's checkpoints from then on: user 1001's next save displaces
+# 1001's own older one, never the one now 1002's.
+test_chown_moves_a_checkpoint_to_its_new_owner() {
+        need_root
+        mkdir -p runs
+        chmod 1777 runs
+        echo a >"runs/$(lname 0 0.5)"
+        echo b >"runs/$(lname 1 0.9)"
+        chown 1001 runs/*.ckpt
+        touch -d "-1 hour" runs/*.ckpt
+        start_daemon d.log -w "$T/runs" --pattern "$LPAT" --monitor val_loss --keep-top-k 1 --keep-last 1 --settle 1
+        chown 1002 "runs/$(lname 0 0.5)"
+        echo c >"runs/tmp.part"
+        chown 1001 runs/tmp.part
+        mv runs/tmp.part "runs/$(lname 2 0.3)"
+        # on disk 1001 has epochs 1 and 2 (2 the best and last), 1002 epoch 0
+        wait_for 10 test ! -e "runs/$(lname 1 0.9)" || fail "epoch 1 kept: $(ls runs)"
+        assert_names runs "$(lname 0 0.5)" "$(lname 2 0.3)"
+        stop_daemon d.log
+}
+
+# Without a step or epoch the mtime orders a run; a checkpoint whose mtime
+# is set without a write (utimensat(2): rsync --times, touch -d) takes its
+# new place in that order.
+test_mtime_set_without_a_write_moves_a_checkpoint() {
+        mkdir -p runs
+        local r=runs/run
+        mkdir $r
+        echo a >$r/ckpt-val_loss=0.1.pt
+        echo b >$r/ckpt-val_loss=0.5.pt
+        echo c >$r/ckpt-val_loss=0.6.pt
+        touch -d "-4 hours" $r/ckpt-val_loss=0.1.pt
+        touch -d "-3 hours" $r/ckpt-val_loss=0.5.pt
+        touch -d "-2 hours" $r/ckpt-val_loss=0.6.pt
+        start_daemon d.log -w "$T/runs" --pattern 'ckpt-val_loss={val_loss}.pt' --monitor val_loss --keep-top-k 1 \
+                --keep-last 2 --settle 1
+        $PY -c 'import os, sys, time; t = time.time() - 3600; os.utime(sys.argv[1], (t, t))' $r/ckpt-val_loss=0.5.pt
+        echo d >$r/ckpt-val_loss=0.7.pt
+        # by mtime 0.7 and 0.5 are the newest two now, 0.1 the best
+        wait_for 10 test ! -e $r/ckpt-val_loss=0.6.pt || fail "0.6 kept: $(ls $r)"
+        assert_names $r ckpt-val_loss=0.1.pt ckpt-val_loss=0.5.pt ckpt-val_loss=0.7.pt
+        stop_daemon d.log
+}
+
+# A metric file rewritten inside a complete directory checkpoint (an
+# evaluation job correcting it) ranks that checkpoint by the new value.
+test_metric_file_rewritten_inside_a_checkpoint() {
+        mkdir -p runs/run
+        mk() {
+                mkdir "$1.t"
+                echo x >"$1.t/model.bin"
+                printf '{"loss": %s}\n' "$2" >"$1.t/metrics.json"
+                mv "$1.t" "$1"
+        }
+        mk runs/run/step-1 0.2
+        mk runs/run/step-2 0.5
+        touch -d "-10 min" runs/run/*/* runs/run/step-*
+        cat >c.conf <<EOC
+watch = ( { path = "$T/runs"; pattern = "step-{step}"; kind = "dir"; metric_file = "metrics.json";
+            monitor = "loss"; keep_top_k = 1; keep_last = 1; settle = 1; } );
+EOC
+        start_daemon d.log -c c.conf
+        printf '{"loss": 0.9}\n' >runs/run/step-1/metrics.json.new
+        mv runs/run/step-1/metrics.json.new runs/run/step-1/metrics.json
+        mk runs/run/step-3 0.7
+        # step-2 (0.5) is the best now, step-3 the last
+        wait_for 10 test ! -e runs/run/step-1 || fail "step-1 kept: $(ls runs/run)"
+        assert_names runs/run step-2 step-3
+        stop_daemon d.log
+}
+
+# A file inside a complete directory checkpoint opened and written again
+# (no event reaches the run: the directory is not watched inside any more)
+# keeps that checkpoint while it is open, however old the daemon's record.
+test_directory_checkpoint_written_again_is_in_use() {
+        mkdir -p runs/run
+        local d
+        for d in step-1-val_loss=0.5 step-2-val_loss=0.9; do
+                mkdir runs/run/$d
+                head -c 100000 /dev/zero >runs/run/$d/model.bin
+        done
+        touch -d "-2 hours" runs/run/*/model.bin runs/run/step-*
+        cat >c.conf <<EOC
+log_level = "info";
+watch = ( { path = "$T/runs"; pattern = "step-{step}-val_loss={val_loss}"; kind = "dir"; monitor = "val_loss";
+            keep_top_k = 1; keep_last = 1; settle = 1; } );
+EOC
+        start_daemon d.log -c c.conf
+        $PY -c 'import sys, time
+f = open(sys.argv[1], "r+b"); f.write(b"x" * 4096); f.flush()
+open(sys.argv[2], "w").close(); time.sleep(60)' runs/run/step-2-val_loss=0.9/model.bin writer.ready &
+        echo $! >>"$T/pids"
+        wait_for 10 test -e writer.ready || fail "the writer did not start"
+        mkdir runs/run/step-3-val_loss=0.7.t
+        echo x >runs/run/step-3-val_loss=0.7.t/model.bin
+        mv runs/run/step-3-val_loss=0.7.t runs/run/step-3-val_loss=0.7
+        wait_for 10 grep -q 'step-2-val_loss=0.9.*another process has it open' d.log ||
+                fail "step-2 not found in use: $(cat d.log)"
+        assert_exists runs/run/step-2-val_loss=0.9
         stop_daemon d.log
 }
 
