@@ -459,9 +459,15 @@ class Sequence:
         return Ckpt(run, name, order, fnum(metric_text), mtime, size)
 
     def mtime_for(self, cls):
-        # distinct sub-second parts so that mtime order never ties
-        self.next_id += 1
-        return time.time() - AGES[cls] - self.next_id * 0.001 - self.rng.random() * 0.0005
+        # distinct sub-second parts so that mtime order never ties: 10 us
+        # apart at least from every other checkpoint's, also one written a
+        # step earlier (the file system keeps nanoseconds, ckptd reads them
+        # back as seconds in a double, 0.24 us apart at today's times)
+        while True:
+            self.next_id += 1
+            t = time.time() - AGES[cls] - self.next_id * 0.001 - self.rng.random() * 0.0005
+            if all(c.mtime is None or abs(t - c.mtime) >= 1e-5 for c in self.model.ckpts.values()):
+                return t
 
     def do_write(self):
         run = self.rng.choice(list(RUNS))
