@@ -14,7 +14,11 @@
 
 /* The floor's view: the decided runs of filesystem dev from the index. A
  * run with something still being written is decided again first, as its
- * completeness moves with time; the others stand as last decided. */
+ * completeness moves with time; so is a run whose events cannot keep its
+ * index current (metric files inside complete checkpoints, metric logs,
+ * pointer files, pins: index_incremental()), as its ranks may have moved
+ * since its last decision. The others stand as last decided. Only an
+ * eviction asks (fs_enforce(), below the floor). */
 static int floor_runs(void *userdata, dev_t dev, struct space_run **ret, size_t *ret_n)
 {
         struct manager *m = userdata;
@@ -30,18 +34,24 @@ static int floor_runs(void *userdata, dev_t dev, struct space_run **ret, size_t 
                         continue;
                 for (size_t j = 0; j < rs->n_runs; j++) {
                         struct run_state *run = rs->runs[j];
-                        bool unsettled = run->n_pending > 0;
+                        bool stale = run->n_pending > 0;
 
                         if (!run->indexed)
                                 continue;
-                        for (size_t k = 0; k < run->idx.n_ckpts && !unsettled; k++)
-                                unsettled = !run->idx.ckpts[k].complete;
-                        unsettled = unsettled || run->dirty.n > 0 || run->full;
-                        if (unsettled) {
+                        for (size_t k = 0; k < run->idx.n_ckpts && !stale; k++)
+                                stale = !run->idx.ckpts[k].complete;
+                        stale = stale || run->dirty.n > 0 || run->full || !index_incremental(rs, run);
+                        if (stale) {
                                 /* what is being written counts as room
                                  * taken: its size now, not at its last
-                                 * decision */
-                                index_refresh(rs, run, wall);
+                                 * decision. A run that cannot be read
+                                 * again is not ranked by what it said
+                                 * before: none of it is evicted now. */
+                                if (index_refresh(rs, run, wall) < 0) {
+                                        log_debug("%s/%s: cannot read the run again: the floor leaves it alone",
+                                                  rs->root.w->path, run->path);
+                                        continue;
+                                }
                                 if (ages_observe(&run->ages, &run->idx, wall, settle_usec(rs)) < 0)
                                         log_warning("%s/%s: out of memory timing checkpoints: ages from mtimes",
                                                     rs->root.w->path, run->path);

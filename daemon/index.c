@@ -609,23 +609,24 @@ int index_update(struct root_state *rs, struct run_state *run, int64_t now)
         return r < 0 ? r : 0;
 }
 
-/* For the floor: the index of a run with something unsettled brought up
- * to date (names, sizes) without deciding or deleting anything yet; the
- * run's own settle timer does that. */
-void index_refresh(struct root_state *rs, struct run_state *run, int64_t now)
+/* For the floor: the index of a run brought up to date (names, sizes,
+ * metrics) without deciding or deleting anything yet; the run's own settle
+ * timer does that. 0, or -errno: the index is as before, and may be old. */
+int index_refresh(struct root_state *rs, struct run_state *run, int64_t now)
 {
         struct run scanned = {};
         int r;
 
         if (index_incremental(rs, run) && index_update(rs, run, now) == 0)
-                return;
+                return 0;
         strv_finish(&run->dirty);
         r = sweep_scan_run(&rs->root, run->path, now, &scanned);
         if (r < 0) {
-                run->full = true; /* the run's timer scans it again */
-                return;
+                run->full = true; /* scanned whole again next time */
+                return r;
         }
         index_adopt(run, &scanned);
+        return 0;
 }
 
 /* After deletions: drop from the index what is gone from the disk. What is

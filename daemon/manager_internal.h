@@ -205,7 +205,7 @@ void index_dirty(struct run_state *run, const char *name);
 /* What an event means for run's index; whether to decide again now. */
 bool index_note(struct root_state *rs, struct run_state *run, const struct watch_event *ev, bool candidate);
 /* Bring the index of run up to date (names, sizes) without deciding. */
-void index_refresh(struct root_state *rs, struct run_state *run, int64_t now);
+int index_refresh(struct root_state *rs, struct run_state *run, int64_t now);
 
 /* retention.c: decide and apply for a run */
 /* The watch's settle time in microseconds. */

@@ -465,6 +465,58 @@ test_best_left_after_the_policy_is_protected() {
         no_sanitizer_reports dry unmet
 }
 
+# The floor ranks a run by what its files say now, not at its last
+# decision. A metrics.json rewritten inside a complete directory checkpoint
+# raises no event of the run; when the disk then falls below the floor, the
+# eviction must take the run's rank 3 by the new metrics (step-1), never
+# its new best (step-3, rank 3 when last decided).
+test_metric_rewritten_since_the_last_decision_ranks_the_eviction() {
+        need_root
+        local m=$T/mnt r=$T/mnt/runs/run s
+        mount_tmpfs "$m" 32m
+        mkdir -p "$r" "$m/probe" "$m/other"
+        mk_step() { # STEP LOSS
+                mkdir "$r/step-$1"
+                mkfile "$r/step-$1/model.bin" 2048
+                printf '{"loss": %s}\n' "$2" >"$r/step-$1/metrics.json"
+                touch -d "-1 hour" "$r/step-$1/model.bin" "$r/step-$1/metrics.json" "$r/step-$1"
+        }
+        # best step-1, rank 2 step-2, rank 3 step-3, newest step-4
+        mk_step 1 0.1
+        mk_step 2 0.5
+        mk_step 3 0.6
+        mk_step 4 0.9
+        PROBE_DIR=$m/probe
+        touch -d "-1 hour" "$PROBE_DIR/p_0"
+        cat >ckptd.conf <<EOC
+watch = (
+  { path = "$m/runs"; pattern = "step-{step}"; kind = "dir"; metric_file = "metrics.json"; monitor = "loss";
+    keep_top_k = 3; keep_last = 1; settle = 0.2; min_free = "8M"; target_free = "9M"; },
+  { path = "$m/probe"; pattern = "p_{step}"; keep_top_k = 0; keep_last = 1; settle = 0.2; }
+);
+EOC
+        fill "$m/other/data" $((12 * MIB))
+        LOG=$T/ckptd.log
+        start_ckptd "$LOG" -c ckptd.conf
+        probe
+        assert_names "$r" step-1 step-2 step-3 step-4
+        # the metrics corrected in place: step-3 is the best, step-1 rank 3
+        for s in "1 0.8" "3 0.05"; do
+                set -- $s
+                printf '{"loss": %s}\n' "$2" >"$r/step-$1/metrics.json.new"
+                touch -d "-1 hour" "$r/step-$1/metrics.json.new"
+                mv "$r/step-$1/metrics.json.new" "$r/step-$1/metrics.json"
+        done
+        # 7.5 MiB free, floor 8 MiB, target 9 MiB: one eviction
+        fill "$m/other/data" $((7 * MIB + MIB / 2))
+        probe
+        wait_for 20 grep -q '(floor, ' "$LOG" || fail "nothing evicted below the floor: $(tail "$LOG")"
+        evicted "$r/step-1" "$LOG"
+        [ "$(count '(floor, ' "$LOG")" = 1 ] || fail "evicted more than one: $(grep floor "$LOG")"
+        assert_names "$r" step-2 step-3 step-4
+        stop_ckptd
+}
+
 # --- 4. one-shot: exit 3 when unmet, 0 when met; -n deletes nothing ---
 test_once_exit_status_and_dry_run() {
         need_root
