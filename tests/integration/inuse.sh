@@ -289,6 +289,23 @@ test_flock_pin_read_without_locking() {
         ! grep -q "runs/ckpt" trace || fail "ckptd called flock(2) on a checkpoint: $(grep runs/ckpt trace)"
 }
 
+# A flock on a file inside an old directory checkpoint keeps it in -1 too,
+# where the scan just read the tree and found nothing changed within the hour.
+test_flock_inside_an_old_directory_keeps_it() {
+        local s
+        mkdir -p runs/step-1/sub runs/step-2
+        for s in 1 2; do mkfile "runs/step-$s/shard" 4; done
+        mkfile runs/step-1/sub/optim 4
+        touch -d "-2 hours" runs/step-1/sub/optim runs/step-1/sub runs/step-1/shard runs/step-1 \
+                runs/step-2/shard runs/step-2
+        flock -o -s runs/step-1/sub/optim sleep 600 &
+        echo $! >>"$T/pids"
+        wait_for 10 sh -c "! flock -n -x runs/step-1/sub/optim true"
+        "$CKPTD" -1 -w "$T/runs" --pattern 'step-{step}' --keep-last 1 2>err
+        assert_names runs step-1 step-2
+        assert_grep "keeping $T/runs/step-1 (flock): another process holds a flock on it" err
+}
+
 # The daemon checks a victim's flock right before deleting it.
 test_daemon_keeps_a_flocked_victim() {
         five
