@@ -12,13 +12,31 @@
 
 /* --- the free-space floor: timers around space.c --- */
 
+/* A run read again for the floor: its index brought up to date and
+ * decided (nothing deleted; the run's own settle timer does that). */
+static int floor_refresh(struct root_state *rs, struct run_state *run, uint64_t now, int64_t wall)
+{
+        int r = index_refresh(rs, run, wall);
+
+        if (r < 0)
+                return r;
+        if (ages_observe(&run->ages, &run->idx, wall, settle_usec(rs)) < 0)
+                log_warning("%s/%s: out of memory timing checkpoints: ages from mtimes", rs->root.w->path, run->path);
+        adjust_completeness(rs, run, now);
+        if (run_decide(&rs->root.w->policy, run->idx.ckpts, run->idx.n_ckpts, wall) < 0)
+                log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint", rs->root.w->path,
+                            run->path);
+        return 0;
+}
+
 /* The floor's view: the decided runs of filesystem dev from the index. A
  * run with something still being written is decided again first, as its
- * completeness moves with time; so is a run whose events cannot keep its
- * index current (metric files inside complete checkpoints, metric logs,
- * pointer files, pins: index_incremental()), as its ranks may have moved
- * since its last decision. The others stand as last decided. Only an
- * eviction asks (fs_enforce(), below the floor). */
+ * completeness moves with time. A run whose events cannot keep its index
+ * current (metric files inside complete checkpoints, metric logs, pointer
+ * files, pins: index_incremental()) is lent as stale: the floor reads it
+ * again only when it is about to evict from it (floor_refresh_lent()). A
+ * dry run evicts nothing, and reads nothing again. The others stand as
+ * last decided. */
 static int floor_runs(void *userdata, dev_t dev, struct space_run **ret, size_t *ret_n)
 {
         struct manager *m = userdata;
@@ -34,31 +52,21 @@ static int floor_runs(void *userdata, dev_t dev, struct space_run **ret, size_t 
                         continue;
                 for (size_t j = 0; j < rs->n_runs; j++) {
                         struct run_state *run = rs->runs[j];
-                        bool stale = run->n_pending > 0;
+                        bool unsettled = run->n_pending > 0;
 
                         if (!run->indexed)
                                 continue;
-                        for (size_t k = 0; k < run->idx.n_ckpts && !stale; k++)
-                                stale = !run->idx.ckpts[k].complete;
-                        stale = stale || run->dirty.n > 0 || run->full || !index_incremental(rs, run);
-                        if (stale) {
-                                /* what is being written counts as room
-                                 * taken: its size now, not at its last
-                                 * decision. A run that cannot be read
-                                 * again is not ranked by what it said
-                                 * before: none of it is evicted now. */
-                                if (index_refresh(rs, run, wall) < 0) {
-                                        log_debug("%s/%s: cannot read the run again: the floor leaves it alone",
-                                                  rs->root.w->path, run->path);
-                                        continue;
-                                }
-                                if (ages_observe(&run->ages, &run->idx, wall, settle_usec(rs)) < 0)
-                                        log_warning("%s/%s: out of memory timing checkpoints: ages from mtimes",
-                                                    rs->root.w->path, run->path);
-                                adjust_completeness(rs, run, now);
-                                if (run_decide(&rs->root.w->policy, run->idx.ckpts, run->idx.n_ckpts, wall) < 0)
-                                        log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint",
-                                                    rs->root.w->path, run->path);
+                        for (size_t k = 0; k < run->idx.n_ckpts && !unsettled; k++)
+                                unsettled = !run->idx.ckpts[k].complete;
+                        unsettled = unsettled || run->dirty.n > 0 || run->full;
+                        /* what is being written counts as room taken: its
+                         * size now, not at its last decision. A run that
+                         * cannot be read again is not ranked by what it
+                         * said before: none of it is evicted now. */
+                        if (unsettled && floor_refresh(rs, run, now, wall) < 0) {
+                                log_debug("%s/%s: cannot read the run again: the floor leaves it alone",
+                                          rs->root.w->path, run->path);
+                                continue;
                         }
                         if (n == cap) {
                                 size_t ncap = cap ? cap * 2 : 64;
@@ -70,12 +78,31 @@ static int floor_runs(void *userdata, dev_t dev, struct space_run **ret, size_t 
                                 v = nv;
                                 cap = ncap;
                         }
-                        v[n++] = (struct space_run){.root = &rs->root, .run = &run->idx};
+                        v[n++] = (struct space_run){
+                                .root = &rs->root,
+                                .run = &run->idx,
+                                .owner = run,
+                                .stale = !unsettled && !m->dry_run && !index_incremental(rs, run),
+                        };
                 }
         }
         *ret = v;
         *ret_n = n;
         return 0;
+}
+
+/* A stale run the floor is about to evict from, read again. */
+static int floor_refresh_lent(void *userdata, struct space_run *sr)
+{
+        struct run_state *run = sr->owner;
+        int r;
+
+        (void)userdata;
+        r = floor_refresh(run->rs, run, (uint64_t)now_usec(CLOCK_MONOTONIC), now_usec(CLOCK_REALTIME));
+        if (r < 0)
+                log_debug("%s/%s: cannot read the run again: the floor leaves it alone", run->rs->root.w->path,
+                          run->path);
+        return r;
 }
 
 static size_t present_roots(struct manager *m, struct root **ret)
@@ -98,7 +125,8 @@ static void floor_check(struct manager *m)
                 return;
         n = present_roots(m, roots);
         sweep_init(&s, m->config, m->dry_run);
-        space_check(&m->space, roots, n, &s, floor_runs, m);
+        space_check(&m->space, roots, n, &s,
+                    &(struct space_view){.runs = floor_runs, .refresh = floor_refresh_lent, .userdata = m});
         /* another ckptd is evicting on one of our filesystems: look again
          * once it may be done, whatever else is (not) being written */
         if (m->space.busy && m->soon_timer) {

@@ -129,7 +129,7 @@ int manager_once(const struct config *c, bool dry_run)
                 unsigned before = s.deleted;
                 uint64_t freed_before = s.freed_bytes, size_before = s.deleted_size_bytes;
 
-                if (space_check(&space, roots.open, roots.n_open, &s, NULL, NULL) > 0 && status == EXIT_SUCCESS)
+                if (space_check(&space, roots.open, roots.n_open, &s, NULL) > 0 && status == EXIT_SUCCESS)
                         status = 3;
                 if (s.deleted > before) {
                         char freed[16];

@@ -196,12 +196,12 @@ static int fs_scan(struct fs_state *f, struct root *const *roots, size_t n, int6
 }
 
 static int fs_collect(struct space *sp, struct fs_state *f, struct root *const *roots, size_t n, int64_t now,
-                      space_runs_fn *runs_fn, void *userdata, struct fs_runs *ret)
+                      const struct space_view *view, struct fs_runs *ret)
 {
         int r;
 
         *ret = (struct fs_runs){};
-        r = runs_fn ? runs_fn(userdata, f->dev, &ret->v, &ret->n) : fs_scan(f, roots, n, now, ret);
+        r = view ? view->runs(view->userdata, f->dev, &ret->v, &ret->n) : fs_scan(f, roots, n, now, ret);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < ret->n; i++)
@@ -345,73 +345,134 @@ static uint64_t floor_newest_checked(struct floor_cand *c, struct ckpt **ck, con
         return moved;
 }
 
-/* Evict from f until free space reaches the target, worst first. */
+/* The floor's candidates of one pass: every checkpoint of the runs lent,
+ * and the tallies of what they take. */
+struct fs_cands {
+        struct floor_cand *c;
+        struct ckpt **ck;
+        size_t *run_of, *order, n;
+        unsigned *why;
+        uint64_t pending_bytes, writing_bytes;
+        size_t skewed;
+        int64_t skew_usec;
+};
+
+static void fs_cands_free(struct fs_cands *fc)
+{
+        free(fc->c);
+        free(fc->ck);
+        free(fc->run_of);
+        free(fc->order);
+        free(fc->why);
+        *fc = (struct fs_cands){};
+}
+
+static int fs_cands_build(const struct fs_runs *fr, int64_t now_usec, struct fs_cands *ret)
+{
+        size_t nc = 0;
+
+        fs_cands_free(ret);
+        for (size_t i = 0; i < fr->n; i++)
+                nc += fr->v[i].left_out ? 0 : fr->v[i].run->n_ckpts;
+        ret->c = calloc(nc + 1, sizeof(*ret->c));
+        ret->ck = calloc(nc + 1, sizeof(*ret->ck));
+        ret->run_of = calloc(nc + 1, sizeof(*ret->run_of));
+        ret->order = calloc(nc + 1, sizeof(*ret->order));
+        ret->why = calloc(nc + 1, sizeof(*ret->why));
+        if (!ret->c || !ret->ck || !ret->run_of || !ret->order || !ret->why)
+                return -ENOMEM;
+        for (size_t i = 0; i < fr->n; i++) {
+                if (fr->v[i].left_out)
+                        continue;
+                for (size_t j = 0, base = ret->n; j < fr->v[i].run->n_ckpts; j++) {
+                        struct ckpt *k = &fr->v[i].run->ckpts[j];
+                        /* in a dry run the policy's victims still take space */
+                        if (!k->verdict.keep)
+                                ret->pending_bytes += k->size_bytes;
+                        else if (!k->complete && future_usec(k, now_usec) > SKEW_TOLERANCE_USEC) {
+                                ret->skewed++;
+                                if (future_usec(k, now_usec) > ret->skew_usec)
+                                        ret->skew_usec = future_usec(k, now_usec);
+                        } else if (!k->complete)
+                                ret->writing_bytes += k->size_bytes;
+                        /* "the best and the newest of each run" are per
+                         * owner, as the policy ranks them (run_decide) */
+                        floor_cand_from_ckpt(&ret->c[ret->n], base + run_owner_first(fr->v[i].run->ckpts, j), k);
+                        ret->ck[ret->n] = k;
+                        ret->run_of[ret->n++] = i;
+                }
+        }
+        return 0;
+}
+
+/* The next victim order[v] lies in a stale run: read again every stale run
+ * among the victims from there until free space would reach the target
+ * (each at most once), before the order is built again. */
+static void fs_refresh_ahead(struct fs_runs *fr, const struct fs_cands *fc, size_t v, size_t nv, uint64_t free_bytes,
+                             uint64_t target_bytes, const struct space_view *view)
+{
+        uint64_t reach = free_bytes;
+
+        for (size_t w = v; w < nv && (w == v || reach < target_bytes); w++) {
+                struct space_run *sr = &fr->v[fc->run_of[fc->order[w]]];
+
+                reach += fc->c[fc->order[w]].bytes;
+                if (!sr->stale)
+                        continue;
+                sr->stale = false;
+                if (view->refresh(view->userdata, sr) < 0)
+                        sr->left_out = true;
+        }
+}
+
+/* Evict from f until free space reaches the target, worst first: along
+ * the whole order, so that a victim kept at its removal (in use, a flock)
+ * gives way to the next. A victim's run is read again first when it is
+ * stale, and the order is built again from what it says now. */
 static int fs_enforce(struct space *sp, struct fs_state *f, struct root *const *roots, size_t n, struct sweep *s,
-                      space_runs_fn *runs_fn, void *userdata)
+                      const struct space_view *view)
 {
         struct fs_runs fr;
-        struct floor_cand *c = NULL;
-        struct ckpt **ck = NULL;
-        size_t *run_of = NULL, *victims = NULL, nc = 0, nv = 0;
-        unsigned *why = NULL;
+        struct fs_cands fc = {};
         struct floor_state st;
-        uint64_t short_bytes = 0, pending_bytes = 0, writing_bytes = 0, room;
-        size_t skewed = 0;
-        int64_t skew_usec = 0;
+        uint64_t writing_bytes, room;
+        size_t nv = 0;
+        bool credited = false;
         int r;
 
-        r = fs_collect(sp, f, roots, n, s->now_usec, runs_fn, userdata, &fr);
+        r = fs_collect(sp, f, roots, n, s->now_usec, view, &fr);
         if (r < 0)
                 goto out;
         fs_levels(f, roots, n); /* largest may have grown */
-        for (size_t i = 0; i < fr.n; i++)
-                nc += fr.v[i].run->n_ckpts;
-        c = calloc(nc + 1, sizeof(*c));
-        ck = calloc(nc + 1, sizeof(*ck));
-        run_of = calloc(nc + 1, sizeof(*run_of));
-        victims = calloc(nc + 1, sizeof(*victims));
-        why = calloc(nc + 1, sizeof(*why));
-        if (!c || !ck || !run_of || !victims || !why) {
-                r = -ENOMEM;
+again:
+        r = fs_cands_build(&fr, s->now_usec, &fc);
+        if (r < 0)
                 goto out;
-        }
-        nc = 0;
-        for (size_t i = 0; i < fr.n; i++)
-                for (size_t j = 0, base = nc; j < fr.v[i].run->n_ckpts; j++) {
-                        struct ckpt *k = &fr.v[i].run->ckpts[j];
-                        /* in a dry run the policy's victims still take space */
-                        if (!k->verdict.keep)
-                                pending_bytes += k->size_bytes;
-                        else if (!k->complete && future_usec(k, s->now_usec) > SKEW_TOLERANCE_USEC) {
-                                skewed++;
-                                if (future_usec(k, s->now_usec) > skew_usec)
-                                        skew_usec = future_usec(k, s->now_usec);
-                        } else if (!k->complete)
-                                writing_bytes += k->size_bytes;
-                        /* "the best and the newest of each run" are per
-                         * owner, as the policy ranks them (run_decide) */
-                        floor_cand_from_ckpt(&c[nc], base + run_owner_first(fr.v[i].run->ckpts, j), k);
-                        ck[nc] = k;
-                        run_of[nc++] = i;
-                }
-        if (s->dry_run)
-                f->free_bytes += pending_bytes;
+        /* once: evictions in a dry run are credited as they are made */
+        if (s->dry_run && !credited)
+                f->free_bytes += fc.pending_bytes;
+        credited = true;
+        writing_bytes = fc.writing_bytes;
         floor_state_init(&st, f->free_bytes, 0, 0, 0, 0);
         st.floor_bytes = f->floor_bytes;
         st.target_bytes = f->target_bytes;
-        if (floor_needed(&st))
-                writing_bytes += floor_newest_checked(c, ck, run_of, nc, &fr, victims);
-        r = floor_victims(&st, c, nc, victims, &nv, &short_bytes);
-        if (r < 0)
-                goto out;
+        nv = 0;
+        if (floor_needed(&st)) {
+                writing_bytes += floor_newest_checked(fc.c, fc.ck, fc.run_of, fc.n, &fr, fc.order);
+                nv = floor_evictable(fc.c, fc.n, fc.order);
+        }
         for (size_t v = 0; v < nv; v++) {
-                struct ckpt *k = ck[victims[v]];
-                size_t ri = run_of[victims[v]];
+                struct ckpt *k = fc.ck[fc.order[v]];
+                size_t ri = fc.run_of[fc.order[v]];
                 unsigned before = s->deleted;
                 uint64_t freed_before = s->freed_bytes, expect;
 
                 if (f->free_bytes >= f->target_bytes || s->stopped)
                         break;
+                if (fr.v[ri].stale && view && view->refresh) {
+                        fs_refresh_ahead(&fr, &fc, v, nv, f->free_bytes, f->target_bytes, view);
+                        goto again; /* the runs read again hold new checkpoints */
+                }
                 k->verdict.keep = false;
                 k->verdict.delete_reason = DELETE_FLOOR;
                 sweep_remove(s, fr.v[ri].root, fr.v[ri].run, k, DELETE_FLOOR);
@@ -434,24 +495,20 @@ static int fs_enforce(struct space *sp, struct fs_state *f, struct root *const *
          * on every save, while each save fits. Evictions above still aim at
          * the real free space. */
         room = f->free_bytes + writing_bytes;
-        if (skewed > 0 && room < f->floor_bytes)
+        if (fc.skewed > 0 && room < f->floor_bytes)
                 log_warning("%zu checkpoint%s on the filesystem of %s %s modified up to %llds in the future: "
                             "the clock was stepped back, or a host's clock is wrong; they count as still being "
                             "written, so they are kept and the floor cannot evict them",
-                            skewed, skewed == 1 ? "" : "s", f->path, skewed == 1 ? "was" : "were",
-                            (long long)(skew_usec / (int64_t)USEC_PER_SEC));
+                            fc.skewed, fc.skewed == 1 ? "" : "s", f->path, fc.skewed == 1 ? "was" : "were",
+                            (long long)(fc.skew_usec / (int64_t)USEC_PER_SEC));
         if (room < f->floor_bytes) {
                 f->short_bytes = f->floor_bytes - room;
-                floor_protect(c, nc, why);
+                floor_protect(fc.c, fc.n, fc.why);
         }
-        set_unmet(f, room < f->floor_bytes, c, why, nc);
+        set_unmet(f, room < f->floor_bytes, fc.c, fc.why, fc.n);
         r = 0;
 out:
-        free(c);
-        free(ck);
-        free(run_of);
-        free(victims);
-        free(why);
+        fs_cands_free(&fc);
         fs_runs_free(&fr);
         return r;
 }
@@ -513,8 +570,7 @@ static int space_lock(struct space *sp, struct fs_state *f, int fd, bool dry_run
         return lock;
 }
 
-int space_check(struct space *sp, struct root *const *roots, size_t n, struct sweep *s, space_runs_fn *runs_fn,
-                void *userdata)
+int space_check(struct space *sp, struct root *const *roots, size_t n, struct sweep *s, const struct space_view *view)
 {
         int unmet = 0;
 
@@ -543,7 +599,7 @@ int space_check(struct space *sp, struct root *const *roots, size_t n, struct sw
                                 continue;
                         }
                         if (f->free_bytes < f->floor_bytes) {
-                                r = fs_enforce(sp, f, roots, n, s, runs_fn, userdata);
+                                r = fs_enforce(sp, f, roots, n, s, view);
                                 if (r < 0)
                                         log_errno(r, "cannot enforce the floor on %s: %m", f->path);
                         } else {

@@ -35,12 +35,28 @@ struct space {
 struct space_run {
         struct root *root;
         struct run *run;
+        /* Ranked at its last decision, which the events since may not have
+         * kept current: read again (space_view.refresh) before any of its
+         * checkpoints is evicted. */
+        bool stale;
+        bool left_out; /* could not be read again: nothing of it is evicted now */
+        void *owner;   /* the lender's own record of the run */
 };
 
 /* The daemon's decided runs on filesystem dev, from its index, in *ret (an
  * array of *ret_n, malloc'd; the runs stay the daemon's: the floor only sets
  * the verdicts of what it evicts). 0 or -ENOMEM. */
 typedef int space_runs_fn(void *userdata, dev_t dev, struct space_run **ret, size_t *ret_n);
+/* Read stale run sr again and decide it; 0, or -errno (then it is left out).
+ * Its checkpoints move: the floor takes none of its old pointers after. */
+typedef int space_refresh_fn(void *userdata, struct space_run *sr);
+
+/* The daemon's index lent to the floor. */
+struct space_view {
+        space_runs_fn *runs;
+        space_refresh_fn *refresh;
+        void *userdata;
+};
 
 /* Rebuild the filesystem list for these roots (an fd < 0 is skipped); what
  * was learned about a filesystem already known (largest, unmet) is kept. */
@@ -51,10 +67,9 @@ void space_seen(struct space *sp, dev_t dev, const struct run *run);
 /* The same, given the size of the largest complete checkpoint of a run. */
 void space_seen_largest(struct space *sp, dev_t dev, uint64_t largest_bytes);
 /* Check every filesystem and evict where free space is below the floor,
- * among the runs that runs_fn gives (NULL: scan and decide the roots).
+ * among the runs that view gives (NULL: scan and decide the roots).
  * Returns how many filesystems are below the floor afterwards. */
-int space_check(struct space *sp, struct root *const *roots, size_t n, struct sweep *s, space_runs_fn *runs_fn,
-                void *userdata);
+int space_check(struct space *sp, struct root *const *roots, size_t n, struct sweep *s, const struct space_view *view);
 /* Fill free, total, floor and target of every filesystem; evict nothing. */
 void space_measure(struct space *sp, struct root *const *roots, size_t n);
 /* Whether any filesystem has a floor at all. */

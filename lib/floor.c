@@ -250,12 +250,46 @@ int floor_protect(const struct floor_cand *c, size_t n, unsigned *ret_why)
         return 0;
 }
 
+size_t floor_evictable(const struct floor_cand *c, size_t n, size_t *ret)
+{
+        struct newest_walk walk = {.started = false};
+        size_t m = 0, w = 0;
+
+        /* The newest of a run is found among all its kept complete ones,
+         * pinned and best included, so collect those first... */
+        for (size_t i = 0; i < n; i++)
+                if (kept_complete(&c[i]))
+                        ret[m++] = i;
+        /* Skipping a sort of fewer than two also keeps a NULL ret (n == 0)
+         * away from qsort_r, whose base is declared nonnull. */
+        if (m > 1)
+                qsort_r(ret, m, sizeof(*ret), run_newest_cmp, (void *)c);
+
+        /* ...then drop the protected ones in place (w <= j always). */
+        for (size_t s = 0, e; s < m; s = e) {
+                int best;
+
+                e = run_end(c, ret, s, m);
+                best = run_best_rank(c, ret, s, e);
+                for (size_t j = s; j < e; j++) {
+                        size_t i = ret[j];
+                        bool newest = newest_next(&walk, &c[i]);
+
+                        if (newest || (best > 0 && c[i].best_rank == best) || protect_own(&c[i]) != 0)
+                                continue;
+                        ret[w++] = i;
+                }
+        }
+        if (w > 1)
+                qsort_r(ret, w, sizeof(*ret), evict_cmp, (void *)c);
+        return w;
+}
+
 int floor_victims(const struct floor_state *st, const struct floor_cand *c, size_t n, size_t *ret_victims,
                   size_t *ret_n_victims, uint64_t *ret_short_bytes)
 {
-        struct newest_walk walk = {.started = false};
         uint64_t target, reach, all;
-        size_t m = 0, w = 0, k = 0;
+        size_t m, k = 0;
 
         if (!st || !ret_n_victims || (n > 0 && (!c || !ret_victims)))
                 return -EINVAL;
@@ -264,35 +298,7 @@ int floor_victims(const struct floor_state *st, const struct floor_cand *c, size
                 *ret_short_bytes = 0;
         if (!floor_needed(st))
                 return 0;
-
-        /* The newest of a run is found among all its kept complete ones,
-         * pinned and best included, so collect those first... */
-        for (size_t i = 0; i < n; i++)
-                if (kept_complete(&c[i]))
-                        ret_victims[m++] = i;
-        /* Skipping a sort of fewer than two also keeps a NULL ret_victims
-         * (n == 0) away from qsort_r, whose base is declared nonnull. */
-        if (m > 1)
-                qsort_r(ret_victims, m, sizeof(*ret_victims), run_newest_cmp, (void *)c);
-
-        /* ...then drop the protected ones in place (w <= j always). */
-        for (size_t s = 0, e; s < m; s = e) {
-                int best;
-
-                e = run_end(c, ret_victims, s, m);
-                best = run_best_rank(c, ret_victims, s, e);
-                for (size_t j = s; j < e; j++) {
-                        size_t i = ret_victims[j];
-                        bool newest = newest_next(&walk, &c[i]);
-
-                        if (newest || (best > 0 && c[i].best_rank == best) || protect_own(&c[i]) != 0)
-                                continue;
-                        ret_victims[w++] = i;
-                }
-        }
-        m = w;
-        if (m > 1)
-                qsort_r(ret_victims, m, sizeof(*ret_victims), evict_cmp, (void *)c);
+        m = floor_evictable(c, n, ret_victims);
 
         all = st->free_bytes;
         for (size_t j = 0; j < m; j++)

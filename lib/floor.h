@@ -72,5 +72,10 @@ int floor_protect(const struct floor_cand *c, size_t n, unsigned *ret_why);
  * bad arguments. ret_short_bytes may be NULL. */
 int floor_victims(const struct floor_state *st, const struct floor_cand *c, size_t n, size_t *ret_victims,
                   size_t *ret_n_victims, uint64_t *ret_short_bytes);
+/* Every kept, unprotected candidate in c, in the order floor_victims()
+ * takes them, into ret (n entries); returns how many. An evictor that walks
+ * this order until free space reaches the target takes the next one when a
+ * removal is refused (a checkpoint in use, a flock). */
+size_t floor_evictable(const struct floor_cand *c, size_t n, size_t *ret);
 
 const char *floor_protect_to_string(enum floor_protect p);

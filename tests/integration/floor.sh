@@ -517,6 +517,71 @@ EOC
         stop_ckptd
 }
 
+# A victim kept at its removal (a flock inside it, as an evaluation job may
+# hold) gives way to the next in the floor's order, in the same pass: the
+# floor gets back above itself, and asks about the kept one no more than
+# once per pass. Both for a run the events keep current and for one read
+# again before the floor evicts from it.
+floor_victim_kept_on() { # incremental|reread
+        need_root
+        local m=$T/mnt r=$T/mnt/runs/run conf
+        mount_tmpfs "$m" 32m
+        mkdir -p "$r" "$m/probe" "$m/other"
+        if [ "$1" = incremental ]; then
+                name() { echo "step-$1-loss=$2"; }
+                conf='pattern = "step-{step}-loss={loss}"; monitor = "loss";'
+        else
+                name() { echo "step-$1"; }
+                conf='pattern = "step-{step}"; metric_file = "metrics.json"; monitor = "loss";'
+        fi
+        mk_step() { # STEP LOSS
+                local d
+                d=$r/$(name "$1" "$2")
+                mkdir "$d"
+                mkfile "$d/model.bin" 2048
+                printf '{"loss": %s}\n' "$2" >"$d/metrics.json"
+                touch -d "-1 hour" "$d/model.bin" "$d/metrics.json" "$d"
+        }
+        # best step-1, rank 2 step-2, rank 3 step-3, newest step-4
+        mk_step 1 0.1
+        mk_step 2 0.5
+        mk_step 3 0.6
+        mk_step 4 0.9
+        PROBE_DIR=$m/probe
+        touch -d "-1 hour" "$PROBE_DIR/p_0"
+        cat >ckptd.conf <<EOC
+watch = (
+  { path = "$m/runs"; kind = "dir"; $conf
+    keep_top_k = 3; keep_last = 1; settle = 0.2; min_free = "8M"; target_free = "9M"; },
+  { path = "$m/probe"; pattern = "p_{step}"; keep_top_k = 0; keep_last = 1; settle = 0.2; }
+);
+EOC
+        fill "$m/other/data" $((12 * MIB))
+        LOG=$T/ckptd.log
+        start_ckptd "$LOG" -c ckptd.conf
+        probe
+        assert_names "$r" "$(name 1 0.1)" "$(name 2 0.5)" "$(name 3 0.6)" "$(name 4 0.9)"
+        flock -o -s "$r/$(name 3 0.6)/model.bin" sleep 600 &
+        echo $! >>"$T/pids"
+        wait_for 10 sh -c "! flock -n -x '$r/$(name 3 0.6)/model.bin' true"
+        # 7.5 MiB free, floor 8 MiB, target 9 MiB: one eviction
+        fill "$m/other/data" $((7 * MIB + MIB / 2))
+        probe
+        wait_for 20 grep -q '(floor, ' "$LOG" || fail "nothing evicted below the floor: $(tail "$LOG")"
+        assert_grep "keeping $r/$(name 3 0.6) (flock)" "$LOG"
+        evicted "$r/$(name 2 0.5)" "$LOG"
+        probe
+        probe
+        [ "$(count '(floor, ' "$LOG")" = 1 ] || fail "evicted more than one: $(grep floor "$LOG")"
+        [ "$(count '(flock)' "$LOG")" = 1 ] || fail "the kept victim asked about again: $(grep flock "$LOG")"
+        assert_no_grep "short of the floor" "$LOG"
+        assert_names "$r" "$(name 1 0.1)" "$(name 3 0.6)" "$(name 4 0.9)"
+        stop_ckptd
+}
+
+test_floor_victim_kept_gives_way_incremental() { floor_victim_kept_on incremental; }
+test_floor_victim_kept_gives_way_reread() { floor_victim_kept_on reread; }
+
 # --- 4. one-shot: exit 3 when unmet, 0 when met; -n deletes nothing ---
 test_once_exit_status_and_dry_run() {
         need_root
