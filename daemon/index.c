@@ -75,6 +75,7 @@ static struct run_state *run_state_free(struct run_state *run)
         for (size_t i = 0; i < run->n_pending; i++)
                 free(run->pending[i].name);
         free(run->pending);
+        free(run->pending_slots);
         free(run->read_errors);
         index_unshift(run);
         run_finish(&run->idx);
@@ -156,12 +157,55 @@ void runs_drop_below(struct manager *m, struct root_state *rs, const char *path_
                 watcher_remove_below(m->watcher, rs->index, path);
 }
 
+/* Up to this many pending entries are searched one by one; past it, by
+ * name through run->pending_slots: a burst of names moved into a run adds
+ * one entry each, and a search of them all per event is quadratic. */
+#define PENDING_LINEAR_MAX 8
+
+/* The slot of pending entry `name`, or of the free slot where it would go. */
+static size_t pending_slot(const struct run_state *run, const char *name)
+{
+        size_t mask = run->cap_pending_slots - 1, h = path_hash(name) & mask;
+
+        while (run->pending_slots[h] && strcmp(run->pending[run->pending_slots[h] - 1].name, name) != 0)
+                h = (h + 1) & mask;
+        return h;
+}
+
+/* Make run->pending_slots hold every entry, with room for as many again.
+ * false on ENOMEM: search one by one. */
+static bool pending_slots_build(struct run_state *run)
+{
+        size_t cap = 32;
+
+        while (cap < 4 * run->n_pending)
+                cap *= 2;
+        if (cap != run->cap_pending_slots) {
+                size_t *v = reallocarray(run->pending_slots, cap, sizeof(*v));
+                if (!v)
+                        return false;
+                run->pending_slots = v;
+                run->cap_pending_slots = cap;
+        }
+        memset(run->pending_slots, 0, cap * sizeof(*run->pending_slots));
+        for (size_t i = 0; i < run->n_pending; i++)
+                run->pending_slots[pending_slot(run, run->pending[i].name)] = i + 1;
+        run->pending_slots_valid = true;
+        return true;
+}
+
 struct pending *pending_find(struct run_state *run, const char *name)
 {
-        for (size_t i = 0; i < run->n_pending; i++)
-                if (strcmp(run->pending[i].name, name) == 0)
-                        return &run->pending[i];
-        return NULL;
+        size_t v;
+
+        if (!run->pending_slots_valid && (run->n_pending <= PENDING_LINEAR_MAX || !pending_slots_build(run))) {
+                for (size_t i = 0; i < run->n_pending; i++)
+                        if (strcmp(run->pending[i].name, name) == 0)
+                                return &run->pending[i];
+                return NULL;
+        }
+        v = run->pending_slots[pending_slot(run, name)];
+        return v ? &run->pending[v - 1] : NULL;
 }
 
 struct pending *pending_get(struct run_state *run, const char *name)
@@ -170,22 +214,63 @@ struct pending *pending_get(struct run_state *run, const char *name)
 
         if (p)
                 return p;
-        p = realloc(run->pending, (run->n_pending + 1) * sizeof(*p));
-        if (!p)
-                return NULL;
-        run->pending = p;
+        if (run->n_pending == run->cap_pending) {
+                size_t cap = run->cap_pending ? 2 * run->cap_pending : 4;
+                p = reallocarray(run->pending, cap, sizeof(*p));
+                if (!p)
+                        return NULL;
+                run->pending = p;
+                run->cap_pending = cap;
+        }
         p = &run->pending[run->n_pending];
         *p = (struct pending){.name = strdup(name)};
         if (!p->name)
                 return NULL;
         run->n_pending++;
+        /* at most half full, or built again at the next search */
+        if (run->pending_slots_valid && 2 * run->n_pending > run->cap_pending_slots)
+                run->pending_slots_valid = false;
+        else if (run->pending_slots_valid)
+                run->pending_slots[pending_slot(run, name)] = run->n_pending;
         return p;
+}
+
+/* Entry i out of run->pending_slots: its hole closed by moving back what
+ * probed past it (linear probing, Knuth 6.4 R), as members_remove(). */
+static void pending_slots_remove(struct run_state *run, size_t i)
+{
+        size_t mask = run->cap_pending_slots - 1, hole = pending_slot(run, run->pending[i].name), j = hole;
+
+        run->pending_slots[hole] = 0;
+        for (;;) {
+                size_t home;
+
+                j = (j + 1) & mask;
+                if (!run->pending_slots[j])
+                        break;
+                home = path_hash(run->pending[run->pending_slots[j] - 1].name) & mask;
+                /* j stays when its home lies cyclically in (hole, j] */
+                if (hole < j ? (home > hole && home <= j) : (home > hole || home <= j))
+                        continue;
+                run->pending_slots[hole] = run->pending_slots[j];
+                run->pending_slots[j] = 0;
+                hole = j;
+        }
 }
 
 void pending_drop(struct run_state *run, size_t i)
 {
+        size_t last = run->n_pending - 1;
+
+        if (run->pending_slots_valid) {
+                pending_slots_remove(run, i);
+                /* the last entry takes i's place */
+                if (i != last)
+                        run->pending_slots[pending_slot(run, run->pending[last].name)] = i + 1;
+        }
         free(run->pending[i].name);
-        run->pending[i] = run->pending[--run->n_pending];
+        run->pending[i] = run->pending[last];
+        run->n_pending--;
 }
 
 /* The path of entry `name` of a run, relative to the root (malloc'd). */

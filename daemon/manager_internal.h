@@ -41,7 +41,12 @@ struct run_state {
         struct root_state *rs;
         char *path; /* relative to the root; "." for the root */
         struct pending *pending;
-        size_t n_pending;
+        size_t n_pending, cap_pending;
+        /* pending by name: index + 1 per slot, 0 free (linear probing); a
+         * power of two, kept only while pending_slots_valid */
+        size_t *pending_slots;
+        size_t cap_pending_slots;
+        bool pending_slots_valid;
         sd_event_source *timer; /* settle: sweep this run when it fires */
         sd_event_source *now;   /* sweep it at the next turn of the loop (run_arm() with no delay) */
         /* on the manager's list of runs due now, swept once the events read

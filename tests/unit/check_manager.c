@@ -606,6 +606,57 @@ START_TEST(test_placed_check_fails_keeps_all)
 }
 END_TEST
 
+/* A run's pending entries found by name whatever their number: random
+ * adds, finds and drops (as events and prunes make them) against a plain
+ * list, past the point where they are searched through a table. */
+START_TEST(test_pending_found_by_name)
+{
+        struct run_state run = {};
+        char names[3000][16];
+        bool in[3000] = {};
+        unsigned seed = 1234u + (unsigned)_i;
+
+        for (size_t i = 0; i < 3000; i++)
+                snprintf(names[i], sizeof(names[i]), "ckpt_%zu.pt", i);
+        for (int op = 0; op < 40000; op++) {
+                /* a burst in, then mostly out, then mixed */
+                int phase = op / 10000, pick = rand_r(&seed) % (phase == 0 ? 3000 : phase == 1 ? 3000 : 40);
+                int what = rand_r(&seed) % 4;
+                struct pending *p;
+
+                if (phase == 1 ? what == 0 : what < 2) {
+                        p = pending_get(&run, names[pick]);
+                        ck_assert_ptr_nonnull(p);
+                        ck_assert_str_eq(p->name, names[pick]);
+                        in[pick] = true;
+                } else if (what == 3 || phase == 1) {
+                        p = pending_find(&run, names[pick]);
+                        if (p)
+                                pending_drop(&run, (size_t)(p - run.pending));
+                        in[pick] = false;
+                } else {
+                        p = pending_find(&run, names[pick]);
+                        ck_assert_int_eq(p != NULL, in[pick]);
+                        if (p)
+                                ck_assert_str_eq(p->name, names[pick]);
+                }
+        }
+        /* every name, present or not, once more; each present one once */
+        for (size_t i = 0, n = 0; i < 3000; i++) {
+                struct pending *p = pending_find(&run, names[i]);
+
+                ck_assert_int_eq(p != NULL, in[i]);
+                n += in[i];
+                if (i == 2999)
+                        ck_assert_uint_eq(run.n_pending, n);
+        }
+        for (size_t i = 0; i < run.n_pending; i++)
+                free(run.pending[i].name);
+        free(run.pending);
+        free(run.pending_slots);
+}
+END_TEST
+
 Suite *manager_suite(void);
 
 Suite *manager_suite(void)
@@ -628,6 +679,9 @@ Suite *manager_suite(void)
         tcase_add_checked_fixture(tc, tree_setup, tree_teardown);
         tcase_add_loop_test(tc, test_placed_being_written, 0, 2);
         tcase_add_test(tc, test_placed_check_fails_keeps_all);
+        suite_add_tcase(s, tc);
+        tc = tcase_create("pending");
+        tcase_add_loop_test(tc, test_pending_found_by_name, 0, 3);
         suite_add_tcase(s, tc);
         return s;
 }
