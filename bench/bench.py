@@ -9,6 +9,8 @@ turns them into BENCHMARKS.md. Called by bench/run.sh (`make bench`).
            checkpoints against find; B2/B3 CPU per save and rename ->
            victim gone over 500 saves; B4 VmHWM/VmRSS; B8 idle wake-ups
   onerun   B7 CPU per save in one run of 20000 checkpoints
+  burst    20000 checkpoints renamed into one run at once: daemon CPU
+           against ckptd -1 deciding the same run
   dirckpt  B6 removing a 10000-file directory checkpoint against rm -rf
   oneshot  B5 sweep of 500 runs x 40 checkpoints, keep top 3 + last 1
   latency  close() of checkpoint N -> its victim gone (inotify IN_DELETE)
@@ -840,6 +842,68 @@ def bench_onerun(a, work):
     return res
 
 
+def bench_burst(a, work):
+    """A burst: a run that holds its 3 best gets N checkpoints renamed in
+    from beside it as fast as rename() goes (a tree copied or moved in), and
+    is left with its 3 best + the newest. The daemon's CPU (schedstat) and
+    wall time from the first rename to that end state, against `ckptd -1`
+    deciding the same run in one pass (the peer never deletes a name moved
+    in: watchdog reports it as created, and it waits for a close)."""
+    root = os.path.join(work, "burst")
+    stage = os.path.join(work, "burst-stage")
+    conf = os.path.join(work, "burst.conf")
+    daemon_config(conf, root, BEST + 1)
+    res = {"names": a.burst_names, "daemon": [], "oneshot": []}
+    rnd = random.Random(11)
+    names = [ckpt_name(e, big_loss(rnd, e)) for e in range(BEST + a.burst_names)]
+    want = sorted(names[:BEST] + names[-1:])
+    run = os.path.join(root, "run0")
+
+    def make(staged):
+        os.makedirs(run)
+        os.makedirs(stage)
+        for i, name in enumerate(names):
+            p = os.path.join(stage if staged and i >= BEST else run, name)
+            os.close(os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            os.utime(p, (OLD, OLD))
+        os.sync()
+
+    def check(who):
+        left = sorted(os.listdir(run))
+        if left != want:
+            raise RuntimeError(f"burst: {who} left {len(left)} names, not the 3 best + newest")
+        shutil.rmtree(root)
+        shutil.rmtree(stage)
+
+    for rep in range(a.reps):
+        for who in (("daemon", "oneshot") if rep % 2 == 0 else ("oneshot", "daemon")):
+            make(who == "daemon")
+            if who == "oneshot":
+                t = timed([a.ckptd, "-1", "-c", conf])
+                if t["rc"] != 0:
+                    raise RuntimeError(f"burst: ckptd -1 exited {t['rc']}")
+                res[who].append({"cpu_ns": (t["user"] + t["sys"]) * 1e9, "wall": t["wall"]})
+                check(who)
+                continue
+            d = start_big("ckptd", a, root, conf, BEST + 1, os.path.join(work, "notify.burst.sock"))
+            d.wait_ready()
+            time.sleep(0.5)
+            c0 = proc_cpu(d.p.pid)
+            t0 = time.perf_counter()
+            for name in names[BEST:]:
+                os.rename(os.path.join(stage, name), os.path.join(run, name))
+            while time.perf_counter() < t0 + a.burst_cap and sorted(os.listdir(run)) != want:
+                time.sleep(0.01)
+            t1 = time.perf_counter()
+            c1 = proc_cpu(d.p.pid)
+            d.stop()
+            res[who].append({"cpu_ns": c1[1] - c0[1], "wall": t1 - t0})
+            check(who)
+        log(f"burst rep {rep}: daemon {res['daemon'][-1]['cpu_ns'] / 1e9:.2f}s CPU, "
+            f"-1 {res['oneshot'][-1]['cpu_ns'] / 1e9:.2f}s CPU")
+    return res
+
+
 def bench_dirckpt(a, work):
     """B6: ckptd -1 removing a directory checkpoint of 10k files, against
     rm -rf of an identical tree."""
@@ -929,15 +993,17 @@ def main():
     ap.add_argument("--onerun-saves", type=int, default=100)
     ap.add_argument("--onerun-blocks", type=int, default=5)
     ap.add_argument("--onerun-cap", type=float, default=40.0)
+    ap.add_argument("--burst-names", type=int, default=20000)
+    ap.add_argument("--burst-cap", type=float, default=300.0)
     ap.add_argument("--kfloor", default=os.path.join(os.path.dirname(HERE), "build", "kfloor"))
     ap.add_argument("--kfloor-saves", type=int, default=2000)
     ap.add_argument("--kfloor-runs", type=int, default=100)
-    ap.add_argument("--only", default="big,onerun,dirckpt,oneshot,latency,kfloor")
+    ap.add_argument("--only", default="big,onerun,burst,dirckpt,oneshot,latency,kfloor")
     a = ap.parse_args()
     t0 = time.monotonic()
     out = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     only = a.only.split(",")
-    phases = (("big", bench_big), ("onerun", bench_onerun), ("dirckpt", bench_dirckpt),
+    phases = (("big", bench_big), ("onerun", bench_onerun), ("burst", bench_burst), ("dirckpt", bench_dirckpt),
               ("oneshot", bench_oneshot), ("latency", bench_latency), ("kfloor", bench_kfloor))
     for name, fn in phases:
         if name in only:

@@ -482,6 +482,34 @@ def onerun(u, b):
     return out + [""]
 
 
+def burst(u):
+    c, p = u["daemon"], u["oneshot"]
+
+    def sec(x):
+        return f"{x:.2f}"
+
+    def cpu(xs):
+        return [x["cpu_ns"] / 1e9 for x in xs]
+
+    def wall(xs):
+        return [x["wall"] for x in xs]
+
+    return ["## Burst. Many names into one run at once\n",
+            f"A run holding its 3 best checkpoints gets {u['names']} worse ones renamed in from beside "
+            f"it as fast as `rename()` goes (a tree copied or moved in), with keep 3 best + newest 1 "
+            f"and `settle = 0`; the end is the run holding its 3 best and the newest alone. The "
+            f"daemon's CPU (schedstat) and wall time from the first rename to that end, against "
+            f"`ckptd -1 -c CONF` (process start to exit, user+sys) deciding the same {u['names'] + 3} "
+            f"names already in the run: one whole pass. {len(c)} repetitions each, interleaved. "
+            f"Past 512 names waiting in a run the daemon decides it from one scan of the whole run "
+            f"(ckptd(8)). The peer has no figure here: python3-watchdog reports a name moved in from "
+            f"outside the tree as created, and the peer waits for its close, which never comes.\n",
+            "| burst, median (min–max) | daemon | ckptd -1 | daemon/-1 |", "|---|---|---|---|",
+            row("CPU, s", cpu(c), cpu(p), sec),
+            row("wall time, s", wall(c), wall(p), sec),
+            ""]
+
+
 def dirckpt(d):
     c, p = d["ckptd"], d["rm"]
     return ["## B6. Removing a directory checkpoint\n",
@@ -569,6 +597,8 @@ def main():
         out += dirckpt(r["dirckpt"])
     if "onerun" in r:
         out += onerun(r["onerun"], r.get("big"))
+    if "burst" in r:
+        out += burst(r["burst"])
     if "big" in r and r["big"].get("idle"):
         out += idle(r["big"]["idle"])
     if "latency" in r:
