@@ -23,6 +23,7 @@ static int floor_refresh(struct root_state *rs, struct run_state *run, uint64_t 
         if (ages_observe(&run->ages, &run->idx, wall, settle_usec(rs)) < 0)
                 log_warning("%s/%s: out of memory timing checkpoints: ages from mtimes", rs->root.w->path, run->path);
         adjust_completeness(rs, run, now);
+        run->settled = false; /* the next decision counts them again */
         if (run_decide(&rs->root.w->policy, run->idx.ckpts, run->idx.n_ckpts, wall) < 0)
                 log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint", rs->root.w->path,
                             run->path);

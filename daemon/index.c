@@ -553,6 +553,7 @@ static int index_insert(struct run_state *run, struct ckpt *c)
         v[lo] = *c;
         c->name = NULL, c->members = NULL, c->n_members = 0, c->n_fields = 0;
         idx->n_ckpts++;
+        run->settled = false;
         members_add(run, &v[lo]);
         return 0;
 }
@@ -578,6 +579,7 @@ void index_adopt(struct run_state *run, struct run *scanned)
         }
         run->indexed = true;
         run->full = false;
+        run->settled = false;
         members_rebuild(run);
 }
 
@@ -667,7 +669,7 @@ int index_update(struct root_state *rs, struct run_state *run, int64_t now)
         _cleanup_close_ int fd = -1;
         int r = 0;
 
-        for (size_t i = 0; i < run->idx.n_ckpts; i++)
+        for (size_t i = 0; !run->settled && i < run->idx.n_ckpts; i++)
                 if (!run->idx.ckpts[i].complete)
                         index_dirty(run, run->idx.ckpts[i].name);
         if (run->full)

@@ -64,10 +64,14 @@ struct run_state {
          * current name by name from events (scan_one()) between scans of
          * the whole run. */
         struct run idx;
-        size_t cap_ckpts;  /* room in idx.ckpts */
-        size_t off_ckpts;  /* idx.ckpts is this far into its allocation (index_drop()) */
-        bool indexed;      /* idx holds a scan of the whole run */
-        bool full;         /* a change only a scan of the whole run can judge */
+        size_t cap_ckpts; /* room in idx.ckpts */
+        size_t off_ckpts; /* idx.ckpts is this far into its allocation (index_drop()) */
+        bool indexed;     /* idx holds a scan of the whole run */
+        bool full;        /* a change only a scan of the whole run can judge */
+        /* every record was complete when the run was last decided, and
+         * nothing changed idx since: index_update() need not look for
+         * unsettled ones to read again */
+        bool settled;
         struct strv dirty; /* names changed since idx was decided */
         /* idx's member names, open addressing: a save finds its name in
          * O(1), then its checkpoint by a binary search of idx */

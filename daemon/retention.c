@@ -267,6 +267,7 @@ struct run_tally {
         uint64_t largest_bytes;   /* of a complete one (space_seen()) */
         uint64_t young_left_usec; /* until the first kept only for being young is not (0: none) */
         unsigned ckpts_unreadable;
+        size_t incomplete;
         size_t first_delete, end_delete; /* the ones not kept lie in [first, end) (empty: none) */
         bool monitor_missing;            /* one is kept for KEEP_NO_MONITOR */
 };
@@ -317,6 +318,7 @@ static void run_tally(const struct policy *p, const struct run *run, struct run_
                 const struct ckpt *c = &run->ckpts[i];
 
                 t->ckpts_unreadable += c->read_error != 0;
+                t->incomplete += !c->complete;
                 if (c->complete && c->size_bytes > t->largest_bytes)
                         t->largest_bytes = c->size_bytes;
                 t->monitor_missing = t->monitor_missing || (c->verdict.reasons & (1u << KEEP_NO_MONITOR));
@@ -392,6 +394,7 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
                 sweep_placed_being_written(&rs->root, scanned, &rs->root.w->policy, s->now_usec, taken_note,
                                            &(struct taken_ctx){.run = run, .now = now});
         run_tally(&rs->root.w->policy, scanned, &t);
+        run->settled = t.incomplete == 0; /* deletions below only drop records */
         run_note_read_errors(m, rs, run, scanned, &t);
         /* no checkpoint kept for a missing monitor, none before: nothing
          * to say */
