@@ -465,32 +465,36 @@ test_best_left_after_the_policy_is_protected() {
         no_sanitizer_reports dry unmet
 }
 
-# The floor ranks a run by what its files say now, not at its last
-# decision. A metrics.json rewritten inside a complete directory checkpoint
-# raises no event of the run; when the disk then falls below the floor, the
-# eviction must take the run's rank 3 by the new metrics (step-1), never
-# its new best (step-3, rank 3 when last decided).
-test_metric_rewritten_since_the_last_decision_ranks_the_eviction() {
+# Four directory checkpoints of 2 MiB in $T/mnt/runs/run on a 32 MiB tmpfs:
+# best step-1 (loss 0.1), rank 2 step-2 (0.5), rank 3 step-3 (0.6), newest
+# step-4 (0.9); keep the 3 best + the newest, floor 8 MiB, target 9 MiB,
+# 12 MiB free. The daemon is started and synced by a probe. NAMING "file":
+# named step-N, the loss in step-N/metrics.json (a run the events cannot
+# follow, read again whole); "name": named step-N-loss=L (incremental).
+step_name() { # STEP LOSS
+        if [ "$NAMING" = name ]; then echo "step-$1-loss=$2"; else echo "step-$1"; fi
+}
+
+metric_run_start() {
         need_root
-        local m=$T/mnt r=$T/mnt/runs/run s
+        local m=$T/mnt r=$T/mnt/runs/run s d conf
         mount_tmpfs "$m" 32m
         mkdir -p "$r" "$m/probe" "$m/other"
-        mk_step() { # STEP LOSS
-                mkdir "$r/step-$1"
-                mkfile "$r/step-$1/model.bin" 2048
-                printf '{"loss": %s}\n' "$2" >"$r/step-$1/metrics.json"
-                touch -d "-1 hour" "$r/step-$1/model.bin" "$r/step-$1/metrics.json" "$r/step-$1"
-        }
-        # best step-1, rank 2 step-2, rank 3 step-3, newest step-4
-        mk_step 1 0.1
-        mk_step 2 0.5
-        mk_step 3 0.6
-        mk_step 4 0.9
+        for s in "1 0.1" "2 0.5" "3 0.6" "4 0.9"; do
+                set -- $s
+                d=$r/$(step_name "$1" "$2")
+                mkdir "$d"
+                mkfile "$d/model.bin" 2048
+                printf '{"loss": %s}\n' "$2" >"$d/metrics.json"
+                touch -d "-1 hour" "$d/model.bin" "$d/metrics.json" "$d"
+        done
+        conf='pattern = "step-{step}"; metric_file = "metrics.json";'
+        [ "$NAMING" = file ] || conf='pattern = "step-{step}-loss={loss}";'
         PROBE_DIR=$m/probe
         touch -d "-1 hour" "$PROBE_DIR/p_0"
         cat >ckptd.conf <<EOC
 watch = (
-  { path = "$m/runs"; pattern = "step-{step}"; kind = "dir"; metric_file = "metrics.json"; monitor = "loss";
+  { path = "$m/runs"; kind = "dir"; $conf monitor = "loss";
     keep_top_k = 3; keep_last = 1; settle = 0.2; min_free = "8M"; target_free = "9M"; },
   { path = "$m/probe"; pattern = "p_{step}"; keep_top_k = 0; keep_last = 1; settle = 0.2; }
 );
@@ -499,7 +503,18 @@ EOC
         LOG=$T/ckptd.log
         start_ckptd "$LOG" -c ckptd.conf
         probe
-        assert_names "$r" step-1 step-2 step-3 step-4
+        assert_names "$r" "$(step_name 1 0.1)" "$(step_name 2 0.5)" "$(step_name 3 0.6)" "$(step_name 4 0.9)"
+}
+
+# The floor ranks a run by what its files say now, not at its last
+# decision. A metrics.json rewritten inside a complete directory checkpoint
+# raises no event of the run; when the disk then falls below the floor, the
+# eviction must take the run's rank 3 by the new metrics (step-1), never
+# its new best (step-3, rank 3 when last decided).
+test_metric_rewritten_since_the_last_decision_ranks_the_eviction() {
+        local r=$T/mnt/runs/run s
+        NAMING="file"
+        metric_run_start
         # the metrics corrected in place: step-3 is the best, step-1 rank 3
         for s in "1 0.8" "3 0.05"; do
                 set -- $s
@@ -508,7 +523,7 @@ EOC
                 mv "$r/step-$1/metrics.json.new" "$r/step-$1/metrics.json"
         done
         # 7.5 MiB free, floor 8 MiB, target 9 MiB: one eviction
-        fill "$m/other/data" $((7 * MIB + MIB / 2))
+        fill "$T/mnt/other/data" $((7 * MIB + MIB / 2))
         probe
         wait_for 20 grep -q '(floor, ' "$LOG" || fail "nothing evicted below the floor: $(tail "$LOG")"
         evicted "$r/step-1" "$LOG"
@@ -522,65 +537,31 @@ EOC
 # floor gets back above itself, and asks about the kept one no more than
 # once per pass. Both for a run the events keep current and for one read
 # again before the floor evicts from it.
-floor_victim_kept_on() { # incremental|reread
-        need_root
-        local m=$T/mnt r=$T/mnt/runs/run conf
-        mount_tmpfs "$m" 32m
-        mkdir -p "$r" "$m/probe" "$m/other"
-        if [ "$1" = incremental ]; then
-                name() { echo "step-$1-loss=$2"; }
-                conf='pattern = "step-{step}-loss={loss}"; monitor = "loss";'
-        else
-                name() { echo "step-$1"; }
-                conf='pattern = "step-{step}"; metric_file = "metrics.json"; monitor = "loss";'
-        fi
-        mk_step() { # STEP LOSS
-                local d
-                d=$r/$(name "$1" "$2")
-                mkdir "$d"
-                mkfile "$d/model.bin" 2048
-                printf '{"loss": %s}\n' "$2" >"$d/metrics.json"
-                touch -d "-1 hour" "$d/model.bin" "$d/metrics.json" "$d"
-        }
-        # best step-1, rank 2 step-2, rank 3 step-3, newest step-4
-        mk_step 1 0.1
-        mk_step 2 0.5
-        mk_step 3 0.6
-        mk_step 4 0.9
-        PROBE_DIR=$m/probe
-        touch -d "-1 hour" "$PROBE_DIR/p_0"
-        cat >ckptd.conf <<EOC
-watch = (
-  { path = "$m/runs"; kind = "dir"; $conf
-    keep_top_k = 3; keep_last = 1; settle = 0.2; min_free = "8M"; target_free = "9M"; },
-  { path = "$m/probe"; pattern = "p_{step}"; keep_top_k = 0; keep_last = 1; settle = 0.2; }
-);
-EOC
-        fill "$m/other/data" $((12 * MIB))
-        LOG=$T/ckptd.log
-        start_ckptd "$LOG" -c ckptd.conf
-        probe
-        assert_names "$r" "$(name 1 0.1)" "$(name 2 0.5)" "$(name 3 0.6)" "$(name 4 0.9)"
-        flock -o -s "$r/$(name 3 0.6)/model.bin" sleep 600 &
+floor_victim_kept_on() { # name|file
+        local r=$T/mnt/runs/run lock
+        NAMING=$1
+        metric_run_start
+        lock=$r/$(step_name 3 0.6)/model.bin
+        flock -o -s "$lock" sleep 600 &
         echo $! >>"$T/pids"
-        wait_for 10 sh -c "! flock -n -x '$r/$(name 3 0.6)/model.bin' true"
+        wait_for 10 sh -c "! flock -n -x '$lock' true"
         # 7.5 MiB free, floor 8 MiB, target 9 MiB: one eviction
-        fill "$m/other/data" $((7 * MIB + MIB / 2))
+        fill "$T/mnt/other/data" $((7 * MIB + MIB / 2))
         probe
         wait_for 20 grep -q '(floor, ' "$LOG" || fail "nothing evicted below the floor: $(tail "$LOG")"
-        assert_grep "keeping $r/$(name 3 0.6) (flock)" "$LOG"
-        evicted "$r/$(name 2 0.5)" "$LOG"
+        assert_grep "keeping $r/$(step_name 3 0.6) (flock)" "$LOG"
+        evicted "$r/$(step_name 2 0.5)" "$LOG"
         probe
         probe
         [ "$(count '(floor, ' "$LOG")" = 1 ] || fail "evicted more than one: $(grep floor "$LOG")"
         [ "$(count '(flock)' "$LOG")" = 1 ] || fail "the kept victim asked about again: $(grep flock "$LOG")"
         assert_no_grep "short of the floor" "$LOG"
-        assert_names "$r" "$(name 1 0.1)" "$(name 3 0.6)" "$(name 4 0.9)"
+        assert_names "$r" "$(step_name 1 0.1)" "$(step_name 3 0.6)" "$(step_name 4 0.9)"
         stop_ckptd
 }
 
-test_floor_victim_kept_gives_way_incremental() { floor_victim_kept_on incremental; }
-test_floor_victim_kept_gives_way_reread() { floor_victim_kept_on reread; }
+test_floor_victim_kept_gives_way_incremental() { floor_victim_kept_on name; }
+test_floor_victim_kept_gives_way_reread() { floor_victim_kept_on file; }
 
 # --- 4. one-shot: exit 3 when unmet, 0 when met; -n deletes nothing ---
 test_once_exit_status_and_dry_run() {
