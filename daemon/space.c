@@ -405,21 +405,26 @@ static int fs_cands_build(const struct fs_runs *fr, int64_t now_usec, struct fs_
         return 0;
 }
 
-/* The next victim order[v] lies in a stale run: read again every stale run
- * among the victims from there until free space would reach the target
- * (each at most once), before the order is built again. */
+/* The next victim order[v] lies in a stale run: read again the stale runs
+ * among the victims from there until free space would reach the target,
+ * and at least `batch` of them, before the order is built again. The
+ * caller doubles batch at each round of a pass: when victims are kept at
+ * their removal, a pass takes O(log n) rounds, not one per stale run. */
 static void fs_refresh_ahead(struct fs_runs *fr, const struct fs_cands *fc, size_t v, size_t nv, uint64_t free_bytes,
-                             uint64_t target_bytes, const struct space_view *view)
+                             uint64_t target_bytes, size_t batch, const struct space_view *view)
 {
         uint64_t reach = free_bytes;
+        size_t done = 0;
 
-        for (size_t w = v; w < nv && (w == v || reach < target_bytes); w++) {
+        for (size_t w = v; w < nv && (done < batch || reach < target_bytes); w++) {
                 struct space_run *sr = &fr->v[fc->run_of[fc->order[w]]];
 
-                reach += fc->c[fc->order[w]].bytes;
+                if (__builtin_add_overflow(reach, fc->c[fc->order[w]].bytes, &reach))
+                        reach = UINT64_MAX;
                 if (!sr->stale)
                         continue;
                 sr->stale = false;
+                done++;
                 if (view->refresh(view->userdata, sr) < 0)
                         sr->left_out = true;
         }
@@ -428,16 +433,19 @@ static void fs_refresh_ahead(struct fs_runs *fr, const struct fs_cands *fc, size
 /* Evict from f until free space reaches the target, worst first: along
  * the whole order, so that a victim kept at its removal (in use, a flock)
  * gives way to the next. A victim's run is read again first when it is
- * stale, and the order is built again from what it says now. */
+ * stale, and the order is built again from what it says now. The victims
+ * of one order are one batch for their flock pins (/proc/locks read once),
+ * as a run's are. */
 static int fs_enforce(struct space *sp, struct fs_state *f, struct root *const *roots, size_t n, struct sweep *s,
                       const struct space_view *view)
 {
         struct fs_runs fr;
         struct fs_cands fc = {};
+        struct victim_locks locks = {};
         struct floor_state st;
         uint64_t writing_bytes, room;
-        size_t nv = 0;
-        bool credited = false;
+        size_t nv = 0, batch = 1;
+        bool first = true, walk = false;
         int r;
 
         r = fs_collect(sp, f, roots, n, s->now_usec, view, &fr);
@@ -448,16 +456,20 @@ again:
         r = fs_cands_build(&fr, s->now_usec, &fc);
         if (r < 0)
                 goto out;
-        /* once: evictions in a dry run are credited as they are made */
-        if (s->dry_run && !credited)
-                f->free_bytes += fc.pending_bytes;
-        credited = true;
+        if (first) {
+                /* evictions in a dry run are credited as they are made */
+                if (s->dry_run)
+                        f->free_bytes += fc.pending_bytes;
+                floor_state_init(&st, f->free_bytes, 0, 0, 0, 0);
+                st.floor_bytes = f->floor_bytes;
+                st.target_bytes = f->target_bytes;
+                /* below the floor: walk to the target, in every round */
+                walk = floor_needed(&st);
+                first = false;
+        }
         writing_bytes = fc.writing_bytes;
-        floor_state_init(&st, f->free_bytes, 0, 0, 0, 0);
-        st.floor_bytes = f->floor_bytes;
-        st.target_bytes = f->target_bytes;
         nv = 0;
-        if (floor_needed(&st)) {
+        if (walk) {
                 writing_bytes += floor_newest_checked(fc.c, fc.ck, fc.run_of, fc.n, &fr, fc.order);
                 nv = floor_evictable(fc.c, fc.n, fc.order);
         }
@@ -467,15 +479,17 @@ again:
                 unsigned before = s->deleted;
                 uint64_t freed_before = s->freed_bytes, expect;
 
-                if (f->free_bytes >= f->target_bytes || s->stopped)
+                if (f->free_bytes >= f->target_bytes || s->stopped || s->capped)
                         break;
                 if (fr.v[ri].stale && view && view->refresh) {
-                        fs_refresh_ahead(&fr, &fc, v, nv, f->free_bytes, f->target_bytes, view);
-                        goto again; /* the runs read again hold new checkpoints */
+                        fs_refresh_ahead(&fr, &fc, v, nv, f->free_bytes, f->target_bytes, batch, view);
+                        batch *= 2;
+                        victim_locks_finish(&locks); /* read again in the next round */
+                        goto again;                  /* the runs read again hold new checkpoints */
                 }
                 k->verdict.keep = false;
                 k->verdict.delete_reason = DELETE_FLOOR;
-                sweep_remove(s, fr.v[ri].root, fr.v[ri].run, k, DELETE_FLOOR);
+                sweep_remove(s, fr.v[ri].root, fr.v[ri].run, k, DELETE_FLOOR, &locks);
                 if (s->dry_run) {
                         f->free_bytes += s->deleted > before ? k->size_bytes : 0;
                         continue;
@@ -508,6 +522,7 @@ again:
         set_unmet(f, room < f->floor_bytes, fc.c, fc.why, fc.n);
         r = 0;
 out:
+        victim_locks_finish(&locks);
         fs_cands_free(&fc);
         fs_runs_free(&fr);
         return r;

@@ -622,16 +622,7 @@ static int removal_go(struct remove_job *job, const char *root, const char *path
         return k;
 }
 
-/* The flock holders for one batch of victims: /proc/locks read once, at the
- * first victim. */
-struct victim_locks {
-        bool loaded;
-        bool probe; /* no /proc: probe each victim with flock(2) instead */
-        int error;  /* /proc/locks could not be read: keep every victim */
-        struct flock_table t;
-};
-
-static void victim_locks_finish(struct victim_locks *l)
+void victim_locks_finish(struct victim_locks *l)
 {
         flock_table_finish(&l->t);
         *l = (struct victim_locks){};
@@ -826,16 +817,23 @@ static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *ru
         if (fd < 0)
                 return log_warning_errno(fd, "cannot open run %s/%s: %m, not deleting %s", r->w->path, run->path,
                                          c->name);
-        if (victim_check(s, run, c, path, fd, locks) > 0)
+        /* the cap counts deletions: a victim kept by its checks gives its
+         * place back, or victims kept (each in use) ahead in the floor's
+         * order would use it up before one is deleted */
+        if (victim_check(s, run, c, path, fd, locks) > 0) {
+                s->budget++;
                 return 0;
+        }
         if (!c->is_dir && c->n_members == 1) {
                 /* one unlinkat(2): nothing left half-done to record */
                 k = remove_file_checked(fd, c, &freed);
                 if (k == VERIFY_IN_USE) {
+                        s->budget++;
                         victim_kept(path, run, keep_reason_to_string(KEEP_IN_USE), "another process has it open");
                         return 0;
                 }
                 if (k >= VERIFY_UNCHECKED_BASE) {
+                        s->budget++;
                         log_warning_errno(k - VERIFY_UNCHECKED_BASE,
                                           "%s: cannot check whether it is in use: %m; keeping it", path);
                         return 0;
@@ -888,13 +886,9 @@ removed:
 }
 
 int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const struct ckpt *c,
-                 enum delete_reason reason)
+                 enum delete_reason reason, struct victim_locks *locks)
 {
-        struct victim_locks locks = {};
-        int k = sweep_remove_at(s, r, run, c, reason, -1, &locks);
-
-        victim_locks_finish(&locks);
-        return k;
+        return sweep_remove_at(s, r, run, c, reason, -1, locks);
 }
 
 const char *sweep_metric_text(const struct root *r, const struct ckpt *c, char *buf, size_t len)

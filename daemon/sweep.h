@@ -10,6 +10,7 @@
 #include "config.h"
 #include "pattern.h"
 #include "scan.h"
+#include "verify.h"
 
 /* A watch root, opened once (O_PATH|O_DIRECTORY|O_NOFOLLOW). */
 struct root {
@@ -119,9 +120,20 @@ bool sweep_placed_being_written(struct root *r, struct run *run, const struct po
 int sweep_apply(struct sweep *s, struct root *r, const struct run *run);
 /* The same for run->ckpts[from..to) only, when every other one is kept. */
 int sweep_apply_range(struct sweep *s, struct root *r, const struct run *run, size_t from, size_t to);
-/* Remove (or in a dry run, log) one checkpoint with the given reason. */
+/* The flock holders for one batch of victims: /proc/locks read once, at the
+ * first victim. Zero-initialised; victim_locks_finish() after the batch. */
+struct victim_locks {
+        bool loaded;
+        bool probe; /* no /proc: probe each victim with flock(2) instead */
+        int error;  /* /proc/locks could not be read: keep every victim */
+        struct flock_table t;
+};
+void victim_locks_finish(struct victim_locks *l);
+
+/* Remove (or in a dry run, log) one checkpoint with the given reason, one
+ * of the batch of locks. */
 int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const struct ckpt *c,
-                 enum delete_reason reason);
+                 enum delete_reason reason, struct victim_locks *locks);
 
 /* From now on, a removal that does not end within its first steps goes on
  * from event loop e, a few entries per turn (the daemon; ckptd -1 removes

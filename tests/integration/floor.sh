@@ -465,45 +465,57 @@ test_best_left_after_the_policy_is_protected() {
         no_sanitizer_reports dry unmet
 }
 
-# Four directory checkpoints of 2 MiB in $T/mnt/runs/run on a 32 MiB tmpfs:
-# best step-1 (loss 0.1), rank 2 step-2 (0.5), rank 3 step-3 (0.6), newest
-# step-4 (0.9); keep the 3 best + the newest, floor 8 MiB, target 9 MiB,
-# 12 MiB free. The daemon is started and synced by a probe. NAMING "file":
-# named step-N, the loss in step-N/metrics.json (a run the events cannot
-# follow, read again whole); "name": named step-N-loss=L (incremental).
+# mk_steps DIR NAMING: four directory checkpoints of 2 MiB in DIR, an hour
+# old: best step-1 (loss 0.1), rank 2 step-2 (0.5), rank 3 step-3 (0.6),
+# newest step-4 (0.9). NAMING "file": named step-N, the loss in
+# step-N/metrics.json (a run the events cannot follow, read again whole);
+# "name": named step-N-loss=L (incremental).
 step_name() { # STEP LOSS
         if [ "$NAMING" = name ]; then echo "step-$1-loss=$2"; else echo "step-$1"; fi
 }
 
-metric_run_start() {
-        need_root
-        local m=$T/mnt r=$T/mnt/runs/run s d conf
-        mount_tmpfs "$m" 32m
-        mkdir -p "$r" "$m/probe" "$m/other"
+mk_steps() {
+        local s d
+        mkdir -p "$1"
         for s in "1 0.1" "2 0.5" "3 0.6" "4 0.9"; do
-                set -- $s
-                d=$r/$(step_name "$1" "$2")
+                set -- "$1" $s
+                d=$1/$(step_name "$2" "$3")
                 mkdir "$d"
                 mkfile "$d/model.bin" 2048
-                printf '{"loss": %s}\n' "$2" >"$d/metrics.json"
+                printf '{"loss": %s}\n' "$3" >"$d/metrics.json"
                 touch -d "-1 hour" "$d/model.bin" "$d/metrics.json" "$d"
         done
-        conf='pattern = "step-{step}"; metric_file = "metrics.json";'
+}
+
+# watch_of ROOT: its watch for a config, keep the 3 best + the newest, floor
+# 8 MiB, target $TARGET_MIB (default 9) MiB.
+watch_of() {
+        local conf='pattern = "step-{step}"; metric_file = "metrics.json";'
         [ "$NAMING" = file ] || conf='pattern = "step-{step}-loss={loss}";'
+        echo "{ path = \"$1\"; kind = \"dir\"; $conf monitor = \"loss\"; keep_top_k = 3; keep_last = 1;
+    settle = 0.2; min_free = \"8M\"; target_free = \"${TARGET_MIB:-9}M\"; },"
+}
+
+# metric_run_start: mk_steps in $T/mnt/runs/run on a 32 MiB tmpfs, 12 MiB
+# free, the daemon started (with $EXTRA_CONF) and synced by a probe.
+metric_run_start() {
+        need_root
+        local m=$T/mnt
+        mount_tmpfs "$m" 32m
+        mkdir -p "$m/probe" "$m/other"
+        mk_steps "$m/runs/run"
         PROBE_DIR=$m/probe
         touch -d "-1 hour" "$PROBE_DIR/p_0"
         cat >ckptd.conf <<EOC
-watch = (
-  { path = "$m/runs"; kind = "dir"; $conf monitor = "loss";
-    keep_top_k = 3; keep_last = 1; settle = 0.2; min_free = "8M"; target_free = "9M"; },
-  { path = "$m/probe"; pattern = "p_{step}"; keep_top_k = 0; keep_last = 1; settle = 0.2; }
-);
+${EXTRA_CONF:-}
+watch = ( $(watch_of "$m/runs")
+  { path = "$m/probe"; pattern = "p_{step}"; keep_top_k = 0; keep_last = 1; settle = 0.2; } );
 EOC
         fill "$m/other/data" $((12 * MIB))
         LOG=$T/ckptd.log
         start_ckptd "$LOG" -c ckptd.conf
         probe
-        assert_names "$r" "$(step_name 1 0.1)" "$(step_name 2 0.5)" "$(step_name 3 0.6)" "$(step_name 4 0.9)"
+        assert_names "$m/runs/run" "$(step_name 1 0.1)" "$(step_name 2 0.5)" "$(step_name 3 0.6)" "$(step_name 4 0.9)"
 }
 
 # The floor ranks a run by what its files say now, not at its last
@@ -540,6 +552,8 @@ test_metric_rewritten_since_the_last_decision_ranks_the_eviction() {
 floor_victim_kept_on() { # name|file
         local r=$T/mnt/runs/run lock
         NAMING=$1
+        # the cap counts deletions, not victims kept
+        EXTRA_CONF='max_delete_per_sweep = 1;'
         metric_run_start
         lock=$r/$(step_name 3 0.6)/model.bin
         flock -o -s "$lock" sleep 600 &
@@ -562,6 +576,39 @@ floor_victim_kept_on() { # name|file
 
 test_floor_victim_kept_gives_way_incremental() { floor_victim_kept_on name; }
 test_floor_victim_kept_gives_way_reread() { floor_victim_kept_on file; }
+
+# Below the floor, the floor evicts up to its target also when it reads a
+# run again on the way: two runs, one incremental and one read again before
+# the floor evicts from it; 7.5 MiB free, floor 8 MiB, target 12 MiB: three
+# evictions, both rank 3s and then a rank 2.
+test_floor_reads_a_run_again_and_goes_on_to_the_target() {
+        need_root
+        local m=$T/mnt
+        mount_tmpfs "$m" 40m
+        mkdir -p "$m/probe" "$m/other"
+        NAMING=name mk_steps "$m/a/run"
+        NAMING="file"
+        mk_steps "$m/b/run"
+        PROBE_DIR=$m/probe
+        touch -d "-1 hour" "$PROBE_DIR/p_0"
+        cat >ckptd.conf <<EOC
+watch = ( $(NAMING=name TARGET_MIB=12 watch_of "$m/a") $(TARGET_MIB=12 watch_of "$m/b")
+  { path = "$m/probe"; pattern = "p_{step}"; keep_top_k = 0; keep_last = 1; settle = 0.2; } );
+EOC
+        fill "$m/other/data" $((20 * MIB))
+        LOG=$T/ckptd.log
+        start_ckptd "$LOG" -c ckptd.conf
+        probe
+        fill "$m/other/data" $((7 * MIB + MIB / 2))
+        probe
+        wait_for 20 grep -q '(floor, ' "$LOG" || fail "nothing evicted below the floor: $(tail "$LOG")"
+        probe
+        evicted "$m/a/run/step-3-loss=0.6" "$LOG"
+        evicted "$m/b/run/step-3" "$LOG"
+        [ "$(count '(floor, ' "$LOG")" = 3 ] || fail "not three evictions: $(grep floor "$LOG")"
+        [ "$(free_bytes "$m")" -ge $((12 * MIB)) ] || fail "free $(free_bytes "$m") below the target"
+        stop_ckptd
+}
 
 # --- 4. one-shot: exit 3 when unmet, 0 when met; -n deletes nothing ---
 test_once_exit_status_and_dry_run() {
