@@ -433,9 +433,9 @@ static void fs_refresh_ahead(struct fs_runs *fr, const struct fs_cands *fc, size
 /* Evict from f until free space reaches the target, worst first: along
  * the whole order, so that a victim kept at its removal (in use, a flock)
  * gives way to the next. A victim's run is read again first when it is
- * stale, and the order is built again from what it says now. The victims
- * of one order are one batch for their flock pins (/proc/locks read once),
- * as a run's are. */
+ * stale, and the order is built again from what it says now. Victims
+ * kept one after another share one reading of /proc/locks for their flock
+ * pins; it is read again after each removal. */
 static int fs_enforce(struct space *sp, struct fs_state *f, struct root *const *roots, size_t n, struct sweep *s,
                       const struct space_view *view)
 {
@@ -478,8 +478,9 @@ again:
                 size_t ri = fc.run_of[fc.order[v]];
                 unsigned before = s->deleted;
                 uint64_t freed_before = s->freed_bytes, expect;
+                enum delete_reason was;
 
-                if (f->free_bytes >= f->target_bytes || s->stopped || s->capped)
+                if (f->free_bytes >= f->target_bytes || s->stopped || sweep_capped(s))
                         break;
                 if (fr.v[ri].stale && view && view->refresh) {
                         fs_refresh_ahead(&fr, &fc, v, nv, f->free_bytes, f->target_bytes, batch, view);
@@ -487,9 +488,18 @@ again:
                         victim_locks_finish(&locks); /* read again in the next round */
                         goto again;                  /* the runs read again hold new checkpoints */
                 }
+                was = k->verdict.delete_reason;
                 k->verdict.keep = false;
                 k->verdict.delete_reason = DELETE_FLOOR;
                 sweep_remove(s, fr.v[ri].root, fr.v[ri].run, k, DELETE_FLOOR, &locks);
+                /* Kept by its checks (in use, a flock), it stays out of
+                 * the order until its run is decided again, as a victim of
+                 * the policy does. Not tried at all (a stop): it keeps its
+                 * place, or a better one would go before it next time. */
+                if (s->deleted == before && s->stopped) {
+                        k->verdict.keep = true;
+                        k->verdict.delete_reason = was;
+                }
                 if (s->dry_run) {
                         f->free_bytes += s->deleted > before ? k->size_bytes : 0;
                         continue;
@@ -498,6 +508,8 @@ again:
                  * a file another process still holds open): count what the
                  * removal freed, or one pass would evict everything while
                  * statvfs catches up. */
+                if (s->deleted > before)
+                        victim_locks_finish(&locks); /* a removal takes time: read the pins again */
                 expect = f->free_bytes + (s->freed_bytes - freed_before);
                 fs_stat(fr.v[ri].root->fd, &f->free_bytes, &f->total_bytes);
                 if (f->free_bytes < expect)

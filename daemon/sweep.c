@@ -793,12 +793,8 @@ static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *ru
                 s->stopped = true;
                 return 0;
         }
-        if (s->budget <= 0) {
-                if (!s->capped)
-                        log_warning("deletion cap (max_delete_per_sweep) reached; the rest waits for the next sweep");
-                s->capped = true;
+        if (sweep_capped(s))
                 return 0;
-        }
         s->budget--;
         metric = sweep_metric_text(r, c, value, sizeof(value));
         if (s->dry_run) {
@@ -840,6 +836,8 @@ static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *ru
                 }
                 if (k == VERIFY_CHANGED)
                         k = -ESTALE;
+                if (k == -ESTALE || k == -ENOENT)
+                        s->budget++; /* not removed, as when kept above */
                 goto removed;
         }
         struct remove_ctx ctx;
@@ -883,6 +881,16 @@ removed:
         s->deleted_by_reason[reason]++;
         s->freed_by_reason[reason] += freed;
         return 0;
+}
+
+bool sweep_capped(struct sweep *s)
+{
+        if (s->budget > 0)
+                return false;
+        if (!s->capped)
+                log_warning("deletion cap (max_delete_per_sweep) reached; the rest waits for the next sweep");
+        s->capped = true;
+        return true;
 }
 
 int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const struct ckpt *c,

@@ -130,6 +130,9 @@ struct victim_locks {
 };
 void victim_locks_finish(struct victim_locks *l);
 
+/* Whether the deletion cap (max_delete_per_sweep) leaves no room for one
+ * more; the first time, it is logged and s->capped set. */
+bool sweep_capped(struct sweep *s);
 /* Remove (or in a dry run, log) one checkpoint with the given reason, one
  * of the batch of locks. */
 int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const struct ckpt *c,

@@ -577,6 +577,29 @@ floor_victim_kept_on() { # name|file
 test_floor_victim_kept_gives_way_incremental() { floor_victim_kept_on name; }
 test_floor_victim_kept_gives_way_reread() { floor_victim_kept_on file; }
 
+# The deletion cap stops a floor pass; the next pass goes on from the
+# victim the cap stopped at. Cap 1; 5.5 MiB free, floor 8 MiB, target
+# 11 MiB: step-3 in the first pass (7.5 MiB free, still below the floor),
+# step-2 in the next, and the floor is met.
+test_floor_cap_leaves_the_next_victim_for_the_next_pass() {
+        local r=$T/mnt/runs/run
+        NAMING=name
+        EXTRA_CONF='max_delete_per_sweep = 1;'
+        TARGET_MIB=11
+        metric_run_start
+        fill "$T/mnt/other/data" $((5 * MIB + MIB / 2))
+        probe
+        wait_for 20 grep -q '(floor, ' "$LOG" || fail "nothing evicted below the floor: $(tail "$LOG")"
+        evicted "$r/step-3-loss=0.6" "$LOG"
+        assert_grep "deletion cap (max_delete_per_sweep) reached" "$LOG"
+        probe
+        wait_for 20 test ! -e "$r/step-2-loss=0.5" || fail "step-2 left after the next pass: $(grep floor "$LOG")"
+        evicted "$r/step-2-loss=0.5" "$LOG"
+        assert_names "$r" step-1-loss=0.1 step-4-loss=0.9
+        [ "$(free_bytes "$T/mnt")" -ge $((8 * MIB)) ] || fail "free $(free_bytes "$T/mnt") below the floor"
+        stop_ckptd
+}
+
 # Below the floor, the floor evicts up to its target also when it reads a
 # run again on the way: two runs, one incremental and one read again before
 # the floor evicts from it; 7.5 MiB free, floor 8 MiB, target 12 MiB: three
