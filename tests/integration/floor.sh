@@ -496,26 +496,43 @@ watch_of() {
     settle = 0.2; min_free = \"8M\"; target_free = \"${TARGET_MIB:-9}M\"; },"
 }
 
-# metric_run_start: mk_steps in $T/mnt/runs/run on a 32 MiB tmpfs, 12 MiB
-# free, the daemon started (with $EXTRA_CONF) and synced by a probe.
-metric_run_start() {
-        need_root
-        local m=$T/mnt
-        mount_tmpfs "$m" 32m
+# probed_start FREE WATCH...: on the tmpfs at $T/mnt, the daemon with these
+# watches (and $EXTRA_CONF) and a probe, FREE bytes left free beside them;
+# returns once the probe synced.
+probed_start() {
+        local m=$T/mnt free=$1
+        shift
         mkdir -p "$m/probe" "$m/other"
-        mk_steps "$m/runs/run"
         PROBE_DIR=$m/probe
         touch -d "-1 hour" "$PROBE_DIR/p_0"
         cat >ckptd.conf <<EOC
 ${EXTRA_CONF:-}
-watch = ( $(watch_of "$m/runs")
+watch = ( $*
   { path = "$m/probe"; pattern = "p_{step}"; keep_top_k = 0; keep_last = 1; settle = 0.2; } );
 EOC
-        fill "$m/other/data" $((12 * MIB))
+        fill "$m/other/data" "$free"
         LOG=$T/ckptd.log
         start_ckptd "$LOG" -c ckptd.conf
         probe
-        assert_names "$m/runs/run" "$(step_name 1 0.1)" "$(step_name 2 0.5)" "$(step_name 3 0.6)" "$(step_name 4 0.9)"
+}
+
+# floor_crossed FREE: other data leaves FREE bytes on $T/mnt; returns once
+# a floor pass evicted something.
+floor_crossed() {
+        fill "$T/mnt/other/data" "$1"
+        probe
+        wait_for 20 grep -q '(floor, ' "$LOG" || fail "nothing evicted below the floor: $(tail "$LOG")"
+}
+
+# metric_run_start: mk_steps in $T/mnt/runs/run on a 32 MiB tmpfs, 12 MiB
+# free, the daemon started and synced.
+metric_run_start() {
+        need_root
+        mount_tmpfs "$T/mnt" 32m
+        mk_steps "$T/mnt/runs/run"
+        probed_start $((12 * MIB)) "$(watch_of "$T/mnt/runs")"
+        assert_names "$T/mnt/runs/run" "$(step_name 1 0.1)" "$(step_name 2 0.5)" "$(step_name 3 0.6)" \
+                "$(step_name 4 0.9)"
 }
 
 # The floor ranks a run by what its files say now, not at its last
@@ -535,9 +552,7 @@ test_metric_rewritten_since_the_last_decision_ranks_the_eviction() {
                 mv "$r/step-$1/metrics.json.new" "$r/step-$1/metrics.json"
         done
         # 7.5 MiB free, floor 8 MiB, target 9 MiB: one eviction
-        fill "$T/mnt/other/data" $((7 * MIB + MIB / 2))
-        probe
-        wait_for 20 grep -q '(floor, ' "$LOG" || fail "nothing evicted below the floor: $(tail "$LOG")"
+        floor_crossed $((7 * MIB + MIB / 2))
         evicted "$r/step-1" "$LOG"
         [ "$(count '(floor, ' "$LOG")" = 1 ] || fail "evicted more than one: $(grep floor "$LOG")"
         assert_names "$r" step-2 step-3 step-4
@@ -560,9 +575,7 @@ floor_victim_kept_on() { # name|file
         echo $! >>"$T/pids"
         wait_for 10 sh -c "! flock -n -x '$lock' true"
         # 7.5 MiB free, floor 8 MiB, target 9 MiB: one eviction
-        fill "$T/mnt/other/data" $((7 * MIB + MIB / 2))
-        probe
-        wait_for 20 grep -q '(floor, ' "$LOG" || fail "nothing evicted below the floor: $(tail "$LOG")"
+        floor_crossed $((7 * MIB + MIB / 2))
         assert_grep "keeping $r/$(step_name 3 0.6) (flock)" "$LOG"
         evicted "$r/$(step_name 2 0.5)" "$LOG"
         probe
@@ -587,9 +600,7 @@ test_floor_cap_leaves_the_next_victim_for_the_next_pass() {
         EXTRA_CONF='max_delete_per_sweep = 1;'
         TARGET_MIB=11
         metric_run_start
-        fill "$T/mnt/other/data" $((5 * MIB + MIB / 2))
-        probe
-        wait_for 20 grep -q '(floor, ' "$LOG" || fail "nothing evicted below the floor: $(tail "$LOG")"
+        floor_crossed $((5 * MIB + MIB / 2))
         evicted "$r/step-3-loss=0.6" "$LOG"
         assert_grep "deletion cap (max_delete_per_sweep) reached" "$LOG"
         probe
@@ -608,23 +619,11 @@ test_floor_reads_a_run_again_and_goes_on_to_the_target() {
         need_root
         local m=$T/mnt
         mount_tmpfs "$m" 40m
-        mkdir -p "$m/probe" "$m/other"
         NAMING=name mk_steps "$m/a/run"
         NAMING="file"
         mk_steps "$m/b/run"
-        PROBE_DIR=$m/probe
-        touch -d "-1 hour" "$PROBE_DIR/p_0"
-        cat >ckptd.conf <<EOC
-watch = ( $(NAMING=name TARGET_MIB=12 watch_of "$m/a") $(TARGET_MIB=12 watch_of "$m/b")
-  { path = "$m/probe"; pattern = "p_{step}"; keep_top_k = 0; keep_last = 1; settle = 0.2; } );
-EOC
-        fill "$m/other/data" $((20 * MIB))
-        LOG=$T/ckptd.log
-        start_ckptd "$LOG" -c ckptd.conf
-        probe
-        fill "$m/other/data" $((7 * MIB + MIB / 2))
-        probe
-        wait_for 20 grep -q '(floor, ' "$LOG" || fail "nothing evicted below the floor: $(tail "$LOG")"
+        probed_start $((20 * MIB)) "$(NAMING=name TARGET_MIB=12 watch_of "$m/a")" "$(TARGET_MIB=12 watch_of "$m/b")"
+        floor_crossed $((7 * MIB + MIB / 2))
         probe
         evicted "$m/a/run/step-3-loss=0.6" "$LOG"
         evicted "$m/b/run/step-3" "$LOG"
