@@ -18,12 +18,16 @@ static int floor_refresh(struct root_state *rs, struct run_state *run, uint64_t 
 {
         int r = index_refresh(rs, run, wall);
 
-        if (r < 0)
+        if (r < 0) {
+                log_debug("%s/%s: cannot read the run again: the floor leaves it alone", rs->root.w->path, run->path);
                 return r;
+        }
         if (ages_observe(&run->ages, &run->idx, wall, settle_usec(rs)) < 0)
                 log_warning("%s/%s: out of memory timing checkpoints: ages from mtimes", rs->root.w->path, run->path);
         adjust_completeness(rs, run, now);
-        run->settled = false; /* the next decision counts them again */
+        run->settled = true;
+        for (size_t k = 0; k < run->idx.n_ckpts && run->settled; k++)
+                run->settled = run->idx.ckpts[k].complete;
         if (run_decide(&rs->root.w->policy, run->idx.ckpts, run->idx.n_ckpts, wall) < 0)
                 log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint", rs->root.w->path,
                             run->path);
@@ -53,22 +57,19 @@ static int floor_runs(void *userdata, dev_t dev, struct space_run **ret, size_t 
                         continue;
                 for (size_t j = 0; j < rs->n_runs; j++) {
                         struct run_state *run = rs->runs[j];
-                        bool unsettled = run->n_pending > 0;
+                        /* settled: no record incomplete since its last
+                         * decision or reading (cleared by every insert) */
+                        bool unsettled = run->n_pending > 0 || !run->settled || run->dirty.n > 0 || run->full;
+                        bool left_out = false;
 
                         if (!run->indexed)
                                 continue;
-                        for (size_t k = 0; k < run->idx.n_ckpts && !unsettled; k++)
-                                unsettled = !run->idx.ckpts[k].complete;
-                        unsettled = unsettled || run->dirty.n > 0 || run->full;
                         /* what is being written counts as room taken: its
                          * size now, not at its last decision. A run that
                          * cannot be read again is not ranked by what it
                          * said before: none of it is evicted now. */
-                        if (unsettled && floor_refresh(rs, run, now, wall) < 0) {
-                                log_debug("%s/%s: cannot read the run again: the floor leaves it alone",
-                                          rs->root.w->path, run->path);
-                                continue;
-                        }
+                        if (unsettled)
+                                left_out = floor_refresh(rs, run, now, wall) < 0;
                         if (n == cap) {
                                 size_t ncap = cap ? cap * 2 : 64;
                                 struct space_run *nv = reallocarray(v, ncap, sizeof(*nv));
@@ -84,6 +85,7 @@ static int floor_runs(void *userdata, dev_t dev, struct space_run **ret, size_t 
                                 .run = &run->idx,
                                 .owner = run,
                                 .stale = !unsettled && !m->dry_run && !index_incremental(rs, run),
+                                .left_out = left_out,
                         };
                 }
         }
@@ -96,14 +98,9 @@ static int floor_runs(void *userdata, dev_t dev, struct space_run **ret, size_t 
 static int floor_refresh_lent(void *userdata, struct space_run *sr)
 {
         struct run_state *run = sr->owner;
-        int r;
 
         (void)userdata;
-        r = floor_refresh(run->rs, run, (uint64_t)now_usec(CLOCK_MONOTONIC), now_usec(CLOCK_REALTIME));
-        if (r < 0)
-                log_debug("%s/%s: cannot read the run again: the floor leaves it alone", run->rs->root.w->path,
-                          run->path);
-        return r;
+        return floor_refresh(run->rs, run, (uint64_t)now_usec(CLOCK_MONOTONIC), now_usec(CLOCK_REALTIME));
 }
 
 static size_t present_roots(struct manager *m, struct root **ret)
