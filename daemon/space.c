@@ -230,11 +230,14 @@ static void log_unmet(struct fs_state *f, const struct floor_cand *c, const unsi
                                 count[k]++;
         log_struct(LOG_CRIT, &lf,
                    "free space on the filesystem of %s is %s short of the floor (%s free, floor %s); "
-                   "protected: %u best, %u newest, %u pinned, %u being written",
+                   "protected: %u best, %u newest, %u pinned, %u being written%s",
                    f->path, size_format(f->short_bytes, shortb, sizeof(shortb)),
                    size_format(f->free_bytes, freeb, sizeof(freeb)),
                    size_format(f->floor_bytes, floorb, sizeof(floorb)), count[FLOOR_PROTECT_BEST],
-                   count[FLOOR_PROTECT_NEWEST], count[FLOOR_PROTECT_PINNED], count[FLOOR_PROTECT_INCOMPLETE]);
+                   count[FLOOR_PROTECT_NEWEST], count[FLOOR_PROTECT_PINNED], count[FLOOR_PROTECT_INCOMPLETE],
+                   f->capped ? "; the deletion cap (max_delete_per_sweep) stopped the pass: more can be evicted "
+                               "at the next"
+                             : "");
 }
 
 static void set_unmet(struct fs_state *f, bool unmet, const struct floor_cand *c, const unsigned *why, size_t n)
@@ -468,6 +471,7 @@ again:
                 first = false;
         }
         writing_bytes = fc.writing_bytes;
+        f->capped = false;
         nv = 0;
         if (walk) {
                 writing_bytes += floor_newest_checked(fc.c, fc.ck, fc.run_of, fc.n, &fr, fc.order);
@@ -480,8 +484,12 @@ again:
                 uint64_t freed_before = s->freed_bytes, expect;
                 enum delete_reason was;
 
-                if (f->free_bytes >= f->target_bytes || s->stopped || sweep_capped(s))
+                if (f->free_bytes >= f->target_bytes || s->stopped)
                         break;
+                if (sweep_capped(s)) {
+                        f->capped = true;
+                        break;
+                }
                 if (fr.v[ri].stale && view && view->refresh) {
                         fs_refresh_ahead(&fr, &fc, v, nv, f->free_bytes, f->target_bytes, batch, view);
                         batch *= 2;

@@ -19,6 +19,7 @@ struct fs_state {
         uint64_t largest_bytes; /* largest complete checkpoint seen on it */
         bool unmet;             /* the floor could not be met (LOG_CRIT sent) */
         uint64_t short_bytes;
+        bool capped;              /* the last pass was stopped by max_delete_per_sweep */
         uint64_t busy_since_usec; /* CLOCK_MONOTONIC; another process's pass, 0: none */
 };
 

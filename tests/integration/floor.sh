@@ -603,6 +603,9 @@ test_floor_cap_leaves_the_next_victim_for_the_next_pass() {
         floor_crossed $((5 * MIB + MIB / 2))
         evicted "$r/step-3-loss=0.6" "$LOG"
         assert_grep "deletion cap (max_delete_per_sweep) reached" "$LOG"
+        # still below the floor: short of it, by the cap, not by protection
+        wait_for 20 grep -q "short of the floor.*the deletion cap (max_delete_per_sweep) stopped the pass" "$LOG" ||
+                fail "no unmet floor naming the cap: $(grep -E 'floor|cap' "$LOG")"
         probe
         wait_for 20 test ! -e "$r/step-2-loss=0.5" || fail "step-2 left after the next pass: $(grep floor "$LOG")"
         evicted "$r/step-2-loss=0.5" "$LOG"
