@@ -330,17 +330,15 @@ static bool metrics_read_only(const struct manager *m)
  * remount. (A read-only watch is told at start and reload by root_prepare.) */
 static void warn_metrics_read_only(struct control *c, const char *dir)
 {
-        _cleanup_free_ char *e = log_escape(dir);
-
         if (c->unit)
                 log_warning("metrics directory %s is on a read-only mount for ckptd: the metrics file cannot be "
                             "written; the unit's sandbox (ProtectSystem=strict) makes every path read-only but "
                             "those in ReadWritePaths=: add ReadWritePaths=%s with 'systemctl edit %s', then restart it",
-                            e ? e : "?", e ? e : "?", c->unit);
+                            dir, dir, c->unit);
         else
                 log_warning("metrics directory %s is on a read-only mount: the metrics file cannot be written; "
                             "remount it read-write",
-                            e ? e : "?");
+                            dir);
 }
 
 /* Warn once per start or reload about a read-only metrics directory. */

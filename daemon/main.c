@@ -553,10 +553,8 @@ static int run(const struct options *o)
         /* a -w directory that is not there: the daemon waits for it (a
          * single pass says it cannot open it) */
         for (size_t i = 0; o->adhoc && i < c->n_watches; i++)
-                if (o->mode == MODE_DAEMON && access(c->watches[i].path, F_OK) < 0 && errno == ENOENT) {
-                        _cleanup_free_ char *esc = log_escape(c->watches[i].path);
-                        log_notice("%s does not exist (yet); watching for it to be created", esc ? esc : "?");
-                }
+                if (o->mode == MODE_DAEMON && access(c->watches[i].path, F_OK) < 0 && errno == ENOENT)
+                        log_notice("%s does not exist (yet); watching for it to be created", c->watches[i].path);
         if (o->lock_wait)
                 c->lock_wait_sec = strtol(o->lock_wait, NULL, 10); /* checked by parse_argv */
         switch (o->mode) {

@@ -46,17 +46,16 @@ static void once_apply(struct sweep *s, struct root *r, const struct run *run, s
 
         unsigned deleted = s->deleted - before;
         uint64_t deleted_size = s->deleted_size_bytes - size_before;
-        _cleanup_free_ char *path = NULL, *esc = NULL, *line = NULL;
+        _cleanup_free_ char *path = NULL, *line = NULL;
 
         if (strcmp(run->path, ".") == 0)
                 path = strdup(r->w->path);
         else if (asprintf(&path, "%s/%s", r->w->path, run->path) < 0)
                 path = NULL;
-        esc = path ? log_escape(path) : NULL;
         line = report_once_totals(s->dry_run, deleted, s->dry_run ? deleted_size : s->freed_bytes - freed_before,
                                   (size_t)minus0(run->n_ckpts, deleted), minus0(bytes, deleted_size));
         struct log_fields f = {.run = run->path};
-        log_struct(LOG_INFO, &f, "run %s: %s", esc ? esc : "?", line ? line : "out of memory");
+        log_struct(LOG_INFO, &f, "run %s: %s", path ? path : "?", line ? line : "out of memory");
 }
 
 int manager_once(const struct config *c, bool dry_run)

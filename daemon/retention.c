@@ -297,9 +297,8 @@ static void run_note_read_errors(struct manager *m, struct root_state *rs, struc
         if (*key) {
                 m->read_errors_total += sweep_log_read_errors(&rs->root, scanned);
         } else {
-                _cleanup_free_ char *p = log_escape(run->path);
                 log_notice("%s%s%s: read without errors again", rs->root.w->path, strcmp(run->path, ".") ? "/" : "",
-                           strcmp(run->path, ".") ? (p ? p : "?") : "");
+                           strcmp(run->path, ".") ? run->path : "");
         }
         free(run->read_errors);
         run->read_errors = *key ? TAKE_PTR(key) : NULL;
@@ -429,9 +428,7 @@ void sweep_done(struct manager *m, const struct sweep *s)
 
 static int run_scan_failed(struct root_state *rs, struct run_state *run, int r)
 {
-        _cleanup_free_ char *p = log_escape(run->path);
-
-        return log_warning_errno(r, "cannot scan %s/%s: %m, trying again later", rs->root.w->path, p ? p : "?");
+        return log_warning_errno(r, "cannot scan %s/%s: %m, trying again later", rs->root.w->path, run->path);
 }
 
 static int run_sweep(struct manager *m, struct root_state *rs, struct run_state *run)

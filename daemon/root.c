@@ -82,11 +82,8 @@ static int root_watch_result(struct root_state *rs, const char *path, int r)
                 root_arm_poll(rs);
                 return 0;
         }
-        if (r < 0 && r != -ENOENT && r != -ENOTDIR && r != -ELOOP && r != -EXDEV) {
-                _cleanup_free_ char *esc = log_escape(path);
-
-                return log_warning_errno(r, "cannot watch %s/%s: %m, ignoring", rs->root.w->path, esc ? esc : "?");
-        }
+        if (r < 0 && r != -ENOENT && r != -ENOTDIR && r != -ELOOP && r != -EXDEV)
+                return log_warning_errno(r, "cannot watch %s/%s: %m, ignoring", rs->root.w->path, path);
         return r < 0 ? r : 0;
 }
 
@@ -228,11 +225,8 @@ static int scan_subtree(struct manager *m, struct root_state *rs, const char *su
         k = scan_root_visit(r.fd, r.w, r.pat, now, subtree_visit, &v, ret_runs, ret_n);
         if (k < 0 && strcmp(sub, ".") == 0)
                 return log_errno(k, "cannot scan %s: %m", r.w->path);
-        if (k < 0) {
-                _cleanup_free_ char *esc = log_escape(sub);
-
-                return log_warning_errno(k, "cannot scan %s/%s: %m", r.w->path, esc ? esc : "?");
-        }
+        if (k < 0)
+                return log_warning_errno(k, "cannot scan %s/%s: %m", r.w->path, sub);
         if (strcmp(sub, ".") == 0)
                 return 0;
         for (size_t i = 0; i < *ret_n; i++) {

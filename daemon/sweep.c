@@ -280,18 +280,18 @@ unsigned sweep_log_read_errors(const struct root *r, const struct run *run)
         if (asprintf(&run_path, "%s%s%s", r->w->path, top ? "" : "/", top ? "" : run->path) < 0)
                 return 0;
         if (run->read_error != 0) {
-                _cleanup_free_ char *what = log_escape(run->read_what ? run->read_what : "?");
+                const char *what = run->read_what ? run->read_what : "?";
                 struct log_fields f = {.action = "keep", .path = run_path, .run = run->path, .reason = "unreadable"};
 
                 /* only a definite ENOENT means absent: what could not be
                  * read may pin any checkpoint of the run */
                 if (run->n_ckpts == 0)
-                        log_struct(LOG_WARNING, &f, "%s: cannot read %s: %s; nothing in it is touched", run_path,
-                                   what ? what : "?", error_text(run->read_error, err, sizeof(err)));
+                        log_struct(LOG_WARNING, &f, "%s: cannot read %s: %s; nothing in it is touched", run_path, what,
+                                   error_text(run->read_error, err, sizeof(err)));
                 else
                         log_struct(LOG_WARNING, &f, "%s: cannot read %s: %s; keeping the whole run (%zu checkpoint%s)",
-                                   run_path, what ? what : "?", error_text(run->read_error, err, sizeof(err)),
-                                   run->n_ckpts, run->n_ckpts == 1 ? "" : "s");
+                                   run_path, what, error_text(run->read_error, err, sizeof(err)), run->n_ckpts,
+                                   run->n_ckpts == 1 ? "" : "s");
                 return 1;
         }
         for (size_t i = 0; i < run->n_ckpts; i++) {
@@ -347,13 +347,12 @@ bool sweep_note_monitor(const struct root *r, const struct run *run, char **last
 {
         const char *monitor = r->w->policy.monitor;
         bool top = strcmp(run->path, ".") == 0;
-        _cleanup_free_ char *hint = NULL, *run_path = NULL, *ehint = NULL, *emon = NULL, *epath = NULL;
+        _cleanup_free_ char *hint = NULL, *run_path = NULL;
 
         if (!run_monitor_missing(run->ckpts, run->n_ckpts)) {
                 if (last && *last) {
-                        epath = log_escape(run->path);
                         log_notice("%s%s%s: checkpoints carry the monitor again", r->w->path, top ? "" : "/",
-                                   top ? "" : (epath ? epath : "?"));
+                                   top ? "" : run->path);
                         free(*last);
                         *last = NULL;
                 }
@@ -365,15 +364,12 @@ bool sweep_note_monitor(const struct root *r, const struct run *run, char **last
                 return true;
         if (asprintf(&run_path, "%s%s%s", r->w->path, top ? "" : "/", top ? "" : run->path) < 0)
                 return true;
-        ehint = log_escape(hint);
-        emon = log_escape(monitor);
-        epath = log_escape(run_path);
         struct log_fields f = {
                 .action = "keep", .path = run_path, .run = run->path, .reason = "monitor-missing", .monitor = monitor};
         log_struct(LOG_WARNING, &f,
                    "%s: no checkpoint carries the monitor %s (%s); keeping all %zu, best and keep_last do not "
                    "prune this run",
-                   epath ? epath : "?", emon ? emon : "?", ehint ? ehint : "?", run->n_ckpts);
+                   run_path, monitor, hint, run->n_ckpts);
         if (last) {
                 free(*last);
                 *last = TAKE_PTR(hint);

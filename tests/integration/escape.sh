@@ -97,6 +97,15 @@ test_oneshot_stderr_escapes_names() {
         assert_grep 'r_rlo\\u202egpj.exe' err
         assert_grep 'r_c1\\u009b31m' err
         assert_no_grep '^run forged' err
+        # escaped once, as -l prints it: a name is found by what -l shows
+        assert_grep "^ckptd: run $T/root/r_csi"'\\x1b\[2J: would delete 2 checkpoints' err
+        assert_no_grep '\\\\' err
+        # and in the warnings that name a run
+        "$CKPTD" -1 -n -w "$T/root" --preset lightning --monitor val_loss --keep-top-k 1 2>err3 ||
+                fail "-1 failed: $(cat err3)"
+        assert_clean err3
+        assert_grep "$T/root/r_csi"'\\x1b\[2J: no checkpoint carries the monitor val_loss' err3
+        assert_no_grep '\\\\' err3
         "$CKPTD" -1 -w "$T/root" --preset lightning --keep-last 1 2>err2 || fail "-1 failed: $(cat err2)"
         assert_clean err2
         local r
