@@ -271,6 +271,15 @@ void pending_drop(struct run_state *run, size_t i)
         free(run->pending[i].name);
         run->pending[i] = run->pending[last];
         run->n_pending--;
+        /* a burst is over: its room goes back (a daemon lives for months) */
+        if (run->n_pending == 0 && run->cap_pending > PENDING_LINEAR_MAX) {
+                free(run->pending);
+                free(run->pending_slots);
+                run->pending = NULL;
+                run->pending_slots = NULL;
+                run->cap_pending = run->cap_pending_slots = 0;
+                run->pending_slots_valid = false;
+        }
 }
 
 /* The path of entry `name` of a run, relative to the root (malloc'd). */

@@ -650,8 +650,15 @@ START_TEST(test_pending_found_by_name)
                 if (i == 2999)
                         ck_assert_uint_eq(run.n_pending, n);
         }
-        for (size_t i = 0; i < run.n_pending; i++)
-                free(run.pending[i].name);
+        /* all gone: the burst's room goes with them, and the table works on */
+        while (run.n_pending > 0)
+                pending_drop(&run, run.n_pending - 1);
+        ck_assert_ptr_null(run.pending);
+        ck_assert_ptr_null(run.pending_slots);
+        ck_assert_ptr_nonnull(pending_get(&run, names[7]));
+        ck_assert_ptr_nonnull(pending_find(&run, names[7]));
+        ck_assert_ptr_null(pending_find(&run, names[8]));
+        pending_drop(&run, 0);
         free(run.pending);
         free(run.pending_slots);
 }
