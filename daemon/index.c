@@ -701,6 +701,9 @@ int index_update(struct root_state *rs, struct run_state *run, int64_t now)
                         ckpt_finish(&c);
                 }
         }
+        /* a name not read leaves the index behind the disk: read whole */
+        if (r < 0)
+                run->full = true;
         strv_finish(&run->dirty);
         return r < 0 ? r : 0;
 }

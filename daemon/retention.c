@@ -426,8 +426,14 @@ void sweep_done(struct manager *m, const struct sweep *s)
         manager_status(m);
 }
 
+/* The run could not be read: its index no longer says what is on the disk
+ * (names that changed were not read), so it is read whole before anything
+ * trusts it again, the floor included, and at check_interval at the
+ * latest. */
 static int run_scan_failed(struct root_state *rs, struct run_state *run, int r)
 {
+        run->full = true;
+        rs->retry = true;
         return log_warning_errno(r, "cannot scan %s/%s: %m, trying again later", rs->root.w->path, run->path);
 }
 
@@ -457,10 +463,8 @@ static int run_sweep(struct manager *m, struct root_state *rs, struct run_state 
                 runs_drop_below(m, rs, run->path); /* frees run */
                 return 0;
         }
-        if (r < 0) {
-                rs->retry = true; /* ENOMEM: look again at check_interval */
+        if (r < 0)
                 return run_scan_failed(rs, run, r);
-        }
         run_process(m, rs, run, &scanned, &s);
         sweep_done(m, &s);
         return 0;

@@ -614,6 +614,36 @@ test_floor_cap_leaves_the_next_victim_for_the_next_pass() {
         stop_ckptd
 }
 
+# A name of a run that cannot be read again (ENOMEM) leaves the run's index
+# behind the disk: the run is read whole before the floor ranks it. Its
+# owner removes the best, step-1; reading that name fails; then the disk
+# falls below the floor. The best left is step-2: the floor evicts step-3
+# alone, never step-2 for a best that is gone.
+test_floor_reads_a_run_whose_update_failed() {
+        need_root
+        local r=$T/mnt/runs/run n
+        NAMING=name
+        mount_tmpfs "$T/mnt" 32m
+        mk_steps "$r"
+        # how many reads of step-1 start-up makes: the next one fails
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" LD_PRELOAD=$FAULT_SO \
+                FAULT_MATCH=step-1-loss FAULT_COUNT=$T/count probed_start $((12 * MIB)) "$(watch_of "$T/mnt/runs")"
+        stop_ckptd
+        n=$(awk '$1 == "statx" { print $2 }' "$T/count")
+        [ -n "$n" ] || fail "no statx of step-1 counted: $(cat "$T/count")"
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" LD_PRELOAD=$FAULT_SO \
+                FAULT_CALL=statx FAULT_NTH=$((n + 1)) FAULT_ERRNO=ENOMEM FAULT_MATCH=step-1-loss \
+                FAULT_LOG=$T/faults probed_start $((12 * MIB)) "$(watch_of "$T/mnt/runs")"
+        rm -r "${r:?}/$(step_name 1 0.1)"
+        wait_for 20 grep -q "cannot scan .*run: Cannot allocate memory" "$LOG" ||
+                fail "the read of the removed name did not fail: $(cat "$T/faults" 2>/dev/null; tail "$LOG")"
+        floor_crossed $((5 * MIB + MIB / 2))
+        evicted "$r/$(step_name 3 0.6)" "$LOG"
+        wait_for 20 grep -q "short of the floor" "$LOG" || fail "no unmet floor: $(grep floor "$LOG")"
+        assert_names "$r" "$(step_name 2 0.5)" "$(step_name 4 0.9)"
+        stop_ckptd
+}
+
 # Below the floor, the floor evicts up to its target also when it reads a
 # run again on the way: two runs, one incremental and one read again before
 # the floor evicts from it; 7.5 MiB free, floor 8 MiB, target 12 MiB: three
