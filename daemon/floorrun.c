@@ -179,9 +179,7 @@ static int on_floor_timer(sd_event_source *s, uint64_t usec, void *userdata)
         } else if (s == m->check_timer) {
                 /* a root that is missing (its parent may be gone too, or not
                  * watchable) or failed to scan: look again */
-                for (size_t i = 0; i < m->n_roots; i++)
-                        if (!m->roots[i].present || m->roots[i].retry)
-                                root_rescan(m, &m->roots[i]);
+                roots_rescan(m, true);
                 /* the metrics file's exact free bytes, at least this often */
                 manager_status(m);
                 sd_event_source_set_time_relative(s, (uint64_t)m->config->check_interval_sec * USEC_PER_SEC);

@@ -249,6 +249,9 @@ void root_lost(struct manager *m, struct root_state *rs);
 int root_rescan_at(struct manager *m, struct root_state *rs, const char *sub);
 /* Scan the whole root again (or watch its parent while it is missing). */
 int root_rescan(struct manager *m, struct root_state *rs);
+/* root_rescan() of every root (retry_only: of those missing or to be read
+ * again) as one sweep: one deletion cap for all (max_delete_per_sweep). */
+void roots_rescan(struct manager *m, bool retry_only);
 
 /* events.c: what an inotify event means */
 /* sd-event handler of the inotify fd: read and dispatch its events. */

@@ -253,14 +253,15 @@ static bool path_below(const char *path, const char *sub)
  * scan could not open is watched after it, and that round is scanned again:
  * the last round, which added none, is what gets swept), then sweep those
  * runs. */
-int root_rescan_at(struct manager *m, struct root_state *rs, const char *sub)
+/* root_rescan_at(), its decisions part of sweep s (NULL: a sweep of its own). */
+static int rescan_at(struct manager *m, struct root_state *rs, const char *sub, struct sweep *shared)
 {
         int64_t now = now_usec(CLOCK_REALTIME);
         struct run *runs = NULL;
         size_t n = 0;
         int r, rounds = 0;
         bool added;
-        struct sweep s;
+        struct sweep own = {}, *s = shared ? shared : &own;
 
         if (!rs->present) {
                 if (rs->root.fd < 0 && root_open_fd(&rs->root) < 0) {
@@ -354,18 +355,20 @@ int root_rescan_at(struct manager *m, struct root_state *rs, const char *sub)
                 else
                         i++;
         }
-        sweep_init(&s, m->config, m->dry_run);
-        s.now_usec = now;
+        if (!shared)
+                sweep_init(&own, m->config, m->dry_run);
+        s->now_usec = now;
         /* a run that cannot be read sets it again */
         if (strcmp(sub, ".") == 0)
                 rs->retry = false;
         for (size_t j = 0; j < n; j++) {
                 struct run_state *run = run_find(rs, runs[j].path);
                 if (run)
-                        run_process(m, rs, run, &runs[j], &s);
+                        run_process(m, rs, run, &runs[j], s);
         }
         runs_free(runs, n);
-        sweep_done(m, &s);
+        if (!shared)
+                sweep_done(m, &own);
         /* a new run's subtree does not postpone the poll of the whole */
         if (strcmp(sub, ".") == 0)
                 root_arm_poll(rs);
@@ -374,9 +377,32 @@ int root_rescan_at(struct manager *m, struct root_state *rs, const char *sub)
         return 0;
 }
 
+int root_rescan_at(struct manager *m, struct root_state *rs, const char *sub)
+{
+        return rescan_at(m, rs, sub, NULL);
+}
+
 int root_rescan(struct manager *m, struct root_state *rs)
 {
-        return root_rescan_at(m, rs, ".");
+        return rescan_at(m, rs, ".", NULL);
+}
+
+void roots_rescan(struct manager *m, bool retry_only)
+{
+        struct sweep s;
+        bool any = false;
+
+        sweep_init(&s, m->config, m->dry_run);
+        for (size_t i = 0; i < m->n_roots; i++) {
+                struct root_state *rs = &m->roots[i];
+
+                if (retry_only && rs->present && !rs->retry)
+                        continue;
+                rescan_at(m, rs, ".", &s);
+                any = true;
+        }
+        if (any)
+                sweep_done(m, &s);
 }
 
 /* --- every watch of the config --- */
@@ -439,7 +465,6 @@ int roots_start(struct manager *m)
                         return r;
         }
         /* watches, interrupted removals, scans and sweeps */
-        for (size_t i = 0; i < m->n_roots; i++)
-                root_rescan(m, &m->roots[i]);
+        roots_rescan(m, false);
         return 0;
 }

@@ -449,6 +449,34 @@ EOC
         stop_daemon d.log
 }
 
+# max_delete_per_sweep caps the start-up sweep of all watches together, and
+# each reload's (ckptd.conf(5)): three watches of 6 old checkpoints each,
+# keep 1, cap 2: two deletions at start-up, two more at a reload.
+test_deletion_cap_is_one_for_all_watches() {
+        local w s
+        for w in a b c; do
+                mkdir -p "$w"
+                for s in 1 2 3 4 5 6; do : >"$w/step_$s.pt"; done
+        done
+        touch -d "-1 hour" ./*/step_*.pt
+        cat >c.conf <<EOC
+log_level = "info";
+max_delete_per_sweep = 2;
+watch = ( { path = "$T/a"; pattern = "step_{step}.pt"; keep_last = 1; },
+          { path = "$T/b"; pattern = "step_{step}.pt"; keep_last = 1; },
+          { path = "$T/c"; pattern = "step_{step}.pt"; keep_last = 1; } );
+EOC
+        start_daemon d.log -c c.conf
+        [ "$(count '^ckptd: deleted ' d.log)" = 2 ] || fail "start-up deleted past the cap: $(cat d.log)"
+        [ "$(count 'deletion cap (max_delete_per_sweep) reached' d.log)" = 1 ] || fail "cap: $(cat d.log)"
+        [ "$(find a b c -name 'step_*.pt' | wc -l)" = 16 ] || fail "$(find a b c -name 'step_*.pt' | wc -l) left"
+        kill -HUP "$DPID"
+        wait_for 20 at_least 4 '^ckptd: deleted ' d.log || fail "the reload deleted nothing: $(cat d.log)"
+        wait_for 20 at_least 2 'deletion cap (max_delete_per_sweep) reached' d.log || fail "cap: $(cat d.log)"
+        [ "$(count '^ckptd: deleted ' d.log)" = 4 ] || fail "the reload deleted past the cap: $(cat d.log)"
+        stop_daemon d.log
+}
+
 # A broken config on SIGHUP: logged with FILE:LINE, the daemon keeps running
 # under the old policy (keep_top_k 2, where the defaults would keep 3), and a
 # good config after it is taken again.
