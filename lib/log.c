@@ -134,41 +134,53 @@ static bool codepoint_is_control(unsigned cp)
                (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
 }
 
+/* The escaped form of the character at *p into out (at most 6 bytes, no
+ * NUL); *p moves past it. Returns its length. */
+static size_t escape_one(const unsigned char **p, char *out)
+{
+        const unsigned char *c = *p;
+        size_t n = utf8_len(c);
+
+        *p += n > 0 ? n : 1;
+        if (*c == '\\' || *c == '\n' || *c == '\t') {
+                out[0] = '\\';
+                out[1] = *c == '\\' ? '\\' : *c == '\n' ? 'n' : 't';
+                return 2;
+        }
+        if (n == 0 || *c < 0x20 || *c == 0x7f)
+                return (size_t)snprintf(out, 7, "\\x%02x", *c);
+        if (n > 1 && codepoint_is_control(utf8_decode(c, n)))
+                return (size_t)snprintf(out, 7, "\\u%04x", utf8_decode(c, n));
+        memcpy(out, c, n);
+        return n;
+}
+
 char *log_escape(const char *s)
 {
         const unsigned char *p = (const unsigned char *)s;
-        size_t len = strlen(s);
         /* worst case: every byte becomes \xNN; a 2-byte C1 becomes the
          * 6-byte \u00NN, a 3-byte bidi control the 6-byte \uNNNN */
-        char *out = malloc(len * 4 + 1), *o = out;
+        char *out = malloc(strlen(s) * 4 + 1), *o = out;
 
         if (!out)
                 return NULL;
-        while (*p) {
-                size_t n = utf8_len(p);
-
-                if (*p == '\\') {
-                        *o++ = '\\', *o++ = '\\';
-                        p++;
-                } else if (*p == '\n') {
-                        *o++ = '\\', *o++ = 'n';
-                        p++;
-                } else if (*p == '\t') {
-                        *o++ = '\\', *o++ = 't';
-                        p++;
-                } else if (n == 0 || *p < 0x20 || *p == 0x7f) {
-                        o += sprintf(o, "\\x%02x", *p);
-                        p++;
-                } else if (n > 1 && codepoint_is_control(utf8_decode(p, n))) {
-                        o += sprintf(o, "\\u%04x", utf8_decode(p, n));
-                        p += n;
-                } else {
-                        memcpy(o, p, n);
-                        o += n, p += n;
-                }
-        }
+        while (*p)
+                o += escape_one(&p, o);
         *o = '\0';
         return out;
+}
+
+/* log_escape(s) written to f, without memory of its own. */
+static void fputs_escaped(const char *s, FILE *f)
+{
+        const unsigned char *p = (const unsigned char *)s;
+        char buf[8];
+
+        while (*p) {
+                size_t n = escape_one(&p, buf);
+
+                fwrite(buf, 1, n, f);
+        }
 }
 
 char *json_escape_text(const char *s)
@@ -213,9 +225,9 @@ static const char *level_prefix(int level)
 /* Message text is escaped too: a name can reach it through a %s. */
 static void write_stderr(int level, const char *msg)
 {
-        _cleanup_free_ char *esc = log_escape(msg);
-
-        fprintf(stderr, "ckptd: %s%s\n", level_prefix(level), esc ? esc : msg);
+        fprintf(stderr, "ckptd: %s", level_prefix(level));
+        fputs_escaped(msg, stderr);
+        fputc('\n', stderr);
 }
 
 #define FIELD_MAX 24
