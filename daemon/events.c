@@ -290,8 +290,10 @@ int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userdata)
                 log_warning_errno(r, "cannot read inotify events: %m, rescanning");
         if (r < 0 || m->rescan_all) {
                 m->rescan_all = false;
-                for (size_t i = 0; i < m->n_roots; i++)
+                for (size_t i = 0; i < m->n_roots; i++) {
                         pending_forget(&m->roots[i]);
+                        index_distrust(&m->roots[i]);
+                }
                 roots_rescan(m, false);
         }
         /* the events read (watcher_read() reads until the queue is empty or

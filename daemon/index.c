@@ -305,6 +305,12 @@ void pending_unwatch(struct root_state *rs, struct run_state *run, struct pendin
         p->watched = false;
 }
 
+void index_distrust(struct root_state *rs)
+{
+        for (size_t i = 0; i < rs->n_runs; i++)
+                rs->runs[i]->full = true;
+}
+
 /* Events were lost (IN_Q_OVERFLOW): what they said about files being
  * written can no longer be trusted (an IN_CLOSE_WRITE may be among the lost
  * ones). Forget it; the rescan judges by the disk, as at start-up. */

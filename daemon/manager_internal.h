@@ -198,6 +198,10 @@ char *child_path(const char *run_path, const char *name);
 void pending_unwatch(struct root_state *rs, struct run_state *run, struct pending *p);
 /* Events were lost: forget every pending entry of the root. */
 void pending_forget(struct root_state *rs);
+/* Nothing the index of rs says holds until it is read again (events were
+ * lost, or the root could not be read): each run is read whole before it
+ * is decided or the floor evicts from it. */
+void index_distrust(struct root_state *rs);
 /* The position in run's index of the checkpoint with member name, or -1. */
 ssize_t index_find(const struct run_state *run, const char *name);
 /* Adopt a scan of the whole run as its index (taken). */

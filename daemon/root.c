@@ -141,14 +141,17 @@ void root_lost(struct manager *m, struct root_state *rs)
 
 /* The root could not be watched or scanned. Gone (or replaced by something
  * else): watch for its return. Anything else (EIO from a network
- * filesystem, EMFILE, ENOMEM) may pass: keep what we have and try again at
- * the next check_interval. */
+ * filesystem, EMFILE, ENOMEM) may pass: keep what we have, read each run
+ * whole before it is trusted again, and try again at the next
+ * check_interval. */
 static int root_failed(struct manager *m, struct root_state *rs, int r)
 {
-        if (r == -ENOENT || r == -ENOTDIR || r == -ESTALE || r == -ELOOP)
+        if (r == -ENOENT || r == -ENOTDIR || r == -ESTALE || r == -ELOOP) {
                 root_lost(m, rs);
-        else
+        } else {
+                index_distrust(rs);
                 rs->retry = true;
+        }
         return 0;
 }
 

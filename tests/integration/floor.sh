@@ -644,6 +644,40 @@ test_floor_reads_a_run_whose_update_failed() {
         stop_ckptd
 }
 
+# Events lost (IN_Q_OVERFLOW) and the rescan after them failing (EIO): no
+# run's index is trusted until it is read again. The best, step-1, is
+# removed among the lost events; the floor must then protect step-2, the
+# best left, and evict step-3.
+test_floor_trusts_no_index_after_lost_events_and_a_failed_rescan() {
+        need_root
+        local r=$T/mnt/runs/run n i
+        NAMING=name
+        EXTRA_CONF='check_interval = 3600;'
+        mount_tmpfs "$T/mnt" 64m
+        mk_steps "$r"
+        # how many directories start-up lists: the next listing fails
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" LD_PRELOAD=$FAULT_SO \
+                FAULT_COUNT=$T/count probed_start $((12 * MIB)) "$(watch_of "$T/mnt/runs")"
+        stop_ckptd
+        n=$(awk '$1 == "fdopendir" { print $2 }' "$T/count")
+        [ -n "$n" ] || fail "no listing counted: $(cat "$T/count")"
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" LD_PRELOAD=$FAULT_SO \
+                FAULT_CALL=fdopendir FAULT_NTH=$((n + 1)) FAULT_ERRNO=EIO probed_start $((12 * MIB)) \
+                "$(watch_of "$T/mnt/runs")"
+        kill -STOP "$CKPTD_PID"
+        # more events than the kernel queues (16384 by default)
+        for i in $(seq 1 9000); do : >"$r/junk_$i"; done
+        rm -r "${r:?}/$(step_name 1 0.1)"
+        kill -CONT "$CKPTD_PID"
+        wait_for 20 grep -q "cannot scan $T/mnt/runs" "$LOG" || fail "the rescan did not fail: $(tail "$LOG")"
+        floor_crossed $((5 * MIB + MIB / 2))
+        probe
+        evicted "$r/$(step_name 3 0.6)" "$LOG"
+        [ -e "$r/$(step_name 2 0.5)" ] || fail "step-2, the best left, was evicted: $(grep floor "$LOG")"
+        [ -e "$r/$(step_name 4 0.9)" ] || fail "step-4, the newest, was evicted: $(grep floor "$LOG")"
+        stop_ckptd
+}
+
 # Below the floor, the floor evicts up to its target also when it reads a
 # run again on the way: two runs, one incremental and one read again before
 # the floor evicts from it; 7.5 MiB free, floor 8 MiB, target 12 MiB: three
