@@ -780,6 +780,7 @@ static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *ru
         char size[16], value[64];
         const char *metric;
         uint64_t freed = 0;
+        bool touched = false; /* some of it may be gone */
         int k;
 
         if (!path)
@@ -806,12 +807,15 @@ static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *ru
 
         _cleanup_close_ int own_fd = run_fd < 0 ? open_run(r, run->path) : -1;
         int fd = run_fd < 0 ? own_fd : run_fd;
-        if (fd < 0)
+        /* the cap counts deletions: a victim kept by its checks, or not
+         * removed at all, gives its place back, or victims kept (each in
+         * use, or on a read-only or immutable file) ahead in the order
+         * would use it up before one is deleted */
+        if (fd < 0) {
+                s->budget++;
                 return log_warning_errno(fd, "cannot open run %s/%s: %m, not deleting %s", r->w->path, run->path,
                                          c->name);
-        /* the cap counts deletions: a victim kept by its checks gives its
-         * place back, or victims kept (each in use) ahead in the floor's
-         * order would use it up before one is deleted */
+        }
         if (victim_check(s, run, c, path, fd, locks) > 0) {
                 s->budget++;
                 return 0;
@@ -832,9 +836,7 @@ static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *ru
                 }
                 if (k == VERIFY_CHANGED)
                         k = -ESTALE;
-                if (k == -ESTALE || k == -ENOENT)
-                        s->budget++; /* not removed, as when kept above */
-                goto removed;
+                goto removed; /* one unlinkat(2): removed whole or not at all */
         }
         struct remove_ctx ctx;
         remove_ctx_init(&ctx, r, run->path);
@@ -849,11 +851,15 @@ static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *ru
         } else if (ctx.record_error == 0)
                 records_warned = false;
         /* the name is gone from here on: the rest may go on from the loop */
-        if (k == 0)
+        if (k == 0) {
+                touched = true;
                 k = removal_go(job, r->w->path, path, c->dev, &freed);
+        }
 removed:
         if (k > 0)
                 k = 0;
+        if (k < 0 && !touched)
+                s->budget++; /* not removed, as when kept above */
         if (k == -ESTALE || k == -ENOENT) {
                 log_warning("%s changed since it was scanned, not deleting it", path);
                 return 0;

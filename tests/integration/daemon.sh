@@ -477,6 +477,35 @@ EOC
         stop_daemon d.log
 }
 
+# A removal that fails deletes nothing and leaves the cap to the others:
+# the first watch's checkpoints cannot be unlinked (EPERM, as on an
+# immutable file), and the other two still get the start-up sweep's two.
+test_failed_removals_leave_the_cap_to_others() {
+        local w s
+        mkdir a b c
+        for s in 1 2 3 4 5 6; do
+                : >"a/stuck_$s.pt"
+                : >"b/step_$s.pt"
+                : >"c/step_$s.pt"
+        done
+        touch -d "-1 hour" ./*/*.pt
+        cat >c.conf <<EOC
+log_level = "info";
+max_delete_per_sweep = 2;
+watch = ( { path = "$T/a"; pattern = "stuck_{step}.pt"; keep_last = 1; },
+          { path = "$T/b"; pattern = "step_{step}.pt"; keep_last = 1; },
+          { path = "$T/c"; pattern = "step_{step}.pt"; keep_last = 1; } );
+EOC
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" LD_PRELOAD=$FAULT_SO \
+                FAULT_CALL=unlinkat FAULT_NTH=1 FAULT_REPEAT=1 FAULT_ERRNO=EPERM FAULT_MATCH=stuck_ \
+                start_daemon d.log -c c.conf
+        [ "$(count '^ckptd: error: cannot delete .*stuck_' d.log)" = 5 ] || fail "a: $(cat d.log)"
+        [ "$(count '^ckptd: deleted ' d.log)" = 2 ] || fail "not two deletions: $(cat d.log)"
+        [ "$(find a -name 'stuck_*.pt' | wc -l)" = 6 ] || fail "a lost a checkpoint: $(ls a)"
+        [ "$(find b c -name 'step_*.pt' | wc -l)" = 10 ] || fail "b and c: $(ls b c)"
+        stop_daemon d.log
+}
+
 # A broken config on SIGHUP: logged with FILE:LINE, the daemon keeps running
 # under the old policy (keep_top_k 2, where the defaults would keep 3), and a
 # good config after it is taken again.
