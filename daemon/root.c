@@ -396,7 +396,7 @@ void roots_rescan(struct manager *m, bool retry_only)
         bool any = false;
 
         sweep_init(&s, m->config, m->dry_run);
-        for (size_t i = 0; i < m->n_roots; i++) {
+        for (size_t i = 0; i < m->n_roots && !s.stopped; i++) {
                 struct root_state *rs = &m->roots[i];
 
                 if (retry_only && rs->present && !rs->retry)
