@@ -126,6 +126,7 @@ struct manager {
         size_t n_roots;
         unsigned next_index;
         bool rescan_all;            /* inotify overflowed */
+        size_t rescan_first;        /* where roots_rescan() starts: after the root the cap stopped */
         bool reading_events;        /* in on_inotify(): a run due now goes on `due` */
         struct run_state *due;      /* runs made due now by the events being read */
         struct run_state **due_end; /* where the next one goes (&due when empty) */

@@ -393,16 +393,23 @@ int root_rescan(struct manager *m, struct root_state *rs)
 void roots_rescan(struct manager *m, bool retry_only)
 {
         struct sweep s;
-        bool any = false;
+        bool any = false, capped = false;
 
         sweep_init(&s, m->config, m->dry_run);
-        for (size_t i = 0; i < m->n_roots && !s.stopped; i++) {
+        /* round the roots from where the cap stopped the last such sweep:
+         * a backlog in one root does not keep the cap from the others */
+        for (size_t k = 0; k < m->n_roots && !s.stopped; k++) {
+                size_t i = (m->rescan_first + k) % m->n_roots;
                 struct root_state *rs = &m->roots[i];
 
                 if (retry_only && rs->present && !rs->retry)
                         continue;
                 rescan_at(m, rs, ".", &s);
                 any = true;
+                if (s.capped && !capped) {
+                        capped = true;
+                        m->rescan_first = (i + 1) % m->n_roots;
+                }
         }
         if (any)
                 sweep_done(m, &s);

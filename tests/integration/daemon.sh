@@ -450,8 +450,10 @@ EOC
 }
 
 # max_delete_per_sweep caps the start-up sweep of all watches together, and
-# each reload's (ckptd.conf(5)): three watches of 6 old checkpoints each,
-# keep 1, cap 2: two deletions at start-up, two more at a reload.
+# each reload's (ckptd.conf(5)), and the next such sweep starts after the
+# watch where the cap stopped the last: three watches of 6 old checkpoints
+# each, keep 1, cap 2: two deletions in a at start-up, then two in b at a
+# reload, then two in c at the next.
 test_deletion_cap_is_one_for_all_watches() {
         local w s
         for w in a b c; do
@@ -469,11 +471,16 @@ EOC
         start_daemon d.log -c c.conf
         [ "$(count '^ckptd: deleted ' d.log)" = 2 ] || fail "start-up deleted past the cap: $(cat d.log)"
         [ "$(count 'deletion cap (max_delete_per_sweep) reached' d.log)" = 1 ] || fail "cap: $(cat d.log)"
-        [ "$(find a b c -name 'step_*.pt' | wc -l)" = 16 ] || fail "$(find a b c -name 'step_*.pt' | wc -l) left"
+        [ "$(ls a | wc -l) $(ls b | wc -l) $(ls c | wc -l)" = "4 6 6" ] || fail "start-up: $(ls a b c)"
         kill -HUP "$DPID"
         wait_for 20 at_least 4 '^ckptd: deleted ' d.log || fail "the reload deleted nothing: $(cat d.log)"
         wait_for 20 at_least 2 'deletion cap (max_delete_per_sweep) reached' d.log || fail "cap: $(cat d.log)"
         [ "$(count '^ckptd: deleted ' d.log)" = 4 ] || fail "the reload deleted past the cap: $(cat d.log)"
+        [ "$(ls a | wc -l) $(ls b | wc -l) $(ls c | wc -l)" = "4 4 6" ] || fail "reload: $(ls a b c)"
+        kill -HUP "$DPID"
+        wait_for 20 at_least 6 '^ckptd: deleted ' d.log || fail "the reload deleted nothing: $(cat d.log)"
+        wait_for 20 at_least 3 'deletion cap (max_delete_per_sweep) reached' d.log || fail "cap: $(cat d.log)"
+        [ "$(ls a | wc -l) $(ls b | wc -l) $(ls c | wc -l)" = "4 4 4" ] || fail "second reload: $(ls a b c)"
         stop_daemon d.log
 }
 
