@@ -62,11 +62,15 @@ void pins_keep_files(const struct scan_listing *l, struct run *run)
         }
 }
 
-/* A symlink in the run whose relative target stays in the run ("x", "./x",
- * "x/", or a path into x) pins checkpoint x: Lightning's save_last="link"
- * writes last.ckpt -> epoch=3-step=100.ckpt. Symlinks count whatever their
- * own name (last*.ckpt is excluded by the preset). Absolute targets are not
- * resolved: the run's absolute path is not ours to trust. */
+/* A symlink in the run pins every checkpoint of the run that a component
+ * of its target names: "x", "./x", "x/" or a path into x pin x, as
+ * Lightning's save_last="link" writes last.ckpt -> epoch=3-step=100.ckpt;
+ * so do "/data/runs/a/x" and "../a/x". The target is read, never followed:
+ * the run's absolute path is not ours to trust, and a path through ".."
+ * or another directory may lead back into the run. A component that only
+ * happens to name a checkpoint of the run pins it too: at worst one kept
+ * too many. Symlinks count whatever their own name (last*.ckpt is
+ * excluded by the preset). */
 int pins_symlinks(int run_fd, const struct scan_listing *l, struct run *run)
 {
         char target[PATH_MAX];
@@ -76,7 +80,6 @@ int pins_symlinks(int run_fd, const struct scan_listing *l, struct run *run)
                 const char *p = target;
                 struct ckpt *c;
                 ssize_t k;
-                size_t len;
 
                 if (!S_ISLNK(e->st.st_mode))
                         continue;
@@ -95,19 +98,15 @@ int pins_symlinks(int run_fd, const struct scan_listing *l, struct run *run)
                 if ((size_t)k >= sizeof(target))
                         continue;
                 target[k] = '\0';
-                while (p[0] == '.' && p[1] == '/') {
-                        p += 2;
-                        while (*p == '/')
-                                p++;
+                for (size_t len; *p; p += len) {
+                        p += strspn(p, "/");
+                        len = strcspn(p, "/");
+                        if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+                                continue;
+                        c = find_by_member(run, p, len);
+                        if (c)
+                                c->pins |= 1u << PIN_SYMLINK;
                 }
-                if (*p == '/')
-                        continue;
-                len = strcspn(p, "/");
-                if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
-                        continue;
-                c = find_by_member(run, p, len);
-                if (c)
-                        c->pins |= 1u << PIN_SYMLINK;
         }
         return 0;
 }

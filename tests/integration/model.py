@@ -63,11 +63,9 @@ MISC_NAMES = ["notes.txt", "step=77-loss=0.1.ckpt.tmp", ".hidden.ckpt", "best.ck
 LINK_NAMES = ["last.ckpt", "best", "link-1", "epoch=99-step=99999-loss=0.0.ckpt"]
 POINTER = "latest"
 # Symlinks with an absolute target that points at a checkpoint of the run:
-# ckptd(8) says any "symlink in the run [that] points to it" pins it, but
-# ckptd resolves only relative targets (lib/scan_pins.c says why; the pages
-# do not), so such a checkpoint is deleted. Off until the pages or the code
-# change; CKPTD_MODEL_ABS_LINKS=1 turns them on.
-ABS_LINKS = os.environ.get("CKPTD_MODEL_ABS_LINKS") == "1"
+# A symlink with an absolute target pins its target as a relative one does
+# (ckptd(8)). On; CKPTD_MODEL_ABS_LINKS=0 leaves them out.
+ABS_LINKS = os.environ.get("CKPTD_MODEL_ABS_LINKS") != "0"
 # Two rules of the design contract: the most recently completed checkpoint
 # of a run is kept ("newest-written"; a tie of mtimes singles out none), and
 # a run where a monitor is set but no complete checkpoint carries it is not
@@ -1062,8 +1060,9 @@ def main():
     ap.add_argument("--repro", default="", help="the command that replays a seed, printed on failure")
     args = ap.parse_args()
     if not args.repro:
-        knobs = "".join("%s=1 " % k for k in ("CKPTD_MODEL_ABS_LINKS", "CKPTD_MODEL_DESIGN", "CKPTD_MODEL_OPEN_AT_START")
-                        if os.environ.get(k) == "1")
+        knobs = "".join("%s=%s " % (k, os.environ[k])
+                        for k in ("CKPTD_MODEL_ABS_LINKS", "CKPTD_MODEL_DESIGN", "CKPTD_MODEL_OPEN_AT_START")
+                        if k in os.environ)
         args.repro = knobs + "CKPTD=%s %s %s --driver %s --dir %s%s --seed {seed} --count 1 --steps %d --trace" % (
             os.environ.get("CKPTD", "build/ckptd"), sys.executable, sys.argv[0], args.driver, args.dir,
             " --fs" if args.fs else "", args.steps)

@@ -45,7 +45,7 @@ model() {
         local fs
         fs=$(scratch "$T/fs")
         "${MODEL[@]}" --driver "$1" --count "$2" --steps "$3" --dir "$T/fs" $fs "${SEED_ARGS[@]}" \
-                --repro "CKPTD=$CKPTD ${CKPTD_MODEL_ABS_LINKS:+CKPTD_MODEL_ABS_LINKS=1 }${CKPTD_MODEL_DESIGN:+CKPTD_MODEL_DESIGN=1 }${CKPTD_MODEL_OPEN_AT_START:+CKPTD_MODEL_OPEN_AT_START=1 }MODEL_SEED={seed} MODEL_COUNT=1 MODEL_TRACE=1 ONLY=$1 bash $HERE/model.sh" \
+                --repro "CKPTD=$CKPTD ${CKPTD_MODEL_ABS_LINKS:+CKPTD_MODEL_ABS_LINKS=$CKPTD_MODEL_ABS_LINKS }${CKPTD_MODEL_DESIGN:+CKPTD_MODEL_DESIGN=$CKPTD_MODEL_DESIGN }${CKPTD_MODEL_OPEN_AT_START:+CKPTD_MODEL_OPEN_AT_START=$CKPTD_MODEL_OPEN_AT_START }MODEL_SEED={seed} MODEL_COUNT=1 MODEL_TRACE=1 ONLY=$1 bash $HERE/model.sh" \
                 ${MODEL_TRACE:+--trace} >"$T/model.out" 2>&1 || {
                 cat "$T/model.out"
                 fail "the model and ckptd disagree (above)"

@@ -37,27 +37,35 @@ START_TEST(test_symlink_pins)
         tree_mkfile("epoch=3-step=30.ckpt", 1);
         tree_mkfile("epoch=4-step=40.ckpt", 1);
         tree_mkfile("epoch=5-step=50.ckpt", 1);
+        tree_mkfile("epoch=6-step=60.ckpt", 1);
+        tree_mkfile("epoch=7-step=70.ckpt", 1);
         tree_mkdirs("sub");
         /* Lightning save_last="link" */
         tree_symlink("epoch=2-step=20.ckpt", "last.ckpt");
         tree_symlink("./epoch=3-step=30.ckpt", "best");
         /* a symlink that itself matches is still never a checkpoint */
         tree_symlink("epoch=1-step=10.ckpt", "epoch=9-step=90.ckpt");
-        /* these do not stay in the run: no pin */
+        /* not followed: any component naming a checkpoint pins it (the
+         * absolute one and the one through sub/.. point to it; "up" may,
+         * through a run whose own path is not ours to trust) */
         tree_symlink("../epoch=4-step=40.ckpt", "up");
         char abs[4200];
         tree_path("epoch=5-step=50.ckpt", abs, sizeof(abs));
         tree_symlink(abs, "absolute");
-        tree_symlink("sub/../epoch=5-step=50.ckpt", "through-sub");
+        tree_symlink("sub/../epoch=6-step=60.ckpt", "through-sub");
+        /* no component names a checkpoint: no pin */
         tree_symlink("missing.ckpt", "dangling");
+        tree_symlink("/elsewhere/epoch=7-step=70.ckpt.bak", "elsewhere");
         run = tree_scan(&w);
 
-        ck_assert_uint_eq(run.n_ckpts, 5);
+        ck_assert_uint_eq(run.n_ckpts, 7);
         ck_assert_uint_eq(tree_find(&run, "epoch=1-step=10.ckpt")->pins, PIN(PIN_SYMLINK));
         ck_assert_uint_eq(tree_find(&run, "epoch=2-step=20.ckpt")->pins, PIN(PIN_SYMLINK));
         ck_assert_uint_eq(tree_find(&run, "epoch=3-step=30.ckpt")->pins, PIN(PIN_SYMLINK));
-        ck_assert_uint_eq(tree_find(&run, "epoch=4-step=40.ckpt")->pins, 0);
-        ck_assert_uint_eq(tree_find(&run, "epoch=5-step=50.ckpt")->pins, 0);
+        ck_assert_uint_eq(tree_find(&run, "epoch=4-step=40.ckpt")->pins, PIN(PIN_SYMLINK));
+        ck_assert_uint_eq(tree_find(&run, "epoch=5-step=50.ckpt")->pins, PIN(PIN_SYMLINK));
+        ck_assert_uint_eq(tree_find(&run, "epoch=6-step=60.ckpt")->pins, PIN(PIN_SYMLINK));
+        ck_assert_uint_eq(tree_find(&run, "epoch=7-step=70.ckpt")->pins, 0);
         run_finish(&run);
 }
 END_TEST
