@@ -170,16 +170,20 @@ char *log_escape(const char *s)
         return out;
 }
 
-/* log_escape(s) written to f, without memory of its own. */
+/* log_escape(s) written to f in pieces, without memory of its own: out of
+ * memory, where a name must not reach f raw either. */
 static void fputs_escaped(const char *s, FILE *f)
 {
         const unsigned char *p = (const unsigned char *)s;
-        char buf[8];
+        char buf[512];
+        size_t n = 0;
 
         while (*p) {
-                size_t n = escape_one(&p, buf);
-
-                fwrite(buf, 1, n, f);
+                n += escape_one(&p, buf + n);
+                if (n > sizeof(buf) - 8 || !*p) {
+                        fwrite(buf, 1, n, f);
+                        n = 0;
+                }
         }
 }
 
@@ -225,6 +229,12 @@ static const char *level_prefix(int level)
 /* Message text is escaped too: a name can reach it through a %s. */
 static void write_stderr(int level, const char *msg)
 {
+        _cleanup_free_ char *esc = log_escape(msg);
+
+        if (esc) {
+                fprintf(stderr, "ckptd: %s%s\n", level_prefix(level), esc); /* one write(2) */
+                return;
+        }
         fprintf(stderr, "ckptd: %s", level_prefix(level));
         fputs_escaped(msg, stderr);
         fputc('\n', stderr);
