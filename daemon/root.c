@@ -255,8 +255,7 @@ static bool path_below(const char *path, const char *sub)
  * is added before the run is listed, so nothing slips between; a run the
  * scan could not open is watched after it, and that round is scanned again:
  * the last round, which added none, is what gets swept), then sweep those
- * runs. */
-/* root_rescan_at(), its decisions part of sweep s (NULL: a sweep of its own). */
+ * runs: as part of sweep `shared`, or of a sweep of their own (NULL). */
 static int rescan_at(struct manager *m, struct root_state *rs, const char *sub, struct sweep *shared)
 {
         int64_t now = now_usec(CLOCK_REALTIME);
