@@ -490,6 +490,8 @@ again:
                         f->capped = true;
                         break;
                 }
+                if (s->fail_left <= 0)
+                        break; /* removals keep failing (logged): the next pass */
                 if (fr.v[ri].stale && view && view->refresh) {
                         fs_refresh_ahead(&fr, &fc, v, nv, f->free_bytes, f->target_bytes, batch, view);
                         batch *= 2;

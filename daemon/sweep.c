@@ -118,7 +118,26 @@ void sweep_init(struct sweep *s, const struct config *c, bool dry_run)
                 .dry_run = dry_run,
                 .now_usec = now_usec(CLOCK_REALTIME),
                 .budget = c->max_delete_per_sweep,
+                .fail_left = c->max_delete_per_sweep,
         };
+}
+
+void sweep_next_root(struct sweep *s, const struct config *c)
+{
+        s->fail_left = c->max_delete_per_sweep;
+}
+
+/* A removal that failed or could not be checked (logged by the caller). Each gives its place in the
+ * cap back, so without a bound of their own a watch of 100,000 files that
+ * cannot be removed (read-only, immutable) would be tried and logged whole
+ * at every sweep: after max_delete_per_sweep failures its other victims
+ * wait for the next sweep. */
+static void sweep_failed_one(struct sweep *s, const struct root *r)
+{
+        if (--s->fail_left == 0)
+                log_warning("removals in %s keep failing (max_delete_per_sweep of them): the rest wait for the "
+                            "next sweep",
+                            r->w->path);
 }
 
 /* A SIGTERM or SIGINT waiting in the (blocked) signal mask: the daemon stops
@@ -790,7 +809,7 @@ static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *ru
                 s->stopped = true;
                 return 0;
         }
-        if (sweep_capped(s))
+        if (sweep_capped(s) || s->fail_left <= 0)
                 return 0;
         s->budget--;
         metric = sweep_metric_text(r, c, value, sizeof(value));
@@ -813,8 +832,9 @@ static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *ru
          * would use it up before one is deleted */
         if (fd < 0) {
                 s->budget++;
-                return log_warning_errno(fd, "cannot open run %s/%s: %m, not deleting %s", r->w->path, run->path,
-                                         c->name);
+                log_warning_errno(fd, "cannot open run %s/%s: %m, not deleting %s", r->w->path, run->path, c->name);
+                sweep_failed_one(s, r);
+                return fd;
         }
         if (victim_check(s, run, c, path, fd, locks) > 0) {
                 s->budget++;
@@ -832,6 +852,7 @@ static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *ru
                         s->budget++;
                         log_warning_errno(k - VERIFY_UNCHECKED_BASE,
                                           "%s: cannot check whether it is in use: %m; keeping it", path);
+                        sweep_failed_one(s, r);
                         return 0;
                 }
                 if (k == VERIFY_CHANGED)
@@ -866,7 +887,9 @@ removed:
         }
         if (k < 0) {
                 s->failed++;
-                return log_errno(k, "cannot delete %s: %m", path);
+                log_errno(k, "cannot delete %s: %m", path);
+                sweep_failed_one(s, r);
+                return k;
         }
         f.action = reason == DELETE_FLOOR ? "evict" : "delete";
         f.message_id = reason == DELETE_FLOOR ? MSGID_EVICTED : MSGID_DELETED;

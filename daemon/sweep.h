@@ -26,6 +26,7 @@ struct sweep {
         int64_t now_usec; /* CLOCK_REALTIME */
         int budget;       /* deletions left (max_delete_per_sweep) */
         bool capped;      /* the budget ran out */
+        int fail_left;    /* failed removals left to try in this watch (max_delete_per_sweep) */
         bool stopped;     /* SIGTERM/SIGINT arrived: no further deletion */
         unsigned deleted; /* or would-be deleted in a dry run */
         unsigned failed;  /* removals that failed for a reason other than a race */
@@ -60,6 +61,10 @@ int roots_open(struct roots *rs, const struct config *c);
 void roots_close(struct roots *rs);
 
 void sweep_init(struct sweep *s, const struct config *c, bool dry_run);
+/* A sweep of several watches goes on to the next: failed removals are
+ * bounded per watch, so one whose files cannot be removed does not keep
+ * the others from theirs. */
+void sweep_next_root(struct sweep *s, const struct config *c);
 
 /* Finish the removals of the root that were recorded and interrupted
  * (start-up, -1, reload). Returns how many, logged. */
