@@ -617,10 +617,14 @@ void index_dirty(struct run_state *run, const char *name)
         }
 }
 
-/* Whether the index of run can be brought up to date name by name. */
+/* Whether the index of run can be brought up to date name by name. Never
+ * in a polled root: past the watch limit its runs raise no event, and on a
+ * network filesystem another host's changes (a .keep, a symlink) raise none
+ * here, so its index is only as new as the last poll; read whole, at each
+ * decision and before the floor evicts from it. */
 bool index_incremental(const struct root_state *rs, const struct run_state *run)
 {
-        return run->indexed && !run->full && !run->idx.pin_sources && run->idx.read_error == 0 &&
+        return !rs->polled && run->indexed && !run->full && !run->idx.pin_sources && run->idx.read_error == 0 &&
                scan_incremental(rs->root.w, rs->root.pat);
 }
 

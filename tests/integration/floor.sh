@@ -678,6 +678,31 @@ test_floor_trusts_no_index_after_lost_events_and_a_failed_rescan() {
         stop_ckptd
 }
 
+# A polled watch (past the inotify watch limit; a network filesystem) has
+# no event for what changed since its last poll: the floor reads its run
+# whole before it evicts from it. Every watch of the run's directories
+# fails (ENOSPC: the limit), step-3, the floor's first victim, is pinned by
+# a .keep made after start-up, and the floor must evict step-2 instead.
+test_floor_reads_a_polled_run_before_it_evicts() {
+        need_root
+        local r=$T/mnt/runs/run
+        NAMING=name
+        EXTRA_CONF='check_interval = 3600;'
+        mount_tmpfs "$T/mnt" 32m
+        mk_steps "$r"
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" LD_PRELOAD=$FAULT_SO \
+                FAULT_CALL=inotify_add_watch FAULT_NTH=1 FAULT_REPEAT=1 FAULT_ERRNO=ENOSPC FAULT_MATCH=runs/run \
+                probed_start $((12 * MIB)) "$(watch_of "$T/mnt/runs")"
+        assert_grep "$T/mnt/runs: inotify watch limit reached" "$LOG"
+        : >"$r/$(step_name 3 0.6).keep"
+        floor_crossed $((7 * MIB + MIB / 2))
+        probe
+        evicted "$r/$(step_name 2 0.5)" "$LOG"
+        [ -e "$r/$(step_name 3 0.6)" ] || fail "step-3, pinned by its .keep, was evicted: $(grep floor "$LOG")"
+        assert_names "$r" "$(step_name 1 0.1)" "$(step_name 3 0.6)" "$(step_name 3 0.6).keep" "$(step_name 4 0.9)"
+        stop_ckptd
+}
+
 # Below the floor, the floor evicts up to its target also when it reads a
 # run again on the way: two runs, one incremental and one read again before
 # the floor evicts from it; 7.5 MiB free, floor 8 MiB, target 12 MiB: three
