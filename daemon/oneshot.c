@@ -100,7 +100,6 @@ int manager_once(const struct config *c, bool dry_run)
                 struct run *runs = NULL;
                 size_t n = 0;
 
-                sweep_next_root(&s, c);
                 /* Interrupted removals first, before the scan: a group whose
                  * removal was committed may still show members under their
                  * own names, which the finish removes. */

@@ -403,7 +403,6 @@ void roots_rescan(struct manager *m, bool retry_only)
 
                 if (retry_only && rs->present && !rs->retry)
                         continue;
-                sweep_next_root(&s, m->config);
                 rescan_at(m, rs, ".", &s);
                 any = true;
                 if (s.capped && !capped) {

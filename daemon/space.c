@@ -235,9 +235,11 @@ static void log_unmet(struct fs_state *f, const struct floor_cand *c, const unsi
                    size_format(f->free_bytes, freeb, sizeof(freeb)),
                    size_format(f->floor_bytes, floorb, sizeof(floorb)), count[FLOOR_PROTECT_BEST],
                    count[FLOOR_PROTECT_NEWEST], count[FLOOR_PROTECT_PINNED], count[FLOOR_PROTECT_INCOMPLETE],
-                   f->capped ? "; the deletion cap (max_delete_per_sweep) stopped the pass: more can be evicted "
-                               "at the next"
-                             : "");
+                   f->capped    ? "; the deletion cap (max_delete_per_sweep) stopped the pass: more can be evicted "
+                                  "at the next"
+                   : f->failing ? "; removals kept failing (the errors above): the checkpoints left waiting "
+                                  "can be evicted at the next pass"
+                                : "");
 }
 
 static void set_unmet(struct fs_state *f, bool unmet, const struct floor_cand *c, const unsigned *why, size_t n)
@@ -471,7 +473,7 @@ again:
                 first = false;
         }
         writing_bytes = fc.writing_bytes;
-        f->capped = false;
+        f->capped = f->failing = false;
         nv = 0;
         if (walk) {
                 writing_bytes += floor_newest_checked(fc.c, fc.ck, fc.run_of, fc.n, &fr, fc.order);
@@ -490,8 +492,10 @@ again:
                         f->capped = true;
                         break;
                 }
-                if (s->fail_left <= 0)
-                        break; /* removals keep failing (logged): the next pass */
+                if (sweep_fail_left(s, fr.v[ri].root) <= 0) {
+                        f->failing = true; /* its removals keep failing (logged): the others go on */
+                        continue;
+                }
                 if (fr.v[ri].stale && view && view->refresh) {
                         fs_refresh_ahead(&fr, &fc, v, nv, f->free_bytes, f->target_bytes, batch, view);
                         batch *= 2;

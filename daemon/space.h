@@ -20,6 +20,7 @@ struct fs_state {
         bool unmet;             /* the floor could not be met (LOG_CRIT sent) */
         uint64_t short_bytes;
         bool capped;              /* the last pass was stopped by max_delete_per_sweep */
+        bool failing;             /* it left victims of a watch whose removals kept failing */
         uint64_t busy_since_usec; /* CLOCK_MONOTONIC; another process's pass, 0: none */
 };
 

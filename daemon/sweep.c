@@ -107,6 +107,7 @@ void root_finish(struct root *r)
  * With neither blocked (-1) a signal ends the process or runs its handler,
  * and asking for the pending set before every deletion would be wasted. */
 static bool stop_signals_blocked = true;
+static unsigned sweep_ids; /* the last struct sweep.id given */
 
 void sweep_init(struct sweep *s, const struct config *c, bool dry_run)
 {
@@ -118,13 +119,18 @@ void sweep_init(struct sweep *s, const struct config *c, bool dry_run)
                 .dry_run = dry_run,
                 .now_usec = now_usec(CLOCK_REALTIME),
                 .budget = c->max_delete_per_sweep,
-                .fail_left = c->max_delete_per_sweep,
+                .id = ++sweep_ids,
+                .fail_max = c->max_delete_per_sweep,
         };
 }
 
-void sweep_next_root(struct sweep *s, const struct config *c)
+int sweep_fail_left(const struct sweep *s, struct root *r)
 {
-        s->fail_left = c->max_delete_per_sweep;
+        if (r->fail_sweep != s->id) {
+                r->fail_sweep = s->id;
+                r->fail_left = s->fail_max;
+        }
+        return r->fail_left;
 }
 
 /* A removal that failed or could not be checked (logged by the caller). Each gives its place in the
@@ -132,9 +138,9 @@ void sweep_next_root(struct sweep *s, const struct config *c)
  * cannot be removed (read-only, immutable) would be tried and logged whole
  * at every sweep: after max_delete_per_sweep failures its other victims
  * wait for the next sweep. */
-static void sweep_failed_one(struct sweep *s, const struct root *r)
+static void sweep_failed_one(const struct sweep *s, struct root *r)
 {
-        if (--s->fail_left == 0)
+        if (sweep_fail_left(s, r) > 0 && --r->fail_left == 0)
                 log_warning("removals in %s keep failing (max_delete_per_sweep of them): the rest wait for the "
                             "next sweep",
                             r->w->path);
@@ -809,7 +815,7 @@ static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *ru
                 s->stopped = true;
                 return 0;
         }
-        if (sweep_capped(s) || s->fail_left <= 0)
+        if (sweep_capped(s) || sweep_fail_left(s, r) <= 0)
                 return 0;
         s->budget--;
         metric = sweep_metric_text(r, c, value, sizeof(value));

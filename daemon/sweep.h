@@ -18,6 +18,8 @@ struct root {
         struct pattern *pat;
         int fd;
         dev_t dev;
+        unsigned fail_sweep; /* the sweep (struct sweep.id) fail_left counts for */
+        int fail_left;       /* failed removals left to try in it (max_delete_per_sweep) */
 };
 
 /* Counters and limits of one sweep (one pass over some runs). */
@@ -26,7 +28,8 @@ struct sweep {
         int64_t now_usec; /* CLOCK_REALTIME */
         int budget;       /* deletions left (max_delete_per_sweep) */
         bool capped;      /* the budget ran out */
-        int fail_left;    /* failed removals left to try in this watch (max_delete_per_sweep) */
+        unsigned id;      /* tells sweeps apart for each root's bound of failed removals */
+        int fail_max;     /* failed removals to try per watch (max_delete_per_sweep) */
         bool stopped;     /* SIGTERM/SIGINT arrived: no further deletion */
         unsigned deleted; /* or would-be deleted in a dry run */
         unsigned failed;  /* removals that failed for a reason other than a race */
@@ -61,10 +64,11 @@ int roots_open(struct roots *rs, const struct config *c);
 void roots_close(struct roots *rs);
 
 void sweep_init(struct sweep *s, const struct config *c, bool dry_run);
-/* A sweep of several watches goes on to the next: failed removals are
- * bounded per watch, so one whose files cannot be removed does not keep
- * the others from theirs. */
-void sweep_next_root(struct sweep *s, const struct config *c);
+/* Failed removals left to try in r during sweep s: each watch has its own
+ * bound in every sweep (the floor's too), so one whose files cannot be
+ * removed is not tried whole at every sweep, nor keeps the others from
+ * theirs. */
+int sweep_fail_left(const struct sweep *s, struct root *r);
 
 /* Finish the removals of the root that were recorded and interrupted
  * (start-up, -1, reload). Returns how many, logged. */

@@ -724,6 +724,50 @@ test_floor_reads_a_run_again_and_goes_on_to_the_target() {
         stop_ckptd
 }
 
+# Removals that keep failing in one watch do not stop the floor in another:
+# b's checkpoints cannot be unlinked (EPERM) and use up b's bound of failed
+# removals (max_delete_per_sweep, 2) in the policy's pass; the floor, never
+# met at 100%, still evicts two of a's, which the policy keeps all of.
+test_once_floor_goes_on_past_a_watch_whose_removals_fail() {
+        local s rc=0
+        mkdir a b
+        for s in 1 2 3 4 5 6; do mkfile "a/step_$s.pt" 64; done
+        for s in 1 2 3; do : >"b/stuck_$s.pt"; done
+        touch -d "-1 hour" a/* b/*
+        cat >c.conf <<EOC
+max_delete_per_sweep = 2;
+watch = ( { path = "$T/a"; pattern = "step_{step}.pt"; keep_last = 6; min_free = "100%"; },
+          { path = "$T/b"; pattern = "stuck_{step}.pt"; keep_last = 1; } );
+EOC
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" LD_PRELOAD=$FAULT_SO \
+                FAULT_CALL=unlinkat FAULT_NTH=1 FAULT_REPEAT=1 FAULT_ERRNO=EPERM FAULT_MATCH=stuck_ \
+                "$CKPTD" -1 -c c.conf 2>d.log || rc=$?
+        [ "$rc" = 1 ] || fail "exit $rc, not 1 (removals failed): $(cat d.log)"
+        assert_grep "short of the floor" d.log
+        [ "$(count "removals in $T/b keep failing" d.log)" = 1 ] || fail "b's bound: $(cat d.log)"
+        [ "$(count '(floor, ' d.log)" = 2 ] || fail "the floor did not go on in a: $(cat d.log)"
+        [ "$(ls a | wc -l) $(ls b | wc -l)" = "4 3" ] || fail "left: $(ls a b)"
+}
+
+# A floor pass whose victims cannot be removed stops trying after the bound
+# (max_delete_per_sweep, 2) and says so where it says it is short.
+test_once_floor_says_its_removals_kept_failing() {
+        local s
+        mkdir b
+        for s in 1 2 3 4 5 6 7 8; do : >"b/stuck_$s.pt"; done
+        touch -d "-1 hour" b/*
+        cat >c.conf <<EOC
+max_delete_per_sweep = 2;
+watch = ( { path = "$T/b"; pattern = "stuck_{step}.pt"; keep_last = 8; min_free = "100%"; } );
+EOC
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" LD_PRELOAD=$FAULT_SO \
+                FAULT_CALL=unlinkat FAULT_NTH=1 FAULT_REPEAT=1 FAULT_ERRNO=EPERM FAULT_MATCH=stuck_ \
+                "$CKPTD" -1 -c c.conf 2>d.log || true
+        [ "$(count '^ckptd: error: cannot delete ' d.log)" = 2 ] || fail "not two tried: $(cat d.log)"
+        assert_grep "short of the floor.*; removals kept failing (the errors above)" d.log
+        [ "$(ls b | wc -l)" = 8 ] || fail "left: $(ls b)"
+}
+
 # --- 4. one-shot: exit 3 when unmet, 0 when met; -n deletes nothing ---
 test_once_exit_status_and_dry_run() {
         need_root
