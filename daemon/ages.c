@@ -147,10 +147,10 @@ static void age_set(struct ckpt *c, int64_t zero, uint64_t boot, int64_t wall_us
                 c->complete = false;
 }
 
-int ages_observe(struct ages *a, struct run *run, int64_t wall_usec, uint64_t settle_usec)
+int ages_observe(struct ages *a, struct run *run, int64_t wall_usec, uint64_t settle_usec, size_t *ret_incomplete)
 {
         uint64_t boot = (uint64_t)now_usec(CLOCK_BOOTTIME), then_usec = a->observed_usec;
-        size_t n_lookups = 0, first = SIZE_MAX;
+        size_t n_lookups = 0, first = SIZE_MAX, incomplete = 0;
         bool sorted = false, lost = a->lost;
 
         /* A record is immutable once scanned: one that stayed in the index
@@ -169,6 +169,7 @@ int ages_observe(struct ages *a, struct run *run, int64_t wall_usec, uint64_t se
                         continue;
                 }
                 age_set(c, zero_usec(c, then_usec), boot, wall_usec, settle_usec);
+                incomplete += !c->complete;
         }
         for (size_t i = first; n_lookups > 0 && i < run->n_ckpts; i++) {
                 struct ckpt *c = &run->ckpts[i], *old;
@@ -177,12 +178,14 @@ int ages_observe(struct ages *a, struct run *run, int64_t wall_usec, uint64_t se
                 if (c->age_known)
                         continue; /* timed above */
                 old = kept_find(a, n_lookups, &sorted, c->name);
-                if (!old && lost)
-                        continue; /* its age stays unknown: mtime decides */
-                seen_update(c, old, then_usec, boot, wall_usec, &zero);
-                c->age_known = true;
-                age_set(c, zero, boot, wall_usec, settle_usec);
+                if (old || !lost) {
+                        seen_update(c, old, then_usec, boot, wall_usec, &zero);
+                        c->age_known = true;
+                        age_set(c, zero, boot, wall_usec, settle_usec);
+                } /* else its age stays unknown: mtime decides */
+                incomplete += !c->complete;
         }
+        *ret_incomplete = incomplete;
         ages_finish(a);
         a->observed_usec = boot;
         return lost ? -ENOMEM : 0;

@@ -29,9 +29,10 @@ void ages_keep_run(struct ages *a, struct run *run);
  * timed, else is first seen now. Sets each checkpoint's age (age_known)
  * and, for an mtime in the future of wall_usec (CLOCK_REALTIME), its
  * completeness from what was seen: complete once unchanged for settle_usec.
- * Empties a. -ENOMEM when a lost a record (those not found keep their ages
- * unknown), else 0. */
-int ages_observe(struct ages *a, struct run *run, int64_t wall_usec, uint64_t settle_usec);
+ * Empties a. How many checkpoints of run are incomplete then into
+ * *ret_incomplete. -ENOMEM when a lost a record (those not found keep their
+ * ages unknown), else 0. */
+int ages_observe(struct ages *a, struct run *run, int64_t wall_usec, uint64_t settle_usec, size_t *ret_incomplete);
 void ages_finish(struct ages *a);
 
 /* The kept records of every run across a reload, by (root path, run path): a

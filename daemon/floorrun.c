@@ -17,14 +17,15 @@
 static int floor_refresh(struct root_state *rs, struct run_state *run, uint64_t now, int64_t wall)
 {
         int r = index_refresh(rs, run, wall);
+        size_t incomplete;
 
         if (r < 0) {
                 log_debug("%s/%s: cannot read the run again: the floor leaves it alone", rs->root.w->path, run->path);
                 return r;
         }
-        if (ages_observe(&run->ages, &run->idx, wall, settle_usec(rs)) < 0)
+        if (ages_observe(&run->ages, &run->idx, wall, settle_usec(rs), &incomplete) < 0)
                 log_warning("%s/%s: out of memory timing checkpoints: ages from mtimes", rs->root.w->path, run->path);
-        adjust_completeness(rs, run, now);
+        adjust_completeness(rs, run, now, incomplete);
         run->settled = true;
         for (size_t k = 0; k < run->idx.n_ckpts && run->settled; k++)
                 run->settled = run->idx.ckpts[k].complete;

@@ -238,8 +238,10 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
                  struct sweep *s);
 /* The end of a sweep: totals, a stop during it, the floor, STATUS=. */
 void sweep_done(struct manager *m, const struct sweep *s);
-/* Completeness from the events over the disk's; the delay to look again (0: none). */
-uint64_t adjust_completeness(struct root_state *rs, struct run_state *run, uint64_t now);
+/* Completeness from the events over the disk's, incomplete of the run's
+ * checkpoints incomplete as ages_observe() left them; the delay to look
+ * again (0: none). */
+uint64_t adjust_completeness(struct root_state *rs, struct run_state *run, uint64_t now, size_t incomplete);
 
 /* root.c: a watch root */
 /* Set up every watch of the config: lock, watch, scan and sweep. */

@@ -183,11 +183,50 @@ static int size_cmp(const void *x, const void *y)
         return (a > b) - (a < b);
 }
 
+/* adjust_completeness() for c, seen being written or not: the delay after
+ * which to look again at it into *again (kept when shorter). */
+static void adjust_one(struct root_state *rs, struct run_state *run, struct ckpt *c, bool seen, uint64_t now,
+                       uint64_t *again)
+{
+        bool writing = false;
+        uint64_t wait = settle_usec(rs);
+
+        for (size_t k = 0; seen && k < c->n_members; k++) {
+                struct pending *p = pending_find(run, c->members[k]);
+                uint64_t quiet;
+
+                if (!p)
+                        continue;
+                quiet = pending_quiet_usec(rs, p);
+                if (p->done || (p->marked && now - p->last_usec >= quiet)) {
+                        c->complete = true;
+                } else if (pending_writing(p, now)) {
+                        c->complete = false;
+                        writing = true;
+                        /* its IN_CLOSE_WRITE arms the timer; look again
+                         * only when it would count as stale */
+                        wait = p->last_usec + WRITING_STALE_USEC - now;
+                } else if (now - p->last_usec < quiet) {
+                        c->complete = false;
+                        if (!writing)
+                                wait = p->last_usec + quiet - now;
+                }
+        }
+        if (c->complete)
+                return;
+        /* unsettled on disk (a write no watch saw): at least 1 s */
+        if (!writing && wait < RECHECK_MIN_USEC)
+                wait = RECHECK_MIN_USEC;
+        if (*again == 0 || wait < *again)
+                *again = wait;
+}
+
 /* What the events say overrides what the disk says: a file still open for
  * writing is incomplete however old its mtime; a directory renamed in, or
- * quiet since its marker appeared, is complete however fresh. Returns the
- * delay after which a sweep should look again (0: no need). */
-uint64_t adjust_completeness(struct root_state *rs, struct run_state *run, uint64_t now)
+ * quiet since its marker appeared, is complete however fresh. incomplete:
+ * how many of the run's checkpoints are incomplete now (ages_observe()).
+ * Returns the delay after which a sweep should look again (0: no need). */
+uint64_t adjust_completeness(struct root_state *rs, struct run_state *run, uint64_t now, size_t incomplete)
 {
         struct run *scanned = &run->idx;
         _cleanup_free_ size_t *with = NULL;
@@ -208,41 +247,20 @@ uint64_t adjust_completeness(struct root_state *rs, struct run_state *run, uint6
                 if (with)
                         qsort(with, n_with, sizeof(*with), size_cmp);
         }
+        /* every other one complete, so nothing to adjust in them: at a
+         * save in a long run, the few seen being written only */
+        if (incomplete == 0 && (with || run->n_pending == 0)) {
+                for (size_t j = 0; j < n_with; j++)
+                        if (j == 0 || with[j] != with[j - 1])
+                                adjust_one(rs, run, &scanned->ckpts[with[j]], true, now, &again);
+                return again;
+        }
         for (size_t i = 0; i < scanned->n_ckpts; i++) {
-                struct ckpt *c = &scanned->ckpts[i];
-                bool writing = false, seen = with ? w < n_with && with[w] == i : run->n_pending > 0;
-                uint64_t wait = settle_usec(rs);
+                bool seen = with ? w < n_with && with[w] == i : run->n_pending > 0;
 
                 while (w < n_with && with[w] == i)
                         w++;
-                for (size_t k = 0; seen && k < c->n_members; k++) {
-                        struct pending *p = pending_find(run, c->members[k]);
-                        uint64_t quiet;
-
-                        if (!p)
-                                continue;
-                        quiet = pending_quiet_usec(rs, p);
-                        if (p->done || (p->marked && now - p->last_usec >= quiet)) {
-                                c->complete = true;
-                        } else if (pending_writing(p, now)) {
-                                c->complete = false;
-                                writing = true;
-                                /* its IN_CLOSE_WRITE arms the timer; look again
-                                 * only when it would count as stale */
-                                wait = p->last_usec + WRITING_STALE_USEC - now;
-                        } else if (now - p->last_usec < quiet) {
-                                c->complete = false;
-                                if (!writing)
-                                        wait = p->last_usec + quiet - now;
-                        }
-                }
-                if (c->complete)
-                        continue;
-                /* unsettled on disk (a write no watch saw): at least 1 s */
-                if (!writing && wait < RECHECK_MIN_USEC)
-                        wait = RECHECK_MIN_USEC;
-                if (again == 0 || wait < again)
-                        again = wait;
+                adjust_one(rs, run, &scanned->ckpts[i], seen, now, &again);
         }
         return again;
 }
@@ -375,6 +393,7 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
         uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC), again;
         struct run *scanned = &run->idx;
         struct run_tally t;
+        size_t incomplete;
 
         if (scanned_in) {
                 index_adopt(run, scanned_in);
@@ -382,9 +401,9 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
         }
 
         /* ages and settling on our own clock first; events override */
-        if (ages_observe(&run->ages, scanned, s->now_usec, settle_usec(rs)) < 0)
+        if (ages_observe(&run->ages, scanned, s->now_usec, settle_usec(rs), &incomplete) < 0)
                 log_warning("%s/%s: out of memory timing checkpoints: ages from mtimes", rs->root.w->path, run->path);
-        again = adjust_completeness(rs, run, now);
+        again = adjust_completeness(rs, run, now, incomplete);
 
         if (run_decide(&rs->root.w->policy, scanned->ckpts, scanned->n_ckpts, s->now_usec) < 0)
                 log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint", rs->root.w->path,

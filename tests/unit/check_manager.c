@@ -378,6 +378,7 @@ START_TEST(test_ages_follow_names)
         enum { N = 400 };
         struct run r = {.ckpts = calloc(N, sizeof(struct ckpt))};
         struct ages a = {};
+        size_t incomplete;
         int64_t mtime_sec[N], wall = now_usec(CLOCK_REALTIME);
         unsigned seed = 777u + (unsigned)_i;
         bool by_mtime = _i % 2, present[N] = {}, changed[N] = {};
@@ -415,16 +416,18 @@ START_TEST(test_ages_follow_names)
                         r.ckpts[i] = r.ckpts[j];
                         r.ckpts[j] = t;
                 }
-                ck_assert_int_eq(ages_observe(&a, &r, wall, HOUR_USEC), 0);
+                ck_assert_int_eq(ages_observe(&a, &r, wall, HOUR_USEC, &incomplete), 0);
                 for (size_t i = 0; i < n; i++) {
                         const struct ckpt *c = &r.ckpts[i];
                         size_t at = strtoul(c->name + 1, NULL, 10);
 
+                        incomplete -= changed[at]; /* counted: the unsettled ones */
                         ck_assert(c->age_known);
                         ck_assert_msg(c->complete == !changed[at], "round %d: %s %s", round, c->name,
                                       changed[at] ? "written again, yet settled" : "unsettled");
                         ck_assert_int_ge(c->age_usec, mtime_sec[at] * (int64_t)USEC_PER_SEC);
                 }
+                ck_assert_uint_eq(incomplete, 0);
         }
         ages_finish(&a);
         for (size_t i = 0; i < N; i++)
@@ -451,12 +454,14 @@ START_TEST(test_ages_survive_reload)
         struct run r = {.ckpts = calloc(2, sizeof(struct ckpt)), .n_ckpts = 2};
         struct ages a = {}, b = {};
         struct ages_carry carry = {};
+        size_t incomplete = SIZE_MAX;
 
         ck_assert_ptr_nonnull(r.ckpts);
         ages_ckpt(&r.ckpts[0], "a", old);
         ages_ckpt(&r.ckpts[1], "b", old);
-        ck_assert_int_eq(ages_observe(&a, &r, wall, HOUR_USEC), 0);
+        ck_assert_int_eq(ages_observe(&a, &r, wall, HOUR_USEC, &incomplete), 0);
         ck_assert(r.ckpts[1].age_known && r.ckpts[1].complete);
+        ck_assert_uint_eq(incomplete, 0);
 
         /* the reload: the run's records go, what they timed is carried */
         ages_keep_run(&a, &r);
@@ -469,13 +474,14 @@ START_TEST(test_ages_survive_reload)
         ages_ckpt(&r.ckpts[0], "a", stepped - 3600 * (int64_t)USEC_PER_SEC);
         ages_ckpt(&r.ckpts[1], "b", old);
         r.n_ckpts = 2;
-        ck_assert_int_eq(ages_observe(&b, &r, stepped, HOUR_USEC), 0);
+        ck_assert_int_eq(ages_observe(&b, &r, stepped, HOUR_USEC, &incomplete), 0);
         ck_assert(r.ckpts[1].age_known);
         ck_assert_int_ge(r.ckpts[1].age_usec, 7200 * (int64_t)USEC_PER_SEC);
         ck_assert_int_lt(r.ckpts[1].age_usec, 7800 * (int64_t)USEC_PER_SEC);
         ck_assert(r.ckpts[1].complete);
         ck_assert(r.ckpts[0].age_known);
         ck_assert_msg(!r.ckpts[0].complete, "written again, yet settled");
+        ck_assert_uint_eq(incomplete, 1);
         ages_finish(&b);
         for (size_t i = 0; i < r.n_ckpts; i++)
                 ckpt_finish(&r.ckpts[i]);
