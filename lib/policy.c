@@ -6,6 +6,7 @@
  * verdicts never depend on how qsort orders equal keys. */
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -143,14 +144,16 @@ static bool keeps_best(const struct policy *p, int rank)
  * that the check of the order reads (so that it reads this array in order,
  * not records 104 bytes apart in the order of their ranks). */
 struct rank_slot {
-        size_t at; /* 1 + its index in c; 0: an empty slot */
+        uint32_t at;  /* 1 + its index in c */
+        uint32_t gen; /* the decision that placed it (struct rank_work.gen); else empty */
         double metric;
         double order;
 };
 
 /* Scratch arrays of the sorted path, n entries each. */
 struct rank_work {
-        struct rank_slot *slot; /* slot[r - 1]: the one whose last rank was r (zeroed) */
+        struct rank_slot *slot; /* slot[r - 1]: the one whose last rank was r (of gen) */
+        uint32_t gen;           /* this decision's: a slot of another is empty */
         size_t *idx;            /* the ranked ones by rank, or the settled ones newest first */
         size_t *settled;        /* the settled ones, oldest first (scan's order) */
         double *settled_order;  /* their orders */
@@ -200,23 +203,28 @@ static bool newest_sorted(const struct ckpt *c, const struct rank_work *w, size_
  * check that fails sorts it all. The last ranks never change the outcome,
  * only how fast it is found. */
 static void rank_best(const struct policy *p, const struct rank_ctx *ctx, size_t n, size_t m, size_t extra,
-                      const struct rank_work *w)
+                      size_t placed, const struct rank_work *w)
 {
         size_t *idx = w->idx, k = 0;
 
-        if (extra > RANK_HINT_INSERT_MAX) {
+        if (extra <= RANK_HINT_INSERT_MAX) {
+                /* the slots taken, packed at the front (k <= r) */
+                for (size_t r = 0; r < n; r++)
+                        if (w->slot[r].gen == w->gen) {
+                                idx[k] = w->slot[r].at - 1;
+                                w->slot[k++] = w->slot[r];
+                        }
+        }
+        /* many without a last rank, or two with the same one (the later
+         * overwrote the earlier's slot): sort them all */
+        if (extra > RANK_HINT_INSERT_MAX || k != placed) {
+                k = 0;
                 for (size_t i = 0; i < n; i++)
                         if (is_ranked(p, &ctx->c[i]))
                                 idx[k++] = i;
                 qsort_r(idx, m, sizeof(*idx), best_cmp, (void *)ctx);
                 return;
         }
-        /* the slots taken, packed at the front (k <= r) */
-        for (size_t r = 0; r < n; r++)
-                if (w->slot[r].at != 0) {
-                        idx[k] = w->slot[r].at - 1;
-                        w->slot[k++] = w->slot[r];
-                }
         if (!best_sorted(ctx, w->slot, k))
                 qsort_r(idx, k, sizeof(*idx), best_cmp, (void *)ctx);
         /* idx[k] is written first at the k-th insertion, where the lowest
@@ -389,7 +397,7 @@ static void decide_quadratic(const struct policy *p, struct ckpt *c, size_t n, i
 static void decide_sorted(const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec, const struct rank_work *w)
 {
         struct rank_ctx ctx = {.c = c, .mode = p->mode};
-        size_t m = 0, extra = 0, n_settled = 0, newest = SIZE_MAX;
+        size_t m = 0, extra = 0, placed = 0, n_settled = 0, newest = SIZE_MAX;
         int64_t newest_mtime = 0;
         bool tie = false, any_metric = false, monitor = has_monitor(p);
 
@@ -416,14 +424,19 @@ static void decide_sorted(const struct policy *p, struct ckpt *c, size_t n, int6
                 if (!is_ranked(p, &c[i]))
                         continue;
                 m++;
-                if (hint >= 1 && (size_t)hint <= n && w->slot[hint - 1].at == 0)
-                        w->slot[hint - 1] = (struct rank_slot){.at = i + 1, .metric = c[i].metric, .order = c[i].order};
-                else
+                /* written without reading the slot first (a random read
+                 * of n slots stalls): two with one last rank leave fewer
+                 * slots taken than placed, which rank_best() sees */
+                if (hint >= 1 && (size_t)hint <= n) {
+                        w->slot[hint - 1] = (struct rank_slot){
+                                .at = (uint32_t)(i + 1), .gen = w->gen, .metric = c[i].metric, .order = c[i].order};
+                        placed++;
+                } else
                         w->idx[n - ++extra] = i; /* at the end, taken lowest first in rank_best() */
         }
 
         if (monitor) {
-                rank_best(p, &ctx, n, m, extra, w);
+                rank_best(p, &ctx, n, m, extra, placed, w);
                 /* Rank all of them, beyond k too: the floor evicts by rank. */
                 for (size_t j = 0; j < m; j++) {
                         struct verdict *v = &c[w->idx[j]].verdict;
@@ -468,12 +481,15 @@ void policy_decide_quadratic(const struct policy *p, struct ckpt *c, size_t n, i
  * bytes per checkpoint of the largest run decided): a daemon decides a run
  * of 20000 at every save, and ~1 MB freed and allocated again each time
  * can be handed back to the kernel by free() (the top of the heap trimmed)
- * and faulted in anew, page by page, at the next. */
+ * and faulted in anew, page by page, at the next. The slots are not cleared
+ * for each decision (a pass over them all): each decision has its own gen,
+ * and they are zeroed only when allocated and when gen wraps. */
 static _Thread_local struct {
         struct rank_slot *slot;
         size_t *sz;
         double *settled_order;
         size_t cap;
+        uint32_t gen;
 } scratch;
 
 static int scratch_reserve(size_t n)
@@ -495,6 +511,8 @@ static int scratch_reserve(size_t n)
                 scratch.settled_order = so;
         if (!slot || !sz || !so)
                 return -ENOMEM;
+        memset(scratch.slot, 0, n * sizeof(*scratch.slot));
+        scratch.gen = 0;
         scratch.cap = n;
         return 0;
 }
@@ -505,12 +523,17 @@ void policy_decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now
 
         if (n == 0)
                 return;
-        if (scratch_reserve(n) < 0) {
+        /* (a run of 4 billion checkpoints: slots hold 32-bit indices) */
+        if (n >= UINT32_MAX || scratch_reserve(n) < 0) {
                 decide_quadratic(p, c, n, now_usec);
                 return;
         }
-        memset(scratch.slot, 0, n * sizeof(*scratch.slot));
+        if (++scratch.gen == 0) {
+                memset(scratch.slot, 0, scratch.cap * sizeof(*scratch.slot));
+                scratch.gen = 1;
+        }
         w = (struct rank_work){.slot = scratch.slot,
+                               .gen = scratch.gen,
                                .idx = scratch.sz,
                                .settled = scratch.sz + n,
                                .settled_order = scratch.settled_order};
