@@ -198,7 +198,11 @@ static int pin_tf_state(struct run *run, char *buf, size_t len)
  * means "no pointer"; a symlink (ELOOP: it pins as a symlink instead) or a
  * path through one is not read. Any other error (EIO, EACCES, EMFILE, a
  * directory, a FIFO, a file too large to be a name) marks the run: the
- * pointer may name any of its checkpoints. */
+ * pointer may name any of its checkpoints. So does one that holds nothing
+ * (ENODATA) or a NUL (EBADMSG): a trainer rewrites it in place (DeepSpeed
+ * and Megatron open it with "w"), and a read between the truncation and
+ * the write must not unpin what it names. Its close is an event of the
+ * run, which reads it again. */
 int pins_pointer_files(int run_fd, const struct strv *files, struct run *run)
 {
         for (size_t i = 0; i < files->n; i++) {
@@ -216,8 +220,11 @@ int pins_pointer_files(int run_fd, const struct strv *files, struct run *run)
                                 return -ENOMEM;
                         continue;
                 }
-                if (len == 0 || memchr(buf, '\0', len))
+                if (len == 0 || memchr(buf, '\0', len)) {
+                        if (scan_run_error(run, len == 0 ? -ENODATA : -EBADMSG, "pointer file %s", files->v[i]) < 0)
+                                return -ENOMEM;
                         continue;
+                }
                 if (is_tf_state(buf, len)) {
                         r = pin_tf_state(run, buf, len);
                         if (r < 0 && scan_run_error(run, r, "pointer file %s", files->v[i]) < 0)
@@ -231,8 +238,11 @@ int pins_pointer_files(int run_fd, const struct strv *files, struct run *run)
                         s++;
                         len--;
                 }
-                if (len == 0)
+                if (len == 0) {
+                        if (scan_run_error(run, -ENODATA, "pointer file %s", files->v[i]) < 0)
+                                return -ENOMEM;
                         continue;
+                }
                 s[len] = '\0';
 
                 c = find_by_member(run, s, len);

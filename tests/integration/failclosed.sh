@@ -105,6 +105,24 @@ test_deepspeed_eio_reading_latest() {
         assert_grep "cannot read pointer file latest: Input/output error (EIO)" err
 }
 
+# DeepSpeed rewrites `latest` in place (open "w", then the tag): a read
+# between the two finds it empty, which names nothing it could be taken to
+# unpin. -1 keeps the run whole; the daemon too, until the trainer's close
+# of the file, after which it reads the pointer and keeps what it names.
+test_deepspeed_latest_caught_empty_keeps_the_run() {
+        deepspeed_run "$T/run"
+        : >"$T/run/latest"
+        assert_exit 0 "$CKPTD" -1 --preset deepspeed --keep-last 1 -w "$T/run" 2>err
+        assert_names "$T/run" global_step1 global_step2 global_step3 latest
+        assert_grep "cannot read pointer file latest: No data available (ENODATA)" err
+        start_daemon d.log --preset deepspeed --keep-last 1 --settle 0.2 -w "$T/run"
+        assert_names "$T/run" global_step1 global_step2 global_step3 latest
+        echo global_step1 >"$T/run/latest"
+        wait_names "$T/run" global_step1 global_step3 latest
+        assert_grep "run: read without errors again" d.log
+        stop_daemon d.log
+}
+
 # EINTR is no ENOENT either: an lstat of an entry interrupted keeps the run
 # (the entry may be a keep file or a symlink pin); a flock probe that fails
 # keeps its checkpoint (37: ENOLCK, which the shim takes as a number).

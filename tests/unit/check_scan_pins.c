@@ -122,6 +122,29 @@ START_TEST(test_pointer_by_name)
         /* ... but the symlink pins as a symlink */
         ck_assert_uint_eq(run.ckpts[1].pins, PIN(PIN_SYMLINK));
         run_finish(&run);
+
+        /* one caught empty while its trainer rewrites it in place, blank,
+         * or holding a NUL may name any: the run is kept */
+        ck_assert_int_eq(unlinkat(tree_fd, "other", 0), 0);
+        tree_puts("other", "");
+        run = tree_scan(&w);
+        ck_assert_int_eq(run.read_error, -ENODATA);
+        ck_assert_str_eq(run.read_what, "pointer file other");
+        run_finish(&run);
+        tree_puts("other", " \n");
+        run = tree_scan(&w);
+        ck_assert_int_eq(run.read_error, -ENODATA);
+        run_finish(&run);
+        {
+                int fd = openat(tree_fd, "other", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+                ck_assert_int_ge(fd, 0);
+                ck_assert_int_eq(write(fd, "global\0step30", 13), 13);
+                close(fd);
+        }
+        run = tree_scan(&w);
+        ck_assert_int_eq(run.read_error, -EBADMSG);
+        run_finish(&run);
 }
 END_TEST
 
