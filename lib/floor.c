@@ -6,8 +6,10 @@
  * then the highest best_rank, so that the k-th best of every run goes before
  * any run loses its (k-1)-th; then the older; then by run id and index, so
  * the choice never depends on qsort. Never evicted: the best ranked and the
- * newest complete kept checkpoint of each run (what a trainer resumes from),
- * pinned ones and incomplete ones. */
+ * newest complete kept checkpoint of each run (what a trainer resumes from:
+ * the newest by order, and the last one written when that is another, as
+ * after a restart into an old run's directory), pinned ones and incomplete
+ * ones. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -99,6 +101,7 @@ void floor_cand_from_ckpt(struct floor_cand *ret, size_t run, const struct ckpt 
                 .run = run,
                 .best_rank = c->verdict.best_rank,
                 .order = c->order,
+                .mtime_usec = c->mtime_usec,
                 .bytes = c->size_bytes,
                 .kept = c->verdict.keep,
                 /* one that could not be read is protected like a pinned one:
@@ -195,6 +198,26 @@ static int run_best_rank(const struct floor_cand *c, const size_t *idx, size_t s
         return best;
 }
 
+/* The last written of idx[s..e), one run's kept complete checkpoints: the
+ * one with the strictly newest mtime, as the policy's newest-written (a
+ * tie says nothing of which is newer: the order decides alone); SIZE_MAX
+ * when none. */
+static size_t run_written(const struct floor_cand *c, const size_t *idx, size_t s, size_t e)
+{
+        size_t last = SIZE_MAX;
+        bool tie = false;
+
+        for (size_t j = s; j < e; j++) {
+                if (last == SIZE_MAX || c[idx[j]].mtime_usec > c[last].mtime_usec) {
+                        last = idx[j];
+                        tie = false;
+                } else if (c[idx[j]].mtime_usec == c[last].mtime_usec) {
+                        tie = true;
+                }
+        }
+        return tie ? SIZE_MAX : last;
+}
+
 /* Walks idx[0..m) sorted by run_newest_cmp and tells, for each position,
  * whether it is the newest of its run. Equal top orders are all newest: the
  * floor has no name to break the tie with, and keeping one too many is the
@@ -234,12 +257,16 @@ int floor_protect(const struct floor_cand *c, size_t n, unsigned *ret_why)
         }
         qsort_r(idx, m, sizeof(*idx), run_newest_cmp, (void *)c);
         for (size_t s = 0, e; s < m; s = e) {
+                size_t written;
                 int best;
 
                 e = run_end(c, idx, s, m);
                 best = run_best_rank(c, idx, s, e);
+                written = run_written(c, idx, s, e);
                 for (size_t j = s; j < e; j++) {
-                        if (newest_next(&walk, &c[idx[j]]))
+                        bool newest = newest_next(&walk, &c[idx[j]]);
+
+                        if (newest || idx[j] == written)
                                 ret_why[idx[j]] |= BIT(FLOOR_PROTECT_NEWEST);
                         if (best > 0 && c[idx[j]].best_rank == best)
                                 ret_why[idx[j]] |= BIT(FLOOR_PROTECT_BEST);
@@ -267,13 +294,15 @@ size_t floor_evictable(const struct floor_cand *c, size_t n, size_t *ret)
 
         /* ...then drop the protected ones in place (w <= j always). */
         for (size_t s = 0, e; s < m; s = e) {
+                size_t written;
                 int best;
 
                 e = run_end(c, ret, s, m);
                 best = run_best_rank(c, ret, s, e);
+                written = run_written(c, ret, s, e);
                 for (size_t j = s; j < e; j++) {
                         size_t i = ret[j];
-                        bool newest = newest_next(&walk, &c[i]);
+                        bool newest = newest_next(&walk, &c[i]) || i == written;
 
                         if (newest || (best > 0 && c[i].best_rank == best) || protect_own(&c[i]) != 0)
                                 continue;

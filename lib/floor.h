@@ -21,9 +21,10 @@ struct floor_state {
 
 /* One checkpoint on the filesystem, as the floor sees it. */
 struct floor_cand {
-        size_t run;    /* caller's id of its run: best and newest are per run */
-        int best_rank; /* verdict.best_rank; 0 = unranked */
-        double order;  /* newer is larger */
+        size_t run;         /* caller's id of its run: best and newest are per run */
+        int best_rank;      /* verdict.best_rank; 0 = unranked */
+        double order;       /* newer is larger */
+        int64_t mtime_usec; /* the newest of its files: the last one written is the run's newest too */
         uint64_t bytes;
         bool kept; /* verdict.keep; the policy deletes the others anyway */
         bool pinned;
@@ -33,7 +34,7 @@ struct floor_cand {
 /* Why a kept checkpoint is never evicted: bits (1u << enum floor_protect). */
 enum floor_protect {
         FLOOR_PROTECT_BEST,   /* the best ranked complete kept one of its run */
-        FLOOR_PROTECT_NEWEST, /* newest complete kept one of its run */
+        FLOOR_PROTECT_NEWEST, /* newest complete kept one of its run, by order or the last written */
         FLOOR_PROTECT_PINNED,
         FLOOR_PROTECT_INCOMPLETE, /* still being written */
         _FLOOR_PROTECT_MAX,

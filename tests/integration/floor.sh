@@ -768,6 +768,28 @@ EOC
         [ "$(ls b | wc -l)" = 8 ] || fail "left: $(ls b)"
 }
 
+# A trainer restarted into an old run's directory writes epoch 0 beside the
+# old epochs 1 to 3. The policy keeps epoch 0 as the last written; a floor
+# never met evicts what it may, but neither the old run's newest (epoch 3)
+# and best (epoch 1) nor epoch 0, what the restarted trainer resumes from.
+test_once_floor_keeps_the_last_written_after_a_restart() {
+        local rc=0
+        mkdir runs
+        old_ckpt runs 1 0.1 64
+        old_ckpt runs 2 0.5 64
+        old_ckpt runs 3 0.4 64
+        mkfile "runs/$(ck 0 0.9)" 64
+        touch -d "-10 minutes" "runs/$(ck 0 0.9)"
+        cat >c.conf <<EOC
+watch = ( { path = "$T/runs"; preset = "lightning"; monitor = "val_loss"; keep_top_k = 2; keep_last = 1;
+            min_free = "100%"; } );
+EOC
+        "$CKPTD" -1 -c c.conf 2>d.log || rc=$?
+        [ "$rc" = 3 ] || fail "exit $rc, not 3 (the floor unmet): $(cat d.log)"
+        assert_grep "short of the floor.*protected: 1 best, 2 newest" d.log
+        assert_names runs "$(ck 0 0.9)" "$(ck 1 0.1)" "$(ck 3 0.4)"
+}
+
 # --- 4. one-shot: exit 3 when unmet, 0 when met; -n deletes nothing ---
 test_once_exit_status_and_dry_run() {
         need_root

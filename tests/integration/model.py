@@ -288,6 +288,18 @@ class Model:
             ranks.update(rank)
         return verdict, ranks
 
+    @staticmethod
+    def floor_newest(complete):
+        """The newest of a run for the floor: by order, and the last one
+        written when that is another (a tie of mtimes singles out none)."""
+        newest = [max(complete, key=lambda c: c.order)] if complete else []
+        if DESIGN_RULES and complete:
+            top = max(c.mtime for c in complete)
+            written = [c for c in complete if c.mtime == top]
+            if len(written) == 1:
+                newest.append(written[0])
+        return newest
+
     def floor_protected(self, pol, now):
         """The checkpoints the floor may never evict, now: incomplete,
         pinned, the best and the newest complete one of each run."""
@@ -295,9 +307,9 @@ class Model:
         for run in RUNS:
             why, rank = self.decide_run(run, pol, now)
             complete = [c for c in why if "incomplete" not in why[c]]
-            newest = max(complete, key=lambda c: c.order, default=None)
+            newest = self.floor_newest(complete)
             for c in why:
-                if c is newest or rank.get(c) == 1 or "incomplete" in why[c] or self.pinned(c):
+                if any(c is n for n in newest) or rank.get(c) == 1 or "incomplete" in why[c] or self.pinned(c):
                     prot.add((c.run, c.name))
         return prot
 
@@ -315,9 +327,9 @@ class Model:
             why, rank = self.decide_run(run, pol, now)
             complete = [c for c in why if "incomplete" not in why[c]]
             writing += sum(c.size for c in why if "incomplete" in why[c])
-            newest = max(complete, key=lambda c: c.order, default=None)
+            newest = self.floor_newest(complete)
             for c in complete:
-                if c is newest or rank.get(c) == 1 or self.pinned(c):
+                if any(c is n for n in newest) or rank.get(c) == 1 or self.pinned(c):
                     continue
                 cands.append((c, rank.get(c)))
 

@@ -309,6 +309,42 @@ START_TEST(test_newest)
 }
 END_TEST
 
+/* A trainer restarted into an old run's directory writes step 1 beside the
+ * old step 30: the newest by order is step 30, and the one it resumes from
+ * is step 1, the last written. Both are protected; a tie of the newest
+ * mtimes says nothing of which was written last, and protects none more. */
+START_TEST(test_newest_written)
+{
+        struct floor_cand c[4];
+        struct floor_state st = state(0, 100, 100);
+        const size_t want1[] = { 0, 1 }, want2[] = { 3, 0, 1 };
+        unsigned why[4];
+
+        c[0] = cand(0, 0, 10, 1);
+        c[1] = cand(0, 0, 20, 1);
+        c[2] = cand(0, 0, 30, 1);
+        c[3] = cand(0, 0, 1, 1);
+        for (size_t i = 0; i < 4; i++)
+                c[i].mtime_usec = 1000 + (int64_t)i;
+        assert_victims(&st, c, 4, want1, 2, 1, 98);
+        ck_assert_int_eq(floor_protect(c, 4, why), 0);
+        ck_assert_uint_eq(why[2], P(FLOOR_PROTECT_NEWEST));
+        ck_assert_uint_eq(why[3], P(FLOOR_PROTECT_NEWEST));
+        ck_assert_uint_eq(why[0], 0);
+
+        /* written at the same instant as step 20: the order decides alone */
+        c[3].mtime_usec = c[1].mtime_usec = 5000;
+        assert_victims(&st, c, 4, want2, 3, 1, 97);
+
+        /* in another run, it protects nothing in this one */
+        c[3].run = 1;
+        c[3].mtime_usec = 9000;
+        c[1].mtime_usec = 1001;
+        c[3].pinned = true;
+        assert_victims(&st, c, 4, want1, 2, 1, 98);
+}
+END_TEST
+
 /* The best of a run is the best ranked of what the policy keeps: its rank
  * 1 deleted by the policy (keep_top_k 0, old), the rank 2 left is the best
  * now; another run's rank 1 does not stand in for it. */
@@ -519,6 +555,7 @@ Suite *floor_suite(void)
         tcase_add_test(tc, test_unranked_first);
         tcase_add_test(tc, test_protected_when_full);
         tcase_add_test(tc, test_newest);
+        tcase_add_test(tc, test_newest_written);
         tcase_add_test(tc, test_best_left);
         tcase_add_test(tc, test_saturation);
         tcase_add_test(tc, test_large);
