@@ -195,7 +195,8 @@ int manager_run(struct config *c, const char *config_path, bool dry_run, int log
         sigaddset(&mask, SIGHUP);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) == 0)
+                sweep_stop_signals_blocked(true);
 
         r = control_new(m);
         if (r < 0) {

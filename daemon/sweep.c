@@ -102,19 +102,21 @@ void root_finish(struct root *r)
         r->fd = safe_close(r->fd);
 }
 
-/* Whether SIGTERM or SIGINT is blocked (the daemon's sd-event signal
+/* Whether SIGTERM and SIGINT are blocked (the daemon's sd-event signal
  * sources): only then can one wait in the pending set for stop_requested().
- * With neither blocked (-1) a signal ends the process or runs its handler,
- * and asking for the pending set before every deletion would be wasted. */
-static bool stop_signals_blocked = true;
+ * Unblocked (-1) a signal ends the process or runs its handler, and asking
+ * for the pending set before every deletion would be wasted. Told once by
+ * the daemon, not asked of the kernel at every sweep (two a save). */
+static bool stop_signals_blocked = false;
 static unsigned sweep_ids; /* the last struct sweep.id given */
+
+void sweep_stop_signals_blocked(bool blocked)
+{
+        stop_signals_blocked = blocked;
+}
 
 void sweep_init(struct sweep *s, const struct config *c, bool dry_run)
 {
-        sigset_t mask;
-
-        if (sigprocmask(SIG_BLOCK, NULL, &mask) == 0)
-                stop_signals_blocked = sigismember(&mask, SIGTERM) == 1 || sigismember(&mask, SIGINT) == 1;
         *s = (struct sweep){
                 .dry_run = dry_run,
                 .now_usec = now_usec(CLOCK_REALTIME),

@@ -64,6 +64,9 @@ int roots_open(struct roots *rs, const struct config *c);
 void roots_close(struct roots *rs);
 
 void sweep_init(struct sweep *s, const struct config *c, bool dry_run);
+/* SIGTERM and SIGINT are blocked from now on (the daemon's event loop takes
+ * them): a sweep looks for one pending before each deletion, and stops. */
+void sweep_stop_signals_blocked(bool blocked);
 /* Failed removals left to try in r during sweep s: each watch has its own
  * bound in every sweep (the floor's too), so one whose files cannot be
  * removed is not tried whole at every sweep, nor keeps the others from
