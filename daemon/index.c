@@ -740,13 +740,21 @@ int index_refresh(struct root_state *rs, struct run_state *run, int64_t now)
 
 /* After deletions: drop from the index what is gone from the disk. What is
  * still there (a failure, the deletion cap, a dry run) stays. */
-void index_prune_deleted(struct root_state *rs, struct run_state *run, size_t from, size_t to)
+void index_prune_deleted(struct root_state *rs, struct run_state *run, size_t from, size_t to, unsigned removed)
 {
+        size_t victims = 0;
+        bool all;
+
+        for (size_t i = from; i < to && i < run->idx.n_ckpts; i++)
+                victims += !run->idx.ckpts[i].verdict.keep;
+        /* every one removed (the sweep counted as many deletions): no need
+         * to ask the disk what it just said */
+        all = victims == removed;
         for (size_t i = from; i < to && i < run->idx.n_ckpts;) {
                 const struct ckpt *c = &run->idx.ckpts[i];
-                size_t gone = 0;
+                size_t gone = all && !c->verdict.keep ? c->n_members : 0;
 
-                for (size_t k = 0; !c->verdict.keep && k < c->n_members; k++) {
+                for (size_t k = 0; !c->verdict.keep && !all && k < c->n_members; k++) {
                         _cleanup_free_ char *path = child_path(run->path, c->members[k]);
                         struct stat st;
 

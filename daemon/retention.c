@@ -394,6 +394,7 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
         struct run *scanned = &run->idx;
         struct run_tally t;
         size_t incomplete;
+        unsigned deleted;
 
         if (scanned_in) {
                 index_adopt(run, scanned_in);
@@ -421,11 +422,12 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
         if (t.young_left_usec > 0 && (again == 0 || t.young_left_usec < again))
                 again = t.young_left_usec;
         /* the ones not kept: at a save, the few oldest beyond keep_last */
+        deleted = s->deleted;
         if (t.first_delete < t.end_delete)
                 sweep_apply_range(s, &rs->root, scanned, t.first_delete, t.end_delete);
         space_seen_largest(&m->space, rs->root.dev, t.largest_bytes);
         if (t.first_delete < t.end_delete && !s->dry_run)
-                index_prune_deleted(rs, run, t.first_delete, t.end_delete);
+                index_prune_deleted(rs, run, t.first_delete, t.end_delete, s->deleted - deleted);
         pending_prune(rs, run, now);
         /* what is left in the run (a dry run deletes nothing) */
         run->n_ckpts = scanned->n_ckpts;
