@@ -281,10 +281,10 @@ static int64_t future_usec(const struct ckpt *c, int64_t now_usec)
 /* Whether plain-file checkpoint k of run is open in another process, or
  * cannot be told: a lease refused, or without leases an mtime that moved
  * since the scan. A save written in place in one long write() keeps the
- * mtime of its start, so the scan takes it for complete; were it the run's
- * newest, the floor would protect it and evict the one before it, the run's
- * only complete newest. */
-static bool newest_in_use(struct root *r, const struct run *run, const struct ckpt *k)
+ * mtime of its start, so the scan takes it for complete, and its name may
+ * carry any metric; were it the run's newest, last written or best, the
+ * floor would protect it and evict the complete one it displaced. */
+static bool place_in_use(struct root *r, const struct run *run, const struct ckpt *k)
 {
         int v;
 
@@ -295,7 +295,7 @@ static bool newest_in_use(struct root *r, const struct run *run, const struct ck
 }
 
 /* Owner ascending, then newest first (a NaN order counts as the oldest, as
- * in lib/floor.c), then by index: the order in which floor_newest_checked()
+ * in lib/floor.c), then by index: the order in which floor_places_checked()
  * takes each owner's candidates for its newest. */
 static int newest_cmp(const void *a, const void *b, void *userdata)
 {
@@ -312,42 +312,103 @@ static int newest_cmp(const void *a, const void *b, void *userdata)
         return i < j ? -1 : i > j;
 }
 
-/* Before the floor evicts: the newest complete kept checkpoint of each owner
- * is protected, so make sure it is not a save still being written (see
- * newest_in_use()); one that is counts as incomplete, and the next newest
- * takes its place. The kept complete candidates are sorted once by owner and
- * age, so each owner's newest are found in one pass. scratch holds nc
- * entries. Returns the bytes so moved to "being written". */
-static uint64_t floor_newest_checked(struct floor_cand *c, struct ckpt **ck, const size_t *run_of, size_t nc,
+/* What floor_places_checked() reads and counts. */
+struct places {
+        struct floor_cand *c;
+        struct ckpt **ck;
+        const size_t *run_of;
+        const struct fs_runs *fr;
+        uint64_t moved; /* bytes taken for saves being written */
+};
+
+/* Whether the save k was said to be taken already: the floor passes every
+ * second while something is written, and says so once per save (the last
+ * few remembered), later passes at LOG_DEBUG. */
+static bool taken_said(const struct ckpt *k)
+{
+        static struct {
+                uint32_t dev;
+                ino_t ino;
+        } said[8];
+        static size_t next;
+
+        for (size_t j = 0; j < ELEMENTSOF(said); j++)
+                if (said[j].ino == k->ino && said[j].dev == k->dev && k->ino != 0)
+                        return true;
+        said[next].dev = k->dev;
+        said[next].ino = k->ino;
+        next = (next + 1) % ELEMENTSOF(said);
+        return false;
+}
+
+/* Candidate i, about to be protected for its place, is a save still being
+ * written (place_in_use()): it counts as incomplete. Returns whether it
+ * was. */
+static bool place_taken(struct places *pl, size_t i)
+{
+        const struct space_run *sr = &pl->fr->v[pl->run_of[i]];
+        _cleanup_free_ char *path = NULL;
+
+        if (!place_in_use(sr->root, sr->run, pl->ck[i]))
+                return false;
+        path = sweep_ckpt_path(sr->root, sr->run, pl->ck[i]);
+        log_internal(taken_said(pl->ck[i]) ? LOG_DEBUG : LOG_INFO, 0,
+                     "%s: in use: taken for a save still being written, not for its place",
+                     path ? path : pl->ck[i]->name);
+        pl->c[i].complete = false;
+        pl->moved += pl->c[i].bytes;
+        return true;
+}
+
+/* The one pick() chooses among one owner's idx[0..n), chosen again while it
+ * is in use; free[0..n_free) were asked already. Returns the one left. */
+static size_t place_checked(struct places *pl, size_t (*pick)(const struct floor_cand *, const size_t *, size_t),
+                            const size_t *idx, size_t n, const size_t *free, size_t n_free)
+{
+        for (;;) {
+                size_t w = pick(pl->c, idx, n);
+
+                if (w == SIZE_MAX)
+                        return w;
+                for (size_t k = 0; k < n_free; k++)
+                        if (free[k] == w)
+                                return w;
+                if (!place_taken(pl, w))
+                        return w;
+        }
+}
+
+/* Before the floor evicts: the places it protects in each owner's run, its
+ * newest by order, its last written and its best (lib/floor.c), must not go
+ * to a save still being written (place_in_use()); one that is counts as
+ * incomplete, and the next takes its place. The kept complete candidates
+ * are sorted once by owner and age, so each owner's newest are found in one
+ * pass. scratch holds nc entries. Returns the bytes so moved to "being
+ * written". */
+static uint64_t floor_places_checked(struct floor_cand *c, struct ckpt **ck, const size_t *run_of, size_t nc,
                                      const struct fs_runs *fr, size_t *scratch)
 {
-        uint64_t moved = 0;
+        struct places pl = {.c = c, .ck = ck, .run_of = run_of, .fr = fr};
         size_t m = 0;
 
         for (size_t i = 0; i < nc; i++)
                 if (c[i].kept && c[i].complete)
                         scratch[m++] = i;
         qsort_r(scratch, m, sizeof(*scratch), newest_cmp, c);
-        for (size_t a = 0; a < m;) {
-                size_t owner = c[scratch[a]].run;
+        for (size_t a = 0, s; a < m;) {
+                size_t owner = c[scratch[a]].run, free[2] = {SIZE_MAX, SIZE_MAX};
 
-                for (; a < m && c[scratch[a]].run == owner; a++) {
-                        size_t i = scratch[a];
-                        const struct space_run *sr = &fr->v[run_of[i]];
-                        _cleanup_free_ char *path = NULL;
-
-                        if (!newest_in_use(sr->root, sr->run, ck[i]))
+                for (s = a; a < m && c[scratch[a]].run == owner; a++)
+                        if (!place_taken(&pl, scratch[a])) {
+                                free[0] = scratch[a];
                                 break;
-                        path = sweep_ckpt_path(sr->root, sr->run, ck[i]);
-                        log_info("%s: in use: taken for a save still being written, not as the run's newest",
-                                 path ? path : ck[i]->name);
-                        c[i].complete = false;
-                        moved += c[i].bytes;
-                }
+                        }
                 while (a < m && c[scratch[a]].run == owner)
                         a++;
+                free[1] = place_checked(&pl, floor_last_written, scratch + s, a - s, free, 1);
+                (void)place_checked(&pl, floor_best, scratch + s, a - s, free, 2);
         }
-        return moved;
+        return pl.moved;
 }
 
 /* The floor's candidates of one pass: every checkpoint of the runs lent,
@@ -476,7 +537,7 @@ again:
         f->capped = f->failing = false;
         nv = 0;
         if (walk) {
-                writing_bytes += floor_newest_checked(fc.c, fc.ck, fc.run_of, fc.n, &fr, fc.order);
+                writing_bytes += floor_places_checked(fc.c, fc.ck, fc.run_of, fc.n, &fr, fc.order);
                 nv = floor_evictable(fc.c, fc.n, fc.order);
         }
         for (size_t v = 0; v < nv; v++) {

@@ -107,6 +107,7 @@ void floor_cand_from_ckpt(struct floor_cand *ret, size_t run, const struct ckpt 
                 /* one that could not be read is protected like a pinned one:
                  * its pins are unknown */
                 .pinned = c->pins != 0 || (c->verdict.reasons & (1u << KEEP_UNREADABLE)),
+                .unreadable = c->read_error != 0,
                 .complete = c->complete,
         };
 }
@@ -187,31 +188,39 @@ static size_t run_end(const struct floor_cand *c, const size_t *idx, size_t s, s
  * ranked), and the best of what is left is the run's best now. */
 static int run_best_rank(const struct floor_cand *c, const size_t *idx, size_t s, size_t e)
 {
-        int best = 0;
+        size_t b = floor_best(c, idx + s, e - s);
 
-        for (size_t j = s; j < e; j++) {
-                int r = c[idx[j]].best_rank;
+        return b == SIZE_MAX ? 0 : c[b].best_rank;
+}
 
-                if (r > 0 && (best == 0 || r < best))
-                        best = r;
+size_t floor_best(const struct floor_cand *c, const size_t *idx, size_t n)
+{
+        size_t best = SIZE_MAX;
+
+        for (size_t j = 0; j < n; j++) {
+                const struct floor_cand *k = &c[idx[j]];
+
+                if (kept_complete(k) && k->best_rank > 0 && (best == SIZE_MAX || k->best_rank < c[best].best_rank))
+                        best = idx[j];
         }
         return best;
 }
 
-/* The last written of idx[s..e), one run's kept complete checkpoints: the
- * one with the strictly newest mtime, as the policy's newest-written (a
- * tie says nothing of which is newer: the order decides alone); SIZE_MAX
- * when none. */
-static size_t run_written(const struct floor_cand *c, const size_t *idx, size_t s, size_t e)
+size_t floor_last_written(const struct floor_cand *c, const size_t *idx, size_t n)
 {
         size_t last = SIZE_MAX;
         bool tie = false;
 
-        for (size_t j = s; j < e; j++) {
-                if (last == SIZE_MAX || c[idx[j]].mtime_usec > c[last].mtime_usec) {
+        for (size_t j = 0; j < n; j++) {
+                const struct floor_cand *k = &c[idx[j]];
+
+                /* the policy's set (settled: complete and readable) */
+                if (!kept_complete(k) || k->unreadable)
+                        continue;
+                if (last == SIZE_MAX || k->mtime_usec > c[last].mtime_usec) {
                         last = idx[j];
                         tie = false;
-                } else if (c[idx[j]].mtime_usec == c[last].mtime_usec) {
+                } else if (k->mtime_usec == c[last].mtime_usec) {
                         tie = true;
                 }
         }
@@ -262,7 +271,7 @@ int floor_protect(const struct floor_cand *c, size_t n, unsigned *ret_why)
 
                 e = run_end(c, idx, s, m);
                 best = run_best_rank(c, idx, s, e);
-                written = run_written(c, idx, s, e);
+                written = floor_last_written(c, idx + s, e - s);
                 for (size_t j = s; j < e; j++) {
                         bool newest = newest_next(&walk, &c[idx[j]]);
 
@@ -299,7 +308,7 @@ size_t floor_evictable(const struct floor_cand *c, size_t n, size_t *ret)
 
                 e = run_end(c, ret, s, m);
                 best = run_best_rank(c, ret, s, e);
-                written = run_written(c, ret, s, e);
+                written = floor_last_written(c, ret + s, e - s);
                 for (size_t j = s; j < e; j++) {
                         size_t i = ret[j];
                         bool newest = newest_next(&walk, &c[i]) || i == written;

@@ -28,6 +28,7 @@ struct floor_cand {
         uint64_t bytes;
         bool kept; /* verdict.keep; the policy deletes the others anyway */
         bool pinned;
+        bool unreadable; /* a read failed: protected as pinned, and no last written */
         bool complete;
 };
 
@@ -58,6 +59,14 @@ uint64_t floor_largest(const struct floor_cand *c, size_t n, uint64_t seen_bytes
 /* A candidate from a checkpoint whose verdict the policy has filled. */
 void floor_cand_from_ckpt(struct floor_cand *ret, size_t run, const struct ckpt *c);
 
+/* The best ranked of c[idx[0..n)], one run's: of the kept complete ones,
+ * the lowest best_rank above 0; SIZE_MAX when none is ranked. */
+size_t floor_best(const struct floor_cand *c, const size_t *idx, size_t n);
+/* The last written of c[idx[0..n)]: of the kept, complete and readable
+ * ones, the one with the strictly newest mtime, as the policy's
+ * newest-written (a tie says nothing of which was written last);
+ * SIZE_MAX when none. */
+size_t floor_last_written(const struct floor_cand *c, const size_t *idx, size_t n);
 /* Fill ret_why[i] (n entries) with the floor_protect bits of c[i]; 0 for
  * evictable ones and for those the policy does not keep. -ENOMEM, else 0. */
 int floor_protect(const struct floor_cand *c, size_t n, unsigned *ret_why);

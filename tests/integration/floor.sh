@@ -134,6 +134,8 @@ count() { # PATTERN FILE
         grep -c -- "$1" "$2" || true
 }
 
+at_least() { [ "$(count "$2" "$3")" -ge "$1" ]; } # N PATTERN FILE
+
 figure() { # what the report quotes; kept in the log, and in $FLOOR_FIGURES if set
         echo "figure: $*" >&2
         if [ -n "${FLOOR_FIGURES:-}" ]; then echo "$*" >>"$FLOOR_FIGURES"; fi
@@ -788,6 +790,87 @@ EOC
         [ "$rc" = 3 ] || fail "exit $rc, not 3 (the floor unmet): $(cat d.log)"
         assert_grep "short of the floor.*protected: 1 best, 2 newest" d.log
         assert_names runs "$(ck 0 0.9)" "$(ck 1 0.1)" "$(ck 3 0.4)"
+}
+
+# The last written can be a save still being written in place (its mtime
+# newer than the finished one before it): asked before it is protected, it
+# counts as being written, and the finished save it would displace, what
+# the restarted trainer resumes from, is protected instead.
+test_once_floor_asks_whether_the_last_written_is_in_use() {
+        local rc=0 s
+        mkdir runs
+        for s in 5001 6001 7001; do mkfile "runs/ck_$s.pt" 64; done
+        touch -d "-1 hour" runs/ck_*.pt
+        mkfile runs/ck_0.pt 64
+        touch -d "-10 minutes" runs/ck_0.pt
+        mkfile runs/ck_1.pt 64
+        touch -d "-5 minutes" runs/ck_1.pt
+        cat >c.conf <<EOC
+watch = ( { path = "$T/runs"; pattern = "ck_{step}.pt"; keep_last = 1; keep_every = 1000; min_free = "100%"; } );
+EOC
+        # ck_1 held open for writing, as by a trainer writing it in place
+        exec 7>>runs/ck_1.pt
+        "$CKPTD" -1 -c c.conf 2>d.log || rc=$?
+        exec 7>&-
+        [ "$rc" = 3 ] || fail "exit $rc, not 3 (the floor unmet): $(cat d.log)"
+        assert_grep "ck_1.pt: in use: taken for a save still being written" d.log
+        assert_names runs ck_0.pt ck_1.pt ck_7001.pt
+}
+
+# So is the best: a save written in place whose name carries the best
+# metric, its mtime that of its start, looks like the run's complete best;
+# taken for a save being written, it leaves the best's place to the best
+# complete checkpoint, which the floor must then keep.
+test_once_floor_asks_whether_the_best_is_in_use() {
+        local rc=0
+        mkdir runs
+        mkfile "runs/loss=0.5-id=2.ckpt" 64
+        touch -d "-60 seconds" "runs/loss=0.5-id=2.ckpt"
+        mkfile "runs/loss=1.0-id=4.ckpt" 64
+        touch -d "-30 seconds" "runs/loss=1.0-id=4.ckpt"
+        mkfile "runs/loss=0.1-id=25.ckpt" 32
+        cat >c.conf <<EOC
+watch = ( { path = "$T/runs"; preset = "lightning"; monitor = "loss"; keep_top_k = 3; keep_last = 0;
+            min_free = "100%"; } );
+EOC
+        exec 7>>"runs/loss=0.1-id=25.ckpt"
+        touch -d "-2 hours" "runs/loss=0.1-id=25.ckpt"
+        "$CKPTD" -1 -c c.conf 2>d.log || rc=$?
+        exec 7>&-
+        [ "$rc" = 3 ] || fail "exit $rc, not 3 (the floor unmet): $(cat d.log)"
+        assert_grep "loss=0.1-id=25.ckpt: in use: taken for a save still being written" d.log
+        assert_names runs "loss=0.1-id=25.ckpt" "loss=0.5-id=2.ckpt" "loss=1.0-id=4.ckpt"
+}
+
+# The daemon's floor passes every second while a save is written, and says
+# once that it took the save for one being written (later passes at debug,
+# told apart by the JSON lines' PRIORITY).
+test_floor_says_once_that_a_save_is_taken() {
+        need_root
+        local w=$T/mnt/w taken='"MESSAGE":"[^"]*loss=0.1-id=25.ckpt: in use: taken'
+        mount_tmpfs "$T/mnt" 4m
+        mkdir "$w"
+        mkfile "$w/loss=0.5-id=2.ckpt" 64
+        touch -d "-60 seconds" "$w/loss=0.5-id=2.ckpt"
+        mkfile "$w/loss=1.0-id=4.ckpt" 64
+        touch -d "-30 seconds" "$w/loss=1.0-id=4.ckpt"
+        mkfile "$w/loss=0.1-id=25.ckpt" 32
+        exec 7>>"$w/loss=0.1-id=25.ckpt"
+        touch -d "-2 hours" "$w/loss=0.1-id=25.ckpt"
+        cat >c.conf <<EOC
+log_level = "debug"; check_interval = 1;
+watch = ( { path = "$w"; preset = "lightning"; monitor = "loss"; keep_top_k = 3; keep_last = 0;
+            settle = 0.2; min_free = "$(($(free_bytes "$T/mnt") + 8192))"; } );
+EOC
+        LOG=$T/ckptd.log
+        "$CKPTD" --log-target stderr --log-format json -c c.conf 2>"$LOG" &
+        CKPTD_PID=$!
+        echo "$CKPTD_PID" >>"$T/pids"
+        wait_for 20 at_least 3 "$taken"'.*"PRIORITY":"7"' "$LOG" || fail "not three floor passes: $(cat "$LOG")"
+        exec 7>&-
+        [ "$(count "$taken"'.*"PRIORITY":"6"' "$LOG")" = 1 ] || fail "not said once: $(grep 'in use' "$LOG")"
+        [ -e "$w/loss=0.5-id=2.ckpt" ] || fail "the best complete checkpoint was evicted: $(grep floor "$LOG")"
+        stop_ckptd
 }
 
 # --- 4. one-shot: exit 3 when unmet, 0 when met; -n deletes nothing ---

@@ -342,6 +342,20 @@ START_TEST(test_newest_written)
         c[1].mtime_usec = 1001;
         c[3].pinned = true;
         assert_victims(&st, c, 4, want1, 2, 1, 98);
+
+        /* one that could not be read (protected as pinned) is not the
+         * policy's newest-written, so takes that place from none: step 20,
+         * written after step 30, is still protected */
+        c[3] = cand(0, 0, 1, 1);
+        c[3].mtime_usec = 9000;
+        c[3].pinned = c[3].unreadable = true;
+        c[1].mtime_usec = 5000;
+        {
+                const size_t want[] = { 0 };
+
+                assert_victims(&st, c, 4, want, 1, 1, 99);
+        }
+        ck_assert_uint_eq(floor_last_written(c, (const size_t[]){ 0, 1, 2, 3 }, 4), 1);
 }
 END_TEST
 
