@@ -967,12 +967,13 @@ static json_object *state_read(const char *dir, pid_t pid);
 static int64_t get_int(json_object *o, const char *key);
 
 /* Whether the daemon that wrote state (its state file, parsed; NULL when
- * there is none to read) still runs as pid. A daemon killed
- * outright leaves its state file behind, and its pid may go to another
- * program, even to another ckptd: the start time its state file holds
- * (start_ticks) is not that one's. A state file without it (or no /proc)
- * goes by the name (/proc/PID/comm), which must start with "ckptd"; where
- * /proc cannot tell either, a live pid is taken as the daemon. */
+ * there is none to read) still runs as pid. A daemon killed outright leaves
+ * its state file behind, and its pid may go to another program, even to
+ * another ckptd. Its name (/proc/PID/comm) must start with "ckptd", and the
+ * start time its state file holds (start_ticks) must be that one's: in
+ * clock ticks (10 ms), so a program started in the same tick as the daemon
+ * is told apart by its name alone. Where /proc cannot tell, a live pid is
+ * taken as the daemon. */
 static bool pid_alive(pid_t pid, json_object *state)
 {
         char path[sizeof("/proc//comm") + 3 * sizeof(int)], comm[16] = "";
@@ -981,14 +982,12 @@ static bool pid_alive(pid_t pid, json_object *state)
 
         if (kill(pid, 0) < 0 && errno != EPERM)
                 return false;
-        have = proc_start_ticks(pid);
-        if (want > 0 && have > 0)
-                return want == have;
         snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0 || read(fd, comm, sizeof(comm) - 1) <= 0)
-                return true;
-        return strncmp(comm, "ckptd", strlen("ckptd")) == 0;
+        if (fd >= 0 && read(fd, comm, sizeof(comm) - 1) > 0 && strncmp(comm, "ckptd", strlen("ckptd")) != 0)
+                return false;
+        have = proc_start_ticks(pid);
+        return want == 0 || have == 0 || want == have;
 }
 
 /* Parse dir/state-PID.json; NULL if it cannot be read or is another version. */

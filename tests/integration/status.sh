@@ -171,9 +171,11 @@ assert d["deleted"]["policy"] == 2 and d["freed_bytes"]["policy"] == 8192' st.js
 
 # A daemon killed outright leaves its state file behind, and its pid may go
 # to another program: ckptd status shows no daemon for it, and reload sends
-# that program no signal.
+# that program no signal. Start times are in clock ticks (10 ms): the
+# programs taking the pid start in a later tick than the daemon, as any but
+# one started within 10 ms of it would.
 test_state_file_of_a_pid_reused_is_no_daemon() {
-        local sleeper
+        local sleeper started
         RUNTIME_DIRECTORY=$T/rt
         mkdir -p rt w
         start_daemon d.log -w "$T/w" --preset lightning
@@ -181,6 +183,9 @@ test_state_file_of_a_pid_reused_is_no_daemon() {
         kill -KILL "$DPID"
         wait_for 10 eval "! alive $DPID" || fail "ckptd $DPID still runs"
         [ -e "rt/state-$DPID.json" ] || fail "the state file went with a SIGKILL?"
+        started=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["start_ticks"])' "rt/state-$DPID.json")
+        wait_for 10 eval '[ "$(awk "{ printf \"%d\", \$1 * 100 }" /proc/uptime)" -gt $((started + 1)) ]' ||
+                fail "the clock did not pass the daemon's start ($started ticks)"
         sleep 300 &
         sleeper=$!
         echo "$sleeper" >>"$T/pids"
