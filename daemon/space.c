@@ -361,17 +361,17 @@ static bool place_taken(struct places *pl, size_t i)
 }
 
 /* The one pick() chooses among one owner's idx[0..n), chosen again while it
- * is in use; free[0..n_free) were asked already. Returns the one left. */
+ * is in use; asked[0..n_asked) were asked already (free). Returns the one left. */
 static size_t place_checked(struct places *pl, size_t (*pick)(const struct floor_cand *, const size_t *, size_t),
-                            const size_t *idx, size_t n, const size_t *free, size_t n_free)
+                            const size_t *idx, size_t n, const size_t *asked, size_t n_asked)
 {
         for (;;) {
                 size_t w = pick(pl->c, idx, n);
 
                 if (w == SIZE_MAX)
                         return w;
-                for (size_t k = 0; k < n_free; k++)
-                        if (free[k] == w)
+                for (size_t k = 0; k < n_asked; k++)
+                        if (asked[k] == w)
                                 return w;
                 if (!place_taken(pl, w))
                         return w;
@@ -396,17 +396,17 @@ static uint64_t floor_places_checked(struct floor_cand *c, struct ckpt **ck, con
                         scratch[m++] = i;
         qsort_r(scratch, m, sizeof(*scratch), newest_cmp, c);
         for (size_t a = 0, s; a < m;) {
-                size_t owner = c[scratch[a]].run, free[2] = {SIZE_MAX, SIZE_MAX};
+                size_t owner = c[scratch[a]].run, asked[2] = {SIZE_MAX, SIZE_MAX};
 
                 for (s = a; a < m && c[scratch[a]].run == owner; a++)
                         if (!place_taken(&pl, scratch[a])) {
-                                free[0] = scratch[a];
+                                asked[0] = scratch[a];
                                 break;
                         }
                 while (a < m && c[scratch[a]].run == owner)
                         a++;
-                free[1] = place_checked(&pl, floor_last_written, scratch + s, a - s, free, 1);
-                (void)place_checked(&pl, floor_best, scratch + s, a - s, free, 2);
+                asked[1] = place_checked(&pl, floor_last_written, scratch + s, a - s, asked, 1);
+                (void)place_checked(&pl, floor_best, scratch + s, a - s, asked, 2);
         }
         return pl.moved;
 }

@@ -135,11 +135,12 @@ int sweep_fail_left(const struct sweep *s, struct root *r)
         return r->fail_left;
 }
 
-/* A removal that failed or could not be checked (logged by the caller). Each gives its place in the
- * cap back, so without a bound of their own a watch of 100,000 files that
- * cannot be removed (read-only, immutable) would be tried and logged whole
- * at every sweep: after max_delete_per_sweep failures its other victims
- * wait for the next sweep. */
+/* A removal that failed or could not be checked (logged by the caller).
+ * Each gives its place in the cap back, so without a bound of their own a
+ * watch of 100,000 files that cannot be removed (read-only, immutable)
+ * would be tried and logged whole at every sweep: after
+ * max_delete_per_sweep failures its other victims wait for the next
+ * sweep. */
 static void sweep_failed_one(const struct sweep *s, struct root *r)
 {
         if (sweep_fail_left(s, r) > 0 && --r->fail_left == 0)
