@@ -624,8 +624,8 @@ void index_dirty(struct run_state *run, const char *name)
  * decision and before the floor evicts from it. */
 bool index_incremental(const struct root_state *rs, const struct run_state *run)
 {
-        return !rs->polled && run->indexed && !run->full && !run->idx.pin_sources && run->idx.read_error == 0 &&
-               scan_incremental(rs->root.w, rs->root.pat);
+        return !rs->polled && run->indexed && !run->full && !run->idx.pin_sources && !run->idx.metric_logged &&
+               run->idx.read_error == 0 && scan_incremental(rs->root.w, rs->root.pat);
 }
 
 /* Whether entry `name` of the run is a symlink (or cannot be told). */

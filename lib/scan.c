@@ -926,6 +926,7 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
 done:
         if (r < 0)
                 goto out;
+        run.metric_logged = logs.loaded;
         /* Whatever could not be read may pin any checkpoint of the run. */
         if (run.read_error != 0)
                 for (size_t i = 0; i < run.n_ckpts; i++)
@@ -1049,14 +1050,16 @@ int scan_run(int run_fd, const char *run_path, const struct watch_conf *w, const
 
 bool scan_incremental(const struct watch_conf *w, const struct pattern *pat)
 {
-        /* groups span names; pointer files, metric logs and HF's
-         * trainer_state.json pin or rank by what other entries say; a
-         * metric_file lies inside a directory checkpoint that is not
-         * watched once complete, so rewriting it raises no event of the
-         * run; "auto" decides the layout from all the entries at once */
-        return !pattern_groups(pat) && w->pointer_files.n == 0 && w->metric_log.n == 0 &&
-               w->metric_source != METRIC_HF_STATE && w->metric_source != METRIC_JSON_FILE &&
-               !streq_ptr(w->preset, "huggingface") && !streq_ptr(w->preset, "auto");
+        /* groups span names; pointer files and HF's trainer_state.json
+         * pin or rank by what other entries say; a metric_file lies inside
+         * a directory checkpoint that is not watched once complete, so
+         * rewriting it raises no event of the run; "auto" decides the
+         * layout from all the entries at once. (A metric log ranks only
+         * the names without the monitor: scan_one() leaves those to a
+         * scan of the whole run, see struct run, metric_logged.) */
+        return !pattern_groups(pat) && w->pointer_files.n == 0 && w->metric_source != METRIC_HF_STATE &&
+               w->metric_source != METRIC_JSON_FILE && !streq_ptr(w->preset, "huggingface") &&
+               !streq_ptr(w->preset, "auto");
 }
 
 bool scan_name_pins(const char *name)
@@ -1092,6 +1095,9 @@ int scan_one(int run_fd, const char *name, const struct watch_conf *w, const str
         if (scan_name_ignored(w, name) || (e.mnt_id != mnt_id && e.mnt_id && mnt_id) ||
             !kind_fits(w->kind, e.st.st_mode) || !scan_name_matches(w, pat, name, &cand.fields))
                 return 0;
+        if (w->metric_log.n > 0 && w->metric_source == METRIC_NAME && w->policy.monitor &&
+            fields_find(&cand.fields, w->policy.monitor) < 0)
+                return -EAGAIN; /* its metric is in the log */
         cand.is_dir = S_ISDIR(e.st.st_mode);
         ctx = (struct scan_ctx){.dir_fd = run_fd, .mnt_id = mnt_id, .w = w, .now_usec = now_usec, .l = &l};
         r = ckpt_build(&ctx, &cand, 1, ret);

@@ -33,6 +33,10 @@ struct run {
         /* a symlink, keep file or -unfinished marker is among its entries:
          * a change of one name may change the pins of others */
         bool pin_sources;
+        /* a checkpoint's metric was looked up in the watch's metric_log (its
+         * name does not carry the monitor): the log changes with no event
+         * of this run, so only a scan of the whole run reads it again */
+        bool metric_logged;
         /* its symlinks: one going may unpin its target, and its IN_DELETE
          * does not say it was a symlink */
         struct strv links;
@@ -54,7 +58,7 @@ int scan_run(int run_fd, const char *run_path, const struct watch_conf *w, const
              struct run *ret);
 
 /* Whether a run of this watch can be kept current one name at a time
- * (scan_one()): no groups, pointer files, metric logs or HF best pins. */
+ * (scan_one()): no groups, pointer files or HF best pins. */
 bool scan_incremental(const struct watch_conf *w, const struct pattern *pat);
 /* Whether an entry name pins others by its existence (keep file,
  * -unfinished marker): a change of it needs a scan of the whole run. */
@@ -64,7 +68,8 @@ bool scan_name_pins(const char *name);
  * flock pin included, no pins from other entries), 0 when it is no
  * checkpoint (absent, ignored, another kind or mount, no match), -EAGAIN
  * when only a scan of the whole run can tell (a symlink, a keep file, a
- * watch that is not scan_incremental()), else -errno. */
+ * name without the monitor in a watch with a metric_log, a watch that is
+ * not scan_incremental()), else -errno. */
 int scan_one(int run_fd, const char *name, const struct watch_conf *w, const struct pattern *pat, int64_t now_usec,
              struct ckpt *ret);
 

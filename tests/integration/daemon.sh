@@ -394,6 +394,32 @@ EOC
         stop_daemon d.log
 }
 
+# Lightning's default names carry no monitor: the lightning preset takes it
+# from the training log (../metrics.csv), which changes with no event of the
+# run. Such a run is read whole at each decision, so a save whose name does
+# carry the monitor ranks the older checkpoints by what the log says now.
+test_metric_log_written_later_ranks_the_older_checkpoints() {
+        local ck=logs/version_0/checkpoints
+        mkdir -p $ck
+        : >"$ck/epoch=0-step=10.ckpt"
+        : >"$ck/epoch=1-step=20.ckpt"
+        touch -d "-10 min" $ck/*
+        cat >c.conf <<EOC
+watch = ( { path = "$T/logs"; preset = "lightning"; monitor = "val_loss"; keep_top_k = 1; keep_last = 1;
+            settle = 0; } );
+EOC
+        start_daemon d.log -c c.conf
+        # no log yet, so no name carries the monitor: nothing is pruned
+        assert_names $ck "epoch=0-step=10.ckpt" "epoch=1-step=20.ckpt"
+        printf 'epoch,step,val_loss\n0,9,0.1\n1,19,0.9\n2,29,0.5\n' >logs/version_0/metrics.csv
+        : >"$ck/epoch=2-step=30-val_loss=0.5.ckpt.tmp"
+        mv "$ck/epoch=2-step=30-val_loss=0.5.ckpt.tmp" "$ck/epoch=2-step=30-val_loss=0.5.ckpt"
+        # epoch 0 (0.1 in the log) is the best, epoch 2 the newest
+        wait_for 20 test ! -e "$ck/epoch=1-step=20.ckpt" || fail "epoch 1 kept: $(ls $ck) $(cat d.log)"
+        assert_names $ck "epoch=0-step=10.ckpt" "epoch=2-step=30-val_loss=0.5.ckpt"
+        stop_daemon d.log
+}
+
 # A file inside a complete directory checkpoint opened and written again
 # (no event reaches the run: the directory is not watched inside any more)
 # keeps that checkpoint while it is open, however old the daemon's record.

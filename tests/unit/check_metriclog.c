@@ -519,6 +519,57 @@ START_TEST(test_scan_metric_log)
 }
 END_TEST
 
+/* A watch with a metric log is kept current name by name only while every
+ * metric is in its name: a metric from the log may change with no event of
+ * the run (the log is outside it). */
+START_TEST(test_scan_one_metric_log)
+{
+        struct strv logs;
+        struct watch_conf w = log_watch(&logs, "../metrics.csv");
+        struct ckpt c = {};
+        struct run run;
+        int fd;
+
+        metriclog_cache_clear();
+        tree_use_pattern(NULL);
+        tree_mkfile(CK "/epoch=2-step=9-val_loss=0.1.ckpt", 4096);
+        tree_mkfile(CK "/epoch=3-step=12-val_loss=0.3.ckpt", 4096);
+        tree_puts("lightning_logs/version_0/metrics.csv", "epoch,step,val_loss\n0,2,0.9\n");
+        tree_age_all();
+        ck_assert(scan_incremental(&w, tree_pat));
+        run = tree_scan_path(&w, CK);
+        ck_assert_uint_eq(run.n_ckpts, 2);
+        ck_assert(!run.metric_logged);
+        run_finish(&run);
+
+        fd = openat_beneath(tree_fd, CK, O_RDONLY | O_DIRECTORY, 0);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(scan_one(fd, "epoch=3-step=12-val_loss=0.3.ckpt", &w, tree_pat, tree_now_usec, &c), 1);
+        ck_assert(c.has_metric);
+        ck_assert_double_eq(c.metric, 0.3);
+        ckpt_finish(&c);
+
+        /* its metric is in the log: only a scan of the whole run reads it */
+        tree_mkfile(CK "/epoch=0-step=3.ckpt", 4096);
+        tree_age_all();
+        ck_assert_int_eq(scan_one(fd, "epoch=0-step=3.ckpt", &w, tree_pat, tree_now_usec, &c), -EAGAIN);
+        run = tree_scan_path(&w, CK);
+        ck_assert_double_eq(tree_find(&run, "epoch=0-step=3.ckpt")->metric, 0.9);
+        ck_assert(run.metric_logged);
+        run_finish(&run);
+
+        /* without a monitor no metric is looked up */
+        w.policy.monitor = NULL;
+        ck_assert_int_eq(scan_one(fd, "epoch=0-step=3.ckpt", &w, tree_pat, tree_now_usec, &c), 1);
+        ckpt_finish(&c);
+        run = tree_scan_path(&w, CK);
+        ck_assert(!run.metric_logged);
+        run_finish(&run);
+        close(fd);
+        strv_finish(&logs);
+}
+END_TEST
+
 START_TEST(test_scan_metric_log_absent_or_unreadable)
 {
         struct strv logs;
@@ -677,6 +728,7 @@ Suite *metriclog_suite(void)
         suite_add_tcase(s, tc);
         tcase_add_checked_fixture(ts, tree_setup, tree_teardown);
         tcase_add_test(ts, test_scan_metric_log);
+        tcase_add_test(ts, test_scan_one_metric_log);
         tcase_add_test(ts, test_scan_metric_log_absent_or_unreadable);
         tcase_add_test(ts, test_scan_metric_log_sibling_glob);
         suite_add_tcase(s, ts);
