@@ -76,6 +76,14 @@ DESIGN_RULES = os.environ.get("CKPTD_MODEL_DESIGN") != "0"
 # the kernel whether another process has it open before deleting (a lease)
 # and keeps it. On; CKPTD_MODEL_OPEN_AT_START=0 leaves it out.
 OPEN_AT_START = os.environ.get("CKPTD_MODEL_OPEN_AT_START") != "0"
+# A pointer file "latest" pins what it names: on. The daemon reads a run
+# of a watch with pointer files whole at every decision (what the pointer
+# says may change with any entry); CKPTD_MODEL_INCREMENTAL=1 leaves them
+# out, so that it brings the index of a run without pins, and whose names
+# carry the monitor, up to date name by name (index_update() in
+# daemon/index.c). model.sh runs both.
+INCREMENTAL = os.environ.get("CKPTD_MODEL_INCREMENTAL") == "1"
+POINTERS = not INCREMENTAL
 
 
 class Failure(Exception):
@@ -139,8 +147,9 @@ class Policy:
     def config(self, root, settle=None, check_interval=30):
         w = ['path = "%s"' % root, 'preset = "lightning"', 'mode = "%s"' % self.mode,
              "keep_top_k = %d" % self.top_k, "keep_last = %d" % self.last, "keep_every = %d" % self.every,
-             "min_age = %d" % self.min_age, "settle = %s" % (self.settle if settle is None else settle),
-             'pointer_files = [ "%s" ]' % POINTER]
+             "min_age = %d" % self.min_age, "settle = %s" % (self.settle if settle is None else settle)]
+        if POINTERS:
+            w.append('pointer_files = [ "%s" ]' % POINTER)
         if self.monitor:
             w.append('monitor = "%s"' % self.monitor)
         if self.min_free:
@@ -505,7 +514,7 @@ class Sequence:
         name = c.name if c else "step=1-loss=0.1.ckpt"
         if self.rng.random() < 0.15:
             name = "step=%d-loss=0.1.ckpt" % self.new_order()  # a pin of nothing
-        kind = self.rng.choice(["keep", "link", "pointer"])
+        kind = self.rng.choice(["keep", "link"] + (["pointer"] if POINTERS else []))
         if kind == "keep":
             rel = os.path.normpath(os.path.join(run, name + ".keep"))
             self.put_file(rel, b"", atomic=self.driver == "daemon")
@@ -1073,7 +1082,8 @@ def main():
     args = ap.parse_args()
     if not args.repro:
         knobs = "".join("%s=%s " % (k, os.environ[k])
-                        for k in ("CKPTD_MODEL_ABS_LINKS", "CKPTD_MODEL_DESIGN", "CKPTD_MODEL_OPEN_AT_START")
+                        for k in ("CKPTD_MODEL_ABS_LINKS", "CKPTD_MODEL_DESIGN", "CKPTD_MODEL_OPEN_AT_START",
+                                  "CKPTD_MODEL_INCREMENTAL")
                         if k in os.environ)
         args.repro = knobs + "CKPTD=%s %s %s --driver %s --dir %s%s --seed {seed} --count 1 --steps %d --trace" % (
             os.environ.get("CKPTD", "build/ckptd"), sys.executable, sys.argv[0], args.driver, args.dir,

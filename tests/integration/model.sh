@@ -45,7 +45,7 @@ model() {
         local fs
         fs=$(scratch "$T/fs")
         "${MODEL[@]}" --driver "$1" --count "$2" --steps "$3" --dir "$T/fs" $fs "${SEED_ARGS[@]}" \
-                --repro "CKPTD=$CKPTD ${CKPTD_MODEL_ABS_LINKS:+CKPTD_MODEL_ABS_LINKS=$CKPTD_MODEL_ABS_LINKS }${CKPTD_MODEL_DESIGN:+CKPTD_MODEL_DESIGN=$CKPTD_MODEL_DESIGN }${CKPTD_MODEL_OPEN_AT_START:+CKPTD_MODEL_OPEN_AT_START=$CKPTD_MODEL_OPEN_AT_START }MODEL_SEED={seed} MODEL_COUNT=1 MODEL_TRACE=1 ONLY=$1 bash $HERE/model.sh" \
+                --repro "CKPTD=$CKPTD ${CKPTD_MODEL_ABS_LINKS:+CKPTD_MODEL_ABS_LINKS=$CKPTD_MODEL_ABS_LINKS }${CKPTD_MODEL_DESIGN:+CKPTD_MODEL_DESIGN=$CKPTD_MODEL_DESIGN }${CKPTD_MODEL_OPEN_AT_START:+CKPTD_MODEL_OPEN_AT_START=$CKPTD_MODEL_OPEN_AT_START }${CKPTD_MODEL_INCREMENTAL:+CKPTD_MODEL_INCREMENTAL=$CKPTD_MODEL_INCREMENTAL }MODEL_SEED={seed} MODEL_COUNT=1 MODEL_TRACE=1 ONLY=${FUNCNAME[1]#test_} bash $HERE/model.sh" \
                 ${MODEL_TRACE:+--trace} >"$T/model.out" 2>&1 || {
                 cat "$T/model.out"
                 fail "the model and ckptd disagree (above)"
@@ -99,6 +99,14 @@ test_oneshot() {
 
 test_daemon() {
         model daemon "$DAEMON_COUNT" 12
+}
+
+# The same without pointer files: the daemon then brings the index of a run
+# without pins, whose names carry the monitor, up to date name by name
+# (index_update()), where the watch above reads the run whole at every
+# decision.
+test_daemon_incremental() {
+        CKPTD_MODEL_INCREMENTAL=1 model daemon "$DAEMON_COUNT" 12
 }
 
 run_tests
