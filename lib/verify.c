@@ -12,6 +12,7 @@
  * for reading or writing (fs/locks.c check_conflicting_open()), so EAGAIN
  * means another process has it open. Leases need CAP_LEASE or the file's
  * owner, and a local filesystem: NFS and others refuse them. */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -49,23 +50,56 @@ static int entry_cmp(const void *a, const void *b)
         return 0;
 }
 
+/* Past the blanks at *p, the next word and its length; *p is left after it.
+ * NULL at the end of the line. */
+static const char *next_word(const char **p, size_t *ret_len)
+{
+        const char *w = *p + strspn(*p, " \t");
+
+        *ret_len = strcspn(w, " \t");
+        *p = w + *ret_len;
+        return *ret_len > 0 ? w : NULL;
+}
+
 /* One line of /proc/locks (fs/locks.c lock_get_status()):
  *   "1: FLOCK  ADVISORY  WRITE 1234 08:01:131090 0 EOF"
  * the device as "%02x:%02x" of MAJOR/MINOR of the superblock's dev, the
  * inode in decimal. A waiter's line reads "1: -> FLOCK ..." and holds
- * nothing. Returns 1 with *ret set for a FLOCK holder, else 0. */
+ * nothing. Read by hand, not with sscanf(): the daemon reads the table at
+ * each sweep that deletes, and a busy host holds thousands of locks.
+ * Returns 1 with *ret set for a FLOCK holder, else 0. */
 static int parse_line(const char *line, struct flock_entry *ret)
 {
-        char type[16];
-        unsigned maj, min;
-        unsigned long long ino;
-        int pid;
+        const char *p = line, *w;
+        unsigned long long maj, min, ino;
+        char *end;
+        size_t len;
 
-        if (sscanf(line, "%*d: %15s %*s %*s %d %x:%x:%llu", type, &pid, &maj, &min, &ino) != 5)
+        w = next_word(&p, &len); /* "1:" */
+        if (!w || w[len - 1] != ':')
                 return 0;
-        if (strcmp(type, "FLOCK") != 0)
+        w = next_word(&p, &len);
+        /* not a POSIX or OFD lock, a lease or a waiter */
+        if (!w || len != strlen("FLOCK") || memcmp(w, "FLOCK", len) != 0)
                 return 0;
-        *ret = (struct flock_entry){.dev = makedev(maj, min), .ino = (ino_t)ino};
+        /* past ADVISORY, WRITE and the pid */
+        for (int k = 0; k < 3; k++)
+                if (!next_word(&p, &len))
+                        return 0;
+        w = next_word(&p, &len); /* MAJ:MIN:INO */
+        if (!w || !isxdigit((unsigned char)w[0]))
+                return 0;
+        errno = 0;
+        maj = strtoull(w, &end, 16);
+        if (*end != ':' || !isxdigit((unsigned char)end[1]))
+                return 0;
+        min = strtoull(end + 1, &end, 16);
+        if (*end != ':' || !isdigit((unsigned char)end[1]))
+                return 0;
+        ino = strtoull(end + 1, &end, 10);
+        if (errno != 0 || end != w + len || maj > UINT32_MAX || min > UINT32_MAX)
+                return 0;
+        *ret = (struct flock_entry){.dev = makedev((unsigned)maj, (unsigned)min), .ino = (ino_t)ino};
         return 1;
 }
 

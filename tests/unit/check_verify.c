@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "ckpt.h"
@@ -296,6 +297,41 @@ START_TEST(test_tree_mixed_ages_checked_and_removed)
 }
 END_TEST
 
+/* The lines of /proc/locks as fs/locks.c lock_get_status() writes them:
+ * only FLOCK holders count, and a line that does not read whole is none. */
+START_TEST(test_flock_table_lines)
+{
+        char path[PATH_MAX + 16];
+        struct flock_table t;
+
+        write_at(run_fd, "locks",
+                 "1: FLOCK  ADVISORY  WRITE 1234 08:01:131090 0 EOF\n"
+                 "1: -> FLOCK  ADVISORY  WRITE 1235 08:01:131091 0 EOF\n"
+                 "2: POSIX  ADVISORY  WRITE 99 08:01:131092 0 EOF\n"
+                 "3: OFDLCK ADVISORY  READ  -1 08:01:131093 0 EOF\n"
+                 "4: LEASE  ACTIVE    WRITE 77 08:01:131094 0 EOF\n"
+                 "5: FLOCK  ADVISORY  READ  4321 103:2a:18446744073709551615 0 EOF\n"
+                 "6: FLOCK  ADVISORY  WRITE 1 08:01:12x 0 EOF\n"
+                 "7: FLOCK  ADVISORY  WRITE 1 08:01\n"
+                 "8: FLOCK  ADVISORY\n"
+                 "9: FLOCK  ADVISORY  WRITE 1 fffffffff:01:5 0 EOF\n"
+                 "10: FLOCK  ADVISORY  WRITE 1 08:02:777");
+        snprintf(path, sizeof(path), "%s/locks", tmpdir);
+        ck_assert_int_eq(flock_table_load(&t, path), 0);
+        ck_assert_uint_eq(t.n, 3);
+        ck_assert(flock_table_has(&t, makedev(8, 1), 131090));
+        ck_assert(!flock_table_has(&t, makedev(8, 1), 131091)); /* a waiter */
+        ck_assert(!flock_table_has(&t, makedev(8, 1), 131092));
+        ck_assert(!flock_table_has(&t, makedev(8, 1), 131093));
+        ck_assert(!flock_table_has(&t, makedev(8, 1), 131094));
+        ck_assert(flock_table_has(&t, makedev(0x103, 0x2a), (ino_t)18446744073709551615ull));
+        ck_assert(flock_table_has(&t, makedev(8, 2), 777)); /* the last line, with no newline */
+        ck_assert(!flock_table_has(&t, makedev(8, 1), 12));
+        ck_assert(!flock_table_has(&t, makedev(8, 1), 5));
+        flock_table_finish(&t);
+}
+END_TEST
+
 Suite *verify_suite(void)
 {
         Suite *s = suite_create("verify");
@@ -307,6 +343,7 @@ Suite *verify_suite(void)
         tcase_add_test(tc, test_replaced_file_is_left);
         tcase_add_test(tc, test_tree_in_use);
         tcase_add_test(tc, test_tree_mixed_ages_checked_and_removed);
+        tcase_add_test(tc, test_flock_table_lines);
         suite_add_tcase(s, tc);
         return s;
 }
