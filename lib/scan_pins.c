@@ -220,8 +220,8 @@ int pins_pointer_files(int run_fd, const struct strv *files, struct run *run)
                                 return -ENOMEM;
                         continue;
                 }
-                if (len == 0 || memchr(buf, '\0', len)) {
-                        if (scan_run_error(run, len == 0 ? -ENODATA : -EBADMSG, "pointer file %s", files->v[i]) < 0)
+                if (memchr(buf, '\0', len)) {
+                        if (scan_run_error(run, -EBADMSG, "pointer file %s", files->v[i]) < 0)
                                 return -ENOMEM;
                         continue;
                 }
@@ -238,7 +238,7 @@ int pins_pointer_files(int run_fd, const struct strv *files, struct run *run)
                         s++;
                         len--;
                 }
-                if (len == 0) {
+                if (len == 0) { /* empty, or blanks only */
                         if (scan_run_error(run, -ENODATA, "pointer file %s", files->v[i]) < 0)
                                 return -ENOMEM;
                         continue;
