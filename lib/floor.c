@@ -182,17 +182,6 @@ static size_t run_end(const struct floor_cand *c, const size_t *idx, size_t s, s
         return e;
 }
 
-/* The best rank among idx[s..e), one run's kept complete checkpoints; 0
- * when none is ranked. Not necessarily 1: the ranks were given before the
- * policy deleted what it does not keep (keep_top_k 0, or fewer than the
- * ranked), and the best of what is left is the run's best now. */
-static int run_best_rank(const struct floor_cand *c, const size_t *idx, size_t s, size_t e)
-{
-        size_t b = floor_best(c, idx + s, e - s);
-
-        return b == SIZE_MAX ? 0 : c[b].best_rank;
-}
-
 size_t floor_best(const struct floor_cand *c, const size_t *idx, size_t n)
 {
         size_t best = SIZE_MAX;
@@ -246,6 +235,38 @@ static bool newest_next(struct newest_walk *w, const struct floor_cand *c)
         return double_cmp(c->order, w->top) == 0;
 }
 
+/* The places of one run, idx[s..e) of a walk sorted by run_newest_cmp, its
+ * kept complete checkpoints: the best rank among them (0: none ranked) and
+ * its last written (SIZE_MAX: none). The best rank is not necessarily 1:
+ * the ranks were given before the policy deleted what it does not keep
+ * (keep_top_k 0, or fewer than the ranked), and the best of what is left is
+ * the run's best now. */
+struct run_places {
+        int best;
+        size_t written;
+};
+
+static struct run_places run_places(const struct floor_cand *c, const size_t *idx, size_t s, size_t e)
+{
+        size_t b = floor_best(c, idx + s, e - s);
+
+        return (struct run_places){.best = b == SIZE_MAX ? 0 : c[b].best_rank,
+                                   .written = floor_last_written(c, idx + s, e - s)};
+}
+
+/* The places c[i], next in the walk, holds in its run: NEWEST (by order, or
+ * the last written) and BEST. Called for every one of the walk, in order. */
+static unsigned place_of(const struct floor_cand *c, size_t i, const struct run_places *p, struct newest_walk *walk)
+{
+        unsigned why = 0;
+
+        if (newest_next(walk, &c[i]) || i == p->written)
+                why |= BIT(FLOOR_PROTECT_NEWEST);
+        if (p->best > 0 && c[i].best_rank == p->best)
+                why |= BIT(FLOOR_PROTECT_BEST);
+        return why;
+}
+
 int floor_protect(const struct floor_cand *c, size_t n, unsigned *ret_why)
 {
         struct newest_walk walk = {.started = false};
@@ -266,20 +287,12 @@ int floor_protect(const struct floor_cand *c, size_t n, unsigned *ret_why)
         }
         qsort_r(idx, m, sizeof(*idx), run_newest_cmp, (void *)c);
         for (size_t s = 0, e; s < m; s = e) {
-                size_t written;
-                int best;
+                struct run_places p;
 
                 e = run_end(c, idx, s, m);
-                best = run_best_rank(c, idx, s, e);
-                written = floor_last_written(c, idx + s, e - s);
-                for (size_t j = s; j < e; j++) {
-                        bool newest = newest_next(&walk, &c[idx[j]]);
-
-                        if (newest || idx[j] == written)
-                                ret_why[idx[j]] |= BIT(FLOOR_PROTECT_NEWEST);
-                        if (best > 0 && c[idx[j]].best_rank == best)
-                                ret_why[idx[j]] |= BIT(FLOOR_PROTECT_BEST);
-                }
+                p = run_places(c, idx, s, e);
+                for (size_t j = s; j < e; j++)
+                        ret_why[idx[j]] |= place_of(c, idx[j], &p, &walk);
         }
 
         free(idx);
@@ -303,19 +316,15 @@ size_t floor_evictable(const struct floor_cand *c, size_t n, size_t *ret)
 
         /* ...then drop the protected ones in place (w <= j always). */
         for (size_t s = 0, e; s < m; s = e) {
-                size_t written;
-                int best;
+                struct run_places p;
 
                 e = run_end(c, ret, s, m);
-                best = run_best_rank(c, ret, s, e);
-                written = floor_last_written(c, ret + s, e - s);
+                p = run_places(c, ret, s, e);
                 for (size_t j = s; j < e; j++) {
                         size_t i = ret[j];
-                        bool newest = newest_next(&walk, &c[i]) || i == written;
 
-                        if (newest || (best > 0 && c[i].best_rank == best) || protect_own(&c[i]) != 0)
-                                continue;
-                        ret[w++] = i;
+                        if (place_of(c, i, &p, &walk) == 0 && protect_own(&c[i]) == 0)
+                                ret[w++] = i;
                 }
         }
         if (w > 1)
