@@ -43,16 +43,15 @@ static void settle(struct manager *m)
         }
 }
 
-static struct manager *start(int keep_last, const char *extra)
+/* A manager of one watch of the test's tree, its settings `watch` (the
+ * path aside), started and settled. */
+static struct manager *start_watch(const char *watch)
 {
         char text[4096], error[ERROR_MAX];
         struct config *c = NULL;
         struct manager *m;
 
-        ck_assert_int_lt(snprintf(text, sizeof(text),
-                                  "watch = ( { path = \"%s\"; pattern = \"" PATTERN "\"; monitor = \"loss\"; "
-                                  "keep_top_k = 2; keep_last = %d; settle = 0; %s } );",
-                                  tree_dir, keep_last, extra),
+        ck_assert_int_lt(snprintf(text, sizeof(text), "watch = ( { path = \"%s\"; %s } );", tree_dir, watch),
                          (int)sizeof(text));
         ck_assert_msg(config_load_string(text, "test", &c, error) == 0, "%s", error);
         m = manager_new(c, NULL, false, -1);
@@ -61,6 +60,18 @@ static struct manager *start(int keep_last, const char *extra)
         ck_assert_int_eq(manager_start(m), 0);
         settle(m);
         return m;
+}
+
+static struct manager *start(int keep_last, const char *extra)
+{
+        char watch[2048];
+
+        ck_assert_int_lt(snprintf(watch, sizeof(watch),
+                                  "pattern = \"" PATTERN "\"; monitor = \"loss\"; keep_top_k = 2; "
+                                  "keep_last = %d; settle = 0; %s",
+                                  keep_last, extra),
+                         (int)sizeof(watch));
+        return start_watch(watch);
 }
 
 static void event(struct manager *m, enum watch_event_kind kind, const char *name, bool is_dir)
@@ -337,6 +348,61 @@ START_TEST(test_index_equals_disk_after_random_events)
                         event(m, WATCH_EVENT_WRITE_DONE, name, false);
                         snprintf(what, sizeof(what), "rewrite %s", name);
                         break;
+                }
+                settle(m);
+                assert_index_is_disk(m, what);
+        }
+        manager_free(m);
+}
+END_TEST
+
+/* A metric log (Lightning's metrics.csv) ranks the names that carry no
+ * monitor: random saves with and without one, removals, and lines added to
+ * the log with no event (the daemon does not watch it). After each save or
+ * removal the index equals the disk, the log read as it is then: a run
+ * where a checkpoint took its metric from the log is read whole. */
+START_TEST(test_index_equals_disk_with_a_metric_log)
+{
+        struct manager *m = start_watch("preset = \"lightning\"; metric_log = \"metrics.csv\"; monitor = \"loss\"; "
+                                        "keep_top_k = 2; keep_last = 3; settle = 0;");
+        unsigned seed = 4242u + (unsigned)_i, logged = 0;
+        char log[16384] = "step,loss\n", name[96], what[160];
+        size_t len = strlen(log);
+
+        tree_puts("metrics.csv", log);
+        for (int op = 0; op < 200; op++) {
+                unsigned step = (unsigned)rand_r(&seed) % 60, loss = (unsigned)rand_r(&seed) % 100;
+                struct run *idx = index_of(m);
+
+                switch (rand_r(&seed) % 5) {
+                case 0:
+                case 1: /* its loss in its name */
+                case 2: /* only in the log, if there */
+                        if (rand_r(&seed) % 2)
+                                snprintf(name, sizeof(name), "step=%u-loss=%u.ckpt", step, loss);
+                        else
+                                snprintf(name, sizeof(name), "step=%u.ckpt", step);
+                        tree_mkfile(name, 10);
+                        tree_set_mtime(name, -3 * HOUR_USEC);
+                        event(m, WATCH_EVENT_MOVED_IN, name, false);
+                        snprintf(what, sizeof(what), "save %s", name);
+                        break;
+                case 3: /* someone removes one */
+                        if (idx->n_ckpts == 0)
+                                continue;
+                        snprintf(name, sizeof(name), "%s", idx->ckpts[step % idx->n_ckpts].name);
+                        ck_assert_int_eq(unlinkat(tree_fd, name, 0), 0);
+                        event(m, WATCH_EVENT_GONE, name, false);
+                        snprintf(what, sizeof(what), "rm %s", name);
+                        break;
+                default: /* the trainer logs the next steps: no event */
+                        while (logged <= step && len + 32 < sizeof(log)) {
+                                len += (size_t)snprintf(log + len, sizeof(log) - len, "%u,%u\n", logged,
+                                                        (unsigned)rand_r(&seed) % 100);
+                                logged++;
+                        }
+                        tree_puts("metrics.csv", log);
+                        continue;
                 }
                 settle(m);
                 assert_index_is_disk(m, what);
@@ -683,6 +749,7 @@ Suite *manager_suite(void)
         tcase_add_test(tc, test_keep_file_and_symlink_pin);
         tcase_add_test(tc, test_floor_uses_the_index);
         tcase_add_loop_test(tc, test_index_equals_disk_after_random_events, 0, 8);
+        tcase_add_loop_test(tc, test_index_equals_disk_with_a_metric_log, 0, 4);
         suite_add_tcase(s, tc);
         tc = tcase_create("ages");
         tcase_add_loop_test(tc, test_ages_follow_names, 0, 4);
