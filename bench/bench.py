@@ -579,7 +579,13 @@ def big_loss(rnd, e):
     return rnd.uniform(0.05, 0.09) if e < BEST else rnd.uniform(0.5, 2.0)
 
 
-def make_runs(root, runs, per_run, seed):
+def lightning_name(epoch, loss):
+    """Lightning's key=value name with the monitor in it (filename=
+    "{epoch}-{val_loss:.4f}", auto_insert_metric_name)."""
+    return f"epoch={epoch}-val_loss={loss:.4f}.ckpt"
+
+
+def make_runs(root, runs, per_run, seed, namer=ckpt_name):
     """runs x per_run empty checkpoints, an hour old; returns {run dir: names
     by epoch}."""
     rnd = random.Random(seed)
@@ -590,7 +596,7 @@ def make_runs(root, runs, per_run, seed):
         os.mkdir(d)
         names = []
         for e in range(per_run):
-            name = ckpt_name(e, big_loss(rnd, e))
+            name = namer(e, big_loss(rnd, e))
             p = os.path.join(d, name)
             os.close(os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
             os.utime(p, (OLD, OLD))
@@ -617,7 +623,7 @@ def start_big(who, a, root, conf, per_run, sock):
     return Daemon("peer", [PY, PEER, "--watch", root] + policy_args(BEST, per_run - BEST), "peer: ready")
 
 
-def save_plan(tree, per_run, n, seed, runs=None):
+def save_plan(tree, per_run, n, seed, runs=None, namer=ckpt_name):
     """n new checkpoints, each a worse one in a run (spread over the runs, or
     all in `runs`): (run, new name, the victim it displaces)."""
     rnd = random.Random(seed)
@@ -628,7 +634,7 @@ def save_plan(tree, per_run, n, seed, runs=None):
         d = dirs[(i * step) % len(dirs)]
         j = count.get(d, 0)
         count[d] = j + 1
-        plan.append((d, ckpt_name(per_run + j, rnd.uniform(0.5, 2.0)), tree[d][BEST + j]))
+        plan.append((d, namer(per_run + j, rnd.uniform(0.5, 2.0)), tree[d][BEST + j]))
     return plan
 
 
@@ -842,6 +848,41 @@ def bench_onerun(a, work):
     return res
 
 
+def bench_lightning(a, work):
+    """B2's tree and saves under the lightning preset: Lightning's key=value
+    names, the monitor in each, and the preset's metric logs (read only for
+    a name without the monitor); ckptd only, B2's ckptd the baseline."""
+    root = os.path.join(work, "lightning")
+    runs, per = a.big_runs, a.big_ckpts
+    tree = make_runs(root, runs, per, seed=42, namer=lightning_name)
+    conf = os.path.join(work, "lightning.conf")
+    with open(conf, "w") as f:
+        f.write(f'max_delete_per_sweep = 1000000;\n'
+                f'watch = ( {{ path = "{root}"; preset = "lightning"; monitor = "val_loss";\n'
+                f'            keep_top_k = {BEST}; keep_last = {per - BEST}; settle = 0; }} );\n')
+    res = {"runs": runs, "ckpts_per_run": per, "save_cpu_ns": [], "saves": [], "missed": [], "latency": []}
+    for rep in range(a.big_reps):
+        d = start_big("ckptd", a, root, conf, per, os.path.join(work, f"notify.lightning.{rep}.sock"))
+        d.wait_ready()
+        time.sleep(1.0)
+        pid = d.p.pid
+        plan = save_plan(tree, per, a.saves, seed=rep, namer=lightning_name)
+        c0 = proc_cpu(pid)
+        lat, done, missed = save_loop(root, plan, a.save_gap_big)
+        time.sleep(0.3)
+        c1 = proc_cpu(pid)
+        d.stop()
+        res["save_cpu_ns"].append((c1[1] - c0[1]) / done)
+        res["saves"].append(done)
+        res["missed"].append(missed)
+        res["latency"] += lat
+        check_and_restore("ckptd", tree, plan, done)
+        log(f"B2 lightning rep {rep}: {res['save_cpu_ns'][-1] / 1e3:.1f} us CPU per save, latency median "
+            f"{statistics.median(lat) * 1e3:.2f} ms, missed {missed}")
+    shutil.rmtree(root)
+    return res
+
+
 def bench_burst(a, work):
     """A burst: a run that holds its 3 best gets N checkpoints renamed in
     from beside it as fast as rename() goes (a tree copied or moved in), and
@@ -998,12 +1039,12 @@ def main():
     ap.add_argument("--kfloor", default=os.path.join(os.path.dirname(HERE), "build", "kfloor"))
     ap.add_argument("--kfloor-saves", type=int, default=2000)
     ap.add_argument("--kfloor-runs", type=int, default=100)
-    ap.add_argument("--only", default="big,onerun,burst,dirckpt,oneshot,latency,kfloor")
+    ap.add_argument("--only", default="big,lightning,onerun,burst,dirckpt,oneshot,latency,kfloor")
     a = ap.parse_args()
     t0 = time.monotonic()
     out = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     only = a.only.split(",")
-    phases = (("big", bench_big), ("onerun", bench_onerun), ("burst", bench_burst), ("dirckpt", bench_dirckpt),
+    phases = (("big", bench_big), ("lightning", bench_lightning), ("onerun", bench_onerun), ("burst", bench_burst), ("dirckpt", bench_dirckpt),
               ("oneshot", bench_oneshot), ("latency", bench_latency), ("kfloor", bench_kfloor))
     for name, fn in phases:
         if name in only:

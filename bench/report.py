@@ -482,6 +482,27 @@ def onerun(u, b):
     return out + [""]
 
 
+def lightning(l, b):
+    out = [f"## B2 under the lightning preset\n"]
+    if not l["saves"]:
+        return out + ["No save completed.\n"]
+    cl = med(l["save_cpu_ns"]) / 1e9
+    c2 = med(b["sessions"]["ckptd"]["save_cpu_ns"]) / 1e9 if b else None
+    out += [f"B2's tree and saves ({l['runs']} runs × {l['ckpts_per_run']}, {med(l['saves']):.0f} saves a session, "
+            f"{len(l['saves'])} sessions) with Lightning's key=value names, the monitor in each "
+            "(`epoch=12-val_loss=0.8123.ckpt`), watched with `preset = \"lightning\"`, whose metric logs "
+            "(`../metrics.csv`, TensorBoard's events file) rank only names without the monitor; ckptd only, "
+            "B2's ckptd sessions the baseline.\n",
+            "| lightning preset | ckptd, median (min–max) | B2 (a pattern) | ratio |", "|---|---|---|---|",
+            f"| CPU per save, µs | {us(cl)} ({spread([x / 1e9 for x in l['save_cpu_ns']], us)}) | "
+            + (f"{us(c2)} | {ratio(cl, c2)} |" if c2 else "— | |")]
+    if l["latency"]:
+        lb = b["sessions"]["ckptd"]["latency"] if b else []
+        out.append(f"| latency p50 / p99, ms | {ms(q(l['latency'], 50))} / {ms(q(l['latency'], 99))} | "
+                   + (f"{ms(q(lb, 50))} / {ms(q(lb, 99))} | |" if lb else "| |"))
+    return out + [""]
+
+
 def burst(u):
     c, p = u["daemon"], u["oneshot"]
 
@@ -595,6 +616,8 @@ def main():
         out += oneshot(r["oneshot"])
     if "dirckpt" in r:
         out += dirckpt(r["dirckpt"])
+    if "lightning" in r:
+        out += lightning(r["lightning"], r.get("big"))
     if "onerun" in r:
         out += onerun(r["onerun"], r.get("big"))
     if "burst" in r:
