@@ -24,7 +24,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
@@ -32,6 +31,7 @@
 #include "log.h"
 #include "macro.h"
 #include "rootlock.h"
+#include "verify.h"
 
 /* How often a blocked lock is tried again while waiting. */
 #define RETRY_USEC (100 * 1000)
@@ -78,34 +78,23 @@ static void dir_put(struct dir_lock *d, bool ex)
         free(d);
 }
 
-/* from /proc/locks: "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF" */
+/* Who holds a flock on (dev, ino) that conflicts with the lock wanted, from
+ * /proc/locks (flock_table_load()); 0 when no one else, or unknown. */
 pid_t root_lock_holder(dev_t dev, ino_t ino, bool want_ex)
 {
-        _cleanup_free_ char *line = NULL;
-        size_t len = 0;
-        FILE *f = fopen("/proc/locks", "re");
+        struct flock_table t;
         pid_t found = 0;
 
-        if (!f)
+        if (flock_table_load(&t, PROC_LOCKS) < 0)
                 return 0;
-        while (found == 0 && getline(&line, &len, f) > 0) {
-                char type[16], adv[16], rw[16];
-                unsigned maj, min;
-                unsigned long i;
-                int pid;
+        for (size_t i = 0; i < t.n && found == 0; i++) {
+                const struct flock_entry *e = &t.v[i];
 
-                /* "->" lines are waiters, not holders */
-                if (sscanf(line, "%*d: %15s %15s %15s %d %x:%x:%lu", type, adv, rw, &pid, &maj, &min, &i) != 7 ||
-                    strcmp(type, "FLOCK") != 0)
-                        continue;
-                if (maj != major(dev) || min != minor(dev) || i != (unsigned long)ino || pid == getpid())
-                        continue;
                 /* a shared lock wanted conflicts only with an exclusive one */
-                if (!want_ex && strcmp(rw, "WRITE") != 0)
-                        continue;
-                found = pid;
+                if (e->dev == dev && e->ino == ino && e->pid != getpid() && (want_ex || e->write))
+                        found = e->pid;
         }
-        fclose(f);
+        flock_table_finish(&t);
         return found;
 }
 

@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +73,8 @@ static int parse_line(const char *line, struct flock_entry *ret)
 {
         const char *p = line, *w;
         unsigned long long maj, min, ino;
+        long pid;
+        bool write;
         char *end;
         size_t len;
 
@@ -82,10 +85,20 @@ static int parse_line(const char *line, struct flock_entry *ret)
         /* not a POSIX or OFD lock, a lease or a waiter */
         if (!w || len != strlen("FLOCK") || memcmp(w, "FLOCK", len) != 0)
                 return 0;
-        /* past ADVISORY, WRITE and the pid */
-        for (int k = 0; k < 3; k++)
-                if (!next_word(&p, &len))
-                        return 0;
+        if (!next_word(&p, &len)) /* ADVISORY */
+                return 0;
+        w = next_word(&p, &len);
+        if (!w)
+                return 0;
+        write = len == strlen("WRITE") && memcmp(w, "WRITE", len) == 0;
+        w = next_word(&p, &len);
+        if (!w)
+                return 0;
+        /* a pid that does not read (none in this namespace) names no one */
+        errno = 0;
+        pid = strtol(w, &end, 10);
+        if (errno != 0 || end != w + len || pid < INT_MIN || pid > INT_MAX)
+                pid = 0;
         w = next_word(&p, &len); /* MAJ:MIN:INO */
         if (!w || !isxdigit((unsigned char)w[0]))
                 return 0;
@@ -99,7 +112,8 @@ static int parse_line(const char *line, struct flock_entry *ret)
         ino = strtoull(end + 1, &end, 10);
         if (errno != 0 || end != w + len || maj > UINT32_MAX || min > UINT32_MAX)
                 return 0;
-        *ret = (struct flock_entry){.dev = makedev((unsigned)maj, (unsigned)min), .ino = (ino_t)ino};
+        *ret = (struct flock_entry){
+                .dev = makedev((unsigned)maj, (unsigned)min), .ino = (ino_t)ino, .pid = (pid_t)pid, .write = write};
         return 1;
 }
 

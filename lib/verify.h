@@ -30,9 +30,11 @@ enum verify_verdict {
 struct flock_entry {
         dev_t dev;
         ino_t ino;
+        pid_t pid;  /* as /proc/locks shows it: 0 or -1 where it cannot */
+        bool write; /* LOCK_EX */
 };
 
-/* The (dev, ino) of every FLOCK entry of /proc/locks, sorted. */
+/* Every FLOCK holder of /proc/locks, sorted by (dev, ino). */
 struct flock_table {
         struct flock_entry *v;
         size_t n;

@@ -320,11 +320,18 @@ START_TEST(test_flock_table_lines)
         ck_assert_int_eq(flock_table_load(&t, path), 0);
         ck_assert_uint_eq(t.n, 3);
         ck_assert(flock_table_has(&t, makedev(8, 1), 131090));
+        /* sorted by (dev, ino): 08:01 first, with its holder */
+        ck_assert(t.v[0].dev == makedev(8, 1) && t.v[0].ino == 131090);
+        ck_assert_int_eq(t.v[0].pid, 1234);
+        ck_assert(t.v[0].write);
         ck_assert(!flock_table_has(&t, makedev(8, 1), 131091)); /* a waiter */
         ck_assert(!flock_table_has(&t, makedev(8, 1), 131092));
         ck_assert(!flock_table_has(&t, makedev(8, 1), 131093));
         ck_assert(!flock_table_has(&t, makedev(8, 1), 131094));
         ck_assert(flock_table_has(&t, makedev(0x103, 0x2a), (ino_t)18446744073709551615ull));
+        ck_assert(t.v[2].dev == makedev(0x103, 0x2a));
+        ck_assert_int_eq(t.v[2].pid, 4321);
+        ck_assert(!t.v[2].write);
         ck_assert(flock_table_has(&t, makedev(8, 2), 777)); /* the last line, with no newline */
         ck_assert(!flock_table_has(&t, makedev(8, 1), 12));
         ck_assert(!flock_table_has(&t, makedev(8, 1), 5));
