@@ -682,20 +682,24 @@ bool index_note(struct root_state *rs, struct run_state *run, const struct watch
 
 /* Bring the index up to date: every name that changed and every checkpoint
  * that had not settled, one scan_one() each. 0, or -errno (-EAGAIN and any
- * failed read: a scan of the whole run decides instead). */
-int index_update(struct root_state *rs, struct run_state *run, int64_t now)
+ * failed read: a scan of the whole run decides instead). The run is opened
+ * beneath the root into *run_fd, unless open there already, and left open
+ * for the caller's deletions (the caller closes it). */
+int index_update(struct root_state *rs, struct run_state *run, int64_t now, int *run_fd)
 {
-        _cleanup_close_ int fd = -1;
-        int r = 0;
+        int r = 0, fd;
 
         for (size_t i = 0; !run->settled && i < run->idx.n_ckpts; i++)
                 if (!run->idx.ckpts[i].complete)
                         index_dirty(run, run->idx.ckpts[i].name);
         if (run->full)
                 return -EAGAIN;
-        fd = openat_beneath(rs->root.fd, run->path, O_PATH | O_DIRECTORY, 0);
-        if (fd < 0)
-                return fd;
+        if (*run_fd < 0) {
+                *run_fd = openat_beneath(rs->root.fd, run->path, O_RDONLY | O_DIRECTORY, 0);
+                if (*run_fd < 0)
+                        return *run_fd;
+        }
+        fd = *run_fd;
         for (size_t i = 0; i < run->dirty.n && r >= 0; i++) {
                 struct ckpt c = {};
                 ssize_t at;
@@ -723,10 +727,11 @@ int index_update(struct root_state *rs, struct run_state *run, int64_t now)
  * timer does that. 0, or -errno: the index is as before, and may be old. */
 int index_refresh(struct root_state *rs, struct run_state *run, int64_t now)
 {
+        _cleanup_close_ int fd = -1;
         struct run scanned = {};
         int r;
 
-        if (index_incremental(rs, run) && index_update(rs, run, now) == 0)
+        if (index_incremental(rs, run) && index_update(rs, run, now, &fd) == 0)
                 return 0;
         strv_finish(&run->dirty);
         r = sweep_scan_run(&rs->root, run->path, now, &scanned);

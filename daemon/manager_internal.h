@@ -210,7 +210,7 @@ void index_adopt(struct run_state *run, struct run *scanned);
 /* Whether the index of run can be brought up to date name by name. */
 bool index_incremental(const struct root_state *rs, const struct run_state *run);
 /* Bring the index up to date name by name: 0, or -errno (scan the whole run). */
-int index_update(struct root_state *rs, struct run_state *run, int64_t now);
+int index_update(struct root_state *rs, struct run_state *run, int64_t now, int *run_fd);
 /* After deletions: drop from the index what is gone from the disk, among
  * idx.ckpts[from..to) (every other one is kept); removed: how many of them
  * the sweep removed (all of them: none is asked of the disk again). */
@@ -234,9 +234,10 @@ void runs_sweep_due(struct manager *m);
 void run_due_forget(struct run_state *run);
 /* How long pending p must stay quiet to count as settled. */
 uint64_t pending_quiet_usec(const struct root_state *rs, const struct pending *p);
-/* Decide and act on run's index (replaced by scanned_in when not NULL). */
+/* Decide and act on run's index (replaced by scanned_in when not NULL);
+ * run_fd is the run open beneath the root, or -1. */
 void run_process(struct manager *m, struct root_state *rs, struct run_state *run, struct run *scanned_in,
-                 struct sweep *s);
+                 struct sweep *s, int run_fd);
 /* The end of a sweep: totals, a stop during it, the floor, STATUS=. */
 void sweep_done(struct manager *m, const struct sweep *s);
 /* Completeness from the events over the disk's, incomplete of the run's

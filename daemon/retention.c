@@ -386,9 +386,10 @@ static void taken_note(const struct ckpt *c, void *userdata)
 
 /* Decide and act on the run's index: completeness from the events, the
  * policy, deletions, then a timer for what has not settled yet. scanned,
- * when not NULL, is a scan of the whole run that replaces the index (taken). */
+ * when not NULL, is a scan of the whole run that replaces the index (taken).
+ * run_fd: the run open beneath the root (index_update()), or -1. */
 void run_process(struct manager *m, struct root_state *rs, struct run_state *run, struct run *scanned_in,
-                 struct sweep *s)
+                 struct sweep *s, int run_fd)
 {
         uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC), again;
         struct run *scanned = &run->idx;
@@ -424,7 +425,7 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
         /* the ones not kept: at a save, the few oldest beyond keep_last */
         deleted = s->deleted;
         if (t.first_delete < t.end_delete)
-                sweep_apply_range(s, &rs->root, scanned, t.first_delete, t.end_delete);
+                sweep_apply_range(s, &rs->root, scanned, t.first_delete, t.end_delete, run_fd);
         space_seen_largest(&m->space, rs->root.dev, t.largest_bytes);
         if (t.first_delete < t.end_delete && !s->dry_run)
                 index_prune_deleted(rs, run, t.first_delete, t.end_delete, s->deleted - deleted);
@@ -460,6 +461,7 @@ static int run_scan_failed(struct root_state *rs, struct run_state *run, int r)
 
 static int run_sweep(struct manager *m, struct root_state *rs, struct run_state *run)
 {
+        _cleanup_close_ int fd = -1;
         struct sweep s;
         struct run scanned = {};
         int r;
@@ -469,9 +471,9 @@ static int run_sweep(struct manager *m, struct root_state *rs, struct run_state 
         sweep_init(&s, m->config, m->dry_run);
         /* a new checkpoint: one scan_one() and a decision in memory */
         if (index_incremental(rs, run)) {
-                r = index_update(rs, run, s.now_usec);
+                r = index_update(rs, run, s.now_usec, &fd);
                 if (r == 0) {
-                        run_process(m, rs, run, NULL, &s);
+                        run_process(m, rs, run, NULL, &s, fd);
                         sweep_done(m, &s);
                         return 0;
                 }
@@ -486,7 +488,7 @@ static int run_sweep(struct manager *m, struct root_state *rs, struct run_state 
         }
         if (r < 0)
                 return run_scan_failed(rs, run, r);
-        run_process(m, rs, run, &scanned, &s);
+        run_process(m, rs, run, &scanned, &s, -1);
         sweep_done(m, &s);
         return 0;
 }

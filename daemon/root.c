@@ -366,7 +366,7 @@ static int rescan_at(struct manager *m, struct root_state *rs, const char *sub, 
         for (size_t j = 0; j < n; j++) {
                 struct run_state *run = run_find(rs, runs[j].path);
                 if (run)
-                        run_process(m, rs, run, &runs[j], s);
+                        run_process(m, rs, run, &runs[j], s, -1);
         }
         runs_free(runs, n);
         if (!shared)

@@ -950,12 +950,13 @@ const char *sweep_metric_text(const struct root *r, const struct ckpt *c, char *
 
 int sweep_apply(struct sweep *s, struct root *r, const struct run *run)
 {
-        return sweep_apply_range(s, r, run, 0, run->n_ckpts);
+        return sweep_apply_range(s, r, run, 0, run->n_ckpts, -1);
 }
 
-int sweep_apply_range(struct sweep *s, struct root *r, const struct run *run, size_t from, size_t to)
+int sweep_apply_range(struct sweep *s, struct root *r, const struct run *run, size_t from, size_t to, int run_fd)
 {
-        _cleanup_close_ int fd = -1;
+        _cleanup_close_ int own_fd = -1;
+        int fd = run_fd;
         /* one read of /proc/locks for the run's victims, at the first */
         struct victim_locks locks = {};
 
@@ -966,7 +967,7 @@ int sweep_apply_range(struct sweep *s, struct root *r, const struct run *run, si
                         continue;
                 /* the run is opened once, at its first deletion */
                 if (fd < 0 && !s->dry_run)
-                        fd = open_run(r, run->path);
+                        fd = own_fd = open_run(r, run->path);
                 sweep_remove_at(s, r, run, c, c->verdict.delete_reason, fd, &locks);
         }
         victim_locks_finish(&locks);

@@ -130,8 +130,10 @@ bool sweep_placed_being_written(struct root *r, struct run *run, const struct po
 
 /* Delete what the verdicts of run say (or log would-delete). */
 int sweep_apply(struct sweep *s, struct root *r, const struct run *run);
-/* The same for run->ckpts[from..to) only, when every other one is kept. */
-int sweep_apply_range(struct sweep *s, struct root *r, const struct run *run, size_t from, size_t to);
+/* The same for run->ckpts[from..to) only, when every other one is kept;
+ * run_fd is the run open beneath the root, or -1 to open it at the first
+ * deletion. */
+int sweep_apply_range(struct sweep *s, struct root *r, const struct run *run, size_t from, size_t to, int run_fd);
 /* The flock holders for one batch of victims: /proc/locks read once, at the
  * first victim. Zero-initialised; victim_locks_finish() after the batch. */
 struct victim_locks {
