@@ -704,7 +704,7 @@ int index_update(struct root_state *rs, struct run_state *run, int64_t now, int 
                 struct ckpt c = {};
                 ssize_t at;
 
-                r = scan_one(fd, run->dirty.v[i], rs->root.w, rs->root.pat, now, &c);
+                r = scan_one(fd, rs->root.mnt_id, run->dirty.v[i], rs->root.w, rs->root.pat, now, &c);
                 if (r < 0)
                         break;
                 at = index_find(run, run->dirty.v[i]);

@@ -43,11 +43,13 @@ int root_open_fd(struct root *r)
 {
         _cleanup_close_ int fd = root_open(r->w->path);
         struct stat st;
+        int k;
 
         if (fd < 0)
                 return fd;
-        if (fstat(fd, &st) < 0)
-                return -errno;
+        k = stat_mnt(fd, "", &st, &r->mnt_id);
+        if (k < 0)
+                return k;
         r->dev = st.st_dev;
         r->fd = TAKE_FD(fd);
         return 0;

@@ -18,6 +18,9 @@ struct root {
         struct pattern *pat;
         int fd;
         dev_t dev;
+        /* of fd (statx(2) STATX_MNT_ID, 0 when unknown): a run opened
+         * beneath it (openat_beneath(), no mount crossed) is on it too */
+        uint64_t mnt_id;
         unsigned fail_sweep; /* the sweep (struct sweep.id) fail_left counts for */
         int fail_left;       /* failed removals left to try in it (max_delete_per_sweep) */
 };

@@ -1067,8 +1067,8 @@ bool scan_name_pins(const char *name)
         return is_keep_name(name) || scan_has_suffix(name, strlen(name), UNFINISHED_SUFFIX);
 }
 
-int scan_one(int run_fd, const char *name, const struct watch_conf *w, const struct pattern *pat, int64_t now_usec,
-             struct ckpt *ret)
+int scan_one(int run_fd, uint64_t run_mnt_id, const char *name, const struct watch_conf *w, const struct pattern *pat,
+             int64_t now_usec, struct ckpt *ret)
 {
         struct scan_entry e = {.name = (char *)name};
         struct scan_listing l = {.v = &e, .n = 1};
@@ -1082,9 +1082,12 @@ int scan_one(int run_fd, const char *name, const struct watch_conf *w, const str
                 return -EINVAL;
         if (!scan_incremental(w, pat) || scan_name_pins(name))
                 return -EAGAIN;
-        r = stat_mnt(run_fd, "", &st, &mnt_id);
-        if (r < 0)
-                return r;
+        mnt_id = run_mnt_id;
+        if (mnt_id == 0) {
+                r = stat_mnt(run_fd, "", &st, &mnt_id);
+                if (r < 0)
+                        return r;
+        }
         r = stat_mnt(run_fd, name, &e.st, &e.mnt_id);
         if (r == -ENOENT)
                 return 0;

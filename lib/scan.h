@@ -69,9 +69,10 @@ bool scan_name_pins(const char *name);
  * checkpoint (absent, ignored, another kind or mount, no match), -EAGAIN
  * when only a scan of the whole run can tell (a symlink, a keep file, a
  * name without the monitor in a watch with a metric_log, a watch that is
- * not scan_incremental()), else -errno. */
-int scan_one(int run_fd, const char *name, const struct watch_conf *w, const struct pattern *pat, int64_t now_usec,
-             struct ckpt *ret);
+ * not scan_incremental()), else -errno. run_mnt_id: the mount of run_fd
+ * where the caller knows it (statx(2) STATX_MNT_ID), else 0 to ask. */
+int scan_one(int run_fd, uint64_t run_mnt_id, const char *name, const struct watch_conf *w, const struct pattern *pat,
+             int64_t now_usec, struct ckpt *ret);
 
 /* Scan the root, and with w->recursive every directory below it that is not
  * a checkpoint, a symlink or on another filesystem. Runs with no checkpoint

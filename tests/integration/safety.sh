@@ -100,6 +100,34 @@ test_bind_mounted_run_is_not_entered() {
         assert_names root/local step_3.pt
 }
 
+# The daemon, a name at a time: a directory with a checkpoint's name that is
+# a mount point (another filesystem, or a bind mount of this one) is no
+# checkpoint, so it neither takes a place among the newest nor is removed.
+test_daemon_takes_no_mount_point_for_a_checkpoint() {
+        need_root
+        mkdir -p runs/r/step-1 runs/r/step-2 other
+        mkfile runs/r/step-1/shard 4
+        mkfile runs/r/step-2/shard 4
+        mkfile other/precious 4
+        touch -d "-1 hour" runs/r/*/* runs/r/*
+        cat >c.conf <<EOC
+watch = ( { path = "$T/runs"; pattern = "step-{step}"; kind = "dir"; keep_top_k = 0; keep_last = 2;
+            settle = 2; } );
+EOC
+        start_daemon d.log -c c.conf
+        mkdir runs/r/step-9
+        mount --bind "$T/other" runs/r/step-9 || fail "cannot bind-mount"
+        mkdir runs/r/step-10.tmp
+        mkfile runs/r/step-10.tmp/shard 4
+        mv runs/r/step-10.tmp runs/r/step-10
+        # the newest two are step-10 and step-2: step-9 is a mount point
+        wait_for 20 test ! -e runs/r/step-1 || fail "step-1 kept: $(ls runs/r) $(cat d.log)"
+        assert_exists runs/r/step-2/shard
+        assert_exists other/precious
+        stop_daemon d.log
+        umount runs/r/step-9
+}
+
 # Hard links: deleting a checkpoint removes only its link.
 test_hard_link_keeps_other_name() {
         mkdir runs

@@ -544,7 +544,7 @@ START_TEST(test_scan_one_metric_log)
 
         fd = openat_beneath(tree_fd, CK, O_RDONLY | O_DIRECTORY, 0);
         ck_assert_int_ge(fd, 0);
-        ck_assert_int_eq(scan_one(fd, "epoch=3-step=12-val_loss=0.3.ckpt", &w, tree_pat, tree_now_usec, &c), 1);
+        ck_assert_int_eq(scan_one(fd, 0, "epoch=3-step=12-val_loss=0.3.ckpt", &w, tree_pat, tree_now_usec, &c), 1);
         ck_assert(c.has_metric);
         ck_assert_double_eq(c.metric, 0.3);
         ckpt_finish(&c);
@@ -552,7 +552,7 @@ START_TEST(test_scan_one_metric_log)
         /* its metric is in the log: only a scan of the whole run reads it */
         tree_mkfile(CK "/epoch=0-step=3.ckpt", 4096);
         tree_age_all();
-        ck_assert_int_eq(scan_one(fd, "epoch=0-step=3.ckpt", &w, tree_pat, tree_now_usec, &c), -EAGAIN);
+        ck_assert_int_eq(scan_one(fd, 0, "epoch=0-step=3.ckpt", &w, tree_pat, tree_now_usec, &c), -EAGAIN);
         run = tree_scan_path(&w, CK);
         ck_assert_double_eq(tree_find(&run, "epoch=0-step=3.ckpt")->metric, 0.9);
         ck_assert(run.metric_logged);
@@ -560,7 +560,7 @@ START_TEST(test_scan_one_metric_log)
 
         /* without a monitor no metric is looked up */
         w.policy.monitor = NULL;
-        ck_assert_int_eq(scan_one(fd, "epoch=0-step=3.ckpt", &w, tree_pat, tree_now_usec, &c), 1);
+        ck_assert_int_eq(scan_one(fd, 0, "epoch=0-step=3.ckpt", &w, tree_pat, tree_now_usec, &c), 1);
         ckpt_finish(&c);
         run = tree_scan_path(&w, CK);
         ck_assert(!run.metric_logged);
