@@ -101,6 +101,8 @@ static int floor_refresh_lent(void *userdata, struct space_run *sr)
         struct run_state *run = sr->owner;
 
         (void)userdata;
+        if (sr->whole)
+                run->full = true; /* not from the names its events noted */
         return floor_refresh(run->rs, run, (uint64_t)now_usec(CLOCK_MONOTONIC), now_usec(CLOCK_REALTIME));
 }
 

@@ -1,6 +1,8 @@
 /* The free-space floor, per filesystem: statvfs, then evictions in the order
  * of lib/floor.c until free space reaches the target. */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,9 +13,11 @@
 #include "decide.h"
 #include "floor.h"
 #include "floorlock.h"
+#include "fsutil.h"
 #include "log.h"
 #include "macro.h"
 #include "policy.h"
+#include "scan_pins.h"
 #include "space.h"
 #include "verify.h"
 
@@ -496,6 +500,95 @@ static void fs_refresh_ahead(struct fs_runs *fr, const struct fs_cands *fc, size
         }
 }
 
+/* Whether entry `name` of the run at run_fd is there (as (dev, ino), when
+ * want is given): 1 yes, 0 gone or replaced, -errno when it cannot be told. */
+static int entry_is(int run_fd, const char *name, const struct ckpt *want)
+{
+        struct stat st;
+
+        if (fstatat(run_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        return !want || (st.st_ino == want->ino && (uint32_t)st.st_dev == want->dev);
+}
+
+/* Whether "STEM.keep" is in the run at run_fd, STEM the first len bytes of
+ * stem: 1, 0, or -errno. */
+static int keep_exists(int run_fd, const char *stem, size_t len)
+{
+        char name[NAME_MAX + 1];
+
+        if (len + strlen(KEEP_SUFFIX) > NAME_MAX)
+                return 0; /* no such name can exist */
+        memcpy(name, stem, len);
+        memcpy(name + len, KEEP_SUFFIX, sizeof(KEEP_SUFFIX));
+        return entry_is(run_fd, name, NULL);
+}
+
+/* Whether a keep file for k is in the run at run_fd, as lib/scan_pins.c
+ * reads them: "MEMBER.keep", or for files "STEM.keep" where every member
+ * starts with "STEM.". 1, 0, or -errno when it cannot be told. */
+static int keep_file_for(int run_fd, const struct ckpt *k)
+{
+        const char *m0 = k->members[0];
+        int r = 0;
+
+        for (size_t i = 0; i < k->n_members && r == 0; i++)
+                r = keep_exists(run_fd, k->members[i], strlen(k->members[i]));
+        for (const char *p = strchr(m0, '.'); p && r == 0 && !k->is_dir; p = strchr(p + 1, '.')) {
+                size_t len = (size_t)(p - m0);
+                bool shared = true;
+
+                for (size_t j = 1; j < k->n_members && shared; j++)
+                        shared = strncmp(k->members[j], m0, len + 1) == 0;
+                if (shared)
+                        r = keep_exists(run_fd, m0, len);
+        }
+        return r;
+}
+
+/* Just before the floor removes candidate i: whether its run's index still
+ * says what the disk does where the floor needs it. The events that arrive
+ * during a pass are read only once it ends, so a keep file made for it in
+ * the meantime, or a checkpoint the floor protects in its run (its owner's
+ * best, newest or last written, by the index) removed or replaced, would go
+ * unseen: then the run is read again whole before anything more of it is
+ * evicted. A symlink made meanwhile is seen at the run's next decision. 1
+ * current, 0 not, -errno when it cannot be told (the victim is kept). */
+static int fs_victim_current(const struct fs_runs *fr, const struct fs_cands *fc, size_t i, unsigned *scratch)
+{
+        const struct space_run *sr = &fr->v[fc->run_of[i]];
+        _cleanup_close_ int fd = openat_beneath(sr->root->fd, sr->run->path, O_PATH | O_DIRECTORY, 0);
+        size_t s = i, e = i + 1;
+        int r;
+
+        if (fd < 0)
+                return fd == -ENOENT ? 0 : fd;
+        r = keep_file_for(fd, fc->ck[i]);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        /* the run's candidates are side by side (fs_cands_build()) */
+        while (s > 0 && fc->run_of[s - 1] == fc->run_of[i])
+                s--;
+        while (e < fc->n && fc->run_of[e] == fc->run_of[i])
+                e++;
+        r = floor_protect(fc->c + s, e - s, scratch + s);
+        if (r < 0)
+                return r;
+        for (size_t j = s; j < e; j++) {
+                const struct ckpt *k = fc->ck[j];
+
+                if (fc->c[j].run != fc->c[i].run ||
+                    !(scratch[j] & ((1u << FLOOR_PROTECT_NEWEST) | (1u << FLOOR_PROTECT_BEST))))
+                        continue;
+                r = entry_is(fd, k->members[0], k);
+                for (size_t m = 1; m < k->n_members && r > 0; m++)
+                        r = entry_is(fd, k->members[m], NULL);
+                if (r <= 0)
+                        return r;
+        }
+        return 1;
+}
+
 /* Evict from f until free space reaches the target, worst first: along
  * the whole order, so that a victim kept at its removal (in use, a flock)
  * gives way to the next. A victim's run is read again first when it is
@@ -562,6 +655,30 @@ again:
                         batch *= 2;
                         victim_locks_finish(&locks); /* read again in the next round */
                         goto again;                  /* the runs read again hold new checkpoints */
+                }
+                if (!s->dry_run) {
+                        int cur = fs_victim_current(&fr, &fc, fc.order[v], fc.why);
+
+                        if (cur < 0) {
+                                log_warning_errno(cur,
+                                                  "%s/%s: cannot tell whether the run changed during the "
+                                                  "floor's pass: %m; %s is kept",
+                                                  fr.v[ri].root->w->path, fr.v[ri].run->path, k->name);
+                                continue;
+                        }
+                        if (cur == 0) {
+                                /* read whole once, then decided again with
+                                 * the rest; changed again since, its
+                                 * victims wait for the next pass */
+                                if (fr.v[ri].reread || !view || !view->refresh)
+                                        continue;
+                                fr.v[ri].whole = fr.v[ri].reread = true;
+                                fr.v[ri].stale = false;
+                                if (view->refresh(view->userdata, &fr.v[ri]) < 0)
+                                        fr.v[ri].left_out = true;
+                                victim_locks_finish(&locks);
+                                goto again;
+                        }
                 }
                 was = k->verdict.delete_reason;
                 k->verdict.keep = false;

@@ -41,6 +41,9 @@ struct space_run {
          * kept current: read again (space_view.refresh) before any of its
          * checkpoints is evicted. */
         bool stale;
+        /* read whole when next read again (changed on the disk since its
+         * index was: fs_victim_current()), and read so once already */
+        bool whole, reread;
         bool left_out; /* could not be read again: nothing of it is evicted now */
         void *owner;   /* the lender's own record of the run */
 };
@@ -49,8 +52,9 @@ struct space_run {
  * array of *ret_n, malloc'd; the runs stay the daemon's: the floor only sets
  * the verdicts of what it evicts). 0 or -ENOMEM. */
 typedef int space_runs_fn(void *userdata, dev_t dev, struct space_run **ret, size_t *ret_n);
-/* Read stale run sr again and decide it; 0, or -errno (then it is left out).
- * Its checkpoints move: the floor takes none of its old pointers after. */
+/* Read stale run sr again (whole when sr->whole) and decide it; 0, or
+ * -errno (then it is left out). Its checkpoints move: the floor takes none
+ * of its old pointers after. */
 typedef int space_refresh_fn(void *userdata, struct space_run *sr);
 
 /* The daemon's index lent to the floor. */

@@ -434,6 +434,58 @@ test_many_runs_kth_best_of_every_run_first() {
         no_sanitizer_reports err err2
 }
 
+# A floor pass reads no event until it ends. What changed in a run during
+# the pass is asked of the disk just before each eviction, and the run is
+# read again whole: the pass is held at its first victim (run B) by the
+# test seam, and meanwhile the user pins run A's next victim with a .keep
+# (keep), or removes A's best, so that the next victim is A's best now (rm).
+# Two of B's victims are held by flock, so the pass goes on into A.
+floor_changed_during_pass() { # keep|rm
+        mount_tmpfs "$T/fs" 32m
+        local a=$T/fs/logs/version_0/checkpoints b=$T/fs/logs/version_1/checkpoints e
+        mkdir -p "$a" "$b"
+        old_ckpt "$a" 0 0.1 2048
+        old_ckpt "$a" 1 0.2 2048
+        old_ckpt "$a" 5 0.9 2048
+        for e in 0:0.1 1:0.3 2:0.5 3:0.7 4:0.8; do old_ckpt "$b" "${e%:*}" "${e#*:}" 2048; done
+        cat >c.conf <<EOC
+check_interval = 1;
+watch = ( { path = "$T/fs/logs"; preset = "lightning"; monitor = "val_loss"; keep_top_k = -1; keep_last = 1;
+            settle = 0; min_free = "12M"; } );
+EOC
+        "$PY" -c 'import fcntl, sys, time
+fs = [open(p, "rb") for p in sys.argv[1:]]
+for f in fs: fcntl.flock(f, fcntl.LOCK_SH)
+print("locked", flush=True)
+time.sleep(600)' "$b/$(ck 1 0.3)" "$b/$(ck 2 0.5)" >locker.out 3>&- &
+        echo $! >>"$T/pids"
+        wait_for 20 grep -q locked locker.out || fail "the flocks were not taken"
+        mkfifo hook
+        exec 3<>hook # read-write: never blocks, and keeps the FIFO open between removals
+        CKPTD_TEST_HOOK="before:$T/hook" "$CKPTD_HOOKED" --log-target stderr -c c.conf 2>d.log 3>&- &
+        CKPTD_PID=$!
+        echo "$CKPTD_PID" >>"$T/pids"
+        wait_for 20 grep -q '^ckptd: watching ' d.log || fail "ckptd did not start: $(cat d.log)"
+        head -c $((7 << 20)) /dev/zero >"$T/fs/filler1" # below the floor: a pass starts
+        wait_for 20 eval "ls -l /proc/$CKPTD_PID/fd 2>/dev/null | grep -q hook" ||
+                fail "the pass did not reach its first removal: $(cat d.log)"
+        if [ "$1" = keep ]; then
+                : >"$a/$(ck 1 0.2).keep"
+        else
+                rm "$a/$(ck 0 0.1)"
+        fi
+        head -c $((2 << 20)) /dev/zero >"$T/fs/filler2"
+        printf xxxxxxxxxx >&3 # the pass goes on
+        wait_for 20 grep -q 'short of the floor' d.log || fail "the pass did not end short: $(cat d.log)"
+        exec 3>&-
+        assert_exists "$a/$(ck 1 0.2)"
+        assert_exists "$a/$(ck 5 0.9)"
+        evicted "$b/$(ck 3 0.7)" d.log || fail "B's worst was not evicted: $(cat d.log)"
+}
+
+test_floor_sees_a_keep_file_made_during_its_pass() { floor_changed_during_pass keep; }
+test_floor_sees_a_best_removed_during_its_pass() { floor_changed_during_pass rm; }
+
 # The best of a run is the best of what the policy left: with keep_top_k 0
 # the policy deletes the run's rank 1 (old, not the newest), and the floor
 # must not then take the best one left, kept only for being young; nor say
