@@ -461,12 +461,19 @@ def big(b):
     return out
 
 
+def cpu_vs_b2(xs_ns, b):
+    """The row of CPU per save against B2's ckptd sessions (b: the big
+    results, or None)."""
+    c = med(xs_ns) / 1e9
+    c2 = med(b["sessions"]["ckptd"]["save_cpu_ns"]) / 1e9 if b else None
+    return (f"| CPU per save, µs | {us(c)} ({spread([x / 1e9 for x in xs_ns], us)}) | "
+            + (f"{us(c2)} | {ratio(c, c2)} |" if c2 else "— | |"))
+
+
 def onerun(u, b):
     out = [f"## B7. One run of {u['ckpts']} checkpoints\n"]
     if not u["blocks"]:
         return out + ["No save completed.\n"]
-    c7 = med(u["blocks"]) / 1e9
-    c2 = med(b["sessions"]["ckptd"]["save_cpu_ns"]) / 1e9 if b else None
     out += [f"One run of {u['ckpts']} checkpoints (the 3 oldest the best, keep 3 best + newest "
             f"{u['ckpts'] - 3}), ckptd only, one daemon; the same saves as B2, all into that run, in "
             f"{len(u['blocks'])} blocks of up to {u.get('block', max(u['saves']))} saves, each block "
@@ -475,27 +482,23 @@ def onerun(u, b):
             f"CPU per save per block (schedstat), median over the blocks. Start-up on this run took "
             f"{ms(u['startup'])} ms; VmHWM {mib(u['hwm_kib'])} MiB.\n",
             "| one run | ckptd, median (min–max) | B2 (100 per run) | ratio |", "|---|---|---|---|",
-            f"| CPU per save, µs | {us(c7)} ({spread([x / 1e9 for x in u['blocks']], us)}) | "
-            + (f"{us(c2)} | {ratio(c7, c2)} |" if c2 else "— | |")]
+            cpu_vs_b2(u["blocks"], b)]
     if u["latency"]:
         out.append(f"| latency p50 / p99, ms | {ms(q(u['latency'], 50))} / {ms(q(u['latency'], 99))} | | |")
     return out + [""]
 
 
 def lightning(l, b):
-    out = [f"## B2 under the lightning preset\n"]
+    out = ["## B2 under the lightning preset\n"]
     if not l["saves"]:
         return out + ["No save completed.\n"]
-    cl = med(l["save_cpu_ns"]) / 1e9
-    c2 = med(b["sessions"]["ckptd"]["save_cpu_ns"]) / 1e9 if b else None
     out += [f"B2's tree and saves ({l['runs']} runs × {l['ckpts_per_run']}, {med(l['saves']):.0f} saves a session, "
             f"{len(l['saves'])} sessions) with Lightning's key=value names, the monitor in each "
             "(`epoch=12-val_loss=0.8123.ckpt`), watched with `preset = \"lightning\"`, whose metric logs "
             "(`../metrics.csv`, TensorBoard's events file) rank only names without the monitor; ckptd only, "
             "B2's ckptd sessions the baseline.\n",
             "| lightning preset | ckptd, median (min–max) | B2 (a pattern) | ratio |", "|---|---|---|---|",
-            f"| CPU per save, µs | {us(cl)} ({spread([x / 1e9 for x in l['save_cpu_ns']], us)}) | "
-            + (f"{us(c2)} | {ratio(cl, c2)} |" if c2 else "— | |")]
+            cpu_vs_b2(l["save_cpu_ns"], b)]
     if l["latency"]:
         lb = b["sessions"]["ckptd"]["latency"] if b else []
         out.append(f"| latency p50 / p99, ms | {ms(q(l['latency'], 50))} / {ms(q(l['latency'], 99))} | "

@@ -282,6 +282,22 @@ START_TEST(test_floor_uses_the_index)
 }
 END_TEST
 
+/* Someone removes checkpoint pick (mod the count) of the index, with its
+ * event; what says so. False when the index is empty. */
+static bool remove_one(struct manager *m, unsigned pick, char *what, size_t len)
+{
+        struct run *idx = index_of(m);
+        char name[96];
+
+        if (idx->n_ckpts == 0)
+                return false;
+        snprintf(name, sizeof(name), "%s", idx->ckpts[pick % idx->n_ckpts].name);
+        ck_assert_int_eq(unlinkat(tree_fd, name, 0), 0);
+        event(m, WATCH_EVENT_GONE, name, false);
+        snprintf(what, len, "rm %s", name);
+        return true;
+}
+
 /* Random saves, removals, keep files, symlinks and rewrites, each with the
  * events the kernel sends: after each, the index equals the disk. */
 START_TEST(test_index_equals_disk_after_random_events)
@@ -302,12 +318,8 @@ START_TEST(test_index_equals_disk_after_random_events)
                         snprintf(what, sizeof(what), "save %s", ckpt_name(step, loss));
                         break;
                 case 2: /* someone removes one */
-                        if (idx->n_ckpts == 0)
+                        if (!remove_one(m, step, what, sizeof(what)))
                                 continue;
-                        snprintf(name, sizeof(name), "%s", idx->ckpts[step % idx->n_ckpts].name);
-                        ck_assert_int_eq(unlinkat(tree_fd, name, 0), 0);
-                        event(m, WATCH_EVENT_GONE, name, false);
-                        snprintf(what, sizeof(what), "rm %s", name);
                         break;
                 case 3: /* a keep file beside one */
                         if (idx->n_ckpts == 0)
@@ -372,7 +384,6 @@ START_TEST(test_index_equals_disk_with_a_metric_log)
         tree_puts("metrics.csv", log);
         for (int op = 0; op < 200; op++) {
                 unsigned step = (unsigned)rand_r(&seed) % 60, loss = (unsigned)rand_r(&seed) % 100;
-                struct run *idx = index_of(m);
 
                 switch (rand_r(&seed) % 5) {
                 case 0:
@@ -388,12 +399,8 @@ START_TEST(test_index_equals_disk_with_a_metric_log)
                         snprintf(what, sizeof(what), "save %s", name);
                         break;
                 case 3: /* someone removes one */
-                        if (idx->n_ckpts == 0)
+                        if (!remove_one(m, step, what, sizeof(what)))
                                 continue;
-                        snprintf(name, sizeof(name), "%s", idx->ckpts[step % idx->n_ckpts].name);
-                        ck_assert_int_eq(unlinkat(tree_fd, name, 0), 0);
-                        event(m, WATCH_EVENT_GONE, name, false);
-                        snprintf(what, sizeof(what), "rm %s", name);
                         break;
                 default: /* the trainer logs the next steps: no event */
                         while (logged <= step && len + 32 < sizeof(log)) {
