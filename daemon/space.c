@@ -500,15 +500,37 @@ static void fs_refresh_ahead(struct fs_runs *fr, const struct fs_cands *fc, size
         }
 }
 
-/* Whether entry `name` of the run at run_fd is there (as (dev, ino), when
- * want is given): 1 yes, 0 gone or replaced, -errno when it cannot be told. */
-static int entry_is(int run_fd, const char *name, const struct ckpt *want)
+/* Whether entry `name` of the run at run_fd is there: 1 yes, 0 no, -errno
+ * when it cannot be told. */
+static int entry_exists(int run_fd, const char *name)
 {
         struct stat st;
 
         if (fstatat(run_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                 return errno == ENOENT ? 0 : -errno;
-        return !want || (st.st_ino == want->ino && (uint32_t)st.st_dev == want->dev);
+        return 1;
+}
+
+/* Whether checkpoint k is on the disk as its record says: every member
+ * there, members[0] the same (dev, ino), the same owner, none written or
+ * touched since (an mtime past the record's); a file protected for its
+ * place (exact) with its very mtime, which decides the last written. 1 yes,
+ * 0 changed, -errno when it cannot be told. */
+static int ckpt_unchanged(int run_fd, const struct ckpt *k, bool exact)
+{
+        for (size_t m = 0; m < k->n_members; m++) {
+                struct stat st;
+                int64_t mtime;
+
+                if (fstatat(run_fd, k->members[m], &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        return errno == ENOENT ? 0 : -errno;
+                mtime = verify_mtime_usec(&st);
+                if ((m == 0 && (st.st_ino != k->ino || (uint32_t)st.st_dev != k->dev)) ||
+                    (k->uid != UID_MIXED && st.st_uid != k->uid) || mtime > k->mtime_usec ||
+                    (exact && !k->is_dir && k->n_members == 1 && mtime != k->mtime_usec))
+                        return 0;
+        }
+        return 1;
 }
 
 /* Whether "STEM.keep" is in the run at run_fd, STEM the first len bytes of
@@ -521,7 +543,7 @@ static int keep_exists(int run_fd, const char *stem, size_t len)
                 return 0; /* no such name can exist */
         memcpy(name, stem, len);
         memcpy(name + len, KEEP_SUFFIX, sizeof(KEEP_SUFFIX));
-        return entry_is(run_fd, name, NULL);
+        return entry_exists(run_fd, name);
 }
 
 /* Whether a keep file for k is in the run at run_fd, as lib/scan_pins.c
@@ -548,14 +570,18 @@ static int keep_file_for(int run_fd, const struct ckpt *k)
 
 /* Just before the floor removes candidate i: whether its run's index still
  * says what the disk does where the floor needs it. The events that arrive
- * during a pass are read only once it ends, so a keep file made for it in
- * the meantime, or a checkpoint the floor protects in its run (its owner's
- * best, newest or last written, by the index) removed or replaced, would go
- * unseen: then the run is read again whole before anything more of it is
- * evicted. A symlink made meanwhile is seen at the run's next decision. 1
- * current, 0 not, -errno when it cannot be told (the victim is kept). */
-static int fs_victim_current(const struct fs_runs *fr, const struct fs_cands *fc, size_t i, unsigned *scratch)
+ * during a pass are read only once it ends, so these would go unseen: a
+ * keep file made for it in the meantime, it written again or touched (it
+ * may be the last written now) or given to another owner, and a checkpoint
+ * the floor protects in its run (its owner's best, newest or last written,
+ * by the index; why holds their FLOOR_PROTECT bits) removed, replaced,
+ * touched or given away. Then the run is read again whole before anything
+ * more of it is evicted. A symlink made meanwhile is seen at the run's next
+ * decision. 1 current, 0 not, -errno when it cannot be told (the victim is
+ * kept). */
+static int fs_victim_current(const struct fs_runs *fr, const struct fs_cands *fc, size_t i, const unsigned *why)
 {
+        const unsigned places = (1u << FLOOR_PROTECT_NEWEST) | (1u << FLOOR_PROTECT_BEST);
         const struct space_run *sr = &fr->v[fc->run_of[i]];
         _cleanup_close_ int fd = openat_beneath(sr->root->fd, sr->run->path, O_PATH | O_DIRECTORY, 0);
         size_t s = i, e = i + 1;
@@ -566,23 +592,18 @@ static int fs_victim_current(const struct fs_runs *fr, const struct fs_cands *fc
         r = keep_file_for(fd, fc->ck[i]);
         if (r != 0)
                 return r < 0 ? r : 0;
+        r = ckpt_unchanged(fd, fc->ck[i], false);
+        if (r <= 0)
+                return r;
         /* the run's candidates are side by side (fs_cands_build()) */
         while (s > 0 && fc->run_of[s - 1] == fc->run_of[i])
                 s--;
         while (e < fc->n && fc->run_of[e] == fc->run_of[i])
                 e++;
-        r = floor_protect(fc->c + s, e - s, scratch + s);
-        if (r < 0)
-                return r;
         for (size_t j = s; j < e; j++) {
-                const struct ckpt *k = fc->ck[j];
-
-                if (fc->c[j].run != fc->c[i].run ||
-                    !(scratch[j] & ((1u << FLOOR_PROTECT_NEWEST) | (1u << FLOOR_PROTECT_BEST))))
+                if (fc->c[j].run != fc->c[i].run || !(why[j] & places))
                         continue;
-                r = entry_is(fd, k->members[0], k);
-                for (size_t m = 1; m < k->n_members && r > 0; m++)
-                        r = entry_is(fd, k->members[m], NULL);
+                r = ckpt_unchanged(fd, fc->ck[j], true);
                 if (r <= 0)
                         return r;
         }
@@ -605,7 +626,7 @@ static int fs_enforce(struct space *sp, struct fs_state *f, struct root *const *
         uint64_t writing_bytes, room;
         size_t nv = 0, batch = 1;
         bool first = true, walk = false;
-        int r;
+        int r, places = 0;
 
         r = fs_collect(sp, f, roots, n, s->now_usec, view, &fr);
         if (r < 0)
@@ -632,6 +653,8 @@ again:
         if (walk) {
                 writing_bytes += floor_places_checked(fc.c, fc.ck, fc.run_of, fc.n, &fr, fc.order);
                 nv = floor_evictable(fc.c, fc.n, fc.order);
+                /* the places, for fs_victim_current(): once a round */
+                places = nv == 0 || s->dry_run ? 0 : floor_protect(fc.c, fc.n, fc.why);
         }
         for (size_t v = 0; v < nv; v++) {
                 struct ckpt *k = fc.ck[fc.order[v]];
@@ -657,7 +680,7 @@ again:
                         goto again;                  /* the runs read again hold new checkpoints */
                 }
                 if (!s->dry_run) {
-                        int cur = fs_victim_current(&fr, &fc, fc.order[v], fc.why);
+                        int cur = places < 0 ? places : fs_victim_current(&fr, &fc, fc.order[v], fc.why);
 
                         if (cur < 0) {
                                 log_warning_errno(cur,

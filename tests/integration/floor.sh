@@ -437,10 +437,12 @@ test_many_runs_kth_best_of_every_run_first() {
 # A floor pass reads no event until it ends. What changed in a run during
 # the pass is asked of the disk just before each eviction, and the run is
 # read again whole: the pass is held at its first victim (run B) by the
-# test seam, and meanwhile the user pins run A's next victim with a .keep
-# (keep), or removes A's best, so that the next victim is A's best now (rm).
-# Two of B's victims are held by flock, so the pass goes on into A.
-floor_changed_during_pass() { # keep|rm
+# test seam, and meanwhile run A's next victim is pinned with a .keep
+# (keep), or becomes A's best as A's best is removed (rm) or given to
+# another owner (chown), or becomes A's last written as a trainer saves
+# again under its name, into the same inode (rewrite). Two of B's victims
+# are held by flock, so the pass goes on into A.
+floor_changed_during_pass() { # keep|rm|chown|rewrite
         mount_tmpfs "$T/fs" 32m
         local a=$T/fs/logs/version_0/checkpoints b=$T/fs/logs/version_1/checkpoints e
         mkdir -p "$a" "$b"
@@ -469,11 +471,14 @@ time.sleep(600)' "$b/$(ck 1 0.3)" "$b/$(ck 2 0.5)" >locker.out 3>&- &
         head -c $((7 << 20)) /dev/zero >"$T/fs/filler1" # below the floor: a pass starts
         wait_for 20 eval "ls -l /proc/$CKPTD_PID/fd 2>/dev/null | grep -q hook" ||
                 fail "the pass did not reach its first removal: $(cat d.log)"
-        if [ "$1" = keep ]; then
-                : >"$a/$(ck 1 0.2).keep"
-        else
-                rm "$a/$(ck 0 0.1)"
-        fi
+        case $1 in
+        keep) : >"$a/$(ck 1 0.2).keep" ;;
+        rm) rm "$a/$(ck 0 0.1)" ;;
+        chown) chown 4242 "$a/$(ck 0 0.1)" ;;
+        rewrite) "$PY" -c 'import sys
+with open(sys.argv[1], "r+b") as f:
+    f.write(b"saved again")' "$a/$(ck 1 0.2)" ;;
+        esac
         head -c $((2 << 20)) /dev/zero >"$T/fs/filler2"
         printf xxxxxxxxxx >&3 # the pass goes on
         wait_for 20 grep -q 'short of the floor' d.log || fail "the pass did not end short: $(cat d.log)"
@@ -485,6 +490,8 @@ time.sleep(600)' "$b/$(ck 1 0.3)" "$b/$(ck 2 0.5)" >locker.out 3>&- &
 
 test_floor_sees_a_keep_file_made_during_its_pass() { floor_changed_during_pass keep; }
 test_floor_sees_a_best_removed_during_its_pass() { floor_changed_during_pass rm; }
+test_floor_sees_a_best_given_away_during_its_pass() { floor_changed_during_pass chown; }
+test_floor_sees_a_save_written_again_during_its_pass() { floor_changed_during_pass rewrite; }
 
 # The best of a run is the best of what the policy left: with keep_top_k 0
 # the policy deletes the run's rank 1 (old, not the newest), and the floor
