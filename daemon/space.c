@@ -17,7 +17,7 @@
 #include "log.h"
 #include "macro.h"
 #include "policy.h"
-#include "scan_pins.h"
+#include "scan.h"
 #include "space.h"
 #include "verify.h"
 
@@ -500,17 +500,6 @@ static void fs_refresh_ahead(struct fs_runs *fr, const struct fs_cands *fc, size
         }
 }
 
-/* Whether entry `name` of the run at run_fd is there: 1 yes, 0 no, -errno
- * when it cannot be told. */
-static int entry_exists(int run_fd, const char *name)
-{
-        struct stat st;
-
-        if (fstatat(run_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                return errno == ENOENT ? 0 : -errno;
-        return 1;
-}
-
 /* Whether checkpoint k is on the disk as its record says: every member
  * there, members[0] the same (dev, ino), the same owner, none written or
  * touched since (an mtime past the record's); a file protected for its
@@ -531,41 +520,6 @@ static int ckpt_unchanged(int run_fd, const struct ckpt *k, bool exact)
                         return 0;
         }
         return 1;
-}
-
-/* Whether "STEM.keep" is in the run at run_fd, STEM the first len bytes of
- * stem: 1, 0, or -errno. */
-static int keep_exists(int run_fd, const char *stem, size_t len)
-{
-        char name[NAME_MAX + 1];
-
-        if (len + strlen(KEEP_SUFFIX) > NAME_MAX)
-                return 0; /* no such name can exist */
-        memcpy(name, stem, len);
-        memcpy(name + len, KEEP_SUFFIX, sizeof(KEEP_SUFFIX));
-        return entry_exists(run_fd, name);
-}
-
-/* Whether a keep file for k is in the run at run_fd, as lib/scan_pins.c
- * reads them: "MEMBER.keep", or for files "STEM.keep" where every member
- * starts with "STEM.". 1, 0, or -errno when it cannot be told. */
-static int keep_file_for(int run_fd, const struct ckpt *k)
-{
-        const char *m0 = k->members[0];
-        int r = 0;
-
-        for (size_t i = 0; i < k->n_members && r == 0; i++)
-                r = keep_exists(run_fd, k->members[i], strlen(k->members[i]));
-        for (const char *p = strchr(m0, '.'); p && r == 0 && !k->is_dir; p = strchr(p + 1, '.')) {
-                size_t len = (size_t)(p - m0);
-                bool shared = true;
-
-                for (size_t j = 1; j < k->n_members && shared; j++)
-                        shared = strncmp(k->members[j], m0, len + 1) == 0;
-                if (shared)
-                        r = keep_exists(run_fd, m0, len);
-        }
-        return r;
 }
 
 /* Just before the floor removes candidate i: whether its run's index still
@@ -589,7 +543,7 @@ static int fs_victim_current(const struct fs_runs *fr, const struct fs_cands *fc
 
         if (fd < 0)
                 return fd == -ENOENT ? 0 : fd;
-        r = keep_file_for(fd, fc->ck[i]);
+        r = scan_keep_file_for(fd, fc->ck[i]);
         if (r != 0)
                 return r < 0 ? r : 0;
         r = ckpt_unchanged(fd, fc->ck[i], false);

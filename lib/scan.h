@@ -74,6 +74,11 @@ bool scan_name_pins(const char *name);
 int scan_one(int run_fd, uint64_t run_mnt_id, const char *name, const struct watch_conf *w, const struct pattern *pat,
              int64_t now_usec, struct ckpt *ret);
 
+/* Whether a keep file in the run at run_fd pins c, by the rule a scan
+ * reads them with: "MEMBER.keep", or for files "STEM.keep" where every
+ * member starts with "STEM.". 1, 0, or -errno when it cannot be told. */
+int scan_keep_file_for(int run_fd, const struct ckpt *c);
+
 /* Scan the root, and with w->recursive every directory below it that is not
  * a checkpoint, a symlink or on another filesystem. Runs with no checkpoint
  * are still returned (the daemon watches them), and so are runs that could

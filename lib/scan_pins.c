@@ -62,6 +62,37 @@ void pins_keep_files(const struct scan_listing *l, struct run *run)
         }
 }
 
+/* Whether "<stem>.keep" is in the run at run_fd, stem the len bytes at
+ * stem: 1, 0, or -errno. */
+static int keep_file_exists(int run_fd, const char *stem, size_t len)
+{
+        char name[NAME_MAX + 1];
+        struct stat st;
+
+        if (len + strlen(KEEP_SUFFIX) > NAME_MAX)
+                return 0; /* no such name can exist */
+        memcpy(name, stem, len);
+        memcpy(name + len, KEEP_SUFFIX, sizeof(KEEP_SUFFIX));
+        if (fstatat(run_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        return 1;
+}
+
+int scan_keep_file_for(int run_fd, const struct ckpt *c)
+{
+        const char *m0 = c->n_members > 0 ? c->members[0] : NULL;
+        int r = 0;
+
+        /* the stems keep_names() can take: each member, and each prefix of
+         * the first member that ends before one of its dots */
+        for (size_t k = 0; k < c->n_members && r == 0; k++)
+                r = keep_file_exists(run_fd, c->members[k], strlen(c->members[k]));
+        for (const char *p = m0 ? strchr(m0, '.') : NULL; p && r == 0; p = strchr(p + 1, '.'))
+                if (p > m0 && keep_names(c, m0, (size_t)(p - m0)))
+                        r = keep_file_exists(run_fd, m0, (size_t)(p - m0));
+        return r;
+}
+
 /* A symlink in the run pins every checkpoint of the run that a component
  * of its target names: "x", "./x", "x/" or a path into x pin x, as
  * Lightning's save_last="link" writes last.ckpt -> epoch=3-step=100.ckpt;

@@ -223,6 +223,72 @@ START_TEST(test_keep_pins)
 }
 END_TEST
 
+/* Whether stems[n] is among stems[0..n). */
+static bool stem_listed(char (*stems)[64], size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(stems[i], stems[n]) == 0)
+                        return true;
+        return false;
+}
+
+/* The floor asks the disk whether a keep file pins its victim
+ * (scan_keep_file_for()); it must say what a scan of the run says, for
+ * every stem a keep file could have: each member, each prefix of one
+ * before a dot, and each of those one byte short. */
+START_TEST(test_keep_file_for_agrees_with_the_scan)
+{
+        struct watch_conf w = tree_watch(KIND_ANY);
+        static const char *const files[] = {"ckpt-1.index", "ckpt-1.data-00000-of-00001", "ckpt-2.x.index",
+                                            "ckpt-2.x.data", "ckpt-6.pt"};
+        char stems[64][64];
+        size_t n_stems = 0, n_pinned = 0;
+        struct run run;
+
+        tree_use_pattern("ckpt-{step}.*");
+        for (size_t i = 0; i < ELEMENTSOF(files); i++)
+                tree_mkfile(files[i], 1);
+        tree_mkdirs("ckpt-4.d");
+        run = tree_scan(&w);
+        ck_assert_uint_eq(run.n_ckpts, 4);
+        for (size_t i = 0; i < run.n_ckpts; i++)
+                for (size_t k = 0; k < run.ckpts[i].n_members; k++) {
+                        const char *m = run.ckpts[i].members[k];
+
+                        for (size_t len = 0; len <= strlen(m); len++) {
+                                if (m[len] != '.' && m[len] != '\0')
+                                        continue;
+                                for (size_t cut = 0; cut <= 1 && cut <= len; cut++) {
+                                        ck_assert_uint_lt(n_stems, ELEMENTSOF(stems));
+                                        snprintf(stems[n_stems], sizeof(stems[0]), "%.*s", (int)(len - cut), m);
+                                        n_stems += !stem_listed(stems, n_stems);
+                                }
+                        }
+                }
+        run_finish(&run);
+
+        for (size_t s = 0; s < n_stems; s++) {
+                char name[80];
+
+                snprintf(name, sizeof(name), "%s.keep", stems[s]);
+                tree_mkfile(name, 0);
+                run = tree_scan(&w);
+                ck_assert_uint_eq(run.n_ckpts, 4);
+                for (size_t i = 0; i < run.n_ckpts; i++) {
+                        bool pinned = run.ckpts[i].pins & PIN(PIN_KEEPFILE);
+
+                        ck_assert_msg(scan_keep_file_for(tree_fd, &run.ckpts[i]) == pinned,
+                                      "%s by %s: the scan says %d", run.ckpts[i].name, name, pinned);
+                        n_pinned += pinned;
+                }
+                run_finish(&run);
+                ck_assert_int_eq(unlinkat(tree_fd, name, 0), 0);
+        }
+        /* the 6 members, and the stems ckpt-1, ckpt-2, ckpt-2.x and ckpt-6 */
+        ck_assert_uint_eq(n_pinned, 6 + 4);
+}
+END_TEST
+
 static bool listed(const struct flock_table *t, const struct ckpt *c)
 {
         return flock_table_has(t, c->dev, c->ino);
@@ -470,6 +536,7 @@ TCase *scan_pins_tcase(void)
         tcase_add_test(tc, test_pointer_by_name);
         tcase_add_test(tc, test_pointer_by_number);
         tcase_add_test(tc, test_keep_pins);
+        tcase_add_test(tc, test_keep_file_for_agrees_with_the_scan);
         tcase_add_test(tc, test_flock_pins);
         tcase_add_test(tc, test_flock_table_format);
         tcase_add_test(tc, test_hf_metrics_and_best);
