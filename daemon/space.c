@@ -531,13 +531,14 @@ static int ckpt_unchanged(int run_fd, const struct ckpt *k, bool exact)
  * by the index; why holds their FLOOR_PROTECT bits) removed, replaced,
  * touched or given away. Then the run is read again whole before anything
  * more of it is evicted. A symlink made meanwhile is seen at the run's next
- * decision. 1 current, 0 not, -errno when it cannot be told (the victim is
- * kept). */
-static int fs_victim_current(const struct fs_runs *fr, const struct fs_cands *fc, size_t i, const unsigned *why)
+ * decision. 1 current, with the run open at *ret_fd for the removal; 0 not,
+ * -errno when it cannot be told (the victim is kept). */
+static int fs_victim_current(const struct fs_runs *fr, const struct fs_cands *fc, size_t i, const unsigned *why,
+                             int *ret_fd)
 {
         const unsigned places = (1u << FLOOR_PROTECT_NEWEST) | (1u << FLOOR_PROTECT_BEST);
         const struct space_run *sr = &fr->v[fc->run_of[i]];
-        _cleanup_close_ int fd = openat_beneath(sr->root->fd, sr->run->path, O_PATH | O_DIRECTORY, 0);
+        _cleanup_close_ int fd = openat_beneath(sr->root->fd, sr->run->path, O_RDONLY | O_DIRECTORY, 0);
         size_t s = i, e = i + 1;
         int r;
 
@@ -561,6 +562,7 @@ static int fs_victim_current(const struct fs_runs *fr, const struct fs_cands *fc
                 if (r <= 0)
                         return r;
         }
+        *ret_fd = TAKE_FD(fd);
         return 1;
 }
 
@@ -615,6 +617,7 @@ again:
                 size_t ri = fc.run_of[fc.order[v]];
                 unsigned before = s->deleted;
                 uint64_t freed_before = s->freed_bytes, expect;
+                _cleanup_close_ int run_fd = -1;
                 enum delete_reason was;
 
                 if (f->free_bytes >= f->target_bytes || s->stopped)
@@ -634,7 +637,7 @@ again:
                         goto again;                  /* the runs read again hold new checkpoints */
                 }
                 if (!s->dry_run) {
-                        int cur = places < 0 ? places : fs_victim_current(&fr, &fc, fc.order[v], fc.why);
+                        int cur = places < 0 ? places : fs_victim_current(&fr, &fc, fc.order[v], fc.why, &run_fd);
 
                         if (cur < 0) {
                                 log_warning_errno(cur,
@@ -660,7 +663,7 @@ again:
                 was = k->verdict.delete_reason;
                 k->verdict.keep = false;
                 k->verdict.delete_reason = DELETE_FLOOR;
-                sweep_remove(s, fr.v[ri].root, fr.v[ri].run, k, DELETE_FLOOR, &locks);
+                sweep_remove(s, fr.v[ri].root, fr.v[ri].run, k, DELETE_FLOOR, run_fd, &locks);
                 /* Kept by its checks (in use, a flock), it stays out of
                  * the order until its run is decided again, as a victim of
                  * the policy does. Not tried at all (a stop): it keeps its

@@ -790,9 +790,8 @@ int sweep_verify_files(struct root *r, const struct run *run, const struct ckpt 
         return v;
 }
 
-/* sweep_remove() with the run already open at run_fd (-1: open it here). */
-static int sweep_remove_at(struct sweep *s, struct root *r, const struct run *run, const struct ckpt *c,
-                           enum delete_reason reason, int run_fd, struct victim_locks *locks)
+int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const struct ckpt *c,
+                 enum delete_reason reason, int run_fd, struct victim_locks *locks)
 {
         _cleanup_free_ char *path = sweep_ckpt_path(r, run, c);
         const char *monitor = r->w->policy.monitor;
@@ -929,12 +928,6 @@ bool sweep_capped(struct sweep *s)
         return true;
 }
 
-int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const struct ckpt *c,
-                 enum delete_reason reason, struct victim_locks *locks)
-{
-        return sweep_remove_at(s, r, run, c, reason, -1, locks);
-}
-
 const char *sweep_metric_text(const struct root *r, const struct ckpt *c, char *buf, size_t len)
 {
         const char *monitor = r->w->policy.monitor;
@@ -970,7 +963,7 @@ int sweep_apply_range(struct sweep *s, struct root *r, const struct run *run, si
                 /* the run is opened once, at its first deletion */
                 if (fd < 0 && !s->dry_run)
                         fd = own_fd = open_run(r, run->path);
-                sweep_remove_at(s, r, run, c, c->verdict.delete_reason, fd, &locks);
+                sweep_remove(s, r, run, c, c->verdict.delete_reason, fd, &locks);
         }
         victim_locks_finish(&locks);
         return 0;

@@ -151,9 +151,9 @@ void victim_locks_finish(struct victim_locks *l);
  * more; the first time, it is logged and s->capped set. */
 bool sweep_capped(struct sweep *s);
 /* Remove (or in a dry run, log) one checkpoint with the given reason, one
- * of the batch of locks. */
+ * of the batch of locks; its run open at run_fd, or -1 to open it here. */
 int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const struct ckpt *c,
-                 enum delete_reason reason, struct victim_locks *locks);
+                 enum delete_reason reason, int run_fd, struct victim_locks *locks);
 
 /* From now on, a removal that does not end within its first steps goes on
  * from event loop e, a few entries per turn (the daemon; ckptd -1 removes
