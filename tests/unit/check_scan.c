@@ -562,6 +562,9 @@ START_TEST(test_mount_points)
         struct run *runs = NULL;
         size_t n = 0;
         char full[4096];
+        struct stat st;
+        uint64_t mnt_id;
+        struct ckpt c;
 
         if (geteuid() != 0 || unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 return; /* not allowed here: nothing to test */
@@ -586,6 +589,19 @@ START_TEST(test_mount_points)
         ck_assert_uint_ge(runs[0].ckpts[0].size_bytes, 4096);
         ck_assert_uint_lt(runs[0].ckpts[0].size_bytes, 1 << 20);
         runs_free(runs, n);
+
+        /* the daemon's name-by-name path says the same, whether it knows
+         * the run's mount or asks */
+        ck_assert_int_eq(stat_mnt(tree_fd, "", &st, &mnt_id), 0);
+        for (int known = 0; known <= 1; known++) {
+                uint64_t id = known ? mnt_id : 0;
+
+                ck_assert_int_eq(scan_one(tree_fd, id, "checkpoint-3", &w, tree_pat, tree_scan_now(), &c), 0);
+                ck_assert_int_eq(scan_one(tree_fd, id, "checkpoint-2", &w, tree_pat, tree_scan_now(), &c), 1);
+                ck_assert_int_eq(c.read_error, 0);
+                ck_assert_uint_lt(c.size_bytes, 1 << 20);
+                ckpt_finish(&c);
+        }
 
         static const char *const mounts[] = {"m", "checkpoint-3", "checkpoint-2/inner"};
         for (size_t i = 0; i < ELEMENTSOF(mounts); i++) {
