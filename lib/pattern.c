@@ -166,6 +166,37 @@ static locale_t c_numeric_locale(void)
         return l;
 }
 
+/* s[0..n) in the form names nearly always use, [-]digits[.digits] with at
+ * most 15 digits, into *ret: the same double as strtod() gives, because
+ * both the digits as an integer (below 2^53) and the power of ten (at most
+ * 10^15) are exact doubles, and IEEE division rounds their quotient
+ * correctly, as strtod() rounds the decimal. false for any other form. */
+static bool parse_plain_decimal(const char *s, size_t n, double *ret)
+{
+        static const double pow10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                       1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+        uint64_t digits = 0;
+        size_t i = n > 0 && s[0] == '-', n_digits = 0, n_frac = 0;
+        bool dot = false;
+        double v;
+
+        for (; i < n; i++) {
+                if (s[i] == '.' && !dot) {
+                        dot = true;
+                        continue;
+                }
+                if (!is_digit(s[i]) || ++n_digits >= ELEMENTSOF(pow10))
+                        return false;
+                digits = digits * 10 + (uint64_t)(s[i] - '0');
+                n_frac += dot;
+        }
+        if (n_digits == 0)
+                return false;
+        v = (double)digits / pow10[n_frac];
+        *ret = s[0] == '-' ? -v : v;
+        return true;
+}
+
 /* Convert s[0..n), already known to be a number, through a NUL-terminated
  * copy: strtod() must not run on into the rest of the name ("1.5" taken as
  * "1"). Names are at most NAME_MAX bytes, so the heap is rarely needed. */
@@ -174,6 +205,8 @@ static int parse_number(const char *s, size_t n, double *ret)
         char stack[256], *buf = stack;
         locale_t l;
 
+        if (parse_plain_decimal(s, n, ret))
+                return 0;
         if (n >= sizeof(stack)) {
                 buf = malloc(n + 1);
                 if (!buf)

@@ -2,9 +2,12 @@
 #include <check.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "macro.h"
 #include "pattern.h"
 #include "preset.h"
 
@@ -48,6 +51,13 @@ static bool kvmatch(const char *name, struct fields *f)
         ok = pattern_match(p, name, f);
         pattern_free(p);
         return ok;
+}
+
+/* A 64-bit LCG (Knuth's MMIX constants): the high bits. */
+static uint64_t lcg_next(uint64_t *seed)
+{
+        *seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        return *seed >> 33;
 }
 
 static double field(const struct fields *f, const char *name)
@@ -206,6 +216,47 @@ START_TEST(test_number_grammar)
         };
         for (size_t i = 0; i < sizeof(not_numbers) / sizeof(not_numbers[0]); i++)
                 ck_assert_msg(!tmatch("{x}", not_numbers[i], &f), "\"%s\" taken as a number", not_numbers[i]);
+}
+END_TEST
+
+/* Every number a name carries reads as strtod() reads its text, to the
+ * bit (the sign of a zero too): decimals of up to 18 digits, a sign, a dot
+ * anywhere, leading zeros, and the other forms of the grammar. */
+START_TEST(test_number_values_as_strtod)
+{
+        static const char *const odd[] = {"1e-3", "+5", "-.5", "5.", ".5", "-0", "-0.0", "0.000", "1.e2"};
+        struct pattern *p = compile_ok("v={x}.ckpt");
+        uint64_t seed = 42;
+
+        for (size_t i = 0; i < 200000 + ELEMENTSOF(odd); i++) {
+                char text[40], name[64];
+                struct fields f = {};
+                double want;
+
+                if (i < ELEMENTSOF(odd)) {
+                        snprintf(text, sizeof(text), "%s", odd[i]);
+                } else {
+                        size_t k = 0, n = 1 + (size_t)(lcg_next(&seed) % 18), dot = lcg_next(&seed) % (n + 2);
+
+                        if (lcg_next(&seed) % 3 == 0)
+                                text[k++] = '-';
+                        for (size_t d = 0; d < n; d++) {
+                                if (d == dot)
+                                        text[k++] = '.';
+                                /* a zero in four: leading zeros, 0.000x */
+                                text[k++] = lcg_next(&seed) % 4 == 0 ? '0' : (char)('0' + lcg_next(&seed) % 10);
+                        }
+                        if (dot == n)
+                                text[k++] = '.';
+                        text[k] = '\0';
+                }
+                snprintf(name, sizeof(name), "v=%s.ckpt", text);
+                want = strtod(text, NULL);
+                ck_assert_msg(pattern_match(p, name, &f), "%s", name);
+                ck_assert_msg(memcmp(&f.value[0], &want, sizeof(want)) == 0, "%s: %.17g, strtod %.17g", text,
+                              f.value[0], want);
+        }
+        pattern_free(p);
 }
 END_TEST
 
@@ -968,6 +1019,7 @@ Suite *pattern_suite(void)
         tcase_add_test(tc, test_two_fields);
         tcase_add_test(tc, test_backtracking);
         tcase_add_test(tc, test_number_grammar);
+        tcase_add_test(tc, test_number_values_as_strtod);
         tcase_add_test(tc, test_overlong_numbers);
         tcase_add_test(tc, test_name_max);
         tcase_add_test(tc, test_odd_bytes);
