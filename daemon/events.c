@@ -128,6 +128,7 @@ static void on_run_event(struct manager *m, struct root_state *rs, const struct 
                 /* A hard link or a special file is created whole: no
                  * IN_CLOSE_WRITE will follow; settle decides. */
                 p->writing = ev->kind == WATCH_EVENT_MODIFIED || created_for_writing(rs, run, ev->name);
+                p->unproven = !p->writing;
                 if (!p->writing)
                         run_arm(run, settle_usec(rs), true);
                 return;
@@ -138,6 +139,9 @@ static void on_run_event(struct manager *m, struct root_state *rs, const struct 
                         if (!p)
                                 return;
                         p->writing = false;
+                        /* a rename says nothing of its writer: it may
+                         * publish a save before it closes it */
+                        p->unproven = ev->kind == WATCH_EVENT_MOVED_IN;
                         p->last_usec = now;
                         run_arm(run, settle_usec(rs), true);
                 } else if (!scan_name_ignored(rs->root.w, ev->name)) {

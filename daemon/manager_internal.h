@@ -25,6 +25,7 @@ struct pending {
         bool done;          /* renamed in whole: complete now */
         bool marked;        /* its complete_marker appeared: complete once quiet */
         bool watched;       /* a directory checkpoint watched inside */
+        bool unproven;      /* a file renamed in or linked: its writer's close unseen */
         uint64_t last_usec; /* CLOCK_MONOTONIC of its last event */
 };
 

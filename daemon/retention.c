@@ -384,6 +384,93 @@ static void taken_note(const struct ckpt *c, void *userdata)
         p->last_usec = ctx->now;
 }
 
+/* Whether checkpoint c of the run is free of writers, as a victim's check
+ * asks (sweep_verify_files()); else logged: 1 free (or gone, replaced:
+ * its removal's check says so), 0 not. */
+static int unproven_free(struct root_state *rs, struct run *idx, const struct ckpt *c, int run_fd, bool say)
+{
+        _cleanup_free_ char *path = NULL;
+        int v = sweep_verify_files(&rs->root, idx, c, run_fd, NULL);
+
+        if (v == VERIFY_FREE || v == -ESTALE)
+                return 1;
+        if (!say)
+                return 0;
+        path = sweep_ckpt_path(&rs->root, idx, c);
+        if (v < 0)
+                log_warning_errno(v, "%s: cannot check whether it is still being written: %m; taken as being written",
+                                  path ? path : c->name);
+        else
+                log_info("%s: in use: taken for a save still being written, not for its place", path ? path : c->name);
+        return 0;
+}
+
+/* A file made complete by an event that does not say its writer is done
+ * (renamed in, or linked in: no IN_CLOSE_WRITE seen) may still be written:
+ * a trainer can publish a save under its final name before it closes it.
+ * When it first takes a place among the best, the newest or as the newest
+ * written, it is checked as a victim is (whether or not the decision
+ * deletes: the place is taken from the next one on); one still open is
+ * taken as being written, as after a scan (sweep_placed_being_written()),
+ * and the run decided again. A check that fails takes it as being written
+ * too. Its close may come under another name (the one it was linked
+ * from), so it is asked again every RECHECK_MIN_USEC until it is free,
+ * then counts once quiet for settle. Returns the delay to look again (0:
+ * none). */
+static uint64_t placed_unproven(struct root_state *rs, struct run_state *run, const struct sweep *s, uint64_t now,
+                                int run_fd)
+{
+        const unsigned placed = (1u << KEEP_BEST) | (1u << KEEP_LAST) | (1u << KEEP_WRITTEN);
+        struct run *idx = &run->idx;
+        uint64_t again = 0;
+        bool taken = true;
+
+        for (unsigned round = 0; taken; round++) {
+                taken = false;
+                for (size_t j = 0; j < run->n_pending; j++) {
+                        struct pending *p = &run->pending[j];
+                        ssize_t at = p->unproven ? index_find(run, p->name) : -1;
+                        struct ckpt *c = at >= 0 ? &idx->ckpts[at] : NULL;
+
+                        if (!c || c->is_dir || c->n_members != 1 || c->read_error != 0)
+                                continue;
+                        if (p->writing) {
+                                /* taken before: asked again, once a call */
+                                if (round > 0)
+                                        continue;
+                                if (unproven_free(rs, idx, c, run_fd, false)) {
+                                        p->writing = p->unproven = false;
+                                        p->last_usec = now;
+                                        again = settle_usec(rs) > 0 ? settle_usec(rs) : 1;
+                                        continue;
+                                }
+                                again = RECHECK_MIN_USEC;
+                                /* stale by the clock, still open */
+                                if (c->complete) {
+                                        c->complete = false;
+                                        taken = true;
+                                }
+                                continue;
+                        }
+                        if (!c->complete || !(c->verdict.reasons & placed))
+                                continue;
+                        if (unproven_free(rs, idx, c, run_fd, true)) {
+                                p->unproven = false;
+                                continue;
+                        }
+                        c->complete = false;
+                        p->writing = true;
+                        p->last_usec = now;
+                        again = RECHECK_MIN_USEC;
+                        taken = true;
+                }
+                if (taken && run_decide(&rs->root.w->policy, idx->ckpts, idx->n_ckpts, s->now_usec) < 0)
+                        log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint", rs->root.w->path,
+                                    run->path);
+        }
+        return again;
+}
+
 /* Decide and act on the run's index: completeness from the events, the
  * policy, deletions, then a timer for what has not settled yet. scanned,
  * when not NULL, is a scan of the whole run that replaces the index (taken).
@@ -410,6 +497,12 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
         if (run_decide(&rs->root.w->policy, scanned->ckpts, scanned->n_ckpts, s->now_usec) < 0)
                 log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint", rs->root.w->path,
                             run->path);
+        if (run->n_pending > 0) {
+                uint64_t ask = placed_unproven(rs, run, s, now, run_fd);
+
+                if (ask > 0 && (again == 0 || ask < again))
+                        again = ask;
+        }
         if (scanned_in)
                 sweep_placed_being_written(&rs->root, scanned, &rs->root.w->policy, s->now_usec, taken_note,
                                            &(struct taken_ctx){.run = run, .now = now});

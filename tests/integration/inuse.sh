@@ -8,7 +8,9 @@
 # hold MODE PATH: a python process holding PATH open, in the background.
 # MODE "read": an eval job that opened it and reads; "write": a trainer that
 # writes the final name in place in one big write() (Lightning 2.0-2.3) and
-# has not closed it yet, mtime an hour old as at the start of a long write.
+# has not closed it yet, mtime an hour old as at the start of a long write;
+# "publish" and "link": a trainer that writes PATH.tmp and renames it to
+# PATH, or links it there, before it closes it.
 # Waits until the file is open; the pid goes to $T/pids and $HELD.
 hold() {
         rm -f "$T/ready"
@@ -18,6 +20,10 @@ mode, path, ready = sys.argv[1:4]
 if mode == "read":
     fd = os.open(path, os.O_RDONLY)
     os.read(fd, 4096)
+elif mode in ("publish", "link"):
+    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.write(fd, b"\1" * (1 << 20))
+    (os.rename if mode == "publish" else os.link)(path + ".tmp", path)
 else:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.write(fd, b"\1" * (8 << 20))
@@ -175,6 +181,30 @@ test_start_mid_write_stays_taken_at_the_next_save() {
         release $writer
         wait_names runs ckpt_9.pt ckpt_10.pt
         stop_daemon log
+}
+
+# A save published under its final name before its writer closes it
+# (renamed or linked in while open: no close seen) takes no place while
+# open: the newest complete one stays until it is closed.
+test_save_published_while_open_displaces_nothing_until_closed() {
+        for mode in publish link; do
+                rm -rf runs
+                mkdir runs
+                mkfile runs/ckpt_1.pt 4
+                start_daemon log -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 1 --settle 0
+                hold $mode "$T/runs/ckpt_2.pt"
+                writer=$HELD
+                wait_for 20 grep -q "ckpt_2.pt: in use: taken for a save still being written" log ||
+                        fail "$mode: the open save was not taken as being written: $(cat log)"
+                # the next event of the run: a decision that deletes
+                mkfile runs/other.txt 1
+                "$CKPTD" status >/dev/null 2>&1 || fail "status failed"
+                assert_exists runs/ckpt_1.pt
+                release $writer
+                wait_for 20 test ! -e runs/ckpt_1.pt || fail "$mode: ckpt_1.pt kept after the close: $(cat log)"
+                assert_exists runs/ckpt_2.pt
+                stop_daemon log
+        done
 }
 
 # The same in a run nested below the watch root, whose directory name holds
