@@ -341,10 +341,15 @@ static int adhoc_config(const struct adhoc *a, struct config **ret)
         }
         /* as in the config file: one policy per tree */
         size_t outer, inner;
-        if (config_find_nested(c, &outer, &inner)) {
+        int nested = config_find_nested(c, &outer, &inner);
+        if (nested > 0) {
                 _cleanup_free_ char *in = log_escape(c->watches[inner].path), *out = log_escape(c->watches[outer].path);
-                fprintf(stderr, "ckptd: --watch %s is inside --watch %s; drop one, or add --no-recursive\n",
-                        in ? in : "?", out ? out : "?");
+                if (nested == 2)
+                        fprintf(stderr, "ckptd: --watch %s is the directory of --watch %s, spelled another way\n",
+                                in ? in : "?", out ? out : "?");
+                else
+                        fprintf(stderr, "ckptd: --watch %s is inside --watch %s; drop one, or add --no-recursive\n",
+                                in ? in : "?", out ? out : "?");
                 config_free(c);
                 return -EINVAL;
         }

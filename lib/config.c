@@ -475,19 +475,20 @@ static int parse_watches(const struct parser *p, const config_setting_t *default
                 if (r < 0)
                         return r;
         }
-        /* Two watches over one tree would apply two policies to the same
-         * runs; a non-recursive outer watch does not reach the inner one. */
-        for (size_t a = 0; a < c->n_watches; a++)
-                for (size_t b = 0; b < c->n_watches; b++) {
-                        const struct watch_conf *outer = &c->watches[a], *inner = &c->watches[b];
-                        if (!outer->recursive || !conf_path_is_below(outer->path, inner->path))
-                                continue;
-                        const config_setting_t *later = config_setting_get_elem(list, (unsigned)(a > b ? a : b));
-                        return conf_fail(p->error, loc_of(p, later),
-                                         "watch \"%s\" is inside recursive watch \"%s\"; "
-                                         "set recursive = false on the outer one or drop one",
-                                         inner->path, outer->path);
-                }
+        /* one policy per tree */
+        size_t a = 0, b = 0;
+        int nested = config_find_nested(c, &a, &b);
+        const config_setting_t *later = nested > 0 ? config_setting_get_elem(list, (unsigned)(a > b ? a : b)) : NULL;
+
+        if (nested == 2)
+                return conf_fail(p->error, loc_of(p, later),
+                                 "watch \"%s\" is the directory of watch \"%s\" (line %d), spelled another way",
+                                 c->watches[b].path, c->watches[a].path, c->watches[a].line);
+        if (nested == 1)
+                return conf_fail(p->error, loc_of(p, later),
+                                 "watch \"%s\" is inside recursive watch \"%s\"; "
+                                 "set recursive = false on the outer one or drop one",
+                                 c->watches[b].path, c->watches[a].path);
         return 0;
 }
 

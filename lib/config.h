@@ -108,6 +108,8 @@ const char *name_suggest(const char *typed, const char *const *known);
 /* The preset (or log level) typed probably meant, or NULL. */
 const char *preset_suggest(const char *typed);
 const char *log_level_suggest(const char *typed);
-/* Whether a watch of c lies inside another, recursive one (the indexes). */
-bool config_find_nested(const struct config *c, size_t *ret_outer, size_t *ret_inner);
+/* Whether a watch of c lies inside another, recursive one, as spelled or as
+ * the paths resolve now: 1 (the indexes), 2 when the two are one directory
+ * spelled two ways, 0 none. */
+int config_find_nested(const struct config *c, size_t *ret_outer, size_t *ret_inner);
 const char *log_level_to_string(int level);

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 
@@ -147,18 +148,73 @@ const char *log_level_suggest(const char *typed)
         return typed ? name_suggest(typed, names) : NULL;
 }
 
-bool config_find_nested(const struct config *c, size_t *ret_outer, size_t *ret_inner)
+/* Whether watch b lies in watch a's tree (a recursive) by the paths p, or
+ * (p resolved) is a's very directory. */
+static bool covers(const struct config *c, char *const *p, size_t a, size_t b, bool resolved)
 {
+        if (a == b || !p[a] || !p[b])
+                return false;
+        if (resolved && strcmp(p[a], p[b]) == 0)
+                return true;
+        return c->watches[a].recursive && conf_path_is_below(p[a], p[b]);
+}
+
+/* Absolute path p as it resolves now (realpath(3)), its part not made yet
+ * appended to where the rest leads: malloc'd, NULL when it cannot be told
+ * (no part of it resolves, out of memory). */
+static char *resolve_made(const char *p)
+{
+        _cleanup_free_ char *head = strdup(p);
+        size_t end = head ? strlen(head) : 0;
+
+        while (end > 1) {
+                _cleanup_free_ char *real = NULL;
+                char *out, *slash;
+
+                head[end] = '\0';
+                real = realpath(head, NULL);
+                if (real && !p[end])
+                        return TAKE_PTR(real);
+                if (real) /* p + end is "/rest"; below "/", no "//" */
+                        return asprintf(&out, "%s%s", strcmp(real, "/") == 0 ? "" : real, p + end) < 0 ? NULL : out;
+                slash = errno == ENOENT ? strrchr(head, '/') : NULL;
+                if (!slash)
+                        return NULL;
+                end = (size_t)(slash - head);
+        }
+        /* only the root is made */
+        return p[0] == '/' ? strdup(p) : NULL;
+}
+
+int config_find_nested(const struct config *c, size_t *ret_outer, size_t *ret_inner)
+{
+        _cleanup_free_ char **real = calloc(c->n_watches, sizeof(*real));
+        _cleanup_free_ char **spelled = calloc(c->n_watches, sizeof(*spelled));
+        int r = 0;
+
+        for (size_t i = 0; spelled && i < c->n_watches; i++)
+                spelled[i] = c->watches[i].path;
         /* Two watches over one tree would apply two policies to the same
-         * runs; a non-recursive outer watch does not reach the inner one. */
-        for (size_t a = 0; a < c->n_watches; a++)
-                for (size_t b = 0; b < c->n_watches; b++)
-                        if (c->watches[a].recursive && conf_path_is_below(c->watches[a].path, c->watches[b].path)) {
+         * runs; a non-recursive outer watch does not reach the inner one.
+         * As spelled, then as the paths resolve now (a symlink in one of
+         * them: /data -> /mnt/nvme0/data), a part not made yet taken as
+         * spelled; one that cannot be resolved is judged by its spelling. */
+        for (size_t i = 0; real && i < c->n_watches; i++)
+                real[i] = resolve_made(c->watches[i].path);
+        for (size_t a = 0; a < c->n_watches && r == 0; a++)
+                for (size_t b = 0; b < c->n_watches && r == 0; b++) {
+                        if (spelled && covers(c, spelled, a, b, false))
+                                r = 1;
+                        else if (real && covers(c, real, a, b, true))
+                                r = strcmp(real[a], real[b]) == 0 ? 2 : 1;
+                        if (r > 0) {
                                 *ret_outer = a;
                                 *ret_inner = b;
-                                return true;
                         }
-        return false;
+                }
+        for (size_t i = 0; real && i < c->n_watches; i++)
+                free(real[i]);
+        return r;
 }
 
 int log_level_from_string(const char *s)

@@ -433,6 +433,76 @@ START_TEST(test_load_file)
 }
 END_TEST
 
+/* One tree under two watches through a symlink (/data -> /mnt/nvme0/data)
+ * is refused as the same spelling is: nested in a recursive watch, or the
+ * one directory twice. A path not made yet is judged by its spelling. */
+START_TEST(test_watches_through_a_symlink)
+{
+        static const char *const cases[][2] = {
+                /* outer, inner: nested, or (the last) one directory */
+                {"runs", "alias/r"},
+                {"alias", "runs/r"},
+                {"runs", "alias"},
+        };
+        char dir[] = "/tmp/check_config.XXXXXX", path[PATH_MAX], text[2 * PATH_MAX + 256], expect[2 * PATH_MAX + 128];
+        char error[ERROR_MAX] = "";
+        struct config *c = NULL;
+
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/runs/r", dir);
+        ck_assert_int_eq(mkdir(path, 0755) < 0 && errno == ENOENT, 1);
+        snprintf(path, sizeof(path), "%s/runs", dir);
+        ck_assert_int_eq(mkdir(path, 0755), 0);
+        snprintf(path, sizeof(path), "%s/runs/r", dir);
+        ck_assert_int_eq(mkdir(path, 0755), 0);
+        snprintf(path, sizeof(path), "%s/alias", dir);
+        ck_assert_int_eq(symlink("runs", path), 0);
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                snprintf(text, sizeof(text),
+                         "watch = (\n { path = \"%s/%s\"; pattern = \"s{step}\"; },\n"
+                         " { path = \"%s/%s\"; pattern = \"s{step}\"; }\n);\n",
+                         dir, cases[i][0], dir, cases[i][1]);
+                ck_assert_int_eq(config_load_string(text, "t.conf", &c, error), -EINVAL);
+                if (i + 1 < ELEMENTSOF(cases))
+                        snprintf(expect, sizeof(expect), "t.conf:3: watch \"%s/%s\" is inside recursive watch \"%s/%s\"",
+                                 dir, cases[i][1], dir, cases[i][0]);
+                else
+                        snprintf(expect, sizeof(expect),
+                                 "t.conf:3: watch \"%s/%s\" is the directory of watch \"%s/%s\" (line 2)", dir,
+                                 cases[i][1], dir, cases[i][0]);
+                ck_assert_msg(strncmp(error, expect, strlen(expect)) == 0, "%s: %s", cases[i][1], error);
+        }
+        /* not recursive: the inner one is its own tree */
+        snprintf(text, sizeof(text),
+                 "watch = (\n { path = \"%s/runs\"; pattern = \"s{step}\"; recursive = false; },\n"
+                 " { path = \"%s/alias/r\"; pattern = \"s{step}\"; }\n);\n",
+                 dir, dir);
+        ck_assert_msg(config_load_string(text, "t.conf", &c, error) == 0, "%s", error);
+        c = config_free(c);
+        /* not made yet: where the part that is made leads */
+        snprintf(text, sizeof(text),
+                 "watch = (\n { path = \"%s/runs\"; pattern = \"s{step}\"; },\n"
+                 " { path = \"%s/alias/later/r\"; pattern = \"s{step}\"; }\n);\n",
+                 dir, dir);
+        ck_assert_int_eq(config_load_string(text, "t.conf", &c, error), -EINVAL);
+        ck_assert_msg(strstr(error, "later/r\" is inside recursive watch"), "%s", error);
+        snprintf(text, sizeof(text),
+                 "watch = (\n { path = \"%s/runs/later\"; pattern = \"s{step}\"; },\n"
+                 " { path = \"%s/alias/other\"; pattern = \"s{step}\"; }\n);\n",
+                 dir, dir);
+        ck_assert_msg(config_load_string(text, "t.conf", &c, error) == 0, "%s", error);
+        c = config_free(c);
+
+        snprintf(path, sizeof(path), "%s/alias", dir);
+        unlink(path);
+        snprintf(path, sizeof(path), "%s/runs/r", dir);
+        rmdir(path);
+        snprintf(path, sizeof(path), "%s/runs", dir);
+        rmdir(path);
+        rmdir(dir);
+}
+END_TEST
+
 START_TEST(test_example_config)
 {
         const char *srcdir = getenv("srcdir");
@@ -857,6 +927,7 @@ Suite *config_suite(void)
         tcase_add_test(tc, test_paths);
         tcase_add_loop_test(tc, test_errors, 0, (int)ELEMENTSOF(error_cases));
         tcase_add_test(tc, test_load_file);
+        tcase_add_test(tc, test_watches_through_a_symlink);
         tcase_add_test(tc, test_example_config);
         tcase_add_loop_test(tc, test_presets, 0, (int)ELEMENTSOF(preset_expect));
         tcase_add_test(tc, test_preset_table);
