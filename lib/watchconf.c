@@ -162,28 +162,65 @@ static bool covers(const struct config *c, char *const *p, size_t a, size_t b, b
 /* Absolute path p as it resolves now (realpath(3)), its part not made yet
  * appended to where the rest leads: malloc'd, NULL when it cannot be told
  * (no part of it resolves, out of memory). */
+/* Absolute path p with its "." and ".." components taken out, in place
+ * ("/a/./b/../c" -> "/a/c"): for a part not made yet, where no symlink can
+ * make ".." mean another directory. */
+static char *path_lexical(char *p)
+{
+        char *o = p;
+
+        for (const char *c = p; *c;) {
+                size_t n;
+
+                c += strspn(c, "/");
+                n = strcspn(c, "/");
+                if (n == 0 || (n == 1 && c[0] == '.')) {
+                        c += n;
+                        continue;
+                }
+                if (n == 2 && c[0] == '.' && c[1] == '.') {
+                        while (o > p && *--o != '/')
+                                ;
+                        c += n;
+                        continue;
+                }
+                *o++ = '/';
+                memmove(o, c, n);
+                o += n;
+                c += n;
+        }
+        if (o == p)
+                *o++ = '/';
+        *o = '\0';
+        return p;
+}
+
 static char *resolve_made(const char *p)
 {
         _cleanup_free_ char *head = strdup(p);
         size_t end = head ? strlen(head) : 0;
+        char *out;
 
         while (end > 1) {
                 _cleanup_free_ char *real = NULL;
-                char *out, *slash;
+                char *slash;
 
                 head[end] = '\0';
                 real = realpath(head, NULL);
                 if (real && !p[end])
                         return TAKE_PTR(real);
                 if (real) /* p + end is "/rest"; below "/", no "//" */
-                        return asprintf(&out, "%s%s", strcmp(real, "/") == 0 ? "" : real, p + end) < 0 ? NULL : out;
+                        return asprintf(&out, "%s%s", strcmp(real, "/") == 0 ? "" : real, p + end) < 0
+                                       ? NULL
+                                       : path_lexical(out);
                 slash = errno == ENOENT ? strrchr(head, '/') : NULL;
                 if (!slash)
                         return NULL;
                 end = (size_t)(slash - head);
         }
         /* only the root is made */
-        return p[0] == '/' ? strdup(p) : NULL;
+        out = p[0] == '/' ? strdup(p) : NULL;
+        return out ? path_lexical(out) : NULL;
 }
 
 int config_find_nested(const struct config *c, size_t *ret_outer, size_t *ret_inner)

@@ -486,6 +486,13 @@ START_TEST(test_watches_through_a_symlink)
                  dir, dir);
         ck_assert_int_eq(config_load_string(text, "t.conf", &c, error), -EINVAL);
         ck_assert_msg(strstr(error, "later/r\" is inside recursive watch"), "%s", error);
+        /* "." and ".." in that part are taken out */
+        snprintf(text, sizeof(text),
+                 "watch = (\n { path = \"%s/runs/later/./x/..\"; pattern = \"s{step}\"; },\n"
+                 " { path = \"%s/alias/later/r\"; pattern = \"s{step}\"; recursive = false; }\n);\n",
+                 dir, dir);
+        ck_assert_int_eq(config_load_string(text, "t.conf", &c, error), -EINVAL);
+        ck_assert_msg(strstr(error, "later/r\" is inside recursive watch"), "%s", error);
         snprintf(text, sizeof(text),
                  "watch = (\n { path = \"%s/runs/later\"; pattern = \"s{step}\"; },\n"
                  " { path = \"%s/alias/other\"; pattern = \"s{step}\"; }\n);\n",
