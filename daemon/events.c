@@ -128,9 +128,15 @@ static void on_run_event(struct manager *m, struct root_state *rs, const struct 
                 /* A hard link or a special file is created whole: no
                  * IN_CLOSE_WRITE will follow; settle decides. */
                 p->writing = ev->kind == WATCH_EVENT_MODIFIED || created_for_writing(rs, run, ev->name);
-                p->unproven = !p->writing;
+                /* Writes seen under its name: its close will be too. A
+                 * creation alone says nothing of when it ends (linked in
+                 * from a name since removed, whose close comes under that
+                 * name): asked in a second. */
+                p->unproven = ev->kind == WATCH_EVENT_CREATED;
                 if (!p->writing)
                         run_arm(run, settle_usec(rs), true);
+                else if (p->unproven)
+                        run_arm(run, RECHECK_MIN_USEC, false);
                 return;
         case WATCH_EVENT_WRITE_DONE:
         case WATCH_EVENT_MOVED_IN:

@@ -37,6 +37,10 @@ struct member_slot {
         double order;
 };
 
+/* How soon a run is looked at again for what only the disk can say (a
+ * save not settled there, one held open with its close unseen). */
+#define RECHECK_MIN_USEC (1 * USEC_PER_SEC)
+
 /* A run directory being watched. */
 struct run_state {
         struct root_state *rs;

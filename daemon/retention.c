@@ -12,7 +12,6 @@
 
 /* A checkpoint that reads as unsettled on disk (a write inside a directory
  * checkpoint that no watch saw) is looked at again this often at the most. */
-#define RECHECK_MIN_USEC (1 * USEC_PER_SEC)
 
 static int run_sweep(struct manager *m, struct root_state *rs, struct run_state *run);
 
@@ -381,6 +380,8 @@ static void taken_note(const struct ckpt *c, void *userdata)
         }
         p->done = p->marked = false;
         p->writing = true;
+        /* its close may come under another name: asked again */
+        p->unproven = true;
         p->last_usec = ctx->now;
 }
 
@@ -408,19 +409,19 @@ static int unproven_free(struct root_state *rs, struct run *idx, const struct ck
 /* A file made complete by an event that does not say its writer is done
  * (renamed in, or linked in: no IN_CLOSE_WRITE seen) may still be written:
  * a trainer can publish a save under its final name before it closes it.
- * When it first takes a place among the best, the newest or as the newest
- * written, it is checked as a victim is (whether or not the decision
- * deletes: the place is taken from the next one on); one still open is
- * taken as being written, as after a scan (sweep_placed_being_written()),
- * and the run decided again. A check that fails takes it as being written
- * too. Its close may come under another name (the one it was linked
- * from), so it is asked again every RECHECK_MIN_USEC until it is free,
- * then counts once quiet for settle. Returns the delay to look again (0:
- * none). */
-static uint64_t placed_unproven(struct root_state *rs, struct run_state *run, const struct sweep *s, uint64_t now,
-                                int run_fd)
+ * The first time it is complete and kept (among the best, the newest, or
+ * for any reason: it may be the newest written all the same), it is checked
+ * as a victim is, whether or not the decision deletes, since its place is
+ * taken from the next one on; one still open is taken as being written, as
+ * after a scan (sweep_placed_being_written()), and the run decided again.
+ * A check that fails takes it as being written too. Its close may come
+ * under another name (the one it was linked from), so one taken, or created
+ * with no write seen under its name, is asked again every RECHECK_MIN_USEC
+ * until it is free, then counts once quiet for settle. Returns the delay to
+ * look again (0: none). */
+static uint64_t kept_unproven(struct root_state *rs, struct run_state *run, const struct sweep *s, uint64_t now,
+                              int run_fd)
 {
-        const unsigned placed = (1u << KEEP_BEST) | (1u << KEEP_LAST) | (1u << KEEP_WRITTEN);
         struct run *idx = &run->idx;
         uint64_t again = 0;
         bool taken = true;
@@ -452,7 +453,10 @@ static uint64_t placed_unproven(struct root_state *rs, struct run_state *run, co
                                 }
                                 continue;
                         }
-                        if (!c->complete || !(c->verdict.reasons & placed))
+                        /* a victim gets its own check; one kept for
+                         * another reason (keep_every, min_age, a pin) may
+                         * still be the newest written */
+                        if (!c->complete || !c->verdict.keep)
                                 continue;
                         if (unproven_free(rs, idx, c, run_fd, true)) {
                                 p->unproven = false;
@@ -498,14 +502,17 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
                 log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint", rs->root.w->path,
                             run->path);
         if (run->n_pending > 0) {
-                uint64_t ask = placed_unproven(rs, run, s, now, run_fd);
+                uint64_t ask = kept_unproven(rs, run, s, now, run_fd);
 
                 if (ask > 0 && (again == 0 || ask < again))
                         again = ask;
         }
-        if (scanned_in)
-                sweep_placed_being_written(&rs->root, scanned, &rs->root.w->policy, s->now_usec, taken_note,
-                                           &(struct taken_ctx){.run = run, .now = now});
+        /* one taken is asked again (kept_unproven()) */
+        if (scanned_in &&
+            sweep_placed_being_written(&rs->root, scanned, &rs->root.w->policy, s->now_usec, taken_note,
+                                       &(struct taken_ctx){.run = run, .now = now}) &&
+            (again == 0 || again > RECHECK_MIN_USEC))
+                again = RECHECK_MIN_USEC;
         run_tally(&rs->root.w->policy, scanned, &t);
         run->settled = t.incomplete == 0; /* deletions below only drop records */
         run_note_read_errors(m, rs, run, scanned, &t);

@@ -494,6 +494,13 @@ bool sweep_placed_being_written(struct root *r, struct run *run, const struct po
                         deletes = !run->ckpts[i].verdict.keep;
                 if (!deletes)
                         break;
+                /* the newest written takes its place whatever else keeps
+                 * it (KEEP_WRITTEN is named only where nothing else does) */
+                int64_t newest = INT64_MIN;
+                for (size_t i = 0; i < run->n_ckpts; i++)
+                        if (run->ckpts[i].complete && run->ckpts[i].read_error == 0 &&
+                            run->ckpts[i].mtime_usec > newest)
+                                newest = run->ckpts[i].mtime_usec;
                 taken = false;
                 for (size_t i = 0; i < run->n_ckpts; i++) {
                         struct ckpt *c = &run->ckpts[i];
@@ -501,7 +508,7 @@ bool sweep_placed_being_written(struct root *r, struct run *run, const struct po
                         int v;
 
                         if (!c->complete || c->is_dir || c->n_members != 1 || c->read_error != 0 ||
-                            !(c->verdict.reasons & placed))
+                            (!(c->verdict.reasons & placed) && (c->mtime_usec < newest || !c->verdict.keep)))
                                 continue;
                         v = sweep_verify_files(r, run, c, -1, NULL);
                         if (v == VERIFY_FREE || v == -ESTALE)

@@ -9,8 +9,9 @@
 # MODE "read": an eval job that opened it and reads; "write": a trainer that
 # writes the final name in place in one big write() (Lightning 2.0-2.3) and
 # has not closed it yet, mtime an hour old as at the start of a long write;
-# "publish" and "link": a trainer that writes PATH.tmp and renames it to
-# PATH, or links it there, before it closes it.
+# "publish", "link" and "link-unlink": a trainer that writes PATH.tmp and
+# renames it to PATH, or links it there (and removes PATH.tmp), before it
+# closes it.
 # Waits until the file is open; the pid goes to $T/pids and $HELD.
 hold() {
         rm -f "$T/ready"
@@ -20,10 +21,12 @@ mode, path, ready = sys.argv[1:4]
 if mode == "read":
     fd = os.open(path, os.O_RDONLY)
     os.read(fd, 4096)
-elif mode in ("publish", "link"):
+elif mode in ("publish", "link", "link-unlink"):
     fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.write(fd, b"\1" * (1 << 20))
     (os.rename if mode == "publish" else os.link)(path + ".tmp", path)
+    if mode == "link-unlink":
+        os.unlink(path + ".tmp")
 else:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.write(fd, b"\1" * (8 << 20))
@@ -187,14 +190,21 @@ test_start_mid_write_stays_taken_at_the_next_save() {
 # (renamed or linked in while open: no close seen) takes no place while
 # open: the newest complete one stays until it is closed.
 test_save_published_while_open_displaces_nothing_until_closed() {
-        for mode in publish link; do
+        for mode in publish link link-unlink; do
                 rm -rf runs
                 mkdir runs
                 mkfile runs/ckpt_1.pt 4
                 start_daemon log -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 1 --settle 0
+                # stopped, the daemon reads the link's creation once its
+                # first name is gone: a file with one link, whose close
+                # comes under the name removed
+                [ $mode != link-unlink ] || kill -STOP $DPID
                 hold $mode "$T/runs/ckpt_2.pt"
                 writer=$HELD
-                wait_for 20 grep -q "ckpt_2.pt: in use: taken for a save still being written" log ||
+                [ $mode != link-unlink ] || kill -CONT $DPID
+                # taken for one being written: asked every second
+                [ $mode = link-unlink ] ||
+                        wait_for 20 grep -q "ckpt_2.pt: in use: taken for a save still being written" log ||
                         fail "$mode: the open save was not taken as being written: $(cat log)"
                 # the next event of the run: a decision that deletes
                 mkfile runs/other.txt 1
@@ -205,6 +215,46 @@ test_save_published_while_open_displaces_nothing_until_closed() {
                 assert_exists runs/ckpt_2.pt
                 stop_daemon log
         done
+}
+
+# The published save kept for another reason (keep_every) is the newest
+# written all the same: while it is open, the one written before it keeps
+# that place.
+test_save_published_while_open_and_kept_for_every_displaces_nothing() {
+        mkdir runs
+        mkfile runs/ckpt_1-loss=0.3.pt 4
+        mkfile runs/ckpt_3-loss=0.5.pt 4
+        touch -d "-100 seconds" runs/ckpt_1-loss=0.3.pt
+        touch -d "-50 seconds" runs/ckpt_3-loss=0.5.pt
+        start_daemon log -w "$T/runs" --pattern 'ckpt_{step}-loss={loss}.pt' --monitor loss --mode min \
+                --keep-top-k 1 --keep-last 0 --keep-every 2 --settle 0
+        hold publish "$T/runs/ckpt_4-loss=0.9.pt"
+        writer=$HELD
+        wait_for 20 grep -q "ckpt_4-loss=0.9.pt: in use: taken for a save still being written" log ||
+                fail "the open save was not taken as being written: $(cat log)"
+        "$CKPTD" status >/dev/null 2>&1 || fail "status failed"
+        assert_exists "runs/ckpt_3-loss=0.5.pt"
+        release $writer
+        wait_names runs "ckpt_1-loss=0.3.pt" "ckpt_4-loss=0.9.pt"
+        stop_daemon log
+}
+
+# A daemon started while a save linked in is still open (its close comes
+# under the name it was linked from) counts it once it is closed.
+test_start_with_a_linked_save_open_counts_it_once_closed() {
+        mkdir runs
+        mkfile runs/ckpt_1.pt 4
+        touch -d "-1 hour" runs/ckpt_1.pt
+        hold link "$T/runs/ckpt_2.pt"
+        writer=$HELD
+        start_daemon log -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 1 --settle 0
+        wait_for 20 grep -q "ckpt_2.pt: in use: taken for a save still being written" log ||
+                fail "the open save was not taken as being written: $(cat log)"
+        assert_exists runs/ckpt_1.pt
+        release $writer
+        wait_for 20 test ! -e runs/ckpt_1.pt || fail "ckpt_1.pt kept after the close: $(cat log)"
+        assert_exists runs/ckpt_2.pt
+        stop_daemon log
 }
 
 # The same in a run nested below the watch root, whose directory name holds
