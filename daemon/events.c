@@ -54,6 +54,15 @@ static bool created_for_writing(struct root_state *rs, struct run_state *run, co
         return S_ISREG(st.st_mode) && st.st_nlink == 1;
 }
 
+/* Whether entry name of the run is there (lstat), unknown counting as yes. */
+static bool entry_present(struct root_state *rs, struct run_state *run, const char *name)
+{
+        _cleanup_free_ char *path = child_path(run->path, name);
+        struct stat st;
+
+        return !path || fstatat(rs->root.fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT;
+}
+
 static void on_run_event(struct manager *m, struct root_state *rs, const struct watch_event *ev)
 {
         uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC);
@@ -157,7 +166,14 @@ static void on_run_event(struct manager *m, struct root_state *rs, const struct 
                 return;
         case WATCH_EVENT_GONE:
                 p = pending_find(run, ev->name);
-                if (p) {
+                if (p && !ev->is_dir && entry_present(rs, run, ev->name)) {
+                        /* another file stands there already (swapped in
+                         * by renameat2() RENAME_EXCHANGE), written or not:
+                         * asked when it is kept */
+                        p->writing = p->done = p->marked = false;
+                        p->unproven = true;
+                        p->last_usec = now;
+                } else if (p) {
                         pending_unwatch(rs, run, p);
                         pending_drop(run, (size_t)(p - run->pending));
                 }

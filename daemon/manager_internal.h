@@ -40,6 +40,7 @@ struct member_slot {
 /* How soon a run is looked at again for what only the disk can say (a
  * save not settled there, one held open with its close unseen). */
 #define RECHECK_MIN_USEC (1 * USEC_PER_SEC)
+#define RECHECK_MAX_USEC (60 * USEC_PER_SEC)
 
 /* A run directory being watched. */
 struct run_state {

@@ -1,14 +1,17 @@
 /* Retention for one run: settle timers, completeness from the events, decide, apply. */
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-event.h>
 
 #include "decide.h"
+#include "fsutil.h"
 #include "log.h"
 #include "manager_internal.h"
 #include "policy.h"
 #include "sweep.h"
+#include "verify.h"
 
 /* A checkpoint that reads as unsettled on disk (a write inside a directory
  * checkpoint that no watch saw) is looked at again this often at the most. */
@@ -385,13 +388,20 @@ static void taken_note(const struct ckpt *c, void *userdata)
         p->last_usec = ctx->now;
 }
 
-/* Whether checkpoint c of the run is free of writers, as a victim's check
- * asks (sweep_verify_files()); else logged: 1 free (or gone, replaced:
- * its removal's check says so), 0 not. */
+/* Whether file checkpoint c of the run is free of writers (a read lease
+ * probe, verify_file_writer(): readers do not count); else logged when say:
+ * 1 free (or gone, replaced: its removal's check says so), 0 not. */
 static int unproven_free(struct root_state *rs, struct run *idx, const struct ckpt *c, int run_fd, bool say)
 {
+        _cleanup_close_ int own_fd = run_fd < 0 ? openat_beneath(rs->root.fd, idx->path, O_PATH | O_DIRECTORY, 0) : -1;
+        const struct stat expect = {.st_dev = c->dev, .st_ino = c->ino};
+        int fd = run_fd < 0 ? own_fd : run_fd, v;
         _cleanup_free_ char *path = NULL;
-        int v = sweep_verify_files(&rs->root, idx, c, run_fd, NULL);
+
+        if (fd < 0)
+                v = open_error_gone_or_replaced(fd) ? -ESTALE : fd;
+        else
+                v = verify_file_writer(fd, c->members[0], &expect);
 
         if (v == VERIFY_FREE || v == -ESTALE)
                 return 1;
@@ -416,9 +426,11 @@ static int unproven_free(struct root_state *rs, struct run *idx, const struct ck
  * after a scan (sweep_placed_being_written()), and the run decided again.
  * A check that fails takes it as being written too. Its close may come
  * under another name (the one it was linked from), so one taken, or created
- * with no write seen under its name, is asked again every RECHECK_MIN_USEC
- * until it is free, then counts once quiet for settle. Returns the delay to
- * look again (0: none). */
+ * with no write seen under its name, is asked again, every RECHECK_MIN_USEC
+ * at first and less often the longer it is held (at most RECHECK_MAX_USEC),
+ * until it is free, then counts once quiet for settle. Only writers count:
+ * an eval job reading it holds nothing. Returns the delay to look again (0:
+ * none). */
 static uint64_t kept_unproven(struct root_state *rs, struct run_state *run, const struct sweep *s, uint64_t now,
                               int run_fd)
 {
@@ -432,6 +444,7 @@ static uint64_t kept_unproven(struct root_state *rs, struct run_state *run, cons
                         struct pending *p = &run->pending[j];
                         ssize_t at = p->unproven ? index_find(run, p->name) : -1;
                         struct ckpt *c = at >= 0 ? &idx->ckpts[at] : NULL;
+                        uint64_t ask;
 
                         if (!c || c->is_dir || c->n_members != 1 || c->read_error != 0)
                                 continue;
@@ -442,10 +455,19 @@ static uint64_t kept_unproven(struct root_state *rs, struct run_state *run, cons
                                 if (unproven_free(rs, idx, c, run_fd, false)) {
                                         p->writing = p->unproven = false;
                                         p->last_usec = now;
-                                        again = settle_usec(rs) > 0 ? settle_usec(rs) : 1;
+                                        ask = settle_usec(rs) > 0 ? settle_usec(rs) : 1;
+                                        if (again == 0 || ask < again)
+                                                again = ask;
                                         continue;
                                 }
-                                again = RECHECK_MIN_USEC;
+                                /* every second, then less often the
+                                 * longer it is held: a quarter of that */
+                                ask = (now - p->last_usec) / 4;
+                                ask = ask < RECHECK_MIN_USEC   ? RECHECK_MIN_USEC
+                                      : ask > RECHECK_MAX_USEC ? RECHECK_MAX_USEC
+                                                               : ask;
+                                if (again == 0 || ask < again)
+                                        again = ask;
                                 /* stale by the clock, still open */
                                 if (c->complete) {
                                         c->complete = false;
@@ -465,7 +487,8 @@ static uint64_t kept_unproven(struct root_state *rs, struct run_state *run, cons
                         c->complete = false;
                         p->writing = true;
                         p->last_usec = now;
-                        again = RECHECK_MIN_USEC;
+                        if (again == 0 || RECHECK_MIN_USEC < again)
+                                again = RECHECK_MIN_USEC;
                         taken = true;
                 }
                 if (taken && run_decide(&rs->root.w->policy, idx->ckpts, idx->n_ckpts, s->now_usec) < 0)
@@ -473,6 +496,29 @@ static uint64_t kept_unproven(struct root_state *rs, struct run_state *run, cons
                                     run->path);
         }
         return again;
+}
+
+/* After a scan of the whole run the events before it are unknown (lost, or
+ * never read): a file not settled yet may be a save published before its
+ * writer closed it, just before the scan. Each is noted unproven, to be
+ * asked the first time it is kept (kept_unproven()); out of memory, the
+ * run is read whole again at its next decision, whose scan checks the
+ * kept ones (sweep_placed_being_written()). */
+static void unsettled_unproven(struct run_state *run)
+{
+        for (size_t i = 0; i < run->idx.n_ckpts; i++) {
+                const struct ckpt *c = &run->idx.ckpts[i];
+                struct pending *p;
+
+                if (c->complete || c->is_dir || c->n_members != 1 || pending_find(run, c->members[0]))
+                        continue;
+                p = pending_get(run, c->members[0]);
+                if (!p) {
+                        run->full = true;
+                        return;
+                }
+                p->unproven = true;
+        }
 }
 
 /* Decide and act on the run's index: completeness from the events, the
@@ -491,6 +537,7 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
         if (scanned_in) {
                 index_adopt(run, scanned_in);
                 strv_finish(&run->dirty);
+                unsettled_unproven(run);
         }
 
         /* ages and settling on our own clock first; events override */

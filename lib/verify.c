@@ -272,6 +272,31 @@ int verify_file(int dir_fd, const char *name, const struct stat *expect, int64_t
         return verify_mtime_usec(&st) > newest_usec ? VERIFY_CHANGED : VERIFY_FREE;
 }
 
+int verify_file_writer(int dir_fd, const char *name, const struct stat *expect)
+{
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+
+        fd = openat_beneath(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0);
+        if (fd == -EWOULDBLOCK)
+                return VERIFY_IN_USE; /* a lease of another: a writer, maybe */
+        if (fd < 0)
+                return open_error_gone_or_replaced(fd) || fd == -ELOOP ? -ESTALE : fd;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode) || st.st_dev != expect->st_dev || st.st_ino != expect->st_ino)
+                return -ESTALE;
+        sigio_ignore();
+        /* a read lease is refused (EAGAIN) while any process has the file
+         * open for writing, and only then: readers do not count; it goes
+         * with the close of fd */
+        if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0)
+                return VERIFY_FREE;
+        if (errno == EAGAIN)
+                return VERIFY_IN_USE;
+        return verify_lease_unsupported(-errno) ? VERIFY_FREE : -errno;
+}
+
 /* ---- directory checkpoints ------------------------------------------------ */
 
 struct vframe {

@@ -239,6 +239,65 @@ test_save_published_while_open_and_kept_for_every_displaces_nothing() {
         stop_daemon log
 }
 
+# A save still written, swapped with an older one (renameat2()
+# RENAME_EXCHANGE), is asked as one renamed in: the older one stays.
+test_save_swapped_in_while_open_displaces_nothing_until_closed() {
+        mkdir runs
+        mkfile runs/ckpt_3.pt 4
+        touch -d "-1 hour" runs/ckpt_3.pt
+        start_daemon log -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 1 --settle 0
+        hold write "$T/runs/ckpt_2.pt"
+        writer=$HELD
+        $PY - "$T/runs/ckpt_2.pt" "$T/runs/ckpt_3.pt" <<'EOF2' || fail "renameat2 failed"
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+AT_FDCWD, RENAME_EXCHANGE = -100, 2
+if libc.renameat2(AT_FDCWD, sys.argv[1].encode(), AT_FDCWD, sys.argv[2].encode(), RENAME_EXCHANGE) != 0:
+    sys.exit(os.strerror(ctypes.get_errno()))
+EOF2
+        wait_for 20 grep -q "ckpt_3.pt: in use: taken for a save still being written" log ||
+                fail "the open save was not taken as being written: $(cat log)"
+        "$CKPTD" status >/dev/null 2>&1 || fail "status failed"
+        assert_exists runs/ckpt_2.pt
+        release $writer
+        wait_names runs ckpt_3.pt
+        stop_daemon log
+}
+
+# A save published just before the daemon starts, not settled at its scan,
+# is asked once it has settled: while open it displaces nothing.
+test_save_published_before_start_displaces_nothing_until_closed() {
+        mkdir runs
+        mkfile runs/ckpt_1.pt 4
+        touch -d "-1 hour" runs/ckpt_1.pt
+        hold publish "$T/runs/ckpt_2.pt"
+        writer=$HELD
+        start_daemon log -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 1 --settle 2
+        wait_for 20 grep -q "ckpt_2.pt: in use: taken for a save still being written" log ||
+                fail "the open save was not taken as being written: $(cat log)"
+        "$CKPTD" status >/dev/null 2>&1 || fail "status failed"
+        assert_exists runs/ckpt_1.pt
+        release $writer
+        wait_for 20 test ! -e runs/ckpt_1.pt || fail "ckpt_1.pt kept after the close: $(cat log)"
+        stop_daemon log
+}
+
+# Only a writer holds a save back: one an eval job opened as it was
+# renamed into place counts at once, and displaces the one before it.
+test_save_read_as_it_is_published_counts_at_once() {
+        mkdir runs
+        mkfile runs/ckpt_1.pt 4
+        mkfile ckpt_2.tmp 4
+        start_daemon log -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 1 --settle 0
+        hold read "$T/ckpt_2.tmp"
+        reader=$HELD
+        mv ckpt_2.tmp runs/ckpt_2.pt
+        wait_for 20 test ! -e runs/ckpt_1.pt || fail "ckpt_1.pt kept: $(cat log)"
+        assert_no_grep "in use" log
+        release $reader
+        stop_daemon log
+}
+
 # A daemon started while a save linked in is still open (its close comes
 # under the name it was linked from) counts it once it is closed.
 test_start_with_a_linked_save_open_counts_it_once_closed() {
