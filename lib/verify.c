@@ -243,23 +243,37 @@ bool verify_lease_unsupported(int error)
                error == -EOPNOTSUPP;
 }
 
-int verify_file(int dir_fd, const char *name, const struct stat *expect, int64_t newest_usec)
+/* File name of dir_fd opened read-only to be asked, its stat into *st,
+ * when it is still the regular file (dev, ino) of expect: the fd,
+ * -EWOULDBLOCK (another's lease makes the open wait: in use), -ESTALE gone
+ * or replaced, or -errno. */
+static int open_expected(int dir_fd, const char *name, const struct stat *expect, struct stat *st)
 {
-        _cleanup_close_ int fd = -1;
-        struct stat st;
-        int r;
-
         /* O_NONBLOCK: a FIFO swapped in, or someone else's lease, never
          * makes us wait */
-        fd = openat_beneath(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0);
+        _cleanup_close_ int fd = openat_beneath(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0);
+
+        if (fd == -EWOULDBLOCK)
+                return fd;
+        if (fd < 0)
+                return open_error_gone_or_replaced(fd) || fd == -ELOOP ? -ESTALE : fd;
+        if (fstat(fd, st) < 0)
+                return -errno;
+        if (!S_ISREG(st->st_mode) || st->st_dev != expect->st_dev || st->st_ino != expect->st_ino)
+                return -ESTALE;
+        return TAKE_FD(fd);
+}
+
+int verify_file(int dir_fd, const char *name, const struct stat *expect, int64_t newest_usec)
+{
+        struct stat st;
+        _cleanup_close_ int fd = open_expected(dir_fd, name, expect, &st);
+        int r;
+
         if (fd == -EWOULDBLOCK)
                 return VERIFY_IN_USE;
         if (fd < 0)
-                return open_error_gone_or_replaced(fd) || fd == -ELOOP ? -ESTALE : fd;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode) || st.st_dev != expect->st_dev || st.st_ino != expect->st_ino)
-                return -ESTALE;
+                return fd;
         r = verify_lease_take(fd);
         /* the lease goes with the close of fd, our only reference to its
          * file description (fs/locks.c locks_remove_file()): no F_UNLCK */
@@ -274,18 +288,13 @@ int verify_file(int dir_fd, const char *name, const struct stat *expect, int64_t
 
 int verify_file_writer(int dir_fd, const char *name, const struct stat *expect)
 {
-        _cleanup_close_ int fd = -1;
         struct stat st;
+        _cleanup_close_ int fd = open_expected(dir_fd, name, expect, &st);
 
-        fd = openat_beneath(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0);
         if (fd == -EWOULDBLOCK)
                 return VERIFY_IN_USE; /* a lease of another: a writer, maybe */
         if (fd < 0)
-                return open_error_gone_or_replaced(fd) || fd == -ELOOP ? -ESTALE : fd;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode) || st.st_dev != expect->st_dev || st.st_ino != expect->st_ino)
-                return -ESTALE;
+                return fd;
         sigio_ignore();
         /* a read lease is refused (EAGAIN) while any process has the file
          * open for writing, and only then: readers do not count; it goes
