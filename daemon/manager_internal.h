@@ -38,7 +38,9 @@ struct member_slot {
 };
 
 /* How soon a run is looked at again for what only the disk can say (a
- * save not settled there, one held open with its close unseen). */
+ * write inside a directory checkpoint that no watch saw, a save held open
+ * with its close unseen): at the most this often, and for the latter at
+ * the least RECHECK_MAX_USEC. */
 #define RECHECK_MIN_USEC (1 * USEC_PER_SEC)
 #define RECHECK_MAX_USEC (60 * USEC_PER_SEC)
 

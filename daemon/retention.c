@@ -13,8 +13,12 @@
 #include "sweep.h"
 #include "verify.h"
 
-/* A checkpoint that reads as unsettled on disk (a write inside a directory
- * checkpoint that no watch saw) is looked at again this often at the most. */
+/* *again := delay when that is sooner (0: none yet). */
+static void sooner(uint64_t *again, uint64_t delay)
+{
+        if (*again == 0 || delay < *again)
+                *again = delay;
+}
 
 static int run_sweep(struct manager *m, struct root_state *rs, struct run_state *run);
 
@@ -219,8 +223,7 @@ static void adjust_one(struct root_state *rs, struct run_state *run, struct ckpt
         /* unsettled on disk (a write no watch saw): at least 1 s */
         if (!writing && wait < RECHECK_MIN_USEC)
                 wait = RECHECK_MIN_USEC;
-        if (*again == 0 || wait < *again)
-                *again = wait;
+        sooner(again, wait);
 }
 
 /* What the events say overrides what the disk says: a file still open for
@@ -455,9 +458,7 @@ static uint64_t kept_unproven(struct root_state *rs, struct run_state *run, cons
                                 if (unproven_free(rs, idx, c, run_fd, false)) {
                                         p->writing = p->unproven = false;
                                         p->last_usec = now;
-                                        ask = settle_usec(rs) > 0 ? settle_usec(rs) : 1;
-                                        if (again == 0 || ask < again)
-                                                again = ask;
+                                        sooner(&again, settle_usec(rs) > 0 ? settle_usec(rs) : 1);
                                         continue;
                                 }
                                 /* every second, then less often the
@@ -466,8 +467,7 @@ static uint64_t kept_unproven(struct root_state *rs, struct run_state *run, cons
                                 ask = ask < RECHECK_MIN_USEC   ? RECHECK_MIN_USEC
                                       : ask > RECHECK_MAX_USEC ? RECHECK_MAX_USEC
                                                                : ask;
-                                if (again == 0 || ask < again)
-                                        again = ask;
+                                sooner(&again, ask);
                                 /* stale by the clock, still open */
                                 if (c->complete) {
                                         c->complete = false;
@@ -487,8 +487,7 @@ static uint64_t kept_unproven(struct root_state *rs, struct run_state *run, cons
                         c->complete = false;
                         p->writing = true;
                         p->last_usec = now;
-                        if (again == 0 || RECHECK_MIN_USEC < again)
-                                again = RECHECK_MIN_USEC;
+                        sooner(&again, RECHECK_MIN_USEC);
                         taken = true;
                 }
                 if (taken && run_decide(&rs->root.w->policy, idx->ckpts, idx->n_ckpts, s->now_usec) < 0)
@@ -551,15 +550,13 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
         if (run->n_pending > 0) {
                 uint64_t ask = kept_unproven(rs, run, s, now, run_fd);
 
-                if (ask > 0 && (again == 0 || ask < again))
-                        again = ask;
+                if (ask > 0)
+                        sooner(&again, ask);
         }
         /* one taken is asked again (kept_unproven()) */
-        if (scanned_in &&
-            sweep_placed_being_written(&rs->root, scanned, &rs->root.w->policy, s->now_usec, taken_note,
-                                       &(struct taken_ctx){.run = run, .now = now}) &&
-            (again == 0 || again > RECHECK_MIN_USEC))
-                again = RECHECK_MIN_USEC;
+        if (scanned_in && sweep_placed_being_written(&rs->root, scanned, &rs->root.w->policy, s->now_usec, taken_note,
+                                                     &(struct taken_ctx){.run = run, .now = now}))
+                sooner(&again, RECHECK_MIN_USEC);
         run_tally(&rs->root.w->policy, scanned, &t);
         run->settled = t.incomplete == 0; /* deletions below only drop records */
         run_note_read_errors(m, rs, run, scanned, &t);
@@ -567,8 +564,8 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
          * to say */
         if (t.monitor_missing || run->monitor_missing)
                 sweep_note_monitor(&rs->root, scanned, &run->monitor_missing);
-        if (t.young_left_usec > 0 && (again == 0 || t.young_left_usec < again))
-                again = t.young_left_usec;
+        if (t.young_left_usec > 0)
+                sooner(&again, t.young_left_usec);
         /* the ones not kept: at a save, the few oldest beyond keep_last */
         deleted = s->deleted;
         if (t.first_delete < t.end_delete)
