@@ -391,20 +391,16 @@ static void taken_note(const struct ckpt *c, void *userdata)
         p->last_usec = ctx->now;
 }
 
-/* Whether file checkpoint c of the run is free of writers (a read lease
- * probe, verify_file_writer(): readers do not count); else logged when say:
+/* Whether file checkpoint c of the run is free of writers
+ * (sweep_being_written(): readers do not count); else logged when say:
  * 1 free (or gone, replaced: its removal's check says so), 0 not. */
 static int unproven_free(struct root_state *rs, struct run *idx, const struct ckpt *c, int run_fd, bool say)
 {
-        _cleanup_close_ int own_fd = run_fd < 0 ? openat_beneath(rs->root.fd, idx->path, O_PATH | O_DIRECTORY, 0) : -1;
-        const struct stat expect = {.st_dev = c->dev, .st_ino = c->ino};
-        int fd = run_fd < 0 ? own_fd : run_fd, v;
+        /* without leases nothing tells: its record is not read again while
+         * it is held (its writes may come under the name it was linked
+         * from), so an mtime newer than the record's would hold it forever */
+        int v = sweep_being_written(&rs->root, idx, c, run_fd, INT64_MAX);
         _cleanup_free_ char *path = NULL;
-
-        if (fd < 0)
-                v = open_error_gone_or_replaced(fd) ? -ESTALE : fd;
-        else
-                v = verify_file_writer(fd, c->members[0], &expect);
 
         if (v == VERIFY_FREE || v == -ESTALE)
                 return 1;

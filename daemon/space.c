@@ -282,19 +282,20 @@ static int64_t future_usec(const struct ckpt *c, int64_t now_usec)
         return d > 0 ? d : 0;
 }
 
-/* Whether plain-file checkpoint k of run is open in another process, or
- * cannot be told: a lease refused, or without leases an mtime that moved
- * since the scan. A save written in place in one long write() keeps the
- * mtime of its start, so the scan takes it for complete, and its name may
- * carry any metric; were it the run's newest, last written or best, the
- * floor would protect it and evict the complete one it displaced. */
+/* Whether plain-file checkpoint k of run is open for writing in another
+ * process (sweep_being_written(): a reader holds nothing back), or cannot
+ * be told: without leases an mtime that moved since the scan, or an error.
+ * A save written in place in one long write() keeps the mtime of its
+ * start, so the scan takes it for complete, and its name may carry any
+ * metric; were it the run's newest, last written or best, the floor would
+ * protect it and evict the complete one it displaced. */
 static bool place_in_use(struct root *r, const struct run *run, const struct ckpt *k)
 {
         int v;
 
         if (k->is_dir || k->n_members != 1)
                 return false; /* a directory's files are checked at its removal */
-        v = sweep_verify_files(r, run, k, -1, NULL);
+        v = sweep_being_written(r, run, k, -1, k->mtime_usec);
         return v == -ESTALE ? false : v != VERIFY_FREE;
 }
 

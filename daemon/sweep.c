@@ -472,13 +472,15 @@ static void run_unreadable(struct run *run, int error, const char *name)
  * write, an old mtime) looks complete, takes a place among the best or the
  * newest, and the checkpoint it displaces would be deleted. So when the
  * decision deletes something, each complete file checkpoint kept for such a
- * place is checked as a victim is (sweep_verify_files()): one in use is
- * taken as still being written, and the run is decided again until no new
- * one is. A check that fails (EIO, EMFILE) says nothing of any of them: the
- * run is then unreadable, as when its listing fails (every checkpoint kept,
- * logged with the error, looked at again at check_interval), in one round
- * rather than one placed checkpoint at a time. Nothing is allocated to
- * remember what was checked: each round checks the placed ones again, and a
+ * place is asked whether a process has it open for writing
+ * (sweep_being_written(): an eval job reading it holds nothing back; without
+ * leases, an mtime newer than the scan's tells): one that is is taken as
+ * still being written, and the run is decided again until no new one is.
+ * A check that fails (EIO, EMFILE) says nothing of any of them: the run is
+ * then unreadable, as when its listing fails (every checkpoint kept, logged
+ * with the error, looked at again at check_interval), in one round rather
+ * than one placed checkpoint at a time. Nothing is allocated to remember
+ * what was checked: each round checks the placed ones again, and a
  * round ends the loop unless it takes one more, so there is no
  * out-of-memory path that would let the first decision stand. */
 bool sweep_placed_being_written(struct root *r, struct run *run, const struct policy *p, int64_t now_usec,
@@ -510,7 +512,7 @@ bool sweep_placed_being_written(struct root *r, struct run *run, const struct po
                         if (!c->complete || c->is_dir || c->n_members != 1 || c->read_error != 0 ||
                             (!(c->verdict.reasons & placed) && (c->mtime_usec < newest || !c->verdict.keep)))
                                 continue;
-                        v = sweep_verify_files(r, run, c, -1, NULL);
+                        v = sweep_being_written(r, run, c, -1, c->mtime_usec);
                         if (v == VERIFY_FREE || v == -ESTALE)
                                 continue; /* gone or replaced: its removal's check says so */
                         if (v < 0) {
@@ -760,6 +762,33 @@ static int victim_check(struct sweep *s, const struct run *run, const struct ckp
         return 1;
 }
 
+/* run_fd, else the run opened beneath r into *own_fd: the fd to use,
+ * -ESTALE when the run is gone or replaced, or -errno. */
+static int run_at(struct root *r, const struct run *run, int run_fd, int *own_fd)
+{
+        if (run_fd >= 0)
+                return run_fd;
+        if (!r)
+                return -EINVAL;
+        *own_fd = open_run(r, run->path);
+        if (*own_fd < 0)
+                return open_error_gone_or_replaced(*own_fd) ? -ESTALE : *own_fd;
+        return *own_fd;
+}
+
+int sweep_being_written(struct root *r, const struct run *run, const struct ckpt *c, int run_fd, int64_t newest_usec)
+{
+        _cleanup_close_ int own_fd = -1;
+        const struct stat expect = {.st_dev = c->dev, .st_ino = c->ino};
+
+        if (c->is_dir || c->n_members != 1)
+                return -EINVAL;
+        run_fd = run_at(r, run, run_fd, &own_fd);
+        if (run_fd < 0)
+                return run_fd;
+        return verify_file_writer(run_fd, c->members[0], &expect, newest_usec);
+}
+
 int sweep_verify_files(struct root *r, const struct run *run, const struct ckpt *c, int run_fd,
                        const struct flock_table *locks)
 {
@@ -768,14 +797,9 @@ int sweep_verify_files(struct root *r, const struct run *run, const struct ckpt 
 
         if (c->is_dir)
                 return -EINVAL;
-        if (run_fd < 0) {
-                if (!r)
-                        return -EINVAL;
-                own_fd = open_run(r, run->path);
-                if (own_fd < 0)
-                        return open_error_gone_or_replaced(own_fd) ? -ESTALE : own_fd;
-                run_fd = own_fd;
-        }
+        run_fd = run_at(r, run, run_fd, &own_fd);
+        if (run_fd < 0)
+                return run_fd;
         if (c->n_members == 1) {
                 /* the file as scanned: a new file at its name is another one */
                 struct stat expect = {.st_dev = c->dev, .st_ino = c->ino};

@@ -286,7 +286,7 @@ int verify_file(int dir_fd, const char *name, const struct stat *expect, int64_t
         return verify_mtime_usec(&st) > newest_usec ? VERIFY_CHANGED : VERIFY_FREE;
 }
 
-int verify_file_writer(int dir_fd, const char *name, const struct stat *expect)
+int verify_file_writer(int dir_fd, const char *name, const struct stat *expect, int64_t newest_usec)
 {
         struct stat st;
         _cleanup_close_ int fd = open_expected(dir_fd, name, expect, &st);
@@ -303,7 +303,10 @@ int verify_file_writer(int dir_fd, const char *name, const struct stat *expect)
                 return VERIFY_FREE;
         if (errno == EAGAIN)
                 return VERIFY_IN_USE;
-        return verify_lease_unsupported(-errno) ? VERIFY_FREE : -errno;
+        if (!verify_lease_unsupported(-errno))
+                return -errno;
+        /* nothing tells a writer: one that wrote since the scan does */
+        return verify_mtime_usec(&st) > newest_usec ? VERIFY_CHANGED : VERIFY_FREE;
 }
 
 /* ---- directory checkpoints ------------------------------------------------ */

@@ -164,6 +164,39 @@ test_oneshot_mid_write_keeps_what_the_save_would_displace() {
         assert_no_grep "in use" err
 }
 
+# An eval job reading the newest save holds nothing back: after a scan the
+# policy (one pass, and the daemon at start) and the floor ask only whether
+# a process writes it, so it takes its place at once and what it displaces
+# goes.
+test_reader_of_the_newest_holds_nothing_back_after_a_scan() {
+        mkdir -p runs
+        for s in 1 2 3 9; do mkfile "runs/ckpt_$s.pt" 4; done
+        touch -d "-2 hours" runs/*
+        hold read "$T/runs/ckpt_9.pt"
+        reader=$HELD
+        "$CKPTD" -1 -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 2 2>err || fail "exit: $(cat err)"
+        assert_names runs ckpt_3.pt ckpt_9.pt
+        assert_no_grep "in use" err
+        start_daemon log -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 1 --settle 0
+        wait_names runs ckpt_9.pt
+        assert_no_grep "in use" log
+        stop_daemon log
+        release $reader
+        [ "$(id -u)" = 0 ] || return 0
+        mkdir -p disk
+        mount -t tmpfs -o size=24m tmpfs "$T/disk" || fail "cannot mount a tmpfs"
+        mkdir disk/runs
+        for s in 1 2 3 9; do mkfile "disk/runs/ckpt_$s.pt" 1024; done
+        touch -d "-2 hours" disk/runs/*
+        hold read "$T/disk/runs/ckpt_9.pt"
+        reader=$HELD
+        "$CKPTD" -1 -w "$T/disk/runs" --pattern 'ckpt_{step}.pt' --keep-last 10 --min-free 23M 2>err ||
+                fail "exit: $(cat err)"
+        assert_names disk/runs ckpt_9.pt
+        assert_no_grep "in use" err
+        release $reader
+}
+
 # The save found open at start stays taken for being written while it is
 # open: a later decision of the run (here at the next save, renamed in),
 # which reads the unsettled checkpoints again from the disk, where its old
