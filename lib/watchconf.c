@@ -159,9 +159,6 @@ static bool covers(const struct config *c, char *const *p, size_t a, size_t b, b
         return c->watches[a].recursive && conf_path_is_below(p[a], p[b]);
 }
 
-/* Absolute path p as it resolves now (realpath(3)), its part not made yet
- * appended to where the rest leads: malloc'd, NULL when it cannot be told
- * (no part of it resolves, out of memory). */
 /* Absolute path p with its "." and ".." components taken out, in place
  * ("/a/./b/../c" -> "/a/c"): for a part not made yet, where no symlink can
  * make ".." mean another directory. */
@@ -195,6 +192,9 @@ static char *path_lexical(char *p)
         return p;
 }
 
+/* Absolute path p as it resolves now (realpath(3)), its part not made yet
+ * appended to where the rest leads: malloc'd, NULL when it cannot be told
+ * (no part of it resolves, out of memory). */
 static char *resolve_made(const char *p)
 {
         _cleanup_free_ char *head = strdup(p);
@@ -233,17 +233,21 @@ int config_find_nested(const struct config *c, size_t *ret_outer, size_t *ret_in
                 spelled[i] = c->watches[i].path;
         /* Two watches over one tree would apply two policies to the same
          * runs; a non-recursive outer watch does not reach the inner one.
-         * As spelled, then as the paths resolve now (a symlink in one of
-         * them: /data -> /mnt/nvme0/data), a part not made yet taken as
-         * spelled; one that cannot be resolved is judged by its spelling. */
+         * As the paths resolve now (a symlink in one of them: /data ->
+         * /mnt/nvme0/data), a part not made yet taken as spelled with "."
+         * and ".." taken out: /x/a/../b is beside /x/a, and /x/a/lnk/r
+         * with lnk leading elsewhere is outside its walk, which follows no
+         * symlink. A pair of which one cannot be resolved is judged by its
+         * spelling. */
         for (size_t i = 0; real && i < c->n_watches; i++)
                 real[i] = resolve_made(c->watches[i].path);
         for (size_t a = 0; a < c->n_watches && r == 0; a++)
                 for (size_t b = 0; b < c->n_watches && r == 0; b++) {
-                        if (spelled && covers(c, spelled, a, b, false))
+                        if (real && real[a] && real[b]) {
+                                if (covers(c, real, a, b, true))
+                                        r = strcmp(real[a], real[b]) == 0 ? 2 : 1;
+                        } else if (spelled && covers(c, spelled, a, b, false))
                                 r = 1;
-                        else if (real && covers(c, real, a, b, true))
-                                r = strcmp(real[a], real[b]) == 0 ? 2 : 1;
                         if (r > 0) {
                                 *ret_outer = a;
                                 *ret_inner = b;

@@ -435,7 +435,9 @@ END_TEST
 
 /* One tree under two watches through a symlink (/data -> /mnt/nvme0/data)
  * is refused as the same spelling is: nested in a recursive watch, or the
- * one directory twice. A path not made yet is judged by its spelling. */
+ * one directory twice. A path not made yet is judged by its spelling with
+ * "." and ".." taken out, and paths are judged as they resolve: a spelling
+ * through ".." or a symlink that leads out of a watch is not inside it. */
 START_TEST(test_watches_through_a_symlink)
 {
         static const char *const cases[][2] = {
@@ -499,6 +501,35 @@ START_TEST(test_watches_through_a_symlink)
                  dir, dir);
         ck_assert_msg(config_load_string(text, "t.conf", &c, error) == 0, "%s", error);
         c = config_free(c);
+        /* beside it, spelled through it: /runs/../other, not made yet */
+        snprintf(text, sizeof(text),
+                 "watch = (\n { path = \"%s/runs\"; pattern = \"s{step}\"; },\n"
+                 " { path = \"%s/runs/../other\"; pattern = \"s{step}\"; }\n);\n",
+                 dir, dir);
+        ck_assert_msg(config_load_string(text, "t.conf", &c, error) == 0, "%s", error);
+        c = config_free(c);
+        /* through a symlink inside it that leads out of it: the walk
+         * follows no symlink; one that leads back in is nested */
+        snprintf(path, sizeof(path), "%s/runs/out", dir);
+        ck_assert_int_eq(symlink("..", path), 0);
+        snprintf(path, sizeof(path), "%s/runs/in", dir);
+        ck_assert_int_eq(symlink("r", path), 0);
+        snprintf(text, sizeof(text),
+                 "watch = (\n { path = \"%s/runs\"; pattern = \"s{step}\"; },\n"
+                 " { path = \"%s/runs/out/other\"; pattern = \"s{step}\"; }\n);\n",
+                 dir, dir);
+        ck_assert_msg(config_load_string(text, "t.conf", &c, error) == 0, "%s", error);
+        c = config_free(c);
+        snprintf(text, sizeof(text),
+                 "watch = (\n { path = \"%s/runs\"; pattern = \"s{step}\"; },\n"
+                 " { path = \"%s/runs/in/x\"; pattern = \"s{step}\"; }\n);\n",
+                 dir, dir);
+        ck_assert_int_eq(config_load_string(text, "t.conf", &c, error), -EINVAL);
+        ck_assert_msg(strstr(error, "in/x\" is inside recursive watch"), "%s", error);
+        snprintf(path, sizeof(path), "%s/runs/out", dir);
+        unlink(path);
+        snprintf(path, sizeof(path), "%s/runs/in", dir);
+        unlink(path);
 
         snprintf(path, sizeof(path), "%s/alias", dir);
         unlink(path);
