@@ -42,25 +42,33 @@ static void note_write(struct manager *m, const struct watch_event *ev)
         manager_floor_writing(m, true);
 }
 
-/* Whether a file just created is one being written: a regular file with a
- * single link (not a hard link made to an existing checkpoint). */
-static bool created_for_writing(struct root_state *rs, struct run_state *run, const char *name)
+/* Entry name of the run, lstat'ed into *st: 0 or -errno (-ENOMEM when its
+ * path cannot be made). */
+static int entry_lstat(struct root_state *rs, struct run_state *run, const char *name, struct stat *st)
 {
         _cleanup_free_ char *path = child_path(run->path, name);
-        struct stat st;
 
-        if (!path || fstatat(rs->root.fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                return true; /* gone already, or unknown: the safe side */
-        return S_ISREG(st.st_mode) && st.st_nlink == 1;
+        if (!path)
+                return -ENOMEM;
+        return fstatat(rs->root.fd, path, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
 
-/* Whether entry name of the run is there (lstat), unknown counting as yes. */
-static bool entry_present(struct root_state *rs, struct run_state *run, const char *name)
+/* Whether a file just created is one being written: a regular file with a
+ * single link (not a hard link made to an existing checkpoint); gone
+ * already, or unknown: the safe side. */
+static bool created_for_writing(struct root_state *rs, struct run_state *run, const char *name)
 {
-        _cleanup_free_ char *path = child_path(run->path, name);
         struct stat st;
 
-        return !path || fstatat(rs->root.fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT;
+        return entry_lstat(rs, run, name, &st) < 0 || (S_ISREG(st.st_mode) && st.st_nlink == 1);
+}
+
+/* Whether entry name of the run is there, unknown counting as yes. */
+static bool entry_present(struct root_state *rs, struct run_state *run, const char *name)
+{
+        struct stat st;
+
+        return entry_lstat(rs, run, name, &st) != -ENOENT;
 }
 
 static void on_run_event(struct manager *m, struct root_state *rs, const struct watch_event *ev)
