@@ -445,7 +445,7 @@ static uint64_t kept_unproven(struct root_state *rs, struct run_state *run, cons
                         struct ckpt *c = at >= 0 ? &idx->ckpts[at] : NULL;
                         uint64_t ask;
 
-                        if (!c || c->is_dir || c->n_members != 1 || c->read_error != 0)
+                        if (!c || c->is_dir || c->read_error != 0)
                                 continue;
                         if (p->writing) {
                                 /* taken before: asked again, once a call */
@@ -505,7 +505,7 @@ static void unsettled_unproven(struct run_state *run)
                 const struct ckpt *c = &run->idx.ckpts[i];
                 struct pending *p;
 
-                if (c->complete || c->is_dir || c->n_members != 1 || pending_find(run, c->members[0]))
+                if (c->complete || c->is_dir || pending_find(run, c->members[0]))
                         continue;
                 p = pending_get(run, c->members[0]);
                 if (!p) {

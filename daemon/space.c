@@ -282,9 +282,10 @@ static int64_t future_usec(const struct ckpt *c, int64_t now_usec)
         return d > 0 ? d : 0;
 }
 
-/* Whether plain-file checkpoint k of run is open for writing in another
- * process (sweep_being_written(): a reader holds nothing back), or cannot
- * be told: without leases an mtime that moved since the scan, or an error.
+/* Whether file checkpoint k of run (a file, or a file of a group) is open
+ * for writing in another process (sweep_being_written(): a reader holds
+ * nothing back), or cannot be told: without leases an mtime that moved
+ * since the scan, or an error.
  * A save written in place in one long write() keeps the mtime of its
  * start, so the scan takes it for complete, and its name may carry any
  * metric; were it the run's newest, last written or best, the floor would
@@ -293,7 +294,7 @@ static bool place_in_use(struct root *r, const struct run *run, const struct ckp
 {
         int v;
 
-        if (k->is_dir || k->n_members != 1)
+        if (k->is_dir)
                 return false; /* a directory's files are checked at its removal */
         v = sweep_being_written(r, run, k, -1, k->mtime_usec);
         return v == -ESTALE ? false : v != VERIFY_FREE;

@@ -509,7 +509,7 @@ bool sweep_placed_being_written(struct root *r, struct run *run, const struct po
                         _cleanup_free_ char *path = NULL;
                         int v;
 
-                        if (!c->complete || c->is_dir || c->n_members != 1 || c->read_error != 0 ||
+                        if (!c->complete || c->is_dir || c->read_error != 0 ||
                             (!(c->verdict.reasons & placed) && (c->mtime_usec < newest || !c->verdict.keep)))
                                 continue;
                         v = sweep_being_written(r, run, c, -1, c->mtime_usec);
@@ -779,14 +779,23 @@ static int run_at(struct root *r, const struct run *run, int run_fd, int *own_fd
 int sweep_being_written(struct root *r, const struct run *run, const struct ckpt *c, int run_fd, int64_t newest_usec)
 {
         _cleanup_close_ int own_fd = -1;
-        const struct stat expect = {.st_dev = c->dev, .st_ino = c->ino};
+        int v = VERIFY_FREE;
 
-        if (c->is_dir || c->n_members != 1)
+        if (c->is_dir)
                 return -EINVAL;
         run_fd = run_at(r, run, run_fd, &own_fd);
         if (run_fd < 0)
                 return run_fd;
-        return verify_file_writer(run_fd, c->members[0], &expect, newest_usec);
+        /* its first file as scanned, the others of a group as they are */
+        for (size_t i = 0; i < c->n_members && v == VERIFY_FREE; i++) {
+                struct stat st = {.st_dev = c->dev, .st_ino = c->ino};
+
+                if (i > 0 && fstatat(run_fd, c->members[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        v = errno == ENOENT ? -ESTALE : -errno;
+                else
+                        v = verify_file_writer(run_fd, c->members[i], &st, newest_usec);
+        }
+        return v;
 }
 
 int sweep_verify_files(struct root *r, const struct run *run, const struct ckpt *c, int run_fd,

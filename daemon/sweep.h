@@ -112,11 +112,12 @@ const char *sweep_metric_text(const struct root *r, const struct ckpt *c, char *
  * NULL on ENOMEM. */
 char *sweep_ckpt_path(const struct root *r, const struct run *run, const struct ckpt *c);
 
-/* Whether the one file of checkpoint c of run is open for writing (readers
- * do not count), asked beneath the run at run_fd (-1: opened here from r):
- * VERIFY_FREE, VERIFY_IN_USE, VERIFY_CHANGED (no leases: its mtime is newer
- * than newest_usec), -ESTALE when the run or the file is no longer what was
- * scanned, -EINVAL for a directory or a group, or -errno. */
+/* Whether file checkpoint c of run (its one file, or any file of a group)
+ * is open for writing (readers do not count), asked beneath the run at
+ * run_fd (-1: opened here from r): VERIFY_FREE, VERIFY_IN_USE,
+ * VERIFY_CHANGED (no leases: its mtime is newer than newest_usec), -ESTALE
+ * when the run or a file is no longer what was scanned, -EINVAL for a
+ * directory checkpoint, or -errno. */
 int sweep_being_written(struct root *r, const struct run *run, const struct ckpt *c, int run_fd, int64_t newest_usec);
 
 struct flock_table;

@@ -11,22 +11,22 @@
 # has not closed it yet, mtime an hour old as at the start of a long write;
 # "publish", "link" and "link-unlink": a trainer that writes PATH.tmp and
 # renames it to PATH, or links it there (and removes PATH.tmp), before it
-# closes it.
+# closes it; TMP, when given, instead of PATH.tmp.
 # Waits until the file is open; the pid goes to $T/pids and $HELD.
 hold() {
         rm -f "$T/ready"
-        $PY - "$1" "$2" "$T/ready" <<'EOF' &
+        $PY - "$1" "$2" "$T/ready" "${3:-$2.tmp}" <<'EOF' &
 import os, sys, time
-mode, path, ready = sys.argv[1:4]
+mode, path, ready, tmp = sys.argv[1:5]
 if mode == "read":
     fd = os.open(path, os.O_RDONLY)
     os.read(fd, 4096)
 elif mode in ("publish", "link", "link-unlink"):
-    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.write(fd, b"\1" * (1 << 20))
-    (os.rename if mode == "publish" else os.link)(path + ".tmp", path)
+    (os.rename if mode == "publish" else os.link)(tmp, path)
     if mode == "link-unlink":
-        os.unlink(path + ".tmp")
+        os.unlink(tmp)
 else:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.write(fd, b"\1" * (8 << 20))
@@ -216,6 +216,27 @@ test_start_mid_write_stays_taken_at_the_next_save() {
         # closed, the save counts at the sweep its close starts
         release $writer
         wait_names runs ckpt_9.pt ckpt_10.pt
+        stop_daemon log
+}
+
+# A group of files (TensorFlow's index and data) whose data file was
+# published while still written, just before the daemon starts, displaces
+# nothing until it is closed: every file of the group is asked.
+test_group_published_while_open_displaces_nothing_until_closed() {
+        mkdir runs
+        mkfile runs/ckpt-1.index 1
+        mkfile runs/ckpt-1.data-00000-of-00001 4
+        touch -d "-1 hour" runs/ckpt-1.*
+        hold publish "$T/runs/ckpt-2.data-00000-of-00001" "$T/ckpt-2.tmp"
+        writer=$HELD
+        mkfile runs/ckpt-2.index 1
+        start_daemon log -w "$T/runs" --pattern 'ckpt-{step}.*' --keep-last 1 --settle 2
+        wait_for 20 grep -q "ckpt-2.data-00000-of-00001: in use: taken for a save still being written" log ||
+                fail "the open group was not taken as being written: $(cat log)"
+        "$CKPTD" status >/dev/null 2>&1 || fail "status failed"
+        assert_names runs ckpt-1.data-00000-of-00001 ckpt-1.index ckpt-2.data-00000-of-00001 ckpt-2.index
+        release $writer
+        wait_names runs ckpt-2.data-00000-of-00001 ckpt-2.index
         stop_daemon log
 }
 
