@@ -776,7 +776,19 @@ static int run_at(struct root *r, const struct run *run, int run_fd, int *own_fd
         return *own_fd;
 }
 
-int sweep_being_written(struct root *r, const struct run *run, const struct ckpt *c, int run_fd, int64_t newest_usec)
+/* What is asked of each file of a file checkpoint (each_file()). */
+struct file_ask {
+        const struct flock_table *locks; /* a victim's: its flock pins, may be NULL */
+        int64_t newest_usec;
+        bool writer; /* only whether a process writes it (verify_file_writer()) */
+};
+
+/* Each file of file checkpoint c beneath the run at run_fd (-1: opened here
+ * from r), its first as scanned (a new file at its name is another one),
+ * the others of a group as they are now, asked as a says: the first answer
+ * that is not VERIFY_FREE, -ESTALE when the run or a file is gone or
+ * replaced, -EINVAL for a directory checkpoint. */
+static int each_file(struct root *r, const struct run *run, const struct ckpt *c, int run_fd, const struct file_ask *a)
 {
         _cleanup_close_ int own_fd = -1;
         int v = VERIFY_FREE;
@@ -786,48 +798,30 @@ int sweep_being_written(struct root *r, const struct run *run, const struct ckpt
         run_fd = run_at(r, run, run_fd, &own_fd);
         if (run_fd < 0)
                 return run_fd;
-        /* its first file as scanned, the others of a group as they are */
         for (size_t i = 0; i < c->n_members && v == VERIFY_FREE; i++) {
                 struct stat st = {.st_dev = c->dev, .st_ino = c->ino};
 
                 if (i > 0 && fstatat(run_fd, c->members[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
                         v = errno == ENOENT ? -ESTALE : -errno;
+                else if (a->writer)
+                        v = verify_file_writer(run_fd, c->members[i], &st, a->newest_usec);
+                else if (a->locks && flock_table_has(a->locks, st.st_dev, st.st_ino))
+                        v = VERIFY_FLOCK;
                 else
-                        v = verify_file_writer(run_fd, c->members[i], &st, newest_usec);
+                        v = verify_file(run_fd, c->members[i], &st, a->newest_usec);
         }
         return v;
+}
+
+int sweep_being_written(struct root *r, const struct run *run, const struct ckpt *c, int run_fd, int64_t newest_usec)
+{
+        return each_file(r, run, c, run_fd, &(struct file_ask){.newest_usec = newest_usec, .writer = true});
 }
 
 int sweep_verify_files(struct root *r, const struct run *run, const struct ckpt *c, int run_fd,
                        const struct flock_table *locks)
 {
-        _cleanup_close_ int own_fd = -1;
-        int v = VERIFY_FREE;
-
-        if (c->is_dir)
-                return -EINVAL;
-        run_fd = run_at(r, run, run_fd, &own_fd);
-        if (run_fd < 0)
-                return run_fd;
-        if (c->n_members == 1) {
-                /* the file as scanned: a new file at its name is another one */
-                struct stat expect = {.st_dev = c->dev, .st_ino = c->ino};
-
-                if (locks && flock_table_has(locks, c->dev, c->ino))
-                        return VERIFY_FLOCK;
-                return verify_file(run_fd, c->members[0], &expect, c->mtime_usec);
-        }
-        for (size_t i = 0; i < c->n_members && v == VERIFY_FREE; i++) {
-                struct stat st;
-
-                if (fstatat(run_fd, c->members[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
-                        v = errno == ENOENT ? -ESTALE : -errno;
-                else if (locks && flock_table_has(locks, st.st_dev, st.st_ino))
-                        v = VERIFY_FLOCK;
-                else
-                        v = verify_file(run_fd, c->members[i], &st, c->mtime_usec);
-        }
-        return v;
+        return each_file(r, run, c, run_fd, &(struct file_ask){.locks = locks, .newest_usec = c->mtime_usec});
 }
 
 int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const struct ckpt *c,

@@ -113,20 +113,19 @@ const char *sweep_metric_text(const struct root *r, const struct ckpt *c, char *
 char *sweep_ckpt_path(const struct root *r, const struct run *run, const struct ckpt *c);
 
 /* Whether file checkpoint c of run (its one file, or any file of a group)
- * is open for writing (readers do not count), asked beneath the run at
- * run_fd (-1: opened here from r): VERIFY_FREE, VERIFY_IN_USE,
- * VERIFY_CHANGED (no leases: its mtime is newer than newest_usec), -ESTALE
- * when the run or a file is no longer what was scanned, -EINVAL for a
- * directory checkpoint, or -errno. */
+ * is open for writing (readers do not count), asked as sweep_verify_files()
+ * asks: VERIFY_FREE, VERIFY_IN_USE, VERIFY_CHANGED (no leases: its mtime is
+ * newer than newest_usec), -ESTALE, -EINVAL or -errno. */
 int sweep_being_written(struct root *r, const struct run *run, const struct ckpt *c, int run_fd, int64_t newest_usec);
 
 struct flock_table;
-/* Whether file checkpoint c of run (its one file, or each file of a group)
- * is open in another process, checked beneath the run at run_fd (-1: opened
- * here from r): VERIFY_FREE, VERIFY_IN_USE, VERIFY_FLOCK (a file in locks,
- * which may be NULL), VERIFY_CHANGED (no leases, modified since the scan),
- * -ESTALE when the run or a file is no longer what was scanned, or -errno.
- * -EINVAL for a directory checkpoint (verify_tree()). */
+/* Whether file checkpoint c of run (its one file, or each file of a group,
+ * the first as scanned) is open in another process, checked beneath the
+ * run at run_fd (-1: opened here from r): VERIFY_FREE, VERIFY_IN_USE,
+ * VERIFY_FLOCK (a file in locks, which may be NULL), VERIFY_CHANGED (no
+ * leases, modified since the scan), -ESTALE when the run or a file is no
+ * longer what was scanned, or -errno. -EINVAL for a directory checkpoint
+ * (verify_tree()). */
 int sweep_verify_files(struct root *r, const struct run *run, const struct ckpt *c, int run_fd,
                        const struct flock_table *locks);
 
