@@ -246,8 +246,13 @@ static void on_ckpt_event(struct manager *m, struct root_state *rs, const struct
 static void on_parent_event(struct manager *m, struct root_state *rs, const struct watch_event *ev)
 {
         const char *base = strrchr(rs->root.w->path, '/');
-        struct stat now_st, held_st;
 
+        /* the parent itself moved or removed: is the path still the root? */
+        if (ev->kind == WATCH_EVENT_SELF_GONE) {
+                if (rs->present)
+                        root_here(m, rs);
+                return;
+        }
         if (!base || strcmp(ev->name, base + 1) != 0)
                 return;
         if (ev->kind == WATCH_EVENT_GONE && rs->present) {
@@ -258,8 +263,7 @@ static void on_parent_event(struct manager *m, struct root_state *rs, const stru
                 return;
         if (rs->present) {
                 /* still the directory we hold: an event from before we opened it */
-                if (stat(rs->root.w->path, &now_st) == 0 && fstat(rs->root.fd, &held_st) == 0 &&
-                    now_st.st_dev == held_st.st_dev && now_st.st_ino == held_st.st_ino)
+                if (root_at_path(rs) > 0)
                         return;
                 root_lost(m, rs);
         }

@@ -56,6 +56,12 @@ static int floor_runs(void *userdata, dev_t dev, struct space_run **ret, size_t 
 
                 if (!rs->present || rs->root.fd < 0 || rs->root.dev != dev)
                         continue;
+                /* moved out of the watch with a directory above it: looked
+                 * for again at the next check_interval, evicted from never */
+                if (root_at_path(rs) <= 0) {
+                        rs->retry = true;
+                        continue;
+                }
                 for (size_t j = 0; j < rs->n_runs; j++) {
                         struct run_state *run = rs->runs[j];
                         /* settled: no record incomplete since its last

@@ -262,6 +262,15 @@ void roots_free(struct manager *m);
 int root_watch(struct manager *m, struct root_state *rs, const char *path, enum watch_kind kind);
 /* The root is gone: drop its runs and watches but the parent watch. */
 void root_lost(struct manager *m, struct root_state *rs);
+/* Whether the watch's path still leads to the directory held: 1, 0 (gone, or
+ * another directory: it or one above it was moved or replaced; the held one
+ * is then outside the watch), or -errno when that cannot be told now. */
+int root_at_path(const struct root_state *rs);
+/* root_at_path() before anything is deleted in the root: true when it
+ * does. Else the root is lost and looked for again at its path
+ * (root_rescan()), or, when that cannot be told, left alone until the next
+ * check_interval; false. */
+bool root_here(struct manager *m, struct root_state *rs);
 /* Watch, scan and sweep every run at and below sub. */
 int root_rescan_at(struct manager *m, struct root_state *rs, const char *sub);
 /* Scan the whole root again (or watch its parent while it is missing). */

@@ -606,7 +606,8 @@ static int run_sweep(struct manager *m, struct root_state *rs, struct run_state 
         struct run scanned = {};
         int r;
 
-        if (!rs->present)
+        /* nothing is deleted in a tree moved out of the watch */
+        if (!rs->present || !root_here(m, rs))
                 return 0;
         sweep_init(&s, m->config, m->dry_run);
         /* a new checkpoint: one scan_one() and a decision in memory */

@@ -139,6 +139,38 @@ void root_lost(struct manager *m, struct root_state *rs)
                             (long long)m->config->check_interval_sec);
 }
 
+int root_at_path(const struct root_state *rs)
+{
+        struct stat now_st, held_st;
+
+        if (stat(rs->root.w->path, &now_st) < 0)
+                return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+        if (fstat(rs->root.fd, &held_st) < 0)
+                return -errno;
+        return now_st.st_dev == held_st.st_dev && now_st.st_ino == held_st.st_ino;
+}
+
+bool root_here(struct manager *m, struct root_state *rs)
+{
+        int r = root_at_path(rs);
+
+        if (r > 0)
+                return true;
+        if (r < 0) {
+                log_warning_errno(r,
+                                  "cannot tell whether %s still leads to the directory watched: %m; "
+                                  "deleting nothing in it until it can",
+                                  rs->root.w->path);
+                rs->retry = true;
+                return false;
+        }
+        log_warning("%s no longer leads to the directory watched: it or a directory above it was moved or replaced",
+                    rs->root.w->path);
+        root_lost(m, rs);
+        root_rescan(m, rs);
+        return false;
+}
+
 /* The root could not be watched or scanned. Gone (or replaced by something
  * else): watch for its return. Anything else (EIO from a network
  * filesystem, EMFILE, ENOMEM) may pass: keep what we have, read each run
@@ -265,6 +297,9 @@ static int rescan_at(struct manager *m, struct root_state *rs, const char *sub, 
         bool added;
         struct sweep own = {}, *s = shared ? shared : &own;
 
+        /* a directory above it moved: the tree held is no longer watched */
+        if (rs->present && !root_here(m, rs))
+                return 0;
         if (!rs->present) {
                 if (rs->root.fd < 0 && root_open_fd(&rs->root) < 0) {
                         root_lost(m, rs);
@@ -401,7 +436,8 @@ void roots_rescan(struct manager *m, bool retry_only)
                 size_t i = (m->rescan_first + k) % m->n_roots;
                 struct root_state *rs = &m->roots[i];
 
-                if (retry_only && rs->present && !rs->retry)
+                /* nothing says that a directory above it moved but this */
+                if (retry_only && rs->present && !rs->retry && root_at_path(rs) > 0)
                         continue;
                 rescan_at(m, rs, ".", &s);
                 any = true;

@@ -229,6 +229,41 @@ test_root_deleted_and_recreated_is_watched_again() {
         stop_daemon d.log
 }
 
+# A directory above the root moved away (the operator archives the tree)
+# takes the root with it out of the watch: the daemon deletes nothing more
+# in it, and a new tree made at the watched path gets retention. The
+# parent moved is an event; a directory further up moved is seen at the
+# next sweep or check_interval, before anything is deleted.
+test_directory_above_the_root_moved_away() {
+        for moved in data b; do
+                rm -rf b archive
+                mkdir -p b/data/runs/run
+                printf x >b/data/runs/run/ckpt-1.pt
+                cat >c.conf <<EOC
+check_interval = 1;
+watch = ( { path = "$T/b/data/runs"; pattern = "ckpt-{step}.pt"; keep_last = 1; settle = 0; } );
+EOC
+                start_daemon d.log -c c.conf
+                if [ $moved = data ]; then
+                        mv b/data archive
+                        wait_for 20 grep -q "is gone" d.log || fail "the move was not noticed: $(cat d.log)"
+                        old=archive/runs/run
+                else
+                        mv b archive
+                        old=archive/data/runs/run
+                fi
+                # written in the tree moved away: nothing deleted there
+                printf x >$old/ckpt-2.pt
+                mkdir -p b/data/runs/run
+                printf x >b/data/runs/run/ckpt-1.pt
+                printf x >b/data/runs/run/ckpt-2.pt
+                wait_names b/data/runs/run ckpt-2.pt
+                assert_names $old ckpt-1.pt ckpt-2.pt
+                stop_daemon d.log
+                assert_names $old ckpt-1.pt ckpt-2.pt
+        done
+}
+
 # --- 3. inotify queue overflow ---
 
 # fs.inotify.max_queued_events is read once, when an inotify instance is
