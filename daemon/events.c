@@ -163,8 +163,11 @@ static void on_run_event(struct manager *m, struct root_state *rs, const struct 
                                 return;
                         p->writing = false;
                         /* a rename says nothing of its writer: it may
-                         * publish a save before it closes it */
-                        p->unproven = ev->kind == WATCH_EVENT_MOVED_IN;
+                         * publish a save before it closes it; nor does a
+                         * close say whose open it was (another process
+                         * that opened it for writing, the trainer's own
+                         * first of two opens) */
+                        p->unproven = true;
                         p->last_usec = now;
                         run_arm(run, settle_usec(rs), true);
                 } else if (!scan_name_ignored(rs->root.w, ev->name)) {

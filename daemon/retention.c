@@ -549,10 +549,20 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
                 if (ask > 0)
                         sooner(&again, ask);
         }
-        /* one taken is asked again (kept_unproven()) */
-        if (scanned_in && sweep_placed_being_written(&rs->root, scanned, &rs->root.w->policy, s->now_usec, taken_note,
-                                                     &(struct taken_ctx){.run = run, .now = now}))
-                sooner(&again, RECHECK_MIN_USEC);
+        /* After a scan the placed ones are asked when its decision deletes;
+         * one that deletes nothing leaves the run's newest to be asked at
+         * the first decision that does (min_age run out, a later save): a
+         * save written in place since before the scan, which no event
+         * told, must not displace what it would then. One taken is asked
+         * again (kept_unproven()). */
+        if (scanned_in)
+                run->newest_unasked = true;
+        if (run->newest_unasked && sweep_run_deletes(scanned)) {
+                run->newest_unasked = false;
+                if (sweep_placed_being_written(&rs->root, scanned, &rs->root.w->policy, s->now_usec, !scanned_in,
+                                               taken_note, &(struct taken_ctx){.run = run, .now = now}))
+                        sooner(&again, RECHECK_MIN_USEC);
+        }
         run_tally(&rs->root.w->policy, scanned, &t);
         run->settled = t.incomplete == 0; /* deletions below only drop records */
         run_note_read_errors(m, rs, run, scanned, &t);

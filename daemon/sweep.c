@@ -483,46 +483,62 @@ static void run_unreadable(struct run *run, int error, const char *name)
  * what was checked: each round checks the placed ones again, and a
  * round ends the loop unless it takes one more, so there is no
  * out-of-memory path that would let the first decision stand. */
+bool sweep_run_deletes(const struct run *run)
+{
+        for (size_t i = 0; i < run->n_ckpts; i++)
+                if (!run->ckpts[i].verdict.keep)
+                        return true;
+        return false;
+}
+
 bool sweep_placed_being_written(struct root *r, struct run *run, const struct policy *p, int64_t now_usec,
-                                void (*taken_cb)(const struct ckpt *c, void *userdata), void *userdata)
+                                bool newest_only, void (*taken_cb)(const struct ckpt *c, void *userdata),
+                                void *userdata)
 {
         const unsigned placed = (1u << KEEP_BEST) | (1u << KEEP_LAST) | (1u << KEEP_WRITTEN);
         bool taken_any = false, taken = true;
 
-        while (taken) {
-                bool deletes = false;
-
-                for (size_t i = 0; i < run->n_ckpts && !deletes; i++)
-                        deletes = !run->ckpts[i].verdict.keep;
-                if (!deletes)
-                        break;
+        while (taken && sweep_run_deletes(run)) {
                 /* the newest written takes its place whatever else keeps
                  * it (KEEP_WRITTEN is named only where nothing else does) */
                 int64_t newest = INT64_MIN;
-                for (size_t i = 0; i < run->n_ckpts; i++)
-                        if (run->ckpts[i].complete && run->ckpts[i].read_error == 0 &&
-                            run->ckpts[i].mtime_usec > newest)
-                                newest = run->ckpts[i].mtime_usec;
+                double newest_order = -INFINITY;
+
+                for (size_t i = 0; i < run->n_ckpts; i++) {
+                        const struct ckpt *c = &run->ckpts[i];
+
+                        if (!c->complete || c->read_error != 0)
+                                continue;
+                        if (c->mtime_usec > newest)
+                                newest = c->mtime_usec;
+                        if (c->order > newest_order)
+                                newest_order = c->order;
+                }
                 taken = false;
                 for (size_t i = 0; i < run->n_ckpts; i++) {
                         struct ckpt *c = &run->ckpts[i];
                         _cleanup_free_ char *path = NULL;
+                        bool ask =
+                                newest_only
+                                        ? c->verdict.keep && (c->order >= newest_order || c->mtime_usec >= newest)
+                                        : (c->verdict.reasons & placed) || (c->mtime_usec >= newest && c->verdict.keep);
                         int v;
 
-                        if (!c->complete || c->is_dir || c->read_error != 0 ||
-                            (!(c->verdict.reasons & placed) && (c->mtime_usec < newest || !c->verdict.keep)))
+                        if (!c->complete || c->is_dir || c->read_error != 0 || !ask)
                                 continue;
                         v = sweep_being_written(r, run, c, -1, c->mtime_usec);
-                        if (v == VERIFY_FREE || v == -ESTALE)
-                                continue; /* gone or replaced: its removal's check says so */
-                        if (v < 0) {
+                        if (v == VERIFY_FREE)
+                                continue;
+                        if (v < 0 && v != -ESTALE) {
                                 run_unreadable(run, v, c->name);
                                 taken = true;
                                 break;
                         }
+                        /* replaced since the scan (a save renamed over
+                         * it): what stands there now may be written */
                         path = sweep_ckpt_path(r, run, c);
-                        log_info("%s: in use: taken for a save still being written, not for its place",
-                                 path ? path : c->name);
+                        log_info("%s: %s: taken for a save still being written, not for its place",
+                                 path ? path : c->name, v == -ESTALE ? "changed since it was scanned" : "in use");
                         c->complete = false;
                         if (taken_cb)
                                 taken_cb(c, userdata);

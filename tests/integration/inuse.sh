@@ -240,6 +240,50 @@ test_group_published_while_open_displaces_nothing_until_closed() {
         stop_daemon log
 }
 
+# A close says nothing of whose open it was: another process that opens a
+# save for writing and closes it (touch; an eval job opening it r+) while
+# its trainer still writes it completes nothing, and what the save would
+# displace stays until the trainer closes it.
+test_a_close_by_another_process_completes_nothing() {
+        mkdir runs
+        mkfile runs/ckpt_9.pt 4
+        touch -d "-2 hours" runs/ckpt_9.pt
+        start_daemon log -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 1 --settle 0.5
+        hold write "$T/runs/ckpt_10.pt"
+        writer=$HELD
+        touch runs/ckpt_10.pt
+        wait_for 20 grep -q "ckpt_10.pt: in use: taken for a save still being written" log ||
+                fail "the save still written was not taken: $(cat log)"
+        "$CKPTD" status >/dev/null 2>&1 || fail "status failed"
+        assert_names runs ckpt_10.pt ckpt_9.pt
+        release $writer
+        wait_names runs ckpt_10.pt
+        stop_daemon log
+}
+
+# A save written in place since before the daemon started (one long
+# write, its mtime old) looks complete to the scan, whose decision deletes
+# nothing (min_age keeps the one before it). When min_age runs out, the
+# decision that would delete asks first: the save is found open and what
+# it would displace stays until it is closed.
+test_start_mid_write_then_min_age_keeps_what_the_save_would_displace() {
+        mkdir runs
+        mkfile runs/ckpt_9.pt 4
+        hold write "$T/runs/ckpt_10.pt"
+        writer=$HELD
+        # the save's last write began after ckpt_9 was written
+        touch -d "-5 seconds" runs/ckpt_9.pt
+        touch -m -d "-4 seconds" runs/ckpt_10.pt
+        start_daemon log -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 1 --settle 0 --min-age 8
+        wait_for 20 grep -q "ckpt_10.pt: in use: taken for a save still being written" log ||
+                fail "the save still written was not taken: $(cat log)"
+        "$CKPTD" status >/dev/null 2>&1 || fail "status failed"
+        assert_names runs ckpt_10.pt ckpt_9.pt
+        release $writer
+        wait_names runs ckpt_10.pt
+        stop_daemon log
+}
+
 # A save published under its final name before its writer closes it
 # (renamed or linked in while open: no close seen) takes no place while
 # open: the newest complete one stays until it is closed.
@@ -521,6 +565,23 @@ test_placed_check_error_keeps_the_run_whole() {
         [ "$(grep -c "cannot read whether ckpt_3.pt is in use: .*keeping the whole run" err)" = 1 ] ||
                 fail "not said once: $(cat err)"
         assert_no_grep "cannot check whether" err
+}
+
+# A checkpoint kept for its place that is no longer the file scanned when
+# it is asked (a save renamed over it: what stands there may still be
+# written; here its open fails with ENOENT) is taken as being written, and
+# what it would displace stays.
+test_placed_replaced_since_the_scan_keeps_what_it_would_displace() {
+        [ -n "${FAULT_SO:-}" ] && [ -e "$FAULT_SO" ] || skip "no FAULT_SO"
+        mkdir -p runs
+        for s in 9 10; do mkfile "runs/ckpt_$s.pt" 4; done
+        touch -d "-2 hours" runs/*
+        rc=0
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" LD_PRELOAD=$FAULT_SO FAULT_CALL=openat2 FAULT_NTH=1 FAULT_REPEAT=1 FAULT_ERRNO=ENOENT FAULT_MATCH=ckpt_10 \
+                "$CKPTD" -1 -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 1 2>err || rc=$?
+        [ "$rc" = 0 ] || fail "exit $rc: $(cat err)"
+        assert_names runs ckpt_10.pt ckpt_9.pt
+        assert_grep "ckpt_10.pt: changed since it was scanned: taken for a save still being written" err
 }
 
 # oneshot_without_leases GROW: ckptd -1 where every lease on a checkpoint
