@@ -71,6 +71,27 @@ static bool entry_present(struct root_state *rs, struct run_state *run, const ch
         return entry_lstat(rs, run, name, &st) != -ENOENT;
 }
 
+/* Whether name in the run is the daemon's own metrics file, or its
+ * temporary (report.c writes PATH.tmp.PID and renames it over PATH): one
+ * written inside a watch must not wake the run, whose sweep writes it
+ * again. Told by the name, then by the directory's (dev, ino). */
+static bool own_metrics_file(struct manager *m, struct root_state *rs, struct run_state *run, const char *name)
+{
+        const char *mf = m->config->metrics_file, *base = mf ? strrchr(mf, '/') : NULL;
+        _cleanup_free_ char *dir = NULL;
+        struct stat a, b;
+        size_t len;
+
+        if (!base)
+                return false;
+        len = strlen(++base);
+        if (strncmp(name, base, len) != 0 || (name[len] != '\0' && strncmp(name + len, ".tmp.", 5) != 0))
+                return false;
+        dir = strndup(mf, (size_t)(base - mf));
+        return dir && stat(dir, &a) == 0 && fstatat(rs->root.fd, run->path, &b, 0) == 0 && a.st_dev == b.st_dev &&
+               a.st_ino == b.st_ino;
+}
+
 static void on_run_event(struct manager *m, struct root_state *rs, const struct watch_event *ev)
 {
         uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC);
@@ -98,6 +119,8 @@ static void on_run_event(struct manager *m, struct root_state *rs, const struct 
         if (!run)
                 return;
         candidate = name_is_candidate(rs, ev->name, ev->is_dir);
+        if (!candidate && own_metrics_file(m, rs, run, ev->name))
+                return;
         m->last_event_usec = now_usec(CLOCK_REALTIME);
         note_write(m, ev);
         if (index_note(rs, run, ev, candidate))

@@ -648,14 +648,17 @@ static bool entry_maybe_symlink(struct root_state *rs, struct run_state *run, co
 bool index_note(struct root_state *rs, struct run_state *run, const struct watch_event *ev, bool candidate)
 {
         const char *name = ev->name;
+        bool ours;
 
-        if (!name || !*name || strncmp(name, TOMBSTONE_PREFIX, strlen(TOMBSTONE_PREFIX)) == 0)
-                return false; /* our own removals */
-        if (scan_name_pins(name)) {
+        if (!name || !*name)
+                return false;
+        /* our own removals; a symlink so named pins all the same (below) */
+        ours = strncmp(name, TOMBSTONE_PREFIX, strlen(TOMBSTONE_PREFIX)) == 0;
+        if (!ours && scan_name_pins(name)) {
                 run->full = true;
                 return ev->kind != WATCH_EVENT_MODIFIED;
         }
-        if (candidate) {
+        if (!ours && candidate) {
                 /* gone: what was decided with it changes now */
                 if (ev->kind == WATCH_EVENT_GONE) {
                         if (index_find(run, name) >= 0) {

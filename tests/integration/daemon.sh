@@ -264,6 +264,39 @@ EOC
         done
 }
 
+# The metrics file written inside a watched run (renamed over its old
+# copy after each sweep) does not wake the run: the daemon idles.
+test_metrics_file_inside_a_run_lets_the_daemon_idle() {
+        mkdir runs
+        cat >c.conf <<EOC
+check_interval = 3600;
+metrics_file = "$T/runs/ckptd.prom";
+watch = ( { path = "$T/runs"; pattern = "step_{step}.pt"; keep_last = 1; settle = 0; } );
+EOC
+        start_daemon d.log -c c.conf
+        printf a >runs/step_1.pt
+        printf b >runs/step_2.pt
+        wait_names runs ckptd.prom step_2.pt
+        wait_for 30 quiet_for_2s || fail "ckptd never idles: it keeps waking up"
+        printf c >runs/step_3.pt
+        wait_names runs ckptd.prom step_3.pt
+        stop_daemon d.log
+}
+
+# A symlink in a run pins its target whatever its name, one named like the
+# daemon's own tombstones too, when it is made while the daemon watches.
+test_symlink_named_like_a_tombstone_pins() {
+        mkdir runs
+        printf a >runs/step_1.pt
+        start_daemon d.log -w "$T/runs" --pattern 'step_{step}.pt' --keep-last 1 --settle 0
+        ln -s step_1.pt runs/.ckptd-trash-x
+        printf b >runs/step_2.pt
+        printf c >runs/step_3.pt
+        wait_for 20 grep -q "deleted $T/runs/step_2.pt" d.log || fail "step_2.pt not deleted: $(cat d.log)"
+        assert_names runs .ckptd-trash-x step_1.pt step_3.pt
+        stop_daemon d.log
+}
+
 # --- 3. inotify queue overflow ---
 
 # fs.inotify.max_queued_events is read once, when an inotify instance is
