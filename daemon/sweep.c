@@ -719,15 +719,24 @@ static int victim_kept(const char *path, const struct run *run, const char *reas
         return 1;
 }
 
-/* Check a victim right before its removal (verify.h): its flock pin, and
- * for a directory or a group whether anyone has its files open (a plain
- * file's is checked by remove_file_checked(), holding the lease through the
- * unlink). 0 to go on, 1 when kept (logged). */
+/* Check a victim right before its removal (verify.h): a keep file made
+ * beside it since the decision (a pass over many runs, or removals of large
+ * directories, take seconds), its flock pin, and for a directory or a
+ * group whether anyone has its files open (a plain file's is checked by
+ * remove_file_checked(), holding the lease through the unlink). 0 to go
+ * on, 1 when kept (logged). */
 static int victim_check(struct sweep *s, const struct run *run, const struct ckpt *c, const char *path, int run_fd,
                         struct victim_locks *l)
 {
-        int v = VERIFY_FREE;
+        int v = VERIFY_FREE, k = scan_keep_file_for(run_fd, c);
 
+        if (k != 0) {
+                if (k < 0)
+                        log_warning_errno(k, "%s: cannot read whether a keep file pins it: %m; keeping it", path);
+                return k < 0 ? 1
+                             : victim_kept(path, run, pin_kind_to_string(PIN_KEEPFILE),
+                                           "a keep file was made beside it since it was decided");
+        }
         victim_locks_load(l);
         if (l->error < 0)
                 return 1;
