@@ -330,41 +330,13 @@ static int check_open(int dir_fd, const char *name, int *ret_fd)
         return 0;
 }
 
-/* The keep files a victim could have gained since its decision (lib/scan_pins.c
- * scan_keep_file_for): NAME.keep, and STEM.keep for each STEM of NAME that
- * ends before one of its dots; none exists. */
-static int keep_files_absent(int dir_fd, const char *name)
-{
-        char keep[NAME_MAX + 1];
-        struct stat st;
-        size_t len = strlen(name);
-
-        for (size_t end = len + 1; end-- > 0;) {
-                if (end != len && (name[end] != '.' || end == 0))
-                        continue;
-                if (end + strlen(".keep") > NAME_MAX)
-                        continue;
-                memcpy(keep, name, end);
-                memcpy(keep + end, ".keep", sizeof(".keep"));
-                if (CALL(fstatat(dir_fd, keep, &st, AT_SYMLINK_NOFOLLOW)) == 0)
-                        return -EEXIST;
-                if (errno != ENOENT)
-                        return -errno;
-        }
-        return 0;
-}
-
-/* A victim as ckptd removes a plain checkpoint: its keep files, the check,
- * /proc/locks when `locks` (once per batch; per save in the daemon),
- * unlinkat(2) on the run's pinned fd, close, one log line. *ret_gone_us:
- * when the name went. */
+/* A victim as ckptd removes a plain checkpoint: the check, /proc/locks when
+ * `locks` (once per batch; per save in the daemon), unlinkat(2) on the run's
+ * pinned fd, close, one log line. *ret_gone_us: when the name went. */
 static int victim_remove(int dir_fd, const char *dir, const char *name, bool locks, double *ret_gone_us)
 {
         int fd = -1, r;
 
-        r = keep_files_absent(dir_fd, name);
-        if (r < 0)
-                return r;
         r = check_open(dir_fd, name, &fd);
         if (r < 0)
                 return r;
@@ -978,7 +950,7 @@ int main(int argc, char **argv)
                 {.name = "victim",
                  .unit = "victim",
                  .units = 1,
-                 .what = "one victim: fstatat of its keep files, openat2, fstat, F_SETLEASE, unlinkat, close, a log line"},
+                 .what = "one victim: openat2, fstat, F_SETLEASE, unlinkat, close, a log line"},
                 {.name = "peer_victim",
                  .unit = "victim",
                  .units = 1,

@@ -344,8 +344,7 @@ def kfloor(k, r):
         return out + [f"Not measured in this run: {k.get('error', 'no figures')}.\n"]
     out += [f"`build/kfloor` (bench/kfloor.c, `{k.get('command', 'kfloor WORK')}`) makes the same kind of files "
             "on the same file system and performs, per operation, only the system calls ckptd's safety "
-            "contract makes (victim's keep files asked with `fstatat`, the victim opened with `openat2` beneath "
-            "its run, `fstat`, `fcntl(F_SETLEASE)`, "
+            "contract makes (victim opened with `openat2` beneath its run, `fstat`, `fcntl(F_SETLEASE)`, "
             "`/proc/locks` read, `unlinkat` on the run's fd, `close`, a log line to /dev/null; the scan's "
             "`statx` with `STATX_MNT_ID`), with no index, policy or parsing; beside them, the calls of what "
             "ckptd is compared with (find's `fstatat`, the peer's `unlink` of the whole path and a line, "

@@ -141,13 +141,11 @@ void root_lost(struct manager *m, struct root_state *rs)
 
 int root_at_path(const struct root_state *rs)
 {
-        struct stat now_st, held_st;
+        struct stat st;
 
-        if (stat(rs->root.w->path, &now_st) < 0)
+        if (stat(rs->root.w->path, &st) < 0)
                 return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
-        if (fstat(rs->root.fd, &held_st) < 0)
-                return -errno;
-        return now_st.st_dev == held_st.st_dev && now_st.st_ino == held_st.st_ino;
+        return st.st_dev == rs->root.dev && st.st_ino == rs->root.ino;
 }
 
 bool root_here(struct manager *m, struct root_state *rs)
@@ -291,6 +289,7 @@ static bool path_below(const char *path, const char *sub)
 static int rescan_at(struct manager *m, struct root_state *rs, const char *sub, struct sweep *shared)
 {
         int64_t now = now_usec(CLOCK_REALTIME);
+        uint64_t start = (uint64_t)now_usec(CLOCK_MONOTONIC);
         struct run *runs = NULL;
         size_t n = 0;
         int r, rounds = 0;
@@ -395,6 +394,7 @@ static int rescan_at(struct manager *m, struct root_state *rs, const char *sub, 
         if (!shared)
                 sweep_init(&own, m->config, m->dry_run);
         s->now_usec = now;
+        s->start_usec = start;
         /* a run that cannot be read sets it again */
         if (strcmp(sub, ".") == 0)
                 rs->retry = false;

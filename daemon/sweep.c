@@ -51,6 +51,7 @@ int root_open_fd(struct root *r)
         if (k < 0)
                 return k;
         r->dev = st.st_dev;
+        r->ino = st.st_ino;
         r->fd = TAKE_FD(fd);
         return 0;
 }
@@ -122,6 +123,7 @@ void sweep_init(struct sweep *s, const struct config *c, bool dry_run)
         *s = (struct sweep){
                 .dry_run = dry_run,
                 .now_usec = now_usec(CLOCK_REALTIME),
+                .start_usec = (uint64_t)now_usec(CLOCK_MONOTONIC),
                 .budget = c->max_delete_per_sweep,
                 .id = ++sweep_ids,
                 .fail_max = c->max_delete_per_sweep,
@@ -719,16 +721,23 @@ static int victim_kept(const char *path, const struct run *run, const char *reas
         return 1;
 }
 
-/* Check a victim right before its removal (verify.h): a keep file made
- * beside it since the decision (a pass over many runs, or removals of large
- * directories, take seconds), its flock pin, and for a directory or a
- * group whether anyone has its files open (a plain file's is checked by
+/* A victim whose run was read longer ago than this is asked for keep files
+ * made beside it since (victim_check()). */
+#define KEEP_RECHECK_AFTER_USEC USEC_PER_SEC
+
+/* Check a victim right before its removal (verify.h): in a pass that has
+ * gone on for over KEEP_RECHECK_AFTER_USEC (many runs, large directories,
+ * a slow file system), a keep file made beside it since its run was read,
+ * a few fstatat(2) of names that do not exist (a save decides and removes
+ * within a millisecond); its flock pin; and for a directory or a group
+ * whether anyone has its files open (a plain file's is checked by
  * remove_file_checked(), holding the lease through the unlink). 0 to go
  * on, 1 when kept (logged). */
 static int victim_check(struct sweep *s, const struct run *run, const struct ckpt *c, const char *path, int run_fd,
                         struct victim_locks *l)
 {
-        int v = VERIFY_FREE, k = scan_keep_file_for(run_fd, c);
+        bool long_ago = (uint64_t)now_usec(CLOCK_MONOTONIC) - s->start_usec > KEEP_RECHECK_AFTER_USEC;
+        int v = VERIFY_FREE, k = long_ago ? scan_keep_file_for(run_fd, c) : 0;
 
         if (k != 0) {
                 if (k < 0)

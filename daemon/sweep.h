@@ -18,6 +18,7 @@ struct root {
         struct pattern *pat;
         int fd;
         dev_t dev;
+        ino_t ino;
         /* of fd (statx(2) STATX_MNT_ID, 0 when unknown): a run opened
          * beneath it (openat_beneath(), no mount crossed) is on it too */
         uint64_t mnt_id;
@@ -28,14 +29,15 @@ struct root {
 /* Counters and limits of one sweep (one pass over some runs). */
 struct sweep {
         bool dry_run;
-        int64_t now_usec; /* CLOCK_REALTIME */
-        int budget;       /* deletions left (max_delete_per_sweep) */
-        bool capped;      /* the budget ran out */
-        unsigned id;      /* tells sweeps apart for each root's bound of failed removals */
-        int fail_max;     /* failed removals to try per watch (max_delete_per_sweep) */
-        bool stopped;     /* SIGTERM/SIGINT arrived: no further deletion */
-        unsigned deleted; /* or would-be deleted in a dry run */
-        unsigned failed;  /* removals that failed for a reason other than a race */
+        int64_t now_usec;    /* CLOCK_REALTIME */
+        uint64_t start_usec; /* CLOCK_MONOTONIC, when it began (what it read is as old) */
+        int budget;          /* deletions left (max_delete_per_sweep) */
+        bool capped;         /* the budget ran out */
+        unsigned id;         /* tells sweeps apart for each root's bound of failed removals */
+        int fail_max;        /* failed removals to try per watch (max_delete_per_sweep) */
+        bool stopped;        /* SIGTERM/SIGINT arrived: no further deletion */
+        unsigned deleted;    /* or would-be deleted in a dry run */
+        unsigned failed;     /* removals that failed for a reason other than a race */
         uint64_t freed_bytes;
         uint64_t deleted_size_bytes; /* sizes of the deleted as scanned: what a dry run would free */
         uint64_t freed_by_reason[_DELETE_REASON_MAX];
@@ -47,7 +49,7 @@ struct sweep {
 /* Compile the pattern (the root stays closed); say so when the path is on a
  * read-only filesystem. Logs and returns -errno. */
 int root_prepare(struct root *r, const struct watch_conf *w);
-/* Open r->w->path as the root (fd, dev); -errno, nothing logged. */
+/* Open r->w->path as the root (fd, dev, ino); -errno, nothing logged. */
 int root_open_fd(struct root *r);
 /* root_prepare(), then open the root. Logs and returns -errno. */
 int root_init(struct root *r, const struct watch_conf *w);

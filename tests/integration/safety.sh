@@ -26,19 +26,23 @@ test_swap_between_decision_and_removal() {
         assert_grep "changed since it was scanned" err
 }
 
-# A keep file made beside a victim after the decision, before its removal
-# (here while the pass removes the one before it), keeps it.
+# A keep file made beside a victim after its run was read, before its
+# removal, in a pass that has gone on for over a second (here held while it
+# removes the one before it), keeps it.
 test_keep_file_made_during_a_pass_keeps_its_checkpoint() {
         mkdir runs
         for s in 1 2 3; do mkfile "runs/step-$s" 4; done
         touch -d "-1 hour" runs/*
         mkfifo hook
+        t0=$(date +%s%N)
         CKPTD_TEST_HOOK="before:$T/hook" "$CKPTD_HOOKED" -1 -w "$T/runs" --pattern 'step-{step}' \
                 --keep-last 1 2>err &
         pid=$!
         echo $pid >>"$T/pids"
         wait_for 10 sh -c "ls -l /proc/$pid/fd 2>/dev/null | grep -q hook" || fail "no hook: $(cat err)"
         touch runs/step-2.keep
+        # the pass began over a second ago
+        wait_for 10 sh -c "[ \$((\$(date +%s%N) - $t0)) -gt 1200000000 ]"
         echo c >hook
         # a removal of step-2 would block in the hook again
         wait_exit $pid 0
