@@ -46,6 +46,15 @@ release() {
         wait "$1" 2>/dev/null || true
 }
 
+# wait_taken NAME: the daemon's log says NAME was taken for a save still
+# being written, and the decision that took it has ended (an answer to
+# status comes after it).
+wait_taken() {
+        wait_for 20 grep -q "$1: in use: taken for a save still being written" log ||
+                fail "$1 was not taken as being written: $(cat log)"
+        "$CKPTD" status >/dev/null 2>&1 || fail "status failed"
+}
+
 # five plain checkpoints an hour old
 five() {
         mkdir -p runs
@@ -231,9 +240,7 @@ test_group_published_while_open_displaces_nothing_until_closed() {
         writer=$HELD
         mkfile runs/ckpt-2.index 1
         start_daemon log -w "$T/runs" --pattern 'ckpt-{step}.*' --keep-last 1 --settle 2
-        wait_for 20 grep -q "ckpt-2.data-00000-of-00001: in use: taken for a save still being written" log ||
-                fail "the open group was not taken as being written: $(cat log)"
-        "$CKPTD" status >/dev/null 2>&1 || fail "status failed"
+        wait_taken "ckpt-2.data-00000-of-00001"
         assert_names runs ckpt-1.data-00000-of-00001 ckpt-1.index ckpt-2.data-00000-of-00001 ckpt-2.index
         release $writer
         wait_names runs ckpt-2.data-00000-of-00001 ckpt-2.index
@@ -252,9 +259,7 @@ test_a_close_by_another_process_completes_nothing() {
         hold write "$T/runs/ckpt_10.pt"
         writer=$HELD
         touch runs/ckpt_10.pt
-        wait_for 20 grep -q "ckpt_10.pt: in use: taken for a save still being written" log ||
-                fail "the save still written was not taken: $(cat log)"
-        "$CKPTD" status >/dev/null 2>&1 || fail "status failed"
+        wait_taken "ckpt_10.pt"
         assert_names runs ckpt_10.pt ckpt_9.pt
         release $writer
         wait_names runs ckpt_10.pt
@@ -275,9 +280,7 @@ test_start_mid_write_then_min_age_keeps_what_the_save_would_displace() {
         touch -d "-5 seconds" runs/ckpt_9.pt
         touch -m -d "-4 seconds" runs/ckpt_10.pt
         start_daemon log -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 1 --settle 0 --min-age 8
-        wait_for 20 grep -q "ckpt_10.pt: in use: taken for a save still being written" log ||
-                fail "the save still written was not taken: $(cat log)"
-        "$CKPTD" status >/dev/null 2>&1 || fail "status failed"
+        wait_taken "ckpt_10.pt"
         assert_names runs ckpt_10.pt ckpt_9.pt
         release $writer
         wait_names runs ckpt_10.pt
@@ -328,9 +331,7 @@ test_save_published_while_open_and_kept_for_every_displaces_nothing() {
                 --keep-top-k 1 --keep-last 0 --keep-every 2 --settle 0
         hold publish "$T/runs/ckpt_4-loss=0.9.pt"
         writer=$HELD
-        wait_for 20 grep -q "ckpt_4-loss=0.9.pt: in use: taken for a save still being written" log ||
-                fail "the open save was not taken as being written: $(cat log)"
-        "$CKPTD" status >/dev/null 2>&1 || fail "status failed"
+        wait_taken "ckpt_4-loss=0.9.pt"
         assert_exists "runs/ckpt_3-loss=0.5.pt"
         release $writer
         wait_names runs "ckpt_1-loss=0.3.pt" "ckpt_4-loss=0.9.pt"
@@ -353,9 +354,7 @@ AT_FDCWD, RENAME_EXCHANGE = -100, 2
 if libc.renameat2(AT_FDCWD, sys.argv[1].encode(), AT_FDCWD, sys.argv[2].encode(), RENAME_EXCHANGE) != 0:
     sys.exit(os.strerror(ctypes.get_errno()))
 EOF2
-        wait_for 20 grep -q "ckpt_3.pt: in use: taken for a save still being written" log ||
-                fail "the open save was not taken as being written: $(cat log)"
-        "$CKPTD" status >/dev/null 2>&1 || fail "status failed"
+        wait_taken "ckpt_3.pt"
         assert_exists runs/ckpt_2.pt
         release $writer
         wait_names runs ckpt_3.pt
@@ -392,9 +391,7 @@ test_save_open_at_start_displaces_nothing_until_closed() {
                 hold $1 "$T/runs/ckpt_2.pt"
                 writer=$HELD
                 start_daemon log -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 1 --settle $2
-                wait_for 20 grep -q "ckpt_2.pt: in use: taken for a save still being written" log ||
-                        fail "$1: the open save was not taken as being written: $(cat log)"
-                "$CKPTD" status >/dev/null 2>&1 || fail "status failed"
+                wait_taken "ckpt_2.pt"
                 assert_exists runs/ckpt_1.pt
                 release $writer
                 wait_for 20 test ! -e runs/ckpt_1.pt || fail "$1: ckpt_1.pt kept after the close: $(cat log)"
