@@ -27,6 +27,9 @@ struct pending {
         bool watched;       /* a directory checkpoint watched inside */
         bool unproven;      /* a file renamed in or linked: its writer's close unseen */
         uint64_t last_usec; /* CLOCK_MONOTONIC of its last event */
+        /* the run's decision (struct run_state, decisions) that found it
+         * free of writers; 0: none */
+        uint64_t free_in;
 };
 
 /* A member name of a checkpoint in a run's index, and where to find the
@@ -79,6 +82,7 @@ struct run_state {
         /* scanned whole, and no decision since deleted: its newest not
          * asked whether it is still written (run_process()) */
         bool newest_unasked;
+        uint64_t decisions; /* run_process() calls: what pending free_in counts */
         /* every record was complete when the run was last decided, and
          * nothing changed idx since: index_update() need not look for
          * unsettled ones to read again */

@@ -389,11 +389,25 @@ static void taken_note(const struct ckpt *c, void *userdata)
         /* its close may come under another name: asked again */
         p->unproven = true;
         p->last_usec = ctx->now;
+        p->free_in = 0;
+}
+
+/* Whether c was found free of writers by this decision's kept_unproven():
+ * the same question, microseconds before, of the record just read. */
+static bool asked_free(const struct ckpt *c, void *userdata)
+{
+        const struct taken_ctx *ctx = userdata;
+        const struct pending *p = pending_find(ctx->run, c->members[0]);
+
+        return p && p->free_in == ctx->run->decisions;
 }
 
 /* Whether file checkpoint c of the run is free of writers
  * (sweep_being_written(): readers do not count); else logged when say:
- * 1 free (or gone, replaced: its removal's check says so), 0 not. */
+ * 1 free, 0 not. One that is no longer the file of its record (a save
+ * renamed over it, or gone) is not free, as the placed question after a
+ * scan says: what stands there may be written; its record, unsettled now,
+ * is read again at the next decision (index_update()). */
 static int unproven_free(struct root_state *rs, struct run *idx, const struct ckpt *c, int run_fd, bool say)
 {
         /* without leases nothing tells: its record is not read again while
@@ -402,16 +416,17 @@ static int unproven_free(struct root_state *rs, struct run *idx, const struct ck
         int v = sweep_being_written(&rs->root, idx, c, run_fd, INT64_MAX);
         _cleanup_free_ char *path = NULL;
 
-        if (v == VERIFY_FREE || v == -ESTALE)
+        if (v == VERIFY_FREE)
                 return 1;
         if (!say)
                 return 0;
         path = sweep_ckpt_path(&rs->root, idx, c);
-        if (v < 0)
+        if (v < 0 && v != -ESTALE)
                 log_warning_errno(v, "%s: cannot check whether it is still being written: %m; taken as being written",
                                   path ? path : c->name);
         else
-                log_info("%s: in use: taken for a save still being written, not for its place", path ? path : c->name);
+                log_info("%s: %s: taken for a save still being written, not for its place", path ? path : c->name,
+                         v == -ESTALE ? "changed since it was scanned" : "in use");
         return 0;
 }
 
@@ -478,6 +493,7 @@ static uint64_t kept_unproven(struct root_state *rs, struct run_state *run, cons
                                 continue;
                         if (unproven_free(rs, idx, c, run_fd, true)) {
                                 p->unproven = false;
+                                p->free_in = run->decisions;
                                 continue;
                         }
                         c->complete = false;
@@ -528,7 +544,9 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
         struct run_tally t;
         size_t incomplete;
         unsigned deleted;
+        struct taken_ctx taken = {.run = run, .now = now};
 
+        run->decisions++;
         if (scanned_in) {
                 index_adopt(run, scanned_in);
                 strv_finish(&run->dirty);
@@ -559,8 +577,9 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
                 run->newest_unasked = true;
         if (run->newest_unasked && sweep_run_deletes(scanned)) {
                 run->newest_unasked = false;
-                if (sweep_placed_being_written(&rs->root, scanned, &rs->root.w->policy, s->now_usec, !scanned_in,
-                                               taken_note, &(struct taken_ctx){.run = run, .now = now}))
+                if (sweep_placed_being_written(
+                            &rs->root, scanned, &rs->root.w->policy, s->now_usec, !scanned_in,
+                            &(struct placed_ask){.asked = asked_free, .taken = taken_note, .userdata = &taken}))
                         sooner(&again, RECHECK_MIN_USEC);
         }
         run_tally(&rs->root.w->policy, scanned, &t);

@@ -494,8 +494,7 @@ bool sweep_run_deletes(const struct run *run)
 }
 
 bool sweep_placed_being_written(struct root *r, struct run *run, const struct policy *p, int64_t now_usec,
-                                bool newest_only, void (*taken_cb)(const struct ckpt *c, void *userdata),
-                                void *userdata)
+                                bool newest_only, const struct placed_ask *ask_cb)
 {
         const unsigned placed = (1u << KEEP_BEST) | (1u << KEEP_LAST) | (1u << KEEP_WRITTEN);
         bool taken_any = false, taken = true;
@@ -528,6 +527,8 @@ bool sweep_placed_being_written(struct root *r, struct run *run, const struct po
 
                         if (!c->complete || c->is_dir || c->read_error != 0 || !ask)
                                 continue;
+                        if (ask_cb && ask_cb->asked && ask_cb->asked(c, ask_cb->userdata))
+                                continue;
                         v = sweep_being_written(r, run, c, -1, c->mtime_usec);
                         if (v == VERIFY_FREE)
                                 continue;
@@ -542,8 +543,8 @@ bool sweep_placed_being_written(struct root *r, struct run *run, const struct po
                         log_info("%s: %s: taken for a save still being written, not for its place",
                                  path ? path : c->name, v == -ESTALE ? "changed since it was scanned" : "in use");
                         c->complete = false;
-                        if (taken_cb)
-                                taken_cb(c, userdata);
+                        if (ask_cb && ask_cb->taken)
+                                ask_cb->taken(c, ask_cb->userdata);
                         taken = true;
                 }
                 if (taken && run_decide(p, run->ckpts, run->n_ckpts, now_usec) < 0)

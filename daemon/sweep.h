@@ -134,17 +134,26 @@ int sweep_verify_files(struct root *r, const struct run *run, const struct ckpt 
 /* Whether the verdicts of run delete something. */
 bool sweep_run_deletes(const struct run *run);
 
+/* What the daemon knows of a run's placed checkpoints beyond its records
+ * (struct pending): asked(c) says c was found free of writers in this very
+ * decision, so it is not asked again; taken(c) notes one taken as being
+ * written. Either may be NULL. */
+struct placed_ask {
+        bool (*asked)(const struct ckpt *c, void *userdata);
+        void (*taken)(const struct ckpt *c, void *userdata);
+        void *userdata;
+};
+
 /* After a scan of the whole run and its decision by p: when the decision
  * deletes something, a complete file checkpoint kept for its place (best,
  * last, newest-written; newest_only: the newest by order and the newest
  * written) that is open for writing in another process, or no longer the
  * file scanned, is taken as a save still being written (complete = false,
- * logged; taken_cb(c, userdata) called when not NULL) and run is decided
- * again. Out of memory it keeps rather than deletes. Returns whether one
- * was taken. */
+ * logged, told to ask->taken) and run is decided again. ask may be NULL.
+ * Out of memory it keeps rather than deletes. Returns whether one was
+ * taken. */
 bool sweep_placed_being_written(struct root *r, struct run *run, const struct policy *p, int64_t now_usec,
-                                bool newest_only, void (*taken_cb)(const struct ckpt *c, void *userdata),
-                                void *userdata);
+                                bool newest_only, const struct placed_ask *ask);
 
 /* Delete what the verdicts of run say (or log would-delete). */
 int sweep_apply(struct sweep *s, struct root *r, const struct run *run);

@@ -581,6 +581,28 @@ test_placed_replaced_since_the_scan_keeps_what_it_would_displace() {
         assert_grep "ckpt_10.pt: changed since it was scanned: taken for a save still being written" err
 }
 
+# A save renamed in that is not the file read when it is asked (gone, or
+# another renamed over it, told here by its open failing with ENOENT)
+# displaces nothing: the daemon takes it as being written, asks again, and
+# only then lets it displace what it would.
+test_save_replaced_before_it_is_asked_displaces_nothing_until_asked_again() {
+        [ -n "${FAULT_SO:-}" ] && [ -e "$FAULT_SO" ] || skip "no FAULT_SO"
+        mkdir -p runs
+        for s in 8 9; do mkfile "runs/ckpt_$s.pt" 4; done
+        touch -d "-2 hours" runs/*
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" LD_PRELOAD=$FAULT_SO \
+                FAULT_CALL=openat2 FAULT_NTH=1 FAULT_ERRNO=ENOENT FAULT_MATCH=ckpt_10 \
+                start_daemon log -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 1 --settle 0
+        wait_names runs ckpt_9.pt
+        mkfile runs/save.tmp 4
+        mv runs/save.tmp runs/ckpt_10.pt
+        wait_for 20 grep -q "ckpt_10.pt: changed since it was scanned: taken for a save still being written" log ||
+                fail "ckpt_10.pt was not taken: $(cat log)"
+        assert_names runs ckpt_10.pt ckpt_9.pt
+        wait_names runs ckpt_10.pt
+        stop_daemon log
+}
+
 # oneshot_without_leases GROW: ckptd -1 where every lease on a checkpoint
 # fails with EINVAL (as on NFS, or with fs.leases-enable = 0), stopped after
 # the scan at the victim's removal; GROW=1 appends to the victim meanwhile.
