@@ -1,6 +1,7 @@
 /* What an inotify event means for the runs, their index and the floor. */
 
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <systemd/sd-event.h>
@@ -69,6 +70,31 @@ static bool entry_present(struct root_state *rs, struct run_state *run, const ch
         struct stat st;
 
         return entry_lstat(rs, run, name, &st) != -ENOENT;
+}
+
+/* Whether a change of entry name of the run, not a checkpoint of its watch,
+ * may change what the run keeps: a keep file or -unfinished marker, a
+ * symlink the run had, a pointer file, a metric log of the run's own; under
+ * preset "auto" any entry, which may change the layout found. A trainer's
+ * own logs and configs written beside its checkpoints wake nothing. (A new
+ * symlink is found by index_note().) */
+static bool name_may_pin(const struct root_state *rs, const struct run_state *run, const char *name)
+{
+        const struct watch_conf *w = rs->root.w;
+        size_t len = strlen(name);
+
+        if (scan_name_pins(name) || strv_contains(&run->idx.links, name) || streq_ptr(w->preset, "auto"))
+                return true;
+        for (size_t i = 0; i < w->pointer_files.n; i++) {
+                const char *f = w->pointer_files.v[i];
+
+                if (strncmp(f, name, len) == 0 && (f[len] == '\0' || f[len] == '/'))
+                        return true;
+        }
+        for (size_t i = 0; i < w->metric_log.n; i++)
+                if (!strchr(w->metric_log.v[i], '/') && fnmatch(w->metric_log.v[i], name, 0) == 0)
+                        return true;
+        return false;
 }
 
 /* Whether name in the run is the daemon's own metrics file, or its
@@ -193,8 +219,8 @@ static void on_run_event(struct manager *m, struct root_state *rs, const struct 
                         p->unproven = true;
                         p->last_usec = now;
                         run_arm(run, settle_usec(rs), true);
-                } else if (!scan_name_ignored(rs->root.w, ev->name)) {
-                        /* a pointer file, a .keep, a symlink: pins changed */
+                } else if (!scan_name_ignored(rs->root.w, ev->name) && name_may_pin(rs, run, ev->name)) {
+                        /* a pointer file, a .keep: pins changed */
                         run_arm(run, 0, false);
                 }
                 return;
@@ -220,11 +246,11 @@ static void on_run_event(struct manager *m, struct root_state *rs, const struct 
                                 runs_drop_below(m, rs, path);
                                 root_rescan_at(m, rs, path);
                         }
-                } else if (!candidate && ev->name[0] != '.') {
+                } else if (!candidate && name_may_pin(rs, run, ev->name)) {
                         /* A pointer file, a .keep or a symlink went: what it
                          * pinned may go now, not at the run's next save.
                          * Excluded names too: Lightning's last.ckpt link is
-                         * one. Not dot files: our own tombstones. */
+                         * one. */
                         run_arm(run, 0, false);
                 }
                 return;

@@ -283,6 +283,35 @@ EOC
         stop_daemon d.log
 }
 
+# A trainer's own log written beside its checkpoints wakes no decision: in a
+# run with a pointer file, read whole at each decision, 20 log writes read
+# the pointer file no more (fault.so counts its opens); the pointer file
+# moved on releases what it pinned at once, with no new save.
+test_only_names_that_pin_wake_a_run() {
+        [ -n "${FAULT_SO:-}" ] && [ -e "$FAULT_SO" ] || skip "no FAULT_SO"
+        mkdir runs
+        printf a >runs/ckpt_1.pt
+        printf b >runs/ckpt_2.pt
+        echo ckpt_1.pt >runs/latest
+        cat >c.conf <<EOC
+check_interval = 3600;
+watch = ( { path = "$T/runs"; pattern = "ckpt_{step}.pt"; pointer_files = [ "latest" ]; keep_last = 1;
+            settle = 0; } );
+EOC
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" LD_PRELOAD=$FAULT_SO \
+                FAULT_MATCH=latest FAULT_COUNT="$T/count" start_daemon d.log -c c.conf
+        for i in $(seq 1 20); do
+                echo "$i" >>runs/train.log
+                "$CKPTD" status >/dev/null 2>&1 || fail "status failed"
+        done
+        assert_names runs ckpt_1.pt ckpt_2.pt latest train.log
+        echo ckpt_2.pt >runs/latest
+        wait_names runs ckpt_2.pt latest train.log
+        stop_daemon d.log
+        n=$(awk '$1 == "openat2" { print $2 }' count)
+        [ -n "$n" ] && [ "$n" -le 4 ] || fail "the pointer file was read ${n:-no} times: $(cat count)"
+}
+
 # A symlink in a run pins its target whatever its name, one named like the
 # daemon's own tombstones too, when it is made while the daemon watches.
 test_symlink_named_like_a_tombstone_pins() {
