@@ -578,7 +578,7 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
         if (run->newest_unasked && sweep_run_deletes(scanned)) {
                 run->newest_unasked = false;
                 if (sweep_placed_being_written(
-                            &rs->root, scanned, &rs->root.w->policy, s->now_usec, !scanned_in,
+                            &rs->root, scanned, &rs->root.w->policy, s->now_usec, !scanned_in, run_fd,
                             &(struct placed_ask){.asked = asked_free, .taken = taken_note, .userdata = &taken}))
                         sooner(&again, RECHECK_MIN_USEC);
         }

@@ -451,6 +451,20 @@ int sweep_decide_root(struct root *r, int64_t now_usec, struct run **ret_runs, s
         return 0;
 }
 
+/* run_fd, else the run opened beneath r into *own_fd: the fd to use,
+ * -ESTALE when the run is gone or replaced, or -errno. */
+static int run_at(struct root *r, const struct run *run, int run_fd, int *own_fd)
+{
+        if (run_fd >= 0)
+                return run_fd;
+        if (!r)
+                return -EINVAL;
+        *own_fd = open_run(r, run->path);
+        if (*own_fd < 0)
+                return open_error_gone_or_replaced(*own_fd) ? -ESTALE : *own_fd;
+        return *own_fd;
+}
+
 /* The in-use check of checkpoint `name` of run failed with error: the run
  * is unreadable, every checkpoint of it kept (KEEP_UNREADABLE), as when a
  * read that may pin any of them fails. */
@@ -494,10 +508,11 @@ bool sweep_run_deletes(const struct run *run)
 }
 
 bool sweep_placed_being_written(struct root *r, struct run *run, const struct policy *p, int64_t now_usec,
-                                bool newest_only, const struct placed_ask *ask_cb)
+                                bool newest_only, int run_fd, const struct placed_ask *ask_cb)
 {
         const unsigned placed = (1u << KEEP_BEST) | (1u << KEEP_LAST) | (1u << KEEP_WRITTEN);
         bool taken_any = false, taken = true;
+        _cleanup_close_ int own_fd = -1;
 
         while (taken && sweep_run_deletes(run)) {
                 /* the newest written takes its place whatever else keeps
@@ -529,7 +544,16 @@ bool sweep_placed_being_written(struct root *r, struct run *run, const struct po
                                 continue;
                         if (ask_cb && ask_cb->asked && ask_cb->asked(c, ask_cb->userdata))
                                 continue;
-                        v = sweep_being_written(r, run, c, -1, c->mtime_usec);
+                        /* the run opened once: gone or unreadable, it is
+                         * one answer for all of them, not one line each */
+                        if (run_fd < 0)
+                                run_fd = run_at(r, run, -1, &own_fd);
+                        v = run_fd < 0 ? run_fd : sweep_being_written(r, run, c, run_fd, c->mtime_usec);
+                        if (v < 0 && run_fd < 0) {
+                                run_unreadable(run, v, c->name);
+                                taken = true;
+                                break;
+                        }
                         if (v == VERIFY_FREE)
                                 continue;
                         if (v < 0 && v != -ESTALE) {
@@ -795,20 +819,6 @@ static int victim_check(struct sweep *s, const struct run *run, const struct ckp
         else
                 log_warning_errno(v, "%s: cannot check whether it is in use: %m; keeping it", path);
         return 1;
-}
-
-/* run_fd, else the run opened beneath r into *own_fd: the fd to use,
- * -ESTALE when the run is gone or replaced, or -errno. */
-static int run_at(struct root *r, const struct run *run, int run_fd, int *own_fd)
-{
-        if (run_fd >= 0)
-                return run_fd;
-        if (!r)
-                return -EINVAL;
-        *own_fd = open_run(r, run->path);
-        if (*own_fd < 0)
-                return open_error_gone_or_replaced(*own_fd) ? -ESTALE : *own_fd;
-        return *own_fd;
 }
 
 /* What is asked of each file of a file checkpoint (each_file()). */

@@ -603,7 +603,7 @@ START_TEST(test_placed_being_written)
         ck_assert_uint_eq(n, 1);
         ck_assert_int_eq(run_decide(&w.policy, runs[0].ckpts, runs[0].n_ckpts, now), 0);
         ck_assert(tree_find(&runs[0], "ckpt_9.pt")->complete);
-        ck_assert_int_eq(sweep_placed_being_written(&r, &runs[0], &w.policy, now, false, NULL), _i == 0);
+        ck_assert_int_eq(sweep_placed_being_written(&r, &runs[0], &w.policy, now, false, -1, NULL), _i == 0);
         if (_i == 0) {
                 const struct ckpt *c5 = tree_find(&runs[0], "ckpt_5.pt");
 
@@ -671,7 +671,7 @@ START_TEST(test_placed_check_fails_keeps_all)
         none = old;
         none.rlim_cur = (rlim_t)fd;
         ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &none), 0);
-        taken = sweep_placed_being_written(&r, &runs[0], &w.policy, now, false, NULL);
+        taken = sweep_placed_being_written(&r, &runs[0], &w.policy, now, false, -1, NULL);
         ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
         ck_assert(taken);
         for (size_t i = 0; i < runs[0].n_ckpts; i++)
@@ -680,6 +680,52 @@ START_TEST(test_placed_check_fails_keeps_all)
         ck_assert_str_eq(runs[0].read_what, "whether ckpt_5.pt is in use");
         for (size_t i = 0; i < runs[0].n_ckpts; i++)
                 ck_assert(runs[0].ckpts[i].verdict.reasons & PIN(KEEP_UNREADABLE));
+        runs_free(runs, n);
+        root_finish(&r);
+}
+END_TEST
+
+/* A run gone between its scan and the question (moved away): one answer
+ * for the run, not a guess per checkpoint: it is unreadable, every
+ * checkpoint kept, in one round. */
+START_TEST(test_placed_run_gone_keeps_all)
+{
+        struct watch_conf w = tree_watch(KIND_FILE);
+        struct root r;
+        struct run *runs = NULL;
+        char from[PATH_MAX], to[PATH_MAX];
+        struct run *a = NULL;
+        size_t n = 0;
+        int64_t now;
+
+        w.pattern = (char *)"ckpt_{step}.pt";
+        w.policy.keep_top_k = 0;
+        w.policy.keep_last = 1;
+        for (unsigned step = 1; step <= 5; step++) {
+                char name[32];
+
+                snprintf(name, sizeof(name), "a/ckpt_%u.pt", step);
+                tree_mkfile(name, 10);
+        }
+        tree_age_all();
+        ck_assert_int_eq(root_init(&r, &w), 0);
+        now = tree_scan_now();
+        ck_assert_int_eq(sweep_scan_root(&r, now, &runs, &n), 0);
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(runs[i].path, "a") == 0)
+                        a = &runs[i];
+        ck_assert_ptr_nonnull(a);
+        ck_assert_int_eq(run_decide(&w.policy, a->ckpts, a->n_ckpts, now), 0);
+        ck_assert(!tree_find(a, "ckpt_4.pt")->verdict.keep);
+        tree_path("a", from, sizeof(from));
+        tree_path("b", to, sizeof(to));
+        ck_assert_int_eq(rename(from, to), 0);
+        ck_assert(sweep_placed_being_written(&r, a, &w.policy, now, false, -1, NULL));
+        ck_assert_int_ne(a->read_error, 0);
+        for (size_t i = 0; i < a->n_ckpts; i++) {
+                ck_assert_msg(a->ckpts[i].verdict.keep, "%s not kept", a->ckpts[i].name);
+                ck_assert(a->ckpts[i].verdict.reasons & PIN(KEEP_UNREADABLE));
+        }
         runs_free(runs, n);
         root_finish(&r);
 }
@@ -766,6 +812,7 @@ Suite *manager_suite(void)
         tcase_add_checked_fixture(tc, tree_setup, tree_teardown);
         tcase_add_loop_test(tc, test_placed_being_written, 0, 2);
         tcase_add_test(tc, test_placed_check_fails_keeps_all);
+        tcase_add_test(tc, test_placed_run_gone_keeps_all);
         suite_add_tcase(s, tc);
         tc = tcase_create("pending");
         tcase_add_loop_test(tc, test_pending_found_by_name, 0, 3);
