@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <systemd/sd-event.h>
@@ -72,11 +74,40 @@ static bool entry_present(struct root_state *rs, struct run_state *run, const ch
         return entry_lstat(rs, run, name, &st) != -ENOENT;
 }
 
+/* Whether metric_log entry glob (a path or glob relative to the run, read
+ * as lib/metriclog.c resolves it) names entries of the run itself, and
+ * name among them: "metrics.csv", "./metrics.csv", "logs/../metrics.csv". */
+static bool run_log_matches(const char *glob, const char *name)
+{
+        char top[NAME_MAX + 1] = "";
+        size_t depth = 0;
+
+        for (const char *p = glob; *p;) {
+                size_t len = strcspn(p, "/");
+
+                if (len == 2 && p[0] == '.' && p[1] == '.') {
+                        if (depth == 0)
+                                return false; /* above the run */
+                        depth--;
+                } else if (len > 0 && !(len == 1 && p[0] == '.')) {
+                        if (depth++ == 0 && len < sizeof(top))
+                                snprintf(top, sizeof(top), "%.*s", (int)len, p);
+                        else if (depth == 1)
+                                return true; /* too long to match: wake */
+                }
+                p += len;
+                while (*p == '/')
+                        p++;
+        }
+        return depth == 1 && fnmatch(top, name, FNM_PERIOD) == 0;
+}
+
 /* Whether a change of entry name of the run, not a checkpoint of its watch,
  * may change what the run keeps: a keep file or -unfinished marker, a
- * symlink the run had, a pointer file, a metric log of the run's own; under
- * preset "auto" any entry, which may change the layout found. A trainer's
- * own logs and configs written beside its checkpoints wake nothing. (A new
+ * symlink the run had (also under a name the scan ignores, as Lightning's
+ * last.ckpt), a pointer file, a metric log of the run's own; under preset
+ * "auto" any entry, which may change the layout found. A trainer's own
+ * logs and configs written beside its checkpoints wake nothing. (A new
  * symlink is found by index_note().) */
 static bool name_may_pin(const struct root_state *rs, const struct run_state *run, const char *name)
 {
@@ -92,7 +123,7 @@ static bool name_may_pin(const struct root_state *rs, const struct run_state *ru
                         return true;
         }
         for (size_t i = 0; i < w->metric_log.n; i++)
-                if (!strchr(w->metric_log.v[i], '/') && fnmatch(w->metric_log.v[i], name, 0) == 0)
+                if (run_log_matches(w->metric_log.v[i], name))
                         return true;
         return false;
 }
@@ -219,8 +250,9 @@ static void on_run_event(struct manager *m, struct root_state *rs, const struct 
                         p->unproven = true;
                         p->last_usec = now;
                         run_arm(run, settle_usec(rs), true);
-                } else if (!scan_name_ignored(rs->root.w, ev->name) && name_may_pin(rs, run, ev->name)) {
-                        /* a pointer file, a .keep: pins changed */
+                } else if (name_may_pin(rs, run, ev->name)) {
+                        /* a pointer file, a .keep, a file over a symlink:
+                         * pins changed */
                         run_arm(run, 0, false);
                 }
                 return;

@@ -312,6 +312,51 @@ EOC
         [ -n "$n" ] && [ "$n" -le 4 ] || fail "the pointer file was read ${n:-no} times: $(cat count)"
 }
 
+# A symlink pin under a name the scan ignores (Lightning's last.ckpt) that
+# a file is renamed over, or hard-linked over, releases its target at once:
+# the name the file came from is no pin, and the run is decided all the same.
+test_file_over_an_ignored_symlink_releases_at_once() {
+        local how
+        for how in rename link; do
+                rm -rf runs
+                lrun runs 0.9 0.8 0.7
+                ln -s "$(lname 0 0.9)" runs/last.ckpt
+                start_daemon d.log -w "$T/runs" --preset lightning --monitor val_loss --keep-top-k 1 \
+                        --keep-last 1 --settle 0
+                wait_names runs "$(lname 0 0.9)" "$(lname 2 0.7)" last.ckpt
+                if [ $how = rename ]; then
+                        printf x >runs/save.tmp
+                        mv runs/save.tmp runs/last.ckpt
+                else
+                        ln -f "runs/$(lname 2 0.7)" runs/last.ckpt
+                fi
+                wait_names runs "$(lname 2 0.7)" last.ckpt
+                stop_daemon d.log
+        done
+}
+
+# A metric_log of the run's own, however its path is spelled, decides the
+# run again when it is written: the names carry no monitor, and the log
+# written later ranks them at once.
+test_metric_log_of_the_run_written_decides_at_once() {
+        local log
+        for log in metrics.csv ./metrics.csv; do
+                rm -rf run
+                mkdir run
+                for s in 0 1 2; do : >"run/epoch=$s-step=$((s * 10 + 10)).ckpt"; done
+                touch -d "-10 min" run/*
+                cat >c.conf <<EOC
+watch = ( { path = "$T/run"; preset = "lightning"; metric_log = "$log"; monitor = "val_loss";
+            keep_top_k = 1; keep_last = 1; settle = 0; recursive = false; } );
+EOC
+                start_daemon d.log -c c.conf
+                assert_names run "epoch=0-step=10.ckpt" "epoch=1-step=20.ckpt" "epoch=2-step=30.ckpt"
+                printf 'epoch,step,val_loss\n0,9,0.1\n1,19,0.9\n2,29,0.5\n' >run/metrics.csv
+                wait_names run "epoch=0-step=10.ckpt" "epoch=2-step=30.ckpt" metrics.csv
+                stop_daemon d.log
+        done
+}
+
 # A symlink in a run pins its target whatever its name, one named like the
 # daemon's own tombstones too, when it is made while the daemon watches.
 test_symlink_named_like_a_tombstone_pins() {
