@@ -134,9 +134,14 @@ void root_lost(struct manager *m, struct root_state *rs)
         rs->root.fd = safe_close(rs->root.fd);
         rs->present = false;
         floor_roots_changed(m);
-        if (root_watch_parent(m, rs) < 0)
+        /* said once, not at every check_interval while it stays so */
+        if (root_watch_parent(m, rs) >= 0)
+                rs->parent_unwatched = false;
+        else if (!rs->parent_unwatched) {
                 log_warning("cannot watch the parent of %s for it to come back; checking every %llds", rs->root.w->path,
                             (long long)m->config->check_interval_sec);
+                rs->parent_unwatched = true;
+        }
 }
 
 int root_at_path(const struct root_state *rs)
@@ -323,6 +328,7 @@ static int rescan_at(struct manager *m, struct root_state *rs, const char *sub, 
                         rs->lock_refused = false;
                 }
                 rs->present = true;
+                rs->parent_unwatched = false; /* said again if it goes again */
                 sub = ".";
                 if (is_network_fs(rs->root.fd) && !rs->polled) {
                         log_notice("%s is on a network filesystem: polling it as well", rs->root.w->path);

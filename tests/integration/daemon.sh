@@ -43,6 +43,9 @@ wakeups() {
         cat /proc/"$1"/task/*/status | awk '/^voluntary_ctxt_switches/ { n += $2 } END { print n }'
 }
 
+# woke_since COUNT N: the daemon woke N times since wakeups said COUNT.
+woke_since() { [ $(($(wakeups "$DPID") - $1)) -ge "$2" ]; }
+
 # quiet_for_2s: the daemon did not wake for 2 s, longer than the floor's
 # one-second checks while writing and the publish a second after a change.
 quiet_for_2s() {
@@ -355,6 +358,27 @@ EOC
                 wait_names run "epoch=0-step=10.ckpt" "epoch=2-step=30.ckpt" metrics.csv
                 stop_daemon d.log
         done
+}
+
+# A watch path whose parent is missing too is looked for at every
+# check_interval, and said once, not at every look; made later, it is
+# watched and kept.
+test_missing_parent_is_said_once() {
+        local before
+        cat >c.conf <<EOC
+check_interval = 1;
+watch = ( { path = "$T/a/b/runs"; pattern = "step_{step}.pt"; keep_last = 1; settle = 0; } );
+EOC
+        start_daemon d.log -c c.conf
+        before=$(wakeups "$DPID")
+        # three looks, a second apart
+        wait_for 20 woke_since "$before" 3 || fail "no look at check_interval"
+        mkdir -p a/b/runs
+        printf a >a/b/runs/step_1.pt
+        printf b >a/b/runs/step_2.pt
+        wait_names a/b/runs step_2.pt
+        [ "$(count 'cannot watch the parent of' d.log)" = 1 ] || fail "said more than once: $(cat d.log)"
+        stop_daemon d.log
 }
 
 # A symlink in a run pins its target whatever its name, one named like the
