@@ -633,6 +633,36 @@ START_TEST(test_placed_being_written)
 }
 END_TEST
 
+/* Five saves ckpt_1..5 in run `dir` ("." for the root), an hour old,
+ * scanned into *runs and decided by keep_last 1: ckpt_1..4 are to go. The
+ * run, in *runs. */
+static struct run *placed_five(struct watch_conf *w, struct root *r, const char *dir, struct run **runs, size_t *n,
+                               int64_t *now)
+{
+        struct run *run = NULL;
+
+        w->pattern = (char *)"ckpt_{step}.pt";
+        w->policy.keep_top_k = 0;
+        w->policy.keep_last = 1;
+        for (unsigned step = 1; step <= 5; step++) {
+                char name[64];
+
+                snprintf(name, sizeof(name), "%s/ckpt_%u.pt", dir, step);
+                tree_mkfile(name, 10);
+        }
+        tree_age_all();
+        ck_assert_int_eq(root_init(r, w), 0);
+        *now = tree_scan_now();
+        ck_assert_int_eq(sweep_scan_root(r, *now, runs, n), 0);
+        for (size_t i = 0; i < *n; i++)
+                if (strcmp((*runs)[i].path, dir) == 0)
+                        run = &(*runs)[i];
+        ck_assert_ptr_nonnull(run);
+        ck_assert_int_eq(run_decide(&w->policy, run->ckpts, run->n_ckpts, *now), 0);
+        ck_assert(!tree_find(run, "ckpt_4.pt")->verdict.keep);
+        return run;
+}
+
 /* Fail closed: when the check of a placed save fails (here EMFILE, no fd
  * left for the lease check), nothing is known of any of them: the run is
  * unreadable, every checkpoint kept, in one round. */
@@ -647,22 +677,8 @@ START_TEST(test_placed_check_fails_keeps_all)
         int fd;
         bool taken;
 
-        w.pattern = (char *)"ckpt_{step}.pt";
-        w.policy.keep_top_k = 0;
-        w.policy.keep_last = 1;
-        for (unsigned step = 1; step <= 5; step++) {
-                char name[32];
-
-                snprintf(name, sizeof(name), "ckpt_%u.pt", step);
-                tree_mkfile(name, 10);
-        }
-        tree_age_all();
-        ck_assert_int_eq(root_init(&r, &w), 0);
-        now = tree_scan_now();
-        ck_assert_int_eq(sweep_scan_root(&r, now, &runs, &n), 0);
+        placed_five(&w, &r, ".", &runs, &n, &now);
         ck_assert_uint_eq(n, 1);
-        ck_assert_int_eq(run_decide(&w.policy, runs[0].ckpts, runs[0].n_ckpts, now), 0);
-        ck_assert(!tree_find(&runs[0], "ckpt_4.pt")->verdict.keep);
         /* the lowest free fd is the limit: every open fails with EMFILE */
         fd = dup(0);
         ck_assert_int_ge(fd, 0);
@@ -694,29 +710,11 @@ START_TEST(test_placed_run_gone_keeps_all)
         struct root r;
         struct run *runs = NULL;
         char from[PATH_MAX], to[PATH_MAX];
-        struct run *a = NULL;
+        struct run *a;
         size_t n = 0;
         int64_t now;
 
-        w.pattern = (char *)"ckpt_{step}.pt";
-        w.policy.keep_top_k = 0;
-        w.policy.keep_last = 1;
-        for (unsigned step = 1; step <= 5; step++) {
-                char name[32];
-
-                snprintf(name, sizeof(name), "a/ckpt_%u.pt", step);
-                tree_mkfile(name, 10);
-        }
-        tree_age_all();
-        ck_assert_int_eq(root_init(&r, &w), 0);
-        now = tree_scan_now();
-        ck_assert_int_eq(sweep_scan_root(&r, now, &runs, &n), 0);
-        for (size_t i = 0; i < n; i++)
-                if (strcmp(runs[i].path, "a") == 0)
-                        a = &runs[i];
-        ck_assert_ptr_nonnull(a);
-        ck_assert_int_eq(run_decide(&w.policy, a->ckpts, a->n_ckpts, now), 0);
-        ck_assert(!tree_find(a, "ckpt_4.pt")->verdict.keep);
+        a = placed_five(&w, &r, "a", &runs, &n, &now);
         tree_path("a", from, sizeof(from));
         tree_path("b", to, sizeof(to));
         ck_assert_int_eq(rename(from, to), 0);
