@@ -74,32 +74,44 @@ static bool entry_present(struct root_state *rs, struct run_state *run, const ch
         return entry_lstat(rs, run, name, &st) != -ENOENT;
 }
 
-/* Whether metric_log entry glob (a path or glob relative to the run, read
- * as lib/metriclog.c resolves it) names entries of the run itself, and
- * name among them: "metrics.csv", "./metrics.csv", "logs/../metrics.csv". */
-static bool run_log_matches(const char *glob, const char *name)
+/* Whether a change of entry name of the run may change metric_log entry
+ * glob (a path or glob relative to the run, as lib/metriclog.c resolves it:
+ * "metrics.csv", "./metrics.csv", "logs/../metrics.csv", "../RUN/x.csv"
+ * through the run's own directory name run_base, "logs/metrics.csv"): name
+ * is the first component inside the run of the path to the log. */
+static bool run_log_matches(const char *glob, const char *run_base, const char *name)
 {
-        char top[NAME_MAX + 1] = "";
+        char comp[NAME_MAX + 1], top[NAME_MAX + 1] = "";
         size_t depth = 0;
+        bool above = false; /* at the run's parent */
 
         for (const char *p = glob; *p;) {
                 size_t len = strcspn(p, "/");
 
-                if (len == 2 && p[0] == '.' && p[1] == '.') {
+                if (len > NAME_MAX)
+                        return false; /* names no entry */
+                snprintf(comp, sizeof(comp), "%.*s", (int)len, p);
+                if (strcmp(comp, "..") == 0) {
+                        if (above)
+                                return false; /* further up: another tree's */
                         if (depth == 0)
-                                return false; /* above the run */
-                        depth--;
-                } else if (len > 0 && !(len == 1 && p[0] == '.')) {
-                        if (depth++ == 0 && len < sizeof(top))
-                                snprintf(top, sizeof(top), "%.*s", (int)len, p);
-                        else if (depth == 1)
-                                return true; /* too long to match: wake */
+                                above = true;
+                        else
+                                depth--;
+                } else if (above) {
+                        /* back in only through the run's own name */
+                        if (fnmatch(comp, run_base, FNM_PERIOD) != 0)
+                                return false;
+                        above = false;
+                } else if (len > 0 && strcmp(comp, ".") != 0) {
+                        if (depth++ == 0)
+                                memcpy(top, comp, len + 1);
                 }
                 p += len;
                 while (*p == '/')
                         p++;
         }
-        return depth == 1 && fnmatch(top, name, FNM_PERIOD) == 0;
+        return depth > 0 && !above && fnmatch(top, name, FNM_PERIOD) == 0;
 }
 
 /* Whether a change of entry name of the run, not a checkpoint of its watch,
@@ -122,9 +134,14 @@ static bool name_may_pin(const struct root_state *rs, const struct run_state *ru
                 if (strncmp(f, name, len) == 0 && (f[len] == '\0' || f[len] == '/'))
                         return true;
         }
-        for (size_t i = 0; i < w->metric_log.n; i++)
-                if (run_log_matches(w->metric_log.v[i], name))
-                        return true;
+        if (w->metric_log.n > 0) {
+                const char *base = strrchr(strcmp(run->path, ".") == 0 ? w->path : run->path, '/');
+
+                base = base ? base + 1 : run->path;
+                for (size_t i = 0; i < w->metric_log.n; i++)
+                        if (run_log_matches(w->metric_log.v[i], base, name))
+                                return true;
+        }
         return false;
 }
 
@@ -211,12 +228,19 @@ static void on_run_event(struct manager *m, struct root_state *rs, const struct 
                          * layout (checkpoint-N/), which only a scan can tell */
                         if (streq_ptr(rs->root.w->preset, "auto"))
                                 run_arm(run, settle_usec(rs), false);
+                } else if (!candidate && name_may_pin(rs, run, ev->name)) {
+                        /* the directory of a metric log, swapped in */
+                        run_arm(run, 0, false);
                 }
                 return;
         case WATCH_EVENT_CREATED:
         case WATCH_EVENT_MODIFIED:
-                if (!candidate)
+                if (!candidate) {
+                        /* one linked in whole: no close follows */
+                        if (ev->kind == WATCH_EVENT_CREATED && name_may_pin(rs, run, ev->name))
+                                run_arm(run, 0, false);
                         return;
+                }
                 p = pending_get(run, ev->name);
                 if (!p)
                         return;

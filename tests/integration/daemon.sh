@@ -338,12 +338,15 @@ test_file_over_an_ignored_symlink_releases_at_once() {
         done
 }
 
-# A metric_log of the run's own, however its path is spelled, decides the
-# run again when it is written: the names carry no monitor, and the log
-# written later ranks them at once.
+# A metric_log of the run's own, however its path is spelled and however
+# it is put in place (written, hard-linked in, its directory swapped in),
+# decides the run again at once: the names carry no monitor, and the log
+# written later ranks them.
 test_metric_log_of_the_run_written_decides_at_once() {
-        local log
-        for log in metrics.csv ./metrics.csv; do
+        local how log entry csv='epoch,step,val_loss\n0,9,0.1\n1,19,0.9\n2,29,0.5\n'
+        for how in write:metrics.csv write:./metrics.csv write:../run/metrics.csv link:metrics.csv \
+                dir:logs/metrics.csv; do
+                log=${how#*:}
                 rm -rf run
                 mkdir run
                 for s in 0 1 2; do : >"run/epoch=$s-step=$((s * 10 + 10)).ckpt"; done
@@ -354,8 +357,23 @@ watch = ( { path = "$T/run"; preset = "lightning"; metric_log = "$log"; monitor 
 EOC
                 start_daemon d.log -c c.conf
                 assert_names run "epoch=0-step=10.ckpt" "epoch=1-step=20.ckpt" "epoch=2-step=30.ckpt"
-                printf 'epoch,step,val_loss\n0,9,0.1\n1,19,0.9\n2,29,0.5\n' >run/metrics.csv
-                wait_names run "epoch=0-step=10.ckpt" "epoch=2-step=30.ckpt" metrics.csv
+                case ${how%%:*} in
+                write) printf "$csv" >run/metrics.csv ;;
+                link)
+                        printf "$csv" >run/m.part
+                        ln run/m.part run/metrics.csv
+                        rm run/m.part
+                        ;;
+                dir)
+                        mkdir run/logs.new
+                        printf "$csv" >run/logs.new/metrics.csv
+                        mv run/logs.new run/logs
+                        ;;
+                esac
+                wait_for 20 test ! -e "run/epoch=1-step=20.ckpt" || fail "$how: not decided: $(ls run) $(cat d.log)"
+                entry=metrics.csv
+                [ "${how%%:*}" = dir ] && entry=logs
+                assert_names run "epoch=0-step=10.ckpt" "epoch=2-step=30.ckpt" "$entry"
                 stop_daemon d.log
         done
 }
