@@ -665,10 +665,7 @@ again:
                 was = k->verdict.delete_reason;
                 k->verdict.keep = false;
                 k->verdict.delete_reason = DELETE_FLOOR;
-                /* its keep files were asked by fs_victim_current() */
-                s->keep_asked = !s->dry_run;
                 sweep_remove(s, fr.v[ri].root, fr.v[ri].run, k, DELETE_FLOOR, run_fd, &locks);
-                s->keep_asked = false;
                 /* Kept by its checks (in use, a flock), it stays out of
                  * the order until its run is decided again, as a victim of
                  * the policy does. Not tried at all (a stop): it keeps its

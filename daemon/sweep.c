@@ -752,8 +752,7 @@ static int victim_kept(const char *path, const struct run *run, const char *reas
 
 /* Check a victim right before its removal (verify.h): in a pass that has
  * gone on for over KEEP_RECHECK_AFTER_USEC (many runs, large directories,
- * a slow file system), a keep file made beside it since its run was read
- * (unless the caller asked just now: the floor's fs_victim_current()),
+ * a slow file system), a keep file made beside it since its run was read,
  * a few fstatat(2) of names that do not exist (a save decides and removes
  * within a millisecond); its flock pin; and for a directory or a group
  * whether anyone has its files open (a plain file's is checked by
@@ -762,7 +761,7 @@ static int victim_kept(const char *path, const struct run *run, const char *reas
 static int victim_check(struct sweep *s, const struct run *run, const struct ckpt *c, const char *path, int run_fd,
                         struct victim_locks *l)
 {
-        bool long_ago = !s->keep_asked && (uint64_t)now_usec(CLOCK_MONOTONIC) - s->start_usec > KEEP_RECHECK_AFTER_USEC;
+        bool long_ago = (uint64_t)now_usec(CLOCK_MONOTONIC) - s->start_usec > KEEP_RECHECK_AFTER_USEC;
         int v = VERIFY_FREE, k = long_ago ? scan_keep_file_for(run_fd, c) : 0;
 
         if (k != 0) {

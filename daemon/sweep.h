@@ -31,7 +31,6 @@ struct sweep {
         bool dry_run;
         int64_t now_usec;    /* CLOCK_REALTIME */
         uint64_t start_usec; /* CLOCK_MONOTONIC, when it began (what it read is as old) */
-        bool keep_asked;     /* the caller asked the victim's keep files just now (the floor) */
         int budget;          /* deletions left (max_delete_per_sweep) */
         bool capped;         /* the budget ran out */
         unsigned id;         /* tells sweeps apart for each root's bound of failed removals */
