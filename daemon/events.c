@@ -89,7 +89,7 @@ static bool run_log_matches(const char *glob, const char *run_base, const char *
                 size_t len = strcspn(p, "/");
 
                 if (len > NAME_MAX)
-                        return false; /* names no entry */
+                        return true; /* a glob may still match: wake */
                 snprintf(comp, sizeof(comp), "%.*s", (int)len, p);
                 if (strcmp(comp, "..") == 0) {
                         if (above)

@@ -344,8 +344,11 @@ test_file_over_an_ignored_symlink_releases_at_once() {
 # written later ranks them.
 test_metric_log_of_the_run_written_decides_at_once() {
         local how log entry csv='epoch,step,val_loss\n0,9,0.1\n1,19,0.9\n2,29,0.5\n'
+        # a glob longer than a name can be still matches one
+        local long
+        long="[$(printf 'm%.0s' $(seq 300))]etrics.csv"
         for how in write:metrics.csv write:./metrics.csv write:../run/metrics.csv link:metrics.csv \
-                dir:logs/metrics.csv; do
+                dir:logs/metrics.csv "write:$long"; do
                 log=${how#*:}
                 rm -rf run
                 mkdir run
