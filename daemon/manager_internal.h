@@ -103,7 +103,7 @@ struct root_state {
         struct root root;      /* fd -1 while the root is missing */
         struct root_lock lock; /* held while present */
         bool lock_refused;     /* another ckptd holds it: logged once */
-        bool parent_unwatched; /* missing, and its parent cannot be watched: logged once */
+        int parent_error;      /* missing, and its parent's watch failed: -errno, logged once */
         unsigned index;        /* watcher tag, new on every reload */
         bool index_valid;
         bool present;

@@ -127,6 +127,8 @@ static int root_watch_parent(struct manager *m, struct root_state *rs)
  * parent watch, which tells us when it comes back. */
 void root_lost(struct manager *m, struct root_state *rs)
 {
+        int r;
+
         if (rs->present)
                 log_warning("%s is gone; watching for it to come back", rs->root.w->path);
         runs_drop_below(m, rs, "."); /* every watch of the root but PARENT */
@@ -134,14 +136,12 @@ void root_lost(struct manager *m, struct root_state *rs)
         rs->root.fd = safe_close(rs->root.fd);
         rs->present = false;
         floor_roots_changed(m);
-        /* said once, not at every check_interval while it stays so */
-        if (root_watch_parent(m, rs) >= 0)
-                rs->parent_unwatched = false;
-        else if (!rs->parent_unwatched) {
-                log_warning("cannot watch the parent of %s for it to come back; checking every %llds", rs->root.w->path,
-                            (long long)m->config->check_interval_sec);
-                rs->parent_unwatched = true;
-        }
+        /* said once for each cause, not at every check_interval */
+        r = root_watch_parent(m, rs);
+        if (r < 0 && r != rs->parent_error)
+                log_warning_errno(r, "cannot watch the parent of %s for it to come back: %m; checking every %llds",
+                                  rs->root.w->path, (long long)m->config->check_interval_sec);
+        rs->parent_error = r < 0 ? r : 0;
 }
 
 int root_at_path(const struct root_state *rs)
@@ -328,7 +328,7 @@ static int rescan_at(struct manager *m, struct root_state *rs, const char *sub, 
                         rs->lock_refused = false;
                 }
                 rs->present = true;
-                rs->parent_unwatched = false; /* said again if it goes again */
+                rs->parent_error = 0; /* said again if it goes again */
                 sub = ".";
                 if (is_network_fs(rs->root.fd) && !rs->polled) {
                         log_notice("%s is on a network filesystem: polling it as well", rs->root.w->path);
