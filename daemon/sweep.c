@@ -746,6 +746,44 @@ static int victim_kept(const char *path, const struct run *run, const char *reas
         return 1;
 }
 
+/* Whether another process holds a flock(2) on victim c: from /proc/locks,
+ * read once for the batch l, or where /proc is not mounted a probe of the
+ * victim (holding its lock for an instant). VERIFY_FREE, VERIFY_FLOCK, or
+ * -errno when it cannot be told (logged; the victim is kept). */
+static int victim_flock(const struct ckpt *c, const char *path, int run_fd, struct victim_locks *l)
+{
+        victim_locks_load(l);
+        if (l->error < 0)
+                return l->error;
+        if (l->probe) {
+                _cleanup_close_ int fd = openat_beneath(
+                        run_fd, c->members[0], O_RDONLY | O_NONBLOCK | O_NOCTTY | (c->is_dir ? O_DIRECTORY : 0), 0);
+                int q = fd < 0 ? fd : verify_flock_probe(fd);
+
+                if (q < 0)
+                        log_warning_errno(q, "%s: cannot read its flock pin: %m; keeping it", path);
+                return q < 0 ? q : q > 0 ? VERIFY_FLOCK : VERIFY_FREE;
+        }
+        return flock_table_has(&l->t, c->dev, c->ino) ? VERIFY_FLOCK : VERIFY_FREE;
+}
+
+/* A plain file on which no lease could be taken (remove_file_checked()):
+ * its flock pin is read as a group's or a directory's is. */
+struct unleased_ctx {
+        const struct ckpt *c;
+        const char *path;
+        int run_fd;
+        struct victim_locks *l;
+};
+
+static int victim_unleased(void *userdata)
+{
+        const struct unleased_ctx *u = userdata;
+        int v = victim_flock(u->c, u->path, u->run_fd, u->l);
+
+        return v < 0 ? VERIFY_KEPT : v;
+}
+
 /* A victim whose run was read longer ago than this is asked for keep files
  * made beside it since (victim_check()). */
 #define KEEP_RECHECK_AFTER_USEC USEC_PER_SEC
@@ -771,22 +809,13 @@ static int victim_check(struct sweep *s, const struct run *run, const struct ckp
                              : victim_kept(path, run, pin_kind_to_string(PIN_KEEPFILE),
                                            "a keep file was made beside it since it was decided");
         }
-        victim_locks_load(l);
-        if (l->error < 0)
+        /* a plain file's flock pin: its lease says (remove_file_checked(),
+         * victim_unleased()) */
+        if (!c->is_dir && c->n_members == 1)
+                return 0;
+        v = victim_flock(c, path, run_fd, l);
+        if (v < 0)
                 return 1;
-        if (l->probe) {
-                _cleanup_close_ int fd = openat_beneath(
-                        run_fd, c->members[0], O_RDONLY | O_NONBLOCK | O_NOCTTY | (c->is_dir ? O_DIRECTORY : 0), 0);
-                int q = fd < 0 ? fd : verify_flock_probe(fd);
-
-                if (q < 0) {
-                        log_warning_errno(q, "%s: cannot read its flock pin: %m; keeping it", path);
-                        return 1;
-                }
-                if (q > 0)
-                        v = VERIFY_FLOCK;
-        } else if (flock_table_has(&l->t, c->dev, c->ino))
-                v = VERIFY_FLOCK;
 
         if (v == VERIFY_FREE && c->is_dir) {
                 _cleanup_close_ int fd =
@@ -931,10 +960,19 @@ int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const s
         }
         if (!c->is_dir && c->n_members == 1) {
                 /* one unlinkat(2): nothing left half-done to record */
-                k = remove_file_checked(fd, c, &freed);
-                if (k == VERIFY_IN_USE) {
+                k = remove_file_checked(fd, c, victim_unleased,
+                                        &(struct unleased_ctx){.c = c, .path = path, .run_fd = fd, .l = locks}, &freed);
+                /* open in another process: is a flock among its holds? */
+                if (k == VERIFY_IN_USE && victim_flock(c, path, fd, locks) == VERIFY_FLOCK)
+                        k = VERIFY_FLOCK;
+                if (k == VERIFY_IN_USE || k == VERIFY_FLOCK || k == VERIFY_KEPT) {
                         s->budget++;
-                        victim_kept(path, run, keep_reason_to_string(KEEP_IN_USE), "another process has it open");
+                        if (k == VERIFY_FLOCK)
+                                victim_kept(path, run, pin_kind_to_string(PIN_FLOCK),
+                                            "another process holds a flock on it");
+                        else if (k == VERIFY_IN_USE)
+                                victim_kept(path, run, keep_reason_to_string(KEEP_IN_USE),
+                                            "another process has it open");
                         return 0;
                 }
                 if (k >= VERIFY_UNCHECKED_BASE) {

@@ -986,7 +986,8 @@ int remove_ckpt(struct remove_ctx *ctx, int run_fd, const struct ckpt *c, uint64
  * a removal that takes many steps. What the rename also guarded, a trainer
  * atomically renaming a new file onto this name between the check and the
  * unlink, is left to the instant between our fstat(2) and unlinkat(2). */
-int remove_file_checked(int run_fd, const struct ckpt *c, uint64_t *ret_freed)
+int remove_file_checked(int run_fd, const struct ckpt *c, int (*unleased)(void *userdata), void *userdata,
+                        uint64_t *ret_freed)
 {
         _cleanup_close_ int fd = -1;
         const char *name;
@@ -1019,6 +1020,12 @@ int remove_file_checked(int run_fd, const struct ckpt *c, uint64_t *ret_freed)
                 return VERIFY_IN_USE;
         if (r < 0 && !verify_lease_unsupported(r))
                 return VERIFY_UNCHECKED_BASE - r;
+        /* Without a lease nothing says that no one holds a flock on it */
+        if (!leased && unleased) {
+                r = unleased(userdata);
+                if (r != VERIFY_FREE)
+                        return r;
+        }
         /* Without a lease: size and mtime the same at the scan and now; a
          * writer that has not written since is not told apart. */
         if (!leased && (freed_bytes(&st) != c->size_bytes || verify_mtime_usec(&st) != c->mtime_usec))

@@ -21,6 +21,7 @@ enum verify_verdict {
         VERIFY_FLOCK,   /* another process holds a BSD flock on it */
         VERIFY_IN_USE,  /* another process has it open */
         VERIFY_CHANGED, /* without leases: its size or mtime moved since the scan */
+        VERIFY_KEPT,    /* kept by a check of the caller's, which said why */
         _VERIFY_VERDICT_MAX,
 };
 

@@ -512,6 +512,23 @@ test_flock_pin_read_without_locking() {
         ! grep -q "runs/ckpt" trace || fail "ckptd called flock(2) on a checkpoint: $(grep runs/ckpt trace)"
 }
 
+# Where no lease can be taken (NFS, fs.leases-enable = 0; here every lease
+# on a checkpoint fails with EINVAL), nothing says a plain file is not
+# flocked but /proc/locks: a flocked victim is kept, the others go.
+test_flock_pin_without_leases_keeps_it() {
+        [ -n "${FAULT_SO:-}" ] && [ -e "$FAULT_SO" ] || skip "no FAULT_SO"
+        five
+        flock -o -s runs/ckpt_3.pt sleep 600 &
+        echo $! >>"$T/pids"
+        wait_for 10 sh -c "! flock -n -x runs/ckpt_3.pt true"
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" LD_PRELOAD=$FAULT_SO \
+                FAULT_CALL=fcntl FAULT_NTH=1 FAULT_REPEAT=1 FAULT_ERRNO=EINVAL FAULT_MATCH=ckpt_ \
+                start_daemon log -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 1 --settle 0.2
+        assert_names runs ckpt_3.pt ckpt_5.pt
+        assert_grep "keeping $T/runs/ckpt_3.pt (flock): another process holds a flock on it" log
+        stop_daemon log
+}
+
 # A flock on a file inside an old directory checkpoint keeps it in -1 too,
 # where the scan just read the tree and found nothing changed within the hour.
 test_flock_inside_an_old_directory_keeps_it() {
