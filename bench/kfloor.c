@@ -330,21 +330,16 @@ static int check_open(int dir_fd, const char *name, int *ret_fd)
         return 0;
 }
 
-/* A victim as ckptd removes a plain checkpoint: the check, /proc/locks when
- * `locks` (once per batch; per save in the daemon), unlinkat(2) on the run's
+/* A victim as ckptd removes a plain checkpoint: the check (its lease also
+ * says that no one else holds a flock on it), unlinkat(2) on the run's
  * pinned fd, close, one log line. *ret_gone_us: when the name went. */
-static int victim_remove(int dir_fd, const char *dir, const char *name, bool locks, double *ret_gone_us)
+static int victim_remove(int dir_fd, const char *dir, const char *name, double *ret_gone_us)
 {
         int fd = -1, r;
 
         r = check_open(dir_fd, name, &fd);
         if (r < 0)
                 return r;
-        if (locks) {
-                r = read_locks();
-                if (r < 0)
-                        goto out;
-        }
         if (CALL(unlinkat(dir_fd, name, 0)) < 0) {
                 r = -errno;
                 goto out;
@@ -446,8 +441,9 @@ static int await_event(int ep_fd, int in_fd, const char *name, uint32_t mask, do
  * while this one, blocked in epoll_wait(2) as the daemon is, is woken by
  * each step and timed from before its wait (a blocked thread uses no CPU)
  * to the end of what it does. The step with the rename: the events, statx
- * of the new checkpoint, the oldest checkpoint removed as a victim with
- * /proc/locks read, and the read of that removal's IN_DELETE. */
+ * of the new checkpoint, the oldest checkpoint removed as a victim (its
+ * lease says its flock pin: no /proc/locks read), and the read of that
+ * removal's IN_DELETE. */
 static int bench_save(struct series *s, unsigned saves)
 {
         struct trainer t = {.cmd_fd = -1, .run_fd = -1};
@@ -536,7 +532,7 @@ static int bench_save(struct series *s, unsigned saves)
                                          STATX_BASIC_STATS | STATX_MNT_ID, &sx)) < 0)
                         r = -errno;
                 if (r >= 0)
-                        r = victim_remove(t.run_fd, "save", victim, true, &gone);
+                        r = victim_remove(t.run_fd, "save", victim, &gone);
                 if (r >= 0)
                         r = await_event(ep_fd, in_fd, victim, IN_DELETE, NULL);
                 mark_now(&b1);
@@ -588,8 +584,8 @@ static int sweep_restore(int dir_fd)
         return 0;
 }
 
-/* ckptd: the run listed and each entry stat'ed (the scan), /proc/locks read
- * once for the batch, each victim checked and removed */
+/* ckptd: the run listed and each entry stat'ed (the scan), each victim
+ * checked (its lease says its flock pin) and removed */
 static int sweep_contract(void)
 {
         int fd = CALL(openat(top_fd, "sweep", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)), r;
@@ -597,10 +593,8 @@ static int sweep_contract(void)
         if (fd < 0)
                 return -errno;
         r = list_dir(fd, stat_mnt, NULL);
-        if (r >= 0)
-                r = read_locks();
         for (unsigned i = SWEEP_KEEP; r >= 0 && i < SWEEP_RUN; i++)
-                r = victim_remove(fd, "sweep", sweep_names[i], false, NULL);
+                r = victim_remove(fd, "sweep", sweep_names[i], NULL);
         CALL(close(fd));
         return r;
 }
@@ -655,7 +649,7 @@ static int bench_sweep(struct series *run, struct series *peer_run, struct serie
 
                                 ncalls = 0;
                                 mark_now(&a);
-                                r = contract ? victim_remove(fd, "sweep", sweep_names[i], false, NULL)
+                                r = contract ? victim_remove(fd, "sweep", sweep_names[i], NULL)
                                              : peer_remove("sweep", sweep_names[i]);
                                 mark_now(&b);
                                 if (r >= 0)
@@ -937,12 +931,12 @@ int main(int argc, char **argv)
                  .unit = "save",
                  .units = 1,
                  .what = "a save into a watched run of 100, daemon side: woken for NAME.tmp and for the rename, "
-                         "statx of the new checkpoint, one victim removed with /proc/locks read, its IN_DELETE read"},
+                         "statx of the new checkpoint, one victim removed, its IN_DELETE read"},
                 {.name = "sweep_run",
                  .unit = "checkpoint",
                  .units = SWEEP_RUN,
-                 .what = "one-shot sweep of a run of 40, 36 victims: list, statx each, /proc/locks, each victim "
-                         "checked, unlinked, logged"},
+                 .what = "one-shot sweep of a run of 40, 36 victims: list, statx each, each victim checked, "
+                         "unlinked, logged"},
                 {.name = "peer_run",
                  .unit = "checkpoint",
                  .units = SWEEP_RUN,
@@ -955,7 +949,10 @@ int main(int argc, char **argv)
                  .unit = "victim",
                  .units = 1,
                  .what = "one victim, the peer: unlink of the full path, a line"},
-                {.name = "proc_locks", .unit = "read", .units = 1, .what = "/proc/locks read to its end"},
+                {.name = "proc_locks",
+                 .unit = "read",
+                 .units = 1,
+                 .what = "/proc/locks read to its end (a directory's or a group's victims, once per run)"},
                 {.name = "scan_dir",
                  .unit = "entry",
                  .units = SCAN_PER,
