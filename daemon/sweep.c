@@ -792,10 +792,10 @@ static int victim_unleased(void *userdata)
  * gone on for over KEEP_RECHECK_AFTER_USEC (many runs, large directories,
  * a slow file system), a keep file made beside it since its run was read,
  * a few fstatat(2) of names that do not exist (a save decides and removes
- * within a millisecond); its flock pin; and for a directory or a group
- * whether anyone has its files open (a plain file's is checked by
- * remove_file_checked(), holding the lease through the unlink). 0 to go
- * on, 1 when kept (logged). */
+ * within a millisecond); and for a directory or a group its flock pin and
+ * whether anyone has its files open. A plain file's are both answered by
+ * remove_file_checked()'s lease, held through the unlink (/proc/locks only
+ * without leases, victim_unleased()). 0 to go on, 1 when kept (logged). */
 static int victim_check(struct sweep *s, const struct run *run, const struct ckpt *c, const char *path, int run_fd,
                         struct victim_locks *l)
 {
