@@ -118,15 +118,20 @@ static bool run_log_matches(const char *glob, const char *run_base, const char *
  * may change what the run keeps: a keep file or -unfinished marker, a
  * symlink the run had (also under a name the scan ignores, as Lightning's
  * last.ckpt), a pointer file, a metric log of the run's own; under preset
- * "auto" any entry, which may change the layout found. A trainer's own
- * logs and configs written beside its checkpoints wake nothing. (A new
- * symlink is found by index_note().) */
+ * "auto" any entry but the daemon's own tombstones, which may change the
+ * layout found. A trainer's own logs and configs written beside its
+ * checkpoints wake nothing. (A new symlink is found by index_note().) */
 static bool name_may_pin(const struct root_state *rs, const struct run_state *run, const char *name)
 {
         const struct watch_conf *w = rs->root.w;
         size_t len = strlen(name);
 
-        if (scan_name_pins(name) || strv_contains(&run->idx.links, name) || streq_ptr(w->preset, "auto"))
+        if (scan_name_pins(name) || strv_contains(&run->idx.links, name))
+                return true;
+        /* our own removals, not a symlink the run had (above) */
+        if (strncmp(name, TOMBSTONE_PREFIX, strlen(TOMBSTONE_PREFIX)) == 0)
+                return false;
+        if (streq_ptr(w->preset, "auto"))
                 return true;
         for (size_t i = 0; i < w->pointer_files.n; i++) {
                 const char *f = w->pointer_files.v[i];

@@ -246,6 +246,31 @@ test_auto_daemon() {
         stop_daemon log
 }
 
+# Under preset auto any name beside the checkpoints may change the layout
+# and wakes the run, but not the daemon's own tombstone: a directory
+# checkpoint it removes (renamed to one, then emptied) decides the run no
+# more. Counted by the opens of trainer_state.json: 72 for these ten saves,
+# 99 when each removal decided the run twice more.
+test_auto_own_removals_wake_nothing() {
+        local s n
+        [ -n "${FAULT_SO:-}" ] && [ -e "$FAULT_SO" ] || skip "no FAULT_SO"
+        mkdir -p root/hf
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" LD_PRELOAD=$FAULT_SO \
+                FAULT_MATCH=trainer_state FAULT_COUNT="$T/count" \
+                start_daemon log -w "$T/root" --preset auto --keep-last 1 --settle 0.2
+        for s in $(seq 100 100 1000); do
+                mkdir "root/hf/tmp-checkpoint-$s"
+                mkfile "root/hf/tmp-checkpoint-$s/model.safetensors" 2
+                echo '{"log_history": []}' >"root/hf/tmp-checkpoint-$s/trainer_state.json"
+                mv "root/hf/tmp-checkpoint-$s" "root/hf/checkpoint-$s"
+                wait_for 20 test ! -e "root/hf/checkpoint-$((s - 100))" || fail "not pruned: $(ls root/hf)"
+        done
+        wait_names root/hf checkpoint-1000
+        stop_daemon log
+        n=$(awk '$1 == "openat2" { print $2 }' count)
+        [ -n "$n" ] && [ "$n" -le 85 ] || fail "trainer_state.json was read ${n:-no} times: $(cat count)"
+}
+
 # -t looks at the disk: names matched, monitor found or not (with the
 # hint), layouts found by auto; the exit status stays that of the config.
 test_t_checks_disk() {
