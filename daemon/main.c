@@ -35,6 +35,7 @@ struct options {
         enum log_format log_format;
         struct config *adhoc;  /* built from -w and its flags */
         const char *lock_wait; /* --lock-wait: overrides lock_wait */
+        long max_delete;       /* --max-delete: overrides max_delete_per_sweep; 0: not given */
 };
 
 static void help(void)
@@ -139,7 +140,6 @@ struct adhoc {
         const char *mode;
         const char *keep_top_k, *keep_last, *keep_every, *min_age, *settle;
         const char *min_free, *target_free, *headroom;
-        const char *max_delete;
         bool no_recursive;
 };
 
@@ -149,12 +149,20 @@ static int parse_long(const char *s, const char *what, const char *key, long *re
 {
         char error[ERROR_MAX];
         char *end;
+        const struct conf_range *r;
         long v;
 
         errno = 0;
         v = strtol(s, &end, 10);
         if (errno || end == s || *end) {
                 fprintf(stderr, "ckptd: %s: invalid value '%s'\n", what, s);
+                return -EINVAL;
+        }
+        /* compared as integers: 2^53 + 1 is 2^53 as a double */
+        r = conf_range_of(key);
+        if (r && (v < (long)r->min || v > (long)r->max)) {
+                fprintf(stderr, "ckptd: %s: %s: must be an integer from %ld to %ld, got %ld\n", what, key, (long)r->min,
+                        (long)r->max, v);
                 return -EINVAL;
         }
         if (conf_range_check(key, (double)v, error) < 0) {
@@ -313,14 +321,6 @@ static int adhoc_config(const struct adhoc *a, struct config **ret)
 
         if (!c)
                 return -ENOMEM;
-        if (a->max_delete) {
-                long v;
-                if (parse_long(a->max_delete, "--max-delete", "max_delete_per_sweep", &v) < 0) {
-                        config_free(c);
-                        return -EINVAL;
-                }
-                c->max_delete_per_sweep = (int)v;
-        }
         for (size_t i = 0; i < a->n_dirs; i++) {
                 struct watch_conf w = {};
                 int r = adhoc_watch(a, a->dirs[i], &w);
@@ -430,7 +430,13 @@ static int parse_argv(int argc, char *argv[], struct options *o)
                 case 'n': o->dry_run = true; break;
                 case 'w':
                         if (a.n_dirs >= ELEMENTSOF(a.dirs)) {
-                                fprintf(stderr, "ckptd: too many --watch directories\n");
+                                fprintf(stderr, "ckptd: too many --watch directories (at most %zu)\n",
+                                        ELEMENTSOF(a.dirs));
+                                return -EINVAL;
+                        }
+                        /* an unset variable ("-w $DIR") is not the current directory */
+                        if (!*optarg) {
+                                fprintf(stderr, "ckptd: --watch: an empty path; give a directory (. for this one)\n");
                                 return -EINVAL;
                         }
                         a.dirs[a.n_dirs++] = optarg;
@@ -478,7 +484,10 @@ static int parse_argv(int argc, char *argv[], struct options *o)
                 case ARG_TARGET_FREE: a.target_free = optarg; break;
                 case ARG_HEADROOM: a.headroom = optarg; break;
                 case ARG_NO_RECURSIVE: a.no_recursive = true; break;
-                case ARG_MAX_DELETE: a.max_delete = optarg; break;
+                case ARG_MAX_DELETE:
+                        if (parse_long(optarg, "--max-delete", "max_delete_per_sweep", &o->max_delete) < 0)
+                                return -EINVAL;
+                        break;
                 case ARG_LOCK_WAIT: {
                         long v;
                         if (parse_long(optarg, "--lock-wait", "lock_wait", &v) < 0)
@@ -499,8 +508,15 @@ static int parse_argv(int argc, char *argv[], struct options *o)
         }
         if (a.n_dirs == 0 &&
             (a.preset || a.pattern || a.monitor || a.mode || a.keep_top_k || a.keep_last || a.keep_every || a.min_age ||
-             a.settle || a.min_free || a.target_free || a.headroom || a.no_recursive || a.max_delete)) {
+             a.settle || a.min_free || a.target_free || a.headroom || a.no_recursive)) {
                 fprintf(stderr, "ckptd: watch flags need --watch DIR\n");
+                return -EINVAL;
+        }
+        /* a daemon reads max_delete_per_sweep from its file again at each
+         * reload, where a flag would silently stop counting */
+        if (o->max_delete > 0 && a.n_dirs == 0 && o->mode == MODE_DAEMON) {
+                fprintf(stderr, "ckptd: --max-delete with a config file goes with -1, -l or -t; the daemon takes "
+                                "max_delete_per_sweep from the file\n");
                 return -EINVAL;
         }
         if (o->json && o->mode != MODE_LIST) {
@@ -532,11 +548,12 @@ static int load_config(const struct options *o, struct config **ret, const char 
                 /* the first command most people try: say what else works */
                 if (access(path, F_OK) < 0 && errno == ENOENT)
                         fprintf(stderr,
-                                "ckptd: no config file; give one with -c FILE, or name a directory with "
-                                "-w DIR (e.g. ckptd %s -w ./checkpoints --preset lightning)\n",
-                                o->mode == MODE_LIST   ? "-l"
-                                : o->mode == MODE_ONCE ? "-1 -n"
-                                : o->mode == MODE_TEST ? "-t"
+                                "ckptd: no config file; %s, or name a directory with -w DIR (e.g. ckptd %s-w "
+                                "./checkpoints --preset lightning)\n",
+                                o->config_path ? "check the path given with -c" : "give one with -c FILE",
+                                o->mode == MODE_LIST   ? "-l "
+                                : o->mode == MODE_ONCE ? "-1 -n "
+                                : o->mode == MODE_TEST ? "-t "
                                                        : "");
                 return -EINVAL;
         }
@@ -562,6 +579,8 @@ static int run(const struct options *o)
                         log_notice("%s does not exist (yet); watching for it to be created", c->watches[i].path);
         if (o->lock_wait)
                 c->lock_wait_sec = strtol(o->lock_wait, NULL, 10); /* checked by parse_argv */
+        if (o->max_delete > 0)
+                c->max_delete_per_sweep = (int)o->max_delete;
         switch (o->mode) {
         case MODE_TEST:
                 r = report_config(stdout, c);

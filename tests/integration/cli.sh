@@ -138,7 +138,38 @@ test_min_free_without_unit_warns() {
 test_missing_config_hints_at_watch() {
         assert_exit 1 "$CKPTD" -l -c "$T/none.conf" 2>err
         assert_grep "cannot open" err
+        assert_grep "^ckptd: no config file; check the path given with -c, or name a directory with -w DIR" err
+        assert_grep "(e.g. ckptd -l -w ./checkpoints" err
+        CKPTD_CONFIG=$T/none.conf assert_exit 1 "$CKPTD" -t 2>err
         assert_grep "^ckptd: no config file; give one with -c FILE, or name a directory with -w DIR" err
+}
+
+# An empty -w (an unset variable in -w "$DIR") is a usage error, not the
+# current directory.
+test_empty_watch_is_refused() {
+        mkdir runs
+        printf a >runs/step_1.pt
+        printf b >runs/step_2.pt
+        (cd runs && assert_exit 2 "$CKPTD" -1 -w '' --pattern 'step_{step}.pt' --keep-last 1 2>"$T/err")
+        assert_grep "^ckptd: --watch: an empty path" err
+        assert_names runs step_1.pt step_2.pt
+}
+
+# --max-delete raises a config file's cap for a one-shot sweep (the way to
+# clear a backlog ckptd.conf(5) gives); a daemon takes it from the file.
+test_max_delete_with_a_config_file() {
+        mkdir runs
+        for s in 1 2 3 4 5; do printf x >"runs/step_$s.pt"; done
+        cat >c.conf <<EOC
+max_delete_per_sweep = 1;
+watch = ( { path = "$T/runs"; pattern = "step_{step}.pt"; keep_top_k = 0; keep_last = 1; settle = 0; } );
+EOC
+        "$CKPTD" -t -c c.conf --max-delete 10 >out
+        assert_grep "max_delete_per_sweep *10" out
+        "$CKPTD" -1 -c c.conf --max-delete 10 2>err || fail "-1 failed: $(cat err)"
+        assert_names runs step_5.pt
+        assert_exit 2 "$CKPTD" -c c.conf --max-delete 10 2>err
+        assert_grep "^ckptd: --max-delete with a config file goes with -1, -l or -t" err
 }
 
 test_missing_watch_directory_is_named() {

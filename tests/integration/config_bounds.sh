@@ -82,7 +82,7 @@ test_adhoc_flags_share_the_bounds() {
         lossrun runs
         before=$(ls_names runs)
         for args in "--keep-top-k 4294967297" "--keep-last 4294967296" "--headroom 1e308" \
-                "--min-free 18446744073709551615" "--max-delete 4294967297"; do
+                "--min-free 18446744073709551615" "--max-delete 4294967297" "--keep-every 9007199254740993"; do
                 rc=0
                 # shellcheck disable=SC2086
                 "$CKPTD" -1 -w "$T/runs" --pattern 'step_{step}-loss={loss}.pt' --monitor loss $args 2>err || rc=$?
@@ -91,6 +91,10 @@ test_adhoc_flags_share_the_bounds() {
         done
         assert_grep "keep_top_k: must be an integer from -1 to 1000000, got 4294967297" <(
                 "$CKPTD" -1 -w "$T/runs" --pattern 'step_{step}-loss={loss}.pt' --keep-top-k 4294967297 2>&1
+        )
+        # 2^53 + 1 is 2^53 as a double: compared as an integer
+        assert_grep "keep_every: must be an integer from 0 to 9007199254740992, got 9007199254740993" <(
+                "$CKPTD" -1 -w "$T/runs" --pattern 'step_{step}-loss={loss}.pt' --keep-every 9007199254740993 2>&1
         )
         [ "$(ls_names runs)" = "$before" ] || fail "something was deleted: $(ls_names runs)"
 }
