@@ -102,6 +102,7 @@ void floor_cand_from_ckpt(struct floor_cand *ret, size_t run, const struct ckpt 
                 .best_rank = c->verdict.best_rank,
                 .order = c->order,
                 .mtime_usec = c->mtime_usec,
+                .seen_usec = c->age_known ? c->seen_same_usec : 0,
                 .bytes = c->size_bytes,
                 .kept = c->verdict.keep,
                 /* one that could not be read is protected like a pinned one:
@@ -216,6 +217,31 @@ size_t floor_last_written(const struct floor_cand *c, const size_t *idx, size_t 
         return tie ? SIZE_MAX : last;
 }
 
+/* The one of idx[0..n) a daemon saw written last, the newest mtime among
+ * those seen at that same look (SIZE_MAX: none, or a tie): the last written
+ * by its own clock, as the policy keeps it beside the one with the newest
+ * mtime (lib/policy.c). */
+static size_t floor_last_seen(const struct floor_cand *c, const size_t *idx, size_t n)
+{
+        size_t last = SIZE_MAX;
+        bool tie = false;
+
+        for (size_t j = 0; j < n; j++) {
+                const struct floor_cand *k = &c[idx[j]];
+
+                if (!kept_complete(k) || k->unreadable || k->seen_usec == 0)
+                        continue;
+                if (last == SIZE_MAX || k->seen_usec > c[last].seen_usec ||
+                    (k->seen_usec == c[last].seen_usec && k->mtime_usec > c[last].mtime_usec)) {
+                        last = idx[j];
+                        tie = false;
+                } else if (k->seen_usec == c[last].seen_usec && k->mtime_usec == c[last].mtime_usec) {
+                        tie = true;
+                }
+        }
+        return tie ? SIZE_MAX : last;
+}
+
 /* Walks idx[0..m) sorted by run_newest_cmp and tells, for each position,
  * whether it is the newest of its run. Equal top orders are all newest: the
  * floor has no name to break the tie with, and keeping one too many is the
@@ -243,7 +269,7 @@ static bool newest_next(struct newest_walk *w, const struct floor_cand *c)
  * the run's best now. */
 struct run_places {
         int best;
-        size_t written;
+        size_t written, seen;
 };
 
 static struct run_places run_places(const struct floor_cand *c, const size_t *idx, size_t s, size_t e)
@@ -251,7 +277,8 @@ static struct run_places run_places(const struct floor_cand *c, const size_t *id
         size_t b = floor_best(c, idx + s, e - s);
 
         return (struct run_places){.best = b == SIZE_MAX ? 0 : c[b].best_rank,
-                                   .written = floor_last_written(c, idx + s, e - s)};
+                                   .written = floor_last_written(c, idx + s, e - s),
+                                   .seen = floor_last_seen(c, idx + s, e - s)};
 }
 
 /* The places c[i], next in the walk, holds in its run: NEWEST (by order, or
@@ -260,7 +287,7 @@ static unsigned place_of(const struct floor_cand *c, size_t i, const struct run_
 {
         unsigned why = 0;
 
-        if (newest_next(walk, &c[i]) || i == p->written)
+        if (newest_next(walk, &c[i]) || i == p->written || i == p->seen)
                 why |= BIT(FLOOR_PROTECT_NEWEST);
         if (p->best > 0 && c[i].best_rank == p->best)
                 why |= BIT(FLOOR_PROTECT_BEST);

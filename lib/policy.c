@@ -287,38 +287,74 @@ static void rank_quadratic(const struct policy *p, struct ckpt *c, size_t n)
 /* The most recently completed checkpoint is kept whatever its order says:
  * a script restarted into the directory of an old run writes epoch=0 next
  * to the old epoch=21, and resumes from nothing if that epoch=0 goes. It
- * costs at most one more kept checkpoint per run, none when it is also the
- * newest by order. Only a strictly latest completion counts: checkpoints
- * completed at the same instant (restored from a backup, copied with cp -p)
- * say nothing about which is newer, and the order decides alone.
+ * costs at most one more kept checkpoint per run (two, see below), none
+ * when it is also the newest by order. Only a strictly latest completion
+ * counts: checkpoints completed at the same instant (restored from a
+ * backup, copied with cp -p) say nothing about which is newer, and the
+ * order decides alone.
  * Completion is told by the newest mtime of the checkpoint's files, all
- * stamped by one clock: the daemon's own ages count from when it first saw
- * each one, and a scan taking longer than the gap between two saves would
- * reorder them. A clock stepped back between saves can make an older one
- * the latest written: one more kept checkpoint, never one less. O(n). */
+ * stamped by one clock. An mtime can lie: an old checkpoint dated in the
+ * future (another host's clock, a clock stepped back since) would be the
+ * latest written, and the restarted run's real newest lose its place. So a
+ * daemon also keeps the one it saw written last itself (seen_same_usec, on
+ * CLOCK_BOOTTIME, when age_known), the newest mtime among those it saw at
+ * that same last look: what its first scan found was all seen at once, so
+ * that is the newest mtime again; a save it saw arrive since wins by its own
+ * clock. One more kept, never one less. */
+struct last_written {
+        size_t by_mtime, by_seen; /* SIZE_MAX: none yet */
+        int64_t mtime, seen_mtime;
+        uint64_t seen;
+        bool mtime_tie, seen_tie;
+};
+
+#define LAST_WRITTEN_INIT                                                                                              \
+        {                                                                                                              \
+                .by_mtime = SIZE_MAX, .by_seen = SIZE_MAX                                                              \
+        }
+
+/* c[i], settled, in the running for the last written. */
+static void last_written_add(struct last_written *lw, const struct ckpt *c, size_t i)
+{
+        if (lw->by_mtime == SIZE_MAX || c[i].mtime_usec > lw->mtime) {
+                lw->by_mtime = i;
+                lw->mtime = c[i].mtime_usec;
+                lw->mtime_tie = false;
+        } else if (c[i].mtime_usec == lw->mtime) {
+                lw->mtime_tie = true;
+        }
+        if (!c[i].age_known)
+                return;
+        if (lw->by_seen == SIZE_MAX || c[i].seen_same_usec > lw->seen ||
+            (c[i].seen_same_usec == lw->seen && c[i].mtime_usec > lw->seen_mtime)) {
+                lw->by_seen = i;
+                lw->seen = c[i].seen_same_usec;
+                lw->seen_mtime = c[i].mtime_usec;
+                lw->seen_tie = false;
+        } else if (c[i].seen_same_usec == lw->seen && c[i].mtime_usec == lw->seen_mtime) {
+                lw->seen_tie = true;
+        }
+}
+
+/* Keep the last written, by either clock; named only where no other rule
+ * keeps it: -l then says why. */
+static void last_written_keep(const struct last_written *lw, struct ckpt *c)
+{
+        if (lw->by_mtime != SIZE_MAX && !lw->mtime_tie && c[lw->by_mtime].verdict.reasons == 0)
+                keep_for(&c[lw->by_mtime].verdict, KEEP_WRITTEN);
+        if (lw->by_seen != SIZE_MAX && !lw->seen_tie && c[lw->by_seen].verdict.reasons == 0)
+                keep_for(&c[lw->by_seen].verdict, KEEP_WRITTEN);
+}
+
+/* O(n). */
 static void keep_newest_written(struct ckpt *c, size_t n)
 {
-        size_t best = SIZE_MAX;
-        int64_t best_mtime = 0;
-        bool tie = false;
+        struct last_written lw = LAST_WRITTEN_INIT;
 
-        for (size_t i = 0; i < n; i++) {
-                int64_t mtime;
-
-                if (!is_settled(&c[i]))
-                        continue;
-                mtime = c[i].mtime_usec;
-                if (best == SIZE_MAX || mtime > best_mtime) {
-                        best = i;
-                        best_mtime = mtime;
-                        tie = false;
-                } else if (mtime == best_mtime) {
-                        tie = true;
-                }
-        }
-        /* named only where no other rule keeps it: -l then says why */
-        if (best != SIZE_MAX && !tie && c[best].verdict.reasons == 0)
-                c[best].verdict.reasons |= BIT(KEEP_WRITTEN);
+        for (size_t i = 0; i < n; i++)
+                if (is_settled(&c[i]))
+                        last_written_add(&lw, c, i);
+        last_written_keep(&lw, c);
 }
 
 /* A monitor that no complete checkpoint of the run carries (a typo, or
@@ -397,9 +433,9 @@ static void decide_quadratic(const struct policy *p, struct ckpt *c, size_t n, i
 static void decide_sorted(const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec, const struct rank_work *w)
 {
         struct rank_ctx ctx = {.c = c, .mode = p->mode};
-        size_t m = 0, extra = 0, placed = 0, n_settled = 0, newest = SIZE_MAX;
-        int64_t newest_mtime = 0;
-        bool tie = false, any_metric = false, monitor = has_monitor(p);
+        struct last_written lw = LAST_WRITTEN_INIT;
+        size_t m = 0, extra = 0, placed = 0, n_settled = 0;
+        bool any_metric = false, monitor = has_monitor(p);
 
         for (size_t i = 0; i < n; i++) {
                 struct verdict *v = &c[i].verdict;
@@ -413,14 +449,7 @@ static void decide_sorted(const struct policy *p, struct ckpt *c, size_t n, int6
                 w->settled[n_settled] = i;
                 w->settled_order[n_settled++] = c[i].order;
                 any_metric = any_metric || c[i].has_metric;
-                /* keep_newest_written() */
-                if (newest == SIZE_MAX || c[i].mtime_usec > newest_mtime) {
-                        newest = i;
-                        newest_mtime = c[i].mtime_usec;
-                        tie = false;
-                } else if (c[i].mtime_usec == newest_mtime) {
-                        tie = true;
-                }
+                last_written_add(&lw, c, i);
                 if (!is_ranked(p, &c[i]))
                         continue;
                 m++;
@@ -459,9 +488,7 @@ static void decide_sorted(const struct policy *p, struct ckpt *c, size_t n, int6
                                 keep_for(&c[w->idx[j]].verdict, KEEP_LAST);
                 }
         }
-        /* named only where no other rule keeps it: -l then says why */
-        if (newest != SIZE_MAX && !tie && c[newest].verdict.reasons == 0)
-                keep_for(&c[newest].verdict, KEEP_WRITTEN);
+        last_written_keep(&lw, c);
         /* keep_if_monitor_missing(): policy_monitor_missing() */
         if (monitor && n_settled > 0 && !any_metric)
                 for (size_t j = 0; j < n_settled; j++)

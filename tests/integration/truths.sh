@@ -271,6 +271,35 @@ test_auto_own_removals_wake_nothing() {
         [ -n "$n" ] && [ "$n" -le 85 ] || fail "trainer_state.json was read ${n:-no} times: $(cat count)"
 }
 
+# The same with one old checkpoint dated in the future (another host's
+# clock, a clock stepped back since): by mtime it stays the last written,
+# yet the daemon keeps the save it saw written last, and the next one takes
+# its place; two saved at once, the newer of them.
+test_restarted_run_daemon_with_a_future_mtime() {
+        local e
+        export RUNTIME_DIRECTORY=$T/rt
+        mkdir run rt
+        for e in 19 20 21; do mkfile "run/epoch=$e-step=$((e * 10 + 10)).ckpt" 1; done
+        old run/*
+        touch -d "+1 day" "run/epoch=20-step=210.ckpt"
+        start_daemon log -w "$T/run" --preset lightning --keep-last 1 --settle 0.2
+        wait_names run "epoch=20-step=210.ckpt" "epoch=21-step=220.ckpt"
+        for e in 0 1 2; do
+                mkfile "run/tmp.part" 1
+                mv run/tmp.part "run/epoch=$e-step=$((e * 10 + 10)).ckpt"
+                [ $e = 1 ] && continue # saved with the next one
+                # the decision that takes the one before is the save's own:
+                # published with it, and no deletion after
+                wait_names run "epoch=$e-step=$((e * 10 + 10)).ckpt" "epoch=20-step=210.ckpt" \
+                        "epoch=21-step=220.ckpt"
+                [ $e = 0 ] && continue
+                wait_for 20 eval '"$CKPTD" status 2>/dev/null | grep -q "delete .*epoch=1-step=20.ckpt"' ||
+                        fail "no decision published: $("$CKPTD" status)"
+                assert_names run "epoch=2-step=30.ckpt" "epoch=20-step=210.ckpt" "epoch=21-step=220.ckpt"
+        done
+        stop_daemon log
+}
+
 # -t looks at the disk: names matched, monitor found or not (with the
 # hint), layouts found by auto; the exit status stays that of the config.
 test_t_checks_disk() {

@@ -359,6 +359,57 @@ START_TEST(test_newest_written)
 }
 END_TEST
 
+/* An old checkpoint dated in the future (another host's clock) is the last
+ * written by mtime; the save a daemon saw written after it, by its own
+ * clock, is protected as well. Seen all at once (a first scan), or not
+ * seen at all, the mtime tells alone. */
+START_TEST(test_last_seen_written)
+{
+        struct floor_cand c[4];
+        struct floor_state st = state(0, 100, 100);
+        unsigned why[4];
+
+        c[0] = cand(0, 0, 10, 1);
+        c[1] = cand(0, 0, 20, 1); /* dated in the future */
+        c[2] = cand(0, 0, 30, 1); /* the newest by order */
+        c[3] = cand(0, 0, 1, 1);  /* the restarted run's save */
+        for (size_t i = 0; i < 4; i++) {
+                c[i].mtime_usec = 1000 + (int64_t)i;
+                c[i].seen_usec = 50;
+        }
+        c[1].mtime_usec = 9000;
+        {
+                const size_t want[] = { 3, 0 };
+
+                assert_victims(&st, c, 4, want, 2, 1, 98);
+        }
+        c[3].seen_usec = 60;
+        {
+                const size_t want[] = { 0 };
+
+                assert_victims(&st, c, 4, want, 1, 1, 99);
+        }
+        ck_assert_int_eq(floor_protect(c, 4, why), 0);
+        ck_assert_uint_eq(why[3], P(FLOOR_PROTECT_NEWEST));
+        ck_assert_uint_eq(why[1], P(FLOOR_PROTECT_NEWEST));
+        /* two seen last at once: the newer mtime of the two */
+        c[0].seen_usec = 60;
+        c[0].mtime_usec = 1004;
+        {
+                const size_t want[] = { 3 };
+
+                assert_victims(&st, c, 4, want, 1, 1, 99);
+        }
+        /* and of the same mtime too: a tie, none more protected */
+        c[0].mtime_usec = c[3].mtime_usec;
+        {
+                const size_t want[] = { 3, 0 };
+
+                assert_victims(&st, c, 4, want, 2, 1, 98);
+        }
+}
+END_TEST
+
 /* The best of a run is the best ranked of what the policy keeps: its rank
  * 1 deleted by the policy (keep_top_k 0, old), the rank 2 left is the best
  * now; another run's rank 1 does not stand in for it. */
@@ -559,6 +610,7 @@ Suite *floor_suite(void)
         TCase *tc = tcase_create("core");
 
         tcase_add_test(tc, test_floor_bytes);
+        tcase_add_test(tc, test_last_seen_written);
         tcase_add_test(tc, test_target);
         tcase_add_test(tc, test_target_below_floor);
         tcase_add_test(tc, test_needed);

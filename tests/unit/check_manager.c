@@ -178,6 +178,15 @@ static void assert_index_is_disk(struct manager *m, const char *when)
         ck_assert_int_ge(fd, 0);
         ck_assert_int_eq(scan_run(fd, ".", rs->root.w, rs->root.pat, now, &fresh), 0);
         close(fd);
+        /* what the daemon timed itself is its memory, not the disk's: the
+         * same for both (the last written it saw, min_age) */
+        for (size_t i = 0; i < fresh.n_ckpts && i < idx->n_ckpts; i++)
+                if (strcmp(idx->ckpts[i].name, fresh.ckpts[i].name) == 0) {
+                        fresh.ckpts[i].age_known = idx->ckpts[i].age_known;
+                        fresh.ckpts[i].age_usec = idx->ckpts[i].age_usec;
+                        fresh.ckpts[i].seen_same_usec = idx->ckpts[i].seen_same_usec;
+                        fresh.ckpts[i].seen_changed = idx->ckpts[i].seen_changed;
+                }
         ck_assert_int_eq(run_decide(&rs->root.w->policy, fresh.ckpts, fresh.n_ckpts, now), 0);
         ck_assert_msg(idx->n_ckpts == fresh.n_ckpts, "%s: index holds %zu checkpoints, the disk %zu", when,
                       idx->n_ckpts, fresh.n_ckpts);

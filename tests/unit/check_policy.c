@@ -932,15 +932,56 @@ START_TEST(test_newest_written)
         assert_deleted(&c[0]);
         ck_assert_uint_eq(count_kept(c, 5), 2);
 
-        /* the mtime tells, not when the daemon first saw it */
-        c[3].age_known = true;
+        /* ages timed in one observation (a daemon's first scan) tie: the
+         * mtime tells */
+        for (int i = 0; i < 5; i++) {
+                c[i].age_known = true;
+                c[i].seen_same_usec = 100;
+        }
         c[3].age_usec = 1;
         policy_decide(&p, c, 5, NOW_USEC);
         assert_kept(&c[4], R(KEEP_WRITTEN));
         assert_deleted(&c[3]);
+        ck_assert_uint_eq(count_kept(c, 5), 2);
+
+        /* an old one dated in the future (another host's clock) is the
+         * last written by mtime; the save a daemon saw arrive after its
+         * first scan is kept all the same, by its own clock */
+        c[0].mtime_usec = NOW_USEC + 600 * (int64_t)USEC_PER_SEC;
+        c[4].seen_same_usec = 200;
+        for (int q = 0; q < 2; q++) {
+                if (q == 0)
+                        policy_decide(&p, c, 5, NOW_USEC);
+                else
+                        policy_decide_quadratic(&p, c, 5, NOW_USEC);
+                assert_kept(&c[0], R(KEEP_WRITTEN));
+                assert_kept(&c[4], R(KEEP_WRITTEN));
+                assert_kept(&c[2], R(KEEP_LAST));
+                assert_deleted(&c[3]);
+                ck_assert_uint_eq(count_kept(c, 5), 3);
+        }
+        /* two seen at the same look: the newer mtime of the two */
+        c[3].seen_same_usec = 200;
+        policy_decide(&p, c, 5, NOW_USEC);
+        assert_kept(&c[4], R(KEEP_WRITTEN));
+        assert_deleted(&c[3]);
+        /* a later save: the one before is the last written by neither clock */
+        c[3].seen_same_usec = 300;
+        c[3].mtime_usec = c[4].mtime_usec + 1;
+        policy_decide(&p, c, 5, NOW_USEC);
+        assert_kept(&c[3], R(KEEP_WRITTEN));
+        assert_deleted(&c[4]);
+        /* without the daemon's memory the mtime tells alone */
+        for (int i = 0; i < 5; i++)
+                c[i].age_known = false;
+        c[0].mtime_usec = c[1].mtime_usec;
+        c[3].mtime_usec = NOW_USEC - 20 * (int64_t)USEC_PER_SEC;
+        policy_decide(&p, c, 5, NOW_USEC);
+        assert_kept(&c[4], R(KEEP_WRITTEN));
+        assert_deleted(&c[3]);
+        ck_assert_uint_eq(count_kept(c, 5), 2);
 
         /* equal completion times single nothing out */
-        c[3].age_known = false;
         c[3].mtime_usec = c[4].mtime_usec;
         policy_decide(&p, c, 5, NOW_USEC);
         ck_assert_uint_eq(count_kept(c, 5), 1);
