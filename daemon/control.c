@@ -551,7 +551,8 @@ static json_object *state_json(struct manager *m, const char *status)
         json_object_object_add(o, "unit", json_str(c->unit));
         json_object_object_add(o, "started_usec", json_object_new_int64(c->started_usec));
         json_object_object_add(o, "dry_run", json_object_new_boolean(m->dry_run));
-        json_object_object_add(o, "status", json_str(status));
+        /* STATUS= text, escaped already (status_text()) */
+        json_object_object_add(o, "status", status ? json_object_new_string(status) : NULL);
 
         reload = json_object_new_object();
         json_object_object_add(reload, "count", json_object_new_int64(c->reloads));

@@ -21,6 +21,8 @@
 #include "space.h"
 #include "verify.h"
 
+static int fs_stat(int fd, uint64_t *ret_free, uint64_t *ret_total);
+
 static struct fs_state *fs_find(struct space *sp, dev_t dev)
 {
         for (size_t i = 0; i < sp->n_fs; i++)
@@ -61,6 +63,12 @@ int space_set_roots(struct space *sp, struct root *const *roots, size_t n)
         for (size_t j = 0; j < k; j++)
                 if (!fs[j].configured)
                         fs[j].unmet = false;
+        /* one without a floor: a first reading, for status until the next
+         * check (one with a floor has its levels from the floor's first) */
+        for (size_t i = 0; i < n; i++)
+                for (size_t j = 0; roots[i]->fd >= 0 && j < k; j++)
+                        if (fs[j].dev == roots[i]->dev && !fs[j].configured && fs[j].total_bytes == 0)
+                                (void)fs_stat(roots[i]->fd, &fs[j].free_bytes, &fs[j].total_bytes);
         free(sp->fs);
         sp->fs = fs;
         sp->n_fs = k;
@@ -780,12 +788,12 @@ int space_check(struct space *sp, struct root *const *roots, size_t n, struct sw
                 struct fs_state *f = &sp->fs[i];
                 int fd = -1;
 
-                if (!f->configured)
-                        continue;
                 for (size_t j = 0; j < n && fd < 0; j++)
                         if (roots[j]->fd >= 0 && roots[j]->dev == f->dev)
                                 fd = roots[j]->fd;
-                if (fd < 0 || fs_stat(fd, &f->free_bytes, &f->total_bytes) < 0)
+                /* one without a floor is measured all the same: status
+                 * shows its free space */
+                if (fd < 0 || fs_stat(fd, &f->free_bytes, &f->total_bytes) < 0 || !f->configured)
                         continue;
                 fs_levels(f, roots, n);
                 /* headroom's largest checkpoint comes from the sweeps

@@ -44,6 +44,21 @@ setup_fs() {
         mkdir -p fs/runs fs/other
 }
 
+# A file system without a floor is measured all the same: status shows its
+# free space, from the start.
+test_status_without_a_floor_shows_free_space() {
+        setup_fs
+        lightning_run fs/runs/a
+        cat >c.conf <<EOC
+watch = ( { path = "$T/fs/runs"; preset = "lightning"; monitor = "val_loss"; keep_top_k = 1; keep_last = 1; } );
+EOC
+        start_daemon d.log -c "$T/c.conf"
+        wait_for 10 eval '"$CKPTD" status >st 2>&1 && grep -q "space: .* free of 64M, no floor" st' ||
+                fail "status: $(cat st)"
+        assert_no_grep "0B free of 0B" st
+        stop_daemon d.log
+}
+
 # Nothing happens in the watched tree while another program fills the file
 # system: the idle check (check_interval) brings STATUS= and the metrics
 # file to the new free space.
@@ -157,6 +172,14 @@ assert d["deleted"]["policy"] == 2 and d["freed_bytes"]["policy"] == 8192' st.js
         "$CKPTD" status >st
         assert_grep "reload: *REJECTED .*c.conf:4: keep_top_k" st
         [ "$(metric ckptd_reload_rejected)" = 1 ] || fail "ckptd_reload_rejected $(metric ckptd_reload_rejected)"
+        # a newline in the rejected value is escaped once, the same in
+        # both lines
+        conf "$T/fs/runs" 2 | sed 's/min_free = "1M";/min_free = "1\\nM";/' >c.conf
+        "$CKPTD" reload "$DPID" 2>err && fail "reload of a rejected config exited 0"
+        "$CKPTD" status >st
+        assert_grep 'status: .*reload rejected: .*invalid size "1\\nM"' st
+        assert_grep 'reload: *REJECTED .*invalid size "1\\nM"' st
+        assert_no_grep '\\\\n' st
         # the daemon runs on, with keep_top_k 2
         alive "$DPID" || fail "ckptd died on a rejected reload"
         conf "$T/fs/runs" 2 >c.conf
