@@ -544,7 +544,14 @@ static int load_config(const struct options *o, struct config **ret, const char 
         if (!path || !*path)
                 path = DEFAULT_CONFIG;
         if (config_load(path, ret, error) < 0) {
-                fprintf(stderr, "%s\n", error);
+                /* FILE:LINE: what, as a compiler says it; a value quoted
+                 * in it is the file's, escaped as any name */
+                _cleanup_free_ char *e = log_escape(error);
+                if (o->log_format == LOG_FORMAT_JSON)
+                        log_struct(LOG_ERR, &(struct log_fields){.message_id = MSGID_CONFIG_REJECTED, .path = path},
+                                   "%s", error);
+                else
+                        fprintf(stderr, "%s\n", e ? e : "(out of memory)");
                 /* the first command most people try: say what else works */
                 if (access(path, F_OK) < 0 && errno == ENOENT)
                         fprintf(stderr,

@@ -123,6 +123,29 @@ test_config_check_escapes_paths() {
         [ "$(grep -c '^watch ' out)" = 1 ] || fail "watch lines: $(cat out)"
 }
 
+# A bad value of a config file is quoted in its error as an escaped name:
+# at start-up, by -t and -1, and as one JSON object with --log-format json.
+test_config_errors_escape_values() {
+        mkdir runs
+        write_checker
+        printf 'watch = ( { path = "%s"; preset = "lightning"; min_free = "1\\nrun forged\\x1b[2J\\xc2\\x9b"; } );\n' \
+                "$T/runs" >e.conf
+        local mode
+        for mode in -t -1 ""; do
+                # shellcheck disable=SC2086 # no mode: the daemon
+                assert_exit 1 "$CKPTD" $mode -c e.conf 2>err
+                assert_clean err
+                assert_grep '^e.conf:1: min_free: invalid size "1\\nrun forged\\x1b\[2J\\u009b"' err
+                [ "$(wc -l <err)" = 1 ] || fail "$mode: more than one line: $(cat err)"
+        done
+        assert_exit 1 "$CKPTD" -1 -c e.conf --log-format json --log-target stderr 2>err
+        assert_clean err
+        $PY -c 'import json, sys
+for line in open(sys.argv[1]):
+    o = json.loads(line)
+    assert "1\\nrun forged" in o["MESSAGE"], o' err || fail "not one JSON object a line: $(cat err)"
+}
+
 # STATUS= and the metrics file, from the daemon, with the root itself named
 # badly so that it reaches STATUS= (floor line) and the metrics labels.
 test_status_and_metrics_escape_names() {
