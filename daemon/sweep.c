@@ -588,6 +588,23 @@ char *sweep_ckpt_path(const struct root *r, const struct run *run, const struct 
         return asprintf(&p, "%s/%s/%s", r->w->path, run->path, c->name) < 0 ? NULL : p;
 }
 
+/* The removal of path failed after its name was gone (renamed to its
+ * tombstone, part of it removed): it is no checkpoint any more, and what
+ * is left of it is named, for a person or the next start. */
+static void log_removal_failed(int k, const struct remove_job *job, const char *path)
+{
+        const char *tomb = remove_job_tombstone(job), *slash = strrchr(path, '/');
+        _cleanup_free_ char *left = NULL;
+        char freed[16];
+
+        size_format(remove_job_freed(job), freed, sizeof(freed));
+        if (tomb && slash && asprintf(&left, "%.*s/%s", (int)(slash - path), path, tomb) < 0)
+                left = NULL;
+        log_errno(k, "cannot finish deleting %s (%s freed): %m; what is left of it is %s, %s", path, freed,
+                  left ? left : "under its .ckptd-trash- names",
+                  remove_job_recorded(job) ? "tried again at the next start" : "left for you to delete");
+}
+
 static void pending_pop(void)
 {
         remove_job_free(pending[0].job);
@@ -612,8 +629,7 @@ static int on_removal(sd_event_source *src, void *userdata)
                 return 0;
         size_format(remove_job_freed(pending[0].job), freed, sizeof(freed));
         if (k < 0)
-                log_errno(k, "cannot finish deleting %s (%s freed): %m%s", pending[0].path, freed,
-                          remove_job_recorded(pending[0].job) ? "; the next start tries again" : "");
+                log_removal_failed(k, pending[0].job, pending[0].path);
         else
                 log_debug("finished deleting %s (%s freed)", pending[0].path, freed);
         pending_pop();
@@ -696,6 +712,8 @@ static int removal_go(struct remove_job *job, const char *root, const char *path
         while (k > 0)
                 k = remove_job_step(job, SIZE_MAX);
         *freed = remove_job_freed(job);
+        if (k < 0)
+                log_removal_failed(k, job, path);
         remove_job_free(job);
         return k;
 }
@@ -1008,13 +1026,14 @@ removed:
                 k = 0;
         if (k < 0 && !touched)
                 s->budget++; /* not removed, as when kept above */
-        if (k == -ESTALE || k == -ENOENT) {
+        if (!touched && (k == -ESTALE || k == -ENOENT)) {
                 log_warning("%s changed since it was scanned, not deleting it", path);
                 return 0;
         }
         if (k < 0) {
                 s->failed++;
-                log_errno(k, "cannot delete %s: %m", path);
+                if (!touched) /* else said by removal_go() */
+                        log_errno(k, "cannot delete %s: %m", path);
                 sweep_failed_one(s, r);
                 return k;
         }

@@ -799,6 +799,7 @@ struct remove_job {
         size_t k; /* members order[0 .. k-1] are still to be removed */
         struct recorder w;
         struct tree t; /* the tree being removed while in_tree */
+        size_t n;      /* members */
         bool in_tree;
         bool done;
         uint64_t size_bytes; /* as scanned */
@@ -853,6 +854,11 @@ uint64_t remove_job_freed(const struct remove_job *j)
 bool remove_job_recorded(const struct remove_job *j)
 {
         return j->w.on_disk;
+}
+
+const char *remove_job_tombstone(const struct remove_job *j)
+{
+        return j->n == 1 ? j->m[0].tomb : NULL;
 }
 
 int remove_job_step(struct remove_job *j, size_t budget)
@@ -945,7 +951,7 @@ int remove_ckpt_begin(struct remove_ctx *ctx, int run_fd, const struct ckpt *c, 
                 hook("tombstoned", c->name);
         /* the caller's strings may not outlive this call */
         j->ctx.root = j->ctx.run = NULL;
-        j->k = c->n_members;
+        j->k = j->n = c->n_members;
         *ret = j;
         return 0;
 

@@ -62,6 +62,9 @@ uint64_t remove_job_freed(const struct remove_job *j);
 uint64_t remove_job_remaining(const struct remove_job *j);
 /* The job has a record on disk (an interrupted one is finished at start). */
 bool remove_job_recorded(const struct remove_job *j);
+/* The tombstone of a job of one member (a directory checkpoint: what is
+ * left of it when its removal fails), else NULL. */
+const char *remove_job_tombstone(const struct remove_job *j);
 struct remove_job *remove_job_free(struct remove_job *j);
 /* Finish the removals recorded for root ctx->root, reached below root_fd:
  * only tombstones whose (dev, ino) still match their record, and the

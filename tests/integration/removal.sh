@@ -133,6 +133,34 @@ test_daemon_start_finishes_recorded_tombstone() {
         wait $pid || true
 }
 
+# A directory checkpoint whose removal fails half-way (a shard that cannot
+# be unlinked, as an immutable file) is no checkpoint any more: the error
+# names what is left of it, its tombstone, and the exit status says it; the
+# next run whose files can go finishes it.
+test_half_removed_directory_names_what_is_left() {
+        local rc=0 left
+        [ -n "${FAULT_SO:-}" ] && [ -e "$FAULT_SO" ] || skip "no FAULT_SO"
+        state_env
+        mkdir runs
+        for s in 1 2; do
+                mkdir "runs/step-$s"
+                mkfile "runs/step-$s/a" 4
+                mkfile "runs/step-$s/stuck" 4
+        done
+        touch -d "-1 hour" runs/*/* runs/*
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" LD_PRELOAD=$FAULT_SO \
+                FAULT_CALL=unlinkat FAULT_NTH=1 FAULT_REPEAT=1 FAULT_ERRNO=EPERM FAULT_MATCH=stuck \
+                "$CKPTD" -1 -w "$T/runs" --pattern 'step-{step}' --keep-last 1 2>d.log || rc=$?
+        [ "$rc" = 1 ] || fail "exit $rc, not 1: $(cat d.log)"
+        left=$(cd runs && echo .ckptd-trash-step-1*)
+        assert_exists "runs/$left/stuck"
+        assert_grep "^ckptd: error: cannot finish deleting $T/runs/step-1 (.* freed): Operation not permitted; what is left of it is $T/runs/$left, tried again at the next start$" d.log
+        assert_no_grep "cannot delete " d.log
+        "$CKPTD" -1 -w "$T/runs" --pattern 'step-{step}' --keep-last 1 2>d.log || fail "second pass: $(cat d.log)"
+        assert_grep "finished 1 interrupted removal" d.log
+        assert_names runs step-2
+}
+
 # No usable state directory: the removal still happens (the floor must be
 # able to free space on a full disk), unrecorded, and ckptd says so.
 test_unusable_state_directory() {
