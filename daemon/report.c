@@ -306,8 +306,8 @@ static char *name_string(const struct ckpt *c)
         char *p = NULL;
 
         if (c->n_members > 1)
-                return asprintf(&p, "%s%s (+%zu files)", name ? name : "?", c->is_dir ? "/" : "",
-                                (size_t)c->n_members - 1) < 0
+                return asprintf(&p, "%s%s (+%zu file%s)", name ? name : "?", c->is_dir ? "/" : "",
+                                (size_t)c->n_members - 1, c->n_members == 2 ? "" : "s") < 0
                                ? NULL
                                : p;
         return asprintf(&p, "%s%s", name ? name : "?", c->is_dir ? "/" : "") < 0 ? NULL : p;

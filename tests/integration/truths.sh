@@ -141,7 +141,7 @@ test_keras_layout() {
         tf_tree tf ckpt-3 ckpt-3
         "$CKPTD" -l -w "$T/tf" --preset tensorflow --keep-last 1 >list
         grep 'ckpt-3.data' list | grep -q 'pinned(pointer)' || fail "ckpt-3 not pinned: $(cat list)"
-        grep 'ckpt-3.data' list | grep -q '(+1 files)' || fail "ckpt-3 not grouped: $(cat list)"
+        grep 'ckpt-3.data' list | grep -q '(+1 file)' || fail "ckpt-3 not grouped: $(cat list)"
         "$CKPTD" -1 -w "$T/tf" --preset tensorflow --keep-last 1 2>err
         assert_names tf checkpoint ckpt-3.data-00000-of-00001 ckpt-3.index ckpt-7.data-00000-of-00001 \
                 ckpt-7.index ckpt-8.data-00000-of-00001.tempstate8021934712345
