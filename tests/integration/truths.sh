@@ -224,19 +224,23 @@ test_auto_every_preset() {
         assert_names root/unknown model_1.bin model_2.bin model_3.bin
 }
 
+# hf_save_displacing DIR STEP: HF's save of checkpoint-STEP (written under
+# tmp-checkpoint-STEP, renamed into place); the one 100 steps before goes.
+hf_save_displacing() {
+        mkdir "$1/tmp-checkpoint-$2"
+        mkfile "$1/tmp-checkpoint-$2/model.safetensors" 2
+        echo '{"log_history": []}' >"$1/tmp-checkpoint-$2/trainer_state.json"
+        mv "$1/tmp-checkpoint-$2" "$1/checkpoint-$2"
+        wait_for 20 test ! -e "$1/checkpoint-$(($2 - 100))" || fail "not pruned: $(ls "$1")"
+}
+
 # The daemon with preset auto: directory checkpoints renamed into a run
 # that was empty at start-up, and Lightning files in another run.
 test_auto_daemon() {
         local s e
         mkdir -p root/hf root/lt
         start_daemon log -w "$T/root" --preset auto --keep-last 1 --settle 0.2
-        for s in 100 200 300; do
-                mkdir "root/hf/tmp-checkpoint-$s"
-                mkfile "root/hf/tmp-checkpoint-$s/model.safetensors" 2
-                echo '{"log_history": []}' >"root/hf/tmp-checkpoint-$s/trainer_state.json"
-                mv "root/hf/tmp-checkpoint-$s" "root/hf/checkpoint-$s"
-                wait_for 20 test ! -e "root/hf/checkpoint-$((s - 100))" || fail "not pruned: $(ls root/hf)"
-        done
+        for s in 100 200 300; do hf_save_displacing root/hf "$s"; done
         wait_names root/hf checkpoint-300
         for e in 0 1 2; do
                 mkfile root/lt/tmp.part 1
@@ -258,13 +262,7 @@ test_auto_own_removals_wake_nothing() {
         ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" LD_PRELOAD=$FAULT_SO \
                 FAULT_MATCH=trainer_state FAULT_COUNT="$T/count" \
                 start_daemon log -w "$T/root" --preset auto --keep-last 1 --settle 0.2
-        for s in $(seq 100 100 1000); do
-                mkdir "root/hf/tmp-checkpoint-$s"
-                mkfile "root/hf/tmp-checkpoint-$s/model.safetensors" 2
-                echo '{"log_history": []}' >"root/hf/tmp-checkpoint-$s/trainer_state.json"
-                mv "root/hf/tmp-checkpoint-$s" "root/hf/checkpoint-$s"
-                wait_for 20 test ! -e "root/hf/checkpoint-$((s - 100))" || fail "not pruned: $(ls root/hf)"
-        done
+        for s in $(seq 100 100 1000); do hf_save_displacing root/hf "$s"; done
         wait_names root/hf checkpoint-1000
         stop_daemon log
         n=$(awk '$1 == "openat2" { print $2 }' count)
