@@ -186,7 +186,7 @@ static int parse_csv(const char *buf, size_t len, const char *monitor, struct me
                 if (end > pos && buf[end - 1] == '\r')
                         end--;
                 if (memchr(buf + pos, '\0', end - pos)) {
-                        m->damaged = true;
+                        m->damaged = m->corrupt = true;
                         break;
                 }
                 if (end == pos && !header) {
@@ -197,7 +197,7 @@ static int parse_csv(const char *buf, size_t len, const char *monitor, struct me
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0) {
-                        m->damaged = true;
+                        m->damaged = m->corrupt = true;
                         return 0;
                 }
                 if (header) {
@@ -226,7 +226,7 @@ static int parse_csv(const char *buf, size_t len, const char *monitor, struct me
                         q = -EINVAL;
                 cells_free(cells, n);
                 if (q == -EINVAL) {
-                        m->damaged = true;
+                        m->damaged = m->corrupt = true;
                         return 0;
                 }
                 if (q == 0) {
@@ -539,7 +539,7 @@ int metriclog_parse_tfevents(const void *buf, size_t len, const char *monitor, s
                         break;
                 }
                 if (metriclog_masked_crc32c(p + pos, 8) != le32(p + pos + 8)) {
-                        m->damaged = true;
+                        m->damaged = m->corrupt = true;
                         break;
                 }
                 dlen = le64(p + pos);
@@ -549,7 +549,7 @@ int metriclog_parse_tfevents(const void *buf, size_t len, const char *monitor, s
                 }
                 const uint8_t *data = p + pos + 12;
                 if (metriclog_masked_crc32c(data, dlen) != le32(data + dlen)) {
-                        m->damaged = true;
+                        m->damaged = m->corrupt = true;
                         break;
                 }
                 r = tf_event(&st, (struct pb){data, data + dlen});
@@ -979,8 +979,16 @@ int metriclog_set_lookup(const struct metriclog_set *s, double epoch, double ste
                 v = x;
                 found = true;
         }
+        if (!found && ahead) {
+                /* past the end of every log: not logged yet, unless a log
+                 * is damaged before its end, where it is never read */
+                for (size_t i = 0; i < s->n; i++)
+                        if (s->logs[i]->corrupt)
+                                return -EBADMSG;
+                return -EAGAIN;
+        }
         if (!found)
-                return ahead ? -EAGAIN : -ENOENT;
+                return -ENOENT;
         *ret = v;
         return 0;
 }

@@ -28,16 +28,19 @@ struct metriclog {
         bool has_epoch;             /* the log has an epoch column or tag */
         double max_epoch, max_step; /* of the points; -inf when none */
         bool damaged;               /* reading stopped at a truncated or corrupt record */
+        bool corrupt;               /* damaged, and not as a write still under way leaves it */
         unsigned n_ref;             /* metriclog_ref/unref; the cache holds one */
 };
 
 /* Parse metrics.csv text (header line first) for monitor's column into *m
  * (zeroed by the caller). An incomplete last line and everything from a
- * malformed row on are left out (m->damaged). 0 or -ENOMEM. */
+ * malformed row on are left out (m->damaged; a malformed row, also
+ * m->corrupt). 0 or -ENOMEM. */
 int metriclog_parse_csv(const char *buf, size_t len, const char *monitor, struct metriclog *m);
 /* Parse a TFRecord file of Event protos for scalars tagged monitor (and
  * "epoch") into *m. Reading ends at a truncated record or a CRC mismatch
- * (m->damaged); what came before stays. 0 or -ENOMEM. */
+ * (m->damaged; a CRC mismatch, also m->corrupt: no cut of a file being
+ * written gives one); what came before stays. 0 or -ENOMEM. */
 int metriclog_parse_tfevents(const void *buf, size_t len, const char *monitor, struct metriclog *m);
 void metriclog_finish(struct metriclog *m);
 /* The masked CRC-32C (Castagnoli) that TFRecord stores. */
@@ -66,7 +69,8 @@ int metriclog_set_load(struct metriclog_set *s, int run_fd, const struct strv *g
 /* metriclog_lookup() over every log: 0, -ENOENT, s->error, -EINVAL when
  * two logs give different values, -EAGAIN when none has a value and the
  * checkpoint is past the end of every log (not logged yet: CSVLogger
- * writes every 100 steps, a trainer may still be writing). */
+ * writes every 100 steps, a trainer may still be writing), -EBADMSG when
+ * so and a log is corrupt (its value may lie past the damage, never read). */
 int metriclog_set_lookup(const struct metriclog_set *s, double epoch, double step, double *ret);
 void metriclog_set_finish(struct metriclog_set *s);
 /* Drop every cached log (tests, reload). */

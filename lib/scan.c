@@ -569,7 +569,10 @@ static int ckpt_metric(const struct scan_ctx *ctx, const struct fields *f, struc
                                 (void)metriclog_set_load(ctx->logs, ctx->dir_fd, &ctx->w->metric_log, monitor);
                         r = metriclog_set_lookup(ctx->logs, e >= 0 ? f->value[e] : NAN, s >= 0 ? f->value[s] : NAN, &v);
                         if (r < 0 && r != -ENOENT && r != -ENOMEM) {
-                                ckpt_error(c, r, r == -EAGAIN ? READ_WHAT_METRIC_LOG_UNLOGGED : READ_WHAT_METRIC_LOG);
+                                ckpt_error(c, r,
+                                           r == -EAGAIN    ? READ_WHAT_METRIC_LOG_UNLOGGED
+                                           : r == -EBADMSG ? READ_WHAT_METRIC_LOG_DAMAGED
+                                                           : READ_WHAT_METRIC_LOG);
                                 r = -ENOENT;
                         }
                 }

@@ -94,6 +94,26 @@ test_incident_unreadable_log_keeps_all() {
         assert_grep "metric log" err
 }
 
+# The event file damaged in the middle (the fixture's CRC mismatch at the
+# record of epoch 23, the records after it intact), the only log: what it
+# logged before the damage ranks, what lies past it is kept, and the error
+# says the log is damaged, not that the value may still come.
+test_incident_damaged_tfevents() {
+        incident
+        local v0=lightning-default-47/lightning_logs/version_0 e
+        rm "$v0/metrics.csv" lightning-default-47/lightning_logs/version_1/events.out.tfevents.*
+        cp "$FIXTURES/tfevents-truncated/crc-mismatch/events.out.tfevents.1796171316.vm" "$v0/"
+        touch -d "-1 hour" "$v0"/events.out.tfevents.*
+        lightning 2>err || fail "ckptd -1 failed: $(cat err)"
+        for e in $(seq 23 46); do
+                assert_exists "$CK/epoch=$e-step=$((3 * (e + 1))).ckpt"
+                assert_grep "epoch=$e-step=$((3 * (e + 1))).ckpt: cannot read its metric log (damaged before it, never read past there): Bad message (EBADMSG); keeping it" err
+        done
+        assert_no_grep "not logged yet" err
+        # of epochs 0-22, ranked by what was read, the best 3 stay
+        [ "$(find "$CK" -name '*.ckpt' | wc -l)" = 27 ] || fail "left: $(ls "$CK")"
+}
+
 # The trainer is still writing: metrics.csv holds epochs 0-20 only (as
 # CSVLogger leaves it between flushes). The best 3 of those are kept, and so
 # is every later checkpoint: its val_loss is not logged yet.

@@ -175,7 +175,7 @@ START_TEST(test_tfevents_damaged)
 
         load("tfevents-truncated/intact/events.out.tfevents.1796171316.vm", &buf, &len);
         ck_assert_int_eq(metriclog_parse_tfevents(buf, len, "val_loss", &m), 0);
-        ck_assert(!m.damaged);
+        ck_assert(!m.damaged && !m.corrupt);
         assert_series(&m, get(get(exp, "intact"), "val_loss"));
         metriclog_finish(&m);
         free(buf);
@@ -183,7 +183,8 @@ START_TEST(test_tfevents_damaged)
         load("tfevents-truncated/truncated/events.out.tfevents.1796171316.vm", &buf, &len);
         ck_assert_uint_eq(len, 10002);
         ck_assert_int_eq(metriclog_parse_tfevents(buf, len, "val_loss", &m), 0);
-        ck_assert(m.damaged);
+        /* as a file still being written is: damaged, not corrupt */
+        ck_assert(m.damaged && !m.corrupt);
         assert_series(&m, get(get(exp, "truncated"), "val_loss_readable"));
         /* epoch 23 (step 72) is in the cut record: no value, not a wrong
          * one, and past the end of what was read */
@@ -195,7 +196,7 @@ START_TEST(test_tfevents_damaged)
 
         load("tfevents-truncated/crc-mismatch/events.out.tfevents.1796171316.vm", &buf, &len);
         ck_assert_int_eq(metriclog_parse_tfevents(buf, len, "val_loss", &m), 0);
-        ck_assert(m.damaged);
+        ck_assert(m.damaged && m.corrupt);
         assert_series(&m, get(get(exp, "crc-mismatch"), "val_loss_readable_before_bad_record"));
         for (size_t i = 0; i < m.n; i++)
                 ck_assert(m.v[i].value != num(get(exp, "crc-mismatch"), "value_if_crc_ignored"));
@@ -209,6 +210,7 @@ START_TEST(test_tfevents_damaged)
         ck_assert_int_eq(metriclog_parse_tfevents(buf, len, "val_loss", &full), 0);
         for (size_t cut = 0; cut < len; cut += 7) {
                 ck_assert_int_eq(metriclog_parse_tfevents(buf, cut, "val_loss", &m), 0);
+                ck_assert_msg(!m.corrupt, "a cut at %zu reads as corrupt", cut);
                 ck_assert_uint_le(m.n, full.n);
                 for (size_t i = 0; i < m.n; i++) {
                         ck_assert_double_eq(m.v[i].step, full.v[i].step);
@@ -505,6 +507,24 @@ START_TEST(test_scan_metric_log)
         c = tree_find(&run, "epoch=1-step=6.ckpt");
         ck_assert(!c->has_metric);
         ck_assert_int_eq(c->read_error, -EAGAIN);
+        run_finish(&run);
+
+        /* a last line still being written (no newline yet): the same */
+        tree_puts("lightning_logs/version_0/metrics.csv", "epoch,step,val_loss\n0,2,0.25\n1,5,0.");
+        tree_age_all();
+        run = tree_scan_path(&w, CK);
+        ck_assert_int_eq(tree_find(&run, "epoch=1-step=6.ckpt")->read_error, -EAGAIN);
+        run_finish(&run);
+
+        /* a malformed row before it: its value is never read, and the
+         * error says the log is damaged, not that the value may come */
+        tree_puts("lightning_logs/version_0/metrics.csv", "epoch,step,val_loss\n0,2,0.25\n0,x,?\n1,5,0.8\n");
+        tree_age_all();
+        run = tree_scan_path(&w, CK);
+        c = tree_find(&run, "epoch=1-step=6.ckpt");
+        ck_assert(!c->has_metric);
+        ck_assert_int_eq(c->read_error, -EBADMSG);
+        ck_assert_int_eq(c->read_what, READ_WHAT_METRIC_LOG_DAMAGED);
         run_finish(&run);
 
         /* a gap inside the log: no metric, and nothing kept for it */
