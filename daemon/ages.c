@@ -103,28 +103,37 @@ static int64_t zero_usec(const struct ckpt *c, uint64_t then_usec)
         return (int64_t)then_usec - c->age_usec; /* age_usec >= 0 */
 }
 
+/* An mtime this far past the wall clock when the daemon sees it is a lie
+ * (ckpt.seen_future): not a file written while the daemon looked (its wall
+ * clock is read before the scan), nor the few milliseconds two hosts that
+ * keep time differ by, but a clock off by minutes, hours or days. */
+#define SEEN_FUTURE_USEC (5 * USEC_PER_SEC)
+
 /* c is seen for the first time, or old (NULL: none) timed it before: c
  * timed as old brought up to date; the CLOCK_BOOTTIME at which its age was
- * 0 into *ret_zero. */
+ * 0 into *ret_zero. An mtime past future_usec is not believed. */
 static void seen_update(struct ckpt *c, struct ckpt *old, uint64_t then_usec, uint64_t boot, int64_t wall_usec,
-                        int64_t *ret_zero)
+                        int64_t future_usec, int64_t *ret_zero)
 {
         if (!old) {
                 *ret_zero = (int64_t)boot - wall_age(wall_usec, c->mtime_usec);
                 c->seen_same_usec = boot;
                 c->seen_changed = false;
+                c->seen_future = c->mtime_usec > future_usec;
                 return;
         }
         old->age_known = false; /* taken */
         *ret_zero = zero_usec(old, then_usec);
         c->seen_same_usec = old->seen_same_usec;
         c->seen_changed = old->seen_changed;
+        c->seen_future = old->seen_future;
         if (old->mtime_usec != c->mtime_usec || old->size_bytes != c->size_bytes) {
                 /* written again: aged from this write on */
                 if (old->mtime_usec != c->mtime_usec)
                         *ret_zero = (int64_t)boot - wall_age(wall_usec, c->mtime_usec);
                 c->seen_same_usec = boot;
                 c->seen_changed = true;
+                c->seen_future = c->mtime_usec > future_usec;
         }
 }
 
@@ -150,6 +159,8 @@ static void age_set(struct ckpt *c, int64_t zero, uint64_t boot, int64_t wall_us
 int ages_observe(struct ages *a, struct run *run, int64_t wall_usec, uint64_t settle_usec, size_t *ret_incomplete)
 {
         uint64_t boot = (uint64_t)now_usec(CLOCK_BOOTTIME), then_usec = a->observed_usec;
+        int64_t wall_now = now_usec(CLOCK_REALTIME);
+        int64_t future_usec = (wall_now > wall_usec ? wall_now : wall_usec) + SEEN_FUTURE_USEC;
         size_t n_lookups = 0, first = SIZE_MAX, incomplete = 0;
         bool sorted = false, lost = a->lost;
 
@@ -179,7 +190,7 @@ int ages_observe(struct ages *a, struct run *run, int64_t wall_usec, uint64_t se
                         continue; /* timed above */
                 old = kept_find(a, n_lookups, &sorted, c->name);
                 if (old || !lost) {
-                        seen_update(c, old, then_usec, boot, wall_usec, &zero);
+                        seen_update(c, old, then_usec, boot, wall_usec, future_usec, &zero);
                         c->age_known = true;
                         age_set(c, zero, boot, wall_usec, settle_usec);
                 } /* else its age stays unknown: mtime decides */

@@ -170,6 +170,10 @@ struct ckpt {
         bool age_known : 1;    /* age_usec holds the age, not now - mtime_usec */
         bool packed : 1;       /* see members */
         bool seen_changed : 1; /* seen changing: seen_same_usec is a change it saw */
+        /* its mtime was in the future when seen as it is (first, or since
+         * its last change): a clock that lies, no sign of when it was
+         * written (daemon/ages.c) */
+        bool seen_future : 1;
 };
 
 /* Field i (< n_fields) of c: in its packed allocation, after members. */

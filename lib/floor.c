@@ -109,6 +109,7 @@ void floor_cand_from_ckpt(struct floor_cand *ret, size_t run, const struct ckpt 
                  * its pins are unknown */
                 .pinned = c->pins != 0 || (c->verdict.reasons & (1u << KEEP_UNREADABLE)),
                 .unreadable = c->read_error != 0,
+                .seen_future = c->age_known && c->seen_future,
                 .complete = c->complete,
         };
 }
@@ -196,6 +197,18 @@ size_t floor_best(const struct floor_cand *c, const size_t *idx, size_t n)
         return best;
 }
 
+/* c[i] in the running for *at, the newest mtime so far of its kind: it
+ * takes the place, or a tie (the same mtime) sets *tie. */
+static void newest_of(const struct floor_cand *c, size_t i, size_t *at, bool *tie)
+{
+        if (*at == SIZE_MAX || c[i].mtime_usec > c[*at].mtime_usec) {
+                *at = i;
+                *tie = false;
+        } else if (c[i].mtime_usec == c[*at].mtime_usec) {
+                *tie = true;
+        }
+}
+
 size_t floor_last_written(const struct floor_cand *c, const size_t *idx, size_t n)
 {
         size_t last = SIZE_MAX;
@@ -204,40 +217,35 @@ size_t floor_last_written(const struct floor_cand *c, const size_t *idx, size_t 
         for (size_t j = 0; j < n; j++) {
                 const struct floor_cand *k = &c[idx[j]];
 
-                /* the policy's set (settled: complete and readable) */
-                if (!kept_complete(k) || k->unreadable)
-                        continue;
-                if (last == SIZE_MAX || k->mtime_usec > c[last].mtime_usec) {
-                        last = idx[j];
-                        tie = false;
-                } else if (k->mtime_usec == c[last].mtime_usec) {
-                        tie = true;
-                }
+                /* the policy's set (settled: complete and readable), of
+                 * believed mtimes */
+                if (kept_complete(k) && !k->unreadable && !k->seen_future)
+                        newest_of(c, idx[j], &last, &tie);
         }
         return tie ? SIZE_MAX : last;
 }
 
-/* The one of idx[0..n) a daemon saw written last, the newest mtime among
- * those seen at that same look (SIZE_MAX: none, or a tie): the last written
- * by its own clock, as the policy keeps it beside the one with the newest
- * mtime (lib/policy.c). */
-static size_t floor_last_seen(const struct floor_cand *c, const size_t *idx, size_t n)
+/* Of idx[0..n), the newest whose mtime a daemon saw in the future and does
+ * not believe, while it is of the last look that saw a settled one
+ * (SIZE_MAX: none, or a tie), as the policy keeps it (lib/policy.c). */
+static size_t floor_last_future(const struct floor_cand *c, const size_t *idx, size_t n)
 {
         size_t last = SIZE_MAX;
+        uint64_t look = 0;
         bool tie = false;
 
         for (size_t j = 0; j < n; j++) {
                 const struct floor_cand *k = &c[idx[j]];
 
-                if (!kept_complete(k) || k->unreadable || k->seen_usec == 0)
+                if (!kept_complete(k) || k->unreadable || k->seen_usec == 0 || k->seen_usec < look)
                         continue;
-                if (last == SIZE_MAX || k->seen_usec > c[last].seen_usec ||
-                    (k->seen_usec == c[last].seen_usec && k->mtime_usec > c[last].mtime_usec)) {
-                        last = idx[j];
+                if (k->seen_usec > look) {
+                        look = k->seen_usec;
+                        last = SIZE_MAX;
                         tie = false;
-                } else if (k->seen_usec == c[last].seen_usec && k->mtime_usec == c[last].mtime_usec) {
-                        tie = true;
                 }
+                if (k->seen_future)
+                        newest_of(c, idx[j], &last, &tie);
         }
         return tie ? SIZE_MAX : last;
 }
@@ -269,7 +277,7 @@ static bool newest_next(struct newest_walk *w, const struct floor_cand *c)
  * the run's best now. */
 struct run_places {
         int best;
-        size_t written, seen;
+        size_t written, future;
 };
 
 static struct run_places run_places(const struct floor_cand *c, const size_t *idx, size_t s, size_t e)
@@ -278,7 +286,7 @@ static struct run_places run_places(const struct floor_cand *c, const size_t *id
 
         return (struct run_places){.best = b == SIZE_MAX ? 0 : c[b].best_rank,
                                    .written = floor_last_written(c, idx + s, e - s),
-                                   .seen = floor_last_seen(c, idx + s, e - s)};
+                                   .future = floor_last_future(c, idx + s, e - s)};
 }
 
 /* The places c[i], next in the walk, holds in its run: NEWEST (by order, or
@@ -287,7 +295,7 @@ static unsigned place_of(const struct floor_cand *c, size_t i, const struct run_
 {
         unsigned why = 0;
 
-        if (newest_next(walk, &c[i]) || i == p->written || i == p->seen)
+        if (newest_next(walk, &c[i]) || i == p->written || i == p->future)
                 why |= BIT(FLOOR_PROTECT_NEWEST);
         if (p->best > 0 && c[i].best_rank == p->best)
                 why |= BIT(FLOOR_PROTECT_BEST);

@@ -25,11 +25,12 @@ struct floor_cand {
         int best_rank;      /* verdict.best_rank; 0 = unranked */
         double order;       /* newer is larger */
         int64_t mtime_usec; /* the newest of its files: the last one written is the run's newest too */
-        uint64_t seen_usec; /* when a daemon saw it written (ckpt.seen_same_usec), 0: unknown */
+        uint64_t seen_usec; /* when a daemon saw it as it is (ckpt.seen_same_usec), 0: unknown */
         uint64_t bytes;
         bool kept; /* verdict.keep; the policy deletes the others anyway */
         bool pinned;
-        bool unreadable; /* a read failed: protected as pinned, and no last written */
+        bool unreadable;  /* a read failed: protected as pinned, and no last written */
+        bool seen_future; /* its mtime, in the future when a daemon saw it, tells nothing (ckpt.seen_future) */
         bool complete;
 };
 

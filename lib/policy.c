@@ -295,55 +295,76 @@ static void rank_quadratic(const struct policy *p, struct ckpt *c, size_t n)
  * Completion is told by the newest mtime of the checkpoint's files, all
  * stamped by one clock. An mtime can lie: an old checkpoint dated in the
  * future (another host's clock, a clock stepped back since) would be the
- * latest written, and the restarted run's real newest lose its place. So a
- * daemon also keeps the one it saw written last itself (seen_same_usec, on
- * CLOCK_BOOTTIME, when age_known), the newest mtime among those it saw at
- * that same last look: what its first scan found was all seen at once, so
- * that is the newest mtime again; a save it saw arrive since wins by its own
- * clock. One more kept, never one less. */
-struct last_written {
-        size_t by_mtime, by_seen; /* SIZE_MAX: none yet */
-        int64_t mtime, seen_mtime;
-        uint64_t seen;
-        bool mtime_tie, seen_tie;
+ * latest written, and the restarted run's real newest lose its place. A
+ * daemon, which saw each one itself (age_known), does not believe an mtime
+ * that was in the future when it saw it (seen_future): such a checkpoint
+ * takes no part among the mtimes, and the newest of them is kept while it
+ * is of the daemon's last look (seen_same_usec, on CLOCK_BOOTTIME) that saw
+ * a settled one, as it may be the newest: a save seen arrive after it takes
+ * its place. One more kept, never one less. */
+struct pick {
+        size_t at; /* SIZE_MAX: none yet */
+        int64_t mtime;
+        bool tie; /* another has the same mtime: none singled out */
 };
 
+struct last_written {
+        struct pick believed; /* the newest believed mtime */
+        struct pick future;   /* the newest not believed, of the last look */
+        uint64_t look;        /* the last look that saw a settled one (when any_seen) */
+        bool any_seen;
+};
+
+#define PICK_NONE                                                                                                      \
+        {                                                                                                              \
+                .at = SIZE_MAX                                                                                         \
+        }
 #define LAST_WRITTEN_INIT                                                                                              \
         {                                                                                                              \
-                .by_mtime = SIZE_MAX, .by_seen = SIZE_MAX                                                              \
+                .believed = PICK_NONE, .future = PICK_NONE                                                             \
         }
+
+static void pick_add(struct pick *p, const struct ckpt *c, size_t i)
+{
+        if (p->at == SIZE_MAX || c[i].mtime_usec > p->mtime)
+                *p = (struct pick){.at = i, .mtime = c[i].mtime_usec};
+        else if (c[i].mtime_usec == p->mtime)
+                p->tie = true;
+}
+
+static void pick_keep(const struct pick *p, struct ckpt *c)
+{
+        if (p->at != SIZE_MAX && !p->tie && c[p->at].verdict.reasons == 0)
+                keep_for(&c[p->at].verdict, KEEP_WRITTEN);
+}
 
 /* c[i], settled, in the running for the last written. */
 static void last_written_add(struct last_written *lw, const struct ckpt *c, size_t i)
 {
-        if (lw->by_mtime == SIZE_MAX || c[i].mtime_usec > lw->mtime) {
-                lw->by_mtime = i;
-                lw->mtime = c[i].mtime_usec;
-                lw->mtime_tie = false;
-        } else if (c[i].mtime_usec == lw->mtime) {
-                lw->mtime_tie = true;
-        }
+        bool lies = c[i].age_known && c[i].seen_future;
+
+        if (!lies)
+                pick_add(&lw->believed, c, i);
         if (!c[i].age_known)
                 return;
-        if (lw->by_seen == SIZE_MAX || c[i].seen_same_usec > lw->seen ||
-            (c[i].seen_same_usec == lw->seen && c[i].mtime_usec > lw->seen_mtime)) {
-                lw->by_seen = i;
-                lw->seen = c[i].seen_same_usec;
-                lw->seen_mtime = c[i].mtime_usec;
-                lw->seen_tie = false;
-        } else if (c[i].seen_same_usec == lw->seen && c[i].mtime_usec == lw->seen_mtime) {
-                lw->seen_tie = true;
+        if (!lw->any_seen || c[i].seen_same_usec > lw->look) {
+                /* a later look: what an earlier one saw is older */
+                lw->any_seen = true;
+                lw->look = c[i].seen_same_usec;
+                lw->future = (struct pick)PICK_NONE;
+        } else if (c[i].seen_same_usec < lw->look) {
+                return;
         }
+        if (lies)
+                pick_add(&lw->future, c, i);
 }
 
-/* Keep the last written, by either clock; named only where no other rule
- * keeps it: -l then says why. */
+/* Keep the last written; named only where no other rule keeps it: -l then
+ * says why. */
 static void last_written_keep(const struct last_written *lw, struct ckpt *c)
 {
-        if (lw->by_mtime != SIZE_MAX && !lw->mtime_tie && c[lw->by_mtime].verdict.reasons == 0)
-                keep_for(&c[lw->by_mtime].verdict, KEEP_WRITTEN);
-        if (lw->by_seen != SIZE_MAX && !lw->seen_tie && c[lw->by_seen].verdict.reasons == 0)
-                keep_for(&c[lw->by_seen].verdict, KEEP_WRITTEN);
+        pick_keep(&lw->believed, c);
+        pick_keep(&lw->future, c);
 }
 
 /* O(n). */

@@ -92,6 +92,23 @@ alive() {
         [ -r "/proc/$1/stat" ] && ! awk '{ exit !($3 == "Z") }' "/proc/$1/stat" 2>/dev/null
 }
 
+# The voluntary context switches of every thread of PID: each time the
+# daemon blocked (in epoll_wait) and was woken again.
+wakeups() {
+        cat /proc/"$1"/task/*/status | awk '/^voluntary_ctxt_switches/ { n += $2 } END { print n }'
+}
+
+# quiet_for_2s: the daemon did not wake for 2 s, longer than the floor's
+# one-second checks while writing and the publish a second after a change:
+# what it had to look at again, it has.
+quiet_for_2s() {
+        local a b
+        a=$(wakeups "$DPID")
+        sleep 2
+        b=$(wakeups "$DPID")
+        [ "$a" = "$b" ]
+}
+
 # start_daemon LOG ARGS...: ckptd in the background, stderr to LOG; sets DPID
 # and waits for "watching" (logged at info, after the start-up sweep).
 start_daemon() {

@@ -37,24 +37,8 @@ count() { grep -c -- "$1" "$2" || true; }
 # at_least N PATTERN FILE: a predicate for wait_for.
 at_least() { [ "$(count "$2" "$3")" -ge "$1" ]; }
 
-# The voluntary context switches of every thread of PID: each time the
-# daemon blocked (in epoll_wait) and was woken again.
-wakeups() {
-        cat /proc/"$1"/task/*/status | awk '/^voluntary_ctxt_switches/ { n += $2 } END { print n }'
-}
-
 # woke_since COUNT N: the daemon woke N times since wakeups said COUNT.
 woke_since() { [ $(($(wakeups "$DPID") - $1)) -ge "$2" ]; }
-
-# quiet_for_2s: the daemon did not wake for 2 s, longer than the floor's
-# one-second checks while writing and the publish a second after a change.
-quiet_for_2s() {
-        local a b
-        a=$(wakeups "$DPID")
-        sleep 2
-        b=$(wakeups "$DPID")
-        [ "$a" = "$b" ]
-}
 
 # --- 1. trainers: never a checkpoint deleted while written; exact state ---
 

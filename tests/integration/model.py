@@ -67,8 +67,7 @@ POINTER = "latest"
 # (ckptd(8)). On; CKPTD_MODEL_ABS_LINKS=0 leaves them out.
 ABS_LINKS = os.environ.get("CKPTD_MODEL_ABS_LINKS") != "0"
 # Two rules of the design contract: the most recently completed checkpoint
-# of a run is kept ("newest-written"; a tie of mtimes singles out none; a
-# daemon also keeps the one it saw written last, see Model.seen_last), and
+# of a run is kept ("newest-written"; a tie of mtimes singles out none), and
 # a run where a monitor is set but no complete checkpoint carries it is not
 # pruned by policy. On; CKPTD_MODEL_DESIGN=0 leaves them out.
 DESIGN_RULES = os.environ.get("CKPTD_MODEL_DESIGN") != "0"
@@ -106,13 +105,12 @@ def fnum(text):
 
 
 class Ckpt:
-    __slots__ = ("run", "name", "order", "metric", "mtime", "size", "writing", "arrival")
+    __slots__ = ("run", "name", "order", "metric", "mtime", "size", "writing")
 
     def __init__(self, run, name, order, metric, mtime, size):
         self.run, self.name, self.order, self.metric = run, name, order, metric
         self.mtime, self.size = mtime, size
         self.writing = None  # the open file while a trainer still writes it (daemon)
-        self.arrival = None  # daemon: when it was last written, in the order of all writes
 
     def __repr__(self):
         return "%s/%s" % (self.run, self.name)
@@ -184,39 +182,6 @@ class Model:
         self.other = {}  # relative path -> "f" (file) or "l" (symlink): never touched
         self.links = {}  # (run, link name) -> target text
         self.pointers = {}  # run -> content
-        # daemon: arrivals numbered in the order they were written; those
-        # up to since[run] the daemon found at its start (or its scan of a
-        # replaced run), all at once
-        self.daemon = False
-        self.arrivals = 0
-        self.since = {}
-
-    def arrive(self, c):
-        """c was written (renamed in, finished, renamed) now."""
-        self.arrivals += 1
-        c.arrival = self.arrivals
-
-    def daemon_started(self, run=None):
-        for r in RUNS if run is None else [run]:
-            self.since[r] = self.arrivals
-
-    def seen_last(self, run, complete):
-        """What a daemon may keep as the one it saw written last, by its own
-        clock: of the checkpoints seen at its last look, the newest mtime.
-        Which writes one look saw is timing, so any suffix of the arrivals
-        since its start may be that look: ({definite}, set()) when every
-        suffix gives the same, else (set(), {the possible ones}). Before any
-        arrival it is the one with the newest mtime again."""
-        if not self.daemon or not DESIGN_RULES:
-            return set(), set()
-        arrived = sorted((c for c in complete if c.arrival is not None and c.arrival > self.since.get(run, 0)),
-                         key=lambda c: c.arrival)
-        maybe, top = set(), None
-        for c in reversed(arrived):
-            if top is None or c.mtime > top.mtime:
-                top = c
-            maybe.add(top)
-        return (maybe, set()) if len(maybe) == 1 else (set(), maybe)
 
     def path(self, run, name):
         return os.path.normpath(os.path.join(self.root, run, name))
@@ -303,11 +268,6 @@ class Model:
             newest_written = [c for c in seen if c.mtime == top]
             if len(newest_written) == 1:
                 why[newest_written[0]].add("newest-written")
-            sure, maybe = self.seen_last(run, complete)
-            for c in sure:
-                why[c].add("newest-seen")
-            for c in maybe:
-                why[c].add("maybe-seen")
             if pol.monitor and all(c.metric is None for c in complete):
                 for c in complete:
                     why[c].add("no-monitor-in-run")
@@ -337,17 +297,16 @@ class Model:
             ranks.update(rank)
         return verdict, ranks
 
-    def floor_newest(self, run, complete):
+    @staticmethod
+    def floor_newest(complete):
         """The newest of a run for the floor: by order, and the last one
-        written when that is another (a tie of mtimes singles out none),
-        and the one a daemon saw written last."""
+        written when that is another (a tie of mtimes singles out none)."""
         newest = [max(complete, key=lambda c: c.order)] if complete else []
         if DESIGN_RULES and complete:
             top = max(c.mtime for c in complete)
             written = [c for c in complete if c.mtime == top]
             if len(written) == 1:
                 newest.append(written[0])
-            newest += list(self.seen_last(run, complete)[0])
         return newest
 
     def floor_protected(self, pol, now):
@@ -357,7 +316,7 @@ class Model:
         for run in RUNS:
             why, rank = self.decide_run(run, pol, now)
             complete = [c for c in why if "incomplete" not in why[c]]
-            newest = self.floor_newest(run, complete)
+            newest = self.floor_newest(complete)
             for c in why:
                 if any(c is n for n in newest) or rank.get(c) == 1 or "incomplete" in why[c] or self.pinned(c):
                     prot.add((c.run, c.name))
@@ -377,7 +336,7 @@ class Model:
             why, rank = self.decide_run(run, pol, now)
             complete = [c for c in why if "incomplete" not in why[c]]
             writing += sum(c.size for c in why if "incomplete" in why[c])
-            newest = self.floor_newest(run, complete)
+            newest = self.floor_newest(complete)
             for c in complete:
                 if any(c is n for n in newest) or rank.get(c) == 1 or self.pinned(c):
                     continue
@@ -454,7 +413,6 @@ class Sequence:
         self.root = os.path.join(self.base, "w")
         self.ballast = os.path.join(self.base, "ballast")
         self.model = Model(self.root)
-        self.model.daemon = driver == "daemon"
         self.next_order = self.rng.randrange(1, 20)
         self.next_id = 1
         self.step_no = 0
@@ -542,7 +500,6 @@ class Sequence:
                 c.order = mtime
             self.put_file(os.path.join(run, c.name), os.urandom(size), mtime, atomic=self.driver == "daemon")
             self.model.ckpts[(run, c.name)] = c
-            self.model.arrive(c)
             self.trace("write %s (%s, %d KiB)" % (c, cls, size // KIB))
 
     def pick_ckpt(self):
@@ -653,7 +610,6 @@ class Sequence:
             self.trace("%s was evicted meanwhile" % c)
             return
         self.model.ckpts[(n.run, n.name)] = n
-        self.model.arrive(n)
         self.trace("user renames %s to %s" % (c, n.name))
 
     @staticmethod
@@ -721,7 +677,6 @@ class Sequence:
                 c.mtime = os.stat(self.model.path(c.run, c.name)).st_mtime
                 if RUNS[c.run] == "mtime":
                     c.order = c.mtime
-                self.model.arrive(c)
                 self.trace("finish writing %s" % c)
 
     def do_restart(self):
@@ -764,8 +719,6 @@ class Sequence:
         ino = os.stat(path).st_ino
         self.daemon.wait(lambda: ino in inotify_watched(self.daemon.proc.pid),
                          "run %s is not watched in the directory renamed over the empty one" % run)
-        # read again as new: what it holds was all seen at once
-        self.model.daemon_started(run)
         count("run directories replaced")
         self.trace("replace run directory %s" % run)
 
@@ -914,24 +867,31 @@ class Daemon:
         self.logpath = os.path.join(seq.base, "ckptd.log")
         self.proc = None
         self.reloads = 0
+        self.before = ""  # the logs of the daemons before this one (restarts)
 
     def write_conf(self):
         with open(self.conf + ".new", "w") as f:
             f.write(self.seq.policy.config(self.seq.root, settle=DAEMON_SETTLE, check_interval=1))
         os.rename(self.conf + ".new", self.conf)
 
-    def log(self):
+    def this_log(self):
         with open(self.logpath, errors="replace") as f:
             return f.read()
 
+    def log(self):
+        """Every daemon's, restarts included: a removal the daemon before a
+        restart made is found gone after it."""
+        return self.before + self.this_log()
+
     def start(self):
+        if self.proc:
+            self.before += self.this_log()
         self.reloads = 0
-        self.seq.model.daemon_started()
         self.write_conf()
         self.logf = open(self.logpath, "w")
         self.proc = subprocess.Popen([self.seq.args.ckptd, "-c", self.conf, "--log-target", "stderr"],
                                      stdin=subprocess.DEVNULL, stdout=self.logf, stderr=self.logf)
-        self.wait(lambda: "ckptd: watching " in self.log(), "ckptd did not start")
+        self.wait(lambda: "ckptd: watching " in self.this_log(), "ckptd did not start")
 
     def wait(self, cond, what, deadline=DEADLINE):
         end = time.monotonic() + deadline
@@ -949,7 +909,7 @@ class Daemon:
         self.write_conf()
         self.reloads += 1
         self.proc.send_signal(signal.SIGHUP)
-        self.wait(lambda: self.log().count("ckptd: reloaded") >= self.reloads, "no reload after SIGHUP")
+        self.wait(lambda: self.this_log().count("ckptd: reloaded") >= self.reloads, "no reload after SIGHUP")
 
     def stop(self, quiet=False):
         """SIGTERM: ckptd must exit 0 and have no sanitizer report (unless
@@ -1000,17 +960,14 @@ def daemon_settle(seq, d, pre_protected, pre_min_free=0, tally=True):
         now = time.time()
         verdict, ranks = model.decide(pol, now)
         before = dict(model.ckpts)
-        got = scan_tree(seq.root)
-        # one the daemon may keep as the last it saw written, or not (which
-        # one depends on what each of its looks saw): gone, it deleted it
-        deleted = [c for c, why in verdict.items()
-                   if not why or (why == {"maybe-seen"} and os.path.normpath(os.path.join(c.run, c.name)) not in got)]
+        deleted = [c for c, why in verdict.items() if not why]
         for c in deleted:
             del model.ckpts[(c.run, c.name)]
             policy_ok.add((c.run, c.name))
         both = pre_protected & model.floor_protected(pol, now)
         want = model.expected()
         by_rel = {os.path.normpath(os.path.join(c.run, c.name)): c for c in model.ckpts.values()}
+        got = scan_tree(seq.root)
         looks += 1
         missing, extra = seq.diff(want, got)
         # With a floor, what goes may have been evicted (if the floor could
@@ -1040,9 +997,7 @@ def daemon_settle(seq, d, pre_protected, pre_min_free=0, tally=True):
             # go on to the target in the same pass) or nothing evictable is
             # left
             prot = model.floor_protected(pol, now)
-            # (the daemon protects the one it saw written last as well)
-            left = [c for c in model.ckpts.values()
-                    if (c.run, c.name) not in prot and "maybe-seen" not in verdict.get(c, ())]
+            left = [c for c in model.ckpts.values() if (c.run, c.name) not in prot]
             if free_bytes(seq.root) < pol.min_free and left:
                 extra = ["(floor: %d free, floor %d, %d evictable)" % (free_bytes(seq.root), pol.min_free, len(left))]
         if not extra:

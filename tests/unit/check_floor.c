@@ -359,11 +359,11 @@ START_TEST(test_newest_written)
 }
 END_TEST
 
-/* An old checkpoint dated in the future (another host's clock) is the last
- * written by mtime; the save a daemon saw written after it, by its own
- * clock, is protected as well. Seen all at once (a first scan), or not
- * seen at all, the mtime tells alone. */
-START_TEST(test_last_seen_written)
+/* A daemon that saw an old checkpoint's mtime in the future does not
+ * believe it: the restarted run's save, the newest believed mtime, is the
+ * last written, and the one dated in the future is protected as well while
+ * no save was seen after it. */
+START_TEST(test_last_written_future_mtime)
 {
         struct floor_cand c[4];
         struct floor_state st = state(0, 100, 100);
@@ -375,35 +375,30 @@ START_TEST(test_last_seen_written)
         c[3] = cand(0, 0, 1, 1);  /* the restarted run's save */
         for (size_t i = 0; i < 4; i++) {
                 c[i].mtime_usec = 1000 + (int64_t)i;
-                c[i].seen_usec = 50;
+                c[i].seen_usec = 50; /* the daemon's first look */
         }
         c[1].mtime_usec = 9000;
+        /* not seen in the future: believed, the last written */
         {
                 const size_t want[] = { 3, 0 };
 
                 assert_victims(&st, c, 4, want, 2, 1, 98);
         }
-        c[3].seen_usec = 60;
+        c[1].seen_future = true;
         {
                 const size_t want[] = { 0 };
 
                 assert_victims(&st, c, 4, want, 1, 1, 99);
         }
+        ck_assert_uint_eq(floor_last_written(c, (const size_t[]){ 0, 1, 2, 3 }, 4), 3);
         ck_assert_int_eq(floor_protect(c, 4, why), 0);
         ck_assert_uint_eq(why[3], P(FLOOR_PROTECT_NEWEST));
         ck_assert_uint_eq(why[1], P(FLOOR_PROTECT_NEWEST));
-        /* two seen last at once: the newer mtime of the two */
+        /* a save seen after it takes its place */
         c[0].seen_usec = 60;
-        c[0].mtime_usec = 1004;
+        c[0].mtime_usec = 1010;
         {
-                const size_t want[] = { 3 };
-
-                assert_victims(&st, c, 4, want, 1, 1, 99);
-        }
-        /* and of the same mtime too: a tie, none more protected */
-        c[0].mtime_usec = c[3].mtime_usec;
-        {
-                const size_t want[] = { 3, 0 };
+                const size_t want[] = { 3, 1 };
 
                 assert_victims(&st, c, 4, want, 2, 1, 98);
         }
@@ -610,7 +605,7 @@ Suite *floor_suite(void)
         TCase *tc = tcase_create("core");
 
         tcase_add_test(tc, test_floor_bytes);
-        tcase_add_test(tc, test_last_seen_written);
+        tcase_add_test(tc, test_last_written_future_mtime);
         tcase_add_test(tc, test_target);
         tcase_add_test(tc, test_target_below_floor);
         tcase_add_test(tc, test_needed);

@@ -186,6 +186,7 @@ static void assert_index_is_disk(struct manager *m, const char *when)
                         fresh.ckpts[i].age_usec = idx->ckpts[i].age_usec;
                         fresh.ckpts[i].seen_same_usec = idx->ckpts[i].seen_same_usec;
                         fresh.ckpts[i].seen_changed = idx->ckpts[i].seen_changed;
+                        fresh.ckpts[i].seen_future = idx->ckpts[i].seen_future;
                 }
         ck_assert_int_eq(run_decide(&rs->root.w->policy, fresh.ckpts, fresh.n_ckpts, now), 0);
         ck_assert_msg(idx->n_ckpts == fresh.n_ckpts, "%s: index holds %zu checkpoints, the disk %zu", when,

@@ -932,56 +932,15 @@ START_TEST(test_newest_written)
         assert_deleted(&c[0]);
         ck_assert_uint_eq(count_kept(c, 5), 2);
 
-        /* ages timed in one observation (a daemon's first scan) tie: the
-         * mtime tells */
-        for (int i = 0; i < 5; i++) {
-                c[i].age_known = true;
-                c[i].seen_same_usec = 100;
-        }
+        /* the mtime tells, not when the daemon first saw it */
+        c[3].age_known = true;
         c[3].age_usec = 1;
         policy_decide(&p, c, 5, NOW_USEC);
         assert_kept(&c[4], R(KEEP_WRITTEN));
         assert_deleted(&c[3]);
-        ck_assert_uint_eq(count_kept(c, 5), 2);
-
-        /* an old one dated in the future (another host's clock) is the
-         * last written by mtime; the save a daemon saw arrive after its
-         * first scan is kept all the same, by its own clock */
-        c[0].mtime_usec = NOW_USEC + 600 * (int64_t)USEC_PER_SEC;
-        c[4].seen_same_usec = 200;
-        for (int q = 0; q < 2; q++) {
-                if (q == 0)
-                        policy_decide(&p, c, 5, NOW_USEC);
-                else
-                        policy_decide_quadratic(&p, c, 5, NOW_USEC);
-                assert_kept(&c[0], R(KEEP_WRITTEN));
-                assert_kept(&c[4], R(KEEP_WRITTEN));
-                assert_kept(&c[2], R(KEEP_LAST));
-                assert_deleted(&c[3]);
-                ck_assert_uint_eq(count_kept(c, 5), 3);
-        }
-        /* two seen at the same look: the newer mtime of the two */
-        c[3].seen_same_usec = 200;
-        policy_decide(&p, c, 5, NOW_USEC);
-        assert_kept(&c[4], R(KEEP_WRITTEN));
-        assert_deleted(&c[3]);
-        /* a later save: the one before is the last written by neither clock */
-        c[3].seen_same_usec = 300;
-        c[3].mtime_usec = c[4].mtime_usec + 1;
-        policy_decide(&p, c, 5, NOW_USEC);
-        assert_kept(&c[3], R(KEEP_WRITTEN));
-        assert_deleted(&c[4]);
-        /* without the daemon's memory the mtime tells alone */
-        for (int i = 0; i < 5; i++)
-                c[i].age_known = false;
-        c[0].mtime_usec = c[1].mtime_usec;
-        c[3].mtime_usec = NOW_USEC - 20 * (int64_t)USEC_PER_SEC;
-        policy_decide(&p, c, 5, NOW_USEC);
-        assert_kept(&c[4], R(KEEP_WRITTEN));
-        assert_deleted(&c[3]);
-        ck_assert_uint_eq(count_kept(c, 5), 2);
 
         /* equal completion times single nothing out */
+        c[3].age_known = false;
         c[3].mtime_usec = c[4].mtime_usec;
         policy_decide(&p, c, 5, NOW_USEC);
         ck_assert_uint_eq(count_kept(c, 5), 1);
@@ -1000,6 +959,64 @@ START_TEST(test_newest_written)
         policy_decide_quadratic(&p, c, 5, NOW_USEC);
         assert_kept(&c[3], R(KEEP_WRITTEN));
         assert_kept(&c[2], R(KEEP_LAST));
+}
+END_TEST
+
+/* An old checkpoint dated in the future (another host's clock) beside a
+ * restarted run: a daemon, which saw that mtime in the future, does not
+ * believe it, so the restarted run's newest is the last written by mtime;
+ * the one dated in the future is kept too while no save was seen after it.
+ * Without the daemon's memory, the mtime tells. */
+START_TEST(test_newest_written_future_mtime)
+{
+        struct ckpt c[5];
+        struct policy p = pol(NULL, MODE_MIN, 0, 1);
+
+        for (int i = 0; i < 3; i++)
+                mk(&c[i], NULL, 19 + i, false, 0); /* old run: 19 20 21 */
+        mk(&c[3], NULL, 0, false, 0);
+        mk(&c[4], NULL, 1, false, 0);
+        c[3].mtime_usec = NOW_USEC - 20 * (int64_t)USEC_PER_SEC;
+        c[4].mtime_usec = NOW_USEC - 10 * (int64_t)USEC_PER_SEC;
+        c[1].mtime_usec = NOW_USEC + 86400 * (int64_t)USEC_PER_SEC;
+        /* without the daemon's memory: the mtime tells */
+        policy_decide(&p, c, 5, NOW_USEC);
+        assert_kept(&c[1], R(KEEP_WRITTEN));
+        assert_deleted(&c[4]);
+        for (int i = 0; i < 5; i++) {
+                c[i].age_known = true;
+                c[i].seen_same_usec = 100; /* the daemon's first look */
+        }
+        c[1].seen_future = true;
+        for (int q = 0; q < 2; q++) {
+                if (q == 0)
+                        policy_decide(&p, c, 5, NOW_USEC);
+                else
+                        policy_decide_quadratic(&p, c, 5, NOW_USEC);
+                assert_kept(&c[2], R(KEEP_LAST));
+                assert_kept(&c[4], R(KEEP_WRITTEN));
+                assert_kept(&c[1], R(KEEP_WRITTEN));
+                assert_deleted(&c[3]);
+                assert_deleted(&c[0]);
+        }
+        /* once its time has come it is still not believed */
+        policy_decide(&p, c, 5, NOW_USEC + 2 * 86400 * (int64_t)USEC_PER_SEC);
+        assert_kept(&c[4], R(KEEP_WRITTEN));
+        /* a save seen after it takes its place */
+        c[3].seen_same_usec = 200;
+        c[3].mtime_usec = NOW_USEC - 5 * (int64_t)USEC_PER_SEC;
+        policy_decide(&p, c, 5, NOW_USEC);
+        assert_kept(&c[3], R(KEEP_WRITTEN));
+        assert_deleted(&c[4]);
+        assert_deleted(&c[1]);
+        ck_assert_uint_eq(count_kept(c, 5), 2);
+        /* two dated in the future at the same look: the newer */
+        c[3].seen_same_usec = 100;
+        c[0].seen_future = true;
+        c[0].mtime_usec = c[1].mtime_usec + 1;
+        policy_decide(&p, c, 5, NOW_USEC);
+        assert_kept(&c[0], R(KEEP_WRITTEN));
+        assert_deleted(&c[1]);
 }
 END_TEST
 
@@ -1065,6 +1082,7 @@ Suite *policy_suite(void)
         tcase_add_test(tc, test_keeps_nothing);
         tcase_add_test(tc, test_mode_strings);
         tcase_add_test(tc, test_newest_written);
+        tcase_add_test(tc, test_newest_written_future_mtime);
         tcase_add_test(tc, test_monitor_missing);
         tcase_set_timeout(tc, 30);
         suite_add_tcase(s, tc);
