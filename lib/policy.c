@@ -310,9 +310,7 @@ struct pick {
 
 struct last_written {
         struct pick believed; /* the newest believed mtime */
-        struct pick future;   /* the newest not believed, of the last look */
-        uint64_t look;        /* the last look that saw a settled one (when any_seen) */
-        bool any_seen;
+        bool lies;            /* some mtime is not believed */
 };
 
 #define PICK_NONE                                                                                                      \
@@ -321,7 +319,7 @@ struct last_written {
         }
 #define LAST_WRITTEN_INIT                                                                                              \
         {                                                                                                              \
-                .believed = PICK_NONE, .future = PICK_NONE                                                             \
+                .believed = PICK_NONE                                                                                  \
         }
 
 static void pick_add(struct pick *p, const struct ckpt *c, size_t i)
@@ -338,33 +336,38 @@ static void pick_keep(const struct pick *p, struct ckpt *c)
                 keep_for(&c[p->at].verdict, KEEP_WRITTEN);
 }
 
+static bool mtime_lies(const struct ckpt *c)
+{
+        return c->age_known && c->seen_future;
+}
+
 /* c[i], settled, in the running for the last written. */
 static void last_written_add(struct last_written *lw, const struct ckpt *c, size_t i)
 {
-        bool lies = c[i].age_known && c[i].seen_future;
-
-        if (!lies)
+        if (mtime_lies(&c[i]))
+                lw->lies = true;
+        else
                 pick_add(&lw->believed, c, i);
-        if (!c[i].age_known)
-                return;
-        if (!lw->any_seen || c[i].seen_same_usec > lw->look) {
-                /* a later look: what an earlier one saw is older */
-                lw->any_seen = true;
-                lw->look = c[i].seen_same_usec;
-                lw->future = (struct pick)PICK_NONE;
-        } else if (c[i].seen_same_usec < lw->look) {
-                return;
-        }
-        if (lies)
-                pick_add(&lw->future, c, i);
 }
 
 /* Keep the last written; named only where no other rule keeps it: -l then
  * says why. */
-static void last_written_keep(const struct last_written *lw, struct ckpt *c)
+static void last_written_keep(const struct last_written *lw, struct ckpt *c, size_t n)
 {
+        struct pick future = PICK_NONE;
+        uint64_t look = 0;
+
         pick_keep(&lw->believed, c);
-        pick_keep(&lw->future, c);
+        if (!lw->lies)
+                return;
+        /* rare, a pass more: the daemon's last look that saw a settled one */
+        for (size_t i = 0; i < n; i++)
+                if (is_settled(&c[i]) && c[i].age_known && c[i].seen_same_usec > look)
+                        look = c[i].seen_same_usec;
+        for (size_t i = 0; i < n; i++)
+                if (is_settled(&c[i]) && mtime_lies(&c[i]) && c[i].seen_same_usec == look)
+                        pick_add(&future, c, i);
+        pick_keep(&future, c);
 }
 
 /* O(n). */
@@ -375,7 +378,7 @@ static void keep_newest_written(struct ckpt *c, size_t n)
         for (size_t i = 0; i < n; i++)
                 if (is_settled(&c[i]))
                         last_written_add(&lw, c, i);
-        last_written_keep(&lw, c);
+        last_written_keep(&lw, c, n);
 }
 
 /* A monitor that no complete checkpoint of the run carries (a typo, or
@@ -509,7 +512,7 @@ static void decide_sorted(const struct policy *p, struct ckpt *c, size_t n, int6
                                 keep_for(&c[w->idx[j]].verdict, KEEP_LAST);
                 }
         }
-        last_written_keep(&lw, c);
+        last_written_keep(&lw, c, n);
         /* keep_if_monitor_missing(): policy_monitor_missing() */
         if (monitor && n_settled > 0 && !any_metric)
                 for (size_t j = 0; j < n_settled; j++)
