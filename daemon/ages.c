@@ -148,7 +148,7 @@ static void age_set(struct ckpt *c, int64_t zero, uint64_t boot, int64_t wall_us
          * safe side without memory. With memory: unchanged for settle
          * seconds of our own clock is settled, whatever the wall clock
          * says. */
-        if (!c->complete && c->mtime_usec > wall_usec && boot - c->seen_same_usec >= settle_usec)
+        if (!c->complete && !c->unmarked && c->mtime_usec > wall_usec && boot - c->seen_same_usec >= settle_usec)
                 c->complete = true;
         /* and the other way: a change seen within settle is not settled,
          * however old the wall clock makes the mtime */

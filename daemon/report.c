@@ -198,7 +198,9 @@ int report_config(FILE *f, const struct config *c)
                         fprintf(f, " + younger than %llds", (long long)p->min_age_sec);
                 fputs(" + pinned\n", f);
                 fprintf(f, "  %-16s%gs%s%s\n", "settle", w->settle_sec,
-                        w->complete_marker ? ", or when this appears: " : "",
+                        !w->complete_marker ? ""
+                        : w->require_marker ? ", a directory only once this appears: "
+                                            : ", or when this appears: ",
                         w->complete_marker ? shown(n.marker) : "");
                 print_strv(f, "pointer files", &w->pointer_files);
                 print_strv(f, "exclude", &w->exclude);

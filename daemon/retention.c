@@ -197,6 +197,12 @@ static void adjust_one(struct root_state *rs, struct run_state *run, struct ckpt
         bool writing = false;
         uint64_t wait = settle_usec(rs);
 
+        /* without the marker its layout writes last: incomplete, renamed
+         * in or quiet. The marker's arrival is an event inside it when it
+         * was seen being written (index_dirty()); else the run's next
+         * look finds it (index_update() reads every incomplete one). */
+        if (c->unmarked)
+                return;
         for (size_t k = 0; seen && k < c->n_members; k++) {
                 struct pending *p = pending_find(run, c->members[k]);
                 uint64_t quiet;

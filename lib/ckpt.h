@@ -174,6 +174,9 @@ struct ckpt {
          * its last change): a clock that lies, no sign of when it was
          * written (daemon/ages.c) */
         bool seen_future : 1;
+        /* a directory without the complete_marker its watch requires
+         * (require_marker): incomplete, whatever the events say */
+        bool unmarked : 1;
 };
 
 /* Field i (< n_fields) of c: in its packed allocation, after members. */

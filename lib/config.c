@@ -215,11 +215,32 @@ static const char *const kind_names[_KIND_MAX] = {
 
 /* The keys of a watch and of the file, for "did you mean". */
 static const char *const watch_keys[] = {
-        "complete_marker", "exclude",    "headroom",      "join",          "keep_every",
-        "keep_last",       "keep_top_k", "key_separator", "kind",          "match",
-        "metric_file",     "metric_log", "min_age",       "min_free",      "mode",
-        "monitor",         "path",       "pattern",       "pointer_files", "poll_interval",
-        "preset",          "recursive",  "settle",        "target_free",   NULL,
+        "complete_marker",
+        "exclude",
+        "headroom",
+        "join",
+        "keep_every",
+        "keep_last",
+        "keep_top_k",
+        "key_separator",
+        "kind",
+        "match",
+        "metric_file",
+        "metric_log",
+        "min_age",
+        "min_free",
+        "mode",
+        "monitor",
+        "path",
+        "pattern",
+        "pointer_files",
+        "poll_interval",
+        "preset",
+        "recursive",
+        "require_marker",
+        "settle",
+        "target_free",
+        NULL,
 };
 static const char *const global_keys[] = {
         "check_interval",       "defaults",     "dry_run", "lock_wait", "log_level",
@@ -248,6 +269,8 @@ static int apply_key(const struct parser *p, const config_setting_t *s, bool in_
         }
         if (strcmp(key, "recursive") == 0)
                 return get_bool(p, s, &w->recursive);
+        if (strcmp(key, "require_marker") == 0)
+                return get_bool(p, s, &w->require_marker);
         if (strcmp(key, "monitor") == 0) {
                 locs->monitor = loc_of(p, s);
                 return set_string(p, s, true, &w->policy.monitor);

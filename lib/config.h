@@ -41,6 +41,9 @@ struct watch_conf {
         double headroom; /* x largest checkpoint; 0 = off */
         struct strv pointer_files;
         char *complete_marker; /* "" or NULL: none */
+        /* with a complete_marker: a directory without it is incomplete
+         * however old (its layout always writes it last: HF, DCP) */
+        bool require_marker;
         enum metric_source metric_source;
         char *metric_file;         /* relative path inside a directory checkpoint */
         struct strv metric_log;    /* training logs (paths or globs relative to the

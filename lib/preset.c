@@ -53,12 +53,15 @@ const struct preset presets[] = {
         },
         {
                 /* Trainer: checkpoint-500/ with trainer_state.json written
-                 * last, which is also where the metrics live. */
+                 * last, which is also where the metrics live; written in
+                 * place, so a directory without it is a save under way or
+                 * one that died, however quiet. */
                 .name = "huggingface",
                 .pattern = "checkpoint-{step}",
                 .kind = KIND_DIR,
                 .metric_source = METRIC_HF_STATE,
                 .complete_marker = "trainer_state.json",
+                .require_marker = true,
                 .summary = "Hugging Face Trainer checkpoint-N dirs, metrics from trainer_state.json",
         },
         {
@@ -72,7 +75,8 @@ const struct preset presets[] = {
         },
         {
                 /* CheckpointManager: <step>/ committed by commit_success.txt
-                 * (non-atomic filesystems) or by rename from a tmp dir. */
+                 * (non-atomic filesystems) or by rename from a tmp dir, which
+                 * writes no marker: one cannot be required. */
                 .name = "orbax",
                 .pattern = "{step}",
                 .kind = KIND_DIR,
@@ -105,12 +109,14 @@ const struct preset presets[] = {
                 .summary = "NeMo *.ckpt/*.nemo files, key=value names",
         },
         {
-                /* torch.distributed.checkpoint writes .metadata last. */
+                /* torch.distributed.checkpoint writes .metadata last, in
+                 * place, once every rank has written its shards. */
                 .name = "dcp",
                 .pattern = "step-{step}",
                 .kind = KIND_DIR,
                 .metric_source = METRIC_NAME,
                 .complete_marker = ".metadata",
+                .require_marker = true,
                 .summary = "torch.distributed.checkpoint step-N dirs, no metric",
         },
         TF_PRESET("tensorflow"),
@@ -168,6 +174,7 @@ int preset_apply(const struct preset *p, struct watch_conf *w)
         r = replace_string(&w->complete_marker, p->complete_marker);
         if (r < 0)
                 return r;
+        w->require_marker = p->require_marker;
         w->kind = p->kind;
         w->metric_source = p->metric_source;
 

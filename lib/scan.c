@@ -716,6 +716,8 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
                                         marked = true;
                                 else if (q < 0)
                                         ckpt_error(c, q, READ_WHAT_MARKER);
+                                else if (ctx->w->require_marker)
+                                        c->unmarked = true;
                         }
                 }
                 if (c->is_dir && metric_fd < 0)
@@ -737,12 +739,15 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
                 c->order = f->value[i];
 
         /* Complete when the marker is there (HF trainer_state.json, DCP
-         * .metadata), or when nothing changed within settle: Orbax writes
-         * commit_success.txt only where rename is not atomic (GCS), so a
-         * marker cannot be required. A clock step backwards makes mtime look
-         * like the future: that reads as "changed within settle", the safe
-         * side. */
-        if (!marked && ctx->now_usec - c->mtime_usec < (int64_t)(ctx->w->settle_sec * (double)USEC_PER_SEC))
+         * .metadata), or when nothing changed within settle, unless the
+         * marker is required: HF and DCP write theirs last and in place,
+         * so without it quiet says nothing (a rank gathering its next
+         * shard, a save that died); Orbax writes commit_success.txt only
+         * where rename is not atomic (GCS). A clock step backwards makes
+         * mtime look like the future: that reads as "changed within
+         * settle", the safe side. */
+        if (c->unmarked ||
+            (!marked && ctx->now_usec - c->mtime_usec < (int64_t)(ctx->w->settle_sec * (double)USEC_PER_SEC)))
                 c->complete = false;
 
         r = ckpt_metric(ctx, f, c, metric_fd);
@@ -1009,6 +1014,7 @@ static int scan_dir_auto(int run_fd, const char *run_path, const struct watch_co
         dw.metric_source = p ? p->metric_source : METRIC_NAME;
         dw.metric_file = p ? (char *)p->metric_file : NULL;
         dw.complete_marker = p ? (char *)p->complete_marker : NULL;
+        dw.require_marker = p && p->require_marker;
         if ((r = strv_borrow(&excl, &w->exclude, p ? p->exclude : NULL, p ? ELEMENTSOF(p->exclude) : 0)) < 0 ||
             (r = strv_borrow(&ptrs, NULL, p ? p->pointer_files : NULL, p ? ELEMENTSOF(p->pointer_files) : 0)) < 0 ||
             (r = strv_borrow(&match, NULL, p ? p->match : match_none, p ? ELEMENTSOF(p->match) : 1)) < 0 ||

@@ -310,6 +310,45 @@ test_restarted_run_daemon_with_a_future_mtime() {
         stop_daemon log
 }
 
+# HF and DCP write their marker (trainer_state.json, .metadata) last and in
+# place: a directory without it is a save under way or one that died,
+# however long nothing was written in it. Such a step-200 is not the newest
+# complete checkpoint, so step-100 before it stays; -l says why.
+test_dir_without_required_marker_displaces_nothing() {
+        mkdir -p run/step-100 run/step-200
+        mkfile run/step-100/__0_0.distcp 2
+        mkfile run/step-100/.metadata 1
+        mkfile run/step-200/__0_0.distcp 2 # rank 1 died before .metadata
+        old run/*/* run/*/.metadata run/*
+        "$CKPTD" -1 -w "$T/run" --preset dcp --keep-last 1 >out 2>err || fail "-1 failed: $(cat out err)"
+        assert_names run step-100 step-200
+        "$CKPTD" -l -w "$T/run" --preset dcp --keep-last 1 >out 2>err || fail "-l failed: $(cat out err)"
+        assert_grep "keep .*step-200.*incomplete" out
+        # once its marker is there, it is the newest and step-100 goes
+        mkfile run/step-200/.metadata 1
+        old run/step-200/.metadata
+        "$CKPTD" -1 -w "$T/run" --preset dcp --keep-last 1 >out 2>err || fail "-1 failed: $(cat out err)"
+        assert_names run step-200
+}
+
+# The daemon, as a HF Trainer that writes checkpoint-200 in place and stops
+# before trainer_state.json for longer than settle (rank 0 gathering the
+# optimizer state): checkpoint-100 stays until the marker is written.
+test_stalled_hf_save_keeps_the_one_before() {
+        mkdir -p out/checkpoint-100
+        mkfile out/checkpoint-100/model.safetensors 2
+        echo '{"log_history": []}' >out/checkpoint-100/trainer_state.json
+        old out/checkpoint-100/* out/checkpoint-100
+        start_daemon log -w "$T/out" --preset huggingface --keep-last 1 --settle 0.2
+        mkdir out/checkpoint-200
+        mkfile out/checkpoint-200/model.safetensors 2
+        wait_for 30 quiet_for_2s || fail "ckptd never idles"
+        assert_names out checkpoint-100 checkpoint-200
+        echo '{"log_history": []}' >out/checkpoint-200/trainer_state.json
+        wait_names out checkpoint-200
+        stop_daemon log
+}
+
 # -t looks at the disk: names matched, monitor found or not (with the
 # hint), layouts found by auto; the exit status stays that of the config.
 test_t_checks_disk() {

@@ -376,6 +376,20 @@ START_TEST(test_incomplete_marker)
         ck_assert(run.ckpts[2].complete);
         ck_assert(!run.ckpts[3].complete); /* fresh, no marker */
         ck_assert(run.ckpts[4].complete);  /* fresh, but marked */
+        for (size_t i = 0; i < run.n_ckpts; i++)
+                ck_assert(!run.ckpts[i].unmarked);
+        run_finish(&run);
+
+        /* required (HF, DCP): without it, settled is not complete */
+        w.require_marker = true;
+        run = tree_scan(&w);
+        ck_assert_uint_eq(run.n_ckpts, 5);
+        ck_assert(run.ckpts[0].complete);
+        ck_assert(!run.ckpts[1].complete && run.ckpts[1].unmarked);
+        ck_assert(run.ckpts[2].complete && !run.ckpts[2].unmarked);
+        ck_assert(!run.ckpts[3].complete && run.ckpts[3].unmarked);
+        ck_assert(run.ckpts[4].complete);
+        ck_assert_int_eq(run.ckpts[1].read_error, 0);
         run_finish(&run);
 }
 END_TEST
