@@ -147,7 +147,6 @@ struct adhoc {
  * so that -w and the config file agree and nothing is narrowed silently. */
 static int parse_long(const char *s, const char *what, const char *key, long *ret)
 {
-        char error[ERROR_MAX];
         char *end;
         const struct conf_range *r;
         long v;
@@ -163,10 +162,6 @@ static int parse_long(const char *s, const char *what, const char *key, long *re
         if (r && (v < (long)r->min || v > (long)r->max)) {
                 fprintf(stderr, "ckptd: %s: %s: must be an integer from %ld to %ld, got %ld\n", what, key, (long)r->min,
                         (long)r->max, v);
-                return -EINVAL;
-        }
-        if (conf_range_check(key, (double)v, error) < 0) {
-                fprintf(stderr, "ckptd: %s: %s\n", what, error);
                 return -EINVAL;
         }
         *ret = v;
@@ -544,24 +539,33 @@ static int load_config(const struct options *o, struct config **ret, const char 
         if (!path || !*path)
                 path = DEFAULT_CONFIG;
         if (config_load(path, ret, error) < 0) {
+                bool json = o->log_format == LOG_FORMAT_JSON;
+                char hint[256];
+
                 /* FILE:LINE: what, as a compiler says it; a value quoted
                  * in it is the file's, escaped as any name */
-                _cleanup_free_ char *e = log_escape(error);
-                if (o->log_format == LOG_FORMAT_JSON)
+                if (json) {
                         log_struct(LOG_ERR, &(struct log_fields){.message_id = MSGID_CONFIG_REJECTED, .path = path},
                                    "%s", error);
-                else
+                } else {
+                        _cleanup_free_ char *e = log_escape(error);
                         fprintf(stderr, "%s\n", e ? e : "(out of memory)");
+                }
                 /* the first command most people try: say what else works */
-                if (access(path, F_OK) < 0 && errno == ENOENT)
-                        fprintf(stderr,
-                                "ckptd: no config file; %s, or name a directory with -w DIR (e.g. ckptd %s-w "
-                                "./checkpoints --preset lightning)\n",
-                                o->config_path ? "check the path given with -c" : "give one with -c FILE",
-                                o->mode == MODE_LIST   ? "-l "
-                                : o->mode == MODE_ONCE ? "-1 -n "
-                                : o->mode == MODE_TEST ? "-t "
-                                                       : "");
+                if (access(path, F_OK) < 0 && errno == ENOENT) {
+                        snprintf(hint, sizeof(hint),
+                                 "no config file; %s, or name a directory with -w DIR (e.g. ckptd %s-w ./checkpoints "
+                                 "--preset lightning)",
+                                 o->config_path ? "check the path given with -c" : "give one with -c FILE",
+                                 o->mode == MODE_LIST   ? "-l "
+                                 : o->mode == MODE_ONCE ? "-1 -n "
+                                 : o->mode == MODE_TEST ? "-t "
+                                                        : "");
+                        if (json)
+                                log_notice("%s", hint);
+                        else
+                                fprintf(stderr, "ckptd: %s\n", hint);
+                }
                 return -EINVAL;
         }
         *ret_path = path;

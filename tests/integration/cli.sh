@@ -142,6 +142,12 @@ test_missing_config_hints_at_watch() {
         assert_grep "(e.g. ckptd -l -w ./checkpoints" err
         CKPTD_CONFIG=$T/none.conf assert_exit 1 "$CKPTD" -t 2>err
         assert_grep "^ckptd: no config file; give one with -c FILE, or name a directory with -w DIR" err
+        # with --log-format json, the hint is a JSON object as well
+        assert_exit 1 "$CKPTD" -1 -c "$T/none.conf" --log-format json --log-target stderr 2>err
+        /usr/bin/python3 -c 'import json, sys
+lines = [json.loads(line) for line in open(sys.argv[1])]
+assert len(lines) == 2 and "no config file; check the path" in lines[1]["MESSAGE"], lines' err ||
+                fail "not one JSON object a line: $(cat err)"
 }
 
 # An empty -w (an unset variable in -w "$DIR") is a usage error, not the
