@@ -27,12 +27,34 @@ struct once_total {
         uint64_t bytes;
 };
 
+/* The totals line of what a sweep did since *before, over n checkpoints of
+ * bytes: neither the deleted nor the ones whose removal was begun and could
+ * not finish are kept. */
+static char *once_totals(const struct sweep *s, const struct sweep *before, size_t n, uint64_t bytes)
+{
+        unsigned deleted = s->deleted - before->deleted, unfinished = s->unfinished - before->unfinished;
+        uint64_t gone = s->deleted_size_bytes - before->deleted_size_bytes + s->unfinished_size_bytes -
+                        before->unfinished_size_bytes;
+        unsigned failed = s->failed - before->failed;
+        _cleanup_free_ char *line = report_once_totals(
+                s->dry_run, deleted,
+                s->dry_run ? s->deleted_size_bytes - before->deleted_size_bytes : s->freed_bytes - before->freed_bytes,
+                (size_t)minus0(n, (uint64_t)deleted + unfinished), minus0(bytes, gone));
+        char *p = NULL;
+
+        if (!line || failed == 0)
+                return TAKE_PTR(line);
+        if (asprintf(&p, "%s; %u deletion%s failed", line, failed, failed == 1 ? "" : "s") < 0)
+                return NULL;
+        return p;
+}
+
 /* Apply run's verdicts and say what that did to the run (when it deleted
  * any), as the totals do for the whole pass. */
 static void once_apply(struct sweep *s, struct root *r, const struct run *run, struct once_total *total)
 {
-        unsigned before = s->deleted;
-        uint64_t freed_before = s->freed_bytes, size_before = s->deleted_size_bytes, bytes = 0;
+        struct sweep before = *s;
+        uint64_t bytes = 0;
 
         for (size_t i = 0; i < run->n_ckpts; i++)
                 bytes += run->ckpts[i].size_bytes;
@@ -41,19 +63,16 @@ static void once_apply(struct sweep *s, struct root *r, const struct run *run, s
         sweep_apply(s, r, run);
         /* a run with nothing to delete stays quiet: a tree of a thousand
          * runs does not print a thousand lines of zeros */
-        if (s->deleted == before)
+        if (s->deleted == before.deleted && s->failed == before.failed)
                 return;
 
-        unsigned deleted = s->deleted - before;
-        uint64_t deleted_size = s->deleted_size_bytes - size_before;
         _cleanup_free_ char *path = NULL, *line = NULL;
 
         if (strcmp(run->path, ".") == 0)
                 path = strdup(r->w->path);
         else if (asprintf(&path, "%s/%s", r->w->path, run->path) < 0)
                 path = NULL;
-        line = report_once_totals(s->dry_run, deleted, s->dry_run ? deleted_size : s->freed_bytes - freed_before,
-                                  (size_t)minus0(run->n_ckpts, deleted), minus0(bytes, deleted_size));
+        line = once_totals(s, &before, run->n_ckpts, bytes);
         struct log_fields f = {.run = run->path};
         log_struct(LOG_INFO, &f, "run %s: %s", path ? path : "?", line ? line : "out of memory");
 }
@@ -147,9 +166,8 @@ int manager_once(const struct config *c, bool dry_run)
          * and in this summary. */
         {
                 _cleanup_free_ char *kept = sweep_read_errors_summary(&s);
-                _cleanup_free_ char *totals = report_once_totals(
-                        dry_run, s.deleted, dry_run ? s.deleted_size_bytes : s.freed_bytes,
-                        (size_t)minus0(total.n_ckpts, s.deleted), minus0(total.bytes, s.deleted_size_bytes));
+                _cleanup_free_ char *totals =
+                        once_totals(&s, &(struct sweep){.dry_run = dry_run}, total.n_ckpts, total.bytes);
                 log_struct(s.runs_unreadable || s.ckpts_unreadable ? LOG_WARNING : LOG_INFO, NULL, "%s%s%s",
                            totals ? totals : "out of memory", s.capped ? " (deletion cap reached)" : "",
                            kept ? kept : "");

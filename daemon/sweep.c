@@ -1032,7 +1032,11 @@ removed:
         }
         if (k < 0) {
                 s->failed++;
-                if (!touched) /* else said by removal_go() */
+                if (touched) { /* said by removal_go() */
+                        s->unfinished++;
+                        s->unfinished_size_bytes += c->size_bytes;
+                        s->freed_bytes += freed;
+                } else
                         log_errno(k, "cannot delete %s: %m", path);
                 sweep_failed_one(s, r);
                 return k;

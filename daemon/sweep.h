@@ -38,6 +38,10 @@ struct sweep {
         bool stopped;        /* SIGTERM/SIGINT arrived: no further deletion */
         unsigned deleted;    /* or would-be deleted in a dry run */
         unsigned failed;     /* removals that failed for a reason other than a race */
+        /* of those, the ones begun (the name gone, part of it removed): no
+         * checkpoint any more, nor kept; their bytes freed are in freed_bytes */
+        unsigned unfinished;
+        uint64_t unfinished_size_bytes; /* their sizes as scanned */
         uint64_t freed_bytes;
         uint64_t deleted_size_bytes; /* sizes of the deleted as scanned: what a dry run would free */
         uint64_t freed_by_reason[_DELETE_REASON_MAX];

@@ -156,6 +156,8 @@ test_half_removed_directory_names_what_is_left() {
         assert_exists "runs/$left/stuck"
         assert_grep "^ckptd: error: cannot finish deleting $T/runs/step-1 (.* freed): Operation not permitted; what is left of it is $T/runs/$left, tried again at the next start$" d.log
         assert_no_grep "cannot delete " d.log
+        # nor is it counted as kept: step-2 is, and a failure is said
+        assert_grep "^ckptd: deleted 0 checkpoints, freed [1-9][0-9.]*K; kept 1 ([0-9.]*K); 1 deletion failed$" d.log
         "$CKPTD" -1 -w "$T/runs" --pattern 'step-{step}' --keep-last 1 2>d.log || fail "second pass: $(cat d.log)"
         assert_grep "finished 1 interrupted removal" d.log
         assert_names runs step-2
