@@ -583,11 +583,6 @@ static int run(const struct options *o)
         if (o->log_level >= 0)
                 c->log_level = o->log_level; /* -t shows the level in effect */
         log_set_level(c->log_level);
-        /* a -w directory that is not there: the daemon waits for it (a
-         * single pass says it cannot open it) */
-        for (size_t i = 0; o->adhoc && i < c->n_watches; i++)
-                if (o->mode == MODE_DAEMON && access(c->watches[i].path, F_OK) < 0 && errno == ENOENT)
-                        log_notice("%s does not exist (yet); watching for it to be created", c->watches[i].path);
         if (o->lock_wait)
                 c->lock_wait_sec = strtol(o->lock_wait, NULL, 10); /* checked by parse_argv */
         if (o->max_delete > 0)

@@ -104,6 +104,7 @@ struct root_state {
         struct root_lock lock; /* held while present */
         bool lock_refused;     /* another ckptd holds it: logged once */
         int parent_error;      /* missing, and its parent's watch failed: -errno, logged once */
+        int open_error;        /* why it could not be opened last: -errno, logged once */
         unsigned index;        /* watcher tag, new on every reload */
         bool index_valid;
         bool present;

@@ -190,6 +190,24 @@ static int root_failed(struct manager *m, struct root_state *rs, int r)
         return 0;
 }
 
+/* The root could not be opened (r): said once for each cause while it
+ * lasts. Missing, or something else than a directory there (a file named
+ * by mistake, a directory not mounted yet): it is waited for. */
+static void root_say_absent(struct root_state *rs, int r)
+{
+        const char *path = rs->root.w->path;
+
+        if (r == rs->open_error)
+                return;
+        rs->open_error = r;
+        if (r == -ENOENT)
+                log_notice("%s does not exist (yet); watching for it to be created", path);
+        else if (r == -ENOTDIR)
+                log_warning("%s is not a directory; watching for a directory to take its place", path);
+        else
+                log_warning_errno(r, "cannot open %s: %m; trying again when it changes", path);
+}
+
 /* Path of `path` (relative to subtree sub) relative to the root, malloc'd;
  * NULL on ENOMEM. */
 static char *subtree_path(const char *sub, const char *path)
@@ -305,7 +323,8 @@ static int rescan_at(struct manager *m, struct root_state *rs, const char *sub, 
         if (rs->present && !root_here(m, rs))
                 return 0;
         if (!rs->present) {
-                if (rs->root.fd < 0 && root_open_fd(&rs->root) < 0) {
+                if (rs->root.fd < 0 && (r = root_open_fd(&rs->root)) < 0) {
+                        root_say_absent(rs, r);
                         root_lost(m, rs);
                         return 0;
                 }
@@ -328,7 +347,7 @@ static int rescan_at(struct manager *m, struct root_state *rs, const char *sub, 
                         rs->lock_refused = false;
                 }
                 rs->present = true;
-                rs->parent_error = 0; /* said again if it goes again */
+                rs->parent_error = rs->open_error = 0; /* said again if it goes again */
                 sub = ".";
                 if (is_network_fs(rs->root.fd) && !rs->polled) {
                         log_notice("%s is on a network filesystem: polling it as well", rs->root.w->path);

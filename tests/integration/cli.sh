@@ -184,4 +184,19 @@ test_missing_watch_directory_is_named() {
         stop_daemon d.log
 }
 
+# A watch path that is a file (named by mistake, or a mount point's stub)
+# is said to be one, and a directory that takes its place is watched.
+test_watch_path_that_is_a_file_is_named() {
+        printf x >later
+        start_daemon d.log -w "$T/later" --preset lightning --keep-last 1 --settle 0 --log-target stderr
+        assert_grep "^ckptd: warning: $T/later is not a directory; watching for a directory to take its place$" d.log
+        rm later
+        mkdir later
+        mkfile "later/epoch=0-step=1.ckpt" 1
+        mkfile "later/epoch=1-step=2.ckpt" 1
+        wait_names later "epoch=1-step=2.ckpt"
+        [ "$(grep -c "is not a directory" d.log)" = 1 ] || fail "said more than once: $(cat d.log)"
+        stop_daemon d.log
+}
+
 run_tests
