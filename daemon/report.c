@@ -237,8 +237,18 @@ int report_config(FILE *f, const struct config *c)
         return status;
 }
 
-/* "best#1,last,pinned(symlink)" or "policy" into a malloc'd string. */
-static char *reasons_string(const struct ckpt *c)
+/* The complete_marker run's directory checkpoints are to hold: the watch's,
+ * or under preset auto the one of the layout found in the run. */
+static const char *run_marker(const struct root *r, const struct run *run)
+{
+        const struct preset *p = run->preset ? preset_find(run->preset) : NULL;
+
+        return p ? p->complete_marker : r->w->complete_marker;
+}
+
+/* "best#1,last,pinned(symlink)", "incomplete(no .metadata)" or "policy"
+ * into a malloc'd string; marker: the one a directory lacks (unmarked). */
+static char *reasons_string(const struct ckpt *c, const char *marker)
 {
         char *buf = NULL;
         size_t len = 0;
@@ -256,6 +266,10 @@ static char *reasons_string(const struct ckpt *c)
                 first = false;
                 if (r == KEEP_BEST)
                         fprintf(m, "#%d", c->verdict.best_rank);
+                if (r == KEEP_INCOMPLETE && c->unmarked && marker) {
+                        _cleanup_free_ char *e = log_escape(marker);
+                        fprintf(m, "(no %s)", e ? e : "marker");
+                }
                 if (r == KEEP_PINNED) {
                         bool p1 = true;
                         fputc('(', m);
@@ -366,7 +380,7 @@ static void print_run_table(FILE *f, const struct root *r, const struct run *run
                 "REASONS");
         for (size_t i = 0; i < run->n_ckpts; i++) {
                 const struct ckpt *c = &run->ckpts[i];
-                _cleanup_free_ char *why = reasons_string(c);
+                _cleanup_free_ char *why = reasons_string(c, run_marker(r, run));
 
                 bytes += c->size_bytes;
                 fprintf(f, "  %-7s %7s  %-*s  %-*s  %s", c->verdict.keep ? "keep" : "delete",
@@ -489,6 +503,7 @@ static json_object *ckpt_json(const struct root *r, const struct ckpt *c)
         json_object_object_add(o, "size_bytes", json_object_new_uint64(c->size_bytes));
         json_object_object_add(o, "mtime_usec", json_object_new_int64(c->mtime_usec));
         json_object_object_add(o, "complete", json_object_new_boolean(c->complete));
+        json_object_object_add(o, "marker_missing", json_object_new_boolean(c->unmarked));
         json_object_object_add(o, "verdict", json_object_new_string(c->verdict.keep ? "keep" : "delete"));
         a = json_object_new_array();
         if (!c->verdict.keep)

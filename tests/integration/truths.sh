@@ -323,7 +323,12 @@ test_dir_without_required_marker_displaces_nothing() {
         "$CKPTD" -1 -w "$T/run" --preset dcp --keep-last 1 >out 2>err || fail "-1 failed: $(cat out err)"
         assert_names run step-100 step-200
         "$CKPTD" -l -w "$T/run" --preset dcp --keep-last 1 >out 2>err || fail "-l failed: $(cat out err)"
-        assert_grep "keep .*step-200.*incomplete" out
+        assert_grep "keep .*step-200/ *incomplete(no .metadata)$" out
+        "$CKPTD" -l --json -w "$T/run" --preset dcp --keep-last 1 >out 2>err || fail "-l failed: $(cat out err)"
+        /usr/bin/python3 -c 'import json, sys
+c = {c["name"]: c for c in json.load(open(sys.argv[1]))["watches"][0]["runs"][0]["checkpoints"]}
+assert c["step-200"]["marker_missing"] and not c["step-200"]["complete"], c
+assert not c["step-100"]["marker_missing"] and c["step-100"]["complete"], c' out || fail "-l --json: $(cat out)"
         # once its marker is there, it is the newest and step-100 goes
         mkfile run/step-200/.metadata 1
         old run/step-200/.metadata
