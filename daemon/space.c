@@ -280,6 +280,18 @@ static void set_unmet(struct fs_state *f, bool unmet, const struct floor_cand *c
  * are kept, but their bytes are not room a save is using. */
 #define SKEW_TOLERANCE_USEC ((int64_t)(60 * USEC_PER_SEC))
 
+/* A directory without the marker its layout writes last, with nothing
+ * written in it for this long, is a save that died: kept (incomplete), but
+ * its bytes are no room the floor kept for a save being written. */
+#define SAVE_DIED_USEC ((int64_t)(3600 * USEC_PER_SEC))
+
+static bool save_died(const struct ckpt *c, int64_t now_usec)
+{
+        int64_t quiet;
+
+        return c->unmarked && !__builtin_sub_overflow(now_usec, c->mtime_usec, &quiet) && quiet >= SAVE_DIED_USEC;
+}
+
 /* How far in the future c's mtime is (0: not). */
 static int64_t future_usec(const struct ckpt *c, int64_t now_usec)
 {
@@ -473,7 +485,7 @@ static int fs_cands_build(const struct fs_runs *fr, int64_t now_usec, struct fs_
                                 ret->skewed++;
                                 if (future_usec(k, now_usec) > ret->skew_usec)
                                         ret->skew_usec = future_usec(k, now_usec);
-                        } else if (!k->complete)
+                        } else if (!k->complete && !save_died(k, now_usec))
                                 ret->writing_bytes += k->size_bytes;
                         /* "the best and the newest of each run" are per
                          * owner, as the policy ranks them (run_decide) */

@@ -989,6 +989,35 @@ test_once_exit_status_and_dry_run() {
         no_sanitizer_reports dry dry2 met unmet idle
 }
 
+# A HF save that died (no trainer_state.json, nothing written in it for
+# hours) is kept, but its bytes are no room kept for a save: a floor that
+# only they would meet is unmet, exit 3. Until then (a save still being
+# written, quiet for a minute) they are room, as for any save in progress.
+test_once_dead_save_is_no_room() {
+        need_root
+        local r=$T/disk/out rc s
+        mount_tmpfs "$T/disk" 20m
+        mkdir -p "$r" "$T/disk/other"
+        # checkpoint-200, the newest, cannot be evicted; 300 has no marker
+        for s in 200 300; do
+                mkdir "$r/checkpoint-$s"
+                mkfile "$r/checkpoint-$s/model.safetensors" 3000
+                [ "$s" = 300 ] || echo '{"log_history": []}' >"$r/checkpoint-$s/trainer_state.json"
+        done
+        touch -d "-1 minute" "$r"/checkpoint-*/* "$r"/checkpoint-*
+        fill "$T/disk/other/data" $((5 * MIB))
+        rc=0
+        "$CKPTD" -1 -w "$r" --preset huggingface --keep-last 1 --min-free 7M 2>live || rc=$?
+        [ "$rc" = 0 ] || fail "-1 with a save under way exited $rc: $(cat live)"
+        touch -d "-2 hours" "$r"/checkpoint-*/* "$r"/checkpoint-*
+        rc=0
+        "$CKPTD" -1 -w "$r" --preset huggingface --keep-last 1 --min-free 7M 2>dead || rc=$?
+        [ "$rc" = 3 ] || fail "-1 with a dead save exited $rc: $(cat dead)"
+        assert_grep "^ckptd: critical: .*short of the floor" dead
+        assert_names "$r" checkpoint-200 checkpoint-300
+        no_sanitizer_reports live dead
+}
+
 # --- 5. the metrics file and STATUS= follow the floor (check_interval only) ---
 test_metrics_and_status_follow_the_floor() {
         need_root
