@@ -128,6 +128,8 @@ const struct preset presets[] = {
                 .name = "auto",
                 .kind = KIND_ANY,
                 .metric_source = METRIC_NAME,
+                /* as the layout found in each run requires; false: never */
+                .require_marker = true,
                 .summary = "detected in each run from what is in it; unknown layouts are left alone",
         },
         {.name = NULL},

@@ -1014,7 +1014,7 @@ static int scan_dir_auto(int run_fd, const char *run_path, const struct watch_co
         dw.metric_source = p ? p->metric_source : METRIC_NAME;
         dw.metric_file = p ? (char *)p->metric_file : NULL;
         dw.complete_marker = p ? (char *)p->complete_marker : NULL;
-        dw.require_marker = p && p->require_marker;
+        dw.require_marker = p && p->require_marker && w->require_marker;
         if ((r = strv_borrow(&excl, &w->exclude, p ? p->exclude : NULL, p ? ELEMENTSOF(p->exclude) : 0)) < 0 ||
             (r = strv_borrow(&ptrs, NULL, p ? p->pointer_files : NULL, p ? ELEMENTSOF(p->pointer_files) : 0)) < 0 ||
             (r = strv_borrow(&match, NULL, p ? p->match : match_none, p ? ELEMENTSOF(p->match) : 1)) < 0 ||

@@ -329,6 +329,14 @@ test_dir_without_required_marker_displaces_nothing() {
 c = {c["name"]: c for c in json.load(open(sys.argv[1]))["watches"][0]["runs"][0]["checkpoints"]}
 assert c["step-200"]["marker_missing"] and not c["step-200"]["complete"], c
 assert not c["step-100"]["marker_missing"] and c["step-100"]["complete"], c' out || fail "-l --json: $(cat out)"
+        # preset auto requires it as the layout found does; false turns it off
+        "$CKPTD" -1 -n -w "$T/run" --preset auto --keep-last 1 >out 2>err || fail "-1 failed: $(cat out err)"
+        assert_no_grep "would delete $T/run/" err
+        cat >c.conf <<EOC
+watch = ( { path = "$T/run"; preset = "auto"; keep_last = 1; require_marker = false; } );
+EOC
+        "$CKPTD" -1 -n -c c.conf >out 2>err || fail "-1 failed: $(cat out err)"
+        assert_grep "would delete $T/run/step-100 " err
         # once its marker is there, it is the newest and step-100 goes
         mkfile run/step-200/.metadata 1
         old run/step-200/.metadata
@@ -352,6 +360,57 @@ test_stalled_hf_save_keeps_the_one_before() {
         echo '{"log_history": []}' >out/checkpoint-200/trainer_state.json
         wait_names out checkpoint-200
         stop_daemon log
+}
+
+# hf_ckpt100 DIR: a complete checkpoint-100, an hour old, in DIR.
+hf_ckpt100() {
+        mkdir -p "$1/checkpoint-100"
+        mkfile "$1/checkpoint-100/model.safetensors" 2
+        echo '{"log_history": []}' >"$1/checkpoint-100/trainer_state.json"
+        old "$1/checkpoint-100"/* "$1/checkpoint-100"
+}
+
+# The marker of a directory the daemon did not see created in place is
+# seen all the same: one being written when the daemon started, one
+# renamed in before its marker was written, one under preset auto (whose
+# layout only a scan tells). Each displaces the one before it once its
+# marker is there, not at the next save.
+test_marker_of_a_directory_seen_late() {
+        local preset
+        # being written when the daemon starts
+        hf_ckpt100 out
+        mkdir out/checkpoint-200
+        mkfile out/checkpoint-200/model.safetensors 2
+        start_daemon log -w "$T/out" --preset huggingface --keep-last 1 --settle 0.2
+        wait_for 30 quiet_for_2s || fail "ckptd never idles"
+        assert_names out checkpoint-100 checkpoint-200
+        echo '{"log_history": []}' >out/checkpoint-200/trainer_state.json
+        wait_names out checkpoint-200
+        stop_daemon log
+        rm -rf out
+        for preset in huggingface auto; do
+                # renamed in without its marker, which follows
+                hf_ckpt100 out
+                start_daemon log -w "$T/out" --preset $preset --keep-last 1 --settle 0.2
+                mkdir out/tmp-checkpoint-200
+                mkfile out/tmp-checkpoint-200/model.safetensors 2
+                mv out/tmp-checkpoint-200 out/checkpoint-200
+                wait_for 30 quiet_for_2s || fail "$preset: ckptd never idles"
+                assert_names out checkpoint-100 checkpoint-200
+                echo '{"log_history": []}' >out/checkpoint-200/trainer_state.json
+                wait_names out checkpoint-200
+                # written in place for longer than settle, its marker last
+                mkdir out/checkpoint-300
+                mkfile out/checkpoint-300/model.safetensors 2
+                wait_for 30 quiet_for_2s || fail "$preset: ckptd never idles"
+                mkfile out/checkpoint-300/optimizer.pt 2
+                wait_for 30 quiet_for_2s || fail "$preset: ckptd never idles"
+                assert_names out checkpoint-200 checkpoint-300
+                echo '{"log_history": []}' >out/checkpoint-300/trainer_state.json
+                wait_names out checkpoint-300
+                stop_daemon log
+                rm -rf out
+        done
 }
 
 # -t looks at the disk: names matched, monitor found or not (with the
