@@ -219,9 +219,7 @@ static void on_run_event(struct manager *m, struct root_state *rs, const struct 
                         } else {
                                 /* a directory checkpoint starts: watch inside
                                  * it for its marker and its writes */
-                                _cleanup_free_ char *path = child_path(run->path, ev->name);
-                                if (path && root_watch(m, rs, path, WATCH_CKPT) == 0)
-                                        p->watched = true;
+                                (void)pending_watch(rs, run, p);
                                 run_arm(run, settle_usec(rs), true);
                         }
                 } else if (rs->root.w->recursive && !scan_name_ignored(rs->root.w, ev->name)) {

@@ -293,6 +293,33 @@ char *child_path(const char *run_path, const char *name)
 }
 
 /* Stop watching inside a directory checkpoint that is complete or gone. */
+int pending_watch(struct root_state *rs, struct run_state *run, struct pending *p)
+{
+        _cleanup_free_ char *path = child_path(run->path, p->name);
+        int wd;
+
+        if (!path)
+                return -ENOMEM;
+        wd = root_watch(rs->m, rs, path, WATCH_CKPT);
+        if (wd < 0)
+                return wd;
+        p->watched = true;
+        p->wd = wd;
+        return 0;
+}
+
+bool pending_watch_holds(const struct root_state *rs, const struct pending *p, const struct ckpt *c)
+{
+        if (!p->watched)
+                return false;
+        if (!m_has_watcher(rs) || p->wd <= 0)
+                return true; /* nothing to check it with */
+        for (const struct watch_dir *d = watcher_lookup(rs->m->watcher, p->wd); d; d = d->next)
+                if (d->root == rs->index)
+                        return d->kind == WATCH_CKPT && (uint32_t)d->dev == c->dev && d->ino == c->ino;
+        return false;
+}
+
 void pending_unwatch(struct root_state *rs, struct run_state *run, struct pending *p)
 {
         _cleanup_free_ char *path = NULL;
@@ -303,6 +330,7 @@ void pending_unwatch(struct root_state *rs, struct run_state *run, struct pendin
         if (path)
                 watcher_remove_below(rs->m->watcher, rs->index, path);
         p->watched = false;
+        p->wd = 0;
 }
 
 void index_distrust(struct root_state *rs)

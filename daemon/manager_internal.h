@@ -25,6 +25,7 @@ struct pending {
         bool done;          /* renamed in whole: complete now */
         bool marked;        /* its complete_marker appeared: complete once quiet */
         bool watched;       /* a directory checkpoint watched inside */
+        int wd;             /* that watch's descriptor (0: none to check, see root_watch()) */
         bool unproven;      /* a file renamed in or linked: its writer's close unseen */
         uint64_t last_usec; /* CLOCK_MONOTONIC of its last event */
         /* the run's decision (struct run_state, decisions) that found it
@@ -213,6 +214,13 @@ void pending_drop(struct run_state *run, size_t i);
 /* The path of entry name of a run, relative to the root (malloc'd). */
 char *child_path(const char *run_path, const char *name);
 /* Stop watching inside a directory checkpoint that is complete or gone. */
+/* Watch inside the directory of p, a directory checkpoint: 0 or -errno. */
+int pending_watch(struct root_state *rs, struct run_state *run, struct pending *p);
+/* Whether p's watch inside still stands on checkpoint c's directory: a
+ * rescan drops the watches of runs it no longer finds (under preset auto a
+ * directory being written may have been one), and a directory renamed over
+ * another is another inode. */
+bool pending_watch_holds(const struct root_state *rs, const struct pending *p, const struct ckpt *c);
 void pending_unwatch(struct root_state *rs, struct run_state *run, struct pending *p);
 /* Events were lost: forget every pending entry of the root. */
 void pending_forget(struct root_state *rs);

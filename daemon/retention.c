@@ -293,28 +293,30 @@ static void pending_prune(struct root_state *rs, struct run_state *run, uint64_t
 
 /* A directory without its required marker that no watch inside tells of:
  * found so at start-up, after a rescan or a reload, renamed in without it,
- * or under preset auto (whose layout only a scan tells). Its marker would
- * raise no event, and the checkpoint before it would stay until the run's
- * next save, for good after the last one. Each is watched inside from now
- * on (no wake-up until something is written there) and read once more, for
- * a marker written before its watch was in place. Returns whether one was. */
-static bool watch_unmarked(struct manager *m, struct root_state *rs, struct run_state *run)
+ * or under preset auto (whose layout only a scan tells); or whose watch a
+ * rescan dropped. Its marker would raise no event, and the checkpoint
+ * before it would stay until the run's next save, for good after the last
+ * one. Each is watched inside (no wake-up until something is written there)
+ * and read once more, for a marker written before its watch was in place.
+ * A polled root finds markers by its polls. Returns whether one was. */
+static bool watch_unmarked(struct root_state *rs, struct run_state *run)
 {
         bool added = false;
 
+        if (rs->polled)
+                return false;
         for (size_t i = 0; i < run->idx.n_ckpts; i++) {
                 const struct ckpt *c = &run->idx.ckpts[i];
-                _cleanup_free_ char *path = NULL;
                 struct pending *p;
 
                 if (!c->unmarked || !c->is_dir)
                         continue;
                 p = pending_get(run, c->members[0]);
-                if (!p || p->watched)
+                if (!p || pending_watch_holds(rs, p, c))
                         continue;
-                path = child_path(run->path, p->name);
-                if (path && root_watch(m, rs, path, WATCH_CKPT) == 0) {
-                        p->watched = true;
+                /* another directory there since the scan: its event
+                 * decides the run again */
+                if (pending_watch(rs, run, p) == 0 && pending_watch_holds(rs, p, c)) {
                         index_dirty(run, p->name);
                         added = true;
                 }
@@ -635,7 +637,7 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
         space_seen_largest(&m->space, rs->root.dev, t.largest_bytes);
         if (t.first_delete < t.end_delete && !s->dry_run)
                 index_prune_deleted(rs, run, t.first_delete, t.end_delete, s->deleted - deleted);
-        if (t.incomplete > 0 && watch_unmarked(m, rs, run))
+        if (t.incomplete > 0 && watch_unmarked(rs, run))
                 sooner(&again, 1);
         pending_prune(rs, run, now);
         /* what is left in the run (a dry run deletes nothing) */

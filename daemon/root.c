@@ -84,10 +84,12 @@ static int root_watch_result(struct root_state *rs, const char *path, int r)
         }
         if (r < 0 && r != -ENOENT && r != -ENOTDIR && r != -ELOOP && r != -EXDEV)
                 return log_warning_errno(r, "cannot watch %s/%s: %m, ignoring", rs->root.w->path, path);
-        return r < 0 ? r : 0;
+        return r;
 }
 
-/* Watch a directory of the root; the watch limit turns the root to polling. */
+/* Watch a directory of the root; the watch limit turns the root to polling.
+ * Returns its watch descriptor (>= 1), 0 when there is none to have (no
+ * watcher: events come from elsewhere; past the limit: polled), or -errno. */
 int root_watch(struct manager *m, struct root_state *rs, const char *path, enum watch_kind kind)
 {
         int r;

@@ -413,6 +413,49 @@ test_marker_of_a_directory_seen_late() {
         done
 }
 
+# The watch inside a directory without its marker outlives what may take
+# it away: a rescan of the root after a read error (under preset auto the
+# directory being written was a run of its own, which the rescan drops),
+# and a directory renamed over an empty one of the same name.
+test_marker_watch_survives_rescans() {
+        mkdir -p root/hf/checkpoint-100
+        mkfile root/hf/checkpoint-100/model.safetensors 2
+        echo '{"log_history": [{"step": 100, "eval_loss": 1.0}]}' >root/hf/checkpoint-100/trainer_state.json
+        old root/hf/checkpoint-100/* root/hf/checkpoint-100
+        cat >c.conf <<EOC
+check_interval = 1;
+watch = ( { path = "$T/root"; preset = "auto"; monitor = "eval_loss"; keep_top_k = 1; keep_last = 1;
+            settle = 0.2; } );
+EOC
+        start_daemon log -c c.conf
+        mkdir root/hf/checkpoint-200
+        mkfile root/hf/checkpoint-200/model.safetensors 2
+        # a HF run elsewhere (moved in whole) whose trainer_state.json
+        # reads badly, then well
+        mkdir -p other/checkpoint-5
+        echo '{' >other/checkpoint-5/trainer_state.json
+        mv other root/
+        wait_for 30 grep -q "other.*trainer_state.json" log || fail "no read error: $(cat log)"
+        echo '{"log_history": []}' >root/other/checkpoint-5/trainer_state.json
+        wait_for 30 grep -q "read without errors again" log || fail "no rescan: $(cat log)"
+        assert_names root/hf checkpoint-100 checkpoint-200
+        echo '{"log_history": [{"step": 200, "eval_loss": 0.5}]}' >root/hf/checkpoint-200/trainer_state.json
+        wait_names root/hf checkpoint-200
+        stop_daemon log
+        rm -rf root
+        # renamed over an empty checkpoint-200
+        hf_ckpt100 out
+        mkdir out/checkpoint-200
+        start_daemon log -w "$T/out" --preset huggingface --keep-last 1 --settle 0.2
+        mkdir out/tmp-checkpoint-200
+        mkfile out/tmp-checkpoint-200/model.safetensors 2
+        mv -T out/tmp-checkpoint-200 out/checkpoint-200
+        wait_for 30 quiet_for_2s || fail "ckptd never idles"
+        echo '{"log_history": []}' >out/checkpoint-200/trainer_state.json
+        wait_names out checkpoint-200
+        stop_daemon log
+}
+
 # -t looks at the disk: names matched, monitor found or not (with the
 # hint), layouts found by auto; the exit status stays that of the config.
 test_t_checks_disk() {
