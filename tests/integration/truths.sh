@@ -344,30 +344,21 @@ EOC
         assert_names run step-200
 }
 
-# The daemon, as a HF Trainer that writes checkpoint-200 in place and stops
-# before trainer_state.json for longer than settle (rank 0 gathering the
-# optimizer state): checkpoint-100 stays until the marker is written.
-test_stalled_hf_save_keeps_the_one_before() {
-        mkdir -p out/checkpoint-100
-        mkfile out/checkpoint-100/model.safetensors 2
-        echo '{"log_history": []}' >out/checkpoint-100/trainer_state.json
-        old out/checkpoint-100/* out/checkpoint-100
-        start_daemon log -w "$T/out" --preset huggingface --keep-last 1 --settle 0.2
-        mkdir out/checkpoint-200
-        mkfile out/checkpoint-200/model.safetensors 2
-        wait_for 30 quiet_for_2s || fail "ckptd never idles"
-        assert_names out checkpoint-100 checkpoint-200
-        echo '{"log_history": []}' >out/checkpoint-200/trainer_state.json
-        wait_names out checkpoint-200
-        stop_daemon log
-}
-
 # hf_ckpt100 DIR: a complete checkpoint-100, an hour old, in DIR.
 hf_ckpt100() {
         mkdir -p "$1/checkpoint-100"
         mkfile "$1/checkpoint-100/model.safetensors" 2
         echo '{"log_history": []}' >"$1/checkpoint-100/trainer_state.json"
         old "$1/checkpoint-100"/* "$1/checkpoint-100"
+}
+
+# marker_displaces DIR NEW OLD: once the daemon is idle, DIR holds OLD and
+# NEW (no trainer_state.json yet); once NEW's is written, NEW alone.
+marker_displaces() {
+        wait_for 30 quiet_for_2s || fail "ckptd never idles"
+        assert_names "$1" "$3" "$2"
+        echo '{"log_history": []}' >"$1/$2/trainer_state.json"
+        wait_names "$1" "$2"
 }
 
 # The marker of a directory the daemon did not see created in place is
@@ -382,10 +373,7 @@ test_marker_of_a_directory_seen_late() {
         mkdir out/checkpoint-200
         mkfile out/checkpoint-200/model.safetensors 2
         start_daemon log -w "$T/out" --preset huggingface --keep-last 1 --settle 0.2
-        wait_for 30 quiet_for_2s || fail "ckptd never idles"
-        assert_names out checkpoint-100 checkpoint-200
-        echo '{"log_history": []}' >out/checkpoint-200/trainer_state.json
-        wait_names out checkpoint-200
+        marker_displaces out checkpoint-200 checkpoint-100
         stop_daemon log
         rm -rf out
         for preset in huggingface auto; do
@@ -395,19 +383,14 @@ test_marker_of_a_directory_seen_late() {
                 mkdir out/tmp-checkpoint-200
                 mkfile out/tmp-checkpoint-200/model.safetensors 2
                 mv out/tmp-checkpoint-200 out/checkpoint-200
-                wait_for 30 quiet_for_2s || fail "$preset: ckptd never idles"
-                assert_names out checkpoint-100 checkpoint-200
-                echo '{"log_history": []}' >out/checkpoint-200/trainer_state.json
-                wait_names out checkpoint-200
-                # written in place for longer than settle, its marker last
+                marker_displaces out checkpoint-200 checkpoint-100
+                # written in place, pausing for longer than settle (rank 0
+                # gathering the optimizer state), its marker last
                 mkdir out/checkpoint-300
                 mkfile out/checkpoint-300/model.safetensors 2
                 wait_for 30 quiet_for_2s || fail "$preset: ckptd never idles"
                 mkfile out/checkpoint-300/optimizer.pt 2
-                wait_for 30 quiet_for_2s || fail "$preset: ckptd never idles"
-                assert_names out checkpoint-200 checkpoint-300
-                echo '{"log_history": []}' >out/checkpoint-300/trainer_state.json
-                wait_names out checkpoint-300
+                marker_displaces out checkpoint-300 checkpoint-200
                 stop_daemon log
                 rm -rf out
         done
