@@ -292,7 +292,6 @@ char *child_path(const char *run_path, const char *name)
         return asprintf(&p, "%s/%s", run_path, name) < 0 ? NULL : p;
 }
 
-/* Stop watching inside a directory checkpoint that is complete or gone. */
 int pending_watch(struct root_state *rs, struct run_state *run, struct pending *p)
 {
         _cleanup_free_ char *path = child_path(run->path, p->name);
@@ -320,6 +319,7 @@ bool pending_watch_holds(const struct root_state *rs, const struct pending *p, c
         return false;
 }
 
+/* Stop watching inside a directory checkpoint that is complete or gone. */
 void pending_unwatch(struct root_state *rs, struct run_state *run, struct pending *p)
 {
         _cleanup_free_ char *path = NULL;

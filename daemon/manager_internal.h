@@ -213,7 +213,6 @@ struct pending *pending_get(struct run_state *run, const char *name);
 void pending_drop(struct run_state *run, size_t i);
 /* The path of entry name of a run, relative to the root (malloc'd). */
 char *child_path(const char *run_path, const char *name);
-/* Stop watching inside a directory checkpoint that is complete or gone. */
 /* Watch inside the directory of p, a directory checkpoint: 0 or -errno. */
 int pending_watch(struct root_state *rs, struct run_state *run, struct pending *p);
 /* Whether p's watch inside still stands on checkpoint c's directory: a
@@ -221,6 +220,7 @@ int pending_watch(struct root_state *rs, struct run_state *run, struct pending *
  * directory being written may have been one), and a directory renamed over
  * another is another inode. */
 bool pending_watch_holds(const struct root_state *rs, const struct pending *p, const struct ckpt *c);
+/* Stop watching inside a directory checkpoint that is complete or gone. */
 void pending_unwatch(struct root_state *rs, struct run_state *run, struct pending *p);
 /* Events were lost: forget every pending entry of the root. */
 void pending_forget(struct root_state *rs);

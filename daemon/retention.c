@@ -198,9 +198,8 @@ static void adjust_one(struct root_state *rs, struct run_state *run, struct ckpt
         uint64_t wait = settle_usec(rs);
 
         /* without the marker its layout writes last: incomplete, renamed
-         * in or quiet. The marker's arrival is an event inside it when it
-         * was seen being written (index_dirty()); else the run's next
-         * look finds it (index_update() reads every incomplete one). */
+         * in or quiet. The marker's arrival is an event inside it (see
+         * watch_unmarked()), which reads it again (index_dirty()). */
         if (c->unmarked)
                 return;
         for (size_t k = 0; seen && k < c->n_members; k++) {
