@@ -164,14 +164,19 @@ struct rank_work {
  * being a total order. Reads c only for a tie of metric and order. */
 static bool best_sorted(const struct rank_ctx *ctx, const struct rank_slot *slot, size_t m)
 {
-        for (size_t j = 1; j < m; j++) {
-                int r = double_cmp(slot[j - 1].metric, slot[j].metric);
+        bool max = ctx->mode == MODE_MAX;
 
-                if (ctx->mode == MODE_MAX)
-                        r = -r;
+        for (size_t j = 1; j < m; j++) {
+                double a = slot[j - 1].metric, b = slot[j].metric;
+                int r;
+
+                /* no NaN among the ranked: a plain comparison first */
+                if (max ? a > b : a < b)
+                        continue;
+                if (a != b)
+                        return false;
                 /* a tie: the older first, by order first (age_cmp()) */
-                if (r == 0)
-                        r = double_cmp(slot[j - 1].order, slot[j].order);
+                r = double_cmp(slot[j - 1].order, slot[j].order);
                 if (r > 0 || (r == 0 && best_cmp_idx(ctx, slot[j - 1].at - 1, slot[j].at - 1) >= 0))
                         return false;
         }
@@ -183,8 +188,12 @@ static bool best_sorted(const struct rank_ctx *ctx, const struct rank_slot *slot
 static bool newest_sorted(const struct ckpt *c, const struct rank_work *w, size_t n_settled)
 {
         for (size_t j = 1; j < n_settled; j++) {
-                int r = double_cmp(w->settled_order[j - 1], w->settled_order[j]);
+                int r;
 
+                /* false for a NaN: then double_cmp() */
+                if (w->settled_order[j - 1] < w->settled_order[j])
+                        continue;
+                r = double_cmp(w->settled_order[j - 1], w->settled_order[j]);
                 if (r > 0 || (r == 0 && age_cmp(c, w->settled[j - 1], w->settled[j]) >= 0))
                         return false;
         }
