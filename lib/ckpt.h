@@ -175,8 +175,10 @@ struct ckpt {
          * written (daemon/ages.c) */
         bool seen_future : 1;
         /* a directory without the complete_marker its watch requires
-         * (require_marker): incomplete, whatever the events say */
+         * (require_marker), or that the marked ones of its run show is
+         * still being saved (scan.c): incomplete, whatever the events say */
         bool unmarked : 1;
+        bool marked : 1; /* a directory holding its complete_marker */
 };
 
 /* Field i (< n_fields) of c: in its packed allocation, after members. */

@@ -76,7 +76,10 @@ const struct preset presets[] = {
         {
                 /* CheckpointManager: <step>/ committed by commit_success.txt
                  * (non-atomic filesystems) or by rename from a tmp dir, which
-                 * writes no marker: one cannot be required. */
+                 * writes no marker: one cannot be required, but where the
+                 * run's others have it, one without it is a save under way
+                 * (scan.c). {step} takes any numbered directory: only a run
+                 * where one holds Orbax's marks is Orbax's (scan.c). */
                 .name = "orbax",
                 .pattern = "{step}",
                 .kind = KIND_DIR,
@@ -238,6 +241,21 @@ static bool has_entry(int run_fd, const char *dir, const char *name)
         return true;
 }
 
+bool preset_orbax_marked(int run_fd, const char *dir, const char *marker)
+{
+        /* the step's metadata (since 0.5), the commit of a non-atomic
+         * save, the metrics CheckpointManager writes, and the files of
+         * the item saved without a name: OCDBT's, or the older msgpack */
+        static const char *const marks[] = {"_CHECKPOINT_METADATA", "commit_success.txt",     "metrics/metrics",
+                                            "default/_METADATA",    "default/manifest.ocdbt", "default/_sharding",
+                                            "default/checkpoint"};
+
+        for (size_t i = 0; i < ELEMENTSOF(marks); i++)
+                if (has_entry(run_fd, dir, marks[i]))
+                        return true;
+        return marker && *marker && has_entry(run_fd, dir, marker);
+}
+
 const struct preset *preset_detect(int run_fd, char *const *names, const bool *is_dir, size_t n, const char **ret_why)
 {
         enum { TF, DS, MG, HF, DCP, ORBAX, NEMO, LIGHTNING, _N };
@@ -249,7 +267,8 @@ const struct preset *preset_detect(int run_fd, char *const *names, const bool *i
                 "iter_N directories or latest_checkpointed_iteration.txt",
                 "checkpoint-N directories holding trainer_state.json",
                 "step-N directories holding .metadata",
-                "numbered step directories holding _CHECKPOINT_METADATA or commit_success.txt",
+                "numbered step directories holding Orbax's files (_CHECKPOINT_METADATA, commit_success.txt, "
+                "metrics/metrics, default/)",
                 "*.nemo files or NeMo's *-last.ckpt copies",
                 "*.ckpt files",
         };
@@ -283,9 +302,7 @@ const struct preset *preset_detect(int run_fd, char *const *names, const bool *i
                         seen[HF] = true;
                 else if (!seen[DCP] && numbered(name, "step-", "") && has_entry(run_fd, name, ".metadata"))
                         seen[DCP] = true;
-                else if (!seen[ORBAX] && numbered(name, "", "") &&
-                         (has_entry(run_fd, name, "_CHECKPOINT_METADATA") ||
-                          has_entry(run_fd, name, "commit_success.txt")))
+                else if (!seen[ORBAX] && numbered(name, "", "") && preset_orbax_marked(run_fd, name, NULL))
                         seen[ORBAX] = true;
         }
         seen[TF] = tf_state && tf_index;

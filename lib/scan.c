@@ -713,7 +713,7 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
                         if (need_marker) {
                                 q = marker_present(fd, marker);
                                 if (q > 0)
-                                        marked = true;
+                                        marked = c->marked = true;
                                 else if (q < 0)
                                         ckpt_error(c, q, READ_WHAT_MARKER);
                                 else if (ctx->w->require_marker)
@@ -803,6 +803,54 @@ static int pathv_push(struct pathv *p, char *s)
 static int scan_dir_auto(int run_fd, const char *run_path, const struct watch_conf *w, int64_t now_usec,
                          struct run *ret, struct pathv *ret_subdirs);
 
+/* Orbax's {step} takes any numbered directory, a job's or a Hydra sweep's
+ * as well: a run is Orbax's only where one of the directories its pattern
+ * takes holds Orbax's marks. Elsewhere they are directories to look into,
+ * none of them a checkpoint. */
+static bool orbax_run(int run_fd, const struct watch_conf *w, const struct pattern *pat, const struct scan_listing *l)
+{
+        for (size_t i = 0; i < l->n; i++) {
+                const struct scan_entry *e = &l->v[i];
+                struct fields f;
+
+                if (S_ISDIR(e->st.st_mode) && !scan_name_ignored(w, e->name) &&
+                    scan_name_matches(w, pat, e->name, &f) && preset_orbax_marked(run_fd, e->name, w->complete_marker))
+                        return true;
+        }
+        return false;
+}
+
+/* Whether the watch has a complete_marker it does not require. */
+static bool marker_optional(const struct watch_conf *w)
+{
+        return w->complete_marker && w->complete_marker[0] && !w->require_marker;
+}
+
+/* A marker the watch does not require (Orbax's commit_success.txt, which
+ * it writes only where a rename is not atomic) still tells: where others
+ * of the run have it, a directory without it that is newer than the
+ * oldest of them is a save under way or one that died, and quiet says
+ * nothing. Older ones without it predate the marker: complete once quiet,
+ * as before. */
+static void unmarked_by_run(const struct watch_conf *w, struct run *run)
+{
+        int64_t oldest = INT64_MAX;
+
+        if (!marker_optional(w))
+                return;
+        for (size_t i = 0; i < run->n_ckpts; i++)
+                if (run->ckpts[i].marked && run->ckpts[i].mtime_usec < oldest)
+                        oldest = run->ckpts[i].mtime_usec;
+        for (size_t i = 0; oldest != INT64_MAX && i < run->n_ckpts; i++) {
+                struct ckpt *c = &run->ckpts[i];
+
+                if (c->is_dir && !c->marked && c->read_error == 0 && c->mtime_usec > oldest) {
+                        c->unmarked = true;
+                        c->complete = false;
+                }
+        }
+}
+
 static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w, const struct pattern *pat,
                     int64_t now_usec, struct run *ret, struct pathv *ret_subdirs)
 {
@@ -814,7 +862,7 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
         struct scan_ctx ctx;
         struct stat st;
         uint64_t mnt_id;
-        bool groups;
+        bool groups, layout;
         int r;
 
         if (!w || !pat || !ret)
@@ -848,6 +896,7 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
         ctx = (struct scan_ctx){
                 .dir_fd = run_fd, .mnt_id = mnt_id, .w = w, .now_usec = now_usec, .l = &l, .logs = &logs};
 
+        layout = !streq_ptr(w->preset, "orbax") || orbax_run(run_fd, w, pat, &l);
         /* entries that pin other entries: scan_one() cannot see them */
         run.pin_sources = l.n_unfinished > 0;
         for (size_t i = 0; i < l.n; i++) {
@@ -871,7 +920,7 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
                 /* a mount point in the run: another filesystem's root */
                 if (e->mnt_id != mnt_id && e->mnt_id && mnt_id)
                         continue;
-                if (kind_fits(w->kind, e->st.st_mode) && scan_name_matches(w, pat, e->name, &f)) {
+                if (layout && kind_fits(w->kind, e->st.st_mode) && scan_name_matches(w, pat, e->name, &f)) {
                         /* grown on demand: a run may hold 100k other files */
                         if (n_cands == cap) {
                                 size_t ncap = cap ? cap * 2 : 16;
@@ -922,6 +971,7 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
                         run.n_ckpts++;
                 i = j;
         }
+        unmarked_by_run(w, &run);
         if (run.n_ckpts > 1)
                 qsort(run.ckpts, run.n_ckpts, sizeof(*run.ckpts), ckpt_cmp);
 
@@ -1063,12 +1113,14 @@ bool scan_incremental(const struct watch_conf *w, const struct pattern *pat)
          * pin or rank by what other entries say; a metric_file lies inside
          * a directory checkpoint that is not watched once complete, so
          * rewriting it raises no event of the run; "auto" decides the
-         * layout from all the entries at once. (A metric log ranks only
+         * layout from all the entries at once, and so do Orbax's marks
+         * and a marker not required (orbax_run(), unmarked_by_run()).
+         * (A metric log ranks only
          * the names without the monitor: scan_one() leaves those to a
          * scan of the whole run, see struct run, metric_logged.) */
         return !pattern_groups(pat) && w->pointer_files.n == 0 && w->metric_source != METRIC_HF_STATE &&
                w->metric_source != METRIC_JSON_FILE && !streq_ptr(w->preset, "huggingface") &&
-               !streq_ptr(w->preset, "auto");
+               !streq_ptr(w->preset, "auto") && !streq_ptr(w->preset, "orbax") && !marker_optional(w);
 }
 
 bool scan_name_pins(const char *name)

@@ -92,6 +92,58 @@ test_orbax() {
         assert_names ox 4000 5000.orbax-checkpoint-tmp-1700000000
 }
 
+# orbax_step DIR STEP: an Orbax step directory as CheckpointManager
+# commits it on a filesystem without atomic rename (GCS), an hour old.
+orbax_step() {
+        mkdir -p "$1/$2/default"
+        mkfile "$1/$2/default/manifest.ocdbt" 2
+        echo '{}' >"$1/$2/_CHECKPOINT_METADATA"
+        touch "$1/$2/commit_success.txt"
+        old "$1/$2"/* "$1/$2"/default/* "$1/$2"
+}
+
+# {step} takes any numbered directory: a SLURM job's or a Hydra sweep's
+# numbered directories, holding runs of their own, are looked into, never
+# deleted as checkpoints of the root.
+test_orbax_numbered_job_directories_are_not_checkpoints() {
+        local job s
+        for job in 4711001 4711002 4711003; do
+                for s in 1000 2000 3000; do
+                        orbax_step "jobs/$job/checkpoints" $s
+                done
+                old "jobs/$job/checkpoints" "jobs/$job"
+        done
+        "$CKPTD" -1 -w "$T/jobs" --preset orbax --keep-last 1 2>err || fail "-1 failed: $(cat err)"
+        assert_names jobs 4711001 4711002 4711003
+        for job in 4711001 4711002 4711003; do
+                assert_names "jobs/$job/checkpoints" 3000
+        done
+}
+
+# commit_success.txt is not required (an atomic rename writes none), but
+# where the run's others have it, a newer step without it is a save under
+# way: it displaces nothing. An older one without it predates the marker.
+test_orbax_step_without_the_commit_its_run_shows_is_kept() {
+        local preset
+        for preset in orbax auto; do
+                orbax_step ox 100
+                orbax_step ox 200
+                orbax_step ox 300
+                rm ox/300/commit_success.txt # still being written
+                mkdir -p ox/50/default
+                mkfile ox/50/default/manifest.ocdbt 2
+                touch -d "-2 hours" ox/50/default/* ox/50/default ox/50
+                "$CKPTD" -l -w "$T/ox" --preset $preset --keep-last 1 >out 2>err || fail "-l failed: $(cat err)"
+                assert_grep "keep .*300/ *incomplete(no commit_success.txt)$" out
+                "$CKPTD" -1 -w "$T/ox" --preset $preset --keep-last 1 2>err || fail "-1 failed: $(cat err)"
+                assert_names ox 200 300
+                touch ox/300/commit_success.txt
+                "$CKPTD" -1 -w "$T/ox" --preset $preset --keep-last 1 --settle 0 2>err || fail "-1 failed: $(cat err)"
+                assert_names ox 300
+                rm -rf ox
+        done
+}
+
 # NeMo: key=value names with a double dash, -last copies and -unfinished
 # markers for checkpoints being written.
 test_nemo() {

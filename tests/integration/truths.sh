@@ -396,6 +396,28 @@ test_marker_of_a_directory_seen_late() {
         done
 }
 
+# Orbax on a filesystem without atomic rename writes each step in place
+# and commit_success.txt last. The daemon keeps a step without it, however
+# quiet, once the run's others show the marker, and the commit it waits
+# for is seen: the step before goes then, not at the next save.
+test_orbax_commit_is_waited_for() {
+        local s
+        for s in 100 200; do
+                mkdir -p ox/$s/default
+                mkfile ox/$s/default/manifest.ocdbt 2
+                touch ox/$s/commit_success.txt
+                old ox/$s/default/* ox/$s/* ox/$s
+        done
+        start_daemon log -w "$T/ox" --preset orbax --keep-last 1 --settle 0.2
+        wait_names ox 200
+        mkdir -p ox/300/default
+        mkfile ox/300/default/manifest.ocdbt 2
+        wait_for 30 quiet_for_2s || fail "ckptd never idles"
+        assert_names ox 200 300
+        touch ox/300/commit_success.txt
+        wait_names ox 300
+}
+
 # The watch inside a directory without its marker outlives what may take
 # it away: a rescan of the root after a read error (under preset auto the
 # directory being written was a run of its own, which the rescan drops),

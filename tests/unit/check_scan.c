@@ -376,9 +376,27 @@ START_TEST(test_incomplete_marker)
         ck_assert(run.ckpts[2].complete);
         ck_assert(!run.ckpts[3].complete); /* fresh, no marker */
         ck_assert(run.ckpts[4].complete);  /* fresh, but marked */
+        /* not required, but others have it: the fresh one without it is
+         * newer than the oldest of those, a save under way; the settled
+         * one is as old as they are */
         for (size_t i = 0; i < run.n_ckpts; i++)
-                ck_assert(!run.ckpts[i].unmarked);
+                ck_assert(run.ckpts[i].unmarked == (i == 3));
         run_finish(&run);
+
+        /* so is one that has been quiet for settle since */
+        tree_set_mtime("checkpoint-20/model.safetensors", -HOUR_USEC / 2);
+        run = tree_scan(&w);
+        ck_assert(!run.ckpts[1].complete && run.ckpts[1].unmarked);
+        ck_assert_int_eq(run.ckpts[1].read_error, 0);
+        run_finish(&run);
+        /* and with no marked one in the run, quiet completes it */
+        w.complete_marker = (char *)"DONE";
+        run = tree_scan(&w);
+        ck_assert(run.ckpts[1].complete && !run.ckpts[1].unmarked);
+        ck_assert(!run.ckpts[3].complete && !run.ckpts[3].unmarked);
+        run_finish(&run);
+        w.complete_marker = (char *)"trainer_state.json";
+        tree_set_mtime("checkpoint-20/model.safetensors", -3 * HOUR_USEC);
 
         /* required (HF, DCP): without it, settled is not complete */
         w.require_marker = true;
