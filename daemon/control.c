@@ -14,10 +14,13 @@
  * it is under the unit's sandbox (PrivateNetwork=, RestrictAddressFamilies=)
  * and from ExecReload=, which runs in that sandbox too. The daemon removes
  * it at exit; one left by a crash names a pid that is gone and is skipped. */
+#include <ctype.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <json.h>
 #include <libgen.h>
+#include <limits.h>
 #include <printbuf.h>
 #include <signal.h>
 #include <stdio.h>
@@ -1009,6 +1012,26 @@ static json_object *state_read(const char *dir, pid_t pid)
         return o;
 }
 
+/* A pid in s: decimal digits only (no sign, no space), 1 to INT_MAX, then
+ * exactly suffix. sscanf's %d would wrap 4294967297 to 1 and stop at the
+ * first non-digit, naming another process. */
+static int parse_pid(const char *s, const char *suffix, pid_t *ret)
+{
+        char *end;
+        long v;
+
+        if (!isdigit((unsigned char)s[0]))
+                return -EINVAL;
+        errno = 0;
+        v = strtol(s, &end, 10);
+        if (errno == ERANGE || v > INT_MAX)
+                return -ERANGE;
+        if (v <= 0 || strcmp(end, suffix) != 0)
+                return -EINVAL;
+        *ret = (pid_t)v;
+        return 0;
+}
+
 /* The pids of the daemons with a state file in dir, alive, sorted. */
 static size_t state_pids(const char *dir, pid_t *pids, size_t max)
 {
@@ -1019,9 +1042,10 @@ static size_t state_pids(const char *dir, pid_t *pids, size_t max)
         if (!d)
                 return 0;
         while ((de = readdir(d)) && n < max) {
-                int pid, end = 0;
+                pid_t pid;
 
-                if (sscanf(de->d_name, "state-%d.json%n", &pid, &end) == 1 && de->d_name[end] == '\0' && pid > 0) {
+                if (strncmp(de->d_name, "state-", strlen("state-")) == 0 &&
+                    parse_pid(de->d_name + strlen("state-"), ".json", &pid) == 0) {
                         json_object *o = state_read(dir, pid);
 
                         if (pid_alive(pid, o))
@@ -1253,7 +1277,11 @@ static int cmd_reload(int argc, char *argv[])
         json_object *state;
         bool alive;
 
-        if (argc > 2 || (argc == 2 && (sscanf(argv[1], "%d", &pid) != 1 || pid <= 0))) {
+        if (argc == 2 && parse_pid(argv[1], "", &pid) < 0) {
+                fprintf(stderr, "ckptd reload: invalid pid '%s'\nUsage: ckptd reload [PID]\n", argv[1]);
+                return 2;
+        }
+        if (argc > 2) {
                 fprintf(stderr, "Usage: ckptd reload [PID]\n");
                 return 2;
         }

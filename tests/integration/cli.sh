@@ -199,4 +199,27 @@ test_watch_path_that_is_a_file_is_named() {
         stop_daemon d.log
 }
 
+# ckptd reload takes a pid as plain decimal digits: one that wraps to a
+# running daemon's pid, or is followed by anything, is a usage error and
+# signals no one.
+test_reload_refuses_an_invalid_pid() {
+        mkdir rt w
+        export RUNTIME_DIRECTORY=$T/rt
+        start_daemon d.log -w "$T/w" --preset lightning
+        wait_for 10 test -e "rt/state-$DPID.json" || fail "no state file: $(ls rt)"
+        for pid in $((DPID + 4294967296)) "${DPID}junk" "$DPID.0" "+$DPID" " $DPID" 0 -1 abc ""; do
+                assert_exit 2 "$CKPTD" reload "$pid" 2>err
+                assert_grep "^ckptd reload: invalid pid '$pid'$" err
+                assert_grep "^Usage: ckptd reload \[PID\]$" err
+        done
+        assert_exit 2 "$CKPTD" reload "$DPID" "$DPID" 2>err
+        # none of them reached the daemon
+        "$CKPTD" status --json >st.json
+        $PY -c 'import json, sys; d = json.load(open(sys.argv[1]))["daemons"][0]
+assert d["reload"]["count"] == 0, d["reload"]' st.json || fail "the daemon was reloaded: $(cat st.json)"
+        assert_exit 1 "$CKPTD" reload "$DPID" 2>err
+        assert_grep "^ckptd reload: rejected: " err
+        stop_daemon d.log
+}
+
 run_tests
