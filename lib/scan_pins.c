@@ -251,18 +251,24 @@ int pins_pointer_files(int run_fd, const struct strv *files, struct run *run)
                                 return -ENOMEM;
                         continue;
                 }
-                if (memchr(buf, '\0', len)) {
+                /* a UTF-8 byte-order mark, as some editors and Windows tools
+                 * write, is not part of the name */
+                s = buf;
+                if (len >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0) {
+                        s += 3;
+                        len -= 3;
+                }
+                if (memchr(s, '\0', len)) {
                         if (scan_run_error(run, -EBADMSG, "pointer file %s", files->v[i]) < 0)
                                 return -ENOMEM;
                         continue;
                 }
-                if (is_tf_state(buf, len)) {
-                        r = pin_tf_state(run, buf, len);
+                if (is_tf_state(s, len)) {
+                        r = pin_tf_state(run, s, len);
                         if (r < 0 && scan_run_error(run, r, "pointer file %s", files->v[i]) < 0)
                                 return -ENOMEM;
                         continue;
                 }
-                s = buf;
                 while (len > 0 && is_space(s[len - 1]))
                         len--;
                 while (len > 0 && is_space(*s)) {

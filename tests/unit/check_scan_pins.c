@@ -187,6 +187,63 @@ START_TEST(test_pointer_by_number)
 }
 END_TEST
 
+/* A UTF-8 byte-order mark before the name (some editors and Windows tools
+ * write one) is skipped, in each kind of pointer file. */
+START_TEST(test_pointer_after_a_bom)
+{
+        struct watch_conf w = tree_watch(KIND_DIR);
+        char *pf[] = {(char *)"latest"};
+        struct run run;
+
+        w.pointer_files.v = pf;
+        w.pointer_files.n = 1;
+        tree_use_pattern("global_step{step}");
+        tree_mkdirs("global_step1");
+        tree_mkdirs("global_step2");
+        tree_mkdirs("global_step3");
+        tree_puts("latest", "\xef\xbb\xbf" "global_step1\n");
+        run = tree_scan(&w);
+        ck_assert_uint_eq(run.n_ckpts, 3);
+        ck_assert_int_eq(run.read_error, 0);
+        ck_assert_uint_eq(tree_find(&run, "global_step1")->pins, PIN(PIN_POINTER));
+        ck_assert_uint_eq(tree_find(&run, "global_step2")->pins, 0);
+        run_finish(&run);
+
+        /* with CR LF and a path, as the BOM's writers often add */
+        tree_puts("latest", "\xef\xbb\xbf" "./global_step2/\r\n");
+        run = tree_scan(&w);
+        ck_assert_uint_eq(tree_find(&run, "global_step1")->pins, 0);
+        ck_assert_uint_eq(tree_find(&run, "global_step2")->pins, PIN(PIN_POINTER));
+        run_finish(&run);
+
+        /* Megatron's number */
+        tree_puts("latest", "\xef\xbb\xbf" "3\n");
+        run = tree_scan(&w);
+        ck_assert_uint_eq(tree_find(&run, "global_step3")->pins, PIN(PIN_POINTER));
+        run_finish(&run);
+
+        /* TF's CheckpointState, the key on the first line */
+        tree_puts("latest", "\xef\xbb\xbf" "model_checkpoint_path: \"global_step1\"\n");
+        run = tree_scan(&w);
+        ck_assert_int_eq(run.read_error, 0);
+        ck_assert_uint_eq(tree_find(&run, "global_step1")->pins, PIN(PIN_POINTER));
+        run_finish(&run);
+
+        /* a BOM alone names nothing yet: the run is kept, as for an empty one */
+        tree_puts("latest", "\xef\xbb\xbf");
+        run = tree_scan(&w);
+        ck_assert_int_eq(run.read_error, -ENODATA);
+        run_finish(&run);
+
+        /* only a whole BOM is skipped: a part of one is part of the name */
+        tree_puts("latest", "\xbb\xbf" "global_step1\n");
+        run = tree_scan(&w);
+        ck_assert_int_eq(run.read_error, 0);
+        ck_assert_uint_eq(tree_find(&run, "global_step1")->pins, 0);
+        run_finish(&run);
+}
+END_TEST
+
 START_TEST(test_keep_pins)
 {
         struct watch_conf w = tree_watch(KIND_ANY);
@@ -535,6 +592,7 @@ TCase *scan_pins_tcase(void)
         tcase_add_test(tc, test_symlink_into_dir);
         tcase_add_test(tc, test_pointer_by_name);
         tcase_add_test(tc, test_pointer_by_number);
+        tcase_add_test(tc, test_pointer_after_a_bom);
         tcase_add_test(tc, test_keep_pins);
         tcase_add_test(tc, test_keep_file_for_agrees_with_the_scan);
         tcase_add_test(tc, test_flock_pins);
