@@ -33,9 +33,10 @@ struct options {
         int log_level; /* -1: from the config */
         enum log_target log_target;
         enum log_format log_format;
-        struct config *adhoc;  /* built from -w and its flags */
-        const char *lock_wait; /* --lock-wait: overrides lock_wait */
-        long max_delete;       /* --max-delete: overrides max_delete_per_sweep; 0: not given */
+        struct config *adhoc; /* built from -w and its flags */
+        bool has_lock_wait;
+        long lock_wait;  /* --lock-wait: overrides lock_wait */
+        long max_delete; /* --max-delete: overrides max_delete_per_sweep; 0: not given */
 };
 
 static void help(void)
@@ -143,18 +144,22 @@ struct adhoc {
         bool no_recursive;
 };
 
-/* A flag's value within the range its config key accepts (conf_range_of),
- * so that -w and the config file agree and nothing is narrowed silently. */
+/* A flag's value in the forms and within the range its config key accepts
+ * (conftext.c, conf_range_of), so that -w and the config file agree and
+ * nothing is narrowed silently: decimal, or hexadecimal after 0x. Not base
+ * 0: strtol would read "010" as octal eight, where the config reads ten. */
 static int parse_long(const char *s, const char *what, const char *key, long *ret)
 {
+        bool hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
         char *end;
         const struct conf_range *r;
         long v;
 
         errno = 0;
-        v = strtol(s, &end, 10);
+        v = strtol(s, &end, hex ? 16 : 10);
         if (errno || end == s || *end) {
-                fprintf(stderr, "ckptd: %s: invalid value '%s'\n", what, s);
+                fprintf(stderr, "ckptd: %s: invalid value '%s' (an integer, decimal or hexadecimal: 16, 0x10)\n", what,
+                        s);
                 return -EINVAL;
         }
         /* compared as integers: 2^53 + 1 is 2^53 as a double */
@@ -483,13 +488,11 @@ static int parse_argv(int argc, char *argv[], struct options *o)
                         if (parse_long(optarg, "--max-delete", "max_delete_per_sweep", &o->max_delete) < 0)
                                 return -EINVAL;
                         break;
-                case ARG_LOCK_WAIT: {
-                        long v;
-                        if (parse_long(optarg, "--lock-wait", "lock_wait", &v) < 0)
+                case ARG_LOCK_WAIT:
+                        if (parse_long(optarg, "--lock-wait", "lock_wait", &o->lock_wait) < 0)
                                 return -EINVAL;
-                        o->lock_wait = optarg;
+                        o->has_lock_wait = true;
                         break;
-                }
                 default: suggest_option(argv[optind - 1]); return -EINVAL;
                 }
         }
@@ -583,8 +586,8 @@ static int run(const struct options *o)
         if (o->log_level >= 0)
                 c->log_level = o->log_level; /* -t shows the level in effect */
         log_set_level(c->log_level);
-        if (o->lock_wait)
-                c->lock_wait_sec = strtol(o->lock_wait, NULL, 10); /* checked by parse_argv */
+        if (o->has_lock_wait)
+                c->lock_wait_sec = o->lock_wait;
         if (o->max_delete > 0)
                 c->max_delete_per_sweep = (int)o->max_delete;
         switch (o->mode) {

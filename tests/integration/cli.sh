@@ -150,6 +150,29 @@ assert len(lines) == 2 and "no config file; check the path" in lines[1]["MESSAGE
                 fail "not one JSON object a line: $(cat err)"
 }
 
+# The integer flags read what the config file reads: decimal or 0x
+# hexadecimal, a leading zero still decimal, with the same ranges.
+test_integer_flags_take_hex_as_the_config_does() {
+        mkdir runs
+        printf 'watch = ( { path = "%s"; preset = "lightning"; monitor = "val_loss"; keep_top_k = 0x2;
+                    keep_last = 010; keep_every = 0X10; } );\nmax_delete_per_sweep = 0x10;\n' "$T/runs" >c.conf
+        "$CKPTD" -t -c c.conf >conf.out 2>err || fail "config rejected: $(cat err)"
+        "$CKPTD" -t -w "$T/runs" --preset lightning --monitor val_loss --keep-top-k 0x2 --keep-last 010 \
+                --keep-every 0X10 --max-delete 0x10 --lock-wait 0x1 >out 2>err || fail "rejected: $(cat err)"
+        assert_grep "^log_level info, check_interval 30s, max_delete_per_sweep 16$" out
+        assert_grep "^  keep  *best 2 by val_loss + last 10 + every 16 + pinned$" out
+        [ "$(grep -E "max_delete|keep " out)" = "$(grep -E "max_delete|keep " conf.out)" ] ||
+                fail "flags and config differ: $(cat out conf.out)"
+        for v in 0x 0xg 0x1.5 -0x1 0x10k; do
+                assert_exit 2 "$CKPTD" -t -w "$T/runs" --preset lightning --keep-last "$v" 2>err
+                assert_grep "^ckptd: --keep-last: invalid value '$v' (an integer, decimal or hexadecimal: 16, 0x10)$" err
+        done
+        assert_exit 2 "$CKPTD" -t -w "$T/runs" --preset lightning --keep-top-k 0xF4241 2>err
+        assert_grep "keep_top_k: must be an integer from -1 to 1000000, got 1000001" err
+        assert_exit 2 "$CKPTD" -t -w "$T/runs" --preset lightning --max-delete 0x0 2>err
+        assert_grep "max_delete_per_sweep: must be an integer from 1 to" err
+}
+
 # An empty -w (an unset variable in -w "$DIR") is a usage error, not the
 # current directory.
 test_empty_watch_is_refused() {
