@@ -102,13 +102,15 @@ const struct preset presets[] = {
                 /* exp_manager: Lightning-style names, .nemo for the final
                  * model; "-last" copies are excluded, with the "-last-v1"
                  * Lightning writes on a clash (they carry fields, so key=value
-                 * mode would rank them), "-unfinished" markers are handled by
-                 * the scan for every preset. */
+                 * mode would rank them) and the EMA copy of "-last"; X-EMA.ckpt,
+                 * the EMA weights of X.ckpt, is one checkpoint with it (scan.c);
+                 * "-unfinished" markers are handled by the scan for every
+                 * preset. */
                 .name = "nemo",
                 .match = {"*.ckpt", "*.nemo", NULL},
                 .kind = KIND_FILE,
                 .metric_source = METRIC_NAME,
-                .exclude = {"*-last.ckpt", "*-last.nemo", "*-last-v*.ckpt", NULL},
+                .exclude = {"*-last.ckpt", "*-last.nemo", "*-last-v*.ckpt", "*-last-EMA.ckpt", NULL},
                 .summary = "NeMo *.ckpt/*.nemo files, key=value names",
         },
         {

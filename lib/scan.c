@@ -510,9 +510,9 @@ static int double_cmp(double a, double b)
         return (a > b) - (a < b);
 }
 
-static int cand_cmp(const void *x, const void *y)
+/* By kind and fields; equal for the members of one group. */
+static int cand_key_cmp(const struct cand *a, const struct cand *b)
 {
-        const struct cand *a = x, *b = y;
         int r;
 
         if (a->is_dir != b->is_dir)
@@ -526,13 +526,64 @@ static int cand_cmp(const void *x, const void *y)
                 if (r != 0)
                         return r;
         }
+        return 0;
+}
+
+static int cand_cmp(const void *x, const void *y)
+{
+        const struct cand *a = x, *b = y;
+        int r = cand_key_cmp(a, b);
+
         /* the listing is sorted, so members come out sorted by name */
-        return (a->idx > b->idx) - (a->idx < b->idx);
+        return r != 0 ? r : (a->idx > b->idx) - (a->idx < b->idx);
 }
 
 static bool cand_same_group(const struct cand *a, const struct cand *b)
 {
         return a->is_dir == b->is_dir && fields_equal(&a->fields, &b->fields);
+}
+
+/* NeMo saves the EMA weights of X.ckpt beside it as X-EMA.ckpt, and
+ * removes both together: one checkpoint of two files. Where name's "-EMA"
+ * before its extension starts, or SIZE_MAX. */
+static size_t ema_at(const char *name)
+{
+        const char *dot = strrchr(name, '.');
+
+        if (!dot || dot - name < 5 || memcmp(dot - 4, "-EMA", 4) != 0)
+                return SIZE_MAX;
+        return (size_t)(dot - 4 - name);
+}
+
+/* a <=> b, each read without its "-EMA" (ema_at()). */
+static int ema_name_cmp(const char *a, const char *b)
+{
+        size_t ea = ema_at(a), eb = ema_at(b);
+
+        for (size_t i = 0, j = 0;; i++, j++) {
+                if (i == ea)
+                        i += 4;
+                if (j == eb)
+                        j += 4;
+                if (a[i] != b[j] || a[i] == '\0')
+                        return (unsigned char)a[i] - (unsigned char)b[j];
+        }
+}
+
+/* cand_cmp() for NeMo: X.ckpt, then X-EMA.ckpt, next to each other (the
+ * one without "-EMA" first: it names the checkpoint). */
+static int cand_cmp_ema(const void *x, const void *y, void *userdata)
+{
+        const struct scan_listing *l = userdata;
+        const struct cand *a = x, *b = y;
+        const char *na = l->v[a->idx].name, *nb = l->v[b->idx].name;
+        int r = cand_key_cmp(a, b);
+
+        if (r == 0)
+                r = ema_name_cmp(na, nb);
+        if (r == 0)
+                r = (ema_at(na) != SIZE_MAX) - (ema_at(nb) != SIZE_MAX);
+        return r != 0 ? r : (a->idx > b->idx) - (a->idx < b->idx);
 }
 
 /* Record the first failed read a checkpoint's verdict depends on. */
@@ -862,7 +913,7 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
         struct scan_ctx ctx;
         struct stat st;
         uint64_t mnt_id;
-        bool groups, layout;
+        bool groups, ema, layout;
         int r;
 
         if (!w || !pat || !ret)
@@ -941,8 +992,11 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
         }
 
         groups = pattern_groups(pat);
+        ema = !groups && streq_ptr(w->preset, "nemo");
         if (groups && n_cands > 1)
                 qsort(cands, n_cands, sizeof(*cands), cand_cmp);
+        if (ema && n_cands > 1)
+                qsort_r(cands, n_cands, sizeof(*cands), cand_cmp_ema, &l);
         /* with SCAN_ROOM_CKPTS more: the daemon adopts the array as its
          * index of the run, and growing it then would move every record,
          * holding the old copy beside the new one during start-up */
@@ -955,6 +1009,9 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
                 size_t j = i + 1;
 
                 while (groups && j < n_cands && cand_same_group(&cands[i], &cands[j]))
+                        j++;
+                while (ema && j < n_cands && j == i + 1 && cand_same_group(&cands[i], &cands[j]) &&
+                       ema_name_cmp(l.v[cands[i].idx].name, l.v[cands[j].idx].name) == 0)
                         j++;
                 /* more files than a record holds: the whole run is kept */
                 if (j - i > CKPT_MEMBERS_MAX) {
@@ -1109,7 +1166,8 @@ int scan_run(int run_fd, const char *run_path, const struct watch_conf *w, const
 
 bool scan_incremental(const struct watch_conf *w, const struct pattern *pat)
 {
-        /* groups span names; pointer files and HF's trainer_state.json
+        /* groups span names (NeMo's X-EMA.ckpt is one with X.ckpt);
+         * pointer files and HF's trainer_state.json
          * pin or rank by what other entries say; a metric_file lies inside
          * a directory checkpoint that is not watched once complete, so
          * rewriting it raises no event of the run; "auto" decides the
@@ -1120,7 +1178,8 @@ bool scan_incremental(const struct watch_conf *w, const struct pattern *pat)
          * scan of the whole run, see struct run, metric_logged.) */
         return !pattern_groups(pat) && w->pointer_files.n == 0 && w->metric_source != METRIC_HF_STATE &&
                w->metric_source != METRIC_JSON_FILE && !streq_ptr(w->preset, "huggingface") &&
-               !streq_ptr(w->preset, "auto") && !streq_ptr(w->preset, "orbax") && !marker_optional(w);
+               !streq_ptr(w->preset, "auto") && !streq_ptr(w->preset, "orbax") && !streq_ptr(w->preset, "nemo") &&
+               !marker_optional(w);
 }
 
 bool scan_name_pins(const char *name)

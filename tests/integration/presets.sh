@@ -166,6 +166,37 @@ test_nemo() {
                 "$n--val_loss=9.99-step=500-consumed_samples=4000.0-unfinished" "$n.nemo"
 }
 
+# NeMo with EMA saves X-EMA.ckpt beside each X.ckpt (and X-last-EMA.ckpt
+# beside X-last.ckpt) and removes both together: one checkpoint, neither
+# half of the newest or the best deleted on its own.
+test_nemo_ema_is_one_checkpoint_with_its_model() {
+        local n=megatron_gpt preset v
+        for preset in nemo auto; do
+                mkdir nm
+                for v in "2.50 100" "2.10 200" "2.30 300"; do
+                        set -- $v
+                        mkfile "nm/$n--val_loss=$1-step=$2-consumed_samples=$(($2 * 8)).0.ckpt" 4
+                        mkfile "nm/$n--val_loss=$1-step=$2-consumed_samples=$(($2 * 8)).0-EMA.ckpt" 2
+                        touch -d "-$((400 - $2)) min" nm/*step=$2-*
+                done
+                mkfile "nm/$n--val_loss=2.30-step=300-consumed_samples=2400.0-last.ckpt" 4
+                mkfile "nm/$n--val_loss=2.30-step=300-consumed_samples=2400.0-last-EMA.ckpt" 2
+                old nm/*-last*
+                "$CKPTD" -l -w "$T/nm" --preset $preset --monitor val_loss --keep-top-k 1 --keep-last 1 >out 2>err ||
+                        fail "$preset: -l failed: $(cat err)"
+                assert_grep "keep .*step=300-consumed_samples=2400.0.ckpt (+1 file) *last$" out
+                "$CKPTD" -1 -w "$T/nm" --preset $preset --monitor val_loss --keep-top-k 1 --keep-last 1 2>err ||
+                        fail "$preset: -1 failed: $(cat err)"
+                assert_names nm "$n--val_loss=2.10-step=200-consumed_samples=1600.0-EMA.ckpt" \
+                        "$n--val_loss=2.10-step=200-consumed_samples=1600.0.ckpt" \
+                        "$n--val_loss=2.30-step=300-consumed_samples=2400.0-EMA.ckpt" \
+                        "$n--val_loss=2.30-step=300-consumed_samples=2400.0-last-EMA.ckpt" \
+                        "$n--val_loss=2.30-step=300-consumed_samples=2400.0-last.ckpt" \
+                        "$n--val_loss=2.30-step=300-consumed_samples=2400.0.ckpt"
+                rm -rf nm
+        done
+}
+
 # torch.distributed.checkpoint: step-N/ with a .metadata file.
 test_dcp() {
         mkdir dcp

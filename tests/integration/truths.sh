@@ -418,6 +418,32 @@ test_orbax_commit_is_waited_for() {
         wait_names ox 300
 }
 
+# NeMo with EMA, as its ModelCheckpoint saves: the -unfinished marker, the
+# model, its EMA copy, the -last pair, the marker removed. The daemon
+# keeps and deletes each checkpoint's two files together.
+test_nemo_ema_saves() {
+        local n=megatron_gpt s
+        nemo_save() { # val_loss step
+                local x="nm/$n--val_loss=$1-step=$2"
+                touch "$x-unfinished"
+                mkfile "$x.ckpt" 4
+                mkfile "$x-EMA.ckpt" 2
+                rm -f nm/*-last.ckpt nm/*-last-EMA.ckpt
+                mkfile "$x-last.ckpt" 4
+                mkfile "$x-last-EMA.ckpt" 2
+                rm "$x-unfinished"
+        }
+        mkdir nm
+        start_daemon log -w "$T/nm" --preset nemo --monitor val_loss --keep-top-k 1 --keep-last 1 --settle 0.2
+        nemo_save 2.10 100
+        nemo_save 2.50 200
+        nemo_save 2.30 300
+        wait_names nm "$n--val_loss=2.10-step=100-EMA.ckpt" "$n--val_loss=2.10-step=100.ckpt" \
+                "$n--val_loss=2.30-step=300-EMA.ckpt" "$n--val_loss=2.30-step=300-last-EMA.ckpt" \
+                "$n--val_loss=2.30-step=300-last.ckpt" "$n--val_loss=2.30-step=300.ckpt"
+        assert_grep "deleted $T/nm/$n--val_loss=2.50-step=200.ckpt " log
+}
+
 # The watch inside a directory without its marker outlives what may take
 # it away: a rescan of the root after a read error (under preset auto the
 # directory being written was a run of its own, which the rescan drops),
