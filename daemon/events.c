@@ -349,6 +349,9 @@ static void on_ckpt_event(struct manager *m, struct root_state *rs, const struct
                 return;
         }
         note_write(m, ev);
+        /* a file inside written: asked at its next quiet whether one is
+         * still open (kept_unproven()), unless its marker then says done */
+        p->unproven = true;
         run_arm(run, pending_quiet_usec(rs, p), true);
 }
 

@@ -471,6 +471,9 @@ static int unproven_free(struct root_state *rs, struct run *idx, const struct ck
 /* A file made complete by an event that does not say its writer is done
  * (renamed in, or linked in: no IN_CLOSE_WRITE seen) may still be written:
  * a trainer can publish a save under its final name before it closes it.
+ * So may a directory without its marker, made in place or renamed in, or
+ * quiet after writes inside it (a rank pausing with a shard open): each
+ * file below it is asked (sweep_being_written()).
  * The first time it is complete and kept (among the best, the newest, or
  * for any reason: it may be the newest written all the same), it is checked
  * as a victim is, whether or not the decision deletes, since its place is
@@ -498,7 +501,7 @@ static uint64_t kept_unproven(struct root_state *rs, struct run_state *run, cons
                         struct ckpt *c = at >= 0 ? &idx->ckpts[at] : NULL;
                         uint64_t ask;
 
-                        if (!c || c->is_dir || c->read_error != 0)
+                        if (!c || c->marked || c->read_error != 0)
                                 continue;
                         if (p->writing) {
                                 /* taken before: asked again, once a call */

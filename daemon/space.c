@@ -302,8 +302,8 @@ static int64_t future_usec(const struct ckpt *c, int64_t now_usec)
         return d > 0 ? d : 0;
 }
 
-/* Whether file checkpoint k of run (a file, or a file of a group) is open
- * for writing in another process (sweep_being_written(): a reader holds
+/* Whether checkpoint k of run (a file, a file of a group, a file below a
+ * directory without its marker) is open for writing in another process (sweep_being_written(): a reader holds
  * nothing back), or cannot be told: without leases an mtime that moved
  * since the scan, or an error.
  * A save written in place in one long write() keeps the mtime of its
@@ -314,8 +314,8 @@ static bool place_in_use(struct root *r, const struct run *run, const struct ckp
 {
         int v;
 
-        if (k->is_dir)
-                return false; /* a directory's files are checked at its removal */
+        if (k->marked)
+                return false; /* its marker, written last, says the save is done */
         v = sweep_being_written(r, run, k, -1, k->mtime_usec);
         return v == -ESTALE ? false : v != VERIFY_FREE;
 }

@@ -487,8 +487,9 @@ static void run_unreadable(struct run *run, int error, const char *name)
  * from events: a save written in place since before the scan (one long
  * write, an old mtime) looks complete, takes a place among the best or the
  * newest, and the checkpoint it displaces would be deleted. So when the
- * decision deletes something, each complete file checkpoint kept for such a
- * place is asked whether a process has it open for writing
+ * decision deletes something, each complete checkpoint kept for such a
+ * place (a file, or a directory without its marker: every file below it)
+ * is asked whether a process has it open for writing
  * (sweep_being_written(): an eval job reading it holds nothing back; without
  * leases, an mtime newer than the scan's tells): one that is is taken as
  * still being written, and the run is decided again until no new one is.
@@ -540,7 +541,7 @@ bool sweep_placed_being_written(struct root *r, struct run *run, const struct po
                                         : (c->verdict.reasons & placed) || (c->mtime_usec >= newest && c->verdict.keep);
                         int v;
 
-                        if (!c->complete || c->is_dir || c->read_error != 0 || !ask)
+                        if (!c->complete || c->marked || c->read_error != 0 || !ask)
                                 continue;
                         if (ask_cb && ask_cb->asked && ask_cb->asked(c, ask_cb->userdata))
                                 continue;
@@ -764,6 +765,23 @@ static int victim_kept(const char *path, const struct run *run, const char *reas
         return 1;
 }
 
+/* Directory checkpoint c opened beneath the run at run_fd, still the one
+ * scanned: the fd, -ESTALE when gone or replaced, or -errno. */
+static int open_ckpt_dir(int run_fd, const struct ckpt *c)
+{
+        _cleanup_close_ int fd =
+                openat_beneath(run_fd, c->members[0], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK, 0);
+        struct stat st;
+
+        if (fd < 0)
+                return open_error_gone_or_replaced(fd) || fd == -ELOOP ? -ESTALE : fd;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (st.st_dev != c->dev || st.st_ino != c->ino)
+                return -ESTALE;
+        return TAKE_FD(fd);
+}
+
 /* Whether another process holds a flock(2) on victim c: from /proc/locks,
  * read once for the batch l, or where /proc is not mounted a probe of the
  * victim (holding its lock for an instant). VERIFY_FREE, VERIFY_FLOCK, or
@@ -836,22 +854,13 @@ static int victim_check(struct sweep *s, const struct run *run, const struct ckp
                 return 1;
 
         if (v == VERIFY_FREE && c->is_dir) {
-                _cleanup_close_ int fd =
-                        openat_beneath(run_fd, c->members[0], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK, 0);
-                struct stat st;
+                _cleanup_close_ int fd = open_ckpt_dir(run_fd, c);
                 int64_t since = s->now_usec - (int64_t)VERIFY_RECENT_SEC * (int64_t)USEC_PER_SEC;
 
-                if (fd < 0 && (open_error_gone_or_replaced(fd) || fd == -ELOOP))
-                        v = -ESTALE;
-                else if (fd < 0)
-                        v = fd;
-                else if (fstat(fd, &st) < 0)
-                        v = -errno;
-                else if (st.st_dev != c->dev || st.st_ino != c->ino)
-                        v = -ESTALE;
-                else /* the tree itself: the daemon's record of it may be from long ago (a
-                      * complete directory checkpoint is not watched inside) */
-                        v = verify_tree(fd, l->probe ? NULL : &l->t, since, c->mtime_usec);
+                /* the tree itself: the daemon's record of it may be from
+                 * long ago (a complete directory checkpoint is not watched
+                 * inside) */
+                v = fd < 0 ? fd : verify_tree(fd, l->probe ? NULL : &l->t, since, c->mtime_usec);
         } else if (v == VERIFY_FREE && c->n_members > 1) {
                 v = sweep_verify_files(NULL, run, c, run_fd, l->probe ? NULL : &l->t);
         }
@@ -907,7 +916,15 @@ static int each_file(struct root *r, const struct run *run, const struct ckpt *c
 
 int sweep_being_written(struct root *r, const struct run *run, const struct ckpt *c, int run_fd, int64_t newest_usec)
 {
-        return each_file(r, run, c, run_fd, &(struct file_ask){.newest_usec = newest_usec, .writer = true});
+        _cleanup_close_ int own_fd = -1, fd = -1;
+
+        if (!c->is_dir)
+                return each_file(r, run, c, run_fd, &(struct file_ask){.newest_usec = newest_usec, .writer = true});
+        run_fd = run_at(r, run, run_fd, &own_fd);
+        if (run_fd < 0)
+                return run_fd;
+        fd = open_ckpt_dir(run_fd, c);
+        return fd < 0 ? fd : verify_tree_writer(fd, newest_usec);
 }
 
 int sweep_verify_files(struct root *r, const struct run *run, const struct ckpt *c, int run_fd,

@@ -118,10 +118,10 @@ const char *sweep_metric_text(const struct root *r, const struct ckpt *c, char *
  * NULL on ENOMEM. */
 char *sweep_ckpt_path(const struct root *r, const struct run *run, const struct ckpt *c);
 
-/* Whether file checkpoint c of run (its one file, or any file of a group)
- * is open for writing (readers do not count), asked as sweep_verify_files()
- * asks: VERIFY_FREE, VERIFY_IN_USE, VERIFY_CHANGED (no leases: its mtime is
- * newer than newest_usec), -ESTALE, -EINVAL or -errno. */
+/* Whether checkpoint c of run (its one file, any file of a group, any file
+ * below a directory, verify_tree_writer()) is open for writing (readers do
+ * not count): VERIFY_FREE, VERIFY_IN_USE, VERIFY_CHANGED (no leases: its
+ * mtime is newer than newest_usec), -ESTALE or -errno. */
 int sweep_being_written(struct root *r, const struct run *run, const struct ckpt *c, int run_fd, int64_t newest_usec);
 
 struct flock_table;

@@ -311,6 +311,24 @@ int verify_file_writer(int dir_fd, const char *name, const struct stat *expect, 
 
 /* ---- directory checkpoints ------------------------------------------------ */
 
+/* What a walk asks of each file (verify_tree(), verify_tree_writer()). */
+struct vask {
+        const struct flock_table *locks; /* may be NULL */
+        int64_t since_usec;              /* files older than this are not opened */
+        int64_t newest_usec;             /* without leases, a newer mtime is a change */
+        bool writer;                     /* only writers count (a read lease) */
+};
+
+/* The lease that tells whether a file is in use as a asks, taken on fd: 0
+ * (dropped by the close of fd), or -errno (-EAGAIN: in use). */
+static int vask_lease(const struct vask *a, int fd)
+{
+        if (!a->writer)
+                return verify_lease_take(fd);
+        sigio_ignore();
+        return fcntl(fd, F_SETLEASE, F_RDLCK) == 0 ? 0 : -errno;
+}
+
 struct vframe {
         char **subdirs; /* names still to visit */
         size_t n, i;
@@ -334,8 +352,7 @@ static void vframe_finish(struct vframe *f)
  * entry is anything else than a regular file opened on dev as it stands:
  * then vframe_read() checks it the usual way, which tells each case apart. */
 #define VFILE_SLOW _VERIFY_VERDICT_MAX
-static int vframe_file(int dir_fd, const char *name, dev_t dev, const struct flock_table *locks, int64_t since_usec,
-                       int64_t newest_usec, bool *ret_recent)
+static int vframe_file(int dir_fd, const char *name, dev_t dev, const struct vask *a, bool *ret_recent)
 {
         _cleanup_close_ int fd = -1;
         struct stat st;
@@ -346,25 +363,24 @@ static int vframe_file(int dir_fd, const char *name, dev_t dev, const struct flo
                 return -ENOENT;
         if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_dev != dev)
                 return VFILE_SLOW;
-        if (flock_table_has(locks, st.st_dev, st.st_ino))
+        if (flock_table_has(a->locks, st.st_dev, st.st_ino))
                 return VERIFY_FLOCK;
-        *ret_recent = verify_mtime_usec(&st) >= since_usec;
+        *ret_recent = verify_mtime_usec(&st) >= a->since_usec;
         if (!*ret_recent)
                 return VERIFY_FREE;
-        r = verify_lease_take(fd);
+        r = vask_lease(a, fd);
         if (r == 0)
                 return VERIFY_FREE; /* dropped by the close, as in verify_file() */
         if (r == -EAGAIN)
                 return VERIFY_IN_USE;
         if (!verify_lease_unsupported(r))
                 return r;
-        return verify_mtime_usec(&st) > newest_usec ? VERIFY_CHANGED : VERIFY_FREE;
+        return verify_mtime_usec(&st) > a->newest_usec ? VERIFY_CHANGED : VERIFY_FREE;
 }
 
 /* Read the directory at fd once: check every entry, remember its
  * subdirectories in f. Returns an enum verify_verdict or -errno. */
-static int vframe_read(int fd, struct vframe *f, const struct flock_table *locks, int64_t since_usec,
-                       int64_t newest_usec)
+static int vframe_read(int fd, struct vframe *f, const struct vask *a)
 {
         char buf[16384];
         struct stat self;
@@ -395,7 +411,7 @@ static int vframe_read(int fd, struct vframe *f, const struct flock_table *locks
                         if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
                                 continue;
                         if (de->d_type == DT_REG && open_first) {
-                                r = vframe_file(fd, name, self.st_dev, locks, since_usec, newest_usec, &open_first);
+                                r = vframe_file(fd, name, self.st_dev, a, &open_first);
                                 if (r == -ENOENT)
                                         continue;
                                 if (r != VFILE_SLOW && r != VERIFY_FREE)
@@ -408,7 +424,7 @@ static int vframe_read(int fd, struct vframe *f, const struct flock_table *locks
                                         continue;
                                 return -errno;
                         }
-                        if (flock_table_has(locks, st.st_dev, st.st_ino))
+                        if (flock_table_has(a->locks, st.st_dev, st.st_ino))
                                 return VERIFY_FLOCK;
                         if (st.st_dev != self.st_dev)
                                 continue; /* a mount point: not ours to remove either */
@@ -420,15 +436,16 @@ static int vframe_read(int fd, struct vframe *f, const struct flock_table *locks
                                 if (!(v[f->n] = strdup(name)))
                                         return -ENOMEM;
                                 f->n++;
-                        } else if (S_ISREG(st.st_mode) && verify_mtime_usec(&st) >= since_usec) {
+                        } else if (S_ISREG(st.st_mode) && verify_mtime_usec(&st) >= a->since_usec) {
                                 open_first = true;
-                                r = verify_file(fd, name, &st, newest_usec);
+                                r = a->writer ? verify_file_writer(fd, name, &st, a->newest_usec)
+                                              : verify_file(fd, name, &st, a->newest_usec);
                                 if (r == -ESTALE) {
                                         /* replaced meanwhile: the file there now is checked as
                                          * it opens; anything else is a change under the check */
                                         bool recent;
 
-                                        r = vframe_file(fd, name, self.st_dev, locks, since_usec, newest_usec, &recent);
+                                        r = vframe_file(fd, name, self.st_dev, a, &recent);
                                         if (r == -ENOENT)
                                                 continue;
                                         if (r == VFILE_SLOW)
@@ -441,7 +458,7 @@ static int vframe_read(int fd, struct vframe *f, const struct flock_table *locks
         }
 }
 
-int verify_tree(int dir_fd, const struct flock_table *locks, int64_t since_usec, int64_t newest_usec)
+static int vtree(int dir_fd, const struct vask *a)
 {
         struct vframe *stack = NULL;
         size_t n = 0, cap = 0;
@@ -464,7 +481,7 @@ int verify_tree(int dir_fd, const struct flock_table *locks, int64_t since_usec,
                 }
                 top = &stack[n++];
                 *top = (struct vframe){};
-                r = vframe_read(fd, top, locks, since_usec, newest_usec);
+                r = vframe_read(fd, top, a);
                 if (r != VERIFY_FREE)
                         goto out;
                 /* one directory open at a time: down by name, back up by
@@ -514,4 +531,16 @@ out:
         free(stack);
         safe_close(fd);
         return r;
+}
+
+int verify_tree(int dir_fd, const struct flock_table *locks, int64_t since_usec, int64_t newest_usec)
+{
+        return vtree(dir_fd, &(struct vask){.locks = locks, .since_usec = since_usec, .newest_usec = newest_usec});
+}
+
+int verify_tree_writer(int dir_fd, int64_t newest_usec)
+{
+        /* every file, however old its mtime: a save written in place can
+         * set it back (os.utime, a copy with its times) and go on */
+        return vtree(dir_fd, &(struct vask){.since_usec = INT64_MIN, .newest_usec = newest_usec, .writer = true});
 }

@@ -80,6 +80,12 @@ int verify_file_writer(int dir_fd, const char *name, const struct stat *expect, 
  * one directory open at a time, never follows symlinks nor crosses mounts.
  * Returns an enum verify_verdict, or -errno (-ESTALE when the tree moved). */
 int verify_tree(int dir_fd, const struct flock_table *locks, int64_t since_usec, int64_t newest_usec);
+/* Whether any regular file below the directory checkpoint at dir_fd is
+ * open for writing by any process (a read lease probe on each, as
+ * verify_file_writer()): VERIFY_IN_USE or VERIFY_FREE; where leases cannot
+ * be taken, VERIFY_CHANGED when one's mtime is newer than newest_usec;
+ * -ESTALE when the tree moved, or -errno. Readers do not count. */
+int verify_tree_writer(int dir_fd, int64_t newest_usec);
 
 /* mtime of st in microseconds since the epoch. */
 int64_t verify_mtime_usec(const struct stat *st);

@@ -494,6 +494,46 @@ test_directory_with_an_open_file_is_kept() {
         assert_names runs step-3
 }
 
+# A directory checkpoint written in place with no marker (a generic
+# layout, Accelerate's checkpoint_N, DeepSpeed or Megatron without their
+# pointer) whose shard is still open for writing, its mtimes an hour old as
+# a long write leaves them, takes no place among the newest: what it would
+# displace stays, in one pass and in a daemon started meanwhile. Closed, it
+# counts.
+test_directory_save_open_for_writing_displaces_nothing() {
+        mkdir -p runs/step_100 runs/step_200 runs/step_300
+        mkfile runs/step_100/model.pt 4
+        mkfile runs/step_200/model.pt 4
+        hold write "$T/runs/step_300/model.pt"
+        writer=$HELD
+        touch -d "-2 hours" runs/*/* runs/*
+        "$CKPTD" -1 -w "$T/runs" --pattern 'step_{step}' --keep-last 1 2>err || fail "-1 failed: $(cat err)"
+        assert_names runs step_200 step_300
+        assert_grep "$T/runs/step_300: in use: taken for a save still being written, not for its place" err
+        start_daemon log -w "$T/runs" --pattern 'step_{step}' --keep-last 1 --settle 0.2
+        wait_taken step_300
+        assert_names runs step_200 step_300
+        release $writer
+        wait_names runs step_300
+}
+
+# The same in a daemon that sees the directory made: a pause in the write
+# longer than settle, the shard still open, is no end of the save.
+test_directory_save_pausing_with_a_shard_open_displaces_nothing() {
+        mkdir -p runs/step_100
+        mkfile runs/step_100/model.pt 4
+        touch -d "-2 hours" runs/step_100/model.pt runs/step_100
+        start_daemon log -w "$T/runs" --pattern 'step_{step}' --keep-last 1 --settle 0.2
+        mkdir runs/step_200
+        hold write "$T/runs/step_200/model.pt"
+        writer=$HELD
+        wait_taken step_200
+        wait_for 30 quiet_for_2s || fail "ckptd never idles"
+        assert_names runs step_100 step_200
+        release $writer
+        wait_names runs step_200
+}
+
 # A flock on a victim keeps it; ckptd itself calls flock(2) on no checkpoint
 # (a probe that takes the lock would make the holder's own flock -n fail).
 test_flock_pin_read_without_locking() {
