@@ -17,6 +17,8 @@
  *   FAULT_COUNT=FILE      at exit, write "function count" lines
  *   FAULT_FDS=FILE        at exit, write "fd target" for each open fd > 2
  *   FAULT_LOG=FILE        append "function N errno path" when a fault fires
+ *   FAULT_WHILE=FILE      fail only while FILE exists (calls are counted all
+ *                         the same): a test removes it to lift the fault
  *
  * Nothing is written to stdout or stderr: tests read ckptd's own messages
  * there. The shim's own calls bypass the counters (the `busy` guard).
@@ -200,6 +202,9 @@ static bool hit(int f, bool m, const char *path, void *caller)
                 return false;
         unsigned long n = __atomic_add_fetch(&counts[f], 1, __ATOMIC_RELAXED);
         if (f != fault_func || !fault_nth || n < fault_nth || (n > fault_nth && !fault_repeat))
+                return false;
+        /* access() is not shimmed: no counting, no recursion */
+        if (getenv("FAULT_WHILE") && access(getenv("FAULT_WHILE"), F_OK) != 0)
                 return false;
         busy++;
         log_fire(f, n, path);
