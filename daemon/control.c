@@ -373,7 +373,8 @@ int control_snapshot(const struct manager *m, bool runs, struct report_snapshot 
                 .fs = m->space.fs,
                 .n_fs = m->space.n_fs,
                 .floor_unmet = space_any_unmet(&m->space),
-                .read_errors_total = m->read_errors_total,
+                .floor_unknown = space_any_unknown(&m->space),
+                .read_errors_total = m->read_errors_total + m->space.read_errors,
                 .last_event_usec = m->last_event_usec,
                 .dry_run = m->dry_run,
                 .reload_rejected = m->control && m->control->reload_error,
@@ -593,8 +594,15 @@ static json_object *state_json(struct manager *m, const char *status)
 
                 json_object_object_add(j, "path", json_str(fs->path));
                 json_object_object_add(j, "floor_configured", json_object_new_boolean(fs->configured));
-                json_object_object_add(j, "free_bytes", json_object_new_uint64(fs->free_bytes));
-                json_object_object_add(j, "total_bytes", json_object_new_uint64(fs->total_bytes));
+                /* unknown: null, not the last reading (or 0) */
+                json_object_object_add(j, "free_bytes",
+                                       fs->stat_error < 0 ? NULL : json_object_new_uint64(fs->free_bytes));
+                json_object_object_add(j, "total_bytes",
+                                       fs->stat_error < 0 ? NULL : json_object_new_uint64(fs->total_bytes));
+                json_object_object_add(j, "floor_unknown",
+                                       json_object_new_boolean(fs->configured && fs->stat_error < 0));
+                if (fs->stat_error < 0)
+                        json_object_object_add(j, "error", json_object_new_string(strerror(-fs->stat_error)));
                 json_object_object_add(j, "floor_bytes", json_object_new_uint64(fs->floor_bytes));
                 json_object_object_add(j, "target_bytes", json_object_new_uint64(fs->target_bytes));
                 json_object_object_add(j, "floor_unmet", json_object_new_boolean(fs->unmet));
@@ -1162,6 +1170,12 @@ static void render_state(FILE *f, json_object *o)
                 for (size_t i = 0; i < json_object_array_length(a); i++) {
                         json_object *fs = json_object_array_get_idx(a, i);
 
+                        if (get_str(fs, "error")) {
+                                fprintf(f, "  space:    %s: free space unknown (%s), %s\n",
+                                        (s = get_str(fs, "path")) ? s : "?", get_str(fs, "error"),
+                                        get_bool(fs, "floor_configured") ? "FLOOR UNKNOWN" : "no floor");
+                                continue;
+                        }
                         fprintf(f, "  space:    %s: %s free of %s", (s = get_str(fs, "path")) ? s : "?",
                                 bytes_text(fs, "free_bytes", b1, sizeof(b1)),
                                 bytes_text(fs, "total_bytes", b2, sizeof(b2)));

@@ -149,6 +149,15 @@ int manager_once(const struct config *c, bool dry_run)
 
                 if (space_check(&space, roots.open, roots.n_open, &s, NULL) > 0 && status == EXIT_SUCCESS)
                         status = 3;
+                /* a floor that could not be checked (statvfs failed,
+                 * logged) is no "ok": nothing was evicted for it, and
+                 * whether the next save fits is unknown. It fails as an
+                 * unopenable root does, and before a floor found unmet:
+                 * 3 says how short it is, this cannot. */
+                if (space_any_unknown(&space)) {
+                        log_error("the free-space floor could not be checked: exiting %d", EXIT_FAILURE);
+                        status = EXIT_FAILURE;
+                }
                 if (s.deleted > before) {
                         char freed[16];
                         size_format(dry_run ? s.deleted_size_bytes - size_before : s.freed_bytes - freed_before, freed,

@@ -530,6 +530,11 @@ static void print_filesystems(FILE *f, const struct space *sp)
 
                 _cleanup_free_ char *path = log_escape(fs->path);
 
+                if (fs->stat_error < 0) {
+                        fprintf(f, "filesystem of %s: size and free space unknown (%s)%s\n", path ? path : "?",
+                                strerror(-fs->stat_error), fs->configured ? ", floor unknown" : ", no floor");
+                        continue;
+                }
                 fprintf(f, "filesystem of %s: size %s, free %s", path ? path : "?",
                         size_format(fs->total_bytes, a, sizeof(a)), size_format(fs->free_bytes, b, sizeof(b)));
                 if (!fs->configured) {
@@ -551,10 +556,17 @@ static json_object *filesystems_json(const struct space *sp)
                 json_object *o = json_object_new_object();
 
                 json_object_object_add(o, "path", json_name(fs->path));
-                json_object_object_add(o, "size_bytes", json_object_new_uint64(fs->total_bytes));
-                json_object_object_add(o, "free_bytes", json_object_new_uint64(fs->free_bytes));
+                /* unknown: null, not the last reading (or 0) */
+                json_object_object_add(o, "size_bytes",
+                                       fs->stat_error < 0 ? NULL : json_object_new_uint64(fs->total_bytes));
+                json_object_object_add(o, "free_bytes",
+                                       fs->stat_error < 0 ? NULL : json_object_new_uint64(fs->free_bytes));
+                if (fs->stat_error < 0)
+                        json_object_object_add(o, "error", json_object_new_string(strerror(-fs->stat_error)));
                 json_object_object_add(o, "floor", json_object_new_boolean(fs->configured));
-                if (fs->configured) {
+                if (fs->configured && fs->stat_error < 0) {
+                        json_object_object_add(o, "state", json_object_new_string("unknown"));
+                } else if (fs->configured) {
                         json_object_object_add(o, "floor_bytes", json_object_new_uint64(fs->floor_bytes));
                         json_object_object_add(o, "target_bytes", json_object_new_uint64(fs->target_bytes));
                         json_object_object_add(
@@ -703,6 +715,11 @@ char *report_status(const struct report_snapshot *s, const struct status_counts 
                         continue;
                 _cleanup_free_ char *path = log_escape(fs->path);
 
+                if (fs->stat_error < 0) {
+                        fprintf(f, "; %s free space unknown (%s), FLOOR UNKNOWN", path ? path : "?",
+                                strerror(-fs->stat_error));
+                        continue;
+                }
                 fprintf(f, "; %s %s free, floor %s", path ? path : "?", size_format(fs->free_bytes, a, sizeof(a)),
                         size_format(fs->floor_bytes, b, sizeof(b)));
                 if (fs->unmet)
@@ -749,14 +766,16 @@ static void put_reason_counter(FILE *f, const char *name, const char *help, cons
                         (unsigned long long)by_reason[r]);
 }
 
-/* One gauge per filesystem with a floor: its free bytes or its floor. */
+/* One gauge per filesystem with a floor: its free bytes or its floor. One
+ * that cannot be measured has none: a stale reading would pass for a
+ * current one (ckptd_floor_unknown says so). */
 static void put_fs_gauge(FILE *f, const struct report_snapshot *s, const char *name, const char *help, bool floor)
 {
         fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
         for (size_t i = 0; i < s->n_fs; i++) {
                 const struct fs_state *fs = &s->fs[i];
 
-                if (!fs->configured)
+                if (!fs->configured || fs->stat_error < 0)
                         continue;
                 fprintf(f, "%s{path=\"", name);
                 put_label(f, fs->path);
@@ -800,8 +819,13 @@ int report_metrics(const struct report_snapshot *s)
               "# TYPE ckptd_floor_unmet gauge\n",
               f);
         fprintf(f, "ckptd_floor_unmet %d\n", s->floor_unmet ? 1 : 0);
+        fputs("# HELP ckptd_floor_unknown 1 while the free space of some filesystem with a floor cannot be read.\n"
+              "# TYPE ckptd_floor_unknown gauge\n",
+              f);
+        fprintf(f, "ckptd_floor_unknown %d\n", s->floor_unknown ? 1 : 0);
         fprintf(f,
-                "# HELP ckptd_read_errors_total Failed reads that kept a run or checkpoint, each logged once.\n"
+                "# HELP ckptd_read_errors_total Failed reads that kept a run or checkpoint or left a floor unknown, "
+                "each logged once.\n"
                 "# TYPE ckptd_read_errors_total counter\n"
                 "ckptd_read_errors_total %llu\n"
                 "# HELP ckptd_unreadable_runs Runs kept whole after a read error in their last sweep.\n"

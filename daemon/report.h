@@ -53,7 +53,8 @@ struct report_snapshot {
         struct status_counts counts; /* over runs; zero unless runs were asked for */
         const struct fs_state *fs;   /* every filesystem; those configured have a floor */
         size_t n_fs;
-        bool floor_unmet; /* some filesystem stays below its floor */
+        bool floor_unmet;   /* some filesystem stays below its floor */
+        bool floor_unknown; /* the free space of some filesystem with a floor cannot be read */
         uint64_t deleted_by_reason[_DELETE_REASON_MAX];
         uint64_t freed_by_reason[_DELETE_REASON_MAX];
         uint64_t read_errors_total;

@@ -22,6 +22,7 @@
 #include "verify.h"
 
 static int fs_stat(int fd, uint64_t *ret_free, uint64_t *ret_total);
+static int fs_read(struct space *sp, struct fs_state *f, int fd);
 
 static struct fs_state *fs_find(struct space *sp, dev_t dev)
 {
@@ -68,7 +69,7 @@ int space_set_roots(struct space *sp, struct root *const *roots, size_t n)
         for (size_t i = 0; i < n; i++)
                 for (size_t j = 0; roots[i]->fd >= 0 && j < k; j++)
                         if (fs[j].dev == roots[i]->dev && !fs[j].configured && fs[j].total_bytes == 0)
-                                (void)fs_stat(roots[i]->fd, &fs[j].free_bytes, &fs[j].total_bytes);
+                                (void)fs_read(sp, &fs[j], roots[i]->fd);
         free(sp->fs);
         sp->fs = fs;
         sp->n_fs = k;
@@ -108,6 +109,14 @@ bool space_any_configured(const struct space *sp)
         return false;
 }
 
+bool space_any_unknown(const struct space *sp)
+{
+        for (size_t i = 0; i < sp->n_fs; i++)
+                if (sp->fs[i].configured && sp->fs[i].stat_error < 0)
+                        return true;
+        return false;
+}
+
 bool space_any_unmet(const struct space *sp)
 {
         for (size_t i = 0; i < sp->n_fs; i++)
@@ -132,6 +141,29 @@ static int fs_stat(int fd, uint64_t *ret_free, uint64_t *ret_total)
                 *ret_free += sweep_pending_bytes(st.st_dev);
         *ret_total = (uint64_t)sv.f_blocks * sv.f_frsize;
         return 0;
+}
+
+/* Measure f through fd. A failure (EIO, ETIMEDOUT on NFS or Lustre) leaves
+ * the floor unknown: nothing is evicted for it and it is not reported met.
+ * It is logged and counted once per errno, not at every check (a server
+ * that stays down must not fill the journal), and reading again is said
+ * once. 0 or -errno. */
+static int fs_read(struct space *sp, struct fs_state *f, int fd)
+{
+        int r = fs_stat(fd, &f->free_bytes, &f->total_bytes);
+
+        if (r == f->stat_error)
+                return r;
+        if (r < 0) {
+                log_internal(f->configured ? LOG_ERR : LOG_WARNING, r,
+                             "cannot read the free space of the filesystem of %s: %m%s", f->path,
+                             f->configured ? "; its floor is unknown and evicts nothing until it can be read" : "");
+                sp->read_errors++;
+        } else {
+                log_notice("the free space of the filesystem of %s can be read again", f->path);
+        }
+        f->stat_error = r;
+        return r;
 }
 
 /* floor and target: the largest any watch on the filesystem asks for */
@@ -741,7 +773,7 @@ void space_measure(struct space *sp, struct root *const *roots, size_t n)
 
                 for (size_t j = 0; j < n; j++)
                         if (roots[j]->fd >= 0 && roots[j]->dev == f->dev) {
-                                if (fs_stat(roots[j]->fd, &f->free_bytes, &f->total_bytes) == 0)
+                                if (fs_read(sp, f, roots[j]->fd) == 0)
                                         fs_levels(f, roots, n);
                                 break;
                         }
@@ -804,8 +836,10 @@ int space_check(struct space *sp, struct root *const *roots, size_t n, struct sw
                         if (roots[j]->fd >= 0 && roots[j]->dev == f->dev)
                                 fd = roots[j]->fd;
                 /* one without a floor is measured all the same: status
-                 * shows its free space */
-                if (fd < 0 || fs_stat(fd, &f->free_bytes, &f->total_bytes) < 0 || !f->configured)
+                 * shows its free space. One that cannot be measured
+                 * keeps its state, its floor unknown (fs_read()), and is
+                 * read again at the next check. */
+                if (fd < 0 || fs_read(sp, f, fd) < 0 || !f->configured)
                         continue;
                 fs_levels(f, roots, n);
                 /* headroom's largest checkpoint comes from the sweeps

@@ -14,6 +14,7 @@ struct fs_state {
         bool configured;      /* some watch on it sets min_free or headroom */
         uint64_t total_bytes; /* at the last check */
         uint64_t free_bytes;  /* f_bavail * f_frsize */
+        int stat_error;       /* -errno: its last statvfs failed (logged), the two above are stale; 0: read */
         uint64_t floor_bytes;
         uint64_t target_bytes;
         uint64_t largest_bytes; /* largest complete checkpoint seen on it */
@@ -30,7 +31,8 @@ struct space {
         /* How long space_check() waits for another ckptd's floor pass on a
          * filesystem (floorlock.c) before leaving it for next time. */
         int64_t lock_wait_usec;
-        bool busy; /* the last space_check() left a filesystem for next time */
+        bool busy;            /* the last space_check() left a filesystem for next time */
+        uint64_t read_errors; /* statvfs failures logged (each new one once) */
 };
 
 /* A decided run and its root, lent to the floor. */
@@ -74,11 +76,14 @@ void space_seen(struct space *sp, dev_t dev, const struct run *run);
 void space_seen_largest(struct space *sp, dev_t dev, uint64_t largest_bytes);
 /* Check every filesystem and evict where free space is below the floor,
  * among the runs that view gives (NULL: scan and decide the roots).
- * Returns how many filesystems are below the floor afterwards. */
+ * Returns how many filesystems are below the floor afterwards; one whose
+ * free space cannot be read is not among them (space_any_unknown()). */
 int space_check(struct space *sp, struct root *const *roots, size_t n, struct sweep *s, const struct space_view *view);
 /* Fill free, total, floor and target of every filesystem; evict nothing. */
 void space_measure(struct space *sp, struct root *const *roots, size_t n);
 /* Whether any filesystem has a floor at all. */
 bool space_any_configured(const struct space *sp);
+/* Whether any filesystem with a floor cannot be measured (its floor is unknown). */
+bool space_any_unknown(const struct space *sp);
 /* Whether any filesystem is being written to below its floor. */
 bool space_any_unmet(const struct space *sp);

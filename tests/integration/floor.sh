@@ -1077,4 +1077,113 @@ EOC
         stop_ckptd
 }
 
+# --- a filesystem whose free space cannot be read ---
+#
+# fstatvfs failing (EIO, ETIMEDOUT on NFS or Lustre) leaves the floor
+# unknown: nothing is evicted for it, and it is never reported met. Six
+# settled 5 MiB checkpoints all kept by the policy on a 40 MiB tmpfs: 10 MiB
+# free, a floor of 18 MiB that two evictions meet once statvfs reads again.
+
+statvfs_fails_disk() {
+        need_root
+        [ -n "${FAULT_SO:-}" ] && [ -f "$FAULT_SO" ] || skip "no fault shim (FAULT_SO, make build/fault.so)"
+        mount_tmpfs "$T/disk" 40m
+        mkdir "$T/disk/r"
+        for e in 1 2 3 4 5 6; do old_ckpt "$T/disk/r" "$e" "0.$e" 5120; done
+        cat >ckptd.conf <<EOC
+check_interval = 1;
+metrics_file = "$T/metrics.prom";
+watch = ( { path = "$T/disk/r"; preset = "lightning"; monitor = "val_loss"; keep_top_k = -1; min_free = "18M";
+            settle = 0.3; } );
+EOC
+}
+
+all_six() { names_are "$T/disk/r" "$(ck 1 0.1)" "$(ck 2 0.2)" "$(ck 3 0.3)" "$(ck 4 0.4)" "$(ck 5 0.5)" "$(ck 6 0.6)"; }
+
+# with_statvfs_failing CMD...: CMD with every fstatvfs of ckptd failing with
+# EIO while $T/statvfs-fails exists; each failure logged to $T/faults.
+with_statvfs_failing() {
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" LD_PRELOAD=$FAULT_SO \
+                FAULT_CALL=fstatvfs FAULT_NTH=1 FAULT_REPEAT=1 FAULT_ERRNO=EIO FAULT_WHILE=$T/statvfs-fails \
+                FAULT_LOG=$T/faults "$@"
+}
+
+status_says() { # PATTERN: `ckptd status` prints it
+        "$CKPTD" status >st 2>&1 && grep -q -- "$1" st
+}
+
+test_floor_unknown_while_statvfs_fails_then_recovers() {
+        statvfs_fails_disk
+        export RUNTIME_DIRECTORY=$T/rt STATE_DIRECTORY=$T/state
+        mkdir -p "$RUNTIME_DIRECTORY" "$STATE_DIRECTORY"
+        "$PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a") as f:
+    while True:
+        f.write(s.recv(65536).decode(errors="replace").replace("\n", " | ") + "\n")
+        f.flush()
+' "$T/notify.sock" "$T/notify.log" &
+        echo $! >>"$T/pids"
+        wait_for 10 test -S "$T/notify.sock" || fail "no notify socket"
+        : >"$T/statvfs-fails"
+        LOG=$T/ckptd.log
+        NOTIFY_SOCKET=$T/notify.sock with_statvfs_failing start_ckptd "$LOG" -c ckptd.conf
+
+        # said, in the log with its errno, and wherever the floor is shown
+        wait_for 20 grep -q "cannot read the free space of the filesystem of $T/disk/r: Input/output error" "$LOG" ||
+                fail "no error logged: $(cat "$LOG")"
+        wait_for 20 status_says "free space unknown (Input/output error), FLOOR UNKNOWN" || fail "status: $(cat st)"
+        assert_no_grep "floor met" st
+        [ "$("$CKPTD" status --json | "$PY" -c 'import json, sys
+f = json.load(sys.stdin)["daemons"][0]["filesystems"][0]
+print(f["floor_unknown"], f["free_bytes"], f["error"])')" = "True None Input/output error" ] ||
+                fail "status --json: $("$CKPTD" status --json)"
+        wait_for 20 grep -q "^ckptd_floor_unknown 1$" "$T/metrics.prom" || fail "metrics: $(cat "$T/metrics.prom")"
+        assert_no_grep "^ckptd_free_bytes{" "$T/metrics.prom"
+        assert_grep "^ckptd_read_errors_total [1-9]" "$T/metrics.prom"
+        wait_for 20 sh -c "tail -n1 '$T/notify.log' | grep -q 'FLOOR UNKNOWN'" || fail "STATUS: $(cat "$T/notify.log")"
+
+        # checked again every second, logged once, and nothing evicted
+        wait_for 20 at_least 8 "^fstatvfs " "$T/faults" || fail "not checked again: $(cat "$T/faults")"
+        [ "$(count "cannot read the free space" "$LOG")" = 1 ] || fail "not logged once: $(cat "$LOG")"
+        all_six || fail "evicted with the free space unknown: $(ls "$T/disk/r")"
+        assert_no_grep "(floor, " "$LOG"
+        assert_no_grep "back above the floor" "$LOG"
+
+        # it reads again: said once, and the floor works by itself
+        rm "$T/statvfs-fails"
+        wait_for 20 grep -q "the free space of the filesystem of $T/disk/r can be read again" "$LOG" ||
+                fail "recovery not said: $(cat "$LOG")"
+        wait_for 20 eval '[ "$(ls "$T/disk/r" | wc -l)" = 4 ]' || fail "the floor did not evict: $(ls "$T/disk/r")"
+        evicted "$T/disk/r/$(ck 5 0.5)" "$LOG"
+        evicted "$T/disk/r/$(ck 4 0.4)" "$LOG"
+        wait_for 20 status_says "floor met" || fail "status after recovery: $(cat st)"
+        wait_for 20 grep -q "^ckptd_floor_unknown 0$" "$T/metrics.prom" || fail "metrics: $(cat "$T/metrics.prom")"
+        assert_grep "^ckptd_free_bytes{" "$T/metrics.prom"
+        wait_for 20 sh -c "tail -n1 '$T/notify.log' | grep -q 'STATUS=' && ! tail -n1 '$T/notify.log' | grep -q 'UNKNOWN'" ||
+                fail "STATUS still unknown: $(tail -n3 "$T/notify.log")"
+        alive "$LOG"
+        stop_ckptd
+}
+
+test_once_and_list_with_statvfs_failing() {
+        statvfs_fails_disk
+        : >"$T/statvfs-fails"
+        # -l: the floor is unknown, not ok
+        with_statvfs_failing "$CKPTD" -l -c ckptd.conf >list 2>list.err || fail "-l failed: $(cat list.err)"
+        assert_grep "size and free space unknown (Input/output error), floor unknown" list
+        assert_no_grep ": ok$" list
+        # -1: exit 1 with the reason, nothing evicted
+        assert_exit 1 with_statvfs_failing "$CKPTD" --log-target stderr -1 -c ckptd.conf 2>once
+        assert_grep "cannot read the free space of the filesystem of $T/disk/r: Input/output error" once
+        assert_grep "the free-space floor could not be checked" once
+        all_six || fail "-1 evicted with the free space unknown: $(ls "$T/disk/r")"
+        # and once it reads, the same -1 meets the floor
+        rm "$T/statvfs-fails"
+        assert_exit 0 with_statvfs_failing "$CKPTD" --log-target stderr -1 -c ckptd.conf 2>once2
+        [ "$(ls "$T/disk/r" | wc -l)" = 4 ] || fail "-1 did not evict: $(ls "$T/disk/r") $(cat once2)"
+}
+
 run_tests
