@@ -308,41 +308,70 @@ int pins_pointer_files(int run_fd, const struct strv *files, struct run *run)
         return 0;
 }
 
+/* Pin what c's trainer_state.json names as best_model_checkpoint: 1 when
+ * read (or the run marked with the error), 0 when c is gone or has none
+ * (ENOENT), or -ENOMEM. */
+static int hf_pin_best_of(int run_fd, struct run *run, const struct ckpt *c)
+{
+        _cleanup_free_ char *best = NULL;
+        struct ckpt *t;
+        int fd, r;
+
+        fd = openat_beneath(run_fd, c->members[0], O_RDONLY | O_DIRECTORY | O_NOCTTY, 0);
+        if (fd == -ENOMEM)
+                return fd;
+        if (open_error_gone_or_replaced(fd))
+                return 0;
+        if (fd < 0)
+                return scan_run_error(run, fd, "%s/trainer_state.json", c->members[0]) < 0 ? -ENOMEM : 1;
+        r = metric_hf_best(fd, &best);
+        close(fd);
+        if (r == -ENOMEM)
+                return r;
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return scan_run_error(run, r, "%s/trainer_state.json", c->members[0]) < 0 ? -ENOMEM : 1;
+        if (best) {
+                t = find_by_member(run, best, strlen(best));
+                if (t)
+                        t->pins |= 1u << PIN_HF_BEST;
+        }
+        return 1;
+}
+
 /* HF writes best_model_checkpoint into every trainer_state.json; only the
- * newest checkpoint's copy is current. Falls back to older checkpoints when
- * the newest has none (ENOENT). One that cannot be read or parsed marks the
- * run: an older copy may name another best. The run is sorted, newest last. */
+ * newest checkpoint's copy is current. Newest by step, as HF resumes from;
+ * falls back to older ones when the newest has none (ENOENT). And newest
+ * written as well, when that is another: a run resumed from an earlier
+ * step writes below the old run's last steps, and its own state names the
+ * best it will load at the end. One that cannot be read or parsed marks the
+ * run: it may name another best. The run is sorted, newest last. */
 int pins_hf_best(int run_fd, struct run *run)
 {
-        for (size_t i = run->n_ckpts; i > 0; i--) {
+        const struct ckpt *read = NULL, *written = NULL;
+        int r = 0;
+
+        for (size_t i = run->n_ckpts; i > 0 && r == 0; i--) {
                 const struct ckpt *c = &run->ckpts[i - 1];
-                _cleanup_free_ char *best = NULL;
-                struct ckpt *t;
-                int fd, r;
 
                 if (!c->complete || !c->is_dir)
                         continue;
-                fd = openat_beneath(run_fd, c->members[0], O_RDONLY | O_DIRECTORY | O_NOCTTY, 0);
-                if (fd == -ENOMEM)
-                        return fd;
-                if (open_error_gone_or_replaced(fd))
-                        continue;
-                if (fd < 0)
-                        return scan_run_error(run, fd, "%s/trainer_state.json", c->members[0]);
-                r = metric_hf_best(fd, &best);
-                close(fd);
-                if (r == -ENOMEM)
-                        return r;
-                if (r == -ENOENT)
-                        continue;
-                if (r < 0)
-                        return scan_run_error(run, r, "%s/trainer_state.json", c->members[0]);
-                if (best) {
-                        t = find_by_member(run, best, strlen(best));
-                        if (t)
-                                t->pins |= 1u << PIN_HF_BEST;
-                }
-                return 0;
+                r = hf_pin_best_of(run_fd, run, c);
+                if (r != 0)
+                        read = c;
         }
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < run->n_ckpts; i++) {
+                const struct ckpt *c = &run->ckpts[i];
+
+                /* >=: of equal mtimes (restored, copied with cp -p)
+                 * the newest by step, the one read above */
+                if (c->complete && c->is_dir && (!written || c->mtime_usec >= written->mtime_usec))
+                        written = c;
+        }
+        if (written && written != read && (r = hf_pin_best_of(run_fd, run, written)) < 0)
+                return r;
         return 0;
 }

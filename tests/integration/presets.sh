@@ -32,6 +32,26 @@ test_huggingface() {
         grep checkpoint-1000 list | grep -q 'hf-best' || fail "best_model_checkpoint not pinned: $(cat list)"
 }
 
+# A run resumed from an earlier checkpoint writes below the old run's last
+# steps; its own trainer_state.json names the best it loads at the end
+# (load_best_model_at_end), which the old run's newest-by-step does not:
+# both are pinned.
+test_huggingface_resumed_run_keeps_its_own_best() {
+        hf_ckpt 100 0.5 out/checkpoint-100
+        hf_ckpt 300 0.2 out/checkpoint-300
+        hf_ckpt 500 0.6 out/checkpoint-300
+        hf_ckpt 250 0.3 out/checkpoint-250 # resumed from 100
+        hf_ckpt 400 0.4 out/checkpoint-250
+        for s in 100:-5 300:-4 500:-3 250:-2 400:-1; do
+                touch -d "${s#*:} hours" "out/checkpoint-${s%:*}"/* "out/checkpoint-${s%:*}"
+        done
+        "$CKPTD" -1 -w "$T/out" --preset huggingface --monitor eval_loss --keep-top-k 1 --keep-last 1 2>err ||
+                fail "-1 failed: $(cat err)"
+        # 300 best (and the old run's pinned best), 500 last, 400 newest
+        # written, 250 the resumed run's pinned best
+        assert_names out checkpoint-250 checkpoint-300 checkpoint-400 checkpoint-500
+}
+
 # A HF checkpoint still being written has no trainer_state.json yet and fresh
 # files: it is not deleted even with keep_last 0.
 test_huggingface_incomplete_is_kept() {
