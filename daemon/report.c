@@ -225,9 +225,15 @@ int report_config(FILE *f, const struct config *c)
                         fprintf(f, "  %-16s%llds\n", "poll", (long long)w->poll_interval_sec);
                 {
                         _cleanup_free_ char *ro = watch_readonly_problem(w->path);
+                        _cleanup_free_ char *ln = watch_symlink_problem(w->path);
                         if (ro) {
                                 _cleanup_free_ char *esc = log_escape(ro);
                                 fprintf(stderr, "ckptd: error: %s\n", esc ? esc : ro);
+                                status = EXIT_FAILURE;
+                        }
+                        if (ln) {
+                                _cleanup_free_ char *esc = log_escape(ln);
+                                fprintf(stderr, "ckptd: error: %s\n", esc ? esc : ln);
                                 status = EXIT_FAILURE;
                         }
                 }

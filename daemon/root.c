@@ -199,10 +199,14 @@ static void root_say_absent(struct root_state *rs, int r)
 {
         const char *path = rs->root.w->path;
 
+        _cleanup_free_ char *ln = NULL;
+
         if (r == rs->open_error)
                 return;
         rs->open_error = r;
-        if (r == -ENOENT)
+        if ((r == -ENOTDIR || r == -ELOOP) && (ln = watch_symlink_problem(path)))
+                log_warning("%s; watching for a directory to take its place", ln);
+        else if (r == -ENOENT)
                 log_notice("%s does not exist (yet); watching for it to be created", path);
         else if (r == -ENOTDIR)
                 log_warning("%s is not a directory; watching for a directory to take its place", path);

@@ -1,5 +1,6 @@
 /* Retention for one watch root: scan, decide, delete. */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <math.h>
 #include <signal.h>
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <sys/statvfs.h>
 #include <systemd/sd-daemon.h>
 
@@ -63,8 +65,13 @@ int root_init(struct root *r, const struct watch_conf *w)
         if (k < 0)
                 return k;
         k = root_open_fd(r);
-        if (k < 0)
+        if (k < 0) {
+                _cleanup_free_ char *ln = k == -ENOTDIR || k == -ELOOP ? watch_symlink_problem(w->path) : NULL;
+
+                if (ln)
+                        return log_errno(k, "cannot open watch root: %s", ln);
                 return log_errno(k, "cannot open watch root %s: %m", w->path);
+        }
         return 0;
 }
 
@@ -1138,6 +1145,29 @@ char *watch_readonly_problem(const char *path)
                      "If ckptd runs as a systemd service (ProtectSystem=strict), make it writable: "
                      "'systemctl edit ckptd', add \"[Service]\" and \"ReadWritePaths=%s\", then restart ckptd",
                      path, path) < 0)
+                return NULL;
+        return msg;
+}
+
+char *watch_symlink_problem(const char *path)
+{
+        _cleanup_free_ char *target = NULL, *real = NULL;
+        struct stat st;
+        char *msg = NULL;
+        ssize_t k;
+
+        if (lstat(path, &st) < 0 || !S_ISLNK(st.st_mode))
+                return NULL;
+        target = malloc(PATH_MAX);
+        if (!target)
+                return NULL;
+        k = readlink(path, target, PATH_MAX - 1);
+        if (k < 0)
+                return NULL;
+        target[k] = '\0';
+        real = realpath(path, NULL);
+        if (asprintf(&msg, "%s is a symlink to %s: a watch path is never followed; name the directory itself%s%s", path,
+                     target, real ? ": " : "", real ? real : "") < 0)
                 return NULL;
         return msg;
 }

@@ -199,5 +199,10 @@ void sweep_removals_end(void);
  * otherwise NULL. */
 char *watch_readonly_problem(const char *path);
 
+/* When path is a symlink, which a watch path never follows (the root is the
+ * directory named, whatever a link there points to later), a malloc'd
+ * message naming its target and what to write instead; otherwise NULL. */
+char *watch_symlink_problem(const char *path);
+
 /* Close the removal records directory (opened at the first removal). */
 void sweep_records_close(void);

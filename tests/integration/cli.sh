@@ -222,6 +222,28 @@ test_watch_path_that_is_a_file_is_named() {
         stop_daemon d.log
 }
 
+# A config's watch path that is a symlink is never followed (-w resolves
+# its argument once at start): -t and -1 fail naming the directory to
+# write instead, and the daemon warns once and waits for a directory.
+test_watch_path_that_is_a_symlink_is_named() {
+        mkdir -p real/run
+        mkfile "real/run/epoch=0-step=1.ckpt" 1
+        mkfile "real/run/epoch=1-step=2.ckpt" 1
+        ln -s "$T/real" link
+        cat >c.conf <<EOC
+watch = ( { path = "$T/link"; preset = "lightning"; keep_last = 1; settle = 0; } );
+EOC
+        msg="$T/link is a symlink to $T/real: a watch path is never followed; name the directory itself: $T/real"
+        assert_exit 1 "$CKPTD" -t -c c.conf >out 2>err
+        assert_grep "^ckptd: error: $msg$" err
+        assert_exit 1 "$CKPTD" -1 -c c.conf 2>err
+        assert_grep "cannot open watch root: $msg" err
+        start_daemon d.log -c c.conf --log-target stderr
+        assert_grep "^ckptd: warning: $msg; watching for a directory to take its place$" d.log
+        stop_daemon d.log
+        assert_names real/run "epoch=0-step=1.ckpt" "epoch=1-step=2.ckpt"
+}
+
 # ckptd reload takes a pid as plain decimal digits: one that wraps to a
 # running daemon's pid, or is followed by anything, is a usage error and
 # signals no one.
