@@ -390,6 +390,7 @@ int control_snapshot(const struct manager *m, bool runs, struct report_snapshot 
                 s.watches[i] = (struct report_watch){
                         .path = m->roots[i].root.w->path,
                         .present = m->roots[i].present,
+                        .locked = !m->roots[i].present && m->roots[i].lock_refused,
                         .read_only = root_read_only(&m->roots[i]),
                 };
         for (size_t i = 0; runs && i < m->n_roots; i++)
@@ -575,6 +576,7 @@ static json_object *state_json(struct manager *m, const char *status)
 
                 json_object_object_add(w, "path", json_str(rs->root.w->path));
                 json_object_object_add(w, "present", json_object_new_boolean(rs->present));
+                json_object_object_add(w, "locked", json_object_new_boolean(!rs->present && rs->lock_refused));
                 json_object_object_add(w, "read_only", json_object_new_boolean(root_read_only(rs)));
                 for (size_t j = 0; j < rs->n_runs; j++)
                         ckpts += rs->runs[j]->n_ckpts;
@@ -1149,7 +1151,10 @@ static void render_state(FILE *f, json_object *o)
                         size_t n = runs ? json_object_array_length(runs) : 0;
 
                         fprintf(f, "  watch:    %s: %s%s, %zu run%s, %lld checkpoint%s\n",
-                                (s = get_str(w, "path")) ? s : "?", get_bool(w, "present") ? "present" : "MISSING",
+                                (s = get_str(w, "path")) ? s : "?",
+                                get_bool(w, "present")  ? "present"
+                                : get_bool(w, "locked") ? "LOCKED by another ckptd: not watched"
+                                                        : "MISSING",
                                 get_bool(w, "read_only") ? ", READ-ONLY: cannot delete" : "", n, n == 1 ? "" : "s",
                                 (long long)get_int(w, "checkpoints"), get_int(w, "checkpoints") == 1 ? "" : "s");
                         for (size_t j = 0; j < n && j < STATUS_RUNS_MAX; j++) {

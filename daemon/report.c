@@ -734,7 +734,8 @@ char *report_status(const struct report_snapshot *s, const struct status_counts 
         for (size_t i = 0; i < s->n_watches; i++)
                 if (!s->watches[i].present) {
                         _cleanup_free_ char *path = log_escape(s->watches[i].path);
-                        fprintf(f, "; %s missing", path ? path : "?");
+                        fprintf(f, "; %s %s", path ? path : "?",
+                                s->watches[i].locked ? "locked by another ckptd" : "missing");
                 }
         if (n->monitor_missing > 0)
                 fprintf(f, "; %zu run%s kept whole: no checkpoint carries the monitor", n->monitor_missing,

@@ -31,6 +31,7 @@ struct status_counts {
 struct report_watch {
         const char *path; /* the daemon's, borrowed */
         bool present;
+        bool locked;    /* there, but another ckptd holds its lock: not watched */
         bool read_only; /* on a read-only mount for ckptd: nothing deleted */
 };
 

@@ -62,6 +62,31 @@ test_lock_second_daemon_on_root_refused() {
         alive "$DPID" || fail "the first daemon died"
 }
 
+# A reload that adds a watch another ckptd holds leaves it to that one:
+# status says it is locked, not missing.
+test_lock_reload_adding_a_held_root_says_locked() {
+        local apid
+        steps "$T/runs" 1 2 3
+        mkdir -p own rt
+        export RUNTIME_DIRECTORY=$T/rt
+        conf a.conf "$T/runs" 3
+        conf b.conf "$T/own" 1
+        start_daemon a.log -c a.conf
+        apid=$DPID
+        start_daemon b.log -c b.conf
+        cat >b.conf <<EOC
+watch = ( { path = "$T/own"; pattern = "step_{step}.pt"; keep_last = 1; settle = 0.2; },
+          { path = "$T/runs"; pattern = "step_{step}.pt"; keep_last = 1; settle = 0.2; } );
+EOC
+        "$CKPTD" reload "$DPID" >out 2>&1 || fail "reload failed: $(cat out)"
+        wait_for 20 grep -q "not watching $T/runs while it is locked" b.log || fail "no word of the lock: $(cat b.log)"
+        "$CKPTD" status >st 2>&1 || fail "status failed: $(cat st)"
+        assert_grep "watch: *$T/runs: LOCKED by another ckptd: not watched" st
+        assert_no_grep "MISSING" st
+        assert_names runs step_1.pt step_2.pt step_3.pt
+        alive "$apid" || fail "the first daemon died"
+}
+
 test_lock_overlapping_roots_refused_both_orders() {
         steps "$T/runs/x" 1 2 3
         conf outer.conf "$T/runs" 1
