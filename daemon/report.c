@@ -641,8 +641,12 @@ int report_list(FILE *f, const struct config *c, bool json)
                         status = EXIT_FAILURE;
                         continue;
                 }
-                for (size_t j = 0; j < n; j++)
+                for (size_t j = 0; j < n; j++) {
+                        /* what -1 would decide: a save written in place
+                         * since before the scan takes no place */
+                        sweep_placed_being_written(r, &runs[j], &r->w->policy, now, false, -1, NULL);
                         space_seen(&space, r->dev, &runs[j]);
+                }
                 if (json)
                         json_object_array_add(watches, runs_json(r, runs, n));
                 else

@@ -173,6 +173,18 @@ test_oneshot_mid_write_keeps_what_the_save_would_displace() {
         assert_no_grep "in use" err
 }
 
+# -l lists what the pass would do: the save found open is incomplete, and
+# the one it would displace is kept.
+test_list_mid_write_says_what_the_pass_does() {
+        mid_write_run
+        "$CKPTD" -l -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 2 >out 2>err || fail "-l failed: $(cat err)"
+        assert_grep "delete .* ckpt_1.pt " out
+        assert_grep "keep .* ckpt_2.pt *last$" out
+        assert_grep "keep .* ckpt_9.pt *incomplete$" out
+        assert_names runs ckpt_1.pt ckpt_2.pt ckpt_3.pt ckpt_9.pt
+        release $writer
+}
+
 # An eval job reading the newest save holds nothing back: after a scan the
 # policy (one pass, and the daemon at start) and the floor ask only whether
 # a process writes it, so it takes its place at once and what it displaces
