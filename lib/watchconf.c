@@ -522,6 +522,13 @@ int watch_conf_validate_at(const struct watch_conf *w, const char *file, const s
                 if (r < 0)
                         return conf_fail(error, LOC(pattern), "pattern \"%s\": %s", w->pattern,
                                          msg ? msg : strerror(-r));
+                /* "*" takes every entry of every run, the runs below it
+                 * too: whole trees deleted as checkpoints */
+                if (w->pattern[strspn(w->pattern, "*?")] == '\0')
+                        return conf_fail(error, LOC(pattern),
+                                         "pattern \"%s\" takes every entry, subdirectories (runs) too; "
+                                         "name what checkpoint names hold (step_{step}.pt, checkpoint-*)",
+                                         w->pattern);
         }
         if ((w->key_separator && !w->key_separator[0]) || (w->join && !w->join[0]))
                 return conf_fail(error, at, "key_separator and join must not be empty");

@@ -51,6 +51,28 @@ test_integers_beyond_32_bits_are_errors() {
                 "keep_top_k = 1; keep_last = 1; min_age = 4294967296;"
 }
 
+# A pattern of wildcards alone takes every entry of every run, the runs
+# below it too: refused in the config (its line) and on the command line.
+test_pattern_of_wildcards_alone_is_an_error() {
+        local p rc
+        lossrun runs/a
+        for p in '*' '**' '?*'; do
+                cat >w.conf <<EOC
+watch = ( { path = "$T/runs";
+            pattern = "$p"; keep_last = 1; } );
+EOC
+                rc=0
+                "$CKPTD" -1 -c w.conf >out 2>err || rc=$?
+                [ "$rc" = 1 ] || fail "$p: -1 exited $rc, expected 1: $(cat out err)"
+                grep -qF "w.conf:2: pattern \"$p\" takes every entry" err || fail "$p: not named: $(cat err)"
+                rc=0
+                "$CKPTD" -1 -w "$T/runs" --pattern "$p" --keep-last 1 >out 2>err || rc=$?
+                [ "$rc" = 2 ] || fail "$p: -w exited $rc, expected 2: $(cat out err)"
+        done
+        assert_names runs a
+        [ "$(ls runs/a | wc -l)" = 6 ] || fail "something was deleted: $(ls runs/a)"
+}
+
 test_huge_floors_are_errors() {
         lossrun runs
         # each would make the floor evict everything it may
