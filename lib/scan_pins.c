@@ -342,11 +342,12 @@ static int hf_pin_best_of(int run_fd, struct run *run, const struct ckpt *c)
 
 /* HF writes best_model_checkpoint into every trainer_state.json; only the
  * newest checkpoint's copy is current. Newest by step, as HF resumes from;
- * falls back to older ones when the newest has none (ENOENT). And newest
- * written as well, when that is another: a run resumed from an earlier
- * step writes below the old run's last steps, and its own state names the
- * best it will load at the end. One that cannot be read or parsed marks the
- * run: it may name another best. The run is sorted, newest last. */
+ * falls back to older ones when the newest has none (ENOENT); one that
+ * cannot be read or parsed marks the run: it may name another best. And
+ * the newest written of those read well (their metric came from the same
+ * file), when that is another: a run resumed from an earlier step writes
+ * below the old run's last steps, and its own state names the best it will
+ * load at the end. The run is sorted, newest last. */
 int pins_hf_best(int run_fd, struct run *run)
 {
         const struct ckpt *read = NULL, *written = NULL;
@@ -368,10 +369,12 @@ int pins_hf_best(int run_fd, struct run *run)
 
                 /* >=: of equal mtimes (restored, copied with cp -p)
                  * the newest by step, the one read above */
-                if (c->complete && c->is_dir && (!written || c->mtime_usec >= written->mtime_usec))
+                if (c->complete && c->is_dir && c->read_error == 0 &&
+                    (!written || c->mtime_usec >= written->mtime_usec))
                         written = c;
         }
-        if (written && written != read && (r = hf_pin_best_of(run_fd, run, written)) < 0)
+        /* (a run unreadable already is kept whole) */
+        if (run->read_error == 0 && written && written != read && (r = hf_pin_best_of(run_fd, run, written)) < 0)
                 return r;
         return 0;
 }
