@@ -246,11 +246,16 @@ static bool has_entry(int run_fd, const char *dir, const char *name)
 bool preset_orbax_marked(int run_fd, const char *dir, const char *marker)
 {
         /* the step's metadata (since 0.5), the commit of a non-atomic
-         * save, the metrics CheckpointManager writes, and the files of
-         * the item saved without a name: OCDBT's, or the older msgpack */
-        static const char *const marks[] = {"_CHECKPOINT_METADATA", "commit_success.txt",     "metrics/metrics",
-                                            "default/_METADATA",    "default/manifest.ocdbt", "default/_sharding",
-                                            "default/checkpoint"};
+         * save, the metrics CheckpointManager writes, the files of a
+         * Checkpointer saving into the step itself (OCDBT's), and of the
+         * item saved without a name (OCDBT's, or the older msgpack). Not
+         * those of any item: a job's directory holding a checkpoint of
+         * its own (4711/final/_METADATA) is no step. */
+        static const char *const marks[] = {
+                "_CHECKPOINT_METADATA", "commit_success.txt", "metrics/metrics",   "_METADATA",
+                "manifest.ocdbt",       "_sharding",          "default/_METADATA", "default/manifest.ocdbt",
+                "default/_sharding",    "default/checkpoint",
+        };
 
         for (size_t i = 0; i < ELEMENTSOF(marks); i++)
                 if (has_entry(run_fd, dir, marks[i]))

@@ -31,8 +31,9 @@ int preset_apply(const struct preset *p, struct watch_conf *w);
  * *ret_why, or NULL (and why not) when no layout is recognised. */
 const struct preset *preset_detect(int run_fd, char *const *names, const bool *is_dir, size_t n, const char **ret_why);
 /* Whether directory dir of the run holds what Orbax writes into a step:
- * _CHECKPOINT_METADATA, commit_success.txt, metrics/metrics, the files of
- * its default item, or marker (NULL: none). A failure to look is "no". */
+ * _CHECKPOINT_METADATA, commit_success.txt, metrics/metrics, OCDBT's files
+ * in it or in its default item, or marker (NULL: none). A failure to look
+ * is "no". */
 bool preset_orbax_marked(int run_fd, const char *dir, const char *marker);
 /* All presets, NULL-terminated by name. */
 extern const struct preset presets[];

@@ -878,27 +878,23 @@ static bool marker_optional(const struct watch_conf *w)
 }
 
 /* A marker the watch does not require (Orbax's commit_success.txt, which
- * it writes only where a rename is not atomic) still tells: where others
- * of the run have it, a directory without it that is newer than the
- * oldest of them is a save under way or one that died, and quiet says
- * nothing. Older ones without it predate the marker: complete once quiet,
- * as before. */
+ * it writes only where a rename is not atomic) still tells: the newest
+ * directory without it, right after one that has it, is a save under way
+ * (or one that died), and quiet says nothing. Only the newest: saves come
+ * one after another, so one with a newer save after it is no save under
+ * way; and a run copied from where the marker is written and resumed
+ * where it is not has a line of unmarked saves after the marked ones,
+ * each complete once quiet, as before. The run is sorted, newest last. */
 static void unmarked_by_run(const struct watch_conf *w, struct run *run)
 {
-        int64_t oldest = INT64_MAX;
+        struct ckpt *c;
 
-        if (!marker_optional(w))
+        if (!marker_optional(w) || run->n_ckpts < 2)
                 return;
-        for (size_t i = 0; i < run->n_ckpts; i++)
-                if (run->ckpts[i].marked && run->ckpts[i].mtime_usec < oldest)
-                        oldest = run->ckpts[i].mtime_usec;
-        for (size_t i = 0; oldest != INT64_MAX && i < run->n_ckpts; i++) {
-                struct ckpt *c = &run->ckpts[i];
-
-                if (c->is_dir && !c->marked && c->read_error == 0 && c->mtime_usec > oldest) {
-                        c->unmarked = true;
-                        c->complete = false;
-                }
+        c = &run->ckpts[run->n_ckpts - 1];
+        if (c->is_dir && !c->marked && c->read_error == 0 && run->ckpts[run->n_ckpts - 2].marked) {
+                c->unmarked = true;
+                c->complete = false;
         }
 }
 
@@ -1028,9 +1024,9 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
                         run.n_ckpts++;
                 i = j;
         }
-        unmarked_by_run(w, &run);
         if (run.n_ckpts > 1)
                 qsort(run.ckpts, run.n_ckpts, sizeof(*run.ckpts), ckpt_cmp);
+        unmarked_by_run(w, &run);
 
         pins_keep_files(&l, &run);
         r = pins_symlinks(run_fd, &l, &run);

@@ -164,6 +164,36 @@ test_orbax_step_without_the_commit_its_run_shows_is_kept() {
         done
 }
 
+# A run copied from GCS (each step with commit_success.txt) and resumed on
+# a local disk (an atomic rename, no marker): its local saves are no saves
+# under way, and keep_last keeps the newest of them.
+test_orbax_run_resumed_where_no_commit_is_written() {
+        local s
+        for s in 100 200 300 400 500 600 700; do
+                orbax_step ox $s
+        done
+        for s in 400 500 600 700; do
+                rm "ox/$s/commit_success.txt"
+                old "ox/$s"
+        done
+        "$CKPTD" -1 -w "$T/ox" --preset orbax --keep-last 2 2>err || fail "-1 failed: $(cat err)"
+        assert_names ox 600 700
+}
+
+# A Checkpointer saving into each step directory itself writes OCDBT's
+# files there, with no step metadata (Orbax before 0.5): its run is Orbax's.
+test_orbax_steps_holding_ocdbt_files_themselves() {
+        local s
+        for s in 1000 2000 3000; do
+                mkdir -p "ox/$s/d"
+                mkfile "ox/$s/_METADATA" 1
+                mkfile "ox/$s/manifest.ocdbt" 1
+                old "ox/$s"/* "ox/$s"
+        done
+        "$CKPTD" -1 -w "$T/ox" --preset orbax --keep-last 1 2>err || fail "-1 failed: $(cat err)"
+        assert_names ox 3000
+}
+
 # NeMo: key=value names with a double dash, -last copies and -unfinished
 # markers for checkpoints being written.
 test_nemo() {

@@ -376,27 +376,9 @@ START_TEST(test_incomplete_marker)
         ck_assert(run.ckpts[2].complete);
         ck_assert(!run.ckpts[3].complete); /* fresh, no marker */
         ck_assert(run.ckpts[4].complete);  /* fresh, but marked */
-        /* not required, but others have it: the fresh one without it is
-         * newer than the oldest of those, a save under way; the settled
-         * one is as old as they are */
         for (size_t i = 0; i < run.n_ckpts; i++)
-                ck_assert(run.ckpts[i].unmarked == (i == 3));
+                ck_assert(!run.ckpts[i].unmarked);
         run_finish(&run);
-
-        /* so is one that has been quiet for settle since */
-        tree_set_mtime("checkpoint-20/model.safetensors", -HOUR_USEC / 2);
-        run = tree_scan(&w);
-        ck_assert(!run.ckpts[1].complete && run.ckpts[1].unmarked);
-        ck_assert_int_eq(run.ckpts[1].read_error, 0);
-        run_finish(&run);
-        /* and with no marked one in the run, quiet completes it */
-        w.complete_marker = (char *)"DONE";
-        run = tree_scan(&w);
-        ck_assert(run.ckpts[1].complete && !run.ckpts[1].unmarked);
-        ck_assert(!run.ckpts[3].complete && !run.ckpts[3].unmarked);
-        run_finish(&run);
-        w.complete_marker = (char *)"trainer_state.json";
-        tree_set_mtime("checkpoint-20/model.safetensors", -3 * HOUR_USEC);
 
         /* required (HF, DCP): without it, settled is not complete */
         w.require_marker = true;
@@ -408,6 +390,52 @@ START_TEST(test_incomplete_marker)
         ck_assert(!run.ckpts[3].complete && run.ckpts[3].unmarked);
         ck_assert(run.ckpts[4].complete);
         ck_assert_int_eq(run.ckpts[1].read_error, 0);
+        run_finish(&run);
+}
+END_TEST
+
+/* A marker the watch does not require (Orbax's commit_success.txt) still
+ * tells: the newest directory without it, right after one that has it, is
+ * a save under way however quiet; one with a newer save after it is not,
+ * nor is the newest of a line without it (a run copied from where the
+ * marker is written and resumed where it is not). */
+START_TEST(test_optional_marker_the_run_shows)
+{
+        struct watch_conf w = tree_watch(KIND_DIR);
+        struct run run;
+
+        w.complete_marker = (char *)"commit_success.txt";
+        w.settle_sec = 60;
+        tree_use_pattern("{step}");
+        tree_mkfile("10/commit_success.txt", 1);
+        tree_mkfile("20/commit_success.txt", 1);
+        tree_mkfile("30/default/x", 10);
+        tree_age_all();
+        run = tree_scan(&w);
+        ck_assert_uint_eq(run.n_ckpts, 3);
+        ck_assert(run.ckpts[0].complete && run.ckpts[0].marked && !run.ckpts[0].unmarked);
+        ck_assert(run.ckpts[1].complete && run.ckpts[1].marked);
+        ck_assert(!run.ckpts[2].complete && run.ckpts[2].unmarked && !run.ckpts[2].marked);
+        ck_assert_int_eq(run.ckpts[2].read_error, 0);
+        run_finish(&run);
+
+        /* a newer save after it: it died, and quiet completes it */
+        tree_mkfile("40/commit_success.txt", 1);
+        tree_age_all();
+        run = tree_scan(&w);
+        ck_assert_uint_eq(run.n_ckpts, 4);
+        ck_assert(run.ckpts[2].complete && !run.ckpts[2].unmarked);
+        ck_assert(run.ckpts[3].complete && run.ckpts[3].marked);
+        run_finish(&run);
+
+        /* resumed where no marker is written: a line of saves without it */
+        tree_mkfile("50/default/x", 10);
+        tree_mkfile("60/default/x", 10);
+        tree_age_all();
+        run = tree_scan(&w);
+        ck_assert_uint_eq(run.n_ckpts, 6);
+        ck_assert(run.ckpts[4].complete && !run.ckpts[4].unmarked);
+        ck_assert(run.ckpts[5].complete && !run.ckpts[5].unmarked);
         run_finish(&run);
 }
 END_TEST
@@ -739,6 +767,7 @@ Suite *scan_suite(void)
         tcase_add_test(tc, test_odd_names);
         tcase_add_test(tc, test_dir_size_and_mtime);
         tcase_add_test(tc, test_incomplete_marker);
+        tcase_add_test(tc, test_optional_marker_the_run_shows);
         tcase_add_test(tc, test_incomplete_settle);
         tcase_add_test(tc, test_json_file_metric);
         tcase_add_test(tc, test_recursive_runs);
