@@ -335,21 +335,28 @@ static int64_t future_usec(const struct ckpt *c, int64_t now_usec)
 }
 
 /* Whether checkpoint k of run (a file, a file of a group, a file below a
- * directory without its marker) is open for writing in another process (sweep_being_written(): a reader holds
- * nothing back), or cannot be told: without leases an mtime that moved
- * since the scan, or an error.
+ * directory without its marker) is open for writing in another process
+ * (sweep_being_written(): a reader holds nothing back), or cannot be told:
+ * without leases an mtime that moved since the scan, or an error. A
+ * directory is walked only when something in it changed within
+ * VERIFY_RECENT_SEC (a save's files make its mtime recent): the floor asks
+ * at every pass, and walking every run's trees each time would cost most
+ * when the disk is filling; one whose tree moves under the walk counts as
+ * written.
  * A save written in place in one long write() keeps the mtime of its
  * start, so the scan takes it for complete, and its name may carry any
  * metric; were it the run's newest, last written or best, the floor would
  * protect it and evict the complete one it displaced. */
-static bool place_in_use(struct root *r, const struct run *run, const struct ckpt *k)
+static bool place_in_use(struct root *r, const struct run *run, const struct ckpt *k, int64_t now_usec)
 {
         int v;
 
         if (k->marked)
                 return false; /* its marker, written last, says the save is done */
+        if (k->is_dir && k->mtime_usec < now_usec - (int64_t)VERIFY_RECENT_SEC * (int64_t)USEC_PER_SEC)
+                return false;
         v = sweep_being_written(r, run, k, -1, k->mtime_usec);
-        return v == -ESTALE ? false : v != VERIFY_FREE;
+        return v == -ESTALE ? k->is_dir : v != VERIFY_FREE;
 }
 
 /* Owner ascending, then newest first (a NaN order counts as the oldest, as
@@ -376,6 +383,7 @@ struct places {
         struct ckpt **ck;
         const size_t *run_of;
         const struct fs_runs *fr;
+        int64_t now_usec;
         uint64_t moved; /* bytes taken for saves being written */
 };
 
@@ -407,7 +415,7 @@ static bool place_taken(struct places *pl, size_t i)
         const struct space_run *sr = &pl->fr->v[pl->run_of[i]];
         _cleanup_free_ char *path = NULL;
 
-        if (!place_in_use(sr->root, sr->run, pl->ck[i]))
+        if (!place_in_use(sr->root, sr->run, pl->ck[i], pl->now_usec))
                 return false;
         path = sweep_ckpt_path(sr->root, sr->run, pl->ck[i]);
         log_internal(taken_said(pl->ck[i]) ? LOG_DEBUG : LOG_INFO, 0,
@@ -444,9 +452,9 @@ static size_t place_checked(struct places *pl, size_t (*pick)(const struct floor
  * pass. scratch holds nc entries. Returns the bytes so moved to "being
  * written". */
 static uint64_t floor_places_checked(struct floor_cand *c, struct ckpt **ck, const size_t *run_of, size_t nc,
-                                     const struct fs_runs *fr, size_t *scratch)
+                                     const struct fs_runs *fr, size_t *scratch, int64_t now_usec)
 {
-        struct places pl = {.c = c, .ck = ck, .run_of = run_of, .fr = fr};
+        struct places pl = {.c = c, .ck = ck, .run_of = run_of, .fr = fr, .now_usec = now_usec};
         size_t m = 0;
 
         for (size_t i = 0; i < nc; i++)
@@ -661,7 +669,7 @@ again:
         f->capped = f->failing = false;
         nv = 0;
         if (walk) {
-                writing_bytes += floor_places_checked(fc.c, fc.ck, fc.run_of, fc.n, &fr, fc.order);
+                writing_bytes += floor_places_checked(fc.c, fc.ck, fc.run_of, fc.n, &fr, fc.order, s->now_usec);
                 nv = floor_evictable(fc.c, fc.n, fc.order);
                 /* the places, for fs_victim_current(): once a round */
                 places = nv == 0 || s->dry_run ? 0 : floor_protect(fc.c, fc.n, fc.why);

@@ -293,6 +293,15 @@ int verify_file_writer(int dir_fd, const char *name, const struct stat *expect, 
 
         if (fd == -EWOULDBLOCK)
                 return VERIFY_IN_USE; /* a lease of another: a writer, maybe */
+        if (fd == -EACCES || fd == -EPERM) {
+                /* not ours to open (another user's 0600 file, mode 000):
+                 * as without leases, only a write since the scan tells */
+                if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        return errno == ENOENT ? -ESTALE : -errno;
+                if (!S_ISREG(st.st_mode) || st.st_dev != expect->st_dev || st.st_ino != expect->st_ino)
+                        return -ESTALE;
+                return verify_mtime_usec(&st) > newest_usec ? VERIFY_CHANGED : VERIFY_FREE;
+        }
         if (fd < 0)
                 return fd;
         sigio_ignore();
@@ -493,6 +502,10 @@ static int vtree(int dir_fd, const struct vask *a)
                                                            O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
                                 if (child < 0) {
                                         if (open_error_gone_or_replaced(child) || child == -ELOOP)
+                                                continue;
+                                        /* asked of writers, a directory not ours to
+                                         * enter says nothing: nor could we remove it */
+                                        if (a->writer && (child == -EACCES || child == -EPERM))
                                                 continue;
                                         r = child;
                                         goto out;

@@ -69,9 +69,9 @@ bool verify_lease_unsupported(int error);
 int verify_file(int dir_fd, const char *name, const struct stat *expect, int64_t newest_usec);
 /* Whether file name of dir_fd, (dev, ino) as in expect, is open for
  * writing by any process (a read lease probe): VERIFY_IN_USE or
- * VERIFY_FREE; where leases cannot be taken, VERIFY_CHANGED when its mtime
- * is newer than newest_usec; -ESTALE gone or replaced, or -errno. Readers
- * do not count. */
+ * VERIFY_FREE; where leases cannot be taken, or the file cannot be opened
+ * (EACCES), VERIFY_CHANGED when its mtime is newer than newest_usec;
+ * -ESTALE gone or replaced, or -errno. Readers do not count. */
 int verify_file_writer(int dir_fd, const char *name, const struct stat *expect, int64_t newest_usec);
 
 /* Check a directory checkpoint opened at dir_fd (O_RDONLY|O_DIRECTORY):

@@ -189,6 +189,25 @@ test_malformed_metric_keeps_that_checkpoint() {
         grep 'checkpoint-1000' list | grep -q 'unreadable' || fail "reason not listed: $(cat list)"
 }
 
+# A daemon or pass that is not root may not open every file of a directory
+# checkpoint (mode 000, another user's 0600 file): asked whether one is
+# being written, such a file says what its mtime says, as where leases
+# cannot be taken, and the run is decided as before, not kept whole.
+test_file_not_ours_to_open_in_the_newest_directory() {
+        need_root
+        mkdir -p ds
+        for s in 100 200 300 400; do
+                mkdir -p "ds/global_step$s"
+                mkfile "ds/global_step$s/mp_rank_00_model_states.pt" 4
+        done
+        old ds/*/* ds/*
+        give_to_nobody
+        chmod 000 ds/global_step400/mp_rank_00_model_states.pt
+        assert_exit 0 as_nobody "$CKPTD" -1 -w "$T/ds" --preset deepspeed --keep-last 1 2>err
+        assert_names ds global_step400
+        assert_no_grep "keeping the whole run" err
+}
+
 # A run directory that cannot be opened was skipped with rc 0 and no
 # message; now it is logged (and nothing in it is touched).
 test_unreadable_run_directory_is_logged() {
