@@ -1018,15 +1018,9 @@ test_once_dead_save_is_no_room() {
         no_sanitizer_reports live dead
 }
 
-# --- 5. the metrics file and STATUS= follow the floor (check_interval only) ---
-test_metrics_and_status_follow_the_floor() {
-        need_root
-        local r=$T/disk/runs
-        mount_tmpfs "$T/disk" 16m
-        mkdir -p "$r" "$T/disk/other"
-        old_ckpt "$r" 0 0.1000 1024
-        old_ckpt "$r" 1 0.5000 1024
-        fill "$T/disk/other/data" $((10 * MIB))
+# notify_listener: $T/notify.sock, a NOTIFY_SOCKET whose messages go one a
+# line to $T/notify.log.
+notify_listener() {
         "$PY" -c '
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -1038,6 +1032,18 @@ with open(sys.argv[2], "a") as f:
 ' "$T/notify.sock" "$T/notify.log" &
         echo $! >>"$T/pids"
         wait_for 10 test -S "$T/notify.sock" || fail "no notify socket"
+}
+
+# --- 5. the metrics file and STATUS= follow the floor (check_interval only) ---
+test_metrics_and_status_follow_the_floor() {
+        need_root
+        local r=$T/disk/runs
+        mount_tmpfs "$T/disk" 16m
+        mkdir -p "$r" "$T/disk/other"
+        old_ckpt "$r" 0 0.1000 1024
+        old_ckpt "$r" 1 0.5000 1024
+        fill "$T/disk/other/data" $((10 * MIB))
+        notify_listener
         cat >ckptd.conf <<EOC
 check_interval = 1;
 metrics_file = "$T/metrics.prom";
@@ -1116,17 +1122,7 @@ test_floor_unknown_while_statvfs_fails_then_recovers() {
         statvfs_fails_disk
         export RUNTIME_DIRECTORY=$T/rt STATE_DIRECTORY=$T/state
         mkdir -p "$RUNTIME_DIRECTORY" "$STATE_DIRECTORY"
-        "$PY" -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-with open(sys.argv[2], "a") as f:
-    while True:
-        f.write(s.recv(65536).decode(errors="replace").replace("\n", " | ") + "\n")
-        f.flush()
-' "$T/notify.sock" "$T/notify.log" &
-        echo $! >>"$T/pids"
-        wait_for 10 test -S "$T/notify.sock" || fail "no notify socket"
+        notify_listener
         : >"$T/statvfs-fails"
         LOG=$T/ckptd.log
         NOTIFY_SOCKET=$T/notify.sock with_statvfs_failing start_ckptd "$LOG" -c ckptd.conf
