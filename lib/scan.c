@@ -871,10 +871,13 @@ static bool orbax_run(int run_fd, const struct watch_conf *w, const struct patte
         return false;
 }
 
-/* Whether the watch has a complete_marker it does not require. */
-static bool marker_optional(const struct watch_conf *w)
+/* Whether the watch is Orbax's with a complete_marker it does not
+ * require: its preset's, or one an operator set on an Orbax watch. A
+ * watch told require_marker = false for another layout keeps the rule of
+ * quiet alone. */
+static bool marker_told_by_run(const struct watch_conf *w)
 {
-        return w->complete_marker && w->complete_marker[0] && !w->require_marker;
+        return streq_ptr(w->preset, "orbax") && w->complete_marker && w->complete_marker[0] && !w->require_marker;
 }
 
 /* A marker the watch does not require (Orbax's commit_success.txt, which
@@ -889,7 +892,7 @@ static void unmarked_by_run(const struct watch_conf *w, struct run *run)
 {
         struct ckpt *c;
 
-        if (!marker_optional(w) || run->n_ckpts < 2)
+        if (!marker_told_by_run(w) || run->n_ckpts < 2)
                 return;
         c = &run->ckpts[run->n_ckpts - 1];
         if (c->is_dir && !c->marked && c->read_error == 0 && run->ckpts[run->n_ckpts - 2].marked) {
@@ -1168,14 +1171,13 @@ bool scan_incremental(const struct watch_conf *w, const struct pattern *pat)
          * a directory checkpoint that is not watched once complete, so
          * rewriting it raises no event of the run; "auto" decides the
          * layout from all the entries at once, and so do Orbax's marks
-         * and a marker not required (orbax_run(), unmarked_by_run()).
+         * (orbax_run(), unmarked_by_run()).
          * (A metric log ranks only
          * the names without the monitor: scan_one() leaves those to a
          * scan of the whole run, see struct run, metric_logged.) */
         return !pattern_groups(pat) && w->pointer_files.n == 0 && w->metric_source != METRIC_HF_STATE &&
                w->metric_source != METRIC_JSON_FILE && !streq_ptr(w->preset, "huggingface") &&
-               !streq_ptr(w->preset, "auto") && !streq_ptr(w->preset, "orbax") && !streq_ptr(w->preset, "nemo") &&
-               !marker_optional(w);
+               !streq_ptr(w->preset, "auto") && !streq_ptr(w->preset, "orbax") && !streq_ptr(w->preset, "nemo");
 }
 
 bool scan_name_pins(const char *name)

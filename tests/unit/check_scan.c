@@ -394,8 +394,8 @@ START_TEST(test_incomplete_marker)
 }
 END_TEST
 
-/* A marker the watch does not require (Orbax's commit_success.txt) still
- * tells: the newest directory without it, right after one that has it, is
+/* Under orbax, a marker the watch does not require (commit_success.txt)
+ * still tells: the newest directory without it, right after one that has it, is
  * a save under way however quiet; one with a newer save after it is not,
  * nor is the newest of a line without it (a run copied from where the
  * marker is written and resumed where it is not). */
@@ -404,6 +404,7 @@ START_TEST(test_optional_marker_the_run_shows)
         struct watch_conf w = tree_watch(KIND_DIR);
         struct run run;
 
+        w.preset = (char *)"orbax";
         w.complete_marker = (char *)"commit_success.txt";
         w.settle_sec = 60;
         tree_use_pattern("{step}");
@@ -436,6 +437,20 @@ START_TEST(test_optional_marker_the_run_shows)
         ck_assert_uint_eq(run.n_ckpts, 6);
         ck_assert(run.ckpts[4].complete && !run.ckpts[4].unmarked);
         ck_assert(run.ckpts[5].complete && !run.ckpts[5].unmarked);
+        run_finish(&run);
+
+        /* another layout told the marker is not required: quiet alone */
+        tree_mkfile("70/commit_success.txt", 1);
+        tree_mkfile("80/default/x", 10);
+        tree_age_all();
+        w.preset = (char *)"generic";
+        run = tree_scan(&w);
+        ck_assert_uint_eq(run.n_ckpts, 8);
+        ck_assert(run.ckpts[7].complete && !run.ckpts[7].unmarked);
+        w.preset = (char *)"orbax";
+        run_finish(&run);
+        run = tree_scan(&w);
+        ck_assert(!run.ckpts[7].complete && run.ckpts[7].unmarked);
         run_finish(&run);
 }
 END_TEST
