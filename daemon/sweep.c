@@ -1,16 +1,16 @@
 /* Retention for one watch root: scan, decide, delete. */
 #include <errno.h>
-#include <limits.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <sys/statvfs.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include "decide.h"
 #include "log.h"

@@ -1009,8 +1009,9 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
 
                 while (groups && j < n_cands && cand_same_group(&cands[i], &cands[j]))
                         j++;
-                while (ema && j < n_cands && j == i + 1 && cand_same_group(&cands[i], &cands[j]) &&
-                       ema_name_cmp(l.v[cands[i].idx].name, l.v[cands[j].idx].name) == 0)
+                /* X.ckpt and its X-EMA.ckpt: two at most */
+                if (ema && j < n_cands && cand_same_group(&cands[i], &cands[j]) &&
+                    ema_name_cmp(l.v[cands[i].idx].name, l.v[cands[j].idx].name) == 0)
                         j++;
                 /* more files than a record holds: the whole run is kept */
                 if (j - i > CKPT_MEMBERS_MAX) {

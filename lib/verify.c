@@ -286,10 +286,20 @@ int verify_file(int dir_fd, const char *name, const struct stat *expect, int64_t
         return verify_mtime_usec(&st) > newest_usec ? VERIFY_CHANGED : VERIFY_FREE;
 }
 
+/* A read lease on fd: refused (-EAGAIN) while any process has the file
+ * open for writing, and only then: readers do not count. 0 (it goes with
+ * the close of fd) or -errno. */
+static int lease_read(int fd)
+{
+        sigio_ignore();
+        return fcntl(fd, F_SETLEASE, F_RDLCK) == 0 ? 0 : -errno;
+}
+
 int verify_file_writer(int dir_fd, const char *name, const struct stat *expect, int64_t newest_usec)
 {
         struct stat st;
         _cleanup_close_ int fd = open_expected(dir_fd, name, expect, &st);
+        int r;
 
         if (fd == -EWOULDBLOCK)
                 return VERIFY_IN_USE; /* a lease of another: a writer, maybe */
@@ -304,16 +314,13 @@ int verify_file_writer(int dir_fd, const char *name, const struct stat *expect, 
         }
         if (fd < 0)
                 return fd;
-        sigio_ignore();
-        /* a read lease is refused (EAGAIN) while any process has the file
-         * open for writing, and only then: readers do not count; it goes
-         * with the close of fd */
-        if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0)
+        r = lease_read(fd);
+        if (r == 0)
                 return VERIFY_FREE;
-        if (errno == EAGAIN)
+        if (r == -EAGAIN)
                 return VERIFY_IN_USE;
-        if (!verify_lease_unsupported(-errno))
-                return -errno;
+        if (!verify_lease_unsupported(r))
+                return r;
         /* nothing tells a writer: one that wrote since the scan does */
         return verify_mtime_usec(&st) > newest_usec ? VERIFY_CHANGED : VERIFY_FREE;
 }
@@ -332,10 +339,7 @@ struct vask {
  * (dropped by the close of fd), or -errno (-EAGAIN: in use). */
 static int vask_lease(const struct vask *a, int fd)
 {
-        if (!a->writer)
-                return verify_lease_take(fd);
-        sigio_ignore();
-        return fcntl(fd, F_SETLEASE, F_RDLCK) == 0 ? 0 : -errno;
+        return a->writer ? lease_read(fd) : verify_lease_take(fd);
 }
 
 struct vframe {
