@@ -600,6 +600,214 @@ void policy_decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now
         decide_sorted(p, c, n, now_usec, &w);
 }
 
+/* --- a run's next decision from its last (struct policy_memo) --- */
+
+/* At most this many checkpoints appended since the last decision are
+ * decided from it; more (a burst) decide the whole run. */
+#define APPENDED_MAX 8
+
+static struct policy_best_key key_of(const struct ckpt *c)
+{
+        return (struct policy_best_key){
+                .name = c->name, .metric = c->metric, .order = c->order, .mtime_usec = c->mtime_usec};
+}
+
+/* best_cmp_idx() on keys: the records of a memo have distinct orders (and
+ * names), so the index never breaks a tie. */
+static int key_best_cmp(enum mode mode, const struct policy_best_key *a, const struct policy_best_key *b)
+{
+        int r = double_cmp(a->metric, b->metric);
+
+        if (mode == MODE_MAX)
+                r = -r;
+        if (r != 0)
+                return r;
+        r = double_cmp(a->order, b->order);
+        if (r != 0)
+                return r;
+        r = (a->mtime_usec > b->mtime_usec) - (a->mtime_usec < b->mtime_usec);
+        if (r != 0)
+                return r;
+        return name_cmp(a->name, b->name);
+}
+
+/* The k of keep_top_k that a memo keeps a list for: 0 for none (no
+ * monitor, keep_top_k 0, or every ranked one kept). */
+static size_t memo_k(const struct policy *p)
+{
+        return has_monitor(p) && p->keep_top_k > 0 ? (size_t)p->keep_top_k : 0;
+}
+
+void policy_memo_finish(struct policy_memo *memo)
+{
+        free(memo->top);
+        *memo = (struct policy_memo){};
+}
+
+void policy_memo_build(struct policy_memo *memo, const struct policy *p, const struct ckpt *c, size_t n)
+{
+        struct pick written = PICK_NONE;
+        size_t k = memo_k(p), m = 0;
+
+        memo->valid = memo->ranks_stale = false;
+        memo->n_top = 0;
+        /* min_age ages every record with time; a monitor with keep_top_k 0
+         * may see its last ranked one deleted (KEEP_NO_MONITOR then) */
+        if (n == 0 || n >= UINT32_MAX || p->min_age_sec > 0 || c[0].uid == UID_MIXED ||
+            (has_monitor(p) && p->keep_top_k == 0) || k > POLICY_MEMO_TOP_MAX)
+                return;
+        if (k > 0) {
+                struct policy_best_key *top = reallocarray(memo->top, k, sizeof(*top));
+
+                if (!top)
+                        return;
+                memo->top = top;
+                memset(top, 0, k * sizeof(*top));
+        }
+        for (size_t i = 0; i < n; i++) {
+                int r = c[i].verdict.best_rank;
+
+                if (!is_settled(&c[i]) || c[i].uid != c[0].uid || mtime_lies(&c[i]))
+                        return;
+                /* false for a NaN as well */
+                if (i > 0 && !(c[i - 1].order < c[i].order))
+                        return;
+                pick_add(&written, c, i);
+                if (!is_ranked(p, &c[i]))
+                        continue;
+                m++;
+                if (k > 0 && r >= 1 && (size_t)r <= k) {
+                        if (memo->top[r - 1].name)
+                                return; /* two with one rank: not a fresh decision */
+                        memo->top[r - 1] = key_of(&c[i]);
+                }
+        }
+        if (written.at == SIZE_MAX || written.tie || (has_monitor(p) && m == 0))
+                return;
+        memo->n_top = k < m ? k : m;
+        for (size_t r = 0; r < k; r++)
+                if ((memo->top[r].name != NULL) != (r < memo->n_top) ||
+                    (r > 0 && r < memo->n_top && key_best_cmp(p->mode, &memo->top[r - 1], &memo->top[r]) >= 0))
+                        return;
+        memo->written = key_of(&c[written.at]);
+        memo->policy = p;
+        memo->uid = c[0].uid;
+        memo->n = n;
+        memo->valid = true;
+}
+
+/* The record of c[0..n) (orders strictly increasing) that key names, or
+ * SIZE_MAX. */
+static size_t memo_find(const struct ckpt *c, size_t n, const struct policy_best_key *key)
+{
+        size_t lo = 0, hi = n;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+
+                if (c[mid].order < key->order)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo < n && c[lo].order == key->order && c[lo].name == key->name ? lo : SIZE_MAX;
+}
+
+/* c[i]'s verdict in the run c[0..n) of a memo: the rules of decide_sorted()
+ * for a run whose checkpoints are all settled and in order of age, the
+ * last one the last written. best_rank is left as it was. */
+static void memo_verdict(const struct policy_memo *memo, const struct policy *p, struct ckpt *c, size_t n, size_t i,
+                         int64_t now_usec)
+{
+        struct verdict *v = &c[i].verdict;
+        bool best = false;
+
+        v->reasons = own_reasons(p, &c[i], now_usec);
+        if (is_ranked(p, &c[i])) {
+                best = p->keep_top_k < 0;
+                for (size_t r = 0; !best && r < memo->n_top; r++)
+                        best = memo->top[r].name == c[i].name;
+        }
+        if (best)
+                v->reasons |= BIT(KEEP_BEST);
+        if (p->keep_last > 0 && (size_t)p->keep_last >= n - i)
+                v->reasons |= BIT(KEEP_LAST);
+        if (i == n - 1 && v->reasons == 0)
+                v->reasons |= BIT(KEEP_WRITTEN);
+        v->keep = v->reasons != 0;
+        v->delete_reason = v->keep ? DELETE_NONE : DELETE_POLICY;
+}
+
+int policy_decide_appended(struct policy_memo *memo, const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec)
+{
+        struct policy_best_key top[POLICY_MEMO_TOP_MAX];
+        size_t from = memo->n, k = memo_k(p), n_top = memo->n_top, touched[2 * APPENDED_MAX + 1], n_touched = 0;
+        int64_t written = memo->written.mtime_usec;
+
+        if (!memo->valid || memo->policy != p || from == 0 || from > n || n - from > APPENDED_MAX)
+                return -EAGAIN;
+        if (n_top > 0)
+                memcpy(top, memo->top, n_top * sizeof(*top));
+        /* first everything it reads, so that nothing is written unless
+         * all of it holds */
+        for (size_t j = from; j < n; j++) {
+                const struct ckpt *x = &c[j];
+
+                /* settled, one owner, newest by order and by a believed
+                 * mtime; ranked where there is a monitor */
+                if (!is_settled(x) || x->uid != memo->uid || mtime_lies(x) || (has_monitor(p) && !is_ranked(p, x)) ||
+                    !(c[j - 1].order < x->order) || !(x->mtime_usec > written))
+                        return -EAGAIN;
+                written = x->mtime_usec;
+                /* the one it pushes out of keep_last */
+                if (p->keep_last > 0 && j >= (size_t)p->keep_last && j - (size_t)p->keep_last < from)
+                        touched[n_touched++] = j - (size_t)p->keep_last;
+                if (k > 0) {
+                        struct policy_best_key key = key_of(x);
+                        size_t at = n_top;
+
+                        while (at > 0 && key_best_cmp(p->mode, &key, &top[at - 1]) < 0)
+                                at--;
+                        if (at >= k)
+                                continue;
+                        if (n_top == k) {
+                                /* the k-th, out of best: one of before, or
+                                 * appended (decided below) */
+                                size_t out = memo_find(c, from, &top[k - 1]);
+
+                                if (out != SIZE_MAX)
+                                        touched[n_touched++] = out;
+                                else if (memo_find(c + from, n - from, &top[k - 1]) == SIZE_MAX)
+                                        return -EAGAIN;
+                                n_top--;
+                        }
+                        memmove(&top[at + 1], &top[at], (n_top - at) * sizeof(*top));
+                        top[at] = key;
+                        n_top++;
+                }
+        }
+        if (n > from) {
+                size_t was = memo_find(c, from, &memo->written);
+
+                if (was == SIZE_MAX)
+                        return -EAGAIN;
+                touched[n_touched++] = was;
+        }
+
+        if (n_top > 0)
+                memcpy(memo->top, top, n_top * sizeof(*top));
+        memo->n_top = n_top;
+        memo->written = key_of(&c[n - 1]);
+        for (size_t j = from; j < n; j++) {
+                c[j].verdict.best_rank = 0;
+                memo_verdict(memo, p, c, n, j, now_usec);
+        }
+        for (size_t t = 0; t < n_touched; t++)
+                memo_verdict(memo, p, c, n, touched[t], now_usec);
+        memo->ranks_stale = memo->ranks_stale || n > from;
+        return 0;
+}
+
 bool policy_keeps_nothing(const struct policy *p)
 {
         /* DESIGN's definition. keep_top_k without a monitor keeps nothing

@@ -28,6 +28,49 @@ struct policy {
  * age_known, else now_usec (CLOCK_REALTIME) - mtime_usec. */
 void policy_decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now_usec);
 
+/* What a decision of one run leaves for the next to build on, when the
+ * run is of the shape a long training run has between its scans: one
+ * owner, every checkpoint settled, orders strictly increasing, a single
+ * newest written, no min_age. A save then only appends a newer checkpoint,
+ * and policy_decide_appended() decides it from this in O(k + log n):
+ * its own verdict, and those of the few it can change (the one it pushes
+ * out of the top k, out of keep_last, and the last written before it). */
+#define POLICY_MEMO_TOP_MAX 64
+
+struct policy_best_key {
+        const char *name; /* the record's own (ckpt.name), valid while it is kept */
+        double metric, order;
+        int64_t mtime_usec;
+};
+
+struct policy_memo {
+        const struct policy *policy; /* decided under; another: not valid */
+        size_t n;                    /* c[0..n) as decided, unchanged since */
+        uid_t uid;
+        bool valid;
+        /* best_rank of some records is older than the last decision: the
+         * verdicts are exact, the ranks of those that moved are not */
+        bool ranks_stale;
+        struct policy_best_key written; /* the last written (KEEP_WRITTEN's pick) */
+        struct policy_best_key *top;    /* the top min(k, ranked) best first, k > 0 */
+        size_t n_top;
+};
+
+/* After a full decision of c[0..n) (policy_decide(), or run_decide() of a
+ * run of one owner): memo describes it, or is not valid when the run is not
+ * of that shape. O(n). */
+void policy_memo_build(struct policy_memo *memo, const struct policy *p, const struct ckpt *c, size_t n);
+void policy_memo_finish(struct policy_memo *memo);
+
+/* c[0..memo->n) decided as memo says and unchanged, c[memo->n..n) appended
+ * since: decide those and the ones they change, and bring memo up to date
+ * (its n stays: the caller sets it once what was deleted is gone). 0, or
+ * -EAGAIN without writing anything: decide the whole run instead. The
+ * verdicts are exactly policy_decide()'s; best_rank is not written
+ * (memo->ranks_stale). */
+int policy_decide_appended(struct policy_memo *memo, const struct policy *p, struct ckpt *c, size_t n,
+                           int64_t now_usec);
+
 /* True when p has a monitor, the run has complete readable checkpoints and
  * none of them carries the monitor (from its name, metric file or log). */
 bool policy_monitor_missing(const struct policy *p, const struct ckpt *c, size_t n);

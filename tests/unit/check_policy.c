@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -879,6 +880,124 @@ START_TEST(test_random_same)
 }
 END_TEST
 
+/* A run of the memo's shape between two decisions: its oldest ones pruned
+ * as the daemon prunes what it deleted. */
+static size_t prune_deleted(struct ckpt *a, size_t n)
+{
+        size_t w = 0;
+
+        for (size_t i = 0; i < n; i++)
+                if (a[i].verdict.keep)
+                        a[w++] = a[i];
+        return w;
+}
+
+static char memo_names[1u << 12][12];
+
+/* A save as a trainer makes it: newer by order and by mtime, mostly; now
+ * and then one the memo must refuse (an older order, the same mtime, no
+ * metric, NaN, unsettled, another owner, a lying mtime). */
+static void append_one(struct ckpt *a, size_t n, uint64_t *seed, unsigned *name_at, unsigned values)
+{
+        uint64_t r = lcg(seed);
+        struct ckpt *c = &a[n];
+        char *name = memo_names[(*name_at)++ % ELEMENTSOF(memo_names)];
+        double last_order = n > 0 ? a[n - 1].order : 0;
+        int64_t last_mtime = NOW_USEC;
+
+        for (size_t i = 0; i < n; i++)
+                if (a[i].mtime_usec > last_mtime)
+                        last_mtime = a[i].mtime_usec;
+        snprintf(name, sizeof(memo_names[0]), "c%08u", *name_at);
+        mk(c, name, last_order + 1 + (double)(lcg(seed) % 3), true, (double)(lcg(seed) % values) / 4.0);
+        c->mtime_usec = last_mtime + 1 + (int64_t)(lcg(seed) % 3);
+        c->pins = r % 23 == 0 ? R(PIN_KEEPFILE) : 0;
+        switch (r % 251) {
+        case 0: c->order = last_order; break;
+        case 1: c->mtime_usec = last_mtime; break;
+        case 2: c->has_metric = false; break;
+        case 3: c->metric = NAN; break;
+        case 4: c->complete = false; break;
+        case 5: c->uid = 1000; break;
+        case 6: c->age_known = c->seen_future = true; break;
+        case 7: c->read_error = -EIO; break;
+        case 8: c->mtime_usec = last_mtime - 5; break;
+        }
+}
+
+/* The memo's decision of the saves appended since the last decision gives
+ * every verdict exactly as the quadratic decision of the whole run, and it
+ * is taken for most saves (else this would test nothing). */
+START_TEST(test_appended_same)
+{
+        enum { CAP = 128, RUNS = 20000, STEPS = 24 };
+        static const int ks[] = {-1, 0, 1, 2, 3, 5, POLICY_MEMO_TOP_MAX + 1};
+        static const int lasts[] = {0, 1, 2, 5};
+        struct ckpt *a = calloc(CAP, sizeof(*a)), *b = calloc(CAP, sizeof(*b));
+        uint64_t seed = 20261205;
+        unsigned name_at = 0;
+        unsigned long fast = 0, saves = 0;
+
+        ck_assert_ptr_nonnull(a);
+        ck_assert_ptr_nonnull(b);
+        for (unsigned long run = 0; run < RUNS; run++) {
+                struct policy p = {
+                        .monitor = lcg(&seed) % 5 ? (char *)"m" : NULL,
+                        .mode = lcg(&seed) % 2 ? MODE_MAX : MODE_MIN,
+                        .keep_top_k = ks[lcg(&seed) % ELEMENTSOF(ks)],
+                        .keep_last = lasts[lcg(&seed) % ELEMENTSOF(lasts)],
+                        .keep_every = lcg(&seed) % 4 ? 0 : 3,
+                        .min_age_sec = lcg(&seed) % 10 ? 0 : 3600,
+                };
+                unsigned values = lcg(&seed) % 2 ? 3 : 40;
+                struct policy_memo memo = {};
+                size_t n = 0, start = (size_t)(lcg(&seed) % 20);
+
+                for (size_t i = 0; i < start; i++) {
+                        append_one(a, n, &seed, &name_at, values);
+                        n++;
+                }
+                policy_decide(&p, a, n, NOW_USEC);
+                n = prune_deleted(a, n);
+                policy_memo_build(&memo, &p, a, n);
+                for (int step = 0; step < STEPS; step++) {
+                        unsigned add = 1 + (unsigned)(lcg(&seed) % 4 == 0 ? lcg(&seed) % 3 : 0);
+
+                        for (unsigned k = 0; k < add && n < CAP; k++, n++)
+                                append_one(a, n, &seed, &name_at, values);
+                        saves++;
+                        memcpy(b, a, n * sizeof(*a));
+                        policy_decide_quadratic(&p, b, n, NOW_USEC);
+                        if (policy_decide_appended(&memo, &p, a, n, NOW_USEC) == 0) {
+                                fast++;
+                                for (size_t i = 0; i < n; i++) {
+                                        const struct verdict *x = &a[i].verdict, *y = &b[i].verdict;
+
+                                        if (x->keep != y->keep || x->reasons != y->reasons ||
+                                            x->delete_reason != y->delete_reason)
+                                                ck_abort_msg("run %lu step %d n %zu at %zu: appended keep %d reasons "
+                                                             "%#x, whole keep %d reasons %#x",
+                                                             run, step, n, i, x->keep, x->reasons, y->keep, y->reasons);
+                                }
+                                n = prune_deleted(a, n);
+                                memo.n = n;
+                        } else {
+                                /* refused: nothing written */
+                                policy_decide(&p, a, n, NOW_USEC);
+                                n = prune_deleted(a, n);
+                                policy_memo_build(&memo, &p, a, n);
+                        }
+                        if (n >= CAP - 4) /* room for the next saves */
+                                break;
+                }
+                policy_memo_finish(&memo);
+        }
+        ck_assert_msg(fast * 3 > saves, "decided from the memo: %lu of %lu saves", fast, saves);
+        free(a);
+        free(b);
+}
+END_TEST
+
 START_TEST(test_keeps_nothing)
 {
         struct policy p = pol("val_loss", MODE_MIN, 0, 0);
@@ -1079,6 +1198,7 @@ Suite *policy_suite(void)
         tcase_add_test(tc, test_quadratic_same);
         tcase_add_test(tc, test_stale_ranks_same);
         tcase_add_test(tc, test_random_same);
+        tcase_add_test(tc, test_appended_same);
         tcase_add_test(tc, test_keeps_nothing);
         tcase_add_test(tc, test_mode_strings);
         tcase_add_test(tc, test_newest_written);
