@@ -22,7 +22,9 @@ LDLIBS   += $(PKG_LIBS) -lm
 
 ifeq ($(SANITIZE),1)
 B        := build/san
-CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+# CKPTD_CROSSCHECK: every decision from a run's memo is checked against the
+# whole run's decision (daemon/retention.c), so the whole suite tests it.
+CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -DCKPTD_CROSSCHECK
 LDFLAGS  += -fsanitize=address,undefined
 else
 B        := build

@@ -137,11 +137,14 @@ static void seen_update(struct ckpt *c, struct ckpt *old, uint64_t then_usec, ui
         }
 }
 
-/* c, whose age was 0 at CLOCK_BOOTTIME zero, observed at boot. */
-static void age_set(struct ckpt *c, int64_t zero, uint64_t boot, int64_t wall_usec, uint64_t settle_usec)
+/* c, whose age was 0 at CLOCK_BOOTTIME zero, observed at boot. Returns
+ * whether that changed its completeness. */
+static bool age_set(struct ckpt *c, int64_t zero, uint64_t boot, int64_t wall_usec, uint64_t settle_usec)
 {
         /* boot - zero: its wall-clock age when first seen (or rewritten),
          * plus the boot time since */
+        bool was = c->complete;
+
         if (__builtin_sub_overflow((int64_t)boot, zero, &c->age_usec))
                 c->age_usec = INT64_MAX;
         /* scan.c calls an mtime in the future "changed within settle", the
@@ -154,6 +157,7 @@ static void age_set(struct ckpt *c, int64_t zero, uint64_t boot, int64_t wall_us
          * however old the wall clock makes the mtime */
         if (c->complete && c->seen_changed && boot - c->seen_same_usec < settle_usec)
                 c->complete = false;
+        return c->complete != was;
 }
 
 int ages_observe(struct ages *a, struct run *run, int64_t wall_usec, uint64_t settle_usec, size_t *ret_incomplete)
@@ -161,7 +165,7 @@ int ages_observe(struct ages *a, struct run *run, int64_t wall_usec, uint64_t se
         uint64_t boot = (uint64_t)now_usec(CLOCK_BOOTTIME), then_usec = a->observed_usec;
         int64_t wall_now = now_usec(CLOCK_REALTIME);
         int64_t future_usec = (wall_now > wall_usec ? wall_now : wall_usec) + SEEN_FUTURE_USEC;
-        size_t n_lookups = 0, first = SIZE_MAX, incomplete = 0;
+        size_t n_lookups = 0, first = SIZE_MAX, incomplete = 0, changed = SIZE_MAX;
         bool sorted = false, lost = a->lost;
 
         /* A record is immutable once scanned: one that stayed in the index
@@ -179,7 +183,8 @@ int ages_observe(struct ages *a, struct run *run, int64_t wall_usec, uint64_t se
                                 first = i;
                         continue;
                 }
-                age_set(c, zero_usec(c, then_usec), boot, wall_usec, settle_usec);
+                if (age_set(c, zero_usec(c, then_usec), boot, wall_usec, settle_usec) && changed == SIZE_MAX)
+                        changed = i;
                 incomplete += !c->complete;
         }
         for (size_t i = first; n_lookups > 0 && i < run->n_ckpts; i++) {
@@ -192,13 +197,15 @@ int ages_observe(struct ages *a, struct run *run, int64_t wall_usec, uint64_t se
                 if (old || !lost) {
                         seen_update(c, old, then_usec, boot, wall_usec, future_usec, &zero);
                         c->age_known = true;
-                        age_set(c, zero, boot, wall_usec, settle_usec);
+                        if (age_set(c, zero, boot, wall_usec, settle_usec) && i < changed)
+                                changed = i;
                 } /* else its age stays unknown: mtime decides */
                 incomplete += !c->complete;
         }
         *ret_incomplete = incomplete;
         ages_finish(a);
         a->observed_usec = boot;
+        a->first_changed = changed;
         return lost ? -ENOMEM : 0;
 }
 

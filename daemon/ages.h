@@ -18,6 +18,9 @@ struct ages {
         size_t n, cap;
         bool lost;              /* one could not be kept (ENOMEM) */
         uint64_t observed_usec; /* CLOCK_BOOTTIME of the last ages_observe() */
+        /* the lowest index whose completeness the last ages_observe()
+         * changed; SIZE_MAX: none */
+        size_t first_changed;
 };
 
 /* c leaves the index (taken): kept when timed, else finished. */

@@ -77,6 +77,14 @@ static int floor_runs(void *userdata, dev_t dev, struct space_run **ret, size_t 
                          * said before: none of it is evicted now. */
                         if (unsettled)
                                 left_out = floor_refresh(rs, run, now, wall) < 0;
+                        else if (run->memo.ranks_stale &&
+                                 run_decide(&rs->root.w->policy, run->idx.ckpts, run->idx.n_ckpts, wall) < 0)
+                                log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint",
+                                            rs->root.w->path, run->path);
+                        /* the floor ranks by best_rank (exact only after a
+                         * whole decision) and marks its victims: the next
+                         * decision is whole */
+                        run->memo.valid = run->memo.ranks_stale = false;
                         if (n == cap) {
                                 size_t ncap = cap ? cap * 2 : 64;
                                 struct space_run *nv = reallocarray(v, ncap, sizeof(*nv));

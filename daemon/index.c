@@ -79,6 +79,7 @@ static struct run_state *run_state_free(struct run_state *run)
         free(run->read_errors);
         index_unshift(run);
         run_finish(&run->idx);
+        policy_memo_finish(&run->memo);
         free(run->members);
         strv_finish(&run->dirty);
         free(run->monitor_missing);
@@ -543,6 +544,8 @@ static void index_drop(struct run_state *run, size_t i)
 {
         struct run *idx = &run->idx;
 
+        if (i < run->memo.n)
+                run->memo.valid = false;
         members_remove(run, &idx->ckpts[i]);
         ages_keep(&run->ages, &idx->ckpts[i]); /* what it timed, until the run is observed */
         if (i < idx->n_ckpts / 2) {
@@ -592,6 +595,8 @@ static int index_insert(struct run_state *run, struct ckpt *c)
                 else
                         lo = mid + 1;
         }
+        if (lo < run->memo.n)
+                run->memo.valid = false; /* not an append */
         memmove(&v[lo + 1], &v[lo], (idx->n_ckpts - lo) * sizeof(*v));
         v[lo] = *c;
         c->name = NULL, c->members = NULL, c->n_members = 0, c->n_fields = 0;
@@ -623,6 +628,7 @@ void index_adopt(struct run_state *run, struct run *scanned)
         run->indexed = true;
         run->full = false;
         run->settled = false;
+        run->memo.valid = false;
         members_rebuild(run);
 }
 

@@ -96,6 +96,10 @@ struct run_state {
         size_t n_members;
         bool members_valid;    /* false: not kept (a small run, ENOMEM): idx is searched */
         char *monitor_missing; /* sweep_note_monitor() last said; NULL: carried */
+        /* idx's last decision, for the next save to be decided from
+         * (policy_decide_appended()): not valid once anything but an
+         * append changed idx[0..memo.n) */
+        struct policy_memo memo;
 };
 
 /* One watch of the config. */

@@ -191,8 +191,8 @@ static int size_cmp(const void *x, const void *y)
 
 /* adjust_completeness() for c, seen being written or not: the delay after
  * which to look again at it into *again (kept when shorter). */
-static void adjust_one(struct root_state *rs, struct run_state *run, struct ckpt *c, bool seen, uint64_t now,
-                       uint64_t *again)
+static void adjust_one_as(struct root_state *rs, struct run_state *run, struct ckpt *c, bool seen, uint64_t now,
+                          uint64_t *again)
 {
         bool writing = false;
         uint64_t wait = settle_usec(rs);
@@ -229,6 +229,17 @@ static void adjust_one(struct root_state *rs, struct run_state *run, struct ckpt
         if (!writing && wait < RECHECK_MIN_USEC)
                 wait = RECHECK_MIN_USEC;
         sooner(again, wait);
+}
+
+/* adjust_one_as(), and a memo that decided c otherwise no longer holds */
+static void adjust_one(struct root_state *rs, struct run_state *run, struct ckpt *c, bool seen, uint64_t now,
+                       uint64_t *again)
+{
+        bool was = c->complete;
+
+        adjust_one_as(rs, run, c, seen, now, again);
+        if (c->complete != was && (size_t)(c - run->idx.ckpts) < run->memo.n)
+                run->memo.valid = false;
 }
 
 /* What the events say overrides what the disk says: a file still open for
@@ -401,6 +412,35 @@ static void run_tally(const struct policy *p, const struct run *run, struct run_
 
 /* --- one run, decided and applied --- */
 
+#ifdef CKPTD_CROSSCHECK
+/* Test builds: a decision from the memo is the whole run's decision, or
+ * the daemon stops here, before it deletes anything by it. */
+static void decided_fast_check(const struct policy *p, const struct run *run, int64_t now_usec)
+{
+        struct ckpt *copy = malloc(run->n_ckpts * sizeof(*copy) + 1);
+
+        if (!copy)
+                return;
+        memcpy(copy, run->ckpts, run->n_ckpts * sizeof(*copy));
+        (void)run_decide(p, copy, run->n_ckpts, now_usec);
+        for (size_t i = 0; i < run->n_ckpts; i++) {
+                const struct verdict *x = &run->ckpts[i].verdict, *y = &copy[i].verdict;
+
+                if (x->keep != y->keep || x->reasons != y->reasons || x->delete_reason != y->delete_reason) {
+                        log_error("memo decision differs at %zu of %zu: keep %d reasons %#x, whole keep %d reasons %#x",
+                                  i, run->n_ckpts, x->keep, x->reasons, y->keep, y->reasons);
+                        abort();
+                }
+        }
+        free(copy);
+}
+#else
+static void decided_fast_check(const struct policy *p, const struct run *run, int64_t now_usec)
+{
+        (void)p, (void)run, (void)now_usec;
+}
+#endif
+
 struct taken_ctx {
         struct run_state *run;
         uint64_t now; /* CLOCK_MONOTONIC */
@@ -543,6 +583,8 @@ static uint64_t kept_unproven(struct root_state *rs, struct run_state *run, cons
                         sooner(&again, RECHECK_MIN_USEC);
                         taken = true;
                 }
+                if (taken)
+                        run->memo.valid = false; /* decided whole: built again */
                 if (taken && run_decide(&rs->root.w->policy, idx->ckpts, idx->n_ckpts, s->now_usec) < 0)
                         log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint", rs->root.w->path,
                                     run->path);
@@ -586,6 +628,8 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
         size_t incomplete;
         unsigned deleted;
         struct taken_ctx taken = {.run = run, .now = now};
+        const struct policy *policy = &rs->root.w->policy;
+        bool fast;
 
         run->decisions++;
         if (scanned_in) {
@@ -597,9 +641,17 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
         /* ages and settling on our own clock first; events override */
         if (ages_observe(&run->ages, scanned, s->now_usec, settle_usec(rs), &incomplete) < 0)
                 log_warning("%s/%s: out of memory timing checkpoints: ages from mtimes", rs->root.w->path, run->path);
+        if (run->ages.first_changed < run->memo.n)
+                run->memo.valid = false;
         again = adjust_completeness(rs, run, now, incomplete);
 
-        if (run_decide(&rs->root.w->policy, scanned->ckpts, scanned->n_ckpts, s->now_usec) < 0)
+        /* a save appended to a run decided before: from the memo, in
+         * O(k + log n); anything else, the whole run */
+        fast = !scanned_in &&
+               policy_decide_appended(&run->memo, policy, scanned->ckpts, scanned->n_ckpts, s->now_usec) == 0;
+        if (fast)
+                decided_fast_check(policy, scanned, s->now_usec);
+        else if (run_decide(policy, scanned->ckpts, scanned->n_ckpts, s->now_usec) < 0)
                 log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint", rs->root.w->path,
                             run->path);
         if (run->n_pending > 0) {
@@ -618,6 +670,7 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
                 run->newest_unasked = true;
         if (run->newest_unasked && sweep_run_deletes(scanned)) {
                 run->newest_unasked = false;
+                run->memo.valid = false; /* may decide whole again */
                 if (sweep_placed_being_written(
                             &rs->root, scanned, &rs->root.w->policy, s->now_usec, !scanned_in, run_fd,
                             &(struct placed_ask){.asked = asked_free, .taken = taken_note, .userdata = &taken}))
@@ -637,8 +690,17 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
         if (t.first_delete < t.end_delete)
                 sweep_apply_range(s, &rs->root, scanned, t.first_delete, t.end_delete, run_fd);
         space_seen_largest(&m->space, rs->root.dev, t.largest_bytes);
+        fast = fast && run->memo.valid;
         if (t.first_delete < t.end_delete && !s->dry_run)
                 index_prune_deleted(rs, run, t.first_delete, t.end_delete, s->deleted - deleted);
+        /* what was deleted is gone: the rest stands as decided. A whole
+         * decision is described anew (O(n), as it was). */
+        if (fast) {
+                run->memo.valid = true;
+                run->memo.n = scanned->n_ckpts;
+        } else {
+                policy_memo_build(&run->memo, policy, scanned->ckpts, scanned->n_ckpts);
+        }
         if (t.incomplete > 0 && watch_unmarked(rs, run))
                 sooner(&again, 1);
         pending_prune(rs, run, now);
