@@ -137,15 +137,16 @@ static void seen_update(struct ckpt *c, struct ckpt *old, uint64_t then_usec, ui
         }
 }
 
-/* c, whose age was 0 at CLOCK_BOOTTIME zero, observed at boot. Returns
- * whether that changed its completeness. */
-static bool age_set(struct ckpt *c, int64_t zero, uint64_t boot, int64_t wall_usec, uint64_t settle_usec)
+/* c, whose age was 0 at CLOCK_BOOTTIME zero, observed at boot; its age of
+ * boot time age_at. Returns whether that changed its completeness. */
+static bool age_set(struct ckpt *c, int64_t zero, uint64_t boot, uint64_t age_at, int64_t wall_usec,
+                    uint64_t settle_usec)
 {
-        /* boot - zero: its wall-clock age when first seen (or rewritten),
-         * plus the boot time since */
+        /* age_at - zero: its wall-clock age when first seen (or
+         * rewritten), plus the boot time since */
         bool was = c->complete;
 
-        if (__builtin_sub_overflow((int64_t)boot, zero, &c->age_usec))
+        if (__builtin_sub_overflow((int64_t)age_at, zero, &c->age_usec))
                 c->age_usec = INT64_MAX;
         /* scan.c calls an mtime in the future "changed within settle", the
          * safe side without memory. With memory: unchanged for settle
@@ -160,13 +161,26 @@ static bool age_set(struct ckpt *c, int64_t zero, uint64_t boot, int64_t wall_us
         return c->complete != was;
 }
 
-int ages_observe(struct ages *a, struct run *run, int64_t wall_usec, uint64_t settle_usec, size_t *ret_incomplete)
+/* c timed: when a change it saw may still make it incomplete, into
+ * *until (kept when later) */
+static void changed_note(const struct ckpt *c, uint64_t settle_usec, uint64_t *until)
+{
+        if (c->age_known && c->seen_changed && c->seen_same_usec + settle_usec > *until)
+                *until = c->seen_same_usec + settle_usec;
+}
+
+int ages_observe(struct ages *a, struct run *run, int64_t wall_usec, uint64_t settle_usec, size_t quiet_below,
+                 size_t *ret_incomplete)
 {
         uint64_t boot = (uint64_t)now_usec(CLOCK_BOOTTIME), then_usec = a->observed_usec;
         int64_t wall_now = now_usec(CLOCK_REALTIME);
         int64_t future_usec = (wall_now > wall_usec ? wall_now : wall_usec) + SEEN_FUTURE_USEC;
         size_t n_lookups = 0, first = SIZE_MAX, incomplete = 0, changed = SIZE_MAX;
         bool sorted = false, lost = a->lost;
+        /* the quiet ones left as they are: nothing in them can change now */
+        bool skip = quiet_below > 0 && quiet_below <= run->n_ckpts && then_usec > 0 && a->changed_known &&
+                    boot >= a->changed_until;
+        uint64_t age_at = skip ? then_usec : boot, until = skip ? a->changed_until : 0;
 
         /* A record is immutable once scanned: one that stayed in the index
          * still holds the mtime and size it was timed with, and one that
@@ -175,7 +189,7 @@ int ages_observe(struct ages *a, struct run *run, int64_t wall_usec, uint64_t se
          * then says when its age was 0. The timed ones first, in one pass
          * that counts the others; those (new since the last observation:
          * at a save, one, the newest) after, in the same order. */
-        for (size_t i = 0; i < run->n_ckpts; i++) {
+        for (size_t i = skip ? quiet_below : 0; i < run->n_ckpts; i++) {
                 struct ckpt *c = &run->ckpts[i];
 
                 if (!c->age_known) {
@@ -183,8 +197,9 @@ int ages_observe(struct ages *a, struct run *run, int64_t wall_usec, uint64_t se
                                 first = i;
                         continue;
                 }
-                if (age_set(c, zero_usec(c, then_usec), boot, wall_usec, settle_usec) && changed == SIZE_MAX)
+                if (age_set(c, zero_usec(c, then_usec), boot, age_at, wall_usec, settle_usec) && changed == SIZE_MAX)
                         changed = i;
+                changed_note(c, settle_usec, &until);
                 incomplete += !c->complete;
         }
         for (size_t i = first; n_lookups > 0 && i < run->n_ckpts; i++) {
@@ -197,15 +212,18 @@ int ages_observe(struct ages *a, struct run *run, int64_t wall_usec, uint64_t se
                 if (old || !lost) {
                         seen_update(c, old, then_usec, boot, wall_usec, future_usec, &zero);
                         c->age_known = true;
-                        if (age_set(c, zero, boot, wall_usec, settle_usec) && i < changed)
+                        if (age_set(c, zero, boot, age_at, wall_usec, settle_usec) && i < changed)
                                 changed = i;
+                        changed_note(c, settle_usec, &until);
                 } /* else its age stays unknown: mtime decides */
                 incomplete += !c->complete;
         }
         *ret_incomplete = incomplete;
         ages_finish(a);
-        a->observed_usec = boot;
+        a->observed_usec = age_at;
         a->first_changed = changed;
+        a->changed_until = until;
+        a->changed_known = true;
         return lost ? -ENOMEM : 0;
 }
 

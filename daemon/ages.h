@@ -21,6 +21,11 @@ struct ages {
         /* the lowest index whose completeness the last ages_observe()
          * changed; SIZE_MAX: none */
         size_t first_changed;
+        /* CLOCK_BOOTTIME until which a change seen in a record timed may
+         * still make it incomplete (seen_changed within settle), known
+         * once ages_observe() looked at them all */
+        uint64_t changed_until;
+        bool changed_known;
 };
 
 /* c leaves the index (taken): kept when timed, else finished. */
@@ -34,8 +39,15 @@ void ages_keep_run(struct ages *a, struct run *run);
  * completeness from what was seen: complete once unchanged for settle_usec.
  * Empties a. How many checkpoints of run are incomplete then into
  * *ret_incomplete. -ENOMEM when a lost a record (those not found keep their
- * ages unknown), else 0. */
-int ages_observe(struct ages *a, struct run *run, int64_t wall_usec, uint64_t settle_usec, size_t *ret_incomplete);
+ * ages unknown), else 0.
+ * quiet_below: the caller knows run->ckpts[0..quiet_below) complete and
+ * unchanged since the last observation, and needs no age of them (no
+ * min_age): unless a change seen within settle may make one incomplete
+ * now, they are not looked at, and every age stays of the last
+ * observation's boot time (a record first seen since may then have an age
+ * below 0). 0: all are timed now. */
+int ages_observe(struct ages *a, struct run *run, int64_t wall_usec, uint64_t settle_usec, size_t quiet_below,
+                 size_t *ret_incomplete);
 void ages_finish(struct ages *a);
 
 /* The kept records of every run across a reload, by (root path, run path): a

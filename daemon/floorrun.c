@@ -23,7 +23,7 @@ static int floor_refresh(struct root_state *rs, struct run_state *run, uint64_t 
                 log_debug("%s/%s: cannot read the run again: the floor leaves it alone", rs->root.w->path, run->path);
                 return r;
         }
-        if (ages_observe(&run->ages, &run->idx, wall, settle_usec(rs), &incomplete) < 0)
+        if (ages_observe(&run->ages, &run->idx, wall, settle_usec(rs), 0, &incomplete) < 0)
                 log_warning("%s/%s: out of memory timing checkpoints: ages from mtimes", rs->root.w->path, run->path);
         adjust_completeness(rs, run, now, incomplete);
         run->settled = true;

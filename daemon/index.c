@@ -781,10 +781,11 @@ int index_refresh(struct root_state *rs, struct run_state *run, int64_t now)
 }
 
 /* After deletions: drop from the index what is gone from the disk. What is
- * still there (a failure, the deletion cap, a dry run) stays. */
-void index_prune_deleted(struct root_state *rs, struct run_state *run, size_t from, size_t to, unsigned removed)
+ * still there (a failure, the deletion cap, a dry run) stays. Returns how
+ * many not kept stay. */
+size_t index_prune_deleted(struct root_state *rs, struct run_state *run, size_t from, size_t to, unsigned removed)
 {
-        size_t victims = 0;
+        size_t victims = 0, left = 0;
         bool all;
 
         for (size_t i = from; i < to && i < run->idx.n_ckpts; i++)
@@ -809,7 +810,9 @@ void index_prune_deleted(struct root_state *rs, struct run_state *run, size_t fr
                         index_drop(run, i); /* the ones after it move down one */
                         to--;
                 } else {
+                        left += !c->verdict.keep;
                         i++;
                 }
         }
+        return left;
 }

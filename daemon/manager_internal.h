@@ -242,8 +242,9 @@ bool index_incremental(const struct root_state *rs, const struct run_state *run)
 int index_update(struct root_state *rs, struct run_state *run, int64_t now, int *run_fd);
 /* After deletions: drop from the index what is gone from the disk, among
  * idx.ckpts[from..to) (every other one is kept); removed: how many of them
- * the sweep removed (all of them: none is asked of the disk again). */
-void index_prune_deleted(struct root_state *rs, struct run_state *run, size_t from, size_t to, unsigned removed);
+ * the sweep removed (all of them: none is asked of the disk again).
+ * Returns how many not kept are still there. */
+size_t index_prune_deleted(struct root_state *rs, struct run_state *run, size_t from, size_t to, unsigned removed);
 /* Name name of the run changed: look at it again at the next settle. */
 void index_dirty(struct run_state *run, const char *name);
 /* What an event means for run's index; whether to decide again now. */

@@ -410,6 +410,18 @@ static void run_tally(const struct policy *p, const struct run *run, struct run_
         }
 }
 
+/* run_tally() after a decision from the memo: every checkpoint settled,
+ * one owner, no min_age, the monitor carried; the ones not kept are the
+ * decision's (a victim left from before makes it whole); the largest of
+ * the others seen before. */
+static void run_tally_appended(const struct run *run, size_t from, const struct policy_memo *memo, struct run_tally *t)
+{
+        *t = (struct run_tally){.first_delete = memo->first_delete, .end_delete = memo->end_delete};
+        for (size_t i = from; i < run->n_ckpts; i++)
+                if (run->ckpts[i].complete && run->ckpts[i].size_bytes > t->largest_bytes)
+                        t->largest_bytes = run->ckpts[i].size_bytes;
+}
+
 /* --- one run, decided and applied --- */
 
 #ifdef CKPTD_CROSSCHECK
@@ -434,10 +446,32 @@ static void decided_fast_check(const struct policy *p, const struct run *run, in
         }
         free(copy);
 }
+
+/* ... and its tally is the whole run's, as far as the steps after read it */
+static void tally_fast_check(const struct policy *p, const struct run *run, bool fast, const struct run_tally *t)
+{
+        struct run_tally w;
+
+        if (!fast)
+                return;
+        run_tally(p, run, &w);
+        if (w.incomplete != 0 || w.ckpts_unreadable != 0 || w.monitor_missing || w.young_left_usec != 0 ||
+            (w.first_delete < w.end_delete && (w.first_delete < t->first_delete || w.end_delete > t->end_delete))) {
+                log_error("memo tally differs: incomplete %zu unreadable %u delete [%zu, %zu) against [%zu, %zu)",
+                          w.incomplete, w.ckpts_unreadable, w.first_delete, w.end_delete, t->first_delete,
+                          t->end_delete);
+                abort();
+        }
+}
 #else
 static void decided_fast_check(const struct policy *p, const struct run *run, int64_t now_usec)
 {
         (void)p, (void)run, (void)now_usec;
+}
+
+static void tally_fast_check(const struct policy *p, const struct run *run, bool fast, const struct run_tally *t)
+{
+        (void)p, (void)run, (void)fast, (void)t;
 }
 #endif
 
@@ -629,7 +663,8 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
         unsigned deleted;
         struct taken_ctx taken = {.run = run, .now = now};
         const struct policy *policy = &rs->root.w->policy;
-        bool fast;
+        size_t from, left = 0;
+        bool fast, whole;
 
         run->decisions++;
         if (scanned_in) {
@@ -639,7 +674,8 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
         }
 
         /* ages and settling on our own clock first; events override */
-        if (ages_observe(&run->ages, scanned, s->now_usec, settle_usec(rs), &incomplete) < 0)
+        if (ages_observe(&run->ages, scanned, s->now_usec, settle_usec(rs),
+                         run->memo.valid && policy->min_age_sec <= 0 ? run->memo.n : 0, &incomplete) < 0)
                 log_warning("%s/%s: out of memory timing checkpoints: ages from mtimes", rs->root.w->path, run->path);
         if (run->ages.first_changed < run->memo.n)
                 run->memo.valid = false;
@@ -647,6 +683,7 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
 
         /* a save appended to a run decided before: from the memo, in
          * O(k + log n); anything else, the whole run */
+        from = run->memo.n;
         fast = !scanned_in &&
                policy_decide_appended(&run->memo, policy, scanned->ckpts, scanned->n_ckpts, s->now_usec) == 0;
         if (fast)
@@ -654,11 +691,14 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
         else if (run_decide(policy, scanned->ckpts, scanned->n_ckpts, s->now_usec) < 0)
                 log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint", rs->root.w->path,
                             run->path);
+        whole = !fast;
         if (run->n_pending > 0) {
                 uint64_t ask = kept_unproven(rs, run, s, now, run_fd);
 
                 if (ask > 0)
                         sooner(&again, ask);
+                /* it invalidates the memo where it decides whole again */
+                whole = whole || !run->memo.valid;
         }
         /* After a scan the placed ones are asked when its decision deletes;
          * one that deletes nothing leaves the run's newest to be asked at
@@ -670,13 +710,21 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
                 run->newest_unasked = true;
         if (run->newest_unasked && sweep_run_deletes(scanned)) {
                 run->newest_unasked = false;
-                run->memo.valid = false; /* may decide whole again */
+                /* one taken: decided whole again */
                 if (sweep_placed_being_written(
                             &rs->root, scanned, &rs->root.w->policy, s->now_usec, !scanned_in, run_fd,
-                            &(struct placed_ask){.asked = asked_free, .taken = taken_note, .userdata = &taken}))
+                            &(struct placed_ask){.asked = asked_free, .taken = taken_note, .userdata = &taken})) {
                         sooner(&again, RECHECK_MIN_USEC);
+                        run->memo.valid = false;
+                        whole = true;
+                }
         }
-        run_tally(&rs->root.w->policy, scanned, &t);
+        fast = fast && run->memo.valid;
+        if (fast)
+                run_tally_appended(scanned, from, &run->memo, &t);
+        else
+                run_tally(policy, scanned, &t);
+        tally_fast_check(policy, scanned, fast, &t);
         run->settled = t.incomplete == 0; /* deletions below only drop records */
         run_note_read_errors(m, rs, run, scanned, &t);
         /* no checkpoint kept for a missing monitor, none before: nothing
@@ -692,14 +740,19 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
         space_seen_largest(&m->space, rs->root.dev, t.largest_bytes);
         fast = fast && run->memo.valid;
         if (t.first_delete < t.end_delete && !s->dry_run)
-                index_prune_deleted(rs, run, t.first_delete, t.end_delete, s->deleted - deleted);
-        /* what was deleted is gone: the rest stands as decided. A whole
-         * decision is described anew (O(n), as it was). */
-        if (fast) {
+                left = index_prune_deleted(rs, run, t.first_delete, t.end_delete, s->deleted - deleted);
+        /* What was deleted is gone: the rest stands as decided. A victim
+         * still there (its removal failed, a dry run) is tried again by
+         * the next whole decision. A whole decision is described anew
+         * (O(n), as it was); the ranks of one from the memo are not, so
+         * nothing is built from them. */
+        if (fast && left == 0 && !(s->dry_run && t.first_delete < t.end_delete)) {
                 run->memo.valid = true;
                 run->memo.n = scanned->n_ckpts;
-        } else {
+        } else if (whole) {
                 policy_memo_build(&run->memo, policy, scanned->ckpts, scanned->n_ckpts);
+        } else {
+                run->memo.valid = false;
         }
         if (t.incomplete > 0 && watch_unmarked(rs, run))
                 sooner(&again, 1);

@@ -667,7 +667,9 @@ void policy_memo_build(struct policy_memo *memo, const struct policy *p, const s
         for (size_t i = 0; i < n; i++) {
                 int r = c[i].verdict.best_rank;
 
-                if (!is_settled(&c[i]) || c[i].uid != c[0].uid || mtime_lies(&c[i]))
+                /* a victim still there (its removal failed, a dry run) is
+                 * tried again by the next whole decision */
+                if (!is_settled(&c[i]) || !c[i].verdict.keep || c[i].uid != c[0].uid || mtime_lies(&c[i]))
                         return;
                 /* false for a NaN as well */
                 if (i > 0 && !(c[i - 1].order < c[i].order))
@@ -798,12 +800,23 @@ int policy_decide_appended(struct policy_memo *memo, const struct policy *p, str
                 memcpy(memo->top, top, n_top * sizeof(*top));
         memo->n_top = n_top;
         memo->written = key_of(&c[n - 1]);
+        memo->first_delete = memo->end_delete = 0;
         for (size_t j = from; j < n; j++) {
                 c[j].verdict.best_rank = 0;
                 memo_verdict(memo, p, c, n, j, now_usec);
         }
         for (size_t t = 0; t < n_touched; t++)
                 memo_verdict(memo, p, c, n, touched[t], now_usec);
+        for (size_t t = 0; t < n_touched + (n - from); t++) {
+                size_t i = t < n_touched ? touched[t] : from + (t - n_touched);
+
+                if (c[i].verdict.keep)
+                        continue;
+                if (memo->first_delete == memo->end_delete || i < memo->first_delete)
+                        memo->first_delete = i;
+                if (i + 1 > memo->end_delete)
+                        memo->end_delete = i + 1;
+        }
         memo->ranks_stale = memo->ranks_stale || n > from;
         return 0;
 }

@@ -54,11 +54,15 @@ struct policy_memo {
         struct policy_best_key written; /* the last written (KEEP_WRITTEN's pick) */
         struct policy_best_key *top;    /* the top min(k, ranked) best first, k > 0 */
         size_t n_top;
+        /* what the last policy_decide_appended() did not keep lies in
+         * [first_delete, end_delete) (empty: nothing) */
+        size_t first_delete, end_delete;
 };
 
 /* After a full decision of c[0..n) (policy_decide(), or run_decide() of a
- * run of one owner): memo describes it, or is not valid when the run is not
- * of that shape. O(n). */
+ * run of one owner) and the removal of what it did not keep: memo describes
+ * it, or is not valid when the run is not of that shape (or holds one not
+ * kept). O(n). */
 void policy_memo_build(struct policy_memo *memo, const struct policy *p, const struct ckpt *c, size_t n);
 void policy_memo_finish(struct policy_memo *memo);
 

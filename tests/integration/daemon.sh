@@ -141,6 +141,37 @@ test_runs_created_or_moved_in_after_startup() {
         stop_daemon d.log
 }
 
+# save NAME...: each a save as trainers make it, written beside and renamed
+# into place.
+save() {
+        local n
+        for n in "$@"; do
+                printf 'ckpt\n' >"root/run/.$n.tmp"
+                mv "root/run/.$n.tmp" "root/run/$n"
+        done
+}
+
+# After a start whose decision deleted nothing, the first save that deletes
+# asks whether the newest is still written; it is not, and the saves after
+# it are decided from that save's decision: the new best stays the best
+# when worse saves follow (the one before it is not made best again).
+test_saves_after_a_start_that_deleted_nothing_keep_the_best() {
+        lrun root/run 0.5 0.1
+        touch -d "-2 hours" "root/run/$(lname 0 0.5)"
+        start_daemon d.log -w "$T/root" --pattern "$LPAT" --monitor val_loss --keep-top-k 1 --keep-last 2 \
+                --settle 0
+        assert_names root/run "$(lname 0 0.5)" "$(lname 1 0.1)"
+        save "$(lname 2 0.05)"
+        wait_names root/run "$(lname 1 0.1)" "$(lname 2 0.05)"
+        save "$(lname 3 0.9)"
+        wait_names root/run "$(lname 2 0.05)" "$(lname 3 0.9)"
+        save "$(lname 4 0.8)"
+        wait_names root/run "$(lname 2 0.05)" "$(lname 3 0.9)" "$(lname 4 0.8)"
+        save "$(lname 5 0.7)" "$(lname 6 0.01)"
+        wait_names root/run "$(lname 5 0.7)" "$(lname 6 0.01)"
+        stop_daemon d.log
+}
+
 # A run directory replaced while watched: a prepared run renamed over an
 # empty known one (rename(2) replaces an empty directory), a run removed and
 # made again under its name, one swapped in whole, two runs swapped. Each

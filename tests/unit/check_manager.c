@@ -499,7 +499,7 @@ START_TEST(test_ages_follow_names)
                         r.ckpts[i] = r.ckpts[j];
                         r.ckpts[j] = t;
                 }
-                ck_assert_int_eq(ages_observe(&a, &r, wall, HOUR_USEC, &incomplete), 0);
+                ck_assert_int_eq(ages_observe(&a, &r, wall, HOUR_USEC, 0, &incomplete), 0);
                 for (size_t i = 0; i < n; i++) {
                         const struct ckpt *c = &r.ckpts[i];
                         size_t at = strtoul(c->name + 1, NULL, 10);
@@ -542,7 +542,7 @@ START_TEST(test_ages_survive_reload)
         ck_assert_ptr_nonnull(r.ckpts);
         ages_ckpt(&r.ckpts[0], "a", old);
         ages_ckpt(&r.ckpts[1], "b", old);
-        ck_assert_int_eq(ages_observe(&a, &r, wall, HOUR_USEC, &incomplete), 0);
+        ck_assert_int_eq(ages_observe(&a, &r, wall, HOUR_USEC, 0, &incomplete), 0);
         ck_assert(r.ckpts[1].age_known && r.ckpts[1].complete);
         ck_assert_uint_eq(incomplete, 0);
 
@@ -557,7 +557,7 @@ START_TEST(test_ages_survive_reload)
         ages_ckpt(&r.ckpts[0], "a", stepped - 3600 * (int64_t)USEC_PER_SEC);
         ages_ckpt(&r.ckpts[1], "b", old);
         r.n_ckpts = 2;
-        ck_assert_int_eq(ages_observe(&b, &r, stepped, HOUR_USEC, &incomplete), 0);
+        ck_assert_int_eq(ages_observe(&b, &r, stepped, HOUR_USEC, 0, &incomplete), 0);
         ck_assert(r.ckpts[1].age_known);
         ck_assert_int_ge(r.ckpts[1].age_usec, 7200 * (int64_t)USEC_PER_SEC);
         ck_assert_int_lt(r.ckpts[1].age_usec, 7800 * (int64_t)USEC_PER_SEC);

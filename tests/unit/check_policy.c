@@ -970,6 +970,11 @@ START_TEST(test_appended_same)
                         policy_decide_quadratic(&p, b, n, NOW_USEC);
                         if (policy_decide_appended(&memo, &p, a, n, NOW_USEC) == 0) {
                                 fast++;
+                                for (size_t i = 0; i < n; i++)
+                                        if (!a[i].verdict.keep)
+                                                ck_assert_msg(i >= memo.first_delete && i < memo.end_delete,
+                                                              "run %lu step %d: %zu deleted outside [%zu, %zu)", run,
+                                                              step, i, memo.first_delete, memo.end_delete);
                                 for (size_t i = 0; i < n; i++) {
                                         const struct verdict *x = &a[i].verdict, *y = &b[i].verdict;
 
