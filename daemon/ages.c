@@ -100,7 +100,7 @@ static struct ckpt *kept_find(struct ages *a, size_t n_lookups, bool *sorted, co
  * observation (boot time then_usec), was 0. */
 static int64_t zero_usec(const struct ckpt *c, uint64_t then_usec)
 {
-        return (int64_t)then_usec - c->age_usec; /* age_usec >= 0 */
+        return (int64_t)then_usec - c->age_usec; /* below 0 after a skipped pass */
 }
 
 /* An mtime this far past the wall clock when the daemon sees it is a lie
@@ -212,7 +212,10 @@ int ages_observe(struct ages *a, struct run *run, int64_t wall_usec, uint64_t se
                 if (old || !lost) {
                         seen_update(c, old, then_usec, boot, wall_usec, future_usec, &zero);
                         c->age_known = true;
-                        if (age_set(c, zero, boot, age_at, wall_usec, settle_usec) && i < changed)
+                        /* timed now (seen_future, what the policy reads):
+                         * changed, as a record new since is */
+                        age_set(c, zero, boot, age_at, wall_usec, settle_usec);
+                        if (i < changed)
                                 changed = i;
                         changed_note(c, settle_usec, &until);
                 } /* else its age stays unknown: mtime decides */

@@ -19,7 +19,7 @@ struct ages {
         bool lost;              /* one could not be kept (ENOMEM) */
         uint64_t observed_usec; /* CLOCK_BOOTTIME of the last ages_observe() */
         /* the lowest index whose completeness the last ages_observe()
-         * changed; SIZE_MAX: none */
+         * changed, or that it timed for the first time; SIZE_MAX: none */
         size_t first_changed;
         /* CLOCK_BOOTTIME until which a change seen in a record timed may
          * still make it incomplete (seen_changed within settle), known
