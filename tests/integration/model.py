@@ -83,6 +83,11 @@ OPEN_AT_START = os.environ.get("CKPTD_MODEL_OPEN_AT_START") != "0"
 # carry the monitor, up to date name by name (index_update() in
 # daemon/index.c). model.sh runs both.
 INCREMENTAL = os.environ.get("CKPTD_MODEL_INCREMENTAL") == "1"
+# CKPTD_MODEL_LIVE=1: most saves as a live trainer makes them, a number for
+# the monitor and dated now, each newer than the last: the daemon decides
+# those from the run's last decision (policy_decide_appended()).
+LIVE = os.environ.get("CKPTD_MODEL_LIVE") == "1"
+LIVE_METRICS = [m for m in METRICS if m not in ("nan", None)]
 POINTERS = not INCREMENTAL
 
 
@@ -164,7 +169,7 @@ def random_policy(rng, settles):
     while True:
         p = Policy(monitor=rng.choice(["loss", "loss", None]), mode=rng.choice(["min", "max"]),
                    top_k=rng.choice([-1, 0, 1, 1, 2, 3]), last=rng.choice([0, 1, 1, 2, 3]),
-                   every=rng.choice([0, 0, 0, 2, 3, 5]), min_age=rng.choice(MIN_AGES),
+                   every=rng.choice([0, 0, 0, 2, 3, 5]), min_age=rng.choice(MIN_AGES + (0, 0) if LIVE else MIN_AGES),
                    settle=rng.choice(settles), min_free=0, target_free=None)
         if not p.keeps_nothing():
             return p
@@ -478,6 +483,10 @@ class Sequence:
         return Ckpt(run, name, order, fnum(metric_text), mtime, size)
 
     def mtime_for(self, cls):
+        if cls == "now":
+            # written now, after every save before it
+            self.last_now = max(time.time(), getattr(self, "last_now", 0) + 0.002)
+            return self.last_now
         # distinct sub-second parts so that mtime order never ties: 10 us
         # apart at least from every other checkpoint's, also one written a
         # step earlier (the file system keeps nanoseconds, ckptd reads them
@@ -491,8 +500,8 @@ class Sequence:
     def do_write(self):
         run = self.rng.choice(list(RUNS))
         for _ in range(self.rng.choice([1, 1, 2, 3])):
-            metric = self.rng.choice(METRICS)
-            cls = self.rng.choice(["old", "old", "recent", "fresh"])
+            metric = self.rng.choice(LIVE_METRICS if LIVE else METRICS)
+            cls = self.rng.choice(["now"] * 6 + ["old", "fresh"] if LIVE else ["old", "old", "recent", "fresh"])
             size = self.rng.choice([1, 1, 2, 4]) * PAGE
             mtime = self.mtime_for(cls)
             c = self.new_ckpt(run, metric, mtime, size)
@@ -723,7 +732,7 @@ class Sequence:
         self.trace("replace run directory %s" % run)
 
     def mutate(self):
-        actions = [(self.do_write, 6), (self.do_pin, 2), (self.do_unpin, 1.5), (self.do_user_delete, 1),
+        actions = [(self.do_write, 14 if LIVE else 6), (self.do_pin, 0.5 if LIVE else 2), (self.do_unpin, 1.5), (self.do_user_delete, 1),
                    (self.do_user_rename, 1), (self.do_misc, 1), (self.do_policy, 1.5),
                    (self.do_floor, 1.5 if self.args.fs else 0),
                    (self.do_slow_write, 1 if self.driver == "daemon" else 0),
@@ -1091,7 +1100,7 @@ def main():
     if not args.repro:
         knobs = "".join("%s=%s " % (k, os.environ[k])
                         for k in ("CKPTD_MODEL_ABS_LINKS", "CKPTD_MODEL_DESIGN", "CKPTD_MODEL_OPEN_AT_START",
-                                  "CKPTD_MODEL_INCREMENTAL")
+                                  "CKPTD_MODEL_INCREMENTAL", "CKPTD_MODEL_LIVE")
                         if k in os.environ)
         args.repro = knobs + "CKPTD=%s %s %s --driver %s --dir %s%s --seed {seed} --count 1 --steps %d --trace" % (
             os.environ.get("CKPTD", "build/ckptd"), sys.executable, sys.argv[0], args.driver, args.dir,

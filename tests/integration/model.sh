@@ -45,7 +45,7 @@ model() {
         local fs
         fs=$(scratch "$T/fs")
         "${MODEL[@]}" --driver "$1" --count "$2" --steps "$3" --dir "$T/fs" $fs "${SEED_ARGS[@]}" \
-                --repro "CKPTD=$CKPTD ${CKPTD_MODEL_ABS_LINKS:+CKPTD_MODEL_ABS_LINKS=$CKPTD_MODEL_ABS_LINKS }${CKPTD_MODEL_DESIGN:+CKPTD_MODEL_DESIGN=$CKPTD_MODEL_DESIGN }${CKPTD_MODEL_OPEN_AT_START:+CKPTD_MODEL_OPEN_AT_START=$CKPTD_MODEL_OPEN_AT_START }${CKPTD_MODEL_INCREMENTAL:+CKPTD_MODEL_INCREMENTAL=$CKPTD_MODEL_INCREMENTAL }MODEL_SEED={seed} MODEL_COUNT=1 MODEL_TRACE=1 ONLY=${FUNCNAME[1]#test_} bash $HERE/model.sh" \
+                --repro "CKPTD=$CKPTD ${CKPTD_MODEL_ABS_LINKS:+CKPTD_MODEL_ABS_LINKS=$CKPTD_MODEL_ABS_LINKS }${CKPTD_MODEL_DESIGN:+CKPTD_MODEL_DESIGN=$CKPTD_MODEL_DESIGN }${CKPTD_MODEL_OPEN_AT_START:+CKPTD_MODEL_OPEN_AT_START=$CKPTD_MODEL_OPEN_AT_START }${CKPTD_MODEL_INCREMENTAL:+CKPTD_MODEL_INCREMENTAL=$CKPTD_MODEL_INCREMENTAL }${CKPTD_MODEL_LIVE:+CKPTD_MODEL_LIVE=$CKPTD_MODEL_LIVE }MODEL_SEED={seed} MODEL_COUNT=1 MODEL_TRACE=1 ONLY=${FUNCNAME[1]#test_} bash $HERE/model.sh" \
                 ${MODEL_TRACE:+--trace} >"$T/model.out" 2>&1 || {
                 cat "$T/model.out"
                 fail "the model and ckptd disagree (above)"
@@ -107,6 +107,14 @@ test_daemon() {
 # decision.
 test_daemon_incremental() {
         CKPTD_MODEL_INCREMENTAL=1 model daemon "$DAEMON_COUNT" 12
+}
+
+# The same with saves as a live trainer makes them (a number for the
+# monitor, dated now, newer than every save before): most are decided from
+# the run's last decision, whose verdicts the model holds to the same
+# reference; a SANITIZE=1 build also checks each against the whole run's.
+test_daemon_live() {
+        CKPTD_MODEL_INCREMENTAL=1 CKPTD_MODEL_LIVE=1 model daemon "$DAEMON_COUNT" 24
 }
 
 run_tests
