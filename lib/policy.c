@@ -35,20 +35,33 @@ static int name_cmp(const char *a, const char *b)
 
 /* Older first. Equal orders happen with mtime order or a sloppy pattern: the
  * later mtime, then the larger name, is taken as the newer one. */
+static int age_key_cmp(double order_a, int64_t mtime_a, const char *name_a, double order_b, int64_t mtime_b,
+                       const char *name_b)
+{
+        int r = double_cmp(order_a, order_b);
+
+        if (r != 0)
+                return r;
+        r = (mtime_a > mtime_b) - (mtime_a < mtime_b);
+        if (r != 0)
+                return r;
+        return name_cmp(name_a, name_b);
+}
+
+/* age_key_cmp(), the index breaking what is left */
 static int age_cmp(const struct ckpt *c, size_t a, size_t b)
 {
-        int r;
+        int r = age_key_cmp(c[a].order, c[a].mtime_usec, c[a].name, c[b].order, c[b].mtime_usec, c[b].name);
 
-        r = double_cmp(c[a].order, c[b].order);
-        if (r != 0)
-                return r;
-        r = (c[a].mtime_usec > c[b].mtime_usec) - (c[a].mtime_usec < c[b].mtime_usec);
-        if (r != 0)
-                return r;
-        r = name_cmp(c[a].name, c[b].name);
-        if (r != 0)
-                return r;
-        return (a > b) - (a < b);
+        return r != 0 ? r : (a > b) - (a < b);
+}
+
+/* Better first by the metric alone. */
+static int metric_cmp(enum mode mode, double a, double b)
+{
+        int r = double_cmp(a, b);
+
+        return mode == MODE_MAX ? -r : r;
 }
 
 struct rank_ctx {
@@ -59,13 +72,9 @@ struct rank_ctx {
 /* Better first; ties: the older ranks first (DESIGN "Policy"). */
 static int best_cmp_idx(const struct rank_ctx *ctx, size_t a, size_t b)
 {
-        int r = double_cmp(ctx->c[a].metric, ctx->c[b].metric);
+        int r = metric_cmp(ctx->mode, ctx->c[a].metric, ctx->c[b].metric);
 
-        if (ctx->mode == MODE_MAX)
-                r = -r;
-        if (r != 0)
-                return r;
-        return age_cmp(ctx->c, a, b);
+        return r != 0 ? r : age_cmp(ctx->c, a, b);
 }
 
 static int best_cmp(const void *x, const void *y, void *userdata)
@@ -616,19 +625,9 @@ static struct policy_best_key key_of(const struct ckpt *c)
  * names), so the index never breaks a tie. */
 static int key_best_cmp(enum mode mode, const struct policy_best_key *a, const struct policy_best_key *b)
 {
-        int r = double_cmp(a->metric, b->metric);
+        int r = metric_cmp(mode, a->metric, b->metric);
 
-        if (mode == MODE_MAX)
-                r = -r;
-        if (r != 0)
-                return r;
-        r = double_cmp(a->order, b->order);
-        if (r != 0)
-                return r;
-        r = (a->mtime_usec > b->mtime_usec) - (a->mtime_usec < b->mtime_usec);
-        if (r != 0)
-                return r;
-        return name_cmp(a->name, b->name);
+        return r != 0 ? r : age_key_cmp(a->order, a->mtime_usec, a->name, b->order, b->mtime_usec, b->name);
 }
 
 /* The k of keep_top_k that a memo keeps a list for: 0 for none (no
@@ -653,8 +652,8 @@ void policy_memo_build(struct policy_memo *memo, const struct policy *p, const s
         memo->n_top = 0;
         /* min_age ages every record with time; a monitor with keep_top_k 0
          * may see its last ranked one deleted (KEEP_NO_MONITOR then) */
-        if (n == 0 || n >= UINT32_MAX || p->min_age_sec > 0 || c[0].uid == UID_MIXED ||
-            (has_monitor(p) && p->keep_top_k == 0) || k > POLICY_MEMO_TOP_MAX)
+        if (n == 0 || p->min_age_sec > 0 || c[0].uid == UID_MIXED || (has_monitor(p) && p->keep_top_k == 0) ||
+            k > POLICY_MEMO_TOP_MAX)
                 return;
         if (k > 0) {
                 struct policy_best_key *top = reallocarray(memo->top, k, sizeof(*top));
