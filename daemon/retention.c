@@ -738,7 +738,6 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
         if (t.first_delete < t.end_delete)
                 sweep_apply_range(s, &rs->root, scanned, t.first_delete, t.end_delete, run_fd);
         space_seen_largest(&m->space, rs->root.dev, t.largest_bytes);
-        fast = fast && run->memo.valid;
         if (t.first_delete < t.end_delete && !s->dry_run)
                 left = index_prune_deleted(rs, run, t.first_delete, t.end_delete, s->deleted - deleted);
         /* What was deleted is gone: the rest stands as decided. A victim

@@ -84,7 +84,7 @@ OPEN_AT_START = os.environ.get("CKPTD_MODEL_OPEN_AT_START") != "0"
 # daemon/index.c). model.sh runs both.
 INCREMENTAL = os.environ.get("CKPTD_MODEL_INCREMENTAL") == "1"
 # CKPTD_MODEL_LIVE=1: most saves as a live trainer makes them, a number for
-# the monitor and dated now, each newer than the last: the daemon decides
+# the monitor and dated now, each newer than the last: the daemon may decide
 # those from the run's last decision (policy_decide_appended()).
 LIVE = os.environ.get("CKPTD_MODEL_LIVE") == "1"
 LIVE_METRICS = [m for m in METRICS if m not in ("nan", None)]
@@ -420,6 +420,7 @@ class Sequence:
         self.model = Model(self.root)
         self.next_order = self.rng.randrange(1, 20)
         self.next_id = 1
+        self.last_now = 0.0  # the mtime of the last save dated now
         self.step_no = 0
         self.log = []
         self.restart = False
@@ -485,7 +486,7 @@ class Sequence:
     def mtime_for(self, cls):
         if cls == "now":
             # written now, after every save before it
-            self.last_now = max(time.time(), getattr(self, "last_now", 0) + 0.002)
+            self.last_now = max(time.time(), self.last_now + 0.002)
             return self.last_now
         # distinct sub-second parts so that mtime order never ties: 10 us
         # apart at least from every other checkpoint's, also one written a

@@ -110,9 +110,11 @@ test_daemon_incremental() {
 }
 
 # The same with saves as a live trainer makes them (a number for the
-# monitor, dated now, newer than every save before): most are decided from
-# the run's last decision, whose verdicts the model holds to the same
-# reference; a SANITIZE=1 build also checks each against the whole run's.
+# monitor, dated now, newer than every save before), held to the same
+# reference. Where a run keeps the shape a long run has (its runs here are
+# small and churn: in a few sequences only), the daemon decides a save from
+# the run's last decision; a SANITIZE=1 build checks each such decision
+# against the whole run's.
 test_daemon_live() {
         CKPTD_MODEL_INCREMENTAL=1 CKPTD_MODEL_LIVE=1 model daemon "$DAEMON_COUNT" 24
 }
