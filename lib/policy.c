@@ -683,14 +683,18 @@ void policy_memo_build(struct policy_memo *memo, const struct policy *p, const s
                         memo->top[r - 1] = key_of(&c[i]);
                 }
         }
-        if (written.at == SIZE_MAX || written.tie || (has_monitor(p) && m == 0))
+        if (written.at == SIZE_MAX || (has_monitor(p) && m == 0))
                 return;
         memo->n_top = k < m ? k : m;
         for (size_t r = 0; r < k; r++)
                 if ((memo->top[r].name != NULL) != (r < memo->n_top) ||
                     (r > 0 && r < memo->n_top && key_best_cmp(p->mode, &memo->top[r - 1], &memo->top[r]) >= 0))
                         return;
+        /* a tie at the newest mtime (a restored tree): none kept as the
+         * last written, and a save must be newer than all of them */
         memo->written = key_of(&c[written.at]);
+        if (written.tie)
+                memo->written.name = NULL;
         memo->policy = p;
         memo->uid = c[0].uid;
         memo->n = n;
@@ -787,7 +791,7 @@ int policy_decide_appended(struct policy_memo *memo, const struct policy *p, str
                         n_top++;
                 }
         }
-        if (n > from) {
+        if (n > from && memo->written.name) {
                 size_t was = memo_find(c, from, &memo->written);
 
                 if (was == SIZE_MAX)

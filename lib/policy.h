@@ -30,8 +30,8 @@ void policy_decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now
 
 /* What a decision of one run leaves for the next to build on, when the
  * run is of the shape a long training run has between its scans: one
- * owner, every checkpoint settled, orders strictly increasing, a single
- * newest written, no min_age. A save then only appends a newer checkpoint,
+ * owner, every checkpoint settled, orders strictly increasing, no
+ * min_age. A save then only appends a newer checkpoint,
  * and policy_decide_appended() decides it from this in O(k + log n):
  * its own verdict, and those of the few it can change (the one it pushes
  * out of the top k, out of keep_last, and the last written before it). */
@@ -51,8 +51,10 @@ struct policy_memo {
         /* best_rank of some records is older than the last decision: the
          * verdicts are exact, the ranks of those that moved are not */
         bool ranks_stale;
-        struct policy_best_key written; /* the last written (KEEP_WRITTEN's pick) */
-        struct policy_best_key *top;    /* the top min(k, ranked) best first, k > 0 */
+        /* the last written (KEEP_WRITTEN's pick); name NULL when the newest
+         * mtime is a tie, none picked */
+        struct policy_best_key written;
+        struct policy_best_key *top; /* the top min(k, ranked) best first, k > 0 */
         size_t n_top;
         /* what the last policy_decide_appended() did not keep lies in
          * [first_delete, end_delete) (empty: nothing) */

@@ -927,7 +927,8 @@ static void append_one(struct ckpt *a, size_t n, uint64_t *seed, unsigned *name_
 
 /* The memo's decision of the saves appended since the last decision gives
  * every verdict exactly as the quadratic decision of the whole run, and it
- * is taken for most saves (else this would test nothing). */
+ * is taken for most saves (else this would test nothing), a run whose
+ * newest share an mtime included. */
 START_TEST(test_appended_same)
 {
         enum { CAP = 128, RUNS = 20000, STEPS = 24 };
@@ -957,6 +958,10 @@ START_TEST(test_appended_same)
                         append_one(a, n, &seed, &name_at, values);
                         n++;
                 }
+                /* a restored tree: some or all of the newest share an mtime */
+                if (n > 0 && lcg(&seed) % 3 == 0)
+                        for (size_t i = (size_t)(lcg(&seed) % n); i < n; i++)
+                                a[i].mtime_usec = a[n - 1].mtime_usec;
                 policy_decide(&p, a, n, NOW_USEC);
                 n = prune_deleted(a, n);
                 policy_memo_build(&memo, &p, a, n);
