@@ -506,34 +506,60 @@ static void put_json_string(struct printbuf *pb, const char *s)
         printbuf_strappend(pb, "\"");
 }
 
+/* Whether log_escape() and then put_json_string() leave s as it is:
+ * printable ASCII without a quote or a backslash (almost every path). */
+static bool json_plain(const char *s)
+{
+        for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+                if (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\')
+                        return false;
+        return true;
+}
+
+/* v in decimal, as "%zu" would write it */
+static void put_size(struct printbuf *pb, size_t v)
+{
+        char num[24], *e = num + sizeof(num), *p = e;
+
+        do
+                *--p = (char)('0' + v % 10);
+        while (v /= 10);
+        printbuf_memappend_fast(pb, p, (int)(e - p));
+}
+
 /* The "runs" array of a watch (json_object_set_serializer()'s userdata: its
  * root_state), written straight into the text: building a json-c object for
- * each of a thousand runs was most of a publish. */
+ * each of a thousand runs was most of a publish, and then escaping and
+ * formatting each run's fields was. */
 static int runs_to_json(json_object *jso, struct printbuf *pb, int level, int flags)
 {
         const struct root_state *rs = json_object_get_userdata(jso);
-        char num[32];
 
         (void)level, (void)flags;
         printbuf_strappend(pb, "[");
         for (size_t j = 0; j < rs->n_runs; j++) {
                 const struct run_state *run = rs->runs[j];
-                _cleanup_free_ char *e = log_escape(run->path);
 
                 if (j > 0)
                         printbuf_strappend(pb, ",");
                 printbuf_strappend(pb, "{\"path\":");
-                if (e)
-                        put_json_string(pb, e);
-                else
-                        printbuf_strappend(pb, "null");
-                snprintf(num, sizeof(num), "%zu", run->n_ckpts);
+                if (json_plain(run->path)) {
+                        printbuf_strappend(pb, "\"");
+                        printbuf_memappend_fast(pb, run->path, (int)strlen(run->path));
+                        printbuf_strappend(pb, "\"");
+                } else {
+                        _cleanup_free_ char *e = log_escape(run->path);
+
+                        if (e)
+                                put_json_string(pb, e);
+                        else
+                                printbuf_strappend(pb, "null");
+                }
                 printbuf_strappend(pb, ",\"checkpoints\":");
-                printbuf_memappend_fast(pb, num, (int)strlen(num));
+                put_size(pb, run->n_ckpts);
                 if (run->unreadable_whole || run->n_unreadable) {
-                        snprintf(num, sizeof(num), "%zu", run->unreadable_whole ? run->n_ckpts : run->n_unreadable);
                         printbuf_strappend(pb, ",\"kept_after_read_errors\":");
-                        printbuf_memappend_fast(pb, num, (int)strlen(num));
+                        put_size(pb, run->unreadable_whole ? run->n_ckpts : run->n_unreadable);
                 }
                 printbuf_strappend(pb, "}");
         }

@@ -197,8 +197,19 @@ char *json_escape_text(const char *s)
         if (!out)
                 return NULL;
         while (*p) {
-                size_t n = utf8_len(p);
+                const unsigned char *q = p;
+                size_t n;
 
+                /* ASCII below DEL, the bulk of any text: as it is, a span
+                 * at a time */
+                while (*q && *q < 0x7f)
+                        q++;
+                if (q > p) {
+                        memcpy(o, p, (size_t)(q - p));
+                        o += q - p, p = q;
+                        continue;
+                }
+                n = utf8_len(p);
                 if (n == 0) {
                         o += sprintf(o, "\\ufffd");
                         p++;

@@ -192,6 +192,25 @@ assert d["deleted"]["policy"] == 2 and d["freed_bytes"]["policy"] == 8192' st.js
         assert_exit 1 "$CKPTD" status
 }
 
+# Run directories with odd names are in the state file as everywhere else
+# (escaped as in the log), beside plain ones written as they are; the file
+# stays JSON.
+test_odd_run_names_in_the_state_file() {
+        setup_fs
+        local d
+        for d in plain 'a"q' 'b\c' "n$(printf '\nl')" "x$(printf '\377')"; do lightning_run "fs/runs/$d"; done
+        conf "$T/fs/runs" 1 >c.conf
+        start_daemon d.log -c "$T/c.conf"
+        wait_for 10 eval '[ "$(state "sum(r[\"checkpoints\"] for r in d[\"watches\"][0][\"runs\"])")" = 10 ]' ||
+                fail "status: $("$CKPTD" status --json 2>&1)"
+        "$CKPTD" status --json >st.json || fail "status --json failed"
+        $PY -c 'import json, sys; d = json.load(open(sys.argv[1]))["daemons"][0]
+runs = sorted((r["path"], r["checkpoints"]) for r in d["watches"][0]["runs"])
+want = sorted([(".", 0)] + [(p, 2) for p in ("plain", "a\"q", "b\\\\c", "n\\nl", "x\\xff")])
+assert runs == want, runs' st.json || fail "status --json: $(cat st.json)"
+        stop_daemon d.log
+}
+
 # A daemon killed outright leaves its state file behind, and its pid may go
 # to another program: ckptd status shows no daemon for it, and reload sends
 # that program no signal. Start times are in clock ticks (10 ms): the
