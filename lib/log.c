@@ -164,8 +164,20 @@ char *log_escape(const char *s)
 
         if (!out)
                 return NULL;
-        while (*p)
-                o += escape_one(&p, o);
+        while (*p) {
+                const unsigned char *q = p;
+
+                /* printable ASCII but the backslash, the bulk of any
+                 * name: as it is, a span at a time */
+                while (*q >= 0x20 && *q < 0x7f && *q != '\\')
+                        q++;
+                if (q == p) {
+                        o += escape_one(&p, o);
+                        continue;
+                }
+                memcpy(o, p, (size_t)(q - p));
+                o += q - p, p = q;
+        }
         *o = '\0';
         return out;
 }

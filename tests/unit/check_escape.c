@@ -3,10 +3,37 @@
  * retitles the terminal, reorders the line or forges another gets through,
  * and ordinary names (UTF-8 included) are shown as they are. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+
+/* Plain text around anything is copied as it is, and the thing in the
+ * middle escaped as it is alone: the spans of plain text copied at once
+ * end and start where the characters do. */
+START_TEST(test_plain_around)
+{
+        char in[8] = {0}, *alone, *around, want[64];
+        char *(*const fns[])(const char *) = {log_escape, json_escape_text};
+
+        for (size_t f = 0; f < 2; f++)
+                for (unsigned a = 1; a < 256; a++)
+                        for (unsigned b = 0; b < 256; b++) {
+                                in[0] = (char)a, in[1] = (char)b, in[2] = 0;
+                                alone = fns[f](in);
+                                snprintf(in, sizeof(in), "x%c%syz", (char)a, b ? (char[]){(char)b, 0} : "");
+                                around = fns[f](in);
+                                ck_assert_ptr_nonnull(alone);
+                                ck_assert_ptr_nonnull(around);
+                                snprintf(want, sizeof(want), "x%syz", alone);
+                                ck_assert_msg(strcmp(around, want) == 0, "%zu: %02x %02x: %s, alone %s", f, a, b,
+                                              around, alone);
+                                free(alone);
+                                free(around);
+                        }
+}
+END_TEST
 
 Suite *escape_suite(void);
 
@@ -158,6 +185,7 @@ Suite *escape_suite(void)
         tcase_add_test(tc, test_bidi);
         tcase_add_test(tc, test_exhaustive_short);
         tcase_add_test(tc, test_json_text);
+        tcase_add_test(tc, test_plain_around);
         suite_add_tcase(s, tc);
         return s;
 }
