@@ -517,7 +517,9 @@ ssize_t index_find(const struct run_state *run, const char *name)
                 /* not where its key says: never seen, but idx is only
                  * as sorted as the scan that made it; search it all */
         }
-        for (size_t i = 0; i < idx->n_ckpts; i++)
+        /* newest first: a run's decision asks mostly for the save it just
+         * took in (a member is in one checkpoint only) */
+        for (size_t i = idx->n_ckpts; i-- > 0;)
                 if (ckpt_has_member(&idx->ckpts[i], name))
                         return (ssize_t)i;
         return -1;
