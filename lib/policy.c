@@ -802,7 +802,10 @@ int policy_decide_appended(struct policy_memo *memo, const struct policy *p, str
         if (n_top > 0)
                 memcpy(memo->top, top, n_top * sizeof(*top));
         memo->n_top = n_top;
-        memo->written = key_of(&c[n - 1]);
+        /* the last appended is the last written; with none appended it
+         * stays as it was (the last by order need not be it) */
+        if (n > from)
+                memo->written = key_of(&c[n - 1]);
         memo->first_delete = memo->end_delete = 0;
         for (size_t j = from; j < n; j++) {
                 c[j].verdict.best_rank = 0;

@@ -958,15 +958,20 @@ START_TEST(test_appended_same)
                         append_one(a, n, &seed, &name_at, values);
                         n++;
                 }
-                /* a restored tree: some or all of the newest share an mtime */
+                /* a restored tree: some or all of the newest share an
+                 * mtime; or the last by order is not the last written */
                 if (n > 0 && lcg(&seed) % 3 == 0)
                         for (size_t i = (size_t)(lcg(&seed) % n); i < n; i++)
                                 a[i].mtime_usec = a[n - 1].mtime_usec;
+                if (n > 1 && lcg(&seed) % 4 == 0)
+                        a[n - 1].mtime_usec -= 1 + (int64_t)(lcg(&seed) % 2) * (a[n - 1].mtime_usec - NOW_USEC);
                 policy_decide(&p, a, n, NOW_USEC);
                 n = prune_deleted(a, n);
                 policy_memo_build(&memo, &p, a, n);
                 for (int step = 0; step < STEPS; step++) {
-                        unsigned add = 1 + (unsigned)(lcg(&seed) % 4 == 0 ? lcg(&seed) % 3 : 0);
+                        /* none at times: a run decided again with no save
+                         * (a pointer file, a metric log changed) */
+                        unsigned add = lcg(&seed) % 6 == 0 ? 0 : 1 + (unsigned)(lcg(&seed) % 4 == 0 ? lcg(&seed) % 3 : 0);
 
                         for (unsigned k = 0; k < add && n < CAP; k++, n++)
                                 append_one(a, n, &seed, &name_at, values);
