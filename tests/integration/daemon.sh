@@ -172,6 +172,35 @@ test_saves_after_a_start_that_deleted_nothing_keep_the_best() {
         stop_daemon d.log
 }
 
+# The last written is kept whatever its order (a run restarted, a tree
+# copied in). A decision of the run with no new checkpoint (a save begun and
+# given up) leaves it the last written: saves newer by order but not by
+# mtime (copied in with their times) do not take its place, nor push it out
+# as the oldest of keep_last.
+test_a_decision_with_no_save_keeps_the_last_written() {
+        lrun root/run 0.1 0.9 0.8 0.7
+        touch -d "-2 hours" "root/run/$(lname 0 0.1)"
+        touch -d "-10 minutes" "root/run/$(lname 2 0.8)"
+        touch -d "-40 minutes" "root/run/$(lname 3 0.7)"
+        start_daemon d.log -w "$T/root" --pattern "$LPAT" --monitor val_loss --keep-top-k 1 --keep-last 2 \
+                --settle 0.2
+        wait_names root/run "$(lname 0 0.1)" "$(lname 2 0.8)" "$(lname 3 0.7)"
+        # a save begun and given up: the run is decided again, with no new
+        # checkpoint
+        printf 'part\n' >"root/run/$(lname 9 0.5)"
+        rm "root/run/$(lname 9 0.5)"
+        wait_for 30 quiet_for_2s || fail "ckptd never idles: it keeps waking up"
+        # copied in with its times: newer by order, not by mtime
+        printf 'ckpt\n' >"root/run/.$(lname 4 0.95).tmp"
+        touch -d "-30 minutes" "root/run/.$(lname 4 0.95).tmp"
+        mv "root/run/.$(lname 4 0.95).tmp" "root/run/$(lname 4 0.95)"
+        printf 'ckpt\n' >"root/run/.$(lname 5 0.99).tmp"
+        touch -d "-20 minutes" "root/run/.$(lname 5 0.99).tmp"
+        mv "root/run/.$(lname 5 0.99).tmp" "root/run/$(lname 5 0.99)"
+        wait_names root/run "$(lname 0 0.1)" "$(lname 2 0.8)" "$(lname 4 0.95)" "$(lname 5 0.99)"
+        stop_daemon d.log
+}
+
 # A run directory replaced while watched: a prepared run renamed over an
 # empty known one (rename(2) replaces an empty directory), a run removed and
 # made again under its name, one swapped in whole, two runs swapped. Each
