@@ -678,6 +678,21 @@ class Sequence:
         self.model.ckpts[(run, c.name)] = c
         self.trace("start writing %s" % c)
 
+    def do_abandon(self):
+        """daemon: a save begun under its final name and given up (written,
+        closed and removed within the step): nothing to keep, but its run
+        is decided again with no new checkpoint."""
+        if self.driver != "daemon":
+            return
+        run = self.rng.choice(list(RUNS))
+        c = self.new_ckpt(run, self.rng.choice(LIVE_METRICS), time.time(), PAGE)
+        path = self.model.path(run, c.name)
+        with open(path, "wb") as f:
+            f.write(os.urandom(PAGE))
+        os.unlink(path)
+        count("saves given up")
+        self.trace("abandon %s" % c.name)
+
     def finish_writes(self):
         for c in self.model.ckpts.values():
             if c.writing:
@@ -737,6 +752,7 @@ class Sequence:
                    (self.do_user_rename, 1), (self.do_misc, 1), (self.do_policy, 1.5),
                    (self.do_floor, 1.5 if self.args.fs else 0),
                    (self.do_slow_write, 1 if self.driver == "daemon" else 0),
+                   (self.do_abandon, 1 if self.driver == "daemon" else 0),
                    (self.do_restart, 0.5 if self.driver == "daemon" else 0),
                    (self.do_replace_run, 0.5 if self.driver == "daemon" else 0)]
         fn = self.rng.choices([a for a, _ in actions], weights=[w for _, w in actions])[0]
