@@ -30,11 +30,11 @@ void policy_decide(const struct policy *p, struct ckpt *c, size_t n, int64_t now
 
 /* What a decision of one run leaves for the next to build on, when the
  * run is of the shape a long training run has between its scans: one
- * owner, every checkpoint settled, orders strictly increasing, no
- * min_age. A save then only appends a newer checkpoint,
- * and policy_decide_appended() decides it from this in O(k + log n):
- * its own verdict, and those of the few it can change (the one it pushes
- * out of the top k, out of keep_last, and the last written before it). */
+ * owner, every checkpoint settled, orders strictly increasing, no min_age.
+ * A save then only appends a newer checkpoint, and policy_decide_appended()
+ * decides it from this in O(k + log n): its own verdict, and those of the
+ * few it can change (the one it pushes out of the top k, out of keep_last,
+ * and the last written before it, if one was). */
 #define POLICY_MEMO_TOP_MAX 64
 
 struct policy_best_key {
