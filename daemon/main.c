@@ -193,35 +193,22 @@ static int parse_double(const char *s, const char *what, const char *key, double
         return 0;
 }
 
-/* A time span: a number of seconds, or a number with a unit (ms, s, min or
- * m, h, d), e.g. "2", "2s", "500ms", "1.5h", within key's range. */
+/* A time span (duration_parse()), within key's range. */
 static int parse_duration(const char *s, const char *what, const char *key, double *ret)
 {
-        static const struct {
-                const char *unit;
-                double sec;
-        } units[] = {{"", 1}, {"ms", 0.001}, {"s", 1}, {"sec", 1}, {"m", 60}, {"min", 60}, {"h", 3600}, {"d", 86400}};
         char error[ERROR_MAX];
-        char *end;
         double v;
 
-        errno = 0;
-        v = strtod(s, &end);
-        if (errno == 0 && end != s && isfinite(v) && *s != ' ')
-                for (size_t i = 0; i < ELEMENTSOF(units); i++)
-                        if (strcmp(end, units[i].unit) == 0) {
-                                v *= units[i].sec;
-                                if (conf_range_check(key, v, error) < 0) {
-                                        fprintf(stderr, "ckptd: %s: %s\n", what, error);
-                                        return -EINVAL;
-                                }
-                                *ret = v;
-                                return 0;
-                        }
-        fprintf(stderr,
-                "ckptd: %s: invalid duration '%s' (seconds, or a number with ms, s, min, h or d: 2, 2s, 500ms)\n", what,
-                s);
-        return -EINVAL;
+        if (duration_parse(s, &v) < 0) {
+                fprintf(stderr, "ckptd: %s: invalid duration '%s' (" DURATION_HELP ")\n", what, s);
+                return -EINVAL;
+        }
+        if (conf_range_check(key, v, error) < 0) {
+                fprintf(stderr, "ckptd: %s: %s\n", what, error);
+                return -EINVAL;
+        }
+        *ret = v;
+        return 0;
 }
 
 static int adhoc_size(const char *s, const char *what, struct size_spec *ret)

@@ -164,10 +164,34 @@ static int set_strv(const struct parser *p, const config_setting_t *s, bool appe
 }
 
 /* An integer key within conf_range_of(its name). */
+/* A duration key written as a string ("500ms", "2h"): its seconds, within
+ * rg (whole ones for an integer key), as the -w flags take it. */
+static int get_duration(const struct parser *p, const config_setting_t *s, const struct conf_range *rg, double *ret)
+{
+        const char *v = config_setting_get_string(s);
+        double d;
+
+        if (duration_parse(v, &d) < 0)
+                return FAIL_AT(p, s, "invalid duration \"%s\" (" DURATION_HELP ")", v);
+        if (!(d >= rg->min && d <= rg->max) || (rg->integer && d != floor(d)))
+                return FAIL_AT(p, s, "must be %s from %.17g to %.17g seconds, got \"%s\"",
+                               rg->integer ? "a whole number" : "a number", rg->min, rg->max, v);
+        *ret = d;
+        return 0;
+}
+
 static int get_ranged_int(const struct parser *p, const config_setting_t *s, int64_t *ret)
 {
         const struct conf_range *rg = conf_range_of(config_setting_name(s));
+        double d;
+        int r;
 
+        if (rg->duration && config_setting_type(s) == CONFIG_TYPE_STRING) {
+                r = get_duration(p, s, rg, &d);
+                if (r == 0)
+                        *ret = (int64_t)d;
+                return r;
+        }
         return get_int(p, s, (int64_t)rg->min, (int64_t)rg->max, ret);
 }
 
@@ -175,6 +199,8 @@ static int get_ranged_double(const struct parser *p, const config_setting_t *s, 
 {
         const struct conf_range *rg = conf_range_of(config_setting_name(s));
 
+        if (rg->duration && config_setting_type(s) == CONFIG_TYPE_STRING)
+                return get_duration(p, s, rg, ret);
         return get_double(p, s, rg->min, rg->max, ret);
 }
 

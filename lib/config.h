@@ -93,6 +93,7 @@ struct conf_range {
         const char *key; /* as in the config: "keep_last" */
         double min, max; /* integers among them are exact in a double */
         bool integer;
+        bool duration; /* seconds: a duration string is taken too */
 };
 
 /* The range of key ("keep_last", "headroom", ...), or NULL if it has none. */
@@ -100,6 +101,13 @@ const struct conf_range *conf_range_of(const char *key);
 /* Whether v is within key's range; -ERANGE with "key: must be from MIN to
  * MAX, got V" in error (no FILE:LINE) when not. */
 int conf_range_check(const char *key, double v, char error[ERROR_MAX]);
+
+/* A duration: a number of seconds, or a number with a unit (ms, s, sec,
+ * m or min, h, d), e.g. "2", "2s", "500ms", "1.5h": 0, or -EINVAL. The
+ * key's range is the caller's to check. */
+int duration_parse(const char *s, double *ret);
+/* What a duration may be written as, for error messages. */
+#define DURATION_HELP "seconds, or a number with ms, s, min, h or d: 2, 2s, 500ms"
 
 /* A log level by name: syslog's ("warning", "err") and "warn", "error". */
 int log_level_from_string(const char *s);

@@ -27,22 +27,22 @@
  * becoming a policy. */
 static const struct conf_range ranges[] = {
         /* a million checkpoints in one run is beyond any disk */
-        {"keep_top_k", -1, 1000000, true},
-        {"keep_last", 0, 1000000, true},
+        {"keep_top_k", -1, 1000000, true, false},
+        {"keep_last", 0, 1000000, true, false},
         /* order values are doubles, exact up to 2^53 */
-        {"keep_every", 0, 9007199254740992.0, true},
+        {"keep_every", 0, 9007199254740992.0, true, false},
         /* ten years */
-        {"min_age", 0, 10 * 366 * 86400.0, true},
+        {"min_age", 0, 10 * 366 * 86400.0, true, true},
         /* a day: far beyond any save or useful poll, far from usec overflow */
-        {"settle", 0, 86400, false},
-        {"check_interval", 1, 86400, true},
-        {"poll_interval", 0, 86400, true},
+        {"settle", 0, 86400, false, true},
+        {"check_interval", 1, 86400, true, true},
+        {"poll_interval", 0, 86400, true, true},
         /* the floor is headroom x the largest checkpoint: 100 copies of it
          * is more than any disk that holds a few */
-        {"headroom", 0, 100, false},
-        {"max_delete_per_sweep", 1, 1000000, true},
+        {"headroom", 0, 100, false, false},
+        {"max_delete_per_sweep", 1, 1000000, true, false},
         /* a day of waiting for another ckptd; -1: without limit */
-        {"lock_wait", -1, 86400, true},
+        {"lock_wait", -1, 86400, true, true},
 };
 
 int watch_pattern_compile(const struct watch_conf *w, struct pattern **ret, const char **ret_error)
@@ -58,6 +58,27 @@ const struct conf_range *conf_range_of(const char *key)
                 if (strcmp(ranges[i].key, key) == 0)
                         return &ranges[i];
         return NULL;
+}
+
+int duration_parse(const char *s, double *ret)
+{
+        static const struct {
+                const char *unit;
+                double sec;
+        } units[] = {{"", 1}, {"ms", 0.001}, {"s", 1}, {"sec", 1}, {"m", 60}, {"min", 60}, {"h", 3600}, {"d", 86400}};
+        char *end;
+        double v;
+
+        errno = 0;
+        v = strtod(s, &end);
+        if (errno != 0 || end == s || !isfinite(v) || *s == ' ')
+                return -EINVAL;
+        for (size_t i = 0; i < ELEMENTSOF(units); i++)
+                if (strcmp(end, units[i].unit) == 0) {
+                        *ret = v * units[i].sec;
+                        return 0;
+                }
+        return -EINVAL;
 }
 
 int conf_range_check(const char *key, double v, char error[ERROR_MAX])

@@ -121,6 +121,25 @@ test_adhoc_flags_share_the_bounds() {
         [ "$(ls_names runs)" = "$before" ] || fail "something was deleted: $(ls_names runs)"
 }
 
+# A time in the config reads as the flags read it: min_age "2h" keeps
+# checkpoints an hour old as --min-age 2h does, "30min" lets them go; a bad
+# one names file and line and deletes nothing.
+test_durations_read_as_the_flags_read_them() {
+        lossrun runs
+        bounded bad 3 'settle: invalid duration "soon"' 'keep_top_k = 1; keep_last = 1; settle = "soon";'
+        cat >d.conf <<EOC
+watch = ( { path = "$T/runs"; pattern = "step_{step}-loss={loss}.pt"; monitor = "loss";
+            keep_top_k = 1; keep_last = 1; min_age = "2h"; } );
+EOC
+        "$CKPTD" -1 -c d.conf 2>err || fail "-1 with min_age \"2h\": $(cat err)"
+        "$CKPTD" -1 -w "$T/runs" --pattern 'step_{step}-loss={loss}.pt' --monitor loss --keep-top-k 1 \
+                --keep-last 1 --min-age 2h 2>err || fail "-1 --min-age 2h: $(cat err)"
+        [ "$(ls_names runs | wc -l)" = 6 ] || fail "a checkpoint younger than 2h was deleted: $(ls_names runs)"
+        sed -i 's/"2h"/"30min"/' d.conf
+        "$CKPTD" -1 -c d.conf 2>err || fail "-1 with min_age \"30min\": $(cat err)"
+        assert_names runs step_200-loss=0.1.pt step_600-loss=0.7.pt
+}
+
 # -t and -1 on a FIFO nobody writes to: refused at once, naming the file
 # (timeout turns a hang into a failure).
 test_fifo_config_is_refused_at_once() {

@@ -40,6 +40,31 @@ static bool has(const struct strv *s, const char *v)
         return false;
 }
 
+/* Durations are seconds, or strings with a unit as the -w flags take them. */
+START_TEST(test_durations)
+{
+        struct config *c = load_ok("check_interval = \"2min\";\n"
+                                   "lock_wait = \"-1\";\n"
+                                   "watch = (\n"
+                                   "  { path = \"/a\"; pattern = \"s{step}\"; settle = \"500ms\"; min_age = \"2h\";\n"
+                                   "    poll_interval = \"1m\"; },\n"
+                                   "  { path = \"/b\"; pattern = \"s{step}\"; settle = \"1.5\"; min_age = \"1d\"; },\n"
+                                   "  { path = \"/c\"; pattern = \"s{step}\"; settle = 3; min_age = 60; }\n"
+                                   ");\n");
+
+        ck_assert_int_eq(c->check_interval_sec, 120);
+        ck_assert_int_eq(c->lock_wait_sec, -1);
+        ck_assert_double_eq(c->watches[0].settle_sec, 0.5);
+        ck_assert_int_eq(c->watches[0].policy.min_age_sec, 7200);
+        ck_assert_int_eq(c->watches[0].poll_interval_sec, 60);
+        ck_assert_double_eq(c->watches[1].settle_sec, 1.5);
+        ck_assert_int_eq(c->watches[1].policy.min_age_sec, 86400);
+        ck_assert_double_eq(c->watches[2].settle_sec, 3);
+        ck_assert_int_eq(c->watches[2].policy.min_age_sec, 60);
+        config_free(c);
+}
+END_TEST
+
 START_TEST(test_full)
 {
         struct config *c = load_ok(
@@ -253,8 +278,18 @@ static const struct error_case error_cases[] = {
           "t.conf:2: ", "keep_last: expected an integer" },
         { "bool as int", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n recursive = 1; } );\n",
           "t.conf:2: ", "recursive: expected true or false" },
-        { "number as string", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n settle = \"2\"; } );\n",
-          "t.conf:2: ", "settle: expected a number" },
+        { "number as string", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n headroom = \"2\"; } );\n",
+          "t.conf:2: ", "headroom: expected a number" },
+        { "bad duration", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n settle = \"5 parsecs\"; } );\n",
+          "t.conf:2: ", "settle: invalid duration \"5 parsecs\" (seconds, or a number with ms, s, min, h or d" },
+        { "duration with a space", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n settle = \" 2s\"; } );\n",
+          "t.conf:2: ", "settle: invalid duration \" 2s\"" },
+        { "fraction of a whole-second key", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_age = \"1.5s\"; } );\n",
+          "t.conf:2: ", "min_age: must be a whole number from 0 to 316224000 seconds, got \"1.5s\"" },
+        { "duration out of range", "check_interval = \"500ms\";\n" WATCH_OK, "t.conf:1: ",
+          "check_interval: must be a whole number from 1 to 86400 seconds, got \"500ms\"" },
+        { "duration above a day", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n settle = \"2d\"; } );\n",
+          "t.conf:2: ", "settle: must be a number from 0 to 86400 seconds, got \"2d\"" },
         { "negative settle", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n settle = -1; } );\n",
           "t.conf:2: ", "settle: must be a number from 0 to 86400" },
         { "negative headroom", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n headroom = -0.5; } );\n",
@@ -959,6 +994,7 @@ Suite *config_suite(void)
         TCase *tc = tcase_create("config");
 
         tcase_add_test(tc, test_full);
+        tcase_add_test(tc, test_durations);
         tcase_add_test(tc, test_builtin_defaults);
         tcase_add_test(tc, test_precedence);
         tcase_add_test(tc, test_metric_sources);
