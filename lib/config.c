@@ -163,7 +163,6 @@ static int set_strv(const struct parser *p, const config_setting_t *s, bool appe
         return 0;
 }
 
-/* An integer key within conf_range_of(its name). */
 /* A duration key written as a string ("500ms", "2h"): its seconds, within
  * rg (whole ones for an integer key), as the -w flags take it. */
 static int get_duration(const struct parser *p, const config_setting_t *s, const struct conf_range *rg, double *ret)
@@ -173,13 +172,14 @@ static int get_duration(const struct parser *p, const config_setting_t *s, const
 
         if (duration_parse(v, &d) < 0)
                 return FAIL_AT(p, s, "invalid duration \"%s\" (" DURATION_HELP ")", v);
-        if (!(d >= rg->min && d <= rg->max) || (rg->integer && d != floor(d)))
+        if (conf_range_check(rg->key, d, NULL) < 0)
                 return FAIL_AT(p, s, "must be %s from %.17g to %.17g seconds, got \"%s\"",
                                rg->integer ? "a whole number" : "a number", rg->min, rg->max, v);
         *ret = d;
         return 0;
 }
 
+/* An integer key within conf_range_of(its name). */
 static int get_ranged_int(const struct parser *p, const config_setting_t *s, int64_t *ret)
 {
         const struct conf_range *rg = conf_range_of(config_setting_name(s));
