@@ -386,12 +386,12 @@ static size_t members_slot(const struct run_state *run, const char *name)
 static void members_put(struct run_state *run, const struct ckpt *c)
 {
         for (size_t k = 0; k < c->n_members; k++) {
-                size_t h = members_slot(run, c->members[k]);
+                size_t h = members_slot(run, ckpt_member(c, k));
 
                 if (!run->members[h].member)
                         run->n_members++;
                 run->members[h] =
-                        (struct member_slot){.member = c->members[k], .ckpt_name = c->name, .order = c->order};
+                        (struct member_slot){.member = ckpt_member(c, k), .ckpt_name = c->name, .order = c->order};
         }
 }
 
@@ -457,7 +457,7 @@ static void members_remove(struct run_state *run, const struct ckpt *c)
         if (!run->members_valid)
                 return;
         for (size_t k = 0; k < c->n_members; k++) {
-                size_t hole = members_slot(run, c->members[k]), j = hole;
+                size_t hole = members_slot(run, ckpt_member(c, k)), j = hole;
 
                 if (!run->members[hole].member)
                         continue;
@@ -483,7 +483,7 @@ static void members_remove(struct run_state *run, const struct ckpt *c)
 static bool ckpt_has_member(const struct ckpt *c, const char *name)
 {
         for (size_t k = 0; k < c->n_members; k++)
-                if (strcmp(c->members[k], name) == 0)
+                if (strcmp(ckpt_member(c, k), name) == 0)
                         return true;
         return false;
 }
@@ -601,7 +601,7 @@ static int index_insert(struct run_state *run, struct ckpt *c)
                 run->memo.valid = false; /* not an append */
         memmove(&v[lo + 1], &v[lo], (idx->n_ckpts - lo) * sizeof(*v));
         v[lo] = *c;
-        c->name = NULL, c->members = NULL, c->n_members = 0, c->n_fields = 0;
+        *c = (struct ckpt){}; /* v[lo] owns its names now */
         idx->n_ckpts++;
         run->settled = false;
         members_add(run, &v[lo]);
@@ -800,7 +800,7 @@ size_t index_prune_deleted(struct root_state *rs, struct run_state *run, size_t 
                 size_t gone = all && !c->verdict.keep ? c->n_members : 0;
 
                 for (size_t k = 0; !c->verdict.keep && !all && k < c->n_members; k++) {
-                        _cleanup_free_ char *path = child_path(run->path, c->members[k]);
+                        _cleanup_free_ char *path = child_path(run->path, ckpt_member(c, k));
                         struct stat st;
 
                         if (path && fstatat(rs->root.fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)

@@ -456,7 +456,7 @@ static bool json_number_text(const char *s)
 /* Field i as the name wrote it ("0.900"), when that is a JSON number. */
 static json_object *json_field(const struct ckpt *c, size_t i)
 {
-        double v = ckpt_field(c, i)->value;
+        double v = ckpt_field_value(c, i);
         char num[64];
 
         if (!isfinite(v))
@@ -490,7 +490,7 @@ static json_object *ckpt_json(const struct root *r, const struct ckpt *c)
         json_object_object_add(o, "name", json_name(c->name));
         a = json_object_new_array();
         for (size_t i = 0; i < c->n_members; i++)
-                json_object_array_add(a, json_name(c->members[i]));
+                json_object_array_add(a, json_name(ckpt_member(c, i)));
         json_object_object_add(o, "members", a);
         json_object_object_add(o, "directory", json_object_new_boolean(c->is_dir));
         for (size_t i = 0; i < c->n_fields; i++)
@@ -502,7 +502,7 @@ static json_object *ckpt_json(const struct root *r, const struct ckpt *c)
                 int k = ckpt_field_find(c, r->w->policy.monitor);
                 json_object_object_add(o, "metric",
                                        !c->has_metric ? NULL
-                                       : k >= 0 && ckpt_field(c, (size_t)k)->value == c->metric
+                                       : k >= 0 && ckpt_field_value(c, (size_t)k) == c->metric
                                                ? json_field(c, (size_t)k)
                                                : json_number(c->metric));
         }

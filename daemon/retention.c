@@ -203,7 +203,7 @@ static void adjust_one_as(struct root_state *rs, struct run_state *run, struct c
         if (c->unmarked)
                 return;
         for (size_t k = 0; seen && k < c->n_members; k++) {
-                struct pending *p = pending_find(run, c->members[k]);
+                struct pending *p = pending_find(run, ckpt_member(c, k));
                 uint64_t quiet;
 
                 if (!p)
@@ -321,7 +321,7 @@ static bool watch_unmarked(struct root_state *rs, struct run_state *run)
 
                 if (!c->unmarked || !c->is_dir)
                         continue;
-                p = pending_get(run, c->members[0]);
+                p = pending_get(run, ckpt_member(c, 0));
                 if (!p || pending_watch_holds(rs, p, c))
                         continue;
                 /* another directory there since the scan: its event
@@ -490,7 +490,7 @@ struct taken_ctx {
 static void taken_note(const struct ckpt *c, void *userdata)
 {
         const struct taken_ctx *ctx = userdata;
-        struct pending *p = pending_get(ctx->run, c->members[0]);
+        struct pending *p = pending_get(ctx->run, ckpt_member(c, 0));
 
         if (!p) {
                 ctx->run->full = true;
@@ -509,7 +509,7 @@ static void taken_note(const struct ckpt *c, void *userdata)
 static bool asked_free(const struct ckpt *c, void *userdata)
 {
         const struct taken_ctx *ctx = userdata;
-        const struct pending *p = pending_find(ctx->run, c->members[0]);
+        const struct pending *p = pending_find(ctx->run, ckpt_member(c, 0));
 
         return p && p->free_in == ctx->run->decisions;
 }
@@ -638,9 +638,9 @@ static void unsettled_unproven(struct run_state *run)
                 const struct ckpt *c = &run->idx.ckpts[i];
                 struct pending *p;
 
-                if (c->complete || c->is_dir || pending_find(run, c->members[0]))
+                if (c->complete || c->is_dir || pending_find(run, ckpt_member(c, 0)))
                         continue;
-                p = pending_get(run, c->members[0]);
+                p = pending_get(run, ckpt_member(c, 0));
                 if (!p) {
                         run->full = true;
                         return;

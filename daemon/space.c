@@ -573,7 +573,7 @@ static int ckpt_unchanged(int run_fd, const struct ckpt *k, bool exact)
                 struct stat st;
                 int64_t mtime;
 
-                if (fstatat(run_fd, k->members[m], &st, AT_SYMLINK_NOFOLLOW) < 0)
+                if (fstatat(run_fd, ckpt_member(k, m), &st, AT_SYMLINK_NOFOLLOW) < 0)
                         return errno == ENOENT ? 0 : -errno;
                 mtime = verify_mtime_usec(&st);
                 if ((m == 0 && (st.st_ino != k->ino || (uint32_t)st.st_dev != k->dev)) ||

@@ -777,7 +777,7 @@ static int victim_kept(const char *path, const struct run *run, const char *reas
 static int open_ckpt_dir(int run_fd, const struct ckpt *c)
 {
         _cleanup_close_ int fd =
-                openat_beneath(run_fd, c->members[0], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK, 0);
+                openat_beneath(run_fd, ckpt_member(c, 0), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK, 0);
         struct stat st;
 
         if (fd < 0)
@@ -800,7 +800,7 @@ static int victim_flock(const struct ckpt *c, const char *path, int run_fd, stru
                 return l->error;
         if (l->probe) {
                 _cleanup_close_ int fd = openat_beneath(
-                        run_fd, c->members[0], O_RDONLY | O_NONBLOCK | O_NOCTTY | (c->is_dir ? O_DIRECTORY : 0), 0);
+                        run_fd, ckpt_member(c, 0), O_RDONLY | O_NONBLOCK | O_NOCTTY | (c->is_dir ? O_DIRECTORY : 0), 0);
                 int q = fd < 0 ? fd : verify_flock_probe(fd);
 
                 if (q < 0)
@@ -909,14 +909,14 @@ static int each_file(struct root *r, const struct run *run, const struct ckpt *c
         for (size_t i = 0; i < c->n_members && v == VERIFY_FREE; i++) {
                 struct stat st = {.st_dev = c->dev, .st_ino = c->ino};
 
-                if (i > 0 && fstatat(run_fd, c->members[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
+                if (i > 0 && fstatat(run_fd, ckpt_member(c, i), &st, AT_SYMLINK_NOFOLLOW) < 0)
                         v = errno == ENOENT ? -ESTALE : -errno;
                 else if (a->writer)
-                        v = verify_file_writer(run_fd, c->members[i], &st, a->newest_usec);
+                        v = verify_file_writer(run_fd, ckpt_member(c, i), &st, a->newest_usec);
                 else if (a->locks && flock_table_has(a->locks, st.st_dev, st.st_ino))
                         v = VERIFY_FLOCK;
                 else
-                        v = verify_file(run_fd, c->members[i], &st, a->newest_usec);
+                        v = verify_file(run_fd, ckpt_member(c, i), &st, a->newest_usec);
         }
         return v;
 }
@@ -1102,7 +1102,7 @@ const char *sweep_metric_text(const struct root *r, const struct ckpt *c, char *
         i = ckpt_field_find(c, monitor);
         /* a value from the name is shown as written; one from a file or a
          * log has no text of its own */
-        if (i >= 0 && ckpt_field(c, (size_t)i)->value == c->metric)
+        if (i >= 0 && ckpt_field_value(c, (size_t)i) == c->metric)
                 return ckpt_field_text(c, (size_t)i, buf, len);
         return number_format(c->metric, buf, len);
 }

@@ -1,5 +1,6 @@
 /* Shared checkpoint helpers: field look-up, names of enums, cleanup. */
 #include <errno.h>
+#include <locale.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,6 +125,80 @@ int fields_find(const struct fields *f, const char *name)
         return -1;
 }
 
+/* strtod() follows LC_NUMERIC, which the daemon may have set from the
+ * environment; names are written with '.' whatever the locale. */
+static locale_t c_numeric_locale(void)
+{
+        static locale_t cached = (locale_t)0;
+        locale_t l = __atomic_load_n(&cached, __ATOMIC_ACQUIRE), expected = (locale_t)0;
+
+        if (l != (locale_t)0)
+                return l;
+        l = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+        if (l == (locale_t)0)
+                return l;
+        if (!__atomic_compare_exchange_n(&cached, &expected, l, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+                freelocale(l);
+                l = expected;
+        }
+        return l;
+}
+
+/* s[0..n) in the form names nearly always use, [-]digits[.digits] with at
+ * most 15 digits, into *ret: the same double as strtod() gives, because
+ * both the digits as an integer (below 2^53) and the power of ten (at most
+ * 10^15) are exact doubles, and IEEE division rounds their quotient
+ * correctly, as strtod() rounds the decimal. false for any other form. */
+static bool parse_plain_decimal(const char *s, size_t n, double *ret)
+{
+        static const double pow10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                       1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+        uint64_t digits = 0;
+        size_t i = n > 0 && s[0] == '-', n_digits = 0, n_frac = 0;
+        bool dot = false;
+        double v;
+
+        for (; i < n; i++) {
+                if (s[i] == '.' && !dot) {
+                        dot = true;
+                        continue;
+                }
+                if (s[i] < '0' || s[i] > '9' || ++n_digits >= ELEMENTSOF(pow10))
+                        return false;
+                digits = digits * 10 + (uint64_t)(s[i] - '0');
+                n_frac += dot;
+        }
+        if (n_digits == 0)
+                return false;
+        v = (double)digits / pow10[n_frac];
+        *ret = s[0] == '-' ? -v : v;
+        return true;
+}
+
+/* Through a NUL-terminated copy: strtod() must not run on into the rest of
+ * the name ("1.5" taken as "1"). Names are at most NAME_MAX bytes, so the
+ * heap is rarely needed. */
+int number_parse(const char *s, size_t n, double *ret)
+{
+        char stack[256], *buf = stack;
+        locale_t l;
+
+        if (parse_plain_decimal(s, n, ret))
+                return 0;
+        if (n >= sizeof(stack)) {
+                buf = malloc(n + 1);
+                if (!buf)
+                        return -ENOMEM;
+        }
+        memcpy(buf, s, n);
+        buf[n] = '\0';
+        l = c_numeric_locale();
+        *ret = l != (locale_t)0 ? strtod_l(buf, NULL, l) : strtod(buf, NULL);
+        if (buf != stack)
+                free(buf);
+        return 0;
+}
+
 char *number_format(double v, char *buf, size_t len)
 {
         if (!buf || len == 0)
@@ -176,11 +251,27 @@ char *fields_text(const struct fields *f, size_t i, const char *name, char *buf,
         return value_text(f->value[i], f->text_start[i], f->text_len[i], name, buf, len);
 }
 
+double ckpt_field_value(const struct ckpt *c, size_t i)
+{
+        const struct field *fl = ckpt_field(c, i);
+        double v = NAN;
+
+        /* text_len < 256: read on the stack, never ENOMEM */
+        (void)number_parse(c->name + fl->text_start, fl->text_len, &v);
+        return v;
+}
+
 char *ckpt_field_text(const struct ckpt *c, size_t i, char *buf, size_t len)
 {
         const struct field *fl = ckpt_field(c, i);
 
-        return value_text(fl->value, fl->text_start, fl->text_len, c->name, buf, len);
+        /* the value is what this text reads as (ckpt_init_names()) */
+        if (fl->text_len < len) {
+                memcpy(buf, c->name + fl->text_start, fl->text_len);
+                buf[fl->text_len] = '\0';
+                return buf;
+        }
+        return number_format(ckpt_field_value(c, i), buf, len);
 }
 
 int ckpt_field_find(const struct ckpt *c, const char *name)
@@ -191,44 +282,67 @@ int ckpt_field_find(const struct ckpt *c, const char *name)
         return -1;
 }
 
+static bool same_number(double a, double b)
+{
+        return a == b || (isnan(a) && isnan(b));
+}
+
+/* A record keeps where field i is written in name, not its value: so the
+ * text must be there and read as the value the pattern gave. */
+static int field_check(const struct fields *f, size_t i, const char *name, size_t name_len)
+{
+        double v;
+        int r;
+
+        if (f->text_len[i] == 0 || (size_t)f->text_start[i] + f->text_len[i] > name_len)
+                return -EINVAL;
+        r = number_parse(name + f->text_start[i], f->text_len[i], &v);
+        if (r < 0)
+                return r;
+        return same_number(v, f->value[i]) ? 0 : -EINVAL;
+}
+
 int ckpt_init_names(struct ckpt *c, const char *const *names, size_t n, const struct fields *f)
 {
-        size_t bytes, nf = f ? f->n : 0;
+        size_t bytes, table, nf = f ? f->n : 0, len0;
         uint16_t ids[FIELDS_MAX];
         struct field *v;
-        char *p;
+        char **members, *p;
 
         if (n == 0 || n > CKPT_MEMBERS_MAX || nf > FIELDS_MAX)
                 return -EINVAL;
+        len0 = strlen(names[0]);
         for (size_t i = 0; i < nf; i++) {
-                int r = field_name_id(f->name[i], &ids[i]);
+                int r = field_check(f, i, names[0], len0);
 
                 if (r < 0)
                         return r;
+                r = field_name_id(f->name[i], &ids[i]);
+                if (r < 0)
+                        return r;
         }
-        /* one allocation: members[n], fields[nf], then the names' bytes */
-        bytes = n * sizeof(char *) + nf * sizeof(struct field);
+        /* one allocation: members[n] (when n > 1), fields[nf], the names */
+        table = n > 1 ? n * sizeof(char *) : 0;
+        bytes = table + nf * sizeof(struct field);
         for (size_t k = 0; k < n; k++)
                 bytes += strlen(names[k]) + 1;
-        c->members = malloc(bytes);
-        if (!c->members)
+        members = malloc(bytes);
+        if (!members)
                 return -ENOMEM;
-        v = (struct field *)(c->members + n);
+        v = (struct field *)(void *)((char *)members + table);
         p = (char *)(v + nf);
+        c->name = p;
         for (size_t k = 0; k < n; k++) {
                 size_t len = strlen(names[k]) + 1;
 
                 memcpy(p, names[k], len);
-                c->members[k] = p;
+                if (table)
+                        members[k] = p;
                 p += len;
         }
         for (size_t i = 0; i < nf; i++)
-                v[i] = (struct field){.name_id = ids[i],
-                                      .value = f->value[i],
-                                      .text_start = f->text_start[i],
-                                      .text_len = f->text_len[i]};
+                v[i] = (struct field){.name_id = ids[i], .text_start = f->text_start[i], .text_len = f->text_len[i]};
         c->n_members = (uint16_t)n;
-        c->name = c->members[0];
         c->n_fields = (uint8_t)nf;
         c->packed = true;
         return 0;
@@ -241,9 +355,7 @@ bool fields_equal(const struct fields *a, const struct fields *b)
         for (size_t i = 0; i < a->n; i++) {
                 if (strcmp(a->name[i], b->name[i]) != 0)
                         return false;
-                if (isnan(a->value[i]) && isnan(b->value[i]))
-                        continue;
-                if (a->value[i] != b->value[i])
+                if (!same_number(a->value[i], b->value[i]))
                         return false;
         }
         return true;
@@ -251,17 +363,11 @@ bool fields_equal(const struct fields *a, const struct fields *b)
 
 void ckpt_finish(struct ckpt *c)
 {
-        if (c->packed) {
-                free(c->members); /* the names and fields too */
-                memset(c, 0, sizeof(*c));
-                return;
-        }
-        /* name points at members[0] or is its own copy */
-        if (c->n_members == 0 || c->name != c->members[0])
+        /* packed: the allocation starts at its members' table, if any */
+        if (c->packed)
+                free((char **)(void *)ckpt_field(c, 0) - (c->n_members > 1 ? c->n_members : 0));
+        else
                 free(c->name);
-        for (size_t i = 0; i < c->n_members; i++)
-                free(c->members[i]);
-        free(c->members);
         memset(c, 0, sizeof(*c));
 }
 
@@ -315,7 +421,7 @@ _Static_assert(_PIN_KIND_MAX <= 8, "pins is 8 bits");
 _Static_assert(_DELETE_REASON_MAX <= 256, "delete_reason is kept in a byte");
 _Static_assert(_READ_WHAT_MAX <= 16 && _ORDER_SOURCE_MAX <= 4, "read_what is 4 bits, order_source 2");
 /* one per checkpoint the daemon tracks: 96 bytes, none of them padding */
-_Static_assert(sizeof(struct ckpt) == 96, "struct ckpt grew");
+_Static_assert(sizeof(struct ckpt) == 88, "struct ckpt grew");
 
 #define TABLE_LOOKUP(table, i) ((unsigned)(i) < ELEMENTSOF(table) ? table[i] : NULL)
 

@@ -40,12 +40,13 @@ const char *field_name(uint16_t id);
 /* The id of field name s, interned if it was not (FIELD_NAMES_MAX ids fit 16
  * bits): 0, -EINVAL (too long) or -ENOMEM (or the table full). */
 int field_name_id(const char *s, uint16_t *ret_id);
-/* One field of a checkpoint as its record keeps it (struct ckpt.fields):
- * the name as its id, so that a field takes 16 bytes. */
+/* One field of a checkpoint as its record keeps it (ckpt_field()): the
+ * name as its id and where the value is written in the checkpoint's name,
+ * which is all it keeps of the value (ckpt_field_value()), so that a field
+ * takes 4 bytes. */
 struct field {
-        double value;
         uint16_t name_id;             /* field_name(name_id) */
-        uint8_t text_start, text_len; /* as in struct fields */
+        uint8_t text_start, text_len; /* as in struct fields, never 0 long */
 };
 
 /* Index of field `name` in f, or -1. */
@@ -55,6 +56,10 @@ char *fields_text(const struct fields *f, size_t i, const char *name, char *buf,
 /* v in the shortest form that reads back as v (0.9, not 0.90000000000000002),
  * "nan", "inf" or "-inf"; buf of at least 32 bytes; returns buf. */
 char *number_format(double v, char *buf, size_t len);
+/* s[0..n), a number as a pattern captures it ("0.25", "-1e-05", "nan"),
+ * into *ret, the same double as strtod() in the C locale gives: 0, or
+ * -ENOMEM (a copy of a long one). */
+int number_parse(const char *s, size_t n, double *ret);
 /* True when a and b hold the same names with the same values (NaN == NaN). */
 bool fields_equal(const struct fields *a, const struct fields *b);
 
@@ -123,12 +128,15 @@ struct verdict {
 struct ckpt {
         /* 8-byte members first, then 4, 2, 1 and bits: the daemon keeps
          * one per checkpoint it tracks, so no padding between them */
-        char *name;     /* first member name, for display */
-        char **members; /* n_members entry names in the run directory, sorted */
-        /* (packed: members, their fields (n_fields of them, ckpt_field())
-         * and names are one allocation, at members, see ckpt_init_names();
-         * else each its own and no fields). The fields are members[0]'s,
-         * equal in every member. */
+        /* The first of its n_members entry names in the run directory,
+         * sorted (ckpt_member()). packed: the names, the fields and a table
+         * of the members are one allocation, ckpt_init_names(), laid out
+         * as [char *members[n_members], when more than one][struct field
+         * fields[n_fields]][the names, NUL-terminated], name pointing at
+         * the first name; the fields are the first member's, equal in
+         * every member. Else name is a string of its own, no fields, and
+         * n_members 0 or 1. */
+        char *name;
         double order;  /* step, else epoch, else mtime in seconds */
         double metric; /* when has_metric */
 
@@ -181,10 +189,19 @@ struct ckpt {
         bool marked : 1; /* a directory holding its complete_marker */
 };
 
-/* Field i (< n_fields) of c: in its packed allocation, after members. */
+/* Field i (< n_fields) of c: in its packed allocation, before the names. */
 static inline const struct field *ckpt_field(const struct ckpt *c, size_t i)
 {
-        return (const struct field *)(c->members + c->n_members) + i;
+        return (const struct field *)(const void *)c->name - c->n_fields + i;
+}
+
+/* Member k (< n_members) of c: the first is its name, the others are in
+ * the table at the start of its packed allocation. */
+static inline const char *ckpt_member(const struct ckpt *c, size_t k)
+{
+        if (k == 0)
+                return c->name;
+        return ((char *const *)(const void *)ckpt_field(c, 0) - c->n_members)[k];
 }
 
 void ckpt_finish(struct ckpt *c);
@@ -193,6 +210,8 @@ void ckpt_finish(struct ckpt *c);
 int ckpt_init_names(struct ckpt *c, const char *const *names, size_t n, const struct fields *f);
 /* Index of c's field `name`, or -1. */
 int ckpt_field_find(const struct ckpt *c, const char *name);
+/* The value of c's field i, read again from c->name as the pattern read it. */
+double ckpt_field_value(const struct ckpt *c, size_t i);
 /* c's field i as c->name wrote it, else number_format(); returns buf. */
 char *ckpt_field_text(const struct ckpt *c, size_t i, char *buf, size_t len);
 

@@ -147,80 +147,6 @@ static void number_ends(const char *s, size_t n, struct num_ends *ret)
         }
 }
 
-/* strtod() follows LC_NUMERIC, which the daemon may have set from the
- * environment; names are written with '.' whatever the locale. */
-static locale_t c_numeric_locale(void)
-{
-        static locale_t cached = (locale_t)0;
-        locale_t l = __atomic_load_n(&cached, __ATOMIC_ACQUIRE), expected = (locale_t)0;
-
-        if (l != (locale_t)0)
-                return l;
-        l = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
-        if (l == (locale_t)0)
-                return l;
-        if (!__atomic_compare_exchange_n(&cached, &expected, l, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-                freelocale(l);
-                l = expected;
-        }
-        return l;
-}
-
-/* s[0..n) in the form names nearly always use, [-]digits[.digits] with at
- * most 15 digits, into *ret: the same double as strtod() gives, because
- * both the digits as an integer (below 2^53) and the power of ten (at most
- * 10^15) are exact doubles, and IEEE division rounds their quotient
- * correctly, as strtod() rounds the decimal. false for any other form. */
-static bool parse_plain_decimal(const char *s, size_t n, double *ret)
-{
-        static const double pow10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                       1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
-        uint64_t digits = 0;
-        size_t i = n > 0 && s[0] == '-', n_digits = 0, n_frac = 0;
-        bool dot = false;
-        double v;
-
-        for (; i < n; i++) {
-                if (s[i] == '.' && !dot) {
-                        dot = true;
-                        continue;
-                }
-                if (!is_digit(s[i]) || ++n_digits >= ELEMENTSOF(pow10))
-                        return false;
-                digits = digits * 10 + (uint64_t)(s[i] - '0');
-                n_frac += dot;
-        }
-        if (n_digits == 0)
-                return false;
-        v = (double)digits / pow10[n_frac];
-        *ret = s[0] == '-' ? -v : v;
-        return true;
-}
-
-/* Convert s[0..n), already known to be a number, through a NUL-terminated
- * copy: strtod() must not run on into the rest of the name ("1.5" taken as
- * "1"). Names are at most NAME_MAX bytes, so the heap is rarely needed. */
-static int parse_number(const char *s, size_t n, double *ret)
-{
-        char stack[256], *buf = stack;
-        locale_t l;
-
-        if (parse_plain_decimal(s, n, ret))
-                return 0;
-        if (n >= sizeof(stack)) {
-                buf = malloc(n + 1);
-                if (!buf)
-                        return -ENOMEM;
-        }
-        memcpy(buf, s, n);
-        buf[n] = '\0';
-        l = c_numeric_locale();
-        *ret = l != (locale_t)0 ? strtod_l(buf, NULL, l) : strtod(buf, NULL);
-        if (buf != stack)
-                free(buf);
-        return 0;
-}
-
 /* Remember where field i's text is in the name (names are at most
  * NAME_MAX bytes; a longer one keeps no text and is shown formatted). */
 static void field_text_at(struct fields *f, size_t i, size_t start, size_t n)
@@ -561,7 +487,7 @@ static bool match_body(const struct pattern *p, const char *name, size_t len, bo
                 goto out;
         for (size_t i = 0; i < p->n_fields; i++) {
                 f.name[i] = p->names[i];
-                if (parse_number(name + m.cap_start[i], m.cap_end[i] - m.cap_start[i], &f.value[i]) < 0)
+                if (number_parse(name + m.cap_start[i], m.cap_end[i] - m.cap_start[i], &f.value[i]) < 0)
                         goto out;
                 field_text_at(&f, i, m.cap_start[i], m.cap_end[i] - m.cap_start[i]);
         }
@@ -727,7 +653,7 @@ static bool match_kv(const struct pattern *p, const char *name, struct fields *r
                         if (!key)
                                 return false;
                         if (fields_find(&f, key) < 0) {
-                                if (parse_number(name + v, vend - v, &f.value[f.n]) < 0)
+                                if (number_parse(name + v, vend - v, &f.value[f.n]) < 0)
                                         return false;
                                 field_text_at(&f, f.n, v, vend - v);
                                 f.name[f.n] = key;

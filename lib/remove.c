@@ -624,7 +624,7 @@ static struct statx_timestamp birth_time(int dir_fd, const char *name, int flags
 /* Phase 1: the member must still be what the scan saw. */
 static int member_check(int run_fd, const struct ckpt *c, size_t i, struct member *m)
 {
-        const char *name = c->members[i];
+        const char *name = ckpt_member(c, i);
         _cleanup_close_ int fd = -1;
         struct stat lst;
 
@@ -740,7 +740,7 @@ static size_t *rename_order(const struct ckpt *c)
                 return NULL;
         for (int rank = 0; rank <= 2; rank++)
                 for (size_t i = 0; i < c->n_members; i++)
-                        if (rename_rank(c->members[i]) == rank)
+                        if (rename_rank(ckpt_member(c, i)) == rank)
                                 order[k++] = i;
         return order;
 }
@@ -770,7 +770,7 @@ static int recorder_init(struct recorder *w, struct remove_ctx *ctx, int run_fd,
                 w->rec.n = k + 1; /* tombrec_finish() frees what is set */
 
                 w->rec.m[k] = (struct tombrec_member){
-                        .name = strdup(c->members[i]),
+                        .name = strdup(ckpt_member(c, i)),
                         .tomb = strdup(m[i].tomb),
                         .dev = m[i].st.st_dev,
                         .ino = m[i].st.st_ino,
@@ -909,7 +909,7 @@ int remove_ckpt_begin(struct remove_ctx *ctx, int run_fd, const struct ckpt *c, 
         int r = 0;
 
         *ret = NULL;
-        if (!c || !c->members || c->n_members == 0)
+        if (!c || !c->name || c->n_members == 0)
                 return -EINVAL;
         hook("before", c->name);
 
@@ -929,7 +929,7 @@ int remove_ckpt_begin(struct remove_ctx *ctx, int run_fd, const struct ckpt *c, 
                 r = member_check(run_fd, c, i, &j->m[i]);
                 if (r < 0)
                         goto fail;
-                r = member_pick_tomb(run_fd, c->members[i], &j->m[i]);
+                r = member_pick_tomb(run_fd, ckpt_member(c, i), &j->m[i]);
                 if (r < 0)
                         goto fail;
         }
@@ -940,12 +940,12 @@ int remove_ckpt_begin(struct remove_ctx *ctx, int run_fd, const struct ckpt *c, 
                 goto fail;
         for (k = 0; k < c->n_members; k++) {
                 i = j->order[k];
-                r = member_tombstone(run_fd, c->members[i], &j->m[i], &j->w, k);
+                r = member_tombstone(run_fd, ckpt_member(c, i), &j->m[i], &j->w, k);
                 if (ctx)
                         ctx->record_error = j->ctx.record_error;
                 if (r < 0)
                         goto rollback;
-                hook("renamed", c->members[i]);
+                hook("renamed", ckpt_member(c, i));
         }
         if (c->is_dir)
                 hook("tombstoned", c->name);
@@ -958,7 +958,7 @@ int remove_ckpt_begin(struct remove_ctx *ctx, int run_fd, const struct ckpt *c, 
 rollback:
         /* All or nothing: give the members renamed so far their names back. */
         while (k-- > 0)
-                (void)restore(run_fd, j->m[j->order[k]].tomb, c->members[j->order[k]], j->m[j->order[k]].st.st_ino,
+                (void)restore(run_fd, j->m[j->order[k]].tomb, ckpt_member(c, j->order[k]), j->m[j->order[k]].st.st_ino,
                               false);
         recorder_drop(&j->w);
 fail:
@@ -1002,9 +1002,9 @@ int remove_file_checked(int run_fd, const struct ckpt *c, int (*unleased)(void *
         int r;
 
         *ret_freed = 0;
-        if (!c || c->is_dir || c->n_members != 1 || !name_is_entry(c->members[0]))
+        if (!c || c->is_dir || c->n_members != 1 || !name_is_entry(ckpt_member(c, 0)))
                 return -EINVAL;
-        name = c->members[0];
+        name = ckpt_member(c, 0);
         hook("before", name);
         /* O_NONBLOCK: a FIFO swapped in, or someone else's lease, never
          * makes us wait; O_NOFOLLOW with openat2(2)'s RESOLVE_NO_SYMLINKS

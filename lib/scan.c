@@ -708,7 +708,7 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
 
         for (size_t k = 0; k < n; k++) {
                 const struct stat *st = &ctx->l->v[cands[k].idx].st;
-                const char *name = c->members[k];
+                const char *name = ckpt_member(c, k);
                 struct stat fst;
                 int fd, flags, q;
 

@@ -21,7 +21,7 @@ static struct ckpt *find_by_member(struct run *run, const char *name, size_t len
 {
         for (size_t i = 0; i < run->n_ckpts; i++)
                 for (size_t k = 0; k < run->ckpts[i].n_members; k++) {
-                        const char *m = run->ckpts[i].members[k];
+                        const char *m = ckpt_member(&run->ckpts[i], k);
 
                         if (strlen(m) == len && memcmp(m, name, len) == 0)
                                 return &run->ckpts[i];
@@ -37,7 +37,7 @@ static bool keep_names(const struct ckpt *c, const char *stem, size_t len)
         bool all_prefixed = true;
 
         for (size_t k = 0; k < c->n_members; k++) {
-                const char *m = c->members[k];
+                const char *m = ckpt_member(c, k);
 
                 if (strlen(m) == len && memcmp(m, stem, len) == 0)
                         return true;
@@ -80,13 +80,13 @@ static int keep_file_exists(int run_fd, const char *stem, size_t len)
 
 int scan_keep_file_for(int run_fd, const struct ckpt *c)
 {
-        const char *m0 = c->n_members > 0 ? c->members[0] : NULL;
+        const char *m0 = c->n_members > 0 ? ckpt_member(c, 0) : NULL;
         int r = 0;
 
         /* the stems keep_names() can take: each member, and each prefix of
          * the first member that ends before one of its dots */
         for (size_t k = 0; k < c->n_members && r == 0; k++)
-                r = keep_file_exists(run_fd, c->members[k], strlen(c->members[k]));
+                r = keep_file_exists(run_fd, ckpt_member(c, k), strlen(ckpt_member(c, k)));
         for (const char *p = m0 ? strchr(m0, '.') : NULL; p && r == 0; p = strchr(p + 1, '.'))
                 if (p > m0 && keep_names(c, m0, (size_t)(p - m0)))
                         r = keep_file_exists(run_fd, m0, (size_t)(p - m0));
@@ -317,13 +317,13 @@ static int hf_pin_best_of(int run_fd, struct run *run, const struct ckpt *c)
         struct ckpt *t;
         int fd, r;
 
-        fd = openat_beneath(run_fd, c->members[0], O_RDONLY | O_DIRECTORY | O_NOCTTY, 0);
+        fd = openat_beneath(run_fd, ckpt_member(c, 0), O_RDONLY | O_DIRECTORY | O_NOCTTY, 0);
         if (fd == -ENOMEM)
                 return fd;
         if (open_error_gone_or_replaced(fd))
                 return 0;
         if (fd < 0)
-                return scan_run_error(run, fd, "%s/trainer_state.json", c->members[0]) < 0 ? -ENOMEM : 1;
+                return scan_run_error(run, fd, "%s/trainer_state.json", ckpt_member(c, 0)) < 0 ? -ENOMEM : 1;
         r = metric_hf_best(fd, &best);
         close(fd);
         if (r == -ENOMEM)
@@ -331,7 +331,7 @@ static int hf_pin_best_of(int run_fd, struct run *run, const struct ckpt *c)
         if (r == -ENOENT)
                 return 0;
         if (r < 0)
-                return scan_run_error(run, r, "%s/trainer_state.json", c->members[0]) < 0 ? -ENOMEM : 1;
+                return scan_run_error(run, r, "%s/trainer_state.json", ckpt_member(c, 0)) < 0 ? -ENOMEM : 1;
         if (best) {
                 t = find_by_member(run, best, strlen(best));
                 if (t)

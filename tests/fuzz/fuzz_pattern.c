@@ -5,6 +5,9 @@
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Ilib \
  *         tests/fuzz/fuzz_pattern.c lib/pattern.c lib/ckpt.c -lm -o build/fuzz_pattern
  *   build/fuzz_pattern -max_total_time=60 build/fuzz-corpus/pattern */
+#include <limits.h>
+#include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,13 +28,31 @@ static char *copy(const uint8_t *data, size_t size)
         return s;
 }
 
-static void check_fields(const struct fields *f)
+static bool same(double a, double b)
 {
+        return a == b || (isnan(a) && isnan(b));
+}
+
+/* f as matched from name: a checkpoint record of an entry name (at most
+ * NAME_MAX bytes) keeps each value as where it is written, and reads back
+ * the value the pattern read. */
+static void check_fields(const struct fields *f, const char *name)
+{
+        struct ckpt c = {};
+
         if (f->n > FIELDS_MAX)
                 abort();
         for (size_t i = 0; i < f->n; i++)
                 if (!f->name[i] || strnlen(f->name[i], FIELD_NAME_MAX) == FIELD_NAME_MAX || f->name[i][0] == '\0')
                         abort();
+        if (strlen(name) > NAME_MAX)
+                return;
+        if (ckpt_init_names(&c, &name, 1, f) < 0 || c.n_fields != f->n || strcmp(c.name, name) != 0)
+                abort();
+        for (size_t i = 0; i < f->n; i++)
+                if (!same(ckpt_field_value(&c, i), f->value[i]) || strcmp(field_name(ckpt_field(&c, i)->name_id), f->name[i]) != 0)
+                        abort();
+        ckpt_finish(&c);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -47,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (pattern_compile(template, &p, &error) == 0) {
                 memset(&f, 0xa5, sizeof(f));
                 if (pattern_match(p, name, &f)) {
-                        check_fields(&f);
+                        check_fields(&f, name);
                         /* every captured field is one the template names */
                         for (size_t i = 0; i < f.n; i++)
                                 if (!pattern_can_capture(p, f.name[i]))
@@ -66,7 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
         if (!pattern_match(kv, name, &f))
                 abort();
-        check_fields(&f);
+        check_fields(&f, name);
         kv = pattern_free(kv);
 
         /* the template line as a glob, the name as separators */

@@ -6,6 +6,7 @@
 
 #include "decide.h"
 #include "macro.h"
+#include "pattern.h"
 
 Suite *decide_suite(void);
 
@@ -140,34 +141,37 @@ END_TEST
  * likely typo, never a far-fetched one. */
 START_TEST(test_monitor_hint)
 {
-        struct ckpt c[2];
+        struct ckpt c[3];
+        struct pattern *kv = NULL;
+        struct fields f0, f1;
         char *h = NULL;
 
-        const char *n0 = "epoch=0-step=100.ckpt", *n1 = "epoch=1-step=200-val_loss=0.5.ckpt";
-        const struct fields f0 = {.n = 2, .name = {"epoch", "step"}};
-        const struct fields f1 = {.n = 3, .name = {"epoch", "step", "val_loss"}};
+        const char *n0 = "epoch=0-step=100.ckpt", *n1 = "epoch=1-step=200-val_loss=0.5.ckpt", *n2 = "last.ckpt";
 
+        ck_assert_int_eq(pattern_new_kv(NULL, NULL, &kv), 0);
+        ck_assert(pattern_match(kv, n0, &f0));
+        ck_assert(pattern_match(kv, n1, &f1));
         mk(&c[0], NULL, 100, 0);
         mk(&c[1], NULL, 200, 0);
+        mk(&c[2], NULL, 300, 0);
         ck_assert_int_eq(ckpt_init_names(&c[0], &n0, 1, &f0), 0);
         ck_assert_int_eq(ckpt_init_names(&c[1], &n1, 1, &f1), 0);
-        c[1].n_fields = 2;
+        ck_assert_int_eq(ckpt_init_names(&c[2], &n2, 1, NULL), 0);
         ck_assert_int_eq(run_monitor_hint(c, 1, "val_loss", &h), 0);
         ck_assert_str_eq(h, "names carry epoch, step");
         free(h);
-        c[1].n_fields = 3;
         ck_assert_int_eq(run_monitor_hint(c, 2, "val_los", &h), 0);
         ck_assert_str_eq(h, "names carry epoch, step, val_loss; did you mean val_loss?");
         free(h);
         ck_assert_int_eq(run_monitor_hint(c, 2, "steps", &h), 0);
         ck_assert_str_eq(h, "names carry epoch, step, val_loss; did you mean step?");
         free(h);
-        c[0].n_fields = 0;
-        ck_assert_int_eq(run_monitor_hint(c, 1, "val_loss", &h), 0);
+        ck_assert_int_eq(run_monitor_hint(&c[2], 1, "val_loss", &h), 0);
         ck_assert_str_eq(h, "names carry no field");
         free(h);
-        ckpt_finish(&c[0]);
-        ckpt_finish(&c[1]);
+        for (size_t i = 0; i < ELEMENTSOF(c); i++)
+                ckpt_finish(&c[i]);
+        pattern_free(kv);
 }
 END_TEST
 

@@ -159,7 +159,7 @@ static void assert_members_are_index(struct manager *m, const char *when)
                         const struct ckpt *c = &run->idx.ckpts[i];
 
                         for (size_t k = 0; k < c->n_members; k++)
-                                ok = ok || (c->members[k] == e->member && c->name == e->ckpt_name &&
+                                ok = ok || (ckpt_member(c, k) == e->member && c->name == e->ckpt_name &&
                                             (c->order == e->order || (isnan(c->order) && isnan(e->order))));
                 }
                 ck_assert_msg(ok, "%s: %s in the member table is no member of the index", when, e->member);

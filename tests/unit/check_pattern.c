@@ -987,20 +987,36 @@ START_TEST(test_ckpt_record)
         ck_assert_int_eq(ckpt_init_names(&c, names, 2, &fk), 0);
         ck_assert_str_eq(c.name, names[0]);
         ck_assert_uint_eq(c.n_members, 2);
-        ck_assert_str_eq(c.members[1], names[1]);
+        ck_assert_str_eq(ckpt_member(&c, 1), names[1]);
         ck_assert_uint_eq(c.n_fields, 2);
         i = ckpt_field_find(&c, "val_loss");
         ck_assert_int_eq(i, 1);
         ck_assert_str_eq(ckpt_field_text(&c, (size_t)i, buf, sizeof(buf)), "0.900");
-        ck_assert_double_eq(ckpt_field(&c, (size_t)i)->value, 0.9);
+        ck_assert_double_eq(ckpt_field_value(&c, (size_t)i), 0.9);
         ck_assert_int_lt(ckpt_field_find(&c, "step"), 0);
         ckpt_finish(&c);
-        ck_assert_ptr_null(c.members);
+        ck_assert_ptr_null(c.name);
 
         /* no fields: none kept */
         ck_assert_int_eq(ckpt_init_names(&c, names, 1, NULL), 0);
         ck_assert_uint_eq(c.n_fields, 0);
         ckpt_finish(&c);
+
+        /* a record keeps where a value is written, not the value: fields
+         * whose text is not in the name, or reads as another value, are
+         * refused, and a value read again is the one the pattern read */
+        ck_assert_int_eq(ckpt_init_names(&c, names, 1, &ft), 0);
+        ck_assert_double_eq(ckpt_field_value(&c, 0), 3);
+        ck_assert_double_eq(ckpt_field_value(&c, 1), ft.value[1]);
+        ckpt_finish(&c);
+        ft.value[1] = 0.8;
+        ck_assert_int_eq(ckpt_init_names(&c, names, 1, &ft), -EINVAL);
+        ft.value[1] = 0.9;
+        ft.text_len[1] = 0;
+        ck_assert_int_eq(ckpt_init_names(&c, names, 1, &ft), -EINVAL);
+        ft.text_len[1] = (uint8_t)(strlen(names[0]) + 1 - ft.text_start[1]);
+        ck_assert_int_eq(ckpt_init_names(&c, names, 1, &ft), -EINVAL);
+        ck_assert_ptr_null(c.name);
         pattern_free(t);
         pattern_free(kv);
 }

@@ -210,12 +210,7 @@ static void ckpt_make(struct ckpt *c, int run_fd, bool is_dir, size_t n, const c
         struct stat st;
 
         memset(c, 0, sizeof(*c));
-        c->members = calloc(n, sizeof(*c->members));
-        ck_assert_ptr_nonnull(c->members);
-        for (size_t i = 0; i < n; i++)
-                ck_assert_ptr_nonnull(c->members[i] = strdup(names[i]));
-        c->n_members = n;
-        c->name = c->members[0];
+        ck_assert_int_eq(ckpt_init_names(c, names, n, NULL), 0);
         c->is_dir = is_dir;
         ck_assert_int_eq(fstatat(run_fd, names[0], &st, AT_SYMLINK_NOFOLLOW), 0);
         c->dev = st.st_dev;

@@ -111,9 +111,9 @@ START_TEST(test_grouping)
         ck_assert_uint_eq(run.n_ckpts, 2);
         const struct ckpt *a = &run.ckpts[0], *b = &run.ckpts[1];
         ck_assert_uint_eq(a->n_members, 2);
-        ck_assert_str_eq(a->members[0], "ckpt-7.data-00000-of-00001");
-        ck_assert_str_eq(a->members[1], "ckpt-7.index");
-        ck_assert_ptr_eq(a->name, a->members[0]);
+        ck_assert_str_eq(ckpt_member(a, 0), "ckpt-7.data-00000-of-00001");
+        ck_assert_str_eq(ckpt_member(a, 1), "ckpt-7.index");
+        ck_assert_ptr_eq(a->name, ckpt_member(a, 0));
         ck_assert_int_eq(a->order_source, ORDER_STEP);
         ck_assert_double_eq(a->order, 7);
         ck_assert(!a->is_dir);
@@ -122,7 +122,7 @@ START_TEST(test_grouping)
 
         ck_assert_uint_eq(b->n_members, 3);
         ck_assert_str_eq(b->name, "ckpt-10.data-00000-of-00002");
-        ck_assert_str_eq(b->members[2], "ckpt-10.index");
+        ck_assert_str_eq(ckpt_member(b, 2), "ckpt-10.index");
         ck_assert_double_eq(b->order, 10);
 
         struct stat st;

@@ -310,7 +310,7 @@ START_TEST(test_keep_file_for_agrees_with_the_scan)
         ck_assert_uint_eq(run.n_ckpts, 4);
         for (size_t i = 0; i < run.n_ckpts; i++)
                 for (size_t k = 0; k < run.ckpts[i].n_members; k++) {
-                        const char *m = run.ckpts[i].members[k];
+                        const char *m = ckpt_member(&run.ckpts[i], k);
 
                         for (size_t len = 0; len <= strlen(m); len++) {
                                 if (m[len] != '.' && m[len] != '\0')

@@ -65,11 +65,7 @@ static void file_ckpt(struct ckpt *c, const char *name)
 
         ck_assert_int_eq(fstatat(run_fd, name, &st, AT_SYMLINK_NOFOLLOW), 0);
         *c = (struct ckpt){};
-        c->members = calloc(1, sizeof(char *));
-        ck_assert_ptr_nonnull(c->members);
-        c->members[0] = strdup(name);
-        c->n_members = 1;
-        c->name = c->members[0];
+        ck_assert_int_eq(ckpt_init_names(c, &name, 1, NULL), 0);
         c->dev = st.st_dev;
         c->ino = st.st_ino;
         c->size_bytes = (uint64_t)st.st_blocks * 512;
@@ -282,11 +278,7 @@ START_TEST(test_tree_mixed_ages_checked_and_removed)
         close(sub);
         close(top);
         ck_assert_int_eq(fstatat(run_fd, "step-2", &st, AT_SYMLINK_NOFOLLOW), 0);
-        c.members = calloc(1, sizeof(char *));
-        ck_assert_ptr_nonnull(c.members);
-        c.members[0] = strdup("step-2");
-        c.n_members = 1;
-        c.name = c.members[0];
+        ck_assert_int_eq(ckpt_init_names(&c, &(const char *){"step-2"}, 1, NULL), 0);
         c.is_dir = true;
         c.dev = st.st_dev;
         c.ino = st.st_ino;
