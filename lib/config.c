@@ -295,8 +295,10 @@ static int apply_key(const struct parser *p, const config_setting_t *s, bool in_
         }
         if (strcmp(key, "recursive") == 0)
                 return get_bool(p, s, &w->recursive);
-        if (strcmp(key, "require_marker") == 0)
+        if (strcmp(key, "require_marker") == 0) {
+                locs->require_marker = loc_of(p, s);
                 return get_bool(p, s, &w->require_marker);
+        }
         if (strcmp(key, "monitor") == 0) {
                 locs->monitor = loc_of(p, s);
                 return set_string(p, s, true, &w->policy.monitor);

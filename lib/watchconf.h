@@ -21,6 +21,7 @@ struct watch_locs {
         struct loc pattern;
         struct loc target_free;
         struct loc match;
+        struct loc require_marker;
 };
 
 /* Format "FILE:LINE: msg" (or "FILE: msg", or "msg") into error; -EINVAL. */

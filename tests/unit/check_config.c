@@ -80,7 +80,7 @@ START_TEST(test_full)
                 "    keep_every = 1000; min_age = 600; settle = 2.5; min_free = \"10%\";\n"
                 "    target_free = \"12.5%\"; headroom = 2.0; pattern = \"ep{epoch}-{val_loss}.ckpt\";\n"
                 "    key_separator = \":\"; join = \"_\"; pointer_files = [ \"latest\", \"best\" ];\n"
-                "    complete_marker = \"done\"; metric_file = \"m/metrics.json\";\n"
+                "    complete_marker = \"done\"; require_marker = true; metric_file = \"m/metrics.json\";\n"
                 "    exclude = [ \"*.bak\" ]; poll_interval = 60; kind = \"any\"; },\n"
                 "  { path = \"/data/two\"; pattern = \"s{step}\"; min_free = 1048576;\n"
                 "    target_free = \"2G\"; }\n"
@@ -120,6 +120,7 @@ START_TEST(test_full)
         ck_assert_str_eq(w->pointer_files.v[1], "best");
         ck_assert_ptr_null(w->pointer_files.v[2]);
         ck_assert_str_eq(w->complete_marker, "done");
+        ck_assert(w->require_marker);
         ck_assert_int_eq(w->metric_source, METRIC_JSON_FILE);
         ck_assert_str_eq(w->metric_file, "m/metrics.json");
         /* the preset's exclude stays, the watch's is added */
@@ -374,6 +375,12 @@ static const struct error_case error_cases[] = {
           "t.conf:2: ", "must not contain \"..\"" },
         { "marker ..", "watch = ( { path = \"/d\"; preset = \"dcp\";\n complete_marker = \"../x\"; } );\n",
           "t.conf:2: ", "complete_marker: \"../x\" must not contain \"..\"" },
+        { "require_marker, no marker", "watch = ( { path = \"/d\"; pattern = \"s{step}\"; kind = \"dir\";\n"
+                                       " require_marker = true; } );\n",
+          "t.conf:2: ", "require_marker needs a complete_marker" },
+        { "require_marker, marker cleared", "watch = ( { path = \"/d\"; preset = \"huggingface\";\n"
+                                            " complete_marker = \"\"; require_marker = true; } );\n",
+          "t.conf:2: ", "require_marker needs a complete_marker" },
         { "pointer with slash", "watch = ( { path = \"/d\"; preset = \"dcp\";\n pointer_files = [ \"a/b\" ]; } );\n",
           "t.conf:2: ", "pointer_files: \"a/b\" must be a name" },
         { "exclude not a list", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n exclude = \"*.tmp\"; } );\n",
