@@ -256,8 +256,9 @@ double ckpt_field_value(const struct ckpt *c, size_t i)
         const struct field *fl = ckpt_field(c, i);
         double v = NAN;
 
-        /* text_len < 256: read on the stack, never ENOMEM */
-        (void)number_parse(c->name + fl->text_start, fl->text_len, &v);
+        /* text_len < 256: read on the stack, never ENOMEM; 0: not kept */
+        if (fl->text_len > 0)
+                (void)number_parse(c->name + fl->text_start, fl->text_len, &v);
         return v;
 }
 
@@ -266,7 +267,7 @@ char *ckpt_field_text(const struct ckpt *c, size_t i, char *buf, size_t len)
         const struct field *fl = ckpt_field(c, i);
 
         /* the value is what this text reads as (ckpt_init_names()) */
-        if (fl->text_len < len) {
+        if (fl->text_len > 0 && fl->text_len < len) {
                 memcpy(buf, c->name + fl->text_start, fl->text_len);
                 buf[fl->text_len] = '\0';
                 return buf;
@@ -288,12 +289,17 @@ static bool same_number(double a, double b)
 }
 
 /* A record keeps where field i is written in name, not its value: so the
- * text must be there and read as the value the pattern gave. */
+ * text must be there and read as the value the pattern gave. A name
+ * longer than a uint8_t reaches (a FUSE or UTF-16 filesystem's) may have
+ * it where no text_start can say: kept without, the value shows as NaN
+ * (the decision reads struct ckpt's metric and order, never a field). */
 static int field_check(const struct fields *f, size_t i, const char *name, size_t name_len)
 {
         double v;
         int r;
 
+        if (f->text_len[i] == 0 && name_len > UINT8_MAX)
+                return 0;
         if (f->text_len[i] == 0 || (size_t)f->text_start[i] + f->text_len[i] > name_len)
                 return -EINVAL;
         r = number_parse(name + f->text_start[i], f->text_len[i], &v);

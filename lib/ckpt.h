@@ -45,8 +45,10 @@ int field_name_id(const char *s, uint16_t *ret_id);
  * which is all it keeps of the value (ckpt_field_value()), so that a field
  * takes 4 bytes. */
 struct field {
-        uint16_t name_id;             /* field_name(name_id) */
-        uint8_t text_start, text_len; /* as in struct fields, never 0 long */
+        uint16_t name_id; /* field_name(name_id) */
+        /* as in struct fields; 0 long only past byte 255 of a longer name,
+         * whose value is then not kept (NaN) */
+        uint8_t text_start, text_len;
 };
 
 /* Index of field `name` in f, or -1. */
@@ -210,7 +212,8 @@ void ckpt_finish(struct ckpt *c);
 int ckpt_init_names(struct ckpt *c, const char *const *names, size_t n, const struct fields *f);
 /* Index of c's field `name`, or -1. */
 int ckpt_field_find(const struct ckpt *c, const char *name);
-/* The value of c's field i, read again from c->name as the pattern read it. */
+/* The value of c's field i, read again from c->name as the pattern read it;
+ * NaN when it is written past byte 255 of a longer name. */
 double ckpt_field_value(const struct ckpt *c, size_t i);
 /* c's field i as c->name wrote it, else number_format(); returns buf. */
 char *ckpt_field_text(const struct ckpt *c, size_t i, char *buf, size_t len);
