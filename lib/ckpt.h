@@ -207,8 +207,10 @@ static inline const char *ckpt_member(const struct ckpt *c, size_t k)
 }
 
 void ckpt_finish(struct ckpt *c);
-/* Fill a zeroed c's members (names[0..n), sorted), name and fields (a copy
- * of f, may be NULL) in one allocation (packed). 0, -EINVAL or -ENOMEM. */
+/* Fill a zeroed c's members (names[0..n), sorted), name and fields (where
+ * f, which may be NULL, says each value of names[0] is written) in one
+ * allocation (packed). 0, -ENOMEM, or -EINVAL (also for a field whose text
+ * is not in names[0] or reads as another value than f's). */
 int ckpt_init_names(struct ckpt *c, const char *const *names, size_t n, const struct fields *f);
 /* Index of c's field `name`, or -1. */
 int ckpt_field_find(const struct ckpt *c, const char *name);

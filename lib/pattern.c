@@ -8,7 +8,6 @@
  * fails from every later one too. Work is O(tokens x length^2) at worst and
  * the recursion is as deep as the template has tokens. */
 #include <errno.h>
-#include <locale.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
