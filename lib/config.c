@@ -296,7 +296,8 @@ static int apply_key(const struct parser *p, const config_setting_t *s, bool in_
         if (strcmp(key, "recursive") == 0)
                 return get_bool(p, s, &w->recursive);
         if (strcmp(key, "require_marker") == 0) {
-                locs->require_marker = loc_of(p, s);
+                if (!in_defaults)
+                        locs->require_marker = loc_of(p, s);
                 return get_bool(p, s, &w->require_marker);
         }
         if (strcmp(key, "monitor") == 0) {

@@ -606,10 +606,12 @@ int watch_conf_validate_at(const struct watch_conf *w, const char *file, const s
                                  "metrics from files inside checkpoints need kind \"dir\" or \"any\"");
         if (w->kind == KIND_FILE && w->complete_marker && w->complete_marker[0])
                 return conf_fail(error, at, "complete_marker needs kind \"dir\" or \"any\"");
-        /* asked for in so many words, it must have a marker to wait for; one
-         * from a preset whose marker was set to "" goes with it */
+        /* asked for in the watch's own group, it must have a marker to wait
+         * for. One from a preset whose marker was set to "", or from the
+         * defaults for every watch, goes without; under auto the marker is
+         * the layout's found in each run. */
         if (w->require_marker && !(w->complete_marker && w->complete_marker[0]) && locs &&
-            locs->require_marker.line > 0)
+            locs->require_marker.line > 0 && !streq_ptr(w->preset, "auto"))
                 return conf_fail(error, locs->require_marker,
                                  "require_marker needs a complete_marker (the file a directory is complete with)");
 

@@ -174,6 +174,29 @@ START_TEST(test_builtin_defaults)
 }
 END_TEST
 
+/* require_marker = true needs a marker only where a watch's own group asks
+ * for it: under auto the marker is each run's layout's, and one from the
+ * defaults goes without on a watch that has none, as it did. */
+START_TEST(test_require_marker_accepted)
+{
+        struct config *c = load_ok("defaults = { require_marker = true; keep_last = 2; };\n"
+                                   "watch = (\n"
+                                   "  { path = \"/a\"; preset = \"auto\"; require_marker = true; },\n"
+                                   "  { path = \"/b\"; preset = \"lightning\"; },\n"
+                                   "  { path = \"/c\"; preset = \"huggingface\"; },\n"
+                                   "  { path = \"/d\"; pattern = \"s{step}\"; kind = \"dir\"; complete_marker = \"done\";\n"
+                                   "    require_marker = true; }\n"
+                                   ");\n");
+
+        ck_assert(c->watches[0].require_marker);
+        ck_assert(c->watches[1].require_marker);
+        ck_assert_ptr_null(c->watches[1].complete_marker);
+        ck_assert_str_eq(c->watches[2].complete_marker, "trainer_state.json");
+        ck_assert(c->watches[3].require_marker);
+        config_free(c);
+}
+END_TEST
+
 START_TEST(test_precedence)
 {
         struct config *c = load_ok(
@@ -1004,6 +1027,7 @@ Suite *config_suite(void)
         tcase_add_test(tc, test_durations);
         tcase_add_test(tc, test_builtin_defaults);
         tcase_add_test(tc, test_precedence);
+        tcase_add_test(tc, test_require_marker_accepted);
         tcase_add_test(tc, test_metric_sources);
         tcase_add_test(tc, test_paths);
         tcase_add_loop_test(tc, test_errors, 0, (int)ELEMENTSOF(error_cases));
