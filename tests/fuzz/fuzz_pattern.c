@@ -107,8 +107,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* key=value mode matches any name */
         if (pattern_new_kv(NULL, NULL, &kv) < 0)
                 abort();
-        if (!pattern_match(kv, name, &f))
-                abort();
+        /* ... unless the field names' table is full: a name with a new key
+         * is then not recognised, so kept (ckpt.h, FIELD_NAMES_MAX) */
+        if (!pattern_match(kv, name, &f)) {
+                if (field_name(FIELD_NAMES_MAX - 1)[0] == '\0')
+                        abort();
+                f.n = 0;
+        }
         check_fields(&f, name);
         kv = pattern_free(kv);
 
