@@ -145,7 +145,9 @@ struct manager *manager_new(struct config *c, const char *config_path, bool dry_
                 .log_level = log_level,
                 .members_min_ckpts = MEMBERS_MIN_CKPTS,
         };
-        if (sd_event_default(&m->event) < 0) {
+        /* a loop of its own, not sd_event_default(): the default one checks
+         * its thread with a gettid(2) on every turn, four a save */
+        if (sd_event_new(&m->event) < 0) {
                 free(m);
                 return NULL;
         }

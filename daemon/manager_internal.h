@@ -187,7 +187,7 @@ void manager_floor_soon(struct manager *m);
 /* Something is being written: check every second until nothing is. */
 void manager_floor_writing(struct manager *m, bool writing);
 
-/* A manager for config c (taken), its event loop sd_event_default(), no
+/* A manager for config c (taken), its own event loop (sd_event_new()), no
  * inotify yet: manager_run() adds it, a test feeds manager_watch_event().
  * NULL on ENOMEM. */
 struct manager *manager_new(struct config *c, const char *config_path, bool dry_run, int log_level);
