@@ -155,15 +155,14 @@ static size_t escape_one(const unsigned char **p, char *out)
         return n;
 }
 
-char *log_escape(const char *s)
+/* log_escape(s) into out, room for 4 * strlen(s) + 1 bytes: worst case,
+ * every byte becomes \xNN; a 2-byte C1 becomes the 6-byte \u00NN, a 3-byte
+ * bidi control the 6-byte \uNNNN. Returns the length written, NUL aside. */
+static size_t escape_into(const char *s, char *out)
 {
         const unsigned char *p = (const unsigned char *)s;
-        /* worst case: every byte becomes \xNN; a 2-byte C1 becomes the
-         * 6-byte \u00NN, a 3-byte bidi control the 6-byte \uNNNN */
-        char *out = malloc(strlen(s) * 4 + 1), *o = out;
+        char *o = out;
 
-        if (!out)
-                return NULL;
         while (*p) {
                 const unsigned char *q = p;
 
@@ -179,7 +178,94 @@ char *log_escape(const char *s)
                 o += q - p, p = q;
         }
         *o = '\0';
+        return (size_t)(o - out);
+}
+
+char *log_escape(const char *s)
+{
+        char *out = malloc(strlen(s) * 4 + 1);
+
+        if (out)
+                escape_into(s, out);
         return out;
+}
+
+/* Text built in place, for a line or an entry's fields: in buf until it
+ * outgrows it, then on the heap. A log line costs no allocation of its own
+ * in the common case (a deletion is one line; a sweep makes thousands). */
+struct text {
+        char *p;
+        size_t len, cap;
+        bool failed; /* out of memory: p holds what fitted */
+        char buf[1024];
+};
+
+static void text_init(struct text *t)
+{
+        t->p = t->buf;
+        t->len = 0;
+        t->cap = sizeof(t->buf);
+        t->failed = false;
+}
+
+static void text_done(struct text *t)
+{
+        if (t->p != t->buf)
+                free(t->p);
+}
+
+/* Room for n more bytes and a NUL, or false (t->failed). */
+static bool text_room(struct text *t, size_t n)
+{
+        size_t cap = t->cap;
+        char *p;
+
+        if (t->failed)
+                return false;
+        if (t->len + n < cap)
+                return true;
+        while (t->len + n >= cap)
+                cap *= 2;
+        p = t->p == t->buf ? malloc(cap) : realloc(t->p, cap);
+        if (!p) {
+                t->failed = true;
+                return false;
+        }
+        if (t->p == t->buf)
+                memcpy(p, t->buf, t->len);
+        t->p = p;
+        t->cap = cap;
+        return true;
+}
+
+static void text_add(struct text *t, const char *s, size_t n)
+{
+        if (!text_room(t, n))
+                return;
+        memcpy(t->p + t->len, s, n);
+        t->len += n;
+        t->p[t->len] = '\0';
+}
+
+static void text_adds(struct text *t, const char *s)
+{
+        text_add(t, s, strlen(s));
+}
+
+static void text_add_escaped(struct text *t, const char *s)
+{
+        if (text_room(t, strlen(s) * 4))
+                t->len += escape_into(s, t->p + t->len);
+}
+
+static void text_add_u64(struct text *t, uint64_t v)
+{
+        char num[24], *e = num + sizeof(num), *b = e;
+
+        do
+                *--b = (char)('0' + v % 10);
+        while (v /= 10);
+        text_add(t, b, (size_t)(e - b));
 }
 
 /* log_escape(s) written to f in pieces, without memory of its own: out of
@@ -252,12 +338,19 @@ static const char *level_prefix(int level)
 /* Message text is escaped too: a name can reach it through a %s. */
 static void write_stderr(int level, const char *msg)
 {
-        _cleanup_free_ char *esc = log_escape(msg);
+        struct text t;
 
-        if (esc) {
-                fprintf(stderr, "ckptd: %s%s\n", level_prefix(level), esc); /* one write(2) */
+        text_init(&t);
+        text_adds(&t, "ckptd: ");
+        text_adds(&t, level_prefix(level));
+        text_add_escaped(&t, msg);
+        text_add(&t, "\n", 1);
+        if (!t.failed) {
+                fwrite(t.p, 1, t.len, stderr); /* unbuffered: one write(2) */
+                text_done(&t);
                 return;
         }
+        text_done(&t);
         fprintf(stderr, "ckptd: %s", level_prefix(level));
         fputs_escaped(msg, stderr);
         fputc('\n', stderr);
@@ -265,37 +358,32 @@ static void write_stderr(int level, const char *msg)
 
 #define FIELD_MAX 24
 
-/* The journal entry of one event as "KEY=value" strings (names escaped), in
- * *fields (at most FIELD_MAX); the count, or -ENOMEM (nothing left to free). */
-static int fields_build(int level, const struct log_fields *f, const char *msg, char **fields)
+/* The journal entry of one event as "KEY=value" strings (names escaped),
+ * each NUL-terminated in t, pointed at by fields[] (at most FIELD_MAX) and
+ * measured in lens[]; the count, or -ENOMEM (t is still to be freed). */
+static int fields_build(int level, const struct log_fields *f, const char *msg, struct text *t, char **fields,
+                        size_t *lens)
 {
-        size_t n = 0;
+        size_t start[FIELD_MAX], n = 0;
 
-#define ADD(...)                                                                                                       \
-        do {                                                                                                           \
-                if (asprintf(&fields[n], __VA_ARGS__) < 0)                                                             \
-                        goto fail;                                                                                     \
-                n++;                                                                                                   \
-        } while (0)
+        /* each field ends with its NUL, counted in t->len */
+#define BEGIN(key) (start[n] = t->len, text_adds(t, key "="))
+#define END()      (lens[n] = t->len - start[n], text_add(t, "", 1), n++)
 #define ADD_NAME(key, value)                                                                                           \
         do {                                                                                                           \
                 if (value) {                                                                                           \
-                        _cleanup_free_ char *e = log_escape(value);                                                    \
-                        if (!e)                                                                                        \
-                                goto fail;                                                                             \
-                        ADD(key "=%s", e);                                                                             \
+                        BEGIN(key);                                                                                    \
+                        text_add_escaped(t, value);                                                                    \
+                        END();                                                                                         \
                 }                                                                                                      \
         } while (0)
+#define ADD_U64(key, value) (BEGIN(key), text_add_u64(t, value), END())
 
-        {
-                _cleanup_free_ char *esc = log_escape(msg);
-                ADD("MESSAGE=%s", esc ? esc : "(out of memory)");
-        }
-        ADD("PRIORITY=%d", level);
-        ADD("SYSLOG_IDENTIFIER=ckptd");
+        ADD_NAME("MESSAGE", msg);
+        ADD_U64("PRIORITY", (uint64_t)level);
+        BEGIN("SYSLOG_IDENTIFIER"), text_adds(t, "ckptd"), END();
         if (f) {
-                if (f->message_id)
-                        ADD("MESSAGE_ID=%s", f->message_id);
+                ADD_NAME("MESSAGE_ID", f->message_id);
                 ADD_NAME("CKPTD_ACTION", f->action);
                 ADD_NAME("CKPTD_PATH", f->path);
                 ADD_NAME("CKPTD_RUN", f->run);
@@ -303,37 +391,45 @@ static int fields_build(int level, const struct log_fields *f, const char *msg, 
                 ADD_NAME("CKPTD_MONITOR", f->monitor);
                 if (f->has_value) {
                         char num[32];
-                        ADD("CKPTD_VALUE=%s", number_format(f->value, num, sizeof(num)));
+                        BEGIN("CKPTD_VALUE"), text_adds(t, number_format(f->value, num, sizeof(num))), END();
                 }
                 if (f->has_bytes)
-                        ADD("CKPTD_BYTES=%llu", (unsigned long long)f->bytes);
+                        ADD_U64("CKPTD_BYTES", f->bytes);
                 if (f->has_free)
-                        ADD("CKPTD_FREE_BYTES=%llu", (unsigned long long)f->free_bytes);
+                        ADD_U64("CKPTD_FREE_BYTES", f->free_bytes);
                 if (f->has_floor)
-                        ADD("CKPTD_FLOOR_BYTES=%llu", (unsigned long long)f->floor_bytes);
+                        ADD_U64("CKPTD_FLOOR_BYTES", f->floor_bytes);
         }
+#undef ADD_U64
 #undef ADD_NAME
-#undef ADD
-        return (int)n;
-fail:
+#undef END
+#undef BEGIN
+        if (t->failed)
+                return -ENOMEM;
+        /* t no longer moves */
         for (size_t i = 0; i < n; i++)
-                free(fields[i]);
-        return -ENOMEM;
+                fields[i] = t->p + start[i];
+        return (int)n;
 }
 
 static int journal_send(int level, const struct log_fields *f, const char *msg)
 {
         char *fields[FIELD_MAX];
+        size_t lens[FIELD_MAX];
         struct iovec iov[FIELD_MAX];
-        int n = fields_build(level, f, msg, fields), r;
+        struct text t;
+        int n, r;
 
-        if (n < 0)
+        text_init(&t);
+        n = fields_build(level, f, msg, &t, fields, lens);
+        if (n < 0) {
+                text_done(&t);
                 return n;
+        }
         for (int i = 0; i < n; i++)
-                iov[i] = (struct iovec){.iov_base = fields[i], .iov_len = strlen(fields[i])};
+                iov[i] = (struct iovec){.iov_base = fields[i], .iov_len = lens[i]};
         r = sd_journal_sendv(iov, n);
-        for (int i = 0; i < n; i++)
-                free(fields[i]);
+        text_done(&t);
         return r;
 }
 
@@ -344,11 +440,17 @@ static int journal_send(int level, const struct log_fields *f, const char *msg)
 static int json_write(int level, const struct log_fields *f, const char *msg)
 {
         char *fields[FIELD_MAX];
-        int n = fields_build(level, f, msg, fields), r = 0;
+        size_t lens[FIELD_MAX];
+        struct text t;
+        int n, r = 0;
         json_object *o;
 
-        if (n < 0)
+        text_init(&t);
+        n = fields_build(level, f, msg, &t, fields, lens);
+        if (n < 0) {
+                text_done(&t);
                 return n;
+        }
         o = json_object_new_object();
         if (!o)
                 r = -ENOMEM;
@@ -370,8 +472,7 @@ static int json_write(int level, const struct log_fields *f, const char *msg)
                         r = -ENOMEM;
         }
         json_object_put(o);
-        for (int i = 0; i < n; i++)
-                free(fields[i]);
+        text_done(&t);
         return r;
 }
 
@@ -384,15 +485,24 @@ void log_set_observer(log_observer_fn *fn)
 
 static int log_va(int level, int error, const struct log_fields *f, const char *fmt, va_list ap)
 {
-        char *msg = NULL;
+        char buf[512], *msg = buf;
+        va_list again;
+        int k;
 
         if (error < 0)
                 error = -error;
         if (level > max_level && !(observer && f))
                 return -error;
-        /* %m in fmt prints strerror(errno) */
+        /* %m in fmt prints strerror(errno); a message that does not fit in
+         * buf is made again on the heap */
+        va_copy(again, ap);
         errno = error;
-        if (vasprintf(&msg, fmt, ap) < 0)
+        k = vsnprintf(buf, sizeof(buf), fmt, ap);
+        errno = error;
+        if (k >= (int)sizeof(buf) && vasprintf(&msg, fmt, again) < 0)
+                k = -1;
+        va_end(again);
+        if (k < 0)
                 return -error;
         /* events reach the observer whatever the level */
         if (observer && f)
@@ -407,7 +517,8 @@ static int log_va(int level, int error, const struct log_fields *f, const char *
                 if (r < 0)
                         write_stderr(level, msg);
         }
-        free(msg);
+        if (msg != buf)
+                free(msg);
         return -error;
 }
 

@@ -3,9 +3,11 @@
  * retitles the terminal, reorders the line or forges another gets through,
  * and ordinary names (UTF-8 included) are shown as they are. */
 #include <check.h>
+#include <json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -174,6 +176,89 @@ START_TEST(test_json_text)
 }
 END_TEST
 
+/* What one log event writes to stderr, in format fmt: the message made of
+ * a name of n bytes, each a `c`, and the name as CKPTD_PATH. */
+static char *logged(enum log_format fmt, size_t n, char c)
+{
+        char *name = malloc(n + 1), *out = NULL;
+        FILE *tmp = tmpfile();
+        int saved = dup(STDERR_FILENO);
+        size_t len = 0;
+        long end;
+
+        ck_assert_ptr_nonnull(name);
+        ck_assert_ptr_nonnull(tmp);
+        memset(name, c, n);
+        name[n] = '\0';
+        log_open(LOG_TARGET_STDERR);
+        log_set_format(fmt);
+        fflush(stderr);
+        ck_assert_int_ge(dup2(fileno(tmp), STDERR_FILENO), 0);
+        struct log_fields f = {.action = "delete", .path = name, .has_bytes = true, .bytes = 18446744073709551615u};
+        log_struct(LOG_INFO, &f, "deleted %s (%s)", name, "policy");
+        fflush(stderr);
+        ck_assert_int_ge(dup2(saved, STDERR_FILENO), 0);
+        close(saved);
+        log_set_format(LOG_FORMAT_TEXT);
+        end = ftell(tmp);
+        ck_assert_int_gt(end, 0);
+        out = calloc((size_t)end + 1, 1);
+        rewind(tmp);
+        len = fread(out, 1, (size_t)end, tmp);
+        ck_assert_uint_eq(len, (size_t)end);
+        fclose(tmp);
+        free(name);
+        return out;
+}
+
+/* A log line of any length is whole and escaped, on stderr as text and as
+ * JSON: a message longer than the one made in place, a line longer than
+ * the one built in place, and a name whose escaping quadruples it. */
+START_TEST(test_line_any_length)
+{
+        static const size_t lens[] = {0, 1, 480, 500, 511, 512, 1000, 1010, 1024, 3000, 9000};
+        static const char chars[] = {'a', '\x1b'};
+
+        for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
+                for (size_t k = 0; k < sizeof(chars); k++) {
+                        size_t n = lens[i];
+                        char *name = malloc(n + 1), *msg, *esc, *want, *got;
+                        json_object *o, *v;
+
+                        memset(name, chars[k], n);
+                        name[n] = '\0';
+                        ck_assert_int_ge(asprintf(&msg, "deleted %s (policy)", name), 0);
+                        esc = log_escape(msg);
+                        ck_assert_int_ge(asprintf(&want, "ckptd: %s\n", esc), 0);
+                        got = logged(LOG_FORMAT_TEXT, n, chars[k]);
+                        ck_assert_msg(strcmp(got, want) == 0, "%zu x %02x: text line differs (%zu bytes, want %zu)", n,
+                                      (unsigned)chars[k], strlen(got), strlen(want));
+                        free(got);
+
+                        got = logged(LOG_FORMAT_JSON, n, chars[k]);
+                        ck_assert_msg(strchr(got, '\n') == got + strlen(got) - 1, "%zu: one JSON line", n);
+                        o = json_tokener_parse(got);
+                        ck_assert_ptr_nonnull(o);
+                        ck_assert(json_object_object_get_ex(o, "MESSAGE", &v));
+                        ck_assert_str_eq(json_object_get_string(v), esc);
+                        free(esc);
+                        esc = log_escape(name);
+                        ck_assert(json_object_object_get_ex(o, "CKPTD_PATH", &v));
+                        ck_assert_str_eq(json_object_get_string(v), esc);
+                        ck_assert(json_object_object_get_ex(o, "CKPTD_BYTES", &v));
+                        ck_assert_str_eq(json_object_get_string(v), "18446744073709551615");
+                        ck_assert(json_object_object_get_ex(o, "PRIORITY", &v));
+                        ck_assert_str_eq(json_object_get_string(v), "6");
+                        json_object_put(o);
+                        free(got);
+                        free(esc);
+                        free(want);
+                        free(msg);
+                        free(name);
+                }
+}
+END_TEST
+
 Suite *escape_suite(void)
 {
         Suite *s = suite_create("escape");
@@ -186,6 +271,7 @@ Suite *escape_suite(void)
         tcase_add_test(tc, test_exhaustive_short);
         tcase_add_test(tc, test_json_text);
         tcase_add_test(tc, test_plain_around);
+        tcase_add_test(tc, test_line_any_length);
         suite_add_tcase(s, tc);
         return s;
 }
