@@ -286,11 +286,7 @@ void pending_drop(struct run_state *run, size_t i)
 /* The path of entry `name` of a run, relative to the root (malloc'd). */
 char *child_path(const char *run_path, const char *name)
 {
-        char *p = NULL;
-
-        if (strcmp(run_path, ".") == 0)
-                return strdup(name);
-        return asprintf(&p, "%s/%s", run_path, name) < 0 ? NULL : p;
+        return path_join(run_path, name, NULL);
 }
 
 int pending_watch(struct root_state *rs, struct run_state *run, struct pending *p)

@@ -68,10 +68,7 @@ static void once_apply(struct sweep *s, struct root *r, const struct run *run, s
 
         _cleanup_free_ char *path = NULL, *line = NULL;
 
-        if (strcmp(run->path, ".") == 0)
-                path = strdup(r->w->path);
-        else if (asprintf(&path, "%s/%s", r->w->path, run->path) < 0)
-                path = NULL;
+        path = path_join(r->w->path, run->path, NULL);
         line = once_totals(s, &before, run->n_ckpts, bytes);
         struct log_fields f = {.run = run->path};
         log_struct(LOG_INFO, &f, "run %s: %s", path ? path : "?", line ? line : "out of memory");

@@ -589,11 +589,7 @@ bool sweep_placed_being_written(struct root *r, struct run *run, const struct po
 
 char *sweep_ckpt_path(const struct root *r, const struct run *run, const struct ckpt *c)
 {
-        char *p = NULL;
-
-        if (strcmp(run->path, ".") == 0)
-                return asprintf(&p, "%s/%s", r->w->path, c->name) < 0 ? NULL : p;
-        return asprintf(&p, "%s/%s/%s", r->w->path, run->path, c->name) < 0 ? NULL : p;
+        return path_join(r->w->path, run->path, c->name);
 }
 
 /* The removal of path failed after its name was gone (renamed to its

@@ -217,3 +217,29 @@ int read_file_at(int dir_fd, const char *relpath, size_t max_bytes, char **ret, 
                 return fd;
         return read_fd_all(fd, &st, max_bytes, ret, ret_len);
 }
+
+char *path_join(const char *a, const char *b, const char *c)
+{
+        const char *part[3] = {a, b, c};
+        size_t len[3] = {0}, n = 0;
+        char *p, *o;
+
+        for (int i = 0; i < 3; i++)
+                if (part[i] && strcmp(part[i], ".") == 0)
+                        part[i] = NULL;
+                else if (part[i])
+                        n += (len[i] = strlen(part[i])) + 1;
+        p = o = malloc(n > 0 ? n : 1);
+        if (!p)
+                return NULL;
+        for (int i = 0; i < 3; i++) {
+                if (!part[i])
+                        continue;
+                if (o > p)
+                        *o++ = '/';
+                memcpy(o, part[i], len[i]);
+                o += len[i];
+        }
+        *o = '\0';
+        return p;
+}

@@ -42,3 +42,7 @@ int read_fd_all(int fd, const struct stat *st, size_t max_bytes, char **ret, siz
 /* A regular file below dir_fd (opened beneath it, never a FIFO or a device)
  * into *ret, NUL-terminated, malloc'd; -EFBIG past max_bytes. */
 int read_file_at(int dir_fd, const char *relpath, size_t max_bytes, char **ret, size_t *ret_len);
+
+/* The parts of a, b, c that are neither NULL nor "." (a run at its root's
+ * top is named ".") joined by '/', malloc'd. NULL on ENOMEM. */
+char *path_join(const char *a, const char *b, const char *c);

@@ -1228,17 +1228,6 @@ int scan_one(int run_fd, uint64_t run_mnt_id, const char *name, const struct wat
         return r == 0 ? 1 : 0; /* 1 from ckpt_build: gone mid-scan */
 }
 
-static char *path_join(const char *dir, const char *name)
-{
-        char *s;
-
-        if (streq_ptr(dir, "."))
-                return strdup(name);
-        if (asprintf(&s, "%s/%s", dir, name) < 0)
-                return NULL;
-        return s;
-}
-
 int scan_root(int root_fd, const struct watch_conf *w, const struct pattern *pat, int64_t now_usec,
               struct run **ret_runs, size_t *ret_n)
 {
@@ -1315,7 +1304,7 @@ int scan_root_visit(int root_fd, const struct watch_conf *w, const struct patter
                 }
                 n++;
                 for (size_t k = subdirs.n; k > 0; k--) {
-                        r = pathv_push(&stack, path_join(path, subdirs.v[k - 1]));
+                        r = pathv_push(&stack, path_join(path, subdirs.v[k - 1], NULL));
                         if (r < 0) {
                                 pathv_finish(&subdirs);
                                 goto fail;

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "macro.h"
 #include "pattern.h"
 #include "scan.h"
@@ -614,8 +615,7 @@ START_TEST(test_visit_before_listing)
         /* a failed visit fails the scan with its error, nothing returned */
         v = (struct visits){.fail_at = "a/b"};
         runs = NULL, n = 0;
-        ck_assert_int_eq(scan_root_visit(tree_fd, &w, tree_pat, tree_scan_now(), visit_record, &v, &runs, &n),
-                         -EIO);
+        ck_assert_int_eq(scan_root_visit(tree_fd, &w, tree_pat, tree_scan_now(), visit_record, &v, &runs, &n), -EIO);
         ck_assert_ptr_null(runs);
         ck_assert_uint_eq(n, 0);
 }
@@ -760,6 +760,31 @@ START_TEST(test_unreadable_run)
 }
 END_TEST
 
+/* The paths the daemon prints and opens: a run at its root's top, ".", is
+ * no part of them. */
+START_TEST(test_path_join)
+{
+        static const struct {
+                const char *a, *b, *c, *want;
+        } cases[] = {
+                {"/data/runs", "job1", "epoch=3.ckpt", "/data/runs/job1/epoch=3.ckpt"},
+                {"/data/runs", ".", "epoch=3.ckpt", "/data/runs/epoch=3.ckpt"},
+                {"/data/runs", "a/b", NULL, "/data/runs/a/b"},
+                {"/data/runs", ".", NULL, "/data/runs"},
+                {".", "sub", NULL, "sub"},
+                {".", ".", NULL, ""},
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char *p = path_join(cases[i].a, cases[i].b, cases[i].c);
+
+                ck_assert_ptr_nonnull(p);
+                ck_assert_str_eq(p, cases[i].want);
+                free(p);
+        }
+}
+END_TEST
+
 Suite *scan_suite(void)
 {
         Suite *s = suite_create("scan");
@@ -774,6 +799,7 @@ Suite *scan_suite(void)
 
         tcase_add_checked_fixture(tc, tree_setup, tree_teardown);
         tcase_add_test(tc, test_open_beneath);
+        tcase_add_test(tc, test_path_join);
         tcase_add_test(tc, test_name_ignored);
         tcase_add_test(tc, test_grouping);
         tcase_add_test(tc, test_kv_no_grouping_and_order);
