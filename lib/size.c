@@ -170,36 +170,56 @@ uint64_t size_resolve(const struct size_spec *spec, uint64_t total_bytes)
         return (uint64_t)v;
 }
 
+/* v in decimal, ending just before end; returns where it starts. */
+static char *decimal_before(uint64_t v, char *end)
+{
+        do
+                *--end = (char)('0' + v % 10);
+        while (v /= 10);
+        return end;
+}
+
 char *size_format(uint64_t bytes, char *buf, size_t len)
 {
         static const char units[] = "KMGT";
+        char text[32], *e = text + sizeof(text) - 1, *b;
         uint64_t tenths = 0;
+        size_t n;
         int i;
 
         if (!buf || len == 0)
                 return buf;
+        /* made from its end, without printf: a deletion's log line has one */
+        *e = '\0';
         if (bytes < 1024) {
-                snprintf(buf, len, "%" PRIu64 "B", bytes);
-                return buf;
+                *--e = 'B';
+                b = decimal_before(bytes, e);
+        } else {
+                /* The largest unit not above bytes, in tenths rounded to
+                 * nearest; a value that rounds up to 1024 of a unit moves
+                 * to the next one, so 1048575 is "1M", not "1024K". */
+                for (i = 3; i > 0 && bytes >> (10 * (i + 1)) == 0; i--)
+                        ;
+                for (;; i++) {
+                        unsigned shift = 10 * (unsigned)(i + 1);
+                        uint64_t q = bytes >> shift, r = bytes & ((UINT64_C(1) << shift) - 1);
+                        tenths = q * 10 + ((r * 10 + (UINT64_C(1) << (shift - 1))) >> shift);
+                        if (tenths < 10240 || i == 3)
+                                break;
+                }
+                *--e = units[i];
+                if (tenths % 10 != 0) {
+                        *--e = (char)('0' + tenths % 10);
+                        *--e = '.';
+                }
+                b = decimal_before(tenths / 10, e);
         }
-
-        /* The largest unit not above bytes, in tenths rounded to nearest; a
-         * value that rounds up to 1024 of a unit moves to the next one, so
-         * 1048575 is "1M", not "1024K". */
-        for (i = 3; i > 0 && bytes >> (10 * (i + 1)) == 0; i--)
-                ;
-        for (;; i++) {
-                unsigned shift = 10 * (unsigned)(i + 1);
-                uint64_t q = bytes >> shift, r = bytes & ((UINT64_C(1) << shift) - 1);
-                tenths = q * 10 + ((r * 10 + (UINT64_C(1) << (shift - 1))) >> shift);
-                if (tenths < 10240 || i == 3)
-                        break;
-        }
-
-        if (tenths % 10 == 0)
-                snprintf(buf, len, "%" PRIu64 "%c", tenths / 10, units[i]);
-        else
-                snprintf(buf, len, "%" PRIu64 ".%u%c", tenths / 10, (unsigned)(tenths % 10), units[i]);
+        /* cut to len as snprintf() would */
+        n = strlen(b);
+        if (n >= len)
+                n = len - 1;
+        memcpy(buf, b, n);
+        buf[n] = '\0';
         return buf;
 }
 

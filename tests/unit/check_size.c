@@ -1,7 +1,10 @@
 /* size.c: the sizes an operator writes in the config, and how they print. */
 #include <check.h>
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "size.h"
 
@@ -191,6 +194,31 @@ START_TEST(test_format)
         ck_assert_str_eq(size_format(GIB - 1, buf, sizeof(buf)), "1G");
         ck_assert_str_eq(size_format(UINT64_MAX, buf, sizeof(buf)), "16777216T");
         ck_assert_str_eq(size_format(2000 * TIB, buf, sizeof(buf)), "2000T");
+        /* around every power of two: what is shown is the size to the
+         * nearest tenth of its unit, in the largest unit it rounds to 1 of */
+        for (int k = 0; k < 64; k++)
+                for (int d = -3; d <= 3; d++) {
+                        uint64_t v = (UINT64_C(1) << k) + (uint64_t)(int64_t)d, mult = 1;
+                        char unit = 'B', *end;
+                        double shown;
+
+                        if (k == 63 && d > 0)
+                                continue;
+                        size_format(v, buf, sizeof(buf));
+                        shown = strtod(buf, &end);
+                        ck_assert_msg(end > buf && end[1] == '\0', "%s", buf);
+                        unit = *end;
+                        for (const char *u = "KMGT"; *u && unit != 'B'; u++) {
+                                mult <<= 10;
+                                if (*u == unit)
+                                        break;
+                        }
+                        ck_assert_msg(strchr("BKMGT", unit) != NULL, "%s", buf);
+                        ck_assert_msg(fabs(shown - (double)v / (double)mult) <= 0.05 + 1e-9 * shown, "%llu: %s",
+                                      (unsigned long long)v, buf);
+                        ck_assert_msg(unit == 'T' || shown < 1024, "%llu: %s", (unsigned long long)v, buf);
+                        ck_assert_msg(unit == 'B' || shown >= 1, "%llu: %s", (unsigned long long)v, buf);
+                }
 }
 END_TEST
 
