@@ -66,12 +66,15 @@ int duration_parse(const char *s, double *ret)
                 const char *unit;
                 double sec;
         } units[] = {{"", 1}, {"ms", 0.001}, {"s", 1}, {"sec", 1}, {"m", 60}, {"min", 60}, {"h", 3600}, {"d", 86400}};
+        /* a plain decimal, '-' its only sign (lock_wait = "-1"): no space
+         * before it, no hex, exponent, inf or nan, which strtod() takes */
+        size_t digits = (*s == '-') + strspn(s + (*s == '-'), "0123456789.");
         char *end;
         double v;
 
         errno = 0;
         v = strtod(s, &end);
-        if (errno != 0 || end == s || !isfinite(v) || *s == ' ')
+        if (errno != 0 || end == s || end != s + digits || !isfinite(v))
                 return -EINVAL;
         for (size_t i = 0; i < ELEMENTSOF(units); i++)
                 if (strcmp(end, units[i].unit) == 0) {
