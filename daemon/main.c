@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +145,21 @@ struct adhoc {
         bool no_recursive;
 };
 
+/* "ckptd: " and the message on stderr, escaped as a log line is: it
+ * quotes what was given on the command line, which may hold any byte. */
+static void _printf_(1, 2) cli_error(const char *fmt, ...)
+{
+        _cleanup_free_ char *msg = NULL, *esc = NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf(&msg, fmt, ap);
+        va_end(ap);
+        esc = r < 0 ? NULL : log_escape(msg);
+        fprintf(stderr, "ckptd: %s\n", esc ? esc : "(out of memory)");
+}
+
 /* A flag's value in the forms and within the range its config key accepts
  * (conftext.c, conf_range_of), so that -w and the config file agree and
  * nothing is narrowed silently: decimal, or hexadecimal after 0x. Not base
@@ -158,8 +174,7 @@ static int parse_long(const char *s, const char *what, const char *key, long *re
         errno = 0;
         v = strtol(s, &end, hex ? 16 : 10);
         if (errno || end == s || *end) {
-                fprintf(stderr, "ckptd: %s: invalid value '%s' (an integer, decimal or hexadecimal: 16, 0x10)\n", what,
-                        s);
+                cli_error("%s: invalid value '%s' (an integer, decimal or hexadecimal: 16, 0x10)", what, s);
                 return -EINVAL;
         }
         /* compared as integers: 2^53 + 1 is 2^53 as a double */
@@ -182,7 +197,7 @@ static int parse_double(const char *s, const char *what, const char *key, double
         errno = 0;
         v = strtod(s, &end);
         if (errno || end == s || *end || !isfinite(v)) {
-                fprintf(stderr, "ckptd: %s: invalid value '%s'\n", what, s);
+                cli_error("%s: invalid value '%s'", what, s);
                 return -EINVAL;
         }
         if (conf_range_check(key, v, error) < 0) {
@@ -200,7 +215,7 @@ static int parse_duration(const char *s, const char *what, const char *key, doub
         double v;
 
         if (duration_parse(s, &v) < 0) {
-                fprintf(stderr, "ckptd: %s: invalid duration '%s' (" DURATION_HELP ")\n", what, s);
+                cli_error("%s: invalid duration '%s' (" DURATION_HELP ")", what, s);
                 return -EINVAL;
         }
         if (conf_range_check(key, v, error) < 0) {
@@ -216,16 +231,14 @@ static int adhoc_size(const char *s, const char *what, struct size_spec *ret)
         char buf[32];
 
         if (size_parse(s, ret) < 0) {
-                fprintf(stderr, "ckptd: %s: invalid size '%s' (bytes, or with K, M, G, T: 50G; or N%%: 10%%)\n", what,
-                        s);
+                cli_error("%s: invalid size '%s' (bytes, or with K, M, G, T: 50G; or N%%: 10%%)", what, s);
                 return -EINVAL;
         }
         /* a plain number is bytes, as in the config file; a floor of a few
          * bytes is almost certainly a unit left out */
         if (!ret->is_percent && ret->bytes > 0 && ret->bytes < 1024 * 1024)
-                fprintf(stderr,
-                        "ckptd: warning: %s %s is %s, less than 1M: did you mean %sG? (sizes take K, M, G, T or %%)\n",
-                        what, s, size_spec_format(ret, buf, sizeof(buf)), s);
+                cli_error("warning: %s %s is %s, less than 1M: did you mean %sG? (sizes take K, M, G, T or %%)", what,
+                          s, size_spec_format(ret, buf, sizeof(buf)), s);
         return 0;
 }
 
@@ -240,7 +253,7 @@ static int adhoc_watch(const struct adhoc *a, const char *dir, struct watch_conf
         if (!abs && dir[0] != '/') {
                 _cleanup_free_ char *cwd = getcwd(NULL, 0);
                 if (!cwd || asprintf(&abs, "%s/%s", cwd, dir) < 0) {
-                        fprintf(stderr, "ckptd: %s: %m\n", dir);
+                        cli_error("%s: %m", dir);
                         return -EINVAL;
                 }
         }
@@ -259,7 +272,7 @@ static int adhoc_watch(const struct adhoc *a, const char *dir, struct watch_conf
         if (a->mode) {
                 int m = mode_from_string(a->mode);
                 if (m < 0) {
-                        fprintf(stderr, "ckptd: --mode: expected min or max, got '%s'\n", a->mode);
+                        cli_error("--mode: expected min or max, got '%s'", a->mode);
                         return -EINVAL;
                 }
                 w->policy.mode = (enum mode)m;
@@ -433,19 +446,17 @@ static int parse_argv(int argc, char *argv[], struct options *o)
                         o->log_level = log_level_from_string(optarg);
                         if (o->log_level < 0) {
                                 const char *near = log_level_suggest(optarg);
-                                fprintf(stderr,
-                                        "ckptd: --log-level: unknown level '%s'%s%s%s (accepted: debug, info, notice, "
-                                        "warning or warn, err or error, crit, alert, emerg)\n",
-                                        optarg, near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
+                                cli_error("--log-level: unknown level '%s'%s%s%s (accepted: debug, info, notice, "
+                                          "warning or warn, err or error, crit, alert, emerg)",
+                                          optarg, near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
                                 return -EINVAL;
                         }
                         break;
                 case ARG_LOG_TARGET:
                         k = log_target_from_string(optarg);
                         if (k < 0) {
-                                fprintf(stderr,
-                                        "ckptd: --log-target: unknown target '%s' (accepted: auto, stderr, journal)\n",
-                                        optarg);
+                                cli_error("--log-target: unknown target '%s' (accepted: auto, stderr, journal)",
+                                          optarg);
                                 return -EINVAL;
                         }
                         o->log_target = (enum log_target)k;
@@ -453,7 +464,7 @@ static int parse_argv(int argc, char *argv[], struct options *o)
                 case ARG_LOG_FORMAT:
                         k = log_format_from_string(optarg);
                         if (k < 0) {
-                                fprintf(stderr, "ckptd: unknown log format '%s' (text, json)\n", optarg);
+                                cli_error("unknown log format '%s' (text, json)", optarg);
                                 return -EINVAL;
                         }
                         o->log_format = (enum log_format)k;
@@ -484,7 +495,7 @@ static int parse_argv(int argc, char *argv[], struct options *o)
                 }
         }
         if (optind < argc) {
-                fprintf(stderr, "ckptd: unexpected argument '%s'\n", argv[optind]);
+                cli_error("unexpected argument '%s'", argv[optind]);
                 return -EINVAL;
         }
         if (a.n_dirs > 0 && o->config_path) {

@@ -146,6 +146,23 @@ for line in open(sys.argv[1]):
     assert "1\\nrun forged" in o["MESSAGE"], o' err || fail "not one JSON object a line: $(cat err)"
 }
 
+# A bad value on the command line is quoted in its error escaped too: each
+# kind of flag value, and an unexpected argument.
+test_flag_errors_escape_values() {
+        local bad=$'1\nrun forged\e[2J\xc2\x9b\xff' flag
+        mkdir runs
+        write_checker
+        for flag in --keep-top-k --min-age --headroom --min-free --mode --log-format --log-target --log-level; do
+                assert_exit 2 "$CKPTD" -1 -w runs --keep-last 1 "$flag" "$bad" 2>err
+                assert_clean err
+                assert_grep "^ckptd: .*'1\\\\nrun forged\\\\x1b\\[2J\\\\u009b\\\\xff'" err
+                [ "$(grep -c '^ckptd: ' err)" = 1 ] || fail "$flag: more than one line: $(cat err)"
+        done
+        assert_exit 2 "$CKPTD" -1 -w runs --keep-last 1 "$bad" 2>err
+        assert_clean err
+        assert_grep "^ckptd: unexpected argument '1\\\\nrun forged" err
+}
+
 # STATUS= and the metrics file, from the daemon, with the root itself named
 # badly so that it reaches STATUS= (floor line) and the metrics labels.
 test_status_and_metrics_escape_names() {
