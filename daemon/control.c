@@ -1264,8 +1264,9 @@ static int cmd_status(int argc, char *argv[])
                 if (strcmp(argv[i], "--json") == 0)
                         json = true;
                 else {
+                        _cleanup_free_ char *e = log_escape(argv[i]);
                         fprintf(stderr, "ckptd status: unexpected argument '%s'\nUsage: ckptd status [--json]\n",
-                                argv[i]);
+                                e ? e : "?");
                         return 2;
                 }
         }
@@ -1323,7 +1324,8 @@ static int cmd_reload(int argc, char *argv[])
         bool alive;
 
         if (argc == 2 && parse_pid(argv[1], "", &pid) < 0) {
-                fprintf(stderr, "ckptd reload: invalid pid '%s'\nUsage: ckptd reload [PID]\n", argv[1]);
+                _cleanup_free_ char *e = log_escape(argv[1]);
+                fprintf(stderr, "ckptd reload: invalid pid '%s'\nUsage: ckptd reload [PID]\n", e ? e : "?");
                 return 2;
         }
         if (argc > 2) {

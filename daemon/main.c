@@ -258,7 +258,7 @@ static int adhoc_watch(const struct adhoc *a, const char *dir, struct watch_conf
                 }
         }
         if (watch_conf_init(w, abs ? abs : dir, a->preset ? a->preset : "generic", error) < 0) {
-                fprintf(stderr, "ckptd: %s\n", error);
+                cli_error("%s", error);
                 return -EINVAL;
         }
         if (a->pattern) {
@@ -309,7 +309,7 @@ static int adhoc_watch(const struct adhoc *a, const char *dir, struct watch_conf
         if (a->no_recursive)
                 w->recursive = false;
         if (watch_conf_validate(w, "command line", error) < 0) {
-                fprintf(stderr, "ckptd: %s\n", error);
+                cli_error("%s", error);
                 return -EINVAL;
         }
         return 0;
@@ -385,6 +385,23 @@ static void suggest_option(const char *arg)
                 fprintf(stderr, "ckptd: did you mean '--%s'?\n", near);
 }
 
+/* What getopt refused (optopt and arg, its argv entry), said as getopt
+ * would, escaped; and a near option, if any. */
+static void bad_option(const char *arg)
+{
+        if (optopt != 0 && strncmp(arg, "--", 2) == 0) {
+                /* the one long-option error that sets optopt */
+                cli_error("option '%.*s' takes no argument", (int)strcspn(arg, "="), arg);
+                return;
+        }
+        if (optopt != 0) {
+                cli_error("invalid option -- '%c'", optopt);
+                return;
+        }
+        cli_error("unrecognized or ambiguous option '%s'", arg);
+        suggest_option(arg);
+}
+
 static const char *const mode_flags[_RUN_MODE_MAX] = {
         [MODE_TEST] = "-t/--test",
         [MODE_ONCE] = "-1/--once",
@@ -410,7 +427,9 @@ static int parse_argv(int argc, char *argv[], struct options *o)
         int c, k;
 
         *o = (struct options){.mode = MODE_DAEMON, .log_level = -1, .log_target = LOG_TARGET_AUTO};
-        while ((c = getopt_long(argc, argv, "hVc:t1lnw:", long_options, NULL)) >= 0) {
+        /* getopt's own messages would quote an argument raw: ours, escaped */
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":hVc:t1lnw:", long_options, NULL)) >= 0) {
                 switch (c) {
                 case 'h': help(); return 1;
                 case 'V': printf("ckptd " CKPTD_VERSION "\n"); return 1;
@@ -491,7 +510,8 @@ static int parse_argv(int argc, char *argv[], struct options *o)
                                 return -EINVAL;
                         o->has_lock_wait = true;
                         break;
-                default: suggest_option(argv[optind - 1]); return -EINVAL;
+                case ':': cli_error("option '%s' needs an argument", argv[optind - 1]); return -EINVAL;
+                default: bad_option(argv[optind - 1]); return -EINVAL;
                 }
         }
         if (optind < argc) {

@@ -161,6 +161,31 @@ test_flag_errors_escape_values() {
         assert_exit 2 "$CKPTD" -1 -w runs --keep-last 1 "$bad" 2>err
         assert_clean err
         assert_grep "^ckptd: unexpected argument '1\\\\nrun forged" err
+        # quoted inside a message of the watch's: its preset, monitor, pattern
+        assert_exit 2 "$CKPTD" -1 -w runs --keep-last 1 --preset "$bad" 2>err
+        assert_clean err
+        assert_grep 'unknown preset "1\\nrun forged\\x1b\[2J\\u009b\\xff"' err
+        assert_exit 2 "$CKPTD" -1 -w runs --keep-last 1 --pattern 's{step}' --monitor "$bad" 2>err
+        assert_clean err
+        assert_grep 'monitor "1\\nrun forged\\x1b\[2J\\u009b\\xff"' err
+        assert_exit 2 "$CKPTD" -1 -w runs --keep-last 1 --pattern "s{step$bad" 2>err
+        assert_clean err
+        assert_grep 'pattern "s{step1\\nrun forged\\x1b\[2J\\u009b\\xff"' err
+        # what getopt refuses: an unknown option, a value for a flag that
+        # takes none, an unknown short option
+        local arg
+        for arg in "--keep-top-kk=$bad" "--keep$bad" "--json=$bad" $'-\xff'; do
+                assert_exit 2 "$CKPTD" -1 -w runs --keep-last 1 "$arg" 2>err
+                assert_clean err
+                [ "$(grep -c '^ckptd: ' err)" -ge 1 ] || fail "$arg: no message: $(cat err)"
+        done
+        assert_grep "^ckptd: invalid option -- '\\\\xff'" err
+        assert_exit 2 "$CKPTD" status "$bad" 2>err
+        assert_clean err
+        assert_grep "unexpected argument '1\\\\nrun forged" err
+        assert_exit 2 "$CKPTD" reload "$bad" 2>err
+        assert_clean err
+        assert_grep "invalid pid '1\\\\nrun forged" err
 }
 
 # STATUS= and the metrics file, from the daemon, with the root itself named
