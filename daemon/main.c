@@ -385,12 +385,32 @@ static void suggest_option(const char *arg)
                 fprintf(stderr, "ckptd: did you mean '--%s'?\n", near);
 }
 
-/* What getopt refused (optopt and arg, its argv entry), said as getopt
- * would, escaped; and a near option, if any. */
+/* Whether arg is "--NAME=..." for a long option of ours (or an
+ * abbreviation of one, as getopt takes them) that takes no argument and
+ * whose value is val. */
+static bool is_flag_given_value(const char *arg, int val)
+{
+        size_t len;
+
+        if (strncmp(arg, "--", 2) != 0 || !strchr(arg, '='))
+                return false;
+        arg += 2;
+        len = strcspn(arg, "=");
+        for (size_t i = 0; long_options[i].name; i++)
+                if (strncmp(long_options[i].name, arg, len) == 0 && long_options[i].has_arg == no_argument &&
+                    long_options[i].val == val)
+                        return true;
+        return false;
+}
+
+/* What getopt refused (optopt, and arg, the argv entry before optind), said
+ * as getopt would, escaped; and a near option, if any. */
 static void bad_option(const char *arg)
 {
-        if (optopt != 0 && strncmp(arg, "--", 2) == 0) {
-                /* the one long-option error that sets optopt */
+        /* the one long-option error that sets optopt; else optopt is a
+         * short option's letter, and arg may be an earlier entry (the
+         * letter's cluster is not done) */
+        if (optopt != 0 && is_flag_given_value(arg, optopt)) {
                 cli_error("option '%.*s' takes no argument", (int)strcspn(arg, "="), arg);
                 return;
         }

@@ -109,6 +109,25 @@ test_did_you_mean() {
         assert_grep 'unknown preset "lightnig"; did you mean "lightning"?' err
 }
 
+# What getopt refuses is said as getopt would say it (ckptd prints it, so
+# that a value is escaped): which option, and what is wrong with it.
+test_refused_options_are_named() {
+        assert_exit 2 "$CKPTD" -l --json=3 2>err
+        assert_grep "^ckptd: option '--json' takes no argument$" err
+        assert_exit 2 "$CKPTD" -l --jso=3 2>err
+        assert_grep "^ckptd: option '--jso' takes no argument$" err
+        # an unknown letter after a long option that took a value
+        assert_exit 2 "$CKPTD" --config=/nonexistent -x1 2>err
+        assert_grep "^ckptd: invalid option -- 'x'$" err
+        assert_exit 2 "$CKPTD" -t -c 2>err
+        assert_grep "^ckptd: option '-c' needs an argument$" err
+        assert_exit 2 "$CKPTD" -t --config 2>err
+        assert_grep "^ckptd: option '--config' needs an argument$" err
+        assert_exit 2 "$CKPTD" -l --keep 2 2>err
+        assert_grep "^ckptd: unrecognized or ambiguous option '--keep'$" err
+        assert_grep "^Try 'ckptd --help'.$" err
+}
+
 test_units_and_aliases_are_accepted() {
         mkdir runs
         "$CKPTD" -t -w "$T/runs" --preset lightning --settle 2s --min-age 1h --log-level warn >out 2>err ||
