@@ -13,7 +13,12 @@
  * read), no protocol, no extra listener in the event loop, and it works as
  * it is under the unit's sandbox (PrivateNetwork=, RestrictAddressFamilies=)
  * and from ExecReload=, which runs in that sandbox too. The daemon removes
- * it at exit; one left by a crash names a pid that is gone and is skipped. */
+ * it at exit; one left by a crash names a pid that is gone and is skipped.
+ *
+ * The metrics file is the daemon's own: one that a reload moved elsewhere
+ * (or dropped) is removed once the new one is written, and under a unit the
+ * runtime directory holds UNIT.metrics, the path written, for the unit's
+ * ExecStopPost= to remove whatever the config says by then. */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -74,7 +79,14 @@ struct decision {
 struct control {
         char *dir;        /* runtime directory; NULL: no state file */
         char *state_path; /* dir/state-PID.json */
-        char *unit;       /* our systemd unit, or NULL */
+        char *unit;       /* our systemd unit as `systemctl edit` takes it, or NULL */
+        /* dir/UNIT.metrics under a unit (NULL outside one): metrics_path,
+         * for the unit's ExecStopPost= */
+        char *metrics_note;
+        /* the metrics file as last written, its path and the file then;
+         * NULL: none written under the path configured now */
+        char *metrics_path;
+        struct stat metrics_st;
         char *last_status;
         int64_t started_usec;
         uint64_t start_ticks; /* ours, proc_start_ticks(); 0: unknown */
@@ -212,22 +224,24 @@ static json_object *decision_json(const struct decision *d)
         return o;
 }
 
-/* Our unit as `systemctl edit` takes it: "ckptd.service", "ckptd@x.service",
- * or "--user ckptd.service"; NULL outside a ckptd unit (a login session's
- * scope is not one to edit). */
-static char *own_unit(void)
+/* Our unit's name ("ckptd.service", "ckptd@x.service"), a user unit's
+ * (*ret_user), or NULL outside a ckptd unit (a login session's scope is not
+ * one of ours). */
+static char *own_unit(bool *ret_user)
 {
-        char *unit = NULL, *with = NULL;
+        char *unit = NULL;
 
+        *ret_user = false;
         if (sd_pid_get_unit(0, &unit) >= 0 && strncmp(unit, "ckptd", 5) == 0)
                 return unit;
         free(unit);
         unit = NULL;
-        if (sd_pid_get_user_unit(0, &unit) >= 0 && strncmp(unit, "ckptd", 5) == 0 &&
-            asprintf(&with, "--user %s", unit) < 0)
-                with = NULL;
+        if (sd_pid_get_user_unit(0, &unit) >= 0 && strncmp(unit, "ckptd", 5) == 0) {
+                *ret_user = true;
+                return unit;
+        }
         free(unit);
-        return with;
+        return NULL;
 }
 
 static void publish(struct manager *m);
@@ -248,22 +262,32 @@ static int on_exit_publish(sd_event_source *s, void *userdata)
 int control_new(struct manager *m)
 {
         struct control *c = calloc(1, sizeof(*c));
+        _cleanup_free_ char *unit = NULL;
+        bool user;
         int r;
 
         if (!c)
                 return -ENOMEM;
         c->started_usec = now_usec(CLOCK_REALTIME);
         c->start_ticks = proc_start_ticks(getpid());
-        c->unit = own_unit();
+        unit = own_unit(&user);
+        /* `systemctl edit` takes a user unit as "--user UNIT" */
+        if (unit && user && asprintf(&c->unit, "--user %s", unit) < 0)
+                c->unit = NULL;
+        else if (unit && !user)
+                c->unit = strdup(unit);
         c->dir = runtime_dir();
         if (!c->dir)
                 log_debug("no runtime directory: no state file for ckptd status: %m");
         else if (asprintf(&c->state_path, "%s/state-%d.json", c->dir, (int)getpid()) < 0)
                 c->state_path = NULL;
+        if (c->dir && unit && asprintf(&c->metrics_note, "%s/%s.metrics", c->dir, unit) < 0)
+                c->metrics_note = NULL;
         if (m->event && (r = sd_event_add_exit(m->event, &c->exit_src, on_exit_publish, m)) < 0) {
                 free(c->dir);
                 free(c->state_path);
                 free(c->unit);
+                free(c->metrics_note);
                 free(c);
                 return r;
         }
@@ -290,6 +314,8 @@ void control_free(struct manager *m)
         free(c->dir);
         free(c->state_path);
         free(c->unit);
+        free(c->metrics_note);
+        free(c->metrics_path);
         free(c->last_status);
         free(c->state_text);
         free(c->reload_error);
@@ -735,12 +761,93 @@ static int write_state(struct manager *m, const char *status)
         return 0;
 }
 
+/* The unit's note of the metrics file written (see the top): path, or none
+ * for NULL. */
+static void metrics_note_write(struct control *c, const char *path)
+{
+        _cleanup_free_ char *tmp = NULL;
+        bool failed;
+        FILE *f;
+
+        if (!c->metrics_note)
+                return;
+        if (!path) {
+                if (unlink(c->metrics_note) < 0 && errno != ENOENT)
+                        log_warning_errno(-errno, "cannot remove %s: %m", c->metrics_note);
+                return;
+        }
+        if (asprintf(&tmp, "%s.tmp", c->metrics_note) < 0)
+                return;
+        f = fopen(tmp, "we");
+        if (!f) {
+                log_warning_errno(-errno, "cannot write %s: %m; the metrics file may outlive the service", tmp);
+                return;
+        }
+        failed = fputs(path, f) < 0 || fflush(f) != 0 || ferror(f);
+        if (fclose(f) != 0 || failed || rename(tmp, c->metrics_note) < 0) {
+                log_warning_errno(-EIO, "cannot write %s; the metrics file may outlive the service", c->metrics_note);
+                unlink(tmp);
+        }
+}
+
+/* Remove the metrics file written at c->metrics_path, if what is there is
+ * still that file (not another's since); logged. */
+static void metrics_remove(const struct control *c)
+{
+        /* metrics_file is an absolute path (config.c) */
+        _cleanup_free_ char *dir = metrics_dir(c->metrics_path);
+        const char *base = strrchr(c->metrics_path, '/') + 1;
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+
+        if (!dir)
+                return;
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || fstatat(fd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                if (errno != ENOENT)
+                        log_warning_errno(-errno, "cannot remove %s, the old metrics file: %m", c->metrics_path);
+                return;
+        }
+        if (st.st_dev != c->metrics_st.st_dev || st.st_ino != c->metrics_st.st_ino)
+                return; /* written over since: not ours to remove */
+        if (unlinkat(fd, base, 0) < 0)
+                log_warning_errno(-errno, "cannot remove %s, the old metrics file: %m", c->metrics_path);
+        else
+                log_info("removed %s: metrics_file is no longer it", c->metrics_path);
+}
+
+/* After a publish: written, the file now at `path` (metrics_file), or NULL
+ * when none was written. The file written before under another path (a
+ * reload moved or dropped metrics_file) is removed, and the unit's note
+ * follows. */
+static void metrics_track(struct control *c, const char *path, const struct stat *written)
+{
+        if (path && !*path)
+                path = NULL;
+        if (c->metrics_path && !streq_ptr(c->metrics_path, path)) {
+                metrics_remove(c);
+                free(c->metrics_path);
+                c->metrics_path = NULL;
+                metrics_note_write(c, NULL);
+        }
+        if (!written)
+                return;
+        if (!c->metrics_path) {
+                c->metrics_path = strdup(path);
+                if (!c->metrics_path)
+                        return; /* tracked from the next publish */
+                metrics_note_write(c, path);
+        }
+        c->metrics_st = *written;
+}
+
 /* STATUS= if it changed, the metrics file and the state file, now. */
 static void publish(struct manager *m)
 {
         struct control *c = m->control;
         _cleanup_free_ char *status = NULL;
         struct report_snapshot snap;
+        struct stat st;
 
         c->due = c->publish_now = false;
         c->published_usec = (uint64_t)now_usec(CLOCK_MONOTONIC);
@@ -761,8 +868,7 @@ static void publish(struct manager *m)
         }
         /* a read-only metrics directory was warned about once: not again
          * on every publish */
-        if (!c->metrics_ro)
-                report_metrics(&snap);
+        metrics_track(c, m->config->metrics_file, !c->metrics_ro && report_metrics(&snap, &st) > 0 ? &st : NULL);
         report_snapshot_finish(&snap);
         write_state(m, status);
 }
@@ -812,7 +918,7 @@ void control_publish(struct manager *m)
                 status = report_status(&snap, &snap.counts);
                 if (status)
                         sd_notifyf(false, "STATUS=%s", status);
-                report_metrics(&snap);
+                report_metrics(&snap, NULL);
                 report_snapshot_finish(&snap);
                 return;
         }

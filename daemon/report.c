@@ -794,10 +794,12 @@ static void put_fs_gauge(FILE *f, const struct report_snapshot *s, const char *n
         }
 }
 
-int report_metrics(const struct report_snapshot *s)
+int report_metrics(const struct report_snapshot *s, struct stat *ret_st)
 {
         const char *path = s->metrics_file;
         _cleanup_free_ char *tmp = NULL;
+        struct stat st;
+        bool failed;
         FILE *f;
 
         if (!path || !*path)
@@ -860,7 +862,9 @@ int report_metrics(const struct report_snapshot *s)
                 "ckptd_reload_rejected %d\n",
                 s->reload_rejected ? 1 : 0);
 
-        if (fflush(f) != 0 || ferror(f) || fclose(f) != 0) {
+        /* closed whatever failed */
+        failed = fflush(f) != 0 || ferror(f) || fstat(fileno(f), &st) < 0;
+        if (fclose(f) != 0 || failed) {
                 unlink(tmp);
                 return log_warning_errno(-EIO, "cannot write %s, ignoring", tmp);
         }
@@ -869,5 +873,7 @@ int report_metrics(const struct report_snapshot *s)
                 unlink(tmp);
                 return log_warning_errno(r, "cannot rename %s to %s: %m, ignoring", tmp, path);
         }
-        return 0;
+        if (ret_st)
+                *ret_st = st;
+        return 1;
 }

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "config.h"
 #include "space.h"
@@ -71,5 +72,6 @@ void report_snapshot_finish(struct report_snapshot *s);
  * watches (O(watches + filesystems)). malloc'd. */
 char *report_status(const struct report_snapshot *s, const struct status_counts *n);
 /* Rewrite the Prometheus textfile (metrics_file) atomically, if set; s holds
- * its runs. */
-int report_metrics(const struct report_snapshot *s);
+ * its runs. 1 when written (*ret_st, if not NULL: the file now at the path),
+ * 0 when none is set, else -errno (logged). */
+int report_metrics(const struct report_snapshot *s, struct stat *ret_st);

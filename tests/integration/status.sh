@@ -298,6 +298,49 @@ test_read_only_metrics_directory() {
         stop_daemon d.log
 }
 
+# A reload that moves metrics_file elsewhere removes the file written at the
+# old path (node_exporter would go on exporting its frozen figures beside the
+# new ones), and so does one that drops it; a file written over the old path
+# by someone else since is left alone. A daemon outside a unit leaves its
+# last file when it stops (the units remove it: tests/systemd).
+test_reload_moves_the_metrics_file() {
+        setup_fs
+        lightning_run fs/runs/a
+        mkdir prom
+        # no idle check rewrites a file during the test: only reloads publish
+        conf_at() { conf "$T/fs/runs" 1 | sed -e "s|^metrics_file = .*|metrics_file = \"$1\";|" \
+                -e 's/^check_interval = 1;/check_interval = 3600;/'; }
+        conf_at "$T/metrics.prom" >c.conf
+        start_daemon d.log -c "$T/c.conf"
+        wait_for 10 test -s metrics.prom || fail "no metrics file: $(cat d.log)"
+
+        conf_at "$T/prom/ckptd.prom" >c.conf
+        assert_exit 0 "$CKPTD" reload "$DPID"
+        wait_for 10 test -s prom/ckptd.prom || fail "no metrics file at the new path: $(cat d.log)"
+        wait_for 10 eval '! test -e metrics.prom' || fail "the old metrics file stays: $(cat d.log)"
+        assert_grep "removed $T/metrics.prom: metrics_file is no longer it" d.log
+
+        conf_at "" >c.conf
+        assert_exit 0 "$CKPTD" reload "$DPID"
+        wait_for 10 eval '! test -e prom/ckptd.prom' || fail "the dropped metrics file stays: $(cat d.log)"
+
+        conf_at "$T/metrics.prom" >c.conf
+        assert_exit 0 "$CKPTD" reload "$DPID"
+        wait_for 10 test -s metrics.prom || fail "no metrics file: $(cat d.log)"
+        echo 'other_metric 1' >other.prom
+        mv other.prom metrics.prom
+        conf_at "$T/prom/ckptd.prom" >c.conf
+        assert_exit 0 "$CKPTD" reload "$DPID"
+        wait_for 10 test -s prom/ckptd.prom || fail "no metrics file at the new path: $(cat d.log)"
+        [ "$(cat metrics.prom)" = "other_metric 1" ] || fail "another's file removed or written: $(cat d.log)"
+        # no unit: no note for ExecStopPost=
+        for f in rt/*; do
+                case $f in rt/state-*) ;; *) fail "left in the runtime directory: $(ls rt)" ;; esac
+        done
+        stop_daemon d.log
+        assert_grep '^ckptd_reload_rejected 0$' prom/ckptd.prom
+}
+
 # --log-format json: one JSON object per line, the journal's fields, names
 # escaped as in the journal.
 test_json_log_lines() {

@@ -501,7 +501,8 @@ test_user_unit_for_a_researcher() {
 }
 
 # The metrics file goes when the service stops (ExecStopPost=): node_exporter
-# must not export the figures of a daemon that is not running.
+# must not export the figures of a daemon that is not running. The file goes
+# that the daemon wrote, whatever its config says by then.
 test_metrics_file_removed_on_stop() {
         daemon_boot 2
         echo 'metrics_file = "/srv/ckptd-test/ckptd.prom";' >>"$RR/etc/ckptd/ckptd.conf"
@@ -510,6 +511,20 @@ test_metrics_file_removed_on_stop() {
         sctl stop ckptd.service || fail "stop failed"
         [ "$(prop ckptd.service Result)" = success ] || fail "stop result $(prop ckptd.service Result)"
         assert_absent "$RR/srv/ckptd-test/ckptd.prom"
+        assert_absent "$RR/run/ckptd/ckptd.service.metrics"
+
+        # the config edited to another path, then a restart: the file the
+        # stopped daemon wrote goes, not the one the config names by then
+        sctl start ckptd.service || fail "start failed: $(journal_dump)"
+        wait_for 10 test -s "$RR/srv/ckptd-test/ckptd.prom" || fail "no metrics file: $(journal_dump)"
+        [ "$(cat "$RR/run/ckptd/ckptd.service.metrics")" = /srv/ckptd-test/ckptd.prom ] ||
+                fail "note: $(cat "$RR/run/ckptd/ckptd.service.metrics")"
+        sed -i 's|/srv/ckptd-test/ckptd.prom|/srv/ckptd-test/new.prom|' "$RR/etc/ckptd/ckptd.conf"
+        sctl restart ckptd.service || fail "restart failed: $(journal_dump)"
+        wait_for 10 test -s "$RR/srv/ckptd-test/new.prom" || fail "no metrics file at the new path: $(journal_dump)"
+        assert_absent "$RR/srv/ckptd-test/ckptd.prom"
+        sctl stop ckptd.service || fail "stop failed"
+        assert_absent "$RR/srv/ckptd-test/new.prom"
 }
 
 run_tests
