@@ -239,19 +239,24 @@ void ages_finish(struct ages *a)
 }
 
 struct ages_carried {
-        char *root, *run;
+        dev_t dev; /* the root's */
+        ino_t ino;
+        char *run;
         struct ages ages;
 };
 
 static int carried_cmp(const void *x, const void *y)
 {
         const struct ages_carried *a = x, *b = y;
-        int r = strcmp(a->root, b->root);
 
-        return r != 0 ? r : strcmp(a->run, b->run);
+        if (a->dev != b->dev)
+                return a->dev < b->dev ? -1 : 1;
+        if (a->ino != b->ino)
+                return a->ino < b->ino ? -1 : 1;
+        return strcmp(a->run, b->run);
 }
 
-int ages_carry_add(struct ages_carry *c, const char *root, const char *run, struct ages *a)
+int ages_carry_add(struct ages_carry *c, dev_t dev, ino_t ino, const char *run, struct ages *a)
 {
         struct ages_carried *e;
 
@@ -268,11 +273,9 @@ int ages_carry_add(struct ages_carry *c, const char *root, const char *run, stru
                 c->cap = cap;
         }
         e = &c->v[c->n];
-        *e = (struct ages_carried){.root = strdup(root), .run = strdup(run), .ages = *a};
+        *e = (struct ages_carried){.dev = dev, .ino = ino, .run = strdup(run), .ages = *a};
         *a = (struct ages){};
-        if (!e->root || !e->run) {
-                free(e->root);
-                free(e->run);
+        if (!e->run) {
                 ages_finish(&e->ages);
                 return -ENOMEM;
         }
@@ -281,9 +284,9 @@ int ages_carry_add(struct ages_carry *c, const char *root, const char *run, stru
         return 0;
 }
 
-void ages_carry_take(struct ages_carry *c, const char *root, const char *run, struct ages *ret)
+void ages_carry_take(struct ages_carry *c, dev_t dev, ino_t ino, const char *run, struct ages *ret)
 {
-        struct ages_carried key = {.root = (char *)root, .run = (char *)run}, *e;
+        struct ages_carried key = {.dev = dev, .ino = ino, .run = (char *)run}, *e;
 
         if (c->n == 0)
                 return;
@@ -302,7 +305,6 @@ void ages_carry_take(struct ages_carry *c, const char *root, const char *run, st
 void ages_carry_finish(struct ages_carry *c)
 {
         for (size_t i = 0; i < c->n; i++) {
-                free(c->v[i].root);
                 free(c->v[i].run);
                 ages_finish(&c->v[i].ages);
         }

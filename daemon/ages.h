@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "scan.h"
 
@@ -50,9 +51,10 @@ int ages_observe(struct ages *a, struct run *run, int64_t wall_usec, uint64_t se
                  size_t *ret_incomplete);
 void ages_finish(struct ages *a);
 
-/* The kept records of every run across a reload, by (root path, run path): a
- * reload must not forget what was timed, or a clock stepped forward since
- * would age everything at once. */
+/* The kept records of every run across a reload, by (root directory, run
+ * path): a reload must not forget what was timed, or a clock stepped forward
+ * since would age everything at once. The root by its (dev, ino): a watch
+ * spelled otherwise (a symlink, "a/./b") is the same directory. */
 struct ages_carried;
 struct ages_carry {
         struct ages_carried *v;
@@ -60,8 +62,8 @@ struct ages_carry {
         bool sorted;
 };
 
-/* Move *a (left empty) into c under (root, run); -ENOMEM drops it. */
-int ages_carry_add(struct ages_carry *c, const char *root, const char *run, struct ages *a);
-/* Move the table of (root, run) from c into *ret, when c has one. */
-void ages_carry_take(struct ages_carry *c, const char *root, const char *run, struct ages *ret);
+/* Move *a (left empty) into c under (the root dev:ino, run); -ENOMEM drops it. */
+int ages_carry_add(struct ages_carry *c, dev_t dev, ino_t ino, const char *run, struct ages *a);
+/* Move the table of (the root dev:ino, run) from c into *ret, when c has one. */
+void ages_carry_take(struct ages_carry *c, dev_t dev, ino_t ino, const char *run, struct ages *ret);
 void ages_carry_finish(struct ages_carry *c);

@@ -204,13 +204,17 @@ static int on_floor_timer(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
-/* Roots may have come or gone: the filesystems to look after change. */
+/* Roots may have come or gone: the filesystems to look after change. While
+ * roots_start() brings the roots up one by one, those of roots not there
+ * yet are kept: they would lose what the floor knows (the largest
+ * checkpoint seen, a floor unmet and told), and a reload would loosen the
+ * floor of every watch but the first. Its caller sets them exactly after. */
 void floor_roots_changed(struct manager *m)
 {
         _cleanup_free_ struct root **roots = calloc(m->n_roots + 1, sizeof(*roots));
 
         if (roots)
-                space_set_roots(&m->space, roots, present_roots(m, roots));
+                space_set_roots(&m->space, roots, present_roots(m, roots), m->roots_starting);
 }
 
 int manager_floor_start(struct manager *m)

@@ -109,7 +109,7 @@ struct run_state *run_get(struct root_state *rs, const char *path)
         }
         run->rs = rs;
         if (rs->m)
-                ages_carry_take(&rs->m->carry, rs->root.w->path, path, &run->ages);
+                ages_carry_take(&rs->m->carry, rs->root.dev, rs->root.ino, path, &run->ages);
         rs->runs[rs->n_runs++] = run;
         if (rs->n_runs * 2 > rs->cap_slots) {
                 if (run_index_rebuild(rs) < 0) {

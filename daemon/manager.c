@@ -62,9 +62,10 @@ static int manager_reload(struct manager *m)
         for (size_t i = 0; i < m->n_roots; i++)
                 for (size_t j = 0; j < m->roots[i].n_runs; j++) {
                         ages_keep_run(&m->roots[i].runs[j]->ages, &m->roots[i].runs[j]->idx);
-                        ages_carry_add(&m->carry, m->roots[i].root.w->path, m->roots[i].runs[j]->path,
-                                       &m->roots[i].runs[j]->ages);
+                        ages_carry_add(&m->carry, m->roots[i].root.dev, m->roots[i].root.ino,
+                                       m->roots[i].runs[j]->path, &m->roots[i].runs[j]->ages);
                 }
+        roots_carry_locks(m);
         roots_free(m);
         config_free(m->config);
         m->config = c;
@@ -77,6 +78,7 @@ static int manager_reload(struct manager *m)
         }
         control_roots_changed(m);
         r = roots_start(m);
+        carried_locks_release(m);
         ages_carry_finish(&m->carry);
         manager_floor_config(m);
         control_reload_done(m, NULL);

@@ -103,6 +103,12 @@ struct run_state {
 };
 
 /* One watch of the config. */
+/* A lock a root held before a reload (roots_carry_locks()). */
+struct carried_lock {
+        char *path; /* the watch's */
+        struct root_lock lock;
+};
+
 struct root_state {
         struct manager *m;
         struct root root;      /* fd -1 while the root is missing */
@@ -139,8 +145,15 @@ struct manager {
         bool dry_run;            /* -n, or dry_run in the config in force */
         bool dry_run_cli;        /* -n: a reload cannot turn it off */
         bool starting;           /* before READY=1: a locked root waits lock_wait, then exits */
+        /* in roots_start() (a start or a reload): the floor's filesystems
+         * are set once all roots are there, not root by root */
+        bool roots_starting;
         struct ages_carry carry; /* during a reload: what the old runs had timed */
-        int log_level;           /* from the command line; -1: from the config */
+        /* during a reload: the locks of the old roots, for the new ones of
+         * the same watch (roots_carry_locks()) */
+        struct carried_lock *carried_locks;
+        size_t n_carried_locks;
+        int log_level; /* from the command line; -1: from the config */
         struct watcher *watcher;
         sd_event_source *inotify_src;
         sd_event_source *status_src; /* deferred STATUS= and metrics file */
@@ -280,6 +293,11 @@ uint64_t adjust_completeness(struct root_state *rs, struct run_state *run, uint6
 int roots_start(struct manager *m);
 /* Drop every root, its runs and watches. */
 void roots_free(struct manager *m);
+/* Before a reload's roots_free(): keep the locks the roots hold for
+ * roots_start() to hand to the new root of the same path and directory. */
+void roots_carry_locks(struct manager *m);
+/* Let go of the carried locks no new root took. */
+void carried_locks_release(struct manager *m);
 /* Watch a directory of the root; the watch limit turns the root to polling. */
 int root_watch(struct manager *m, struct root_state *rs, const char *path, enum watch_kind kind);
 /* The root is gone: drop its runs and watches but the parent watch. */

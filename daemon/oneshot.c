@@ -107,7 +107,7 @@ int manager_once(const struct config *c, bool dry_run)
                 }
         }
         sweep_init(&s, c, dry_run);
-        if (space_set_roots(&space, roots.open, roots.n_open) < 0) {
+        if (space_set_roots(&space, roots.open, roots.n_open, false) < 0) {
                 status = EXIT_FAILURE;
                 goto out;
         }

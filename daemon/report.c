@@ -631,7 +631,7 @@ int report_list(FILE *f, const struct config *c, bool json)
                 json_object_put(watches);
                 return status;
         }
-        space_set_roots(&space, roots.open, roots.n_open);
+        space_set_roots(&space, roots.open, roots.n_open, false);
         for (size_t i = 0; i < roots.n_open; i++) {
                 struct root *r = roots.open[i];
                 struct run *runs = NULL;

@@ -502,6 +502,50 @@ void roots_free(struct manager *m)
         m->n_roots = 0;
 }
 
+void roots_carry_locks(struct manager *m)
+{
+        /* out of memory: roots_free() lets them go, as before a reload */
+        m->carried_locks = calloc(m->n_roots, sizeof(*m->carried_locks));
+        for (size_t i = 0; m->carried_locks && i < m->n_roots; i++) {
+                struct root_state *rs = &m->roots[i];
+                char *path;
+
+                if (!rs->lock.held || !(path = strdup(rs->root.w->path)))
+                        continue;
+                m->carried_locks[m->n_carried_locks++] = (struct carried_lock){.path = path, .lock = rs->lock};
+                rs->lock = (struct root_lock){};
+        }
+}
+
+void carried_locks_release(struct manager *m)
+{
+        for (size_t i = 0; i < m->n_carried_locks; i++) {
+                root_lock_release(&m->carried_locks[i].lock);
+                free(m->carried_locks[i].path);
+        }
+        free(m->carried_locks);
+        m->carried_locks = NULL;
+        m->n_carried_locks = 0;
+}
+
+/* The lock the old root of rs's watch held, if it held the same directory
+ * under the same path (a reload). */
+static void root_adopt_lock(struct manager *m, struct root_state *rs)
+{
+        for (size_t i = 0; i < m->n_carried_locks; i++) {
+                struct carried_lock *c = &m->carried_locks[i];
+
+                if (c->path && strcmp(c->path, rs->root.w->path) == 0 &&
+                    root_lock_is_on(&c->lock, rs->root.dev, rs->root.ino)) {
+                        rs->lock = c->lock;
+                        c->lock = (struct root_lock){};
+                        free(c->path);
+                        c->path = NULL;
+                        return;
+                }
+        }
+}
+
 int roots_start(struct manager *m)
 {
         m->roots = calloc(m->config->n_watches, sizeof(*m->roots));
@@ -526,14 +570,25 @@ int roots_start(struct manager *m)
         }
         /* One ckptd per tree: every root that is there is locked before
          * anything is decided in any of them (a missing one is locked when
-         * it appears). */
-        for (size_t i = 0; m->starting && i < m->n_roots; i++) {
+         * it appears). A reload hands each watch it keeps the lock of its
+         * old root, never let go in between (another ckptd waiting for it
+         * would take the tree); the locks of the watches gone are let go
+         * before the new ones are taken. */
+        for (size_t i = 0; i < m->n_roots; i++)
+                if (root_open_fd(&m->roots[i].root) >= 0)
+                        root_adopt_lock(m, &m->roots[i]);
+        carried_locks_release(m);
+        for (size_t i = 0; i < m->n_roots; i++) {
                 struct root_state *rs = &m->roots[i];
                 int r;
 
-                if (root_open_fd(&rs->root) < 0)
+                if (rs->root.fd < 0 || rs->lock.held)
                         continue;
-                r = root_lock_take(&rs->lock, rs->root.fd, rs->root.w->path, m->config->lock_wait_sec, LOG_ERR);
+                /* a reload's: rescan_at() says so, and tries again */
+                r = root_lock_take(&rs->lock, rs->root.fd, rs->root.w->path, m->starting ? m->config->lock_wait_sec : 0,
+                                   m->starting ? LOG_ERR : LOG_DEBUG);
+                if (!m->starting)
+                        continue;
                 if (r == -EWOULDBLOCK)
                         return log_errno(r, "not starting: %s is in use (lock_wait = %lld)", rs->root.w->path,
                                          (long long)m->config->lock_wait_sec);
@@ -541,6 +596,8 @@ int roots_start(struct manager *m)
                         return r;
         }
         /* watches, interrupted removals, scans and sweeps */
+        m->roots_starting = true;
         roots_rescan(m, false);
+        m->roots_starting = false;
         return 0;
 }

@@ -292,6 +292,11 @@ int root_lock_take(struct root_lock *l, int root_fd, const char *path, int64_t w
         return r;
 }
 
+bool root_lock_is_on(const struct root_lock *l, dev_t dev, ino_t ino)
+{
+        return l->held && l->n > 0 && l->dirs[l->n - 1]->dev == dev && l->dirs[l->n - 1]->ino == ino;
+}
+
 void root_lock_release(struct root_lock *l)
 {
         /* the last one is the root's own (exclusive) once l->held */

@@ -25,6 +25,8 @@ struct root_lock {
 int root_lock_take(struct root_lock *l, int root_fd, const char *path, int64_t wait_sec, int level);
 /* Release what root_lock_take() took; fine on a lock never taken. */
 void root_lock_release(struct root_lock *l);
+/* Whether l is held on the watch root dev:ino. */
+bool root_lock_is_on(const struct root_lock *l, dev_t dev, ino_t ino);
 /* The pid of a process other than us holding a flock on dev:ino (an
  * exclusive one unless want_ex), from /proc/locks, or 0. */
 pid_t root_lock_holder(dev_t dev, ino_t ino, bool want_ex);

@@ -32,9 +32,9 @@ static struct fs_state *fs_find(struct space *sp, dev_t dev)
         return NULL;
 }
 
-int space_set_roots(struct space *sp, struct root *const *roots, size_t n)
+int space_set_roots(struct space *sp, struct root *const *roots, size_t n, bool keep_others)
 {
-        struct fs_state *fs = calloc(n ? n : 1, sizeof(*fs));
+        struct fs_state *fs = calloc(n + (keep_others ? sp->n_fs : 0) + 1, sizeof(*fs));
         size_t k = 0;
 
         if (!fs)
@@ -70,6 +70,17 @@ int space_set_roots(struct space *sp, struct root *const *roots, size_t n)
                 for (size_t j = 0; roots[i]->fd >= 0 && j < k; j++)
                         if (fs[j].dev == roots[i]->dev && !fs[j].configured && fs[j].total_bytes == 0)
                                 (void)fs_read(sp, &fs[j], roots[i]->fd);
+        /* their path may be a reload's old config's, freed */
+        for (size_t i = 0; keep_others && i < sp->n_fs; i++) {
+                bool listed = false;
+
+                for (size_t j = 0; j < k && !listed; j++)
+                        listed = fs[j].dev == sp->fs[i].dev;
+                if (!listed) {
+                        fs[k] = sp->fs[i];
+                        fs[k++].path = "";
+                }
+        }
         free(sp->fs);
         sp->fs = fs;
         sp->n_fs = k;

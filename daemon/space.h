@@ -67,8 +67,10 @@ struct space_view {
 };
 
 /* Rebuild the filesystem list for these roots (an fd < 0 is skipped); what
- * was learned about a filesystem already known (largest, unmet) is kept. */
-int space_set_roots(struct space *sp, struct root *const *roots, size_t n);
+ * was learned about a filesystem already known (largest, unmet) is kept.
+ * keep_others: the filesystems of none of them stay listed too (roots still
+ * being brought up), without a path. */
+int space_set_roots(struct space *sp, struct root *const *roots, size_t n, bool keep_others);
 void space_finish(struct space *sp);
 /* Remember the sizes of the complete checkpoints of a run (for headroom). */
 void space_seen(struct space *sp, dev_t dev, const struct run *run);

@@ -87,6 +87,55 @@ EOC
         alive "$apid" || fail "the first daemon died"
 }
 
+# A reload keeps the lock of every watch it keeps: another ckptd waiting for
+# the tree (lock_wait = -1) does not get it while the reload goes through the
+# watches before it. The test seam holds the reload in a removal in the
+# first watch; the second is locked by the reloading daemon all the while,
+# and only its exit lets the other in.
+test_lock_held_through_a_reload() {
+        local apid bpid
+        steps "$T/a" 1 2 3
+        steps "$T/b" 1 2 3 4 5
+        cat >a.conf <<EOC
+watch = ( { path = "$T/a"; pattern = "step_{step}.pt"; keep_last = 3; settle = 0.2; },
+          { path = "$T/b"; pattern = "step_{step}.pt"; keep_last = 5; settle = 0.2; } );
+EOC
+        conf b.conf "$T/b" 1
+        echo 'lock_wait = -1;' >>b.conf
+        mkfifo hook
+        exec 3<>hook # read-write: never blocks
+        CKPTD_TEST_HOOK="before:$T/hook" "$CKPTD_HOOKED" -c a.conf 2>a.log 3>&- &
+        apid=$!
+        echo "$apid" >>"$T/pids"
+        wait_for 20 grep -q '^ckptd: watching ' a.log || fail "ckptd did not start: $(cat a.log)"
+        "$CKPTD" -c b.conf 2>b.log 3>&- &
+        bpid=$!
+        echo "$bpid" >>"$T/pids"
+        wait_for 20 grep -q 'waiting for the lock' b.log || fail "the second daemon does not wait: $(cat b.log)"
+
+        sed -i 's/keep_last = 3;/keep_last = 2;/' a.conf
+        kill -HUP "$apid"
+        wait_for 20 eval '[ "$(readlink /proc/$apid/fd/* 2>/dev/null | grep -c "$T/hook")" -gt 0 ]' ||
+                fail "the reload did not reach the removal: $(cat a.log)"
+        # held in the first watch: the second is still its
+        holds_ex() {
+                awk -v p="$1" -v i=":$(stat -c %i "$2") " '$2 == "FLOCK" && $4 == "WRITE" && $5 == p && index($0, i)' \
+                        /proc/locks | grep -q .
+        }
+        holds_ex "$apid" "$T/b" || fail "the reloading daemon let go of $T/b: $(grep FLOCK /proc/locks)"
+        printf c >&3
+        wait_for 20 eval '[ ! -e a/step_1.pt ]' || fail "the reload did not go on: $(cat a.log)"
+        assert_names b step_1.pt step_2.pt step_3.pt step_4.pt step_5.pt
+        assert_no_grep 'deleted' b.log
+        kill -TERM "$apid"
+        wait_exit "$apid" 0
+        exec 3>&-
+        # then the other one has it, and its policy
+        wait_for 20 eval '[ "$(ls b)" = step_5.pt ]' || fail "the waiting daemon did not take over: $(cat b.log)"
+        kill -TERM "$bpid"
+        wait_exit "$bpid" 0
+}
+
 test_lock_overlapping_roots_refused_both_orders() {
         steps "$T/runs/x" 1 2 3
         conf outer.conf "$T/runs" 1
@@ -211,7 +260,8 @@ test_clock_step_forward_ages_nothing() {
 # The same across a reload: what the daemon timed survives SIGHUP.
 test_clock_step_forward_then_reload() {
         need_shim
-        mkdir runs
+        mkdir runs rt
+        export RUNTIME_DIRECTORY=$T/rt
         for n in 1 2 3 4 5; do echo "$n" >"runs/step_$n.pt"; done
         cat >c.conf <<EOC
 watch = ( { path = "$T/runs"; pattern = "step_{step}.pt"; keep_last = 1; min_age = 3600; settle = 0.2; } );
@@ -226,6 +276,14 @@ EOC
         # a checkpoint from before the step, renamed in: deleted once swept
         echo 0 >t0 && touch -d "-2 hours" t0 && mv t0 runs/step_0.pt
         wait_for 20 test ! -e runs/step_0.pt || fail "the old checkpoint was not deleted: $(cat d.log)"
+        assert_names runs step_1.pt step_2.pt step_3.pt step_4.pt step_5.pt
+        # the watch spelled through a symlink above it is the same
+        # directory: what was timed is still its (ckptd reload returns once
+        # it is swept)
+        ln -s . up
+        sed -i "s|path = \"$T/runs\"|path = \"$T/up/runs\"|" c.conf
+        "$CKPTD" reload "$DPID" >out 2>&1 || fail "reload failed: $(cat out)"
+        assert_no_grep "symlink" d.log
         assert_names runs step_1.pt step_2.pt step_3.pt step_4.pt step_5.pt
 }
 

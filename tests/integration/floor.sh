@@ -1182,4 +1182,40 @@ test_once_and_list_with_statvfs_failing() {
         [ "$(ls "$T/disk/r" | wc -l)" = 4 ] || fail "-1 did not evict: $(ls "$T/disk/r") $(cat once2)"
 }
 
+# A reload keeps what the floor knew of every filesystem, whatever the order
+# of the watches: the second watch's headroom floor (2 x the largest
+# checkpoint seen, an 8M one since deleted) stays 16M, not 2 x the 2M left.
+test_reload_keeps_the_floor_of_every_filesystem() {
+        need_root
+        local a=$T/disk1/a b=$T/disk2/b
+        mount_tmpfs "$T/disk1" 16m
+        mount_tmpfs "$T/disk2" 32m
+        mkdir -p "$a" "$b"
+        old_ckpt "$a" 0 0.5000 64
+        old_ckpt "$b" 0 0.9000 8192
+        old_ckpt "$b" 1 0.5000 2048
+        old_ckpt "$b" 2 0.6000 2048
+        cat >ckptd.conf <<EOC
+check_interval = 1;
+metrics_file = "$T/metrics.prom";
+watch = ( { path = "$a"; preset = "lightning"; monitor = "val_loss"; keep_top_k = 1; keep_last = 1; },
+          { path = "$b"; preset = "lightning"; monitor = "val_loss"; keep_top_k = 1; keep_last = 1; headroom = 2.0; } );
+EOC
+        LOG=$T/ckptd.log
+        start_ckptd "$LOG" -c ckptd.conf
+        floor16() { grep -q "^ckptd_floor_bytes{path=\"$b\"} $((16 * MIB))$" "$T/metrics.prom"; }
+        wait_for 20 floor16 || fail "floor: $(grep floor_bytes "$T/metrics.prom") $(cat "$LOG")"
+        assert_names "$b" "$(ck 1 0.5000)" "$(ck 2 0.6000)"
+        kill -HUP "$CKPTD_PID"
+        wait_for 20 grep -q '^ckptd: reloaded ' "$LOG" || fail "no reload: $(cat "$LOG")"
+        # two idle checks after it, each a floor pass and a metrics file
+        rewritten() { [ "$(stat -c '%i %.9Y' "$1")" != "$2" ]; }
+        for _ in 1 2; do
+                s0=$(stat -c '%i %.9Y' "$T/metrics.prom")
+                wait_for 20 rewritten "$T/metrics.prom" "$s0" || fail "no idle check"
+        done
+        floor16 || fail "the reload lowered the floor: $(grep floor_bytes "$T/metrics.prom")"
+        stop_ckptd
+}
+
 run_tests

@@ -548,8 +548,11 @@ START_TEST(test_ages_survive_reload)
 
         /* the reload: the run's records go, what they timed is carried */
         ages_keep_run(&a, &r);
-        ck_assert_int_eq(ages_carry_add(&carry, "/root", "run", &a), 0);
-        ages_carry_take(&carry, "/root", "run", &b);
+        ck_assert_int_eq(ages_carry_add(&carry, 8, 2, "run", &a), 0);
+        /* another root's run of that name takes nothing */
+        ages_carry_take(&carry, 8, 3, "run", &b);
+        ck_assert_uint_eq(b.n, 0);
+        ages_carry_take(&carry, 8, 2, "run", &b);
         ages_carry_finish(&carry);
 
         /* the new scan: a written again (a new mtime, still an hour old by
