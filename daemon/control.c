@@ -5,8 +5,11 @@
  * coalesced: at most once per PUBLISH_EVERY_USEC, and never later than
  * PUBLISH_BOUND_USEC after the change that asked for it. `ckptd status`
  * reads and renders the state file; `ckptd reload` (the units'
- * ExecReload=) sends SIGHUP and waits for the reload counter in it to move,
- * then exits with the reload's outcome.
+ * ExecReload=) sends SIGHUP and waits for the outcome of the first reload
+ * that began after it did (the state file keeps the last few, each with when
+ * it began on CLOCK_MONOTONIC: a reload under way when it asked read the
+ * config before its change, and one that follows quickly must not hide its
+ * outcome), then exits with it.
  *
  * A file rather than a socket: reading it needs no daemon to answer (a
  * daemon deep in a removal or a start-up scan still has its last state
@@ -50,6 +53,8 @@
 #define STATE_VERSION 1
 /* Decisions kept for `ckptd status`, newest last. */
 #define DECISIONS_MAX 32
+/* Reload outcomes kept for `ckptd reload`, newest last. */
+#define RELOADS_KEPT 8
 /* How long `ckptd reload` waits for the daemon: below systemd's default
  * TimeoutStartSec= (90 s), which also bounds ExecReload=. A reload rescans
  * every watch before it reports. */
@@ -93,6 +98,15 @@ struct control {
         unsigned reloads;     /* reloads that ended, applied or rejected */
         int64_t reload_usec;
         char *reload_error;   /* the last reload's rejection; NULL: applied */
+        int64_t reload_begun; /* CLOCK_MONOTONIC: when the reload under way began */
+        /* the last RELOADS_KEPT outcomes, oldest first: when each began and
+         * its rejection (NULL: applied) */
+        struct reload_outcome {
+                int64_t begun;
+                char *error;
+                bool ok;
+        } recent[RELOADS_KEPT];
+        size_t n_recent;
         bool metrics_ro;      /* its directory is read-only (told once) */
         char *state_text;     /* the state file as last written, but "updated_usec" */
         struct stat state_st; /* and the file then: one changed since is written again */
@@ -319,6 +333,8 @@ void control_free(struct manager *m)
         free(c->last_status);
         free(c->state_text);
         free(c->reload_error);
+        for (size_t i = 0; i < c->n_recent; i++)
+                free(c->recent[i].error);
         free(c);
         m->control = NULL;
 }
@@ -494,12 +510,28 @@ bool control_status_changed(struct manager *m)
         return !s || !streq_ptr(s, m->control->last_status);
 }
 
+void control_reload_begin(struct manager *m)
+{
+        if (m->control)
+                m->control->reload_begun = now_usec(CLOCK_MONOTONIC);
+}
+
 void control_reload_done(struct manager *m, const char *error)
 {
         struct control *c = m->control;
 
         if (!c)
                 return;
+        if (c->n_recent == RELOADS_KEPT) {
+                free(c->recent[0].error);
+                memmove(c->recent, c->recent + 1, (RELOADS_KEPT - 1) * sizeof(c->recent[0]));
+                c->n_recent--;
+        }
+        c->recent[c->n_recent++] = (struct reload_outcome){
+                .begun = c->reload_begun,
+                .ok = !error,
+                .error = error ? strdup(error) : NULL,
+        };
         c->reloads++;
         c->reload_usec = now_usec(CLOCK_REALTIME);
         free(c->reload_error);
@@ -596,7 +628,7 @@ static int runs_to_json(json_object *jso, struct printbuf *pb, int level, int fl
 static json_object *state_json(struct manager *m, const char *status)
 {
         struct control *c = m->control;
-        json_object *o = json_object_new_object(), *watches, *fss, *decisions, *reload, *del, *freed;
+        json_object *o = json_object_new_object(), *watches, *fss, *decisions, *reload, *recent, *del, *freed;
 
         if (!o)
                 return NULL;
@@ -618,6 +650,16 @@ static json_object *state_json(struct manager *m, const char *status)
                 json_object_object_add(reload, "ok", json_object_new_boolean(!c->reload_error));
                 json_object_object_add(reload, "error", json_str(c->reload_error));
         }
+        recent = json_object_new_array();
+        for (size_t i = 0; i < c->n_recent; i++) {
+                json_object *r = json_object_new_object();
+
+                json_object_object_add(r, "begun_monotonic_usec", json_object_new_int64(c->recent[i].begun));
+                json_object_object_add(r, "ok", json_object_new_boolean(c->recent[i].ok));
+                json_object_object_add(r, "error", json_str(c->recent[i].error));
+                json_object_array_add(recent, r);
+        }
+        json_object_object_add(reload, "recent", recent);
         json_object_object_add(o, "reload", reload);
 
         watches = json_object_new_array();
@@ -1421,11 +1463,33 @@ static int64_t reload_count(json_object *state)
         return state && json_object_object_get_ex(state, "reload", &reload) ? get_int(reload, "count") : -1;
 }
 
+/* The outcome of the first reload in state that began at `since` or later
+ * (CLOCK_MONOTONIC), or NULL. A daemon whose state keeps no "recent" (one
+ * started before an upgrade) is asked by its counter: any reload after
+ * `count`. */
+static json_object *reload_outcome(json_object *state, int64_t since, int64_t count)
+{
+        json_object *reload, *recent, *first = NULL;
+
+        if (!state || !json_object_object_get_ex(state, "reload", &reload))
+                return NULL;
+        if (!json_object_object_get_ex(reload, "recent", &recent) || !json_object_is_type(recent, json_type_array))
+                return get_int(reload, "count") > count ? reload : NULL;
+        for (size_t i = 0; i < json_object_array_length(recent); i++) {
+                json_object *r = json_object_array_get_idx(recent, i);
+                int64_t begun = get_int(r, "begun_monotonic_usec");
+
+                if (begun >= since && (!first || begun < get_int(first, "begun_monotonic_usec")))
+                        first = r;
+        }
+        return first;
+}
+
 static int cmd_reload(int argc, char *argv[])
 {
         _cleanup_free_ char *dir = runtime_dir();
         pid_t pid = 0, pids[PIDS_MAX];
-        int64_t before, deadline;
+        int64_t before, deadline, asked;
         json_object *state;
         bool alive;
 
@@ -1459,17 +1523,19 @@ static int cmd_reload(int argc, char *argv[])
                 fprintf(stderr, "ckptd reload: no state of pid %d in %s: is it a running ckptd?\n", (int)pid, dir);
                 return EXIT_FAILURE;
         }
+        /* a reload that began before this did not read the config as it
+         * is now */
+        asked = now_usec(CLOCK_MONOTONIC);
         if (kill(pid, SIGHUP) < 0) {
                 fprintf(stderr, "ckptd reload: cannot signal pid %d: %m\n", (int)pid);
                 return EXIT_FAILURE;
         }
-        deadline = now_usec(CLOCK_MONOTONIC) + (int64_t)RELOAD_WAIT_USEC;
+        deadline = asked + (int64_t)RELOAD_WAIT_USEC;
         while (now_usec(CLOCK_MONOTONIC) < deadline) {
-                json_object *o = state_read(dir, pid), *reload;
-                int64_t now = reload_count(o);
+                json_object *o = state_read(dir, pid), *reload = reload_outcome(o, asked, before);
 
-                if (now > before) {
-                        bool ok = json_object_object_get_ex(o, "reload", &reload) && get_bool(reload, "ok");
+                if (reload) {
+                        bool ok = get_bool(reload, "ok");
                         const char *err = ok ? NULL : get_str(reload, "error");
                         int r = ok ? EXIT_SUCCESS : EXIT_FAILURE;
 

@@ -24,6 +24,9 @@ bool control_status_changed(struct manager *m);
 /* A reload ended: error is "FILE:LINE: message" when it was rejected, NULL
  * when it was applied. */
 void control_reload_done(struct manager *m, const char *error);
+/* A reload begins (a SIGHUP taken): its outcome is told as one that began
+ * now (control_reload_done()). */
+void control_reload_begin(struct manager *m);
 /* A reload: warn again about a read-only metrics directory. */
 void control_roots_changed(struct manager *m);
 /* What report.c shows of m, copied out (runs: with its runs and their

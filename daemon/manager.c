@@ -47,6 +47,7 @@ static int manager_reload(struct manager *m)
         _cleanup_free_ char *path = log_escape(m->config_path);
         int r;
 
+        control_reload_begin(m);
         sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading %s",
                    (unsigned long long)now_usec(CLOCK_MONOTONIC), path ? path : "?");
         r = config_load(m->config_path, &c, error);
@@ -62,8 +63,8 @@ static int manager_reload(struct manager *m)
         for (size_t i = 0; i < m->n_roots; i++)
                 for (size_t j = 0; j < m->roots[i].n_runs; j++) {
                         ages_keep_run(&m->roots[i].runs[j]->ages, &m->roots[i].runs[j]->idx);
-                        ages_carry_add(&m->carry, m->roots[i].root.dev, m->roots[i].root.ino,
-                                       m->roots[i].runs[j]->path, &m->roots[i].runs[j]->ages);
+                        ages_carry_add(&m->carry, m->roots[i].root.dev, m->roots[i].root.ino, m->roots[i].runs[j]->path,
+                                       &m->roots[i].runs[j]->ages);
                 }
         roots_carry_locks(m);
         roots_free(m);
@@ -96,6 +97,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         if (si->ssi_signo == SIGHUP) {
                 if (!m->config_path) {
                         log_notice("SIGHUP: no config file to reload (--watch)");
+                        control_reload_begin(m);
                         control_reload_done(m, "no config file to reload (--watch)");
                         manager_status(m);
                         return 0;

@@ -192,6 +192,41 @@ assert d["deleted"]["policy"] == 2 and d["freed_bytes"]["policy"] == 8192' st.js
         assert_exit 1 "$CKPTD" status
 }
 
+# `ckptd reload` tells the outcome of a reload that read the config as it
+# was when asked, not of one already under way: held by the test seam in a
+# removal, a reload of a good config is still going when the config is
+# broken and `ckptd reload` asks; it exits 1 with the error.
+test_reload_tells_its_own_outcome() {
+        local apid rpid rc=0
+        setup_fs
+        lightning_run fs/runs/a
+        conf "$T/fs/runs" 3 >c.conf
+        mkfifo hook
+        exec 3<>hook # read-write: never blocks
+        CKPTD_TEST_HOOK="before:$T/hook" "$CKPTD_HOOKED" -c "$T/c.conf" 2>d.log 3>&- &
+        apid=$!
+        echo "$apid" >>"$T/pids"
+        wait_for 20 grep -q '^ckptd: watching ' d.log || fail "ckptd did not start: $(cat d.log)"
+        # a good config that deletes: the reload is held in its removal
+        conf "$T/fs/runs" 1 >c.conf
+        kill -HUP "$apid"
+        wait_for 20 eval '[ "$(readlink /proc/$apid/fd/* 2>/dev/null | grep -c "$T/hook")" -gt 0 ]' ||
+                fail "the reload did not reach the removal: $(cat d.log)"
+        sed -i 's/keep_top_k = 1;/keep_top_k = "one";/' c.conf
+        "$CKPTD" reload "$apid" >out 2>&1 &
+        rpid=$!
+        # its SIGHUP is pending in the daemon, held in the first reload
+        wait_for 20 eval 'grep -q "^SigPnd:.*[1-9a-f]" /proc/$apid/status || grep -q "^ShdPnd:.*[1-9a-f]" /proc/$apid/status' ||
+                fail "no SIGHUP pending"
+        printf cccc >&3
+        wait "$rpid" || rc=$?
+        [ "$rc" = 1 ] || fail "ckptd reload exited $rc for a rejected config: $(cat out)"
+        assert_grep "rejected: $T/c.conf:4: keep_top_k" out
+        exec 3>&-
+        kill -TERM "$apid"
+        wait_exit "$apid" 0
+}
+
 # Run directories with odd names are in the state file as everywhere else
 # (escaped as in the log), beside plain ones written as they are; the file
 # stays JSON.
