@@ -243,7 +243,15 @@ struct ages_carried {
         ino_t ino;
         char *run;
         struct ages ages;
+        struct run_told told;
 };
+
+void run_told_finish(struct run_told *t)
+{
+        free(t->read_errors);
+        free(t->monitor_missing);
+        *t = (struct run_told){};
+}
 
 static int carried_cmp(const void *x, const void *y)
 {
@@ -256,27 +264,30 @@ static int carried_cmp(const void *x, const void *y)
         return strcmp(a->run, b->run);
 }
 
-int ages_carry_add(struct ages_carry *c, dev_t dev, ino_t ino, const char *run, struct ages *a)
+int ages_carry_add(struct ages_carry *c, dev_t dev, ino_t ino, const char *run, struct ages *a, struct run_told *told)
 {
         struct ages_carried *e;
 
-        if (a->n == 0)
+        if (a->n == 0 && !told->read_errors && !told->monitor_missing)
                 return 0;
         if (c->n == c->cap) {
                 size_t cap = c->cap ? c->cap * 2 : 64;
                 struct ages_carried *v = reallocarray(c->v, cap, sizeof(*v));
                 if (!v) {
                         ages_finish(a);
+                        run_told_finish(told);
                         return -ENOMEM;
                 }
                 c->v = v;
                 c->cap = cap;
         }
         e = &c->v[c->n];
-        *e = (struct ages_carried){.dev = dev, .ino = ino, .run = strdup(run), .ages = *a};
+        *e = (struct ages_carried){.dev = dev, .ino = ino, .run = strdup(run), .ages = *a, .told = *told};
         *a = (struct ages){};
+        *told = (struct run_told){};
         if (!e->run) {
                 ages_finish(&e->ages);
+                run_told_finish(&e->told);
                 return -ENOMEM;
         }
         c->n++;
@@ -284,7 +295,8 @@ int ages_carry_add(struct ages_carry *c, dev_t dev, ino_t ino, const char *run, 
         return 0;
 }
 
-void ages_carry_take(struct ages_carry *c, dev_t dev, ino_t ino, const char *run, struct ages *ret)
+void ages_carry_take(struct ages_carry *c, dev_t dev, ino_t ino, const char *run, struct ages *ret,
+                     struct run_told *ret_told)
 {
         struct ages_carried key = {.dev = dev, .ino = ino, .run = (char *)run}, *e;
 
@@ -295,7 +307,12 @@ void ages_carry_take(struct ages_carry *c, dev_t dev, ino_t ino, const char *run
                 c->sorted = true;
         }
         e = bsearch(&key, c->v, c->n, sizeof(*c->v), carried_cmp);
-        if (!e || e->ages.n == 0)
+        if (!e)
+                return;
+        run_told_finish(ret_told);
+        *ret_told = e->told;
+        e->told = (struct run_told){};
+        if (e->ages.n == 0)
                 return;
         ages_finish(ret);
         *ret = e->ages;
@@ -307,6 +324,7 @@ void ages_carry_finish(struct ages_carry *c)
         for (size_t i = 0; i < c->n; i++) {
                 free(c->v[i].run);
                 ages_finish(&c->v[i].ages);
+                run_told_finish(&c->v[i].told);
         }
         free(c->v);
         *c = (struct ages_carry){};

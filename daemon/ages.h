@@ -51,10 +51,19 @@ int ages_observe(struct ages *a, struct run *run, int64_t wall_usec, uint64_t se
                  size_t *ret_incomplete);
 void ages_finish(struct ages *a);
 
+/* What was told of a run, logged once and not again while it holds. */
+struct run_told {
+        char *read_errors;     /* sweep_read_errors_key() last logged; NULL: none */
+        char *monitor_missing; /* sweep_note_monitor() last said; NULL: none */
+};
+
+void run_told_finish(struct run_told *t);
+
 /* The kept records of every run across a reload, by (root directory, run
  * path): a reload must not forget what was timed, or a clock stepped forward
- * since would age everything at once. The root by its (dev, ino): a watch
- * spelled otherwise (a symlink, "a/./b") is the same directory. */
+ * since would age everything at once; nor what it told (a read error still
+ * there would be counted and logged again). The root by its (dev, ino): a
+ * watch spelled otherwise (a symlink, "a/./b") is the same directory. */
 struct ages_carried;
 struct ages_carry {
         struct ages_carried *v;
@@ -62,8 +71,10 @@ struct ages_carry {
         bool sorted;
 };
 
-/* Move *a (left empty) into c under (the root dev:ino, run); -ENOMEM drops it. */
-int ages_carry_add(struct ages_carry *c, dev_t dev, ino_t ino, const char *run, struct ages *a);
-/* Move the table of (the root dev:ino, run) from c into *ret, when c has one. */
-void ages_carry_take(struct ages_carry *c, dev_t dev, ino_t ino, const char *run, struct ages *ret);
+/* Move *a and *told (left empty) into c under (the root dev:ino, run);
+ * -ENOMEM drops them. */
+int ages_carry_add(struct ages_carry *c, dev_t dev, ino_t ino, const char *run, struct ages *a, struct run_told *told);
+/* Move what c has of (the root dev:ino, run) into *ret and *ret_told. */
+void ages_carry_take(struct ages_carry *c, dev_t dev, ino_t ino, const char *run, struct ages *ret,
+                     struct run_told *ret_told);
 void ages_carry_finish(struct ages_carry *c);

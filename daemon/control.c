@@ -456,7 +456,7 @@ int control_snapshot(const struct manager *m, bool runs, struct report_snapshot 
                                 .n_ckpts = run->n_ckpts,
                         };
                         s.counts.ckpts += run->n_ckpts;
-                        s.counts.monitor_missing += run->monitor_missing != NULL;
+                        s.counts.monitor_missing += run->told.monitor_missing != NULL;
                         /* runs kept whole, and checkpoints of the other
                          * runs kept, after read errors in their last sweep */
                         if (run->unreadable_whole)

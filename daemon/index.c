@@ -76,13 +76,12 @@ static struct run_state *run_state_free(struct run_state *run)
                 free(run->pending[i].name);
         free(run->pending);
         free(run->pending_slots);
-        free(run->read_errors);
+        run_told_finish(&run->told);
         index_unshift(run);
         run_finish(&run->idx);
         policy_memo_finish(&run->memo);
         free(run->members);
         strv_finish(&run->dirty);
-        free(run->monitor_missing);
         free(run->path);
         free(run);
         return NULL;
@@ -109,7 +108,7 @@ struct run_state *run_get(struct root_state *rs, const char *path)
         }
         run->rs = rs;
         if (rs->m)
-                ages_carry_take(&rs->m->carry, rs->root.dev, rs->root.ino, path, &run->ages);
+                ages_carry_take(&rs->m->carry, rs->root.dev, rs->root.ino, path, &run->ages, &run->told);
         rs->runs[rs->n_runs++] = run;
         if (rs->n_runs * 2 > rs->cap_slots) {
                 if (run_index_rebuild(rs) < 0) {

@@ -64,7 +64,7 @@ static int manager_reload(struct manager *m)
                 for (size_t j = 0; j < m->roots[i].n_runs; j++) {
                         ages_keep_run(&m->roots[i].runs[j]->ages, &m->roots[i].runs[j]->idx);
                         ages_carry_add(&m->carry, m->roots[i].root.dev, m->roots[i].root.ino, m->roots[i].runs[j]->path,
-                                       &m->roots[i].runs[j]->ages);
+                                       &m->roots[i].runs[j]->ages, &m->roots[i].runs[j]->told);
                 }
         roots_carry_locks(m);
         roots_free(m);

@@ -68,7 +68,7 @@ struct run_state {
         size_t n_ckpts;        /* after the last sweep */
         unsigned seen;         /* generation of the last rescan that saw it */
         int watch_error;       /* -errno of its last failed watch (logged), else 0 */
-        char *read_errors;     /* sweep_read_errors_key() last logged; NULL: none */
+        struct run_told told;  /* its read errors and missing monitor, as last logged */
         bool unreadable_whole; /* the last sweep kept it whole after a read error */
         size_t n_unreadable;   /* checkpoints the last sweep kept after read errors */
         struct ages ages;      /* timed records gone from idx since it was observed */
@@ -94,8 +94,7 @@ struct run_state {
         struct member_slot *members;
         size_t cap_members; /* a power of two, or 0 */
         size_t n_members;
-        bool members_valid;    /* false: not kept (a small run, ENOMEM): idx is searched */
-        char *monitor_missing; /* sweep_note_monitor() last said; NULL: carried */
+        bool members_valid; /* false: not kept (a small run, ENOMEM): idx is searched */
         /* idx's last decision, for the next save to be decided from
          * (policy_decide_appended()): not valid once anything but an
          * append changed idx[0..memo.n) */

@@ -359,12 +359,12 @@ static void run_note_read_errors(struct manager *m, struct root_state *rs, struc
         run->n_unreadable = whole ? (unsigned)scanned->n_ckpts : t->ckpts_unreadable;
         /* nothing unreadable now nor before: nothing to say (the common
          * case, at every save) */
-        if (!whole && t->ckpts_unreadable == 0 && !run->read_errors)
+        if (!whole && t->ckpts_unreadable == 0 && !run->told.read_errors)
                 return;
         key = sweep_read_errors_key(scanned);
         if (!key || *key)
                 rs->retry = true;
-        if (!key || strcmp(key, run->read_errors ? run->read_errors : "") == 0)
+        if (!key || strcmp(key, run->told.read_errors ? run->told.read_errors : "") == 0)
                 return;
         if (*key) {
                 m->read_errors_total += sweep_log_read_errors(&rs->root, scanned);
@@ -372,8 +372,8 @@ static void run_note_read_errors(struct manager *m, struct root_state *rs, struc
                 log_notice("%s%s%s: read without errors again", rs->root.w->path, strcmp(run->path, ".") ? "/" : "",
                            strcmp(run->path, ".") ? run->path : "");
         }
-        free(run->read_errors);
-        run->read_errors = *key ? TAKE_PTR(key) : NULL;
+        free(run->told.read_errors);
+        run->told.read_errors = *key ? TAKE_PTR(key) : NULL;
 }
 
 /* What the steps after a decision read of every checkpoint of the run,
@@ -729,8 +729,8 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
         run_note_read_errors(m, rs, run, scanned, &t);
         /* no checkpoint kept for a missing monitor, none before: nothing
          * to say */
-        if (t.monitor_missing || run->monitor_missing)
-                sweep_note_monitor(&rs->root, scanned, &run->monitor_missing);
+        if (t.monitor_missing || run->told.monitor_missing)
+                sweep_note_monitor(&rs->root, scanned, &run->told.monitor_missing);
         if (t.young_left_usec > 0)
                 sooner(&again, t.young_left_usec);
         /* the ones not kept: at a save, the few oldest beyond keep_last */

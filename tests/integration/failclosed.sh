@@ -316,6 +316,31 @@ EOP
         stop_nobody_daemon
 }
 
+# A reload reads the run again: a read error still there is not logged or
+# counted again (ckptd_read_errors_total counts each error once).
+test_reload_tells_a_read_error_once() {
+        deepspeed_run "$T/run"
+        rm "$T/run/latest"
+        mkdir "$T/run/latest" # EISDIR, root or not
+        mkdir rt
+        export RUNTIME_DIRECTORY=$T/rt
+        cat >"$T/c.conf" <<EOC
+metrics_file = "$T/metrics.prom";
+watch = ( { path = "$T/run"; preset = "deepspeed"; keep_last = 1; } );
+EOC
+        start_daemon d.log -c "$T/c.conf"
+        wait_for 20 grep -q '^ckptd_read_errors_total 1$' "$T/metrics.prom" ||
+                fail "not counted: $(cat "$T/metrics.prom" d.log)"
+        for _ in 1 2 3; do
+                "$CKPTD" reload "$DPID" >out 2>&1 || fail "reload failed: $(cat out)"
+        done
+        assert_grep '^ckptd_read_errors_total 1$' "$T/metrics.prom"
+        assert_grep '^ckptd_unreadable_runs 1$' "$T/metrics.prom"
+        [ "$(grep -c 'cannot read pointer file latest' d.log)" = 1 ] || fail "logged again: $(cat d.log)"
+        assert_names "$T/run" global_step1 global_step2 global_step3 latest
+        stop_daemon d.log
+}
+
 # A run whose watch keeps failing (EACCES from a security module, say) is
 # still decided by each rescan of the tree (poll_interval), and the failure
 # is said once, not at every rescan.

@@ -59,10 +59,15 @@ watch = ( { path = "$T/run"; preset = "lightning"; monitor = "val_loss";
             keep_top_k = 1; keep_last = 1; settle = 0.2; } );
 EOC
         notify_listen
+        mkdir rt
+        export RUNTIME_DIRECTORY=$T/rt
         NOTIFY_SOCKET=$T/notify.sock start_daemon log -c c.conf
         grep -q "no checkpoint carries the monitor val_loss" log || fail "no warning at start: $(cat log)"
         wait_for 20 grep -aq 'STATUS=.*1 run kept whole: no checkpoint carries the monitor' notify ||
                 fail "not in STATUS=: $(cat notify)"
+        # a reload reads the run again: nothing new to say
+        "$CKPTD" reload "$DPID" >out 2>&1 || fail "reload failed: $(cat out)"
+        [ "$(grep -c 'no checkpoint carries the monitor' log)" = 1 ] || fail "warned again at reload: $(cat log)"
         mkfile "run/epoch=3-step=12.ckpt" 1
         mkfile "run/epoch=4-step=15.ckpt" 1
         # then one that carries it: the run is pruned again, and the

@@ -537,6 +537,7 @@ START_TEST(test_ages_survive_reload)
         struct run r = {.ckpts = calloc(2, sizeof(struct ckpt)), .n_ckpts = 2};
         struct ages a = {}, b = {};
         struct ages_carry carry = {};
+        struct run_told told = {};
         size_t incomplete = SIZE_MAX;
 
         ck_assert_ptr_nonnull(r.ckpts);
@@ -548,11 +549,11 @@ START_TEST(test_ages_survive_reload)
 
         /* the reload: the run's records go, what they timed is carried */
         ages_keep_run(&a, &r);
-        ck_assert_int_eq(ages_carry_add(&carry, 8, 2, "run", &a), 0);
+        ck_assert_int_eq(ages_carry_add(&carry, 8, 2, "run", &a, &told), 0);
         /* another root's run of that name takes nothing */
-        ages_carry_take(&carry, 8, 3, "run", &b);
+        ages_carry_take(&carry, 8, 3, "run", &b, &told);
         ck_assert_uint_eq(b.n, 0);
-        ages_carry_take(&carry, 8, 2, "run", &b);
+        ages_carry_take(&carry, 8, 2, "run", &b, &told);
         ages_carry_finish(&carry);
 
         /* the new scan: a written again (a new mtime, still an hour old by
