@@ -1509,8 +1509,10 @@ static int cmd_reload(int argc, char *argv[])
         if (pid == 0) {
                 size_t n = state_pids(dir, pids, PIDS_MAX);
                 if (n != 1) {
+                        _cleanup_free_ char *d = log_escape(dir);
+
                         fprintf(stderr, "ckptd reload: %s running ckptd in %s: name its pid\n",
-                                n == 0 ? "no" : "more than one", dir);
+                                n == 0 ? "no" : "more than one", d ? d : "?");
                         return EXIT_FAILURE;
                 }
                 pid = pids[0];
@@ -1520,7 +1522,10 @@ static int cmd_reload(int argc, char *argv[])
         alive = pid_alive(pid, state);
         json_object_put(state);
         if (before < 0 || !alive) {
-                fprintf(stderr, "ckptd reload: no state of pid %d in %s: is it a running ckptd?\n", (int)pid, dir);
+                _cleanup_free_ char *d = log_escape(dir);
+
+                fprintf(stderr, "ckptd reload: no state of pid %d in %s: is it a running ckptd?\n", (int)pid,
+                        d ? d : "?");
                 return EXIT_FAILURE;
         }
         /* a reload that began before this did not read the config as it

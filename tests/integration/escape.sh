@@ -186,6 +186,14 @@ test_flag_errors_escape_values() {
         assert_exit 2 "$CKPTD" reload "$bad" 2>err
         assert_clean err
         assert_grep "invalid pid '1\\\\nrun forged" err
+        # the runtime directory reload looks in, from the environment
+        mkdir "rt$bad"
+        assert_exit 1 env RUNTIME_DIRECTORY="$T/rt$bad" "$CKPTD" reload 2>err
+        assert_clean err
+        assert_grep 'no running ckptd in .*/rt1\\nrun forged' err
+        assert_exit 1 env RUNTIME_DIRECTORY="$T/rt$bad" "$CKPTD" reload 1 2>err
+        assert_clean err
+        assert_grep 'no state of pid 1 in .*/rt1\\nrun forged' err
 }
 
 # STATUS= and the metrics file, from the daemon, with the root itself named
