@@ -231,6 +231,8 @@ static void remove_ctx_init(struct remove_ctx *ctx, const struct root *r, const 
         *ctx = (struct remove_ctx){
                 .records_fd = records_open(),
                 .root = r->w->path,
+                .root_dev = r->dev,
+                .root_ino = r->ino,
                 .run = run_path,
                 .progress = removal_progress,
         };

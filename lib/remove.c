@@ -763,6 +763,9 @@ static int recorder_init(struct recorder *w, struct remove_ctx *ctx, int run_fd,
                 return -ENOMEM;
         w->rec.run_dev = st.st_dev;
         w->rec.run_ino = st.st_ino;
+        w->rec.root_dev = ctx->root_dev;
+        w->rec.root_ino = ctx->root_ino;
+        w->rec.has_root_id = ctx->root_dev || ctx->root_ino;
         /* in rename order, which start-up follows too */
         for (size_t k = 0; k < c->n_members; k++) {
                 size_t i = order[k];
@@ -1177,7 +1180,7 @@ int remove_tombstones(struct remove_ctx *ctx, int root_fd)
 
         if (!ctx || ctx->records_fd < 0 || !ctx->root)
                 return -EBADF;
-        r = tombrec_load(ctx->records_fd, ctx->root, &v, &n, NULL);
+        r = tombrec_load(ctx->records_fd, ctx->root, ctx->root_dev, ctx->root_ino, &v, &n, NULL);
         if (r < 0)
                 return r;
         /* Try every record even after a failure: a tombstone that holds a

@@ -10,10 +10,11 @@
 
 /* Where and for whom a removal records its tombstones (tombrec.h). */
 struct remove_ctx {
-        int records_fd;   /* tombrec_open(); -1: removals go unrecorded */
-        const char *root; /* the watch root as configured */
-        const char *run;  /* the run, relative to the root ("." for the root) */
-        int record_error; /* set to -errno when a record could not be written */
+        int records_fd;              /* tombrec_open(); -1: removals go unrecorded */
+        const char *root;            /* the watch root as configured */
+        uint64_t root_dev, root_ino; /* its directory; 0:0 unknown */
+        const char *run;             /* the run, relative to the root ("." for the root) */
+        int record_error;            /* set to -errno when a record could not be written */
         /* Called every few thousand entries a tree removal deletes (to pet
          * a watchdog); may be NULL. */
         void (*progress)(void *userdata);

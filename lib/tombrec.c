@@ -206,6 +206,8 @@ int tombrec_write(int dir_fd, const struct tombrec *r)
         TAKE_FD(fd);
         fprintf(f, "%s\nroot ", RECORD_MAGIC);
         put_name(f, r->root);
+        if (r->has_root_id)
+                fprintf(f, "\nrootdir %" PRIu64 " %" PRIu64, r->root_dev, r->root_ino);
         fputs("\nrun ", f);
         put_name(f, r->run);
         fprintf(f, "\nrundir %" PRIu64 " %" PRIu64 "\n", r->run_dev, r->run_ino);
@@ -370,6 +372,15 @@ static int parse(char *buf, struct tombrec *r)
                         if (!(r->run = strdup(line + 4)))
                                 return -ENOMEM;
                         seen |= 2;
+                } else if (strncmp(line, "rootdir ", 8) == 0 && !r->has_root_id) {
+                        char *sp = strchr(line + 8, ' ');
+
+                        if (!sp)
+                                return -EBADMSG;
+                        *sp = '\0';
+                        if ((k = parse_u64(line + 8, &r->root_dev)) < 0 || (k = parse_u64(sp + 1, &r->root_ino)) < 0)
+                                return k;
+                        r->has_root_id = true;
                 } else if (strncmp(line, "rundir ", 7) == 0) {
                         char *sp = strchr(line + 7, ' ');
 
@@ -399,7 +410,8 @@ static int cmp_id(const void *a, const void *b)
         return strcmp(((const struct tombrec *)a)->id, ((const struct tombrec *)b)->id);
 }
 
-int tombrec_load(int dir_fd, const char *root, struct tombrec **ret, size_t *ret_n, unsigned *ret_bad)
+int tombrec_load(int dir_fd, const char *root, uint64_t root_dev, uint64_t root_ino, struct tombrec **ret,
+                 size_t *ret_n, unsigned *ret_bad)
 {
         _cleanup_close_ int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         struct tombrec *v = NULL;
@@ -436,7 +448,8 @@ int tombrec_load(int dir_fd, const char *root, struct tombrec **ret, size_t *ret
                         r = k;
                         break;
                 }
-                if (k < 0 || !streq_ptr(rec.root, root)) {
+                if (k < 0 || !(streq_ptr(rec.root, root) || (rec.has_root_id && (root_dev || root_ino) &&
+                                                             rec.root_dev == root_dev && rec.root_ino == root_ino))) {
                         bad += k < 0;
                         tombrec_finish(&rec);
                         continue;

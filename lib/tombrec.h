@@ -28,6 +28,10 @@ struct tombrec {
         char id[33]; /* 128 random bits in hex: the record's file name */
         char *root;  /* the watch root as configured */
         char *run;   /* the run, relative to the root */
+        /* the root directory's identity, when known (has_root_id): a watch
+         * spelled otherwise (a symlink above it, "a/./b") is the same */
+        uint64_t root_dev, root_ino;
+        bool has_root_id;
         uint64_t run_dev, run_ino;
         struct tombrec_member *m;
         size_t n;
@@ -48,8 +52,10 @@ int tombrec_new_id(struct tombrec *r);
 int tombrec_write(int dir_fd, const struct tombrec *r);
 /* Remove the record with r's id; a missing one is fine. */
 int tombrec_delete(int dir_fd, const struct tombrec *r);
-/* Every readable record of root `root`, sorted by id. Unreadable or
- * malformed records are skipped and counted in *ret_bad (may be NULL). */
-int tombrec_load(int dir_fd, const char *root, struct tombrec **ret, size_t *ret_n, unsigned *ret_bad);
+/* Every readable record of root `root`, the directory root_dev:root_ino
+ * (when not 0:0) under whatever name, sorted by id. Unreadable or malformed
+ * records are skipped and counted in *ret_bad (may be NULL). */
+int tombrec_load(int dir_fd, const char *root, uint64_t root_dev, uint64_t root_ino, struct tombrec **ret,
+                 size_t *ret_n, unsigned *ret_bad);
 void tombrec_finish(struct tombrec *r);
 void tombrecs_free(struct tombrec *v, size_t n);

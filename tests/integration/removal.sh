@@ -133,6 +133,26 @@ test_daemon_start_finishes_recorded_tombstone() {
         wait $pid || true
 }
 
+# The watch spelled otherwise at the next start (a symlink above it) is the
+# same directory: the removal interrupted under the first spelling is
+# finished all the same, not left as a hidden half of a checkpoint.
+test_interrupted_removal_finished_under_another_spelling() {
+        state_env
+        mkdir runs
+        for s in 1 2; do mkdir "runs/step-$s"; mkfile "runs/step-$s/shard" 4; done
+        touch -d "-1 hour" runs/*/* runs/*
+        killed_at tombstoned 'step-{step}'
+        assert_exists runs/.ckptd-trash-step-1/shard
+        ln -s . up
+        cat >c.conf <<EOC
+watch = ( { path = "$T/up/runs"; pattern = "step-{step}"; keep_last = 1; } );
+EOC
+        "$CKPTD" -1 -c c.conf 2>err2 || fail "-1 failed: $(cat err2)"
+        assert_grep "finished 1 interrupted removal" err2
+        assert_names runs step-2
+        [ "$(records)" = 0 ] || fail "record left behind"
+}
+
 # A directory checkpoint whose removal fails half-way (a shard that cannot
 # be unlinked, as an immutable file) is no checkpoint any more: the error
 # names what is left of it, its tombstone, and the exit status says it; the
