@@ -384,24 +384,36 @@ char *sweep_read_errors_summary(const struct sweep *s)
         return p;
 }
 
+/* What *last holds: "MONITOR\nHINT", so that a reload that changes the
+ * monitor says it anew. */
+static bool said_of(const char *last, const char *monitor)
+{
+        size_t n = monitor ? strlen(monitor) : 0;
+
+        return monitor && strncmp(last, monitor, n) == 0 && last[n] == '\n';
+}
+
 bool sweep_note_monitor(const struct root *r, const struct run *run, char **last)
 {
         const char *monitor = r->w->policy.monitor;
         bool top = strcmp(run->path, ".") == 0;
-        _cleanup_free_ char *hint = NULL, *run_path = NULL;
+        _cleanup_free_ char *hint = NULL, *run_path = NULL, *key = NULL;
 
         if (!run_monitor_missing(run->ckpts, run->n_ckpts)) {
                 if (last && *last) {
-                        log_notice("%s%s%s: checkpoints carry the monitor again", r->w->path, top ? "" : "/",
-                                   top ? "" : run->path);
+                        /* not when a reload changed or dropped the monitor */
+                        if (said_of(*last, monitor))
+                                log_notice("%s%s%s: checkpoints carry the monitor again", r->w->path, top ? "" : "/",
+                                           top ? "" : run->path);
                         free(*last);
                         *last = NULL;
                 }
                 return false;
         }
-        if (run_monitor_hint(run->ckpts, run->n_ckpts, monitor, &hint) < 0)
+        if (run_monitor_hint(run->ckpts, run->n_ckpts, monitor, &hint) < 0 ||
+            asprintf(&key, "%s\n%s", monitor ? monitor : "", hint) < 0)
                 return true;
-        if (last && *last && strcmp(*last, hint) == 0)
+        if (last && *last && strcmp(*last, key) == 0)
                 return true;
         if (asprintf(&run_path, "%s%s%s", r->w->path, top ? "" : "/", top ? "" : run->path) < 0)
                 return true;
@@ -413,7 +425,7 @@ bool sweep_note_monitor(const struct root *r, const struct run *run, char **last
                    run_path, monitor, hint, run->n_ckpts);
         if (last) {
                 free(*last);
-                *last = TAKE_PTR(hint);
+                *last = TAKE_PTR(key);
         }
         return true;
 }

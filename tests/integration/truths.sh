@@ -79,6 +79,30 @@ EOC
         stop_daemon log
 }
 
+# A reload that changes the monitor says the new one is missing too; one
+# that drops it says nothing of a monitor carried again.
+test_monitor_missing_said_anew_after_a_reload_changes_it() {
+        mkdir run rt
+        for e in 0 1 2; do mkfile "run/epoch=$e-step=$((e * 3 + 3)).ckpt" 1; done
+        old run/*
+        conf_monitor() {
+                cat <<EOC
+watch = ( { path = "$T/run"; preset = "lightning"; $1 keep_top_k = 1; keep_last = 1; settle = 0.2; } );
+EOC
+        }
+        conf_monitor 'monitor = "val_loss";' >c.conf
+        export RUNTIME_DIRECTORY=$T/rt
+        start_daemon log -c c.conf
+        assert_grep "no checkpoint carries the monitor val_loss" log
+        conf_monitor 'monitor = "val_acc";' >c.conf
+        "$CKPTD" reload "$DPID" >out 2>&1 || fail "reload failed: $(cat out)"
+        assert_grep "no checkpoint carries the monitor val_acc" log
+        conf_monitor '' >c.conf
+        "$CKPTD" reload "$DPID" >out 2>&1 || fail "reload failed: $(cat out)"
+        assert_no_grep "carry the monitor again" log
+        stop_daemon log
+}
+
 # A script restarted into the directory of an old run: the old run's epoch
 # 21 stays newest by order, yet the new run's latest checkpoint is kept.
 test_restarted_run_keeps_newest_written() {
