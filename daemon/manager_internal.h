@@ -102,12 +102,6 @@ struct run_state {
 };
 
 /* One watch of the config. */
-/* A lock a root held before a reload (roots_carry_locks()). */
-struct carried_lock {
-        char *path; /* the watch's */
-        struct root_lock lock;
-};
-
 struct root_state {
         struct manager *m;
         struct root root;      /* fd -1 while the root is missing */
@@ -149,8 +143,8 @@ struct manager {
         bool roots_starting;
         struct ages_carry carry; /* during a reload: what the old runs had timed */
         /* during a reload: the locks of the old roots, for the new ones of
-         * the same watch (roots_carry_locks()) */
-        struct carried_lock *carried_locks;
+         * the same directory (roots_carry_locks()) */
+        struct root_lock *carried_locks;
         size_t n_carried_locks;
         int log_level; /* from the command line; -1: from the config */
         struct watcher *watcher;
@@ -293,7 +287,7 @@ int roots_start(struct manager *m);
 /* Drop every root, its runs and watches. */
 void roots_free(struct manager *m);
 /* Before a reload's roots_free(): keep the locks the roots hold for
- * roots_start() to hand to the new root of the same path and directory. */
+ * roots_start() to hand to the new root of the same directory. */
 void roots_carry_locks(struct manager *m);
 /* Let go of the carried locks no new root took. */
 void carried_locks_release(struct manager *m);

@@ -508,39 +508,35 @@ void roots_carry_locks(struct manager *m)
         m->carried_locks = calloc(m->n_roots, sizeof(*m->carried_locks));
         for (size_t i = 0; m->carried_locks && i < m->n_roots; i++) {
                 struct root_state *rs = &m->roots[i];
-                char *path;
 
-                if (!rs->lock.held || !(path = strdup(rs->root.w->path)))
+                if (!rs->lock.held)
                         continue;
-                m->carried_locks[m->n_carried_locks++] = (struct carried_lock){.path = path, .lock = rs->lock};
+                m->carried_locks[m->n_carried_locks++] = rs->lock;
                 rs->lock = (struct root_lock){};
         }
 }
 
 void carried_locks_release(struct manager *m)
 {
-        for (size_t i = 0; i < m->n_carried_locks; i++) {
-                root_lock_release(&m->carried_locks[i].lock);
-                free(m->carried_locks[i].path);
-        }
+        for (size_t i = 0; i < m->n_carried_locks; i++)
+                root_lock_release(&m->carried_locks[i]);
         free(m->carried_locks);
         m->carried_locks = NULL;
         m->n_carried_locks = 0;
 }
 
-/* The lock the old root of rs's watch held, if it held the same directory
- * under the same path (a reload). */
+/* The lock an old root held on rs's directory (a reload), whatever path
+ * names it now: the directories above that path are locked before those
+ * above the old one are let go. */
 static void root_adopt_lock(struct manager *m, struct root_state *rs)
 {
         for (size_t i = 0; i < m->n_carried_locks; i++) {
-                struct carried_lock *c = &m->carried_locks[i];
+                struct root_lock *c = &m->carried_locks[i];
 
-                if (c->path && strcmp(c->path, rs->root.w->path) == 0 &&
-                    root_lock_is_on(&c->lock, rs->root.dev, rs->root.ino)) {
-                        rs->lock = c->lock;
-                        c->lock = (struct root_lock){};
-                        free(c->path);
-                        c->path = NULL;
+                if (root_lock_is_on(c, rs->root.dev, rs->root.ino)) {
+                        /* failed: one above the new path is another's;
+                         * rescan_at() says so */
+                        (void)root_lock_move(&rs->lock, c, rs->root.w->path, LOG_DEBUG);
                         return;
                 }
         }
@@ -570,10 +566,10 @@ int roots_start(struct manager *m)
         }
         /* One ckptd per tree: every root that is there is locked before
          * anything is decided in any of them (a missing one is locked when
-         * it appears). A reload hands each watch it keeps the lock of its
-         * old root, never let go in between (another ckptd waiting for it
-         * would take the tree); the locks of the watches gone are let go
-         * before the new ones are taken. */
+         * it appears). A reload hands each watch it keeps (its directory,
+         * under whatever path) the lock of its old root, never let go in
+         * between (another ckptd waiting for it would take the tree); the
+         * locks of the watches gone are let go before new ones are taken. */
         for (size_t i = 0; i < m->n_roots; i++)
                 if (root_open_fd(&m->roots[i].root) >= 0)
                         root_adopt_lock(m, &m->roots[i]);

@@ -233,17 +233,16 @@ static int dir_take(int fd, const char *dir, const char *root, bool ex, int64_t 
         return 0;
 }
 
-int root_lock_take(struct root_lock *l, int root_fd, const char *path, int64_t wait_sec, int level)
+/* LOCK_SH on each directory above the watch root `path`, into a released
+ * l, room left for the root's own. */
+static int lock_above(struct root_lock *l, const char *path, int64_t wait_sec, int level)
 {
         size_t len = strlen(path), depth = 1;
         _cleanup_free_ char *dir = malloc(len + 1);
         int fd, r = 0;
 
-        root_lock_release(l);
         if (!dir)
                 return -ENOMEM;
-        if (wait_sec > (int64_t)(INT64_MAX / USEC_PER_SEC))
-                wait_sec = -1; /* longer than anyone waits */
         for (size_t i = 0; i < len; i++)
                 depth += path[i] == '/';
         l->dirs = calloc(depth + 1, sizeof(*l->dirs));
@@ -274,6 +273,17 @@ int root_lock_take(struct root_lock *l, int root_fd, const char *path, int64_t w
                 if (r == 0)
                         l->n++;
         }
+        return r;
+}
+
+int root_lock_take(struct root_lock *l, int root_fd, const char *path, int64_t wait_sec, int level)
+{
+        int fd, r;
+
+        root_lock_release(l);
+        if (wait_sec > (int64_t)(INT64_MAX / USEC_PER_SEC))
+                wait_sec = -1; /* longer than anyone waits */
+        r = lock_above(l, path, wait_sec, level);
         if (r == 0) {
                 /* flock(2) fails on an O_PATH fd (EBADF): reopen the root we
                  * hold, not its name, so the lock is on what we watch */
@@ -295,6 +305,27 @@ int root_lock_take(struct root_lock *l, int root_fd, const char *path, int64_t w
 bool root_lock_is_on(const struct root_lock *l, dev_t dev, ino_t ino)
 {
         return l->held && l->n > 0 && l->dirs[l->n - 1]->dev == dev && l->dirs[l->n - 1]->ino == ino;
+}
+
+int root_lock_move(struct root_lock *to, struct root_lock *from, const char *path, int level)
+{
+        int r;
+
+        root_lock_release(to);
+        if (!from->held)
+                return -EINVAL;
+        r = lock_above(to, path, 0, level);
+        if (r < 0) {
+                root_lock_release(to);
+                return r;
+        }
+        /* the root's exclusive lock changes hands, never let go; then the
+         * directories above the old name only */
+        to->dirs[to->n++] = from->dirs[--from->n];
+        to->held = true;
+        from->held = false;
+        root_lock_release(from);
+        return 0;
 }
 
 void root_lock_release(struct root_lock *l)

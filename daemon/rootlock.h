@@ -27,6 +27,13 @@ int root_lock_take(struct root_lock *l, int root_fd, const char *path, int64_t w
 void root_lock_release(struct root_lock *l);
 /* Whether l is held on the watch root dev:ino. */
 bool root_lock_is_on(const struct root_lock *l, dev_t dev, ino_t ino);
+/* Hand the root of `from` (held) to `to` for the same directory named
+ * `path` now (a reload; the name may have changed, or a directory above it
+ * moved): LOCK_SH on each directory above `path` (not waiting), the root's
+ * LOCK_EX passed on, never let go, then what only `from` held above its old
+ * name let go. 0; or -EWOULDBLOCK (logged at `level`) or -errno, `from`
+ * then as it was. */
+int root_lock_move(struct root_lock *to, struct root_lock *from, const char *path, int level);
 /* The pid of a process other than us holding a flock on dev:ino (an
  * exclusive one unless want_ex), from /proc/locks, or 0. */
 pid_t root_lock_holder(dev_t dev, ino_t ino, bool want_ex);

@@ -136,6 +136,29 @@ EOC
         wait_exit "$bpid" 0
 }
 
+# A reload takes the directories above a watch as its path names them now:
+# one moved above it (the path through a symlink, the symlink turned) is
+# locked anew, so another ckptd on the new directory above is refused.
+test_lock_reload_follows_a_directory_moved_above() {
+        local apid rc=0
+        mkdir -p x y rt
+        export RUNTIME_DIRECTORY=$T/rt
+        steps "$T/x/m/a" 1 2 3
+        ln -s x L
+        conf a.conf "$T/L/m/a" 3
+        start_daemon a.log -c a.conf
+        apid=$DPID
+        mv x/m y/m
+        ln -sfn y L
+        "$CKPTD" reload "$apid" >out 2>&1 || fail "reload failed: $(cat out)"
+        conf b.conf "$T/y" 1
+        timeout 20 "$CKPTD" -1 -c b.conf 2>b.log || rc=$?
+        [ "$rc" = 1 ] || fail "a ckptd on the directory above: exit $rc, expected 1: $(cat b.log)"
+        assert_grep "locked by pid $apid (ckptd)" b.log
+        assert_names y/m/a step_1.pt step_2.pt step_3.pt
+        alive "$apid" || fail "the first daemon died"
+}
+
 test_lock_overlapping_roots_refused_both_orders() {
         steps "$T/runs/x" 1 2 3
         conf outer.conf "$T/runs" 1

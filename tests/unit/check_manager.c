@@ -6,17 +6,21 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <sys/file.h>
+#include <syslog.h>
 #include <sys/inotify.h>
 #include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "decide.h"
 #include "../../daemon/manager_internal.h"
 #include "tree.h"
+#include "../../daemon/rootlock.h"
 
 #define PATTERN "step_{step}-loss={loss}.pt"
 
@@ -801,6 +805,87 @@ START_TEST(test_pending_found_by_name)
 }
 END_TEST
 
+/* Whether this process holds a flock of `mode` ("READ", "WRITE") on path,
+ * by /proc/locks. */
+static bool holds(const char *path, const char *mode)
+{
+        char line[256], want[64];
+        struct stat st;
+        bool found = false;
+        FILE *f = fopen("/proc/locks", "re");
+
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_eq(stat(path, &st), 0);
+        snprintf(want, sizeof(want), ":%llu ", (unsigned long long)st.st_ino);
+        while (!found && fgets(line, sizeof(line), f)) {
+                char kind[16], how[16];
+                int pid;
+
+                found = sscanf(line, "%*s %15s %*s %15s %d", kind, how, &pid) == 3 && strcmp(kind, "FLOCK") == 0 &&
+                        strcmp(how, mode) == 0 && pid == getpid() && strstr(line, want);
+        }
+        fclose(f);
+        return found;
+}
+
+/* A reload hands a root's lock to the path that names its directory now: a
+ * directory above it moved, the new one above is locked shared, the old one
+ * let go, the root's own exclusive lock held throughout. Refused (another
+ * process holds the new one above), the lock stays as it was. */
+START_TEST(test_lock_moves_with_the_path)
+{
+        char x[PATH_MAX], y[PATH_MAX], xm[PATH_MAX], ym[PATH_MAX], old_path[PATH_MAX], new_path[PATH_MAX];
+        struct root_lock from = {}, to = {};
+        int fd, up[2], down[2];
+        pid_t child;
+        char c;
+
+        tree_mkdirs("x/m/a");
+        tree_mkdirs("y");
+        tree_path("x", x, sizeof(x));
+        tree_path("y", y, sizeof(y));
+        tree_path("x/m", xm, sizeof(xm));
+        tree_path("y/m", ym, sizeof(ym));
+        tree_path("x/m/a", old_path, sizeof(old_path));
+        tree_path("y/m/a", new_path, sizeof(new_path));
+        fd = open(old_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(root_lock_take(&from, fd, old_path, 0, LOG_DEBUG), 0);
+        ck_assert(holds(old_path, "WRITE") && holds(x, "READ"));
+        ck_assert_int_eq(rename(xm, ym), 0);
+
+        /* another process holds y exclusively: refused, nothing changed */
+        ck_assert_int_eq(pipe(up), 0);
+        ck_assert_int_eq(pipe(down), 0);
+        child = fork();
+        ck_assert_int_ge(child, 0);
+        if (child == 0) {
+                int yfd = open(y, O_RDONLY | O_DIRECTORY);
+                if (yfd < 0 || flock(yfd, LOCK_EX) < 0 || write(up[1], "l", 1) != 1 || read(down[0], &c, 1) < 0)
+                        _exit(1);
+                _exit(0);
+        }
+        ck_assert_int_eq(read(up[0], &c, 1), 1);
+        ck_assert_int_eq(root_lock_move(&to, &from, new_path, LOG_DEBUG), -EWOULDBLOCK);
+        ck_assert(!to.held && from.held);
+        ck_assert(holds(new_path, "WRITE") && holds(x, "READ"));
+        ck_assert_int_eq(write(down[1], "q", 1), 1);
+        ck_assert_int_eq(waitpid(child, NULL, 0), child);
+
+        ck_assert_int_eq(root_lock_move(&to, &from, new_path, LOG_DEBUG), 0);
+        ck_assert(to.held && !from.held && from.n == 0);
+        ck_assert(holds(new_path, "WRITE") && holds(y, "READ"));
+        ck_assert(!holds(x, "READ"));
+        root_lock_release(&to);
+        ck_assert(!holds(new_path, "WRITE") && !holds(y, "READ"));
+        close(fd);
+        for (int i = 0; i < 2; i++) {
+                close(up[i]);
+                close(down[i]);
+        }
+}
+END_TEST
+
 Suite *manager_suite(void);
 
 Suite *manager_suite(void)
@@ -813,6 +898,7 @@ Suite *manager_suite(void)
         tcase_add_test(tc, test_new_checkpoint_displaces_one);
         tcase_add_test(tc, test_keep_file_and_symlink_pin);
         tcase_add_test(tc, test_floor_uses_the_index);
+        tcase_add_test(tc, test_lock_moves_with_the_path);
         tcase_add_loop_test(tc, test_index_equals_disk_after_random_events, 0, 8);
         tcase_add_loop_test(tc, test_index_equals_disk_with_a_metric_log, 0, 4);
         suite_add_tcase(s, tc);
