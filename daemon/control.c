@@ -850,8 +850,11 @@ static void metrics_remove(const struct control *c)
                         log_warning_errno(-errno, "cannot remove %s, the old metrics file: %m", c->metrics_path);
                 return;
         }
-        if (st.st_dev != c->metrics_st.st_dev || st.st_ino != c->metrics_st.st_ino)
-                return; /* written over since: not ours to remove */
+        /* written over since (an inode number reused too): not ours */
+        if (st.st_dev != c->metrics_st.st_dev || st.st_ino != c->metrics_st.st_ino ||
+            st.st_size != c->metrics_st.st_size || st.st_mtim.tv_sec != c->metrics_st.st_mtim.tv_sec ||
+            st.st_mtim.tv_nsec != c->metrics_st.st_mtim.tv_nsec)
+                return;
         if (unlinkat(fd, base, 0) < 0)
                 log_warning_errno(-errno, "cannot remove %s, the old metrics file: %m", c->metrics_path);
         else

@@ -368,6 +368,18 @@ test_reload_moves_the_metrics_file() {
         assert_exit 0 "$CKPTD" reload "$DPID"
         wait_for 10 test -s prom/ckptd.prom || fail "no metrics file at the new path: $(cat d.log)"
         [ "$(cat metrics.prom)" = "other_metric 1" ] || fail "another's file removed or written: $(cat d.log)"
+        # the same on ext4, which gives a removed file's inode number to
+        # the next file made: another's file there is still not removed
+        truncate -s 8M ext4.img && mkfs.ext4 -q -F ext4.img && mkdir ext && mount -o loop ext4.img ext ||
+                fail "cannot mount a loop ext4"
+        conf_at "$T/ext/m.prom" >c.conf
+        assert_exit 0 "$CKPTD" reload "$DPID"
+        wait_for 10 test -s ext/m.prom || fail "no metrics file: $(cat d.log)"
+        rm ext/m.prom
+        echo 'other_metric 2' >ext/m.prom
+        conf_at "$T/prom/ckptd.prom" >c.conf
+        assert_exit 0 "$CKPTD" reload "$DPID"
+        [ "$(cat ext/m.prom)" = "other_metric 2" ] || fail "another's file removed: $(cat d.log)"
         # no unit: no note for ExecStopPost=
         for f in rt/*; do
                 case $f in rt/state-*) ;; *) fail "left in the runtime directory: $(ls rt)" ;; esac

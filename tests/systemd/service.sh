@@ -525,6 +525,15 @@ test_metrics_file_removed_on_stop() {
         assert_absent "$RR/srv/ckptd-test/ckptd.prom"
         sctl stop ckptd.service || fail "stop failed"
         assert_absent "$RR/srv/ckptd-test/new.prom"
+
+        # a path ending in a newline: that file goes, not another's beside it
+        sed -i 's|/srv/ckptd-test/new.prom|/srv/ckptd-test/nl.prom\\n|' "$RR/etc/ckptd/ckptd.conf"
+        echo other >"$RR/srv/ckptd-test/nl.prom"
+        sctl start ckptd.service || fail "start failed: $(journal_dump)"
+        wait_for 10 test -s "$RR/srv/ckptd-test/nl.prom"$'\n' || fail "no metrics file: $(journal_dump)"
+        sctl stop ckptd.service || fail "stop failed"
+        assert_absent "$RR/srv/ckptd-test/nl.prom"$'\n'
+        [ "$(cat "$RR/srv/ckptd-test/nl.prom")" = other ] || fail "another file removed"
 }
 
 run_tests
