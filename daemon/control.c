@@ -1488,6 +1488,33 @@ static json_object *reload_outcome(json_object *state, int64_t since, int64_t co
         return first;
 }
 
+/* CLOCK_MONOTONIC's offset in the time namespace of pid ("self" for 0)
+ * from the initial one, usec (time_namespaces(7)); 0 when it cannot be
+ * read (no time namespaces, or not ours to read). */
+static int64_t monotonic_offset(pid_t pid)
+{
+        char path[64], line[128];
+        long long sec;
+        unsigned long nsec;
+        int64_t off = 0;
+        FILE *f;
+
+        if (pid > 0)
+                snprintf(path, sizeof(path), "/proc/%d/timens_offsets", (int)pid);
+        else
+                snprintf(path, sizeof(path), "/proc/self/timens_offsets");
+        f = fopen(path, "re");
+        if (!f)
+                return 0;
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "monotonic %lld %lu", &sec, &nsec) == 2) {
+                        off = (int64_t)sec * (int64_t)USEC_PER_SEC + (int64_t)(nsec / NSEC_PER_USEC);
+                        break;
+                }
+        fclose(f);
+        return off;
+}
+
 static int cmd_reload(int argc, char *argv[])
 {
         _cleanup_free_ char *dir = runtime_dir();
@@ -1532,13 +1559,14 @@ static int cmd_reload(int argc, char *argv[])
                 return EXIT_FAILURE;
         }
         /* a reload that began before this did not read the config as it
-         * is now */
-        asked = now_usec(CLOCK_MONOTONIC);
+         * is now; on the daemon's clock, should it be in another time
+         * namespace */
+        asked = now_usec(CLOCK_MONOTONIC) + monotonic_offset(pid) - monotonic_offset(0);
         if (kill(pid, SIGHUP) < 0) {
                 fprintf(stderr, "ckptd reload: cannot signal pid %d: %m\n", (int)pid);
                 return EXIT_FAILURE;
         }
-        deadline = asked + (int64_t)RELOAD_WAIT_USEC;
+        deadline = now_usec(CLOCK_MONOTONIC) + (int64_t)RELOAD_WAIT_USEC;
         while (now_usec(CLOCK_MONOTONIC) < deadline) {
                 json_object *o = state_read(dir, pid), *reload = reload_outcome(o, asked, before);
 

@@ -227,6 +227,25 @@ test_reload_tells_its_own_outcome() {
         wait_exit "$apid" 0
 }
 
+# `ckptd reload` from another time namespace (its CLOCK_MONOTONIC an hour
+# behind the daemon's) still tells the outcome of its own reload, not of the
+# rejected one before it.
+test_reload_from_another_time_namespace() {
+        setup_fs
+        unshare -T --monotonic -3600 true 2>/dev/null || skip "no time namespaces (unshare -T)"
+        lightning_run fs/runs/a
+        conf "$T/fs/runs" 1 >c.conf
+        start_daemon d.log -c "$T/c.conf"
+        sed -i 's/keep_top_k = 1;/keep_top_k = "one";/' c.conf
+        assert_exit 1 "$CKPTD" reload "$DPID"
+        conf "$T/fs/runs" 1 >c.conf
+        assert_exit 0 unshare -T --monotonic -3600 "$CKPTD" reload "$DPID"
+        conf "$T/fs/runs" 1 | sed 's/keep_top_k = 1;/keep_top_k = "one";/' >c.conf
+        assert_exit 1 unshare -T --monotonic 3600 "$CKPTD" reload "$DPID" 2>err
+        assert_grep 'rejected: .*keep_top_k' err
+        stop_daemon d.log
+}
+
 # Run directories with odd names are in the state file as everywhere else
 # (escaped as in the log), beside plain ones written as they are; the file
 # stays JSON.
