@@ -114,14 +114,20 @@ test_swapped_recorded_tombstone_survives() {
         [ "$(records)" = 0 ] || fail "the stale record was kept"
 }
 
-# An interrupted removal is finished by the daemon's start-up.
-test_daemon_start_finishes_recorded_tombstone() {
+# interrupted_removal: runs/step-1 and step-2, and ckptd -1 killed once it
+# has renamed step-1 to its recorded tombstone.
+interrupted_removal() {
         state_env
         mkdir runs
         for s in 1 2; do mkdir "runs/step-$s"; mkfile "runs/step-$s/shard" 4; done
         touch -d "-1 hour" runs/*/* runs/*
         killed_at tombstoned 'step-{step}'
         assert_exists runs/.ckptd-trash-step-1/shard
+}
+
+# An interrupted removal is finished by the daemon's start-up.
+test_daemon_start_finishes_recorded_tombstone() {
+        interrupted_removal
         "$CKPTD" -w "$T/runs" --pattern 'step-{step}' --keep-last 1 2>d.log &
         pid=$!
         echo $pid >>"$T/pids"
@@ -137,12 +143,7 @@ test_daemon_start_finishes_recorded_tombstone() {
 # same directory: the removal interrupted under the first spelling is
 # finished all the same, not left as a hidden half of a checkpoint.
 test_interrupted_removal_finished_under_another_spelling() {
-        state_env
-        mkdir runs
-        for s in 1 2; do mkdir "runs/step-$s"; mkfile "runs/step-$s/shard" 4; done
-        touch -d "-1 hour" runs/*/* runs/*
-        killed_at tombstoned 'step-{step}'
-        assert_exists runs/.ckptd-trash-step-1/shard
+        interrupted_removal
         ln -s . up
         cat >c.conf <<EOC
 watch = ( { path = "$T/up/runs"; pattern = "step-{step}"; keep_last = 1; } );
