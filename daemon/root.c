@@ -342,8 +342,10 @@ static int rescan_at(struct manager *m, struct root_state *rs, const char *sub, 
                                            rs->lock_refused ? LOG_DEBUG : LOG_ERR);
                         if (r < 0) {
                                 if (!rs->lock_refused)
-                                        log_error("not watching %s while it is locked; trying again every %llds",
-                                                  rs->root.w->path, (long long)m->config->check_interval_sec);
+                                        log_error("not watching %s while %s; trying again every %llds",
+                                                  rs->root.w->path,
+                                                  r == -EEXIST ? "another watch names it" : "it is locked",
+                                                  (long long)m->config->check_interval_sec);
                                 rs->lock_refused = true;
                                 rs->root.fd = safe_close(rs->root.fd);
                                 return 0;
@@ -534,9 +536,16 @@ static void root_adopt_lock(struct manager *m, struct root_state *rs)
                 struct root_lock *c = &m->carried_locks[i];
 
                 if (root_lock_is_on(c, rs->root.dev, rs->root.ino)) {
-                        /* failed: one above the new path is another's;
-                         * rescan_at() says so */
-                        (void)root_lock_move(&rs->lock, c, rs->root.w->path, LOG_DEBUG);
+                        int r = root_lock_move(&rs->lock, c, rs->root.w->path, LOG_DEBUG);
+
+                        /* one above the new path is another's: not ours to
+                         * watch (rescan_at() says so); one that cannot be
+                         * locked now (EMFILE, EIO): the old lock is kept
+                         * whole rather than let go */
+                        if (r < 0 && r != -EWOULDBLOCK) {
+                                rs->lock = *c;
+                                *c = (struct root_lock){};
+                        }
                         return;
                 }
         }

@@ -148,8 +148,10 @@ static int dir_take(int fd, const char *dir, const char *root, bool ex, int64_t 
                 safe_close(fd);
                 /* two watches of one config on one directory, under two
                  * names (a symlink): two policies on the same runs */
-                if (ex && d->n_ex > 0)
-                        return log_errno(-EEXIST, "watch %s is a directory another watch already names", root);
+                if (ex && d->n_ex > 0) {
+                        log_internal(level, 0, "watch %s is a directory another watch already names", root);
+                        return -EEXIST;
+                }
         } else {
                 d = calloc(1, sizeof(*d));
                 if (!d) {
