@@ -418,6 +418,7 @@ static const char *const read_what_table[_READ_WHAT_MAX] = {
         [READ_WHAT_METRIC_LOG] = "its metric log",
         [READ_WHAT_METRIC_LOG_UNLOGGED] = "its metric log (not logged yet)",
         [READ_WHAT_METRIC_LOG_DAMAGED] = "its metric log (damaged before it, never read past there)",
+        [READ_WHAT_METRIC_LOG_BEHIND] = "its metric log (which begins after it: its rows were lost)",
         [READ_WHAT_RUN] = "its run",
 };
 

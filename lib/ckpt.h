@@ -114,6 +114,7 @@ enum read_what {
         READ_WHAT_METRIC_LOG,
         READ_WHAT_METRIC_LOG_UNLOGGED,
         READ_WHAT_METRIC_LOG_DAMAGED,
+        READ_WHAT_METRIC_LOG_BEHIND,
         READ_WHAT_RUN,
         _READ_WHAT_MAX,
 };

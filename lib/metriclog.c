@@ -170,6 +170,7 @@ static int parse_csv(const char *buf, size_t len, const char *monitor, struct me
         bool header = true;
         int r = 0;
 
+        m->first_epoch = m->first_step = INFINITY;
         while (pos < len) {
                 const char *nl = memchr(buf + pos, '\n', len - pos);
                 size_t end, next;
@@ -219,6 +220,12 @@ static int parse_csv(const char *buf, size_t len, const char *monitor, struct me
                         continue;
                 }
                 struct metriclog_point p = {.epoch = NAN, .step = NAN};
+                double x;
+                /* any row, the monitor's or another metric's */
+                if (col_epoch >= 0 && cell_number(cells[col_epoch], &x) == 0 && x < m->first_epoch)
+                        m->first_epoch = x;
+                if (col_step >= 0 && cell_number(cells[col_step], &x) == 0 && x < m->first_step)
+                        m->first_step = x;
                 int q = cell_number(cells[col_mon], &p.value);
                 if (q == 0 && col_epoch >= 0 && cell_number(cells[col_epoch], &p.epoch) == -EINVAL)
                         q = -EINVAL;
@@ -531,6 +538,8 @@ int metriclog_parse_tfevents(const void *buf, size_t len, const char *monitor, s
         size_t pos = 0;
         int r = 0;
 
+        m->first_epoch = m->first_step = -INFINITY;
+
         while (pos < len) {
                 uint64_t dlen;
 
@@ -625,6 +634,14 @@ bool metriclog_ahead(const struct metriclog *m, double epoch, double step)
         if (m->has_epoch && !isnan(epoch))
                 return epoch > m->max_epoch;
         return !isnan(step) && step - 1 > m->max_step;
+}
+
+bool metriclog_behind(const struct metriclog *m, double epoch, double step)
+{
+        if (m->has_epoch && !isnan(epoch))
+                return epoch < m->first_epoch;
+        /* by step: logged at its step or the one before */
+        return !isnan(step) && step < m->first_step;
 }
 
 /* ---- files, cache ---- */
@@ -987,8 +1004,14 @@ int metriclog_set_lookup(const struct metriclog_set *s, double epoch, double ste
                                 return -EBADMSG;
                 return -EAGAIN;
         }
-        if (!found)
+        if (!found) {
+                /* before where some log begins: its rows were lost, so
+                 * its value is unknown, not absent */
+                for (size_t i = 0; i < s->n; i++)
+                        if (metriclog_behind(s->logs[i], epoch, step))
+                                return -ENODATA;
                 return -ENOENT;
+        }
         *ret = v;
         return 0;
 }

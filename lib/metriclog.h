@@ -27,9 +27,13 @@ struct metriclog {
         size_t n, cap;
         bool has_epoch;             /* the log has an epoch column or tag */
         double max_epoch, max_step; /* of the points; -inf when none */
-        bool damaged;               /* reading stopped at a truncated or corrupt record */
-        bool corrupt;               /* damaged, and not as a write still under way leaves it */
-        unsigned n_ref;             /* metriclog_ref/unref; the cache holds one */
+        /* where the log begins: the least epoch and step of any of its
+         * rows, the monitor's or not (metrics.csv; -inf for TensorBoard's
+         * files, which a resumed run adds to, never restarts) */
+        double first_epoch, first_step;
+        bool damaged;   /* reading stopped at a truncated or corrupt record */
+        bool corrupt;   /* damaged, and not as a write still under way leaves it */
+        unsigned n_ref; /* metriclog_ref/unref; the cache holds one */
 };
 
 /* Parse metrics.csv text (header line first) for monitor's column into *m
@@ -53,6 +57,10 @@ int metriclog_lookup(const struct metriclog *m, double epoch, double step, doubl
 /* Whether a checkpoint of this epoch and step lies past the end of what m
  * logged (or m logged nothing yet): its value may still come. */
 bool metriclog_ahead(const struct metriclog *m, double epoch, double step);
+/* Whether it lies before the first row of m: its value was in rows the log
+ * no longer holds (Lightning's CSVLogger removes metrics.csv when a run
+ * resumes into its version directory), not missing. */
+bool metriclog_behind(const struct metriclog *m, double epoch, double step);
 
 /* The logs of one run: every file the metric_log globs match. */
 struct metriclog_set {
@@ -70,7 +78,9 @@ int metriclog_set_load(struct metriclog_set *s, int run_fd, const struct strv *g
  * two logs give different values, -EAGAIN when none has a value and the
  * checkpoint is past the end of every log (not logged yet: CSVLogger
  * writes every 100 steps, a trainer may still be writing), -EBADMSG when
- * so and a log is corrupt (its value may lie past the damage, never read). */
+ * so and a log is corrupt (its value may lie past the damage, never read),
+ * -ENODATA when none has a value and it lies before where a log begins
+ * (metriclog_behind()). */
 int metriclog_set_lookup(const struct metriclog_set *s, double epoch, double step, double *ret);
 void metriclog_set_finish(struct metriclog_set *s);
 /* Drop every cached log (tests, reload). */

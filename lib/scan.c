@@ -614,7 +614,8 @@ static int ckpt_metric(const struct scan_ctx *ctx, const struct fields *f, struc
                         /* the training log, by epoch and step of the name;
                          * a log that exists but cannot be read, or that has
                          * not logged this checkpoint's epoch yet (EAGAIN),
-                         * keeps it; an absent log or value is ENOENT */
+                         * or begins after it (ENODATA: rows lost) keeps
+                         * it; an absent log or value is ENOENT */
                         int e = fields_find(f, "epoch"), s = fields_find(f, "step");
                         if (!ctx->logs->loaded)
                                 (void)metriclog_set_load(ctx->logs, ctx->dir_fd, &ctx->w->metric_log, monitor);
@@ -623,6 +624,7 @@ static int ckpt_metric(const struct scan_ctx *ctx, const struct fields *f, struc
                                 ckpt_error(c, r,
                                            r == -EAGAIN    ? READ_WHAT_METRIC_LOG_UNLOGGED
                                            : r == -EBADMSG ? READ_WHAT_METRIC_LOG_DAMAGED
+                                           : r == -ENODATA ? READ_WHAT_METRIC_LOG_BEHIND
                                                            : READ_WHAT_METRIC_LOG);
                                 r = -ENOENT;
                         }

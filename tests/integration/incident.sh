@@ -94,6 +94,27 @@ test_incident_unreadable_log_keeps_all() {
         assert_grep "metric log" err
 }
 
+# The run resumed into its version directory (a fixed CSVLogger version, as
+# a requeued job has): CSVLogger removes metrics.csv and logs from epoch 40
+# on. Epochs 0-39 lost their rows, not their value: they are kept, told as
+# such, and the epochs the log holds are ranked among themselves.
+test_incident_log_restarted_on_resume() {
+        incident
+        local csv=lightning-default-47/lightning_logs/version_0/metrics.csv e
+        awk -F, 'NR == 1 || $1 >= 40' "$csv" >csv.new && mv csv.new "$csv"
+        touch -d "-1 hour" "$csv"
+        lightning 2>err || fail "ckptd -1 failed: $(cat err)"
+        for e in $(seq 0 39); do
+                assert_exists "$CK/epoch=$e-step=$((3 * (e + 1))).ckpt"
+        done
+        assert_grep "epoch=39-step=120.ckpt: cannot read its metric log (which begins after it: its rows were lost): No data available (ENODATA); keeping it" err
+        assert_grep "epoch=31-step=96.ckpt: cannot read its metric log (which begins after it" err
+        assert_exists "$CK/epoch=45-step=138.ckpt"
+        assert_exists "$CK/$NEWEST"
+        # of epochs 40-46, the 3 best of what was logged and the newest
+        [ "$(find "$CK" -name '*.ckpt' | wc -l)" = 44 ] || fail "left: $(ls "$CK")"
+}
+
 # The event file damaged in the middle (the fixture's CRC mismatch at the
 # record of epoch 23, the records after it intact), the only log: what it
 # logged before the damage ranks, what lies past it is kept, and the error

@@ -393,6 +393,43 @@ START_TEST(test_tfevents_tensors)
 }
 END_TEST
 
+/* Where a log begins, for a checkpoint whose rows it lost (a CSVLogger
+ * restarted on resume): any row counts, the monitor's or not; by epoch
+ * where the log has one, else by step. */
+START_TEST(test_csv_begins_after)
+{
+        struct metriclog m = {};
+        const char *t;
+
+        t = "epoch,step,train_loss,val_loss\n3,30,0.9,\n4,40,,0.5\n";
+        ck_assert_int_eq(metriclog_parse_csv(t, strlen(t), "val_loss", &m), 0);
+        ck_assert(metriclog_behind(&m, 2, 29));
+        /* epoch 3 is in the log, without the monitor: no metric */
+        ck_assert(!metriclog_behind(&m, 3, 31));
+        ck_assert_int_eq(metriclog_lookup(&m, 3, 31, &(double){0}), -ENOENT);
+        ck_assert(!metriclog_behind(&m, 5, 50));
+        metriclog_finish(&m);
+
+        t = "step,val_loss\n99,0.5\n";
+        ck_assert_int_eq(metriclog_parse_csv(t, strlen(t), "val_loss", &m), 0);
+        ck_assert(metriclog_behind(&m, NAN, 50));
+        ck_assert(!metriclog_behind(&m, NAN, 99));
+        ck_assert(!metriclog_behind(&m, NAN, 100));
+        /* neither epoch nor step in the name: nothing to place it by */
+        ck_assert(!metriclog_behind(&m, NAN, NAN));
+        metriclog_finish(&m);
+
+        /* a resumed run adds an event file, it never restarts one */
+        char *buf = NULL;
+        size_t len;
+        load("tfevents-truncated/intact/events.out.tfevents.1796171316.vm", &buf, &len);
+        ck_assert_int_eq(metriclog_parse_tfevents(buf, len, "val_loss", &m), 0);
+        ck_assert(!metriclog_behind(&m, 0, 0));
+        metriclog_finish(&m);
+        free(buf);
+}
+END_TEST
+
 START_TEST(test_csv_edges)
 {
         struct metriclog m = {};
@@ -744,6 +781,7 @@ Suite *metriclog_suite(void)
         tcase_add_test(tc, test_crc32c);
         tcase_add_test(tc, test_tfevents_tensors);
         tcase_add_test(tc, test_csv_edges);
+        tcase_add_test(tc, test_csv_begins_after);
         tcase_add_test(tc, test_config_metric_log);
         suite_add_tcase(s, tc);
         tcase_add_checked_fixture(ts, tree_setup, tree_teardown);
