@@ -272,7 +272,7 @@ static char *reasons_string(const struct ckpt *c, const char *marker)
                 first = false;
                 if (r == KEEP_BEST)
                         fprintf(m, "#%d", c->verdict.best_rank);
-                if (r == KEEP_INCOMPLETE && c->unmarked && marker) {
+                if (r == KEEP_INCOMPLETE && c->unmarked && marker && *marker) {
                         _cleanup_free_ char *e = log_escape(marker);
                         fprintf(m, "(no %s)", e ? e : "marker");
                 }

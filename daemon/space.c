@@ -586,7 +586,7 @@ static int ckpt_unchanged(int run_fd, const struct ckpt *k, bool exact)
 
                 if (fstatat(run_fd, ckpt_member(k, m), &st, AT_SYMLINK_NOFOLLOW) < 0)
                         return errno == ENOENT ? 0 : -errno;
-                mtime = verify_mtime_usec(&st);
+                mtime = stat_mtime_usec(&st);
                 if ((m == 0 && (st.st_ino != k->ino || (uint32_t)st.st_dev != k->dev)) ||
                     (k->uid != UID_MIXED && st.st_uid != k->uid) || mtime > k->mtime_usec ||
                     (exact && !k->is_dir && k->n_members == 1 && mtime != k->mtime_usec))

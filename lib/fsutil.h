@@ -46,3 +46,6 @@ int read_file_at(int dir_fd, const char *relpath, size_t max_bytes, char **ret, 
 /* The parts of a, b, c that are neither NULL nor "." (a run at its root's
  * top is named ".") joined by '/', malloc'd. NULL on ENOMEM. */
 char *path_join(const char *a, const char *b, const char *c);
+
+/* mtime of st in microseconds since the epoch. */
+int64_t stat_mtime_usec(const struct stat *st);

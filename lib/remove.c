@@ -1037,7 +1037,7 @@ int remove_file_checked(int run_fd, const struct ckpt *c, int (*unleased)(void *
         }
         /* Without a lease: size and mtime the same at the scan and now; a
          * writer that has not written since is not told apart. */
-        if (!leased && (freed_bytes(&st) != c->size_bytes || verify_mtime_usec(&st) != c->mtime_usec))
+        if (!leased && (freed_bytes(&st) != c->size_bytes || stat_mtime_usec(&st) != c->mtime_usec))
                 return VERIFY_CHANGED;
         /* the lease is held through the unlink: an open(2) by anyone else
          * now waits for its break (we give it up right after) */

@@ -266,12 +266,6 @@ bool scan_name_matches(const struct watch_conf *w, const struct pattern *pat, co
         return true;
 }
 
-static int64_t stat_mtime_usec(const struct stat *st)
-{
-        return (int64_t)st->st_mtim.tv_sec * (int64_t)USEC_PER_SEC +
-               (int64_t)st->st_mtim.tv_nsec / (int64_t)NSEC_PER_USEC;
-}
-
 /* At most this many directories of one walk are open at a time: a
  * checkpoint 100k levels deep must not run the process out of fds (EMFILE
  * would keep it as unreadable forever). */

@@ -234,16 +234,50 @@ static int pin_tf_state(struct run *run, char *buf, size_t len)
  * and Megatron open it with "w"), and a read between the truncation and
  * the write must not unpin what it names. Its close is an event of the
  * run, which reads it again. */
+/* A pointer file is written after the save it names (DeepSpeed's latest
+ * once every rank's shards are, Megatron's tracker after its barrier,
+ * TensorFlow's state after the files): the newest checkpoint, ordered past
+ * everything the pointers name and written since they were, is a save under
+ * way (or one that died), however quiet. Only the newest, as with Orbax's
+ * marks: one with a newer save after it is no save under way. A pointer
+ * written after it (a restore point set by hand) or naming nothing in the
+ * run says nothing. */
+static void pins_unpointed(struct run *run, int64_t pointers_mtime_usec)
+{
+        double named = -INFINITY;
+        struct ckpt *c;
+
+        if (run->n_ckpts == 0 || run->read_error != 0)
+                return;
+        for (size_t i = 0; i < run->n_ckpts; i++) {
+                const struct ckpt *p = &run->ckpts[i];
+
+                if ((p->pins & (1u << PIN_POINTER)) && p->order_source != ORDER_MTIME && p->order > named)
+                        named = p->order;
+        }
+        c = &run->ckpts[run->n_ckpts - 1];
+        if (named == -INFINITY || c->order_source == ORDER_MTIME || (c->pins & (1u << PIN_POINTER)) ||
+            !(c->order > named) || c->mtime_usec <= pointers_mtime_usec || c->read_error != 0)
+                return;
+        c->unmarked = true;
+        c->complete = false;
+}
+
 int pins_pointer_files(int run_fd, const struct strv *files, struct run *run)
 {
+        int64_t pointers_mtime_usec = INT64_MIN;
+
         for (size_t i = 0; i < files->n; i++) {
                 _cleanup_free_ char *buf = NULL;
+                _cleanup_close_ int fd = -1;
+                struct stat st;
                 char *s, *end;
                 struct ckpt *c;
                 size_t len = 0;
                 int r;
 
-                r = read_file_at(run_fd, files->v[i], POINTER_FILE_MAX, &buf, &len);
+                fd = open_file_at(run_fd, files->v[i], &st);
+                r = fd < 0 ? fd : read_fd_all(fd, &st, POINTER_FILE_MAX, &buf, &len);
                 if (r == -ENOENT || r == -ELOOP || r == -ENOTDIR || r == -EXDEV)
                         continue;
                 if (r < 0) {
@@ -251,6 +285,8 @@ int pins_pointer_files(int run_fd, const struct strv *files, struct run *run)
                                 return -ENOMEM;
                         continue;
                 }
+                if (stat_mtime_usec(&st) > pointers_mtime_usec)
+                        pointers_mtime_usec = stat_mtime_usec(&st);
                 /* a UTF-8 byte-order mark, as some editors and Windows tools
                  * write, is not part of the name */
                 s = buf;
@@ -305,6 +341,7 @@ int pins_pointer_files(int run_fd, const struct strv *files, struct run *run)
                         if (run->ckpts[j].order_source != ORDER_MTIME && run->ckpts[j].order == v)
                                 run->ckpts[j].pins |= 1u << PIN_POINTER;
         }
+        pins_unpointed(run, pointers_mtime_usec);
         return 0;
 }
 

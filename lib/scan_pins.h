@@ -45,7 +45,9 @@ void pins_keep_files(const struct scan_listing *l, struct run *run);
  * checkpoint; a symlink that cannot be read marks the run. 0 or -ENOMEM. */
 int pins_symlinks(int run_fd, const struct scan_listing *l, struct run *run);
 /* PIN_POINTER from pointer files naming a checkpoint or holding its order;
- * one that exists but cannot be read marks the run. 0 or -ENOMEM. */
+ * one that exists but cannot be read marks the run. The newest checkpoint,
+ * ordered past what they name and written since, is a save under way
+ * (unmarked, incomplete). The run is sorted. 0 or -ENOMEM. */
 int pins_pointer_files(int run_fd, const struct strv *files, struct run *run);
 /* PIN_HF_BEST from the newest trainer_state.json (older ones only where the
  * newer have none); one that cannot be read marks the run. Run sorted by

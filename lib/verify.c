@@ -33,11 +33,6 @@
 /* /proc/locks has a line per lock on the host: 64 MiB is a million. */
 #define LOCKS_MAX (64u << 20)
 
-int64_t verify_mtime_usec(const struct stat *st)
-{
-        return (int64_t)st->st_mtim.tv_sec * (int64_t)USEC_PER_SEC + st->st_mtim.tv_nsec / (int64_t)NSEC_PER_USEC;
-}
-
 /* ---- /proc/locks ---------------------------------------------------------- */
 
 static int entry_cmp(const void *a, const void *b)
@@ -283,7 +278,7 @@ int verify_file(int dir_fd, const char *name, const struct stat *expect, int64_t
                 return VERIFY_IN_USE;
         if (!verify_lease_unsupported(r))
                 return r;
-        return verify_mtime_usec(&st) > newest_usec ? VERIFY_CHANGED : VERIFY_FREE;
+        return stat_mtime_usec(&st) > newest_usec ? VERIFY_CHANGED : VERIFY_FREE;
 }
 
 /* A read lease on fd: refused (-EAGAIN) while any process has the file
@@ -310,7 +305,7 @@ int verify_file_writer(int dir_fd, const char *name, const struct stat *expect, 
                         return errno == ENOENT ? -ESTALE : -errno;
                 if (!S_ISREG(st.st_mode) || st.st_dev != expect->st_dev || st.st_ino != expect->st_ino)
                         return -ESTALE;
-                return verify_mtime_usec(&st) > newest_usec ? VERIFY_CHANGED : VERIFY_FREE;
+                return stat_mtime_usec(&st) > newest_usec ? VERIFY_CHANGED : VERIFY_FREE;
         }
         if (fd < 0)
                 return fd;
@@ -322,7 +317,7 @@ int verify_file_writer(int dir_fd, const char *name, const struct stat *expect, 
         if (!verify_lease_unsupported(r))
                 return r;
         /* nothing tells a writer: one that wrote since the scan does */
-        return verify_mtime_usec(&st) > newest_usec ? VERIFY_CHANGED : VERIFY_FREE;
+        return stat_mtime_usec(&st) > newest_usec ? VERIFY_CHANGED : VERIFY_FREE;
 }
 
 /* ---- directory checkpoints ------------------------------------------------ */
@@ -378,7 +373,7 @@ static int vframe_file(int dir_fd, const char *name, dev_t dev, const struct vas
                 return VFILE_SLOW;
         if (flock_table_has(a->locks, st.st_dev, st.st_ino))
                 return VERIFY_FLOCK;
-        *ret_recent = verify_mtime_usec(&st) >= a->since_usec;
+        *ret_recent = stat_mtime_usec(&st) >= a->since_usec;
         if (!*ret_recent)
                 return VERIFY_FREE;
         r = vask_lease(a, fd);
@@ -388,7 +383,7 @@ static int vframe_file(int dir_fd, const char *name, dev_t dev, const struct vas
                 return VERIFY_IN_USE;
         if (!verify_lease_unsupported(r))
                 return r;
-        return verify_mtime_usec(&st) > a->newest_usec ? VERIFY_CHANGED : VERIFY_FREE;
+        return stat_mtime_usec(&st) > a->newest_usec ? VERIFY_CHANGED : VERIFY_FREE;
 }
 
 /* Read the directory at fd once: check every entry, remember its
@@ -449,7 +444,7 @@ static int vframe_read(int fd, struct vframe *f, const struct vask *a)
                                 if (!(v[f->n] = strdup(name)))
                                         return -ENOMEM;
                                 f->n++;
-                        } else if (S_ISREG(st.st_mode) && verify_mtime_usec(&st) >= a->since_usec) {
+                        } else if (S_ISREG(st.st_mode) && stat_mtime_usec(&st) >= a->since_usec) {
                                 open_first = true;
                                 r = a->writer ? verify_file_writer(fd, name, &st, a->newest_usec)
                                               : verify_file(fd, name, &st, a->newest_usec);

@@ -86,6 +86,3 @@ int verify_tree(int dir_fd, const struct flock_table *locks, int64_t since_usec,
  * be taken, VERIFY_CHANGED when one's mtime is newer than newest_usec;
  * -ESTALE when the tree moved, or -errno. Readers do not count. */
 int verify_tree_writer(int dir_fd, int64_t newest_usec);
-
-/* mtime of st in microseconds since the epoch. */
-int64_t verify_mtime_usec(const struct stat *st);

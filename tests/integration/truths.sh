@@ -183,6 +183,75 @@ test_keras_layout() {
         [ "${#idx[@]}" = 7 ] || fail "deleted with an unreadable state: $(ls tf)"
 }
 
+# ds_saved DIR STEP...: complete DeepSpeed saves, two hours old.
+ds_saved() {
+        local d=$1 s
+        shift
+        for s in "$@"; do
+                mkdir -p "$d/global_step$s"
+                mkfile "$d/global_step$s/mp_rank_00_model_states.pt" 2
+                mkfile "$d/global_step$s/zero_pp_rank_0_mp_rank_00_optim_states.pt" 2
+                touch -d "-2 hours" "$d/global_step$s"/* "$d/global_step$s"
+        done
+}
+
+# A pointer file is written after the save it names: the newest save, past
+# what it names and written since, is under way however quiet (its next
+# shard gathered), and displaces nothing until the pointer names it. One
+# the pointer was set back from by hand afterwards is complete.
+test_pointer_file_waited_for() {
+        ds_saved ds 100 200
+        echo -n global_step200 >ds/latest
+        touch -d "-1 hour" ds/latest
+        mkdir ds/global_step300
+        mkfile ds/global_step300/mp_rank_00_model_states.pt 2
+        touch -d "-10 sec" ds/global_step300/* ds/global_step300
+        "$CKPTD" -1 -w "$T/ds" --preset deepspeed --keep-last 2 2>err || fail "-1 failed: $(cat err)"
+        assert_names ds global_step100 global_step200 global_step300 latest
+        "$CKPTD" -l -w "$T/ds" --preset deepspeed --keep-last 2 >out 2>err || fail "-l failed: $(cat err)"
+        assert_grep "keep .*global_step300/ *incomplete$" out
+        # its last shard, then the pointer: complete, and the oldest goes
+        mkfile ds/global_step300/zero_pp_rank_0_mp_rank_00_optim_states.pt 2
+        echo -n global_step300 >ds/latest
+        touch -d "-5 sec" ds/global_step300/* ds/global_step300 # past settle
+        "$CKPTD" -1 -w "$T/ds" --preset deepspeed --keep-last 2 2>err || fail "-1 failed: $(cat err)"
+        assert_names ds global_step200 global_step300 latest
+
+        # Megatron's tracker holds the iteration
+        local s
+        for s in 0000100 0000200 0000300; do
+                mkdir -p "mg/iter_$s/mp_rank_00"
+                mkfile "mg/iter_$s/mp_rank_00/model_optim_rng.pt" 2
+                touch -d "-2 hours" "mg/iter_$s/mp_rank_00"/* "mg/iter_$s/mp_rank_00" "mg/iter_$s"
+        done
+        echo 200 >mg/latest_checkpointed_iteration.txt
+        touch -d "-3 hours" mg/latest_checkpointed_iteration.txt
+        "$CKPTD" -1 -w "$T/mg" --preset megatron --keep-last 2 2>err || fail "-1 failed: $(cat err)"
+        assert_names mg iter_0000100 iter_0000200 iter_0000300 latest_checkpointed_iteration.txt
+        # set back by hand after the saves: a restore point, not a save
+        # under way; the newest is complete
+        echo 100 >mg/latest_checkpointed_iteration.txt
+        "$CKPTD" -1 -w "$T/mg" --preset megatron --keep-last 1 2>err || fail "-1 failed: $(cat err)"
+        assert_names mg iter_0000100 iter_0000300 latest_checkpointed_iteration.txt
+}
+
+# The same, live: a save written in place, quiet past settle, waits for its
+# pointer, and the pointer's write is what lets it displace the oldest.
+test_pointer_file_waited_for_daemon() {
+        ds_saved ds 100 200
+        echo -n global_step200 >ds/latest
+        touch -d "-1 hour" ds/latest
+        start_daemon log -w "$T/ds" --preset deepspeed --keep-last 2 --settle 0.2
+        mkdir ds/global_step300
+        mkfile ds/global_step300/mp_rank_00_model_states.pt 2
+        wait_for 30 quiet_for_2s || fail "ckptd never idles"
+        assert_names ds global_step100 global_step200 global_step300 latest
+        mkfile ds/global_step300/zero_pp_rank_0_mp_rank_00_optim_states.pt 2
+        echo -n global_step300 >ds/latest
+        wait_names ds global_step200 global_step300 latest
+        stop_daemon log
+}
+
 # One tree per preset, as each trainer writes it, all below one root.
 auto_trees() {
         local s

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "ckpt.h"
+#include "fsutil.h"
 #include "macro.h"
 #include "remove.h"
 #include "verify.h"
@@ -69,7 +70,7 @@ static void file_ckpt(struct ckpt *c, const char *name)
         c->dev = st.st_dev;
         c->ino = st.st_ino;
         c->size_bytes = (uint64_t)st.st_blocks * 512;
-        c->mtime_usec = verify_mtime_usec(&st);
+        c->mtime_usec = stat_mtime_usec(&st);
 }
 
 static unsigned hooks;
