@@ -277,19 +277,23 @@ static void log_unmet(struct fs_state *f, const struct floor_cand *c, const unsi
                 .has_bytes = true,
                 .bytes = f->short_bytes,
         };
-        char shortb[16], freeb[16], floorb[16];
+        char shortb[16], freeb[16], floorb[16], linked[64] = "";
 
         for (size_t i = 0; i < n; i++)
                 for (int k = 0; k < _FLOOR_PROTECT_MAX; k++)
                         if (c[i].kept && (why[i] & (1u << k)))
                                 count[k]++;
+        /* rare: said only when there are some */
+        if (count[FLOOR_PROTECT_LINKED] > 0)
+                snprintf(linked, sizeof(linked), ", %u hard-linked (evicting them frees nothing)",
+                         count[FLOOR_PROTECT_LINKED]);
         log_struct(LOG_CRIT, &lf,
                    "free space on the filesystem of %s is %s short of the floor (%s free, floor %s); "
-                   "protected: %u best, %u newest, %u pinned, %u being written%s",
+                   "protected: %u best, %u newest, %u pinned, %u being written%s%s",
                    f->path, size_format(f->short_bytes, shortb, sizeof(shortb)),
                    size_format(f->free_bytes, freeb, sizeof(freeb)),
                    size_format(f->floor_bytes, floorb, sizeof(floorb)), count[FLOOR_PROTECT_BEST],
-                   count[FLOOR_PROTECT_NEWEST], count[FLOOR_PROTECT_PINNED], count[FLOOR_PROTECT_INCOMPLETE],
+                   count[FLOOR_PROTECT_NEWEST], count[FLOOR_PROTECT_PINNED], count[FLOOR_PROTECT_INCOMPLETE], linked,
                    f->capped    ? "; the deletion cap (max_delete_per_sweep) stopped the pass: more can be evicted "
                                   "at the next"
                    : f->failing ? "; removals kept failing (the errors above): the checkpoints left waiting "

@@ -18,6 +18,7 @@
 #include "remove.h"
 #include "scan_pins.h"
 #include "tombrec.h"
+#include "floor.h"
 #include "sweep.h"
 #include "verify.h"
 
@@ -1012,14 +1013,17 @@ int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const s
         }
         if (!c->is_dir && c->n_members == 1) {
                 /* one unlinkat(2): nothing left half-done to record */
-                k = remove_file_checked(fd, c, victim_unleased,
+                k = remove_file_checked(fd, c, reason == DELETE_FLOOR, victim_unleased,
                                         &(struct unleased_ctx){.c = c, .path = path, .run_fd = fd, .l = locks}, &freed);
                 /* open in another process: is a flock among its holds? */
                 if (k == VERIFY_IN_USE && victim_flock(c, path, fd, locks) == VERIFY_FLOCK)
                         k = VERIFY_FLOCK;
-                if (k == VERIFY_IN_USE || k == VERIFY_FLOCK || k == VERIFY_KEPT) {
+                if (k == VERIFY_IN_USE || k == VERIFY_FLOCK || k == VERIFY_KEPT || k == VERIFY_LINKED) {
                         s->budget++;
-                        if (k == VERIFY_FLOCK)
+                        if (k == VERIFY_LINKED)
+                                victim_kept(path, run, floor_protect_to_string(FLOOR_PROTECT_LINKED),
+                                            "another link holds its blocks: evicting it frees no room");
+                        else if (k == VERIFY_FLOCK)
                                 victim_kept(path, run, pin_kind_to_string(PIN_FLOCK),
                                             "another process holds a flock on it");
                         else if (k == VERIFY_IN_USE)

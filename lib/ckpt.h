@@ -190,6 +190,9 @@ struct ckpt {
          * still being saved (scan.c): incomplete, whatever the events say */
         bool unmarked : 1;
         bool marked : 1; /* a directory holding its complete_marker */
+        /* files, each with another link (st_nlink > 1): removing it frees
+         * no room, so the floor passes it by */
+        bool linked : 1;
 };
 
 /* Field i (< n_fields) of c: in its packed allocation, before the names. */

@@ -111,6 +111,7 @@ void floor_cand_from_ckpt(struct floor_cand *ret, size_t run, const struct ckpt 
                 .unreadable = c->read_error != 0,
                 .seen_future = c->age_known && c->seen_future,
                 .complete = c->complete,
+                .linked = c->linked,
         };
 }
 
@@ -171,6 +172,8 @@ static unsigned protect_own(const struct floor_cand *c)
                 why |= BIT(FLOOR_PROTECT_INCOMPLETE);
         if (c->pinned)
                 why |= BIT(FLOOR_PROTECT_PINNED);
+        if (c->linked)
+                why |= BIT(FLOOR_PROTECT_LINKED);
         return why;
 }
 
@@ -405,10 +408,9 @@ int floor_victims(const struct floor_state *st, const struct floor_cand *c, size
 }
 
 static const char *const floor_protect_table[_FLOOR_PROTECT_MAX] = {
-        [FLOOR_PROTECT_BEST] = "best",
-        [FLOOR_PROTECT_NEWEST] = "newest",
-        [FLOOR_PROTECT_PINNED] = "pinned",
-        [FLOOR_PROTECT_INCOMPLETE] = "incomplete",
+        [FLOOR_PROTECT_BEST] = "best",          [FLOOR_PROTECT_NEWEST] = "newest",
+        [FLOOR_PROTECT_PINNED] = "pinned",      [FLOOR_PROTECT_INCOMPLETE] = "incomplete",
+        [FLOOR_PROTECT_LINKED] = "hard-linked",
 };
 
 const char *floor_protect_to_string(enum floor_protect p)

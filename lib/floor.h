@@ -32,6 +32,7 @@ struct floor_cand {
         bool unreadable;  /* a read failed: protected as pinned, and no last written */
         bool seen_future; /* its mtime, in the future when a daemon saw it, tells nothing (ckpt.seen_future) */
         bool complete;
+        bool linked; /* ckpt.linked: evicting it frees nothing */
 };
 
 /* Why a kept checkpoint is never evicted: bits (1u << enum floor_protect). */
@@ -40,6 +41,7 @@ enum floor_protect {
         FLOOR_PROTECT_NEWEST, /* newest complete kept one of its run, by order or the last written */
         FLOOR_PROTECT_PINNED,
         FLOOR_PROTECT_INCOMPLETE, /* still being written */
+        FLOOR_PROTECT_LINKED,     /* its files have other links: evicting it frees no room */
         _FLOOR_PROTECT_MAX,
 };
 

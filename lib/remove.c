@@ -995,8 +995,8 @@ int remove_ckpt(struct remove_ctx *ctx, int run_fd, const struct ckpt *c, uint64
  * a removal that takes many steps. What the rename also guarded, a trainer
  * atomically renaming a new file onto this name between the check and the
  * unlink, is left to the instant between our fstat(2) and unlinkat(2). */
-int remove_file_checked(int run_fd, const struct ckpt *c, int (*unleased)(void *userdata), void *userdata,
-                        uint64_t *ret_freed)
+int remove_file_checked(int run_fd, const struct ckpt *c, bool need_room, int (*unleased)(void *userdata),
+                        void *userdata, uint64_t *ret_freed)
 {
         _cleanup_close_ int fd = -1;
         const char *name;
@@ -1023,6 +1023,9 @@ int remove_file_checked(int run_fd, const struct ckpt *c, int (*unleased)(void *
                 return VERIFY_UNCHECKED_BASE + errno;
         if (!S_ISREG(st.st_mode) || st.st_dev != c->dev || st.st_ino != c->ino)
                 return -ESTALE;
+        /* linked since the scan (a backup made by hard links) */
+        if (need_room && st.st_nlink > 1)
+                return VERIFY_LINKED;
         r = verify_lease_take(fd);
         leased = r == 0;
         if (r == -EAGAIN)

@@ -37,14 +37,16 @@ int remove_ckpt(struct remove_ctx *ctx, int run_fd, const struct ckpt *c, uint64
  * through an open file description, which the lease would conflict with.
  * Without leases (NFS, no CAP_LEASE) unleased(userdata), when not NULL,
  * is asked what else keeps it (its flock pin): anything but VERIFY_FREE is
- * returned as is; and its size and mtime must still be the scan's. Returns
- * 0 when removed (*ret_freed: bytes released), VERIFY_IN_USE or
- * VERIFY_CHANGED (verify.h) when kept, VERIFY_UNCHECKED_BASE + errno when
+ * returned as is; and its size and mtime must still be the scan's. With
+ * need_room (the floor's victim), a file with another link, whose removal
+ * frees nothing, is kept: VERIFY_LINKED. Returns 0 when removed
+ * (*ret_freed: bytes released), VERIFY_IN_USE or VERIFY_CHANGED (verify.h)
+ * when kept, VERIFY_UNCHECKED_BASE + errno when
  * kept because the check itself failed (opening it, its inode, the lease),
  * -ESTALE when it is no longer that file, or -errno when the unlinkat(2)
  * failed. */
-int remove_file_checked(int run_fd, const struct ckpt *c, int (*unleased)(void *userdata), void *userdata,
-                        uint64_t *ret_freed);
+int remove_file_checked(int run_fd, const struct ckpt *c, bool need_room, int (*unleased)(void *userdata),
+                        void *userdata, uint64_t *ret_freed);
 /* remove_ckpt() in steps, so that a daemon removing a huge tree keeps
  * serving its other events. remove_ckpt_begin() does everything up to the
  * renames (the checkpoint's names are gone when it returns 0, its removal

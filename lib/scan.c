@@ -697,6 +697,7 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
         c->dev = (uint32_t)ctx->l->v[cands[0].idx].st.st_dev;
         c->ino = ctx->l->v[cands[0].idx].st.st_ino;
         c->complete = true;
+        c->linked = !c->is_dir;
         /* never from stat(2) (see struct ckpt.dev); were it, a cut one
          * could miss its flock pin: keep it instead */
         if (ctx->l->v[cands[0].idx].st.st_dev > UINT32_MAX)
@@ -710,6 +711,8 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
 
                 c->uid = k == 0 || st->st_uid == c->uid ? st->st_uid : UID_MIXED; /* run_decide() */
                 c->size_bytes += (uint64_t)st->st_blocks * 512;
+                if (st->st_nlink <= 1)
+                        c->linked = false;
                 if (stat_mtime_usec(st) > c->mtime_usec)
                         c->mtime_usec = stat_mtime_usec(st);
 

@@ -22,6 +22,7 @@ enum verify_verdict {
         VERIFY_IN_USE,  /* another process has it open */
         VERIFY_CHANGED, /* without leases: its size or mtime moved since the scan */
         VERIFY_KEPT,    /* kept by a check of the caller's, which said why */
+        VERIFY_LINKED,  /* another link holds its blocks: removing it frees no room */
         _VERIFY_VERDICT_MAX,
 };
 

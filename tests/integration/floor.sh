@@ -526,6 +526,63 @@ test_best_left_after_the_policy_is_protected() {
         no_sanitizer_reports dry unmet
 }
 
+# A checkpoint with another link (a backup made by `cp -l`) frees nothing
+# when evicted: the floor passes it by for the next one, as the dry run
+# says, and never evicts it for nothing. Six 2 MiB checkpoints, the 3 best
+# kept and the newest; 4 MiB free, floor 7 MiB: one eviction is enough,
+# and the worst of the best 3 (rank 3) is the linked one.
+test_floor_passes_a_hard_linked_checkpoint_by() {
+        need_root
+        local r=$T/disk/runs rc
+        local flags=(--preset lightning --monitor val_loss --keep-top-k 3 --keep-last 1 --min-free 7M)
+        mount_tmpfs "$T/disk" 32m
+        mkdir -p "$r" "$T/disk/backup"
+        old_ckpt "$r" 0 0.5000 2048
+        old_ckpt "$r" 1 0.4000 2048 # rank 3
+        old_ckpt "$r" 2 0.3000 2048 # rank 1
+        old_ckpt "$r" 3 0.3500 2048 # rank 2
+        old_ckpt "$r" 4 0.6000 2048 # newest
+        ln "$r/$(ck 1 0.4000)" "$T/disk/backup/"
+        fill "$T/disk/backup/data" $((4 * MIB))
+        "$CKPTD" -1 -n -w "$r" "${flags[@]}" 2>dry || fail "-1 -n failed: $(cat dry)"
+        assert_grep "would delete $r/$(ck 3 0.3500) (floor, " dry
+        [ "$(count '(floor, ' dry)" = 1 ] || fail "the dry run would evict more: $(cat dry)"
+        "$CKPTD" -1 -w "$r" "${flags[@]}" 2>out || fail "-1 failed: $(cat out)"
+        assert_grep "evicted $r/$(ck 3 0.3500) (floor, " out
+        [ "$(count '(floor, ' out)" = 1 ] || fail "evicted more than one: $(cat out)"
+        assert_names "$r" "$(ck 1 0.4000)" "$(ck 2 0.3000)" "$(ck 4 0.6000)"
+        [ "$(free_bytes "$r")" -ge $((7 * MIB)) ] || fail "the floor is not met: $(free_bytes "$r") free"
+
+        # linked after the daemon read it: the removal's own check keeps it
+        rm -rf "$r" "$T/disk/backup"
+        mkdir -p "$r" "$T/disk/backup"
+        old_ckpt "$r" 0 0.5000 2048
+        old_ckpt "$r" 1 0.4000 2048
+        old_ckpt "$r" 2 0.3000 2048
+        old_ckpt "$r" 3 0.3500 2048
+        old_ckpt "$r" 4 0.6000 2048
+        PROBE_DIR=$T/disk/probe
+        mkdir -p "$PROBE_DIR"
+        touch -d "-1 hour" "$PROBE_DIR/p_0"
+        cat >ckptd.conf <<EOC
+check_interval = 1;
+watch = (
+  { path = "$r"; preset = "lightning"; monitor = "val_loss"; keep_top_k = 3; keep_last = 1;
+    min_free = "7M"; },
+  { path = "$PROBE_DIR"; pattern = "p_{step}"; keep_top_k = 0; keep_last = 1; settle = 0.2; }
+);
+EOC
+        LOG=$T/log
+        start_ckptd "$LOG" -c ckptd.conf
+        ln "$r/$(ck 1 0.4000)" "$T/disk/backup/"
+        fill "$T/disk/backup/data" $((4 * MIB))
+        wait_for 20 grep -q "evicted $r/$(ck 3 0.3500) (floor, " "$LOG" || fail "nothing evicted: $(cat "$LOG")"
+        probe
+        [ "$(count '(floor, ' "$LOG")" = 1 ] || fail "evicted more than one: $(grep floor "$LOG")"
+        assert_names "$r" "$(ck 1 0.4000)" "$(ck 2 0.3000)" "$(ck 4 0.6000)"
+        stop_ckptd
+}
+
 # mk_steps DIR NAMING: four directory checkpoints of 2 MiB in DIR, an hour
 # old: best step-1 (loss 0.1), rank 2 step-2 (0.5), rank 3 step-3 (0.6),
 # newest step-4 (0.9). NAMING "file": named step-N, the loss in

@@ -224,6 +224,35 @@ START_TEST(test_unranked_first)
 }
 END_TEST
 
+/* A hard-linked one frees nothing: passed by for the next, though it would
+ * go first, and still counted among its run's kept ones (it stays the
+ * newest or the best where it is). */
+START_TEST(test_linked_passed_by)
+{
+        struct floor_cand c[4];
+        struct floor_state st = state(0, 100, 100);
+        const size_t want[] = { 2 };
+        unsigned why[4];
+
+        c[0] = cand(0, 1, 1, 100); /* best */
+        c[1] = cand(0, 3, 2, 100); /* rank 3: would go first */
+        c[1].linked = true;
+        c[2] = cand(0, 2, 3, 100); /* rank 2 */
+        c[3] = cand(0, 4, 4, 100); /* newest */
+        assert_victims(&st, c, 4, want, 1, 0, 0);
+        ck_assert_int_eq(floor_protect(c, 4, why), 0);
+        ck_assert_uint_eq(why[1], P(FLOOR_PROTECT_LINKED));
+        ck_assert_uint_eq(why[2], 0);
+        /* the newest, linked: newest all the same, and the one before it
+         * is no newest */
+        c[1].linked = false;
+        c[3].linked = true;
+        ck_assert_int_eq(floor_protect(c, 4, why), 0);
+        ck_assert_uint_eq(why[3], P(FLOOR_PROTECT_NEWEST) | P(FLOOR_PROTECT_LINKED));
+        ck_assert_uint_eq(why[2], 0);
+}
+END_TEST
+
 /* 100% full with an impossible floor: only unprotected kept ones go, and
  * the shortfall is reported against the floor. */
 START_TEST(test_protected_when_full)
@@ -595,6 +624,7 @@ START_TEST(test_protect_strings)
         ck_assert_str_eq(floor_protect_to_string(FLOOR_PROTECT_NEWEST), "newest");
         ck_assert_str_eq(floor_protect_to_string(FLOOR_PROTECT_PINNED), "pinned");
         ck_assert_str_eq(floor_protect_to_string(FLOOR_PROTECT_INCOMPLETE), "incomplete");
+        ck_assert_str_eq(floor_protect_to_string(FLOOR_PROTECT_LINKED), "hard-linked");
         ck_assert_ptr_null(floor_protect_to_string(_FLOOR_PROTECT_MAX));
 }
 END_TEST
@@ -615,6 +645,7 @@ Suite *floor_suite(void)
         tcase_add_test(tc, test_runs_interleave);
         tcase_add_test(tc, test_unranked_first);
         tcase_add_test(tc, test_protected_when_full);
+        tcase_add_test(tc, test_linked_passed_by);
         tcase_add_test(tc, test_newest);
         tcase_add_test(tc, test_newest_written);
         tcase_add_test(tc, test_best_left);

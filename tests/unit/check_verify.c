@@ -90,7 +90,7 @@ START_TEST(test_file_removed_without_tombstone)
         file_ckpt(&c, "ckpt-1.pt");
         hooks = 0;
         remove_test_hook = count_hook;
-        ck_assert_int_eq(remove_file_checked(run_fd, &c, NULL, NULL, &freed), 0);
+        ck_assert_int_eq(remove_file_checked(run_fd, &c, false, NULL, NULL, &freed), 0);
         ck_assert_uint_eq(hooks, 1);
         ck_assert_uint_eq(freed, c.size_bytes);
         ck_assert(!exists_at(run_fd, "ckpt-1.pt"));
@@ -113,10 +113,10 @@ START_TEST(test_open_file_is_kept)
                 file_ckpt(&c, "ckpt-2.pt");
                 int fd = open(path, modes[i] | O_CLOEXEC);
                 ck_assert_int_ge(fd, 0);
-                ck_assert_int_eq(remove_file_checked(run_fd, &c, NULL, NULL, &freed), VERIFY_IN_USE);
+                ck_assert_int_eq(remove_file_checked(run_fd, &c, false, NULL, NULL, &freed), VERIFY_IN_USE);
                 ck_assert(exists_at(run_fd, "ckpt-2.pt"));
                 close(fd);
-                ck_assert_int_eq(remove_file_checked(run_fd, &c, NULL, NULL, &freed), 0);
+                ck_assert_int_eq(remove_file_checked(run_fd, &c, false, NULL, NULL, &freed), 0);
                 ck_assert(!exists_at(run_fd, "ckpt-2.pt"));
                 ckpt_finish(&c);
         }
@@ -134,23 +134,23 @@ START_TEST(test_replaced_file_is_left)
         file_ckpt(&c, "ckpt-3.pt");
         write_at(run_fd, "new.tmp", "trainer's new");
         ck_assert_int_eq(renameat(run_fd, "new.tmp", run_fd, "ckpt-3.pt"), 0);
-        ck_assert_int_eq(remove_file_checked(run_fd, &c, NULL, NULL, &freed), -ESTALE);
+        ck_assert_int_eq(remove_file_checked(run_fd, &c, false, NULL, NULL, &freed), -ESTALE);
         ck_assert(exists_at(run_fd, "ckpt-3.pt"));
 
         write_at(run_fd, "target", "precious");
         ck_assert_int_eq(unlinkat(run_fd, "ckpt-3.pt", 0), 0);
         ck_assert_int_eq(symlinkat("target", run_fd, "ckpt-3.pt"), 0);
-        ck_assert_int_eq(remove_file_checked(run_fd, &c, NULL, NULL, &freed), -ESTALE);
+        ck_assert_int_eq(remove_file_checked(run_fd, &c, false, NULL, NULL, &freed), -ESTALE);
         ck_assert(exists_at(run_fd, "ckpt-3.pt"));
         ck_assert(exists_at(run_fd, "target"));
 
         ck_assert_int_eq(unlinkat(run_fd, "ckpt-3.pt", 0), 0);
         ck_assert_int_eq(mkfifoat(run_fd, "ckpt-3.pt", 0644), 0);
-        ck_assert_int_eq(remove_file_checked(run_fd, &c, NULL, NULL, &freed), -ESTALE);
+        ck_assert_int_eq(remove_file_checked(run_fd, &c, false, NULL, NULL, &freed), -ESTALE);
         ck_assert(exists_at(run_fd, "ckpt-3.pt"));
         ckpt_finish(&c);
 
-        ck_assert_int_eq(remove_file_checked(run_fd, &c, NULL, NULL, &freed), -EINVAL);
+        ck_assert_int_eq(remove_file_checked(run_fd, &c, false, NULL, NULL, &freed), -EINVAL);
 }
 END_TEST
 
