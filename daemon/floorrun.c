@@ -235,8 +235,15 @@ int manager_floor_start(struct manager *m)
                 r = sd_event_source_set_enabled(m->writing_timer, SD_EVENT_OFF);
         if (r >= 0)
                 r = sd_event_add_time_relative(m->event, &m->soon_timer, CLOCK_MONOTONIC, 0, 0, on_floor_timer, m);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(m->soon_timer, SD_EVENT_OFF);
         if (r < 0)
                 return log_errno(r, "cannot set up the floor timers: %m");
+        /* the first check now, before READY=1 and the first STATUS=: its
+         * free space and floor are then read, not the zeros of a
+         * filesystem not checked yet, and a floor already crossed is
+         * enforced with the start-up sweep */
+        floor_check(m);
         return 0;
 }
 

@@ -1091,6 +1091,23 @@ with open(sys.argv[2], "a") as f:
         wait_for 10 test -S "$T/notify.sock" || fail "no notify socket"
 }
 
+# The first STATUS= after start-up already tells the filesystem's free
+# space and floor, read before READY=1: not "0B free, floor 0B" for a
+# second (an alert on free space would fire at every start).
+test_first_status_tells_the_floor() {
+        need_root
+        local r=$T/disk/r
+        mount_tmpfs "$T/disk" 32m
+        mkdir -p "$r"
+        notify_listener
+        LOG=$T/ckptd.log
+        NOTIFY_SOCKET=$T/notify.sock start_ckptd "$LOG" -w "$r" --preset lightning --min-free 4M
+        wait_for 20 grep -q "STATUS=" "$T/notify.log" || fail "no STATUS: $(cat "$T/notify.log")"
+        grep -m1 "STATUS=" "$T/notify.log" | grep -q "$r [0-9.]*M free, floor 4M" ||
+                fail "the first STATUS=: $(cat "$T/notify.log")"
+        stop_ckptd
+}
+
 # --- 5. the metrics file and STATUS= follow the floor (check_interval only) ---
 test_metrics_and_status_follow_the_floor() {
         need_root
