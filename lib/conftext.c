@@ -359,7 +359,9 @@ static int include_file(struct conftext *t, const char *raw, size_t raw_len, str
                 if (raw[i] == '\\' && (raw[i + 1] == '\\' || raw[i + 1] == '"'))
                         i++;
                 else if (raw[i] == '\\')
-                        return conf_fail(error, at, "@include: only \\\\ and \\\" may follow a backslash");
+                        return conf_fail(
+                                error, at,
+                                "@include: a backslash may be followed only by another backslash or a double quote");
                 name[n++] = raw[i];
         }
         name[n] = '\0';
