@@ -244,6 +244,12 @@ static int fs_scan(struct fs_state *f, struct root *const *roots, size_t n, int6
                         if (run_decide(&roots[i]->w->policy, runs[j].ckpts, runs[j].n_ckpts, now) < 0)
                                 log_warning("%s/%s: out of memory ranking by owner: keeping every checkpoint",
                                             roots[i]->w->path, runs[j].path);
+                        /* decided as the pass before did (oneshot.c): a
+                         * save written in place is not for its place, or
+                         * what it displaced there, kept by that pass, is
+                         * no candidate here, and another goes in its stead */
+                        sweep_placed_being_written(roots[i], &runs[j], &roots[i]->w->policy, now, false, -1,
+                                                   &(struct placed_ask){.quiet = true});
                         ret->v[ret->n++] = (struct space_run){.root = roots[i], .run = &runs[j]};
                 }
         }

@@ -587,8 +587,10 @@ bool sweep_placed_being_written(struct root *r, struct run *run, const struct po
                         /* replaced since the scan (a save renamed over
                          * it): what stands there now may be written */
                         path = sweep_ckpt_path(r, run, c);
-                        log_info("%s: %s: taken for a save still being written, not for its place",
-                                 path ? path : c->name, v == -ESTALE ? "changed since it was scanned" : "in use");
+                        if (!ask_cb || !ask_cb->quiet)
+                                log_info("%s: %s: taken for a save still being written, not for its place",
+                                         path ? path : c->name,
+                                         v == -ESTALE ? "changed since it was scanned" : "in use");
                         c->complete = false;
                         if (ask_cb && ask_cb->taken)
                                 ask_cb->taken(c, ask_cb->userdata);

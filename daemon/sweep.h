@@ -146,6 +146,7 @@ struct placed_ask {
         bool (*asked)(const struct ckpt *c, void *userdata);
         void (*taken)(const struct ckpt *c, void *userdata);
         void *userdata;
+        bool quiet; /* taken without a line: the pass before said it */
 };
 
 /* After a scan of the whole run and its decision by p: when the decision

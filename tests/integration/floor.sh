@@ -583,6 +583,38 @@ EOC
         stop_ckptd
 }
 
+# -1 with a save written in place: the floor decides its runs as the pass
+# before did, with the save taken out for what it would displace. Four
+# DeepSpeed saves of 2 MiB (keep_last 3) and a fifth being written, a shard
+# open and 10 s old: the oldest left, global_step2, is the floor's victim,
+# not global_step3 (kept only as the floor saw the run deciding anew).
+test_oneshot_floor_decides_as_the_pass_before() {
+        need_root
+        local r=$T/disk/ds s
+        mount_tmpfs "$T/disk" 32m
+        mkdir -p "$r" "$T/disk/other"
+        for s in 1 2 3 4; do
+                mkdir "$r/global_step$s"
+                mkfile "$r/global_step$s/shard.pt" 2048
+                touch -d "-$((10 - s)) hours" "$r/global_step$s/shard.pt" "$r/global_step$s"
+        done
+        mkdir "$r/global_step5"
+        "$PY" -c 'import os, sys, time
+f = open(sys.argv[1], "wb"); f.write(os.urandom(1 << 20)); f.flush()
+t = time.time() - 10; os.utime(sys.argv[1], (t, t)); open(sys.argv[2], "w").close()
+time.sleep(600)' "$r/global_step5/shard.pt" "$T/ready" &
+        echo $! >>"$T/pids"
+        wait_for 10 test -e "$T/ready" || fail "the writer did not start"
+        touch -d "-10 seconds" "$r/global_step5"
+        fill "$T/disk/other/data" $((8 * MIB))
+        "$CKPTD" -1 -w "$r" --preset deepspeed --keep-last 3 --min-free 11M 2>out || fail "-1 failed: $(cat out)"
+        assert_grep "deleted $r/global_step1 (policy, " out
+        assert_grep "evicted $r/global_step2 (floor, " out
+        [ "$(count '(floor, ' out)" = 1 ] || fail "evicted more than one: $(cat out)"
+        [ "$(count 'taken for a save still being written' out)" = 1 ] || fail "said more than once: $(cat out)"
+        assert_names "$r" global_step3 global_step4 global_step5
+}
+
 # mk_steps DIR NAMING: four directory checkpoints of 2 MiB in DIR, an hour
 # old: best step-1 (loss 0.1), rank 2 step-2 (0.5), rank 3 step-3 (0.6),
 # newest step-4 (0.9). NAMING "file": named step-N, the loss in
