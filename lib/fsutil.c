@@ -243,8 +243,3 @@ char *path_join(const char *a, const char *b, const char *c)
         *o = '\0';
         return p;
 }
-
-int64_t stat_mtime_usec(const struct stat *st)
-{
-        return (int64_t)st->st_mtim.tv_sec * (int64_t)USEC_PER_SEC + st->st_mtim.tv_nsec / (int64_t)NSEC_PER_USEC;
-}
