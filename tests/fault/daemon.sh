@@ -40,10 +40,13 @@ watch = (
 EOC
 }
 
-# What the fault-free session holds after each stage.
+# What the fault-free session holds after each stage. `latest` stays at
+# global_step3 while 4 and 5 come: the newest, past it and written since,
+# is a save under way (pointer_files in ckptd.conf(5)), so in the last stage
+# global_step4 is the newest complete one and stays.
 STAGE0="ds/global_step1 ds/global_step3 lt/epoch=1-step=20-val_loss=0.3.ckpt lt/epoch=2-step=30-val_loss=0.6.ckpt lt/epoch=3-step=40-val_loss=0.7.ckpt"
 STAGE1="ds/global_step3 ds/global_step4 lt/epoch=1-step=20-val_loss=0.3.ckpt lt/epoch=2-step=30-val_loss=0.6.ckpt lt/epoch=4-step=50-val_loss=0.4.ckpt"
-STAGE2="ds/global_step3 ds/global_step5 lt/epoch=1-step=20-val_loss=0.3.ckpt lt/epoch=2-step=30-val_loss=0.6.ckpt lt/epoch=4-step=50-val_loss=0.4.ckpt lt/epoch=5-step=60-val_loss=0.8.ckpt"
+STAGE2="ds/global_step3 ds/global_step4 ds/global_step5 lt/epoch=1-step=20-val_loss=0.3.ckpt lt/epoch=2-step=30-val_loss=0.6.ckpt lt/epoch=4-step=50-val_loss=0.4.ckpt lt/epoch=5-step=60-val_loss=0.8.ckpt"
 
 # The checkpoints (not what is inside them, not pins and pointers) in work.
 ckpts() {
