@@ -274,11 +274,7 @@ static char *reasons_string(const struct ckpt *c, const char *marker)
                         fprintf(m, "#%d", c->verdict.best_rank);
                 if (r == KEEP_INCOMPLETE && c->unmarked && marker && *marker) {
                         _cleanup_free_ char *e = log_escape(marker);
-                        /* an earlier save's marker (scan.c) */
-                        if (c->marked)
-                                fprintf(m, "(%s older than its files)", e ? e : "marker");
-                        else
-                                fprintf(m, "(no %s)", e ? e : "marker");
+                        fprintf(m, "(no %s)", e ? e : "marker");
                 }
                 if (r == KEEP_PINNED) {
                         bool p1 = true;
@@ -513,8 +509,7 @@ static json_object *ckpt_json(const struct root *r, const struct ckpt *c)
         json_object_object_add(o, "size_bytes", json_object_new_uint64(c->size_bytes));
         json_object_object_add(o, "mtime_usec", json_object_new_int64(c->mtime_usec));
         json_object_object_add(o, "complete", json_object_new_boolean(c->complete));
-        json_object_object_add(o, "marker_missing", json_object_new_boolean(c->unmarked && !c->marked));
-        json_object_object_add(o, "marker_stale", json_object_new_boolean(c->unmarked && c->marked));
+        json_object_object_add(o, "marker_missing", json_object_new_boolean(c->unmarked));
         json_object_object_add(o, "verdict", json_object_new_string(c->verdict.keep ? "keep" : "delete"));
         a = json_object_new_array();
         if (!c->verdict.keep)

@@ -575,7 +575,7 @@ static uint64_t kept_unproven(struct root_state *rs, struct run_state *run, cons
                         struct ckpt *c = at >= 0 ? &idx->ckpts[at] : NULL;
                         uint64_t ask;
 
-                        if (!c || ckpt_marked_done(c) || c->read_error != 0)
+                        if (!c || c->marked || c->read_error != 0)
                                 continue;
                         if (p->writing) {
                                 /* taken before: asked again, once a call */

@@ -372,7 +372,7 @@ static bool place_in_use(struct root *r, const struct run *run, const struct ckp
 {
         int v;
 
-        if (ckpt_marked_done(k))
+        if (k->marked)
                 return false; /* its marker, written last, says the save is done */
         if (k->is_dir && k->mtime_usec < now_usec - (int64_t)VERIFY_RECENT_SEC * (int64_t)USEC_PER_SEC)
                 return false;

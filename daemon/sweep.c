@@ -563,7 +563,7 @@ bool sweep_placed_being_written(struct root *r, struct run *run, const struct po
                                         : (c->verdict.reasons & placed) || (c->mtime_usec >= newest && c->verdict.keep);
                         int v;
 
-                        if (!c->complete || ckpt_marked_done(c) || c->read_error != 0 || !ask)
+                        if (!c->complete || c->marked || c->read_error != 0 || !ask)
                                 continue;
                         if (ask_cb && ask_cb->asked && ask_cb->asked(c, ask_cb->userdata))
                                 continue;

@@ -189,20 +189,11 @@ struct ckpt {
          * (require_marker), or that the marked ones of its run show is
          * still being saved (scan.c): incomplete, whatever the events say */
         bool unmarked : 1;
-        /* a directory holding its complete_marker; with unmarked too, one
-         * an hour older than its files, an earlier save's (scan.c) */
-        bool marked : 1;
+        bool marked : 1; /* a directory holding its complete_marker */
         /* files, each with another link (st_nlink > 1): removing it frees
          * no room, so the floor passes it by */
         bool linked : 1;
 };
-
-/* Its marker, written last, says its save is done: not one an earlier save
- * left (unmarked too). */
-static inline bool ckpt_marked_done(const struct ckpt *c)
-{
-        return c->marked && !c->unmarked;
-}
 
 /* Field i (< n_fields) of c: in its packed allocation, before the names. */
 static inline const struct field *ckpt_field(const struct ckpt *c, size_t i)

@@ -654,30 +654,19 @@ static int ckpt_metric(const struct scan_ctx *ctx, const struct fields *f, struc
 
 /* 1 when the marker is there, 0 when not (ENOENT, or a path through a
  * symlink or a mount), -errno when nobody can tell. */
-static int marker_present(int member_fd, const char *marker, int64_t *ret_mtime_usec)
+static int marker_present(int member_fd, const char *marker)
 {
         /* O_PATH|O_NOFOLLOW: a marker that is a symlink still counts as
          * present (openat2(2) returns the link itself in that case). */
-        _cleanup_close_ int fd = openat_beneath(member_fd, marker, O_PATH | O_NOFOLLOW, 0);
-        struct stat st;
+        int fd = openat_beneath(member_fd, marker, O_PATH | O_NOFOLLOW, 0);
 
         if (open_error_gone_or_replaced(fd))
                 return 0;
         if (fd < 0)
                 return fd;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        *ret_mtime_usec = stat_mtime_usec(&st);
+        close(fd);
         return 1;
 }
-
-/* A marker this much older than the newest file of its directory was left
- * by an earlier save: a training restarted from scratch into the same
- * output directory rewrites checkpoint-N in place, and the old run's
- * trainer_state.json stays until the new save writes its own, last. Ranks
- * that write after the marker (their RNG state) do so within seconds, and
- * the hosts of one job do not differ by an hour. */
-#define MARKER_STALE_USEC ((int64_t)3600 * (int64_t)USEC_PER_SEC)
 
 /* Fill checkpoint c from its members cands[0..n). Returns 0, 1 when a member
  * vanished or was replaced mid-scan (the checkpoint is dropped; the next
@@ -772,16 +761,8 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
                         if (tree_error < 0)
                                 ckpt_error(c, tree_error, READ_WHAT_TREE);
                         if (need_marker) {
-                                int64_t marker_usec = 0, gap;
-
-                                q = marker_present(fd, marker, &marker_usec);
-                                if (q > 0 && !__builtin_sub_overflow(c->mtime_usec, marker_usec, &gap) &&
-                                    gap > MARKER_STALE_USEC) {
-                                        /* an earlier save's: says nothing
-                                         * of this one, and where it is
-                                         * required, it is still to come */
-                                        c->marked = c->unmarked = ctx->w->require_marker;
-                                } else if (q > 0)
+                                q = marker_present(fd, marker);
+                                if (q > 0)
                                         marked = c->marked = true;
                                 else if (q < 0)
                                         ckpt_error(c, q, READ_WHAT_MARKER);

@@ -252,65 +252,6 @@ test_pointer_file_waited_for_daemon() {
         stop_daemon log
 }
 
-# hf_save DIR STEP LOSS BEST AGE: checkpoint-STEP as the Trainer saves it,
-# trainer_state.json last, every file AGE old (touch -d).
-hf_save() {
-        mkdir -p "$1/checkpoint-$2"
-        mkfile "$1/checkpoint-$2/model.safetensors" 2
-        mkfile "$1/checkpoint-$2/optimizer.pt" 2
-        echo "{\"best_model_checkpoint\": \"$1/checkpoint-$4\", \"global_step\": $2,
- \"log_history\": [{\"eval_loss\": $3, \"step\": $2}]}" >"$1/checkpoint-$2/trainer_state.json"
-        touch -d "$5" "$1/checkpoint-$2"/* "$1/checkpoint-$2"
-}
-
-# A training restarted from scratch into yesterday's output directory
-# rewrites checkpoint-N in place, and yesterday's trainer_state.json stays in
-# it until the new save writes its own, last. That marker says nothing of
-# the save under way: it is incomplete, and the new run's only finished
-# checkpoint is not deleted for it. Once its own marker is written, it is.
-test_marker_of_an_earlier_save() {
-        local s
-        for s in 500 1000 1500 2000 2500 3000; do hf_save out "$s" "0.$((s / 500))" 2000 "-1 day"; done
-        hf_save out 500 0.8 500 "-10 minutes" # today's first save
-        mkfile out/checkpoint-1000/model.safetensors 2 # today's second, under way
-        touch -d "-30 seconds" out/checkpoint-1000/model.safetensors
-        local flags=(--preset huggingface --monitor eval_loss --keep-top-k 1 --keep-last 1)
-        "$CKPTD" -l -w "$T/out" "${flags[@]}" >out.l 2>err || fail "-l failed: $(cat err)"
-        assert_grep "keep .*checkpoint-1000/ *incomplete(trainer_state.json older than its files)$" out.l
-        "$CKPTD" -1 -w "$T/out" "${flags[@]}" 2>err || fail "-1 failed: $(cat err)"
-        assert_exists out/checkpoint-500
-        assert_exists out/checkpoint-1000
-        # the save ends: its own marker, last
-        hf_save out 1000 0.4 1000 "-5 seconds"
-        "$CKPTD" -1 -w "$T/out" "${flags[@]}" 2>err || fail "-1 failed: $(cat err)"
-        assert_exists out/checkpoint-1000
-        [ ! -e out/checkpoint-500 ] || fail "checkpoint-500 kept after the next save: $(cat err)"
-}
-
-# The same, live. A file rewritten inside a complete directory raises no
-# event of the run; a reload reads the run again and finds the rewrite
-# under way: it displaces nothing, is watched inside, and its own marker's
-# write is what completes it.
-test_marker_of_an_earlier_save_daemon() {
-        local s
-        for s in 500 1000 1500 2000 2500 3000; do hf_save out "$s" "0.$((s / 500))" 2000 "-1 day"; done
-        hf_save out 500 0.8 500 "-10 minutes"
-        cat >c.conf <<EOC
-watch = ( { path = "$T/out"; preset = "huggingface"; monitor = "eval_loss"; keep_top_k = 1; keep_last = 1;
-            settle = 0.2; } );
-EOC
-        start_daemon log -c c.conf
-        wait_names out checkpoint-1000 checkpoint-2000 checkpoint-3000 checkpoint-500
-        mkfile out/checkpoint-1000/model.safetensors 2
-        kill -HUP "$DPID"
-        wait_for 20 grep -q '^ckptd: reloaded ' log || fail "no reload: $(cat log)"
-        wait_for 30 quiet_for_2s || fail "ckptd never idles"
-        assert_names out checkpoint-1000 checkpoint-2000 checkpoint-3000 checkpoint-500
-        hf_save out 1000 0.4 1000 "-1 second"
-        wait_names out checkpoint-1000 checkpoint-2000 checkpoint-3000
-        stop_daemon log
-}
-
 # One tree per preset, as each trainer writes it, all below one root.
 auto_trees() {
         local s
