@@ -551,6 +551,12 @@ static int fs_cands_build(const struct fs_runs *fr, int64_t now_usec, struct fs_
                         /* "the best and the newest of each run" are per
                          * owner, as the policy ranks them (run_decide) */
                         floor_cand_from_ckpt(&ret->c[ret->n], base + run_owner_first(fr->v[i].run->ckpts, j), k);
+                        /* the daemon's index may hold a link count long
+                         * gone: removing another link raises no event where
+                         * we watch. -1's scan is fresh; the daemon's removal
+                         * asks (VERIFY_LINKED) */
+                        if (!fr->owned)
+                                ret->c[ret->n].linked = false;
                         ret->ck[ret->n] = k;
                         ret->run_of[ret->n++] = i;
                 }

@@ -583,6 +583,42 @@ EOC
         stop_ckptd
 }
 
+# The daemon's index does not hold a link count for the floor: removing
+# the other link raises no event in the run, and the checkpoint must not
+# stay passed by. Linked at start, the backup removed, then the disk
+# fills: the floor evicts the worst kept one, the once-linked rank 3.
+test_floor_trusts_no_old_link_count() {
+        need_root
+        local r=$T/disk/runs
+        mount_tmpfs "$T/disk" 32m
+        mkdir -p "$r" "$T/disk/backup"
+        old_ckpt "$r" 1 0.4000 2048 # rank 2
+        old_ckpt "$r" 2 0.3000 2048 # rank 1
+        old_ckpt "$r" 3 0.5000 2048 # rank 3
+        old_ckpt "$r" 4 0.6000 2048 # newest
+        ln "$r/$(ck 3 0.5000)" "$T/disk/backup/"
+        PROBE_DIR=$T/disk/probe
+        mkdir -p "$PROBE_DIR"
+        touch -d "-1 hour" "$PROBE_DIR/p_0"
+        cat >ckptd.conf <<EOC
+check_interval = 1;
+watch = (
+  { path = "$r"; preset = "lightning"; monitor = "val_loss"; keep_top_k = 3; keep_last = 1;
+    min_free = "7M"; },
+  { path = "$PROBE_DIR"; pattern = "p_{step}"; keep_top_k = 0; keep_last = 1; settle = 0.2; }
+);
+EOC
+        LOG=$T/log
+        start_ckptd "$LOG" -c ckptd.conf
+        rm "$T/disk/backup/$(ck 3 0.5000)"
+        fill "$T/disk/backup/data" $((5 * MIB + MIB / 2)) # one eviction meets the floor
+        wait_for 20 grep -q "(floor, " "$LOG" || fail "nothing evicted: $(cat "$LOG")"
+        probe
+        evicted "$r/$(ck 3 0.5000)" "$LOG"
+        [ "$(count '(floor, ' "$LOG")" = 1 ] || fail "evicted more than one: $(grep floor "$LOG")"
+        stop_ckptd
+}
+
 # -1 with a save written in place: the floor decides its runs as the pass
 # before did, with the save taken out for what it would displace. Four
 # DeepSpeed saves of 2 MiB (keep_last 3) and a fifth being written, a shard
