@@ -526,6 +526,25 @@ test_best_left_after_the_policy_is_protected() {
         no_sanitizer_reports dry unmet
 }
 
+# linked_daemon DIR: the daemon on the run DIR of the hard-link tests (the
+# 3 best and the newest kept, floor 7M, checked every second) and a probe
+# watch beside it on its filesystem; its log in $LOG.
+linked_daemon() {
+        PROBE_DIR=$T/disk/probe
+        mkdir -p "$PROBE_DIR"
+        touch -d "-1 hour" "$PROBE_DIR/p_0"
+        cat >ckptd.conf <<EOC
+check_interval = 1;
+watch = (
+  { path = "$1"; preset = "lightning"; monitor = "val_loss"; keep_top_k = 3; keep_last = 1;
+    min_free = "7M"; },
+  { path = "$PROBE_DIR"; pattern = "p_{step}"; keep_top_k = 0; keep_last = 1; settle = 0.2; }
+);
+EOC
+        LOG=$T/log
+        start_ckptd "$LOG" -c ckptd.conf
+}
+
 # A checkpoint with another link (a backup made by `cp -l`) frees nothing
 # when evicted: the floor passes it by for the next one, as the dry run
 # says, and never evicts it for nothing. Six 2 MiB checkpoints, the 3 best
@@ -561,19 +580,7 @@ test_floor_passes_a_hard_linked_checkpoint_by() {
         old_ckpt "$r" 2 0.3000 2048
         old_ckpt "$r" 3 0.3500 2048
         old_ckpt "$r" 4 0.6000 2048
-        PROBE_DIR=$T/disk/probe
-        mkdir -p "$PROBE_DIR"
-        touch -d "-1 hour" "$PROBE_DIR/p_0"
-        cat >ckptd.conf <<EOC
-check_interval = 1;
-watch = (
-  { path = "$r"; preset = "lightning"; monitor = "val_loss"; keep_top_k = 3; keep_last = 1;
-    min_free = "7M"; },
-  { path = "$PROBE_DIR"; pattern = "p_{step}"; keep_top_k = 0; keep_last = 1; settle = 0.2; }
-);
-EOC
-        LOG=$T/log
-        start_ckptd "$LOG" -c ckptd.conf
+        linked_daemon "$r"
         ln "$r/$(ck 1 0.4000)" "$T/disk/backup/"
         fill "$T/disk/backup/data" $((4 * MIB))
         wait_for 20 grep -q "evicted $r/$(ck 3 0.3500) (floor, " "$LOG" || fail "nothing evicted: $(cat "$LOG")"
@@ -597,19 +604,7 @@ test_floor_trusts_no_old_link_count() {
         old_ckpt "$r" 3 0.5000 2048 # rank 3
         old_ckpt "$r" 4 0.6000 2048 # newest
         ln "$r/$(ck 3 0.5000)" "$T/disk/backup/"
-        PROBE_DIR=$T/disk/probe
-        mkdir -p "$PROBE_DIR"
-        touch -d "-1 hour" "$PROBE_DIR/p_0"
-        cat >ckptd.conf <<EOC
-check_interval = 1;
-watch = (
-  { path = "$r"; preset = "lightning"; monitor = "val_loss"; keep_top_k = 3; keep_last = 1;
-    min_free = "7M"; },
-  { path = "$PROBE_DIR"; pattern = "p_{step}"; keep_top_k = 0; keep_last = 1; settle = 0.2; }
-);
-EOC
-        LOG=$T/log
-        start_ckptd "$LOG" -c ckptd.conf
+        linked_daemon "$r"
         rm "$T/disk/backup/$(ck 3 0.5000)"
         fill "$T/disk/backup/data" $((5 * MIB + MIB / 2)) # one eviction meets the floor
         wait_for 20 grep -q "(floor, " "$LOG" || fail "nothing evicted: $(cat "$LOG")"
