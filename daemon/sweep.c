@@ -13,12 +13,12 @@
 #include <unistd.h>
 
 #include "decide.h"
+#include "floor.h"
 #include "log.h"
 #include "policy.h"
 #include "remove.h"
 #include "scan_pins.h"
 #include "tombrec.h"
-#include "floor.h"
 #include "sweep.h"
 #include "verify.h"
 
