@@ -413,6 +413,7 @@ static const char *const read_what_table[_READ_WHAT_MAX] = {
         [READ_WHAT_IT] = "it",
         [READ_WHAT_INODE] = "its inode",
         [READ_WHAT_TREE] = "its tree",
+        [READ_WHAT_TREE_MOUNT] = "its tree (a mount point inside it, which ckptd never enters)",
         [READ_WHAT_MARKER] = "its complete_marker",
         [READ_WHAT_METRIC] = "its metric",
         [READ_WHAT_METRIC_LOG] = "its metric log",

@@ -109,6 +109,7 @@ enum read_what {
         READ_WHAT_IT,
         READ_WHAT_INODE,
         READ_WHAT_TREE,
+        READ_WHAT_TREE_MOUNT,
         READ_WHAT_MARKER,
         READ_WHAT_METRIC,
         READ_WHAT_METRIC_LOG,

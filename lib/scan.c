@@ -345,8 +345,11 @@ static int walk_open(struct walk_frame *f, int fd, uint64_t mnt_id, uint64_t *si
                         walk_error(ret_error, k); /* ENOENT: vanished */
                         continue;
                 }
-                if (id != mnt_id && id && mnt_id)
+                if (id != mnt_id && id && mnt_id) {
+                        /* not entered, so never removed whole */
+                        walk_error(ret_error, -EXDEV);
                         continue;
+                }
                 *size_bytes += (uint64_t)st.st_blocks * 512;
                 if (stat_mtime_usec(&st) > *mtime_usec)
                         *mtime_usec = stat_mtime_usec(&st);
@@ -392,9 +395,10 @@ static int walk_reopen_parent(const struct walk_frame *top, struct walk_frame *p
  * (dev, ino) that was walked. Linear in the size of the tree, however deep.
  * Symlinks are counted but never followed; mount points inside (another
  * mount id; st_dev would not do: overlayfs gives files the device of their
- * layer) are not entered. An entry that vanished is skipped; any other
- * failure (an unreadable subtree, EIO, a directory moved away mid-walk) is
- * put in *ret_error (the first one): what the walk could not see may hold a
+ * layer) are not entered: -EXDEV in *ret_error, for a checkpoint that
+ * cannot be removed whole is kept whole. An entry that vanished is skipped;
+ * any other failure (an unreadable subtree, EIO, a directory moved away
+ * mid-walk) is put in *ret_error (the first one): what the walk could not see may hold a
  * write from a second ago, so the checkpoint's completeness is unknown.
  * Fails only with -ENOMEM. */
 static int walk_tree(int dir_fd, uint64_t mnt_id, uint64_t *size_bytes, int64_t *mtime_usec, int *ret_error)
@@ -759,7 +763,7 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
                                 goto out;
                         }
                         if (tree_error < 0)
-                                ckpt_error(c, tree_error, READ_WHAT_TREE);
+                                ckpt_error(c, tree_error, tree_error == -EXDEV ? READ_WHAT_TREE_MOUNT : READ_WHAT_TREE);
                         if (need_marker) {
                                 q = marker_present(fd, marker);
                                 if (q > 0)

@@ -89,25 +89,54 @@ test_interrupted_removal_is_finished_next_time() {
         assert_grep "finished 1 interrupted removal" err2
 }
 
-# A bind mount inside a checkpoint directory is not crossed.
+# A bind mount inside a checkpoint directory is not crossed, and the
+# checkpoint it is in, which cannot be removed whole, is kept whole.
 test_bind_mount_inside_run_is_not_crossed() {
         need_root
-        mkdir -p runs/step-1/mnt runs/step-2 other
+        mkdir -p runs/step-1/mnt runs/step-2 runs/step-3 other
         mkfile other/precious 4
-        mkfile runs/step-1/shard 4
-        mkfile runs/step-2/shard 4
+        for s in 1 2 3; do mkfile "runs/step-$s/shard" 4; done
         mount --bind "$T/other" runs/step-1/mnt
         touch -d "-1 hour" runs/*/* runs/*
         "$CKPTD" -1 -w "$T/runs" --pattern 'step-{step}' --keep-last 1 2>err || true
+        assert_exists runs/step-1/mnt/precious
+        assert_exists runs/step-1/shard
+        assert_grep "step-1: cannot read its tree (a mount point inside it" err
+        # it takes no place among the last: step-2 is the victim
+        assert_names runs step-1 step-3
+        umount runs/step-1/mnt
         assert_exists other/precious
-        # the victim was removed up to the mount point, and it says so
-        assert_absent runs/step-1
-        assert_absent runs/.ckptd-trash-step-1/shard
-        assert_exists runs/.ckptd-trash-step-1/mnt/precious
-        assert_grep "step-1" err
-        umount runs/.ckptd-trash-step-1/mnt
+}
+
+# The daemon reads the tree of a checkpoint it is told of: one with a
+# mount point inside is kept whole, and said so.
+test_daemon_keeps_a_checkpoint_with_a_mount_inside_whole() {
+        need_root
+        mkdir -p runs/r/step-1 runs/r/step-2 runs/r/step-3/mnt other
+        for s in 1 2 3; do mkfile "runs/r/step-$s/shard" 4; done
+        mkfile other/precious 4
+        touch -d "-1 hour" runs/r/*/* runs/r/*
+        cat >c.conf <<EOC
+watch = ( { path = "$T/runs"; pattern = "step-{step}"; kind = "dir"; keep_top_k = 0; keep_last = 1;
+            settle = 1; } );
+EOC
+        mount --bind "$T/other" runs/r/step-3/mnt || fail "cannot bind-mount"
+        # renamed in while the daemon watches: read as a new save
+        mv runs/r/step-3 runs/r/step-0.tmp
+        start_daemon d.log -c c.conf
+        mkdir runs/r/step-4
+        mkfile runs/r/step-4/shard 4
+        mv runs/r/step-0.tmp runs/r/step-5
+        wait_for 20 grep -q "step-5: cannot read its tree (a mount point inside it" d.log ||
+                fail "not said: $(cat d.log)"
+        # step-5 takes no place among the last: step-4 is kept, the rest go
+        wait_for 20 test ! -e runs/r/step-2 || fail "step-2 kept: $(ls runs/r) $(cat d.log)"
+        assert_exists runs/r/step-5/shard
+        assert_exists runs/r/step-5/mnt/precious
+        assert_exists runs/r/step-4/shard
+        stop_daemon d.log
+        umount runs/r/step-5/mnt
         assert_exists other/precious
-        assert_exists runs/step-2/shard
 }
 
 # A bind-mounted run directory below the root is another filesystem: not a run.

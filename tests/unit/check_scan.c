@@ -663,6 +663,10 @@ START_TEST(test_mount_points)
         ck_assert_str_eq(runs[0].ckpts[0].name, "checkpoint-2");
         ck_assert_uint_ge(runs[0].ckpts[0].size_bytes, 4096);
         ck_assert_uint_lt(runs[0].ckpts[0].size_bytes, 1 << 20);
+        /* never removed whole, so kept whole: a read error of its tree */
+        ck_assert_int_eq(runs[0].ckpts[0].read_error, -EXDEV);
+        ck_assert_str_eq(ckpt_read_what(&runs[0].ckpts[0]),
+                         "its tree (a mount point inside it, which ckptd never enters)");
         runs_free(runs, n);
 
         /* the daemon's name-by-name path says the same, whether it knows
@@ -673,7 +677,7 @@ START_TEST(test_mount_points)
 
                 ck_assert_int_eq(scan_one(tree_fd, id, "checkpoint-3", &w, tree_pat, tree_scan_now(), &c), 0);
                 ck_assert_int_eq(scan_one(tree_fd, id, "checkpoint-2", &w, tree_pat, tree_scan_now(), &c), 1);
-                ck_assert_int_eq(c.read_error, 0);
+                ck_assert_int_eq(c.read_error, -EXDEV);
                 ck_assert_uint_lt(c.size_bytes, 1 << 20);
                 ckpt_finish(&c);
         }
