@@ -270,7 +270,10 @@ static int fs_collect(struct space *sp, struct fs_state *f, struct root *const *
         return 0;
 }
 
-static void log_unmet(struct fs_state *f, const struct floor_cand *c, const unsigned *why, size_t n)
+/* kept_linked: victims of the pass kept at their removal as hard-linked,
+ * no longer candidates but kept for that reason all the same */
+static void log_unmet(struct fs_state *f, const struct floor_cand *c, const unsigned *why, size_t n,
+                      unsigned kept_linked)
 {
         unsigned count[_FLOOR_PROTECT_MAX] = {};
         struct log_fields lf = {
@@ -289,6 +292,7 @@ static void log_unmet(struct fs_state *f, const struct floor_cand *c, const unsi
                 for (int k = 0; k < _FLOOR_PROTECT_MAX; k++)
                         if (c[i].kept && (why[i] & (1u << k)))
                                 count[k]++;
+        count[FLOOR_PROTECT_LINKED] += kept_linked;
         /* rare: said only when there are some */
         if (count[FLOOR_PROTECT_LINKED] > 0)
                 snprintf(linked, sizeof(linked), ", %u hard-linked (evicting them frees nothing)",
@@ -307,10 +311,11 @@ static void log_unmet(struct fs_state *f, const struct floor_cand *c, const unsi
                                 : "");
 }
 
-static void set_unmet(struct fs_state *f, bool unmet, const struct floor_cand *c, const unsigned *why, size_t n)
+static void set_unmet(struct fs_state *f, bool unmet, const struct floor_cand *c, const unsigned *why, size_t n,
+                      unsigned kept_linked)
 {
         if (unmet && !f->unmet) {
-                log_unmet(f, c, why, n);
+                log_unmet(f, c, why, n, kept_linked);
         } else if (!unmet && f->unmet) {
                 struct log_fields lf = {
                         .message_id = MSGID_FLOOR_RECOVERED,
@@ -671,6 +676,7 @@ static int fs_enforce(struct space *sp, struct fs_state *f, struct root *const *
         uint64_t writing_bytes, room;
         size_t nv = 0, batch = 1;
         bool first = true, walk = false;
+        unsigned kept_linked = s->kept_linked;
         int r, places = 0;
 
         r = fs_collect(sp, f, roots, n, s->now_usec, view, &fr);
@@ -792,7 +798,7 @@ again:
                 f->short_bytes = f->floor_bytes - room;
                 floor_protect(fc.c, fc.n, fc.why);
         }
-        set_unmet(f, room < f->floor_bytes, fc.c, fc.why, fc.n);
+        set_unmet(f, room < f->floor_bytes, fc.c, fc.why, fc.n, s->kept_linked - kept_linked);
         r = 0;
 out:
         victim_locks_finish(&locks);
@@ -893,11 +899,11 @@ int space_check(struct space *sp, struct root *const *roots, size_t n, struct sw
                                 if (r < 0)
                                         log_errno(r, "cannot enforce the floor on %s: %m", f->path);
                         } else {
-                                set_unmet(f, false, NULL, NULL, 0);
+                                set_unmet(f, false, NULL, NULL, 0, 0);
                         }
                         floor_lock_release(lock);
                 } else {
-                        set_unmet(f, false, NULL, NULL, 0);
+                        set_unmet(f, false, NULL, NULL, 0, 0);
                 }
                 if (f->unmet)
                         unmet++;

@@ -1022,10 +1022,11 @@ int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const s
                         k = VERIFY_FLOCK;
                 if (k == VERIFY_IN_USE || k == VERIFY_FLOCK || k == VERIFY_KEPT || k == VERIFY_LINKED) {
                         s->budget++;
-                        if (k == VERIFY_LINKED)
+                        if (k == VERIFY_LINKED) {
+                                s->kept_linked++;
                                 victim_kept(path, run, floor_protect_to_string(FLOOR_PROTECT_LINKED),
                                             "another link holds its blocks: evicting it frees no room");
-                        else if (k == VERIFY_FLOCK)
+                        } else if (k == VERIFY_FLOCK)
                                 victim_kept(path, run, pin_kind_to_string(PIN_FLOCK),
                                             "another process holds a flock on it");
                         else if (k == VERIFY_IN_USE)

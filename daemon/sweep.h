@@ -48,6 +48,8 @@ struct sweep {
         unsigned deleted_by_reason[_DELETE_REASON_MAX];
         unsigned runs_unreadable;  /* runs kept whole after a failed read */
         unsigned ckpts_unreadable; /* checkpoints kept after a failed read of their own */
+        /* victims kept at their removal: another link holds their blocks */
+        unsigned kept_linked;
 };
 
 /* Compile the pattern (the root stays closed); say so when the path is on a
