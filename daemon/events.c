@@ -213,8 +213,11 @@ static void on_run_event(struct manager *m, struct root_state *rs, const struct 
                                 return;
                         p->last_usec = now;
                         if (ev->mask & IN_MOVED_TO) {
-                                /* renamed in whole (Orbax, DCP): complete now */
+                                /* renamed in whole (Orbax, DCP): complete now,
+                                 * its files asked for writers when it is kept,
+                                 * as a file renamed in is (kept_unproven()) */
                                 p->done = true;
+                                p->unproven = true;
                                 run_arm(run, 0, true);
                         } else {
                                 /* a directory checkpoint starts: watch inside

@@ -8,7 +8,8 @@
 # hold MODE PATH: a python process holding PATH open, in the background.
 # MODE "read": an eval job that opened it and reads; "write": a trainer that
 # writes the final name in place in one big write() (Lightning 2.0-2.3) and
-# has not closed it yet, mtime an hour old as at the start of a long write;
+# has not closed it yet, mtime an hour old as at the start of a long write
+# ("fresh": as just written);
 # "publish", "link" and "link-unlink": a trainer that writes PATH.tmp and
 # renames it to PATH, or links it there (and removes PATH.tmp), before it
 # closes it; TMP, when given, instead of PATH.tmp.
@@ -30,8 +31,9 @@ elif mode in ("publish", "link", "link-unlink"):
 else:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.write(fd, b"\1" * (8 << 20))
-    old = time.time() - 3600
-    os.utime(fd, (old, old))
+    if mode == "write":
+        old = time.time() - 3600
+        os.utime(fd, (old, old))
 open(ready, "w").close()
 time.sleep(600)
 EOF
@@ -539,6 +541,27 @@ test_directory_save_pausing_with_a_shard_open_displaces_nothing() {
         mkdir runs/step_200
         hold write "$T/runs/step_200/model.pt"
         writer=$HELD
+        wait_taken step_200
+        wait_for 30 quiet_for_2s || fail "ckptd never idles"
+        assert_names runs step_100 step_200
+        release $writer
+        wait_names runs step_200
+}
+
+# A directory renamed in whole while a file inside it is still open for
+# writing: renamed in says nothing of its writers, as for a file; it takes
+# no place until closed.
+test_directory_save_renamed_in_while_open_displaces_nothing() {
+        mkdir -p runs/step_50 runs/step_100 stage
+        mkfile runs/step_50/model.pt 4
+        mkfile runs/step_100/model.pt 4
+        touch -d "-2 hours" runs/*/model.pt runs/*
+        start_daemon log -w "$T/runs" --pattern 'step_{step}' --keep-last 1 --settle 0.2
+        # decided at start: the save comes to a run it has decided
+        wait_names runs step_100
+        hold fresh "$T/stage/model.pt"
+        writer=$HELD
+        mv stage runs/step_200
         wait_taken step_200
         wait_for 30 quiet_for_2s || fail "ckptd never idles"
         assert_names runs step_100 step_200
