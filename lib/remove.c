@@ -1038,9 +1038,11 @@ int remove_file_checked(int run_fd, const struct ckpt *c, bool need_room, int (*
                 if (r != VERIFY_FREE)
                         return r;
         }
-        /* Without a lease: size and mtime the same at the scan and now; a
-         * writer that has not written since is not told apart. */
-        if (!leased && (freed_bytes(&st) != c->size_bytes || stat_mtime_usec(&st) != c->mtime_usec))
+        /* Written since the scan and closed (a trainer restarted into
+         * the run, saving this name again in place): another checkpoint
+         * than the one decided. Without a lease, the size too; a writer
+         * that has not written since is not told apart. */
+        if (stat_mtime_usec(&st) != c->mtime_usec || (!leased && freed_bytes(&st) != c->size_bytes))
                 return VERIFY_CHANGED;
         /* the lease is held through the unlink: an open(2) by anyone else
          * now waits for its break (we give it up right after) */

@@ -37,7 +37,8 @@ int remove_ckpt(struct remove_ctx *ctx, int run_fd, const struct ckpt *c, uint64
  * through an open file description, which the lease would conflict with.
  * Without leases (NFS, no CAP_LEASE) unleased(userdata), when not NULL,
  * is asked what else keeps it (its flock pin): anything but VERIFY_FREE is
- * returned as is; and its size and mtime must still be the scan's. With
+ * returned as is; and its size must still be the scan's. With or without,
+ * its mtime must be (written since, it is not what was decided). With
  * need_room (the floor's victim), a file with another link, whose removal
  * frees nothing, is kept: VERIFY_LINKED. Returns 0 when removed
  * (*ret_freed: bytes released), VERIFY_IN_USE or VERIFY_CHANGED (verify.h)

@@ -272,12 +272,12 @@ int verify_file(int dir_fd, const char *name, const struct stat *expect, int64_t
         r = verify_lease_take(fd);
         /* the lease goes with the close of fd, our only reference to its
          * file description (fs/locks.c locks_remove_file()): no F_UNLCK */
-        if (r == 0)
-                return VERIFY_FREE;
         if (r == -EAGAIN)
                 return VERIFY_IN_USE;
-        if (!verify_lease_unsupported(r))
+        if (r < 0 && !verify_lease_unsupported(r))
                 return r;
+        /* free of others, but written since the scan: what was decided
+         * is not what is there (with a lease as without) */
         return stat_mtime_usec(&st) > newest_usec ? VERIFY_CHANGED : VERIFY_FREE;
 }
 
@@ -377,11 +377,13 @@ static int vframe_file(int dir_fd, const char *name, dev_t dev, const struct vas
         if (!*ret_recent)
                 return VERIFY_FREE;
         r = vask_lease(a, fd);
-        if (r == 0)
+        /* a writer's question is only whether one writes it; a victim's
+         * also whether it was written since the scan, as in verify_file() */
+        if (r == 0 && a->writer)
                 return VERIFY_FREE; /* dropped by the close, as in verify_file() */
         if (r == -EAGAIN)
                 return VERIFY_IN_USE;
-        if (!verify_lease_unsupported(r))
+        if (r < 0 && !verify_lease_unsupported(r))
                 return r;
         return stat_mtime_usec(&st) > a->newest_usec ? VERIFY_CHANGED : VERIFY_FREE;
 }

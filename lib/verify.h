@@ -64,9 +64,9 @@ void verify_lease_drop(int fd);
 bool verify_lease_unsupported(int error);
 
 /* Whether the regular file name below dir_fd (its (dev, ino) in *expect) is
- * open elsewhere: VERIFY_FREE or VERIFY_IN_USE; without leases,
- * VERIFY_CHANGED when its mtime is newer than newest_usec. -ESTALE when it
- * is no longer that file, or -errno. */
+ * open elsewhere: VERIFY_FREE or VERIFY_IN_USE; VERIFY_CHANGED when, not
+ * open, its mtime is newer than newest_usec (written since the scan: with
+ * leases, closed since). -ESTALE when it is no longer that file, or -errno. */
 int verify_file(int dir_fd, const char *name, const struct stat *expect, int64_t newest_usec);
 /* Whether file name of dir_fd, (dev, ino) as in expect, is open for
  * writing by any process (a read lease probe): VERIFY_IN_USE or
@@ -77,7 +77,8 @@ int verify_file_writer(int dir_fd, const char *name, const struct stat *expect, 
 
 /* Check a directory checkpoint opened at dir_fd (O_RDONLY|O_DIRECTORY):
  * every entry below it against locks (may be NULL), and every regular file
- * whose mtime is at or after since_usec with verify_file(). The walk keeps
+ * whose mtime is at or after since_usec with verify_file() (so one written
+ * since the scan, newer than newest_usec, is VERIFY_CHANGED). The walk keeps
  * one directory open at a time, never follows symlinks nor crosses mounts.
  * Returns an enum verify_verdict, or -errno (-ESTALE when the tree moved). */
 int verify_tree(int dir_fd, const struct flock_table *locks, int64_t since_usec, int64_t newest_usec);

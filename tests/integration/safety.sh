@@ -50,6 +50,27 @@ test_keep_file_made_during_a_pass_keeps_its_checkpoint() {
         assert_grep "keeping $T/runs/step-2 (" err
 }
 
+# A victim saved again in place after its run was read, before its
+# removal (a trainer restarted into the run, writing the same name again,
+# closed by the time ckptd gets to it): not what was decided, so it stays.
+# (A directory's files: check_verify, test_tree_written_since.)
+test_victim_saved_again_in_place_before_its_removal_is_kept() {
+        mkdir runs
+        for s in 1 2 3; do mkfile "runs/step-$s" 4; done
+        touch -d "-2 hours" runs/*
+        mkfifo hook
+        CKPTD_TEST_HOOK="before:$T/hook" "$CKPTD_HOOKED" -1 -w "$T/runs" --pattern 'step-{step}' \
+                --keep-last 2 2>err &
+        pid=$!
+        echo $pid >>"$T/pids"
+        wait_for 10 sh -c "ls -l /proc/$pid/fd 2>/dev/null | grep -q hook" || fail "no hook: $(cat err)"
+        printf 'saved again' >runs/step-1
+        echo c >hook
+        wait_exit $pid 0
+        assert_names runs step-1 step-2 step-3
+        assert_grep "$T/runs/step-1 changed since it was scanned, not deleting it" err
+}
+
 # The seam above is only in the test build: the ckptd that is installed
 # ignores CKPTD_TEST_HOOK, so a stray variable cannot stall its removals.
 test_installed_ckptd_has_no_removal_seam() {

@@ -203,6 +203,8 @@ START_TEST(test_tree_in_use)
         write_at(d, "shard", "s");
         age(d, "shard", 600);
         close(d);
+        /* newest_usec is what the scan saw: one after these writes */
+        now = now_usec(CLOCK_REALTIME);
         ck_assert_int_eq(verify_tree(top, NULL, since, now), VERIFY_FREE);
         ck_assert(len + 7 < PATH_MAX);
         snprintf(path + len, sizeof(path) - len, "/shard");
@@ -243,6 +245,7 @@ START_TEST(test_tree_mixed_ages_checked_and_removed)
         }
         /* a second link: the file's blocks are freed once, by the last */
         ck_assert_int_eq(linkat(top, "shard-00", top, "link-00", 0), 0);
+        now = now_usec(CLOCK_REALTIME); /* scanned after the writes */
         for (int i = 0; i < 40; i++) {
                 struct stat st;
 
@@ -286,6 +289,42 @@ START_TEST(test_tree_mixed_ages_checked_and_removed)
         ck_assert_int_eq(remove_ckpt(&ctx, run_fd, &c, &freed), 0);
         ck_assert(!exists_at(run_fd, "step-2"));
         ck_assert_uint_eq(freed, want_bytes + dirs);
+        ckpt_finish(&c);
+}
+END_TEST
+
+/* Written again in place and closed after the scan (a trainer restarted
+ * into the run, saving the same name again): free of others, but not what
+ * was decided. A file, and a file below a directory checkpoint. */
+START_TEST(test_tree_written_since)
+{
+        int64_t since = now_usec(CLOCK_REALTIME) - 3600 * (int64_t)USEC_PER_SEC;
+        int top = mkdir_at(run_fd, "step-3");
+        struct timespec later[2];
+        struct stat st;
+        struct ckpt c;
+        uint64_t freed;
+        int64_t newest;
+
+        write_at(top, "model.pt", "old");
+        ck_assert_int_eq(fstatat(top, "model.pt", &st, 0), 0);
+        newest = stat_mtime_usec(&st); /* the scan's */
+        ck_assert_int_eq(verify_tree(top, NULL, since, newest), VERIFY_FREE);
+        write_at(top, "model.pt", "saved again");
+        /* a second after the scan: not left to the clock's granularity */
+        later[0] = later[1] = (struct timespec){.tv_sec = st.st_mtim.tv_sec + 1, .tv_nsec = st.st_mtim.tv_nsec};
+        ck_assert_int_eq(utimensat(top, "model.pt", later, 0), 0);
+        ck_assert_int_eq(verify_tree(top, NULL, since, newest), VERIFY_CHANGED);
+        close(top);
+
+        write_at(run_fd, "ckpt-3.pt", "old");
+        file_ckpt(&c, "ckpt-3.pt");
+        write_at(run_fd, "ckpt-3.pt", "saved again");
+        ck_assert_int_eq(fstatat(run_fd, "ckpt-3.pt", &st, 0), 0);
+        later[0] = later[1] = (struct timespec){.tv_sec = st.st_mtim.tv_sec + 1, .tv_nsec = st.st_mtim.tv_nsec};
+        ck_assert_int_eq(utimensat(run_fd, "ckpt-3.pt", later, 0), 0);
+        ck_assert_int_eq(remove_file_checked(run_fd, &c, false, NULL, NULL, &freed), VERIFY_CHANGED);
+        ck_assert(exists_at(run_fd, "ckpt-3.pt"));
         ckpt_finish(&c);
 }
 END_TEST
@@ -343,6 +382,7 @@ Suite *verify_suite(void)
         tcase_add_test(tc, test_replaced_file_is_left);
         tcase_add_test(tc, test_tree_in_use);
         tcase_add_test(tc, test_tree_mixed_ages_checked_and_removed);
+        tcase_add_test(tc, test_tree_written_since);
         tcase_add_test(tc, test_flock_table_lines);
         suite_add_tcase(s, tc);
         return s;
