@@ -780,6 +780,8 @@ static int recorder_init(struct recorder *w, struct remove_ctx *ctx, int run_fd,
                         .type = m[i].st.st_mode & S_IFMT,
                         .btime_sec = m[i].btime.tv_sec,
                         .btime_nsec = m[i].btime.tv_nsec,
+                        .ctime_sec = m[i].st.st_ctim.tv_sec,
+                        .ctime_nsec = (uint32_t)m[i].st.st_ctim.tv_nsec,
                 };
                 if (!w->rec.m[k].name || !w->rec.m[k].tomb)
                         return -ENOMEM;
@@ -1096,7 +1098,12 @@ static int member_locate(int run_fd, const struct tombrec_member *rm, struct mem
         } else if (errno != ENOENT)
                 return -errno;
         if (fstatat(run_fd, rm->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-                if (matches(rm, &st, run_fd, rm->name)) {
+                /* not renamed by us, so changed since only by others: a
+                 * save written there again in place is theirs */
+                bool same_ctime = (rm->ctime_sec == 0 && rm->ctime_nsec == 0) ||
+                                  (st.st_ctim.tv_sec == rm->ctime_sec && st.st_ctim.tv_nsec == (long)rm->ctime_nsec);
+
+                if (same_ctime && matches(rm, &st, run_fd, rm->name)) {
                         m->st = st;
                         return NAMED;
                 }

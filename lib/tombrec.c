@@ -212,8 +212,9 @@ int tombrec_write(int dir_fd, const struct tombrec *r)
         put_name(f, r->run);
         fprintf(f, "\nrundir %" PRIu64 " %" PRIu64 "\n", r->run_dev, r->run_ino);
         for (size_t i = 0; i < r->n; i++) {
-                fprintf(f, "member %" PRIu64 " %" PRIu64 " %o %" PRId64 " %" PRIu32 " ", r->m[i].dev, r->m[i].ino,
-                        r->m[i].type, r->m[i].btime_sec, r->m[i].btime_nsec);
+                fprintf(f, "member %" PRIu64 " %" PRIu64 " %o %" PRId64 " %" PRIu32 " %" PRId64 " %" PRIu32 " ",
+                        r->m[i].dev, r->m[i].ino, r->m[i].type, r->m[i].btime_sec, r->m[i].btime_nsec,
+                        r->m[i].ctime_sec, r->m[i].ctime_nsec);
                 put_name(f, r->m[i].name);
                 fputc(' ', f);
                 put_name(f, r->m[i].tomb);
@@ -307,21 +308,37 @@ static int parse_u64(const char *s, uint64_t *ret)
         return errno || end == s || *end ? -EBADMSG : 0;
 }
 
-static int parse_member(char *line, struct tombrec *r)
+/* A time as two words, seconds and nanoseconds. */
+static int parse_time(const char *sec_text, const char *nsec_text, int64_t *ret_sec, uint32_t *ret_nsec)
 {
-        char *w[7], *save = NULL;
-        struct tombrec_member *nm, *m;
-        unsigned long type;
         uint64_t nsec;
         char *end;
         int k;
 
-        for (int i = 0; i < 7; i++) {
-                w[i] = strtok_r(i ? NULL : line, " ", &save);
-                if (!w[i])
-                        return -EBADMSG;
-        }
-        if (strtok_r(NULL, " ", &save))
+        errno = 0;
+        *ret_sec = strtoll(sec_text, &end, 10);
+        if (errno || *end || end == sec_text)
+                return -EBADMSG;
+        if ((k = parse_u64(nsec_text, &nsec)) < 0 || nsec >= 1000000000)
+                return -EBADMSG;
+        *ret_nsec = (uint32_t)nsec;
+        return 0;
+}
+
+/* "dev ino type btime_sec btime_nsec [ctime_sec ctime_nsec] name tomb":
+ * the ctime since 2026-12 (an older record has none). */
+static int parse_member(char *line, struct tombrec *r)
+{
+        char *w[10], *save = NULL;
+        struct tombrec_member *nm, *m;
+        unsigned long type;
+        size_t n = 0;
+        char *end;
+        int k;
+
+        while (n < ELEMENTSOF(w) && (w[n] = strtok_r(n ? NULL : line, " ", &save)))
+                n++;
+        if (n != 7 && n != 9)
                 return -EBADMSG;
         nm = realloc(r->m, (r->n + 1) * sizeof(*nm));
         if (!nm)
@@ -335,17 +352,14 @@ static int parse_member(char *line, struct tombrec *r)
         if (*end || (type != S_IFREG && type != S_IFDIR))
                 return -EBADMSG;
         m->type = (unsigned)type;
-        errno = 0;
-        m->btime_sec = strtoll(w[3], &end, 10);
-        if (errno || *end || end == w[3])
-                return -EBADMSG;
-        if ((k = parse_u64(w[4], &nsec)) < 0 || nsec >= 1000000000)
-                return -EBADMSG;
-        m->btime_nsec = (uint32_t)nsec;
-        if ((k = get_name(w[5])) < 0 || (k = get_name(w[6])) < 0)
+        if ((k = parse_time(w[3], w[4], &m->btime_sec, &m->btime_nsec)) < 0)
                 return k;
-        m->name = strdup(w[5]);
-        m->tomb = strdup(w[6]);
+        if (n == 9 && (k = parse_time(w[5], w[6], &m->ctime_sec, &m->ctime_nsec)) < 0)
+                return k;
+        if ((k = get_name(w[n - 2])) < 0 || (k = get_name(w[n - 1])) < 0)
+                return k;
+        m->name = strdup(w[n - 2]);
+        m->tomb = strdup(w[n - 1]);
         r->n++;
         return m->name && m->tomb ? 0 : -ENOMEM;
 }

@@ -22,6 +22,12 @@ struct tombrec_member {
          * after the old one was deleted does not match. */
         int64_t btime_sec;
         uint32_t btime_nsec;
+        /* its ctime when recorded (ctime_sec 0 and ctime_nsec 0: unknown,
+         * a record of an older ckptd): a member the removal had not
+         * renamed yet, written in place since (same inode, same birth: a
+         * trainer saving that name again), is not ours any more. */
+        int64_t ctime_sec;
+        uint32_t ctime_nsec;
 };
 
 struct tombrec {

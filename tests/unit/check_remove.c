@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <dirent.h>
 #include <unistd.h>
 
@@ -1058,9 +1059,34 @@ static void die_after_renames(const char *stage, const char *name)
                 _exit(42);
 }
 
+/* Write name of dir_fd again in place (same inode, same birth time: a
+ * trainer saving that name again), at a ctime the clock tells apart from
+ * the one it had. */
+static void rewrite_in_place(int dir_fd, const char *name, const char *text)
+{
+        struct timespec now;
+        struct stat st;
+        int fd;
+
+        ck_assert_int_eq(fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW), 0);
+        /* a ctime comes from the coarse clock: wait until it is past */
+        for (int i = 0; i < 2000; i++) {
+                clock_gettime(CLOCK_REALTIME_COARSE, &now);
+                if (now.tv_sec > st.st_ctim.tv_sec ||
+                    (now.tv_sec == st.st_ctim.tv_sec && now.tv_nsec > st.st_ctim.tv_nsec))
+                        break;
+                nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+        }
+        fd = openat(dir_fd, name, O_WRONLY | O_TRUNC | O_CLOEXEC);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+        close(fd);
+}
+
 /* A group removal killed after its first k renames: the index went first,
  * so the group never looks whole, and start-up finishes every member that
- * is still the recorded one (a shard rewritten meanwhile is not). */
+ * is still the recorded one (a shard replaced meanwhile is not, nor one
+ * written again in place). */
 START_TEST(test_group_interrupted)
 {
         static const char *const names[] = {"ckpt-3.data-00000-of-00003", "ckpt-3.data-00001-of-00003",
@@ -1092,18 +1118,45 @@ START_TEST(test_group_interrupted)
                         /* a shard replaced after the kill is someone's new file */
                         ck_assert_int_eq(unlinkat(run, names[2], 0), 0);
                         write_file(run, names[2], "rewritten", 10);
+                } else if (k == 2) {
+                        /* so is one written again where it is */
+                        rewrite_in_place(run, names[2], "rewritten");
                 }
                 ck_assert_int_eq(finish_tombstones(), 1);
                 ck_assert_int_eq(count_prefixed(run, TOMBSTONE_PREFIX), 0);
                 ck_assert_int_eq(count_records(), 0);
                 for (size_t i = 0; i < ELEMENTSOF(names); i++)
-                        ck_assert(k == 1 && i == 2 ? has_text(run, names[i], "rewritten") : !exists(run, names[i]));
+                        ck_assert(k <= 2 && i == 2 ? has_text(run, names[i], "rewritten") : !exists(run, names[i]));
                 ck_assert(has_text(run, "ckpt-4.index", "next"));
-                if (k == 1)
+                if (k <= 2)
                         ck_assert_int_eq(unlinkat(run, names[2], 0), 0);
                 ck_assert_int_eq(unlinkat(run, "ckpt-4.index", 0), 0);
                 ckpt_finish(&c);
         }
+        close(run);
+}
+END_TEST
+
+/* A record written by an older ckptd (a member line without its ctime) is
+ * still read, and its removal finished. */
+START_TEST(test_record_of_an_older_ckptd)
+{
+        int run = open_run(0), fd;
+        struct stat rs, ms;
+
+        write_file(run, TOMBSTONE_PREFIX "a.pt", "a", 10);
+        ck_assert_int_eq(fstat(run, &rs), 0);
+        ck_assert_int_eq(fstatat(run, TOMBSTONE_PREFIX "a.pt", &ms, AT_SYMLINK_NOFOLLOW), 0);
+        fd = openat(rctx.records_fd, "0123456789abcdef0123456789abcdef.rec", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                    0600);
+        ck_assert_int_ge(fd, 0);
+        dprintf(fd, "ckptd-tombstone 1\nroot %s\nrun run\nrundir %llu %llu\nmember %llu %llu 100000 0 0 a.pt %sa.pt\n",
+                rctx.root, (unsigned long long)rs.st_dev, (unsigned long long)rs.st_ino,
+                (unsigned long long)ms.st_dev, (unsigned long long)ms.st_ino, TOMBSTONE_PREFIX);
+        close(fd);
+        ck_assert_int_eq(finish_tombstones(), 1);
+        ck_assert(!exists(run, TOMBSTONE_PREFIX "a.pt"));
+        ck_assert_int_eq(count_records(), 0);
         close(run);
 }
 END_TEST
@@ -1320,6 +1373,7 @@ Suite *remove_suite(void)
         tcase_add_loop_test(tc, test_interrupted, 0, 2);
         tcase_add_test(tc, test_hook_stages);
         tcase_add_test(tc, test_group_interrupted);
+        tcase_add_test(tc, test_record_of_an_older_ckptd);
         tcase_add_test(tc, test_record_without_rename);
         tcase_add_test(tc, test_records_private);
         tcase_add_loop_test(tc, test_tomb_name_taken, 0, 2);
