@@ -166,6 +166,10 @@ static bool own_metrics_file(struct manager *m, struct root_state *rs, struct ru
         len = strlen(++base);
         if (strncmp(name, base, len) != 0 || (name[len] != '\0' && strncmp(name + len, ".tmp.", 5) != 0))
                 return false;
+        /* ours are regular files: anything else so named (a symlink that
+         * pins, a directory) is the run's, and its events count */
+        if (entry_lstat(rs, run, name, &a) == 0 && !S_ISREG(a.st_mode))
+                return false;
         dir = strndup(mf, (size_t)(base - mf));
         return dir && stat(dir, &a) == 0 && fstatat(rs->root.fd, run->path, &b, 0) == 0 && a.st_dev == b.st_dev &&
                a.st_ino == b.st_ino;

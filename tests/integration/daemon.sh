@@ -330,6 +330,27 @@ EOC
         stop_daemon d.log
 }
 
+# A symlink that pins a checkpoint, named like the metrics file's
+# temporary copy in that run, is a pin like any other: not ckptd's own.
+test_symlink_named_like_the_metrics_file_still_pins() {
+        mkdir runs
+        cat >c.conf <<EOC
+check_interval = 3600;
+metrics_file = "$T/runs/ckptd.prom";
+watch = ( { path = "$T/runs"; pattern = "step_{step}.pt"; keep_last = 1; settle = 0; } );
+EOC
+        printf a >runs/step_1.pt
+        printf b >runs/step_2.pt
+        start_daemon d.log -c c.conf
+        wait_names runs ckptd.prom step_2.pt
+        ln -s step_2.pt runs/ckptd.prom.tmp.1
+        # the run's next saves: step_3 goes, step_2 stays, pinned
+        printf c >runs/step_3.pt
+        printf d >runs/step_4.pt
+        wait_names runs ckptd.prom ckptd.prom.tmp.1 step_2.pt step_4.pt
+        stop_daemon d.log
+}
+
 # A trainer's own log written beside its checkpoints wakes no decision: in a
 # run with a pointer file, read whole at each decision, 20 log writes read
 # the pointer file no more (fault.so counts its opens); the pointer file
