@@ -120,6 +120,15 @@ static int floor_refresh_lent(void *userdata, struct space_run *sr)
         return floor_refresh(run->rs, run, (uint64_t)now_usec(CLOCK_MONOTONIC), now_usec(CLOCK_REALTIME));
 }
 
+/* A victim kept at its removal: read again before its run's next decision
+ * (one changed since it was read raised no event the daemon sees when it
+ * was written through another link, or inside a complete directory). */
+static void floor_kept(void *userdata, struct space_run *sr, const struct ckpt *k)
+{
+        (void)userdata;
+        index_dirty(sr->owner, k->name);
+}
+
 static size_t present_roots(struct manager *m, struct root **ret)
 {
         size_t n = 0;
@@ -141,7 +150,8 @@ static void floor_check(struct manager *m)
         n = present_roots(m, roots);
         sweep_init(&s, m->config, m->dry_run);
         space_check(&m->space, roots, n, &s,
-                    &(struct space_view){.runs = floor_runs, .refresh = floor_refresh_lent, .userdata = m});
+                    &(struct space_view){
+                            .runs = floor_runs, .refresh = floor_refresh_lent, .kept = floor_kept, .userdata = m});
         /* another ckptd is evicting on one of our filesystems: look again
          * once it may be done, whatever else is (not) being written */
         if (m->space.busy && m->soon_timer) {

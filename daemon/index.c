@@ -807,6 +807,11 @@ size_t index_prune_deleted(struct root_state *rs, struct run_state *run, size_t 
                         index_drop(run, i); /* the ones after it move down one */
                         to--;
                 } else {
+                        /* kept at its removal (in use, a flock, changed
+                         * since it was read, whether or not an event said
+                         * so): read again before the next decision */
+                        if (!c->verdict.keep)
+                                index_dirty(run, c->name);
                         left += !c->verdict.keep;
                         i++;
                 }

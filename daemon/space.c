@@ -766,6 +766,8 @@ again:
                 if (s->deleted == before && s->stopped) {
                         k->verdict.keep = true;
                         k->verdict.delete_reason = was;
+                } else if (s->deleted == before && !s->dry_run && view && view->kept) {
+                        view->kept(view->userdata, &fr.v[ri], k);
                 }
                 if (s->dry_run) {
                         f->free_bytes += s->deleted > before ? k->size_bytes : 0;

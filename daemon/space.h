@@ -58,11 +58,15 @@ typedef int space_runs_fn(void *userdata, dev_t dev, struct space_run **ret, siz
  * -errno (then it is left out). Its checkpoints move: the floor takes none
  * of its old pointers after. */
 typedef int space_refresh_fn(void *userdata, struct space_run *sr);
+/* Victim k of sr was kept at its removal (in use, a flock, changed since it
+ * was read): its record is to be read again before the run is next decided. */
+typedef void space_kept_fn(void *userdata, struct space_run *sr, const struct ckpt *k);
 
 /* The daemon's index lent to the floor. */
 struct space_view {
         space_runs_fn *runs;
         space_refresh_fn *refresh;
+        space_kept_fn *kept;
         void *userdata;
 };
 

@@ -71,6 +71,32 @@ test_victim_saved_again_in_place_before_its_removal_is_kept() {
         assert_grep "$T/runs/step-1 changed since it was scanned, not deleting it" err
 }
 
+# The daemon does not watch inside a complete directory checkpoint: one
+# written again in place there raises no event it sees. Kept as changed when
+# it comes up as a victim, it is read again for the run's next decision,
+# not kept on its old record for as long as the daemon runs.
+test_daemon_reads_a_victim_kept_as_changed_again() {
+        mkdir runs
+        for s in 1 2 3; do
+                mkdir "runs/step-$s"
+                mkfile "runs/step-$s/model.pt" 4
+        done
+        touch -d "-2 hours" runs/*/* runs/*
+        start_daemon log -w "$T/runs" --pattern 'step-{step}' --keep-last 2 --settle 0.2
+        wait_names runs step-2 step-3
+        printf 'saved again' >runs/step-2/model.pt
+        mkdir runs/step-4
+        mkfile runs/step-4/model.pt 4
+        wait_for 20 grep -q "step-2 changed since it was scanned, not deleting it" log ||
+                fail "step-2 not kept as changed: $(cat log)"
+        assert_names runs step-2 step-3 step-4
+        # written after it: step-5 is the last written, step-2 a victim as it is now
+        mkdir runs/step-5
+        mkfile runs/step-5/model.pt 4
+        wait_names runs step-4 step-5
+        stop_daemon log
+}
+
 # The seam above is only in the test build: the ckptd that is installed
 # ignores CKPTD_TEST_HOOK, so a stray variable cannot stall its removals.
 test_installed_ckptd_has_no_removal_seam() {
