@@ -660,7 +660,7 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
         struct run *scanned = &run->idx;
         struct run_tally t;
         size_t incomplete;
-        unsigned deleted;
+        unsigned deleted, changed;
         struct taken_ctx taken = {.run = run, .now = now};
         const struct policy *policy = &rs->root.w->policy;
         size_t from, left = 0;
@@ -735,8 +735,14 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
                 sooner(&again, t.young_left_usec);
         /* the ones not kept: at a save, the few oldest beyond keep_last */
         deleted = s->deleted;
+        changed = s->kept_changed;
         if (t.first_delete < t.end_delete)
                 sweep_apply_range(s, &rs->root, scanned, t.first_delete, t.end_delete, run_fd);
+        /* one changed where no event reaches us (inside a complete
+         * directory, through another link): read again (index_prune_deleted())
+         * and decided then, not at a next event that may never come */
+        if (s->kept_changed != changed)
+                sooner(&again, settle_usec(rs) > 0 ? settle_usec(rs) : RECHECK_MIN_USEC);
         space_seen_largest(&m->space, rs->root.dev, t.largest_bytes);
         if (t.first_delete < t.end_delete && !s->dry_run)
                 left = index_prune_deleted(rs, run, t.first_delete, t.end_delete, s->deleted - deleted);

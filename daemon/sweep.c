@@ -890,10 +890,16 @@ static int victim_check(struct sweep *s, const struct run *run, const struct ckp
                 return victim_kept(path, run, pin_kind_to_string(PIN_FLOCK), "another process holds a flock on it");
         if (v == VERIFY_IN_USE)
                 return victim_kept(path, run, keep_reason_to_string(KEEP_IN_USE), "another process has it open");
-        if (v == VERIFY_CHANGED || v == -ESTALE || v == -ENOENT)
+        if (v == VERIFY_CHANGED || v == -ESTALE || v == -ENOENT) {
                 log_warning("%s changed since it was scanned, not deleting it", path);
-        else
+                s->kept_changed++;
+        } else if (v == -EXDEV) {
+                /* mounted inside since it was read: never removed whole */
+                log_warning("%s: a mount point is inside it, which ckptd never enters; keeping it whole", path);
+                s->kept_changed++;
+        } else {
                 log_warning_errno(v, "%s: cannot check whether it is in use: %m; keeping it", path);
+        }
         return 1;
 }
 
@@ -1069,6 +1075,7 @@ removed:
                 s->budget++; /* not removed, as when kept above */
         if (!touched && (k == -ESTALE || k == -ENOENT)) {
                 log_warning("%s changed since it was scanned, not deleting it", path);
+                s->kept_changed++;
                 return 0;
         }
         if (k < 0) {

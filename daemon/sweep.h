@@ -50,6 +50,9 @@ struct sweep {
         unsigned ckpts_unreadable; /* checkpoints kept after a failed read of their own */
         /* victims kept at their removal: another link holds their blocks */
         unsigned kept_linked;
+        /* victims kept as changed since they were read (or holding a mount
+         * point): the daemon reads them again soon */
+        unsigned kept_changed;
 };
 
 /* Compile the pattern (the root stays closed); say so when the path is on a

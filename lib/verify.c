@@ -436,8 +436,13 @@ static int vframe_read(int fd, struct vframe *f, const struct vask *a)
                         }
                         if (flock_table_has(a->locks, st.st_dev, st.st_ino))
                                 return VERIFY_FLOCK;
-                        if (st.st_dev != self.st_dev)
-                                continue; /* a mount point: not ours to remove either */
+                        /* a mount point: asked of writers, not ours to
+                         * remove; asked of a victim, never removed whole */
+                        if (st.st_dev != self.st_dev) {
+                                if (a->writer)
+                                        continue;
+                                return -EXDEV;
+                        }
                         if (S_ISDIR(st.st_mode)) {
                                 char **v = realloc(f->subdirs, (f->n + 1) * sizeof(*v));
                                 if (!v)
@@ -502,6 +507,13 @@ static int vtree(int dir_fd, const struct vask *a)
                                 int child = openat_beneath(fd, top->subdirs[top->i++],
                                                            O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
                                 if (child < 0) {
+                                        /* a mount point (a bind mount of this
+                                         * filesystem), asked of a victim:
+                                         * never removed whole */
+                                        if (child == -EXDEV && !a->writer) {
+                                                r = child;
+                                                goto out;
+                                        }
                                         if (open_error_gone_or_replaced(child) || child == -ELOOP)
                                                 continue;
                                         /* asked of writers, a directory not ours to

@@ -73,8 +73,9 @@ test_victim_saved_again_in_place_before_its_removal_is_kept() {
 
 # The daemon does not watch inside a complete directory checkpoint: one
 # written again in place there raises no event it sees. Kept as changed when
-# it comes up as a victim, it is read again for the run's next decision,
-# not kept on its old record for as long as the daemon runs.
+# it comes up as a victim, it is read again and decided again soon, with no
+# further event (the run's training may be over), not kept on its old
+# record for as long as the daemon runs.
 test_daemon_reads_a_victim_kept_as_changed_again() {
         mkdir runs
         for s in 1 2 3; do
@@ -89,12 +90,44 @@ test_daemon_reads_a_victim_kept_as_changed_again() {
         mkfile runs/step-4/model.pt 4
         wait_for 20 grep -q "step-2 changed since it was scanned, not deleting it" log ||
                 fail "step-2 not kept as changed: $(cat log)"
-        assert_names runs step-2 step-3 step-4
-        # written after it: step-5 is the last written, step-2 a victim as it is now
-        mkdir runs/step-5
-        mkfile runs/step-5/model.pt 4
-        wait_names runs step-4 step-5
+        # read again: step-4 is written after it, step-2 a victim as it is now
+        wait_names runs step-3 step-4
         stop_daemon log
+}
+
+# A mount made inside a complete directory checkpoint after the daemon read
+# it: found by the walk before its removal, which keeps it whole.
+test_daemon_keeps_a_victim_mounted_inside_since_whole() {
+        need_root
+        mkdir -p runs other
+        for s in 1 2 3; do
+                mkdir -p "runs/step-$s/sub"
+                mkfile "runs/step-$s/shard" 4
+        done
+        mkfile other/precious 4
+        touch -d "-2 hours" runs/*/* runs/*
+        start_daemon log -w "$T/runs" --pattern 'step-{step}' --keep-last 3 --settle 0.2
+        # a bind mount of this filesystem in step-1, another filesystem in step-2
+        mount --bind "$T/other" runs/step-1/sub || fail "cannot bind-mount"
+        mount -t tmpfs tmpfs runs/step-2/sub || fail "cannot mount tmpfs"
+        mkdir runs/step-4 runs/step-5
+        mkfile runs/step-4/shard 4
+        mkfile runs/step-5/shard 4
+        for s in 1 2; do
+                wait_for 20 grep -q "step-$s: a mount point is inside it, which ckptd never enters; keeping it whole" \
+                        log || fail "step-$s not kept whole: $(cat log)"
+                # read again: a read error of its tree, kept, and said once
+                wait_for 20 grep -q "step-$s: cannot read its tree (a mount point inside it" log ||
+                        fail "step-$s not read again: $(cat log)"
+        done
+        assert_names runs step-1 step-2 step-3 step-4 step-5
+        assert_exists runs/step-1/shard
+        assert_exists runs/step-2/shard
+        assert_exists other/precious
+        ! compgen -G 'runs/.ckptd-trash-*' >/dev/null || fail "half removed: $(ls -a runs)"
+        stop_daemon log
+        umount runs/step-1/sub
+        umount runs/step-2/sub
 }
 
 # The seam above is only in the test build: the ckptd that is installed
