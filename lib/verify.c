@@ -394,14 +394,16 @@ static int vframe_read(int fd, struct vframe *f, const struct vask *a)
 {
         char buf[16384];
         struct stat self;
+        uint64_t self_mnt;
         /* The files of one save have near mtimes: while the last regular
          * file was recent (and so opened anyway), open the next one first
-         * (vframe_file()); after an old one, fstatat(2) first, which for an
+         * (vframe_file()); after an old one, a stat first, which for an
          * old file is all it takes. */
         bool open_first = true;
+        int q = stat_mnt(fd, "", &self, &self_mnt);
 
-        if (fstat(fd, &self) < 0)
-                return -errno;
+        if (q < 0)
+                return q;
         f->dev = self.st_dev;
         f->ino = self.st_ino;
         for (;;) {
@@ -415,6 +417,7 @@ static int vframe_read(int fd, struct vframe *f, const struct vask *a)
                         struct dirent64 *de = (struct dirent64 *)(buf + off);
                         const char *name = de->d_name;
                         struct stat st;
+                        uint64_t mnt;
                         int r;
 
                         off += de->d_reclen;
@@ -429,16 +432,19 @@ static int vframe_read(int fd, struct vframe *f, const struct vask *a)
                                 if (r == VERIFY_FREE)
                                         continue;
                         }
-                        if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-                                if (errno == ENOENT)
-                                        continue;
-                                return -errno;
-                        }
+                        r = stat_mnt(fd, name, &st, &mnt);
+                        if (r == -ENOENT)
+                                continue;
+                        if (r < 0)
+                                return r;
                         if (flock_table_has(a->locks, st.st_dev, st.st_ino))
                                 return VERIFY_FLOCK;
-                        /* a mount point: asked of writers, not ours to
-                         * remove; asked of a victim, never removed whole */
-                        if (st.st_dev != self.st_dev) {
+                        /* A mount point (another mount id: st_dev would
+                         * not do, overlayfs gives files the device of their
+                         * layer; a bind mount of a file or a directory of
+                         * this filesystem too): asked of writers, not ours
+                         * to remove; asked of a victim, never removed whole. */
+                        if (mnt && self_mnt && mnt != self_mnt) {
                                 if (a->writer)
                                         continue;
                                 return -EXDEV;

@@ -219,6 +219,55 @@ EOC
         assert_exists other/precious
 }
 
+# A file bind-mounted over one of an old directory victim's files after the
+# daemon read it (the same filesystem, the same st_dev, an old file that
+# is not opened): a mount point all the same, found by the walk before the
+# removal, which keeps the victim whole.
+test_file_bind_mount_inside_a_victim_keeps_it_whole() {
+        need_root
+        mkdir -p runs other
+        for s in 1 2; do
+                mkdir "runs/step-$s"
+                mkfile "runs/step-$s/shard" 4
+        done
+        mkfile other/precious 4
+        touch -d "-2 hours" runs/*/* runs/* other/precious
+        start_daemon log -w "$T/runs" --pattern 'step-{step}' --keep-last 2 --settle 0.2
+        mount --bind "$T/other/precious" runs/step-1/shard || fail "cannot bind-mount a file"
+        mkdir runs/step-3
+        mkfile runs/step-3/shard 4
+        wait_for 20 grep -q "step-1: a mount point is inside it, which ckptd never enters; keeping it whole" log ||
+                fail "step-1 not kept whole: $(cat log)"
+        stop_daemon log
+        ! compgen -G 'runs/.ckptd-trash-*' >/dev/null || fail "half removed: $(ls -a runs)"
+        umount runs/step-1/shard
+        assert_names runs step-1 step-2 step-3
+        assert_exists other/precious
+}
+
+# On an overlay whose layers are on other filesystems, a file reports its
+# layer's device, not the overlay's: no mount point for all that, and
+# directory victims there are removed as anywhere.
+test_directory_victims_on_an_overlay_are_removed() {
+        need_root
+        mkdir -p lower up merged
+        mount -t tmpfs tmpfs up || fail "cannot mount tmpfs"
+        mkdir up/u up/w
+        mount -t overlay overlay -o "lowerdir=$T/lower,upperdir=$T/up/u,workdir=$T/up/w" merged ||
+                { umount up; skip "no overlayfs"; }
+        mkdir merged/runs
+        for s in 1 2 3; do
+                mkdir "merged/runs/step-$s"
+                mkfile "merged/runs/step-$s/shard" 4
+        done
+        touch -d "-2 hours" merged/runs/*/* merged/runs/*
+        "$CKPTD" -1 -w "$T/merged/runs" --pattern 'step-{step}' --keep-last 1 2>err || fail "-1 failed: $(cat err)"
+        assert_names merged/runs step-3
+        ! grep -q "mount point" err || fail "a layer taken for a mount: $(cat err)"
+        umount merged
+        umount up
+}
+
 # A bind-mounted run directory below the root is another filesystem: not a run.
 test_bind_mounted_run_is_not_entered() {
         need_root
