@@ -311,15 +311,21 @@ EOC
         done
 }
 
-# The metrics file written inside a watched run (renamed over its old
-# copy after each sweep) does not wake the run: the daemon idles.
-test_metrics_file_inside_a_run_lets_the_daemon_idle() {
+# metrics_inside_a_run: c.conf, a run whose metrics file is written inside
+# it, keep_last 1.
+metrics_inside_a_run() {
         mkdir runs
         cat >c.conf <<EOC
 check_interval = 3600;
 metrics_file = "$T/runs/ckptd.prom";
 watch = ( { path = "$T/runs"; pattern = "step_{step}.pt"; keep_last = 1; settle = 0; } );
 EOC
+}
+
+# The metrics file written inside a watched run (renamed over its old
+# copy after each sweep) does not wake the run: the daemon idles.
+test_metrics_file_inside_a_run_lets_the_daemon_idle() {
+        metrics_inside_a_run
         start_daemon d.log -c c.conf
         printf a >runs/step_1.pt
         printf b >runs/step_2.pt
@@ -333,12 +339,7 @@ EOC
 # A symlink that pins a checkpoint, named like the metrics file's
 # temporary copy in that run, is a pin like any other: not ckptd's own.
 test_symlink_named_like_the_metrics_file_still_pins() {
-        mkdir runs
-        cat >c.conf <<EOC
-check_interval = 3600;
-metrics_file = "$T/runs/ckptd.prom";
-watch = ( { path = "$T/runs"; pattern = "step_{step}.pt"; keep_last = 1; settle = 0; } );
-EOC
+        metrics_inside_a_run
         printf a >runs/step_1.pt
         printf b >runs/step_2.pt
         start_daemon d.log -c c.conf
