@@ -259,26 +259,35 @@ static int open_expected(int dir_fd, const char *name, const struct stat *expect
         return TAKE_FD(fd);
 }
 
+/* The verdict on a file whose stat is *st, from r, the answer to the
+ * lease asked on it: a write lease for a victim, a read lease when only
+ * writers count (writer). Refused (-EAGAIN): in use. Granted to a writer's
+ * question: free. Else, granted or where leases cannot be taken, a file
+ * written since the scan (after newest_usec) is not what was decided:
+ * changed, with a lease as without. */
+static int lease_verdict(int r, bool writer, const struct stat *st, int64_t newest_usec)
+{
+        if (r == 0 && writer)
+                return VERIFY_FREE;
+        if (r == -EAGAIN)
+                return VERIFY_IN_USE;
+        if (r < 0 && !verify_lease_unsupported(r))
+                return r;
+        return stat_mtime_usec(st) > newest_usec ? VERIFY_CHANGED : VERIFY_FREE;
+}
+
 int verify_file(int dir_fd, const char *name, const struct stat *expect, int64_t newest_usec)
 {
         struct stat st;
         _cleanup_close_ int fd = open_expected(dir_fd, name, expect, &st);
-        int r;
 
         if (fd == -EWOULDBLOCK)
                 return VERIFY_IN_USE;
         if (fd < 0)
                 return fd;
-        r = verify_lease_take(fd);
         /* the lease goes with the close of fd, our only reference to its
          * file description (fs/locks.c locks_remove_file()): no F_UNLCK */
-        if (r == -EAGAIN)
-                return VERIFY_IN_USE;
-        if (r < 0 && !verify_lease_unsupported(r))
-                return r;
-        /* free of others, but written since the scan: what was decided
-         * is not what is there (with a lease as without) */
-        return stat_mtime_usec(&st) > newest_usec ? VERIFY_CHANGED : VERIFY_FREE;
+        return lease_verdict(verify_lease_take(fd), false, &st, newest_usec);
 }
 
 /* A read lease on fd: refused (-EAGAIN) while any process has the file
@@ -294,7 +303,6 @@ int verify_file_writer(int dir_fd, const char *name, const struct stat *expect, 
 {
         struct stat st;
         _cleanup_close_ int fd = open_expected(dir_fd, name, expect, &st);
-        int r;
 
         if (fd == -EWOULDBLOCK)
                 return VERIFY_IN_USE; /* a lease of another: a writer, maybe */
@@ -309,15 +317,9 @@ int verify_file_writer(int dir_fd, const char *name, const struct stat *expect, 
         }
         if (fd < 0)
                 return fd;
-        r = lease_read(fd);
-        if (r == 0)
-                return VERIFY_FREE;
-        if (r == -EAGAIN)
-                return VERIFY_IN_USE;
-        if (!verify_lease_unsupported(r))
-                return r;
-        /* nothing tells a writer: one that wrote since the scan does */
-        return stat_mtime_usec(&st) > newest_usec ? VERIFY_CHANGED : VERIFY_FREE;
+        /* where leases cannot be taken, nothing tells a writer: one that
+         * wrote since the scan does */
+        return lease_verdict(lease_read(fd), true, &st, newest_usec);
 }
 
 /* ---- directory checkpoints ------------------------------------------------ */
@@ -364,7 +366,6 @@ static int vframe_file(int dir_fd, const char *name, dev_t dev, const struct vas
 {
         _cleanup_close_ int fd = -1;
         struct stat st;
-        int r;
 
         fd = openat_beneath(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0);
         if (fd == -ENOENT)
@@ -376,16 +377,8 @@ static int vframe_file(int dir_fd, const char *name, dev_t dev, const struct vas
         *ret_recent = stat_mtime_usec(&st) >= a->since_usec;
         if (!*ret_recent)
                 return VERIFY_FREE;
-        r = vask_lease(a, fd);
-        /* a writer's question is only whether one writes it; a victim's
-         * also whether it was written since the scan, as in verify_file() */
-        if (r == 0 && a->writer)
-                return VERIFY_FREE; /* dropped by the close, as in verify_file() */
-        if (r == -EAGAIN)
-                return VERIFY_IN_USE;
-        if (r < 0 && !verify_lease_unsupported(r))
-                return r;
-        return stat_mtime_usec(&st) > a->newest_usec ? VERIFY_CHANGED : VERIFY_FREE;
+        /* dropped by the close of fd, as in verify_file() */
+        return lease_verdict(vask_lease(a, fd), a->writer, &st, a->newest_usec);
 }
 
 /* Read the directory at fd once: check every entry, remember its
