@@ -367,6 +367,18 @@ bool fields_equal(const struct fields *a, const struct fields *b)
         return true;
 }
 
+bool fields_unsure(const struct fields *f, const char *name, const char *key)
+{
+        size_t len = strlen(key);
+
+        if (f->unsure_more)
+                return true;
+        for (size_t i = 0; i < f->n_unsure; i++)
+                if (f->unsure_len[i] == len && memcmp(name + f->unsure_start[i], key, len) == 0)
+                        return true;
+        return false;
+}
+
 void ckpt_finish(struct ckpt *c)
 {
         /* packed: the allocation starts at its members' table, if any */
@@ -416,6 +428,7 @@ static const char *const read_what_table[_READ_WHAT_MAX] = {
         [READ_WHAT_TREE_MOUNT] = "its tree (a mount point inside it, which ckptd never enters)",
         [READ_WHAT_MARKER] = "its complete_marker",
         [READ_WHAT_METRIC] = "its metric",
+        [READ_WHAT_METRIC_NAME] = "its metric (its name does not give it as one number)",
         [READ_WHAT_METRIC_LOG] = "its metric log",
         [READ_WHAT_METRIC_LOG_UNLOGGED] = "its metric log (not logged yet)",
         [READ_WHAT_METRIC_LOG_DAMAGED] = "its metric log (damaged before it, never read past there)",

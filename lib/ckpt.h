@@ -6,8 +6,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define FIELDS_MAX     16
-#define FIELD_NAME_MAX 64
+#define FIELDS_MAX        16
+#define FIELDS_UNSURE_MAX 8
+#define FIELD_NAME_MAX    64
 /* distinct field names held at most (field_name_intern()) */
 #define FIELD_NAMES_MAX 65536
 
@@ -29,6 +30,16 @@ struct fields {
          * that "0.900" is shown as the name wrote it */
         uint8_t text_start[FIELDS_MAX];
         uint8_t text_len[FIELDS_MAX];
+        /* Keys to which the name gives no one number, where each is
+         * written in it: a value that is not a number ("val_loss=
+         * tensor(0.1)", "val_loss=0,05"), a second value other than the
+         * first, or a key past the FIELDS_MAX held. More of them than
+         * FIELDS_UNSURE_MAX: unsure_more, and every key counts as unsure
+         * (fields_unsure()). */
+        uint8_t unsure_start[FIELDS_UNSURE_MAX];
+        uint8_t unsure_len[FIELDS_UNSURE_MAX];
+        uint8_t n_unsure;
+        bool unsure_more;
 };
 
 /* The one copy of field name s[0..len) (len < FIELD_NAME_MAX), kept for the
@@ -64,6 +75,8 @@ char *number_format(double v, char *buf, size_t len);
 int number_parse(const char *s, size_t n, double *ret);
 /* True when a and b hold the same names with the same values (NaN == NaN). */
 bool fields_equal(const struct fields *a, const struct fields *b);
+/* Whether name, parsed into f, gives key no one number (see unsure). */
+bool fields_unsure(const struct fields *f, const char *name, const char *key);
 
 enum keep_reason {
         KEEP_BEST,       /* among the keep_top_k best by monitor */
@@ -112,6 +125,7 @@ enum read_what {
         READ_WHAT_TREE_MOUNT,
         READ_WHAT_MARKER,
         READ_WHAT_METRIC,
+        READ_WHAT_METRIC_NAME,
         READ_WHAT_METRIC_LOG,
         READ_WHAT_METRIC_LOG_UNLOGGED,
         READ_WHAT_METRIC_LOG_DAMAGED,

@@ -594,6 +594,43 @@ static size_t doubled_key(const char *key, size_t n)
         return n;
 }
 
+/* name[start..end) holds a key: its own part (doubled_key()). */
+static size_t key_at(const char *name, size_t start, size_t end, size_t *ret_len)
+{
+        size_t len = doubled_key(name + start, end - start);
+
+        *ret_len = len;
+        return end - len;
+}
+
+/* The key in name[start..end) is given no one number (struct fields,
+ * unsure). One that cannot be a field's name is no monitor: not noted. */
+static void note_unsure(struct fields *f, const char *name, size_t start, size_t end)
+{
+        size_t len, at;
+
+        if (end <= start || end - start >= FIELD_NAME_MAX)
+                return;
+        at = key_at(name, start, end, &len);
+        if (at > UINT8_MAX || f->n_unsure == FIELDS_UNSURE_MAX) {
+                f->unsure_more = true;
+                return;
+        }
+        f->unsure_start[f->n_unsure] = (uint8_t)at;
+        f->unsure_len[f->n_unsure] = (uint8_t)len;
+        f->n_unsure++;
+}
+
+/* Whether the keys in name[a..a_end) and name[b..b_end) are the same. */
+static bool same_key(const char *name, size_t a, size_t a_end, size_t b, size_t b_end)
+{
+        size_t la, lb;
+
+        a = key_at(name, a, a_end, &la);
+        b = key_at(name, b, b_end, &lb);
+        return la == lb && memcmp(name + a, name + b, la) == 0;
+}
+
 /* Every "key<sep>number" token between join separators. The number is read
  * with the number grammar, so its sign and exponent may contain the join
  * ("val_loss=-0.5", "lr=1e-05"); it must end at a join or at the end. */
@@ -630,33 +667,46 @@ static bool match_kv(const struct pattern *p, const char *name, struct fields *r
                         j = find(name, v, end, p->join, jl);
                         /* "val_loss=val_loss=0.291": Lightning inserted
                          * "name=" after the template's own "val_loss=", so
-                         * the key is the last one before the number. */
+                         * the key is the last one before the number. Any
+                         * other value is not a number: the key is unsure,
+                         * never "not in the name" (a monitor so written
+                         * would rank its checkpoint last). */
                         if (k2 < j) {
+                                if (!same_key(name, pos, k, v, k2))
+                                        note_unsure(&f, name, pos, k);
                                 pos = v;
                                 continue;
                         }
+                        note_unsure(&f, name, pos, k);
                         if (j == end)
                                 break;
                         pos = j + jl;
                         continue;
                 }
 
-                /* The first of a repeated key wins; keys that do not fit are
-                 * not fields. */
-                if (k > pos && k - pos < FIELD_NAME_MAX && f.n < FIELDS_MAX) {
-                        size_t klen = doubled_key(name + pos, k - pos);
+                /* A repeated key keeps its first value, and is unsure when
+                 * a later one differs; keys that do not fit are not
+                 * fields. */
+                if (k > pos && k - pos < FIELD_NAME_MAX) {
+                        size_t klen, at = key_at(name, pos, k, &klen);
                         /* interned: a name the table cannot hold (ENOMEM,
                          * too many) leaves the name unrecognised, so kept */
-                        const char *key = field_name_intern(name + pos + (k - pos - klen), klen);
+                        const char *key = field_name_intern(name + at, klen);
+                        int i;
+                        double x;
 
                         if (!key)
                                 return false;
-                        if (fields_find(&f, key) < 0) {
-                                if (number_parse(name + v, vend - v, &f.value[f.n]) < 0)
-                                        return false;
+                        if (number_parse(name + v, vend - v, &x) < 0)
+                                return false;
+                        i = fields_find(&f, key);
+                        if (i < 0 && f.n < FIELDS_MAX) {
+                                f.value[f.n] = x;
                                 field_text_at(&f, f.n, v, vend - v);
                                 f.name[f.n] = key;
                                 f.n++;
+                        } else if (i < 0 || !(x == f.value[i] || (isnan(x) && isnan(f.value[i])))) {
+                                note_unsure(&f, name, pos, k);
                         }
                 }
                 pos = vend + jl;

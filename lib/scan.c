@@ -594,7 +594,10 @@ static void ckpt_error(struct ckpt *c, int error, enum read_what what)
         c->read_what = what;
 }
 
-static int ckpt_metric(const struct scan_ctx *ctx, const struct fields *f, struct ckpt *c, int member_fd)
+/* The monitor's value of checkpoint c: from its fields f, parsed from
+ * name, or from the file or log its watch names. */
+static int ckpt_metric(const struct scan_ctx *ctx, const struct fields *f, const char *name, struct ckpt *c,
+                       int member_fd)
 {
         const char *monitor = ctx->w->policy.monitor;
         double v, step = INFINITY;
@@ -605,6 +608,12 @@ static int ckpt_metric(const struct scan_ctx *ctx, const struct fields *f, struc
         switch (ctx->w->metric_source) {
         case METRIC_NAME:
                 i = fields_find(f, monitor);
+                /* "val_loss=tensor(0.1)", two values: one of them may be
+                 * the best, and none can be ranked */
+                if (fields_unsure(f, name, monitor)) {
+                        ckpt_error(c, -EINVAL, READ_WHAT_METRIC_NAME);
+                        return 0;
+                }
                 if (i >= 0) {
                         v = f->value[i];
                         r = 0;
@@ -804,7 +813,7 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
             (!marked && ctx->now_usec - c->mtime_usec < (int64_t)(ctx->w->settle_sec * (double)USEC_PER_SEC)))
                 c->complete = false;
 
-        r = ckpt_metric(ctx, f, c, metric_fd);
+        r = ckpt_metric(ctx, f, ctx->l->v[cands[0].idx].name, c, metric_fd);
 out:
         metric_fd = safe_close(metric_fd);
         if (r != 0)

@@ -189,6 +189,27 @@ test_malformed_metric_keeps_that_checkpoint() {
         grep 'checkpoint-1000' list | grep -q 'unreadable' || fail "reason not listed: $(cat list)"
 }
 
+# A name whose monitor is not one number (a torch tensor formatted into an
+# f-string, a decimal comma, a second value) may carry the best: kept as
+# unreadable, never ranked after every number as "no metric". A plain name
+# beside them is decided as ever, as is Lightning's doubled "val_loss=".
+test_monitor_in_the_name_not_one_number_keeps_that_checkpoint() {
+        local n
+        mkdir run
+        for n in 'epoch=0-val_loss=0.9.ckpt' "epoch=1-val_loss=tensor(0.0100, device='cuda:0').ckpt" \
+                'epoch=2-val_loss=0,05.ckpt' 'epoch=3-val_loss=0.9-val_loss=0.01.ckpt' \
+                'epoch=4-val_loss=val_loss=0.80.ckpt' 'epoch=5-val_loss=0.5.ckpt' 'epoch=6-val_loss=0.7.ckpt'; do
+                mkfile "run/$n" 4
+        done
+        old run/*
+        assert_exit 0 "$CKPTD" -1 -w "$T/run" --preset lightning --monitor val_loss --keep-top-k 1 --keep-last 1 2>err
+        assert_names run "epoch=1-val_loss=tensor(0.0100, device='cuda:0').ckpt" 'epoch=2-val_loss=0,05.ckpt' \
+                'epoch=3-val_loss=0.9-val_loss=0.01.ckpt' 'epoch=5-val_loss=0.5.ckpt' 'epoch=6-val_loss=0.7.ckpt'
+        assert_grep "$T/run/epoch=2-val_loss=0,05.ckpt: cannot read its metric (its name does not give it as one number): Invalid argument (EINVAL); keeping it" err
+        assert_grep "deleted $T/run/epoch=4-val_loss=val_loss=0.80.ckpt (policy, val_loss=0.80," err
+        assert_grep "kept 3 checkpoints after read errors" err
+}
+
 # A daemon or pass that is not root may not open every file of a directory
 # checkpoint (mode 000, another user's 0600 file): asked whether one is
 # being written, such a file says what its mtime says, as where leases

@@ -412,7 +412,7 @@ test_reload_moves_the_metrics_file() {
 test_json_log_lines() {
         mkdir -p "runs/a"
         for e in 1 2 3; do mkfile "runs/a/epoch=$e-val_loss=0.$e.ckpt" 4; done
-        mkfile "runs/a/epoch=4-val_loss=0.9"$'\n\x1b[31m"q"\xff'".ckpt" 4
+        mkfile "runs/a/epoch=4-val_loss=0.9-"$'\n\x1b[31m"q"\xff'".ckpt" 4
         touch -d "-1 hour" runs/a/*
         "$CKPTD" -1 --log-format json -w "$T/runs" --preset lightning --monitor val_loss --keep-top-k 1 \
                 --keep-last 0 2>err || fail "-1 failed: $(cat err)"
@@ -424,7 +424,7 @@ lines = open(path, "rb").read().decode("utf-8").splitlines()
 events = [json.loads(l) for l in lines]
 assert all(e["SYSLOG_IDENTIFIER"] == "ckptd" and "MESSAGE" in e and "PRIORITY" in e for e in events)
 deleted = {e["CKPTD_PATH"] for e in events if e.get("CKPTD_ACTION") == "delete"}
-odd = root + "/epoch=4-val_loss=0.9\\n\\x1b[31m\"q\"\\xff.ckpt"
+odd = root + "/epoch=4-val_loss=0.9-\\n\\x1b[31m\"q\"\\xff.ckpt"
 want = {root + "/epoch=2-val_loss=0.2.ckpt", root + "/epoch=3-val_loss=0.3.ckpt", odd}
 assert deleted == want, deleted
 e = [e for e in events if e.get("CKPTD_PATH") == odd][0]

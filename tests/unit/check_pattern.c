@@ -674,6 +674,69 @@ END_TEST
 /* Lightning's filename= pasted as a pattern: the names it writes with
  * auto_insert_metric_name True and False (ModelCheckpoint.format_checkpoint_name:
  * "name=" inserted before each "{name", "-v<N>" on a clash, then ".ckpt"). */
+/* A key the name gives no one number is unsure, never absent: a monitor
+ * so written must not rank its checkpoint after every number. */
+static bool kv_unsure(const char *name, const char *key)
+{
+        struct fields f;
+
+        ck_assert(kvmatch(name, &f));
+        return fields_unsure(&f, name, key);
+}
+
+START_TEST(test_kv_unsure)
+{
+        struct fields f;
+        char name[256];
+
+        /* a value that is not a number: a torch tensor formatted into the
+         * name, a decimal comma, hex, a stray space, nothing */
+        ck_assert(kv_unsure("epoch=1-val_loss=tensor(0.1000, device='cuda:0').ckpt", "val_loss"));
+        ck_assert(kv_unsure("epoch=2-val_loss=tensor(0.0500).ckpt", "val_loss"));
+        ck_assert(kv_unsure("epoch=1-val_loss=0,05.ckpt", "val_loss"));
+        ck_assert(kv_unsure("epoch=3-val_loss=0x10.ckpt", "val_loss"));
+        ck_assert(kv_unsure("epoch=1-val_loss=5e-2 .ckpt", "val_loss"));
+        ck_assert(kv_unsure("epoch=1-val_loss=.ckpt", "val_loss"));
+        ck_assert(kvmatch("epoch=1-val_loss=tensor(0.1000, device='cuda:0').ckpt", &f));
+        ck_assert_uint_eq(f.n, 1);
+        ck_assert_double_eq(field(&f, "epoch"), 1);
+        ck_assert(!kv_unsure("epoch=1-val_loss=tensor(0.1000).ckpt", "epoch"));
+
+        /* two values: unsure when they differ */
+        ck_assert(kv_unsure("epoch=1-val_loss=0.9-val_loss=0.05.ckpt", "val_loss"));
+        ck_assert(kv_unsure("epoch=1-val_loss=0.9-val_loss=tensor(0.05).ckpt", "val_loss"));
+        ck_assert(kv_unsure("val_loss=nan-val_loss=1", "val_loss"));
+        ck_assert(!kv_unsure("epoch=1-val_loss=0.5-val_loss=0.50.ckpt", "val_loss"));
+        ck_assert(!kv_unsure("val_loss=nan-val_loss=nan", "val_loss"));
+
+        /* Lightning's inserted name is no second value */
+        ck_assert(!kv_unsure("epoch=3-val_loss=val_loss=0.29.ckpt", "val_loss"));
+        ck_assert(kvmatch("epoch=3-val_loss=val_loss=0.29.ckpt", &f));
+        ck_assert_double_eq(field(&f, "val_loss"), 0.29);
+        ck_assert(!kv_unsure("epoch_epoch=3-val_loss=0.29.ckpt", "epoch"));
+
+        /* plain names are sure of every key, also of one they lack */
+        ck_assert(!kv_unsure("epoch=3-step=1000-val_loss=0.1234.ckpt", "val_loss"));
+        ck_assert(!kv_unsure("epoch=3-step=1000.ckpt", "val_loss"));
+        ck_assert(!kv_unsure("model=resnet-epoch=3-val_loss=0.1.ckpt", "val_loss"));
+        ck_assert(kv_unsure("model=resnet-epoch=3-val_loss=0.1.ckpt", "model"));
+
+        /* a key past the FIELDS_MAX held is unsure, not absent */
+        name[0] = '\0';
+        for (int i = 0; i < 17; i++)
+                snprintf(name + strlen(name), sizeof(name) - strlen(name), "f%d=%d-", i, i);
+        ck_assert(!kv_unsure(name, "f15"));
+        ck_assert(kv_unsure(name, "f16"));
+
+        /* more unsure keys than are noted: every key is */
+        name[0] = '\0';
+        for (int i = 0; i <= FIELDS_UNSURE_MAX; i++)
+                snprintf(name + strlen(name), sizeof(name) - strlen(name), "k%d=x-", i);
+        strcat(name, "val_loss=0.1");
+        ck_assert(kv_unsure(name, "val_loss"));
+}
+END_TEST
+
 START_TEST(test_template_literal_outside_lightning)
 {
         /* without the lightning or nemo preset a template names exactly
@@ -1074,6 +1137,7 @@ Suite *pattern_suite(void)
         tcase_add_test(kv, test_kv_signs_and_exponents);
         tcase_add_test(kv, test_kv_nemo);
         tcase_add_test(kv, test_kv_edges);
+        tcase_add_test(kv, test_kv_unsure);
         tcase_add_test(kv, test_kv_auto_insert);
         tcase_add_test(kv, test_preset_last_copies);
         tcase_add_test(kv, test_ckpt_record);
