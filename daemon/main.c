@@ -266,6 +266,12 @@ static int adhoc_watch(const struct adhoc *a, const char *dir, struct watch_conf
                 w->pattern = strdup(a->pattern);
         }
         if (a->monitor) {
+                /* "--monitor $M" with M unset would be "no monitor": best
+                 * keeps nothing, past the checks a monitor asks for */
+                if (!*a->monitor) {
+                        cli_error("--monitor: an empty name; leave the option out for a policy without a metric");
+                        return -EINVAL;
+                }
                 free(w->policy.monitor);
                 w->policy.monitor = strdup(a->monitor);
         }

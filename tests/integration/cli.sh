@@ -192,6 +192,19 @@ test_integer_flags_take_hex_as_the_config_does() {
         assert_grep "max_delete_per_sweep: must be an integer from 1 to" err
 }
 
+# An empty --monitor (an unset variable in --monitor "$M") is a usage
+# error: taken as "no monitor", best kept nothing and every checkpoint but
+# the newest went, the best among them.
+test_empty_monitor_is_refused() {
+        local n
+        mkdir runs
+        for n in 'epoch=0-val_loss=0.9' 'epoch=1-val_loss=0.1' 'epoch=2-val_loss=0.5'; do mkfile "runs/$n.ckpt" 1; done
+        assert_exit 2 "$CKPTD" -1 -w "$T/runs" --preset lightning --monitor '' --keep-top-k 3 --keep-last 1 2>err
+        assert_grep "^ckptd: --monitor: an empty name" err
+        assert_exit 2 "$CKPTD" -t -w "$T/runs" --preset lightning --monitor '' --keep-top-k 3 2>err
+        assert_names runs 'epoch=0-val_loss=0.9.ckpt' 'epoch=1-val_loss=0.1.ckpt' 'epoch=2-val_loss=0.5.ckpt'
+}
+
 # An empty -w (an unset variable in -w "$DIR") is a usage error, not the
 # current directory.
 test_empty_watch_is_refused() {
