@@ -1004,6 +1004,13 @@ int metriclog_set_lookup(const struct metriclog_set *s, double epoch, double ste
                                 return -EBADMSG;
                 return -EAGAIN;
         }
+        /* past the readable end of a damaged log, in no other: its value
+         * may be in the damaged part (a process killed mid-record, then a
+         * resumed one writing a log of its own from a later step), so it
+         * is unknown, not a gap */
+        for (size_t i = 0; i < s->n && !found; i++)
+                if (s->logs[i]->damaged && metriclog_ahead(s->logs[i], epoch, step))
+                        return -EBADMSG;
         if (!found) {
                 /* before where some log begins: its rows were lost, so
                  * its value is unknown, not absent */

@@ -731,6 +731,56 @@ START_TEST(test_scan_metric_log_sibling_glob)
 }
 END_TEST
 
+/* A TensorBoard log cut mid-record by a kill, and the resumed process's
+ * own log from a later step: a checkpoint whose value was in the cut part
+ * and is in neither log is kept unranked (EBADMSG), not read as a gap. */
+START_TEST(test_scan_metric_log_damaged_then_resumed)
+{
+        struct strv logs;
+        struct watch_conf w = log_watch(&logs, "../events.out.tfevents.*");
+        struct buf later = {}, v = {};
+        _cleanup_free_ char *buf = NULL;
+        struct run run;
+        size_t len;
+
+        metriclog_cache_clear();
+        tree_use_pattern(NULL);
+        for (int e = 0; e < 40; e++) {
+                char name[128];
+                snprintf(name, sizeof(name), CK "/epoch=%d-step=%d.ckpt", e, 3 * (e + 1));
+                tree_mkfile(name, 4096);
+        }
+        /* readable to step 68 (epoch 22), cut in step 71's record */
+        load("tfevents-truncated/truncated/events.out.tfevents.1796171316.vm", &buf, &len);
+        tree_put("lightning_logs/version_0/events.out.tfevents.1796171316.vm", buf, len);
+        /* the resumed process logs from epoch 29 on */
+        for (int e = 29; e < 40; e++) {
+                v.n = 0;
+                put_float(&v, 2, (float)e);
+                put_event(&later, 3 * (e + 1) - 1, "epoch", &v);
+                v.n = 0;
+                put_float(&v, 2, 0.125f);
+                put_event(&later, 3 * (e + 1) - 1, "val_loss", &v);
+        }
+        tree_put("lightning_logs/version_0/events.out.tfevents.1796179999.vm", (const char *)later.b, later.n);
+        tree_age_all();
+        run = tree_scan_path(&w, CK);
+        ck_assert_uint_eq(run.n_ckpts, 40);
+        ck_assert(tree_find(&run, "epoch=22-step=69.ckpt")->has_metric);
+        for (int e = 23; e < 29; e++) {
+                char name[64];
+                snprintf(name, sizeof(name), "epoch=%d-step=%d.ckpt", e, 3 * (e + 1));
+                ck_assert_msg(tree_find(&run, name)->read_error == -EBADMSG, "%s: %d", name,
+                              tree_find(&run, name)->read_error);
+        }
+        ck_assert(tree_find(&run, "epoch=29-step=90.ckpt")->has_metric);
+        ck_assert(tree_find(&run, "epoch=29-step=90.ckpt")->metric == 0.125);
+        ck_assert_int_eq(tree_find(&run, "epoch=39-step=120.ckpt")->read_error, 0);
+        run_finish(&run);
+        strv_finish(&logs);
+}
+END_TEST
+
 START_TEST(test_config_metric_log)
 {
         char error[ERROR_MAX] = "";
@@ -789,6 +839,7 @@ Suite *metriclog_suite(void)
         tcase_add_test(ts, test_scan_one_metric_log);
         tcase_add_test(ts, test_scan_metric_log_absent_or_unreadable);
         tcase_add_test(ts, test_scan_metric_log_sibling_glob);
+        tcase_add_test(ts, test_scan_metric_log_damaged_then_resumed);
         suite_add_tcase(s, ts);
         return s;
 }
