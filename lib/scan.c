@@ -91,6 +91,9 @@ static void listing_finish(struct scan_listing *l)
                 free(b);
         }
         free(l->v);
+        for (size_t i = 0; i < l->n_up; i++)
+                free(l->up[i]);
+        free(l->up);
         *l = (struct scan_listing){};
 }
 
@@ -203,6 +206,26 @@ static bool listing_has_with_suffix(const struct scan_listing *l, const char *st
         return listing_find(l, buf) != NULL;
 }
 
+static int strcmp_ptr(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Whether "<stem>-unfinished" is an entry of the run or, for a model-
+ * parallel rank's directory, of its parent (l->up). */
+static bool marker_of(const struct scan_listing *l, const char *stem, size_t stem_len)
+{
+        char buf[NAME_MAX + 1], *key = buf;
+
+        if (listing_has_with_suffix(l, stem, stem_len, UNFINISHED_SUFFIX))
+                return true;
+        if (l->n_up == 0 || stem_len + strlen(UNFINISHED_SUFFIX) > NAME_MAX)
+                return false;
+        memcpy(buf, stem, stem_len);
+        strcpy(buf + stem_len, UNFINISHED_SUFFIX);
+        return bsearch(&key, l->up, l->n_up, sizeof(*l->up), strcmp_ptr) != NULL;
+}
+
 /* NeMo marks "<path minus .ckpt/.nemo/-EMA>-unfinished" while it writes
  * <path> (the EMA copy shares the marker of its checkpoint); we accept
  * "<name>-unfinished" too, and any extension. */
@@ -211,17 +234,95 @@ static bool unfinished_marked(const struct scan_listing *l, const char *name)
         size_t len, stem;
         const char *dot;
 
-        if (l->n_unfinished == 0)
+        if (l->n_unfinished == 0 && l->n_up == 0)
                 return false; /* the common case: no marker to look up */
         len = strlen(name);
         dot = strrchr(name, '.');
         stem = dot && dot != name ? (size_t)(dot - name) : len;
 
-        if (listing_has_with_suffix(l, name, len, UNFINISHED_SUFFIX) ||
-            listing_has_with_suffix(l, name, stem, UNFINISHED_SUFFIX))
+        if (marker_of(l, name, len) || marker_of(l, name, stem))
                 return true;
-        return stem > 4 && memcmp(name + stem - 4, "-EMA", 4) == 0 &&
-               listing_has_with_suffix(l, name, stem - 4, UNFINISHED_SUFFIX);
+        return stem > 4 && memcmp(name + stem - 4, "-EMA", 4) == 0 && marker_of(l, name, stem - 4);
+}
+
+static size_t digits(const char *s)
+{
+        size_t n = 0;
+
+        while (s[n] >= '0' && s[n] <= '9')
+                n++;
+        return n;
+}
+
+/* Whether a run directory so named is one model-parallel rank's part of
+ * its checkpoints: NeMo's mp_rank_00/, tp_rank_00_pp_rank_000/ with
+ * pipeline parallelism (inject_model_parallel_rank()). */
+static bool model_parallel_dir(const char *name)
+{
+        size_t n;
+
+        if (strncmp(name, "mp_rank_", 8) == 0) {
+                n = digits(name + 8);
+                return n > 0 && name[8 + n] == '\0';
+        }
+        if (strncmp(name, "tp_rank_", 8) != 0 || (n = digits(name + 8)) == 0)
+                return false;
+        name += 8 + n;
+        if (strncmp(name, "_pp_rank_", 9) != 0)
+                return false;
+        n = digits(name + 9);
+        return n > 0 && name[9 + n] == '\0';
+}
+
+/* The -unfinished markers of run_fd's parent into l->up, sorted: NeMo
+ * marks a model-parallel save at the path without the rank, beside the
+ * rank's directory (uninject_model_parallel_rank()). 0 or -errno. */
+static int parent_markers_read(int run_fd, struct scan_listing *l)
+{
+        size_t cap = 0;
+        DIR *d;
+        int fd, r;
+
+        fd = openat(run_fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        d = fdopendir(fd);
+        if (!d) {
+                r = -errno;
+                close(fd);
+                return r;
+        }
+        for (;;) {
+                struct dirent *de;
+
+                errno = 0;
+                de = readdir(d);
+                if (!de) {
+                        r = errno ? -errno : 0;
+                        break;
+                }
+                if (!scan_has_suffix(de->d_name, strlen(de->d_name), UNFINISHED_SUFFIX))
+                        continue;
+                if (l->n_up == cap) {
+                        size_t ncap = cap ? cap * 2 : 8;
+                        char **v = reallocarray(l->up, ncap, sizeof(*v));
+                        if (!v) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        l->up = v;
+                        cap = ncap;
+                }
+                if (!(l->up[l->n_up] = strdup(de->d_name))) {
+                        r = -ENOMEM;
+                        break;
+                }
+                l->n_up++;
+        }
+        closedir(d);
+        if (l->n_up > 1)
+                qsort(l->up, l->n_up, sizeof(*l->up), strcmp_ptr);
+        return r;
 }
 
 /* "<X>.keep" is a pin marker, never a checkpoint itself, even when it
@@ -955,12 +1056,25 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
                 r = scan_run_error(&run, r, WHAT_RUN_LISTING);
                 goto done;
         }
+        /* a rank's part of a model-parallel save: its markers are beside
+         * it; one that cannot be read may mark any of them */
+        const char *base = strrchr(run_path && strcmp(run_path, ".") != 0 ? run_path : w->path, '/');
+        bool ranks = model_parallel_dir(base ? base + 1 : run_path ? run_path : "");
+        if (ranks) {
+                r = parent_markers_read(run_fd, &l);
+                if (r == -ENOMEM)
+                        goto out;
+                if (r < 0) {
+                        r = scan_run_error(&run, r, "the -unfinished markers beside it");
+                        goto done;
+                }
+        }
         ctx = (struct scan_ctx){
                 .dir_fd = run_fd, .mnt_id = mnt_id, .w = w, .now_usec = now_usec, .l = &l, .logs = &logs};
 
         layout = !streq_ptr(w->preset, "orbax") || orbax_run(run_fd, w, pat, &l);
         /* entries that pin other entries: scan_one() cannot see them */
-        run.pin_sources = l.n_unfinished > 0;
+        run.pin_sources = l.n_unfinished > 0 || ranks;
         for (size_t i = 0; i < l.n; i++) {
                 const struct scan_entry *e = &l.v[i];
                 struct fields f;

@@ -30,6 +30,11 @@ struct scan_listing {
         size_t n;
         struct name_block *names; /* NULL: the names belong to the caller */
         size_t n_unfinished;      /* names ending in "-unfinished" (NeMo's markers) */
+        /* In a model-parallel rank's directory (mp_rank_00/), NeMo's
+         * markers are in the parent, the path without the rank: theirs,
+         * sorted (scan.c parent_markers_read()). */
+        char **up;
+        size_t n_up;
 };
 
 /* Whether the len bytes at s end with suffix. */

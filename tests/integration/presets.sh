@@ -216,6 +216,40 @@ test_nemo() {
                 "$n--val_loss=9.99-step=500-consumed_samples=4000.0-unfinished" "$n.nemo"
 }
 
+# NeMo with tensor (and pipeline) parallelism: each rank's file in
+# mp_rank_NN/ (tp_rank_NN_pp_rank_NNN/), the -unfinished marker of the save
+# beside those directories. A save that died with its marker there (rank
+# 0's file cut short, rank 1's never written) is no checkpoint: it
+# displaces nothing in any rank, and every rank keeps the same steps.
+test_nemo_model_parallel_marker_beside_the_ranks() {
+        local v d
+        n=megatron_gpt
+        for d in mp_rank_00 mp_rank_01 tp_rank_00_pp_rank_000 tp_rank_00_pp_rank_001; do
+                mkdir -p "nm/$d"
+                for v in "2.50 100" "2.30 200" "2.20 300" "2.40 400"; do
+                        set -- $v
+                        mkfile "nm/$d/$n--val_loss=$1-step=$2-consumed_samples=$(($2 * 8)).0.ckpt" 4
+                done
+        done
+        mkfile "nm/mp_rank_00/$n--val_loss=2.10-step=500-consumed_samples=4000.0.ckpt" 1
+        mkfile "nm/tp_rank_00_pp_rank_000/$n--val_loss=2.10-step=500-consumed_samples=4000.0.ckpt" 1
+        touch "nm/$n--val_loss=2.10-step=500-consumed_samples=4000.0-unfinished"
+        old nm/*/* nm/*
+        assert_exit 0 "$CKPTD" -1 -w "$T/nm" --preset nemo --monitor val_loss --keep-top-k 2 --keep-last 1 2>err
+        for d in mp_rank_00 mp_rank_01 tp_rank_00_pp_rank_000 tp_rank_00_pp_rank_001; do
+                [ -e "nm/$d/$n--val_loss=2.40-step=400-consumed_samples=3200.0.ckpt" ] ||
+                        fail "$d lost the newest step: $(cat err)"
+                [ -e "nm/$d/$n--val_loss=2.30-step=200-consumed_samples=1600.0.ckpt" ] ||
+                        fail "$d lost its second best: $(cat err)"
+                [ ! -e "nm/$d/$n--val_loss=2.50-step=100-consumed_samples=800.0.ckpt" ] ||
+                        fail "$d kept its worst: $(cat err)"
+        done
+        assert_names nm/mp_rank_00 "$n--val_loss=2.10-step=500-consumed_samples=4000.0.ckpt" \
+                "$n--val_loss=2.20-step=300-consumed_samples=2400.0.ckpt" \
+                "$n--val_loss=2.30-step=200-consumed_samples=1600.0.ckpt" \
+                "$n--val_loss=2.40-step=400-consumed_samples=3200.0.ckpt"
+}
+
 # NeMo with EMA saves X-EMA.ckpt beside each X.ckpt (and X-last-EMA.ckpt
 # beside X-last.ckpt) and removes both together: one checkpoint, neither
 # half of the newest or the best deleted on its own.
