@@ -50,15 +50,16 @@ void metriclog_finish(struct metriclog *m)
         *m = (struct metriclog){};
 }
 
-/* The extent of what was logged, for metriclog_ahead(). */
+/* The extent of what was logged, for metriclog_ahead() and covers(). */
 static void points_extent(struct metriclog *m)
 {
         m->max_epoch = m->max_step = -INFINITY;
+        m->min_epoch = m->min_step = INFINITY;
         for (size_t i = 0; i < m->n; i++) {
-                if (m->v[i].epoch > m->max_epoch)
-                        m->max_epoch = m->v[i].epoch;
-                if (m->v[i].step > m->max_step)
-                        m->max_step = m->v[i].step;
+                m->max_epoch = fmax(m->max_epoch, m->v[i].epoch);
+                m->max_step = fmax(m->max_step, m->v[i].step);
+                m->min_epoch = fmin(m->min_epoch, m->v[i].epoch);
+                m->min_step = fmin(m->min_step, m->v[i].step);
         }
 }
 
@@ -636,6 +637,18 @@ bool metriclog_ahead(const struct metriclog *m, double epoch, double step)
         return !isnan(step) && step - 1 > m->max_step;
 }
 
+/* Whether a checkpoint of this epoch and step lies within m's points:
+ * from its first to its last (by step: logged at its step or the one
+ * before). */
+static bool covers(const struct metriclog *m, double epoch, double step)
+{
+        if (m->n == 0)
+                return false;
+        if (m->has_epoch && !isnan(epoch))
+                return epoch >= m->min_epoch && epoch <= m->max_epoch;
+        return !isnan(step) && step >= m->min_step && step - 1 <= m->max_step;
+}
+
 bool metriclog_behind(const struct metriclog *m, double epoch, double step)
 {
         if (m->has_epoch && !isnan(epoch))
@@ -1004,13 +1017,21 @@ int metriclog_set_lookup(const struct metriclog_set *s, double epoch, double ste
                                 return -EBADMSG;
                 return -EAGAIN;
         }
-        /* past the readable end of a damaged log, in no other: its value
-         * may be in the damaged part (a process killed mid-record, then a
-         * resumed one writing a log of its own from a later step), so it
-         * is unknown, not a gap */
-        for (size_t i = 0; i < s->n && !found; i++)
-                if (s->logs[i]->damaged && metriclog_ahead(s->logs[i], epoch, step))
+        /* past the readable end of a damaged log, and outside what every
+         * other log holds: its value may be in the damaged part (a process
+         * killed mid-record, then a resumed one logging from a later
+         * step), so it is unknown. Within another log's points it is a
+         * gap there (a save between two validations), as ever. */
+        if (!found) {
+                bool damaged_before = false, covered = false;
+
+                for (size_t i = 0; i < s->n; i++) {
+                        damaged_before |= s->logs[i]->damaged && metriclog_ahead(s->logs[i], epoch, step);
+                        covered |= covers(s->logs[i], epoch, step);
+                }
+                if (damaged_before && !covered)
                         return -EBADMSG;
+        }
         if (!found) {
                 /* before where some log begins: its rows were lost, so
                  * its value is unknown, not absent */

@@ -27,6 +27,7 @@ struct metriclog {
         size_t n, cap;
         bool has_epoch;             /* the log has an epoch column or tag */
         double max_epoch, max_step; /* of the points; -inf when none */
+        double min_epoch, min_step; /* of the points; +inf when none */
         /* where the log begins: the least epoch and step of any of its
          * rows, the monitor's or not (metrics.csv; -inf for TensorBoard's
          * files, which a resumed run adds to, never restarts) */
