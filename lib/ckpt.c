@@ -370,8 +370,11 @@ bool fields_equal(const struct fields *a, const struct fields *b)
 bool fields_unsure(const struct fields *f, const char *name, const char *key)
 {
         size_t len = strlen(key);
+        int at = fields_find(f, key);
 
-        if (f->unsure_more)
+        if (at >= 0 && at < 16 && (f->unsure_fields >> at & 1))
+                return true;
+        if (f->unsure_more && at < 0)
                 return true;
         for (size_t i = 0; i < f->n_unsure; i++)
                 if (f->unsure_len[i] == len && memcmp(name + f->unsure_start[i], key, len) == 0)

@@ -34,12 +34,15 @@ struct fields {
          * written in it: a value that is not a number ("val_loss=
          * tensor(0.1)", "val_loss=0,05"), a second value other than the
          * first, or a key past the FIELDS_MAX held. More of them than
-         * FIELDS_UNSURE_MAX: unsure_more, and every key counts as unsure
-         * (fields_unsure()). */
+         * FIELDS_UNSURE_MAX: unsure_more, and every key without a value
+         * counts as unsure (fields_unsure()). */
         uint8_t unsure_start[FIELDS_UNSURE_MAX];
         uint8_t unsure_len[FIELDS_UNSURE_MAX];
         uint8_t n_unsure;
         bool unsure_more;
+        /* fields whose value the name may give otherwise too (bit i: field
+         * i): a template's "*" took a second one, or the rest of one */
+        uint16_t unsure_fields;
 };
 
 /* The one copy of field name s[0..len) (len < FIELD_NAME_MAX), kept for the

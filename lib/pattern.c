@@ -457,6 +457,22 @@ static bool match_from(struct matcher *m, size_t t, size_t pos)
 }
 
 /* Match the template against name[0..len): one way of reading the name. */
+/* Whether a template's "*" may hide the value of field key, captured up
+ * to name[end]: the number goes on past it ("0,99": a decimal comma, a
+ * stray space), or the rest of the name gives "key=" again. */
+static bool star_hides(const char *name, size_t len, size_t end, const char *key)
+{
+        size_t kl = strlen(key);
+
+        if (end < len && (name[end] == ',' || name[end] == ' '))
+                return true;
+        for (size_t i = end; i + kl < len; i++)
+                if (name[i + kl] == '=' && memcmp(name + i, key, kl) == 0 &&
+                    (i == 0 || !(is_name_start(name[i - 1]) || is_digit(name[i - 1]))))
+                        return true;
+        return false;
+}
+
 static bool match_body(const struct pattern *p, const char *name, size_t len, bool insert, struct fields *ret)
 {
         struct matcher m = {.p = p, .name = name, .len = len, .insert = insert};
@@ -489,6 +505,8 @@ static bool match_body(const struct pattern *p, const char *name, size_t len, bo
                 if (number_parse(name + m.cap_start[i], m.cap_end[i] - m.cap_start[i], &f.value[i]) < 0)
                         goto out;
                 field_text_at(&f, i, m.cap_start[i], m.cap_end[i] - m.cap_start[i]);
+                if (p->has_star && star_hides(name, m.len, m.cap_end[i], p->names[i]))
+                        f.unsure_fields |= (uint16_t)(1u << i);
         }
         if (ret)
                 *ret = f;
@@ -611,6 +629,11 @@ static void note_unsure(struct fields *f, const char *name, size_t start, size_t
 
         if (end <= start || end - start >= FIELD_NAME_MAX)
                 return;
+        /* what a value that is not a number leaves as the next "key"
+         * ("tensor(0.1, device=") is no metric's name */
+        for (size_t i = start; i < end; i++)
+                if (strchr(" (),'\":[]{}", name[i]))
+                        return;
         at = key_at(name, start, end, &len);
         if (at > UINT8_MAX || f->n_unsure == FIELDS_UNSURE_MAX) {
                 f->unsure_more = true;

@@ -701,20 +701,19 @@ static int ckpt_metric(const struct scan_ctx *ctx, const struct fields *f, const
                        int member_fd)
 {
         const char *monitor = ctx->w->policy.monitor;
+        enum read_what what = READ_WHAT_METRIC;
         double v, step = INFINITY;
+        bool unsure = false;
         int i, r = -ENOENT;
 
         if (!monitor)
                 return 0;
         switch (ctx->w->metric_source) {
         case METRIC_NAME:
-                i = fields_find(f, monitor);
                 /* "val_loss=tensor(0.1)", two values: one of them may be
-                 * the best, and none can be ranked */
-                if (fields_unsure(f, name, monitor)) {
-                        ckpt_error(c, -EINVAL, READ_WHAT_METRIC_NAME);
-                        return 0;
-                }
+                 * the best, and none can be ranked; the log, if any, says */
+                unsure = fields_unsure(f, name, monitor);
+                i = unsure ? -1 : fields_find(f, monitor);
                 if (i >= 0) {
                         v = f->value[i];
                         r = 0;
@@ -753,6 +752,8 @@ static int ckpt_metric(const struct scan_ctx *ctx, const struct fields *f, const
                 break;
         default: break;
         }
+        if (unsure && r == -ENOENT)
+                r = -EINVAL, what = READ_WHAT_METRIC_NAME;
         /* A missing file or entry (ENOENT) means "no metric": the policy
          * ranks such a checkpoint last. An unreadable or malformed one
          * (EINVAL) may hide the best: the checkpoint is kept, unranked. */
@@ -762,7 +763,7 @@ static int ckpt_metric(const struct scan_ctx *ctx, const struct fields *f, const
                 c->has_metric = true;
                 c->metric = v;
         } else if (r != -ENOENT)
-                ckpt_error(c, r, READ_WHAT_METRIC);
+                ckpt_error(c, r, what);
         return 0;
 }
 

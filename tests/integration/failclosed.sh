@@ -208,6 +208,12 @@ test_monitor_in_the_name_not_one_number_keeps_that_checkpoint() {
         assert_grep "$T/run/epoch=2-val_loss=0,05.ckpt: cannot read its metric (its name does not give it as one number): Invalid argument (EINVAL); keeping it" err
         assert_grep "deleted $T/run/epoch=4-val_loss=val_loss=0.80.ckpt (policy, val_loss=0.80," err
         assert_grep "kept 3 checkpoints after read errors" err
+        # where the run's metric log has the value, the log ranks them
+        printf 'epoch,step,val_loss\n1,10,0.01\n2,20,0.05\n3,30,0.3\n5,50,0.5\n6,60,0.7\n' >metrics.csv
+        old metrics.csv
+        assert_exit 0 "$CKPTD" -1 -w "$T/run" --preset lightning --monitor val_loss --keep-top-k 1 --keep-last 1 2>err
+        assert_names run "epoch=1-val_loss=tensor(0.0100, device='cuda:0').ckpt" 'epoch=6-val_loss=0.7.ckpt'
+        assert_no_grep "cannot read" err
 }
 
 # A daemon or pass that is not root may not open every file of a directory

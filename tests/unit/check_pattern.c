@@ -728,12 +728,43 @@ START_TEST(test_kv_unsure)
         ck_assert(!kv_unsure(name, "f15"));
         ck_assert(kv_unsure(name, "f16"));
 
-        /* more unsure keys than are noted: every key is */
+        /* more unsure keys than are noted: every key without a value is;
+         * one written as one number is not */
         name[0] = '\0';
         for (int i = 0; i <= FIELDS_UNSURE_MAX; i++)
                 snprintf(name + strlen(name), sizeof(name) - strlen(name), "k%d=x-", i);
         strcat(name, "val_loss=0.1");
-        ck_assert(kv_unsure(name, "val_loss"));
+        ck_assert(kv_unsure(name, "absent"));
+        ck_assert(!kv_unsure(name, "val_loss"));
+
+        /* what a tensor's repr leaves after its key takes no room */
+        ck_assert(kvmatch("epoch=1-val_loss=tensor(0.0100, device='cuda:0', grad_fn=<AddBackward0>).ckpt", &f));
+        ck_assert_uint_eq(f.n_unsure, 1);
+        ck_assert(fields_unsure(&f, "epoch=1-val_loss=tensor(0.0100, device='cuda:0', grad_fn=<AddBackward0>).ckpt",
+                                "val_loss"));
+}
+END_TEST
+
+/* A template's "*" may take the rest of a value, or a second one: that
+ * field is unsure. */
+START_TEST(test_template_star_unsure)
+{
+        const char *t = "epoch={epoch}-val_acc={val_acc}*.ckpt";
+        struct fields f;
+
+        ck_assert(tmatch(t, "epoch=1-val_acc=0,99.ckpt", &f));
+        ck_assert(fields_unsure(&f, "epoch=1-val_acc=0,99.ckpt", "val_acc"));
+        ck_assert(!fields_unsure(&f, "epoch=1-val_acc=0,99.ckpt", "epoch"));
+        ck_assert(tmatch(t, "epoch=2-val_acc=0.1-val_acc=0.98.ckpt", &f));
+        ck_assert(fields_unsure(&f, "epoch=2-val_acc=0.1-val_acc=0.98.ckpt", "val_acc"));
+        ck_assert(tmatch(t, "epoch=3-val_acc=0.7.ckpt", &f));
+        ck_assert(!fields_unsure(&f, "epoch=3-val_acc=0.7.ckpt", "val_acc"));
+        ck_assert(tmatch(t, "epoch=3-val_acc=0.7-v1.ckpt", &f));
+        ck_assert(!fields_unsure(&f, "epoch=3-val_acc=0.7-v1.ckpt", "val_acc"));
+        ck_assert(tmatch(t, "epoch=3-val_acc=0.7-my_val_acc=0.1.ckpt", &f));
+        ck_assert(!fields_unsure(&f, "epoch=3-val_acc=0.7-my_val_acc=0.1.ckpt", "val_acc"));
+        /* without "*" the template says where the value ends */
+        ck_assert(!tmatch("epoch={epoch}-val_acc={val_acc}.ckpt", "epoch=1-val_acc=0,99.ckpt", &f));
 }
 END_TEST
 
@@ -1138,6 +1169,7 @@ Suite *pattern_suite(void)
         tcase_add_test(kv, test_kv_nemo);
         tcase_add_test(kv, test_kv_edges);
         tcase_add_test(kv, test_kv_unsure);
+        tcase_add_test(kv, test_template_star_unsure);
         tcase_add_test(kv, test_kv_auto_insert);
         tcase_add_test(kv, test_preset_last_copies);
         tcase_add_test(kv, test_ckpt_record);
