@@ -377,8 +377,8 @@ static bool place_in_use(struct root *r, const struct run *run, const struct ckp
 {
         int v;
 
-        if (k->marked)
-                return false; /* its marker, written last, says the save is done */
+        /* marked ones too: an earlier run's marker is there while a
+         * training restarted into its directory writes it again in place */
         if (k->is_dir && k->mtime_usec < now_usec - (int64_t)VERIFY_RECENT_SEC * (int64_t)USEC_PER_SEC)
                 return false;
         v = sweep_being_written(r, run, k, -1, k->mtime_usec);

@@ -563,7 +563,11 @@ bool sweep_placed_being_written(struct root *r, struct run *run, const struct po
                                         : (c->verdict.reasons & placed) || (c->mtime_usec >= newest && c->verdict.keep);
                         int v;
 
-                        if (!c->complete || c->marked || c->read_error != 0 || !ask)
+                        /* marked ones too: a marker is written last, but
+                         * one left by an earlier run is there while a
+                         * training restarted into its directory writes
+                         * the checkpoint again in place */
+                        if (!c->complete || c->read_error != 0 || !ask)
                                 continue;
                         if (ask_cb && ask_cb->asked && ask_cb->asked(c, ask_cb->userdata))
                                 continue;

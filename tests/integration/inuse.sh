@@ -175,6 +175,35 @@ test_oneshot_mid_write_keeps_what_the_save_would_displace() {
         assert_no_grep "in use" err
 }
 
+# A HF Trainer restarted from scratch into its old output_dir saves
+# checkpoint-1000 again in place: its trainer_state.json, the marker, is
+# the old run's until the save ends. A pass (or a start) while the model
+# file is open takes it for a save being written, as it does without a
+# marker: the new run's only complete checkpoint is not displaced by it.
+test_marked_directory_written_again_in_place_displaces_nothing() {
+        local s
+        for s in 500 1000; do
+                mkdir -p "out/checkpoint-$s"
+                mkfile "out/checkpoint-$s/model.safetensors" 4
+                printf '{"global_step": %s, "log_history": [{"eval_loss": 0.5, "step": %s}]}\n' $s $s \
+                        >"out/checkpoint-$s/trainer_state.json"
+        done
+        touch -d "-3 hours" out/checkpoint-1000/* out/checkpoint-1000
+        touch -d "-2 minutes" out/checkpoint-500/* out/checkpoint-500
+        hold fresh "$T/out/checkpoint-1000/model.safetensors"
+        writer=$HELD
+        for mode in -1 -l; do
+                "$CKPTD" "$mode" -w "$T/out" --preset huggingface --keep-last 1 >list 2>err ||
+                        fail "$mode: exit $?: $(cat err)"
+                assert_names out checkpoint-1000 checkpoint-500
+        done
+        assert_grep "$T/out/checkpoint-1000: in use: taken for a save still being written, not for its place" err
+        grep 'checkpoint-500' list | grep -q keep || fail "-l would delete checkpoint-500: $(cat list)"
+        release $writer
+        "$CKPTD" -1 -w "$T/out" --preset huggingface --keep-last 1 2>err
+        assert_names out checkpoint-1000
+}
+
 # -l lists what the pass would do: the save found open is incomplete, and
 # the one it would displace is kept.
 test_list_mid_write_says_what_the_pass_does() {
