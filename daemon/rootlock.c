@@ -28,6 +28,7 @@
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
 
+#include "fsutil.h"
 #include "log.h"
 #include "macro.h"
 #include "rootlock.h"
@@ -235,23 +236,165 @@ static int dir_take(int fd, const char *dir, const char *root, bool ex, int64_t 
         return 0;
 }
 
-/* LOCK_SH on each directory above the watch root `path`, into a released
- * l, room left for the root's own. */
-static int lock_above(struct root_lock *l, const char *path, int64_t wait_sec, int level)
+/* A directory above a watch root that we may not open (a mode 711 home
+ * of an unprivileged daemon or pass): no lock of ours there, but the one
+ * another ckptd watching it holds shows in /proc/locks. 0 when none does,
+ * -EWOULDBLOCK (said at level) when one does, -errno when nobody can tell:
+ * never a pass unguarded under another's policy. */
+static int unopened_above(const char *dir, const char *root, int level)
 {
-        size_t len = strlen(path), depth = 1;
+        struct flock_table t;
+        struct stat st;
+        pid_t pid = 0;
+        char who[96];
+        int r;
+
+        if (stat(dir, &st) < 0)
+                return log_errno(-errno, "cannot look at %s, above watch root %s: %m", dir, root);
+        r = flock_table_load(&t, PROC_LOCKS);
+        if (r < 0)
+                return log_errno(r,
+                                 "cannot open %s to lock it for watch root %s, nor read %s to see whether another "
+                                 "ckptd watches it: %m",
+                                 dir, root, PROC_LOCKS);
+        for (size_t i = 0; i < t.n && pid == 0; i++)
+                if (t.v[i].dev == st.st_dev && t.v[i].ino == st.st_ino && t.v[i].write && t.v[i].pid != getpid())
+                        pid = t.v[i].pid > 0 ? t.v[i].pid : -1;
+        flock_table_finish(&t);
+        if (pid == 0) {
+                log_debug("cannot open %s to lock it, and no ckptd watches it: skipping", dir);
+                return 0;
+        }
+        describe_pid(pid, who, sizeof(who));
+        log_internal(level, 0, "%s, above watch root %s, is locked by %s: another ckptd watches it", dir, root, who);
+        return -EWOULDBLOCK;
+}
+
+/* Where the directory fd is, symlinks resolved: the directories above it
+ * are the ones to lock, not those above a name that goes through a
+ * symlink (another ckptd reaching the same runs by a path without it would
+ * go unnoticed). NULL with errno when it cannot be told. */
+static char *dir_real_path(int fd, const char *path)
+{
+        char link[64];
+        struct stat a, b;
+        char *p;
+
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        p = realpath(link, NULL);
+        if (!p)
+                p = realpath(path, NULL);
+        if (!p)
+                return NULL;
+        if (fstat(fd, &a) < 0 || stat(p, &b) < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+                free(p);
+                errno = ESTALE; /* moved meanwhile */
+                return NULL;
+        }
+        return p;
+}
+
+/* Undo mountinfo's octal escapes (" " is "\\040") in place. */
+static void mountinfo_unescape(char *s)
+{
+        char *o = s;
+
+        for (; *s; s++, o++) {
+                if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' &&
+                    s[3] <= '7') {
+                        *o = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+                        s += 3;
+                } else
+                        *o = *s;
+        }
+        *o = '\0';
+}
+
+/* Whether path begins with the directory dir ("/a" begins "/a/b", not
+ * "/ab"; "/" begins everything); its length then into *ret_len. */
+static bool path_under(const char *path, const char *dir, size_t *ret_len)
+{
+        size_t n = strcmp(dir, "/") == 0 ? 0 : strlen(dir);
+
+        if (strncmp(path, dir, n) != 0 || (path[n] != '/' && path[n] != '\0'))
+                return false;
+        *ret_len = n;
+        return true;
+}
+
+/* When the watch root, at path on the mount mnt_id, is on a bind mount of
+ * a directory inside its file system (a container's volume of one run
+ * directory), where the same directory is seen through another mount of
+ * that file system that shows more of it: the directories above it there
+ * are those another ckptd on the whole tree locks. NULL when there is no
+ * such mount (not a bind mount of a subdirectory, or its file system is
+ * not mounted whole here: a container's). */
+static char *bind_source_path(uint64_t mnt_id, const char *path)
+{
+        _cleanup_free_ char *line = NULL, *root = NULL, *mp = NULL, *dev = NULL, *best = NULL;
+        size_t size = 0, best_root = SIZE_MAX;
+        FILE *f = mnt_id ? fopen("/proc/self/mountinfo", "re") : NULL;
+
+        if (!f)
+                return NULL;
+        /* ours first: its device, root in the file system, mount point */
+        while (getline(&line, &size, f) > 0) {
+                unsigned long long id;
+                char d[32], r[4096], m[4096];
+
+                if (sscanf(line, "%llu %*u %31s %4095s %4095s", &id, d, r, m) == 4 && id == mnt_id) {
+                        mountinfo_unescape(r);
+                        mountinfo_unescape(m);
+                        root = strdup(r);
+                        mp = strdup(m);
+                        dev = strdup(d);
+                        break;
+                }
+        }
+        if (!root || !mp || !dev || strcmp(root, "/") == 0) {
+                fclose(f);
+                return NULL;
+        }
+        /* another mount of the device whose root holds ours, the shortest */
+        rewind(f);
+        while (getline(&line, &size, f) > 0) {
+                unsigned long long id;
+                char d[32], r[4096], m[4096], *p;
+                size_t rl, ml;
+
+                if (sscanf(line, "%llu %*u %31s %4095s %4095s", &id, d, r, m) != 4 || id == mnt_id ||
+                    strcmp(d, dev) != 0)
+                        continue;
+                mountinfo_unescape(r);
+                mountinfo_unescape(m);
+                if (!path_under(root, r, &rl) || strlen(r) >= best_root || !path_under(path, mp, &ml))
+                        continue;
+                /* m + what of our root lies below r + what of path lies below mp */
+                if (asprintf(&p, "%s%s%s", strcmp(m, "/") == 0 ? "" : m, root + rl, path + ml) < 0)
+                        continue;
+                free(best);
+                best = p;
+                best_root = strlen(r);
+        }
+        fclose(f);
+        if (best && best[0] == '\0') {
+                free(best);
+                best = strdup("/");
+        }
+        return TAKE_PTR(best);
+}
+
+/* LOCK_SH on each directory above path (not on path itself), the watch
+ * root `root` as found there, top down ("/", "/a", "/a/b" for /a/b/c):
+ * every process takes them in the same order. */
+static int lock_dirs_above(struct root_lock *l, const char *path, const char *root, int64_t wait_sec, int level)
+{
+        size_t len = strlen(path);
         _cleanup_free_ char *dir = malloc(len + 1);
         int fd, r = 0;
 
         if (!dir)
                 return -ENOMEM;
-        for (size_t i = 0; i < len; i++)
-                depth += path[i] == '/';
-        l->dirs = calloc(depth + 1, sizeof(*l->dirs));
-        if (!l->dirs)
-                return -ENOMEM;
-        /* The directories above, top down ("/", "/a", "/a/b" for /a/b/c):
-         * every process takes them in the same order. */
         for (size_t i = 0; i < len && r == 0; i++) {
                 size_t n = i == 0 ? 1 : i;
 
@@ -262,19 +405,53 @@ static int lock_above(struct root_lock *l, const char *path, int64_t wait_sec, i
                 fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if (fd < 0 && (errno == EACCES || errno == EPERM)) {
                         /* a mode 711 home: no shared lock there */
-                        log_debug("cannot open %s to lock it: %m, skipping", dir);
+                        r = unopened_above(dir, root, level);
                         continue;
                 }
                 if (fd < 0) {
                         /* EIO, EMFILE, ENOMEM...: which ckptd else holds a
                          * tree above is unknown, so nothing is decided */
-                        r = log_errno(-errno, "cannot open %s to lock it for watch root %s: %m", dir, path);
+                        r = log_errno(-errno, "cannot open %s to lock it for watch root %s: %m", dir, root);
                         break;
                 }
-                r = dir_take(fd, dir, path, false, wait_sec, level, &l->dirs[l->n]);
+                r = dir_take(fd, dir, root, false, wait_sec, level, &l->dirs[l->n]);
                 if (r == 0)
                         l->n++;
         }
+        return r;
+}
+
+static size_t depth_of(const char *path)
+{
+        size_t depth = 1;
+
+        for (; path && *path; path++)
+                depth += *path == '/';
+        return depth;
+}
+
+/* LOCK_SH on each directory above the watch root `root`, held as
+ * root_fd, into a released l, room left for the root's own: those above
+ * where it is (symlinks resolved), and, on a bind mount of a directory
+ * inside its file system, those above the same directory where the whole
+ * file system is mounted. */
+static int lock_above(struct root_lock *l, int root_fd, const char *root, int64_t wait_sec, int level)
+{
+        _cleanup_free_ char *path = dir_real_path(root_fd, root), *src = NULL;
+        struct stat st;
+        uint64_t mnt_id = 0;
+        int r;
+
+        if (!path)
+                return log_errno(-errno, "cannot tell which directories are above watch root %s: %m", root);
+        if (stat_mnt(root_fd, "", &st, &mnt_id) == 0)
+                src = bind_source_path(mnt_id, path);
+        l->dirs = calloc(depth_of(path) + depth_of(src) + 1, sizeof(*l->dirs));
+        if (!l->dirs)
+                return -ENOMEM;
+        r = lock_dirs_above(l, path, root, wait_sec, level);
+        if (r == 0 && src && strcmp(src, path) != 0)
+                r = lock_dirs_above(l, src, root, wait_sec, level);
         return r;
 }
 
@@ -285,7 +462,7 @@ int root_lock_take(struct root_lock *l, int root_fd, const char *path, int64_t w
         root_lock_release(l);
         if (wait_sec > (int64_t)(INT64_MAX / USEC_PER_SEC))
                 wait_sec = -1; /* longer than anyone waits */
-        r = lock_above(l, path, wait_sec, level);
+        r = lock_above(l, root_fd, path, wait_sec, level);
         if (r == 0) {
                 /* flock(2) fails on an O_PATH fd (EBADF): reopen the root we
                  * hold, not its name, so the lock is on what we watch */
@@ -316,7 +493,7 @@ int root_lock_move(struct root_lock *to, struct root_lock *from, const char *pat
         root_lock_release(to);
         if (!from->held)
                 return -EINVAL;
-        r = lock_above(to, path, 0, level);
+        r = lock_above(to, from->dirs[from->n - 1]->fd, path, 0, level);
         if (r < 0) {
                 root_lock_release(to);
                 return r;

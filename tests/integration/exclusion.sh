@@ -208,6 +208,43 @@ test_lock_oneshot_refused_while_daemon_runs() {
         assert_names runs step_3.pt
 }
 
+# A second ckptd that reaches the daemon's runs by another way (its watch
+# spelled through a symlink, a bind mount of a run directory as a
+# container's volume, a user's pass below a mode 711 directory it may not
+# open) is refused as on the plain path: two policies on one run delete
+# each other's keeps.
+test_lock_oneshot_by_another_way_refused() {
+        steps "$T/data/runs/exp1" 1 2 3
+        conf a.conf "$T/data" 3
+        start_daemon a.log -c a.conf
+        ln -s "$T/data/runs" "$T/alias"
+        conf b.conf "$T/alias/exp1" 1
+        assert_exit 1 "$CKPTD" -1 -c b.conf
+        "$CKPTD" -1 -c b.conf 2>o.log || true
+        assert_grep "$T/data, above watch root $T/alias/exp1, is locked by pid $DPID (ckptd)" o.log
+        mkdir "$T/mnt"
+        mount --bind "$T/data/runs/exp1" "$T/mnt" || skip "cannot bind mount"
+        "$CKPTD" -1 -w "$T/mnt" --pattern 'step_{step}.pt' --keep-last 1 2>m.log || true
+        umount "$T/mnt"
+        assert_grep "$T/data, above watch root $T/mnt, is locked by pid $DPID (ckptd)" m.log
+        assert_names data/runs/exp1 step_1.pt step_2.pt step_3.pt
+}
+
+test_lock_oneshot_below_a_directory_it_cannot_open_refused() {
+        need_users
+        steps "$T/shared/bob/exp1" 1 2 3
+        chown -R $VICTIM "$T/shared/bob"
+        chmod 711 "$T/shared"
+        conf a.conf "$T/shared" 3
+        start_daemon a.log -c a.conf
+        local rc=0
+        as $VICTIM env HOME="$T/shared/bob" RUNTIME_DIRECTORY= STATE_DIRECTORY= XDG_RUNTIME_DIR= \
+                "$CKPTD" -1 -w "$T/shared/bob/exp1" --pattern 'step_{step}.pt' --keep-last 1 2>o.log || rc=$?
+        [ "$rc" = 1 ] || fail "exit $rc, expected 1: $(cat o.log)"
+        assert_grep "$T/shared, above watch root $T/shared/bob/exp1, is locked by pid $DPID (ckptd)" o.log
+        assert_names shared/bob/exp1 step_1.pt step_2.pt step_3.pt
+}
+
 # One config may watch /runs (not recursively) and /runs/x: its own locks
 # do not conflict, in either order; another process still finds both taken.
 test_lock_nested_watches_of_one_config() {
