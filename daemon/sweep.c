@@ -249,8 +249,10 @@ static void remove_ctx_init(struct remove_ctx *ctx, const struct root *r, const 
 struct pending {
         struct remove_job *job;
         char *path; /* for messages */
-        char *root; /* the watch root as configured */
         dev_t dev;
+        /* the watch root's directory, however a reload spells its path */
+        dev_t root_dev;
+        ino_t root_ino;
 };
 
 static sd_event_source *removal_src;
@@ -268,7 +270,7 @@ int sweep_tombstones(struct root *r)
         /* A reload while removals of this root go on: their records are
          * theirs to finish (or the next start's), not ours to do again. */
         for (size_t i = 0; i < n_pending; i++)
-                if (strcmp(pending[i].root, r->w->path) == 0)
+                if (pending[i].root_dev == r->dev && pending[i].root_ino == r->ino)
                         return 0;
         /* Only what our records name: a ".ckptd-trash-" entry anyone else
          * made is an ordinary (dot) entry, never deleted. */
@@ -634,7 +636,6 @@ static void pending_pop(void)
 {
         remove_job_free(pending[0].job);
         free(pending[0].path);
-        free(pending[0].root);
         memmove(pending, pending + 1, (n_pending - 1) * sizeof(*pending));
         n_pending--;
 }
@@ -715,7 +716,7 @@ void sweep_removals_end(void)
 /* Go on with job: to its end, or (in the daemon) for a first step and then
  * from the loop. Returns 0 when done, 1 when under way, or -errno; *freed
  * gets what it freed, or will have freed as scanned. */
-static int removal_go(struct remove_job *job, const char *root, const char *path, dev_t dev, uint64_t *freed)
+static int removal_go(struct remove_job *job, const struct root *r, const char *path, dev_t dev, uint64_t *freed)
 {
         struct pending *v;
         int k;
@@ -723,15 +724,14 @@ static int removal_go(struct remove_job *job, const char *root, const char *path
         k = remove_job_step(job, removal_src ? REMOVAL_STEP : SIZE_MAX);
         if (k > 0 && remove_job_detach(job) == 0 && (v = realloc(pending, (n_pending + 1) * sizeof(*v)))) {
                 pending = v;
-                v[n_pending] = (struct pending){.job = job, .path = strdup(path), .root = strdup(root), .dev = dev};
-                if (v[n_pending].path && v[n_pending].root &&
-                    sd_event_source_set_enabled(removal_src, SD_EVENT_ON) >= 0) {
+                v[n_pending] = (struct pending){
+                        .job = job, .path = strdup(path), .dev = dev, .root_dev = r->dev, .root_ino = r->ino};
+                if (v[n_pending].path && sd_event_source_set_enabled(removal_src, SD_EVENT_ON) >= 0) {
                         n_pending++;
                         *freed = remove_job_freed(job) + remove_job_remaining(job);
                         return 1;
                 }
                 free(v[n_pending].path);
-                free(v[n_pending].root);
         }
         /* out of memory or fds: the old way, here and now */
         while (k > 0)
@@ -1070,7 +1070,7 @@ int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const s
         /* the name is gone from here on: the rest may go on from the loop */
         if (k == 0) {
                 touched = true;
-                k = removal_go(job, r->w->path, path, c->dev, &freed);
+                k = removal_go(job, r, path, c->dev, &freed);
         }
 removed:
         if (k > 0)
