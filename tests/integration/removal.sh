@@ -154,6 +154,38 @@ EOC
         [ "$(records)" = 0 ] || fail "record left behind"
 }
 
+# A reload that names the root another way (through a symlink) while a big
+# directory's removal goes on from the event loop leaves that removal to
+# itself: not finished a second time from its record by the reload, and no
+# false "cannot finish deleting" after.
+test_reload_respelling_the_root_during_a_removal() {
+        state_env
+        mkdir -p runs/step-1 runs/step-2
+        (cd runs/step-1 && seq 3000 | xargs touch)
+        mkfile runs/step-2/shard 4
+        touch -d "-1 hour" runs/step-1/* runs/step-*
+        ln -s . up
+        echo "watch = ( { path = \"$T/runs\"; pattern = \"step-{step}\"; keep_last = 1; settle = 0.2; } );" >c.conf
+        mkfifo hook
+        CKPTD_TEST_HOOK="tombstoned:$T/hook" "$CKPTD_HOOKED" -c c.conf 2>d.log 3>&- &
+        DPID=$!
+        echo $DPID >>"$T/pids"
+        hook_wait $DPID
+        # blocked between the tombstone and the walk: the reload waits in
+        # the loop, ahead of the removal's next step (idle priority)
+        echo "watch = ( { path = \"$T/up/runs\"; pattern = \"step-{step}\"; keep_last = 1; settle = 0.2; } );" >c.conf
+        kill -HUP $DPID
+        echo c >hook
+        wait_for 20 grep -q "reloaded" d.log || fail "no reload: $(cat d.log)"
+        wait_for 20 eval '[ "$(tombstones runs)" = 0 ]' || fail "the removal did not end: $(cat d.log)"
+        "$CKPTD" status >/dev/null 2>&1 || true
+        kill $DPID
+        wait $DPID || true
+        assert_names runs step-2
+        assert_no_grep "cannot finish deleting" d.log
+        [ "$(records)" = 0 ] || fail "record left behind"
+}
+
 # A directory checkpoint whose removal fails half-way (a shard that cannot
 # be unlinked, as an immutable file) is no checkpoint any more: the error
 # names what is left of it, its tombstone, and the exit status says it; the
