@@ -377,8 +377,13 @@ static bool place_in_use(struct root *r, const struct run *run, const struct ckp
 {
         int v;
 
-        /* marked ones too: an earlier run's marker is there while a
-         * training restarted into its directory writes it again in place */
+        /* a marker, written last, says the save is done (an earlier run's
+         * marker under a save written again in place is asked by the
+         * passes that scan, not here: walking every file of the newest
+         * marked directories at each floor pass costs what the disk that
+         * is filling can least spare) */
+        if (k->marked)
+                return false;
         if (k->is_dir && k->mtime_usec < now_usec - (int64_t)VERIFY_RECENT_SEC * (int64_t)USEC_PER_SEC)
                 return false;
         v = sweep_being_written(r, run, k, -1, k->mtime_usec);
