@@ -11,6 +11,7 @@
 #include "log.h"
 #include "manager_internal.h"
 #include "remove.h"
+#include "scan_pins.h"
 #include "watch.h"
 
 /* --- inotify events --- */
@@ -175,6 +176,30 @@ static bool own_metrics_file(struct manager *m, struct root_state *rs, struct ru
                a.st_ino == b.st_ino;
 }
 
+/* NeMo's -unfinished marker of a model-parallel save changed in run P: the
+ * runs of its ranks, P's children (mp_rank_00/...), take it from there, so
+ * they are read whole again and decided, also when the marker goes after
+ * the last save of a training and no event comes in them. */
+static void ranks_touch(struct root_state *rs, const struct run_state *parent, const char *name, uint64_t delay)
+{
+        size_t len = strlen(parent->path);
+        bool root = strcmp(parent->path, ".") == 0;
+
+        if (!scan_has_suffix(name, strlen(name), "-unfinished"))
+                return;
+        for (size_t i = 0; i < rs->n_runs; i++) {
+                struct run_state *r = rs->runs[i];
+                const char *base = root ? r->path : r->path + len + 1;
+
+                if (!root && (strncmp(r->path, parent->path, len) != 0 || r->path[len] != '/'))
+                        continue;
+                if (strchr(base, '/') || !scan_model_parallel_dir(base))
+                        continue;
+                r->full = true;
+                run_arm(r, delay, false);
+        }
+}
+
 static void on_run_event(struct manager *m, struct root_state *rs, const struct watch_event *ev)
 {
         uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC);
@@ -208,6 +233,8 @@ static void on_run_event(struct manager *m, struct root_state *rs, const struct 
         note_write(m, ev);
         if (index_note(rs, run, ev, candidate))
                 run_arm(run, 0, false);
+        if (!candidate)
+                ranks_touch(rs, run, ev->name, settle_usec(rs));
 
         switch (ev->kind) {
         case WATCH_EVENT_DIR_CREATED:

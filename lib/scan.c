@@ -254,24 +254,27 @@ static size_t digits(const char *s)
         return n;
 }
 
-/* Whether a run directory so named is one model-parallel rank's part of
- * its checkpoints: NeMo's mp_rank_00/, tp_rank_00_pp_rank_000/ with
- * pipeline parallelism (inject_model_parallel_rank()). */
-static bool model_parallel_dir(const char *name)
+/* name[0..) begins with prefix and then digits: where they end, or NULL. */
+static const char *prefix_digits(const char *name, const char *prefix)
 {
-        size_t n;
+        size_t n = strlen(prefix), d;
 
-        if (strncmp(name, "mp_rank_", 8) == 0) {
-                n = digits(name + 8);
-                return n > 0 && name[8 + n] == '\0';
-        }
-        if (strncmp(name, "tp_rank_", 8) != 0 || (n = digits(name + 8)) == 0)
+        if (strncmp(name, prefix, n) != 0 || (d = digits(name + n)) == 0)
+                return NULL;
+        return name + n + d;
+}
+
+bool scan_model_parallel_dir(const char *name)
+{
+        const char *e = prefix_digits(name, "mp_rank_");
+
+        if (!e && (e = prefix_digits(name, "tp_rank_")))
+                e = prefix_digits(e, "_pp_rank_");
+        if (!e)
+                return (e = prefix_digits(name, "fsdp_shard_")) && *e == '\0';
+        if (*e && !(e = prefix_digits(e, "_fsdp_shard_")))
                 return false;
-        name += 8 + n;
-        if (strncmp(name, "_pp_rank_", 9) != 0)
-                return false;
-        n = digits(name + 9);
-        return n > 0 && name[9 + n] == '\0';
+        return *e == '\0';
 }
 
 /* The -unfinished markers of run_fd's parent into l->up, sorted: NeMo
@@ -1058,10 +1061,10 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
                 goto done;
         }
         /* a rank's part of a model-parallel save: its markers are beside
-         * it; one that cannot be read may mark any of them */
-        const char *base = strrchr(run_path && strcmp(run_path, ".") != 0 ? run_path : w->path, '/');
-        bool ranks = model_parallel_dir(base ? base + 1 : run_path ? run_path : "");
-        if (ranks) {
+         * it, in the run above (not above the watch root: outside the
+         * watch); one that cannot be read may mark any of them */
+        const char *base = run_path ? strrchr(run_path, '/') : NULL;
+        if (run_path && strcmp(run_path, ".") != 0 && scan_model_parallel_dir(base ? base + 1 : run_path)) {
                 r = parent_markers_read(run_fd, &l);
                 if (r == -ENOMEM)
                         goto out;
@@ -1075,7 +1078,7 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
 
         layout = !streq_ptr(w->preset, "orbax") || orbax_run(run_fd, w, pat, &l);
         /* entries that pin other entries: scan_one() cannot see them */
-        run.pin_sources = l.n_unfinished > 0 || ranks;
+        run.pin_sources = l.n_unfinished > 0 || l.n_up > 0;
         for (size_t i = 0; i < l.n; i++) {
                 const struct scan_entry *e = &l.v[i];
                 struct fields f;

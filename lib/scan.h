@@ -18,6 +18,12 @@
  * (index_adopt() keeps it for the saves that follow). */
 #define SCAN_ROOM_CKPTS 4
 
+/* Whether a run directory so named is one rank's part of a model-parallel
+ * NeMo save (inject_model_parallel_rank()): mp_rank_00/,
+ * tp_rank_00_pp_rank_000/, either with _fsdp_shard_00000, or
+ * fsdp_shard_00000/. NeMo writes its -unfinished markers beside it. */
+bool scan_model_parallel_dir(const char *name);
+
 struct run {
         char *path; /* relative to the root; "." for the root itself */
         dev_t dev;

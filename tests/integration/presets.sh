@@ -224,7 +224,9 @@ test_nemo() {
 test_nemo_model_parallel_marker_beside_the_ranks() {
         local v d
         n=megatron_gpt
-        for d in mp_rank_00 mp_rank_01 tp_rank_00_pp_rank_000 tp_rank_00_pp_rank_001; do
+        local ranks="mp_rank_00 mp_rank_01 tp_rank_00_pp_rank_000 tp_rank_00_pp_rank_001"
+        ranks+=" mp_rank_00_fsdp_shard_00001 fsdp_shard_00000"
+        for d in $ranks; do
                 mkdir -p "nm/$d"
                 for v in "2.50 100" "2.30 200" "2.20 300" "2.40 400"; do
                         set -- $v
@@ -233,10 +235,11 @@ test_nemo_model_parallel_marker_beside_the_ranks() {
         done
         mkfile "nm/mp_rank_00/$n--val_loss=2.10-step=500-consumed_samples=4000.0.ckpt" 1
         mkfile "nm/tp_rank_00_pp_rank_000/$n--val_loss=2.10-step=500-consumed_samples=4000.0.ckpt" 1
+        mkfile "nm/fsdp_shard_00000/$n--val_loss=2.10-step=500-consumed_samples=4000.0.ckpt" 1
         touch "nm/$n--val_loss=2.10-step=500-consumed_samples=4000.0-unfinished"
         old nm/*/* nm/*
         assert_exit 0 "$CKPTD" -1 -w "$T/nm" --preset nemo --monitor val_loss --keep-top-k 2 --keep-last 1 2>err
-        for d in mp_rank_00 mp_rank_01 tp_rank_00_pp_rank_000 tp_rank_00_pp_rank_001; do
+        for d in $ranks; do
                 [ -e "nm/$d/$n--val_loss=2.40-step=400-consumed_samples=3200.0.ckpt" ] ||
                         fail "$d lost the newest step: $(cat err)"
                 [ -e "nm/$d/$n--val_loss=2.30-step=200-consumed_samples=1600.0.ckpt" ] ||

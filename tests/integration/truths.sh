@@ -542,6 +542,37 @@ test_nemo_ema_saves() {
         assert_grep "deleted $T/nm/$n--val_loss=2.50-step=200.ckpt " log
 }
 
+# NeMo with tensor parallelism saves each rank's file in mp_rank_NN/ under
+# one -unfinished marker beside them. While it is there a rank's finished
+# file displaces nothing; when NeMo removes it after the last rank, every
+# rank is decided, though no event comes in them after the last save of a
+# training.
+test_nemo_model_parallel_saves() {
+        local n=megatron_gpt r
+        mp_save() { # val_loss step
+                local x="$n--val_loss=$1-step=$2"
+                touch "nm/$x-unfinished"
+                for r in 00 01; do mkfile "nm/mp_rank_$r/$x.ckpt" 4; done
+        }
+        mkdir -p nm/mp_rank_00 nm/mp_rank_01
+        start_daemon log -w "$T/nm" --preset nemo --monitor val_loss --keep-top-k 1 --keep-last 1 --settle 0
+        mp_save 2.10 100
+        rm "nm/$n--val_loss=2.10-step=100-unfinished"
+        mp_save 2.50 200
+        rm "nm/$n--val_loss=2.50-step=200-unfinished"
+        for r in 00 01; do wait_names nm/mp_rank_$r "$n--val_loss=2.10-step=100.ckpt" "$n--val_loss=2.50-step=200.ckpt"; done
+        # the last save: its files closed under the marker are decided at
+        # once (settle 0), before status answers, and displace nothing
+        mp_save 2.30 300
+        "$CKPTD" status >/dev/null 2>&1 || fail "status failed"
+        for r in 00 01; do
+                assert_names nm/mp_rank_$r "$n--val_loss=2.10-step=100.ckpt" "$n--val_loss=2.30-step=300.ckpt" \
+                        "$n--val_loss=2.50-step=200.ckpt"
+        done
+        rm "nm/$n--val_loss=2.30-step=300-unfinished"
+        for r in 00 01; do wait_names nm/mp_rank_$r "$n--val_loss=2.10-step=100.ckpt" "$n--val_loss=2.30-step=300.ckpt"; done
+}
+
 # The watch inside a directory without its marker outlives what may take
 # it away: a rescan of the root after a read error (under preset auto the
 # directory being written was a run of its own, which the rescan drops),
