@@ -243,3 +243,41 @@ char *path_join(const char *a, const char *b, const char *c)
         *o = '\0';
         return p;
 }
+
+DIR *dir_from_fd(int fd)
+{
+        DIR *d = fdopendir(fd);
+
+        if (!d) {
+                int e = errno;
+
+                close(fd);
+                errno = e;
+        }
+        return d;
+}
+
+DIR *dir_open_at(int dir_fd, const char *path)
+{
+        int fd = openat(dir_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        return fd < 0 ? NULL : dir_from_fd(fd);
+}
+
+int dir_next(DIR *d, struct dirent **ret)
+{
+        for (;;) {
+                struct dirent *de;
+
+                errno = 0;
+                de = readdir(d);
+                if (!de) {
+                        *ret = NULL;
+                        return errno ? -errno : 0;
+                }
+                if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+                        *ret = de;
+                        return 1;
+                }
+        }
+}

@@ -3,6 +3,7 @@
  * fd), and reading a whole file that may still grow. */
 #pragma once
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,6 +43,15 @@ int read_fd_all(int fd, const struct stat *st, size_t max_bytes, char **ret, siz
 /* A regular file below dir_fd (opened beneath it, never a FIFO or a device)
  * into *ret, NUL-terminated, malloc'd; -EFBIG past max_bytes. */
 int read_file_at(int dir_fd, const char *relpath, size_t max_bytes, char **ret, size_t *ret_len);
+
+/* A directory stream on fd, which it takes: closed when it cannot be
+ * made. NULL with errno. */
+DIR *dir_from_fd(int fd);
+/* A directory stream on path, relative to dir_fd. NULL with errno. */
+DIR *dir_open_at(int dir_fd, const char *path);
+/* The next entry of d but "." and "..": 1 with *ret, 0 at the end, or
+ * -errno (a failed readdir(3): a listing cut short). */
+int dir_next(DIR *d, struct dirent **ret);
 
 /* The parts of a, b, c that are neither NULL nor "." (a run at its root's
  * top is named ".") joined by '/', malloc'd. NULL on ENOMEM. */

@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "macro.h"
 #include "metriclog.h"
 
@@ -893,26 +894,15 @@ static int resolve(struct metriclog_set *s, int dir_fd, const char *path, const 
                 return r;
         }
 
-        int lfd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (lfd < 0)
+        d = dir_open_at(dir_fd, ".");
+        if (!d)
                 return -errno;
-        d = fdopendir(lfd);
-        if (!d) {
-                r = -errno;
-                close(lfd);
-                return r;
-        }
         for (;;) {
                 struct dirent *de;
 
-                errno = 0;
-                de = readdir(d);
-                if (!de) {
-                        r = errno ? -errno : 0;
+                r = dir_next(d, &de);
+                if (r <= 0)
                         break;
-                }
-                if (streq_ptr(de->d_name, ".") || streq_ptr(de->d_name, ".."))
-                        continue;
                 if (fnmatch(comp, de->d_name, FNM_PERIOD) != 0)
                         continue;
                 if (n >= METRICLOG_FILES_MAX * 4) {

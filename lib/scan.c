@@ -120,25 +120,17 @@ static int listing_read(int dir_fd, struct run *run, struct scan_listing *ret)
         fd = openat_beneath(dir_fd, ".", O_RDONLY | O_DIRECTORY, 0);
         if (fd < 0)
                 return fd;
-        d = fdopendir(fd);
-        if (!d) {
-                r = -errno;
-                close(fd);
-                return r;
-        }
+        d = dir_from_fd(fd);
+        if (!d)
+                return -errno;
         for (;;) {
                 struct dirent *de;
                 struct stat st;
                 uint64_t mnt_id = 0;
 
-                errno = 0;
-                de = readdir(d);
-                if (!de) {
-                        r = errno ? -errno : 0;
+                r = dir_next(d, &de);
+                if (r <= 0)
                         break;
-                }
-                if (streq_ptr(de->d_name, ".") || streq_ptr(de->d_name, ".."))
-                        continue;
                 r = stat_mnt(dirfd(d), de->d_name, &st, &mnt_id);
                 if (r == -ENOENT) {
                         r = 0;
@@ -283,27 +275,17 @@ bool scan_model_parallel_dir(const char *name)
 static int parent_markers_read(int run_fd, struct scan_listing *l)
 {
         size_t cap = 0;
-        DIR *d;
-        int fd, r;
+        DIR *d = dir_open_at(run_fd, "..");
+        int r;
 
-        fd = openat(run_fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
+        if (!d)
                 return -errno;
-        d = fdopendir(fd);
-        if (!d) {
-                r = -errno;
-                close(fd);
-                return r;
-        }
         for (;;) {
                 struct dirent *de;
 
-                errno = 0;
-                de = readdir(d);
-                if (!de) {
-                        r = errno ? -errno : 0;
+                r = dir_next(d, &de);
+                if (r <= 0)
                         break;
-                }
                 if (!scan_has_suffix(de->d_name, strlen(de->d_name), UNFINISHED_SUFFIX))
                         continue;
                 if (l->n_up == cap) {
