@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
@@ -236,38 +237,102 @@ static int dir_take(int fd, const char *dir, const char *root, bool ex, int64_t 
         return 0;
 }
 
-/* A directory above a watch root that we may not open (a mode 711 home
- * of an unprivileged daemon or pass): no lock of ours there, but the one
- * another ckptd watching it holds shows in /proc/locks. 0 when none does,
- * -EWOULDBLOCK (said at level) when one does, -errno when nobody can tell:
- * never a pass unguarded under another's policy. */
-static int unopened_above(const char *dir, const char *root, int level)
+/* The device of the mount mnt_id as /proc/self/mountinfo gives it, the
+ * one /proc/locks names files by (a btrfs subvolume's stat(2) device is
+ * another); 0 when unknown. */
+static dev_t mount_device(uint64_t mnt_id)
+{
+        _cleanup_free_ char *line = NULL;
+        FILE *f = mnt_id ? fopen("/proc/self/mountinfo", "re") : NULL;
+        size_t size = 0;
+        dev_t dev = 0;
+
+        if (!f)
+                return 0;
+        while (dev == 0 && getline(&line, &size, f) > 0) {
+                unsigned long long id;
+                unsigned maj, min;
+
+                if (sscanf(line, "%llu %*u %u:%u", &id, &maj, &min) == 3 && id == mnt_id)
+                        dev = makedev(maj, min);
+        }
+        fclose(f);
+        return dev;
+}
+
+/* Into *ret the pid of an exclusive flock another process holds on (dev
+ * or mdev, ino): -1 when /proc/locks shows no pid, 0 when none. 0, or
+ * -errno when /proc/locks cannot be read. */
+static int exclusive_holder(dev_t dev, dev_t mdev, ino_t ino, pid_t *ret)
 {
         struct flock_table t;
+        int r = flock_table_load(&t, PROC_LOCKS);
+
+        *ret = 0;
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < t.n && *ret == 0; i++)
+                if ((t.v[i].dev == dev || t.v[i].dev == mdev) && t.v[i].ino == ino && t.v[i].write &&
+                    t.v[i].pid != getpid())
+                        *ret = t.v[i].pid > 0 ? t.v[i].pid : -1;
+        flock_table_finish(&t);
+        return 0;
+}
+
+/* A directory above a watch root that we may not open (a mode 711 home
+ * of an unprivileged daemon or pass): no lock of ours there, but the one
+ * another ckptd watching it holds shows in /proc/locks. 0 when none does
+ * (within wait_sec, as dir_take() waits), -EWOULDBLOCK (said at level)
+ * when one does, -errno when nobody can tell: never a pass unguarded
+ * under another's policy. */
+static int unopened_above(const char *dir, const char *root, int64_t wait_sec, int level)
+{
+        uint64_t start = (uint64_t)now_usec(CLOCK_MONOTONIC), next_note = 0, mnt_id = 0;
+        bool told = false;
         struct stat st;
-        pid_t pid = 0;
         char who[96];
+        dev_t mdev;
         int r;
 
-        if (stat(dir, &st) < 0)
-                return log_errno(-errno, "cannot look at %s, above watch root %s: %m", dir, root);
-        r = flock_table_load(&t, PROC_LOCKS);
+        r = stat_mnt(AT_FDCWD, dir, &st, &mnt_id);
         if (r < 0)
-                return log_errno(r,
-                                 "cannot open %s to lock it for watch root %s, nor read %s to see whether another "
-                                 "ckptd watches it: %m",
-                                 dir, root, PROC_LOCKS);
-        for (size_t i = 0; i < t.n && pid == 0; i++)
-                if (t.v[i].dev == st.st_dev && t.v[i].ino == st.st_ino && t.v[i].write && t.v[i].pid != getpid())
-                        pid = t.v[i].pid > 0 ? t.v[i].pid : -1;
-        flock_table_finish(&t);
-        if (pid == 0) {
-                log_debug("cannot open %s to lock it, and no ckptd watches it: skipping", dir);
-                return 0;
+                return log_errno(r, "cannot look at %s, above watch root %s: %m", dir, root);
+        mdev = mount_device(mnt_id);
+        for (;;) {
+                uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC);
+                pid_t pid;
+
+                r = exclusive_holder(st.st_dev, mdev ? mdev : st.st_dev, st.st_ino, &pid);
+                if (r < 0)
+                        return log_errno(r,
+                                         "cannot open %s to lock it for watch root %s, nor read %s to see whether "
+                                         "another ckptd watches it: %m",
+                                         dir, root, PROC_LOCKS);
+                if (pid == 0) {
+                        log_debug("cannot open %s to lock it, and no ckptd watches it: skipping", dir);
+                        return 0;
+                }
+                if (!told) {
+                        describe_pid(pid, who, sizeof(who));
+                        log_internal(level, 0, "%s, above watch root %s, is locked by %s: another ckptd watches it",
+                                     dir, root, who);
+                        if (wait_sec < 0)
+                                log_notice("waiting for the lock (lock_wait = -1)");
+                        else if (wait_sec > 0)
+                                log_notice("waiting up to %lld s for the lock (lock_wait)", (long long)wait_sec);
+                        told = true;
+                }
+                if (wait_sec >= 0 && now - start >= (uint64_t)wait_sec * USEC_PER_SEC)
+                        return -EWOULDBLOCK;
+                if (stop_pending())
+                        return -EINTR;
+                if (now >= next_note) {
+                        sd_notifyf(false, "STATUS=waiting for the lock on %s\nEXTEND_TIMEOUT_USEC=%llu", dir,
+                                   (unsigned long long)(10 * USEC_PER_SEC));
+                        next_note = now + 5 * USEC_PER_SEC;
+                }
+                (void)nanosleep(&(struct timespec){.tv_nsec = RETRY_USEC * NSEC_PER_USEC}, NULL);
         }
-        describe_pid(pid, who, sizeof(who));
-        log_internal(level, 0, "%s, above watch root %s, is locked by %s: another ckptd watches it", dir, root, who);
-        return -EWOULDBLOCK;
 }
 
 /* Where the directory fd is, symlinks resolved: the directories above it
@@ -322,14 +387,32 @@ static bool path_under(const char *path, const char *dir, size_t *ret_len)
         return true;
 }
 
-/* When the watch root, at path on the mount mnt_id, is on a bind mount of
- * a directory inside its file system (a container's volume of one run
+/* Whether rel, below the mount point mp, leads to the directory st is
+ * without leaving that mount or following a symlink: the directories on
+ * the way are that file system's own, not a tmpfs or a bind mount laid
+ * over them in this namespace (ProtectHome=tmpfs, PrivateTmp=). */
+static bool reaches_within(const char *mp, const char *rel, const struct stat *st)
+{
+        _cleanup_close_ int top = open(mp, O_PATH | O_DIRECTORY | O_CLOEXEC), fd = -1;
+        struct stat got;
+
+        while (*rel == '/')
+                rel++;
+        if (top < 0)
+                return false;
+        fd = *rel ? openat_beneath(top, rel, O_PATH | O_DIRECTORY, 0) : dup(top);
+        return fd >= 0 && fstat(fd, &got) == 0 && got.st_dev == st->st_dev && got.st_ino == st->st_ino;
+}
+
+/* When the watch root st, at path on the mount mnt_id, is on a bind mount
+ * of a directory inside its file system (a container's volume of one run
  * directory), where the same directory is seen through another mount of
  * that file system that shows more of it: the directories above it there
  * are those another ckptd on the whole tree locks. NULL when there is no
- * such mount (not a bind mount of a subdirectory, or its file system is
- * not mounted whole here: a container's). */
-static char *bind_source_path(uint64_t mnt_id, const char *path)
+ * such mount, or none that reaches it here (not a bind mount of a
+ * subdirectory, or its file system is not mounted whole in this
+ * namespace: a container's, a unit's ProtectHome=tmpfs). */
+static char *bind_source_path(uint64_t mnt_id, const char *path, const struct stat *st)
 {
         _cleanup_free_ char *line = NULL, *root = NULL, *mp = NULL, *dev = NULL, *best = NULL;
         size_t size = 0, best_root = SIZE_MAX;
@@ -355,11 +438,12 @@ static char *bind_source_path(uint64_t mnt_id, const char *path)
                 fclose(f);
                 return NULL;
         }
-        /* another mount of the device whose root holds ours, the shortest */
+        /* another mount of the device whose root holds ours, the shortest,
+         * through which it is reached */
         rewind(f);
         while (getline(&line, &size, f) > 0) {
                 unsigned long long id;
-                char d[32], r[4096], m[4096], *p;
+                char d[32], r[4096], m[4096], *p, *rel;
                 size_t rl, ml;
 
                 if (sscanf(line, "%llu %*u %31s %4095s %4095s", &id, d, r, m) != 4 || id == mnt_id ||
@@ -369,18 +453,20 @@ static char *bind_source_path(uint64_t mnt_id, const char *path)
                 mountinfo_unescape(m);
                 if (!path_under(root, r, &rl) || strlen(r) >= best_root || !path_under(path, mp, &ml))
                         continue;
-                /* m + what of our root lies below r + what of path lies below mp */
-                if (asprintf(&p, "%s%s%s", strcmp(m, "/") == 0 ? "" : m, root + rl, path + ml) < 0)
+                /* what of our root lies below r, then what of path below mp */
+                if (asprintf(&rel, "%s%s", root + rl, path + ml) < 0)
                         continue;
+                if (!reaches_within(m, rel, st) ||
+                    asprintf(&p, "%s%s", strcmp(m, "/") == 0 && *rel ? "" : m, rel) < 0) {
+                        free(rel);
+                        continue;
+                }
+                free(rel);
                 free(best);
                 best = p;
                 best_root = strlen(r);
         }
         fclose(f);
-        if (best && best[0] == '\0') {
-                free(best);
-                best = strdup("/");
-        }
         return TAKE_PTR(best);
 }
 
@@ -405,7 +491,7 @@ static int lock_dirs_above(struct root_lock *l, const char *path, const char *ro
                 fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if (fd < 0 && (errno == EACCES || errno == EPERM)) {
                         /* a mode 711 home: no shared lock there */
-                        r = unopened_above(dir, root, level);
+                        r = unopened_above(dir, root, wait_sec, level);
                         continue;
                 }
                 if (fd < 0) {
@@ -445,7 +531,7 @@ static int lock_above(struct root_lock *l, int root_fd, const char *root, int64_
         if (!path)
                 return log_errno(-errno, "cannot tell which directories are above watch root %s: %m", root);
         if (stat_mnt(root_fd, "", &st, &mnt_id) == 0)
-                src = bind_source_path(mnt_id, path);
+                src = bind_source_path(mnt_id, path, &st);
         l->dirs = calloc(depth_of(path) + depth_of(src) + 1, sizeof(*l->dirs));
         if (!l->dirs)
                 return -ENOMEM;

@@ -230,6 +230,23 @@ test_lock_oneshot_by_another_way_refused() {
         assert_names data/runs/exp1 step_1.pt step_2.pt step_3.pt
 }
 
+# A unit's namespace lays a tmpfs over the source of its bind mount
+# (ProtectHome=tmpfs with BindPaths=, PrivateTmp=): the whole file system
+# is not reachable there, so only the directories above where the watch is
+# are locked, and the watch works as before.
+test_lock_bind_mount_whose_source_is_hidden_works() {
+        command -v unshare >/dev/null || skip "no unshare"
+        steps "$T/home/alice/ckpt/exp1" 1 2 3
+        mkdir -p "$T/srv/ckpt"
+        local rc=0
+        unshare -m --propagation private sh -c '
+                mount --bind "$1/home/alice/ckpt" "$1/srv/ckpt" && mount -t tmpfs tmpfs "$1/home" &&
+                        exec "$2" -1 -n -w "$1/srv/ckpt" --pattern "step_{step}.pt" --keep-last 1' \
+                sh "$T" "$CKPTD" 2>o.log || rc=$?
+        [ "$rc" = 0 ] || fail "exit $rc: $(cat o.log)"
+        assert_grep "would delete $T/srv/ckpt/exp1/step_1.pt" o.log
+}
+
 test_lock_oneshot_below_a_directory_it_cannot_open_refused() {
         need_users
         steps "$T/shared/bob/exp1" 1 2 3
