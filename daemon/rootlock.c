@@ -11,11 +11,12 @@
  * process conflict too: the directories are kept in one table per process
  * with a count of EX and SH users, and a directory that is a root of ours
  * and above another root of ours (a non-recursive outer watch) holds one
- * LOCK_EX for both. On NFS the kernel sends flock(2) to the server's lock
- * manager as a whole-file fcntl lock (nfs(5), "local_lock"), so daemons on
- * different hosts exclude each other as well; Lustre does so when mounted
- * with -o flock. systemd-tmpfiles also takes LOCK_SH on what it cleans and
- * skips directories someone holds LOCK_EX on (tmpfiles.d(5)). */
+ * LOCK_EX for both. The NFS client sends flock(2) to the server's lock
+ * manager for regular files only (nfs_dir_operations has no .flock): on a
+ * directory the lock is this host's, and daemons on different hosts do not
+ * exclude each other (ckptd.conf(5)). systemd-tmpfiles also takes LOCK_SH on
+ * what it cleans and skips directories someone holds LOCK_EX on
+ * (tmpfiles.d(5)). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
