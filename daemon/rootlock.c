@@ -261,6 +261,15 @@ static dev_t mount_device(uint64_t mnt_id)
         return dev;
 }
 
+/* Whether this process is in the host's PID namespace (the kernel's
+ * PROC_PID_INIT_INO), whose /proc/locks shows every holder. */
+static bool initial_pid_namespace(void)
+{
+        struct stat st;
+
+        return stat("/proc/self/ns/pid", &st) == 0 && st.st_ino == 0xEFFFFFFCU;
+}
+
 /* Into *ret the pid of an exclusive flock another process holds on (dev
  * or mdev, ino): -1 when /proc/locks shows no pid, 0 when none. 0, or
  * -errno when /proc/locks cannot be read. */
@@ -298,6 +307,14 @@ static int unopened_above(const char *dir, const char *root, int64_t wait_sec, i
         r = stat_mnt(AT_FDCWD, dir, &st, &mnt_id);
         if (r < 0)
                 return log_errno(r, "cannot look at %s, above watch root %s: %m", dir, root);
+        /* /proc/locks shows only the locks of processes this PID namespace
+         * sees: outside the host's (a container, PrivatePIDs=) its silence
+         * says nothing */
+        if (!initial_pid_namespace())
+                return log_errno(-EPERM,
+                                 "cannot open %s to lock it for watch root %s, and from this PID namespace %s "
+                                 "does not show whether another ckptd watches it",
+                                 dir, root, PROC_LOCKS);
         mdev = mount_device(mnt_id);
         for (;;) {
                 uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC);
@@ -315,8 +332,17 @@ static int unopened_above(const char *dir, const char *root, int64_t wait_sec, i
                 }
                 if (!told) {
                         describe_pid(pid, who, sizeof(who));
-                        log_internal(level, 0, "%s, above watch root %s, is locked by %s: another ckptd watches it",
-                                     dir, root, who);
+                        /* a btrfs subvolume: /proc/locks names the file
+                         * system, whose subvolumes number inodes alike */
+                        if (mdev && mdev != st.st_dev)
+                                log_internal(level, 0,
+                                             "%s, above watch root %s, may be locked by %s (an exclusive lock on "
+                                             "inode %llu of its btrfs file system, in this subvolume or another)",
+                                             dir, root, who, (unsigned long long)st.st_ino);
+                        else
+                                log_internal(level, 0,
+                                             "%s, above watch root %s, is locked by %s: another ckptd watches it", dir,
+                                             root, who);
                         if (wait_sec < 0)
                                 log_notice("waiting for the lock (lock_wait = -1)");
                         else if (wait_sec > 0)

@@ -260,6 +260,16 @@ test_lock_oneshot_below_a_directory_it_cannot_open_refused() {
         [ "$rc" = 1 ] || fail "exit $rc, expected 1: $(cat o.log)"
         assert_grep "$T/shared, above watch root $T/shared/bob/exp1, is locked by pid $DPID (ckptd)" o.log
         assert_names shared/bob/exp1 step_1.pt step_2.pt step_3.pt
+        # from a PID namespace of its own /proc/locks lists no holder
+        # outside it: that says nothing, and nothing is swept
+        command -v unshare >/dev/null || return 0
+        rc=0
+        unshare -p --fork --mount-proc -m setpriv --reuid=$VICTIM --regid=$VICTIM --clear-groups -- \
+                env HOME="$T/shared/bob" RUNTIME_DIRECTORY= STATE_DIRECTORY= XDG_RUNTIME_DIR= \
+                "$CKPTD" -1 -w "$T/shared/bob/exp1" --pattern 'step_{step}.pt' --keep-last 1 2>p.log || rc=$?
+        [ "$rc" = 1 ] || fail "in a PID namespace: exit $rc, expected 1: $(cat p.log)"
+        assert_grep "from this PID namespace /proc/locks does not show whether another ckptd watches it" p.log
+        assert_names shared/bob/exp1 step_1.pt step_2.pt step_3.pt
 }
 
 # One config may watch /runs (not recursively) and /runs/x: its own locks
