@@ -130,16 +130,59 @@ static bool stop_pending(void)
         return sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1;
 }
 
+/* Waiting for the lock on a directory, lock_wait seconds (-1: for ever). */
+struct waiter {
+        int64_t wait_sec;
+        uint64_t start, next_note;
+        bool told;
+};
+
+static struct waiter waiter_start(int64_t wait_sec)
+{
+        return (struct waiter){.wait_sec = wait_sec, .start = (uint64_t)now_usec(CLOCK_MONOTONIC)};
+}
+
+/* One round of waiting for dir's lock, after who holds it was said: how
+ * long we wait (once), the deadline, SIGTERM, systemd kept informed, the
+ * pause. 0 to try again, -EWOULDBLOCK at the deadline, -EINTR to stop. */
+static int waiter_round(struct waiter *w, const char *dir, int level)
+{
+        uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC);
+
+        if (!w->told) {
+                if (w->wait_sec < 0)
+                        log_notice("waiting for the lock (lock_wait = -1)");
+                else if (w->wait_sec > 0)
+                        log_notice("waiting up to %lld s for the lock (lock_wait)", (long long)w->wait_sec);
+                w->told = true;
+        }
+        if (w->wait_sec >= 0 && now - w->start >= (uint64_t)w->wait_sec * USEC_PER_SEC) {
+                if (w->wait_sec > 0)
+                        log_internal(level, 0, "%s is still locked after %lld s; giving up", dir,
+                                     (long long)w->wait_sec);
+                return -EWOULDBLOCK;
+        }
+        if (stop_pending())
+                return -EINTR;
+        if (now >= w->next_note) {
+                /* under systemd: starting takes as long as the wait */
+                sd_notifyf(false, "STATUS=waiting for the lock on %s\nEXTEND_TIMEOUT_USEC=%llu", dir,
+                           (unsigned long long)(10 * USEC_PER_SEC));
+                w->next_note = now + 5 * USEC_PER_SEC;
+        }
+        (void)nanosleep(&(struct timespec){.tv_nsec = RETRY_USEC * NSEC_PER_USEC}, NULL);
+        return 0;
+}
+
 /* Take exclusive (ex) or shared on the directory `dir`, open as fd (which is
  * taken), for watch root `root`; who is in the way is logged at `level`. */
 static int dir_take(int fd, const char *dir, const char *root, bool ex, int64_t wait_sec, int level,
                     struct dir_lock **ret)
 {
         int want = ex ? LOCK_EX : LOCK_SH;
-        uint64_t start = (uint64_t)now_usec(CLOCK_MONOTONIC), next_note = 0;
+        struct waiter w = waiter_start(wait_sec);
         struct dir_lock *d;
         struct stat st;
-        bool told = false;
 
         if (fstat(fd, &st) < 0) {
                 int r = log_errno(-errno, "cannot lock %s for watch root %s: %m", dir, root);
@@ -170,8 +213,8 @@ static int dir_take(int fd, const char *dir, const char *root, bool ex, int64_t 
                 d->n_sh++;
 
         while (d->mode != LOCK_EX && d->mode != want) {
-                uint64_t now;
                 char who[96];
+                int r;
 
                 if (flock(d->fd, want | LOCK_NB) == 0) {
                         d->mode = want;
@@ -180,7 +223,7 @@ static int dir_take(int fd, const char *dir, const char *root, bool ex, int64_t 
                 if (errno == EINTR)
                         continue;
                 if (errno != EWOULDBLOCK) {
-                        int r = -errno;
+                        r = -errno;
 
                         /* No locks on this file system (NFS mounted nolock:
                          * ENOLCK; some FUSE: ENOSYS): watched all the same,
@@ -197,8 +240,7 @@ static int dir_take(int fd, const char *dir, const char *root, bool ex, int64_t 
                 /* a failed conversion (our SH to EX) dropped our SH lock */
                 if (d->mode == LOCK_SH && flock(d->fd, LOCK_SH | LOCK_NB) < 0)
                         d->mode = 0;
-                now = (uint64_t)now_usec(CLOCK_MONOTONIC);
-                if (!told) {
+                if (!w.told) {
                         describe_pid(root_lock_holder(d->dev, d->ino, ex), who, sizeof(who));
                         if (ex)
                                 log_internal(level, 0,
@@ -209,30 +251,12 @@ static int dir_take(int fd, const char *dir, const char *root, bool ex, int64_t 
                                 log_internal(level, 0,
                                              "%s, above watch root %s, is locked by %s: another ckptd watches it", dir,
                                              root, who);
-                        if (wait_sec < 0)
-                                log_notice("waiting for the lock (lock_wait = -1)");
-                        else if (wait_sec > 0)
-                                log_notice("waiting up to %lld s for the lock (lock_wait)", (long long)wait_sec);
-                        told = true;
                 }
-                if (wait_sec >= 0 && now - start >= (uint64_t)wait_sec * USEC_PER_SEC) {
+                r = waiter_round(&w, dir, level);
+                if (r < 0) {
                         dir_put(d, ex);
-                        if (wait_sec > 0)
-                                log_internal(level, 0, "%s is still locked after %lld s; giving up", dir,
-                                             (long long)wait_sec);
-                        return -EWOULDBLOCK;
+                        return r;
                 }
-                if (stop_pending()) {
-                        dir_put(d, ex);
-                        return -EINTR;
-                }
-                if (now >= next_note) {
-                        /* under systemd: starting takes as long as the wait */
-                        sd_notifyf(false, "STATUS=waiting for the lock on %s\nEXTEND_TIMEOUT_USEC=%llu", dir,
-                                   (unsigned long long)(10 * USEC_PER_SEC));
-                        next_note = now + 5 * USEC_PER_SEC;
-                }
-                (void)nanosleep(&(struct timespec){.tv_nsec = RETRY_USEC * NSEC_PER_USEC}, NULL);
         }
         *ret = d;
         return 0;
@@ -297,8 +321,8 @@ static int exclusive_holder(dev_t dev, dev_t mdev, ino_t ino, pid_t *ret)
  * under another's policy. */
 static int unopened_above(const char *dir, const char *root, int64_t wait_sec, int level)
 {
-        uint64_t start = (uint64_t)now_usec(CLOCK_MONOTONIC), next_note = 0, mnt_id = 0;
-        bool told = false;
+        struct waiter w = waiter_start(wait_sec);
+        uint64_t mnt_id = 0;
         struct stat st;
         char who[96];
         dev_t mdev;
@@ -317,7 +341,6 @@ static int unopened_above(const char *dir, const char *root, int64_t wait_sec, i
                                  dir, root, PROC_LOCKS);
         mdev = mount_device(mnt_id);
         for (;;) {
-                uint64_t now = (uint64_t)now_usec(CLOCK_MONOTONIC);
                 pid_t pid;
 
                 r = exclusive_holder(st.st_dev, mdev ? mdev : st.st_dev, st.st_ino, &pid);
@@ -330,7 +353,7 @@ static int unopened_above(const char *dir, const char *root, int64_t wait_sec, i
                         log_debug("cannot open %s to lock it, and no ckptd watches it: skipping", dir);
                         return 0;
                 }
-                if (!told) {
+                if (!w.told) {
                         describe_pid(pid, who, sizeof(who));
                         /* a btrfs subvolume: /proc/locks names the file
                          * system, whose subvolumes number inodes alike */
@@ -343,22 +366,10 @@ static int unopened_above(const char *dir, const char *root, int64_t wait_sec, i
                                 log_internal(level, 0,
                                              "%s, above watch root %s, is locked by %s: another ckptd watches it", dir,
                                              root, who);
-                        if (wait_sec < 0)
-                                log_notice("waiting for the lock (lock_wait = -1)");
-                        else if (wait_sec > 0)
-                                log_notice("waiting up to %lld s for the lock (lock_wait)", (long long)wait_sec);
-                        told = true;
                 }
-                if (wait_sec >= 0 && now - start >= (uint64_t)wait_sec * USEC_PER_SEC)
-                        return -EWOULDBLOCK;
-                if (stop_pending())
-                        return -EINTR;
-                if (now >= next_note) {
-                        sd_notifyf(false, "STATUS=waiting for the lock on %s\nEXTEND_TIMEOUT_USEC=%llu", dir,
-                                   (unsigned long long)(10 * USEC_PER_SEC));
-                        next_note = now + 5 * USEC_PER_SEC;
-                }
-                (void)nanosleep(&(struct timespec){.tv_nsec = RETRY_USEC * NSEC_PER_USEC}, NULL);
+                r = waiter_round(&w, dir, level);
+                if (r < 0)
+                        return r;
         }
 }
 
