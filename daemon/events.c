@@ -189,10 +189,13 @@ static void ranks_touch(struct root_state *rs, const struct run_state *parent, c
                 return;
         for (size_t i = 0; i < rs->n_runs; i++) {
                 struct run_state *r = rs->runs[i];
-                const char *base = root ? r->path : r->path + len + 1;
+                const char *base = r->path;
 
-                if (!root && (strncmp(r->path, parent->path, len) != 0 || r->path[len] != '/'))
-                        continue;
+                if (!root) {
+                        if (strncmp(r->path, parent->path, len) != 0 || r->path[len] != '/')
+                                continue;
+                        base += len + 1;
+                }
                 if (strchr(base, '/') || !scan_model_parallel_dir(base))
                         continue;
                 r->full = true;

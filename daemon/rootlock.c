@@ -389,7 +389,14 @@ static char *dir_real_path(int fd, const char *path)
                 p = realpath(path, NULL);
         if (!p)
                 return NULL;
-        if (fstat(fd, &a) < 0 || stat(p, &b) < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+        if (fstat(fd, &a) < 0 || stat(p, &b) < 0) {
+                int e = errno;
+
+                free(p);
+                errno = e;
+                return NULL;
+        }
+        if (a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
                 free(p);
                 errno = ESTALE; /* moved meanwhile */
                 return NULL;
