@@ -185,7 +185,7 @@ static void ranks_touch(struct root_state *rs, const struct run_state *parent, c
         size_t len = strlen(parent->path);
         bool root = strcmp(parent->path, ".") == 0;
 
-        if (!scan_has_suffix(name, strlen(name), "-unfinished"))
+        if (!scan_unfinished_marker(name))
                 return;
         for (size_t i = 0; i < rs->n_runs; i++) {
                 struct run_state *r = rs->runs[i];

@@ -11,6 +11,7 @@
 
 #include "fsutil.h"
 #include "macro.h"
+#include "strv.h"
 
 int stat_mnt(int dirfd, const char *name, struct stat *ret, uint64_t *ret_mnt_id)
 {
@@ -280,4 +281,30 @@ int dir_next(DIR *d, struct dirent **ret)
                         return 1;
                 }
         }
+}
+
+int dir_names(DIR *d, bool (*want)(const char *name, const void *userdata), const void *userdata, size_t max,
+              struct strv *ret)
+{
+        size_t first = ret->n;
+        int r;
+
+        for (;;) {
+                struct dirent *de;
+
+                r = dir_next(d, &de);
+                if (r <= 0)
+                        break;
+                if (!want(de->d_name, userdata))
+                        continue;
+                if (max && ret->n - first >= max) {
+                        r = -E2BIG;
+                        break;
+                }
+                r = strv_push(ret, de->d_name);
+                if (r < 0)
+                        break;
+        }
+        strv_sort(ret);
+        return r;
 }

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+struct strv;
+
 /* Whether error (-errno) from opening an entry beneath a directory
  * (openat_beneath()) means the path no longer leads to the entry as it was:
  * gone (ENOENT), or replaced by a non-directory (ENOTDIR), a symlink (ELOOP)
@@ -52,6 +54,11 @@ DIR *dir_open_at(int dir_fd, const char *path);
 /* The next entry of d but "." and "..": 1 with *ret, 0 at the end, or
  * -errno (a failed readdir(3): a listing cut short). */
 int dir_next(DIR *d, struct dirent **ret);
+/* The names of d's entries that want() accepts, appended to *ret and
+ * sorted; at most max of them (0: no limit), -E2BIG past it. 0, or -errno
+ * with what was read so far in *ret. */
+int dir_names(DIR *d, bool (*want)(const char *name, const void *userdata), const void *userdata, size_t max,
+              struct strv *ret);
 
 /* The parts of a, b, c that are neither NULL nor "." (a run at its root's
  * top is named ".") joined by '/', malloc'd. NULL on ENOMEM. */

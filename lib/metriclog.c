@@ -845,9 +845,9 @@ static int set_push(struct metriclog_set *s, struct metriclog *m)
         return 0;
 }
 
-static int name_cmp(const void *a, const void *b)
+static bool glob_matches(const char *name, const void *pattern)
 {
-        return strcmp(*(char *const *)a, *(char *const *)b);
+        return fnmatch(pattern, name, FNM_PERIOD) == 0;
 }
 
 /* Resolve path (components separated by '/') below dir_fd. Glob components
@@ -860,8 +860,7 @@ static int resolve(struct metriclog_set *s, int dir_fd, const char *path, const 
         const char *slash = strchr(path, '/');
         _cleanup_free_ char *comp = slash ? strndup(path, (size_t)(slash - path)) : strdup(path);
         const char *rest = slash ? slash + 1 : NULL;
-        char **names = NULL;
-        size_t n = 0;
+        struct strv names = {};
         DIR *d = NULL;
         int r = 0;
 
@@ -897,42 +896,20 @@ static int resolve(struct metriclog_set *s, int dir_fd, const char *path, const 
         d = dir_open_at(dir_fd, ".");
         if (!d)
                 return -errno;
-        for (;;) {
-                struct dirent *de;
-
-                r = dir_next(d, &de);
-                if (r <= 0)
-                        break;
-                if (fnmatch(comp, de->d_name, FNM_PERIOD) != 0)
-                        continue;
-                if (n >= METRICLOG_FILES_MAX * 4) {
-                        r = -E2BIG;
-                        break;
-                }
-                char **nn = reallocarray(names, n + 1, sizeof(*nn));
-                if (!nn || !(nn[n] = strdup(de->d_name))) {
-                        names = nn ? nn : names;
-                        r = -ENOMEM;
-                        break;
-                }
-                names = nn;
-                n++;
-        }
-        if (r == 0 && n > 1)
-                qsort(names, n, sizeof(*names), name_cmp);
-        for (size_t i = 0; r == 0 && i < n; i++) {
+        r = dir_names(d, glob_matches, comp, METRICLOG_FILES_MAX * 4, &names);
+        for (size_t i = 0; r == 0 && i < names.n; i++) {
                 struct stat st;
                 int fd;
 
-                if (fstatat(dirfd(d), names[i], &st, 0) < 0) {
+                if (fstatat(dirfd(d), names.v[i], &st, 0) < 0) {
                         if (errno != ENOENT)
                                 r = -errno;
                         continue;
                 }
                 if (rest ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
                         continue;
-                fd = rest ? openat(dirfd(d), names[i], O_PATH | O_DIRECTORY | O_CLOEXEC)
-                          : open_regular(dirfd(d), names[i]);
+                fd = rest ? openat(dirfd(d), names.v[i], O_PATH | O_DIRECTORY | O_CLOEXEC)
+                          : open_regular(dirfd(d), names.v[i]);
                 if (rest && fd < 0)
                         fd = -errno;
                 if (fd < 0) {
@@ -945,15 +922,13 @@ static int resolve(struct metriclog_set *s, int dir_fd, const char *path, const 
                         r = resolve(s, fd, rest, monitor, depth + 1);
                 else {
                         struct metriclog *m = NULL;
-                        r = log_file(fd, names[i], monitor, &m);
+                        r = log_file(fd, names.v[i], monitor, &m);
                         if (r == 0)
                                 r = set_push(s, m);
                 }
                 close(fd);
         }
-        for (size_t i = 0; i < n; i++)
-                free(names[i]);
-        free(names);
+        strv_finish(&names);
         closedir(d);
         return r;
 }

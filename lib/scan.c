@@ -91,9 +91,7 @@ static void listing_finish(struct scan_listing *l)
                 free(b);
         }
         free(l->v);
-        for (size_t i = 0; i < l->n_up; i++)
-                free(l->up[i]);
-        free(l->up);
+        strv_finish(&l->up);
         *l = (struct scan_listing){};
 }
 
@@ -159,7 +157,7 @@ static int listing_read(int dir_fd, struct run *run, struct scan_listing *ret)
                         r = -ENOMEM;
                         break;
                 }
-                if (scan_has_suffix(de->d_name, strlen(de->d_name), UNFINISHED_SUFFIX))
+                if (scan_unfinished_marker(de->d_name))
                         l.n_unfinished++;
                 l.v[l.n].mnt_id = mnt_id;
                 l.v[l.n++].st = st;
@@ -198,24 +196,19 @@ static bool listing_has_with_suffix(const struct scan_listing *l, const char *st
         return listing_find(l, buf) != NULL;
 }
 
-static int strcmp_ptr(const void *a, const void *b)
-{
-        return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Whether "<stem>-unfinished" is an entry of the run or, for a model-
  * parallel rank's directory, of its parent (l->up). */
 static bool marker_of(const struct scan_listing *l, const char *stem, size_t stem_len)
 {
-        char buf[NAME_MAX + 1], *key = buf;
+        char buf[NAME_MAX + 1];
 
         if (listing_has_with_suffix(l, stem, stem_len, UNFINISHED_SUFFIX))
                 return true;
-        if (l->n_up == 0 || stem_len + strlen(UNFINISHED_SUFFIX) > NAME_MAX)
+        if (l->up.n == 0 || stem_len + strlen(UNFINISHED_SUFFIX) > NAME_MAX)
                 return false;
         memcpy(buf, stem, stem_len);
         strcpy(buf + stem_len, UNFINISHED_SUFFIX);
-        return bsearch(&key, l->up, l->n_up, sizeof(*l->up), strcmp_ptr) != NULL;
+        return strv_sorted_contains(&l->up, buf);
 }
 
 /* NeMo marks "<path minus .ckpt/.nemo/-EMA>-unfinished" while it writes
@@ -226,7 +219,7 @@ static bool unfinished_marked(const struct scan_listing *l, const char *name)
         size_t len, stem;
         const char *dot;
 
-        if (l->n_unfinished == 0 && l->n_up == 0)
+        if (l->n_unfinished == 0 && l->up.n == 0)
                 return false; /* the common case: no marker to look up */
         len = strlen(name);
         dot = strrchr(name, '.');
@@ -269,44 +262,24 @@ bool scan_model_parallel_dir(const char *name)
         return *e == '\0';
 }
 
+static bool is_marker(const char *name, const void *userdata)
+{
+        (void)userdata;
+        return scan_unfinished_marker(name);
+}
+
 /* The -unfinished markers of run_fd's parent into l->up, sorted: NeMo
  * marks a model-parallel save at the path without the rank, beside the
  * rank's directory (uninject_model_parallel_rank()). 0 or -errno. */
 static int parent_markers_read(int run_fd, struct scan_listing *l)
 {
-        size_t cap = 0;
         DIR *d = dir_open_at(run_fd, "..");
         int r;
 
         if (!d)
                 return -errno;
-        for (;;) {
-                struct dirent *de;
-
-                r = dir_next(d, &de);
-                if (r <= 0)
-                        break;
-                if (!scan_has_suffix(de->d_name, strlen(de->d_name), UNFINISHED_SUFFIX))
-                        continue;
-                if (l->n_up == cap) {
-                        size_t ncap = cap ? cap * 2 : 8;
-                        char **v = reallocarray(l->up, ncap, sizeof(*v));
-                        if (!v) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        l->up = v;
-                        cap = ncap;
-                }
-                if (!(l->up[l->n_up] = strdup(de->d_name))) {
-                        r = -ENOMEM;
-                        break;
-                }
-                l->n_up++;
-        }
+        r = dir_names(d, is_marker, NULL, 0, &l->up);
         closedir(d);
-        if (l->n_up > 1)
-                qsort(l->up, l->n_up, sizeof(*l->up), strcmp_ptr);
         return r;
 }
 
@@ -1060,7 +1033,7 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
 
         layout = !streq_ptr(w->preset, "orbax") || orbax_run(run_fd, w, pat, &l);
         /* entries that pin other entries: scan_one() cannot see them */
-        run.pin_sources = l.n_unfinished > 0 || l.n_up > 0;
+        run.pin_sources = l.n_unfinished > 0 || l.up.n > 0;
         for (size_t i = 0; i < l.n; i++) {
                 const struct scan_entry *e = &l.v[i];
                 struct fields f;
@@ -1293,9 +1266,14 @@ bool scan_incremental(const struct watch_conf *w, const struct pattern *pat)
                !streq_ptr(w->preset, "auto") && !streq_ptr(w->preset, "orbax") && !streq_ptr(w->preset, "nemo");
 }
 
+bool scan_unfinished_marker(const char *name)
+{
+        return scan_has_suffix(name, strlen(name), UNFINISHED_SUFFIX);
+}
+
 bool scan_name_pins(const char *name)
 {
-        return is_keep_name(name) || scan_has_suffix(name, strlen(name), UNFINISHED_SUFFIX);
+        return is_keep_name(name) || scan_unfinished_marker(name);
 }
 
 int scan_one(int run_fd, uint64_t run_mnt_id, const char *name, const struct watch_conf *w, const struct pattern *pat,

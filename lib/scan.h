@@ -23,6 +23,8 @@
  * tp_rank_00_pp_rank_000/, either with _fsdp_shard_00000, or
  * fsdp_shard_00000/. NeMo writes its -unfinished markers beside it. */
 bool scan_model_parallel_dir(const char *name);
+/* Whether an entry so named is an -unfinished marker (NeMo). */
+bool scan_unfinished_marker(const char *name);
 
 struct run {
         char *path; /* relative to the root; "." for the root itself */

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "macro.h"
 #include "scan.h"
+#include "strv.h"
 
 #define KEEP_SUFFIX      ".keep"
 #define POINTER_FILE_MAX 4096
@@ -33,8 +34,7 @@ struct scan_listing {
         /* In a model-parallel rank's directory (mp_rank_00/), NeMo's
          * markers are in the parent, the path without the rank: theirs,
          * sorted (scan.c parent_markers_read()). */
-        char **up;
-        size_t n_up;
+        struct strv up;
 };
 
 /* Whether the len bytes at s end with suffix. */

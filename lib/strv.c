@@ -38,6 +38,22 @@ bool strv_contains(const struct strv *s, const char *value)
         return false;
 }
 
+static int strcmp_ptr(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void strv_sort(struct strv *s)
+{
+        if (s->n > 1)
+                qsort(s->v, s->n, sizeof(*s->v), strcmp_ptr);
+}
+
+bool strv_sorted_contains(const struct strv *s, const char *value)
+{
+        return s->n > 0 && bsearch(&value, s->v, s->n, sizeof(*s->v), strcmp_ptr) != NULL;
+}
+
 void strv_finish(struct strv *s)
 {
         for (size_t i = 0; i < s->n; i++)
