@@ -262,27 +262,41 @@ static int dir_take(int fd, const char *dir, const char *root, bool ex, int64_t 
         return 0;
 }
 
-/* The device of the mount mnt_id as /proc/self/mountinfo gives it, the
+#define MOUNTINFO "/proc/self/mountinfo"
+
+/* MOUNTINFO, for reading: NULL with errno (ENOENT without mnt_id: a
+ * kernel without STATX_MNT_ID tells no mount). */
+static FILE *mountinfo_open(uint64_t mnt_id)
+{
+        if (!mnt_id) {
+                errno = ENOENT;
+                return NULL;
+        }
+        return fopen(MOUNTINFO, "re");
+}
+
+/* Into *ret the device of the mount mnt_id as MOUNTINFO gives it, the
  * one /proc/locks names files by (a btrfs subvolume's stat(2) device is
- * another); 0 when unknown. */
-static dev_t mount_device(uint64_t mnt_id)
+ * another); 0 when it is not there or the kernel tells no mount. 0, or
+ * -errno when MOUNTINFO cannot be read. */
+static int mount_device(uint64_t mnt_id, dev_t *ret)
 {
         _cleanup_free_ char *line = NULL;
-        FILE *f = mnt_id ? fopen("/proc/self/mountinfo", "re") : NULL;
+        FILE *f = mountinfo_open(mnt_id);
         size_t size = 0;
-        dev_t dev = 0;
 
+        *ret = 0;
         if (!f)
-                return 0;
-        while (dev == 0 && getline(&line, &size, f) > 0) {
+                return mnt_id ? -errno : 0;
+        while (*ret == 0 && getline(&line, &size, f) > 0) {
                 unsigned long long id;
                 unsigned maj, min;
 
                 if (sscanf(line, "%llu %*u %u:%u", &id, &maj, &min) == 3 && id == mnt_id)
-                        dev = makedev(maj, min);
+                        *ret = makedev(maj, min);
         }
         fclose(f);
-        return dev;
+        return 0;
 }
 
 /* Whether this process is in the host's PID namespace (the kernel's
@@ -339,7 +353,12 @@ static int unopened_above(const char *dir, const char *root, int64_t wait_sec, i
                                  "cannot open %s to lock it for watch root %s, and from this PID namespace %s "
                                  "does not show whether another ckptd watches it",
                                  dir, root, PROC_LOCKS);
-        mdev = mount_device(mnt_id);
+        r = mount_device(mnt_id, &mdev);
+        if (r < 0)
+                return log_errno(r,
+                                 "cannot open %s to lock it for watch root %s, nor read %s to see which device "
+                                 "%s names it by: %m",
+                                 dir, root, MOUNTINFO, PROC_LOCKS);
         for (;;) {
                 pid_t pid;
 
@@ -453,18 +472,21 @@ static bool reaches_within(const char *mp, const char *rel, const struct stat *s
  * of a directory inside its file system (a container's volume of one run
  * directory), where the same directory is seen through another mount of
  * that file system that shows more of it: the directories above it there
- * are those another ckptd on the whole tree locks. NULL when there is no
- * such mount, or none that reaches it here (not a bind mount of a
- * subdirectory, or its file system is not mounted whole in this
- * namespace: a container's, a unit's ProtectHome=tmpfs). */
-static char *bind_source_path(uint64_t mnt_id, const char *path, const struct stat *st)
+ * are those another ckptd on the whole tree locks, into *ret. NULL there
+ * when there is no such mount, or none that reaches it here (not a bind
+ * mount of a subdirectory, or its file system is not mounted whole in
+ * this namespace: a container's, a unit's ProtectHome=tmpfs). 0, or
+ * -errno when MOUNTINFO cannot be read: which ckptd else holds the tree
+ * is then unknown. */
+static int bind_source_path(uint64_t mnt_id, const char *path, const struct stat *st, char **ret)
 {
         _cleanup_free_ char *line = NULL, *root = NULL, *mp = NULL, *dev = NULL, *best = NULL;
         size_t size = 0, best_root = SIZE_MAX;
-        FILE *f = mnt_id ? fopen("/proc/self/mountinfo", "re") : NULL;
+        FILE *f = mountinfo_open(mnt_id);
 
+        *ret = NULL;
         if (!f)
-                return NULL;
+                return mnt_id ? -errno : 0;
         /* ours first: its device, root in the file system, mount point */
         while (getline(&line, &size, f) > 0) {
                 unsigned long long id;
@@ -481,7 +503,7 @@ static char *bind_source_path(uint64_t mnt_id, const char *path, const struct st
         }
         if (!root || !mp || !dev || strcmp(root, "/") == 0) {
                 fclose(f);
-                return NULL;
+                return 0;
         }
         /* another mount of the device whose root holds ours, the shortest,
          * through which it is reached */
@@ -512,7 +534,8 @@ static char *bind_source_path(uint64_t mnt_id, const char *path, const struct st
                 best_root = strlen(r);
         }
         fclose(f);
-        return TAKE_PTR(best);
+        *ret = TAKE_PTR(best);
+        return 0;
 }
 
 /* LOCK_SH on each directory above path (not on path itself), the watch
@@ -575,8 +598,12 @@ static int lock_above(struct root_lock *l, int root_fd, const char *root, int64_
 
         if (!path)
                 return log_errno(-errno, "cannot tell which directories are above watch root %s: %m", root);
-        if (stat_mnt(root_fd, "", &st, &mnt_id) == 0)
-                src = bind_source_path(mnt_id, path, &st);
+        r = stat_mnt(root_fd, "", &st, &mnt_id);
+        if (r == 0)
+                r = bind_source_path(mnt_id, path, &st, &src);
+        if (r < 0)
+                /* a bind mount's other locks are unknown: nothing decided */
+                return log_errno(r, "cannot tell whether watch root %s is a bind mount (%s): %m", root, MOUNTINFO);
         l->dirs = calloc(depth_of(path) + depth_of(src) + 1, sizeof(*l->dirs));
         if (!l->dirs)
                 return -ENOMEM;

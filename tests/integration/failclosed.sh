@@ -144,6 +144,19 @@ test_eintr_and_flock_errors_keep() {
         assert_grep "cannot read /proc/locks: No locks available; keeping every checkpoint to be deleted" err
 }
 
+# Which directories another ckptd locks above a bind-mounted watch root
+# comes from /proc/self/mountinfo (ckptd(8), One daemon per tree): when it
+# cannot be read, nothing is swept, and the one-shot says why.
+test_unreadable_mountinfo_sweeps_nothing() {
+        deepspeed_run "$T/run"
+        local rc=0
+        with_fault fopen mountinfo EIO "$CKPTD" -1 --preset deepspeed --keep-last 1 -w "$T/run" 2>err || rc=$?
+        [ -s "$T/fired" ] || fail "the fault did not fire"
+        [ "$rc" = 1 ] || fail "exit $rc, expected 1: $(cat err)"
+        assert_names "$T/run" global_step1 global_step2 global_step3 latest
+        assert_grep "cannot tell whether watch root $T/run is a bind mount (/proc/self/mountinfo): Input/output error" err
+}
+
 # Without any injection: HF under a small fd limit. The walk of each
 # checkpoint and the read of its trainer_state.json fail with EMFILE, which
 # used to read as "no metric" and deleted best#1.
