@@ -80,9 +80,10 @@ struct run_state {
         size_t off_ckpts; /* idx.ckpts is this far into its allocation (index_drop()) */
         bool indexed;     /* idx holds a scan of the whole run */
         bool full;        /* a change only a scan of the whole run can judge */
-        /* scanned whole, and no decision since deleted: its newest not
-         * asked whether it is still written (run_process()) */
-        bool newest_unasked;
+        /* scanned whole, and no decision since deleted: the ones kept
+         * for their places not asked whether they are still written
+         * (run_process()) */
+        bool placed_unasked;
         uint64_t decisions; /* run_process() calls: what pending free_in counts */
         /* every record was complete when the run was last decided, and
          * nothing changed idx since: index_update() need not look for

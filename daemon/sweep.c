@@ -561,7 +561,8 @@ bool sweep_placed_being_written(struct root *r, struct run *run, const struct po
                         _cleanup_free_ char *path = NULL;
                         bool ask =
                                 newest_only
-                                        ? c->verdict.keep && (c->order >= newest_order || c->mtime_usec >= newest)
+                                        ? c->verdict.keep && ((c->verdict.reasons & (1u << KEEP_BEST)) ||
+                                                              c->order >= newest_order || c->mtime_usec >= newest)
                                         : (c->verdict.reasons & placed) || (c->mtime_usec >= newest && c->verdict.keep);
                         int v;
 

@@ -156,8 +156,8 @@ struct placed_ask {
 
 /* After a scan of the whole run and its decision by p: when the decision
  * deletes something, a complete file checkpoint kept for its place (best,
- * last, newest-written; newest_only: the newest by order and the newest
- * written) that is open for writing in another process, or no longer the
+ * last, newest-written; newest_only: the best, the newest by order and the
+ * newest written) that is open for writing in another process, or no longer the
  * file scanned, is taken as a save still being written (complete = false,
  * logged, told to ask->taken) and run is decided again. ask may be NULL;
  * run_fd: the run open beneath r, or -1 to open it here.

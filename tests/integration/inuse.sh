@@ -330,6 +330,29 @@ test_start_mid_write_then_min_age_keeps_what_the_save_would_displace() {
         stop_daemon log
 }
 
+# The same where the save's old mtime ranks it among the best, not as the
+# newest (a daemon restarted while a trainer writes its best in place):
+# the scan's decision deletes nothing (min_age keeps the others); when
+# min_age runs out, every checkpoint kept for its place is asked, not only
+# the newest, and what the open save would displace from the best stays.
+test_start_mid_write_then_min_age_asks_the_best_too() {
+        local a=epoch=0-step=10-val_loss=0.5.ckpt b=epoch=1-step=20-val_loss=0.1.ckpt c=epoch=2-step=30-val_loss=0.9.ckpt
+        mkdir runs
+        mkfile "runs/$a" 4
+        mkfile "runs/$c" 4
+        hold write "$T/runs/$b"
+        writer=$HELD
+        touch -d "-5 seconds" "runs/$a"
+        touch -d "-4 seconds" "runs/$c"
+        start_daemon log -w "$T/runs" --preset lightning --monitor val_loss --keep-top-k 1 --keep-last 1 \
+                --settle 0 --min-age 8
+        wait_taken "$b"
+        assert_names runs "$a" "$b" "$c"
+        release $writer
+        wait_names runs "$b" "$c"
+        stop_daemon log
+}
+
 # A save published under its final name before its writer closes it
 # (renamed or linked in while open: no close seen) takes no place while
 # open: the newest complete one stays until it is closed.
