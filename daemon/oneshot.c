@@ -128,7 +128,7 @@ int manager_once(const struct config *c, bool dry_run)
                 for (size_t j = 0; j < n; j++) {
                         /* a save written in place since before the scan
                          * looks complete: not for what it would displace */
-                        sweep_placed_being_written(r, &runs[j], &r->w->policy, s.now_usec, false, -1, NULL);
+                        sweep_placed_being_written(r, &runs[j], &r->w->policy, s.now_usec, -1, NULL);
                         space_seen(&space, r->dev, &runs[j]); /* headroom's largest */
                         sweep_count_read_errors(&s, &runs[j]);
                         sweep_log_read_errors(r, &runs[j]);

@@ -644,7 +644,7 @@ int report_list(FILE *f, const struct config *c, bool json)
                 for (size_t j = 0; j < n; j++) {
                         /* what -1 would decide: a save written in place
                          * since before the scan takes no place */
-                        sweep_placed_being_written(r, &runs[j], &r->w->policy, now, false, -1, NULL);
+                        sweep_placed_being_written(r, &runs[j], &r->w->policy, now, -1, NULL);
                         space_seen(&space, r->dev, &runs[j]);
                 }
                 if (json)

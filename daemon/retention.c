@@ -701,22 +701,21 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
                 whole = whole || !run->memo.valid;
         }
         /* After a scan the placed ones are asked when its decision deletes;
-         * one that deletes nothing leaves the best and the newest to be
-         * asked at the first decision that does (min_age run out, a later
-         * save): a save written in place since before the scan, which no
-         * event told, must not displace what it would then. Among those
-         * keep_last holds it is the newest by its order or by its mtime
-         * (the start of its one long write), so only those are asked of
-         * them, a handful where keep_last may be thousands; ranked by its
-         * metric it may be any of the best, so they all are. One taken is
-         * asked again (kept_unproven()). */
+         * one that deletes nothing leaves them to be asked at the first
+         * decision that does (min_age run out, a later save): a save
+         * written in place since before the scan, which no event told,
+         * must not displace what it would then. Its mtime, the start of
+         * its one long write, may rank it anywhere among the newest where
+         * another save was completed since (a second writer in the run),
+         * and its metric anywhere among the best: every placed one is
+         * asked, once. One taken is asked again (kept_unproven()). */
         if (scanned_in)
                 run->placed_unasked = true;
         if (run->placed_unasked && sweep_run_deletes(scanned)) {
                 run->placed_unasked = false;
                 /* one taken: decided whole again */
                 if (sweep_placed_being_written(
-                            &rs->root, scanned, &rs->root.w->policy, s->now_usec, !scanned_in, run_fd,
+                            &rs->root, scanned, &rs->root.w->policy, s->now_usec, run_fd,
                             &(struct placed_ask){.asked = asked_free, .taken = taken_note, .userdata = &taken})) {
                         sooner(&again, RECHECK_MIN_USEC);
                         run->memo.valid = false;

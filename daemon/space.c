@@ -248,7 +248,7 @@ static int fs_scan(struct fs_state *f, struct root *const *roots, size_t n, int6
                          * save written in place is not for its place, or
                          * what it displaced there, kept by that pass, is
                          * no candidate here, and another goes in its stead */
-                        sweep_placed_being_written(roots[i], &runs[j], &roots[i]->w->policy, now, false, -1,
+                        sweep_placed_being_written(roots[i], &runs[j], &roots[i]->w->policy, now, -1,
                                                    &(struct placed_ask){.quiet = true});
                         ret->v[ret->n++] = (struct space_run){.root = roots[i], .run = &runs[j]};
                 }

@@ -532,8 +532,8 @@ bool sweep_run_deletes(const struct run *run)
         return false;
 }
 
-bool sweep_placed_being_written(struct root *r, struct run *run, const struct policy *p, int64_t now_usec,
-                                bool newest_only, int run_fd, const struct placed_ask *ask_cb)
+bool sweep_placed_being_written(struct root *r, struct run *run, const struct policy *p, int64_t now_usec, int run_fd,
+                                const struct placed_ask *ask_cb)
 {
         const unsigned placed = (1u << KEEP_BEST) | (1u << KEEP_LAST) | (1u << KEEP_WRITTEN);
         bool taken_any = false, taken = true;
@@ -543,27 +543,18 @@ bool sweep_placed_being_written(struct root *r, struct run *run, const struct po
                 /* the newest written takes its place whatever else keeps
                  * it (KEEP_WRITTEN is named only where nothing else does) */
                 int64_t newest = INT64_MIN;
-                double newest_order = -INFINITY;
 
                 for (size_t i = 0; i < run->n_ckpts; i++) {
                         const struct ckpt *c = &run->ckpts[i];
 
-                        if (!c->complete || c->read_error != 0)
-                                continue;
-                        if (c->mtime_usec > newest)
+                        if (c->complete && c->read_error == 0 && c->mtime_usec > newest)
                                 newest = c->mtime_usec;
-                        if (c->order > newest_order)
-                                newest_order = c->order;
                 }
                 taken = false;
                 for (size_t i = 0; i < run->n_ckpts; i++) {
                         struct ckpt *c = &run->ckpts[i];
                         _cleanup_free_ char *path = NULL;
-                        bool ask =
-                                newest_only
-                                        ? c->verdict.keep && ((c->verdict.reasons & (1u << KEEP_BEST)) ||
-                                                              c->order >= newest_order || c->mtime_usec >= newest)
-                                        : (c->verdict.reasons & placed) || (c->mtime_usec >= newest && c->verdict.keep);
+                        bool ask = (c->verdict.reasons & placed) || (c->mtime_usec >= newest && c->verdict.keep);
                         int v;
 
                         /* marked ones too: a marker is written last, but

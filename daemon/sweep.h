@@ -156,15 +156,14 @@ struct placed_ask {
 
 /* After a scan of the whole run and its decision by p: when the decision
  * deletes something, a complete file checkpoint kept for its place (best,
- * last, newest-written; newest_only: the best, the newest by order and the
- * newest written) that is open for writing in another process, or no longer the
- * file scanned, is taken as a save still being written (complete = false,
+ * last, newest-written) that is open for writing in another process, or no
+ * longer the file scanned, is taken as a save still being written (complete = false,
  * logged, told to ask->taken) and run is decided again. ask may be NULL;
  * run_fd: the run open beneath r, or -1 to open it here.
  * Out of memory it keeps rather than deletes. Returns whether one was
  * taken. */
-bool sweep_placed_being_written(struct root *r, struct run *run, const struct policy *p, int64_t now_usec,
-                                bool newest_only, int run_fd, const struct placed_ask *ask);
+bool sweep_placed_being_written(struct root *r, struct run *run, const struct policy *p, int64_t now_usec, int run_fd,
+                                const struct placed_ask *ask);
 
 /* Delete what the verdicts of run say (or log would-delete). */
 int sweep_apply(struct sweep *s, struct root *r, const struct run *run);

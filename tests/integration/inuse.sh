@@ -353,6 +353,27 @@ test_start_mid_write_then_min_age_asks_the_best_too() {
         stop_daemon log
 }
 
+# And where it ranks among the newest by its mtime, not as the newest: a
+# run ordered by mtime, where another process completed a save after the
+# one still written began. The scan's decision deletes nothing (that save
+# has not settled); when it has, every checkpoint kept for its place is
+# asked, and what the open one would displace from keep_last stays.
+test_start_mid_write_then_a_later_save_asks_every_placed_one() {
+        local a=val_loss=0.3-id=1.ckpt b=val_loss=0.3-id=2.ckpt c=val_loss=0.3-id=3.ckpt
+        mkdir runs
+        mkfile "runs/$a" 4
+        touch -d "-2 hours" "runs/$a"
+        hold write "$T/runs/$b" # dated an hour ago
+        writer=$HELD
+        mkfile "runs/$c" 4
+        start_daemon log -w "$T/runs" --preset lightning --monitor val_loss --keep-top-k 0 --keep-last 2 --settle 3
+        wait_taken "$b"
+        assert_names runs "$a" "$b" "$c"
+        release $writer
+        wait_names runs "$b" "$c"
+        stop_daemon log
+}
+
 # A save published under its final name before its writer closes it
 # (renamed or linked in while open: no close seen) takes no place while
 # open: the newest complete one stays until it is closed.

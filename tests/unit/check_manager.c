@@ -621,7 +621,7 @@ START_TEST(test_placed_being_written)
         ck_assert_uint_eq(n, 1);
         ck_assert_int_eq(run_decide(&w.policy, runs[0].ckpts, runs[0].n_ckpts, now), 0);
         ck_assert(tree_find(&runs[0], "ckpt_9.pt")->complete);
-        ck_assert_int_eq(sweep_placed_being_written(&r, &runs[0], &w.policy, now, false, -1, NULL), _i == 0);
+        ck_assert_int_eq(sweep_placed_being_written(&r, &runs[0], &w.policy, now, -1, NULL), _i == 0);
         if (_i == 0) {
                 const struct ckpt *c5 = tree_find(&runs[0], "ckpt_5.pt");
 
@@ -705,7 +705,7 @@ START_TEST(test_placed_check_fails_keeps_all)
         none = old;
         none.rlim_cur = (rlim_t)fd;
         ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &none), 0);
-        taken = sweep_placed_being_written(&r, &runs[0], &w.policy, now, false, -1, NULL);
+        taken = sweep_placed_being_written(&r, &runs[0], &w.policy, now, -1, NULL);
         ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
         ck_assert(taken);
         for (size_t i = 0; i < runs[0].n_ckpts; i++)
@@ -736,7 +736,7 @@ START_TEST(test_placed_run_gone_keeps_all)
         tree_path("a", from, sizeof(from));
         tree_path("b", to, sizeof(to));
         ck_assert_int_eq(rename(from, to), 0);
-        ck_assert(sweep_placed_being_written(&r, a, &w.policy, now, false, -1, NULL));
+        ck_assert(sweep_placed_being_written(&r, a, &w.policy, now, -1, NULL));
         ck_assert_int_ne(a->read_error, 0);
         for (size_t i = 0; i < a->n_ckpts; i++) {
                 ck_assert_msg(a->ckpts[i].verdict.keep, "%s not kept", a->ckpts[i].name);
