@@ -187,6 +187,7 @@ class Model:
         self.other = {}  # relative path -> "f" (file) or "l" (symlink): never touched
         self.links = {}  # (run, link name) -> target text
         self.pointers = {}  # run -> content
+        self.pointer_mtimes = {}  # run -> the pointer file's mtime
 
     def path(self, run, name):
         return os.path.normpath(os.path.join(self.root, run, name))
@@ -220,20 +221,38 @@ class Model:
             dest = target if os.path.isabs(target) else os.path.join(run_dir, target)
             if os.path.normpath(dest) == os.path.normpath(os.path.join(run_dir, c.name)):
                 return "symlink"
+        return "pointer" if self.pointer_names(c) else None
+
+    def pointer_names(self, c):
         content = self.pointers.get(c.run)
-        if content is not None:
-            # Reading: the content without surrounding white space is the
-            # name, or the order value written as a number.
-            text = content.strip()
-            if text == c.name:
-                return "pointer"
-            if RUNS[c.run] != "mtime":
-                try:
-                    if float(text) == c.order:
-                        return "pointer"
-                except ValueError:
-                    pass
-        return None
+        if content is None:
+            return False
+        # Reading: the content without surrounding white space is the
+        # name, or the order value written as a number.
+        text = content.strip()
+        if text == c.name:
+            return True
+        if RUNS[c.run] != "mtime":
+            try:
+                return float(text) == c.order
+            except ValueError:
+                pass
+        return False
+
+    def pointer_under_way(self, run, cks):
+        """ckptd.conf(5) pointer_files: a trainer writes its pointer after
+        the save it names, so the run's newest checkpoint, ordered past
+        everything the pointer names and written since it was, is a save
+        under way: incomplete. Not in a run ordered by mtime, and not where
+        the pointer names nothing in the run."""
+        if run not in self.pointers or RUNS[run] == "mtime" or not cks:
+            return None
+        named = [c.order for c in cks if self.pointer_names(c)]
+        newest = max(cks, key=lambda c: c.order)
+        if not named or self.pointer_names(newest) or newest.order <= max(named) or \
+                newest.mtime <= self.pointer_mtimes[run]:
+            return None
+        return newest
 
     # --- the reference policy, one run at a time
 
@@ -242,10 +261,11 @@ class Model:
         cks = [c for c in self.ckpts.values() if c.run == run]
         why = {c: set() for c in cks}
         complete = []
+        under_way = self.pointer_under_way(run, cks)
         for c in cks:
             # COMPLETENESS: at start (one-shot) what exists is complete
             # unless it changed within the last settle seconds.
-            if c.writing or now - c.mtime < pol.settle:
+            if c.writing or now - c.mtime < pol.settle or c is under_way:
                 why[c].add("incomplete")
             else:
                 complete.append(c)
@@ -555,6 +575,7 @@ class Sequence:
             content += self.rng.choice(["", "\n"])
             self.put_file(os.path.join(run, POINTER), content.encode(), atomic=True)
             self.model.pointers[run] = content
+            self.model.pointer_mtimes[run] = os.stat(self.model.path(run, POINTER)).st_mtime
             self.trace("pointer %s/%s := %r" % (run, POINTER, content))
 
     def do_unpin(self):
