@@ -598,11 +598,12 @@ static int lock_above(struct root_lock *l, int root_fd, const char *root, int64_
 
         if (!path)
                 return log_errno(-errno, "cannot tell which directories are above watch root %s: %m", root);
+        /* a bind mount's other locks unknown: nothing decided */
         r = stat_mnt(root_fd, "", &st, &mnt_id);
-        if (r == 0)
-                r = bind_source_path(mnt_id, path, &st, &src);
         if (r < 0)
-                /* a bind mount's other locks are unknown: nothing decided */
+                return log_errno(r, "cannot look at watch root %s to lock it: %m", root);
+        r = bind_source_path(mnt_id, path, &st, &src);
+        if (r < 0)
                 return log_errno(r, "cannot tell whether watch root %s is a bind mount (%s): %m", root, MOUNTINFO);
         l->dirs = calloc(depth_of(path) + depth_of(src) + 1, sizeof(*l->dirs));
         if (!l->dirs)
