@@ -357,7 +357,9 @@ test_start_mid_write_then_min_age_asks_the_best_too() {
 # run ordered by mtime, where another process completed a save after the
 # one still written began. The scan's decision deletes nothing (that save
 # has not settled); when it has, every checkpoint kept for its place is
-# asked, and what the open one would displace from keep_last stays.
+# asked, and what the open one would displace from keep_last stays. The
+# later save is dated ahead of the clock: unsettled at the scan however
+# slow the start, it settles on the daemon's own clock, settle after.
 test_start_mid_write_then_a_later_save_asks_every_placed_one() {
         local a=val_loss=0.3-id=1.ckpt b=val_loss=0.3-id=2.ckpt c=val_loss=0.3-id=3.ckpt
         mkdir runs
@@ -366,6 +368,7 @@ test_start_mid_write_then_a_later_save_asks_every_placed_one() {
         hold write "$T/runs/$b" # dated an hour ago
         writer=$HELD
         mkfile "runs/$c" 4
+        touch -d "+1 hour" "runs/$c"
         start_daemon log -w "$T/runs" --preset lightning --monitor val_loss --keep-top-k 0 --keep-last 2 --settle 3
         wait_taken "$b"
         assert_names runs "$a" "$b" "$c"
