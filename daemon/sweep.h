@@ -157,9 +157,9 @@ struct placed_ask {
 /* After a scan of the whole run and its decision by p: when the decision
  * deletes something, a complete file checkpoint kept for its place (best,
  * last, newest-written) that is open for writing in another process, or no
- * longer the file scanned, is taken as a save still being written (complete = false,
- * logged, told to ask->taken) and run is decided again. ask may be NULL;
- * run_fd: the run open beneath r, or -1 to open it here.
+ * longer the file scanned, is taken as a save still being written
+ * (complete = false, logged, told to ask->taken) and run is decided again.
+ * ask may be NULL; run_fd: the run open beneath r, or -1 to open it here.
  * Out of memory it keeps rather than deletes. Returns whether one was
  * taken. */
 bool sweep_placed_being_written(struct root *r, struct run *run, const struct policy *p, int64_t now_usec, int run_fd,
