@@ -623,16 +623,18 @@ def start_big(who, a, root, conf, per_run, sock):
     return Daemon("peer", [PY, PEER, "--watch", root] + policy_args(BEST, per_run - BEST), "peer: ready")
 
 
-def save_plan(tree, per_run, n, seed, runs=None, namer=ckpt_name):
+def save_plan(tree, per_run, n, seed, runs=None, namer=ckpt_name, first=0):
     """n new checkpoints, each a worse one in a run (spread over the runs, or
-    all in `runs`): (run, new name, the victim it displaces)."""
+    all in `runs`): (run, new name, the victim it displaces). first: saves
+    each run has had since the tree was made (a plan made again with the
+    same n and first=1 saves once more into the same runs)."""
     rnd = random.Random(seed)
     dirs = sorted(tree) if runs is None else runs
     step = max(1, len(dirs) // n)
     plan, count = [], {}
     for i in range(n):
         d = dirs[(i * step) % len(dirs)]
-        j = count.get(d, 0)
+        j = count.get(d, first)
         count[d] = j + 1
         plan.append((d, namer(per_run + j, rnd.uniform(0.5, 2.0)), tree[d][BEST + j]))
     return plan
@@ -729,7 +731,7 @@ def bench_big(a, work):
 
     # B1 start-up, B4 memory, B2/B3 saves: daemon sessions, alternating
     keys = ("startup", "rss_start_kib", "hwm_start_kib", "hwm_kib", "rss_kib", "threads", "save_cpu_ns",
-            "save_cpu_s", "saves", "missed", "latency", "find_wall")
+            "save_cpu_s", "saves", "missed", "latency", "find_wall", "next_cpu_ns", "next_latency")
     sess = {who: {k: [] for k in keys} for who in ("ckptd", "peer")}
     for rep in range(a.big_reps):
         for who in order(rep):
@@ -749,19 +751,28 @@ def bench_big(a, work):
             c1 = proc_cpu(pid)
             r["hwm_kib"].append(proc_status(pid, "VmHWM"))
             r["rss_kib"].append(proc_status(pid, "VmRSS"))
+            # the same runs' next save: each run decided since the start
+            plan2 = save_plan(tree, per, a.saves, seed=rep + 1000, first=1)
+            n0 = proc_cpu(pid)
+            lat2, done2, missed2 = save_loop(root, plan2, a.save_gap_big)
+            time.sleep(0.3)
+            n1 = proc_cpu(pid)
             d.stop()
             r["save_cpu_ns"].append((c1[1] - c0[1]) / done)
             r["save_cpu_s"].append((c1[0] - c0[0]) / done)
             r["saves"].append(done)
             r["missed"].append(missed)
             r["latency"] += lat
-            check_and_restore(who, tree, plan, done)
+            r["next_cpu_ns"].append((n1[1] - n0[1]) / done2)
+            r["next_latency"] += lat2
+            check_and_restore(who, tree, plan[:done] + plan2[:done2], done + done2)
             extra = [line for line in d.lines if (": deleted /" in line or "would delete" in line)]
-            if len(extra) != done - missed and who == "ckptd":
-                log(f"note: ckptd logged {len(extra)} deletions for {done} saves")
+            if len(extra) != done + done2 - missed - missed2 and who == "ckptd":
+                log(f"note: ckptd logged {len(extra)} deletions for {done + done2} saves")
             log(f"B2 rep {rep} {who}: ready {r['startup'][-1]:.3f}s, {r['save_cpu_ns'][-1] / 1e3:.1f} us CPU "
                 f"per save, latency median {statistics.median(lat) * 1e3:.2f} ms, HWM {r['hwm_kib'][-1]} KiB, "
-                f"missed {missed}")
+                f"missed {missed}; the next save {r['next_cpu_ns'][-1] / 1e3:.1f} us CPU, latency median "
+                f"{statistics.median(lat2) * 1e3:.2f} ms")
     res["sessions"] = sess
     if count_files(root) != n_files:
         raise RuntimeError("the big tree changed")

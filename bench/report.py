@@ -434,13 +434,20 @@ def big(b):
             f"user+system, ns), divided by the saves; utime+stime from /proc/PID/stat is shown too "
             f"(10 ms ticks, too coarse for one save). Latency = rename() called → the victim's name "
             f"leaving its run (IN_DELETE or IN_MOVED_FROM, the harness's own inotify watch); the clock starts just before "
-            f"`rename()`, so a harness preempted after it errs long, not short. After "
+            f"`rename()`, so a harness preempted after it errs long, not short. Each of these saves is its "
+            f"run's first since the start, so its decision is the run's first after the start-up scan, which "
+            f"asks every checkpoint kept for its place whether it is being written (ckptd(8) \"In use\"). "
+            f"Then, in the same session, {b['saves']} more saves, one more into each of the same runs: "
+            f"the cost of a save in a run decided before (\"the same runs' next save\"; B2's target is "
+            f"judged on the first). After "
             f"each session the harness checks that exactly the victims went and puts the tree back. "
             f"{len(c['saves'])} sessions each, alternating.\n",
             "| saves, median (min–max) | ckptd | peer | ckptd/peer |", "|---|---|---|---|",
             row("CPU per save (schedstat), µs", [x / 1e9 for x in c["save_cpu_ns"]],
                 [x / 1e9 for x in p["save_cpu_ns"]], us),
             row("CPU per save (utime+stime), µs", c["save_cpu_s"], p["save_cpu_s"], us),
+            row("CPU per save, the same runs' next save (schedstat), µs", [x / 1e9 for x in c["next_cpu_ns"]],
+                [x / 1e9 for x in p["next_cpu_ns"]], us),
             f"| saves timed (missed) | {sum(c['saves'])} ({sum(c['missed'])}) | "
             f"{sum(p['saves'])} ({sum(p['missed'])}) | |"]
     lc, lp = c["latency"], p["latency"]
@@ -449,6 +456,12 @@ def big(b):
                 f"| latency p90, ms | {ms(q(lc, 90))} | {ms(q(lp, 90))} | {ratio(q(lc, 90), q(lp, 90))} |",
                 f"| latency p99, ms | {ms(q(lc, 99))} | {ms(q(lp, 99))} | {ratio(q(lc, 99), q(lp, 99))} |",
                 f"| latency min–max, ms | {ms(min(lc))}–{ms(max(lc))} | {ms(min(lp))}–{ms(max(lp))} | |"]
+    nc, np_ = c["next_latency"], p["next_latency"]
+    if nc and np_:
+        out += [f"| the next save: latency p50, ms | {ms(q(nc, 50))} | {ms(q(np_, 50))} | "
+                f"{ratio(q(nc, 50), q(np_, 50))} |",
+                f"| the next save: latency p99, ms | {ms(q(nc, 99))} | {ms(q(np_, 99))} | "
+                f"{ratio(q(nc, 99), q(np_, 99))} |"]
     out += ["",
             f"## B4. Memory while tracking {n} checkpoints\n",
             "From /proc/PID/status of the same sessions: 1 s after ready, and after the saves "
