@@ -361,29 +361,25 @@ static int64_t future_usec(const struct ckpt *c, int64_t now_usec)
 }
 
 /* Whether checkpoint k of run (a file, a file of a group, a file below a
- * directory without its marker) is open for writing in another process
- * (sweep_being_written(): a reader holds nothing back), or cannot be told:
- * without leases an mtime that moved since the scan, or an error. A
- * directory is walked only when something in it changed within
- * VERIFY_RECENT_SEC (a save's files make its mtime recent): the floor asks
- * at every pass, and walking every run's trees each time would cost most
- * when the disk is filling; one whose tree moves under the walk counts as
- * written.
+ * directory) is open for writing in another process (sweep_being_written():
+ * a reader holds nothing back), or cannot be told: without leases an mtime
+ * that moved since the scan, or an error. A directory is walked only when
+ * something in it changed within VERIFY_RECENT_SEC (a save's files make its
+ * mtime recent): the floor asks at every pass, and walking every run's
+ * trees each time would cost most when the disk is filling; one whose tree
+ * moves under the walk counts as written.
  * A save written in place in one long write() keeps the mtime of its
  * start, so the scan takes it for complete, and its name may carry any
  * metric; were it the run's newest, last written or best, the floor would
- * protect it and evict the complete one it displaced. */
+ * protect it and evict the complete one it displaced. So with a directory
+ * holding its marker: one left by an earlier run stands while a training
+ * restarted into the same directory writes the checkpoint again in place,
+ * which no event tells (nothing watches inside a complete directory), and
+ * whose new mtime a reading for the floor finds (floor_refresh()). */
 static bool place_in_use(struct root *r, const struct run *run, const struct ckpt *k, int64_t now_usec)
 {
         int v;
 
-        /* a marker, written last, says the save is done (an earlier run's
-         * marker under a save written again in place is asked by the
-         * passes that scan, not here: walking every file of the newest
-         * marked directories at each floor pass costs what the disk that
-         * is filling can least spare) */
-        if (k->marked)
-                return false;
         if (k->is_dir && k->mtime_usec < now_usec - (int64_t)VERIFY_RECENT_SEC * (int64_t)USEC_PER_SEC)
                 return false;
         v = sweep_being_written(r, run, k, -1, k->mtime_usec);

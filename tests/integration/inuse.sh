@@ -204,6 +204,51 @@ test_marked_directory_written_again_in_place_displaces_nothing() {
         assert_names out checkpoint-1000
 }
 
+# The same in the running daemon, whose floor reads such a run again before
+# it evicts from it (its metric is in a file): the directory written again
+# in place has a new mtime, and no event said so (nothing watches inside a
+# complete directory). The floor asks it before it protects it as the
+# newest written, and keeps the one it would displace; so does the run's
+# next decision (a pin added), which reads such a run whole.
+test_floor_asks_a_marked_directory_written_again_in_place() {
+        local s loss
+        need_root
+        mkdir -p disk
+        mount -t tmpfs -o size=44m tmpfs "$T/disk" || fail "cannot mount a tmpfs"
+        for s in 100:0.9 250:0.3 500:0.5 1000:0.1; do
+                loss=${s#*:} s=${s%:*}
+                mkdir -p "disk/out/checkpoint-$s"
+                mkfile "disk/out/checkpoint-$s/model.safetensors" 4096
+                printf '{"global_step": %s, "log_history": [{"eval_loss": %s, "step": %s}]}\n' $s "$loss" $s \
+                        >"disk/out/checkpoint-$s/trainer_state.json"
+        done
+        # the old run's last save, its best; the restarted run's three, the
+        # first of which the start deletes (the placed ones asked then)
+        touch -d "-3 hours" disk/out/checkpoint-1000/* disk/out/checkpoint-1000
+        touch -d "-6 minutes" disk/out/checkpoint-100/* disk/out/checkpoint-100
+        touch -d "-4 minutes" disk/out/checkpoint-250/* disk/out/checkpoint-250
+        touch -d "-2 minutes" disk/out/checkpoint-500/* disk/out/checkpoint-500
+        start_daemon log -w "$T/disk/out" --preset huggingface --monitor eval_loss --keep-top-k 2 --keep-last 1 \
+                --settle 0.2 --min-free 12M
+        wait_names disk/out checkpoint-1000 checkpoint-250 checkpoint-500
+        # the restarted run saves step 1000 again, in place; the disk fills
+        hold fresh "$T/disk/out/checkpoint-1000/model.safetensors"
+        writer=$HELD
+        head -c $((20 << 20)) /dev/zero >disk/filler
+        : >disk/out/train.log # a write in the run wakes the floor
+        wait_taken checkpoint-1000
+        assert_exists disk/out/checkpoint-500
+        # room again; a pin added: the run's next decision
+        rm disk/filler
+        : >"disk/out/checkpoint-250.keep"
+        "$CKPTD" status >/dev/null 2>&1 || fail "status failed"
+        wait_for 20 eval '[ "$(grep -c "checkpoint-1000: in use: taken" log)" -ge 2 ]' ||
+                fail "not asked again: $(cat log)"
+        assert_exists disk/out/checkpoint-500
+        release $writer
+        stop_daemon log
+}
+
 # -l lists what the pass would do: the save found open is incomplete, and
 # the one it would displace is kept.
 test_list_mid_write_says_what_the_pass_does() {
