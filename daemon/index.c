@@ -598,6 +598,7 @@ static int index_insert(struct run_state *run, struct ckpt *c)
         v[lo] = *c;
         *c = (struct ckpt){}; /* v[lo] owns its names now */
         idx->n_ckpts++;
+        idx->has_dirs = idx->has_dirs || v[lo].is_dir;
         run->settled = false;
         members_add(run, &v[lo]);
         return 0;

@@ -708,15 +708,23 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
          * its one long write, may rank it anywhere among the newest where
          * another save was completed since (a second writer in the run),
          * and its metric anywhere among the best: every placed one is
-         * asked, once. One taken is asked again (kept_unproven()). */
+         * asked, once. One taken is asked again (kept_unproven()).
+         * A complete directory is asked at every decision that deletes:
+         * nothing watches inside it, so no event tells of a training
+         * that writes it again in place (resumed from the one before),
+         * and the run is not read again to see it. */
         if (scanned_in)
                 run->placed_unasked = true;
-        if (run->placed_unasked && sweep_run_deletes(scanned)) {
+        if ((run->placed_unasked || scanned->has_dirs) && sweep_run_deletes(scanned)) {
+                bool dirs_only = !run->placed_unasked;
+
                 run->placed_unasked = false;
                 /* one taken: decided whole again */
-                if (sweep_placed_being_written(
-                            &rs->root, scanned, &rs->root.w->policy, s->now_usec, run_fd,
-                            &(struct placed_ask){.asked = asked_free, .taken = taken_note, .userdata = &taken})) {
+                if (sweep_placed_being_written(&rs->root, scanned, &rs->root.w->policy, s->now_usec, run_fd,
+                                               &(struct placed_ask){.asked = asked_free,
+                                                                    .taken = taken_note,
+                                                                    .userdata = &taken,
+                                                                    .dirs_only = dirs_only})) {
                         sooner(&again, RECHECK_MIN_USEC);
                         run->memo.valid = false;
                         whole = true;

@@ -561,7 +561,7 @@ bool sweep_placed_being_written(struct root *r, struct run *run, const struct po
                          * one left by an earlier run is there while a
                          * training restarted into its directory writes
                          * the checkpoint again in place */
-                        if (!c->complete || c->read_error != 0 || !ask)
+                        if (!c->complete || c->read_error != 0 || !ask || (ask_cb && ask_cb->dirs_only && !c->is_dir))
                                 continue;
                         if (ask_cb && ask_cb->asked && ask_cb->asked(c, ask_cb->userdata))
                                 continue;

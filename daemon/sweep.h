@@ -151,7 +151,8 @@ struct placed_ask {
         bool (*asked)(const struct ckpt *c, void *userdata);
         void (*taken)(const struct ckpt *c, void *userdata);
         void *userdata;
-        bool quiet; /* taken without a line: the pass before said it */
+        bool quiet;     /* taken without a line: the pass before said it */
+        bool dirs_only; /* only directory checkpoints: no event tells of writes inside a complete one */
 };
 
 /* After a scan of the whole run and its decision by p: when the decision

@@ -1068,6 +1068,7 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
                                 cap = ncap;
                         }
                         cands[n_cands++] = (struct cand){.idx = i, .is_dir = S_ISDIR(e->st.st_mode), .fields = f};
+                        run.has_dirs = run.has_dirs || S_ISDIR(e->st.st_mode);
                 } else if (ret_subdirs && S_ISDIR(e->st.st_mode)) {
                         r = pathv_push(ret_subdirs, strdup(e->name));
                         if (r < 0)

@@ -45,6 +45,9 @@ struct run {
          * name does not carry the monitor): the log changes with no event
          * of this run, so only a scan of the whole run reads it again */
         bool metric_logged;
+        /* a directory checkpoint is among its records (or was, since it
+         * was scanned): writes inside a complete one raise no event */
+        bool has_dirs;
         /* its symlinks: one going may unpin its target, and its IN_DELETE
          * does not say it was a symlink */
         struct strv links;
