@@ -87,6 +87,10 @@ INCREMENTAL = os.environ.get("CKPTD_MODEL_INCREMENTAL") == "1"
 # the monitor and dated now, each newer than the last: the daemon may decide
 # those from the run's last decision (policy_decide_appended()).
 LIVE = os.environ.get("CKPTD_MODEL_LIVE") == "1"
+# CKPTD_MODEL_RESTARTS=W: the weight of a daemon restart among the steps
+# (0.5; 6 restarts twelve times as often, for a soak). A seed replays the
+# same sequence only with the same weight.
+RESTARTS = float(os.environ.get("CKPTD_MODEL_RESTARTS", "0.5"))
 LIVE_METRICS = [m for m in METRICS if m not in ("nan", None)]
 POINTERS = not INCREMENTAL
 
@@ -774,7 +778,7 @@ class Sequence:
                    (self.do_floor, 1.5 if self.args.fs else 0),
                    (self.do_slow_write, 1 if self.driver == "daemon" else 0),
                    (self.do_abandon, 1 if self.driver == "daemon" else 0),
-                   (self.do_restart, 0.5 if self.driver == "daemon" else 0),
+                   (self.do_restart, RESTARTS if self.driver == "daemon" else 0),
                    (self.do_replace_run, 0.5 if self.driver == "daemon" else 0)]
         fn = self.rng.choices([a for a, _ in actions], weights=[w for _, w in actions])[0]
         fn()
