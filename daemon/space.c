@@ -624,10 +624,10 @@ static int ckpt_unchanged(int run_fd, const struct ckpt *k, bool exact)
  * may be the last written now) or given to another owner, and a checkpoint
  * the floor protects in its run (its owner's best, newest or last written,
  * by the index; why holds their FLOOR_PROTECT bits) removed, replaced,
- * touched or given away, or a protected directory being written inside.
- * Then the run is read again whole before anything more of it is evicted. A symlink made meanwhile is seen at the run's
- * next decision. 1 current, with the run open at *ret_fd for the removal; 0 not, -errno when it cannot be told (the
- * victim is kept). */
+ * touched or given away. Then the run is read again whole before anything
+ * more of it is evicted. A symlink made meanwhile is seen at the run's next
+ * decision. 1 current, with the run open at *ret_fd for the removal; 0 not,
+ * -errno when it cannot be told (the victim is kept). */
 static int fs_victim_current(const struct fs_runs *fr, const struct fs_cands *fc, size_t i, const unsigned *why,
                              int *ret_fd)
 {
@@ -656,13 +656,6 @@ static int fs_victim_current(const struct fs_runs *fr, const struct fs_cands *fc
                 r = ckpt_unchanged(fd, fc->ck[j], true);
                 if (r <= 0)
                         return r;
-                /* a directory: written again in place inside (a training
-                 * resumed from the one before), which changes neither its
-                 * own mtime nor, where nothing reads the run again, its
-                 * record's, and no event tells */
-                if (fc->ck[j]->is_dir &&
-                    sweep_being_written(sr->root, sr->run, fc->ck[j], fd, fc->ck[j]->mtime_usec) != VERIFY_FREE)
-                        return 0;
         }
         *ret_fd = TAKE_FD(fd);
         return 1;

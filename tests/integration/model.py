@@ -1032,17 +1032,24 @@ def daemon_settle(seq, d, pre_protected, pre_min_free=0, tally=True):
 
         vanished = [by_rel[m] for m in missing if may_go(m)]
         missing = [m for m in missing if not may_go(m)]
-        if missing:
-            seq.fail("gone but kept by the model%s: %s (look %d)" % (
-                " and protected from the floor before and after the step" if fs else "", missing, looks),
-                     "%s\n  ckptd log:\n%s" % (seq.explain(verdict, ranks), d.log()[-6000:]))
         if vanished:
-            # the floor took them: judge the policy again without them
+            # the floor took them: judge the policy and the floor again
+            # without them before the rest that went. The floor evicts one
+            # at a time, and each eviction changes what the policy keeps:
+            # with the one evicted gone, an older one may come into
+            # keep_last and, the best of the run, take that protection from
+            # the one protected before, which the next eviction may then
+            # take (the contract's best and newest are of the state the
+            # floor is in).
             model.ckpts = before
             for c in vanished:
                 del model.ckpts[(c.run, c.name)]
             gone += [(c, (c.run, c.name) in both) for c in vanished]
             continue
+        if missing:
+            seq.fail("gone but kept by the model%s: %s (look %d)" % (
+                " and protected from the floor before and after the step" if fs else "", missing, looks),
+                     "%s\n  ckptd log:\n%s" % (seq.explain(verdict, ranks), d.log()[-6000:]))
         if not extra and fs and pol.min_free:
             # the floor is quiet once free space is at the floor (evictions
             # go on to the target in the same pass) or nothing evictable is
