@@ -249,7 +249,7 @@ test_floor_asks_a_marked_directory_written_again_in_place() {
         stop_daemon log
 }
 
-# dcp_save DIR AGE: a torch.distributed.checkpoint save (one shard and its
+# dcp_save DIR AGE [KIB]: a torch.distributed.checkpoint save (one shard and its
 # .metadata, the marker), complete, last written AGE ago (touch -d).
 dcp_save() {
         mkdir -p "$1"
@@ -261,27 +261,7 @@ dcp_save() {
 # A run whose index events keep current (dcp: no metric file, no pins) is
 # never read again, so nothing shows the daemon a complete directory written
 # again in place (a training resumed from step-750 saves step 1000 again,
-# under the old .metadata). Before the floor evicts from such a run, the
-# directories it protects there are asked on the disk: the one written is
-# no place-holder, and the run's only complete checkpoint stays.
-test_floor_asks_a_protected_directory_of_an_incremental_run() {
-        need_root
-        mkdir -p disk
-        mount -t tmpfs -o size=44m tmpfs "$T/disk" || fail "cannot mount a tmpfs"
-        dcp_save disk/out/step-750 "-3 hours"
-        dcp_save disk/out/step-1000 "-2 hours"
-        start_daemon log -w "$T/disk/out" --preset dcp --keep-last 2 --settle 0.2 --min-free 12M
-        hold fresh "$T/disk/out/step-1000/__0_0.distcp"
-        writer=$HELD
-        head -c $((22 << 20)) /dev/zero >disk/filler
-        : >disk/out/train.log # a write in the run wakes the floor
-        wait_taken step-1000
-        assert_exists disk/out/step-750
-        release $writer
-        stop_daemon log
-}
-
-# The same for the policy: the decision that deletes (step-750's min_age
+# under the old .metadata). The decision that deletes (step-750's min_age
 # run out) asks the complete directories it keeps for their place, though
 # the run was not read again since the start asked them.
 test_decision_asks_a_placed_directory_of_an_incremental_run() {
