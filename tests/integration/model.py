@@ -1005,7 +1005,8 @@ def daemon_settle(seq, d, pre_protected, pre_min_free=0, tally=True):
     fs = seq.args.fs and (pre_min_free or pol.min_free)
     end = time.monotonic() + DEADLINE
     looks = 0
-    gone = []  # (checkpoint, whether the floor had to leave it alone)
+    start = dict(model.ckpts)
+    gone = []  # what went that the model kept
     policy_ok = set()  # what the policy deleted in some state of this step
     while True:
         now = time.time()
@@ -1044,7 +1045,7 @@ def daemon_settle(seq, d, pre_protected, pre_min_free=0, tally=True):
             model.ckpts = before
             for c in vanished:
                 del model.ckpts[(c.run, c.name)]
-            gone += [(c, (c.run, c.name) in both) for c in vanished]
+            gone += vanished
             continue
         if missing:
             seq.fail("gone but kept by the model%s: %s (look %d)" % (
@@ -1066,24 +1067,40 @@ def daemon_settle(seq, d, pre_protected, pre_min_free=0, tally=True):
                      "%s\n  ckptd log:\n%s" % (seq.explain(verdict, ranks), d.log()[-6000:]))
         model.ckpts = before
         time.sleep(0.05)
-    evicted = 0
-    for c, protected in gone:
+
+    def said(c):
+        """The lines that say c was removed: by the floor, by the policy."""
         path = model.path(c.run, c.name)
-        lines = ("ckptd: evicted %s (floor" % path, "ckptd: deleted %s (policy" % path)
-        d.wait(lambda: any(line in d.log() for line in lines), "%s is gone, but ckptd did not say it removed it" % c)
-        if lines[0] in d.log():
+        return ("ckptd: evicted %s (floor" % path, "ckptd: deleted %s (policy" % path)
+
+    # Judged again in the order the daemon removed them, each eviction
+    # against the state the floor took it from: the order the model found
+    # them gone in above can accept two evictions the floor could only take
+    # the other way round.
+    removed = [c for k, c in start.items() if k not in model.ckpts]
+    for c in removed:
+        d.wait(lambda: any(line in d.log() for line in said(c)), "%s is gone, but ckptd did not say it removed it" % c)
+    log = d.log()
+    evicted = 0
+    kept = model.ckpts
+    model.ckpts = dict(start)
+    for c in sorted(removed, key=lambda c: max(log.rfind(line) for line in said(c))):
+        floor, policy = (log.rfind(line) for line in said(c))
+        if floor > policy:
             evicted += 1
-            if protected:
-                seq.fail("%s evicted, though protected from the floor before and after the step" % c,
-                         "  ckptd log:\n" + d.log()[-6000:])
+            if (c.run, c.name) in pre_protected & model.floor_protected(pol, time.time()):
+                seq.fail("%s evicted, though protected from the floor before the step and when the floor took it" % c,
+                         "  ckptd log:\n" + log[-6000:])
         elif (c.run, c.name) not in policy_ok:
             seq.fail("%s deleted by the policy, which kept it in every state of the step" % c,
-                     "  ckptd log:\n" + d.log()[-6000:])
+                     "  ckptd log:\n" + log[-6000:])
+        del model.ckpts[(c.run, c.name)]
+    model.ckpts = kept
     seq.trace("ckptd deleted %s, and %s went (%d looks)" % (deleted, gone, looks))
     if tally:
         count("daemon steps")
         count("kept while being written", sum(1 for c in model.ckpts.values() if c.writing))
-    count("policy deletions", len(deleted) + len(gone) - evicted)
+    count("policy deletions", len(removed) - evicted)
     count("floor evictions", evicted)
     count("kept for a pin", sum(1 for why in verdict.values() if any(w.startswith("pinned") for w in why)))
 
