@@ -244,6 +244,8 @@ test_floor_asks_a_marked_directory_written_again_in_place() {
         "$CKPTD" status >/dev/null 2>&1 || fail "status failed"
         wait_for 20 eval '[ "$(grep -c "checkpoint-1000: in use: taken" log)" -ge 2 ]' ||
                 fail "not asked again: $(cat log)"
+        # the decision that took it has ended
+        "$CKPTD" status >/dev/null 2>&1 || fail "status failed"
         assert_exists disk/out/checkpoint-500
         release $writer
         stop_daemon log
