@@ -360,14 +360,29 @@ static int64_t future_usec(const struct ckpt *c, int64_t now_usec)
         return d > 0 ? d : 0;
 }
 
+/* A directory checkpoint nothing in which changed within VERIFY_RECENT_SEC
+ * by its record: the floor's passes do not walk it for its place (the floor
+ * asks at every pass, and walking every run's trees each time would cost
+ * most when the disk is filling); the first eviction from its run in a
+ * round does (floor_old_places_checked()). */
+static bool place_old(const struct ckpt *k, int64_t now_usec)
+{
+        return k->is_dir && k->mtime_usec < now_usec - (int64_t)VERIFY_RECENT_SEC * (int64_t)USEC_PER_SEC;
+}
+
+/* Which places a question asks. */
+enum place_ask {
+        PLACE_ASK_RECENT, /* a pass: all but the old directories */
+        PLACE_ASK_OLD,    /* before a run's first eviction: the old directories, which the pass left */
+        PLACE_ASK_ALL,    /* a place moved there: whatever took it, the pass asked it in another place */
+};
+
 /* Whether checkpoint k of run (a file, a file of a group, a file below a
  * directory) is open for writing in another process (sweep_being_written():
- * a reader holds nothing back), or cannot be told: without leases an mtime
- * that moved since the scan, or an error. A directory is walked only when
- * something in it changed within VERIFY_RECENT_SEC (a save's files make its
- * mtime recent): the floor asks at every pass, and walking every run's
- * trees each time would cost most when the disk is filling; one whose tree
- * moves under the walk counts as written.
+ * a reader holds nothing back): VERIFY_FREE not, VERIFY_IN_USE yes (without
+ * leases, VERIFY_CHANGED: an mtime that moved since the scan), -ESTALE a
+ * tree that moved under the walk, -errno when it cannot be told. Which
+ * are asked: see enum place_ask.
  * A save written in place in one long write() keeps the mtime of its
  * start, so the scan takes it for complete, and its name may carry any
  * metric; were it the run's newest, last written or best, the floor would
@@ -376,14 +391,12 @@ static int64_t future_usec(const struct ckpt *c, int64_t now_usec)
  * restarted into the same directory writes the checkpoint again in place,
  * which no event tells (nothing watches inside a complete directory), and
  * whose new mtime a reading for the floor finds (floor_refresh()). */
-static bool place_in_use(struct root *r, const struct run *run, const struct ckpt *k, int64_t now_usec)
+static int place_in_use(struct root *r, const struct run *run, const struct ckpt *k, int64_t now_usec,
+                        enum place_ask ask)
 {
-        int v;
-
-        if (k->is_dir && k->mtime_usec < now_usec - (int64_t)VERIFY_RECENT_SEC * (int64_t)USEC_PER_SEC)
-                return false;
-        v = sweep_being_written(r, run, k, -1, k->mtime_usec);
-        return v == -ESTALE ? k->is_dir : v != VERIFY_FREE;
+        if (ask != PLACE_ASK_ALL && place_old(k, now_usec) != (ask == PLACE_ASK_OLD))
+                return VERIFY_FREE;
+        return sweep_being_written(r, run, k, -1, k->mtime_usec);
 }
 
 /* Owner ascending, then newest first (a NaN order counts as the oldest, as
@@ -411,6 +424,7 @@ struct places {
         const size_t *run_of;
         const struct fs_runs *fr;
         int64_t now_usec;
+        enum place_ask ask;
         uint64_t moved; /* bytes taken for saves being written */
 };
 
@@ -435,19 +449,26 @@ static bool taken_said(const struct ckpt *k)
 }
 
 /* Candidate i, about to be protected for its place, is a save still being
- * written (place_in_use()): it counts as incomplete. Returns whether it
- * was. */
+ * written, or cannot be told not to be (place_in_use()): it counts as
+ * incomplete. Returns whether it was. */
 static bool place_taken(struct places *pl, size_t i)
 {
         const struct space_run *sr = &pl->fr->v[pl->run_of[i]];
         _cleanup_free_ char *path = NULL;
+        int v = place_in_use(sr->root, sr->run, pl->ck[i], pl->now_usec, pl->ask);
 
-        if (!place_in_use(sr->root, sr->run, pl->ck[i], pl->now_usec))
+        if (v == VERIFY_FREE || (v == -ESTALE && !pl->ck[i]->is_dir))
                 return false;
         path = sweep_ckpt_path(sr->root, sr->run, pl->ck[i]);
-        log_internal(taken_said(pl->ck[i]) ? LOG_DEBUG : LOG_INFO, 0,
-                     "%s: in use: taken for a save still being written, not for its place",
-                     path ? path : pl->ck[i]->name);
+        if (v < 0 && v != -ESTALE)
+                log_internal(taken_said(pl->ck[i]) ? LOG_DEBUG : LOG_WARNING, v,
+                             "%s: cannot tell whether it is in use: %m; taken for a save still being written, "
+                             "not for its place",
+                             path ? path : pl->ck[i]->name);
+        else
+                log_internal(taken_said(pl->ck[i]) ? LOG_DEBUG : LOG_INFO, 0,
+                             "%s: in use: taken for a save still being written, not for its place",
+                             path ? path : pl->ck[i]->name);
         pl->c[i].complete = false;
         pl->moved += pl->c[i].bytes;
         return true;
@@ -511,6 +532,9 @@ struct fs_cands {
         struct ckpt **ck;
         size_t *run_of, *order, n;
         unsigned *why;
+        bool *asked; /* by owner: its old places were asked this round (floor_old_places_checked()) */
+        bool *moved; /* by owner: a place moved there this round, the question perhaps unfinished */
+        bool *tried; /* a victim tried this round */
         uint64_t pending_bytes, writing_bytes;
         size_t skewed;
         int64_t skew_usec;
@@ -523,6 +547,9 @@ static void fs_cands_free(struct fs_cands *fc)
         free(fc->run_of);
         free(fc->order);
         free(fc->why);
+        free(fc->asked);
+        free(fc->moved);
+        free(fc->tried);
         *fc = (struct fs_cands){};
 }
 
@@ -538,7 +565,11 @@ static int fs_cands_build(const struct fs_runs *fr, int64_t now_usec, struct fs_
         ret->run_of = calloc(nc + 1, sizeof(*ret->run_of));
         ret->order = calloc(nc + 1, sizeof(*ret->order));
         ret->why = calloc(nc + 1, sizeof(*ret->why));
-        if (!ret->c || !ret->ck || !ret->run_of || !ret->order || !ret->why)
+        ret->asked = calloc(nc + 1, sizeof(*ret->asked));
+        ret->moved = calloc(nc + 1, sizeof(*ret->moved));
+        ret->tried = calloc(nc + 1, sizeof(*ret->tried));
+        if (!ret->c || !ret->ck || !ret->run_of || !ret->order || !ret->why || !ret->asked || !ret->moved ||
+            !ret->tried)
                 return -ENOMEM;
         for (size_t i = 0; i < fr->n; i++) {
                 if (fr->v[i].left_out)
@@ -615,6 +646,57 @@ static int ckpt_unchanged(int run_fd, const struct ckpt *k, bool exact)
                         return 0;
         }
         return 1;
+}
+
+/* Before the floor's first eviction from candidate i's owner in a round:
+ * the places there held by old directories (place_old()), which no pass
+ * asks, are asked now. A training resumed from an earlier step that saves
+ * a later one again in place writes below a directory whose record is
+ * hours old, and no event tells (nothing watches inside a complete
+ * directory): the newest by its name, it would be protected for its place
+ * and the one it displaces evicted. One in use counts as incomplete
+ * (place_taken()), and the next takes its place, asked whatever its age;
+ * asked again until none is taken, so what a save holds keeps the room of
+ * one more checkpoint, never every victim of its run. The bytes of one so
+ * taken are no room kept for a save (a save again in place takes little
+ * more, and a file held open read-write for hours is no save), so the
+ * floor's shortfall stands. why is written for the candidates of i's run.
+ * Returns 0 or -ENOMEM; *ret_taken counts the ones taken either way, and
+ * a question asked again after an error asks as it had come to. */
+static int floor_old_places_checked(struct fs_cands *fc, const struct fs_runs *fr, size_t i, int64_t now_usec,
+                                    size_t *ret_taken)
+{
+        const unsigned placed = (1u << FLOOR_PROTECT_NEWEST) | (1u << FLOOR_PROTECT_BEST);
+        size_t owner = fc->c[i].run, s = i, e = i + 1;
+        struct places pl = {.c = fc->c,
+                            .ck = fc->ck,
+                            .run_of = fc->run_of,
+                            .fr = fr,
+                            .now_usec = now_usec,
+                            .ask = fc->moved[owner] ? PLACE_ASK_ALL : PLACE_ASK_OLD};
+        bool taken = true;
+
+        /* the run's candidates are side by side (fs_cands_build()) */
+        while (s > 0 && fc->run_of[s - 1] == fc->run_of[i])
+                s--;
+        while (e < fc->n && fc->run_of[e] == fc->run_of[i])
+                e++;
+        *ret_taken = 0;
+        while (taken) {
+                taken = false;
+                if (floor_protect(fc->c + s, e - s, fc->why + s) < 0)
+                        return -ENOMEM;
+                for (size_t j = s; j < e; j++)
+                        if (fc->c[j].run == owner && fc->c[j].kept && fc->c[j].complete && (fc->why[j] & placed) &&
+                            place_taken(&pl, j)) {
+                                taken = true;
+                                fc->moved[owner] = true;
+                                (*ret_taken)++;
+                        }
+                if (taken)
+                        pl.ask = PLACE_ASK_ALL;
+        }
+        return 0;
 }
 
 /* Just before the floor removes candidate i: whether its run's index still
@@ -709,13 +791,16 @@ again:
                 places = nv == 0 || s->dry_run ? 0 : floor_protect(fc.c, fc.n, fc.why);
         }
         for (size_t v = 0; v < nv; v++) {
-                struct ckpt *k = fc.ck[fc.order[v]];
-                size_t ri = fc.run_of[fc.order[v]];
+                size_t i = fc.order[v];
+                struct ckpt *k = fc.ck[i];
+                size_t ri = fc.run_of[i];
                 unsigned before = s->deleted;
                 uint64_t freed_before = s->freed_bytes, expect;
                 _cleanup_close_ int run_fd = -1;
                 enum delete_reason was;
 
+                if (fc.tried[i])
+                        continue;
                 if (f->free_bytes >= f->target_bytes || s->stopped)
                         break;
                 if (sweep_capped(s)) {
@@ -732,8 +817,28 @@ again:
                         victim_locks_finish(&locks); /* read again in the next round */
                         goto again;                  /* the runs read again hold new checkpoints */
                 }
+                if (!fc.asked[fc.c[i].run]) {
+                        size_t taken;
+                        int q = floor_old_places_checked(&fc, &fr, i, s->now_usec, &taken);
+
+                        if (q >= 0)
+                                fc.asked[fc.c[i].run] = true;
+                        else if (taken == 0)
+                                log_warning("%s/%s: out of memory finding the places the floor protects: %s is kept",
+                                            fr.v[ri].root->w->path, fr.v[ri].run->path, k->name);
+                        if (taken > 0) {
+                                /* the places moved: the order from its worst again */
+                                nv = floor_evictable(fc.c, fc.n, fc.order);
+                                places = nv == 0 || s->dry_run ? 0 : floor_protect(fc.c, fc.n, fc.why);
+                                v = SIZE_MAX;
+                                continue;
+                        }
+                        if (q < 0)
+                                continue;
+                }
+                fc.tried[i] = true;
                 if (!s->dry_run) {
-                        int cur = places < 0 ? places : fs_victim_current(&fr, &fc, fc.order[v], fc.why, &run_fd);
+                        int cur = places < 0 ? places : fs_victim_current(&fr, &fc, i, fc.why, &run_fd);
 
                         if (cur < 0) {
                                 log_warning_errno(cur,

@@ -22,6 +22,10 @@ mode, path, ready, tmp = sys.argv[1:5]
 if mode == "read":
     fd = os.open(path, os.O_RDONLY)
     os.read(fd, 4096)
+elif mode == "rdwr":
+    fd = os.open(path, os.O_RDWR)  # as np.memmap(mode="r+") holds it
+elif mode == "wronly":
+    fd = os.open(path, os.O_WRONLY)  # a save again in place, nothing written yet
 elif mode in ("publish", "link", "link-unlink"):
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.write(fd, b"\1" * (1 << 20))
@@ -46,6 +50,21 @@ EOF
 release() {
         kill "$1"
         wait "$1" 2>/dev/null || true
+}
+
+# small_disk SIZE: a tmpfs of SIZE on disk/, a filesystem of the floor's own
+# (root only).
+small_disk() {
+        need_root
+        mkdir -p disk
+        mount -t tmpfs -o size="$1" tmpfs "$T/disk" || fail "cannot mount a tmpfs"
+}
+
+# fill_disk MIB: MIB of disk/ taken by another file, and a write in the
+# run disk/out, which wakes the floor.
+fill_disk() {
+        head -c $(($1 << 20)) /dev/zero >disk/filler
+        : >disk/out/train.log
 }
 
 # wait_taken NAME: the daemon's log says NAME was taken for a save still
@@ -109,9 +128,7 @@ test_daemon_start_keeps_open_files_and_deletes_after_close() {
 # for writing, so the floor protects the one before it instead: while the
 # save is written, the run keeps a complete checkpoint to resume from.
 test_floor_keeps_the_newest_before_a_save_being_written() {
-        need_root
-        mkdir -p disk
-        mount -t tmpfs -o size=24m tmpfs "$T/disk" || fail "cannot mount a tmpfs"
+        small_disk 24m
         mkdir disk/runs
         for s in 1 2 3; do mkfile "disk/runs/ckpt_$s.pt" 1024; done
         touch -d "-2 hours" disk/runs/*
@@ -212,9 +229,7 @@ test_marked_directory_written_again_in_place_displaces_nothing() {
 # next decision (a pin added), which reads such a run whole.
 test_floor_asks_a_marked_directory_written_again_in_place() {
         local s loss
-        need_root
-        mkdir -p disk
-        mount -t tmpfs -o size=44m tmpfs "$T/disk" || fail "cannot mount a tmpfs"
+        small_disk 44m
         for s in 100:0.9 250:0.3 500:0.5 1000:0.1; do
                 loss=${s#*:} s=${s%:*}
                 mkdir -p "disk/out/checkpoint-$s"
@@ -234,8 +249,7 @@ test_floor_asks_a_marked_directory_written_again_in_place() {
         # the restarted run saves step 1000 again, in place; the disk fills
         hold fresh "$T/disk/out/checkpoint-1000/model.safetensors"
         writer=$HELD
-        head -c $((20 << 20)) /dev/zero >disk/filler
-        : >disk/out/train.log # a write in the run wakes the floor
+        fill_disk 20
         wait_taken checkpoint-1000
         assert_exists disk/out/checkpoint-500
         # room again; a pin added: the run's next decision
@@ -281,6 +295,81 @@ test_decision_asks_a_placed_directory_of_an_incremental_run() {
         assert_exists out/step-750
         release $writer
         stop_daemon log
+}
+
+# The floor's side of it: an hour after the start, nothing but the floor's
+# own question stands between the directory written again in place and the
+# eviction of the one it displaces. Before its first eviction from a run,
+# the floor asks the old directories it protects there for their place.
+test_floor_asks_an_old_placed_directory_of_an_incremental_run() {
+        small_disk 44m
+        dcp_save disk/out/step-750 "-3 hours"
+        dcp_save disk/out/step-1000 "-2 hours"
+        start_daemon log -w "$T/disk/out" --preset dcp --keep-last 2 --settle 0.2 --min-free 12M
+        hold fresh "$T/disk/out/step-1000/__0_0.distcp"
+        writer=$HELD
+        fill_disk 22
+        wait_taken step-1000
+        assert_exists disk/out/step-750
+        release $writer
+        stop_daemon log
+}
+
+# What such a question finds in use keeps the room of one more checkpoint,
+# not every victim of its run: a file held open read-write for hours (an
+# np.memmap in mode "r+") takes the newest out of its place, the one before
+# it is protected instead, and the floor still evicts the oldest. Its bytes
+# are no room kept for a save: the floor's shortfall is said.
+test_floor_held_old_directory_keeps_one_more_and_evicts_the_rest() {
+        small_disk 40m
+        dcp_save disk/out/step-500 "-4 hours"
+        dcp_save disk/out/step-750 "-3 hours"
+        dcp_save disk/out/step-1000 "-2 hours"
+        hold rdwr "$T/disk/out/step-1000/__0_0.distcp"
+        holder=$HELD
+        start_daemon log -w "$T/disk/out" --preset dcp --keep-last 3 --settle 0.2 --min-free 16M
+        # two evictions' worth short: step-500 and step-750 would go
+        fill_disk 18
+        wait_for 20 test ! -e disk/out/step-500 || fail "the floor evicted nothing: $(cat log)"
+        wait_taken step-1000
+        assert_exists disk/out/step-750
+        assert_exists disk/out/step-1000
+        assert_grep "critical: free space on the filesystem of .* short of the floor" log
+        release $holder
+        stop_daemon log
+}
+
+# The place a directory so taken leaves goes to the one before it, which is
+# asked whatever its age: here a save again in place of step-750, ten
+# minutes old by its files, which no pass asked (neither the newest by
+# order, step-1000, nor the last written, step-250, whose eval.json is a
+# minute old). Both taken, step-500 is the newest complete one and stays;
+# -1 -n names the same evictions (none); the floor is not met (exit 3).
+test_oneshot_floor_asks_each_place_a_held_directory_moves_to() {
+        local dry="" rc
+        small_disk 40m
+        dcp_save disk/out/step-250 "-5 hours"
+        dcp_save disk/out/step-500 "-4 hours"
+        dcp_save disk/out/step-750 "-10 minutes"
+        dcp_save disk/out/step-1000 "-2 hours"
+        echo '{}' >disk/out/step-250/eval.json
+        touch -d "-1 minute" disk/out/step-250/eval.json disk/out/step-250
+        hold rdwr "$T/disk/out/step-1000/__0_0.distcp"
+        holder=$HELD
+        hold wronly "$T/disk/out/step-750/__0_0.distcp"
+        writer=$HELD
+        head -c $((20 << 20)) /dev/zero >disk/filler
+        for dry in -n ""; do
+                rc=0
+                "$CKPTD" -1 $dry -w "$T/disk/out" --preset dcp --keep-last 4 --min-free 16M 2>err || rc=$?
+                [ "$rc" = 3 ] || fail "-1 $dry exited $rc, not 3 (the floor not met): $(cat err)"
+                assert_grep "step-1000: in use: taken" err
+                assert_grep "step-750: in use: taken" err
+                assert_no_grep "would delete /\|evicted /" err
+        done
+        assert_names disk/out step-1000 step-250 step-500 step-750
+        release $writer
+        release $holder
 }
 
 # -l lists what the pass would do: the save found open is incomplete, and
@@ -573,9 +662,7 @@ test_save_open_at_start_displaces_nothing_until_closed() {
 # a tab: the line names the save by its real path, escaped, and the floor
 # keeps the run's newest complete one beside it.
 test_floor_names_the_nested_save_being_written_by_its_full_path() {
-        need_root
-        mkdir -p disk
-        mount -t tmpfs -o size=24m tmpfs "$T/disk" || fail "cannot mount a tmpfs"
+        small_disk 24m
         run="disk/runs/exp/a"$'\t'"b"
         mkdir -p "$run"
         for s in 1 2 3; do mkfile "$run/ckpt_$s.pt" 1024; done
