@@ -374,7 +374,7 @@ static bool place_old(const struct ckpt *k, int64_t now_usec)
 enum place_ask {
         PLACE_ASK_RECENT, /* a pass: all but the old directories */
         PLACE_ASK_OLD,    /* before a run's first eviction: the old directories, which the pass left */
-        PLACE_ASK_ALL,    /* a place moved there: whatever took it, the pass asked it in another place */
+        PLACE_ASK_ALL,    /* after a take: the one the place moved to, whatever its age */
 };
 
 /* Whether checkpoint k of run (a file, a file of a group, a file below a
