@@ -682,6 +682,16 @@ static int floor_old_places_checked(struct fs_cands *fc, const struct fs_runs *f
         while (e < fc->n && fc->run_of[e] == fc->run_of[i])
                 e++;
         *ret_taken = 0;
+        if (pl.ask == PLACE_ASK_OLD) {
+                /* no old directory of the owner: nothing the passes left
+                 * to ask, so no ranking of its run either */
+                bool old = false;
+
+                for (size_t j = s; j < e && !old; j++)
+                        old = fc->c[j].run == owner && place_old(fc->ck[j], now_usec);
+                if (!old)
+                        return 0;
+        }
         while (taken) {
                 taken = false;
                 if (floor_protect(fc->c + s, e - s, fc->why + s) < 0)
