@@ -102,42 +102,51 @@ int scan_keep_file_for(int run_fd, const struct ckpt *c)
  * happens to name a checkpoint of the run pins it too: at worst one kept
  * too many. Symlinks count whatever their own name (last*.ckpt is
  * excluded by the preset). */
-int pins_symlinks(int run_fd, const struct scan_listing *l, struct run *run)
+/* Pin what the target of symlink name in the run names (pins_symlinks()):
+ * how many it pins, or -errno (-ENOENT: gone, -EINVAL: no symlink). */
+static int symlink_pin(int run_fd, const char *name, struct run *run)
 {
         char target[PATH_MAX];
+        const char *p = target;
+        ssize_t k = readlinkat(run_fd, name, target, sizeof(target));
+        int n = 0;
 
+        if (k < 0)
+                return -errno; /* ENOENT: vanished since the listing */
+        /* a symlink's target is shorter than PATH_MAX (symlink(2):
+         * ENAMETOOLONG), so a full buffer is a foreign filesystem's
+         * oddity: no name of ours */
+        if ((size_t)k >= sizeof(target))
+                return 0;
+        target[k] = '\0';
+        for (size_t len; *p; p += len) {
+                struct ckpt *c;
+
+                p += strspn(p, "/");
+                len = strcspn(p, "/");
+                if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+                        continue;
+                c = find_by_member(run, p, len);
+                if (c) {
+                        c->pins |= 1u << PIN_SYMLINK;
+                        n++;
+                }
+        }
+        return n;
+}
+
+int pins_symlinks(int run_fd, const struct scan_listing *l, struct run *run)
+{
         for (size_t i = 0; i < l->n; i++) {
                 const struct scan_entry *e = &l->v[i];
-                const char *p = target;
-                struct ckpt *c;
-                ssize_t k;
+                int k;
 
                 if (!S_ISLNK(e->st.st_mode))
                         continue;
-                k = readlinkat(run_fd, e->name, target, sizeof(target));
-                if (k < 0 && errno == ENOENT)
-                        continue; /* vanished since the listing */
-                if (k < 0) {
-                        /* it may point at any checkpoint of the run */
-                        if (scan_run_error(run, -errno, "symlink %s", e->name) < 0)
-                                return -ENOMEM;
-                        continue;
-                }
-                /* a symlink's target is shorter than PATH_MAX (symlink(2):
-                 * ENAMETOOLONG), so a full buffer is a foreign filesystem's
-                 * oddity: no name of ours */
-                if ((size_t)k >= sizeof(target))
-                        continue;
-                target[k] = '\0';
-                for (size_t len; *p; p += len) {
-                        p += strspn(p, "/");
-                        len = strcspn(p, "/");
-                        if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
-                                continue;
-                        c = find_by_member(run, p, len);
-                        if (c)
-                                c->pins |= 1u << PIN_SYMLINK;
-                }
+                k = symlink_pin(run_fd, e->name, run);
+                /* unreadable, it may point at any checkpoint of the run */
+                if (k < 0 && k != -ENOENT && scan_run_error(run, k, "symlink %s", e->name) < 0)
+                        return -ENOMEM;
         }
         return 0;
 }
@@ -145,6 +154,15 @@ int pins_symlinks(int run_fd, const struct scan_listing *l, struct run *run)
 static bool is_space(char c)
 {
         return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* Whether the len bytes at s hold a control character (a line's end too). */
+static bool has_control(const char *s, size_t len)
+{
+        for (size_t i = 0; i < len; i++)
+                if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+                        return true;
+        return false;
 }
 
 /* The checkpoint a TF path names: "ckpt-7" (or ".../ckpt-7", written
@@ -226,14 +244,18 @@ static int pin_tf_state(struct run *run, char *buf, size_t len)
 /* Pointer files name a checkpoint (DeepSpeed "latest": global_step1000, or a
  * path whose basename is one) or hold its order value (Megatron
  * latest_checkpointed_iteration.txt: 1000 for iter_0001000). Only ENOENT
- * means "no pointer"; a symlink (ELOOP: it pins as a symlink instead) or a
- * path through one is not read. Any other error (EIO, EACCES, EMFILE, a
- * directory, a FIFO, a file too large to be a name) marks the run: the
- * pointer may name any of its checkpoints. So does one that holds nothing
- * (ENODATA) or a NUL (EBADMSG): a trainer rewrites it in place (DeepSpeed
- * and Megatron open it with "w"), and a read between the truncation and
- * the write must not unpin what it names. Its close is an event of the
- * run, which reads it again. */
+ * means "no pointer". A symlink is not followed: it pins as a symlink
+ * (its target naming a checkpoint, as `latest -> global_step1000`), and
+ * one whose target names none (a restore point kept elsewhere, a checkout
+ * of DVC or git-annex) may hold any name, so it marks the run, as a
+ * mount point does. Any other error (EIO, EACCES, EMFILE, a directory, a
+ * FIFO, a file too large to be a name) marks the run: the pointer may
+ * name any of its checkpoints. So does one that holds nothing (ENODATA),
+ * a NUL or another control character (EBADMSG: a name is one line of
+ * text): a trainer rewrites it in place (DeepSpeed and Megatron open it
+ * with "w"), and a read between the truncation and the write must not
+ * unpin what it names. Its close is an event of the run, which reads it
+ * again. */
 /* A pointer file is written after the save it names (DeepSpeed's latest
  * once every rank's shards are, Megatron's tracker after its barrier,
  * TensorFlow's state after the files): the newest checkpoint, ordered past
@@ -278,8 +300,24 @@ int pins_pointer_files(int run_fd, const struct strv *files, struct run *run)
 
                 fd = open_file_at(run_fd, files->v[i], &st);
                 r = fd < 0 ? fd : read_fd_all(fd, &st, POINTER_FILE_MAX, &buf, &len);
-                if (r == -ENOENT || r == -ELOOP || r == -ENOTDIR || r == -EXDEV)
+                if (r == -ELOOP) {
+                        /* its target names a checkpoint: pinned as a
+                         * symlink; names none (or is no symlink now, read
+                         * again at its event): it is not read */
+                        r = symlink_pin(run_fd, files->v[i], run);
+                        if (r > 0)
+                                continue;
+                        if (r == 0 || r == -EINVAL)
+                                r = -ELOOP;
+                }
+                if (r == -ENOENT || r == -ENOTDIR)
                         continue;
+                if (r == -ELOOP || r == -EXDEV) {
+                        if (scan_run_error(run, r, "pointer file %s (%s, not followed)", files->v[i],
+                                           r == -ELOOP ? "a symlink naming no checkpoint" : "a mount point") < 0)
+                                return -ENOMEM;
+                        continue;
+                }
                 if (r < 0) {
                         if (scan_run_error(run, r, "pointer file %s", files->v[i]) < 0)
                                 return -ENOMEM;
@@ -313,6 +351,11 @@ int pins_pointer_files(int run_fd, const struct strv *files, struct run *run)
                 }
                 if (len == 0) { /* empty, or blanks only */
                         if (scan_run_error(run, -ENODATA, "pointer file %s", files->v[i]) < 0)
+                                return -ENOMEM;
+                        continue;
+                }
+                if (has_control(s, len)) { /* no name of one line: torn, or not a pointer */
+                        if (scan_run_error(run, -EBADMSG, "pointer file %s", files->v[i]) < 0)
                                 return -ENOMEM;
                         continue;
                 }

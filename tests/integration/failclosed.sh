@@ -123,6 +123,44 @@ test_deepspeed_latest_caught_empty_keeps_the_run() {
         stop_daemon d.log
 }
 
+# A `latest` that is a symlink to a file kept elsewhere (a restore point, a
+# DVC or git-annex checkout) names what that file holds, which ckptd does not
+# read (it follows no symlink): the run is kept whole, said so, and the
+# daemon deletes nothing there either. One whose target names a checkpoint
+# of the run pins that one, as any symlink does.
+test_deepspeed_latest_symlink_to_elsewhere_keeps_the_run() {
+        deepspeed_run "$T/run"
+        mkdir "$T/shared"
+        echo global_step1 >"$T/shared/restore_point"
+        ln -sfn ../shared/restore_point "$T/run/latest"
+        assert_exit 0 "$CKPTD" -1 --preset deepspeed --keep-last 1 -w "$T/run" 2>err
+        assert_names "$T/run" global_step1 global_step2 global_step3 latest
+        assert_grep "run: cannot read pointer file latest (a symlink naming no checkpoint, not followed): .*; keeping the whole run (3 checkpoints)" err
+        start_daemon d.log --preset deepspeed --keep-last 1 --settle 0.2 -w "$T/run"
+        wait_for 20 grep -q "pointer file latest (a symlink naming no checkpoint" d.log ||
+                fail "the daemon did not say why the run is kept: $(cat d.log)"
+        assert_names "$T/run" global_step1 global_step2 global_step3 latest
+        # pointed at a checkpoint of the run, it pins that one
+        ln -sfn global_step2 "$T/run/latest"
+        wait_names "$T/run" global_step2 global_step3 latest
+        stop_daemon d.log
+}
+
+# A `latest` holding a control character is no name of one line (torn, or
+# not a pointer): it may be meant to name any checkpoint, so the run is
+# kept whole, as one caught empty is.
+test_deepspeed_latest_with_a_control_character_keeps_the_run() {
+        local content
+        for content in 'global_step1\x7f' 'global_step1\nglobal_st'; do
+                deepspeed_run "$T/run"
+                printf "$content" >"$T/run/latest"
+                assert_exit 0 "$CKPTD" -1 --preset deepspeed --keep-last 1 -w "$T/run" 2>err
+                assert_names "$T/run" global_step1 global_step2 global_step3 latest
+                assert_grep "cannot read pointer file latest: Bad message (EBADMSG); keeping the whole run" err
+                rm -rf "$T/run"
+        done
+}
+
 # EINTR is no ENOENT either: an lstat of an entry interrupted keeps the run
 # (the entry may be a keep file or a symlink pin); a flock probe that fails
 # keeps its checkpoint (37: ENOLCK, which the shim takes as a number).

@@ -145,6 +145,25 @@ START_TEST(test_pointer_by_name)
         run = tree_scan(&w);
         ck_assert_int_eq(run.read_error, -EBADMSG);
         run_finish(&run);
+        /* so does another control character: a name is one line */
+        tree_puts("other", "global_step30\x7f");
+        run = tree_scan(&w);
+        ck_assert_int_eq(run.read_error, -EBADMSG);
+        run_finish(&run);
+        tree_puts("other", "global_step30\nglobal_step40\n");
+        run = tree_scan(&w);
+        ck_assert_int_eq(run.read_error, -EBADMSG);
+        run_finish(&run);
+
+        /* a symlink whose target names no checkpoint (a restore point kept
+         * elsewhere) may hold any name: not read, the run is kept */
+        ck_assert_int_eq(unlinkat(tree_fd, "other", 0), 0);
+        ck_assert_int_eq(unlinkat(tree_fd, "latest", 0), 0);
+        tree_symlink("../shared/restore_point", "latest");
+        run = tree_scan(&w);
+        ck_assert_int_eq(run.read_error, -ELOOP);
+        ck_assert_ptr_nonnull(strstr(run.read_what, "pointer file latest"));
+        run_finish(&run);
 }
 END_TEST
 
