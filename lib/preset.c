@@ -40,12 +40,15 @@ const struct preset presets[] = {
                  * "-v1" on a clash; a pasted filename= template matches its
                  * names with and without auto_insert_metric_name (pattern.c).
                  * last.ckpt / last-v1.ckpt are copies or links of the newest
-                 * one and must never be ranked or deleted as checkpoints. */
+                 * one and must never be ranked or deleted as checkpoints; so
+                 * are "epoch=3-last.ckpt" and its "-v1", the names of
+                 * CHECKPOINT_NAME_LAST = "{epoch}-last" (Lightning's own
+                 * example), which carry fields. */
                 .name = "lightning",
                 .match = {"*.ckpt", NULL},
                 .kind = KIND_FILE,
                 .metric_source = METRIC_NAME,
-                .exclude = {"last*.ckpt", NULL},
+                .exclude = {"last*.ckpt", "*-last.ckpt", "*-last-v*.ckpt", NULL},
                 /* default_root_dir/lightning_logs/version_N/checkpoints:
                  * CSVLogger and TensorBoardLogger write into version_N */
                 .metric_log = {"../metrics.csv", "../events.out.tfevents.*", NULL},

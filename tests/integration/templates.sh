@@ -130,6 +130,25 @@ test_version_suffix_copy() {
                 epoch_epoch=11-val_loss=val_loss=0.335.ckpt last.ckpt last-v1.ckpt
 }
 
+# Lightning's own example renames the copy of the newest:
+# CHECKPOINT_NAME_LAST = "{epoch}-last" writes epoch=11-last.ckpt (and
+# epoch=11-last-v1.ckpt on a clash). Like last.ckpt it is no checkpoint of
+# its own: never ranked, never deleted, and the kept set is the fixture's.
+test_custom_last_name_copy() {
+        copy_fixture
+        local newest
+        newest=$(expected newest)
+        cp "ckpts/$newest" ckpts/epoch=11-last.ckpt
+        cp "ckpts/$newest" ckpts/epoch=10-last-v1.ckpt
+        old ckpts/*
+        "$CKPTD" -l -w "$T/ckpts" --preset lightning --monitor val_loss --keep-top-k 3 >list 2>err
+        assert_grep "(12 checkpoints)" list
+        assert_no_grep "last.ckpt\|last-v1.ckpt" list
+        "$CKPTD" -1 -w "$T/ckpts" --preset lightning --monitor val_loss --keep-top-k 3 --keep-last 1 2>err
+        # shellcheck disable=SC2046
+        assert_names ckpts $(kept_names) epoch=10-last-v1.ckpt epoch=11-last.ckpt
+}
+
 # A metric name with '/' (self.log("val/acc", ...)): Lightning keeps the '/',
 # so only auto_insert_metric_name=False gives entry names; the field is
 # val/acc and the monitor names it so.

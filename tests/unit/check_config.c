@@ -124,8 +124,8 @@ START_TEST(test_full)
         ck_assert_int_eq(w->metric_source, METRIC_JSON_FILE);
         ck_assert_str_eq(w->metric_file, "m/metrics.json");
         /* the preset's exclude stays, the watch's is added */
-        ck_assert_uint_eq(w->exclude.n, 2);
-        ck_assert(has(&w->exclude, "last*.ckpt") && has(&w->exclude, "*.bak"));
+        ck_assert_uint_eq(w->exclude.n, 4);
+        ck_assert(has(&w->exclude, "last*.ckpt") && has(&w->exclude, "*-last.ckpt") && has(&w->exclude, "*.bak"));
         /* an explicit pattern drops the preset's key=value match list */
         ck_assert_uint_eq(w->match.n, 0);
         ck_assert_int_eq(w->poll_interval_sec, 60);

@@ -972,6 +972,10 @@ START_TEST(test_preset_last_copies)
         ck_assert(preset_excludes("lightning", "last-v1.ckpt"));
         ck_assert(preset_excludes("lightning", "last-v12.ckpt"));
         ck_assert(!preset_excludes("lightning", "epoch_epoch=00-val_loss=val_loss=1.222-v1.ckpt"));
+        /* CHECKPOINT_NAME_LAST = "{epoch}-last" */
+        ck_assert(preset_excludes("lightning", "epoch=3-last.ckpt"));
+        ck_assert(preset_excludes("lightning", "epoch=3-last-v1.ckpt"));
+        ck_assert(!preset_excludes("lightning", "epoch=3-step=40.ckpt"));
 
         snprintf(name, sizeof(name), "%s-last-v1.ckpt", nemo);
         ck_assert(kvmatch(name, &f));
