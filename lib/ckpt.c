@@ -436,6 +436,8 @@ static const char *const read_what_table[_READ_WHAT_MAX] = {
         [READ_WHAT_METRIC_LOG_UNLOGGED] = "its metric log (not logged yet)",
         [READ_WHAT_METRIC_LOG_DAMAGED] = "its metric log (damaged before it, never read past there)",
         [READ_WHAT_METRIC_LOG_BEHIND] = "its metric log (which begins after it: its rows were lost)",
+        [READ_WHAT_METRIC_ZERO] = "its metric (its name's 0 is what Lightning writes for a metric not logged "
+                                  "yet, and no metric log tells which)",
         [READ_WHAT_RUN] = "its run",
 };
 

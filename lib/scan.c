@@ -653,6 +653,23 @@ static void ckpt_error(struct ckpt *c, int error, enum read_what what)
         c->read_what = what;
 }
 
+/* Whether the monitor's value in a name with fields f is the metric log's
+ * to give, in a watch that ranks by name with a metric_log: absent from
+ * the name, or 0, which Lightning writes for a metric not logged yet
+ * (ModelCheckpoint fills a filename template's missing field so: every
+ * save before the first validation is "val_loss=0.000"); epoch and step it
+ * always has. */
+static bool metric_in_log(const struct watch_conf *w, const struct fields *f)
+{
+        const char *monitor = w->policy.monitor;
+        int i;
+
+        if (w->metric_log.n == 0 || w->metric_source != METRIC_NAME || !monitor)
+                return false;
+        i = fields_find(f, monitor);
+        return i < 0 || (f->value[i] == 0 && strcmp(monitor, "epoch") != 0 && strcmp(monitor, "step") != 0);
+}
+
 /* The monitor's value of checkpoint c: from its fields f, parsed from
  * name, or from the file or log its watch names. */
 static int ckpt_metric(const struct scan_ctx *ctx, const struct fields *f, const char *name, struct ckpt *c,
@@ -661,7 +678,7 @@ static int ckpt_metric(const struct scan_ctx *ctx, const struct fields *f, const
         const char *monitor = ctx->w->policy.monitor;
         enum read_what what = READ_WHAT_METRIC;
         double v, step = INFINITY;
-        bool unsure = false;
+        bool unsure = false, filled = false;
         int i, r = -ENOENT;
 
         if (!monitor)
@@ -672,7 +689,8 @@ static int ckpt_metric(const struct scan_ctx *ctx, const struct fields *f, const
                  * the best, and none can be ranked; the log, if any, says */
                 unsure = fields_unsure(f, name, monitor);
                 i = unsure ? -1 : fields_find(f, monitor);
-                if (i >= 0) {
+                filled = i >= 0 && metric_in_log(ctx->w, f);
+                if (i >= 0 && !filled) {
                         v = f->value[i];
                         r = 0;
                 } else if (ctx->w->metric_log.n > 0 && ctx->logs) {
@@ -693,6 +711,9 @@ static int ckpt_metric(const struct scan_ctx *ctx, const struct fields *f, const
                                                            : READ_WHAT_METRIC_LOG);
                                 r = -ENOENT;
                         }
+                        /* a 0 no log tells from Lightning's filling */
+                        if (filled && r == -ENOENT && ctx->logs->n == 0)
+                                r = -EINVAL, what = READ_WHAT_METRIC_ZERO;
                 }
                 break;
         case METRIC_HF_STATE:
@@ -1308,8 +1329,7 @@ int scan_one(int run_fd, uint64_t run_mnt_id, const char *name, const struct wat
         if (scan_name_ignored(w, name) || (e.mnt_id != mnt_id && e.mnt_id && mnt_id) ||
             !kind_fits(w->kind, e.st.st_mode) || !scan_name_matches(w, pat, name, &cand.fields))
                 return 0;
-        if (w->metric_log.n > 0 && w->metric_source == METRIC_NAME && w->policy.monitor &&
-            fields_find(&cand.fields, w->policy.monitor) < 0)
+        if (metric_in_log(w, &cand.fields))
                 return -EAGAIN; /* its metric is in the log */
         cand.is_dir = S_ISDIR(e.st.st_mode);
         ctx = (struct scan_ctx){.dir_fd = run_fd, .mnt_id = mnt_id, .w = w, .now_usec = now_usec, .l = &l};

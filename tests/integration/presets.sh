@@ -319,4 +319,45 @@ EOP
         $PY -c "import torch, sys; torch.load(sys.argv[1])" lt/last.ckpt || fail "last.ckpt no longer loads"
 }
 
+# Lightning names a metric not logged yet 0: ModelCheckpoint(filename=
+# "{epoch}-{step}-{val_loss:.3f}", every_n_train_steps=25, save_top_k=-1)
+# writes "val_loss=0.000" into every save before the first validation. Such a
+# 0 is the log's to give: where metrics.csv holds no val_loss for it, it has
+# no metric and ranks last, so it takes no place among the best; with no log
+# to tell, it is kept, unranked. In the daemon too, for a save renamed in.
+test_lightning_zero_filled_monitor_is_no_value() {
+        local c=lt/lightning_logs/version_0/checkpoints s
+        mkdir -p "$c"
+        printf 'epoch,step,train_loss,val_loss\n0,24,1.9,\n0,99,,0.61\n1,199,,0.42\n2,299,,0.35\n3,399,,0.47\n' \
+                >lt/lightning_logs/version_0/metrics.csv
+        for s in epoch=0-step=25-val_loss=0.000 epoch=0-step=50-val_loss=0.000 epoch=1-step=100-val_loss=0.610 \
+                epoch=1-step=200-val_loss=0.420 epoch=2-step=300-val_loss=0.350 epoch=3-step=400-val_loss=0.470; do
+                mkfile "$c/$s.ckpt" 4
+        done
+        old "$c"/* lt/lightning_logs/version_0/metrics.csv
+        cp -a lt lt2
+        "$CKPTD" -1 -w "$T/lt" --preset lightning --monitor val_loss --keep-top-k 2 --keep-last 1 2>err
+        assert_names "$c" epoch=1-step=200-val_loss=0.420.ckpt epoch=2-step=300-val_loss=0.350.ckpt \
+                epoch=3-step=400-val_loss=0.470.ckpt
+        # no log: a 0 that may be real or filled is kept, unranked
+        rm lt2/lightning_logs/version_0/metrics.csv
+        "$CKPTD" -1 -w "$T/lt2" --preset lightning --monitor val_loss --keep-top-k 2 --keep-last 1 2>err
+        assert_names "lt2${c#lt}" epoch=0-step=25-val_loss=0.000.ckpt epoch=0-step=50-val_loss=0.000.ckpt \
+                epoch=1-step=200-val_loss=0.420.ckpt epoch=2-step=300-val_loss=0.350.ckpt \
+                epoch=3-step=400-val_loss=0.470.ckpt
+        assert_grep "its name's 0 is what Lightning writes for a metric not logged yet" err
+        # the daemon: a save renamed in with a filled 0 (a run resumed, not
+        # validated yet) is not taken for the best, nor for the newest while
+        # its value may still come (past the end of the log)
+        start_daemon d.log -w "$T/lt" --preset lightning --monitor val_loss --keep-top-k 2 --keep-last 1 --settle 0.2
+        mkfile "$c/save.tmp" 4
+        mv "$c/save.tmp" "$c/epoch=4-step=500-val_loss=0.000.ckpt"
+        wait_for 20 grep -q "epoch=4-step=500-val_loss=0.000.ckpt: cannot read its metric log (not logged yet)" d.log ||
+                fail "the save was not decided from the log: $(cat d.log)"
+        "$CKPTD" status >/dev/null 2>&1 || fail "status failed"
+        assert_names "$c" epoch=1-step=200-val_loss=0.420.ckpt epoch=2-step=300-val_loss=0.350.ckpt \
+                epoch=3-step=400-val_loss=0.470.ckpt epoch=4-step=500-val_loss=0.000.ckpt
+        stop_daemon d.log
+}
+
 run_tests
