@@ -606,6 +606,8 @@ int metriclog_lookup(const struct metriclog *m, double epoch, double step, doubl
         const struct metriclog_point *best = NULL;
 
         if (m->has_epoch && !isnan(epoch)) {
+                if (metriclog_ahead(m, epoch, step))
+                        return -ENOENT;
                 for (size_t i = 0; i < m->n; i++) {
                         const struct metriclog_point *p = &m->v[i];
                         if (p->epoch != epoch || (!isnan(step) && !(p->step <= step)))
@@ -633,8 +635,12 @@ bool metriclog_ahead(const struct metriclog *m, double epoch, double step)
 {
         if (m->n == 0)
                 return true;
+        /* in the last epoch logged, a checkpoint past its last point may
+         * follow a validation of that epoch not written yet (CSVLogger
+         * writes every 100 steps; val_check_interval validates more than
+         * once an epoch) or cut off in a rewrite */
         if (m->has_epoch && !isnan(epoch))
-                return epoch > m->max_epoch;
+                return epoch > m->max_epoch || (epoch == m->max_epoch && !isnan(step) && step - 1 > m->max_step);
         return !isnan(step) && step - 1 > m->max_step;
 }
 

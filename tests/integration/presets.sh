@@ -360,4 +360,25 @@ test_lightning_zero_filled_monitor_is_no_value() {
         stop_daemon d.log
 }
 
+# Two validations an epoch (val_check_interval=0.5) and Lightning's default
+# names, the metric in metrics.csv, which CSVLogger writes every 100 steps
+# (or which a rewrite cut short): the log ends with epoch 2's first
+# validation (step 24). The save after its second (step 30) is past what the
+# log holds of its epoch: its value is not written yet, so it is kept, not
+# ranked by the first one's (nor is the save at 35), and the newest whose
+# value is known, at 25, keeps its place as the last.
+test_lightning_log_behind_the_last_epoch_keeps_the_save() {
+        local c=lt/lightning_logs/version_0/checkpoints s
+        mkdir -p "$c"
+        printf 'epoch,step,val_loss\n0,4,0.9\n0,9,0.8\n1,14,0.7\n1,19,0.6\n2,24,0.95\n' \
+                >lt/lightning_logs/version_0/metrics.csv
+        for s in 0-step=5 0-step=10 1-step=15 1-step=20 2-step=25 2-step=30 2-step=35; do
+                mkfile "$c/epoch=$s.ckpt" 4
+        done
+        old "$c"/* lt/lightning_logs/version_0/metrics.csv
+        "$CKPTD" -1 -w "$T/lt" --preset lightning --monitor val_loss --keep-top-k 1 --keep-last 1 2>err
+        assert_names "$c" epoch=1-step=20.ckpt epoch=2-step=25.ckpt epoch=2-step=30.ckpt epoch=2-step=35.ckpt
+        assert_grep "epoch=2-step=30.ckpt: cannot read its metric log (not logged yet)" err
+}
+
 run_tests

@@ -396,6 +396,29 @@ END_TEST
 /* Where a log begins, for a checkpoint whose rows it lost (a CSVLogger
  * restarted on resume): any row counts, the monitor's or not; by epoch
  * where the log has one, else by step. */
+/* Two validations an epoch (val_check_interval=0.5), the log written up to
+ * the first of epoch 2: a checkpoint of epoch 2 past it may follow the
+ * second, not written yet. It has no value, and the log is ahead of it; a
+ * checkpoint of an earlier epoch, or at that point, has its value. */
+START_TEST(test_csv_last_epoch_not_written_yet)
+{
+        struct metriclog m = {};
+        const char *t = "epoch,step,val_loss\n0,4,0.9\n0,9,0.8\n1,14,0.7\n1,19,0.6\n2,24,0.95\n";
+        double v = 0;
+
+        ck_assert_int_eq(metriclog_parse_csv(t, strlen(t), "val_loss", &m), 0);
+        ck_assert_int_eq(metriclog_lookup(&m, 2, 25, &v), 0);
+        ck_assert_double_eq(v, 0.95);
+        ck_assert(!metriclog_ahead(&m, 2, 25));
+        ck_assert_int_eq(metriclog_lookup(&m, 2, 30, &v), -ENOENT);
+        ck_assert(metriclog_ahead(&m, 2, 30));
+        ck_assert_int_eq(metriclog_lookup(&m, 1, 30, &v), 0);
+        ck_assert_double_eq(v, 0.6);
+        ck_assert(!metriclog_ahead(&m, 1, 30));
+        metriclog_finish(&m);
+}
+END_TEST
+
 START_TEST(test_csv_begins_after)
 {
         struct metriclog m = {};
@@ -837,6 +860,7 @@ Suite *metriclog_suite(void)
         tcase_add_test(tc, test_tfevents_tensors);
         tcase_add_test(tc, test_csv_edges);
         tcase_add_test(tc, test_csv_begins_after);
+        tcase_add_test(tc, test_csv_last_epoch_not_written_yet);
         tcase_add_test(tc, test_config_metric_log);
         suite_add_tcase(s, tc);
         tcase_add_checked_fixture(ts, tree_setup, tree_teardown);
