@@ -722,6 +722,7 @@ bool index_note(struct root_state *rs, struct run_state *run, const struct watch
  * for the caller's deletions (the caller closes it). */
 int index_update(struct root_state *rs, struct run_state *run, int64_t now, int *run_fd)
 {
+        struct stat st;
         int r = 0, fd;
 
         for (size_t i = 0; !run->settled && i < run->idx.n_ckpts; i++)
@@ -735,6 +736,12 @@ int index_update(struct root_state *rs, struct run_state *run, int64_t now, int 
                         return *run_fd;
         }
         fd = *run_fd;
+        /* the directory the index was read from, not another renamed to
+         * its path since (its events not read yet) */
+        if (fstat(fd, &st) < 0)
+                r = -errno;
+        else if (st.st_dev != run->idx.dev || st.st_ino != run->idx.ino)
+                r = -ESTALE;
         for (size_t i = 0; i < run->dirty.n && r >= 0; i++) {
                 struct ckpt c = {};
                 ssize_t at;

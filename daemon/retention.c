@@ -12,6 +12,7 @@
 #include "policy.h"
 #include "sweep.h"
 #include "verify.h"
+#include "watch.h"
 
 /* *again := delay when that is sooner (0: none yet). */
 static void sooner(uint64_t *again, uint64_t delay)
@@ -45,6 +46,12 @@ static uint64_t accuracy_usec(const struct root_state *rs)
         return a > 10000 ? 10000 : a > 0 ? a : 1;
 }
 
+/* A run's sweep, from its deferred source or settle timer, comes after
+ * the events waiting to be read: what they say (a keep file, a checkpoint
+ * removed by hand, the run directory renamed away) is in the index before
+ * it decides. */
+#define RUN_PRIORITY (SD_EVENT_PRIORITY_NORMAL + 1)
+
 static int on_run_now(sd_event_source *s, void *userdata)
 {
         return on_run_timer(s, 0, userdata);
@@ -66,8 +73,8 @@ static int run_arm_now(struct run_state *run)
                 sd_event_source_set_enabled(run->timer, SD_EVENT_OFF);
         if (run->now)
                 r = sd_event_source_set_enabled(run->now, SD_EVENT_ONESHOT);
-        else
-                r = sd_event_add_defer(m->event, &run->now, on_run_now, run);
+        else if ((r = sd_event_add_defer(m->event, &run->now, on_run_now, run)) >= 0)
+                (void)sd_event_source_set_priority(run->now, RUN_PRIORITY);
         /* made due by an event being read: swept right after the read
          * (runs_sweep_due()), the deferred source only if that does not */
         if (r >= 0 && m->reading_events && !run->due_listed) {
@@ -109,6 +116,7 @@ void runs_sweep_due(struct manager *m)
 {
         uint64_t start = (uint64_t)now_usec(CLOCK_MONOTONIC);
         struct run_state *run;
+        bool first = true, stop = false;
 
         /* a sweep may free other runs of the list (run_due_forget()) or
          * make more due: each is taken off before it is swept */
@@ -116,7 +124,11 @@ void runs_sweep_due(struct manager *m)
                 m->due = run->due_next;
                 run->due_next = NULL;
                 run->due_listed = false;
-                if ((uint64_t)now_usec(CLOCK_MONOTONIC) - start > DUE_SWEEP_MAX_USEC)
+                /* events came meanwhile: read first (RUN_PRIORITY) */
+                stop = stop || (uint64_t)now_usec(CLOCK_MONOTONIC) - start > DUE_SWEEP_MAX_USEC ||
+                       (!first && watcher_readable(m->watcher));
+                first = false;
+                if (stop)
                         continue; /* its deferred source sweeps it */
                 /* still due now: a later write may have postponed it */
                 if (run->now && sd_event_source_get_enabled(run->now, NULL) > 0) {
@@ -155,6 +167,8 @@ void run_arm(struct run_state *run, uint64_t delay_usec, bool reset)
         if (sd_event_add_time(m->event, &run->timer, CLOCK_MONOTONIC, when, accuracy_usec(run->rs), on_run_timer, run) <
             0)
                 log_warning("cannot arm the settle timer of %s, ignoring", run->path);
+        else
+                (void)sd_event_source_set_priority(run->timer, RUN_PRIORITY);
 }
 
 /* --- sweeping one run --- */

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,13 @@ struct watcher *watcher_free(struct watcher *w)
 int watcher_fd(const struct watcher *w)
 {
         return w->fd;
+}
+
+bool watcher_readable(const struct watcher *w)
+{
+        struct pollfd p = {.fd = w->fd, .events = POLLIN};
+
+        return poll(&p, 1, 0) != 0;
 }
 
 int watcher_add(struct watcher *w, int dir_fd, const char *path, unsigned root, enum watch_kind kind,

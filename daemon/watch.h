@@ -33,6 +33,8 @@ int watcher_new(struct watcher **ret);
 struct watcher *watcher_free(struct watcher *w);
 /* The inotify fd, for the event loop (EPOLLIN, level-triggered). */
 int watcher_fd(const struct watcher *w);
+/* Whether events wait to be read (or that cannot be told). */
+bool watcher_readable(const struct watcher *w);
 
 /* Watch the directory open at dir_fd (O_PATH is enough) as `path` of `root`
  * (see struct watch_dir for what path holds per kind). Re-adding the same

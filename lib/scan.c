@@ -1029,6 +1029,7 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
                 goto out;
         }
         run.dev = st.st_dev;
+        run.ino = st.st_ino;
         r = listing_read(run_fd, &run, &l);
         if (r == -ENOMEM)
                 goto out;

@@ -29,6 +29,7 @@ bool scan_unfinished_marker(const char *name);
 struct run {
         char *path; /* relative to the root; "." for the root itself */
         dev_t dev;
+        ino_t ino;          /* the directory read, with dev */
         struct ckpt *ckpts; /* sorted by order, oldest first */
         size_t n_ckpts;
         /* -errno of the first failed read that concerns the whole run (its

@@ -1139,6 +1139,62 @@ EOC
 
 # --- review findings, each a user-visible failure once ---
 
+# Two runs made due by one read of events, X first. While X's removal is
+# held (the seam: a slow removal), A changes: a keep file pins its victim,
+# or its directory is replaced by another. A is decided only after those
+# events are read, and from the directory there now, so neither its pinned
+# checkpoint nor the only one of the directory moved in goes. A later save
+# (its deletion logged) shows A was decided.
+other_run_changed_during_a_sweep() {
+        mkdir -p root/X root/A B
+        mkfile root/X/e1-l0.8.pt 4
+        mkfile root/X/e2-l0.7.pt 4
+        for s in e9-l0.9 e10-l0.1 e11-l0.2; do mkfile "root/A/$s.pt" 4; done
+        for s in e5-l0.5 e6-l0.9 e7-l0.95 e8-l0.99; do mkfile "B/$s.pt" 4; done
+        touch -d "-1 hour" root/X/* B/*
+        touch -d "-10 min" root/A/*
+        mkfifo hook
+        exec 3<>hook # read-write: never blocks, and keeps the FIFO open between removals
+        printf x >&3 # A's e9 goes at the start
+        CKPTD_TEST_HOOK="before:$T/hook" "$CKPTD_HOOKED" -w "$T/root" --pattern 'e{epoch}-l{loss}.pt' \
+                --monitor loss --keep-top-k 2 --keep-last 1 --settle 0 2>d.log 3>&- &
+        DPID=$!
+        echo "$DPID" >>"$T/pids"
+        wait_for 20 grep -q '^ckptd: watching ' d.log || fail "ckptd did not start: $(cat d.log)"
+        assert_grep "deleted $T/root/A/e9-l0.9.pt" d.log
+        # both saves read at once: X's e1 and A's e10 (keep) or new e5 (swap) become victims
+        kill -STOP "$DPID"
+        mkfile root/X/e3-l0.6.pt 4
+        case $1 in
+        keep) mkfile root/A/e12-l0.05.pt 4 ;;
+        swap) mkfile root/A/e5-l0.5.pt 4 ;;
+        esac
+        kill -CONT "$DPID"
+        wait_for 20 eval "ls -l /proc/$DPID/fd 2>/dev/null | grep -q hook" || fail "X's removal was not held: $(cat d.log)"
+        case $1 in
+        keep) : >root/A/e11-l0.2.pt.keep ;;
+        swap) mv root/A A.old && mv B root/A ;;
+        esac
+        printf xxxxxxxxxx >&3 # the removals go on
+        case $1 in
+        keep)
+                mkfile root/A/e13-l0.01.pt 4
+                wait_for 20 grep -q "deleted $T/root/A/e10-l0.1.pt" d.log || fail "A was not decided: $(cat d.log)"
+                assert_names root/A e11-l0.2.pt e11-l0.2.pt.keep e12-l0.05.pt e13-l0.01.pt
+                ;;
+        swap)
+                wait_for 20 grep -q "deleted $T/root/A/e7-l0.95.pt" d.log || fail "A was not read again: $(cat d.log)"
+                assert_names root/A e5-l0.5.pt e6-l0.9.pt e8-l0.99.pt
+                assert_names A.old e10-l0.1.pt e11-l0.2.pt e5-l0.5.pt
+                ;;
+        esac
+        exec 3>&-
+        assert_names root/X e2-l0.7.pt e3-l0.6.pt
+}
+
+test_keep_file_made_while_another_run_is_swept() { other_run_changed_during_a_sweep keep; }
+test_run_directory_replaced_while_another_run_is_swept() { other_run_changed_during_a_sweep swap; }
+
 # dry_run = true by reload stops deletions at once.
 test_reload_to_dry_run_stops_deleting() {
         mkdir runs
