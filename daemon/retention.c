@@ -25,12 +25,30 @@ static int run_sweep(struct manager *m, struct root_state *rs, struct run_state 
 
 /* --- timers --- */
 
+static int run_arm_now(struct run_state *run);
+
+/* A run's sweep, from its settle timer or deferred source, comes after the
+ * events waiting to be read: what they say (a keep file, a checkpoint
+ * removed by hand, the run directory renamed away) is in the index before
+ * it decides. So with events waiting, the run is made due and the events
+ * read, which sweeps it right after (runs_sweep_due(), the run first in
+ * the list), unless they dropped it. A stream of events (a trainer writing
+ * a large file) holds no sweep back: each reads what waits, then sweeps. */
 static int on_run_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
         struct run_state *run = userdata;
+        struct manager *m = run->rs->m;
+        int r;
 
         (void)s, (void)usec;
-        run_sweep(run->rs->m, run->rs, run);
+        if (!m->reading_events && !m->due && watcher_readable(m->watcher)) {
+                m->reading_events = true;
+                r = run_arm_now(run);
+                m->reading_events = false;
+                if (r >= 0)
+                        return on_inotify(NULL, -1, 0, m); /* may free run */
+        }
+        run_sweep(m, run->rs, run);
         return 0;
 }
 
@@ -45,12 +63,6 @@ static uint64_t accuracy_usec(const struct root_state *rs)
 
         return a > 10000 ? 10000 : a > 0 ? a : 1;
 }
-
-/* A run's sweep, from its deferred source or settle timer, comes after
- * the events waiting to be read: what they say (a keep file, a checkpoint
- * removed by hand, the run directory renamed away) is in the index before
- * it decides. */
-#define RUN_PRIORITY (SD_EVENT_PRIORITY_NORMAL + 1)
 
 static int on_run_now(sd_event_source *s, void *userdata)
 {
@@ -73,8 +85,8 @@ static int run_arm_now(struct run_state *run)
                 sd_event_source_set_enabled(run->timer, SD_EVENT_OFF);
         if (run->now)
                 r = sd_event_source_set_enabled(run->now, SD_EVENT_ONESHOT);
-        else if ((r = sd_event_add_defer(m->event, &run->now, on_run_now, run)) >= 0)
-                (void)sd_event_source_set_priority(run->now, RUN_PRIORITY);
+        else
+                r = sd_event_add_defer(m->event, &run->now, on_run_now, run);
         /* made due by an event being read: swept right after the read
          * (runs_sweep_due()), the deferred source only if that does not */
         if (r >= 0 && m->reading_events && !run->due_listed) {
@@ -124,7 +136,7 @@ void runs_sweep_due(struct manager *m)
                 m->due = run->due_next;
                 run->due_next = NULL;
                 run->due_listed = false;
-                /* events came meanwhile: read first (RUN_PRIORITY) */
+                /* events came meanwhile: read first (on_run_timer()) */
                 stop = stop || (uint64_t)now_usec(CLOCK_MONOTONIC) - start > DUE_SWEEP_MAX_USEC ||
                        (!first && watcher_readable(m->watcher));
                 first = false;
@@ -167,8 +179,6 @@ void run_arm(struct run_state *run, uint64_t delay_usec, bool reset)
         if (sd_event_add_time(m->event, &run->timer, CLOCK_MONOTONIC, when, accuracy_usec(run->rs), on_run_timer, run) <
             0)
                 log_warning("cannot arm the settle timer of %s, ignoring", run->path);
-        else
-                (void)sd_event_source_set_priority(run->timer, RUN_PRIORITY);
 }
 
 /* --- sweeping one run --- */

@@ -76,9 +76,9 @@ int watcher_fd(const struct watcher *w)
 
 bool watcher_readable(const struct watcher *w)
 {
-        struct pollfd p = {.fd = w->fd, .events = POLLIN};
+        struct pollfd p = {.fd = w ? w->fd : -1, .events = POLLIN};
 
-        return poll(&p, 1, 0) != 0;
+        return w && poll(&p, 1, 0) > 0;
 }
 
 int watcher_add(struct watcher *w, int dir_fd, const char *path, unsigned root, enum watch_kind kind,

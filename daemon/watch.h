@@ -33,7 +33,8 @@ int watcher_new(struct watcher **ret);
 struct watcher *watcher_free(struct watcher *w);
 /* The inotify fd, for the event loop (EPOLLIN, level-triggered). */
 int watcher_fd(const struct watcher *w);
-/* Whether events wait to be read (or that cannot be told). */
+/* Whether events wait to be read (false when that cannot be told, and
+ * without a watcher: a manager driven by a unit test). */
 bool watcher_readable(const struct watcher *w);
 
 /* Watch the directory open at dir_fd (O_PATH is enough) as `path` of `root`
