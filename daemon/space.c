@@ -18,6 +18,7 @@
 #include "macro.h"
 #include "policy.h"
 #include "scan.h"
+#include "scan_pins.h"
 #include "space.h"
 #include "verify.h"
 
@@ -712,7 +713,8 @@ static int floor_old_places_checked(struct fs_cands *fc, const struct fs_runs *f
 /* Just before the floor removes candidate i: whether its run's index still
  * says what the disk does where the floor needs it. The events that arrive
  * during a pass are read only once it ends, so these would go unseen: a
- * keep file made for it in the meantime, it written again or touched (it
+ * keep file made for it in the meantime, a pointer file rewritten to
+ * name it, it written again or touched (it
  * may be the last written now) or given to another owner, and a checkpoint
  * the floor protects in its run (its owner's best, newest or last written,
  * by the index; why holds their FLOOR_PROTECT bits) removed, replaced,
@@ -732,6 +734,8 @@ static int fs_victim_current(const struct fs_runs *fr, const struct fs_cands *fc
         if (fd < 0)
                 return fd == -ENOENT ? 0 : fd;
         r = scan_keep_file_for(fd, fc->ck[i]);
+        if (r == 0 && sr->root->w->pointer_files.n > 0)
+                r = pins_pointer_names(fd, &sr->root->w->pointer_files, fc->ck[i]);
         if (r != 0)
                 return r < 0 ? r : 0;
         r = ckpt_unchanged(fd, fc->ck[i], false);

@@ -844,12 +844,12 @@ static int victim_unleased(void *userdata)
  * gone on for over KEEP_RECHECK_AFTER_USEC (many runs, large directories,
  * a slow file system), a keep file made beside it since its run was read,
  * a few fstatat(2) of names that do not exist (a save decides and removes
- * within a millisecond); and for a directory or a group its flock pin and
+ * within a millisecond), and the run's pointer files, read again; and for a directory or a group its flock pin and
  * whether anyone has its files open. A plain file's are both answered by
  * remove_file_checked()'s lease, held through the unlink (/proc/locks only
  * without leases, victim_unleased()). 0 to go on, 1 when kept (logged). */
-static int victim_check(struct sweep *s, const struct run *run, const struct ckpt *c, const char *path, int run_fd,
-                        struct victim_locks *l)
+static int victim_check(struct sweep *s, const struct root *r, const struct run *run, const struct ckpt *c,
+                        const char *path, int run_fd, struct victim_locks *l)
 {
         bool long_ago = (uint64_t)now_usec(CLOCK_MONOTONIC) - s->start_usec > KEEP_RECHECK_AFTER_USEC;
         int v = VERIFY_FREE, k = long_ago ? scan_keep_file_for(run_fd, c) : 0;
@@ -860,6 +860,15 @@ static int victim_check(struct sweep *s, const struct run *run, const struct ckp
                 return k < 0 ? 1
                              : victim_kept(path, run, pin_kind_to_string(PIN_KEEPFILE),
                                            "a keep file was made beside it since it was decided");
+        }
+        /* a pointer file rewritten since (a restore point set by hand) */
+        k = long_ago && r->w->pointer_files.n > 0 ? pins_pointer_names(run_fd, &r->w->pointer_files, c) : 0;
+        if (k != 0) {
+                if (k < 0)
+                        log_warning_errno(k, "%s: cannot read whether a pointer file names it: %m; keeping it", path);
+                return k < 0 ? 1
+                             : victim_kept(path, run, pin_kind_to_string(PIN_POINTER),
+                                           "a pointer file names it since it was decided");
         }
         /* a plain file's flock pin: its lease says (remove_file_checked(),
          * victim_unleased()) */
@@ -1011,7 +1020,7 @@ int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const s
                 sweep_failed_one(s, r);
                 return fd;
         }
-        if (victim_check(s, run, c, path, fd, locks) > 0) {
+        if (victim_check(s, r, run, c, path, fd, locks) > 0) {
                 s->budget++;
                 return 0;
         }

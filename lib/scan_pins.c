@@ -388,6 +388,22 @@ int pins_pointer_files(int run_fd, const struct strv *files, struct run *run)
         return 0;
 }
 
+int pins_pointer_names(int run_fd, const struct strv *files, const struct ckpt *c)
+{
+        struct ckpt one = *c; /* a copy of its record: its block is only read */
+        struct run run = {.ckpts = &one, .n_ckpts = 1};
+        int r;
+
+        one.pins = 0;
+        r = pins_pointer_files(run_fd, files, &run);
+        free(run.read_what);
+        if (r < 0)
+                return r;
+        if (run.read_error != 0)
+                return run.read_error;
+        return !!(one.pins & (1u << PIN_POINTER));
+}
+
 /* Pin what c's trainer_state.json names as best_model_checkpoint: 1 when
  * read (or the run marked with the error), 0 when c is gone or has none
  * (ENOENT), or -ENOMEM. */

@@ -50,6 +50,47 @@ test_keep_file_made_during_a_pass_keeps_its_checkpoint() {
         assert_grep "keeping $T/runs/step-2 (" err
 }
 
+# The same for a pointer file: `latest` set by hand to name a victim during
+# a pass that has gone on for over a second keeps that victim; so does one
+# that cannot be read by then (it may name it).
+test_pointer_file_rewritten_during_a_pass_keeps_what_it_names() {
+        local how
+        for how in name unreadable; do
+                rm -rf runs
+                mkdir runs
+                for s in 1 2 3 4; do mkdir "runs/global_step$s" && mkfile "runs/global_step$s/model.pt" 4; done
+                echo global_step4 >runs/latest
+                touch -d "-1 hour" runs/*/* runs/*
+                rm -f hook && mkfifo hook
+                exec 3<>hook # read-write: never blocks, and keeps the FIFO open between removals
+                t0=$(date +%s%N)
+                CKPTD_TEST_HOOK="before:$T/hook" "$CKPTD_HOOKED" -1 -w "$T/runs" --preset deepspeed --keep-last 1 \
+                        2>err 3>&- &
+                pid=$!
+                echo $pid >>"$T/pids"
+                wait_for 10 sh -c "ls -l /proc/$pid/fd 2>/dev/null | grep -q hook" || fail "no hook: $(cat err)"
+                case $how in
+                name) echo global_step2 >runs/latest.new && mv runs/latest.new runs/latest ;;
+                unreadable) rm runs/latest && mkdir runs/latest ;;
+                esac
+                # the pass began over a second ago
+                wait_for 10 sh -c "[ \$((\$(date +%s%N) - $t0)) -gt 1200000000 ]"
+                printf cccc >&3
+                wait_exit $pid 0
+                exec 3>&-
+                case $how in
+                name)
+                        assert_names runs global_step2 global_step4 latest
+                        assert_grep "keeping $T/runs/global_step2 (pointer): a pointer file names it since it was decided" err
+                        ;;
+                unreadable)
+                        assert_names runs global_step2 global_step3 global_step4 latest
+                        assert_grep "runs/global_step2: cannot read whether a pointer file names it: .*; keeping it" err
+                        ;;
+                esac
+        done
+}
+
 # A victim saved again in place after its run was read, before its
 # removal (a trainer restarted into the run, writing the same name again,
 # closed by the time ckptd gets to it): not what was decided, so it stays.
