@@ -1015,6 +1015,37 @@ int metriclog_set_lookup(const struct metriclog_set *s, double epoch, double ste
         return 0;
 }
 
+int metriclog_set_zero(const struct metriclog_set *s, double epoch, double step, double *ret)
+{
+        bool found = false, before = false, ahead = s->n > 0;
+
+        if (s->error)
+                return s->error;
+        if (s->n == 0 || (isnan(step) && isnan(epoch)))
+                return -EINVAL; /* no log, or nothing to place it by */
+        for (size_t i = 0; i < s->n; i++) {
+                const struct metriclog *m = s->logs[i];
+
+                if (!metriclog_ahead(m, epoch, step))
+                        ahead = false;
+                for (size_t k = 0; k < m->n; k++) {
+                        const struct metriclog_point *p = &m->v[k];
+                        bool at = !isnan(step) ? p->step == step || p->step == step - 1 : p->epoch == epoch;
+
+                        before = before || (!isnan(step) ? p->step <= step : p->epoch <= epoch);
+                        if (at) { /* the last such, as logged */
+                                *ret = p->value;
+                                found = true;
+                        }
+                }
+        }
+        if (found)
+                return 1;
+        if (ahead)
+                return -EAGAIN;
+        return before ? -EINVAL : 0;
+}
+
 void metriclog_set_finish(struct metriclog_set *s)
 {
         for (size_t i = 0; i < s->n; i++)

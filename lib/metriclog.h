@@ -83,6 +83,14 @@ int metriclog_set_load(struct metriclog_set *s, int run_fd, const struct strv *g
  * -ENODATA when none has a value and it lies before where a log begins
  * (metriclog_behind()). */
 int metriclog_set_lookup(const struct metriclog_set *s, double epoch, double step, double *ret);
+/* For a name whose monitor is 0 (Lightning writes 0 for a metric not logged
+ * yet, and a real value may round to it): 1 with *ret when a log holds the
+ * monitor at the checkpoint's step or the one before (without a step: in
+ * its epoch); -EAGAIN when every log ends before it; 0 when none holds it
+ * at or before it (not logged by then: a 0 filled in); -EINVAL when logged
+ * before, not there, or there is no log (the 0 may be real); else
+ * metriclog_set_lookup()'s errors. */
+int metriclog_set_zero(const struct metriclog_set *s, double epoch, double step, double *ret);
 void metriclog_set_finish(struct metriclog_set *s);
 /* Drop every cached log (tests, reload). */
 void metriclog_cache_clear(void);

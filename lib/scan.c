@@ -670,6 +670,16 @@ static bool metric_in_log(const struct watch_conf *w, const struct fields *f)
         return i < 0 || (f->value[i] == 0 && strcmp(monitor, "epoch") != 0 && strcmp(monitor, "step") != 0);
 }
 
+/* A name's monitor of 0 read with the logs (metriclog_set_zero()): 0 with
+ * *ret the value logged there; -ENOENT filled in (no metric: ranked last);
+ * -EINVAL when it may be real (kept, unranked); other -errno as a lookup. */
+static int zero_from_log(const struct metriclog_set *logs, double epoch, double step, double *ret)
+{
+        int r = metriclog_set_zero(logs, epoch, step, ret);
+
+        return r == 1 ? 0 : r == 0 ? -ENOENT : r;
+}
+
 /* The monitor's value of checkpoint c: from its fields f, parsed from
  * name, or from the file or log its watch names. */
 static int ckpt_metric(const struct scan_ctx *ctx, const struct fields *f, const char *name, struct ckpt *c,
@@ -702,8 +712,11 @@ static int ckpt_metric(const struct scan_ctx *ctx, const struct fields *f, const
                         int e = fields_find(f, "epoch"), s = fields_find(f, "step");
                         if (!ctx->logs->loaded)
                                 (void)metriclog_set_load(ctx->logs, ctx->dir_fd, &ctx->w->metric_log, monitor);
-                        r = metriclog_set_lookup(ctx->logs, e >= 0 ? f->value[e] : NAN, s >= 0 ? f->value[s] : NAN, &v);
-                        if (r < 0 && r != -ENOENT && r != -ENOMEM) {
+                        r = (filled ? zero_from_log : metriclog_set_lookup)(ctx->logs, e >= 0 ? f->value[e] : NAN,
+                                                                            s >= 0 ? f->value[s] : NAN, &v);
+                        if (filled && r == -EINVAL) {
+                                r = -EINVAL, what = READ_WHAT_METRIC_ZERO;
+                        } else if (r < 0 && r != -ENOENT && r != -ENOMEM) {
                                 ckpt_error(c, r,
                                            r == -EAGAIN    ? READ_WHAT_METRIC_LOG_UNLOGGED
                                            : r == -EBADMSG ? READ_WHAT_METRIC_LOG_DAMAGED
@@ -711,9 +724,6 @@ static int ckpt_metric(const struct scan_ctx *ctx, const struct fields *f, const
                                                            : READ_WHAT_METRIC_LOG);
                                 r = -ENOENT;
                         }
-                        /* a 0 no log tells from Lightning's filling */
-                        if (filled && r == -ENOENT && ctx->logs->n == 0)
-                                r = -EINVAL, what = READ_WHAT_METRIC_ZERO;
                 }
                 break;
         case METRIC_HF_STATE:

@@ -419,6 +419,27 @@ START_TEST(test_csv_last_epoch_not_written_yet)
 }
 END_TEST
 
+/* A name's 0 read with the log: logged there (its value), logged nowhere up
+ * to it (filled in), logged before but not there (may be real), past the
+ * log's end (not logged yet), no log (may be real). */
+START_TEST(test_zero_in_a_name)
+{
+        struct metriclog m = {}, *lp = &m;
+        struct metriclog_set set = {.loaded = true, .logs = &lp, .n = 1}, none = {.loaded = true};
+        const char *t = "epoch,step,train_loss,val_loss\n0,9,1.5,\n0,99,,0.0\n1,149,0.3,\n1,199,,0.4\n";
+        double v = 1;
+
+        ck_assert_int_eq(metriclog_parse_csv(t, strlen(t), "val_loss", &m), 0);
+        ck_assert_int_eq(metriclog_set_zero(&set, 0, 100, &v), 1);
+        ck_assert_double_eq(v, 0.0);
+        ck_assert_int_eq(metriclog_set_zero(&set, 0, 25, &v), 0);
+        ck_assert_int_eq(metriclog_set_zero(&set, 1, 150, &v), -EINVAL);
+        ck_assert_int_eq(metriclog_set_zero(&set, 2, 300, &v), -EAGAIN);
+        ck_assert_int_eq(metriclog_set_zero(&none, 0, 25, &v), -EINVAL);
+        metriclog_finish(&m);
+}
+END_TEST
+
 START_TEST(test_csv_begins_after)
 {
         struct metriclog m = {};
@@ -861,6 +882,7 @@ Suite *metriclog_suite(void)
         tcase_add_test(tc, test_csv_edges);
         tcase_add_test(tc, test_csv_begins_after);
         tcase_add_test(tc, test_csv_last_epoch_not_written_yet);
+        tcase_add_test(tc, test_zero_in_a_name);
         tcase_add_test(tc, test_config_metric_log);
         suite_add_tcase(s, tc);
         tcase_add_checked_fixture(ts, tree_setup, tree_teardown);
