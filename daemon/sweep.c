@@ -836,6 +836,21 @@ static int victim_unleased(void *userdata)
         return v < 0 ? VERIFY_KEPT : v;
 }
 
+/* Whether a pin of this kind found since the decision (k: 1 pinned, 0
+ * not, -errno cannot be told) keeps the victim at path: logged when so. */
+static bool victim_pinned_since(const char *path, const struct run *run, enum pin_kind kind, int k)
+{
+        const char *what = kind == PIN_KEEPFILE ? "a keep file pins it" : "a pointer file names it";
+
+        if (k < 0)
+                log_warning_errno(k, "%s: cannot read whether %s: %m; keeping it", path, what);
+        else if (k > 0)
+                victim_kept(path, run, pin_kind_to_string(kind),
+                            kind == PIN_KEEPFILE ? "a keep file was made beside it since it was decided"
+                                                 : "a pointer file names it since it was decided");
+        return k != 0;
+}
+
 /* A victim whose run was read longer ago than this is asked for keep files
  * made beside it since (victim_check()). */
 #define KEEP_RECHECK_AFTER_USEC USEC_PER_SEC
@@ -844,32 +859,23 @@ static int victim_unleased(void *userdata)
  * gone on for over KEEP_RECHECK_AFTER_USEC (many runs, large directories,
  * a slow file system), a keep file made beside it since its run was read,
  * a few fstatat(2) of names that do not exist (a save decides and removes
- * within a millisecond), and the run's pointer files, read again; and for a directory or a group its flock pin and
- * whether anyone has its files open. A plain file's are both answered by
+ * within a millisecond), and the run's pointer files, read again; and for
+ * a directory or a group its flock pin and whether anyone has its files
+ * open. A plain file's are both answered by
  * remove_file_checked()'s lease, held through the unlink (/proc/locks only
  * without leases, victim_unleased()). 0 to go on, 1 when kept (logged). */
 static int victim_check(struct sweep *s, const struct root *r, const struct run *run, const struct ckpt *c,
                         const char *path, int run_fd, struct victim_locks *l)
 {
         bool long_ago = (uint64_t)now_usec(CLOCK_MONOTONIC) - s->start_usec > KEEP_RECHECK_AFTER_USEC;
-        int v = VERIFY_FREE, k = long_ago ? scan_keep_file_for(run_fd, c) : 0;
+        int v = VERIFY_FREE;
 
-        if (k != 0) {
-                if (k < 0)
-                        log_warning_errno(k, "%s: cannot read whether a keep file pins it: %m; keeping it", path);
-                return k < 0 ? 1
-                             : victim_kept(path, run, pin_kind_to_string(PIN_KEEPFILE),
-                                           "a keep file was made beside it since it was decided");
-        }
-        /* a pointer file rewritten since (a restore point set by hand) */
-        k = long_ago && r->w->pointer_files.n > 0 ? pins_pointer_names(run_fd, &r->w->pointer_files, c) : 0;
-        if (k != 0) {
-                if (k < 0)
-                        log_warning_errno(k, "%s: cannot read whether a pointer file names it: %m; keeping it", path);
-                return k < 0 ? 1
-                             : victim_kept(path, run, pin_kind_to_string(PIN_POINTER),
-                                           "a pointer file names it since it was decided");
-        }
+        if (long_ago &&
+            (victim_pinned_since(path, run, PIN_KEEPFILE, scan_keep_file_for(run_fd, c)) ||
+             /* a pointer file rewritten since (a restore point set by hand) */
+             (r->w->pointer_files.n > 0 &&
+              victim_pinned_since(path, run, PIN_POINTER, pins_pointer_names(run_fd, &r->w->pointer_files, c)))))
+                return 1;
         /* a plain file's flock pin: its lease says (remove_file_checked(),
          * victim_unleased()) */
         if (!c->is_dir && c->n_members == 1)
