@@ -93,15 +93,6 @@ int scan_keep_file_for(int run_fd, const struct ckpt *c)
         return r;
 }
 
-/* A symlink in the run pins every checkpoint of the run that a component
- * of its target names: "x", "./x", "x/" or a path into x pin x, as
- * Lightning's save_last="link" writes last.ckpt -> epoch=3-step=100.ckpt;
- * so do "/data/runs/a/x" and "../a/x". The target is read, never followed:
- * the run's absolute path is not ours to trust, and a path through ".."
- * or another directory may lead back into the run. A component that only
- * happens to name a checkpoint of the run pins it too: at worst one kept
- * too many. Symlinks count whatever their own name (last*.ckpt is
- * excluded by the preset). */
 /* Pin what the target of symlink name in the run names (pins_symlinks()):
  * how many it pins, or -errno (-ENOENT: gone, -EINVAL: no symlink). */
 static int symlink_pin(int run_fd, const char *name, struct run *run)
@@ -135,6 +126,15 @@ static int symlink_pin(int run_fd, const char *name, struct run *run)
         return n;
 }
 
+/* A symlink in the run pins every checkpoint of the run that a component
+ * of its target names: "x", "./x", "x/" or a path into x pin x, as
+ * Lightning's save_last="link" writes last.ckpt -> epoch=3-step=100.ckpt;
+ * so do "/data/runs/a/x" and "../a/x". The target is read, never followed:
+ * the run's absolute path is not ours to trust, and a path through ".."
+ * or another directory may lead back into the run. A component that only
+ * happens to name a checkpoint of the run pins it too: at worst one kept
+ * too many. Symlinks count whatever their own name (last*.ckpt is
+ * excluded by the preset). */
 int pins_symlinks(int run_fd, const struct scan_listing *l, struct run *run)
 {
         for (size_t i = 0; i < l->n; i++) {
@@ -390,18 +390,35 @@ int pins_pointer_files(int run_fd, const struct strv *files, struct run *run)
 
 int pins_pointer_names(int run_fd, const struct strv *files, const struct ckpt *c)
 {
-        struct ckpt one = *c; /* a copy of its record: its block is only read */
-        struct run run = {.ckpts = &one, .n_ckpts = 1};
-        int r;
+        for (size_t i = 0; i < files->n; i++) {
+                struct ckpt one = *c; /* a copy of its record: its block is only read */
+                struct run run = {.ckpts = &one, .n_ckpts = 1};
+                struct strv file = {.v = &files->v[i], .n = 1};
+                struct stat st;
+                int r;
 
-        one.pins = 0;
-        r = pins_pointer_files(run_fd, files, &run);
-        free(run.read_what);
-        if (r < 0)
-                return r;
-        if (run.read_error != 0)
-                return run.read_error;
-        return !!(one.pins & (1u << PIN_POINTER));
+                one.pins = 0;
+                /* a symlink pins by its target, which may name another
+                 * checkpoint of the run (one naming none kept the run
+                 * whole at its decision) */
+                if (fstatat(run_fd, files->v[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+                        r = symlink_pin(run_fd, files->v[i], &run);
+                        if (r < 0 && r != -ENOENT && r != -EINVAL)
+                                return r;
+                        if (r > 0)
+                                return 1;
+                        continue;
+                }
+                r = pins_pointer_files(run_fd, &file, &run);
+                free(run.read_what);
+                if (r < 0)
+                        return r;
+                if (run.read_error != 0)
+                        return run.read_error;
+                if (one.pins & (1u << PIN_POINTER))
+                        return 1;
+        }
+        return 0;
 }
 
 /* Pin what c's trainer_state.json names as best_model_checkpoint: 1 when

@@ -55,8 +55,8 @@ int pins_symlinks(int run_fd, const struct scan_listing *l, struct run *run);
  * (unmarked, incomplete). The run is sorted. 0 or -ENOMEM. */
 int pins_pointer_files(int run_fd, const struct strv *files, struct run *run);
 /* Whether the pointer files of the run at run_fd name checkpoint c now, read
- * as pins_pointer_files() reads them: 1, 0, or -errno when one cannot be
- * read (it may name c). */
+ * as pins_pointer_files() reads them (one that is a symlink: by its
+ * target): 1, 0, or -errno when one cannot be read (it may name c). */
 int pins_pointer_names(int run_fd, const struct strv *files, const struct ckpt *c);
 /* PIN_HF_BEST from the newest trainer_state.json (older ones only where the
  * newer have none); one that cannot be read marks the run. Run sorted by

@@ -52,14 +52,15 @@ test_keep_file_made_during_a_pass_keeps_its_checkpoint() {
 
 # The same for a pointer file: `latest` set by hand to name a victim during
 # a pass that has gone on for over a second keeps that victim; so does one
-# that cannot be read by then (it may name it).
+# that cannot be read by then (it may name it). A `latest` that is a
+# symlink to the newest keeps no other.
 test_pointer_file_rewritten_during_a_pass_keeps_what_it_names() {
         local how
-        for how in name unreadable; do
+        for how in name unreadable symlink; do
                 rm -rf runs
                 mkdir runs
                 for s in 1 2 3 4; do mkdir "runs/global_step$s" && mkfile "runs/global_step$s/model.pt" 4; done
-                echo global_step4 >runs/latest
+                if [ "$how" = symlink ]; then ln -s global_step4 runs/latest; else echo global_step4 >runs/latest; fi
                 touch -d "-1 hour" runs/*/* runs/*
                 rm -f hook && mkfifo hook
                 exec 3<>hook # read-write: never blocks, and keeps the FIFO open between removals
@@ -86,6 +87,10 @@ test_pointer_file_rewritten_during_a_pass_keeps_what_it_names() {
                 unreadable)
                         assert_names runs global_step2 global_step3 global_step4 latest
                         assert_grep "runs/global_step2: cannot read whether a pointer file names it: .*; keeping it" err
+                        ;;
+                symlink)
+                        assert_names runs global_step4 latest
+                        assert_no_grep "keeping\|cannot read" err
                         ;;
                 esac
         done
