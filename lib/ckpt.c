@@ -437,7 +437,7 @@ static const char *const read_what_table[_READ_WHAT_MAX] = {
         [READ_WHAT_METRIC_LOG_DAMAGED] = "its metric log (damaged before it, never read past there)",
         [READ_WHAT_METRIC_LOG_BEHIND] = "its metric log (which begins after it: its rows were lost)",
         [READ_WHAT_METRIC_ZERO] = "its metric (its name's 0 is what Lightning writes for a metric not logged "
-                                  "yet, and no metric log tells which)",
+                                  "yet, and its metric log does not tell which)",
         [READ_WHAT_RUN] = "its run",
 };
 

@@ -1021,8 +1021,12 @@ int metriclog_set_zero(const struct metriclog_set *s, double epoch, double step,
 
         if (s->error)
                 return s->error;
-        if (s->n == 0 || (isnan(step) && isnan(epoch)))
-                return -EINVAL; /* no log, or nothing to place it by */
+        if (s->n == 0) {
+                *ret = 0; /* no log: nothing tells it from a real 0 */
+                return 1;
+        }
+        if (isnan(step) && isnan(epoch))
+                return -EINVAL; /* nothing to place it by */
         for (size_t i = 0; i < s->n; i++) {
                 const struct metriclog *m = s->logs[i];
 
