@@ -1047,7 +1047,14 @@ int metriclog_set_zero(const struct metriclog_set *s, double epoch, double step,
                 return 1;
         if (ahead)
                 return -EAGAIN;
-        return before ? -EINVAL : 0;
+        if (before)
+                return -EINVAL;
+        /* before where a log begins: its rows were lost, and with them
+         * whether the monitor was logged by then */
+        for (size_t i = 0; i < s->n; i++)
+                if (metriclog_behind(s->logs[i], epoch, step))
+                        return -ENODATA;
+        return 0;
 }
 
 void metriclog_set_finish(struct metriclog_set *s)

@@ -88,8 +88,10 @@ int metriclog_set_lookup(const struct metriclog_set *s, double epoch, double ste
  * monitor at the checkpoint's step or the one before (without a step: in
  * its epoch); -EAGAIN when every log ends before it; 0 when none holds it
  * at or before it (not logged by then: a 0 filled in); -EINVAL when logged
- * before, not there (the 0 may be real); with no log at all, 1 with *ret
- * 0: the name's value, as written; else metriclog_set_lookup()'s errors. */
+ * before, not there (the 0 may be real); -ENODATA when it lies before
+ * where a log begins (rows lost: whether it was logged is unknown); with no
+ * log at all, 1 with *ret 0: the name's value, as written; else
+ * metriclog_set_lookup()'s errors. */
 int metriclog_set_zero(const struct metriclog_set *s, double epoch, double step, double *ret);
 void metriclog_set_finish(struct metriclog_set *s);
 /* Drop every cached log (tests, reload). */

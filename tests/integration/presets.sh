@@ -352,6 +352,18 @@ test_lightning_zero_filled_monitor_is_no_value() {
         "$CKPTD" -1 -w "$T/lt2" --preset lightning --monitor train_loss --keep-top-k 1 --keep-last 1 2>err
         assert_names "lt2${c#lt}" epoch=1-step=175-train_loss=0.000.ckpt epoch=1-step=200-train_loss=0.200.ckpt
         assert_grep "its name's 0 is what Lightning writes for a metric not logged yet" err
+        # a 0 before where the log begins (a resume removed metrics.csv,
+        # and its first rows with it): whether it was filled in is unknown
+        rm -rf lt3 && mkdir -p "lt3${c#lt}"
+        printf 'epoch,step,train_loss\n3,349,0.3\n3,399,0.2\n' >lt3/lightning_logs/version_0/metrics.csv
+        for s in epoch=1-step=150-train_loss=0.000 epoch=3-step=350-train_loss=0.300 \
+                epoch=3-step=400-train_loss=0.200; do
+                mkfile "lt3${c#lt}/$s.ckpt" 4
+        done
+        old "lt3${c#lt}"/* lt3/lightning_logs/version_0/metrics.csv
+        "$CKPTD" -1 -w "$T/lt3" --preset lightning --monitor train_loss --keep-top-k 1 --keep-last 1 2>err
+        assert_names "lt3${c#lt}" epoch=1-step=150-train_loss=0.000.ckpt epoch=3-step=400-train_loss=0.200.ckpt
+        assert_grep "epoch=1-step=150-train_loss=0.000.ckpt: cannot read its metric log (which begins after it" err
         # the daemon: a save renamed in with a filled 0 (a run resumed, not
         # validated yet) is not taken for the best, nor for the newest while
         # its value may still come (past the end of the log)

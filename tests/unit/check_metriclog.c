@@ -439,6 +439,14 @@ START_TEST(test_zero_in_a_name)
         ck_assert_int_eq(metriclog_set_zero(&none, 0, 25, &v), 1);
         ck_assert_double_eq(v, 0.0);
         metriclog_finish(&m);
+
+        /* the log's first rows were lost (a resume removed metrics.csv):
+         * a 0 before where it begins is neither filled in nor real */
+        t = "epoch,step,train_loss,val_loss\n3,349,0.3,\n3,399,,0.4\n";
+        ck_assert_int_eq(metriclog_parse_csv(t, strlen(t), "val_loss", &m), 0);
+        ck_assert_int_eq(metriclog_set_zero(&set, 1, 150, &v), -ENODATA);
+        ck_assert_int_eq(metriclog_set_zero(&set, 3, 350, &v), 0);
+        metriclog_finish(&m);
 }
 END_TEST
 
