@@ -78,10 +78,13 @@ static struct manager *start(int keep_last, const char *extra)
         return start_watch(watch);
 }
 
-static void event(struct manager *m, enum watch_event_kind kind, const char *name, bool is_dir)
+/* An event of name in directory dir of the root ("." the root itself, else
+ * a run beneath it). */
+static void event_in(struct manager *m, const char *dir, enum watch_event_kind kind, const char *name, bool is_dir)
 {
         struct root_state *rs = &m->roots[0];
-        struct watch_dir d = {.wd = 1, .root = rs->index, .kind = WATCH_ROOT, .path = (char *)"."};
+        bool root = strcmp(dir, ".") == 0;
+        struct watch_dir d = {.wd = 1, .root = rs->index, .kind = root ? WATCH_ROOT : WATCH_RUN, .path = (char *)dir};
         struct watch_event ev = {
                 .kind = kind,
                 .dir = &d,
@@ -92,6 +95,11 @@ static void event(struct manager *m, enum watch_event_kind kind, const char *nam
         };
 
         manager_watch_event(m, &ev);
+}
+
+static void event(struct manager *m, enum watch_event_kind kind, const char *name, bool is_dir)
+{
+        event_in(m, ".", kind, name, is_dir);
 }
 
 static const char *ckpt_name(unsigned step, unsigned loss)
@@ -232,6 +240,42 @@ START_TEST(test_new_checkpoint_displaces_one)
         event(m, WATCH_EVENT_GONE, ckpt_name(1, 1), false);
         settle(m);
         assert_index_is_disk(m, "after a removal by hand");
+        manager_free(m);
+}
+END_TEST
+
+/* A run directory replaced by another of its name whose events were not
+ * read yet (here: none at all), one of the old run's checkpoints moved into
+ * it: its next save is decided from the new directory, read whole, not
+ * from the old one's index, in which that checkpoint was a victim. */
+START_TEST(test_run_directory_replaced_unseen)
+{
+        char name[PATH_MAX], old[PATH_MAX];
+        struct manager *m;
+
+        tree_mkdirs("r");
+        for (unsigned s = 1; s <= 6; s++) {
+                snprintf(name, sizeof(name), "r/%s", ckpt_name(s, s));
+                tree_mkfile(name, 10);
+                tree_set_mtime(name, -3 * HOUR_USEC);
+        }
+        /* best two: 1, 2; newest three: 4, 5, 6 */
+        m = start(3, "");
+        snprintf(name, sizeof(name), "r/%s", ckpt_name(3, 3));
+        ck_assert(!exists(name));
+        ck_assert_int_eq(renameat(tree_fd, "r", tree_fd, "r.old"), 0);
+        tree_mkdirs("r");
+        snprintf(old, sizeof(old), "r.old/%s", ckpt_name(4, 4));
+        snprintf(name, sizeof(name), "r/%s", ckpt_name(4, 4));
+        ck_assert_int_eq(renameat(tree_fd, old, tree_fd, name), 0);
+        /* in the old run's index, 4 is this save's victim */
+        snprintf(name, sizeof(name), "r/%s", ckpt_name(7, 70));
+        tree_mkfile(name, 10);
+        tree_set_mtime(name, -3 * HOUR_USEC);
+        event_in(m, "r", WATCH_EVENT_MOVED_IN, ckpt_name(7, 70), false);
+        settle(m);
+        snprintf(name, sizeof(name), "r/%s", ckpt_name(4, 4));
+        ck_assert_msg(exists(name), "a checkpoint of the new run was decided by the old one's index");
         manager_free(m);
 }
 END_TEST
@@ -897,6 +941,7 @@ Suite *manager_suite(void)
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_new_checkpoint_displaces_one);
         tcase_add_test(tc, test_keep_file_and_symlink_pin);
+        tcase_add_test(tc, test_run_directory_replaced_unseen);
         tcase_add_test(tc, test_floor_uses_the_index);
         tcase_add_test(tc, test_lock_moves_with_the_path);
         tcase_add_loop_test(tc, test_index_equals_disk_after_random_events, 0, 8);
