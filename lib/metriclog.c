@@ -1015,9 +1015,10 @@ int metriclog_set_lookup(const struct metriclog_set *s, double epoch, double ste
         return 0;
 }
 
-int metriclog_set_zero(const struct metriclog_set *s, double epoch, double step, double *ret)
+int metriclog_set_zero(const struct metriclog_set *s, double epoch, double step, double tol, double *ret)
 {
-        bool found = false, before = false, ahead = s->n > 0;
+        bool found = false, before = false, ahead = s->n > 0, other = false;
+        double v = NAN;
 
         if (s->error)
                 return s->error;
@@ -1029,22 +1030,41 @@ int metriclog_set_zero(const struct metriclog_set *s, double epoch, double step,
                 return -EINVAL; /* nothing to place it by */
         for (size_t i = 0; i < s->n; i++) {
                 const struct metriclog *m = s->logs[i];
+                bool here = false, agrees = false;
 
                 if (!metriclog_ahead(m, epoch, step))
                         ahead = false;
                 for (size_t k = 0; k < m->n; k++) {
                         const struct metriclog_point *p = &m->v[k];
-                        bool at = !isnan(step) ? p->step == step || p->step == step - 1 : p->epoch == epoch;
+                        /* by step where the name has one, in its epoch:
+                         * a step counted another way (one per optimizer)
+                         * lands in another epoch's rows */
+                        bool at = !isnan(step) ? (p->step == step || p->step == step - 1) &&
+                                                         (isnan(epoch) || isnan(p->epoch) || p->epoch == epoch)
+                                               : p->epoch == epoch;
 
                         before = before || (!isnan(step) ? p->step <= step : p->epoch <= epoch);
-                        if (at) { /* the last such, as logged */
-                                *ret = p->value;
-                                found = true;
-                        }
+                        if (!at)
+                                continue;
+                        here = true;
+                        /* the name's 0 is this value rounded, or it is
+                         * another step's (a metric logged every step) */
+                        if (!(fabs(p->value) <= tol))
+                                continue;
+                        agrees = true;
+                        other = other || (found && !same_value(v, p->value));
+                        v = p->value;
+                        found = true;
                 }
+                /* a log whose value there is not the name's 0 disagrees */
+                other = other || (here && !agrees);
         }
-        if (found)
+        if (other)
+                return -EINVAL;
+        if (found) {
+                *ret = v;
                 return 1;
+        }
         if (ahead)
                 return -EAGAIN;
         if (before)

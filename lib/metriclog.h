@@ -84,15 +84,18 @@ int metriclog_set_load(struct metriclog_set *s, int run_fd, const struct strv *g
  * (metriclog_behind()). */
 int metriclog_set_lookup(const struct metriclog_set *s, double epoch, double step, double *ret);
 /* For a name whose monitor is 0 (Lightning writes 0 for a metric not logged
- * yet, and a real value may round to it): 1 with *ret when a log holds the
- * monitor at the checkpoint's step or the one before (without a step: in
- * its epoch); -EAGAIN when every log ends before it; 0 when none holds it
- * at or before it (not logged by then: a 0 filled in); -EINVAL when logged
- * before, not there (the 0 may be real); -ENODATA when it lies before
- * where a log begins (rows lost: whether it was logged is unknown); with no
- * log at all, 1 with *ret 0: the name's value, as written; else
+ * yet, and a real value may round to it): 1 with *ret when the logs hold
+ * the monitor at the checkpoint's step or the one before, in its epoch
+ * (without a step: in its epoch), as a value within tol of 0 (what the
+ * name's 0 may be rounded from); -EINVAL when a log holds it there only as
+ * values the name's 0 cannot be, or as two values (its step's and the one
+ * before, two logs), or holds it before, not there (the 0 may be real);
+ * -EAGAIN when every log ends before it; -ENODATA when it lies before where
+ * a log begins (rows lost: whether it was logged is unknown); 0 when none
+ * holds it at or before it (not logged by then: a 0 filled in); with no log
+ * at all, 1 with *ret 0: the name's value, as written; else
  * metriclog_set_lookup()'s errors. */
-int metriclog_set_zero(const struct metriclog_set *s, double epoch, double step, double *ret);
+int metriclog_set_zero(const struct metriclog_set *s, double epoch, double step, double tol, double *ret);
 void metriclog_set_finish(struct metriclog_set *s);
 /* Drop every cached log (tests, reload). */
 void metriclog_cache_clear(void);

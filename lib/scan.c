@@ -670,12 +670,32 @@ static bool metric_in_log(const struct watch_conf *w, const struct fields *f)
         return i < 0 || (f->value[i] == 0 && strcmp(monitor, "epoch") != 0 && strcmp(monitor, "step") != 0);
 }
 
-/* A name's monitor of 0 read with the logs (metriclog_set_zero()): 0 with
- * *ret the value logged there; -ENOENT filled in (no metric: ranked last);
- * -EINVAL when it may be real (kept, unranked); other -errno as a lookup. */
-static int zero_from_log(const struct metriclog_set *logs, double epoch, double step, double *ret)
+/* How far from 0 a value may be that the name's 0, as written at text
+ * (len bytes, 0: not known), is rounded from: half its last decimal place
+ * ("0.000": 0.0005); written with an exponent, only 0 itself. */
+static double zero_tolerance(const char *text, size_t len)
 {
-        int r = metriclog_set_zero(logs, epoch, step, ret);
+        const char *dot = len > 0 ? memchr(text, '.', len) : NULL;
+        double tol = 0.5;
+
+        if (len > 0 && (memchr(text, 'e', len) || memchr(text, 'E', len)))
+                return 0;
+        for (const char *p = dot ? dot + 1 : text + len; p < text + len && *p >= '0' && *p <= '9'; p++)
+                tol /= 10;
+        /* the name rounded the binary value: a hair of slack */
+        return tol * (1 + 1e-9);
+}
+
+/* A name's monitor of 0 (field i of f) read with the logs
+ * (metriclog_set_zero()): 0 with *ret the value logged there; -ENOENT
+ * filled in (no metric: ranked last); -EINVAL when it may be real or the
+ * logs do not agree with it (kept, unranked); other -errno as a lookup. */
+static int zero_from_log(const struct metriclog_set *logs, const struct fields *f, int i, const char *name,
+                         double epoch, double step, double *ret)
+{
+        size_t len = (size_t)f->text_start[i] + f->text_len[i] <= strlen(name) ? f->text_len[i] : 0;
+        double tol = zero_tolerance(name + f->text_start[i], len);
+        int r = metriclog_set_zero(logs, epoch, step, tol, ret);
 
         return r == 1 ? 0 : r == 0 ? -ENOENT : r;
 }
@@ -712,8 +732,9 @@ static int ckpt_metric(const struct scan_ctx *ctx, const struct fields *f, const
                         int e = fields_find(f, "epoch"), s = fields_find(f, "step");
                         if (!ctx->logs->loaded)
                                 (void)metriclog_set_load(ctx->logs, ctx->dir_fd, &ctx->w->metric_log, monitor);
-                        r = (filled ? zero_from_log : metriclog_set_lookup)(ctx->logs, e >= 0 ? f->value[e] : NAN,
-                                                                            s >= 0 ? f->value[s] : NAN, &v);
+                        double epoch = e >= 0 ? f->value[e] : NAN, at = s >= 0 ? f->value[s] : NAN;
+                        r = filled ? zero_from_log(ctx->logs, f, i, name, epoch, at, &v)
+                                   : metriclog_set_lookup(ctx->logs, epoch, at, &v);
                         if (filled && r == -EINVAL) {
                                 r = -EINVAL, what = READ_WHAT_METRIC_ZERO;
                         } else if (r < 0 && r != -ENOENT && r != -ENOMEM) {

@@ -364,6 +364,19 @@ test_lightning_zero_filled_monitor_is_no_value() {
         "$CKPTD" -1 -w "$T/lt3" --preset lightning --monitor train_loss --keep-top-k 1 --keep-last 1 2>err
         assert_names "lt3${c#lt}" epoch=1-step=150-train_loss=0.000.ckpt epoch=3-step=400-train_loss=0.200.ckpt
         assert_grep "epoch=1-step=150-train_loss=0.000.ckpt: cannot read its metric log (which begins after it" err
+        # two optimizers: the name's step counts both, the log's one, so
+        # the row at the name's step is of a later epoch; the real 0 (a
+        # val_loss of 0.0004) is not ranked by it
+        rm -rf lt4 && mkdir -p "lt4${c#lt}"
+        printf 'epoch,step,val_loss\n0,19,0.9\n1,39,0.0004\n2,59,0.5\n3,79,0.3\n4,99,0.2\n' \
+                >lt4/lightning_logs/version_0/metrics.csv
+        for s in epoch=0-step=40-val_loss=0.900 epoch=1-step=80-val_loss=0.000 epoch=2-step=120-val_loss=0.500 \
+                epoch=3-step=160-val_loss=0.300 epoch=4-step=200-val_loss=0.200; do
+                mkfile "lt4${c#lt}/$s.ckpt" 4
+        done
+        old "lt4${c#lt}"/* lt4/lightning_logs/version_0/metrics.csv
+        "$CKPTD" -1 -w "$T/lt4" --preset lightning --monitor val_loss --keep-top-k 1 --keep-last 1 2>err
+        assert_names "lt4${c#lt}" epoch=1-step=80-val_loss=0.000.ckpt epoch=4-step=200-val_loss=0.200.ckpt
         # the daemon: a save renamed in with a filled 0 (a run resumed, not
         # validated yet) is not taken for the best, nor for the newest while
         # its value may still come (past the end of the log)

@@ -430,13 +430,13 @@ START_TEST(test_zero_in_a_name)
         double v = 1;
 
         ck_assert_int_eq(metriclog_parse_csv(t, strlen(t), "val_loss", &m), 0);
-        ck_assert_int_eq(metriclog_set_zero(&set, 0, 100, &v), 1);
+        ck_assert_int_eq(metriclog_set_zero(&set, 0, 100, 0.0005, &v), 1);
         ck_assert_double_eq(v, 0.0);
-        ck_assert_int_eq(metriclog_set_zero(&set, 0, 25, &v), 0);
-        ck_assert_int_eq(metriclog_set_zero(&set, 1, 150, &v), -EINVAL);
-        ck_assert_int_eq(metriclog_set_zero(&set, 2, 300, &v), -EAGAIN);
+        ck_assert_int_eq(metriclog_set_zero(&set, 0, 25, 0.0005, &v), 0);
+        ck_assert_int_eq(metriclog_set_zero(&set, 1, 150, 0.0005, &v), -EINVAL);
+        ck_assert_int_eq(metriclog_set_zero(&set, 2, 300, 0.0005, &v), -EAGAIN);
         v = 1;
-        ck_assert_int_eq(metriclog_set_zero(&none, 0, 25, &v), 1);
+        ck_assert_int_eq(metriclog_set_zero(&none, 0, 25, 0.0005, &v), 1);
         ck_assert_double_eq(v, 0.0);
         metriclog_finish(&m);
 
@@ -444,9 +444,56 @@ START_TEST(test_zero_in_a_name)
          * a 0 before where it begins is neither filled in nor real */
         t = "epoch,step,train_loss,val_loss\n3,349,0.3,\n3,399,,0.4\n";
         ck_assert_int_eq(metriclog_parse_csv(t, strlen(t), "val_loss", &m), 0);
-        ck_assert_int_eq(metriclog_set_zero(&set, 1, 150, &v), -ENODATA);
-        ck_assert_int_eq(metriclog_set_zero(&set, 3, 350, &v), 0);
+        ck_assert_int_eq(metriclog_set_zero(&set, 1, 150, 0.0005, &v), -ENODATA);
+        ck_assert_int_eq(metriclog_set_zero(&set, 3, 350, 0.0005, &v), 0);
         metriclog_finish(&m);
+
+        /* a step counted another way (Lightning's global_step counts each
+         * optimizer's step): the row at the name's step is of another
+         * epoch, not this checkpoint's */
+        t = "epoch,step,val_loss\n0,19,0.9\n1,39,0.0004\n2,59,0.5\n3,79,0.3\n";
+        ck_assert_int_eq(metriclog_parse_csv(t, strlen(t), "val_loss", &m), 0);
+        ck_assert_int_eq(metriclog_set_zero(&set, 1, 80, 0.0005, &v), -EINVAL);
+        ck_assert_int_eq(metriclog_set_zero(&set, 1, 40, 0.0005, &v), 1);
+        ck_assert_double_eq(v, 0.0004);
+        /* a value the name's 0 cannot be rounded from: not its own */
+        ck_assert_int_eq(metriclog_set_zero(&set, 2, 60, 0.0005, &v), -EINVAL);
+        ck_assert_int_eq(metriclog_set_zero(&set, 2, 60, 0.5, &v), 1);
+        ck_assert_double_eq(v, 0.5);
+        metriclog_finish(&m);
+
+        /* a metric logged every step: the step before the save's is its
+         * value, the save's own step the next batch's */
+        t = "epoch,step,train_loss\n0,98,0.2\n0,99,0.0004\n0,100,0.0009\n";
+        ck_assert_int_eq(metriclog_parse_csv(t, strlen(t), "train_loss", &m), 0);
+        ck_assert_int_eq(metriclog_set_zero(&set, 0, 100, 0.0005, &v), 1);
+        ck_assert_double_eq(v, 0.0004);
+        ck_assert_int_eq(metriclog_set_zero(&set, 0, 100, 0.005, &v), -EINVAL);
+        metriclog_finish(&m);
+}
+END_TEST
+
+/* Two logs that disagree at a name's 0 (a logger with a fixed version
+ * resumed: a second events file logs the same steps again) keep it, as
+ * they keep a name without the monitor. */
+START_TEST(test_zero_in_a_name_two_logs)
+{
+        struct metriclog a = {}, b = {}, *lp[] = {&a, &b};
+        struct metriclog_set set = {.loaded = true, .logs = lp, .n = 2};
+        const char *ta = "epoch,step,val_loss\n0,9,0.9\n1,19,0.0004\n2,29,0.5\n";
+        const char *tb = "epoch,step,val_loss\n0,9,0.9\n1,19,0.45\n2,29,0.5\n";
+        double v;
+
+        ck_assert_int_eq(metriclog_parse_csv(ta, strlen(ta), "val_loss", &a), 0);
+        ck_assert_int_eq(metriclog_parse_csv(tb, strlen(tb), "val_loss", &b), 0);
+        ck_assert_int_eq(metriclog_set_zero(&set, 1, 20, 0.0005, &v), -EINVAL);
+        ck_assert_int_eq(metriclog_set_lookup(&set, 1, 20, &v), -EINVAL);
+        metriclog_finish(&b);
+        ck_assert_int_eq(metriclog_parse_csv(ta, strlen(ta), "val_loss", &b), 0);
+        ck_assert_int_eq(metriclog_set_zero(&set, 1, 20, 0.0005, &v), 1);
+        ck_assert_double_eq(v, 0.0004);
+        metriclog_finish(&a);
+        metriclog_finish(&b);
 }
 END_TEST
 
@@ -893,6 +940,7 @@ Suite *metriclog_suite(void)
         tcase_add_test(tc, test_csv_begins_after);
         tcase_add_test(tc, test_csv_last_epoch_not_written_yet);
         tcase_add_test(tc, test_zero_in_a_name);
+        tcase_add_test(tc, test_zero_in_a_name_two_logs);
         tcase_add_test(tc, test_config_metric_log);
         suite_add_tcase(s, tc);
         tcase_add_checked_fixture(ts, tree_setup, tree_teardown);
