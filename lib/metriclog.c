@@ -1017,7 +1017,7 @@ int metriclog_set_lookup(const struct metriclog_set *s, double epoch, double ste
 
 int metriclog_set_zero(const struct metriclog_set *s, double epoch, double step, double tol, double *ret)
 {
-        bool found = false, before = false, ahead = s->n > 0, other = false;
+        bool found = false, before = false, ahead = s->n > 0, other = false, counted_apart = false, by_epoch = false;
         double v = NAN;
 
         if (s->error)
@@ -1044,6 +1044,15 @@ int metriclog_set_zero(const struct metriclog_set *s, double epoch, double step,
                                                : p->epoch == epoch;
 
                         before = before || (!isnan(step) ? p->step <= step : p->epoch <= epoch);
+                        by_epoch = by_epoch || !isnan(p->epoch);
+                        /* an earlier epoch logged past its step, or a later
+                         * one before it: the log counts steps another way
+                         * (manual optimization stepping every few batches),
+                         * so neither a row at its step nor none up to it
+                         * says anything of it */
+                        if (!isnan(step) && !isnan(epoch) && !isnan(p->epoch) &&
+                            ((p->epoch < epoch && p->step > step) || (p->epoch > epoch && p->step < step - 1)))
+                                counted_apart = true;
                         if (!at)
                                 continue;
                         here = true;
@@ -1059,7 +1068,7 @@ int metriclog_set_zero(const struct metriclog_set *s, double epoch, double step,
                 /* a log whose value there is not the name's 0 disagrees */
                 other = other || (here && !agrees);
         }
-        if (other)
+        if (other || counted_apart)
                 return -EINVAL;
         if (found) {
                 *ret = v;
@@ -1067,7 +1076,9 @@ int metriclog_set_zero(const struct metriclog_set *s, double epoch, double step,
         }
         if (ahead)
                 return -EAGAIN;
-        if (before)
+        /* logged before; or an epoch but no step in the name, and no
+         * epoch in the logs: nothing places it */
+        if (before || (isnan(step) && !by_epoch))
                 return -EINVAL;
         /* before where a log begins: its rows were lost, and with them
          * whether the monitor was logged by then */

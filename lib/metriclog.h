@@ -89,7 +89,9 @@ int metriclog_set_lookup(const struct metriclog_set *s, double epoch, double ste
  * (without a step: in its epoch), as a value within tol of 0 (what the
  * name's 0 may be rounded from); -EINVAL when a log holds it there only as
  * values the name's 0 cannot be, or as two values (its step's and the one
- * before, two logs), or holds it before, not there (the 0 may be real);
+ * before, two logs), or holds it before, not there (the 0 may be real), or
+ * counts steps apart from the name (an earlier epoch logged past its step,
+ * a later one before it), or the name has no step and no log an epoch;
  * -EAGAIN when every log ends before it; -ENODATA when it lies before where
  * a log begins (rows lost: whether it was logged is unknown); 0 when none
  * holds it at or before it (not logged by then: a 0 filled in); with no log

@@ -377,6 +377,24 @@ test_lightning_zero_filled_monitor_is_no_value() {
         old "lt4${c#lt}"/* lt4/lightning_logs/version_0/metrics.csv
         "$CKPTD" -1 -w "$T/lt4" --preset lightning --monitor val_loss --keep-top-k 1 --keep-last 1 2>err
         assert_names "lt4${c#lt}" epoch=1-step=80-val_loss=0.000.ckpt epoch=4-step=200-val_loss=0.200.ckpt
+        # the other way (manual optimization stepping every fourth batch):
+        # the log's steps run ahead of the names', and epoch 2's real 0,
+        # logged at step 299, is not taken for one filled in
+        rm -rf lt5 && mkdir -p "lt5${c#lt}"
+        { echo epoch,step,train_loss,val_loss
+          for s in 0:0.500 1:0.200 2:0.0003 3:0.100 4:0.150; do
+                e=${s%%:*}
+                printf '%s,%s,0.9,\n%s,%s,0.9,\n%s,%s,,%s\n' "$e" $((100 * e + 49)) "$e" $((100 * e + 98)) \
+                        "$e" $((100 * e + 99)) "${s#*:}"
+          done; } >lt5/lightning_logs/version_0/metrics.csv
+        for s in epoch=0-step=25-val_loss=0.500 epoch=1-step=50-val_loss=0.200 epoch=2-step=75-val_loss=0.000 \
+                epoch=3-step=100-val_loss=0.100 epoch=4-step=125-val_loss=0.150; do
+                mkfile "lt5${c#lt}/$s.ckpt" 4
+        done
+        old "lt5${c#lt}"/* lt5/lightning_logs/version_0/metrics.csv
+        "$CKPTD" -1 -w "$T/lt5" --preset lightning --monitor val_loss --keep-top-k 2 --keep-last 1 2>err
+        assert_names "lt5${c#lt}" epoch=2-step=75-val_loss=0.000.ckpt epoch=3-step=100-val_loss=0.100.ckpt \
+                epoch=4-step=125-val_loss=0.150.ckpt
         # the daemon: a save renamed in with a filled 0 (a run resumed, not
         # validated yet) is not taken for the best, nor for the newest while
         # its value may still come (past the end of the log)

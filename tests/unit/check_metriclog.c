@@ -462,6 +462,21 @@ START_TEST(test_zero_in_a_name)
         ck_assert_double_eq(v, 0.5);
         metriclog_finish(&m);
 
+        /* the log counts steps ahead of the name (manual optimization
+         * stepping every few batches): epoch 2's 0 at step 75 was logged
+         * at 299, past where epoch 1 was logged; not filled in */
+        t = "epoch,step,val_loss\n0,99,0.5\n1,199,0.2\n2,299,0.0003\n3,399,0.1\n";
+        ck_assert_int_eq(metriclog_parse_csv(t, strlen(t), "val_loss", &m), 0);
+        ck_assert_int_eq(metriclog_set_zero(&set, 2, 75, 0.0005, &v), -EINVAL);
+        ck_assert_int_eq(metriclog_set_zero(&set, 0, 25, 0.0005, &v), 0);
+        metriclog_finish(&m);
+
+        /* a name with an epoch and no step, a log without epochs */
+        t = "val_loss,step\n0.5,99\n0.0003,199\n";
+        ck_assert_int_eq(metriclog_parse_csv(t, strlen(t), "val_loss", &m), 0);
+        ck_assert_int_eq(metriclog_set_zero(&set, 1, NAN, 0.0005, &v), -EINVAL);
+        metriclog_finish(&m);
+
         /* a metric logged every step: the step before the save's is its
          * value, the save's own step the next batch's */
         t = "epoch,step,train_loss\n0,98,0.2\n0,99,0.0004\n0,100,0.0009\n";
