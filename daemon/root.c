@@ -148,11 +148,7 @@ void root_lost(struct manager *m, struct root_state *rs)
 
 int root_at_path(const struct root_state *rs)
 {
-        struct stat st;
-
-        if (stat(rs->root.w->path, &st) < 0)
-                return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
-        return st.st_dev == rs->root.dev && st.st_ino == rs->root.ino;
+        return path_leads_to(AT_FDCWD, rs->root.w->path, 0, rs->root.dev, rs->root.ino);
 }
 
 bool root_here(struct manager *m, struct root_state *rs)

@@ -813,7 +813,7 @@ again:
                 _cleanup_close_ int run_fd = -1;
                 enum delete_reason was;
 
-                if (fc.tried[i])
+                if (fc.tried[i] || fr.v[ri].left_out)
                         continue;
                 if (f->free_bytes >= f->target_bytes || s->stopped)
                         break;
@@ -878,7 +878,9 @@ again:
                 was = k->verdict.delete_reason;
                 k->verdict.keep = false;
                 k->verdict.delete_reason = DELETE_FLOOR;
-                sweep_remove(s, fr.v[ri].root, fr.v[ri].run, k, DELETE_FLOOR, run_fd, &locks);
+                /* moved away during the pass: nothing more of it */
+                if (sweep_remove(s, fr.v[ri].root, fr.v[ri].run, k, DELETE_FLOOR, run_fd, &locks) > 0)
+                        fr.v[ri].left_out = true;
                 /* Kept by its checks (in use, a flock), it stays out of
                  * the order until its run is decided again, as a victim of
                  * the policy does. Not tried at all (a stop): it keeps its

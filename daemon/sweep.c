@@ -970,6 +970,50 @@ int sweep_verify_files(struct root *r, const struct run *run, const struct ckpt 
         return each_file(r, run, c, run_fd, &(struct file_ask){.locks = locks, .newest_usec = c->mtime_usec});
 }
 
+/* Whether the run, and the watch directory above it, still lie at their
+ * paths, right before a removal: a directory moved away during a pass (an
+ * operator archiving a run, or the tree above the watch path) takes its
+ * checkpoints out of the watch path, and a long pass (the start-up's, a
+ * floor's) would go on removing there through the directories it holds.
+ * path is the victim's (sweep_ckpt_path()), its last name_len bytes its
+ * name. 1 here; 0 moved away or replaced, or -errno when that cannot be
+ * told: said, and nothing more is removed in the run (in the watch
+ * directory, when it moved) in this pass. */
+static int run_in_place(struct sweep *s, const struct root *r, const struct run *run, char *path, size_t name_len)
+{
+        size_t n = strlen(path);
+        char was;
+        int k;
+
+        if (s->moved == r)
+                return 0;
+        if (n <= name_len)
+                return -EINVAL;
+        /* one lookup of the run's whole path: a move of anything from the
+         * watch directory down to the run leads it elsewhere */
+        n -= name_len + 1;
+        was = path[n];
+        path[n] = '\0';
+        k = path_leads_to(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, run->dev, run->ino);
+        path[n] = was;
+        if (k > 0)
+                return 1;
+        if (path_leads_to(AT_FDCWD, r->w->path, 0, r->dev, r->ino) == 0) {
+                log_warning("%s no longer leads to the directory watched: it or a directory above it was moved or "
+                            "replaced during the pass; deleting nothing more in it",
+                            r->w->path);
+                s->moved = r;
+                return 0;
+        }
+        if (k == 0)
+                log_warning("%s/%s was moved away or replaced during the pass; deleting nothing more in it", r->w->path,
+                            run->path);
+        else
+                log_warning_errno(k, "cannot tell whether %s/%s is still where it was: %m; deleting nothing more in it",
+                                  r->w->path, run->path);
+        return k;
+}
+
 int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const struct ckpt *c,
                  enum delete_reason reason, int run_fd, struct victim_locks *locks)
 {
@@ -1029,6 +1073,10 @@ int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const s
         if (victim_check(s, r, run, c, path, fd, locks) > 0) {
                 s->budget++;
                 return 0;
+        }
+        if (run_in_place(s, r, run, path, strlen(c->name)) <= 0) {
+                s->budget++;
+                return 1;
         }
         if (!c->is_dir && c->n_members == 1) {
                 /* one unlinkat(2): nothing left half-done to record */
@@ -1162,7 +1210,8 @@ int sweep_apply_range(struct sweep *s, struct root *r, const struct run *run, si
                 /* the run is opened once, at its first deletion */
                 if (fd < 0 && !s->dry_run)
                         fd = own_fd = open_run(r, run->path);
-                sweep_remove(s, r, run, c, c->verdict.delete_reason, fd, &locks);
+                if (sweep_remove(s, r, run, c, c->verdict.delete_reason, fd, &locks) > 0)
+                        break; /* the run is no longer where it was */
         }
         victim_locks_finish(&locks);
         return 0;

@@ -36,8 +36,11 @@ struct sweep {
         unsigned id;         /* tells sweeps apart for each root's bound of failed removals */
         int fail_max;        /* failed removals to try per watch (max_delete_per_sweep) */
         bool stopped;        /* SIGTERM/SIGINT arrived: no further deletion */
-        unsigned deleted;    /* or would-be deleted in a dry run */
-        unsigned failed;     /* removals that failed for a reason other than a race */
+        /* a watch directory found no longer at its path during the pass
+         * (run_in_place()): nothing more is removed in it */
+        const struct root *moved;
+        unsigned deleted; /* or would-be deleted in a dry run */
+        unsigned failed;  /* removals that failed for a reason other than a race */
         /* of those, the ones begun (the name gone, part of it removed): no
          * checkpoint any more, nor kept; their bytes freed are in freed_bytes */
         unsigned unfinished;
@@ -186,7 +189,10 @@ void victim_locks_finish(struct victim_locks *l);
  * more; the first time, it is logged and s->capped set. */
 bool sweep_capped(struct sweep *s);
 /* Remove (or in a dry run, log) one checkpoint with the given reason, one
- * of the batch of locks; its run open at run_fd, or -1 to open it here. */
+ * of the batch of locks; its run open at run_fd, or -1 to open it here.
+ * 0 (removed, kept by its checks, or counted as failed), -errno, or 1 when
+ * its run or watch directory is no longer at its path (said): nothing more
+ * is to be removed in the run in this pass. */
 int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const struct ckpt *c,
                  enum delete_reason reason, int run_fd, struct victim_locks *locks);
 

@@ -13,6 +13,15 @@
 #include "macro.h"
 #include "strv.h"
 
+int path_leads_to(int dirfd, const char *path, int flags, dev_t dev, ino_t ino)
+{
+        struct stat st;
+
+        if (fstatat(dirfd, path, &st, flags) < 0)
+                return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+        return st.st_dev == dev && st.st_ino == ino;
+}
+
 int stat_mnt(int dirfd, const char *name, struct stat *ret, uint64_t *ret_mnt_id)
 {
         struct statx sx;

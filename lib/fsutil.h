@@ -30,6 +30,11 @@ int stat_mnt(int dirfd, const char *name, struct stat *ret, uint64_t *ret_mnt_id
  * with ENOSYS: one component at a time, the same rules. */
 int openat_beneath_walk(int dirfd, const char *path, int flags, mode_t mode);
 
+/* Whether path, from dirfd (fstatat(2) flags), leads to the inode (dev,
+ * ino): 1; 0 when it leads elsewhere or nowhere (ENOENT, ENOTDIR); -errno
+ * when that cannot be told. */
+int path_leads_to(int dirfd, const char *path, int flags, dev_t dev, ino_t ino);
+
 /* Open a watch root: O_PATH|O_DIRECTORY|O_NOFOLLOW. Returns fd or -errno. */
 int root_open(const char *path);
 

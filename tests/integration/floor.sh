@@ -493,6 +493,42 @@ test_floor_sees_a_best_removed_during_its_pass() { floor_changed_during_pass rm;
 test_floor_sees_a_best_given_away_during_its_pass() { floor_changed_during_pass chown; }
 test_floor_sees_a_save_written_again_during_its_pass() { floor_changed_during_pass rewrite; }
 
+# The watch directory moved away during a floor pass (an operator archives
+# the tree): the eviction already past its checks (held at the seam) may
+# go; nothing more is evicted in the tree moved away, which is no longer
+# under the watch path, though the daemon holds its directories open.
+test_floor_evicts_nothing_more_in_a_tree_moved_away() {
+        mount_tmpfs "$T/fs" 32m
+        local e r
+        for r in a b; do
+                mkdir -p "$T/fs/logs/$r"
+                for e in 0:0.1 1:0.3 2:0.5 3:0.7 4:0.8; do old_ckpt "$T/fs/logs/$r" "${e%:*}" "${e#*:}" 2048; done
+        done
+        cat >c.conf <<EOC
+check_interval = 1;
+watch = ( { path = "$T/fs/logs"; preset = "lightning"; monitor = "val_loss"; keep_top_k = -1; keep_last = 1;
+            settle = 0; min_free = "8M"; } );
+EOC
+        mkfifo hook
+        exec 3<>hook # read-write: never blocks, and keeps the FIFO open between removals
+        CKPTD_TEST_HOOK="before:$T/hook" "$CKPTD_HOOKED" --log-target stderr -c c.conf 2>d.log 3>&- &
+        CKPTD_PID=$!
+        echo "$CKPTD_PID" >>"$T/pids"
+        wait_for 20 grep -q '^ckptd: watching ' d.log || fail "ckptd did not start: $(cat d.log)"
+        head -c $((10 << 20)) /dev/zero >"$T/fs/filler" # below the floor: a pass starts
+        wait_for 20 eval "ls -l /proc/$CKPTD_PID/fd 2>/dev/null | grep -q hook" ||
+                fail "the pass did not reach its first removal: $(cat d.log)"
+        mkdir "$T/fs/archive"
+        mv "$T/fs/logs" "$T/fs/archive/logs"
+        printf xxxxxxxxxx >&3 # the pass goes on
+        wait_for 20 grep -q "$T/fs/logs no longer leads to the directory watched" d.log ||
+                fail "the move was not seen: $(cat d.log)"
+        exec 3>&-
+        [ "$(find "$T/fs/archive/logs" -name '*.ckpt' | wc -l)" = 9 ] ||
+                fail "evicted in the tree moved away: $(find "$T/fs/archive/logs" -name '*.ckpt'); $(cat d.log)"
+        [ "$(count '^ckptd: evicted ' d.log)" = 1 ] || fail "more than the one held was evicted: $(cat d.log)"
+}
+
 # The best of a run is the best of what the policy left: with keep_top_k 0
 # the policy deletes the run's rank 1 (old, not the newest), and the floor
 # must not then take the best one left, kept only for being young; nor say

@@ -50,6 +50,41 @@ test_keep_file_made_during_a_pass_keeps_its_checkpoint() {
         assert_grep "keeping $T/runs/step-2 (" err
 }
 
+# A run, or the tree above the watch path, moved away during a pass (an
+# operator archiving it while a long start-up pass deletes): the removal
+# already past its checks (held at the seam) may go, and nothing more is
+# removed in the tree moved away, which is no longer under the watch path.
+moved_during_a_pass() {
+        mkdir -p runs/a outside
+        for s in 1 2 3 4 5; do mkfile "runs/a/step-$s" 4; done
+        touch -d "-1 hour" runs/a/*
+        rm -f hook && mkfifo hook
+        exec 3<>hook
+        CKPTD_TEST_HOOK="before:$T/hook" "$CKPTD_HOOKED" -1 -w "$T/runs" --pattern 'step-{step}' \
+                --keep-last 1 2>err 3>&- &
+        pid=$!
+        echo $pid >>"$T/pids"
+        wait_for 10 sh -c "ls -l /proc/$pid/fd 2>/dev/null | grep -q hook" || fail "no hook: $(cat err)"
+        case $1 in
+        run) mv runs/a outside/a ;;
+        root) mv runs outside/runs ;;
+        esac
+        printf xxxxx >&3
+        wait_exit $pid 0
+        exec 3>&-
+        local moved=outside/a
+        [ "$1" = root ] && moved=outside/runs/a
+        assert_names "$moved" step-2 step-3 step-4 step-5
+        case $1 in
+        run) assert_grep "$T/runs/a was moved away or replaced during the pass; deleting nothing more in it" err ;;
+        root) assert_grep "$T/runs no longer leads to the directory watched" err ;;
+        esac
+        [ "$(grep -c '^ckptd: deleted /' err)" = 1 ] || fail "more than the one held was said deleted: $(cat err)"
+}
+
+test_run_moved_away_during_a_pass() { moved_during_a_pass run; }
+test_root_moved_away_during_a_pass() { moved_during_a_pass root; }
+
 # The same for a pointer file: `latest` set by hand to name a victim during
 # a pass that has gone on for over a second keeps that victim; so does one
 # that cannot be read by then (it may name it). A `latest` that is a
