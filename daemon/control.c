@@ -351,6 +351,15 @@ static int read_only_at(int fd, const char *path)
         return (sv.f_flag & ST_RDONLY) ? 1 : 0;
 }
 
+/* A watch path not watched because a symlink is there (never followed):
+ * said as such, not as missing. */
+static bool root_symlink(const struct root_state *rs)
+{
+        struct stat st;
+
+        return !rs->present && lstat(rs->root.w->path, &st) == 0 && S_ISLNK(st.st_mode);
+}
+
 static bool root_read_only(const struct root_state *rs)
 {
         return rs->present && rs->root.fd >= 0 && read_only_at(rs->root.fd, NULL) > 0;
@@ -433,6 +442,7 @@ int control_snapshot(const struct manager *m, bool runs, struct report_snapshot 
                         .path = m->roots[i].root.w->path,
                         .present = m->roots[i].present,
                         .locked = !m->roots[i].present && m->roots[i].lock_refused,
+                        .symlink = root_symlink(&m->roots[i]),
                         .read_only = root_read_only(&m->roots[i]),
                 };
         for (size_t i = 0; runs && i < m->n_roots; i++)
@@ -671,6 +681,7 @@ static json_object *state_json(struct manager *m, const char *status)
                 json_object_object_add(w, "path", json_str(rs->root.w->path));
                 json_object_object_add(w, "present", json_object_new_boolean(rs->present));
                 json_object_object_add(w, "locked", json_object_new_boolean(!rs->present && rs->lock_refused));
+                json_object_object_add(w, "symlink", json_object_new_boolean(root_symlink(rs)));
                 json_object_object_add(w, "read_only", json_object_new_boolean(root_read_only(rs)));
                 for (size_t j = 0; j < rs->n_runs; j++)
                         ckpts += rs->runs[j]->n_ckpts;
@@ -1329,9 +1340,10 @@ static void render_state(FILE *f, json_object *o)
 
                         fprintf(f, "  watch:    %s: %s%s, %zu run%s, %lld checkpoint%s\n",
                                 (s = get_str(w, "path")) ? s : "?",
-                                get_bool(w, "present")  ? "present"
-                                : get_bool(w, "locked") ? "LOCKED by another ckptd: not watched"
-                                                        : "MISSING",
+                                get_bool(w, "present")   ? "present"
+                                : get_bool(w, "locked")  ? "LOCKED by another ckptd: not watched"
+                                : get_bool(w, "symlink") ? "A SYMLINK, not followed: name the directory itself"
+                                                         : "MISSING",
                                 get_bool(w, "read_only") ? ", READ-ONLY: cannot delete" : "", n, n == 1 ? "" : "s",
                                 (long long)get_int(w, "checkpoints"), get_int(w, "checkpoints") == 1 ? "" : "s");
                         for (size_t j = 0; j < n && j < STATUS_RUNS_MAX; j++) {

@@ -739,7 +739,9 @@ char *report_status(const struct report_snapshot *s, const struct status_counts 
                 if (!s->watches[i].present) {
                         _cleanup_free_ char *path = log_escape(s->watches[i].path);
                         fprintf(f, "; %s %s", path ? path : "?",
-                                s->watches[i].locked ? "locked by another ckptd" : "missing");
+                                s->watches[i].locked    ? "locked by another ckptd"
+                                : s->watches[i].symlink ? "is a symlink, not followed"
+                                                        : "missing");
                 }
         if (n->monitor_missing > 0)
                 fprintf(f, "; %zu run%s kept whole: no checkpoint carries the monitor", n->monitor_missing,

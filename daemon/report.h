@@ -33,6 +33,7 @@ struct report_watch {
         const char *path; /* the daemon's, borrowed */
         bool present;
         bool locked;    /* there, but another ckptd holds its lock: not watched */
+        bool symlink;   /* not there: a symlink is at its path, never followed */
         bool read_only; /* on a read-only mount for ckptd: nothing deleted */
 };
 

@@ -272,6 +272,11 @@ EOC
         assert_grep "cannot open watch root: $msg" err
         start_daemon d.log -c c.conf --log-target stderr
         assert_grep "^ckptd: warning: $msg; watching for a directory to take its place$" d.log
+        # status says why it is not watched, not that it is missing
+        wait_for 10 eval '"$CKPTD" status 2>/dev/null | grep -q "watch: *$T/link: A SYMLINK, not followed"' ||
+                fail "status: $("$CKPTD" status 2>&1)"
+        "$CKPTD" status | grep -q "status: .*$T/link is a symlink, not followed" || fail "STATUS=: $("$CKPTD" status)"
+        "$CKPTD" status --json | grep -Eq '"symlink": ?true' || fail "status --json: $("$CKPTD" status --json)"
         stop_daemon d.log
         assert_names real/run "epoch=0-step=1.ckpt" "epoch=1-step=2.ckpt"
 }
