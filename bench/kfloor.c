@@ -331,24 +331,23 @@ static int check_open(int dir_fd, const char *name, int *ret_fd)
 }
 
 /* A victim as ckptd removes a plain checkpoint: the check (its lease also
- * says that no one else holds a flock on it), the run's path asked whether
- * it still leads to the run (a tree moved away during a pass), unlinkat(2)
- * on the run's pinned fd, close, one log line. *ret_gone_us: when the name
- * went. */
+ * says that no one else holds a flock on it), whether the watch path still
+ * leads to the watch directory and the run's ".." to it (a tree moved away
+ * during a pass), unlinkat(2) on the run's pinned fd, close, one log line.
+ * *ret_gone_us: when the name went. */
 static int victim_remove(int dir_fd, const char *dir, const char *name, double *ret_gone_us)
 {
-        char run_path[PATH_MAX];
         struct stat st;
         int fd = -1, r;
 
         r = check_open(dir_fd, name, &fd);
         if (r < 0)
                 return r;
-        r = snprintf(run_path, sizeof(run_path), "%s/%s", top, dir) < (int)sizeof(run_path) ? 0 : -ENAMETOOLONG;
-        if (r == 0 && CALL(fstatat(AT_FDCWD, run_path, &st, AT_SYMLINK_NOFOLLOW)) < 0)
+        if (CALL(fstatat(AT_FDCWD, top, &st, AT_SYMLINK_NOFOLLOW)) < 0 ||
+            CALL(fstatat(dir_fd, "..", &st, AT_SYMLINK_NOFOLLOW)) < 0) {
                 r = -errno;
-        if (r < 0)
                 goto out;
+        }
         if (CALL(unlinkat(dir_fd, name, 0)) < 0) {
                 r = -errno;
                 goto out;
@@ -953,8 +952,8 @@ int main(int argc, char **argv)
                 {.name = "victim",
                  .unit = "victim",
                  .units = 1,
-                 .what = "one victim: openat2, fstat, F_SETLEASE, fstatat of its run's path, unlinkat, close, a log "
-                         "line"},
+                 .what = "one victim: openat2, fstat, F_SETLEASE, fstatat of the watch path and of the run's .., "
+                         "unlinkat, close, a log line"},
                 {.name = "peer_victim",
                  .unit = "victim",
                  .units = 1,

@@ -970,45 +970,53 @@ int sweep_verify_files(struct root *r, const struct run *run, const struct ckpt 
         return each_file(r, run, c, run_fd, &(struct file_ask){.locks = locks, .newest_usec = c->mtime_usec});
 }
 
+/* Whether the run held open at run_fd still lies at its path beneath the
+ * watch directory: one directly in it by its parent (a lookup of ".."),
+ * a deeper one opened again beneath it, no symlink followed. 1, 0, -errno. */
+static int run_beneath(const struct root *r, const struct run *run, int run_fd)
+{
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+
+        if (!strchr(run->path, '/'))
+                return path_leads_to(run_fd, "..", AT_SYMLINK_NOFOLLOW, r->dev, r->ino);
+        fd = openat_beneath(r->fd, run->path, O_PATH | O_DIRECTORY, 0);
+        if (fd < 0)
+                return open_error_gone_or_replaced(fd) ? 0 : fd;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        return st.st_dev == run->dev && st.st_ino == run->ino;
+}
+
 /* Whether the run, and the watch directory above it, still lie at their
  * paths, right before a removal: a directory moved away during a pass (an
- * operator archiving a run, or the tree above the watch path) takes its
- * checkpoints out of the watch path, and a long pass (the start-up's, a
- * floor's) would go on removing there through the directories it holds.
- * path is the victim's (sweep_ckpt_path()), its last name_len bytes its
- * name. 1 here; 0 moved away or replaced, or -errno when that cannot be
- * told: said, and nothing more is removed in the run (in the watch
- * directory, when it moved) in this pass. */
-static int run_in_place(struct sweep *s, const struct root *r, const struct run *run, char *path, size_t name_len)
+ * operator archiving a run, or the tree above the watch path, perhaps
+ * leaving a symlink in its place) takes its checkpoints out of the watch
+ * path, and a long pass (the start-up's, a floor's) would go on removing
+ * there through the directories it holds. 1 here; 0 moved away or
+ * replaced, or -errno when that cannot be told: said, and nothing more is
+ * removed in the run (in the watch directory, when it moved) in this
+ * pass. */
+static int run_in_place(struct sweep *s, const struct root *r, const struct run *run, int run_fd)
 {
-        size_t n = strlen(path);
-        char was;
         int k;
 
         if (s->moved == r)
                 return 0;
-        if (n <= name_len)
-                return -EINVAL;
-        /* one lookup of the run's whole path: a move of anything from the
-         * watch directory down to the run leads it elsewhere */
-        n -= name_len + 1;
-        was = path[n];
-        path[n] = '\0';
-        k = path_leads_to(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, run->dev, run->ino);
-        path[n] = was;
-        if (k > 0)
-                return 1;
-        if (path_leads_to(AT_FDCWD, r->w->path, 0, r->dev, r->ino) == 0) {
+        k = path_leads_to(AT_FDCWD, r->w->path, AT_SYMLINK_NOFOLLOW, r->dev, r->ino);
+        if (k == 0) {
                 log_warning("%s no longer leads to the directory watched: it or a directory above it was moved or "
                             "replaced during the pass; deleting nothing more in it",
                             r->w->path);
                 s->moved = r;
                 return 0;
         }
+        if (k > 0 && strcmp(run->path, ".") != 0)
+                k = run_beneath(r, run, run_fd);
         if (k == 0)
                 log_warning("%s/%s was moved away or replaced during the pass; deleting nothing more in it", r->w->path,
                             run->path);
-        else
+        else if (k < 0)
                 log_warning_errno(k, "cannot tell whether %s/%s is still where it was: %m; deleting nothing more in it",
                                   r->w->path, run->path);
         return k;
@@ -1074,7 +1082,7 @@ int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const s
                 s->budget++;
                 return 0;
         }
-        if (run_in_place(s, r, run, path, strlen(c->name)) <= 0) {
+        if (run_in_place(s, r, run, fd) <= 0) {
                 s->budget++;
                 return 1;
         }

@@ -68,22 +68,44 @@ moved_during_a_pass() {
         case $1 in
         run) mv runs/a outside/a ;;
         root) mv runs outside/runs ;;
+        symlink) mv runs outside/runs && ln -s outside/runs runs ;;
         esac
         printf xxxxx >&3
         wait_exit $pid 0
         exec 3>&-
         local moved=outside/a
-        [ "$1" = root ] && moved=outside/runs/a
+        [ "$1" != run ] && moved=outside/runs/a
         assert_names "$moved" step-2 step-3 step-4 step-5
         case $1 in
         run) assert_grep "$T/runs/a was moved away or replaced during the pass; deleting nothing more in it" err ;;
-        root) assert_grep "$T/runs no longer leads to the directory watched" err ;;
+        *) assert_grep "$T/runs no longer leads to the directory watched" err ;;
         esac
         [ "$(grep -c '^ckptd: deleted /' err)" = 1 ] || fail "more than the one held was said deleted: $(cat err)"
 }
 
 test_run_moved_away_during_a_pass() { moved_during_a_pass run; }
 test_root_moved_away_during_a_pass() { moved_during_a_pass root; }
+# a symlink left at the watch path is never followed
+test_root_moved_away_behind_a_symlink_during_a_pass() { moved_during_a_pass symlink; }
+
+# A run whose whole path (watch path and run path) is longer than PATH_MAX
+# is read and removed through the directories held open: asking whether it
+# is still in place does not refuse its victims.
+test_run_beyond_path_max_is_swept() {
+        local c w d i
+        c=$(printf 'd%.0s' $(seq 200))
+        w=$T/w
+        for i in $(seq 10); do w=$w/$c; done
+        mkdir -p "$w"
+        d=$c
+        for i in $(seq 10); do d=$d/$c; done
+        (cd "$w" && mkdir -p "$d" && cd "$d" && for i in 1 2 3 4 5; do mkfile "step-$i" 4; done &&
+                touch -d "-1 hour" step-*) || fail "cannot make the tree"
+        [ "$(printf %s "$w/$d" | wc -c)" -gt 4096 ] || fail "the path is not longer than PATH_MAX"
+        "$CKPTD" -1 -w "$w" --pattern 'step-{step}' --keep-last 1 2>err || fail "ckptd -1 failed: $(cat err)"
+        (cd "$w" && cd "$d" && ls) >left
+        [ "$(cat left)" = step-5 ] || fail "left: $(cat left); $(cat err)"
+}
 
 # The same for a pointer file: `latest` set by hand to name a victim during
 # a pass that has gone on for over a second keeps that victim; so does one
