@@ -955,9 +955,12 @@ int metriclog_set_load(struct metriclog_set *s, int run_fd, const struct strv *g
         return r;
 }
 
+/* Two logs' values of one point agree as float32 (TensorBoard's scalars)
+ * holds them: a trainer logging float64 writes the double to metrics.csv
+ * and its float32 rounding to the events file. */
 static bool same_value(double a, double b)
 {
-        return a == b || (isnan(a) && isnan(b));
+        return a == b || (isnan(a) && isnan(b)) || (float)a == (float)b;
 }
 
 int metriclog_set_lookup(const struct metriclog_set *s, double epoch, double step, double *ret)

@@ -509,6 +509,20 @@ START_TEST(test_zero_in_a_name_two_logs)
         ck_assert_double_eq(v, 0.0004);
         metriclog_finish(&a);
         metriclog_finish(&b);
+
+        /* a float64 in metrics.csv, its float32 rounding in the events
+         * file: one value, as TensorBoard holds it */
+        ta = "epoch,step,val_loss\n0,9,0.9\n1,19,0.123456789012\n";
+        tb = "epoch,step,val_loss\n0,9,0.9\n1,19,0.12345679104328156\n";
+        ck_assert_int_eq(metriclog_parse_csv(ta, strlen(ta), "val_loss", &a), 0);
+        ck_assert_int_eq(metriclog_parse_csv(tb, strlen(tb), "val_loss", &b), 0);
+        ck_assert_int_eq(metriclog_set_lookup(&set, 1, 20, &v), 0);
+        metriclog_finish(&b);
+        tb = "epoch,step,val_loss\n0,9,0.9\n1,19,0.1234568\n";
+        ck_assert_int_eq(metriclog_parse_csv(tb, strlen(tb), "val_loss", &b), 0);
+        ck_assert_int_eq(metriclog_set_lookup(&set, 1, 20, &v), -EINVAL);
+        metriclog_finish(&a);
+        metriclog_finish(&b);
 }
 END_TEST
 
