@@ -434,6 +434,22 @@ test_many_runs_kth_best_of_every_run_first() {
         no_sanitizer_reports err err2
 }
 
+# floor_pass_held MIB NAME: ckptd-hooked on c.conf (log in d.log, pid in
+# CKPTD_PID), then NAME of MIB MiB written on $T/fs below the floor; returns
+# with the pass held at its first removal. Each byte written to fd 3 lets
+# one removal go on.
+floor_pass_held() {
+        mkfifo hook
+        exec 3<>hook # read-write: never blocks, and keeps the FIFO open between removals
+        CKPTD_TEST_HOOK="before:$T/hook" "$CKPTD_HOOKED" --log-target stderr -c c.conf 2>d.log 3>&- &
+        CKPTD_PID=$!
+        echo "$CKPTD_PID" >>"$T/pids"
+        wait_for 20 grep -q '^ckptd: watching ' d.log || fail "ckptd did not start: $(cat d.log)"
+        head -c $(($1 << 20)) /dev/zero >"$T/fs/$2"
+        wait_for 20 eval "ls -l /proc/$CKPTD_PID/fd 2>/dev/null | grep -q hook" ||
+                fail "the pass did not reach its first removal: $(cat d.log)"
+}
+
 # A floor pass reads no event until it ends. What changed in a run during
 # the pass is asked of the disk just before each eviction, and the run is
 # read again whole: the pass is held at its first victim (run B) by the
@@ -462,15 +478,7 @@ print("locked", flush=True)
 time.sleep(600)' "$b/$(ck 1 0.3)" "$b/$(ck 2 0.5)" >locker.out 3>&- &
         echo $! >>"$T/pids"
         wait_for 20 grep -q locked locker.out || fail "the flocks were not taken"
-        mkfifo hook
-        exec 3<>hook # read-write: never blocks, and keeps the FIFO open between removals
-        CKPTD_TEST_HOOK="before:$T/hook" "$CKPTD_HOOKED" --log-target stderr -c c.conf 2>d.log 3>&- &
-        CKPTD_PID=$!
-        echo "$CKPTD_PID" >>"$T/pids"
-        wait_for 20 grep -q '^ckptd: watching ' d.log || fail "ckptd did not start: $(cat d.log)"
-        head -c $((7 << 20)) /dev/zero >"$T/fs/filler1" # below the floor: a pass starts
-        wait_for 20 eval "ls -l /proc/$CKPTD_PID/fd 2>/dev/null | grep -q hook" ||
-                fail "the pass did not reach its first removal: $(cat d.log)"
+        floor_pass_held 7 filler1
         case $1 in
         keep) : >"$a/$(ck 1 0.2).keep" ;;
         rm) rm "$a/$(ck 0 0.1)" ;;
@@ -509,15 +517,7 @@ check_interval = 1;
 watch = ( { path = "$T/fs/logs"; preset = "lightning"; monitor = "val_loss"; keep_top_k = -1; keep_last = 1;
             settle = 0; min_free = "8M"; } );
 EOC
-        mkfifo hook
-        exec 3<>hook # read-write: never blocks, and keeps the FIFO open between removals
-        CKPTD_TEST_HOOK="before:$T/hook" "$CKPTD_HOOKED" --log-target stderr -c c.conf 2>d.log 3>&- &
-        CKPTD_PID=$!
-        echo "$CKPTD_PID" >>"$T/pids"
-        wait_for 20 grep -q '^ckptd: watching ' d.log || fail "ckptd did not start: $(cat d.log)"
-        head -c $((10 << 20)) /dev/zero >"$T/fs/filler" # below the floor: a pass starts
-        wait_for 20 eval "ls -l /proc/$CKPTD_PID/fd 2>/dev/null | grep -q hook" ||
-                fail "the pass did not reach its first removal: $(cat d.log)"
+        floor_pass_held 10 filler
         mkdir "$T/fs/archive"
         mv "$T/fs/logs" "$T/fs/archive/logs"
         printf xxxxxxxxxx >&3 # the pass goes on

@@ -319,6 +319,20 @@ EOP
         $PY -c "import torch, sys; torch.load(sys.argv[1])" lt/last.ckpt || fail "last.ckpt no longer loads"
 }
 
+# lightning_log_run RUN MONITOR TOP_K NAME...: a Lightning run RUN whose
+# version_0/metrics.csv is read from stdin and whose checkpoints NAME.ckpt
+# are an hour old, swept once (-1) with the preset, keep_last 1; stderr in
+# err.
+lightning_log_run() {
+        local run=$1 monitor=$2 k=$3 v=$1/lightning_logs/version_0 n
+        shift 3
+        rm -rf "$run" && mkdir -p "$v/checkpoints"
+        cat >"$v/metrics.csv"
+        for n in "$@"; do mkfile "$v/checkpoints/$n.ckpt" 4; done
+        old "$v/checkpoints"/* "$v/metrics.csv"
+        "$CKPTD" -1 -w "$T/$run" --preset lightning --monitor "$monitor" --keep-top-k "$k" --keep-last 1 2>err
+}
+
 # Lightning names a metric not logged yet 0: ModelCheckpoint(filename=
 # "{epoch}-{step}-{val_loss:.3f}", every_n_train_steps=25, save_top_k=-1)
 # writes "val_loss=0.000" into every save before the first validation. Such a
@@ -327,72 +341,45 @@ EOP
 # log held the monitor before but not there (a real 0), it is kept,
 # unranked. In the daemon too, for a save renamed in.
 test_lightning_zero_filled_monitor_is_no_value() {
-        local c=lt/lightning_logs/version_0/checkpoints s
-        mkdir -p "$c"
-        printf 'epoch,step,train_loss,val_loss\n0,24,1.9,\n0,99,,0.61\n1,199,,0.42\n2,299,,0.35\n3,399,,0.47\n' \
-                >lt/lightning_logs/version_0/metrics.csv
-        for s in epoch=0-step=25-val_loss=0.000 epoch=0-step=50-val_loss=0.000 epoch=1-step=100-val_loss=0.610 \
-                epoch=1-step=200-val_loss=0.420 epoch=2-step=300-val_loss=0.350 epoch=3-step=400-val_loss=0.470; do
-                mkfile "$c/$s.ckpt" 4
-        done
-        old "$c"/* lt/lightning_logs/version_0/metrics.csv
-        "$CKPTD" -1 -w "$T/lt" --preset lightning --monitor val_loss --keep-top-k 2 --keep-last 1 2>err
+        local c=lt/lightning_logs/version_0/checkpoints
+        printf 'epoch,step,train_loss,val_loss\n0,24,1.9,\n0,99,,0.61\n1,199,,0.42\n2,299,,0.35\n3,399,,0.47\n' |
+                lightning_log_run lt val_loss 2 epoch=0-step=25-val_loss=0.000 epoch=0-step=50-val_loss=0.000 \
+                        epoch=1-step=100-val_loss=0.610 epoch=1-step=200-val_loss=0.420 epoch=2-step=300-val_loss=0.350 \
+                        epoch=3-step=400-val_loss=0.470
         assert_names "$c" epoch=1-step=200-val_loss=0.420.ckpt epoch=2-step=300-val_loss=0.350.ckpt \
                 epoch=3-step=400-val_loss=0.470.ckpt
         # a real 0 (a train_loss of 0.0004 in "{train_loss:.3f}"), saved
         # between two points of the log, is no filling: kept, unranked
-        rm -rf lt2 && mkdir -p "lt2${c#lt}"
-        printf 'epoch,step,train_loss\n0,49,0.9\n0,99,0.5\n1,149,0.3\n1,199,0.2\n' \
-                >lt2/lightning_logs/version_0/metrics.csv
-        for s in epoch=0-step=100-train_loss=0.500 epoch=1-step=150-train_loss=0.300 \
-                epoch=1-step=175-train_loss=0.000 epoch=1-step=200-train_loss=0.200; do
-                mkfile "lt2${c#lt}/$s.ckpt" 4
-        done
-        old "lt2${c#lt}"/* lt2/lightning_logs/version_0/metrics.csv
-        "$CKPTD" -1 -w "$T/lt2" --preset lightning --monitor train_loss --keep-top-k 1 --keep-last 1 2>err
+        printf 'epoch,step,train_loss\n0,49,0.9\n0,99,0.5\n1,149,0.3\n1,199,0.2\n' |
+                lightning_log_run lt2 train_loss 1 epoch=0-step=100-train_loss=0.500 epoch=1-step=150-train_loss=0.300 \
+                        epoch=1-step=175-train_loss=0.000 epoch=1-step=200-train_loss=0.200
         assert_names "lt2${c#lt}" epoch=1-step=175-train_loss=0.000.ckpt epoch=1-step=200-train_loss=0.200.ckpt
         assert_grep "its name's 0 is what Lightning writes for a metric not logged yet" err
         # a 0 before where the log begins (a resume removed metrics.csv,
         # and its first rows with it): whether it was filled in is unknown
-        rm -rf lt3 && mkdir -p "lt3${c#lt}"
-        printf 'epoch,step,train_loss\n3,349,0.3\n3,399,0.2\n' >lt3/lightning_logs/version_0/metrics.csv
-        for s in epoch=1-step=150-train_loss=0.000 epoch=3-step=350-train_loss=0.300 \
-                epoch=3-step=400-train_loss=0.200; do
-                mkfile "lt3${c#lt}/$s.ckpt" 4
-        done
-        old "lt3${c#lt}"/* lt3/lightning_logs/version_0/metrics.csv
-        "$CKPTD" -1 -w "$T/lt3" --preset lightning --monitor train_loss --keep-top-k 1 --keep-last 1 2>err
+        printf 'epoch,step,train_loss\n3,349,0.3\n3,399,0.2\n' |
+                lightning_log_run lt3 train_loss 1 epoch=1-step=150-train_loss=0.000 epoch=3-step=350-train_loss=0.300 \
+                        epoch=3-step=400-train_loss=0.200
         assert_names "lt3${c#lt}" epoch=1-step=150-train_loss=0.000.ckpt epoch=3-step=400-train_loss=0.200.ckpt
         assert_grep "epoch=1-step=150-train_loss=0.000.ckpt: cannot read its metric log (which begins after it" err
         # two optimizers: the name's step counts both, the log's one, so
         # the row at the name's step is of a later epoch; the real 0 (a
         # val_loss of 0.0004) is not ranked by it
-        rm -rf lt4 && mkdir -p "lt4${c#lt}"
-        printf 'epoch,step,val_loss\n0,19,0.9\n1,39,0.0004\n2,59,0.5\n3,79,0.3\n4,99,0.2\n' \
-                >lt4/lightning_logs/version_0/metrics.csv
-        for s in epoch=0-step=40-val_loss=0.900 epoch=1-step=80-val_loss=0.000 epoch=2-step=120-val_loss=0.500 \
-                epoch=3-step=160-val_loss=0.300 epoch=4-step=200-val_loss=0.200; do
-                mkfile "lt4${c#lt}/$s.ckpt" 4
-        done
-        old "lt4${c#lt}"/* lt4/lightning_logs/version_0/metrics.csv
-        "$CKPTD" -1 -w "$T/lt4" --preset lightning --monitor val_loss --keep-top-k 1 --keep-last 1 2>err
+        printf 'epoch,step,val_loss\n0,19,0.9\n1,39,0.0004\n2,59,0.5\n3,79,0.3\n4,99,0.2\n' |
+                lightning_log_run lt4 val_loss 1 epoch=0-step=40-val_loss=0.900 epoch=1-step=80-val_loss=0.000 \
+                        epoch=2-step=120-val_loss=0.500 epoch=3-step=160-val_loss=0.300 epoch=4-step=200-val_loss=0.200
         assert_names "lt4${c#lt}" epoch=1-step=80-val_loss=0.000.ckpt epoch=4-step=200-val_loss=0.200.ckpt
         # the other way (manual optimization stepping every fourth batch):
         # the log's steps run ahead of the names', and epoch 2's real 0,
         # logged at step 299, is not taken for one filled in
-        rm -rf lt5 && mkdir -p "lt5${c#lt}"
+        local e s
         { echo epoch,step,train_loss,val_loss
           for s in 0:0.500 1:0.200 2:0.0003 3:0.100 4:0.150; do
                 e=${s%%:*}
                 printf '%s,%s,0.9,\n%s,%s,0.9,\n%s,%s,,%s\n' "$e" $((100 * e + 49)) "$e" $((100 * e + 98)) \
                         "$e" $((100 * e + 99)) "${s#*:}"
-          done; } >lt5/lightning_logs/version_0/metrics.csv
-        for s in epoch=0-step=25-val_loss=0.500 epoch=1-step=50-val_loss=0.200 epoch=2-step=75-val_loss=0.000 \
-                epoch=3-step=100-val_loss=0.100 epoch=4-step=125-val_loss=0.150; do
-                mkfile "lt5${c#lt}/$s.ckpt" 4
-        done
-        old "lt5${c#lt}"/* lt5/lightning_logs/version_0/metrics.csv
-        "$CKPTD" -1 -w "$T/lt5" --preset lightning --monitor val_loss --keep-top-k 2 --keep-last 1 2>err
+          done; } | lightning_log_run lt5 val_loss 2 epoch=0-step=25-val_loss=0.500 epoch=1-step=50-val_loss=0.200 \
+                epoch=2-step=75-val_loss=0.000 epoch=3-step=100-val_loss=0.100 epoch=4-step=125-val_loss=0.150
         assert_names "lt5${c#lt}" epoch=2-step=75-val_loss=0.000.ckpt epoch=3-step=100-val_loss=0.100.ckpt \
                 epoch=4-step=125-val_loss=0.150.ckpt
         # the daemon: a save renamed in with a filled 0 (a run resumed, not
