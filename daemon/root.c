@@ -148,7 +148,8 @@ void root_lost(struct manager *m, struct root_state *rs)
 
 int root_at_path(const struct root_state *rs)
 {
-        return path_leads_to(AT_FDCWD, rs->root.w->path, 0, rs->root.dev, rs->root.ino);
+        /* a symlink left in its place is never followed, as at the open */
+        return path_leads_to(AT_FDCWD, rs->root.w->path, AT_SYMLINK_NOFOLLOW, rs->root.dev, rs->root.ino);
 }
 
 bool root_here(struct manager *m, struct root_state *rs)

@@ -1229,6 +1229,26 @@ test_hard_link_in_is_not_written_forever() {
 
 # The root and its parent removed and made again (rm -rf exp; mkdir -p
 # exp/ckpts): found again at the next check_interval.
+# A tree archived from two levels above the watch path, with a symlink
+# left where the watch directory was (no event of the watch or its parent):
+# the symlink is never followed, so the watch is lost and said to be a
+# symlink, and nothing is deleted in the tree moved away.
+test_root_moved_away_behind_a_symlink_is_lost() {
+        mkdir -p g/p/runs/a
+        cat >c.conf <<EOC
+check_interval = 1;
+watch = ( { path = "$T/g/p/runs"; pattern = "step_{step}.pt"; keep_last = 1; settle = 0.2; } );
+EOC
+        start_daemon d.log -c c.conf
+        mv g g2 && mkdir -p g/p && ln -s ../../g2/p/runs g/p/runs
+        for s in 1 2 3; do printf x >"g2/p/runs/a/step_$s.pt"; done
+        wait_for 20 eval '"$CKPTD" status 2>/dev/null | grep -q "watch: *$T/g/p/runs: A SYMLINK, not followed"' ||
+                fail "status: $("$CKPTD" status 2>&1); $(cat d.log)"
+        assert_grep "$T/g/p/runs no longer leads to the directory watched" d.log
+        assert_names g2/p/runs/a step_1.pt step_2.pt step_3.pt
+        stop_daemon d.log
+}
+
 test_root_and_parent_recreated() {
         mkdir -p exp/ckpts
         cat >c.conf <<EOC
