@@ -243,13 +243,17 @@ int report_config(FILE *f, const struct config *c)
         return status;
 }
 
-/* The complete_marker run's directory checkpoints are to hold: the watch's,
- * or under preset auto the one of the layout found in the run. */
-static const char *run_marker(const struct root *r, const struct run *run)
+/* What c lacks when it is unmarked: the complete_marker a directory of the
+ * run is to hold (the watch's, or under preset auto the one of the layout
+ * found in the run), or the member a group of files is complete with
+ * (TensorFlow's .index) when it has none. NULL: nothing to name. */
+static const char *run_marker(const struct root *r, const struct run *run, const struct ckpt *c)
 {
-        const struct preset *p = run->preset ? preset_find(run->preset) : NULL;
+        const struct preset *p = preset_find(run->preset ? run->preset : r->w->preset);
 
-        return p ? p->complete_marker : r->w->complete_marker;
+        if (!c->is_dir)
+                return p && p->member_last && !ckpt_has_member_ending(c, p->member_last) ? p->member_last : NULL;
+        return run->preset && p ? p->complete_marker : r->w->complete_marker;
 }
 
 /* "best#1,last,pinned(symlink)", "incomplete(no .metadata)" or "policy"
@@ -386,7 +390,7 @@ static void print_run_table(FILE *f, const struct root *r, const struct run *run
                 "REASONS");
         for (size_t i = 0; i < run->n_ckpts; i++) {
                 const struct ckpt *c = &run->ckpts[i];
-                _cleanup_free_ char *why = reasons_string(c, run_marker(r, run));
+                _cleanup_free_ char *why = reasons_string(c, run_marker(r, run, c));
 
                 bytes += c->size_bytes;
                 fprintf(f, "  %-7s %7s  %-*s  %-*s  %s", c->verdict.keep ? "keep" : "delete",

@@ -275,6 +275,20 @@ char *ckpt_field_text(const struct ckpt *c, size_t i, char *buf, size_t len)
         return number_format(ckpt_field_value(c, i), buf, len);
 }
 
+bool ckpt_has_member_ending(const struct ckpt *c, const char *suffix)
+{
+        size_t n = strlen(suffix);
+
+        for (size_t k = 0; k < c->n_members; k++) {
+                const char *name = ckpt_member(c, k);
+                size_t len = strlen(name);
+
+                if (len > n && strcmp(name + len - n, suffix) == 0)
+                        return true;
+        }
+        return false;
+}
+
 int ckpt_field_find(const struct ckpt *c, const char *name)
 {
         for (size_t i = 0; i < c->n_fields; i++)

@@ -19,11 +19,14 @@
  * groups files with equal fields), and the text-format CheckpointState in
  * `checkpoint` names the latest (model_checkpoint_path) and the ones it
  * still manages (all_model_checkpoint_paths), all pinned. The bundle writer
- * writes each file as "<name>.tempstate<random>" and renames it in. */
+ * writes each file as "<name>.tempstate<random>" and renames it in, the
+ * .data files first and the .index last; a sharded save renames its shards'
+ * .data files in and then writes the merged .index in place (MergeBundles).
+ * A prefix without its .index is a save under way, or one that died. */
 #define TF_PRESET(n)                                                                                                   \
         {                                                                                                              \
                 .name = (n), .pattern = "ckpt-{step}.*", .kind = KIND_FILE, .metric_source = METRIC_NAME,              \
-                .pointer_files = {"checkpoint", NULL}, .exclude = {"*.tempstate*", NULL},                              \
+                .pointer_files = {"checkpoint", NULL}, .exclude = {"*.tempstate*", NULL}, .member_last = ".index",     \
                 .summary = "TensorFlow/Keras ckpt-N.index + .data-* prefixes, `checkpoint` state pinned",              \
         }
 

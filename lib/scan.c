@@ -1036,6 +1036,8 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
         struct scan_ctx ctx;
         struct stat st;
         uint64_t mnt_id;
+        const struct preset *preset;
+        const char *last;
         bool groups, ema, layout;
         int r;
 
@@ -1131,6 +1133,8 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
 
         groups = pattern_groups(pat);
         ema = !groups && streq_ptr(w->preset, "nemo");
+        preset = groups ? preset_find(w->preset) : NULL;
+        last = preset ? preset->member_last : NULL;
         if (groups && n_cands > 1)
                 qsort(cands, n_cands, sizeof(*cands), cand_cmp);
         if (ema && n_cands > 1)
@@ -1163,6 +1167,11 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
                 r = ckpt_build(&ctx, cands + i, j - i, &run.ckpts[run.n_ckpts]);
                 if (r < 0)
                         goto out;
+                if (r == 0 && last && !run.ckpts[run.n_ckpts].is_dir &&
+                    !ckpt_has_member_ending(&run.ckpts[run.n_ckpts], last)) {
+                        run.ckpts[run.n_ckpts].unmarked = true; /* a save under way, or one that died */
+                        run.ckpts[run.n_ckpts].complete = false;
+                }
                 if (r == 0)
                         run.n_ckpts++;
                 i = j;

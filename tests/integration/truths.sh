@@ -183,6 +183,28 @@ test_keras_layout() {
         [ "${#idx[@]}" = 7 ] || fail "deleted with an unreadable state: $(ls tf)"
 }
 
+# TensorFlow renames a prefix's .data files in before it writes its .index
+# (a sharded save writes the merged .index in place after): a prefix
+# without its .index is a save under way or one that died, however quiet,
+# and the newest complete one before it stays, with no `checkpoint` state
+# to pin it (tf.train.Checkpoint.write() keeps none).
+test_tensorflow_prefix_without_index_is_kept() {
+        tf_tree tf ckpt-7 ckpt-7
+        rm tf/checkpoint tf/*.tempstate*
+        mkfile tf/ckpt-8.data-00000-of-00002 4
+        mkfile tf/ckpt-8.data-00001-of-00002 4
+        old tf/ckpt-8.*
+        "$CKPTD" -l -w "$T/tf" --preset tensorflow --keep-last 1 >list
+        grep 'ckpt-8.data' list | grep -q 'incomplete(no .index)' || fail "ckpt-8 not said incomplete: $(cat list)"
+        "$CKPTD" -1 -w "$T/tf" --preset tensorflow --keep-last 1 2>err
+        assert_names tf ckpt-7.data-00000-of-00001 ckpt-7.index ckpt-8.data-00000-of-00002 ckpt-8.data-00001-of-00002
+        # its .index written: complete, and the newest
+        mkfile tf/ckpt-8.index 1
+        old tf/ckpt-8.index
+        "$CKPTD" -1 -w "$T/tf" --preset keras --keep-last 1 2>err
+        assert_names tf ckpt-8.data-00000-of-00002 ckpt-8.data-00001-of-00002 ckpt-8.index
+}
+
 # ds_saved DIR STEP...: complete DeepSpeed saves, two hours old.
 ds_saved() {
         local d=$1 s
