@@ -22,11 +22,13 @@
  * writes each file as "<name>.tempstate<random>" and renames it in, the
  * .data files first and the .index last; a sharded save renames its shards'
  * .data files in and then writes the merged .index in place (MergeBundles).
- * A prefix without its .index is a save under way, or one that died. */
+ * Its removal goes the other way, the .index first. Keras's own ckpt-N.keras
+ * or .h5 file is a group of one, with no .data. */
 #define TF_PRESET(n)                                                                                                   \
         {                                                                                                              \
                 .name = (n), .pattern = "ckpt-{step}.*", .kind = KIND_FILE, .metric_source = METRIC_NAME,              \
-                .pointer_files = {"checkpoint", NULL}, .exclude = {"*.tempstate*", NULL}, .member_last = ".index",     \
+                .pointer_files = {"checkpoint", NULL}, .exclude = {"*.tempstate*", NULL}, .member_data = ".data-",     \
+                .member_last = ".index",                                                                               \
                 .summary = "TensorFlow/Keras ckpt-N.index + .data-* prefixes, `checkpoint` state pinned",              \
         }
 

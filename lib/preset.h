@@ -15,9 +15,10 @@ struct preset {
         const char *metric_file; /* for METRIC_JSON_FILE */
         const char *complete_marker;
         bool require_marker; /* watch_conf.require_marker */
-        /* a group of files is complete only once a member's name ends so:
-         * the file its trainer writes last (TensorFlow's .index) */
-        const char *member_last;
+        /* a group of files with a member whose name holds member_data is
+         * complete only once a member's name ends in member_last, the file
+         * its trainer writes last (TensorFlow's .data-* and .index) */
+        const char *member_data, *member_last;
         const char *pointer_files[4]; /* NULL-terminated */
         const char *exclude[6];       /* NULL-terminated, added to the watch */
         const char *metric_log[4];    /* NULL-terminated, relative to the run */

@@ -933,6 +933,41 @@ out:
         return r;
 }
 
+static bool ckpt_has_member_holding(const struct ckpt *c, const char *s)
+{
+        for (size_t k = 0; k < c->n_members; k++)
+                if (strstr(ckpt_member(c, k), s))
+                        return true;
+        return false;
+}
+
+/* TensorFlow renames a prefix's .data files in before it writes its .index
+ * (the preset's member_data and member_last): a prefix with its .data and
+ * no .index, past every prefix that has one, is a save under way or one
+ * that died, however quiet, and displaces nothing. One before an indexed
+ * one is what an interrupted removal leaves (the .index goes first): no
+ * save, decided as it is. The run is sorted. */
+static void unindexed_by_run(const struct preset *p, struct run *run)
+{
+        double indexed = -INFINITY;
+
+        for (size_t i = 0; i < run->n_ckpts; i++) {
+                const struct ckpt *c = &run->ckpts[i];
+
+                if (!c->is_dir && ckpt_has_member_ending(c, p->member_last) && c->order > indexed)
+                        indexed = c->order;
+        }
+        for (size_t i = 0; i < run->n_ckpts; i++) {
+                struct ckpt *c = &run->ckpts[i];
+
+                if (c->is_dir || c->order < indexed || ckpt_has_member_ending(c, p->member_last) ||
+                    !ckpt_has_member_holding(c, p->member_data))
+                        continue;
+                c->unmarked = true;
+                c->complete = false;
+        }
+}
+
 static int ckpt_cmp(const void *x, const void *y)
 {
         const struct ckpt *a = x, *b = y;
@@ -1037,7 +1072,6 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
         struct stat st;
         uint64_t mnt_id;
         const struct preset *preset;
-        const char *last;
         bool groups, ema, layout;
         int r;
 
@@ -1134,7 +1168,6 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
         groups = pattern_groups(pat);
         ema = !groups && streq_ptr(w->preset, "nemo");
         preset = groups ? preset_find(w->preset) : NULL;
-        last = preset ? preset->member_last : NULL;
         if (groups && n_cands > 1)
                 qsort(cands, n_cands, sizeof(*cands), cand_cmp);
         if (ema && n_cands > 1)
@@ -1167,11 +1200,6 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
                 r = ckpt_build(&ctx, cands + i, j - i, &run.ckpts[run.n_ckpts]);
                 if (r < 0)
                         goto out;
-                if (r == 0 && last && !run.ckpts[run.n_ckpts].is_dir &&
-                    !ckpt_has_member_ending(&run.ckpts[run.n_ckpts], last)) {
-                        run.ckpts[run.n_ckpts].unmarked = true; /* a save under way, or one that died */
-                        run.ckpts[run.n_ckpts].complete = false;
-                }
                 if (r == 0)
                         run.n_ckpts++;
                 i = j;
@@ -1179,6 +1207,8 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
         if (run.n_ckpts > 1)
                 qsort(run.ckpts, run.n_ckpts, sizeof(*run.ckpts), ckpt_cmp);
         unmarked_by_run(w, &run);
+        if (preset && preset->member_last)
+                unindexed_by_run(preset, &run);
 
         pins_keep_files(&l, &run);
         r = pins_symlinks(run_fd, &l, &run);

@@ -184,10 +184,11 @@ test_keras_layout() {
 }
 
 # TensorFlow renames a prefix's .data files in before it writes its .index
-# (a sharded save writes the merged .index in place after): a prefix
-# without its .index is a save under way or one that died, however quiet,
-# and the newest complete one before it stays, with no `checkpoint` state
-# to pin it (tf.train.Checkpoint.write() keeps none).
+# (a sharded save writes the merged .index in place after): a prefix with
+# .data and no .index, past every indexed one, is a save under way or one
+# that died, however quiet, and the newest complete one before it stays,
+# with no `checkpoint` state to pin it (tf.train.Checkpoint.write() keeps
+# none).
 test_tensorflow_prefix_without_index_is_kept() {
         tf_tree tf ckpt-7 ckpt-7
         rm tf/checkpoint tf/*.tempstate*
@@ -203,6 +204,20 @@ test_tensorflow_prefix_without_index_is_kept() {
         old tf/ckpt-8.index
         "$CKPTD" -1 -w "$T/tf" --preset keras --keep-last 1 2>err
         assert_names tf ckpt-8.data-00000-of-00002 ckpt-8.data-00001-of-00002 ckpt-8.index
+        # .data left by a removal cut short (the .index goes first) before
+        # an indexed prefix: no save, decided as any other
+        rm -rf tf
+        tf_tree tf ckpt-7 ckpt-7
+        rm tf/checkpoint tf/*.tempstate* tf/ckpt-3.index
+        "$CKPTD" -1 -w "$T/tf" --preset tensorflow --keep-last 1 2>err
+        assert_names tf ckpt-7.data-00000-of-00001 ckpt-7.index
+        # Keras's own ckpt-N.keras files hold no .data: each is complete
+        rm -rf tf
+        mkdir tf
+        for s in 1 2 3; do mkfile "tf/ckpt-$s.keras" 2; done
+        old tf/*
+        "$CKPTD" -1 -w "$T/tf" --preset keras --keep-last 1 2>err
+        assert_names tf ckpt-3.keras
 }
 
 # ds_saved DIR STEP...: complete DeepSpeed saves, two hours old.
