@@ -15,6 +15,7 @@
 #include "fsutil.h"
 #include "metricfile.h"
 #include "scan_pins.h"
+#include "verify.h"
 
 /* The checkpoint with a member named by the len bytes at name, or NULL. */
 static struct ckpt *find_by_member(struct run *run, const char *name, size_t len)
@@ -254,8 +255,10 @@ static int pin_tf_state(struct run *run, char *buf, size_t len)
  * a NUL or another control character (EBADMSG: a name is one line of
  * text): a trainer rewrites it in place (DeepSpeed and Megatron open it
  * with "w"), and a read between the truncation and the write must not
- * unpin what it names. Its close is an event of the run, which reads it
- * again. */
+ * unpin what it names. Nor must a read between two of its writes: one open
+ * for writing by another process (a read lease refused, verify.h) marks
+ * the run too (EBUSY), and one that is not stays so while it is read.
+ * Its close is an event of the run, which reads it again. */
 /* A pointer file is written after the save it names (DeepSpeed's latest
  * once every rank's shards are, Megatron's tracker after its barrier,
  * TensorFlow's state after the files): the newest checkpoint, ordered past
@@ -299,7 +302,17 @@ int pins_pointer_files(int run_fd, const struct strv *files, struct run *run)
                 int r;
 
                 fd = open_file_at(run_fd, files->v[i], &st);
-                r = fd < 0 ? fd : read_fd_all(fd, &st, POINTER_FILE_MAX, &buf, &len);
+                /* a trainer may write it in more than one write(2): a part
+                 * ("global_", or "10" of "100") may name another checkpoint
+                 * or none */
+                r = fd < 0 || !S_ISREG(st.st_mode) ? 0 : verify_fd_writer(fd);
+                if (r > 0) {
+                        if (scan_run_error(run, -EBUSY, "pointer file %s (open for writing)", files->v[i]) < 0)
+                                return -ENOMEM;
+                        continue;
+                }
+                if (r == 0)
+                        r = fd < 0 ? fd : read_fd_all(fd, &st, POINTER_FILE_MAX, &buf, &len);
                 if (r == -ELOOP) {
                         /* its target names a checkpoint: pinned as a
                          * symlink; names none (or is no symlink now, read

@@ -299,6 +299,15 @@ static int lease_read(int fd)
         return fcntl(fd, F_SETLEASE, F_RDLCK) == 0 ? 0 : -errno;
 }
 
+int verify_fd_writer(int fd)
+{
+        int r = lease_read(fd);
+
+        if (r == -EAGAIN)
+                return 1;
+        return r < 0 && !verify_lease_unsupported(r) ? r : 0;
+}
+
 int verify_file_writer(int dir_fd, const char *name, const struct stat *expect, int64_t newest_usec)
 {
         struct stat st;

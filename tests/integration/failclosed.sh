@@ -123,6 +123,34 @@ test_deepspeed_latest_caught_empty_keeps_the_run() {
         stop_daemon d.log
 }
 
+# A trainer may write `latest` in more than one write(2): a read between
+# two finds a part ("global_", or "1" of "10") that names another
+# checkpoint or none. Held open for writing, it is not read: the run is kept
+# whole, by -1 and by the daemon at a new save, until the writer's close.
+test_deepspeed_latest_caught_half_written_keeps_the_run() {
+        deepspeed_run "$T/run"
+        exec 7>"$T/run/latest"
+        printf 'global_' >&7
+        assert_exit 0 "$CKPTD" -1 --preset deepspeed --keep-last 1 -w "$T/run" 2>err
+        assert_names "$T/run" global_step1 global_step2 global_step3 latest
+        assert_grep "cannot read pointer file latest (open for writing)" err
+        printf 'step1\n' >&7
+        exec 7>&-
+        start_daemon d.log --preset deepspeed --keep-last 1 --settle 0.2 -w "$T/run"
+        wait_names "$T/run" global_step1 global_step3 latest
+        exec 7>"$T/run/latest"
+        printf 'global_' >&7
+        mkdir "$T/run/tmp"
+        mkfile "$T/run/tmp/mp_rank_00_model_states.pt" 4
+        mv "$T/run/tmp" "$T/run/global_step4"
+        wait_for 20 grep -q "pointer file latest (open for writing)" d.log || fail "not kept whole: $(cat d.log)"
+        assert_names "$T/run" global_step1 global_step3 global_step4 latest
+        printf 'step1\n' >&7
+        exec 7>&-
+        wait_names "$T/run" global_step1 global_step4 latest
+        stop_daemon d.log
+}
+
 # A `latest` that is a symlink to a file kept elsewhere (a restore point, a
 # DVC or git-annex checkout) names what that file holds, which ckptd does not
 # read (it follows no symlink): the run is kept whole, said so, and the
