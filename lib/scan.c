@@ -942,26 +942,30 @@ static bool ckpt_has_member_holding(const struct ckpt *c, const char *s)
 }
 
 /* TensorFlow renames a prefix's .data files in before it writes its .index
- * (the preset's member_data and member_last): a prefix with its .data and
- * no .index, past every prefix that has one, is a save under way or one
- * that died, however quiet, and displaces nothing. One before an indexed
- * one is what an interrupted removal leaves (the .index goes first): no
- * save, decided as it is. The run is sorted. */
+ * (the preset's member_data and member_last), and writes a .data file for
+ * every prefix: only one with both is whole. One with only one of them,
+ * past every whole prefix, is a save under way or one that died, however
+ * quiet, and displaces nothing. One before a whole one is what a removal
+ * cut short leaves (TensorFlow removes the .index first, `rm ckpt-3.*` the
+ * .data): no save, decided as it is. A group with neither (Keras's own
+ * ckpt-4.keras) is no bundle. The run is sorted. */
 static void unindexed_by_run(const struct preset *p, struct run *run)
 {
-        double indexed = -INFINITY;
+        double whole = -INFINITY;
 
         for (size_t i = 0; i < run->n_ckpts; i++) {
                 const struct ckpt *c = &run->ckpts[i];
 
-                if (!c->is_dir && ckpt_has_member_ending(c, p->member_last) && c->order > indexed)
-                        indexed = c->order;
+                if (!c->is_dir && ckpt_has_member_ending(c, p->member_last) &&
+                    ckpt_has_member_holding(c, p->member_data) && c->order > whole)
+                        whole = c->order;
         }
         for (size_t i = 0; i < run->n_ckpts; i++) {
                 struct ckpt *c = &run->ckpts[i];
+                bool index = ckpt_has_member_ending(c, p->member_last);
+                bool data = ckpt_has_member_holding(c, p->member_data);
 
-                if (c->is_dir || c->order < indexed || ckpt_has_member_ending(c, p->member_last) ||
-                    !ckpt_has_member_holding(c, p->member_data))
+                if (c->is_dir || c->order < whole || index == data)
                         continue;
                 c->unmarked = true;
                 c->complete = false;

@@ -185,10 +185,9 @@ test_keras_layout() {
 
 # TensorFlow renames a prefix's .data files in before it writes its .index
 # (a sharded save writes the merged .index in place after): a prefix with
-# .data and no .index, past every indexed one, is a save under way or one
-# that died, however quiet, and the newest complete one before it stays,
-# with no `checkpoint` state to pin it (tf.train.Checkpoint.write() keeps
-# none).
+# only one of them, past every whole one, is a save under way or one that
+# died, however quiet, and the newest whole one before it stays, with no
+# `checkpoint` state to pin it (tf.train.Checkpoint.write() keeps none).
 test_tensorflow_prefix_without_index_is_kept() {
         tf_tree tf ckpt-7 ckpt-7
         rm tf/checkpoint tf/*.tempstate*
@@ -211,6 +210,13 @@ test_tensorflow_prefix_without_index_is_kept() {
         rm tf/checkpoint tf/*.tempstate* tf/ckpt-3.index
         "$CKPTD" -1 -w "$T/tf" --preset tensorflow --keep-last 1 2>err
         assert_names tf ckpt-7.data-00000-of-00001 ckpt-7.index
+        # a .index whose .data went first (`rm ckpt-7.*`): the newest
+        # whole prefix stays
+        rm -rf tf
+        tf_tree tf ckpt-7 ckpt-7
+        rm tf/checkpoint tf/*.tempstate* tf/ckpt-7.data-*
+        "$CKPTD" -1 -w "$T/tf" --preset tensorflow --keep-last 1 2>err
+        assert_names tf ckpt-6.data-00000-of-00001 ckpt-6.index ckpt-7.index
         # Keras's own ckpt-N.keras files hold no .data: each is complete
         rm -rf tf
         mkdir tf
