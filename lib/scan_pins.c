@@ -257,8 +257,10 @@ static int pin_tf_state(struct run *run, char *buf, size_t len)
  * with "w"), and a read between the truncation and the write must not
  * unpin what it names. Nor must a read between two of its writes: one open
  * for writing by another process (a read lease refused, verify.h) marks
- * the run too (EBUSY), and one that is not stays so while it is read.
- * Its close is an event of the run, which reads it again. */
+ * the run too (EBUSY), and one that is not stays so while it is read (or
+ * is found opened so after, the lease broken); one closed between them
+ * names none of the run's, written within settle (EAGAIN). Its close is an
+ * event of the run, which reads it again. */
 /* A pointer file is written after the save it names (DeepSpeed's latest
  * once every rank's shards are, Megatron's tracker after its barrier,
  * TensorFlow's state after the files): the newest checkpoint, ordered past
@@ -288,7 +290,7 @@ static void pins_unpointed(struct run *run, int64_t pointers_mtime_usec)
         c->complete = false;
 }
 
-int pins_pointer_files(int run_fd, const struct strv *files, struct run *run)
+int pins_pointer_files(int run_fd, const struct strv *files, int64_t fresh_usec, struct run *run)
 {
         int64_t pointers_mtime_usec = INT64_MIN;
 
@@ -299,20 +301,34 @@ int pins_pointer_files(int run_fd, const struct strv *files, struct run *run)
                 char *s, *end;
                 struct ckpt *c;
                 size_t len = 0;
+                bool leased;
                 int r;
 
                 fd = open_file_at(run_fd, files->v[i], &st);
                 /* a trainer may write it in more than one write(2): a part
                  * ("global_", or "10" of "100") may name another checkpoint
                  * or none */
-                r = fd < 0 || !S_ISREG(st.st_mode) ? 0 : verify_fd_writer(fd);
-                if (r > 0) {
+                r = fd < 0 ? fd : 0;
+                leased = false;
+                if (r == 0 && S_ISREG(st.st_mode)) {
+                        r = verify_fd_writer(fd);
+                        leased = r == 0;
+                        if (verify_lease_unsupported(r))
+                                r = 0; /* read as it stands */
+                }
+                if (r == 0)
+                        r = read_fd_all(fd, &st, POINTER_FILE_MAX, &buf, &len);
+                /* opened for writing while read: the lease's break
+                 * outlasted its wait */
+                if (r == 0 && leased) {
+                        int k = verify_fd_lease_kept(fd);
+                        r = k < 0 ? k : !k;
+                }
+                if (r == 1) { /* open for writing */
                         if (scan_run_error(run, -EBUSY, "pointer file %s (open for writing)", files->v[i]) < 0)
                                 return -ENOMEM;
                         continue;
                 }
-                if (r == 0)
-                        r = fd < 0 ? fd : read_fd_all(fd, &st, POINTER_FILE_MAX, &buf, &len);
                 if (r == -ELOOP) {
                         /* its target names a checkpoint: pinned as a
                          * symlink; names none (or is no symlink now, read
@@ -391,11 +407,20 @@ int pins_pointer_files(int run_fd, const struct strv *files, struct run *run)
 
                 errno = 0;
                 double v = strtod(s, &end);
-                if (errno != 0 || end != s + len || !isfinite(v))
-                        continue;
-                for (size_t j = 0; j < run->n_ckpts; j++)
-                        if (run->ckpts[j].order_source != ORDER_MTIME && run->ckpts[j].order == v)
-                                run->ckpts[j].pins |= 1u << PIN_POINTER;
+                bool named = false;
+                if (errno == 0 && end == s + len && isfinite(v))
+                        for (size_t j = 0; j < run->n_ckpts; j++)
+                                if (run->ckpts[j].order_source != ORDER_MTIME && run->ckpts[j].order == v) {
+                                        run->ckpts[j].pins |= 1u << PIN_POINTER;
+                                        named = true;
+                                }
+                /* "global_" of "global_step10", its writer closed between
+                 * two writes: quiet for settle, a name of none says nothing
+                 * (what it named was removed by hand, say) */
+                if (!named && run->n_ckpts > 0 && stat_mtime_usec(&st) >= fresh_usec &&
+                    scan_run_error(run, -EAGAIN, "pointer file %s (written just now, naming no checkpoint)",
+                                   files->v[i]) < 0)
+                        return -ENOMEM;
         }
         pins_unpointed(run, pointers_mtime_usec);
         return 0;
@@ -422,7 +447,8 @@ int pins_pointer_names(int run_fd, const struct strv *files, const struct ckpt *
                                 return 1;
                         continue;
                 }
-                r = pins_pointer_files(run_fd, &file, &run);
+                /* one checkpoint: naming none of the run says nothing */
+                r = pins_pointer_files(run_fd, &file, INT64_MAX, &run);
                 free(run.read_what);
                 if (r < 0)
                         return r;

@@ -303,9 +303,16 @@ int verify_fd_writer(int fd)
 {
         int r = lease_read(fd);
 
-        if (r == -EAGAIN)
-                return 1;
-        return r < 0 && !verify_lease_unsupported(r) ? r : 0;
+        return r == -EAGAIN ? 1 : r;
+}
+
+int verify_fd_lease_kept(int fd)
+{
+        /* a break under way reads as its target, F_UNLCK (fs/locks.c
+         * fcntl_getlease()), and so does a lease it removed */
+        int type = fcntl(fd, F_GETLEASE);
+
+        return type < 0 ? -errno : type == F_RDLCK;
 }
 
 int verify_file_writer(int dir_fd, const char *name, const struct stat *expect, int64_t newest_usec)

@@ -69,10 +69,15 @@ bool verify_lease_unsupported(int error);
  * leases, closed since). -ESTALE when it is no longer that file, or -errno. */
 int verify_file(int dir_fd, const char *name, const struct stat *expect, int64_t newest_usec);
 /* Whether the regular file open at fd (read-only) is open for writing by
- * another: 1, or 0 when not, holding a read lease until fd's close so that
- * none opens it for writing meanwhile (such an open waits for the close),
- * or where leases cannot be taken; -errno. */
+ * another: 1; 0 when not, holding a read lease until fd's close so that
+ * none opens it for writing meanwhile (such an open waits for the close, up
+ * to fs.lease-break-time: verify_fd_lease_kept() tells); -errno, where
+ * verify_lease_unsupported() tells a filesystem or privilege without
+ * leases. */
 int verify_fd_writer(int fd);
+/* After verify_fd_writer() gave 0: whether the lease still stands, no open
+ * for writing having broken it since: 1, 0, or -errno. */
+int verify_fd_lease_kept(int fd);
 /* Whether file name of dir_fd, (dev, ino) as in expect, is open for
  * writing by any process (a read lease probe): VERIFY_IN_USE or
  * VERIFY_FREE; where leases cannot be taken, or the file cannot be opened

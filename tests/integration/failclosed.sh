@@ -151,6 +151,24 @@ test_deepspeed_latest_caught_half_written_keeps_the_run() {
         stop_daemon d.log
 }
 
+# Its writer may close it between two writes: a part that names no
+# checkpoint of the run, written within settle, keeps the run whole too;
+# quiet for settle, such a name says nothing (what it named was removed).
+test_deepspeed_latest_closed_half_written_keeps_the_run() {
+        deepspeed_run "$T/run"
+        printf 'global_' >"$T/run/latest"
+        assert_exit 0 "$CKPTD" -1 --preset deepspeed --keep-last 1 --settle 600 -w "$T/run" 2>err
+        assert_names "$T/run" global_step1 global_step2 global_step3 latest
+        assert_grep "cannot read pointer file latest (written just now, naming no checkpoint)" err
+        printf 'step1' >>"$T/run/latest"
+        assert_exit 0 "$CKPTD" -1 --preset deepspeed --keep-last 1 --settle 600 -w "$T/run" 2>err
+        assert_names "$T/run" global_step1 global_step3 latest
+        echo global_step9 >"$T/run/latest"
+        old "$T/run/latest"
+        assert_exit 0 "$CKPTD" -1 --preset deepspeed --keep-last 1 --settle 600 -w "$T/run" 2>err
+        assert_names "$T/run" global_step3 latest
+}
+
 # A `latest` that is a symlink to a file kept elsewhere (a restore point, a
 # DVC or git-annex checkout) names what that file holds, which ckptd does not
 # read (it follows no symlink): the run is kept whole, said so, and the

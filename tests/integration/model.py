@@ -258,6 +258,17 @@ class Model:
             return None
         return newest
 
+    def pointer_torn(self, run, cks, pol, now):
+        """ckptd(8): a pointer naming no checkpoint of the run, modified
+        within settle (and not more than a minute ahead), may be a part of
+        a name its writer closed between two writes: the run is kept whole
+        (unreadable). Quiet for settle, a name of none says nothing."""
+        if run not in self.pointers or not cks or pol.settle <= 0:
+            return False
+        if not now - pol.settle <= self.pointer_mtimes[run] <= now + 60:
+            return False
+        return not any(self.pointer_names(c) for c in cks)
+
     # --- the reference policy, one run at a time
 
     def decide_run(self, run, pol, now):
@@ -300,6 +311,9 @@ class Model:
             if pol.monitor and all(c.metric is None for c in complete):
                 for c in complete:
                     why[c].add("no-monitor-in-run")
+        if self.pointer_torn(run, cks, pol, now):
+            for c in cks:
+                why[c].add("unreadable")
         return why, rank
 
     @staticmethod
@@ -347,7 +361,8 @@ class Model:
             complete = [c for c in why if "incomplete" not in why[c]]
             newest = self.floor_newest(complete)
             for c in why:
-                if any(c is n for n in newest) or rank.get(c) == 1 or "incomplete" in why[c] or self.pinned(c):
+                if any(c is n for n in newest) or rank.get(c) == 1 or "incomplete" in why[c] or \
+                        "unreadable" in why[c] or self.pinned(c):
                     prot.add((c.run, c.name))
         return prot
 
@@ -363,7 +378,8 @@ class Model:
         for run in RUNS:
             # The floor ranks what is there now: the policy's deletions are gone.
             why, rank = self.decide_run(run, pol, now)
-            complete = [c for c in why if "incomplete" not in why[c]]
+            # a run kept whole (unreadable): the floor never evicts from it
+            complete = [c for c in why if "incomplete" not in why[c] and "unreadable" not in why[c]]
             writing += sum(c.size for c in why if "incomplete" in why[c])
             newest = self.floor_newest(complete)
             for c in complete:
