@@ -1217,8 +1217,8 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
         pins_keep_files(&l, &run);
         r = pins_symlinks(run_fd, &l, &run);
         if (r >= 0)
-                r = pins_pointer_files(run_fd, &w->pointer_files,
-                                       now_usec - (int64_t)(w->settle_sec * (double)USEC_PER_SEC), &run);
+                r = pins_pointer_files(run_fd, &w->pointer_files, now_usec,
+                                       (int64_t)(w->settle_sec * (double)USEC_PER_SEC), &run);
         if (r >= 0 && (w->metric_source == METRIC_HF_STATE || streq_ptr(w->preset, "huggingface")))
                 r = pins_hf_best(run_fd, &run);
 done:

@@ -290,7 +290,11 @@ static void pins_unpointed(struct run *run, int64_t pointers_mtime_usec)
         c->complete = false;
 }
 
-int pins_pointer_files(int run_fd, const struct strv *files, int64_t fresh_usec, struct run *run)
+/* A pointer file modified this far after now is still "just now" (clocks
+ * apart: a network filesystem's server); further, its time says nothing. */
+#define POINTER_SKEW_USEC ((int64_t)(60 * USEC_PER_SEC))
+
+int pins_pointer_files(int run_fd, const struct strv *files, int64_t now_usec, int64_t settle_usec, struct run *run)
 {
         int64_t pointers_mtime_usec = INT64_MIN;
 
@@ -417,7 +421,8 @@ int pins_pointer_files(int run_fd, const struct strv *files, int64_t fresh_usec,
                 /* "global_" of "global_step10", its writer closed between
                  * two writes: quiet for settle, a name of none says nothing
                  * (what it named was removed by hand, say) */
-                if (!named && run->n_ckpts > 0 && stat_mtime_usec(&st) >= fresh_usec &&
+                if (!named && run->n_ckpts > 0 && settle_usec > 0 && stat_mtime_usec(&st) >= now_usec - settle_usec &&
+                    stat_mtime_usec(&st) <= now_usec + POINTER_SKEW_USEC &&
                     scan_run_error(run, -EAGAIN, "pointer file %s (written just now, naming no checkpoint)",
                                    files->v[i]) < 0)
                         return -ENOMEM;
@@ -448,7 +453,7 @@ int pins_pointer_names(int run_fd, const struct strv *files, const struct ckpt *
                         continue;
                 }
                 /* one checkpoint: naming none of the run says nothing */
-                r = pins_pointer_files(run_fd, &file, INT64_MAX, &run);
+                r = pins_pointer_files(run_fd, &file, 0, 0, &run);
                 free(run.read_what);
                 if (r < 0)
                         return r;

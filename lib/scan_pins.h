@@ -51,11 +51,12 @@ void pins_keep_files(const struct scan_listing *l, struct run *run);
 int pins_symlinks(int run_fd, const struct scan_listing *l, struct run *run);
 /* PIN_POINTER from pointer files naming a checkpoint or holding its order;
  * one that exists but cannot be read marks the run, and so does one
- * modified at or after fresh_usec (CLOCK_REALTIME) that names none of the
- * run's: a part of a name its writer has not finished (EAGAIN). The newest
- * checkpoint, ordered past what they name and written since, is a save
- * under way (unmarked, incomplete). The run is sorted. 0 or -ENOMEM. */
-int pins_pointer_files(int run_fd, const struct strv *files, int64_t fresh_usec, struct run *run);
+ * modified within settle_usec before now_usec (CLOCK_REALTIME; a minute
+ * after it for clocks apart) that names none of the run's: a part of a
+ * name its writer has not finished (EAGAIN). The newest checkpoint, ordered
+ * past what they name and written since, is a save under way (unmarked,
+ * incomplete). The run is sorted. 0 or -ENOMEM. */
+int pins_pointer_files(int run_fd, const struct strv *files, int64_t now_usec, int64_t settle_usec, struct run *run);
 /* Whether the pointer files of the run at run_fd name checkpoint c now, read
  * as pins_pointer_files() reads them (one that is a symlink: by its
  * target): 1, 0, or -errno when one cannot be read (it may name c). */

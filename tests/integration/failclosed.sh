@@ -153,7 +153,8 @@ test_deepspeed_latest_caught_half_written_keeps_the_run() {
 
 # Its writer may close it between two writes: a part that names no
 # checkpoint of the run, written within settle, keeps the run whole too;
-# quiet for settle, such a name says nothing (what it named was removed).
+# quiet for settle, or dated far ahead, such a name says nothing (what it
+# named was removed).
 test_deepspeed_latest_closed_half_written_keeps_the_run() {
         deepspeed_run "$T/run"
         printf 'global_' >"$T/run/latest"
@@ -163,10 +164,16 @@ test_deepspeed_latest_closed_half_written_keeps_the_run() {
         printf 'step1' >>"$T/run/latest"
         assert_exit 0 "$CKPTD" -1 --preset deepspeed --keep-last 1 --settle 600 -w "$T/run" 2>err
         assert_names "$T/run" global_step1 global_step3 latest
+        # dated a day ahead (a clock that lies): its time says nothing
         echo global_step9 >"$T/run/latest"
-        old "$T/run/latest"
+        touch -d "+1 day" "$T/run/latest"
         assert_exit 0 "$CKPTD" -1 --preset deepspeed --keep-last 1 --settle 600 -w "$T/run" 2>err
         assert_names "$T/run" global_step3 latest
+        deepspeed_run "$T/run2"
+        echo global_step9 >"$T/run2/latest"
+        old "$T/run2/latest"
+        assert_exit 0 "$CKPTD" -1 --preset deepspeed --keep-last 1 --settle 600 -w "$T/run2" 2>err
+        assert_names "$T/run2" global_step3 latest
 }
 
 # A `latest` that is a symlink to a file kept elsewhere (a restore point, a
