@@ -54,7 +54,7 @@ static int on_run_timer(sd_event_source *s, uint64_t usec, void *userdata)
 
 uint64_t settle_usec(const struct root_state *rs)
 {
-        return (uint64_t)(rs->root.w->settle_sec * (double)USEC_PER_SEC);
+        return (uint64_t)watch_settle_usec(rs->root.w);
 }
 
 static uint64_t accuracy_usec(const struct root_state *rs)

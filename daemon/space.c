@@ -735,7 +735,8 @@ static int fs_victim_current(const struct fs_runs *fr, const struct fs_cands *fc
                 return fd == -ENOENT ? 0 : fd;
         r = scan_keep_file_for(fd, fc->ck[i]);
         if (r == 0 && sr->root->w->pointer_files.n > 0)
-                r = pins_pointer_names(fd, &sr->root->w->pointer_files, fc->ck[i]);
+                r = pins_pointer_names(fd, &sr->root->w->pointer_files, sr->run, fc->ck[i], now_usec(CLOCK_REALTIME),
+                                       watch_settle_usec(sr->root->w));
         if (r != 0)
                 return r < 0 ? r : 0;
         r = ckpt_unchanged(fd, fc->ck[i], false);
@@ -854,6 +855,13 @@ again:
                 if (!s->dry_run) {
                         int cur = places < 0 ? places : fs_victim_current(&fr, &fc, i, fc.why, &run_fd);
 
+                        if (cur == -EAGAIN && fr.v[ri].root->w->pointer_files.n > 0) {
+                                log_warning_errno(cur,
+                                                  "%s/%s: a pointer file written just now names no checkpoint "
+                                                  "(%m: its writer may not be done); %s is kept",
+                                                  fr.v[ri].root->w->path, fr.v[ri].run->path, k->name);
+                                continue;
+                        }
                         if (cur < 0) {
                                 log_warning_errno(cur,
                                                   "%s/%s: cannot tell whether the run changed during the "

@@ -842,7 +842,12 @@ static bool victim_pinned_since(const char *path, const struct run *run, enum pi
 {
         const char *what = kind == PIN_KEEPFILE ? "a keep file pins it" : "a pointer file names it";
 
-        if (k < 0)
+        if (k == -EAGAIN && kind == PIN_POINTER)
+                log_warning_errno(k,
+                                  "%s: a pointer file written just now names no checkpoint (%m: its writer may "
+                                  "not be done); keeping it",
+                                  path);
+        else if (k < 0)
                 log_warning_errno(k, "%s: cannot read whether %s: %m; keeping it", path, what);
         else if (k > 0)
                 victim_kept(path, run, pin_kind_to_string(kind),
@@ -870,11 +875,12 @@ static int victim_check(struct sweep *s, const struct root *r, const struct run 
         bool long_ago = (uint64_t)now_usec(CLOCK_MONOTONIC) - s->start_usec > KEEP_RECHECK_AFTER_USEC;
         int v = VERIFY_FREE;
 
-        if (long_ago &&
-            (victim_pinned_since(path, run, PIN_KEEPFILE, scan_keep_file_for(run_fd, c)) ||
-             /* a pointer file rewritten since (a restore point set by hand) */
-             (r->w->pointer_files.n > 0 &&
-              victim_pinned_since(path, run, PIN_POINTER, pins_pointer_names(run_fd, &r->w->pointer_files, c)))))
+        if (long_ago && (victim_pinned_since(path, run, PIN_KEEPFILE, scan_keep_file_for(run_fd, c)) ||
+                         /* a pointer file rewritten since (a restore point set by hand) */
+                         (r->w->pointer_files.n > 0 &&
+                          victim_pinned_since(path, run, PIN_POINTER,
+                                              pins_pointer_names(run_fd, &r->w->pointer_files, run, c,
+                                                                 now_usec(CLOCK_REALTIME), watch_settle_usec(r->w))))))
                 return 1;
         /* a plain file's flock pin: its lease says (remove_file_checked(),
          * victim_unleased()) */

@@ -54,6 +54,12 @@ struct watch_conf {
         int64_t poll_interval_sec; /* 0: only for network filesystems (30 s) */
 };
 
+/* settle in microseconds */
+static inline int64_t watch_settle_usec(const struct watch_conf *w)
+{
+        return (int64_t)(w->settle_sec * 1e6);
+}
+
 struct config {
         char *path;    /* file it came from, NULL for -w */
         int log_level; /* syslog LOG_* */

@@ -921,8 +921,7 @@ static int ckpt_build(const struct scan_ctx *ctx, const struct cand *cands, size
          * where rename is not atomic (GCS). A clock step backwards makes
          * mtime look like the future: that reads as "changed within
          * settle", the safe side. */
-        if (c->unmarked ||
-            (!marked && ctx->now_usec - c->mtime_usec < (int64_t)(ctx->w->settle_sec * (double)USEC_PER_SEC)))
+        if (c->unmarked || (!marked && ctx->now_usec - c->mtime_usec < watch_settle_usec(ctx->w)))
                 c->complete = false;
 
         r = ckpt_metric(ctx, f, ctx->l->v[cands[0].idx].name, c, metric_fd);
@@ -1217,8 +1216,7 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
         pins_keep_files(&l, &run);
         r = pins_symlinks(run_fd, &l, &run);
         if (r >= 0)
-                r = pins_pointer_files(run_fd, &w->pointer_files, now_usec,
-                                       (int64_t)(w->settle_sec * (double)USEC_PER_SEC), &run);
+                r = pins_pointer_files(run_fd, &w->pointer_files, now_usec, watch_settle_usec(w), &run);
         if (r >= 0 && (w->metric_source == METRIC_HF_STATE || streq_ptr(w->preset, "huggingface")))
                 r = pins_hf_best(run_fd, &run);
 done:

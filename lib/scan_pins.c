@@ -294,7 +294,52 @@ static void pins_unpointed(struct run *run, int64_t pointers_mtime_usec)
  * apart: a network filesystem's server); further, its time says nothing. */
 #define POINTER_SKEW_USEC ((int64_t)(60 * USEC_PER_SEC))
 
-int pins_pointer_files(int run_fd, const struct strv *files, int64_t now_usec, int64_t settle_usec, struct run *run)
+/* Whether what a pointer file holds, naming no checkpoint of a run holding
+ * only the victim (pins_pointer_names()), names another of the run: a name
+ * by its last part, looked up beneath run_fd (a save not decided yet is
+ * there too); a number (Megatron's tracker) by the orders of the run as
+ * decided (view), or past all of them: a new save. A number below them
+ * that names none may be a part of a longer one ("1" of "10"). 1, 0, or
+ * -errno. */
+static int pointer_names_other(int run_fd, const struct run *view, const char *s, size_t len, bool number, double v)
+{
+        struct stat st;
+        size_t blen = len;
+
+        if (number) {
+                double newest = -INFINITY;
+
+                for (size_t j = 0; j < view->n_ckpts; j++) {
+                        const struct ckpt *c = &view->ckpts[j];
+
+                        if (c->order_source == ORDER_MTIME)
+                                continue;
+                        if (c->order == v)
+                                return 1;
+                        if (c->order > newest)
+                                newest = c->order;
+                }
+                return v > newest;
+        }
+        while (blen > 0 && s[blen - 1] == '/')
+                blen--;
+        const char *base = memrchr(s, '/', blen);
+        base = base ? base + 1 : s;
+        if (s + blen == base || (base[0] == '.' && (s + blen == base + 1 || (base[1] == '.' && s + blen == base + 2))))
+                return 0;
+        _cleanup_free_ char *name = strndup(base, (size_t)(s + blen - base));
+        if (!name)
+                return -ENOMEM;
+        if (fstatat(run_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+                return 1;
+        return errno == ENOENT || errno == ENOTDIR || errno == ENAMETOOLONG ? 0 : -errno;
+}
+
+/* view: the run as decided, where run holds only its victim
+ * (pins_pointer_names()): a name of none of run is looked for there and
+ * beneath run_fd */
+static int pointer_files(int run_fd, const struct strv *files, int64_t now_usec, int64_t settle_usec,
+                         const struct run *view, struct run *run)
 {
         int64_t pointers_mtime_usec = INT64_MIN;
 
@@ -411,8 +456,8 @@ int pins_pointer_files(int run_fd, const struct strv *files, int64_t now_usec, i
 
                 errno = 0;
                 double v = strtod(s, &end);
-                bool named = false;
-                if (errno == 0 && end == s + len && isfinite(v))
+                bool named = false, number = errno == 0 && end == s + len && isfinite(v);
+                if (number)
                         for (size_t j = 0; j < run->n_ckpts; j++)
                                 if (run->ckpts[j].order_source != ORDER_MTIME && run->ckpts[j].order == v) {
                                         run->ckpts[j].pins |= 1u << PIN_POINTER;
@@ -421,17 +466,30 @@ int pins_pointer_files(int run_fd, const struct strv *files, int64_t now_usec, i
                 /* "global_" of "global_step10", its writer closed between
                  * two writes: quiet for settle, a name of none says nothing
                  * (what it named was removed by hand, say) */
-                if (!named && run->n_ckpts > 0 && settle_usec > 0 && stat_mtime_usec(&st) >= now_usec - settle_usec &&
-                    stat_mtime_usec(&st) <= now_usec + POINTER_SKEW_USEC &&
-                    scan_run_error(run, -EAGAIN, "pointer file %s (written just now, naming no checkpoint)",
-                                   files->v[i]) < 0)
+                if (named || run->n_ckpts == 0 || settle_usec <= 0 || stat_mtime_usec(&st) < now_usec - settle_usec ||
+                    stat_mtime_usec(&st) > now_usec + POINTER_SKEW_USEC)
+                        continue;
+                r = view ? pointer_names_other(run_fd, view, s, len, number, v) : 0;
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0 && scan_run_error(run, r, "pointer file %s", files->v[i]) < 0)
+                        return -ENOMEM;
+                if (r == 0 && scan_run_error(run, -EAGAIN, "pointer file %s (written just now, naming no checkpoint)",
+                                             files->v[i]) < 0)
                         return -ENOMEM;
         }
-        pins_unpointed(run, pointers_mtime_usec);
+        if (!view)
+                pins_unpointed(run, pointers_mtime_usec);
         return 0;
 }
 
-int pins_pointer_names(int run_fd, const struct strv *files, const struct ckpt *c)
+int pins_pointer_files(int run_fd, const struct strv *files, int64_t now_usec, int64_t settle_usec, struct run *run)
+{
+        return pointer_files(run_fd, files, now_usec, settle_usec, NULL, run);
+}
+
+int pins_pointer_names(int run_fd, const struct strv *files, const struct run *view, const struct ckpt *c,
+                       int64_t now_usec, int64_t settle_usec)
 {
         for (size_t i = 0; i < files->n; i++) {
                 struct ckpt one = *c; /* a copy of its record: its block is only read */
@@ -452,8 +510,10 @@ int pins_pointer_names(int run_fd, const struct strv *files, const struct ckpt *
                                 return 1;
                         continue;
                 }
-                /* one checkpoint: naming none of the run says nothing */
-                r = pins_pointer_files(run_fd, &file, 0, 0, &run);
+                /* one checkpoint: a name of another is looked for in view
+                 * and on disk, and one of nothing written within settle
+                 * keeps c */
+                r = pointer_files(run_fd, &file, now_usec, settle_usec, view, &run);
                 free(run.read_what);
                 if (r < 0)
                         return r;

@@ -57,10 +57,15 @@ int pins_symlinks(int run_fd, const struct scan_listing *l, struct run *run);
  * past what they name and written since, is a save under way (unmarked,
  * incomplete). The run is sorted. 0 or -ENOMEM. */
 int pins_pointer_files(int run_fd, const struct strv *files, int64_t now_usec, int64_t settle_usec, struct run *run);
-/* Whether the pointer files of the run at run_fd name checkpoint c now, read
- * as pins_pointer_files() reads them (one that is a symlink: by its
- * target): 1, 0, or -errno when one cannot be read (it may name c). */
-int pins_pointer_names(int run_fd, const struct strv *files, const struct ckpt *c);
+/* Whether the pointer files of the run at run_fd name checkpoint c of view
+ * (the run as decided) now, read as pins_pointer_files() reads them (one
+ * that is a symlink: by its target): 1, 0, or -errno when one cannot be
+ * read (it may name c). One modified within settle_usec before now_usec
+ * that names neither c nor another checkpoint (an entry of the run, a
+ * number of view's or past them all) is a name its writer has not
+ * finished: -EAGAIN. */
+int pins_pointer_names(int run_fd, const struct strv *files, const struct run *view, const struct ckpt *c,
+                       int64_t now_usec, int64_t settle_usec);
 /* PIN_HF_BEST from the newest trainer_state.json (older ones only where the
  * newer have none); one that cannot be read marks the run. Run sorted by
  * order. 0 or -ENOMEM. */

@@ -109,11 +109,13 @@ test_run_beyond_path_max_is_swept() {
 
 # The same for a pointer file: `latest` set by hand to name a victim during
 # a pass that has gone on for over a second keeps that victim; so does one
-# that cannot be read by then (it may name it). A `latest` that is a
-# symlink to the newest keeps no other.
+# that cannot be read by then (it may name it), and one caught half
+# rewritten in place, its writer closed between two writes ("global_" of
+# "global_step3": it names nothing yet, written within settle). A `latest`
+# that is a symlink to the newest keeps no other.
 test_pointer_file_rewritten_during_a_pass_keeps_what_it_names() {
         local how
-        for how in name unreadable symlink; do
+        for how in name unreadable torn symlink; do
                 rm -rf runs
                 mkdir runs
                 for s in 1 2 3 4; do mkdir "runs/global_step$s" && mkfile "runs/global_step$s/model.pt" 4; done
@@ -130,6 +132,7 @@ test_pointer_file_rewritten_during_a_pass_keeps_what_it_names() {
                 case $how in
                 name) echo global_step2 >runs/latest.new && mv runs/latest.new runs/latest ;;
                 unreadable) rm runs/latest && mkdir runs/latest ;;
+                torn) printf global_ >runs/latest ;;
                 esac
                 # the pass began over a second ago
                 wait_for 10 sh -c "[ \$((\$(date +%s%N) - $t0)) -gt 1200000000 ]"
@@ -144,6 +147,11 @@ test_pointer_file_rewritten_during_a_pass_keeps_what_it_names() {
                 unreadable)
                         assert_names runs global_step2 global_step3 global_step4 latest
                         assert_grep "runs/global_step2: cannot read whether a pointer file names it: .*; keeping it" err
+                        ;;
+                torn)
+                        printf step3 >>runs/latest # the writer's second write
+                        assert_names runs global_step2 global_step3 global_step4 latest
+                        assert_grep "runs/global_step3: a pointer file written just now names no checkpoint" err
                         ;;
                 symlink)
                         assert_names runs global_step4 latest

@@ -15,6 +15,7 @@
 
 #include <sys/sysmacros.h>
 
+#include "scan_pins.h"
 #include "tree.h"
 #include "verify.h"
 
@@ -206,6 +207,72 @@ START_TEST(test_pointer_by_number)
 }
 END_TEST
 
+/* The check just before a removal reads the pointer for one victim: a name
+ * of another entry of the run says nothing, nor does a number of the run
+ * as decided or past them all (a new save), nor one quiet for settle; one
+ * written within settle that names none ("global_" of "global_step20", "2"
+ * of "20") keeps the victim (EAGAIN). */
+START_TEST(test_pointer_names_half_written)
+{
+        struct watch_conf w = tree_watch(KIND_DIR);
+        char *pf[] = {(char *)"latest"};
+        const int64_t settle = 2 * (int64_t)USEC_PER_SEC;
+        struct strv files = {.v = pf, .n = 1};
+        const struct ckpt *c;
+        struct run run;
+
+        w.pointer_files = files;
+        tree_use_pattern("global_step{step}");
+        tree_mkdirs("global_step1");
+        tree_mkdirs("global_step10");
+        tree_mkdirs("global_step20");
+        tree_puts("latest", "global_step20\n");
+        tree_age_all();
+        run = tree_scan(&w);
+        c = tree_find(&run, "global_step1");
+
+        /* quiet: naming another, or nothing, says nothing */
+        ck_assert_int_eq(pins_pointer_names(tree_fd, &files, &run, c, tree_now_usec, settle), 0);
+        tree_puts("latest", "global_step1");
+        tree_set_mtime("latest", -HOUR_USEC);
+        ck_assert_int_eq(pins_pointer_names(tree_fd, &files, &run, c, tree_now_usec, settle), 1);
+        tree_puts("latest", "global_");
+        tree_set_mtime("latest", -HOUR_USEC);
+        ck_assert_int_eq(pins_pointer_names(tree_fd, &files, &run, c, tree_now_usec, settle), 0);
+
+        /* written just now */
+        tree_set_mtime("latest", 0);
+        ck_assert_int_eq(pins_pointer_names(tree_fd, &files, &run, c, tree_now_usec, settle), -EAGAIN);
+        ck_assert_int_eq(pins_pointer_names(tree_fd, &files, &run, c, tree_now_usec, 0), 0); /* settle 0: off */
+        tree_puts("latest", "2");
+        tree_set_mtime("latest", 0);
+        ck_assert_int_eq(pins_pointer_names(tree_fd, &files, &run, c, tree_now_usec, settle), -EAGAIN);
+        tree_puts("latest", "20");
+        tree_set_mtime("latest", 0);
+        ck_assert_int_eq(pins_pointer_names(tree_fd, &files, &run, c, tree_now_usec, settle), 0);
+        tree_puts("latest", "30");
+        tree_set_mtime("latest", 0);
+        ck_assert_int_eq(pins_pointer_names(tree_fd, &files, &run, c, tree_now_usec, settle), 0);
+        tree_puts("latest", "1");
+        tree_set_mtime("latest", 0);
+        ck_assert_int_eq(pins_pointer_names(tree_fd, &files, &run, c, tree_now_usec, settle), 1);
+        tree_puts("latest", "./global_step10/");
+        tree_set_mtime("latest", 0);
+        ck_assert_int_eq(pins_pointer_names(tree_fd, &files, &run, c, tree_now_usec, settle), 0);
+        tree_puts("latest", "/elsewhere/global_step20");
+        tree_set_mtime("latest", 0);
+        ck_assert_int_eq(pins_pointer_names(tree_fd, &files, &run, c, tree_now_usec, settle), 0);
+        tree_puts("latest", "..");
+        tree_set_mtime("latest", 0);
+        ck_assert_int_eq(pins_pointer_names(tree_fd, &files, &run, c, tree_now_usec, settle), -EAGAIN);
+        /* dated a day ahead: its time says nothing */
+        tree_puts("latest", "global_");
+        tree_set_mtime("latest", 24 * HOUR_USEC);
+        ck_assert_int_eq(pins_pointer_names(tree_fd, &files, &run, c, tree_now_usec, settle), 0);
+        run_finish(&run);
+}
+END_TEST
+
 /* A UTF-8 byte-order mark before the name (some editors and Windows tools
  * write one) is skipped, in each kind of pointer file. */
 START_TEST(test_pointer_after_a_bom)
@@ -220,7 +287,8 @@ START_TEST(test_pointer_after_a_bom)
         tree_mkdirs("global_step1");
         tree_mkdirs("global_step2");
         tree_mkdirs("global_step3");
-        tree_puts("latest", "\xef\xbb\xbf" "global_step1\n");
+        tree_puts("latest", "\xef\xbb\xbf"
+                            "global_step1\n");
         run = tree_scan(&w);
         ck_assert_uint_eq(run.n_ckpts, 3);
         ck_assert_int_eq(run.read_error, 0);
@@ -229,20 +297,23 @@ START_TEST(test_pointer_after_a_bom)
         run_finish(&run);
 
         /* with CR LF and a path, as the BOM's writers often add */
-        tree_puts("latest", "\xef\xbb\xbf" "./global_step2/\r\n");
+        tree_puts("latest", "\xef\xbb\xbf"
+                            "./global_step2/\r\n");
         run = tree_scan(&w);
         ck_assert_uint_eq(tree_find(&run, "global_step1")->pins, 0);
         ck_assert_uint_eq(tree_find(&run, "global_step2")->pins, PIN(PIN_POINTER));
         run_finish(&run);
 
         /* Megatron's number */
-        tree_puts("latest", "\xef\xbb\xbf" "3\n");
+        tree_puts("latest", "\xef\xbb\xbf"
+                            "3\n");
         run = tree_scan(&w);
         ck_assert_uint_eq(tree_find(&run, "global_step3")->pins, PIN(PIN_POINTER));
         run_finish(&run);
 
         /* TF's CheckpointState, the key on the first line */
-        tree_puts("latest", "\xef\xbb\xbf" "model_checkpoint_path: \"global_step1\"\n");
+        tree_puts("latest", "\xef\xbb\xbf"
+                            "model_checkpoint_path: \"global_step1\"\n");
         run = tree_scan(&w);
         ck_assert_int_eq(run.read_error, 0);
         ck_assert_uint_eq(tree_find(&run, "global_step1")->pins, PIN(PIN_POINTER));
@@ -255,7 +326,8 @@ START_TEST(test_pointer_after_a_bom)
         run_finish(&run);
 
         /* only a whole BOM is skipped: a part of one is part of the name */
-        tree_puts("latest", "\xbb\xbf" "global_step1\n");
+        tree_puts("latest", "\xbb\xbf"
+                            "global_step1\n");
         run = tree_scan(&w);
         ck_assert_int_eq(run.read_error, 0);
         ck_assert_uint_eq(tree_find(&run, "global_step1")->pins, 0);
@@ -611,6 +683,7 @@ TCase *scan_pins_tcase(void)
         tcase_add_test(tc, test_symlink_into_dir);
         tcase_add_test(tc, test_pointer_by_name);
         tcase_add_test(tc, test_pointer_by_number);
+        tcase_add_test(tc, test_pointer_names_half_written);
         tcase_add_test(tc, test_pointer_after_a_bom);
         tcase_add_test(tc, test_keep_pins);
         tcase_add_test(tc, test_keep_file_for_agrees_with_the_scan);
