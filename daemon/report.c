@@ -252,7 +252,7 @@ static const char *run_marker(const struct root *r, const struct run *run, const
         const struct preset *p = preset_find(run->preset ? run->preset : r->w->preset);
 
         if (!c->is_dir)
-                return p && p->member_last && !ckpt_has_member_ending(c, p->member_last) ? p->member_last : NULL;
+                return p && p->member_last && !ckpt_has_member_with(c, p->member_last, true) ? p->member_last : NULL;
         return run->preset && p ? p->complete_marker : r->w->complete_marker;
 }
 

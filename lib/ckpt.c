@@ -275,15 +275,15 @@ char *ckpt_field_text(const struct ckpt *c, size_t i, char *buf, size_t len)
         return number_format(ckpt_field_value(c, i), buf, len);
 }
 
-bool ckpt_has_member_ending(const struct ckpt *c, const char *suffix)
+bool ckpt_has_member_with(const struct ckpt *c, const char *s, bool ending)
 {
-        size_t n = strlen(suffix);
+        size_t n = strlen(s);
 
         for (size_t k = 0; k < c->n_members; k++) {
                 const char *name = ckpt_member(c, k);
                 size_t len = strlen(name);
 
-                if (len > n && strcmp(name + len - n, suffix) == 0)
+                if (ending ? len > n && strcmp(name + len - n, s) == 0 : strstr(name, s) != NULL)
                         return true;
         }
         return false;

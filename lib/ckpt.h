@@ -235,8 +235,8 @@ void ckpt_finish(struct ckpt *c);
  * allocation (packed). 0, -ENOMEM, or -EINVAL (also for a field whose text
  * is not in names[0] or reads as another value than f's). */
 int ckpt_init_names(struct ckpt *c, const char *const *names, size_t n, const struct fields *f);
-/* Whether a member of c has a name ending in suffix. */
-bool ckpt_has_member_ending(const struct ckpt *c, const char *suffix);
+/* Whether a member of c has a name ending in s (ending), or holding it. */
+bool ckpt_has_member_with(const struct ckpt *c, const char *s, bool ending);
 /* Index of c's field `name`, or -1. */
 int ckpt_field_find(const struct ckpt *c, const char *name);
 /* The value of c's field i, read again from c->name as the pattern read it;

@@ -932,14 +932,6 @@ out:
         return r;
 }
 
-static bool ckpt_has_member_holding(const struct ckpt *c, const char *s)
-{
-        for (size_t k = 0; k < c->n_members; k++)
-                if (strstr(ckpt_member(c, k), s))
-                        return true;
-        return false;
-}
-
 /* TensorFlow renames a prefix's .data files in before it writes its .index
  * (the preset's member_data and member_last), and writes a .data file for
  * every prefix: only one with both is whole. One with only one of them,
@@ -955,14 +947,14 @@ static void unindexed_by_run(const struct preset *p, struct run *run)
         for (size_t i = 0; i < run->n_ckpts; i++) {
                 const struct ckpt *c = &run->ckpts[i];
 
-                if (!c->is_dir && ckpt_has_member_ending(c, p->member_last) &&
-                    ckpt_has_member_holding(c, p->member_data) && c->order > whole)
+                if (!c->is_dir && ckpt_has_member_with(c, p->member_last, true) &&
+                    ckpt_has_member_with(c, p->member_data, false) && c->order > whole)
                         whole = c->order;
         }
         for (size_t i = 0; i < run->n_ckpts; i++) {
                 struct ckpt *c = &run->ckpts[i];
-                bool index = ckpt_has_member_ending(c, p->member_last);
-                bool data = ckpt_has_member_holding(c, p->member_data);
+                bool index = ckpt_has_member_with(c, p->member_last, true);
+                bool data = ckpt_has_member_with(c, p->member_data, false);
 
                 if (c->is_dir || c->order < whole || index == data)
                         continue;
