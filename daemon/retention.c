@@ -181,6 +181,11 @@ void run_arm(struct run_state *run, uint64_t delay_usec, bool reset)
                 log_warning("cannot arm the settle timer of %s, ignoring", run->path);
 }
 
+/* A pointer file quiet again sooner than this is read again this long
+ * after: a settle of a millisecond does not rescan a run a thousand times
+ * a second. */
+#define POINTER_RECHECK_MIN_USEC (USEC_PER_SEC / 10)
+
 /* --- sweeping one run --- */
 
 /* What the events say overrides what the disk says: a file still open for
@@ -762,6 +767,14 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
         tally_fast_check(policy, scanned, fast, &t);
         run->settled = t.incomplete == 0; /* deletions below only drop records */
         run_note_read_errors(m, rs, run, scanned, &t);
+        /* a pointer file written just now naming none (a writer between
+         * two writes) keeps the run whole until it is quiet for settle,
+         * which no event tells */
+        if (scanned->read_error == -EAGAIN && scanned->pointer_quiet_usec > 0) {
+                int64_t wait = scanned->pointer_quiet_usec - s->now_usec;
+
+                sooner(&again, wait > (int64_t)POINTER_RECHECK_MIN_USEC ? (uint64_t)wait : POINTER_RECHECK_MIN_USEC);
+        }
         /* no checkpoint kept for a missing monitor, none before: nothing
          * to say */
         if (t.monitor_missing || run->told.monitor_missing)

@@ -39,6 +39,10 @@ struct run {
          * not be read may have pinned any of them. */
         int read_error;
         char *read_what; /* what could not be read, e.g. "pointer file latest" */
+        /* CLOCK_REALTIME when a pointer file written just now, naming no
+         * checkpoint (EAGAIN), is no longer so (its mtime + settle); 0
+         * when none is */
+        int64_t pointer_quiet_usec;
         /* a symlink, keep file or -unfinished marker is among its entries:
          * a change of one name may change the pins of others */
         bool pin_sources;

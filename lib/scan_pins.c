@@ -474,8 +474,12 @@ static int pointer_files(int run_fd, const struct strv *files, int64_t now_usec,
                         return r;
                 if (r < 0 && scan_run_error(run, r, "pointer file %s", files->v[i]) < 0)
                         return -ENOMEM;
-                if (r == 0 && scan_run_error(run, -EAGAIN, "pointer file %s (written just now, naming no checkpoint)",
-                                             files->v[i]) < 0)
+                if (r != 0)
+                        continue;
+                if (stat_mtime_usec(&st) + settle_usec > run->pointer_quiet_usec)
+                        run->pointer_quiet_usec = stat_mtime_usec(&st) + settle_usec;
+                if (scan_run_error(run, -EAGAIN, "pointer file %s (written just now, naming no checkpoint)",
+                                   files->v[i]) < 0)
                         return -ENOMEM;
         }
         if (!view)

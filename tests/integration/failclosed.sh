@@ -154,7 +154,7 @@ test_deepspeed_latest_caught_half_written_keeps_the_run() {
 # Its writer may close it between two writes: a part that names no
 # checkpoint of the run, written within settle, keeps the run whole too;
 # quiet for settle, or dated far ahead, such a name says nothing (what it
-# named was removed).
+# named was removed), and the daemon decides the run again then.
 test_deepspeed_latest_closed_half_written_keeps_the_run() {
         deepspeed_run "$T/run"
         printf 'global_' >"$T/run/latest"
@@ -174,6 +174,20 @@ test_deepspeed_latest_closed_half_written_keeps_the_run() {
         old "$T/run2/latest"
         assert_exit 0 "$CKPTD" -1 --preset deepspeed --keep-last 1 --settle 600 -w "$T/run2" 2>err
         assert_names "$T/run2" global_step3 latest
+        # the daemon: quiet for settle, which no event tells, the run is
+        # decided again (not at check_interval)
+        deepspeed_run "$T/run3"
+        cat >c.conf <<EOC
+check_interval = 3600;
+watch = ( { path = "$T/run3"; preset = "deepspeed"; keep_last = 1; settle = 1; } );
+EOC
+        start_daemon d.log -c c.conf
+        wait_names "$T/run3" global_step1 global_step3 latest
+        printf 'global_' >"$T/run3/latest"
+        wait_for 20 grep -q "pointer file latest (written just now, naming no checkpoint)" d.log ||
+                fail "not kept whole: $(cat d.log)"
+        wait_names "$T/run3" global_step3 latest
+        stop_daemon d.log
 }
 
 # A `latest` that is a symlink to a file kept elsewhere (a restore point, a
