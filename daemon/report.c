@@ -246,11 +246,14 @@ int report_config(FILE *f, const struct config *c)
 /* What c lacks when it is unmarked: the complete_marker a directory of the
  * run is to hold (the watch's, or under preset auto the one of the layout
  * found in the run), or the member a group of files is complete with
- * (TensorFlow's .index) when it has none. NULL: nothing to name. */
+ * (TensorFlow's .index) when it has none, or none whole. NULL: nothing to
+ * name. */
 static const char *run_marker(const struct root *r, const struct run *run, const struct ckpt *c)
 {
         const struct preset *p = preset_find(run->preset ? run->preset : r->w->preset);
 
+        if (!c->is_dir && c->member_cut)
+                return "whole .index";
         if (!c->is_dir)
                 return p && p->member_last && !ckpt_has_member_with(c, p->member_last, true) ? p->member_last : NULL;
         return run->preset && p ? p->complete_marker : r->w->complete_marker;

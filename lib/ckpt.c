@@ -460,6 +460,7 @@ _Static_assert(_KEEP_REASON_MAX <= 16, "verdict.reasons is 16 bits");
 _Static_assert(_PIN_KIND_MAX <= 8, "pins is 8 bits");
 _Static_assert(_DELETE_REASON_MAX <= 256, "delete_reason is kept in a byte");
 _Static_assert(_READ_WHAT_MAX <= 16 && _ORDER_SOURCE_MAX <= 4, "read_what is 4 bits, order_source 2");
+_Static_assert(FIELDS_MAX < 32, "n_fields is 5 bits");
 /* one per checkpoint the daemon tracks: 88 bytes, none of them padding */
 _Static_assert(sizeof(struct ckpt) == 88, "struct ckpt grew");
 

@@ -190,8 +190,11 @@ struct ckpt {
          * errno is below 4096 (MAX_ERRNO). */
         int16_t read_error;
 
-        uint8_t pins;             /* bit (1u << enum pin_kind) */
-        uint8_t n_fields;         /* at most FIELDS_MAX */
+        uint8_t pins;         /* bit (1u << enum pin_kind) */
+        uint8_t n_fields : 5; /* at most FIELDS_MAX */
+        /* a group whose last member (TensorFlow's .index) is there but not
+         * whole: cut short, or not readable (scan.c) */
+        bool member_cut : 1;
         uint8_t read_what : 4;    /* enum read_what */
         uint8_t order_source : 2; /* enum order_source */
         bool is_dir : 1;

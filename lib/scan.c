@@ -18,6 +18,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "macro.h"
 #include "metricfile.h"
 #include "metriclog.h"
@@ -932,31 +933,74 @@ out:
         return r;
 }
 
+/* The last 8 bytes of a whole TensorFlow .index: the table footer's magic
+ * number (tensorflow/core/lib/io/format.h, kTableMagicNumber, written as
+ * two little-endian fixed32) after its two block handles. */
+#define TF_INDEX_FOOTER_LEN 48
+static const uint8_t tf_index_magic[8] = {0x57, 0xfb, 0x80, 0x8b, 0x24, 0x75, 0x47, 0xdb};
+
+/* Whether each of c's members ending in suffix (one at least; a group of
+ * two prefixes of one step, ckpt-8 and ckpt-08, may hold two) ends in a
+ * whole table footer: one shorter, without it, or that cannot be read
+ * (gone meanwhile too) is a save that died while writing it in place
+ * (MergeBundles), or one under way. */
+static bool index_whole(int run_fd, const struct ckpt *c, const char *suffix)
+{
+        bool any = false;
+
+        for (size_t k = 0; k < c->n_members; k++) {
+                const char *name = ckpt_member(c, k);
+                size_t len = strlen(name), n = strlen(suffix);
+                _cleanup_close_ int fd = -1;
+                uint8_t tail[sizeof(tf_index_magic)];
+                struct stat st;
+
+                if (len <= n || strcmp(name + len - n, suffix) != 0)
+                        continue;
+                fd = open_file_at(run_fd, name, &st);
+                if (fd < 0 || !S_ISREG(st.st_mode) || st.st_size < TF_INDEX_FOOTER_LEN ||
+                    pread(fd, tail, sizeof(tail), st.st_size - (off_t)sizeof(tail)) != (ssize_t)sizeof(tail) ||
+                    memcmp(tail, tf_index_magic, sizeof(tail)) != 0)
+                        return false;
+                any = true;
+        }
+        return any;
+}
+
 /* TensorFlow renames a prefix's .data files in before it writes its .index
- * (the preset's member_data and member_last), and writes a .data file for
- * every prefix: only one with both is whole. One with only one of them,
- * past every whole prefix, is a save under way or one that died, however
- * quiet, and displaces nothing. One before a whole one is what a removal
- * cut short leaves (TensorFlow removes the .index first, `rm ckpt-3.*` the
- * .data): no save, decided as it is. A group with neither (Keras's own
- * ckpt-4.keras) is no bundle. The run is sorted. */
-static void unindexed_by_run(const struct preset *p, struct run *run)
+ * (the preset's member_data and member_last; in place when it merges
+ * shards), and writes a .data file for every prefix: only one with both,
+ * its .index ending in a whole footer, is whole. One with only one of
+ * them, or an .index cut short, past every whole prefix, is a save under
+ * way or one that died, however quiet, and displaces nothing. One before a
+ * whole one is what a removal cut short leaves (TensorFlow removes the
+ * .index first, `rm ckpt-3.*` the .data): no save, decided as it is. A
+ * group with neither (Keras's own ckpt-4.keras) is no bundle. The run is
+ * sorted: the .index files are read from the newest down to the first
+ * whole one. */
+static void unindexed_by_run(const struct preset *p, int run_fd, struct run *run)
 {
         double whole = -INFINITY;
+        size_t at = SIZE_MAX;
 
-        for (size_t i = 0; i < run->n_ckpts; i++) {
-                const struct ckpt *c = &run->ckpts[i];
+        for (size_t i = run->n_ckpts; i-- > 0;) {
+                struct ckpt *c = &run->ckpts[i];
 
-                if (!c->is_dir && ckpt_has_member_with(c, p->member_last, true) &&
-                    ckpt_has_member_with(c, p->member_data, false) && c->order > whole)
+                if (c->is_dir || !ckpt_has_member_with(c, p->member_data, false) ||
+                    !ckpt_has_member_with(c, p->member_last, true))
+                        continue;
+                if (index_whole(run_fd, c, p->member_last)) {
                         whole = c->order;
+                        at = i;
+                        break;
+                }
+                c->member_cut = true;
         }
         for (size_t i = 0; i < run->n_ckpts; i++) {
                 struct ckpt *c = &run->ckpts[i];
-                bool index = ckpt_has_member_with(c, p->member_last, true);
-                bool data = ckpt_has_member_with(c, p->member_data, false);
 
-                if (c->is_dir || c->order < whole || index == data)
+                if (c->is_dir || c->order < whole || i == at ||
+                    (!ckpt_has_member_with(c, p->member_last, true) && !ckpt_has_member_with(c, p->member_data, false)))
                         continue;
                 c->unmarked = true;
                 c->complete = false;
@@ -1203,7 +1247,7 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
                 qsort(run.ckpts, run.n_ckpts, sizeof(*run.ckpts), ckpt_cmp);
         unmarked_by_run(w, &run);
         if (preset && preset->member_last)
-                unindexed_by_run(preset, &run);
+                unindexed_by_run(preset, run_fd, &run);
 
         pins_keep_files(&l, &run);
         r = pins_symlinks(run_fd, &l, &run);

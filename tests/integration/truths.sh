@@ -138,6 +138,12 @@ test_restarted_run_daemon() {
         stop_daemon log
 }
 
+# tf_index FILE: a TensorFlow .index as its table writer ends one: the
+# 48-byte footer last, whose last 8 bytes are the table's magic number.
+tf_index() {
+        { head -c 1024 /dev/urandom; head -c 40 /dev/zero; printf '\x57\xfb\x80\x8b\x24\x75\x47\xdb'; } >"$1"
+}
+
 # TensorFlow's CheckpointManager: ckpt-N.index + ckpt-N.data-00000-of-00001,
 # the text-format CheckpointState in `checkpoint`, a bundle being written
 # under a .tempstate name.
@@ -147,7 +153,7 @@ tf_tree() { # dir latest all...
         mkdir -p "$d"
         for s in 1 2 3 4 5 6 7; do
                 mkfile "$d/ckpt-$s.data-00000-of-00001" 4
-                mkfile "$d/ckpt-$s.index" 1
+                tf_index "$d/ckpt-$s.index"
         done
         {
                 echo "model_checkpoint_path: \"$latest\""
@@ -185,9 +191,10 @@ test_keras_layout() {
 
 # TensorFlow renames a prefix's .data files in before it writes its .index
 # (a sharded save writes the merged .index in place after): a prefix with
-# only one of them, past every whole one, is a save under way or one that
-# died, however quiet, and the newest whole one before it stays, with no
-# `checkpoint` state to pin it (tf.train.Checkpoint.write() keeps none).
+# only one of them, or an .index cut short, past every whole one, is a
+# save under way or one that died, however quiet, and the newest whole one
+# before it stays, with no `checkpoint` state to pin it
+# (tf.train.Checkpoint.write() keeps none).
 test_tensorflow_prefix_without_index_is_kept() {
         tf_tree tf ckpt-7 ckpt-7
         rm tf/checkpoint tf/*.tempstate*
@@ -199,7 +206,23 @@ test_tensorflow_prefix_without_index_is_kept() {
         "$CKPTD" -1 -w "$T/tf" --preset tensorflow --keep-last 1 2>err
         assert_names tf ckpt-7.data-00000-of-00001 ckpt-7.index ckpt-8.data-00000-of-00002 ckpt-8.data-00001-of-00002
         # its .index written: complete, and the newest
-        mkfile tf/ckpt-8.index 1
+        # its .index cut short (MergeBundles writes it in place, and died),
+        # however old: still no whole prefix
+        tf_index tf/ckpt-8.index
+        truncate -s 1000 tf/ckpt-8.index
+        old tf/ckpt-8.index
+        "$CKPTD" -l -w "$T/tf" --preset tensorflow --keep-last 1 >list
+        grep 'ckpt-8.data' list | grep -q 'incomplete(no whole .index)' || fail "ckpt-8 not said cut: $(cat list)"
+        "$CKPTD" -1 -w "$T/tf" --preset tensorflow --keep-last 1 2>err
+        assert_names tf ckpt-7.data-00000-of-00001 ckpt-7.index ckpt-8.data-00000-of-00002 ckpt-8.data-00001-of-00002 \
+                ckpt-8.index
+        : >tf/ckpt-8.index
+        old tf/ckpt-8.index
+        "$CKPTD" -1 -w "$T/tf" --preset tensorflow --keep-last 1 2>err
+        assert_names tf ckpt-7.data-00000-of-00001 ckpt-7.index ckpt-8.data-00000-of-00002 ckpt-8.data-00001-of-00002 \
+                ckpt-8.index
+        # its .index written whole: complete, and the newest
+        tf_index tf/ckpt-8.index
         old tf/ckpt-8.index
         "$CKPTD" -1 -w "$T/tf" --preset keras --keep-last 1 2>err
         assert_names tf ckpt-8.data-00000-of-00002 ckpt-8.data-00001-of-00002 ckpt-8.index
@@ -217,6 +240,18 @@ test_tensorflow_prefix_without_index_is_kept() {
         rm tf/checkpoint tf/*.tempstate* tf/ckpt-7.data-*
         "$CKPTD" -1 -w "$T/tf" --preset tensorflow --keep-last 1 2>err
         assert_names tf ckpt-6.data-00000-of-00001 ckpt-6.index ckpt-7.index
+        # two prefixes of one step are one group (ckpt-8, ckpt-08): whole
+        # only with each .index whole
+        rm -rf tf
+        tf_tree tf ckpt-7 ckpt-7
+        rm tf/checkpoint tf/*.tempstate*
+        mkfile tf/ckpt-8.data-00000-of-00001 4
+        tf_index tf/ckpt-8.index
+        truncate -s 100 tf/ckpt-8.index
+        tf_index tf/ckpt-08.index
+        old tf/ckpt-8.* tf/ckpt-08.*
+        "$CKPTD" -1 -w "$T/tf" --preset tensorflow --keep-last 1 2>err
+        assert_names tf ckpt-08.index ckpt-7.data-00000-of-00001 ckpt-7.index ckpt-8.data-00000-of-00001 ckpt-8.index
         # Keras's own ckpt-N.keras files hold no .data: each is complete
         rm -rf tf
         mkdir tf
