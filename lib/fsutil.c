@@ -13,6 +13,30 @@
 #include "macro.h"
 #include "strv.h"
 
+static bool is_sep(char c, bool windows)
+{
+        return c == '/' || (windows && c == '\\');
+}
+
+const char *path_last(const char *path, size_t len, bool windows, size_t *ret_len)
+{
+        size_t start;
+
+        for (;;) {
+                while (len > 0 && is_sep(path[len - 1], windows))
+                        len--;
+                if (len >= 2 && path[len - 1] == '.' && is_sep(path[len - 2], windows))
+                        len -= 2;
+                else
+                        break;
+        }
+        start = len;
+        while (start > 0 && !is_sep(path[start - 1], windows))
+                start--;
+        *ret_len = len - start;
+        return path + start;
+}
+
 int path_leads_to(int dirfd, const char *path, int flags, dev_t dev, ino_t ino)
 {
         struct stat st;

@@ -35,6 +35,13 @@ int openat_beneath_walk(int dirfd, const char *path, int flags, mode_t mode);
  * when that cannot be told. */
 int path_leads_to(int dirfd, const char *path, int flags, dev_t dev, ino_t ino);
 
+/* The last component of the len bytes at path, past trailing "/" and "/."
+ * ("./global_step10/." and "out/checkpoint-500/" name global_step10 and
+ * checkpoint-500); with windows, '\\' separates too ("C:\\out\\checkpoint-500",
+ * as HF on Windows writes). *ret_len bytes at the pointer returned: 0 when
+ * none is left; "." or ".." are the caller's to refuse. */
+const char *path_last(const char *path, size_t len, bool windows, size_t *ret_len);
+
 /* Open a watch root: O_PATH|O_DIRECTORY|O_NOFOLLOW. Returns fd or -errno. */
 int root_open(const char *path);
 

@@ -300,18 +300,6 @@ static int json_number(struct json_object *v, double *ret)
 
 /* Last path component of s ("out/checkpoint-500/" -> "checkpoint-500");
  * malloc'd, NULL on ENOMEM; "" when s holds only slashes. */
-static char *path_basename(const char *s)
-{
-        size_t len = strlen(s);
-
-        while (len > 0 && s[len - 1] == '/')
-                len--;
-        size_t start = len;
-        while (start > 0 && s[start - 1] != '/')
-                start--;
-        return strndup(s + start, len - start);
-}
-
 struct hf_scan {
         const char *monitor; /* NULL: best only */
         double step;
@@ -419,7 +407,11 @@ static int hf_member(struct jscan *s, const char *key, size_t key_len, size_t st
                 free(h->best);
                 h->best = NULL;
                 if (json_object_is_type(v, json_type_string)) {
-                        h->best = path_basename(json_object_get_string(v));
+                        const char *path = json_object_get_string(v);
+                        size_t blen;
+                        const char *base = path_last(path, strlen(path), true, &blen);
+
+                        h->best = strndup(base, blen);
                         if (!h->best)
                                 r = -ENOMEM;
                         else if (h->best[0] == '\0' || streq_ptr(h->best, ".") || streq_ptr(h->best, "..")) {

@@ -171,11 +171,9 @@ static bool has_control(const char *s, size_t len)
  * ckpt-7.data-00000-of-00001. */
 static struct ckpt *find_by_prefix(struct run *run, const char *path, size_t len)
 {
-        const char *base = memrchr(path, '/', len);
         size_t blen;
+        const char *base = path_last(path, len, false, &blen);
 
-        base = base ? base + 1 : path;
-        blen = (size_t)(path + len - base);
         if (blen == 0)
                 return NULL;
         for (size_t i = 0; i < run->n_ckpts; i++)
@@ -304,7 +302,7 @@ static void pins_unpointed(struct run *run, int64_t pointers_mtime_usec)
 static int pointer_names_other(int run_fd, const struct run *view, const char *s, size_t len, bool number, double v)
 {
         struct stat st;
-        size_t blen = len;
+        size_t blen;
 
         if (number) {
                 double newest = -INFINITY;
@@ -321,13 +319,10 @@ static int pointer_names_other(int run_fd, const struct run *view, const char *s
                 }
                 return v > newest;
         }
-        while (blen > 0 && s[blen - 1] == '/')
-                blen--;
-        const char *base = memrchr(s, '/', blen);
-        base = base ? base + 1 : s;
-        if (s + blen == base || (base[0] == '.' && (s + blen == base + 1 || (base[1] == '.' && s + blen == base + 2))))
+        const char *base = path_last(s, len, false, &blen);
+        if (blen == 0 || (base[0] == '.' && (blen == 1 || (base[1] == '.' && blen == 2))))
                 return 0;
-        _cleanup_free_ char *name = strndup(base, (size_t)(s + blen - base));
+        _cleanup_free_ char *name = strndup(base, blen);
         if (!name)
                 return -ENOMEM;
         if (fstatat(run_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
@@ -441,13 +436,11 @@ static int pointer_files(int run_fd, const struct strv *files, int64_t now_usec,
 
                 c = find_by_member(run, s, len);
                 if (!c) {
-                        size_t blen = len;
-                        while (blen > 0 && s[blen - 1] == '/')
-                                blen--;
-                        const char *base = memrchr(s, '/', blen);
-                        base = base ? base + 1 : s;
-                        if (s + blen > base)
-                                c = find_by_member(run, base, (size_t)(s + blen - base));
+                        size_t blen;
+                        const char *base = path_last(s, len, false, &blen);
+
+                        if (blen > 0)
+                                c = find_by_member(run, base, blen);
                 }
                 if (c) {
                         c->pins |= 1u << PIN_POINTER;

@@ -190,6 +190,20 @@ EOC
         stop_daemon d.log
 }
 
+# A `latest` set by hand to a directory's name as a shell completes it
+# ("./global_step1/.", "global_step1/") pins that checkpoint.
+test_deepspeed_latest_with_dots_and_slashes_pins() {
+        local form
+        for form in ./global_step1/. global_step1/ "$T/run/global_step1/./"; do
+                rm -rf "$T/run"
+                deepspeed_run "$T/run"
+                printf '%s\n' "$form" >"$T/run/latest"
+                old "$T/run/latest"
+                assert_exit 0 "$CKPTD" -1 --preset deepspeed --keep-last 1 -w "$T/run" 2>err
+                assert_names "$T/run" global_step1 global_step3 latest
+        done
+}
+
 # A `latest` that is a symlink to a file kept elsewhere (a restore point, a
 # DVC or git-annex checkout) names what that file holds, which ckptd does not
 # read (it follows no symlink): the run is kept whole, said so, and the

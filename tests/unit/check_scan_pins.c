@@ -113,6 +113,15 @@ START_TEST(test_pointer_by_name)
         ck_assert_uint_eq(run.ckpts[3].pins, 0);
         run_finish(&run);
 
+        /* a directory's name as a shell or a person writes it */
+        tree_puts("latest", "./global_step20/.\n");
+        tree_puts("other", "/ckpts/run/global_step40/./");
+        run = tree_scan(&w);
+        ck_assert_uint_eq(run.ckpts[0].pins, 0);
+        ck_assert_uint_eq(run.ckpts[1].pins, PIN(PIN_POINTER));
+        ck_assert_uint_eq(run.ckpts[3].pins, PIN(PIN_POINTER));
+        run_finish(&run);
+
         /* a pointer that is a symlink is not followed; a huge one is no pointer */
         ck_assert_int_eq(unlinkat(tree_fd, "latest", 0), 0);
         tree_symlink("global_step20", "latest");
@@ -616,6 +625,22 @@ START_TEST(test_hf_metrics_and_best)
         ck_assert_int_eq(run.read_error, 0);
         ck_assert_uint_eq(run.ckpts[1].pins, PIN(PIN_HF_BEST));
         ck_assert_uint_eq(run.ckpts[2].pins, 0);
+        run_finish(&run);
+
+        /* a path as HF on Windows writes it, or ending in "/." */
+        hf_checkpoint(300, "C:\\\\runs\\\\out\\\\checkpoint-100");
+        tree_set_mtime("checkpoint-300/trainer_state.json", -HOUR_USEC);
+        tree_set_mtime("checkpoint-300", -HOUR_USEC);
+        run = tree_scan(&w);
+        ck_assert_uint_eq(run.ckpts[0].pins, PIN(PIN_HF_BEST));
+        ck_assert_uint_eq(run.ckpts[1].pins, 0);
+        run_finish(&run);
+        hf_checkpoint(300, "out/checkpoint-200/.");
+        tree_set_mtime("checkpoint-300/trainer_state.json", -HOUR_USEC);
+        tree_set_mtime("checkpoint-300", -HOUR_USEC);
+        run = tree_scan(&w);
+        ck_assert_uint_eq(run.ckpts[0].pins, 0);
+        ck_assert_uint_eq(run.ckpts[1].pins, PIN(PIN_HF_BEST));
         run_finish(&run);
 }
 END_TEST
