@@ -225,7 +225,6 @@ START_TEST(test_pointer_names_half_written)
 {
         struct watch_conf w = tree_watch(KIND_DIR);
         char *pf[] = {(char *)"latest"};
-        const int64_t settle = 2 * (int64_t)USEC_PER_SEC;
         struct strv files = {.v = pf, .n = 1};
         const struct ckpt *c;
         struct run run;
@@ -240,44 +239,37 @@ START_TEST(test_pointer_names_half_written)
         run = tree_scan(&w);
         c = tree_find(&run, "global_step1");
 
-        /* quiet: naming another, or nothing, says nothing */
-        ck_assert_int_eq(pins_pointer_names(tree_fd, &files, &run, c, tree_now_usec, settle), 0);
-        tree_puts("latest", "global_step1");
-        tree_set_mtime("latest", -HOUR_USEC);
-        ck_assert_int_eq(pins_pointer_names(tree_fd, &files, &run, c, tree_now_usec, settle), 1);
-        tree_puts("latest", "global_");
-        tree_set_mtime("latest", -HOUR_USEC);
-        ck_assert_int_eq(pins_pointer_names(tree_fd, &files, &run, c, tree_now_usec, settle), 0);
-
-        /* written just now */
-        tree_set_mtime("latest", 0);
-        ck_assert_int_eq(pins_pointer_names(tree_fd, &files, &run, c, tree_now_usec, settle), -EAGAIN);
-        ck_assert_int_eq(pins_pointer_names(tree_fd, &files, &run, c, tree_now_usec, 0), 0); /* settle 0: off */
-        tree_puts("latest", "2");
-        tree_set_mtime("latest", 0);
-        ck_assert_int_eq(pins_pointer_names(tree_fd, &files, &run, c, tree_now_usec, settle), -EAGAIN);
-        tree_puts("latest", "20");
-        tree_set_mtime("latest", 0);
-        ck_assert_int_eq(pins_pointer_names(tree_fd, &files, &run, c, tree_now_usec, settle), 0);
-        tree_puts("latest", "30");
-        tree_set_mtime("latest", 0);
-        ck_assert_int_eq(pins_pointer_names(tree_fd, &files, &run, c, tree_now_usec, settle), 0);
-        tree_puts("latest", "1");
-        tree_set_mtime("latest", 0);
-        ck_assert_int_eq(pins_pointer_names(tree_fd, &files, &run, c, tree_now_usec, settle), 1);
-        tree_puts("latest", "./global_step10/");
-        tree_set_mtime("latest", 0);
-        ck_assert_int_eq(pins_pointer_names(tree_fd, &files, &run, c, tree_now_usec, settle), 0);
-        tree_puts("latest", "/elsewhere/global_step20");
-        tree_set_mtime("latest", 0);
-        ck_assert_int_eq(pins_pointer_names(tree_fd, &files, &run, c, tree_now_usec, settle), 0);
-        tree_puts("latest", "..");
-        tree_set_mtime("latest", 0);
-        ck_assert_int_eq(pins_pointer_names(tree_fd, &files, &run, c, tree_now_usec, settle), -EAGAIN);
-        /* dated a day ahead: its time says nothing */
-        tree_puts("latest", "global_");
-        tree_set_mtime("latest", 24 * HOUR_USEC);
-        ck_assert_int_eq(pins_pointer_names(tree_fd, &files, &run, c, tree_now_usec, settle), 0);
+        /* what latest holds, its mtime from now, settle, and the answer */
+        static const struct {
+                const char *text;
+                int64_t mtime, settle;
+                int want;
+        } cases[] = {
+                /* quiet: naming another, or nothing, says nothing */
+                {"global_step20\n", -HOUR_USEC, 2 * USEC_PER_SEC, 0},
+                {"global_step1", -HOUR_USEC, 2 * USEC_PER_SEC, 1},
+                {"global_", -HOUR_USEC, 2 * USEC_PER_SEC, 0},
+                /* written just now */
+                {"global_", 0, 2 * USEC_PER_SEC, -EAGAIN},
+                {"global_", 0, 0, 0}, /* settle 0: off */
+                {"2", 0, 2 * USEC_PER_SEC, -EAGAIN},
+                {"20", 0, 2 * USEC_PER_SEC, 0},
+                {"30", 0, 2 * USEC_PER_SEC, 0},
+                {"1", 0, 2 * USEC_PER_SEC, 1},
+                {"./global_step10/", 0, 2 * USEC_PER_SEC, 0},
+                {"./global_step10/.", 0, 2 * USEC_PER_SEC, 0},
+                {"/elsewhere/global_step20", 0, 2 * USEC_PER_SEC, 0},
+                {"..", 0, 2 * USEC_PER_SEC, -EAGAIN},
+                /* dated a day ahead: its time says nothing */
+                {"global_", 24 * HOUR_USEC, 2 * USEC_PER_SEC, 0},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                tree_puts("latest", cases[i].text);
+                tree_set_mtime("latest", cases[i].mtime);
+                ck_assert_msg(pins_pointer_names(tree_fd, &files, &run, c, tree_now_usec, cases[i].settle) ==
+                                      cases[i].want,
+                              "latest holding \"%s\"", cases[i].text);
+        }
         run_finish(&run);
 }
 END_TEST
@@ -628,20 +620,19 @@ START_TEST(test_hf_metrics_and_best)
         run_finish(&run);
 
         /* a path as HF on Windows writes it, or ending in "/." */
-        hf_checkpoint(300, "C:\\\\runs\\\\out\\\\checkpoint-100");
-        tree_set_mtime("checkpoint-300/trainer_state.json", -HOUR_USEC);
-        tree_set_mtime("checkpoint-300", -HOUR_USEC);
-        run = tree_scan(&w);
-        ck_assert_uint_eq(run.ckpts[0].pins, PIN(PIN_HF_BEST));
-        ck_assert_uint_eq(run.ckpts[1].pins, 0);
-        run_finish(&run);
-        hf_checkpoint(300, "out/checkpoint-200/.");
-        tree_set_mtime("checkpoint-300/trainer_state.json", -HOUR_USEC);
-        tree_set_mtime("checkpoint-300", -HOUR_USEC);
-        run = tree_scan(&w);
-        ck_assert_uint_eq(run.ckpts[0].pins, 0);
-        ck_assert_uint_eq(run.ckpts[1].pins, PIN(PIN_HF_BEST));
-        run_finish(&run);
+        static const struct {
+                const char *best;
+                size_t pinned;
+        } forms[] = {{"C:\\\\runs\\\\out\\\\checkpoint-100", 0}, {"out/checkpoint-200/.", 1}};
+        for (size_t k = 0; k < ELEMENTSOF(forms); k++) {
+                hf_checkpoint(300, forms[k].best);
+                tree_set_mtime("checkpoint-300/trainer_state.json", -HOUR_USEC);
+                tree_set_mtime("checkpoint-300", -HOUR_USEC);
+                run = tree_scan(&w);
+                for (size_t i = 0; i < 2; i++)
+                        ck_assert_uint_eq(run.ckpts[i].pins, i == forms[k].pinned ? PIN(PIN_HF_BEST) : 0);
+                run_finish(&run);
+        }
 }
 END_TEST
 
