@@ -855,11 +855,14 @@ again:
                 if (!s->dry_run) {
                         int cur = places < 0 ? places : fs_victim_current(&fr, &fc, i, fc.why, &run_fd);
 
+                        /* the same for each of its victims: one line */
                         if (cur == -EAGAIN && fr.v[ri].root->w->pointer_files.n > 0) {
                                 log_warning_errno(cur,
                                                   "%s/%s: a pointer file written just now names no checkpoint "
-                                                  "(%m: its writer may not be done); %s is kept",
+                                                  "(%m: its writer may not be done); %s and the rest of the run "
+                                                  "are kept in this pass",
                                                   fr.v[ri].root->w->path, fr.v[ri].run->path, k->name);
+                                fr.v[ri].left_out = true;
                                 continue;
                         }
                         if (cur < 0) {

@@ -501,6 +501,38 @@ test_floor_sees_a_best_removed_during_its_pass() { floor_changed_during_pass rm;
 test_floor_sees_a_best_given_away_during_its_pass() { floor_changed_during_pass chown; }
 test_floor_sees_a_save_written_again_during_its_pass() { floor_changed_during_pass rewrite; }
 
+# A pointer file caught half rewritten in place during a floor pass, its
+# writer closed between two writes ("global_" of "global_step2"), names no
+# checkpoint: the floor evicts nothing more of its run in that pass, and
+# says so once (the one-shot then finds the floor unmet: exit 3).
+test_floor_keeps_a_run_whose_pointer_is_half_written() {
+        mount_tmpfs "$T/fs" 64m
+        local r=$T/fs/run s pid rc=0
+        mkdir "$r"
+        for s in 1 2 3 4 5; do
+                mkdir "$r/global_step$s"
+                head -c $((10 * MIB)) /dev/zero >"$r/global_step$s/model.pt"
+        done
+        echo global_step5 >"$r/latest"
+        touch -d "-1 hour" "$r"/*/* "$r"/*
+        mkfifo hook
+        exec 3<>hook
+        CKPTD_TEST_HOOK="before:$T/hook" "$CKPTD_HOOKED" -1 -w "$T/fs" --preset deepspeed --keep-last 10 \
+                --min-free 40M --settle 60 2>err 3>&- &
+        pid=$!
+        echo "$pid" >>"$T/pids"
+        wait_for 20 eval "ls -l /proc/$pid/fd 2>/dev/null | grep -q hook" || fail "no eviction held: $(cat err)"
+        printf global_ >"$r/latest"
+        printf cccccc >&3
+        wait_for 20 exited "$pid" || fail "ckptd -1 did not end: $(cat err)"
+        wait "$pid" || rc=$?
+        [ "$rc" = 3 ] || fail "exit $rc, not 3 (floor unmet): $(cat err)"
+        exec 3>&-
+        printf step2 >>"$r/latest"
+        assert_names "$r" global_step2 global_step3 global_step4 global_step5 latest
+        [ "$(count 'a pointer file written just now names no checkpoint' err)" = 1 ] || fail "not said once: $(cat err)"
+}
+
 # The watch directory moved away during a floor pass (an operator archives
 # the tree): the eviction already past its checks (held at the seam) may
 # go; nothing more is evicted in the tree moved away, which is no longer
