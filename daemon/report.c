@@ -490,9 +490,10 @@ static json_object *read_error_json(int error, const char *what)
         return o;
 }
 
-static json_object *ckpt_json(const struct root *r, const struct ckpt *c)
+static json_object *ckpt_json(const struct root *r, const struct run *run, const struct ckpt *c)
 {
         json_object *o = json_object_new_object(), *a, *fields = json_object_new_object();
+        const char *marker;
 
         json_object_object_add(o, "name", json_name(c->name));
         a = json_object_new_array();
@@ -517,6 +518,8 @@ static json_object *ckpt_json(const struct root *r, const struct ckpt *c)
         json_object_object_add(o, "mtime_usec", json_object_new_int64(c->mtime_usec));
         json_object_object_add(o, "complete", json_object_new_boolean(c->complete));
         json_object_object_add(o, "marker_missing", json_object_new_boolean(c->unmarked));
+        marker = c->unmarked ? run_marker(r, run, c) : NULL;
+        json_object_object_add(o, "missing", marker && *marker ? json_name(marker) : NULL);
         json_object_object_add(o, "verdict", json_object_new_string(c->verdict.keep ? "keep" : "delete"));
         a = json_object_new_array();
         if (!c->verdict.keep)
@@ -613,7 +616,7 @@ static json_object *runs_json(const struct root *r, const struct run *runs, size
                                 json_object_object_add(jr, "monitor_missing", json_name(hint));
                 }
                 for (size_t k = 0; k < runs[j].n_ckpts; k++)
-                        json_object_array_add(cks, ckpt_json(r, &runs[j].ckpts[k]));
+                        json_object_array_add(cks, ckpt_json(r, &runs[j], &runs[j].ckpts[k]));
                 json_object_object_add(jr, "checkpoints", cks);
                 json_object_array_add(jruns, jr);
         }

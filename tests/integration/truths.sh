@@ -213,6 +213,11 @@ test_tensorflow_prefix_without_index_is_kept() {
         old tf/ckpt-8.index
         "$CKPTD" -l -w "$T/tf" --preset tensorflow --keep-last 1 >list
         grep 'ckpt-8.data' list | grep -q 'incomplete(no whole .index)' || fail "ckpt-8 not said cut: $(cat list)"
+        "$CKPTD" -l --json -w "$T/tf" --preset tensorflow --keep-last 1 >out
+        /usr/bin/python3 -c 'import json, sys
+c = {c["name"]: c for c in json.load(open(sys.argv[1]))["watches"][0]["runs"][0]["checkpoints"]}
+assert c["ckpt-8.data-00000-of-00002"]["missing"] == "whole .index", c
+assert c["ckpt-7.data-00000-of-00001"]["missing"] is None, c' out || fail "-l --json: $(cat out)"
         "$CKPTD" -1 -w "$T/tf" --preset tensorflow --keep-last 1 2>err
         assert_names tf ckpt-7.data-00000-of-00001 ckpt-7.index ckpt-8.data-00000-of-00002 ckpt-8.data-00001-of-00002 \
                 ckpt-8.index
@@ -504,7 +509,9 @@ test_dir_without_required_marker_displaces_nothing() {
         /usr/bin/python3 -c 'import json, sys
 c = {c["name"]: c for c in json.load(open(sys.argv[1]))["watches"][0]["runs"][0]["checkpoints"]}
 assert c["step-200"]["marker_missing"] and not c["step-200"]["complete"], c
-assert not c["step-100"]["marker_missing"] and c["step-100"]["complete"], c' out || fail "-l --json: $(cat out)"
+assert c["step-200"]["missing"] == ".metadata", c
+assert not c["step-100"]["marker_missing"] and c["step-100"]["complete"], c
+assert c["step-100"]["missing"] is None, c' out || fail "-l --json: $(cat out)"
         # preset auto requires it as the layout found does; false turns it off
         "$CKPTD" -1 -n -w "$T/run" --preset auto --keep-last 1 >out 2>err || fail "-1 failed: $(cat out err)"
         assert_no_grep "would delete $T/run/" err
