@@ -298,8 +298,6 @@ static int json_number(struct json_object *v, double *ret)
         }
 }
 
-/* Last path component of s ("out/checkpoint-500/" -> "checkpoint-500");
- * malloc'd, NULL on ENOMEM; "" when s holds only slashes. */
 struct hf_scan {
         const char *monitor; /* NULL: best only */
         double step;
