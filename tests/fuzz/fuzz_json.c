@@ -153,23 +153,29 @@ static bool same_double(double a, double b)
         return (isnan(a) && isnan(b)) || a == b;
 }
 
-/* Basename as metric_hf_best() reduces it, or NULL. */
+/* The last component as metric_hf_best() reduces it, or NULL: split at '/'
+ * and '\\' (HF on Windows), the empty and "." components at the end
+ * dropped; none left, or "..", is NULL. */
 static bool same_best(const char *ref, const char *got)
 {
-        size_t len, start;
+        size_t end, start;
 
         if (!ref)
                 return got == NULL;
-        len = strlen(ref);
-        while (len > 0 && ref[len - 1] == '/')
-                len--;
-        start = len;
-        while (start > 0 && ref[start - 1] != '/')
-                start--;
-        len -= start;
-        if (len == 0 || (len == 1 && ref[start] == '.') || (len == 2 && ref[start] == '.' && ref[start + 1] == '.'))
+        end = strlen(ref);
+        for (;;) {
+                start = end;
+                while (start > 0 && ref[start - 1] != '/' && ref[start - 1] != '\\')
+                        start--;
+                /* ref[start, end) is a component */
+                if (end - start > 1 || (end - start == 1 && ref[start] != '.') || start == 0)
+                        break;
+                end = start - 1; /* past its separator */
+        }
+        if (end - start == 0 || (end - start == 1 && ref[start] == '.') ||
+            (end - start == 2 && ref[start] == '.' && ref[start + 1] == '.'))
                 return got == NULL;
-        return got && strlen(got) == len && memcmp(got, ref + start, len) == 0;
+        return got && strlen(got) == end - start && memcmp(got, ref + start, end - start) == 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
