@@ -178,6 +178,7 @@ struct manager *manager_free(struct manager *m)
         roots_free(m);
         m->inotify_src = sd_event_source_disable_unref(m->inotify_src);
         m->status_src = sd_event_source_disable_unref(m->status_src);
+        m->ask_src = sd_event_source_disable_unref(m->ask_src);
         control_free(m);
         m->watcher = watcher_free(m->watcher);
         m->event = sd_event_unref(m->event);

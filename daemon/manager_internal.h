@@ -84,6 +84,7 @@ struct run_state {
          * for their places not asked whether they are still written
          * (run_process()) */
         bool placed_unasked;
+        bool ask_idle;      /* and to be asked in idle time (runs_ask_later()) */
         uint64_t decisions; /* run_process() calls: what pending free_in counts */
         /* every record was complete when the run was last decided, and
          * nothing changed idx since: index_update() need not look for
@@ -173,6 +174,14 @@ struct manager {
         uint64_t read_errors_total; /* read errors logged (each new one once) */
 
         struct control *control; /* status channel, reload outcomes (control.c) */
+
+        /* runs scanned whole whose placed checkpoints are asked in idle
+         * time (on_ask_idle()): the next one looked at, and whether one
+         * was noted since the pass began */
+        sd_event_source *ask_src;
+        size_t ask_root, ask_run;
+        bool ask_more;
+        size_t ask_asked, ask_runs; /* in this pass, for the log */
 };
 
 static inline bool m_has_watcher(const struct root_state *rs)
@@ -267,6 +276,9 @@ void run_arm(struct run_state *run, uint64_t delay_usec, bool reset);
 /* Sweep the runs that the events just read made due now, in the order they
  * became due, instead of one turn of the event loop each. */
 void runs_sweep_due(struct manager *m);
+/* Ask the placed checkpoints of the runs scanned whole in idle time, after
+ * READY=1, a few runs a turn of the loop (on_ask_idle()). */
+void runs_ask_later(struct manager *m);
 /* Take run off the list of runs due now (it is being freed). */
 void run_due_forget(struct run_state *run);
 /* How long pending p must stay quiet to count as settled. */

@@ -655,6 +655,128 @@ static uint64_t kept_unproven(struct root_state *rs, struct run_state *run, cons
         return again;
 }
 
+/* --- the placed ones of a run scanned whole, asked in idle time --- */
+
+/* Asked in one turn of the loop at most, so that an event waits behind a
+ * few milliseconds; a run of more checkpoints than ASK_IDLE_RUN_MAX is
+ * left to its first decision that deletes. */
+#define ASK_IDLE_TURN    256
+#define ASK_IDLE_RUN_MAX 1024
+
+/* Whether every complete file checkpoint of a run scanned whole is free of
+ * writers, asked now rather than at the run's first decision that deletes
+ * (run_process()), so that the first save after a start costs what any
+ * other does. The answer stands as the events keep it: the run is watched
+ * and decided name by name (index_incremental()), so from now on a write to
+ * one of them under its name is an event (IN_MODIFY, a save renamed over
+ * it) that makes it pending, and a writer that opened one before now still
+ * holds it open, which the lease sees now. A file with another link is
+ * written through a name not watched, and where no lease can be taken
+ * nothing is seen now: either leaves the run to that decision, as does any
+ * other answer (in use, replaced, an error); it asks again and says what it
+ * finds. Directories are asked at every decision that deletes, as before.
+ * *asked: questions asked. */
+static bool run_placed_free(struct root_state *rs, struct run_state *run, size_t *asked)
+{
+        _cleanup_close_ int run_fd = openat_beneath(rs->root.fd, run->path, O_RDONLY | O_DIRECTORY, 0);
+
+        if (run_fd < 0)
+                return false;
+        for (size_t i = 0; i < run->idx.n_ckpts; i++) {
+                const struct ckpt *c = &run->idx.ckpts[i];
+
+                if (!c->complete || c->read_error != 0 || c->is_dir)
+                        continue;
+                ++*asked;
+                if (sweep_free_alone(&rs->root, &run->idx, c, run_fd) != VERIFY_FREE)
+                        return false;
+        }
+        return true;
+}
+
+/* Whether the runs of rs can be asked in idle time: watched, so that the
+ * answer is kept current by events (a polled root is asked at its
+ * decisions, each after a scan). */
+static bool root_asks_idle(const struct root_state *rs)
+{
+        return m_has_watcher(rs) && rs->present && rs->root.fd >= 0 && !rs->polled;
+}
+
+/* A run decided from a scan of it at each decision (not incremental) is
+ * asked at the one that deletes, right after that scan. */
+static bool run_asks_idle(const struct root_state *rs, const struct run_state *run)
+{
+        return run->ask_idle && run->placed_unasked && run->idx.n_ckpts <= ASK_IDLE_RUN_MAX &&
+               index_incremental(rs, run);
+}
+
+/* One turn of the loop with nothing else to do: the next runs noted by
+ * runs_ask_later(), ASK_IDLE_TURN questions at most; off once a pass over
+ * every root found none noted since it began. */
+static int on_ask_idle(sd_event_source *s, void *userdata)
+{
+        struct manager *m = userdata;
+        size_t asked = 0;
+
+        while (asked < ASK_IDLE_TURN) {
+                struct root_state *rs;
+                struct run_state *run;
+
+                if (m->ask_root >= m->n_roots) {
+                        m->ask_root = m->ask_run = 0;
+                        m->ask_asked += asked;
+                        asked = 0;
+                        if (!m->ask_more) {
+                                if (m->ask_runs > 0)
+                                        log_debug("asked %zu checkpoints of %zu runs scanned whole for writers "
+                                                  "in idle time",
+                                                  m->ask_asked, m->ask_runs);
+                                m->ask_asked = m->ask_runs = 0;
+                                return sd_event_source_set_enabled(s, SD_EVENT_OFF);
+                        }
+                        m->ask_more = false;
+                        continue;
+                }
+                rs = &m->roots[m->ask_root];
+                if (m->ask_run >= rs->n_runs || !root_asks_idle(rs)) {
+                        m->ask_root++;
+                        m->ask_run = 0;
+                        continue;
+                }
+                run = rs->runs[m->ask_run++];
+                if (!run_asks_idle(rs, run))
+                        continue;
+                run->ask_idle = false;
+                if (run->idx.n_ckpts == 0)
+                        continue;
+                m->ask_runs++;
+                if (run_placed_free(rs, run, &asked))
+                        run->placed_unasked = false;
+                else
+                        log_debug("%s/%s: not every checkpoint free of writers: asked again at its first decision "
+                                  "that deletes",
+                                  rs->root.w->path, run->path);
+        }
+        m->ask_asked += asked;
+        return 0;
+}
+
+void runs_ask_later(struct manager *m)
+{
+        int r;
+
+        if (!m->watcher)
+                return;
+        m->ask_more = true;
+        if (m->ask_src)
+                r = sd_event_source_set_enabled(m->ask_src, SD_EVENT_ON);
+        else if ((r = sd_event_add_defer(m->event, &m->ask_src, on_ask_idle, m)) >= 0)
+                r = sd_event_source_set_priority(m->ask_src, SD_EVENT_PRIORITY_IDLE);
+        /* not asked now, they are at the first decision that deletes */
+        if (r < 0)
+                log_debug("cannot ask the checkpoints of a run scanned whole in idle time: %s", strerror(-r));
+}
+
 /* After a scan of the whole run the events before it are unknown (lost, or
  * never read): a file not settled yet may be a save published before its
  * writer closed it, just before the scan. Each is noted unproven, to be
@@ -743,7 +865,7 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
          * that writes it again in place (resumed from the one before),
          * and the run is not read again to see it. */
         if (scanned_in)
-                run->placed_unasked = true;
+                run->placed_unasked = run->ask_idle = true;
         if ((run->placed_unasked || scanned->has_dirs) && sweep_run_deletes(scanned)) {
                 bool dirs_only = !run->placed_unasked;
 
@@ -759,6 +881,8 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
                         whole = true;
                 }
         }
+        if (scanned_in && run->placed_unasked && index_incremental(rs, run))
+                runs_ask_later(m);
         fast = fast && run->memo.valid;
         if (fast)
                 run_tally_appended(scanned, from, &run->memo, &t);

@@ -925,6 +925,7 @@ struct file_ask {
         const struct flock_table *locks; /* a victim's: its flock pins, may be NULL */
         int64_t newest_usec;
         bool writer; /* only whether a process writes it (verify_file_writer()) */
+        bool alone;  /* and that by a lease, of a file of one link (verify_file_alone()) */
 };
 
 /* Each file of file checkpoint c beneath the run at run_fd (-1: opened here
@@ -947,6 +948,8 @@ static int each_file(struct root *r, const struct run *run, const struct ckpt *c
 
                 if (i > 0 && fstatat(run_fd, ckpt_member(c, i), &st, AT_SYMLINK_NOFOLLOW) < 0)
                         v = errno == ENOENT ? -ESTALE : -errno;
+                else if (a->alone)
+                        v = verify_file_alone(run_fd, ckpt_member(c, i), &st);
                 else if (a->writer)
                         v = verify_file_writer(run_fd, ckpt_member(c, i), &st, a->newest_usec);
                 else if (a->locks && flock_table_has(a->locks, st.st_dev, st.st_ino))
@@ -968,6 +971,11 @@ int sweep_being_written(struct root *r, const struct run *run, const struct ckpt
                 return run_fd;
         fd = open_ckpt_dir(run_fd, c);
         return fd < 0 ? fd : verify_tree_writer(fd, newest_usec);
+}
+
+int sweep_free_alone(struct root *r, const struct run *run, const struct ckpt *c, int run_fd)
+{
+        return each_file(r, run, c, run_fd, &(struct file_ask){.alone = true});
 }
 
 int sweep_verify_files(struct root *r, const struct run *run, const struct ckpt *c, int run_fd,

@@ -131,6 +131,10 @@ char *sweep_ckpt_path(const struct root *r, const struct run *run, const struct 
  * not count): VERIFY_FREE, VERIFY_IN_USE, VERIFY_CHANGED (no leases: its
  * mtime is newer than newest_usec), -ESTALE or -errno. */
 int sweep_being_written(struct root *r, const struct run *run, const struct ckpt *c, int run_fd, int64_t newest_usec);
+/* Whether each file of file checkpoint c is free of writers by a read
+ * lease granted now, and has no other link (verify_file_alone()):
+ * VERIFY_FREE, else not. */
+int sweep_free_alone(struct root *r, const struct run *run, const struct ckpt *c, int run_fd);
 
 struct flock_table;
 /* Whether file checkpoint c of run (its one file, or each file of a group,

@@ -338,6 +338,23 @@ int verify_file_writer(int dir_fd, const char *name, const struct stat *expect, 
         return lease_verdict(lease_read(fd), true, &st, newest_usec);
 }
 
+int verify_file_alone(int dir_fd, const char *name, const struct stat *expect)
+{
+        struct stat st;
+        _cleanup_close_ int fd = open_expected(dir_fd, name, expect, &st);
+        int r;
+
+        if (fd == -EWOULDBLOCK)
+                return VERIFY_IN_USE;
+        if (fd < 0)
+                return fd;
+        /* a write through its other name raises events there */
+        if (st.st_nlink != 1)
+                return -EMLINK;
+        r = lease_read(fd);
+        return r == -EAGAIN ? VERIFY_IN_USE : r < 0 ? r : VERIFY_FREE;
+}
+
 /* ---- directory checkpoints ------------------------------------------------ */
 
 /* What a walk asks of each file (verify_tree(), verify_tree_writer()). */

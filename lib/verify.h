@@ -84,6 +84,11 @@ int verify_fd_lease_kept(int fd);
  * (EACCES), VERIFY_CHANGED when its mtime is newer than newest_usec;
  * -ESTALE gone or replaced, or -errno. Readers do not count. */
 int verify_file_writer(int dir_fd, const char *name, const struct stat *expect, int64_t newest_usec);
+/* The same, where only a lease granted now says free: VERIFY_FREE or
+ * VERIFY_IN_USE; -EMLINK when the file has another link (its writes raise
+ * inotify events under that name), -ESTALE gone or replaced, or -errno
+ * (where leases cannot be taken too). */
+int verify_file_alone(int dir_fd, const char *name, const struct stat *expect);
 
 /* Check a directory checkpoint opened at dir_fd (O_RDONLY|O_DIRECTORY):
  * every entry below it against locks (may be NULL), and every regular file

@@ -545,6 +545,52 @@ test_start_mid_write_then_a_later_save_asks_every_placed_one() {
         stop_daemon log
 }
 
+# After the start the daemon asks the kept checkpoints of each run in idle
+# time, not at the run's first save. Run a is free and so asked; a save
+# written again in place there after that is an event, and what it would
+# displace stays while it is open. Run b has one held open since before
+# the start, and run c one with another link (outside the watch, whose
+# writes raise no event in the run): each is left to its first decision
+# that deletes, which asks again and keeps what the save being written
+# (through that other name in c, after the start) would displace.
+test_placed_asked_in_idle_time_stand_until_an_event() {
+        local r i
+        for r in a b c; do
+                mkdir -p "runs/$r"
+                for i in 1 2; do mkfile "runs/$r/ckpt_$i.pt" 4; done
+        done
+        mkfile runs/a/ckpt_3.pt 4
+        mkfile runs/c/ckpt_3.pt 4
+        mkdir stage
+        ln runs/c/ckpt_3.pt stage/latest.pt
+        touch -d "-2 hours" runs/*/*
+        hold write "$T/runs/b/ckpt_3.pt"
+        local held_b=$HELD
+        start_daemon log --log-level debug -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 3 --settle 0
+        wait_for 20 grep -q "checkpoints of 3 runs scanned whole for writers in idle time" log ||
+                fail "not asked in idle time: $(cat log)"
+        assert_grep "$T/runs/b: not every checkpoint free of writers: asked again at its first decision" log
+        assert_grep "$T/runs/c: not every checkpoint free of writers: asked again at its first decision" log
+        assert_no_grep "$T/runs/a: not every checkpoint" log
+        hold write "$T/runs/a/ckpt_3.pt"
+        local held_a=$HELD
+        hold write "$T/stage/latest.pt"
+        local held_c=$HELD
+        # read in this order: c's decision ends after a's and b's
+        mkfile runs/a/ckpt_4.pt 4
+        mkfile runs/b/ckpt_4.pt 4
+        mkfile runs/c/ckpt_4.pt 4
+        wait_taken "b/ckpt_3.pt"
+        wait_taken "c/ckpt_3.pt"
+        for r in a b c; do assert_names "runs/$r" ckpt_1.pt ckpt_2.pt ckpt_3.pt ckpt_4.pt; done
+        assert_no_grep "a/ckpt_3.pt: in use" log
+        release $held_a
+        release $held_b
+        release $held_c
+        for r in a b c; do wait_names "runs/$r" ckpt_2.pt ckpt_3.pt ckpt_4.pt; done
+        stop_daemon log
+}
+
 # A save published under its final name before its writer closes it
 # (renamed or linked in while open: no close seen) takes no place while
 # open: the newest complete one stays until it is closed.

@@ -123,6 +123,38 @@ START_TEST(test_open_file_is_kept)
 }
 END_TEST
 
+/* Free alone: only a read lease granted now, on the file scanned, with no
+ * other link, says so; a reader holds nothing. */
+START_TEST(test_file_alone)
+{
+        char path[PATH_MAX + 16], other[PATH_MAX + 16];
+        struct stat st;
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/ckpt-4.pt", tmpdir);
+        snprintf(other, sizeof(other), "%s/latest.pt", tmpdir);
+        write_at(run_fd, "ckpt-4.pt", "data");
+        ck_assert_int_eq(fstatat(run_fd, "ckpt-4.pt", &st, 0), 0);
+        ck_assert_int_eq(verify_file_alone(run_fd, "ckpt-4.pt", &st), VERIFY_FREE);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(verify_file_alone(run_fd, "ckpt-4.pt", &st), VERIFY_FREE);
+        close(fd);
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(verify_file_alone(run_fd, "ckpt-4.pt", &st), VERIFY_IN_USE);
+        close(fd);
+        ck_assert_int_eq(link(path, other), 0);
+        ck_assert_int_eq(verify_file_alone(run_fd, "ckpt-4.pt", &st), -EMLINK);
+        ck_assert_int_eq(unlink(other), 0);
+        ck_assert_int_eq(verify_file_alone(run_fd, "ckpt-4.pt", &st), VERIFY_FREE);
+        /* another file renamed over its name */
+        write_at(run_fd, "ckpt-4.tmp", "new");
+        ck_assert_int_eq(renameat(run_fd, "ckpt-4.tmp", run_fd, "ckpt-4.pt"), 0);
+        ck_assert_int_eq(verify_file_alone(run_fd, "ckpt-4.pt", &st), -ESTALE);
+}
+END_TEST
+
 /* Replaced since the scan by another file, a symlink or a FIFO (which an
  * open without O_NONBLOCK would wait on): left alone. */
 START_TEST(test_replaced_file_is_left)
@@ -380,6 +412,7 @@ Suite *verify_suite(void)
         tcase_add_test(tc, test_file_removed_without_tombstone);
         tcase_add_test(tc, test_open_file_is_kept);
         tcase_add_test(tc, test_replaced_file_is_left);
+        tcase_add_test(tc, test_file_alone);
         tcase_add_test(tc, test_tree_in_use);
         tcase_add_test(tc, test_tree_mixed_ages_checked_and_removed);
         tcase_add_test(tc, test_tree_written_since);
