@@ -139,6 +139,20 @@ def proc_cpu(pid):
     return ticks / os.sysconf("SC_CLK_TCK"), run_ns
 
 
+def wait_quiet(pid, at_least=1.0, window=0.2, busy_ns=2e6, cap=60.0):
+    """Sleep at_least seconds, then until pid spends under busy_ns of CPU in
+    a window (its work after ready done), cap seconds at most."""
+    time.sleep(at_least)
+    end = time.monotonic() + cap
+    last = proc_cpu(pid)[1]
+    while time.monotonic() < end:
+        time.sleep(window)
+        now = proc_cpu(pid)[1]
+        if now - last < busy_ns:
+            return
+        last = now
+
+
 def proc_ctxt(pid, key="voluntary_ctxt_switches"):
     """context switches summed over every thread: voluntary ones are the
     wake-ups (the thread slept and was woken)."""
@@ -731,7 +745,8 @@ def bench_big(a, work):
 
     # B1 start-up, B4 memory, B2/B3 saves: daemon sessions, alternating
     keys = ("startup", "rss_start_kib", "hwm_start_kib", "hwm_kib", "rss_kib", "threads", "save_cpu_ns",
-            "save_cpu_s", "saves", "missed", "latency", "find_wall", "next_cpu_ns", "next_latency")
+            "save_cpu_s", "saves", "missed", "latency", "find_wall", "next_cpu_ns", "next_latency",
+            "ready_cpu_ns", "ready_quiet")
     sess = {who: {k: [] for k in keys} for who in ("ckptd", "peer")}
     for rep in range(a.big_reps):
         for who in order(rep):
@@ -739,8 +754,13 @@ def bench_big(a, work):
             r["find_wall"].append(timed(cmds["find"])["wall"])  # the floor, next to each start-up
             d = start_big(who, a, root, conf, per, os.path.join(work, f"notify.{rep}.sock"))
             r["startup"].append(d.wait_ready())
-            time.sleep(1.0)
             pid = d.p.pid
+            # the work it does after ready (ckptd: asking the kept
+            # checkpoints in idle time), before the saves, timed apart
+            q0, t0 = proc_cpu(pid), time.monotonic()
+            wait_quiet(pid)
+            r["ready_quiet"].append(time.monotonic() - t0)
+            r["ready_cpu_ns"].append(proc_cpu(pid)[1] - q0[1])
             r["rss_start_kib"].append(proc_status(pid, "VmRSS"))
             r["hwm_start_kib"].append(proc_status(pid, "VmHWM"))
             r["threads"].append(proc_status(pid, "Threads"))

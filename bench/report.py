@@ -435,9 +435,11 @@ def big(b):
             f"user+system, ns), divided by the saves; utime+stime from /proc/PID/stat is shown too "
             f"(10 ms ticks, too coarse for one save). Latency = rename() called → the victim's name "
             f"leaving its run (IN_DELETE or IN_MOVED_FROM, the harness's own inotify watch); the clock starts just before "
-            f"`rename()`, so a harness preempted after it errs long, not short. Each of these saves is its "
-            f"run's first since the start, so its decision is the run's first after the start-up scan, which "
-            f"asks every checkpoint kept for its place whether it is being written (ckptd(8) \"In use\"). "
+            f"`rename()`, so a harness preempted after it errs long, not short. The saves begin once the "
+            f"daemon is quiet after ready (at least 1 s, then until it spends under 2 ms of CPU in 200 ms): "
+            f"ckptd asks every checkpoint of a run scanned whole whether it is being written (ckptd(8) "
+            f"\"In use\") in idle time after READY=1; that CPU is shown apart, once per start, not per save. "
+            f"Each of these saves is its run's first since the start. "
             f"Then, in the same session, {b['saves']} more saves, one more into each of the same runs: "
             f"the cost of a save in a run decided before (\"the same runs' next save\"; B2's target is "
             f"judged on the first). After "
@@ -449,6 +451,10 @@ def big(b):
             row("CPU per save (utime+stime), µs", c["save_cpu_s"], p["save_cpu_s"], us),
             row("CPU per save, the same runs' next save (schedstat), µs", [x / 1e9 for x in c["next_cpu_ns"]],
                 [x / 1e9 for x in p["next_cpu_ns"]], us),
+            row("CPU from ready to quiet, before the saves (schedstat), ms",
+                [x / 1e9 for x in c["ready_cpu_ns"]], [x / 1e9 for x in p["ready_cpu_ns"]], ms),
+            row("ready to quiet, wall time, s", c["ready_quiet"], p["ready_quiet"],
+                lambda x: f"{x:.2f}"),
             f"| saves timed (missed) | {sum(c['saves'])} ({sum(c['missed'])}) | "
             f"{sum(p['saves'])} ({sum(p['missed'])}) | |"]
     lc, lp = c["latency"], p["latency"]
@@ -465,13 +471,13 @@ def big(b):
                 f"{ratio(q(nc, 99), q(np_, 99))} |"]
     out += ["",
             f"## B4. Memory while tracking {n} checkpoints\n",
-            "From /proc/PID/status of the same sessions: 1 s after ready, and after the saves "
+            "From /proc/PID/status of the same sessions: once quiet after ready (see B2), and after the saves "
             "(VmHWM is the peak since spawn, start-up included).\n",
             "| memory, median (min–max) | ckptd | peer | ckptd/peer |", "|---|---|---|---|",
             row("VmHWM after the saves, MiB", c["hwm_kib"], p["hwm_kib"], mib),
             row("VmRSS after the saves, MiB", c["rss_kib"], p["rss_kib"], mib),
-            row("VmHWM 1 s after ready, MiB", c["hwm_start_kib"], p["hwm_start_kib"], mib),
-            row("VmRSS 1 s after ready, MiB", c["rss_start_kib"], p["rss_start_kib"], mib),
+            row("VmHWM once quiet after ready, MiB", c["hwm_start_kib"], p["hwm_start_kib"], mib),
+            row("VmRSS once quiet after ready, MiB", c["rss_start_kib"], p["rss_start_kib"], mib),
             row("threads", c["threads"], p["threads"], lambda x: f"{x:.0f}"),
             ""]
     return out
