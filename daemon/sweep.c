@@ -868,7 +868,9 @@ static bool victim_pinned_since(const char *path, const struct run *run, enum pi
  * a directory or a group its flock pin and whether anyone has its files
  * open. A plain file's are both answered by
  * remove_file_checked()'s lease, held through the unlink (/proc/locks only
- * without leases, victim_unleased()). 0 to go on, 1 when kept (logged). */
+ * without leases, victim_unleased()). 0 to go on, 1 when kept (logged), 2
+ * when kept because a check failed (logged: it counts toward the bound of
+ * failures, sweep_failed_one()). */
 static int victim_check(struct sweep *s, const struct root *r, const struct run *run, const struct ckpt *c,
                         const char *path, int run_fd, struct victim_locks *l)
 {
@@ -888,7 +890,7 @@ static int victim_check(struct sweep *s, const struct root *r, const struct run 
                 return 0;
         v = victim_flock(c, path, run_fd, l);
         if (v < 0)
-                return 1;
+                return 2;
 
         if (v == VERIFY_FREE && c->is_dir) {
                 _cleanup_close_ int fd = open_ckpt_dir(run_fd, c);
@@ -916,6 +918,7 @@ static int victim_check(struct sweep *s, const struct root *r, const struct run 
                 s->kept_changed++;
         } else {
                 log_warning_errno(v, "%s: cannot check whether it is in use: %m; keeping it", path);
+                return 2;
         }
         return 1;
 }
@@ -1092,8 +1095,11 @@ int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const s
                 sweep_failed_one(s, r);
                 return fd;
         }
-        if (victim_check(s, r, run, c, path, fd, locks) > 0) {
+        k = victim_check(s, r, run, c, path, fd, locks);
+        if (k > 0) {
                 s->budget++;
+                if (k == 2)
+                        sweep_failed_one(s, r);
                 return 0;
         }
         if (run_in_place(s, r, run, fd) <= 0) {

@@ -792,6 +792,32 @@ test_failed_removals_are_bounded_and_leave_the_cap_to_others() {
         stop_daemon d.log
 }
 
+# So are victims whose checks fail: directory checkpoints whose files
+# cannot be asked whether they are in use (the lease fails with EIO) are
+# kept, each logged, and after max_delete_per_sweep of them the rest wait
+# for the next sweep rather than a line each at every sweep.
+test_failed_checks_are_bounded() {
+        local s
+        for s in 1 2 3 4 5 6; do
+                mkdir -p "a/stuck_$s"
+                if [ $s = 6 ]; then : >a/stuck_6/kept.bin; else : >"a/stuck_$s/shard.bin"; fi
+        done
+        touch -d "-10 minutes" a/*/* a/*
+        cat >c.conf <<EOC
+max_delete_per_sweep = 2;
+watch = ( { path = "$T/a"; pattern = "stuck_{step}"; kind = "dir"; keep_last = 1; } );
+EOC
+        local rc=0
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" LD_PRELOAD=$FAULT_SO \
+                FAULT_CALL=fcntl FAULT_NTH=1 FAULT_REPEAT=1 FAULT_ERRNO=EIO FAULT_MATCH=shard.bin \
+                "$CKPTD" -1 -c c.conf 2>err || rc=$?
+        [ "$(count "cannot check whether it is in use" err)" = 2 ] || fail "not two failed checks: $(cat err)"
+        assert_grep "removals in $T/a keep failing" err
+        assert_names a stuck_1 stuck_2 stuck_3 stuck_4 stuck_5 stuck_6
+        # kept, as after a read error: no failed deletion
+        [ "$rc" = 0 ] || fail "exit $rc: $(cat err)"
+}
+
 # A broken config on SIGHUP: logged with FILE:LINE, the daemon keeps running
 # under the old policy (keep_top_k 2, where the defaults would keep 3), and a
 # good config after it is taken again.
