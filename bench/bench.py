@@ -807,6 +807,7 @@ def bench_big(a, work):
             res["perf"]["scan"] = perf_report(data)
         d = start_big("ckptd", a, root, conf, per, os.path.join(work, "notify.perf.sock"))
         d.wait_ready()
+        wait_quiet(d.p.pid)  # as B2's sessions: its work after ready is not the saves'
         data = os.path.join(work, "perf.b2.data")
         pr = subprocess.Popen(["perf", "record", "-q", "-F", "4999", "-e", "cpu-clock", "-o", data,
                                "-p", str(d.p.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
