@@ -858,7 +858,8 @@ again:
                         /* the same for each of its victims: one line */
                         if (cur == -EAGAIN && fr.v[ri].root->w->pointer_files.n > 0) {
                                 log_warning_errno(cur,
-                                                  "%s/%s: a pointer file written just now names no checkpoint "
+                                                  "%s/%s: a pointer file written just now names no checkpoint, or a "
+                                                  "part of one's name "
                                                   "(%m: its writer may not be done); %s and the rest of the run "
                                                   "are kept in this pass",
                                                   fr.v[ri].root->w->path, fr.v[ri].run->path, k->name);

@@ -843,10 +843,11 @@ static bool victim_pinned_since(const char *path, const struct run *run, enum pi
         const char *what = kind == PIN_KEEPFILE ? "a keep file pins it" : "a pointer file names it";
 
         if (k == -EAGAIN && kind == PIN_POINTER)
-                log_warning_errno(k,
-                                  "%s: a pointer file written just now names no checkpoint (%m: its writer may "
-                                  "not be done); keeping it",
-                                  path);
+                log_warning_errno(
+                        k,
+                        "%s: a pointer file written just now names no checkpoint, or a part of one's name (%m: its "
+                        "writer may not be done); keeping it",
+                        path);
         else if (k < 0)
                 log_warning_errno(k, "%s: cannot read whether %s: %m; keeping it", path, what);
         else if (k > 0)

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -330,6 +331,33 @@ static int pointer_names_other(int run_fd, const struct run *view, const char *s
         return errno == ENOENT || errno == ENOTDIR || errno == ENAMETOOLONG ? 0 : -errno;
 }
 
+/* Whether a checkpoint of r other than except has a name that the name
+ * name[0..len) begins and does not end ("global_step3" of "global_step30"),
+ * or, for a number, an order whose digits do ("3" of 30): what a pointer
+ * written just now names may be a part of that one's name. */
+static bool pointer_extended(const struct run *r, const struct ckpt *except, const char *name, size_t len, bool number)
+{
+        char digits[32];
+
+        for (size_t i = 0; i < r->n_ckpts; i++) {
+                const struct ckpt *c = &r->ckpts[i];
+                const char *m = ckpt_member(c, 0);
+
+                if (c == except)
+                        continue;
+                if (number) {
+                        if (c->order_source == ORDER_MTIME || !(c->order >= 0 && c->order < 1e15) ||
+                            c->order != floor(c->order))
+                                continue;
+                        snprintf(digits, sizeof(digits), "%.0f", c->order);
+                        m = digits;
+                }
+                if (strlen(m) > len && memcmp(m, name, len) == 0)
+                        return true;
+        }
+        return false;
+}
+
 /* view: the run as decided, where run holds only its victim
  * (pins_pointer_names()): a name of none of run is looked for there and
  * beneath run_fd */
@@ -434,45 +462,58 @@ static int pointer_files(int run_fd, const struct strv *files, int64_t now_usec,
                 }
                 s[len] = '\0';
 
+                size_t blen = len;
+                const char *base = s, *unsure = "naming no checkpoint";
+                /* written just now: its writer may be between two writes */
+                bool recent = settle_usec > 0 && stat_mtime_usec(&st) >= now_usec - settle_usec &&
+                              stat_mtime_usec(&st) <= now_usec + POINTER_SKEW_USEC;
+
                 c = find_by_member(run, s, len);
                 if (!c) {
-                        size_t blen;
-                        const char *base = path_last(s, len, false, &blen);
-
+                        base = path_last(s, len, false, &blen);
                         if (blen > 0)
                                 c = find_by_member(run, base, blen);
                 }
-                if (c) {
-                        c->pins |= 1u << PIN_POINTER;
-                        continue;
-                }
-
                 errno = 0;
-                double v = strtod(s, &end);
-                bool named = false, number = errno == 0 && end == s + len && isfinite(v);
+                double v = c ? 0 : strtod(s, &end);
+                bool named = c != NULL, number = !c && errno == 0 && end == s + len && isfinite(v);
+                if (c)
+                        c->pins |= 1u << PIN_POINTER;
                 if (number)
                         for (size_t j = 0; j < run->n_ckpts; j++)
                                 if (run->ckpts[j].order_source != ORDER_MTIME && run->ckpts[j].order == v) {
                                         run->ckpts[j].pins |= 1u << PIN_POINTER;
                                         named = true;
                                 }
-                /* "global_" of "global_step10", its writer closed between
-                 * two writes: quiet for settle, a name of none says nothing
-                 * (what it named was removed by hand, say) */
-                if (named || run->n_ckpts == 0 || settle_usec <= 0 || stat_mtime_usec(&st) < now_usec - settle_usec ||
-                    stat_mtime_usec(&st) > now_usec + POINTER_SKEW_USEC)
+                /* quiet for settle, a name of none says nothing (what it
+                 * named was removed by hand, say) */
+                if (!recent || run->n_ckpts == 0)
                         continue;
-                r = view ? pointer_names_other(run_fd, view, s, len, number, v) : 0;
-                if (r == -ENOMEM)
-                        return r;
-                if (r < 0 && scan_run_error(run, r, "pointer file %s", files->v[i]) < 0)
-                        return -ENOMEM;
-                if (r != 0)
-                        continue;
+                if (named) {
+                        /* "global_step3" of "global_step30": the victim's
+                         * check asks this of the victim, below */
+                        if (view || !pointer_extended(run, c, number ? s : base, number ? len : blen, number))
+                                continue;
+                        unsure = "naming a part of another checkpoint's name";
+                } else {
+                        /* "global_" of "global_step10" */
+                        r = view ? pointer_names_other(run_fd, view, s, len, number, v) : 0;
+                        if (r == -ENOMEM)
+                                return r;
+                        if (r < 0 && scan_run_error(run, r, "pointer file %s", files->v[i]) < 0)
+                                return -ENOMEM;
+                        if (r < 0)
+                                continue;
+                        if (r > 0) {
+                                /* another, whose name is a part of the victim's */
+                                if (!pointer_extended(run, NULL, number ? s : base, number ? len : blen, number))
+                                        continue;
+                                unsure = "naming a part of another checkpoint's name";
+                        }
+                }
                 if (stat_mtime_usec(&st) + settle_usec > run->pointer_quiet_usec)
                         run->pointer_quiet_usec = stat_mtime_usec(&st) + settle_usec;
-                if (scan_run_error(run, -EAGAIN, "pointer file %s (written just now, naming no checkpoint)",
-                                   files->v[i]) < 0)
+                if (scan_run_error(run, -EAGAIN, "pointer file %s (written just now, %s)", files->v[i], unsure) < 0)
                         return -ENOMEM;
         }
         if (!view)

@@ -111,15 +111,19 @@ test_run_beyond_path_max_is_swept() {
 # a pass that has gone on for over a second keeps that victim; so does one
 # that cannot be read by then (it may name it), and one caught half
 # rewritten in place, its writer closed between two writes ("global_" of
-# "global_step3": it names nothing yet, written within settle). A `latest`
+# "global_step3": it names nothing yet, written within settle), or caught
+# with a part that names another ("global_step3" of "global_step30": the
+# victim whose name it begins stays, the one it names stays). A `latest`
 # that is a symlink to the newest keeps no other.
 test_pointer_file_rewritten_during_a_pass_keeps_what_it_names() {
-        local how
-        for how in name unreadable torn symlink; do
+        local how steps newest
+        for how in name unreadable torn part symlink; do
                 rm -rf runs
                 mkdir runs
-                for s in 1 2 3 4; do mkdir "runs/global_step$s" && mkfile "runs/global_step$s/model.pt" 4; done
-                if [ "$how" = symlink ]; then ln -s global_step4 runs/latest; else echo global_step4 >runs/latest; fi
+                steps="1 2 3 4" newest=4
+                [ "$how" != part ] || steps="1 3 30 40" newest=40
+                for s in $steps; do mkdir "runs/global_step$s" && mkfile "runs/global_step$s/model.pt" 4; done
+                if [ "$how" = symlink ]; then ln -s global_step4 runs/latest; else echo "global_step$newest" >runs/latest; fi
                 touch -d "-1 hour" runs/*/* runs/*
                 rm -f hook && mkfifo hook
                 exec 3<>hook # read-write: never blocks, and keeps the FIFO open between removals
@@ -133,6 +137,7 @@ test_pointer_file_rewritten_during_a_pass_keeps_what_it_names() {
                 name) echo global_step2 >runs/latest.new && mv runs/latest.new runs/latest ;;
                 unreadable) rm runs/latest && mkdir runs/latest ;;
                 torn) printf global_ >runs/latest ;;
+                part) printf global_step3 >runs/latest ;;
                 esac
                 # the pass began over a second ago
                 wait_for 10 sh -c "[ \$((\$(date +%s%N) - $t0)) -gt 1200000000 ]"
@@ -152,6 +157,11 @@ test_pointer_file_rewritten_during_a_pass_keeps_what_it_names() {
                         printf step3 >>runs/latest # the writer's second write
                         assert_names runs global_step2 global_step3 global_step4 latest
                         assert_grep "runs/global_step3: a pointer file written just now names no checkpoint" err
+                        ;;
+                part)
+                        printf 0 >>runs/latest
+                        assert_names runs global_step3 global_step30 global_step40 latest
+                        assert_grep "runs/global_step30: a pointer file written just now names no checkpoint" err
                         ;;
                 symlink)
                         assert_names runs global_step4 latest

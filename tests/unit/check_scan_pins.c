@@ -270,7 +270,77 @@ START_TEST(test_pointer_names_half_written)
                                       cases[i].want,
                               "latest holding \"%s\"", cases[i].text);
         }
+
+        /* a name (or number) that is a part of the victim's, written just
+         * now: "global_step1" or "1" of "global_step10" */
+        static const struct {
+                const char *text;
+                int64_t mtime;
+                int want;
+        } parts[] = {
+                {"global_step1", 0, -EAGAIN},
+                {"./global_step1", 0, -EAGAIN},
+                {"1", 0, -EAGAIN},
+                {"global_step1", -HOUR_USEC, 0},
+                {"1", -HOUR_USEC, 0},
+                {"global_step10", 0, 1},
+                {"10", 0, 1},
+        };
+        c = tree_find(&run, "global_step10");
+        for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
+                tree_puts("latest", parts[i].text);
+                tree_set_mtime("latest", parts[i].mtime);
+                ck_assert_msg(pins_pointer_names(tree_fd, &files, &run, c, tree_now_usec, 2 * USEC_PER_SEC) ==
+                                      parts[i].want,
+                              "latest holding \"%s\", the victim global_step10", parts[i].text);
+        }
+        /* a part of another's name, not the victim's */
+        tree_puts("latest", "global_step1");
+        tree_set_mtime("latest", 0);
+        ck_assert_int_eq(pins_pointer_names(tree_fd, &files, &run, tree_find(&run, "global_step20"), tree_now_usec,
+                                            USEC_PER_SEC),
+                         0);
         run_finish(&run);
+}
+END_TEST
+
+/* The same in a scan of the run: a pointer written just now that names a
+ * checkpoint whose name is a part of another's keeps the run whole until
+ * it is quiet for settle; quiet, or naming the longer one, it pins. */
+START_TEST(test_pointer_part_of_a_longer_name)
+{
+        struct watch_conf w = tree_watch(KIND_DIR);
+        char *pf[] = {(char *)"latest"};
+        struct run run;
+
+        w.pointer_files.v = pf;
+        w.pointer_files.n = 1;
+        w.settle_sec = 60;
+        tree_use_pattern("global_step{step}");
+        tree_mkdirs("global_step3");
+        tree_mkdirs("global_step30");
+        tree_age_all();
+        static const struct {
+                const char *text;
+                int64_t mtime;
+                int error;
+                const char *pinned;
+        } cases[] = {
+                {"global_step3\n", 0, -EAGAIN, "global_step3"},
+                {"3", 0, -EAGAIN, "global_step3"},
+                {"global_step3\n", -HOUR_USEC, 0, "global_step3"},
+                {"global_step30\n", 0, 0, "global_step30"},
+                {"30", 0, 0, "global_step30"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                tree_puts("latest", cases[i].text);
+                tree_set_mtime("latest", cases[i].mtime);
+                run = tree_scan(&w);
+                ck_assert_msg(run.read_error == cases[i].error, "latest holding \"%s\": %d", cases[i].text,
+                              run.read_error);
+                ck_assert_uint_eq(tree_find(&run, cases[i].pinned)->pins, PIN(PIN_POINTER));
+                run_finish(&run);
+        }
 }
 END_TEST
 
@@ -700,6 +770,7 @@ TCase *scan_pins_tcase(void)
         tcase_add_test(tc, test_pointer_by_name);
         tcase_add_test(tc, test_pointer_by_number);
         tcase_add_test(tc, test_pointer_names_half_written);
+        tcase_add_test(tc, test_pointer_part_of_a_longer_name);
         tcase_add_test(tc, test_pointer_after_a_bom);
         tcase_add_test(tc, test_keep_pins);
         tcase_add_test(tc, test_keep_file_for_agrees_with_the_scan);
