@@ -90,15 +90,24 @@ START_TEST(test_symlink_into_dir)
 }
 END_TEST
 
-START_TEST(test_pointer_by_name)
+/* A watch of checkpoints of kind named by pattern, whose pointer files are
+ * pf[0..n) (kept by the caller). */
+static struct watch_conf pointer_watch(enum ckpt_kind kind, char **pf, size_t n, const char *pattern)
 {
-        struct watch_conf w = tree_watch(KIND_DIR);
-        char *pf[] = {(char *)"latest", (char *)"other", (char *)"missing"};
-        struct run run;
+        struct watch_conf w = tree_watch(kind);
 
         w.pointer_files.v = pf;
-        w.pointer_files.n = ELEMENTSOF(pf);
-        tree_use_pattern("global_step{step}");
+        w.pointer_files.n = n;
+        tree_use_pattern(pattern);
+        return w;
+}
+
+START_TEST(test_pointer_by_name)
+{
+        char *pf[] = {(char *)"latest", (char *)"other", (char *)"missing"};
+        struct watch_conf w = pointer_watch(KIND_DIR, pf, ELEMENTSOF(pf), "global_step{step}");
+        struct run run;
+
         tree_mkdirs("global_step10");
         tree_mkdirs("global_step20");
         tree_mkdirs("global_step30");
@@ -180,13 +189,10 @@ END_TEST
 /* Megatron's tracker holds the iteration, not the name. */
 START_TEST(test_pointer_by_number)
 {
-        struct watch_conf w = tree_watch(KIND_DIR);
         char *pf[] = {(char *)"latest_checkpointed_iteration.txt"};
+        struct watch_conf w = pointer_watch(KIND_DIR, pf, 1, "iter_{step}");
         struct run run;
 
-        w.pointer_files.v = pf;
-        w.pointer_files.n = 1;
-        tree_use_pattern("iter_{step}");
         tree_mkdirs("iter_0000100");
         tree_mkdirs("iter_0000200");
         tree_mkdirs("iter_0000300");
@@ -309,14 +315,11 @@ END_TEST
  * it is quiet for settle; quiet, or naming the longer one, it pins. */
 START_TEST(test_pointer_part_of_a_longer_name)
 {
-        struct watch_conf w = tree_watch(KIND_DIR);
         char *pf[] = {(char *)"latest"};
+        struct watch_conf w = pointer_watch(KIND_DIR, pf, 1, "global_step{step}");
         struct run run;
 
-        w.pointer_files.v = pf;
-        w.pointer_files.n = 1;
         w.settle_sec = 60;
-        tree_use_pattern("global_step{step}");
         tree_mkdirs("global_step3");
         tree_mkdirs("global_step30");
         tree_age_all();
@@ -348,13 +351,10 @@ END_TEST
  * write one) is skipped, in each kind of pointer file. */
 START_TEST(test_pointer_after_a_bom)
 {
-        struct watch_conf w = tree_watch(KIND_DIR);
         char *pf[] = {(char *)"latest"};
+        struct watch_conf w = pointer_watch(KIND_DIR, pf, 1, "global_step{step}");
         struct run run;
 
-        w.pointer_files.v = pf;
-        w.pointer_files.n = 1;
-        tree_use_pattern("global_step{step}");
         tree_mkdirs("global_step1");
         tree_mkdirs("global_step2");
         tree_mkdirs("global_step3");
@@ -710,13 +710,10 @@ END_TEST
  * and data together; a value that cannot be read marks the run. */
 START_TEST(test_tf_state_pins)
 {
-        struct watch_conf w = tree_watch(KIND_FILE);
         char *pf[] = {(char *)"checkpoint"};
+        struct watch_conf w = pointer_watch(KIND_FILE, pf, 1, "ckpt-{step}.*");
         struct run run;
 
-        w.pointer_files.v = pf;
-        w.pointer_files.n = 1;
-        tree_use_pattern("ckpt-{step}.*");
         for (int s = 1; s <= 4; s++) {
                 char a[64], b[64];
 
