@@ -133,6 +133,7 @@ int manager_once(const struct config *c, bool dry_run)
                         sweep_count_read_errors(&s, &runs[j]);
                         sweep_log_read_errors(r, &runs[j]);
                         sweep_note_monitor(r, &runs[j], NULL);
+                        sweep_say_lease_refusals(r); /* the scan's, the question's above */
                         once_apply(&s, r, &runs[j], &total);
                 }
                 runs_free(runs, n);

@@ -903,6 +903,8 @@ void run_process(struct manager *m, struct root_state *rs, struct run_state *run
          * to say */
         if (t.monitor_missing || run->told.monitor_missing)
                 sweep_note_monitor(&rs->root, scanned, &run->told.monitor_missing);
+        /* the scan's pointer files and the question above */
+        sweep_say_lease_refusals(&rs->root);
         if (t.young_left_usec > 0)
                 sooner(&again, t.young_left_usec);
         /* the ones not kept: at a save, the few oldest beyond keep_last */

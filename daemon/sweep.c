@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -1040,8 +1041,8 @@ static int run_in_place(struct sweep *s, const struct root *r, const struct run 
         return k;
 }
 
-int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const struct ckpt *c,
-                 enum delete_reason reason, int run_fd, struct victim_locks *locks)
+static int remove_one(struct sweep *s, struct root *r, const struct run *run, const struct ckpt *c,
+                      enum delete_reason reason, int run_fd, struct victim_locks *locks)
 {
         _cleanup_free_ char *path = sweep_ckpt_path(r, run, c);
         const char *monitor = r->w->policy.monitor;
@@ -1204,6 +1205,22 @@ bool sweep_capped(struct sweep *s)
         return true;
 }
 
+void sweep_say_lease_refusals(const struct root *r)
+{
+        dev_t dev;
+        int error;
+
+        /* beneath r: on its file system, or on a btrfs subvolume below it */
+        while (verify_lease_refusal_unsaid(&dev, &error))
+                log_warning_errno(error,
+                                  "cannot take leases on checkpoints in %s (device %u:%u, %s: %m): one there counts "
+                                  "as in use only when its size or modification time changed since its scan; a "
+                                  "reader, or a writer that wrote nothing since, is not seen",
+                                  r->w->path, major(dev), minor(dev),
+                                  error == -EACCES || error == -EPERM ? "not their owner, and without CAP_LEASE"
+                                                                      : "no leases on this file system");
+}
+
 const char *sweep_metric_text(const struct root *r, const struct ckpt *c, char *buf, size_t len)
 {
         const char *monitor = r->w->policy.monitor;
@@ -1217,6 +1234,15 @@ const char *sweep_metric_text(const struct root *r, const struct ckpt *c, char *
         if (i >= 0 && ckpt_field_value(c, (size_t)i) == c->metric)
                 return ckpt_field_text(c, (size_t)i, buf, len);
         return number_format(c->metric, buf, len);
+}
+
+int sweep_remove(struct sweep *s, struct root *r, const struct run *run, const struct ckpt *c,
+                 enum delete_reason reason, int run_fd, struct victim_locks *locks)
+{
+        int k = remove_one(s, r, run, c, reason, run_fd, locks);
+
+        sweep_say_lease_refusals(r);
+        return k;
 }
 
 int sweep_apply(struct sweep *s, struct root *r, const struct run *run)

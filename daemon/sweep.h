@@ -118,6 +118,12 @@ char *sweep_read_errors_summary(const struct sweep *s);
  * run is kept so. */
 bool sweep_note_monitor(const struct root *r, const struct run *run, char **last);
 
+/* Say, once for each, the devices on which leases were refused since the
+ * last call (verify_lease_fallback()): there a checkpoint in use is told
+ * only by its size and mtime. Their checks ran beneath r, whose watch path
+ * the warning names. */
+void sweep_say_lease_refusals(const struct root *r);
+
 /* The monitor's value of c as its name wrote it ("0.900"), else in the
  * shortest form; NULL when c has none. */
 const char *sweep_metric_text(const struct root *r, const struct ckpt *c, char *buf, size_t len);

@@ -1032,7 +1032,7 @@ int remove_file_checked(int run_fd, const struct ckpt *c, bool need_room, int (*
         leased = r == 0;
         if (r == -EAGAIN)
                 return VERIFY_IN_USE;
-        if (r < 0 && !verify_lease_unsupported(r))
+        if (r < 0 && !verify_lease_fallback(r, st.st_dev))
                 return VERIFY_UNCHECKED_BASE - r;
         /* Without a lease nothing says that no one holds a flock on it */
         if (!leased && unleased) {

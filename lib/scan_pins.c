@@ -385,7 +385,7 @@ static int pointer_files(int run_fd, const struct strv *files, int64_t now_usec,
                 if (r == 0 && S_ISREG(st.st_mode)) {
                         r = verify_fd_writer(fd);
                         leased = r == 0;
-                        if (verify_lease_unsupported(r))
+                        if (verify_lease_fallback(r, st.st_dev))
                                 r = 0; /* read as it stands */
                 }
                 if (r == 0)

@@ -238,6 +238,39 @@ bool verify_lease_unsupported(int error)
                error == -EOPNOTSUPP;
 }
 
+/* The devices on which leases were refused, in the order first seen;
+ * those before n_lease_refusals_said were handed out to be said. Past
+ * LEASE_REFUSALS_MAX devices the rest go unsaid. */
+#define LEASE_REFUSALS_MAX 16
+struct lease_refusal {
+        dev_t dev;
+        int error;
+};
+static struct lease_refusal lease_refusals[LEASE_REFUSALS_MAX];
+static size_t n_lease_refusals, n_lease_refusals_said;
+
+bool verify_lease_fallback(int error, dev_t dev)
+{
+        if (!verify_lease_unsupported(error))
+                return false;
+        for (size_t i = 0; i < n_lease_refusals; i++)
+                if (lease_refusals[i].dev == dev)
+                        return true;
+        if (n_lease_refusals < LEASE_REFUSALS_MAX)
+                lease_refusals[n_lease_refusals++] = (struct lease_refusal){.dev = dev, .error = error};
+        return true;
+}
+
+bool verify_lease_refusal_unsaid(dev_t *ret_dev, int *ret_error)
+{
+        if (n_lease_refusals_said == n_lease_refusals)
+                return false;
+        *ret_dev = lease_refusals[n_lease_refusals_said].dev;
+        *ret_error = lease_refusals[n_lease_refusals_said].error;
+        n_lease_refusals_said++;
+        return true;
+}
+
 /* File name of dir_fd opened read-only to be asked, its stat into *st,
  * when it is still the regular file (dev, ino) of expect: the fd,
  * -EWOULDBLOCK (another's lease makes the open wait: in use), -ESTALE gone
@@ -271,7 +304,7 @@ static int lease_verdict(int r, bool writer, const struct stat *st, int64_t newe
                 return VERIFY_FREE;
         if (r == -EAGAIN)
                 return VERIFY_IN_USE;
-        if (r < 0 && !verify_lease_unsupported(r))
+        if (r < 0 && !verify_lease_fallback(r, st->st_dev))
                 return r;
         return stat_mtime_usec(st) > newest_usec ? VERIFY_CHANGED : VERIFY_FREE;
 }
@@ -329,6 +362,7 @@ int verify_file_writer(int dir_fd, const char *name, const struct stat *expect, 
                         return errno == ENOENT ? -ESTALE : -errno;
                 if (!S_ISREG(st.st_mode) || st.st_dev != expect->st_dev || st.st_ino != expect->st_ino)
                         return -ESTALE;
+                (void)verify_lease_fallback(fd, st.st_dev);
                 return stat_mtime_usec(&st) > newest_usec ? VERIFY_CHANGED : VERIFY_FREE;
         }
         if (fd < 0)

@@ -62,6 +62,15 @@ int verify_flock_probe(int fd);
 int verify_lease_take(int fd);
 void verify_lease_drop(int fd);
 bool verify_lease_unsupported(int error);
+/* Whether error, from a lease asked on a file of device dev, says leases
+ * cannot be taken there (verify_lease_unsupported()): then the caller
+ * falls back to the file's size and mtime, and the refusal is kept for
+ * verify_lease_refusal_unsaid(). */
+bool verify_lease_fallback(int error, dev_t dev);
+/* Each device on which leases were refused, with the first error, handed
+ * out once for the caller to say: true and *ret_dev, *ret_error set, or
+ * false when none is left unsaid. */
+bool verify_lease_refusal_unsaid(dev_t *ret_dev, int *ret_error);
 
 /* Whether the regular file name below dir_fd (its (dev, ino) in *expect) is
  * open elsewhere: VERIFY_FREE or VERIFY_IN_USE; VERIFY_CHANGED when, not

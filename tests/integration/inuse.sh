@@ -1014,10 +1014,43 @@ test_without_leases_size_and_mtime_decide() {
         oneshot_without_leases 1
         assert_names runs ckpt_1.pt ckpt_2.pt
         assert_grep "ckpt_1.pt changed since it was scanned" err
+        # the operator is told that the weaker check is in force
+        [ "$(grep -c "cannot take leases on checkpoints in $T/runs (device [0-9]*:[0-9]*, no leases on this file system: Invalid argument)" err)" = 1 ] ||
+                fail "the fallback was not said once: $(cat err)"
         rm -rf runs
         oneshot_without_leases 0
         assert_names runs ckpt_2.pt
         assert_grep "deleted $T/runs/ckpt_1.pt" err
+}
+
+# A daemon that is not root, on checkpoints another user owns (root's, in
+# a directory it may write), gets no lease (EACCES): it falls back to size
+# and mtime, as on NFS, and says so once, naming the watch, not at every
+# sweep.
+test_user_daemon_without_leases_says_so_once() {
+        need_root
+        mkdir -p runs
+        for i in 1 2 3; do mkfile runs/ckpt_$i.pt 4; done
+        touch -d "-1 hour" runs/*
+        mkdir st
+        chown nobody:nogroup runs st # root's files in nobody's directory
+        chmod 755 "$T"
+        setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all -- \
+                env STATE_DIRECTORY="$T/st" RUNTIME_DIRECTORY="$T/st" \
+                "$CKPTD" -w "$T/runs" --pattern 'ckpt_{step}.pt' --keep-last 1 --settle 0 2>log &
+        DPID=$!
+        echo "$DPID" >>"$T/pids"
+        wait_names runs ckpt_3.pt
+        for i in 4 5; do
+                mkfile runs/save.tmp 4
+                mv runs/save.tmp runs/ckpt_$i.pt
+                wait_names runs ckpt_$i.pt
+        done
+        assert_grep "deleted $T/runs/ckpt_3.pt" log
+        assert_grep "deleted $T/runs/ckpt_4.pt" log
+        [ "$(grep -c "cannot take leases on checkpoints in $T/runs (device [0-9]*:[0-9]*, not their owner, and without CAP_LEASE: Permission denied)" log)" = 1 ] ||
+                fail "not said once: $(cat log)"
+        stop_daemon log
 }
 
 run_tests

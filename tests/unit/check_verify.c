@@ -155,6 +155,32 @@ START_TEST(test_file_alone)
 }
 END_TEST
 
+/* A refusal that means "no leases here" is a fallback, kept once per
+ * device and handed out once; an answer (EAGAIN) or a failure (EIO) is
+ * not. */
+START_TEST(test_lease_refusals_said_once)
+{
+        dev_t dev;
+        int error;
+
+        ck_assert(!verify_lease_refusal_unsaid(&dev, &error));
+        ck_assert(!verify_lease_fallback(-EAGAIN, 7));
+        ck_assert(!verify_lease_fallback(-EIO, 7));
+        ck_assert(!verify_lease_refusal_unsaid(&dev, &error));
+        ck_assert(verify_lease_fallback(-EINVAL, 7));
+        ck_assert(verify_lease_fallback(-EACCES, 7));
+        ck_assert(verify_lease_fallback(-EACCES, 9));
+        ck_assert(verify_lease_refusal_unsaid(&dev, &error));
+        ck_assert(dev == 7 && error == -EINVAL);
+        ck_assert(verify_lease_refusal_unsaid(&dev, &error));
+        ck_assert(dev == 9 && error == -EACCES);
+        ck_assert(!verify_lease_refusal_unsaid(&dev, &error));
+        /* said: not again */
+        ck_assert(verify_lease_fallback(-EINVAL, 7));
+        ck_assert(!verify_lease_refusal_unsaid(&dev, &error));
+}
+END_TEST
+
 /* Replaced since the scan by another file, a symlink or a FIFO (which an
  * open without O_NONBLOCK would wait on): left alone. */
 START_TEST(test_replaced_file_is_left)
@@ -413,6 +439,7 @@ Suite *verify_suite(void)
         tcase_add_test(tc, test_open_file_is_kept);
         tcase_add_test(tc, test_replaced_file_is_left);
         tcase_add_test(tc, test_file_alone);
+        tcase_add_test(tc, test_lease_refusals_said_once);
         tcase_add_test(tc, test_tree_in_use);
         tcase_add_test(tc, test_tree_mixed_ages_checked_and_removed);
         tcase_add_test(tc, test_tree_written_since);
