@@ -455,6 +455,8 @@ def big(b):
                 [x / 1e9 for x in c["ready_cpu_ns"]], [x / 1e9 for x in p["ready_cpu_ns"]], ms),
             row("ready to quiet, wall time, s", c["ready_quiet"], p["ready_quiet"],
                 lambda x: f"{x:.2f}"),
+            f"| sessions never quiet before the saves (60 s) | {sum(c.get('never_quiet', []))} | "
+            f"{sum(p.get('never_quiet', []))} | |",
             f"| saves timed (missed) | {sum(c['saves'])} ({sum(c['missed'])}) | "
             f"{sum(p['saves'])} ({sum(p['missed'])}) | |"]
     lc, lp = c["latency"], p["latency"]
