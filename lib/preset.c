@@ -284,7 +284,7 @@ const struct preset *preset_detect(int run_fd, char *const *names, const bool *i
                 "step-N directories holding .metadata",
                 "numbered step directories holding Orbax's files (_CHECKPOINT_METADATA, commit_success.txt, "
                 "metrics/metrics, default/)",
-                "*.nemo files or NeMo's *-last.ckpt copies",
+                "*.nemo files, NeMo's *-last.ckpt copies, *-EMA.ckpt copies or -unfinished markers",
                 "*.ckpt files",
         };
         bool seen[_N] = {false}, tf_state = false, tf_index = false;
@@ -303,6 +303,14 @@ const struct preset *preset_detect(int run_fd, char *const *names, const bool *i
                         else if (len > 5 && strcmp(name + len - 5, ".nemo") == 0)
                                 seen[NEMO] = true;
                         else if (len > 10 && strcmp(name + len - 10, "-last.ckpt") == 0)
+                                seen[NEMO] = true;
+                        /* NeMo's EMA copy of X.ckpt, one checkpoint with it
+                         * (Lightning would part them), and the marker of a
+                         * save under way: a run with save_last off has
+                         * neither of the two above until training ends */
+                        else if (len > 9 && strcmp(name + len - 9, "-EMA.ckpt") == 0)
+                                seen[NEMO] = true;
+                        else if (len > 11 && strcmp(name + len - 11, "-unfinished") == 0)
                                 seen[NEMO] = true;
                         else if (len > 5 && strcmp(name + len - 5, ".ckpt") == 0)
                                 seen[LIGHTNING] = true;

@@ -627,6 +627,46 @@ test_nemo_ema_saves() {
         assert_grep "deleted $T/nm/$n--val_loss=2.50-step=200.ckpt " log
 }
 
+# NeMo with EMA and save_last off writes no -last copy and no .nemo until
+# training ends: under preset auto its -EMA.ckpt copies and -unfinished
+# markers say NeMo, not Lightning, whose preset would decide a model and
+# its EMA copy apart (the newest model deleted, the best one's EMA copy
+# too). In the daemon as in a one-shot, each pair stays whole.
+test_nemo_ema_without_last_under_auto() {
+        local n=megatron_gpt x
+        nemo_pair() { # val_loss step
+                x="nm/$n--val_loss=$1-step=$2-consumed_samples=$(($2 * 8)).0"
+                touch "$x-unfinished"
+                mkfile "$x.ckpt" 4
+                mkfile "$x-EMA.ckpt" 2
+                rm "$x-unfinished"
+        }
+        mkdir nm
+        nemo_pair 2.50 100
+        nemo_pair 2.80 200
+        nemo_pair 2.90 300
+        old nm/*
+        "$CKPTD" -l -w "$T/nm" --preset auto --monitor val_loss >list
+        assert_grep "layout: nemo (" list
+        "$CKPTD" -1 -w "$T/nm" --preset auto --monitor val_loss --keep-top-k 1 --keep-last 1 2>err
+        assert_names nm "$n--val_loss=2.50-step=100-consumed_samples=800.0-EMA.ckpt" \
+                "$n--val_loss=2.50-step=100-consumed_samples=800.0.ckpt" \
+                "$n--val_loss=2.90-step=300-consumed_samples=2400.0-EMA.ckpt" \
+                "$n--val_loss=2.90-step=300-consumed_samples=2400.0.ckpt"
+        rm -rf nm
+        mkdir nm
+        start_daemon log -w "$T/nm" --preset auto --monitor val_loss --keep-top-k 1 --keep-last 1 --settle 0.2
+        nemo_pair 2.50 100
+        nemo_pair 2.80 200
+        nemo_pair 2.90 300
+        nemo_pair 2.95 400
+        wait_names nm "$n--val_loss=2.50-step=100-consumed_samples=800.0-EMA.ckpt" \
+                "$n--val_loss=2.50-step=100-consumed_samples=800.0.ckpt" \
+                "$n--val_loss=2.95-step=400-consumed_samples=3200.0-EMA.ckpt" \
+                "$n--val_loss=2.95-step=400-consumed_samples=3200.0.ckpt"
+        stop_daemon log
+}
+
 # NeMo with tensor parallelism saves each rank's file in mp_rank_NN/ under
 # one -unfinished marker beside them. While it is there a rank's finished
 # file displaces nothing; when NeMo removes it after the last rank, every
