@@ -9,7 +9,9 @@
 #include "size.h"
 #include "strv.h"
 
-#define ERROR_MAX 512
+/* A message naming a config file (up to PATH_MAX) and quoting one of its
+ * values whole, with room for the reason after them. */
+#define ERROR_MAX (2 * 4096)
 
 enum ckpt_kind {
         KIND_ANY, /* files and directories */

@@ -306,12 +306,24 @@ const char *log_level_to_string(int level)
         return NULL;
 }
 
+/* error was cut at ERROR_MAX - 1 bytes: end it with "..." where a
+ * character begins, never inside one (which would print as a stray \xNN). */
+static void error_cut(char *error)
+{
+        size_t at = ERROR_MAX - 4;
+
+        while (at > 0 && ((unsigned char)error[at] & 0xc0) == 0x80)
+                at--;
+        memcpy(error + at, "...", 4);
+}
+
 /* Format "FILE:LINE: msg" into error and return -EINVAL. A message longer
- * than ERROR_MAX is cut, but always keeps its FILE:LINE prefix. */
+ * than ERROR_MAX (a value quoted whole that is longer than a path) is cut,
+ * said by "...", but always keeps its FILE:LINE prefix. */
 int conf_fail(char *error, struct loc at, const char *fmt, ...)
 {
         va_list ap;
-        int n = 0;
+        int n = 0, k;
 
         if (!error)
                 return -EINVAL;
@@ -322,11 +334,15 @@ int conf_fail(char *error, struct loc at, const char *fmt, ...)
                 n = snprintf(error, ERROR_MAX, "%s: ", at.file);
         if (n < 0)
                 n = 0;
-        if (n < ERROR_MAX) {
-                va_start(ap, fmt);
-                vsnprintf(error + n, ERROR_MAX - n, fmt, ap);
-                va_end(ap);
+        if (n >= ERROR_MAX) {
+                error_cut(error);
+                return -EINVAL;
         }
+        va_start(ap, fmt);
+        k = vsnprintf(error + n, ERROR_MAX - n, fmt, ap);
+        va_end(ap);
+        if (k >= ERROR_MAX - n)
+                error_cut(error);
         return -EINVAL;
 }
 

@@ -40,6 +40,44 @@ static bool has(const struct strv *s, const char *v)
         return false;
 }
 
+/* An error names its file and line, and gives its reason, whatever the
+ * length of the file's path and of the value it quotes (each up to a
+ * path's length); one longer still is cut where a character begins, and
+ * says so. */
+START_TEST(test_long_error_keeps_its_reason)
+{
+        char error[ERROR_MAX] = "", name[8100], text[4096];
+        struct config *c = NULL;
+        size_t n = 0, lead = 0, cont = 0;
+
+        /* a path of 699 bytes, a pattern of 808 (the longest 1024) */
+        memset(name, 'a', 699);
+        name[699] = '\0';
+        n = (size_t)snprintf(text, sizeof(text), "watch = ( { path = \"/d\"; pattern = \"bad{step");
+        for (int i = 0; i < 400; i++)
+                n += (size_t)snprintf(text + n, sizeof(text) - n, "\xc3\xa9"); /* é, two bytes */
+        snprintf(text + n, sizeof(text) - n, "\"; } );\n");
+        ck_assert_int_eq(config_load_string(text, name, &c, error), -EINVAL);
+        ck_assert_ptr_null(c);
+        ck_assert(strncmp(error, name, strlen(name)) == 0);
+        ck_assert_msg(strncmp(error + strlen(name), ":1: ", 4) == 0, "%s", error);
+        ck_assert_msg(strstr(error, "unmatched '{'"), "%s", error + strlen(error) - 80);
+
+        /* a name longer than any path, of é's: cut between two */
+        n = 0;
+        while (n + 2 < sizeof(name))
+                n += (size_t)snprintf(name + n, sizeof(name) - n, "\xc3\xa9");
+        ck_assert_int_eq(config_load_string(text, name, &c, error), -EINVAL);
+        ck_assert_uint_ge(strlen(error), ERROR_MAX - 3); /* one character lost at most */
+        ck_assert_str_eq(error + strlen(error) - 3, "...");
+        for (const unsigned char *p = (const unsigned char *)error; *p; p++) {
+                lead += *p == 0xc3;
+                cont += *p == 0xa9;
+        }
+        ck_assert_uint_eq(lead, cont);
+}
+END_TEST
+
 /* Durations are seconds, or strings with a unit as the -w flags take them. */
 START_TEST(test_durations)
 {
@@ -67,24 +105,24 @@ END_TEST
 
 START_TEST(test_full)
 {
-        struct config *c = load_ok(
-                "log_level = \"debug\";\n"
-                "dry_run = true;\n"
-                "check_interval = 45;\n"
-                "metrics_file = \"/run/ckptd.prom\";\n"
-                "max_delete_per_sweep = 50;\n"
-                "defaults = { keep_top_k = 5; };\n"
-                "watch = (\n"
-                "  { path = \"/data/runs\"; recursive = false; preset = \"lightning\";\n"
-                "    monitor = \"val_loss\"; mode = \"max\"; keep_top_k = -1; keep_last = 4;\n"
-                "    keep_every = 1000; min_age = 600; settle = 2.5; min_free = \"10%\";\n"
-                "    target_free = \"12.5%\"; headroom = 2.0; pattern = \"ep{epoch}-{val_loss}.ckpt\";\n"
-                "    key_separator = \":\"; join = \"_\"; pointer_files = [ \"latest\", \"best\" ];\n"
-                "    complete_marker = \"done\"; require_marker = true; metric_file = \"m/metrics.json\";\n"
-                "    exclude = [ \"*.bak\" ]; poll_interval = 60; kind = \"any\"; },\n"
-                "  { path = \"/data/two\"; pattern = \"s{step}\"; min_free = 1048576;\n"
-                "    target_free = \"2G\"; }\n"
-                ");\n");
+        struct config *c =
+                load_ok("log_level = \"debug\";\n"
+                        "dry_run = true;\n"
+                        "check_interval = 45;\n"
+                        "metrics_file = \"/run/ckptd.prom\";\n"
+                        "max_delete_per_sweep = 50;\n"
+                        "defaults = { keep_top_k = 5; };\n"
+                        "watch = (\n"
+                        "  { path = \"/data/runs\"; recursive = false; preset = \"lightning\";\n"
+                        "    monitor = \"val_loss\"; mode = \"max\"; keep_top_k = -1; keep_last = 4;\n"
+                        "    keep_every = 1000; min_age = 600; settle = 2.5; min_free = \"10%\";\n"
+                        "    target_free = \"12.5%\"; headroom = 2.0; pattern = \"ep{epoch}-{val_loss}.ckpt\";\n"
+                        "    key_separator = \":\"; join = \"_\"; pointer_files = [ \"latest\", \"best\" ];\n"
+                        "    complete_marker = \"done\"; require_marker = true; metric_file = \"m/metrics.json\";\n"
+                        "    exclude = [ \"*.bak\" ]; poll_interval = 60; kind = \"any\"; },\n"
+                        "  { path = \"/data/two\"; pattern = \"s{step}\"; min_free = 1048576;\n"
+                        "    target_free = \"2G\"; }\n"
+                        ");\n");
         const struct watch_conf *w;
 
         ck_assert_int_eq(c->log_level, LOG_DEBUG);
@@ -179,14 +217,15 @@ END_TEST
  * defaults goes without on a watch that has none, as it did. */
 START_TEST(test_require_marker_accepted)
 {
-        struct config *c = load_ok("defaults = { require_marker = true; keep_last = 2; };\n"
-                                   "watch = (\n"
-                                   "  { path = \"/a\"; preset = \"auto\"; require_marker = true; },\n"
-                                   "  { path = \"/b\"; preset = \"lightning\"; },\n"
-                                   "  { path = \"/c\"; preset = \"huggingface\"; },\n"
-                                   "  { path = \"/d\"; pattern = \"s{step}\"; kind = \"dir\"; complete_marker = \"done\";\n"
-                                   "    require_marker = true; }\n"
-                                   ");\n");
+        struct config *c =
+                load_ok("defaults = { require_marker = true; keep_last = 2; };\n"
+                        "watch = (\n"
+                        "  { path = \"/a\"; preset = \"auto\"; require_marker = true; },\n"
+                        "  { path = \"/b\"; preset = \"lightning\"; },\n"
+                        "  { path = \"/c\"; preset = \"huggingface\"; },\n"
+                        "  { path = \"/d\"; pattern = \"s{step}\"; kind = \"dir\"; complete_marker = \"done\";\n"
+                        "    require_marker = true; }\n"
+                        ");\n");
 
         ck_assert(c->watches[0].require_marker);
         ck_assert(c->watches[1].require_marker);
@@ -199,14 +238,14 @@ END_TEST
 
 START_TEST(test_precedence)
 {
-        struct config *c = load_ok(
-                "defaults = { preset = \"huggingface\"; keep_last = 2; complete_marker = \"DONE\";\n"
-                "             exclude = [ \"*.old\" ]; settle = 7; };\n"
-                "watch = (\n"
-                "  { path = \"/a\"; },\n"                                  /* preset from defaults */
-                "  { path = \"/b\"; keep_last = 3; complete_marker = \"\"; },\n" /* watch beats defaults */
-                "  { path = \"/c\"; preset = \"orbax\"; exclude = [ \"*.x\" ]; }\n" /* defaults beat preset */
-                ");\n");
+        struct config *c =
+                load_ok("defaults = { preset = \"huggingface\"; keep_last = 2; complete_marker = \"DONE\";\n"
+                        "             exclude = [ \"*.old\" ]; settle = 7; };\n"
+                        "watch = (\n"
+                        "  { path = \"/a\"; },\n"                                           /* preset from defaults */
+                        "  { path = \"/b\"; keep_last = 3; complete_marker = \"\"; },\n"    /* watch beats defaults */
+                        "  { path = \"/c\"; preset = \"orbax\"; exclude = [ \"*.x\" ]; }\n" /* defaults beat preset */
+                        ");\n");
         const struct watch_conf *a = &c->watches[0], *b = &c->watches[1], *o = &c->watches[2];
 
         ck_assert_str_eq(a->preset, "huggingface");
@@ -236,16 +275,16 @@ END_TEST
 
 START_TEST(test_metric_sources)
 {
-        struct config *c = load_ok(
-                "watch = (\n"
-                "  { path = \"/hf\"; preset = \"huggingface\"; monitor = \"eval_loss\"; },\n"
-                "  { path = \"/ds\"; preset = \"deepspeed\"; monitor = \"loss\"; metric_file = \"m.json\"; },\n"
-                "  { path = \"/ob\"; preset = \"orbax\"; monitor = \"acc\"; mode = \"max\"; },\n"
-                "  { path = \"/lt\"; preset = \"lightning\"; monitor = \"val_loss\"; },\n"
-                "  { path = \"/nm\"; preset = \"nemo\"; monitor = \"val_loss\"; },\n"
-                "  { path = \"/mg\"; preset = \"megatron\"; keep_last = 2; },\n"
-                "  { path = \"/hf2\"; preset = \"huggingface\"; metric_file = \"\"; }\n"
-                ");\n");
+        struct config *c =
+                load_ok("watch = (\n"
+                        "  { path = \"/hf\"; preset = \"huggingface\"; monitor = \"eval_loss\"; },\n"
+                        "  { path = \"/ds\"; preset = \"deepspeed\"; monitor = \"loss\"; metric_file = \"m.json\"; },\n"
+                        "  { path = \"/ob\"; preset = \"orbax\"; monitor = \"acc\"; mode = \"max\"; },\n"
+                        "  { path = \"/lt\"; preset = \"lightning\"; monitor = \"val_loss\"; },\n"
+                        "  { path = \"/nm\"; preset = \"nemo\"; monitor = \"val_loss\"; },\n"
+                        "  { path = \"/mg\"; preset = \"megatron\"; keep_last = 2; },\n"
+                        "  { path = \"/hf2\"; preset = \"huggingface\"; metric_file = \"\"; }\n"
+                        ");\n");
 
         ck_assert_int_eq(c->watches[0].metric_source, METRIC_HF_STATE);
         ck_assert_int_eq(c->watches[1].metric_source, METRIC_JSON_FILE);
@@ -266,13 +305,13 @@ END_TEST
 
 START_TEST(test_paths)
 {
-        struct config *c = load_ok(
-                "watch = (\n"
-                "  { path = \"/data//runs/\"; pattern = \"s{step}\"; recursive = false; },\n"
-                "  { path = \"/data/runs/sub\"; pattern = \"s{step}\"; },\n"
-                "  { path = \"/data/runs2\"; pattern = \"s{step}\"; },\n"
-                "  { path = \"/x\"; pattern = \"s{step}\"; min_free = \"\"; target_free = \"5G\"; }\n"
-                ");\n");
+        struct config *c =
+                load_ok("watch = (\n"
+                        "  { path = \"/data//runs/\"; pattern = \"s{step}\"; recursive = false; },\n"
+                        "  { path = \"/data/runs/sub\"; pattern = \"s{step}\"; },\n"
+                        "  { path = \"/data/runs2\"; pattern = \"s{step}\"; },\n"
+                        "  { path = \"/x\"; pattern = \"s{step}\"; min_free = \"\"; target_free = \"5G\"; }\n"
+                        ");\n");
 
         ck_assert_str_eq(c->watches[0].path, "/data/runs");
         ck_assert_str_eq(c->watches[1].path, "/data/runs/sub");
@@ -289,141 +328,154 @@ struct error_case {
 };
 
 static const struct error_case error_cases[] = {
-        { "syntax", "a = 1;\nb = ;\n", "t.conf:2: ", "syntax error" },
-        { "duplicate setting", "dry_run = true;\ndry_run = false;\n" WATCH_OK, "t.conf:2: ", "duplicate" },
-        { "unknown top key", "dry_run = true;\nfoo = 1;\n" WATCH_OK, "t.conf:2: ", "unknown key \"foo\"" },
-        { "unknown defaults key", "defaults = {\n  keep_tpo_k = 3;\n};\n" WATCH_OK, "t.conf:2: ",
-          "unknown key \"keep_tpo_k\" in defaults" },
-        { "unknown watch key", "watch = (\n  { path = \"/d\"; pattern = \"s{step}\";\n    colour = 1; }\n);\n",
-          "t.conf:3: ", "unknown key \"colour\" in watch" },
-        { "int as string", "watch = ( {\n path = \"/d\"; pattern = \"s{step}\";\n keep_top_k = \"3\"; } );\n",
-          "t.conf:3: ", "keep_top_k: expected an integer, got a string" },
-        { "int as float", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_last = 1.5; } );\n",
-          "t.conf:2: ", "keep_last: expected an integer" },
-        { "bool as int", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n recursive = 1; } );\n",
-          "t.conf:2: ", "recursive: expected true or false" },
-        { "number as string", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n headroom = \"2\"; } );\n",
-          "t.conf:2: ", "headroom: expected a number" },
-        { "bad duration", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n settle = \"5 parsecs\"; } );\n",
-          "t.conf:2: ", "settle: invalid duration \"5 parsecs\" (seconds, or a number with ms, s, min, h or d" },
-        { "duration with a space", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n settle = \" 2s\"; } );\n",
-          "t.conf:2: ", "settle: invalid duration \" 2s\"" },
-        { "duration with a tab", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n settle = \"\t2s\"; } );\n",
-          "t.conf:2: ", "settle: invalid duration \"" },
-        { "duration in hex", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n settle = \"0x10\"; } );\n",
-          "t.conf:2: ", "settle: invalid duration \"0x10\"" },
-        { "duration with an exponent", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_age = \"1e3s\"; } );\n",
-          "t.conf:2: ", "min_age: invalid duration \"1e3s\"" },
-        { "duration with a plus", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n settle = \"+2s\"; } );\n",
-          "t.conf:2: ", "settle: invalid duration \"+2s\"" },
-        { "fraction of a whole-second key", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_age = \"1.5s\"; } );\n",
-          "t.conf:2: ", "min_age: must be a whole number from 0 to 316224000 seconds, got \"1.5s\"" },
-        { "duration out of range", "check_interval = \"500ms\";\n" WATCH_OK, "t.conf:1: ",
-          "check_interval: must be a whole number from 1 to 86400 seconds, got \"500ms\"" },
-        { "duration above a day", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n settle = \"2d\"; } );\n",
-          "t.conf:2: ", "settle: must be a number from 0 to 86400 seconds, got \"2d\"" },
-        { "negative settle", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n settle = -1; } );\n",
-          "t.conf:2: ", "settle: must be a number from 0 to 86400" },
-        { "negative headroom", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n headroom = -0.5; } );\n",
-          "t.conf:2: ", "headroom: must be a number from 0 to 100," },
-        { "keep_top_k < -1", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_top_k = -2; } );\n",
-          "t.conf:2: ", "keep_top_k: must be from -1 to 1000000," },
-        { "negative min_age", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_age = -1; } );\n",
-          "t.conf:2: ", "min_age: must be from 0 to" },
-        { "relative path", "watch = (\n  { pattern = \"s{step}\";\n    path = \"data/runs\"; }\n);\n",
-          "t.conf:3: ", "path: \"data/runs\" is not absolute" },
-        { "missing path", "watch = (\n  { pattern = \"s{step}\"; }\n);\n", "t.conf:2: ", "path is required" },
-        { "path in defaults", "defaults = { path = \"/d\"; };\n" WATCH_OK, "t.conf:1: ",
-          "path: not allowed in defaults" },
-        { "bad size", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_free = \"10 gigs\"; } );\n",
-          "t.conf:2: ", "min_free: invalid size \"10 gigs\"" },
-        { "percent > 100", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n target_free = \"150%\"; } );\n",
-          "t.conf:2: ", "target_free: size \"150%\" is out of range" },
-        { "negative bytes", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_free = -5; } );\n",
-          "t.conf:2: ", "min_free: must be from 0 to 1152921504606846976," },
-        { "size as float", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_free = 1.5; } );\n",
-          "t.conf:2: ", "min_free: expected a size" },
-        { "target below min", "watch = ( { path = \"/d\"; pattern = \"s{step}\"; min_free = \"20G\";\n"
-                              " target_free = \"10G\"; } );\n",
-          "t.conf:2: ", "is smaller than min_free" },
-        { "target below min %", "watch = ( { path = \"/d\"; pattern = \"s{step}\"; min_free = \"20%\";\n"
-                                " target_free = \"10%\"; } );\n",
-          "t.conf:2: ", "is smaller than min_free" },
-        { "bad pattern", "watch = ( { path = \"/d\";\n pattern = \"ckpt-{step\"; } );\n", "t.conf:2: ",
-          "pattern: \"ckpt-{step\": unmatched '{'" },
-        { "unknown preset", "watch = ( { path = \"/d\";\n preset = \"paxml\"; } );\n", "t.conf:2: ",
-          "unknown preset \"paxml\" (known: generic, lightning" },
-        { "preset not a string", "watch = ( { path = \"/d\";\n preset = 1; } );\n", "t.conf:2: ",
-          "preset: expected a string" },
-        { "unknown defaults preset", "defaults = {\n preset = \"tf\"; };\n"
-                                     "watch = ( { path = \"/d\"; preset = \"dcp\"; } );\n",
-          "t.conf:2: ", "unknown preset \"tf\"" },
-        { "bad mode", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n mode = \"avg\"; } );\n", "t.conf:2: ",
-          "mode: must be \"min\" or \"max\", got \"avg\"" },
-        { "bad kind", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n kind = \"socket\"; } );\n",
-          "t.conf:2: ", "kind: must be \"file\", \"dir\" or \"any\"" },
-        { "monitor not captured", "watch = (\n  { path = \"/d\"; pattern = \"s{step}.pt\";\n"
-                                  "    monitor = \"val_loss\"; }\n);\n",
-          "t.conf:3: ", "monitor \"val_loss\" is not captured by pattern \"s{step}.pt\"" },
-        { "monitor from defaults", "defaults = {\n monitor = \"loss\"; };\n"
-                                   "watch = ( { path = \"/d\"; preset = \"deepspeed\"; } );\n",
-          "t.conf:2: ", "preset deepspeed carries no metric" },
-        { "monitor on megatron", "watch = (\n { path = \"/d\"; preset = \"megatron\";\n monitor = \"loss\"; }\n);\n",
-          "t.conf:3: ", "preset megatron carries no metric in its names; set metric_file" },
-        { "orbax without metric_file", "watch = ( { path = \"/d\"; preset = \"orbax\"; metric_file = \"\";\n"
-                                       " monitor = \"acc\"; } );\n",
-          "t.conf:2: ", "preset orbax carries no metric" },
-        { "keeps nothing", "watch = (\n  { path = \"/d\"; pattern = \"s{step}-{loss}\"; monitor = \"loss\";\n"
-                           "    keep_top_k = 0; keep_last = 0; }\n);\n",
-          "t.conf:2: ", "policy keeps nothing (keep_top_k = 0, keep_last = 0, keep_every = 0)" },
-        { "keeps nothing without monitor", "watch = (\n  { path = \"/d\"; preset = \"dcp\";\n"
-                                           "    keep_last = 0; }\n);\n",
-          "t.conf:2: ", "policy keeps nothing: without monitor" },
-        { "generic without pattern", "watch = (\n  { path = \"/d\"; }\n);\n", "t.conf:2: ",
-          "pattern is required with preset generic" },
-        { "no watch", "log_level = \"info\";\n", "t.conf:1: ", "no watch defined" },
-        { "empty watch list", "dry_run = true;\nwatch = ( );\n", "t.conf:2: ", "no watch defined" },
-        { "watch not a list", "watch = { path = \"/d\"; pattern = \"s{step}\"; };\n", "t.conf:1: ",
-          "watch: expected a list of groups" },
-        { "watch entry not a group", "watch = (\n \"/d\" );\n", "t.conf:2: ", "each entry must be a group" },
-        { "duplicate path", "watch = (\n  { path = \"/d\"; pattern = \"s{step}\"; },\n"
-                            "  { pattern = \"s{step}\";\n    path = \"/d/\"; }\n);\n",
-          "t.conf:4: ", "path: \"/d\" is already watched (line 2)" },
-        { "nested recursive", "watch = (\n  { path = \"/d/sub\"; pattern = \"s{step}\"; },\n"
-                              "  { path = \"/d\"; pattern = \"s{step}\"; }\n);\n",
-          "t.conf:3: ", "watch \"/d/sub\" is inside recursive watch \"/d\"" },
-        { "bad log level", "log_level = \"loud\";\n" WATCH_OK, "t.conf:1: ", "unknown level \"loud\"" },
-        { "check_interval 0", "dry_run = false;\ncheck_interval = 0;\n" WATCH_OK, "t.conf:2: ",
-          "check_interval: must be from 1 to 86400," },
-        { "max_delete 0", "max_delete_per_sweep = 0;\n" WATCH_OK, "t.conf:1: ",
-          "max_delete_per_sweep: must be from 1 to 1000000," },
-        { "relative metrics_file", "metrics_file = \"ckptd.prom\";\n" WATCH_OK, "t.conf:1: ",
-          "metrics_file: \"ckptd.prom\" is not absolute" },
-        { "defaults not a group", "defaults = 3;\n" WATCH_OK, "t.conf:1: ", "defaults: expected a group" },
-        { "absolute metric_file", "watch = ( { path = \"/d\"; preset = \"orbax\";\n metric_file = \"/m\"; } );\n",
-          "t.conf:2: ", "metric_file: \"/m\" must be relative" },
-        { "metric_file ..", "watch = ( { path = \"/d\"; preset = \"orbax\";\n metric_file = \"a/../../m\"; } );\n",
-          "t.conf:2: ", "must not contain \"..\"" },
-        { "marker ..", "watch = ( { path = \"/d\"; preset = \"dcp\";\n complete_marker = \"../x\"; } );\n",
-          "t.conf:2: ", "complete_marker: \"../x\" must not contain \"..\"" },
-        { "require_marker, no marker", "watch = ( { path = \"/d\"; pattern = \"s{step}\"; kind = \"dir\";\n"
-                                       " require_marker = true; } );\n",
-          "t.conf:2: ", "require_marker needs a complete_marker" },
-        { "require_marker, marker cleared", "watch = ( { path = \"/d\"; preset = \"huggingface\";\n"
-                                            " complete_marker = \"\"; require_marker = true; } );\n",
-          "t.conf:2: ", "require_marker needs a complete_marker" },
-        { "pointer with slash", "watch = ( { path = \"/d\"; preset = \"dcp\";\n pointer_files = [ \"a/b\" ]; } );\n",
-          "t.conf:2: ", "pointer_files: \"a/b\" must be a name" },
-        { "exclude not a list", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n exclude = \"*.tmp\"; } );\n",
-          "t.conf:2: ", "exclude: expected a list of strings" },
-        { "exclude element", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n exclude = ( \"a\",\n 1 ); } );\n",
-          "t.conf:3: ", "exclude: element 2: expected a non-empty string, got an integer" },
-        { "match with pattern", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n match = [ \"*.pt\" ]; } );\n",
-          "t.conf:2: ", "match: applies only without pattern" },
-        { "metric file on file kind", "watch = ( { path = \"/d\"; preset = \"lightning\"; metric_file = \"m\"; } );\n",
-          "t.conf:1: ", "need kind \"dir\" or \"any\"" },
-        { "empty join", "watch = ( { path = \"/d\"; preset = \"lightning\";\n join = \"\"; } );\n", "t.conf:2: ",
-          "join: must not be empty" },
+        {"syntax", "a = 1;\nb = ;\n", "t.conf:2: ", "syntax error"},
+        {"duplicate setting", "dry_run = true;\ndry_run = false;\n" WATCH_OK, "t.conf:2: ", "duplicate"},
+        {"unknown top key", "dry_run = true;\nfoo = 1;\n" WATCH_OK, "t.conf:2: ", "unknown key \"foo\""},
+        {"unknown defaults key", "defaults = {\n  keep_tpo_k = 3;\n};\n" WATCH_OK,
+         "t.conf:2: ", "unknown key \"keep_tpo_k\" in defaults"},
+        {"unknown watch key", "watch = (\n  { path = \"/d\"; pattern = \"s{step}\";\n    colour = 1; }\n);\n",
+         "t.conf:3: ", "unknown key \"colour\" in watch"},
+        {"int as string", "watch = ( {\n path = \"/d\"; pattern = \"s{step}\";\n keep_top_k = \"3\"; } );\n",
+         "t.conf:3: ", "keep_top_k: expected an integer, got a string"},
+        {"int as float", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_last = 1.5; } );\n",
+         "t.conf:2: ", "keep_last: expected an integer"},
+        {"bool as int", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n recursive = 1; } );\n",
+         "t.conf:2: ", "recursive: expected true or false"},
+        {"number as string", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n headroom = \"2\"; } );\n",
+         "t.conf:2: ", "headroom: expected a number"},
+        {"bad duration", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n settle = \"5 parsecs\"; } );\n",
+         "t.conf:2: ", "settle: invalid duration \"5 parsecs\" (seconds, or a number with ms, s, min, h or d"},
+        {"duration with a space", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n settle = \" 2s\"; } );\n",
+         "t.conf:2: ", "settle: invalid duration \" 2s\""},
+        {"duration with a tab", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n settle = \"\t2s\"; } );\n",
+         "t.conf:2: ", "settle: invalid duration \""},
+        {"duration in hex", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n settle = \"0x10\"; } );\n",
+         "t.conf:2: ", "settle: invalid duration \"0x10\""},
+        {"duration with an exponent", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_age = \"1e3s\"; } );\n",
+         "t.conf:2: ", "min_age: invalid duration \"1e3s\""},
+        {"duration with a plus", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n settle = \"+2s\"; } );\n",
+         "t.conf:2: ", "settle: invalid duration \"+2s\""},
+        {"fraction of a whole-second key",
+         "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_age = \"1.5s\"; } );\n",
+         "t.conf:2: ", "min_age: must be a whole number from 0 to 316224000 seconds, got \"1.5s\""},
+        {"duration out of range", "check_interval = \"500ms\";\n" WATCH_OK,
+         "t.conf:1: ", "check_interval: must be a whole number from 1 to 86400 seconds, got \"500ms\""},
+        {"duration above a day", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n settle = \"2d\"; } );\n",
+         "t.conf:2: ", "settle: must be a number from 0 to 86400 seconds, got \"2d\""},
+        {"negative settle", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n settle = -1; } );\n",
+         "t.conf:2: ", "settle: must be a number from 0 to 86400"},
+        {"negative headroom", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n headroom = -0.5; } );\n",
+         "t.conf:2: ", "headroom: must be a number from 0 to 100,"},
+        {"keep_top_k < -1", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_top_k = -2; } );\n",
+         "t.conf:2: ", "keep_top_k: must be from -1 to 1000000,"},
+        {"negative min_age", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_age = -1; } );\n",
+         "t.conf:2: ", "min_age: must be from 0 to"},
+        {"relative path", "watch = (\n  { pattern = \"s{step}\";\n    path = \"data/runs\"; }\n);\n",
+         "t.conf:3: ", "path: \"data/runs\" is not absolute"},
+        {"missing path", "watch = (\n  { pattern = \"s{step}\"; }\n);\n", "t.conf:2: ", "path is required"},
+        {"path in defaults", "defaults = { path = \"/d\"; };\n" WATCH_OK,
+         "t.conf:1: ", "path: not allowed in defaults"},
+        {"bad size", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_free = \"10 gigs\"; } );\n",
+         "t.conf:2: ", "min_free: invalid size \"10 gigs\""},
+        {"percent > 100", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n target_free = \"150%\"; } );\n",
+         "t.conf:2: ", "target_free: size \"150%\" is out of range"},
+        {"negative bytes", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_free = -5; } );\n",
+         "t.conf:2: ", "min_free: must be from 0 to 1152921504606846976,"},
+        {"size as float", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_free = 1.5; } );\n",
+         "t.conf:2: ", "min_free: expected a size"},
+        {"target below min",
+         "watch = ( { path = \"/d\"; pattern = \"s{step}\"; min_free = \"20G\";\n"
+         " target_free = \"10G\"; } );\n",
+         "t.conf:2: ", "is smaller than min_free"},
+        {"target below min %",
+         "watch = ( { path = \"/d\"; pattern = \"s{step}\"; min_free = \"20%\";\n"
+         " target_free = \"10%\"; } );\n",
+         "t.conf:2: ", "is smaller than min_free"},
+        {"bad pattern", "watch = ( { path = \"/d\";\n pattern = \"ckpt-{step\"; } );\n",
+         "t.conf:2: ", "pattern: \"ckpt-{step\": unmatched '{'"},
+        {"unknown preset", "watch = ( { path = \"/d\";\n preset = \"paxml\"; } );\n",
+         "t.conf:2: ", "unknown preset \"paxml\" (known: generic, lightning"},
+        {"preset not a string", "watch = ( { path = \"/d\";\n preset = 1; } );\n",
+         "t.conf:2: ", "preset: expected a string"},
+        {"unknown defaults preset",
+         "defaults = {\n preset = \"tf\"; };\n"
+         "watch = ( { path = \"/d\"; preset = \"dcp\"; } );\n",
+         "t.conf:2: ", "unknown preset \"tf\""},
+        {"bad mode", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n mode = \"avg\"; } );\n",
+         "t.conf:2: ", "mode: must be \"min\" or \"max\", got \"avg\""},
+        {"bad kind", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n kind = \"socket\"; } );\n",
+         "t.conf:2: ", "kind: must be \"file\", \"dir\" or \"any\""},
+        {"monitor not captured",
+         "watch = (\n  { path = \"/d\"; pattern = \"s{step}.pt\";\n"
+         "    monitor = \"val_loss\"; }\n);\n",
+         "t.conf:3: ", "monitor \"val_loss\" is not captured by pattern \"s{step}.pt\""},
+        {"monitor from defaults",
+         "defaults = {\n monitor = \"loss\"; };\n"
+         "watch = ( { path = \"/d\"; preset = \"deepspeed\"; } );\n",
+         "t.conf:2: ", "preset deepspeed carries no metric"},
+        {"monitor on megatron", "watch = (\n { path = \"/d\"; preset = \"megatron\";\n monitor = \"loss\"; }\n);\n",
+         "t.conf:3: ", "preset megatron carries no metric in its names; set metric_file"},
+        {"orbax without metric_file",
+         "watch = ( { path = \"/d\"; preset = \"orbax\"; metric_file = \"\";\n"
+         " monitor = \"acc\"; } );\n",
+         "t.conf:2: ", "preset orbax carries no metric"},
+        {"keeps nothing",
+         "watch = (\n  { path = \"/d\"; pattern = \"s{step}-{loss}\"; monitor = \"loss\";\n"
+         "    keep_top_k = 0; keep_last = 0; }\n);\n",
+         "t.conf:2: ", "policy keeps nothing (keep_top_k = 0, keep_last = 0, keep_every = 0)"},
+        {"keeps nothing without monitor",
+         "watch = (\n  { path = \"/d\"; preset = \"dcp\";\n"
+         "    keep_last = 0; }\n);\n",
+         "t.conf:2: ", "policy keeps nothing: without monitor"},
+        {"generic without pattern", "watch = (\n  { path = \"/d\"; }\n);\n",
+         "t.conf:2: ", "pattern is required with preset generic"},
+        {"no watch", "log_level = \"info\";\n", "t.conf:1: ", "no watch defined"},
+        {"empty watch list", "dry_run = true;\nwatch = ( );\n", "t.conf:2: ", "no watch defined"},
+        {"watch not a list", "watch = { path = \"/d\"; pattern = \"s{step}\"; };\n",
+         "t.conf:1: ", "watch: expected a list of groups"},
+        {"watch entry not a group", "watch = (\n \"/d\" );\n", "t.conf:2: ", "each entry must be a group"},
+        {"duplicate path",
+         "watch = (\n  { path = \"/d\"; pattern = \"s{step}\"; },\n"
+         "  { pattern = \"s{step}\";\n    path = \"/d/\"; }\n);\n",
+         "t.conf:4: ", "path: \"/d\" is already watched (line 2)"},
+        {"nested recursive",
+         "watch = (\n  { path = \"/d/sub\"; pattern = \"s{step}\"; },\n"
+         "  { path = \"/d\"; pattern = \"s{step}\"; }\n);\n",
+         "t.conf:3: ", "watch \"/d/sub\" is inside recursive watch \"/d\""},
+        {"bad log level", "log_level = \"loud\";\n" WATCH_OK, "t.conf:1: ", "unknown level \"loud\""},
+        {"check_interval 0", "dry_run = false;\ncheck_interval = 0;\n" WATCH_OK,
+         "t.conf:2: ", "check_interval: must be from 1 to 86400,"},
+        {"max_delete 0", "max_delete_per_sweep = 0;\n" WATCH_OK,
+         "t.conf:1: ", "max_delete_per_sweep: must be from 1 to 1000000,"},
+        {"relative metrics_file", "metrics_file = \"ckptd.prom\";\n" WATCH_OK,
+         "t.conf:1: ", "metrics_file: \"ckptd.prom\" is not absolute"},
+        {"defaults not a group", "defaults = 3;\n" WATCH_OK, "t.conf:1: ", "defaults: expected a group"},
+        {"absolute metric_file", "watch = ( { path = \"/d\"; preset = \"orbax\";\n metric_file = \"/m\"; } );\n",
+         "t.conf:2: ", "metric_file: \"/m\" must be relative"},
+        {"metric_file ..", "watch = ( { path = \"/d\"; preset = \"orbax\";\n metric_file = \"a/../../m\"; } );\n",
+         "t.conf:2: ", "must not contain \"..\""},
+        {"marker ..", "watch = ( { path = \"/d\"; preset = \"dcp\";\n complete_marker = \"../x\"; } );\n",
+         "t.conf:2: ", "complete_marker: \"../x\" must not contain \"..\""},
+        {"require_marker, no marker",
+         "watch = ( { path = \"/d\"; pattern = \"s{step}\"; kind = \"dir\";\n"
+         " require_marker = true; } );\n",
+         "t.conf:2: ", "require_marker needs a complete_marker"},
+        {"require_marker, marker cleared",
+         "watch = ( { path = \"/d\"; preset = \"huggingface\";\n"
+         " complete_marker = \"\"; require_marker = true; } );\n",
+         "t.conf:2: ", "require_marker needs a complete_marker"},
+        {"pointer with slash", "watch = ( { path = \"/d\"; preset = \"dcp\";\n pointer_files = [ \"a/b\" ]; } );\n",
+         "t.conf:2: ", "pointer_files: \"a/b\" must be a name"},
+        {"exclude not a list", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n exclude = \"*.tmp\"; } );\n",
+         "t.conf:2: ", "exclude: expected a list of strings"},
+        {"exclude element", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n exclude = ( \"a\",\n 1 ); } );\n",
+         "t.conf:3: ", "exclude: element 2: expected a non-empty string, got an integer"},
+        {"match with pattern", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n match = [ \"*.pt\" ]; } );\n",
+         "t.conf:2: ", "match: applies only without pattern"},
+        {"metric file on file kind", "watch = ( { path = \"/d\"; preset = \"lightning\"; metric_file = \"m\"; } );\n",
+         "t.conf:1: ", "need kind \"dir\" or \"any\""},
+        {"empty join", "watch = ( { path = \"/d\"; preset = \"lightning\";\n join = \"\"; } );\n",
+         "t.conf:2: ", "join: must not be empty"},
 };
 
 START_TEST(test_errors)
@@ -539,8 +591,9 @@ START_TEST(test_watches_through_a_symlink)
                          dir, cases[i][0], dir, cases[i][1]);
                 ck_assert_int_eq(config_load_string(text, "t.conf", &c, error), -EINVAL);
                 if (i + 1 < ELEMENTSOF(cases))
-                        snprintf(expect, sizeof(expect), "t.conf:3: watch \"%s/%s\" is inside recursive watch \"%s/%s\"",
-                                 dir, cases[i][1], dir, cases[i][0]);
+                        snprintf(expect, sizeof(expect),
+                                 "t.conf:3: watch \"%s/%s\" is inside recursive watch \"%s/%s\"", dir, cases[i][1], dir,
+                                 cases[i][0]);
                 else
                         snprintf(expect, sizeof(expect),
                                  "t.conf:3: watch \"%s/%s\" is the directory of watch \"%s/%s\" (line 2)", dir,
@@ -644,13 +697,13 @@ static const struct {
         const char *exclude;
         const char *match;
 } preset_expect[] = {
-        { "lightning", NULL, KIND_FILE, METRIC_NAME, NULL, NULL, "last*.ckpt", "*.ckpt" },
-        { "huggingface", "checkpoint-{step}", KIND_DIR, METRIC_HF_STATE, "trainer_state.json", NULL, NULL, NULL },
-        { "deepspeed", "global_step{step}", KIND_DIR, METRIC_NAME, NULL, "latest", NULL, NULL },
-        { "orbax", "{step}", KIND_DIR, METRIC_JSON_FILE, "commit_success.txt", NULL, "*.orbax-checkpoint-tmp*", NULL },
-        { "megatron", "iter_{step}", KIND_DIR, METRIC_NAME, NULL, "latest_checkpointed_iteration.txt", NULL, NULL },
-        { "nemo", NULL, KIND_FILE, METRIC_NAME, NULL, NULL, "*-last.nemo", "*.nemo" },
-        { "dcp", "step-{step}", KIND_DIR, METRIC_NAME, ".metadata", NULL, NULL, NULL },
+        {"lightning", NULL, KIND_FILE, METRIC_NAME, NULL, NULL, "last*.ckpt", "*.ckpt"},
+        {"huggingface", "checkpoint-{step}", KIND_DIR, METRIC_HF_STATE, "trainer_state.json", NULL, NULL, NULL},
+        {"deepspeed", "global_step{step}", KIND_DIR, METRIC_NAME, NULL, "latest", NULL, NULL},
+        {"orbax", "{step}", KIND_DIR, METRIC_JSON_FILE, "commit_success.txt", NULL, "*.orbax-checkpoint-tmp*", NULL},
+        {"megatron", "iter_{step}", KIND_DIR, METRIC_NAME, NULL, "latest_checkpointed_iteration.txt", NULL, NULL},
+        {"nemo", NULL, KIND_FILE, METRIC_NAME, NULL, NULL, "*-last.nemo", "*.nemo"},
+        {"dcp", "step-{step}", KIND_DIR, METRIC_NAME, ".metadata", NULL, NULL, NULL},
 };
 
 START_TEST(test_presets)
@@ -719,8 +772,8 @@ START_TEST(test_preset_table)
 
         r = watch_conf_init(&w, "/d", "paxml", error);
         ck_assert_int_eq(r, -EINVAL);
-        ck_assert_msg(strncmp(error, "unknown preset \"paxml\" (known: generic, lightning, huggingface", 55) == 0,
-                      "%s", error);
+        ck_assert_msg(strncmp(error, "unknown preset \"paxml\" (known: generic, lightning, huggingface", 55) == 0, "%s",
+                      error);
         ck_assert_ptr_null(w.path);
 
         /* relative -w paths are for the caller to resolve */
@@ -780,7 +833,7 @@ END_TEST
 
 START_TEST(test_strv)
 {
-        struct strv s = { 0 };
+        struct strv s = {0};
 
         ck_assert_int_eq(strv_push(&s, "a"), 0);
         ck_assert_int_eq(strv_push(&s, "b"), 0);
@@ -811,62 +864,69 @@ END_TEST
 /* Integers beyond 32 bits: libconfig 1.5 truncates them unless read as
  * 64-bit, and each key has a range; messages point at the key's line. */
 static const struct error_case bound_cases[] = {
-        { "keep_last 2^32", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_last = 4294967296; } );\n",
-          "t.conf:2: ", "keep_last: must be from 0 to 1000000, got 4294967296" },
-        { "keep_top_k 2^32+1", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_top_k = 4294967297; } );\n",
-          "t.conf:2: ", "keep_top_k: must be from -1 to 1000000, got 4294967297" },
-        { "keep_last 2^31", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_last = 2147483648; } );\n",
-          "t.conf:2: ", "keep_last: must be from 0 to 1000000, got 2147483648" },
-        { "keep_last -2^31-1", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_last = -2147483649; } );\n",
-          "t.conf:2: ", "keep_last: must be from 0 to 1000000, got -2147483649" },
-        { "keep_last with L", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_last = 4294967296L; } );\n",
-          "t.conf:2: ", "keep_last: must be from 0 to 1000000, got 4294967296" },
-        { "hex 2^32", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_last = 0x100000000; } );\n",
-          "t.conf:2: ", "keep_last: must be from 0 to 1000000, got 4294967296" },
-        { "hex 2^32-1", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_top_k = 0xFFFFFFFF; } );\n",
-          "t.conf:2: ", "keep_top_k: must be from -1 to 1000000, got 4294967295" },
-        { "beyond int64", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_last = 99999999999999999999; } );\n",
-          "t.conf:2: ", "keep_last: 99999999999999999999 does not fit in a 64-bit integer" },
-        { "beyond int64 with L", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_age = 9223372036854775808L; } );\n",
-          "t.conf:2: ", "min_age: 9223372036854775808 does not fit in a 64-bit integer" },
-        { "hex beyond int64", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_every = 0xFFFFFFFFFFFFFFFFL; } );\n",
-          "t.conf:2: ", "keep_every: 0xFFFFFFFFFFFFFFFF does not fit in a 64-bit integer" },
-        { "min_age ten years+", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_age = 316224001; } );\n",
-          "t.conf:2: ", "min_age: must be from 0 to 316224000" },
-        { "keep_every 2^53+1", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_every = 9007199254740993; } );\n",
-          "t.conf:2: ", "keep_every: must be from 0 to 9007199254740992" },
-        { "headroom 1e308", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n headroom = 1e308; } );\n",
-          "t.conf:2: ", "headroom: must be a number from 0 to 100, got 1e+308" },
-        { "headroom inf", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n headroom = 1e400; } );\n",
-          "t.conf:2: ", "headroom: must be a number from 0 to 100, got inf" },
-        { "headroom 101", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n headroom = 101; } );\n",
-          "t.conf:2: ", "headroom: must be a number from 0 to 100, got 101" },
-        { "settle 2^32", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n settle = 4294967296; } );\n",
-          "t.conf:2: ", "settle: must be a number from 0 to 86400, got 4.29497e+09" },
-        { "poll_interval", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n poll_interval = 86401; } );\n",
-          "t.conf:2: ", "poll_interval: must be from 0 to 86400, got 86401" },
-        { "check_interval 2^32+30", "check_interval = 4294967326;\n" WATCH_OK, "t.conf:1: ",
-          "check_interval: must be from 1 to 86400, got 4294967326" },
-        { "max_delete 2^32+1", "max_delete_per_sweep = 4294967297;\n" WATCH_OK, "t.conf:1: ",
-          "max_delete_per_sweep: must be from 1 to 1000000, got 4294967297" },
-        { "size string 2^64-1", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_free = \"18446744073709551615\"; } );\n",
-          "t.conf:2: ", "min_free: size \"18446744073709551615\" is out of range (at most 1048576T (2^60 bytes)" },
-        { "size integer 2^64-1", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_free = 18446744073709551615; } );\n",
-          "t.conf:2: ", "min_free: 18446744073709551615 does not fit in a 64-bit integer" },
-        { "size integer 2^60+1", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n target_free = 1152921504606846977; } );\n",
-          "t.conf:2: ", "target_free: must be from 0 to 1152921504606846976, got 1152921504606846977" },
-        { "size 2^32 as int truncated before", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n"
-                                               " min_free = \"20G\";\n target_free = 4294967296; } );\n",
-          "t.conf:3: ", "target_free (4G) is smaller than min_free (20G)" },
-        { "size 1048577T", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_free = \"1048577T\"; } );\n",
-          "t.conf:2: ", "is out of range" },
-        { "in defaults", "defaults = {\n keep_last = 4294967296; };\n" WATCH_OK, "t.conf:2: ",
-          "keep_last: must be from 0 to 1000000, got 4294967296" },
-        { "in an array", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n exclude = [ 4294967296 ]; } );\n",
-          "t.conf:2: ", "exclude: element 1: expected a non-empty string, got an integer" },
-        { "empty text", "", "t.conf:1: ", "no watch defined" },
-        { "@include from a string", "@include \"/etc/passwd\"\n" WATCH_OK, "t.conf:1: ",
-          "@include \"/etc/passwd\": not allowed here" },
+        {"keep_last 2^32", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_last = 4294967296; } );\n",
+         "t.conf:2: ", "keep_last: must be from 0 to 1000000, got 4294967296"},
+        {"keep_top_k 2^32+1", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_top_k = 4294967297; } );\n",
+         "t.conf:2: ", "keep_top_k: must be from -1 to 1000000, got 4294967297"},
+        {"keep_last 2^31", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_last = 2147483648; } );\n",
+         "t.conf:2: ", "keep_last: must be from 0 to 1000000, got 2147483648"},
+        {"keep_last -2^31-1", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_last = -2147483649; } );\n",
+         "t.conf:2: ", "keep_last: must be from 0 to 1000000, got -2147483649"},
+        {"keep_last with L", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_last = 4294967296L; } );\n",
+         "t.conf:2: ", "keep_last: must be from 0 to 1000000, got 4294967296"},
+        {"hex 2^32", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_last = 0x100000000; } );\n",
+         "t.conf:2: ", "keep_last: must be from 0 to 1000000, got 4294967296"},
+        {"hex 2^32-1", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_top_k = 0xFFFFFFFF; } );\n",
+         "t.conf:2: ", "keep_top_k: must be from -1 to 1000000, got 4294967295"},
+        {"beyond int64", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_last = 99999999999999999999; } );\n",
+         "t.conf:2: ", "keep_last: 99999999999999999999 does not fit in a 64-bit integer"},
+        {"beyond int64 with L",
+         "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_age = 9223372036854775808L; } );\n",
+         "t.conf:2: ", "min_age: 9223372036854775808 does not fit in a 64-bit integer"},
+        {"hex beyond int64",
+         "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_every = 0xFFFFFFFFFFFFFFFFL; } );\n",
+         "t.conf:2: ", "keep_every: 0xFFFFFFFFFFFFFFFF does not fit in a 64-bit integer"},
+        {"min_age ten years+", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_age = 316224001; } );\n",
+         "t.conf:2: ", "min_age: must be from 0 to 316224000"},
+        {"keep_every 2^53+1",
+         "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n keep_every = 9007199254740993; } );\n",
+         "t.conf:2: ", "keep_every: must be from 0 to 9007199254740992"},
+        {"headroom 1e308", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n headroom = 1e308; } );\n",
+         "t.conf:2: ", "headroom: must be a number from 0 to 100, got 1e+308"},
+        {"headroom inf", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n headroom = 1e400; } );\n",
+         "t.conf:2: ", "headroom: must be a number from 0 to 100, got inf"},
+        {"headroom 101", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n headroom = 101; } );\n",
+         "t.conf:2: ", "headroom: must be a number from 0 to 100, got 101"},
+        {"settle 2^32", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n settle = 4294967296; } );\n",
+         "t.conf:2: ", "settle: must be a number from 0 to 86400, got 4.29497e+09"},
+        {"poll_interval", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n poll_interval = 86401; } );\n",
+         "t.conf:2: ", "poll_interval: must be from 0 to 86400, got 86401"},
+        {"check_interval 2^32+30", "check_interval = 4294967326;\n" WATCH_OK,
+         "t.conf:1: ", "check_interval: must be from 1 to 86400, got 4294967326"},
+        {"max_delete 2^32+1", "max_delete_per_sweep = 4294967297;\n" WATCH_OK,
+         "t.conf:1: ", "max_delete_per_sweep: must be from 1 to 1000000, got 4294967297"},
+        {"size string 2^64-1",
+         "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_free = \"18446744073709551615\"; } );\n",
+         "t.conf:2: ", "min_free: size \"18446744073709551615\" is out of range (at most 1048576T (2^60 bytes)"},
+        {"size integer 2^64-1",
+         "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_free = 18446744073709551615; } );\n",
+         "t.conf:2: ", "min_free: 18446744073709551615 does not fit in a 64-bit integer"},
+        {"size integer 2^60+1",
+         "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n target_free = 1152921504606846977; } );\n",
+         "t.conf:2: ", "target_free: must be from 0 to 1152921504606846976, got 1152921504606846977"},
+        {"size 2^32 as int truncated before",
+         "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n"
+         " min_free = \"20G\";\n target_free = 4294967296; } );\n",
+         "t.conf:3: ", "target_free (4G) is smaller than min_free (20G)"},
+        {"size 1048577T", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n min_free = \"1048577T\"; } );\n",
+         "t.conf:2: ", "is out of range"},
+        {"in defaults", "defaults = {\n keep_last = 4294967296; };\n" WATCH_OK,
+         "t.conf:2: ", "keep_last: must be from 0 to 1000000, got 4294967296"},
+        {"in an array", "watch = ( { path = \"/d\"; pattern = \"s{step}\";\n exclude = [ 4294967296 ]; } );\n",
+         "t.conf:2: ", "exclude: element 1: expected a non-empty string, got an integer"},
+        {"empty text", "", "t.conf:1: ", "no watch defined"},
+        {"@include from a string", "@include \"/etc/passwd\"\n" WATCH_OK,
+         "t.conf:1: ", "@include \"/etc/passwd\": not allowed here"},
 };
 
 START_TEST(test_bounds)
@@ -888,17 +948,17 @@ END_TEST
  * comments and names are left alone. */
 START_TEST(test_int64_values)
 {
-        struct config *c = load_ok(
-                "# keep_last = 4294967296\n"
-                "/* keep_last = 99999999999999999999 */\n"
-                "check_interval = 86400;\n"
-                "watch = (\n"
-                "  { path = \"/d/x-4294967296\"; pattern = \"s{step}-99999999999999999999\";\n"
-                "    keep_last = 1000000; keep_top_k = -1; keep_every = 9007199254740992;\n"
-                "    min_age = 316224000L; min_free = 107374182400; target_free = 0x1000000000000000;\n"
-                "    settle = 1.5e3; headroom = 100; // 4294967296\n"
-                "  }\n"
-                ");\n");
+        struct config *c =
+                load_ok("# keep_last = 4294967296\n"
+                        "/* keep_last = 99999999999999999999 */\n"
+                        "check_interval = 86400;\n"
+                        "watch = (\n"
+                        "  { path = \"/d/x-4294967296\"; pattern = \"s{step}-99999999999999999999\";\n"
+                        "    keep_last = 1000000; keep_top_k = -1; keep_every = 9007199254740992;\n"
+                        "    min_age = 316224000L; min_free = 107374182400; target_free = 0x1000000000000000;\n"
+                        "    settle = 1.5e3; headroom = 100; // 4294967296\n"
+                        "  }\n"
+                        ");\n");
         const struct watch_conf *w = &c->watches[0];
 
         ck_assert_int_eq(c->check_interval_sec, 86400);
@@ -920,9 +980,10 @@ END_TEST
  * or a backslash, or next to comment markers, is text, not an integer. */
 START_TEST(test_strings_untouched)
 {
-        struct config *c = load_ok(
-                "watch = ( { path = \"/d/#5\"; complete_marker = \"#5//6/*7*/\"; pattern = \"s{step}\\\"8\\\\9 0x1F -3\";\n"
-                "  exclude = [ \"a\\\\\", \"1\" \"2\" ];  /* \" 4294967296 */ keep_last = 2; } );\n");
+        struct config *c =
+                load_ok("watch = ( { path = \"/d/#5\"; complete_marker = \"#5//6/*7*/\"; pattern = \"s{step}\\\"8\\\\9 "
+                        "0x1F -3\";\n"
+                        "  exclude = [ \"a\\\\\", \"1\" \"2\" ];  /* \" 4294967296 */ keep_last = 2; } );\n");
         const struct watch_conf *w = &c->watches[0];
 
         ck_assert_str_eq(w->path, "/d/#5");
@@ -1052,6 +1113,7 @@ Suite *config_suite(void)
         tcase_add_test(tc, test_range_check);
         tcase_add_test(tc, test_strings_untouched);
         tcase_add_test(tc, test_not_regular);
+        tcase_add_test(tc, test_long_error_keeps_its_reason);
         suite_add_tcase(s, tc);
         return s;
 }
