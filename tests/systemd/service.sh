@@ -534,6 +534,20 @@ test_metrics_file_removed_on_stop() {
         sctl stop ckptd.service || fail "stop failed"
         assert_absent "$RR/srv/ckptd-test/nl.prom"$'\n'
         [ "$(cat "$RR/srv/ckptd-test/nl.prom")" = other ] || fail "another file removed"
+
+        # without the note the stop removes nothing: the path is not read
+        # back from the escaped line `ckptd -t` prints for people, where a
+        # comma and "metrics" in it, or an escape, named another file
+        sed -i 's|/srv/ckptd-test/nl.prom\\n|/srv/ckptd-test/x, metrics /srv/ckptd-test/other.prom|' \
+                "$RR/etc/ckptd/ckptd.conf"
+        echo other >"$RR/srv/ckptd-test/other.prom"
+        mkdir -p "$RR/srv/ckptd-test/x, metrics /srv/ckptd-test"
+        sctl start ckptd.service || fail "start failed: $(journal_dump)"
+        wait_for 10 test -s "$RR/srv/ckptd-test/x, metrics /srv/ckptd-test/other.prom" ||
+                fail "no metrics file: $(journal_dump)"
+        rm "$RR/run/ckptd/ckptd.service.metrics"
+        sctl stop ckptd.service || fail "stop failed"
+        [ "$(cat "$RR/srv/ckptd-test/other.prom")" = other ] || fail "another file removed"
 }
 
 run_tests
