@@ -1348,8 +1348,9 @@ static void render_state(FILE *f, json_object *o)
                                 (long long)get_int(w, "checkpoints"), get_int(w, "checkpoints") == 1 ? "" : "s");
                         for (size_t j = 0; j < n && j < STATUS_RUNS_MAX; j++) {
                                 json_object *r = json_object_array_get_idx(runs, j);
-                                fprintf(f, "            %-40s %lld checkpoint%s", (s = get_str(r, "path")) ? s : "?",
-                                        (long long)get_int(r, "checkpoints"),
+                                fputs("            ", f);
+                                log_print_padded(f, (s = get_str(r, "path")) ? s : "?", 40);
+                                fprintf(f, " %lld checkpoint%s", (long long)get_int(r, "checkpoints"),
                                         get_int(r, "checkpoints") == 1 ? "" : "s");
                                 if (get_int(r, "kept_after_read_errors") > 0)
                                         fprintf(f, " (%lld kept after read errors)",

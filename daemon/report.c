@@ -384,10 +384,10 @@ static void print_run_table(FILE *f, const struct root *r, const struct run *run
         for (size_t i = 0; fields && names && i < run->n_ckpts; i++) {
                 fields[i] = fields_string(r, &run->ckpts[i]);
                 names[i] = name_string(&run->ckpts[i]);
-                if (fields[i] && (int)strlen(fields[i]) > fields_w)
-                        fields_w = (int)strlen(fields[i]);
-                if (names[i] && (int)strlen(names[i]) > names_w)
-                        names_w = (int)strlen(names[i]);
+                if (fields[i] && log_text_width(fields[i]) > fields_w)
+                        fields_w = log_text_width(fields[i]);
+                if (names[i] && log_text_width(names[i]) > names_w)
+                        names_w = log_text_width(names[i]);
         }
         fprintf(f, "  %-7s %7s  %-*s  %-*s  %s\n", "VERDICT", "SIZE", fields_w, "FIELDS", names_w, "CHECKPOINT",
                 "REASONS");
@@ -396,9 +396,14 @@ static void print_run_table(FILE *f, const struct root *r, const struct run *run
                 _cleanup_free_ char *why = reasons_string(c, run_marker(r, run, c));
 
                 bytes += c->size_bytes;
-                fprintf(f, "  %-7s %7s  %-*s  %-*s  %s", c->verdict.keep ? "keep" : "delete",
-                        size_format(c->size_bytes, size, sizeof(size)), fields_w, fields && fields[i] ? fields[i] : "?",
-                        names_w, names && names[i] ? names[i] : "?", why ? why : "?");
+                /* padded by columns, not bytes: an é or a CJK name keeps
+                 * the reasons in line */
+                fprintf(f, "  %-7s %7s  ", c->verdict.keep ? "keep" : "delete",
+                        size_format(c->size_bytes, size, sizeof(size)));
+                log_print_padded(f, fields && fields[i] ? fields[i] : "?", fields_w);
+                fputs("  ", f);
+                log_print_padded(f, names && names[i] ? names[i] : "?", names_w);
+                fprintf(f, "  %s", why ? why : "?");
                 if (c->read_error != 0 && run->read_error == 0)
                         fprintf(f, " (cannot read %s: %s)", ckpt_read_what(c) ? ckpt_read_what(c) : "it",
                                 error_text(c->read_error, err, sizeof(err)));

@@ -1,5 +1,6 @@
 /* Logging backends: the journal's native protocol with structured fields, or
  * one escaped line per event on stderr. */
+#include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include <sys/uio.h>
 #include <json.h>
 #include <time.h>
+#include <wchar.h>
 #include <systemd/sd-journal.h>
 
 #include "ckpt.h"
@@ -283,6 +285,53 @@ static void fputs_escaped(const char *s, FILE *f)
                         n = 0;
                 }
         }
+}
+
+int log_text_width(const char *s)
+{
+        static locale_t utf8;
+        static bool tried;
+        locale_t was;
+        mbstate_t st = {0};
+        int width = 0;
+
+        if (!tried) {
+                tried = true;
+                utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+        }
+        if (!utf8) {
+                for (; *s; s++)
+                        width += ((unsigned char)*s & 0xc0) != 0x80;
+                return width;
+        }
+        was = uselocale(utf8);
+        for (size_t left = strlen(s); left > 0;) {
+                wchar_t wc;
+                size_t k = mbrtowc(&wc, s, left, &st);
+                int w;
+
+                if (k == (size_t)-1 || k == (size_t)-2 || k == 0) { /* not after log_escape() */
+                        k = 1;
+                        w = 1;
+                        st = (mbstate_t){0};
+                } else {
+                        w = wcwidth(wc);
+                }
+                width += w > 0 ? w : 0;
+                s += k;
+                left -= k;
+        }
+        uselocale(was);
+        return width;
+}
+
+void log_print_padded(FILE *f, const char *s, int width)
+{
+        int w = log_text_width(s);
+
+        fputs(s, f);
+        if (w < width)
+                fprintf(f, "%*s", width - w, "");
 }
 
 char *json_escape_text(const char *s)

@@ -2,6 +2,8 @@
  * stderr (one line per event, names escaped). lib/ itself logs at debug only. */
 #pragma once
 
+#include <stdio.h>
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <syslog.h>
@@ -75,6 +77,12 @@ int log_struct(int level, const struct log_fields *f, const char *fmt, ...) _pri
  * U+202A-U+202E, U+2066-U+2069) and U+2028/U+2029 become \uNNNN. Returns
  * malloc'd text or NULL on ENOMEM. */
 char *log_escape(const char *s);
+/* How many terminal columns text escaped by log_escape() takes: a wide
+ * character (CJK) two, a combining one none, as wcwidth(3) says in
+ * C.UTF-8; where that locale is missing, one for each character. */
+int log_text_width(const char *s);
+/* Print s and then spaces up to width columns (log_text_width()). */
+void log_print_padded(FILE *f, const char *s, int width);
 /* Make serialized JSON safe to print: json-c escapes C0 controls but writes
  * other bytes raw. DEL, C1, bidi and line-separator code points become \uNNNN
  * escapes (same string once decoded), invalid UTF-8 bytes become \ufffd. */

@@ -64,6 +64,18 @@ test_list_table_escapes_names() {
         assert_grep '\\x1b\]0;t\\x07epoch=3-step=30.ckpt' out
 }
 
+# Columns are padded by what a terminal shows, not by bytes: after a name
+# with an é (two bytes, one column) or CJK characters (three bytes, two
+# columns each) the reasons stay in line.
+test_list_table_columns_by_width() {
+        mkdir -p root/r
+        touch -d "-1 hour" root/r/ckpt_1.pt root/r/cképt_2.pt root/r/漢字_3.pt
+        "$CKPTD" -l -w "$T/root" --pattern '*_{step}.pt' --keep-last 3 >out 2>err || fail "-l failed: $(cat err)"
+        assert_grep '^  keep         0B  step=1  ckpt_1.pt   last$' out
+        assert_grep '^  keep         0B  step=2  cképt_2.pt  last$' out
+        assert_grep '^  keep         0B  step=3  漢字_3.pt   last$' out
+}
+
 test_list_json_is_valid_and_safe() {
         make_tree "$T/root"
         write_checker

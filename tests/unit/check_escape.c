@@ -211,6 +211,21 @@ static char *logged(enum log_format fmt, size_t n, char c)
         return out;
 }
 
+/* Columns a terminal gives escaped text: one a character, two a wide one,
+ * none a combining one; an escape is as long as it is written. */
+START_TEST(test_text_width)
+{
+        _cleanup_free_ char *esc = log_escape("a\x1b");
+
+        ck_assert_int_eq(log_text_width(""), 0);
+        ck_assert_int_eq(log_text_width("ckpt_1.pt"), 9);
+        ck_assert_int_eq(log_text_width("c\xc3\xa9"), 2);                /* cé */
+        ck_assert_int_eq(log_text_width("\xe6\xbc\xa2\xe5\xad\x97"), 4); /* 漢字 */
+        ck_assert_int_eq(log_text_width("e\xcc\x81"), 1);                /* e + U+0301 */
+        ck_assert_int_eq(log_text_width(esc), 5);                        /* a\x1b */
+}
+END_TEST
+
 /* A log line of any length is whole and escaped, on stderr as text and as
  * JSON: a message longer than the one made in place, a line longer than
  * the one built in place, and a name whose escaping quadruples it. */
@@ -271,6 +286,7 @@ Suite *escape_suite(void)
         tcase_add_test(tc, test_exhaustive_short);
         tcase_add_test(tc, test_json_text);
         tcase_add_test(tc, test_plain_around);
+        tcase_add_test(tc, test_text_width);
         tcase_add_test(tc, test_line_any_length);
         suite_add_tcase(s, tc);
         return s;
