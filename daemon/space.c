@@ -33,6 +33,13 @@ static struct fs_state *fs_find(struct space *sp, dev_t dev)
         return NULL;
 }
 
+/* Whether watch w asks for a floor of its own: only then is what it keeps
+ * evicted for its file system's (whichever watch's level that is). */
+static bool watch_sets_floor(const struct watch_conf *w)
+{
+        return w->min_free.set || w->headroom > 0;
+}
+
 int space_set_roots(struct space *sp, struct root *const *roots, size_t n, bool keep_others)
 {
         struct fs_state *fs = calloc(n + (keep_others ? sp->n_fs : 0) + 1, sizeof(*fs));
@@ -56,7 +63,7 @@ int space_set_roots(struct space *sp, struct root *const *roots, size_t n, bool 
                         f->path = w->path;
                         f->configured = false;
                 }
-                if (w->min_free.set || w->headroom > 0)
+                if (watch_sets_floor(w))
                         f->configured = true;
         }
         /* A floor turned off by a reload cannot be unmet: space_check skips
@@ -287,7 +294,7 @@ static void log_unmet(struct fs_state *f, const struct floor_cand *c, const unsi
                 .has_bytes = true,
                 .bytes = f->short_bytes,
         };
-        char shortb[16], freeb[16], floorb[16], linked[64] = "";
+        char shortb[16], freeb[16], floorb[16], linked[64] = "", unfloored[96] = "";
 
         for (size_t i = 0; i < n; i++)
                 for (int k = 0; k < _FLOOR_PROTECT_MAX; k++)
@@ -298,13 +305,17 @@ static void log_unmet(struct fs_state *f, const struct floor_cand *c, const unsi
         if (count[FLOOR_PROTECT_LINKED] > 0)
                 snprintf(linked, sizeof(linked), ", %u hard-linked (evicting them frees nothing)",
                          count[FLOOR_PROTECT_LINKED]);
+        if (count[FLOOR_PROTECT_UNFLOORED] > 0)
+                snprintf(unfloored, sizeof(unfloored), ", %u in watches that set no floor (min_free, headroom)",
+                         count[FLOOR_PROTECT_UNFLOORED]);
         log_struct(LOG_CRIT, &lf,
                    "free space on the filesystem of %s is %s short of the floor (%s free, floor %s); "
-                   "protected: %u best, %u newest, %u pinned, %u being written%s%s",
+                   "protected: %u best, %u newest, %u pinned, %u being written%s%s%s",
                    f->path, size_format(f->short_bytes, shortb, sizeof(shortb)),
                    size_format(f->free_bytes, freeb, sizeof(freeb)),
                    size_format(f->floor_bytes, floorb, sizeof(floorb)), count[FLOOR_PROTECT_BEST],
                    count[FLOOR_PROTECT_NEWEST], count[FLOOR_PROTECT_PINNED], count[FLOOR_PROTECT_INCOMPLETE], linked,
+                   unfloored,
                    f->capped    ? "; the deletion cap (max_delete_per_sweep) stopped the pass: more can be evicted "
                                   "at the next"
                    : f->failing ? "; removals kept failing (the errors above): the checkpoints left waiting "
@@ -595,6 +606,7 @@ static int fs_cands_build(const struct fs_runs *fr, int64_t now_usec, struct fs_
                          * asks (VERIFY_LINKED) */
                         if (!fr->owned)
                                 ret->c[ret->n].linked = false;
+                        ret->c[ret->n].unfloored = !watch_sets_floor(fr->v[i].root->w);
                         ret->ck[ret->n] = k;
                         ret->run_of[ret->n++] = i;
                 }

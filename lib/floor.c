@@ -174,6 +174,8 @@ static unsigned protect_own(const struct floor_cand *c)
                 why |= BIT(FLOOR_PROTECT_PINNED);
         if (c->linked)
                 why |= BIT(FLOOR_PROTECT_LINKED);
+        if (c->unfloored)
+                why |= BIT(FLOOR_PROTECT_UNFLOORED);
         return why;
 }
 
@@ -410,7 +412,7 @@ int floor_victims(const struct floor_state *st, const struct floor_cand *c, size
 static const char *const floor_protect_table[_FLOOR_PROTECT_MAX] = {
         [FLOOR_PROTECT_BEST] = "best",          [FLOOR_PROTECT_NEWEST] = "newest",
         [FLOOR_PROTECT_PINNED] = "pinned",      [FLOOR_PROTECT_INCOMPLETE] = "incomplete",
-        [FLOOR_PROTECT_LINKED] = "hard-linked",
+        [FLOOR_PROTECT_LINKED] = "hard-linked", [FLOOR_PROTECT_UNFLOORED] = "no-floor",
 };
 
 const char *floor_protect_to_string(enum floor_protect p)

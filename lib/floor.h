@@ -32,7 +32,8 @@ struct floor_cand {
         bool unreadable;  /* a read failed: protected as pinned, and no last written */
         bool seen_future; /* its mtime, in the future when a daemon saw it, tells nothing (ckpt.seen_future) */
         bool complete;
-        bool linked; /* ckpt.linked: evicting it frees nothing */
+        bool linked;    /* ckpt.linked: evicting it frees nothing */
+        bool unfloored; /* its watch sets no floor (min_free, headroom) */
 };
 
 /* Why a kept checkpoint is never evicted: bits (1u << enum floor_protect). */
@@ -42,6 +43,9 @@ enum floor_protect {
         FLOOR_PROTECT_PINNED,
         FLOOR_PROTECT_INCOMPLETE, /* still being written */
         FLOOR_PROTECT_LINKED,     /* its files have other links: evicting it frees no room */
+        /* its watch sets no floor: another's on the file system does not
+         * evict what that watch keeps */
+        FLOOR_PROTECT_UNFLOORED,
         _FLOOR_PROTECT_MAX,
 };
 

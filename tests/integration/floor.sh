@@ -434,6 +434,40 @@ test_many_runs_kth_best_of_every_run_first() {
         no_sanitizer_reports err err2
 }
 
+# Two watches on one file system, only B with a floor: B's floor evicts
+# what B keeps, never what A keeps (A asked for none); when B's alone do not
+# reach it, the floor is unmet, exit 3, and the warning counts A's.
+test_watch_without_a_floor_is_not_evicted_for_another() {
+        need_root
+        local e
+        mount_tmpfs "$T/disk" 64m
+        mkdir -p "$T/disk/other" "$T/disk/A/run" "$T/disk/B/run"
+        for e in 0 1 2 3; do
+                old_ckpt "$T/disk/A/run" "$e" "0.$((1 + e))000" 1024
+                old_ckpt "$T/disk/B/run" "$e" "0.$((1 + e))000" 1024
+        done
+        cat >c.conf <<EOC
+watch = ( { path = "$T/disk/A"; preset = "lightning"; monitor = "val_loss"; keep_top_k = 1; keep_last = 4; },
+          { path = "$T/disk/B"; preset = "lightning"; monitor = "val_loss"; keep_top_k = 1; keep_last = 4;
+            min_free = "10M"; } );
+EOC
+        # 8 MiB free, floor 10 MiB: two of B's (its best and newest stay)
+        fill "$T/disk/other/data" $((8 * MIB))
+        "$CKPTD" -1 -c c.conf 2>err || fail "-1 failed: $(cat err)"
+        [ "$(count '(floor, ' err)" = 2 ] || fail "expected 2 evictions: $(cat err)"
+        assert_no_grep "$T/disk/A/" err
+        [ "$(ls "$T/disk/A/run" | wc -l)" = 4 ] || fail "A lost some: $(ls "$T/disk/A/run")"
+        # 9 MiB free, floor 12 MiB: B has nothing more to give
+        fill "$T/disk/other/data" $((9 * MIB))
+        sed -i 's/10M/12M/' c.conf
+        local rc=0
+        "$CKPTD" -1 -c c.conf 2>err2 || rc=$?
+        [ "$rc" = 3 ] || fail "exit $rc, not 3: $(cat err2)"
+        [ "$(ls "$T/disk/A/run" | wc -l)" = 4 ] || fail "A lost some: $(ls "$T/disk/A/run")"
+        assert_grep ", 4 in watches that set no floor (min_free, headroom)" err2
+        no_sanitizer_reports err err2
+}
+
 # floor_pass_held MIB NAME: ckptd-hooked on c.conf (log in d.log, pid in
 # CKPTD_PID), then NAME of MIB MiB written on $T/fs below the floor; returns
 # with the pass held at its first removal. Each byte written to fd 3 lets

@@ -12,7 +12,7 @@
 
 Suite *floor_suite(void);
 
-#define GIB (1024ULL * 1024 * 1024)
+#define GIB  (1024ULL * 1024 * 1024)
 #define P(p) (1u << (p))
 
 static struct floor_cand cand(size_t run, int rank, double order, uint64_t bytes)
@@ -29,12 +29,12 @@ static struct floor_cand cand(size_t run, int rank, double order, uint64_t bytes
 
 static struct floor_state state(uint64_t free_bytes, uint64_t floor, uint64_t target)
 {
-        return (struct floor_state){ .free_bytes = free_bytes, .floor_bytes = floor, .target_bytes = target };
+        return (struct floor_state){.free_bytes = free_bytes, .floor_bytes = floor, .target_bytes = target};
 }
 
 /* Runs floor_victims and checks the victims are exactly want[], in order. */
-static void assert_victims(const struct floor_state *st, const struct floor_cand *c, size_t n,
-                           const size_t *want, size_t n_want, int want_r, uint64_t want_short)
+static void assert_victims(const struct floor_state *st, const struct floor_cand *c, size_t n, const size_t *want,
+                           size_t n_want, int want_r, uint64_t want_short)
 {
         size_t *v = malloc((n ? n : 1) * sizeof(*v));
         size_t nv = 12345;
@@ -94,10 +94,13 @@ END_TEST
 START_TEST(test_target_below_floor)
 {
         struct floor_cand c[4] = {
-                cand(0, 1, 1, 10), cand(0, 2, 2, 10), cand(0, 3, 3, 10), cand(0, 4, 4, 10),
+                cand(0, 1, 1, 10),
+                cand(0, 2, 2, 10),
+                cand(0, 3, 3, 10),
+                cand(0, 4, 4, 10),
         };
         struct floor_state st = state(0, 15, 5);
-        const size_t want[] = { 2, 1 };
+        const size_t want[] = {2, 1};
 
         /* c[3] is the newest, c[0] the best: c[2] (rank 3) then c[1]. */
         assert_victims(&st, c, 4, want, 2, 0, 0);
@@ -124,7 +127,7 @@ START_TEST(test_hysteresis)
 {
         struct floor_cand c[5];
         struct floor_state st = state(150, 100, 200);
-        const size_t want[] = { 3, 2, 1 };
+        const size_t want[] = {3, 2, 1};
 
         for (int i = 0; i < 5; i++)
                 c[i] = cand(0, i + 1, i, 30);
@@ -140,10 +143,10 @@ END_TEST
 START_TEST(test_single_run)
 {
         struct floor_cand c[7];
-        const int ranks[6] = { 3, 1, 5, 2, 6, 4 };
+        const int ranks[6] = {3, 1, 5, 2, 6, 4};
         struct floor_state st = state(0, 25, 25);
-        const size_t want[] = { 4, 2, 5 };
-        const size_t want_all[] = { 4, 2, 5, 0, 3 };
+        const size_t want[] = {4, 2, 5};
+        const size_t want_all[] = {4, 2, 5, 0, 3};
 
         for (int i = 0; i < 6; i++)
                 c[i] = cand(0, ranks[i], i + 1, 10);
@@ -168,7 +171,7 @@ START_TEST(test_ties)
                 cand(0, 1, 1, 1), cand(0, 2, 5, 1), cand(0, 3, 9, 1),
         };
         struct floor_state st = state(0, 1, 1);
-        const size_t want[] = { 4, 1 };
+        const size_t want[] = {4, 1};
 
         /* Newest (order 9) of each run is protected, rank 2 at order 5 tie. */
         assert_victims(&st, c, 6, want, 1, 0, 0);
@@ -182,7 +185,7 @@ START_TEST(test_runs_interleave)
 {
         enum { RUNS = 3, PER = 5 };
         /* Per run, by order 1..5: ranks 2, 4, 3, 1 (best) and 5 (newest). */
-        const int ranks[PER] = { 2, 4, 3, 1, 5 };
+        const int ranks[PER] = {2, 4, 3, 1, 5};
         struct floor_cand c[RUNS * PER];
         size_t want[RUNS * 3], nw = 0;
         struct floor_state st;
@@ -218,7 +221,7 @@ START_TEST(test_unranked_first)
                 cand(0, 8, 4, 1), cand(0, 0, 5, 1), cand(0, 0, 6, 1),
         };
         struct floor_state st = state(0, 4, 4);
-        const size_t want[] = { 2, 4, 1, 3 };
+        const size_t want[] = {2, 4, 1, 3};
 
         assert_victims(&st, c, 6, want, 4, 0, 0);
 }
@@ -231,7 +234,7 @@ START_TEST(test_linked_passed_by)
 {
         struct floor_cand c[4];
         struct floor_state st = state(0, 100, 100);
-        const size_t want[] = { 2 };
+        const size_t want[] = {2};
         unsigned why[4];
 
         c[0] = cand(0, 1, 1, 100); /* best */
@@ -253,26 +256,51 @@ START_TEST(test_linked_passed_by)
 }
 END_TEST
 
+/* A watch that sets no floor: what it keeps stays, whatever another
+ * watch's floor on the file system asks; the other run's go. */
+START_TEST(test_unfloored_kept)
+{
+        struct floor_cand c[6];
+        struct floor_state st = state(0, 100, 100);
+        const size_t want[] = {4};
+        unsigned why[6];
+
+        for (size_t i = 0; i < 3; i++) {
+                c[i] = cand(0, (int)i + 1, (double)i + 1, 100); /* rank 1 best, rank 3 the newest */
+                c[i].unfloored = true;
+                c[i + 3] = cand(1, (int)i + 1, (double)i + 1, 100);
+        }
+        c[1].best_rank = 3; /* rank 3, not newest: the first to go were it floored */
+        c[2].best_rank = 2;
+        c[4].best_rank = 3;
+        c[5].best_rank = 2;
+        assert_victims(&st, c, 6, want, 1, 0, 0);
+        ck_assert_int_eq(floor_protect(c, 6, why), 0);
+        ck_assert_uint_eq(why[1], P(FLOOR_PROTECT_UNFLOORED));
+        ck_assert_uint_eq(why[4], 0);
+}
+END_TEST
+
 /* 100% full with an impossible floor: only unprotected kept ones go, and
  * the shortfall is reported against the floor. */
 START_TEST(test_protected_when_full)
 {
         struct floor_cand c[8];
         struct floor_state st = state(0, 1000, 5000);
-        const size_t want[] = { 4 };
+        const size_t want[] = {4};
         unsigned why[8];
 
-        c[0] = cand(0, 1, 1, 100);           /* best */
-        c[1] = cand(0, 3, 2, 100);           /* pinned */
+        c[0] = cand(0, 1, 1, 100); /* best */
+        c[1] = cand(0, 3, 2, 100); /* pinned */
         c[1].pinned = true;
-        c[2] = cand(0, 0, 9, 100);           /* incomplete, newer than all */
+        c[2] = cand(0, 0, 9, 100); /* incomplete, newer than all */
         c[2].complete = false;
-        c[3] = cand(0, 4, 5, 100);           /* newest complete */
-        c[4] = cand(0, 2, 3, 7);             /* the only victim */
-        c[5] = cand(1, 1, 1, 100);           /* run 1: best and newest */
-        c[6] = cand(1, 0, 0, 100);           /* not kept: the policy deletes it */
+        c[3] = cand(0, 4, 5, 100); /* newest complete */
+        c[4] = cand(0, 2, 3, 7);   /* the only victim */
+        c[5] = cand(1, 1, 1, 100); /* run 1: best and newest */
+        c[6] = cand(1, 0, 0, 100); /* not kept: the policy deletes it */
         c[6].kept = false;
-        c[7] = cand(2, 0, 4, 100);           /* run 2: newest, no monitor */
+        c[7] = cand(2, 0, 4, 100); /* run 2: newest, no monitor */
 
         assert_victims(&st, c, 8, want, 1, 1, 1000 - 7);
         /* Some free space counts towards the floor. */
@@ -297,8 +325,8 @@ START_TEST(test_newest)
 {
         struct floor_cand c[4];
         struct floor_state st = state(0, 100, 100);
-        const size_t want1[] = { 1 };
-        const size_t want2[] = { 1 };
+        const size_t want1[] = {1};
+        const size_t want2[] = {1};
         unsigned why[4];
 
         c[0] = cand(0, 1, 1, 1);
@@ -308,7 +336,7 @@ START_TEST(test_newest)
         c[3].pinned = true;
         /* c[3] pinned and newest: c[2] is evictable, c[1] too. */
         {
-                const size_t want[] = { 1, 2 };
+                const size_t want[] = {1, 2};
 
                 assert_victims(&st, c, 4, want, 2, 1, 98);
         }
@@ -331,7 +359,7 @@ START_TEST(test_newest)
         /* A NaN order is the oldest. */
         c[3] = cand(0, 5, NAN, 1);
         {
-                const size_t want[] = { 3, 1 };
+                const size_t want[] = {3, 1};
 
                 assert_victims(&st, c, 4, want, 2, 1, 98);
         }
@@ -346,7 +374,7 @@ START_TEST(test_newest_written)
 {
         struct floor_cand c[4];
         struct floor_state st = state(0, 100, 100);
-        const size_t want1[] = { 0, 1 }, want2[] = { 3, 0, 1 };
+        const size_t want1[] = {0, 1}, want2[] = {3, 0, 1};
         unsigned why[4];
 
         c[0] = cand(0, 0, 10, 1);
@@ -380,11 +408,11 @@ START_TEST(test_newest_written)
         c[3].pinned = c[3].unreadable = true;
         c[1].mtime_usec = 5000;
         {
-                const size_t want[] = { 0 };
+                const size_t want[] = {0};
 
                 assert_victims(&st, c, 4, want, 1, 1, 99);
         }
-        ck_assert_uint_eq(floor_last_written(c, (const size_t[]){ 0, 1, 2, 3 }, 4), 1);
+        ck_assert_uint_eq(floor_last_written(c, (const size_t[]){0, 1, 2, 3}, 4), 1);
 }
 END_TEST
 
@@ -409,17 +437,17 @@ START_TEST(test_last_written_future_mtime)
         c[1].mtime_usec = 9000;
         /* not seen in the future: believed, the last written */
         {
-                const size_t want[] = { 3, 0 };
+                const size_t want[] = {3, 0};
 
                 assert_victims(&st, c, 4, want, 2, 1, 98);
         }
         c[1].seen_future = true;
         {
-                const size_t want[] = { 0 };
+                const size_t want[] = {0};
 
                 assert_victims(&st, c, 4, want, 1, 1, 99);
         }
-        ck_assert_uint_eq(floor_last_written(c, (const size_t[]){ 0, 1, 2, 3 }, 4), 3);
+        ck_assert_uint_eq(floor_last_written(c, (const size_t[]){0, 1, 2, 3}, 4), 3);
         ck_assert_int_eq(floor_protect(c, 4, why), 0);
         ck_assert_uint_eq(why[3], P(FLOOR_PROTECT_NEWEST));
         ck_assert_uint_eq(why[1], P(FLOOR_PROTECT_NEWEST));
@@ -427,7 +455,7 @@ START_TEST(test_last_written_future_mtime)
         c[0].seen_usec = 60;
         c[0].mtime_usec = 1010;
         {
-                const size_t want[] = { 3, 1 };
+                const size_t want[] = {3, 1};
 
                 assert_victims(&st, c, 4, want, 2, 1, 98);
         }
@@ -441,7 +469,7 @@ START_TEST(test_best_left)
 {
         struct floor_cand c[6];
         struct floor_state st = state(0, 1000, 1000);
-        const size_t want[] = { 2, 4 };
+        const size_t want[] = {2, 4};
         unsigned why[6];
 
         c[0] = cand(0, 1, 1, 10); /* the policy deletes it */
@@ -467,10 +495,13 @@ END_TEST
 START_TEST(test_saturation)
 {
         struct floor_cand c[4] = {
-                cand(0, 1, 1, 1), cand(0, 3, 2, UINT64_MAX), cand(0, 2, 3, UINT64_MAX), cand(0, 4, 4, 1),
+                cand(0, 1, 1, 1),
+                cand(0, 3, 2, UINT64_MAX),
+                cand(0, 2, 3, UINT64_MAX),
+                cand(0, 4, 4, 1),
         };
         struct floor_state st = state(10, UINT64_MAX, UINT64_MAX);
-        const size_t want[] = { 1 };
+        const size_t want[] = {1};
 
         assert_victims(&st, c, 4, want, 1, 0, 0);
 }
@@ -543,7 +574,7 @@ START_TEST(test_design_incident)
         struct floor_cand c[6];
         struct floor_state st;
         uint64_t largest;
-        const size_t want[] = { 1 };
+        const size_t want[] = {1};
 
         /* Top 3 by val_loss + last: ranks 2, 3, 1 and the newest (rank 9).
          * A young one (rank 5) is kept too. */
@@ -566,7 +597,7 @@ END_TEST
 
 START_TEST(test_largest_and_cand)
 {
-        struct floor_cand c[3] = { cand(0, 1, 1, 10), cand(0, 2, 2, 30), cand(0, 0, 3, 99) };
+        struct floor_cand c[3] = {cand(0, 1, 1, 10), cand(0, 2, 2, 30), cand(0, 0, 3, 99)};
         struct ckpt k;
         struct floor_cand f;
 
@@ -580,7 +611,7 @@ START_TEST(test_largest_and_cand)
         k.size_bytes = 1234;
         k.complete = true;
         k.pins = 1u << PIN_FLOCK;
-        k.verdict = (struct verdict){ .keep = true, .reasons = 1u << KEEP_BEST, .best_rank = 2 };
+        k.verdict = (struct verdict){.keep = true, .reasons = 1u << KEEP_BEST, .best_rank = 2};
         floor_cand_from_ckpt(&f, 5, &k);
         ck_assert_uint_eq(f.run, 5);
         ck_assert_int_eq(f.best_rank, 2);
@@ -597,7 +628,7 @@ END_TEST
 
 START_TEST(test_args)
 {
-        struct floor_cand c[1] = { cand(0, 2, 1, 1) };
+        struct floor_cand c[1] = {cand(0, 2, 1, 1)};
         struct floor_state st = state(0, 10, 10);
         size_t v[1], nv = 99;
         unsigned why[1];
@@ -625,6 +656,7 @@ START_TEST(test_protect_strings)
         ck_assert_str_eq(floor_protect_to_string(FLOOR_PROTECT_PINNED), "pinned");
         ck_assert_str_eq(floor_protect_to_string(FLOOR_PROTECT_INCOMPLETE), "incomplete");
         ck_assert_str_eq(floor_protect_to_string(FLOOR_PROTECT_LINKED), "hard-linked");
+        ck_assert_str_eq(floor_protect_to_string(FLOOR_PROTECT_UNFLOORED), "no-floor");
         ck_assert_ptr_null(floor_protect_to_string(_FLOOR_PROTECT_MAX));
 }
 END_TEST
@@ -646,6 +678,7 @@ Suite *floor_suite(void)
         tcase_add_test(tc, test_unranked_first);
         tcase_add_test(tc, test_protected_when_full);
         tcase_add_test(tc, test_linked_passed_by);
+        tcase_add_test(tc, test_unfloored_kept);
         tcase_add_test(tc, test_newest);
         tcase_add_test(tc, test_newest_written);
         tcase_add_test(tc, test_best_left);
