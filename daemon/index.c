@@ -87,6 +87,78 @@ static struct run_state *run_state_free(struct run_state *run)
         return NULL;
 }
 
+void pending_carry_add(struct manager *m, const struct root_state *rs, const struct run_state *run)
+{
+        struct pending_carried *v, *e;
+
+        if (run->n_pending == 0)
+                return;
+        v = reallocarray(m->pending_carry, m->n_pending_carry + 1, sizeof(*v));
+        if (!v)
+                return;
+        m->pending_carry = v;
+        e = &v[m->n_pending_carry];
+        *e = (struct pending_carried){.dev = rs->root.dev, .ino = rs->root.ino, .run = strdup(run->path)};
+        e->v = calloc(run->n_pending, sizeof(*e->v));
+        if (!e->run || !e->v) {
+                free(e->run);
+                free(e->v);
+                return;
+        }
+        for (size_t i = 0; i < run->n_pending; i++) {
+                const struct pending *p = &run->pending[i];
+                char *name = strdup(p->name);
+
+                if (!name)
+                        continue;
+                /* its watch goes with the old root; the decision count
+                 * starts again with the new run */
+                e->v[e->n++] = (struct pending){.name = name,
+                                                .writing = p->writing,
+                                                .done = p->done,
+                                                .marked = p->marked,
+                                                .unproven = p->unproven,
+                                                .last_usec = p->last_usec};
+        }
+        m->n_pending_carry++;
+}
+
+/* What the reload kept of run's pending entries, now run's (run_get()). */
+static void pending_carry_take(struct manager *m, const struct root_state *rs, struct run_state *run)
+{
+        for (size_t i = 0; i < m->n_pending_carry; i++) {
+                struct pending_carried *e = &m->pending_carry[i];
+
+                if (e->dev != rs->root.dev || e->ino != rs->root.ino || !e->run || strcmp(e->run, run->path) != 0)
+                        continue;
+                for (size_t j = 0; j < e->n; j++) {
+                        struct pending *p = pending_get(run, e->v[j].name);
+
+                        if (p)
+                                *p = (struct pending){.name = p->name,
+                                                      .writing = e->v[j].writing,
+                                                      .done = e->v[j].done,
+                                                      .marked = e->v[j].marked,
+                                                      .unproven = e->v[j].unproven,
+                                                      .last_usec = e->v[j].last_usec};
+                }
+                return;
+        }
+}
+
+void pending_carry_finish(struct manager *m)
+{
+        for (size_t i = 0; i < m->n_pending_carry; i++) {
+                for (size_t j = 0; j < m->pending_carry[i].n; j++)
+                        free(m->pending_carry[i].v[j].name);
+                free(m->pending_carry[i].v);
+                free(m->pending_carry[i].run);
+        }
+        free(m->pending_carry);
+        m->pending_carry = NULL;
+        m->n_pending_carry = 0;
+}
+
 struct run_state *run_get(struct root_state *rs, const char *path)
 {
         struct run_state *run = run_find(rs, path);
@@ -107,8 +179,6 @@ struct run_state *run_get(struct root_state *rs, const char *path)
                 return NULL;
         }
         run->rs = rs;
-        if (rs->m)
-                ages_carry_take(&rs->m->carry, rs->root.dev, rs->root.ino, path, &run->ages, &run->told);
         rs->runs[rs->n_runs++] = run;
         if (rs->n_runs * 2 > rs->cap_slots) {
                 if (run_index_rebuild(rs) < 0) {
@@ -120,6 +190,10 @@ struct run_state *run_get(struct root_state *rs, const char *path)
                 while (rs->slots[h])
                         h = (h + 1) & (rs->cap_slots - 1);
                 rs->slots[h] = run;
+        }
+        if (rs->m) {
+                ages_carry_take(&rs->m->carry, rs->root.dev, rs->root.ino, path, &run->ages, &run->told);
+                pending_carry_take(rs->m, rs, run);
         }
         return run;
 }

@@ -65,6 +65,7 @@ static int manager_reload(struct manager *m)
                         ages_keep_run(&m->roots[i].runs[j]->ages, &m->roots[i].runs[j]->idx);
                         ages_carry_add(&m->carry, m->roots[i].root.dev, m->roots[i].root.ino, m->roots[i].runs[j]->path,
                                        &m->roots[i].runs[j]->ages, &m->roots[i].runs[j]->told);
+                        pending_carry_add(m, &m->roots[i], m->roots[i].runs[j]);
                 }
         roots_carry_locks(m);
         roots_free(m);
@@ -81,6 +82,7 @@ static int manager_reload(struct manager *m)
         r = roots_start(m);
         carried_locks_release(m);
         ages_carry_finish(&m->carry);
+        pending_carry_finish(m);
         manager_floor_config(m);
         control_reload_done(m, NULL);
         if (!manager_stopping(m)) /* no READY=1 after STOPPING=1 */

@@ -33,6 +33,16 @@ struct pending {
         uint64_t free_in;
 };
 
+/* A run's pending entries across a reload, by (root dev:ino, run path):
+ * copies without their watches, which the reload drops. */
+struct pending_carried {
+        dev_t dev;
+        ino_t ino;
+        char *run;
+        struct pending *v;
+        size_t n;
+};
+
 /* A member name of a checkpoint in a run's index, and where to find the
  * checkpoint: its key in the index's order. The strings are the index's. */
 struct member_slot {
@@ -144,6 +154,10 @@ struct manager {
          * are set once all roots are there, not root by root */
         bool roots_starting;
         struct ages_carry carry; /* during a reload: what the old runs had timed */
+        /* during a reload: what the events said of the old runs' saves not
+         * settled yet (pending_carry_add()) */
+        struct pending_carried *pending_carry;
+        size_t n_pending_carry;
         /* during a reload: the locks of the old roots, for the new ones of
          * the same directory (roots_carry_locks()) */
         struct root_lock *carried_locks;
@@ -229,6 +243,12 @@ void runs_drop_below(struct manager *m, struct root_state *rs, const char *path_
 struct pending *pending_find(struct run_state *run, const char *name);
 /* The pending entry of name in run, added if new; NULL on ENOMEM. */
 struct pending *pending_get(struct run_state *run, const char *name);
+/* Keep a copy of each of run's pending entries (root rs) in m for the run
+ * of the same path that the reload makes (run_get()): a save seen being
+ * written stays unsettled until quiet, whatever its mtime says. ENOMEM
+ * drops them (the disk decides, as after a restart). */
+void pending_carry_add(struct manager *m, const struct root_state *rs, const struct run_state *run);
+void pending_carry_finish(struct manager *m);
 /* Drop run's pending entry i (the last takes its place). */
 void pending_drop(struct run_state *run, size_t i);
 /* The path of entry name of a run, relative to the root (malloc'd). */

@@ -723,9 +723,9 @@ test_floor_names_the_nested_save_being_written_by_its_full_path() {
         [ "$rc" = 0 ] || fail "exit $rc: $(cat err)"
 }
 
-# A reload rescans every watch and forgets what it saw being written: a save
-# held open for writing (mtime an hour old) is kept by the check before
-# deletion, and goes at the next sweep after it is closed.
+# A reload rescans every watch: a save held open for writing is kept (seen
+# being written, which the reload carries; were it not, by the check before
+# deletion), and goes at the next sweep after it is closed.
 test_reload_during_a_long_write_keeps_it() {
         five
         cat >c.conf <<EOC
@@ -737,14 +737,53 @@ EOC
         hold write "$T/runs/ckpt_2.pt"
         writer=$HELD
         touch -d "-30 minutes" runs/ckpt_5.pt
-        kill -HUP "$DPID"
-        wait_for 30 grep -q "reloaded $T/c.conf" log || fail "no reload: $(cat log)"
-        wait_for 30 grep -q "ckpt_2.pt (in-use)" log || fail "not kept as in use: $(cat log)"
+        # returns once the reloaded watches are swept
+        "$CKPTD" reload "$DPID" >out 2>&1 || fail "reload failed: $(cat out log)"
+        assert_grep "reloaded $T/c.conf" log
         assert_names runs ckpt_2.pt ckpt_5.pt
         release $writer
         mkfile new.tmp 4
         mv new.tmp runs/ckpt_6.pt
         wait_names runs ckpt_6.pt
+        stop_daemon log
+}
+
+# What the daemon saw being written survives a reload: a save closed
+# between two writes, whose mtime lags the clock (a clock stepped forward,
+# a file server's), stays unsettled for settle after its last write seen,
+# as without the reload; before, the rescan took it as complete by its
+# mtime and deleted what it displaces while it was half written.
+test_reload_keeps_a_save_seen_being_written_unsettled() {
+        local t0 deadline
+        mkdir a b
+        mkfile a/ckpt_1.pt 4
+        mkfile b/ckpt_1.pt 4
+        touch -d "-2 hours" a/* b/*
+        cat >c.conf <<EOC
+watch = ( { path = "$T/a"; pattern = "ckpt_{step}.pt"; keep_last = 1; settle = 8; },
+          { path = "$T/b"; pattern = "ckpt_{step}.pt"; keep_last = 1; settle = 0; } );
+EOC
+        start_daemon log -c "$T/c.conf"
+        t0=$(date +%s%N)
+        mkfile a/ckpt_2.pt 4
+        touch -d "-1 hour" a/ckpt_2.pt
+        # b's save after it: once b's victim is gone, a's events were read
+        mkfile b.tmp 4
+        mv b.tmp b/ckpt_2.pt
+        wait_names b ckpt_2.pt
+        kill -HUP "$DPID"
+        wait_for 30 grep -q "reloaded $T/c.conf" log || fail "no reload: $(cat log)"
+        # a's save displaces nothing within settle of its write
+        deadline=$((t0 / 1000000 + 6000))
+        while [ "$(($(date +%s%N) / 1000000))" -lt "$deadline" ]; do
+                [ -e a/ckpt_1.pt ] || fail "deleted within settle of the save's last write: $(cat log)"
+                sleep 0.2
+        done
+        # the rest of it, then quiet: it displaces ckpt_1
+        head -c 4096 /dev/zero >>a/ckpt_2.pt
+        touch -d "-1 hour" a/ckpt_2.pt
+        wait_for 30 test ! -e a/ckpt_1.pt || fail "never settled: $(cat log)"
+        assert_names a ckpt_2.pt
         stop_daemon log
 }
 
