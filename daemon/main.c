@@ -62,7 +62,7 @@ static void help(void)
                "  -h, --help           this help\n"
                "  -V, --version        print the version\n\n"
                "Ad hoc watch (no config file):\n"
-               "  -w, --watch DIR      watch DIR (repeatable); the flags below apply to it\n"
+               "  -w, --watch DIR      watch DIR (repeatable); the flags below apply to each\n"
                "      --preset P       generic lightning huggingface deepspeed orbax megatron nemo dcp\n"
                "                       tensorflow keras auto\n"
                "      --pattern T      name template, e.g. 'epoch_{epoch}-val_loss={val_loss}.ckpt'\n"
