@@ -78,7 +78,8 @@ int duration_parse(const char *s, double *ret)
                 return -EINVAL;
         for (size_t i = 0; i < ELEMENTSOF(units); i++)
                 if (strcmp(end, units[i].unit) == 0) {
-                        *ret = v * units[i].sec;
+                        /* "-0" is 0, never shown back as "-0s" */
+                        *ret = v == 0 ? 0 : v * units[i].sec;
                         return 0;
                 }
         return -EINVAL;

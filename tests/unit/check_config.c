@@ -100,6 +100,11 @@ START_TEST(test_durations)
         ck_assert_double_eq(c->watches[2].settle_sec, 3);
         ck_assert_int_eq(c->watches[2].policy.min_age_sec, 60);
         config_free(c);
+
+        /* "-0" is 0: shown back as 0s, not -0s */
+        c = load_ok("watch = ( { path = \"/a\"; pattern = \"s{step}\"; settle = \"-0\"; } );\n");
+        ck_assert(c->watches[0].settle_sec == 0 && !signbit(c->watches[0].settle_sec));
+        config_free(c);
 }
 END_TEST
 
