@@ -823,6 +823,13 @@ int index_update(struct root_state *rs, struct run_state *run, int64_t now, int 
                 r = scan_one(fd, rs->root.mnt_id, run->dirty.v[i], rs->root.w, rs->root.pat, now, &c);
                 if (r < 0)
                         break;
+                /* a file with another name: whether that is another
+                 * checkpoint's, only the whole run says (scan.c) */
+                if (r > 0 && c.linked) {
+                        ckpt_finish(&c);
+                        r = -EAGAIN;
+                        break;
+                }
                 at = index_find(run, run->dirty.v[i]);
                 if (at >= 0)
                         index_drop(run, (size_t)at);

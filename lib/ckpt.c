@@ -453,6 +453,7 @@ static const char *const read_what_table[_READ_WHAT_MAX] = {
         [READ_WHAT_METRIC_ZERO] = "its metric (its name's 0 is what Lightning writes for a metric not logged "
                                   "yet, and its metric log does not tell which)",
         [READ_WHAT_RUN] = "its run",
+        [READ_WHAT_SHARED] = "whose it is (another checkpoint's name in the run is a hard link to the same file)",
 };
 
 /* the bits and values struct ckpt keeps in a byte or two */

@@ -135,6 +135,7 @@ enum read_what {
         READ_WHAT_METRIC_LOG_BEHIND,
         READ_WHAT_METRIC_ZERO,
         READ_WHAT_RUN,
+        READ_WHAT_SHARED, /* its file: another checkpoint's name links it */
         _READ_WHAT_MAX,
 };
 

@@ -1007,6 +1007,49 @@ static void unindexed_by_run(const struct preset *p, int run_fd, struct run *run
         }
 }
 
+static int inode_cmp(const void *x, const void *y, void *userdata)
+{
+        const struct ckpt *v = userdata, *a = &v[*(const size_t *)x], *b = &v[*(const size_t *)y];
+
+        if (a->dev != b->dev)
+                return a->dev < b->dev ? -1 : 1;
+        return (a->ino > b->ino) - (a->ino < b->ino);
+}
+
+/* Two checkpoint names of the run that are links to one file: its owner is
+ * the file's, whoever made the other name, so one name could take another
+ * checkpoint's place as best or newest (a user's link to someone else's
+ * file in a shared directory, named to rank first). Neither takes a place:
+ * both are kept, as after a failed read, and said. Only files with another
+ * link (ckpt.linked) are looked at. */
+static void shared_files_by_run(struct run *run)
+{
+        _cleanup_free_ size_t *v = NULL;
+        size_t n = 0;
+
+        for (size_t i = 0; i < run->n_ckpts; i++)
+                n += run->ckpts[i].linked;
+        if (n < 2)
+                return;
+        v = malloc(n * sizeof(*v));
+        if (!v) {
+                for (size_t i = 0; i < run->n_ckpts; i++)
+                        if (run->ckpts[i].linked)
+                                ckpt_error(&run->ckpts[i], -ENOMEM, READ_WHAT_SHARED);
+                return;
+        }
+        n = 0;
+        for (size_t i = 0; i < run->n_ckpts; i++)
+                if (run->ckpts[i].linked)
+                        v[n++] = i;
+        qsort_r(v, n, sizeof(*v), inode_cmp, run->ckpts);
+        for (size_t i = 0; i + 1 < n; i++)
+                if (inode_cmp(&v[i], &v[i + 1], run->ckpts) == 0) {
+                        ckpt_error(&run->ckpts[v[i]], -EMLINK, READ_WHAT_SHARED);
+                        ckpt_error(&run->ckpts[v[i + 1]], -EMLINK, READ_WHAT_SHARED);
+                }
+}
+
 static int ckpt_cmp(const void *x, const void *y)
 {
         const struct ckpt *a = x, *b = y;
@@ -1248,6 +1291,7 @@ static int scan_dir(int run_fd, const char *run_path, const struct watch_conf *w
         unmarked_by_run(w, &run);
         if (preset && preset->member_last)
                 unindexed_by_run(preset, run_fd, &run);
+        shared_files_by_run(&run);
 
         pins_keep_files(&l, &run);
         r = pins_symlinks(run_fd, &l, &run);

@@ -445,6 +445,45 @@ test_sticky_run_plain_files_and_list() {
         assert_names run step_200.pt step_999999.pt
 }
 
+# A link the attacker makes to one of the victim's files (fs.protected_
+# hardlinks lets it: a file the attacker may write), named to rank first:
+# the link's owner is the file's, so it took the place of the victim's
+# real best, which the policy then deleted. Two names of one file now take
+# no place: both kept, the victim's best and newest too; in the daemon, the
+# link made while it watches is read with the whole run.
+test_sticky_run_link_to_anothers_file_takes_no_place() {
+        need_users
+        local e v n
+        sticky_run run
+        for e in 1:0.100 2:0.500 3:0.400 4:0.300; do
+                n="run/epoch=${e%%:*}-val_loss=${e#*:}.ckpt"
+                as $VICTIM sh -c "echo $e >'$n'"
+                touch -d "-$((60 - ${e%%:*})) min" "$n"
+        done
+        chmod 666 "run/epoch=2-val_loss=0.500.ckpt"
+        as $ATTACKER ln "run/epoch=2-val_loss=0.500.ckpt" "run/epoch=0-val_loss=0.001.ckpt"
+        v=(--preset lightning --monitor val_loss --keep-top-k 1 --keep-last 1 --settle 0.2)
+        "$CKPTD" -1 -w "$T/run" "${v[@]}" 2>o.log || fail "-1: $(cat o.log)"
+        assert_names run "epoch=0-val_loss=0.001.ckpt" "epoch=1-val_loss=0.100.ckpt" \
+                "epoch=2-val_loss=0.500.ckpt" "epoch=4-val_loss=0.300.ckpt"
+        assert_grep "another checkpoint's name in the run is a hard link to the same file" o.log
+        # the daemon, the link made while it watches
+        rm "run/epoch=0-val_loss=0.001.ckpt"
+        as $VICTIM sh -c "echo 3 >'run/epoch=3-val_loss=0.400.ckpt'"
+        touch -d "-57 min" "run/epoch=3-val_loss=0.400.ckpt"
+        start_daemon d.log -w "$T/run" "${v[@]}"
+        wait_for 20 names_are run "epoch=1-val_loss=0.100.ckpt" "epoch=4-val_loss=0.300.ckpt" ||
+                fail "not decided: $(ls run) $(cat d.log)"
+        as $VICTIM sh -c "echo 5 >'run/epoch=5-val_loss=0.900.ckpt'"
+        chmod 666 "run/epoch=5-val_loss=0.900.ckpt"
+        wait_for 20 names_are run "epoch=1-val_loss=0.100.ckpt" "epoch=5-val_loss=0.900.ckpt" ||
+                fail "not decided: $(ls run) $(cat d.log)"
+        as $ATTACKER ln "run/epoch=5-val_loss=0.900.ckpt" "run/epoch=6-val_loss=0.001.ckpt"
+        wait_for 20 grep -q "hard link to the same file" d.log || fail "not said: $(cat d.log)"
+        assert_names run "epoch=1-val_loss=0.100.ckpt" "epoch=5-val_loss=0.900.ckpt" "epoch=6-val_loss=0.001.ckpt"
+        stop_daemon d.log
+}
+
 test_sticky_run_group_of_two_owners_is_kept() {
         need_users
         sticky_run run
