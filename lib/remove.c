@@ -43,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -105,15 +106,23 @@ static uint64_t freed_bytes(const struct stat *st)
         return st->st_blocks > 0 ? (uint64_t)st->st_blocks * 512 : 0;
 }
 
-/* prefix + name (+ ".N"), or prefix + <ino in hex> (+ ".N") when that would
+/* prefix + name (+ ".<random hex>"), or prefix + <ino in hex> (+ the same) when that would
  * exceed NAME_MAX. buf holds NAME_MAX + 1 bytes. */
 static int make_name(char *buf, size_t size, const char *prefix, const char *name, ino_t ino, unsigned attempt)
 {
-        char suffix[16] = "";
+        char suffix[24] = "";
         int n;
 
-        if (attempt > 0)
-                snprintf(suffix, sizeof(suffix), ".%u", attempt);
+        /* the first taken (a removal before, cut short): a suffix no one
+         * can guess, so that names made beforehand in a directory others
+         * write to never use up the attempts */
+        if (attempt > 0) {
+                uint64_t v;
+
+                if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v))
+                        v = (uint64_t)now_usec(CLOCK_MONOTONIC) * 0x9e3779b97f4a7c15ULL ^ (uint64_t)ino ^ attempt;
+                snprintf(suffix, sizeof(suffix), ".%016" PRIx64, v);
+        }
         n = snprintf(buf, size, "%s%s%s", prefix, name, suffix);
         if (n >= 0 && (size_t)n < size && n <= NAME_MAX)
                 return 0;

@@ -484,6 +484,28 @@ test_sticky_run_link_to_anothers_file_takes_no_place() {
         stop_daemon d.log
 }
 
+# Tombstone names made beforehand by another user (the name, and .1 to .99
+# after it) do not stop a directory checkpoint's removal: past the first,
+# the tombstone's name ends in a suffix no one can guess.
+test_sticky_run_tombstone_names_taken_beforehand() {
+        need_users
+        local s k
+        sticky_run run
+        for s in 1 2 3; do
+                as $VICTIM mkdir "run/checkpoint-$s"
+                as $VICTIM sh -c "echo w >run/checkpoint-$s/model.bin"
+        done
+        touch -d "-1 hour" run/checkpoint-*/model.bin run/checkpoint-*
+        for s in 1 2; do
+                as $ATTACKER touch "run/.ckptd-trash-checkpoint-$s"
+                for k in $(seq 1 99); do as $ATTACKER touch "run/.ckptd-trash-checkpoint-$s.$k"; done
+        done
+        "$CKPTD" -1 --pattern 'checkpoint-{step}' --keep-last 1 -w "$T/run" 2>o.log || fail "-1: $(cat o.log)"
+        [ ! -e run/checkpoint-1 ] && [ ! -e run/checkpoint-2 ] || fail "not removed: $(cat o.log)"
+        [ "$(ls run)" = checkpoint-3 ] || fail "run holds $(ls run)"
+        [ "$(find run -maxdepth 1 -name '.ckptd-trash-*' | wc -l)" = 200 ] || fail "the attacker's names changed"
+}
+
 test_sticky_run_group_of_two_owners_is_kept() {
         need_users
         sticky_run run
