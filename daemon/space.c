@@ -33,11 +33,20 @@ static struct fs_state *fs_find(struct space *sp, dev_t dev)
         return NULL;
 }
 
-/* Whether watch w asks for a floor of its own: only then is what it keeps
- * evicted for its file system's (whichever watch's level that is). */
+/* Whether watch w asks for a floor: its file system's is then checked. */
 static bool watch_sets_floor(const struct watch_conf *w)
 {
         return w->min_free.set || w->headroom > 0;
+}
+
+/* Whether w asks for a floor above 0: only then is what it keeps evicted
+ * for its file system's (whichever watch's level that is). min_free = "0"
+ * says "none here", as unset does. */
+static bool watch_gives_to_floor(const struct watch_conf *w)
+{
+        const struct size_spec *m = &w->min_free;
+
+        return (m->set && (m->is_percent ? m->percent > 0 : m->bytes > 0)) || w->headroom > 0;
 }
 
 int space_set_roots(struct space *sp, struct root *const *roots, size_t n, bool keep_others)
@@ -606,7 +615,7 @@ static int fs_cands_build(const struct fs_runs *fr, int64_t now_usec, struct fs_
                          * asks (VERIFY_LINKED) */
                         if (!fr->owned)
                                 ret->c[ret->n].linked = false;
-                        ret->c[ret->n].unfloored = !watch_sets_floor(fr->v[i].root->w);
+                        ret->c[ret->n].unfloored = !watch_gives_to_floor(fr->v[i].root->w);
                         ret->ck[ret->n] = k;
                         ret->run_of[ret->n++] = i;
                 }

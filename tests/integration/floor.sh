@@ -435,7 +435,8 @@ test_many_runs_kth_best_of_every_run_first() {
 }
 
 # Two watches on one file system, only B with a floor: B's floor evicts
-# what B keeps, never what A keeps (A asked for none); when B's alone do not
+# what B keeps, never what A keeps (A asked for none: min_free "0", as
+# unset); when B's alone do not
 # reach it, the floor is unmet, exit 3, and the warning counts A's.
 test_watch_without_a_floor_is_not_evicted_for_another() {
         need_root
@@ -447,7 +448,8 @@ test_watch_without_a_floor_is_not_evicted_for_another() {
                 old_ckpt "$T/disk/B/run" "$e" "0.$((1 + e))000" 1024
         done
         cat >c.conf <<EOC
-watch = ( { path = "$T/disk/A"; preset = "lightning"; monitor = "val_loss"; keep_top_k = 1; keep_last = 4; },
+watch = ( { path = "$T/disk/A"; preset = "lightning"; monitor = "val_loss"; keep_top_k = 1; keep_last = 4;
+            min_free = "0"; },
           { path = "$T/disk/B"; preset = "lightning"; monitor = "val_loss"; keep_top_k = 1; keep_last = 4;
             min_free = "10M"; } );
 EOC
