@@ -165,6 +165,9 @@ int manager_once(const struct config *c, bool dry_run)
                                  dry_run ? "would free" : "freed", freed);
                 }
         }
+        /* the floor's questions (who holds the newest, the best) */
+        if (roots.n_open > 0)
+                sweep_say_lease_refusals(roots.open[0]);
         if (s.failed > 0)
                 status = EXIT_FAILURE;
         /* Read errors leave the exit status alone: what could not be read

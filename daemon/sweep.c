@@ -1210,15 +1210,21 @@ void sweep_say_lease_refusals(const struct root *r)
         dev_t dev;
         int error;
 
-        /* beneath r: on its file system, or on a btrfs subvolume below it */
-        while (verify_lease_refusal_unsaid(&dev, &error))
+        /* the refusals of any watch on a file system are said by the first
+         * pass that meets them: named by the file system, not the watch */
+        while (verify_lease_refusal_unsaid(&dev, &error)) {
+                char where[64];
+
+                snprintf(where, sizeof(where), "device %u:%u", major(dev), minor(dev));
                 log_warning_errno(error,
-                                  "cannot take leases on checkpoints in %s (device %u:%u, %s: %m): one there counts "
+                                  "cannot take leases on some checkpoints on %s%s (%s, %s: %m): one of those counts "
                                   "as in use only when its size or modification time changed since its scan; a "
                                   "reader, or a writer that wrote nothing since, is not seen",
-                                  r->w->path, major(dev), minor(dev),
-                                  error == -EACCES || error == -EPERM ? "not their owner, and without CAP_LEASE"
-                                                                      : "no leases on this file system");
+                                  r->dev == dev ? "the file system of " : "", r->dev == dev ? r->w->path : where, where,
+                                  error == -EACCES || error == -EPERM
+                                          ? "another user's, or not readable, and without CAP_LEASE"
+                                          : "no leases on this file system");
+        }
 }
 
 const char *sweep_metric_text(const struct root *r, const struct ckpt *c, char *buf, size_t len)

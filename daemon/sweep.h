@@ -120,8 +120,8 @@ bool sweep_note_monitor(const struct root *r, const struct run *run, char **last
 
 /* Say, once for each, the devices on which leases were refused since the
  * last call (verify_lease_fallback()): there a checkpoint in use is told
- * only by its size and mtime. Their checks ran beneath r, whose watch path
- * the warning names. */
+ * only by its size and mtime. Named by r's watch path when r is on that
+ * device (the refusal may be another watch's on it), else by number. */
 void sweep_say_lease_refusals(const struct root *r);
 
 /* The monitor's value of c as its name wrote it ("0.900"), else in the

@@ -1054,7 +1054,7 @@ test_without_leases_size_and_mtime_decide() {
         assert_names runs ckpt_1.pt ckpt_2.pt
         assert_grep "ckpt_1.pt changed since it was scanned" err
         # the operator is told that the weaker check is in force
-        [ "$(grep -c "cannot take leases on checkpoints in $T/runs (device [0-9]*:[0-9]*, no leases on this file system: Invalid argument)" err)" = 1 ] ||
+        [ "$(grep -c "cannot take leases on some checkpoints on the file system of $T/runs (device [0-9]*:[0-9]*, no leases on this file system: Invalid argument)" err)" = 1 ] ||
                 fail "the fallback was not said once: $(cat err)"
         rm -rf runs
         oneshot_without_leases 0
@@ -1087,7 +1087,7 @@ test_user_daemon_without_leases_says_so_once() {
         done
         assert_grep "deleted $T/runs/ckpt_3.pt" log
         assert_grep "deleted $T/runs/ckpt_4.pt" log
-        [ "$(grep -c "cannot take leases on checkpoints in $T/runs (device [0-9]*:[0-9]*, not their owner, and without CAP_LEASE: Permission denied)" log)" = 1 ] ||
+        [ "$(grep -c "cannot take leases on some checkpoints on the file system of $T/runs (device [0-9]*:[0-9]*, another user's, or not readable, and without CAP_LEASE: Permission denied)" log)" = 1 ] ||
                 fail "not said once: $(cat log)"
         stop_daemon log
 }
