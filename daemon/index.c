@@ -112,12 +112,13 @@ void pending_carry_add(struct manager *m, const struct root_state *rs, const str
                 if (!name)
                         continue;
                 /* its watch goes with the old root; the decision count
-                 * starts again with the new run */
+                 * starts again with the new run; and a close in between,
+                 * which no watch saw, is asked of the disk (unproven) */
                 e->v[e->n++] = (struct pending){.name = name,
                                                 .writing = p->writing,
                                                 .done = p->done,
                                                 .marked = p->marked,
-                                                .unproven = p->unproven,
+                                                .unproven = true,
                                                 .last_usec = p->last_usec};
         }
         m->n_pending_carry++;
